@@ -1,0 +1,3 @@
+using Afinado.Cli;
+
+return await CliApp.RunAsync(args);

@@ -1,0 +1,100 @@
+using System.Text.Json;
+
+namespace Afinado.Planner.Architecture;
+
+/// <summary>Typed, validated access to config.json keys. Errors name the file and key and say what a sane value looks like.</summary>
+public sealed class ConfigFields
+{
+    /// <summary>Largest width, vocabulary or layer count accepted; beyond this a value is a typo or an attack, not a model.</summary>
+    public const long MaxDimension = 100_000_000;
+
+    private readonly JsonElement _root;
+    private readonly string _source;
+
+    public ConfigFields(JsonElement root, string source)
+    {
+        _root = root;
+        _source = source;
+    }
+
+    public string Source => _source;
+
+    public bool Has(string key) => _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
+
+    private InputError Error(string key, string problem, string fix) => new($"{_source}: {key}", problem, fix);
+
+    public string RequiredString(string key)
+    {
+        if (!_root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null)
+            throw Error(key, "is missing", "Every Hugging Face config.json has it; pass the model's original config.json.");
+        if (v.ValueKind != JsonValueKind.String)
+            throw Error(key, $"must be a string, found {v.ValueKind}", "Restore the value from the model's original config.json.");
+        return v.GetString()!;
+    }
+
+    public string? OptionalString(string key) =>
+        _root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    /// <summary>A positive integer dimension (hidden size, layers, heads, vocab...).</summary>
+    public int Dim(string key) => DimAny(key) ?? throw Error(key, "is missing", $"It is required for this model_type; pass the model's original config.json.");
+
+    /// <summary>The first of several synonymous keys that is present (e.g. <c>n_embd</c> / <c>hidden_size</c>).</summary>
+    public int Dim(params string[] keys)
+    {
+        foreach (var k in keys)
+        {
+            var v = DimAny(k);
+            if (v is not null) return v.Value;
+        }
+        throw Error(string.Join(" / ", keys), "is missing", "It is required for this model_type; pass the model's original config.json.");
+    }
+
+    public int? OptionalDim(string key) => DimAny(key);
+
+    private int? DimAny(string key)
+    {
+        if (!_root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var d) || double.IsNaN(d))
+            throw Error(key, $"must be a whole number, found {Describe(v)}", "Restore the value from the model's original config.json.");
+        if (d != Math.Floor(d))
+            throw Error(key, $"must be a whole number, found {d}", "Restore the value from the model's original config.json.");
+        if (d <= 0)
+            throw Error(key, $"must be positive, found {d}", "Restore the value from the model's original config.json.");
+        if (d > MaxDimension)
+            throw Error(key, $"is {d:G}, beyond any real model (limit {MaxDimension:N0})", "Check for a typo in config.json.");
+        return (int)d;
+    }
+
+    public double Number(string key, double fallback)
+    {
+        if (!_root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var d) || double.IsNaN(d) || double.IsInfinity(d))
+            throw Error(key, $"must be a number, found {Describe(v)}", "Restore the value from the model's original config.json.");
+        return d;
+    }
+
+    public bool Bool(string key, bool fallback)
+    {
+        if (!_root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw Error(key, $"must be true or false, found {Describe(v)}", "Restore the value from the model's original config.json."),
+        };
+    }
+
+    public JsonElement? Element(string key) =>
+        _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+
+    private static string Describe(JsonElement v) => v.ValueKind switch
+    {
+        JsonValueKind.String => $"\"{Truncate(v.GetString() ?? "")}\"",
+        JsonValueKind.Number => v.GetRawText(),
+        _ => v.ValueKind.ToString().ToLowerInvariant(),
+    };
+
+    private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "…";
+
+    public InputError Invalid(string key, string problem, string fix) => Error(key, problem, fix);
+}
