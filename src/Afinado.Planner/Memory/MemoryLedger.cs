@@ -1,0 +1,51 @@
+namespace Afinado.Planner.Memory;
+
+/// <summary>
+/// Every tensor class of a job, with bytes, lifetime, formula and source. Totals, the peak phase and the breakdown
+/// table are views over the entries: a new feature adds entries, never a special case in a total.
+/// </summary>
+public sealed class MemoryLedger
+{
+    public MemoryLedger(IReadOnlyList<LedgerEntry> tensors, IReadOnlyList<LedgerEntry> runtime)
+    {
+        Tensors = tensors;
+        Runtime = runtime;
+        Phase best = Phase.None;
+        double bestBytes = -1;
+        foreach (var moment in Phases.Moments)
+        {
+            double sum = 0;
+            bool any = false;
+            foreach (var e in tensors)
+                if ((e.Phases & moment) != 0) { sum += e.Bytes; any = true; }
+            if (any && sum > bestBytes) { bestBytes = sum; best = moment; }
+        }
+        PeakPhase = best;
+        PeakBytes = ToBytes(Math.Max(0, bestBytes), "peak");
+        RuntimeBytes = ToBytes(runtime.Sum(e => e.Bytes), "runtime overhead");
+        TotalBytes = checked(PeakBytes + RuntimeBytes);
+    }
+
+    /// <summary>Tensors (comparable to <c>torch.cuda.max_memory_allocated</c> at their peak).</summary>
+    public IReadOnlyList<LedgerEntry> Tensors { get; }
+    /// <summary>Runtime overheads on top of tensors: CUDA context, allocator reserve (what nvidia-smi adds).</summary>
+    public IReadOnlyList<LedgerEntry> Runtime { get; }
+    public Phase PeakPhase { get; }
+    public long PeakBytes { get; }
+    public long RuntimeBytes { get; }
+    /// <summary>Peak plus runtime overheads: what nvidia-smi would show; the fit verdict uses it.</summary>
+    public long TotalBytes { get; }
+
+    /// <summary>The entries live at the peak.</summary>
+    public IEnumerable<LedgerEntry> AtPeak => Tensors.Where(e => (e.Phases & PeakPhase) != 0);
+
+    public double BytesAt(Phase moment) => Tensors.Where(e => (e.Phases & moment) != 0).Sum(e => e.Bytes);
+
+    /// <summary>Sums beyond 2⁶² bytes mean absurd input (10¹³ parameters, 10⁷-token contexts), reported instead of overflowing.</summary>
+    private static long ToBytes(double bytes, string what)
+    {
+        if (double.IsNaN(bytes) || bytes > 4.6e18)
+            throw new InputError("--model/--batch/--seq", $"the {what} would be {bytes:E2} bytes, beyond any machine", "Check the model size, batch and sequence length.");
+        return (long)Math.Ceiling(bytes);
+    }
+}
