@@ -30,6 +30,7 @@ internal sealed class PlanOptions
     public readonly Option<bool> Compile = new("--compile") { Description = "torch.compile-style fused norms/activations (fewer saved tensors)." };
     public readonly Option<bool> OptimizerInBackward = new("--optimizer-in-backward") { Description = "Fuse the optimizer step into backward (torchtune optimizer_in_bwd)." };
     public readonly Option<bool> FusedOptimizer = new("--fused-optimizer") { Description = "Fused AdamW kernel (no step temporaries)." };
+    public readonly Option<bool> OffloadActivations = new("--offload-activations") { Description = "Keep activation checkpoints in host memory (needs --checkpointing full)." };
     public readonly Option<int> LossChunks = new("--loss-chunks") { Description = "Cross-entropy chunks (torchtune uses 8); 1 = plain.", DefaultValueFactory = _ => 1 };
     public readonly Option<string[]> Gpu = new("--gpu") { Description = "GPU to check (repeatable): " + string.Join(", ", GpuCatalog.All.Select(g => g.Id)) + ", or cpu." };
     public readonly Option<string[]> GpuMemory = new("--gpu-memory") { Description = "A GPU given by usable memory, e.g. 24GiB or 24GB (repeatable)." };
@@ -38,7 +39,7 @@ internal sealed class PlanOptions
     public IEnumerable<Option> All =>
     [
         Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Freeze, Precision, Optimizer, Batch, Seq, Context,
-        Checkpointing, Attention, Dropout, WeightsDtype, KvDtype, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, LossChunks, Gpu, GpuMemory, Device,
+        Checkpointing, Attention, Dropout, WeightsDtype, KvDtype, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, Gpu, GpuMemory, Device,
     ];
 
     public Job Job(ParseResult p)
@@ -71,6 +72,7 @@ internal sealed class PlanOptions
             OptimizerInBackward = p.GetValue(OptimizerInBackward),
             LossChunks = p.GetValue(LossChunks),
             FusedOptimizer = p.GetValue(FusedOptimizer),
+            OffloadActivations = p.GetValue(OffloadActivations),
         };
     }
 

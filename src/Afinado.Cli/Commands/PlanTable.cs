@@ -16,6 +16,8 @@ internal static class PlanTable
             Ansi = AnsiSupport.Detect,
             ColorSystem = ColorSystemSupport.Detect,
         });
+        // Redirected output (files, tests, pipes) gets a fixed width instead of Spectre's 80-column fallback.
+        if (Console.IsOutputRedirected || writer != Console.Out) console.Profile.Width = 180;
         var l = plan.Ledger;
         var job = plan.Job;
         string what = job.IsTraining

@@ -49,6 +49,7 @@ internal static class FixFinder
             }
         }
         return results
+            .DistinctBy(r => r.Fix.Change)
             .OrderByDescending(r => r.Fix.Fits)
             .ThenBy(r => r.Fix.Fits ? r.Order : r.Fix.TotalBytes)
             .Select(r => r.Fix)

@@ -65,6 +65,7 @@ public static class PlanJson
         w.WriteBoolean("optimizer_in_backward", job.OptimizerInBackward);
         w.WriteNumber("loss_chunks", job.LossChunks);
         w.WriteBoolean("fused_optimizer", job.FusedOptimizer);
+        w.WriteBoolean("offload_activations", job.OffloadActivations);
         w.WriteEndObject();
 
         w.WriteString("device", plan.DeviceKind.ToString().ToLowerInvariant());

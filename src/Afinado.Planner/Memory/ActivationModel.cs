@@ -25,7 +25,7 @@ internal struct SavedBytes
 /// <item>HF RMSNorm upcasts to fp32 and saves that copy (4 B/elt) when the input needs a gradient, plus the normalised
 /// value when its weight trains. LayerNorm saves its input. With <c>Compile</c> a fused norm saves only its input.</item>
 /// <item>SwiGLU: silu saves its input, the product saves both factors, down saves the product (3–4 tensors of width f);
-/// fused (compile): gate and up outputs only.</item>
+/// fused (compile): gate, up and the product.</item>
 /// <item>Eager attention saves the fp32 softmax (4·b·a·s²) plus its 16-bit copy, and repeat_kv copies of K and V.
 /// SDPA (flash / memory-efficient / CPU flash) saves q, k, v, the output and a fp32 log-sum-exp per head and token.</item>
 /// <item>LoRA (PEFT): lora_A saves its input — a private dropout copy plus a 1-byte mask when dropout &gt; 0 (peft #2196) —
@@ -133,11 +133,15 @@ internal static class ActivationModel
     {
         double f = a.IntermediateSize, c = s.C, bytes = 0;
         bool gated = a.Mlp == MlpKind.Gated;
-        if (mlpGrad) bytes += (s.Compile ? (gated ? 2 : 1) : (gated ? 3 : 1)) * c * f;
+        // Eager: act saves its input, the gate·up product saves both factors (3 tensors of width f; 1 for a plain MLP).
+        // Compiled: the fused region keeps gate and up outputs and also emits the product that down consumes — calibrated on
+        // torchtune's compile delta (memory.md §4.1b, 60.0 → 51.0 GiB), which keeping gate/up alone would overshoot by ~3.5 GiB.
+        if (mlpGrad) bytes += (gated ? 3 : 1) * c * f;
+        bool productSaved = mlpGrad && gated && s.Compile;
         if (down is { } d)
         {
-            if (d.Trainable && !s.Compile) bytes += c * f;
-            if (d.Lora) lora += LoraSaved(d, s, shared: d.Trainable && !s.Compile);
+            if (d.Trainable && !productSaved) bytes += c * f;
+            if (d.Lora) lora += LoraSaved(d, s, shared: d.Trainable || productSaved);
         }
         return bytes;
     }

@@ -38,6 +38,8 @@ public sealed record Job
     public bool Compile { get; init; }
     /// <summary>Optimizer step fused into backward (torchtune optimizer_in_bwd): gradients never coexist.</summary>
     public bool OptimizerInBackward { get; init; }
+    /// <summary>Activation checkpoints live in host memory (torchtune enable_activation_offloading); needs full checkpointing.</summary>
+    public bool OffloadActivations { get; init; }
     /// <summary>Fused optimizer kernel (torch.optim.AdamW(fused=True)): no param-sized temporaries in the step.</summary>
     public bool FusedOptimizer { get; init; }
     /// <summary>Cross-entropy computed in this many chunks (torchtune CEWithChunkedOutputLoss uses 8); 1 = plain.</summary>
@@ -96,6 +98,8 @@ public sealed record Job
             throw new InputError("--weights-dtype", $"{w.Name()} weights cannot be trained directly with --method {Method.Name()}", "Use --method qlora (adapters over a quantized base) or a 16/32-bit dtype.");
         if (!Method.UsesAdapters() && WeightsDtype is { } given && given != DefaultWeightsDtype())
             throw new InputError("--weights-dtype", $"--precision {Precision.Name()} trains {DefaultWeightsDtype().Name()} weights, not {given.Name()}", "Drop --weights-dtype or change --precision (fp32, amp-bf16, amp-fp16, bf16, fp16).");
+        if (OffloadActivations && Checkpointing != Checkpointing.Full)
+            throw new InputError("--offload-activations", "offloads activation checkpoints, so it needs --checkpointing full", "Add --checkpointing full.");
         if (OptimizerInBackward && GradAccumulation > 1)
             throw new InputError("--optimizer-in-backward", "cannot be combined with gradient accumulation", "Use --grad-accum 1, or drop --optimizer-in-backward.");
     }

@@ -39,7 +39,9 @@ public static class Phases
 }
 
 /// <summary>What a ledger line is, for grouping and for the fixes that act on it.</summary>
-public enum Category { Weights, Gradients, OptimizerState, Activations, Logits, Temporary, KvCache, Runtime, Paged }
+public enum Category { Weights, Gradients, OptimizerState, Activations, Logits, Temporary, KvCache, Runtime, Paged,
+    /// <summary>Held in host (CPU) memory, not on the device: offloaded activations.</summary>
+    Host }
 
 /// <summary>
 /// One tensor class in the ledger: how many bytes, when it is live, the formula behind it and where the formula

@@ -110,8 +110,16 @@ internal static class TrainingLedger
         }
         else
         {
-            AddIf(e, "activation checkpoints (layer inputs)", Category.Activations, Saved, checkpoints,
-                explain ? $"{active} layers × b·s·h × {B(s.R)} B" : "", "memory.md §1.2 (full recomputation: 2·sbh per layer)");
+            if (job.OffloadActivations)
+            {
+                AddIf(e, "activation checkpoints, offloaded to host", Category.Host, Phase.None, checkpoints,
+                    explain ? $"{active} layers × b·s·h × {B(s.R)} B in CPU memory" : "", "torchtune activation offloading (memory.md §4.1b)");
+                AddIf(e, "activation checkpoint in transit (one layer)", Category.Activations, Phase.Training & ~Phase.OptimizerStep, checkpoints / Math.Max(1, active),
+                    explain ? "one layer input on the device while it is copied" : "", "torchtune OffloadActivations");
+            }
+            else
+                AddIf(e, "activation checkpoints (layer inputs)", Category.Activations, Saved, checkpoints,
+                    explain ? $"{active} layers × b·s·h × {B(s.R)} B" : "", "memory.md §1.2 (full recomputation: 2·sbh per layer)");
             AddIf(e, "recomputed layer (one at a time)", Category.Activations, Phase.BackwardEnd, largestLayer,
                 explain ? "one layer's saved tensors rebuilt during backward" : "", "torch.utils.checkpoint");
         }
@@ -161,9 +169,9 @@ internal static class TrainingLedger
             double k = job.LossChunks;
             // torchtune CEWithChunkedOutputLoss: 16-bit logits chunks; fp32 upcast one chunk at a time. Compiled, the
             // per-chunk CE keeps only its 16-bit input; eager, each chunk's fp32 log-softmax stays saved.
-            double savedFp32 = job.Compile ? 0 : 4 * tv;
-            forward = c * tv + savedFp32 + 4 * tv / k;
-            backward = (job.Compile ? c * tv : savedFp32) + 8 * tv / k + c * tv / k;
+            // Compiled CE writes the 16-bit gradient of each chunk directly (no fp32 chunk in backward).
+            forward = c * tv + (job.Compile ? 0 : 4 * tv + 4 * tv / k);
+            backward = job.Compile ? c * tv + c * tv / k : 4 * tv + 8 * tv / k + c * tv / k;
             how = $"chunked CE ({job.LossChunks} chunks{(job.Compile ? ", compiled" : "")}): {B(c)}·T·V + fp32 per chunk";
         }
         else
