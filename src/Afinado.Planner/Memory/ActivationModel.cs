@@ -8,6 +8,12 @@ internal struct SavedBytes
     public double Norms, AttentionProjections, AttentionCore, AttentionScores, Mlp, Lora, DropoutMasks;
     public readonly double Total => Norms + AttentionProjections + AttentionCore + AttentionScores + Mlp + Lora + DropoutMasks;
 
+    public static SavedBytes operator *(SavedBytes a, double k) => new()
+    {
+        Norms = a.Norms * k, AttentionProjections = a.AttentionProjections * k, AttentionCore = a.AttentionCore * k,
+        AttentionScores = a.AttentionScores * k, Mlp = a.Mlp * k, Lora = a.Lora * k, DropoutMasks = a.DropoutMasks * k,
+    };
+
     public static SavedBytes operator +(SavedBytes a, SavedBytes b) => new()
     {
         Norms = a.Norms + b.Norms, AttentionProjections = a.AttentionProjections + b.AttentionProjections,
@@ -45,7 +51,7 @@ internal static class ActivationModel
         saved.Norms += NormSaved(a, gIn, L.Norm1Trainable, s) * T * h;
         bool y1Grad = gIn || L.Norm1Trainable;
         saved.AttentionProjections += LinearInputs(L.AttnIn, h, s, ref saved.Lora) * T;
-        bool attnGrad = y1Grad || L.AttnIn.Any(l => l.Trainable || l.Lora);
+        bool attnGrad = y1Grad || L.AttnInAny;
 
         if (attnGrad)
         {
@@ -86,7 +92,7 @@ internal static class ActivationModel
         else
         {
             saved.Mlp += LinearInputs(L.MlpIn, h, s, ref saved.Lora) * T;
-            bool mlpGrad = y2Grad || L.MlpIn.Any(l => l.Trainable || l.Lora);
+            bool mlpGrad = y2Grad || L.MlpInAny;
             saved.Mlp += DenseMlpSaved(a, mlpGrad, L.MlpDown, s, ref saved.Lora) * T;
         }
         if (s.HiddenDropout) saved.DropoutMasks += T * h;

@@ -16,8 +16,8 @@ public static class LedgerBuilder
         var tensors = job.IsTraining
             ? TrainingLedger.Entries(profile, job, device, explain)
             : InferenceLedger.Entries(profile, job, device, explain);
-        var provisional = new MemoryLedger(tensors, []);
-        return new MemoryLedger(tensors, RuntimeEntries(provisional.PeakBytes, device, explain));
+        var (peak, _) = MemoryLedger.Peak(tensors);
+        return new MemoryLedger(tensors, RuntimeEntries((long)Math.Ceiling(peak), device, explain));
     }
 
     private static List<LedgerEntry> RuntimeEntries(long peak, DeviceKind device, bool explain)

@@ -10,20 +10,28 @@ public sealed class MemoryLedger
     {
         Tensors = tensors;
         Runtime = runtime;
-        Phase best = Phase.None;
-        double bestBytes = -1;
-        foreach (var moment in Phases.Moments)
-        {
-            double sum = 0;
-            bool any = false;
-            foreach (var e in tensors)
-                if ((e.Phases & moment) != 0) { sum += e.Bytes; any = true; }
-            if (any && sum > bestBytes) { bestBytes = sum; best = moment; }
-        }
+        var (bestBytes, best) = Peak(tensors);
         PeakPhase = best;
-        PeakBytes = ToBytes(Math.Max(0, bestBytes), "peak");
-        RuntimeBytes = ToBytes(runtime.Sum(e => e.Bytes), "runtime overhead");
+        PeakBytes = ToBytes(bestBytes, "peak");
+        double runtimeBytes = 0;
+        foreach (var e in runtime) runtimeBytes += e.Bytes;
+        RuntimeBytes = ToBytes(runtimeBytes, "runtime overhead");
         TotalBytes = checked(PeakBytes + RuntimeBytes);
+    }
+
+    /// <summary>The largest sum over the moments and the moment that holds it.</summary>
+    public static (double Bytes, Phase Phase) Peak(IReadOnlyList<LedgerEntry> tensors)
+    {
+        Span<double> sums = stackalloc double[Phases.Moments.Length];
+        Span<bool> any = stackalloc bool[Phases.Moments.Length];
+        foreach (var e in tensors)
+            for (int m = 0; m < Phases.Moments.Length; m++)
+                if ((e.Phases & Phases.Moments[m]) != 0) { sums[m] += e.Bytes; any[m] = true; }
+        double best = 0;
+        var phase = Phase.None;
+        for (int m = 0; m < sums.Length; m++)
+            if (any[m] && (phase == Phase.None || sums[m] > best)) { best = sums[m]; phase = Phases.Moments[m]; }
+        return (best, phase);
     }
 
     /// <summary>Tensors (comparable to <c>torch.cuda.max_memory_allocated</c> at their peak).</summary>

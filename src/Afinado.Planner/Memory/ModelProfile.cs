@@ -23,6 +23,16 @@ internal sealed class LayerProfile
 
     /// <summary>Any parameter (or adapter) in the layer trains.</summary>
     public bool AnyTrainable;
+    /// <summary>Some q/k/v (or gate/up) projection trains or carries an adapter.</summary>
+    public bool AttnInAny, MlpInAny;
+
+    /// <summary>Same saved-tensor behaviour (so one computation serves a run of identical layers).</summary>
+    public bool SameAs(LayerProfile o) =>
+        InputRequiresGrad == o.InputRequiresGrad && Norm1Trainable == o.Norm1Trainable && Norm2Trainable == o.Norm2Trainable
+        && NormCount == o.NormCount && QkNormTrainable == o.QkNormTrainable && AttnOut == o.AttnOut && MlpDown == o.MlpDown
+        && Router == o.Router && ExpertsTrainable == o.ExpertsTrainable && ExpertsLora == o.ExpertsLora
+        && ExpertDownTrainable == o.ExpertDownTrainable && ExpertDownLora == o.ExpertDownLora && AnyTrainable == o.AnyTrainable
+        && AttnIn.SequenceEqual(o.AttnIn) && MlpIn.SequenceEqual(o.MlpIn);
 
     /// <summary>Something in the layer records tensors for backward.</summary>
     public bool Active => InputRequiresGrad || AnyTrainable;
@@ -38,21 +48,51 @@ public sealed class ModelProfile
     {
         Selection = selection;
         var arch = selection.Architecture;
-        var adapted = selection.AdaptedLinears.Select(t => t.Name).ToHashSet();
+        var facts = ArchitectureFacts.Of(arch);
+        var tensors = arch.Tensors;
         Layers = new LayerProfile[arch.NumLayers];
         for (int i = 0; i < Layers.Length; i++) Layers[i] = new LayerProfile();
-        var normsSeen = new HashSet<string>[arch.NumLayers];
-        for (int i = 0; i < normsSeen.Length; i++) normsSeen[i] = [];
+        var normModules = new string?[arch.NumLayers];
 
-        foreach (var t in arch.Tensors)
+        for (int ti = 0; ti < tensors.Count; ti++)
         {
-            bool trainable = selection.IsTrainable(t);
-            bool lora = adapted.Contains(t.Name);
+            var t = tensors[ti];
+            bool trainable = selection.IsTrainableAt(ti);
+            bool lora = selection.IsAdaptedAt(ti);
+            bool linear = facts.IsLinear[ti];
+            long elements = facts.Elements[ti];
+
+            // Storage classes of the base weights (see TrainingLedger for the bytes).
+            if (linear && t.Role != TensorRole.LmHead) QuantizableElements += elements;
+            if (trainable)
+            {
+                TrainableBase += elements;
+                LargestTrainable = Math.Max(LargestTrainable, elements);
+                if (elements < 4096) SmallTrainable += elements;
+                FactoredElements += t.Shape.Length == 2 ? t.Shape[0] + t.Shape[1] : elements;
+            }
+            else if (linear && t.Role != TensorRole.LmHead) FrozenQuantizable += elements;
+            else FrozenOther += elements;
+            if (linear)
+            {
+                if (trainable) TrainableLinear += elements; else FrozenLinear += elements;
+                LargestLinear = Math.Max(LargestLinear, elements);
+                if (t.Role != TensorRole.LmHead) LargestQuantizableLinear = Math.Max(LargestQuantizableLinear, elements);
+            }
+
             if (t.Layer is not int li || li < 0 || li >= Layers.Length)
             {
                 switch (t.Role)
                 {
-                    case TensorRole.TokenEmbedding: EmbeddingTrainable |= trainable; if (arch.TiedEmbeddings) { HeadTrainable |= trainable; HeadLora |= lora; } break;
+                    case TensorRole.TokenEmbedding:
+                        EmbeddingTrainable |= trainable;
+                        if (arch.TiedEmbeddings)
+                        {
+                            // The head reuses the embedding matrix in a matmul (so AMP casts it) without a tensor of its own.
+                            HeadTrainable |= trainable; HeadLora |= lora;
+                            if (trainable) TrainableLinear += elements; else FrozenLinear += elements;
+                        }
+                        break;
                     case TensorRole.PositionEmbedding: EmbeddingTrainable |= trainable; break;
                     case TensorRole.LmHead: HeadTrainable |= trainable; HeadLora |= lora; break;
                     case TensorRole.Norm: FinalNormTrainable |= trainable; break;
@@ -61,30 +101,33 @@ public sealed class ModelProfile
             }
             var L = Layers[li];
             L.AnyTrainable |= trainable || lora;
-            var use = t.IsLinearWeight ? new LinearUse(t.Shape[1], t.Shape[0], trainable, lora) : default;
+            var use = linear ? new LinearUse(t.Shape[1], t.Shape[0], trainable, lora) : default;
             switch (t.Role)
             {
                 case TensorRole.Norm:
                     if (t.Shape.Length == 1 && t.Shape[0] == arch.HeadDim && arch.QkNorm) { L.QkNormTrainable |= trainable; break; }
-                    if (normsSeen[li].Add(t.Module)) L.NormCount = normsSeen[li].Count;
-                    if (normsSeen[li].Count <= 1) L.Norm1Trainable |= trainable; else L.Norm2Trainable |= trainable;
+                    string module = facts.Modules[ti];
+                    if (normModules[li] is null) normModules[li] = module;
+                    bool first = normModules[li] == module;
+                    if (!first) L.NormCount = 2; else if (L.NormCount == 0) L.NormCount = 1;
+                    if (first) L.Norm1Trainable |= trainable; else L.Norm2Trainable |= trainable;
                     break;
                 case TensorRole.AttnQ or TensorRole.AttnK or TensorRole.AttnV or TensorRole.AttnQkv:
-                    if (t.IsLinearWeight) L.AttnIn.Add(use);
+                    if (linear) { L.AttnIn.Add(use); L.AttnInAny |= trainable || lora; }
                     break;
                 case TensorRole.AttnOut:
-                    if (t.IsLinearWeight) L.AttnOut = use;
+                    if (linear) L.AttnOut = use;
                     break;
                 case TensorRole.Router:
-                    if (t.IsLinearWeight) L.Router = use;
+                    if (linear) L.Router = use;
                     break;
                 case TensorRole.MlpGate or TensorRole.MlpUp or TensorRole.MlpGateUp:
                     if (t.Expert is not null) { L.ExpertsTrainable |= trainable; L.ExpertsLora |= lora; }
-                    else if (t.IsLinearWeight) L.MlpIn.Add(use);
+                    else if (linear) { L.MlpIn.Add(use); L.MlpInAny |= trainable || lora; }
                     break;
                 case TensorRole.MlpDown:
                     if (t.Expert is not null) { L.ExpertDownTrainable |= trainable; L.ExpertDownLora |= lora; }
-                    else if (t.IsLinearWeight) L.MlpDown = use;
+                    else if (linear) L.MlpDown = use;
                     break;
             }
         }
@@ -95,39 +138,25 @@ public sealed class ModelProfile
             upstream |= L.AnyTrainable;
         }
         HeadInputRequiresGrad = upstream;
-
-        // Storage classes of the base weights (see TrainingLedger for the bytes).
-        foreach (var t in arch.Tensors)
-        {
-            bool trainable = selection.IsTrainable(t);
-            if (t.IsLinearWeight && t.Role != TensorRole.LmHead) QuantizableElements += t.Elements;
-            if (trainable) TrainableBase += t.Elements;
-            else if (t.IsLinearWeight && t.Role != TensorRole.LmHead) FrozenQuantizable += t.Elements;
-            else FrozenOther += t.Elements;
-            if (t.IsLinearWeight && t.Role is not (TensorRole.TokenEmbedding or TensorRole.PositionEmbedding))
-            {
-                if (trainable) TrainableLinear += t.Elements; else FrozenLinear += t.Elements;
-                LargestLinear = Math.Max(LargestLinear, t.Elements);
-                if (t.Role != TensorRole.LmHead) LargestQuantizableLinear = Math.Max(LargestQuantizableLinear, t.Elements);
-            }
-            if (trainable) LargestTrainable = Math.Max(LargestTrainable, t.Elements);
-        }
-        if (arch.TiedEmbeddings)
-        {
-            // The head reuses the embedding matrix in a matmul (so AMP casts it) without a tensor of its own.
-            long emb = arch.Tensors.First(t => t.Role == TensorRole.TokenEmbedding).Elements;
-            if (selection.IsTrainable(arch.Tensors.First(t => t.Role == TensorRole.TokenEmbedding))) TrainableLinear += emb; else FrozenLinear += emb;
-        }
-        foreach (var a in selection.Adapters) LargestTrainable = Math.Max(LargestTrainable, a.Elements);
-        foreach (var t in selection.TrainableBaseTensors)
-            if (t.Elements < 4096) SmallTrainable += t.Elements;
         foreach (var a in selection.Adapters)
+        {
+            LargestTrainable = Math.Max(LargestTrainable, a.Elements);
             if (a.Elements < 4096) SmallTrainable += a.Elements;
-        foreach (var t in selection.TrainableBaseTensors)
-            FactoredElements += t.Shape.Length == 2 ? t.Shape[0] + t.Shape[1] : t.Elements;
-        foreach (var a in selection.Adapters) FactoredElements += a.Shape[0] + a.Shape[1];
+            FactoredElements += a.Shape[0] + a.Shape[1];
+        }
         HeadElements = (long)arch.VocabSize * arch.HiddenSize;
+
+        var groups = new List<(LayerProfile, int)>();
+        foreach (var L in Layers)
+        {
+            if (groups.Count > 0 && groups[^1].Item1.SameAs(L)) groups[^1] = (groups[^1].Item1, groups[^1].Item2 + 1);
+            else groups.Add((L, 1));
+        }
+        LayerGroups = groups.ToArray();
     }
+
+    /// <summary>Runs of consecutive layers that save the same tensors: (representative, count).</summary>
+    internal (LayerProfile Layer, int Count)[] LayerGroups { get; }
 
     public static ModelProfile Create(TrainableSelection selection) => new(selection);
 

@@ -49,7 +49,7 @@ internal static class TrainingLedger
                     "memory.md §1.5 (HF anatomy: 18 B/param = 4 + 2 weights + 4 grads + 8 AdamW)"));
         }
         if (sel.AdapterParameters > 0)
-            e.Add(new($"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdaptedLinears.Count} linears)", Category.Weights, Phase.Training,
+            e.Add(new($"LoRA adapters (r={sel.Lora!.Rank}, {sel.Adapters.Count / 2} linears)", Category.Weights, Phase.Training,
                 sel.AdapterParameters * paramBytes, explain ? $"Σ r·(in+out) = {N(sel.AdapterParameters)} params × {B(paramBytes)} B" : "", "PEFT LoraLayer (A [r,in], B [out,r])"));
         if (w.IsQuantized() && p.LargestQuantizableLinear > 0)
             e.Add(new("dequantization buffer", Category.Temporary, Phase.Training & ~Phase.OptimizerStep, p.LargestQuantizableLinear * c,
@@ -82,15 +82,15 @@ internal static class TrainingLedger
         double largestLayer = 0, checkpoints = 0;
         int active = 0;
         SavedBytes? lastLayer = null;
-        foreach (var L in p.Layers)
+        foreach (var (L, count) in p.LayerGroups)
         {
-            var layer = ActivationModel.Layer(a, L, s);
             if (!L.Active) continue;
-            active++;
-            total += layer;
+            var layer = ActivationModel.Layer(a, L, s);
+            active += count;
+            total += layer * count;
             lastLayer ??= layer;
             largestLayer = Math.Max(largestLayer, layer.Total);
-            checkpoints += s.R * a.HiddenSize * s.Tokens;
+            checkpoints += count * s.R * a.HiddenSize * s.Tokens;
         }
         string perLayer = explain ? $"summed over {active} layers with saved tensors; T = b·s = {N(s.Tokens)}" : "";
         if (job.Checkpointing == Checkpointing.None)
@@ -226,6 +226,8 @@ internal static class TrainingLedger
             // foreach AdamW on CUDA: one param-sized temporary across the group (HF blog: intermediates ≈ N·P).
             OptimizerKind.AdamW when job.FusedOptimizer => 0,
             OptimizerKind.AdamW when !cpu && !job.OptimizerInBackward => n * stateBytes,
+            // TorchSharp's AdamW (CPU) steps tensor by tensor: sqrt(exp_avg_sq) and its quotient coexist for the largest one.
+            OptimizerKind.AdamW when cpu => 2.0 * p.LargestTrainable * stateBytes,
             OptimizerKind.AdamW => p.LargestTrainable * stateBytes,
             OptimizerKind.Adafactor => p.LargestTrainable * 4.0 * (stateBytes < 4 ? 3 : 1),
             _ => 0,

@@ -9,8 +9,12 @@ public enum LoraFactor { A, B }
 /// PEFT's saved adapter file prefixes <c>base_model.model.</c>, see <see cref="PeftFileName"/>).
 /// A is [rank, in] (Kaiming-uniform init), B is [out, rank] (zero init), so the adapted output is x·Aᵀ·Bᵀ·(alpha/rank).
 /// </summary>
-public sealed record LoraAdapterTensor(string Name, long[] Shape, LoraFactor Factor, ParameterTensor Base)
+public sealed record LoraAdapterTensor(string Module, long[] Shape, LoraFactor Factor, ParameterTensor Base)
 {
+    private string? _name;
+
+    /// <summary>PEFT's parameter name; built on first use (a plan never needs the strings, the trainer does).</summary>
+    public string Name => _name ??= Module + (Factor == LoraFactor.A ? ".lora_A.weight" : ".lora_B.weight");
     public long Elements => Shape[0] * Shape[1];
     public int? Layer => Base.Layer;
     public string PeftFileName => "base_model.model." + Name;

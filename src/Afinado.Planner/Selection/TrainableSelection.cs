@@ -16,23 +16,27 @@ namespace Afinado.Planner.Selection;
 /// </summary>
 public sealed class TrainableSelection
 {
-    private readonly HashSet<string> _trainable;
+    private readonly bool[] _trainable;
+    private readonly bool[] _adapted;
+    private readonly ArchitectureFacts _facts;
+    private IReadOnlyList<ParameterTensor>? _trainableTensors, _frozenTensors, _adaptedLinears;
+    private HashSet<string>? _adapterNames;
 
-    private TrainableSelection(ModelArchitecture arch, TrainingMethod method, IReadOnlyList<TensorPattern> freeze,
-        LoraConfig? lora, HashSet<string> trainable, IReadOnlyList<ParameterTensor> adapted, IReadOnlyList<LoraAdapterTensor> adapters)
+    private TrainableSelection(ModelArchitecture arch, ArchitectureFacts facts, TrainingMethod method, IReadOnlyList<TensorPattern> freeze,
+        LoraConfig? lora, bool[] trainable, bool[] adapted, IReadOnlyList<LoraAdapterTensor> adapters)
     {
         Architecture = arch;
+        _facts = facts;
         Method = method;
         FreezePatterns = freeze;
         Lora = lora;
         _trainable = trainable;
-        AdaptedLinears = adapted;
+        _adapted = adapted;
         Adapters = adapters;
-        TrainableBaseTensors = arch.Tensors.Where(t => trainable.Contains(t.Name)).ToList();
-        FrozenBaseTensors = arch.Tensors.Where(t => !trainable.Contains(t.Name)).ToList();
-        BaseParameters = arch.ParameterCount;
-        TrainableBaseParameters = TrainableBaseTensors.Sum(t => t.Elements);
-        AdapterParameters = adapters.Sum(a => a.Elements);
+        BaseParameters = facts.ParameterCount;
+        for (int i = 0; i < trainable.Length; i++)
+            if (trainable[i]) TrainableBaseParameters += facts.Elements[i];
+        foreach (var a in adapters) AdapterParameters += a.Elements;
     }
 
     public ModelArchitecture Architecture { get; }
@@ -41,10 +45,10 @@ public sealed class TrainableSelection
     /// <summary>The LoRA configuration for lora/qlora; null otherwise.</summary>
     public LoraConfig? Lora { get; }
 
-    public IReadOnlyList<ParameterTensor> TrainableBaseTensors { get; }
-    public IReadOnlyList<ParameterTensor> FrozenBaseTensors { get; }
+    public IReadOnlyList<ParameterTensor> TrainableBaseTensors => _trainableTensors ??= Architecture.Tensors.Where((_, i) => _trainable[i]).ToList();
+    public IReadOnlyList<ParameterTensor> FrozenBaseTensors => _frozenTensors ??= Architecture.Tensors.Where((_, i) => !_trainable[i]).ToList();
     /// <summary>The base linear weights that carry an adapter (lora/qlora).</summary>
-    public IReadOnlyList<ParameterTensor> AdaptedLinears { get; }
+    public IReadOnlyList<ParameterTensor> AdaptedLinears => _adaptedLinears ??= Architecture.Tensors.Where((_, i) => _adapted[i]).ToList();
     public IReadOnlyList<LoraAdapterTensor> Adapters { get; }
 
     public long BaseParameters { get; }
@@ -55,10 +59,17 @@ public sealed class TrainableSelection
     /// <summary>Every parameter in the trained model, adapters included (what PEFT calls "all params").</summary>
     public long AllParameters => BaseParameters + AdapterParameters;
 
-    public bool IsTrainable(ParameterTensor tensor) => _trainable.Contains(tensor.Name);
+    public bool IsTrainable(ParameterTensor tensor) => IsTrainable(tensor.Name);
 
     /// <summary>True for a trainable base tensor or an adapter, by Hugging Face / PEFT name.</summary>
-    public bool IsTrainable(string name) => _trainable.Contains(name) || Adapters.Any(a => a.Name == name);
+    public bool IsTrainable(string name) =>
+        _facts.IndexByName.TryGetValue(name, out int i)
+            ? _trainable[i]
+            : (_adapterNames ??= Adapters.Select(a => a.Name).ToHashSet(StringComparer.Ordinal)).Contains(name);
+
+    /// <summary>By position in <see cref="ModelArchitecture.Tensors"/> (the planner's hot path).</summary>
+    internal bool IsTrainableAt(int index) => _trainable[index];
+    internal bool IsAdaptedAt(int index) => _adapted[index];
 
     /// <summary>PEFT's <c>print_trainable_parameters()</c> line.</summary>
     public string PeftSummary =>
@@ -80,15 +91,19 @@ public sealed class TrainableSelection
 
         return method switch
         {
-            TrainingMethod.Full => new(arch, method, patterns, null, arch.Tensors.Select(t => t.Name).ToHashSet(), [], []),
+            TrainingMethod.Full => new(arch, ArchitectureFacts.Of(arch), method, patterns, null,
+                Enumerable.Repeat(true, arch.Tensors.Count).ToArray(), new bool[arch.Tensors.Count], []),
             TrainingMethod.Freeze => FreezeSelection(arch, patterns),
             _ => LoraSelection(arch, method, lora ?? new LoraConfig()),
         };
     }
 
     /// <summary>Distinct short names of the model's linear modules (<c>q_proj</c>, <c>down_proj</c>, <c>lm_head</c>, ...), in order.</summary>
-    public static IReadOnlyList<string> LinearModuleNames(ModelArchitecture arch) =>
-        arch.Tensors.Where(t => t.IsLinearWeight).Select(t => t.Module[(t.Module.LastIndexOf('.') + 1)..]).Distinct().ToList();
+    public static IReadOnlyList<string> LinearModuleNames(ModelArchitecture arch)
+    {
+        var f = ArchitectureFacts.Of(arch);
+        return f.ShortModules.Where((_, i) => f.IsLinear[i]).Distinct().ToList();
+    }
 
     private static TrainableSelection FreezeSelection(ModelArchitecture arch, List<TensorPattern> patterns)
     {
@@ -98,38 +113,44 @@ public sealed class TrainableSelection
             if (!arch.Tensors.Any(t => p.Matches(t.Name)))
                 throw new InputError("--freeze", $"pattern \"{p}\" matches no tensor",
                     $"Tensor names look like {string.Join(", ", arch.Tensors.Take(3).Select(t => t.Name))}; '*' stays within a dotted segment, '**' crosses dots.");
-        var trainable = arch.Tensors.Where(t => !patterns.Any(p => p.Matches(t.Name))).Select(t => t.Name).ToHashSet();
-        if (trainable.Count == 0)
+        var trainable = arch.Tensors.Select(t => !patterns.Any(p => p.Matches(t.Name))).ToArray();
+        if (!trainable.Any(x => x))
             throw new InputError("--freeze", "the patterns freeze every tensor, so nothing would train", "Freeze fewer tensors.");
-        return new(arch, TrainingMethod.Freeze, patterns, null, trainable, [], []);
+        return new(arch, ArchitectureFacts.Of(arch), TrainingMethod.Freeze, patterns, null, trainable, new bool[trainable.Length], []);
     }
 
     private static TrainableSelection LoraSelection(ModelArchitecture arch, TrainingMethod method, LoraConfig lora)
     {
         lora.Validate();
-        var linears = arch.Tensors.Where(t => t.IsLinearWeight).ToList();
-        var adapted = new List<ParameterTensor>();
-        bool allLinear = lora.Targets.Any(t => string.Equals(t, LoraConfig.AllLinear, StringComparison.OrdinalIgnoreCase));
-        foreach (var target in lora.Targets.Where(t => !string.Equals(t, LoraConfig.AllLinear, StringComparison.OrdinalIgnoreCase)))
+        var facts = ArchitectureFacts.Of(arch);
+        var tensors = arch.Tensors;
+        bool allLinear = false;
+        var named = new List<string>(lora.Targets.Count);
+        foreach (var t in lora.Targets)
+            if (string.Equals(t, LoraConfig.AllLinear, StringComparison.OrdinalIgnoreCase)) allLinear = true; else named.Add(t);
+        foreach (var target in named)
         {
-            if (!linears.Any(l => ModuleMatches(l.Module, target)))
+            bool found = false;
+            for (int i = 0; i < tensors.Count && !found; i++) found = facts.IsLinear[i] && ModuleMatches(facts.Modules[i], target);
+            if (!found)
                 throw new InputError("--lora-targets", $"\"{target}\" is not a linear module of {Describe(arch)}",
                     $"Its linear modules are: {string.Join(", ", LinearModuleNames(arch))} (or use all-linear).");
         }
-        foreach (var l in linears)
+        var adapted = new bool[tensors.Count];
+        var adapters = new List<LoraAdapterTensor>();
+        for (int i = 0; i < tensors.Count; i++)
         {
-            bool hit = allLinear ? l.Role != TensorRole.LmHead : false;
-            hit |= lora.Targets.Any(t => ModuleMatches(l.Module, t));
-            if (hit) adapted.Add(l);
-        }
-        var adapters = new List<LoraAdapterTensor>(adapted.Count * 2);
-        foreach (var l in adapted)
-        {
+            if (!facts.IsLinear[i]) continue;
+            var l = tensors[i];
+            bool hit = allLinear && l.Role != TensorRole.LmHead;
+            foreach (var t in named) hit |= ModuleMatches(facts.Modules[i], t);
+            if (!hit) continue;
+            adapted[i] = true;
             long outDim = l.Shape[0], inDim = l.Shape[1];
-            adapters.Add(new($"{l.Module}.lora_A.weight", [lora.Rank, inDim], LoraFactor.A, l));
-            adapters.Add(new($"{l.Module}.lora_B.weight", [outDim, lora.Rank], LoraFactor.B, l));
+            adapters.Add(new(facts.Modules[i], [lora.Rank, inDim], LoraFactor.A, l));
+            adapters.Add(new(facts.Modules[i], [outDim, lora.Rank], LoraFactor.B, l));
         }
-        return new(arch, method, [], lora, [], adapted, adapters);
+        return new(arch, facts, method, [], lora, new bool[tensors.Count], adapted, adapters);
     }
 
     private static bool ModuleMatches(string module, string target) =>
