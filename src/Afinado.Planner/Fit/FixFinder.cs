@@ -88,7 +88,10 @@ internal static class FixFinder
 
     private static FitFix Evaluate(ModelArchitecture arch, ModelProfile profile, string change, Job job, Device device, DeviceKind kind)
     {
-        var p = job.Method == profile.Selection.Method || !job.IsTraining ? profile : ModelProfile.Create(Planner.SelectionFor(arch, job));
+        // LoRA and QLoRA with the same adapters train the same tensors, so they share one profile.
+        bool sameSelection = !job.IsTraining || job.Method == profile.Selection.Method
+            || (job.Method.UsesAdapters() && profile.Selection.Method.UsesAdapters() && (job.Lora ?? new LoraConfig()) == profile.Selection.Lora);
+        var p = sameSelection ? profile : ModelProfile.Create(Planner.SelectionFor(arch, job));
         var ledger = LedgerBuilder.Build(p, job, kind, explain: false);
         return new FitFix(change, job, ledger.PeakBytes, ledger.TotalBytes, ledger.TotalBytes <= device.CapacityBytes);
     }

@@ -138,12 +138,19 @@ public sealed class ModelProfile
             upstream |= L.AnyTrainable;
         }
         HeadInputRequiresGrad = upstream;
-        foreach (var a in selection.Adapters)
-        {
-            LargestTrainable = Math.Max(LargestTrainable, a.Elements);
-            if (a.Elements < 4096) SmallTrainable += a.Elements;
-            FactoredElements += a.Shape[0] + a.Shape[1];
-        }
+        if (selection.Lora is { } loraConfig)
+            for (int ti = 0; ti < tensors.Count; ti++)
+            {
+                if (!selection.IsAdaptedAt(ti)) continue;
+                // A [r, in] and B [out, r]
+                foreach (long other in (ReadOnlySpan<long>)[tensors[ti].Shape[1], tensors[ti].Shape[0]])
+                {
+                    long elements = loraConfig.Rank * other;
+                    LargestTrainable = Math.Max(LargestTrainable, elements);
+                    if (elements < 4096) SmallTrainable += elements;
+                    FactoredElements += loraConfig.Rank + other;
+                }
+            }
         HeadElements = (long)arch.VocabSize * arch.HiddenSize;
 
         var groups = new List<(LayerProfile, int)>();

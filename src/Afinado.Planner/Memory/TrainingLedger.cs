@@ -49,7 +49,7 @@ internal static class TrainingLedger
                     "memory.md §1.5 (HF anatomy: 18 B/param = 4 + 2 weights + 4 grads + 8 AdamW)"));
         }
         if (sel.AdapterParameters > 0)
-            e.Add(new($"LoRA adapters (r={sel.Lora!.Rank}, {sel.Adapters.Count / 2} linears)", Category.Weights, Phase.Training,
+            e.Add(new($"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdapterCount / 2} linears)", Category.Weights, Phase.Training,
                 sel.AdapterParameters * paramBytes, explain ? $"Σ r·(in+out) = {N(sel.AdapterParameters)} params × {B(paramBytes)} B" : "", "PEFT LoraLayer (A [r,in], B [out,r])"));
         if (w.IsQuantized() && p.LargestQuantizableLinear > 0)
             e.Add(new("dequantization buffer", Category.Temporary, Phase.Training & ~Phase.OptimizerStep, p.LargestQuantizableLinear * c,

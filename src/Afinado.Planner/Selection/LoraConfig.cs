@@ -15,6 +15,12 @@ public sealed record LoraConfig
     /// <summary>Module-name suffixes (<c>q_proj</c>, <c>self_attn.v_proj</c>) or <see cref="AllLinear"/>.</summary>
     public IReadOnlyList<string> Targets { get; init; } = [AllLinear];
 
+    /// <summary>Value equality including the target list (a record would compare the list by reference).</summary>
+    public bool Equals(LoraConfig? other) =>
+        other is not null && Rank == other.Rank && Alpha.Equals(other.Alpha) && Dropout.Equals(other.Dropout) && Targets.SequenceEqual(other.Targets);
+
+    public override int GetHashCode() => HashCode.Combine(Rank, Alpha, Dropout, string.Join(",", Targets));
+
     /// <summary>The factor PEFT applies to the adapter output: alpha / rank.</summary>
     public double Scaling => Alpha / Rank;
 

@@ -23,7 +23,7 @@ public sealed class TrainableSelection
     private HashSet<string>? _adapterNames;
 
     private TrainableSelection(ModelArchitecture arch, ArchitectureFacts facts, TrainingMethod method, IReadOnlyList<TensorPattern> freeze,
-        LoraConfig? lora, bool[] trainable, bool[] adapted, IReadOnlyList<LoraAdapterTensor> adapters)
+        LoraConfig? lora, bool[] trainable, bool[] adapted)
     {
         Architecture = arch;
         _facts = facts;
@@ -32,12 +32,23 @@ public sealed class TrainableSelection
         Lora = lora;
         _trainable = trainable;
         _adapted = adapted;
-        Adapters = adapters;
         BaseParameters = facts.ParameterCount;
+        var tensors = arch.Tensors;
         for (int i = 0; i < trainable.Length; i++)
+        {
             if (trainable[i]) TrainableBaseParameters += facts.Elements[i];
-        foreach (var a in adapters) AdapterParameters += a.Elements;
+            if (adapted[i])
+            {
+                AdapterCount += 2;
+                AdapterParameters += (long)lora!.Rank * (tensors[i].Shape[0] + tensors[i].Shape[1]);
+            }
+        }
     }
+
+    private IReadOnlyList<LoraAdapterTensor>? _adapters;
+
+    /// <summary>Number of adapter matrices (A and B per adapted linear).</summary>
+    public int AdapterCount { get; }
 
     public ModelArchitecture Architecture { get; }
     public TrainingMethod Method { get; }
@@ -49,7 +60,22 @@ public sealed class TrainableSelection
     public IReadOnlyList<ParameterTensor> FrozenBaseTensors => _frozenTensors ??= Architecture.Tensors.Where((_, i) => !_trainable[i]).ToList();
     /// <summary>The base linear weights that carry an adapter (lora/qlora).</summary>
     public IReadOnlyList<ParameterTensor> AdaptedLinears => _adaptedLinears ??= Architecture.Tensors.Where((_, i) => _adapted[i]).ToList();
-    public IReadOnlyList<LoraAdapterTensor> Adapters { get; }
+    /// <summary>A then B for each adapted linear, in checkpoint order (built on first use; plans only need the counts).</summary>
+    public IReadOnlyList<LoraAdapterTensor> Adapters => _adapters ??= BuildAdapters();
+
+    private List<LoraAdapterTensor> BuildAdapters()
+    {
+        var list = new List<LoraAdapterTensor>(AdapterCount);
+        var tensors = Architecture.Tensors;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            if (!_adapted[i]) continue;
+            var l = tensors[i];
+            list.Add(new(_facts.Modules[i], [Lora!.Rank, l.Shape[1]], LoraFactor.A, l));
+            list.Add(new(_facts.Modules[i], [l.Shape[0], Lora.Rank], LoraFactor.B, l));
+        }
+        return list;
+    }
 
     public long BaseParameters { get; }
     public long TrainableBaseParameters { get; }
@@ -92,7 +118,7 @@ public sealed class TrainableSelection
         return method switch
         {
             TrainingMethod.Full => new(arch, ArchitectureFacts.Of(arch), method, patterns, null,
-                Enumerable.Repeat(true, arch.Tensors.Count).ToArray(), new bool[arch.Tensors.Count], []),
+                Enumerable.Repeat(true, arch.Tensors.Count).ToArray(), new bool[arch.Tensors.Count]),
             TrainingMethod.Freeze => FreezeSelection(arch, patterns),
             _ => LoraSelection(arch, method, lora ?? new LoraConfig()),
         };
@@ -116,7 +142,7 @@ public sealed class TrainableSelection
         var trainable = arch.Tensors.Select(t => !patterns.Any(p => p.Matches(t.Name))).ToArray();
         if (!trainable.Any(x => x))
             throw new InputError("--freeze", "the patterns freeze every tensor, so nothing would train", "Freeze fewer tensors.");
-        return new(arch, ArchitectureFacts.Of(arch), TrainingMethod.Freeze, patterns, null, trainable, new bool[trainable.Length], []);
+        return new(arch, ArchitectureFacts.Of(arch), TrainingMethod.Freeze, patterns, null, trainable, new bool[trainable.Length]);
     }
 
     private static TrainableSelection LoraSelection(ModelArchitecture arch, TrainingMethod method, LoraConfig lora)
@@ -137,20 +163,14 @@ public sealed class TrainableSelection
                     $"Its linear modules are: {string.Join(", ", LinearModuleNames(arch))} (or use all-linear).");
         }
         var adapted = new bool[tensors.Count];
-        var adapters = new List<LoraAdapterTensor>();
         for (int i = 0; i < tensors.Count; i++)
         {
             if (!facts.IsLinear[i]) continue;
-            var l = tensors[i];
-            bool hit = allLinear && l.Role != TensorRole.LmHead;
+            bool hit = allLinear && tensors[i].Role != TensorRole.LmHead;
             foreach (var t in named) hit |= ModuleMatches(facts.Modules[i], t);
-            if (!hit) continue;
-            adapted[i] = true;
-            long outDim = l.Shape[0], inDim = l.Shape[1];
-            adapters.Add(new(facts.Modules[i], [lora.Rank, inDim], LoraFactor.A, l));
-            adapters.Add(new(facts.Modules[i], [outDim, lora.Rank], LoraFactor.B, l));
+            adapted[i] = hit;
         }
-        return new(arch, facts, method, [], lora, new bool[tensors.Count], adapted, adapters);
+        return new(arch, facts, method, [], lora, new bool[tensors.Count], adapted);
     }
 
     private static bool ModuleMatches(string module, string target) =>
