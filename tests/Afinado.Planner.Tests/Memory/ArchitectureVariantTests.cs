@@ -1,0 +1,56 @@
+using Afinado.Planner.Architecture;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
+using static Afinado.Planner.Tests.Memory.PlanHelpers;
+
+namespace Afinado.Planner.Tests.Memory;
+
+public class ArchitectureVariantTests
+{
+    private static ModelArchitecture Mixtral(int experts, int perToken) => HfConfigReader.Parse($$"""
+        {"model_type":"mixtral","hidden_size":1024,"num_hidden_layers":4,"num_attention_heads":16,"num_key_value_heads":4,
+         "intermediate_size":3584,"vocab_size":32000,"num_local_experts":{{experts}},"num_experts_per_tok":{{perToken}},"max_position_embeddings":4096}
+        """, "mixtral-test");
+
+    [Fact]
+    public void Moe_activations_scale_with_active_experts_and_states_with_all_experts()
+    {
+        var job = new Job { Method = TrainingMethod.Full, Batch = 1, Seq = 512 };
+        var top2 = Ledger(Mixtral(8, 2), job);
+        var top4 = Ledger(Mixtral(8, 4), job);
+        var wide = Ledger(Mixtral(16, 2), job);
+        double Mlp(MemoryLedger l) => l.Tensors.Single(e => e.Name == "activations: MLP").Bytes;
+        Assert.True(Mlp(top4) > 1.8 * Mlp(top2));
+        Assert.InRange(Mlp(wide) / Mlp(top2), 1.0, 1.01); // only the router softmax (4·E B per token) grows
+        Assert.True(wide.Sum(Category.OptimizerState, Phase.OptimizerStep) > 1.9 * top2.Sum(Category.OptimizerState, Phase.OptimizerStep));
+    }
+
+    [Fact]
+    public void Moe_lora_targets_expert_linears_by_name()
+    {
+        var arch = Mixtral(8, 2);
+        var s = TrainableSelection.Create(arch, TrainingMethod.Lora, lora: new LoraConfig { Rank = 4, Targets = ["w1", "w2", "w3"] });
+        Assert.Equal(4 * 8 * 3, s.AdapterCount / 2);
+        var l = Ledger(arch, new Job { Lora = new LoraConfig { Rank = 4, Targets = ["w1", "w2", "w3"] }, Batch = 1, Seq = 128 });
+        Assert.True(l.PeakBytes > 0);
+    }
+
+    [Fact]
+    public void Inference_prefill_with_eager_attention_pays_the_s_squared_scores()
+    {
+        var arch = Llama31_8B;
+        double Prefill(AttentionKernel k) => Ledger(arch, new Job { Task = JobTask.Infer, Attention = k, Batch = 1, Seq = 8192 }).BytesAt(Phase.Prefill);
+        // 32 heads × 8192² × (4 fp32 softmax + 2 bf16 scores) ≈ 12 GiB, plus the 4-D mask
+        Assert.True(Prefill(AttentionKernel.Eager) - Prefill(AttentionKernel.Sdpa) > 12e9);
+    }
+
+    [Fact]
+    public void Quantized_inference_weights_use_the_block_constants()
+    {
+        var arch = Llama31_8B;
+        var l = Ledger(arch, new Job { Task = JobTask.Infer, WeightsDtype = DType.Nf4Dq, Batch = 1, Seq = 16 });
+        var linears = l.Tensors.Single(e => e.Name.StartsWith("weights: linears"));
+        var rest = l.Tensors.Single(e => e.Name.StartsWith("weights: embeddings"));
+        Assert.Equal(arch.ParameterCount, (long)(linears.Bytes * 8 / DType.Nf4Dq.Bits() + rest.Bytes / 2 + 0.5));
+    }
+}
