@@ -79,6 +79,8 @@ public class PlanCommandTests
     [InlineData("--max", "rank")]
     [InlineData("--freeze", "model.layers.{9..1}")]
     [InlineData("--device", "tpu")]
+    [InlineData("--batch", "abc")]
+    [InlineData("--model", "/nonexistent/config.json")]
     public async Task Bad_input_exits_2_naming_the_flag(string flag, string value)
     {
         var (code, _, err) = await Run("plan", flag, value);
@@ -90,12 +92,21 @@ public class PlanCommandTests
     [Fact]
     public async Task Cpu_device_plans_fp32_without_cuda_context()
     {
-        var (code, output, _) = await Run("plan", "--json", "--device", "cpu", "--precision", "fp32", "--model", "meta-llama/Llama-3.2-3B", "--method", "lora", "--seq", "128");
+        var (code, output, _) = await Run("plan", "--json", "--device", "cpu", "--model", "meta-llama/Llama-3.2-3B", "--method", "lora", "--seq", "128");
         Assert.Equal(CliApp.ExitOk, code);
         using var doc = JsonDocument.Parse(output);
         Assert.Equal("cpu", doc.RootElement.GetProperty("device").GetString());
+        Assert.Equal("fp32", doc.RootElement.GetProperty("job").GetProperty("precision").GetString());
         Assert.Equal(0, doc.RootElement.GetProperty("runtime").GetArrayLength());
         Assert.Equal(doc.RootElement.GetProperty("peak_bytes").GetInt64(), doc.RootElement.GetProperty("total_bytes").GetInt64());
+    }
+
+    [Fact]
+    public async Task Cpu_device_rejects_16_bit_precision()
+    {
+        var (code, _, err) = await Run("plan", "--device", "cpu", "--precision", "bf16");
+        Assert.Equal(CliApp.ExitBadInput, code);
+        Assert.Contains("--precision", err);
     }
 
     [Fact]

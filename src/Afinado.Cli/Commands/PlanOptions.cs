@@ -57,7 +57,10 @@ internal sealed class PlanOptions
             Lora = method.UsesAdapters()
                 ? new LoraConfig { Rank = p.GetValue(LoraRank), Alpha = p.GetValue(LoraAlpha), Dropout = p.GetValue(LoraDropout), Targets = LoraConfig.ParseTargets(p.GetValue(LoraTargets)!) }
                 : null,
-            Precision = JobOptions.ParsePrecision(p.GetValue(Precision)!),
+            // The CPU computes in fp32 only, so --device cpu changes the default precision instead of rejecting it.
+            Precision = p.GetResult(Precision) is { Implicit: false } || !WantsCpu(p)
+                ? JobOptions.ParsePrecision(p.GetValue(Precision)!)
+                : Planner.Memory.Precision.Fp32,
             Optimizer = JobOptions.ParseOptimizer(p.GetValue(Optimizer)!),
             Batch = p.GetValue(Batch),
             Seq = p.GetValue(Seq),
@@ -75,6 +78,9 @@ internal sealed class PlanOptions
             OffloadActivations = p.GetValue(OffloadActivations),
         };
     }
+
+    private bool WantsCpu(ParseResult p) =>
+        p.GetValue(Device) == "cpu" || (p.GetValue(Gpu) ?? []).Any(g => string.Equals(g, "cpu", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Devices in the order given; with none named, the common GPUs from the smallest up.</summary>
     public IReadOnlyList<Device> Devices(ParseResult p)
