@@ -64,10 +64,15 @@ internal static class ActivationModel
                 double pairs = (double)s.Batch * a.NumHeads * s.Seq * (double)s.Seq;
                 // fp32 softmax output; its 16-bit copy (or, with dropout, a 1-byte mask plus the dropped copy).
                 saved.AttentionScores += pairs * (4 + (c < 4 ? c : 0) + (s.Dropout > 0 ? 1 + (c < 4 ? 0 : c) : 0));
+                // Afinado's TorchSharp model builds a bool causal mask per layer that masked_fill keeps for backward.
+                if (s.Cpu) saved.AttentionScores += s.Seq * (double)s.Seq;
             }
             else
             {
-                saved.AttentionCore += T * (c * (2 * q + 2 * kv) + 4.0 * a.NumHeads);
+                // SDPA with native GQA (PyTorch ≥ 2.5, no padding mask) keeps K/V at kv width; Afinado's TorchSharp model
+                // repeats K/V before SDPA (TorchSharp has no enable_gqa), so on the CPU they are saved at query width.
+                double kvSaved = s.Cpu && repeat ? q : kv;
+                saved.AttentionCore += T * (c * (2 * q + 2 * kvSaved) + 4.0 * a.NumHeads);
             }
         }
         // o_proj input: SDPA's output is already saved in o_proj's layout; eager makes a contiguous copy.
@@ -173,6 +178,14 @@ internal static class ActivationModel
         return bytes;
     }
 
+    /// <summary>
+    /// Eager attention's forward temporaries beyond what is saved: transformers frees the pre-softmax scores only after
+    /// the fp32 softmax exists (c·b·a·s²); TorchSharp keeps the scaled scores and the masked copy (2 × 4 B) until the
+    /// module's dispose scope ends.
+    /// </summary>
+    public static double EagerForwardTransient(ModelArchitecture a, in ActivationSettings s) =>
+        s.Kernel != AttentionKernel.Eager ? 0 : (s.Cpu ? 2 * 4 : s.C) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq;
+
     /// <summary>Largest temporaries while one layer runs backward (gradient buffers of its widest tensors).</summary>
     public static double LayerBackwardTransient(ModelArchitecture a, in ActivationSettings s)
     {
@@ -202,7 +215,7 @@ internal static class ActivationModel
 /// <summary>The job facts the activation model reads, resolved once per plan.</summary>
 internal readonly record struct ActivationSettings(
     double Batch, double Seq, double C, double R, AttentionKernel Kernel, bool Compile, double Dropout, bool HiddenDropout,
-    double LoraRank, double LoraDropout)
+    double LoraRank, double LoraDropout, bool Cpu = false)
 {
     public double Tokens => Batch * Seq;
 }

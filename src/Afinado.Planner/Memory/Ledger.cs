@@ -17,17 +17,20 @@ public enum Phase
     Prefill = 16,
     /// <summary>Inference decode with the full KV cache.</summary>
     Decode = 32,
-    Training = Forward | BackwardStart | BackwardEnd | OptimizerStep,
+    /// <summary>Inside the last layer's forward: all earlier saved tensors plus that layer's forward temporaries (eager scores).</summary>
+    ForwardLastLayer = 64,
+    Training = Forward | ForwardLastLayer | BackwardStart | BackwardEnd | OptimizerStep,
     Inference = Prefill | Decode,
 }
 
 public static class Phases
 {
-    public static readonly Phase[] Moments = [Phase.Forward, Phase.BackwardStart, Phase.BackwardEnd, Phase.OptimizerStep, Phase.Prefill, Phase.Decode];
+    public static readonly Phase[] Moments = [Phase.ForwardLastLayer, Phase.Forward, Phase.BackwardStart, Phase.BackwardEnd, Phase.OptimizerStep, Phase.Prefill, Phase.Decode];
 
     public static string Name(this Phase p) => p switch
     {
         Phase.Forward => "forward",
+        Phase.ForwardLastLayer => "forward (last layer)",
         Phase.BackwardStart => "backward (start)",
         Phase.BackwardEnd => "backward (end)",
         Phase.OptimizerStep => "optimizer step",

@@ -8,7 +8,7 @@ namespace Afinado.Planner.Memory;
 /// <summary>The training ledger: weights, AMP copies, adapters, gradients, optimizer state, activations, logits, temporaries.</summary>
 internal static class TrainingLedger
 {
-    private const Phase Saved = Phase.Forward | Phase.BackwardStart;
+    private const Phase Saved = Phase.Forward | Phase.ForwardLastLayer | Phase.BackwardStart;
 
     public static List<LedgerEntry> Entries(ModelProfile p, Job job, DeviceKind device, bool explain)
     {
@@ -77,7 +77,7 @@ internal static class TrainingLedger
         AddOptimizer(e, p, job, cpu, paramBytes, explain);
 
         // --- Activations -------------------------------------------------------------------------------------------------
-        var s = Settings(p, job, c);
+        var s = Settings(p, job, c) with { Cpu = cpu };
         var total = new SavedBytes();
         double largestLayer = 0, checkpoints = 0;
         int active = 0;
@@ -126,11 +126,17 @@ internal static class TrainingLedger
         double finalNorm = FinalSaved(p, s);
         AddIf(e, "activations: final norm and head input", Category.Activations, Saved, finalNorm, explain ? "b·s·h at norm/head widths" : "", "transformers LlamaModel.norm / lm_head");
         if (job.Attention == AttentionKernel.Eager)
-            e.Add(new("causal mask (eager)", Category.Activations, Saved, c * s.Batch * s.Seq * s.Seq,
-                explain ? $"b·s² × {B(c)} B, built once per forward" : "", "transformers 4-D causal mask"));
+        {
+            if (!cpu)
+                e.Add(new("causal mask (eager)", Category.Activations, Saved, c * s.Batch * s.Seq * s.Seq,
+                    explain ? $"b·s² × {B(c)} B, built once per forward" : "", "transformers 4-D causal mask"));
+            e.Add(new("eager attention scores in flight (one layer)", Category.Temporary, Phase.ForwardLastLayer, ActivationModel.EagerForwardTransient(a, s),
+                explain ? (cpu ? "b·a·s² × 2 × 4 B: scaled scores and masked copy, held until the module's dispose scope ends" : $"b·a·s² × {B(c)} B: scores before the fp32 softmax") : "",
+                cpu ? "TorchSharp dispose scopes (torchsharp.md §6.4)" : "transformers eager_attention_forward"));
+        }
 
         // --- Logits and loss -----------------------------------------------------------------------------------------------
-        AddLogits(e, a, job, s, c, explain);
+        AddLogits(e, a, job, s, c, cpu, explain);
 
         // --- Backward temporaries ------------------------------------------------------------------------------------------
         e.Add(new("backward temporaries (one layer)", Category.Temporary, Phase.BackwardEnd, ActivationModel.LayerBackwardTransient(a, s),
@@ -159,7 +165,7 @@ internal static class TrainingLedger
         return bytes;
     }
 
-    private static void AddLogits(List<LedgerEntry> e, ModelArchitecture a, Job job, in ActivationSettings s, double c, bool explain)
+    private static void AddLogits(List<LedgerEntry> e, ModelArchitecture a, Job job, in ActivationSettings s, double c, bool cpu, bool explain)
     {
         double tv = s.Tokens * a.VocabSize;
         double forward, backward;
@@ -178,8 +184,10 @@ internal static class TrainingLedger
         {
             // transformers ForCausalLMLoss: logits (c) → .float() copy → log_softmax saved in fp32.
             forward = (c + (c < 4 ? 4 : 0) + 4) * tv;
-            backward = 12 * tv;
-            how = $"forward: logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V; backward: saved 4 + grad 4 + grad input 4";
+            // On the CPU the training step's dispose scope still holds the logits while backward runs.
+            backward = (cpu ? 12 + c : 12) * tv;
+            how = $"forward: logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V; backward: saved 4 + grad 4 + grad input 4"
+                + (cpu ? $" + logits {B(c)} held by the step's dispose scope" : "");
         }
         e.Add(new("logits and cross-entropy (forward)", Category.Logits, Phase.Forward, forward,
             explain ? $"{how}; T·V = {N(tv)}" : "", "memory.md §1.2 (b·s·V in fp32), §3 GaLore #57"));
@@ -190,7 +198,9 @@ internal static class TrainingLedger
     private static void AddOptimizer(List<LedgerEntry> e, ModelProfile p, Job job, bool cpu, double stateBytes, bool explain)
     {
         long n = p.Selection.TrainableParameters;
-        string lazy = cpu ? "TorchSharp allocates state in the constructor (torchsharp.md §6.3)" : "created lazily at the first step (memory.md §5.2); live from iteration 2 on";
+        string lazy = cpu
+            ? "created at the first step by Afinado's AdamW (TorchSharp's built-in one allocates it in the constructor, torchsharp.md §6.3); steady state is the same"
+            : "created lazily at the first step (memory.md §5.2); live from iteration 2 on";
         string src = "memory.md §1.1, §1.5";
         switch (job.Optimizer)
         {
@@ -226,8 +236,6 @@ internal static class TrainingLedger
             // foreach AdamW on CUDA: one param-sized temporary across the group (HF blog: intermediates ≈ N·P).
             OptimizerKind.AdamW when job.FusedOptimizer => 0,
             OptimizerKind.AdamW when !cpu && !job.OptimizerInBackward => n * stateBytes,
-            // TorchSharp's AdamW (CPU) steps tensor by tensor: sqrt(exp_avg_sq) and its quotient coexist for the largest one.
-            OptimizerKind.AdamW when cpu => 2.0 * p.LargestTrainable * stateBytes,
             OptimizerKind.AdamW => p.LargestTrainable * stateBytes,
             OptimizerKind.Adafactor => p.LargestTrainable * 4.0 * (stateBytes < 4 ? 3 : 1),
             _ => 0,

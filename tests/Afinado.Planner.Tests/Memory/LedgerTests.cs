@@ -153,3 +153,28 @@ public class LedgerTests
         Assert.True(e is InputError or OverflowException, e.GetType().Name);
     }
 }
+
+public class CpuLedgerTests
+{
+    [Fact]
+    public void Cpu_eager_attention_can_peak_inside_the_last_layer_and_sdpa_repeats_kv()
+    {
+        var arch = Llama31_8B;
+        var eager = Ledger(arch, new Job { Method = TrainingMethod.Lora, Precision = Precision.Fp32, Attention = AttentionKernel.Eager, Batch = 1, Seq = 8192 }, Devices.DeviceKind.Cpu);
+        Assert.True(eager.BytesAt(Phase.ForwardLastLayer) > eager.BytesAt(Phase.Forward));
+        var gpuSdpa = Ledger(arch, new Job { Method = TrainingMethod.Full, Precision = Precision.Fp32, Batch = 1, Seq = 256 });
+        var cpuSdpa = Ledger(arch, new Job { Method = TrainingMethod.Full, Precision = Precision.Fp32, Batch = 1, Seq = 256 }, Devices.DeviceKind.Cpu);
+        double Core(MemoryLedger l) => l.Tensors.Single(e => e.Name == "activations: q, k, v, attention output").Bytes;
+        // K and V at query width (4096) instead of kv width (1024): + 2·(4096−1024)·4 B per token per layer
+        Assert.Equal(32.0 * 256 * 2 * (4096 - 1024) * 4, Core(cpuSdpa) - Core(gpuSdpa), 0);
+    }
+
+    [Fact]
+    public void Cpu_backward_keeps_the_logits_held_by_the_step_scope()
+    {
+        var arch = Llama31_8B;
+        var job = new Job { Method = TrainingMethod.Full, Precision = Precision.Fp32, Batch = 1, Seq = 128 };
+        double Bwd(MemoryLedger l) => l.Tensors.Single(e => e.Name == "logits and cross-entropy (backward)").Bytes;
+        Assert.Equal(4.0 * 128 * 128_256, Bwd(Ledger(arch, job, Devices.DeviceKind.Cpu)) - Bwd(Ledger(arch, job)), 0);
+    }
+}
