@@ -148,8 +148,12 @@ public class LedgerTests
     [Fact]
     public void Absurd_sizes_are_input_errors_not_overflows()
     {
-        var huge = Synthetic(hidden: 1_000_000, layers: 10_000, heads: 1000, kvHeads: 1000, inter: 4_000_000, vocab: 1_000_000);
-        var e = Assert.ThrowsAny<Exception>(() => Ledger(huge, new Job { Method = TrainingMethod.Full, Batch = Job.MaxBatch, Seq = 1_000_000 }));
+        // Either the architecture reader or the ledger must refuse it by name; nothing may overflow silently.
+        var e = Assert.ThrowsAny<Exception>(() =>
+        {
+            var huge = Synthetic(hidden: 1_000_000, layers: 10_000, heads: 1000, kvHeads: 1000, inter: 4_000_000, vocab: 1_000_000);
+            return Ledger(huge, new Job { Method = TrainingMethod.Full, Batch = Job.MaxBatch, Seq = 1_000_000 });
+        });
         Assert.True(e is InputError or OverflowException, e.GetType().Name);
     }
 }
