@@ -29,6 +29,32 @@ public class ParameterCountTests
     [InlineData("meta-llama/Llama-3.2-1B", 1_235_814_400L)]
     [InlineData("google/gemma-7b", 8_537_680_896L)]
     [InlineData("openai-community/gpt2-xl", 1_557_611_200L)]
+    // Public tables and logs found with the `search` tool (quoted in public repositories):
+    // "Model provenance testing" paper, Table 4 (Hugging Face counts of the pre-trained models it tests).
+    [InlineData("meta-llama/Llama-3.2-3B", 3_212_749_824L)]
+    [InlineData("microsoft/Phi-3-mini-4k-instruct", 3_821_079_552L)]
+    [InlineData("google/gemma-2b", 2_506_172_416L)]
+    [InlineData("google/gemma-2-2b", 2_614_341_888L)]
+    [InlineData("Qwen/Qwen2.5-1.5B", 1_543_714_304L)]
+    [InlineData("openai-community/gpt2-medium", 354_823_168L)]
+    [InlineData("openai-community/gpt2-large", 774_030_080L)]
+    // Model sheets quoting "9,241,705,984 parameters (safetensors metadata)" for google/gemma-2-9b.
+    [InlineData("google/gemma-2-9b", 9_241_705_984L)]
+    // Notes quoting the Hugging Face API record `safetensors.total` for the Llama 3 family (8B / 70B / 405B).
+    [InlineData("meta-llama/Meta-Llama-3-8B", 8_030_261_248L)]
+    [InlineData("meta-llama/Meta-Llama-3-70B", 70_553_706_496L)]
+    [InlineData("meta-llama/Llama-3.1-70B", 70_553_706_496L)]
+    [InlineData("meta-llama/Llama-3.3-70B-Instruct", 70_553_706_496L)]
+    [InlineData("meta-llama/Llama-3.1-405B", 405_853_388_800L)]
+    // peft print_trainable_parameters / derivations quoting Llama-2 13B and 70B "all params".
+    [InlineData("meta-llama/Llama-2-13b-hf", 13_015_864_320L)]
+    [InlineData("meta-llama/Llama-2-70b-hf", 68_976_648_192L)]
+    // Checkpoint inventories quoting "399 all-BF16 tensors, exactly 8,190,735,360 parameters" for Qwen3-8B.
+    [InlineData("Qwen/Qwen3-8B", 8_190_735_360L)]
+    // Hub listing table (license / parameters) quoting mistralai/Mistral-7B-Instruct-v0.3 (same architecture as the base).
+    [InlineData("mistralai/Mistral-7B-v0.3", 7_248_023_552L)]
+    // `model.num_parameters()` printed for microsoft/phi-1_5 in a public notebook and a torchinfo summary.
+    [InlineData("microsoft/phi-1_5", 1_418_270_720L)]
     public void Catalog_models_have_published_parameter_counts(string id, long expected)
     {
         Assert.Equal(expected, ModelCatalog.Get(id).ParameterCount);
@@ -76,6 +102,13 @@ public class ParameterCountTests
         int digits = text.Contains('.') ? text.Length - text.IndexOf('.') - 1 : 0;
         double unit = Math.Pow(10, -digits);
         Assert.InRange(actual / 1e9, publishedBillions - unit / 2, publishedBillions + unit);
+    }
+
+    [Fact]
+    public void CodeLlama_7b_is_Llama_2_7b_with_16_more_vocabulary_rows_in_embedding_and_head()
+    {
+        // Same layers as Llama-2-7B; vocab 32,016 instead of 32,000 (infilling tokens).
+        Assert.Equal(6_738_415_616L + 2 * 16 * 4096, ModelCatalog.Get("codellama/CodeLlama-7b-hf").ParameterCount);
     }
 
     [Fact]
