@@ -13,8 +13,8 @@ public static class ArchitectureLimits
     /// <summary>Most experts per layer accepted (released MoEs have ≤ 512).</summary>
     public const int MaxExperts = 4096;
 
-    /// <summary>Most expert MLPs in the whole model (layers × experts); bounds the tensor list we materialise.</summary>
-    public const long MaxExpertMlps = 262_144;
+    /// <summary>Most expert MLPs in the whole model (layers × experts; released MoEs have ≤ 25k); bounds the tensor list we materialise.</summary>
+    public const long MaxExpertMlps = 65_536;
 
     /// <summary>
     /// Most parameters accepted: 10¹⁵, a thousand times Llama 3.1 405B's size and small enough that bytes for every

@@ -68,6 +68,8 @@ public sealed record SafetensorsCheckpoint(string Path, IReadOnlyList<Safetensor
     internal static Dictionary<string, string> ReadWeightMap(byte[] json, string source)
     {
         const string fix = "Point at the checkpoint's unmodified model.safetensors.index.json.";
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+            throw new InputError(source, "is not valid UTF-8", fix);
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 8 }); }
         catch (Exception e) when (e is JsonException or ArgumentException)

@@ -50,6 +50,9 @@ public static class SafetensorsHeader
     {
         if (header.Length == 0 || header[0] != (byte)'{')
             throw new InputError($"{source}: header", "does not start with '{'", Fix);
+        // JsonDocument validates UTF-8 inside strings only when they are read; check it all up front.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw new InputError($"{source}: header", "is not valid UTF-8", Fix);
         JsonDocument doc;
         try
         {
