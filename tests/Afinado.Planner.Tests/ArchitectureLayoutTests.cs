@@ -137,4 +137,14 @@ public class ArchitectureLayoutTests
         var untied = HfConfigReader.Parse(ModelCatalog.ConfigJson("meta-llama/Llama-3.2-1B").Replace("\"tie_word_embeddings\": true", "\"tie_word_embeddings\": false"));
         Assert.Equal(128256L * 2048, untied.ParameterCount - tied.ParameterCount);
     }
+
+    [Fact]
+    public void Rope_scaling_is_read_for_llama_3_1_and_absent_for_llama_2()
+    {
+        var a = ModelCatalog.Get("meta-llama/Llama-3.1-8B");
+        Assert.Equal(new RopeScaling("llama3", 8.0, 1.0, 4.0, 8192), a.RopeScaling);
+        Assert.Equal(500000.0, a.RopeTheta);
+        Assert.Equal(4, a.KvGroups);
+        Assert.Null(ModelCatalog.Get("meta-llama/Llama-2-7b-hf").RopeScaling);
+    }
 }

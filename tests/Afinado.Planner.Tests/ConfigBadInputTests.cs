@@ -117,4 +117,12 @@ public class ConfigBadInputTests
         var e = Bad(Llama(c => { c["num_attention_heads"] = 100_000; c["num_key_value_heads"] = 100_000; c["head_dim"] = 100_000; }));
         Assert.Contains("head_dim", e.Field);
     }
+
+    [Fact]
+    public void Malformed_rope_scaling_is_named()
+    {
+        Assert.Contains("rope_scaling", Bad(Llama(c => c["rope_scaling"] = "linear")).Field);
+        Assert.Contains("rope_scaling", Bad(Llama(c => c["rope_scaling"] = new JsonObject { ["factor"] = 2.0 })).Field);
+        Assert.Contains("factor", Bad(Llama(c => c["rope_scaling"] = new JsonObject { ["type"] = "linear", ["factor"] = -2.0 })).Field);
+    }
 }

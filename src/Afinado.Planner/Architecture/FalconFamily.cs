@@ -82,6 +82,7 @@ internal static class FalconFamily
             ParallelResidual = parallel,
             Positions = alibi ? PositionKind.Alibi : PositionKind.Rotary,
             RopeTheta = c.PositiveNumber("rope_theta", 10000.0),
+            RopeScaling = RopeScaling.Read(c),
             PartialRotaryFactor = alibi ? 0 : 1,
             MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? 2048,
             TiedEmbeddings = tied,

@@ -52,6 +52,7 @@ internal static class GptNeoXFamily
             ParallelResidual = c.Bool("use_parallel_residual", true),
             Positions = PositionKind.Rotary,
             RopeTheta = c.Has("rotary_emb_base") ? c.PositiveNumber("rotary_emb_base", 10000) : c.PositiveNumber("rope_theta", 10000),
+            RopeScaling = RopeScaling.Read(c),
             PartialRotaryFactor = c.Has("rotary_pct") ? c.Fraction("rotary_pct", 0.25) : c.Fraction("partial_rotary_factor", 0.25),
             MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? 2048,
             TiedEmbeddings = tied,

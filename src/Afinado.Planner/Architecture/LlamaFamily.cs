@@ -101,6 +101,7 @@ internal static class LlamaFamily
             EmbeddingMultiplier = gemma ? Math.Sqrt(hidden) : 1.0,
             Positions = PositionKind.Rotary,
             RopeTheta = c.PositiveNumber("rope_theta", 10000.0),
+            RopeScaling = RopeScaling.Read(c),
             PartialRotaryFactor = c.Fraction("partial_rotary_factor", 1.0),
             MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? 2048,
             TiedEmbeddings = tied,

@@ -115,6 +115,12 @@ public sealed record ModelArchitecture
     /// <summary>Standard deviation for weight initialisation (config <c>initializer_range</c>).</summary>
     public double InitializerRange { get; init; } = 0.02;
 
+    /// <summary>RoPE frequency scaling from the config (Llama 3.1+: <c>llama3</c>, factor 8); null when none.</summary>
+    public RopeScaling? RopeScaling { get; init; }
+
+    /// <summary>Query heads per key/value head (1 for MHA, NumHeads for MQA).</summary>
+    public int KvGroups => NumHeads / NumKvHeads;
+
     /// <summary>Width of the rotated part of each head: <c>HeadDim · PartialRotaryFactor</c> (0 without RoPE).</summary>
     public int RotaryDim => Positions == PositionKind.Rotary ? (int)(HeadDim * PartialRotaryFactor) : 0;
 

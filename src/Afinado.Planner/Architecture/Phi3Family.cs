@@ -52,6 +52,7 @@ internal static class Phi3Family
             NormEpsilon = c.PositiveNumber("rms_norm_eps", 1e-5),
             Positions = PositionKind.Rotary,
             RopeTheta = c.PositiveNumber("rope_theta", 10000.0),
+            RopeScaling = RopeScaling.Read(c),
             PartialRotaryFactor = c.Fraction("partial_rotary_factor", 1.0),
             MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? 4096,
             TiedEmbeddings = tied,

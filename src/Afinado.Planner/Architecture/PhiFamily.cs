@@ -63,6 +63,7 @@ internal static class PhiFamily
             ParallelResidual = true,
             Positions = PositionKind.Rotary,
             RopeTheta = c.PositiveNumber("rope_theta", 10000.0),
+            RopeScaling = RopeScaling.Read(c),
             PartialRotaryFactor = c.Fraction("partial_rotary_factor", 0.5),
             MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? 2048,
             TiedEmbeddings = tied,
