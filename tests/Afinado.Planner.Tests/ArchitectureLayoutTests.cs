@@ -65,7 +65,8 @@ public class ArchitectureLayoutTests
         var a = ModelCatalog.Get("google/gemma-7b");
         Assert.Equal(256, a.HeadDim);
         Assert.Equal([3072L, 4096], Tensor(a, "model.layers.0.self_attn.o_proj.weight").Shape);
-        Assert.Equal("gelu", a.Activation);
+        // hidden_activation is null in the released config; transformers then uses the tanh GeLU, not hidden_act "gelu".
+        Assert.Equal("gelu_pytorch_tanh", a.Activation);
     }
 
     [Fact]

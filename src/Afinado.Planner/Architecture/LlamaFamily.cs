@@ -93,7 +93,8 @@ internal static class LlamaFamily
             HeadDim = headDim,
             IntermediateSize = inter,
             Mlp = MlpKind.Gated,
-            Activation = c.OptionalString("hidden_activation") ?? c.OptionalString("hidden_act") ?? (gemma ? "gelu_pytorch_tanh" : "silu"),
+            // Gemma's MLP reads hidden_activation and, when it is null, uses gelu_pytorch_tanh (ignoring hidden_act "gelu").
+            Activation = gemma ? c.OptionalString("hidden_activation") ?? "gelu_pytorch_tanh" : c.OptionalString("hidden_act") ?? "silu",
             Norm = NormKind.RmsNorm,
             NormEpsilon = c.PositiveNumber("rms_norm_eps", 1e-6),
             NormsPerLayer = gemma2 ? 4 : 2,

@@ -125,8 +125,7 @@ public sealed record ModelArchitecture
     public int RotaryDim => Positions == PositionKind.Rotary ? (int)(HeadDim * PartialRotaryFactor) : 0;
 
     /// <summary>Every linear projection (LoRA targets), in module order, with in/out widths independent of the storage layout.</summary>
-    public IReadOnlyList<LinearLayer> Linears =>
-        LinearsOf(Tensors);
+    public IReadOnlyList<LinearLayer> Linears => Facts(Tensors).Linears;
 
     private static List<LinearLayer> LinearsOf(IReadOnlyList<ParameterTensor> tensors)
     {
@@ -136,7 +135,7 @@ public sealed record ModelArchitecture
             .ToList();
     }
 
-    /// <summary>The parameter tensors, with Hugging Face names and shapes, in checkpoint order.</summary>
+    /// <summary>The parameter tensors, with Hugging Face names and shapes, in checkpoint order. Treat the list as immutable once built.</summary>
     public required IReadOnlyList<ParameterTensor> Tensors { get; init; }
 
     public bool IsMoE => NumExperts > 0;
@@ -144,7 +143,16 @@ public sealed record ModelArchitecture
     public int KvWidth => NumKvHeads * HeadDim;
 
     /// <summary>Exact number of parameters (tied embeddings counted once).</summary>
-    public long ParameterCount => Tensors.Sum(t => t.Elements);
+    public long ParameterCount => Facts(Tensors).Parameters;
+
+    // Derived facts depend only on the tensor list, so they are cached per list instance (outside the record's fields,
+    // which keeps record equality and `with` copies unaffected). A plan reads them many times; a 405B list has 1,137 tensors.
+    private sealed record TensorFacts(long Parameters, IReadOnlyList<LinearLayer> Linears);
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IReadOnlyList<ParameterTensor>, TensorFacts> FactsCache = new();
+
+    private static TensorFacts Facts(IReadOnlyList<ParameterTensor> tensors) =>
+        FactsCache.GetValue(tensors, t => new TensorFacts(t.Sum(x => x.Elements), LinearsOf(t).AsReadOnly()));
 
     /// <summary>Parameters one token touches: for MoE only <see cref="ExpertsPerToken"/> experts per layer.</summary>
     public long ActiveParameterCount =>
