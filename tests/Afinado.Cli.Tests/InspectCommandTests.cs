@@ -132,4 +132,15 @@ public sealed class InspectCommandTests : IDisposable
         Assert.Equal(CliApp.ExitBadInput, code);
         Assert.Contains("hidden_size", err);
     }
+
+    [Fact]
+    public async Task A_lone_shard_is_reported_without_a_misleading_cross_check()
+    {
+        File.WriteAllText(PathOf("config.json"), ModelCatalog.ConfigJson("EleutherAI/pythia-70m"));
+        SafetensorsWriter.Write(PathOf("model-00001-of-00002.safetensors"), [("gpt_neox.embed_in.weight", "F16", [50304, 512])]);
+        File.WriteAllText(PathOf("model.safetensors.index.json"), "{\"weight_map\": {\"gpt_neox.embed_in.weight\": \"model-00001-of-00002.safetensors\"}}");
+        var (code, output, _) = await Run("inspect", PathOf("model-00001-of-00002.safetensors"));
+        Assert.Equal(CliApp.ExitOk, code);
+        Assert.Contains("one shard of model.safetensors.index.json", output);
+    }
 }

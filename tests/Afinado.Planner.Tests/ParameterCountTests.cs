@@ -55,6 +55,8 @@ public class ParameterCountTests
     [InlineData("mistralai/Mistral-7B-v0.3", 7_248_023_552L)]
     // `model.num_parameters()` printed for microsoft/phi-1_5 in a public notebook and a torchinfo summary.
     [InlineData("microsoft/phi-1_5", 1_418_270_720L)]
+    // GPT-NeoX-20B model card (EleutherAI/gpt-neox-20b): 20,554,567,680 parameters.
+    [InlineData("EleutherAI/gpt-neox-20b", 20_554_567_680L)]
     public void Catalog_models_have_published_parameter_counts(string id, long expected)
     {
         Assert.Equal(expected, ModelCatalog.Get(id).ParameterCount);

@@ -45,6 +45,9 @@ public static class InspectCommand
     private static (string? Source, ModelArchitecture? Arch) FindConfig(SafetensorsCheckpoint checkpoint, string? explicitConfig)
     {
         if (explicitConfig is not null) return (explicitConfig, ModelSource.Resolve(explicitConfig));
+        // One shard of a sharded checkpoint holds only part of the tensors; comparing it to the whole config would
+        // report everything else as missing. The folder (or index) is what matches config.json.
+        if (checkpoint.IsLoneShard) return (null, null);
         var beside = Path.Combine(checkpoint.Folder, "config.json");
         return File.Exists(beside) ? (beside, HfConfigReader.ReadFile(beside)) : (null, null);
     }
@@ -77,7 +80,9 @@ public static class InspectCommand
 
         if (arch is null || cmp is null)
         {
-            console.WriteLine("No config.json beside the checkpoint: shapes not cross-checked (use --config).");
+            console.WriteLine(c.IsLoneShard
+                ? $"This file is one shard of {SafetensorsCheckpoint.IndexFileName}: inspect the folder to cross-check against config.json."
+                : "No config.json beside the checkpoint: shapes not cross-checked (use --config).");
             return;
         }
         console.WriteLine($"Config {configSource}: {arch.ModelType}, {arch.ParameterCount:N0} parameters in {arch.Tensors.Count:N0} tensors; {cmp.Matched:N0} matched.");

@@ -13,6 +13,11 @@ public sealed record SafetensorsCheckpoint(string Path, IReadOnlyList<Safetensor
 
     public IEnumerable<SafetensorsTensor> Tensors => Files.SelectMany(f => f.Tensors);
 
+    /// <summary>True when <see cref="Path"/> is a single .safetensors file that an index beside it shards with others.</summary>
+    public bool IsLoneShard =>
+        File.Exists(Path) && !Path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+        && File.Exists(System.IO.Path.Combine(Folder, IndexFileName));
+
     /// <summary>The folder a config.json would sit in.</summary>
     public string Folder => Directory.Exists(Path) ? Path : System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path))!;
 
