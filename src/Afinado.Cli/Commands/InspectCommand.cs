@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
 using Afinado.Planner.Architecture;
-using Afinado.Planner.Catalog;
 using Afinado.Planner.Safetensors;
 using Spectre.Console;
 
@@ -29,27 +28,15 @@ public static class InspectCommand
         cmd.Options.Add(json);
         cmd.SetAction(parse =>
         {
-            var checkpoint = SafetensorsCheckpoint.Open(parse.GetValue(path)!);
-            var (configSource, arch) = FindConfig(checkpoint, parse.GetValue(config));
-            var comparison = arch is null ? null : CheckpointComparison.Compare(arch, checkpoint.Tensors);
+            var result = CheckpointInspection.Run(parse.GetValue(path)!, parse.GetValue(config));
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
-                WriteJson(output, checkpoint, configSource, arch, comparison);
+                WriteJson(output, result.Checkpoint, result.ConfigSource, result.Architecture, result.Comparison);
             else
-                WriteText(output, checkpoint, configSource, arch, comparison, parse.GetValue(tensors));
-            return comparison is { Matches: false } ? CliApp.ExitFailure : CliApp.ExitOk;
+                WriteText(output, result.Checkpoint, result.ConfigSource, result.Architecture, result.Comparison, parse.GetValue(tensors));
+            return result.Consistent ? CliApp.ExitOk : CliApp.ExitFailure;
         });
         return cmd;
-    }
-
-    private static (string? Source, ModelArchitecture? Arch) FindConfig(SafetensorsCheckpoint checkpoint, string? explicitConfig)
-    {
-        if (explicitConfig is not null) return (explicitConfig, ModelSource.Resolve(explicitConfig));
-        // One shard of a sharded checkpoint holds only part of the tensors; comparing it to the whole config would
-        // report everything else as missing. The folder (or index) is what matches config.json.
-        if (checkpoint.IsLoneShard) return (null, null);
-        var beside = Path.Combine(checkpoint.Folder, "config.json");
-        return File.Exists(beside) ? (beside, HfConfigReader.ReadFile(beside)) : (null, null);
     }
 
     private static void WriteText(TextWriter output, SafetensorsCheckpoint c, string? configSource, ModelArchitecture? arch, CheckpointComparison? cmp, bool listTensors)
