@@ -53,7 +53,7 @@ public sealed record ModelArchitecture
     public bool AttentionOutBias { get; init; }
     public bool MlpBias { get; init; }
     public bool LmHeadBias { get; init; }
-    /// <summary>Per-head RMSNorm on q and k (Qwen3).</summary>
+    /// <summary>Per-head norm on q and k: RMSNorm over head_dim (Qwen3), or LayerNorm with bias (phi with <c>qk_layernorm</c>).</summary>
     public bool QkNorm { get; init; }
 
     /// <summary>Mixture of experts: number of experts per layer (0 = dense) and experts each token is routed to.</summary>

@@ -45,7 +45,13 @@ public sealed record SafetensorsCheckpoint(string Path, IReadOnlyList<Safetensor
         if (info.Length > SafetensorsHeader.MaxHeaderBytes)
             throw new InputError(indexPath, $"is {info.Length:N0} bytes, far larger than any index", "Point at the checkpoint's model.safetensors.index.json.");
         var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(indexPath))!;
-        var weightMap = ReadWeightMap(File.ReadAllBytes(indexPath), indexPath);
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(indexPath); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InputError(indexPath, $"cannot be read ({e.Message})", "Check the path and its permissions.", e);
+        }
+        var weightMap = ReadWeightMap(bytes, indexPath);
         var files = new List<SafetensorsFile>();
         foreach (var shard in weightMap.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {

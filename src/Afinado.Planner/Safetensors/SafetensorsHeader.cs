@@ -21,11 +21,18 @@ public static class SafetensorsHeader
     {
         if (!File.Exists(path))
             throw new InputError(path, "does not exist", "Give a .safetensors file, a model.safetensors.index.json, or a folder holding them.");
-        using var stream = File.OpenRead(path);
-        return Read(stream, path);
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return Read(stream, path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InputError(path, $"cannot be read ({e.Message})", "Check the path and its permissions.", e);
+        }
     }
 
-    /// <summary>Reads the header from a seekable stream positioned at the file start; <paramref name="source"/> names it in errors.</summary>
+    /// <summary>Reads the header from a seekable stream (its Length is the file size) positioned at the file start; <paramref name="source"/> names it in errors.</summary>
     public static SafetensorsFile Read(Stream stream, string source)
     {
         long length = stream.Length;
