@@ -52,4 +52,14 @@ public class CatalogTests
         }
         finally { dir.Delete(true); }
     }
+
+    [Fact]
+    public void Entries_list_every_id_with_type_and_counts()
+    {
+        Assert.Equal(ModelCatalog.Ids, ModelCatalog.Entries.Select(e => e.Id));
+        var mixtral = Assert.Single(ModelCatalog.Entries, e => e.Id == "mistralai/Mixtral-8x7B-v0.1");
+        Assert.Equal(("mixtral", 46_702_792_704L), (mixtral.ModelType, mixtral.Parameters));
+        Assert.True(mixtral.ActiveParameters < mixtral.Parameters);
+        Assert.Equal("gpt_bigcode", ModelCatalog.Entries.Single(e => e.Id == "bigcode/octocoder").ModelType);
+    }
 }
