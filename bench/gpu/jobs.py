@@ -45,10 +45,15 @@ def build_model(cfg: dict, case: Case, device: str, impl: str):
             json.dump(cfg, f)
         config = transformers.AutoConfig.from_pretrained(folder)
     major_minor = tuple(int(p) for p in re.findall(r"\d+", transformers.__version__)[:2])
-    dtype_kw = "dtype" if major_minor >= (4, 56) else "torch_dtype"
+    # transformers 4.56 renamed torch_dtype to dtype; try the current name first, the other if it is refused.
+    names = ["dtype", "torch_dtype"] if major_minor >= (4, 56) else ["torch_dtype", "dtype"]
     with torch.device(device):
-        model = transformers.AutoModelForCausalLM.from_config(
-            config, attn_implementation=case.attention, **{dtype_kw: dtype})
+        try:
+            model = transformers.AutoModelForCausalLM.from_config(
+                config, attn_implementation=case.attention, **{names[0]: dtype})
+        except TypeError:
+            model = transformers.AutoModelForCausalLM.from_config(
+                config, attn_implementation=case.attention, **{names[1]: dtype})
     first = next(model.parameters())
     if first.dtype != dtype or first.device.type != device:
         model = model.to(device=device, dtype=dtype)

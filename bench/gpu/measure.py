@@ -246,8 +246,8 @@ def main(argv=None) -> int:
     for case in cases:
         row_id = case.row_id
         run_case = grid.shrink_for_dry_run(case) if args.dry_run else case
-        row = dict(shared, row_id=row_id, started_utc=datetime.datetime.now(datetime.timezone.utc)
-                   .strftime("%Y-%m-%dT%H:%M:%SZ"))
+        now = datetime.datetime.now(datetime.timezone.utc)
+        row = dict(shared, row_id=row_id, started_utc=now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z")
         try:
             cfg, config_file, config_layers = load_config(args.configs_dir, case.model, run_case.layers, args.dry_run)
         except ConfigMissing as e:
