@@ -36,7 +36,16 @@ def build_model(cfg: dict, case: Case, device: str, impl: str):
     dtype = weights_dtype(case)
     if impl == "builtin":
         from builtin_llama import BuiltinLlamaForCausalLM
-        return BuiltinLlamaForCausalLM(cfg, case.attention).to(device=device, dtype=dtype)
+        # Built in place (device context on torch >= 2.0, default dtype) so an 8B model never passes through host RAM.
+        where = torch.device(device) if hasattr(torch.device(device), "__enter__") else contextlib.nullcontext()
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            with where:
+                model = BuiltinLlamaForCausalLM(cfg, case.attention)
+        finally:
+            torch.set_default_dtype(previous)
+        return model.to(device=device, dtype=dtype)
 
     import transformers
     with tempfile.TemporaryDirectory() as folder:
@@ -258,6 +267,7 @@ def run_job(case: Case, cfg: dict, probe, device: str, impl: str, lora_impl: str
     allocated_before = probe.allocated()
     model = build_model(cfg, case, device, impl)
     params_model = sum(p.numel() for p in model.parameters())
+    built_dtype = str(next(model.parameters()).dtype).replace("torch.", "")  # measured, not assumed
     if case.checkpointing == "full":
         enable_checkpointing(model, impl)
     frozen = ""
@@ -279,7 +289,7 @@ def run_job(case: Case, cfg: dict, probe, device: str, impl: str, lora_impl: str
         "params_adapter": params_all - params_model,
         "params_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "adapter_dtype": adapter_dtype(model) if case.method == "lora" else "",
-        "weights_dtype": str(weights_dtype(case)).replace("torch.", ""),
+        "weights_dtype": built_dtype,
         "attention_kernel": attention_kernel(model, impl),
         "allocated_before_bytes": allocated_before,
         "allocated_after_build_bytes": probe.allocated(),

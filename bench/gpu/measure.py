@@ -143,7 +143,9 @@ def clean_message(text: str) -> str:
 def classify(error: BaseException) -> str:
     oom_type = getattr(torch.cuda, "OutOfMemoryError", ())
     text = str(error).lower()
-    if (oom_type and isinstance(error, oom_type)) or "out of memory" in text or "can't allocate memory" in text:
+    # cuBLAS/cuDNN failing to allocate their workspace is the same condition reported by the library.
+    markers = ("out of memory", "can't allocate memory", "cublas_status_alloc_failed", "cudnn_status_alloc_failed")
+    if (oom_type and isinstance(error, oom_type)) or any(m in text for m in markers):
         return "oom"
     return "error"
 

@@ -81,6 +81,14 @@ public sealed class GpuScriptDryRunTests(FullDryRun dry) : IClassFixture<FullDry
     }
 
     [Fact]
+    public void Models_are_built_in_the_weights_dtype_of_their_precision()
+    {
+        var expected = new Dictionary<string, string> { ["fp32"] = "float32", ["amp-bf16"] = "float32", ["bf16"] = "bfloat16" };
+        Assert.All(dry.Result.Csv.Ok, r => Assert.Equal(expected[r["precision"]], r["weights_dtype"]));
+        Assert.All(dry.Result.Csv.Ok.Where(r => r["method"] == "lora"), r => Assert.Equal("float32", r["adapter_dtype"]));
+    }
+
+    [Fact]
     public void Built_models_have_exactly_the_planners_parameter_and_lora_adapter_counts()
     {
         var configs = dry.Result.ConfigsUsed;
