@@ -31,17 +31,22 @@ def weights_dtype(case: Case) -> torch.dtype:
 # ---------------------------------------------------------------- model
 
 
+def on_device(device: str):
+    """Create tensors directly on `device` (torch >= 2.0 makes torch.device a context manager)."""
+    where = torch.device(device)
+    return where if hasattr(where, "__enter__") else contextlib.nullcontext()
+
+
 def build_model(cfg: dict, case: Case, device: str, impl: str):
     """A randomly initialised causal LM from a config.json dict, built directly on `device` in the weights dtype."""
     dtype = weights_dtype(case)
     if impl == "builtin":
         from builtin_llama import BuiltinLlamaForCausalLM
         # Built in place (device context on torch >= 2.0, default dtype) so an 8B model never passes through host RAM.
-        where = torch.device(device) if hasattr(torch.device(device), "__enter__") else contextlib.nullcontext()
         previous = torch.get_default_dtype()
         torch.set_default_dtype(dtype)
         try:
-            with where:
+            with on_device(device):
                 model = BuiltinLlamaForCausalLM(cfg, case.attention)
         finally:
             torch.set_default_dtype(previous)
@@ -56,7 +61,7 @@ def build_model(cfg: dict, case: Case, device: str, impl: str):
     major_minor = tuple(int(p) for p in re.findall(r"\d+", transformers.__version__)[:2])
     # transformers 4.56 renamed torch_dtype to dtype; try the current name first, the other if it is refused.
     names = ["dtype", "torch_dtype"] if major_minor >= (4, 56) else ["torch_dtype", "dtype"]
-    with torch.device(device):
+    with on_device(device):
         try:
             model = transformers.AutoModelForCausalLM.from_config(
                 config, attn_implementation=case.attention, **{names[0]: dtype})
