@@ -113,8 +113,11 @@ def _version(module_name: str) -> str:
 def _nvml_used(handle) -> int | None:
     if handle is None:
         return None
-    import pynvml
-    return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+    try:
+        import pynvml
+        return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+    except Exception:  # NVML present but not answering in this sandbox
+        return None
 
 
 def _open_nvml():
@@ -152,8 +155,9 @@ def open_cuda() -> tuple[CudaProbe, dict]:
 
     def context_now() -> tuple[int, str]:
         reserved = torch.cuda.memory_reserved()
-        if before is not None:
-            return _nvml_used(handle) - before - reserved, "nvml: used after - used before - reserved"
+        after = _nvml_used(handle)
+        if before is not None and after is not None:
+            return after - before - reserved, "nvml: used after - used before - reserved"
         free, total = torch.cuda.mem_get_info()
         return total - free - reserved, "mem_get_info: total - free - reserved"
 
