@@ -97,11 +97,11 @@ def choose_impl(requested: str, dry_run: bool) -> tuple[str, str]:
     A GPU run without transformers stops (the point is to measure what users run); without peft alone it goes on
     with the built-in LoRA wrapper around transformers' Linear layers, and says so in the model_impl column.
     """
+    if requested == "builtin":
+        return "builtin", "builtin"
     modern_torch = hasattr(torch.nn.functional, "scaled_dot_product_attention")
     transformers_error = _import_error("transformers") if modern_torch else f"torch {torch.__version__} < 2.0"
     peft_error = _import_error("peft") if not transformers_error else transformers_error
-    if requested == "builtin":
-        return "builtin", "builtin"
     if transformers_error:
         if requested == "transformers" or not dry_run:
             fail(f"transformers is not usable here ({transformers_error}); the GPU run measures transformers "
