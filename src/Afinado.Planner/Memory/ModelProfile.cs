@@ -101,7 +101,7 @@ public sealed class ModelProfile
             }
             var L = Layers[li];
             L.AnyTrainable |= trainable || lora;
-            var use = linear ? new LinearUse(t.Shape[1], t.Shape[0], trainable, lora) : default;
+            var use = linear ? new LinearUse(t.InFeatures, t.OutFeatures, trainable, lora) : default;
             switch (t.Role)
             {
                 case TensorRole.Norm:

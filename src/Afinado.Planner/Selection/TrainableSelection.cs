@@ -71,8 +71,8 @@ public sealed class TrainableSelection
         {
             if (!_adapted[i]) continue;
             var l = tensors[i];
-            list.Add(new(_facts.Modules[i], [Lora!.Rank, l.Shape[1]], LoraFactor.A, l));
-            list.Add(new(_facts.Modules[i], [l.Shape[0], Lora.Rank], LoraFactor.B, l));
+            list.Add(new(_facts.Modules[i], [Lora!.Rank, l.InFeatures], LoraFactor.A, l));
+            list.Add(new(_facts.Modules[i], [l.OutFeatures, Lora.Rank], LoraFactor.B, l));
         }
         return list;
     }

@@ -110,3 +110,18 @@ public class TrainableSelectionTests
         Assert.Equal("--lora-rank", e.Field);
     }
 }
+
+public class Gpt2SelectionTests
+{
+    [Fact]
+    public void Conv1D_adapters_use_in_and_out_features_not_the_stored_layout()
+    {
+        // GPT-2 stores c_fc as [in 768, out 3072]; PEFT's lora_A is [r, in] and lora_B is [out, r].
+        var arch = ModelCatalog.Get("openai-community/gpt2");
+        var s = TrainableSelection.Create(arch, TrainingMethod.Lora, lora: new LoraConfig { Rank = 8, Targets = ["c_fc"] });
+        var a = s.Adapters.Single(x => x.Name == "transformer.h.0.mlp.c_fc.lora_A.weight");
+        var b = s.Adapters.Single(x => x.Name == "transformer.h.0.mlp.c_fc.lora_B.weight");
+        Assert.Equal([8L, 768L], a.Shape);
+        Assert.Equal([3072L, 8L], b.Shape);
+    }
+}
