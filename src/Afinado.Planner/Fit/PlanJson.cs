@@ -45,6 +45,7 @@ public static class PlanJson
             w.WriteNumber("rank", lora.Rank);
             w.WriteNumber("alpha", lora.Alpha);
             w.WriteNumber("dropout", lora.Dropout);
+            w.WriteString("adapter_dtype", job.ResolvedAdapterDtype.Name());
             w.WriteStartArray("targets");
             foreach (var t in lora.Targets) w.WriteStringValue(t);
             w.WriteEndArray();

@@ -119,7 +119,7 @@ internal static class ActivationModel
         bool sharedSaved = false;
         foreach (var l in uses)
         {
-            bool needsInput = l.Trainable || (l.Lora && s.LoraDropout == 0);
+            bool needsInput = l.Trainable || (l.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput);
             if (needsInput)
             {
                 // Under AMP each consumer casts the fp32 input to its own 16-bit copy; otherwise they share one tensor.
@@ -134,9 +134,9 @@ internal static class ActivationModel
     /// <summary>LoRA's own saved tensors per token: dropout copy + mask (when dropout &gt; 0) and A's output.</summary>
     private static double LoraSaved(LinearUse l, in ActivationSettings s, bool shared)
     {
-        double bytes = s.C * s.LoraRank;
-        if (s.LoraDropout > 0) bytes += (s.C + 1) * l.In;
-        else if (!shared) bytes += s.C * l.In;
+        double bytes = s.LoraC * s.LoraRank;
+        if (s.LoraDropout > 0) bytes += (s.LoraC + 1) * l.In;
+        else if (!shared || s.LoraPrivateInput) bytes += s.LoraC * l.In;
         return bytes;
     }
 
@@ -167,7 +167,7 @@ internal static class ActivationModel
             bytes += 4.0 * a.NumExperts;
         }
         bool expertGrad = y2Grad || L.ExpertsTrainable || L.ExpertsLora;
-        if (L.ExpertsTrainable || (L.ExpertsLora && s.LoraDropout == 0)) bytes += k * c * h;
+        if (L.ExpertsTrainable || (L.ExpertsLora && s.LoraDropout == 0 && !s.LoraPrivateInput)) bytes += k * c * h;
         var expertDown = new LinearUse(a.IntermediateSize, a.HiddenSize, L.ExpertDownTrainable, L.ExpertDownLora);
         double perExpertLora = 0;
         bytes += k * DenseMlpSaved(a, expertGrad, expertDown, s, ref perExpertLora);
@@ -217,5 +217,10 @@ internal readonly record struct ActivationSettings(
     double Batch, double Seq, double C, double R, AttentionKernel Kernel, bool Compile, double Dropout, bool HiddenDropout,
     double LoraRank, double LoraDropout, bool Cpu = false)
 {
+    /// <summary>Bytes per element on the LoRA branch (adapter dtype, or the autocast dtype under AMP).</summary>
+    public double LoraC { get; init; } = C;
+    /// <summary>The LoRA branch casts its input to the adapter dtype and keeps that copy.</summary>
+    public bool LoraPrivateInput { get; init; }
+
     public double Tokens => Batch * Seq;
 }

@@ -31,6 +31,11 @@ public sealed record Job
     public double Dropout { get; init; }
     /// <summary>Storage of the base weights; null = the precision regime's default (nf4 for QLoRA).</summary>
     public DType? WeightsDtype { get; init; }
+    /// <summary>
+    /// LoRA adapter storage; null = fp32, as PEFT keeps adapters over a 16-bit base (autocast_adapter_dtype=True).
+    /// torchtune keeps them in the model dtype (bf16).
+    /// </summary>
+    public DType? AdapterDtype { get; init; }
     /// <summary>KV-cache storage for inference; null = the compute dtype.</summary>
     public DType? KvDtype { get; init; }
     public int GradAccumulation { get; init; } = 1;
@@ -52,6 +57,8 @@ public sealed record Job
     public DType ResolvedWeightsDtype => WeightsDtype ?? DefaultWeightsDtype();
 
     public DType ResolvedKvDtype => KvDtype ?? Precision.ComputeDType();
+
+    public DType ResolvedAdapterDtype => AdapterDtype ?? DType.Fp32;
 
     private DType DefaultWeightsDtype()
     {
@@ -90,6 +97,10 @@ public sealed record Job
         if (KvDtype is { } kv && kv is DType.Nf4 or DType.Nf4Dq)
             throw new InputError("--kv-dtype", $"{kv.Name()} is a weight format, not a KV-cache format", "Use fp32, fp16, bf16, fp8, int8 or int4.");
 
+        if (AdapterDtype is { } ad && ad is not (DType.Fp32 or DType.Bf16 or DType.Fp16))
+            throw new InputError("--adapter-dtype", $"adapters cannot be stored as {ad.Name()}", "Use fp32 (PEFT's default), bf16 or fp16.");
+        if (AdapterDtype is not null && !Method.UsesAdapters())
+            throw new InputError("--adapter-dtype", $"applies to --method lora or qlora (got {Method.Name()})", "Drop --adapter-dtype.");
         var w = ResolvedWeightsDtype;
         if (!IsTraining) return;
         if (Method == TrainingMethod.QLora && !w.IsQuantized())

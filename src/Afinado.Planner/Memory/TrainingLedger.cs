@@ -22,6 +22,8 @@ internal static class TrainingLedger
         var w = job.ResolvedWeightsDtype;
         double c = prec.ComputeBytes();
         long trainable = sel.TrainableParameters;
+        // With adapters every trainable parameter is an adapter, stored (with its gradient and state) in the adapter dtype.
+        double trainBytes = job.Method.UsesAdapters() ? job.ResolvedAdapterDtype.Bytes() : paramBytes;
 
         // --- Weights -------------------------------------------------------------------------------------------------
         if (p.TrainableBase > 0)
@@ -50,14 +52,14 @@ internal static class TrainingLedger
         }
         if (sel.AdapterParameters > 0)
             e.Add(new($"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdapterCount / 2} linears)", Category.Weights, Phase.Training,
-                sel.AdapterParameters * paramBytes, explain ? $"Σ r·(in+out) = {N(sel.AdapterParameters)} params × {B(paramBytes)} B" : "", "PEFT LoraLayer (A [r,in], B [out,r])"));
+                sel.AdapterParameters * trainBytes, explain ? $"Σ r·(in+out) = {N(sel.AdapterParameters)} params × {B(trainBytes)} B ({job.ResolvedAdapterDtype.Name()})" : "", "PEFT LoraLayer (A [r,in], B [out,r])"));
         if (w.IsQuantized() && p.LargestQuantizableLinear > 0)
             e.Add(new("dequantization buffer", Category.Temporary, Phase.Training & ~Phase.OptimizerStep, p.LargestQuantizableLinear * c,
                 explain ? $"largest quantized linear {N(p.LargestQuantizableLinear)} × {B(c)} B, dequantized per matmul" : "",
                 "bitsandbytes MatMul4Bit (dequantize_4bit per call); memory.md §1.5"));
 
         // --- Gradients -----------------------------------------------------------------------------------------------
-        double gradBytes = paramBytes;
+        double gradBytes = trainBytes;
         if (job.OptimizerInBackward)
             e.Add(new("gradients: one tensor at a time (optimizer in backward)", Category.Gradients, Phase.BackwardStart | Phase.BackwardEnd,
                 p.LargestTrainable * gradBytes, explain ? $"largest trainable tensor {N(p.LargestTrainable)} × {B(gradBytes)} B; freed after its step" : "",
@@ -74,7 +76,7 @@ internal static class TrainingLedger
         }
 
         // --- Optimizer ------------------------------------------------------------------------------------------------
-        AddOptimizer(e, p, job, cpu, paramBytes, explain);
+        AddOptimizer(e, p, job, cpu, trainBytes, explain);
 
         // --- Activations -------------------------------------------------------------------------------------------------
         var s = Settings(p, job, c) with { Cpu = cpu };
@@ -152,8 +154,16 @@ internal static class TrainingLedger
         if (job.Precision == Precision.Fp32) r = 4;
         if (!job.IsTraining) r = c;
         var lora = p.Selection.Lora;
+        // The LoRA branch computes in the adapter dtype unless autocast runs it (AMP); a dtype unlike the input's means
+        // PEFT casts the input, and lora_A keeps that private copy (peft LoraLayer._cast_input_dtype).
+        double adapter = job.Method.UsesAdapters() && job.IsTraining ? job.ResolvedAdapterDtype.Bytes() : c;
+        double loraC = job.Precision.IsAmp() ? c : adapter;
         return new ActivationSettings(job.Batch, job.Seq, c, Math.Max(r, c), job.Attention, job.Compile, job.Dropout,
-            p.Architecture.Norm == NormKind.LayerNorm && job.Dropout > 0, lora?.Rank ?? 0, lora?.Dropout ?? 0);
+            p.Architecture.Norm == NormKind.LayerNorm && job.Dropout > 0, lora?.Rank ?? 0, lora?.Dropout ?? 0)
+        {
+            LoraC = loraC,
+            LoraPrivateInput = loraC != c,
+        };
     }
 
     private static double FinalSaved(ModelProfile p, in ActivationSettings s)

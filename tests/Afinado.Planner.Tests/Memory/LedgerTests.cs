@@ -60,8 +60,11 @@ public class LedgerTests
         Assert.Equal(sel.TrainableParameters * 4.0, l.Tensors.Single(e => e.Category == Category.Gradients && e.Name.StartsWith("gradients")).Bytes);
         Assert.Equal(sel.TrainableParameters * 8.0, l.Sum(Category.OptimizerState, Phase.OptimizerStep));
 
+        // PEFT keeps adapters (and so their gradients) in fp32 over a bf16 base; torchtune keeps them in bf16.
         var lora = Ledger(arch, new Job { Method = TrainingMethod.Lora, Batch = 1, Seq = 64 });
-        Assert.Equal(41_943_040 * 2.0, lora.Tensors.Single(e => e.Name.StartsWith("gradients")).Bytes);
+        Assert.Equal(41_943_040 * 4.0, lora.Tensors.Single(e => e.Name.StartsWith("gradients")).Bytes);
+        var bf16Adapters = Ledger(arch, new Job { Method = TrainingMethod.Lora, AdapterDtype = DType.Bf16, Batch = 1, Seq = 64 });
+        Assert.Equal(41_943_040 * 2.0, bf16Adapters.Tensors.Single(e => e.Name.StartsWith("gradients")).Bytes);
     }
 
     [Fact]
@@ -110,9 +113,12 @@ public class LedgerTests
     public void Lora_dropout_adds_private_input_copies()
     {
         var arch = Llama31_8B;
-        double Lora(double dropout) => Ledger(arch, new Job { Lora = new LoraConfig { Dropout = dropout }, Batch = 1, Seq = 256 })
+        double Lora(double dropout, DType adapters) => Ledger(arch, new Job { Lora = new LoraConfig { Dropout = dropout }, AdapterDtype = adapters, Batch = 1, Seq = 256 })
             .Tensors.Where(e => e.Name.StartsWith("activations: LoRA")).Sum(e => e.Bytes);
-        Assert.True(Lora(0.05) > 3 * Lora(0));
+        // Same-dtype adapters share the base input when dropout is 0; dropout gives each adapter its own copy + mask.
+        Assert.True(Lora(0.05, DType.Bf16) > 3 * Lora(0, DType.Bf16));
+        // fp32 adapters over a bf16 base keep a private fp32 cast of the input even without dropout.
+        Assert.True(Lora(0, DType.Fp32) > 3 * Lora(0, DType.Bf16));
     }
 
     [Fact]
