@@ -46,7 +46,8 @@ public sealed record ValidationSource(string Name, string File, IReadOnlyList<Va
 /// Predicts ground-truth rows with the same flag parser as <c>afinado plan</c>. Files (in a <c>ground-truth</c> folder):
 /// <list type="bullet">
 /// <item><c>published.csv</c>: memory.md §4.1–4.4, one row per published number, with the assumptions it was mapped to.</item>
-/// <item><c>gpu-*.csv</c> / <c>cpu-*.csv</c>: our own measurements, columns <c>id,plan_args,metric,measured_bytes,tolerance,device,command,note</c>
+/// <item><c>gpu-*.csv</c> written by <c>bench/gpu/measure.py</c> (schema <c>afinado.gpu-ground-truth/1</c>, see <see cref="MeasuredGpuRows"/>).</item>
+/// <item><c>gpu-*.csv</c> / <c>cpu-*.csv</c> in the simple form: columns <c>id,plan_args,metric,measured_bytes,tolerance,device,command,note</c>
 /// (metric: allocated | reserved | active | nvidia-smi | rss-growth; tolerance optional: 0.10 gpu, 0.08 cpu).</item>
 /// </list>
 /// Metrics map to the ledger as: allocated/active → peak_bytes; reserved → peak + allocator reserve; nvidia-smi → total_bytes;
@@ -79,8 +80,14 @@ public static class GroundTruth
     private static ValidationSource Source(string name, string file, string directory, double defaultTolerance)
     {
         var rows = new List<ValidationRow>();
+        var records = Csv.Read(file);
+        if (MeasuredGpuRows.Matches(records))
+        {
+            foreach (var r in records) rows.Add(MeasuredGpuRows.Map(r, defaultTolerance));
+            return new ValidationSource(name, file, rows);
+        }
         string defaultScope = name.StartsWith("cpu-", StringComparison.Ordinal) ? "cpu" : name.StartsWith("gpu-", StringComparison.Ordinal) ? "gpu" : "single-gpu";
-        foreach (var r in Csv.Read(file))
+        foreach (var r in records)
         {
             string id = Get(r, "id");
             string scope = r.TryGetValue("scope", out var sc) && sc.Length > 0 ? sc : defaultScope;
