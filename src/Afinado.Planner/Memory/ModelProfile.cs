@@ -53,6 +53,8 @@ public sealed class ModelProfile
         Layers = new LayerProfile[arch.NumLayers];
         for (int i = 0; i < Layers.Length; i++) Layers[i] = new LayerProfile();
         var normModules = new string?[arch.NumLayers];
+        // Frozen linear elements per layer (last slot: outside the layers, i.e. the head).
+        var frozenLinearByLayer = new long[arch.NumLayers + 1];
 
         for (int ti = 0; ti < tensors.Count; ti++)
         {
@@ -76,6 +78,7 @@ public sealed class ModelProfile
             if (linear)
             {
                 if (trainable) TrainableLinear += elements; else FrozenLinear += elements;
+                if (!trainable) frozenLinearByLayer[t.Layer is int fl && fl >= 0 && fl < arch.NumLayers ? fl : arch.NumLayers] += elements;
                 LargestLinear = Math.Max(LargestLinear, elements);
                 if (t.Role != TensorRole.LmHead) LargestQuantizableLinear = Math.Max(LargestQuantizableLinear, elements);
             }
@@ -132,12 +135,16 @@ public sealed class ModelProfile
             }
         }
         bool upstream = EmbeddingTrainable;
-        foreach (var L in Layers)
+        for (int li = 0; li < Layers.Length; li++)
         {
+            var L = Layers[li];
             L.InputRequiresGrad = upstream;
             upstream |= L.AnyTrainable;
+            if (L.InputRequiresGrad || L.AnyTrainable) FrozenLinearInGraph += frozenLinearByLayer[li];
         }
         HeadInputRequiresGrad = upstream;
+        if (HeadInputRequiresGrad) FrozenLinearInGraph += frozenLinearByLayer[^1];
+        if (arch.TiedEmbeddings && !HeadTrainable && HeadInputRequiresGrad) FrozenLinearInGraph += HeadElementsTied(arch, facts);
         if (selection.Lora is { } loraConfig)
             for (int ti = 0; ti < tensors.Count; ti++)
             {
@@ -167,6 +174,13 @@ public sealed class ModelProfile
 
     public static ModelProfile Create(TrainableSelection selection) => new(selection);
 
+    private static long HeadElementsTied(ModelArchitecture arch, ArchitectureFacts facts)
+    {
+        for (int i = 0; i < arch.Tensors.Count; i++)
+            if (arch.Tensors[i].Role == TensorRole.TokenEmbedding) return facts.Elements[i];
+        return 0;
+    }
+
     public TrainableSelection Selection { get; }
     public ModelArchitecture Architecture => Selection.Architecture;
     internal LayerProfile[] Layers { get; }
@@ -183,6 +197,12 @@ public sealed class ModelProfile
     /// <summary>Elements of linear weights used in matmuls (head included, tied or not), by trainability: what AMP casts.</summary>
     public long TrainableLinear { get; }
     public long FrozenLinear { get; }
+    /// <summary>
+    /// Frozen linear elements whose layer is part of the autograd graph (its input or a parameter needs a gradient): their
+    /// 16-bit autocast copies are saved for backward. Frozen layers before the first trainable one run without a graph,
+    /// so their casts die at once.
+    /// </summary>
+    public long FrozenLinearInGraph { get; }
     public long LargestLinear { get; }
     public long LargestQuantizableLinear { get; }
     public long LargestTrainable { get; }

@@ -44,7 +44,7 @@ internal static class TrainingLedger
                 explain ? $"{N(p.FrozenQuantizable + p.FrozenOther)} params × {B(frozenBytesPerOther)} B ({w.Name()})" : "", "memory.md §1.5"));
         if (prec.IsAmp())
         {
-            double fp32Linear = p.TrainableLinear + (w == DType.Fp32 ? p.FrozenLinear : 0);
+            double fp32Linear = p.TrainableLinear + (w == DType.Fp32 ? p.FrozenLinearInGraph : 0);
             if (fp32Linear > 0)
                 e.Add(new("AMP 16-bit weight copies (autocast cache)", Category.Weights, Saved, fp32Linear * 2,
                     explain ? $"{N(fp32Linear)} fp32 linear params × 2 B, cast once per forward, kept for backward" : "",

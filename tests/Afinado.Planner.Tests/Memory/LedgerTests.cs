@@ -78,6 +78,17 @@ public class LedgerTests
     }
 
     [Fact]
+    public void Amp_casts_of_frozen_leading_layers_are_not_kept_for_backward()
+    {
+        var arch = Llama31_8B;
+        var job = new Job { Method = TrainingMethod.Freeze, FreezePatterns = ["model.embed_tokens", "model.layers.{0..15}"], Precision = Precision.AmpBf16, Batch = 1, Seq = 64 };
+        var l = Ledger(arch, job);
+        var sel = Planner.Fit.Planner.SelectionFor(arch, job);
+        long trainableLinear = sel.TrainableBaseTensors.Where(t => t.IsLinearWeight).Sum(t => t.Elements);
+        Assert.Equal(2.0 * trainableLinear, l.Tensors.Single(e => e.Name.StartsWith("AMP 16-bit weight copies")).Bytes);
+    }
+
+    [Fact]
     public void Peak_moves_from_optimizer_step_at_small_batch_to_backward_at_large_batch()
     {
         var arch = Llama2_7B;
