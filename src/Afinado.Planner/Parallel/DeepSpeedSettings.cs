@@ -20,14 +20,23 @@ public sealed record DeepSpeedSettings
     public long Stage3ParamPersistenceThreshold { get; init; } = 100_000;
     public long SubGroupSize { get; init; } = 1_000_000_000;
 
-    /// <summary>Settings for a model of hidden size <paramref name="hidden"/> at <paramref name="stage"/>.</summary>
-    public static DeepSpeedSettings For(int stage, long hidden) => stage == 3
-        ? new DeepSpeedSettings
-        {
-            OverlapComm = true,
-            ReduceBucketSize = hidden * hidden,
-            Stage3PrefetchBucketSize = (long)(0.9 * hidden * hidden),
-            Stage3ParamPersistenceThreshold = 10 * hidden,
-        }
-        : new DeepSpeedSettings();
+    /// <summary>
+    /// Settings for a model of hidden size <paramref name="hidden"/> at <paramref name="stage"/>. When fewer parameters
+    /// train than a bucket holds (LoRA), the gradient buckets shrink to the trainable count: DeepSpeed allocates the
+    /// whole bucket up front, and the exported config carries the smaller number so the run matches the plan.
+    /// </summary>
+    public static DeepSpeedSettings For(int stage, long hidden, long trainable = long.MaxValue)
+    {
+        long Cap(long bucket) => Math.Max(1, Math.Min(bucket, trainable));
+        var defaults = new DeepSpeedSettings();
+        return stage == 3
+            ? new DeepSpeedSettings
+            {
+                OverlapComm = true,
+                ReduceBucketSize = Cap(hidden * hidden),
+                Stage3PrefetchBucketSize = (long)(0.9 * hidden * hidden),
+                Stage3ParamPersistenceThreshold = 10 * hidden,
+            }
+            : defaults with { ReduceBucketSize = Cap(defaults.ReduceBucketSize), AllgatherBucketSize = Cap(defaults.AllgatherBucketSize) };
+    }
 }

@@ -18,6 +18,13 @@ public static class ModelGranularity
     public static long LargestWrapUnit(ModelArchitecture model) =>
         model.Tensors.GroupBy(t => t.Layer ?? -1).Max(g => g.Sum(t => t.Elements));
 
+    /// <summary>Largest decoder layer (an FSDP unit under TRANSFORMER_BASED_WRAP).</summary>
+    public static long LargestLayerUnit(ModelArchitecture model) =>
+        model.Tensors.Where(t => t.Layer is not null).GroupBy(t => t.Layer).Select(g => g.Sum(t => t.Elements)).DefaultIfEmpty(0).Max();
+
+    /// <summary>The FSDP root unit: every parameter outside the decoder layers (embeddings, final norm, untied lm_head).</summary>
+    public static long RootUnit(ModelArchitecture model) => model.Tensors.Where(t => t.Layer is null).Sum(t => t.Elements);
+
     /// <summary>Parameters in tensors ZeRO-3 keeps whole on every rank (<c>numel ≤ stage3_param_persistence_threshold</c>).</summary>
     public static long PersistentParameters(ModelArchitecture model, long threshold) =>
         model.Tensors.Where(t => t.Elements <= threshold).Sum(t => t.Elements);

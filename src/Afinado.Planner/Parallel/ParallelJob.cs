@@ -15,6 +15,8 @@ public sealed record ParallelJob
     public IReadOnlyList<ActivationEntry> Activations { get; init; } = [];
     /// <summary>Per-GPU lines that do not scale with parallelism (CUDA context, allocator reserve). Always live.</summary>
     public IReadOnlyList<MemoryLine> Overheads { get; init; } = [];
+    /// <summary>Caching-allocator slack added on top of the per-GPU peak, as a fraction of it (0 = none).</summary>
+    public double AllocatorReserveFraction { get; init; }
 
     /// <summary>Bytes of one parameter when gathered for compute (2 for bf16; ~0.5 for an NF4 base in bf16 quant storage).</summary>
     public double GatherBytesPerParameter { get; init; } = 2;
@@ -29,6 +31,14 @@ public sealed record ParallelJob
     public long LargestModuleTrainable { get; init; }
     public long LargestWrapUnitParameters { get; init; }
     public long LargestWrapUnitTrainable { get; init; }
+    /// <summary>
+    /// Bytes of those units when gathered, when they differ from elements × <see cref="GatherBytesPerParameter"/>
+    /// (a QLoRA layer is NF4 while the root's embeddings and head stay 16-bit). 0 = use the average.
+    /// </summary>
+    public double LargestModuleGatherBytes { get; init; }
+    public double LargestWrapUnitGatherBytes { get; init; }
+    /// <summary>FSDP root unit (embeddings, final norm, untied head): gathered for the whole forward and backward.</summary>
+    public double RootUnitGatherBytes { get; init; }
     public long HiddenSize { get; init; }
     /// <summary>Sizes of the parameter tensors (to count those ZeRO-3 keeps whole under its persistence threshold).</summary>
     public IReadOnlyList<long> TensorSizes { get; init; } = [];
@@ -45,8 +55,9 @@ public sealed record ParallelJob
         Overheads = overheads,
         LargestModuleParameters = ModelGranularity.LargestModule(model),
         LargestModuleTrainable = fullFinetune ? ModelGranularity.LargestModule(model) : 0,
-        LargestWrapUnitParameters = ModelGranularity.LargestWrapUnit(model),
-        LargestWrapUnitTrainable = fullFinetune ? ModelGranularity.LargestWrapUnit(model) : 0,
+        LargestWrapUnitParameters = ModelGranularity.LargestLayerUnit(model),
+        RootUnitGatherBytes = ModelGranularity.RootUnit(model) * 2.0,
+        LargestWrapUnitTrainable = fullFinetune ? ModelGranularity.LargestLayerUnit(model) : 0,
         HiddenSize = model.HiddenSize,
         TensorSizes = model.Tensors.Select(t => t.Elements).ToList(),
         TensorParallelShardableFraction = ModelGranularity.TensorParallelShardableFraction(model),

@@ -15,7 +15,7 @@ public static class ParallelMemory
 
     public static ParallelLedger Plan(ParallelJob job, ParallelLayout layout, DeepSpeedSettings? settings = null)
     {
-        settings ??= DeepSpeedSettings.For(layout.ZeroStage, job.HiddenSize);
+        settings ??= DeepSpeedSettings.For(layout.ZeroStage, job.HiddenSize, job.TrainableParameters);
         var gpu = new List<MemoryLine>();
         var cpu = new List<MemoryLine>();
         int n = layout.ShardGroup, t = layout.TensorParallel, perNode = layout.GpusPerNode;
@@ -68,13 +68,19 @@ public static class ParallelMemory
         // 6. NCCL communicators and runtime overheads.
         foreach (var (group, ranks) in NcclOverhead.Communicators(layout))
             gpu.Add(new($"NCCL communicator: {group} ({ranks} ranks)", NcclOverhead.PerCommunicator(ranks),
-                ranks == 2 ? "544 MiB (2-rank group)" : "688 MiB (≥3-rank group)", NcclOverhead.Source));
+                "688 MiB per communicator (measured 544 for 2 ranks, 688 for more; the larger is charged)", NcclOverhead.Source));
         gpu.AddRange(job.Overheads);
 
         // 7. CPU: loading the checkpoint before training.
         AddLoad(job, layout, cpu);
 
-        return new ParallelLedger { Layout = layout, Gpu = gpu, CpuPerNode = cpu, DeepSpeed = settings };
+        var ledger = new ParallelLedger { Layout = layout, Gpu = gpu, CpuPerNode = cpu, DeepSpeed = settings };
+        if (job.AllocatorReserveFraction > 0)
+        {
+            long reserve = Ceil(ledger.GpuPeakBytes * job.AllocatorReserveFraction);
+            ledger = ledger with { Gpu = [.. gpu, new("allocator reserve", reserve, $"{job.AllocatorReserveFraction:P0} of the peak", "caching-allocator slack, memory.md §5.2 (0.25–6 GiB reserved-but-unallocated)")] };
+        }
+        return ledger;
     }
 
     private static bool IsOffloaded(StateKind kind, Offload offload) => offload switch
@@ -94,7 +100,9 @@ public static class ParallelMemory
         if (layout.Sharding == Sharding.Zero3)
         {
             long live = Math.Min(s.Stage3MaxLiveParameters, job.LargestModuleParameters + s.Stage3PrefetchBucketSize);
-            gpu.Add(new("ZeRO-3 gathered parameters (largest module + prefetch bucket)", Ceil(live * pb * tpFactor),
+            double moduleBytes = job.LargestModuleGatherBytes > 0 ? job.LargestModuleGatherBytes : job.LargestModuleParameters * pb;
+            double liveBytes = moduleBytes + (live - job.LargestModuleParameters) * pb;
+            gpu.Add(new("ZeRO-3 gathered parameters (largest module + prefetch bucket)", Ceil(liveBytes * tpFactor),
                 $"min(max_live {Num(s.Stage3MaxLiveParameters)}, largest module {Num(job.LargestModuleParameters)} + prefetch {Num(s.Stage3PrefetchBucketSize)}) × {pb:0.####} B",
                 DsConfig + "; estimator's 4·largest_layer", StepPhase.Backward));
             if (job.LargestModuleTrainable > 0)
@@ -108,9 +116,16 @@ public static class ParallelMemory
         }
         else if (layout.Sharding is Sharding.FsdpFull or Sharding.FsdpHybrid)
         {
-            gpu.Add(new("FSDP gathered units (current + backward prefetch)", Ceil(2 * job.LargestWrapUnitParameters * pb * tpFactor),
-                $"2 × largest wrap unit {Num(job.LargestWrapUnitParameters)} × {pb:0.####} B",
+            double unit = job.LargestWrapUnitGatherBytes > 0 ? job.LargestWrapUnitGatherBytes : job.LargestWrapUnitParameters * pb;
+            gpu.Add(new("FSDP gathered layer units (current + backward prefetch)", Ceil(2 * unit * tpFactor),
+                $"2 × largest decoder layer {Num(job.LargestWrapUnitParameters)} params = 2 × {unit / 1e6:0.#} MB",
                 "PyTorch FSDP BACKWARD_PRE keeps the next unit gathered (ecosystem.md §6.3)", StepPhase.Backward));
+            if (job.RootUnitGatherBytes > 0)
+                gpu.Add(new("FSDP root unit (embeddings, norm, head) gathered", Ceil(job.RootUnitGatherBytes * tpFactor),
+                    $"{job.RootUnitGatherBytes / 1e6:0.#} MB in 16-bit", "FSDP does not reshard the root after forward: backward starts with it", StepPhase.Backward));
+            if (layout.Offload == Offload.Params)
+                gpu.Add(new("FSDP offload: shard staged on the GPU for the all-gather", Ceil(unit * tpFactor / layout.ShardGroup),
+                    $"{unit / 1e6:0.#} MB / {layout.ShardGroup}", "FSDP CPUOffload copies the CPU shard to the GPU before all-gathering it", StepPhase.Backward));
             if (job.LargestWrapUnitTrainable > 0)
                 gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(job.LargestWrapUnitTrainable * gb * tpFactor),
                     $"{Num(job.LargestWrapUnitTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.Backward));
