@@ -124,7 +124,7 @@ public static class ExportCommand
             {
                 "deepspeed" => DeepSpeedConfigWriter.Write(run),
                 "accelerate" => AccelerateConfigWriter.Write(run),
-                _ => TorchrunCommandWriter.Write(run, $"ds_zero{run.Layout.ZeroStage}.json"),
+                _ => TorchrunCommandWriter.Write(run),
             };
 
             WriteLedger(stderr, ledger);

@@ -45,18 +45,17 @@ public static class AccelerateConfigWriter
         }
         if (layout.Engine == ParallelEngine.DeepSpeed)
         {
+            // Point at the JSON the DeepSpeed exporter writes: accelerate's inline keys cannot carry the bucket sizes the
+            // plan counted (inline configs run with DeepSpeed's defaults), and a config file must not be mixed with them.
             var ds = new Dictionary<string, object>
             {
-                ["zero_stage"] = layout.ZeroStage,
-                ["offload_optimizer_device"] = layout.Offload == Offload.None ? "none" : "cpu",
-                ["offload_param_device"] = layout.Offload == Offload.Params ? "cpu" : "none",
-                ["gradient_accumulation_steps"] = run.GradientAccumulation,
-                ["gradient_clipping"] = run.GradientClipping,
+                ["deepspeed_config_file"] = DeepSpeedConfigWriter.FileName(layout),
                 ["zero3_init_flag"] = layout.ZeroStage == 3,
-                ["zero3_save_16bit_model"] = layout.ZeroStage == 3,
             };
             if (layout.Nodes > 1) ds["deepspeed_multinode_launcher"] = "standard";
             doc["deepspeed_config"] = ds;
+            // The JSON sets bf16/fp16 itself; accelerate wants mixed_precision only when the JSON says "auto".
+            doc["mixed_precision"] = "no";
         }
         else if (layout.Engine == ParallelEngine.Fsdp)
         {
@@ -86,10 +85,8 @@ public static class AccelerateConfigWriter
         var notes = run.Assumptions().ToList();
         if (layout.Engine == ParallelEngine.DeepSpeed)
         {
-            notes.Add($"Micro-batch {run.MicroBatch} per GPU is a training-script argument (e.g. --per_device_train_batch_size {run.MicroBatch}); accelerate derives train_batch_size.");
-            notes.Add(layout.ZeroStage == 3
-                ? "Buckets: accelerate/Trainer fill reduce_bucket_size = h², stage3_prefetch_bucket_size = 0.9·h², stage3_param_persistence_threshold = 10·h: the values the plan counted."
-                : "Buckets: DeepSpeed defaults (reduce/all-gather 5e8 elements), the values the plan counted.");
+            notes.Add($"{DeepSpeedConfigWriter.FileName(layout)} holds batch, precision, ZeRO and bucket settings: write it next to this file with `afinado export deepspeed` and the same flags.");
+            notes.Add($"Pass --per_device_train_batch_size {run.MicroBatch} --gradient_accumulation_steps {run.GradientAccumulation} to the script, matching the JSON.");
         }
         if (layout.Engine == ParallelEngine.Fsdp)
         {

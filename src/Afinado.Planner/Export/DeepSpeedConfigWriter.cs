@@ -79,8 +79,12 @@ public static class DeepSpeedConfigWriter
         if (run.Precision is RunPrecision.PureBf16 or RunPrecision.PureFp16)
             notes.Add("DeepSpeed's 16-bit modes keep fp32 master weights and optimizer states; the plan counts them.");
         var json = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-        return new ExportedFile($"ds_zero{stage}.json", json + "\n", notes);
+        return new ExportedFile(FileName(layout), json + "\n", notes);
     }
+
+    /// <summary>The name the other exporters refer to (accelerate's deepspeed_config_file, torchrun's --deepspeed).</summary>
+    public static string FileName(ParallelLayout layout) =>
+        $"ds_zero{layout.ZeroStage}{(layout.Offload == Offload.None ? "" : "_offload_" + layout.Offload.ToString().ToLowerInvariant())}.json";
 
     /// <summary>Dotted paths of every leaf key (<c>zero_optimization.offload_param.device</c>).</summary>
     public static IEnumerable<string> Flatten(JsonNode node, string prefix = "")

@@ -10,10 +10,11 @@ namespace Afinado.Planner.Export;
 /// </summary>
 public static class TorchrunCommandWriter
 {
-    public static ExportedFile Write(TrainingRun run, string deepSpeedConfigFile = "ds_config.json")
+    public static ExportedFile Write(TrainingRun run)
     {
         run.Validate();
         var layout = run.Layout;
+        string deepSpeedConfigFile = DeepSpeedConfigWriter.FileName(layout);
         var launcher = new List<string> { "torchrun" };
         if (layout.Nodes == 1)
             launcher.AddRange(["--standalone", "--nnodes", "1", "--nproc-per-node", Str(layout.GpusPerNode)]);

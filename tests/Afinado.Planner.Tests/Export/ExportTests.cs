@@ -94,14 +94,15 @@ public class ExportTests
         Assert.Equal(type, doc["distributed_type"]);
         Assert.Equal(gpus.ToString(), doc["num_processes"]);
         Assert.Equal(nodes.ToString(), doc["num_machines"]);
-        Assert.Equal("bf16", doc["mixed_precision"]);
+        Assert.Equal(type == "DEEPSPEED" ? "no" : "bf16", doc["mixed_precision"]);
         Assert.Contains($"# Global batch = micro-batch 8 × accumulation 4 × data-parallel degree {gpus} = {32 * gpus}.", file.Content);
         if (type == "DEEPSPEED")
         {
+            // Batch, precision, ZeRO stage, offload and buckets live in the DeepSpeed JSON the YAML points at.
             var ds = (Dictionary<object, object>)doc["deepspeed_config"];
-            Assert.Equal(run.Layout.ZeroStage.ToString(), ds["zero_stage"]);
-            Assert.Equal(offload == Offload.None ? "none" : "cpu", ds["offload_optimizer_device"]);
-            Assert.Equal("4", ds["gradient_accumulation_steps"]);
+            Assert.Equal(DeepSpeedConfigWriter.FileName(run.Layout), ds["deepspeed_config_file"]);
+            Assert.Equal(run.Layout.ZeroStage == 3 ? "true" : "false", ds["zero3_init_flag"]);
+            Assert.Equal(offload == Offload.None ? $"ds_zero{run.Layout.ZeroStage}.json" : $"ds_zero{run.Layout.ZeroStage}_offload_{offload.ToString().ToLowerInvariant()}.json", ds["deepspeed_config_file"]);
         }
         if (type == "FSDP")
         {
@@ -125,7 +126,7 @@ public class ExportTests
     [Theory]
     [InlineData(1, Sharding.FsdpFull, Offload.Params, "--fsdp \"full_shard offload auto_wrap\"")]
     [InlineData(2, Sharding.FsdpHybrid, Offload.None, "--fsdp \"hybrid_shard auto_wrap\"")]
-    [InlineData(1, Sharding.Zero3, Offload.None, "--deepspeed ds_config.json")]
+    [InlineData(1, Sharding.Zero3, Offload.None, "--deepspeed ds_zero3.json")]
     public void Torchrun_command_uses_documented_flags_and_the_plans_numbers(int nodes, Sharding sharding, Offload offload, string engineFlag)
     {
         var file = TorchrunCommandWriter.Write(Run(new ParallelLayout { Gpus = 8 * nodes, Nodes = nodes, Sharding = sharding, Offload = offload }));
