@@ -1,0 +1,30 @@
+using System.Text.Json.Nodes;
+using Afinado.Planner.Catalog;
+using Afinado.Planner.Parallel;
+
+namespace Afinado.Planner.Tests.Parallel;
+
+public class ParallelJsonTests
+{
+    [Fact]
+    public void Json_carries_the_layout_cpu_bytes_and_components_that_sum_to_the_ledger()
+    {
+        var job = ParallelJobBuilder.Build(new DecoderJobSpec { Model = ModelCatalog.Get("meta-llama/Llama-3.1-8B"), Adaptation = AdaptationKind.Full, Checkpointing = true });
+        var ledger = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 16, Nodes = 2, Sharding = Sharding.Zero3, Offload = Offload.Optimizer }.Validate());
+        var json = JsonNode.Parse(ParallelJson.Ledger(ledger).ToJsonString())!;
+        var p = json["parallel"]!;
+        Assert.Equal(16, p["gpus"]!.GetValue<int>());
+        Assert.Equal(8, p["gpus_per_node"]!.GetValue<int>());
+        Assert.Equal("zero3", p["sharding"]!.GetValue<string>());
+        Assert.Equal("optimizer", p["offload"]!.GetValue<string>());
+        Assert.Equal(16, p["data_parallel"]!.GetValue<int>());
+        Assert.Equal(ledger.CpuBytesPerNode, json["cpu_bytes_per_node"]!.GetValue<long>());
+        Assert.True(ledger.CpuBytesPerNode > 0);
+        var gpu = p["gpu_components"]!.AsArray();
+        long always = gpu.Where(c => c!["phase"]!.GetValue<string>() == "always").Sum(c => c!["bytes"]!.GetValue<long>());
+        long backward = gpu.Where(c => c!["phase"]!.GetValue<string>() == "backward").Sum(c => c!["bytes"]!.GetValue<long>());
+        long step = gpu.Where(c => c!["phase"]!.GetValue<string>() == "optimizer step").Sum(c => c!["bytes"]!.GetValue<long>());
+        Assert.Equal(p["gpu_peak_bytes"]!.GetValue<long>(), always + Math.Max(backward, step));
+        Assert.All(gpu, c => Assert.False(string.IsNullOrEmpty(c!["formula"]!.GetValue<string>())));
+    }
+}
