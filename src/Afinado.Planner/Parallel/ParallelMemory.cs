@@ -23,8 +23,12 @@ public static class ParallelMemory
         string tpText = t > 1 ? $" × ({job.TensorParallelShardableFraction:0.####}/{t} + {1 - job.TensorParallelShardableFraction:0.####})" : "";
 
         // 1. Model states: TP split, then the ZeRO/FSDP class sharding, then offload.
+        // DeepSpeed with offload reduces 16-bit gradients bucket by bucket straight into the CPU fp32 partition (step 2):
+        // no 16-bit gradient partition is kept anywhere.
+        bool gradientsGoStraightToCpu = layout.Engine == ParallelEngine.DeepSpeed && layout.Offload != Offload.None && job.SixteenBitTraining;
         foreach (var state in job.ModelStates)
         {
+            if (gradientsGoStraightToCpu && state.Kind == StateKind.Gradients) continue;
             bool sharded = layout.Shards(state.Kind) && n > 1;
             double bytes = state.Bytes * tpFactor / (sharded ? n : 1);
             string formula = $"{Num(state.Elements)} × {state.BytesPerElement:0.####} B{tpText}{(sharded ? $" / {n}" : "")}";
@@ -137,7 +141,8 @@ public static class ParallelMemory
 
     private static void AddBuckets(ParallelJob job, ParallelLayout layout, DeepSpeedSettings s, double tpFactor, List<MemoryLine> gpu)
     {
-        if (layout.IsSingleGpu || job.TrainableParameters == 0) return;
+        // DeepSpeed allocates its buckets even on one GPU (ZeRO-Offload); plain single-GPU training has none.
+        if (job.TrainableParameters == 0 || (layout.IsSingleGpu && layout.Engine != ParallelEngine.DeepSpeed)) return;
         double gb = job.GradientBytesPerParameter;
         switch (layout.ZeroStage, layout.Engine)
         {
@@ -168,7 +173,8 @@ public static class ParallelMemory
         int copies = layout.GathersParameters ? 1 : layout.GpusPerNode;
         cpu.Add(new("checkpoint load (transient, before training)", Ceil(job.Parameters * job.LoadBytesPerParameter * copies),
             $"{Num(job.Parameters)} × {job.LoadBytesPerParameter:0.####} B × {copies} cop{(copies == 1 ? "y" : "ies")} per node",
-            layout.GathersParameters ? "zero.Init / fsdp_cpu_ram_efficient_loading: one copy per node" : "each process loads the full model",
+            layout.GathersParameters ? "zero.Init / fsdp_cpu_ram_efficient_loading: one copy per node"
+                : "each process loads the full model first (DeepSpeed memory.rst: params × n_gpus per node at load)",
             StepPhase.ModelLoad));
     }
 
