@@ -15,6 +15,8 @@ public enum TensorParallelSplit
 }
 
 /// <summary>
-/// Activation bytes one GPU saves for one micro-batch with no tensor parallelism, tagged with how TP/SP split them.
+/// Activation bytes one GPU saves for one micro-batch with no tensor parallelism, tagged with how TP/SP split them and
+/// the moments of the step at which they are live (saved tensors: forward through backward).
 /// </summary>
-public sealed record ActivationEntry(string Name, long Bytes, TensorParallelSplit Split, string Formula, string Source);
+public sealed record ActivationEntry(string Name, long Bytes, TensorParallelSplit Split, string Formula, string Source,
+    StepPhase Phase = StepPhase.Backward);

@@ -1,16 +1,44 @@
 namespace Afinado.Planner.Parallel;
 
-/// <summary>When during a training step a line is live. The per-GPU peak is the larger of the two phase sums.</summary>
+/// <summary>
+/// Moments of a training step at which memory is summed (the same moments as the single-GPU ledger); a line is live at
+/// every moment in its set, and the per-GPU peak is the largest sum over the moments.
+/// </summary>
+[Flags]
 public enum StepPhase
 {
-    /// <summary>Live for the whole step (model states at rest, runtime overheads).</summary>
-    Always,
-    /// <summary>Forward/backward: activations, gathered layers, gradient buckets.</summary>
-    Backward,
-    /// <summary>Optimizer step: fp32 gradient partitions, parameter all-gather after the update.</summary>
-    OptimizerStep,
+    None = 0,
+    /// <summary>End of forward: saved activations, gathered layers.</summary>
+    Forward = 1,
+    /// <summary>Start of backward: activations and the loss gradients.</summary>
+    BackwardStart = 2,
+    /// <summary>End of backward: gradients, recomputed layer, gradient buckets.</summary>
+    BackwardEnd = 4,
+    /// <summary>Optimizer step: fp32 gradient partitions, the parameter all-gather after the update.</summary>
+    OptimizerStep = 8,
     /// <summary>Loading the checkpoint before training (CPU RAM only; transient).</summary>
-    ModelLoad,
+    ModelLoad = 16,
+    /// <summary>Forward and backward (activations, gathered units, buckets).</summary>
+    Backward = Forward | BackwardStart | BackwardEnd,
+    /// <summary>The whole step (model states, runtime overheads).</summary>
+    Always = Backward | OptimizerStep,
+}
+
+public static class StepPhases
+{
+    public static readonly StepPhase[] Moments = [StepPhase.Forward, StepPhase.BackwardStart, StepPhase.BackwardEnd, StepPhase.OptimizerStep];
+
+    public static string Name(this StepPhase p) => p switch
+    {
+        StepPhase.Forward => "forward",
+        StepPhase.BackwardStart => "backward (start)",
+        StepPhase.BackwardEnd => "backward (end)",
+        StepPhase.OptimizerStep => "optimizer step",
+        StepPhase.ModelLoad => "model load",
+        StepPhase.Always => "always",
+        StepPhase.Backward => "forward and backward",
+        _ => string.Join(" + ", Moments.Where(m => (p & m) != 0).Select(Name)),
+    };
 }
 
 /// <summary>

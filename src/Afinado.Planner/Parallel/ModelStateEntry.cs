@@ -2,9 +2,11 @@ namespace Afinado.Planner.Parallel;
 
 /// <summary>
 /// One model-state tensor class of the single-GPU ledger (all of it, as one unsharded replica holds it):
-/// weights, gradients, master weights, optimizer moments. <see cref="Kind"/> says which ZeRO class shards it.
+/// weights, gradients, master weights, optimizer moments. <see cref="Kind"/> says which ZeRO class shards it;
+/// <see cref="Shardable"/> is false for state that is not a parameter tensor and so stays whole on every rank
+/// (bitsandbytes' quantization constants).
 /// </summary>
-public sealed record ModelStateEntry(string Name, StateKind Kind, long Elements, double BytesPerElement, string Source)
+public sealed record ModelStateEntry(string Name, StateKind Kind, long Elements, double BytesPerElement, string Source, bool Shardable = true)
 {
     public long Bytes => (long)Math.Ceiling(Elements * BytesPerElement);
 

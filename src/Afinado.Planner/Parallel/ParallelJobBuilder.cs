@@ -37,7 +37,11 @@ public static class ParallelJobBuilder
         if (spec.Adaptation == AdaptationKind.QLora)
         {
             long quantized = adapted.Sum(t => t.Elements);
-            states.Add(new("frozen linears (NF4, double quant)", StateKind.Parameters, quantized, Nf4DoubleQuantBytes, "QLoRA (Dettmers et al. 2023): 4.127 bits/param"));
+            // Only the packed 4-bit data is a parameter tensor (stored in quant_storage) that ZeRO-3/FSDP shard and offload;
+            // the QuantState (absmax, double-quant constants) rides along with every module, whole on every rank.
+            states.Add(new("frozen linears (NF4 packed 4-bit data)", StateKind.Parameters, quantized, 0.5, "QLoRA (Dettmers et al. 2023): 4 bits/param"));
+            states.Add(new("NF4 quantization constants (absmax, double quant; not sharded)", StateKind.Parameters, quantized, Nf4DoubleQuantBytes - 0.5,
+                "QLoRA: 8/64 + 32/(64·256) bits/param; bitsandbytes fsdp_qlora.md: only quant_storage data is an FSDP parameter", Shardable: false));
             states.Add(new("frozen embeddings/norms/head (16-bit)", StateKind.Parameters, p - quantized, 2, "bitsandbytes keeps these unquantized"));
             baseBytes = quantized * Nf4DoubleQuantBytes + (p - quantized) * 2.0;
         }
@@ -125,24 +129,28 @@ public static class ParallelJobBuilder
         int L = m.NumLayers;
         string tokens = $"T = b·s = {spec.MicroBatch}·{spec.Seq}";
         var list = new List<ActivationEntry>();
+        const StepPhase Live = StepPhase.Backward, LayerBackward = StepPhase.BackwardEnd;
         if (spec.Checkpointing)
         {
-            list.Add(new("checkpointed layer inputs", (long)(L * T * h * c), Seq, $"L {L} × T × h {h} × {c} B; {tokens}", "memory.md §1.2 (full recomputation: 2·sbh per layer)"));
-            list.Add(new("recomputed layer (sequence region)", (long)layerSeq, Seq, "one layer: norm inputs (fp32) + linear/LoRA inputs", Derived));
-            list.Add(new("recomputed layer (tensor region)", (long)layerTen, Ten, $"one layer: q,k,v,out{(spec.FlashAttention ? ", LSE" : ", s² scores")}, 3·T·f SwiGLU", Derived));
+            list.Add(new("checkpointed layer inputs", (long)(L * T * h * c), Seq, $"L {L} × T × h {h} × {c} B; {tokens}", "memory.md §1.2 (full recomputation: 2·sbh per layer)", Live));
+            list.Add(new("recomputed layer (sequence region)", (long)layerSeq, Seq, "one layer: norm inputs (fp32) + linear/LoRA inputs", Derived, LayerBackward));
+            list.Add(new("recomputed layer (tensor region)", (long)layerTen, Ten, $"one layer: q,k,v,out{(spec.FlashAttention ? ", LSE" : ", s² scores")}, 3·T·f SwiGLU", Derived, LayerBackward));
         }
         else
         {
-            list.Add(new("saved activations (sequence region)", (long)(L * layerSeq), Seq, $"L {L} × (norm inputs fp32 + linear/LoRA inputs); {tokens}", Derived));
-            list.Add(new("saved activations (tensor region)", (long)(L * layerTen), Ten, $"L {L} × (q,k,v,out{(spec.FlashAttention ? ", LSE" : ", s² scores")}, 3·T·f SwiGLU)", Derived));
+            list.Add(new("saved activations (sequence region)", (long)(L * layerSeq), Seq, $"L {L} × (norm inputs fp32 + linear/LoRA inputs); {tokens}", Derived, Live));
+            list.Add(new("saved activations (tensor region)", (long)(L * layerTen), Ten, $"L {L} × (q,k,v,out{(spec.FlashAttention ? ", LSE" : ", s² scores")}, 3·T·f SwiGLU)", Derived, Live));
         }
+        list.Add(new("backward temporaries (one layer's MLP gradients)", (long)(3 * T * f * c), Ten, $"3 × T × f {f} × {c} B", "gradients of gate, up and their product while one layer runs backward", LayerBackward));
         double vocab = m.VocabSize;
-        list.Add(new("logits and loss (16-bit logits, fp32 upcast, fp32 log-softmax)", (long)(T * vocab * (c + 4 + 4)), Ten,
-            $"T × V {vocab} × ({c} + 4 + 4) B", "memory.md §1.2 (logits b·s·V in fp32); transformers loss upcast"));
+        list.Add(new("logits and loss, forward (16-bit logits, fp32 copy, fp32 log-softmax)", (long)(T * vocab * (c + 4 + 4)), Ten,
+            $"T × V {vocab} × ({c} + 4 + 4) B", "memory.md §1.2 (logits b·s·V in fp32); transformers ForCausalLMLoss upcast", StepPhase.Forward));
+        list.Add(new("logits and loss, backward (saved fp32, its gradient, gradient of the input)", (long)(T * vocab * 12), Ten,
+            $"T × V {vocab} × 12 B", "autograd of log_softmax / nll_loss", StepPhase.BackwardStart));
         if (spec.Adaptation == AdaptationKind.QLora)
         {
             long largest = adapted.Max(t => t.Elements);
-            list.Add(new("dequantization buffer (largest linear)", (long)(largest * c), Ten, $"{largest} × {c} B", "bitsandbytes dequantize_4bit per matmul"));
+            list.Add(new("dequantization buffer (largest linear)", (long)(largest * c), Ten, $"{largest} × {c} B", "bitsandbytes dequantize_4bit per matmul", Live));
         }
         return list;
     }

@@ -38,7 +38,7 @@ public static class ParallelJson
     {
         var parallel = Layout(ledger.Layout);
         parallel["gpu_peak_bytes"] = ledger.GpuPeakBytes;
-        parallel["gpu_peak_phase"] = ledger.GpuPeakPhase switch { StepPhase.OptimizerStep => "optimizer step", _ => "backward" };
+        parallel["gpu_peak_phase"] = ledger.GpuPeakPhase.Name();
         parallel["gpu_components"] = Lines(ledger.Gpu);
         parallel["cpu_components"] = Lines(ledger.CpuPerNode);
         return new JsonObject { ["parallel"] = parallel, ["cpu_bytes_per_node"] = ledger.CpuBytesPerNode };
@@ -50,12 +50,7 @@ public static class ParallelJson
         ["bytes"] = l.Bytes,
         ["formula"] = l.Formula,
         ["source"] = l.Source,
-        ["phase"] = l.Phase switch
-        {
-            StepPhase.Always => "always",
-            StepPhase.Backward => "backward",
-            StepPhase.OptimizerStep => "optimizer step",
-            _ => "model load",
-        },
+        ["phase"] = l.Phase.Name(),
+        ["moments"] = new JsonArray(StepPhases.Moments.Concat([StepPhase.ModelLoad]).Where(m => (l.Phase & m) != 0).Select(m => (JsonNode)m.Name()).ToArray()),
     }).ToArray());
 }

@@ -8,15 +8,17 @@ public sealed record ParallelLedger
     public required IReadOnlyList<MemoryLine> CpuPerNode { get; init; }
     public required DeepSpeedSettings DeepSpeed { get; init; }
 
-    private long Sum(IEnumerable<MemoryLine> lines, StepPhase phase) => lines.Where(l => l.Phase == phase).Sum(l => l.Bytes);
+    /// <summary>Bytes of the lines live at <paramref name="moment"/>.</summary>
+    public static long At(IEnumerable<MemoryLine> lines, StepPhase moment) => lines.Where(l => (l.Phase & moment) != 0).Sum(l => l.Bytes);
 
-    /// <summary>Bytes live at the worst moment of a step: everything always live plus the larger transient phase.</summary>
-    public long GpuPeakBytes => Sum(Gpu, StepPhase.Always) + Math.Max(Sum(Gpu, StepPhase.Backward), Sum(Gpu, StepPhase.OptimizerStep));
+    /// <summary>Bytes live at the worst moment of a step.</summary>
+    public long GpuPeakBytes => StepPhases.Moments.Max(m => At(Gpu, m));
 
-    public StepPhase GpuPeakPhase => Sum(Gpu, StepPhase.OptimizerStep) > Sum(Gpu, StepPhase.Backward) ? StepPhase.OptimizerStep : StepPhase.Backward;
+    /// <summary>The moment that holds the peak (the earliest of equal ones).</summary>
+    public StepPhase GpuPeakPhase => StepPhases.Moments.MaxBy(m => At(Gpu, m));
 
     /// <summary>CPU RAM a node needs: the larger of checkpoint loading and what offload keeps there during training.</summary>
-    public long CpuBytesPerNode => Math.Max(Sum(CpuPerNode, StepPhase.ModelLoad), CpuPerNode.Where(l => l.Phase != StepPhase.ModelLoad).Sum(l => l.Bytes));
+    public long CpuBytesPerNode => Math.Max(At(CpuPerNode, StepPhase.ModelLoad), CpuPerNode.Where(l => l.Phase != StepPhase.ModelLoad).Sum(l => l.Bytes));
 
     public bool FitsGpu(long capacityBytes) => GpuPeakBytes <= capacityBytes;
 

@@ -29,11 +29,11 @@ public static class ParallelMemory
         foreach (var state in job.ModelStates)
         {
             if (gradientsGoStraightToCpu && state.Kind == StateKind.Gradients) continue;
-            bool sharded = layout.Shards(state.Kind) && n > 1;
+            bool sharded = layout.Shards(state.Kind) && state.Shardable && n > 1;
             double bytes = state.Bytes * tpFactor / (sharded ? n : 1);
             string formula = $"{Num(state.Elements)} × {state.BytesPerElement:0.####} B{tpText}{(sharded ? $" / {n}" : "")}";
             string name = state.Name + (sharded ? $" (sharded /{n})" : "");
-            if (IsOffloaded(state.Kind, layout.Offload))
+            if (IsOffloaded(state.Kind, layout.Offload) && state.Shardable)
                 cpu.Add(new($"{name}, offloaded", Ceil(bytes) * perNode, $"({formula}) × {perNode} ranks/node", state.Source));
             else
                 gpu.Add(new(name, Ceil(bytes), formula, state.Source));
@@ -66,7 +66,7 @@ public static class ParallelMemory
         {
             long bytes = ActivationSharding.PerRank(a, t, layout.SequenceParallel);
             bool split = bytes != a.Bytes;
-            gpu.Add(new(a.Name, bytes, split ? $"({a.Formula}) / {t}" : a.Formula, a.Source, StepPhase.Backward));
+            gpu.Add(new(a.Name, bytes, split ? $"({a.Formula}) / {t}" : a.Formula, a.Source, a.Phase));
         }
 
         // 6. NCCL communicators and runtime overheads.
@@ -111,7 +111,7 @@ public static class ParallelMemory
                 DsConfig + "; estimator's 4·largest_layer", StepPhase.Backward));
             if (job.LargestModuleTrainable > 0)
                 gpu.Add(new("ZeRO-3 full gradient of the largest trainable module", Ceil(job.LargestModuleTrainable * gb * tpFactor),
-                    $"{Num(job.LargestModuleTrainable)} × {gb:0.####} B", DsConfig + "; estimator's 4·largest_layer", StepPhase.Backward));
+                    $"{Num(job.LargestModuleTrainable)} × {gb:0.####} B", DsConfig + "; estimator's 4·largest_layer", StepPhase.BackwardStart | StepPhase.BackwardEnd));
             long persistent = job.TensorSizes.Where(x => x <= s.Stage3ParamPersistenceThreshold).Sum();
             if (persistent > 0 && layout.ShardGroup > 1)
                 gpu.Add(new("ZeRO-3 persistent small parameters (kept whole)", Ceil(persistent * pb * (1 - 1.0 / layout.ShardGroup)),
@@ -132,11 +132,11 @@ public static class ParallelMemory
                     $"{unit / 1e6:0.#} MB / {layout.ShardGroup}", "FSDP CPUOffload copies the CPU shard to the GPU before all-gathering it", StepPhase.Backward));
             if (job.LargestWrapUnitTrainable > 0)
                 gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(job.LargestWrapUnitTrainable * gb * tpFactor),
-                    $"{Num(job.LargestWrapUnitTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.Backward));
+                    $"{Num(job.LargestWrapUnitTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.BackwardStart | StepPhase.BackwardEnd));
         }
         else if (layout.Sharding == Sharding.FsdpGradOp && job.LargestWrapUnitTrainable > 0)
             gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(job.LargestWrapUnitTrainable * gb * tpFactor),
-                $"{Num(job.LargestWrapUnitTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.Backward));
+                $"{Num(job.LargestWrapUnitTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.BackwardStart | StepPhase.BackwardEnd));
     }
 
     private static void AddBuckets(ParallelJob job, ParallelLayout layout, DeepSpeedSettings s, double tpFactor, List<MemoryLine> gpu)
@@ -149,19 +149,19 @@ public static class ParallelMemory
             case (0, ParallelEngine.DataParallel):
                 gpu.Add(new("DDP reducer buckets (a copy of every gradient)", Ceil(job.TrainableParameters * gb * tpFactor),
                     $"{Num(job.TrainableParameters)} × {gb:0.####} B (gradient_as_bucket_view=False, the default)",
-                    "PyTorch DistributedDataParallel reducer", StepPhase.Backward));
+                    "PyTorch DistributedDataParallel reducer", StepPhase.BackwardStart | StepPhase.BackwardEnd));
                 break;
             case (1 or 2, ParallelEngine.DeepSpeed):
                 int copies = s.OverlapComm ? 2 : 1;
                 gpu.Add(new("ZeRO reduce bucket", Ceil(copies * s.ReduceBucketSize * gb),
-                    $"{copies} × reduce_bucket_size {Num(s.ReduceBucketSize)} × {gb:0.####} B", DsConfig, StepPhase.Backward));
+                    $"{copies} × reduce_bucket_size {Num(s.ReduceBucketSize)} × {gb:0.####} B", DsConfig, StepPhase.BackwardStart | StepPhase.BackwardEnd));
                 gpu.Add(new("ZeRO all-gather bucket (after the step)", Ceil(s.AllgatherBucketSize * job.GatherBytesPerParameter),
                     $"allgather_bucket_size {Num(s.AllgatherBucketSize)} × {job.GatherBytesPerParameter:0.####} B",
                     DsConfig + "; EleutherAI cookbook counts it too (memory.md §1.1)", StepPhase.OptimizerStep));
                 break;
             case (3, ParallelEngine.DeepSpeed) when s.ContiguousGradients:
                 gpu.Add(new("ZeRO-3 reduce bucket (contiguous IPG buffer)", Ceil(s.ReduceBucketSize * gb),
-                    $"reduce_bucket_size {Num(s.ReduceBucketSize)} × {gb:0.####} B", DsConfig, StepPhase.Backward));
+                    $"reduce_bucket_size {Num(s.ReduceBucketSize)} × {gb:0.####} B", DsConfig, StepPhase.BackwardStart | StepPhase.BackwardEnd));
                 break;
         }
     }
