@@ -27,13 +27,14 @@ public class ExportCommandTests
     [Fact]
     public async Task Without_a_sharding_flag_the_least_communication_layout_that_fits_is_chosen()
     {
-        // Llama-3.1-8B full finetuning (16 B/param ≈ 128 GB of states) on 8 × 24 GB: DDP cannot hold it, sharding can.
+        // Llama-3.1-8B full finetuning (16 B/param ≈ 128 GB of states) on 8 × 32 GB: DDP, ZeRO-1 and ZeRO-2 (2P = 16 GB
+        // of replicated weights + 18P/8) cannot hold it; ZeRO-3 (16P/8 + buckets + activations) can, without offload.
         var (code, stdout, stderr) = await Run("accelerate", "--method", "full", "--precision", "amp-bf16", "--gpus", "8",
-            "--gpu-memory", "24GB", "--checkpointing", "full");
+            "--gpu-memory", "32GB", "--checkpointing", "full");
         Assert.Equal(CliApp.ExitOk, code);
         Assert.Contains("layout chosen (least communication that fits)", stderr);
         Assert.Contains("distributed_type: DEEPSPEED", stdout);
-        Assert.Contains("deepspeed_config_file: ds_zero3.json", stdout); // DDP, ZeRO-1 and ZeRO-2 cannot hold 8B full finetuning in 24 GB
+        Assert.Contains("deepspeed_config_file: ds_zero3.json", stdout);
     }
 
     [Fact]
