@@ -4,9 +4,10 @@ namespace Afinado.Planner.Parallel;
 /// One model-state tensor class of the single-GPU ledger (all of it, as one unsharded replica holds it):
 /// weights, gradients, master weights, optimizer moments. <see cref="Kind"/> says which ZeRO class shards it;
 /// <see cref="Shardable"/> is false for state that is not a parameter tensor and so stays whole on every rank
-/// (bitsandbytes' quantization constants).
+/// (bitsandbytes' quantization constants). <see cref="Phase"/> narrows when it is live (optimizer temporaries: the step).
 /// </summary>
-public sealed record ModelStateEntry(string Name, StateKind Kind, long Elements, double BytesPerElement, string Source, bool Shardable = true)
+public sealed record ModelStateEntry(string Name, StateKind Kind, long Elements, double BytesPerElement, string Source,
+    bool Shardable = true, StepPhase Phase = StepPhase.Always)
 {
     public long Bytes => (long)Math.Ceiling(Elements * BytesPerElement);
 

@@ -36,7 +36,7 @@ public static class ParallelMemory
             if (IsOffloaded(state.Kind, layout.Offload) && state.Shardable)
                 cpu.Add(new($"{name}, offloaded", Ceil(bytes) * perNode, $"({formula}) × {perNode} ranks/node", state.Source));
             else
-                gpu.Add(new(name, Ceil(bytes), formula, state.Source));
+                gpu.Add(new(name, Ceil(bytes), formula, state.Source, state.Phase));
         }
 
         // 2. DeepSpeed's fp32 gradient partition: 16-bit grads are cast to fp32 for the optimizer step.
