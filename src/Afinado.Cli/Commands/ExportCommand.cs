@@ -34,7 +34,7 @@ public static class ExportCommand
         var masterAddr = new Option<string>("--master-addr") { Description = "Node 0's address for multi-node launches.", DefaultValueFactory = _ => "127.0.0.1" };
         var masterPort = new Option<int>("--master-port") { Description = "Rendezvous port.", DefaultValueFactory = _ => 29500 };
         var script = new Option<string>("--script") { Description = "Training script torchrun launches.", DefaultValueFactory = _ => "train.py" };
-        var parallel = new ParallelOptions();
+        var parallel = new LayoutOptions();
 
         var cmd = new Command("export", "Write a DeepSpeed JSON, an accelerate YAML or a torchrun command for a planned multi-GPU job.");
         cmd.Arguments.Add(format);
@@ -81,7 +81,7 @@ public static class ExportCommand
             };
             var job = ParallelJobBuilder.Build(spec);
             var layout = parallel.Layout(p).Validate(arch);
-            long? capacity = p.GetValue(gpuMemory) is { } g ? ParallelOptions.ParseSize(g, "--gpu-memory") : null;
+            long? capacity = p.GetValue(gpuMemory) is { } g ? LayoutOptions.ParseSize(g, "--gpu-memory") : null;
             long? cpu = parallel.CpuBytesPerNode(p);
 
             ParallelLedger ledger;

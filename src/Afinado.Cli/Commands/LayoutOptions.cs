@@ -6,7 +6,7 @@ using Afinado.Planner.Parallel;
 namespace Afinado.Cli.Commands;
 
 /// <summary>The multi-GPU flags shared by <c>afinado plan</c> and <c>afinado export</c>: layout and CPU RAM.</summary>
-internal sealed class ParallelOptions
+internal sealed class LayoutOptions
 {
     public readonly Option<int> Gpus = new("--gpus") { Description = "GPUs in the job (all of one type).", DefaultValueFactory = _ => 1 };
     public readonly Option<int> Nodes = new("--nodes") { Description = "Nodes the GPUs are spread over (must divide --gpus).", DefaultValueFactory = _ => 1 };
