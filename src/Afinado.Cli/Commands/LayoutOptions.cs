@@ -16,8 +16,10 @@ internal sealed class LayoutOptions
     public readonly Option<bool> Sp = new("--sp") { Description = "Sequence parallelism over the tensor-parallel group." };
     public readonly Option<string> Offload = new("--offload") { Description = "none | optimizer | params (to CPU RAM).", DefaultValueFactory = _ => "none" };
     public readonly Option<string?> CpuMemory = new("--cpu-memory") { Description = "CPU RAM per node, e.g. 512GB; plans needing more fail." };
+    public readonly Option<bool> FewestGpus = new("--fewest-gpus") { Description = "Search the smallest number of the first --gpu type that runs the job." };
+    public readonly Option<int> GpusPerNode = new("--gpus-per-node") { Description = "GPUs per node for --fewest-gpus.", DefaultValueFactory = _ => 8 };
 
-    public IEnumerable<Option> All => [Gpus, Nodes, Zero, Fsdp, Tp, Sp, Offload, CpuMemory];
+    public IEnumerable<Option> All => [Gpus, Nodes, Zero, Fsdp, Tp, Sp, Offload, CpuMemory, FewestGpus, GpusPerNode];
 
     /// <summary>True when the user named a sharding (otherwise the search may choose one).</summary>
     public bool ShardingGiven(ParseResult p) => p.GetValue(Zero) is not null || p.GetValue(Fsdp) is not null;

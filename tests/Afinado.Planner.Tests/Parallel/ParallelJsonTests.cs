@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
-using Afinado.Planner.Catalog;
 using Afinado.Planner.Parallel;
+using Afinado.Planner.Selection;
 
 namespace Afinado.Planner.Tests.Parallel;
 
@@ -9,7 +9,7 @@ public class ParallelJsonTests
     [Fact]
     public void Json_carries_the_layout_cpu_bytes_and_components_that_sum_to_the_ledger()
     {
-        var job = ParallelJobBuilder.Build(new DecoderJobSpec { Model = ModelCatalog.Get("meta-llama/Llama-3.1-8B"), Adaptation = AdaptationKind.Full, Checkpointing = true });
+        var job = Bridged.Job("meta-llama/Llama-3.1-8B", Bridged.Train(TrainingMethod.Full));
         var ledger = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 16, Nodes = 2, Sharding = Sharding.Zero3, Offload = Offload.Optimizer }.Validate());
         var json = JsonNode.Parse(ParallelJson.Ledger(ledger).ToJsonString())!;
         var p = json["parallel"]!;

@@ -1,6 +1,5 @@
-using Afinado.Planner.Catalog;
-using Afinado.Planner.Export;
 using Afinado.Planner.Parallel;
+using Afinado.Planner.Selection;
 
 namespace Afinado.Planner.Tests.Parallel;
 
@@ -8,24 +7,24 @@ public class ParallelSearchTests
 {
     private const long H100 = 80_000_000_000, Rtx4090 = 24_000_000_000;
 
+    private const string L8B = "meta-llama/Llama-3.1-8B", L70B = "meta-llama/Llama-2-70b-hf";
+
     /// <summary>A grid of jobs from small to far beyond one GPU.</summary>
-    public static IEnumerable<DecoderJobSpec> Jobs()
+    public static IEnumerable<(string Name, ParallelJob Job)> Jobs()
     {
-        var models = new[] { ModelCatalog.Get("meta-llama/Llama-3.1-8B"), Llama2_70B.Model };
-        foreach (var m in models)
-            foreach (var a in Enum.GetValues<AdaptationKind>())
+        foreach (var m in new[] { L8B, L70B })
+            foreach (var method in new[] { TrainingMethod.Full, TrainingMethod.Lora, TrainingMethod.QLora })
                 foreach (int b in new[] { 1, 8 })
                     foreach (bool ckpt in new[] { true, false })
-                        yield return new DecoderJobSpec { Model = m, Adaptation = a, MicroBatch = b, Seq = 2048, Checkpointing = ckpt, LoraRank = 16 };
+                        yield return ($"{m} {method} b={b} ckpt={ckpt}", Bridged.Job(m, Bridged.Train(method, b, ckpt)));
     }
 
     [Fact]
     public void More_gpus_never_make_a_job_stop_fitting()
     {
         int checkedPairs = 0;
-        foreach (var spec in Jobs())
+        foreach (var (name, job) in Jobs())
         {
-            var job = ParallelJobBuilder.Build(spec);
             foreach (var family in Enum.GetValues<EngineFamily>())
                 foreach (long capacity in new[] { H100, Rtx4090 })
                 {
@@ -33,7 +32,7 @@ public class ParallelSearchTests
                     for (int n = 2; n <= 16; n++)
                     {
                         bool fits = ParallelSearch.LeastCommunication(job, n, 1, capacity, null, family).Chosen is not null;
-                        Assert.False(fitsBefore && !fits, $"{spec.Model.Name} {spec.Adaptation} b={spec.MicroBatch} ckpt={spec.Checkpointing} {family}: fits {n - 1} GPUs but not {n}");
+                        Assert.False(fitsBefore && !fits, $"{name} {family}: fits {n - 1} GPUs but not {n}");
                         fitsBefore = fits;
                         checkedPairs++;
                     }
@@ -45,7 +44,7 @@ public class ParallelSearchTests
     [Fact]
     public void Per_gpu_peak_of_each_sharded_layout_never_grows_with_more_gpus()
     {
-        var job = ParallelJobBuilder.Build(new DecoderJobSpec { Model = Llama2_70B.Model, Adaptation = AdaptationKind.Full, Checkpointing = true });
+        var job = Bridged.Job(L70B, Bridged.Train(TrainingMethod.Full));
         foreach (var sharding in new[] { Sharding.Zero1, Sharding.Zero2, Sharding.Zero3, Sharding.FsdpFull, Sharding.FsdpGradOp })
         {
             long previous = long.MaxValue;
@@ -64,9 +63,8 @@ public class ParallelSearchTests
         // Running on N ranks adds what a single process does not have: a NCCL communicator (≤ 688 MiB) and the
         // gradient buckets. A job that fits one GPU with that much headroom must stay on DDP/ZeRO-1/ZeRO-2.
         int fitting = 0;
-        foreach (var spec in Jobs())
+        foreach (var (name, job) in Jobs())
         {
-            var job = ParallelJobBuilder.Build(spec);
             long single = ParallelMemory.Plan(job, ParallelLayout.SingleGpu).GpuPeakBytes;
             foreach (long capacity in new[] { H100, Rtx4090 })
             {
@@ -77,7 +75,7 @@ public class ParallelSearchTests
                     {
                         var chosen = ParallelSearch.LeastCommunication(job, n, 1, capacity, null, family).Chosen;
                         Assert.NotNull(chosen);
-                        Assert.False(chosen.Layout.GathersParameters, $"{spec.Model.Name} {spec.Adaptation} b={spec.MicroBatch} fits 1 GPU but was sent to {chosen.Layout.Describe()}");
+                        Assert.False(chosen.Layout.GathersParameters, $"{name} fits 1 GPU but was sent to {chosen.Layout.Describe()}");
                         Assert.Equal(Offload.None, chosen.Layout.Offload);
                     }
             }
@@ -88,7 +86,7 @@ public class ParallelSearchTests
     [Fact]
     public void Least_communication_prefers_no_sharding_then_zero_stages_then_offload()
     {
-        var job = ParallelJobBuilder.Build(new DecoderJobSpec { Model = Llama2_70B.Model, Adaptation = AdaptationKind.Full, Checkpointing = true, MicroBatch = 1 });
+        var job = Bridged.Job(L70B, Bridged.Train(TrainingMethod.Full));
         var result = ParallelSearch.LeastCommunication(job, 8, 1, H100, null);
         Assert.Equal(
             [Sharding.None, Sharding.Zero1, Sharding.Zero2, Sharding.Zero3, Sharding.Zero2, Sharding.Zero3, Sharding.Zero3],
@@ -106,7 +104,7 @@ public class ParallelSearchTests
     [Fact]
     public void Smallest_gpu_count_is_the_first_count_any_layout_fits()
     {
-        var job = ParallelJobBuilder.Build(new DecoderJobSpec { Model = Llama2_70B.Model, Adaptation = AdaptationKind.Full, Checkpointing = true, MicroBatch = 1 });
+        var job = Bridged.Job(L70B, Bridged.Train(TrainingMethod.Full));
         // 256 GB of RAM per node loads the 138 GB checkpoint once (zero.Init) but cannot hold 16 B/param of offloaded
         // states for 69B parameters on a few nodes, so ZeRO-3 on GPUs alone must carry 16·69B/N + activations.
         const long cpu = 256_000_000_000;
@@ -119,7 +117,7 @@ public class ParallelSearchTests
         // ZeRO-3 model states alone need 16 B × 69B params / N ≤ 80 GB, so at least 14 GPUs: two nodes of 8.
         Assert.True(result.Gpus >= 16);
 
-        var lora8B = ParallelJobBuilder.Build(new DecoderJobSpec { Model = ModelCatalog.Get("meta-llama/Llama-3.1-8B"), Adaptation = AdaptationKind.Lora });
+        var lora8B = Bridged.Job(L8B, Bridged.Train(TrainingMethod.Lora, checkpointing: false));
         var one = ParallelSearch.SmallestGpuCount(lora8B, H100, null);
         Assert.Equal(1, one!.Gpus);
         Assert.Equal(Sharding.None, one.Chosen!.Layout.Sharding);
