@@ -21,6 +21,7 @@ public static class CliApp
         root.Subcommands.Add(PlanCommand.Build());
         root.Subcommands.Add(InspectCommand.Build());
         root.Subcommands.Add(ValidateCommand.Build());
+        root.Subcommands.Add(ExportCommand.Build());
         return root;
     }
 

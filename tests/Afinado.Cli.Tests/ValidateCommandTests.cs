@@ -32,7 +32,7 @@ public class ValidateCommandTests
         Assert.Equal(10, Count("4.1b"));  // baseline + 7 cumulative flags + LoRA + QLoRA
         Assert.Equal(9, Count("4.1c"));   // 5 Alpaca rows + 4 earliest-README rows
         Assert.Equal(9, Count("4.2a"));   // 3 models × full / LoRA / LoRA+offload
-        Assert.Equal(5, Count("4.2b"));
+        Assert.Equal(6, Count("4.2b"));  // 5 GPU rows + the CPU RAM of the QLoRA + FSDP offload run
         Assert.Equal(4, Count("4.3a"));
         Assert.Equal(4, Count("4.4"));
         Assert.All(rows, r =>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Afinado.Planner.Catalog;
 using Afinado.Planner.Fit;
+using Afinado.Planner.Parallel;
 
 namespace Afinado.Cli.Commands;
 
@@ -14,10 +15,12 @@ public static class PlanCommand
     public static Command Build()
     {
         var o = new PlanOptions();
+        var par = new LayoutOptions();
         var max = new Option<string?>("--max") { Description = "Search the largest batch | seq that fits the first device." };
         var json = new Option<bool>("--json") { Description = "Write the afinado.plan/1 JSON to stdout (table to stderr)." };
         var cmd = new Command("plan", "Predict the memory of a training or inference job, explain every byte, and say whether it fits.");
         foreach (var opt in o.All) cmd.Options.Add(opt);
+        foreach (var opt in par.All) cmd.Options.Add(opt);
         cmd.Options.Add(max);
         cmd.Options.Add(json);
         cmd.SetAction(parse =>
@@ -30,6 +33,14 @@ public static class PlanCommand
             var error = parse.InvocationConfiguration.Error;
             bool asJson = parse.GetValue(json);
             PlanTable.Write(plan, asJson ? error : output);
+            if (ParallelPlanning.Requested(parse, par))
+            {
+                var verdicts = ParallelPlanning.Verdicts(plan, parse, par, devices, EngineFamily.DeepSpeed);
+                var fewest = parse.GetValue(par.FewestGpus) ? ParallelPlanning.FewestGpus(plan, parse, par, verdicts[0].Device, EngineFamily.DeepSpeed) : null;
+                ParallelPlanning.WriteTable(verdicts, fewest, asJson ? error : output);
+                if (asJson) output.WriteLine(ParallelPlanning.Json(PlanJson.Serialize(plan), verdicts, fewest));
+                return verdicts.Any(v => v.Fits) ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
+            }
             if (asJson) output.WriteLine(PlanJson.Serialize(plan));
             return plan.FitsAny ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
         });

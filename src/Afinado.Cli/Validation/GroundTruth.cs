@@ -5,6 +5,7 @@ using Afinado.Planner;
 using Afinado.Planner.Catalog;
 using Afinado.Planner.Fit;
 using Afinado.Planner.Memory;
+using Afinado.Planner.Parallel;
 
 namespace Afinado.Cli.Validation;
 
@@ -95,7 +96,7 @@ public static class GroundTruth
             double? measured = Number(r, "measured_bytes");
             double? tolerance = Number(r, "tolerance") ?? (defaultTolerance > 0 ? defaultTolerance : null);
             string args = r.TryGetValue("plan_args", out var a) ? a : "";
-            double? predicted = args.Length > 0 && scope is not ("multi-gpu" or "unsupported" or "reference")
+            double? predicted = args.Length > 0 && scope is not ("unsupported" or "reference")
                 ? Predict(args, metric, directory, $"{Path.GetFileName(file)}:{id}")
                 : null;
             rows.Add(new ValidationRow(id, scope, metric, measured, predicted, tolerance, r.TryGetValue("note", out var n) ? n : ""));
@@ -106,8 +107,10 @@ public static class GroundTruth
     public static double Predict(string planArgs, string metric, string directory, string where)
     {
         var options = new PlanOptions();
+        var parallel = new LayoutOptions();
         var cmd = new Command("plan");
         foreach (var o in options.All) cmd.Options.Add(o);
+        foreach (var o in parallel.All) cmd.Options.Add(o);
         var tokens = planArgs.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToArray();
         var parse = cmd.Parse(tokens);
         if (parse.Errors.Count > 0)
@@ -119,6 +122,8 @@ public static class GroundTruth
         var devices = parse.GetValue(options.Device) == "cpu" || (parse.GetValue(options.Gpu) ?? []).Contains("cpu")
             ? options.Devices(parse) : [];
         var plan = Planner.Fit.Planner.Create(arch, job, devices, suggestFixes: false);
+        if (ParallelPlanning.Requested(parse, parallel))
+            return PredictParallel(plan, parallel.Layout(parse).Validate(arch), metric, where);
         var l = plan.Ledger;
         return metric switch
         {
@@ -127,6 +132,24 @@ public static class GroundTruth
             "nvidia-smi" => l.TotalBytes,
             "kv-bytes-per-token" => l.Tensors.Single(e => e.Category == Category.KvCache && e.Phases == Phase.Prefill).Bytes / (job.Batch * (double)job.Seq),
             _ => throw new InputError(where, $"metric \"{metric}\" is unknown", "Use allocated, active, reserved, nvidia-smi, rss-growth or kv-bytes-per-token."),
+        };
+    }
+
+    /// <summary>
+    /// Multi-GPU rows (issue 6): the per-GPU ledger of the layout in plan_args. allocated = tensors (without CUDA context,
+    /// NCCL and allocator reserve); reserved = + allocator reserve; nvidia-smi = everything; cpu-ram-per-node = the node's RAM.
+    /// </summary>
+    private static double PredictParallel(Plan plan, ParallelLayout layout, string metric, string where)
+    {
+        var l = ParallelMemory.Plan(PlanBridge.FromPlan(plan), layout);
+        long runtime(params string[] prefixes) => l.Gpu.Where(g => prefixes.Any(x => g.Name.StartsWith(x, StringComparison.Ordinal))).Sum(g => g.Bytes);
+        return metric switch
+        {
+            "allocated" or "active" => l.GpuPeakBytes - runtime("CUDA context", "NCCL communicator", "allocator reserve"),
+            "reserved" => l.GpuPeakBytes - runtime("CUDA context", "NCCL communicator"),
+            "nvidia-smi" or "unknown" => l.GpuPeakBytes,
+            "cpu-ram-per-node" => l.CpuBytesPerNode,
+            _ => throw new InputError(where, $"metric \"{metric}\" is not defined for multi-GPU rows", "Use allocated, reserved, nvidia-smi or cpu-ram-per-node."),
         };
     }
 

@@ -1,0 +1,28 @@
+namespace Afinado.Planner.Parallel;
+
+/// <summary>
+/// One model-state tensor class of the single-GPU ledger (all of it, as one unsharded replica holds it):
+/// weights, gradients, master weights, optimizer moments. <see cref="Kind"/> says which ZeRO class shards it;
+/// <see cref="Shardable"/> is false for state that is not a parameter tensor and so stays whole on every rank
+/// (bitsandbytes' quantization constants). <see cref="Phase"/> narrows when it is live (optimizer temporaries: the step).
+/// </summary>
+public sealed record ModelStateEntry(string Name, StateKind Kind, long Elements, double BytesPerElement, string Source,
+    bool Shardable = true, StepPhase Phase = StepPhase.Always)
+{
+    public long Bytes => (long)Math.Ceiling(Elements * BytesPerElement);
+
+    /// <summary>
+    /// Mixed-precision Adam model states as the ZeRO paper counts them: 2Ψ fp16 weights, 2Ψ fp16 gradients and KΨ of
+    /// optimizer state (fp32 master copy 4 + moments 8 for Adam: K = 12). <paramref name="trainable"/> ≤ <paramref name="parameters"/>.
+    /// </summary>
+    public static IReadOnlyList<ModelStateEntry> MixedPrecisionAdam(long parameters, long trainable, double k = 12)
+    {
+        const string paper = "ZeRO (Rajbhandari et al. 2019) §3.1: 2Ψ + 2Ψ + KΨ";
+        return
+        [
+            new("16-bit weights", StateKind.Parameters, parameters, 2, paper),
+            new("16-bit gradients", StateKind.Gradients, trainable, 2, paper),
+            new($"optimizer states (fp32 master + moments, K={k:0.##})", StateKind.OptimizerStates, trainable, k, paper),
+        ];
+    }
+}

@@ -1,0 +1,65 @@
+using Afinado.Planner.Architecture;
+
+namespace Afinado.Planner.Parallel;
+
+/// <summary>
+/// What the multi-GPU ledger needs from a single-GPU plan: its model-state entries (one unsharded replica), its
+/// activation entries for one micro-batch (tagged with their TP split), its runtime overheads, and how big the units
+/// are that sharded engines gather. Built by the single-GPU planner (or by tests from first principles).
+/// </summary>
+public sealed record ParallelJob
+{
+    public required long Parameters { get; init; }
+    public required long TrainableParameters { get; init; }
+    public required IReadOnlyList<ModelStateEntry> ModelStates { get; init; }
+    public IReadOnlyList<ActivationEntry> Activations { get; init; } = [];
+    /// <summary>Per-GPU lines that do not scale with parallelism (CUDA context, allocator reserve). Always live.</summary>
+    public IReadOnlyList<MemoryLine> Overheads { get; init; } = [];
+    /// <summary>Caching-allocator slack added on top of the per-GPU peak, as a fraction of it (0 = none).</summary>
+    public double AllocatorReserveFraction { get; init; }
+
+    /// <summary>Bytes of one parameter when gathered for compute (2 for bf16; ~0.5 for an NF4 base in bf16 quant storage).</summary>
+    public double GatherBytesPerParameter { get; init; } = 2;
+    /// <summary>Bytes of one gradient element as the engine reduces it (2 under bf16/fp16 training).</summary>
+    public double GradientBytesPerParameter { get; init; } = 2;
+    /// <summary>DeepSpeed casts 16-bit gradient partitions to fp32 for the optimizer step (memory.rst: "18 = … 4 grads_32bit …").</summary>
+    public bool SixteenBitTraining { get; init; } = true;
+    /// <summary>Bytes per parameter of the checkpoint as it is loaded into CPU RAM.</summary>
+    public double LoadBytesPerParameter { get; init; } = 2;
+
+    public long LargestModuleParameters { get; init; }
+    public long LargestModuleTrainable { get; init; }
+    public long LargestWrapUnitParameters { get; init; }
+    public long LargestWrapUnitTrainable { get; init; }
+    /// <summary>
+    /// Bytes of those units when gathered, when they differ from elements × <see cref="GatherBytesPerParameter"/>
+    /// (a QLoRA layer is NF4 while the root's embeddings and head stay 16-bit). 0 = use the average.
+    /// </summary>
+    public double LargestModuleGatherBytes { get; init; }
+    public double LargestWrapUnitGatherBytes { get; init; }
+    /// <summary>FSDP root unit (embeddings, final norm, untied head): gathered for the whole forward and backward.</summary>
+    public double RootUnitGatherBytes { get; init; }
+    public long HiddenSize { get; init; }
+    /// <summary>Sizes of the parameter tensors (to count those ZeRO-3 keeps whole under its persistence threshold).</summary>
+    public IReadOnlyList<long> TensorSizes { get; init; } = [];
+    public double TensorParallelShardableFraction { get; init; } = 1;
+
+    /// <summary>Fills the gathering granularity and TP fraction from the architecture; trainable units are given by the caller.</summary>
+    public static ParallelJob FromArchitecture(ModelArchitecture model, long trainable, IReadOnlyList<ModelStateEntry> states,
+        IReadOnlyList<ActivationEntry> activations, IReadOnlyList<MemoryLine> overheads, bool fullFinetune) => new()
+    {
+        Parameters = model.ParameterCount,
+        TrainableParameters = trainable,
+        ModelStates = states,
+        Activations = activations,
+        Overheads = overheads,
+        LargestModuleParameters = ModelGranularity.LargestModule(model),
+        LargestModuleTrainable = fullFinetune ? ModelGranularity.LargestModule(model) : 0,
+        LargestWrapUnitParameters = ModelGranularity.LargestLayerUnit(model),
+        RootUnitGatherBytes = ModelGranularity.RootUnit(model) * 2.0,
+        LargestWrapUnitTrainable = fullFinetune ? ModelGranularity.LargestLayerUnit(model) : 0,
+        HiddenSize = model.HiddenSize,
+        TensorSizes = model.Tensors.Select(t => t.Elements).ToList(),
+        TensorParallelShardableFraction = ModelGranularity.TensorParallelShardableFraction(model),
+    };
+}

@@ -1,0 +1,56 @@
+using System.Text.Json.Nodes;
+
+namespace Afinado.Planner.Parallel;
+
+/// <summary>
+/// The multi-GPU part of the <c>afinado.plan/1</c> JSON contract: <c>parallel</c> (the layout and its degrees),
+/// <c>cpu_bytes_per_node</c>, and the per-GPU / per-node components with their formulas.
+/// </summary>
+public static class ParallelJson
+{
+    public static JsonObject Layout(ParallelLayout l) => new()
+    {
+        ["gpus"] = l.Gpus,
+        ["nodes"] = l.Nodes,
+        ["gpus_per_node"] = l.GpusPerNode,
+        ["engine"] = l.Engine switch { ParallelEngine.DeepSpeed => "deepspeed", ParallelEngine.Fsdp => "fsdp", _ => "ddp" },
+        ["sharding"] = l.Sharding switch
+        {
+            Sharding.None => "none",
+            Sharding.Zero1 => "zero1",
+            Sharding.Zero2 => "zero2",
+            Sharding.Zero3 => "zero3",
+            Sharding.FsdpFull => "fsdp-full",
+            Sharding.FsdpGradOp => "fsdp-grad-op",
+            _ => "fsdp-hybrid",
+        },
+        ["zero_stage"] = l.ZeroStage,
+        ["tensor_parallel"] = l.TensorParallel,
+        ["sequence_parallel"] = l.SequenceParallel,
+        ["data_parallel"] = l.DataParallel,
+        ["shard_group"] = l.ShardGroup,
+        ["offload"] = l.Offload.ToString().ToLowerInvariant(),
+        ["description"] = l.Describe(),
+    };
+
+    /// <summary>The fields the plan JSON gains for a parallel layout.</summary>
+    public static JsonObject Ledger(ParallelLedger ledger)
+    {
+        var parallel = Layout(ledger.Layout);
+        parallel["gpu_peak_bytes"] = ledger.GpuPeakBytes;
+        parallel["gpu_peak_phase"] = ledger.GpuPeakPhase.Name();
+        parallel["gpu_components"] = Lines(ledger.Gpu);
+        parallel["cpu_components"] = Lines(ledger.CpuPerNode);
+        return new JsonObject { ["parallel"] = parallel, ["cpu_bytes_per_node"] = ledger.CpuBytesPerNode };
+    }
+
+    private static JsonArray Lines(IEnumerable<MemoryLine> lines) => new(lines.Select(l => (JsonNode)new JsonObject
+    {
+        ["name"] = l.Name,
+        ["bytes"] = l.Bytes,
+        ["formula"] = l.Formula,
+        ["source"] = l.Source,
+        ["phase"] = l.Phase.Name(),
+        ["moments"] = new JsonArray(StepPhases.Moments.Concat([StepPhase.ModelLoad]).Where(m => (l.Phase & m) != 0).Select(m => (JsonNode)m.Name()).ToArray()),
+    }).ToArray());
+}

@@ -1,0 +1,123 @@
+using Afinado.Planner.Architecture;
+
+namespace Afinado.Planner.Parallel;
+
+/// <summary>
+/// How a training job is laid out over GPUs: world size, nodes, sharding, tensor/sequence parallelism and offload.
+/// Data-parallel degree = GPUs / TP (no pipeline parallelism: DeepSpeed disallows it with ZeRO-2/3, and finetuning
+/// setups in the references do not use it).
+/// </summary>
+public sealed record ParallelLayout
+{
+    public int Gpus { get; init; } = 1;
+    public int Nodes { get; init; } = 1;
+    public Sharding Sharding { get; init; } = Sharding.None;
+    public int TensorParallel { get; init; } = 1;
+    /// <summary>Megatron sequence parallelism: the norm/dropout regions are split along the sequence over the TP group.</summary>
+    public bool SequenceParallel { get; init; }
+    public Offload Offload { get; init; } = Offload.None;
+
+    public static ParallelLayout SingleGpu { get; } = new();
+
+    public int GpusPerNode => Gpus / Nodes;
+    public int DataParallel => Gpus / TensorParallel;
+    public bool IsSingleGpu => Gpus == 1;
+
+    /// <summary>Number of ranks each sharded state is split over (1 when nothing is sharded).</summary>
+    public int ShardGroup => Sharding switch
+    {
+        Sharding.None => 1,
+        Sharding.FsdpHybrid => GpusPerNode / TensorParallel,
+        _ => DataParallel,
+    };
+
+    public ParallelEngine Engine => Sharding switch
+    {
+        Sharding.Zero1 or Sharding.Zero2 or Sharding.Zero3 => ParallelEngine.DeepSpeed,
+        Sharding.FsdpFull or Sharding.FsdpGradOp or Sharding.FsdpHybrid => ParallelEngine.Fsdp,
+        _ => ParallelEngine.DataParallel,
+    };
+
+    /// <summary>True when the layer weights live sharded and are gathered just in time (ZeRO-3, FSDP full/hybrid).</summary>
+    public bool GathersParameters => Sharding is Sharding.Zero3 or Sharding.FsdpFull or Sharding.FsdpHybrid;
+
+    /// <summary>Whether a state class is split over <see cref="ShardGroup"/> ranks at rest.</summary>
+    public bool Shards(StateKind kind) => kind switch
+    {
+        StateKind.OptimizerStates => Sharding != Sharding.None,
+        StateKind.Gradients => Sharding is not (Sharding.None or Sharding.Zero1),
+        // SHARD_GRAD_OP keeps the full parameters from forward until backward ends, so at the peak they are whole.
+        StateKind.Parameters => GathersParameters,
+        _ => false,
+    };
+
+    /// <summary>ZeRO stage number as DeepSpeed's <c>zero_optimization.stage</c> spells it; FSDP maps to its ZeRO twin.</summary>
+    public int ZeroStage => Sharding switch
+    {
+        Sharding.Zero1 => 1,
+        Sharding.Zero2 or Sharding.FsdpGradOp => 2,
+        Sharding.Zero3 or Sharding.FsdpFull or Sharding.FsdpHybrid => 3,
+        _ => 0,
+    };
+
+    /// <summary>Short human description, e.g. "8 GPUs on 1 node, ZeRO-3, DP 8".</summary>
+    public string Describe()
+    {
+        var parts = new List<string> { $"{Gpus} GPU{(Gpus == 1 ? "" : "s")} on {Nodes} node{(Nodes == 1 ? "" : "s")}", ShardingName(Sharding) };
+        if (TensorParallel > 1) parts.Add($"TP {TensorParallel}{(SequenceParallel ? " + SP" : "")}");
+        parts.Add($"DP {DataParallel}");
+        if (Offload != Offload.None) parts.Add($"offload {Offload.ToString().ToLowerInvariant()} to CPU");
+        return string.Join(", ", parts);
+    }
+
+    public static string ShardingName(Sharding s) => s switch
+    {
+        Sharding.None => "no sharding (DDP)",
+        Sharding.Zero1 => "ZeRO-1",
+        Sharding.Zero2 => "ZeRO-2",
+        Sharding.Zero3 => "ZeRO-3",
+        Sharding.FsdpFull => "FSDP full-shard",
+        Sharding.FsdpGradOp => "FSDP shard-grad-op",
+        Sharding.FsdpHybrid => "FSDP hybrid-shard",
+        _ => s.ToString(),
+    };
+
+    /// <summary>Rejects layouts no engine can run, naming the flag and the fix. <paramref name="model"/> enables head checks.</summary>
+    public ParallelLayout Validate(ModelArchitecture? model = null)
+    {
+        if (Gpus < 1)
+            throw new InputError("--gpus", $"{Gpus} GPUs cannot run a job", "Give --gpus 1 or more.");
+        if (Gpus > 100_000)
+            throw new InputError("--gpus", $"{Gpus} is beyond any cluster this planner models", "Give --gpus 100000 or fewer.");
+        if (Nodes < 1)
+            throw new InputError("--nodes", $"{Nodes} nodes cannot run a job", "Give --nodes 1 or more.");
+        if (Nodes > Gpus)
+            throw new InputError("--nodes", $"{Nodes} nodes for {Gpus} GPUs leaves nodes without a GPU", "Give --nodes at most --gpus.");
+        if (Gpus % Nodes != 0)
+            throw new InputError("--nodes", $"{Gpus} GPUs do not split evenly over {Nodes} nodes", "Give a --nodes that divides --gpus (every node runs the same number of processes).");
+        if (TensorParallel < 1)
+            throw new InputError("--tp", $"tensor-parallel degree {TensorParallel} is not positive", "Give --tp 1 (off) or more.");
+        if (GpusPerNode % TensorParallel != 0)
+            throw new InputError("--tp", $"TP {TensorParallel} does not divide the {GpusPerNode} GPUs of a node", "Keep a tensor-parallel group inside one node: use a --tp that divides --gpus / --nodes.");
+        if (SequenceParallel && TensorParallel == 1)
+            throw new InputError("--sp", "sequence parallelism splits over the tensor-parallel group, and --tp is 1", "Give --tp 2 or more together with --sp, or drop --sp.");
+        if (model is not null && TensorParallel > 1)
+        {
+            if (model.NumHeads % TensorParallel != 0)
+                throw new InputError("--tp", $"TP {TensorParallel} does not divide the {model.NumHeads} attention heads of {NameOf(model)}", $"Use a --tp that divides {model.NumHeads}.");
+            if (model.NumKvHeads % TensorParallel != 0)
+                throw new InputError("--tp", $"TP {TensorParallel} does not divide the {model.NumKvHeads} key/value heads of {NameOf(model)}", $"Use a --tp that divides {model.NumKvHeads} (Megatron would otherwise have to replicate KV heads).");
+        }
+        if (Engine == ParallelEngine.Fsdp && Offload == Offload.Optimizer)
+            throw new InputError("--offload", "FSDP has no optimizer-only offload (CPUOffload moves parameters, gradients and the optimizer step)", "Use --offload params with --fsdp, or --zero 1|2|3 --offload optimizer.");
+        if (Offload == Offload.Optimizer && Sharding == Sharding.None)
+            throw new InputError("--offload", "optimizer offload is a ZeRO feature (stages 1-3)", "Add --zero 1, 2 or 3, or drop --offload.");
+        if (Offload == Offload.Params && !(Sharding is Sharding.Zero3 || Engine == ParallelEngine.Fsdp))
+            throw new InputError("--offload", "parameter offload needs ZeRO-3 (offload_param is stage-3 only) or FSDP", "Use --zero 3 or --fsdp full with --offload params.");
+        if (Sharding == Sharding.FsdpHybrid && Nodes == 1)
+            throw new InputError("--fsdp", "hybrid sharding replicates across nodes, and there is one node", "Use --fsdp full on one node, or give --nodes 2 or more.");
+        return this;
+    }
+
+    private static string NameOf(ModelArchitecture m) => string.IsNullOrEmpty(m.Name) ? m.ModelType : m.Name;
+}

@@ -1,0 +1,186 @@
+using System.Globalization;
+
+namespace Afinado.Planner.Parallel;
+
+/// <summary>
+/// Turns a single-GPU job into the per-GPU and per-node ledger of a parallel layout:
+/// model states split by TP and sharded by ZeRO/FSDP class, offloaded states moved to CPU RAM, the engine's own buffers
+/// (ZeRO-3/FSDP gathered units and prefetch, gradient buckets, DeepSpeed's fp32 gradient partition, DDP's reducer
+/// buckets), activations split per Korthikanti, NCCL communicators, and the runtime overheads.
+/// </summary>
+public static class ParallelMemory
+{
+    private const string ZeroPaper = "ZeRO (Rajbhandari et al. 2019) §5, memory.md §1.3";
+    private const string DsConfig = "DeepSpeed config-json.md / stage_1_and_2.py, stage3.py (ecosystem.md §6.1-6.2)";
+
+    public static ParallelLedger Plan(ParallelJob job, ParallelLayout layout, DeepSpeedSettings? settings = null)
+    {
+        settings ??= DeepSpeedSettings.For(layout.ZeroStage, job.HiddenSize, job.TrainableParameters);
+        var gpu = new List<MemoryLine>();
+        var cpu = new List<MemoryLine>();
+        int n = layout.ShardGroup, t = layout.TensorParallel, perNode = layout.GpusPerNode;
+        double tpFactor = TpFactor(job, t);
+        string tpText = t > 1 ? $" × ({job.TensorParallelShardableFraction:0.####}/{t} + {1 - job.TensorParallelShardableFraction:0.####})" : "";
+
+        // 1. Model states: TP split, then the ZeRO/FSDP class sharding, then offload.
+        // DeepSpeed with offload reduces 16-bit gradients bucket by bucket straight into the CPU fp32 partition (step 2):
+        // no 16-bit gradient partition is kept anywhere.
+        bool gradientsGoStraightToCpu = layout.Engine == ParallelEngine.DeepSpeed && layout.Offload != Offload.None && job.SixteenBitTraining;
+        foreach (var state in job.ModelStates)
+        {
+            if (gradientsGoStraightToCpu && state.Kind == StateKind.Gradients) continue;
+            bool sharded = layout.Shards(state.Kind) && state.Shardable && n > 1;
+            double bytes = state.Bytes * tpFactor / (sharded ? n : 1);
+            string formula = $"{Num(state.Elements)} × {state.BytesPerElement:0.####} B{tpText}{(sharded ? $" / {n}" : "")}";
+            string name = state.Name + (sharded ? $" (sharded /{n})" : "");
+            if (IsOffloaded(state.Kind, layout.Offload) && state.Shardable)
+                cpu.Add(new($"{name}, offloaded", Ceil(bytes) * perNode, $"({formula}) × {perNode} ranks/node", state.Source));
+            else
+                gpu.Add(new(name, Ceil(bytes), formula, state.Source, state.Phase));
+        }
+
+        // 2. DeepSpeed's fp32 gradient partition: 16-bit grads are cast to fp32 for the optimizer step.
+        if (layout.Engine == ParallelEngine.DeepSpeed && job.SixteenBitTraining && job.TrainableParameters > 0)
+        {
+            double perRank = job.TrainableParameters * tpFactor / n;
+            string formula = $"4 B × {Num(job.TrainableParameters)}{tpText} / {n}";
+            if (layout.ZeroStage == 3 && layout.Offload == Offload.None && perRank > settings.SubGroupSize)
+            {
+                perRank = settings.SubGroupSize;
+                formula = $"4 B × sub_group_size {Num(settings.SubGroupSize)} (stage 3 converts one sub-group at a time)";
+            }
+            if (layout.Offload != Offload.None)
+                cpu.Add(new("fp32 gradient partition, offloaded", Ceil(4 * perRank) * perNode, $"({formula}) × {perNode} ranks/node", DsConfig));
+            else
+                gpu.Add(new("fp32 gradient partition for the step", Ceil(4 * perRank), formula, DsConfig, StepPhase.OptimizerStep));
+        }
+
+        // 3. Gathered parameters (ZeRO-3 / FSDP) and persistent small tensors.
+        AddGathered(job, layout, settings, tpFactor, gpu);
+
+        // 4. Communication buckets.
+        AddBuckets(job, layout, settings, tpFactor, gpu);
+
+        // 5. Activations, split by TP (and SP).
+        foreach (var a in job.Activations)
+        {
+            long bytes = ActivationSharding.PerRank(a, t, layout.SequenceParallel);
+            bool split = bytes != a.Bytes;
+            gpu.Add(new(a.Name, bytes, split ? $"({a.Formula}) / {t}" : a.Formula, a.Source, a.Phase));
+        }
+
+        // 6. NCCL communicators and runtime overheads.
+        foreach (var (group, ranks) in NcclOverhead.Communicators(layout))
+            gpu.Add(new($"NCCL communicator: {group} ({ranks} ranks)", NcclOverhead.PerCommunicator(ranks),
+                "688 MiB per communicator (measured 544 for 2 ranks, 688 for more; the larger is charged)", NcclOverhead.Source));
+        gpu.AddRange(job.Overheads);
+
+        // 7. CPU: loading the checkpoint before training.
+        AddLoad(job, layout, cpu);
+
+        var ledger = new ParallelLedger { Layout = layout, Gpu = gpu, CpuPerNode = cpu, DeepSpeed = settings };
+        if (job.AllocatorReserveFraction > 0)
+        {
+            long reserve = Ceil(ledger.GpuPeakBytes * job.AllocatorReserveFraction);
+            ledger = ledger with { Gpu = [.. gpu, new("allocator reserve", reserve, $"{job.AllocatorReserveFraction:P0} of the peak", "caching-allocator slack, memory.md §5.2 (0.25–6 GiB reserved-but-unallocated)")] };
+        }
+        return ledger;
+    }
+
+    private static bool IsOffloaded(StateKind kind, Offload offload) => offload switch
+    {
+        Offload.Params => true,
+        Offload.Optimizer => kind != StateKind.Parameters,
+        _ => false,
+    };
+
+    private static double TpFactor(ParallelJob job, int t) =>
+        t == 1 ? 1 : job.TensorParallelShardableFraction / t + (1 - job.TensorParallelShardableFraction);
+
+    private static void AddGathered(ParallelJob job, ParallelLayout layout, DeepSpeedSettings s, double tpFactor, List<MemoryLine> gpu)
+    {
+        if (layout.IsSingleGpu && layout.Engine != ParallelEngine.Fsdp && layout.Sharding != Sharding.Zero3) return;
+        double pb = job.GatherBytesPerParameter, gb = job.GradientBytesPerParameter;
+        if (layout.Sharding == Sharding.Zero3)
+        {
+            long live = Math.Min(s.Stage3MaxLiveParameters, job.LargestModuleParameters + s.Stage3PrefetchBucketSize);
+            double moduleBytes = job.LargestModuleGatherBytes > 0 ? job.LargestModuleGatherBytes : job.LargestModuleParameters * pb;
+            double liveBytes = moduleBytes + (live - job.LargestModuleParameters) * pb;
+            gpu.Add(new("ZeRO-3 gathered parameters (largest module + prefetch bucket)", Ceil(liveBytes * tpFactor),
+                $"min(max_live {Num(s.Stage3MaxLiveParameters)}, largest module {Num(job.LargestModuleParameters)} + prefetch {Num(s.Stage3PrefetchBucketSize)}) × {pb:0.####} B",
+                DsConfig + "; estimator's 4·largest_layer", StepPhase.Backward));
+            if (job.LargestModuleTrainable > 0)
+                gpu.Add(new("ZeRO-3 full gradient of the largest trainable module", Ceil(job.LargestModuleTrainable * gb * tpFactor),
+                    $"{Num(job.LargestModuleTrainable)} × {gb:0.####} B", DsConfig + "; estimator's 4·largest_layer", StepPhase.BackwardStart | StepPhase.BackwardEnd));
+            long persistent = job.TensorSizes.Where(x => x <= s.Stage3ParamPersistenceThreshold).Sum();
+            if (persistent > 0 && layout.ShardGroup > 1)
+                gpu.Add(new("ZeRO-3 persistent small parameters (kept whole)", Ceil(persistent * pb * (1 - 1.0 / layout.ShardGroup)),
+                    $"{Num(persistent)} params ≤ threshold {Num(s.Stage3ParamPersistenceThreshold)} × {pb:0.####} B × (1 − 1/{layout.ShardGroup})",
+                    DsConfig + " stage3_param_persistence_threshold"));
+        }
+        else if (layout.Sharding is Sharding.FsdpFull or Sharding.FsdpHybrid)
+        {
+            double unit = job.LargestWrapUnitGatherBytes > 0 ? job.LargestWrapUnitGatherBytes : job.LargestWrapUnitParameters * pb;
+            gpu.Add(new("FSDP gathered layer units (current + backward prefetch)", Ceil(2 * unit * tpFactor),
+                $"2 × largest decoder layer {Num(job.LargestWrapUnitParameters)} params = 2 × {unit / 1e6:0.#} MB",
+                "PyTorch FSDP BACKWARD_PRE keeps the next unit gathered (ecosystem.md §6.3)", StepPhase.Backward));
+            if (job.RootUnitGatherBytes > 0)
+                gpu.Add(new("FSDP root unit (embeddings, norm, head) gathered", Ceil(job.RootUnitGatherBytes * tpFactor),
+                    $"{job.RootUnitGatherBytes / 1e6:0.#} MB in 16-bit", "FSDP does not reshard the root after forward: backward starts with it", StepPhase.Backward));
+            if (layout.Offload == Offload.Params)
+                gpu.Add(new("FSDP offload: shard staged on the GPU for the all-gather", Ceil(unit * tpFactor / layout.ShardGroup),
+                    $"{unit / 1e6:0.#} MB / {layout.ShardGroup}", "FSDP CPUOffload copies the CPU shard to the GPU before all-gathering it", StepPhase.Backward));
+            if (job.LargestWrapUnitTrainable > 0)
+                gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(job.LargestWrapUnitTrainable * gb * tpFactor),
+                    $"{Num(job.LargestWrapUnitTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.BackwardStart | StepPhase.BackwardEnd));
+        }
+        else if (layout.Sharding == Sharding.FsdpGradOp && job.LargestWrapUnitTrainable > 0)
+            gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(job.LargestWrapUnitTrainable * gb * tpFactor),
+                $"{Num(job.LargestWrapUnitTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.BackwardStart | StepPhase.BackwardEnd));
+    }
+
+    private static void AddBuckets(ParallelJob job, ParallelLayout layout, DeepSpeedSettings s, double tpFactor, List<MemoryLine> gpu)
+    {
+        // DeepSpeed allocates its buckets even on one GPU (ZeRO-Offload); plain single-GPU training has none.
+        if (job.TrainableParameters == 0 || (layout.IsSingleGpu && layout.Engine != ParallelEngine.DeepSpeed)) return;
+        double gb = job.GradientBytesPerParameter;
+        switch (layout.ZeroStage, layout.Engine)
+        {
+            case (0, ParallelEngine.DataParallel):
+                gpu.Add(new("DDP reducer buckets (a copy of every gradient)", Ceil(job.TrainableParameters * gb * tpFactor),
+                    $"{Num(job.TrainableParameters)} × {gb:0.####} B (gradient_as_bucket_view=False, the default)",
+                    "PyTorch DistributedDataParallel reducer", StepPhase.BackwardStart | StepPhase.BackwardEnd));
+                break;
+            case (1 or 2, ParallelEngine.DeepSpeed):
+                int copies = s.OverlapComm ? 2 : 1;
+                gpu.Add(new("ZeRO reduce bucket", Ceil(copies * s.ReduceBucketSize * gb),
+                    $"{copies} × reduce_bucket_size {Num(s.ReduceBucketSize)} × {gb:0.####} B", DsConfig, StepPhase.BackwardStart | StepPhase.BackwardEnd));
+                gpu.Add(new("ZeRO all-gather bucket (after the step)", Ceil(s.AllgatherBucketSize * job.GatherBytesPerParameter),
+                    $"allgather_bucket_size {Num(s.AllgatherBucketSize)} × {job.GatherBytesPerParameter:0.####} B",
+                    DsConfig + "; EleutherAI cookbook counts it too (memory.md §1.1)", StepPhase.OptimizerStep));
+                break;
+            case (3, ParallelEngine.DeepSpeed) when s.ContiguousGradients:
+                gpu.Add(new("ZeRO-3 reduce bucket (contiguous IPG buffer)", Ceil(s.ReduceBucketSize * gb),
+                    $"reduce_bucket_size {Num(s.ReduceBucketSize)} × {gb:0.####} B", DsConfig, StepPhase.BackwardStart | StepPhase.BackwardEnd));
+                break;
+        }
+    }
+
+    private static void AddLoad(ParallelJob job, ParallelLayout layout, List<MemoryLine> cpu)
+    {
+        // zero.Init / fsdp_cpu_ram_efficient_loading materialise the checkpoint once per node (rank 0 loads, others wait);
+        // otherwise every process on the node loads its own full copy.
+        int copies = layout.GathersParameters ? 1 : layout.GpusPerNode;
+        cpu.Add(new("checkpoint load (transient, before training)", Ceil(job.Parameters * job.LoadBytesPerParameter * copies),
+            $"{Num(job.Parameters)} × {job.LoadBytesPerParameter:0.####} B × {copies} cop{(copies == 1 ? "y" : "ies")} per node",
+            layout.GathersParameters ? "zero.Init / fsdp_cpu_ram_efficient_loading: one copy per node"
+                : "each process loads the full model first (DeepSpeed memory.rst: params × n_gpus per node at load)",
+            StepPhase.ModelLoad));
+    }
+
+    private static long Ceil(double bytes) => (long)Math.Ceiling(bytes);
+
+    internal static string Num(long x) => x >= 10_000_000
+        ? x.ToString("0.###e0", CultureInfo.InvariantCulture)
+        : x.ToString("N0", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,114 @@
+using Afinado.Planner.Architecture;
+using Afinado.Planner.Fit;
+using Afinado.Planner.Memory;
+
+namespace Afinado.Planner.Parallel;
+
+/// <summary>
+/// Connects the single-GPU plan (issue 2) to the multi-GPU ledger. From the plan it takes what does not depend on the
+/// engine: the saved activations, logits, temporaries (with their moments) and the CUDA context; model states are
+/// re-counted the way sharded engines hold them (16-bit compute weights and gradients, fp32 master in the optimizer's
+/// class; quantized bases at their storage bits), with the optimizer's bytes per parameter taken from
+/// the plan (AdamW, 8-bit, SGD, Adafactor).
+/// </summary>
+public static class PlanBridge
+{
+    public static ParallelJob FromPlan(Plan plan)
+    {
+        var job = plan.Job;
+        if (!job.IsTraining)
+            throw new InputError("--task", "multi-GPU layouts are planned for training", "Use --task train with --gpus/--zero/--fsdp, or plan inference on one GPU.");
+        var arch = plan.Architecture;
+        var sel = plan.Selection;
+        var ledger = plan.Ledger;
+        bool fp32 = job.Precision == Precision.Fp32;
+        double c = fp32 ? 4 : 2;
+        var w = job.ResolvedWeightsDtype;
+        long p = arch.ParameterCount, trainable = sel.TrainableParameters, trainableBase = sel.TrainableBaseParameters;
+        var trainableNames = sel.TrainableBaseTensors.Select(t => t.Name).ToHashSet();
+        const string bytesSrc = "ZeRO (Rajbhandari et al. 2019) §3.1: 2Ψ + 2Ψ + KΨ; DeepSpeed memory.rst";
+
+        bool Quantized(ParameterTensor t) => w.IsQuantized() && !trainableNames.Contains(t.Name) && t.IsLinearWeight && t.Role != TensorRole.LmHead;
+        double TensorBytes(ParameterTensor t) => Quantized(t) ? t.Elements * w.Bytes() : t.Elements * c;
+
+        var states = new List<ModelStateEntry>();
+        long quantized = arch.Tensors.Where(Quantized).Sum(t => t.Elements);
+        long frozen = p - trainableBase;
+        if (quantized > 0)
+            states.Add(new($"frozen linears ({w.Name()}, incl. block constants)", StateKind.Parameters, quantized, w.Bytes(), "memory.md §1.5 (NF4 4.5 bits, 4.127 with double quantization)"));
+        if (frozen - quantized > 0)
+            states.Add(new($"frozen weights ({(fp32 ? "fp32" : "16-bit")})", StateKind.Parameters, frozen - quantized, c, "engines hold frozen weights in the compute dtype"));
+        if (trainable > 0)
+        {
+            states.Add(new(sel.AdapterParameters > 0 && trainableBase == 0 ? "LoRA adapters" : $"trainable weights ({(fp32 ? "fp32" : "16-bit")})",
+                StateKind.Parameters, trainable, c, bytesSrc));
+            states.Add(new($"gradients ({(fp32 ? "fp32" : "16-bit")}, trainable only)", StateKind.Gradients, trainable, c, bytesSrc));
+            if (job.Precision.IsAmp())
+                states.Add(new("fp32 master weights", StateKind.OptimizerStates, trainable, 4, bytesSrc));
+            double optimizer = ledger.Tensors.Where(e => e.Category == Category.OptimizerState).Sum(e => e.Bytes);
+            if (optimizer > 0)
+                states.Add(new($"optimizer states ({job.Optimizer.Name()})", StateKind.OptimizerStates, trainable, optimizer / trainable, "single-GPU ledger: " + string.Join("; ", ledger.Tensors.Where(e => e.Category == Category.OptimizerState).Select(e => e.Name))));
+            double temporaries = ledger.Tensors.Where(e => e.Name == "optimizer temporaries").Sum(e => e.Bytes);
+            if (temporaries > 0)
+                states.Add(new("optimizer temporaries (per local shard)", StateKind.OptimizerStates, trainable, temporaries / trainable, "single-GPU ledger: foreach AdamW temporaries",
+                    Phase: StepPhase.OptimizerStep));
+        }
+
+        var activations = new List<ActivationEntry>();
+        foreach (var e in ledger.Tensors)
+        {
+            if (e.Category is not (Category.Activations or Category.Logits or Category.Temporary) || e.Name == "optimizer temporaries") continue;
+            var moments = (StepPhase)((int)e.Phases & (int)StepPhase.Always);
+            if (moments == StepPhase.None) continue;
+            // The first layer to be recomputed in backward runs while every layer's checkpoint is still held, so the
+            // checkpoints are live at the backward moment that holds the recomputed layer too (the single-GPU ledger
+            // lists them at forward and backward start only).
+            if (e.Name.StartsWith("activation checkpoints", StringComparison.Ordinal)) moments |= StepPhase.BackwardEnd;
+            activations.Add(new(e.Name, e.RoundedBytes, SplitOf(e.Name), e.Formula, e.Source, moments));
+        }
+        var overheads = ledger.Runtime.Where(e => e.Name == "CUDA context")
+            .Select(e => new MemoryLine(e.Name, e.RoundedBytes, e.Formula, e.Source)).ToList();
+
+        var adapterByLayer = sel.Adapters.GroupBy(a => a.Layer).Select(g => g.Sum(a => a.Elements)).DefaultIfEmpty(0).Max();
+        long largestTrainableModule = Math.Max(
+            sel.TrainableBaseTensors.GroupBy(t => t.Module).Select(g => g.Sum(t => t.Elements)).DefaultIfEmpty(0).Max(),
+            sel.Adapters.Select(a => a.Elements).DefaultIfEmpty(0).Max());
+        long largestTrainableLayer = Math.Max(
+            sel.TrainableBaseTensors.GroupBy(t => t.Layer ?? -1).Select(g => g.Sum(t => t.Elements)).DefaultIfEmpty(0).Max(), adapterByLayer);
+        double baseBytes = arch.Tensors.Sum(TensorBytes);
+        return new ParallelJob
+        {
+            Parameters = p,
+            TrainableParameters = trainable,
+            ModelStates = states,
+            Activations = activations,
+            Overheads = overheads,
+            AllocatorReserveFraction = LedgerBuilder.AllocatorReserveFraction,
+            GatherBytesPerParameter = baseBytes / p,
+            GradientBytesPerParameter = c,
+            SixteenBitTraining = !fp32,
+            LoadBytesPerParameter = baseBytes / p,
+            LargestModuleParameters = ModelGranularity.LargestModule(arch),
+            LargestModuleGatherBytes = arch.Tensors.GroupBy(t => t.Module).Max(g => g.Sum(TensorBytes)),
+            LargestModuleTrainable = largestTrainableModule,
+            LargestWrapUnitParameters = ModelGranularity.LargestLayerUnit(arch),
+            LargestWrapUnitGatherBytes = arch.Tensors.Where(t => t.Layer is not null).GroupBy(t => t.Layer).Select(g => g.Sum(TensorBytes)).DefaultIfEmpty(0).Max(),
+            RootUnitGatherBytes = arch.Tensors.Where(t => t.Layer is null).Sum(TensorBytes),
+            LargestWrapUnitTrainable = largestTrainableLayer,
+            HiddenSize = arch.HiddenSize,
+            TensorSizes = arch.Tensors.Select(t => t.Elements).ToList(),
+            TensorParallelShardableFraction = ModelGranularity.TensorParallelShardableFraction(arch),
+        };
+    }
+
+    /// <summary>
+    /// Korthikanti's split for the single-GPU ledger's lines: norm inputs, layer checkpoints, the head input and the
+    /// inputs of column-parallel projections live in the sequence region; everything per head or per FFN column
+    /// (q, k, v, scores, MLP intermediates, vocab-parallel logits, LoRA) is split by TP.
+    /// </summary>
+    internal static TensorParallelSplit SplitOf(string name) =>
+        name.Contains("norm", StringComparison.OrdinalIgnoreCase) || name.Contains("checkpoint", StringComparison.OrdinalIgnoreCase)
+            || name.Contains("linear inputs (attention)", StringComparison.OrdinalIgnoreCase)
+            ? TensorParallelSplit.SequenceRegion
+            : TensorParallelSplit.TensorRegion;
+}

@@ -1,0 +1,60 @@
+using System.Text.Json.Nodes;
+
+namespace Afinado.Cli.Tests;
+
+public class PlanParallelTests
+{
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var (o, e) = (new StringWriter(), new StringWriter());
+        int code = await CliApp.RunAsync(["plan", .. args], o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public async Task Plan_json_gains_parallel_and_cpu_bytes_per_node()
+    {
+        var (code, stdout, _) = await Run("--model", "meta-llama/Llama-2-70b-hf", "--method", "lora", "--precision", "amp-bf16", "--batch", "8",
+            "--checkpointing", "full", "--gpu", "h100", "--gpus", "8", "--zero", "3", "--json");
+        Assert.Equal(CliApp.ExitOk, code);
+        var json = JsonNode.Parse(stdout)!;
+        Assert.Equal("afinado.plan/1", json["schema"]!.GetValue<string>());
+        Assert.Equal("zero3", json["parallel"]!["sharding"]!.GetValue<string>());
+        Assert.Equal(8, json["parallel"]!["data_parallel"]!.GetValue<int>());
+        Assert.True(json["cpu_bytes_per_node"]!.GetValue<long>() > 0);
+        var gpu = json["gpus"]![0]!;
+        Assert.True(gpu["fits"]!.GetValue<bool>());
+        Assert.Equal(json["parallel"]!["gpu_peak_bytes"]!.GetValue<long>(), gpu["per_gpu_bytes"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public async Task Without_a_sharding_flag_the_plan_ranks_layouts_and_the_fewest_gpus_are_found()
+    {
+        var (code, stdout, _) = await Run("--model", "meta-llama/Llama-2-70b-hf", "--method", "full", "--precision", "amp-bf16",
+            "--checkpointing", "full", "--gpu", "h100", "--gpus", "8", "--fewest-gpus", "--cpu-memory", "2TB", "--json");
+        Assert.Equal(CliApp.ExitOk, code);
+        var json = JsonNode.Parse(stdout)!;
+        var alternatives = json["alternatives"]!.AsArray();
+        Assert.True(alternatives.Count >= 5);
+        Assert.True(alternatives[0]!["fits"]!.GetValue<bool>());
+        Assert.True(json["gpu_search"]!["value"]!.GetValue<int>() >= 1);
+    }
+
+    [Theory]
+    [InlineData("--gpus", "0")]
+    [InlineData("--tp", "3")]
+    [InlineData("--nodes", "3")]
+    public async Task Bad_layouts_on_plan_exit_2(string flag, string value)
+    {
+        var (code, _, err) = await Run("--gpu", "h100", "--gpus", "8", flag, value);
+        Assert.Equal(CliApp.ExitBadInput, code);
+        Assert.Contains(flag, err);
+    }
+
+    [Fact]
+    public async Task A_layout_that_does_not_fit_exits_3()
+    {
+        var (code, _, _) = await Run("--model", "meta-llama/Llama-2-70b-hf", "--method", "full", "--precision", "amp-bf16", "--gpu", "rtx4090", "--gpus", "2", "--zero", "1");
+        Assert.Equal(CliApp.ExitDoesNotFit, code);
+    }
+}
