@@ -46,19 +46,25 @@ public sealed record RunManifest
 
     public static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
-    /// <summary>The git commit of the checkout the binary was built from (with <c>-dirty</c>), else the assembly version.</summary>
+    /// <summary>The git commit of the checkout the binary runs from (or the current directory's), with <c>-dirty</c>; else the assembly version.</summary>
     public static string CodeVersionString()
+    {
+        foreach (var dir in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
+            if (GitDescribe(dir) is { } v) return "git:" + v;
+        return "assembly:" + (typeof(RunManifest).Assembly.GetName().Version?.ToString() ?? "unknown");
+    }
+
+    private static string? GitDescribe(string dir)
     {
         try
         {
-            var dir = AppContext.BaseDirectory;
             var psi = new ProcessStartInfo("git", ["-C", dir, "describe", "--always", "--dirty", "--abbrev=40"])
             { RedirectStandardOutput = true, RedirectStandardError = true };
             using var p = Process.Start(psi)!;
             var output = p.StandardOutput.ReadToEnd().Trim();
-            if (p.WaitForExit(5000) && p.ExitCode == 0 && output.Length > 0) return "git:" + output;
+            if (p.WaitForExit(5000) && p.ExitCode == 0 && output.Length > 0) return output;
         }
         catch (System.ComponentModel.Win32Exception) { }
-        return "assembly:" + (typeof(RunManifest).Assembly.GetName().Version?.ToString() ?? "unknown");
+        return null;
     }
 }
