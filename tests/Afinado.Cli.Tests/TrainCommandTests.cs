@@ -18,6 +18,7 @@ public class TrainCommandTests
     private static Process Start(string args, string stderrPath)
     {
         var psi = new ProcessStartInfo("bash", ["-c", $"exec dotnet \"{Afinado}\" {args} 2>\"{stderrPath}\" >/dev/null"]);
+        psi.Environment["OMP_NUM_THREADS"] = "1"; // tests run side by side: one libtorch thread each avoids OpenMP oversubscription
         return Process.Start(psi)!;
     }
 
@@ -59,6 +60,7 @@ public class TrainCommandTests
                 victim.Kill(); // SIGKILL on Linux: no handler runs
                 victim.WaitForExit();
             }
+            Thread.Sleep(200);
             Assert.False(File.Exists(Path.Combine(b, "summary.json")), "the killed run must not have finished");
 
             var (codeB, errB) = Run($"train --resume \"{b}\"", work);

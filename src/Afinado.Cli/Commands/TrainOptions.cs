@@ -36,6 +36,7 @@ internal sealed class TrainOptions
     public readonly Option<int?> EvalEvery = new("--eval-every") { Description = "Evaluate every N steps." };
     public readonly Option<int?> EvalBatches = new("--eval-batches") { Description = "Validation batches per evaluation." };
     public readonly Option<int?> CheckpointEvery = new("--checkpoint-every") { Description = "Checkpoint every N steps." };
+    public readonly Option<int?> Threads = new("--threads") { Description = "libtorch threads (default: one per core; use 1 on a busy shared machine)." };
     public readonly Option<long?> Seed = new("--seed") { Description = "Seed for init, data order and dropout." };
     public readonly Option<string?> Out = new("--out") { Description = "Run folder (checkpoints, model, summary.json)." };
     public readonly Option<bool> Json = new("--json") { Description = "Print summary.json (schema afinado.run/1) to stdout; progress stays on stderr." };
@@ -44,7 +45,7 @@ internal sealed class TrainOptions
     {
         foreach (var o in new Option[] { Model, Data, Category, Tokenizer, Seq, Batch, GradAccum, MaxSteps, Optimizer, Lr, MinLr, Warmup, WeightDecay,
                      Momentum, ClipNorm, Method, Freeze, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Rule, Attention, GradientCheckpointing,
-                     EvalEvery, EvalBatches, CheckpointEvery, Seed, Out, Json })
+                     EvalEvery, EvalBatches, CheckpointEvery, Threads, Seed, Out, Json })
             cmd.Options.Add(o);
     }
 
@@ -95,6 +96,7 @@ internal sealed class TrainOptions
             EvalBatches = p.GetValue(EvalBatches) ?? c.EvalBatches,
             CheckpointEvery = p.GetValue(CheckpointEvery) ?? c.CheckpointEvery,
             Seed = p.GetValue(Seed) ?? c.Seed,
+            Threads = p.GetValue(Threads) ?? c.Threads,
         };
     }
 }

@@ -61,6 +61,7 @@ public sealed class LanguageModelRun
     public RunSummary Execute(ITrainingProgress progress, CancellationToken cancel)
     {
         Validate(config);
+        if (config.Threads is { } threads) set_num_threads(threads);
         ProcessMemory.TameMalloc();
         var arch = HfConfigReader.Parse(config.ModelConfigJson, config.BaseModel is null ? "model config" : Path.Combine(config.BaseModel, "config.json"));
         var tokenizer = Tokenizers.Create(config.Tokenizer);
@@ -225,6 +226,7 @@ public sealed class LanguageModelRun
         if (c.SequenceLength < 2) throw new InputError("--seq", $"{c.SequenceLength} is too short", "Use a sequence length of at least 2.");
         if (c.GradientAccumulation < 1) throw new InputError("--grad-accum", $"{c.GradientAccumulation} is not positive", "Use 1 or more.");
         if (!(c.LearningRate > 0)) throw new InputError("--lr", $"{c.LearningRate} is not positive", "Use e.g. 1e-3.");
+        if (c.Threads is < 1) throw new InputError("--threads", $"{c.Threads} is not positive", "Use 1 or more threads, or leave it out.");
         if (c.Attention is not ("sdpa" or "eager")) throw new InputError("--attention", $"\"{c.Attention}\" is not an attention kernel", "Use sdpa or eager.");
     }
 }

@@ -46,6 +46,10 @@ public sealed record TrainConfig
     public string Attention { get; init; } = "sdpa";
     public bool GradientCheckpointing { get; init; }
 
+    /// <summary>libtorch intra-op threads (null = its default, one per core). On a machine shared with other busy
+    /// processes, 1 is far faster: OpenMP barriers wait for descheduled threads (measured 20× on 2 shared cores).</summary>
+    public int? Threads { get; init; }
+
     public int EvalEvery { get; init; } = 50;
     public int EvalBatches { get; init; } = 8;
     public int CheckpointEvery { get; init; } = 50;
