@@ -19,6 +19,8 @@ public static class CliApp
     {
         var root = new RootCommand("Afinado: will it fit, finetune it, was it worth it.");
         root.Subcommands.Add(PlanCommand.Build());
+        root.Subcommands.Add(InspectCommand.Build());
+        root.Subcommands.Add(ValidateCommand.Build());
         root.Subcommands.Add(TrainCommand.Build());
         root.Subcommands.Add(PretrainCommand.Build());
         return root;

@@ -22,7 +22,7 @@ public class LoraAndFreezeTests
         model.eval();
         using var _ = no_grad();
         using var before = model.call(ids);
-        var sel = LocalSelectionBuilder.Create(model.Architecture, "lora", [], 4, 8, 0.0, ["all-linear"]);
+        var sel = SharedSelection.CreateParameterSelection(model.Architecture, "lora", [], 4, 8, 0.0, ["all-linear"]);
         SelectionApplier.Apply(model, sel);
         using var fresh = model.call(ids);
         Assert.True(before.allclose(fresh, rtol: 0, atol: 0), "B = 0 must make the adapter an exact no-op");
@@ -39,7 +39,7 @@ public class LoraAndFreezeTests
     public void Lora_init_and_names_follow_peft()
     {
         using var model = Tiny(11);
-        var sel = LocalSelectionBuilder.Create(model.Architecture, "lora", [], 8, 16, 0.05, ["q_proj", "v_proj"]);
+        var sel = SharedSelection.CreateParameterSelection(model.Architecture, "lora", [], 8, 16, 0.05, ["q_proj", "v_proj"]);
         var trainable = SelectionApplier.Apply(model, sel);
         Assert.All(trainable, t => Assert.True(SelectionApplier.IsAdapter(t.Name)));
         Assert.Contains(trainable, t => t.Name == "model.layers.0.self_attn.q_proj.lora_A.weight");
@@ -60,7 +60,7 @@ public class LoraAndFreezeTests
     public void Frozen_parameters_get_no_grad_no_optimizer_state_and_do_not_change()
     {
         using var model = Tiny(12);
-        var sel = LocalSelectionBuilder.Create(model.Architecture, "freeze", ["model.embed_tokens", "model.layers.0", "model.layers.1"], 0, 0, 0, []);
+        var sel = SharedSelection.CreateParameterSelection(model.Architecture, "freeze", ["model.embed_tokens", "model.layers.0", "model.layers.1"], 0, 0, 0, []);
         var trainable = SelectionApplier.Apply(model, sel);
         var frozen = model.named_parameters().Where(p => !p.parameter.requires_grad).ToList();
         Assert.Contains(frozen, p => p.name == "model.layers.1.mlp.up_proj.weight");
@@ -88,7 +88,7 @@ public class LoraAndFreezeTests
     {
         using var model = Tiny(13);
         var baseWeights = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
-        var sel = LocalSelectionBuilder.Create(model.Architecture, "lora", [], 4, 8, 0.0, ["all-linear"]);
+        var sel = SharedSelection.CreateParameterSelection(model.Architecture, "lora", [], 4, 8, 0.0, ["all-linear"]);
         var trainable = SelectionApplier.Apply(model, sel);
         var opt = new AdamW(trainable, 0.9, 0.95, 1e-8, 0.0);
         using var ids = randint(0, 96, new long[] { 2, 12 });
@@ -107,7 +107,7 @@ public class LoraAndFreezeTests
     public void Freeze_pattern_that_matches_nothing_is_an_input_error()
     {
         var arch = TinyConfigs.Parse(TinyConfigs.Llama);
-        var e = Assert.Throws<Afinado.Planner.InputError>(() => LocalSelectionBuilder.Create(arch, "freeze", ["model.decoder.*"], 0, 0, 0, []));
+        var e = Assert.Throws<Afinado.Planner.InputError>(() => SharedSelection.CreateParameterSelection(arch, "freeze", ["model.decoder.*"], 0, 0, 0, []));
         Assert.Equal("--freeze", e.Field);
     }
 }

@@ -13,6 +13,14 @@ public static class ArchitectureFamilies
         ["mixtral"] = LlamaFamily.Build,
         ["qwen2"] = LlamaFamily.Build,
         ["qwen3"] = LlamaFamily.Build,
+        ["gemma"] = LlamaFamily.Build,
+        ["gemma2"] = LlamaFamily.Build,
+        ["phi3"] = Phi3Family.Build,
+        ["phi"] = PhiFamily.Build,
+        ["gpt2"] = Gpt2Family.Build,
+        ["gpt_bigcode"] = GptBigCodeFamily.Build,
+        ["gpt_neox"] = GptNeoXFamily.Build,
+        ["falcon"] = FalconFamily.Build,
     };
 
     public static IReadOnlyCollection<string> Supported => Builders.Keys;
@@ -20,8 +28,10 @@ public static class ArchitectureFamilies
     public static ModelArchitecture Build(string modelType, ConfigFields cfg)
     {
         if (!Builders.TryGetValue(modelType, out var build))
-            throw cfg.Invalid("model_type", $"\"{modelType}\" is not supported",
+            throw cfg.Invalid("model_type", $"\"{Shorten(modelType)}\" is not supported",
                 $"Supported model types: {string.Join(", ", Builders.Keys.Order(StringComparer.Ordinal))}.");
-        return build(cfg, modelType);
+        return ArchitectureLimits.Check(build(cfg, modelType), cfg);
     }
+
+    private static string Shorten(string s) => s.Length <= 60 ? s : s[..60] + "…";
 }

@@ -51,6 +51,54 @@ public sealed class ConfigFields
 
     public int? OptionalDim(string key) => DimAny(key);
 
+    /// <summary>The first present of several synonymous keys, or null when none is present.</summary>
+    public int? OptionalDim(params string[] keys)
+    {
+        foreach (var k in keys)
+        {
+            var v = DimAny(k);
+            if (v is not null) return v.Value;
+        }
+        return null;
+    }
+
+    /// <summary>A positive integer with a tighter bound than <see cref="MaxDimension"/> (layers, experts), under any of several synonymous keys.</summary>
+    public int Count(int max, params string[] keys)
+    {
+        int v = Dim(keys);
+        var key = keys.First(Has);
+        if (v > max)
+            throw Error(key, $"is {v:N0}, beyond any real model (limit {max:N0})", "Check for a typo in config.json.");
+        return v;
+    }
+
+    /// <summary>A strictly positive real number such as a norm epsilon or RoPE base.</summary>
+    public double PositiveNumber(string key, double fallback)
+    {
+        double v = Number(key, fallback);
+        if (v <= 0)
+            throw Error(key, $"must be positive, found {v}", "Restore the value from the model's original config.json.");
+        return v;
+    }
+
+    /// <summary>A probability such as a dropout rate, in [0, 1].</summary>
+    public double Probability(string key, double fallback)
+    {
+        double v = Number(key, fallback);
+        if (v < 0 || v > 1)
+            throw Error(key, $"must be between 0 and 1, found {v}", "Restore the value from the model's original config.json.");
+        return v;
+    }
+
+    /// <summary>A fraction in (0, 1] such as <c>partial_rotary_factor</c>.</summary>
+    public double Fraction(string key, double fallback)
+    {
+        double v = Number(key, fallback);
+        if (v <= 0 || v > 1)
+            throw Error(key, $"must be in (0, 1], found {v}", "Restore the value from the model's original config.json.");
+        return v;
+    }
+
     private int? DimAny(string key)
     {
         if (!_root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;

@@ -37,6 +37,12 @@ public static class HfConfigReader
         var info = new FileInfo(path);
         if (info.Length > 16 * 1024 * 1024)
             throw new InputError(path, $"is {info.Length:N0} bytes, far larger than any config.json", "Point --model at the model's config.json, not a weights file.");
-        return Parse(File.ReadAllText(path), path) with { Name = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path };
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InputError(path, $"cannot be read ({e.Message})", "Check the path and its permissions.", e);
+        }
+        return Parse(text, path) with { Name = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path };
     }
 }

@@ -1,76 +1,86 @@
 namespace Afinado.Planner.Architecture;
 
 /// <summary>
-/// Llama-style decoders: RMSNorm, RoPE, GQA, SwiGLU, optional q/k/v bias (Qwen2), q/k norms (Qwen3), MoE (Mixtral).
-/// Tensor names follow transformers' LlamaForCausalLM / MixtralForCausalLM.
+/// Llama-style decoders: RMSNorm, RoPE, GQA, gated MLP. Covers llama, mistral, mixtral (MoE), qwen2 (q/k/v bias),
+/// qwen3 (q/k norms), gemma (GeGLU, (1+w) norms, √h embedding scale, tied) and gemma2 (4 norms per layer, soft-capping,
+/// alternating sliding window). Tensor names follow transformers' <c>*ForCausalLM</c> for each model type.
 /// </summary>
 internal static class LlamaFamily
 {
     public static ModelArchitecture Build(ConfigFields c, string modelType)
     {
+        bool gemma = modelType is "gemma" or "gemma2";
+        bool gemma2 = modelType == "gemma2";
+        bool qwen2 = modelType == "qwen2";
+        bool qwen3 = modelType == "qwen3";
+        bool moe = modelType == "mixtral";
+
         int hidden = c.Dim("hidden_size");
-        int layers = c.Dim("num_hidden_layers");
+        int layers = c.Count(ArchitectureLimits.MaxLayers, "num_hidden_layers");
         int heads = c.Dim("num_attention_heads");
         int kvHeads = c.OptionalDim("num_key_value_heads") ?? heads;
         int vocab = c.Dim("vocab_size");
         int inter = c.Dim("intermediate_size");
         int headDim = c.OptionalDim("head_dim") ?? DivideHidden(c, hidden, heads);
-        if (heads % kvHeads != 0)
-            throw c.Invalid("num_key_value_heads", $"{kvHeads} does not divide num_attention_heads {heads}", "Grouped-query attention needs heads to be a multiple of key/value heads.");
-        bool qwen2 = modelType == "qwen2";
-        bool qwen3 = modelType == "qwen3";
-        bool moe = modelType == "mixtral";
-        int experts = moe ? c.Dim("num_local_experts") : 0;
+        CheckGroups(c, heads, kvHeads);
+        int qWidth = ArchitectureLimits.Width(c, "num_attention_heads × head_dim", (long)heads * headDim);
+        int kvWidth = ArchitectureLimits.Width(c, "num_key_value_heads × head_dim", (long)kvHeads * headDim);
+
+        int experts = moe ? c.Count(ArchitectureLimits.MaxExperts, "num_local_experts") : 0;
         int perToken = moe ? c.Dim("num_experts_per_tok") : 0;
         if (moe && perToken > experts)
             throw c.Invalid("num_experts_per_tok", $"{perToken} exceeds num_local_experts {experts}", "A token cannot be routed to more experts than exist.");
-        bool qkvBias = qwen2 || c.Bool("attention_bias", false);
-        bool mlpBias = c.Bool("mlp_bias", false);
-        bool tied = c.Bool("tie_word_embeddings", false);
+        if (moe && (long)layers * experts > ArchitectureLimits.MaxExpertMlps)
+            throw c.Invalid("num_local_experts", $"{experts} experts × {layers} layers is beyond any real model", "Check config.json for a typo.");
 
-        var t = new List<ParameterTensor>();
-        t.Add(new("model.embed_tokens.weight", [vocab, hidden], TensorRole.TokenEmbedding));
+        // Only llama and qwen3 read attention_bias (q,k,v and o); qwen2 always biases q,k,v and never o.
+        bool attentionBias = (modelType is "llama" or "qwen3") && c.Bool("attention_bias", false);
+        bool qkvBias = qwen2 || attentionBias;
+        bool mlpBias = modelType == "llama" && c.Bool("mlp_bias", false);
+        // Gemma's config class defaults to tied embeddings; the others default to untied.
+        bool tied = c.Bool("tie_word_embeddings", gemma);
+
+        var t = new TensorList();
+        t.Embedding("model.embed_tokens.weight", vocab, hidden, TensorRole.TokenEmbedding);
         for (int i = 0; i < layers; i++)
         {
             string p = $"model.layers.{i}.";
-            t.Add(new(p + "input_layernorm.weight", [hidden], TensorRole.Norm, i));
-            t.Add(new(p + "self_attn.q_proj.weight", [heads * headDim, hidden], TensorRole.AttnQ, i));
-            if (qkvBias) t.Add(new(p + "self_attn.q_proj.bias", [heads * headDim], TensorRole.AttnQ, i));
-            t.Add(new(p + "self_attn.k_proj.weight", [kvHeads * headDim, hidden], TensorRole.AttnK, i));
-            if (qkvBias) t.Add(new(p + "self_attn.k_proj.bias", [kvHeads * headDim], TensorRole.AttnK, i));
-            t.Add(new(p + "self_attn.v_proj.weight", [kvHeads * headDim, hidden], TensorRole.AttnV, i));
-            if (qkvBias) t.Add(new(p + "self_attn.v_proj.bias", [kvHeads * headDim], TensorRole.AttnV, i));
-            t.Add(new(p + "self_attn.o_proj.weight", [hidden, heads * headDim], TensorRole.AttnOut, i));
-            if (c.Bool("attention_bias", false)) t.Add(new(p + "self_attn.o_proj.bias", [hidden], TensorRole.AttnOut, i));
+            t.Norm(p + "input_layernorm", hidden, false, i);
+            t.Linear(p + "self_attn.q_proj", qWidth, hidden, qkvBias, TensorRole.AttnQ, i);
+            t.Linear(p + "self_attn.k_proj", kvWidth, hidden, qkvBias, TensorRole.AttnK, i);
+            t.Linear(p + "self_attn.v_proj", kvWidth, hidden, qkvBias, TensorRole.AttnV, i);
+            t.Linear(p + "self_attn.o_proj", hidden, qWidth, attentionBias, TensorRole.AttnOut, i);
             if (qwen3)
             {
-                t.Add(new(p + "self_attn.q_norm.weight", [headDim], TensorRole.Norm, i));
-                t.Add(new(p + "self_attn.k_norm.weight", [headDim], TensorRole.Norm, i));
+                t.Norm(p + "self_attn.q_norm", headDim, false, i);
+                t.Norm(p + "self_attn.k_norm", headDim, false, i);
             }
-            t.Add(new(p + "post_attention_layernorm.weight", [hidden], TensorRole.Norm, i));
+            t.Norm(p + "post_attention_layernorm", hidden, false, i);
+            if (gemma2)
+            {
+                t.Norm(p + "pre_feedforward_layernorm", hidden, false, i);
+                t.Norm(p + "post_feedforward_layernorm", hidden, false, i);
+            }
             if (moe)
             {
-                t.Add(new(p + "block_sparse_moe.gate.weight", [experts, hidden], TensorRole.Router, i));
+                t.Linear(p + "block_sparse_moe.gate", experts, hidden, false, TensorRole.Router, i);
                 for (int e = 0; e < experts; e++)
                 {
                     string x = $"{p}block_sparse_moe.experts.{e}.";
-                    t.Add(new(x + "w1.weight", [inter, hidden], TensorRole.MlpGate, i, e));
-                    t.Add(new(x + "w2.weight", [hidden, inter], TensorRole.MlpDown, i, e));
-                    t.Add(new(x + "w3.weight", [inter, hidden], TensorRole.MlpUp, i, e));
+                    t.Linear(x + "w1", inter, hidden, false, TensorRole.MlpGate, i, e);
+                    t.Linear(x + "w2", hidden, inter, false, TensorRole.MlpDown, i, e);
+                    t.Linear(x + "w3", inter, hidden, false, TensorRole.MlpUp, i, e);
                 }
             }
             else
             {
-                t.Add(new(p + "mlp.gate_proj.weight", [inter, hidden], TensorRole.MlpGate, i));
-                if (mlpBias) t.Add(new(p + "mlp.gate_proj.bias", [inter], TensorRole.MlpGate, i));
-                t.Add(new(p + "mlp.up_proj.weight", [inter, hidden], TensorRole.MlpUp, i));
-                if (mlpBias) t.Add(new(p + "mlp.up_proj.bias", [inter], TensorRole.MlpUp, i));
-                t.Add(new(p + "mlp.down_proj.weight", [hidden, inter], TensorRole.MlpDown, i));
-                if (mlpBias) t.Add(new(p + "mlp.down_proj.bias", [hidden], TensorRole.MlpDown, i));
+                t.Linear(p + "mlp.gate_proj", inter, hidden, mlpBias, TensorRole.MlpGate, i);
+                t.Linear(p + "mlp.up_proj", inter, hidden, mlpBias, TensorRole.MlpUp, i);
+                t.Linear(p + "mlp.down_proj", hidden, inter, mlpBias, TensorRole.MlpDown, i);
             }
         }
-        t.Add(new("model.norm.weight", [hidden], TensorRole.Norm));
-        if (!tied) t.Add(new("lm_head.weight", [vocab, hidden], TensorRole.LmHead));
+        t.Norm("model.norm", hidden, false);
+        if (!tied) t.Linear("lm_head", vocab, hidden, false, TensorRole.LmHead);
 
         return new ModelArchitecture
         {
@@ -83,28 +93,57 @@ internal static class LlamaFamily
             HeadDim = headDim,
             IntermediateSize = inter,
             Mlp = MlpKind.Gated,
-            Activation = c.OptionalString("hidden_act") ?? "silu",
+            // Gemma's MLP reads hidden_activation and, when it is null, uses gelu_pytorch_tanh (ignoring hidden_act "gelu").
+            Activation = gemma ? c.OptionalString("hidden_activation") ?? "gelu_pytorch_tanh" : c.OptionalString("hidden_act") ?? "silu",
             Norm = NormKind.RmsNorm,
-            NormEpsilon = c.Number("rms_norm_eps", 1e-6),
+            NormEpsilon = c.PositiveNumber("rms_norm_eps", 1e-6),
+            NormsPerLayer = gemma2 ? 4 : 2,
+            NormWeightOffset = gemma ? 1.0 : 0.0,
+            EmbeddingMultiplier = gemma ? Math.Sqrt(hidden) : 1.0,
             Positions = PositionKind.Rotary,
-            RopeTheta = c.Number("rope_theta", 10000.0),
+            RopeTheta = c.PositiveNumber("rope_theta", 10000.0),
+            RopeScaling = RopeScaling.Read(c),
+            PartialRotaryFactor = c.Fraction("partial_rotary_factor", 1.0),
             MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? 2048,
             TiedEmbeddings = tied,
             QkvBias = qkvBias,
-            AttentionOutBias = c.Bool("attention_bias", false),
+            AttentionOutBias = attentionBias,
             MlpBias = mlpBias,
             QkNorm = qwen3,
             NumExperts = experts,
             ExpertsPerToken = perToken,
-            SlidingWindow = c.Bool("use_sliding_window", modelType == "mistral" || modelType == "mixtral") ? c.OptionalDim("sliding_window") : null,
-            Tensors = t,
+            SlidingWindow = SlidingWindow(c, modelType),
+            SlidingWindowEveryOtherLayer = gemma2,
+            AttnLogitSoftcap = gemma2 ? NullablePositive(c, "attn_logit_softcapping") : null,
+            FinalLogitSoftcap = gemma2 ? NullablePositive(c, "final_logit_softcapping") : null,
+            QueryPreAttnScalar = gemma2 ? c.PositiveNumber("query_pre_attn_scalar", headDim) : null,
+            AttentionDropout = c.Probability("attention_dropout", 0),
+            InitializerRange = c.PositiveNumber("initializer_range", 0.02),
+            BaseModelPrefix = "model.",
+            Tensors = t.Tensors,
         };
     }
+
+    /// <summary>Mistral/Mixtral/Gemma 2 use <c>sliding_window</c> whenever it is set; Qwen2/3 only with <c>use_sliding_window</c>.</summary>
+    private static int? SlidingWindow(ConfigFields c, string modelType) => modelType switch
+    {
+        "mistral" or "mixtral" or "gemma2" => c.OptionalDim("sliding_window"),
+        "qwen2" or "qwen3" => c.Bool("use_sliding_window", false) ? c.OptionalDim("sliding_window") : null,
+        _ => null,
+    };
+
+    private static double? NullablePositive(ConfigFields c, string key) => c.Has(key) ? c.PositiveNumber(key, 1) : null;
 
     internal static int DivideHidden(ConfigFields c, int hidden, int heads)
     {
         if (hidden % heads != 0)
             throw c.Invalid("num_attention_heads", $"{heads} does not divide hidden_size {hidden}", "Set head_dim explicitly or fix num_attention_heads.");
         return hidden / heads;
+    }
+
+    internal static void CheckGroups(ConfigFields c, int heads, int kvHeads)
+    {
+        if (heads % kvHeads != 0)
+            throw c.Invalid("num_key_value_heads", $"{kvHeads} does not divide num_attention_heads {heads}", "Grouped-query attention needs heads to be a multiple of key/value heads.");
     }
 }

@@ -53,7 +53,7 @@ public sealed record ModelArchitecture
     public bool AttentionOutBias { get; init; }
     public bool MlpBias { get; init; }
     public bool LmHeadBias { get; init; }
-    /// <summary>Per-head RMSNorm on q and k (Qwen3).</summary>
+    /// <summary>Per-head norm on q and k: RMSNorm over head_dim (Qwen3), or LayerNorm with bias (phi with <c>qk_layernorm</c>).</summary>
     public bool QkNorm { get; init; }
 
     /// <summary>Mixture of experts: number of experts per layer (0 = dense) and experts each token is routed to.</summary>
@@ -63,7 +63,79 @@ public sealed record ModelArchitecture
     /// <summary>Sliding-window attention span in tokens, when the config sets one (Mistral v0.1: 4096).</summary>
     public int? SlidingWindow { get; init; }
 
-    /// <summary>The parameter tensors, with Hugging Face names and shapes, in checkpoint order.</summary>
+    // ---- Block structure: what a planner needs to count activations and a trainer needs to build the forward pass ----
+
+    /// <summary>
+    /// Attention and MLP read the same normalised input and their outputs are added to the residual together
+    /// (<c>x + attn(ln(x)) + mlp(ln'(x))</c>): GPT-NeoX <c>use_parallel_residual</c>, Falcon <c>parallel_attn</c>, phi-1.5/2.
+    /// False means the usual sequential pre-norm block.
+    /// </summary>
+    public bool ParallelResidual { get; init; }
+
+    /// <summary>
+    /// Norm modules per decoder layer, not counting q/k norms: 2 for Llama/GPT-2/NeoX, 1 for phi-2 and Falcon-7B
+    /// (one norm shared by the parallel branches), 2 for Falcon-40B (<c>ln_attn</c>, <c>ln_mlp</c>), 4 for Gemma 2
+    /// (pre/post attention, pre/post feed-forward). Each saves its input for backward.
+    /// </summary>
+    public int NormsPerLayer { get; init; } = 2;
+
+    /// <summary>LayerNorms with a bias (GPT-2, NeoX, Falcon, phi); RMSNorms never have one.</summary>
+    public bool NormBias { get; init; }
+
+    /// <summary>Added to a norm weight before scaling: Gemma's RMSNorm computes <c>x̂ · (1 + w)</c>, so 1 there, 0 elsewhere.</summary>
+    public double NormWeightOffset { get; init; }
+
+    /// <summary>Token embeddings are multiplied by this before the first layer: √hidden for Gemma, 1 elsewhere.</summary>
+    public double EmbeddingMultiplier { get; init; } = 1.0;
+
+    /// <summary>Base-model module prefix in checkpoint names (<c>model.</c>, <c>transformer.</c>, <c>gpt_neox.</c>); checkpoints saved from the base model omit it.</summary>
+    public string BaseModelPrefix { get; init; } = "model.";
+
+    /// <summary>Gemma 2: attention logits are soft-capped as <c>c · tanh(x / c)</c> (50); null when not capped.</summary>
+    public double? AttnLogitSoftcap { get; init; }
+
+    /// <summary>Gemma 2: output logits are soft-capped (30); null when not capped. Adds elementwise work on the full logits.</summary>
+    public double? FinalLogitSoftcap { get; init; }
+
+    /// <summary>Attention scale is <c>1/√QueryPreAttnScalar</c> (Gemma 2: 256 or 224); null means <c>1/√HeadDim</c>.</summary>
+    public double? QueryPreAttnScalar { get; init; }
+
+    /// <summary>When <see cref="SlidingWindow"/> is set: true if only even-numbered layers use it and odd ones attend globally (Gemma 2).</summary>
+    public bool SlidingWindowEveryOtherLayer { get; init; }
+
+    /// <summary>Dropout probability on attention probabilities (0 for almost every released LLM config).</summary>
+    public double AttentionDropout { get; init; }
+
+    /// <summary>Dropout probability on the attention and MLP outputs before the residual add (GPT-2 <c>resid_pdrop</c> 0.1).</summary>
+    public double ResidualDropout { get; init; }
+
+    /// <summary>Dropout probability on the embedding output (GPT-2 <c>embd_pdrop</c>).</summary>
+    public double EmbeddingDropout { get; init; }
+
+    /// <summary>Standard deviation for weight initialisation (config <c>initializer_range</c>).</summary>
+    public double InitializerRange { get; init; } = 0.02;
+
+    /// <summary>RoPE frequency scaling from the config (Llama 3.1+: <c>llama3</c>, factor 8); null when none.</summary>
+    public RopeScaling? RopeScaling { get; init; }
+
+    /// <summary>Query heads per key/value head (1 for MHA, NumHeads for MQA).</summary>
+    public int KvGroups => NumHeads / NumKvHeads;
+
+    /// <summary>Width of the rotated part of each head: <c>HeadDim · PartialRotaryFactor</c> (0 without RoPE).</summary>
+    public int RotaryDim => Positions == PositionKind.Rotary ? (int)(HeadDim * PartialRotaryFactor) : 0;
+
+    /// <summary>Every linear projection (LoRA targets), in module order, with in/out widths independent of the storage layout.</summary>
+    public IReadOnlyList<LinearLayer> Linears => Facts(Tensors).Linears;
+
+    private static List<LinearLayer> LinearsOf(IReadOnlyList<ParameterTensor> tensors)
+    {
+        var biased = tensors.Where(t => t.IsBias).Select(t => t.Module).ToHashSet(StringComparer.Ordinal);
+        return tensors.Where(t => t.IsLinearWeight)
+            .Select(w => new LinearLayer(w.Module, w.InFeatures, w.OutFeatures, biased.Contains(w.Module), w.Conv1D, w.Role, w.Layer, w.Expert))
+            .ToList();
+    }
+
+    /// <summary>The parameter tensors, with Hugging Face names and shapes, in checkpoint order. Treat the list as immutable once built.</summary>
     public required IReadOnlyList<ParameterTensor> Tensors { get; init; }
 
     public bool IsMoE => NumExperts > 0;
@@ -71,7 +143,16 @@ public sealed record ModelArchitecture
     public int KvWidth => NumKvHeads * HeadDim;
 
     /// <summary>Exact number of parameters (tied embeddings counted once).</summary>
-    public long ParameterCount => Tensors.Sum(t => t.Elements);
+    public long ParameterCount => Facts(Tensors).Parameters;
+
+    // Derived facts depend only on the tensor list, so they are cached per list instance (outside the record's fields,
+    // which keeps record equality and `with` copies unaffected). A plan reads them many times; a 405B list has 1,137 tensors.
+    private sealed record TensorFacts(long Parameters, IReadOnlyList<LinearLayer> Linears);
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IReadOnlyList<ParameterTensor>, TensorFacts> FactsCache = new();
+
+    private static TensorFacts Facts(IReadOnlyList<ParameterTensor> tensors) =>
+        FactsCache.GetValue(tensors, t => new TensorFacts(t.Sum(x => x.Elements), LinearsOf(t).AsReadOnly()));
 
     /// <summary>Parameters one token touches: for MoE only <see cref="ExpertsPerToken"/> experts per layer.</summary>
     public long ActiveParameterCount =>

@@ -26,7 +26,10 @@ public enum TensorRole
 
 /// <summary>
 /// One parameter tensor as it is named in a Hugging Face checkpoint.
-/// For a linear layer the shape is [out, in] (PyTorch layout); bias tensors have one dimension.
+/// For a linear layer the shape is [out, in] (PyTorch layout), except GPT-2's <c>Conv1D</c> modules which store
+/// [in, out] (<see cref="Conv1D"/> is then true); bias tensors have one dimension. Shapes are always recorded exactly
+/// as the checkpoint stores them, so <c>afinado inspect</c> can compare them; use <see cref="InFeatures"/> and
+/// <see cref="OutFeatures"/> for the math.
 /// </summary>
 public sealed record ParameterTensor(string Name, long[] Shape, TensorRole Role, int? Layer = null, int? Expert = null)
 {
@@ -36,4 +39,26 @@ public sealed record ParameterTensor(string Name, long[] Shape, TensorRole Role,
     public string Module => Name[..Name.LastIndexOf('.')];
     /// <summary>A 2-D weight of a linear projection (what LoRA can adapt).</summary>
     public bool IsLinearWeight => !IsBias && Shape.Length == 2 && Role is not (TensorRole.TokenEmbedding or TensorRole.PositionEmbedding);
+
+    /// <summary>
+    /// True for transformers' <c>Conv1D</c> (GPT-2): the weight is stored [in, out] and applied as <c>x @ W</c>.
+    /// A LoRA adapter on it must transpose its delta; a TorchSharp Linear loading it must transpose the weight.
+    /// </summary>
+    public bool Conv1D { get; init; }
+
+    /// <summary>Input width of a linear weight (0 for anything else).</summary>
+    public long InFeatures => !IsLinearWeight ? 0 : Conv1D ? Shape[0] : Shape[1];
+
+    /// <summary>Output width of a linear weight (0 for anything else).</summary>
+    public long OutFeatures => !IsLinearWeight ? 0 : Conv1D ? Shape[1] : Shape[0];
+}
+
+/// <summary>
+/// One linear projection of the model (a weight and maybe its bias), with the widths LoRA and a model builder need.
+/// <see cref="Module"/> is the Hugging Face module path (what <c>--lora-targets</c> / peft's <c>target_modules</c> match).
+/// </summary>
+public sealed record LinearLayer(string Module, long InFeatures, long OutFeatures, bool HasBias, bool Conv1D, TensorRole Role, int? Layer, int? Expert)
+{
+    /// <summary>The last segment of <see cref="Module"/>, e.g. <c>q_proj</c> or <c>c_attn</c>.</summary>
+    public string ShortName => Module[(Module.LastIndexOf('.') + 1)..];
 }

@@ -15,6 +15,15 @@ public static class ModelCatalog
     /// <summary>Every catalog id, sorted.</summary>
     public static IReadOnlyList<string> Ids => Resources.Value.Keys.Order(StringComparer.OrdinalIgnoreCase).ToList();
 
+    /// <summary>
+    /// One line per catalog model for listings such as <c>afinado plan --list-models</c>: id, model_type, parameters and
+    /// active parameters (differs for MoE). Parsed once on first use.
+    /// </summary>
+    public static IReadOnlyList<CatalogEntry> Entries => EntriesCache.Value;
+
+    private static readonly Lazy<IReadOnlyList<CatalogEntry>> EntriesCache = new(() =>
+        Ids.Select(id => Get(id)).Select(a => new CatalogEntry(a.Name, a.ModelType, a.ParameterCount, a.ActiveParameterCount)).ToList());
+
     public static bool Contains(string id) => Resources.Value.ContainsKey(id);
 
     /// <summary>The raw config.json text of a catalog model (so other tools, e.g. the GPU script, see exactly what we parse).</summary>
@@ -45,3 +54,6 @@ public static class ModelCatalog
         return index;
     }
 }
+
+/// <summary>A catalog model as listed: hub id, Hugging Face model_type, total and per-token (MoE) parameters.</summary>
+public sealed record CatalogEntry(string Id, string ModelType, long Parameters, long ActiveParameters);

@@ -38,7 +38,8 @@ public sealed class LanguageModelRun
         this.extras = extras ?? [];
     }
 
-    public IPeakPlanner? Planner { get; init; }
+    /// <summary>Predicts the run's peak; defaults to the planner's <c>--device cpu</c> mode.</summary>
+    public IPeakPlanner? Planner { get; init; } = new CpuPeakPlanner();
     /// <summary>Rules other than backprop (ES, DFA …) are created here by name; null → only <c>backprop</c>.</summary>
     public Func<string, ILearningRule?>? RuleFactory { get; init; }
 
@@ -81,7 +82,7 @@ public sealed class LanguageModelRun
         using var model = new LlamaForCausalLM(arch, attention) { GradientCheckpointing = config.GradientCheckpointing };
         foreach (var f in baseFiles)
             ModuleWeights.Load(model, f, strict: baseFiles.Count == 1, ignoreExtra: n => arch.TiedEmbeddings && n == "lm_head.weight");
-        var selection = LocalSelectionBuilder.Create(arch, config.Method, config.Freeze, config.LoraRank, config.LoraAlpha, config.LoraDropout, config.LoraTargets);
+        var selection = SharedSelection.CreateParameterSelection(arch, config.Method, config.Freeze, config.LoraRank, config.LoraAlpha, config.LoraDropout, config.LoraTargets);
         var trainable = SelectionApplier.Apply(model, selection);
         long total = model.parameters().Sum(p => p.numel());
         long trainableCount = trainable.Sum(t => t.Parameter.numel());

@@ -1,0 +1,190 @@
+"""The measurement grid, most valuable rows first (a time budget may stop the run part-way).
+
+Every row is one job: build a model from a catalog config (random weights), then measure the second iteration.
+Model ids are planner catalog ids; their configs are read from src/Afinado.Planner/Catalog/configs/org--name.json.
+`layers` reduces the layer count at real widths (recorded per row, so the planner can predict the reduced model).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+SMOL = "HuggingFaceTB/SmolLM2-135M"
+TINY = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
+L1B = "meta-llama/Llama-3.2-1B"
+L3B = "meta-llama/Llama-3.2-3B"
+L2_7B = "meta-llama/Llama-2-7b-hf"
+L8B = "meta-llama/Llama-3.1-8B"
+
+ATTN_ONLY = ("q_proj", "k_proj", "v_proj", "o_proj")
+ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+SHORT_NAMES = {SMOL: "smollm2-135m", TINY: "tinyllama-1.1b", L1B: "llama3.2-1b", L3B: "llama3.2-3b",
+               L2_7B: "llama2-7b", L8B: "llama3.1-8b"}
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    task: str                      # train | infer
+    phase: str                     # step (train) | prefill | decode
+    precision: str                 # fp32 | amp-bf16 | bf16
+    batch: int
+    seq: int                       # training sequence, or the inference context
+    method: str = "full"           # full | freeze | lora | none (inference)
+    optimizer: str = "adamw"       # adamw (foreach on CUDA) | adamw-fused | none
+    checkpointing: str = "none"    # none | full
+    attention: str = "sdpa"        # sdpa | eager
+    lora_rank: int = 0
+    lora_alpha: float = 0.0
+    lora_targets: tuple[str, ...] = field(default_factory=tuple)
+    lora_dropout: float = 0.0
+    freeze: str = ""               # "" | "half": embeddings and the first half of the layers frozen
+    layers: int | None = None      # None: the config's layer count
+
+    @property
+    def row_id(self) -> str:
+        name = SHORT_NAMES.get(self.model, self.model.replace("/", "--"))
+        if self.layers is not None:
+            name += f"@L{self.layers}"
+        parts = [name, self.task if self.task == "train" else self.phase]
+        if self.task == "train":
+            method = self.method
+            if self.method == "lora":
+                scope = "all" if tuple(self.lora_targets) == ALL_LINEAR else "attn"
+                method = f"lora-r{self.lora_rank}-{scope}" + (f"-drop{self.lora_dropout:g}" if self.lora_dropout else "")
+            elif self.method == "freeze":
+                method = f"freeze-{self.freeze}"
+            parts += [method, self.precision, self.optimizer]
+        else:
+            parts.append(self.precision)
+        parts += [f"b{self.batch}-s{self.seq}", self.attention]
+        if self.task == "train":
+            parts.append(f"ckpt-{self.checkpointing}")
+        return "/".join(parts)
+
+
+def train(model, precision, batch, seq, **kw) -> Case:
+    return Case(model=model, task="train", phase="step", precision=precision, batch=batch, seq=seq, **kw)
+
+
+def lora(model, rank, targets, batch, seq, precision="bf16", **kw) -> Case:
+    return train(model, precision, batch, seq, method="lora", lora_rank=rank, lora_alpha=16.0,
+                 lora_targets=tuple(targets), **kw)
+
+
+def freeze_half(model, precision, batch, seq, **kw) -> Case:
+    return train(model, precision, batch, seq, method="freeze", freeze="half", **kw)
+
+
+def prefill(model, batch, context, **kw) -> Case:
+    return Case(model=model, task="infer", phase="prefill", precision="bf16", batch=batch, seq=context,
+                method="none", optimizer="none", **kw)
+
+
+def decode(model, batch, context, **kw) -> Case:
+    return replace(prefill(model, batch, context, **kw), phase="decode")
+
+
+def core_cases(model, batch, seq, infer_batch, infer_context, **kw) -> list[Case]:
+    """Every training regime on one model, then prefill and decode."""
+    return [
+        train(model, "fp32", batch, seq, **kw),
+        train(model, "amp-bf16", batch, seq, **kw),
+        train(model, "bf16", batch, seq, **kw),
+        lora(model, 8, ATTN_ONLY, batch, seq, **kw),
+        lora(model, 64, ALL_LINEAR, batch, seq, **kw),
+        freeze_half(model, "amp-bf16", batch, seq, **kw),
+        train(model, "amp-bf16", batch, seq, checkpointing="full", **kw),
+        train(model, "amp-bf16", batch, seq, attention="eager", **kw),
+        prefill(model, infer_batch, infer_context, **kw),
+        decode(model, infer_batch, infer_context, **kw),
+    ]
+
+
+def full_grid() -> list[Case]:
+    cases: list[Case] = []
+    # 1. Every regime on a mid-size GQA model at full depth.
+    cases += core_cases(L1B, 2, 1024, 1, 2048)
+    # 2. The headline model: LoRA and inference at full depth, full finetuning at 4 layers (real widths).
+    cases += [
+        lora(L8B, 8, ATTN_ONLY, 1, 2048),
+        lora(L8B, 64, ALL_LINEAR, 1, 2048),
+        prefill(L8B, 1, 4096),
+        decode(L8B, 1, 4096),
+        train(L8B, "fp32", 1, 2048, layers=4),
+        train(L8B, "amp-bf16", 1, 2048, layers=4),
+        train(L8B, "bf16", 1, 2048, layers=4),
+        lora(L8B, 8, ATTN_ONLY, 1, 4096, checkpointing="full"),
+        lora(L8B, 8, ATTN_ONLY, 1, 2048, attention="eager"),
+    ]
+    # 3. A small model, where activations dominate the peak.
+    cases += core_cases(SMOL, 8, 1024, 8, 1024)
+    # 4. Llama-3.2-3B at full depth.
+    cases += [
+        train(L3B, "amp-bf16", 1, 2048),
+        train(L3B, "bf16", 1, 2048),
+        lora(L3B, 8, ATTN_ONLY, 1, 2048),
+        lora(L3B, 64, ALL_LINEAR, 1, 2048),
+        train(L3B, "amp-bf16", 2, 2048, checkpointing="full"),
+        prefill(L3B, 1, 8192),
+        decode(L3B, 1, 8192),
+    ]
+    # 5. TinyLlama: 32k vocabulary, 4 KV heads, untied embeddings.
+    cases += [
+        train(TINY, "amp-bf16", 4, 1024),
+        train(TINY, "fp32", 2, 1024),
+        train(TINY, "bf16", 4, 1024),
+        lora(TINY, 8, ATTN_ONLY, 4, 1024),
+        train(TINY, "amp-bf16", 4, 1024, attention="eager"),
+        prefill(TINY, 4, 2048),
+        decode(TINY, 4, 2048),
+    ]
+    # 6. Llama-2-7B: multi-head attention (no GQA), so KV cache and eager scores are 4x those of Llama-3-8B.
+    cases += [
+        lora(L2_7B, 8, ATTN_ONLY, 1, 2048),
+        lora(L2_7B, 8, ATTN_ONLY, 1, 2048, attention="eager"),
+        prefill(L2_7B, 1, 4096),
+        decode(L2_7B, 1, 4096),
+        train(L2_7B, "amp-bf16", 1, 2048, layers=4),
+    ]
+    # 7. Batch x sequence on Llama-3.2-1B (AMP bf16): without and with checkpointing, SDPA and eager, LoRA.
+    for b, s in [(1, 512), (1, 2048), (4, 512), (4, 2048), (8, 1024), (1, 8192)]:
+        cases.append(train(L1B, "amp-bf16", b, s))
+    for b, s in [(4, 2048), (1, 8192), (8, 2048)]:
+        cases.append(train(L1B, "amp-bf16", b, s, checkpointing="full"))
+    for b, s in [(1, 512), (1, 2048), (4, 1024)]:
+        cases.append(train(L1B, "amp-bf16", b, s, attention="eager"))
+    cases += [lora(L1B, 8, ATTN_ONLY, 1, 4096), lora(L1B, 8, ATTN_ONLY, 8, 1024)]
+    # 8. Inference contexts and batches.
+    cases += [prefill(L8B, 1, c) for c in (512, 2048, 16384)]
+    cases += [decode(L8B, 1, c) for c in (1024, 16384, 32768)]
+    cases += [
+        decode(L8B, 8, 4096),
+        prefill(L8B, 1, 4096, attention="eager"),
+        decode(L8B, 1, 4096, attention="eager"),
+        decode(L1B, 16, 4096),
+        prefill(L1B, 8, 2048),
+        prefill(L1B, 1, 8192, attention="eager"),
+    ]
+    # 9. Limits and variants: 8B full finetuning at full depth (pure bf16 may fit; AMP AdamW cannot: 16 B/param),
+    #    fused AdamW, LoRA dropout, deeper reduced 8B with checkpointing, 3B in fp32.
+    cases += [
+        train(L8B, "bf16", 1, 1024),
+        train(L8B, "amp-bf16", 1, 1024),
+        train(L1B, "amp-bf16", 2, 1024, optimizer="adamw-fused"),
+        lora(L1B, 8, ATTN_ONLY, 2, 1024, lora_dropout=0.05),
+        train(L8B, "amp-bf16", 2, 2048, layers=8, checkpointing="full"),
+        train(L3B, "fp32", 1, 1024),
+    ]
+    ids = [c.row_id for c in cases]
+    duplicates = {i for i in ids if ids.count(i) > 1}
+    if duplicates:
+        raise AssertionError(f"duplicate grid rows: {sorted(duplicates)}")
+    return cases
+
+
+def shrink_for_dry_run(case: Case) -> Case:
+    """CPU dry run: the same rows at tiny batch, sequence and depth (the model widths are shrunk separately)."""
+    layers = min(case.layers or 2, 2)
+    seq = min(case.seq, 32 if case.task == "train" else 48)
+    return replace(case, batch=min(case.batch, 2), seq=seq, layers=layers)

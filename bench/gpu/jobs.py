@@ -1,0 +1,304 @@
+"""One measured job: build the model, select what trains, run two iterations, read the second one's peak.
+
+Two model implementations share this code: transformers + peft (the GPU run) and builtin_llama (the CPU dry run
+where those libraries are absent). Everything that differs between them lives in build_model and apply_lora.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import os
+import re
+import tempfile
+
+import torch
+
+from grid import Case
+
+
+class Unsupported(Exception):
+    """The job cannot run on this software stack; the row is recorded as skipped with the reason."""
+
+
+WEIGHT_DTYPES = {"fp32": torch.float32, "amp-bf16": torch.float32, "bf16": torch.bfloat16}
+
+
+def weights_dtype(case: Case) -> torch.dtype:
+    return WEIGHT_DTYPES[case.precision]
+
+
+# ---------------------------------------------------------------- model
+
+
+def on_device(device: str):
+    """Create tensors directly on `device` (torch >= 2.0 makes torch.device a context manager)."""
+    where = torch.device(device)
+    return where if hasattr(where, "__enter__") else contextlib.nullcontext()
+
+
+def build_model(cfg: dict, case: Case, device: str, impl: str):
+    """A randomly initialised causal LM from a config.json dict, built directly on `device` in the weights dtype."""
+    dtype = weights_dtype(case)
+    if impl == "builtin":
+        from builtin_llama import BuiltinLlamaForCausalLM
+        # Built in place (device context on torch >= 2.0, default dtype) so an 8B model never passes through host RAM.
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            with on_device(device):
+                model = BuiltinLlamaForCausalLM(cfg, case.attention)
+        finally:
+            torch.set_default_dtype(previous)
+        return model.to(device=device, dtype=dtype)
+
+    import transformers
+    with tempfile.TemporaryDirectory() as folder:
+        # Through a config.json folder, exactly as a downloaded model's config is read (no network: a local path).
+        with open(os.path.join(folder, "config.json"), "w") as f:
+            json.dump(cfg, f)
+        config = transformers.AutoConfig.from_pretrained(folder)
+    major_minor = tuple(int(p) for p in re.findall(r"\d+", transformers.__version__)[:2])
+    # transformers 4.56 renamed torch_dtype to dtype; try the current name first, the other if it is refused.
+    names = ["dtype", "torch_dtype"] if major_minor >= (4, 56) else ["torch_dtype", "dtype"]
+    with on_device(device):
+        try:
+            model = transformers.AutoModelForCausalLM.from_config(
+                config, attn_implementation=case.attention, **{names[0]: dtype})
+        except TypeError:
+            model = transformers.AutoModelForCausalLM.from_config(
+                config, attn_implementation=case.attention, **{names[1]: dtype})
+    first = next(model.parameters())
+    if first.dtype != dtype or first.device.type != device:
+        model = model.to(device=device, dtype=dtype)
+    actual = getattr(model.config, "_attn_implementation", case.attention)
+    if actual != case.attention:
+        raise Unsupported(f"asked for attention {case.attention} but transformers chose {actual}")
+    return model
+
+
+def attention_kernel(model, impl: str) -> str:
+    if impl == "builtin":
+        return model.attention_kernel
+    return getattr(model.config, "_attn_implementation", "")
+
+
+def enable_checkpointing(model, impl: str) -> None:
+    if impl == "builtin":
+        model.gradient_checkpointing_enable()
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+# ---------------------------------------------------------------- what trains
+
+
+def glob_to_regex(pattern: str) -> re.Pattern:
+    """The planner's TensorPattern syntax: * within a segment, ** across, ? one char, {a..b} ranges, {x,y}."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*"); i += 2; continue
+        if c == "*":
+            out.append(r"[^.]*")
+        elif c == "?":
+            out.append(r"[^.]")
+        elif c == "{":
+            close = pattern.index("}", i)
+            inner = pattern[i + 1:close]
+            if ".." in inner:
+                lo, hi = (int(v) for v in inner.split(".."))
+                options = [str(n) for n in range(lo, hi + 1)]
+            else:
+                options = inner.split(",")
+            out.append("(?:" + "|".join(re.escape(o) for o in options) + ")")
+            i = close
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("^" + "".join(out) + r"(\..*)?$")
+
+
+def freeze_patterns(case: Case, layers: int) -> list[str]:
+    if case.freeze != "half":
+        raise ValueError(f"unknown freeze scope {case.freeze!r}")
+    return ["model.embed_tokens", f"model.layers.{{0..{layers // 2 - 1}}}"]
+
+
+def apply_freeze(model, patterns: list[str]) -> None:
+    regexes = [glob_to_regex(p) for p in patterns]
+    for name, param in model.named_parameters():
+        param.requires_grad_(not any(r.match(name) for r in regexes))
+
+
+def apply_lora(model, case: Case, lora_impl: str):
+    targets = list(case.lora_targets)
+    if lora_impl == "builtin":
+        from builtin_llama import apply_lora as builtin_apply
+        return builtin_apply(model, case.lora_rank, case.lora_alpha, targets, case.lora_dropout)
+    import peft
+    config = peft.LoraConfig(r=case.lora_rank, lora_alpha=case.lora_alpha, lora_dropout=case.lora_dropout,
+                             target_modules=targets, bias="none", task_type="CAUSAL_LM")
+    return peft.get_peft_model(model, config)
+
+
+def adapter_dtype(model) -> str:
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            return str(param.dtype).replace("torch.", "")
+    return ""
+
+
+def make_optimizer(params, case: Case, device: str):
+    signature = inspect.signature(torch.optim.AdamW.__init__).parameters
+    if case.optimizer == "adamw-fused":
+        if "fused" not in signature or device != "cuda":
+            raise Unsupported(f"fused AdamW needs CUDA and torch >= 2.0 (have torch {torch.__version__} on {device})")
+        return torch.optim.AdamW(params, lr=1e-5, fused=True), "fused"
+    if case.optimizer != "adamw":
+        raise ValueError(f"unknown optimizer {case.optimizer!r}")
+    if device == "cuda":
+        # foreach is torch's CUDA default today; stated explicitly so the row does not depend on that default.
+        return torch.optim.AdamW(params, lr=1e-5, foreach=True), "foreach"
+    return torch.optim.AdamW(params, lr=1e-5, foreach=False), "for-loop"
+
+
+def autocast(case: Case, device: str):
+    if case.precision == "amp-bf16":
+        return torch.autocast(device_type=device, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def keep_last_logits(model) -> tuple[dict, str]:
+    """generate()-style prefill computes logits for the last position only, where the model supports it."""
+    params = inspect.signature(model.forward).parameters
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in params:
+            return {name: 1}, "last"
+    return {}, "all"
+
+
+# ---------------------------------------------------------------- measured iterations
+
+
+def measure_train(model, case: Case, probe, device: str, vocab: int, inject_oom: bool) -> dict:
+    x = torch.randint(0, vocab, (case.batch, case.seq), device=device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer, impl = make_optimizer(trainable, case, device)
+    model.train()
+
+    def step():
+        if inject_oom:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected by --inject-oom)")
+        with autocast(case, device):
+            # Only the loss is kept, as a training loop does: the logits die with the output object.
+            loss = model(input_ids=x, labels=x, use_cache=False).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    probe.reset()
+    step()  # first iteration: optimizer state is created lazily here
+    iter1_peak, _ = probe.peak()
+    probe.reset()
+    step()
+    peak_allocated, peak_reserved = probe.peak()
+    return {
+        "optimizer_impl": impl,
+        "iter1_peak_allocated_bytes": iter1_peak,
+        "peak_allocated_bytes": peak_allocated,
+        "peak_reserved_bytes": peak_reserved,
+        "peak_rss_bytes": probe.peak_rss(),
+        "end_allocated_bytes": probe.allocated(),
+        "device_used_bytes": probe.device_used(),
+        "process_used_bytes": probe.process_used(),
+        "logits": "all",
+        "kv_cache": "",
+    }
+
+
+def measure_infer(model, case: Case, probe, device: str, vocab: int, inject_oom: bool) -> dict:
+    model.eval()
+    keep, logits_mode = keep_last_logits(model)
+    x = torch.randint(0, vocab, (case.batch, case.seq), device=device)
+    peaks = []
+    with torch.inference_mode():
+        if inject_oom:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected by --inject-oom)")
+        if case.phase == "prefill":
+            for _ in range(2):
+                probe.reset()
+                out = model(input_ids=x, use_cache=True, **keep)
+                peaks.append(probe.peak())
+                cache_type = type(out.past_key_values).__name__
+                end_allocated = probe.allocated()  # weights + KV cache + kept logits
+                del out
+        else:
+            # Prefill the context (not measured), then measure the second decode step: the cache then holds
+            # seq + 1 tokens going in, seq + 2 coming out.
+            out = model(input_ids=x, use_cache=True, **keep)
+            cache = out.past_key_values
+            token = out.logits[:, -1:].argmax(-1)
+            del out
+            for _ in range(2):
+                probe.reset()
+                out = model(input_ids=token, past_key_values=cache, use_cache=True)
+                cache = out.past_key_values
+                token = out.logits[:, -1:].argmax(-1)
+                del out
+                peaks.append(probe.peak())
+            cache_type = type(cache).__name__
+            end_allocated = probe.allocated()  # weights + KV cache
+            del cache
+    return {
+        "optimizer_impl": "",
+        "iter1_peak_allocated_bytes": peaks[0][0],
+        "peak_allocated_bytes": peaks[1][0],
+        "peak_reserved_bytes": peaks[1][1],
+        "peak_rss_bytes": probe.peak_rss(),
+        "end_allocated_bytes": end_allocated,
+        "device_used_bytes": probe.device_used(),
+        "process_used_bytes": probe.process_used(),
+        "logits": logits_mode if case.phase == "prefill" else "last",
+        "kv_cache": cache_type,
+    }
+
+
+def run_job(case: Case, cfg: dict, probe, device: str, impl: str, lora_impl: str, inject_oom: bool) -> dict:
+    """Build, select, measure. Returns the measured columns; raises on OOM/errors (the runner records them)."""
+    torch.manual_seed(0)
+    layers = cfg["num_hidden_layers"]
+    allocated_before = probe.allocated()
+    model = build_model(cfg, case, device, impl)
+    params_model = sum(p.numel() for p in model.parameters())
+    built_dtype = str(next(model.parameters()).dtype).replace("torch.", "")  # measured, not assumed
+    if case.checkpointing == "full":
+        enable_checkpointing(model, impl)
+    frozen = ""
+    if case.task == "infer":
+        for p in model.parameters():
+            p.requires_grad_(False)
+    elif case.method == "freeze":
+        patterns = freeze_patterns(case, layers)
+        apply_freeze(model, patterns)
+        frozen = ";".join(patterns)
+    elif case.method == "lora":
+        model = apply_lora(model, case, lora_impl)
+    elif case.method != "full":
+        raise ValueError(f"unknown method {case.method!r}")
+    params_all = sum(p.numel() for p in model.parameters())
+    result = {
+        "frozen": frozen,
+        "params_model": params_model,
+        "params_adapter": params_all - params_model,
+        "params_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "adapter_dtype": adapter_dtype(model) if case.method == "lora" else "",
+        "weights_dtype": built_dtype,
+        "attention_kernel": attention_kernel(model, impl),
+        "allocated_before_bytes": allocated_before,
+        "allocated_after_build_bytes": probe.allocated(),
+    }
+    measure = measure_train if case.task == "train" else measure_infer
+    result.update(measure(model, case, probe, device, cfg["vocab_size"], inject_oom))
+    return result

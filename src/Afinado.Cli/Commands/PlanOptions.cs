@@ -1,0 +1,96 @@
+using System.CommandLine;
+using Afinado.Planner.Devices;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
+
+namespace Afinado.Cli.Commands;
+
+/// <summary>The job and device flags of <c>afinado plan</c> (shared with commands that plan, e.g. export).</summary>
+internal sealed class PlanOptions
+{
+    public readonly Option<string> Model = new("--model") { Description = "Catalog id, config.json path or model folder.", DefaultValueFactory = _ => "meta-llama/Llama-3.1-8B" };
+    public readonly Option<string> Task = new("--task") { Description = "train | infer.", DefaultValueFactory = _ => "train" };
+    public readonly Option<string> Method = new("--method") { Description = "full | freeze | lora | qlora.", DefaultValueFactory = _ => "lora" };
+    public readonly Option<int> LoraRank = new("--lora-rank") { Description = "LoRA rank r.", DefaultValueFactory = _ => 16 };
+    public readonly Option<double> LoraAlpha = new("--lora-alpha") { Description = "LoRA alpha (scaling = alpha / r).", DefaultValueFactory = _ => 32 };
+    public readonly Option<double> LoraDropout = new("--lora-dropout") { Description = "LoRA dropout probability.", DefaultValueFactory = _ => 0.05 };
+    public readonly Option<string> LoraTargets = new("--lora-targets") { Description = "Comma-separated module names (q_proj,v_proj) or all-linear.", DefaultValueFactory = _ => LoraConfig.AllLinear };
+    public readonly Option<string[]> Freeze = new("--freeze") { Description = "Glob over tensor names to freeze (repeatable): '*' within a segment, '**' across, {0..15} ranges.", AllowMultipleArgumentsPerToken = false };
+    public readonly Option<string> Precision = new("--precision") { Description = "fp32 | amp-bf16 | amp-fp16 | bf16 | fp16.", DefaultValueFactory = _ => "bf16" };
+    public readonly Option<string> Optimizer = new("--optimizer") { Description = "sgd | sgd-momentum | adamw | adamw-8bit | paged-adamw-8bit | adafactor.", DefaultValueFactory = _ => "adamw" };
+    public readonly Option<int> Batch = new("--batch") { Description = "Micro-batch (sequences per step).", DefaultValueFactory = _ => 1 };
+    public readonly Option<int> Seq = new("--seq") { Description = "Tokens per sequence (inference: prompt tokens).", DefaultValueFactory = _ => 2048 };
+    public readonly Option<int?> Context = new("--context") { Description = "Inference: tokens in the KV cache at the end (prompt + generated)." };
+    public readonly Option<string> Checkpointing = new("--checkpointing") { Description = "none | full.", DefaultValueFactory = _ => "none" };
+    public readonly Option<string> Attention = new("--attention") { Description = "eager | sdpa.", DefaultValueFactory = _ => "sdpa" };
+    public readonly Option<double> Dropout = new("--dropout") { Description = "Attention/hidden dropout probability.", DefaultValueFactory = _ => 0 };
+    public readonly Option<string?> WeightsDtype = new("--weights-dtype") { Description = "fp32 | fp16 | bf16 | fp8 | int8 | int4 | nf4 | nf4-dq (default: from --precision; nf4 for qlora)." };
+    public readonly Option<string?> KvDtype = new("--kv-dtype") { Description = "KV-cache dtype for inference (default: compute dtype)." };
+    public readonly Option<int> GradAccum = new("--grad-accum") { Description = "Gradient-accumulation steps.", DefaultValueFactory = _ => 1 };
+    public readonly Option<bool> Compile = new("--compile") { Description = "torch.compile-style fused norms/activations (fewer saved tensors)." };
+    public readonly Option<bool> OptimizerInBackward = new("--optimizer-in-backward") { Description = "Fuse the optimizer step into backward (torchtune optimizer_in_bwd)." };
+    public readonly Option<bool> FusedOptimizer = new("--fused-optimizer") { Description = "Fused AdamW kernel (no step temporaries)." };
+    public readonly Option<bool> OffloadActivations = new("--offload-activations") { Description = "Keep activation checkpoints in host memory (needs --checkpointing full)." };
+    public readonly Option<int> LossChunks = new("--loss-chunks") { Description = "Cross-entropy chunks (torchtune uses 8); 1 = plain.", DefaultValueFactory = _ => 1 };
+    public readonly Option<string[]> Gpu = new("--gpu") { Description = "GPU to check (repeatable): " + string.Join(", ", GpuCatalog.All.Select(g => g.Id)) + ", or cpu." };
+    public readonly Option<string[]> GpuMemory = new("--gpu-memory") { Description = "A GPU given by usable memory, e.g. 24GiB or 24GB (repeatable)." };
+    public readonly Option<string?> Device = new("--device") { Description = "gpu (default) | cpu: plan for TorchSharp on the CPU (fp32, no CUDA context)." };
+
+    public IEnumerable<Option> All =>
+    [
+        Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Freeze, Precision, Optimizer, Batch, Seq, Context,
+        Checkpointing, Attention, Dropout, WeightsDtype, KvDtype, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, Gpu, GpuMemory, Device,
+    ];
+
+    public Job Job(ParseResult p)
+    {
+        var method = TrainingMethods.Parse(p.GetValue(Method)!);
+        bool loraFlagsGiven = p.GetResult(LoraRank) is { Implicit: false } || p.GetResult(LoraTargets) is { Implicit: false }
+            || p.GetResult(LoraAlpha) is { Implicit: false } || p.GetResult(LoraDropout) is { Implicit: false };
+        if (loraFlagsGiven && !method.UsesAdapters())
+            throw new Planner.InputError("--lora-rank/--lora-targets", $"LoRA flags need --method lora or qlora (got {method.Name()})", "Drop the LoRA flags or add --method lora.");
+        return new Job
+        {
+            Task = JobOptions.ParseTask(p.GetValue(Task)!),
+            Method = method,
+            FreezePatterns = p.GetValue(Freeze) ?? [],
+            Lora = method.UsesAdapters()
+                ? new LoraConfig { Rank = p.GetValue(LoraRank), Alpha = p.GetValue(LoraAlpha), Dropout = p.GetValue(LoraDropout), Targets = LoraConfig.ParseTargets(p.GetValue(LoraTargets)!) }
+                : null,
+            Precision = JobOptions.ParsePrecision(p.GetValue(Precision)!),
+            Optimizer = JobOptions.ParseOptimizer(p.GetValue(Optimizer)!),
+            Batch = p.GetValue(Batch),
+            Seq = p.GetValue(Seq),
+            Context = p.GetValue(Context),
+            Checkpointing = JobOptions.ParseCheckpointing(p.GetValue(Checkpointing)!),
+            Attention = JobOptions.ParseAttention(p.GetValue(Attention)!),
+            Dropout = p.GetValue(Dropout),
+            WeightsDtype = p.GetValue(WeightsDtype) is { } w ? DTypes.Parse(w, "--weights-dtype") : null,
+            KvDtype = p.GetValue(KvDtype) is { } k ? DTypes.Parse(k, "--kv-dtype") : null,
+            GradAccumulation = p.GetValue(GradAccum),
+            Compile = p.GetValue(Compile),
+            OptimizerInBackward = p.GetValue(OptimizerInBackward),
+            LossChunks = p.GetValue(LossChunks),
+            FusedOptimizer = p.GetValue(FusedOptimizer),
+            OffloadActivations = p.GetValue(OffloadActivations),
+        };
+    }
+
+    /// <summary>Devices in the order given; with none named, the common GPUs from the smallest up.</summary>
+    public IReadOnlyList<Device> Devices(ParseResult p)
+    {
+        var list = new List<Device>();
+        var device = p.GetValue(Device);
+        if (device is not null && device is not ("gpu" or "cpu"))
+            throw new Planner.InputError("--device", $"\"{device}\" is not a device kind", "Use --device gpu or --device cpu.");
+        if (device == "cpu") list.Add(CpuDevice());
+        foreach (var g in p.GetValue(Gpu) ?? [])
+            list.Add(string.Equals(g, "cpu", StringComparison.OrdinalIgnoreCase) ? CpuDevice() : GpuCatalog.Get(g));
+        foreach (var m in p.GetValue(GpuMemory) ?? [])
+            list.Add(Planner.Devices.Device.Custom(ByteSize.Parse(m, "--gpu-memory")));
+        if (list.Count == 0) list.AddRange(GpuCatalog.Common);
+        return list;
+    }
+
+    private static Device CpuDevice() => Planner.Devices.Device.Cpu(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
+}

@@ -1,0 +1,68 @@
+using Afinado.Planner.Devices;
+using Afinado.Planner.Fit;
+using Afinado.Planner.Memory;
+using Spectre.Console;
+
+namespace Afinado.Cli.Commands;
+
+/// <summary>The human view of a plan: ledger table with formula and source per line, peak phase, verdicts, fixes.</summary>
+internal static class PlanTable
+{
+    public static void Write(Plan plan, TextWriter writer)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(writer),
+            Ansi = AnsiSupport.Detect,
+            ColorSystem = ColorSystemSupport.Detect,
+        });
+        // Redirected output (files, tests, pipes) gets a fixed width instead of Spectre's 80-column fallback.
+        if (Console.IsOutputRedirected || writer != Console.Out) console.Profile.Width = 180;
+        var l = plan.Ledger;
+        var job = plan.Job;
+        string what = job.IsTraining
+            ? $"train, {job.Method.ToString().ToLowerInvariant()}, {job.Precision.Name()}, {job.Optimizer.Name()}, batch {job.Batch} × seq {job.Seq}, checkpointing {job.Checkpointing.ToString().ToLowerInvariant()}, {job.Attention.ToString().ToLowerInvariant()}"
+            : $"infer, {job.ResolvedWeightsDtype.Name()} weights, {job.ResolvedKvDtype.Name()} KV, batch {job.Batch}, prompt {job.Seq}, context {job.ContextTokens}, {job.Attention.ToString().ToLowerInvariant()}";
+        console.MarkupLine($"[bold]{Markup.Escape(plan.Architecture.Name)}[/] ({plan.Architecture.ParameterCount:N0} parameters) — {Markup.Escape(what)} on {plan.DeviceKind.ToString().ToLowerInvariant()}");
+        if (job.IsTraining) console.MarkupLine(Markup.Escape(plan.Selection.PeftSummary));
+
+        var table = new Table().Border(TableBorder.Rounded).Expand();
+        table.AddColumn("Component");
+        table.AddColumn(new TableColumn("Bytes").RightAligned());
+        table.AddColumn("Live in");
+        table.AddColumn("Formula");
+        table.AddColumn("Source");
+        foreach (var e in l.Tensors.OrderByDescending(e => (e.Phases & l.PeakPhase) != 0).ThenByDescending(e => e.Bytes))
+        {
+            bool atPeak = (e.Phases & l.PeakPhase) != 0;
+            string name = atPeak ? Markup.Escape(e.Name) : $"[grey]{Markup.Escape(e.Name)}[/]";
+            table.AddRow(name, ByteSize.Format(e.Bytes), Markup.Escape(e.Phases.Name()), Markup.Escape(e.Formula), $"[grey]{Markup.Escape(e.Source)}[/]");
+        }
+        table.AddRow($"[bold]peak ({Markup.Escape(l.PeakPhase.Name())})[/]", $"[bold]{ByteSize.Format(l.PeakBytes)}[/]", "", "tensors live at the peak (≈ torch.cuda.max_memory_allocated)", "");
+        foreach (var e in l.Runtime)
+            table.AddRow(Markup.Escape(e.Name), ByteSize.Format(e.Bytes), "whole run", Markup.Escape(e.Formula), $"[grey]{Markup.Escape(e.Source)}[/]");
+        table.AddRow("[bold]total[/]", $"[bold]{ByteSize.Format(l.TotalBytes)}[/]", "", "peak + runtime overheads (≈ nvidia-smi); used for the verdict", "");
+        console.Write(table);
+
+        if (plan.Verdicts.Count > 0)
+        {
+            var verdicts = new Table().Border(TableBorder.Simple);
+            verdicts.AddColumn("Device");
+            verdicts.AddColumn(new TableColumn("Usable").RightAligned());
+            verdicts.AddColumn("Verdict");
+            verdicts.AddColumn(new TableColumn("Headroom").RightAligned());
+            foreach (var v in plan.Verdicts)
+                verdicts.AddRow(Markup.Escape(v.Device.Name), v.Device.CapacityBytes > 0 ? ByteSize.Format(v.Device.CapacityBytes) : "—",
+                    v.Fits ? "[green]fits[/]" : "[red]OOM[/]", ByteSize.Format(v.HeadroomBytes));
+            console.Write(verdicts);
+        }
+        if (plan.Fixes.Count > 0)
+        {
+            console.MarkupLine($"[bold]To fit {Markup.Escape(plan.Verdicts[0].Device.Name)}:[/]");
+            foreach (var f in plan.Fixes)
+                console.MarkupLine($"  {(f.Fits ? "[green]✓[/]" : "[red]✗[/]")} {Markup.Escape(f.Change)} → peak {ByteSize.Format(f.PeakBytes)}, total {ByteSize.Format(f.TotalBytes)}");
+        }
+        if (plan.Search is { } s)
+            console.MarkupLine($"Largest {s.Parameter} that fits {Markup.Escape(plan.Verdicts[0].Device.Name)}: [bold]{s.Value}[/]");
+    }
+}

@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.CommandLine;
+using Afinado.Cli.Commands;
+using Afinado.Planner;
+using Afinado.Planner.Catalog;
+using Afinado.Planner.Fit;
+using Afinado.Planner.Memory;
+
+namespace Afinado.Cli.Validation;
+
+/// <summary>One ground-truth row with its prediction (null when the row is out of scope).</summary>
+public sealed record ValidationRow(string Id, string Scope, string Metric, double? MeasuredBytes, double? PredictedBytes, double? Tolerance, string Note)
+{
+    public double? RelativeError => PredictedBytes is { } p && MeasuredBytes is { } m && m > 0 ? (p - m) / m : null;
+    /// <summary>In-scope rows are asserted: they must be within tolerance.</summary>
+    public bool Asserted => Scope is "single-gpu" or "gpu" or "cpu";
+    public bool WithinTolerance => RelativeError is { } e && Tolerance is { } t && Math.Abs(e) <= t + 1e-12;
+}
+
+public sealed record ValidationSource(string Name, string File, IReadOnlyList<ValidationRow> Rows)
+{
+    private IEnumerable<double> Errors => Rows.Where(r => r.Asserted && r.RelativeError is not null).Select(r => Math.Abs(r.RelativeError!.Value));
+    /// <summary>Asserted rows that are measurements (not the exact KV-per-token test vectors).</summary>
+    private IEnumerable<double> MeasuredErrors => Rows.Where(r => r.Asserted && r.RelativeError is not null && r.Metric != "kv-bytes-per-token").Select(r => Math.Abs(r.RelativeError!.Value));
+    /// <summary>Every predicted row, including those marked unmet (predicted and reported, not asserted).</summary>
+    private IEnumerable<double> AllPredictedErrors => Rows.Where(r => r.RelativeError is not null).Select(r => Math.Abs(r.RelativeError!.Value));
+    public int Predicted => Errors.Count();
+    public double? MedianAbsError => Median(Errors.ToList());
+    public double? WorstAbsError => Errors.Any() ? Errors.Max() : null;
+    public int MeasuredPredicted => MeasuredErrors.Count();
+    public double? MedianAbsErrorMeasured => Median(MeasuredErrors.ToList());
+    public int AllPredicted => AllPredictedErrors.Count();
+    public double? MedianAbsErrorAllPredicted => Median(AllPredictedErrors.ToList());
+    public double? WorstAbsErrorAllPredicted => AllPredictedErrors.Any() ? AllPredictedErrors.Max() : null;
+    public int Failures => Rows.Count(r => r.Asserted && !r.WithinTolerance);
+
+    private static double? Median(List<double> xs)
+    {
+        if (xs.Count == 0) return null;
+        xs.Sort();
+        return xs.Count % 2 == 1 ? xs[xs.Count / 2] : (xs[xs.Count / 2 - 1] + xs[xs.Count / 2]) / 2;
+    }
+}
+
+/// <summary>
+/// Predicts ground-truth rows with the same flag parser as <c>afinado plan</c>. Files (in a <c>ground-truth</c> folder):
+/// <list type="bullet">
+/// <item><c>published.csv</c>: memory.md §4.1–4.4, one row per published number, with the assumptions it was mapped to.</item>
+/// <item><c>gpu-*.csv</c> / <c>cpu-*.csv</c>: our own measurements, columns <c>id,plan_args,metric,measured_bytes,tolerance,device,command,note</c>
+/// (metric: allocated | reserved | active | nvidia-smi | rss-growth; tolerance optional: 0.10 gpu, 0.08 cpu).</item>
+/// </list>
+/// Metrics map to the ledger as: allocated/active → peak_bytes; reserved → peak + allocator reserve; nvidia-smi → total_bytes;
+/// rss-growth → peak_bytes on <c>--device cpu</c>; kv-bytes-per-token → the KV entry of a 1-token inference plan.
+/// </summary>
+public static class GroundTruth
+{
+    public static string FindDirectory(string? given)
+    {
+        if (given is not null)
+            return Directory.Exists(given) ? given : throw new InputError("--dir", $"\"{given}\" does not exist", "Point --dir at a folder holding published.csv.");
+        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "bench", "ground-truth");
+            if (File.Exists(Path.Combine(candidate, "published.csv"))) return candidate;
+        }
+        var shipped = Path.Combine(AppContext.BaseDirectory, "ground-truth");
+        return File.Exists(Path.Combine(shipped, "published.csv")) ? shipped
+            : throw new InputError("--dir", "no ground-truth folder found", "Run from the repository or pass --dir bench/ground-truth.");
+    }
+
+    public static IReadOnlyList<ValidationSource> Validate(string directory)
+    {
+        var sources = new List<ValidationSource> { Source("published", Path.Combine(directory, "published.csv"), directory, 0) };
+        foreach (var file in Directory.GetFiles(directory, "gpu-*.csv").Order()) sources.Add(Source(Path.GetFileNameWithoutExtension(file), file, directory, 0.10));
+        foreach (var file in Directory.GetFiles(directory, "cpu-*.csv").Order()) sources.Add(Source(Path.GetFileNameWithoutExtension(file), file, directory, 0.08));
+        return sources;
+    }
+
+    private static ValidationSource Source(string name, string file, string directory, double defaultTolerance)
+    {
+        var rows = new List<ValidationRow>();
+        string defaultScope = name.StartsWith("cpu-", StringComparison.Ordinal) ? "cpu" : name.StartsWith("gpu-", StringComparison.Ordinal) ? "gpu" : "single-gpu";
+        foreach (var r in Csv.Read(file))
+        {
+            string id = Get(r, "id");
+            string scope = r.TryGetValue("scope", out var sc) && sc.Length > 0 ? sc : defaultScope;
+            string metric = Get(r, "metric");
+            double? measured = Number(r, "measured_bytes");
+            double? tolerance = Number(r, "tolerance") ?? (defaultTolerance > 0 ? defaultTolerance : null);
+            string args = r.TryGetValue("plan_args", out var a) ? a : "";
+            double? predicted = args.Length > 0 && scope is not ("multi-gpu" or "unsupported" or "reference")
+                ? Predict(args, metric, directory, $"{Path.GetFileName(file)}:{id}")
+                : null;
+            rows.Add(new ValidationRow(id, scope, metric, measured, predicted, tolerance, r.TryGetValue("note", out var n) ? n : ""));
+        }
+        return new ValidationSource(name, file, rows);
+    }
+
+    public static double Predict(string planArgs, string metric, string directory, string where)
+    {
+        var options = new PlanOptions();
+        var cmd = new Command("plan");
+        foreach (var o in options.All) cmd.Options.Add(o);
+        var tokens = planArgs.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToArray();
+        var parse = cmd.Parse(tokens);
+        if (parse.Errors.Count > 0)
+            throw new InputError(where, $"plan_args do not parse: {parse.Errors[0].Message}", "Use the flags of `afinado plan`.");
+        string model = parse.GetValue(options.Model)!;
+        var local = Path.Combine(directory, model);
+        var arch = File.Exists(local) || Directory.Exists(local) ? ModelSource.Resolve(local) : ModelSource.Resolve(model);
+        var job = options.Job(parse);
+        var devices = parse.GetValue(options.Device) == "cpu" || (parse.GetValue(options.Gpu) ?? []).Contains("cpu")
+            ? options.Devices(parse) : [];
+        var plan = Planner.Fit.Planner.Create(arch, job, devices, suggestFixes: false);
+        var l = plan.Ledger;
+        return metric switch
+        {
+            "allocated" or "active" or "rss-growth" => l.PeakBytes,
+            "reserved" => l.PeakBytes + l.Runtime.Where(e => e.Name == "allocator reserve").Sum(e => e.Bytes),
+            "nvidia-smi" => l.TotalBytes,
+            "kv-bytes-per-token" => l.Tensors.Single(e => e.Category == Category.KvCache && e.Phases == Phase.Prefill).Bytes / (job.Batch * (double)job.Seq),
+            _ => throw new InputError(where, $"metric \"{metric}\" is unknown", "Use allocated, active, reserved, nvidia-smi, rss-growth or kv-bytes-per-token."),
+        };
+    }
+
+    private static string Get(Dictionary<string, string> r, string key) =>
+        r.TryGetValue(key, out var v) ? v : throw new InputError(key, "column missing from a ground-truth CSV", "Add the column to the header.");
+
+    private static double? Number(Dictionary<string, string> r, string key) =>
+        r.TryGetValue(key, out var v) && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : null;
+}

@@ -1,0 +1,44 @@
+using System.Runtime.CompilerServices;
+
+namespace Afinado.Planner.Architecture;
+
+/// <summary>
+/// Per-tensor facts derived once from an (immutable) <see cref="ModelArchitecture"/> — element counts, module names,
+/// linear flags, a name index — so selections, profiles and plans do not recompute them (the planner's speed budget is
+/// 0.1 ms per plan). Keyed by instance: an architecture is parsed once and planned many times.
+/// </summary>
+internal sealed class ArchitectureFacts
+{
+    private static readonly ConditionalWeakTable<ModelArchitecture, ArchitectureFacts> Cache = new();
+
+    public static ArchitectureFacts Of(ModelArchitecture arch) => Cache.GetValue(arch, a => new ArchitectureFacts(a));
+
+    private ArchitectureFacts(ModelArchitecture arch)
+    {
+        var tensors = arch.Tensors;
+        int n = tensors.Count;
+        Elements = new long[n];
+        Modules = new string[n];
+        ShortModules = new string[n];
+        IsLinear = new bool[n];
+        IndexByName = new Dictionary<string, int>(n, StringComparer.Ordinal);
+        for (int i = 0; i < n; i++)
+        {
+            var t = tensors[i];
+            Elements[i] = t.Elements;
+            ParameterCount = checked(ParameterCount + Elements[i]);
+            Modules[i] = t.Module;
+            ShortModules[i] = Modules[i][(Modules[i].LastIndexOf('.') + 1)..];
+            IsLinear[i] = t.IsLinearWeight;
+            IndexByName[t.Name] = i;
+        }
+    }
+
+    public long[] Elements { get; }
+    public string[] Modules { get; }
+    /// <summary>The last segment of the module path (<c>q_proj</c>).</summary>
+    public string[] ShortModules { get; }
+    public bool[] IsLinear { get; }
+    public Dictionary<string, int> IndexByName { get; }
+    public long ParameterCount { get; }
+}

@@ -1,0 +1,45 @@
+using Afinado.Planner.Devices;
+using Afinado.Planner.Memory;
+
+namespace Afinado.Planner.Fit;
+
+/// <summary>
+/// Largest batch or sequence that fits a device. Memory never shrinks as batch or sequence grow, so an exponential probe
+/// followed by bisection finds the boundary in O(log n) ledger evaluations (formulas are not rendered).
+/// Sequence search is capped at the model's max_position_embeddings; for inference it searches the context length
+/// (prompt = context, the worst case of prefill).
+/// </summary>
+public static class FitSearch
+{
+    public static int Largest(ModelProfile profile, Job job, Device device, DeviceKind kind, string parameter)
+    {
+        bool batch = parameter switch
+        {
+            "batch" => true,
+            "seq" => false,
+            _ => throw new InputError("--max", $"\"{parameter}\" cannot be searched", "Use --max batch or --max seq."),
+        };
+        if (device.CapacityBytes <= 0)
+            throw new InputError("--max", $"{device.Name} has no capacity to search against", "Give --gpu-memory SIZE (or a GPU) as the first device.");
+        int cap = batch ? Job.MaxBatch : Math.Min(Job.MaxSeq, Math.Max(1, profile.Architecture.MaxPositionEmbeddings));
+        bool Fits(int v) => Total(profile, With(job, batch, v), kind) <= device.CapacityBytes;
+        if (!Fits(1)) return 0;
+        int lo = 1, hi = 2;
+        while (hi <= cap && Fits(hi)) { lo = hi; hi = hi >= cap / 2 ? cap + 1 : hi * 2; }
+        hi = Math.Min(hi, cap + 1);
+        while (hi - lo > 1)
+        {
+            int mid = lo + (hi - lo) / 2;
+            if (Fits(mid)) lo = mid; else hi = mid;
+        }
+        return lo;
+    }
+
+    /// <summary>Total bytes (peak + runtime) of one configuration without rendering formulas.</summary>
+    public static long Total(ModelProfile profile, Job job, DeviceKind kind) => LedgerBuilder.Build(profile, job, kind, explain: false).TotalBytes;
+
+    public static Job With(Job job, bool batch, int value) =>
+        batch ? job with { Batch = value }
+        : job.IsTraining ? job with { Seq = value }
+        : job with { Seq = Math.Min(job.Seq, value), Context = value };
+}

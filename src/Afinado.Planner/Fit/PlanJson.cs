@@ -1,0 +1,135 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
+
+namespace Afinado.Planner.Fit;
+
+/// <summary>
+/// The stable <c>afinado.plan/1</c> JSON contract. <c>components</c> are the tensors live at the peak (they sum to
+/// <c>peak_bytes</c> up to per-line rounding); <c>other_components</c> are live in other phases; <c>runtime</c> are the
+/// overheads that make <c>total_bytes</c>.
+/// </summary>
+public static class PlanJson
+{
+    public static string Serialize(Plan plan)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+            Write(w, plan);
+        return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    public static void Write(Utf8JsonWriter w, Plan plan)
+    {
+        var l = plan.Ledger;
+        var job = plan.Job;
+        var sel = plan.Selection;
+        w.WriteStartObject();
+        w.WriteString("schema", Plan.Schema);
+        w.WriteStartObject("model");
+        w.WriteString("name", plan.Architecture.Name);
+        w.WriteString("model_type", plan.Architecture.ModelType);
+        w.WriteNumber("parameters", plan.Architecture.ParameterCount);
+        w.WriteNumber("trainable_parameters", job.IsTraining ? sel.TrainableParameters : 0);
+        w.WriteNumber("adapter_parameters", job.IsTraining ? sel.AdapterParameters : 0);
+        if (job.IsTraining) w.WriteString("peft_summary", sel.PeftSummary);
+        w.WriteEndObject();
+
+        w.WriteStartObject("job");
+        w.WriteString("task", job.Task.ToString().ToLowerInvariant());
+        if (job.IsTraining) w.WriteString("method", job.Method.Name());
+        if (job.IsTraining && sel.Lora is { } lora)
+        {
+            w.WriteStartObject("lora");
+            w.WriteNumber("rank", lora.Rank);
+            w.WriteNumber("alpha", lora.Alpha);
+            w.WriteNumber("dropout", lora.Dropout);
+            w.WriteStartArray("targets");
+            foreach (var t in lora.Targets) w.WriteStringValue(t);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteString("precision", job.Precision.Name());
+        if (job.IsTraining) w.WriteString("optimizer", job.Optimizer.Name());
+        w.WriteNumber("batch", job.Batch);
+        w.WriteNumber("seq", job.Seq);
+        if (!job.IsTraining) w.WriteNumber("context", job.ContextTokens);
+        w.WriteString("checkpointing", job.Checkpointing.ToString().ToLowerInvariant());
+        w.WriteString("attention", job.Attention.ToString().ToLowerInvariant());
+        w.WriteNumber("dropout", job.Dropout);
+        w.WriteString("weights_dtype", job.ResolvedWeightsDtype.Name());
+        if (!job.IsTraining) w.WriteString("kv_dtype", job.ResolvedKvDtype.Name());
+        w.WriteNumber("grad_accumulation", job.GradAccumulation);
+        w.WriteBoolean("compile", job.Compile);
+        w.WriteBoolean("optimizer_in_backward", job.OptimizerInBackward);
+        w.WriteNumber("loss_chunks", job.LossChunks);
+        w.WriteBoolean("fused_optimizer", job.FusedOptimizer);
+        w.WriteBoolean("offload_activations", job.OffloadActivations);
+        w.WriteEndObject();
+
+        w.WriteString("device", plan.DeviceKind.ToString().ToLowerInvariant());
+        w.WriteNumber("peak_bytes", l.PeakBytes);
+        w.WriteNumber("total_bytes", l.TotalBytes);
+        w.WriteNumber("runtime_bytes", l.RuntimeBytes);
+        w.WriteString("peak_phase", l.PeakPhase.Name());
+        w.WriteStartObject("phases");
+        foreach (var m in Phases.Moments)
+            if (l.Tensors.Any(e => (e.Phases & m) != 0)) w.WriteNumber(m.Name(), (long)Math.Ceiling(l.BytesAt(m)));
+        w.WriteEndObject();
+        WriteEntries(w, "components", l.AtPeak);
+        WriteEntries(w, "other_components", l.Tensors.Where(e => (e.Phases & l.PeakPhase) == 0));
+        WriteEntries(w, "runtime", l.Runtime);
+
+        w.WriteStartArray("gpus");
+        foreach (var v in plan.Verdicts)
+        {
+            w.WriteStartObject();
+            w.WriteString("gpu", v.Device.Id);
+            w.WriteString("name", v.Device.Name);
+            w.WriteNumber("capacity_bytes", v.Device.CapacityBytes);
+            w.WriteBoolean("fits", v.Fits);
+            w.WriteNumber("headroom_bytes", v.HeadroomBytes);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteBoolean("fits_any", plan.FitsAny);
+
+        w.WriteStartArray("fixes");
+        foreach (var f in plan.Fixes)
+        {
+            w.WriteStartObject();
+            w.WriteString("change", f.Change);
+            w.WriteNumber("peak_bytes", f.PeakBytes);
+            w.WriteNumber("total_bytes", f.TotalBytes);
+            w.WriteBoolean("fits", f.Fits);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        if (plan.Search is { } s)
+        {
+            w.WriteStartObject("search");
+            w.WriteString("parameter", s.Parameter);
+            w.WriteNumber("value", s.Value);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+    }
+
+    private static void WriteEntries(Utf8JsonWriter w, string name, IEnumerable<LedgerEntry> entries)
+    {
+        w.WriteStartArray(name);
+        foreach (var e in entries)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", e.Name);
+            w.WriteNumber("bytes", e.RoundedBytes);
+            w.WriteString("formula", e.Formula);
+            w.WriteString("source", e.Source);
+            w.WriteString("category", e.Category.ToString());
+            w.WriteString("phases", e.Phases.Name());
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+}

@@ -1,0 +1,53 @@
+using Afinado.Planner.Architecture;
+using Afinado.Planner.Devices;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
+
+namespace Afinado.Planner.Fit;
+
+/// <summary>The planner's entry point: job + architecture + devices → <see cref="Plan"/>.</summary>
+public static class Planner
+{
+    /// <summary>Which selection a job trains (inference: nothing trains; the full selection is used only for counts).</summary>
+    public static TrainableSelection SelectionFor(ModelArchitecture arch, Job job) =>
+        job.IsTraining
+            ? TrainableSelection.Create(arch, job.Method, job.FreezePatterns.Count > 0 ? job.FreezePatterns : null,
+                job.Method.UsesAdapters() ? job.Lora ?? new LoraConfig() : null)
+            : TrainableSelection.Full(arch);
+
+    /// <summary>Validates device/job combinations shared by every entry point.</summary>
+    public static DeviceKind DeviceKindOf(IReadOnlyList<Device> devices, Job job)
+    {
+        bool cpu = devices.Any(d => d.IsCpu);
+        if (cpu && devices.Count > 1)
+            throw new InputError("--gpu", "cpu cannot be mixed with GPUs in one plan", "Plan for --gpu cpu alone, or list GPUs only.");
+        if (cpu && job.Precision != Precision.Fp32)
+            throw new InputError("--precision", $"the CPU device computes in fp32 (bf16/fp16 matmuls are 30–90× slower there), got {job.Precision.Name()}", "Use --precision fp32 with --gpu cpu.");
+        if (cpu && job.Method == TrainingMethod.QLora)
+            throw new InputError("--method", "QLoRA's NF4 kernels need CUDA", "Use --method lora on the CPU.");
+        return cpu ? DeviceKind.Cpu : DeviceKind.Gpu;
+    }
+
+    public static Plan Create(ModelArchitecture arch, Job job, IReadOnlyList<Device> devices, string? maxParameter = null, bool suggestFixes = true)
+    {
+        job.Validate();
+        var kind = DeviceKindOf(devices, job);
+        var profile = ModelProfile.Create(SelectionFor(arch, job));
+        var ledger = LedgerBuilder.Build(profile, job, kind);
+        var verdicts = devices.Select(d => Verdict(d, ledger.TotalBytes)).ToList();
+        SearchResult? search = null;
+        if (maxParameter is not null)
+        {
+            if (devices.Count == 0)
+                throw new InputError("--max", "needs a device to search against", "Add --gpu NAME or --gpu-memory SIZE.");
+            search = new SearchResult(maxParameter, FitSearch.Largest(profile, job, devices[0], kind, maxParameter));
+        }
+        var fixes = suggestFixes && devices.Count > 0 && !verdicts[0].Fits && devices[0].CapacityBytes > 0
+            ? FixFinder.Find(arch, profile, job, devices[0], kind)
+            : [];
+        return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search);
+    }
+
+    public static DeviceVerdict Verdict(Device d, long totalBytes) =>
+        d.CapacityBytes <= 0 ? new DeviceVerdict(d, true, 0) : new DeviceVerdict(d, totalBytes <= d.CapacityBytes, d.CapacityBytes - totalBytes);
+}

@@ -1,0 +1,208 @@
+using Afinado.Planner.Architecture;
+
+namespace Afinado.Planner.Memory;
+
+/// <summary>Bytes saved for backward, split the way the ledger shows them.</summary>
+internal struct SavedBytes
+{
+    public double Norms, AttentionProjections, AttentionCore, AttentionScores, Mlp, Lora, DropoutMasks;
+    public readonly double Total => Norms + AttentionProjections + AttentionCore + AttentionScores + Mlp + Lora + DropoutMasks;
+
+    public static SavedBytes operator *(SavedBytes a, double k) => new()
+    {
+        Norms = a.Norms * k, AttentionProjections = a.AttentionProjections * k, AttentionCore = a.AttentionCore * k,
+        AttentionScores = a.AttentionScores * k, Mlp = a.Mlp * k, Lora = a.Lora * k, DropoutMasks = a.DropoutMasks * k,
+    };
+
+    public static SavedBytes operator +(SavedBytes a, SavedBytes b) => new()
+    {
+        Norms = a.Norms + b.Norms, AttentionProjections = a.AttentionProjections + b.AttentionProjections,
+        AttentionCore = a.AttentionCore + b.AttentionCore, AttentionScores = a.AttentionScores + b.AttentionScores,
+        Mlp = a.Mlp + b.Mlp, Lora = a.Lora + b.Lora, DropoutMasks = a.DropoutMasks + b.DropoutMasks,
+    };
+}
+
+/// <summary>
+/// Saved-for-backward tensors of one decoder layer, derived op by op from what PyTorch autograd keeps (llm.c-style explicit
+/// list; memory.md §1.2 adapted to modern decoders). Conventions: T = b·s tokens; c = bytes of a matmul output
+/// (2, or 4 in fp32); r = bytes of the residual stream (4 under AMP with fp32 weights, else c).
+/// <list type="bullet">
+/// <item>A linear saves its input only when its weight trains (autograd needs x for dW, only W for dx).</item>
+/// <item>HF RMSNorm upcasts to fp32 and saves that copy (4 B/elt) when the input needs a gradient, plus the normalised
+/// value when its weight trains. LayerNorm saves its input. With <c>Compile</c> a fused norm saves only its input.</item>
+/// <item>SwiGLU: silu saves its input, the product saves both factors, down saves the product (3–4 tensors of width f);
+/// fused (compile): gate, up and the product.</item>
+/// <item>Eager attention saves the fp32 softmax (4·b·a·s²) plus its 16-bit copy, and repeat_kv copies of K and V.
+/// SDPA (flash / memory-efficient / CPU flash) saves q, k, v, the output and a fp32 log-sum-exp per head and token.</item>
+/// <item>LoRA (PEFT): lora_A saves its input — a private dropout copy plus a 1-byte mask when dropout &gt; 0 (peft #2196) —
+/// and lora_B saves A's output (rank wide).</item>
+/// </list>
+/// </summary>
+internal static class ActivationModel
+{
+    public static SavedBytes Layer(ModelArchitecture a, LayerProfile L, in ActivationSettings s)
+    {
+        var saved = new SavedBytes();
+        if (!L.Active) return saved;
+        double T = s.Tokens, c = s.C, r = s.R, h = a.HiddenSize, q = a.QueryWidth, kv = a.KvWidth;
+        bool gIn = L.InputRequiresGrad;
+
+        // Norm 1 (and the shared normalised input of q/k/v).
+        saved.Norms += NormSaved(a, gIn, L.Norm1Trainable, s) * T * h;
+        bool y1Grad = gIn || L.Norm1Trainable;
+        saved.AttentionProjections += LinearInputs(L.AttnIn, h, s, ref saved.Lora) * T;
+        bool attnGrad = y1Grad || L.AttnInAny;
+
+        if (attnGrad)
+        {
+            if (a.QkNorm) saved.AttentionCore += T * ((s.Compile ? r : 4) * (q + kv) + (L.QkNormTrainable && !s.Compile ? r * (q + kv) : 0));
+            bool repeat = a.NumKvHeads < a.NumHeads;
+            if (s.Kernel == AttentionKernel.Eager)
+            {
+                double kvSaved = repeat ? q : kv;
+                saved.AttentionCore += T * c * (q + 2 * kvSaved);
+                double pairs = (double)s.Batch * a.NumHeads * s.Seq * (double)s.Seq;
+                // fp32 softmax output; its 16-bit copy (or, with dropout, a 1-byte mask plus the dropped copy).
+                saved.AttentionScores += pairs * (4 + (c < 4 ? c : 0) + (s.Dropout > 0 ? 1 + (c < 4 ? 0 : c) : 0));
+            }
+            else
+            {
+                saved.AttentionCore += T * (c * (2 * q + 2 * kv) + 4.0 * a.NumHeads);
+            }
+        }
+        // o_proj input: SDPA's output is already saved in o_proj's layout; eager makes a contiguous copy.
+        if (L.AttnOut is { } o)
+        {
+            bool sharesSdpaOut = s.Kernel == AttentionKernel.Sdpa && attnGrad && s.R == s.C;
+            if (o.Trainable && !sharesSdpaOut) saved.AttentionProjections += T * c * o.In;
+            if (o.Lora) saved.Lora += T * LoraSaved(o, s, shared: o.Trainable || (sharesSdpaOut && s.Dropout == 0));
+        }
+        bool resid1Grad = gIn || L.AnyTrainable;
+        if (s.HiddenDropout) saved.DropoutMasks += T * h;
+
+        // Norm 2 and the MLP (absent in parallel-attention layouts with one norm).
+        bool norm2 = L.NormCount >= 2;
+        bool y2Grad = resid1Grad;
+        if (norm2)
+        {
+            saved.Norms += NormSaved(a, resid1Grad, L.Norm2Trainable, s) * T * h;
+            y2Grad = resid1Grad || L.Norm2Trainable;
+        }
+        if (a.IsMoE) saved.Mlp += MoeSaved(a, L, s, y2Grad, ref saved.Lora) * T;
+        else
+        {
+            saved.Mlp += LinearInputs(L.MlpIn, h, s, ref saved.Lora) * T;
+            bool mlpGrad = y2Grad || L.MlpInAny;
+            saved.Mlp += DenseMlpSaved(a, mlpGrad, L.MlpDown, s, ref saved.Lora) * T;
+        }
+        if (s.HiddenDropout) saved.DropoutMasks += T * h;
+        return saved;
+    }
+
+    /// <summary>Bytes per element of the hidden width a norm saves.</summary>
+    private static double NormSaved(ModelArchitecture a, bool inputGrad, bool weightTrains, in ActivationSettings s)
+    {
+        if (!inputGrad && !weightTrains) return 0;
+        if (s.Compile || a.Norm == NormKind.LayerNorm) return s.R;
+        return (inputGrad ? 4 : 0) + (weightTrains ? s.R : 0);
+    }
+
+    /// <summary>Per-token bytes the linears reading one shared input keep (inputs for dW, LoRA inputs).</summary>
+    private static double LinearInputs(List<LinearUse> uses, double width, in ActivationSettings s, ref double lora)
+    {
+        double bytes = 0;
+        bool sharedSaved = false;
+        foreach (var l in uses)
+        {
+            bool needsInput = l.Trainable || (l.Lora && s.LoraDropout == 0);
+            if (needsInput)
+            {
+                // Under AMP each consumer casts the fp32 input to its own 16-bit copy; otherwise they share one tensor.
+                if (s.R != s.C) bytes += s.C * width;
+                else if (!sharedSaved) { bytes += s.C * width; sharedSaved = true; }
+            }
+            if (l.Lora) lora += LoraSaved(l, s, shared: true);
+        }
+        return bytes;
+    }
+
+    /// <summary>LoRA's own saved tensors per token: dropout copy + mask (when dropout &gt; 0) and A's output.</summary>
+    private static double LoraSaved(LinearUse l, in ActivationSettings s, bool shared)
+    {
+        double bytes = s.C * s.LoraRank;
+        if (s.LoraDropout > 0) bytes += (s.C + 1) * l.In;
+        else if (!shared) bytes += s.C * l.In;
+        return bytes;
+    }
+
+    private static double DenseMlpSaved(ModelArchitecture a, bool mlpGrad, LinearUse? down, in ActivationSettings s, ref double lora)
+    {
+        double f = a.IntermediateSize, c = s.C, bytes = 0;
+        bool gated = a.Mlp == MlpKind.Gated;
+        // Eager: act saves its input, the gate·up product saves both factors (3 tensors of width f; 1 for a plain MLP).
+        // Compiled: the fused region keeps gate and up outputs and also emits the product that down consumes — calibrated on
+        // torchtune's compile delta (memory.md §4.1b, 60.0 → 51.0 GiB), which keeping gate/up alone would overshoot by ~3.5 GiB.
+        if (mlpGrad) bytes += (gated ? 3 : 1) * c * f;
+        bool productSaved = mlpGrad && gated && s.Compile;
+        if (down is { } d)
+        {
+            if (d.Trainable && !productSaved) bytes += c * f;
+            if (d.Lora) lora += LoraSaved(d, s, shared: d.Trainable || productSaved);
+        }
+        return bytes;
+    }
+
+    /// <summary>Mixtral-style MoE per token: router softmax, k gathered copies, k expert MLPs, k weighted outputs.</summary>
+    private static double MoeSaved(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad, ref double lora)
+    {
+        double h = a.HiddenSize, k = a.ExpertsPerToken, c = s.C, bytes = 0;
+        if (L.Router is { } router)
+        {
+            if (router.Trainable) bytes += c * h;
+            bytes += 4.0 * a.NumExperts;
+        }
+        bool expertGrad = y2Grad || L.ExpertsTrainable || L.ExpertsLora;
+        if (L.ExpertsTrainable || (L.ExpertsLora && s.LoraDropout == 0)) bytes += k * c * h;
+        var expertDown = new LinearUse(a.IntermediateSize, a.HiddenSize, L.ExpertDownTrainable, L.ExpertDownLora);
+        double perExpertLora = 0;
+        bytes += k * DenseMlpSaved(a, expertGrad, expertDown, s, ref perExpertLora);
+        lora += k * perExpertLora;
+        if (L.ExpertsLora) lora += k * 2 * LoraSaved(new LinearUse(a.HiddenSize, a.IntermediateSize, false, true), s, shared: true);
+        // The routing-weight multiply keeps each expert output when the router trains.
+        if (L.Router is { Trainable: true }) bytes += k * c * h;
+        return bytes;
+    }
+
+    /// <summary>Largest temporaries while one layer runs backward (gradient buffers of its widest tensors).</summary>
+    public static double LayerBackwardTransient(ModelArchitecture a, in ActivationSettings s)
+    {
+        double T = s.Tokens, c = s.C, h = a.HiddenSize, q = a.QueryWidth, kv = a.KvWidth;
+        double f = a.IntermediateSize * (a.IsMoE ? (double)a.ExpertsPerToken / a.NumExperts : 1);
+        double mlp = 3 * c * f * T;
+        double attn = s.Kernel == AttentionKernel.Eager
+            ? (8 + c) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
+            : (c * (q + 2 * kv) + 4 * q) * T;
+        return Math.Max(mlp, attn) + 2 * s.R * h * T;
+    }
+
+    /// <summary>Largest temporaries of one layer's forward without autograd (inference prefill).</summary>
+    public static double LayerInferenceTransient(ModelArchitecture a, in ActivationSettings s)
+    {
+        double T = s.Tokens, c = s.C, h = a.HiddenSize, q = a.QueryWidth, kv = a.KvWidth;
+        double f = a.IntermediateSize;
+        double mlp = (a.Mlp == MlpKind.Gated ? 3 : 2) * c * f * T * (a.IsMoE ? (double)a.ExpertsPerToken / a.NumExperts + 1.0 / a.NumExperts : 1);
+        double qkv = c * (q + 2 * kv) * T;
+        double attn = s.Kernel == AttentionKernel.Eager
+            ? qkv + 2 * c * q * T * (a.NumKvHeads < a.NumHeads ? 1 : 0) + (4 + c) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq
+            : qkv + c * q * T;
+        return Math.Max(mlp, attn) + 2 * s.R * h * T + c * h * T;
+    }
+}
+
+/// <summary>The job facts the activation model reads, resolved once per plan.</summary>
+internal readonly record struct ActivationSettings(
+    double Batch, double Seq, double C, double R, AttentionKernel Kernel, bool Compile, double Dropout, bool HiddenDropout,
+    double LoraRank, double LoraDropout)
+{
+    public double Tokens => Batch * Seq;
+}

@@ -1,0 +1,41 @@
+namespace Afinado.Planner.Memory;
+
+/// <summary>Storage formats for weights, gradients, optimizer states and the KV cache.</summary>
+public enum DType { Fp32, Fp16, Bf16, Fp8, Int8, Int4, Nf4, Nf4Dq }
+
+public static class DTypes
+{
+    /// <summary>
+    /// Bits per element including block constants. NF4: 4 bits + one fp32 absmax per 64 values = 4.5 (QLoRA paper);
+    /// with double quantization the absmax is 8-bit with an fp32 constant per 256 blocks: 4 + 8/64 + 32/(64·256) ≈ 4.127.
+    /// int4/int8/fp8 are counted as raw bits (per-group scales of GPTQ/AWQ, about 0.25 bit at group 128, are not included).
+    /// </summary>
+    public static double Bits(this DType d) => d switch
+    {
+        DType.Fp32 => 32,
+        DType.Fp16 or DType.Bf16 => 16,
+        DType.Fp8 or DType.Int8 => 8,
+        DType.Int4 => 4,
+        DType.Nf4 => 4 + 32.0 / 64,
+        DType.Nf4Dq => 4 + 8.0 / 64 + 32.0 / (64 * 256),
+        _ => throw new ArgumentOutOfRangeException(nameof(d)),
+    };
+
+    public static double Bytes(this DType d) => d.Bits() / 8;
+
+    /// <summary>Below 16 bits: only linear layers are stored this way (embeddings, norms and the head stay 16-bit, as bitsandbytes/GPTQ do).</summary>
+    public static bool IsQuantized(this DType d) => d.Bits() < 16;
+
+    public static string Name(this DType d) => d switch
+    {
+        DType.Nf4Dq => "nf4-dq",
+        _ => d.ToString().ToLowerInvariant(),
+    };
+
+    public static DType Parse(string text, string field)
+    {
+        foreach (var d in Enum.GetValues<DType>())
+            if (string.Equals(d.Name(), text.Trim(), StringComparison.OrdinalIgnoreCase)) return d;
+        throw new InputError(field, $"\"{text}\" is not a dtype", $"Use one of: {string.Join(", ", Enum.GetValues<DType>().Select(d => d.Name()))}.");
+    }
+}

@@ -1,0 +1,106 @@
+using Afinado.Planner.Architecture;
+using Afinado.Planner.Selection;
+
+namespace Afinado.Planner.Memory;
+
+/// <summary>
+/// What the user wants to run. Defaults are the README's default plan: LoRA training in bf16, batch 1, sequence 2048,
+/// SDPA attention, no checkpointing, AdamW. <see cref="Validate"/> turns every impossible combination into an <see cref="InputError"/>.
+/// </summary>
+public sealed record Job
+{
+    public const int MaxBatch = 1_000_000;
+    public const int MaxSeq = 10_000_000;
+
+    public JobTask Task { get; init; } = JobTask.Train;
+    public TrainingMethod Method { get; init; } = TrainingMethod.Lora;
+    public IReadOnlyList<string> FreezePatterns { get; init; } = [];
+    /// <summary>LoRA settings for lora/qlora (null = <see cref="LoraConfig"/> defaults).</summary>
+    public LoraConfig? Lora { get; init; }
+    public Precision Precision { get; init; } = Precision.Bf16;
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.AdamW;
+    /// <summary>Micro-batch per step (sequences).</summary>
+    public int Batch { get; init; } = 1;
+    /// <summary>Training: tokens per sequence. Inference: prompt tokens processed by prefill.</summary>
+    public int Seq { get; init; } = 2048;
+    /// <summary>Inference: tokens the KV cache holds at the end (prompt + generated). Null = <see cref="Seq"/>.</summary>
+    public int? Context { get; init; }
+    public Checkpointing Checkpointing { get; init; } = Checkpointing.None;
+    public AttentionKernel Attention { get; init; } = AttentionKernel.Sdpa;
+    /// <summary>Dropout probability on attention probabilities and hidden states (Llama-style training uses 0).</summary>
+    public double Dropout { get; init; }
+    /// <summary>Storage of the base weights; null = the precision regime's default (nf4 for QLoRA).</summary>
+    public DType? WeightsDtype { get; init; }
+    /// <summary>KV-cache storage for inference; null = the compute dtype.</summary>
+    public DType? KvDtype { get; init; }
+    public int GradAccumulation { get; init; } = 1;
+    /// <summary>torch.compile-style fusion: fused norms and gated activations keep only their inputs (torchtune's compile=True).</summary>
+    public bool Compile { get; init; }
+    /// <summary>Optimizer step fused into backward (torchtune optimizer_in_bwd): gradients never coexist.</summary>
+    public bool OptimizerInBackward { get; init; }
+    /// <summary>Activation checkpoints live in host memory (torchtune enable_activation_offloading); needs full checkpointing.</summary>
+    public bool OffloadActivations { get; init; }
+    /// <summary>Fused optimizer kernel (torch.optim.AdamW(fused=True)): no param-sized temporaries in the step.</summary>
+    public bool FusedOptimizer { get; init; }
+    /// <summary>Cross-entropy computed in this many chunks (torchtune CEWithChunkedOutputLoss uses 8); 1 = plain.</summary>
+    public int LossChunks { get; init; } = 1;
+
+    public int ContextTokens => Context ?? Seq;
+    public bool IsTraining => Task == JobTask.Train;
+
+    /// <summary>The storage dtype of the (frozen or trained) base weights for this job.</summary>
+    public DType ResolvedWeightsDtype => WeightsDtype ?? DefaultWeightsDtype();
+
+    public DType ResolvedKvDtype => KvDtype ?? Precision.ComputeDType();
+
+    private DType DefaultWeightsDtype()
+    {
+        if (Method == TrainingMethod.QLora && IsTraining) return DType.Nf4;
+        return Precision switch
+        {
+            Precision.Fp32 => DType.Fp32,
+            // AMP keeps trainable weights in fp32; a frozen LoRA base (or an inference model) is loaded in 16-bit.
+            Precision.AmpBf16 => IsTraining && !Method.UsesAdapters() ? DType.Fp32 : DType.Bf16,
+            Precision.AmpFp16 => IsTraining && !Method.UsesAdapters() ? DType.Fp32 : DType.Fp16,
+            Precision.Fp16 => DType.Fp16,
+            _ => DType.Bf16,
+        };
+    }
+
+    /// <summary>Checks ranges and combinations; throws <see cref="InputError"/> naming the flag and the fix.</summary>
+    public void Validate()
+    {
+        if (Batch < 1 || Batch > MaxBatch)
+            throw new InputError("--batch", $"{Batch} is out of range", $"Use a micro-batch between 1 and {MaxBatch:N0}.");
+        if (Seq < 1 || Seq > MaxSeq)
+            throw new InputError("--seq", $"{Seq} is out of range", $"Use a sequence length between 1 and {MaxSeq:N0}.");
+        if (Context is { } ctx)
+        {
+            if (IsTraining)
+                throw new InputError("--context", "applies to --task infer only", "For training, set the sequence length with --seq.");
+            if (ctx < Seq || ctx > MaxSeq)
+                throw new InputError("--context", $"{ctx} must be at least --seq ({Seq}) and at most {MaxSeq:N0}", "Set --context to prompt plus generated tokens.");
+        }
+        if (!(Dropout >= 0 && Dropout < 1))
+            throw new InputError("--dropout", $"{Dropout} is outside [0, 1)", "Use a probability such as 0 or 0.1.");
+        if (GradAccumulation < 1 || GradAccumulation > 1_000_000)
+            throw new InputError("--grad-accum", $"{GradAccumulation} is out of range", "Use 1 or more accumulation steps.");
+        if (LossChunks < 1 || LossChunks > 1024)
+            throw new InputError("--loss-chunks", $"{LossChunks} is out of range", "Use 1 (plain cross-entropy) or a chunk count such as 8.");
+        if (KvDtype is { } kv && kv is DType.Nf4 or DType.Nf4Dq)
+            throw new InputError("--kv-dtype", $"{kv.Name()} is a weight format, not a KV-cache format", "Use fp32, fp16, bf16, fp8, int8 or int4.");
+
+        var w = ResolvedWeightsDtype;
+        if (!IsTraining) return;
+        if (Method == TrainingMethod.QLora && !w.IsQuantized())
+            throw new InputError("--weights-dtype", $"QLoRA needs a quantized base, got {w.Name()}", "Use --weights-dtype nf4 or nf4-dq, or --method lora.");
+        if (!Method.UsesAdapters() && w.IsQuantized())
+            throw new InputError("--weights-dtype", $"{w.Name()} weights cannot be trained directly with --method {Method.Name()}", "Use --method qlora (adapters over a quantized base) or a 16/32-bit dtype.");
+        if (!Method.UsesAdapters() && WeightsDtype is { } given && given != DefaultWeightsDtype())
+            throw new InputError("--weights-dtype", $"--precision {Precision.Name()} trains {DefaultWeightsDtype().Name()} weights, not {given.Name()}", "Drop --weights-dtype or change --precision (fp32, amp-bf16, amp-fp16, bf16, fp16).");
+        if (OffloadActivations && Checkpointing != Checkpointing.Full)
+            throw new InputError("--offload-activations", "offloads activation checkpoints, so it needs --checkpointing full", "Add --checkpointing full.");
+        if (OptimizerInBackward && GradAccumulation > 1)
+            throw new InputError("--optimizer-in-backward", "cannot be combined with gradient accumulation", "Use --grad-accum 1, or drop --optimizer-in-backward.");
+    }
+}

@@ -1,0 +1,58 @@
+namespace Afinado.Planner.Memory;
+
+public enum JobTask { Train, Infer }
+
+/// <summary>
+/// Precision regimes (memory.md §1.5 table): fp32; AMP = fp32 weights (the master copy) with 16-bit autocast copies
+/// and fp32 gradients/states; pure bf16/fp16 = 16-bit weights, gradients and optimizer states.
+/// </summary>
+public enum Precision { Fp32, AmpBf16, AmpFp16, Bf16, Fp16 }
+
+public enum OptimizerKind { Sgd, SgdMomentum, AdamW, AdamW8bit, PagedAdamW8bit, Adafactor }
+
+public enum Checkpointing { None, Full }
+
+/// <summary>Eager attention materialises the s×s scores; SDPA (flash / memory-efficient / CPU flash) does not.</summary>
+public enum AttentionKernel { Eager, Sdpa }
+
+public static class JobOptions
+{
+    public static string Name(this Precision p) => p switch
+    {
+        Precision.Fp32 => "fp32", Precision.AmpBf16 => "amp-bf16", Precision.AmpFp16 => "amp-fp16",
+        Precision.Bf16 => "bf16", Precision.Fp16 => "fp16", _ => p.ToString(),
+    };
+
+    public static string Name(this OptimizerKind o) => o switch
+    {
+        OptimizerKind.Sgd => "sgd", OptimizerKind.SgdMomentum => "sgd-momentum", OptimizerKind.AdamW => "adamw",
+        OptimizerKind.AdamW8bit => "adamw-8bit", OptimizerKind.PagedAdamW8bit => "paged-adamw-8bit", OptimizerKind.Adafactor => "adafactor",
+        _ => o.ToString(),
+    };
+
+    public static bool IsAmp(this Precision p) => p is Precision.AmpBf16 or Precision.AmpFp16;
+
+    /// <summary>Bytes of a matmul output / activation: 2 except in plain fp32.</summary>
+    public static int ComputeBytes(this Precision p) => p == Precision.Fp32 ? 4 : 2;
+
+    /// <summary>The 16-bit dtype of compute (fp32 for the fp32 regime).</summary>
+    public static DType ComputeDType(this Precision p) => p switch
+    {
+        Precision.Fp32 => DType.Fp32,
+        Precision.AmpFp16 or Precision.Fp16 => DType.Fp16,
+        _ => DType.Bf16,
+    };
+
+    public static Precision ParsePrecision(string text) => Parse(text, "--precision", Enum.GetValues<Precision>(), Name);
+    public static OptimizerKind ParseOptimizer(string text) => Parse(text, "--optimizer", Enum.GetValues<OptimizerKind>(), Name);
+    public static JobTask ParseTask(string text) => Parse(text, "--task", Enum.GetValues<JobTask>(), t => t.ToString().ToLowerInvariant());
+    public static Checkpointing ParseCheckpointing(string text) => Parse(text, "--checkpointing", Enum.GetValues<Checkpointing>(), c => c.ToString().ToLowerInvariant());
+    public static AttentionKernel ParseAttention(string text) => Parse(text, "--attention", Enum.GetValues<AttentionKernel>(), a => a.ToString().ToLowerInvariant());
+
+    private static T Parse<T>(string text, string field, T[] values, Func<T, string> name)
+    {
+        foreach (var v in values)
+            if (string.Equals(name(v), text.Trim(), StringComparison.OrdinalIgnoreCase)) return v;
+        throw new InputError(field, $"\"{text}\" is not a valid value", $"Use one of: {string.Join(", ", values.Select(name))}.");
+    }
+}

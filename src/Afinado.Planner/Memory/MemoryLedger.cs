@@ -1,0 +1,59 @@
+namespace Afinado.Planner.Memory;
+
+/// <summary>
+/// Every tensor class of a job, with bytes, lifetime, formula and source. Totals, the peak phase and the breakdown
+/// table are views over the entries: a new feature adds entries, never a special case in a total.
+/// </summary>
+public sealed class MemoryLedger
+{
+    public MemoryLedger(IReadOnlyList<LedgerEntry> tensors, IReadOnlyList<LedgerEntry> runtime)
+    {
+        Tensors = tensors;
+        Runtime = runtime;
+        var (bestBytes, best) = Peak(tensors);
+        PeakPhase = best;
+        PeakBytes = ToBytes(bestBytes, "peak");
+        double runtimeBytes = 0;
+        foreach (var e in runtime) runtimeBytes += e.Bytes;
+        RuntimeBytes = ToBytes(runtimeBytes, "runtime overhead");
+        TotalBytes = checked(PeakBytes + RuntimeBytes);
+    }
+
+    /// <summary>The largest sum over the moments and the moment that holds it.</summary>
+    public static (double Bytes, Phase Phase) Peak(IReadOnlyList<LedgerEntry> tensors)
+    {
+        Span<double> sums = stackalloc double[Phases.Moments.Length];
+        Span<bool> any = stackalloc bool[Phases.Moments.Length];
+        foreach (var e in tensors)
+            for (int m = 0; m < Phases.Moments.Length; m++)
+                if ((e.Phases & Phases.Moments[m]) != 0) { sums[m] += e.Bytes; any[m] = true; }
+        double best = 0;
+        var phase = Phase.None;
+        for (int m = 0; m < sums.Length; m++)
+            if (any[m] && (phase == Phase.None || sums[m] > best)) { best = sums[m]; phase = Phases.Moments[m]; }
+        return (best, phase);
+    }
+
+    /// <summary>Tensors (comparable to <c>torch.cuda.max_memory_allocated</c> at their peak).</summary>
+    public IReadOnlyList<LedgerEntry> Tensors { get; }
+    /// <summary>Runtime overheads on top of tensors: CUDA context, allocator reserve (what nvidia-smi adds).</summary>
+    public IReadOnlyList<LedgerEntry> Runtime { get; }
+    public Phase PeakPhase { get; }
+    public long PeakBytes { get; }
+    public long RuntimeBytes { get; }
+    /// <summary>Peak plus runtime overheads: what nvidia-smi would show; the fit verdict uses it.</summary>
+    public long TotalBytes { get; }
+
+    /// <summary>The entries live at the peak.</summary>
+    public IEnumerable<LedgerEntry> AtPeak => Tensors.Where(e => (e.Phases & PeakPhase) != 0);
+
+    public double BytesAt(Phase moment) => Tensors.Where(e => (e.Phases & moment) != 0).Sum(e => e.Bytes);
+
+    /// <summary>Sums beyond 2⁶² bytes mean absurd input (10¹³ parameters, 10⁷-token contexts), reported instead of overflowing.</summary>
+    private static long ToBytes(double bytes, string what)
+    {
+        if (double.IsNaN(bytes) || bytes > 4.6e18)
+            throw new InputError("--model/--batch/--seq", $"the {what} would be {bytes:E2} bytes, beyond any machine", "Check the model size, batch and sequence length.");
+        return (long)Math.Ceiling(bytes);
+    }
+}

@@ -1,0 +1,194 @@
+using Afinado.Planner.Architecture;
+using Afinado.Planner.Selection;
+
+namespace Afinado.Planner.Memory;
+
+/// <summary>A linear projection inside a layer, as the activation ledger sees it.</summary>
+internal readonly record struct LinearUse(long In, long Out, bool Trainable, bool Lora);
+
+/// <summary>Per-layer facts the activation ledger needs, computed once per (architecture, selection).</summary>
+internal sealed class LayerProfile
+{
+    public bool InputRequiresGrad;
+    public bool Norm1Trainable, Norm2Trainable;
+    public int NormCount;
+    public bool QkNormTrainable;
+    public readonly List<LinearUse> AttnIn = [];
+    public LinearUse? AttnOut;
+    public readonly List<LinearUse> MlpIn = [];
+    public LinearUse? MlpDown;
+    public LinearUse? Router;
+    /// <summary>For MoE: one representative expert's linears (experts share shapes); trainability is the OR over experts.</summary>
+    public bool ExpertsTrainable, ExpertsLora, ExpertDownTrainable, ExpertDownLora;
+
+    /// <summary>Any parameter (or adapter) in the layer trains.</summary>
+    public bool AnyTrainable;
+    /// <summary>Some q/k/v (or gate/up) projection trains or carries an adapter.</summary>
+    public bool AttnInAny, MlpInAny;
+
+    /// <summary>Same saved-tensor behaviour (so one computation serves a run of identical layers).</summary>
+    public bool SameAs(LayerProfile o) =>
+        InputRequiresGrad == o.InputRequiresGrad && Norm1Trainable == o.Norm1Trainable && Norm2Trainable == o.Norm2Trainable
+        && NormCount == o.NormCount && QkNormTrainable == o.QkNormTrainable && AttnOut == o.AttnOut && MlpDown == o.MlpDown
+        && Router == o.Router && ExpertsTrainable == o.ExpertsTrainable && ExpertsLora == o.ExpertsLora
+        && ExpertDownTrainable == o.ExpertDownTrainable && ExpertDownLora == o.ExpertDownLora && AnyTrainable == o.AnyTrainable
+        && AttnIn.SequenceEqual(o.AttnIn) && MlpIn.SequenceEqual(o.MlpIn);
+
+    /// <summary>Something in the layer records tensors for backward.</summary>
+    public bool Active => InputRequiresGrad || AnyTrainable;
+}
+
+/// <summary>
+/// The trainability map of a model under a <see cref="TrainableSelection"/>, reduced to what the ledger needs. Building it
+/// walks every tensor once; plans that vary only batch or sequence reuse it (the fit search relies on that).
+/// </summary>
+public sealed class ModelProfile
+{
+    internal ModelProfile(TrainableSelection selection)
+    {
+        Selection = selection;
+        var arch = selection.Architecture;
+        var facts = ArchitectureFacts.Of(arch);
+        var tensors = arch.Tensors;
+        Layers = new LayerProfile[arch.NumLayers];
+        for (int i = 0; i < Layers.Length; i++) Layers[i] = new LayerProfile();
+        var normModules = new string?[arch.NumLayers];
+
+        for (int ti = 0; ti < tensors.Count; ti++)
+        {
+            var t = tensors[ti];
+            bool trainable = selection.IsTrainableAt(ti);
+            bool lora = selection.IsAdaptedAt(ti);
+            bool linear = facts.IsLinear[ti];
+            long elements = facts.Elements[ti];
+
+            // Storage classes of the base weights (see TrainingLedger for the bytes).
+            if (linear && t.Role != TensorRole.LmHead) QuantizableElements += elements;
+            if (trainable)
+            {
+                TrainableBase += elements;
+                LargestTrainable = Math.Max(LargestTrainable, elements);
+                if (elements < 4096) SmallTrainable += elements;
+                FactoredElements += t.Shape.Length == 2 ? t.Shape[0] + t.Shape[1] : elements;
+            }
+            else if (linear && t.Role != TensorRole.LmHead) FrozenQuantizable += elements;
+            else FrozenOther += elements;
+            if (linear)
+            {
+                if (trainable) TrainableLinear += elements; else FrozenLinear += elements;
+                LargestLinear = Math.Max(LargestLinear, elements);
+                if (t.Role != TensorRole.LmHead) LargestQuantizableLinear = Math.Max(LargestQuantizableLinear, elements);
+            }
+
+            if (t.Layer is not int li || li < 0 || li >= Layers.Length)
+            {
+                switch (t.Role)
+                {
+                    case TensorRole.TokenEmbedding:
+                        EmbeddingTrainable |= trainable;
+                        if (arch.TiedEmbeddings)
+                        {
+                            // The head reuses the embedding matrix in a matmul (so AMP casts it) without a tensor of its own.
+                            HeadTrainable |= trainable; HeadLora |= lora;
+                            if (trainable) TrainableLinear += elements; else FrozenLinear += elements;
+                        }
+                        break;
+                    case TensorRole.PositionEmbedding: EmbeddingTrainable |= trainable; break;
+                    case TensorRole.LmHead: HeadTrainable |= trainable; HeadLora |= lora; break;
+                    case TensorRole.Norm: FinalNormTrainable |= trainable; break;
+                }
+                continue;
+            }
+            var L = Layers[li];
+            L.AnyTrainable |= trainable || lora;
+            var use = linear ? new LinearUse(t.Shape[1], t.Shape[0], trainable, lora) : default;
+            switch (t.Role)
+            {
+                case TensorRole.Norm:
+                    if (t.Shape.Length == 1 && t.Shape[0] == arch.HeadDim && arch.QkNorm) { L.QkNormTrainable |= trainable; break; }
+                    string module = facts.Modules[ti];
+                    if (normModules[li] is null) normModules[li] = module;
+                    bool first = normModules[li] == module;
+                    if (!first) L.NormCount = 2; else if (L.NormCount == 0) L.NormCount = 1;
+                    if (first) L.Norm1Trainable |= trainable; else L.Norm2Trainable |= trainable;
+                    break;
+                case TensorRole.AttnQ or TensorRole.AttnK or TensorRole.AttnV or TensorRole.AttnQkv:
+                    if (linear) { L.AttnIn.Add(use); L.AttnInAny |= trainable || lora; }
+                    break;
+                case TensorRole.AttnOut:
+                    if (linear) L.AttnOut = use;
+                    break;
+                case TensorRole.Router:
+                    if (linear) L.Router = use;
+                    break;
+                case TensorRole.MlpGate or TensorRole.MlpUp or TensorRole.MlpGateUp:
+                    if (t.Expert is not null) { L.ExpertsTrainable |= trainable; L.ExpertsLora |= lora; }
+                    else if (linear) { L.MlpIn.Add(use); L.MlpInAny |= trainable || lora; }
+                    break;
+                case TensorRole.MlpDown:
+                    if (t.Expert is not null) { L.ExpertDownTrainable |= trainable; L.ExpertDownLora |= lora; }
+                    else if (linear) L.MlpDown = use;
+                    break;
+            }
+        }
+        bool upstream = EmbeddingTrainable;
+        foreach (var L in Layers)
+        {
+            L.InputRequiresGrad = upstream;
+            upstream |= L.AnyTrainable;
+        }
+        HeadInputRequiresGrad = upstream;
+        if (selection.Lora is { } loraConfig)
+            for (int ti = 0; ti < tensors.Count; ti++)
+            {
+                if (!selection.IsAdaptedAt(ti)) continue;
+                // A [r, in] and B [out, r]
+                foreach (long other in (ReadOnlySpan<long>)[tensors[ti].Shape[1], tensors[ti].Shape[0]])
+                {
+                    long elements = loraConfig.Rank * other;
+                    LargestTrainable = Math.Max(LargestTrainable, elements);
+                    if (elements < 4096) SmallTrainable += elements;
+                    FactoredElements += loraConfig.Rank + other;
+                }
+            }
+        HeadElements = (long)arch.VocabSize * arch.HiddenSize;
+
+        var groups = new List<(LayerProfile, int)>();
+        foreach (var L in Layers)
+        {
+            if (groups.Count > 0 && groups[^1].Item1.SameAs(L)) groups[^1] = (groups[^1].Item1, groups[^1].Item2 + 1);
+            else groups.Add((L, 1));
+        }
+        LayerGroups = groups.ToArray();
+    }
+
+    /// <summary>Runs of consecutive layers that save the same tensors: (representative, count).</summary>
+    internal (LayerProfile Layer, int Count)[] LayerGroups { get; }
+
+    public static ModelProfile Create(TrainableSelection selection) => new(selection);
+
+    public TrainableSelection Selection { get; }
+    public ModelArchitecture Architecture => Selection.Architecture;
+    internal LayerProfile[] Layers { get; }
+    internal bool EmbeddingTrainable, HeadTrainable, HeadLora, FinalNormTrainable, HeadInputRequiresGrad;
+
+    /// <summary>Trainable base elements.</summary>
+    public long TrainableBase { get; }
+    /// <summary>Frozen linear weights other than the head: the part QLoRA / int8 / int4 quantize.</summary>
+    public long FrozenQuantizable { get; }
+    /// <summary>Frozen embeddings, norms, biases and head: kept in 16 bits even when the linears are quantized.</summary>
+    public long FrozenOther { get; }
+    /// <summary>All linear weights other than the head, trainable or not (what a quantized inference model stores in low bits).</summary>
+    public long QuantizableElements { get; }
+    /// <summary>Elements of linear weights used in matmuls (head included, tied or not), by trainability: what AMP casts.</summary>
+    public long TrainableLinear { get; }
+    public long FrozenLinear { get; }
+    public long LargestLinear { get; }
+    public long LargestQuantizableLinear { get; }
+    public long LargestTrainable { get; }
+    /// <summary>Trainable elements in tensors under 4,096 elements (bitsandbytes keeps their state in 32 bits).</summary>
+    public long SmallTrainable { get; }
+    /// <summary>Adafactor's factored second-moment size: rows + columns per matrix, every element of a vector.</summary>
+    public long FactoredElements { get; }
+    public long HeadElements { get; }
+}

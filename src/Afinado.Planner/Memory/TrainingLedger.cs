@@ -1,0 +1,247 @@
+using Afinado.Planner.Architecture;
+using Afinado.Planner.Devices;
+using Afinado.Planner.Selection;
+using static Afinado.Planner.Memory.LedgerBuilder;
+
+namespace Afinado.Planner.Memory;
+
+/// <summary>The training ledger: weights, AMP copies, adapters, gradients, optimizer state, activations, logits, temporaries.</summary>
+internal static class TrainingLedger
+{
+    private const Phase Saved = Phase.Forward | Phase.BackwardStart;
+
+    public static List<LedgerEntry> Entries(ModelProfile p, Job job, DeviceKind device, bool explain)
+    {
+        var a = p.Architecture;
+        var sel = p.Selection;
+        var e = new List<LedgerEntry>(24);
+        bool cpu = device == DeviceKind.Cpu;
+        var prec = job.Precision;
+        double paramBytes = prec is Precision.Fp32 or Precision.AmpBf16 or Precision.AmpFp16 ? 4 : 2;
+        string paramType = paramBytes == 4 ? "fp32" : prec.ComputeDType().Name();
+        var w = job.ResolvedWeightsDtype;
+        double c = prec.ComputeBytes();
+        long trainable = sel.TrainableParameters;
+
+        // --- Weights -------------------------------------------------------------------------------------------------
+        if (p.TrainableBase > 0)
+            e.Add(new(prec.IsAmp() ? "weights: trainable (fp32 master)" : "weights: trainable", Category.Weights, Phase.Training,
+                p.TrainableBase * paramBytes, explain ? $"{N(p.TrainableBase)} params × {B(paramBytes)} B ({paramType})" : "",
+                "memory.md §1.1, §1.5 (bytes/param by regime)"));
+        double frozenBytesPerOther = w.IsQuantized() ? 2 : w.Bytes();
+        if (w.IsQuantized())
+        {
+            e.Add(new($"weights: frozen linears ({w.Name()})", Category.Weights, Phase.Training, p.FrozenQuantizable * w.Bytes(),
+                explain ? $"{N(p.FrozenQuantizable)} params × {w.Bits():0.###} bits / 8" : "", "memory.md §1.5 (QLoRA: NF4 4.5 bits, double quant 4.127)"));
+            if (p.FrozenOther > 0)
+                e.Add(new("weights: frozen embeddings/norms/head (16-bit)", Category.Weights, Phase.Training, p.FrozenOther * 2.0,
+                    explain ? $"{N(p.FrozenOther)} params × 2 B (not quantized, as bitsandbytes skips them)" : "", "bitsandbytes llm_int8_skip_modules; memory.md §1.5"));
+        }
+        else if (p.FrozenQuantizable + p.FrozenOther > 0)
+            e.Add(new("weights: frozen", Category.Weights, Phase.Training, (p.FrozenQuantizable + p.FrozenOther) * frozenBytesPerOther,
+                explain ? $"{N(p.FrozenQuantizable + p.FrozenOther)} params × {B(frozenBytesPerOther)} B ({w.Name()})" : "", "memory.md §1.5"));
+        if (prec.IsAmp())
+        {
+            double fp32Linear = p.TrainableLinear + (w == DType.Fp32 ? p.FrozenLinear : 0);
+            if (fp32Linear > 0)
+                e.Add(new("AMP 16-bit weight copies (autocast cache)", Category.Weights, Saved, fp32Linear * 2,
+                    explain ? $"{N(fp32Linear)} fp32 linear params × 2 B, cast once per forward, kept for backward" : "",
+                    "memory.md §1.5 (HF anatomy: 18 B/param = 4 + 2 weights + 4 grads + 8 AdamW)"));
+        }
+        if (sel.AdapterParameters > 0)
+            e.Add(new($"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdapterCount / 2} linears)", Category.Weights, Phase.Training,
+                sel.AdapterParameters * paramBytes, explain ? $"Σ r·(in+out) = {N(sel.AdapterParameters)} params × {B(paramBytes)} B" : "", "PEFT LoraLayer (A [r,in], B [out,r])"));
+        if (w.IsQuantized() && p.LargestQuantizableLinear > 0)
+            e.Add(new("dequantization buffer", Category.Temporary, Phase.Training & ~Phase.OptimizerStep, p.LargestQuantizableLinear * c,
+                explain ? $"largest quantized linear {N(p.LargestQuantizableLinear)} × {B(c)} B, dequantized per matmul" : "",
+                "bitsandbytes MatMul4Bit (dequantize_4bit per call); memory.md §1.5"));
+
+        // --- Gradients -----------------------------------------------------------------------------------------------
+        double gradBytes = paramBytes;
+        if (job.OptimizerInBackward)
+            e.Add(new("gradients: one tensor at a time (optimizer in backward)", Category.Gradients, Phase.BackwardStart | Phase.BackwardEnd,
+                p.LargestTrainable * gradBytes, explain ? $"largest trainable tensor {N(p.LargestTrainable)} × {B(gradBytes)} B; freed after its step" : "",
+                "torchtune optimizer_in_bwd (memory.md §4.1b)"));
+        else
+        {
+            var phases = job.GradAccumulation > 1 ? Phase.Training : Phase.BackwardEnd | Phase.OptimizerStep;
+            e.Add(new("gradients (trainable only)", Category.Gradients, phases, trainable * gradBytes,
+                explain ? $"{N(trainable)} trainable params × {B(gradBytes)} B" + (job.GradAccumulation > 1 ? $"; kept across {job.GradAccumulation} micro-batches" : "; set to None by zero_grad") : "",
+                "memory.md §1.1 (gradients only where requires_grad)"));
+            if (job.GradAccumulation == 1 && p.HeadTrainable)
+                e.Add(new("gradient: output head (first computed)", Category.Gradients, Phase.BackwardStart, p.HeadElements * gradBytes,
+                    explain ? $"vocab × hidden = {N(p.HeadElements)} × {B(gradBytes)} B" : "", "autograd order: the head's gradient is the first"));
+        }
+
+        // --- Optimizer ------------------------------------------------------------------------------------------------
+        AddOptimizer(e, p, job, cpu, paramBytes, explain);
+
+        // --- Activations -------------------------------------------------------------------------------------------------
+        var s = Settings(p, job, c);
+        var total = new SavedBytes();
+        double largestLayer = 0, checkpoints = 0;
+        int active = 0;
+        SavedBytes? lastLayer = null;
+        foreach (var (L, count) in p.LayerGroups)
+        {
+            if (!L.Active) continue;
+            var layer = ActivationModel.Layer(a, L, s);
+            active += count;
+            total += layer * count;
+            lastLayer ??= layer;
+            largestLayer = Math.Max(largestLayer, layer.Total);
+            checkpoints += count * s.R * a.HiddenSize * s.Tokens;
+        }
+        string perLayer = explain ? $"summed over {active} layers with saved tensors; T = b·s = {N(s.Tokens)}" : "";
+        if (job.Checkpointing == Checkpointing.None)
+        {
+            AddIf(e, "activations: norms", Category.Activations, Saved, total.Norms, perLayer, "RMSNorm fp32 upcast / LayerNorm input (transformers LlamaRMSNorm)");
+            AddIf(e, "activations: linear inputs (attention)", Category.Activations, Saved, total.AttentionProjections, perLayer, "autograd saves x for dW (memory.md §1.2)");
+            AddIf(e, "activations: q, k, v, attention output", Category.Activations, Saved, total.AttentionCore, perLayer,
+                job.Attention == AttentionKernel.Sdpa ? "SDPA saves q,k,v,out + fp32 logsumexp (memory.md §1.2)" : "eager: q, repeat_kv K/V (memory.md §1.2)");
+            AddIf(e, "activations: attention scores (s²)", Category.Activations, Saved, total.AttentionScores,
+                explain ? $"b·heads·s² × (4 fp32 softmax + {B(c < 4 ? c : 0)} copy{(job.Dropout > 0 ? " + dropout" : "")})" : "", "memory.md §1.2 (eager O(s²), 5as/h term)");
+            AddIf(e, "activations: MLP", Category.Activations, Saved, total.Mlp, perLayer, a.Mlp == MlpKind.Gated ? "SwiGLU: gate, up, act, product (memory.md §1.2 adapted)" : "GeLU MLP: 4h input/output (memory.md §1.2)");
+            AddIf(e, "activations: LoRA (dropout copies, A outputs)", Category.Activations, Saved, total.Lora, perLayer, "PEFT lora_dropout + lora_A/lora_B inputs (peft #2196, transformers #25572)");
+            AddIf(e, "activations: dropout masks", Category.Activations, Saved, total.DropoutMasks, perLayer, "memory.md §1.2 (1-byte masks)");
+            if (lastLayer is { } last)
+                e.Add(new("activations: layer in backward", Category.Activations, Phase.BackwardEnd, last.Total,
+                    explain ? "the first layer's saved tensors, freed last" : "", "autograd frees saved tensors as backward passes them"));
+        }
+        else
+        {
+            if (job.OffloadActivations)
+            {
+                AddIf(e, "activation checkpoints, offloaded to host", Category.Host, Phase.None, checkpoints,
+                    explain ? $"{active} layers × b·s·h × {B(s.R)} B in CPU memory" : "", "torchtune activation offloading (memory.md §4.1b)");
+                AddIf(e, "activation checkpoint in transit (one layer)", Category.Activations, Phase.Training & ~Phase.OptimizerStep, checkpoints / Math.Max(1, active),
+                    explain ? "one layer input on the device while it is copied" : "", "torchtune OffloadActivations");
+            }
+            else
+                AddIf(e, "activation checkpoints (layer inputs)", Category.Activations, Saved, checkpoints,
+                    explain ? $"{active} layers × b·s·h × {B(s.R)} B" : "", "memory.md §1.2 (full recomputation: 2·sbh per layer)");
+            AddIf(e, "recomputed layer (one at a time)", Category.Activations, Phase.BackwardEnd, largestLayer,
+                explain ? "one layer's saved tensors rebuilt during backward" : "", "torch.utils.checkpoint");
+        }
+        double finalNorm = FinalSaved(p, s);
+        AddIf(e, "activations: final norm and head input", Category.Activations, Saved, finalNorm, explain ? "b·s·h at norm/head widths" : "", "transformers LlamaModel.norm / lm_head");
+        if (job.Attention == AttentionKernel.Eager)
+            e.Add(new("causal mask (eager)", Category.Activations, Saved, c * s.Batch * s.Seq * s.Seq,
+                explain ? $"b·s² × {B(c)} B, built once per forward" : "", "transformers 4-D causal mask"));
+
+        // --- Logits and loss -----------------------------------------------------------------------------------------------
+        AddLogits(e, a, job, s, c, explain);
+
+        // --- Backward temporaries ------------------------------------------------------------------------------------------
+        e.Add(new("backward temporaries (one layer)", Category.Temporary, Phase.BackwardEnd, ActivationModel.LayerBackwardTransient(a, s),
+            explain ? "largest gradient buffers of one layer (MLP 3·c·f or attention)" : "", "derived from the same op list"));
+        return e;
+    }
+
+    internal static ActivationSettings Settings(ModelProfile p, Job job, double c)
+    {
+        var w = job.ResolvedWeightsDtype;
+        double paramBytes = job.Precision is Precision.Fp32 or Precision.AmpBf16 or Precision.AmpFp16 ? 4 : 2;
+        double r = p.EmbeddingTrainable ? paramBytes : (w.IsQuantized() ? 2 : w.Bytes());
+        if (job.Precision == Precision.Fp32) r = 4;
+        if (!job.IsTraining) r = c;
+        var lora = p.Selection.Lora;
+        return new ActivationSettings(job.Batch, job.Seq, c, Math.Max(r, c), job.Attention, job.Compile, job.Dropout,
+            p.Architecture.Norm == NormKind.LayerNorm && job.Dropout > 0, lora?.Rank ?? 0, lora?.Dropout ?? 0);
+    }
+
+    private static double FinalSaved(ModelProfile p, in ActivationSettings s)
+    {
+        double h = p.Architecture.HiddenSize, T = s.Tokens, bytes = 0;
+        if (p.HeadInputRequiresGrad || p.FinalNormTrainable)
+            bytes += (s.Compile ? s.R : (p.HeadInputRequiresGrad ? 4 : 0) + (p.FinalNormTrainable ? s.R : 0)) * T * h;
+        if (p.HeadTrainable) bytes += s.C * T * h;
+        return bytes;
+    }
+
+    private static void AddLogits(List<LedgerEntry> e, ModelArchitecture a, Job job, in ActivationSettings s, double c, bool explain)
+    {
+        double tv = s.Tokens * a.VocabSize;
+        double forward, backward;
+        string how;
+        if (job.LossChunks > 1)
+        {
+            double k = job.LossChunks;
+            // torchtune CEWithChunkedOutputLoss: 16-bit logits chunks; fp32 upcast one chunk at a time. Compiled, the
+            // per-chunk CE keeps only its 16-bit input; eager, each chunk's fp32 log-softmax stays saved.
+            // Compiled CE writes the 16-bit gradient of each chunk directly (no fp32 chunk in backward).
+            forward = c * tv + (job.Compile ? 0 : 4 * tv + 4 * tv / k);
+            backward = job.Compile ? c * tv + c * tv / k : 4 * tv + 8 * tv / k + c * tv / k;
+            how = $"chunked CE ({job.LossChunks} chunks{(job.Compile ? ", compiled" : "")}): {B(c)}·T·V + fp32 per chunk";
+        }
+        else
+        {
+            // transformers ForCausalLMLoss: logits (c) → .float() copy → log_softmax saved in fp32.
+            forward = (c + (c < 4 ? 4 : 0) + 4) * tv;
+            backward = 12 * tv;
+            how = $"forward: logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V; backward: saved 4 + grad 4 + grad input 4";
+        }
+        e.Add(new("logits and cross-entropy (forward)", Category.Logits, Phase.Forward, forward,
+            explain ? $"{how}; T·V = {N(tv)}" : "", "memory.md §1.2 (b·s·V in fp32), §3 GaLore #57"));
+        e.Add(new("logits and cross-entropy (backward)", Category.Logits, Phase.BackwardStart, backward,
+            explain ? $"{how}; T·V = {N(tv)}" : "", "autograd of log_softmax / nll_loss"));
+    }
+
+    private static void AddOptimizer(List<LedgerEntry> e, ModelProfile p, Job job, bool cpu, double stateBytes, bool explain)
+    {
+        long n = p.Selection.TrainableParameters;
+        string lazy = cpu ? "TorchSharp allocates state in the constructor (torchsharp.md §6.3)" : "created lazily at the first step (memory.md §5.2); live from iteration 2 on";
+        string src = "memory.md §1.1, §1.5";
+        switch (job.Optimizer)
+        {
+            case OptimizerKind.Sgd:
+                break;
+            case OptimizerKind.SgdMomentum:
+                e.Add(new("optimizer: momentum", Category.OptimizerState, Phase.Training, n * stateBytes,
+                    explain ? $"{N(n)} × {B(stateBytes)} B; {lazy}" : "", src));
+                break;
+            case OptimizerKind.AdamW:
+                e.Add(new("optimizer: AdamW exp_avg + exp_avg_sq", Category.OptimizerState, Phase.Training, 2.0 * n * stateBytes,
+                    explain ? $"2 × {N(n)} × {B(stateBytes)} B; {lazy}" : "", src));
+                break;
+            case OptimizerKind.AdamW8bit or OptimizerKind.PagedAdamW8bit:
+                {
+                    long small = p.SmallTrainable, big = n - small;
+                    double bytes = big * (2 + 2 * 4.0 / 2048) + small * 8.0;
+                    bool paged = job.Optimizer == OptimizerKind.PagedAdamW8bit;
+                    e.Add(new(paged ? "optimizer: paged 8-bit AdamW (unified memory, evictable)" : "optimizer: 8-bit AdamW states", paged ? Category.Paged : Category.OptimizerState,
+                        paged ? Phase.None : Phase.Training, bytes,
+                        explain ? $"{N(big)} × (2 × 1 B + absmax fp32 per 2048) + {N(small)} small-tensor params × 8 B (kept 32-bit)" + (paged ? "; cudaMallocManaged, outside PyTorch's allocator" : "") : "",
+                        "memory.md §1.5 (bitsandbytes 8-bit states; paged optimizers)"));
+                    break;
+                }
+            case OptimizerKind.Adafactor:
+                e.Add(new("optimizer: Adafactor factored second moment", Category.OptimizerState, Phase.Training, p.FactoredElements * stateBytes,
+                    explain ? $"rows + columns per matrix, all elements of vectors = {N(p.FactoredElements)} × {B(stateBytes)} B (no first moment)" : "",
+                    "transformers Adafactor (beta1=None)"));
+                break;
+        }
+        double temp = job.Optimizer switch
+        {
+            // foreach AdamW on CUDA: one param-sized temporary across the group (HF blog: intermediates ≈ N·P).
+            OptimizerKind.AdamW when job.FusedOptimizer => 0,
+            OptimizerKind.AdamW when !cpu && !job.OptimizerInBackward => n * stateBytes,
+            // TorchSharp's AdamW (CPU) steps tensor by tensor: sqrt(exp_avg_sq) and its quotient coexist for the largest one.
+            OptimizerKind.AdamW when cpu => 2.0 * p.LargestTrainable * stateBytes,
+            OptimizerKind.AdamW => p.LargestTrainable * stateBytes,
+            OptimizerKind.Adafactor => p.LargestTrainable * 4.0 * (stateBytes < 4 ? 3 : 1),
+            _ => 0,
+        };
+        if (temp > 0)
+            e.Add(new("optimizer temporaries", Category.Temporary, job.OptimizerInBackward ? Phase.BackwardEnd : Phase.OptimizerStep, temp,
+                explain ? (job.Optimizer == OptimizerKind.AdamW && !cpu && !job.OptimizerInBackward
+                    ? $"foreach AdamW: sqrt(exp_avg_sq) for all {N(n)} params × {B(stateBytes)} B"
+                    : $"per-tensor step: largest trainable tensor {N(p.LargestTrainable)}") : "",
+                "memory.md §1.5 (HF blog: optimizer intermediates ≈ N·P); torch.optim._multi_tensor_adamw"));
+    }
+
+    private static void AddIf(List<LedgerEntry> e, string name, Category cat, Phase phases, double bytes, string formula, string source)
+    {
+        if (bytes > 0) e.Add(new(name, cat, phases, bytes, formula, source));
+    }
+}

@@ -1,0 +1,65 @@
+using Afinado.Planner.Architecture;
+
+namespace Afinado.Planner.Safetensors;
+
+/// <summary>A tensor whose checkpoint shape differs from what the config implies.</summary>
+public sealed record ShapeMismatch(string Name, long[] Expected, long[] Actual);
+
+/// <summary>
+/// How a checkpoint's tensors line up with <see cref="ModelArchitecture.Tensors"/> from its config.json.
+/// Tolerated without complaint, and listed so a user can see them: checkpoints saved from the base model (names
+/// without <c>model.</c>/<c>transformer.</c>), non-persistent buffers old exports include (attention masks, RoPE
+/// <c>inv_freq</c>), and a stored copy of a tied <c>lm_head</c>.
+/// </summary>
+public sealed record CheckpointComparison(
+    IReadOnlyList<string> Missing,
+    IReadOnlyList<string> Unexpected,
+    IReadOnlyList<ShapeMismatch> WrongShape,
+    IReadOnlyList<string> IgnoredBuffers,
+    IReadOnlyList<string> TiedCopies,
+    string? StrippedPrefix,
+    int Matched)
+{
+    public bool Matches => Missing.Count == 0 && Unexpected.Count == 0 && WrongShape.Count == 0;
+
+    /// <summary>Suffixes of buffers (not parameters) that some exported checkpoints contain.</summary>
+    private static readonly string[] BufferSuffixes =
+        [".attn.bias", ".attn.masked_bias", ".attention.bias", ".attention.masked_bias", ".rotary_emb.inv_freq"];
+
+    public static CheckpointComparison Compare(ModelArchitecture arch, IEnumerable<SafetensorsTensor> tensors)
+    {
+        var expected = arch.Tensors.ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal);
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        var unexpected = new List<string>();
+        var wrong = new List<ShapeMismatch>();
+        var buffers = new List<string>();
+        var tied = new List<string>();
+        string? stripped = null;
+        var embedding = arch.Tensors.FirstOrDefault(t => t.Role == TensorRole.TokenEmbedding);
+
+        foreach (var t in tensors)
+        {
+            string name = t.Name;
+            if (!expected.ContainsKey(name) && expected.ContainsKey(arch.BaseModelPrefix + name))
+            {
+                name = arch.BaseModelPrefix + name;
+                stripped = arch.BaseModelPrefix;
+            }
+            if (expected.TryGetValue(name, out var shape))
+            {
+                found.Add(name);
+                if (!shape.AsSpan().SequenceEqual(t.Shape)) wrong.Add(new ShapeMismatch(name, shape, t.Shape));
+            }
+            else if (arch.TiedEmbeddings && embedding is not null && IsHeadName(name) && embedding.Shape.AsSpan().SequenceEqual(t.Shape))
+                tied.Add(t.Name);
+            else if (BufferSuffixes.Any(s => name.EndsWith(s, StringComparison.Ordinal)))
+                buffers.Add(t.Name);
+            else
+                unexpected.Add(t.Name);
+        }
+        var missing = arch.Tensors.Where(t => !found.Contains(t.Name)).Select(t => t.Name).ToList();
+        return new CheckpointComparison(missing, unexpected, wrong, buffers, tied, stripped, found.Count);
+    }
+
+    private static bool IsHeadName(string name) => name is "lm_head.weight" or "embed_out.weight";
+}

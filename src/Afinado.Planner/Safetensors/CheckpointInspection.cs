@@ -1,0 +1,32 @@
+using Afinado.Planner.Architecture;
+using Afinado.Planner.Catalog;
+
+namespace Afinado.Planner.Safetensors;
+
+/// <summary>
+/// What <c>afinado inspect</c> computes: the checkpoint's headers and, when a config is known, how they compare with
+/// the architecture it describes. The config is <paramref name="ConfigSource"/>: the one given explicitly, else the
+/// <c>config.json</c> beside the checkpoint; none for a lone shard of a sharded checkpoint (it holds only part of the model).
+/// </summary>
+public sealed record CheckpointInspection(SafetensorsCheckpoint Checkpoint, string? ConfigSource, ModelArchitecture? Architecture, CheckpointComparison? Comparison)
+{
+    /// <summary>True unless a config was found and the checkpoint disagrees with it.</summary>
+    public bool Consistent => Comparison is null or { Matches: true };
+
+    /// <param name="path">A .safetensors file, an index.json, or a folder.</param>
+    /// <param name="config">Optional catalog id, config.json or folder to compare against.</param>
+    public static CheckpointInspection Run(string path, string? config = null)
+    {
+        var checkpoint = SafetensorsCheckpoint.Open(path);
+        var (source, arch) = FindConfig(checkpoint, config);
+        return new CheckpointInspection(checkpoint, source, arch, arch is null ? null : CheckpointComparison.Compare(arch, checkpoint.Tensors));
+    }
+
+    private static (string? Source, ModelArchitecture? Arch) FindConfig(SafetensorsCheckpoint checkpoint, string? explicitConfig)
+    {
+        if (explicitConfig is not null) return (explicitConfig, ModelSource.Resolve(explicitConfig));
+        if (checkpoint.IsLoneShard) return (null, null);
+        var beside = Path.Combine(checkpoint.Folder, "config.json");
+        return File.Exists(beside) ? (beside, HfConfigReader.ReadFile(beside)) : (null, null);
+    }
+}

@@ -1,0 +1,180 @@
+using System.Globalization;
+using Afinado.Planner.Architecture;
+
+namespace Afinado.Planner.Selection;
+
+/// <summary>
+/// Which parameters train, shared by the planner (gradients and optimizer state are charged only for these) and the
+/// trainer (it sets <c>requires_grad</c> from <see cref="IsTrainable(string)"/> and creates <see cref="Adapters"/>).
+/// <list type="bullet">
+/// <item><c>full</c>: every base tensor trains.</item>
+/// <item><c>freeze</c>: base tensors matched by a <see cref="TensorPattern"/> are frozen, the rest train.</item>
+/// <item><c>lora</c>/<c>qlora</c>: the base is frozen; A/B adapters are added to each target linear (PEFT semantics:
+/// a target matches a module whose name equals it or ends with <c>.target</c>; <c>all-linear</c> is every linear
+/// except the output head).</item>
+/// </list>
+/// </summary>
+public sealed class TrainableSelection
+{
+    private readonly bool[] _trainable;
+    private readonly bool[] _adapted;
+    private readonly ArchitectureFacts _facts;
+    private IReadOnlyList<ParameterTensor>? _trainableTensors, _frozenTensors, _adaptedLinears;
+    private HashSet<string>? _adapterNames;
+
+    private TrainableSelection(ModelArchitecture arch, ArchitectureFacts facts, TrainingMethod method, IReadOnlyList<TensorPattern> freeze,
+        LoraConfig? lora, bool[] trainable, bool[] adapted)
+    {
+        Architecture = arch;
+        _facts = facts;
+        Method = method;
+        FreezePatterns = freeze;
+        Lora = lora;
+        _trainable = trainable;
+        _adapted = adapted;
+        BaseParameters = facts.ParameterCount;
+        var tensors = arch.Tensors;
+        for (int i = 0; i < trainable.Length; i++)
+        {
+            if (trainable[i]) TrainableBaseParameters += facts.Elements[i];
+            if (adapted[i])
+            {
+                AdapterCount += 2;
+                AdapterParameters += (long)lora!.Rank * (tensors[i].Shape[0] + tensors[i].Shape[1]);
+            }
+        }
+    }
+
+    private IReadOnlyList<LoraAdapterTensor>? _adapters;
+
+    /// <summary>Number of adapter matrices (A and B per adapted linear).</summary>
+    public int AdapterCount { get; }
+
+    public ModelArchitecture Architecture { get; }
+    public TrainingMethod Method { get; }
+    public IReadOnlyList<TensorPattern> FreezePatterns { get; }
+    /// <summary>The LoRA configuration for lora/qlora; null otherwise.</summary>
+    public LoraConfig? Lora { get; }
+
+    public IReadOnlyList<ParameterTensor> TrainableBaseTensors => _trainableTensors ??= Architecture.Tensors.Where((_, i) => _trainable[i]).ToList();
+    public IReadOnlyList<ParameterTensor> FrozenBaseTensors => _frozenTensors ??= Architecture.Tensors.Where((_, i) => !_trainable[i]).ToList();
+    /// <summary>The base linear weights that carry an adapter (lora/qlora).</summary>
+    public IReadOnlyList<ParameterTensor> AdaptedLinears => _adaptedLinears ??= Architecture.Tensors.Where((_, i) => _adapted[i]).ToList();
+    /// <summary>A then B for each adapted linear, in checkpoint order (built on first use; plans only need the counts).</summary>
+    public IReadOnlyList<LoraAdapterTensor> Adapters => _adapters ??= BuildAdapters();
+
+    private List<LoraAdapterTensor> BuildAdapters()
+    {
+        var list = new List<LoraAdapterTensor>(AdapterCount);
+        var tensors = Architecture.Tensors;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            if (!_adapted[i]) continue;
+            var l = tensors[i];
+            list.Add(new(_facts.Modules[i], [Lora!.Rank, l.Shape[1]], LoraFactor.A, l));
+            list.Add(new(_facts.Modules[i], [l.Shape[0], Lora.Rank], LoraFactor.B, l));
+        }
+        return list;
+    }
+
+    public long BaseParameters { get; }
+    public long TrainableBaseParameters { get; }
+    public long AdapterParameters { get; }
+    /// <summary>Parameters that receive gradients and optimizer state: trainable base plus adapters.</summary>
+    public long TrainableParameters => TrainableBaseParameters + AdapterParameters;
+    /// <summary>Every parameter in the trained model, adapters included (what PEFT calls "all params").</summary>
+    public long AllParameters => BaseParameters + AdapterParameters;
+
+    public bool IsTrainable(ParameterTensor tensor) => IsTrainable(tensor.Name);
+
+    /// <summary>True for a trainable base tensor or an adapter, by Hugging Face / PEFT name.</summary>
+    public bool IsTrainable(string name) =>
+        _facts.IndexByName.TryGetValue(name, out int i)
+            ? _trainable[i]
+            : (_adapterNames ??= Adapters.Select(a => a.Name).ToHashSet(StringComparer.Ordinal)).Contains(name);
+
+    /// <summary>By position in <see cref="ModelArchitecture.Tensors"/> (the planner's hot path).</summary>
+    internal bool IsTrainableAt(int index) => _trainable[index];
+    internal bool IsAdaptedAt(int index) => _adapted[index];
+
+    /// <summary>PEFT's <c>print_trainable_parameters()</c> line.</summary>
+    public string PeftSummary =>
+        string.Create(CultureInfo.InvariantCulture,
+            $"trainable params: {TrainableParameters:N0} || all params: {AllParameters:N0} || trainable%: {100.0 * TrainableParameters / AllParameters:F4}");
+
+    /// <summary>Everything trains.</summary>
+    public static TrainableSelection Full(ModelArchitecture arch) => Create(arch, TrainingMethod.Full);
+
+    public static TrainableSelection Create(ModelArchitecture arch, TrainingMethod method,
+        IReadOnlyList<string>? freezePatterns = null, LoraConfig? lora = null)
+    {
+        var patterns = (freezePatterns ?? []).Select(p => new TensorPattern(p)).ToList();
+        if (method != TrainingMethod.Freeze && patterns.Count > 0)
+            throw new InputError("--freeze", $"patterns are only used with --method freeze (got --method {method.Name()})",
+                method.UsesAdapters() ? "LoRA already freezes the whole base; drop --freeze." : "Use --method freeze to freeze matching tensors.");
+        if (!method.UsesAdapters() && lora is not null)
+            throw new InputError("--lora-targets", $"LoRA settings need --method lora or qlora (got --method {method.Name()})", "Drop the LoRA flags or choose --method lora.");
+
+        return method switch
+        {
+            TrainingMethod.Full => new(arch, ArchitectureFacts.Of(arch), method, patterns, null,
+                Enumerable.Repeat(true, arch.Tensors.Count).ToArray(), new bool[arch.Tensors.Count]),
+            TrainingMethod.Freeze => FreezeSelection(arch, patterns),
+            _ => LoraSelection(arch, method, lora ?? new LoraConfig()),
+        };
+    }
+
+    /// <summary>Distinct short names of the model's linear modules (<c>q_proj</c>, <c>down_proj</c>, <c>lm_head</c>, ...), in order.</summary>
+    public static IReadOnlyList<string> LinearModuleNames(ModelArchitecture arch)
+    {
+        var f = ArchitectureFacts.Of(arch);
+        return f.ShortModules.Where((_, i) => f.IsLinear[i]).Distinct().ToList();
+    }
+
+    private static TrainableSelection FreezeSelection(ModelArchitecture arch, List<TensorPattern> patterns)
+    {
+        if (patterns.Count == 0)
+            throw new InputError("--freeze", "--method freeze needs at least one pattern", "Add e.g. --freeze 'model.embed_tokens' --freeze 'model.layers.{0..15}'.");
+        foreach (var p in patterns)
+            if (!arch.Tensors.Any(t => p.Matches(t.Name)))
+                throw new InputError("--freeze", $"pattern \"{p}\" matches no tensor",
+                    $"Tensor names look like {string.Join(", ", arch.Tensors.Take(3).Select(t => t.Name))}; '*' stays within a dotted segment, '**' crosses dots.");
+        var trainable = arch.Tensors.Select(t => !patterns.Any(p => p.Matches(t.Name))).ToArray();
+        if (!trainable.Any(x => x))
+            throw new InputError("--freeze", "the patterns freeze every tensor, so nothing would train", "Freeze fewer tensors.");
+        return new(arch, ArchitectureFacts.Of(arch), TrainingMethod.Freeze, patterns, null, trainable, new bool[trainable.Length]);
+    }
+
+    private static TrainableSelection LoraSelection(ModelArchitecture arch, TrainingMethod method, LoraConfig lora)
+    {
+        lora.Validate();
+        var facts = ArchitectureFacts.Of(arch);
+        var tensors = arch.Tensors;
+        bool allLinear = false;
+        var named = new List<string>(lora.Targets.Count);
+        foreach (var t in lora.Targets)
+            if (string.Equals(t, LoraConfig.AllLinear, StringComparison.OrdinalIgnoreCase)) allLinear = true; else named.Add(t);
+        foreach (var target in named)
+        {
+            bool found = false;
+            for (int i = 0; i < tensors.Count && !found; i++) found = facts.IsLinear[i] && ModuleMatches(facts.Modules[i], target);
+            if (!found)
+                throw new InputError("--lora-targets", $"\"{target}\" is not a linear module of {Describe(arch)}",
+                    $"Its linear modules are: {string.Join(", ", LinearModuleNames(arch))} (or use all-linear).");
+        }
+        var adapted = new bool[tensors.Count];
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            if (!facts.IsLinear[i]) continue;
+            bool hit = allLinear && tensors[i].Role != TensorRole.LmHead;
+            foreach (var t in named) hit |= ModuleMatches(facts.Modules[i], t);
+            adapted[i] = hit;
+        }
+        return new(arch, facts, method, [], lora, new bool[tensors.Count], adapted);
+    }
+
+    private static bool ModuleMatches(string module, string target) =>
+        module == target || module.EndsWith("." + target, StringComparison.Ordinal);
+
+    private static string Describe(ModelArchitecture arch) => string.IsNullOrEmpty(arch.Name) ? arch.ModelType : arch.Name;
+}

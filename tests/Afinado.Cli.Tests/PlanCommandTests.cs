@@ -1,0 +1,111 @@
+using System.Text.Json;
+
+namespace Afinado.Cli.Tests;
+
+public class PlanCommandTests
+{
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = await CliApp.RunAsync(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public async Task Default_plan_prints_the_ledger_and_exits_0()
+    {
+        var (code, output, _) = await Run("plan");
+        Assert.Equal(CliApp.ExitOk, code);
+        Assert.Contains("Llama-3.1-8B", output);
+        Assert.Contains("peak", output);
+        Assert.Contains("trainable params:", output);
+        Assert.Contains("RTX 4090", output);
+    }
+
+    [Fact]
+    public async Task Json_contract_has_the_documented_fields()
+    {
+        var (code, output, err) = await Run("plan", "--json", "--gpu", "a100-80gb", "--gpu-memory", "24GiB", "--max", "batch");
+        Assert.Equal(CliApp.ExitOk, code);
+        Assert.Contains("peak", err); // the table goes to stderr with --json
+        using var doc = JsonDocument.Parse(output);
+        var r = doc.RootElement;
+        Assert.Equal("afinado.plan/1", r.GetProperty("schema").GetString());
+        Assert.Equal(8_030_261_248, r.GetProperty("model").GetProperty("parameters").GetInt64());
+        Assert.Equal(41_943_040, r.GetProperty("model").GetProperty("trainable_parameters").GetInt64());
+        long peak = r.GetProperty("peak_bytes").GetInt64();
+        long total = r.GetProperty("total_bytes").GetInt64();
+        Assert.True(total > peak && peak > 16_000_000_000);
+        Assert.False(string.IsNullOrEmpty(r.GetProperty("peak_phase").GetString()));
+        long sum = 0;
+        foreach (var c in r.GetProperty("components").EnumerateArray())
+        {
+            Assert.False(string.IsNullOrEmpty(c.GetProperty("name").GetString()));
+            Assert.False(string.IsNullOrEmpty(c.GetProperty("formula").GetString()));
+            sum += c.GetProperty("bytes").GetInt64();
+        }
+        Assert.InRange(sum - peak, 0, 64);
+        var gpus = r.GetProperty("gpus").EnumerateArray().ToList();
+        Assert.Equal(2, gpus.Count);
+        Assert.Equal("a100-80gb", gpus[0].GetProperty("gpu").GetString());
+        Assert.True(gpus[0].GetProperty("fits").GetBoolean());
+        Assert.Equal(gpus[0].GetProperty("capacity_bytes").GetInt64() - total, gpus[0].GetProperty("headroom_bytes").GetInt64());
+        Assert.Equal(24L * 1024 * 1024 * 1024, gpus[1].GetProperty("capacity_bytes").GetInt64());
+        var search = r.GetProperty("search");
+        Assert.Equal("batch", search.GetProperty("parameter").GetString());
+        Assert.True(search.GetProperty("value").GetInt32() > 1);
+    }
+
+    [Fact]
+    public async Task Plan_that_fits_no_gpu_exits_3_with_fixes()
+    {
+        var (code, output, _) = await Run("plan", "--json", "--method", "full", "--precision", "amp-bf16", "--gpu", "t4", "--max", "batch");
+        Assert.Equal(CliApp.ExitDoesNotFit, code);
+        using var doc = JsonDocument.Parse(output);
+        Assert.False(doc.RootElement.GetProperty("gpus")[0].GetProperty("fits").GetBoolean());
+        Assert.Equal(0, doc.RootElement.GetProperty("search").GetProperty("value").GetInt32());
+        Assert.NotEqual(0, doc.RootElement.GetProperty("fixes").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("--batch", "0")]
+    [InlineData("--seq", "-1")]
+    [InlineData("--lora-targets", "c_attn")]
+    [InlineData("--gpu-memory", "24")]
+    [InlineData("--gpu", "gtx970")]
+    [InlineData("--precision", "fp8")]
+    [InlineData("--method", "ia3")]
+    [InlineData("--max", "rank")]
+    [InlineData("--freeze", "model.layers.{9..1}")]
+    [InlineData("--device", "tpu")]
+    public async Task Bad_input_exits_2_naming_the_flag(string flag, string value)
+    {
+        var (code, _, err) = await Run("plan", flag, value);
+        Assert.Equal(CliApp.ExitBadInput, code);
+        Assert.Contains(flag, err);
+        Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
+    public async Task Cpu_device_plans_fp32_without_cuda_context()
+    {
+        var (code, output, _) = await Run("plan", "--json", "--device", "cpu", "--precision", "fp32", "--model", "meta-llama/Llama-3.2-3B", "--method", "lora", "--seq", "128");
+        Assert.Equal(CliApp.ExitOk, code);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal("cpu", doc.RootElement.GetProperty("device").GetString());
+        Assert.Equal(0, doc.RootElement.GetProperty("runtime").GetArrayLength());
+        Assert.Equal(doc.RootElement.GetProperty("peak_bytes").GetInt64(), doc.RootElement.GetProperty("total_bytes").GetInt64());
+    }
+
+    [Fact]
+    public async Task Inference_plan_lists_kv_cache()
+    {
+        var (code, output, _) = await Run("plan", "--json", "--task", "infer", "--seq", "1024", "--context", "8192", "--batch", "8", "--gpu", "l4");
+        using var doc = JsonDocument.Parse(output);
+        var names = doc.RootElement.GetProperty("components").EnumerateArray().Concat(doc.RootElement.GetProperty("other_components").EnumerateArray())
+            .Select(c => c.GetProperty("name").GetString()).ToList();
+        Assert.Contains("KV cache (full context)", names);
+        Assert.True(code is CliApp.ExitOk or CliApp.ExitDoesNotFit);
+    }
+}

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Afinado.Planner.Tests.GpuBench;
+
+/// <summary>Runs <c>bench/gpu/measure.py</c> with a Python that has torch, and reads what it writes.</summary>
+internal static class GpuScript
+{
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    public static string ScriptPath => Path.Combine(RepoRoot, "bench", "gpu", "measure.py");
+
+    public static string CatalogConfigs => Path.Combine(RepoRoot, "src", "Afinado.Planner", "Catalog", "configs");
+
+    private static readonly Lazy<string> Python = new(FindPythonWithTorch);
+
+    public sealed record Result(int ExitCode, string Output, string OutDir)
+    {
+        public GroundTruthCsv Csv => GroundTruthCsv.Read(Path.Combine(OutDir, "gpu-ground-truth.csv"));
+
+        /// <summary>configs-used.json: the exact config.json dict each row's model was built from, by file name.</summary>
+        public IReadOnlyDictionary<string, string> ConfigsUsed
+        {
+            get
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(OutDir, "configs-used.json")));
+                return doc.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetRawText());
+            }
+        }
+    }
+
+    /// <summary>Runs the script with <paramref name="args"/> plus <c>--out</c> (a fresh temp folder).</summary>
+    public static Result Run(params string[] args)
+    {
+        var outDir = Directory.CreateTempSubdirectory("afinado-gpu-dry-").FullName;
+        var start = new ProcessStartInfo(Python.Value)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = RepoRoot,
+        };
+        start.ArgumentList.Add(ScriptPath);
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.ArgumentList.Add("--out");
+        start.ArgumentList.Add(outDir);
+        start.Environment["OMP_NUM_THREADS"] = "1"; // tiny models: threads only add contention on a shared CI box
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(4)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"measure.py {string.Join(' ', args)} ran past 4 minutes");
+        }
+        return new Result(process.ExitCode, stdout.Result + stderr.Result, outDir);
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Afinado.slnx"))) return dir.FullName;
+        throw new InvalidOperationException("Afinado.slnx not found above " + AppContext.BaseDirectory);
+    }
+
+    /// <summary>
+    /// AFINADO_PYTHON if set, else the first of Debian's /usr/bin/python3 and PATH's python3 that imports torch
+    /// (a pyenv python3 first on PATH usually lacks it). CI installs Debian's python3-torch.
+    /// </summary>
+    private static string FindPythonWithTorch()
+    {
+        var candidates = new List<string>();
+        if (Environment.GetEnvironmentVariable("AFINADO_PYTHON") is { Length: > 0 } chosen) candidates.Add(chosen);
+        candidates.AddRange(["/usr/bin/python3", "python3"]);
+        foreach (var candidate in candidates)
+        {
+            try
+            {
+                var probe = new ProcessStartInfo(candidate, ["-c", "import torch"])
+                    { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+                using var p = Process.Start(probe)!;
+                p.StandardError.ReadToEnd();
+                if (p.WaitForExit(TimeSpan.FromMinutes(1)) && p.ExitCode == 0) return candidate;
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                // not installed: try the next one
+            }
+        }
+        throw new InvalidOperationException(
+            "No python3 with torch found (tried " + string.Join(", ", candidates) + "). " +
+            "Install Debian's python3-torch (.ci/run does), or set AFINADO_PYTHON to a python that has torch.");
+    }
+}

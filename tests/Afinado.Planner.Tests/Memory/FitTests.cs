@@ -1,0 +1,100 @@
+using Afinado.Planner.Devices;
+using Afinado.Planner.Fit;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
+using static Afinado.Planner.Tests.Memory.PlanHelpers;
+
+namespace Afinado.Planner.Tests.Memory;
+
+public class FitTests
+{
+    [Fact]
+    public void Memory_never_shrinks_as_batch_or_sequence_grow()
+    {
+        var arch = Llama31_8B;
+        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, new Job()));
+        foreach (var job in new[] { new Job(), new Job { Attention = AttentionKernel.Eager, Checkpointing = Checkpointing.Full }, new Job { Task = JobTask.Infer } })
+        {
+            long previous = 0;
+            for (int b = 1; b <= 64; b *= 2)
+            {
+                long t = FitSearch.Total(profile, job with { Batch = b }, DeviceKind.Gpu);
+                Assert.True(t >= previous);
+                previous = t;
+            }
+            previous = 0;
+            for (int s = 16; s <= 65536; s *= 2)
+            {
+                long t = FitSearch.Total(profile, FitSearch.With(job, batch: false, s), DeviceKind.Gpu);
+                Assert.True(t >= previous);
+                previous = t;
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("batch")]
+    [InlineData("seq")]
+    public void Search_finds_the_boundary(string parameter)
+    {
+        var arch = Llama31_8B;
+        var device = GpuCatalog.Get("a100-80gb");
+        var p = Planner.Fit.Planner.Create(arch, new Job(), [device], parameter);
+        int v = p.Search!.Value;
+        Assert.True(v > 1);
+        var profile = ModelProfile.Create(p.Selection);
+        Assert.True(FitSearch.Total(profile, FitSearch.With(new Job(), parameter == "batch", v), DeviceKind.Gpu) <= device.CapacityBytes);
+        if (parameter == "batch" || v < arch.MaxPositionEmbeddings)
+            Assert.True(FitSearch.Total(profile, FitSearch.With(new Job(), parameter == "batch", v + 1), DeviceKind.Gpu) > device.CapacityBytes);
+    }
+
+    [Fact]
+    public void More_memory_never_lowers_the_search_result_and_none_fitting_gives_zero()
+    {
+        var arch = Llama31_8B;
+        int previous = 0;
+        foreach (var gib in new[] { 10, 16, 24, 40, 80, 141 })
+        {
+            var p = Planner.Fit.Planner.Create(arch, new Job(), [Device.Custom((long)(gib * ByteSize.GiB))], "batch");
+            Assert.True(p.Search!.Value >= previous);
+            previous = p.Search.Value;
+        }
+        Assert.Equal(0, Planner.Fit.Planner.Create(arch, new Job(), [GpuCatalog.Get("t4")], "batch").Search!.Value);
+    }
+
+    [Fact]
+    public void Verdicts_carry_headroom_and_fixes_come_with_their_new_peak()
+    {
+        var arch = Llama31_8B;
+        var job = new Job { Method = TrainingMethod.Full, Precision = Precision.AmpBf16, Batch = 4, Seq = 2048 };
+        var p = Plan(arch, job, GpuCatalog.Get("a100-80gb"), GpuCatalog.Get("h200"));
+        Assert.False(p.Verdicts[0].Fits);
+        Assert.Equal(p.Verdicts[0].Device.CapacityBytes - p.Ledger.TotalBytes, p.Verdicts[0].HeadroomBytes);
+        Assert.NotEmpty(p.Fixes);
+        var first = p.Fixes[0];
+        Assert.True(first.Fits);
+        Assert.True(first.TotalBytes < p.Ledger.TotalBytes);
+        Assert.All(p.Fixes.Where(f => f.Fits), f => Assert.True(f.TotalBytes <= p.Verdicts[0].Device.CapacityBytes));
+        Assert.Contains(p.Fixes, f => f.Change.Contains("--checkpointing full"));
+        Assert.Contains(p.Fixes, f => f.Change.Contains("--method lora"));
+    }
+
+    [Fact]
+    public void Micro_batch_fix_keeps_the_effective_batch()
+    {
+        var arch = Llama31_8B;
+        var job = new Job { Method = TrainingMethod.Lora, Batch = 16, Seq = 2048 };
+        var p = Plan(arch, job, GpuCatalog.Get("rtx4090"));
+        var micro = p.Fixes.First(f => f.Change.StartsWith("--batch"));
+        Assert.Equal(16, micro.Job.Batch * micro.Job.GradAccumulation);
+    }
+
+    [Fact]
+    public void Default_plan_is_lora_bf16_batch1_seq2048_and_fits_an_A100()
+    {
+        var p = Plan(Llama31_8B, new Job(), GpuCatalog.Get("a100-40gb"));
+        Assert.Equal(TrainingMethod.Lora, p.Job.Method);
+        Assert.Equal(Precision.Bf16, p.Job.Precision);
+        Assert.True(p.Verdicts[0].Fits);
+    }
+}

@@ -1,0 +1,65 @@
+using Afinado.Planner.Devices;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
+using static Afinado.Planner.Tests.Memory.PlanHelpers;
+
+namespace Afinado.Planner.Tests.Memory;
+
+public class JobValidationTests
+{
+    public static TheoryData<Job, string> BadJobs => new()
+    {
+        { new Job { Batch = 0 }, "--batch" },
+        { new Job { Seq = -5 }, "--seq" },
+        { new Job { Seq = Job.MaxSeq + 1 }, "--seq" },
+        { new Job { Dropout = 1.5 }, "--dropout" },
+        { new Job { GradAccumulation = 0 }, "--grad-accum" },
+        { new Job { Context = 4096 }, "--context" },
+        { new Job { Task = JobTask.Infer, Seq = 4096, Context = 100 }, "--context" },
+        { new Job { Method = TrainingMethod.Full, WeightsDtype = DType.Nf4 }, "--weights-dtype" },
+        { new Job { Method = TrainingMethod.QLora, WeightsDtype = DType.Bf16 }, "--weights-dtype" },
+        { new Job { Method = TrainingMethod.Full, Precision = Precision.Bf16, WeightsDtype = DType.Fp32 }, "--weights-dtype" },
+        { new Job { Task = JobTask.Infer, KvDtype = DType.Nf4 }, "--kv-dtype" },
+        { new Job { OffloadActivations = true }, "--offload-activations" },
+        { new Job { OptimizerInBackward = true, GradAccumulation = 4 }, "--optimizer-in-backward" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadJobs))]
+    public void Bad_jobs_name_the_flag(Job job, string field)
+    {
+        var e = Assert.Throws<InputError>(job.Validate);
+        Assert.Equal(field, e.Field);
+    }
+
+    [Fact]
+    public void Cpu_needs_fp32_and_cannot_mix_with_gpus()
+    {
+        var arch = Llama2_7B;
+        Assert.Equal("--precision", Assert.Throws<InputError>(() => Plan(arch, new Job(), Device.Cpu())).Field);
+        Assert.Equal("--gpu", Assert.Throws<InputError>(() => Plan(arch, new Job { Precision = Precision.Fp32 }, Device.Cpu(), GpuCatalog.Get("h100"))).Field);
+    }
+
+    [Theory]
+    [InlineData("24GiB", 24L * 1024 * 1024 * 1024)]
+    [InlineData("24GB", 24_000_000_000L)]
+    [InlineData("16000 MiB", 16000L * 1024 * 1024)]
+    [InlineData("1.5TB", 1_500_000_000_000L)]
+    public void Sizes_accept_GB_and_GiB(string text, long bytes) => Assert.Equal(bytes, ByteSize.Parse(text, "--gpu-memory"));
+
+    [Theory]
+    [InlineData("24")]
+    [InlineData("twenty GiB")]
+    [InlineData("-24GiB")]
+    [InlineData("1KB")]
+    [InlineData("9999999TB")]
+    public void Bad_sizes_are_input_errors(string text) => Assert.Equal("--gpu-memory", Assert.Throws<InputError>(() => ByteSize.Parse(text, "--gpu-memory")).Field);
+
+    [Fact]
+    public void Unknown_gpu_lists_the_catalog()
+    {
+        var e = Assert.Throws<InputError>(() => GpuCatalog.Get("gtx970"));
+        Assert.Contains("h100", e.Message);
+        Assert.Contains("--gpu-memory", e.Message);
+    }
+}
