@@ -20,6 +20,8 @@ public interface ILearningRule : IDisposable
     /// <summary>
     /// One update. Returns the training loss measured on the step's batch (before the update). If that loss is NaN or
     /// infinite the rule must leave the parameters untouched; the loop then stops and keeps the last good checkpoint.
+    /// The loop runs each step inside a TorchSharp dispose scope: tensors the rule keeps across steps must be
+    /// <c>DetachFromDisposeScope()</c>'d.
     /// </summary>
     StepOutcome Step(StepInput input);
 

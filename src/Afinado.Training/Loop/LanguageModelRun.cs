@@ -74,7 +74,7 @@ public sealed class LanguageModelRun
         var manifest = PrepareRunDir(baseFiles, data.Files.Concat(extraSources.SelectMany(x => x.Item2.Files)).Distinct().ToList());
 
         var attention = config.Attention == "eager" ? AttentionKernel.Eager : AttentionKernel.Sdpa;
-        WarmUpKernels(arch, attention, config.GradientCheckpointing);
+        WarmUpKernels(arch, attention, config.GradientCheckpointing, config.SequenceLength);
         var meter = new PeakMeter();
         meter.Start();
 
@@ -198,20 +198,17 @@ public sealed class LanguageModelRun
     }
 
     /// <summary>
-    /// Runs one step of a tiny model of the same kind before the memory baseline, so the libtorch code pages and thread
-    /// pools that the first kernels fault in are not counted as tensor memory.
+    /// Runs forward and backward of a one-layer, batch-1 copy of the model at the real widths and sequence length before
+    /// the memory baseline, so what the first kernels fault in for good (libtorch code pages, thread pools, per-thread
+    /// GEMM/attention workspaces sized by the matrix shapes) is not counted as tensor memory.
     /// </summary>
-    public static void WarmUpKernels(ModelArchitecture arch, AttentionKernel attention, bool checkpointing)
+    public static void WarmUpKernels(ModelArchitecture arch, AttentionKernel attention, bool checkpointing, int sequenceLength = 16)
     {
-        var tiny = arch with
-        {
-            VocabSize = 64, NumLayers = 1, NumHeads = 2, NumKvHeads = arch.NumKvHeads == arch.NumHeads ? 2 : 1,
-            HiddenSize = 2 * arch.HeadDim, IntermediateSize = 32, Tensors = [],
-        };
+        var tiny = arch with { NumLayers = 1, Tensors = [] };
         using (var scope = NewDisposeScope())
         {
             var m = new LlamaForCausalLM(tiny, attention) { GradientCheckpointing = checkpointing };
-            var x = randint(0, 64, new long[] { 2, 16 });
+            var x = randint(0, tiny.VocabSize, new long[] { 1, sequenceLength });
             var loss = TrainingLoop.CrossEntropy(m.call(x), x);
             loss.backward();
             m.Dispose();

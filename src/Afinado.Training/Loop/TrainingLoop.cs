@@ -85,8 +85,11 @@ public sealed class TrainingLoop
             manual_seed(unchecked(options.Seed * 1_000_003 + step));
             double lr = options.Schedule.At(step);
             long s = step;
-            var outcome = rule.Step(new StepInput(step, lr, options.GradientAccumulation,
-                m => data.TrainBatch(options.Seed, s, m, options.BatchSize), options.ClipNorm));
+            StepOutcome outcome;
+            // One scope per step releases every handle the rule creates (state it keeps must be detached from scopes).
+            using (NewDisposeScope())
+                outcome = rule.Step(new StepInput(step, lr, options.GradientAccumulation,
+                    m => data.TrainBatch(options.Seed, s, m, options.BatchSize), options.ClipNorm));
             forward += outcome.ForwardPasses;
             if (!double.IsFinite(outcome.Loss))
             {

@@ -13,6 +13,7 @@ public static class ProcessMemory
 {
     private const int M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3;
     private static bool tamed;
+    internal static int MmapThreshold = int.TryParse(Environment.GetEnvironmentVariable("AFINADO_MMAP_THRESHOLD"), out var t) ? t : 128 * 1024;
 
     [DllImport("libc", EntryPoint = "mallopt")] private static extern int MallOpt(int param, int value);
     [DllImport("libc", EntryPoint = "malloc_trim")] private static extern int MallocTrim(nuint pad);
@@ -20,8 +21,8 @@ public static class ProcessMemory
     public static void TameMalloc()
     {
         if (tamed || !OperatingSystem.IsLinux()) return;
-        MallOpt(M_MMAP_THRESHOLD, 128 * 1024);
-        MallOpt(M_TRIM_THRESHOLD, 128 * 1024);
+        MallOpt(M_MMAP_THRESHOLD, MmapThreshold);
+        MallOpt(M_TRIM_THRESHOLD, MmapThreshold);
         tamed = true;
     }
 

@@ -29,6 +29,9 @@ public sealed class AdamW : IOptimizer
         using var _ = no_grad();
         foreach (var (name, p) in Parameters)
         {
+            // Every TorchSharp call returns a new handle, in-place ones and .grad reads included; the scope releases
+            // them now rather than at some later GC (a held .grad handle keeps a whole gradient alive after zero_grad).
+            using var scope = NewDisposeScope();
             var g = p.grad;
             if (g is null) continue;
             if (!expAvg.TryGetValue(name, out var m))
@@ -40,7 +43,7 @@ public sealed class AdamW : IOptimizer
             if (weightDecay != 0) p.mul_(1 - lr * weightDecay);
             m.mul_(beta1).add_(g, alpha: 1 - beta1);
             v.mul_(beta2).addcmul_(g, g, value: 1 - beta2);
-            using var denom = v.sqrt().div_(Math.Sqrt(bc2)).add_(eps);
+            var denom = v.sqrt().div_(Math.Sqrt(bc2)).add_(eps);
             p.addcdiv_(m, denom, value: -lr / bc1);
         }
     }

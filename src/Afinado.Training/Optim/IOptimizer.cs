@@ -35,8 +35,10 @@ public static class Optimizers
     {
         foreach (var (_, p) in parameters)
         {
-            if (p.grad is null) continue;
-            p.grad.Dispose();
+            // Each read of .grad creates a new handle that keeps the gradient alive until disposed: read it once.
+            var g = p.grad;
+            if (g is null) continue;
+            g.Dispose();
             p.grad = null;
         }
     }

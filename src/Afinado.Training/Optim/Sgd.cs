@@ -27,9 +27,9 @@ public sealed class Sgd : IOptimizer
         using var _ = no_grad();
         foreach (var (name, p) in Parameters)
         {
+            using var scope = NewDisposeScope(); // releases the .grad handle and temporaries now, not at a later GC
             var g = p.grad;
             if (g is null) continue;
-            using var scope = NewDisposeScope();
             var d = weightDecay != 0 ? g.add(p, alpha: weightDecay) : g;
             if (momentum > 0)
             {
