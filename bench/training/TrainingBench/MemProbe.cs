@@ -10,7 +10,7 @@ namespace Afinado.Bench.Training;
 /// <summary>Diagnostic: RSS growth over the pre-model baseline at each phase of two training steps (where does memory go?).</summary>
 internal static class MemProbe
 {
-    public static void Run(string configPath, int batch, int seq, string attention)
+    public static void Run(string configPath, int batch, int seq, string attention, string method = "full")
     {
         set_num_threads(1);
         ProcessMemory.TameMalloc();
@@ -24,7 +24,9 @@ internal static class MemProbe
         manual_seed(0);
         var model = new LlamaForCausalLM(arch, kernel);
         Line("model");
-        var named = model.named_parameters().Select(p => (p.name, p.parameter)).ToList();
+        var selection = Afinado.Training.Selection.SharedSelection.CreateParameterSelection(arch, method, [], 8, 16, 0, ["all-linear"]);
+        var named = Afinado.Training.Selection.SelectionApplier.Apply(model, selection);
+        Line($"selection {method}");
         var opt = new AdamW(named, 0.9, 0.95, 1e-8, 0.1);
         var x = randint(0, arch.VocabSize, new long[] { batch, seq });
         for (int step = 0; step < 3; step++)

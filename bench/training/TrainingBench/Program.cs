@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 // measures the fp32 matmul peak in the same process, and reports model FLOPs utilisation (MFU).
 // usage: TrainingBench CONFIG.json BATCH SEQ STEPS ATTENTION(sdpa|eager) OUT_DIR
 // Writes OUT_DIR/init.safetensors (initial weights + the batch) so the PyTorch side can check it runs the same model.
-if (args[0] == "memprobe") { Afinado.Bench.Training.MemProbe.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4]); return; }
+if (args[0] == "memprobe") { Afinado.Bench.Training.MemProbe.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4], args.Length > 5 ? args[5] : "full"); return; }
 var inv = CultureInfo.InvariantCulture;
 string configPath = args[0];
 int batch = int.Parse(args[1], inv), seq = int.Parse(args[2], inv), steps = int.Parse(args[3], inv);

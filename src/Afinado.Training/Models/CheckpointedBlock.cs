@@ -21,7 +21,8 @@ public sealed class CheckpointedBlock : autograd.SingleTensorFunction<Checkpoint
         var x = (Tensor)vars[0];
         var block = (nn.Module<Tensor, Tensor>)vars[1];
         ctx.save_data("block", block);
-        ctx.save_data("rng", random.get_rng_state().DetachFromDisposeScope());
+        using (var rngState = random.get_rng_state())
+            ctx.save_data("rng", rngState.bytes.ToArray()); // bytes, not a tensor: save_data is for non-tensors
         ctx.save_for_backward(new List<Tensor> { x });
         using var _ = no_grad();
         return block.call(x);
@@ -30,7 +31,7 @@ public sealed class CheckpointedBlock : autograd.SingleTensorFunction<Checkpoint
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
         var block = (nn.Module<Tensor, Tensor>)ctx.get_data("block");
-        var rng = (Tensor)ctx.get_data("rng");
+        using var rng = tensor((byte[])ctx.get_data("rng"), dtype: ScalarType.Byte);
         var x = ctx.get_saved_variables()[0];
         using var input = x.detach().requires_grad_(true);
         var saved = random.get_rng_state();
@@ -42,7 +43,6 @@ public sealed class CheckpointedBlock : autograd.SingleTensorFunction<Checkpoint
         }
         random.set_rng_state(saved);
         saved.Dispose();
-        rng.Dispose();
         return new List<Tensor> { input.grad!.clone(), null! };
     }
 }
