@@ -98,3 +98,20 @@ public class LlamaModelTests
         Assert.Equal(61_706, lenet.parameters().Sum(p => p.numel()));
     }
 }
+
+public class StateDictNamesTests
+{
+    [Fact]
+    public void State_dict_has_exactly_the_hugging_face_names()
+    {
+        var arch = TinyConfigs.Parse(TinyConfigs.Llama);
+        using var model = new LlamaForCausalLM(arch);
+        Assert.Equal(arch.Tensors.Select(t => t.Name).Order(), model.state_dict().Keys.Order());
+        Assert.Equal(arch.Tensors.Select(t => t.Name).Order(), model.named_parameters().Select(p => p.name).Order());
+        using var lenet = new LeNet();
+        Assert.Equal(new[] { "conv1.bias", "conv1.weight", "conv2.bias", "conv2.weight", "fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight", "fc3.bias", "fc3.weight" },
+            lenet.state_dict().Keys.Order());
+        using var mlp = Mlp.ForFashionMnist();
+        Assert.Equal(6, mlp.state_dict().Count);
+    }
+}

@@ -12,6 +12,10 @@ namespace Afinado.Training.Models;
 /// </summary>
 public sealed class AdaptableLinear : nn.Module<Tensor, Tensor>
 {
+    /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
+    /// reflection-based registration would add every field and property again under C# names.</summary>
+    protected override void RegisterComponents() { }
+
     private readonly Parameter weight;
     private readonly Parameter? bias;
     private Linear? loraA, loraB;

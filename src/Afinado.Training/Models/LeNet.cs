@@ -9,6 +9,10 @@ namespace Afinado.Training.Models;
 /// </summary>
 public sealed class LeNet : nn.Module<Tensor, Tensor>
 {
+    /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
+    /// reflection-based registration would add every field and property again under C# names.</summary>
+    protected override void RegisterComponents() { }
+
     private readonly Func<Tensor, Tensor> activation;
 
     public LeNet(long classes = 10, string activation = "relu") : base(nameof(LeNet))

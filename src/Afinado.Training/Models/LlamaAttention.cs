@@ -6,6 +6,10 @@ namespace Afinado.Training.Models;
 /// <summary>Causal self-attention with grouped-query heads, RoPE and optional q/k RMSNorm (Hugging Face LlamaAttention).</summary>
 public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
 {
+    /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
+    /// reflection-based registration would add every field and property again under C# names.</summary>
+    protected override void RegisterComponents() { }
+
     private readonly AdaptableLinear qProj, kProj, vProj, oProj;
     private readonly RmsNorm? qNorm, kNorm;
     private readonly Rotary rotary;

@@ -6,6 +6,10 @@ namespace Afinado.Training.Models;
 /// <summary>Pre-norm decoder block: x + attn(norm(x)), then + mlp(norm(x)).</summary>
 public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor>
 {
+    /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
+    /// reflection-based registration would add every field and property again under C# names.</summary>
+    protected override void RegisterComponents() { }
+
     private readonly RmsNorm inputLayernorm, postAttentionLayernorm;
     private readonly LlamaMlp mlp;
 

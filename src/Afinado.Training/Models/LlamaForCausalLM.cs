@@ -11,6 +11,10 @@ namespace Afinado.Training.Models;
 /// </summary>
 public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 {
+    /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
+    /// reflection-based registration would add every field and property again under C# names.</summary>
+    protected override void RegisterComponents() { }
+
     private readonly AdaptableLinear? lmHead;
 
     public LlamaForCausalLM(ModelArchitecture arch, AttentionKernel attention = AttentionKernel.Sdpa, double initStd = 0.02)

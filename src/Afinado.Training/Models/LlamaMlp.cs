@@ -7,6 +7,10 @@ namespace Afinado.Training.Models;
 /// <summary>Gated feed-forward block: down(act(gate(x)) · up(x)) (SwiGLU for silu).</summary>
 public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
+    /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
+    /// reflection-based registration would add every field and property again under C# names.</summary>
+    protected override void RegisterComponents() { }
+
     private readonly AdaptableLinear gateProj, upProj, downProj;
     private readonly Func<Tensor, Tensor> activation;
 

@@ -7,6 +7,10 @@ namespace Afinado.Training.Models;
 /// <summary>The decoder trunk (Hugging Face LlamaModel): <c>embed_tokens</c>, <c>layers.N</c>, final <c>norm</c>.</summary>
 public sealed class LlamaModel : nn.Module<Tensor, Tensor>
 {
+    /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
+    /// reflection-based registration would add every field and property again under C# names.</summary>
+    protected override void RegisterComponents() { }
+
     private readonly Rotary rotary;
 
     public LlamaModel(ModelArchitecture arch) : base(nameof(LlamaModel))

@@ -10,6 +10,10 @@ namespace Afinado.Training.Models;
 /// </summary>
 public sealed class Mlp : nn.Module<Tensor, Tensor>
 {
+    /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
+    /// reflection-based registration would add every field and property again under C# names.</summary>
+    protected override void RegisterComponents() { }
+
     private readonly Func<Tensor, Tensor> activation;
 
     public Mlp(long inputs, IReadOnlyList<long> hidden, long outputs, string activation = "relu") : base(nameof(Mlp))

@@ -7,6 +7,10 @@ namespace Afinado.Training.Models;
 /// <summary>RMSNorm as in transformers' LlamaRMSNorm: x · rsqrt(mean(x²) + eps) · weight (computed in fp32).</summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
+    /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
+    /// reflection-based registration would add every field and property again under C# names.</summary>
+    protected override void RegisterComponents() { }
+
     private readonly Parameter weight;
     private readonly double eps;
 
