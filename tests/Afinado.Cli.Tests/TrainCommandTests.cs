@@ -9,8 +9,8 @@ namespace Afinado.Cli.Tests;
 public class TrainCommandTests
 {
     private const string TinyConfig = """
-        {"model_type":"llama","vocab_size":256,"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
-         "num_key_value_heads":2,"intermediate_size":128,"max_position_embeddings":64}
+        {"model_type":"llama","vocab_size":256,"hidden_size":128,"num_hidden_layers":4,"num_attention_heads":4,
+         "num_key_value_heads":2,"intermediate_size":256,"max_position_embeddings":128}
         """;
 
     private static string Afinado => Path.Combine(AppContext.BaseDirectory, "afinado.dll");
@@ -31,7 +31,7 @@ public class TrainCommandTests
     }
 
     private static string Args(string config, string outDir, int steps) =>
-        $"train --model \"{config}\" --data fortunes-es --seq 32 --batch 4 --max-steps {steps} --checkpoint-every 3 --eval-every 0 --eval-batches 1 " +
+        $"train --model \"{config}\" --data fortunes-es --seq 64 --batch 8 --max-steps {steps} --checkpoint-every 5 --eval-every 0 --eval-batches 1 " +
         $"--method lora --lora-rank 4 --lora-dropout 0.1 --lr 3e-3 --seed 9 --out \"{outDir}\"";
 
     [Fact]
@@ -42,7 +42,7 @@ public class TrainCommandTests
         {
             var config = Path.Combine(work, "config.json");
             File.WriteAllText(config, TinyConfig);
-            const int steps = 120;
+            const int steps = 150;
             string a = Path.Combine(work, "a"), b = Path.Combine(work, "b");
             var (codeA, errA) = Run(Args(config, a, steps), work);
             Assert.True(codeA == 0, errA);
@@ -51,9 +51,9 @@ public class TrainCommandTests
             {
                 var latest = Path.Combine(b, "checkpoints", "latest");
                 var sw = Stopwatch.StartNew();
-                while (!(File.Exists(latest) && File.ReadAllText(latest).Trim() is var s && s.Length > 5 && long.Parse(s[5..]) >= 9))
+                while (!(File.Exists(latest) && File.ReadAllText(latest).Trim() is var s && s.Length > 5 && long.Parse(s[5..]) >= 20))
                 {
-                    Assert.False(victim.HasExited, "the run finished before it could be killed: " + File.ReadAllText(Path.Combine(work, "victim.txt")));
+                    if (victim.HasExited) Assert.Fail($"the run finished before it could be killed (exit code {victim.ExitCode})");
                     Assert.True(sw.Elapsed < TimeSpan.FromMinutes(3), "no checkpoint appeared");
                     Thread.Sleep(20);
                 }
@@ -72,7 +72,11 @@ public class TrainCommandTests
             Assert.Equal(sa.RootElement.GetProperty("final_train_loss").GetDouble(), sb.RootElement.GetProperty("final_train_loss").GetDouble());
             Assert.Equal(steps, sb.RootElement.GetProperty("steps").GetInt64());
         }
-        finally { Directory.Delete(work, true); }
+        finally
+        {
+            try { Directory.Delete(work, true); }
+            catch (IOException) { } // best effort: never hide the test's own failure
+        }
     }
 
     [Fact]
@@ -87,5 +91,36 @@ public class TrainCommandTests
         err = new StringWriter();
         Assert.Equal(2, await CliApp.RunAsync(["train", "--resume", Path.Combine(Path.GetTempPath(), "no-such-run")], new StringWriter(), err));
         Assert.Contains("--resume", err.ToString());
+    }
+}
+
+/// <summary>The built-in recipe on the shipped base, as a user runs it on a fresh checkout.</summary>
+public class RecipeTests
+{
+    [Fact]
+    public async Task Fortunes_es_lora_recipe_runs_five_steps_and_writes_the_summary()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"afinado-recipe-{Guid.NewGuid():N}");
+        try
+        {
+            var stdout = new StringWriter();
+            var err = new StringWriter();
+            int code = await CliApp.RunAsync(["train", "--recipe", "fortunes-es", "--method", "lora", "--max-steps", "5",
+                "--eval-batches", "2", "--threads", "1", "--out", dir, "--json"], stdout, err);
+            Assert.True(code == 0, err.ToString());
+            using var s = JsonDocument.Parse(stdout.ToString());
+            var r = s.RootElement;
+            Assert.Equal("afinado.run/1", r.GetProperty("schema").GetString());
+            Assert.Equal("completed", r.GetProperty("status").GetString());
+            Assert.Equal(5, r.GetProperty("steps").GetInt64());
+            Assert.True(r.GetProperty("trainable_parameters").GetInt64() < r.GetProperty("total_parameters").GetInt64() / 10);
+            Assert.True(r.GetProperty("planned_peak_bytes").GetInt64() > 0);
+            Assert.True(r.GetProperty("measured_peak_bytes").GetInt64() > 0);
+            Assert.True(r.GetProperty("extra_validation").GetProperty("fortunes-en").GetProperty("before").GetDouble() > 0);
+            Assert.Equal(64, r.GetProperty("manifest").GetProperty("base_weights")[0].GetProperty("sha256").GetString()!.Length);
+            Assert.True(File.Exists(Path.Combine(dir, "model", "model.safetensors")));
+            Assert.Contains("trainable params:", err.ToString());
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
 }
