@@ -21,7 +21,7 @@ out=$(mktemp -d)
 bin=$out/bin
 dotnet publish bench/training/TrainingBench -c Release -o "$bin" --nologo -v q >/dev/null
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
-echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); threads per side: $threads; model $config, batch $batch x seq $seq, $steps timed steps"
+echo "machine: $(nproc --all) cores, load $(cut -d' ' -f1-3 /proc/loadavg); threads per side: $threads; model $config, batch $batch x seq $seq, $steps timed steps"
 results=bench/training/results.jsonl
 : > "$results.tmp"
 for attention in eager sdpa; do
