@@ -22,6 +22,8 @@ public static class CliApp
         root.Subcommands.Add(InspectCommand.Build());
         root.Subcommands.Add(ValidateCommand.Build());
         root.Subcommands.Add(ExportCommand.Build());
+        root.Subcommands.Add(TrainCommand.Build());
+        root.Subcommands.Add(PretrainCommand.Build());
         return root;
     }
 

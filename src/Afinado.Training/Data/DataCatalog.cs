@@ -1,0 +1,36 @@
+using Afinado.Planner;
+using Afinado.Training.Tokenization;
+
+namespace Afinado.Training.Data;
+
+/// <summary>Resolves a <c>--data</c> value (<c>fortunes-en</c>, <c>fortunes-es</c>, or a .txt/.jsonl path) into documents and the files read.</summary>
+public static class DataCatalog
+{
+    public static (IReadOnlyList<TextDocument> Documents, IReadOnlyList<string> Files) Resolve(string data, string? category = null)
+    {
+        switch (data)
+        {
+            case "fortunes-en":
+            {
+                var docs = FortuneCorpus.Load(FortuneLanguage.English, category);
+                return (docs, docs.Select(d => d.Source).Distinct().ToList());
+            }
+            case "fortunes-es":
+            {
+                if (category is not null)
+                    throw new InputError("--category", "categories apply to English fortunes only", "Drop --category or use --data fortunes-en.");
+                return (FortuneCorpus.Load(FortuneLanguage.Spanish), FortuneCorpus.Files(FortuneLanguage.Spanish));
+            }
+            default:
+                if (!File.Exists(data))
+                    throw new InputError("--data", $"\"{data}\" is neither fortunes-en, fortunes-es nor an existing file", "Use a built-in corpus or a .txt/.jsonl path.");
+                return (UserTextFiles.Load(data), [Path.GetFullPath(data)]);
+        }
+    }
+
+    public static TokenStreamSource TokenSource(string data, string? category, ITextTokenizer tokenizer, int sequenceLength)
+    {
+        var (docs, files) = Resolve(data, category);
+        return TokenStreamSource.FromDocuments(docs, tokenizer, sequenceLength, $"{data}{(category is null ? "" : "/" + category)}/{tokenizer.Name}/seq{sequenceLength}", files);
+    }
+}

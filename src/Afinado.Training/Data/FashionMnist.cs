@@ -1,0 +1,106 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using Afinado.Planner;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.Data;
+
+/// <summary>
+/// Fashion-MNIST from Debian's <c>dataset-fashion-mnist</c> (gzip IDX files in /usr/share/datasets/fashion-mnist).
+/// Images come back as float32 [N, 1, 28, 28] in [0, 1], labels as int64 [N].
+/// </summary>
+public static class FashionMnist
+{
+    public const string DefaultDir = "/usr/share/datasets/fashion-mnist";
+
+    public static (Tensor Images, Tensor Labels) Load(bool train, string dir = DefaultDir)
+    {
+        var prefix = train ? "train" : "t10k";
+        var imagesPath = Path.Combine(dir, $"{prefix}-images-idx3-ubyte.gz");
+        var labelsPath = Path.Combine(dir, $"{prefix}-labels-idx1-ubyte.gz");
+        if (!File.Exists(imagesPath) || !File.Exists(labelsPath))
+            throw new InputError("fashion-mnist", $"{imagesPath} is missing: the Debian package dataset-fashion-mnist is not installed",
+                "Install it: sudo apt-get install -y dataset-fashion-mnist");
+        var (img, idim) = ReadIdx(imagesPath);
+        var (lab, ldim) = ReadIdx(labelsPath);
+        if (idim.Length != 3 || ldim.Length != 1 || idim[0] != ldim[0])
+            throw new InvalidDataException($"{dir}: image/label files disagree ({string.Join("x", idim)} vs {string.Join("x", ldim)})");
+        using var bytes = tensor(img, new long[] { idim[0], 1, idim[1], idim[2] }, dtype: ScalarType.Byte);
+        var images = bytes.to(ScalarType.Float32).div_(255f);
+        using var labelBytes = tensor(lab, new long[] { ldim[0] }, dtype: ScalarType.Byte);
+        return (images, labelBytes.to(ScalarType.Int64));
+    }
+
+    public static IReadOnlyList<string> Files(string dir = DefaultDir) =>
+        new[] { "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz" }
+            .Select(f => Path.Combine(dir, f)).ToList();
+
+    /// <summary>IDX: magic 00 00 08 ndim, ndim big-endian int32 dims, then raw unsigned bytes.</summary>
+    public static (byte[] Data, int[] Dims) ReadIdx(string path)
+    {
+        using var fs = File.OpenRead(path);
+        using Stream s = path.EndsWith(".gz", StringComparison.Ordinal) ? new GZipStream(fs, CompressionMode.Decompress) : fs;
+        Span<byte> head = stackalloc byte[4];
+        s.ReadExactly(head);
+        if (head[0] != 0 || head[1] != 0 || head[2] != 0x08) throw new InvalidDataException($"{path}: not an unsigned-byte IDX file");
+        var dims = new int[head[3]];
+        for (int i = 0; i < dims.Length; i++)
+        {
+            s.ReadExactly(head);
+            dims[i] = BinaryPrimitives.ReadInt32BigEndian(head);
+        }
+        var data = new byte[dims.Aggregate(1L, (a, b) => a * b)];
+        s.ReadExactly(data);
+        return (data, dims);
+    }
+}
+
+/// <summary>Image classification batches: training draws random examples by (seed, step, micro); validation is the test set in order.</summary>
+public sealed class ImageBatchSource : IBatchSource, IDisposable
+{
+    private readonly Tensor trainX, trainY, testX, testY;
+
+    public ImageBatchSource(Tensor trainX, Tensor trainY, Tensor testX, Tensor testY, string description, IReadOnlyList<string> files)
+    {
+        (this.trainX, this.trainY, this.testX, this.testY) = (trainX, trainY, testX, testY);
+        Description = description;
+        Files = files;
+    }
+
+    public static ImageBatchSource FashionMnist(string dir = Data.FashionMnist.DefaultDir)
+    {
+        var (trX, trY) = Data.FashionMnist.Load(train: true, dir);
+        var (teX, teY) = Data.FashionMnist.Load(train: false, dir);
+        return new ImageBatchSource(trX, trY, teX, teY, "fashion-mnist", Data.FashionMnist.Files(dir));
+    }
+
+    public string Description { get; }
+    public IReadOnlyList<string> Files { get; }
+    public long PositionsPerSample => 1;
+    public Tensor TestImages => testX;
+    public Tensor TestLabels => testY;
+
+    public (Tensor Input, Tensor Target) TrainBatch(long seed, long step, int micro, int batchSize)
+    {
+        var rng = new Random(TokenStreamSource.HashCode32(seed, step, micro));
+        var idx = new long[batchSize];
+        for (int i = 0; i < batchSize; i++) idx[i] = rng.NextInt64(trainX.shape[0]);
+        using var index = tensor(idx);
+        return (trainX.index_select(0, index), trainY.index_select(0, index));
+    }
+
+    public IEnumerable<(Tensor Input, Tensor Target)> ValidationBatches(int batchSize, int maxBatches)
+    {
+        long n = testX.shape[0];
+        for (long start = 0, b = 0; start < n && b < maxBatches; start += batchSize, b++)
+        {
+            long len = Math.Min(batchSize, n - start);
+            yield return (testX.narrow(0, start, len), testY.narrow(0, start, len));
+        }
+    }
+
+    public void Dispose()
+    {
+        trainX.Dispose(); trainY.Dispose(); testX.Dispose(); testY.Dispose();
+    }
+}

@@ -1,0 +1,83 @@
+using System.Text;
+using Afinado.Planner;
+
+namespace Afinado.Training.Data;
+
+public enum FortuneLanguage { English, Spanish }
+
+/// <summary>
+/// The Debian fortune databases as documents: English from the <c>fortunes</c> package (one category per file in
+/// /usr/share/games/fortunes, e.g. <c>science</c>, <c>literature</c>) and Spanish from <c>fortunes-es</c>
+/// (/usr/share/games/fortunes/es/*.fortunes). Fortunes are separated by lines holding only <c>%</c>.
+/// Offensive collections (<c>off/</c>) are never read.
+/// </summary>
+public static class FortuneCorpus
+{
+    public const string DefaultRoot = "/usr/share/games/fortunes";
+
+    /// <summary>All documents of a language, optionally one category only, in a stable order (category, then file order).</summary>
+    public static IReadOnlyList<TextDocument> Load(FortuneLanguage language, string? category = null, string root = DefaultRoot)
+    {
+        var files = Files(language, root);
+        if (category is not null)
+        {
+            files = files.Where(f => CategoryOf(f, language) == category).ToList();
+            if (files.Count == 0)
+                throw new InputError("--category", $"\"{category}\" is not a {language} fortune category",
+                    $"Categories: {string.Join(", ", Categories(language, root))}.");
+        }
+        var docs = new List<TextDocument>();
+        foreach (var file in files)
+        {
+            var cat = CategoryOf(file, language);
+            foreach (var text in ParseFortunes(File.ReadAllText(file, Encoding.UTF8)))
+                docs.Add(new TextDocument(text, language == FortuneLanguage.English ? "en" : "es", cat, file));
+        }
+        return docs;
+    }
+
+    /// <summary>Documents of one split (deterministic by content hash, see <see cref="SplitAssigner"/>).</summary>
+    public static IReadOnlyList<TextDocument> Load(FortuneLanguage language, DataSplit split, string? category = null, string root = DefaultRoot) =>
+        SplitAssigner.Select(Load(language, category, root), split);
+
+    public static IReadOnlyList<string> Categories(FortuneLanguage language, string root = DefaultRoot) =>
+        Files(language, root).Select(f => CategoryOf(f, language)).Distinct().Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>The data files read for a language (also what the run manifest hashes).</summary>
+    public static IReadOnlyList<string> Files(FortuneLanguage language, string root = DefaultRoot)
+    {
+        string dir = language == FortuneLanguage.English ? root : Path.Combine(root, "es");
+        string package = language == FortuneLanguage.English ? "fortunes" : "fortunes-es";
+        IEnumerable<string> files = Directory.Exists(dir) ? Directory.EnumerateFiles(dir) : [];
+        files = language == FortuneLanguage.English
+            ? files.Where(f => Path.GetExtension(f) == "" && File.Exists(f + ".dat"))
+            : files.Where(f => f.EndsWith(".fortunes", StringComparison.Ordinal));
+        var list = files.Order(StringComparer.Ordinal).ToList();
+        if (list.Count == 0)
+            throw new InputError($"{language} fortunes", $"no fortune files in {dir}: the Debian package {package} is not installed",
+                $"Install it: sudo apt-get install -y {package}");
+        return list;
+    }
+
+    private static string CategoryOf(string file, FortuneLanguage language) =>
+        language == FortuneLanguage.English ? Path.GetFileName(file) : Path.GetFileNameWithoutExtension(file);
+
+    /// <summary>Splits a strfile source on lines that are exactly <c>%</c>; trims trailing whitespace, drops empties.</summary>
+    public static IEnumerable<string> ParseFortunes(string content)
+    {
+        var sb = new StringBuilder();
+        foreach (var raw in content.Split('\n'))
+        {
+            var line = raw.TrimEnd('\r');
+            if (line == "%")
+            {
+                var text = sb.ToString().TrimEnd();
+                if (text.Length > 0) yield return text;
+                sb.Clear();
+            }
+            else sb.Append(line).Append('\n');
+        }
+        var last = sb.ToString().TrimEnd();
+        if (last.Length > 0) yield return last;
+    }
+}

@@ -1,0 +1,55 @@
+using Afinado.Planner;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.IO;
+
+/// <summary>Loads and saves a module's parameters as Hugging Face–layout safetensors (names are the state-dict keys).</summary>
+public static class ModuleWeights
+{
+    public static void Save(nn.Module module, string path, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var sd = module.state_dict();
+        var meta = new Dictionary<string, string> { ["format"] = "pt" };
+        if (metadata is not null) foreach (var (k, v) in metadata) meta[k] = v;
+        AtomicFile.Write(path, s => SafeTensors.Write(s, sd, meta));
+    }
+
+    /// <summary>
+    /// Copies tensors from a safetensors file into the module's parameters, converting dtype (bf16/fp16 → fp32).
+    /// With <paramref name="strict"/>, every parameter must be present with the right shape; extra tensors are an error
+    /// unless listed by <paramref name="ignoreExtra"/>.
+    /// </summary>
+    public static void Load(nn.Module module, string path, bool strict = true, Func<string, bool>? ignoreExtra = null)
+    {
+        if (!File.Exists(path))
+            throw new InputError(path, "does not exist", "Point at a model folder containing model.safetensors.");
+        var loaded = SafeTensors.Read(path);
+        try
+        {
+            LoadFrom(module, loaded, path, strict, ignoreExtra);
+        }
+        finally
+        {
+            foreach (var t in loaded.Values) t.Dispose();
+        }
+    }
+
+    public static void LoadFrom(nn.Module module, IReadOnlyDictionary<string, Tensor> loaded, string source, bool strict = true, Func<string, bool>? ignoreExtra = null)
+    {
+        var sd = module.state_dict();
+        var missing = sd.Keys.Where(k => !loaded.ContainsKey(k)).ToList();
+        var extra = loaded.Keys.Where(k => !sd.ContainsKey(k) && !(ignoreExtra?.Invoke(k) ?? false)).ToList();
+        if (strict && (missing.Count > 0 || extra.Count > 0))
+            throw new InputError(source, $"does not match the model: missing [{string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}], unexpected [{string.Join(", ", extra.Take(5))}{(extra.Count > 5 ? ", …" : "")}]",
+                "Check that config.json describes these weights (hidden size, layers, tie_word_embeddings).");
+        using var _ = no_grad();
+        foreach (var (name, target) in sd)
+        {
+            if (!loaded.TryGetValue(name, out var src)) continue;
+            if (!src.shape.SequenceEqual(target.shape))
+                throw new InputError(source, $"tensor {name} has shape [{string.Join(",", src.shape)}] but the model expects [{string.Join(",", target.shape)}]",
+                    "Check that config.json describes these weights.");
+            target.copy_(src.to(target.dtype));
+        }
+    }
+}

@@ -1,0 +1,124 @@
+using System.Buffers.Binary;
+using System.Text.Json;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.IO;
+
+/// <summary>
+/// The safetensors format (Hugging Face): [u64 little-endian header length N][N bytes of JSON][raw little-endian data].
+/// Header entries: <c>{"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}}</c> plus an optional
+/// <c>__metadata__</c> string map. Offsets are relative to the data section. Tensors are written C-contiguous, sorted by
+/// name, and the header is space-padded to 8 bytes as the reference writer does.
+/// </summary>
+public static class SafeTensors
+{
+    private static readonly Dictionary<ScalarType, string> ToCode = new()
+    {
+        [ScalarType.Float64] = "F64", [ScalarType.Float32] = "F32", [ScalarType.Float16] = "F16", [ScalarType.BFloat16] = "BF16",
+        [ScalarType.Int64] = "I64", [ScalarType.Int32] = "I32", [ScalarType.Int16] = "I16", [ScalarType.Int8] = "I8",
+        [ScalarType.Byte] = "U8", [ScalarType.Bool] = "BOOL",
+    };
+    private static readonly Dictionary<string, ScalarType> FromCode = ToCode.ToDictionary(kv => kv.Value, kv => kv.Key);
+
+    /// <summary>Writes the tensors to <paramref name="stream"/>.</summary>
+    public static void Write(Stream stream, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var names = tensors.Keys.Order(StringComparer.Ordinal).ToList();
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            if (metadata is { Count: > 0 })
+            {
+                json.WriteStartObject("__metadata__");
+                foreach (var (k, v) in metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal)) json.WriteString(k, v);
+                json.WriteEndObject();
+            }
+            long offset = 0;
+            foreach (var name in names)
+            {
+                var t = tensors[name];
+                long n = t.numel() * t.element_size();
+                json.WriteStartObject(name);
+                json.WriteString("dtype", ToCode.TryGetValue(t.dtype, out var code) ? code : throw new NotSupportedException($"{name}: dtype {t.dtype} has no safetensors code"));
+                json.WriteStartArray("shape");
+                foreach (var d in t.shape) json.WriteNumberValue(d);
+                json.WriteEndArray();
+                json.WriteStartArray("data_offsets");
+                json.WriteNumberValue(offset);
+                json.WriteNumberValue(offset + n);
+                json.WriteEndArray();
+                json.WriteEndObject();
+                offset += n;
+            }
+            json.WriteEndObject();
+        }
+        int pad = (int)((8 - buffer.Length % 8) % 8);
+        Span<byte> len = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(buffer.Length + pad));
+        stream.Write(len);
+        buffer.Position = 0;
+        buffer.CopyTo(stream);
+        for (int i = 0; i < pad; i++) stream.WriteByte((byte)' ');
+        foreach (var name in names)
+        {
+            using var t = tensors[name].detach().cpu().contiguous();
+            stream.Write(t.bytes);
+        }
+    }
+
+    /// <summary>Reads every tensor of a safetensors file (CPU tensors, the stored dtype).</summary>
+    public static Dictionary<string, Tensor> Read(string path) => Read(path, out _);
+
+    public static Dictionary<string, Tensor> Read(string path, out Dictionary<string, string> metadata)
+    {
+        using var fs = File.OpenRead(path);
+        var header = ReadHeader(fs, path, out metadata);
+        long dataStart = fs.Position;
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var entry in header)
+        {
+            var t = empty(entry.Shape, entry.DType);
+            var dst = t.bytes;
+            if (dst.Length != entry.End - entry.Begin)
+                throw new InvalidDataException($"{path}: tensor {entry.Name} has {entry.End - entry.Begin} bytes for shape [{string.Join(",", entry.Shape)}] {entry.DType}");
+            fs.Position = dataStart + entry.Begin;
+            fs.ReadExactly(dst);
+            result[entry.Name] = t;
+        }
+        return result;
+    }
+
+    /// <summary>One header entry: name, dtype, shape and byte range inside the data section.</summary>
+    public sealed record Entry(string Name, ScalarType DType, long[] Shape, long Begin, long End);
+
+    /// <summary>Reads only the header (names, dtypes, shapes), leaving the stream at the start of the data section.</summary>
+    public static List<Entry> ReadHeader(Stream fs, string path, out Dictionary<string, string> metadata)
+    {
+        Span<byte> len = stackalloc byte[8];
+        fs.ReadExactly(len);
+        long n = (long)BinaryPrimitives.ReadUInt64LittleEndian(len);
+        if (n <= 0 || n > 100_000_000 || n > fs.Length - 8)
+            throw new InvalidDataException($"{path}: not a safetensors file (header length {n})");
+        var hdr = new byte[n];
+        fs.ReadExactly(hdr);
+        metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var entries = new List<Entry>();
+        using var doc = JsonDocument.Parse(hdr);
+        foreach (var prop in doc.RootElement.EnumerateObject())
+        {
+            if (prop.Name == "__metadata__")
+            {
+                foreach (var m in prop.Value.EnumerateObject()) metadata[m.Name] = m.Value.GetString() ?? "";
+                continue;
+            }
+            var code = prop.Value.GetProperty("dtype").GetString()!;
+            if (!FromCode.TryGetValue(code, out var dtype))
+                throw new InvalidDataException($"{path}: tensor {prop.Name} has unsupported dtype {code}");
+            var shape = prop.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            var offs = prop.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            entries.Add(new Entry(prop.Name, dtype, shape, offs[0], offs[1]));
+        }
+        return entries.OrderBy(e => e.Begin).ToList();
+    }
+}

@@ -1,0 +1,230 @@
+using System.Text.Json;
+using Afinado.Planner;
+using Afinado.Planner.Architecture;
+using Afinado.Training.Checkpoints;
+using Afinado.Training.Data;
+using Afinado.Training.IO;
+using Afinado.Training.Memory;
+using Afinado.Training.Models;
+using Afinado.Training.Optim;
+using Afinado.Training.Selection;
+using Afinado.Training.Tokenization;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.Loop;
+
+/// <summary>Extra validation data scored before and after training (e.g. English while finetuning on Spanish).</summary>
+public sealed record ExtraEvaluation(string Name, string Data, string? Category = null);
+
+/// <summary>
+/// A complete language-model training run in a folder: resolve data and model from a <see cref="TrainConfig"/>, apply
+/// the trainable selection, train with the loop, measure peak memory against the planner's prediction, export, and
+/// write <c>summary.json</c>. <see cref="Resume"/> rebuilds the same run from <c>RUN_DIR/run-config.json</c>.
+/// </summary>
+public sealed class LanguageModelRun
+{
+    public const string ConfigFile = "run-config.json";
+    public const string ManifestFile = "manifest.json";
+    public const string SummaryFile = "summary.json";
+
+    private readonly TrainConfig config;
+    private readonly string runDir;
+    private readonly IReadOnlyList<ExtraEvaluation> extras;
+
+    public LanguageModelRun(TrainConfig config, string runDir, IReadOnlyList<ExtraEvaluation>? extras = null)
+    {
+        this.config = config;
+        this.runDir = Path.GetFullPath(runDir);
+        this.extras = extras ?? [];
+    }
+
+    /// <summary>Predicts the run's peak; defaults to the planner's <c>--device cpu</c> mode.</summary>
+    public IPeakPlanner? Planner { get; init; } = new CpuPeakPlanner();
+    /// <summary>Rules other than backprop (ES, DFA …) are created here by name; null → only <c>backprop</c>.</summary>
+    public Func<string, ILearningRule?>? RuleFactory { get; init; }
+
+    /// <summary>Reopens a run folder for <c>--resume</c>; <paramref name="maxSteps"/> may extend it.</summary>
+    public static LanguageModelRun Resume(string runDir, int? maxSteps = null)
+    {
+        var path = Path.Combine(runDir, ConfigFile);
+        if (!File.Exists(path))
+            throw new InputError("--resume", $"\"{runDir}\" has no {ConfigFile}", "Point --resume at the --out folder of an earlier afinado train run.");
+        var config = TrainConfig.FromJson(File.ReadAllText(path));
+        if (maxSteps is { } m) config = config with { MaxSteps = m };
+        var extras = File.Exists(Path.Combine(runDir, "extra-evaluations.json"))
+            ? JsonSerializer.Deserialize<List<ExtraEvaluation>>(File.ReadAllText(Path.Combine(runDir, "extra-evaluations.json")), TrainConfig.Json)
+            : null;
+        return new LanguageModelRun(config, runDir, extras) { IsResume = true };
+    }
+
+    public bool IsResume { get; private init; }
+
+    public RunSummary Execute(ITrainingProgress progress, CancellationToken cancel)
+    {
+        Validate(config);
+        if (config.Threads is { } threads) set_num_threads(threads);
+        ProcessMemory.TameMalloc();
+        var arch = HfConfigReader.Parse(config.ModelConfigJson, config.BaseModel is null ? "model config" : Path.Combine(config.BaseModel, "config.json"));
+        var tokenizer = Tokenizers.Create(config.Tokenizer);
+        if (tokenizer.VocabSize > arch.VocabSize)
+            throw new InputError("--tokenizer", $"{tokenizer.Name} has {tokenizer.VocabSize} ids but the model's vocab_size is {arch.VocabSize}", "Use the tokenizer the model was trained with.");
+        var data = DataCatalog.TokenSource(config.Data, config.Category, tokenizer, config.SequenceLength);
+        var extraSources = extras.Select(e => (e, DataCatalog.TokenSource(e.Data, e.Category, tokenizer, config.SequenceLength))).ToList();
+        var baseFiles = config.BaseModel is null ? [] : PretrainedModel.WeightFiles(config.BaseModel);
+        var manifest = PrepareRunDir(baseFiles, data.Files.Concat(extraSources.SelectMany(x => x.Item2.Files)).Distinct().ToList());
+
+        var attention = config.Attention == "eager" ? AttentionKernel.Eager : AttentionKernel.Sdpa;
+        WarmUpKernels(arch, attention, config.GradientCheckpointing, config.SequenceLength);
+        var meter = new PeakMeter();
+        meter.Start();
+
+        manual_seed(config.Seed);
+        using var model = new LlamaForCausalLM(arch, attention) { GradientCheckpointing = config.GradientCheckpointing };
+        foreach (var f in baseFiles)
+            ModuleWeights.Load(model, f, strict: baseFiles.Count == 1, ignoreExtra: n => arch.TiedEmbeddings && n == "lm_head.weight");
+        var selection = SharedSelection.CreateParameterSelection(arch, config.Method, config.Freeze, config.LoraRank, config.LoraAlpha, config.LoraDropout, config.LoraTargets);
+        var trainable = SelectionApplier.Apply(model, selection);
+        long total = model.parameters().Sum(p => p.numel());
+        long trainableCount = trainable.Sum(t => t.Parameter.numel());
+        progress.Message(SelectionApplier.PeftSummary(model));
+        long? planned = Planner?.PlanPeakBytes(new PeakPlanRequest(arch, selection, config));
+
+        var optimizer = Optimizers.Create(config.Optimizer, trainable, config.WeightDecay, config.Momentum, config.Beta1, config.Beta2, config.Epsilon);
+        var rule = CreateRule(config.Rule);
+        var schedule = new LearningRateSchedule(config.LearningRate, config.MinLearningRate, config.WarmupSteps, config.MaxSteps);
+        var store = new CheckpointStore(runDir);
+        var loop = new TrainingLoop(new LoopOptions(config.MaxSteps, config.BatchSize, config.GradientAccumulation, schedule, config.ClipNorm,
+            config.EvalEvery, config.EvalBatches, config.CheckpointEvery, config.Seed), model, trainable, optimizer, rule, data, store);
+
+        var before = ReadBefore();
+        if (IsResume && store.LatestPath() is { } latest)
+        {
+            loop.Restore(latest);
+            progress.Message($"resumed from {latest} at step {loop.StartStep}");
+        }
+        else
+        {
+            before = new Before(TrainingLoop.Evaluate(model, data, config.BatchSize, config.EvalBatches).Loss,
+                extraSources.ToDictionary(x => x.e.Name, x => TrainingLoop.Evaluate(model, x.Item2, config.BatchSize, config.EvalBatches).Loss));
+            AtomicFile.WriteAllText(Path.Combine(runDir, "before.json"), JsonSerializer.Serialize(before, TrainConfig.Json));
+        }
+
+        var result = loop.Run(progress, cancel);
+        long? measured = meter.PeakBytes;
+        rule.Dispose();
+
+        var extraAfter = result.Status == LoopStatus.Completed
+            ? extraSources.ToDictionary(x => x.e.Name, x => (double?)TrainingLoop.Evaluate(model, x.Item2, config.BatchSize, config.EvalBatches).Loss)
+            : new Dictionary<string, double?>();
+        string? modelDir = null;
+        if (result.Status == LoopStatus.Completed)
+        {
+            modelDir = Path.Combine(runDir, "model");
+            ModelExport.Export(model, config, selection, modelDir, selection.UsesLora ? Path.Combine(runDir, "adapter") : null);
+        }
+        var summary = new RunSummary
+        {
+            Status = result.Status.ToString().ToLowerInvariant(),
+            Message = result.Message,
+            Method = config.Method,
+            Rule = rule.Name,
+            TotalParameters = total,
+            TrainableParameters = trainableCount,
+            PlannedPeakBytes = planned,
+            MeasuredPeakBytes = measured,
+            PeakError = planned is > 0 && measured is { } m ? (m - planned.Value) / (double)planned.Value : null,
+            Steps = result.Steps,
+            MaxSteps = config.MaxSteps,
+            InitialValidationLoss = before?.Validation,
+            FinalTrainLoss = result.TrainLoss,
+            FinalValidationLoss = result.ValidationLoss,
+            FinalValidationAccuracy = result.ValidationAccuracy,
+            ExtraValidation = extraSources.ToDictionary(x => x.e.Name,
+                x => new RunSummary.LossBeforeAfter(before?.Extra.GetValueOrDefault(x.e.Name) ?? double.NaN, extraAfter.GetValueOrDefault(x.e.Name))),
+            WallSeconds = result.WallSeconds,
+            ForwardPasses = result.ForwardPasses,
+            TrainPositions = result.TrainPositions,
+            PositionsPerSecond = result.WallSeconds > 0 ? result.TrainPositions / result.WallSeconds : null,
+            ModelDir = modelDir,
+            Manifest = manifest,
+        };
+        AtomicFile.WriteAllText(Path.Combine(runDir, SummaryFile), JsonSerializer.Serialize(summary, TrainConfig.Json));
+        progress.Message(MemoryLine(planned, measured));
+        return summary;
+    }
+
+    public static string MemoryLine(long? planned, long? measured) =>
+        FormattableString.Invariant($"peak memory: planned {Mib(planned)}, measured {Mib(measured)}") +
+        (planned is > 0 && measured is { } m ? FormattableString.Invariant($" ({100.0 * (m - planned.Value) / planned.Value:+0.0;-0.0}%)") : "");
+
+    private static string Mib(long? bytes) => bytes is { } b ? FormattableString.Invariant($"{b / 1048576.0:F1} MiB") : "n/a";
+
+    private sealed record Before(double Validation, Dictionary<string, double> Extra);
+
+    private Before? ReadBefore()
+    {
+        var p = Path.Combine(runDir, "before.json");
+        return File.Exists(p) ? JsonSerializer.Deserialize<Before>(File.ReadAllText(p), TrainConfig.Json) : null;
+    }
+
+    private ILearningRule CreateRule(string name)
+    {
+        if (name == "backprop") return new BackpropRule();
+        return RuleFactory?.Invoke(name) ?? throw new InputError("--rule", $"\"{name}\" is not a learning rule here", "Use --rule backprop.");
+    }
+
+    /// <summary>Writes config + manifest for a new run; for a resumed run checks that nothing it was made from changed.</summary>
+    private RunManifest PrepareRunDir(IReadOnlyList<string> baseFiles, IReadOnlyList<string> dataFiles)
+    {
+        Directory.CreateDirectory(runDir);
+        var manifestPath = Path.Combine(runDir, ManifestFile);
+        var fresh = RunManifest.Create(config with { MaxSteps = 0 }, baseFiles, dataFiles);
+        if (IsResume)
+        {
+            var old = JsonSerializer.Deserialize<RunManifest>(File.ReadAllText(manifestPath), TrainConfig.Json)!;
+            if (old.BaseWeights.Select(b => b.Sha256).SequenceEqual(fresh.BaseWeights.Select(b => b.Sha256)) is false)
+                throw new InputError("--resume", "the base weights changed since the run started (SHA-256 differs)", "Restore the original base model files or start a new run.");
+            if (old.DataSha256 != fresh.DataSha256)
+                throw new InputError("--resume", "the training data changed since the run started (SHA-256 differs)", "Restore the original data files or start a new run.");
+            AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFile), config.ToJson());
+            return old;
+        }
+        if (File.Exists(Path.Combine(runDir, ConfigFile)))
+            throw new InputError("--out", $"\"{runDir}\" already holds a run", "Choose a new --out folder, or continue it with --resume.");
+        AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFile), config.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(runDir, "extra-evaluations.json"), JsonSerializer.Serialize(extras, TrainConfig.Json));
+        AtomicFile.WriteAllText(manifestPath, JsonSerializer.Serialize(fresh, TrainConfig.Json));
+        return fresh;
+    }
+
+    /// <summary>
+    /// Runs forward and backward of a one-layer, batch-1 copy of the model at the real widths and sequence length before
+    /// the memory baseline, so what the first kernels fault in for good (libtorch code pages, thread pools, per-thread
+    /// GEMM/attention workspaces sized by the matrix shapes) is not counted as tensor memory.
+    /// </summary>
+    public static void WarmUpKernels(ModelArchitecture arch, AttentionKernel attention, bool checkpointing, int sequenceLength = 16)
+    {
+        var tiny = arch with { NumLayers = 1, Tensors = [] };
+        using (var scope = NewDisposeScope())
+        {
+            var m = new LlamaForCausalLM(tiny, attention) { GradientCheckpointing = checkpointing };
+            var x = randint(0, tiny.VocabSize, new long[] { 1, sequenceLength });
+            var loss = TrainingLoop.CrossEntropy(m.call(x), x);
+            loss.backward();
+            m.Dispose();
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+    }
+
+    private static void Validate(TrainConfig c)
+    {
+        if (c.MaxSteps < 1) throw new InputError("--max-steps", $"{c.MaxSteps} is not positive", "Use at least 1 step.");
+        if (c.BatchSize < 1) throw new InputError("--batch", $"{c.BatchSize} is not positive", "Use a batch size of at least 1.");
+        if (c.SequenceLength < 2) throw new InputError("--seq", $"{c.SequenceLength} is too short", "Use a sequence length of at least 2.");
+        if (c.GradientAccumulation < 1) throw new InputError("--grad-accum", $"{c.GradientAccumulation} is not positive", "Use 1 or more.");
+        if (!(c.LearningRate > 0)) throw new InputError("--lr", $"{c.LearningRate} is not positive", "Use e.g. 1e-3.");
+        if (c.Threads is < 1) throw new InputError("--threads", $"{c.Threads} is not positive", "Use 1 or more threads, or leave it out.");
+        if (c.Attention is not ("sdpa" or "eager")) throw new InputError("--attention", $"\"{c.Attention}\" is not an attention kernel", "Use sdpa or eager.");
+    }
+}

@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Serialization;
+
+namespace Afinado.Training.Loop;
+
+/// <summary>
+/// What a run was made from, pinned by content: SHA-256 of the base weights, every data file and the resolved config,
+/// the code version (git commit when available) and the seed. Evaluation results are keyed by it.
+/// </summary>
+public sealed record RunManifest
+{
+    public string Schema { get; init; } = "afinado.manifest/1";
+    public required string ConfigSha256 { get; init; }
+    public IReadOnlyList<FileHash> BaseWeights { get; init; } = [];
+    public required IReadOnlyList<FileHash> DataFiles { get; init; }
+    /// <summary>SHA-256 over the data files' (path, hash) list: one value to compare.</summary>
+    public required string DataSha256 { get; init; }
+    public required string CodeVersion { get; init; }
+    public required long Seed { get; init; }
+    public required string CreatedUtc { get; init; }
+
+    public sealed record FileHash([property: JsonPropertyName("path")] string Path, [property: JsonPropertyName("sha256")] string Sha256, [property: JsonPropertyName("bytes")] long Bytes);
+
+    public static RunManifest Create(TrainConfig config, IEnumerable<string> baseWeightFiles, IEnumerable<string> dataFiles)
+    {
+        var data = dataFiles.Select(Hash).ToList();
+        return new RunManifest
+        {
+            ConfigSha256 = Sha256(Encoding.UTF8.GetBytes(config.ToJson())),
+            BaseWeights = baseWeightFiles.Select(Hash).ToList(),
+            DataFiles = data,
+            DataSha256 = Sha256(Encoding.UTF8.GetBytes(string.Join("\n", data.Select(d => $"{d.Path}\t{d.Sha256}")))),
+            CodeVersion = CodeVersionString(),
+            Seed = config.Seed,
+            CreatedUtc = DateTime.UtcNow.ToString("O"),
+        };
+    }
+
+    public static FileHash Hash(string path)
+    {
+        using var fs = File.OpenRead(path);
+        return new FileHash(path, Convert.ToHexStringLower(SHA256.HashData(fs)), fs.Length);
+    }
+
+    public static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    /// <summary>The git commit of the checkout the binary runs from (or the current directory's), with <c>-dirty</c>; else the assembly version.</summary>
+    public static string CodeVersionString()
+    {
+        foreach (var dir in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
+            if (GitDescribe(dir) is { } v) return "git:" + v;
+        return "assembly:" + (typeof(RunManifest).Assembly.GetName().Version?.ToString() ?? "unknown");
+    }
+
+    private static string? GitDescribe(string dir)
+    {
+        try
+        {
+            var psi = new ProcessStartInfo("git", ["-C", dir, "describe", "--always", "--dirty", "--abbrev=40"])
+            { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = Process.Start(psi)!;
+            var output = p.StandardOutput.ReadToEnd().Trim();
+            if (p.WaitForExit(5000) && p.ExitCode == 0 && output.Length > 0) return output;
+        }
+        catch (System.ComponentModel.Win32Exception) { }
+        return null;
+    }
+}

@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using Afinado.Training.Checkpoints;
+using Afinado.Training.Data;
+using Afinado.Training.Optim;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.Loop;
+
+/// <summary>How the loop runs: steps, batches, schedule, evaluation and checkpoint cadence.</summary>
+public sealed record LoopOptions(int MaxSteps, int BatchSize, int GradientAccumulation, LearningRateSchedule Schedule,
+    double? ClipNorm, int EvalEvery, int EvalBatches, int CheckpointEvery, long Seed);
+
+public enum LoopStatus { Completed, Interrupted, Diverged }
+
+public sealed record LoopResult(LoopStatus Status, long Steps, double? TrainLoss, double? ValidationLoss, double? ValidationAccuracy,
+    double WallSeconds, long ForwardPasses, long TrainPositions, string? Message);
+
+/// <summary>
+/// The one training loop (nanoGPT style): for each step, reseed from (seed, step), set the learning rate, let the rule
+/// update on that step's micro-batches, stop on a non-finite loss, evaluate and checkpoint periodically, and stop
+/// cleanly (after checkpointing) when cancelled. Everything it does is a function of the seed and the step, so a run
+/// resumed from a checkpoint continues bit for bit.
+/// </summary>
+public sealed class TrainingLoop
+{
+    private readonly LoopOptions options;
+    private readonly nn.Module<Tensor, Tensor> model;
+    private readonly IReadOnlyList<(string Name, Parameter Parameter)> trainable;
+    private readonly IOptimizer optimizer;
+    private readonly ILearningRule rule;
+    private readonly IBatchSource data;
+    private readonly CheckpointStore? checkpoints;
+    private CheckpointState state = new() { Step = 0 };
+
+    public TrainingLoop(LoopOptions options, nn.Module<Tensor, Tensor> model, IReadOnlyList<(string Name, Parameter Parameter)> trainable,
+        IOptimizer optimizer, ILearningRule rule, IBatchSource data, CheckpointStore? checkpoints)
+    {
+        (this.options, this.model, this.trainable, this.optimizer, this.rule, this.data, this.checkpoints) =
+            (options, model, trainable, optimizer, rule, data, checkpoints);
+        rule.Initialize(new RuleContext(model, trainable, optimizer, CrossEntropy, options.Seed));
+    }
+
+    public long StartStep => state.Step;
+
+    /// <summary>Mean cross-entropy of logits [..., C] against class ids [...].</summary>
+    public static Tensor CrossEntropy(Tensor logits, Tensor target) =>
+        nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), target.reshape(-1));
+
+    /// <summary>Restores trainable weights, optimizer and rule state and the step counter from a checkpoint folder.</summary>
+    public void Restore(string checkpointDir)
+    {
+        var (st, weights, opt) = checkpoints!.Load(checkpointDir);
+        using (no_grad())
+            foreach (var (name, p) in trainable)
+            {
+                if (!weights.TryGetValue(name, out var w))
+                    throw new InvalidDataException($"checkpoint {checkpointDir} lacks trainable tensor {name}");
+                p.copy_(w);
+            }
+        optimizer.LoadStateDict(opt.Where(kv => !kv.Key.StartsWith("rule/", StringComparison.Ordinal)).ToDictionary());
+        rule.LoadStateDict(opt.Where(kv => kv.Key.StartsWith("rule/", StringComparison.Ordinal)).ToDictionary(kv => kv.Key[5..], kv => kv.Value));
+        if (st.TorchRngState is { } rng)
+        {
+            using var t = tensor(Convert.FromBase64String(rng), dtype: ScalarType.Byte);
+            random.set_rng_state(t);
+        }
+        foreach (var t in weights.Values.Concat(opt.Values)) t.Dispose();
+        state = st;
+    }
+
+    public LoopResult Run(ITrainingProgress progress, CancellationToken cancel)
+    {
+        var clock = Stopwatch.StartNew();
+        double wallBefore = state.WallSeconds;
+        long forward = state.ForwardPasses, positions = state.TrainPositions;
+        double? trainLoss = state.LastTrainLoss, valLoss = state.LastValidationLoss, valAcc = null;
+        long step = state.Step;
+        long stepsThisRun = 0;
+        model.train();
+        progress.Begin(step, options.MaxSteps);
+        var samples = options.BatchSize * options.GradientAccumulation;
+        while (step < options.MaxSteps)
+        {
+            manual_seed(unchecked(options.Seed * 1_000_003 + step));
+            double lr = options.Schedule.At(step);
+            long s = step;
+            StepOutcome outcome;
+            // One scope per step releases every handle the rule creates (state it keeps must be detached from scopes).
+            using (NewDisposeScope())
+                outcome = rule.Step(new StepInput(step, lr, options.GradientAccumulation,
+                    m => data.TrainBatch(options.Seed, s, m, options.BatchSize), options.ClipNorm));
+            forward += outcome.ForwardPasses;
+            if (!double.IsFinite(outcome.Loss))
+            {
+                var kept = checkpoints?.LatestPath();
+                var msg = $"training loss became {outcome.Loss} at step {step} (learning rate {lr:G3}); stopped without updating. " +
+                          (kept is null ? "No checkpoint was written yet." : $"The last good checkpoint is kept: {kept}.") +
+                          " Lower --lr, set --clip-norm, or check the data.";
+                progress.Message(msg);
+                return new LoopResult(LoopStatus.Diverged, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg);
+            }
+            trainLoss = outcome.Loss;
+            step++;
+            stepsThisRun++;
+            positions += samples * data.PositionsPerSample;
+            double elapsed = clock.Elapsed.TotalSeconds;
+            double rate = stepsThisRun * samples * data.PositionsPerSample / Math.Max(elapsed, 1e-9);
+            var eta = TimeSpan.FromSeconds(elapsed / stepsThisRun * (options.MaxSteps - step));
+            progress.Step(step, outcome.Loss, lr, rate, eta);
+
+            bool last = step == options.MaxSteps;
+            if (options.EvalEvery > 0 && (step % options.EvalEvery == 0 || last))
+            {
+                (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
+                progress.Evaluated(step, valLoss.Value);
+            }
+            bool stop = cancel.IsCancellationRequested;
+            if (checkpoints is not null && (last || stop || (options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0)))
+            {
+                state = new CheckpointState
+                {
+                    Step = step, LastTrainLoss = trainLoss, LastValidationLoss = valLoss,
+                    WallSeconds = wallBefore + clock.Elapsed.TotalSeconds, ForwardPasses = forward, TrainPositions = positions,
+                    TorchRngState = RngState(),
+                };
+                SaveCheckpoint();
+            }
+            if (stop && !last)
+            {
+                var msg = $"interrupted after step {step}; checkpoint saved. Continue with: afinado train --resume <RUN_DIR>";
+                progress.Message(msg);
+                return new LoopResult(LoopStatus.Interrupted, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg);
+            }
+        }
+        if (options.EvalEvery <= 0 && valLoss is null) (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
+        return new LoopResult(LoopStatus.Completed, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, null);
+    }
+
+    private void SaveCheckpoint()
+    {
+        var weights = trainable.ToDictionary(t => t.Name, t => (Tensor)t.Parameter);
+        var opt = optimizer.StateDict();
+        foreach (var (k, v) in rule.StateDict()) opt["rule/" + k] = v;
+        checkpoints!.Save(state, weights, opt);
+    }
+
+    private static string RngState()
+    {
+        using var t = random.get_rng_state();
+        return Convert.ToBase64String(t.bytes.ToArray());
+    }
+
+    /// <summary>Mean loss and argmax accuracy over the source's fixed validation batches (eval mode, no grad).</summary>
+    public static (double Loss, double Accuracy) Evaluate(nn.Module<Tensor, Tensor> model, IBatchSource data, int batchSize, int maxBatches)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        double lossSum = 0, correct = 0, count = 0;
+        using (no_grad())
+            foreach (var (x, y) in data.ValidationBatches(batchSize, maxBatches))
+            {
+                using var scope = NewDisposeScope();
+                var logits = model.call(x);
+                long n = y.numel();
+                lossSum += CrossEntropy(logits, y).item<float>() * n;
+                correct += logits.argmax(-1).eq(y).sum().item<long>();
+                count += n;
+                x.Dispose();
+                y.Dispose();
+            }
+        if (wasTraining) model.train();
+        return (lossSum / count, correct / count);
+    }
+}

@@ -1,0 +1,78 @@
+using Afinado.Planner;
+using Afinado.Planner.Architecture;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.Models;
+
+/// <summary>
+/// A Llama-style causal language model built from the planner's <see cref="ModelArchitecture"/> (one parser for both),
+/// with the exact Hugging Face parameter names (<c>model.layers.0.self_attn.q_proj.weight</c>, <c>lm_head.weight</c>)
+/// so safetensors checkpoints from transformers load as they are. Input: token ids [B,T] int64; output: logits [B,T,V].
+/// </summary>
+public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
+{
+    /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
+    /// reflection-based registration would add every field and property again under C# names.</summary>
+    protected override void RegisterComponents() { }
+
+    private readonly AdaptableLinear? lmHead;
+
+    public LlamaForCausalLM(ModelArchitecture arch, AttentionKernel attention = AttentionKernel.Sdpa, double initStd = 0.02)
+        : base(nameof(LlamaForCausalLM))
+    {
+        EnsureSupported(arch);
+        Architecture = arch;
+        Model = new LlamaModel(arch);
+        register_module("model", Model);
+        if (!arch.TiedEmbeddings)
+        {
+            lmHead = new AdaptableLinear(arch.HiddenSize, arch.VocabSize, arch.LmHeadBias);
+            register_module("lm_head", lmHead);
+        }
+        Attention = attention;
+        InitWeights(initStd);
+    }
+
+    public ModelArchitecture Architecture { get; }
+    public LlamaModel Model { get; }
+
+    public AttentionKernel Attention
+    {
+        get => Model.Layers.Count > 0 ? Model.Layers[0].SelfAttention.Kernel : AttentionKernel.Sdpa;
+        set { foreach (var l in Model.Layers) l.SelfAttention.Kernel = value; }
+    }
+
+    public bool GradientCheckpointing { get => Model.GradientCheckpointing; set => Model.GradientCheckpointing = value; }
+
+    public override Tensor forward(Tensor inputIds)
+    {
+        using var scope = NewDisposeScope();
+        var h = Model.call(inputIds);
+        var logits = lmHead is null ? nn.functional.linear(h, Model.EmbedTokens.weight!) : lmHead.call(h);
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Every linear layer with its Hugging Face module path (e.g. <c>model.layers.0.mlp.up_proj</c>).</summary>
+    public IEnumerable<(string Path, AdaptableLinear Layer)> Linears() =>
+        named_modules().Where(m => m.module is AdaptableLinear).Select(m => (m.name, (AdaptableLinear)m.module));
+
+    /// <summary>transformers' LlamaPreTrainedModel init: N(0, initializer_range) for linears and embeddings, ones for norms.</summary>
+    private void InitWeights(double std)
+    {
+        using var _ = no_grad();
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith("norm.weight", StringComparison.Ordinal)) continue; // RMSNorm weights start at one
+            if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
+            else nn.init.normal_(p, 0, std);
+        }
+    }
+
+    private static void EnsureSupported(ModelArchitecture arch)
+    {
+        if (arch.IsMoE)
+            throw new InputError("--model", $"{arch.Name} is a mixture-of-experts model ({arch.NumExperts} experts)", "The trainer builds dense Llama-style decoders only; pick a dense model.");
+        if (arch.Positions != PositionKind.Rotary || arch.Norm != NormKind.RmsNorm || arch.Mlp != MlpKind.Gated)
+            throw new InputError("--model", $"{arch.ModelType} is not a Llama-style decoder (RoPE, RMSNorm, gated MLP)", "Pick a llama, mistral or qwen model.");
+    }
+}

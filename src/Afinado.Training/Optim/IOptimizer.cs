@@ -1,0 +1,45 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.Optim;
+
+/// <summary>
+/// An optimizer over a fixed list of named parameters (only the trainable ones: frozen tensors never get state).
+/// Written here rather than using TorchSharp's so that the state is lazy (allocated at the first step, as in PyTorch,
+/// which is what the planner charges), is exactly serialisable by name for bit-exact resume, and is readable.
+/// </summary>
+public interface IOptimizer
+{
+    string Name { get; }
+    IReadOnlyList<(string Name, Parameter Parameter)> Parameters { get; }
+    /// <summary>Updates every parameter that has a gradient, with learning rate <paramref name="lr"/>.</summary>
+    void Step(double lr);
+    /// <summary>Drops the gradients (set to null, PyTorch's <c>set_to_none=True</c>).</summary>
+    void ZeroGrad();
+    /// <summary>State tensors keyed <c>{state}/{parameter name}</c> plus scalars (e.g. the step count) as 0-d tensors.</summary>
+    Dictionary<string, Tensor> StateDict();
+    void LoadStateDict(IReadOnlyDictionary<string, Tensor> state);
+}
+
+public static class Optimizers
+{
+    public static IOptimizer Create(string name, IReadOnlyList<(string, Parameter)> parameters, double weightDecay, double momentum, double beta1, double beta2, double eps) => name switch
+    {
+        "adamw" => new AdamW(parameters, beta1, beta2, eps, weightDecay),
+        "sgd" => new Sgd(parameters, 0, weightDecay),
+        "momentum" => new Sgd(parameters, momentum, weightDecay),
+        _ => throw new Afinado.Planner.InputError("--optimizer", $"\"{name}\" is not an optimizer", "Use adamw, sgd or momentum."),
+    };
+
+    internal static void ZeroGrad(IEnumerable<(string, Parameter)> parameters)
+    {
+        foreach (var (_, p) in parameters)
+        {
+            // Each read of .grad creates a new handle that keeps the gradient alive until disposed: read it once.
+            var g = p.grad;
+            if (g is null) continue;
+            g.Dispose();
+            p.grad = null;
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using Afinado.Training.Optim;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.Tests;
+
+public class OptimizerTests
+{
+    private static (List<(string, Parameter)> Ours, List<Parameter> Reference) Twins()
+    {
+        manual_seed(21);
+        var w = randn(5, 3);
+        var b = randn(5);
+        return (new List<(string, Parameter)> { ("w", new Parameter(w.clone())), ("b", new Parameter(b.clone())) },
+                new List<Parameter> { new(w.clone()), new(b.clone()) });
+    }
+
+    private static void Backward(IEnumerable<Parameter> ps, int step)
+    {
+        manual_seed(100 + step);
+        using var x = randn(7, 3);
+        var list = ps.ToList();
+        using var loss = x.matmul(list[0].t()).add(list[1]).tanh().pow(2).sum();
+        loss.backward();
+    }
+
+    [Fact]
+    public void AdamW_matches_libtorch_AdamW()
+    {
+        var (ours, reference) = Twins();
+        var a = new Afinado.Training.Optim.AdamW(ours, 0.9, 0.95, 1e-8, 0.1);
+        var r = optim.AdamW(reference, lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1);
+        for (int s = 0; s < 5; s++)
+        {
+            a.ZeroGrad(); Backward(ours.Select(o => o.Item2), s); a.Step(0.01);
+            r.zero_grad(); Backward(reference, s); r.step();
+        }
+        for (int i = 0; i < 2; i++) Assert.True(ours[i].Item2.allclose(reference[i], rtol: 1e-5, atol: 1e-6));
+    }
+
+    [Fact]
+    public void Momentum_sgd_matches_libtorch_SGD()
+    {
+        var (ours, reference) = Twins();
+        var a = new Sgd(ours, 0.9, 0.01);
+        var r = optim.SGD(reference, 0.05, momentum: 0.9, weight_decay: 0.01);
+        for (int s = 0; s < 5; s++)
+        {
+            a.ZeroGrad(); Backward(ours.Select(o => o.Item2), s); a.Step(0.05);
+            r.zero_grad(); Backward(reference, s); r.step();
+        }
+        for (int i = 0; i < 2; i++) Assert.True(ours[i].Item2.allclose(reference[i], rtol: 1e-5, atol: 1e-6));
+    }
+
+    [Fact]
+    public void Schedule_warms_up_then_decays_by_cosine_to_the_minimum()
+    {
+        var s = new LearningRateSchedule(1e-3, 1e-4, 10, 110);
+        Assert.Equal(1e-3 / 11, s.At(0), 12);
+        Assert.Equal(1e-3 * 10 / 11, s.At(9), 12);
+        Assert.Equal(1e-3, s.At(10), 12);
+        Assert.Equal(5.5e-4, s.At(60), 12);
+        Assert.Equal(1e-4, s.At(110), 12);
+    }
+}
