@@ -1,0 +1,33 @@
+using Afinado.Evaluation.Metrics;
+using Afinado.Evaluation.Tasks;
+using Afinado.Evaluation.Verdicts;
+
+namespace Afinado.Evaluation.Experiments;
+
+/// <summary>
+/// The Fashion-MNIST class-split experiment: a base MLP learns the retained classes, finetuning (full backprop) learns
+/// the target classes, and a cheaper alternative trains only the last layer on the same data. Sizes default to a
+/// subsample that runs in seconds on a laptop CPU.
+/// </summary>
+public sealed record ClassSplitOptions
+{
+    public IReadOnlyList<TaskSpec> Tasks { get; init; } =
+    [
+        new("classes 5-9", TaskRole.Target, TaskInfo.Classification, [5, 6, 7, 8, 9]),
+        new("classes 0-4", TaskRole.Retained, TaskInfo.Classification, [0, 1, 2, 3, 4]),
+    ];
+    public int TrainPerClass { get; init; } = 500;
+    public int TestPerClass { get; init; } = 200;
+    public int Hidden { get; init; } = 128;
+    public int BaseEpochs { get; init; } = 3;
+    public int FinetuneEpochs { get; init; } = 2;
+    public int BatchSize { get; init; } = 64;
+    public double LearningRate { get; init; } = 1e-3;
+    /// <summary>The last-layer alternative trains far fewer parameters and gets a probe's usual larger step.</summary>
+    public double LastLayerLearningRate { get; init; } = 1e-2;
+    public int Seed { get; init; } = 1;
+    public int Resamples { get; init; } = 1000;
+    public int Bins { get; init; } = Calibration.DefaultBins;
+    public string DataDir { get; init; } = Data.FashionMnist.DefaultDir;
+    public VerdictPolicy Policy { get; init; } = VerdictPolicy.Default;
+}
