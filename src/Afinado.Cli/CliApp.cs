@@ -19,7 +19,9 @@ public static class CliApp
     {
         var root = new RootCommand("Afinado: will it fit, finetune it, was it worth it.");
         root.Subcommands.Add(PlanCommand.Build());
+        root.Subcommands.Add(EvalCommand.Build());
         root.Subcommands.Add(CalibrationCommand.Build());
+        root.Subcommands.Add(ReportCommand.Build());
         return root;
     }
 

@@ -35,6 +35,8 @@ public sealed record EvaluationResult
     public string? FinetunedSha256 { get; init; }
     public required string Description { get; init; }
     public required IReadOnlyList<TaskEvaluation> Tasks { get; init; }
+    /// <summary>Target gain of the finetuned model over each cheaper alternative (oriented: positive = better).</summary>
+    public required IReadOnlyList<BaselineGain> Gains { get; init; }
     public ForgettingSummary? Forgetting { get; init; }
     public required Verdict Verdict { get; init; }
     public FinetuneCost? Cost { get; init; }

@@ -16,7 +16,7 @@ public static class FinetuneComparison
 
     /// <param name="scores">Per task: the scores of "base", "finetuned" and any cheaper alternatives (other names).</param>
     /// <param name="alternativeLabels">Model name → how the verdict calls it (e.g. "last-layer" → "training only the last layer").</param>
-    public static (IReadOnlyList<TaskEvaluation> Tasks, ForgettingSummary? Forgetting, Verdict Verdict) Compare(
+    public static (IReadOnlyList<TaskEvaluation> Tasks, IReadOnlyList<BaselineGain> Gains, ForgettingSummary? Forgetting, Verdict Verdict) Compare(
         IReadOnlyList<IReadOnlyDictionary<string, TaskScores>> scores,
         IReadOnlyDictionary<string, string> alternativeLabels,
         FinetuneCost? cost,
@@ -86,7 +86,7 @@ public static class FinetuneComparison
             forgetting = new ForgettingSummary(taxMean, -taxMean, retained[0].Task.Metric);
         }
         var verdict = VerdictRule.Decide(new VerdictInputs(target, gains, taxes, calibration, cost), policy);
-        return (tasks, forgetting, verdict);
+        return (tasks, gains, forgetting, verdict);
     }
 
     private static bool HasPredictions(TaskScores s) => s.Items.All(i => i.Predictions.Count > 0);

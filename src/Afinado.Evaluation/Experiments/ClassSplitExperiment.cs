@@ -38,18 +38,35 @@ public static class ClassSplitExperiment
 
         torch.manual_seed(options.Seed);
         var baseModel = MlpClassifier.Create(FashionMnist.Pixels, options.Hidden, Classes);
-        progress($"training the base on classes {string.Join(',', retainedClasses)} ({baseIdx.Length} images)");
-        var baseLog = SupervisedTrainer.Train(baseModel, train.PixelsOf(baseIdx), train.LabelsOf(baseIdx), FashionMnist.Pixels,
-            options.BaseEpochs, options.BatchSize, options.LearningRate, options.Seed);
         var basePath = Path.Combine(outDir, "base.weights");
-        baseModel.save(basePath);
+        TrainingLog? baseLog = null;
+        if (options.BaseWeights is { } pinned)
+        {
+            // Pinned base: the bytes must still be the ones whose hash was recorded.
+            var actual = PinnedIdentity.Sha256OfFile(pinned.Name);
+            if (actual != pinned.Sha256)
+                throw new InputError("--base-model", $"'{pinned.Name}' now hashes to {actual[..12]}…, not the recorded {pinned.Sha256[..12]}…", "The weights changed since they were pinned: use the recorded file or re-pin it.");
+            progress($"loading the pinned base {pinned.Name} (sha256 {pinned.Sha256[..12]}…)");
+            try { baseModel.load(pinned.Name); }
+            catch (Exception e) when (e is not InputError)
+            {
+                throw new InputError("--base-model", $"'{pinned.Name}' is not a {options.Hidden}-hidden MLP checkpoint ({e.Message.Split('\n')[0]})", "Pass base.weights from an earlier `afinado eval` run with the same --hidden.", e);
+            }
+            if (Path.GetFullPath(pinned.Name) != Path.GetFullPath(basePath)) File.Copy(pinned.Name, basePath, overwrite: true);
+        }
+        else
+        {
+            progress($"training the base on classes {string.Join(',', retainedClasses)} ({baseIdx.Length} images)");
+            baseLog = SupervisedTrainer.Train(baseModel, train.PixelsOf(baseIdx), train.LabelsOf(baseIdx), FashionMnist.Pixels,
+                options.BaseEpochs, options.BatchSize, options.LearningRate, options.Seed);
+            baseModel.save(basePath);
+        }
 
         var ftX = train.PixelsOf(ftIdx);
         var ftY = train.LabelsOf(ftIdx);
         progress($"finetuning all layers on classes {string.Join(',', target.Classes!)} ({ftIdx.Length} images, backprop)");
         var finetuned = MlpClassifier.Create(FashionMnist.Pixels, options.Hidden, Classes);
         finetuned.load(basePath);
-        var peakBefore = Process.GetCurrentProcess().PeakWorkingSet64;
         var ftLog = SupervisedTrainer.Train(finetuned, ftX, ftY, FashionMnist.Pixels, options.FinetuneEpochs, options.BatchSize, options.LearningRate, options.Seed + 2);
         var measuredGradBytes = finetuned.parameters().Where(p => p.grad is not null).Sum(p => p.grad!.numel() * p.grad.element_size());
         var peakAfter = Process.GetCurrentProcess().PeakWorkingSet64;
@@ -79,7 +96,7 @@ public static class ClassSplitExperiment
             scores.Add(byModel);
         }
         var cost = new FinetuneCost(ftLog.WallSeconds, peakAfter);
-        var (tasks, forgetting, verdict) = FinetuneComparison.Compare(scores, new Dictionary<string, string> { [LastLayer] = "training only the last layer" },
+        var (tasks, gains, forgetting, verdict) = FinetuneComparison.Compare(scores, new Dictionary<string, string> { [LastLayer] = "training only the last layer" },
             cost, options.Policy, options.Bins, options.Resamples, options.Seed);
 
         var config = EvalJson.Serialize(options with { Policy = options.Policy });
@@ -88,7 +105,7 @@ public static class ClassSplitExperiment
         var manifest = new RunManifestContract
         {
             Schema = RunManifestContract.SchemaId,
-            BaseWeights = new PinnedFile(basePath, PinnedIdentity.Sha256OfFile(basePath)),
+            BaseWeights = options.BaseWeights ?? new PinnedFile(basePath, PinnedIdentity.Sha256OfFile(basePath)),
             OutputWeights = new PinnedFile(finetunedPath, PinnedIdentity.Sha256OfFile(finetunedPath)),
             Data = train.Files.Concat(test.Files).Select(f => new PinnedFile(f, PinnedIdentity.Sha256OfFile(f))).ToArray(),
             ConfigSha256 = PinnedIdentity.Sha256OfFile(configPath),
@@ -115,7 +132,6 @@ public static class ClassSplitExperiment
             {
                 ["weights"] = finetuned.parameters().Sum(p => p.numel() * p.element_size()),
                 ["gradients"] = measuredGradBytes,
-                ["process peak RSS growth during finetune"] = Math.Max(0, peakAfter - peakBefore),
             },
         };
         File.WriteAllText(Path.Combine(outDir, RunDirectory.SummaryFile), EvalJson.Serialize(summary));
@@ -126,10 +142,11 @@ public static class ClassSplitExperiment
             BaseSha256 = manifest.BaseWeights.Sha256,
             FinetunedSha256 = manifest.OutputWeights.Sha256,
             Description = $"Fashion-MNIST class split: MLP 784-{options.Hidden}-10 base on classes {string.Join(',', retainedClasses)} " +
-                          $"({options.BaseEpochs} epochs, final loss {baseLog.FinalLoss:0.000}), finetuned by backprop on {string.Join(',', target.Classes!)} " +
+                          (baseLog is null ? $"(pinned base {options.BaseWeights!.Sha256[..12]}…)" : $"({options.BaseEpochs} epochs, final loss {baseLog.FinalLoss:0.000})") + $", finetuned by backprop on {string.Join(',', target.Classes!)} " +
                           $"({options.FinetuneEpochs} epochs, {ftLog.Steps} steps, final loss {ftLog.FinalLoss:0.000}); last-layer alternative final loss {llLog.FinalLoss:0.000}; " +
                           $"{options.TrainPerClass} train / {options.TestPerClass} test images per class; seed {options.Seed}",
             Tasks = tasks,
+            Gains = gains,
             Forgetting = forgetting,
             Verdict = verdict,
             Cost = cost,

@@ -30,4 +30,6 @@ public sealed record ClassSplitOptions
     public int Bins { get; init; } = Calibration.DefaultBins;
     public string DataDir { get; init; } = Data.FashionMnist.DefaultDir;
     public VerdictPolicy Policy { get; init; } = VerdictPolicy.Default;
+    /// <summary>Start from these pinned base weights (a file saved by an earlier run) instead of training a base.</summary>
+    public Runs.PinnedFile? BaseWeights { get; init; }
 }

@@ -9,7 +9,8 @@ public sealed record Estimate(double Value, double Lower, double Upper, double L
     public bool BelowZero => Upper < 0;
     public bool Covers(double x) => Lower <= x && x <= Upper;
     public Estimate Negate() => new(-Value, -Upper, -Lower, Level, Resamples);
-    public override string ToString() => $"{Value:+0.0000;-0.0000;0} ({Level:P0} CI {Lower:+0.0000;-0.0000;0} … {Upper:+0.0000;-0.0000;0})";
+    public override string ToString() =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{Value:+0.0000;-0.0000;0} ({Level * 100:0.#}% CI {Lower:+0.0000;-0.0000;0} … {Upper:+0.0000;-0.0000;0})");
 }
 
 /// <summary>
