@@ -18,7 +18,10 @@ public static class EvalCommand
     public static Command Build()
     {
         var outDir = new Option<string>("--out") { Description = "Run folder to write (manifest.json, summary.json, eval.json, weights).", Required = true };
-        var tasks = new Option<string?>("--tasks") { Description = "JSON task file (schema afinado.tasks/1): one target and retained Fashion-MNIST class tasks." };
+        var experiment = new Option<string>("--experiment") { Description = "fashion-split (MLP: base on classes 0-4, finetune on 5-9) or fortunes (byte LM: base on English fortune categories, finetune on Spanish).", DefaultValueFactory = _ => "fashion-split" };
+        experiment.AcceptOnlyFromAmong("fashion-split", "fortunes");
+        var tasks = new Option<string?>("--tasks") { Description = "JSON task file (schema afinado.tasks/1): one target and retained tasks (Fashion-MNIST classes, or fortune texts for --experiment fortunes)." };
+        var finetuneSteps = new Option<int>("--finetune-steps") { Description = "fortunes: finetuning steps (and of the output-layer alternative).", DefaultValueFactory = _ => 150 };
         var baseModel = new Option<string?>("--base-model") { Description = "Start from these base weights instead of training a base: a weights file, or a name whose hash a --pinned-in manifest records." };
         var baseSha = new Option<string?>("--base-model-sha256") { Description = "Expected SHA-256 of --base-model." };
         var pinnedIn = new Option<string[]>("--pinned-in") { Description = "Run folders whose manifests record hashes for model names.", AllowMultipleArgumentsPerToken = true };
@@ -30,7 +33,7 @@ public static class EvalCommand
         var bins = new Option<int>("--bins") { Description = "ECE bins.", DefaultValueFactory = _ => 15 };
         var json = new Option<bool>("--json") { Description = "Print eval.json (schema afinado.eval/1) instead of text; progress goes to stderr." };
         var cmd = new Command("eval", "Measure target gain, alignment tax (paired bootstrap CIs), calibration and the finetune-or-not verdict.");
-        foreach (var o in new Option[] { outDir, tasks, baseModel, baseSha, pinnedIn, seed, trainPerClass, testPerClass, epochs, resamples, bins, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { outDir, experiment, finetuneSteps, tasks, baseModel, baseSha, pinnedIn, seed, trainPerClass, testPerClass, epochs, resamples, bins, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             Positive("--train-per-class", parse.GetValue(trainPerClass), 6000);
@@ -38,26 +41,41 @@ public static class EvalCommand
             Positive("--finetune-epochs", parse.GetValue(epochs), 1000);
             Positive("--bins", parse.GetValue(bins), 1000);
             if (parse.GetValue(resamples) is < 100 or > 100_000) throw new InputError("--resamples", $"{parse.GetValue(resamples)} is out of range", "Use 100–100000 resamples (1000 is plenty for a 95% CI).");
-            var options = new ClassSplitOptions
-            {
-                Seed = parse.GetValue(seed),
-                TrainPerClass = parse.GetValue(trainPerClass),
-                TestPerClass = parse.GetValue(testPerClass),
-                FinetuneEpochs = parse.GetValue(epochs),
-                Resamples = parse.GetValue(resamples),
-                Bins = parse.GetValue(bins),
-            };
-            if (parse.GetValue(tasks) is { } taskFile) options = options with { Tasks = TaskFile.Read(taskFile) };
-            if (parse.GetValue(baseModel) is { } model)
-            {
-                var manifests = (parse.GetValue(pinnedIn) ?? []).Select(d => RunDirectory.Open(d, "--pinned-in").Manifest).ToList();
-                var pinned = PinnedIdentity.PinModel(model, parse.GetValue(baseSha), manifests, "--base-model");
-                if (!File.Exists(pinned.Name))
-                    throw new InputError("--base-model", $"'{model}' is pinned (sha256 {pinned.Sha256[..12]}…) but no weights file is at '{pinned.Name}'", "Pass the weights file itself, or a run folder whose manifest records where they are.");
-                options = options with { BaseWeights = pinned };
-            }
             var progress = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Error), Ansi = AnsiSupport.Detect });
-            var result = ClassSplitExperiment.Run(options, parse.GetValue(outDir)!, msg => progress.MarkupLine($"[grey]eval:[/] {Markup.Escape(msg)}"));
+            Action<string> report = msg => progress.MarkupLine($"[grey]eval:[/] {Markup.Escape(msg)}");
+            var declared = parse.GetValue(tasks) is { } taskFile ? TaskFile.Read(taskFile) : null;
+            EvaluationResult result;
+            if (parse.GetValue(experiment) == "fortunes")
+            {
+                Positive("--finetune-steps", parse.GetValue(finetuneSteps), 100_000);
+                if (parse.GetValue(baseModel) is not null)
+                    throw new InputError("--base-model", "is supported by --experiment fashion-split only", "Leave it out: the fortunes experiment trains and pins its own base.");
+                var options = new FortuneSplitOptions { Seed = parse.GetValue(seed), FinetuneSteps = parse.GetValue(finetuneSteps), Resamples = parse.GetValue(resamples), Bins = parse.GetValue(bins) };
+                if (declared is not null) options = options with { Tasks = declared };
+                result = FortuneSplitExperiment.Run(options, parse.GetValue(outDir)!, report);
+            }
+            else
+            {
+                var options = new ClassSplitOptions
+                {
+                    Seed = parse.GetValue(seed),
+                    TrainPerClass = parse.GetValue(trainPerClass),
+                    TestPerClass = parse.GetValue(testPerClass),
+                    FinetuneEpochs = parse.GetValue(epochs),
+                    Resamples = parse.GetValue(resamples),
+                    Bins = parse.GetValue(bins),
+                };
+                if (declared is not null) options = options with { Tasks = declared };
+                if (parse.GetValue(baseModel) is { } model)
+                {
+                    var manifests = (parse.GetValue(pinnedIn) ?? []).Select(d => RunDirectory.Open(d, "--pinned-in").Manifest).ToList();
+                    var pinned = PinnedIdentity.PinModel(model, parse.GetValue(baseSha), manifests, "--base-model");
+                    if (!File.Exists(pinned.Name))
+                        throw new InputError("--base-model", $"'{model}' is pinned (sha256 {pinned.Sha256[..12]}…) but no weights file is at '{pinned.Name}'", "Pass the weights file itself, or a run folder whose manifest records where they are.");
+                    options = options with { BaseWeights = pinned };
+                }
+                result = ClassSplitExperiment.Run(options, parse.GetValue(outDir)!, report);
+            }
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
             {

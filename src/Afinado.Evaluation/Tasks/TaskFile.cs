@@ -62,8 +62,8 @@ public static class TaskFile
                     }
                     break;
                 case TaskInfo.LanguageModelling:
-                    if (t.Text is null || !File.Exists(t.Text))
-                        throw new InputError($"{field}.text", $"'{t.Text}' does not exist", "Give the path of a text file (a fortune file works: items are separated by lines holding only %).");
+                    if (t.Text is null || !(File.Exists(t.Text) || Directory.Exists(t.Text)))
+                        throw new InputError($"{field}.text", $"'{t.Text}' does not exist", "Give the path of a text file or folder of them (fortune format: items separated by lines holding only %).");
                     break;
                 default:
                     throw new InputError($"{field}.kind", $"'{t.Kind}' is not a task kind", $"Use \"{TaskInfo.Classification}\" or \"{TaskInfo.LanguageModelling}\".");
