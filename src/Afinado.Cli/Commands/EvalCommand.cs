@@ -21,6 +21,10 @@ public static class EvalCommand
         var experiment = new Option<string>("--experiment") { Description = "fashion-split (MLP: base on classes 0-4, finetune on 5-9) or fortunes (byte LM: base on English fortune categories, finetune on Spanish).", DefaultValueFactory = _ => "fashion-split" };
         experiment.AcceptOnlyFromAmong("fashion-split", "fortunes");
         var tasks = new Option<string?>("--tasks") { Description = "JSON task file (schema afinado.tasks/1): one target and retained tasks (Fashion-MNIST classes, or fortune texts for --experiment fortunes)." };
+        var rule = new Option<string>("--rule") { Description = "fashion-split: how the finetune learns: backprop or es (evolution strategies, forward passes only).", DefaultValueFactory = _ => "backprop" };
+        rule.AcceptOnlyFromAmong("backprop", "es");
+        var generations = new Option<int>("--es-generations") { Description = "fashion-split with --rule es: ES generations.", DefaultValueFactory = _ => 150 };
+        var replay = new Option<int>("--replay-per-class") { Description = "fashion-split: mix this many training images of each retained class into the finetuning data (rehearsal against forgetting).", DefaultValueFactory = _ => 0 };
         var finetuneSteps = new Option<int>("--finetune-steps") { Description = "fortunes: finetuning steps (and of the output-layer alternative).", DefaultValueFactory = _ => 150 };
         var baseModel = new Option<string?>("--base-model") { Description = "Start from these base weights instead of training a base: a weights file, or a name whose hash a --pinned-in manifest records." };
         var baseSha = new Option<string?>("--base-model-sha256") { Description = "Expected SHA-256 of --base-model." };
@@ -33,7 +37,7 @@ public static class EvalCommand
         var bins = new Option<int>("--bins") { Description = "ECE bins.", DefaultValueFactory = _ => 15 };
         var json = new Option<bool>("--json") { Description = "Print eval.json (schema afinado.eval/1) instead of text; progress goes to stderr." };
         var cmd = new Command("eval", "Measure target gain, alignment tax (paired bootstrap CIs), calibration and the finetune-or-not verdict.");
-        foreach (var o in new Option[] { outDir, experiment, finetuneSteps, tasks, baseModel, baseSha, pinnedIn, seed, trainPerClass, testPerClass, epochs, resamples, bins, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { outDir, experiment, replay, rule, generations, finetuneSteps, tasks, baseModel, baseSha, pinnedIn, seed, trainPerClass, testPerClass, epochs, resamples, bins, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             Positive("--train-per-class", parse.GetValue(trainPerClass), 6000);
@@ -64,7 +68,12 @@ public static class EvalCommand
                     FinetuneEpochs = parse.GetValue(epochs),
                     Resamples = parse.GetValue(resamples),
                     Bins = parse.GetValue(bins),
+                    Rule = parse.GetValue(rule) == "es" ? FinetuneRule.Es : FinetuneRule.Backprop,
+                    EsGenerations = parse.GetValue(generations),
+                    ReplayPerClass = parse.GetValue(replay),
                 };
+                if (options.ReplayPerClass is < 0 or > 6000) throw new InputError("--replay-per-class", $"{options.ReplayPerClass} is out of range", "Use 0 (no rehearsal) to 6000.");
+                Positive("--es-generations", options.EsGenerations, 100_000);
                 if (declared is not null) options = options with { Tasks = declared };
                 if (parse.GetValue(baseModel) is { } model)
                 {

@@ -35,6 +35,8 @@ public static class ClassSplitExperiment
         var test = FashionMnist.Load("test", options.DataDir);
         var baseIdx = train.Subsample(retainedClasses, options.TrainPerClass, options.Seed);
         var ftIdx = train.Subsample(target.Classes!.ToArray(), options.TrainPerClass, options.Seed + 1);
+        if (options.ReplayPerClass > 0)
+            ftIdx = [.. ftIdx, .. train.Subsample(retainedClasses, options.ReplayPerClass, options.Seed + 4)];
 
         torch.manual_seed(options.Seed);
         var baseModel = MlpClassifier.Create(FashionMnist.Pixels, options.Hidden, Classes);
@@ -64,10 +66,13 @@ public static class ClassSplitExperiment
 
         var ftX = train.PixelsOf(ftIdx);
         var ftY = train.LabelsOf(ftIdx);
-        progress($"finetuning all layers on classes {string.Join(',', target.Classes!)} ({ftIdx.Length} images, backprop)");
+        var rule = options.Rule == FinetuneRule.Es ? "es" : "backprop";
+        progress($"finetuning all layers on classes {string.Join(',', target.Classes!)} ({ftIdx.Length} images, {rule})");
         var finetuned = MlpClassifier.Create(FashionMnist.Pixels, options.Hidden, Classes);
         finetuned.load(basePath);
-        var ftLog = SupervisedTrainer.Train(finetuned, ftX, ftY, FashionMnist.Pixels, options.FinetuneEpochs, options.BatchSize, options.LearningRate, options.Seed + 2);
+        var ftLog = options.Rule == FinetuneRule.Es
+            ? EvolutionStrategyTrainer.Train(finetuned, ftX, ftY, FashionMnist.Pixels, options.EsGenerations, options.EsPopulation, options.EsSigma, options.EsLearningRate, options.EsBatch, options.Seed + 2)
+            : SupervisedTrainer.Train(finetuned, ftX, ftY, FashionMnist.Pixels, options.FinetuneEpochs, options.BatchSize, options.LearningRate, options.Seed + 2);
         var measuredGradBytes = finetuned.parameters().Where(p => p.grad is not null).Sum(p => p.grad!.numel() * p.grad.element_size());
         var peakAfter = Process.GetCurrentProcess().PeakWorkingSet64;
         var finetunedPath = Path.Combine(outDir, "finetuned.weights");
@@ -125,7 +130,7 @@ public static class ClassSplitExperiment
             FinalTrainLoss = ftLog.FinalLoss,
             Steps = ftLog.Steps,
             WallSeconds = ftLog.WallSeconds,
-            LearningRule = "backprop",
+            LearningRule = rule,
             LossCurve = ftLog.LossCurve,
             PlannedBreakdown = PlannedBreakdown(total, options),
             MeasuredBreakdown = new Dictionary<string, long>
@@ -142,9 +147,10 @@ public static class ClassSplitExperiment
             BaseSha256 = manifest.BaseWeights.Sha256,
             FinetunedSha256 = manifest.OutputWeights.Sha256,
             Description = $"Fashion-MNIST class split: MLP 784-{options.Hidden}-10 base on classes {string.Join(',', retainedClasses)} " +
-                          (baseLog is null ? $"(pinned base {options.BaseWeights!.Sha256[..12]}…)" : $"({options.BaseEpochs} epochs, final loss {baseLog.FinalLoss:0.000})") + $", finetuned by backprop on {string.Join(',', target.Classes!)} " +
-                          $"({options.FinetuneEpochs} epochs, {ftLog.Steps} steps, final loss {ftLog.FinalLoss:0.000}); last-layer alternative final loss {llLog.FinalLoss:0.000}; " +
-                          $"{options.TrainPerClass} train / {options.TestPerClass} test images per class; seed {options.Seed}",
+                          (baseLog is null ? $"(pinned base {options.BaseWeights!.Sha256[..12]}…)" : $"({options.BaseEpochs} epochs, final loss {baseLog.FinalLoss:0.000})") + $", finetuned by {rule} on {string.Join(',', target.Classes!)} " +
+                          (options.Rule == FinetuneRule.Es ? $"({options.EsGenerations} generations × {options.EsPopulation} antithetic pairs, σ {options.EsSigma}" : $"({options.FinetuneEpochs} epochs") + $", {ftLog.Steps} steps, final loss {ftLog.FinalLoss:0.000}); last-layer alternative final loss {llLog.FinalLoss:0.000}; " +
+                          $"{options.TrainPerClass} train / {options.TestPerClass} test images per class" +
+                          (options.ReplayPerClass > 0 ? $"; {options.ReplayPerClass} replayed images per retained class in the finetuning data" : "") + $"; seed {options.Seed}",
             Tasks = tasks,
             Gains = gains,
             Forgetting = forgetting,

@@ -18,6 +18,8 @@ public sealed record ClassSplitOptions
     ];
     public int TrainPerClass { get; init; } = 500;
     public int TestPerClass { get; init; } = 200;
+    /// <summary>Rehearsal: this many training images of each retained class are mixed into the finetuning data (0 = none).</summary>
+    public int ReplayPerClass { get; init; }
     public int Hidden { get; init; } = 128;
     public int BaseEpochs { get; init; } = 3;
     public int FinetuneEpochs { get; init; } = 2;
@@ -30,6 +32,20 @@ public sealed record ClassSplitOptions
     public int Bins { get; init; } = Calibration.DefaultBins;
     public string DataDir { get; init; } = Data.FashionMnist.DefaultDir;
     public VerdictPolicy Policy { get; init; } = VerdictPolicy.Default;
+    /// <summary>How the finetune learns: backprop (AdamW) or antithetic evolution strategies (forward passes only).</summary>
+    public FinetuneRule Rule { get; init; } = FinetuneRule.Backprop;
+    public int EsGenerations { get; init; } = 150;
+    public int EsPopulation { get; init; } = 20;
+    public float EsSigma { get; init; } = 0.02f;
+    public double EsLearningRate { get; init; } = 0.01;
+    public int EsBatch { get; init; } = 256;
     /// <summary>Start from these pinned base weights (a file saved by an earlier run) instead of training a base.</summary>
     public Runs.PinnedFile? BaseWeights { get; init; }
+}
+
+public enum FinetuneRule
+{
+    Backprop,
+    /// <summary>Antithetic evolution strategies: no backward pass (see <see cref="EvolutionStrategyTrainer"/>).</summary>
+    Es,
 }

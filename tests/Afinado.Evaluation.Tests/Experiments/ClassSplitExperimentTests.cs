@@ -47,4 +47,21 @@ public sealed class ClassSplitExperimentTests(ITestOutputHelper output) : IDispo
         Assert.Equal(result.Verdict.Headline, run.Evaluation.Verdict.Headline);
         Assert.True(run.Summary!.LossCurve!.Count > 1);
     }
+
+    [Fact]
+    public void Evolution_strategies_finetune_without_backprop_also_learns_the_target_and_taxes_the_retained_classes()
+    {
+        var options = new ClassSplitOptions
+        {
+            TrainPerClass = 150, TestPerClass = 60, Resamples = 300, Rule = FinetuneRule.Es, EsGenerations = 30, EsPopulation = 6, EsBatch = 96,
+        };
+        var result = ClassSplitExperiment.Run(options, _dir, output.WriteLine);
+        output.WriteLine(result.Verdict.Headline);
+        var target = result.Tasks.Single(t => t.Task.Role == TaskRole.Target);
+        var retained = result.Tasks.Single(t => t.Task.Role == TaskRole.Retained);
+        Assert.True(target.Change.AboveZero, $"ES target change {target.Change}");
+        Assert.True(retained.Tax!.AboveZero, $"ES tax {retained.Tax}");
+        Assert.NotNull(retained.EceChange);
+        Assert.Equal("es", RunDirectory.Open(_dir).Summary!.LearningRule);
+    }
 }
