@@ -106,7 +106,7 @@ public static class EvalCommand
     {
         var c = CultureInfo.InvariantCulture;
         var text = string.Create(c, $"{s.Model} {s.Score:0.0000}");
-        return s.Calibration is { } cal ? text + string.Create(c, $" (ECE {cal.Ece:0.000}, Brier {cal.Brier:0.000}, AUROC {cal.Auroc:0.000})") : text;
+        return s.Calibration is { } cal ? text + string.Create(c, $" (ECE {cal.Ece:0.000}, Brier {cal.Brier:0.000}, AUROC {(cal.Auroc is { } a ? a.ToString("0.000", c) : "n/a")})") : text;
     }
 
     private static void Print(TextWriter o, EvaluationResult r, string dir)
