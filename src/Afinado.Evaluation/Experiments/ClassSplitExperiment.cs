@@ -40,7 +40,7 @@ public static class ClassSplitExperiment
 
         torch.manual_seed(options.Seed);
         var baseModel = MlpClassifier.Create(FashionMnist.Pixels, options.Hidden, Classes);
-        var basePath = Path.Combine(outDir, "base.weights");
+        var basePath = Path.GetFullPath(Path.Combine(outDir, "base.weights"));
         TrainingLog? baseLog = null;
         if (options.BaseWeights is { } pinned)
         {
@@ -75,7 +75,7 @@ public static class ClassSplitExperiment
             : SupervisedTrainer.Train(finetuned, ftX, ftY, FashionMnist.Pixels, options.FinetuneEpochs, options.BatchSize, options.LearningRate, options.Seed + 2);
         var measuredGradBytes = finetuned.parameters().Where(p => p.grad is not null).Sum(p => p.grad!.numel() * p.grad.element_size());
         var peakAfter = Process.GetCurrentProcess().PeakWorkingSet64;
-        var finetunedPath = Path.Combine(outDir, "finetuned.weights");
+        var finetunedPath = Path.GetFullPath(Path.Combine(outDir, "finetuned.weights"));
         finetuned.save(finetunedPath);
 
         progress("training only the last layer (the cheaper alternative)");
@@ -133,11 +133,10 @@ public static class ClassSplitExperiment
             LearningRule = rule,
             LossCurve = ftLog.LossCurve,
             PlannedBreakdown = PlannedBreakdown(total, options),
-            MeasuredBreakdown = new Dictionary<string, long>
-            {
-                ["weights"] = finetuned.parameters().Sum(p => p.numel() * p.element_size()),
-                ["gradients"] = measuredGradBytes,
-            },
+            // ES never calls backward, so it has no gradients to measure.
+            MeasuredBreakdown = options.Rule == FinetuneRule.Es
+                ? new Dictionary<string, long> { ["weights"] = finetuned.parameters().Sum(p => p.numel() * p.element_size()) }
+                : new Dictionary<string, long> { ["weights"] = finetuned.parameters().Sum(p => p.numel() * p.element_size()), ["gradients"] = measuredGradBytes },
         };
         File.WriteAllText(Path.Combine(outDir, RunDirectory.SummaryFile), EvalJson.Serialize(summary));
 
@@ -165,19 +164,28 @@ public static class ClassSplitExperiment
     }
 
     /// <summary>
-    /// Analytic fp32 ledger of the finetune (full backprop, AdamW): weights, gradients, two AdamW moments and the
-    /// activations of one batch (input, hidden pre/post ReLU, logits, and their gradients).
+    /// Analytic fp32 ledger of the finetune. Backprop (AdamW): weights, gradients, two AdamW moments and one batch's
+    /// activations (input, hidden pre/post ReLU, logits, and their gradients). ES: weights, one noise direction, the
+    /// gradient estimate and its two Adam moments, and one forward pass's activations (no backward, no stored graph).
     /// </summary>
     private static Dictionary<string, long> PlannedBreakdown(long parameters, ClassSplitOptions o)
     {
         const long f32 = 4;
-        long activations = (long)o.BatchSize * (FashionMnist.Pixels + 2L * o.Hidden + Classes) * f32 * 2;
+        if (o.Rule == FinetuneRule.Es)
+            return new Dictionary<string, long>
+            {
+                ["weights"] = parameters * f32,
+                ["noise direction"] = parameters * f32,
+                ["gradient estimate"] = parameters * f32,
+                ["optimizer state (Adam m, v)"] = 2 * parameters * f32,
+                ["activations (one forward)"] = (long)o.EsBatch * (FashionMnist.Pixels + 2L * o.Hidden + Classes) * f32,
+            };
         return new Dictionary<string, long>
         {
             ["weights"] = parameters * f32,
             ["gradients"] = parameters * f32,
             ["optimizer state (AdamW m, v)"] = 2 * parameters * f32,
-            ["activations (one batch, fwd+bwd)"] = activations,
+            ["activations (one batch, fwd+bwd)"] = (long)o.BatchSize * (FashionMnist.Pixels + 2L * o.Hidden + Classes) * f32 * 2,
         };
     }
 

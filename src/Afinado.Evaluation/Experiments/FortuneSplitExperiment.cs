@@ -48,7 +48,7 @@ public static class FortuneSplitExperiment
         var baseModel = NewModel(options);
         progress($"training the base byte-level LM on {string.Join(", ", retained.Select(r => r.Name))} ({baseStream.Length:N0} tokens, {options.BaseSteps} steps)");
         var baseLog = WindowLmTrainer.Train(baseModel, baseStream, options.BaseSteps, options.Batch, options.Window, options.LearningRate, options.Seed);
-        var basePath = Path.Combine(outDir, "base.weights");
+        var basePath = Path.GetFullPath(Path.Combine(outDir, "base.weights"));
         baseModel.save(basePath);
 
         progress($"finetuning all layers on '{target.Name}' ({targetStream.Length:N0} tokens, {options.FinetuneSteps} steps, backprop)");
@@ -56,7 +56,7 @@ public static class FortuneSplitExperiment
         finetuned.load(basePath);
         var ftLog = WindowLmTrainer.Train(finetuned, targetStream, options.FinetuneSteps, options.Batch, options.Window, options.LearningRate, options.Seed + 2);
         var peak = Process.GetCurrentProcess().PeakWorkingSet64;
-        var finetunedPath = Path.Combine(outDir, "finetuned.weights");
+        var finetunedPath = Path.GetFullPath(Path.Combine(outDir, "finetuned.weights"));
         finetuned.save(finetunedPath);
 
         progress("training only the output layer (the cheaper alternative)");
@@ -89,7 +89,7 @@ public static class FortuneSplitExperiment
             Schema = RunManifestContract.SchemaId,
             BaseWeights = new PinnedFile(basePath, PinnedIdentity.Sha256OfFile(basePath)),
             OutputWeights = new PinnedFile(finetunedPath, PinnedIdentity.Sha256OfFile(finetunedPath)),
-            Data = files.Distinct().Select(f => new PinnedFile(f, PinnedIdentity.Sha256OfFile(f))).ToArray(),
+            Data = files.Distinct().Select(f => new PinnedFile(Path.GetFullPath(f), PinnedIdentity.Sha256OfFile(f))).ToArray(),
             ConfigSha256 = PinnedIdentity.Sha256OfFile(configPath),
             CodeVersion = ClassSplitExperiment.CodeVersion(),
             Seed = options.Seed,

@@ -15,9 +15,9 @@ public static class GainAndTax
         var bars = new List<(string Label, Estimate Value, Color Color)>();
         var target = result.Tasks.First(t => t.Task.Role == TaskRole.Target);
         foreach (var g in result.Gains)
-            bars.Add(($"gain over\n{g.Baseline}", g.Gain, Colors.SeaGreen));
+            bars.Add(($"gain over\n{MemoryBreakdown.Wrap(g.Baseline)}", g.Gain, Colors.SeaGreen));
         foreach (var t in result.Tasks.Where(t => t.Tax is not null))
-            bars.Add(($"tax\n{t.Task.Name}", t.Tax!, Colors.FireBrick));
+            bars.Add(($"tax\n{MemoryBreakdown.Wrap(t.Task.Name)}", t.Tax!, Colors.FireBrick));
         var plt = new Plot();
         for (int i = 0; i < bars.Count; i++)
         {
@@ -36,8 +36,8 @@ public static class GainAndTax
         plt.Add.HorizontalLine(0, 1, Colors.Gray);
         plt.Axes.Bottom.SetTicks(Enumerable.Range(0, bars.Count).Select(i => (double)i).ToArray(), bars.Select(b => b.Label).ToArray());
         plt.Title($"{run}: {Readable(result.Verdict.Kind)} (gain and tax, 95% CIs)");
-        plt.YLabel($"Δ {target.Task.Metric} (gain up = better, tax up = worse)");
-        return new Figure($"gain-tax-{MemoryBreakdown.Slug(run)}", plt, 760, 420);
+        plt.YLabel($"Δ {target.Task.Metric}");
+        return new Figure($"gain-tax-{MemoryBreakdown.Slug(run)}", plt, Math.Max(640, 150 * bars.Count), 440);
     }
 
     private static string Readable(Verdicts.VerdictKind kind) => kind switch

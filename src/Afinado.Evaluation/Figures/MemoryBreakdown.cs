@@ -33,7 +33,7 @@ public static class MemoryBreakdown
         return new Figure($"memory-{Slug(run)}", plt, 760, 420);
     }
 
-    private static string Wrap(string name) => name.Length <= 14 ? name : string.Join('\n', Chunks(name));
+    internal static string Wrap(string name) => name.Length <= 14 ? name : string.Join('\n', Chunks(name));
 
     private static IEnumerable<string> Chunks(string name)
     {

@@ -42,7 +42,7 @@ public static class ReportBuilder
             if (r.Summary is { } s && MemoryBreakdown.Build(names[i], s.PlannedBreakdown, s.MeasuredBreakdown, s.PlannedPeakBytes, s.MeasuredPeakBytes) is { } mem)
                 figures.Add((mem, $"{names[i]}: planned ledger entries vs what was measured."));
             if (r.Evaluation is not { } e) continue;
-            figures.Add((GainAndTax.Build(names[i], e), $"{names[i]}: target gain over each cheaper alternative and tax per retained task, paired bootstrap 95% CIs."));
+            figures.Add((GainAndTax.Build(names[i], e), $"{names[i]}: target gain over each cheaper alternative (green, up = better) and alignment tax per retained task (red, up = worse), paired bootstrap 95% CIs."));
             foreach (var t in e.Tasks)
             {
                 var series = t.Scores.Where(m => m.Calibration is not null).Select(m => (m.Model, m.Calibration!)).ToList();

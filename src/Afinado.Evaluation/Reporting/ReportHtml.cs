@@ -31,6 +31,7 @@ public static class ReportHtml
         h.Append(CultureInfo.InvariantCulture, $"<p>{doc.Runs.Count} run(s). Schema {E(doc.Schema)}; the same content is in report.json.</p>\n");
         if (doc.Warnings.Count > 0)
             h.Append("<div class=\"warn\"><b>Warnings</b><ul>").AppendJoin("", doc.Warnings.Select(w => $"<li>{E(w)}</li>")).Append("</ul></div>\n");
+        RenderOverview(h, doc.Runs);
         foreach (var run in doc.Runs) RenderRun(h, run);
         h.Append("<h2>Figures</h2>\n");
         for (int i = 0; i < doc.Figures.Count; i++)
@@ -41,6 +42,27 @@ public static class ReportHtml
         }
         h.Append("</body></html>\n");
         return h.ToString();
+    }
+
+    /// <summary>One row per run: the numbers the verdicts turned on, side by side.</summary>
+    private static void RenderOverview(StringBuilder h, IReadOnlyList<ReportRun> runs)
+    {
+        var c = CultureInfo.InvariantCulture;
+        h.Append("<h2>Overview</h2>\n<table><tr><th>run</th><th>rule</th><th>target gain over strongest alternative (95% CI)</th><th>largest tax (95% CI)</th><th>largest ΔECE</th><th>finetune wall time</th><th>verdict</th></tr>\n");
+        foreach (var run in runs)
+        {
+            var e = run.Evaluation;
+            var gain = e?.Gains.MinBy(g => g.Gain.Value);
+            var tax = e?.Tasks.Where(t => t.Tax is not null).MaxBy(t => t.RelativeTax);
+            var ece = e?.Tasks.Where(t => t.EceChange is not null).MaxBy(t => t.EceChange!.Value);
+            h.Append(c, $"<tr><td>{E(run.Name)}</td><td>{E(run.Summary?.LearningRule ?? "–")}</td>");
+            h.Append(c, $"<td>{(gain is null ? "–" : E($"{gain.Gain} {gain.Metric} over {gain.Baseline}"))}</td>");
+            h.Append(c, $"<td>{(tax is null ? "–" : E($"{tax.Tax} on {tax.Task.Name}"))}</td>");
+            h.Append(c, $"<td>{(ece is null ? "–" : E($"{ece.EceChange!.Value:+0.000;-0.000} on {ece.Task.Name}"))}</td>");
+            h.Append(c, $"<td>{(run.Summary is { } s ? s.WallSeconds.ToString("0.#", c) + " s" : "–")}</td>");
+            h.Append(c, $"<td>{(e is null ? "not evaluated" : $"<span class=\"verdict {KindClass(e.Verdict.Kind)}\" style=\"padding:.1rem .4rem\">{E(e.Verdict.Kind.ToString())}</span>")}</td></tr>\n");
+        }
+        h.Append("</table>\n");
     }
 
     private static void RenderRun(StringBuilder h, ReportRun run)
