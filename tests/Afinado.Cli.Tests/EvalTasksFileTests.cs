@@ -28,6 +28,16 @@ public sealed class EvalTasksFileTests : IDisposable
         Assert.Equal(["footwear", "tops", "other"], names);
         Assert.Equal("afinado.eval/1", doc.RootElement.GetProperty("schema").GetString());
         Assert.Contains("eval:", e.ToString()); // progress goes to stderr with --json
+
+        // The per-model prediction files reproduce eval.json's calibration through `afinado calibration`.
+        var tops = doc.RootElement.GetProperty("tasks")[1];
+        var finetunedEce = tops.GetProperty("scores").EnumerateArray().Single(s => s.GetProperty("model").GetString() == "finetuned")
+            .GetProperty("calibration").GetProperty("ece").GetDouble();
+        var co = new StringWriter();
+        Assert.Equal(0, await CliApp.RunAsync(["calibration", Path.Combine(_dir, "run", "predictions", "tops.finetuned.jsonl"), "--json"], co, new StringWriter()));
+        using var cal = JsonDocument.Parse(co.ToString());
+        Assert.Equal(finetunedEce, cal.RootElement.GetProperty("ece").GetDouble(), 12);
+        Assert.Equal(160, cal.RootElement.GetProperty("n").GetInt32()); // 4 classes × 40 test images
     }
 
     [Fact]

@@ -100,6 +100,7 @@ public static class ClassSplitExperiment
             if (spec.Role == TaskRole.Target) byModel[LastLayer] = task.Score(lastLayer, LastLayer);
             scores.Add(byModel);
         }
+        Predictions.PredictionWriter.Write(outDir, scores);
         var cost = new FinetuneCost(ftLog.WallSeconds, peakAfter);
         var (tasks, gains, forgetting, verdict) = FinetuneComparison.Compare(scores, new Dictionary<string, string> { [LastLayer] = "training only the last layer" },
             cost, options.Policy, options.Bins, options.Resamples, options.Seed);

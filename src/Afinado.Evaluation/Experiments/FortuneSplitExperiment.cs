@@ -78,6 +78,7 @@ public static class FortuneSplitExperiment
             if (spec.Role == TaskRole.Target) byModel[LastLayer] = task.Score(lastLayer, LastLayer);
             scores.Add(byModel);
         }
+        Predictions.PredictionWriter.Write(outDir, scores);
         var cost = new FinetuneCost(ftLog.WallSeconds, peak);
         var (tasks, gains, forgetting, verdict) = FinetuneComparison.Compare(scores, new Dictionary<string, string> { [LastLayer] = "training only the output layer" },
             cost, options.Policy, options.Bins, options.Resamples, options.Seed);
