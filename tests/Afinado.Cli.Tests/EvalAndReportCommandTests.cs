@@ -84,3 +84,16 @@ public sealed class EvalAndReportCommandTests : IDisposable
         Assert.Contains("--train-per-class", err);
     }
 }
+
+public sealed class EvalScaleModelTests
+{
+    [Fact]
+    public async Task An_unknown_scale_model_is_bad_input_before_any_training()
+    {
+        var e = new StringWriter();
+        var code = await CliApp.RunAsync(["eval", "--experiment", "fortunes", "--scale-model", "no/such-model", "--out", Path.Combine(Path.GetTempPath(), "afinado-never")], new StringWriter(), e);
+        Assert.Equal(2, code);
+        Assert.Contains("no/such-model", e.ToString());
+        Assert.False(Directory.Exists(Path.Combine(Path.GetTempPath(), "afinado-never")));
+    }
+}

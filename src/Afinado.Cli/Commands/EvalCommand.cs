@@ -25,6 +25,8 @@ public static class EvalCommand
         rule.AcceptOnlyFromAmong("backprop", "es");
         var generations = new Option<int>("--es-generations") { Description = "fashion-split with --rule es: ES generations.", DefaultValueFactory = _ => 150 };
         var replay = new Option<int>("--replay-per-class") { Description = "fashion-split: mix this many training images of each retained class into the finetuning data (rehearsal against forgetting).", DefaultValueFactory = _ => 0 };
+        var scaleModel = new Option<string?>("--scale-model") { Description = "fortunes: also estimate GPU-hours of the same finetune (same tokens) on this model (catalog id, config.json or folder)." };
+        var scaleTflops = new Option<double>("--scale-tflops") { Description = "Sustained TFLOP/s per GPU for --scale-model.", DefaultValueFactory = _ => 150 };
         var finetuneSteps = new Option<int>("--finetune-steps") { Description = "fortunes: finetuning steps (and of the output-layer alternative).", DefaultValueFactory = _ => 150 };
         var baseModel = new Option<string?>("--base-model") { Description = "Start from these base weights instead of training a base: a weights file, or a name whose hash a --pinned-in manifest records." };
         var baseSha = new Option<string?>("--base-model-sha256") { Description = "Expected SHA-256 of --base-model." };
@@ -37,7 +39,7 @@ public static class EvalCommand
         var bins = new Option<int>("--bins") { Description = "ECE bins.", DefaultValueFactory = _ => 15 };
         var json = new Option<bool>("--json") { Description = "Print eval.json (schema afinado.eval/1) instead of text; progress goes to stderr." };
         var cmd = new Command("eval", "Measure target gain, alignment tax (paired bootstrap CIs), calibration and the finetune-or-not verdict.");
-        foreach (var o in new Option[] { outDir, experiment, replay, rule, generations, finetuneSteps, tasks, baseModel, baseSha, pinnedIn, seed, trainPerClass, testPerClass, epochs, resamples, bins, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { outDir, experiment, scaleModel, scaleTflops, replay, rule, generations, finetuneSteps, tasks, baseModel, baseSha, pinnedIn, seed, trainPerClass, testPerClass, epochs, resamples, bins, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             Positive("--train-per-class", parse.GetValue(trainPerClass), 6000);
@@ -54,12 +56,18 @@ public static class EvalCommand
                 Positive("--finetune-steps", parse.GetValue(finetuneSteps), 100_000);
                 if (parse.GetValue(baseModel) is not null)
                     throw new InputError("--base-model", "is supported by --experiment fashion-split only", "Leave it out: the fortunes experiment trains and pins its own base.");
-                var options = new FortuneSplitOptions { Seed = parse.GetValue(seed), FinetuneSteps = parse.GetValue(finetuneSteps), Resamples = parse.GetValue(resamples), Bins = parse.GetValue(bins) };
+                var options = new FortuneSplitOptions
+                {
+                    Seed = parse.GetValue(seed), FinetuneSteps = parse.GetValue(finetuneSteps), Resamples = parse.GetValue(resamples), Bins = parse.GetValue(bins),
+                    ScaleModel = parse.GetValue(scaleModel), ScaleTflops = parse.GetValue(scaleTflops),
+                };
                 if (declared is not null) options = options with { Tasks = declared };
                 result = FortuneSplitExperiment.Run(options, parse.GetValue(outDir)!, report);
             }
             else
             {
+                if (parse.GetValue(scaleModel) is not null)
+                    throw new InputError("--scale-model", "applies to --experiment fortunes only", "A GPU-hours estimate at real-model scale needs a token count; use it with the language-modelling experiment.");
                 var options = new ClassSplitOptions
                 {
                     Seed = parse.GetValue(seed),

@@ -26,6 +26,7 @@ public static class FortuneSplitExperiment
         TaskFile.Validate("--tasks", options.Tasks);
         if (options.Tasks.Any(t => t.Kind != TaskInfo.LanguageModelling))
             throw new InputError("--tasks", "the fortune experiment takes language-modelling tasks only", "Declare tasks with \"kind\": \"language_modelling\" and a \"text\" path.");
+        if (options.ScaleModel is { } early) ScaleCostEstimate.ForTokens(early, 1, options.ScaleTflops); // bad --scale-model fails before training
         Directory.CreateDirectory(outDir);
         var split = new Dictionary<string, (long[][] Train, long[][] Test)>();
         var files = new List<string>();
@@ -80,6 +81,12 @@ public static class FortuneSplitExperiment
         }
         Predictions.PredictionWriter.Write(outDir, scores);
         var cost = new FinetuneCost(ftLog.WallSeconds, peak);
+        if (options.ScaleModel is { } scaleModel)
+        {
+            var tokens = (long)options.FinetuneSteps * options.Batch * options.Window;
+            var (hours, name, parameters) = ScaleCostEstimate.ForTokens(scaleModel, tokens, options.ScaleTflops);
+            cost = cost with { GpuHoursAtScale = hours, ScaleModel = $"{name} ({parameters / 1e9:0.##}B parameters, {tokens:N0} tokens, 6·P·D at {options.ScaleTflops:0.#} TFLOP/s)" };
+        }
         var (tasks, gains, forgetting, verdict) = FinetuneComparison.Compare(scores, new Dictionary<string, string> { [LastLayer] = "training only the output layer" },
             cost, options.Policy, options.Bins, options.Resamples, options.Seed);
 

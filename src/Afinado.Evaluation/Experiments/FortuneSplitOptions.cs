@@ -37,4 +37,7 @@ public sealed record FortuneSplitOptions
     public int Resamples { get; init; } = 1000;
     public int Bins { get; init; } = Calibration.DefaultBins;
     public VerdictPolicy Policy { get; init; } = VerdictPolicy.Default;
+    /// <summary>Also estimate the GPU-hours of the same finetune (same tokens) on this model (catalog id or config.json).</summary>
+    public string? ScaleModel { get; init; }
+    public double ScaleTflops { get; init; } = ScaleCostEstimate.DefaultSustainedTflops;
 }

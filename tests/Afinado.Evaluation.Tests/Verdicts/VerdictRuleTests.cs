@@ -80,3 +80,16 @@ public class VerdictRuleTests
         Assert.Equal(VerdictKind.NotWorthTheTax, strict.Kind);
     }
 }
+
+public class ScaleCostEstimateTests
+{
+    [Fact]
+    public void Gpu_hours_follow_six_p_d_over_sustained_flops_for_a_catalog_model()
+    {
+        var (hours, name, parameters) = ScaleCostEstimate.ForTokens("meta-llama/Llama-3.1-8B", 1_000_000, 150);
+        Assert.InRange(parameters, 8.0e9, 8.06e9); // Llama-3.1-8B: 8.03 B parameters
+        Assert.Equal(6.0 * parameters * 1_000_000 / 150e12 / 3600, hours, 12);
+        Assert.Contains("Llama", name);
+        Assert.Throws<Afinado.Planner.InputError>(() => ScaleCostEstimate.ForTokens("meta-llama/Llama-3.1-8B", 1, 0));
+    }
+}
