@@ -78,7 +78,7 @@ public static class VerdictRule
     {
         var line = F($"cost: {cost.WallSeconds:0.###} s wall");
         if (cost.PeakBytes is { } peak) line += F($", peak memory {peak / (1024.0 * 1024):0.0} MiB (measured)");
-        if (cost.GpuHoursAtScale is { } h) line += F($"; ≈ {h:0.##} GPU-hours for {cost.ScaleModel ?? "the named model"} (planner estimate)");
+        if (cost.GpuHoursAtScale is { } h) line += F($"; ≈ {h:0.##} GPU-hours for {cost.ScaleModel ?? "the named model"} (compute estimate)");
         return line;
     }
 
