@@ -43,6 +43,7 @@ public static class EvolutionStrategyTrainer
                 double genLoss = 0;
                 for (int k = 0; k < population; k++)
                 {
+                    using var member = NewDisposeScope(); // one noise direction alive at a time (the planned ledger counts one)
                     var noise = ps.Select(p => randn(p.shape, generator: generator)).ToList();
                     for (int i = 0; i < ps.Count; i++) ps[i].add_(noise[i], alpha: sigma);
                     var plus = nn.functional.cross_entropy(model.call(xb), yb).item<float>();
