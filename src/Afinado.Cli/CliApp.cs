@@ -24,6 +24,9 @@ public static class CliApp
         root.Subcommands.Add(ExportCommand.Build());
         root.Subcommands.Add(TrainCommand.Build());
         root.Subcommands.Add(PretrainCommand.Build());
+        root.Subcommands.Add(EvalCommand.Build());
+        root.Subcommands.Add(CalibrationCommand.Build());
+        root.Subcommands.Add(ReportCommand.Build());
         return root;
     }
 

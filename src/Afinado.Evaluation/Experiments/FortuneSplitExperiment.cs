@@ -1,0 +1,162 @@
+using System.Diagnostics;
+using System.Text;
+using Afinado.Evaluation.Data;
+using Afinado.Evaluation.Runs;
+using Afinado.Evaluation.Tasks;
+using Afinado.Evaluation.Verdicts;
+using Afinado.Planner;
+using TorchSharp;
+
+namespace Afinado.Evaluation.Experiments;
+
+/// <summary>
+/// Runs the fortune language-modelling split end to end and writes a pinned run folder (same files as the class
+/// split). Tokens are UTF-8 bytes (vocabulary 256), so no tokenizer download is needed; the tax is measured in
+/// per-token loss on each held-out English category.
+/// </summary>
+public static class FortuneSplitExperiment
+{
+    public const string LastLayer = "last-layer";
+    private const int Vocab = 256;
+    private const long Separator = '\n';
+
+    public static EvaluationResult Run(FortuneSplitOptions options, string outDir, Action<string>? progress = null)
+    {
+        progress ??= _ => { };
+        TaskFile.Validate("--tasks", options.Tasks);
+        if (options.Tasks.Any(t => t.Kind != TaskInfo.LanguageModelling))
+            throw new InputError("--tasks", "the fortune experiment takes language-modelling tasks only", "Declare tasks with \"kind\": \"language_modelling\" and a \"text\" path.");
+        if (options.ScaleModel is { } early) ScaleCostEstimate.ForTokens(early, 1, options.ScaleTflops); // bad --scale-model fails before training
+        Directory.CreateDirectory(outDir);
+        var split = new Dictionary<string, (long[][] Train, long[][] Test)>();
+        var files = new List<string>();
+        foreach (var spec in options.Tasks)
+        {
+            files.AddRange(FortuneFile.Files(spec.Text!));
+            var items = FortuneFile.Read(spec.Text!).ToArray();
+            new Random(options.Seed).Shuffle(items);
+            if (items.Length < options.TestItemsPerTask + 10)
+                throw new InputError($"--tasks: {spec.Name}", $"'{spec.Text}' has only {items.Length} fortunes", $"Give a text with at least {options.TestItemsPerTask + 10} items, or lower the held-out count.");
+            var tokens = items.Select(Tokenize(options.MaxTokens)).Where(t => t.Length >= 2).ToArray();
+            split[spec.Name] = (tokens.Skip(options.TestItemsPerTask).Take(options.TrainItemsPerTask).ToArray(), tokens.Take(options.TestItemsPerTask).ToArray());
+        }
+        var target = options.Tasks.Single(t => t.Role == TaskRole.Target);
+        var retained = options.Tasks.Where(t => t.Role == TaskRole.Retained).ToList();
+        var baseStream = Stream(retained.SelectMany(t => split[t.Name].Train), options.Seed);
+        var targetStream = Stream(split[target.Name].Train, options.Seed + 1);
+
+        torch.manual_seed(options.Seed);
+        var baseModel = NewModel(options);
+        progress($"training the base byte-level LM on {string.Join(", ", retained.Select(r => r.Name))} ({baseStream.Length:N0} tokens, {options.BaseSteps} steps)");
+        var baseLog = WindowLmTrainer.Train(baseModel, baseStream, options.BaseSteps, options.Batch, options.Window, options.LearningRate, options.Seed);
+        var basePath = Path.GetFullPath(Path.Combine(outDir, "base.weights"));
+        baseModel.save(basePath);
+
+        progress($"finetuning all layers on '{target.Name}' ({targetStream.Length:N0} tokens, {options.FinetuneSteps} steps, backprop)");
+        var finetuned = NewModel(options);
+        finetuned.load(basePath);
+        var ftLog = WindowLmTrainer.Train(finetuned, targetStream, options.FinetuneSteps, options.Batch, options.Window, options.LearningRate, options.Seed + 2);
+        var peak = Process.GetCurrentProcess().PeakWorkingSet64;
+        var finetunedPath = Path.GetFullPath(Path.Combine(outDir, "finetuned.weights"));
+        finetuned.save(finetunedPath);
+
+        progress("training only the output layer (the cheaper alternative)");
+        var lastLayer = NewModel(options);
+        lastLayer.load(basePath);
+        WindowLanguageModel.FreezeAllButHead(lastLayer);
+        var llLog = WindowLmTrainer.Train(lastLayer, targetStream, options.FinetuneSteps, options.Batch, options.Window, options.LastLayerLearningRate, options.Seed + 2);
+
+        progress("scoring per-token loss and next-token calibration on held-out fortunes");
+        var scores = new List<IReadOnlyDictionary<string, TaskScores>>();
+        foreach (var spec in options.Tasks.OrderBy(t => t.Role))
+        {
+            var task = new LanguageModellingTask(LanguageModellingTask.Describe(spec.Name, spec.Role), split[spec.Name].Test);
+            var byModel = new Dictionary<string, TaskScores>
+            {
+                [FinetuneComparison.Base] = task.Score(baseModel, FinetuneComparison.Base),
+                [FinetuneComparison.Finetuned] = task.Score(finetuned, FinetuneComparison.Finetuned),
+            };
+            if (spec.Role == TaskRole.Target) byModel[LastLayer] = task.Score(lastLayer, LastLayer);
+            scores.Add(byModel);
+        }
+        Predictions.PredictionWriter.Write(outDir, scores);
+        var cost = new FinetuneCost(ftLog.WallSeconds, peak);
+        if (options.ScaleModel is { } scaleModel)
+        {
+            var tokens = (long)options.FinetuneSteps * options.Batch * options.Window;
+            var (hours, name, parameters) = ScaleCostEstimate.ForTokens(scaleModel, tokens, options.ScaleTflops);
+            cost = cost with { GpuHoursAtScale = hours, ScaleModel = $"{name} ({parameters / 1e9:0.##}B parameters, {tokens:N0} tokens, 6·P·D at {options.ScaleTflops:0.#} TFLOP/s)" };
+        }
+        var (tasks, gains, forgetting, verdict) = FinetuneComparison.Compare(scores, new Dictionary<string, string> { [LastLayer] = "training only the output layer" },
+            cost, options.Policy, options.Bins, options.Resamples, options.Seed);
+
+        var configPath = Path.Combine(outDir, "config.json");
+        File.WriteAllText(configPath, EvalJson.Serialize(options));
+        var manifest = new RunManifestContract
+        {
+            Schema = RunManifestContract.SchemaId,
+            BaseWeights = new PinnedFile(basePath, PinnedIdentity.Sha256OfFile(basePath)),
+            OutputWeights = new PinnedFile(finetunedPath, PinnedIdentity.Sha256OfFile(finetunedPath)),
+            Data = files.Distinct().Select(f => new PinnedFile(Path.GetFullPath(f), PinnedIdentity.Sha256OfFile(f))).ToArray(),
+            ConfigSha256 = PinnedIdentity.Sha256OfFile(configPath),
+            CodeVersion = ClassSplitExperiment.CodeVersion(),
+            Seed = options.Seed,
+        };
+        long total = finetuned.parameters().Sum(p => p.numel());
+        var summary = new RunSummaryContract
+        {
+            Schema = RunSummaryContract.SchemaId,
+            TotalParameters = total,
+            TrainableParameters = total,
+            MeasuredPeakBytes = peak,
+            FinalTrainLoss = ftLog.FinalLoss,
+            Steps = ftLog.Steps,
+            WallSeconds = ftLog.WallSeconds,
+            LearningRule = "backprop",
+            LossCurve = ftLog.LossCurve,
+            PlannedBreakdown = new Dictionary<string, long>
+            {
+                ["weights"] = total * 4,
+                ["gradients"] = total * 4,
+                ["optimizer state (AdamW m, v)"] = 2 * total * 4,
+            },
+            MeasuredBreakdown = new Dictionary<string, long>
+            {
+                ["weights"] = finetuned.parameters().Sum(p => p.numel() * p.element_size()),
+                ["gradients"] = finetuned.parameters().Where(p => p.grad is not null).Sum(p => p.grad!.numel() * p.grad.element_size()),
+            },
+        };
+        var result = new EvaluationResult
+        {
+            ResultKey = PinnedIdentity.ResultKey(manifest),
+            BaseSha256 = manifest.BaseWeights.Sha256,
+            FinetunedSha256 = manifest.OutputWeights.Sha256,
+            Description = $"Fortunes split: byte-level window LM (context {options.Context}, {total:N0} parameters) base on {string.Join(", ", retained.Select(r => r.Name))} " +
+                          $"({options.BaseSteps} steps, final loss {baseLog.FinalLoss:0.000}), finetuned by backprop on '{target.Name}' ({options.FinetuneSteps} steps, final loss {ftLog.FinalLoss:0.000}); " +
+                          $"output-layer alternative final loss {llLog.FinalLoss:0.000}; {options.TrainItemsPerTask} train / {options.TestItemsPerTask} held-out fortunes per task, ≤ {options.MaxTokens} bytes each; seed {options.Seed}",
+            Tasks = tasks,
+            Gains = gains,
+            Forgetting = forgetting,
+            Verdict = verdict,
+            Cost = cost,
+        };
+        RunFolderWriter.Write(outDir, manifest, summary, result);
+        baseModel.Dispose();
+        finetuned.Dispose();
+        lastLayer.Dispose();
+        return result;
+    }
+
+    private static WindowLanguageModel NewModel(FortuneSplitOptions o) => new(Vocab, o.Context, o.Embedding, o.Hidden);
+
+    private static Func<string, long[]> Tokenize(int maxTokens) => text =>
+        Encoding.UTF8.GetBytes(text).Take(maxTokens).Select(b => (long)b).ToArray();
+
+    /// <summary>Training items in a seeded order, joined by newlines into one token stream.</summary>
+    private static long[] Stream(IEnumerable<long[]> items, int seed)
+    {
+        var list = items.ToArray();
+        new Random(seed).Shuffle(list);
+        return list.SelectMany(i => i.Append(Separator)).ToArray();
+    }
+}

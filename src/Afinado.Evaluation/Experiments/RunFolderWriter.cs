@@ -1,0 +1,14 @@
+using Afinado.Evaluation.Runs;
+
+namespace Afinado.Evaluation.Experiments;
+
+/// <summary>Writes the three contract files of a run folder with Evaluation's JSON style.</summary>
+internal static class RunFolderWriter
+{
+    public static void Write(string outDir, RunManifestContract manifest, RunSummaryContract summary, EvaluationResult result)
+    {
+        File.WriteAllText(Path.Combine(outDir, RunDirectory.ManifestFile), EvalJson.Serialize(manifest));
+        File.WriteAllText(Path.Combine(outDir, RunDirectory.SummaryFile), EvalJson.Serialize(summary));
+        File.WriteAllText(Path.Combine(outDir, RunDirectory.EvaluationFile), EvalJson.Serialize(result));
+    }
+}

@@ -1,0 +1,76 @@
+using System.Security.Cryptography;
+using Afinado.Planner;
+
+namespace Afinado.Evaluation.Runs;
+
+/// <summary>
+/// Results are only meaningful for exact bytes ("gpt-4-0314" exists because versions behave differently). This class
+/// hashes files, keys results by the manifest's hashes, and refuses comparisons that would mix models.
+/// </summary>
+public static class PinnedIdentity
+{
+    public static string Sha256OfFile(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+
+    public static string Sha256OfBytes(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
+
+    /// <summary>The key results are filed under: base weights, output weights, data, config and code, hashed together.</summary>
+    public static string ResultKey(RunManifestContract m)
+    {
+        var parts = new List<string> { "base=" + m.BaseWeights.Sha256, "out=" + (m.OutputWeights?.Sha256 ?? "-"), "config=" + m.ConfigSha256, "code=" + m.CodeVersion, "seed=" + m.Seed };
+        parts.AddRange(m.Data.OrderBy(d => d.Sha256, StringComparer.Ordinal).Select(d => "data=" + d.Sha256));
+        return Sha256OfBytes(System.Text.Encoding.UTF8.GetBytes(string.Join('\n', parts)))[..16];
+    }
+
+    /// <summary>
+    /// Refuses to compare runs that started from different base weights unless <paramref name="allowDifferentBase"/>;
+    /// returns the human-readable warnings to print and put in the report when they are allowed.
+    /// </summary>
+    public static IReadOnlyList<string> CheckSameBase(IReadOnlyList<RunDirectory> runs, bool allowDifferentBase)
+    {
+        var warnings = new List<string>();
+        var first = runs[0];
+        foreach (var other in runs.Skip(1))
+        {
+            if (other.Manifest.BaseWeights.Sha256 == first.Manifest.BaseWeights.Sha256) continue;
+            var message = $"runs '{first.Name}' and '{other.Name}' start from different base weights " +
+                          $"({first.Manifest.BaseWeights.Name} sha256 {first.Manifest.BaseWeights.Sha256[..12]}… vs " +
+                          $"{other.Manifest.BaseWeights.Name} sha256 {other.Manifest.BaseWeights.Sha256[..12]}…)";
+            if (!allowDifferentBase)
+                throw new InputError("--allow-different-base", message + ", so their gains and taxes are not comparable",
+                    "Compare runs finetuned from the same base weights, or pass --allow-different-base to compare anyway (the report flags it).");
+            warnings.Add("DIFFERENT BASE: " + message);
+        }
+        return warnings;
+    }
+
+    /// <summary>
+    /// Pins a model given on the command line. A weights file is hashed. Anything else is a mutable name (a hub or
+    /// catalog id can point at different weights tomorrow) and is accepted only with a recorded hash: one passed
+    /// explicitly, or one a run manifest records for that name.
+    /// </summary>
+    public static PinnedFile PinModel(string model, string? sha256, IEnumerable<RunManifestContract> manifests, string field = "--model")
+    {
+        if (File.Exists(model))
+        {
+            var actual = Sha256OfFile(model);
+            if (sha256 is not null && !sha256.Equals(actual, StringComparison.OrdinalIgnoreCase))
+                throw new InputError($"{field}-sha256", $"'{model}' hashes to {actual}, not {sha256}", "The file changed since the hash was recorded: use the recorded file or update the hash.");
+            return new PinnedFile(model, actual);
+        }
+        if (sha256 is not null)
+        {
+            if (sha256.Length != 64 || !sha256.All(Uri.IsHexDigit))
+                throw new InputError($"{field}-sha256", $"'{sha256}' is not a SHA-256", "Give the 64-hex-digit content hash of the weights (sha256sum).");
+            return new PinnedFile(model, sha256.ToLowerInvariant());
+        }
+        var recorded = manifests.Select(m => m.BaseWeights).Concat(manifests.Select(m => m.OutputWeights).OfType<PinnedFile>())
+            .FirstOrDefault(p => p.Name == model);
+        if (recorded is not null) return recorded;
+        throw new InputError(field, $"'{model}' is a mutable name: the weights behind a name can change, so results for it could not be reproduced",
+            $"Pass the weights file itself, a run whose manifest records the hash of '{model}', or {field}-sha256 HASH.");
+    }
+}

@@ -1,0 +1,88 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Afinado.Planner;
+
+namespace Afinado.Evaluation.Runs;
+
+/// <summary>
+/// A run folder as Evaluation sees it: <c>manifest.json</c> (required: the pinned identity), <c>summary.json</c>
+/// (optional: cost, curves) and <c>eval.json</c> (optional: Evaluation's own results, schema afinado.eval/1).
+/// Every problem with the folder or its files is an <see cref="InputError"/> that names the file and the fix.
+/// </summary>
+public sealed partial class RunDirectory
+{
+    public const string ManifestFile = "manifest.json";
+    public const string SummaryFile = "summary.json";
+    public const string EvaluationFile = "eval.json";
+
+    private RunDirectory(string path, RunManifestContract manifest, RunSummaryContract? summary, EvaluationResult? evaluation)
+    {
+        Path = path;
+        Manifest = manifest;
+        Summary = summary;
+        Evaluation = evaluation;
+    }
+
+    public string Path { get; }
+    public RunManifestContract Manifest { get; }
+    public RunSummaryContract? Summary { get; }
+    public EvaluationResult? Evaluation { get; }
+    public string Name => System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(Path));
+
+    public static RunDirectory Open(string path, string field = "RUN_DIR")
+    {
+        if (!Directory.Exists(path))
+            throw new InputError(field, $"run folder '{path}' does not exist", "Pass a folder written by `afinado train` or `afinado eval --out`.");
+        var manifestPath = System.IO.Path.Combine(path, ManifestFile);
+        if (!File.Exists(manifestPath))
+            throw new InputError(field, $"'{path}' has no {ManifestFile}, so its results cannot be tied to exact weights, data and code",
+                "Pass a run folder written by `afinado train` or `afinado eval --out` (they write the manifest).");
+        var manifest = ReadJson<RunManifestContract>(manifestPath, RunManifestContract.SchemaId, m => m.Schema);
+        Validate(manifestPath, manifest);
+        var summaryPath = System.IO.Path.Combine(path, SummaryFile);
+        var summary = File.Exists(summaryPath) ? ReadJson<RunSummaryContract>(summaryPath, RunSummaryContract.SchemaId, s => s.Schema) : null;
+        var evalPath = System.IO.Path.Combine(path, EvaluationFile);
+        var evaluation = File.Exists(evalPath) ? ReadJson<EvaluationResult>(evalPath, EvaluationResult.SchemaId, e => e.Schema) : null;
+        return new RunDirectory(path, manifest, summary, evaluation);
+    }
+
+    internal static T ReadJson<T>(string file, string schema, Func<T, string> schemaOf) where T : class
+    {
+        T? value;
+        try
+        {
+            value = JsonSerializer.Deserialize<T>(File.ReadAllText(file), EvalJson.Options);
+        }
+        catch (JsonException e)
+        {
+            var where = e.LineNumber is { } line ? $" at line {line + 1}" : "";
+            throw new InputError(file, $"is corrupt or incomplete{where}: {FirstSentence(e.Message)}",
+                $"Restore it from the run that wrote it, or re-run that step; it must be a {schema} document.", e);
+        }
+        if (value is null) throw new InputError(file, "is empty (JSON null)", $"Restore it; it must be a {schema} document.");
+        if (schemaOf(value) != schema)
+            throw new InputError(file, $"has schema '{schemaOf(value)}', expected '{schema}'", "Use a run folder written by this version of Afinado, or convert the file.");
+        return value;
+    }
+
+    private static void Validate(string file, RunManifestContract m)
+    {
+        CheckHash(file, "base_weights.sha256", m.BaseWeights.Sha256);
+        if (m.OutputWeights is { } o) CheckHash(file, "output_weights.sha256", o.Sha256);
+        CheckHash(file, "config_sha256", m.ConfigSha256);
+        for (int i = 0; i < m.Data.Count; i++) CheckHash(file, $"data[{i}].sha256", m.Data[i].Sha256);
+        if (string.IsNullOrWhiteSpace(m.CodeVersion))
+            throw new InputError($"{file}: code_version", "is empty", "Record the git commit the run was made with.");
+    }
+
+    private static void CheckHash(string file, string field, string? hash)
+    {
+        if (hash is null || !Sha256Hex().IsMatch(hash))
+            throw new InputError($"{file}: {field}", $"'{hash}' is not a SHA-256 (64 lower-case hex digits)", "Record the content hash of the file (sha256sum), not a name or a path.");
+    }
+
+    private static string FirstSentence(string message) => message.Split(". ")[0];
+
+    [GeneratedRegex("^[0-9a-f]{64}$")]
+    private static partial Regex Sha256Hex();
+}
