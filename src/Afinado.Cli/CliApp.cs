@@ -19,6 +19,7 @@ public static class CliApp
     {
         var root = new RootCommand("Afinado: will it fit, finetune it, was it worth it.");
         root.Subcommands.Add(PlanCommand.Build());
+        root.Subcommands.Add(BenchCommand.Build());
         return root;
     }
 
