@@ -10,6 +10,7 @@ public static class BenchCommand
     {
         var cmd = new Command("bench", "Run a benchmark: learning-rule reproductions and measurements.");
         cmd.Subcommands.Add(GuidedEsToyCommand.Build());
+        cmd.Subcommands.Add(FashionMnistBenchCommand.Build());
         return cmd;
     }
 }
