@@ -51,11 +51,18 @@ public sealed class AntitheticEstimator
             using var scope = NewDisposeScope();
             perturb(i, eps);
             _theta.AddInPlace(eps, 1.0);
-            plus[i] = _model.Loss(batch).ToDouble();
+            plus[i] = LossOnce(batch);
             _theta.AddInPlace(eps, -2.0);
-            minus[i] = _model.Loss(batch).ToDouble();
+            minus[i] = LossOnce(batch);
             _theta.AddInPlace(eps, 1.0);
         }
+    }
+
+    /// <summary>One forward whose intermediates are freed before the next one starts (only one forward is ever live).</summary>
+    private double LossOnce(Batch batch)
+    {
+        using var scope = NewDisposeScope();
+        return _model.Loss(batch).ToDouble();
     }
 
     private void EvaluateBatched(Batch batch, int pairs, PerturbationWriter perturb, double[] plus, double[] minus)
@@ -80,6 +87,20 @@ public sealed class AntitheticEstimator
                 plus[start + j] = losses[2 * j];
                 minus[start + j] = losses[2 * j + 1];
             }
+        }
+    }
+
+    /// <summary>θ += scale·Σ_i coefficients[i]·ε_i, one regenerated ε_i at a time, without an estimate buffer.</summary>
+    public void ApplyInPlace(IReadOnlyList<double> coefficients, double scale, PerturbationWriter perturb)
+    {
+        using var noGrad = no_grad();
+        using var eps = empty(_theta.Count, dtype: _theta.DType);
+        for (int i = 0; i < coefficients.Count; i++)
+        {
+            if (coefficients[i] == 0) continue;
+            using var scope = NewDisposeScope();
+            perturb(i, eps);
+            _theta.AddInPlace(eps, scale * coefficients[i]);
         }
     }
 

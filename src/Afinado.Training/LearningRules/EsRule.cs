@@ -12,6 +12,11 @@ public sealed record EsOptions
     /// <summary>Pairs evaluated per batched call when the model supports it; 0 = one member at a time, in place.</summary>
     public int PopulationChunkPairs { get; init; } = 16;
     public ulong Seed { get; init; }
+    /// <summary>
+    /// Step size of the direct (MeZO-style) update used when the rule gets no optimizer: θ −= lr·c_i·ε_i is applied pair
+    /// by pair as each ε_i is redrawn, so no estimate, .grad or optimizer state is ever allocated.
+    /// </summary>
+    public double DirectLearningRate { get; init; } = 1e-3;
 
     internal void Validate()
     {
@@ -30,11 +35,13 @@ public sealed class EsRule : ILearningRule
 {
     private readonly ParameterVector _theta;
     private readonly AntitheticEstimator _estimator;
-    private readonly optim.Optimizer _optimizer;
+    private readonly optim.Optimizer? _optimizer;
     private readonly EsOptions _options;
     private long _step;
 
-    public EsRule(ILossModel model, optim.Optimizer optimizer, EsOptions options)
+    /// <param name="optimizer">Steps on the estimate written into .grad; null = direct in-place SGD at
+    /// <see cref="EsOptions.DirectLearningRate"/> (memory: weights + one perturbation buffer + forward activations).</param>
+    public EsRule(ILossModel model, optim.Optimizer? optimizer, EsOptions options)
     {
         options.Validate();
         _theta = new ParameterVector(model.TrainableParameters);
@@ -61,10 +68,17 @@ public sealed class EsRule : ILearningRule
         var (sp, sm) = FitnessShapingMath.Apply(_options.Shaping, plus, minus);
         double scale = 1.0 / (2.0 * _options.Pairs * _options.Sigma * _options.Sigma);
         var coef = sp.Zip(sm, (a, b) => (a - b) * scale).ToArray();
-        var g = _estimator.Combine(coef, Perturb);
-        _theta.SetGradients(g);
-        _optimizer.step();
-        _theta.ClearGradients();
+        if (_optimizer is null)
+        {
+            _estimator.ApplyInPlace(coef, -_options.DirectLearningRate, Perturb);
+        }
+        else
+        {
+            var g = _estimator.Combine(coef, Perturb);
+            _theta.SetGradients(g);
+            _optimizer.step();
+            _theta.ClearGradients();
+        }
         _step++;
         double loss = (plus.Sum() + minus.Sum()) / (2.0 * _options.Pairs);
         return Counters.Record(new RuleStepResult(loss, 2L * _options.Pairs, 0));

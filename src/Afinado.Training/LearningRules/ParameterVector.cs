@@ -65,10 +65,11 @@ public sealed class ParameterVector
         for (int i = 0; i < _parameters.Count; i++)
         {
             var p = _parameters[i];
-            var slice = g.narrow(0, _offsets[i], p.numel()).view(p.shape).detach().clone().DetachFromDisposeScope();
-            var old = p.grad;
+            // The .grad field keeps its own reference; our wrapper must be disposed now, or the copy stays alive until
+            // the GC finalizes it (a full gradient's worth of memory per step).
+            using var slice = g.narrow(0, _offsets[i], p.numel()).view(p.shape).detach().clone();
+            using var old = p.grad;
             p.grad = slice;
-            old?.Dispose();
         }
     }
 
@@ -76,7 +77,9 @@ public sealed class ParameterVector
     public Tensor GatherGradients()
     {
         using var _ = no_grad();
-        return cat(_parameters.Select(p => p.grad is { } g ? g.detach().reshape(-1) : zeros(p.numel(), dtype: p.dtype)).ToList(), 0);
+        using var scope = NewDisposeScope();
+        var flat = cat(_parameters.Select(p => p.grad is { } g ? g.detach().reshape(-1) : zeros(p.numel(), dtype: p.dtype)).ToList(), 0);
+        return flat.MoveToOuterDisposeScope();
     }
 
     /// <summary>Drops all .grad tensors (frees their memory, unlike zeroing).</summary>
@@ -84,10 +87,9 @@ public sealed class ParameterVector
     {
         foreach (var p in _parameters)
         {
-            var g = p.grad;
+            using var g = p.grad;
             if (g is null) continue;
             p.grad = null;
-            g.Dispose();
         }
     }
 }

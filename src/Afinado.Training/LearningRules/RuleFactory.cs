@@ -23,10 +23,12 @@ public static class RuleFactory
     public static readonly IReadOnlyList<string> Names = ["backprop", "es", "guided-es", "dfa"];
 
     /// <param name="optimizer">Built by the caller over <c>model.TrainableParameters</c>; every rule hands it a .grad to step on.</param>
-    public static ILearningRule Create(RuleSettings settings, ILossModel model, optim.Optimizer optimizer) => settings.Rule switch
+    /// <param name="optimizer">May be null only for <c>es</c>: the direct MeZO-style update then needs no optimizer state.</param>
+    public static ILearningRule Create(RuleSettings settings, ILossModel model, optim.Optimizer? optimizer) => settings.Rule switch
     {
-        "backprop" => new BackpropRule(model, optimizer),
         "es" => new EsRule(model, optimizer, settings.Es),
+        _ when optimizer is null => throw new InputError("--optimizer", $"rule {settings.Rule} needs an optimizer", "Pass --optimizer adam or sgd; only es can run without one."),
+        "backprop" => new BackpropRule(model, optimizer),
         "guided-es" => new GuidedEsRule(model, Surrogate(settings, model), optimizer, settings.GuidedEs),
         "dfa" => new DfaRule(RequireFeedback(model, "dfa"), optimizer, new DfaFeedback(settings.FeedbackSeed)),
         _ => throw new InputError("--rule", $"'{settings.Rule}' is not a learning rule", $"Use one of: {string.Join(", ", Names)}."),

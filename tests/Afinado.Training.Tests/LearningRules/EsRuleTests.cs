@@ -78,3 +78,22 @@ public class EsRuleTests
         Assert.Equal(new[] { 0.25, -0.5, 0.5, -0.25, 0.0 }, r);
     }
 }
+
+public class DirectEsTests
+{
+    [Fact]
+    public void Direct_in_place_update_equals_the_estimate_fed_to_plain_sgd()
+    {
+        Tensor Run(bool direct)
+        {
+            using var model = new QuadraticModel(25);
+            var options = new EsOptions { Sigma = 0.05, Pairs = 6, Seed = 4, DirectLearningRate = 0.1, PopulationChunkPairs = 0 };
+            using var rule = new EsRule(model, direct ? null : optim.SGD(model.TrainableParameters, 0.1), options);
+            for (int i = 0; i < 10; i++) rule.Step(default);
+            return model.X.detach().clone();
+        }
+        var viaSgd = Run(direct: false);
+        var inPlace = Run(direct: true);
+        Assert.True(viaSgd.allclose(inPlace, rtol: 1e-9, atol: 1e-12), $"max diff {(viaSgd - inPlace).abs().max().ToDouble():E2}");
+    }
+}

@@ -24,10 +24,11 @@ public static class FashionMnistBenchCommand
         var data = new Option<string>("--data") { Description = "Folder with the Fashion-MNIST IDX .gz files.", DefaultValueFactory = _ => FashionMnistIdx.DefaultDir };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON (progress goes to stderr)." };
         var memorySteps = new Option<int>("--memory-steps") { Description = "Steps of the separate peak-memory run of each row (child process, MALLOC_MMAP_THRESHOLD_=131072); 0 skips it.", DefaultValueFactory = _ => 20 };
+        var memoryOnly = new Option<bool>("--memory-only") { Description = "Skip the full training runs; measure only peak memory (accuracy then comes from the short run)." };
         var threads = new Option<int>("--threads") { Description = "Intra-op threads per row (1 avoids spin-wait losses on a loaded machine).", DefaultValueFactory = _ => 1 };
         var child = new Option<bool>("--child") { Description = "Internal: run exactly one row and print its JSON result.", Hidden = true };
         var cmd = new Command("fashion-mnist", "Train and measure BP, DFA, ES and Guided ES on Fashion-MNIST (accuracy, time, passes, peak memory).");
-        foreach (var o in new Option[] { runs, steps, outDir, data, json, memorySteps, threads, child }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { runs, steps, outDir, data, json, memorySteps, memoryOnly, threads, child }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             var ids = parse.GetValue(runs)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -55,8 +56,14 @@ public static class FashionMnistBenchCommand
                 progress.Report(spec.Id, $"{spec.Rule} on {spec.Network}, {spec.Steps} steps");
                 // Accuracy and time come from a full run in this process with the default allocator (the tamed one costs up
                 // to 10× in page faults here); peak memory from a short run of the same row in a tamed child process.
-                var r = RunInProcess(spec, dataDir, progress);
                 int memSteps = parse.GetValue(memorySteps);
+                if (parse.GetValue(memoryOnly))
+                {
+                    if (memSteps < 1) throw new InputError("--memory-steps", "--memory-only needs a memory run", "Pass --memory-steps 1 or more.");
+                    results.Add(RunChild(spec, dataDir, Math.Min(memSteps, spec.Steps), threadCount, parse.InvocationConfiguration.Error));
+                    continue;
+                }
+                var r = RunInProcess(spec, dataDir, progress);
                 if (memSteps > 0)
                 {
                     var m = RunChild(spec, dataDir, Math.Min(memSteps, spec.Steps), threadCount, parse.InvocationConfiguration.Error);

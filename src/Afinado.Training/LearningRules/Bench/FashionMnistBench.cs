@@ -27,7 +27,7 @@ public static class FashionMnistBench
         using var model = BuildModel(spec);
         var lossModel = (IFeedbackModel)model;
         var parameters = lossModel.TrainableParameters;
-        using var optimizer = BuildOptimizer(spec, parameters);
+        using var optimizer = BuildOptimizer(spec, parameters);   // null for direct ES
         using var rule = BuildRule(spec, lossModel, optimizer);
         var schedule = spec.CosineDecay ? new CosineSchedule(optimizer, spec.LearningRate, spec.Steps) : null;
 
@@ -130,18 +130,19 @@ public static class FashionMnistBench
         _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Network, "network must be mlp or lenet"),
     };
 
-    private static optim.Optimizer BuildOptimizer(FashionMnistRunSpec spec, IReadOnlyList<TorchSharp.Modules.Parameter> ps) => spec.Optimizer switch
+    private static optim.Optimizer? BuildOptimizer(FashionMnistRunSpec spec, IReadOnlyList<TorchSharp.Modules.Parameter> ps) => spec.Optimizer switch
     {
+        "none" => null,
         "adam" => optim.Adam(ps, spec.LearningRate),
         "sgd" => optim.SGD(ps, spec.LearningRate, momentum: 0.9),
         _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Optimizer, "optimizer must be adam or sgd"),
     };
 
-    private static ILearningRule BuildRule(FashionMnistRunSpec spec, IFeedbackModel model, optim.Optimizer optimizer) =>
+    private static ILearningRule BuildRule(FashionMnistRunSpec spec, IFeedbackModel model, optim.Optimizer? optimizer) =>
         RuleFactory.Create(new RuleSettings
         {
             Rule = spec.Rule,
-            Es = spec.Es with { Seed = spec.Seed },
+            Es = spec.Es with { Seed = spec.Seed, DirectLearningRate = spec.LearningRate },
             GuidedEs = spec.GuidedEs with { Seed = spec.Seed },
             Surrogate = spec.Surrogate,
             StaleEvery = spec.StaleEvery,
@@ -149,11 +150,12 @@ public static class FashionMnistBench
         }, model, optimizer);
 
     /// <summary>lr_t = lr₀·½(1 + cos(πt/T)), written into every param group before step t.</summary>
-    private sealed class CosineSchedule(optim.Optimizer optimizer, double lr0, int steps)
+    private sealed class CosineSchedule(optim.Optimizer? optimizer, double lr0, int steps)
     {
         public void Apply(int step)
         {
             double lr = lr0 * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
+            if (optimizer is null) return;   // direct ES keeps its constant step size
             foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
         }
     }

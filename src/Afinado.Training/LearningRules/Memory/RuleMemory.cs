@@ -2,7 +2,7 @@ namespace Afinado.Training.LearningRules.Memory;
 
 /// <summary>
 /// One line of a rule's memory ledger: what it is, the phase it lives in (<c>resident</c> = the whole run, otherwise the
-/// part of a step it exists in), how many bytes, and where the formula comes from.
+/// part of a step it exists in), how many bytes, and where the formula comes from. Peak = resident + the largest phase.
 /// </summary>
 public sealed record RuleMemoryEntry(string Name, string Phase, long Bytes, string Source)
 {
@@ -26,21 +26,25 @@ public sealed record MlpMemoryJob
 }
 
 /// <summary>
-/// The ledger each learning rule needs, written so the planner can adopt the entries as they are. TorchSharp facts it
-/// encodes (torchsharp.md §6): every tensor created inside a step's dispose scope stays alive until the step ends, so a
-/// forward pass costs all its intermediates, not only what autograd saves; Adam allocates both moments eagerly.
+/// The ledger each learning rule needs, in a form the planner can adopt entry by entry. TorchSharp facts it encodes,
+/// each confirmed by RSS probes (bench/learning-rules/README.md):
 /// <list type="bullet">
-/// <item>backprop: weights + grads + optimizer state + all forward intermediates + one layer's backward transient;</item>
-/// <item>dfa: as backprop, plus the fixed feedback matrices B_i and the hidden errors e·B_i (all produced at once by one
-/// node, since there is no inter-layer chain), with no inter-layer graph;</item>
-/// <item>es: weights + optimizer state + one perturbation buffer + the estimate and its .grad copy; the population's
-/// stacked parameter rows (2C·P) and forward intermediates of 2C members, none saved for backward;</item>
-/// <item>guided-es: es plus k surrogate gradients, their QR basis and the surrogate's own backward.</item>
+/// <item>every tensor created inside a step's dispose scope lives until the step ends — a forward costs all its
+/// intermediates, and tensors a custom backward returns (DFA's e·B_i) live through the optimizer step;</item>
+/// <item>Adam allocates both moments at construction and its step holds two temporaries per parameter (√v and √v/c)
+/// until the step returns: 2 × weights on top of everything else; SGD-momentum allocates its buffer at step 1, no temporaries.</item>
 /// </list>
+/// Per rule: backprop = weights + grads + optimizer + forward intermediates; DFA = backprop + feedback matrices + hidden
+/// errors, no inter-layer graph; ES = weights + optimizer + one perturbation buffer + the population's forward (nothing
+/// saved for backward) or, in the update, the estimate and its .grad copy; Guided ES = ES + k surrogates + the
+/// surrogate's own backward.
 /// </summary>
 public static class RuleMemory
 {
     private const long F32 = 4, I64 = 8;
+
+    /// <summary>Allocator and runtime working set a step adds beyond its tensors (measured: 4.2–4.6 MiB on the probes).</summary>
+    public const long RuntimeSlackBytes = 9L << 19;
 
     public static long Parameters(IReadOnlyList<int> w)
     {
@@ -52,66 +56,81 @@ public static class RuleMemory
     public static IReadOnlyList<RuleMemoryEntry> Entries(MlpMemoryJob job)
     {
         var w = job.Widths;
-        long p = Parameters(w), b = job.Batch;
+        long p = Parameters(w), b = job.Batch, weights = p * F32;
         long hidden = w.Skip(1).Take(w.Count - 2).Sum(x => (long)x);
-        long classes = w[^1];
-        long largestLayer = Enumerable.Range(0, w.Count - 1).Max(i => (long)w[i] * w[i + 1] + w[i + 1]);
+        long classes = w[^1], widest = w.Skip(1).Max(x => (long)x);
+        bool adam = job.Optimizer == "adam", direct = job.Optimizer == "none";
+        if (direct && job.Rule != "es") throw new ArgumentOutOfRangeException(nameof(job), "only es runs without an optimizer");
+        const string R = RuleMemoryEntry.Resident;
         var e = new List<RuleMemoryEntry>
         {
-            new("weights", RuleMemoryEntry.Resident, p * F32, "Σ (in·out + out) fp32"),
-            new("batch inputs + labels", RuleMemoryEntry.Resident, b * w[0] * F32 + b * I64, "index_select copies of one minibatch"),
+            new("weights", R, weights, "Σ (in·out + out) × 4 B"),
+            new("minibatch inputs + labels", R, b * w[0] * F32 + b * I64, "index_select copies"),
+            new("runtime slack", R, RuntimeSlackBytes, "measured allocator/runtime working set of a step"),
         };
-        long optimizer = job.Optimizer == "adam" ? 2 * p * F32 : p * F32;
-        e.Add(new($"{job.Optimizer} state", RuleMemoryEntry.Resident, optimizer, job.Optimizer == "adam" ? "exp_avg + exp_avg_sq, allocated at construction" : "momentum buffer"));
+        if (!direct)
+            e.Add(new(adam ? "adam exp_avg + exp_avg_sq" : "sgd momentum buffer", R, (adam ? 2 : 1) * weights, adam ? "allocated at construction" : "allocated at the first step"));
+        // With autograd: Linear output a_i and ReLU output h_i per hidden layer, logits and log-softmax.
+        long forward = b * (2 * hidden + 2 * classes) * F32;
+        long adamTemps = adam ? 2 * weights : 0;
 
-        // Forward with autograd: per hidden layer the Linear output a_i and ReLU output h_i; logits and log-softmax.
-        long forwardGraph = b * (2 * hidden + 2 * classes) * F32;
-        long widest = w.Skip(1).Max(x => (long)x);
         switch (job.Rule)
         {
             case "backprop":
-                e.Add(new("grads", "step", p * F32, "one .grad per parameter"));
-                e.Add(new("forward intermediates (live until the step's scope ends)", "step", forwardGraph, "a_i, h_i per hidden layer + logits + log_softmax"));
-                e.Add(new("backward transient", "step", 2 * b * widest * F32 + largestLayer * F32, "grad of one layer's a_i/h_i + one optimizer temporary"));
-                break;
             case "dfa":
-                e.Add(new("grads", "step", p * F32, "one .grad per parameter"));
-                e.Add(new("feedback matrices B_i", RuleMemoryEntry.Resident, classes * hidden * F32, "[classes, width_i] per hidden layer, never trained"));
-                e.Add(new("forward intermediates (no inter-layer graph)", "step", forwardGraph, "a_i, h_i per hidden layer + logits + log_softmax; h_i.detach() is a view"));
-                e.Add(new("hidden errors e·B_i", "step", b * hidden * F32, "all returned at once by the DFA injection node"));
-                e.Add(new("backward transient", "step", b * widest * F32 + largestLayer * F32, "f′ product of one layer + one optimizer temporary"));
+                bool dfa = job.Rule == "dfa";
+                if (dfa) e.Add(new("feedback matrices B_i", R, classes * hidden * F32, "[classes, width_i] per hidden layer, never trained"));
+                foreach (var phase in new[] { "backward", "optimizer step" })
+                {
+                    e.Add(new("forward intermediates", phase, forward, dfa ? "a_i, h_i, logits, log_softmax; h_i.detach() is a view, no inter-layer graph" : "a_i, h_i, logits, log_softmax (live until the step ends)"));
+                    e.Add(new("grads", phase, weights, "one .grad per parameter"));
+                    if (dfa) e.Add(new("hidden errors e·B_i", phase, b * hidden * F32, "returned together by the DFA node; live until the step ends"));
+                }
+                e.Add(new("backward transient", "backward", b * widest * F32, "gradient of one layer's activation"));
+                if (adam) e.Add(new("adam temporaries", "optimizer step", adamTemps, "√v and √v/c per parameter"));
                 break;
+
             case "es":
             case "guided-es":
-                e.Add(new("perturbation buffer ε", "evaluate", p * F32, "regenerated from per-pair seeds, never stored per member"));
-                e.Add(new("perturbation buffer ε (regenerated)", "update", p * F32, "each ε_i redrawn from its seed while summing"));
-                e.Add(new("gradient estimate + .grad copy", "update", 2 * p * F32, "Σ c_i ε_i, then copied into .grad for the optimizer"));
                 if (job.EsChunkPairs > 0)
                 {
                     long rows = 2L * Math.Min(job.EsChunkPairs, job.EsPairs);
-                    e.Add(new("θ snapshot", "evaluate", p * F32, "flat copy the population rows are built from"));
-                    e.Add(new($"population rows ({rows} members)", "evaluate", rows * p * F32, "stacked weights for bmm"));
-                    e.Add(new("population forward (not saved for backward)", "evaluate", rows * b * (w[0] + hidden + 2 * classes) * F32 + rows * b * F32,
-                        "expanded input for bmm, per-layer outputs (in-place bias/ReLU), log_softmax, per-member losses"));
+                    e.Add(new("θ snapshot", "evaluate", weights, "flat copy the population rows are built from"));
+                    e.Add(new("perturbation buffer ε", "evaluate", weights, "regenerated from per-pair seeds"));
+                    e.Add(new($"population rows ({rows} members)", "evaluate", rows * weights, "stacked weights for bmm"));
+                    e.Add(new("population forward (not saved for backward)", "evaluate", rows * b * (hidden + classes) * F32 * 2,
+                        "per-layer bmm outputs of every member (bias and ReLU in place) + log_softmax"));
                 }
                 else
                 {
-                    e.Add(new("two forwards (θ+ε, θ−ε), not saved for backward", "evaluate", 2 * b * (2 * hidden + 2 * classes) * F32, "no_grad forward intermediates of one pair"));
+                    e.Add(new("perturbation buffer ε", "evaluate", weights, "regenerated from per-pair seeds"));
+                    e.Add(new("one forward (θ+ε or θ−ε), not saved for backward", "evaluate", forward, "intermediates freed before the next member's forward"));
+                }
+                if (direct)
+                    e.Add(new("perturbation buffer ε (redrawn per pair)", "update", weights, "θ −= lr·c_i·ε_i in place: no estimate, no .grad, no optimizer state"));
+                else
+                {
+                    e.Add(new("gradient estimate Σ c_i ε_i", "update", weights, "summed while each ε_i is redrawn"));
+                    e.Add(new(".grad copy of the estimate", "update", weights, "what the optimizer reads"));
+                    if (adam) e.Add(new("adam temporaries", "update", adamTemps, "√v and √v/c per parameter"));
                 }
                 if (job.Rule == "guided-es")
                 {
-                    e.Add(new("surrogate history + QR basis", RuleMemoryEntry.Resident, 2L * job.SubspaceDim * p * F32, "k flat surrogate gradients and U (n×k)"));
-                    e.Add(new("surrogate backward (DFA)", "surrogate", p * F32 + forwardGraph + b * hidden * F32 + classes * hidden * F32,
-                        "grads, forward intermediates, hidden errors and feedback of the DFA surrogate"));
+                    e.Add(new("surrogate history", R, job.SubspaceDim * weights, "k flat surrogate gradients"));
+                    e.Add(new("surrogate DFA backward", "surrogate", forward + 2 * weights + b * hidden * F32, "forward intermediates, grads and their flat copy, hidden errors"));
+                    e.Add(new("feedback matrices B_i", R, classes * hidden * F32, "the DFA surrogate's fixed feedback"));
+                    foreach (var phase in new[] { "evaluate", "update" })
+                        e.Add(new("this step's surrogate + QR basis U", phase, (1 + job.SubspaceDim) * weights, "flat surrogate and U (n×k), live until the step ends"));
                 }
                 break;
+
             default:
                 throw new ArgumentOutOfRangeException(nameof(job), job.Rule, "rule must be backprop, dfa, es or guided-es");
         }
         return e;
     }
 
-    /// <summary>Predicted peak: everything resident plus the largest phase.</summary>
+    /// <summary>Predicted peak above the pre-model baseline: everything resident plus the largest phase.</summary>
     public static long Peak(MlpMemoryJob job) => Peak(Entries(job));
 
     public static long Peak(IReadOnlyList<RuleMemoryEntry> entries) =>
