@@ -106,8 +106,9 @@ public sealed class GuidedEsRule : ILearningRule
     {
         if (_history.Count == 0 || _options.Alpha == 1) return null;
         using var _ = no_grad();
-        var g = stack(_history.ToList(), 1);
+        using var g = stack(_history.ToList(), 1);          // [n, k] copy, freed as soon as Q exists
         var (q, r) = linalg.qr(g, linalg.QRMode.Reduced);
+        r.Dispose();
         return q;
     }
 

@@ -98,8 +98,8 @@ public static class RuleMemory
                     e.Add(new("θ snapshot", "evaluate", weights, "flat copy the population rows are built from"));
                     e.Add(new("perturbation buffer ε", "evaluate", weights, "regenerated from per-pair seeds"));
                     e.Add(new($"population rows ({rows} members)", "evaluate", rows * weights, "stacked weights for bmm"));
-                    e.Add(new("population forward (not saved for backward)", "evaluate", rows * b * (hidden + classes) * F32 * 2,
-                        "per-layer bmm outputs of every member (bias and ReLU in place) + log_softmax"));
+                    e.Add(new("population forward (not saved for backward)", "evaluate", rows * b * (hidden + 2 * classes + 1) * F32,
+                        "one bmm output per layer and member (bias and ReLU applied in place), log_softmax, per-member losses"));
                 }
                 else
                 {
