@@ -27,6 +27,7 @@ public static class CliApp
         root.Subcommands.Add(EvalCommand.Build());
         root.Subcommands.Add(CalibrationCommand.Build());
         root.Subcommands.Add(ReportCommand.Build());
+        root.Subcommands.Add(BenchCommand.Build());
         return root;
     }
 

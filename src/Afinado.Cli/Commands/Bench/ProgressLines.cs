@@ -1,0 +1,18 @@
+using Spectre.Console;
+
+namespace Afinado.Cli.Commands.Bench;
+
+/// <summary>
+/// Progress for long benchmark runs, always on stderr (stdout stays clean for tables and --json). Uses Spectre.Console's
+/// markup so the lines are coloured on a terminal and plain when redirected.
+/// </summary>
+internal sealed class ProgressLines
+{
+    private readonly IAnsiConsole _console;
+
+    public ProgressLines(TextWriter stderr) =>
+        _console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
+
+    public void Report(string what, string detail) =>
+        _console.MarkupLine($"[grey]{Markup.Escape(DateTime.UtcNow.ToString("HH:mm:ss"))}[/] [blue]{Markup.Escape(what)}[/] {Markup.Escape(detail)}");
+}

@@ -1,0 +1,162 @@
+using System.Diagnostics;
+using Afinado.Training.LearningRules.Memory;
+using Afinado.Training.LearningRules.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.LearningRules.Bench;
+
+/// <summary>
+/// Trains one network with one learning rule on Fashion-MNIST and measures test accuracy, wall time, forward/backward
+/// passes and (in a tamed child process) peak memory. Rules are built through <see cref="RuleFactory"/>, exactly as the
+/// training loop would.
+/// </summary>
+public static class FashionMnistBench
+{
+    public sealed record Data(Tensor TrainImages, Tensor TrainLabels, Tensor TestImages, Tensor TestLabels);
+
+    public static FashionMnistRunResult Run(FashionMnistRunSpec spec, Data data, IProgress<string>? progress = null)
+    {
+        if (spec.Steps < 1) throw new ArgumentOutOfRangeException(nameof(spec), "steps must be ≥ 1");
+        Warmup();
+        ProcessMemory.Trim();
+        long baseline = ProcessMemory.RssBytes;
+        ProcessMemory.ResetPeak();
+
+        torch.manual_seed((long)spec.Seed);
+        using var model = BuildModel(spec);
+        var lossModel = (IFeedbackModel)model;
+        var parameters = lossModel.TrainableParameters;
+        using var optimizer = BuildOptimizer(spec, parameters);   // null for direct ES
+        using var rule = BuildRule(spec, lossModel, optimizer);
+        var schedule = spec.CosineDecay ? new CosineSchedule(optimizer, spec.LearningRate, spec.Steps) : null;
+
+        long n = data.TrainImages.shape[0];
+        using var gen = new Generator(spec.Seed + 100);
+        var perm = randperm(n, generator: gen).DetachFromDisposeScope();
+        long cursor = 0;
+        double lossEma = double.NaN;
+        var sw = Stopwatch.StartNew();
+        for (int step = 0; step < spec.Steps; step++)
+        {
+            using var scope = NewDisposeScope();
+            if (cursor + spec.BatchSize > n)
+            {
+                perm.Dispose();
+                perm = randperm(n, generator: gen).DetachFromDisposeScope();
+                cursor = 0;
+            }
+            var idx = perm.narrow(0, cursor, spec.BatchSize);
+            cursor += spec.BatchSize;
+            var batch = new Batch(data.TrainImages.index_select(0, idx), data.TrainLabels.index_select(0, idx));
+            schedule?.Apply(step);
+            var r = rule.Step(batch);
+            lossEma = double.IsNaN(lossEma) ? r.Loss : 0.98 * lossEma + 0.02 * r.Loss;
+            if ((step + 1) % Math.Max(1, spec.Steps / 20) == 0)
+                progress?.Report($"{spec.Id}: step {step + 1}/{spec.Steps}, loss {lossEma:F4}, {sw.Elapsed.TotalSeconds:F0} s");
+        }
+        double seconds = sw.Elapsed.TotalSeconds;
+        long peak = ProcessMemory.PeakBytes;
+        perm.Dispose();
+
+        double accuracy = Accuracy(model, data.TestImages, data.TestLabels);
+        return new FashionMnistRunResult
+        {
+            Spec = spec,
+            Parameters = parameters.Sum(p => p.numel()),
+            TestAccuracy = accuracy,
+            FinalTrainLoss = lossEma,
+            TrainSeconds = seconds,
+            Steps = rule.Counters.Steps,
+            MemorySteps = rule.Counters.Steps,
+            ForwardPasses = rule.Counters.ForwardPasses,
+            BackwardPasses = rule.Counters.BackwardPasses,
+            BaselineRssBytes = baseline,
+            PeakRssBytes = peak,
+            MallocTamed = ProcessMemory.MallocTamed,
+            PredictedPeakBytes = spec.Network == "mlp" ? RuleMemory.Peak(MemoryJob(spec)) : 0,
+        };
+    }
+
+    /// <summary>The ledger job that describes this row (MLP rows).</summary>
+    public static MlpMemoryJob MemoryJob(FashionMnistRunSpec spec) => new()
+    {
+        Widths = spec.MlpWidths,
+        Batch = spec.BatchSize,
+        Rule = spec.Rule,
+        Optimizer = spec.Optimizer,
+        EsChunkPairs = spec.Rule == "es" ? spec.Es.PopulationChunkPairs : spec.GuidedEs.PopulationChunkPairs,
+        EsPairs = spec.Rule == "es" ? spec.Es.Pairs : spec.GuidedEs.Pairs,
+        SubspaceDim = spec.GuidedEs.SubspaceDim,
+    };
+
+    /// <summary>
+    /// One tiny step of every kind (autograd backward, Adam, bmm, custom function) before the baseline, so thread pools,
+    /// kernels and allocator arenas libtorch sets up on first use are not charged to the measured row.
+    /// </summary>
+    private static void Warmup()
+    {
+        using var scope = NewDisposeScope();
+        using var mlp = new RuleMlp([16, 8, 4]);
+        using var opt = optim.Adam(mlp.TrainableParameters, 1e-3);
+        var batch = new Batch(randn(4, 16), tensor(new long[] { 0, 1, 2, 3 }));
+        using var dfa = new DfaRule(mlp, opt, new DfaFeedback(1));
+        dfa.Step(batch);
+        using var bp = new BackpropRule(mlp, opt);
+        bp.Step(batch);
+        using var es = new EsRule(mlp, opt, new EsOptions { Pairs = 2, PopulationChunkPairs = 2 });
+        es.Step(batch);
+        using var lenet = new RuleLeNet();
+        lenet.Loss(new Batch(randn(2, 1, 28, 28), tensor(new long[] { 0, 1 }))).backward();
+    }
+
+    public static double Accuracy(nn.Module<Tensor, Tensor> model, Tensor images, Tensor labels)
+    {
+        using var _ = no_grad();
+        long correct = 0, n = images.shape[0];
+        for (long i = 0; i < n; i += 1000)
+        {
+            using var scope = NewDisposeScope();
+            long len = Math.Min(1000, n - i);
+            correct += model.call(images.narrow(0, i, len)).argmax(1).eq(labels.narrow(0, i, len)).sum().ToInt64();
+        }
+        return (double)correct / n;
+    }
+
+    private static nn.Module<Tensor, Tensor> BuildModel(FashionMnistRunSpec spec) => spec.Network switch
+    {
+        "mlp" => new RuleMlp(spec.MlpWidths),
+        "lenet" => new RuleLeNet(),
+        _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Network, "network must be mlp or lenet"),
+    };
+
+    private static optim.Optimizer? BuildOptimizer(FashionMnistRunSpec spec, IReadOnlyList<TorchSharp.Modules.Parameter> ps) => spec.Optimizer switch
+    {
+        "none" => null,
+        "adam" => optim.Adam(ps, spec.LearningRate),
+        "sgd" => optim.SGD(ps, spec.LearningRate, momentum: 0.9),
+        _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Optimizer, "optimizer must be adam or sgd"),
+    };
+
+    private static ILearningRule BuildRule(FashionMnistRunSpec spec, IFeedbackModel model, optim.Optimizer? optimizer) =>
+        RuleFactory.Create(new RuleSettings
+        {
+            Rule = spec.Rule,
+            Es = spec.Es with { Seed = spec.Seed, DirectLearningRate = spec.LearningRate },
+            GuidedEs = spec.GuidedEs with { Seed = spec.Seed },
+            Surrogate = spec.Surrogate,
+            StaleEvery = spec.StaleEvery,
+            FeedbackSeed = spec.Seed + 7,
+        }, model, optimizer);
+
+    /// <summary>lr_t = lr₀·½(1 + cos(πt/T)), written into every param group before step t.</summary>
+    private sealed class CosineSchedule(optim.Optimizer? optimizer, double lr0, int steps)
+    {
+        public void Apply(int step)
+        {
+            double lr = lr0 * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
+            if (optimizer is null) return;   // direct ES keeps its constant step size
+            foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+        }
+    }
+}

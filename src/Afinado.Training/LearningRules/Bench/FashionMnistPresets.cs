@@ -1,0 +1,61 @@
+namespace Afinado.Training.LearningRules.Bench;
+
+/// <summary>
+/// The benchmark table's rows. One MLP (784-128-64-10, ReLU) for all four rules, LeNet-5 for BP and DFA. Budgets are
+/// sized for a shared 2-core CPU: a few minutes per row.
+/// </summary>
+public static class FashionMnistPresets
+{
+    private const int EpochSteps128 = 60_000 / 128;   // 468 steps of batch 128
+
+    public static IReadOnlyList<FashionMnistRunSpec> All { get; } =
+    [
+        new() { Id = "mlp-bp", Network = "mlp", Rule = "backprop", Steps = 10 * EpochSteps128, LearningRate = 1e-3, Target = "≥ 88 % (MLP, published ~0.90)" },
+        new() { Id = "mlp-dfa", Network = "mlp", Rule = "dfa", Steps = 10 * EpochSteps128, LearningRate = 1e-3, Target = "within ~4 points of BP" },
+        new()
+        {
+            Id = "mlp-es", Network = "mlp", Rule = "es", Steps = 2000, BatchSize = 256, LearningRate = 0.01,
+            Es = new EsOptions { Sigma = 0.02, Pairs = 32, Shaping = FitnessShaping.CenteredRank, PopulationChunkPairs = 16 },
+            Target = "≥ 85 %",
+        },
+        new()
+        {
+            Id = "mlp-guided-es", Network = "mlp", Rule = "guided-es", Steps = 2000, BatchSize = 256, LearningRate = 1e-3,
+            GuidedEs = new GuidedEsOptions { Sigma = 0.02, Alpha = 0.5, Beta = 2, SubspaceDim = 1, Pairs = 8, PopulationChunkPairs = 8 },
+            Surrogate = "stale-backprop", StaleEvery = 10, Target = "above ES at equal steps",
+        },
+        new()
+        {
+            Id = "mlp-guided-es-dfa", Network = "mlp", Rule = "guided-es", Steps = 2000, BatchSize = 256, LearningRate = 1e-3,
+            GuidedEs = new GuidedEsOptions { Sigma = 0.02, Alpha = 0.5, Beta = 2, SubspaceDim = 1, Pairs = 8, PopulationChunkPairs = 8 },
+            Surrogate = "dfa", Target = "above ES at equal steps",
+        },
+        new() { Id = "lenet-bp", Network = "lenet", Rule = "backprop", Steps = 10 * EpochSteps128, LearningRate = 2e-3, Target = "≥ 91 % (biotorch BP 90.8 %)" },
+        new() { Id = "lenet-dfa", Network = "lenet", Rule = "dfa", Steps = 10 * EpochSteps128, LearningRate = 2e-3, Target = "error < 12.81 % (biotorch DFA)" },
+    ];
+
+    /// <summary>
+    /// Memory probes: a wide MLP (784-2048-2048-10, 5.8M parameters, 23 MiB per fp32 copy) at batch 512 so tensor memory
+    /// dominates runtime noise; 3 steps each, enough to reach every phase of a step. Accuracy is meaningless here.
+    /// </summary>
+    public static IReadOnlyList<FashionMnistRunSpec> MemoryProbes { get; } =
+    [
+        Probe("mem-bp", "backprop"),
+        Probe("mem-dfa", "dfa"),
+        Probe("mem-es-batched", "es") with { Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 4 } },
+        Probe("mem-es-inplace", "es") with { Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 0 } },
+        Probe("mem-es-direct", "es") with { Optimizer = "none", LearningRate = 1e-3, Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 0 } },
+        Probe("mem-guided-es", "guided-es") with { GuidedEs = new GuidedEsOptions { Sigma = 0.02, Pairs = 4, PopulationChunkPairs = 0 }, Surrogate = "dfa" },
+        Probe("mem-bp-sgd", "backprop") with { Optimizer = "sgd", LearningRate = 0.01 },
+    ];
+
+    private static FashionMnistRunSpec Probe(string id, string rule) => new()
+    {
+        Id = id, Network = "mlp", MlpWidths = [784, 2048, 2048, 10], Rule = rule, Steps = 3, BatchSize = 512, CosineDecay = false,
+        Target = "measured peak within 8 % of RuleMemory",
+    };
+
+    public static FashionMnistRunSpec Find(string id) =>
+        All.Concat(MemoryProbes).FirstOrDefault(s => s.Id == id)
+        ?? throw new Planner.InputError("--runs", $"'{id}' is not a benchmark row", $"Use any of: {string.Join(", ", All.Concat(MemoryProbes).Select(s => s.Id))}.");
+}

@@ -1,0 +1,88 @@
+using static TorchSharp.torch;
+
+namespace Afinado.Training.LearningRules;
+
+/// <summary>OpenAI-ES settings. σ is the perturbation scale of ε = σ·z, z ~ N(0, I).</summary>
+public sealed record EsOptions
+{
+    public double Sigma { get; init; } = 0.02;
+    /// <summary>Antithetic pairs per step (population = 2·Pairs).</summary>
+    public int Pairs { get; init; } = 50;
+    public FitnessShaping Shaping { get; init; } = FitnessShaping.CenteredRank;
+    /// <summary>Pairs evaluated per batched call when the model supports it; 0 = one member at a time, in place.</summary>
+    public int PopulationChunkPairs { get; init; } = 16;
+    public ulong Seed { get; init; }
+    /// <summary>
+    /// Step size of the direct (MeZO-style) update used when the rule gets no optimizer: θ −= lr·c_i·ε_i is applied pair
+    /// by pair as each ε_i is redrawn, so no estimate, .grad or optimizer state is ever allocated.
+    /// </summary>
+    public double DirectLearningRate { get; init; } = 1e-3;
+
+    internal void Validate()
+    {
+        if (!(Sigma > 0)) throw new ArgumentOutOfRangeException(nameof(Sigma), "σ must be > 0");
+        if (Pairs < 1) throw new ArgumentOutOfRangeException(nameof(Pairs), "need at least one antithetic pair");
+    }
+}
+
+/// <summary>
+/// OpenAI-ES (Salimans et al. 2017): mirrored sampling, optional centered-rank fitness shaping, noise regenerated from
+/// per-pair seeds. The estimate g = 1/(2Pσ²)·Σ_i (s⁺_i − s⁻_i)·ε_i (with s = shaped losses) is written into .grad and
+/// the given optimizer (SGD, Adam, …) takes the step, so weight decay and momentum behave as with backprop.
+/// Without shaping, g is the unbiased gradient of the Gaussian-smoothed loss.
+/// </summary>
+public sealed class EsRule : ILearningRule
+{
+    private readonly ParameterVector _theta;
+    private readonly AntitheticEstimator _estimator;
+    private readonly optim.Optimizer? _optimizer;
+    private readonly EsOptions _options;
+    private long _step;
+
+    /// <param name="optimizer">Steps on the estimate written into .grad; null = direct in-place SGD at
+    /// <see cref="EsOptions.DirectLearningRate"/> (memory: weights + one perturbation buffer + forward activations).</param>
+    public EsRule(ILossModel model, optim.Optimizer? optimizer, EsOptions options)
+    {
+        options.Validate();
+        _theta = new ParameterVector(model.TrainableParameters);
+        _estimator = new AntitheticEstimator(model, _theta, options.PopulationChunkPairs);
+        _optimizer = optimizer;
+        _options = options;
+    }
+
+    public string Name => "es";
+    public RuleCounters Counters { get; } = new();
+    public long ParameterCount => _theta.Count;
+
+    public RuleStepResult Step(Batch batch)
+    {
+        using var scope = NewDisposeScope();
+        long step = _step;
+        void Perturb(int pair, Tensor into)
+        {
+            using var gen = MemberNoise.GeneratorFor(_options.Seed, step, pair);
+            into.normal_(0.0, _options.Sigma, gen);
+        }
+
+        var (plus, minus) = _estimator.Evaluate(batch, _options.Pairs, Perturb);
+        var (sp, sm) = FitnessShapingMath.Apply(_options.Shaping, plus, minus);
+        double scale = 1.0 / (2.0 * _options.Pairs * _options.Sigma * _options.Sigma);
+        var coef = sp.Zip(sm, (a, b) => (a - b) * scale).ToArray();
+        if (_optimizer is null)
+        {
+            _estimator.ApplyInPlace(coef, -_options.DirectLearningRate, Perturb);
+        }
+        else
+        {
+            var g = _estimator.Combine(coef, Perturb);
+            _theta.SetGradients(g);
+            _optimizer.step();
+            _theta.ClearGradients();
+        }
+        _step++;
+        double loss = (plus.Sum() + minus.Sum()) / (2.0 * _options.Pairs);
+        return Counters.Record(new RuleStepResult(loss, 2L * _options.Pairs, 0));
+    }
+
+    public void Dispose() { }
+}

@@ -1,0 +1,121 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.LearningRules;
+
+/// <summary>Guided ES settings, named as in Maheswaranathan et al. (ICML 2019) and the reference notebook.</summary>
+public sealed record GuidedEsOptions
+{
+    /// <summary>Overall perturbation scale σ.</summary>
+    public double Sigma { get; init; } = 0.1;
+    /// <summary>Trade-off α: 1 = isotropic (vanilla) ES, 0 = search only inside the surrogate subspace.</summary>
+    public double Alpha { get; init; } = 0.5;
+    /// <summary>Scale β of the estimate g = β/(2σ²P)·Σ ε_i (f(θ+ε_i) − f(θ−ε_i)).</summary>
+    public double Beta { get; init; } = 1.0;
+    /// <summary>k: how many recent surrogate gradients span the guiding subspace.</summary>
+    public int SubspaceDim { get; init; } = 1;
+    /// <summary>P antithetic pairs per step.</summary>
+    public int Pairs { get; init; } = 1;
+    public int PopulationChunkPairs { get; init; } = 16;
+    public ulong Seed { get; init; }
+
+    internal void Validate()
+    {
+        if (!(Sigma > 0)) throw new ArgumentOutOfRangeException(nameof(Sigma), "σ must be > 0");
+        if (!(Alpha >= 0 && Alpha <= 1)) throw new ArgumentOutOfRangeException(nameof(Alpha), "α must be in [0, 1]");
+        if (SubspaceDim < 1) throw new ArgumentOutOfRangeException(nameof(SubspaceDim), "k must be ≥ 1");
+        if (Pairs < 1) throw new ArgumentOutOfRangeException(nameof(Pairs), "need at least one antithetic pair");
+    }
+}
+
+/// <summary>
+/// Guided ES: keep the last k surrogate gradients, orthonormalise them by QR into U (n×k), and sample
+/// ε = σ·√(α/n)·z_n + σ·√((1−α)/k)·U·z_k, which is N(0, σ²Σ) with Σ = α/n·I + (1−α)/k·UUᵀ — Σ is never formed.
+/// The estimate g = β/(2σ²P)·Σ_i ε_i·(f(θ+ε_i) − f(θ−ε_i)) keeps the 1/P factor (evosax drops it; the paper does not)
+/// and goes to the optimizer as .grad. z_n is drawn first from each pair's seed, so with α = 1 the perturbations are
+/// exactly OpenAI-ES's at σ_ES = σ/√n.
+/// </summary>
+public sealed class GuidedEsRule : ILearningRule
+{
+    private readonly ParameterVector _theta;
+    private readonly AntitheticEstimator _estimator;
+    private readonly ISurrogateGradient _surrogate;
+    private readonly optim.Optimizer _optimizer;
+    private readonly GuidedEsOptions _options;
+    private readonly Queue<Tensor> _history = new();
+    private long _step;
+
+    public GuidedEsRule(ILossModel model, ISurrogateGradient surrogate, optim.Optimizer optimizer, GuidedEsOptions options)
+    {
+        options.Validate();
+        _theta = new ParameterVector(model.TrainableParameters);
+        _estimator = new AntitheticEstimator(model, _theta, options.PopulationChunkPairs);
+        _surrogate = surrogate;
+        _optimizer = optimizer;
+        _options = options;
+    }
+
+    public string Name => "guided-es";
+    public RuleCounters Counters { get; } = new();
+    public string SurrogateName => _surrogate.Name;
+
+    public RuleStepResult Step(Batch batch)
+    {
+        using var scope = NewDisposeScope();
+        long step = _step;
+        var s = _surrogate.Compute(batch, step);
+        Remember(s.Flat);
+        var u = GuidingBasis();
+
+        double n = _theta.Count, k = u?.shape[1] ?? 1;
+        double a = _options.Sigma * Math.Sqrt(_options.Alpha / n);
+        double c = _options.Sigma * Math.Sqrt((1 - _options.Alpha) / k);
+        void Perturb(int pair, Tensor into)
+        {
+            using var gen = MemberNoise.GeneratorFor(_options.Seed, step, pair);
+            into.normal_(0.0, 1.0, gen).mul_(a);
+            if (u is null) return;
+            using var zk = randn(u.shape[1], dtype: u.dtype, generator: gen);
+            using var inSubspace = u.mv(zk);
+            into.add_(inSubspace, c);
+        }
+
+        var (plus, minus) = _estimator.Evaluate(batch, _options.Pairs, Perturb);
+        double scale = _options.Beta / (2.0 * _options.Sigma * _options.Sigma * _options.Pairs);
+        var coef = plus.Zip(minus, (p, m) => (p - m) * scale).ToArray();
+        var g = _estimator.Combine(coef, Perturb);
+        _theta.SetGradients(g);
+        _optimizer.step();
+        _theta.ClearGradients();
+        _step++;
+        double loss = s.Loss ?? (plus.Sum() + minus.Sum()) / (2.0 * _options.Pairs);
+        return Counters.Record(new RuleStepResult(loss, 2L * _options.Pairs + s.ForwardPasses, s.BackwardPasses));
+    }
+
+    /// <summary>FIFO of the k most recent non-zero surrogates (a zero vector has no direction to guide by).</summary>
+    private void Remember(Tensor surrogate)
+    {
+        using var _ = no_grad();
+        if (surrogate.norm().ToDouble() == 0 || !double.IsFinite(surrogate.norm().ToDouble())) return;
+        _history.Enqueue(surrogate.detach().clone().DetachFromDisposeScope());
+        while (_history.Count > _options.SubspaceDim) _history.Dequeue().Dispose();
+    }
+
+    /// <summary>U: orthonormal basis of span(history) via reduced QR, [n, k]; null before any usable surrogate.</summary>
+    private Tensor? GuidingBasis()
+    {
+        if (_history.Count == 0 || _options.Alpha == 1) return null;
+        using var _ = no_grad();
+        using var g = stack(_history.ToList(), 1);          // [n, k] copy, freed as soon as Q exists
+        var (q, r) = linalg.qr(g, linalg.QRMode.Reduced);
+        r.Dispose();
+        return q;
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _history) t.Dispose();
+        _history.Clear();
+        _surrogate.Dispose();
+    }
+}

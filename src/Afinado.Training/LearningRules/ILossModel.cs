@@ -1,0 +1,49 @@
+using static TorchSharp.torch;
+
+namespace Afinado.Training.LearningRules;
+
+/// <summary>
+/// The least a learning rule needs from a model: which parameters it may change and a scalar loss over a batch.
+/// Frozen parameters are simply not listed, so every rule honours the trainable selection (ES perturbs only these).
+/// </summary>
+public interface ILossModel
+{
+    /// <summary>Trainable parameters, in a fixed order that defines the layout of flat parameter vectors.</summary>
+    IReadOnlyList<TorchSharp.Modules.Parameter> TrainableParameters { get; }
+
+    /// <summary>Mean loss over the batch; builds the autograd graph when grad mode is on.</summary>
+    Tensor Loss(Batch batch);
+}
+
+/// <summary>
+/// A model that can evaluate many parameter vectors at once (stacked weights and <c>bmm</c>), so an ES population is
+/// one batched call instead of one forward per member.
+/// </summary>
+public interface IPopulationLossModel : ILossModel
+{
+    /// <summary>
+    /// <paramref name="thetas"/> is [C, D]: C flat parameter vectors laid out like <see cref="ILossModel.TrainableParameters"/>.
+    /// Returns the C mean losses on the batch, [C]. Frozen parameters keep their current values.
+    /// </summary>
+    Tensor PopulationLoss(Tensor thetas, Batch batch);
+}
+
+/// <summary>
+/// A model whose hidden outputs a rule may intercept: it routes every hidden layer (or block) output through
+/// <see cref="IFeedbackTap.Hidden"/> and its final output through <see cref="IFeedbackTap.Output"/> before the loss.
+/// DFA uses this to cut the inter-layer graph and inject the output error at each hidden output.
+/// </summary>
+public interface IFeedbackModel : ILossModel
+{
+    Tensor Loss(Batch batch, IFeedbackTap tap);
+}
+
+/// <summary>Interception points a model calls during its forward pass.</summary>
+public interface IFeedbackTap
+{
+    /// <summary>Called with each hidden output h_i; the model continues with the returned tensor.</summary>
+    Tensor Hidden(Tensor h);
+
+    /// <summary>Called with the output (logits) before the loss; the model computes the loss from the returned tensor.</summary>
+    Tensor Output(Tensor y);
+}

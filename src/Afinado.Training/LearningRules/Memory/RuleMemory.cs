@@ -1,0 +1,139 @@
+namespace Afinado.Training.LearningRules.Memory;
+
+/// <summary>
+/// One line of a rule's memory ledger: what it is, the phase it lives in (<c>resident</c> = the whole run, otherwise the
+/// part of a step it exists in), how many bytes, and where the formula comes from. Peak = resident + the largest phase.
+/// </summary>
+public sealed record RuleMemoryEntry(string Name, string Phase, long Bytes, string Source)
+{
+    public const string Resident = "resident";
+}
+
+/// <summary>
+/// A training step of a fully connected classifier (Linear–ReLU–…–Linear, cross-entropy, fp32) as the memory model
+/// sees it. <see cref="EsChunkPairs"/> is the number of antithetic pairs evaluated per batched call (0 = in place).
+/// </summary>
+public sealed record MlpMemoryJob
+{
+    public required IReadOnlyList<int> Widths { get; init; }
+    public required int Batch { get; init; }
+    public required string Rule { get; init; }
+    /// <summary><c>adam</c> (2 states, allocated at construction in TorchSharp) or <c>sgd</c> (1 momentum buffer).</summary>
+    public string Optimizer { get; init; } = "adam";
+    public int EsChunkPairs { get; init; } = 16;
+    public int EsPairs { get; init; } = 32;
+    public int SubspaceDim { get; init; } = 1;
+}
+
+/// <summary>
+/// The ledger each learning rule needs, in a form the planner can adopt entry by entry. TorchSharp facts it encodes,
+/// each confirmed by RSS probes (bench/learning-rules/README.md):
+/// <list type="bullet">
+/// <item>every tensor created inside a step's dispose scope lives until the step ends — a forward costs all its
+/// intermediates, and tensors a custom backward returns (DFA's e·B_i) live through the optimizer step;</item>
+/// <item>Adam allocates both moments at construction and its step holds two temporaries per parameter (√v and √v/c)
+/// until the step returns: 2 × weights on top of everything else; SGD-momentum allocates its buffer at step 1, no temporaries.</item>
+/// </list>
+/// Per rule: backprop = weights + grads + optimizer + forward intermediates; DFA = backprop + feedback matrices + hidden
+/// errors, no inter-layer graph; ES = weights + optimizer + one perturbation buffer + the population's forward (nothing
+/// saved for backward) or, in the update, the estimate and its .grad copy; Guided ES = ES + k surrogates + the
+/// surrogate's own backward.
+/// </summary>
+public static class RuleMemory
+{
+    private const long F32 = 4, I64 = 8;
+
+    /// <summary>Allocator and runtime working set a step adds beyond its tensors (measured: 4.2–4.6 MiB on the probes).</summary>
+    public const long RuntimeSlackBytes = 9L << 19;
+
+    public static long Parameters(IReadOnlyList<int> w)
+    {
+        long p = 0;
+        for (int i = 0; i + 1 < w.Count; i++) p += (long)w[i] * w[i + 1] + w[i + 1];
+        return p;
+    }
+
+    public static IReadOnlyList<RuleMemoryEntry> Entries(MlpMemoryJob job)
+    {
+        var w = job.Widths;
+        long p = Parameters(w), b = job.Batch, weights = p * F32;
+        long hidden = w.Skip(1).Take(w.Count - 2).Sum(x => (long)x);
+        long classes = w[^1], widest = w.Skip(1).Max(x => (long)x);
+        bool adam = job.Optimizer == "adam", direct = job.Optimizer == "none";
+        if (direct && job.Rule != "es") throw new ArgumentOutOfRangeException(nameof(job), "only es runs without an optimizer");
+        const string R = RuleMemoryEntry.Resident;
+        var e = new List<RuleMemoryEntry>
+        {
+            new("weights", R, weights, "Σ (in·out + out) × 4 B"),
+            new("minibatch inputs + labels", R, b * w[0] * F32 + b * I64, "index_select copies"),
+            new("runtime slack", R, RuntimeSlackBytes, "measured allocator/runtime working set of a step"),
+        };
+        if (!direct)
+            e.Add(new(adam ? "adam exp_avg + exp_avg_sq" : "sgd momentum buffer", R, (adam ? 2 : 1) * weights, adam ? "allocated at construction" : "allocated at the first step"));
+        // With autograd: Linear output a_i and ReLU output h_i per hidden layer, logits and log-softmax.
+        long forward = b * (2 * hidden + 2 * classes) * F32;
+        long adamTemps = adam ? 2 * weights : 0;
+
+        switch (job.Rule)
+        {
+            case "backprop":
+            case "dfa":
+                bool dfa = job.Rule == "dfa";
+                if (dfa) e.Add(new("feedback matrices B_i", R, classes * hidden * F32, "[classes, width_i] per hidden layer, never trained"));
+                foreach (var phase in new[] { "backward", "optimizer step" })
+                {
+                    e.Add(new("forward intermediates", phase, forward, dfa ? "a_i, h_i, logits, log_softmax; h_i.detach() is a view, no inter-layer graph" : "a_i, h_i, logits, log_softmax (live until the step ends)"));
+                    e.Add(new("grads", phase, weights, "one .grad per parameter"));
+                    if (dfa) e.Add(new("hidden errors e·B_i", phase, b * hidden * F32, "returned together by the DFA node; live until the step ends"));
+                }
+                e.Add(new("backward transient", "backward", b * widest * F32, "gradient of one layer's activation"));
+                if (adam) e.Add(new("adam temporaries", "optimizer step", adamTemps, "√v and √v/c per parameter"));
+                break;
+
+            case "es":
+            case "guided-es":
+                if (job.EsChunkPairs > 0)
+                {
+                    long rows = 2L * Math.Min(job.EsChunkPairs, job.EsPairs);
+                    e.Add(new("θ snapshot", "evaluate", weights, "flat copy the population rows are built from"));
+                    e.Add(new("perturbation buffer ε", "evaluate", weights, "regenerated from per-pair seeds"));
+                    e.Add(new($"population rows ({rows} members)", "evaluate", rows * weights, "stacked weights for bmm"));
+                    e.Add(new("population forward (not saved for backward)", "evaluate", rows * b * (hidden + 2 * classes + 1) * F32,
+                        "one bmm output per layer and member (bias and ReLU applied in place), log_softmax, per-member losses"));
+                }
+                else
+                {
+                    e.Add(new("perturbation buffer ε", "evaluate", weights, "regenerated from per-pair seeds"));
+                    e.Add(new("one forward (θ+ε or θ−ε), not saved for backward", "evaluate", forward, "intermediates freed before the next member's forward"));
+                }
+                if (direct)
+                    e.Add(new("perturbation buffer ε (redrawn per pair)", "update", weights, "θ −= lr·c_i·ε_i in place: no estimate, no .grad, no optimizer state"));
+                else
+                {
+                    e.Add(new("gradient estimate Σ c_i ε_i", "update", weights, "summed while each ε_i is redrawn"));
+                    e.Add(new(".grad copy of the estimate", "update", weights, "what the optimizer reads"));
+                    if (adam) e.Add(new("adam temporaries", "update", adamTemps, "√v and √v/c per parameter"));
+                }
+                if (job.Rule == "guided-es")
+                {
+                    e.Add(new("surrogate history", R, job.SubspaceDim * weights, "k flat surrogate gradients"));
+                    e.Add(new("surrogate DFA backward", "surrogate", forward + 2 * weights + b * hidden * F32, "forward intermediates, grads and their flat copy, hidden errors"));
+                    e.Add(new("feedback matrices B_i", R, classes * hidden * F32, "the DFA surrogate's fixed feedback"));
+                    foreach (var phase in new[] { "evaluate", "update" })
+                        e.Add(new("this step's surrogate + QR basis U", phase, (1 + job.SubspaceDim) * weights, "flat surrogate and U (n×k), live until the step ends"));
+                }
+                break;
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(job), job.Rule, "rule must be backprop, dfa, es or guided-es");
+        }
+        return e;
+    }
+
+    /// <summary>Predicted peak above the pre-model baseline: everything resident plus the largest phase.</summary>
+    public static long Peak(MlpMemoryJob job) => Peak(Entries(job));
+
+    public static long Peak(IReadOnlyList<RuleMemoryEntry> entries) =>
+        entries.Where(x => x.Phase == RuleMemoryEntry.Resident).Sum(x => x.Bytes)
+        + entries.Where(x => x.Phase != RuleMemoryEntry.Resident).GroupBy(x => x.Phase).Select(g => g.Sum(x => x.Bytes)).DefaultIfEmpty(0).Max();
+}

@@ -1,0 +1,72 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Afinado.Training.LearningRules.Models;
+
+/// <summary>
+/// A fully connected classifier (Linear–ReLU–…–Linear, cross-entropy) that supports every learning rule: an ordinary
+/// loss for backprop, hidden-output taps for DFA, and batched population losses (stacked weights + bmm) for ES.
+/// Inputs of any shape [N, …] are flattened. Kept beside the rules until the training engine's model zoo replaces it.
+/// </summary>
+public sealed class RuleMlp : Module<Tensor, Tensor>, IPopulationLossModel, IFeedbackModel
+{
+    private readonly ModuleList<Linear> _layers = new();
+
+    /// <param name="widths">input, hidden…, output; e.g. [784, 128, 10].</param>
+    public RuleMlp(IReadOnlyList<int> widths) : base(nameof(RuleMlp))
+    {
+        if (widths.Count < 2 || widths.Any(w => w < 1)) throw new ArgumentException("need at least input and output widths, all ≥ 1", nameof(widths));
+        Widths = widths.ToArray();
+        for (int i = 0; i + 1 < widths.Count; i++) _layers.Add(Linear(widths[i], widths[i + 1]));
+        RegisterComponents();
+    }
+
+    public int[] Widths { get; }
+    public IReadOnlyList<Linear> Layers => _layers.ToList();
+
+    /// <summary>weight, bias of each layer in order — the flat layout <see cref="PopulationLoss"/> reads.</summary>
+    public IReadOnlyList<Parameter> TrainableParameters =>
+        _layers.SelectMany(l => new[] { l.weight!, l.bias! }).Where(p => p.requires_grad).ToList();
+
+    public override Tensor forward(Tensor x) => Forward(x, null);
+
+    public Tensor Loss(Batch batch) => functional.cross_entropy(forward(batch.Inputs), batch.Targets);
+
+    public Tensor Loss(Batch batch, IFeedbackTap tap) => functional.cross_entropy(Forward(batch.Inputs, tap), batch.Targets);
+
+    private Tensor Forward(Tensor x, IFeedbackTap? tap)
+    {
+        var h = x.reshape(x.shape[0], -1);
+        for (int i = 0; i < _layers.Count; i++)
+        {
+            h = _layers[i].call(h);
+            if (i + 1 < _layers.Count)
+            {
+                h = functional.relu(h);
+                if (tap is not null) h = tap.Hidden(h);
+            }
+        }
+        return tap is null ? h : tap.Output(h);
+    }
+
+    public Tensor PopulationLoss(Tensor thetas, Batch batch)
+    {
+        if (TrainableParameters.Count != 2 * _layers.Count) throw new NotSupportedException("batched ES evaluation needs every layer trainable");
+        long c = thetas.shape[0], off = 0;
+        var x = batch.Inputs;
+        var h = x.reshape(1, x.shape[0], -1);                                  // [1, N, in], broadcast over members
+        for (int i = 0; i < _layers.Count; i++)
+        {
+            long fin = Widths[i], fout = Widths[i + 1];
+            var w = thetas.narrow(1, off, fout * fin).view(c, fout, fin); off += fout * fin;
+            var b = thetas.narrow(1, off, fout).view(c, 1, fout); off += fout;
+            h = h.matmul(w.transpose(1, 2)).add_(b);                          // [C, N, out] (bmm; baddbmm is mis-bound in 0.107)
+            if (i + 1 < _layers.Count) h = h.relu_();
+        }
+        long n = x.shape[0], classes = Widths[^1];
+        var losses = functional.cross_entropy(h.reshape(c * n, classes), batch.Targets.repeat(c), reduction: Reduction.None);
+        return losses.view(c, n).mean(new long[] { 1 });
+    }
+}

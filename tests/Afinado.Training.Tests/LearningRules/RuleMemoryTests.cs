@@ -1,0 +1,47 @@
+using Afinado.Training.LearningRules.Memory;
+using Afinado.Training.LearningRules.Models;
+
+namespace Afinado.Training.Tests.LearningRules;
+
+public class RuleMemoryTests
+{
+    private static readonly int[] Wide = [784, 2048, 2048, 10];
+
+    private static MlpMemoryJob Job(string rule, string optimizer = "adam", int chunk = 0) =>
+        new() { Widths = Wide, Batch = 512, Rule = rule, Optimizer = optimizer, EsChunkPairs = chunk, EsPairs = 8 };
+
+    [Fact]
+    public void Parameter_count_matches_the_model_the_bench_trains()
+    {
+        using var mlp = new RuleMlp(Wide);
+        Assert.Equal(mlp.TrainableParameters.Sum(p => p.numel()), RuleMemory.Parameters(Wide));
+    }
+
+    [Fact]
+    public void Direct_es_needs_no_grads_and_no_optimizer_state_and_peaks_far_below_backprop()
+    {
+        var entries = RuleMemory.Entries(Job("es", "none"));
+        Assert.DoesNotContain(entries, e => e.Name.Contains("grad") || e.Name.Contains("adam") || e.Name.Contains("momentum"));
+        long weights = RuleMemory.Parameters(Wide) * 4;
+        long forward = 512L * (2 * (2048 + 2048) + 2 * 10) * 4, batch = 512L * 784 * 4 + 512L * 8;
+        // weights + one perturbation buffer + one no-grad forward (+ minibatch and runtime slack)
+        Assert.Equal(2 * weights + forward + batch + RuleMemory.RuntimeSlackBytes, RuleMemory.Peak(Job("es", "none")));
+        Assert.True(RuleMemory.Peak(Job("es", "none")) < RuleMemory.Peak(Job("backprop", "adam")) / 2);
+        Assert.True(RuleMemory.Peak(Job("es", "none")) < RuleMemory.Peak(Job("backprop", "sgd")));
+    }
+
+    [Fact]
+    public void Dfa_costs_backprop_plus_feedback_matrices_plus_hidden_errors()
+    {
+        long extra = 10L * (2048 + 2048) * 4 + 512L * (2048 + 2048) * 4;
+        Assert.Equal(RuleMemory.Peak(Job("backprop")) + extra, RuleMemory.Peak(Job("dfa")));
+    }
+
+    [Fact]
+    public void Batched_es_trades_memory_for_speed_by_the_stacked_population_rows()
+    {
+        long inPlace = RuleMemory.Peak(Job("es", chunk: 0));
+        long batched = RuleMemory.Peak(Job("es", chunk: 4));
+        Assert.True(batched > inPlace + 8 * RuleMemory.Parameters(Wide) * 4 - 1, "8 stacked rows must be charged");
+    }
+}
