@@ -21,8 +21,10 @@ public static class LossCurves
             train.LegendText = $"{run} train ({summary.Rule})";
             train.Color = palette.GetColor(i);
             train.MarkerSize = 3;
-            var val = curve.Where(p => p.ValidationLoss is not null).ToArray();
-            if (val.Length > 0)
+            var val = curve.Where(p => p.ValidationLoss is not null).ToList();
+            // The trainer's validation loss before the first step (the base model's) anchors the curve at step 0.
+            if (summary.InitialValidationLoss is { } before && curve[0].Step > 0) val.Insert(0, new LossPoint(0, double.NaN, before));
+            if (val.Count > 0)
             {
                 var v = plt.Add.Scatter(val.Select(p => (double)p.Step).ToArray(), val.Select(p => p.ValidationLoss!.Value).ToArray());
                 v.LegendText = $"{run} validation";
