@@ -94,7 +94,15 @@ public static class ReportHtml
         if (run.Manifest.BaseWeights.Count == 0) h.Append("<tr><td>base weights</td><td>none (trained from scratch)</td></tr>");
         foreach (var b in run.Manifest.BaseWeights) h.Append(c, $"<tr><td>base weights</td><td>{E(b.Path)}<br><code>{E(b.Sha256)}</code></td></tr>");
         foreach (var o in run.Manifest.OutputWeights ?? []) h.Append(c, $"<tr><td>finetuned weights</td><td>{E(o.Path)}<br><code>{E(o.Sha256)}</code></td></tr>");
-        foreach (var d in run.Manifest.DataFiles) h.Append(c, $"<tr><td>data</td><td>{E(d.Path)}<br><code>{E(d.Sha256)}</code></td></tr>");
+        if (run.Manifest.DataFiles.Count <= 5)
+            foreach (var d in run.Manifest.DataFiles) h.Append(c, $"<tr><td>data</td><td>{E(d.Path)}<br><code>{E(d.Sha256)}</code></td></tr>");
+        else
+        {
+            // Corpora span dozens of files: one folded row keeps the identity table readable; every hash stays in the page.
+            h.Append(c, $"<tr><td>data</td><td><details><summary>{run.Manifest.DataFiles.Count} files, digest <code>{E(run.Manifest.DataSha256)}</code></summary>");
+            foreach (var d in run.Manifest.DataFiles) h.Append(c, $"{E(d.Path)}<br><code>{E(d.Sha256)}</code><br>");
+            h.Append("</details></td></tr>");
+        }
         h.Append(c, $"<tr><td>config</td><td><code>{E(run.Manifest.ConfigSha256)}</code></td></tr><tr><td>code</td><td><code>{E(run.Manifest.CodeVersion)}</code></td></tr><tr><td>seed</td><td>{run.Manifest.Seed}</td></tr></table>\n");
         if (run.Summary is { } s)
         {
