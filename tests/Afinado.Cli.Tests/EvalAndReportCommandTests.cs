@@ -18,17 +18,21 @@ public sealed class EvalAndReportCommandTests : IDisposable
     {
         var dir = Path.Combine(_dir, name);
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "manifest.json"), manifestText ?? $$"""
+        var manifest = $$"""
             {"schema": "afinado.manifest/1",
-             "base_weights": {"name": "base-{{baseHash}}", "sha256": "{{new string(baseHash, 64)}}"},
-             "data": [], "config_sha256": "{{new string('d', 64)}}", "code_version": "abc1234", "seed": 1}
-            """);
+             "base_weights": [{"path": "base-{{baseHash}}", "sha256": "{{new string(baseHash, 64)}}", "bytes": 10}],
+             "data_files": [], "data_sha256": "{{new string('e', 64)}}", "config_sha256": "{{new string('d', 64)}}", "code_version": "abc1234", "seed": 1,
+             "created_utc": "2026-11-26T00:00:00Z"}
+            """;
+        File.WriteAllText(Path.Combine(dir, "manifest.json"), manifestText ?? manifest);
         File.WriteAllText(Path.Combine(dir, "summary.json"), """
-            {"schema": "afinado.run/1", "total_parameters": 1000, "trainable_parameters": 100, "steps": 3, "wall_seconds": 1.5,
+            {"schema": "afinado.run/1", "status": "completed", "method": "lora", "rule": "backprop", "max_steps": 3, "forward_passes": 3, "train_positions": 300,
+             "total_parameters": 1000, "trainable_parameters": 100, "steps": 3, "wall_seconds": 1.5,
+             "manifest": MANIFEST,
              "planned_peak_bytes": 2000000, "measured_peak_bytes": 2500000,
              "loss_curve": [{"step": 1, "train_loss": 2.0}, {"step": 2, "train_loss": 1.5, "validation_loss": 1.7}, {"step": 3, "train_loss": 1.2}],
              "planned_breakdown": {"weights": 4000, "gradients": 400}, "measured_breakdown": {"weights": 4000}}
-            """);
+            """.Replace("MANIFEST", manifest));
         return dir;
     }
 

@@ -58,6 +58,9 @@ public class RunTests
             Assert.Equal(7, resumed.Steps);
             Assert.Equal(full.FinalTrainLoss, resumed.FinalTrainLoss);
             Assert.Equal(full.InitialValidationLoss, resumed.InitialValidationLoss);
+            // The loss curve survives the interruption: the resumed summary holds all 7 steps, equal to the uninterrupted curve.
+            Assert.Equal(full.LossCurve!.Select(p => p.Step), resumed.LossCurve!.Select(p => p.Step));
+            Assert.Equal(full.LossCurve!.Select(p => p.TrainLoss), resumed.LossCurve!.Select(p => p.TrainLoss));
             Assert.Equal(File.ReadAllBytes(Path.Combine(a, "model", "model.safetensors")), File.ReadAllBytes(Path.Combine(b, "model", "model.safetensors")));
             Assert.Equal(File.ReadAllBytes(Path.Combine(a, "adapter", "adapter_model.safetensors")), File.ReadAllBytes(Path.Combine(b, "adapter", "adapter_model.safetensors")));
         }
@@ -81,6 +84,7 @@ public class RunTests
             Assert.True(double.IsFinite(r.GetProperty("final_train_loss").GetDouble()));
             Assert.True(double.IsFinite(r.GetProperty("final_validation_loss").GetDouble()));
             Assert.True(r.GetProperty("wall_seconds").GetDouble() > 0);
+            Assert.Equal([1L, 2L], r.GetProperty("loss_curve").EnumerateArray().Select(p => p.GetProperty("step").GetInt64()));
             var m = r.GetProperty("manifest");
             Assert.Equal(64, m.GetProperty("config_sha256").GetString()!.Length);
             Assert.True(m.GetProperty("data_files").GetArrayLength() > 10);

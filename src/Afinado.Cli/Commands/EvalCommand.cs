@@ -37,9 +37,12 @@ public static class EvalCommand
         var epochs = new Option<int>("--finetune-epochs") { Description = "Epochs of finetuning (and of the last-layer alternative).", DefaultValueFactory = _ => 2 };
         var resamples = new Option<int>("--resamples") { Description = "Paired bootstrap resamples for the 95% CIs.", DefaultValueFactory = _ => 1000 };
         var bins = new Option<int>("--bins") { Description = "ECE bins.", DefaultValueFactory = _ => 15 };
+        var run = new Option<string?>("--run") { Description = "Score this `afinado train` run folder (its RUN_DIR/model) against the base its manifest pins: held-out target data, held-out English fortune categories as retained tasks; the base as is is the baseline." };
+        var retainedCategories = new Option<string[]>("--retained") { Description = "--run: English fortune categories scored as retained tasks.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["computers", "science", "literature"] };
+        var itemsPerTask = new Option<int>("--items-per-task") { Description = "--run: held-out items scored per task.", DefaultValueFactory = _ => 100 };
         var json = new Option<bool>("--json") { Description = "Print eval.json (schema afinado.eval/1) instead of text; progress goes to stderr." };
         var cmd = new Command("eval", "Measure target gain, alignment tax (paired bootstrap CIs), calibration and the finetune-or-not verdict.");
-        foreach (var o in new Option[] { outDir, experiment, scaleModel, scaleTflops, replay, rule, generations, finetuneSteps, tasks, baseModel, baseSha, pinnedIn, seed, trainPerClass, testPerClass, epochs, resamples, bins, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { outDir, experiment, scaleModel, scaleTflops, replay, rule, generations, finetuneSteps, tasks, baseModel, baseSha, pinnedIn, run, retainedCategories, itemsPerTask, seed, trainPerClass, testPerClass, epochs, resamples, bins, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             Positive("--train-per-class", parse.GetValue(trainPerClass), 6000);
@@ -51,7 +54,19 @@ public static class EvalCommand
             Action<string> report = msg => progress.MarkupLine($"[grey]eval:[/] {Markup.Escape(msg)}");
             var declared = parse.GetValue(tasks) is { } taskFile ? TaskFile.Read(taskFile) : null;
             EvaluationResult result;
-            if (parse.GetValue(experiment) == "fortunes")
+            if (parse.GetValue(run) is { } runDir)
+            {
+                if (declared is not null || parse.GetValue(baseModel) is not null)
+                    throw new InputError("--run", "takes its tasks and base from the run folder", "Leave out --tasks and --base-model with --run.");
+                Positive("--items-per-task", parse.GetValue(itemsPerTask), 100_000);
+                var options = new TrainedRunOptions
+                {
+                    Seed = parse.GetValue(seed), Resamples = parse.GetValue(resamples), Bins = parse.GetValue(bins),
+                    ItemsPerTask = parse.GetValue(itemsPerTask), RetainedCategories = parse.GetValue(retainedCategories) ?? [],
+                };
+                result = TrainedRunEvaluation.Run(runDir, options, parse.GetValue(outDir)!, report);
+            }
+            else if (parse.GetValue(experiment) == "fortunes")
             {
                 Positive("--finetune-steps", parse.GetValue(finetuneSteps), 100_000);
                 if (parse.GetValue(baseModel) is not null)

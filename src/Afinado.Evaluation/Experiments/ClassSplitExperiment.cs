@@ -1,3 +1,4 @@
+using Afinado.Training.Loop;
 using System.Diagnostics;
 using System.Reflection;
 using Afinado.Evaluation.Data;
@@ -108,22 +109,23 @@ public static class ClassSplitExperiment
         var config = EvalJson.Serialize(options with { Policy = options.Policy });
         var configPath = Path.Combine(outDir, "config.json");
         File.WriteAllText(configPath, config);
-        var manifest = new RunManifestContract
-        {
-            Schema = RunManifestContract.SchemaId,
-            BaseWeights = options.BaseWeights ?? new PinnedFile(basePath, PinnedIdentity.Sha256OfFile(basePath)),
-            OutputWeights = new PinnedFile(finetunedPath, PinnedIdentity.Sha256OfFile(finetunedPath)),
-            Data = train.Files.Concat(test.Files).Select(f => new PinnedFile(f, PinnedIdentity.Sha256OfFile(f))).ToArray(),
-            ConfigSha256 = PinnedIdentity.Sha256OfFile(configPath),
-            CodeVersion = CodeVersion(),
-            Seed = options.Seed,
-        };
+        RunManifest.FileHash baseHash = options.BaseWeights is { } pinnedBase
+            ? new(pinnedBase.Name, pinnedBase.Sha256, new FileInfo(pinnedBase.Name).Length)
+            : RunManifest.Hash(basePath);
+        var manifest = RunFolderWriter.Manifest([baseHash], [finetunedPath], train.Files.Concat(test.Files), configPath, options.Seed, CodeVersion());
         File.WriteAllText(Path.Combine(outDir, RunDirectory.ManifestFile), EvalJson.Serialize(manifest));
 
         long total = MlpClassifier.ParameterCount(finetuned);
-        var summary = new RunSummaryContract
+        var summary = new RunSummary
         {
-            Schema = RunSummaryContract.SchemaId,
+            Status = "completed",
+            Method = "full",
+            Rule = rule,
+            MaxSteps = (int)ftLog.Steps,
+            // Backprop: one forward per step; ES: one per antithetic candidate (2 × population) per generation.
+            ForwardPasses = options.Rule == FinetuneRule.Es ? ftLog.Steps * 2 * options.EsPopulation : ftLog.Steps,
+            TrainPositions = ftLog.Steps * (options.Rule == FinetuneRule.Es ? options.EsBatch : options.BatchSize),
+            Manifest = manifest,
             TotalParameters = total,
             TrainableParameters = total,
             PlannedPeakBytes = null,
@@ -131,7 +133,6 @@ public static class ClassSplitExperiment
             FinalTrainLoss = ftLog.FinalLoss,
             Steps = ftLog.Steps,
             WallSeconds = ftLog.WallSeconds,
-            LearningRule = rule,
             LossCurve = ftLog.LossCurve,
             PlannedBreakdown = PlannedBreakdown(total, options),
             // ES never calls backward, so it has no gradients to measure.
@@ -144,8 +145,8 @@ public static class ClassSplitExperiment
         var result = new EvaluationResult
         {
             ResultKey = PinnedIdentity.ResultKey(manifest),
-            BaseSha256 = manifest.BaseWeights.Sha256,
-            FinetunedSha256 = manifest.OutputWeights.Sha256,
+            BaseSha256 = manifest.BaseSha256!,
+            FinetunedSha256 = manifest.OutputSha256,
             Description = $"Fashion-MNIST class split: MLP 784-{options.Hidden}-10 base on classes {string.Join(',', retainedClasses)} " +
                           (baseLog is null ? $"(pinned base {options.BaseWeights!.Sha256[..12]}…)" : $"({options.BaseEpochs} epochs, final loss {baseLog.FinalLoss:0.000})") + $", finetuned by {rule} on {string.Join(',', target.Classes!)} " +
                           (options.Rule == FinetuneRule.Es ? $"({options.EsGenerations} generations × {options.EsPopulation} antithetic pairs, σ {options.EsSigma}" : $"({options.FinetuneEpochs} epochs") + $", {ftLog.Steps} steps, final loss {ftLog.FinalLoss:0.000}); last-layer alternative final loss {llLog.FinalLoss:0.000}; " +

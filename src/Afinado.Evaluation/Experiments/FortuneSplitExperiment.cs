@@ -1,3 +1,4 @@
+using Afinado.Training.Loop;
 using System.Diagnostics;
 using System.Text;
 using Afinado.Evaluation.Data;
@@ -92,27 +93,23 @@ public static class FortuneSplitExperiment
 
         var configPath = Path.Combine(outDir, "config.json");
         File.WriteAllText(configPath, EvalJson.Serialize(options));
-        var manifest = new RunManifestContract
-        {
-            Schema = RunManifestContract.SchemaId,
-            BaseWeights = new PinnedFile(basePath, PinnedIdentity.Sha256OfFile(basePath)),
-            OutputWeights = new PinnedFile(finetunedPath, PinnedIdentity.Sha256OfFile(finetunedPath)),
-            Data = files.Distinct().Select(f => new PinnedFile(Path.GetFullPath(f), PinnedIdentity.Sha256OfFile(f))).ToArray(),
-            ConfigSha256 = PinnedIdentity.Sha256OfFile(configPath),
-            CodeVersion = ClassSplitExperiment.CodeVersion(),
-            Seed = options.Seed,
-        };
+        var manifest = RunFolderWriter.Manifest([RunManifest.Hash(basePath)], [finetunedPath], files, configPath, options.Seed, ClassSplitExperiment.CodeVersion());
         long total = finetuned.parameters().Sum(p => p.numel());
-        var summary = new RunSummaryContract
+        var summary = new RunSummary
         {
-            Schema = RunSummaryContract.SchemaId,
+            Status = "completed",
+            Method = "full",
+            Rule = "backprop",
+            MaxSteps = options.FinetuneSteps,
+            ForwardPasses = ftLog.Steps,
+            TrainPositions = ftLog.Steps * options.Batch * options.Window,
+            Manifest = manifest,
             TotalParameters = total,
             TrainableParameters = total,
             MeasuredPeakBytes = peak,
             FinalTrainLoss = ftLog.FinalLoss,
             Steps = ftLog.Steps,
             WallSeconds = ftLog.WallSeconds,
-            LearningRule = "backprop",
             LossCurve = ftLog.LossCurve,
             PlannedBreakdown = new Dictionary<string, long>
             {
@@ -129,8 +126,8 @@ public static class FortuneSplitExperiment
         var result = new EvaluationResult
         {
             ResultKey = PinnedIdentity.ResultKey(manifest),
-            BaseSha256 = manifest.BaseWeights.Sha256,
-            FinetunedSha256 = manifest.OutputWeights.Sha256,
+            BaseSha256 = manifest.BaseSha256!,
+            FinetunedSha256 = manifest.OutputSha256,
             Description = $"Fortunes split: byte-level window LM (context {options.Context}, {total:N0} parameters) base on {string.Join(", ", retained.Select(r => r.Name))} " +
                           $"({options.BaseSteps} steps, final loss {baseLog.FinalLoss:0.000}), finetuned by backprop on '{target.Name}' ({options.FinetuneSteps} steps, final loss {ftLog.FinalLoss:0.000}); " +
                           $"output-layer alternative final loss {llLog.FinalLoss:0.000}; {options.TrainItemsPerTask} train / {options.TestItemsPerTask} held-out fortunes per task, ≤ {options.MaxTokens} bytes each; seed {options.Seed}",

@@ -1,3 +1,4 @@
+using Afinado.Training.Loop;
 using System.Diagnostics;
 using Afinado.Evaluation.Runs;
 using TorchSharp;

@@ -25,8 +25,8 @@ public static class ReportBuilder
             names = runs.Select(r => r.Path).ToList();
         }
         var warnings = PinnedIdentity.CheckSameBase(runs, allowDifferentBase).ToList();
-        foreach (var r in runs.Where(r => r.Evaluation is not null && r.Evaluation.BaseSha256 != r.Manifest.BaseWeights.Sha256))
-            warnings.Add($"run '{r.Name}': eval.json was computed for base {r.Evaluation!.BaseSha256[..12]}… but the manifest pins {r.Manifest.BaseWeights.Sha256[..12]}…: the results do not belong to these weights");
+        foreach (var r in runs.Where(r => r.Evaluation is not null && r.Evaluation.BaseSha256 != r.Manifest.BaseSha256))
+            warnings.Add($"run '{r.Name}': eval.json was computed for base {PinnedIdentity.Short(r.Evaluation!.BaseSha256)} but the manifest pins {PinnedIdentity.Short(r.Manifest.BaseSha256)}: the results do not belong to these weights");
         foreach (var r in runs.Where(r => r.Evaluation is null))
             warnings.Add($"run '{r.Name}' has no eval.json: run `afinado eval` on it for gain, tax, calibration and the verdict");
 
@@ -35,7 +35,7 @@ public static class ReportBuilder
         Directory.CreateDirectory(figDir);
         var figures = new List<(Figure Figure, string Caption)>();
         var summaries = runs.Select((r, i) => (names[i], r.Summary)).Where(x => x.Summary is not null).Select(x => (x.Item1, x.Summary!)).ToList();
-        if (LossCurves.Build(summaries) is { } loss) figures.Add((loss, "Training loss per logged window."));
+        if (LossCurves.Build(summaries) is { } loss) figures.Add((loss, "Training loss per logged step or window; markers: validation loss where it was evaluated."));
         for (int i = 0; i < runs.Count; i++)
         {
             var r = runs[i];

@@ -1,3 +1,4 @@
+using Afinado.Training.Loop;
 using Afinado.Evaluation.Runs;
 
 namespace Afinado.Evaluation.Reporting;
@@ -6,7 +7,7 @@ namespace Afinado.Evaluation.Reporting;
 public sealed record ReportFigure(string Name, string Caption, string Png, string Svg);
 
 /// <summary>One run folder as reported: its pinned identity, its training summary and Evaluation's results.</summary>
-public sealed record ReportRun(string Name, string Path, string ResultKey, RunManifestContract Manifest, RunSummaryContract? Summary, EvaluationResult? Evaluation);
+public sealed record ReportRun(string Name, string Path, string ResultKey, RunManifest Manifest, RunSummary? Summary, EvaluationResult? Evaluation);
 
 /// <summary>The report's machine-readable twin (schema <c>afinado.report/1</c>): the same content as the HTML.</summary>
 public sealed record ReportDocument(IReadOnlyList<ReportRun> Runs, IReadOnlyList<string> Warnings, IReadOnlyList<ReportFigure> Figures)

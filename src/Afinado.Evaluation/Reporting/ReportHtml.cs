@@ -55,7 +55,7 @@ public static class ReportHtml
             var gain = e?.Gains.MinBy(g => g.Gain.Value);
             var tax = e?.Tasks.Where(t => t.Tax is not null).MaxBy(t => t.RelativeTax);
             var ece = e?.Tasks.Where(t => t.EceChange is not null).MaxBy(t => t.EceChange!.Value);
-            h.Append(c, $"<tr><td>{E(run.Name)}</td><td>{E(run.Summary?.LearningRule ?? "–")}</td>");
+            h.Append(c, $"<tr><td>{E(run.Name)}</td><td>{E(run.Summary?.Rule ?? "–")}</td>");
             h.Append(c, $"<td>{(gain is null ? "–" : E($"{gain.Gain} {gain.Metric} over {gain.Baseline}"))}</td>");
             h.Append(c, $"<td>{(tax is null ? "–" : E($"{tax.Tax} on {tax.Task.Name}"))}</td>");
             h.Append(c, $"<td>{(ece is null ? "–" : E($"{ece.EceChange!.Value:+0.000;-0.000} on {ece.Task.Name}"))}</td>");
@@ -91,16 +91,29 @@ public static class ReportHtml
         }
         h.Append("<table><tr><th colspan=\"2\">pinned identity</th></tr>");
         h.Append(c, $"<tr><td>result key</td><td><code>{E(run.ResultKey)}</code></td></tr>");
-        h.Append(c, $"<tr><td>base weights</td><td>{E(run.Manifest.BaseWeights.Name)}<br><code>{E(run.Manifest.BaseWeights.Sha256)}</code></td></tr>");
-        if (run.Manifest.OutputWeights is { } o) h.Append(c, $"<tr><td>finetuned weights</td><td>{E(o.Name)}<br><code>{E(o.Sha256)}</code></td></tr>");
-        foreach (var d in run.Manifest.Data) h.Append(c, $"<tr><td>data</td><td>{E(d.Name)}<br><code>{E(d.Sha256)}</code></td></tr>");
+        if (run.Manifest.BaseWeights.Count == 0) h.Append("<tr><td>base weights</td><td>none (trained from scratch)</td></tr>");
+        foreach (var b in run.Manifest.BaseWeights) h.Append(c, $"<tr><td>base weights</td><td>{E(b.Path)}<br><code>{E(b.Sha256)}</code></td></tr>");
+        foreach (var o in run.Manifest.OutputWeights ?? []) h.Append(c, $"<tr><td>finetuned weights</td><td>{E(o.Path)}<br><code>{E(o.Sha256)}</code></td></tr>");
+        if (run.Manifest.DataFiles.Count <= 5)
+            foreach (var d in run.Manifest.DataFiles) h.Append(c, $"<tr><td>data</td><td>{E(d.Path)}<br><code>{E(d.Sha256)}</code></td></tr>");
+        else
+        {
+            // Corpora span dozens of files: one folded row keeps the identity table readable; every hash stays in the page.
+            h.Append(c, $"<tr><td>data</td><td><details><summary>{run.Manifest.DataFiles.Count} files, digest <code>{E(run.Manifest.DataSha256)}</code></summary>");
+            foreach (var d in run.Manifest.DataFiles) h.Append(c, $"{E(d.Path)}<br><code>{E(d.Sha256)}</code><br>");
+            h.Append("</details></td></tr>");
+        }
         h.Append(c, $"<tr><td>config</td><td><code>{E(run.Manifest.ConfigSha256)}</code></td></tr><tr><td>code</td><td><code>{E(run.Manifest.CodeVersion)}</code></td></tr><tr><td>seed</td><td>{run.Manifest.Seed}</td></tr></table>\n");
         if (run.Summary is { } s)
         {
             h.Append(c, $"<table><tr><th colspan=\"2\">training summary</th></tr><tr><td>parameters (trainable / total)</td><td>{s.TrainableParameters:N0} / {s.TotalParameters:N0}</td></tr>");
-            h.Append(c, $"<tr><td>steps, wall time</td><td>{s.Steps:N0} steps, {s.WallSeconds:0.###} s ({E(s.LearningRule ?? "rule not recorded")})</td></tr>");
+            h.Append(c, $"<tr><td>steps, wall time</td><td>{s.Steps:N0} steps, {s.WallSeconds:0.###} s ({E(s.Method)}, {E(s.Rule)}, {E(s.Status)})</td></tr>");
             h.Append(c, $"<tr><td>peak memory (planned / measured)</td><td>{MiB(s.PlannedPeakBytes)} / {MiB(s.MeasuredPeakBytes)}</td></tr>");
-            h.Append(c, $"<tr><td>final loss (train / validation)</td><td>{N(s.FinalTrainLoss)} / {N(s.FinalValidationLoss)}</td></tr></table>\n");
+            h.Append(c, $"<tr><td>final loss (train / validation)</td><td>{N(s.FinalTrainLoss)} / {N(s.FinalValidationLoss)}</td></tr>");
+            h.Append(c, $"<tr><td>validation loss before → after</td><td>{N(s.InitialValidationLoss)} → {N(s.FinalValidationLoss)}</td></tr>");
+            foreach (var (name, x) in s.ExtraValidation)
+                h.Append(c, $"<tr><td>{E(name)} validation loss before → after</td><td>{N(x.Before)} → {N(x.After)}</td></tr>");
+            h.Append("</table>\n");
         }
     }
 

@@ -1,3 +1,4 @@
+using Afinado.Training.Loop;
 using System.Security.Cryptography;
 using Afinado.Planner;
 
@@ -18,10 +19,10 @@ public static class PinnedIdentity
     public static string Sha256OfBytes(ReadOnlySpan<byte> bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
     /// <summary>The key results are filed under: base weights, output weights, data, config and code, hashed together.</summary>
-    public static string ResultKey(RunManifestContract m)
+    public static string ResultKey(RunManifest m)
     {
-        var parts = new List<string> { "base=" + m.BaseWeights.Sha256, "out=" + (m.OutputWeights?.Sha256 ?? "-"), "config=" + m.ConfigSha256, "code=" + m.CodeVersion, "seed=" + m.Seed };
-        parts.AddRange(m.Data.OrderBy(d => d.Sha256, StringComparer.Ordinal).Select(d => "data=" + d.Sha256));
+        var parts = new List<string> { "base=" + (m.BaseSha256 ?? "-"), "out=" + (m.OutputSha256 ?? "-"), "config=" + m.ConfigSha256, "code=" + m.CodeVersion, "seed=" + m.Seed };
+        parts.AddRange(m.DataFiles.OrderBy(d => d.Sha256, StringComparer.Ordinal).Select(d => "data=" + d.Sha256));
         return Sha256OfBytes(System.Text.Encoding.UTF8.GetBytes(string.Join('\n', parts)))[..16];
     }
 
@@ -35,10 +36,10 @@ public static class PinnedIdentity
         var first = runs[0];
         foreach (var other in runs.Skip(1))
         {
-            if (other.Manifest.BaseWeights.Sha256 == first.Manifest.BaseWeights.Sha256) continue;
+            if (other.Manifest.BaseSha256 == first.Manifest.BaseSha256) continue;
             var message = $"runs '{first.Name}' and '{other.Name}' start from different base weights " +
-                          $"({first.Manifest.BaseWeights.Name} sha256 {first.Manifest.BaseWeights.Sha256[..12]}… vs " +
-                          $"{other.Manifest.BaseWeights.Name} sha256 {other.Manifest.BaseWeights.Sha256[..12]}…)";
+                          $"({first.Manifest.BaseName} sha256 {Short(first.Manifest.BaseSha256)} vs " +
+                          $"{other.Manifest.BaseName} sha256 {Short(other.Manifest.BaseSha256)})";
             if (!allowDifferentBase)
                 throw new InputError("--allow-different-base", message + ", so their gains and taxes are not comparable",
                     "Compare runs finetuned from the same base weights, or pass --allow-different-base to compare anyway (the report flags it).");
@@ -52,7 +53,29 @@ public static class PinnedIdentity
     /// catalog id can point at different weights tomorrow) and is accepted only with a recorded hash: one passed
     /// explicitly, or one a run manifest records for that name.
     /// </summary>
-    public static PinnedFile PinModel(string model, string? sha256, IEnumerable<RunManifestContract> manifests, string field = "--model")
+    /// <summary>First 12 hex digits of a hash for messages, or "none" when there is none.</summary>
+    public static string Short(string? sha256) => sha256 is null ? "none" : sha256[..Math.Min(12, sha256.Length)] + "…";
+
+    /// <summary>
+    /// Refuses to use base weights whose bytes changed since a manifest pinned them: rehashes every recorded file.
+    /// </summary>
+    public static void VerifyBaseWeights(RunManifest manifest, string field)
+    {
+        if (manifest.BaseWeights.Count == 0)
+            throw new InputError(field, "the run's manifest records no base weights (the model was trained from scratch), so there is no base to compare against",
+                "Evaluate a finetuning run (e.g. `afinado train --recipe fortunes-es`).");
+        foreach (var f in manifest.BaseWeights)
+        {
+            if (!File.Exists(f.Path))
+                throw new InputError(field, $"the pinned base weights '{f.Path}' are missing", "Restore the base model the run was finetuned from (same bytes), then evaluate again.");
+            var actual = Sha256OfFile(f.Path);
+            if (actual != f.Sha256)
+                throw new InputError(field, $"the base weights '{f.Path}' hash to {Short(actual)} but the manifest pins {Short(f.Sha256)}: they changed since the run was made",
+                    "Restore the exact base weights the run started from; results against other bytes would not describe this finetune.");
+        }
+    }
+
+    public static PinnedFile PinModel(string model, string? sha256, IEnumerable<RunManifest> manifests, string field = "--model")
     {
         if (File.Exists(model))
         {
@@ -67,9 +90,9 @@ public static class PinnedIdentity
                 throw new InputError($"{field}-sha256", $"'{sha256}' is not a SHA-256", "Give the 64-hex-digit content hash of the weights (sha256sum).");
             return new PinnedFile(model, sha256.ToLowerInvariant());
         }
-        var recorded = manifests.Select(m => m.BaseWeights).Concat(manifests.Select(m => m.OutputWeights).OfType<PinnedFile>())
-            .FirstOrDefault(p => p.Name == model);
-        if (recorded is not null) return recorded;
+        var recorded = manifests.SelectMany(m => m.BaseWeights.Concat(m.OutputWeights ?? []))
+            .FirstOrDefault(p => p.Path == model);
+        if (recorded is not null) return new PinnedFile(recorded.Path, recorded.Sha256);
         throw new InputError(field, $"'{model}' is a mutable name: the weights behind a name can change, so results for it could not be reproduced",
             $"Pass the weights file itself, a run whose manifest records the hash of '{model}', or {field}-sha256 HASH.");
     }

@@ -1,3 +1,4 @@
+using Afinado.Training.Loop;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Afinado.Planner;
@@ -15,7 +16,7 @@ public sealed partial class RunDirectory
     public const string SummaryFile = "summary.json";
     public const string EvaluationFile = "eval.json";
 
-    private RunDirectory(string path, RunManifestContract manifest, RunSummaryContract? summary, EvaluationResult? evaluation)
+    private RunDirectory(string path, RunManifest manifest, RunSummary? summary, EvaluationResult? evaluation)
     {
         Path = path;
         Manifest = manifest;
@@ -24,8 +25,8 @@ public sealed partial class RunDirectory
     }
 
     public string Path { get; }
-    public RunManifestContract Manifest { get; }
-    public RunSummaryContract? Summary { get; }
+    public RunManifest Manifest { get; }
+    public RunSummary? Summary { get; }
     public EvaluationResult? Evaluation { get; }
     public string Name => System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(Path));
 
@@ -37,10 +38,10 @@ public sealed partial class RunDirectory
         if (!File.Exists(manifestPath))
             throw new InputError(field, $"'{path}' has no {ManifestFile}, so its results cannot be tied to exact weights, data and code",
                 "Pass a run folder written by `afinado train` or `afinado eval --out` (they write the manifest).");
-        var manifest = ReadJson<RunManifestContract>(manifestPath, RunManifestContract.SchemaId, m => m.Schema);
+        var manifest = ReadJson<RunManifest>(manifestPath, RunManifest.SchemaId, m => m.Schema);
         Validate(manifestPath, manifest);
         var summaryPath = System.IO.Path.Combine(path, SummaryFile);
-        var summary = File.Exists(summaryPath) ? ReadJson<RunSummaryContract>(summaryPath, RunSummaryContract.SchemaId, s => s.Schema) : null;
+        var summary = File.Exists(summaryPath) ? ReadJson<RunSummary>(summaryPath, RunSummary.SchemaId, s => s.Schema) : null;
         var evalPath = System.IO.Path.Combine(path, EvaluationFile);
         var evaluation = File.Exists(evalPath) ? ReadJson<EvaluationResult>(evalPath, EvaluationResult.SchemaId, e => e.Schema) : null;
         return new RunDirectory(path, manifest, summary, evaluation);
@@ -65,12 +66,12 @@ public sealed partial class RunDirectory
         return value;
     }
 
-    private static void Validate(string file, RunManifestContract m)
+    private static void Validate(string file, RunManifest m)
     {
-        CheckHash(file, "base_weights.sha256", m.BaseWeights.Sha256);
-        if (m.OutputWeights is { } o) CheckHash(file, "output_weights.sha256", o.Sha256);
+        for (int i = 0; i < m.BaseWeights.Count; i++) CheckHash(file, $"base_weights[{i}].sha256", m.BaseWeights[i].Sha256);
+        for (int i = 0; i < (m.OutputWeights?.Count ?? 0); i++) CheckHash(file, $"output_weights[{i}].sha256", m.OutputWeights![i].Sha256);
         CheckHash(file, "config_sha256", m.ConfigSha256);
-        for (int i = 0; i < m.Data.Count; i++) CheckHash(file, $"data[{i}].sha256", m.Data[i].Sha256);
+        for (int i = 0; i < m.DataFiles.Count; i++) CheckHash(file, $"data_files[{i}].sha256", m.DataFiles[i].Sha256);
         if (string.IsNullOrWhiteSpace(m.CodeVersion))
             throw new InputError($"{file}: code_version", "is empty", "Record the git commit the run was made with.");
     }

@@ -12,4 +12,6 @@ public sealed record CheckpointState
     public long TrainPositions { get; init; }
     /// <summary>libtorch's CPU generator state (base64). Steps reseed from (seed, step) too; this keeps any other draw exact.</summary>
     public string? TorchRngState { get; init; }
+    /// <summary>Loss curve logged so far, so a resumed run's summary holds the whole curve.</summary>
+    public IReadOnlyList<Loop.LossPoint>? LossCurve { get; init; }
 }

@@ -147,6 +147,7 @@ public sealed class LanguageModelRun
             PositionsPerSecond = result.WallSeconds > 0 ? result.TrainPositions / result.WallSeconds : null,
             ModelDir = modelDir,
             Manifest = manifest,
+            LossCurve = result.LossCurve,
         };
         AtomicFile.WriteAllText(Path.Combine(runDir, SummaryFile), JsonSerializer.Serialize(summary, TrainConfig.Json));
         progress.Message(MemoryLine(planned, measured));

@@ -8,18 +8,48 @@ namespace Afinado.Training.Loop;
 /// <summary>
 /// What a run was made from, pinned by content: SHA-256 of the base weights, every data file and the resolved config,
 /// the code version (git commit when available) and the seed. Evaluation results are keyed by it.
+/// This is the ONE manifest contract (schema <c>afinado.manifest/1</c>): the trainer writes it, <c>afinado eval</c>'s
+/// own run folders write it, and Evaluation reads it. Unknown extra fields are ignored; hashes are lower-case hex.
 /// </summary>
 public sealed record RunManifest
 {
-    public string Schema { get; init; } = "afinado.manifest/1";
+    public const string SchemaId = "afinado.manifest/1";
+
+    public string Schema { get; init; } = SchemaId;
     public required string ConfigSha256 { get; init; }
+    /// <summary>The weights the run started from (every shard); empty for a model trained from scratch.</summary>
     public IReadOnlyList<FileHash> BaseWeights { get; init; } = [];
+    /// <summary>The weights the run produced, when known when the manifest is written (evaluation runs; training runs record them in <c>model/</c>).</summary>
+    public IReadOnlyList<FileHash>? OutputWeights { get; init; }
     public required IReadOnlyList<FileHash> DataFiles { get; init; }
     /// <summary>SHA-256 over the data files' (path, hash) list: one value to compare.</summary>
     public required string DataSha256 { get; init; }
     public required string CodeVersion { get; init; }
     public required long Seed { get; init; }
     public required string CreatedUtc { get; init; }
+
+    /// <summary>One value identifying the base weights: the hash of the single file, or of the shards' hashes in order; null when trained from scratch.</summary>
+    [JsonIgnore]
+    public string? BaseSha256 => Combined(BaseWeights);
+
+    /// <summary>Same for the output weights.</summary>
+    [JsonIgnore]
+    public string? OutputSha256 => OutputWeights is null ? null : Combined(OutputWeights);
+
+    /// <summary>The base weights for people: file path(s), or "none (trained from scratch)".</summary>
+    [JsonIgnore]
+    public string BaseName => BaseWeights.Count == 0 ? "none (trained from scratch)" : string.Join(", ", BaseWeights.Select(b => b.Path));
+
+    private static string? Combined(IReadOnlyList<FileHash> files) => files.Count switch
+    {
+        0 => null,
+        1 => files[0].Sha256,
+        _ => Sha256(Encoding.UTF8.GetBytes(string.Join("\n", files.Select(f => f.Sha256)))),
+    };
+
+    /// <summary>SHA-256 over the data files' (path, hash) list.</summary>
+    public static string DataDigest(IEnumerable<FileHash> data) =>
+        Sha256(Encoding.UTF8.GetBytes(string.Join("\n", data.Select(d => $"{d.Path}\t{d.Sha256}"))));
 
     public sealed record FileHash([property: JsonPropertyName("path")] string Path, [property: JsonPropertyName("sha256")] string Sha256, [property: JsonPropertyName("bytes")] long Bytes);
 
@@ -31,7 +61,7 @@ public sealed record RunManifest
             ConfigSha256 = Sha256(Encoding.UTF8.GetBytes(config.ToJson())),
             BaseWeights = baseWeightFiles.Select(Hash).ToList(),
             DataFiles = data,
-            DataSha256 = Sha256(Encoding.UTF8.GetBytes(string.Join("\n", data.Select(d => $"{d.Path}\t{d.Sha256}")))),
+            DataSha256 = DataDigest(data),
             CodeVersion = CodeVersionString(),
             Seed = config.Seed,
             CreatedUtc = DateTime.UtcNow.ToString("O"),

@@ -4,11 +4,14 @@ namespace Afinado.Training.Loop;
 
 /// <summary>
 /// <c>RUN_DIR/summary.json</c>, schema <c>afinado.run/1</c>: the contract scripts and the evaluation read.
-/// Losses are mean cross-entropy in nats per predicted position (token or image).
+/// Losses are mean cross-entropy in nats per predicted position (token or image). This is the ONE summary contract:
+/// the trainer and <c>afinado eval</c>'s run folders write it, the report reads it.
 /// </summary>
 public sealed record RunSummary
 {
-    public string Schema { get; init; } = "afinado.run/1";
+    public const string SchemaId = "afinado.run/1";
+
+    public string Schema { get; init; } = SchemaId;
     public required string Status { get; init; }
     public string? Message { get; init; }
     public required string Method { get; init; }
@@ -35,6 +38,15 @@ public sealed record RunSummary
     /// <summary>Folder with the exported model (merged weights + config.json), when the run completed.</summary>
     public string? ModelDir { get; init; }
     public required RunManifest Manifest { get; init; }
+    /// <summary>Training loss per step and validation loss where it was evaluated, in step order (the report's loss curves).</summary>
+    public IReadOnlyList<LossPoint>? LossCurve { get; init; }
+    /// <summary>Planner ledger totals by entry name (weights, gradients, optimizer state, activations, …), bytes.</summary>
+    public IReadOnlyDictionary<string, long>? PlannedBreakdown { get; init; }
+    /// <summary>Measured bytes by the same entry names, where they can be measured.</summary>
+    public IReadOnlyDictionary<string, long>? MeasuredBreakdown { get; init; }
 
     public sealed record LossBeforeAfter([property: JsonPropertyName("before")] double Before, [property: JsonPropertyName("after")] double? After);
 }
+
+/// <summary>One point of a loss curve: the training loss after <c>Step</c> steps, and the validation loss if evaluated then.</summary>
+public sealed record LossPoint(long Step, double TrainLoss, double? ValidationLoss = null);

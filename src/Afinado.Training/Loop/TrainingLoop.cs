@@ -14,7 +14,7 @@ public sealed record LoopOptions(int MaxSteps, int BatchSize, int GradientAccumu
 public enum LoopStatus { Completed, Interrupted, Diverged }
 
 public sealed record LoopResult(LoopStatus Status, long Steps, double? TrainLoss, double? ValidationLoss, double? ValidationAccuracy,
-    double WallSeconds, long ForwardPasses, long TrainPositions, string? Message);
+    double WallSeconds, long ForwardPasses, long TrainPositions, string? Message, IReadOnlyList<LossPoint>? LossCurve = null);
 
 /// <summary>
 /// The one training loop (nanoGPT style): for each step, reseed from (seed, step), set the learning rate, let the rule
@@ -77,6 +77,8 @@ public sealed class TrainingLoop
         double? trainLoss = state.LastTrainLoss, valLoss = state.LastValidationLoss, valAcc = null;
         long step = state.Step;
         long stepsThisRun = 0;
+        // The curve continues across resumes: the checkpoint carries the points logged so far.
+        var curve = new List<LossPoint>(state.LossCurve?.Where(p => p.Step <= step) ?? []);
         model.train();
         progress.Begin(step, options.MaxSteps);
         var samples = options.BatchSize * options.GradientAccumulation;
@@ -98,7 +100,7 @@ public sealed class TrainingLoop
                           (kept is null ? "No checkpoint was written yet." : $"The last good checkpoint is kept: {kept}.") +
                           " Lower --lr, set --clip-norm, or check the data.";
                 progress.Message(msg);
-                return new LoopResult(LoopStatus.Diverged, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg);
+                return new LoopResult(LoopStatus.Diverged, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg, curve);
             }
             trainLoss = outcome.Loss;
             step++;
@@ -110,11 +112,14 @@ public sealed class TrainingLoop
             progress.Step(step, outcome.Loss, lr, rate, eta);
 
             bool last = step == options.MaxSteps;
+            double? evaluated = null;
             if (options.EvalEvery > 0 && (step % options.EvalEvery == 0 || last))
             {
                 (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
+                evaluated = valLoss;
                 progress.Evaluated(step, valLoss.Value);
             }
+            curve.Add(new LossPoint(step, outcome.Loss, evaluated));
             bool stop = cancel.IsCancellationRequested;
             if (checkpoints is not null && (last || stop || (options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0)))
             {
@@ -123,6 +128,7 @@ public sealed class TrainingLoop
                     Step = step, LastTrainLoss = trainLoss, LastValidationLoss = valLoss,
                     WallSeconds = wallBefore + clock.Elapsed.TotalSeconds, ForwardPasses = forward, TrainPositions = positions,
                     TorchRngState = RngState(),
+                    LossCurve = curve.ToList(),
                 };
                 SaveCheckpoint();
             }
@@ -130,11 +136,11 @@ public sealed class TrainingLoop
             {
                 var msg = $"interrupted after step {step}; checkpoint saved. Continue with: afinado train --resume <RUN_DIR>";
                 progress.Message(msg);
-                return new LoopResult(LoopStatus.Interrupted, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg);
+                return new LoopResult(LoopStatus.Interrupted, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg, curve);
             }
         }
         if (options.EvalEvery <= 0 && valLoss is null) (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
-        return new LoopResult(LoopStatus.Completed, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, null);
+        return new LoopResult(LoopStatus.Completed, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, null, curve);
     }
 
     private void SaveCheckpoint()

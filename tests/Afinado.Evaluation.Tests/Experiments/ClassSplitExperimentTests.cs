@@ -40,9 +40,9 @@ public sealed class ClassSplitExperimentTests(ITestOutputHelper output) : IDispo
 
         // The run folder reads back through the pinned-identity contract.
         var run = RunDirectory.Open(_dir);
-        Assert.Equal(result.BaseSha256, run.Manifest.BaseWeights.Sha256);
-        Assert.Equal(PinnedIdentity.Sha256OfFile(Path.Combine(_dir, "base.weights")), run.Manifest.BaseWeights.Sha256);
-        Assert.Equal(4, run.Manifest.Data.Count);
+        Assert.Equal(result.BaseSha256, run.Manifest.BaseSha256);
+        Assert.Equal(PinnedIdentity.Sha256OfFile(Path.Combine(_dir, "base.weights")), run.Manifest.BaseSha256);
+        Assert.Equal(4, run.Manifest.DataFiles.Count);
         Assert.Equal(result.ResultKey, run.Evaluation!.ResultKey);
         Assert.Equal(result.Verdict.Headline, run.Evaluation.Verdict.Headline);
         Assert.True(run.Summary!.LossCurve!.Count > 1);
@@ -62,6 +62,6 @@ public sealed class ClassSplitExperimentTests(ITestOutputHelper output) : IDispo
         Assert.True(target.Change.AboveZero, $"ES target change {target.Change}");
         Assert.True(retained.Tax!.AboveZero, $"ES tax {retained.Tax}");
         Assert.NotNull(retained.EceChange);
-        Assert.Equal("es", RunDirectory.Open(_dir).Summary!.LearningRule);
+        Assert.Equal("es", RunDirectory.Open(_dir).Summary!.Rule);
     }
 }

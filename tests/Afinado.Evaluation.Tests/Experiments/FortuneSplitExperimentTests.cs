@@ -31,7 +31,7 @@ public sealed class FortuneSplitExperimentTests(ITestOutputHelper output) : IDis
         Assert.All(result.Tasks, t => Assert.NotNull(t.EceChange));
         Assert.Equal(retained.Average(t => t.Tax!.Value), result.Forgetting!.AverageForgetting, 12);
         var run = RunDirectory.Open(_dir);
-        Assert.Contains(run.Manifest.Data, d => d.Name.EndsWith("/computers", StringComparison.Ordinal));
-        Assert.Contains(run.Manifest.Data, d => d.Name.Contains("/es/", StringComparison.Ordinal));
+        Assert.Contains(run.Manifest.DataFiles, d => d.Path.EndsWith("/computers", StringComparison.Ordinal));
+        Assert.Contains(run.Manifest.DataFiles, d => d.Path.Contains("/es/", StringComparison.Ordinal));
     }
 }

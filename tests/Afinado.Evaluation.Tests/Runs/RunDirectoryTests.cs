@@ -14,10 +14,12 @@ public sealed class RunDirectoryTests : IDisposable
     internal static string ManifestJson(string baseHash, string baseName = "fashion-mlp-base") => $$"""
         {
           "schema": "afinado.manifest/1",
-          "base_weights": { "name": "{{baseName}}", "sha256": "{{baseHash}}" },
-          "output_weights": { "name": "finetuned.safetensors", "sha256": "{{Hash('b')}}" },
-          "data": [ { "name": "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", "sha256": "{{Hash('c')}}" } ],
+          "base_weights": [ { "path": "{{baseName}}", "sha256": "{{baseHash}}", "bytes": 100 } ],
+          "output_weights": [ { "path": "finetuned.safetensors", "sha256": "{{Hash('b')}}", "bytes": 100 } ],
+          "data_files": [ { "path": "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", "sha256": "{{Hash('c')}}", "bytes": 100 } ],
+          "data_sha256": "{{Hash('e')}}",
           "config_sha256": "{{Hash('d')}}",
+          "created_utc": "2026-11-26T00:00:00Z",
           "code_version": "9191967",
           "seed": 1,
           "some_field_training_adds_later": 3
@@ -36,7 +38,7 @@ public sealed class RunDirectoryTests : IDisposable
     public void A_valid_manifest_is_read_and_keys_results()
     {
         var run = RunDirectory.Open(Run("ok", ManifestJson(Hash('a'))));
-        Assert.Equal(Hash('a'), run.Manifest.BaseWeights.Sha256);
+        Assert.Equal(Hash('a'), run.Manifest.BaseSha256);
         Assert.Equal(1, run.Manifest.Seed);
         Assert.Null(run.Summary);
         var key = PinnedIdentity.ResultKey(run.Manifest);
@@ -63,7 +65,8 @@ public sealed class RunDirectoryTests : IDisposable
     [InlineData("{ \"schema\": \"afinado.manifest/1\", \"base_weights\": ", "corrupt or incomplete")]
     [InlineData("not json at all", "corrupt or incomplete")]
     [InlineData("{ \"schema\": \"afinado.manifest/1\" }", "corrupt or incomplete")] // required fields missing
-    [InlineData("{ \"schema\": \"other/9\", \"base_weights\": {\"name\":\"x\",\"sha256\":\"x\"}, \"data\": [], \"config_sha256\": \"x\", \"code_version\": \"x\", \"seed\": 1 }", "expected 'afinado.manifest/1'")]
+    [InlineData("{ \"schema\": \"other/9\", \"base_weights\": [{\"path\":\"x\",\"sha256\":\"x\",\"bytes\":1}], \"data_files\": [], \"data_sha256\": \"x\", \"config_sha256\": \"x\", \"code_version\": \"x\", \"seed\": 1, \"created_utc\": \"x\" }", "expected 'afinado.manifest/1'")]
+    [InlineData("{ \"schema\": \"afinado.manifest/1\", \"base_weights\": {\"name\":\"x\",\"sha256\":\"x\"}, \"data\": [] }", "corrupt or incomplete")] // the pre-integration Evaluation shape
     public void Corrupt_manifest_is_input_error_naming_the_file(string text, string expected)
     {
         var dir = Run("corrupt", text);
@@ -76,7 +79,7 @@ public sealed class RunDirectoryTests : IDisposable
     public void A_name_where_a_hash_belongs_is_input_error()
     {
         var e = Assert.Throws<InputError>(() => RunDirectory.Open(Run("name", ManifestJson("meta-llama/Llama-3.1-8B"))));
-        Assert.Contains("base_weights.sha256", e.Message);
+        Assert.Contains("base_weights[0].sha256", e.Message);
     }
 
     [Fact]
