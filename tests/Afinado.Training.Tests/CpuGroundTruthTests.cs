@@ -61,11 +61,10 @@ public class CpuGroundTruthTests
         Assert.True(rows.Select(r => (r.Batch, r.Seq)).Distinct().Count() >= 3);
     }
 
-    // Measured gaps (bench/ground-truth/cpu-measured.csv, 2026-11-26): median +14 %, worst +47 % (LoRA). They are planner
-    // fixes, not tolerance: GQA K/V saved after repeat_kv at full head width; SDPA output and its contiguous o_proj-input
-    // copy are two tensors; LoRA activations (measured ≈ 0.9× full training's, planned ≈ 0.5×); ~5.5 MiB constant
-    // after the first backward. Unskip when the planner's CPU ledger carries them.
-    [Fact(Skip = "planner --device cpu gaps listed above are open (issue 3 report); the measurements are in cpu-measured.csv")]
+    // Issue 3 target: median |error| ≤ 3 %, worst ≤ 8 % over every measured row. The gaps first measured (median +14 %,
+    // worst +47 %) were closed by planner fixes, not tolerance: LoRA saved tensors scaled by tokens, the last layer's MLP
+    // not yet live while its attention scores are in flight, and the measured CPU training runtime entry.
+    [Fact]
     public void Planner_cpu_prediction_is_within_target_of_measured_peaks()
     {
         var dir = GroundTruthDir();

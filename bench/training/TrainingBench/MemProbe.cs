@@ -29,7 +29,8 @@ internal static class MemProbe
         Line($"selection {method}");
         var opt = new AdamW(named, 0.9, 0.95, 1e-8, 0.1);
         var x = randint(0, arch.VocabSize, new long[] { batch, seq });
-        for (int step = 0; step < 3; step++)
+        int steps = int.TryParse(Environment.GetEnvironmentVariable("AFINADO_PROBE_STEPS"), out var n) ? n : 3;
+        for (int step = 0; step < steps; step++)
         {
             using var scope = NewDisposeScope();
             opt.ZeroGrad();

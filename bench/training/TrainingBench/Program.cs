@@ -12,6 +12,7 @@ using static TorchSharp.torch;
 // measures the fp32 matmul peak in the same process, and reports model FLOPs utilisation (MFU).
 // usage: TrainingBench CONFIG.json BATCH SEQ STEPS ATTENTION(sdpa|eager) OUT_DIR
 // Writes OUT_DIR/init.safetensors (initial weights + the batch) so the PyTorch side can check it runs the same model.
+if (args[0] == "savedprobe") { Afinado.Bench.Training.SavedProbe.Run(args[1], int.Parse(args[2]), args[3], args[4], args.Length > 5 ? args[5] : null); return; }
 if (args[0] == "memprobe") { Afinado.Bench.Training.MemProbe.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4], args.Length > 5 ? args[5] : "full"); return; }
 var inv = CultureInfo.InvariantCulture;
 string configPath = args[0];

@@ -7,11 +7,15 @@ internal struct SavedBytes
 {
     public double Norms, AttentionProjections, AttentionCore, AttentionScores, Mlp, Lora, DropoutMasks;
     public readonly double Total => Norms + AttentionProjections + AttentionCore + AttentionScores + Mlp + Lora + DropoutMasks;
+    /// <summary>The part of <see cref="Total"/> saved after the layer's attention (second norm, MLP with its LoRA, second
+    /// dropout mask): not yet allocated while the attention's temporaries are in flight. Not added to Total.</summary>
+    public double AfterAttention;
 
     public static SavedBytes operator *(SavedBytes a, double k) => new()
     {
         Norms = a.Norms * k, AttentionProjections = a.AttentionProjections * k, AttentionCore = a.AttentionCore * k,
         AttentionScores = a.AttentionScores * k, Mlp = a.Mlp * k, Lora = a.Lora * k, DropoutMasks = a.DropoutMasks * k,
+        AfterAttention = a.AfterAttention * k,
     };
 
     public static SavedBytes operator +(SavedBytes a, SavedBytes b) => new()
@@ -19,6 +23,7 @@ internal struct SavedBytes
         Norms = a.Norms + b.Norms, AttentionProjections = a.AttentionProjections + b.AttentionProjections,
         AttentionCore = a.AttentionCore + b.AttentionCore, AttentionScores = a.AttentionScores + b.AttentionScores,
         Mlp = a.Mlp + b.Mlp, Lora = a.Lora + b.Lora, DropoutMasks = a.DropoutMasks + b.DropoutMasks,
+        AfterAttention = a.AfterAttention + b.AfterAttention,
     };
 }
 
@@ -50,7 +55,9 @@ internal static class ActivationModel
         // Norm 1 (and the shared normalised input of q/k/v).
         saved.Norms += NormSaved(a, gIn, L.Norm1Trainable, s) * T * h;
         bool y1Grad = gIn || L.Norm1Trainable;
-        saved.AttentionProjections += LinearInputs(L.AttnIn, h, s, ref saved.Lora) * T;
+        // The LoRA terms the helpers add through `loraPerToken` are per token like their return values; both scale by T.
+        double loraPerToken = 0;
+        saved.AttentionProjections += LinearInputs(L.AttnIn, h, s, ref loraPerToken) * T;
         bool attnGrad = y1Grad || L.AttnInAny;
 
         if (attnGrad)
@@ -84,6 +91,7 @@ internal static class ActivationModel
         }
         bool resid1Grad = gIn || L.AnyTrainable;
         if (s.HiddenDropout) saved.DropoutMasks += T * h;
+        double beforeMlp = saved.Total + loraPerToken * T;
 
         // Norm 2 and the MLP (absent in parallel-attention layouts with one norm).
         bool norm2 = L.NormCount >= 2;
@@ -93,14 +101,16 @@ internal static class ActivationModel
             saved.Norms += NormSaved(a, resid1Grad, L.Norm2Trainable, s) * T * h;
             y2Grad = resid1Grad || L.Norm2Trainable;
         }
-        if (a.IsMoE) saved.Mlp += MoeSaved(a, L, s, y2Grad, ref saved.Lora) * T;
+        if (a.IsMoE) saved.Mlp += MoeSaved(a, L, s, y2Grad, ref loraPerToken) * T;
         else
         {
-            saved.Mlp += LinearInputs(L.MlpIn, h, s, ref saved.Lora) * T;
+            saved.Mlp += LinearInputs(L.MlpIn, h, s, ref loraPerToken) * T;
             bool mlpGrad = y2Grad || L.MlpInAny;
-            saved.Mlp += DenseMlpSaved(a, mlpGrad, L.MlpDown, s, ref saved.Lora) * T;
+            saved.Mlp += DenseMlpSaved(a, mlpGrad, L.MlpDown, s, ref loraPerToken) * T;
         }
+        saved.Lora += loraPerToken * T;
         if (s.HiddenDropout) saved.DropoutMasks += T * h;
+        saved.AfterAttention = saved.Total - beforeMlp;
         return saved;
     }
 
@@ -135,7 +145,9 @@ internal static class ActivationModel
     private static double LoraSaved(LinearUse l, in ActivationSettings s, bool shared)
     {
         double bytes = s.LoraC * s.LoraRank;
-        if (s.LoraDropout > 0) bytes += (s.LoraC + 1) * l.In;
+        // Dropout keeps its output (lora_A's input) and its mask: 1 byte on CUDA (fused native_dropout), but libtorch's CPU
+        // path (_dropout_impl: input * bernoulli noise) keeps the noise in the input's dtype (4 B in fp32).
+        if (s.LoraDropout > 0) bytes += (s.LoraC + (s.Cpu ? 4 : 1)) * l.In;
         else if (!shared || s.LoraPrivateInput) bytes += s.LoraC * l.In;
         return bytes;
     }

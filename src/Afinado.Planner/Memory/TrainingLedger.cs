@@ -9,6 +9,9 @@ namespace Afinado.Planner.Memory;
 internal static class TrainingLedger
 {
     private const Phase Saved = Phase.Forward | Phase.ForwardLastLayer | Phase.BackwardStart;
+    /// <summary>Saved activations that have their own entry at the last layer's attention (see "activations while the last
+    /// layer's attention runs").</summary>
+    private const Phase SavedAfterForward = Phase.Forward | Phase.BackwardStart;
 
     public static List<LedgerEntry> Entries(ModelProfile p, Job job, DeviceKind device, bool explain)
     {
@@ -83,7 +86,7 @@ internal static class TrainingLedger
         var total = new SavedBytes();
         double largestLayer = 0, checkpoints = 0;
         int active = 0;
-        SavedBytes? lastLayer = null;
+        SavedBytes? lastLayer = null, finalLayer = null;
         foreach (var (L, count) in p.LayerGroups)
         {
             if (!L.Active) continue;
@@ -91,21 +94,28 @@ internal static class TrainingLedger
             active += count;
             total += layer * count;
             lastLayer ??= layer;
+            finalLayer = layer;
             largestLayer = Math.Max(largestLayer, layer.Total);
             checkpoints += count * s.R * a.HiddenSize * s.Tokens;
         }
         string perLayer = explain ? $"summed over {active} layers with saved tensors; T = b·s = {N(s.Tokens)}" : "";
         if (job.Checkpointing == Checkpointing.None)
         {
-            AddIf(e, "activations: norms", Category.Activations, Saved, total.Norms, perLayer, "RMSNorm fp32 upcast / LayerNorm input (transformers LlamaRMSNorm)");
-            AddIf(e, "activations: linear inputs (attention)", Category.Activations, Saved, total.AttentionProjections, perLayer, "autograd saves x for dW (memory.md §1.2)");
-            AddIf(e, "activations: q, k, v, attention output", Category.Activations, Saved, total.AttentionCore, perLayer,
+            AddIf(e, "activations: norms", Category.Activations, SavedAfterForward, total.Norms, perLayer, "RMSNorm fp32 upcast / LayerNorm input (transformers LlamaRMSNorm)");
+            AddIf(e, "activations: linear inputs (attention)", Category.Activations, SavedAfterForward, total.AttentionProjections, perLayer, "autograd saves x for dW (memory.md §1.2)");
+            AddIf(e, "activations: q, k, v, attention output", Category.Activations, SavedAfterForward, total.AttentionCore, perLayer,
                 job.Attention == AttentionKernel.Sdpa ? "SDPA saves q,k,v,out + fp32 logsumexp (memory.md §1.2)" : "eager: q, repeat_kv K/V (memory.md §1.2)");
-            AddIf(e, "activations: attention scores (s²)", Category.Activations, Saved, total.AttentionScores,
+            AddIf(e, "activations: attention scores (s²)", Category.Activations, SavedAfterForward, total.AttentionScores,
                 explain ? $"b·heads·s² × (4 fp32 softmax + {B(c < 4 ? c : 0)} copy{(job.Dropout > 0 ? " + dropout" : "")})" : "", "memory.md §1.2 (eager O(s²), 5as/h term)");
-            AddIf(e, "activations: MLP", Category.Activations, Saved, total.Mlp, perLayer, a.Mlp == MlpKind.Gated ? "SwiGLU: gate, up, act, product (memory.md §1.2 adapted)" : "GeLU MLP: 4h input/output (memory.md §1.2)");
-            AddIf(e, "activations: LoRA (dropout copies, A outputs)", Category.Activations, Saved, total.Lora, perLayer, "PEFT lora_dropout + lora_A/lora_B inputs (peft #2196, transformers #25572)");
-            AddIf(e, "activations: dropout masks", Category.Activations, Saved, total.DropoutMasks, perLayer, "memory.md §1.2 (1-byte masks)");
+            AddIf(e, "activations: MLP", Category.Activations, SavedAfterForward, total.Mlp, perLayer, a.Mlp == MlpKind.Gated ? "SwiGLU: gate, up, act, product (memory.md §1.2 adapted)" : "GeLU MLP: 4h input/output (memory.md §1.2)");
+            AddIf(e, "activations: LoRA (dropout copies, A outputs)", Category.Activations, SavedAfterForward, total.Lora, perLayer, "PEFT lora_dropout + lora_A/lora_B inputs (peft #2196, transformers #25572)");
+            AddIf(e, "activations: dropout masks", Category.Activations, SavedAfterForward, total.DropoutMasks, perLayer, "memory.md §1.2 (1-byte masks)");
+            // While the last layer's attention runs (the moment its temporaries, e.g. eager scores, are in flight) its second
+            // norm and MLP have saved nothing yet, and neither has the final norm.
+            if (finalLayer is { } fin)
+                AddIf(e, "activations while the last layer's attention runs", Category.Activations, Phase.ForwardLastLayer,
+                    total.Total - fin.AfterAttention, explain ? $"all layers' saved tensors less the last layer's norm 2 and MLP ({N(fin.AfterAttention)} B), not yet computed" : "",
+                    "autograd saves a tensor when the op that needs it runs");
             if (lastLayer is { } last)
                 e.Add(new("activations: layer in backward", Category.Activations, Phase.BackwardEnd, last.Total,
                     explain ? "the first layer's saved tensors, freed last" : "", "autograd frees saved tensors as backward passes them"));
@@ -126,7 +136,7 @@ internal static class TrainingLedger
                 explain ? "one layer's saved tensors rebuilt during backward" : "", "torch.utils.checkpoint");
         }
         double finalNorm = FinalSaved(p, s);
-        AddIf(e, "activations: final norm and head input", Category.Activations, Saved, finalNorm, explain ? "b·s·h at norm/head widths" : "", "transformers LlamaModel.norm / lm_head");
+        AddIf(e, "activations: final norm and head input", Category.Activations, job.Checkpointing == Checkpointing.None ? SavedAfterForward : Saved, finalNorm, explain ? "b·s·h at norm/head widths" : "", "transformers LlamaModel.norm / lm_head");
         if (job.Attention == AttentionKernel.Eager)
         {
             if (!cpu)

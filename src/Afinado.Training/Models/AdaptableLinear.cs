@@ -89,9 +89,12 @@ public sealed class AdaptableLinear : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        var y = nn.functional.linear(x, weight, bias);
-        if (loraA is null) return y;
+        if (loraA is null) return nn.functional.linear(x, weight, bias);
+        // y is created inside this scope on purpose: in-place add_ returns y itself, and MoveToOuterDisposeScope moves a
+        // tensor one scope out from the scope that owns it. Created in the caller's scope, y would be moved past the
+        // caller and outlive it (measured: one output per adapted block held until the model's forward ended).
         using var scope = NewDisposeScope();
+        var y = nn.functional.linear(x, weight, bias);
         var input = loraDropout is null ? x : loraDropout.call(x);
         var delta = loraB!.call(loraA.call(input)).mul_(LoraScaling);
         return y.add_(delta).MoveToOuterDisposeScope();
