@@ -48,7 +48,7 @@ public static class VerdictRule
         {
             var worst = taxed[0];
             return new Verdict(VerdictKind.NotWorthTheTax,
-                F($"finetuning is not worth it as is: {gainText}, but it costs {Signed(worst.Tax.Value)} {worst.Metric} (95% CI {Signed(worst.Tax.Lower)} … {Signed(worst.Tax.Upper)}, {worst.Relative:0.#%} of base) on retained '{worst.Task}', above the {policy.MaxRelativeTax:0.#%} tolerance; mix retained data into training, lower the learning rate, train fewer parameters (LoRA) or average weights with the base"),
+                F($"finetuning is not worth it as is: {gainText}, but it costs {Signed(worst.Tax.Value)} {worst.Metric} (95% CI {Signed(worst.Tax.Lower)} … {Signed(worst.Tax.Upper)}, {worst.Relative:0.#%} of base) on retained '{worst.Task}', above the {policy.MaxRelativeTax:0.#%} tolerance; mix retained data into training, lower the learning rate, train fewer parameters (LoRA, or a lower LoRA rank and fewer targets when LoRA already ran) or average weights with the base"),
                 reasons, policy);
         }
         if (worseCalibration.Count > 0)
