@@ -55,6 +55,9 @@ internal sealed class TrainOptions
     /// <summary>Applies the flags that were given on top of <paramref name="c"/>.</summary>
     public TrainConfig Apply(ParseResult p, TrainConfig c)
     {
+        // --rule es without --optimizer: MeZO-style in-place SGD (no .grad, no optimizer state) at the ES learning rate,
+        // since the recipes' Adam rates are far too small for the raw ES estimate.
+        bool esDefaults = (p.GetValue(Rule) ?? c.Rule) == "es" && p.GetValue(Optimizer) is null;
         var model = p.GetValue(Model);
         if (model is not null)
         {
@@ -79,9 +82,9 @@ internal sealed class TrainOptions
             BatchSize = p.GetValue(Batch) ?? c.BatchSize,
             GradientAccumulation = p.GetValue(GradAccum) ?? c.GradientAccumulation,
             MaxSteps = p.GetValue(MaxSteps) ?? c.MaxSteps,
-            Optimizer = p.GetValue(Optimizer) ?? c.Optimizer,
-            LearningRate = p.GetValue(Lr) ?? c.LearningRate,
-            MinLearningRate = p.GetValue(MinLr) ?? c.MinLearningRate,
+            Optimizer = p.GetValue(Optimizer) ?? (esDefaults ? "sgd" : c.Optimizer),
+            LearningRate = p.GetValue(Lr) ?? (esDefaults ? TrainConfig.EsDirectLearningRate : c.LearningRate),
+            MinLearningRate = p.GetValue(MinLr) ?? (esDefaults ? TrainConfig.EsDirectLearningRate / 10 : c.MinLearningRate),
             WarmupSteps = p.GetValue(Warmup) ?? c.WarmupSteps,
             WeightDecay = p.GetValue(WeightDecay) ?? c.WeightDecay,
             Momentum = p.GetValue(Momentum) ?? c.Momentum,
