@@ -91,6 +91,11 @@ public class TrainCommandTests
         err = new StringWriter();
         Assert.Equal(2, await CliApp.RunAsync(["train", "--resume", Path.Combine(Path.GetTempPath(), "no-such-run")], new StringWriter(), err));
         Assert.Contains("--resume", err.ToString());
+        err = new StringWriter();
+        Assert.Equal(2, await CliApp.RunAsync(["train", "--recipe", "fortunes-es", "--rule", "hebbian", "--max-steps", "1",
+            "--out", Path.Combine(Path.GetTempPath(), Guid.NewGuid().ToString())], new StringWriter(), err));
+        Assert.Contains("--rule", err.ToString());
+        Assert.Contains("guided-es", err.ToString());
     }
 }
 

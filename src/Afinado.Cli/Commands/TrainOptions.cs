@@ -30,7 +30,10 @@ internal sealed class TrainOptions
     public readonly Option<double?> LoraAlpha = new("--lora-alpha") { Description = "LoRA alpha (scaling = alpha / r)." };
     public readonly Option<double?> LoraDropout = new("--lora-dropout") { Description = "Dropout on the LoRA input." };
     public readonly Option<string?> LoraTargets = new("--lora-targets") { Description = "Comma-separated modules (q_proj,v_proj) or all-linear." };
-    public readonly Option<string?> Rule = new("--rule") { Description = "Learning rule: backprop." };
+    public readonly Option<string?> Rule = new("--rule") { Description = "Learning rule: backprop, es, guided-es or dfa (es with --optimizer sgd = MeZO-style in-place update)." };
+    public readonly Option<int?> EsPairs = new("--es-pairs") { Description = "ES/Guided ES antithetic pairs per step (2 forward passes each; memory does not grow with it)." };
+    public readonly Option<double?> EsSigma = new("--es-sigma") { Description = "ES perturbation scale per coordinate." };
+    public readonly Option<string?> Surrogate = new("--surrogate") { Description = "Guided ES surrogate gradient: dfa or stale-backprop." };
     public readonly Option<string?> Attention = new("--attention") { Description = "sdpa (fused) or eager (explicit scores)." };
     public readonly Option<bool> GradientCheckpointing = new("--gradient-checkpointing") { Description = "Recompute each block's activations in backward." };
     public readonly Option<int?> EvalEvery = new("--eval-every") { Description = "Evaluate every N steps." };
@@ -44,7 +47,7 @@ internal sealed class TrainOptions
     public void AddTo(Command cmd)
     {
         foreach (var o in new Option[] { Model, Data, Category, Tokenizer, Seq, Batch, GradAccum, MaxSteps, Optimizer, Lr, MinLr, Warmup, WeightDecay,
-                     Momentum, ClipNorm, Method, Freeze, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Rule, Attention, GradientCheckpointing,
+                     Momentum, ClipNorm, Method, Freeze, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Rule, EsPairs, EsSigma, Surrogate, Attention, GradientCheckpointing,
                      EvalEvery, EvalBatches, CheckpointEvery, Threads, Seed, Out, Json })
             cmd.Options.Add(o);
     }
@@ -52,6 +55,9 @@ internal sealed class TrainOptions
     /// <summary>Applies the flags that were given on top of <paramref name="c"/>.</summary>
     public TrainConfig Apply(ParseResult p, TrainConfig c)
     {
+        // --rule es without --optimizer: MeZO-style in-place SGD (no .grad, no optimizer state) at the ES learning rate,
+        // since the recipes' Adam rates are far too small for the raw ES estimate.
+        bool esDefaults = (p.GetValue(Rule) ?? c.Rule) == "es" && p.GetValue(Optimizer) is null;
         var model = p.GetValue(Model);
         if (model is not null)
         {
@@ -76,9 +82,9 @@ internal sealed class TrainOptions
             BatchSize = p.GetValue(Batch) ?? c.BatchSize,
             GradientAccumulation = p.GetValue(GradAccum) ?? c.GradientAccumulation,
             MaxSteps = p.GetValue(MaxSteps) ?? c.MaxSteps,
-            Optimizer = p.GetValue(Optimizer) ?? c.Optimizer,
-            LearningRate = p.GetValue(Lr) ?? c.LearningRate,
-            MinLearningRate = p.GetValue(MinLr) ?? c.MinLearningRate,
+            Optimizer = p.GetValue(Optimizer) ?? (esDefaults ? "sgd" : c.Optimizer),
+            LearningRate = p.GetValue(Lr) ?? (esDefaults ? TrainConfig.EsDirectLearningRate : c.LearningRate),
+            MinLearningRate = p.GetValue(MinLr) ?? (esDefaults ? TrainConfig.EsDirectLearningRate / 10 : c.MinLearningRate),
             WarmupSteps = p.GetValue(Warmup) ?? c.WarmupSteps,
             WeightDecay = p.GetValue(WeightDecay) ?? c.WeightDecay,
             Momentum = p.GetValue(Momentum) ?? c.Momentum,
@@ -90,6 +96,9 @@ internal sealed class TrainOptions
             LoraDropout = p.GetValue(LoraDropout) ?? c.LoraDropout,
             LoraTargets = targets is null ? c.LoraTargets : targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             Rule = p.GetValue(Rule) ?? c.Rule,
+            EsPairs = p.GetValue(EsPairs) ?? c.EsPairs,
+            EsSigma = p.GetValue(EsSigma) ?? c.EsSigma,
+            Surrogate = p.GetValue(Surrogate) ?? c.Surrogate,
             Attention = p.GetValue(Attention) ?? c.Attention,
             GradientCheckpointing = p.GetValue(GradientCheckpointing) || c.GradientCheckpointing,
             EvalEvery = p.GetValue(EvalEvery) ?? c.EvalEvery,

@@ -48,11 +48,18 @@ public sealed class EsRule : ILearningRule
         _estimator = new AntitheticEstimator(model, _theta, options.PopulationChunkPairs);
         _optimizer = optimizer;
         _options = options;
+        DirectLearningRate = options.DirectLearningRate;
     }
 
     public string Name => "es";
     public RuleCounters Counters { get; } = new();
     public long ParameterCount => _theta.Count;
+
+    /// <summary>Index of the next step; the noise of step t is drawn from (seed, t, pair), so a host that resumes a run sets it.</summary>
+    public long StepIndex { get => _step; set => _step = value; }
+
+    /// <summary>Step size of the direct update (no optimizer); a host with a learning-rate schedule sets it every step.</summary>
+    public double DirectLearningRate { get; set; }
 
     public RuleStepResult Step(Batch batch)
     {
@@ -70,7 +77,7 @@ public sealed class EsRule : ILearningRule
         var coef = sp.Zip(sm, (a, b) => (a - b) * scale).ToArray();
         if (_optimizer is null)
         {
-            _estimator.ApplyInPlace(coef, -_options.DirectLearningRate, Perturb);
+            _estimator.ApplyInPlace(coef, -DirectLearningRate, Perturb);
         }
         else
         {

@@ -59,6 +59,20 @@ public sealed class GuidedEsRule : ILearningRule
     public RuleCounters Counters { get; } = new();
     public string SurrogateName => _surrogate.Name;
 
+    /// <summary>Index of the next step (noise seeds are (seed, step, pair)); a host that resumes a run sets it.</summary>
+    public long StepIndex { get => _step; set => _step = value; }
+
+    /// <summary>The remembered surrogate gradients, oldest first (checkpointed by the host so a resume guides the same way).</summary>
+    public IReadOnlyList<Tensor> History => _history.ToList();
+
+    /// <summary>Replaces the remembered surrogates with copies of <paramref name="history"/> (oldest first).</summary>
+    public void LoadHistory(IEnumerable<Tensor> history)
+    {
+        foreach (var t in _history) t.Dispose();
+        _history.Clear();
+        foreach (var t in history) _history.Enqueue(t.detach().clone().DetachFromDisposeScope());
+    }
+
     public RuleStepResult Step(Batch batch)
     {
         using var scope = NewDisposeScope();

@@ -9,9 +9,46 @@ public sealed class CpuPeakPlanner : IPeakPlanner
 {
     public long? PlanPeakBytes(PeakPlanRequest request)
     {
-        var plan = Afinado.Planner.Fit.Planner.Create(request.Architecture, JobFor(request.Config), [Device.Cpu()], suggestFixes: false);
-        return plan.Ledger.TotalBytes;
+        var c = request.Config;
+        if (c.Rule == "es") return EsPeakBytes(request);
+        long backprop = Plan(request, JobFor(c));
+        // The planner has no DFA mode yet: DFA (and Guided ES's DFA surrogate) is charged as backprop plus the fixed
+        // feedback matrices B_i [vocab, hidden], one per decoder block.
+        return c.Rule is "dfa" or "guided-es"
+            ? backprop + (long)request.Architecture.NumLayers * request.Architecture.VocabSize * request.Architecture.HiddenSize * 4
+            : backprop;
     }
+
+    /// <summary>
+    /// ES is forward-only: the planner's inference plan of the same batch (weights + no-grad activations) plus, per trainable
+    /// parameter, the LoRA adapter weights (not in an inference plan), one perturbation buffer and — unless MeZO-style direct
+    /// (--optimizer sgd) — the estimate, its .grad copy and the optimizer state.
+    /// </summary>
+    private static long EsPeakBytes(PeakPlanRequest r)
+    {
+        var c = r.Config;
+        var job = new Job
+        {
+            Task = JobTask.Infer,
+            Precision = Precision.Fp32,
+            Batch = c.BatchSize * c.GradientAccumulation,
+            Seq = c.SequenceLength,
+            Context = c.SequenceLength,
+            Attention = c.Attention == "eager" ? AttentionKernel.Eager : AttentionKernel.Sdpa,
+        };
+        long n = r.TrainableParameters, perParam = 4;
+        long adapters = TrainingMethods.Parse(c.Method).UsesAdapters() ? n * perParam : 0;
+        long buffers = c.Optimizer switch
+        {
+            "sgd" => 1,
+            "momentum" => 1 + 2 + 1,
+            _ => 1 + 2 + 2,
+        } * n * perParam;
+        return Plan(r, job) + adapters + buffers;
+    }
+
+    private static long Plan(PeakPlanRequest r, Job job) =>
+        Afinado.Planner.Fit.Planner.Create(r.Architecture, job, [Device.Cpu()], suggestFixes: false).Ledger.TotalBytes;
 
     /// <summary>The planner job that describes this training run.</summary>
     public static Job JobFor(TrainConfig c)

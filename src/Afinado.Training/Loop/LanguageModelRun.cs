@@ -87,7 +87,7 @@ public sealed class LanguageModelRun
         long total = model.parameters().Sum(p => p.numel());
         long trainableCount = trainable.Sum(t => t.Parameter.numel());
         progress.Message(SelectionApplier.PeftSummary(model));
-        long? planned = Planner?.PlanPeakBytes(new PeakPlanRequest(arch, selection, config));
+        long? planned = Planner?.PlanPeakBytes(new PeakPlanRequest(arch, selection, config) { TrainableParameters = trainableCount });
 
         var optimizer = Optimizers.Create(config.Optimizer, trainable, config.WeightDecay, config.Momentum, config.Beta1, config.Beta2, config.Epsilon);
         var rule = CreateRule(config.Rule);
@@ -171,7 +171,7 @@ public sealed class LanguageModelRun
     private ILearningRule CreateRule(string name)
     {
         if (name == "backprop") return new BackpropRule();
-        return RuleFactory?.Invoke(name) ?? throw new InputError("--rule", $"\"{name}\" is not a learning rule here", "Use --rule backprop.");
+        return RuleFactory?.Invoke(name) ?? new LearningRuleAdapter(config);
     }
 
     /// <summary>Writes config + manifest for a new run; for a resumed run checks that nothing it was made from changed.</summary>
@@ -226,6 +226,8 @@ public sealed class LanguageModelRun
         if (c.GradientAccumulation < 1) throw new InputError("--grad-accum", $"{c.GradientAccumulation} is not positive", "Use 1 or more.");
         if (!(c.LearningRate > 0)) throw new InputError("--lr", $"{c.LearningRate} is not positive", "Use e.g. 1e-3.");
         if (c.Threads is < 1) throw new InputError("--threads", $"{c.Threads} is not positive", "Use 1 or more threads, or leave it out.");
+        if (!LearningRules.RuleFactory.Names.Contains(c.Rule))
+            throw new InputError("--rule", $"\"{c.Rule}\" is not a learning rule", $"Use one of: {string.Join(", ", LearningRules.RuleFactory.Names)}.");
         if (c.Attention is not ("sdpa" or "eager")) throw new InputError("--attention", $"\"{c.Attention}\" is not an attention kernel", "Use sdpa or eager.");
     }
 }

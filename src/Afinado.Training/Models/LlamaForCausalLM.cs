@@ -52,6 +52,19 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
         return logits.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The same forward as <see cref="forward"/>, with each decoder block's output passed through <paramref name="blockOutput"/>
+    /// before the next block sees it (DFA detaches there and later injects the output error). Returns logits.
+    /// No dispose scope of its own: the tapped block outputs must outlive the forward (the caller's step scope frees them).
+    /// </summary>
+    public Tensor Forward(Tensor inputIds, Func<Tensor, Tensor> blockOutput)
+    {
+        var x = Model.EmbedTokens.call(inputIds);
+        foreach (var layer in Model.Layers) x = blockOutput(layer.call(x));
+        var h = Model.Norm.call(x);
+        return lmHead is null ? nn.functional.linear(h, Model.EmbedTokens.weight!) : lmHead.call(h);
+    }
+
     /// <summary>Every linear layer with its Hugging Face module path (e.g. <c>model.layers.0.mlp.up_proj</c>).</summary>
     public IEnumerable<(string Path, AdaptableLinear Layer)> Linears() =>
         named_modules().Where(m => m.module is AdaptableLinear).Select(m => (m.name, (AdaptableLinear)m.module));
