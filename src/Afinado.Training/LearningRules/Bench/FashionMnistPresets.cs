@@ -57,7 +57,7 @@ public static class FashionMnistPresets
         EsSmall("mlp-es-small-lr03", sigma: 0.02, pairs: 32, lr: 0.03),
         EsSmall("mlp-es-small-s01", sigma: 0.01, pairs: 32, lr: 0.02),
         EsSmall("mlp-es-small-p128", sigma: 0.02, pairs: 128, lr: 0.01),
-        EsSmall("mlp-es-small-p128-lr005", sigma: 0.02, pairs: 128, lr: 0.005),
+        EsSmall("mlp-es-small-p128-lr005", sigma: 0.02, pairs: 128, lr: 0.005, steps: 2500),   // best measured: 81.87 %
     ];
 
     /// <summary>
@@ -75,9 +75,9 @@ public static class FashionMnistPresets
         Probe("mem-bp-sgd", "backprop") with { Optimizer = "sgd", LearningRate = 0.01 },
     ];
 
-    private static FashionMnistRunSpec EsSmall(string id, double sigma, int pairs, double lr) => new()
+    private static FashionMnistRunSpec EsSmall(string id, double sigma, int pairs, double lr, int steps = 2000) => new()
     {
-        Id = id, Network = "mlp", MlpWidths = [784, 32, 10], Rule = "es", Steps = 2000, BatchSize = 256, LearningRate = lr,
+        Id = id, Network = "mlp", MlpWidths = [784, 32, 10], Rule = "es", Steps = steps, BatchSize = 256, LearningRate = lr,
         Es = new EsOptions { Sigma = sigma, Pairs = pairs, Shaping = FitnessShaping.CenteredRank, PopulationChunkPairs = 16 },
         Target = "≥ 85 %",
     };
