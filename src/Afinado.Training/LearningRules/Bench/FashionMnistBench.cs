@@ -48,7 +48,9 @@ public static class FashionMnistBench
             }
             var idx = perm.narrow(0, cursor, spec.BatchSize);
             cursor += spec.BatchSize;
-            var batch = new Batch(data.TrainImages.index_select(0, idx), data.TrainLabels.index_select(0, idx));
+            var images = data.TrainImages.index_select(0, idx);
+            if (spec.HorizontalFlip) images = FlipHalf(images, gen);
+            var batch = new Batch(images, data.TrainLabels.index_select(0, idx));
             schedule?.Apply(step);
             var r = rule.Step(batch);
             lossEma = double.IsNaN(lossEma) ? r.Loss : 0.98 * lossEma + 0.02 * r.Loss;
@@ -76,6 +78,14 @@ public static class FashionMnistBench
             MallocTamed = ProcessMemory.MallocTamed,
             PredictedPeakBytes = spec.Network == "mlp" ? RuleMemory.Peak(MemoryJob(spec)) : 0,
         };
+    }
+
+    /// <summary>Mirrors a seeded random half of the batch left-right (images stored as flat 784-vectors or N×1×28×28).</summary>
+    private static Tensor FlipHalf(Tensor images, Generator gen)
+    {
+        var square = images.reshape(images.shape[0], 28, 28);
+        var flip = rand(new long[] { images.shape[0], 1, 1 }, generator: gen).lt(0.5);
+        return where(flip, square.flip(2), square).reshape(images.shape);
     }
 
     /// <summary>The ledger job that describes this row (MLP rows).</summary>
@@ -126,7 +136,7 @@ public static class FashionMnistBench
     private static nn.Module<Tensor, Tensor> BuildModel(FashionMnistRunSpec spec) => spec.Network switch
     {
         "mlp" => new RuleMlp(spec.MlpWidths),
-        "lenet" => new RuleLeNet(),
+        "lenet" => new RuleLeNet(spec.LeNetChannels[0], spec.LeNetChannels[1]),
         _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Network, "network must be mlp or lenet"),
     };
 
@@ -134,6 +144,7 @@ public static class FashionMnistBench
     {
         "none" => null,
         "adam" => optim.Adam(ps, spec.LearningRate),
+        "adamw" => optim.AdamW(ps, spec.LearningRate, weight_decay: spec.WeightDecay),
         "sgd" => optim.SGD(ps, spec.LearningRate, momentum: 0.9),
         _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Optimizer, "optimizer must be adam or sgd"),
     };

@@ -7,12 +7,18 @@ public sealed record FashionMnistRunSpec
     /// <summary><c>mlp</c> or <c>lenet</c>.</summary>
     public required string Network { get; init; }
     public int[] MlpWidths { get; init; } = [784, 128, 64, 10];
+    /// <summary>LeNet conv channel counts (biotorch's LeNet-5: 6 and 16).</summary>
+    public int[] LeNetChannels { get; init; } = [6, 16];
     /// <summary><c>backprop</c>, <c>dfa</c>, <c>es</c> or <c>guided-es</c>.</summary>
     public required string Rule { get; init; }
     public required int Steps { get; init; }
     public int BatchSize { get; init; } = 128;
-    /// <summary><c>adam</c> or <c>sgd</c> (momentum 0.9).</summary>
+    /// <summary><c>adam</c>, <c>adamw</c> (decoupled <see cref="WeightDecay"/>), <c>sgd</c> (momentum 0.9) or <c>none</c> (direct ES).</summary>
     public string Optimizer { get; init; } = "adam";
+    /// <summary>AdamW's decoupled weight decay (TorchSharp's default is 0, so it is always set explicitly).</summary>
+    public double WeightDecay { get; init; }
+    /// <summary>Training-time augmentation: each image is mirrored left-right with probability ½ (seeded).</summary>
+    public bool HorizontalFlip { get; init; }
     public double LearningRate { get; init; } = 1e-3;
     /// <summary>Cosine decay of the learning rate to 0 over <see cref="Steps"/>.</summary>
     public bool CosineDecay { get; init; } = true;

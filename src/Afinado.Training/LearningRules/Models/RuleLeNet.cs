@@ -8,17 +8,18 @@ namespace Afinado.Training.LearningRules.Models;
 /// <summary>
 /// LeNet-5-style CNN for 28×28 inputs (conv 6@5×5 pad 2 → pool → conv 16@5×5 → pool → 120 → 84 → 10, ReLU), the
 /// network of biotorch's Fashion-MNIST BP/FA/DFA table. Each conv stage and hidden FC output is a DFA tap point.
+/// The channel counts can be widened (e.g. 16/32) for a higher-capacity variant of the same layout.
 /// </summary>
 public sealed class RuleLeNet : Module<Tensor, Tensor>, IFeedbackModel
 {
     private readonly Conv2d conv1, conv2;
     private readonly Linear fc1, fc2, fc3;
 
-    public RuleLeNet() : base(nameof(RuleLeNet))
+    public RuleLeNet(int conv1Channels = 6, int conv2Channels = 16) : base(nameof(RuleLeNet))
     {
-        conv1 = Conv2d(1, 6, 5, padding: 2);
-        conv2 = Conv2d(6, 16, 5);
-        fc1 = Linear(16 * 5 * 5, 120);
+        conv1 = Conv2d(1, conv1Channels, 5, padding: 2);
+        conv2 = Conv2d(conv1Channels, conv2Channels, 5);
+        fc1 = Linear(conv2Channels * 5 * 5, 120);
         fc2 = Linear(120, 84);
         fc3 = Linear(84, 10);
         RegisterComponents();
