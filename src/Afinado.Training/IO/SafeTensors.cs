@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using System.Text.Json;
+using Afinado.Planner;
+using Afinado.Planner.Safetensors;
 using static TorchSharp.torch;
 
 namespace Afinado.Training.IO;
@@ -92,32 +94,22 @@ public static class SafeTensors
     /// <summary>One header entry: name, dtype, shape and byte range inside the data section.</summary>
     public sealed record Entry(string Name, ScalarType DType, long[] Shape, long Begin, long End);
 
-    /// <summary>Reads only the header (names, dtypes, shapes), leaving the stream at the start of the data section.</summary>
+    /// <summary>
+    /// Reads only the header (names, dtypes, shapes), leaving the stream at the start of the data section. Parsing and
+    /// validation (length limits, offsets, overlaps, dtype × shape sizes) are the planner's fuzzed
+    /// <see cref="SafetensorsHeader"/>: one parser for <c>afinado inspect</c> and for loading weights.
+    /// </summary>
     public static List<Entry> ReadHeader(Stream fs, string path, out Dictionary<string, string> metadata)
     {
-        Span<byte> len = stackalloc byte[8];
-        fs.ReadExactly(len);
-        long n = (long)BinaryPrimitives.ReadUInt64LittleEndian(len);
-        if (n <= 0 || n > 100_000_000 || n > fs.Length - 8)
-            throw new InvalidDataException($"{path}: not a safetensors file (header length {n})");
-        var hdr = new byte[n];
-        fs.ReadExactly(hdr);
-        metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        var entries = new List<Entry>();
-        using var doc = JsonDocument.Parse(hdr);
-        foreach (var prop in doc.RootElement.EnumerateObject())
+        var file = SafetensorsHeader.Read(fs, path);
+        metadata = new Dictionary<string, string>(file.Metadata, StringComparer.Ordinal);
+        var entries = new List<Entry>(file.Tensors.Count);
+        foreach (var t in file.Tensors)
         {
-            if (prop.Name == "__metadata__")
-            {
-                foreach (var m in prop.Value.EnumerateObject()) metadata[m.Name] = m.Value.GetString() ?? "";
-                continue;
-            }
-            var code = prop.Value.GetProperty("dtype").GetString()!;
-            if (!FromCode.TryGetValue(code, out var dtype))
-                throw new InvalidDataException($"{path}: tensor {prop.Name} has unsupported dtype {code}");
-            var shape = prop.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-            var offs = prop.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-            entries.Add(new Entry(prop.Name, dtype, shape, offs[0], offs[1]));
+            if (!FromCode.TryGetValue(t.Dtype, out var dtype))
+                throw new InputError($"{path}: {t.Name}", $"has dtype {t.Dtype}, which the trainer cannot load",
+                    $"Convert the checkpoint to one of {string.Join(", ", FromCode.Keys)} before training.");
+            entries.Add(new Entry(t.Name, dtype, t.Shape, t.Begin, t.End));
         }
         return entries.OrderBy(e => e.Begin).ToList();
     }
