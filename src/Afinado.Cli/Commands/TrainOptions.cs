@@ -33,6 +33,7 @@ internal sealed class TrainOptions
     public readonly Option<string?> Rule = new("--rule") { Description = "Learning rule: backprop, es, guided-es or dfa (es with --optimizer sgd = MeZO-style in-place update)." };
     public readonly Option<int?> EsPairs = new("--es-pairs") { Description = "ES/Guided ES antithetic pairs per step (2 forward passes each; memory does not grow with it)." };
     public readonly Option<double?> EsSigma = new("--es-sigma") { Description = "ES perturbation scale per coordinate." };
+    public readonly Option<int?> EsRank = new("--es-rank") { Description = "ES noise rank: 0 = dense Gaussian (default); r >= 1 = low-rank sigma*A*B^T/sqrt(r) per weight matrix (EGGROLL)." };
     public readonly Option<string?> Surrogate = new("--surrogate") { Description = "Guided ES surrogate gradient: dfa or stale-backprop." };
     public readonly Option<string?> Attention = new("--attention") { Description = "sdpa (fused) or eager (explicit scores)." };
     public readonly Option<bool> GradientCheckpointing = new("--gradient-checkpointing") { Description = "Recompute each block's activations in backward." };
@@ -47,7 +48,7 @@ internal sealed class TrainOptions
     public void AddTo(Command cmd)
     {
         foreach (var o in new Option[] { Model, Data, Category, Tokenizer, Seq, Batch, GradAccum, MaxSteps, Optimizer, Lr, MinLr, Warmup, WeightDecay,
-                     Momentum, ClipNorm, Method, Freeze, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Rule, EsPairs, EsSigma, Surrogate, Attention, GradientCheckpointing,
+                     Momentum, ClipNorm, Method, Freeze, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Rule, EsPairs, EsSigma, EsRank, Surrogate, Attention, GradientCheckpointing,
                      EvalEvery, EvalBatches, CheckpointEvery, Threads, Seed, Out, Json })
             cmd.Options.Add(o);
     }
@@ -98,6 +99,7 @@ internal sealed class TrainOptions
             Rule = p.GetValue(Rule) ?? c.Rule,
             EsPairs = p.GetValue(EsPairs) ?? c.EsPairs,
             EsSigma = p.GetValue(EsSigma) ?? c.EsSigma,
+            EsRank = p.GetValue(EsRank) ?? c.EsRank,
             Surrogate = p.GetValue(Surrogate) ?? c.Surrogate,
             Attention = p.GetValue(Attention) ?? c.Attention,
             GradientCheckpointing = p.GetValue(GradientCheckpointing) || c.GradientCheckpointing,

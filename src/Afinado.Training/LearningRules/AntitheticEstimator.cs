@@ -32,6 +32,9 @@ public sealed class AntitheticEstimator
 
     public bool Batched => _chunkPairs > 0 && _model is IPopulationLossModel;
 
+    /// <summary>True when low-rank noise can be evaluated as one population call per chunk (<see cref="ILowRankPopulationLossModel"/>).</summary>
+    public bool BatchedLowRank => _chunkPairs > 0 && _model is ILowRankPopulationLossModel;
+
     /// <summary>Losses at θ+ε_i (Plus) and θ−ε_i (Minus) for i = 0..pairs−1. θ is unchanged afterwards.</summary>
     public (double[] Plus, double[] Minus) Evaluate(Batch batch, int pairs, PerturbationWriter perturb)
     {
@@ -88,6 +91,53 @@ public sealed class AntitheticEstimator
                 minus[start + j] = losses[2 * j + 1];
             }
         }
+    }
+
+    /// <summary>
+    /// Losses at θ±ε_i for low-rank noise, <see cref="_chunkPairs"/> pairs per <see cref="ILowRankPopulationLossModel"/> call;
+    /// the factors are drawn from each pair's own generator (<paramref name="generatorFor"/>), exactly as the dense path would.
+    /// </summary>
+    public (double[] Plus, double[] Minus) EvaluateLowRank(Batch batch, int pairs, Func<int, Generator> generatorFor, LowRankNoise noise, double sigma)
+    {
+        if (!BatchedLowRank) throw new InvalidOperationException("the model cannot evaluate a low-rank population; use Evaluate with a dense writer");
+        var model = (ILowRankPopulationLossModel)_model;
+        var plus = new double[pairs];
+        var minus = new double[pairs];
+        using var noGrad = no_grad();
+        for (int start = 0; start < pairs; start += _chunkPairs)
+        {
+            using var scope = NewDisposeScope();
+            int c = Math.Min(_chunkPairs, pairs - start);
+            var chunk = DrawChunk(start, c, generatorFor, noise, sigma);
+            var losses = model.LowRankPopulationLoss(chunk, batch).to(ScalarType.Float64).data<double>().ToArray();
+            Array.Copy(losses, 0, plus, start, c);
+            Array.Copy(losses, c, minus, start, c);
+        }
+        return (plus, minus);
+    }
+
+    /// <summary>Σ_i coefficients[i]·ε_i for low-rank noise: the factors are regenerated chunk by chunk and combined by matmul.</summary>
+    public Tensor CombineLowRank(IReadOnlyList<double> coefficients, Func<int, Generator> generatorFor, LowRankNoise noise, double sigma)
+    {
+        using var noGrad = no_grad();
+        var sum = zeros(_theta.Count, dtype: _theta.DType);
+        int chunkPairs = Math.Max(1, _chunkPairs);
+        for (int start = 0; start < coefficients.Count; start += chunkPairs)
+        {
+            using var scope = NewDisposeScope();
+            int c = Math.Min(chunkPairs, coefficients.Count - start);
+            var chunk = DrawChunk(start, c, generatorFor, noise, sigma);
+            var coef = tensor(coefficients.Skip(start).Take(c).ToArray(), dtype: _theta.DType);
+            noise.AddCombination(chunk, coef, sum);
+        }
+        return sum;
+    }
+
+    private IReadOnlyList<StackedPerturbation> DrawChunk(int start, int count, Func<int, Generator> generatorFor, LowRankNoise noise, double sigma)
+    {
+        var generators = Enumerable.Range(start, count).Select(generatorFor).ToList();
+        try { return noise.Stack(generators, sigma, _theta.DType); }
+        finally { foreach (var g in generators) g.Dispose(); }
     }
 
     /// <summary>θ += scale·Σ_i coefficients[i]·ε_i, one regenerated ε_i at a time, without an estimate buffer.</summary>

@@ -13,6 +13,12 @@ public sealed record EsOptions
     public int PopulationChunkPairs { get; init; } = 16;
     public ulong Seed { get; init; }
     /// <summary>
+    /// 0 = dense isotropic Gaussian noise (OpenAI-ES). r ≥ 1 = low-rank noise (EGGROLL): each weight matrix is perturbed by
+    /// σ·A·Bᵀ/√r, which keeps the estimate's expectation but lets a model that supports it evaluate a far larger population
+    /// for the same compute (<see cref="LowRankNoise"/>). Memory: C·r·(in + out) factors per chunk instead of 2C·D rows.
+    /// </summary>
+    public int NoiseRank { get; init; }
+    /// <summary>
     /// Step size of the direct (MeZO-style) update used when the rule gets no optimizer: θ −= lr·c_i·ε_i is applied pair
     /// by pair as each ε_i is redrawn, so no estimate, .grad or optimizer state is ever allocated.
     /// </summary>
@@ -22,6 +28,7 @@ public sealed record EsOptions
     {
         if (!(Sigma > 0)) throw new ArgumentOutOfRangeException(nameof(Sigma), "σ must be > 0");
         if (Pairs < 1) throw new ArgumentOutOfRangeException(nameof(Pairs), "need at least one antithetic pair");
+        if (NoiseRank < 0) throw new ArgumentOutOfRangeException(nameof(NoiseRank), "noise rank must be ≥ 0 (0 = dense noise)");
     }
 }
 
@@ -37,6 +44,7 @@ public sealed class EsRule : ILearningRule
     private readonly AntitheticEstimator _estimator;
     private readonly optim.Optimizer? _optimizer;
     private readonly EsOptions _options;
+    private readonly LowRankNoise? _lowRank;
     private long _step;
 
     /// <param name="optimizer">Steps on the estimate written into .grad; null = direct in-place SGD at
@@ -48,6 +56,7 @@ public sealed class EsRule : ILearningRule
         _estimator = new AntitheticEstimator(model, _theta, options.PopulationChunkPairs);
         _optimizer = optimizer;
         _options = options;
+        _lowRank = options.NoiseRank > 0 ? new LowRankNoise(model.TrainableParameters, options.NoiseRank) : null;
         DirectLearningRate = options.DirectLearningRate;
     }
 
@@ -65,13 +74,17 @@ public sealed class EsRule : ILearningRule
     {
         using var scope = NewDisposeScope();
         long step = _step;
+        Generator GeneratorFor(int pair) => MemberNoise.GeneratorFor(_options.Seed, step, pair);
         void Perturb(int pair, Tensor into)
         {
-            using var gen = MemberNoise.GeneratorFor(_options.Seed, step, pair);
-            into.normal_(0.0, _options.Sigma, gen);
+            using var gen = GeneratorFor(pair);
+            if (_lowRank is null) into.normal_(0.0, _options.Sigma, gen);
+            else _lowRank.WriteDense(gen, _options.Sigma, into);
         }
 
-        var (plus, minus) = _estimator.Evaluate(batch, _options.Pairs, Perturb);
+        var (plus, minus) = _lowRank is not null && _estimator.BatchedLowRank
+            ? _estimator.EvaluateLowRank(batch, _options.Pairs, GeneratorFor, _lowRank, _options.Sigma)
+            : _estimator.Evaluate(batch, _options.Pairs, Perturb);
         var (sp, sm) = FitnessShapingMath.Apply(_options.Shaping, plus, minus);
         double scale = 1.0 / (2.0 * _options.Pairs * _options.Sigma * _options.Sigma);
         var coef = sp.Zip(sm, (a, b) => (a - b) * scale).ToArray();
@@ -81,7 +94,7 @@ public sealed class EsRule : ILearningRule
         }
         else
         {
-            var g = _estimator.Combine(coef, Perturb);
+            var g = _lowRank is null ? _estimator.Combine(coef, Perturb) : _estimator.CombineLowRank(coef, GeneratorFor, _lowRank, _options.Sigma);
             _theta.SetGradients(g);
             _optimizer.step();
             _theta.ClearGradients();

@@ -47,3 +47,16 @@ public interface IFeedbackTap
     /// <summary>Called with the output (logits) before the loss; the model computes the loss from the returned tensor.</summary>
     Tensor Output(Tensor y);
 }
+
+/// <summary>
+/// A model that evaluates a low-rank ES population (<see cref="LowRankNoise"/>) in one call: x·Wᵀ is computed once and each
+/// member adds only its (x·B_i)·A_iᵀ term, so a member costs O(r·(in + out)) per sample instead of a full matrix product.
+/// </summary>
+public interface ILowRankPopulationLossModel : ILossModel
+{
+    /// <summary>
+    /// <paramref name="perturbations"/> holds one <see cref="StackedPerturbation"/> per trainable parameter, each for the
+    /// same C pairs. Returns [2C] mean losses: rows 0..C−1 at θ+ε_i, rows C..2C−1 at θ−ε_i.
+    /// </summary>
+    Tensor LowRankPopulationLoss(IReadOnlyList<StackedPerturbation> perturbations, Batch batch);
+}

@@ -33,6 +33,8 @@ public sealed class LearningRuleAdapter : ILearningRule
             throw new InputError("--rule", $"\"{config.Rule}\" is not a learning rule", $"Use one of: {string.Join(", ", Rules.RuleFactory.Names)}.");
         if (config.EsPairs < 1) throw new InputError("--es-pairs", $"{config.EsPairs} is not positive", "Use 1 or more antithetic pairs.");
         if (!(config.EsSigma > 0)) throw new InputError("--es-sigma", $"{config.EsSigma} is not positive", "Use e.g. 1e-2.");
+        if (config.EsRank < 0) throw new InputError("--es-rank", $"{config.EsRank} is negative", "Use 0 for dense noise or a rank r >= 1 for low-rank noise.");
+        if (config.EsRank > 0 && config.Rule != "es") throw new InputError("--es-rank", $"low-rank noise is an es option and the rule is {config.Rule}", "Drop --es-rank or use --rule es.");
         this.config = config;
     }
 
@@ -52,7 +54,7 @@ public sealed class LearningRuleAdapter : ILearningRule
         {
             Rule = config.Rule,
             // Raw loss differences (MeZO's estimator): with a handful of pairs, centered ranks would reduce it to a sign.
-            Es = new Rules.EsOptions { Sigma = config.EsSigma, Pairs = config.EsPairs, Shaping = Rules.FitnessShaping.None, PopulationChunkPairs = 0, Seed = seed },
+            Es = new Rules.EsOptions { Sigma = config.EsSigma, Pairs = config.EsPairs, Shaping = Rules.FitnessShaping.None, PopulationChunkPairs = 0, Seed = seed, NoiseRank = config.EsRank },
             GuidedEs = new Rules.GuidedEsOptions { Sigma = config.EsSigma * Math.Sqrt(n), Pairs = config.EsPairs, PopulationChunkPairs = 0, Seed = seed },
             Surrogate = config.Surrogate,
             FeedbackSeed = seed + 7,

@@ -48,6 +48,9 @@ public sealed record TrainConfig
     public int EsPairs { get; init; } = 4;
     /// <summary>ES perturbation scale per coordinate (ε = σ·z). Guided ES uses the same per-coordinate scale (σ_GES = σ·√n).</summary>
     public double EsSigma { get; init; } = 1e-2;
+    /// <summary>ES noise rank: 0 = dense Gaussian (OpenAI-ES / MeZO); r ≥ 1 = low-rank ε = σ·A·Bᵀ/√r per weight matrix
+    /// (EGGROLL). Memory is unchanged: members are still evaluated in place from one regenerated perturbation buffer.</summary>
+    public int EsRank { get; init; }
     /// <summary>Guided ES surrogate gradient: <c>dfa</c> (no backward chain) or <c>stale-backprop</c> (recomputed every 10 steps).</summary>
     public string Surrogate { get; init; } = "dfa";
 

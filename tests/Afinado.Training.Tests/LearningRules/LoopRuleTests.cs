@@ -67,6 +67,28 @@ public class LoopRuleTests
     }
 
     [Fact]
+    public void Low_rank_es_on_lora_lowers_loss()
+    {
+        using var s = TinyLora(21);
+        double before = TrainingLoop.Evaluate(s.Model, s.Data, 4, 4).Loss;
+        var config = RunTests.TinyRun(1) with { Rule = "es", Optimizer = "sgd", EsPairs = 8, EsSigma = 1e-2, EsRank = 1, LearningRate = 0.05 };
+        var result = Train(s, config, 30);
+        double after = TrainingLoop.Evaluate(s.Model, s.Data, 4, 4).Loss;
+        Assert.Equal(LoopStatus.Completed, result.Status);
+        Assert.True(after < before - 0.01, $"validation loss {before} -> {after}");
+        AssertFrozenUnchangedAndNoGrad(s);
+    }
+
+    [Fact]
+    public void Es_rank_is_validated_with_the_flag_named()
+    {
+        var negative = Assert.Throws<Afinado.Planner.InputError>(() => new LearningRuleAdapter(RunTests.TinyRun(1) with { Rule = "es", EsRank = -1 }));
+        Assert.Contains("--es-rank", negative.Message);
+        var wrongRule = Assert.Throws<Afinado.Planner.InputError>(() => new LearningRuleAdapter(RunTests.TinyRun(1) with { Rule = "dfa", EsRank = 2 }));
+        Assert.Contains("--es-rank", wrongRule.Message);
+    }
+
+    [Fact]
     public void Dfa_step_on_llama_changes_only_trainable_parameters()
     {
         using var s = TinyLora(22);

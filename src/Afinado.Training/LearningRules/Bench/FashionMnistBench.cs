@@ -32,6 +32,7 @@ public static class FashionMnistBench
         var schedule = spec.CosineDecay ? new CosineSchedule(optimizer, spec.LearningRate, spec.Steps) : null;
 
         long n = data.TrainImages.shape[0];
+        var (mean, std) = spec.StandardizeInputs ? PixelStatistics(data.TrainImages) : (0.0, 1.0);
         using var gen = new Generator(spec.Seed + 100);
         var perm = randperm(n, generator: gen).DetachFromDisposeScope();
         long cursor = 0;
@@ -50,6 +51,7 @@ public static class FashionMnistBench
             cursor += spec.BatchSize;
             var images = data.TrainImages.index_select(0, idx);
             if (spec.HorizontalFlip) images = FlipHalf(images, gen);
+            if (spec.StandardizeInputs) images = images.sub(mean).div_(std);
             var batch = new Batch(images, data.TrainLabels.index_select(0, idx));
             schedule?.Apply(step);
             var r = rule.Step(batch);
@@ -61,7 +63,9 @@ public static class FashionMnistBench
         long peak = ProcessMemory.PeakBytes;
         perm.Dispose();
 
-        double accuracy = Accuracy(model, data.TestImages, data.TestLabels);
+        double accuracy;
+        using (var testImages = spec.StandardizeInputs ? data.TestImages.sub(mean).div_(std) : data.TestImages.alias())
+            accuracy = Accuracy(model, testImages, data.TestLabels);
         return new FashionMnistRunResult
         {
             Spec = spec,
@@ -78,6 +82,13 @@ public static class FashionMnistBench
             MallocTamed = ProcessMemory.MallocTamed,
             PredictedPeakBytes = spec.Network == "mlp" ? RuleMemory.Peak(MemoryJob(spec)) : 0,
         };
+    }
+
+    /// <summary>Global mean and standard deviation of all training pixels (one scalar each, as torchvision's Normalize).</summary>
+    private static (double Mean, double Std) PixelStatistics(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        return (images.mean().ToDouble(), images.std().ToDouble());
     }
 
     /// <summary>Mirrors a seeded random half of the batch left-right (images stored as flat 784-vectors or N×1×28×28).</summary>

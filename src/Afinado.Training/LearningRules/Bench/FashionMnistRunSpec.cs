@@ -19,6 +19,12 @@ public sealed record FashionMnistRunSpec
     public double WeightDecay { get; init; }
     /// <summary>Training-time augmentation: each image is mirrored left-right with probability ½ (seeded).</summary>
     public bool HorizontalFlip { get; init; }
+    /// <summary>
+    /// Inputs become (x − μ)/s with the training set's global pixel mean μ and standard deviation s (test images likewise).
+    /// Zero-centred inputs matter most to ES: a perturbation of W then moves pre-activations around zero instead of adding a
+    /// common offset, which measurably speeds it up (bench/learning-rules/README.md).
+    /// </summary>
+    public bool StandardizeInputs { get; init; }
     public double LearningRate { get; init; } = 1e-3;
     /// <summary>Cosine decay of the learning rate to 0 over <see cref="Steps"/>.</summary>
     public bool CosineDecay { get; init; } = true;

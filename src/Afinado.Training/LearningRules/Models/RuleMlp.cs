@@ -10,7 +10,7 @@ namespace Afinado.Training.LearningRules.Models;
 /// loss for backprop, hidden-output taps for DFA, and batched population losses (stacked weights + bmm) for ES.
 /// Inputs of any shape [N, …] are flattened. Kept beside the rules until the training engine's model zoo replaces it.
 /// </summary>
-public sealed class RuleMlp : Module<Tensor, Tensor>, IPopulationLossModel, IFeedbackModel
+public sealed class RuleMlp : Module<Tensor, Tensor>, IPopulationLossModel, ILowRankPopulationLossModel, IFeedbackModel
 {
     private readonly ModuleList<Linear> _layers = new();
 
@@ -68,5 +68,38 @@ public sealed class RuleMlp : Module<Tensor, Tensor>, IPopulationLossModel, IFee
         long n = x.shape[0], classes = Widths[^1];
         var losses = functional.cross_entropy(h.reshape(c * n, classes), batch.Targets.repeat(c), reduction: Reduction.None);
         return losses.view(c, n).mean(new long[] { 1 });
+    }
+
+    /// <summary>
+    /// Low-rank population: per layer, x·Wᵀ + b is computed once (or once per member after the first layer) and member i
+    /// adds ±((x·B_i)·A_iᵀ + z_i). While the input is still shared (first layer), the ± members share x·B_i too.
+    /// </summary>
+    public Tensor LowRankPopulationLoss(IReadOnlyList<StackedPerturbation> perturbations, Batch batch)
+    {
+        if (TrainableParameters.Count != 2 * _layers.Count || perturbations.Count != 2 * _layers.Count)
+            throw new NotSupportedException("low-rank ES evaluation needs every layer trainable");
+        var x = batch.Inputs;
+        long n = x.shape[0], c = perturbations[0].A!.shape[0], classes = Widths[^1];
+        var h = x.reshape(1, n, -1);                                              // [1, N, in]: shared by all members
+        for (int i = 0; i < _layers.Count; i++)
+        {
+            var (w, b) = (perturbations[2 * i], perturbations[2 * i + 1]);
+            var shared = h.matmul(_layers[i].weight!.t()).add_(_layers[i].bias!); // [1 or 2C, N, out]
+            if (h.shape[0] == 1)
+            {
+                var delta = h.matmul(w.B!).matmul(w.A!.transpose(1, 2)).add_(b.Z!.unsqueeze(1)); // [C, N, out]
+                h = cat(new[] { shared + delta, shared - delta }, 0);
+            }
+            else
+            {
+                var sa = cat(new[] { w.A!, -w.A! }, 0);
+                var sb = cat(new[] { w.B!, w.B! }, 0);
+                var sz = cat(new[] { b.Z!, -b.Z! }, 0);
+                h = shared.add_(h.matmul(sb).matmul(sa.transpose(1, 2))).add_(sz.unsqueeze(1));
+            }
+            if (i + 1 < _layers.Count) h = h.relu_();
+        }
+        var losses = functional.cross_entropy(h.reshape(2 * c * n, classes), batch.Targets.repeat(2 * c), reduction: Reduction.None);
+        return losses.view(2 * c, n).mean(new long[] { 1 });
     }
 }

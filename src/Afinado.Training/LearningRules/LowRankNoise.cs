@@ -1,0 +1,126 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.LearningRules;
+
+/// <summary>
+/// The perturbation of one parameter for a chunk of C antithetic pairs, already scaled by σ. A matrix W [out, in] gets
+/// the low-rank factors <see cref="A"/> [C, out, r] (carrying σ/√r) and <see cref="B"/> [C, in, r], so ε_i = A_i·B_iᵀ;
+/// any other parameter (bias, norm gain) gets dense Gaussian noise <see cref="Z"/> [C, numel].
+/// </summary>
+public sealed record StackedPerturbation(Tensor? A, Tensor? B, Tensor? Z)
+{
+    public bool IsLowRank => A is not null;
+}
+
+/// <summary>
+/// Low-rank ES noise (EGGROLL, Sarkar et al. 2025, "Evolution Strategies at the Hyperscale", arXiv:2511.16652): a weight
+/// matrix W [out, in] is perturbed by ε = σ·A·Bᵀ/√r with A [out, r], B [in, r] standard normal. Every element of ε still
+/// has variance σ² and E[vec ε·vec εᵀ] = σ²I, so the antithetic estimate keeps its expectation; what changes is the cost of
+/// a member's forward pass: x·(W + ε)ᵀ = x·Wᵀ + ((x·B)·Aᵀ)σ/√r shares x·Wᵀ across the population and adds only
+/// O(r·(in + out)) work per member, so the same compute evaluates a population tens of times larger.
+/// Parameters with fewer than two dimensions get dense noise σ·z. Tensors with more than two dimensions (conv kernels)
+/// are treated as [shape[0], rest]. Each pair draws, parameter by parameter in order, A then B (or z) from its own
+/// generator, so any pair's noise can be regenerated alone.
+/// </summary>
+public sealed class LowRankNoise
+{
+    private readonly (long Rows, long Cols, bool LowRank)[] _shapes;
+
+    public LowRankNoise(IReadOnlyList<Parameter> parameters, int rank)
+    {
+        if (rank < 1) throw new ArgumentOutOfRangeException(nameof(rank), "low-rank noise needs rank ≥ 1");
+        Rank = rank;
+        _shapes = parameters.Select(p => p.dim() >= 2 ? (p.shape[0], p.numel() / p.shape[0], true) : (p.numel(), 1L, false)).ToArray();
+    }
+
+    public int Rank { get; }
+
+    /// <summary>One pair's noise in the flat layout of the trainable parameters: ε = σ·A·Bᵀ/√r per matrix, σ·z otherwise.</summary>
+    public void WriteDense(Generator gen, double sigma, Tensor into)
+    {
+        using var scope = NewDisposeScope();
+        long off = 0;
+        double scale = sigma / Math.Sqrt(Rank);
+        foreach (var (rows, cols, lowRank) in _shapes)
+        {
+            var slice = into.narrow(0, off, rows * cols);
+            if (lowRank)
+            {
+                var a = randn(new[] { rows, (long)Rank }, dtype: into.dtype, generator: gen);
+                var b = randn(new[] { cols, (long)Rank }, dtype: into.dtype, generator: gen);
+                slice.view(rows, cols).copy_(a.matmul(b.t())).mul_(scale);
+            }
+            else
+            {
+                slice.copy_(randn(new[] { rows }, dtype: into.dtype, generator: gen)).mul_(sigma);
+            }
+            off += rows * cols;
+        }
+    }
+
+    /// <summary>
+    /// The noise of pairs <paramref name="generators"/>[0..C) stacked per parameter (the same numbers <see cref="WriteDense"/>
+    /// draws), for a model that evaluates a low-rank population in one call.
+    /// </summary>
+    public IReadOnlyList<StackedPerturbation> Stack(IReadOnlyList<Generator> generators, double sigma, ScalarType dtype)
+    {
+        int c = generators.Count;
+        var a = new List<Tensor>[_shapes.Length];
+        var b = new List<Tensor>[_shapes.Length];
+        for (int k = 0; k < _shapes.Length; k++) { a[k] = new List<Tensor>(c); b[k] = new List<Tensor>(c); }
+        foreach (var gen in generators)
+        {
+            for (int k = 0; k < _shapes.Length; k++)
+            {
+                var (rows, cols, lowRank) = _shapes[k];
+                if (lowRank)
+                {
+                    a[k].Add(randn(new[] { rows, (long)Rank }, dtype: dtype, generator: gen));
+                    b[k].Add(randn(new[] { cols, (long)Rank }, dtype: dtype, generator: gen));
+                }
+                else
+                {
+                    a[k].Add(randn(new[] { rows }, dtype: dtype, generator: gen));
+                }
+            }
+        }
+        double scale = sigma / Math.Sqrt(Rank);
+        var stacked = new StackedPerturbation[_shapes.Length];
+        for (int k = 0; k < _shapes.Length; k++)
+        {
+            stacked[k] = _shapes[k].LowRank
+                ? new StackedPerturbation(stack(a[k]).mul_(scale), stack(b[k]), null)
+                : new StackedPerturbation(null, null, stack(a[k]).mul_(sigma));
+            foreach (var t in a[k].Concat(b[k])) t.Dispose();
+        }
+        return stacked;
+    }
+
+    /// <summary>Σ_i c_i·ε_i over one stacked chunk, added into the flat <paramref name="sum"/>: one matmul per matrix.</summary>
+    public void AddCombination(IReadOnlyList<StackedPerturbation> chunk, Tensor coefficients, Tensor sum)
+    {
+        using var scope = NewDisposeScope();
+        long off = 0;
+        for (int k = 0; k < _shapes.Length; k++)
+        {
+            var (rows, cols, lowRank) = _shapes[k];
+            var slice = sum.narrow(0, off, rows * cols);
+            var p = chunk[k];
+            if (lowRank)
+            {
+                long c = p.A!.shape[0];
+                // Σ_i c_i·A_i·B_iᵀ = [A_0 c_0 | … | A_C c_C] · [B_0 | … | B_C]ᵀ, a [rows, C·r] × [C·r, cols] product.
+                var weighted = p.A.mul(coefficients.view(c, 1, 1)).permute(1, 0, 2).reshape(rows, c * Rank);
+                var factors = p.B!.permute(1, 0, 2).reshape(cols, c * Rank);
+                slice.view(rows, cols).add_(weighted.matmul(factors.t()));
+            }
+            else
+            {
+                slice.add_(coefficients.matmul(p.Z!));
+            }
+            off += rows * cols;
+        }
+    }
+}
