@@ -167,8 +167,9 @@ public static class ClassSplitExperiment
 
     /// <summary>
     /// Analytic fp32 ledger of the finetune. Backprop (AdamW): weights, gradients, two AdamW moments and one batch's
-    /// activations (input, hidden pre/post ReLU, logits, and their gradients). ES: weights, one noise direction, the
-    /// gradient estimate and its two Adam moments, and one forward pass's activations (no backward, no stored graph).
+    /// activations (input, hidden pre/post ReLU, logits, and their gradients). ES (<see cref="Training.LearningRules.EsRule"/>
+    /// in place with Adam): weights, one perturbation buffer, the gradient estimate and the .grad copy the optimizer reads,
+    /// Adam's two moments and one forward pass's activations (no backward, no stored graph).
     /// </summary>
     private static Dictionary<string, long> PlannedBreakdown(long parameters, ClassSplitOptions o)
     {
@@ -177,8 +178,9 @@ public static class ClassSplitExperiment
             return new Dictionary<string, long>
             {
                 ["weights"] = parameters * f32,
-                ["noise direction"] = parameters * f32,
+                ["perturbation buffer"] = parameters * f32,
                 ["gradient estimate"] = parameters * f32,
+                [".grad copy of the estimate"] = parameters * f32,
                 ["optimizer state (Adam m, v)"] = 2 * parameters * f32,
                 ["activations (one forward)"] = (long)o.EsBatch * (FashionMnist.Pixels + 2L * o.Hidden + Classes) * f32,
             };
