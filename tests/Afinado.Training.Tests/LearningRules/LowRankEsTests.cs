@@ -1,42 +1,9 @@
 using Afinado.Training.LearningRules;
 using Afinado.Training.LearningRules.Models;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Afinado.Training.Tests.LearningRules;
-
-/// <summary>f(X) = ½·Σ h⊙X² + Σ c⊙X over a matrix parameter X [rows, cols], float64, with gradient h⊙X + c.</summary>
-internal sealed class MatrixQuadraticModel : ILossModel, IDisposable
-{
-    private readonly Tensor _h, _c;
-
-    public MatrixQuadraticModel(int rows, int cols, ulong seed = 7)
-    {
-        using var gen = new Generator(seed);
-        _h = rand(new long[] { rows, cols }, dtype: ScalarType.Float64, generator: gen).add_(0.5);
-        _c = randn(new long[] { rows, cols }, dtype: ScalarType.Float64, generator: gen);
-        X = new Parameter(randn(new long[] { rows, cols }, dtype: ScalarType.Float64, generator: gen));
-        TrainableParameters = new[] { X };
-    }
-
-    public Parameter X { get; }
-    public IReadOnlyList<Parameter> TrainableParameters { get; }
-    public Tensor Loss(Batch batch) => 0.5 * (_h * X * X).sum() + (_c * X).sum();
-
-    public Tensor TrueGradient()
-    {
-        using var _ = no_grad();
-        return _h * X + _c;
-    }
-
-    public void Dispose()
-    {
-        _h.Dispose();
-        _c.Dispose();
-        X.Dispose();
-    }
-}
 
 public class LowRankEsTests
 {
@@ -86,7 +53,7 @@ public class LowRankEsTests
     [Fact]
     public void Low_rank_estimate_on_a_quadratic_converges_to_the_true_gradient_as_the_population_grows()
     {
-        using var model = new MatrixQuadraticModel(6, 8);
+        using var model = new QuadraticModel(new long[] { 6, 8 });
         var truth = model.TrueGradient().reshape(-1);
         var errors = new[] { 10, 100, 1000, 10_000 }
             .Select(p => Estimate(model, new EsOptions { Sigma = 0.05, Pairs = p, NoiseRank = 1, Shaping = FitnessShaping.None, PopulationChunkPairs = 256, Seed = 3 }, default))
