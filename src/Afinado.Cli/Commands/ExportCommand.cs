@@ -41,6 +41,8 @@ public static class ExportCommand
             string fmt = p.GetValue(format)!.Trim().ToLowerInvariant();
             if (!Formats.Contains(fmt))
                 throw new InputError("format", $"\"{fmt}\" is not an export format", "Use deepspeed, accelerate or torchrun.");
+            if (p.GetValue(parallel.FsdpVersion) != 1)
+                throw new InputError("--fsdp-version", "the exporters write FSDP1 configurations (accelerate fsdp_version 1, torchrun FullyShardedDataParallel settings)", "Drop --fsdp-version for export.");
             var arch = ModelSource.Resolve(p.GetValue(planOptions.Model)!);
             var job = planOptions.Job(p);
             // Only GPUs the user names are checked (plan's default list of common GPUs is not a target here).

@@ -39,6 +39,12 @@ public sealed record ParallelJob
     public double LargestWrapUnitGatherBytes { get; init; }
     /// <summary>FSDP root unit (embeddings, final norm, untied head): gathered for the whole forward and backward.</summary>
     public double RootUnitGatherBytes { get; init; }
+    /// <summary>
+    /// Bytes of every FSDP1 flat parameter (one per wrap unit) as accelerate's TRANSFORMER_BASED_WRAP plus PEFT's
+    /// <c>fsdp_auto_wrap_policy</c> build them: each decoder layer's own tensors, each LoRA factor module, and the root
+    /// (embeddings, final norm, head). Empty = not known (the CPU offload ledger then falls back to the state classes).
+    /// </summary>
+    public IReadOnlyList<double> FsdpUnitBytes { get; init; } = [];
     public long HiddenSize { get; init; }
     /// <summary>Sizes of the parameter tensors (to count those ZeRO-3 keeps whole under its persistence threshold).</summary>
     public IReadOnlyList<long> TensorSizes { get; init; } = [];

@@ -16,6 +16,11 @@ public sealed record ParallelLayout
     /// <summary>Megatron sequence parallelism: the norm/dropout regions are split along the sequence over the TP group.</summary>
     public bool SequenceParallel { get; init; }
     public Offload Offload { get; init; } = Offload.None;
+    /// <summary>
+    /// PyTorch FSDP API: 1 = FullyShardedDataParallel with flat parameters (accelerate's default, what the exporters
+    /// write), 2 = per-parameter <c>fully_shard</c> (torchtune). Decides how CPU offload holds the shards in host RAM.
+    /// </summary>
+    public int FsdpVersion { get; init; } = 1;
 
     public static ParallelLayout SingleGpu { get; } = new();
 
@@ -114,6 +119,10 @@ public sealed record ParallelLayout
             throw new InputError("--offload", "optimizer offload is a ZeRO feature (stages 1-3)", "Add --zero 1, 2 or 3, or drop --offload.");
         if (Offload == Offload.Params && !(Sharding is Sharding.Zero3 || Engine == ParallelEngine.Fsdp))
             throw new InputError("--offload", "parameter offload needs ZeRO-3 (offload_param is stage-3 only) or FSDP", "Use --zero 3 or --fsdp full with --offload params.");
+        if (FsdpVersion is not (1 or 2))
+            throw new InputError("--fsdp-version", $"{FsdpVersion} is not a PyTorch FSDP version", "Use 1 (FullyShardedDataParallel, accelerate's default) or 2 (fully_shard).");
+        if (FsdpVersion == 2 && Engine != ParallelEngine.Fsdp)
+            throw new InputError("--fsdp-version", "applies to FSDP layouts only", "Add --fsdp full|grad-op|hybrid, or drop --fsdp-version.");
         if (Sharding == Sharding.FsdpHybrid && Nodes == 1)
             throw new InputError("--fsdp", "hybrid sharding replicates across nodes, and there is one node", "Use --fsdp full on one node, or give --nodes 2 or more.");
         return this;

@@ -26,6 +26,9 @@ public static class ParallelMemory
         // DeepSpeed with offload reduces 16-bit gradients bucket by bucket straight into the CPU fp32 partition (step 2):
         // no 16-bit gradient partition is kept anywhere.
         bool gradientsGoStraightToCpu = layout.Engine == ParallelEngine.DeepSpeed && layout.Offload != Offload.None && job.SixteenBitTraining;
+        bool fsdp1Pinned = layout.Engine == ParallelEngine.Fsdp && layout.Offload == Offload.Params && layout.FsdpVersion == 1
+            && job.FsdpUnitBytes.Count > 0 && t == 1;
+        if (fsdp1Pinned) AddFsdp1PinnedShards(job, layout, cpu);
         foreach (var state in job.ModelStates)
         {
             if (gradientsGoStraightToCpu && state.Kind == StateKind.Gradients) continue;
@@ -34,7 +37,11 @@ public static class ParallelMemory
             string formula = $"{Num(state.Elements)} × {state.BytesPerElement:0.####} B{tpText}{(sharded ? $" / {n}" : "")}";
             string name = state.Name + (sharded ? $" (sharded /{n})" : "");
             if (IsOffloaded(state.Kind, layout.Offload) && state.Shardable)
+            {
+                // FSDP1 holds offloaded weights and gradients in pinned flat-parameter buffers, counted per unit below.
+                if (fsdp1Pinned && state.Kind is StateKind.Parameters or StateKind.Gradients) continue;
                 cpu.Add(new($"{name}, offloaded", Ceil(bytes) * perNode, $"({formula}) × {perNode} ranks/node", state.Source));
+            }
             else
                 gpu.Add(new(name, Ceil(bytes), formula, state.Source, state.Phase));
         }
@@ -86,6 +93,27 @@ public static class ParallelMemory
         }
         return ledger;
     }
+
+    private const string Fsdp1Offload = "torch/distributed/fsdp/_flat_param.py FlatParamHandle.init_flat_param_attributes (offload_params: " +
+        "_local_shard.pin_memory() and _cpu_grad = zeros_like(_local_shard).pin_memory() for every flat parameter, frozen ones too)";
+    private const string PinnedRounding = "ATen CachingHostAllocator: roundSize = c10::llvm::PowerOf2Ceil(size) before cudaHostAlloc (pytorch #150517, PR #171662)";
+
+    /// <summary>
+    /// FSDP1 CPU offload keeps each rank's shard of every flat parameter in pinned host memory, plus a pinned gradient
+    /// buffer of the same size; PyTorch's pinned allocator rounds each request up to a power of two.
+    /// </summary>
+    private static void AddFsdp1PinnedShards(ParallelJob job, ParallelLayout layout, List<MemoryLine> cpu)
+    {
+        int n = layout.ShardGroup, perNode = layout.GpusPerNode;
+        long pinned = job.FsdpUnitBytes.Sum(u => PinnedBytes((long)Math.Ceiling(u / n)));
+        double raw = job.FsdpUnitBytes.Sum(u => Math.Ceiling(u / n));
+        string formula = $"Σ over {job.FsdpUnitBytes.Count:N0} flat parameters of PowerOf2Ceil(unit bytes / {n}) = {raw / 1e9:0.###} GB rounded to {pinned / 1e9:0.###} GB, × {perNode} ranks/node";
+        cpu.Add(new("FSDP1 pinned parameter shards (_local_shard)", pinned * perNode, formula, Fsdp1Offload + "; " + PinnedRounding));
+        cpu.Add(new("FSDP1 pinned gradient shards (_cpu_grad, one per flat parameter)", pinned * perNode, formula, Fsdp1Offload + "; " + PinnedRounding));
+    }
+
+    /// <summary>Bytes PyTorch's caching host allocator reserves for a pinned tensor of <paramref name="bytes"/>: the next power of two.</summary>
+    public static long PinnedBytes(long bytes) => bytes <= 1 ? bytes : 1L << (64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(bytes - 1)));
 
     private static bool IsOffloaded(StateKind kind, Offload offload) => offload switch
     {

@@ -1,0 +1,89 @@
+using Afinado.Planner.Catalog;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Parallel;
+using Afinado.Planner.Selection;
+
+namespace Afinado.Planner.Tests.Parallel;
+
+/// <summary>
+/// Two engine mechanisms behind the PEFT Llama-2-70B QLoRA + FSDP rows: bitsandbytes keeps its block constants
+/// (QuantState) out of the parameters, so sharding and offload leave them whole on every GPU; FSDP1 CPU offload pins
+/// a parameter shard and a gradient shard per flat parameter, each rounded up to a power of two by PyTorch's pinned allocator.
+/// </summary>
+public class QuantStateAndPinnedOffloadTests
+{
+    private const string L70 = "meta-llama/Llama-2-70b-hf";
+
+    private static Job QLora(QuantLibrary lib) => Bridged.Train(TrainingMethod.QLora) with { WeightsDtype = DType.Nf4Dq, QuantLibrary = lib };
+
+    private static long QuantizedParameters(ParallelJob job) => job.ModelStates.Single(s => s.Name.Contains("codes")).Elements;
+
+    private static MemoryLine Line(IEnumerable<MemoryLine> lines, string contains) => lines.Single(l => l.Name.Contains(contains, StringComparison.Ordinal));
+
+    [Fact]
+    public void Bitsandbytes_constants_stay_whole_on_every_gpu_while_the_codes_are_sharded_and_offloaded()
+    {
+        var job = Bridged.Job(L70, QLora(QuantLibrary.BitsAndBytes));
+        long q = QuantizedParameters(job);
+        double constants = q * (DType.Nf4Dq.Bytes() - 0.5);
+        Assert.Equal(q * (1.0 / 64 + 4.0 / (64 * 256)), constants, 1e3);
+        foreach (var offload in new[] { Offload.None, Offload.Params })
+        {
+            var ledger = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull, Offload = offload });
+            var quantState = Line(ledger.Gpu, "QuantState");
+            Assert.Equal(constants, quantState.Bytes, 1.0);
+            Assert.DoesNotContain(ledger.CpuPerNode, l => l.Name.Contains("QuantState"));
+        }
+        var zero3 = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.Zero3 });
+        Assert.Equal(constants, Line(zero3.Gpu, "QuantState").Bytes, 1.0);
+        // The codes alone are sharded: 4 bits per parameter over 2 ranks.
+        var noOffload = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull });
+        Assert.Equal(q * 0.5 / 2, Line(noOffload.Gpu, "codes").Bytes, 1.0);
+    }
+
+    [Fact]
+    public void Torchao_nf4_shards_its_scalers_with_the_codes()
+    {
+        var job = Bridged.Job(L70, QLora(QuantLibrary.TorchAo));
+        Assert.DoesNotContain(job.ModelStates, s => s.Name.Contains("QuantState"));
+        var states = job.ModelStates.Single(s => s.Name.Contains("incl. block constants"));
+        var ledger = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull });
+        Assert.Equal(states.Bytes / 2.0, Line(ledger.Gpu, "incl. block constants").Bytes, 1.0);
+    }
+
+    [Theory]
+    [InlineData(1L, 1L)]
+    [InlineData(2L, 2L)]
+    [InlineData(3L, 4L)]
+    [InlineData(213_925_888L, 268_435_456L)]   // one Llama-2-70B NF4 decoder layer shard over 2 ranks → 256 MiB
+    [InlineData(524_296_192L, 536_870_912L)]   // its root unit (embeddings + head, bf16) shard → 512 MiB
+    [InlineData(536_870_912L, 536_870_912L)]
+    public void Pinned_host_allocations_round_up_to_a_power_of_two(long bytes, long pinned) =>
+        Assert.Equal(pinned, ParallelMemory.PinnedBytes(bytes));
+
+    [Fact]
+    public void Fsdp1_offload_pins_a_parameter_and_a_gradient_shard_per_flat_parameter()
+    {
+        var job = Bridged.Job(L70, QLora(QuantLibrary.BitsAndBytes));
+        var layout = new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull, Offload = Offload.Params };
+        var ledger = ParallelMemory.Plan(job, layout);
+        // 80 decoder layers + the root + one unit per LoRA factor (PEFT's wrap policy): 2 × 7 × 80 adapters.
+        Assert.Equal(80 + 1 + 2 * 7 * 80, job.FsdpUnitBytes.Count);
+        long perRank = job.FsdpUnitBytes.Sum(u => ParallelMemory.PinnedBytes((long)Math.Ceiling(u / 2)));
+        Assert.Equal(2 * perRank, Line(ledger.CpuPerNode, "_local_shard").Bytes);
+        Assert.Equal(2 * perRank, Line(ledger.CpuPerNode, "_cpu_grad").Bytes);
+        // The decoder layers alone: 80 × 256 MiB per buffer and rank.
+        Assert.True(perRank >= 80L * (256L << 20));
+        // The pinned buffers replace the plain offloaded weights and gradients (no double count); the optimizer stays.
+        Assert.DoesNotContain(ledger.CpuPerNode, l => l.Name.Contains("codes") || l.Name.StartsWith("gradients", StringComparison.Ordinal));
+        Assert.Contains(ledger.CpuPerNode, l => l.Name.StartsWith("optimizer states", StringComparison.Ordinal));
+        // FSDP2 (fully_shard) has no flat parameters: the generic offloaded states are kept instead.
+        var fsdp2 = ParallelMemory.Plan(job, layout with { FsdpVersion = 2 });
+        Assert.DoesNotContain(fsdp2.CpuPerNode, l => l.Name.Contains("_local_shard"));
+        Assert.Contains(fsdp2.CpuPerNode, l => l.Name.Contains("codes"));
+    }
+
+    [Fact]
+    public void Fsdp_version_2_needs_an_fsdp_layout() =>
+        Assert.Equal("--fsdp-version", Assert.Throws<InputError>(() => new ParallelLayout { Gpus = 2, Sharding = Sharding.Zero3, FsdpVersion = 2 }.Validate()).Field);
+}
