@@ -21,6 +21,12 @@ public sealed record ParallelLayout
     /// write), 2 = per-parameter <c>fully_shard</c> (torchtune). Decides how CPU offload holds the shards in host RAM.
     /// </summary>
     public int FsdpVersion { get; init; } = 1;
+    /// <summary>
+    /// The token embedding and the head are FSDP units of their own, resharded after use (torchtune
+    /// <c>custom_sharded_layers: ['tok_embeddings', 'output']</c>), instead of parts of the root unit that stays gathered
+    /// from forward through backward.
+    /// </summary>
+    public bool ShardEmbeddingsSeparately { get; init; }
 
     public static ParallelLayout SingleGpu { get; } = new();
 
@@ -123,6 +129,8 @@ public sealed record ParallelLayout
             throw new InputError("--fsdp-version", $"{FsdpVersion} is not a PyTorch FSDP version", "Use 1 (FullyShardedDataParallel, accelerate's default) or 2 (fully_shard).");
         if (FsdpVersion == 2 && Engine != ParallelEngine.Fsdp)
             throw new InputError("--fsdp-version", "applies to FSDP layouts only", "Add --fsdp full|grad-op|hybrid, or drop --fsdp-version.");
+        if (ShardEmbeddingsSeparately && Sharding is not (Sharding.FsdpFull or Sharding.FsdpHybrid))
+            throw new InputError("--fsdp-shard-embeddings", "shards the embedding and head as FSDP units of their own, which needs --fsdp full or hybrid", "Add --fsdp full, or drop --fsdp-shard-embeddings.");
         if (Sharding == Sharding.FsdpHybrid && Nodes == 1)
             throw new InputError("--fsdp", "hybrid sharding replicates across nodes, and there is one node", "Use --fsdp full on one node, or give --nodes 2 or more.");
         return this;

@@ -152,15 +152,31 @@ public static class ParallelMemory
             gpu.Add(new("FSDP gathered layer units (current + backward prefetch)", Ceil(2 * unit * tpFactor),
                 $"2 × largest decoder layer {Num(job.LargestWrapUnitParameters)} params = 2 × {unit / 1e6:0.#} MB",
                 "PyTorch FSDP BACKWARD_PRE keeps the next unit gathered (ecosystem.md §6.3)", StepPhase.Backward));
-            if (job.RootUnitGatherBytes > 0)
+            long largestTrainable = job.LargestWrapUnitTrainable;
+            if (layout.ShardEmbeddingsSeparately)
+            {
+                // torchtune shard_model: fully_shard(tok_embeddings), fully_shard(output) with reshard_after_forward=True, then
+                // the root (final norm only) with reshard_after_forward=False. The head is gathered for the logits and again
+                // when backward starts; the embedding only for its gradient at the end of backward (counted with that moment).
+                const string tt = "torchtune training/_distributed.py shard_model + custom_sharded_layers ['tok_embeddings', 'output'] (llama3_1/70B_full.yaml)";
+                double rest = job.RootUnitGatherBytes - job.EmbeddingGatherBytes - job.HeadGatherBytes;
+                if (rest > 0)
+                    gpu.Add(new("FSDP root unit (final norm) gathered", Ceil(rest * tpFactor), $"{rest / 1e6:0.###} MB", tt + "; root keeps reshard_after_forward=False", StepPhase.Backward));
+                if (job.HeadGatherBytes > 0)
+                    gpu.Add(new("FSDP head unit (output) gathered", Ceil(job.HeadGatherBytes * tpFactor), $"{job.HeadGatherBytes / 1e6:0.#} MB", tt, StepPhase.Forward | StepPhase.BackwardStart));
+                if (job.EmbeddingGatherBytes > 0)
+                    gpu.Add(new("FSDP embedding unit (tok_embeddings) gathered", Ceil(job.EmbeddingGatherBytes * tpFactor), $"{job.EmbeddingGatherBytes / 1e6:0.#} MB", tt, StepPhase.BackwardEnd));
+                largestTrainable = Math.Max(job.LargestLayerTrainable, Math.Max(job.EmbeddingTrainable, job.HeadTrainable));
+            }
+            else if (job.RootUnitGatherBytes > 0)
                 gpu.Add(new("FSDP root unit (embeddings, norm, head) gathered", Ceil(job.RootUnitGatherBytes * tpFactor),
                     $"{job.RootUnitGatherBytes / 1e6:0.#} MB in 16-bit", "FSDP does not reshard the root after forward: backward starts with it", StepPhase.Backward));
             if (layout.Offload == Offload.Params)
                 gpu.Add(new("FSDP offload: shard staged on the GPU for the all-gather", Ceil(unit * tpFactor / layout.ShardGroup),
                     $"{unit / 1e6:0.#} MB / {layout.ShardGroup}", "FSDP CPUOffload copies the CPU shard to the GPU before all-gathering it", StepPhase.Backward));
-            if (job.LargestWrapUnitTrainable > 0)
-                gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(job.LargestWrapUnitTrainable * gb * tpFactor),
-                    $"{Num(job.LargestWrapUnitTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.BackwardStart | StepPhase.BackwardEnd));
+            if (largestTrainable > 0)
+                gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(largestTrainable * gb * tpFactor),
+                    $"{Num(largestTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.BackwardStart | StepPhase.BackwardEnd));
         }
         else if (layout.Sharding == Sharding.FsdpGradOp && job.LargestWrapUnitTrainable > 0)
             gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(job.LargestWrapUnitTrainable * gb * tpFactor),

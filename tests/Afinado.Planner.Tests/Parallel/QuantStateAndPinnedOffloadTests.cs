@@ -87,3 +87,37 @@ public class QuantStateAndPinnedOffloadTests
     public void Fsdp_version_2_needs_an_fsdp_layout() =>
         Assert.Equal("--fsdp-version", Assert.Throws<InputError>(() => new ParallelLayout { Gpus = 2, Sharding = Sharding.Zero3, FsdpVersion = 2 }.Validate()).Field);
 }
+
+/// <summary>torchtune's custom_sharded_layers: the embedding and head as FSDP units of their own instead of a root gathered all step.</summary>
+public class SeparatelyShardedEmbeddingTests
+{
+    private const string L70 = "meta-llama/Llama-3.1-70B";
+
+    [Fact]
+    public void Embedding_and_head_units_replace_the_root_kept_gathered_for_the_whole_step()
+    {
+        var job = Bridged.Job(L70, Bridged.Train(TrainingMethod.Full) with { Precision = Precision.Bf16 });
+        var layout = new ParallelLayout { Gpus = 8, Sharding = Sharding.FsdpFull };
+        var root = ParallelMemory.Plan(job, layout);
+        var split = ParallelMemory.Plan(job, layout with { ShardEmbeddingsSeparately = true });
+        double vocabTimesHidden = 128_256.0 * 8192;
+        Assert.Equal(2 * 2 * vocabTimesHidden, root.Gpu.Single(l => l.Name.Contains("embeddings, norm, head")).Bytes, 1e5);
+        var head = split.Gpu.Single(l => l.Name.Contains("head unit"));
+        var embedding = split.Gpu.Single(l => l.Name.Contains("embedding unit"));
+        Assert.Equal(2 * vocabTimesHidden, head.Bytes, 1.0);
+        Assert.Equal(2 * vocabTimesHidden, embedding.Bytes, 1.0);
+        // Never both at once: the head at the logits and backward start, the embedding at the end of backward.
+        Assert.Equal(StepPhase.None, head.Phase & embedding.Phase);
+        // The largest unsharded gradient is one 16-bit vocab matrix, not the whole root.
+        Assert.Equal(2 * vocabTimesHidden, split.Gpu.Single(l => l.Name.Contains("unsharded gradient")).Bytes, 1.0);
+        Assert.Equal(2 * 2 * vocabTimesHidden, root.Gpu.Single(l => l.Name.Contains("unsharded gradient")).Bytes, 1e5);
+        // At the end of backward the root's 2·V·h·2 B and its gradient give way to the embedding and its gradient.
+        long saved = ParallelLedger.At(root.Gpu, StepPhase.BackwardEnd) - ParallelLedger.At(split.Gpu, StepPhase.BackwardEnd);
+        Assert.True(saved > 3.9 * vocabTimesHidden, $"saved {saved:N0} B at the end of backward");
+    }
+
+    [Fact]
+    public void Separate_embedding_units_need_an_fsdp_full_layout() =>
+        Assert.Equal("--fsdp-shard-embeddings", Assert.Throws<InputError>(() =>
+            new ParallelLayout { Gpus = 8, Sharding = Sharding.Zero3, ShardEmbeddingsSeparately = true }.Validate()).Field);
+}
