@@ -1,4 +1,5 @@
 using Afinado.Planner.Architecture;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Parallel;
 
@@ -27,6 +28,13 @@ public sealed record ParallelLayout
     /// from forward through backward.
     /// </summary>
     public bool ShardEmbeddingsSeparately { get; init; }
+    /// <summary>
+    /// Dtype of the frozen base in FSDP's sharded flat parameters when the model was loaded in another dtype than it
+    /// computes in (PEFT's SFT example loads a non-quantized base in fp32 and accelerate's mixed_precision bf16 sets
+    /// FSDP MixedPrecision(param_dtype=bf16)): the shards keep the loaded dtype, only the gathered copies are 16-bit.
+    /// Null = the compute dtype.
+    /// </summary>
+    public DType? FsdpShardedDtype { get; init; }
 
     public static ParallelLayout SingleGpu { get; } = new();
 
@@ -131,6 +139,8 @@ public sealed record ParallelLayout
             throw new InputError("--fsdp-version", "applies to FSDP layouts only", "Add --fsdp full|grad-op|hybrid, or drop --fsdp-version.");
         if (ShardEmbeddingsSeparately && Sharding is not (Sharding.FsdpFull or Sharding.FsdpHybrid))
             throw new InputError("--fsdp-shard-embeddings", "shards the embedding and head as FSDP units of their own, which needs --fsdp full or hybrid", "Add --fsdp full, or drop --fsdp-shard-embeddings.");
+        if (FsdpShardedDtype is { } sd && (Engine != ParallelEngine.Fsdp || sd is not (DType.Fp32 or DType.Bf16 or DType.Fp16)))
+            throw new InputError("--fsdp-sharded-dtype", $"{sd.Name()} {(Engine != ParallelEngine.Fsdp ? "applies to FSDP layouts only" : "is not a dtype a model is loaded in")}", "Use fp32, bf16 or fp16 together with --fsdp, or drop --fsdp-sharded-dtype.");
         if (Sharding == Sharding.FsdpHybrid && Nodes == 1)
             throw new InputError("--fsdp", "hybrid sharding replicates across nodes, and there is one node", "Use --fsdp full on one node, or give --nodes 2 or more.");
         return this;

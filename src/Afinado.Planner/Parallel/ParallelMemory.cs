@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 using System.Globalization;
 
 namespace Afinado.Planner.Parallel;
@@ -33,9 +34,13 @@ public static class ParallelMemory
         {
             if (gradientsGoStraightToCpu && state.Kind == StateKind.Gradients) continue;
             bool sharded = layout.Shards(state.Kind) && state.Shardable && n > 1;
-            double bytes = state.Bytes * tpFactor / (sharded ? n : 1);
-            string formula = $"{Num(state.Elements)} × {state.BytesPerElement:0.####} B{tpText}{(sharded ? $" / {n}" : "")}";
-            string name = state.Name + (sharded ? $" (sharded /{n})" : "");
+            // FSDP MixedPrecision shards the frozen base in the dtype it was loaded in (torch/distributed/fsdp/_flat_param.py
+            // keeps the flat parameter's dtype; _mp_shard / _full_param_padded are the param_dtype copies).
+            bool loadedDtype = layout.Engine == ParallelEngine.Fsdp && layout.FsdpShardedDtype is not null && state.FrozenFloatWeights;
+            double bytesPerElement = loadedDtype ? layout.FsdpShardedDtype!.Value.Bytes() : state.BytesPerElement;
+            double bytes = Math.Ceiling(state.Elements * bytesPerElement) * tpFactor / (sharded ? n : 1);
+            string formula = $"{Num(state.Elements)} × {bytesPerElement:0.####} B{tpText}{(sharded ? $" / {n}" : "")}";
+            string name = (loadedDtype ? $"frozen weights ({layout.FsdpShardedDtype!.Value.Name()} as loaded, FSDP MixedPrecision)" : state.Name) + (sharded ? $" (sharded /{n})" : "");
             if (IsOffloaded(state.Kind, layout.Offload) && state.Shardable)
             {
                 // FSDP1 holds offloaded weights and gradients in pinned flat-parameter buffers, counted per unit below.

@@ -51,7 +51,8 @@ public static class PlanBridge
             states.Add(new($"frozen linears ({w.Name()}, incl. block constants)", StateKind.Parameters, quantized, w.Bytes(),
                 "memory.md §1.5 (NF4 4.5 bits, 4.127 with double quantization); torchao NF4Tensor shards its scalers with the codes"));
         if (frozen - quantized > 0)
-            states.Add(new($"frozen weights ({(fp32 ? "fp32" : "16-bit")})", StateKind.Parameters, frozen - quantized, c, "engines hold frozen weights in the compute dtype"));
+            states.Add(new($"frozen weights ({(fp32 ? "fp32" : "16-bit")})", StateKind.Parameters, frozen - quantized, c, "engines hold frozen weights in the compute dtype",
+                FrozenFloatWeights: true));
         if (trainable > 0)
         {
             states.Add(new(sel.AdapterParameters > 0 && trainableBase == 0 ? "LoRA adapters" : $"trainable weights ({(fp32 ? "fp32" : "16-bit")})",

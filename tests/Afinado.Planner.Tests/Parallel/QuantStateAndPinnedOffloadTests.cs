@@ -121,3 +121,26 @@ public class SeparatelyShardedEmbeddingTests
         Assert.Equal("--fsdp-shard-embeddings", Assert.Throws<InputError>(() =>
             new ParallelLayout { Gpus = 8, Sharding = Sharding.Zero3, ShardEmbeddingsSeparately = true }.Validate()).Field);
 }
+
+/// <summary>FSDP MixedPrecision shards the frozen base in the dtype it was loaded in, gathering 16-bit copies.</summary>
+public class FsdpShardedDtypeTests
+{
+    [Fact]
+    public void A_base_loaded_in_fp32_is_sharded_at_4_bytes_but_gathered_at_2()
+    {
+        var job = Bridged.Job("meta-llama/Llama-2-70b-hf", Bridged.Train(TrainingMethod.Lora));
+        var layout = new ParallelLayout { Gpus = 8, Sharding = Sharding.FsdpFull };
+        var bf16 = ParallelMemory.Plan(job, layout);
+        var fp32 = ParallelMemory.Plan(job, layout with { FsdpShardedDtype = DType.Fp32 });
+        long frozen = job.ModelStates.Single(s => s.FrozenFloatWeights).Elements;
+        Assert.Equal(frozen * 2.0 / 8, bf16.Gpu.Single(l => l.Name.StartsWith("frozen weights")).Bytes, 1.0);
+        Assert.Equal(frozen * 4.0 / 8, fp32.Gpu.Single(l => l.Name.StartsWith("frozen weights")).Bytes, 1.0);
+        // The gathered units stay in the 16-bit param_dtype.
+        Assert.Equal(bf16.Gpu.Single(l => l.Name.Contains("gathered layer units")).Bytes, fp32.Gpu.Single(l => l.Name.Contains("gathered layer units")).Bytes);
+    }
+
+    [Fact]
+    public void The_sharded_dtype_is_an_fsdp_setting() =>
+        Assert.Equal("--fsdp-sharded-dtype", Assert.Throws<InputError>(() =>
+            new ParallelLayout { Gpus = 8, Sharding = Sharding.Zero3, FsdpShardedDtype = DType.Fp32 }.Validate()).Field);
+}
