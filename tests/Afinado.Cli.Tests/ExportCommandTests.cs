@@ -62,6 +62,8 @@ public class ExportCommandTests
     [InlineData("--zero", "5")]
     [InlineData("--offload", "disk")]
     [InlineData("--cpu-memory", "lots")]
+    [InlineData("--fsdp-version", "2")]
+    [InlineData("--fsdp-shard-embeddings", "true")]
     public async Task Bad_layouts_are_input_errors_naming_the_flag(string flag, string value)
     {
         var (code, _, stderr) = await Run("deepspeed", "--gpus", "8", flag, value);

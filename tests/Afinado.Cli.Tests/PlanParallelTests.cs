@@ -44,6 +44,10 @@ public class PlanParallelTests
     [InlineData("--gpus", "0")]
     [InlineData("--tp", "3")]
     [InlineData("--nodes", "3")]
+    [InlineData("--fsdp-version", "3")]
+    [InlineData("--fsdp-sharded-dtype", "nf4")]
+    [InlineData("--fsdp-shard-embeddings", "true")]
+    [InlineData("--quant-lib", "gptq")]
     public async Task Bad_layouts_on_plan_exit_2(string flag, string value)
     {
         var (code, _, err) = await Run("--gpu", "h100", "--gpus", "8", flag, value);

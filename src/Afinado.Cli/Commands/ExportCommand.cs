@@ -41,6 +41,10 @@ public static class ExportCommand
             string fmt = p.GetValue(format)!.Trim().ToLowerInvariant();
             if (!Formats.Contains(fmt))
                 throw new InputError("format", $"\"{fmt}\" is not an export format", "Use deepspeed, accelerate or torchrun.");
+            if (p.GetValue(parallel.FsdpVersion) != 1)
+                throw new InputError("--fsdp-version", "the exporters write FSDP1 configurations (accelerate fsdp_version 1, torchrun FullyShardedDataParallel settings)", "Drop --fsdp-version for export.");
+            if (p.GetValue(parallel.FsdpShardEmbeddings))
+                throw new InputError("--fsdp-shard-embeddings", "the exported configurations wrap decoder layers only (TRANSFORMER_BASED_WRAP); the embedding and head stay in the root unit", "Drop --fsdp-shard-embeddings for export.");
             var arch = ModelSource.Resolve(p.GetValue(planOptions.Model)!);
             var job = planOptions.Job(p);
             // Only GPUs the user names are checked (plan's default list of common GPUs is not a target here).

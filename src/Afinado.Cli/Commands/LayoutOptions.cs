@@ -12,6 +12,9 @@ internal sealed class LayoutOptions
     public readonly Option<int> Nodes = new("--nodes") { Description = "Nodes the GPUs are spread over (must divide --gpus).", DefaultValueFactory = _ => 1 };
     public readonly Option<int?> Zero = new("--zero") { Description = "DeepSpeed ZeRO stage 0|1|2|3." };
     public readonly Option<string?> Fsdp = new("--fsdp") { Description = "FSDP sharding: full | grad-op | hybrid." };
+    public readonly Option<int> FsdpVersion = new("--fsdp-version") { Description = "PyTorch FSDP API: 1 (FullyShardedDataParallel, accelerate's default) | 2 (fully_shard, torchtune).", DefaultValueFactory = _ => 1 };
+    public readonly Option<bool> FsdpShardEmbeddings = new("--fsdp-shard-embeddings") { Description = "Shard the token embedding and the head as FSDP units of their own (torchtune custom_sharded_layers: ['tok_embeddings', 'output'])." };
+    public readonly Option<string?> FsdpShardedDtype = new("--fsdp-sharded-dtype") { Description = "Dtype the frozen base was loaded in when FSDP MixedPrecision computes in 16-bit (fp32 for PEFT's SFT example without quantization)." };
     public readonly Option<int> Tp = new("--tp") { Description = "Tensor-parallel degree (must divide attention and KV heads).", DefaultValueFactory = _ => 1 };
     public readonly Option<bool> Sp = new("--sp") { Description = "Sequence parallelism over the tensor-parallel group." };
     public readonly Option<string> Offload = new("--offload") { Description = "none | optimizer | params (to CPU RAM).", DefaultValueFactory = _ => "none" };
@@ -19,7 +22,7 @@ internal sealed class LayoutOptions
     public readonly Option<bool> FewestGpus = new("--fewest-gpus") { Description = "Search the smallest number of the first --gpu type that runs the job." };
     public readonly Option<int> GpusPerNode = new("--gpus-per-node") { Description = "GPUs per node for --fewest-gpus.", DefaultValueFactory = _ => 8 };
 
-    public IEnumerable<Option> All => [Gpus, Nodes, Zero, Fsdp, Tp, Sp, Offload, CpuMemory, FewestGpus, GpusPerNode];
+    public IEnumerable<Option> All => [Gpus, Nodes, Zero, Fsdp, FsdpVersion, FsdpShardEmbeddings, FsdpShardedDtype, Tp, Sp, Offload, CpuMemory, FewestGpus, GpusPerNode];
 
     /// <summary>True when the user named a sharding (otherwise the search may choose one).</summary>
     public bool ShardingGiven(ParseResult p) => p.GetValue(Zero) is not null || p.GetValue(Fsdp) is not null;
@@ -67,6 +70,9 @@ internal sealed class LayoutOptions
             TensorParallel = p.GetValue(Tp),
             SequenceParallel = p.GetValue(Sp),
             Offload = offload,
+            FsdpVersion = p.GetValue(FsdpVersion),
+            ShardEmbeddingsSeparately = p.GetValue(FsdpShardEmbeddings),
+            FsdpShardedDtype = p.GetValue(FsdpShardedDtype) is { } sd ? Planner.Memory.DTypes.Parse(sd, "--fsdp-sharded-dtype") : null,
         };
     }
 

@@ -26,6 +26,7 @@ internal sealed class PlanOptions
     public readonly Option<double> Dropout = new("--dropout") { Description = "Attention/hidden dropout probability.", DefaultValueFactory = _ => 0 };
     public readonly Option<string?> WeightsDtype = new("--weights-dtype") { Description = "fp32 | fp16 | bf16 | fp8 | int8 | int4 | nf4 | nf4-dq (default: from --precision; nf4 for qlora)." };
     public readonly Option<string?> AdapterDtype = new("--adapter-dtype") { Description = "LoRA adapter dtype: fp32 (PEFT default) | bf16 | fp16 (torchtune keeps the model dtype)." };
+    public readonly Option<string> QuantLib = new("--quant-lib") { Description = "Library of a quantized base: bitsandbytes (transformers/PEFT; block constants stay whole on every GPU) | torchao (torchtune; shards them).", DefaultValueFactory = _ => "bitsandbytes" };
     public readonly Option<string?> KvDtype = new("--kv-dtype") { Description = "KV-cache dtype for inference (default: compute dtype)." };
     public readonly Option<int> GradAccum = new("--grad-accum") { Description = "Gradient-accumulation steps.", DefaultValueFactory = _ => 1 };
     public readonly Option<bool> Compile = new("--compile") { Description = "torch.compile-style fused norms/activations (fewer saved tensors)." };
@@ -40,7 +41,7 @@ internal sealed class PlanOptions
     public IEnumerable<Option> All =>
     [
         Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Freeze, Precision, Optimizer, Batch, Seq, Context,
-        Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, KvDtype, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, Gpu, GpuMemory, Device,
+        Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, Gpu, GpuMemory, Device,
     ];
 
     public Job Job(ParseResult p)
@@ -72,6 +73,7 @@ internal sealed class PlanOptions
             WeightsDtype = p.GetValue(WeightsDtype) is { } w ? DTypes.Parse(w, "--weights-dtype") : null,
             KvDtype = p.GetValue(KvDtype) is { } k ? DTypes.Parse(k, "--kv-dtype") : null,
             AdapterDtype = p.GetValue(AdapterDtype) is { } ad ? DTypes.Parse(ad, "--adapter-dtype") : null,
+            QuantLibrary = QuantLibraries.Parse(p.GetValue(QuantLib)!, "--quant-lib"),
             GradAccumulation = p.GetValue(GradAccum),
             Compile = p.GetValue(Compile),
             OptimizerInBackward = p.GetValue(OptimizerInBackward),

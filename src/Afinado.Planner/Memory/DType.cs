@@ -23,6 +23,12 @@ public static class DTypes
 
     public static double Bytes(this DType d) => d.Bits() / 8;
 
+    /// <summary>
+    /// Bits of the quantized codes alone, without block constants: 4 for NF4 (bitsandbytes packs two codes per byte);
+    /// other formats are counted as raw bits already (see <see cref="Bits"/>).
+    /// </summary>
+    public static double CodeBits(this DType d) => d is DType.Nf4 or DType.Nf4Dq ? 4 : d.Bits();
+
     /// <summary>Below 16 bits: only linear layers are stored this way (embeddings, norms and the head stay 16-bit, as bitsandbytes/GPTQ do).</summary>
     public static bool IsQuantized(this DType d) => d.Bits() < 16;
 

@@ -36,6 +36,8 @@ public sealed record Job
     /// torchtune keeps them in the model dtype (bf16).
     /// </summary>
     public DType? AdapterDtype { get; init; }
+    /// <summary>Library that stores a quantized base (decides whether its block constants are sharded with it).</summary>
+    public QuantLibrary QuantLibrary { get; init; } = QuantLibrary.BitsAndBytes;
     /// <summary>KV-cache storage for inference; null = the compute dtype.</summary>
     public DType? KvDtype { get; init; }
     public int GradAccumulation { get; init; } = 1;

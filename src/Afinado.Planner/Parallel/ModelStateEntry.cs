@@ -5,9 +5,11 @@ namespace Afinado.Planner.Parallel;
 /// weights, gradients, master weights, optimizer moments. <see cref="Kind"/> says which ZeRO class shards it;
 /// <see cref="Shardable"/> is false for state that is not a parameter tensor and so stays whole on every rank
 /// (bitsandbytes' quantization constants). <see cref="Phase"/> narrows when it is live (optimizer temporaries: the step).
+/// <see cref="FrozenFloatWeights"/> marks the frozen non-quantized base, which FSDP keeps in the dtype it was loaded in
+/// (<see cref="ParallelLayout.FsdpShardedDtype"/>).
 /// </summary>
 public sealed record ModelStateEntry(string Name, StateKind Kind, long Elements, double BytesPerElement, string Source,
-    bool Shardable = true, StepPhase Phase = StepPhase.Always)
+    bool Shardable = true, StepPhase Phase = StepPhase.Always, bool FrozenFloatWeights = false)
 {
     public long Bytes => (long)Math.Ceiling(Elements * BytesPerElement);
 

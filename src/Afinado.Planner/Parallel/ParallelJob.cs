@@ -31,6 +31,8 @@ public sealed record ParallelJob
     public long LargestModuleTrainable { get; init; }
     public long LargestWrapUnitParameters { get; init; }
     public long LargestWrapUnitTrainable { get; init; }
+    /// <summary>Trainable elements of the largest decoder layer alone (the root unit left out).</summary>
+    public long LargestLayerTrainable { get; init; }
     /// <summary>
     /// Bytes of those units when gathered, when they differ from elements × <see cref="GatherBytesPerParameter"/>
     /// (a QLoRA layer is NF4 while the root's embeddings and head stay 16-bit). 0 = use the average.
@@ -39,6 +41,18 @@ public sealed record ParallelJob
     public double LargestWrapUnitGatherBytes { get; init; }
     /// <summary>FSDP root unit (embeddings, final norm, untied head): gathered for the whole forward and backward.</summary>
     public double RootUnitGatherBytes { get; init; }
+    /// <summary>
+    /// Bytes of every FSDP1 flat parameter (one per wrap unit) as accelerate's TRANSFORMER_BASED_WRAP plus PEFT's
+    /// <c>fsdp_auto_wrap_policy</c> build them: each decoder layer's own tensors, each LoRA factor module, and the root
+    /// (embeddings, final norm, head). Empty = not known (the CPU offload ledger then falls back to the state classes).
+    /// </summary>
+    public IReadOnlyList<double> FsdpUnitBytes { get; init; } = [];
+    /// <summary>Gathered bytes and trainable elements of the token embedding and of the untied head (parts of the root unit),
+    /// for layouts that shard them as their own units (torchtune <c>custom_sharded_layers</c>).</summary>
+    public double EmbeddingGatherBytes { get; init; }
+    public double HeadGatherBytes { get; init; }
+    public long EmbeddingTrainable { get; init; }
+    public long HeadTrainable { get; init; }
     public long HiddenSize { get; init; }
     /// <summary>Sizes of the parameter tensors (to count those ZeRO-3 keeps whole under its persistence threshold).</summary>
     public IReadOnlyList<long> TensorSizes { get; init; } = [];
@@ -58,6 +72,7 @@ public sealed record ParallelJob
         LargestWrapUnitParameters = ModelGranularity.LargestLayerUnit(model),
         RootUnitGatherBytes = ModelGranularity.RootUnit(model) * 2.0,
         LargestWrapUnitTrainable = fullFinetune ? ModelGranularity.LargestLayerUnit(model) : 0,
+        LargestLayerTrainable = fullFinetune ? ModelGranularity.LargestLayerUnit(model) : 0,
         HiddenSize = model.HiddenSize,
         TensorSizes = model.Tensors.Select(t => t.Elements).ToList(),
         TensorParallelShardableFraction = ModelGranularity.TensorParallelShardableFraction(model),

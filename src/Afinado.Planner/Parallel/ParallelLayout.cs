@@ -1,4 +1,5 @@
 using Afinado.Planner.Architecture;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Parallel;
 
@@ -16,6 +17,24 @@ public sealed record ParallelLayout
     /// <summary>Megatron sequence parallelism: the norm/dropout regions are split along the sequence over the TP group.</summary>
     public bool SequenceParallel { get; init; }
     public Offload Offload { get; init; } = Offload.None;
+    /// <summary>
+    /// PyTorch FSDP API: 1 = FullyShardedDataParallel with flat parameters (accelerate's default, what the exporters
+    /// write), 2 = per-parameter <c>fully_shard</c> (torchtune). Decides how CPU offload holds the shards in host RAM.
+    /// </summary>
+    public int FsdpVersion { get; init; } = 1;
+    /// <summary>
+    /// The token embedding and the head are FSDP units of their own, resharded after use (torchtune
+    /// <c>custom_sharded_layers: ['tok_embeddings', 'output']</c>), instead of parts of the root unit that stays gathered
+    /// from forward through backward.
+    /// </summary>
+    public bool ShardEmbeddingsSeparately { get; init; }
+    /// <summary>
+    /// Dtype of the frozen base in FSDP's sharded flat parameters when the model was loaded in another dtype than it
+    /// computes in (PEFT's SFT example loads a non-quantized base in fp32 and accelerate's mixed_precision bf16 sets
+    /// FSDP MixedPrecision(param_dtype=bf16)): the shards keep the loaded dtype, only the gathered copies are 16-bit.
+    /// Null = the compute dtype.
+    /// </summary>
+    public DType? FsdpShardedDtype { get; init; }
 
     public static ParallelLayout SingleGpu { get; } = new();
 
@@ -114,6 +133,14 @@ public sealed record ParallelLayout
             throw new InputError("--offload", "optimizer offload is a ZeRO feature (stages 1-3)", "Add --zero 1, 2 or 3, or drop --offload.");
         if (Offload == Offload.Params && !(Sharding is Sharding.Zero3 || Engine == ParallelEngine.Fsdp))
             throw new InputError("--offload", "parameter offload needs ZeRO-3 (offload_param is stage-3 only) or FSDP", "Use --zero 3 or --fsdp full with --offload params.");
+        if (FsdpVersion is not (1 or 2))
+            throw new InputError("--fsdp-version", $"{FsdpVersion} is not a PyTorch FSDP version", "Use 1 (FullyShardedDataParallel, accelerate's default) or 2 (fully_shard).");
+        if (FsdpVersion == 2 && Engine != ParallelEngine.Fsdp)
+            throw new InputError("--fsdp-version", "applies to FSDP layouts only", "Add --fsdp full|grad-op|hybrid, or drop --fsdp-version.");
+        if (ShardEmbeddingsSeparately && Sharding is not (Sharding.FsdpFull or Sharding.FsdpHybrid))
+            throw new InputError("--fsdp-shard-embeddings", "shards the embedding and head as FSDP units of their own, which needs --fsdp full or hybrid", "Add --fsdp full, or drop --fsdp-shard-embeddings.");
+        if (FsdpShardedDtype is { } sd && (Engine != ParallelEngine.Fsdp || sd is not (DType.Fp32 or DType.Bf16 or DType.Fp16)))
+            throw new InputError("--fsdp-sharded-dtype", $"{sd.Name()} {(Engine != ParallelEngine.Fsdp ? "applies to FSDP layouts only" : "is not a dtype a model is loaded in")}", "Use fp32, bf16 or fp16 together with --fsdp, or drop --fsdp-sharded-dtype.");
         if (Sharding == Sharding.FsdpHybrid && Nodes == 1)
             throw new InputError("--fsdp", "hybrid sharding replicates across nodes, and there is one node", "Use --fsdp full on one node, or give --nodes 2 or more.");
         return this;

@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 using System.Globalization;
 
 namespace Afinado.Planner.Parallel;
@@ -26,15 +27,26 @@ public static class ParallelMemory
         // DeepSpeed with offload reduces 16-bit gradients bucket by bucket straight into the CPU fp32 partition (step 2):
         // no 16-bit gradient partition is kept anywhere.
         bool gradientsGoStraightToCpu = layout.Engine == ParallelEngine.DeepSpeed && layout.Offload != Offload.None && job.SixteenBitTraining;
+        bool fsdp1Pinned = layout.Engine == ParallelEngine.Fsdp && layout.Offload == Offload.Params && layout.FsdpVersion == 1
+            && job.FsdpUnitBytes.Count > 0 && t == 1;
+        if (fsdp1Pinned) AddFsdp1PinnedShards(job, layout, cpu);
         foreach (var state in job.ModelStates)
         {
             if (gradientsGoStraightToCpu && state.Kind == StateKind.Gradients) continue;
             bool sharded = layout.Shards(state.Kind) && state.Shardable && n > 1;
-            double bytes = state.Bytes * tpFactor / (sharded ? n : 1);
-            string formula = $"{Num(state.Elements)} × {state.BytesPerElement:0.####} B{tpText}{(sharded ? $" / {n}" : "")}";
-            string name = state.Name + (sharded ? $" (sharded /{n})" : "");
+            // FSDP MixedPrecision shards the frozen base in the dtype it was loaded in (torch/distributed/fsdp/_flat_param.py
+            // keeps the flat parameter's dtype; _mp_shard / _full_param_padded are the param_dtype copies).
+            bool loadedDtype = layout.Engine == ParallelEngine.Fsdp && layout.FsdpShardedDtype is not null && state.FrozenFloatWeights;
+            double bytesPerElement = loadedDtype ? layout.FsdpShardedDtype!.Value.Bytes() : state.BytesPerElement;
+            double bytes = Math.Ceiling(state.Elements * bytesPerElement) * tpFactor / (sharded ? n : 1);
+            string formula = $"{Num(state.Elements)} × {bytesPerElement:0.####} B{tpText}{(sharded ? $" / {n}" : "")}";
+            string name = (loadedDtype ? $"frozen weights ({layout.FsdpShardedDtype!.Value.Name()} as loaded, FSDP MixedPrecision)" : state.Name) + (sharded ? $" (sharded /{n})" : "");
             if (IsOffloaded(state.Kind, layout.Offload) && state.Shardable)
+            {
+                // FSDP1 holds offloaded weights and gradients in pinned flat-parameter buffers, counted per unit below.
+                if (fsdp1Pinned && state.Kind is StateKind.Parameters or StateKind.Gradients) continue;
                 cpu.Add(new($"{name}, offloaded", Ceil(bytes) * perNode, $"({formula}) × {perNode} ranks/node", state.Source));
+            }
             else
                 gpu.Add(new(name, Ceil(bytes), formula, state.Source, state.Phase));
         }
@@ -87,6 +99,27 @@ public static class ParallelMemory
         return ledger;
     }
 
+    private const string Fsdp1Offload = "torch/distributed/fsdp/_flat_param.py FlatParamHandle.init_flat_param_attributes (offload_params: " +
+        "_local_shard.pin_memory() and _cpu_grad = zeros_like(_local_shard).pin_memory() for every flat parameter, frozen ones too)";
+    private const string PinnedRounding = "ATen CachingHostAllocator: roundSize = c10::llvm::PowerOf2Ceil(size) before cudaHostAlloc (pytorch #150517, PR #171662)";
+
+    /// <summary>
+    /// FSDP1 CPU offload keeps each rank's shard of every flat parameter in pinned host memory, plus a pinned gradient
+    /// buffer of the same size; PyTorch's pinned allocator rounds each request up to a power of two.
+    /// </summary>
+    private static void AddFsdp1PinnedShards(ParallelJob job, ParallelLayout layout, List<MemoryLine> cpu)
+    {
+        int n = layout.ShardGroup, perNode = layout.GpusPerNode;
+        long pinned = job.FsdpUnitBytes.Sum(u => PinnedBytes((long)Math.Ceiling(u / n)));
+        double raw = job.FsdpUnitBytes.Sum(u => Math.Ceiling(u / n));
+        string formula = $"Σ over {job.FsdpUnitBytes.Count:N0} flat parameters of PowerOf2Ceil(unit bytes / {n}) = {raw / 1e9:0.###} GB rounded to {pinned / 1e9:0.###} GB, × {perNode} ranks/node";
+        cpu.Add(new("FSDP1 pinned parameter shards (_local_shard)", pinned * perNode, formula, Fsdp1Offload + "; " + PinnedRounding));
+        cpu.Add(new("FSDP1 pinned gradient shards (_cpu_grad, one per flat parameter)", pinned * perNode, formula, Fsdp1Offload + "; " + PinnedRounding));
+    }
+
+    /// <summary>Bytes PyTorch's caching host allocator reserves for a pinned tensor of <paramref name="bytes"/>: the next power of two.</summary>
+    public static long PinnedBytes(long bytes) => bytes <= 1 ? bytes : 1L << (64 - System.Numerics.BitOperations.LeadingZeroCount((ulong)(bytes - 1)));
+
     private static bool IsOffloaded(StateKind kind, Offload offload) => offload switch
     {
         Offload.Params => true,
@@ -124,15 +157,31 @@ public static class ParallelMemory
             gpu.Add(new("FSDP gathered layer units (current + backward prefetch)", Ceil(2 * unit * tpFactor),
                 $"2 × largest decoder layer {Num(job.LargestWrapUnitParameters)} params = 2 × {unit / 1e6:0.#} MB",
                 "PyTorch FSDP BACKWARD_PRE keeps the next unit gathered (ecosystem.md §6.3)", StepPhase.Backward));
-            if (job.RootUnitGatherBytes > 0)
+            long largestTrainable = job.LargestWrapUnitTrainable;
+            if (layout.ShardEmbeddingsSeparately)
+            {
+                // torchtune shard_model: fully_shard(tok_embeddings), fully_shard(output) with reshard_after_forward=True, then
+                // the root (final norm only) with reshard_after_forward=False. The head is gathered for the logits and again
+                // when backward starts; the embedding only for its gradient at the end of backward (counted with that moment).
+                const string tt = "torchtune training/_distributed.py shard_model + custom_sharded_layers ['tok_embeddings', 'output'] (llama3_1/70B_full.yaml)";
+                double rest = job.RootUnitGatherBytes - job.EmbeddingGatherBytes - job.HeadGatherBytes;
+                if (rest > 0)
+                    gpu.Add(new("FSDP root unit (final norm) gathered", Ceil(rest * tpFactor), $"{rest / 1e6:0.###} MB", tt + "; root keeps reshard_after_forward=False", StepPhase.Backward));
+                if (job.HeadGatherBytes > 0)
+                    gpu.Add(new("FSDP head unit (output) gathered", Ceil(job.HeadGatherBytes * tpFactor), $"{job.HeadGatherBytes / 1e6:0.#} MB", tt, StepPhase.Forward | StepPhase.BackwardStart));
+                if (job.EmbeddingGatherBytes > 0)
+                    gpu.Add(new("FSDP embedding unit (tok_embeddings) gathered", Ceil(job.EmbeddingGatherBytes * tpFactor), $"{job.EmbeddingGatherBytes / 1e6:0.#} MB", tt, StepPhase.BackwardEnd));
+                largestTrainable = Math.Max(job.LargestLayerTrainable, Math.Max(job.EmbeddingTrainable, job.HeadTrainable));
+            }
+            else if (job.RootUnitGatherBytes > 0)
                 gpu.Add(new("FSDP root unit (embeddings, norm, head) gathered", Ceil(job.RootUnitGatherBytes * tpFactor),
                     $"{job.RootUnitGatherBytes / 1e6:0.#} MB in 16-bit", "FSDP does not reshard the root after forward: backward starts with it", StepPhase.Backward));
             if (layout.Offload == Offload.Params)
                 gpu.Add(new("FSDP offload: shard staged on the GPU for the all-gather", Ceil(unit * tpFactor / layout.ShardGroup),
                     $"{unit / 1e6:0.#} MB / {layout.ShardGroup}", "FSDP CPUOffload copies the CPU shard to the GPU before all-gathering it", StepPhase.Backward));
-            if (job.LargestWrapUnitTrainable > 0)
-                gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(job.LargestWrapUnitTrainable * gb * tpFactor),
-                    $"{Num(job.LargestWrapUnitTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.BackwardStart | StepPhase.BackwardEnd));
+            if (largestTrainable > 0)
+                gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(largestTrainable * gb * tpFactor),
+                    $"{Num(largestTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.BackwardStart | StepPhase.BackwardEnd));
         }
         else if (layout.Sharding == Sharding.FsdpGradOp && job.LargestWrapUnitTrainable > 0)
             gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(job.LargestWrapUnitTrainable * gb * tpFactor),

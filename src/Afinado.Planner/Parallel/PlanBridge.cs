@@ -29,15 +29,30 @@ public static class PlanBridge
         const string bytesSrc = "ZeRO (Rajbhandari et al. 2019) §3.1: 2Ψ + 2Ψ + KΨ; DeepSpeed memory.rst";
 
         bool Quantized(ParameterTensor t) => w.IsQuantized() && !trainableNames.Contains(t.Name) && t.IsLinearWeight && t.Role != TensorRole.LmHead;
-        double TensorBytes(ParameterTensor t) => Quantized(t) ? t.Elements * w.Bytes() : t.Elements * c;
+        // bitsandbytes keeps its block constants outside the parameter (see QuantLibrary), so only the codes are
+        // sharded, gathered, offloaded and loaded to the CPU; torchao's NF4Tensor carries them inside the parameter.
+        bool constantsApart = job.QuantLibrary == QuantLibrary.BitsAndBytes && w.CodeBits() < w.Bits();
+        double shardedBytesPerQuantized = constantsApart ? w.CodeBits() / 8 : w.Bytes();
+        double TensorBytes(ParameterTensor t) => Quantized(t) ? t.Elements * shardedBytesPerQuantized : t.Elements * c;
 
         var states = new List<ModelStateEntry>();
         long quantized = arch.Tensors.Where(Quantized).Sum(t => t.Elements);
         long frozen = p - trainableBase;
-        if (quantized > 0)
-            states.Add(new($"frozen linears ({w.Name()}, incl. block constants)", StateKind.Parameters, quantized, w.Bytes(), "memory.md §1.5 (NF4 4.5 bits, 4.127 with double quantization)"));
+        if (quantized > 0 && constantsApart)
+        {
+            states.Add(new($"frozen linears ({w.Name()} 4-bit codes)", StateKind.Parameters, quantized, shardedBytesPerQuantized,
+                "bitsandbytes Params4bit: two 4-bit codes per byte (packed into bnb_4bit_quant_storage)"));
+            states.Add(new($"bitsandbytes QuantState ({w.Name()} block constants), whole on every GPU", StateKind.Parameters, quantized, w.Bytes() - shardedBytesPerQuantized,
+                "memory.md §1.5 constants (fp32 absmax per 64, or 8-bit absmax + fp32 per 256 blocks); bitsandbytes nn/modules.py keeps QuantState on the " +
+                "module, not as a parameter (fix_4bit_weight_quant_state_from_module: \"the quant state got lost ... for fsdp\"), and transformers PR #29587 " +
+                "quantizes on the GPU then moves only value.data to CPU/meta, so FSDP/ZeRO-3 neither shard nor offload it", Shardable: false));
+        }
+        else if (quantized > 0)
+            states.Add(new($"frozen linears ({w.Name()}, incl. block constants)", StateKind.Parameters, quantized, w.Bytes(),
+                "memory.md §1.5 (NF4 4.5 bits, 4.127 with double quantization); torchao NF4Tensor shards its scalers with the codes"));
         if (frozen - quantized > 0)
-            states.Add(new($"frozen weights ({(fp32 ? "fp32" : "16-bit")})", StateKind.Parameters, frozen - quantized, c, "engines hold frozen weights in the compute dtype"));
+            states.Add(new($"frozen weights ({(fp32 ? "fp32" : "16-bit")})", StateKind.Parameters, frozen - quantized, c, "engines hold frozen weights in the compute dtype",
+                FrozenFloatWeights: true));
         if (trainable > 0)
         {
             states.Add(new(sel.AdapterParameters > 0 && trainableBase == 0 ? "LoRA adapters" : $"trainable weights ({(fp32 ? "fp32" : "16-bit")})",
@@ -94,11 +109,30 @@ public static class PlanBridge
             LargestWrapUnitParameters = ModelGranularity.LargestLayerUnit(arch),
             LargestWrapUnitGatherBytes = arch.Tensors.Where(t => t.Layer is not null).GroupBy(t => t.Layer).Select(g => g.Sum(TensorBytes)).DefaultIfEmpty(0).Max(),
             RootUnitGatherBytes = arch.Tensors.Where(t => t.Layer is null).Sum(TensorBytes),
+            EmbeddingGatherBytes = arch.Tensors.Where(t => t.Layer is null && t.Role == TensorRole.TokenEmbedding).Sum(TensorBytes),
+            HeadGatherBytes = arch.Tensors.Where(t => t.Role == TensorRole.LmHead).Sum(TensorBytes),
+            EmbeddingTrainable = sel.TrainableBaseTensors.Where(t => t.Layer is null && t.Role == TensorRole.TokenEmbedding).Sum(t => t.Elements),
+            HeadTrainable = sel.TrainableBaseTensors.Where(t => t.Role == TensorRole.LmHead).Sum(t => t.Elements),
+            FsdpUnitBytes = FsdpUnits(arch, sel, TensorBytes, Selection.TrainingMethods.UsesAdapters(job.Method) ? job.ResolvedAdapterDtype.Bytes() : c),
             LargestWrapUnitTrainable = largestTrainableLayer,
+            LargestLayerTrainable = Math.Max(adapterByLayer, sel.TrainableBaseTensors.Where(t => t.Layer is not null).GroupBy(t => t.Layer)
+                .Select(g => g.Sum(t => t.Elements)).DefaultIfEmpty(0).Max()),
             HiddenSize = arch.HiddenSize,
             TensorSizes = arch.Tensors.Select(t => t.Elements).ToList(),
             TensorParallelShardableFraction = ModelGranularity.TensorParallelShardableFraction(arch),
         };
+    }
+
+    /// <summary>
+    /// FSDP1 flat parameters under accelerate's TRANSFORMER_BASED_WRAP (one per decoder layer, the root holding the rest)
+    /// with PEFT's <c>fsdp_auto_wrap_policy</c>, which also wraps every leaf module whose weight requires grad — each LoRA
+    /// factor (lora_A, lora_B) — as its own unit, so a layer's flat parameter holds only its base tensors.
+    /// </summary>
+    internal static IReadOnlyList<double> FsdpUnits(ModelArchitecture arch, Selection.TrainableSelection sel, Func<ParameterTensor, double> tensorBytes, double adapterBytes)
+    {
+        var units = arch.Tensors.GroupBy(t => t.Layer ?? -1).OrderBy(g => g.Key).Select(g => g.Sum(tensorBytes)).ToList();
+        units.AddRange(sel.Adapters.Select(a => a.Elements * adapterBytes));
+        return units;
     }
 
     /// <summary>
