@@ -109,6 +109,7 @@ public static class FashionMnistBench
         EsChunkPairs = spec.Rule == "es" ? spec.Es.PopulationChunkPairs : spec.GuidedEs.PopulationChunkPairs,
         EsPairs = spec.Rule == "es" ? spec.Es.Pairs : spec.GuidedEs.Pairs,
         SubspaceDim = spec.GuidedEs.SubspaceDim,
+        EsNoiseRank = spec.Rule == "es" ? spec.Es.NoiseRank : 0,
     };
 
     /// <summary>

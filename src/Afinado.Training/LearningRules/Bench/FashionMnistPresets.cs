@@ -74,6 +74,7 @@ public static class FashionMnistPresets
         Probe("mem-bp", "backprop"),
         Probe("mem-dfa", "dfa"),
         Probe("mem-es-batched", "es") with { Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 4 } },
+        Probe("mem-es-lowrank", "es") with { Es = new EsOptions { Sigma = 0.02, Pairs = 16, PopulationChunkPairs = 8, NoiseRank = 1 } },
         Probe("mem-es-inplace", "es") with { Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 0 } },
         Probe("mem-es-direct", "es") with { Optimizer = "none", LearningRate = 1e-3, Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 0 } },
         Probe("mem-guided-es", "guided-es") with { GuidedEs = new GuidedEsOptions { Sigma = 0.02, Pairs = 4, PopulationChunkPairs = 0 }, Surrogate = "dfa" },

@@ -23,6 +23,8 @@ public sealed record MlpMemoryJob
     public int EsChunkPairs { get; init; } = 16;
     public int EsPairs { get; init; } = 32;
     public int SubspaceDim { get; init; } = 1;
+    /// <summary>ES noise rank (0 = dense; r ≥ 1 = low-rank factors, evaluated by the low-rank population call when batched).</summary>
+    public int EsNoiseRank { get; init; }
 }
 
 /// <summary>
@@ -90,6 +92,10 @@ public static class RuleMemory
                 if (adam) e.Add(new("adam temporaries", "optimizer step", adamTemps, "√v and √v/c per parameter"));
                 break;
 
+            case "es" when job.EsNoiseRank > 0 && job.EsChunkPairs > 0:
+                AddLowRankEs(e, job, w, b, weights, direct, adamTemps);
+                break;
+
             case "es":
             case "guided-es":
                 if (job.EsChunkPairs > 0)
@@ -128,6 +134,38 @@ public static class RuleMemory
                 throw new ArgumentOutOfRangeException(nameof(job), job.Rule, "rule must be backprop, dfa, es or guided-es");
         }
         return e;
+    }
+
+    /// <summary>
+    /// Low-rank ES evaluated by <c>RuleMlp.LowRankPopulationLoss</c>, C pairs (2C members) per call, all inside one dispose
+    /// scope: the stacked factors (drawn per pair, then stacked: twice their size while stacking), the first layer's shared
+    /// x·Wᵀ, x·B_i [C,N,r], the deltas and θ±ε outputs and their concatenation (5 × C·N·h₁), and per later layer the shared
+    /// and low-rank products for 2C members (4 × C·N·out), log-softmax and per-member losses. The update regenerates the
+    /// factors chunk by chunk and adds one [rows, cols] product per matrix; no θ snapshot, no dense ε buffer.
+    /// </summary>
+    private static void AddLowRankEs(List<RuleMemoryEntry> e, MlpMemoryJob job, IReadOnlyList<int> w, long b, long weights, bool direct, long adamTemps)
+    {
+        long c = Math.Min(job.EsChunkPairs, job.EsPairs), r = job.EsNoiseRank, classes = w[^1];
+        long factors = 0, largestMatrix = 0, forward = b * w[1] + c * b * r + 5 * c * b * w[1];
+        for (int i = 0; i + 1 < w.Count; i++)
+        {
+            factors += c * r * (w[i] + w[i + 1]) + c * w[i + 1];
+            largestMatrix = Math.Max(largestMatrix, (long)w[i] * w[i + 1]);
+            if (i > 0) forward += 4 * c * b * w[i + 1] + 2 * c * b * r + 2 * c * r * (w[i] + w[i + 1]) + 2 * c * w[i + 1];
+        }
+        forward += 2 * c * b * classes + 2 * c * b;
+        e.Add(new("low-rank factors A_i, B_i, z_i (one chunk)", "evaluate", 2 * factors * F32, "C·Σ r·(in + out) + out, drawn per pair then stacked (2×)"));
+        e.Add(new($"low-rank population forward ({2 * c} members)", "evaluate", forward * F32 + 2 * c * b * I64,
+            "x·Wᵀ once, x·B_i, deltas, θ±ε outputs and their cat (5·C·N·h₁), later layers 4·C·N·out, log_softmax, losses, repeated targets"));
+        if (direct)
+        {
+            e.Add(new("perturbation buffer ε (redrawn per pair)", "update", weights, "θ −= lr·c_i·ε_i in place"));
+            return;
+        }
+        e.Add(new("gradient estimate Σ c_i ε_i", "update", weights, "one [rows, C·r]×[C·r, cols] product per matrix and chunk"));
+        e.Add(new("low-rank combination transient (one chunk)", "update", 3 * factors * F32 + largestMatrix * F32, "stacked factors (2×), the weighted copy of A, one matrix product"));
+        e.Add(new(".grad copy of the estimate", "update", weights, "what the optimizer reads"));
+        if (adamTemps > 0) e.Add(new("adam temporaries", "update", adamTemps, "√v and √v/c per parameter"));
     }
 
     /// <summary>Predicted peak above the pre-model baseline: everything resident plus the largest phase.</summary>
