@@ -17,24 +17,32 @@ public static class LedgerBuilder
     /// over 5 configurations (9.6M and 1.7M parameters; full and LoRA; SDPA and eager), independent of model size; median 8.9 MiB.
     /// </summary>
     public const double CpuTrainingRuntimeBytes = 8.9 * 1048576;
+    /// <summary>
+    /// The same for a training process that only runs forward passes (MeZO-style <c>es-direct</c>: no backward, no optimizer
+    /// step). Measured, not derived: TODO
+    /// </summary>
+    public const double CpuForwardOnlyRuntimeBytes = 6.8 * 1048576;
 
     public static MemoryLedger Build(ModelProfile profile, Job job, DeviceKind device, bool explain = true)
     {
-        var tensors = job.IsTraining
-            ? TrainingLedger.Entries(profile, job, device, explain)
-            : InferenceLedger.Entries(profile, job, device, explain);
+        var tensors = !job.IsTraining ? InferenceLedger.Entries(profile, job, device, explain)
+            : job.Rule == LearningRule.Backprop ? TrainingLedger.Entries(profile, job, device, explain)
+            : RuleLedger.Entries(profile, job, device, explain);
         var (peak, _) = MemoryLedger.Peak(tensors);
-        return new MemoryLedger(tensors, RuntimeEntries((long)Math.Ceiling(peak), device, job.IsTraining, explain));
+        return new MemoryLedger(tensors, RuntimeEntries((long)Math.Ceiling(peak), device, job, explain));
     }
 
-    private static List<LedgerEntry> RuntimeEntries(long peak, DeviceKind device, bool training, bool explain)
+    private static List<LedgerEntry> RuntimeEntries(long peak, DeviceKind device, Job job, bool explain)
     {
         if (device == DeviceKind.Cpu)
-            return training
-                ? [new("CPU training runtime (libtorch/TorchSharp, measured)", Category.Runtime, Phase.None, CpuTrainingRuntimeBytes,
+            return !job.IsTraining ? []
+                : job.Rule == LearningRule.EsDirect
+                ? [new("CPU forward-only training runtime (libtorch/TorchSharp, measured)", Category.Runtime, Phase.None, CpuForwardOnlyRuntimeBytes,
+                    explain ? "constant held by a training process that never runs backward or an optimizer step" : "",
+                    "measured: bench/ground-truth/rule-measured.csv, es-direct rows: VmHWM growth less the ledger's tensors (median)")]
+                : [new("CPU training runtime (libtorch/TorchSharp, measured)", Category.Runtime, Phase.None, CpuTrainingRuntimeBytes,
                     explain ? "constant 8.9 MiB held after the first backward and optimizer steps, independent of model size" : "",
-                    "measured: bench/training TrainingBench memprobe, RSS after step 3 less weights, gradients, AdamW state (8.1–11.0 MiB, 5 configurations)")]
-                : [];
+                    "measured: bench/training TrainingBench memprobe, RSS after step 3 less weights, gradients, AdamW state (8.1–11.0 MiB, 5 configurations)")];
         return
         [
             new("CUDA context", Category.Runtime, Phase.None, CudaContextBytes,
