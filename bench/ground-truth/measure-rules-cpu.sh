@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures the peak memory of real TorchSharp training runs under each learning rule (es with AdamW, MeZO-style es
 # direct = `--rule es --optimizer sgd`, dfa, guided-es with its DFA surrogate) and writes them beside the planner's
-# --device cpu --rule prediction into rule-measured.csv. Same method as measure-cpu.sh: one process per run, 3 steps
+# --device cpu --rule prediction into cpu-rules-measured.csv. Same method as measure-cpu.sh: one process per run, 3 steps
 # (optimizer state exists from step 2 on), --threads 1, VmHWM growth over the pre-model baseline (mmap threshold 128 KiB).
 # usage: bench/ground-truth/measure-rules-cpu.sh        (from the repository root; KEEP=DIR keeps each run's summary)
 set -euo pipefail
@@ -11,7 +11,7 @@ bin=$(mktemp -d)
 dotnet publish src/Afinado.Cli -c Release -o "$bin" --nologo -v q >/dev/null
 work=${KEEP:-$(mktemp -d)}
 mkdir -p "$work"
-out=$here/rule-measured.csv
+out=$here/cpu-rules-measured.csv
 echo "id,scope,metric,plan_args,train_args,measured_bytes,planned_bytes,error,tolerance,note,model,rule,optimizer,method,lora_rank,batch,seq,attention,total_parameters,trainable_parameters" > "$out.tmp"
 tail -n +2 $here/rule-configs.csv | while IFS=, read -r id model rule optimizer method rank batch seq attention; do
   [ -n "${ONLY:-}" ] && [[ "$id" != *$ONLY* ]] && continue

@@ -20,7 +20,7 @@ public static class LedgerBuilder
     /// <summary>
     /// The same for a training process that only runs forward passes (MeZO-style <c>es-direct</c>: no backward, no optimizer
     /// step). Measured, not derived: VmHWM growth less the ledger's tensors over the 6 <c>es-direct</c> rows of
-    /// bench/ground-truth/rule-measured.csv was 6.4–8.4 MiB, median 7.2 MiB. The same residual over the 5 ES + AdamW rows
+    /// bench/ground-truth/cpu-rules-measured.csv was 6.4–8.4 MiB, median 7.2 MiB. The same residual over the 5 ES + AdamW rows
     /// (8.3–9.2 MiB, median 8.7) matches <see cref="CpuTrainingRuntimeBytes"/>, measured independently on backprop runs, so
     /// every rule that steps an optimizer uses that one.
     /// </summary>
@@ -42,7 +42,7 @@ public static class LedgerBuilder
                 : job.Rule == LearningRule.EsDirect
                 ? [new("CPU forward-only training runtime (libtorch/TorchSharp, measured)", Category.Runtime, Phase.None, CpuForwardOnlyRuntimeBytes,
                     explain ? "constant 7.2 MiB held by a training process that never runs backward or an optimizer step" : "",
-                    "measured: bench/ground-truth/rule-measured.csv, 6 es-direct rows: VmHWM growth less the ledger's tensors, 6.4–8.4 MiB, median 7.2")]
+                    "measured: bench/ground-truth/cpu-rules-measured.csv, 6 es-direct rows: VmHWM growth less the ledger's tensors, 6.4–8.4 MiB, median 7.2")]
                 : [new("CPU training runtime (libtorch/TorchSharp, measured)", Category.Runtime, Phase.None, CpuTrainingRuntimeBytes,
                     explain ? "constant 8.9 MiB held after the first backward and optimizer steps, independent of model size" : "",
                     "measured: bench/training TrainingBench memprobe, RSS after step 3 less weights, gradients, AdamW state (8.1–11.0 MiB, 5 configurations)")];
