@@ -70,6 +70,15 @@ internal static class RuleLedger
         e.Add(new("DFA: block outputs the error is injected into", Category.Activations, Phase.Training, L * T * h * r,
             explain ? $"L {L} × T {N(T)} × h {N(h)} × {B(r)} B: each h_i is kept for e·B_i; the next block gets h_i.detach() (no inter-layer graph)" : "",
             "DfaTap.Hidden / DfaInject; the step's dispose scope holds them to its end"));
+        if (device == DeviceKind.Cpu)
+        {
+            // The tapped forward runs in the step's dispose scope: the embedding output and the final norm's output stay to
+            // the step's end even where autograd saves neither (frozen embedding, frozen head: LoRA).
+            double held = (detached.Layers.Length > 0 && !detached.Layers[0].InputRequiresGrad ? r : 0) + (detached.HeadTrainable ? 0 : c);
+            TrainingLedger.AddIf(e, "DFA: embedding and final-norm outputs held by the step", Category.Activations, Phase.Training, held * T * h,
+                explain ? $"T {N(T)} × h {N(h)} × {B(held)} B: not saved for backward here, but the tapped forward has no dispose scope of its own" : "",
+                "LlamaForCausalLM.Forward(input, tap): no scope, so the step's scope holds its top-level tensors");
+        }
         e.Add(new("DFA: injected errors e·B_i", Category.Temporary, Phase.BackwardStart, L * T * h * c,
             explain ? $"L {L} × T {N(T)} × h {N(h)} × {B(c)} B, all returned by the injection node at once" : "",
             "DfaInject.backward (one [T, h] error per block)"));
