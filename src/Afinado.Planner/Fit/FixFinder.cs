@@ -23,7 +23,7 @@ internal static class FixFinder
             bool backprop = job.Rule == LearningRule.Backprop;
             if (backprop && job.Checkpointing == Checkpointing.None) singles.Add(("--checkpointing full", job with { Checkpointing = Checkpointing.Full }));
             if (backprop && job.Batch > 1) singles.Add(MicroBatch(profile, job, device, kind));
-            if (job.Optimizer == OptimizerKind.AdamW && !job.Method.UsesAdapters()) singles.Add(("--optimizer adamw-8bit", job with { Optimizer = OptimizerKind.AdamW8bit }));
+            if (job.Optimizer == OptimizerKind.AdamW && !job.Method.UsesAdapters() && job.Rule != LearningRule.EsDirect) singles.Add(("--optimizer adamw-8bit", job with { Optimizer = OptimizerKind.AdamW8bit }));
             if (!job.Method.UsesAdapters() && kind == DeviceKind.Gpu)
                 singles.Add(("--method lora", job with { Method = TrainingMethod.Lora, FreezePatterns = [], WeightsDtype = null }));
             if (job.Method != TrainingMethod.QLora && kind == DeviceKind.Gpu)

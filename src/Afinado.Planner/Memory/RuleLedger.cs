@@ -35,7 +35,8 @@ internal static class RuleLedger
         const Phase backpropOnly = Phase.Forward | Phase.ForwardLastLayer | Phase.BackwardStart | Phase.BackwardEnd;
         for (int i = 0; i < e.Count; i++)
         {
-            if ((e[i].Phases & Phase.Training) != Phase.Training) continue;
+            // Whole step, or all of forward and backward (the QLoRA dequantization buffer, which skips the optimizer step).
+            if ((e[i].Phases & backpropOnly) != backpropOnly) continue;
             var phases = e[i].Phases | Phase.Perturbed;
             if (job.Rule.IsForwardOnly()) phases &= ~backpropOnly;
             e[i] = e[i] with { Phases = phases };

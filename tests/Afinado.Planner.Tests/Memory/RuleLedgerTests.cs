@@ -97,6 +97,15 @@ public class RuleLedgerTests
             Assert.Equal(LedgerBuilder.CpuTrainingRuntimeBytes, Ledger(arch, job with { Rule = rule }, DeviceKind.Cpu).RuntimeBytes, 1.0);
     }
 
+    [Fact]
+    public void Qlora_es_keeps_the_dequantization_buffer_in_the_perturbed_forward()
+    {
+        var es = Ledger(Llama31_8B, new Job { Method = TrainingMethod.QLora, Batch = 1, Seq = 512, Rule = LearningRule.EsDirect });
+        var buffer = es.Tensors.Single(e => e.Name == "dequantization buffer");
+        Assert.True((buffer.Phases & Phase.PerturbedLayer) != 0, buffer.Phases.Name());
+        Assert.True(es.BytesAt(Phase.PerturbedLayer) < 0.5 * Ledger(Llama31_8B, new Job { Method = TrainingMethod.Lora, Batch = 1, Seq = 512, Rule = LearningRule.EsDirect }).BytesAt(Phase.PerturbedLayer));
+    }
+
     [Theory]
     [InlineData("backprop", LearningRule.Backprop)]
     [InlineData("ES", LearningRule.Es)]
