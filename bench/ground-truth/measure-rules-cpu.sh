@@ -3,7 +3,8 @@
 # direct = `--rule es --optimizer sgd`, dfa, guided-es with its DFA surrogate) and writes them beside the planner's
 # --device cpu --rule prediction into cpu-rules-measured.csv. Same method as measure-cpu.sh: one process per run, 3 steps
 # (optimizer state exists from step 2 on), --threads 1, VmHWM growth over the pre-model baseline (mmap threshold 128 KiB).
-# usage: bench/ground-truth/measure-rules-cpu.sh        (from the repository root; KEEP=DIR keeps each run's summary)
+# usage: bench/ground-truth/measure-rules-cpu.sh        (from the repository root; KEEP=DIR keeps each run's summary;
+#        ONLY=PATTERN runs the matching ids into cpu-rules-measured.csv.only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=bench/ground-truth
@@ -36,7 +37,8 @@ print(f'{sys.argv[2]},{scope},rss-growth,{sys.argv[3]},{sys.argv[4]},{m},{p},{(m
 PY
   tail -1 "$out.tmp" | cut -d, -f1,6-8 >&2
 done
-mv "$out.tmp" "$out"
+# ONLY=PATTERN measures a subset into $out.only (the committed file keeps every row).
+if [ -n "${ONLY:-}" ]; then mv "$out.tmp" "$out.only"; else mv "$out.tmp" "$out"; fi
 rm -rf "$bin"
 [ -z "${KEEP:-}" ] && rm -rf "$work"
 exit 0
