@@ -79,6 +79,8 @@ public class PlanCommandTests
     [InlineData("--max", "rank")]
     [InlineData("--freeze", "model.layers.{9..1}")]
     [InlineData("--device", "tpu")]
+    [InlineData("--rule", "mezo")]
+    [InlineData("--guided-es-k", "0")]
     [InlineData("--batch", "abc")]
     [InlineData("--model", "/nonexistent/config.json")]
     public async Task Bad_input_exits_2_naming_the_flag(string flag, string value)
@@ -103,6 +105,39 @@ public class PlanCommandTests
         Assert.DoesNotContain("CUDA", runtime[0].GetProperty("name").GetString());
         Assert.Equal(doc.RootElement.GetProperty("peak_bytes").GetInt64() + doc.RootElement.GetProperty("runtime_bytes").GetInt64(),
             doc.RootElement.GetProperty("total_bytes").GetInt64());
+    }
+
+    [Theory]
+    [InlineData("es", "gpu")]
+    [InlineData("es-direct", "cpu")]
+    [InlineData("dfa", "gpu")]
+    [InlineData("guided-es", "cpu")]
+    public async Task Rule_mode_plans_any_catalog_model_and_reports_the_rule(string rule, string device)
+    {
+        var (code, output, err) = await Run("plan", "--json", "--rule", rule, "--device", device, "--model", "meta-llama/Llama-3.1-8B", "--method", "lora", "--seq", "512");
+        Assert.True(code is CliApp.ExitOk or CliApp.ExitDoesNotFit, err);
+        using var doc = JsonDocument.Parse(output);
+        Assert.Equal(rule, doc.RootElement.GetProperty("job").GetProperty("rule").GetString());
+        var names = doc.RootElement.GetProperty("components").EnumerateArray().Concat(doc.RootElement.GetProperty("other_components").EnumerateArray())
+            .Select(c => c.GetProperty("name").GetString()!).ToList();
+        Assert.Equal(rule is "es" or "es-direct" or "guided-es", names.Any(n => n.StartsWith("ES perturbation buffer", StringComparison.Ordinal)));
+        Assert.Equal(rule is "dfa" or "guided-es", names.Any(n => n.StartsWith("DFA feedback matrices", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task Es_lora_on_llama_8b_plans_far_below_backprop()
+    {
+        static async Task<long> Total(params string[] extra)
+        {
+            var (_, output, _) = await Run(["plan", "--json", "--model", "meta-llama/Llama-3.1-8B", "--method", "lora", .. extra]);
+            using var doc = JsonDocument.Parse(output);
+            return doc.RootElement.GetProperty("total_bytes").GetInt64();
+        }
+        long backprop = await Total(), es = await Total("--rule", "es");
+        Assert.True(es < backprop - 4_000_000_000L, $"es {es:N0} vs backprop {backprop:N0}");
+        var (_, table, _) = await Run("plan", "--model", "meta-llama/Llama-3.1-8B", "--method", "lora", "--rule", "es-direct");
+        Assert.Contains("rule es-direct", table);
+        Assert.Contains("perturbed forward", table);
     }
 
     [Fact]

@@ -18,6 +18,8 @@ internal sealed class PlanOptions
     public readonly Option<string[]> Freeze = new("--freeze") { Description = "Glob over tensor names to freeze (repeatable): '*' within a segment, '**' across, {0..15} ranges.", AllowMultipleArgumentsPerToken = false };
     public readonly Option<string> Precision = new("--precision") { Description = "fp32 | amp-bf16 | amp-fp16 | bf16 | fp16.", DefaultValueFactory = _ => "bf16" };
     public readonly Option<string> Optimizer = new("--optimizer") { Description = "sgd | sgd-momentum | adamw | adamw-8bit | paged-adamw-8bit | adafactor.", DefaultValueFactory = _ => "adamw" };
+    public readonly Option<string> Rule = new("--rule") { Description = "Learning rule: backprop | es (estimate to --optimizer) | es-direct (MeZO: in place, no optimizer) | dfa | guided-es (DFA surrogate).", DefaultValueFactory = _ => "backprop" };
+    public readonly Option<int> GuidedEsK = new("--guided-es-k") { Description = "Guided ES: surrogate gradients spanning the guiding subspace (k).", DefaultValueFactory = _ => 1 };
     public readonly Option<int> Batch = new("--batch") { Description = "Micro-batch (sequences per step).", DefaultValueFactory = _ => 1 };
     public readonly Option<int> Seq = new("--seq") { Description = "Tokens per sequence (inference: prompt tokens).", DefaultValueFactory = _ => 2048 };
     public readonly Option<int?> Context = new("--context") { Description = "Inference: tokens in the KV cache at the end (prompt + generated)." };
@@ -40,7 +42,7 @@ internal sealed class PlanOptions
 
     public IEnumerable<Option> All =>
     [
-        Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Freeze, Precision, Optimizer, Batch, Seq, Context,
+        Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Freeze, Precision, Optimizer, Rule, GuidedEsK, Batch, Seq, Context,
         Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, Gpu, GpuMemory, Device,
     ];
 
@@ -64,6 +66,8 @@ internal sealed class PlanOptions
                 ? JobOptions.ParsePrecision(p.GetValue(Precision)!)
                 : Planner.Memory.Precision.Fp32,
             Optimizer = JobOptions.ParseOptimizer(p.GetValue(Optimizer)!),
+            Rule = JobOptions.ParseRule(p.GetValue(Rule)!),
+            GuidedEsSubspace = p.GetValue(GuidedEsK),
             Batch = p.GetValue(Batch),
             Seq = p.GetValue(Seq),
             Context = p.GetValue(Context),

@@ -18,9 +18,12 @@ internal static class FixFinder
         if (job.Attention == AttentionKernel.Eager) singles.Add(("--attention sdpa", job with { Attention = AttentionKernel.Sdpa }));
         if (job.IsTraining)
         {
-            if (job.Checkpointing == Checkpointing.None) singles.Add(("--checkpointing full", job with { Checkpointing = Checkpointing.Full }));
-            if (job.Batch > 1) singles.Add(MicroBatch(profile, job, device, kind));
-            if (job.Optimizer == OptimizerKind.AdamW && !job.Method.UsesAdapters()) singles.Add(("--optimizer adamw-8bit", job with { Optimizer = OptimizerKind.AdamW8bit }));
+            // Rules other than backprop keep no graph across blocks (nothing to checkpoint) and run a step's micro-batches as
+            // one batch (accumulation saves nothing).
+            bool backprop = job.Rule == LearningRule.Backprop;
+            if (backprop && job.Checkpointing == Checkpointing.None) singles.Add(("--checkpointing full", job with { Checkpointing = Checkpointing.Full }));
+            if (backprop && job.Batch > 1) singles.Add(MicroBatch(profile, job, device, kind));
+            if (job.Optimizer == OptimizerKind.AdamW && !job.Method.UsesAdapters() && job.Rule != LearningRule.EsDirect) singles.Add(("--optimizer adamw-8bit", job with { Optimizer = OptimizerKind.AdamW8bit }));
             if (!job.Method.UsesAdapters() && kind == DeviceKind.Gpu)
                 singles.Add(("--method lora", job with { Method = TrainingMethod.Lora, FreezePatterns = [], WeightsDtype = null }));
             if (job.Method != TrainingMethod.QLora && kind == DeviceKind.Gpu)

@@ -53,6 +53,8 @@ public static class PlanJson
         }
         w.WriteString("precision", job.Precision.Name());
         if (job.IsTraining) w.WriteString("optimizer", job.Optimizer.Name());
+        if (job.IsTraining) w.WriteString("rule", job.Rule.Name());
+        if (job.IsTraining && job.Rule == LearningRule.GuidedEs) w.WriteNumber("guided_es_k", job.GuidedEsSubspace);
         w.WriteNumber("batch", job.Batch);
         w.WriteNumber("seq", job.Seq);
         if (!job.IsTraining) w.WriteNumber("context", job.ContextTokens);

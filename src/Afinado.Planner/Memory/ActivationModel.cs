@@ -224,6 +224,44 @@ internal static class ActivationModel
     }
 }
 
+/// <summary>
+/// Afinado's TorchSharp decoder (src/Afinado.Training/Models) run without autograd on the CPU, op by op. Every module
+/// holds what it creates until its dispose scope ends, so a layer's peak is everything its scope has made so far:
+/// the decoder's scope keeps the embedding output and every block output until the forward ends (the last layer runs with
+/// L hidden states held); a block's scope keeps norm 1, the attention output, the residual and norm 2 while the MLP runs;
+/// the MLP's scope keeps gate, silu(gate) and up (the product is in place) when down runs; attention keeps q, k, v,
+/// the rotated q and k, the repeat_interleave'd K/V (GQA), the SDPA output and its contiguous copy when o_proj runs
+/// (eager: + scores, masked copy and softmax, b·a·s² each, and the bool mask). A LoRA linear adds its B output (out wide)
+/// and A output (r wide) before adding in place.
+/// </summary>
+internal static class TorchSharpNoGradForward
+{
+    /// <summary>Bytes live inside the last block, at its largest moment.</summary>
+    public static double LayerPeak(ModelArchitecture a, LayerProfile L, in ActivationSettings s)
+    {
+        double T = s.Tokens, c = s.C, h = a.HiddenSize, q = a.QueryWidth, kv = a.KvWidth, f = a.IntermediateSize, r = s.LoraRank;
+        double held = a.NumLayers * h;
+        double Lora(LinearUse? l) => l is { Lora: true } u ? u.Out + r : 0;
+        double attnInLora = L.AttnIn.Count == 0 ? 0 : L.AttnIn.Max(u => Lora(u));
+        bool repeat = a.NumKvHeads < a.NumHeads;
+        // At o_proj: norm 1, q/k/v, rotated q/k, repeated K/V, SDPA output, contiguous copy, o_proj output (+ its LoRA terms).
+        double attention = h + (q + 2 * kv) + (q + kv) + (repeat ? 2 * q : 0) + 2 * q + h + Math.Max(Lora(L.AttnOut), 0);
+        attention = Math.Max(attention, h + q + 2 * kv + attnInLora);
+        double scores = s.Kernel == AttentionKernel.Eager ? (3 * c * s.Batch * a.NumHeads + 1) * s.Seq * s.Seq : 0;
+        var gate = L.MlpIn.Count > 0 ? L.MlpIn[0] : (LinearUse?)null;
+        var up = L.MlpIn.Count > 1 ? L.MlpIn[1] : gate;
+        double mlp = a.Mlp == MlpKind.Gated
+            ? Math.Max(Math.Max(f + Lora(gate), 3 * f + Lora(up)), 3 * f + h + Lora(L.MlpDown))
+            : Math.Max(f + Lora(gate), 2 * f + h + Lora(L.MlpDown));
+        // Norm 1, attention output, residual and norm 2 are held by the block's scope while the MLP runs.
+        mlp += 4 * h;
+        return Math.Max(c * T * (held + attention) + scores, c * T * (held + mlp));
+    }
+
+    /// <summary>Logits and the cross-entropy's log-softmax (the decoder's hidden states are freed by then).</summary>
+    public static double LossPeak(ModelArchitecture a, in ActivationSettings s) => 2 * s.C * s.Tokens * a.VocabSize;
+}
+
 /// <summary>The job facts the activation model reads, resolved once per plan.</summary>
 internal readonly record struct ActivationSettings(
     double Batch, double Seq, double C, double R, AttentionKernel Kernel, bool Compile, double Dropout, bool HiddenDropout,

@@ -19,6 +19,10 @@ public sealed record Job
     public LoraConfig? Lora { get; init; }
     public Precision Precision { get; init; } = Precision.Bf16;
     public OptimizerKind Optimizer { get; init; } = OptimizerKind.AdamW;
+    /// <summary>The learning rule; non-backprop rules have their own ledger (<see cref="RuleLedger"/>).</summary>
+    public LearningRule Rule { get; init; } = LearningRule.Backprop;
+    /// <summary>Guided ES: k, the number of recent surrogate gradients that span the guiding subspace.</summary>
+    public int GuidedEsSubspace { get; init; } = 1;
     /// <summary>Micro-batch per step (sequences).</summary>
     public int Batch { get; init; } = 1;
     /// <summary>Training: tokens per sequence. Inference: prompt tokens processed by prefill.</summary>
@@ -104,7 +108,13 @@ public sealed record Job
         if (AdapterDtype is not null && !Method.UsesAdapters())
             throw new InputError("--adapter-dtype", $"applies to --method lora or qlora (got {Method.Name()})", "Drop --adapter-dtype.");
         var w = ResolvedWeightsDtype;
-        if (!IsTraining) return;
+        if (!IsTraining)
+        {
+            if (Rule != LearningRule.Backprop)
+                throw new InputError("--rule", $"{Rule.Name()} is a training rule and this is --task infer", "Drop --rule, or use --task train.");
+            return;
+        }
+        ValidateRule();
         if (Method == TrainingMethod.QLora && !w.IsQuantized())
             throw new InputError("--weights-dtype", $"QLoRA needs a quantized base, got {w.Name()}", "Use --weights-dtype nf4 or nf4-dq, or --method lora.");
         if (!Method.UsesAdapters() && w.IsQuantized())
@@ -115,5 +125,17 @@ public sealed record Job
             throw new InputError("--offload-activations", "offloads activation checkpoints, so it needs --checkpointing full", "Add --checkpointing full.");
         if (OptimizerInBackward && GradAccumulation > 1)
             throw new InputError("--optimizer-in-backward", "cannot be combined with gradient accumulation", "Use --grad-accum 1, or drop --optimizer-in-backward.");
+    }
+
+    private void ValidateRule()
+    {
+        if (GuidedEsSubspace < 1 || GuidedEsSubspace > 1024)
+            throw new InputError("--guided-es-k", $"{GuidedEsSubspace} is out of range", "Use a subspace of 1 to 1,024 surrogate gradients (the paper uses 1–20).");
+        if (Rule == LearningRule.Backprop) return;
+        if (Checkpointing != Checkpointing.None)
+            throw new InputError("--checkpointing", $"--rule {Rule.Name()} keeps no graph across blocks, so there is nothing to recompute",
+                "Use --checkpointing none with --rule es, es-direct, dfa or guided-es.");
+        if (OptimizerInBackward)
+            throw new InputError("--optimizer-in-backward", $"--rule {Rule.Name()} has no backward pass over the whole model to fuse the step into", "Drop --optimizer-in-backward.");
     }
 }

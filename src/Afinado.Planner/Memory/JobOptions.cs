@@ -15,6 +15,22 @@ public enum Checkpointing { None, Full }
 /// <summary>Eager attention materialises the s×s scores; SDPA (flash / memory-efficient / CPU flash) does not.</summary>
 public enum AttentionKernel { Eager, Sdpa }
 
+/// <summary>
+/// How the trainable parameters learn (learning-rules.md). Backprop keeps the autograd graph; ES and MeZO-style direct ES
+/// run forward passes only; DFA keeps each block's own graph but none between blocks; Guided ES is ES plus a surrogate gradient.
+/// </summary>
+public enum LearningRule
+{
+    Backprop,
+    /// <summary>OpenAI-ES: the estimate goes to the optimizer as .grad (afinado train --rule es --optimizer adamw|momentum).</summary>
+    Es,
+    /// <summary>MeZO-style ES without an optimizer: θ updated in place pair by pair (afinado train --rule es --optimizer sgd).</summary>
+    EsDirect,
+    Dfa,
+    /// <summary>Guided ES with the DFA pseudo-gradient as surrogate (the trainer's default surrogate).</summary>
+    GuidedEs,
+}
+
 public static class JobOptions
 {
     public static string Name(this Precision p) => p switch
@@ -29,6 +45,15 @@ public static class JobOptions
         OptimizerKind.AdamW8bit => "adamw-8bit", OptimizerKind.PagedAdamW8bit => "paged-adamw-8bit", OptimizerKind.Adafactor => "adafactor",
         _ => o.ToString(),
     };
+
+    public static string Name(this LearningRule r) => r switch
+    {
+        LearningRule.Backprop => "backprop", LearningRule.Es => "es", LearningRule.EsDirect => "es-direct",
+        LearningRule.Dfa => "dfa", LearningRule.GuidedEs => "guided-es", _ => r.ToString(),
+    };
+
+    /// <summary>Forward passes only: no autograd graph is kept (ES, MeZO).</summary>
+    public static bool IsForwardOnly(this LearningRule r) => r is LearningRule.Es or LearningRule.EsDirect;
 
     public static bool IsAmp(this Precision p) => p is Precision.AmpBf16 or Precision.AmpFp16;
 
@@ -45,6 +70,7 @@ public static class JobOptions
 
     public static Precision ParsePrecision(string text) => Parse(text, "--precision", Enum.GetValues<Precision>(), Name);
     public static OptimizerKind ParseOptimizer(string text) => Parse(text, "--optimizer", Enum.GetValues<OptimizerKind>(), Name);
+    public static LearningRule ParseRule(string text) => Parse(text, "--rule", Enum.GetValues<LearningRule>(), Name);
     public static JobTask ParseTask(string text) => Parse(text, "--task", Enum.GetValues<JobTask>(), t => t.ToString().ToLowerInvariant());
     public static Checkpointing ParseCheckpointing(string text) => Parse(text, "--checkpointing", Enum.GetValues<Checkpointing>(), c => c.ToString().ToLowerInvariant());
     public static AttentionKernel ParseAttention(string text) => Parse(text, "--attention", Enum.GetValues<AttentionKernel>(), a => a.ToString().ToLowerInvariant());

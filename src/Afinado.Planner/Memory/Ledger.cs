@@ -19,13 +19,20 @@ public enum Phase
     Decode = 32,
     /// <summary>Inside the last layer's forward: all earlier saved tensors plus that layer's forward temporaries (eager scores).</summary>
     ForwardLastLayer = 64,
+    /// <summary>ES / Guided ES: inside the last layer of a perturbed forward without autograd (f(θ±ε)).</summary>
+    PerturbedLayer = 128,
+    /// <summary>ES / Guided ES: the perturbed forward's logits and cross-entropy.</summary>
+    PerturbedLoss = 256,
     Training = Forward | ForwardLastLayer | BackwardStart | BackwardEnd | OptimizerStep,
+    /// <summary>The moments of a perturbed (forward-only) evaluation.</summary>
+    Perturbed = PerturbedLayer | PerturbedLoss,
     Inference = Prefill | Decode,
 }
 
 public static class Phases
 {
-    public static readonly Phase[] Moments = [Phase.ForwardLastLayer, Phase.Forward, Phase.BackwardStart, Phase.BackwardEnd, Phase.OptimizerStep, Phase.Prefill, Phase.Decode];
+    public static readonly Phase[] Moments = [Phase.ForwardLastLayer, Phase.Forward, Phase.BackwardStart, Phase.BackwardEnd, Phase.OptimizerStep, Phase.Prefill, Phase.Decode,
+        Phase.PerturbedLayer, Phase.PerturbedLoss];
 
     public static string Name(this Phase p) => p switch
     {
@@ -36,6 +43,8 @@ public static class Phases
         Phase.OptimizerStep => "optimizer step",
         Phase.Prefill => "prefill",
         Phase.Decode => "decode",
+        Phase.PerturbedLayer => "perturbed forward (last layer)",
+        Phase.PerturbedLoss => "perturbed forward (loss)",
         Phase.None => "not on the device",
         _ => string.Join(", ", Moments.Where(m => (p & m) != 0).Select(Name)),
     };

@@ -17,24 +17,35 @@ public static class LedgerBuilder
     /// over 5 configurations (9.6M and 1.7M parameters; full and LoRA; SDPA and eager), independent of model size; median 8.9 MiB.
     /// </summary>
     public const double CpuTrainingRuntimeBytes = 8.9 * 1048576;
+    /// <summary>
+    /// The same for a training process that only runs forward passes (MeZO-style <c>es-direct</c>: no backward, no optimizer
+    /// step). Measured, not derived: VmHWM growth less the ledger's tensors over the 6 <c>es-direct</c> rows of
+    /// bench/ground-truth/cpu-rules-measured.csv was 6.4–8.4 MiB, median 7.2 MiB. The same residual over the 5 ES + AdamW rows
+    /// (8.3–9.2 MiB, median 8.7) matches <see cref="CpuTrainingRuntimeBytes"/>, measured independently on backprop runs, so
+    /// every rule that steps an optimizer uses that one.
+    /// </summary>
+    public const double CpuForwardOnlyRuntimeBytes = 7.2 * 1048576;
 
     public static MemoryLedger Build(ModelProfile profile, Job job, DeviceKind device, bool explain = true)
     {
-        var tensors = job.IsTraining
-            ? TrainingLedger.Entries(profile, job, device, explain)
-            : InferenceLedger.Entries(profile, job, device, explain);
+        var tensors = !job.IsTraining ? InferenceLedger.Entries(profile, job, device, explain)
+            : job.Rule == LearningRule.Backprop ? TrainingLedger.Entries(profile, job, device, explain)
+            : RuleLedger.Entries(profile, job, device, explain);
         var (peak, _) = MemoryLedger.Peak(tensors);
-        return new MemoryLedger(tensors, RuntimeEntries((long)Math.Ceiling(peak), device, job.IsTraining, explain));
+        return new MemoryLedger(tensors, RuntimeEntries((long)Math.Ceiling(peak), device, job, explain));
     }
 
-    private static List<LedgerEntry> RuntimeEntries(long peak, DeviceKind device, bool training, bool explain)
+    private static List<LedgerEntry> RuntimeEntries(long peak, DeviceKind device, Job job, bool explain)
     {
         if (device == DeviceKind.Cpu)
-            return training
-                ? [new("CPU training runtime (libtorch/TorchSharp, measured)", Category.Runtime, Phase.None, CpuTrainingRuntimeBytes,
+            return !job.IsTraining ? []
+                : job.Rule == LearningRule.EsDirect
+                ? [new("CPU forward-only training runtime (libtorch/TorchSharp, measured)", Category.Runtime, Phase.None, CpuForwardOnlyRuntimeBytes,
+                    explain ? "constant 7.2 MiB held by a training process that never runs backward or an optimizer step" : "",
+                    "measured: bench/ground-truth/cpu-rules-measured.csv, 6 es-direct rows: VmHWM growth less the ledger's tensors, 6.4–8.4 MiB, median 7.2")]
+                : [new("CPU training runtime (libtorch/TorchSharp, measured)", Category.Runtime, Phase.None, CpuTrainingRuntimeBytes,
                     explain ? "constant 8.9 MiB held after the first backward and optimizer steps, independent of model size" : "",
-                    "measured: bench/training TrainingBench memprobe, RSS after step 3 less weights, gradients, AdamW state (8.1–11.0 MiB, 5 configurations)")]
-                : [];
+                    "measured: bench/training TrainingBench memprobe, RSS after step 3 less weights, gradients, AdamW state (8.1–11.0 MiB, 5 configurations)")];
         return
         [
             new("CUDA context", Category.Runtime, Phase.None, CudaContextBytes,

@@ -44,9 +44,10 @@ internal sealed class LayerProfile
 /// </summary>
 public sealed class ModelProfile
 {
-    internal ModelProfile(TrainableSelection selection)
+    internal ModelProfile(TrainableSelection selection, bool detachedBlocks = false)
     {
         Selection = selection;
+        DetachedBlocks = detachedBlocks;
         var arch = selection.Architecture;
         var facts = ArchitectureFacts.Of(arch);
         var tensors = arch.Tensors;
@@ -140,6 +141,8 @@ public sealed class ModelProfile
             var L = Layers[li];
             L.InputRequiresGrad = upstream;
             upstream |= L.AnyTrainable;
+            // DFA: every block hands the next one a detached output, so no block input (nor the final norm's) needs a gradient.
+            if (detachedBlocks) upstream = false;
             if (L.InputRequiresGrad || L.AnyTrainable) FrozenLinearInGraph += frozenLinearByLayer[li];
         }
         HeadInputRequiresGrad = upstream;
@@ -173,6 +176,14 @@ public sealed class ModelProfile
     internal (LayerProfile Layer, int Count)[] LayerGroups { get; }
 
     public static ModelProfile Create(TrainableSelection selection) => new(selection);
+
+    /// <summary>Blocks see detached inputs (DFA): each keeps its own graph, none links to the one before.</summary>
+    public bool DetachedBlocks { get; }
+
+    private ModelProfile? detached;
+
+    /// <summary>The same selection with detached blocks (built once, then reused by the fit search).</summary>
+    public ModelProfile ForDetachedBlocks() => DetachedBlocks ? this : detached ??= new ModelProfile(Selection, detachedBlocks: true);
 
     private static long HeadElementsTied(ModelArchitecture arch, ArchitectureFacts facts)
     {

@@ -20,46 +20,10 @@ internal static class TrainingLedger
         var e = new List<LedgerEntry>(24);
         bool cpu = device == DeviceKind.Cpu;
         var prec = job.Precision;
-        double paramBytes = prec is Precision.Fp32 or Precision.AmpBf16 or Precision.AmpFp16 ? 4 : 2;
-        string paramType = paramBytes == 4 ? "fp32" : prec.ComputeDType().Name();
-        var w = job.ResolvedWeightsDtype;
-        double c = prec.ComputeBytes();
         long trainable = sel.TrainableParameters;
-        // With adapters every trainable parameter is an adapter, stored (with its gradient and state) in the adapter dtype.
-        double trainBytes = job.Method.UsesAdapters() ? job.ResolvedAdapterDtype.Bytes() : paramBytes;
-
-        // --- Weights -------------------------------------------------------------------------------------------------
-        if (p.TrainableBase > 0)
-            e.Add(new(prec.IsAmp() ? "weights: trainable (fp32 master)" : "weights: trainable", Category.Weights, Phase.Training,
-                p.TrainableBase * paramBytes, explain ? $"{N(p.TrainableBase)} params × {B(paramBytes)} B ({paramType})" : "",
-                "memory.md §1.1, §1.5 (bytes/param by regime)"));
-        double frozenBytesPerOther = w.IsQuantized() ? 2 : w.Bytes();
-        if (w.IsQuantized())
-        {
-            e.Add(new($"weights: frozen linears ({w.Name()})", Category.Weights, Phase.Training, p.FrozenQuantizable * w.Bytes(),
-                explain ? $"{N(p.FrozenQuantizable)} params × {w.Bits():0.###} bits / 8" : "", "memory.md §1.5 (QLoRA: NF4 4.5 bits, double quant 4.127)"));
-            if (p.FrozenOther > 0)
-                e.Add(new("weights: frozen embeddings/norms/head (16-bit)", Category.Weights, Phase.Training, p.FrozenOther * 2.0,
-                    explain ? $"{N(p.FrozenOther)} params × 2 B (not quantized, as bitsandbytes skips them)" : "", "bitsandbytes llm_int8_skip_modules; memory.md §1.5"));
-        }
-        else if (p.FrozenQuantizable + p.FrozenOther > 0)
-            e.Add(new("weights: frozen", Category.Weights, Phase.Training, (p.FrozenQuantizable + p.FrozenOther) * frozenBytesPerOther,
-                explain ? $"{N(p.FrozenQuantizable + p.FrozenOther)} params × {B(frozenBytesPerOther)} B ({w.Name()})" : "", "memory.md §1.5"));
-        if (prec.IsAmp())
-        {
-            double fp32Linear = p.TrainableLinear + (w == DType.Fp32 ? p.FrozenLinearInGraph : 0);
-            if (fp32Linear > 0)
-                e.Add(new("AMP 16-bit weight copies (autocast cache)", Category.Weights, Saved, fp32Linear * 2,
-                    explain ? $"{N(fp32Linear)} fp32 linear params × 2 B, cast once per forward, kept for backward" : "",
-                    "memory.md §1.5 (HF anatomy: 18 B/param = 4 + 2 weights + 4 grads + 8 AdamW)"));
-        }
-        if (sel.AdapterParameters > 0)
-            e.Add(new($"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdapterCount / 2} linears)", Category.Weights, Phase.Training,
-                sel.AdapterParameters * trainBytes, explain ? $"Σ r·(in+out) = {N(sel.AdapterParameters)} params × {B(trainBytes)} B ({job.ResolvedAdapterDtype.Name()})" : "", "PEFT LoraLayer (A [r,in], B [out,r])"));
-        if (w.IsQuantized() && p.LargestQuantizableLinear > 0)
-            e.Add(new("dequantization buffer", Category.Temporary, Phase.Training & ~Phase.OptimizerStep, p.LargestQuantizableLinear * c,
-                explain ? $"largest quantized linear {N(p.LargestQuantizableLinear)} × {B(c)} B, dequantized per matmul" : "",
-                "bitsandbytes MatMul4Bit (dequantize_4bit per call); memory.md §1.5"));
+        AddWeights(e, p, job, explain, ampCopies: true);
+        double trainBytes = TrainableBytes(job);
+        double c = prec.ComputeBytes();
 
         // --- Gradients -----------------------------------------------------------------------------------------------
         double gradBytes = trainBytes;
@@ -156,6 +120,58 @@ internal static class TrainingLedger
         return e;
     }
 
+    /// <summary>Bytes per trainable element: with adapters every trainable parameter is an adapter, stored (with its
+    /// gradient and state) in the adapter dtype; otherwise 4 under fp32/AMP, 2 in pure 16-bit.</summary>
+    internal static double TrainableBytes(Job job) =>
+        job.Method.UsesAdapters() ? job.ResolvedAdapterDtype.Bytes() : ParamBytes(job.Precision);
+
+    private static double ParamBytes(Precision prec) => prec is Precision.Fp32 or Precision.AmpBf16 or Precision.AmpFp16 ? 4 : 2;
+
+    /// <summary>Trainable and frozen weights, AMP autocast copies (saved for backward; only with <paramref name="ampCopies"/>),
+    /// LoRA adapters and the dequantization buffer: the same for every learning rule.</summary>
+    internal static void AddWeights(List<LedgerEntry> e, ModelProfile p, Job job, bool explain, bool ampCopies)
+    {
+        var sel = p.Selection;
+        var prec = job.Precision;
+        double paramBytes = ParamBytes(prec);
+        string paramType = paramBytes == 4 ? "fp32" : prec.ComputeDType().Name();
+        var w = job.ResolvedWeightsDtype;
+        double c = prec.ComputeBytes();
+        double trainBytes = TrainableBytes(job);
+        // --- Weights -------------------------------------------------------------------------------------------------
+        if (p.TrainableBase > 0)
+            e.Add(new(prec.IsAmp() ? "weights: trainable (fp32 master)" : "weights: trainable", Category.Weights, Phase.Training,
+                p.TrainableBase * paramBytes, explain ? $"{N(p.TrainableBase)} params × {B(paramBytes)} B ({paramType})" : "",
+                "memory.md §1.1, §1.5 (bytes/param by regime)"));
+        double frozenBytesPerOther = w.IsQuantized() ? 2 : w.Bytes();
+        if (w.IsQuantized())
+        {
+            e.Add(new($"weights: frozen linears ({w.Name()})", Category.Weights, Phase.Training, p.FrozenQuantizable * w.Bytes(),
+                explain ? $"{N(p.FrozenQuantizable)} params × {w.Bits():0.###} bits / 8" : "", "memory.md §1.5 (QLoRA: NF4 4.5 bits, double quant 4.127)"));
+            if (p.FrozenOther > 0)
+                e.Add(new("weights: frozen embeddings/norms/head (16-bit)", Category.Weights, Phase.Training, p.FrozenOther * 2.0,
+                    explain ? $"{N(p.FrozenOther)} params × 2 B (not quantized, as bitsandbytes skips them)" : "", "bitsandbytes llm_int8_skip_modules; memory.md §1.5"));
+        }
+        else if (p.FrozenQuantizable + p.FrozenOther > 0)
+            e.Add(new("weights: frozen", Category.Weights, Phase.Training, (p.FrozenQuantizable + p.FrozenOther) * frozenBytesPerOther,
+                explain ? $"{N(p.FrozenQuantizable + p.FrozenOther)} params × {B(frozenBytesPerOther)} B ({w.Name()})" : "", "memory.md §1.5"));
+        if (prec.IsAmp() && ampCopies)
+        {
+            double fp32Linear = p.TrainableLinear + (w == DType.Fp32 ? p.FrozenLinearInGraph : 0);
+            if (fp32Linear > 0)
+                e.Add(new("AMP 16-bit weight copies (autocast cache)", Category.Weights, Saved, fp32Linear * 2,
+                    explain ? $"{N(fp32Linear)} fp32 linear params × 2 B, cast once per forward, kept for backward" : "",
+                    "memory.md §1.5 (HF anatomy: 18 B/param = 4 + 2 weights + 4 grads + 8 AdamW)"));
+        }
+        if (sel.AdapterParameters > 0)
+            e.Add(new($"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdapterCount / 2} linears)", Category.Weights, Phase.Training,
+                sel.AdapterParameters * trainBytes, explain ? $"Σ r·(in+out) = {N(sel.AdapterParameters)} params × {B(trainBytes)} B ({job.ResolvedAdapterDtype.Name()})" : "", "PEFT LoraLayer (A [r,in], B [out,r])"));
+        if (w.IsQuantized() && p.LargestQuantizableLinear > 0)
+            e.Add(new("dequantization buffer", Category.Temporary, Phase.Training & ~Phase.OptimizerStep, p.LargestQuantizableLinear * c,
+                explain ? $"largest quantized linear {N(p.LargestQuantizableLinear)} × {B(c)} B, dequantized per matmul" : "",
+                "bitsandbytes MatMul4Bit (dequantize_4bit per call); memory.md §1.5"));
+    }
+
     internal static ActivationSettings Settings(ModelProfile p, Job job, double c)
     {
         var w = job.ResolvedWeightsDtype;
@@ -176,7 +192,7 @@ internal static class TrainingLedger
         };
     }
 
-    private static double FinalSaved(ModelProfile p, in ActivationSettings s)
+    internal static double FinalSaved(ModelProfile p, in ActivationSettings s)
     {
         double h = p.Architecture.HiddenSize, T = s.Tokens, bytes = 0;
         if (p.HeadInputRequiresGrad || p.FinalNormTrainable)
@@ -185,7 +201,7 @@ internal static class TrainingLedger
         return bytes;
     }
 
-    private static void AddLogits(List<LedgerEntry> e, ModelArchitecture a, Job job, in ActivationSettings s, double c, bool cpu, bool explain)
+    internal static void AddLogits(List<LedgerEntry> e, ModelArchitecture a, Job job, in ActivationSettings s, double c, bool cpu, bool explain)
     {
         double tv = s.Tokens * a.VocabSize;
         double forward, backward;
@@ -215,7 +231,7 @@ internal static class TrainingLedger
             explain ? $"{how}; T·V = {N(tv)}" : "", "autograd of log_softmax / nll_loss"));
     }
 
-    private static void AddOptimizer(List<LedgerEntry> e, ModelProfile p, Job job, bool cpu, double stateBytes, bool explain)
+    internal static void AddOptimizer(List<LedgerEntry> e, ModelProfile p, Job job, bool cpu, double stateBytes, bool explain)
     {
         long n = p.Selection.TrainableParameters;
         string lazy = cpu
@@ -268,7 +284,7 @@ internal static class TrainingLedger
                 "memory.md §1.5 (HF blog: optimizer intermediates ≈ N·P); torch.optim._multi_tensor_adamw"));
     }
 
-    private static void AddIf(List<LedgerEntry> e, string name, Category cat, Phase phases, double bytes, string formula, string source)
+    internal static void AddIf(List<LedgerEntry> e, string name, Category cat, Phase phases, double bytes, string formula, string source)
     {
         if (bytes > 0) e.Add(new(name, cat, phases, bytes, formula, source));
     }
