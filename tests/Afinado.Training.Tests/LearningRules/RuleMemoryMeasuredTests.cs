@@ -7,7 +7,7 @@ namespace Afinado.Training.Tests.LearningRules;
 /// <summary>
 /// Holds <see cref="RuleMemory"/> to peaks measured in tamed child processes (VmHWM, MALLOC_MMAP_THRESHOLD_=131072),
 /// committed in bench/learning-rules/rule-memory.json by
-/// <c>afinado bench fashion-mnist --memory-only --runs mem-bp,mem-bp-sgd,mem-dfa,mem-es-batched,mem-es-inplace,mem-es-direct,mem-guided-es</c>.
+/// <c>afinado bench fashion-mnist --memory-only --runs mem-bp,mem-bp-sgd,mem-dfa,mem-es-batched,mem-es-lowrank,mem-es-inplace,mem-es-direct,mem-guided-es</c>.
 /// A ledger change that drifts from the measurements fails here; re-measure and commit the file when the code changes.
 /// </summary>
 public class RuleMemoryMeasuredTests
