@@ -50,7 +50,7 @@ public sealed class LowRankNoise
             {
                 var a = randn(new[] { rows, (long)Rank }, dtype: into.dtype, generator: gen);
                 var b = randn(new[] { cols, (long)Rank }, dtype: into.dtype, generator: gen);
-                slice.view(rows, cols).copy_(a.matmul(b.t())).mul_(scale);
+                slice.view(rows, cols).addmm_(a, b.t(), beta: 0).mul_(scale);     // written in place: no [rows, cols] temporary
             }
             else
             {
@@ -114,7 +114,7 @@ public sealed class LowRankNoise
                 // Σ_i c_i·A_i·B_iᵀ = [A_0 c_0 | … | A_C c_C] · [B_0 | … | B_C]ᵀ, a [rows, C·r] × [C·r, cols] product.
                 var weighted = p.A.mul(coefficients.view(c, 1, 1)).permute(1, 0, 2).reshape(rows, c * Rank);
                 var factors = p.B!.permute(1, 0, 2).reshape(cols, c * Rank);
-                slice.view(rows, cols).add_(weighted.matmul(factors.t()));
+                slice.view(rows, cols).addmm_(weighted, factors.t());               // accumulated in place
             }
             else
             {

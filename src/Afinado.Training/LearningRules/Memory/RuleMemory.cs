@@ -141,16 +141,15 @@ public static class RuleMemory
     /// scope: the stacked factors (drawn per pair, then stacked: twice their size while stacking), the first layer's shared
     /// x·Wᵀ, x·B_i [C,N,r], the deltas and θ±ε outputs and their concatenation (5 × C·N·h₁), and per later layer the shared
     /// and low-rank products for 2C members (4 × C·N·out), log-softmax and per-member losses. The update regenerates the
-    /// factors chunk by chunk and adds one [rows, cols] product per matrix; no θ snapshot, no dense ε buffer.
+    /// factors chunk by chunk and accumulates Σ c_i·A_i·B_iᵀ in place (addmm_); no θ snapshot, no dense ε buffer.
     /// </summary>
     private static void AddLowRankEs(List<RuleMemoryEntry> e, MlpMemoryJob job, IReadOnlyList<int> w, long b, long weights, bool direct, long adamTemps)
     {
         long c = Math.Min(job.EsChunkPairs, job.EsPairs), r = job.EsNoiseRank, classes = w[^1];
-        long factors = 0, largestMatrix = 0, forward = b * w[1] + c * b * r + 5 * c * b * w[1];
+        long factors = 0, forward = b * w[1] + c * b * r + 5 * c * b * w[1];
         for (int i = 0; i + 1 < w.Count; i++)
         {
             factors += c * r * (w[i] + w[i + 1]) + c * w[i + 1];
-            largestMatrix = Math.Max(largestMatrix, (long)w[i] * w[i + 1]);
             if (i > 0) forward += 4 * c * b * w[i + 1] + 2 * c * b * r + 2 * c * r * (w[i] + w[i + 1]) + 2 * c * w[i + 1];
         }
         forward += 2 * c * b * classes + 2 * c * b;
@@ -163,7 +162,7 @@ public static class RuleMemory
             return;
         }
         e.Add(new("gradient estimate Σ c_i ε_i", "update", weights, "one [rows, C·r]×[C·r, cols] product per matrix and chunk"));
-        e.Add(new("low-rank combination transient (one chunk)", "update", 3 * factors * F32 + largestMatrix * F32, "stacked factors (2×), the weighted copy of A, one matrix product"));
+        e.Add(new("low-rank combination transient (one chunk)", "update", 3 * factors * F32, "stacked factors (2×) and the weighted copy of A; the product is accumulated in place (addmm_)"));
         e.Add(new(".grad copy of the estimate", "update", weights, "what the optimizer reads"));
         if (adamTemps > 0) e.Add(new("adam temporaries", "update", adamTemps, "√v and √v/c per parameter"));
     }
