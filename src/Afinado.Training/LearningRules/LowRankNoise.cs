@@ -37,63 +37,66 @@ public sealed class LowRankNoise
 
     public int Rank { get; }
 
+    /// <summary>Length of one pair's draw: r·(rows + cols) per matrix, rows per vector, in parameter order.</summary>
+    public long DrawLength => _shapes.Sum(x => x.LowRank ? Rank * (x.Rows + x.Cols) : x.Rows);
+
     /// <summary>One pair's noise in the flat layout of the trainable parameters: ε = σ·A·Bᵀ/√r per matrix, σ·z otherwise.</summary>
     public void WriteDense(Generator gen, double sigma, Tensor into)
     {
         using var scope = NewDisposeScope();
-        long off = 0;
+        var draw = empty(DrawLength, dtype: into.dtype).normal_(0, 1, gen);
+        long off = 0, at = 0;
         double scale = sigma / Math.Sqrt(Rank);
         foreach (var (rows, cols, lowRank) in _shapes)
         {
             var slice = into.narrow(0, off, rows * cols);
             if (lowRank)
             {
-                var a = randn(new[] { rows, (long)Rank }, dtype: into.dtype, generator: gen);
-                var b = randn(new[] { cols, (long)Rank }, dtype: into.dtype, generator: gen);
+                var a = draw.narrow(0, at, rows * Rank).view(rows, Rank);
+                var b = draw.narrow(0, at + rows * Rank, cols * Rank).view(cols, Rank);
                 slice.view(rows, cols).addmm_(a, b.t(), beta: 0).mul_(scale);     // written in place: no [rows, cols] temporary
+                at += Rank * (rows + cols);
             }
             else
             {
-                slice.copy_(randn(new[] { rows }, dtype: into.dtype, generator: gen)).mul_(sigma);
+                slice.copy_(draw.narrow(0, at, rows)).mul_(sigma);
+                at += rows;
             }
             off += rows * cols;
         }
     }
 
     /// <summary>
-    /// The noise of pairs <paramref name="generators"/>[0..C) stacked per parameter (the same numbers <see cref="WriteDense"/>
-    /// draws), for a model that evaluates a low-rank population in one call.
+    /// The noise of pairs <paramref name="generators"/>[0..C), the same numbers <see cref="WriteDense"/> draws: one [C, L] draw
+    /// (a row per pair, one call per pair), seen per parameter as A [C, rows, r] (scaled by σ/√r), B [C, cols, r] or σ·z [C, rows].
     /// </summary>
     public IReadOnlyList<StackedPerturbation> Stack(IReadOnlyList<Generator> generators, double sigma, ScalarType dtype)
     {
         int c = generators.Count;
-        var a = new List<Tensor>[_shapes.Length];
-        var b = new List<Tensor>[_shapes.Length];
-        for (int k = 0; k < _shapes.Length; k++) { a[k] = new List<Tensor>(c); b[k] = new List<Tensor>(c); }
-        foreach (var gen in generators)
+        var draws = empty(c, DrawLength, dtype: dtype);
+        for (int j = 0; j < c; j++)
         {
-            for (int k = 0; k < _shapes.Length; k++)
-            {
-                var (rows, cols, lowRank) = _shapes[k];
-                if (lowRank)
-                {
-                    a[k].Add(randn(new[] { rows, (long)Rank }, dtype: dtype, generator: gen));
-                    b[k].Add(randn(new[] { cols, (long)Rank }, dtype: dtype, generator: gen));
-                }
-                else
-                {
-                    a[k].Add(randn(new[] { rows }, dtype: dtype, generator: gen));
-                }
-            }
+            using var row = draws[j];
+            row.normal_(0, 1, generators[j]);
         }
         double scale = sigma / Math.Sqrt(Rank);
         var stacked = new StackedPerturbation[_shapes.Length];
+        long at = 0;
         for (int k = 0; k < _shapes.Length; k++)
         {
-            stacked[k] = _shapes[k].LowRank
-                ? new StackedPerturbation(stack(a[k]).mul_(scale), stack(b[k]), null)
-                : new StackedPerturbation(null, null, stack(a[k]).mul_(sigma));
-            foreach (var t in a[k].Concat(b[k])) t.Dispose();
+            var (rows, cols, lowRank) = _shapes[k];
+            if (lowRank)
+            {
+                var a = draws.narrow(1, at, rows * Rank).mul_(scale).view(c, rows, Rank);
+                var b = draws.narrow(1, at + rows * Rank, cols * Rank).view(c, cols, Rank);
+                stacked[k] = new StackedPerturbation(a, b, null);
+                at += Rank * (rows + cols);
+            }
+            else
+            {
+                stacked[k] = new StackedPerturbation(null, null, draws.narrow(1, at, rows).mul_(sigma));
+                at += rows;
+            }
         }
         return stacked;
     }

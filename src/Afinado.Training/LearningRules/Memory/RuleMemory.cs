@@ -138,7 +138,7 @@ public static class RuleMemory
 
     /// <summary>
     /// Low-rank ES evaluated by <c>RuleMlp.LowRankPopulationLoss</c>, C pairs (2C members) per call, all inside one dispose
-    /// scope: the stacked factors (drawn per pair, then stacked: twice their size while stacking), the first layer's shared
+    /// scope: the chunk's factors (one [C, L] draw), the first layer's shared
     /// x·Wᵀ, x·B_i [C,N,r], the deltas and θ±ε outputs and their concatenation (5 × C·N·h₁), and per later layer the shared
     /// and low-rank products for 2C members (4 × C·N·out), log-softmax and per-member losses. The update regenerates the
     /// factors chunk by chunk and accumulates Σ c_i·A_i·B_iᵀ in place (addmm_); no θ snapshot, no dense ε buffer.
@@ -153,7 +153,7 @@ public static class RuleMemory
             if (i > 0) forward += 4 * c * b * w[i + 1] + 2 * c * b * r + 2 * c * r * (w[i] + w[i + 1]) + 2 * c * w[i + 1];
         }
         forward += 2 * c * b * classes + 2 * c * b;
-        e.Add(new("low-rank factors A_i, B_i, z_i (one chunk)", "evaluate", 2 * factors * F32, "C·Σ r·(in + out) + out, drawn per pair then stacked (2×)"));
+        e.Add(new("low-rank factors A_i, B_i, z_i (one chunk)", "evaluate", factors * F32, "C·Σ r·(in + out) + out: one [C, L] draw, a row per pair"));
         e.Add(new($"low-rank population forward ({2 * c} members)", "evaluate", forward * F32 + 2 * c * b * I64,
             "x·Wᵀ once, x·B_i, deltas, θ±ε outputs and their cat (5·C·N·h₁), later layers 4·C·N·out, log_softmax, losses, repeated targets"));
         if (direct)
@@ -162,7 +162,7 @@ public static class RuleMemory
             return;
         }
         e.Add(new("gradient estimate Σ c_i ε_i", "update", weights, "one [rows, C·r]×[C·r, cols] product per matrix and chunk"));
-        e.Add(new("low-rank combination transient (one chunk)", "update", 3 * factors * F32, "stacked factors (2×) and the weighted copy of A; the product is accumulated in place (addmm_)"));
+        e.Add(new("low-rank combination transient (one chunk)", "update", 2 * factors * F32, "the chunk's [C, L] draw and the weighted copy of A; the product is accumulated in place (addmm_)"));
         e.Add(new(".grad copy of the estimate", "update", weights, "what the optimizer reads"));
         if (adamTemps > 0) e.Add(new("adam temporaries", "update", adamTemps, "√v and √v/c per parameter"));
     }
