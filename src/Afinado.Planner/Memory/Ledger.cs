@@ -19,19 +19,23 @@ public enum Phase
     Decode = 32,
     /// <summary>Inside the last layer's forward: all earlier saved tensors plus that layer's forward temporaries (eager scores).</summary>
     ForwardLastLayer = 64,
-    Training = Forward | ForwardLastLayer | BackwardStart | BackwardEnd | OptimizerStep,
+    /// <summary>The head's backward, right after the loss's: the cross-entropy's saved log-softmax and its gradient are
+    /// freed, the logits' gradient feeds the head's matmul, which allocates the head's weight gradient.</summary>
+    BackwardHead = 128,
+    Training = Forward | ForwardLastLayer | BackwardStart | BackwardHead | BackwardEnd | OptimizerStep,
     Inference = Prefill | Decode,
 }
 
 public static class Phases
 {
-    public static readonly Phase[] Moments = [Phase.ForwardLastLayer, Phase.Forward, Phase.BackwardStart, Phase.BackwardEnd, Phase.OptimizerStep, Phase.Prefill, Phase.Decode];
+    public static readonly Phase[] Moments = [Phase.ForwardLastLayer, Phase.Forward, Phase.BackwardStart, Phase.BackwardHead, Phase.BackwardEnd, Phase.OptimizerStep, Phase.Prefill, Phase.Decode];
 
     public static string Name(this Phase p) => p switch
     {
         Phase.Forward => "forward",
         Phase.ForwardLastLayer => "forward (last layer)",
         Phase.BackwardStart => "backward (start)",
+        Phase.BackwardHead => "backward (head)",
         Phase.BackwardEnd => "backward (end)",
         Phase.OptimizerStep => "optimizer step",
         Phase.Prefill => "prefill",
