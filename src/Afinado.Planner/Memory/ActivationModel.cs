@@ -93,8 +93,10 @@ internal static class ActivationModel
         // o_proj input: SDPA's output is already saved in o_proj's layout; eager makes a contiguous copy.
         if (L.AttnOut is { } o)
         {
-            // (The math fallback's output is not saved: o_proj keeps its own contiguous copy.)
-            bool sharesSdpaOut = s.Kernel == AttentionKernel.Sdpa && !s.SdpaMath && attnGrad && s.R == s.C;
+            // The fused kernels' output is already in the compute dtype, also under AMP (autocast ran q, k, v in 16 bits), so
+            // o_proj's cast is a no-op and it saves that same tensor. (The math fallback's output is not saved by SDPA:
+            // o_proj keeps its own contiguous copy.)
+            bool sharesSdpaOut = s.Kernel == AttentionKernel.Sdpa && !s.SdpaMath && attnGrad;
             if (o.Trainable && !sharesSdpaOut) saved.AttentionProjections += T * c * o.In;
             if (o.Lora) saved.Lora += T * LoraSaved(o, s, shared: o.Trainable || (sharesSdpaOut && s.Dropout == 0));
         }

@@ -48,10 +48,33 @@ internal static class TrainingLedger
         if (prec.IsAmp())
         {
             double fp32Linear = p.TrainableLinear + (w == DType.Fp32 ? p.FrozenLinearInGraph : 0);
-            if (fp32Linear > 0)
-                e.Add(new("AMP 16-bit weight copies (autocast cache)", Category.Weights, Saved, fp32Linear * 2,
-                    explain ? $"{N(fp32Linear)} fp32 linear params × 2 B, cast once per forward, kept for backward" : "",
-                    "memory.md §1.5 (HF anatomy: 18 B/param = 4 + 2 weights + 4 grads + 8 AdamW)"));
+            const string ampSource = "memory.md §1.5 (HF anatomy: 18 B/param = 4 + 2 weights + 4 grads + 8 AdamW)";
+            if (job.Checkpointing == Checkpointing.None)
+            {
+                if (fp32Linear > 0)
+                    e.Add(new("AMP 16-bit weight copies (autocast cache)", Category.Weights, Saved, fp32Linear * 2,
+                        explain ? $"{N(fp32Linear)} fp32 linear params × 2 B, cast once per forward, kept for backward" : "", ampSource));
+            }
+            else
+            {
+                // Checkpointed layers' matmuls do not keep their 16-bit weights for backward, so those copies live only in
+                // autocast's cache, which torch.autocast clears when the forward's context exits (backward runs outside
+                // it); the recomputation casts one layer's weights again. The head is not checkpointed: autograd keeps its copy.
+                double head = p.HeadTrainable || (w == DType.Fp32 && p.HeadInputRequiresGrad) ? p.HeadElements : 0;
+                double layers = Math.Max(0, fp32Linear - head);
+                int activeLayers = p.LayerGroups.Where(g => g.Layer.Active).Sum(g => g.Count);
+                if (layers > 0)
+                {
+                    e.Add(new("AMP 16-bit weight copies of checkpointed layers (autocast cache)", Category.Weights, Phase.Forward | Phase.ForwardLastLayer, layers * 2,
+                        explain ? $"{N(layers)} fp32 linear params × 2 B, cached until the forward's autocast context exits" : "",
+                        "torch.autocast __exit__ (clear_autocast_cache); " + ampSource));
+                    e.Add(new("AMP 16-bit weight copies of the recomputed layer", Category.Weights, Phase.BackwardEnd, layers * 2 / Math.Max(1, activeLayers),
+                        explain ? "one layer's linears cast again by the recomputation" : "", "torch.utils.checkpoint (recompute under the saved autocast state)"));
+                }
+                if (head > 0)
+                    e.Add(new("AMP 16-bit weight copy of the head (saved for backward)", Category.Weights, Saved, head * 2,
+                        explain ? $"{N(head)} params × 2 B" : "", ampSource));
+            }
         }
         if (sel.AdapterParameters > 0)
             e.Add(new($"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdapterCount / 2} linears)", Category.Weights, Phase.Training,

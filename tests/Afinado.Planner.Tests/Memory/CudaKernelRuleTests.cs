@@ -48,3 +48,32 @@ public class CudaKernelRuleTests
         Assert.Equal(4.0 * 32 * 4096 * 4096, Prefill(Precision.Bf16) - Prefill(Precision.Fp16), 0);
     }
 }
+
+public class AutocastRuleTests
+{
+    private static double AtBackwardStart(MemoryLedger l, string prefix) =>
+        l.Tensors.Where(e => e.Name.StartsWith(prefix, StringComparison.Ordinal) && (e.Phases & Phase.BackwardStart) != 0).Sum(e => e.Bytes);
+
+    [Fact]
+    public void Checkpointed_layers_lose_their_autocast_copies_when_the_forward_context_exits()
+    {
+        var arch = Llama31_8B;
+        Job Amp(Checkpointing ck) => new() { Method = TrainingMethod.Full, Precision = Precision.AmpBf16, Batch = 1, Seq = 1024, Checkpointing = ck };
+        var none = Ledger(arch, Amp(Checkpointing.None));
+        var full = Ledger(arch, Amp(Checkpointing.Full));
+        double head = 128256.0 * 4096;
+        // Without checkpointing autograd keeps every 16-bit copy; with it only the (not checkpointed) head's survives.
+        Assert.Equal(2 * (arch.ParameterCount - 2 * head - 32 * 2 * 4096 - 4096 + head), AtBackwardStart(none, "AMP 16-bit"), 0);
+        Assert.Equal(2 * head, AtBackwardStart(full, "AMP 16-bit"), 0);
+        Assert.Equal(none.Sum(Category.Weights, Phase.Forward), full.Sum(Category.Weights, Phase.Forward), 0);
+    }
+
+    [Fact]
+    public void Under_amp_o_proj_saves_the_sdpa_output_it_shares()
+    {
+        // SDPA's output is bf16 under autocast, so o_proj's input cast is a no-op: AMP saves no more attention tensors than bf16.
+        double Attn(Precision p) => Ledger(Llama31_8B, new Job { Method = TrainingMethod.Full, Precision = p, Batch = 1, Seq = 1024 })
+            .Tensors.Where(e => e.Name is "activations: q, k, v, attention output").Sum(e => e.Bytes);
+        Assert.Equal(Attn(Precision.Bf16), Attn(Precision.AmpBf16), 0);
+    }
+}
