@@ -24,6 +24,25 @@ public class ValidateCommandTests
     }
 
     [Fact]
+    public void Every_committed_gpu_measurement_meets_issue_7s_targets()
+    {
+        var sources = GroundTruth.Validate(Dir).Where(s => s.Name.StartsWith("gpu-", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(sources);
+        foreach (var gpu in sources)
+        {
+            var asserted = gpu.Rows.Where(r => r.Asserted).ToList();
+            Assert.True(asserted.Count >= 70, $"{gpu.Name}: {asserted.Count} asserted rows");
+            foreach (var r in asserted)
+                Assert.True(r.WithinTolerance, $"{r.Id}: predicted {r.PredictedBytes:N0}, measured {r.MeasuredBytes:N0}, error {r.RelativeError:P1} > {r.Tolerance:P0}");
+            // Issue 7: median ≤ 3 %, worst ≤ 8 % on allocated peak.
+            Assert.True(gpu.MedianAbsError <= 0.03, $"{gpu.Name}: median {gpu.MedianAbsError:P1}");
+            Assert.True(gpu.WorstAbsError <= 0.08, $"{gpu.Name}: worst {gpu.WorstAbsError:P1}");
+            // A measured OOM must be an OOM verdict too.
+            Assert.All(gpu.Rows.Where(r => r.Scope == "oom"), r => Assert.Contains("agrees (OOM)", r.Note));
+        }
+    }
+
+    [Fact]
     public void Published_csv_holds_every_measurement_of_memory_md_4_1_to_4_4()
     {
         var rows = Csv.Read(Path.Combine(Dir, "published.csv"));

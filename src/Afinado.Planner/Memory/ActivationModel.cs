@@ -64,7 +64,15 @@ internal static class ActivationModel
         {
             if (a.QkNorm) saved.AttentionCore += T * ((s.Compile ? r : 4) * (q + kv) + (L.QkNormTrainable && !s.Compile ? r * (q + kv) : 0));
             bool repeat = a.NumKvHeads < a.NumHeads;
-            if (s.Kernel == AttentionKernel.Eager)
+            if (s.SdpaMath)
+            {
+                // SDPA's math fallback (aten _scaled_dot_product_attention_math): K/V repeated to the query's heads
+                // (enable_gqa), q and k each scaled by √scale, scores = q·kᵀ, softmax, out = p·v. Saved: scaled q, scaled
+                // repeated k, repeated v (all at query width) and the softmax output (c·b·a·s²); no log-sum-exp.
+                saved.AttentionCore += T * c * 3 * q;
+                saved.AttentionScores += c * s.Batch * a.NumHeads * s.Seq * (double)s.Seq;
+            }
+            else if (s.Kernel == AttentionKernel.Eager)
             {
                 double kvSaved = repeat ? q : kv;
                 saved.AttentionCore += T * c * (q + 2 * kvSaved);
@@ -85,7 +93,10 @@ internal static class ActivationModel
         // o_proj input: SDPA's output is already saved in o_proj's layout; eager makes a contiguous copy.
         if (L.AttnOut is { } o)
         {
-            bool sharesSdpaOut = s.Kernel == AttentionKernel.Sdpa && attnGrad && s.R == s.C;
+            // The fused kernels' output is already in the compute dtype, also under AMP (autocast ran q, k, v in 16 bits), so
+            // o_proj's cast is a no-op and it saves that same tensor. (The math fallback's output is not saved by SDPA:
+            // o_proj keeps its own contiguous copy.)
+            bool sharesSdpaOut = s.Kernel == AttentionKernel.Sdpa && !s.SdpaMath && attnGrad;
             if (o.Trainable && !sharesSdpaOut) saved.AttentionProjections += T * c * o.In;
             if (o.Lora) saved.Lora += T * LoraSaved(o, s, shared: o.Trainable || (sharesSdpaOut && s.Dropout == 0));
         }
@@ -192,11 +203,30 @@ internal static class ActivationModel
 
     /// <summary>
     /// Eager attention's forward temporaries beyond what is saved: transformers frees the pre-softmax scores only after
-    /// the fp32 softmax exists (c·b·a·s²); TorchSharp keeps the scaled scores and the masked copy (2 × 4 B) until the
-    /// module's dispose scope ends.
+    /// the fp32 softmax exists (c·b·a·s²), and <c>softmax(x, dtype=float32)</c> on a bf16 x first makes an fp32 copy of x
+    /// (ATen softmax: only CUDA half has the fused half→float path), freed when the softmax returns (4·b·a·s²), so the
+    /// larger of the two. TorchSharp keeps the scaled scores and the masked copy (2 × 4 B) until the module's dispose scope
+    /// ends. SDPA's math fallback holds its pre-softmax scores (c·b·a·s²) while the softmax runs.
     /// </summary>
-    public static double EagerForwardTransient(ModelArchitecture a, in ActivationSettings s) =>
-        s.Kernel != AttentionKernel.Eager ? 0 : (s.Cpu ? 2 * 4 : s.C) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq;
+    public static double EagerForwardTransient(ModelArchitecture a, in ActivationSettings s)
+    {
+        double pairs = s.Batch * (double)a.NumHeads * s.Seq * s.Seq;
+        if (s.SdpaMath) return s.C * pairs;
+        if (s.Kernel != AttentionKernel.Eager) return 0;
+        return (s.Cpu ? 2 * 4 : Math.Max(s.C, s.SoftmaxUpcastCopy ? 4 : 0)) * pairs;
+    }
+
+    /// <summary>
+    /// Whether PyTorch's CUDA SDPA dispatch (sdp_utils.cpp select_sdp_backend, PyTorch 2.5–2.11) ends at the math kernel
+    /// for a decoder called as transformers calls it (sdpa_attention.py: no mask, is_causal, enable_gqa when kv heads &lt;
+    /// heads): flash and cuDNN take only fp16/bf16 and head_dim ≤ 256 (check_dtypes_flash_attention,
+    /// check_head_dim_size_flash), and memory-efficient attention, the one fused kernel that takes fp32, rejects unequal
+    /// query/key head counts (check_batch_size_and_num_heads_dense; ComfyUI #15135 measured fp32 GQA on torch 2.9
+    /// falling to math; pytorch #191085 adding it was closed; transformers #46960 for head_dim &gt; 256). Confirmed by the
+    /// H100 rows: fp32 GQA training saves b·a·s² × 4 B per layer.
+    /// </summary>
+    public static bool SdpaFallsBackToMath(ModelArchitecture a, double computeBytes) =>
+        a.NumKvHeads < a.NumHeads && (computeBytes >= 4 || a.HeadDim > 256);
 
     /// <summary>Largest temporaries while one layer runs backward (gradient buffers of its widest tensors).</summary>
     public static double LayerBackwardTransient(ModelArchitecture a, in ActivationSettings s)
@@ -206,6 +236,8 @@ internal static class ActivationModel
         double mlp = 3 * c * f * T;
         double attn = s.Kernel == AttentionKernel.Eager
             ? (8 + c) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
+            // math fallback: the scores' gradient and the softmax backward's output, plus dq, dk, dv at query width
+            : s.SdpaMath ? 2 * c * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
             : (c * (q + 2 * kv) + 4 * q) * T;
         return Math.Max(mlp, attn) + 2 * s.R * h * T;
     }
@@ -217,8 +249,13 @@ internal static class ActivationModel
         double f = a.IntermediateSize;
         double mlp = (a.Mlp == MlpKind.Gated ? 3 : 2) * c * f * T * (a.IsMoE ? (double)a.ExpertsPerToken / a.NumExperts + 1.0 / a.NumExperts : 1);
         double qkv = c * (q + 2 * kv) * T;
+        double pairs = s.Batch * (double)a.NumHeads * s.Seq * s.Seq;
         double attn = s.Kernel == AttentionKernel.Eager
-            ? qkv + 2 * c * q * T * (a.NumKvHeads < a.NumHeads ? 1 : 0) + (4 + c) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq
+            // During softmax(x, dtype=float32): x (c), its fp32 copy when x is bf16 (ATen softmax converts first; only
+            // CUDA half has the fused half→float kernel) and the fp32 output, all live at once.
+            ? qkv + 2 * c * q * T * (a.NumKvHeads < a.NumHeads ? 1 : 0) + (c + (s.SoftmaxUpcastCopy ? 4 : 0) + 4) * pairs
+            // math fallback: repeated K/V and the scaled q at query width, the scores and the softmax output (both c)
+            : s.SdpaMath ? qkv + 3 * c * q * T + 2 * c * pairs
             : qkv + c * q * T;
         return Math.Max(mlp, attn) + 2 * s.R * h * T + c * h * T;
     }
@@ -269,6 +306,11 @@ internal readonly record struct ActivationSettings(
 {
     /// <summary>Bytes per element on the LoRA branch (adapter dtype, or the autocast dtype under AMP).</summary>
     public double LoraC { get; init; } = C;
+    /// <summary>On CUDA, SDPA falls back to its math kernel (see <see cref="ActivationModel.SdpaFallsBackToMath"/>).</summary>
+    public bool SdpaMathOnGpu { get; init; }
+    public bool SdpaMath => SdpaMathOnGpu && !Cpu && Kernel == AttentionKernel.Sdpa;
+    /// <summary>16-bit compute in bf16: softmax(dtype=float32) makes an fp32 copy of its input first.</summary>
+    public bool SoftmaxUpcastCopy { get; init; }
     /// <summary>The LoRA branch casts its input to the adapter dtype and keeps that copy.</summary>
     public bool LoraPrivateInput { get; init; }
 

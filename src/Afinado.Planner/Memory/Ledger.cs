@@ -19,11 +19,14 @@ public enum Phase
     Decode = 32,
     /// <summary>Inside the last layer's forward: all earlier saved tensors plus that layer's forward temporaries (eager scores).</summary>
     ForwardLastLayer = 64,
+    /// <summary>The head's backward, right after the loss's: the cross-entropy's saved log-softmax and its gradient are
+    /// freed, the logits' gradient feeds the head's matmul, which allocates the head's weight gradient.</summary>
+    BackwardHead = 128,
     /// <summary>ES / Guided ES: inside the last layer of a perturbed forward without autograd (f(θ±ε)).</summary>
-    PerturbedLayer = 128,
+    PerturbedLayer = 256,
     /// <summary>ES / Guided ES: the perturbed forward's logits and cross-entropy.</summary>
-    PerturbedLoss = 256,
-    Training = Forward | ForwardLastLayer | BackwardStart | BackwardEnd | OptimizerStep,
+    PerturbedLoss = 512,
+    Training = Forward | ForwardLastLayer | BackwardStart | BackwardHead | BackwardEnd | OptimizerStep,
     /// <summary>The moments of a perturbed (forward-only) evaluation.</summary>
     Perturbed = PerturbedLayer | PerturbedLoss,
     Inference = Prefill | Decode,
@@ -31,7 +34,7 @@ public enum Phase
 
 public static class Phases
 {
-    public static readonly Phase[] Moments = [Phase.ForwardLastLayer, Phase.Forward, Phase.BackwardStart, Phase.BackwardEnd, Phase.OptimizerStep, Phase.Prefill, Phase.Decode,
+    public static readonly Phase[] Moments = [Phase.ForwardLastLayer, Phase.Forward, Phase.BackwardStart, Phase.BackwardHead, Phase.BackwardEnd, Phase.OptimizerStep, Phase.Prefill, Phase.Decode,
         Phase.PerturbedLayer, Phase.PerturbedLoss];
 
     public static string Name(this Phase p) => p switch
@@ -39,6 +42,7 @@ public static class Phases
         Phase.Forward => "forward",
         Phase.ForwardLastLayer => "forward (last layer)",
         Phase.BackwardStart => "backward (start)",
+        Phase.BackwardHead => "backward (head)",
         Phase.BackwardEnd => "backward (end)",
         Phase.OptimizerStep => "optimizer step",
         Phase.Prefill => "prefill",

@@ -8,10 +8,10 @@ namespace Afinado.Planner.Memory;
 /// <summary>The training ledger: weights, AMP copies, adapters, gradients, optimizer state, activations, logits, temporaries.</summary>
 internal static class TrainingLedger
 {
-    private const Phase Saved = Phase.Forward | Phase.ForwardLastLayer | Phase.BackwardStart;
+    private const Phase Saved = Phase.Forward | Phase.ForwardLastLayer | Phase.BackwardStart | Phase.BackwardHead;
     /// <summary>Saved activations that have their own entry at the last layer's attention (see "activations while the last
     /// layer's attention runs").</summary>
-    private const Phase SavedAfterForward = Phase.Forward | Phase.BackwardStart;
+    private const Phase SavedAfterForward = Phase.Forward | Phase.BackwardStart | Phase.BackwardHead;
 
     public static List<LedgerEntry> Entries(ModelProfile p, Job job, DeviceKind device, bool explain)
     {
@@ -37,9 +37,17 @@ internal static class TrainingLedger
             e.Add(new("gradients (trainable only)", Category.Gradients, phases, trainable * gradBytes,
                 explain ? $"{N(trainable)} trainable params × {B(gradBytes)} B" + (job.GradAccumulation > 1 ? $"; kept across {job.GradAccumulation} micro-batches" : "; set to None by zero_grad") : "",
                 "memory.md §1.1 (gradients only where requires_grad)"));
+            // The head's weight gradient is allocated by the head's matmul backward, after the cross-entropy's backward has
+            // released its saved log-softmax and the loss gradient: it is live with the logits' gradient, not with those.
             if (job.GradAccumulation == 1 && p.HeadTrainable)
-                e.Add(new("gradient: output head (first computed)", Category.Gradients, Phase.BackwardStart, p.HeadElements * gradBytes,
-                    explain ? $"vocab × hidden = {N(p.HeadElements)} × {B(gradBytes)} B" : "", "autograd order: the head's gradient is the first"));
+            {
+                e.Add(new("gradient: output head (first computed)", Category.Gradients, Phase.BackwardHead, p.HeadElements * gradBytes,
+                    explain ? $"vocab × hidden = {N(p.HeadElements)} × {B(gradBytes)} B" : "", "autograd order: the head's gradient is the first (MmBackward after LogSoftmaxBackward)"));
+                // Under autocast the matmul's weight gradient is 16-bit (the cached cast copy's); ToCopyBackward then makes the fp32 one.
+                if (prec.IsAmp())
+                    e.Add(new("gradient: output head, 16-bit before its fp32 cast", Category.Temporary, Phase.BackwardHead, p.HeadElements * c,
+                        explain ? $"vocab × hidden = {N(p.HeadElements)} × {B(c)} B" : "", "autocast weight cast (ToCopyBackward)"));
+            }
         }
 
         // --- Optimizer ------------------------------------------------------------------------------------------------
@@ -68,9 +76,12 @@ internal static class TrainingLedger
             AddIf(e, "activations: norms", Category.Activations, SavedAfterForward, total.Norms, perLayer, "RMSNorm fp32 upcast / LayerNorm input (transformers LlamaRMSNorm)");
             AddIf(e, "activations: linear inputs (attention)", Category.Activations, SavedAfterForward, total.AttentionProjections, perLayer, "autograd saves x for dW (memory.md §1.2)");
             AddIf(e, "activations: q, k, v, attention output", Category.Activations, SavedAfterForward, total.AttentionCore, perLayer,
-                job.Attention == AttentionKernel.Sdpa ? "SDPA saves q,k,v,out + fp32 logsumexp (memory.md §1.2)" : "eager: q, repeat_kv K/V (memory.md §1.2)");
+                s.SdpaMath ? "SDPA math fallback (fp32 or head_dim > 256 with GQA): scaled q, repeated k, v at query width (aten _scaled_dot_product_attention_math)"
+                : job.Attention == AttentionKernel.Sdpa ? "SDPA saves q,k,v,out + fp32 logsumexp (memory.md §1.2)" : "eager: q, repeat_kv K/V (memory.md §1.2)");
             AddIf(e, "activations: attention scores (s²)", Category.Activations, SavedAfterForward, total.AttentionScores,
-                explain ? $"b·heads·s² × (4 fp32 softmax + {B(c < 4 ? c : 0)} copy{(job.Dropout > 0 ? " + dropout" : "")})" : "", "memory.md §1.2 (eager O(s²), 5as/h term)");
+                !explain ? "" : s.SdpaMath ? $"b·heads·s² × {B(c)} B softmax output (SDPA math fallback)"
+                : $"b·heads·s² × (4 fp32 softmax + {B(c < 4 ? c : 0)} copy{(job.Dropout > 0 ? " + dropout" : "")})",
+                s.SdpaMath ? "aten _scaled_dot_product_attention_math; sdp_utils.cpp select_sdp_backend" : "memory.md §1.2 (eager O(s²), 5as/h term)");
             AddIf(e, "activations: MLP", Category.Activations, SavedAfterForward, total.Mlp, perLayer, a.Mlp == MlpKind.Gated ? "SwiGLU: gate, up, act, product (memory.md §1.2 adapted)" : "GeLU MLP: 4h input/output (memory.md §1.2)");
             AddIf(e, "activations: LoRA (dropout copies, A outputs)", Category.Activations, SavedAfterForward, total.Lora, perLayer, "PEFT lora_dropout + lora_A/lora_B inputs (peft #2196, transformers #25572)");
             AddIf(e, "activations: dropout masks", Category.Activations, SavedAfterForward, total.DropoutMasks, perLayer, "memory.md §1.2 (1-byte masks)");
@@ -101,6 +112,9 @@ internal static class TrainingLedger
         }
         double finalNorm = FinalSaved(p, s);
         AddIf(e, "activations: final norm and head input", Category.Activations, job.Checkpointing == Checkpointing.None ? SavedAfterForward : Saved, finalNorm, explain ? "b·s·h at norm/head widths" : "", "transformers LlamaModel.norm / lm_head");
+        if (s.SdpaMath)
+            e.Add(new("SDPA math scores in flight (one layer)", Category.Temporary, Phase.ForwardLastLayer, ActivationModel.EagerForwardTransient(a, s),
+                explain ? $"b·a·s² × {B(c)} B: scores before the softmax" : "", "aten _scaled_dot_product_attention_math"));
         if (job.Attention == AttentionKernel.Eager)
         {
             if (!cpu)
@@ -158,10 +172,33 @@ internal static class TrainingLedger
         if (prec.IsAmp() && ampCopies)
         {
             double fp32Linear = p.TrainableLinear + (w == DType.Fp32 ? p.FrozenLinearInGraph : 0);
-            if (fp32Linear > 0)
-                e.Add(new("AMP 16-bit weight copies (autocast cache)", Category.Weights, Saved, fp32Linear * 2,
-                    explain ? $"{N(fp32Linear)} fp32 linear params × 2 B, cast once per forward, kept for backward" : "",
-                    "memory.md §1.5 (HF anatomy: 18 B/param = 4 + 2 weights + 4 grads + 8 AdamW)"));
+            const string ampSource = "memory.md §1.5 (HF anatomy: 18 B/param = 4 + 2 weights + 4 grads + 8 AdamW)";
+            if (job.Checkpointing == Checkpointing.None)
+            {
+                if (fp32Linear > 0)
+                    e.Add(new("AMP 16-bit weight copies (autocast cache)", Category.Weights, Saved, fp32Linear * 2,
+                        explain ? $"{N(fp32Linear)} fp32 linear params × 2 B, cast once per forward, kept for backward" : "", ampSource));
+            }
+            else
+            {
+                // Checkpointed layers' matmuls do not keep their 16-bit weights for backward, so those copies live only in
+                // autocast's cache, which torch.autocast clears when the forward's context exits (backward runs outside
+                // it); the recomputation casts one layer's weights again. The head is not checkpointed: autograd keeps its copy.
+                double head = p.HeadTrainable || (w == DType.Fp32 && p.HeadInputRequiresGrad) ? p.HeadElements : 0;
+                double layers = Math.Max(0, fp32Linear - head);
+                int activeLayers = p.LayerGroups.Where(g => g.Layer.Active).Sum(g => g.Count);
+                if (layers > 0)
+                {
+                    e.Add(new("AMP 16-bit weight copies of checkpointed layers (autocast cache)", Category.Weights, Phase.Forward | Phase.ForwardLastLayer, layers * 2,
+                        explain ? $"{N(layers)} fp32 linear params × 2 B, cached until the forward's autocast context exits" : "",
+                        "torch.autocast __exit__ (clear_autocast_cache); " + ampSource));
+                    e.Add(new("AMP 16-bit weight copies of the recomputed layer", Category.Weights, Phase.BackwardEnd, layers * 2 / Math.Max(1, activeLayers),
+                        explain ? "one layer's linears cast again by the recomputation" : "", "torch.utils.checkpoint (recompute under the saved autocast state)"));
+                }
+                if (head > 0)
+                    e.Add(new("AMP 16-bit weight copy of the head (saved for backward)", Category.Weights, Saved, head * 2,
+                        explain ? $"{N(head)} params × 2 B" : "", ampSource));
+            }
         }
         if (sel.AdapterParameters > 0)
             e.Add(new($"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdapterCount / 2} linears)", Category.Weights, Phase.Training,
@@ -189,6 +226,8 @@ internal static class TrainingLedger
         {
             LoraC = loraC,
             LoraPrivateInput = loraC != c,
+            SdpaMathOnGpu = ActivationModel.SdpaFallsBackToMath(p.Architecture, c),
+            SoftmaxUpcastCopy = job.Precision.ComputeDType() == DType.Bf16,
         };
     }
 
@@ -229,6 +268,12 @@ internal static class TrainingLedger
             explain ? $"{how}; T·V = {N(tv)}" : "", "memory.md §1.2 (b·s·V in fp32), §3 GaLore #57"));
         e.Add(new("logits and cross-entropy (backward)", Category.Logits, Phase.BackwardStart, backward,
             explain ? $"{how}; T·V = {N(tv)}" : "", "autograd of log_softmax / nll_loss"));
+        // Once LogSoftmaxBackward has run, its saved output and incoming gradient are freed; what reaches the head is the
+        // logits' gradient in the logits' dtype (ToCopyBackward casts the fp32 one back under 16-bit compute).
+        double head = (cpu ? 4 + c : c) * tv;
+        e.Add(new("logits gradient (head backward)", Category.Logits, Phase.BackwardHead, head,
+            explain ? $"grad of logits {B(c)} B per T·V" + (cpu ? $" + logits {B(c)} held by the step's dispose scope" : "") + $"; T·V = {N(tv)}" : "",
+            "autograd releases saved tensors after each node runs (retain_graph=False)"));
     }
 
     internal static void AddOptimizer(List<LedgerEntry> e, ModelProfile p, Job job, bool cpu, double stateBytes, bool explain)

@@ -25,9 +25,10 @@ public class PlanBridgeTests
     {
         var single = Planner.Fit.Planner.Create(ModelCatalog.Get(L8B), Bridged.Train(TrainingMethod.Lora, batch: 4, checkpointing: false), [], suggestFixes: false);
         var job = PlanBridge.FromPlan(single);
-        // Entries live only at the last layer's attention have no moment in the parallel ledger (it has no forward-last-layer moment).
+        // Entries live only at the last layer's attention or the head's backward have no moment in the parallel ledger (it has
+        // no forward-last-layer or head-backward moment).
         var fromLedger = single.Ledger.Tensors.Where(e => e.Category is Category.Activations or Category.Logits or Category.Temporary && e.Name != "optimizer temporaries"
-            && e.Phases != Phase.ForwardLastLayer).ToList();
+            && e.Phases is not (Phase.ForwardLastLayer or Phase.BackwardHead)).ToList();
         Assert.Equal(fromLedger.Count, job.Activations.Count);
         Assert.Equal(fromLedger.Sum(e => e.RoundedBytes), job.Activations.Sum(a => a.Bytes));
         // Logits: forward and backward are separate moments, never summed together.
