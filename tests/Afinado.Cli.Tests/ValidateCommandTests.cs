@@ -31,7 +31,9 @@ public class ValidateCommandTests
         foreach (var gpu in sources)
         {
             var asserted = gpu.Rows.Where(r => r.Asserted).ToList();
-            Assert.True(asserted.Count >= 70, $"{gpu.Name}: {asserted.Count} asserted rows");
+            // The measure.py grid has ~80 rows; gpu-rules-measured.csv (measure_rules.py, learning-rule peaks) has a handful.
+            int minimum = gpu.Name.StartsWith("gpu-rules", StringComparison.Ordinal) ? 4 : 70;
+            Assert.True(asserted.Count >= minimum, $"{gpu.Name}: {asserted.Count} asserted rows");
             foreach (var r in asserted)
                 Assert.True(r.WithinTolerance, $"{r.Id}: predicted {r.PredictedBytes:N0}, measured {r.MeasuredBytes:N0}, error {r.RelativeError:P1} > {r.Tolerance:P0}");
             // Issue 7: median ≤ 3 %, worst ≤ 8 % on allocated peak.
