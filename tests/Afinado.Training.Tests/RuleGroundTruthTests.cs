@@ -15,25 +15,13 @@ public class RuleGroundTruthTests
 {
     private sealed record Row(string Id, string Model, string Rule, string Optimizer, string Method, string Rank, int Batch, int Seq, string Attention, long Measured);
 
-    private static string GroundTruthDir()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = Path.Combine(dir.FullName, "bench", "ground-truth");
-            if (File.Exists(Path.Combine(candidate, "cpu-rules-measured.csv"))) return candidate;
-        }
-        throw new FileNotFoundException("bench/ground-truth/cpu-rules-measured.csv not found above " + AppContext.BaseDirectory);
-    }
+    private static string GroundTruthDir() => GroundTruthFiles.DirectoryHolding("cpu-rules-measured.csv");
 
-    private static List<Row> Rows(string dir)
-    {
-        var lines = File.ReadAllLines(Path.Combine(dir, "cpu-rules-measured.csv"));
-        var head = lines[0].Split(',').Select((h, i) => (h, i)).ToDictionary(x => x.h, x => x.i);
-        return lines.Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).Select(f => new Row(
-            f[head["id"]], f[head["model"]], f[head["rule"]], f[head["optimizer"]], f[head["method"]], f[head["lora_rank"]],
-            int.Parse(f[head["batch"]], CultureInfo.InvariantCulture), int.Parse(f[head["seq"]], CultureInfo.InvariantCulture),
-            f[head["attention"]], long.Parse(f[head["measured_bytes"]], CultureInfo.InvariantCulture))).ToList();
-    }
+    private static List<Row> Rows(string dir) =>
+        GroundTruthFiles.ReadCsv(Path.Combine(dir, "cpu-rules-measured.csv")).Select(f => new Row(
+            f["id"], f["model"], f["rule"], f["optimizer"], f["method"], f["lora_rank"],
+            int.Parse(f["batch"], CultureInfo.InvariantCulture), int.Parse(f["seq"], CultureInfo.InvariantCulture),
+            f["attention"], long.Parse(f["measured_bytes"], CultureInfo.InvariantCulture))).ToList();
 
     private static double PlannerError(string dir, Row r)
     {
