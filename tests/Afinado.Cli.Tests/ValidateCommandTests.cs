@@ -44,6 +44,14 @@ public class ValidateCommandTests
         }
     }
 
+    [Theory]
+    [InlineData(0.0123, "+1.2%")]
+    [InlineData(-0.0041, "-0.4%")]
+    [InlineData(-0.00004, "0.0%")]
+    [InlineData(0.00004, "0.0%")]
+    public void Errors_print_with_one_sign(double error, string expected) =>
+        Assert.Equal(expected, Afinado.Cli.Commands.ValidateCommand.SignedPercent(error));
+
     [Fact]
     public void Published_csv_holds_every_measurement_of_memory_md_4_1_to_4_4()
     {

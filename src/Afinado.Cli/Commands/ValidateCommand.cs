@@ -43,7 +43,7 @@ public static class ValidateCommand
             foreach (var c in new[] { "Row", "Scope", "Metric", "Predicted", "Measured", "Error", "Tolerance", "" }) t.AddColumn(c);
             foreach (var r in s.Rows)
             {
-                string err = r.RelativeError is { } e ? e.ToString("+0.0%;-0.0%", CultureInfo.InvariantCulture) : "—";
+                string err = r.RelativeError is { } e ? SignedPercent(e) : "—";
                 string ok = !r.Asserted ? "[grey]not asserted[/]" : r.WithinTolerance ? "[green]ok[/]" : "[red]MISS[/]";
                 t.AddRow(Markup.Escape(r.Id), r.Scope, r.Metric, Fmt(r.PredictedBytes, r.Metric), Fmt(r.MeasuredBytes, r.Metric), err,
                     r.Tolerance is { } tol ? tol.ToString("0%", CultureInfo.InvariantCulture) : "—", ok);
@@ -108,5 +108,12 @@ public static class ValidateCommand
     private static void Num(Utf8JsonWriter w, string name, double? value)
     {
         if (value is { } v) w.WriteNumber(name, Math.Round(v, 6)); else w.WriteNull(name);
+    }
+
+    /// <summary>+1.2% / −0.4% / 0.0%: an error that rounds to zero prints without a sign (not "-+0.0%").</summary>
+    internal static string SignedPercent(double e)
+    {
+        double rounded = Math.Round(e, 3);
+        return rounded == 0 ? "0.0%" : rounded.ToString("+0.0%;-0.0%", CultureInfo.InvariantCulture);
     }
 }
