@@ -64,6 +64,7 @@ public class ValidateCommandTests
         Assert.Equal(6, Count("4.2b"));  // 5 GPU rows + the CPU RAM of the QLoRA + FSDP offload run
         Assert.Equal(4, Count("4.3a"));
         Assert.Equal(4, Count("4.4"));
+        Assert.Equal(9, Count("ext-aai")); // Answer.AI fsdp_qlora benchmarks_03_2024.md (FSDP1, 2x 24 GB)
         Assert.All(rows, r =>
         {
             Assert.Contains(r["scope"], new[] { "single-gpu", "unmet", "multi-gpu", "unsupported", "reference" });
