@@ -47,6 +47,9 @@ public sealed record ParallelJob
     /// (embeddings, final norm, head). Empty = not known (the CPU offload ledger then falls back to the state classes).
     /// </summary>
     public IReadOnlyList<double> FsdpUnitBytes { get; init; } = [];
+    /// <summary>Adapter factors are FSDP units of their own, nested in their decoder layer's unit (PEFT's
+    /// <c>fsdp_auto_wrap_policy</c>); this changes what FSDP1 prefetches in backward.</summary>
+    public bool AdapterUnitsNested { get; init; }
     /// <summary>Gathered bytes and trainable elements of the token embedding and of the untied head (parts of the root unit),
     /// for layouts that shard them as their own units (torchtune <c>custom_sharded_layers</c>).</summary>
     public double EmbeddingGatherBytes { get; init; }

@@ -154,9 +154,20 @@ public static class ParallelMemory
         else if (layout.Sharding is Sharding.FsdpFull or Sharding.FsdpHybrid)
         {
             double unit = job.LargestWrapUnitGatherBytes > 0 ? job.LargestWrapUnitGatherBytes : job.LargestWrapUnitParameters * pb;
-            gpu.Add(new("FSDP gathered layer units (current + backward prefetch)", Ceil(2 * unit * tpFactor),
-                $"2 × largest decoder layer {Num(job.LargestWrapUnitParameters)} params = 2 × {unit / 1e6:0.#} MB",
-                "PyTorch FSDP BACKWARD_PRE keeps the next unit gathered (ecosystem.md §6.3)", StepPhase.Backward));
+            // FSDP1 prefetches, in backward, the unit that finished its forward just before the current one
+            // (_ExecOrderData.get_handle_to_backward_prefetch: handles_post_forward_order[index - 1], limit 1). With PEFT's
+            // wrap every LoRA factor is a unit nested in its decoder layer and finishes first, so a layer's prefetch target is
+            // its own last LoRA factor: one decoder layer is gathered at a time. (The previous layer can be fetched at the tail
+            // of a layer's backward, when its recomputed activations are already freed.)
+            if (layout.FsdpVersion == 1 && job.AdapterUnitsNested)
+                gpu.Add(new("FSDP gathered layer unit (current; the backward prefetch targets a nested LoRA unit)", Ceil(unit * tpFactor),
+                    $"1 × largest decoder layer {Num(job.LargestWrapUnitParameters)} params = {unit / 1e6:0.#} MB",
+                    "torch/distributed/fsdp/_exec_order_utils.py get_handle_to_backward_prefetch (post-forward order, limit 1) with " +
+                    "PEFT fsdp_auto_wrap_policy (lora_A / lora_B as units inside each layer)", StepPhase.Backward));
+            else
+                gpu.Add(new("FSDP gathered layer units (current + backward prefetch)", Ceil(2 * unit * tpFactor),
+                    $"2 × largest decoder layer {Num(job.LargestWrapUnitParameters)} params = 2 × {unit / 1e6:0.#} MB",
+                    "PyTorch FSDP BACKWARD_PRE keeps the next unit gathered (ecosystem.md §6.3)", StepPhase.Backward));
             long largestTrainable = job.LargestWrapUnitTrainable;
             if (layout.ShardEmbeddingsSeparately)
             {

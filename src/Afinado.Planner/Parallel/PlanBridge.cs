@@ -114,6 +114,7 @@ public static class PlanBridge
             EmbeddingTrainable = sel.TrainableBaseTensors.Where(t => t.Layer is null && t.Role == TensorRole.TokenEmbedding).Sum(t => t.Elements),
             HeadTrainable = sel.TrainableBaseTensors.Where(t => t.Role == TensorRole.LmHead).Sum(t => t.Elements),
             FsdpUnitBytes = FsdpUnits(arch, sel, TensorBytes, Selection.TrainingMethods.UsesAdapters(job.Method) ? job.ResolvedAdapterDtype.Bytes() : c),
+            AdapterUnitsNested = Selection.TrainingMethods.UsesAdapters(job.Method) && sel.Adapters.Count > 0,
             LargestWrapUnitTrainable = largestTrainableLayer,
             LargestLayerTrainable = Math.Max(adapterByLayer, sel.TrainableBaseTensors.Where(t => t.Layer is not null).GroupBy(t => t.Layer)
                 .Select(g => g.Sum(t => t.Elements)).DefaultIfEmpty(0).Max()),

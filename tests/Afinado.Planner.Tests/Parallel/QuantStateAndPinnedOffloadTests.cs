@@ -136,11 +136,36 @@ public class FsdpShardedDtypeTests
         Assert.Equal(frozen * 2.0 / 8, bf16.Gpu.Single(l => l.Name.StartsWith("frozen weights")).Bytes, 1.0);
         Assert.Equal(frozen * 4.0 / 8, fp32.Gpu.Single(l => l.Name.StartsWith("frozen weights")).Bytes, 1.0);
         // The gathered units stay in the 16-bit param_dtype.
-        Assert.Equal(bf16.Gpu.Single(l => l.Name.Contains("gathered layer units")).Bytes, fp32.Gpu.Single(l => l.Name.Contains("gathered layer units")).Bytes);
+        Assert.Equal(bf16.Gpu.Single(l => l.Name.Contains("gathered layer unit")).Bytes, fp32.Gpu.Single(l => l.Name.Contains("gathered layer unit")).Bytes);
     }
 
     [Fact]
     public void The_sharded_dtype_is_an_fsdp_setting() =>
         Assert.Equal("--fsdp-sharded-dtype", Assert.Throws<InputError>(() =>
             new ParallelLayout { Gpus = 8, Sharding = Sharding.Zero3, FsdpShardedDtype = DType.Fp32 }.Validate()).Field);
+}
+
+/// <summary>
+/// FSDP1 prefetches, in backward, the unit whose forward finished just before the current one's. PEFT wraps each LoRA
+/// factor as a unit inside its decoder layer, so a layer's prefetch target is its own LoRA factor and one decoder layer
+/// is gathered at a time; without nested adapter units (full finetuning) and under FSDP2 the next layer is prefetched.
+/// </summary>
+public class FsdpBackwardPrefetchTests
+{
+    private static long Gathered(ParallelLedger l) => l.Gpu.Single(g => g.Name.StartsWith("FSDP gathered layer unit")).Bytes;
+
+    [Fact]
+    public void Fsdp1_with_nested_lora_units_gathers_one_layer_full_finetuning_and_fsdp2_two()
+    {
+        var lora = Bridged.Job("meta-llama/Llama-2-70b-hf", Bridged.Train(TrainingMethod.Lora));
+        var full = Bridged.Job("meta-llama/Llama-2-70b-hf", Bridged.Train(TrainingMethod.Full));
+        var fsdp1 = new ParallelLayout { Gpus = 8, Sharding = Sharding.FsdpFull };
+        double layer = lora.LargestWrapUnitGatherBytes;
+        Assert.True(lora.AdapterUnitsNested);
+        Assert.False(full.AdapterUnitsNested);
+        Assert.Equal(layer, Gathered(ParallelMemory.Plan(lora, fsdp1)), 1.0);
+        Assert.Equal(2 * layer, Gathered(ParallelMemory.Plan(lora, fsdp1 with { FsdpVersion = 2 })), 1.0);
+        Assert.Equal(2 * full.LargestWrapUnitGatherBytes, Gathered(ParallelMemory.Plan(full, fsdp1)), 1.0);
+        Assert.Contains("get_handle_to_backward_prefetch", ParallelMemory.Plan(lora, fsdp1).Gpu.Single(g => g.Name.StartsWith("FSDP gathered")).Source);
+    }
 }
