@@ -91,7 +91,9 @@ public static class AccelerateConfigWriter
         if (layout.Engine == ParallelEngine.Fsdp)
         {
             notes.Add($"Micro-batch {run.MicroBatch} per GPU and accumulation {run.GradientAccumulation} are training-script arguments (--per_device_train_batch_size, --gradient_accumulation_steps).");
-            notes.Add("The plan assumed one FSDP unit per decoder layer (TRANSFORMER_BASED_WRAP) and one prefetched unit (BACKWARD_PRE).");
+            notes.Add(run.AdaptersOnly && layout.FsdpVersion == 1
+                ? "The plan assumed one FSDP unit per decoder layer (TRANSFORMER_BASED_WRAP) plus one per LoRA factor (PEFT's fsdp_auto_wrap_policy, which the Trainer applies); BACKWARD_PRE then prefetches a LoRA factor, so one decoder layer is gathered at a time."
+                : "The plan assumed one FSDP unit per decoder layer (TRANSFORMER_BASED_WRAP) and one prefetched unit (BACKWARD_PRE).");
             if (run.ActivationCheckpointing) notes.Add("Checkpointing via fsdp_activation_checkpointing: do not also pass --gradient_checkpointing (it would add an extra all-gather).");
             if (run.AdaptersOnly) notes.Add("fsdp_use_orig_params: false, as the PEFT docs require for adapter training to save memory.");
         }

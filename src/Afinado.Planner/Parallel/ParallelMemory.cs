@@ -160,10 +160,20 @@ public static class ParallelMemory
             // its own last LoRA factor: one decoder layer is gathered at a time. (The previous layer can be fetched at the tail
             // of a layer's backward, when its recomputed activations are already freed.)
             if (layout.FsdpVersion == 1 && job.AdapterUnitsNested)
+            {
                 gpu.Add(new("FSDP gathered layer unit (current; the backward prefetch targets a nested LoRA unit)", Ceil(unit * tpFactor),
                     $"1 × largest decoder layer {Num(job.LargestWrapUnitParameters)} params = {unit / 1e6:0.#} MB",
                     "torch/distributed/fsdp/_exec_order_utils.py get_handle_to_backward_prefetch (post-forward order, limit 1) with " +
                     "PEFT fsdp_auto_wrap_policy (lora_A / lora_B as units inside each layer)", StepPhase.Backward));
+                // Allocated counts a unit as freed when FSDP frees it on the CPU, but its block returns to the all-gather
+                // stream's pool only once the GPU has finished with it; the next unit's all-gather, issued meanwhile,
+                // takes a second block. That block is reserved, not allocated (it shows in nvidia-smi, not in
+                // max_memory_allocated), and only the all-gather stream can reuse it.
+                gpu.Add(new("allocator reserve: FSDP all-gather pool's second layer block", Ceil(unit * tpFactor),
+                    $"1 × largest decoder layer = {unit / 1e6:0.#} MB",
+                    "FSDP limit_all_gathers (\"GPU memory usage from only two consecutive FSDP instances\"); CUDA caching allocator: " +
+                    "a block freed after record_stream is reusable only after the recorded stream passes it, and only by its own stream"));
+            }
             else
                 gpu.Add(new("FSDP gathered layer units (current + backward prefetch)", Ceil(2 * unit * tpFactor),
                     $"2 × largest decoder layer {Num(job.LargestWrapUnitParameters)} params = 2 × {unit / 1e6:0.#} MB",

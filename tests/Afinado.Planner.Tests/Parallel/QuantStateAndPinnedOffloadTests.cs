@@ -168,4 +168,19 @@ public class FsdpBackwardPrefetchTests
         Assert.Equal(2 * full.LargestWrapUnitGatherBytes, Gathered(ParallelMemory.Plan(full, fsdp1)), 1.0);
         Assert.Contains("get_handle_to_backward_prefetch", ParallelMemory.Plan(lora, fsdp1).Gpu.Single(g => g.Name.StartsWith("FSDP gathered")).Source);
     }
+
+    [Fact]
+    public void The_second_layer_block_is_reserved_not_allocated()
+    {
+        var lora = Bridged.Job("meta-llama/Llama-2-70b-hf", Bridged.Train(TrainingMethod.Lora));
+        var fsdp1 = ParallelMemory.Plan(lora, new ParallelLayout { Gpus = 8, Sharding = Sharding.FsdpFull });
+        var fsdp2 = ParallelMemory.Plan(lora, new ParallelLayout { Gpus = 8, Sharding = Sharding.FsdpFull, FsdpVersion = 2 });
+        var reserve = fsdp1.Gpu.Single(g => g.Name.StartsWith("allocator reserve: FSDP all-gather pool"));
+        Assert.Equal(lora.LargestWrapUnitGatherBytes, reserve.Bytes, 1.0);
+        Assert.Equal(StepPhase.Always, reserve.Phase);
+        Assert.DoesNotContain(fsdp2.Gpu, g => g.Name.StartsWith("allocator reserve: FSDP all-gather pool"));
+        // nvidia-smi (everything) is the same as counting two gathered layers; only the allocated figure drops by a layer.
+        long allocated(ParallelLedger l) => l.GpuPeakBytes - l.Gpu.Where(g => g.Name.StartsWith("allocator reserve")).Sum(g => g.Bytes);
+        Assert.Equal(allocated(fsdp2) - (long)lora.LargestWrapUnitGatherBytes, allocated(fsdp1), (long)(0.001 * allocated(fsdp1)));
+    }
 }
