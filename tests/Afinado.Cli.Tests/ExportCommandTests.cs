@@ -38,6 +38,20 @@ public class ExportCommandTests
     }
 
     [Fact]
+    public async Task When_no_layout_fits_all_gpus_the_export_runs_on_fewer_and_says_why()
+    {
+        // Llama-2-70B QLoRA on 3 × 21 GB with 100 GiB of CPU RAM: unoffloaded FSDP needs more GPU memory, and offload
+        // on 3 ranks pins more CPU RAM than on 2 (power-of-two pinned buffers per rank), so the command runs on 2 GPUs.
+        var (code, stdout, stderr) = await Run("torchrun", "--model", "meta-llama/Llama-2-70b-hf", "--method", "qlora",
+            "--weights-dtype", "nf4-dq", "--lora-rank", "8", "--lora-targets", "all-linear", "--precision", "bf16",
+            "--batch", "1", "--seq", "2048", "--checkpointing", "full", "--gpu-memory", "21GB", "--gpus", "3", "--cpu-memory", "100GiB");
+        Assert.Equal(CliApp.ExitOk, code);
+        Assert.Contains("no layout fits on all 3 GPUs", stderr);
+        Assert.Contains("--nproc-per-node 2", stdout);
+        Assert.Contains("2 GPUs on 1 node, FSDP full-shard, DP 2, offload params to CPU", stdout);
+    }
+
+    [Fact]
     public async Task A_plan_that_does_not_fit_exits_3_and_writes_nothing()
     {
         var (code, stdout, stderr) = await Run("deepspeed", "--method", "full", "--precision", "amp-bf16", "--gpus", "2", "--zero", "1", "--gpu-memory", "24GB");

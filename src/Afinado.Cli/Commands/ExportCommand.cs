@@ -62,6 +62,8 @@ public static class ExportCommand
                         verdict.Alternatives.Count > 0 ? verdict.Alternatives.Select(a => a.Ledger).ToList() : [verdict.Ledger]);
                 ledger = verdict.Ledger;
                 if (!parallel.ShardingGiven(p)) stderr.WriteLine($"# layout chosen (least communication that fits {verdict.Device.Name}): {ledger.Layout.Describe()}");
+                if (verdict.UsesFewerGpus)
+                    stderr.WriteLine($"# no layout fits on all {verdict.RequestedGpus} GPUs (more ranks need more CPU RAM per node); the files run on {ledger.Layout.Gpus} of them");
             }
             else
             {

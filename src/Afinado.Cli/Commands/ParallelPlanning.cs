@@ -8,7 +8,11 @@ using Spectre.Console;
 namespace Afinado.Cli.Commands;
 
 /// <summary>One device's multi-GPU verdict: the layout planned (given, or the least-communication one that fits) and its ledger.</summary>
-internal sealed record ParallelVerdict(Device Device, ParallelLedger Ledger, bool Fits, IReadOnlyList<LayoutOption> Alternatives);
+internal sealed record ParallelVerdict(Device Device, ParallelLedger Ledger, bool Fits, IReadOnlyList<LayoutOption> Alternatives, int RequestedGpus)
+{
+    /// <summary>The search found no layout on all the GPUs given, and chose one on fewer of them.</summary>
+    public bool UsesFewerGpus => Fits && Ledger.Layout.Gpus < RequestedGpus;
+}
 
 /// <summary>
 /// The multi-GPU part of <c>afinado plan</c> and <c>afinado export</c>: turns the single-GPU plan into per-GPU ledgers
@@ -32,13 +36,13 @@ internal static class ParallelPlanning
             if (o.ShardingGiven(p) || layout.Offload != Offload.None)
             {
                 var ledger = ParallelMemory.Plan(job, layout);
-                result.Add(new(d, ledger, (d.CapacityBytes <= 0 || ledger.FitsGpu(d.CapacityBytes)) && ledger.FitsCpu(cpu), []));
+                result.Add(new(d, ledger, (d.CapacityBytes <= 0 || ledger.FitsGpu(d.CapacityBytes)) && ledger.FitsCpu(cpu), [], layout.Gpus));
             }
             else
             {
                 var search = ParallelSearch.LeastCommunication(job, layout.Gpus, layout.Nodes, d.CapacityBytes, cpu,
                     o.WantsFsdp(p) ? EngineFamily.Fsdp : family, layout.TensorParallel, layout.SequenceParallel);
-                result.Add(new(d, (search.Chosen ?? search.Ranked[0]).Ledger, search.Chosen is not null, search.Ranked));
+                result.Add(new(d, (search.Chosen ?? search.Ranked[0]).Ledger, search.Chosen is not null, search.Ranked, layout.Gpus));
             }
         }
         if (result.Count == 0)
@@ -78,8 +82,12 @@ internal static class ParallelPlanning
         v.AddColumn(new TableColumn("Per GPU").RightAligned());
         v.AddColumn("Verdict");
         foreach (var x in verdicts)
-            v.AddRow(Markup.Escape(x.Device.Name), Markup.Escape(x.Ledger.Layout.Describe()), ByteSize.Format(x.Ledger.GpuPeakBytes), x.Fits ? "[green]fits[/]" : "[red]OOM[/]");
+            v.AddRow(Markup.Escape(x.Device.Name), Markup.Escape(x.Ledger.Layout.Describe()), ByteSize.Format(x.Ledger.GpuPeakBytes),
+                x.UsesFewerGpus ? $"[yellow]fits on {x.Ledger.Layout.Gpus} of {x.RequestedGpus}[/]" : x.Fits ? "[green]fits[/]" : "[red]OOM[/]");
         console.Write(v);
+        foreach (var x in verdicts.Where(x => x.UsesFewerGpus))
+            console.MarkupLine($"[yellow]{Markup.Escape(x.Device.Name)}:[/] no layout fits on all {x.RequestedGpus} GPUs (more ranks need more CPU RAM " +
+                $"per node: an offloaded copy per rank, and FSDP1 pins buffers rounded up to powers of two); run on {x.Ledger.Layout.Gpus} of them.");
         if (first.Alternatives.Count > 1)
         {
             console.MarkupLine($"Alternatives on {Markup.Escape(first.Device.Name)} (least communication first):");
@@ -107,6 +115,8 @@ internal static class ParallelPlanning
             ["per_gpu_bytes"] = x.Ledger.GpuPeakBytes,
             ["cpu_bytes_per_node"] = x.Ledger.CpuBytesPerNode,
             ["layout"] = x.Ledger.Layout.Describe(),
+            ["gpus_requested"] = x.RequestedGpus,
+            ["gpus_used"] = x.Ledger.Layout.Gpus,
         }).ToArray());
         if (first.Alternatives.Count > 0)
             root["alternatives"] = new JsonArray(first.Alternatives.Select(a => (JsonNode)new JsonObject

@@ -11,7 +11,11 @@ public sealed record LayoutOption(ParallelLayout Layout, ParallelLedger Ledger, 
 }
 
 /// <summary>The chosen layout (null when none fits) and every candidate, ranked.</summary>
-public sealed record LayoutSearchResult(int Gpus, int Nodes, LayoutOption? Chosen, IReadOnlyList<LayoutOption> Ranked);
+public sealed record LayoutSearchResult(int Gpus, int Nodes, LayoutOption? Chosen, IReadOnlyList<LayoutOption> Ranked)
+{
+    /// <summary>No layout fits on all <see cref="Gpus"/> GPUs, but the chosen one fits on fewer of them.</summary>
+    public bool UsesFewerGpus => Chosen is not null && Chosen.Layout.Gpus < Gpus;
+}
 
 /// <summary>
 /// Layout search. For a GPU count, candidates are tried from least to most communication (ZeRO paper §7: DDP, ZeRO-1
@@ -53,9 +57,31 @@ public static class ParallelSearch
         return layouts;
     }
 
-    /// <summary>The least-communication layout that fits <paramref name="gpuCapacityBytes"/> (and the node's CPU RAM), with ranked alternatives.</summary>
+    /// <summary>
+    /// The least-communication layout that fits <paramref name="gpuCapacityBytes"/> (and the node's CPU RAM), with ranked
+    /// alternatives. When no layout can use all <paramref name="gpus"/> GPUs, the job may still run on fewer of them: more
+    /// ranks can need more CPU RAM per node (one offloaded copy per rank; FSDP1 pins buffers rounded up to powers of two,
+    /// so 3 ranks pin more than 2). Then the chosen layout is the one on the most GPUs below that fits, ranked first, and
+    /// <see cref="LayoutSearchResult.UsesFewerGpus"/> says so; a job that runs on N GPUs thus never stops fitting on N + 1.
+    /// </summary>
     public static LayoutSearchResult LeastCommunication(ParallelJob job, int gpus, int nodes, long gpuCapacityBytes, long? cpuBytesPerNode,
         EngineFamily family = EngineFamily.DeepSpeed, int tensorParallel = 1, bool sequenceParallel = false)
+    {
+        var all = OnAllGpus(job, gpus, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel);
+        if (all.Chosen is not null) return all;
+        for (int fewer = gpus - 1; fewer >= 1; fewer--)
+        {
+            if (fewer % nodes != 0 || fewer % tensorParallel != 0) continue;
+            var subset = OnAllGpus(job, fewer, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel);
+            if (subset.Chosen is not null)
+                return all with { Chosen = subset.Chosen, Ranked = [subset.Chosen, .. all.Ranked] };
+        }
+        return all;
+    }
+
+    /// <summary>The search over layouts that use every one of <paramref name="gpus"/> GPUs.</summary>
+    private static LayoutSearchResult OnAllGpus(ParallelJob job, int gpus, int nodes, long gpuCapacityBytes, long? cpuBytesPerNode,
+        EngineFamily family, int tensorParallel, bool sequenceParallel)
     {
         var options = Candidates(gpus, nodes, family, tensorParallel, sequenceParallel)
             .Select(l => ParallelMemory.Plan(job, l))
@@ -84,7 +110,7 @@ public static class ParallelSearch
     {
         foreach (var (gpus, nodes) in GpuCounts(gpusPerNode, maxGpus, tensorParallel))
         {
-            var result = LeastCommunication(job, gpus, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel);
+            var result = OnAllGpus(job, gpus, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel);
             if (result.Chosen is not null) return result;
         }
         return null;

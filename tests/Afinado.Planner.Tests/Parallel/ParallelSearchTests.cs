@@ -27,18 +27,40 @@ public class ParallelSearchTests
         {
             foreach (var family in Enum.GetValues<EngineFamily>())
                 foreach (long capacity in new[] { H100, Rtx4090 })
-                {
-                    bool fitsBefore = false;
-                    for (int n = 2; n <= 16; n++)
+                    foreach (long? cpu in new long?[] { null, 64L << 30, 100L << 30, 256L << 30 })
                     {
-                        bool fits = ParallelSearch.LeastCommunication(job, n, 1, capacity, null, family).Chosen is not null;
-                        Assert.False(fitsBefore && !fits, $"{name} {family}: fits {n - 1} GPUs but not {n}");
-                        fitsBefore = fits;
-                        checkedPairs++;
+                        bool fitsBefore = false;
+                        for (int n = 2; n <= 16; n++)
+                        {
+                            bool fits = ParallelSearch.LeastCommunication(job, n, 1, capacity, cpu, family).Chosen is not null;
+                            Assert.False(fitsBefore && !fits, $"{name} {family} CPU {cpu}: fits {n - 1} GPUs but not {n}");
+                            fitsBefore = fits;
+                            checkedPairs++;
+                        }
                     }
-                }
         }
-        Assert.True(checkedPairs > 500);
+        Assert.True(checkedPairs > 2000);
+    }
+
+    [Fact]
+    public void When_no_layout_fits_on_all_gpus_the_search_runs_on_fewer()
+    {
+        // Llama-2-70B QLoRA on 24 GB cards with 100 GiB of CPU RAM: on 2 GPUs FSDP full + CPU offload fits (2 ranks pin
+        // 256 MiB buffers per layer); on 3 GPUs neither the unoffloaded layouts (GPU memory) nor offload (3 ranks pin the
+        // same power-of-two buffers: 1.5x the CPU RAM) fit, so the search runs on 2 of the 3.
+        var job = Bridged.Job(L70B, Bridged.Train(TrainingMethod.QLora));
+        long cpu = 100L << 30;
+        var two = ParallelSearch.LeastCommunication(job, 2, 1, Rtx4090, cpu, EngineFamily.Fsdp);
+        Assert.False(two.UsesFewerGpus);
+        Assert.Equal((Sharding.FsdpFull, Offload.Params), (two.Chosen!.Layout.Sharding, two.Chosen.Layout.Offload));
+        var three = ParallelSearch.LeastCommunication(job, 3, 1, Rtx4090, cpu, EngineFamily.Fsdp);
+        Assert.True(three.UsesFewerGpus);
+        Assert.Equal(2, three.Chosen!.Layout.Gpus);
+        Assert.Equal(3, three.Gpus);
+        Assert.All(three.Ranked.Where(o => o.Layout.Gpus == 3), o => Assert.False(o.Fits));
+        var offload3 = three.Ranked.Single(o => o.Layout.Gpus == 3 && o.Layout.Offload == Offload.Params);
+        Assert.True(offload3.FitsGpu && !offload3.FitsCpu);
+        Assert.True(offload3.Ledger.CpuBytesPerNode > two.Chosen.Ledger.CpuBytesPerNode);
     }
 
     [Fact]
