@@ -25,6 +25,21 @@ public class PlanParallelTests
         var gpu = json["gpus"]![0]!;
         Assert.True(gpu["fits"]!.GetValue<bool>());
         Assert.Equal(json["parallel"]!["gpu_peak_bytes"]!.GetValue<long>(), gpu["per_gpu_bytes"]!.GetValue<long>());
+        Assert.Null(gpu["nvidia_smi_upper_bytes"]);   // no FSDP1 measurement applies to ZeRO-3
+        Assert.Equal(8, gpu["gpus_requested"]!.GetValue<int>());
+        Assert.Equal(8, gpu["gpus_used"]!.GetValue<int>());
+    }
+
+    [Fact]
+    public async Task Fsdp1_plans_state_how_high_nvidia_smi_may_read()
+    {
+        var (code, stdout, stderr) = await Run("--model", "meta-llama/Llama-2-70b-hf", "--method", "qlora", "--weights-dtype", "nf4-dq",
+            "--precision", "bf16", "--batch", "2", "--checkpointing", "full", "--gpu", "rtx4090", "--gpus", "2", "--fsdp", "full",
+            "--offload", "params", "--json");
+        Assert.Equal(CliApp.ExitOk, code);
+        var gpu = JsonNode.Parse(stdout)!["gpus"]![0]!;
+        Assert.True(gpu["nvidia_smi_upper_bytes"]!.GetValue<long>() > gpu["per_gpu_bytes"]!.GetValue<long>());
+        Assert.Contains("nvidia-smi may read up to", stderr);
     }
 
     [Fact]

@@ -85,6 +85,10 @@ internal static class ParallelPlanning
             v.AddRow(Markup.Escape(x.Device.Name), Markup.Escape(x.Ledger.Layout.Describe()), ByteSize.Format(x.Ledger.GpuPeakBytes),
                 x.UsesFewerGpus ? $"[yellow]fits on {x.Ledger.Layout.Gpus} of {x.RequestedGpus}[/]" : x.Fits ? "[green]fits[/]" : "[red]OOM[/]");
         console.Write(v);
+        if (first.Ledger.GpuNvidiaSmiUpperBytes is { } upper)
+            console.MarkupLine($"[grey]nvidia-smi may read up to {ByteSize.Format(upper)} per GPU: published FSDP1 runs kept up to " +
+                $"{ParallelLedger.Fsdp1MeasuredReservedRatio - 1:P0} reserved above what they allocated (Answer.AI fsdp_qlora, Llama-2-7B LoRA: " +
+                "10.24 GiB reserved for 8.28 allocated). The verdict uses the peak above: PyTorch frees cached blocks and retries before it reports out of memory.[/]");
         foreach (var x in verdicts.Where(x => x.UsesFewerGpus))
             console.MarkupLine($"[yellow]{Markup.Escape(x.Device.Name)}:[/] no layout fits on all {x.RequestedGpus} GPUs (more ranks need more CPU RAM " +
                 $"per node: an offloaded copy per rank, and FSDP1 pins buffers rounded up to powers of two); run on {x.Ledger.Layout.Gpus} of them.");
@@ -115,6 +119,7 @@ internal static class ParallelPlanning
             ["per_gpu_bytes"] = x.Ledger.GpuPeakBytes,
             ["cpu_bytes_per_node"] = x.Ledger.CpuBytesPerNode,
             ["layout"] = x.Ledger.Layout.Describe(),
+            ["nvidia_smi_upper_bytes"] = x.Ledger.GpuNvidiaSmiUpperBytes,
             ["gpus_requested"] = x.RequestedGpus,
             ["gpus_used"] = x.Ledger.Layout.Gpus,
         }).ToArray());

@@ -147,7 +147,7 @@ public static class GroundTruth
         long runtime(params string[] prefixes) => l.Gpu.Where(g => prefixes.Any(x => g.Name.StartsWith(x, StringComparison.Ordinal))).Sum(g => g.Bytes);
         return metric switch
         {
-            "allocated" or "active" => l.GpuPeakBytes - runtime("CUDA context", "NCCL communicator", "allocator reserve"),
+            "allocated" or "active" => l.GpuAllocatedPeakBytes,
             "reserved" => l.GpuPeakBytes - runtime("CUDA context", "NCCL communicator"),
             "nvidia-smi" or "unknown" => l.GpuPeakBytes,
             "cpu-ram-per-node" => l.CpuBytesPerNode,

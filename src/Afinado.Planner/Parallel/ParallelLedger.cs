@@ -22,6 +22,31 @@ public sealed record ParallelLedger
 
     public bool FitsGpu(long capacityBytes) => GpuPeakBytes <= capacityBytes;
 
+    /// <summary>
+    /// Reserved ÷ allocated measured on FSDP1: Answer.AI's fsdp_qlora runs of Llama-2-7B LoRA on 2 × 24 GB report
+    /// 10.24 GiB reserved for 8.28 GiB allocated at batch 1 × 512 and 10.22 for 9.16 at 1 × 2048 (benchmarks_03_2024.md);
+    /// the larger ratio is kept. The planner's own reserve (all-gather pool block + 5 %) falls short of it.
+    /// </summary>
+    public const double Fsdp1MeasuredReservedRatio = 10.24 / 8.28;
+
+    /// <summary>Tensors at the peak: the peak without the CUDA context, NCCL communicators and allocator reserve lines.</summary>
+    public long GpuAllocatedPeakBytes => GpuPeakBytes - Gpu.Where(IsRuntime).Sum(l => l.Bytes);
+
+    /// <summary>
+    /// For FSDP1 layouts, what nvidia-smi may read at most per GPU if the run keeps as much reserved-but-unallocated
+    /// memory as the measured FSDP1 runs did (allocated × <see cref="Fsdp1MeasuredReservedRatio"/> + context + NCCL);
+    /// null for other engines. The fit verdict keeps using <see cref="GpuPeakBytes"/>: cached blocks are released and
+    /// retried before an out-of-memory error.
+    /// </summary>
+    public long? GpuNvidiaSmiUpperBytes => Layout.Engine == ParallelEngine.Fsdp && Layout.FsdpVersion == 1
+        ? (long)Math.Ceiling(GpuAllocatedPeakBytes * Fsdp1MeasuredReservedRatio)
+          + Gpu.Where(l => IsRuntime(l) && !l.Name.StartsWith("allocator reserve", StringComparison.Ordinal)).Sum(l => l.Bytes)
+        : null;
+
+    private static bool IsRuntime(MemoryLine l) =>
+        l.Name.StartsWith("allocator reserve", StringComparison.Ordinal) || l.Name.StartsWith("CUDA context", StringComparison.Ordinal)
+        || l.Name.StartsWith("NCCL communicator", StringComparison.Ordinal);
+
     /// <summary>True when no CPU limit is given, or the node's RAM holds what the plan puts there.</summary>
     public bool FitsCpu(long? cpuBytesPerNode) => cpuBytesPerNode is null || CpuBytesPerNode <= cpuBytesPerNode;
 }

@@ -184,3 +184,20 @@ public class FsdpBackwardPrefetchTests
         Assert.Equal(allocated(fsdp2) - (long)lora.LargestWrapUnitGatherBytes, allocated(fsdp1), (long)(0.001 * allocated(fsdp1)));
     }
 }
+
+/// <summary>FSDP1 plans also say how high nvidia-smi may read, from the reserved/allocated ratio measured on FSDP1 runs.</summary>
+public class Fsdp1NvidiaSmiUpperTests
+{
+    [Fact]
+    public void Fsdp1_plans_give_an_upper_nvidia_smi_figure_other_engines_do_not()
+    {
+        var job = Bridged.Job("meta-llama/Llama-2-70b-hf", Bridged.Train(TrainingMethod.QLora, batch: 2));
+        var fsdp1 = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull, Offload = Offload.Params });
+        long runtime = fsdp1.Gpu.Where(l => l.Name.StartsWith("CUDA context") || l.Name.StartsWith("NCCL communicator")).Sum(l => l.Bytes);
+        Assert.Equal((long)Math.Ceiling(fsdp1.GpuAllocatedPeakBytes * (10.24 / 8.28)) + runtime, fsdp1.GpuNvidiaSmiUpperBytes);
+        Assert.True(fsdp1.GpuNvidiaSmiUpperBytes > fsdp1.GpuPeakBytes);
+        Assert.True(fsdp1.GpuAllocatedPeakBytes < fsdp1.GpuPeakBytes - runtime);
+        Assert.Null(ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.Zero3 }).GpuNvidiaSmiUpperBytes);
+        Assert.Null(ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull, FsdpVersion = 2 }).GpuNvidiaSmiUpperBytes);
+    }
+}
