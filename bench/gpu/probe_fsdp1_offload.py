@@ -128,6 +128,7 @@ def run_job(job_id: str, method: str, offload: bool, layers: int, world: int, wo
     torch.cuda.synchronize()
     row.update(init_allocated=torch.cuda.memory_allocated(), init_reserved=torch.cuda.memory_reserved(),
                init_peak_allocated=torch.cuda.max_memory_allocated(), init_peak_reserved=torch.cuda.max_memory_reserved())
+    model.train()  # from_pretrained returns eval mode: no dropout and no gradient checkpointing there
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x = torch.randint(0, model.config.vocab_size if hasattr(model, "config") else 32000, (BATCH, SEQ), device="cuda")
     steps = []
@@ -149,7 +150,8 @@ def run_job(job_id: str, method: str, offload: bool, layers: int, world: int, wo
         torch.cuda.synchronize()
         steps.append({"step": step + 1, "seconds": round(time.time() - t0, 2),
                       "peak_allocated": torch.cuda.max_memory_allocated(), "peak_reserved": torch.cuda.max_memory_reserved(),
-                      "allocated_after": torch.cuda.memory_allocated(), "reserved_after": torch.cuda.memory_reserved()})
+                      "allocated_after": torch.cuda.memory_allocated(), "reserved_after": torch.cuda.memory_reserved(),
+                      "alloc_retries": torch.cuda.memory_stats().get("num_alloc_retries", 0)})
         if step == 1:
             row["streams_after_step2"] = stream_summary(torch.cuda.memory._snapshot())
             torch.cuda.memory._record_memory_history(enabled=None)
