@@ -144,11 +144,10 @@ public static class GroundTruth
     private static double PredictParallel(Plan plan, ParallelLayout layout, string metric, string where)
     {
         var l = ParallelMemory.Plan(PlanBridge.FromPlan(plan), layout);
-        long runtime(params string[] prefixes) => l.Gpu.Where(g => prefixes.Any(x => g.Name.StartsWith(x, StringComparison.Ordinal))).Sum(g => g.Bytes);
         return metric switch
         {
             "allocated" or "active" => l.GpuAllocatedPeakBytes,
-            "reserved" => l.GpuPeakBytes - runtime("CUDA context", "NCCL communicator"),
+            "reserved" => l.GpuPeakBytes - l.GpuRuntimeBytes,
             "nvidia-smi" or "unknown" => l.GpuPeakBytes,
             "cpu-ram-per-node" => l.CpuBytesPerNode,
             _ => throw new InputError(where, $"metric \"{metric}\" is not defined for multi-GPU rows", "Use allocated, reserved, nvidia-smi or cpu-ram-per-node."),

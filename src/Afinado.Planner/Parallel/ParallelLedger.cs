@@ -29,8 +29,15 @@ public sealed record ParallelLedger
     /// </summary>
     public const double Fsdp1MeasuredReservedRatio = 10.24 / 8.28;
 
-    /// <summary>Tensors at the peak: the peak without the CUDA context, NCCL communicators and allocator reserve lines.</summary>
-    public long GpuAllocatedPeakBytes => GpuPeakBytes - Gpu.Where(IsRuntime).Sum(l => l.Bytes);
+    /// <summary>Per-GPU runtime outside PyTorch's allocator: the CUDA context and the NCCL communicators.</summary>
+    public long GpuRuntimeBytes => Gpu.Where(l => l.Name.StartsWith("CUDA context", StringComparison.Ordinal)
+        || l.Name.StartsWith("NCCL communicator", StringComparison.Ordinal)).Sum(l => l.Bytes);
+
+    /// <summary>Reserved but unallocated memory the plan counts (the "allocator reserve" lines).</summary>
+    public long GpuReserveBytes => Gpu.Where(l => l.Name.StartsWith("allocator reserve", StringComparison.Ordinal)).Sum(l => l.Bytes);
+
+    /// <summary>Tensors at the peak (≈ torch.cuda.max_memory_allocated): the peak without runtime and reserve.</summary>
+    public long GpuAllocatedPeakBytes => GpuPeakBytes - GpuRuntimeBytes - GpuReserveBytes;
 
     /// <summary>
     /// For FSDP1 layouts, what nvidia-smi may read at most per GPU if the run keeps as much reserved-but-unallocated
@@ -39,13 +46,8 @@ public sealed record ParallelLedger
     /// retried before an out-of-memory error.
     /// </summary>
     public long? GpuNvidiaSmiUpperBytes => Layout.Engine == ParallelEngine.Fsdp && Layout.FsdpVersion == 1
-        ? (long)Math.Ceiling(GpuAllocatedPeakBytes * Fsdp1MeasuredReservedRatio)
-          + Gpu.Where(l => IsRuntime(l) && !l.Name.StartsWith("allocator reserve", StringComparison.Ordinal)).Sum(l => l.Bytes)
+        ? (long)Math.Ceiling(GpuAllocatedPeakBytes * Fsdp1MeasuredReservedRatio) + GpuRuntimeBytes
         : null;
-
-    private static bool IsRuntime(MemoryLine l) =>
-        l.Name.StartsWith("allocator reserve", StringComparison.Ordinal) || l.Name.StartsWith("CUDA context", StringComparison.Ordinal)
-        || l.Name.StartsWith("NCCL communicator", StringComparison.Ordinal);
 
     /// <summary>True when no CPU limit is given, or the node's RAM holds what the plan puts there.</summary>
     public bool FitsCpu(long? cpuBytesPerNode) => cpuBytesPerNode is null || CpuBytesPerNode <= cpuBytesPerNode;
