@@ -141,6 +141,27 @@ public class PlanCommandTests
     }
 
     [Fact]
+    public async Task Loop_and_loss_flags_reach_the_json_and_raise_the_peak()
+    {
+        static async Task<JsonElement> Plan(params string[] extra)
+        {
+            var (code, output, err) = await Run(["plan", "--json", "--model", "meta-llama/Llama-2-7b-hf", "--method", "lora", "--batch", "4", "--checkpointing", "full", "--gpu", "h100", .. extra]);
+            Assert.True(code == CliApp.ExitOk, err);
+            return JsonDocument.Parse(output).RootElement.Clone();
+        }
+        var plain = await Plan();
+        var held = await Plan("--legacy-loss", "--keep-output");
+        Assert.False(plain.GetProperty("job").GetProperty("keep_output").GetBoolean());
+        Assert.True(held.GetProperty("job").GetProperty("keep_output").GetBoolean());
+        Assert.True(held.GetProperty("job").GetProperty("legacy_loss").GetBoolean());
+        // The held fp32 logits: 4 B × 4 × 2048 tokens × 32,000.
+        Assert.InRange(held.GetProperty("peak_bytes").GetInt64() - plain.GetProperty("peak_bytes").GetInt64() - 4L * 4 * 2048 * 32_000, -64, 64);
+        var (code, _, err) = await Run("plan", "--legacy-loss", "--loss-chunks", "8");
+        Assert.Equal(CliApp.ExitBadInput, code);
+        Assert.Contains("--legacy-loss", err);
+    }
+
+    [Fact]
     public async Task Cpu_device_rejects_16_bit_precision()
     {
         var (code, _, err) = await Run("plan", "--device", "cpu", "--precision", "bf16");

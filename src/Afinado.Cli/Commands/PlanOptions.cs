@@ -36,6 +36,8 @@ internal sealed class PlanOptions
     public readonly Option<bool> FusedOptimizer = new("--fused-optimizer") { Description = "Fused AdamW kernel (no step temporaries)." };
     public readonly Option<bool> OffloadActivations = new("--offload-activations") { Description = "Keep activation checkpoints in host memory (needs --checkpointing full)." };
     public readonly Option<int> LossChunks = new("--loss-chunks") { Description = "Cross-entropy chunks (torchtune uses 8); 1 = plain.", DefaultValueFactory = _ => 1 };
+    public readonly Option<bool> LegacyLoss = new("--legacy-loss") { Description = "transformers < 4.46 loss: fp32 logits in the model output plus a shifted copy (+2–4 B per token × vocab in forward)." };
+    public readonly Option<bool> KeepOutput = new("--keep-output") { Description = "The training loop holds the model output (logits) until backward ends (HF Trainer does not)." };
     public readonly Option<string[]> Gpu = new("--gpu") { Description = "GPU to check (repeatable): " + string.Join(", ", GpuCatalog.All.Select(g => g.Id)) + ", or cpu." };
     public readonly Option<string[]> GpuMemory = new("--gpu-memory") { Description = "A GPU given by usable memory, e.g. 24GiB or 24GB (repeatable)." };
     public readonly Option<string?> Device = new("--device") { Description = "gpu (default) | cpu: plan for TorchSharp on the CPU (fp32, no CUDA context)." };
@@ -43,7 +45,7 @@ internal sealed class PlanOptions
     public IEnumerable<Option> All =>
     [
         Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Freeze, Precision, Optimizer, Rule, GuidedEsK, Batch, Seq, Context,
-        Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, Gpu, GpuMemory, Device,
+        Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, LegacyLoss, KeepOutput, Gpu, GpuMemory, Device,
     ];
 
     public Job Job(ParseResult p)
@@ -82,6 +84,8 @@ internal sealed class PlanOptions
             Compile = p.GetValue(Compile),
             OptimizerInBackward = p.GetValue(OptimizerInBackward),
             LossChunks = p.GetValue(LossChunks),
+            LegacyLoss = p.GetValue(LegacyLoss),
+            KeepOutput = p.GetValue(KeepOutput),
             FusedOptimizer = p.GetValue(FusedOptimizer),
             OffloadActivations = p.GetValue(OffloadActivations),
         };

@@ -55,6 +55,17 @@ public sealed record Job
     public bool FusedOptimizer { get; init; }
     /// <summary>Cross-entropy computed in this many chunks (torchtune CEWithChunkedOutputLoss uses 8); 1 = plain.</summary>
     public int LossChunks { get; init; } = 1;
+    /// <summary>
+    /// transformers before 4.46: the causal-LM forward upcasts the logits to fp32 in the model output and copies a shifted
+    /// slice (<c>logits[..., :-1, :].contiguous()</c>) for the loss; from 4.46 the loss function upcasts its own copy.
+    /// Costs 2–4 B per token × vocab more at the end of the forward pass.
+    /// </summary>
+    public bool LegacyLoss { get; init; }
+    /// <summary>
+    /// The training loop holds the model output (its logits) until backward ends, as in <c>out = model(...);
+    /// out.loss.backward()</c> (Answer.AI fsdp_qlora train.py); HF Trainer drops it first. Costs the logits again during backward.
+    /// </summary>
+    public bool KeepOutput { get; init; }
 
     public int ContextTokens => Context ?? Seq;
     public bool IsTraining => Task == JobTask.Train;
@@ -100,6 +111,10 @@ public sealed record Job
             throw new InputError("--grad-accum", $"{GradAccumulation} is out of range", "Use 1 or more accumulation steps.");
         if (LossChunks < 1 || LossChunks > 1024)
             throw new InputError("--loss-chunks", $"{LossChunks} is out of range", "Use 1 (plain cross-entropy) or a chunk count such as 8.");
+        if (LegacyLoss && LossChunks > 1)
+            throw new InputError("--legacy-loss", "describes transformers' plain cross-entropy, not a chunked loss", "Drop --legacy-loss or use --loss-chunks 1.");
+        if ((LegacyLoss || KeepOutput) && !IsTraining)
+            throw new InputError(LegacyLoss ? "--legacy-loss" : "--keep-output", "applies to training (--task train)", "Drop the flag for --task infer.");
         if (KvDtype is { } kv && kv is DType.Nf4 or DType.Nf4Dq)
             throw new InputError("--kv-dtype", $"{kv.Name()} is a weight format, not a KV-cache format", "Use fp32, fp16, bf16, fp8, int8 or int4.");
 

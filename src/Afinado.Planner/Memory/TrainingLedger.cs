@@ -243,6 +243,10 @@ internal static class TrainingLedger
     internal static void AddLogits(List<LedgerEntry> e, ModelArchitecture a, Job job, in ActivationSettings s, double c, bool cpu, bool explain)
     {
         double tv = s.Tokens * a.VocabSize;
+        // Logits still referenced while backward runs: on the CPU the step's dispose scope holds them; --keep-output says
+        // the loop holds the model output (fp32 under the legacy loss, which upcasts inside the model).
+        double held = Math.Max(cpu ? c : 0, job.KeepOutput ? (job.LegacyLoss ? 4 : c) : 0);
+        string heldText = held == 0 ? "" : $" + logits {B(held)} held " + (job.KeepOutput ? "by the loop's output" : "by the step's dispose scope");
         double forward, backward;
         string how;
         if (job.LossChunks > 1)
@@ -252,27 +256,33 @@ internal static class TrainingLedger
             // per-chunk CE keeps only its 16-bit input; eager, each chunk's fp32 log-softmax stays saved.
             // Compiled CE writes the 16-bit gradient of each chunk directly (no fp32 chunk in backward).
             forward = c * tv + (job.Compile ? 0 : 4 * tv + 4 * tv / k);
-            backward = job.Compile ? c * tv + c * tv / k : 4 * tv + 8 * tv / k + c * tv / k;
-            how = $"chunked CE ({job.LossChunks} chunks{(job.Compile ? ", compiled" : "")}): {B(c)}·T·V + fp32 per chunk";
+            backward = (job.Compile ? c * tv + c * tv / k : 4 * tv + 8 * tv / k + c * tv / k) + (job.KeepOutput ? held * tv : 0);
+            how = $"chunked CE ({job.LossChunks} chunks{(job.Compile ? ", compiled" : "")}): {B(c)}·T·V + fp32 per chunk" + (job.KeepOutput ? heldText : "");
+        }
+        else if (job.LegacyLoss)
+        {
+            // transformers < 4.46 LlamaForCausalLM: logits.float() replaces the 16-bit logits in the output, then
+            // logits[..., :-1, :].contiguous() copies the shifted slice, whose log_softmax is saved in fp32.
+            forward = 12 * tv;
+            backward = (12 + held) * tv;
+            how = "forward: fp32 logits 4 + shifted copy 4 + log_softmax 4 B per T·V (transformers < 4.46); backward: saved 4 + grad 4 + grad input 4" + heldText;
         }
         else
         {
             // transformers ForCausalLMLoss: logits (c) → .float() copy → log_softmax saved in fp32.
             forward = (c + (c < 4 ? 4 : 0) + 4) * tv;
-            // On the CPU the training step's dispose scope still holds the logits while backward runs.
-            backward = (cpu ? 12 + c : 12) * tv;
-            how = $"forward: logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V; backward: saved 4 + grad 4 + grad input 4"
-                + (cpu ? $" + logits {B(c)} held by the step's dispose scope" : "");
+            backward = (12 + held) * tv;
+            how = $"forward: logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V; backward: saved 4 + grad 4 + grad input 4" + heldText;
         }
         e.Add(new("logits and cross-entropy (forward)", Category.Logits, Phase.Forward, forward,
-            explain ? $"{how}; T·V = {N(tv)}" : "", "memory.md §1.2 (b·s·V in fp32), §3 GaLore #57"));
+            explain ? $"{how}; T·V = {N(tv)}" : "", job.LegacyLoss ? "transformers < 4.46 modeling_llama.py (logits.float(), shift_logits .contiguous())" : "memory.md §1.2 (b·s·V in fp32), §3 GaLore #57"));
         e.Add(new("logits and cross-entropy (backward)", Category.Logits, Phase.BackwardStart, backward,
-            explain ? $"{how}; T·V = {N(tv)}" : "", "autograd of log_softmax / nll_loss"));
+            explain ? $"{how}; T·V = {N(tv)}" : "", "autograd of log_softmax / nll_loss" + (job.KeepOutput ? "; the loop's output keeps the logits" : "")));
         // Once LogSoftmaxBackward has run, its saved output and incoming gradient are freed; what reaches the head is the
         // logits' gradient in the logits' dtype (ToCopyBackward casts the fp32 one back under 16-bit compute).
-        double head = (cpu ? 4 + c : c) * tv;
+        double head = (c + held) * tv;
         e.Add(new("logits gradient (head backward)", Category.Logits, Phase.BackwardHead, head,
-            explain ? $"grad of logits {B(c)} B per T·V" + (cpu ? $" + logits {B(c)} held by the step's dispose scope" : "") + $"; T·V = {N(tv)}" : "",
+            explain ? $"grad of logits {B(c)} B per T·V" + heldText + $"; T·V = {N(tv)}" : "",
             "autograd releases saved tensors after each node runs (retain_graph=False)"));
     }
 

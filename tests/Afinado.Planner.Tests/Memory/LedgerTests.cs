@@ -204,4 +204,51 @@ public class CpuLedgerTests
         double Bwd(MemoryLedger l) => l.Tensors.Single(e => e.Name == "logits and cross-entropy (backward)").Bytes;
         Assert.Equal(4.0 * 128 * 128_256, Bwd(Ledger(arch, job, Devices.DeviceKind.Cpu)) - Bwd(Ledger(arch, job)), 0);
     }
+
+    [Fact]
+    public void Legacy_transformers_loss_keeps_fp32_logits_and_a_shifted_copy_in_forward()
+    {
+        // transformers < 4.46: logits.float() (16-bit logits freed) + logits[..., :-1, :].contiguous() + log_softmax,
+        // 12 B per token × vocab; from 4.46: 16-bit logits + fp32 copy + log_softmax, 10 B. Backward is 12 B either way.
+        var arch = Llama31_8B;
+        var job = new Job { Method = TrainingMethod.Lora, Precision = Precision.Bf16, Batch = 2, Seq = 512 };
+        double tv = 2 * 512 * 128_256.0;
+        double Entry(MemoryLedger l, string name) => l.Tensors.Single(e => e.Name == name).Bytes;
+        var current = Ledger(arch, job);
+        var legacy = Ledger(arch, job with { LegacyLoss = true });
+        Assert.Equal(10 * tv, Entry(current, "logits and cross-entropy (forward)"), 0);
+        Assert.Equal(12 * tv, Entry(legacy, "logits and cross-entropy (forward)"), 0);
+        Assert.Equal(Entry(current, "logits and cross-entropy (backward)"), Entry(legacy, "logits and cross-entropy (backward)"));
+    }
+
+    [Fact]
+    public void A_loop_that_keeps_the_output_holds_the_logits_through_backward()
+    {
+        var arch = Llama31_8B;
+        var job = new Job { Method = TrainingMethod.Lora, Precision = Precision.Bf16, Batch = 2, Seq = 512 };
+        double tv = 2 * 512 * 128_256.0;
+        double Entry(MemoryLedger l, string name) => l.Tensors.Single(e => e.Name == name).Bytes;
+        var plain = Ledger(arch, job);
+        // Current transformers return 16-bit logits; the legacy path returns the fp32 upcast, so that is what is held.
+        foreach (var (keep, heldBytes) in new[] { (job with { KeepOutput = true }, 2.0), (job with { KeepOutput = true, LegacyLoss = true }, 4.0) })
+        {
+            var held = Ledger(arch, keep);
+            Assert.Equal(heldBytes * tv, Entry(held, "logits and cross-entropy (backward)") - Entry(plain, "logits and cross-entropy (backward)"), 0);
+            Assert.Equal(heldBytes * tv, Entry(held, "logits gradient (head backward)") - Entry(plain, "logits gradient (head backward)"), 0);
+            Assert.True(held.PeakBytes > plain.PeakBytes);
+        }
+        // torchtune's chunked loss deletes the logits before backward unless the loop keeps them.
+        var chunked = job with { LossChunks = 8 };
+        Assert.Equal(2 * tv, Entry(Ledger(arch, chunked with { KeepOutput = true }), "logits and cross-entropy (backward)")
+            - Entry(Ledger(arch, chunked), "logits and cross-entropy (backward)"), 0);
+    }
+
+    [Fact]
+    public void Loss_flags_reject_combinations_they_do_not_describe()
+    {
+        var chunked = Assert.Throws<InputError>(() => new Job { LegacyLoss = true, LossChunks = 8 }.Validate());
+        Assert.Equal("--legacy-loss", chunked.Field);
+        var infer = Assert.Throws<InputError>(() => new Job { Task = JobTask.Infer, KeepOutput = true }.Validate());
+        Assert.Equal("--keep-output", infer.Field);
+    }
 }
