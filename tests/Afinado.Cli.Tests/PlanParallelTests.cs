@@ -65,9 +65,10 @@ public class PlanParallelTests
     [InlineData("--quant-lib", "gptq")]
     public async Task Bad_layouts_on_plan_exit_2(string flag, string value)
     {
-        var (code, _, err) = await Run("--gpu", "h100", "--gpus", "8", flag, value);
+        var (code, stdout, err) = await Run("--gpu", "h100", "--gpus", "8", flag, value);
         Assert.Equal(CliApp.ExitBadInput, code);
         Assert.Contains(flag, err);
+        Assert.Equal("", stdout); // the error comes alone, not after a single-GPU table
     }
 
     [Fact]

@@ -32,15 +32,17 @@ public static class PlanCommand
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             bool asJson = parse.GetValue(json);
-            PlanTable.Write(plan, asJson ? error : output);
             if (ParallelPlanning.Requested(parse, par))
             {
+                // Layout flags are checked before anything is printed: a bad --gpus/--tp/--nodes gets its error alone.
                 var verdicts = ParallelPlanning.Verdicts(plan, parse, par, devices, EngineFamily.DeepSpeed);
                 var fewest = parse.GetValue(par.FewestGpus) ? ParallelPlanning.FewestGpus(plan, parse, par, verdicts[0].Device, EngineFamily.DeepSpeed) : null;
+                PlanTable.Write(plan, asJson ? error : output);
                 ParallelPlanning.WriteTable(verdicts, fewest, asJson ? error : output);
                 if (asJson) output.WriteLine(ParallelPlanning.Json(PlanJson.Serialize(plan), verdicts, fewest));
                 return verdicts.Any(v => v.Fits) ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
             }
+            PlanTable.Write(plan, asJson ? error : output);
             if (asJson) output.WriteLine(PlanJson.Serialize(plan));
             return plan.FitsAny ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
         });
