@@ -22,7 +22,7 @@ public class MultiGpuGroundTruthTests
     public void Every_published_multi_gpu_row_is_predicted()
     {
         var rows = Rows();
-        Assert.Equal(23, rows.Count); // 14 PEFT/torchtune rows + 9 Answer.AI FSDP1 rows
+        Assert.Equal(25, rows.Count); // 14 PEFT/torchtune rows + 9 Answer.AI FSDP1 rows + 2 Phil Schmid FSDP1 rows
         Assert.All(rows, x =>
         {
             Assert.NotNull(x.Row.PredictedBytes);

@@ -65,6 +65,7 @@ public class ValidateCommandTests
         Assert.Equal(4, Count("4.3a"));
         Assert.Equal(4, Count("4.4"));
         Assert.Equal(9, Count("ext-aai")); // Answer.AI fsdp_qlora benchmarks_03_2024.md (FSDP1, 2x 24 GB)
+        Assert.Equal(2, Count("ext-phil")); // Phil Schmid's Llama-3-70B FSDP1 QLoRA + offload notebook (4x A10G): GPU and CPU RAM
         Assert.All(rows, r =>
         {
             Assert.Contains(r["scope"], new[] { "single-gpu", "unmet", "multi-gpu", "unsupported", "reference" });
