@@ -46,4 +46,18 @@ public class MultiGpuGroundTruthTests
             }
         }
     }
+
+    [Fact]
+    public void The_offload_warning_factor_is_the_worst_published_offload_gpu_row()
+    {
+        // GPU rows of FSDP1 with CPU parameter offload: measured ÷ predicted. The printed "nvidia-smi may read up to"
+        // bound uses the largest; if the planner moves, this fails until the constant (and its comment) follow.
+        var ratios = Rows()
+            .Where(x => x.Csv["plan_args"].Contains("--fsdp") && x.Csv["plan_args"].Contains("--offload params")
+                && !x.Csv["plan_args"].Contains("--fsdp-version 2") && x.Row.Metric != "cpu-ram-per-node")
+            .Select(x => x.Row.MeasuredBytes!.Value / x.Row.PredictedBytes!.Value).ToList();
+        Assert.Equal(3, ratios.Count); // PEFT docs, Answer.AI, Phil Schmid
+        Assert.InRange(ratios.Max(), Afinado.Planner.Parallel.ParallelLedger.Fsdp1OffloadPublishedOverPredicted - 0.01,
+            Afinado.Planner.Parallel.ParallelLedger.Fsdp1OffloadPublishedOverPredicted + 1e-9);
+    }
 }

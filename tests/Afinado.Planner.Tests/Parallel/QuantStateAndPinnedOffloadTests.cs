@@ -192,10 +192,15 @@ public class Fsdp1NvidiaSmiUpperTests
     public void Fsdp1_plans_give_an_upper_nvidia_smi_figure_other_engines_do_not()
     {
         var job = Bridged.Job("meta-llama/Llama-2-70b-hf", Bridged.Train(TrainingMethod.QLora, batch: 2));
-        var fsdp1 = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull, Offload = Offload.Params });
+        var fsdp1 = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull });
         long runtime = fsdp1.Gpu.Where(l => l.Name.StartsWith("CUDA context") || l.Name.StartsWith("NCCL communicator")).Sum(l => l.Bytes);
         Assert.Equal((long)Math.Ceiling(fsdp1.GpuAllocatedPeakBytes * (10.24 / 8.28)) + runtime, fsdp1.GpuNvidiaSmiUpperBytes);
         Assert.True(fsdp1.GpuNvidiaSmiUpperBytes > fsdp1.GpuPeakBytes);
+        // With CPU offload the published runs read up to 1.37 × the plan's peak, more than the allocated ratio gives.
+        var offload = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull, Offload = Offload.Params });
+        long byRatio = (long)Math.Ceiling(offload.GpuAllocatedPeakBytes * (10.24 / 8.28)) + runtime;
+        Assert.Equal((long)Math.Ceiling(offload.GpuPeakBytes * 1.37), offload.GpuNvidiaSmiUpperBytes);
+        Assert.True(offload.GpuNvidiaSmiUpperBytes > byRatio);
         Assert.True(fsdp1.GpuAllocatedPeakBytes < fsdp1.GpuPeakBytes - runtime);
         Assert.Null(ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.Zero3 }).GpuNvidiaSmiUpperBytes);
         Assert.Null(ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull, FsdpVersion = 2 }).GpuNvidiaSmiUpperBytes);
