@@ -72,6 +72,25 @@ public class PlanParallelTests
     }
 
     [Fact]
+    public async Task A_layout_short_of_cpu_ram_says_so_instead_of_oom()
+    {
+        string[] args = ["--model", "meta-llama/Llama-3.1-70B", "--method", "qlora", "--checkpointing", "full", "--gpus", "2", "--fsdp", "full",
+            "--offload", "params", "--gpu", "rtx4090", "--cpu-memory", "64GB"];
+        var (code, stdout, _) = await Run(args);
+        Assert.Equal(CliApp.ExitDoesNotFit, code);
+        Assert.Contains("CPU RAM short", stdout);
+        var (_, json, _) = await Run([.. args, "--json"]);
+        var gpu = JsonNode.Parse(json)!["gpus"]![0]!;
+        Assert.False(gpu["fits"]!.GetValue<bool>());
+        Assert.True(gpu["fits_gpu_memory"]!.GetValue<bool>());
+        Assert.False(gpu["fits_cpu_memory"]!.GetValue<bool>());
+        Assert.Equal(64_000_000_000, gpu["cpu_limit_bytes_per_node"]!.GetValue<long>());
+        // With enough RAM the same layout fits.
+        var (ok, _, _) = await Run([.. args[..^2], "--cpu-memory", "128GB"]);
+        Assert.Equal(CliApp.ExitOk, ok);
+    }
+
+    [Fact]
     public async Task A_layout_that_does_not_fit_exits_3()
     {
         var (code, _, _) = await Run("--model", "meta-llama/Llama-2-70b-hf", "--method", "full", "--precision", "amp-bf16", "--gpu", "rtx4090", "--gpus", "2", "--zero", "1");

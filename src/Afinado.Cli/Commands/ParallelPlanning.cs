@@ -8,10 +8,21 @@ using Spectre.Console;
 namespace Afinado.Cli.Commands;
 
 /// <summary>One device's multi-GPU verdict: the layout planned (given, or the least-communication one that fits) and its ledger.</summary>
-internal sealed record ParallelVerdict(Device Device, ParallelLedger Ledger, bool Fits, IReadOnlyList<LayoutOption> Alternatives, int RequestedGpus)
+internal sealed record ParallelVerdict(Device Device, ParallelLedger Ledger, bool Fits, IReadOnlyList<LayoutOption> Alternatives, int RequestedGpus,
+    long? CpuLimitBytesPerNode = null)
 {
     /// <summary>The search found no layout on all the GPUs given, and chose one on fewer of them.</summary>
     public bool UsesFewerGpus => Fits && Ledger.Layout.Gpus < RequestedGpus;
+
+    public bool FitsGpuMemory => Device.CapacityBytes <= 0 || Ledger.FitsGpu(Device.CapacityBytes);
+
+    public bool FitsCpuMemory => Ledger.FitsCpu(CpuLimitBytesPerNode);
+
+    /// <summary>The verdict cell: which memory runs out, so "OOM" is never shown for a job the GPU would hold.</summary>
+    public string VerdictMarkup => UsesFewerGpus ? $"[yellow]fits on {Ledger.Layout.Gpus} of {RequestedGpus}[/]"
+        : Fits ? "[green]fits[/]"
+        : !FitsGpuMemory ? "[red]OOM[/]"
+        : $"[red]CPU RAM short: {ByteSize.Format(Ledger.CpuBytesPerNode)} per node > --cpu-memory {ByteSize.Format(CpuLimitBytesPerNode ?? 0)}[/]";
 }
 
 /// <summary>
@@ -36,13 +47,13 @@ internal static class ParallelPlanning
             if (o.ShardingGiven(p) || layout.Offload != Offload.None)
             {
                 var ledger = ParallelMemory.Plan(job, layout);
-                result.Add(new(d, ledger, (d.CapacityBytes <= 0 || ledger.FitsGpu(d.CapacityBytes)) && ledger.FitsCpu(cpu), [], layout.Gpus));
+                result.Add(new(d, ledger, (d.CapacityBytes <= 0 || ledger.FitsGpu(d.CapacityBytes)) && ledger.FitsCpu(cpu), [], layout.Gpus, cpu));
             }
             else
             {
                 var search = ParallelSearch.LeastCommunication(job, layout.Gpus, layout.Nodes, d.CapacityBytes, cpu,
                     o.WantsFsdp(p) ? EngineFamily.Fsdp : family, layout.TensorParallel, layout.SequenceParallel);
-                result.Add(new(d, (search.Chosen ?? search.Ranked[0]).Ledger, search.Chosen is not null, search.Ranked, layout.Gpus));
+                result.Add(new(d, (search.Chosen ?? search.Ranked[0]).Ledger, search.Chosen is not null, search.Ranked, layout.Gpus, cpu));
             }
         }
         if (result.Count == 0)
@@ -82,8 +93,7 @@ internal static class ParallelPlanning
         v.AddColumn(new TableColumn("Per GPU").RightAligned());
         v.AddColumn("Verdict");
         foreach (var x in verdicts)
-            v.AddRow(Markup.Escape(x.Device.Name), Markup.Escape(x.Ledger.Layout.Describe()), ByteSize.Format(x.Ledger.GpuPeakBytes),
-                x.UsesFewerGpus ? $"[yellow]fits on {x.Ledger.Layout.Gpus} of {x.RequestedGpus}[/]" : x.Fits ? "[green]fits[/]" : "[red]OOM[/]");
+            v.AddRow(Markup.Escape(x.Device.Name), Markup.Escape(x.Ledger.Layout.Describe()), ByteSize.Format(x.Ledger.GpuPeakBytes), x.VerdictMarkup);
         console.Write(v);
         if (first.Ledger.GpuNvidiaSmiUpperBytes is { } upper)
             console.MarkupLine($"[grey]nvidia-smi may read up to {ByteSize.Format(upper)} per GPU: " + (first.Ledger.Layout.Offload == Offload.Params
@@ -99,7 +109,8 @@ internal static class ParallelPlanning
         {
             console.MarkupLine($"Alternatives on {Markup.Escape(first.Device.Name)} (least communication first):");
             foreach (var a in first.Alternatives)
-                console.MarkupLine($"  {(a.Fits ? "[green]fits[/]" : "[red]no  [/]")} {Markup.Escape(a.Layout.Describe())}: {ByteSize.Format(a.Ledger.GpuPeakBytes)} per GPU, {ByteSize.Format(a.Ledger.CpuBytesPerNode)} CPU per node");
+                console.MarkupLine($"  {(a.Fits ? "[green]fits[/]" : "[red]no  [/]")} {Markup.Escape(a.Layout.Describe())}: {ByteSize.Format(a.Ledger.GpuPeakBytes)} per GPU, {ByteSize.Format(a.Ledger.CpuBytesPerNode)} CPU per node"
+                    + (!a.Fits && (first.Device.CapacityBytes <= 0 || a.Ledger.FitsGpu(first.Device.CapacityBytes)) ? " [red](CPU RAM short)[/]" : ""));
         }
         if (fewest is not null)
             console.MarkupLine($"Fewest GPUs: [bold]{fewest.Gpus}[/] ({Markup.Escape(fewest.Chosen!.Layout.Describe())})");
@@ -118,6 +129,9 @@ internal static class ParallelPlanning
             ["name"] = x.Device.Name,
             ["capacity_bytes"] = x.Device.CapacityBytes,
             ["fits"] = x.Fits,
+            ["fits_gpu_memory"] = x.FitsGpuMemory,
+            ["fits_cpu_memory"] = x.FitsCpuMemory,
+            ["cpu_limit_bytes_per_node"] = x.CpuLimitBytesPerNode,
             ["headroom_bytes"] = x.Device.CapacityBytes - x.Ledger.GpuPeakBytes,
             ["per_gpu_bytes"] = x.Ledger.GpuPeakBytes,
             ["cpu_bytes_per_node"] = x.Ledger.CpuBytesPerNode,
