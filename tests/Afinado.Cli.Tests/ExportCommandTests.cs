@@ -107,7 +107,11 @@ public class ExportCommandTests
             var text = File.ReadAllText(path);
             Assert.Contains("torchrun --standalone --nnodes 1 --nproc-per-node 2", text);
             Assert.Contains("--fsdp \"full_shard offload auto_wrap\"", text);
-            Assert.Contains("Global batch", File.ReadAllText(path + ".notes.txt"));
+            var notes = File.ReadAllText(path + ".notes.txt");
+            Assert.Contains("Global batch", notes);
+            // FSDP1 + CPU offload: the notes carry the nvidia-smi bound the plan prints, with the published-run margin.
+            Assert.Contains("nvidia-smi may read up to", notes);
+            Assert.Contains("with CPU offload read up to 37 % above this estimate", notes);
         }
         finally
         {

@@ -93,6 +93,7 @@ public static class ExportCommand
                 MasterAddress = p.GetValue(masterAddr)!,
                 MasterPort = p.GetValue(masterPort),
                 PlannedGpuBytes = ledger.GpuPeakBytes,
+                PlannedGpuUpperBytes = ledger.GpuNvidiaSmiUpperBytes ?? 0,
                 PlannedCpuBytesPerNode = ledger.CpuBytesPerNode,
             };
             var file = fmt switch

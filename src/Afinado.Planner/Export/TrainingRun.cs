@@ -36,6 +36,8 @@ public sealed record TrainingRun
     /// <summary>What the plan predicted per GPU and per node, quoted in the files' notes.</summary>
     public long PlannedGpuBytes { get; init; }
     public long PlannedCpuBytesPerNode { get; init; }
+    /// <summary>FSDP1: how high nvidia-smi may read per GPU (<see cref="ParallelLedger.GpuNvidiaSmiUpperBytes"/>); 0 = none.</summary>
+    public long PlannedGpuUpperBytes { get; init; }
 
     /// <summary>DeepSpeed's batch identity: train_batch_size = micro × accumulation × data-parallel degree.</summary>
     public long GlobalBatch => (long)MicroBatch * GradientAccumulation * Layout.DataParallel;
@@ -68,6 +70,9 @@ public sealed record TrainingRun
             $"Precision: {Precision}; activation checkpointing: {(ActivationCheckpointing ? "on" : "off")}; gradient clipping {GradientClipping}.",
         };
         if (PlannedGpuBytes > 0) lines.Add($"Predicted peak per GPU: {PlannedGpuBytes / 1e9:0.00} GB (incl. CUDA context and NCCL).");
+        if (PlannedGpuUpperBytes > PlannedGpuBytes)
+            lines.Add($"nvidia-smi may read up to {PlannedGpuUpperBytes / 1e9:0.00} GB per GPU: published FSDP1 runs kept more reserved-but-unallocated memory"
+                + (Layout.Offload == Offload.Params ? $", and with CPU offload read up to {(ParallelLedger.Fsdp1OffloadPublishedOverPredicted - 1) * 100:0} % above this estimate." : " than this estimate counts."));
         if (PlannedCpuBytesPerNode > 0) lines.Add($"Predicted CPU RAM per node: {PlannedCpuBytesPerNode / 1e9:0.00} GB.");
         lines.Add("Optimizer: AdamW created by the training script (DeepSpeed/FSDP wrap it); learning rate and schedule stay in the script.");
         if (Layout.Nodes > 1) lines.Add($"Multi-node: run the same launch on every node with its own rank; {MasterAddress}:{MasterPort} must be node 0's reachable address.");
