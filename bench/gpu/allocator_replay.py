@@ -114,21 +114,19 @@ class CachingAllocator:
             b.free = True
             self.allocated -= b.size
             if b.prev and b.prev.free:
-                p = b.prev
-                self._remove(p)
-                p.size += b.size
-                p.next = b.next
-                if b.next:
-                    b.next.prev = p
-                b = p
+                b = self._absorb(b.prev, b, pooled=b.prev)
             if b.next and b.next.free:
-                n = b.next
-                self._remove(n)
-                b.size += n.size
-                b.next = n.next
-                if n.next:
-                    n.next.prev = b
+                b = self._absorb(b, b.next, pooled=b.next)
             self._insert(b)
+
+    def _absorb(self, left: Block, right: Block, pooled: Block) -> Block:
+        """Merges two neighbouring free blocks into `left`; `pooled`, the one that sat in the free pool, leaves it."""
+        self._remove(pooled)
+        left.size += right.size
+        left.next = right.next
+        if right.next:
+            right.next.prev = left
+        return left
 
 
 # --- the step --------------------------------------------------------------------------------------------------------
@@ -191,15 +189,20 @@ def replay(row: Row) -> CachingAllocator:
         A.free(f32, var, rs)
         return y, []
 
-    def linear(name):
-        i, o = targets[name]
-        if row.quantized:  # bitsandbytes: nested absmax to fp32, then the bf16 weight, per matmul
+    def base_matmul(i, o, width):
+        """The frozen base's matmul; bitsandbytes dequantizes the weight per call (nested absmax to fp32 first)."""
+        if row.quantized:
             absmax = A.malloc(i * o // 64 * 4)
             dq = A.malloc(2 * i * o)
             A.free(absmax)
-        out = A.malloc(2 * T * o)
+        out = A.malloc(2 * T * width)
         if row.quantized:
             A.free(dq)
+        return out
+
+    def linear(name):
+        i, o = targets[name]
+        out = base_matmul(i, o, o)
         if name not in adapted:
             return out, []
         drop, mask = A.malloc(2 * T * i), A.malloc(T * i)
@@ -278,13 +281,7 @@ def replay(row: Row) -> CachingAllocator:
             A.free(ga)
             lora_grad = A.malloc(2 * T * i)
             A.free(gd)
-        if row.quantized:
-            absmax = A.malloc(i * o // 64 * 4)
-            dq = A.malloc(2 * i * o)
-            A.free(absmax)
-        gx = A.malloc(2 * T * i)
-        if row.quantized:
-            A.free(dq)
+        gx = base_matmul(i, o, i)
         if lora_grad:
             A.free(lora_grad)  # accumulated into gx
         return gx

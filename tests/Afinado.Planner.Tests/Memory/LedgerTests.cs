@@ -205,19 +205,20 @@ public class CpuLedgerTests
         Assert.Equal(4.0 * 128 * 128_256, Bwd(Ledger(arch, job, Devices.DeviceKind.Cpu)) - Bwd(Ledger(arch, job)), 0);
     }
 
+    // Loss-flag tests: Llama-3.1-8B LoRA, 2 × 512 tokens, vocabulary 128,256.
+    private static readonly Job LossJob = new() { Method = TrainingMethod.Lora, Precision = Precision.Bf16, Batch = 2, Seq = 512 };
+    private const double LossTv = 2 * 512 * 128_256.0;
+    private static double Entry(MemoryLedger l, string name) => l.Tensors.Single(e => e.Name == name).Bytes;
+
     [Fact]
     public void Legacy_transformers_loss_keeps_fp32_logits_and_a_shifted_copy_in_forward()
     {
         // transformers < 4.46: logits.float() (16-bit logits freed) + logits[..., :-1, :].contiguous() + log_softmax,
         // 12 B per token × vocab; from 4.46: 16-bit logits + fp32 copy + log_softmax, 10 B. Backward is 12 B either way.
-        var arch = Llama31_8B;
-        var job = new Job { Method = TrainingMethod.Lora, Precision = Precision.Bf16, Batch = 2, Seq = 512 };
-        double tv = 2 * 512 * 128_256.0;
-        double Entry(MemoryLedger l, string name) => l.Tensors.Single(e => e.Name == name).Bytes;
-        var current = Ledger(arch, job);
-        var legacy = Ledger(arch, job with { LegacyLoss = true });
-        Assert.Equal(10 * tv, Entry(current, "logits and cross-entropy (forward)"), 0);
-        Assert.Equal(12 * tv, Entry(legacy, "logits and cross-entropy (forward)"), 0);
+        var current = Ledger(Llama31_8B, LossJob);
+        var legacy = Ledger(Llama31_8B, LossJob with { LegacyLoss = true });
+        Assert.Equal(10 * LossTv, Entry(current, "logits and cross-entropy (forward)"), 0);
+        Assert.Equal(12 * LossTv, Entry(legacy, "logits and cross-entropy (forward)"), 0);
         Assert.Equal(Entry(current, "logits and cross-entropy (backward)"), Entry(legacy, "logits and cross-entropy (backward)"));
     }
 
@@ -225,9 +226,8 @@ public class CpuLedgerTests
     public void A_loop_that_keeps_the_output_holds_the_logits_through_backward()
     {
         var arch = Llama31_8B;
-        var job = new Job { Method = TrainingMethod.Lora, Precision = Precision.Bf16, Batch = 2, Seq = 512 };
-        double tv = 2 * 512 * 128_256.0;
-        double Entry(MemoryLedger l, string name) => l.Tensors.Single(e => e.Name == name).Bytes;
+        var job = LossJob;
+        double tv = LossTv;
         var plain = Ledger(arch, job);
         // Current transformers return 16-bit logits; the legacy path returns the fp32 upcast, so that is what is held.
         foreach (var (keep, heldBytes) in new[] { (job with { KeepOutput = true }, 2.0), (job with { KeepOutput = true, LegacyLoss = true }, 4.0) })
