@@ -73,7 +73,11 @@ public static class GroundTruth
     public static IReadOnlyList<ValidationSource> Validate(string directory)
     {
         var sources = new List<ValidationSource> { Source("published", Path.Combine(directory, "published.csv"), directory, 0) };
-        foreach (var file in Directory.GetFiles(directory, "gpu-*.csv").Order()) sources.Add(Source(Path.GetFileNameWithoutExtension(file), file, directory, 0.10));
+        foreach (var file in Directory.GetFiles(directory, "gpu-*.csv").Order())
+        {
+            sources.Add(Source(Path.GetFileNameWithoutExtension(file), file, directory, 0.10));
+            sources.AddRange(MeasuredGpuRows.AllocatorSources(Path.GetFileNameWithoutExtension(file), file, Csv.Read(file)));
+        }
         foreach (var file in Directory.GetFiles(directory, "cpu-*.csv").Order()) sources.Add(Source(Path.GetFileNameWithoutExtension(file), file, directory, 0.08));
         return sources;
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Afinado.Planner;
+using Afinado.Planner.Allocator;
 using Afinado.Planner.Architecture;
 using Afinado.Planner.Catalog;
 using Afinado.Planner.Memory;
@@ -21,6 +22,53 @@ internal static class MeasuredGpuRows
 
     public static bool Matches(List<Dictionary<string, string>> rows) =>
         rows.Count > 0 && rows[0].TryGetValue("schema", out var s) && s == Schema;
+
+    /// <summary>Issue 14's tolerance on reserved and NVML figures (targets: median ≤ 3 %, worst ≤ 10 %).</summary>
+    public const double ReservedTolerance = 0.10;
+
+    /// <summary>
+    /// Rows whose reserved memory the allocator replay does not reproduce, with the reason; they are predicted and
+    /// printed but not asserted. Keyed by the CSV's stable row_id.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> ReservedUnmet = new Dictionary<string, string>
+    {
+        ["llama3.2-1b/prefill/bf16/b1-s8192/eager"] = EagerInferenceGap,
+        ["llama3.1-8b/prefill/bf16/b1-s4096/eager"] = EagerInferenceGap,
+        ["llama3.1-8b/decode/bf16/b1-s4096/eager"] = EagerInferenceGap,
+    };
+
+    private const string EagerInferenceGap = "eager prefill: the GPU kept one more fp32 score-sized segment (8 GiB at 1B/8192, 2 GiB at 8B/4096) " +
+        "than the replay of transformers' eager_attention_forward needs; allocated matches within 0.2 %, so a transient the op list lacks " +
+        "splits a cached score block. Needs an allocator snapshot on a GPU to settle.";
+
+    /// <summary>
+    /// For a measure.py CSV: two more sources, the allocator replay's reserved peak vs <c>peak_reserved_bytes</c> and
+    /// reserved + the stack's runtime vs the process's NVML memory (<c>process_used_bytes</c>), on every ok CUDA row.
+    /// </summary>
+    public static IEnumerable<ValidationSource> AllocatorSources(string name, string file, List<Dictionary<string, string>> records)
+    {
+        if (!Matches(records)) yield break;
+        var reserved = new List<ValidationRow>();
+        var nvml = new List<ValidationRow>();
+        foreach (var r in records)
+        {
+            if (r["device"] != "cuda" || r["status"] != "ok" || Architecture(r) is not { } arch) continue;
+            var job = JobOf(r);
+            var stack = RuntimeStack.Default;
+            var replay = ReservedMemory.Replay(ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, job)), job, stack);
+            string id = r["row_id"];
+            bool unmet = ReservedUnmet.TryGetValue(id, out var why);
+            string scope = unmet ? "unmet" : "gpu";
+            double? measuredReserved = Optional(r, "peak_reserved_bytes");
+            reserved.Add(new(id, measuredReserved is null ? "not measured" : scope, "reserved", measuredReserved, replay.PeakReservedBytes, ReservedTolerance,
+                why ?? $"fragmentation {replay.FragmentationBytes / (double)(1 << 30):F2} GiB; replay allocated {replay.PeakAllocatedBytes / (double)(1 << 30):F2} GiB"));
+            double? process = Optional(r, "process_used_bytes");
+            nvml.Add(new(id, process is null ? "not measured" : scope, "nvml", process, replay.PeakReservedBytes + stack.OutsideAllocatorBytes, ReservedTolerance,
+                why ?? $"reserved + {stack.Id} runtime {stack.OutsideAllocatorBytes / (double)(1 << 30):F2} GiB"));
+        }
+        yield return new ValidationSource(name + " reserved", file, reserved);
+        yield return new ValidationSource(name + " nvml", file, nvml);
+    }
 
     public static ValidationRow Map(Dictionary<string, string> r, double tolerance)
     {
@@ -106,6 +154,10 @@ internal static class MeasuredGpuRows
         "" => null,
         _ => throw new InputError("weights_dtype", $"\"{torchName}\" is not a dtype the planner maps", "Use float32, bfloat16 or float16."),
     };
+
+    /// <summary>Empty or absent means not measured (e.g. NVML hidden by the sandbox).</summary>
+    private static double? Optional(Dictionary<string, string> r, string key) =>
+        r.GetValueOrDefault(key, "").Length > 0 ? Number(r, key) : null;
 
     private static double Number(Dictionary<string, string> r, string key) =>
         double.TryParse(r.GetValueOrDefault(key), NumberStyles.Float, CultureInfo.InvariantCulture, out var v)

@@ -1,0 +1,56 @@
+namespace Afinado.Planner.Allocator;
+
+/// <summary>Peaks of one measured iteration (after <c>reset_peak_memory_stats</c> at its start).</summary>
+public readonly record struct IterationPeak(int Iteration, long AllocatedBytes, long ReservedBytes);
+
+/// <summary>What the caching allocator did with a trace: peaks over the measured iterations (the larger iteration wins),
+/// and whether it ran out of memory after releasing its cache and retrying.</summary>
+public sealed record ReplayResult(long PeakAllocatedBytes, long PeakReservedBytes, IReadOnlyList<IterationPeak> Iterations, bool OutOfMemory, int Retries)
+{
+    /// <summary>Reserved but never allocated at the peak: what the caching allocator keeps beyond the tensors.</summary>
+    public long FragmentationBytes => Math.Max(0, PeakReservedBytes - PeakAllocatedBytes);
+}
+
+public static class AllocatorReplay
+{
+    /// <summary>Replays <paramref name="trace"/>; with <paramref name="capacityBytes"/> the allocator may reserve at most that
+    /// much and reports out-of-memory only when releasing cached blocks and retrying does not help.</summary>
+    public static ReplayResult Run(AllocationTrace trace, AllocatorSettings? settings = null, long? capacityBytes = null)
+    {
+        var allocator = new CachingAllocator(settings, capacityBytes);
+        var handles = new int[trace.Events.Count];
+        var iterations = new List<IterationPeak>(2);
+        int iteration = 0;
+        foreach (var e in trace.Events)
+        {
+            switch (e.Kind)
+            {
+                case TraceEventKind.Allocate:
+                    int h = allocator.Malloc(e.Bytes, e.Stream);
+                    if (h < 0)
+                    {
+                        if (iteration > 0) iterations.Add(new(iteration, allocator.PeakAllocated, allocator.PeakReserved));
+                        return Result(iterations, allocator, oom: true);
+                    }
+                    if (e.Tensor >= handles.Length) Array.Resize(ref handles, Math.Max(e.Tensor + 1, handles.Length * 2));
+                    handles[e.Tensor] = h;
+                    break;
+                case TraceEventKind.Free:
+                    allocator.Free(handles[e.Tensor]);
+                    break;
+                case TraceEventKind.IterationStart:
+                    if (iteration > 0) iterations.Add(new(iteration, allocator.PeakAllocated, allocator.PeakReserved));
+                    iteration = e.Tensor;
+                    allocator.ResetPeaks();
+                    break;
+            }
+        }
+        if (iteration > 0) iterations.Add(new(iteration, allocator.PeakAllocated, allocator.PeakReserved));
+        return Result(iterations, allocator, oom: false);
+    }
+
+    private static ReplayResult Result(List<IterationPeak> iterations, CachingAllocator a, bool oom) =>
+        iterations.Count == 0
+            ? new(a.PeakAllocated, a.PeakReserved, iterations, oom, a.Retries)
+            : new(iterations.Max(i => i.AllocatedBytes), iterations.Max(i => i.ReservedBytes), iterations, oom, a.Retries);
+}

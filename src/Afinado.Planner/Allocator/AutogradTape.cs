@@ -1,0 +1,174 @@
+namespace Afinado.Planner.Allocator;
+
+/// <summary>A parameter as the optimizer and autograd see it: elements, bytes per element of the parameter (and of its
+/// gradient and AdamW state), whether it trains.</summary>
+internal sealed class Param(long elements, int bytes, bool trainable, long storageBytes, bool quantized)
+{
+    public long Elements { get; } = elements;
+    /// <summary>Bytes per element of the trainable parameter, its gradient and its optimizer state.</summary>
+    public int Bytes { get; } = bytes;
+    public bool Trainable { get; } = trainable;
+    /// <summary>Bytes the stored weight takes (packed for quantized frozen linears).</summary>
+    public long StorageBytes { get; } = storageBytes;
+    /// <summary>A frozen quantized linear: dequantized per matmul.</summary>
+    public bool Quantized { get; } = quantized;
+    /// <summary>The tensor in <c>.grad</c> (-1: None).</summary>
+    public int Grad { get; set; } = -1;
+    public int ExpAvg { get; set; } = -1;
+    public int ExpAvgSq { get; set; } = -1;
+    public long Nbytes => Elements * Bytes;
+}
+
+/// <summary>A weight's gradient as a backward node produces it: computed in <see cref="ComputeBytes"/> per element (the
+/// 16-bit autocast copy's dtype under AMP) and stored in the parameter's dtype (ToCopyBackward casts it).</summary>
+internal readonly record struct WeightGrad(Param Param, int ComputeBytes);
+
+/// <summary>
+/// Just enough of PyTorch autograd to know when each tensor is allocated and freed: reference counts (a tensor lives
+/// while the forward code or a backward node that saved it holds it), nodes recorded in forward order, and a backward
+/// that runs them in reverse, allocating input and weight gradients before releasing the node's saved tensors and its
+/// incoming gradient (torch/csrc/autograd/engine.cpp: <c>call_function</c>, then <c>release_variables</c> when
+/// retain_graph is false). Gradients reaching one tensor from two uses are summed in place (InputBuffer::accumulate);
+/// a weight's first gradient is stolen into <c>.grad</c>, later ones are added in place (AccumulateGrad).
+/// </summary>
+internal sealed class AutogradTape(AllocationTrace trace)
+{
+    private sealed record Node(int Output, int[] Inputs, int[] Saved, WeightGrad[] Weights, long[] Temporaries, Func<int, int>? Recompute = null);
+
+    private readonly AllocationTrace _trace = trace;
+    private readonly Dictionary<int, int> _refs = [];
+    private readonly HashSet<int> _requiresGrad = [];
+    private readonly List<Node> _nodes = [];
+    private readonly Dictionary<int, int> _grads = [];
+
+    /// <summary>False under no_grad / inference_mode and inside a checkpointed forward: nothing is saved, no node recorded.</summary>
+    public bool Recording { get; set; } = true;
+
+    public AllocationTrace Trace => _trace;
+
+    public int New(long bytes, int stream = 0)
+    {
+        int id = _trace.Allocate(bytes, stream);
+        _refs[id] = 1;
+        return id;
+    }
+
+    public long Bytes(int t) => _trace.BytesOf(t);
+
+    /// <summary>Another holder of <paramref name="t"/> (an alias in forward code, a cache).</summary>
+    public int Hold(int t)
+    {
+        _refs[t]++;
+        return t;
+    }
+
+    public void Drop(int t)
+    {
+        if (--_refs[t] == 0)
+        {
+            _refs.Remove(t);
+            _trace.Free(t);
+        }
+    }
+
+    public void Drop(params ReadOnlySpan<int> ts)
+    {
+        foreach (int t in ts) Drop(t);
+    }
+
+    public bool RequiresGrad(int t) => _requiresGrad.Contains(t);
+
+    /// <summary>Records that <paramref name="output"/> was computed from <paramref name="inputs"/> (and weights): when
+    /// recording and something needs a gradient, a node saves <paramref name="saved"/> until backward reaches it.
+    /// <paramref name="backwardTemporaries"/> are workspaces the node's backward allocates and frees.</summary>
+    public void Op(int output, ReadOnlySpan<int> inputs, ReadOnlySpan<int> saved = default, ReadOnlySpan<WeightGrad> weights = default,
+        ReadOnlySpan<long> backwardTemporaries = default)
+    {
+        if (!Recording) return;
+        var gradInputs = new List<int>(inputs.Length);
+        foreach (int i in inputs)
+            if (_requiresGrad.Contains(i)) gradInputs.Add(i);
+        var trainable = new List<WeightGrad>(weights.Length);
+        foreach (var w in weights)
+            if (w.Param.Trainable) trainable.Add(w);
+        if (gradInputs.Count == 0 && trainable.Count == 0) return;
+        _requiresGrad.Add(output);
+        foreach (int s in saved) _refs[s]++;
+        _nodes.Add(new Node(output, [.. gradInputs], saved.ToArray(), [.. trainable], backwardTemporaries.ToArray()));
+    }
+
+    /// <summary>Non-reentrant activation checkpointing: the block ran without saving; backward re-runs
+    /// <paramref name="recompute"/> on the saved <paramref name="input"/> (recording), then back-propagates through it.</summary>
+    public void Checkpoint(int output, int input, Func<int, int> recompute, bool anyTrainable)
+    {
+        if (!_requiresGrad.Contains(input) && !anyTrainable) return;
+        _requiresGrad.Add(output);
+        _refs[input]++;
+        _nodes.Add(new Node(output, _requiresGrad.Contains(input) ? [input] : [], [input], [], [], recompute));
+    }
+
+    /// <summary>Marks a leaf input (e.g. embedding output of a trainable table) as needing a gradient.</summary>
+    public void MarkRequiresGrad(int t) => _requiresGrad.Add(t);
+
+    /// <summary><c>loss.backward()</c>: seeds the loss gradient and runs every recorded node in reverse.</summary>
+    public void Backward(int loss)
+    {
+        _grads[loss] = New(Bytes(loss));
+        RunBackward(0);
+    }
+
+    private void RunBackward(int first)
+    {
+        for (int n = _nodes.Count - 1; n >= first; n--)
+        {
+            var node = _nodes[n];
+            _nodes.RemoveAt(n);
+            if (!_grads.Remove(node.Output, out int gradOut))
+            {
+                // The output never received a gradient (it did not reach the loss): the node is dropped with its graph.
+                foreach (int s in node.Saved) Drop(s);
+                continue;
+            }
+            if (node.Recompute is { } recompute)
+            {
+                int start = _nodes.Count;
+                bool was = Recording;
+                Recording = true;
+                int again = recompute(node.Inputs.Length > 0 ? node.Inputs[0] : node.Saved[0]);
+                Recording = was;
+                _grads[again] = gradOut;
+                RunBackward(start);
+                Drop(again);
+                foreach (int s in node.Saved) Drop(s);
+                continue;
+            }
+            foreach (int i in node.Inputs) Accumulate(i, New(Bytes(i)));
+            foreach (var w in node.Weights) AccumulateWeight(w);
+            var temps = new int[node.Temporaries.Length];
+            for (int k = 0; k < temps.Length; k++) temps[k] = New(node.Temporaries[k]);
+            foreach (int t in temps) Drop(t);
+            foreach (int s in node.Saved) Drop(s);
+            Drop(gradOut);
+        }
+    }
+
+    private void Accumulate(int tensor, int grad)
+    {
+        if (_grads.TryGetValue(tensor, out _)) Drop(grad);
+        else _grads[tensor] = grad;
+    }
+
+    private void AccumulateWeight(WeightGrad w)
+    {
+        var p = w.Param;
+        int g = New(p.Elements * w.ComputeBytes);
+        if (w.ComputeBytes != p.Bytes)
+        {
+            int cast = New(p.Nbytes);
+            Drop(g);
+            g = cast;
+        }
+        if (p.Grad < 0) p.Grad = g;
+        else Drop(g);
+    }
+}

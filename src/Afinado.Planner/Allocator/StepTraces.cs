@@ -1,0 +1,652 @@
+using Afinado.Planner.Architecture;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
+
+namespace Afinado.Planner.Allocator;
+
+/// <summary>
+/// The allocator events of a job, op by op, for decoder-only transformers in transformers' eager PyTorch code (the
+/// op list the ledger's activation model is derived from): the model built on the GPU, then two training iterations
+/// (forward, loss, backward, optimizer step, <c>zero_grad(set_to_none=True)</c>; AdamW's state is created lazily in the
+/// first) or, for inference, a prefill and decode steps with transformers' DynamicCache (the cache grows by
+/// <c>torch.cat</c>, so every step allocates a cache one token longer and frees the old one).
+/// </summary>
+public static class StepTraces
+{
+    /// <summary>Decode steps traced one by one; longer generations are traced from the last of them (the cache's
+    /// growth pattern repeats step after step).</summary>
+    public const int MaxTracedDecodeSteps = 64;
+
+    /// <summary>The trace of <paramref name="job"/> on a GPU.</summary>
+    public static AllocationTrace For(ModelProfile profile, Job job, IReadOnlyList<long>? runtimeWorkspaces = null)
+    {
+        var trace = new AllocationTrace();
+        // cuBLAS/cuBLASLt workspaces: taken from the allocator at the first matmul and kept for the process's life.
+        foreach (long w in runtimeWorkspaces ?? []) trace.Allocate(w);
+        var b = new DecoderTrace(profile, job, new AutogradTape(trace));
+        if (job.IsTraining) b.Train();
+        else b.Infer();
+        return trace;
+    }
+}
+
+/// <summary>One decoder-only model's forward/backward/optimizer as allocator events (see <see cref="StepTraces"/>).</summary>
+internal sealed class DecoderTrace
+{
+    private readonly ModelProfile _p;
+    private readonly ModelArchitecture _a;
+    private readonly Job _job;
+    private readonly AutogradTape _t;
+    private readonly bool _amp;
+    /// <summary>Bytes per element: matmul output (c), parameters (pw), the residual stream (r), LoRA adapters (ad).</summary>
+    private readonly int _c, _pw, _r, _ad;
+    private long _batch, _seq;
+    private readonly List<Param> _params = [];
+    private readonly Param _embed, _head, _finalNorm;
+    private readonly LayerParams[] _layers;
+    /// <summary>Autocast's cache of 16-bit copies of trainable leaf weights: cleared when the forward's autocast exits.</summary>
+    private readonly Dictionary<Param, int> _castCache = [];
+    private int _mask = -1;
+
+    private sealed class LinearParams(LinearUse use, Param weight, Param? loraA, Param? loraB)
+    {
+        public LinearUse Use { get; } = use;
+        public Param Weight { get; } = weight;
+        public Param? LoraA { get; } = loraA;
+        public Param? LoraB { get; } = loraB;
+    }
+
+    private sealed class LayerParams
+    {
+        public required LayerProfile Profile { get; init; }
+        public required Param Norm1 { get; init; }
+        public required Param? Norm2 { get; init; }
+        public required LinearParams[] AttnIn { get; init; }
+        public required LinearParams? AttnOut { get; init; }
+        public required LinearParams[] MlpIn { get; init; }
+        public required LinearParams? MlpDown { get; init; }
+    }
+
+    public DecoderTrace(ModelProfile profile, Job job, AutogradTape tape)
+    {
+        _p = profile;
+        _a = profile.Architecture;
+        _job = job;
+        _t = tape;
+        _amp = job.Precision.IsAmp();
+        _c = job.Precision.ComputeBytes();
+        bool training = job.IsTraining;
+        var w = job.ResolvedWeightsDtype;
+        _pw = training ? (job.Precision is Precision.Fp32 or Precision.AmpBf16 or Precision.AmpFp16 ? 4 : 2) : Math.Max(1, (int)Math.Round(w.Bytes()));
+        _r = _amp ? 4 : _c;
+        _ad = training && job.Method.UsesAdapters() ? (int)job.ResolvedAdapterDtype.Bytes() : _c;
+        _batch = job.Batch;
+        _seq = job.Seq;
+        long h = _a.HiddenSize, rank = profile.Selection.Lora?.Rank ?? 0;
+
+        // Parameters in model.parameters() order: embedding, each layer (attention, MLP, norms), final norm, head.
+        _embed = Add(_a.VocabSize * h, training && profile.EmbeddingTrainable);
+        _layers = new LayerParams[_a.NumLayers];
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            var L = profile.Layers[i];
+            LinearParams Lin(LinearUse u)
+            {
+                var weight = Add(u.In * u.Out, training && u.Trainable, storage: u.Trainable && training ? null : w.Bytes());
+                Param? la = null, lb = null;
+                if (u.Lora && training)
+                {
+                    la = Add(rank * u.In, true, _ad);
+                    lb = Add(u.Out * rank, true, _ad);
+                    _adapters.Add(la);
+                    _adapters.Add(lb);
+                }
+                return new LinearParams(u, weight, la, lb);
+            }
+            var attnIn = L.AttnIn.Select(Lin).ToArray();
+            var attnOut = L.AttnOut is { } o ? Lin(o) : null;
+            var mlpIn = L.MlpIn.Select(Lin).ToArray();
+            var mlpDown = L.MlpDown is { } d ? Lin(d) : null;
+            _layers[i] = new LayerParams
+            {
+                Profile = L, AttnIn = attnIn, AttnOut = attnOut, MlpIn = mlpIn, MlpDown = mlpDown,
+                Norm1 = Add(h, training && L.Norm1Trainable),
+                Norm2 = L.NormCount >= 2 ? Add(h, training && L.Norm2Trainable) : null,
+            };
+        }
+        _finalNorm = Add(h, training && profile.FinalNormTrainable);
+        _head = _a.TiedEmbeddings ? _embed : Add(_a.VocabSize * h, training && profile.HeadTrainable);
+    }
+
+    /// <summary>A parameter: trainable ones are stored in the parameter dtype; frozen ones in the weights dtype (quantized
+    /// linears in their packed size; other frozen tensors stay 16-bit when the linears are quantized).</summary>
+    private Param Add(long elements, bool trainable, int? bytes = null, double? storage = null)
+    {
+        var w = _job.ResolvedWeightsDtype;
+        double store = storage ?? (trainable ? bytes ?? _pw : w.IsQuantized() ? 2 : (_job.IsTraining ? Math.Min(_pw, w.Bytes()) : w.Bytes()));
+        if (bytes is not null) store = bytes.Value;
+        var p = new Param(elements, bytes ?? _pw, trainable, (long)Math.Ceiling(elements * store), w.IsQuantized() && storage is not null && !trainable);
+        _params.Add(p);
+        return p;
+    }
+
+    private long T => _batch * _seq;
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Jobs
+
+    public void Train()
+    {
+        Build();
+        int ids = _t.New(8 * T); // input ids (= labels), int64
+        for (int it = 1; it <= 2; it++)
+        {
+            _t.Trace.StartIteration(it);
+            for (int micro = 0; micro < Math.Max(1, _job.GradAccumulation); micro++)
+            {
+                _t.Recording = true;
+                int loss = ForwardWithLoss(ids);
+                _t.Backward(loss);
+                _t.Drop(loss);
+            }
+            OptimizerStep();
+            foreach (var p in _params)
+                if (p.Grad >= 0) { _t.Drop(p.Grad); p.Grad = -1; }
+        }
+    }
+
+    public void Infer()
+    {
+        Build();
+        _t.Recording = false;
+        long prompt = _job.Seq, context = _job.ContextTokens;
+        int ids = _t.New(8 * _batch * prompt);
+        var cache = new int[_a.NumLayers * 2];
+        if (context <= prompt)
+        {
+            // Two identical prefills; the second is the one measured.
+            for (int it = 1; it <= 2; it++)
+            {
+                _t.Trace.StartIteration(it);
+                Array.Fill(cache, -1);
+                int logits = Forward(ids, prompt, cache, cachedTokens: 0);
+                _t.Drop(logits);
+                foreach (int k in cache) _t.Drop(k);
+            }
+            return;
+        }
+        Array.Fill(cache, -1);
+        _t.Drop(Forward(ids, prompt, cache, cachedTokens: 0));
+        long steps = context - prompt;
+        long first = Math.Max(0, steps - StepTraces.MaxTracedDecodeSteps);
+        if (first > 0)
+        {
+            // Skip ahead: the cache as it stands `first` steps later, one tensor per layer and K/V.
+            for (int i = 0; i < cache.Length; i++)
+            {
+                int grown = _t.New(_c * _batch * (prompt + first) * _a.KvWidth);
+                _t.Drop(cache[i]);
+                cache[i] = grown;
+            }
+        }
+        int token = _t.New(8 * _batch);
+        for (long s = first; s < steps; s++)
+        {
+            // The last two steps are the measured iterations (bench/gpu/measure.py measures the second decode step).
+            if (s >= steps - 2) _t.Trace.StartIteration((int)(s - (steps - 2)) + 1);
+            int logits = Forward(token, 1, cache, cachedTokens: prompt + s);
+            _t.Drop(logits);
+        }
+        _t.Drop(token);
+    }
+
+    /// <summary>The model built on the device (<c>from_config</c> under a device context, or loaded weights): every
+    /// parameter allocated in order; PEFT adds its adapters after the base.</summary>
+    private void Build()
+    {
+        foreach (var p in _params.Where(p => !_adapters.Contains(p))) _t.New(p.StorageBytes);
+        // A tied head is built as its own nn.Linear (LlamaForCausalLM.__init__) and replaced by the embedding's weight
+        // in post_init's tie_weights: its block is freed and stays cached.
+        if (_a.TiedEmbeddings) _t.Drop(_t.New(_embed.StorageBytes));
+        foreach (var p in _params.Where(_adapters.Contains)) _t.New(p.StorageBytes);
+    }
+
+    private readonly HashSet<Param> _adapters = [];
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Forward
+
+    private int ForwardWithLoss(int ids)
+    {
+        int x = Embedding(ids, T);
+        for (int i = 0; i < _layers.Length; i++) x = LayerOrCheckpoint(i, x);
+        var (y, yb) = Norm(x, _r, _finalNorm);
+        _t.Drop(x);
+        int logits = Linear(y, yb, new LinearParams(new LinearUse(_a.HiddenSize, _a.VocabSize, _head.Trainable, false), _head, null, null), out int lb);
+        _t.Drop(y);
+        // transformers ForCausalLMLoss: logits.float(), then cross_entropy (log_softmax saved in fp32, nll_loss).
+        long tv = T * _a.VocabSize;
+        int lf = logits;
+        if (lb < 4) { lf = _t.New(4 * tv); _t.Op(lf, [logits]); }
+        else _t.Hold(lf);
+        int ls = _t.New(4 * tv);
+        _t.Op(ls, [lf], saved: [ls]);
+        _t.Drop(lf);
+        int loss = _t.New(4);
+        _t.Op(loss, [ls]);
+        _t.Drop(ls);
+        // The output object (holding the logits) dies when the forward's statement ends, with autocast's cache.
+        _t.Drop(logits);
+        ClearCastCache();
+        if (_mask >= 0) { _t.Drop(_mask); _mask = -1; }
+        return loss;
+    }
+
+    private int Forward(int ids, long tokens, int[] cache, long cachedTokens)
+    {
+        long savedSeq = _seq;
+        _seq = tokens;
+        int x = Embedding(ids, _batch * tokens);
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            int next = Layer(i, x, cache, cachedTokens);
+            _t.Drop(x);
+            x = next;
+        }
+        var (y, _) = Norm(x, _c, _finalNorm);
+        _t.Drop(x);
+        // generate(): logits for the last position only (logits_to_keep=1).
+        int logits = _t.New(_c * _batch * _a.VocabSize);
+        _t.Drop(y);
+        if (_mask >= 0) { _t.Drop(_mask); _mask = -1; }
+        _seq = savedSeq;
+        return logits;
+    }
+
+    private int Embedding(int ids, long tokens)
+    {
+        int bytes = _job.IsTraining ? (_amp ? 4 : _c) : _c;
+        int x = _t.New(bytes * tokens * _a.HiddenSize);
+        // embedding_dense_backward allocates the full table's gradient and sorts the ids.
+        _t.Op(x, [], saved: [ids], weights: [new WeightGrad(_embed, _embed.Bytes)], backwardTemporaries: [8 * tokens, 8 * tokens]);
+        if (_a.Positions == PositionKind.Learned) { int pos = _t.New(bytes * tokens * _a.HiddenSize); int sum = _t.New(bytes * tokens * _a.HiddenSize); _t.Drop(pos); _t.Drop(x); x = sum; }
+        return x;
+    }
+
+    private int LayerOrCheckpoint(int i, int x)
+    {
+        if (_job.Checkpointing == Checkpointing.None || !_t.Recording)
+        {
+            int y = Layer(i, x, null, 0);
+            _t.Drop(x);
+            return y;
+        }
+        _t.Recording = false;
+        int output = Layer(i, x, null, 0);
+        _t.Recording = true;
+        _t.Checkpoint(output, x, input =>
+        {
+            // The recomputation runs under the saved autocast state in its own context, whose exit clears the cache.
+            int again = Layer(i, input, null, 0);
+            ClearCastCache();
+            if (_mask >= 0) { _t.Drop(_mask); _mask = -1; }
+            return again;
+        }, _layers[i].Profile.AnyTrainable);
+        _t.Drop(x);
+        return output;
+    }
+
+    /// <summary>One decoder layer: norm, attention (q/k/v, rotary, kernel, o_proj), residual, norm, MLP, residual.</summary>
+    private int Layer(int i, int x, int[]? cache, long cachedTokens)
+    {
+        var L = _layers[i];
+        long h = _a.HiddenSize;
+        int rb = cache is null ? _r : _c;
+        var (y, yb) = Norm(x, rb, L.Norm1);
+        int attn = Attention(L, y, yb, i, cache, cachedTokens, out int weights);
+        if (!_a.ParallelResidual || L.Norm2 is not null) _t.Drop(y);
+        int h1 = _t.New(rb * T * h);
+        _t.Op(h1, [x, attn]);
+        _t.Drop(attn);
+        int mlpIn = h1;
+        int y2 = -1;
+        int y2b = yb;
+        if (L.Norm2 is not null) { (y2, y2b) = Norm(h1, rb, L.Norm2); mlpIn = y2; }
+        else if (_a.ParallelResidual) { y2 = y; mlpIn = y; }
+        int m = Mlp(L, mlpIn, y2b);
+        if (y2 >= 0) _t.Drop(y2);
+        int output = _t.New(rb * T * h);
+        _t.Op(output, [h1, m]);
+        _t.Drop(h1, m);
+        // `hidden_states, _ = self.self_attn(...)`: eager attention returns its weights, which the layer's `_` keeps
+        // until the layer returns.
+        if (weights >= 0) _t.Drop(weights);
+        return output;
+    }
+
+    /// <summary>HF RMSNorm: fp32 upcast, pow, mean, rsqrt, scale, cast back, weight (LayerNorm: one fused op).</summary>
+    private (int Y, int Bytes) Norm(int x, int xb, Param weight)
+    {
+        long h = _a.HiddenSize;
+        if (_a.Norm == NormKind.LayerNorm)
+        {
+            int ln = _t.New(xb * T * h);
+            int mean = _t.New(4 * T), rstd = _t.New(4 * T);
+            _t.Op(ln, [x], saved: [x, mean, rstd], weights: [new WeightGrad(weight, weight.Bytes)], backwardTemporaries: [4 * T * h]);
+            _t.Drop(mean, rstd);
+            return (ln, xb);
+        }
+        int x32 = x;
+        if (xb < 4) { x32 = _t.New(4 * T * h); _t.Op(x32, [x]); }
+        else _t.Hold(x);
+        int sq = _t.New(4 * T * h);
+        _t.Op(sq, [x32], saved: [x32]);
+        int mean2 = _t.New(4 * T);
+        _t.Op(mean2, [sq]);
+        _t.Drop(sq);
+        int ve = _t.New(4 * T);
+        _t.Op(ve, [mean2]);
+        _t.Drop(mean2);
+        int rs = _t.New(4 * T);
+        _t.Op(rs, [ve], saved: [rs]);
+        _t.Drop(ve);
+        int n32 = _t.New(4 * T * h);
+        _t.Op(n32, [x32, rs], saved: [x32, rs]);
+        _t.Drop(x32, rs);
+        int nc = n32;
+        if (xb < 4) { nc = _t.New(xb * T * h); _t.Op(nc, [n32]); _t.Drop(n32); }
+        int y = _t.New(xb * T * h);
+        _t.Op(y, [nc], saved: weight.Trainable ? [nc] : [], weights: [new WeightGrad(weight, weight.Bytes)]);
+        _t.Drop(nc);
+        return (y, xb);
+    }
+
+    /// <summary>A linear (with PEFT's LoRA branch): under AMP autocast casts the input and the weight to 16 bits (the
+    /// weight's copy cached for the forward when it is a trainable leaf).</summary>
+    private int Linear(int x, int xb, LinearParams lp, out int outBytes)
+    {
+        var u = lp.Use;
+        int input = x, inBytes = xb;
+        if (_amp && xb == 4)
+        {
+            input = _t.New(2 * T * u.In);
+            _t.Op(input, [x]);
+            inBytes = 2;
+        }
+        else _t.Hold(x);
+        int weight = -1;
+        bool cached = false;
+        if (_amp && _job.IsTraining)
+        {
+            if (lp.Weight.Trainable && _castCache.TryGetValue(lp.Weight, out weight)) { _t.Hold(weight); cached = true; }
+            else
+            {
+                weight = _t.New(2 * lp.Weight.Elements);
+                if (lp.Weight.Trainable) { _castCache[lp.Weight] = _t.Hold(weight); cached = true; }
+            }
+        }
+        _ = cached;
+        int ob = _amp ? 2 : _c;
+        // bitsandbytes / int weights: dequantized to the compute dtype for each matmul (and again in backward).
+        if (lp.Weight.Quantized) weight = _t.New((long)_c * lp.Weight.Elements);
+        int output = _t.New(ob * T * u.Out);
+        var saved = new List<int>(2);
+        if (lp.Weight.Trainable) saved.Add(input);
+        if (weight >= 0 && _t.RequiresGrad(input) && !lp.Weight.Quantized) saved.Add(weight);
+        _t.Op(output, [input], saved: [.. saved], weights: [new WeightGrad(lp.Weight, _amp ? 2 : lp.Weight.Bytes)],
+            backwardTemporaries: lp.Weight.Quantized ? [(long)_c * lp.Weight.Elements] : default);
+        if (weight >= 0) _t.Drop(weight);
+        if (lp.LoraA is { } A && lp.LoraB is { } B)
+        {
+            long rank = A.Elements / u.In;
+            int lb = _amp ? 2 : _ad;
+            int xa = x;
+            if (lb != xb) { xa = _t.New(lb * T * u.In); _t.Op(xa, [x]); }
+            else _t.Hold(x);
+            int a = _t.New(lb * T * rank);
+            _t.Op(a, [xa], saved: [xa], weights: [new WeightGrad(A, lb)]);
+            _t.Drop(xa);
+            int bOut = _t.New(lb * T * u.Out);
+            _t.Op(bOut, [a], saved: [a], weights: [new WeightGrad(B, lb)]);
+            _t.Drop(a);
+            int scaled = _t.New(lb * T * u.Out);
+            _t.Op(scaled, [bOut]);
+            _t.Drop(bOut);
+            int sumBytes = Math.Max(ob, lb);
+            int sum = _t.New(sumBytes * T * u.Out);
+            _t.Op(sum, [output, scaled]);
+            _t.Drop(output, scaled);
+            output = sum;
+            if (sumBytes != ob)
+            {
+                int back = _t.New(ob * T * u.Out);
+                _t.Op(back, [sum]);
+                _t.Drop(sum);
+                output = back;
+            }
+        }
+        _t.Drop(input);
+        outBytes = ob;
+        return output;
+    }
+
+    private int Linear(int x, int xb, LinearParams lp) => Linear(x, xb, lp, out _);
+
+    private int Attention(LayerParams L, int y, int yb, int layer, int[]? cache, long cachedTokens, out int weights)
+    {
+        weights = -1;
+        long qW = _a.QueryWidth, kvW = _a.KvWidth, heads = _a.NumHeads, s = _seq, b = _batch;
+        int q, k, v;
+        if (L.AttnIn.Length == 1)
+        {
+            // Fused qkv projection (GPT-2 c_attn, Falcon, phi-3): one output split into views.
+            int qkv = Linear(y, yb, L.AttnIn[0]);
+            q = _t.Hold(qkv); k = _t.Hold(qkv); v = qkv;
+        }
+        else
+        {
+            q = Linear(y, yb, L.AttnIn[0]);
+            k = L.AttnIn.Length > 1 ? Linear(y, yb, L.AttnIn[1]) : _t.Hold(q);
+            v = L.AttnIn.Length > 2 ? Linear(y, yb, L.AttnIn[2]) : _t.Hold(k);
+        }
+        int ob = _amp ? 2 : _c;
+        // Rotary: q·cos + rotate_half(q)·sin. Under AMP cos/sin are fp32 (the fp32 hidden state's dtype), so the
+        // products promote to fp32 and SDPA's autocast casts them back.
+        int rb = _amp && cache is null ? 4 : ob;
+        if (_a.Positions == PositionKind.Rotary)
+        {
+            q = Rotary(q, qW, ob, rb);
+            k = Rotary(k, kvW, ob, rb);
+        }
+        if (rb != ob)
+        {
+            q = Cast(q, qW, ob);
+            k = Cast(k, kvW, ob);
+        }
+        long keys = s;
+        if (cache is not null)
+        {
+            keys = cachedTokens + s;
+            int ki = 2 * layer, vi = 2 * layer + 1;
+            k = AppendToCache(cache, ki, k, kvW);
+            v = AppendToCache(cache, vi, v, kvW);
+        }
+        int output;
+        bool eager = _job.Attention == AttentionKernel.Eager;
+        bool math = !eager && _job.IsTraining && ActivationModel.SdpaFallsBackToMath(_a, _c);
+        if (eager || math)
+        {
+            bool repeat = _a.NumKvHeads < _a.NumHeads;
+            int kr = k, vr = v;
+            if (repeat)
+            {
+                kr = _t.New(ob * b * keys * qW); _t.Op(kr, [k]);
+                vr = _t.New(ob * b * keys * qW); _t.Op(vr, [v]);
+            }
+            else { _t.Hold(k); _t.Hold(v); }
+            long pairs = b * heads * s * keys;
+            int scores;
+            if (math)
+            {
+                // aten _scaled_dot_product_attention_math: q and k scaled by √scale, scores, softmax, p·v.
+                int qs = _t.New(ob * T * qW); _t.Op(qs, [q]);
+                int ks = _t.New(ob * b * keys * qW); _t.Op(ks, [kr]);
+                int sc = _t.New(ob * pairs); _t.Op(sc, [qs, ks], saved: [qs, ks]);
+                _t.Drop(qs, ks);
+                int sm = _t.New(ob * pairs); _t.Op(sm, [sc], saved: [sm]);
+                _t.Drop(sc);
+                scores = sm;
+            }
+            else
+            {
+                if (_mask < 0 && s > 1) { _mask = _t.New((long)ob * b * s * keys); }
+                int mm = _t.New(ob * pairs); _t.Op(mm, [q, kr], saved: [q, kr]);
+                int scaled = _t.New(ob * pairs); _t.Op(scaled, [mm]);
+                _t.Drop(mm);
+                int masked = scaled;
+                if (_mask >= 0) { masked = _t.New(ob * pairs); _t.Op(masked, [scaled]); _t.Drop(scaled); }
+                // attn_weights = softmax(attn_weights, dtype=float32).to(dtype): a 16-bit input is converted to fp32
+                // first, then the fp32 softmax, then the cast; the old attn_weights lives until the statement rebinds it.
+                int in32 = masked;
+                if (ob < 4) { in32 = _t.New(4 * pairs); _t.Op(in32, [masked]); }
+                else _t.Hold(masked);
+                int sm = _t.New(4 * pairs); _t.Op(sm, [in32], saved: [sm]);
+                _t.Drop(in32);
+                scores = sm;
+                if (ob < 4) { int p16 = _t.New(ob * pairs); _t.Op(p16, [sm]); _t.Drop(sm); scores = p16; }
+                _t.Drop(masked);
+            }
+            int o = _t.New(ob * T * qW);
+            _t.Op(o, [scores, vr], saved: [scores, vr]);
+            if (eager) weights = scores;
+            else _t.Drop(scores);
+            // transpose(1, 2).contiguous() before o_proj; the repeated K/V are locals of the attention function.
+            output = _t.New(ob * T * qW);
+            _t.Op(output, [o]);
+            _t.Drop(o, kr, vr);
+        }
+        else
+        {
+            // Fused SDPA (flash / memory-efficient): output and fp32 log-sum-exp, both saved with q, k, v; its backward
+            // accumulates dq in fp32 (flash-attention's dq_accum) and keeps per-row softmax sums.
+            output = _t.New(ob * T * qW);
+            int lse = _t.New(4 * b * heads * s);
+            _t.Op(output, [q, k, v], saved: [q, k, v, output, lse], backwardTemporaries: [4 * T * qW, 4 * b * heads * s]);
+            _t.Drop(lse);
+        }
+        // query_states, key_states, value_states are locals of the attention module: alive through o_proj.
+        if (L.AttnOut is null) { _t.Drop(q, k, v); return output; }
+        int attn = Linear(output, ob, L.AttnOut);
+        _t.Drop(output);
+        _t.Drop(q, k, v);
+        return attn;
+    }
+
+    /// <summary>transformers' DynamicLayer.update: <c>self.keys = torch.cat([self.keys, key_states], dim=-2)</c>, also on
+    /// the first call (lazy_initialization starts from an empty tensor), so the cache is always a fresh copy one step
+    /// longer; the old cache and the new states are freed when the attention rebinds its variables.</summary>
+    private int AppendToCache(int[] cache, int slot, int fresh, long width)
+    {
+        long cached = cache[slot] < 0 ? 0 : _t.Bytes(cache[slot]) / (_c * _batch * width);
+        int grown = _t.New(_c * _batch * (cached + _seq) * width);
+        if (cache[slot] >= 0) _t.Drop(cache[slot]);
+        _t.Drop(fresh);
+        cache[slot] = grown;
+        return _t.Hold(grown);
+    }
+
+    private int Rotary(int x, long width, int xb, int ob)
+    {
+        long T2 = T;
+        int t1 = _t.New(ob * T2 * width); _t.Op(t1, [x]);
+        int neg = _t.New(xb * T2 * width / 2); _t.Op(neg, [x]);
+        int rh = _t.New(xb * T2 * width); _t.Op(rh, [neg, x]);
+        _t.Drop(neg);
+        int t2 = _t.New(ob * T2 * width); _t.Op(t2, [rh]);
+        _t.Drop(rh);
+        int sum = _t.New(ob * T2 * width); _t.Op(sum, [t1, t2]);
+        _t.Drop(t1, t2, x);
+        return sum;
+    }
+
+    private int Cast(int x, long width, int bytes)
+    {
+        int y = _t.New(bytes * T * width);
+        _t.Op(y, [x]);
+        _t.Drop(x);
+        return y;
+    }
+
+    private int Mlp(LayerParams L, int x, int xb)
+    {
+        long f = _a.IntermediateSize;
+        int ob = _amp ? 2 : _c;
+        if (L.MlpIn.Length >= 2 || (_a.Mlp == MlpKind.Gated && L.MlpIn.Length == 1 && L.MlpIn[0].Use.Out == 2 * f))
+        {
+            int g, u;
+            if (L.MlpIn.Length >= 2) { g = Linear(x, xb, L.MlpIn[0]); u = -1; }
+            else { int gu = Linear(x, xb, L.MlpIn[0]); g = _t.Hold(gu); u = gu; }
+            int act = _t.New(ob * T * f); _t.Op(act, [g], saved: [g]);
+            _t.Drop(g);
+            if (u < 0) u = Linear(x, xb, L.MlpIn[1]);
+            // down_proj(act_fn(gate_proj(x)) * up_proj(x)): each temporary dies as soon as the next op has consumed it.
+            int prod = _t.New(ob * T * f); _t.Op(prod, [act, u], saved: [act, u]);
+            _t.Drop(act, u);
+            int down = L.MlpDown is { } d ? Linear(prod, ob, d) : _t.Hold(prod);
+            _t.Drop(prod);
+            return down;
+        }
+        if (L.MlpIn.Length == 0) return _t.Hold(x);
+        int fc = Linear(x, xb, L.MlpIn[0]);
+        int gelu = _t.New(ob * T * f); _t.Op(gelu, [fc], saved: [fc]);
+        _t.Drop(fc);
+        int o = L.MlpDown is { } dn ? Linear(gelu, ob, dn) : _t.Hold(gelu);
+        _t.Drop(gelu);
+        return o;
+    }
+
+    private void ClearCastCache()
+    {
+        foreach (var (_, t) in _castCache) _t.Drop(t);
+        _castCache.Clear();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Optimizer
+
+    /// <summary>torch.optim.AdamW: state created lazily at the first step (exp_avg, exp_avg_sq per parameter, in order);
+    /// foreach (CUDA's default) allocates <c>_foreach_sqrt(exp_avg_sqs)</c> for the whole group, freed at the end of the
+    /// step; fused allocates nothing.</summary>
+    private void OptimizerStep()
+    {
+        var trainable = _params.Where(p => p.Trainable && p.Grad >= 0).ToList();
+        switch (_job.Optimizer)
+        {
+            case OptimizerKind.AdamW:
+                foreach (var p in trainable.Where(p => p.ExpAvg < 0))
+                {
+                    p.ExpAvg = _t.New(p.Nbytes);
+                    p.ExpAvgSq = _t.New(p.Nbytes);
+                }
+                if (!_job.FusedOptimizer)
+                {
+                    var sqrt = trainable.Select(p => _t.New(p.Nbytes)).ToList();
+                    foreach (int s in sqrt) _t.Drop(s);
+                }
+                break;
+            case OptimizerKind.SgdMomentum:
+                foreach (var p in trainable.Where(p => p.ExpAvg < 0)) p.ExpAvg = _t.New(p.Nbytes);
+                break;
+            case OptimizerKind.AdamW8bit:
+                foreach (var p in trainable.Where(p => p.ExpAvg < 0))
+                {
+                    p.ExpAvg = _t.New(p.Elements);
+                    p.ExpAvgSq = _t.New(p.Elements);
+                }
+                break;
+            case OptimizerKind.Adafactor:
+                foreach (var p in trainable.Where(p => p.ExpAvg < 0)) p.ExpAvg = _t.New(Math.Max(4, (long)Math.Sqrt(p.Elements) * 2 * p.Bytes));
+                break;
+        }
+    }
+}
