@@ -44,7 +44,7 @@ public class ExportCommandTests
         // on 3 ranks pins more CPU RAM than on 2 (power-of-two pinned buffers per rank), so the command runs on 2 GPUs.
         var (code, stdout, stderr) = await Run("torchrun", "--model", "meta-llama/Llama-2-70b-hf", "--method", "qlora",
             "--weights-dtype", "nf4-dq", "--lora-rank", "8", "--lora-targets", "all-linear", "--precision", "bf16",
-            "--batch", "1", "--seq", "2048", "--checkpointing", "full", "--gpu-memory", "21GB", "--gpus", "3", "--cpu-memory", "100GiB");
+            "--batch", "1", "--seq", "2048", "--checkpointing", "full", "--gpu-memory", "21000MB", "--gpus", "3", "--cpu-memory", "100GiB");
         Assert.Equal(CliApp.ExitOk, code);
         Assert.Contains("no layout fits on all 3 GPUs", stderr);
         Assert.Contains("--nproc-per-node 2", stdout);

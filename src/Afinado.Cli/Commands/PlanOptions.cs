@@ -39,7 +39,7 @@ internal sealed class PlanOptions
     public readonly Option<bool> LegacyLoss = new("--legacy-loss") { Description = "transformers < 4.46 loss: fp32 logits in the model output plus a shifted copy (+2–4 B per token × vocab in forward)." };
     public readonly Option<bool> KeepOutput = new("--keep-output") { Description = "The training loop holds the model output (logits) until backward ends (HF Trainer does not)." };
     public readonly Option<string[]> Gpu = new("--gpu") { Description = "GPU to check (repeatable): " + string.Join(", ", GpuCatalog.All.Select(g => g.Id)) + ", or cpu." };
-    public readonly Option<string[]> GpuMemory = new("--gpu-memory") { Description = "A GPU given by usable memory, e.g. 24GiB or 24GB (repeatable)." };
+    public readonly Option<string[]> GpuMemory = new("--gpu-memory") { Description = "A GPU by its memory (repeatable): 48GB = a card sold as 48 GB (48 GiB on board, ~98% usable); 47.2GiB = exactly that much usable." };
     public readonly Option<string?> Device = new("--device") { Description = "gpu (default) | cpu: plan for TorchSharp on the CPU (fp32, no CUDA context)." };
 
     public IEnumerable<Option> All =>
@@ -105,7 +105,7 @@ internal sealed class PlanOptions
         foreach (var g in p.GetValue(Gpu) ?? [])
             list.Add(string.Equals(g, "cpu", StringComparison.OrdinalIgnoreCase) ? CpuDevice() : GpuCatalog.Get(g));
         foreach (var m in p.GetValue(GpuMemory) ?? [])
-            list.Add(Planner.Devices.Device.Custom(ByteSize.Parse(m, "--gpu-memory")));
+            list.Add(Planner.Devices.GpuMemory.Parse(m));
         if (list.Count == 0) list.AddRange(GpuCatalog.Common);
         return list;
     }

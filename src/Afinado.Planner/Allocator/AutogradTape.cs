@@ -36,10 +36,11 @@ internal sealed class AutogradTape(AllocationTrace trace)
     private sealed record Node(int Output, int[] Inputs, int[] Saved, WeightGrad[] Weights, long[] Temporaries, Func<int, int>? Recompute = null);
 
     private readonly AllocationTrace _trace = trace;
-    private readonly Dictionary<int, int> _refs = [];
-    private readonly HashSet<int> _requiresGrad = [];
+    // Indexed by tensor id (ids are dense, in allocation order): reference count, needs-grad flag, pending gradient (-1: none).
+    private readonly List<int> _refs = new(4096);
+    private readonly List<bool> _requiresGrad = new(4096);
     private readonly List<Node> _nodes = [];
-    private readonly Dictionary<int, int> _grads = [];
+    private readonly List<int> _grads = new(4096);
 
     /// <summary>False under no_grad / inference_mode and inside a checkpointed forward: nothing is saved, no node recorded.</summary>
     public bool Recording { get; set; } = true;
@@ -49,6 +50,13 @@ internal sealed class AutogradTape(AllocationTrace trace)
     public int New(long bytes, int stream = 0)
     {
         int id = _trace.Allocate(bytes, stream);
+        // The trace may hold tensors the tape did not create (runtime workspaces): keep the indexes aligned with its ids.
+        while (_refs.Count <= id)
+        {
+            _refs.Add(0);
+            _requiresGrad.Add(false);
+            _grads.Add(-1);
+        }
         _refs[id] = 1;
         return id;
     }
@@ -64,11 +72,7 @@ internal sealed class AutogradTape(AllocationTrace trace)
 
     public void Drop(int t)
     {
-        if (--_refs[t] == 0)
-        {
-            _refs.Remove(t);
-            _trace.Free(t);
-        }
+        if (--_refs[t] == 0) _trace.Free(t);
     }
 
     public void Drop(params ReadOnlySpan<int> ts)
@@ -76,7 +80,7 @@ internal sealed class AutogradTape(AllocationTrace trace)
         foreach (int t in ts) Drop(t);
     }
 
-    public bool RequiresGrad(int t) => _requiresGrad.Contains(t);
+    public bool RequiresGrad(int t) => _requiresGrad[t];
 
     /// <summary>Records that <paramref name="output"/> was computed from <paramref name="inputs"/> (and weights): when
     /// recording and something needs a gradient, a node saves <paramref name="saved"/> until backward reaches it.
@@ -87,12 +91,12 @@ internal sealed class AutogradTape(AllocationTrace trace)
         if (!Recording) return;
         var gradInputs = new List<int>(inputs.Length);
         foreach (int i in inputs)
-            if (_requiresGrad.Contains(i)) gradInputs.Add(i);
+            if (_requiresGrad[i]) gradInputs.Add(i);
         var trainable = new List<WeightGrad>(weights.Length);
         foreach (var w in weights)
             if (w.Param.Trainable) trainable.Add(w);
         if (gradInputs.Count == 0 && trainable.Count == 0) return;
-        _requiresGrad.Add(output);
+        _requiresGrad[output] = true;
         foreach (int s in saved) _refs[s]++;
         _nodes.Add(new Node(output, [.. gradInputs], saved.ToArray(), [.. trainable], backwardTemporaries.ToArray()));
     }
@@ -101,19 +105,20 @@ internal sealed class AutogradTape(AllocationTrace trace)
     /// <paramref name="recompute"/> on the saved <paramref name="input"/> (recording), then back-propagates through it.</summary>
     public void Checkpoint(int output, int input, Func<int, int> recompute, bool anyTrainable)
     {
-        if (!_requiresGrad.Contains(input) && !anyTrainable) return;
-        _requiresGrad.Add(output);
+        if (!_requiresGrad[input] && !anyTrainable) return;
+        _requiresGrad[output] = true;
         _refs[input]++;
-        _nodes.Add(new Node(output, _requiresGrad.Contains(input) ? [input] : [], [input], [], [], recompute));
+        _nodes.Add(new Node(output, _requiresGrad[input] ? [input] : [], [input], [], [], recompute));
     }
 
     /// <summary>Marks a leaf input (e.g. embedding output of a trainable table) as needing a gradient.</summary>
-    public void MarkRequiresGrad(int t) => _requiresGrad.Add(t);
+    public void MarkRequiresGrad(int t) => _requiresGrad[t] = true;
 
     /// <summary><c>loss.backward()</c>: seeds the loss gradient and runs every recorded node in reverse.</summary>
     public void Backward(int loss)
     {
-        _grads[loss] = New(Bytes(loss));
+        int seed = New(Bytes(loss));
+        _grads[loss] = seed;
         RunBackward(0);
     }
 
@@ -123,7 +128,9 @@ internal sealed class AutogradTape(AllocationTrace trace)
         {
             var node = _nodes[n];
             _nodes.RemoveAt(n);
-            if (!_grads.Remove(node.Output, out int gradOut))
+            int gradOut = _grads[node.Output];
+            _grads[node.Output] = -1;
+            if (gradOut < 0)
             {
                 // The output never received a gradient (it did not reach the loss): the node is dropped with its graph.
                 foreach (int s in node.Saved) Drop(s);
@@ -154,7 +161,7 @@ internal sealed class AutogradTape(AllocationTrace trace)
 
     private void Accumulate(int tensor, int grad)
     {
-        if (_grads.TryGetValue(tensor, out _)) Drop(grad);
+        if (_grads[tensor] >= 0) Drop(grad);
         else _grads[tensor] = grad;
     }
 

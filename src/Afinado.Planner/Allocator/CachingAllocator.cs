@@ -38,7 +38,7 @@ public sealed class CachingAllocator
     private readonly AllocatorSettings _settings;
     private readonly long _maxSplit;
     private readonly long? _capacity;
-    private readonly Dictionary<(int Stream, bool Small), SortedSet<Block>> _pools = [];
+    private readonly Dictionary<(int Stream, bool Small), BlockPool> _pools = [];
     private readonly Dictionary<(int Stream, bool Small), Segment> _expandable = [];
     private readonly List<Segment> _segments = [];
     private readonly List<Block?> _handles = [];
@@ -121,7 +121,7 @@ public sealed class CachingAllocator
     {
         var result = new List<(int, bool, long, long, int, long)>();
         foreach (var (key, pool) in _pools)
-            foreach (var block in pool.Concat(_handles.Where(h => h is not null && h.Segment.Key == key).Select(h => h!)))
+            foreach (var block in pool.All.Concat(_handles.Where(h => h is not null && h.Segment.Key == key).Select(h => h!)))
             {
                 if (block.Prev is not null) continue;
                 long size = 0, used = 0, largest = 0;
@@ -144,16 +144,15 @@ public sealed class CachingAllocator
     public static long AllocationSize(long size) =>
         size <= SmallSize ? SmallBuffer : size < MinLargeAlloc ? LargeBuffer : checked((size + RoundLarge - 1) / RoundLarge * RoundLarge);
 
-    private SortedSet<Block> Pool((int, bool) key)
+    private BlockPool Pool((int, bool) key)
     {
-        if (!_pools.TryGetValue(key, out var pool)) _pools[key] = pool = new SortedSet<Block>(BySizeThenAddress.Instance);
+        if (!_pools.TryGetValue(key, out var pool)) _pools[key] = pool = new BlockPool();
         return pool;
     }
 
-    private Block? FindFree(SortedSet<Block> pool, long size)
+    private Block? FindFree(BlockPool pool, long size)
     {
-        if (pool.Count == 0 || pool.Max!.Size < size) return null;
-        var found = pool.GetViewBetween(Probe(size, long.MinValue), Probe(long.MaxValue, long.MaxValue)).Min;
+        var found = pool.SmallestAtLeast(size);
         if (found is null) return null;
         if (size < _maxSplit && found.Size >= _maxSplit) return null;
         if (size >= _maxSplit && found.Size >= size + LargeBuffer) return null;
@@ -186,7 +185,7 @@ public sealed class CachingAllocator
         return block;
     }
 
-    private Block? Expand((int Stream, bool Small) key, SortedSet<Block> pool, long size)
+    private Block? Expand((int Stream, bool Small) key, BlockPool pool, long size)
     {
         long page = key.Small ? SmallBuffer : LargeBuffer;
         if (!_expandable.TryGetValue(key, out var segment))
@@ -222,11 +221,11 @@ public sealed class CachingAllocator
 
     /// <summary><c>release_available_cached_blocks</c>: with max_split_size, free whole oversize cached segments, the
     /// one that holds the request if there is one, else the largest ones until enough is released.</summary>
-    private bool ReleaseOversize(SortedSet<Block> pool, long size)
+    private bool ReleaseOversize(BlockPool pool, long size)
     {
         if (_settings.MaxSplitSizeBytes is null || _settings.ExpandableSegments) return false;
         long key = Math.Max(size, _maxSplit);
-        var whole = pool.Where(b => b.Prev is null && b.Next is null && b.Size >= _maxSplit).ToList();
+        var whole = pool.All.Where(b => b.Prev is null && b.Next is null && b.Size >= _maxSplit).ToList();
         var one = whole.Where(b => b.Size >= key).MinBy(b => b.Size);
         if (one is not null) { Release(pool, one); return true; }
         long released = 0;
@@ -265,19 +264,19 @@ public sealed class CachingAllocator
                 }
                 continue;
             }
-            foreach (var b in pool.Where(b => b.Prev is null && b.Next is null).ToList()) Release(pool, b);
+            foreach (var b in pool.All.Where(b => b.Prev is null && b.Next is null).ToList()) Release(pool, b);
         }
         return true;
     }
 
-    private void Release(SortedSet<Block> pool, Block whole)
+    private void Release(BlockPool pool, Block whole)
     {
         pool.Remove(whole);
         _segments.Remove(whole.Segment);
         Reserved -= whole.Size;
     }
 
-    private Block Merge(SortedSet<Block> pool, Block left, Block right)
+    private Block Merge(BlockPool pool, Block left, Block right)
     {
         // One of the two is the block being freed (not pooled), the other a cached neighbour: take both out before the
         // size, part of the pool's ordering, changes.
@@ -297,11 +296,8 @@ public sealed class CachingAllocator
         return _handles.Count - 1;
     }
 
-    private static Block Probe(long size, long address) => new(Segment.ProbeSegment, address, size);
-
     private sealed class Segment((int Stream, bool Small) key, long address, long size)
     {
-        public static readonly Segment ProbeSegment = new((0, false), 0, 0);
         public (int Stream, bool Small) Key { get; } = key;
         public long Address { get; } = address;
         public long Size { get; set; } = size;
@@ -319,14 +315,60 @@ public sealed class CachingAllocator
         public Block? Next { get; set; }
     }
 
-    /// <summary>BlockComparatorSize: size, then address (the stream is the pool's).</summary>
-    private sealed class BySizeThenAddress : IComparer<Block>
+    /// <summary>
+    /// The free blocks of one pool ordered as BlockComparatorSize orders them (size, then address), kept in a sorted
+    /// array: pools hold tens to hundreds of free blocks, where binary search plus a short move beats a tree.
+    /// </summary>
+    private sealed class BlockPool
     {
-        public static readonly BySizeThenAddress Instance = new();
-        public int Compare(Block? x, Block? y)
+        private Block[] _items = new Block[16];
+        private int _count;
+
+        public IEnumerable<Block> All => _items.Take(_count);
+
+        public Block? SmallestAtLeast(long size)
         {
-            int c = x!.Size.CompareTo(y!.Size);
-            return c != 0 ? c : x.Address.CompareTo(y.Address);
+            int lo = 0, hi = _count;
+            while (lo < hi)
+            {
+                int mid = (lo + hi) >>> 1;
+                if (_items[mid].Size < size) lo = mid + 1; else hi = mid;
+            }
+            return lo < _count ? _items[lo] : null;
+        }
+
+        public void Add(Block b)
+        {
+            if (_count == _items.Length) Array.Resize(ref _items, _count * 2);
+            int i = IndexOf(b, out bool found);
+            if (found) return;
+            Array.Copy(_items, i, _items, i + 1, _count - i);
+            _items[i] = b;
+            _count++;
+        }
+
+        public bool Remove(Block b)
+        {
+            int i = IndexOf(b, out bool found);
+            if (!found) return false;
+            Array.Copy(_items, i + 1, _items, i, _count - i - 1);
+            _items[--_count] = null!;
+            return true;
+        }
+
+        /// <summary>Where <paramref name="b"/> is or belongs (binary search on size, then address).</summary>
+        private int IndexOf(Block b, out bool found)
+        {
+            int lo = 0, hi = _count;
+            while (lo < hi)
+            {
+                int mid = (lo + hi) >>> 1;
+                var m = _items[mid];
+                int c = m.Size != b.Size ? m.Size.CompareTo(b.Size) : m.Address.CompareTo(b.Address);
+                if (c < 0) lo = mid + 1; else hi = mid;
+            }
+            found = lo < _count && ReferenceEquals(_items[lo], b);
+            return lo;
         }
     }
 }

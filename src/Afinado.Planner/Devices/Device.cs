@@ -10,6 +10,9 @@ public enum DeviceKind { Gpu, Cpu }
 public sealed record Device(string Id, string Name, DeviceKind Kind, long CapacityBytes, long NominalBytes,
     double BandwidthBytesPerSecond, double Bf16FlopsPerSecond, string Source)
 {
+    /// <summary>How a user-given size was read (<see cref="GpuMemory"/>); null for catalog GPUs.</summary>
+    public string? Interpretation { get; init; }
+
     public bool IsCpu => Kind == DeviceKind.Cpu;
 
     /// <summary>The host CPU (TorchSharp / libtorch CPU). Capacity is the machine's memory when known, else 0 (no verdict).</summary>
@@ -17,7 +20,8 @@ public sealed record Device(string Id, string Name, DeviceKind Kind, long Capaci
         new("cpu", "CPU (libtorch, fp32)", DeviceKind.Cpu, capacityBytes, capacityBytes, 0, 0,
             "planned peak = growth of process RSS over the pre-model baseline (torchsharp.md §6)");
 
-    /// <summary>A GPU given only by its usable memory (<c>--gpu-memory 24GiB</c>).</summary>
-    public static Device Custom(long capacityBytes) =>
-        new($"custom-{ByteSize.Format(capacityBytes)}", $"GPU with {ByteSize.Format(capacityBytes)}", DeviceKind.Gpu, capacityBytes, capacityBytes, 0, 0, "--gpu-memory");
+    /// <summary>A GPU given only by its memory (<c>--gpu-memory 24GiB</c>); see <see cref="GpuMemory"/> for how sizes are read.</summary>
+    public static Device Custom(long capacityBytes, long? onBoardBytes = null, string? interpretation = null) =>
+        new($"custom-{ByteSize.Format(capacityBytes)}", $"GPU with {ByteSize.Format(capacityBytes)}", DeviceKind.Gpu, capacityBytes, onBoardBytes ?? capacityBytes, 0, 0, "--gpu-memory")
+        { Interpretation = interpretation };
 }

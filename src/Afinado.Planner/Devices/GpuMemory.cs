@@ -1,0 +1,50 @@
+using System.Globalization;
+
+namespace Afinado.Planner.Devices;
+
+/// <summary>
+/// <c>--gpu-memory</c> as people say it. A card "sold as 48 GB" carries 48 GiB of memory (vendors count memory in binary
+/// units), of which PyTorch sees a little less after ECC and driver reservations; so:
+/// <list type="bullet">
+/// <item><c>48GB</c> / <c>1TB</c> (decimal spelling, as on the box): 48 GiB on board, usable = 48 GiB × the median
+/// usable ÷ on-board ratio of the catalog's cards whose usable figure is measured (memory.md §5.1);</item>
+/// <item><c>47.2GiB</c>, <c>48000MiB</c> (binary spelling): that much usable memory, exactly, as
+/// <c>torch.cuda.get_device_properties().total_memory</c> reports it;</item>
+/// <item><c>B</c>, <c>KB</c>, <c>MB</c>: exact decimal bytes of usable memory.</item>
+/// </list>
+/// The interpretation is printed with every plan, so a reader sees which number the verdict used.
+/// </summary>
+public static class GpuMemory
+{
+    /// <summary>Median usable ÷ on-board memory over the catalog's cards (on board = the marketed size in GiB).</summary>
+    public static double UsableRatio { get; } = ComputeRatio();
+
+    public static Device Parse(string text, string field = "--gpu-memory")
+    {
+        long bytes = ByteSize.Parse(text, field);
+        string unit = new string(text.Where(char.IsLetter).ToArray()).ToUpperInvariant();
+        var ci = CultureInfo.InvariantCulture;
+        if (unit is "GB" or "TB")
+        {
+            double onBoard = bytes / 1e9 * ByteSize.GiB;
+            long usable = (long)(onBoard * UsableRatio);
+            string why = string.Create(ci, $"\"{text.Trim()}\" read as a card sold as {bytes / 1e9:0.##} GB: {onBoard / ByteSize.GiB:0.##} GiB on board, " +
+                $"{usable / ByteSize.GiB:F2} GiB usable (× {UsableRatio:F4}, the catalog's median usable/on-board ratio); give GiB for an exact usable size");
+            return Device.Custom(usable, (long)onBoard, why);
+        }
+        string exact = unit.EndsWith("IB", StringComparison.Ordinal)
+            ? string.Create(ci, $"\"{text.Trim()}\" read as usable memory (as torch reports total_memory): {ByteSize.Format(bytes)}")
+            : string.Create(ci, $"\"{text.Trim()}\" read as {bytes:N0} bytes of usable memory");
+        return Device.Custom(bytes, bytes, exact);
+    }
+
+    private static double ComputeRatio()
+    {
+        // Cards whose usable figure is a report (not derived or assumed); on board = marketed GB read as GiB.
+        var ratios = GpuCatalog.All
+            .Where(g => !g.Source.Contains("assumed", StringComparison.Ordinal) && !g.Source.StartsWith("derived", StringComparison.Ordinal))
+            .Select(g => g.CapacityBytes / (g.NominalBytes / 1e9 * ByteSize.GiB))
+            .Order().ToList();
+        return ratios.Count % 2 == 1 ? ratios[ratios.Count / 2] : (ratios[ratios.Count / 2 - 1] + ratios[ratios.Count / 2]) / 2;
+    }
+}

@@ -1,0 +1,44 @@
+using Afinado.Planner.Devices;
+
+namespace Afinado.Planner.Tests.Memory;
+
+public class GpuMemoryTests
+{
+    [Fact]
+    public void A_size_in_GB_is_a_card_sold_as_that_size_with_the_catalogs_usable_share()
+    {
+        var d = GpuMemory.Parse("80GB");
+        Assert.Equal(80 * ByteSize.GiB, d.NominalBytes, precision: 0);
+        // The H100 80GB reports 79.14 GiB usable: a card "sold as 80 GB" read this way lands within 1 % of it.
+        Assert.InRange(d.CapacityBytes / (double)GpuCatalog.Get("h100").CapacityBytes, 0.99, 1.01);
+        Assert.Contains("sold as 80 GB", d.Interpretation);
+        Assert.Contains("GiB usable", d.Interpretation);
+    }
+
+    [Fact]
+    public void A_size_in_GiB_is_exact_usable_memory()
+    {
+        var d = GpuMemory.Parse("44.7GiB");
+        Assert.Equal((long)(44.7 * ByteSize.GiB), d.CapacityBytes);
+        Assert.Contains("usable memory", d.Interpretation);
+    }
+
+    [Fact]
+    public void Forty_eight_GB_no_longer_means_44_7_GiB()
+    {
+        // Issue 14: "--gpu-memory 48GB" used to mean 48e9 B = 44.7 GiB, enough to flip a 70B QLoRA verdict.
+        Assert.True(GpuMemory.Parse("48GB").CapacityBytes > 46.5 * ByteSize.GiB);
+    }
+
+    [Fact]
+    public void The_usable_ratio_comes_from_the_catalog_and_is_below_one()
+    {
+        Assert.InRange(GpuMemory.UsableRatio, 0.95, 0.999);
+    }
+
+    [Theory]
+    [InlineData("48")]
+    [InlineData("lots")]
+    public void Bad_sizes_name_the_flag(string text) =>
+        Assert.Equal("--gpu-memory", Assert.Throws<InputError>(() => GpuMemory.Parse(text)).Field);
+}
