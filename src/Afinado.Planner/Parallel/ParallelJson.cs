@@ -48,6 +48,7 @@ public static class ParallelJson
     private static JsonArray Lines(IEnumerable<LedgerEntry> lines) => new(lines.Select(l => (JsonNode)new JsonObject
     {
         ["name"] = l.Name,
+        ["kind"] = l.Kind.ToString(),
         ["bytes"] = l.RoundedBytes,
         ["formula"] = l.Formula,
         ["source"] = l.Source,
