@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Cli.Tests;
 
@@ -42,6 +43,7 @@ public class PlanCommandTests
         foreach (var c in r.GetProperty("components").EnumerateArray())
         {
             Assert.False(string.IsNullOrEmpty(c.GetProperty("name").GetString()));
+            Assert.True(Enum.TryParse<LineKind>(c.GetProperty("kind").GetString(), out _));
             Assert.False(string.IsNullOrEmpty(c.GetProperty("formula").GetString()));
             sum += c.GetProperty("bytes").GetInt64();
         }
@@ -102,7 +104,7 @@ public class PlanCommandTests
         // No CUDA context or allocator reserve: the one runtime line is the measured libtorch/TorchSharp CPU training runtime.
         var runtime = doc.RootElement.GetProperty("runtime");
         Assert.Equal(1, runtime.GetArrayLength());
-        Assert.DoesNotContain("CUDA", runtime[0].GetProperty("name").GetString());
+        Assert.Equal(nameof(LineKind.CpuTrainingRuntime), runtime[0].GetProperty("kind").GetString());
         Assert.Equal(doc.RootElement.GetProperty("peak_bytes").GetInt64() + doc.RootElement.GetProperty("runtime_bytes").GetInt64(),
             doc.RootElement.GetProperty("total_bytes").GetInt64());
     }
@@ -118,10 +120,10 @@ public class PlanCommandTests
         Assert.True(code is CliApp.ExitOk or CliApp.ExitDoesNotFit, err);
         using var doc = JsonDocument.Parse(output);
         Assert.Equal(rule, doc.RootElement.GetProperty("job").GetProperty("rule").GetString());
-        var names = doc.RootElement.GetProperty("components").EnumerateArray().Concat(doc.RootElement.GetProperty("other_components").EnumerateArray())
-            .Select(c => c.GetProperty("name").GetString()!).ToList();
-        Assert.Equal(rule is "es" or "es-direct" or "guided-es", names.Any(n => n.StartsWith("ES perturbation buffer", StringComparison.Ordinal)));
-        Assert.Equal(rule is "dfa" or "guided-es", names.Any(n => n.StartsWith("DFA feedback matrices", StringComparison.Ordinal)));
+        var kinds = doc.RootElement.GetProperty("components").EnumerateArray().Concat(doc.RootElement.GetProperty("other_components").EnumerateArray())
+            .Select(c => c.GetProperty("kind").GetString()!).ToList();
+        Assert.Equal(rule is "es" or "es-direct" or "guided-es", kinds.Contains(nameof(LineKind.EsPerturbation)));
+        Assert.Equal(rule is "dfa" or "guided-es", kinds.Contains(nameof(LineKind.DfaFeedbackMatrices)));
     }
 
     [Fact]
@@ -174,9 +176,9 @@ public class PlanCommandTests
     {
         var (code, output, _) = await Run("plan", "--json", "--task", "infer", "--seq", "1024", "--context", "8192", "--batch", "8", "--gpu", "l4");
         using var doc = JsonDocument.Parse(output);
-        var names = doc.RootElement.GetProperty("components").EnumerateArray().Concat(doc.RootElement.GetProperty("other_components").EnumerateArray())
-            .Select(c => c.GetProperty("name").GetString()).ToList();
-        Assert.Contains("KV cache (full context)", names);
+        var kinds = doc.RootElement.GetProperty("components").EnumerateArray().Concat(doc.RootElement.GetProperty("other_components").EnumerateArray())
+            .Select(c => c.GetProperty("kind").GetString()).ToList();
+        Assert.Contains(nameof(LineKind.KvCacheFullContext), kinds);
         Assert.True(code is CliApp.ExitOk or CliApp.ExitDoesNotFit);
     }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Cli.Tests;
 
@@ -28,6 +29,10 @@ public class PlanParallelTests
         Assert.Null(gpu["nvidia_smi_upper_bytes"]);   // no FSDP1 measurement applies to ZeRO-3
         Assert.Equal(8, gpu["gpus_requested"]!.GetValue<int>());
         Assert.Equal(8, gpu["gpus_used"]!.GetValue<int>());
+        // Each line names its kind: the ZeRO-3 gathered parameters and the node's checkpoint load are found by it.
+        var gpuKinds = json["parallel"]!["gpu_components"]!.AsArray().Select(c => c!["kind"]!.GetValue<string>()).ToList();
+        Assert.Contains(nameof(LineKind.Zero3GatheredParameters), gpuKinds);
+        Assert.Contains(nameof(LineKind.CheckpointLoad), json["parallel"]!["cpu_components"]!.AsArray().Select(c => c!["kind"]!.GetValue<string>()));
     }
 
     [Fact]

@@ -131,13 +131,25 @@ public static class ExportCommand
 
     internal static void WriteLedger(TextWriter err, ParallelLedger ledger)
     {
-        err.WriteLine($"# per GPU ({ledger.Layout.Describe()}): peak {Gb(ledger.GpuPeakBytes)} in {ledger.GpuPeakPhase}");
+        err.WriteLine($"# per GPU ({ledger.Layout.Describe()}): peak {Gb(ledger.GpuPeakBytes)} in {Code(ledger.GpuPeakPhase)}");
         foreach (var line in ledger.Gpu)
-            err.WriteLine($"#   {line.Name,-66} {Gb(line.Bytes),12}  [{line.Phase}] {line.Formula}");
+            err.WriteLine($"#   {line.Name,-66} {Gb(line.RoundedBytes),12}  [{Code(line.Phases)}] {line.Formula}");
         err.WriteLine($"# CPU RAM per node: {Gb(ledger.CpuBytesPerNode)}");
         foreach (var line in ledger.CpuPerNode)
-            err.WriteLine($"#   {line.Name,-66} {Gb(line.Bytes),12}  [{line.Phase}] {line.Formula}");
+            err.WriteLine($"#   {line.Name,-66} {Gb(line.RoundedBytes),12}  [{Code(line.Phases)}] {line.Formula}");
     }
+
+    private static readonly Phase[] CodedMoments = [.. Phases.StepMoments, Phase.ModelLoad];
+
+    /// <summary>The moments as these comment lines have always printed them: identifiers, the whole step "Always", forward
+    /// through backward "Backward" (scripts may read them, so the parallel table's prose wording is not used).</summary>
+    private static string Code(Phase moments) => moments switch
+    {
+        Phase.Step => "Always",
+        Phase.ForwardAndBackward => "Backward",
+        Phase.None => "None",
+        _ => string.Join(", ", CodedMoments.Where(m => (moments & m) != 0).Select(m => m.ToString())),
+    };
 
     private static string Gb(long bytes) => (bytes / 1e9).ToString("0.00", CultureInfo.InvariantCulture) + " GB";
 }

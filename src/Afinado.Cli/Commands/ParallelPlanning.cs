@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using Afinado.Planner.Devices;
 using Afinado.Planner.Fit;
+using Afinado.Planner.Memory;
 using Afinado.Planner.Parallel;
 using Spectre.Console;
 
@@ -72,7 +73,7 @@ internal static class ParallelPlanning
         if (Console.IsOutputRedirected || writer != Console.Out) console.Profile.Width = 180;
         var first = verdicts[0];
         var l = first.Ledger;
-        console.MarkupLine($"[bold]Per GPU[/] — {Markup.Escape(l.Layout.Describe())} on {Markup.Escape(first.Device.Name)}: peak {ByteSize.Format(l.GpuPeakBytes)} at {Markup.Escape(l.GpuPeakPhase.Name())}");
+        console.MarkupLine($"[bold]Per GPU[/] — {Markup.Escape(l.Layout.Describe())} on {Markup.Escape(first.Device.Name)}: peak {ByteSize.Format(l.GpuPeakBytes)} at {Markup.Escape(l.GpuPeakPhase.StepName())}");
         var table = new Table().Border(TableBorder.Rounded).Expand();
         table.AddColumn("Component");
         table.AddColumn(new TableColumn("Bytes").RightAligned());
@@ -80,10 +81,10 @@ internal static class ParallelPlanning
         table.AddColumn("Formula");
         table.AddColumn("Source");
         foreach (var line in l.Gpu)
-            table.AddRow(Markup.Escape(line.Name), ByteSize.Format(line.Bytes), Markup.Escape(line.Phase.Name()), Markup.Escape(line.Formula), $"[grey]{Markup.Escape(line.Source)}[/]");
-        table.AddRow("[bold]peak per GPU[/]", $"[bold]{ByteSize.Format(l.GpuPeakBytes)}[/]", Markup.Escape(l.GpuPeakPhase.Name()), "largest sum over the step's moments", "");
+            table.AddRow(Markup.Escape(line.Name), ByteSize.Format(line.Bytes), Markup.Escape(line.Phases.StepName()), Markup.Escape(line.Formula), $"[grey]{Markup.Escape(line.Source)}[/]");
+        table.AddRow("[bold]peak per GPU[/]", $"[bold]{ByteSize.Format(l.GpuPeakBytes)}[/]", Markup.Escape(l.GpuPeakPhase.StepName()), "largest sum over the step's moments", "");
         foreach (var line in l.CpuPerNode)
-            table.AddRow($"CPU: {Markup.Escape(line.Name)}", ByteSize.Format(line.Bytes), Markup.Escape(line.Phase.Name()), Markup.Escape(line.Formula), $"[grey]{Markup.Escape(line.Source)}[/]");
+            table.AddRow($"CPU: {Markup.Escape(line.Name)}", ByteSize.Format(line.Bytes), Markup.Escape(line.Phases.StepName()), Markup.Escape(line.Formula), $"[grey]{Markup.Escape(line.Source)}[/]");
         table.AddRow("[bold]CPU RAM per node[/]", $"[bold]{ByteSize.Format(l.CpuBytesPerNode)}[/]", "", "larger of checkpoint loading and offloaded states", "");
         console.Write(table);
 

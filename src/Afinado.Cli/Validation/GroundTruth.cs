@@ -134,9 +134,9 @@ public static class GroundTruth
             "allocated" or "active" => l.PeakBytes,
             // RSS growth includes the measured CPU training runtime entry (the CPU ledger's only runtime overhead).
             "rss-growth" => l.TotalBytes,
-            "reserved" => l.PeakBytes + l.Runtime.Where(e => e.Name == "allocator reserve").Sum(e => e.Bytes),
+            "reserved" => l.PeakBytes + l.Runtime.Where(e => e.Kind.IsReservedInsideAllocator()).Sum(e => e.Bytes),
             "nvidia-smi" => l.TotalBytes,
-            "kv-bytes-per-token" => l.Tensors.Single(e => e.Category == Category.KvCache && e.Phases == Phase.Prefill).Bytes / (job.Batch * (double)job.Seq),
+            "kv-bytes-per-token" => l.Tensors.Single(e => e.Kind == LineKind.KvCachePrompt).Bytes / (job.Batch * (double)job.Seq),
             _ => throw new InputError(where, $"metric \"{metric}\" is unknown", "Use allocated, active, reserved, nvidia-smi, rss-growth or kv-bytes-per-token."),
         };
     }

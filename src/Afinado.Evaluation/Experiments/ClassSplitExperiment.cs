@@ -6,6 +6,7 @@ using Afinado.Evaluation.Runs;
 using Afinado.Evaluation.Tasks;
 using Afinado.Evaluation.Verdicts;
 using Afinado.Planner;
+using Afinado.Planner.Memory;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -134,7 +135,7 @@ public static class ClassSplitExperiment
             Steps = ftLog.Steps,
             WallSeconds = ftLog.WallSeconds,
             LossCurve = ftLog.LossCurve,
-            PlannedBreakdown = PlannedBreakdown(total, options),
+            PlannedBreakdown = RunSummary.Breakdown(PlannedLedger(total, options)),
             // ES never calls backward, so it has no gradients to measure.
             MeasuredBreakdown = options.Rule == FinetuneRule.Es
                 ? new Dictionary<string, long> { ["weights"] = finetuned.parameters().Sum(p => p.numel() * p.element_size()) }
@@ -171,26 +172,12 @@ public static class ClassSplitExperiment
     /// in place with Adam): weights, one perturbation buffer, the gradient estimate and the .grad copy the optimizer reads,
     /// Adam's two moments and one forward pass's activations (no backward, no stored graph).
     /// </summary>
-    private static Dictionary<string, long> PlannedBreakdown(long parameters, ClassSplitOptions o)
+    internal static IReadOnlyList<LedgerEntry> PlannedLedger(long parameters, ClassSplitOptions o)
     {
-        const long f32 = 4;
-        if (o.Rule == FinetuneRule.Es)
-            return new Dictionary<string, long>
-            {
-                ["weights"] = parameters * f32,
-                ["perturbation buffer"] = parameters * f32,
-                ["gradient estimate"] = parameters * f32,
-                [".grad copy of the estimate"] = parameters * f32,
-                ["optimizer state (Adam m, v)"] = 2 * parameters * f32,
-                ["activations (one forward)"] = (long)o.EsBatch * (FashionMnist.Pixels + 2L * o.Hidden + Classes) * f32,
-            };
-        return new Dictionary<string, long>
-        {
-            ["weights"] = parameters * f32,
-            ["gradients"] = parameters * f32,
-            ["optimizer state (AdamW m, v)"] = 2 * parameters * f32,
-            ["activations (one batch, fwd+bwd)"] = (long)o.BatchSize * (FashionMnist.Pixels + 2L * o.Hidden + Classes) * f32 * 2,
-        };
+        long perImage = (FashionMnist.Pixels + 2L * o.Hidden + Classes) * 4;
+        return o.Rule == FinetuneRule.Es
+            ? PlannedMemory.EsWithAdam(parameters, o.EsBatch * perImage)
+            : [.. PlannedMemory.FullAdamW(parameters), PlannedMemory.BatchActivations(o.BatchSize * perImage * 2)];
     }
 
     /// <summary>The git commit this build was made from (the SDK stamps it into the informational version).</summary>

@@ -111,12 +111,7 @@ public static class FortuneSplitExperiment
             Steps = ftLog.Steps,
             WallSeconds = ftLog.WallSeconds,
             LossCurve = ftLog.LossCurve,
-            PlannedBreakdown = new Dictionary<string, long>
-            {
-                ["weights"] = total * 4,
-                ["gradients"] = total * 4,
-                ["optimizer state (AdamW m, v)"] = 2 * total * 4,
-            },
+            PlannedBreakdown = RunSummary.Breakdown(PlannedMemory.FullAdamW(total)),
             MeasuredBreakdown = new Dictionary<string, long>
             {
                 ["weights"] = finetuned.parameters().Sum(p => p.numel() * p.element_size()),

@@ -128,6 +128,8 @@ public static class PlanJson
         {
             w.WriteStartObject();
             w.WriteString("name", e.Name);
+            // The stable identity scripts can match on; the name is display text and may be reworded.
+            w.WriteString("kind", e.Kind.ToString());
             w.WriteNumber("bytes", e.RoundedBytes);
             w.WriteString("formula", e.Formula);
             w.WriteString("source", e.Source);

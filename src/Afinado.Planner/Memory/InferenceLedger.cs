@@ -20,38 +20,38 @@ internal static class InferenceLedger
         if (w.IsQuantized())
         {
             long quantized = p.QuantizableElements;
-            e.Add(new($"weights: linears ({w.Name()})", Category.Weights, Phase.Inference, quantized * w.Bytes(),
+            e.Add(new(LineKind.WeightsFrozenQuantized, $"weights: linears ({w.Name()})", Phase.Inference, quantized * w.Bytes(),
                 explain ? $"{N(quantized)} params × {w.Bits():0.###} bits / 8" : "", "memory.md §1.1 (bytes/param), §1.5 (NF4 constants)"));
-            e.Add(new("weights: embeddings/norms/head (16-bit)", Category.Weights, Phase.Inference, (all - quantized) * 2.0,
+            e.Add(new(LineKind.WeightsSkippedByQuantizer, "weights: embeddings/norms/head (16-bit)", Phase.Inference, (all - quantized) * 2.0,
                 explain ? $"{N(all - quantized)} params × 2 B" : "", "bitsandbytes / GPTQ keep these unquantized"));
-            e.Add(new("dequantization buffer", Category.Temporary, Phase.Inference, p.LargestQuantizableLinear * c,
+            e.Add(new(LineKind.DequantizationBuffer, "dequantization buffer", Phase.Inference, p.LargestQuantizableLinear * c,
                 explain ? $"largest linear {N(p.LargestQuantizableLinear)} × {B(c)} B" : "", "bitsandbytes dequantize per matmul"));
         }
         else
-            e.Add(new("weights", Category.Weights, Phase.Inference, all * w.Bytes(),
+            e.Add(new(LineKind.Weights, "weights", Phase.Inference, all * w.Bytes(),
                 explain ? $"{N(all)} params × {B(w.Bytes())} B ({w.Name()})" : "", "memory.md §1.1 (inference memory = bytes/param × P)"));
 
         var kv = job.ResolvedKvDtype;
         double perToken = 2.0 * a.NumLayers * a.NumKvHeads * a.HeadDim * kv.Bytes();
         string kvFormula = explain ? $"2 · L {a.NumLayers} · kv_heads {a.NumKvHeads} · head_dim {a.HeadDim} · {B(kv.Bytes())} B = {N(perToken)} B/token" : "";
-        e.Add(new("KV cache (prompt)", Category.KvCache, Phase.Prefill, perToken * job.Batch * job.Seq,
+        e.Add(new(LineKind.KvCachePrompt, "KV cache (prompt)", Phase.Prefill, perToken * job.Batch * job.Seq,
             explain ? $"{kvFormula} × b {job.Batch} × s {N(job.Seq)}" : "", "memory.md §1.4 (kipply, GQA-aware)"));
-        e.Add(new("KV cache (full context)", Category.KvCache, Phase.Decode, perToken * job.Batch * job.ContextTokens,
+        e.Add(new(LineKind.KvCacheFullContext, "KV cache (full context)", Phase.Decode, perToken * job.Batch * job.ContextTokens,
             explain ? $"{kvFormula} × b {job.Batch} × context {N(job.ContextTokens)}" : "", "memory.md §1.4 (kipply, GQA-aware)"));
 
         var s = TrainingLedger.Settings(p, job, c);
-        e.Add(new("prefill activations (one layer's temporaries)", Category.Activations, Phase.Prefill, ActivationModel.LayerInferenceTransient(a, s),
+        e.Add(new(LineKind.PrefillActivations, "prefill activations (one layer's temporaries)", Phase.Prefill, ActivationModel.LayerInferenceTransient(a, s),
             explain ? (job.Attention == AttentionKernel.Eager ? "q,k,v + b·heads·s² × (4 fp32 softmax + copy), or SwiGLU 3·c·f per token" : "q,k,v,out or SwiGLU 3·c·f per token (SDPA: no s² term)") : "",
             "memory.md §1.2 (eager s² vs SDPA), §3 optimum-benchmark #151"));
         if (job.Attention == AttentionKernel.Eager)
-            e.Add(new("causal mask (eager)", Category.Activations, Phase.Prefill, c * job.Batch * (double)job.Seq * job.Seq,
+            e.Add(new(LineKind.CausalMask, "causal mask (eager)", Phase.Prefill, c * job.Batch * (double)job.Seq * job.Seq,
                 explain ? $"b·s² × {B(c)} B" : "", "transformers 4-D causal mask"));
         double vocab = a.VocabSize;
-        e.Add(new("logits (last position, fp32)", Category.Logits, Phase.Inference, job.Batch * vocab * (c + (c < 4 ? 4 : 0)),
+        e.Add(new(LineKind.LogitsLastPosition, "logits (last position, fp32)", Phase.Inference, job.Batch * vocab * (c + (c < 4 ? 4 : 0)),
             explain ? $"b × V {N(vocab)} × ({B(c)} + fp32 copy)" : "", "transformers generate (logits_to_keep=1)"));
         var decode = s with { Seq = 1 };
         double decodeScores = job.Attention == AttentionKernel.Eager ? (4 + c) * job.Batch * (double)a.NumHeads * job.ContextTokens : 0;
-        e.Add(new("decode temporaries", Category.Activations, Phase.Decode, ActivationModel.LayerInferenceTransient(a, decode) + decodeScores,
+        e.Add(new(LineKind.DecodeTemporaries, "decode temporaries", Phase.Decode, ActivationModel.LayerInferenceTransient(a, decode) + decodeScores,
             explain ? "one token per sequence through one layer (+ scores over the context when eager)" : "", "derived"));
         return e;
     }

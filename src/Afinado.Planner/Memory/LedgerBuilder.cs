@@ -31,7 +31,7 @@ public static class LedgerBuilder
         var tensors = !job.IsTraining ? InferenceLedger.Entries(profile, job, device, explain)
             : job.Rule == LearningRule.Backprop ? TrainingLedger.Entries(profile, job, device, explain)
             : RuleLedger.Entries(profile, job, device, explain);
-        var (peak, _) = MemoryLedger.Peak(tensors);
+        double peak = MemoryPeak.Of(tensors).Bytes;
         return new MemoryLedger(tensors, RuntimeEntries((long)Math.Ceiling(peak), device, job, explain));
     }
 
@@ -40,17 +40,17 @@ public static class LedgerBuilder
         if (device == DeviceKind.Cpu)
             return !job.IsTraining ? []
                 : job.Rule == LearningRule.EsDirect
-                ? [new("CPU forward-only training runtime (libtorch/TorchSharp, measured)", Category.Runtime, Phase.None, CpuForwardOnlyRuntimeBytes,
+                ? [new(LineKind.CpuForwardOnlyRuntime, "CPU forward-only training runtime (libtorch/TorchSharp, measured)", Phase.None, CpuForwardOnlyRuntimeBytes,
                     explain ? "constant 7.2 MiB held by a training process that never runs backward or an optimizer step" : "",
                     "measured: bench/ground-truth/cpu-rules-measured.csv, 6 es-direct rows: VmHWM growth less the ledger's tensors, 6.4–8.4 MiB, median 7.2")]
-                : [new("CPU training runtime (libtorch/TorchSharp, measured)", Category.Runtime, Phase.None, CpuTrainingRuntimeBytes,
+                : [new(LineKind.CpuTrainingRuntime, "CPU training runtime (libtorch/TorchSharp, measured)", Phase.None, CpuTrainingRuntimeBytes,
                     explain ? "constant 8.9 MiB held after the first backward and optimizer steps, independent of model size" : "",
                     "measured: bench/training TrainingBench memprobe, RSS after step 3 less weights, gradients, AdamW state (8.1–11.0 MiB, 5 configurations)")];
         return
         [
-            new("CUDA context", Category.Runtime, Phase.None, CudaContextBytes,
+            new(LineKind.CudaContext, "CUDA context", Phase.None, CudaContextBytes,
                 explain ? "constant 300 MB (lazy module loading, CUDA ≥ 11.7)" : "", "memory.md §5.2 (pytorch #107667, PR #86509)"),
-            new("allocator reserve", Category.Runtime, Phase.None, peak * AllocatorReserveFraction,
+            new(LineKind.AllocatorReserve, "allocator reserve", Phase.None, peak * AllocatorReserveFraction,
                 explain ? $"{AllocatorReserveFraction:P0} of peak allocated (caching-allocator slack)" : "", "assumption within memory.md §5.2 range (0.25–6 GiB)"),
         ];
     }

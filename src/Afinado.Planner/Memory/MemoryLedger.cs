@@ -10,28 +10,13 @@ public sealed class MemoryLedger
     {
         Tensors = tensors;
         Runtime = runtime;
-        var (bestBytes, best) = Peak(tensors);
-        PeakPhase = best;
-        PeakBytes = ToBytes(bestBytes, "peak");
+        var peak = MemoryPeak.Of(tensors);
+        PeakPhase = peak.Moment;
+        PeakBytes = ToBytes(peak.Bytes, "peak");
         double runtimeBytes = 0;
         foreach (var e in runtime) runtimeBytes += e.Bytes;
         RuntimeBytes = ToBytes(runtimeBytes, "runtime overhead");
         TotalBytes = checked(PeakBytes + RuntimeBytes);
-    }
-
-    /// <summary>The largest sum over the moments and the moment that holds it.</summary>
-    public static (double Bytes, Phase Phase) Peak(IReadOnlyList<LedgerEntry> tensors)
-    {
-        Span<double> sums = stackalloc double[Phases.Moments.Length];
-        Span<bool> any = stackalloc bool[Phases.Moments.Length];
-        foreach (var e in tensors)
-            for (int m = 0; m < Phases.Moments.Length; m++)
-                if ((e.Phases & Phases.Moments[m]) != 0) { sums[m] += e.Bytes; any[m] = true; }
-        double best = 0;
-        var phase = Phase.None;
-        for (int m = 0; m < sums.Length; m++)
-            if (any[m] && (phase == Phase.None || sums[m] > best)) { best = sums[m]; phase = Phases.Moments[m]; }
-        return (best, phase);
     }
 
     /// <summary>Tensors (comparable to <c>torch.cuda.max_memory_allocated</c> at their peak).</summary>
@@ -47,7 +32,7 @@ public sealed class MemoryLedger
     /// <summary>The entries live at the peak.</summary>
     public IEnumerable<LedgerEntry> AtPeak => Tensors.Where(e => (e.Phases & PeakPhase) != 0);
 
-    public double BytesAt(Phase moment) => Tensors.Where(e => (e.Phases & moment) != 0).Sum(e => e.Bytes);
+    public double BytesAt(Phase moment) => MemoryPeak.At(Tensors, moment);
 
     /// <summary>Sums beyond 2⁶² bytes mean absurd input (10¹³ parameters, 10⁷-token contexts), reported instead of overflowing.</summary>
     private static long ToBytes(double bytes, string what)

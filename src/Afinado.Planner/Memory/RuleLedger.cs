@@ -65,10 +65,10 @@ internal static class RuleLedger
         var e = TrainingLedger.Entries(detached, job, device, explain);
         double c = job.Precision.ComputeBytes(), T = (double)job.Batch * job.Seq, h = a.HiddenSize, L = a.NumLayers;
         double r = TrainingLedger.Settings(detached, job, c).R;
-        e.Add(new("DFA feedback matrices B_i (fixed, random)", Category.Weights, Phase.Training, L * a.VocabSize * h * c,
+        e.Add(new(LineKind.DfaFeedbackMatrices, "DFA feedback matrices B_i (fixed, random)", Phase.Training, L * a.VocabSize * h * c,
             explain ? $"L {L} × V {N(a.VocabSize)} × h {N(h)} × {B(c)} B, drawn once at the first backward, never trained" : "",
             "Nøkland 2016 (DFA); learning-rules.md; DfaFeedback [output, hidden] per block"));
-        e.Add(new("DFA: block outputs the error is injected into", Category.Activations, Phase.Training, L * T * h * r,
+        e.Add(new(LineKind.DfaBlockOutputs, "DFA: block outputs the error is injected into", Phase.Training, L * T * h * r,
             explain ? $"L {L} × T {N(T)} × h {N(h)} × {B(r)} B: each h_i is kept for e·B_i; the next block gets h_i.detach() (no inter-layer graph)" : "",
             "DfaTap.Hidden / DfaInject; the step's dispose scope holds them to its end"));
         if (device == DeviceKind.Cpu)
@@ -76,11 +76,11 @@ internal static class RuleLedger
             // The tapped forward runs in the step's dispose scope: the embedding output and the final norm's output stay to
             // the step's end even where autograd saves neither (frozen embedding, frozen head: LoRA).
             double held = (detached.Layers.Length > 0 && !detached.Layers[0].InputRequiresGrad ? r : 0) + (detached.HeadTrainable ? 0 : c);
-            TrainingLedger.AddIf(e, "DFA: embedding and final-norm outputs held by the step", Category.Activations, Phase.Training, held * T * h,
+            TrainingLedger.AddIf(e, LineKind.DfaHeldOutputs, "DFA: embedding and final-norm outputs held by the step", Phase.Training, held * T * h,
                 explain ? $"T {N(T)} × h {N(h)} × {B(held)} B: not saved for backward here, but the tapped forward has no dispose scope of its own" : "",
                 "LlamaForCausalLM.Forward(input, tap): no scope, so the step's scope holds its top-level tensors");
         }
-        e.Add(new("DFA: injected errors e·B_i", Category.Temporary, Phase.BackwardStart, L * T * h * c,
+        e.Add(new(LineKind.DfaInjectedErrors, "DFA: injected errors e·B_i", Phase.BackwardStart, L * T * h * c,
             explain ? $"L {L} × T {N(T)} × h {N(h)} × {B(c)} B, all returned by the injection node at once" : "",
             "DfaInject.backward (one [T, h] error per block)"));
         return e;
@@ -94,12 +94,12 @@ internal static class RuleLedger
         double k = job.GuidedEsSubspace;
         AddPerturbation(e, p, job, explain);
         AddForward(e, p, job, device, explain);
-        e.Add(new("Guided ES: estimate Σ cᵢ·εᵢ", Category.Gradients, Phase.OptimizerStep, n * tb,
+        e.Add(new(LineKind.EsEstimate, "Guided ES: estimate Σ cᵢ·εᵢ", Phase.OptimizerStep, n * tb,
             explain ? $"{N(n)} trainable × {B(tb)} B, handed to the optimizer as .grad (the .grad copy is the gradients line)" : "",
             "Maheswaranathan et al. 2019; GuidedEsRule"));
-        e.Add(new($"Guided ES: surrogate history (k = {k})", Category.OptimizerState, Phase.Training, k * n * tb,
+        e.Add(new(LineKind.GuidedEsSurrogateHistory, $"Guided ES: surrogate history (k = {k})", Phase.Training, k * n * tb,
             explain ? $"k {k} × {N(n)} × {B(tb)} B: the last k DFA pseudo-gradients" : "", "GuidedEsRule (FIFO of k surrogates)"));
-        e.Add(new("Guided ES: current surrogate and basis U", Category.Temporary, Phase.BackwardEnd | Phase.Perturbed | Phase.OptimizerStep, (1 + k) * n * tb,
+        e.Add(new(LineKind.GuidedEsSurrogateAndBasis, "Guided ES: current surrogate and basis U", Phase.BackwardEnd | Phase.Perturbed | Phase.OptimizerStep, (1 + k) * n * tb,
             explain ? $"flat surrogate {N(n)} + U [n, k] from reduced QR, × {B(tb)} B, live for the rest of the step" : "",
             "GuidedEsRule.GuidingBasis (linalg.qr reduced); Σ = α/n·I + (1−α)/k·UUᵀ is never formed"));
         return e;
@@ -111,7 +111,7 @@ internal static class RuleLedger
     {
         long n = p.Selection.TrainableParameters;
         double tb = TrainableBytes(job);
-        e.Add(new("ES perturbation buffer ε (one)", Category.Temporary, Phase.Perturbed, n * tb,
+        e.Add(new(LineKind.EsPerturbation, "ES perturbation buffer ε (one)", Phase.Perturbed, n * tb,
             explain ? $"{N(n)} trainable × {B(tb)} B; θ±ε applied in place, εᵢ regenerated from (seed, step, pair) — O(n), not O(population·n)" : "",
             "Salimans et al. 2017; MeZO (Malladi et al. 2023); learning-rules.md"));
     }
@@ -120,7 +120,7 @@ internal static class RuleLedger
     {
         long n = p.Selection.TrainableParameters;
         double tb = TrainableBytes(job);
-        e.Add(new("ES estimate Σ cᵢ·εᵢ and its .grad copy", Category.Gradients, Phase.OptimizerStep, 2.0 * n * tb,
+        e.Add(new(LineKind.EsEstimate, "ES estimate Σ cᵢ·εᵢ and its .grad copy", Phase.OptimizerStep, 2.0 * n * tb,
             explain ? $"2 × {N(n)} trainable × {B(tb)} B: summed from regenerated εᵢ, copied into .grad for the optimizer" : "",
             "OpenAI-ES with an optimizer (EsRule.Combine, ParameterVector.SetGradients)"));
     }
@@ -134,19 +134,19 @@ internal static class RuleLedger
         double T = s.Tokens, tv = T * a.VocabSize;
         if (device == DeviceKind.Cpu)
         {
-            e.Add(new("no-grad forward: working set in the last block", Category.Activations, Phase.PerturbedLayer,
+            e.Add(new(LineKind.NoGradForwardLayer, "no-grad forward: working set in the last block", Phase.PerturbedLayer,
                 TorchSharpNoGradForward.LayerPeak(a, p.Layers[^1], s),
                 explain ? $"T = {N(T)} × {B(c)} B × (L·h held hidden states + the block's largest moment: norms, attention or SwiGLU 3·f + LoRA outputs)" : "",
                 "Afinado TorchSharp decoder, op by op (dispose scopes hold module temporaries to the module's end)"));
-            e.Add(new("no-grad forward: logits and log-softmax", Category.Logits, Phase.PerturbedLoss, TorchSharpNoGradForward.LossPeak(a, s),
+            e.Add(new(LineKind.NoGradForwardLoss, "no-grad forward: logits and log-softmax", Phase.PerturbedLoss, TorchSharpNoGradForward.LossPeak(a, s),
                 explain ? $"2 × T·V {N(tv)} × {B(c)} B (full sequence: the training loss needs every position)" : "", "cross_entropy = log_softmax + nll_loss"));
             return;
         }
-        e.Add(new("no-grad forward: one layer's temporaries", Category.Activations, Phase.PerturbedLayer, ActivationModel.LayerInferenceTransient(a, s),
+        e.Add(new(LineKind.NoGradForwardLayer, "no-grad forward: one layer's temporaries", Phase.PerturbedLayer, ActivationModel.LayerInferenceTransient(a, s),
             explain ? "q,k,v,out or SwiGLU 3·c·f per token, full training sequence, no KV cache (use_cache=False)" : "",
             "memory.md §1.2; nothing is saved for backward"));
         double logits = (c + (c < 4 ? 4 : 0) + 4) * tv + c * T * a.HiddenSize;
-        e.Add(new("no-grad forward: logits and cross-entropy (full sequence)", Category.Logits, Phase.PerturbedLoss, logits,
+        e.Add(new(LineKind.NoGradForwardLoss, "no-grad forward: logits and cross-entropy (full sequence)", Phase.PerturbedLoss, logits,
             explain ? $"logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V {N(tv)} + last hidden state" : "",
             "transformers ForCausalLMLoss (every position, unlike generation's last-token logits)"));
     }

@@ -28,24 +28,24 @@ internal static class TrainingLedger
         // --- Gradients -----------------------------------------------------------------------------------------------
         double gradBytes = trainBytes;
         if (job.OptimizerInBackward)
-            e.Add(new("gradients: one tensor at a time (optimizer in backward)", Category.Gradients, Phase.BackwardStart | Phase.BackwardEnd,
+            e.Add(new(LineKind.GradientsOneTensorAtATime, "gradients: one tensor at a time (optimizer in backward)", Phase.BackwardStart | Phase.BackwardEnd,
                 p.LargestTrainable * gradBytes, explain ? $"largest trainable tensor {N(p.LargestTrainable)} × {B(gradBytes)} B; freed after its step" : "",
                 "torchtune optimizer_in_bwd (memory.md §4.1b)"));
         else
         {
             var phases = job.GradAccumulation > 1 ? Phase.Training : Phase.BackwardEnd | Phase.OptimizerStep;
-            e.Add(new("gradients (trainable only)", Category.Gradients, phases, trainable * gradBytes,
+            e.Add(new(LineKind.Gradients, "gradients (trainable only)", phases, trainable * gradBytes,
                 explain ? $"{N(trainable)} trainable params × {B(gradBytes)} B" + (job.GradAccumulation > 1 ? $"; kept across {job.GradAccumulation} micro-batches" : "; set to None by zero_grad") : "",
                 "memory.md §1.1 (gradients only where requires_grad)"));
             // The head's weight gradient is allocated by the head's matmul backward, after the cross-entropy's backward has
             // released its saved log-softmax and the loss gradient: it is live with the logits' gradient, not with those.
             if (job.GradAccumulation == 1 && p.HeadTrainable)
             {
-                e.Add(new("gradient: output head (first computed)", Category.Gradients, Phase.BackwardHead, p.HeadElements * gradBytes,
+                e.Add(new(LineKind.GradientHead, "gradient: output head (first computed)", Phase.BackwardHead, p.HeadElements * gradBytes,
                     explain ? $"vocab × hidden = {N(p.HeadElements)} × {B(gradBytes)} B" : "", "autograd order: the head's gradient is the first (MmBackward after LogSoftmaxBackward)"));
                 // Under autocast the matmul's weight gradient is 16-bit (the cached cast copy's); ToCopyBackward then makes the fp32 one.
                 if (prec.IsAmp())
-                    e.Add(new("gradient: output head, 16-bit before its fp32 cast", Category.Temporary, Phase.BackwardHead, p.HeadElements * c,
+                    e.Add(new(LineKind.GradientHead16Bit, "gradient: output head, 16-bit before its fp32 cast", Phase.BackwardHead, p.HeadElements * c,
                         explain ? $"vocab × hidden = {N(p.HeadElements)} × {B(c)} B" : "", "autocast weight cast (ToCopyBackward)"));
             }
         }
@@ -73,54 +73,54 @@ internal static class TrainingLedger
         string perLayer = explain ? $"summed over {active} layers with saved tensors; T = b·s = {N(s.Tokens)}" : "";
         if (job.Checkpointing == Checkpointing.None)
         {
-            AddIf(e, "activations: norms", Category.Activations, SavedAfterForward, total.Norms, perLayer, "RMSNorm fp32 upcast / LayerNorm input (transformers LlamaRMSNorm)");
-            AddIf(e, "activations: linear inputs (attention)", Category.Activations, SavedAfterForward, total.AttentionProjections, perLayer, "autograd saves x for dW (memory.md §1.2)");
-            AddIf(e, "activations: q, k, v, attention output", Category.Activations, SavedAfterForward, total.AttentionCore, perLayer,
+            AddIf(e, LineKind.ActivationsNorms, "activations: norms", SavedAfterForward, total.Norms, perLayer, "RMSNorm fp32 upcast / LayerNorm input (transformers LlamaRMSNorm)");
+            AddIf(e, LineKind.ActivationsAttentionInputs, "activations: linear inputs (attention)", SavedAfterForward, total.AttentionProjections, perLayer, "autograd saves x for dW (memory.md §1.2)");
+            AddIf(e, LineKind.ActivationsAttentionCore, "activations: q, k, v, attention output", SavedAfterForward, total.AttentionCore, perLayer,
                 s.SdpaMath ? "SDPA math fallback (fp32 or head_dim > 256 with GQA): scaled q, repeated k, v at query width (aten _scaled_dot_product_attention_math)"
                 : job.Attention == AttentionKernel.Sdpa ? "SDPA saves q,k,v,out + fp32 logsumexp (memory.md §1.2)" : "eager: q, repeat_kv K/V (memory.md §1.2)");
-            AddIf(e, "activations: attention scores (s²)", Category.Activations, SavedAfterForward, total.AttentionScores,
+            AddIf(e, LineKind.ActivationsAttentionScores, "activations: attention scores (s²)", SavedAfterForward, total.AttentionScores,
                 !explain ? "" : s.SdpaMath ? $"b·heads·s² × {B(c)} B softmax output (SDPA math fallback)"
                 : $"b·heads·s² × (4 fp32 softmax + {B(c < 4 ? c : 0)} copy{(job.Dropout > 0 ? " + dropout" : "")})",
                 s.SdpaMath ? "aten _scaled_dot_product_attention_math; sdp_utils.cpp select_sdp_backend" : "memory.md §1.2 (eager O(s²), 5as/h term)");
-            AddIf(e, "activations: MLP", Category.Activations, SavedAfterForward, total.Mlp, perLayer, a.Mlp == MlpKind.Gated ? "SwiGLU: gate, up, act, product (memory.md §1.2 adapted)" : "GeLU MLP: 4h input/output (memory.md §1.2)");
-            AddIf(e, "activations: LoRA (dropout copies, A outputs)", Category.Activations, SavedAfterForward, total.Lora, perLayer, "PEFT lora_dropout + lora_A/lora_B inputs (peft #2196, transformers #25572)");
-            AddIf(e, "activations: dropout masks", Category.Activations, SavedAfterForward, total.DropoutMasks, perLayer, "memory.md §1.2 (1-byte masks)");
+            AddIf(e, LineKind.ActivationsMlp, "activations: MLP", SavedAfterForward, total.Mlp, perLayer, a.Mlp == MlpKind.Gated ? "SwiGLU: gate, up, act, product (memory.md §1.2 adapted)" : "GeLU MLP: 4h input/output (memory.md §1.2)");
+            AddIf(e, LineKind.ActivationsLora, "activations: LoRA (dropout copies, A outputs)", SavedAfterForward, total.Lora, perLayer, "PEFT lora_dropout + lora_A/lora_B inputs (peft #2196, transformers #25572)");
+            AddIf(e, LineKind.ActivationsDropoutMasks, "activations: dropout masks", SavedAfterForward, total.DropoutMasks, perLayer, "memory.md §1.2 (1-byte masks)");
             // While the last layer's attention runs (the moment its temporaries, e.g. eager scores, are in flight) its second
             // norm and MLP have saved nothing yet, and neither has the final norm.
             if (finalLayer is { } fin)
-                AddIf(e, "activations while the last layer's attention runs", Category.Activations, Phase.ForwardLastLayer,
+                AddIf(e, LineKind.ActivationsWhileLastLayerAttentionRuns, "activations while the last layer's attention runs", Phase.ForwardLastLayer,
                     total.Total - fin.AfterAttention, explain ? $"all layers' saved tensors less the last layer's norm 2 and MLP ({N(fin.AfterAttention)} B), not yet computed" : "",
                     "autograd saves a tensor when the op that needs it runs");
             if (lastLayer is { } last)
-                e.Add(new("activations: layer in backward", Category.Activations, Phase.BackwardEnd, last.Total,
+                e.Add(new(LineKind.ActivationsLayerInBackward, "activations: layer in backward", Phase.BackwardEnd, last.Total,
                     explain ? "the first layer's saved tensors, freed last" : "", "autograd frees saved tensors as backward passes them"));
         }
         else
         {
             if (job.OffloadActivations)
             {
-                AddIf(e, "activation checkpoints, offloaded to host", Category.Host, Phase.None, checkpoints,
+                AddIf(e, LineKind.ActivationCheckpointsOffloaded, "activation checkpoints, offloaded to host", Phase.None, checkpoints,
                     explain ? $"{active} layers × b·s·h × {B(s.R)} B in CPU memory" : "", "torchtune activation offloading (memory.md §4.1b)");
-                AddIf(e, "activation checkpoint in transit (one layer)", Category.Activations, Phase.Training & ~Phase.OptimizerStep, checkpoints / Math.Max(1, active),
+                AddIf(e, LineKind.ActivationCheckpointInTransit, "activation checkpoint in transit (one layer)", Phase.Training & ~Phase.OptimizerStep, checkpoints / Math.Max(1, active),
                     explain ? "one layer input on the device while it is copied" : "", "torchtune OffloadActivations");
             }
             else
-                AddIf(e, "activation checkpoints (layer inputs)", Category.Activations, Saved, checkpoints,
+                AddIf(e, LineKind.ActivationCheckpoints, "activation checkpoints (layer inputs)", Saved, checkpoints,
                     explain ? $"{active} layers × b·s·h × {B(s.R)} B" : "", "memory.md §1.2 (full recomputation: 2·sbh per layer)");
-            AddIf(e, "recomputed layer (one at a time)", Category.Activations, Phase.BackwardEnd, largestLayer,
+            AddIf(e, LineKind.RecomputedLayer, "recomputed layer (one at a time)", Phase.BackwardEnd, largestLayer,
                 explain ? "one layer's saved tensors rebuilt during backward" : "", "torch.utils.checkpoint");
         }
         double finalNorm = FinalSaved(p, s);
-        AddIf(e, "activations: final norm and head input", Category.Activations, job.Checkpointing == Checkpointing.None ? SavedAfterForward : Saved, finalNorm, explain ? "b·s·h at norm/head widths" : "", "transformers LlamaModel.norm / lm_head");
+        AddIf(e, LineKind.ActivationsFinalNormAndHeadInput, "activations: final norm and head input", job.Checkpointing == Checkpointing.None ? SavedAfterForward : Saved, finalNorm, explain ? "b·s·h at norm/head widths" : "", "transformers LlamaModel.norm / lm_head");
         if (s.SdpaMath)
-            e.Add(new("SDPA math scores in flight (one layer)", Category.Temporary, Phase.ForwardLastLayer, ActivationModel.EagerForwardTransient(a, s),
+            e.Add(new(LineKind.SdpaMathScoresInFlight, "SDPA math scores in flight (one layer)", Phase.ForwardLastLayer, ActivationModel.EagerForwardTransient(a, s),
                 explain ? $"b·a·s² × {B(c)} B: scores before the softmax" : "", "aten _scaled_dot_product_attention_math"));
         if (job.Attention == AttentionKernel.Eager)
         {
             if (!cpu)
-                e.Add(new("causal mask (eager)", Category.Activations, Saved, c * s.Batch * s.Seq * s.Seq,
+                e.Add(new(LineKind.CausalMask, "causal mask (eager)", Saved, c * s.Batch * s.Seq * s.Seq,
                     explain ? $"b·s² × {B(c)} B, built once per forward" : "", "transformers 4-D causal mask"));
-            e.Add(new("eager attention scores in flight (one layer)", Category.Temporary, Phase.ForwardLastLayer, ActivationModel.EagerForwardTransient(a, s),
+            e.Add(new(LineKind.EagerScoresInFlight, "eager attention scores in flight (one layer)", Phase.ForwardLastLayer, ActivationModel.EagerForwardTransient(a, s),
                 explain ? (cpu ? "b·a·s² × 2 × 4 B: scaled scores and masked copy, held until the module's dispose scope ends" : $"b·a·s² × {B(c)} B: scores before the fp32 softmax") : "",
                 cpu ? "TorchSharp dispose scopes (torchsharp.md §6.4)" : "transformers eager_attention_forward"));
         }
@@ -129,7 +129,7 @@ internal static class TrainingLedger
         AddLogits(e, a, job, s, c, cpu, explain);
 
         // --- Backward temporaries ------------------------------------------------------------------------------------------
-        e.Add(new("backward temporaries (one layer)", Category.Temporary, Phase.BackwardEnd, ActivationModel.LayerBackwardTransient(a, s),
+        e.Add(new(LineKind.BackwardTemporaries, "backward temporaries (one layer)", Phase.BackwardEnd, ActivationModel.LayerBackwardTransient(a, s),
             explain ? "largest gradient buffers of one layer (MLP 3·c·f or attention)" : "", "derived from the same op list"));
         return e;
     }
@@ -154,20 +154,20 @@ internal static class TrainingLedger
         double trainBytes = TrainableBytes(job);
         // --- Weights -------------------------------------------------------------------------------------------------
         if (p.TrainableBase > 0)
-            e.Add(new(prec.IsAmp() ? "weights: trainable (fp32 master)" : "weights: trainable", Category.Weights, Phase.Training,
+            e.Add(new(LineKind.WeightsTrainable, prec.IsAmp() ? "weights: trainable (fp32 master)" : "weights: trainable", Phase.Training,
                 p.TrainableBase * paramBytes, explain ? $"{N(p.TrainableBase)} params × {B(paramBytes)} B ({paramType})" : "",
                 "memory.md §1.1, §1.5 (bytes/param by regime)"));
         double frozenBytesPerOther = w.IsQuantized() ? 2 : w.Bytes();
         if (w.IsQuantized())
         {
-            e.Add(new($"weights: frozen linears ({w.Name()})", Category.Weights, Phase.Training, p.FrozenQuantizable * w.Bytes(),
+            e.Add(new(LineKind.WeightsFrozenQuantized, $"weights: frozen linears ({w.Name()})", Phase.Training, p.FrozenQuantizable * w.Bytes(),
                 explain ? $"{N(p.FrozenQuantizable)} params × {w.Bits():0.###} bits / 8" : "", "memory.md §1.5 (QLoRA: NF4 4.5 bits, double quant 4.127)"));
             if (p.FrozenOther > 0)
-                e.Add(new("weights: frozen embeddings/norms/head (16-bit)", Category.Weights, Phase.Training, p.FrozenOther * 2.0,
+                e.Add(new(LineKind.WeightsSkippedByQuantizer, "weights: frozen embeddings/norms/head (16-bit)", Phase.Training, p.FrozenOther * 2.0,
                     explain ? $"{N(p.FrozenOther)} params × 2 B (not quantized, as bitsandbytes skips them)" : "", "bitsandbytes llm_int8_skip_modules; memory.md §1.5"));
         }
         else if (p.FrozenQuantizable + p.FrozenOther > 0)
-            e.Add(new("weights: frozen", Category.Weights, Phase.Training, (p.FrozenQuantizable + p.FrozenOther) * frozenBytesPerOther,
+            e.Add(new(LineKind.WeightsFrozen, "weights: frozen", Phase.Training, (p.FrozenQuantizable + p.FrozenOther) * frozenBytesPerOther,
                 explain ? $"{N(p.FrozenQuantizable + p.FrozenOther)} params × {B(frozenBytesPerOther)} B ({w.Name()})" : "", "memory.md §1.5"));
         if (prec.IsAmp() && ampCopies)
         {
@@ -176,7 +176,7 @@ internal static class TrainingLedger
             if (job.Checkpointing == Checkpointing.None)
             {
                 if (fp32Linear > 0)
-                    e.Add(new("AMP 16-bit weight copies (autocast cache)", Category.Weights, Saved, fp32Linear * 2,
+                    e.Add(new(LineKind.AmpWeightCopies, "AMP 16-bit weight copies (autocast cache)", Saved, fp32Linear * 2,
                         explain ? $"{N(fp32Linear)} fp32 linear params × 2 B, cast once per forward, kept for backward" : "", ampSource));
             }
             else
@@ -189,22 +189,22 @@ internal static class TrainingLedger
                 int activeLayers = p.LayerGroups.Where(g => g.Layer.Active).Sum(g => g.Count);
                 if (layers > 0)
                 {
-                    e.Add(new("AMP 16-bit weight copies of checkpointed layers (autocast cache)", Category.Weights, Phase.Forward | Phase.ForwardLastLayer, layers * 2,
+                    e.Add(new(LineKind.AmpWeightCopiesOfCheckpointedLayers, "AMP 16-bit weight copies of checkpointed layers (autocast cache)", Phase.Forward | Phase.ForwardLastLayer, layers * 2,
                         explain ? $"{N(layers)} fp32 linear params × 2 B, cached until the forward's autocast context exits" : "",
                         "torch.autocast __exit__ (clear_autocast_cache); " + ampSource));
-                    e.Add(new("AMP 16-bit weight copies of the recomputed layer", Category.Weights, Phase.BackwardEnd, layers * 2 / Math.Max(1, activeLayers),
+                    e.Add(new(LineKind.AmpWeightCopiesOfRecomputedLayer, "AMP 16-bit weight copies of the recomputed layer", Phase.BackwardEnd, layers * 2 / Math.Max(1, activeLayers),
                         explain ? "one layer's linears cast again by the recomputation" : "", "torch.utils.checkpoint (recompute under the saved autocast state)"));
                 }
                 if (head > 0)
-                    e.Add(new("AMP 16-bit weight copy of the head (saved for backward)", Category.Weights, Saved, head * 2,
+                    e.Add(new(LineKind.AmpWeightCopyOfHead, "AMP 16-bit weight copy of the head (saved for backward)", Saved, head * 2,
                         explain ? $"{N(head)} params × 2 B" : "", ampSource));
             }
         }
         if (sel.AdapterParameters > 0)
-            e.Add(new($"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdapterCount / 2} linears)", Category.Weights, Phase.Training,
+            e.Add(new(LineKind.LoraAdapters, $"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdapterCount / 2} linears)", Phase.Training,
                 sel.AdapterParameters * trainBytes, explain ? $"Σ r·(in+out) = {N(sel.AdapterParameters)} params × {B(trainBytes)} B ({job.ResolvedAdapterDtype.Name()})" : "", "PEFT LoraLayer (A [r,in], B [out,r])"));
         if (w.IsQuantized() && p.LargestQuantizableLinear > 0)
-            e.Add(new("dequantization buffer", Category.Temporary, Phase.Training & ~Phase.OptimizerStep, p.LargestQuantizableLinear * c,
+            e.Add(new(LineKind.DequantizationBuffer, "dequantization buffer", Phase.Training & ~Phase.OptimizerStep, p.LargestQuantizableLinear * c,
                 explain ? $"largest quantized linear {N(p.LargestQuantizableLinear)} × {B(c)} B, dequantized per matmul" : "",
                 "bitsandbytes MatMul4Bit (dequantize_4bit per call); memory.md §1.5"));
     }
@@ -274,14 +274,14 @@ internal static class TrainingLedger
             backward = (12 + held) * tv;
             how = $"forward: logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V; backward: saved 4 + grad 4 + grad input 4" + heldText;
         }
-        e.Add(new("logits and cross-entropy (forward)", Category.Logits, Phase.Forward, forward,
+        e.Add(new(LineKind.LossForward, "logits and cross-entropy (forward)", Phase.Forward, forward,
             explain ? $"{how}; T·V = {N(tv)}" : "", job.LegacyLoss ? "transformers < 4.46 modeling_llama.py (logits.float(), shift_logits .contiguous())" : "memory.md §1.2 (b·s·V in fp32), §3 GaLore #57"));
-        e.Add(new("logits and cross-entropy (backward)", Category.Logits, Phase.BackwardStart, backward,
+        e.Add(new(LineKind.LossBackward, "logits and cross-entropy (backward)", Phase.BackwardStart, backward,
             explain ? $"{how}; T·V = {N(tv)}" : "", "autograd of log_softmax / nll_loss" + (job.KeepOutput ? "; the loop's output keeps the logits" : "")));
         // Once LogSoftmaxBackward has run, its saved output and incoming gradient are freed; what reaches the head is the
         // logits' gradient in the logits' dtype (ToCopyBackward casts the fp32 one back under 16-bit compute).
         double head = (c + held) * tv;
-        e.Add(new("logits gradient (head backward)", Category.Logits, Phase.BackwardHead, head,
+        e.Add(new(LineKind.LogitsGradient, "logits gradient (head backward)", Phase.BackwardHead, head,
             explain ? $"grad of logits {B(c)} B per T·V" + heldText + $"; T·V = {N(tv)}" : "",
             "autograd releases saved tensors after each node runs (retain_graph=False)"));
     }
@@ -298,11 +298,11 @@ internal static class TrainingLedger
             case OptimizerKind.Sgd:
                 break;
             case OptimizerKind.SgdMomentum:
-                e.Add(new("optimizer: momentum", Category.OptimizerState, Phase.Training, n * stateBytes,
+                e.Add(new(LineKind.OptimizerState, "optimizer: momentum", Phase.Training, n * stateBytes,
                     explain ? $"{N(n)} × {B(stateBytes)} B; {lazy}" : "", src));
                 break;
             case OptimizerKind.AdamW:
-                e.Add(new("optimizer: AdamW exp_avg + exp_avg_sq", Category.OptimizerState, Phase.Training, 2.0 * n * stateBytes,
+                e.Add(new(LineKind.OptimizerState, "optimizer: AdamW exp_avg + exp_avg_sq", Phase.Training, 2.0 * n * stateBytes,
                     explain ? $"2 × {N(n)} × {B(stateBytes)} B; {lazy}" : "", src));
                 break;
             case OptimizerKind.AdamW8bit or OptimizerKind.PagedAdamW8bit:
@@ -310,14 +310,14 @@ internal static class TrainingLedger
                     long small = p.SmallTrainable, big = n - small;
                     double bytes = big * (2 + 2 * 4.0 / 2048) + small * 8.0;
                     bool paged = job.Optimizer == OptimizerKind.PagedAdamW8bit;
-                    e.Add(new(paged ? "optimizer: paged 8-bit AdamW (unified memory, evictable)" : "optimizer: 8-bit AdamW states", paged ? Category.Paged : Category.OptimizerState,
+                    e.Add(new(paged ? LineKind.OptimizerStatePaged : LineKind.OptimizerState, paged ? "optimizer: paged 8-bit AdamW (unified memory, evictable)" : "optimizer: 8-bit AdamW states",
                         paged ? Phase.None : Phase.Training, bytes,
                         explain ? $"{N(big)} × (2 × 1 B + absmax fp32 per 2048) + {N(small)} small-tensor params × 8 B (kept 32-bit)" + (paged ? "; cudaMallocManaged, outside PyTorch's allocator" : "") : "",
                         "memory.md §1.5 (bitsandbytes 8-bit states; paged optimizers)"));
                     break;
                 }
             case OptimizerKind.Adafactor:
-                e.Add(new("optimizer: Adafactor factored second moment", Category.OptimizerState, Phase.Training, p.FactoredElements * stateBytes,
+                e.Add(new(LineKind.OptimizerState, "optimizer: Adafactor factored second moment", Phase.Training, p.FactoredElements * stateBytes,
                     explain ? $"rows + columns per matrix, all elements of vectors = {N(p.FactoredElements)} × {B(stateBytes)} B (no first moment)" : "",
                     "transformers Adafactor (beta1=None)"));
                 break;
@@ -332,15 +332,15 @@ internal static class TrainingLedger
             _ => 0,
         };
         if (temp > 0)
-            e.Add(new("optimizer temporaries", Category.Temporary, job.OptimizerInBackward ? Phase.BackwardEnd : Phase.OptimizerStep, temp,
+            e.Add(new(LineKind.OptimizerTemporaries, "optimizer temporaries", job.OptimizerInBackward ? Phase.BackwardEnd : Phase.OptimizerStep, temp,
                 explain ? (job.Optimizer == OptimizerKind.AdamW && !cpu && !job.OptimizerInBackward
                     ? $"foreach AdamW: sqrt(exp_avg_sq) for all {N(n)} params × {B(stateBytes)} B"
                     : $"per-tensor step: largest trainable tensor {N(p.LargestTrainable)}") : "",
                 "memory.md §1.5 (HF blog: optimizer intermediates ≈ N·P); torch.optim._multi_tensor_adamw"));
     }
 
-    internal static void AddIf(List<LedgerEntry> e, string name, Category cat, Phase phases, double bytes, string formula, string source)
+    internal static void AddIf(List<LedgerEntry> e, LineKind kind, string name, Phase phases, double bytes, string formula, string source)
     {
-        if (bytes > 0) e.Add(new(name, cat, phases, bytes, formula, source));
+        if (bytes > 0) e.Add(new(kind, name, phases, bytes, formula, source));
     }
 }

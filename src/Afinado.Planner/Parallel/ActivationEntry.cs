@@ -1,3 +1,5 @@
+using Afinado.Planner.Memory;
+
 namespace Afinado.Planner.Parallel;
 
 /// <summary>
@@ -16,7 +18,8 @@ public enum TensorParallelSplit
 
 /// <summary>
 /// Activation bytes one GPU saves for one micro-batch with no tensor parallelism, tagged with how TP/SP split them and
-/// the moments of the step at which they are live (saved tensors: forward through backward).
+/// the moments of the step at which they are live (saved tensors: forward through backward). <see cref="Kind"/> is the
+/// identity of the ledger line it becomes.
 /// </summary>
-public sealed record ActivationEntry(string Name, long Bytes, TensorParallelSplit Split, string Formula, string Source,
-    StepPhase Phase = StepPhase.Backward);
+public sealed record ActivationEntry(LineKind Kind, string Name, long Bytes, TensorParallelSplit Split, string Formula, string Source,
+    Phase Phase = Phase.ForwardAndBackward);

@@ -1,3 +1,5 @@
+using Afinado.Planner.Memory;
+
 namespace Afinado.Planner.Parallel;
 
 /// <summary>
@@ -17,22 +19,22 @@ public static class KorthikantiActivations
         long as2b = a * s * s * b;
         var rows = new List<ActivationEntry>
         {
-            new("LayerNorm inputs (2)", 4 * sbh, TensorParallelSplit.SequenceRegion, "2 × 2sbh", Source),
-            new("QKV projection input", 2 * sbh, TensorParallelSplit.SequenceRegion, "2sbh", Source),
-            new("Q and K", 4 * sbh, TensorParallelSplit.TensorRegion, "2 × 2sbh", Source),
-            new("V", 2 * sbh, TensorParallelSplit.TensorRegion, "2sbh", Source),
-            new("attention output-projection input", 2 * sbh, TensorParallelSplit.TensorRegion, "2sbh", Source),
-            new("attention dropout mask", sbh, TensorParallelSplit.SequenceRegion, "sbh", Source),
-            new("MLP fc1 input", 2 * sbh, TensorParallelSplit.SequenceRegion, "2sbh", Source),
-            new("GeLU input", 8 * sbh, TensorParallelSplit.TensorRegion, "2 × 4sbh", Source),
-            new("fc2 input", 8 * sbh, TensorParallelSplit.TensorRegion, "2 × 4sbh", Source),
-            new("MLP dropout mask", sbh, TensorParallelSplit.SequenceRegion, "sbh", Source),
+            new(LineKind.ActivationsNorms, "LayerNorm inputs (2)", 4 * sbh, TensorParallelSplit.SequenceRegion, "2 × 2sbh", Source),
+            new(LineKind.ActivationsAttentionInputs, "QKV projection input", 2 * sbh, TensorParallelSplit.SequenceRegion, "2sbh", Source),
+            new(LineKind.ActivationsAttentionCore, "Q and K", 4 * sbh, TensorParallelSplit.TensorRegion, "2 × 2sbh", Source),
+            new(LineKind.ActivationsAttentionCore, "V", 2 * sbh, TensorParallelSplit.TensorRegion, "2sbh", Source),
+            new(LineKind.ActivationsAttentionCore, "attention output-projection input", 2 * sbh, TensorParallelSplit.TensorRegion, "2sbh", Source),
+            new(LineKind.ActivationsDropoutMasks, "attention dropout mask", sbh, TensorParallelSplit.SequenceRegion, "sbh", Source),
+            new(LineKind.ActivationsMlp, "MLP fc1 input", 2 * sbh, TensorParallelSplit.SequenceRegion, "2sbh", Source),
+            new(LineKind.ActivationsMlp, "GeLU input", 8 * sbh, TensorParallelSplit.TensorRegion, "2 × 4sbh", Source),
+            new(LineKind.ActivationsMlp, "fc2 input", 8 * sbh, TensorParallelSplit.TensorRegion, "2 × 4sbh", Source),
+            new(LineKind.ActivationsDropoutMasks, "MLP dropout mask", sbh, TensorParallelSplit.SequenceRegion, "sbh", Source),
         };
         if (!selectiveRecompute)
         {
-            rows.Add(new("softmax output", 2 * as2b, TensorParallelSplit.TensorRegion, "2as²b", Source));
-            rows.Add(new("softmax dropout mask", as2b, TensorParallelSplit.TensorRegion, "as²b", Source));
-            rows.Add(new("softmax dropout output", 2 * as2b, TensorParallelSplit.TensorRegion, "2as²b", Source));
+            rows.Add(new(LineKind.ActivationsAttentionScores, "softmax output", 2 * as2b, TensorParallelSplit.TensorRegion, "2as²b", Source));
+            rows.Add(new(LineKind.ActivationsAttentionScores, "softmax dropout mask", as2b, TensorParallelSplit.TensorRegion, "as²b", Source));
+            rows.Add(new(LineKind.ActivationsAttentionScores, "softmax dropout output", 2 * as2b, TensorParallelSplit.TensorRegion, "2as²b", Source));
         }
         return rows;
     }

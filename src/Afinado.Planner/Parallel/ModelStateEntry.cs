@@ -1,15 +1,18 @@
+using Afinado.Planner.Memory;
+
 namespace Afinado.Planner.Parallel;
 
 /// <summary>
 /// One model-state tensor class of the single-GPU ledger (all of it, as one unsharded replica holds it):
-/// weights, gradients, master weights, optimizer moments. <see cref="Kind"/> says which ZeRO class shards it;
+/// weights, gradients, master weights, optimizer moments. <see cref="Kind"/> is the identity of the ledger lines it
+/// becomes (on the GPU or offloaded); <see cref="Class"/> says which ZeRO class shards it;
 /// <see cref="Shardable"/> is false for state that is not a parameter tensor and so stays whole on every rank
 /// (bitsandbytes' quantization constants). <see cref="Phase"/> narrows when it is live (optimizer temporaries: the step).
 /// <see cref="FrozenFloatWeights"/> marks the frozen non-quantized base, which FSDP keeps in the dtype it was loaded in
 /// (<see cref="ParallelLayout.FsdpShardedDtype"/>).
 /// </summary>
-public sealed record ModelStateEntry(string Name, StateKind Kind, long Elements, double BytesPerElement, string Source,
-    bool Shardable = true, StepPhase Phase = StepPhase.Always, bool FrozenFloatWeights = false)
+public sealed record ModelStateEntry(LineKind Kind, string Name, StateKind Class, long Elements, double BytesPerElement, string Source,
+    bool Shardable = true, Phase Phase = Phase.Step, bool FrozenFloatWeights = false)
 {
     public long Bytes => (long)Math.Ceiling(Elements * BytesPerElement);
 
@@ -22,9 +25,9 @@ public sealed record ModelStateEntry(string Name, StateKind Kind, long Elements,
         const string paper = "ZeRO (Rajbhandari et al. 2019) §3.1: 2Ψ + 2Ψ + KΨ";
         return
         [
-            new("16-bit weights", StateKind.Parameters, parameters, 2, paper),
-            new("16-bit gradients", StateKind.Gradients, trainable, 2, paper),
-            new($"optimizer states (fp32 master + moments, K={k:0.##})", StateKind.OptimizerStates, trainable, k, paper),
+            new(LineKind.Weights, "16-bit weights", StateKind.Parameters, parameters, 2, paper),
+            new(LineKind.Gradients, "16-bit gradients", StateKind.Gradients, trainable, 2, paper),
+            new(LineKind.OptimizerState, $"optimizer states (fp32 master + moments, K={k:0.##})", StateKind.OptimizerStates, trainable, k, paper),
         ];
     }
 }

@@ -1,4 +1,5 @@
 using Afinado.Planner.Architecture;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Parallel;
 
@@ -14,7 +15,7 @@ public sealed record ParallelJob
     public required IReadOnlyList<ModelStateEntry> ModelStates { get; init; }
     public IReadOnlyList<ActivationEntry> Activations { get; init; } = [];
     /// <summary>Per-GPU lines that do not scale with parallelism (CUDA context, allocator reserve). Always live.</summary>
-    public IReadOnlyList<MemoryLine> Overheads { get; init; } = [];
+    public IReadOnlyList<LedgerEntry> Overheads { get; init; } = [];
     /// <summary>Caching-allocator slack added on top of the per-GPU peak, as a fraction of it (0 = none).</summary>
     public double AllocatorReserveFraction { get; init; }
 
@@ -63,7 +64,7 @@ public sealed record ParallelJob
 
     /// <summary>Fills the gathering granularity and TP fraction from the architecture; trainable units are given by the caller.</summary>
     public static ParallelJob FromArchitecture(ModelArchitecture model, long trainable, IReadOnlyList<ModelStateEntry> states,
-        IReadOnlyList<ActivationEntry> activations, IReadOnlyList<MemoryLine> overheads, bool fullFinetune) => new()
+        IReadOnlyList<ActivationEntry> activations, IReadOnlyList<LedgerEntry> overheads, bool fullFinetune) => new()
     {
         Parameters = model.ParameterCount,
         TrainableParameters = trainable,

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Parallel;
 
@@ -38,19 +39,20 @@ public static class ParallelJson
     {
         var parallel = Layout(ledger.Layout);
         parallel["gpu_peak_bytes"] = ledger.GpuPeakBytes;
-        parallel["gpu_peak_phase"] = ledger.GpuPeakPhase.Name();
+        parallel["gpu_peak_phase"] = ledger.GpuPeakPhase.StepName();
         parallel["gpu_components"] = Lines(ledger.Gpu);
         parallel["cpu_components"] = Lines(ledger.CpuPerNode);
         return new JsonObject { ["parallel"] = parallel, ["cpu_bytes_per_node"] = ledger.CpuBytesPerNode };
     }
 
-    private static JsonArray Lines(IEnumerable<MemoryLine> lines) => new(lines.Select(l => (JsonNode)new JsonObject
+    private static JsonArray Lines(IEnumerable<LedgerEntry> lines) => new(lines.Select(l => (JsonNode)new JsonObject
     {
         ["name"] = l.Name,
-        ["bytes"] = l.Bytes,
+        ["kind"] = l.Kind.ToString(),
+        ["bytes"] = l.RoundedBytes,
         ["formula"] = l.Formula,
         ["source"] = l.Source,
-        ["phase"] = l.Phase.Name(),
-        ["moments"] = new JsonArray(StepPhases.Moments.Concat([StepPhase.ModelLoad]).Where(m => (l.Phase & m) != 0).Select(m => (JsonNode)m.Name()).ToArray()),
+        ["phase"] = l.Phases.StepName(),
+        ["moments"] = new JsonArray(Phases.StepMoments.Append(Phase.ModelLoad).Where(m => (l.Phases & m) != 0).Select(m => (JsonNode)m.StepName()).ToArray()),
     }).ToArray());
 }

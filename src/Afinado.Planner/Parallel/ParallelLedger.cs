@@ -1,24 +1,26 @@
+using Afinado.Planner.Memory;
+
 namespace Afinado.Planner.Parallel;
 
 /// <summary>Per-GPU and per-node memory of one job under one layout, every line with its formula and source.</summary>
 public sealed record ParallelLedger
 {
     public required ParallelLayout Layout { get; init; }
-    public required IReadOnlyList<MemoryLine> Gpu { get; init; }
-    public required IReadOnlyList<MemoryLine> CpuPerNode { get; init; }
+    public required IReadOnlyList<LedgerEntry> Gpu { get; init; }
+    public required IReadOnlyList<LedgerEntry> CpuPerNode { get; init; }
     public required DeepSpeedSettings DeepSpeed { get; init; }
 
-    /// <summary>Bytes of the lines live at <paramref name="moment"/>.</summary>
-    public static long At(IEnumerable<MemoryLine> lines, StepPhase moment) => lines.Where(l => (l.Phase & moment) != 0).Sum(l => l.Bytes);
+    /// <summary>The worst moment of a step on one GPU (lines hold whole bytes, so the sums are exact).</summary>
+    public MemoryPeak GpuPeak => MemoryPeak.Of(Gpu, Phases.StepMoments);
 
     /// <summary>Bytes live at the worst moment of a step.</summary>
-    public long GpuPeakBytes => StepPhases.Moments.Max(m => At(Gpu, m));
+    public long GpuPeakBytes => (long)GpuPeak.Bytes;
 
     /// <summary>The moment that holds the peak (the earliest of equal ones).</summary>
-    public StepPhase GpuPeakPhase => StepPhases.Moments.MaxBy(m => At(Gpu, m));
+    public Phase GpuPeakPhase => GpuPeak.Moment;
 
-    /// <summary>CPU RAM a node needs: the larger of checkpoint loading and what offload keeps there during training.</summary>
-    public long CpuBytesPerNode => Math.Max(At(CpuPerNode, StepPhase.ModelLoad), CpuPerNode.Where(l => l.Phase != StepPhase.ModelLoad).Sum(l => l.Bytes));
+    /// <summary>CPU RAM a node needs: the larger of checkpoint loading and what offload keeps there for the whole step.</summary>
+    public long CpuBytesPerNode => (long)MemoryPeak.Of(CpuPerNode, Phases.NodeMoments).Bytes;
 
     public bool FitsGpu(long capacityBytes) => GpuPeakBytes <= capacityBytes;
 
@@ -30,11 +32,10 @@ public sealed record ParallelLedger
     public const double Fsdp1MeasuredReservedRatio = 10.24 / 8.28;
 
     /// <summary>Per-GPU runtime outside PyTorch's allocator: the CUDA context and the NCCL communicators.</summary>
-    public long GpuRuntimeBytes => Gpu.Where(l => l.Name.StartsWith("CUDA context", StringComparison.Ordinal)
-        || l.Name.StartsWith("NCCL communicator", StringComparison.Ordinal)).Sum(l => l.Bytes);
+    public long GpuRuntimeBytes => (long)Gpu.Where(l => l.Kind.IsRuntimeOutsideAllocator()).Sum(l => l.Bytes);
 
-    /// <summary>Reserved but unallocated memory the plan counts (the "allocator reserve" lines).</summary>
-    public long GpuReserveBytes => Gpu.Where(l => l.Name.StartsWith("allocator reserve", StringComparison.Ordinal)).Sum(l => l.Bytes);
+    /// <summary>Reserved but unallocated memory the plan counts (the allocator's reserve and blocks only one stream can reuse).</summary>
+    public long GpuReserveBytes => (long)Gpu.Where(l => l.Kind.IsReservedInsideAllocator()).Sum(l => l.Bytes);
 
     /// <summary>Tensors at the peak (≈ torch.cuda.max_memory_allocated): the peak without runtime and reserve.</summary>
     public long GpuAllocatedPeakBytes => GpuPeakBytes - GpuRuntimeBytes - GpuReserveBytes;

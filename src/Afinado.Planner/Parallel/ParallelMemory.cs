@@ -17,8 +17,8 @@ public static class ParallelMemory
     public static ParallelLedger Plan(ParallelJob job, ParallelLayout layout, DeepSpeedSettings? settings = null)
     {
         settings ??= DeepSpeedSettings.For(layout.ZeroStage, job.HiddenSize, job.TrainableParameters);
-        var gpu = new List<MemoryLine>();
-        var cpu = new List<MemoryLine>();
+        var gpu = new List<LedgerEntry>();
+        var cpu = new List<LedgerEntry>();
         int n = layout.ShardGroup, t = layout.TensorParallel, perNode = layout.GpusPerNode;
         double tpFactor = TpFactor(job, t);
         string tpText = t > 1 ? $" × ({job.TensorParallelShardableFraction:0.####}/{t} + {1 - job.TensorParallelShardableFraction:0.####})" : "";
@@ -32,8 +32,8 @@ public static class ParallelMemory
         if (fsdp1Pinned) AddFsdp1PinnedShards(job, layout, cpu);
         foreach (var state in job.ModelStates)
         {
-            if (gradientsGoStraightToCpu && state.Kind == StateKind.Gradients) continue;
-            bool sharded = layout.Shards(state.Kind) && state.Shardable && n > 1;
+            if (gradientsGoStraightToCpu && state.Class == StateKind.Gradients) continue;
+            bool sharded = layout.Shards(state.Class) && state.Shardable && n > 1;
             // FSDP MixedPrecision shards the frozen base in the dtype it was loaded in (torch/distributed/fsdp/_flat_param.py
             // keeps the flat parameter's dtype; _mp_shard / _full_param_padded are the param_dtype copies).
             bool loadedDtype = layout.Engine == ParallelEngine.Fsdp && layout.FsdpShardedDtype is not null && state.FrozenFloatWeights;
@@ -41,14 +41,14 @@ public static class ParallelMemory
             double bytes = Math.Ceiling(state.Elements * bytesPerElement) * tpFactor / (sharded ? n : 1);
             string formula = $"{Num(state.Elements)} × {bytesPerElement:0.####} B{tpText}{(sharded ? $" / {n}" : "")}";
             string name = (loadedDtype ? $"frozen weights ({layout.FsdpShardedDtype!.Value.Name()} as loaded, FSDP MixedPrecision)" : state.Name) + (sharded ? $" (sharded /{n})" : "");
-            if (IsOffloaded(state.Kind, layout.Offload) && state.Shardable)
+            if (IsOffloaded(state.Class, layout.Offload) && state.Shardable)
             {
                 // FSDP1 holds offloaded weights and gradients in pinned flat-parameter buffers, counted per unit below.
-                if (fsdp1Pinned && state.Kind is StateKind.Parameters or StateKind.Gradients) continue;
-                cpu.Add(new($"{name}, offloaded", Ceil(bytes) * perNode, $"({formula}) × {perNode} ranks/node", state.Source));
+                if (fsdp1Pinned && state.Class is StateKind.Parameters or StateKind.Gradients) continue;
+                cpu.Add(Line(state.Kind, $"{name}, offloaded", Ceil(bytes) * perNode, $"({formula}) × {perNode} ranks/node", state.Source));
             }
             else
-                gpu.Add(new(name, Ceil(bytes), formula, state.Source, state.Phase));
+                gpu.Add(Line(state.Kind, name, Ceil(bytes), formula, state.Source, state.Phase));
         }
 
         // 2. DeepSpeed's fp32 gradient partition: 16-bit grads are cast to fp32 for the optimizer step.
@@ -62,9 +62,9 @@ public static class ParallelMemory
                 formula = $"4 B × sub_group_size {Num(settings.SubGroupSize)} (stage 3 converts one sub-group at a time)";
             }
             if (layout.Offload != Offload.None)
-                cpu.Add(new("fp32 gradient partition, offloaded", Ceil(4 * perRank) * perNode, $"({formula}) × {perNode} ranks/node", DsConfig));
+                cpu.Add(Line(LineKind.Fp32GradientPartition, "fp32 gradient partition, offloaded", Ceil(4 * perRank) * perNode, $"({formula}) × {perNode} ranks/node", DsConfig));
             else
-                gpu.Add(new("fp32 gradient partition for the step", Ceil(4 * perRank), formula, DsConfig, StepPhase.OptimizerStep));
+                gpu.Add(Line(LineKind.Fp32GradientPartition, "fp32 gradient partition for the step", Ceil(4 * perRank), formula, DsConfig, Phase.OptimizerStep));
         }
 
         // 3. Gathered parameters (ZeRO-3 / FSDP) and persistent small tensors.
@@ -78,12 +78,12 @@ public static class ParallelMemory
         {
             long bytes = ActivationSharding.PerRank(a, t, layout.SequenceParallel);
             bool split = bytes != a.Bytes;
-            gpu.Add(new(a.Name, bytes, split ? $"({a.Formula}) / {t}" : a.Formula, a.Source, a.Phase));
+            gpu.Add(Line(a.Kind, a.Name, bytes, split ? $"({a.Formula}) / {t}" : a.Formula, a.Source, a.Phase));
         }
 
         // 6. NCCL communicators and runtime overheads.
         foreach (var (group, ranks) in NcclOverhead.Communicators(layout))
-            gpu.Add(new($"NCCL communicator: {group} ({ranks} ranks)", NcclOverhead.PerCommunicator(ranks),
+            gpu.Add(Line(LineKind.NcclCommunicator, $"NCCL communicator: {group} ({ranks} ranks)", NcclOverhead.PerCommunicator(ranks),
                 "688 MiB per communicator (measured 544 for 2 ranks, 688 for more; the larger is charged)", NcclOverhead.Source));
         gpu.AddRange(job.Overheads);
 
@@ -94,7 +94,7 @@ public static class ParallelMemory
         if (job.AllocatorReserveFraction > 0)
         {
             long reserve = Ceil(ledger.GpuPeakBytes * job.AllocatorReserveFraction);
-            ledger = ledger with { Gpu = [.. gpu, new("allocator reserve", reserve, $"{job.AllocatorReserveFraction:P0} of the peak", "caching-allocator slack, memory.md §5.2 (0.25–6 GiB reserved-but-unallocated)")] };
+            ledger = ledger with { Gpu = [.. gpu, Line(LineKind.AllocatorReserve, "allocator reserve", reserve, $"{job.AllocatorReserveFraction:P0} of the peak", "caching-allocator slack, memory.md §5.2 (0.25–6 GiB reserved-but-unallocated)")] };
         }
         return ledger;
     }
@@ -107,14 +107,14 @@ public static class ParallelMemory
     /// FSDP1 CPU offload keeps each rank's shard of every flat parameter in pinned host memory, plus a pinned gradient
     /// buffer of the same size; PyTorch's pinned allocator rounds each request up to a power of two.
     /// </summary>
-    private static void AddFsdp1PinnedShards(ParallelJob job, ParallelLayout layout, List<MemoryLine> cpu)
+    private static void AddFsdp1PinnedShards(ParallelJob job, ParallelLayout layout, List<LedgerEntry> cpu)
     {
         int n = layout.ShardGroup, perNode = layout.GpusPerNode;
         long pinned = job.FsdpUnitBytes.Sum(u => PinnedBytes((long)Math.Ceiling(u / n)));
         double raw = job.FsdpUnitBytes.Sum(u => Math.Ceiling(u / n));
         string formula = $"Σ over {job.FsdpUnitBytes.Count:N0} flat parameters of PowerOf2Ceil(unit bytes / {n}) = {raw / 1e9:0.###} GB rounded to {pinned / 1e9:0.###} GB, × {perNode} ranks/node";
-        cpu.Add(new("FSDP1 pinned parameter shards (_local_shard)", pinned * perNode, formula, Fsdp1Offload + "; " + PinnedRounding));
-        cpu.Add(new("FSDP1 pinned gradient shards (_cpu_grad, one per flat parameter)", pinned * perNode, formula, Fsdp1Offload + "; " + PinnedRounding));
+        cpu.Add(Line(LineKind.FsdpPinnedParameterShards, "FSDP1 pinned parameter shards (_local_shard)", pinned * perNode, formula, Fsdp1Offload + "; " + PinnedRounding));
+        cpu.Add(Line(LineKind.FsdpPinnedGradientShards, "FSDP1 pinned gradient shards (_cpu_grad, one per flat parameter)", pinned * perNode, formula, Fsdp1Offload + "; " + PinnedRounding));
     }
 
     /// <summary>Bytes PyTorch's caching host allocator reserves for a pinned tensor of <paramref name="bytes"/>: the next power of two.</summary>
@@ -130,7 +130,7 @@ public static class ParallelMemory
     private static double TpFactor(ParallelJob job, int t) =>
         t == 1 ? 1 : job.TensorParallelShardableFraction / t + (1 - job.TensorParallelShardableFraction);
 
-    private static void AddGathered(ParallelJob job, ParallelLayout layout, DeepSpeedSettings s, double tpFactor, List<MemoryLine> gpu)
+    private static void AddGathered(ParallelJob job, ParallelLayout layout, DeepSpeedSettings s, double tpFactor, List<LedgerEntry> gpu)
     {
         if (layout.IsSingleGpu && layout.Engine != ParallelEngine.Fsdp && layout.Sharding != Sharding.Zero3) return;
         double pb = job.GatherBytesPerParameter, gb = job.GradientBytesPerParameter;
@@ -139,15 +139,15 @@ public static class ParallelMemory
             long live = Math.Min(s.Stage3MaxLiveParameters, job.LargestModuleParameters + s.Stage3PrefetchBucketSize);
             double moduleBytes = job.LargestModuleGatherBytes > 0 ? job.LargestModuleGatherBytes : job.LargestModuleParameters * pb;
             double liveBytes = moduleBytes + (live - job.LargestModuleParameters) * pb;
-            gpu.Add(new("ZeRO-3 gathered parameters (largest module + prefetch bucket)", Ceil(liveBytes * tpFactor),
+            gpu.Add(Line(LineKind.Zero3GatheredParameters, "ZeRO-3 gathered parameters (largest module + prefetch bucket)", Ceil(liveBytes * tpFactor),
                 $"min(max_live {Num(s.Stage3MaxLiveParameters)}, largest module {Num(job.LargestModuleParameters)} + prefetch {Num(s.Stage3PrefetchBucketSize)}) × {pb:0.####} B",
-                DsConfig + "; estimator's 4·largest_layer", StepPhase.Backward));
+                DsConfig + "; estimator's 4·largest_layer", Phase.ForwardAndBackward));
             if (job.LargestModuleTrainable > 0)
-                gpu.Add(new("ZeRO-3 full gradient of the largest trainable module", Ceil(job.LargestModuleTrainable * gb * tpFactor),
-                    $"{Num(job.LargestModuleTrainable)} × {gb:0.####} B", DsConfig + "; estimator's 4·largest_layer", StepPhase.BackwardStart | StepPhase.BackwardEnd));
+                gpu.Add(Line(LineKind.Zero3ModuleGradient, "ZeRO-3 full gradient of the largest trainable module", Ceil(job.LargestModuleTrainable * gb * tpFactor),
+                    $"{Num(job.LargestModuleTrainable)} × {gb:0.####} B", DsConfig + "; estimator's 4·largest_layer", Phase.BackwardStart | Phase.BackwardEnd));
             long persistent = job.TensorSizes.Where(x => x <= s.Stage3ParamPersistenceThreshold).Sum();
             if (persistent > 0 && layout.ShardGroup > 1)
-                gpu.Add(new("ZeRO-3 persistent small parameters (kept whole)", Ceil(persistent * pb * (1 - 1.0 / layout.ShardGroup)),
+                gpu.Add(Line(LineKind.Zero3PersistentParameters, "ZeRO-3 persistent small parameters (kept whole)", Ceil(persistent * pb * (1 - 1.0 / layout.ShardGroup)),
                     $"{Num(persistent)} params ≤ threshold {Num(s.Stage3ParamPersistenceThreshold)} × {pb:0.####} B × (1 − 1/{layout.ShardGroup})",
                     DsConfig + " stage3_param_persistence_threshold"));
         }
@@ -161,23 +161,23 @@ public static class ParallelMemory
             // of a layer's backward, when its recomputed activations are already freed.)
             if (layout.FsdpVersion == 1 && job.AdapterUnitsNested)
             {
-                gpu.Add(new("FSDP gathered layer unit (current; the backward prefetch targets a nested LoRA unit)", Ceil(unit * tpFactor),
+                gpu.Add(Line(LineKind.FsdpGatheredLayers, "FSDP gathered layer unit (current; the backward prefetch targets a nested LoRA unit)", Ceil(unit * tpFactor),
                     $"1 × largest decoder layer {Num(job.LargestWrapUnitParameters)} params = {unit / 1e6:0.#} MB",
                     "torch/distributed/fsdp/_exec_order_utils.py get_handle_to_backward_prefetch (post-forward order, limit 1) with " +
-                    "PEFT fsdp_auto_wrap_policy (lora_A / lora_B as units inside each layer)", StepPhase.Backward));
+                    "PEFT fsdp_auto_wrap_policy (lora_A / lora_B as units inside each layer)", Phase.ForwardAndBackward));
                 // Allocated counts a unit as freed when FSDP frees it on the CPU, but its block returns to the all-gather
                 // stream's pool only once the GPU has finished with it; the next unit's all-gather, issued meanwhile,
                 // takes a second block. That block is reserved, not allocated (it shows in nvidia-smi, not in
                 // max_memory_allocated), and only the all-gather stream can reuse it.
-                gpu.Add(new("allocator reserve: FSDP all-gather pool's second layer block", Ceil(unit * tpFactor),
+                gpu.Add(Line(LineKind.AllGatherPoolBlock, "allocator reserve: FSDP all-gather pool's second layer block", Ceil(unit * tpFactor),
                     $"1 × largest decoder layer = {unit / 1e6:0.#} MB",
                     "FSDP limit_all_gathers (\"GPU memory usage from only two consecutive FSDP instances\"); CUDA caching allocator: " +
                     "a block freed after record_stream is reusable only after the recorded stream passes it, and only by its own stream"));
             }
             else
-                gpu.Add(new("FSDP gathered layer units (current + backward prefetch)", Ceil(2 * unit * tpFactor),
+                gpu.Add(Line(LineKind.FsdpGatheredLayers, "FSDP gathered layer units (current + backward prefetch)", Ceil(2 * unit * tpFactor),
                     $"2 × largest decoder layer {Num(job.LargestWrapUnitParameters)} params = 2 × {unit / 1e6:0.#} MB",
-                    "PyTorch FSDP BACKWARD_PRE keeps the next unit gathered (ecosystem.md §6.3)", StepPhase.Backward));
+                    "PyTorch FSDP BACKWARD_PRE keeps the next unit gathered (ecosystem.md §6.3)", Phase.ForwardAndBackward));
             long largestTrainable = job.LargestWrapUnitTrainable;
             if (layout.ShardEmbeddingsSeparately)
             {
@@ -187,29 +187,29 @@ public static class ParallelMemory
                 const string tt = "torchtune training/_distributed.py shard_model + custom_sharded_layers ['tok_embeddings', 'output'] (llama3_1/70B_full.yaml)";
                 double rest = job.RootUnitGatherBytes - job.EmbeddingGatherBytes - job.HeadGatherBytes;
                 if (rest > 0)
-                    gpu.Add(new("FSDP root unit (final norm) gathered", Ceil(rest * tpFactor), $"{rest / 1e6:0.###} MB", tt + "; root keeps reshard_after_forward=False", StepPhase.Backward));
+                    gpu.Add(Line(LineKind.FsdpRootUnit, "FSDP root unit (final norm) gathered", Ceil(rest * tpFactor), $"{rest / 1e6:0.###} MB", tt + "; root keeps reshard_after_forward=False", Phase.ForwardAndBackward));
                 if (job.HeadGatherBytes > 0)
-                    gpu.Add(new("FSDP head unit (output) gathered", Ceil(job.HeadGatherBytes * tpFactor), $"{job.HeadGatherBytes / 1e6:0.#} MB", tt, StepPhase.Forward | StepPhase.BackwardStart));
+                    gpu.Add(Line(LineKind.FsdpHeadUnit, "FSDP head unit (output) gathered", Ceil(job.HeadGatherBytes * tpFactor), $"{job.HeadGatherBytes / 1e6:0.#} MB", tt, Phase.Forward | Phase.BackwardStart));
                 if (job.EmbeddingGatherBytes > 0)
-                    gpu.Add(new("FSDP embedding unit (tok_embeddings) gathered", Ceil(job.EmbeddingGatherBytes * tpFactor), $"{job.EmbeddingGatherBytes / 1e6:0.#} MB", tt, StepPhase.BackwardEnd));
+                    gpu.Add(Line(LineKind.FsdpEmbeddingUnit, "FSDP embedding unit (tok_embeddings) gathered", Ceil(job.EmbeddingGatherBytes * tpFactor), $"{job.EmbeddingGatherBytes / 1e6:0.#} MB", tt, Phase.BackwardEnd));
                 largestTrainable = Math.Max(job.LargestLayerTrainable, Math.Max(job.EmbeddingTrainable, job.HeadTrainable));
             }
             else if (job.RootUnitGatherBytes > 0)
-                gpu.Add(new("FSDP root unit (embeddings, norm, head) gathered", Ceil(job.RootUnitGatherBytes * tpFactor),
-                    $"{job.RootUnitGatherBytes / 1e6:0.#} MB in 16-bit", "FSDP does not reshard the root after forward: backward starts with it", StepPhase.Backward));
+                gpu.Add(Line(LineKind.FsdpRootUnit, "FSDP root unit (embeddings, norm, head) gathered", Ceil(job.RootUnitGatherBytes * tpFactor),
+                    $"{job.RootUnitGatherBytes / 1e6:0.#} MB in 16-bit", "FSDP does not reshard the root after forward: backward starts with it", Phase.ForwardAndBackward));
             if (layout.Offload == Offload.Params)
-                gpu.Add(new("FSDP offload: shard staged on the GPU for the all-gather", Ceil(unit * tpFactor / layout.ShardGroup),
-                    $"{unit / 1e6:0.#} MB / {layout.ShardGroup}", "FSDP CPUOffload copies the CPU shard to the GPU before all-gathering it", StepPhase.Backward));
+                gpu.Add(Line(LineKind.FsdpOffloadStagedShard, "FSDP offload: shard staged on the GPU for the all-gather", Ceil(unit * tpFactor / layout.ShardGroup),
+                    $"{unit / 1e6:0.#} MB / {layout.ShardGroup}", "FSDP CPUOffload copies the CPU shard to the GPU before all-gathering it", Phase.ForwardAndBackward));
             if (largestTrainable > 0)
-                gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(largestTrainable * gb * tpFactor),
-                    $"{Num(largestTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.BackwardStart | StepPhase.BackwardEnd));
+                gpu.Add(Line(LineKind.FsdpUnitGradient, "FSDP unsharded gradient of one unit", Ceil(largestTrainable * gb * tpFactor),
+                    $"{Num(largestTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", Phase.BackwardStart | Phase.BackwardEnd));
         }
         else if (layout.Sharding == Sharding.FsdpGradOp && job.LargestWrapUnitTrainable > 0)
-            gpu.Add(new("FSDP unsharded gradient of one unit", Ceil(job.LargestWrapUnitTrainable * gb * tpFactor),
-                $"{Num(job.LargestWrapUnitTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", StepPhase.BackwardStart | StepPhase.BackwardEnd));
+            gpu.Add(Line(LineKind.FsdpUnitGradient, "FSDP unsharded gradient of one unit", Ceil(job.LargestWrapUnitTrainable * gb * tpFactor),
+                $"{Num(job.LargestWrapUnitTrainable)} × {gb:0.####} B", "FSDP reduce-scatters each unit's full gradient", Phase.BackwardStart | Phase.BackwardEnd));
     }
 
-    private static void AddBuckets(ParallelJob job, ParallelLayout layout, DeepSpeedSettings s, double tpFactor, List<MemoryLine> gpu)
+    private static void AddBuckets(ParallelJob job, ParallelLayout layout, DeepSpeedSettings s, double tpFactor, List<LedgerEntry> gpu)
     {
         // DeepSpeed allocates its buckets even on one GPU (ZeRO-Offload); plain single-GPU training has none.
         if (job.TrainableParameters == 0 || (layout.IsSingleGpu && layout.Engine != ParallelEngine.DeepSpeed)) return;
@@ -217,38 +217,42 @@ public static class ParallelMemory
         switch (layout.ZeroStage, layout.Engine)
         {
             case (0, ParallelEngine.DataParallel):
-                gpu.Add(new("DDP reducer buckets (a copy of every gradient)", Ceil(job.TrainableParameters * gb * tpFactor),
+                gpu.Add(Line(LineKind.DdpReducerBuckets, "DDP reducer buckets (a copy of every gradient)", Ceil(job.TrainableParameters * gb * tpFactor),
                     $"{Num(job.TrainableParameters)} × {gb:0.####} B (gradient_as_bucket_view=False, the default)",
-                    "PyTorch DistributedDataParallel reducer", StepPhase.BackwardStart | StepPhase.BackwardEnd));
+                    "PyTorch DistributedDataParallel reducer", Phase.BackwardStart | Phase.BackwardEnd));
                 break;
             case (1 or 2, ParallelEngine.DeepSpeed):
                 int copies = s.OverlapComm ? 2 : 1;
-                gpu.Add(new("ZeRO reduce bucket", Ceil(copies * s.ReduceBucketSize * gb),
-                    $"{copies} × reduce_bucket_size {Num(s.ReduceBucketSize)} × {gb:0.####} B", DsConfig, StepPhase.BackwardStart | StepPhase.BackwardEnd));
-                gpu.Add(new("ZeRO all-gather bucket (after the step)", Ceil(s.AllgatherBucketSize * job.GatherBytesPerParameter),
+                gpu.Add(Line(LineKind.ZeroReduceBucket, "ZeRO reduce bucket", Ceil(copies * s.ReduceBucketSize * gb),
+                    $"{copies} × reduce_bucket_size {Num(s.ReduceBucketSize)} × {gb:0.####} B", DsConfig, Phase.BackwardStart | Phase.BackwardEnd));
+                gpu.Add(Line(LineKind.ZeroAllGatherBucket, "ZeRO all-gather bucket (after the step)", Ceil(s.AllgatherBucketSize * job.GatherBytesPerParameter),
                     $"allgather_bucket_size {Num(s.AllgatherBucketSize)} × {job.GatherBytesPerParameter:0.####} B",
-                    DsConfig + "; EleutherAI cookbook counts it too (memory.md §1.1)", StepPhase.OptimizerStep));
+                    DsConfig + "; EleutherAI cookbook counts it too (memory.md §1.1)", Phase.OptimizerStep));
                 break;
             case (3, ParallelEngine.DeepSpeed) when s.ContiguousGradients:
-                gpu.Add(new("ZeRO-3 reduce bucket (contiguous IPG buffer)", Ceil(s.ReduceBucketSize * gb),
-                    $"reduce_bucket_size {Num(s.ReduceBucketSize)} × {gb:0.####} B", DsConfig, StepPhase.BackwardStart | StepPhase.BackwardEnd));
+                gpu.Add(Line(LineKind.ZeroReduceBucket, "ZeRO-3 reduce bucket (contiguous IPG buffer)", Ceil(s.ReduceBucketSize * gb),
+                    $"reduce_bucket_size {Num(s.ReduceBucketSize)} × {gb:0.####} B", DsConfig, Phase.BackwardStart | Phase.BackwardEnd));
                 break;
         }
     }
 
-    private static void AddLoad(ParallelJob job, ParallelLayout layout, List<MemoryLine> cpu)
+    private static void AddLoad(ParallelJob job, ParallelLayout layout, List<LedgerEntry> cpu)
     {
         // zero.Init / fsdp_cpu_ram_efficient_loading materialise the checkpoint once per node (rank 0 loads, others wait);
         // otherwise every process on the node loads its own full copy.
         int copies = layout.GathersParameters ? 1 : layout.GpusPerNode;
-        cpu.Add(new("checkpoint load (transient, before training)", Ceil(job.Parameters * job.LoadBytesPerParameter * copies),
+        cpu.Add(Line(LineKind.CheckpointLoad, "checkpoint load (transient, before training)", Ceil(job.Parameters * job.LoadBytesPerParameter * copies),
             $"{Num(job.Parameters)} × {job.LoadBytesPerParameter:0.####} B × {copies} cop{(copies == 1 ? "y" : "ies")} per node",
             layout.GathersParameters ? "zero.Init / fsdp_cpu_ram_efficient_loading: one copy per node"
                 : "each process loads the full model first (DeepSpeed memory.rst: params × n_gpus per node at load)",
-            StepPhase.ModelLoad));
+            Phase.ModelLoad));
     }
 
     private static long Ceil(double bytes) => (long)Math.Ceiling(bytes);
+
+    /// <summary>A ledger line in the order this file reads best: what, how many bytes, how, from where, then when (the whole step unless narrower).</summary>
+    private static LedgerEntry Line(LineKind kind, string name, long bytes, string formula, string source, Phase phases = Phase.Step) =>
+        new(kind, name, phases, bytes, formula, source);
 
     internal static string Num(long x) => x >= 10_000_000
         ? x.ToString("0.###e0", CultureInfo.InvariantCulture)

@@ -40,49 +40,54 @@ public static class PlanBridge
         long frozen = p - trainableBase;
         if (quantized > 0 && constantsApart)
         {
-            states.Add(new($"frozen linears ({w.Name()} 4-bit codes)", StateKind.Parameters, quantized, shardedBytesPerQuantized,
+            states.Add(new(LineKind.WeightsFrozenQuantizedCodes, $"frozen linears ({w.Name()} 4-bit codes)", StateKind.Parameters, quantized, shardedBytesPerQuantized,
                 "bitsandbytes Params4bit: two 4-bit codes per byte (packed into bnb_4bit_quant_storage)"));
-            states.Add(new($"bitsandbytes QuantState ({w.Name()} block constants), whole on every GPU", StateKind.Parameters, quantized, w.Bytes() - shardedBytesPerQuantized,
+            states.Add(new(LineKind.QuantizationConstants, $"bitsandbytes QuantState ({w.Name()} block constants), whole on every GPU", StateKind.Parameters, quantized, w.Bytes() - shardedBytesPerQuantized,
                 "memory.md §1.5 constants (fp32 absmax per 64, or 8-bit absmax + fp32 per 256 blocks); bitsandbytes nn/modules.py keeps QuantState on the " +
                 "module, not as a parameter (fix_4bit_weight_quant_state_from_module: \"the quant state got lost ... for fsdp\"), and transformers PR #29587 " +
                 "quantizes on the GPU then moves only value.data to CPU/meta, so FSDP/ZeRO-3 neither shard nor offload it", Shardable: false));
         }
         else if (quantized > 0)
-            states.Add(new($"frozen linears ({w.Name()}, incl. block constants)", StateKind.Parameters, quantized, w.Bytes(),
+            states.Add(new(LineKind.WeightsFrozenQuantized, $"frozen linears ({w.Name()}, incl. block constants)", StateKind.Parameters, quantized, w.Bytes(),
                 "memory.md §1.5 (NF4 4.5 bits, 4.127 with double quantization); torchao NF4Tensor shards its scalers with the codes"));
         if (frozen - quantized > 0)
-            states.Add(new($"frozen weights ({(fp32 ? "fp32" : "16-bit")})", StateKind.Parameters, frozen - quantized, c, "engines hold frozen weights in the compute dtype",
+            states.Add(new(LineKind.WeightsFrozen, $"frozen weights ({(fp32 ? "fp32" : "16-bit")})", StateKind.Parameters, frozen - quantized, c, "engines hold frozen weights in the compute dtype",
                 FrozenFloatWeights: true));
         if (trainable > 0)
         {
-            states.Add(new(sel.AdapterParameters > 0 && trainableBase == 0 ? "LoRA adapters" : $"trainable weights ({(fp32 ? "fp32" : "16-bit")})",
+            bool adaptersOnly = sel.AdapterParameters > 0 && trainableBase == 0;
+            states.Add(new(adaptersOnly ? LineKind.LoraAdapters : LineKind.WeightsTrainable, adaptersOnly ? "LoRA adapters" : $"trainable weights ({(fp32 ? "fp32" : "16-bit")})",
                 StateKind.Parameters, trainable, c, bytesSrc));
-            states.Add(new($"gradients ({(fp32 ? "fp32" : "16-bit")}, trainable only)", StateKind.Gradients, trainable, c, bytesSrc));
+            states.Add(new(LineKind.Gradients, $"gradients ({(fp32 ? "fp32" : "16-bit")}, trainable only)", StateKind.Gradients, trainable, c, bytesSrc));
             if (job.Precision.IsAmp())
-                states.Add(new("fp32 master weights", StateKind.OptimizerStates, trainable, 4, bytesSrc));
+                states.Add(new(LineKind.MasterWeights, "fp32 master weights", StateKind.OptimizerStates, trainable, 4, bytesSrc));
             double optimizer = ledger.Tensors.Where(e => e.Category == Category.OptimizerState).Sum(e => e.Bytes);
             if (optimizer > 0)
-                states.Add(new($"optimizer states ({job.Optimizer.Name()})", StateKind.OptimizerStates, trainable, optimizer / trainable, "single-GPU ledger: " + string.Join("; ", ledger.Tensors.Where(e => e.Category == Category.OptimizerState).Select(e => e.Name))));
-            double temporaries = ledger.Tensors.Where(e => e.Name == "optimizer temporaries").Sum(e => e.Bytes);
+                states.Add(new(LineKind.OptimizerState, $"optimizer states ({job.Optimizer.Name()})", StateKind.OptimizerStates, trainable, optimizer / trainable, "single-GPU ledger: " + string.Join("; ", ledger.Tensors.Where(e => e.Category == Category.OptimizerState).Select(e => e.Name))));
+            double temporaries = ledger.Tensors.Where(e => e.Kind == LineKind.OptimizerTemporaries).Sum(e => e.Bytes);
             if (temporaries > 0)
-                states.Add(new("optimizer temporaries (per local shard)", StateKind.OptimizerStates, trainable, temporaries / trainable, "single-GPU ledger: foreach AdamW temporaries",
-                    Phase: StepPhase.OptimizerStep));
+                states.Add(new(LineKind.OptimizerTemporaries, "optimizer temporaries (per local shard)", StateKind.OptimizerStates, trainable, temporaries / trainable,
+                    "single-GPU ledger: foreach AdamW temporaries", Phase: Phase.OptimizerStep));
         }
 
         var activations = new List<ActivationEntry>();
         foreach (var e in ledger.Tensors)
         {
-            if (e.Category is not (Category.Activations or Category.Logits or Category.Temporary) || e.Name == "optimizer temporaries") continue;
-            var moments = (StepPhase)((int)e.Phases & (int)StepPhase.Always);
-            if (moments == StepPhase.None) continue;
+            // Optimizer temporaries are re-counted per local shard with the model states above.
+            if (e.Category is not (Category.Activations or Category.Logits or Category.Temporary) || e.Kind == LineKind.OptimizerTemporaries) continue;
+            // The parallel ledger sums at the step's four moments; lines live only at finer ones (the last layer's forward,
+            // the head's backward, perturbed forwards) have no moment there.
+            var moments = e.Phases & Phase.Step;
+            if (moments == Phase.None) continue;
             // The first layer to be recomputed in backward runs while every layer's checkpoint is still held, so the
             // checkpoints are live at the backward moment that holds the recomputed layer too (the single-GPU ledger
             // lists them at forward and backward start only).
-            if (e.Name.StartsWith("activation checkpoints", StringComparison.Ordinal)) moments |= StepPhase.BackwardEnd;
-            activations.Add(new(e.Name, e.RoundedBytes, SplitOf(e.Name), e.Formula, e.Source, moments));
+            if (e.Kind == LineKind.ActivationCheckpoints) moments |= Phase.BackwardEnd;
+            activations.Add(new(e.Kind, e.Name, e.RoundedBytes, SplitOf(e.Kind), e.Formula, e.Source, moments));
         }
-        var overheads = ledger.Runtime.Where(e => e.Name == "CUDA context")
-            .Select(e => new MemoryLine(e.Name, e.RoundedBytes, e.Formula, e.Source)).ToList();
+        // The CUDA context is the one runtime line that does not scale with the layout (the reserve is re-derived per GPU).
+        var overheads = ledger.Runtime.Where(e => e.Kind == LineKind.CudaContext)
+            .Select(e => e with { Phases = Phase.Step, Bytes = e.RoundedBytes }).ToList();
 
         var adapterByLayer = sel.Adapters.GroupBy(a => a.Layer).Select(g => g.Sum(a => a.Elements)).DefaultIfEmpty(0).Max();
         long largestTrainableModule = Math.Max(
@@ -137,13 +142,15 @@ public static class PlanBridge
     }
 
     /// <summary>
-    /// Korthikanti's split for the single-GPU ledger's lines: norm inputs, layer checkpoints, the head input and the
-    /// inputs of column-parallel projections live in the sequence region; everything per head or per FFN column
-    /// (q, k, v, scores, MLP intermediates, vocab-parallel logits, LoRA) is split by TP.
+    /// Korthikanti's split for the single-GPU ledger's lines: norm inputs, layer checkpoints, the head input, the embedding
+    /// and final-norm outputs a DFA step holds, and the inputs of column-parallel projections live in the sequence region;
+    /// everything per head or per FFN column (q, k, v, scores, MLP intermediates, vocab-parallel logits, LoRA) is split by TP.
     /// </summary>
-    internal static TensorParallelSplit SplitOf(string name) =>
-        name.Contains("norm", StringComparison.OrdinalIgnoreCase) || name.Contains("checkpoint", StringComparison.OrdinalIgnoreCase)
-            || name.Contains("linear inputs (attention)", StringComparison.OrdinalIgnoreCase)
-            ? TensorParallelSplit.SequenceRegion
-            : TensorParallelSplit.TensorRegion;
+    internal static TensorParallelSplit SplitOf(LineKind kind) => kind switch
+    {
+        LineKind.ActivationsNorms or LineKind.ActivationsFinalNormAndHeadInput or LineKind.DfaHeldOutputs
+            or LineKind.ActivationCheckpoints or LineKind.ActivationCheckpointsOffloaded or LineKind.ActivationCheckpointInTransit
+            or LineKind.ActivationsAttentionInputs => TensorParallelSplit.SequenceRegion,
+        _ => TensorParallelSplit.TensorRegion,
+    };
 }

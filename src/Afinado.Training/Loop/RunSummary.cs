@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Training.Loop;
 
@@ -44,6 +45,9 @@ public sealed record RunSummary
     public IReadOnlyDictionary<string, long>? PlannedBreakdown { get; init; }
     /// <summary>Measured bytes by the same entry names, where they can be measured.</summary>
     public IReadOnlyDictionary<string, long>? MeasuredBreakdown { get; init; }
+
+    /// <summary>A ledger as <see cref="PlannedBreakdown"/>: bytes by display name, in ledger order.</summary>
+    public static IReadOnlyDictionary<string, long> Breakdown(IEnumerable<LedgerEntry> entries) => entries.ToDictionary(e => e.Name, e => e.RoundedBytes);
 
     public sealed record LossBeforeAfter([property: JsonPropertyName("before")] double Before, [property: JsonPropertyName("after")] double? After);
 }

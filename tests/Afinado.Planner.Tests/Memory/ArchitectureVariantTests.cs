@@ -19,7 +19,7 @@ public class ArchitectureVariantTests
         var top2 = Ledger(Mixtral(8, 2), job);
         var top4 = Ledger(Mixtral(8, 4), job);
         var wide = Ledger(Mixtral(16, 2), job);
-        double Mlp(MemoryLedger l) => l.Tensors.Single(e => e.Name == "activations: MLP").Bytes;
+        double Mlp(MemoryLedger l) => l.Line(LineKind.ActivationsMlp).Bytes;
         Assert.True(Mlp(top4) > 1.8 * Mlp(top2));
         Assert.InRange(Mlp(wide) / Mlp(top2), 1.0, 1.01); // only the router softmax (4·E B per token) grows
         Assert.True(wide.Sum(Category.OptimizerState, Phase.OptimizerStep) > 1.7 * top2.Sum(Category.OptimizerState, Phase.OptimizerStep));
@@ -49,8 +49,8 @@ public class ArchitectureVariantTests
     {
         var arch = Llama31_8B;
         var l = Ledger(arch, new Job { Task = JobTask.Infer, WeightsDtype = DType.Nf4Dq, Batch = 1, Seq = 16 });
-        var linears = l.Tensors.Single(e => e.Name.StartsWith("weights: linears"));
-        var rest = l.Tensors.Single(e => e.Name.StartsWith("weights: embeddings"));
+        var linears = l.Line(LineKind.WeightsFrozenQuantized);
+        var rest = l.Line(LineKind.WeightsSkippedByQuantizer);
         Assert.Equal(arch.ParameterCount, (long)(linears.Bytes * 8 / DType.Nf4Dq.Bits() + rest.Bytes / 2 + 0.5));
     }
 }

@@ -7,8 +7,7 @@ namespace Afinado.Planner.Tests.Memory;
 /// <summary>Rules the H100 ground truth (bench/ground-truth/gpu-nvidia-h100-80gb-hbm3-2026-11-26.csv) settled.</summary>
 public class CudaKernelRuleTests
 {
-    private static double Scores(MemoryLedger l) =>
-        l.Tensors.Where(e => e.Name == "activations: attention scores (s²)").Sum(e => e.Bytes);
+    private static double Scores(MemoryLedger l) => l.Bytes(LineKind.ActivationsAttentionScores);
 
     [Fact]
     public void Fp32_sdpa_with_gqa_falls_back_to_the_math_kernel_and_saves_the_softmax()
@@ -30,7 +29,7 @@ public class CudaKernelRuleTests
     public void The_head_gradient_is_not_live_with_the_saved_log_softmax()
     {
         var l = Ledger(Llama31_8B, new Job { Method = TrainingMethod.Full, Precision = Precision.Bf16, Batch = 1, Seq = 2048 });
-        var head = l.Tensors.Single(e => e.Name == "gradient: output head (first computed)");
+        var head = l.Line(LineKind.GradientHead);
         Assert.Equal(Phase.BackwardHead, head.Phases);
         Assert.Equal(128256.0 * 4096 * 2, head.Bytes, 0);
         // At the head's backward only the logits' gradient (c·T·V) remains of the cross-entropy's tensors.
@@ -44,15 +43,18 @@ public class CudaKernelRuleTests
         // ATen softmax(x, dtype=float32) converts a bf16 x to fp32 before the kernel (only CUDA half has a fused path):
         // x (2) + copy (4) + output (4) = 10 B per score; fp16 skips the copy (6 B).
         double Prefill(Precision p) => Ledger(Llama31_8B, new Job { Task = JobTask.Infer, Precision = p, Attention = AttentionKernel.Eager, Batch = 1, Seq = 4096 })
-            .Tensors.Single(e => e.Name == "prefill activations (one layer's temporaries)").Bytes;
+            .Line(LineKind.PrefillActivations).Bytes;
         Assert.Equal(4.0 * 32 * 4096 * 4096, Prefill(Precision.Bf16) - Prefill(Precision.Fp16), 0);
     }
 }
 
 public class AutocastRuleTests
 {
-    private static double AtBackwardStart(MemoryLedger l, string prefix) =>
-        l.Tensors.Where(e => e.Name.StartsWith(prefix, StringComparison.Ordinal) && (e.Phases & Phase.BackwardStart) != 0).Sum(e => e.Bytes);
+    private static readonly LineKind[] AmpCopies =
+        [LineKind.AmpWeightCopies, LineKind.AmpWeightCopiesOfCheckpointedLayers, LineKind.AmpWeightCopiesOfRecomputedLayer, LineKind.AmpWeightCopyOfHead];
+
+    private static double AmpCopiesAtBackwardStart(MemoryLedger l) =>
+        l.Tensors.Where(e => AmpCopies.Contains(e.Kind) && (e.Phases & Phase.BackwardStart) != 0).Sum(e => e.Bytes);
 
     [Fact]
     public void Checkpointed_layers_lose_their_autocast_copies_when_the_forward_context_exits()
@@ -63,8 +65,8 @@ public class AutocastRuleTests
         var full = Ledger(arch, Amp(Checkpointing.Full));
         double head = 128256.0 * 4096;
         // Without checkpointing autograd keeps every 16-bit copy; with it only the (not checkpointed) head's survives.
-        Assert.Equal(2 * (arch.ParameterCount - 2 * head - 32 * 2 * 4096 - 4096 + head), AtBackwardStart(none, "AMP 16-bit"), 0);
-        Assert.Equal(2 * head, AtBackwardStart(full, "AMP 16-bit"), 0);
+        Assert.Equal(2 * (arch.ParameterCount - 2 * head - 32 * 2 * 4096 - 4096 + head), AmpCopiesAtBackwardStart(none), 0);
+        Assert.Equal(2 * head, AmpCopiesAtBackwardStart(full), 0);
         Assert.Equal(none.Sum(Category.Weights, Phase.Forward), full.Sum(Category.Weights, Phase.Forward), 0);
     }
 
@@ -73,7 +75,7 @@ public class AutocastRuleTests
     {
         // SDPA's output is bf16 under autocast, so o_proj's input cast is a no-op: AMP saves no more attention tensors than bf16.
         double Attn(Precision p) => Ledger(Llama31_8B, new Job { Method = TrainingMethod.Full, Precision = p, Batch = 1, Seq = 1024 })
-            .Tensors.Where(e => e.Name is "activations: q, k, v, attention output").Sum(e => e.Bytes);
+            .Bytes(LineKind.ActivationsAttentionCore);
         Assert.Equal(Attn(Precision.Bf16), Attn(Precision.AmpBf16), 0);
     }
 }

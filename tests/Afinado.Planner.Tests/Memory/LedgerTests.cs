@@ -15,7 +15,7 @@ public class LedgerTests
     {
         var arch = Catalog.ModelCatalog.Get(id);
         var l = Ledger(arch, new Job { Task = JobTask.Infer, Batch = 1, Seq = 1, KvDtype = DType.Bf16 });
-        Assert.Equal(expected, l.Tensors.Single(e => e.Name == "KV cache (prompt)").Bytes);
+        Assert.Equal(expected, l.Line(LineKind.KvCachePrompt).Bytes);
         Assert.Equal(expected, arch.KvBytesPerToken(2));
     }
 
@@ -23,7 +23,7 @@ public class LedgerTests
     public void Kv_cache_scales_with_batch_context_and_dtype()
     {
         var l = Ledger(Llama31_8B, new Job { Task = JobTask.Infer, Batch = 4, Seq = 1000, Context = 8192, KvDtype = DType.Fp8 });
-        Assert.Equal(131_072 / 2.0 * 4 * 8192, l.Tensors.Single(e => e.Name == "KV cache (full context)").Bytes);
+        Assert.Equal(131_072 / 2.0 * 4 * 8192, l.Line(LineKind.KvCacheFullContext).Bytes);
     }
 
     [Fact]
@@ -41,12 +41,12 @@ public class LedgerTests
     {
         var arch = Llama31_8B;
         var l = Ledger(arch, new Job { Method = TrainingMethod.QLora, Batch = 1, Seq = 128 });
-        var nf4 = l.Tensors.Single(e => e.Name.StartsWith("weights: frozen linears (nf4)"));
+        var nf4 = l.Line(LineKind.WeightsFrozenQuantized);
         long head = 128_256L * 4096;
         long embed = head;
         long linears = arch.ParameterCount - head - embed - arch.Tensors.Where(t => t.Role == Architecture.TensorRole.Norm).Sum(t => t.Elements);
         Assert.Equal(linears * 4.5 / 8, nf4.Bytes, 0);
-        Assert.Contains(l.Tensors, e => e.Name == "dequantization buffer");
+        Assert.Contains(l.Tensors, e => e.Kind == LineKind.DequantizationBuffer);
     }
 
     [Fact]
@@ -57,14 +57,14 @@ public class LedgerTests
         var l = Ledger(arch, frozenHalf);
         var sel = Planner.Fit.Planner.SelectionFor(arch, frozenHalf);
         Assert.True(sel.TrainableParameters < arch.ParameterCount * 0.6);
-        Assert.Equal(sel.TrainableParameters * 4.0, l.Tensors.Single(e => e.Category == Category.Gradients && e.Name.StartsWith("gradients")).Bytes);
+        Assert.Equal(sel.TrainableParameters * 4.0, l.Line(LineKind.Gradients).Bytes);
         Assert.Equal(sel.TrainableParameters * 8.0, l.Sum(Category.OptimizerState, Phase.OptimizerStep));
 
         // PEFT keeps adapters (and so their gradients) in fp32 over a bf16 base; torchtune keeps them in bf16.
         var lora = Ledger(arch, new Job { Method = TrainingMethod.Lora, Batch = 1, Seq = 64 });
-        Assert.Equal(41_943_040 * 4.0, lora.Tensors.Single(e => e.Name.StartsWith("gradients")).Bytes);
+        Assert.Equal(41_943_040 * 4.0, lora.Line(LineKind.Gradients).Bytes);
         var bf16Adapters = Ledger(arch, new Job { Method = TrainingMethod.Lora, AdapterDtype = DType.Bf16, Batch = 1, Seq = 64 });
-        Assert.Equal(41_943_040 * 2.0, bf16Adapters.Tensors.Single(e => e.Name.StartsWith("gradients")).Bytes);
+        Assert.Equal(41_943_040 * 2.0, bf16Adapters.Line(LineKind.Gradients).Bytes);
     }
 
     [Fact]
@@ -85,7 +85,7 @@ public class LedgerTests
         var l = Ledger(arch, job);
         var sel = Planner.Fit.Planner.SelectionFor(arch, job);
         long trainableLinear = sel.TrainableBaseTensors.Where(t => t.IsLinearWeight).Sum(t => t.Elements);
-        Assert.Equal(2.0 * trainableLinear, l.Tensors.Single(e => e.Name.StartsWith("AMP 16-bit weight copies")).Bytes);
+        Assert.Equal(2.0 * trainableLinear, l.Line(LineKind.AmpWeightCopies).Bytes);
     }
 
     [Fact]
@@ -103,7 +103,7 @@ public class LedgerTests
     {
         var arch = Llama31_8B;
         double Scores(int seq, AttentionKernel k) => Ledger(arch, new Job { Method = TrainingMethod.Full, Attention = k, Batch = 1, Seq = seq })
-            .Tensors.Where(e => e.Name == "activations: attention scores (s²)").Sum(e => e.Bytes);
+            .Bytes(LineKind.ActivationsAttentionScores);
         Assert.Equal(4 * Scores(1024, AttentionKernel.Eager), Scores(2048, AttentionKernel.Eager), 0);
         // fp32 softmax (4 B) + its bf16 copy (2 B) per head and pair: 6·a·s²·b per layer
         Assert.Equal(32.0 * 6 * 32 * 1024.0 * 1024, Scores(1024, AttentionKernel.Eager), 0);
@@ -115,7 +115,7 @@ public class LedgerTests
     {
         var arch = Llama31_8B;
         var l = Ledger(arch, new Job { Method = TrainingMethod.Full, Checkpointing = Checkpointing.Full, Batch = 2, Seq = 1024 });
-        Assert.Equal(32.0 * 2 * 1024 * 4096 * 2, l.Tensors.Single(e => e.Name == "activation checkpoints (layer inputs)").Bytes);
+        Assert.Equal(32.0 * 2 * 1024 * 4096 * 2, l.Line(LineKind.ActivationCheckpoints).Bytes);
         var none = Ledger(arch, new Job { Method = TrainingMethod.Full, Batch = 2, Seq = 1024 });
         Assert.True(l.BytesAt(Phase.Forward) < none.BytesAt(Phase.Forward));
     }
@@ -125,7 +125,7 @@ public class LedgerTests
     {
         var arch = Llama31_8B;
         double Lora(double dropout, DType adapters) => Ledger(arch, new Job { Lora = new LoraConfig { Dropout = dropout }, AdapterDtype = adapters, Batch = 1, Seq = 256 })
-            .Tensors.Where(e => e.Name.StartsWith("activations: LoRA")).Sum(e => e.Bytes);
+            .Bytes(LineKind.ActivationsLora);
         // Same-dtype adapters share the base input when dropout is 0; dropout gives each adapter its own copy + mask.
         Assert.True(Lora(0.05, DType.Bf16) > 3 * Lora(0, DType.Bf16));
         // fp32 adapters over a bf16 base keep a private fp32 cast of the input even without dropout.
@@ -138,7 +138,7 @@ public class LedgerTests
         var l = Ledger(Llama31_8B, new Job());
         Assert.Equal(l.PeakBytes, l.AtPeak.Sum(e => e.Bytes), 0.5 * l.AtPeak.Count() + 1);
         Assert.Equal(l.PeakBytes + l.RuntimeBytes, l.TotalBytes);
-        Assert.Contains(l.Runtime, e => e.Name == "CUDA context");
+        Assert.Contains(l.Runtime, e => e.Kind == LineKind.CudaContext);
         Assert.All(l.Tensors, e => Assert.False(string.IsNullOrEmpty(e.Source)));
     }
 
@@ -149,7 +149,7 @@ public class LedgerTests
         var cpu = Ledger(Llama2_7B, job, DeviceKind.Cpu);
         // No CUDA context or caching-allocator reserve; only the measured libtorch/TorchSharp CPU training runtime.
         var runtime = Assert.Single(cpu.Runtime);
-        Assert.StartsWith("CPU training runtime", runtime.Name);
+        Assert.Equal(LineKind.CpuTrainingRuntime, runtime.Kind);
         Assert.Equal(LedgerBuilder.CpuTrainingRuntimeBytes, runtime.Bytes);
         Assert.Equal(cpu.PeakBytes + cpu.RuntimeBytes, cpu.TotalBytes);
         Assert.Empty(Ledger(Llama2_7B, new Job { Task = JobTask.Infer, Precision = Precision.Fp32, Batch = 1, Seq = 64 }, DeviceKind.Cpu).Runtime);
@@ -189,7 +189,7 @@ public class CpuLedgerTests
         Assert.True(eager.BytesAt(Phase.ForwardLastLayer) > eager.BytesAt(Phase.Forward));
         var gpuSdpa = Ledger(arch, new Job { Method = TrainingMethod.Full, Precision = Precision.Fp32, Batch = 1, Seq = 256 });
         var cpuSdpa = Ledger(arch, new Job { Method = TrainingMethod.Full, Precision = Precision.Fp32, Batch = 1, Seq = 256 }, Devices.DeviceKind.Cpu);
-        double Core(MemoryLedger l) => l.Tensors.Single(e => e.Name == "activations: q, k, v, attention output").Bytes;
+        double Core(MemoryLedger l) => l.Line(LineKind.ActivationsAttentionCore).Bytes;
         // On CUDA, fp32 GQA runs SDPA's math fallback: scaled q, repeated k and v at query width (3·4096·4 B per token), the
         // output kept by o_proj instead. On the CPU, Afinado's model repeats K/V before SDPA, which saves q, k, v and the
         // output at query width plus an fp32 log-sum-exp per head: 4·4096·4 + 32·4 B per token per layer.
@@ -201,14 +201,14 @@ public class CpuLedgerTests
     {
         var arch = Llama31_8B;
         var job = new Job { Method = TrainingMethod.Full, Precision = Precision.Fp32, Batch = 1, Seq = 128 };
-        double Bwd(MemoryLedger l) => l.Tensors.Single(e => e.Name == "logits and cross-entropy (backward)").Bytes;
+        double Bwd(MemoryLedger l) => l.Line(LineKind.LossBackward).Bytes;
         Assert.Equal(4.0 * 128 * 128_256, Bwd(Ledger(arch, job, Devices.DeviceKind.Cpu)) - Bwd(Ledger(arch, job)), 0);
     }
 
     // Loss-flag tests: Llama-3.1-8B LoRA, 2 × 512 tokens, vocabulary 128,256.
     private static readonly Job LossJob = new() { Method = TrainingMethod.Lora, Precision = Precision.Bf16, Batch = 2, Seq = 512 };
     private const double LossTv = 2 * 512 * 128_256.0;
-    private static double Entry(MemoryLedger l, string name) => l.Tensors.Single(e => e.Name == name).Bytes;
+    private static double Entry(MemoryLedger l, LineKind kind) => l.Line(kind).Bytes;
 
     [Fact]
     public void Legacy_transformers_loss_keeps_fp32_logits_and_a_shifted_copy_in_forward()
@@ -217,9 +217,9 @@ public class CpuLedgerTests
         // 12 B per token × vocab; from 4.46: 16-bit logits + fp32 copy + log_softmax, 10 B. Backward is 12 B either way.
         var current = Ledger(Llama31_8B, LossJob);
         var legacy = Ledger(Llama31_8B, LossJob with { LegacyLoss = true });
-        Assert.Equal(10 * LossTv, Entry(current, "logits and cross-entropy (forward)"), 0);
-        Assert.Equal(12 * LossTv, Entry(legacy, "logits and cross-entropy (forward)"), 0);
-        Assert.Equal(Entry(current, "logits and cross-entropy (backward)"), Entry(legacy, "logits and cross-entropy (backward)"));
+        Assert.Equal(10 * LossTv, Entry(current, LineKind.LossForward), 0);
+        Assert.Equal(12 * LossTv, Entry(legacy, LineKind.LossForward), 0);
+        Assert.Equal(Entry(current, LineKind.LossBackward), Entry(legacy, LineKind.LossBackward));
     }
 
     [Fact]
@@ -233,14 +233,14 @@ public class CpuLedgerTests
         foreach (var (keep, heldBytes) in new[] { (job with { KeepOutput = true }, 2.0), (job with { KeepOutput = true, LegacyLoss = true }, 4.0) })
         {
             var held = Ledger(arch, keep);
-            Assert.Equal(heldBytes * tv, Entry(held, "logits and cross-entropy (backward)") - Entry(plain, "logits and cross-entropy (backward)"), 0);
-            Assert.Equal(heldBytes * tv, Entry(held, "logits gradient (head backward)") - Entry(plain, "logits gradient (head backward)"), 0);
+            Assert.Equal(heldBytes * tv, Entry(held, LineKind.LossBackward) - Entry(plain, LineKind.LossBackward), 0);
+            Assert.Equal(heldBytes * tv, Entry(held, LineKind.LogitsGradient) - Entry(plain, LineKind.LogitsGradient), 0);
             Assert.True(held.PeakBytes > plain.PeakBytes);
         }
         // torchtune's chunked loss deletes the logits before backward unless the loop keeps them.
         var chunked = job with { LossChunks = 8 };
-        Assert.Equal(2 * tv, Entry(Ledger(arch, chunked with { KeepOutput = true }), "logits and cross-entropy (backward)")
-            - Entry(Ledger(arch, chunked), "logits and cross-entropy (backward)"), 0);
+        Assert.Equal(2 * tv, Entry(Ledger(arch, chunked with { KeepOutput = true }), LineKind.LossBackward)
+            - Entry(Ledger(arch, chunked), LineKind.LossBackward), 0);
     }
 
     [Fact]

@@ -17,6 +17,12 @@ internal static class PlanHelpers
         return LedgerBuilder.Build(ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, job)), job, device);
     }
 
+    /// <summary>The one tensor line of <paramref name="kind"/>.</summary>
+    public static LedgerEntry Line(this MemoryLedger l, LineKind kind) => l.Tensors.Single(e => e.Kind == kind);
+
+    /// <summary>Bytes of the tensor lines of the given kinds (0 when there are none).</summary>
+    public static double Bytes(this MemoryLedger l, params LineKind[] kinds) => l.Tensors.Where(e => kinds.Contains(e.Kind)).Sum(e => e.Bytes);
+
     public static double Sum(this MemoryLedger l, Category c, Phase at) =>
         l.Tensors.Where(e => e.Category == c && (e.Phases & at) != 0).Sum(e => e.Bytes);
 

@@ -8,8 +8,6 @@ namespace Afinado.Planner.Tests.Memory;
 /// <summary>The planner's learning-rule mode: what each rule keeps, on GPU and CPU (the measured CPU bar is in Afinado.Training.Tests).</summary>
 public class RuleLedgerTests
 {
-    private static double Entry(MemoryLedger l, string prefix) => l.Tensors.Where(e => e.Name.StartsWith(prefix, StringComparison.Ordinal)).Sum(e => e.Bytes);
-
     [Fact]
     public void Es_lora_on_llama_8b_costs_inference_level_memory_not_backprop()
     {
@@ -36,9 +34,9 @@ public class RuleLedgerTests
         var direct = Ledger(arch, job with { Rule = LearningRule.EsDirect });
         var es = Ledger(arch, job with { Rule = LearningRule.Es });
         Assert.Equal(0, direct.Tensors.Where(e => e.Category is Category.Gradients or Category.OptimizerState).Sum(e => e.Bytes));
-        Assert.Equal(4.0 * n, Entry(direct, "ES perturbation buffer"));
+        Assert.Equal(4.0 * n, direct.Bytes(LineKind.EsPerturbation));
         Assert.Equal(2 * 4.0 * n, es.Sum(Category.OptimizerState, Phase.PerturbedLayer));
-        Assert.Equal(2 * 4.0 * n, Entry(es, "ES estimate"));
+        Assert.Equal(2 * 4.0 * n, es.Bytes(LineKind.EsEstimate));
         // The perturbed forward gains exactly AdamW's state; the step adds estimate, .grad and AdamW's foreach temporary.
         Assert.Equal(2 * 4.0 * n, es.BytesAt(Phase.PerturbedLayer) - direct.BytesAt(Phase.PerturbedLayer), 1.0);
         Assert.Equal(Phase.OptimizerStep, es.PeakPhase);
@@ -52,9 +50,9 @@ public class RuleLedgerTests
         var l = Ledger(arch, job);
         Assert.Equal(Phase.PerturbedLoss, l.PeakPhase);
         double tv = 4.0 * 1024 * 128_000;
-        Assert.Equal((2 + 4 + 4) * tv + 2.0 * 4 * 1024 * 256, Entry(l, "no-grad forward: logits"));
+        Assert.Equal((2 + 4 + 4) * tv + 2.0 * 4 * 1024 * 256, l.Bytes(LineKind.NoGradForwardLoss));
         // Micro-batches are concatenated into one batch for the rule, so accumulation does not shrink the forward.
-        Assert.Equal(Entry(l, "no-grad forward: logits"), Entry(Ledger(arch, job with { Batch = 1, GradAccumulation = 4 }), "no-grad forward: logits"));
+        Assert.Equal(l.Bytes(LineKind.NoGradForwardLoss), Ledger(arch, job with { Batch = 1, GradAccumulation = 4 }).Bytes(LineKind.NoGradForwardLoss));
     }
 
     [Fact]
@@ -65,12 +63,12 @@ public class RuleLedgerTests
         var bp = Ledger(arch, job);
         var dfa = Ledger(arch, job with { Rule = LearningRule.Dfa });
         double T = 2 * 256;
-        Assert.Equal(6.0 * 32000 * 512 * 4, Entry(dfa, "DFA feedback matrices"));
-        Assert.Equal(6 * T * 512 * 4, Entry(dfa, "DFA: injected errors"));
+        Assert.Equal(6.0 * 32000 * 512 * 4, dfa.Bytes(LineKind.DfaFeedbackMatrices));
+        Assert.Equal(6 * T * 512 * 4, dfa.Bytes(LineKind.DfaInjectedErrors));
         // Blocks 1..5 see detached inputs: their first norm keeps no fp32 input for an input gradient.
-        Assert.True(Entry(dfa, "activations: norms") < Entry(bp, "activations: norms"));
+        Assert.True(dfa.Bytes(LineKind.ActivationsNorms) < bp.Bytes(LineKind.ActivationsNorms));
         Assert.Equal(bp.Sum(Category.OptimizerState, Phase.OptimizerStep), dfa.Sum(Category.OptimizerState, Phase.OptimizerStep));
-        Assert.Equal(Entry(bp, "gradients (trainable only)"), Entry(dfa, "gradients (trainable only)"));
+        Assert.Equal(bp.Bytes(LineKind.Gradients), dfa.Bytes(LineKind.Gradients));
     }
 
     [Fact]
@@ -81,10 +79,10 @@ public class RuleLedgerTests
         long n = Planner.Fit.Planner.SelectionFor(arch, job).TrainableParameters;
         var k1 = Ledger(arch, job);
         var k5 = Ledger(arch, job with { GuidedEsSubspace = 5 });
-        Assert.Equal(4.0 * n * 4, Entry(k5, "Guided ES: surrogate history") - Entry(k1, "Guided ES: surrogate history"));
-        Assert.Equal(4.0 * n * 4, Entry(k5, "Guided ES: current surrogate") - Entry(k1, "Guided ES: current surrogate"));
-        Assert.True(Entry(k1, "DFA feedback matrices") > 0, "the default surrogate is DFA's");
-        Assert.True(Entry(k1, "ES perturbation buffer") > 0);
+        Assert.Equal(4.0 * n * 4, k5.Bytes(LineKind.GuidedEsSurrogateHistory) - k1.Bytes(LineKind.GuidedEsSurrogateHistory));
+        Assert.Equal(4.0 * n * 4, k5.Bytes(LineKind.GuidedEsSurrogateAndBasis) - k1.Bytes(LineKind.GuidedEsSurrogateAndBasis));
+        Assert.True(k1.Bytes(LineKind.DfaFeedbackMatrices) > 0, "the default surrogate is DFA's");
+        Assert.True(k1.Bytes(LineKind.EsPerturbation) > 0);
     }
 
     [Fact]
@@ -101,7 +99,7 @@ public class RuleLedgerTests
     public void Qlora_es_keeps_the_dequantization_buffer_in_the_perturbed_forward()
     {
         var es = Ledger(Llama31_8B, new Job { Method = TrainingMethod.QLora, Batch = 1, Seq = 512, Rule = LearningRule.EsDirect });
-        var buffer = es.Tensors.Single(e => e.Name == "dequantization buffer");
+        var buffer = es.Line(LineKind.DequantizationBuffer);
         Assert.True((buffer.Phases & Phase.PerturbedLayer) != 0, buffer.Phases.Name());
         Assert.True(es.BytesAt(Phase.PerturbedLayer) < 0.5 * Ledger(Llama31_8B, new Job { Method = TrainingMethod.Lora, Batch = 1, Seq = 512, Rule = LearningRule.EsDirect }).BytesAt(Phase.PerturbedLayer));
     }

@@ -14,10 +14,10 @@ public class PlanBridgeTests
     {
         var job = Bridged.Job(L8B, Bridged.Train(TrainingMethod.Full));
         long p = ModelCatalog.Get(L8B).ParameterCount;
-        double always = job.ModelStates.Where(s => s.Phase == StepPhase.Always).Sum(s => (double)s.Bytes);
+        double always = job.ModelStates.Where(s => s.Phase == Phase.Step).Sum(s => (double)s.Bytes);
         Assert.Equal(16.0 * p, always, 16.0);
-        Assert.Equal(2.0 * p, job.ModelStates.Where(s => s.Kind == StateKind.Parameters).Sum(s => (double)s.Bytes), 4.0);
-        Assert.Equal(12.0 * p, job.ModelStates.Where(s => s.Kind == StateKind.OptimizerStates && s.Phase == StepPhase.Always).Sum(s => (double)s.Bytes), 8.0);
+        Assert.Equal(2.0 * p, job.ModelStates.Where(s => s.Class == StateKind.Parameters).Sum(s => (double)s.Bytes), 4.0);
+        Assert.Equal(12.0 * p, job.ModelStates.Where(s => s.Class == StateKind.OptimizerStates && s.Phase == Phase.Step).Sum(s => (double)s.Bytes), 8.0);
     }
 
     [Fact]
@@ -27,17 +27,17 @@ public class PlanBridgeTests
         var job = PlanBridge.FromPlan(single);
         // Entries live only at the last layer's attention or the head's backward have no moment in the parallel ledger (it has
         // no forward-last-layer or head-backward moment).
-        var fromLedger = single.Ledger.Tensors.Where(e => e.Category is Category.Activations or Category.Logits or Category.Temporary && e.Name != "optimizer temporaries"
+        var fromLedger = single.Ledger.Tensors.Where(e => e.Category is Category.Activations or Category.Logits or Category.Temporary && e.Kind != LineKind.OptimizerTemporaries
             && e.Phases is not (Phase.ForwardLastLayer or Phase.BackwardHead)).ToList();
         Assert.Equal(fromLedger.Count, job.Activations.Count);
         Assert.Equal(fromLedger.Sum(e => e.RoundedBytes), job.Activations.Sum(a => a.Bytes));
         // Logits: forward and backward are separate moments, never summed together.
-        var logits = job.Activations.Where(a => a.Name.StartsWith("logits")).ToList();
+        var logits = job.Activations.Where(a => a.Kind.CategoryOf() == Category.Logits).ToList();
         Assert.Equal(2, logits.Count);
-        Assert.Equal(StepPhase.None, logits[0].Phase & logits[1].Phase);
+        Assert.Equal(Phase.None, logits[0].Phase & logits[1].Phase);
         // Norm inputs stay whole under TP without SP (Korthikanti's sequence region); per-head tensors split.
-        Assert.All(job.Activations.Where(a => a.Name.Contains("norm")), a => Assert.Equal(TensorParallelSplit.SequenceRegion, a.Split));
-        Assert.All(job.Activations.Where(a => a.Name.Contains("q, k, v")), a => Assert.Equal(TensorParallelSplit.TensorRegion, a.Split));
+        Assert.All(job.Activations.Where(a => a.Kind is LineKind.ActivationsNorms or LineKind.ActivationsFinalNormAndHeadInput), a => Assert.Equal(TensorParallelSplit.SequenceRegion, a.Split));
+        Assert.All(job.Activations.Where(a => a.Kind == LineKind.ActivationsAttentionCore), a => Assert.Equal(TensorParallelSplit.TensorRegion, a.Split));
     }
 
     [Fact]
@@ -47,7 +47,9 @@ public class PlanBridgeTests
         // difference is the engine accounting of model states, not new terms (no NCCL, buckets or gathered units).
         var job = Bridged.Job(L8B, Bridged.Train(TrainingMethod.Lora));
         var ledger = ParallelMemory.Plan(job, ParallelLayout.SingleGpu);
-        Assert.DoesNotContain(ledger.Gpu, l => l.Name.StartsWith("NCCL") || l.Name.Contains("bucket") || l.Name.Contains("gathered"));
+        Assert.DoesNotContain(ledger.Gpu, l => l.Kind is LineKind.NcclCommunicator or LineKind.DdpReducerBuckets or LineKind.ZeroReduceBucket
+            or LineKind.ZeroAllGatherBucket or LineKind.Zero3GatheredParameters or LineKind.FsdpGatheredLayers or LineKind.FsdpRootUnit
+            or LineKind.FsdpHeadUnit or LineKind.FsdpEmbeddingUnit);
     }
 
     [Fact]

@@ -16,9 +16,9 @@ public class QuantStateAndPinnedOffloadTests
 
     private static Job QLora(QuantLibrary lib) => Bridged.Train(TrainingMethod.QLora) with { WeightsDtype = DType.Nf4Dq, QuantLibrary = lib };
 
-    private static long QuantizedParameters(ParallelJob job) => job.ModelStates.Single(s => s.Name.Contains("codes")).Elements;
+    private static long QuantizedParameters(ParallelJob job) => job.ModelStates.Single(s => s.Kind == LineKind.WeightsFrozenQuantizedCodes).Elements;
 
-    private static MemoryLine Line(IEnumerable<MemoryLine> lines, string contains) => lines.Single(l => l.Name.Contains(contains, StringComparison.Ordinal));
+    private static LedgerEntry Line(IEnumerable<LedgerEntry> lines, LineKind kind) => lines.Single(l => l.Kind == kind);
 
     [Fact]
     public void Bitsandbytes_constants_stay_whole_on_every_gpu_while_the_codes_are_sharded_and_offloaded()
@@ -30,25 +30,25 @@ public class QuantStateAndPinnedOffloadTests
         foreach (var offload in new[] { Offload.None, Offload.Params })
         {
             var ledger = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull, Offload = offload });
-            var quantState = Line(ledger.Gpu, "QuantState");
+            var quantState = Line(ledger.Gpu, LineKind.QuantizationConstants);
             Assert.Equal(constants, quantState.Bytes, 1.0);
-            Assert.DoesNotContain(ledger.CpuPerNode, l => l.Name.Contains("QuantState"));
+            Assert.DoesNotContain(ledger.CpuPerNode, l => l.Kind == LineKind.QuantizationConstants);
         }
         var zero3 = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.Zero3 });
-        Assert.Equal(constants, Line(zero3.Gpu, "QuantState").Bytes, 1.0);
+        Assert.Equal(constants, Line(zero3.Gpu, LineKind.QuantizationConstants).Bytes, 1.0);
         // The codes alone are sharded: 4 bits per parameter over 2 ranks.
         var noOffload = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull });
-        Assert.Equal(q * 0.5 / 2, Line(noOffload.Gpu, "codes").Bytes, 1.0);
+        Assert.Equal(q * 0.5 / 2, Line(noOffload.Gpu, LineKind.WeightsFrozenQuantizedCodes).Bytes, 1.0);
     }
 
     [Fact]
     public void Torchao_nf4_shards_its_scalers_with_the_codes()
     {
         var job = Bridged.Job(L70, QLora(QuantLibrary.TorchAo));
-        Assert.DoesNotContain(job.ModelStates, s => s.Name.Contains("QuantState"));
-        var states = job.ModelStates.Single(s => s.Name.Contains("incl. block constants"));
+        Assert.DoesNotContain(job.ModelStates, s => s.Kind == LineKind.QuantizationConstants);
+        var states = job.ModelStates.Single(s => s.Kind == LineKind.WeightsFrozenQuantized);
         var ledger = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull });
-        Assert.Equal(states.Bytes / 2.0, Line(ledger.Gpu, "incl. block constants").Bytes, 1.0);
+        Assert.Equal(states.Bytes / 2.0, Line(ledger.Gpu, LineKind.WeightsFrozenQuantized).Bytes, 1.0);
     }
 
     [Theory]
@@ -70,17 +70,17 @@ public class QuantStateAndPinnedOffloadTests
         // 80 decoder layers + the root + one unit per LoRA factor (PEFT's wrap policy): 2 × 7 × 80 adapters.
         Assert.Equal(80 + 1 + 2 * 7 * 80, job.FsdpUnitBytes.Count);
         long perRank = job.FsdpUnitBytes.Sum(u => ParallelMemory.PinnedBytes((long)Math.Ceiling(u / 2)));
-        Assert.Equal(2 * perRank, Line(ledger.CpuPerNode, "_local_shard").Bytes);
-        Assert.Equal(2 * perRank, Line(ledger.CpuPerNode, "_cpu_grad").Bytes);
+        Assert.Equal(2 * perRank, Line(ledger.CpuPerNode, LineKind.FsdpPinnedParameterShards).Bytes);
+        Assert.Equal(2 * perRank, Line(ledger.CpuPerNode, LineKind.FsdpPinnedGradientShards).Bytes);
         // The decoder layers alone: 80 × 256 MiB per buffer and rank.
         Assert.True(perRank >= 80L * (256L << 20));
         // The pinned buffers replace the plain offloaded weights and gradients (no double count); the optimizer stays.
-        Assert.DoesNotContain(ledger.CpuPerNode, l => l.Name.Contains("codes") || l.Name.StartsWith("gradients", StringComparison.Ordinal));
-        Assert.Contains(ledger.CpuPerNode, l => l.Name.StartsWith("optimizer states", StringComparison.Ordinal));
+        Assert.DoesNotContain(ledger.CpuPerNode, l => l.Kind is LineKind.WeightsFrozenQuantizedCodes or LineKind.Gradients);
+        Assert.Contains(ledger.CpuPerNode, l => l.Kind == LineKind.OptimizerState);
         // FSDP2 (fully_shard) has no flat parameters: the generic offloaded states are kept instead.
         var fsdp2 = ParallelMemory.Plan(job, layout with { FsdpVersion = 2 });
-        Assert.DoesNotContain(fsdp2.CpuPerNode, l => l.Name.Contains("_local_shard"));
-        Assert.Contains(fsdp2.CpuPerNode, l => l.Name.Contains("codes"));
+        Assert.DoesNotContain(fsdp2.CpuPerNode, l => l.Kind == LineKind.FsdpPinnedParameterShards);
+        Assert.Contains(fsdp2.CpuPerNode, l => l.Kind == LineKind.WeightsFrozenQuantizedCodes);
     }
 
     [Fact]
@@ -101,18 +101,18 @@ public class SeparatelyShardedEmbeddingTests
         var root = ParallelMemory.Plan(job, layout);
         var split = ParallelMemory.Plan(job, layout with { ShardEmbeddingsSeparately = true });
         double vocabTimesHidden = 128_256.0 * 8192;
-        Assert.Equal(2 * 2 * vocabTimesHidden, root.Gpu.Single(l => l.Name.Contains("embeddings, norm, head")).Bytes, 1e5);
-        var head = split.Gpu.Single(l => l.Name.Contains("head unit"));
-        var embedding = split.Gpu.Single(l => l.Name.Contains("embedding unit"));
+        Assert.Equal(2 * 2 * vocabTimesHidden, root.Gpu.Single(l => l.Kind == LineKind.FsdpRootUnit).Bytes, 1e5);
+        var head = split.Gpu.Single(l => l.Kind == LineKind.FsdpHeadUnit);
+        var embedding = split.Gpu.Single(l => l.Kind == LineKind.FsdpEmbeddingUnit);
         Assert.Equal(2 * vocabTimesHidden, head.Bytes, 1.0);
         Assert.Equal(2 * vocabTimesHidden, embedding.Bytes, 1.0);
         // Never both at once: the head at the logits and backward start, the embedding at the end of backward.
-        Assert.Equal(StepPhase.None, head.Phase & embedding.Phase);
+        Assert.Equal(Phase.None, head.Phases & embedding.Phases);
         // The largest unsharded gradient is one 16-bit vocab matrix, not the whole root.
-        Assert.Equal(2 * vocabTimesHidden, split.Gpu.Single(l => l.Name.Contains("unsharded gradient")).Bytes, 1.0);
-        Assert.Equal(2 * 2 * vocabTimesHidden, root.Gpu.Single(l => l.Name.Contains("unsharded gradient")).Bytes, 1e5);
+        Assert.Equal(2 * vocabTimesHidden, split.Gpu.Single(l => l.Kind == LineKind.FsdpUnitGradient).Bytes, 1.0);
+        Assert.Equal(2 * 2 * vocabTimesHidden, root.Gpu.Single(l => l.Kind == LineKind.FsdpUnitGradient).Bytes, 1e5);
         // At the end of backward the root's 2·V·h·2 B and its gradient give way to the embedding and its gradient.
-        long saved = ParallelLedger.At(root.Gpu, StepPhase.BackwardEnd) - ParallelLedger.At(split.Gpu, StepPhase.BackwardEnd);
+        double saved = MemoryPeak.At(root.Gpu, Phase.BackwardEnd) - MemoryPeak.At(split.Gpu, Phase.BackwardEnd);
         Assert.True(saved > 3.9 * vocabTimesHidden, $"saved {saved:N0} B at the end of backward");
     }
 
@@ -133,10 +133,10 @@ public class FsdpShardedDtypeTests
         var bf16 = ParallelMemory.Plan(job, layout);
         var fp32 = ParallelMemory.Plan(job, layout with { FsdpShardedDtype = DType.Fp32 });
         long frozen = job.ModelStates.Single(s => s.FrozenFloatWeights).Elements;
-        Assert.Equal(frozen * 2.0 / 8, bf16.Gpu.Single(l => l.Name.StartsWith("frozen weights")).Bytes, 1.0);
-        Assert.Equal(frozen * 4.0 / 8, fp32.Gpu.Single(l => l.Name.StartsWith("frozen weights")).Bytes, 1.0);
+        Assert.Equal(frozen * 2.0 / 8, bf16.Gpu.Single(l => l.Kind == LineKind.WeightsFrozen).Bytes, 1.0);
+        Assert.Equal(frozen * 4.0 / 8, fp32.Gpu.Single(l => l.Kind == LineKind.WeightsFrozen).Bytes, 1.0);
         // The gathered units stay in the 16-bit param_dtype.
-        Assert.Equal(bf16.Gpu.Single(l => l.Name.Contains("gathered layer unit")).Bytes, fp32.Gpu.Single(l => l.Name.Contains("gathered layer unit")).Bytes);
+        Assert.Equal(bf16.Gpu.Single(l => l.Kind == LineKind.FsdpGatheredLayers).Bytes, fp32.Gpu.Single(l => l.Kind == LineKind.FsdpGatheredLayers).Bytes);
     }
 
     [Fact]
@@ -152,7 +152,7 @@ public class FsdpShardedDtypeTests
 /// </summary>
 public class FsdpBackwardPrefetchTests
 {
-    private static long Gathered(ParallelLedger l) => l.Gpu.Single(g => g.Name.StartsWith("FSDP gathered layer unit")).Bytes;
+    private static double Gathered(ParallelLedger l) => l.Gpu.Single(g => g.Kind == LineKind.FsdpGatheredLayers).Bytes;
 
     [Fact]
     public void Fsdp1_with_nested_lora_units_gathers_one_layer_full_finetuning_and_fsdp2_two()
@@ -166,7 +166,7 @@ public class FsdpBackwardPrefetchTests
         Assert.Equal(layer, Gathered(ParallelMemory.Plan(lora, fsdp1)), 1.0);
         Assert.Equal(2 * layer, Gathered(ParallelMemory.Plan(lora, fsdp1 with { FsdpVersion = 2 })), 1.0);
         Assert.Equal(2 * full.LargestWrapUnitGatherBytes, Gathered(ParallelMemory.Plan(full, fsdp1)), 1.0);
-        Assert.Contains("get_handle_to_backward_prefetch", ParallelMemory.Plan(lora, fsdp1).Gpu.Single(g => g.Name.StartsWith("FSDP gathered")).Source);
+        Assert.Contains("get_handle_to_backward_prefetch", ParallelMemory.Plan(lora, fsdp1).Gpu.Single(g => g.Kind == LineKind.FsdpGatheredLayers).Source);
     }
 
     [Fact]
@@ -175,12 +175,12 @@ public class FsdpBackwardPrefetchTests
         var lora = Bridged.Job("meta-llama/Llama-2-70b-hf", Bridged.Train(TrainingMethod.Lora));
         var fsdp1 = ParallelMemory.Plan(lora, new ParallelLayout { Gpus = 8, Sharding = Sharding.FsdpFull });
         var fsdp2 = ParallelMemory.Plan(lora, new ParallelLayout { Gpus = 8, Sharding = Sharding.FsdpFull, FsdpVersion = 2 });
-        var reserve = fsdp1.Gpu.Single(g => g.Name.StartsWith("allocator reserve: FSDP all-gather pool"));
+        var reserve = fsdp1.Gpu.Single(g => g.Kind == LineKind.AllGatherPoolBlock);
         Assert.Equal(lora.LargestWrapUnitGatherBytes, reserve.Bytes, 1.0);
-        Assert.Equal(StepPhase.Always, reserve.Phase);
-        Assert.DoesNotContain(fsdp2.Gpu, g => g.Name.StartsWith("allocator reserve: FSDP all-gather pool"));
+        Assert.Equal(Phase.Step, reserve.Phases);
+        Assert.DoesNotContain(fsdp2.Gpu, g => g.Kind == LineKind.AllGatherPoolBlock);
         // nvidia-smi (everything) is the same as counting two gathered layers; only the allocated figure drops by a layer.
-        long allocated(ParallelLedger l) => l.GpuPeakBytes - l.Gpu.Where(g => g.Name.StartsWith("allocator reserve")).Sum(g => g.Bytes);
+        long allocated(ParallelLedger l) => l.GpuPeakBytes - (long)l.Gpu.Where(g => g.Kind is LineKind.AllocatorReserve or LineKind.AllGatherPoolBlock).Sum(g => g.Bytes);
         Assert.Equal(allocated(fsdp2) - (long)lora.LargestWrapUnitGatherBytes, allocated(fsdp1), (long)(0.001 * allocated(fsdp1)));
     }
 }
@@ -193,7 +193,7 @@ public class Fsdp1NvidiaSmiUpperTests
     {
         var job = Bridged.Job("meta-llama/Llama-2-70b-hf", Bridged.Train(TrainingMethod.QLora, batch: 2));
         var fsdp1 = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull });
-        long runtime = fsdp1.Gpu.Where(l => l.Name.StartsWith("CUDA context") || l.Name.StartsWith("NCCL communicator")).Sum(l => l.Bytes);
+        long runtime = (long)fsdp1.Gpu.Where(l => l.Kind is LineKind.CudaContext or LineKind.NcclCommunicator).Sum(l => l.Bytes);
         Assert.Equal((long)Math.Ceiling(fsdp1.GpuAllocatedPeakBytes * (10.24 / 8.28)) + runtime, fsdp1.GpuNvidiaSmiUpperBytes);
         Assert.True(fsdp1.GpuNvidiaSmiUpperBytes > fsdp1.GpuPeakBytes);
         // With CPU offload the published runs read up to 1.37 × the plan's peak, more than the allocated ratio gives.

@@ -1,13 +1,6 @@
-namespace Afinado.Training.LearningRules.Memory;
+using Afinado.Planner.Memory;
 
-/// <summary>
-/// One line of a rule's memory ledger: what it is, the phase it lives in (<c>resident</c> = the whole run, otherwise the
-/// part of a step it exists in), how many bytes, and where the formula comes from. Peak = resident + the largest phase.
-/// </summary>
-public sealed record RuleMemoryEntry(string Name, string Phase, long Bytes, string Source)
-{
-    public const string Resident = "resident";
-}
+namespace Afinado.Training.LearningRules.Memory;
 
 /// <summary>
 /// A training step of a fully connected classifier (Linear–ReLU–…–Linear, cross-entropy, fp32) as the memory model
@@ -40,10 +33,18 @@ public sealed record MlpMemoryJob
 /// errors, no inter-layer graph; ES = weights + optimizer + one perturbation buffer + the population's forward (nothing
 /// saved for backward) or, in the update, the estimate and its .grad copy; Guided ES = ES + k surrogates + the
 /// surrogate's own backward.
+/// Lines are the planner's <see cref="LedgerEntry"/>, live at its moments: backward and its surrogate at
+/// <see cref="Phase.BackwardEnd"/>, the population's evaluation at <see cref="Phase.Perturbed"/>, the optimizer step and ES's
+/// update at <see cref="Phase.OptimizerStep"/>, what is resident at all of them; the peak is <see cref="MemoryPeak"/>'s.
 /// </summary>
 public static class RuleMemory
 {
     private const long F32 = 4, I64 = 8;
+
+    /// <summary>Live through the whole run: every moment of a step.</summary>
+    private const Phase Resident = Phase.Training | Phase.Perturbed;
+    private const Phase Backward = Phase.BackwardEnd, OptimizerStep = Phase.OptimizerStep, Evaluate = Phase.Perturbed, Update = Phase.OptimizerStep;
+    private const string Probes = "RuleMemory, checked by TorchSharp RSS probes (bench/learning-rules/README.md)";
 
     /// <summary>Allocator and runtime working set a step adds beyond its tensors (measured: 4.2–4.6 MiB on the probes).</summary>
     public const long RuntimeSlackBytes = 9L << 19;
@@ -55,7 +56,7 @@ public static class RuleMemory
         return p;
     }
 
-    public static IReadOnlyList<RuleMemoryEntry> Entries(MlpMemoryJob job)
+    public static IReadOnlyList<LedgerEntry> Entries(MlpMemoryJob job)
     {
         var w = job.Widths;
         long p = Parameters(w), b = job.Batch, weights = p * F32;
@@ -63,15 +64,14 @@ public static class RuleMemory
         long classes = w[^1], widest = w.Skip(1).Max(x => (long)x);
         bool adam = job.Optimizer == "adam", direct = job.Optimizer == "none";
         if (direct && job.Rule != "es") throw new ArgumentOutOfRangeException(nameof(job), "only es runs without an optimizer");
-        const string R = RuleMemoryEntry.Resident;
-        var e = new List<RuleMemoryEntry>
+        var e = new List<LedgerEntry>
         {
-            new("weights", R, weights, "Σ (in·out + out) × 4 B"),
-            new("minibatch inputs + labels", R, b * w[0] * F32 + b * I64, "index_select copies"),
-            new("runtime slack", R, RuntimeSlackBytes, "measured allocator/runtime working set of a step"),
+            Line(LineKind.WeightsTrainable, "weights", Resident, weights, "Σ (in·out + out) × 4 B"),
+            Line(LineKind.MinibatchInputs, "minibatch inputs + labels", Resident, b * w[0] * F32 + b * I64, "index_select copies"),
+            Line(LineKind.StepRuntimeSlack, "runtime slack", Resident, RuntimeSlackBytes, "measured allocator/runtime working set of a step"),
         };
         if (!direct)
-            e.Add(new(adam ? "adam exp_avg + exp_avg_sq" : "sgd momentum buffer", R, (adam ? 2 : 1) * weights, adam ? "allocated at construction" : "allocated at the first step"));
+            e.Add(Line(LineKind.OptimizerState, adam ? "adam exp_avg + exp_avg_sq" : "sgd momentum buffer", Resident, (adam ? 2 : 1) * weights, adam ? "allocated at construction" : "allocated at the first step"));
         // With autograd: Linear output a_i and ReLU output h_i per hidden layer, logits and log-softmax.
         long forward = b * (2 * hidden + 2 * classes) * F32;
         long adamTemps = adam ? 2 * weights : 0;
@@ -81,15 +81,12 @@ public static class RuleMemory
             case "backprop":
             case "dfa":
                 bool dfa = job.Rule == "dfa";
-                if (dfa) e.Add(new("feedback matrices B_i", R, classes * hidden * F32, "[classes, width_i] per hidden layer, never trained"));
-                foreach (var phase in new[] { "backward", "optimizer step" })
-                {
-                    e.Add(new("forward intermediates", phase, forward, dfa ? "a_i, h_i, logits, log_softmax; h_i.detach() is a view, no inter-layer graph" : "a_i, h_i, logits, log_softmax (live until the step ends)"));
-                    e.Add(new("grads", phase, weights, "one .grad per parameter"));
-                    if (dfa) e.Add(new("hidden errors e·B_i", phase, b * hidden * F32, "returned together by the DFA node; live until the step ends"));
-                }
-                e.Add(new("backward transient", "backward", b * widest * F32, "gradient of one layer's activation"));
-                if (adam) e.Add(new("adam temporaries", "optimizer step", adamTemps, "√v and √v/c per parameter"));
+                if (dfa) e.Add(Line(LineKind.DfaFeedbackMatrices, "feedback matrices B_i", Resident, classes * hidden * F32, "[classes, width_i] per hidden layer, never trained"));
+                e.Add(Line(LineKind.ForwardIntermediates, "forward intermediates", Backward | OptimizerStep, forward, dfa ? "a_i, h_i, logits, log_softmax; h_i.detach() is a view, no inter-layer graph" : "a_i, h_i, logits, log_softmax (live until the step ends)"));
+                e.Add(Line(LineKind.Gradients, "grads", Backward | OptimizerStep, weights, "one .grad per parameter"));
+                if (dfa) e.Add(Line(LineKind.DfaInjectedErrors, "hidden errors e·B_i", Backward | OptimizerStep, b * hidden * F32, "returned together by the DFA node; live until the step ends"));
+                e.Add(Line(LineKind.BackwardTemporaries, "backward transient", Backward, b * widest * F32, "gradient of one layer's activation"));
+                if (adam) e.Add(Line(LineKind.OptimizerTemporaries, "adam temporaries", OptimizerStep, adamTemps, "√v and √v/c per parameter"));
                 break;
 
             case "es" when job.EsNoiseRank > 0 && job.EsChunkPairs > 0:
@@ -101,32 +98,31 @@ public static class RuleMemory
                 if (job.EsChunkPairs > 0)
                 {
                     long rows = 2L * Math.Min(job.EsChunkPairs, job.EsPairs);
-                    e.Add(new("θ snapshot", "evaluate", weights, "flat copy the population rows are built from"));
-                    e.Add(new("perturbation buffer ε", "evaluate", weights, "regenerated from per-pair seeds"));
-                    e.Add(new($"population rows ({rows} members)", "evaluate", rows * weights, "stacked weights for bmm"));
-                    e.Add(new("population forward (not saved for backward)", "evaluate", rows * b * (hidden + 2 * classes + 1) * F32,
+                    e.Add(Line(LineKind.EsParameterSnapshot, "θ snapshot", Evaluate, weights, "flat copy the population rows are built from"));
+                    e.Add(Line(LineKind.EsPerturbation, "perturbation buffer ε", Evaluate, weights, "regenerated from per-pair seeds"));
+                    e.Add(Line(LineKind.EsPopulationWeights, $"population rows ({rows} members)", Evaluate, rows * weights, "stacked weights for bmm"));
+                    e.Add(Line(LineKind.EsPopulationForward, "population forward (not saved for backward)", Evaluate, rows * b * (hidden + 2 * classes + 1) * F32,
                         "one bmm output per layer and member (bias and ReLU applied in place), log_softmax, per-member losses"));
                 }
                 else
                 {
-                    e.Add(new("perturbation buffer ε", "evaluate", weights, "regenerated from per-pair seeds"));
-                    e.Add(new("one forward (θ+ε or θ−ε), not saved for backward", "evaluate", forward, "intermediates freed before the next member's forward"));
+                    e.Add(Line(LineKind.EsPerturbation, "perturbation buffer ε", Evaluate, weights, "regenerated from per-pair seeds"));
+                    e.Add(Line(LineKind.EsPopulationForward, "one forward (θ+ε or θ−ε), not saved for backward", Evaluate, forward, "intermediates freed before the next member's forward"));
                 }
                 if (direct)
-                    e.Add(new("perturbation buffer ε (redrawn per pair)", "update", weights, "θ −= lr·c_i·ε_i in place: no estimate, no .grad, no optimizer state"));
+                    e.Add(Line(LineKind.EsPerturbation, "perturbation buffer ε (redrawn per pair)", Update, weights, "θ −= lr·c_i·ε_i in place: no estimate, no .grad, no optimizer state"));
                 else
                 {
-                    e.Add(new("gradient estimate Σ c_i ε_i", "update", weights, "summed while each ε_i is redrawn"));
-                    e.Add(new(".grad copy of the estimate", "update", weights, "what the optimizer reads"));
-                    if (adam) e.Add(new("adam temporaries", "update", adamTemps, "√v and √v/c per parameter"));
+                    e.Add(Line(LineKind.EsEstimate, "gradient estimate Σ c_i ε_i", Update, weights, "summed while each ε_i is redrawn"));
+                    e.Add(Line(LineKind.EsEstimateGradCopy, ".grad copy of the estimate", Update, weights, "what the optimizer reads"));
+                    if (adam) e.Add(Line(LineKind.OptimizerTemporaries, "adam temporaries", Update, adamTemps, "√v and √v/c per parameter"));
                 }
                 if (job.Rule == "guided-es")
                 {
-                    e.Add(new("surrogate history", R, job.SubspaceDim * weights, "k flat surrogate gradients"));
-                    e.Add(new("surrogate DFA backward", "surrogate", forward + 2 * weights + b * hidden * F32, "forward intermediates, grads and their flat copy, hidden errors"));
-                    e.Add(new("feedback matrices B_i", R, classes * hidden * F32, "the DFA surrogate's fixed feedback"));
-                    foreach (var phase in new[] { "evaluate", "update" })
-                        e.Add(new("this step's surrogate + QR basis U", phase, (1 + job.SubspaceDim) * weights, "flat surrogate and U (n×k), live until the step ends"));
+                    e.Add(Line(LineKind.GuidedEsSurrogateHistory, "surrogate history", Resident, job.SubspaceDim * weights, "k flat surrogate gradients"));
+                    e.Add(Line(LineKind.GuidedEsSurrogateBackward, "surrogate DFA backward", Backward, forward + 2 * weights + b * hidden * F32, "forward intermediates, grads and their flat copy, hidden errors"));
+                    e.Add(Line(LineKind.DfaFeedbackMatrices, "feedback matrices B_i", Resident, classes * hidden * F32, "the DFA surrogate's fixed feedback"));
+                    e.Add(Line(LineKind.GuidedEsSurrogateAndBasis, "this step's surrogate + QR basis U", Evaluate | Update, (1 + job.SubspaceDim) * weights, "flat surrogate and U (n×k), live until the step ends"));
                 }
                 break;
 
@@ -143,7 +139,7 @@ public static class RuleMemory
     /// and low-rank products for 2C members (4 × C·N·out), log-softmax and per-member losses. The update regenerates the
     /// factors chunk by chunk and accumulates Σ c_i·A_i·B_iᵀ in place (addmm_); no θ snapshot, no dense ε buffer.
     /// </summary>
-    private static void AddLowRankEs(List<RuleMemoryEntry> e, MlpMemoryJob job, IReadOnlyList<int> w, long b, long weights, bool direct, long adamTemps)
+    private static void AddLowRankEs(List<LedgerEntry> e, MlpMemoryJob job, IReadOnlyList<int> w, long b, long weights, bool direct, long adamTemps)
     {
         long c = Math.Min(job.EsChunkPairs, job.EsPairs), r = job.EsNoiseRank, classes = w[^1];
         long factors = 0, forward = b * w[1] + c * b * r + 5 * c * b * w[1];
@@ -153,24 +149,25 @@ public static class RuleMemory
             if (i > 0) forward += 4 * c * b * w[i + 1] + 2 * c * b * r + 2 * c * r * (w[i] + w[i + 1]) + 2 * c * w[i + 1];
         }
         forward += 2 * c * b * classes + 2 * c * b;
-        e.Add(new("low-rank factors A_i, B_i, z_i (one chunk)", "evaluate", factors * F32, "C·Σ r·(in + out) + out: one [C, L] draw, a row per pair"));
-        e.Add(new($"low-rank population forward ({2 * c} members)", "evaluate", forward * F32 + 2 * c * b * I64,
+        e.Add(Line(LineKind.EsLowRankFactors, "low-rank factors A_i, B_i, z_i (one chunk)", Evaluate, factors * F32, "C·Σ r·(in + out) + out: one [C, L] draw, a row per pair"));
+        e.Add(Line(LineKind.EsPopulationForward, $"low-rank population forward ({2 * c} members)", Evaluate, forward * F32 + 2 * c * b * I64,
             "x·Wᵀ once, x·B_i, deltas, θ±ε outputs and their cat (5·C·N·h₁), later layers 4·C·N·out, log_softmax, losses, repeated targets"));
         if (direct)
         {
-            e.Add(new("perturbation buffer ε (redrawn per pair)", "update", weights, "θ −= lr·c_i·ε_i in place"));
+            e.Add(Line(LineKind.EsPerturbation, "perturbation buffer ε (redrawn per pair)", Update, weights, "θ −= lr·c_i·ε_i in place"));
             return;
         }
-        e.Add(new("gradient estimate Σ c_i ε_i", "update", weights, "one [rows, C·r]×[C·r, cols] product per matrix and chunk"));
-        e.Add(new("low-rank combination transient (one chunk)", "update", 2 * factors * F32, "the chunk's [C, L] draw and the weighted copy of A; the product is accumulated in place (addmm_)"));
-        e.Add(new(".grad copy of the estimate", "update", weights, "what the optimizer reads"));
-        if (adamTemps > 0) e.Add(new("adam temporaries", "update", adamTemps, "√v and √v/c per parameter"));
+        e.Add(Line(LineKind.EsEstimate, "gradient estimate Σ c_i ε_i", Update, weights, "one [rows, C·r]×[C·r, cols] product per matrix and chunk"));
+        e.Add(Line(LineKind.EsLowRankCombination, "low-rank combination transient (one chunk)", Update, 2 * factors * F32, "the chunk's [C, L] draw and the weighted copy of A; the product is accumulated in place (addmm_)"));
+        e.Add(Line(LineKind.EsEstimateGradCopy, ".grad copy of the estimate", Update, weights, "what the optimizer reads"));
+        if (adamTemps > 0) e.Add(Line(LineKind.OptimizerTemporaries, "adam temporaries", Update, adamTemps, "√v and √v/c per parameter"));
     }
 
-    /// <summary>Predicted peak above the pre-model baseline: everything resident plus the largest phase.</summary>
+    private static LedgerEntry Line(LineKind kind, string name, Phase phases, long bytes, string formula) => new(kind, name, phases, bytes, formula, Probes);
+
+    /// <summary>Predicted peak above the pre-model baseline: everything resident plus the largest moment's own lines.</summary>
     public static long Peak(MlpMemoryJob job) => Peak(Entries(job));
 
-    public static long Peak(IReadOnlyList<RuleMemoryEntry> entries) =>
-        entries.Where(x => x.Phase == RuleMemoryEntry.Resident).Sum(x => x.Bytes)
-        + entries.Where(x => x.Phase != RuleMemoryEntry.Resident).GroupBy(x => x.Phase).Select(g => g.Sum(x => x.Bytes)).DefaultIfEmpty(0).Max();
+    /// <summary>Whole bytes below 2⁵³ sum exactly in doubles, so the peak is exact.</summary>
+    public static long Peak(IReadOnlyList<LedgerEntry> entries) => (long)MemoryPeak.Of(entries).Bytes;
 }

@@ -1,0 +1,137 @@
+namespace Afinado.Planner.Memory;
+
+/// <summary>
+/// The stable identity of a ledger line: what it is, whatever its display text says. Code finds lines by kind (the
+/// bridge to the parallel ledger, runtime and reserve sums, validation, tests); the display text is free to change.
+/// One kind may name lines of several ledgers (inference and training weights, a state on the GPU and offloaded).
+/// </summary>
+public enum LineKind
+{
+    // --- Weights -------------------------------------------------------------------------------------------------------
+    /// <summary>Every parameter in one line (inference; the ZeRO paper's 16-bit weights).</summary>
+    Weights,
+    WeightsTrainable,
+    WeightsFrozen,
+    /// <summary>Quantized linears with their block constants (NF4, int8, …).</summary>
+    WeightsFrozenQuantized,
+    /// <summary>Quantized linears' codes alone, where the library keeps the block constants apart (bitsandbytes).</summary>
+    WeightsFrozenQuantizedCodes,
+    /// <summary>bitsandbytes' QuantState block constants, whole on every GPU.</summary>
+    QuantizationConstants,
+    /// <summary>Embeddings, norms and head next to a quantized base, which the quantizer skips (16-bit).</summary>
+    WeightsSkippedByQuantizer,
+    /// <summary>fp32 master weights of mixed-precision training (ZeRO counts them in the optimizer's class).</summary>
+    MasterWeights,
+    AmpWeightCopies,
+    AmpWeightCopiesOfCheckpointedLayers,
+    AmpWeightCopiesOfRecomputedLayer,
+    AmpWeightCopyOfHead,
+    LoraAdapters,
+    DequantizationBuffer,
+    DfaFeedbackMatrices,
+
+    // --- Gradients -----------------------------------------------------------------------------------------------------
+    Gradients,
+    /// <summary>One gradient tensor at a time (optimizer in backward).</summary>
+    GradientsOneTensorAtATime,
+    GradientHead,
+    /// <summary>The head's 16-bit weight gradient before autocast's cast to fp32.</summary>
+    GradientHead16Bit,
+    /// <summary>ES's gradient estimate Σ cᵢ·εᵢ (with its .grad copy where one line holds both).</summary>
+    EsEstimate,
+    EsEstimateGradCopy,
+
+    // --- Optimizer -----------------------------------------------------------------------------------------------------
+    OptimizerState,
+    /// <summary>Paged optimizer state in unified memory (evictable, outside PyTorch's allocator).</summary>
+    OptimizerStatePaged,
+    OptimizerTemporaries,
+    GuidedEsSurrogateHistory,
+
+    // --- Activations and temporaries of training -----------------------------------------------------------------------
+    ActivationsNorms,
+    /// <summary>Inputs of the attention's linear projections (saved for their weight gradients).</summary>
+    ActivationsAttentionInputs,
+    /// <summary>q, k, v and the attention output.</summary>
+    ActivationsAttentionCore,
+    ActivationsAttentionScores,
+    ActivationsMlp,
+    ActivationsLora,
+    ActivationsDropoutMasks,
+    ActivationsWhileLastLayerAttentionRuns,
+    ActivationsLayerInBackward,
+    ActivationsFinalNormAndHeadInput,
+    ActivationCheckpoints,
+    ActivationCheckpointsOffloaded,
+    ActivationCheckpointInTransit,
+    RecomputedLayer,
+    CausalMask,
+    SdpaMathScoresInFlight,
+    EagerScoresInFlight,
+    BackwardTemporaries,
+    /// <summary>Forward intermediates of a small network, counted as one line (the MLP rule ledger, run summaries).</summary>
+    ForwardIntermediates,
+    /// <summary>A minibatch's inputs and labels.</summary>
+    MinibatchInputs,
+    DfaBlockOutputs,
+    /// <summary>Outputs the DFA step's dispose scope holds though autograd saves none of them (CPU).</summary>
+    DfaHeldOutputs,
+    DfaInjectedErrors,
+    EsPerturbation,
+    EsParameterSnapshot,
+    /// <summary>Stacked perturbed weights of a batched population.</summary>
+    EsPopulationWeights,
+    /// <summary>The population's forward without autograd (small networks, as one line).</summary>
+    EsPopulationForward,
+    EsLowRankFactors,
+    EsLowRankCombination,
+    GuidedEsSurrogateBackward,
+    GuidedEsSurrogateAndBasis,
+    NoGradForwardLayer,
+    NoGradForwardLoss,
+
+    // --- Logits and loss -----------------------------------------------------------------------------------------------
+    LossForward,
+    LossBackward,
+    LogitsGradient,
+
+    // --- Inference -----------------------------------------------------------------------------------------------------
+    KvCachePrompt,
+    KvCacheFullContext,
+    PrefillActivations,
+    LogitsLastPosition,
+    DecodeTemporaries,
+
+    // --- Parallel engines' buffers (per GPU) ---------------------------------------------------------------------------
+    Fp32GradientPartition,
+    Zero3GatheredParameters,
+    Zero3ModuleGradient,
+    Zero3PersistentParameters,
+    FsdpGatheredLayers,
+    FsdpRootUnit,
+    FsdpHeadUnit,
+    FsdpEmbeddingUnit,
+    FsdpOffloadStagedShard,
+    FsdpUnitGradient,
+    DdpReducerBuckets,
+    ZeroReduceBucket,
+    ZeroAllGatherBucket,
+
+    // --- Host memory of a node -------------------------------------------------------------------------------------------
+    FsdpPinnedParameterShards,
+    FsdpPinnedGradientShards,
+    CheckpointLoad,
+
+    // --- Runtime outside PyTorch's caching allocator ---------------------------------------------------------------------
+    CudaContext,
+    NcclCommunicator,
+    CpuTrainingRuntime,
+    CpuForwardOnlyRuntime,
+    /// <summary>Allocator and runtime working set of a small network's step (measured).</summary>
+    StepRuntimeSlack,
+
+    // --- Reserved inside PyTorch's caching allocator (reserved, not allocated) -------------------------------------------
+    AllocatorReserve,
+    /// <summary>FSDP1's all-gather stream holds a second layer block that only it can reuse.</summary>
+    AllGatherPoolBlock,
+}
