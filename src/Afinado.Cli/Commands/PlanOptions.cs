@@ -40,12 +40,14 @@ internal sealed class PlanOptions
     public readonly Option<bool> KeepOutput = new("--keep-output") { Description = "The training loop holds the model output (logits) until backward ends (HF Trainer does not)." };
     public readonly Option<string[]> Gpu = new("--gpu") { Description = "GPU to check (repeatable): " + string.Join(", ", GpuCatalog.All.Select(g => g.Id)) + ", or cpu." };
     public readonly Option<string[]> GpuMemory = new("--gpu-memory") { Description = "A GPU by its memory (repeatable): 48GB = a card sold as 48 GB (48 GiB on board, ~98% usable); 47.2GiB = exactly that much usable." };
+    public readonly Option<string?> AllocConf = new("--alloc-conf") { Description = "PYTORCH_CUDA_ALLOC_CONF of the run: " + Planner.Allocator.AllocatorSettings.Accepted + " (default: PyTorch's defaults)." };
+    public readonly Option<string?> Stack = new("--stack") { Description = "Software stack for the CUDA context and workspaces: " + string.Join(" | ", Planner.Allocator.RuntimeStack.All.Select(s => s.Id)) + $" (default {Planner.Allocator.RuntimeStack.Default.Id})." };
     public readonly Option<string?> Device = new("--device") { Description = "gpu (default) | cpu: plan for TorchSharp on the CPU (fp32, no CUDA context)." };
 
     public IEnumerable<Option> All =>
     [
         Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Freeze, Precision, Optimizer, Rule, GuidedEsK, Batch, Seq, Context,
-        Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, LegacyLoss, KeepOutput, Gpu, GpuMemory, Device,
+        Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, LegacyLoss, KeepOutput, AllocConf, Stack, Gpu, GpuMemory, Device,
     ];
 
     public Job Job(ParseResult p)
@@ -88,6 +90,8 @@ internal sealed class PlanOptions
             KeepOutput = p.GetValue(KeepOutput),
             FusedOptimizer = p.GetValue(FusedOptimizer),
             OffloadActivations = p.GetValue(OffloadActivations),
+            AllocConf = Planner.Allocator.AllocatorSettings.Parse(p.GetValue(AllocConf)),
+            Stack = Planner.Allocator.RuntimeStack.Parse(p.GetValue(Stack)),
         };
     }
 

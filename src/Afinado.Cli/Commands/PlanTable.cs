@@ -41,7 +41,11 @@ internal static class PlanTable
         table.AddRow($"[bold]peak ({Markup.Escape(l.PeakPhase.Name())})[/]", $"[bold]{ByteSize.Format(l.PeakBytes)}[/]", "", "tensors live at the peak (≈ torch.cuda.max_memory_allocated)", "");
         foreach (var e in l.Runtime)
             table.AddRow(Markup.Escape(e.Name), ByteSize.Format(e.Bytes), "whole run", Markup.Escape(e.Formula), $"[grey]{Markup.Escape(e.Source)}[/]");
-        table.AddRow("[bold]total[/]", $"[bold]{ByteSize.Format(l.TotalBytes)}[/]", "", "peak + runtime overheads (≈ nvidia-smi); used for the verdict", "");
+        if (plan.DeviceKind == DeviceKind.Gpu)
+            table.AddRow("[bold]reserved[/]", $"[bold]{ByteSize.Format(l.ReservedBytes)}[/]", "",
+                $"peak + workspaces + fragmentation {ByteSize.Format(l.FragmentationBytes)} (≈ torch.cuda.max_memory_reserved)", "");
+        table.AddRow("[bold]total[/]", $"[bold]{ByteSize.Format(l.TotalBytes)}[/]", "",
+            plan.DeviceKind == DeviceKind.Gpu ? "reserved + CUDA context and kernels (≈ nvidia-smi); used for every verdict" : "peak + runtime overheads; used for the verdict", "");
         console.Write(table);
 
         if (plan.Verdicts.Count > 0)
@@ -53,8 +57,10 @@ internal static class PlanTable
             verdicts.AddColumn(new TableColumn("Headroom").RightAligned());
             foreach (var v in plan.Verdicts)
                 verdicts.AddRow(Markup.Escape(v.Device.Name), v.Device.CapacityBytes > 0 ? ByteSize.Format(v.Device.CapacityBytes) : "—",
-                    v.Fits ? "[green]fits[/]" : "[red]OOM[/]", ByteSize.Format(v.HeadroomBytes));
+                    VerdictText(v), ByteSize.Format(v.HeadroomBytes));
             console.Write(verdicts);
+            foreach (var v in plan.Verdicts.Where(v => v.Device.Interpretation is not null))
+                console.MarkupLine($"[grey]--gpu-memory {Markup.Escape(v.Device.Interpretation!)}[/]");
         }
         if (plan.Fixes.Count > 0)
         {
@@ -63,6 +69,16 @@ internal static class PlanTable
                 console.MarkupLine($"  {(f.Fits ? "[green]✓[/]" : "[red]✗[/]")} {Markup.Escape(f.Change)} → peak {ByteSize.Format(f.PeakBytes)}, total {ByteSize.Format(f.TotalBytes)}");
         }
         if (plan.Search is { } s)
-            console.MarkupLine($"Largest {s.Parameter} that fits {Markup.Escape(plan.Verdicts[0].Device.Name)}: [bold]{s.Value}[/]");
+            console.MarkupLine($"Largest {s.Parameter} that fits {Markup.Escape(plan.Verdicts[0].Device.Name)}: [bold]{s.Value}[/]" +
+                (s.Value == 0 ? s.Unlock is { } u ? $" — {s.Parameter} 1 fits with {Markup.Escape(u)}" : " — no single change or combination makes 1 fit" : ""));
+    }
+
+    /// <summary>fits / OOM, and "borderline: X margin" when the margin is within the planner's measured error band.</summary>
+    private static string VerdictText(DeviceVerdict v)
+    {
+        string margin = ByteSize.Format(Math.Abs(v.HeadroomBytes));
+        if (v.FitsAfterCacheRelease) return $"[yellow]borderline: fits only after the allocator frees its cache ({v.CacheReleases}×)[/]";
+        if (v.Borderline) return v.Fits ? $"[yellow]borderline: fits, {margin} margin[/]" : $"[yellow]borderline: OOM, {margin} short[/]";
+        return v.Fits ? "[green]fits[/]" : "[red]OOM[/]";
     }
 }

@@ -54,17 +54,17 @@ internal static class MeasuredGpuRows
         {
             if (r["device"] != "cuda" || r["status"] != "ok" || Architecture(r) is not { } arch) continue;
             var job = JobOf(r);
-            var stack = RuntimeStack.Default;
-            var replay = ReservedMemory.Replay(ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, job)), job, stack);
+            // The plan's own figures: what `afinado plan` prints for this job (torch 2.11 + CUDA 13, the stack measured).
+            var ledger = Planner.Fit.Planner.Create(arch, job, [], suggestFixes: false).Ledger;
             string id = r["row_id"];
             bool unmet = ReservedUnmet.TryGetValue(id, out var why);
             string scope = unmet ? "unmet" : "gpu";
             double? measuredReserved = Optional(r, "peak_reserved_bytes");
-            reserved.Add(new(id, measuredReserved is null ? "not measured" : scope, "reserved", measuredReserved, replay.PeakReservedBytes, ReservedTolerance,
-                why ?? $"fragmentation {replay.FragmentationBytes / (double)(1 << 30):F2} GiB; replay allocated {replay.PeakAllocatedBytes / (double)(1 << 30):F2} GiB"));
+            reserved.Add(new(id, measuredReserved is null ? "not measured" : scope, "reserved", measuredReserved, ledger.ReservedBytes, ReservedTolerance,
+                why ?? $"fragmentation {ledger.FragmentationBytes / (double)(1 << 30):F2} GiB" + (ledger.Replay is null ? " (assumed: not replayed)" : "")));
             double? process = Optional(r, "process_used_bytes");
-            nvml.Add(new(id, process is null ? "not measured" : scope, "nvml", process, replay.PeakReservedBytes + stack.OutsideAllocatorBytes, ReservedTolerance,
-                why ?? $"reserved + {stack.Id} runtime {stack.OutsideAllocatorBytes / (double)(1 << 30):F2} GiB"));
+            nvml.Add(new(id, process is null ? "not measured" : scope, "nvml", process, ledger.TotalBytes, ReservedTolerance,
+                why ?? $"reserved + {job.Stack.Id} runtime {ledger.OutsideAllocatorBytes / (double)(1 << 30):F2} GiB"));
         }
         yield return new ValidationSource(name + " reserved", file, reserved);
         yield return new ValidationSource(name + " nvml", file, nvml);

@@ -47,7 +47,7 @@ public sealed class AllocationTrace
     public long BytesOf(int tensor) => _bytes[tensor];
 
     /// <summary>Marks the start of iteration <paramref name="n"/> (1-based): peaks restart here, as after
-    /// <c>torch.cuda.reset_peak_memory_stats</c>.</summary>
+    /// <c>torch.cuda.reset_peak_memory_stats</c>. Iteration 0 marks the end of the model build (not a measured window).</summary>
     public void StartIteration(int n)
     {
         _events.Add(new(TraceEventKind.IterationStart, n, 0, 0));

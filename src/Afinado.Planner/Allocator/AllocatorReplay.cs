@@ -7,8 +7,13 @@ public readonly record struct IterationPeak(int Iteration, long AllocatedBytes, 
 /// and whether it ran out of memory after releasing its cache and retrying.</summary>
 public sealed record ReplayResult(long PeakAllocatedBytes, long PeakReservedBytes, IReadOnlyList<IterationPeak> Iterations, bool OutOfMemory, int Retries)
 {
-    /// <summary>Reserved but never allocated at the peak: what the caching allocator keeps beyond the tensors.</summary>
-    public long FragmentationBytes => Math.Max(0, PeakReservedBytes - PeakAllocatedBytes);
+    /// <summary>The largest allocated figure over the whole trace (build, prefill, iterations): for a decode job the
+    /// prefill's, whose segments the decode steps inherit.</summary>
+    public long RunPeakAllocatedBytes { get; init; }
+
+    /// <summary>Reserved beyond the largest allocated figure of the run: what the caching allocator keeps in segments no
+    /// tensor fills, at its worst.</summary>
+    public long FragmentationBytes => Math.Max(0, PeakReservedBytes - Math.Max(PeakAllocatedBytes, RunPeakAllocatedBytes));
 }
 
 public static class AllocatorReplay
@@ -21,6 +26,7 @@ public static class AllocatorReplay
         var handles = new int[trace.Events.Count];
         var iterations = new List<IterationPeak>(2);
         int iteration = 0;
+        long runPeak = 0;
         foreach (var e in trace.Events)
         {
             switch (e.Kind)
@@ -30,7 +36,7 @@ public static class AllocatorReplay
                     if (h < 0)
                     {
                         if (iteration > 0) iterations.Add(new(iteration, allocator.PeakAllocated, allocator.PeakReserved));
-                        return Result(iterations, allocator, oom: true);
+                        return Result(iterations, allocator, oom: true, Math.Max(runPeak, allocator.PeakAllocated));
                     }
                     if (e.Tensor >= handles.Length) Array.Resize(ref handles, Math.Max(e.Tensor + 1, handles.Length * 2));
                     handles[e.Tensor] = h;
@@ -38,7 +44,13 @@ public static class AllocatorReplay
                 case TraceEventKind.Free:
                     allocator.Free(handles[e.Tensor]);
                     break;
+                case TraceEventKind.IterationStart when e.Tensor == 0:
+                    // The model is built: from here on, the run's allocated peak counts (a build transient such as a
+                    // tied head's first copy leaves a cached block, which is fragmentation, not a tensor of the run).
+                    allocator.ResetPeaks();
+                    break;
                 case TraceEventKind.IterationStart:
+                    runPeak = Math.Max(runPeak, allocator.PeakAllocated);
                     if (iteration > 0) iterations.Add(new(iteration, allocator.PeakAllocated, allocator.PeakReserved));
                     iteration = e.Tensor;
                     allocator.ResetPeaks();
@@ -46,11 +58,12 @@ public static class AllocatorReplay
             }
         }
         if (iteration > 0) iterations.Add(new(iteration, allocator.PeakAllocated, allocator.PeakReserved));
-        return Result(iterations, allocator, oom: false);
+        return Result(iterations, allocator, oom: false, Math.Max(runPeak, allocator.PeakAllocated));
     }
 
-    private static ReplayResult Result(List<IterationPeak> iterations, CachingAllocator a, bool oom) =>
-        iterations.Count == 0
-            ? new(a.PeakAllocated, a.PeakReserved, iterations, oom, a.Retries)
-            : new(iterations.Max(i => i.AllocatedBytes), iterations.Max(i => i.ReservedBytes), iterations, oom, a.Retries);
+    private static ReplayResult Result(List<IterationPeak> iterations, CachingAllocator a, bool oom, long runPeak) =>
+        (iterations.Count == 0
+            ? new ReplayResult(a.PeakAllocated, a.PeakReserved, iterations, oom, a.Retries)
+            : new ReplayResult(iterations.Max(i => i.AllocatedBytes), iterations.Max(i => i.ReservedBytes), iterations, oom, a.Retries))
+        with { RunPeakAllocatedBytes = runPeak };
 }

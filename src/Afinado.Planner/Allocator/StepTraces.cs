@@ -138,6 +138,7 @@ internal sealed class DecoderTrace
     public void Train()
     {
         Build();
+        _t.Trace.StartIteration(0);
         int ids = _t.New(8 * T); // input ids (= labels), int64
         for (int it = 1; it <= 2; it++)
         {
@@ -158,6 +159,7 @@ internal sealed class DecoderTrace
     public void Infer()
     {
         Build();
+        _t.Trace.StartIteration(0);
         _t.Recording = false;
         long prompt = _job.Seq, context = _job.ContextTokens;
         int ids = _t.New(8 * _batch * prompt);

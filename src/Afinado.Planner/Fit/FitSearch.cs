@@ -22,7 +22,7 @@ public static class FitSearch
         if (device.CapacityBytes <= 0)
             throw new InputError("--max", $"{device.Name} has no capacity to search against", "Give --gpu-memory SIZE (or a GPU) as the first device.");
         int cap = batch ? Job.MaxBatch : Math.Min(Job.MaxSeq, Math.Max(1, profile.Architecture.MaxPositionEmbeddings));
-        bool Fits(int v) => Total(profile, With(job, batch, v), kind) <= device.CapacityBytes;
+        bool Fits(int v) => FitCheck.Fits(profile, With(job, batch, v), device, kind);
         if (!Fits(1)) return 0;
         int lo = 1, hi = 2;
         while (hi <= cap && Fits(hi)) { lo = hi; hi = hi >= cap / 2 ? cap + 1 : hi * 2; }

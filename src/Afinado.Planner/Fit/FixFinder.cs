@@ -68,7 +68,7 @@ internal static class FixFinder
             accum *= 2;
             var j = job with { Batch = batch, GradAccumulation = accum };
             if (j.OptimizerInBackward) j = j with { OptimizerInBackward = false };
-            if (FitSearch.Total(profile, j, kind) <= device.CapacityBytes) return ($"--batch {batch} --grad-accum {accum}", j);
+            if (FitCheck.Fits(profile, j, device, kind)) return ($"--batch {batch} --grad-accum {accum}", j);
         }
         var one = job with { Batch = 1, GradAccumulation = job.GradAccumulation * job.Batch, OptimizerInBackward = false };
         return ($"--batch 1 --grad-accum {one.GradAccumulation}", one);
@@ -96,6 +96,6 @@ internal static class FixFinder
             || (job.Method.UsesAdapters() && profile.Selection.Method.UsesAdapters() && (job.Lora ?? new LoraConfig()) == profile.Selection.Lora);
         var p = sameSelection ? profile : ModelProfile.Create(Planner.SelectionFor(arch, job));
         var ledger = LedgerBuilder.Build(p, job, kind, explain: false);
-        return new FitFix(change, job, ledger.PeakBytes, ledger.TotalBytes, ledger.TotalBytes <= device.CapacityBytes);
+        return new FitFix(change, job, ledger.PeakBytes, ledger.TotalBytes, FitCheck.Verdict(device, ledger, p, job).Fits);
     }
 }

@@ -5,14 +5,23 @@ using Afinado.Planner.Selection;
 
 namespace Afinado.Planner.Fit;
 
-/// <summary>Fits or OOM on one device, with headroom (negative when it does not fit).</summary>
-public sealed record DeviceVerdict(Device Device, bool Fits, long HeadroomBytes);
+/// <summary>Fits or OOM on one device, with headroom (capacity − total; negative when the total exceeds it).</summary>
+public sealed record DeviceVerdict(Device Device, bool Fits, long HeadroomBytes)
+{
+    /// <summary>The margin is inside the planner's measured error band (<see cref="FitCheck.BorderlineFraction"/>), or the
+    /// job fits only after the allocator releases its cache: do not trust a plain "fits".</summary>
+    public bool Borderline { get; init; }
+    /// <summary>The total exceeds the capacity, yet the replay with the capacity as a limit finishes after cache releases.</summary>
+    public bool FitsAfterCacheRelease { get; init; }
+    public int CacheReleases { get; init; }
+}
 
 /// <summary>A change to the job, with the plan it gives.</summary>
 public sealed record FitFix(string Change, Job Job, long PeakBytes, long TotalBytes, bool Fits);
 
-/// <summary>The largest value of a parameter that fits the first device (0 when even 1 does not).</summary>
-public sealed record SearchResult(string Parameter, int Value);
+/// <summary>The largest value of a parameter that fits the first device (0 when even 1 does not; then
+/// <see cref="Unlock"/> names the change that makes 1 fit, when one does).</summary>
+public sealed record SearchResult(string Parameter, int Value, string? Unlock = null);
 
 /// <summary>Everything <c>afinado plan</c> reports: the ledger, verdicts, fixes and an optional search.</summary>
 public sealed record Plan(

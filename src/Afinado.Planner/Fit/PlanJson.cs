@@ -1,3 +1,4 @@
+using Afinado.Planner.Devices;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Afinado.Planner.Memory;
@@ -71,12 +72,24 @@ public static class PlanJson
         if (job.IsTraining) w.WriteBoolean("keep_output", job.KeepOutput);
         w.WriteBoolean("fused_optimizer", job.FusedOptimizer);
         w.WriteBoolean("offload_activations", job.OffloadActivations);
+        if (plan.DeviceKind == DeviceKind.Gpu)
+        {
+            w.WriteString("alloc_conf", job.AllocConf.ToString());
+            w.WriteString("stack", job.Stack.Id);
+        }
         w.WriteEndObject();
 
         w.WriteString("device", plan.DeviceKind.ToString().ToLowerInvariant());
         w.WriteNumber("peak_bytes", l.PeakBytes);
         w.WriteNumber("total_bytes", l.TotalBytes);
         w.WriteNumber("runtime_bytes", l.RuntimeBytes);
+        if (plan.DeviceKind == DeviceKind.Gpu)
+        {
+            // reserved ≈ torch.cuda.max_memory_reserved; total = reserved + the runtime outside the allocator (≈ NVML / nvidia-smi).
+            w.WriteNumber("reserved_bytes", l.ReservedBytes);
+            w.WriteNumber("fragmentation_bytes", l.FragmentationBytes);
+            w.WriteBoolean("allocator_replayed", l.Replay is not null);
+        }
         w.WriteString("peak_phase", l.PeakPhase.Name());
         w.WriteStartObject("phases");
         foreach (var m in Phases.Moments)
@@ -95,6 +108,9 @@ public static class PlanJson
             w.WriteNumber("capacity_bytes", v.Device.CapacityBytes);
             w.WriteBoolean("fits", v.Fits);
             w.WriteNumber("headroom_bytes", v.HeadroomBytes);
+            w.WriteBoolean("borderline", v.Borderline);
+            w.WriteBoolean("fits_after_cache_release", v.FitsAfterCacheRelease);
+            if (v.Device.Interpretation is { } how) w.WriteString("interpretation", how);
             w.WriteEndObject();
         }
         w.WriteEndArray();
@@ -116,6 +132,7 @@ public static class PlanJson
             w.WriteStartObject("search");
             w.WriteString("parameter", s.Parameter);
             w.WriteNumber("value", s.Value);
+            if (s.Unlock is { } unlock) w.WriteString("unlock", unlock);
             w.WriteEndObject();
         }
         w.WriteEndObject();

@@ -34,13 +34,21 @@ public static class Planner
         var kind = DeviceKindOf(devices, job);
         var profile = ModelProfile.Create(SelectionFor(arch, job));
         var ledger = LedgerBuilder.Build(profile, job, kind);
-        var verdicts = devices.Select(d => Verdict(d, ledger.TotalBytes)).ToList();
+        var verdicts = devices.Select(d => FitCheck.Verdict(d, ledger, profile, job)).ToList();
         SearchResult? search = null;
         if (maxParameter is not null)
         {
             if (devices.Count == 0)
                 throw new InputError("--max", "needs a device to search against", "Add --gpu NAME or --gpu-memory SIZE.");
-            search = new SearchResult(maxParameter, FitSearch.Largest(profile, job, devices[0], kind, maxParameter));
+            int largest = FitSearch.Largest(profile, job, devices[0], kind, maxParameter);
+            string? unlock = null;
+            if (largest == 0 && devices[0].CapacityBytes > 0)
+            {
+                // Nothing fits even at 1: say which change makes 1 fit.
+                var one = FitSearch.With(job, maxParameter == "batch", 1);
+                unlock = FixFinder.Find(arch, profile, one, devices[0], kind).FirstOrDefault(f => f.Fits)?.Change;
+            }
+            search = new SearchResult(maxParameter, largest, unlock);
         }
         var fixes = suggestFixes && devices.Count > 0 && !verdicts[0].Fits && devices[0].CapacityBytes > 0
             ? FixFinder.Find(arch, profile, job, devices[0], kind)
@@ -48,6 +56,4 @@ public static class Planner
         return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search);
     }
 
-    public static DeviceVerdict Verdict(Device d, long totalBytes) =>
-        d.CapacityBytes <= 0 ? new DeviceVerdict(d, true, 0) : new DeviceVerdict(d, totalBytes <= d.CapacityBytes, d.CapacityBytes - totalBytes);
 }

@@ -30,6 +30,10 @@ public sealed record Job
     /// <summary>Inference: tokens the KV cache holds at the end (prompt + generated). Null = <see cref="Seq"/>.</summary>
     public int? Context { get; init; }
     public Checkpointing Checkpointing { get; init; } = Checkpointing.None;
+    /// <summary>PYTORCH_CUDA_ALLOC_CONF of the run (<c>--alloc-conf</c>): expandable segments, max_split_size.</summary>
+    public Allocator.AllocatorSettings AllocConf { get; init; } = Allocator.AllocatorSettings.Default;
+    /// <summary>The software stack (<c>--stack</c>): CUDA context, kernels and workspaces outside the step's tensors.</summary>
+    public Allocator.RuntimeStack Stack { get; init; } = Allocator.RuntimeStack.Default;
     public AttentionKernel Attention { get; init; } = AttentionKernel.Sdpa;
     /// <summary>Dropout probability on attention probabilities and hidden states (Llama-style training uses 0).</summary>
     public double Dropout { get; init; }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Afinado.Planner.Allocator;
 using Afinado.Planner.Devices;
 
 namespace Afinado.Planner.Memory;
@@ -6,9 +7,8 @@ namespace Afinado.Planner.Memory;
 /// <summary>Builds a <see cref="MemoryLedger"/> for a job on a device kind; formulas are only rendered when <c>explain</c> is set (the fit search skips them).</summary>
 public static class LedgerBuilder
 {
-    /// <summary>CUDA context with lazy module loading (CUDA ≥ 11.7): 287–400 MB measured (memory.md §5.2).</summary>
-    public const double CudaContextBytes = 300e6;
-    /// <summary>Caching-allocator slack on top of allocated bytes, as a fraction of the peak (assumption: §5.2 reports 0.25–6 GiB reserved-but-unallocated).</summary>
+    /// <summary>Caching-allocator slack on top of allocated bytes, as a fraction of the peak, for steps the replay does not
+    /// cover (assumption: §5.2 reports 0.25–6 GiB reserved-but-unallocated).</summary>
     public const double AllocatorReserveFraction = 0.05;
     /// <summary>
     /// Resident memory a TorchSharp/libtorch CPU training process holds beyond its tensors once it has run backward and
@@ -26,19 +26,47 @@ public static class LedgerBuilder
     /// </summary>
     public const double CpuForwardOnlyRuntimeBytes = 7.2 * 1048576;
 
-    public static MemoryLedger Build(ModelProfile profile, Job job, DeviceKind device, bool explain = true)
+    /// <param name="replay">Replay the step through the caching allocator for the fragmentation line (GPU plans); the
+    /// fit search first builds without it, since the tensors alone already decide most configurations.</param>
+    public static MemoryLedger Build(ModelProfile profile, Job job, DeviceKind device, bool explain = true, bool replay = true)
     {
         var tensors = !job.IsTraining ? InferenceLedger.Entries(profile, job, device, explain)
             : job.Rule == LearningRule.Backprop ? TrainingLedger.Entries(profile, job, device, explain)
             : RuleLedger.Entries(profile, job, device, explain);
         double peak = MemoryPeak.Of(tensors).Bytes;
-        return new MemoryLedger(tensors, RuntimeEntries((long)Math.Ceiling(peak), device, job, explain));
+        ReplayResult? replayed = null;
+        string? notReplayed = device == DeviceKind.Gpu ? ReservedMemory.NotReplayed(profile, job) : null;
+        if (device == DeviceKind.Gpu && replay && notReplayed is null)
+            replayed = ReservedMemory.Replay(profile, job, job.Stack, job.AllocConf);
+        var runtime = device == DeviceKind.Cpu ? CpuRuntime(job, explain)
+            : GpuRuntime((long)Math.Ceiling(peak), job, replayed, notReplayed, replay, explain);
+        return new MemoryLedger(tensors, runtime) { Replay = replayed };
     }
 
-    private static List<LedgerEntry> RuntimeEntries(long peak, DeviceKind device, Job job, bool explain)
+    private static List<LedgerEntry> GpuRuntime(long peak, Job job, ReplayResult? replayed, string? notReplayed, bool replay, bool explain)
     {
-        if (device == DeviceKind.Cpu)
-            return !job.IsTraining ? []
+        var stack = job.Stack;
+        var list = new List<LedgerEntry>(3)
+        {
+            new(LineKind.CudaContext, $"CUDA context and kernels ({stack.Id})", Phase.None, stack.OutsideAllocatorBytes,
+                explain ? $"{stack.Description}; outside PyTorch's allocator (nvidia-smi counts it, memory_reserved does not)" : "", stack.Source),
+        };
+        if (stack.WorkspaceBytes > 0)
+            list.Add(new(LineKind.CublasWorkspaces, "cuBLAS/cuBLASLt workspaces", Phase.None, stack.WorkspaceBytes,
+                explain ? $"{stack.WorkspaceAllocations.Count} × {N(stack.WorkspaceAllocations[0] / 1048576.0)} MiB taken from the allocator at the first matmul" : "", stack.Source));
+        if (replayed is { } r)
+            list.Add(new(LineKind.AllocatorFragmentation, "allocator fragmentation (replayed)", Phase.None, r.FragmentationBytes,
+                explain ? $"reserved {N(r.PeakReservedBytes)} − allocated {N(Math.Max(r.PeakAllocatedBytes, r.RunPeakAllocatedBytes))} B at the peak of the replayed step" +
+                    (job.AllocConf.ToString() is { Length: > 0 } conf ? $" ({conf})" : "") + (r.Retries > 0 ? $"; {r.Retries} cache releases" : "") : "",
+                "CUDACachingAllocator.cpp (PyTorch 2.x) rules replayed over the step's allocations: Afinado.Planner.Allocator"));
+        else if (replay || notReplayed is not null)
+            list.Add(new(LineKind.AllocatorReserve, "allocator reserve", Phase.None, peak * AllocatorReserveFraction,
+                explain ? $"{AllocatorReserveFraction:P0} of peak allocated (not replayed: {notReplayed ?? "search bound"})" : "", "assumption within memory.md §5.2 range (0.25–6 GiB)"));
+        return list;
+    }
+
+    private static List<LedgerEntry> CpuRuntime(Job job, bool explain) =>
+        !job.IsTraining ? []
                 : job.Rule == LearningRule.EsDirect
                 ? [new(LineKind.CpuForwardOnlyRuntime, "CPU forward-only training runtime (libtorch/TorchSharp, measured)", Phase.None, CpuForwardOnlyRuntimeBytes,
                     explain ? "constant 7.2 MiB held by a training process that never runs backward or an optimizer step" : "",
@@ -46,14 +74,6 @@ public static class LedgerBuilder
                 : [new(LineKind.CpuTrainingRuntime, "CPU training runtime (libtorch/TorchSharp, measured)", Phase.None, CpuTrainingRuntimeBytes,
                     explain ? "constant 8.9 MiB held after the first backward and optimizer steps, independent of model size" : "",
                     "measured: bench/training TrainingBench memprobe, RSS after step 3 less weights, gradients, AdamW state (8.1–11.0 MiB, 5 configurations)")];
-        return
-        [
-            new(LineKind.CudaContext, "CUDA context", Phase.None, CudaContextBytes,
-                explain ? "constant 300 MB (lazy module loading, CUDA ≥ 11.7)" : "", "memory.md §5.2 (pytorch #107667, PR #86509)"),
-            new(LineKind.AllocatorReserve, "allocator reserve", Phase.None, peak * AllocatorReserveFraction,
-                explain ? $"{AllocatorReserveFraction:P0} of peak allocated (caching-allocator slack)" : "", "assumption within memory.md §5.2 range (0.25–6 GiB)"),
-        ];
-    }
 
     internal static string N(double n) => n.ToString("N0", CultureInfo.InvariantCulture);
     internal static string B(double bytesPerElement) => bytesPerElement.ToString("0.###", CultureInfo.InvariantCulture);

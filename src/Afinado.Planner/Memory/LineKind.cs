@@ -130,7 +130,12 @@ public enum LineKind
     /// <summary>Allocator and runtime working set of a small network's step (measured).</summary>
     StepRuntimeSlack,
 
-    // --- Reserved inside PyTorch's caching allocator (reserved, not allocated) -------------------------------------------
+    // --- Inside PyTorch's caching allocator but not a tensor of the step ---------------------------------------------------
+    /// <summary>cuBLAS / cuBLASLt workspaces taken from the allocator at the first matmul (<see cref="Allocator.RuntimeStack"/>).</summary>
+    CublasWorkspaces,
+    /// <summary>Reserved but unallocated at the peak, from the caching-allocator replay (<see cref="Allocator.ReservedMemory"/>).</summary>
+    AllocatorFragmentation,
+    /// <summary>Reserved but unallocated, assumed as a share of the peak where the step is not replayed.</summary>
     AllocatorReserve,
     /// <summary>FSDP1's all-gather stream holds a second layer block that only it can reuse.</summary>
     AllGatherPoolBlock,

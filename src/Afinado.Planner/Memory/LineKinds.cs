@@ -36,7 +36,8 @@ public static class LineKinds
         LineKind.ActivationCheckpointsOffloaded or LineKind.FsdpPinnedParameterShards or LineKind.FsdpPinnedGradientShards
             or LineKind.CheckpointLoad => Category.Host,
         LineKind.CudaContext or LineKind.NcclCommunicator or LineKind.CpuTrainingRuntime or LineKind.CpuForwardOnlyRuntime
-            or LineKind.StepRuntimeSlack or LineKind.AllocatorReserve or LineKind.AllGatherPoolBlock => Category.Runtime,
+            or LineKind.StepRuntimeSlack or LineKind.AllocatorReserve or LineKind.AllGatherPoolBlock
+            or LineKind.CublasWorkspaces or LineKind.AllocatorFragmentation => Category.Runtime,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "every line kind belongs to a category"),
     };
 
@@ -48,5 +49,9 @@ public static class LineKinds
         or LineKind.CpuTrainingRuntime or LineKind.CpuForwardOnlyRuntime or LineKind.StepRuntimeSlack;
 
     /// <summary>Blocks the caching allocator holds without a live tensor in them: counted in reserved, not in allocated.</summary>
-    public static bool IsReservedInsideAllocator(this LineKind kind) => kind is LineKind.AllocatorReserve or LineKind.AllGatherPoolBlock;
+    public static bool IsReservedInsideAllocator(this LineKind kind) => kind is LineKind.AllocatorReserve or LineKind.AllGatherPoolBlock
+        or LineKind.CublasWorkspaces or LineKind.AllocatorFragmentation;
+
+    /// <summary>Reserved and never handed to a tensor: the caching allocator's slack (replayed or assumed).</summary>
+    public static bool IsFragmentation(this LineKind kind) => kind is LineKind.AllocatorReserve or LineKind.AllocatorFragmentation;
 }

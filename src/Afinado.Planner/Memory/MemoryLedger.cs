@@ -29,6 +29,18 @@ public sealed class MemoryLedger
     /// <summary>Peak plus runtime overheads: what nvidia-smi would show; the fit verdict uses it.</summary>
     public long TotalBytes { get; }
 
+    /// <summary>The caching-allocator replay behind the fragmentation line (null: CPU, not replayed, or a search bound).</summary>
+    public Allocator.ReplayResult? Replay { get; init; }
+
+    /// <summary>Peak tensors plus what the allocator holds beyond them (workspaces, fragmentation): ≈ max_memory_reserved.</summary>
+    public long ReservedBytes => checked(PeakBytes + (long)Math.Ceiling(Runtime.Where(e => e.Kind.IsReservedInsideAllocator()).Sum(e => e.Bytes)));
+
+    /// <summary>Reserved but unallocated at the peak (replayed, or assumed where the step is not replayed).</summary>
+    public long FragmentationBytes => (long)Math.Ceiling(Runtime.Where(e => e.Kind.IsFragmentation()).Sum(e => e.Bytes));
+
+    /// <summary>Runtime outside the allocator (CUDA context and kernels; a CPU process's runtime).</summary>
+    public long OutsideAllocatorBytes => (long)Math.Ceiling(Runtime.Where(e => e.Kind.IsRuntimeOutsideAllocator()).Sum(e => e.Bytes));
+
     /// <summary>The entries live at the peak.</summary>
     public IEnumerable<LedgerEntry> AtPeak => Tensors.Where(e => (e.Phases & PeakPhase) != 0);
 

@@ -1,0 +1,57 @@
+using Afinado.Planner.Allocator;
+using Afinado.Planner.Devices;
+using Afinado.Planner.Memory;
+
+namespace Afinado.Planner.Fit;
+
+/// <summary>
+/// Does a job fit a device? On a GPU the answer uses what the GPU really holds: the step replayed through PyTorch's
+/// caching allocator (reserved bytes) plus the runtime outside it. A total above the capacity is not yet an OOM: PyTorch
+/// releases its cached segments and retries before raising "CUDA out of memory", so such a job is replayed again with
+/// the capacity as a hard limit, and only an OOM there is an OOM verdict. Every verdict, search, fix and layout asks here.
+/// </summary>
+public static class FitCheck
+{
+    /// <summary>
+    /// Within this share of the total, a verdict says "borderline" instead of a confident fits / OOM: the replay's total vs
+    /// the process's NVML memory over the asserted H100 rows (`afinado validate`, source "… nvml") lies within ±5.2 %.
+    /// </summary>
+    public const double BorderlineFraction = 0.055;
+
+    /// <summary>The verdict for a plan's ledger (built with the replay).</summary>
+    public static DeviceVerdict Verdict(Device device, MemoryLedger ledger, ModelProfile profile, Job job)
+    {
+        long cap = device.CapacityBytes;
+        if (cap <= 0) return new DeviceVerdict(device, true, 0);
+        long total = ledger.TotalBytes, headroom = cap - total;
+        bool fits = total <= cap, afterRelease = false;
+        int retries = 0;
+        if (!fits && device.Kind == DeviceKind.Gpu && ledger.Replay is not null && TensorsAndRuntime(ledger) <= cap)
+        {
+            var limited = ReservedMemory.Replay(profile, job, job.Stack, job.AllocConf, cap - ledger.OutsideAllocatorBytes);
+            fits = afterRelease = !limited.OutOfMemory;
+            retries = limited.Retries;
+        }
+        bool borderline = device.Kind == DeviceKind.Gpu && (afterRelease || Math.Abs(headroom) < BorderlineFraction * total);
+        return new DeviceVerdict(device, fits, headroom) { Borderline = borderline, FitsAfterCacheRelease = afterRelease, CacheReleases = retries };
+    }
+
+    /// <summary>
+    /// The same answer as <see cref="Verdict"/> for searches, cheaper: the tensors alone (plus the runtime) already rule
+    /// out most configurations, and only those left are replayed. Both bounds are exact: the replay never allocates less
+    /// than the tensors' peak, and a replay that never exceeds the capacity runs the same with the capacity as a limit.
+    /// </summary>
+    public static bool Fits(ModelProfile profile, Job job, Device device, DeviceKind kind)
+    {
+        if (device.CapacityBytes <= 0) return true;
+        var bound = LedgerBuilder.Build(profile, job, kind, explain: false, replay: false);
+        if (bound.TotalBytes > device.CapacityBytes) return false;
+        if (kind == DeviceKind.Cpu || bound.Runtime.Any(e => e.Kind == LineKind.AllocatorReserve)) return true;
+        var full = LedgerBuilder.Build(profile, job, kind, explain: false);
+        return Verdict(device, full, profile, job).Fits;
+    }
+
+    /// <summary>Peak tensors, workspaces and runtime outside the allocator: what no allocator behaviour can lower.</summary>
+    private static long TensorsAndRuntime(MemoryLedger l) =>
+        l.PeakBytes + l.OutsideAllocatorBytes + (long)l.Runtime.Where(e => e.Kind == LineKind.CublasWorkspaces).Sum(e => e.Bytes);
+}
