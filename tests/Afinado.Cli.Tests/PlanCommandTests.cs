@@ -60,6 +60,28 @@ public class PlanCommandTests
     }
 
     [Fact]
+    public async Task Json_carries_reserved_fragmentation_stack_and_the_verdicts_reading()
+    {
+        var (code, output, err) = await Run("plan", "--json", "--gpu-memory", "48GB", "--alloc-conf", "expandable_segments:True", "--stack", "torch2-cuda12");
+        Assert.Equal(CliApp.ExitOk, code);
+        Assert.Contains("sold as 48 GB", err);
+        using var doc = JsonDocument.Parse(output);
+        var r = doc.RootElement;
+        long peak = r.GetProperty("peak_bytes").GetInt64(), reserved = r.GetProperty("reserved_bytes").GetInt64(), total = r.GetProperty("total_bytes").GetInt64();
+        long fragmentation = r.GetProperty("fragmentation_bytes").GetInt64();
+        Assert.True(peak < reserved && reserved < total);
+        Assert.InRange(reserved - peak - fragmentation, 64L << 20, (64L << 20) + 2); // the stack's cuBLAS workspaces
+        Assert.Equal(300_000_000, total - reserved, tolerance: 2);                 // torch2-cuda12's context
+        Assert.True(r.GetProperty("allocator_replayed").GetBoolean());
+        Assert.Equal("expandable_segments:True", r.GetProperty("job").GetProperty("alloc_conf").GetString());
+        Assert.Equal("torch2-cuda12", r.GetProperty("job").GetProperty("stack").GetString());
+        var gpu = r.GetProperty("gpus")[0];
+        Assert.Contains("48 GiB on board", gpu.GetProperty("interpretation").GetString());
+        Assert.True(gpu.TryGetProperty("borderline", out _));
+        Assert.Contains(r.GetProperty("runtime").EnumerateArray(), e => e.GetProperty("kind").GetString() == nameof(LineKind.AllocatorFragmentation));
+    }
+
+    [Fact]
     public async Task Plan_that_fits_no_gpu_exits_3_with_fixes()
     {
         var (code, output, _) = await Run("plan", "--json", "--method", "full", "--precision", "amp-bf16", "--gpu", "t4", "--max", "batch");
@@ -67,6 +89,8 @@ public class PlanCommandTests
         using var doc = JsonDocument.Parse(output);
         Assert.False(doc.RootElement.GetProperty("gpus")[0].GetProperty("fits").GetBoolean());
         Assert.Equal(0, doc.RootElement.GetProperty("search").GetProperty("value").GetInt32());
+        // --max answering 0 names the change that makes batch 1 fit.
+        Assert.False(string.IsNullOrEmpty(doc.RootElement.GetProperty("search").GetProperty("unlock").GetString()));
         Assert.NotEqual(0, doc.RootElement.GetProperty("fixes").GetArrayLength());
     }
 
@@ -85,6 +109,9 @@ public class PlanCommandTests
     [InlineData("--guided-es-k", "0")]
     [InlineData("--batch", "abc")]
     [InlineData("--model", "/nonexistent/config.json")]
+    [InlineData("--alloc-conf", "expandable_segments:maybe")]
+    [InlineData("--alloc-conf", "roundup_power2_divisions:4")]
+    [InlineData("--stack", "torch3-cuda15")]
     public async Task Bad_input_exits_2_naming_the_flag(string flag, string value)
     {
         var (code, _, err) = await Run("plan", flag, value);

@@ -41,6 +41,7 @@ internal sealed class DecoderTrace
     /// <summary>Bytes per element: matmul output (c), parameters (pw), the residual stream (r), LoRA adapters (ad).</summary>
     private readonly int _c, _pw, _r, _ad;
     private long _batch, _seq;
+    private readonly double _loraDropout;
     private readonly List<Param> _params = [];
     private readonly Param _embed, _head, _finalNorm;
     private readonly LayerParams[] _layers;
@@ -82,6 +83,7 @@ internal sealed class DecoderTrace
         _ad = training && job.Method.UsesAdapters() ? (int)job.ResolvedAdapterDtype.Bytes() : _c;
         _batch = job.Batch;
         _seq = job.Seq;
+        _loraDropout = training ? profile.Selection.Lora?.Dropout ?? 0 : 0;
         long h = _a.HiddenSize, rank = profile.Selection.Lora?.Rank ?? 0;
 
         // Parameters in model.parameters() order: embedding, each layer (attention, MLP, norms), final norm, head.
@@ -405,6 +407,14 @@ internal sealed class DecoderTrace
             int xa = x;
             if (lb != xb) { xa = _t.New(lb * T * u.In); _t.Op(xa, [x]); }
             else _t.Hold(x);
+            // lora_dropout: a private copy and a 1-byte mask (native_dropout) per adapted linear while training.
+            if (_loraDropout > 0 && _t.Recording)
+            {
+                int dropped = _t.New(lb * T * u.In), mask = _t.New(T * u.In);
+                _t.Op(dropped, [xa], saved: [mask]);
+                _t.Drop(xa, mask);
+                xa = dropped;
+            }
             int a = _t.New(lb * T * rank);
             _t.Op(a, [xa], saved: [xa], weights: [new WeightGrad(A, lb)]);
             _t.Drop(xa);

@@ -1,0 +1,99 @@
+using Afinado.Planner.Allocator;
+using Afinado.Planner.Devices;
+using Afinado.Planner.Fit;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
+using static Afinado.Planner.Tests.Memory.PlanHelpers;
+
+namespace Afinado.Planner.Tests.Allocator;
+
+/// <summary>The replay as the plan uses it: its trace agrees with the ledger, its figures compose, its verdicts retry.</summary>
+public class ReplayVerdictTests
+{
+    private static ModelProfile Profile(Job job) => ModelProfile.Create(Planner.Fit.Planner.SelectionFor(Llama31_8B, job));
+
+    [Theory]
+    [InlineData(TrainingMethod.Lora, Precision.Bf16, Checkpointing.None, 2048)]
+    [InlineData(TrainingMethod.Full, Precision.AmpBf16, Checkpointing.Full, 1024)]
+    [InlineData(TrainingMethod.QLora, Precision.Bf16, Checkpointing.Full, 4096)]
+    public void The_traced_step_allocates_what_the_ledger_says_at_its_peak(TrainingMethod method, Precision precision, Checkpointing ckpt, int seq)
+    {
+        var job = new Job { Method = method, Precision = precision, Checkpointing = ckpt, Seq = seq };
+        var profile = Profile(job);
+        var ledger = LedgerBuilder.Build(profile, job, DeviceKind.Gpu);
+        var trace = StepTraces.For(profile, job, RuntimeStack.Default.WorkspaceAllocations);
+        // Two models of one step, derived separately (moment sums vs op-by-op events): within 3 % of each other.
+        double traced = trace.PeakLiveBytes - RuntimeStack.Default.WorkspaceBytes;
+        Assert.InRange(traced / ledger.PeakBytes, 0.97, 1.03);
+    }
+
+    [Fact]
+    public void Reserved_is_the_peak_plus_workspaces_plus_fragmentation_and_total_adds_the_context()
+    {
+        var l = Ledger(Llama31_8B, new Job());
+        Assert.NotNull(l.Replay);
+        Assert.Equal(l.PeakBytes + RuntimeStack.Default.WorkspaceBytes + l.FragmentationBytes, l.ReservedBytes, tolerance: 1);
+        Assert.Equal(l.ReservedBytes + RuntimeStack.Default.OutsideAllocatorBytes, l.TotalBytes, tolerance: 1);
+        Assert.True(l.FragmentationBytes > 0);
+    }
+
+    [Fact]
+    public void The_stack_sets_the_context_outside_the_allocator()
+    {
+        var now = Ledger(Llama31_8B, new Job());
+        var older = Ledger(Llama31_8B, new Job { Stack = RuntimeStack.Torch1Cuda11 });
+        Assert.Equal(RuntimeStack.Torch1Cuda11.OutsideAllocatorBytes - RuntimeStack.Default.OutsideAllocatorBytes - RuntimeStack.Default.WorkspaceBytes,
+            older.TotalBytes - now.TotalBytes, tolerance: (double)now.FragmentationBytes + older.FragmentationBytes + 1);
+    }
+
+    [Fact]
+    public void Expandable_segments_hold_less_for_a_long_decode_with_a_growing_cache()
+    {
+        var job = new Job { Task = JobTask.Infer, Batch = 8, Seq = 4096, Context = 4160 };
+        var fixedSegments = Ledger(Llama31_8B, job);
+        var expandable = Ledger(Llama31_8B, job with { AllocConf = new AllocatorSettings { ExpandableSegments = true } });
+        Assert.True(expandable.FragmentationBytes < fixedSegments.FragmentationBytes,
+            $"expandable {expandable.FragmentationBytes:N0} vs fixed {fixedSegments.FragmentationBytes:N0}");
+    }
+
+    [Fact]
+    public void Jobs_the_trace_does_not_cover_keep_the_assumed_reserve_and_say_why()
+    {
+        var l = Ledger(Llama31_8B, new Job { Rule = LearningRule.Es });
+        Assert.Null(l.Replay);
+        var reserve = Assert.Single(l.Runtime, e => e.Kind == LineKind.AllocatorReserve);
+        Assert.Contains("not replayed", reserve.Formula);
+    }
+
+    [Fact]
+    public void A_total_above_the_capacity_can_still_fit_after_the_allocator_releases_its_cache()
+    {
+        var job = new Job { Method = TrainingMethod.Full, Precision = Precision.AmpBf16, Batch = 4, Seq = 1024 };
+        var profile = Profile(job);
+        var l = LedgerBuilder.Build(profile, job, DeviceKind.Gpu);
+        long tensorsAndRuntime = l.PeakBytes + l.OutsideAllocatorBytes + RuntimeStack.Default.WorkspaceBytes;
+        Assert.True(l.TotalBytes > tensorsAndRuntime, "the step must leave some fragmentation to release");
+        // A card between the tensors (+ runtime) and the replayed total: the verdict replays with the card as a limit.
+        long between = (tensorsAndRuntime + l.TotalBytes) / 2;
+        var v = FitCheck.Verdict(Device.Custom(between), l, profile, job);
+        Assert.True(v.Borderline);
+        Assert.True(v.HeadroomBytes < 0);
+        Assert.Equal(v.Fits, v.FitsAfterCacheRelease);
+        // Below the tensors it is an OOM without any replay, and far above it a plain fit.
+        Assert.False(FitCheck.Verdict(Device.Custom(tensorsAndRuntime - 1), l, profile, job).Fits);
+        var roomy = FitCheck.Verdict(Device.Custom(2 * l.TotalBytes), l, profile, job);
+        Assert.True(roomy.Fits && !roomy.Borderline);
+        // The search's pruned answer agrees with the verdict on all three cards.
+        foreach (long cap in new[] { tensorsAndRuntime - 1, between, 2 * l.TotalBytes })
+            Assert.Equal(FitCheck.Verdict(Device.Custom(cap), l, profile, job).Fits, FitCheck.Fits(profile, job, Device.Custom(cap), DeviceKind.Gpu));
+    }
+
+    [Fact]
+    public void Max_zero_names_the_change_that_makes_one_fit()
+    {
+        var plan = Planner.Fit.Planner.Create(Llama31_8B, new Job { Method = TrainingMethod.Full, Precision = Precision.AmpBf16 },
+            [GpuCatalog.Get("rtx4090")], "batch");
+        Assert.Equal(0, plan.Search!.Value);
+        Assert.False(string.IsNullOrEmpty(plan.Search.Unlock));
+    }
+}
