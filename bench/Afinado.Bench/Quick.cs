@@ -13,9 +13,10 @@ internal static class Quick
     {
         var b = new PlannerBenchmarks();
         b.Setup();
-        Time("OnePlan", 20_000, () => b.OnePlan());
-        Time("MaxBatchSearch", 20_000, () => b.MaxBatchSearch());
-        Time("FitSearch100k", 5, () => b.FitSearch100k());
+        Time("OnePlan", 2_000, () => b.OnePlan());
+        Time("OnePlanUncached", 200, () => b.OnePlanReplayUncached());
+        Time("MaxBatchSearch", 2_000, () => b.MaxBatchSearch());
+        Time("FitSearch100k", 3, () => b.FitSearch100k());
     }
 
     private static void Time(string what, int n, Func<object> f)

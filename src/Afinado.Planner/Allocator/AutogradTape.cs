@@ -89,16 +89,24 @@ internal sealed class AutogradTape(AllocationTrace trace)
         ReadOnlySpan<long> backwardTemporaries = default)
     {
         if (!Recording) return;
-        var gradInputs = new List<int>(inputs.Length);
+        // Counted first so that ops nothing differentiates through (most of a frozen model) allocate no node.
+        int gradInputs = 0, trainable = 0;
         foreach (int i in inputs)
-            if (_requiresGrad[i]) gradInputs.Add(i);
-        var trainable = new List<WeightGrad>(weights.Length);
+            if (_requiresGrad[i]) gradInputs++;
         foreach (var w in weights)
-            if (w.Param.Trainable) trainable.Add(w);
-        if (gradInputs.Count == 0 && trainable.Count == 0) return;
+            if (w.Param.Trainable) trainable++;
+        if (gradInputs == 0 && trainable == 0) return;
+        var ins = gradInputs == 0 ? [] : new int[gradInputs];
+        int n = 0;
+        foreach (int i in inputs)
+            if (_requiresGrad[i]) ins[n++] = i;
+        var ws = trainable == 0 ? [] : new WeightGrad[trainable];
+        n = 0;
+        foreach (var w in weights)
+            if (w.Param.Trainable) ws[n++] = w;
         _requiresGrad[output] = true;
         foreach (int s in saved) _refs[s]++;
-        _nodes.Add(new Node(output, [.. gradInputs], saved.ToArray(), [.. trainable], backwardTemporaries.ToArray()));
+        _nodes.Add(new Node(output, ins, saved.IsEmpty ? [] : saved.ToArray(), ws, backwardTemporaries.IsEmpty ? [] : backwardTemporaries.ToArray()));
     }
 
     /// <summary>Non-reentrant activation checkpointing: the block ran without saving; backward re-runs

@@ -144,9 +144,15 @@ public sealed class CachingAllocator
     public static long AllocationSize(long size) =>
         size <= SmallSize ? SmallBuffer : size < MinLargeAlloc ? LargeBuffer : checked((size + RoundLarge - 1) / RoundLarge * RoundLarge);
 
-    private BlockPool Pool((int, bool) key)
+    // Pools of streams 0–3 in an array (a step uses one to three streams); others in the dictionary.
+    private readonly BlockPool?[] _fastPools = new BlockPool?[8];
+
+    private BlockPool Pool((int Stream, bool Small) key)
     {
+        int slot = key.Stream * 2 + (key.Small ? 1 : 0);
+        if ((uint)slot < (uint)_fastPools.Length && _fastPools[slot] is { } fast) return fast;
         if (!_pools.TryGetValue(key, out var pool)) _pools[key] = pool = new BlockPool();
+        if ((uint)slot < (uint)_fastPools.Length) _fastPools[slot] = pool;
         return pool;
     }
 

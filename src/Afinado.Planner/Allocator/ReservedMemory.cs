@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Allocator;
@@ -26,10 +28,34 @@ public static class ReservedMemory
             : null;
     }
 
+    // Replays of one selection, by the job's trace key and the capacity: searches ask for the same trace many times.
+    private static readonly ConditionalWeakTable<ModelProfile, ConcurrentDictionary<(Job, long?), ReplayResult>> Cache = new();
+    private const int MaxCachedPerProfile = 4096;
+
     /// <summary>Replays the job with the stack's workspaces allocated first, as PyTorch does at the first matmul.</summary>
     public static ReplayResult Replay(ModelProfile profile, Job job, RuntimeStack stack, AllocatorSettings? settings = null, long? capacityBytes = null)
     {
-        var trace = StepTraces.For(profile, job, stack.WorkspaceAllocations);
-        return AllocatorReplay.Run(trace, settings, capacityBytes);
+        var key = (TraceKey(profile, job with { Stack = stack, AllocConf = settings ?? AllocatorSettings.Default }), capacityBytes);
+        var cache = Cache.GetValue(profile, _ => new());
+        if (cache.TryGetValue(key, out var hit)) return hit;
+        var trace = StepTraces.For(profile, key.Item1, stack.WorkspaceAllocations);
+        var result = AllocatorReplay.Run(trace, settings, capacityBytes);
+        if (cache.Count >= MaxCachedPerProfile) cache.Clear();
+        cache[key] = result;
+        return result;
+    }
+
+    /// <summary>
+    /// The job as its trace sees it. A training step with fused SDPA allocates every tensor in proportion to the b·s
+    /// tokens (activations, logits, log-sum-exp per head and token), so batch b × sequence s and batch 1 × sequence b·s
+    /// are the same trace; eager and math attention (b·heads·s² scores) and inference (last-position logits, caches per
+    /// sequence) are not, and keep their shape.
+    /// </summary>
+    internal static Job TraceKey(ModelProfile profile, Job job)
+    {
+        bool tokensOnly = job.IsTraining && job.Attention == AttentionKernel.Sdpa
+            && !ActivationModel.SdpaFallsBackToMath(profile.Architecture, job.Precision.ComputeBytes());
+        long tokens = (long)job.Batch * job.Seq;
+        return tokensOnly && tokens <= Job.MaxSeq ? job with { Batch = 1, Seq = (int)tokens } : job;
     }
 }

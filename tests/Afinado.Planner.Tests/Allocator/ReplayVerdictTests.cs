@@ -96,4 +96,20 @@ public class ReplayVerdictTests
         Assert.Equal(0, plan.Search!.Value);
         Assert.False(string.IsNullOrEmpty(plan.Search.Unlock));
     }
+
+    [Fact]
+    public void A_fused_sdpa_training_step_is_the_same_trace_for_the_same_tokens()
+    {
+        // The replay cache treats batch 4 × 512 and batch 1 × 2048 as one trace: prove the events are identical.
+        var job = new Job { Method = TrainingMethod.Full, Precision = Precision.AmpBf16 };
+        var profile = Profile(job);
+        var a = StepTraces.For(profile, job with { Batch = 4, Seq = 512 }).Events;
+        var b = StepTraces.For(profile, job with { Batch = 1, Seq = 2048 }).Events;
+        Assert.Equal(a, b);
+        // Not so for eager attention (scores grow with s²): those keep their shape in the cache key.
+        var eager = job with { Attention = AttentionKernel.Eager };
+        Assert.NotEqual(StepTraces.For(profile, eager with { Batch = 4, Seq = 512 }).Events, StepTraces.For(profile, eager with { Batch = 1, Seq = 2048 }).Events);
+        Assert.Equal(4, ReservedMemory.TraceKey(profile, eager with { Batch = 4, Seq = 512 }).Batch);
+        Assert.Equal(1, ReservedMemory.TraceKey(profile, job with { Batch = 4, Seq = 512 }).Batch);
+    }
 }
