@@ -6,9 +6,11 @@ using Afinado.Planner.Selection;
 namespace Afinado.Planner.Fit;
 
 /// <summary>
-/// Changes that would make a job fit, each re-planned through the same ledger. Ranked: the ones that fit come first, in
-/// order of how little they change training (SDPA, checkpointing, smaller micro-batch with accumulation, 8-bit optimizer,
-/// LoRA, QLoRA); then, if none fits alone, the same changes applied cumulatively; the rest follow by total bytes.
+/// Changes that would make a job fit, each re-planned through the same ledger and judged by the same verdict
+/// (<see cref="FitCheck"/>). Ranked: the ones that fit come first, in order of how little they change training (SDPA,
+/// checkpointing, smaller micro-batch with accumulation, 8-bit optimizer, double-quantized NF4, LoRA, QLoRA, and last
+/// a shorter sequence, which changes the data); then, if none fits alone, the same changes applied cumulatively in that
+/// order until the job fits (the shorter sequence recomputed for the changes before it); the rest follow by total bytes.
 /// </summary>
 internal static class FixFinder
 {
@@ -26,6 +28,7 @@ internal static class FixFinder
             if (job.Optimizer == OptimizerKind.AdamW && !job.Method.UsesAdapters() && job.Rule != LearningRule.EsDirect) singles.Add(("--optimizer adamw-8bit", job with { Optimizer = OptimizerKind.AdamW8bit }));
             if (!job.Method.UsesAdapters() && kind == DeviceKind.Gpu)
                 singles.Add(("--method lora", job with { Method = TrainingMethod.Lora, FreezePatterns = [], WeightsDtype = null }));
+            if (job.ResolvedWeightsDtype == DType.Nf4) singles.Add(("--weights-dtype nf4-dq", job with { WeightsDtype = DType.Nf4Dq }));
             if (job.Method != TrainingMethod.QLora && kind == DeviceKind.Gpu)
                 singles.Add(("--method qlora", job with { Method = TrainingMethod.QLora, FreezePatterns = [], WeightsDtype = null }));
         }
@@ -39,24 +42,41 @@ internal static class FixFinder
         var results = singles.Select((s, i) => (Order: i, Fix: Evaluate(arch, profile, s.Change, s.Job, device, kind))).ToList();
         if (!results.Any(r => r.Fix.Fits) && singles.Count > 1)
         {
-            // Cumulative: apply the changes in rank order until the job fits.
+            // Cumulative: apply the changes in rank order until the job fits; if all of them are not enough for a
+            // training job, last shorten the sequence to the longest that fits with all of them.
             var current = job;
             var names = new List<string>();
+            bool fits = false;
             foreach (var (change, changed) in singles)
             {
                 current = Merge(current, job, changed);
+                // A later change of the same flag replaces the earlier one (--method lora, then --method qlora).
+                names.RemoveAll(n => n.Split(' ')[0] == change.Split(' ')[0]);
                 names.Add(change);
                 var fix = Evaluate(arch, profile, string.Join(" ", names), current, device, kind);
                 results.Add((100 + names.Count, fix));
-                if (fix.Fits) break;
+                if (fits = fix.Fits) break;
             }
+            if (!fits && job.IsTraining && Shorter(arch, profile, current, device, kind) is { } cut)
+                results.Add((100 + names.Count + 1, Evaluate(arch, profile, string.Join(" ", names.Append($"--seq {cut.Seq}")), cut, device, kind)));
         }
+        // A shorter sequence alone: offered last, as it changes what the model learns from (longer documents are cut).
+        if (job.IsTraining && Shorter(arch, profile, job, device, kind) is { } alone)
+            results.Add((200, Evaluate(arch, profile, $"--seq {alone.Seq}", alone, device, kind)));
         return results
             .DistinctBy(r => r.Fix.Change)
             .OrderByDescending(r => r.Fix.Fits)
             .ThenBy(r => r.Fix.Fits ? r.Order : r.Fix.TotalBytes)
             .Select(r => r.Fix)
             .ToList();
+    }
+
+    /// <summary>The job at the longest sequence that fits, when that is shorter than its own (null: none fits, or it already does).</summary>
+    private static Job? Shorter(ModelArchitecture arch, ModelProfile profile, Job job, Device device, DeviceKind kind)
+    {
+        var p = SameSelection(profile, job) ? profile : ModelProfile.Create(Planner.SelectionFor(arch, job));
+        int seq = FitSearch.Largest(p, job, device, kind, "seq");
+        return seq >= 1 && seq < job.Seq ? job with { Seq = seq } : null;
     }
 
     private static (string, Job) MicroBatch(ModelProfile profile, Job job, Device device, DeviceKind kind)
@@ -89,12 +109,14 @@ internal static class FixFinder
         KvDtype = changed.KvDtype != original.KvDtype ? changed.KvDtype : current.KvDtype,
     };
 
+    /// <summary>LoRA and QLoRA with the same adapters train the same tensors, so they share one profile.</summary>
+    private static bool SameSelection(ModelProfile profile, Job job) =>
+        !job.IsTraining || job.Method == profile.Selection.Method
+        || (job.Method.UsesAdapters() && profile.Selection.Method.UsesAdapters() && (job.Lora ?? new LoraConfig()) == profile.Selection.Lora);
+
     private static FitFix Evaluate(ModelArchitecture arch, ModelProfile profile, string change, Job job, Device device, DeviceKind kind)
     {
-        // LoRA and QLoRA with the same adapters train the same tensors, so they share one profile.
-        bool sameSelection = !job.IsTraining || job.Method == profile.Selection.Method
-            || (job.Method.UsesAdapters() && profile.Selection.Method.UsesAdapters() && (job.Lora ?? new LoraConfig()) == profile.Selection.Lora);
-        var p = sameSelection ? profile : ModelProfile.Create(Planner.SelectionFor(arch, job));
+        var p = SameSelection(profile, job) ? profile : ModelProfile.Create(Planner.SelectionFor(arch, job));
         var ledger = LedgerBuilder.Build(p, job, kind, explain: false);
         return new FitFix(change, job, ledger.PeakBytes, ledger.TotalBytes, FitCheck.Verdict(device, ledger, p, job).Fits);
     }

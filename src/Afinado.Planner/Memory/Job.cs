@@ -83,7 +83,10 @@ public sealed record Job
 
     private DType DefaultWeightsDtype()
     {
-        if (Method == TrainingMethod.QLora && IsTraining) return DType.Nf4;
+        // QLoRA as today's recipes run it: NF4 with double quantization of the block constants (4.127 bits/param) —
+        // artidoro/qlora's --double_quant default True, PEFT's examples/sft QLoRA + FSDP recipe --use_nested_quant True,
+        // and torchao's NF4Tensor (torchtune) quantizes its scalers too. Plain nf4 (4.5 bits) stays available by flag.
+        if (Method == TrainingMethod.QLora && IsTraining) return DType.Nf4Dq;
         return Precision switch
         {
             Precision.Fp32 => DType.Fp32,

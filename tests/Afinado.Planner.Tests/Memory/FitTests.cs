@@ -82,6 +82,32 @@ public class FitTests
     }
 
     [Fact]
+    public void When_no_single_change_fits_the_fixes_combine_and_end_with_the_longest_sequence_that_fits()
+    {
+        var arch = Catalog.ModelCatalog.Get("meta-llama/Llama-3.1-70B");
+        var job = new Job { Method = TrainingMethod.QLora, WeightsDtype = DType.Nf4, Seq = 8192 };
+        var p = Plan(arch, job, GpuMemory.Parse("48GB"));
+        Assert.False(p.Verdicts[0].Fits);
+        Assert.DoesNotContain(p.Fixes, f => f.Fits && !f.Change.Contains("--seq"));
+        // The first fitting fix is the combination: checkpointing and double quantization, then the sequence they allow.
+        var best = p.Fixes[0];
+        Assert.True(best.Fits);
+        Assert.Contains("--checkpointing full", best.Change);
+        Assert.Contains("--weights-dtype nf4-dq", best.Change);
+        Assert.Contains("--seq", best.Change);
+        Assert.True(best.Job.Seq > 1024 && best.Job.Seq < 8192, $"seq {best.Job.Seq}");
+        // The sequence cut alone is offered too, after the combination (it changes the data the most).
+        var alone = p.Fixes.Single(f => f.Change.StartsWith("--seq"));
+        Assert.True(alone.Job.Seq < best.Job.Seq);
+        // No flag twice in one combination.
+        Assert.All(p.Fixes, f => Assert.Equal(f.Change.Split(' ').Where(t => t.StartsWith("--")).Distinct().Count(), f.Change.Split(' ').Count(t => t.StartsWith("--"))));
+    }
+
+    [Fact]
+    public void Qlora_defaults_to_double_quantized_nf4_as_current_recipes_do() =>
+        Assert.Equal(DType.Nf4Dq, new Job { Method = TrainingMethod.QLora }.ResolvedWeightsDtype);
+
+    [Fact]
     public void Micro_batch_fix_keeps_the_effective_batch()
     {
         var arch = Llama31_8B;

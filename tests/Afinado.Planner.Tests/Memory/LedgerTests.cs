@@ -40,7 +40,7 @@ public class LedgerTests
     public void Qlora_stores_linears_in_nf4_and_the_rest_in_16_bit()
     {
         var arch = Llama31_8B;
-        var l = Ledger(arch, new Job { Method = TrainingMethod.QLora, Batch = 1, Seq = 128 });
+        var l = Ledger(arch, new Job { Method = TrainingMethod.QLora, WeightsDtype = DType.Nf4, Batch = 1, Seq = 128 });
         var nf4 = l.Line(LineKind.WeightsFrozenQuantized);
         long head = 128_256L * 4096;
         long embed = head;
