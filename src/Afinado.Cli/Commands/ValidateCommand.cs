@@ -55,7 +55,8 @@ public static class ValidateCommand
     }
 
     private static string Fmt(double? bytes, string metric) =>
-        bytes is not { } b ? "—" : metric == "kv-bytes-per-token" ? b.ToString("N0", CultureInfo.InvariantCulture) + " B" : ByteSize.Format(b);
+        bytes is not { } b ? "—" : metric == "kv-bytes-per-token" ? b.ToString("N0", CultureInfo.InvariantCulture) + " B"
+        : metric == "max-seq" ? b.ToString("N0", CultureInfo.InvariantCulture) + " tokens" : ByteSize.Format(b);
 
     private static string Pct(double? x) => x is { } v ? v.ToString("0.0%", CultureInfo.InvariantCulture) : "—";
 

@@ -125,6 +125,12 @@ public static class GroundTruth
         var job = options.Job(parse);
         var devices = parse.GetValue(options.Device) == "cpu" || (parse.GetValue(options.Gpu) ?? []).Contains("cpu")
             ? options.Devices(parse) : [];
+        if (metric == "max-seq")
+        {
+            // A published maximum trainable length on a card: the plan's own --max seq on the first device given.
+            var cards = options.Devices(parse);
+            return Planner.Fit.Planner.Create(arch, job, cards, "seq", suggestFixes: false).Search!.Value;
+        }
         var plan = Planner.Fit.Planner.Create(arch, job, devices, suggestFixes: false);
         if (ParallelPlanning.Requested(parse, parallel))
             return PredictParallel(plan, parallel.Layout(parse).Validate(arch), metric, where);
@@ -137,7 +143,7 @@ public static class GroundTruth
             "reserved" => l.PeakBytes + l.Runtime.Where(e => e.Kind.IsReservedInsideAllocator()).Sum(e => e.Bytes),
             "nvidia-smi" => l.TotalBytes,
             "kv-bytes-per-token" => l.Tensors.Single(e => e.Kind == LineKind.KvCachePrompt).Bytes / (job.Batch * (double)job.Seq),
-            _ => throw new InputError(where, $"metric \"{metric}\" is unknown", "Use allocated, active, reserved, nvidia-smi, rss-growth or kv-bytes-per-token."),
+            _ => throw new InputError(where, $"metric \"{metric}\" is unknown", "Use allocated, active, reserved, nvidia-smi, rss-growth, kv-bytes-per-token or max-seq."),
         };
     }
 
