@@ -42,11 +42,11 @@ public sealed record ParallelLedger
 
     /// <summary>
     /// Published FSDP1 runs with CPU parameter offload, measured ÷ this planner's per-GPU estimate, the largest kept:
-    /// PEFT docs' Llama-2-70B QLoRA + offload (19.6 GB nvidia-smi, 1.32×), Answer.AI's (14.92 GiB reserved, 1.28×) and
-    /// Phil Schmid's Llama-3-70B run (22 GB, 1.23×); rows *-offload-* of bench/ground-truth/published.csv, where they stay
+    /// PEFT docs' Llama-2-70B QLoRA + offload (19.6 GB nvidia-smi, 1.32×), Answer.AI's (14.92 GiB reserved, 1.27×) and
+    /// Phil Schmid's Llama-3-70B run (22 GB, 1.22×); rows *-offload-* of bench/ground-truth/published.csv, where they stay
     /// marked unmet. A test recomputes the ratios, so a planner change that moves them forces this constant to follow.
     /// </summary>
-    public const double Fsdp1OffloadPublishedOverPredicted = 1.33;
+    public const double Fsdp1OffloadPublishedOverPredicted = 1.32;
 
     /// <summary>
     /// For FSDP1 layouts, what nvidia-smi may read at most per GPU: allocated × <see cref="Fsdp1MeasuredReservedRatio"/>

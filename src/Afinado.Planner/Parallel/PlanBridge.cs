@@ -85,8 +85,8 @@ public static class PlanBridge
             if (e.Kind == LineKind.ActivationCheckpoints) moments |= Phase.BackwardEnd;
             activations.Add(new(e.Kind, e.Name, e.RoundedBytes, SplitOf(e.Kind), e.Formula, e.Source, moments));
         }
-        // The CUDA context is the one runtime line that does not scale with the layout (the reserve is re-derived per GPU).
-        var overheads = ledger.Runtime.Where(e => e.Kind == LineKind.CudaContext)
+        // The CUDA context and the cuBLAS workspaces do not scale with the layout (fragmentation is re-derived per GPU).
+        var overheads = ledger.Runtime.Where(e => e.Kind is LineKind.CudaContext or LineKind.CublasWorkspaces)
             .Select(e => e with { Phases = Phase.Step, Bytes = e.RoundedBytes }).ToList();
 
         var adapterByLayer = sel.Adapters.GroupBy(a => a.Layer).Select(g => g.Sum(a => a.Elements)).DefaultIfEmpty(0).Max();
@@ -103,7 +103,11 @@ public static class PlanBridge
             ModelStates = states,
             Activations = activations,
             Overheads = overheads,
-            AllocatorReserveFraction = LedgerBuilder.AllocatorReserveFraction,
+            // The share of the peak the single-GPU replay of this job's step leaves as fragmentation; the per-GPU step
+            // (sharded states, gathered units, buckets) is not replayed itself, so its reserve is that share of its peak.
+            AllocatorReserveFraction = ledger.Replay is not null && ledger.PeakBytes > 0
+                ? (double)ledger.FragmentationBytes / ledger.PeakBytes : LedgerBuilder.AllocatorReserveFraction,
+            ReserveFromReplay = ledger.Replay is not null,
             GatherBytesPerParameter = baseBytes / p,
             GradientBytesPerParameter = c,
             SixteenBitTraining = !fp32,
