@@ -11,7 +11,7 @@ internal static class CurvePlot
 {
     public static void Save(Plan plan, MemoryCurve curve, string path)
     {
-        var figure = MemoryCurveFigure.Build(curve, $"{plan.Architecture.Name} — {Describe(plan.Job, curve)}", curve.AxisLabel(plan.Job));
+        var figure = MemoryCurveFigure.Build(curve, $"{plan.Architecture.Name} — {Describe(plan.Job, curve)}", AxisLabel(plan.Job, curve));
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
@@ -23,6 +23,10 @@ internal static class CurvePlot
             throw new InputError("--plot", $"cannot write \"{path}\" ({e.Message})", "Give a path in a writable folder.", e);
         }
     }
+
+    /// <summary>The x axis in words: for inference the swept sequence is the context the KV cache holds.</summary>
+    public static string AxisLabel(Job job, MemoryCurve curve) => curve.Parameter == "batch" ? "batch (sequences per step)"
+        : job.IsTraining ? "sequence length (tokens)" : "context (tokens in the KV cache)";
 
     /// <summary>The sizes the curve holds fixed (for inference the prompt stays at --seq, or the whole context when shorter).</summary>
     public static string Held(Job job, MemoryCurve curve) =>

@@ -18,7 +18,7 @@ internal static class CurveTable
         bool gpu = curve.DeviceKind == DeviceKind.Gpu;
         var job = plan.Job;
         string held = CurvePlot.Held(job, curve);
-        console.MarkupLine($"[bold]Memory vs {Markup.Escape(curve.AxisLabel(job))}[/] — {Markup.Escape(plan.Architecture.Name)}, {held}; other settings as above");
+        console.MarkupLine($"[bold]Memory vs {Markup.Escape(CurvePlot.AxisLabel(job, curve))}[/] — {Markup.Escape(plan.Architecture.Name)}, {held}; other settings as above");
 
         var table = new Table().Border(TableBorder.Rounded);
         table.AddColumn(new TableColumn(curve.Parameter).RightAligned());

@@ -20,12 +20,12 @@ public static class MemoryCurveFigure
         if (curve.DeviceKind == DeviceKind.Gpu) Line(plt, xs, curve.Points.Select(p => p.ReservedBytes), "reserved (allocator replay)", Colors.DarkOrange);
         Line(plt, xs, curve.Points.Select(p => p.TotalBytes), "total (≈ nvidia-smi; verdicts use it)", Colors.Black);
 
+        // Largest lists the devices in the curve's order, one entry each: a device keeps its colour on line, marker and label.
         var palette = new ScottPlot.Palettes.Category10();
-        Color ColorOf(Device d) => palette.GetColor(2 + curve.Devices.ToList().FindIndex(x => x.Id == d.Id));
-        foreach (var device in curve.Devices)
+        var colors = curve.Largest.Select((l, i) => (l.Device.Id, Color: palette.GetColor(2 + i))).ToDictionary(c => c.Id, c => c.Color);
+        foreach (var (device, largest) in curve.Largest)
         {
-            var capacity = plt.Add.HorizontalLine(device.CapacityBytes / ByteSize.GiB, 1.5f, ColorOf(device), LinePattern.Dashed);
-            int largest = curve.Largest.First(l => l.Device.Id == device.Id).Value;
+            var capacity = plt.Add.HorizontalLine(device.CapacityBytes / ByteSize.GiB, 1.5f, colors[device.Id], LinePattern.Dashed);
             capacity.LegendText = $"{device.Name}, {ByteSize.Format(device.CapacityBytes)}: " + (largest == 0 ? "nothing fits" : $"up to {largest.ToString("N0", CultureInfo.InvariantCulture)}");
         }
         // Devices with the same largest value (an A100 80GB and an H100) share one marker and one label.
@@ -33,7 +33,7 @@ public static class MemoryCurveFigure
         for (int i = 0; i < groups.Count; i++)
         {
             var first = groups[i].First();
-            var color = ColorOf(first.Device);
+            var color = colors[first.Device.Id];
             // On the device's capacity line: the total there may lie above it when the job fits only after a cache release.
             double x = Math.Log2(first.Value), y = first.Device.CapacityBytes / ByteSize.GiB;
             plt.Add.Marker(x, y, MarkerShape.FilledDiamond, 11, color);
@@ -41,6 +41,8 @@ public static class MemoryCurveFigure
             label.LabelFontColor = color;
             label.LabelFontSize = 11;
             label.LabelBold = true;
+            // Half-opaque white behind the text keeps it legible where it crosses a curve or another capacity line.
+            label.LabelBackgroundColor = Colors.White.WithAlpha(0.75);
             // Labels stay inside the frame (left of markers in the right half) and alternate above and below the line.
             bool left = x > (xs[0] + xs[^1]) / 2, above = i % 2 == 0;
             label.LabelAlignment = (left, above) switch
@@ -56,13 +58,16 @@ public static class MemoryCurveFigure
 
         var ticks = Ticks(curve);
         plt.Axes.Bottom.SetTicks(ticks.Select(v => Math.Log2(v)).ToArray(), ticks.Select(Compact).ToArray());
+        // Every point and every marker is in view, with half a doubling to spare on each side.
+        var markerXs = curve.Largest.Where(l => l.Value > 0).Select(l => Math.Log2(l.Value));
+        plt.Axes.SetLimitsX(xs.Concat(markerXs).Min() - 0.5, xs.Concat(markerXs).Max() + 0.5);
         plt.Axes.SetLimitsY(0, Top(curve));
-        // A long job description goes on a second line rather than past the figure's edges.
         plt.Title(title.Length <= TitleChars ? title : title.Replace(" — ", "\n"));
         plt.XLabel(xLabel + " (log₂ scale)");
         plt.YLabel("GiB");
-        plt.ShowLegend(Alignment.UpperLeft);
-        return new Figure($"memory-curve-{curve.Parameter}", plt, 960, 600);
+        // Beside the axes, not over them: a curve that starts high (a large model on small cards) would hide behind it.
+        plt.ShowLegend(Edge.Right);
+        return new Figure($"memory-curve-{curve.Parameter}", plt, 1200, 600);
     }
 
     /// <summary>About what fits one line of the title at the figure's width.</summary>
@@ -85,14 +90,15 @@ public static class MemoryCurveFigure
 
     /// <summary>
     /// The y range: up to the curve's top, unless that would squash the capacity lines, where the fit is decided, into the
-    /// bottom of the figure; then it stops at 1.5× the largest capacity and the table gives the larger totals.
+    /// bottom of the figure; then it stops at 1.5× the largest capacity (or the lowest point) and the table gives the
+    /// larger totals. Every capacity line stays in view.
     /// </summary>
     private static double Top(MemoryCurve curve)
     {
         double highest = curve.Points.Max(p => p.TotalBytes) / ByteSize.GiB;
         double lowest = curve.Points.Min(p => p.TotalBytes) / ByteSize.GiB;
         double capacity = curve.Devices.Select(d => d.CapacityBytes / ByteSize.GiB).DefaultIfEmpty(0).Max();
-        return 1.05 * Math.Min(highest, Math.Max(1.5 * capacity, 1.5 * lowest));
+        return 1.06 * Math.Max(capacity, Math.Min(highest, Math.Max(1.5 * capacity, 1.5 * lowest)));
     }
 
     private static string Compact(int v) =>

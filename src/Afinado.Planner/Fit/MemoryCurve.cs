@@ -33,11 +33,6 @@ public sealed record CurveLargest(Device Device, int Value);
 /// <param name="Parameter"><c>seq</c> or <c>batch</c>. For inference, <c>seq</c> sweeps the context (prompt capped at --seq).</param>
 /// <param name="Limit">The largest value the parameter may take (max_position_embeddings for seq); a largest equal to it means
 /// everything fits.</param>
-/// <param name="Devices">The devices with a capacity, each once.</param>
+/// <param name="Devices">The devices with a capacity, each once; <paramref name="Largest"/> and every point's verdicts follow this order.</param>
 public sealed record MemoryCurve(string Parameter, int Limit, DeviceKind DeviceKind, IReadOnlyList<Device> Devices,
-    IReadOnlyList<CurvePoint> Points, IReadOnlyList<CurveLargest> Largest)
-{
-    /// <summary>The x-axis in words: for inference the swept sequence is the context the KV cache holds.</summary>
-    public string AxisLabel(Memory.Job job) => Parameter == "batch" ? "batch (sequences per step)"
-        : job.IsTraining ? "sequence length (tokens)" : "context (tokens in the KV cache)";
-}
+    IReadOnlyList<CurvePoint> Points, IReadOnlyList<CurveLargest> Largest);
