@@ -16,11 +16,13 @@ public static class PlanCommand
     {
         var o = new PlanOptions();
         var par = new LayoutOptions();
+        var curveOptions = new CurveOptions();
         var max = new Option<string?>("--max") { Description = "Search the largest batch | seq that fits the first device." };
         var json = new Option<bool>("--json") { Description = "Write the afinado.plan/1 JSON to stdout (table to stderr)." };
         var cmd = new Command("plan", "Predict the memory of a training or inference job, explain every byte, and say whether it fits.");
         foreach (var opt in o.All) cmd.Options.Add(opt);
         foreach (var opt in par.All) cmd.Options.Add(opt);
+        foreach (var opt in curveOptions.All) cmd.Options.Add(opt);
         cmd.Options.Add(max);
         cmd.Options.Add(json);
         cmd.SetAction(parse =>
@@ -28,7 +30,12 @@ public static class PlanCommand
             var arch = ModelSource.Resolve(parse.GetValue(o.Model)!);
             var job = o.Job(parse);
             var devices = o.Devices(parse);
-            var plan = Planner.Fit.Planner.Create(arch, job, devices, parse.GetValue(max));
+            var curve = curveOptions.Request(parse);
+            string? plotPath = curveOptions.PlotPath(parse);
+            if (curve is not null && ParallelPlanning.Requested(parse, par))
+                throw new Planner.InputError("--curve", "sweeps single-GPU plans (one replayed ledger per value); a multi-GPU layout is planned per GPU by the layout search, which the curve does not sweep",
+                    "Drop the multi-GPU flags (--gpus, --nodes, --zero, --fsdp, --tp, --offload, --fewest-gpus, --cpu-memory) for the curve, or drop --curve.");
+            var plan = Planner.Fit.Planner.Create(arch, job, devices, parse.GetValue(max), curve: curve);
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             bool asJson = parse.GetValue(json);
@@ -43,6 +50,15 @@ public static class PlanCommand
                 return verdicts.Any(v => v.Fits) ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
             }
             PlanTable.Write(plan, asJson ? error : output);
+            if (plan.Curve is { } c)
+            {
+                CurveTable.Write(plan, c, asJson ? error : output);
+                if (plotPath is not null)
+                {
+                    CurvePlot.Save(plan, c, plotPath);
+                    (asJson ? error : output).WriteLine($"Wrote {plotPath}");
+                }
+            }
             if (asJson) output.WriteLine(PlanJson.Serialize(plan));
             return plan.FitsAny ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
         });

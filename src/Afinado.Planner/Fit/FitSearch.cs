@@ -21,7 +21,7 @@ public static class FitSearch
         };
         if (device.CapacityBytes <= 0)
             throw new InputError("--max", $"{device.Name} has no capacity to search against", "Give --gpu-memory SIZE (or a GPU) as the first device.");
-        int cap = batch ? Job.MaxBatch : Math.Min(Job.MaxSeq, Math.Max(1, profile.Architecture.MaxPositionEmbeddings));
+        int cap = Limit(profile, batch);
         bool Fits(int v) => FitCheck.Fits(profile, With(job, batch, v), device, kind);
         if (!Fits(1)) return 0;
         int lo = 1, hi = 2;
@@ -34,6 +34,10 @@ public static class FitSearch
         }
         return lo;
     }
+
+    /// <summary>The largest batch or sequence a search (and a memory curve) may reach: sequences stop at max_position_embeddings.</summary>
+    public static int Limit(ModelProfile profile, bool batch) =>
+        batch ? Job.MaxBatch : Math.Min(Job.MaxSeq, Math.Max(1, profile.Architecture.MaxPositionEmbeddings));
 
     /// <summary>Total bytes (peak + runtime) of one configuration without rendering formulas.</summary>
     public static long Total(ModelProfile profile, Job job, DeviceKind kind) => LedgerBuilder.Build(profile, job, kind, explain: false).TotalBytes;

@@ -23,7 +23,7 @@ public sealed record FitFix(string Change, Job Job, long PeakBytes, long TotalBy
 /// <see cref="Unlock"/> names the change that makes 1 fit, when one does).</summary>
 public sealed record SearchResult(string Parameter, int Value, string? Unlock = null);
 
-/// <summary>Everything <c>afinado plan</c> reports: the ledger, verdicts, fixes and an optional search.</summary>
+/// <summary>Everything <c>afinado plan</c> reports: the ledger, verdicts, fixes, an optional search and an optional curve.</summary>
 public sealed record Plan(
     ModelArchitecture Architecture,
     Job Job,
@@ -35,6 +35,9 @@ public sealed record Plan(
     SearchResult? Search)
 {
     public const string Schema = "afinado.plan/1";
+
+    /// <summary>Memory against sequence length or batch (<c>--curve</c>); null when not asked for.</summary>
+    public MemoryCurve? Curve { get; init; }
 
     /// <summary>True when at least one device fits (or none was given).</summary>
     public bool FitsAny => Verdicts.Count == 0 || Verdicts.Any(v => v.Fits);

@@ -135,6 +135,41 @@ public static class PlanJson
             if (s.Unlock is { } unlock) w.WriteString("unlock", unlock);
             w.WriteEndObject();
         }
+        if (plan.Curve is { } curve) WriteCurve(w, curve);
+        w.WriteEndObject();
+    }
+
+    /// <summary><c>curve</c>: the sampled points in ascending order, with fits per device id, and the exact largest value per device.</summary>
+    private static void WriteCurve(Utf8JsonWriter w, MemoryCurve curve)
+    {
+        w.WriteStartObject("curve");
+        w.WriteString("parameter", curve.Parameter);
+        // A largest value equal to the limit means every value up to it fits (seq stops at max_position_embeddings).
+        w.WriteNumber("limit", curve.Limit);
+        w.WriteStartArray("points");
+        foreach (var p in curve.Points)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("value", p.Value);
+            w.WriteNumber("allocated_bytes", p.AllocatedBytes);
+            if (curve.DeviceKind == DeviceKind.Gpu) w.WriteNumber("reserved_bytes", p.ReservedBytes);
+            w.WriteNumber("total_bytes", p.TotalBytes);
+            w.WriteStartObject("fits");
+            foreach (var v in p.Verdicts) w.WriteBoolean(v.Device.Id, v.Fits);
+            w.WriteEndObject();
+            if (curve.DeviceKind == DeviceKind.Gpu)
+            {
+                // Fits only because PyTorch frees its cached blocks and retries: the total is above the capacity.
+                w.WriteStartObject("fits_after_cache_release");
+                foreach (var v in p.Verdicts) w.WriteBoolean(v.Device.Id, v.FitsAfterCacheRelease);
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartObject("largest");
+        foreach (var l in curve.Largest) w.WriteNumber(l.Device.Id, l.Value);
+        w.WriteEndObject();
         w.WriteEndObject();
     }
 

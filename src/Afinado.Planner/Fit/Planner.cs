@@ -28,11 +28,14 @@ public static class Planner
         return cpu ? DeviceKind.Cpu : DeviceKind.Gpu;
     }
 
-    public static Plan Create(ModelArchitecture arch, Job job, IReadOnlyList<Device> devices, string? maxParameter = null, bool suggestFixes = true)
+    public static Plan Create(ModelArchitecture arch, Job job, IReadOnlyList<Device> devices, string? maxParameter = null, bool suggestFixes = true,
+        CurveRequest? curve = null)
     {
         job.Validate();
         var kind = DeviceKindOf(devices, job);
         var profile = ModelProfile.Create(SelectionFor(arch, job));
+        // The curve's own values are checked before anything else is planned: a bad --curve-points fails at once.
+        var memoryCurve = curve is null ? null : MemoryCurves.Build(profile, job, devices, kind, curve);
         var ledger = LedgerBuilder.Build(profile, job, kind);
         var verdicts = devices.Select(d => FitCheck.Verdict(d, ledger, profile, job)).ToList();
         SearchResult? search = null;
@@ -53,7 +56,7 @@ public static class Planner
         var fixes = suggestFixes && devices.Count > 0 && !verdicts[0].Fits && devices[0].CapacityBytes > 0
             ? FixFinder.Find(arch, profile, job, devices[0], kind)
             : [];
-        return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search);
+        return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search) { Curve = memoryCurve };
     }
 
 }
