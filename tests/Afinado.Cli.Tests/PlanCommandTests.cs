@@ -112,6 +112,7 @@ public class PlanCommandTests
     [InlineData("--alloc-conf", "expandable_segments:maybe")]
     [InlineData("--alloc-conf", "roundup_power2_divisions:4")]
     [InlineData("--stack", "torch3-cuda15")]
+    [InlineData("--kv-cache", "paged")]
     public async Task Bad_input_exits_2_naming_the_flag(string flag, string value)
     {
         var (code, _, err) = await Run("plan", flag, value);

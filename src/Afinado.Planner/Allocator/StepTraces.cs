@@ -183,12 +183,12 @@ internal sealed class DecoderTrace
         _t.Drop(Forward(ids, prompt, cache, cachedTokens: 0));
         long steps = context - prompt;
         long first = Math.Max(0, steps - StepTraces.MaxTracedDecodeSteps);
-        if (first > 0)
+        if (first > 0 && _job.KvCache == KvCacheKind.Dynamic)
         {
             // Skip ahead: the cache as it stands `first` steps later, one tensor per layer and K/V.
             for (int i = 0; i < cache.Length; i++)
             {
-                int grown = _t.New(_c * _batch * (prompt + first) * _a.KvWidth);
+                int grown = _t.New((long)Math.Ceiling(_job.ResolvedKvDtype.Bytes() * _batch * (prompt + first) * _a.KvWidth));
                 _t.Drop(cache[i]);
                 cache[i] = grown;
             }
@@ -537,6 +537,14 @@ internal sealed class DecoderTrace
             _t.Op(output, [o]);
             _t.Drop(o, kr, vr);
         }
+        else if (cache is not null && _job.KvCache == KvCacheKind.Static && _a.NumKvHeads < _a.NumHeads)
+        {
+            // Static cache: SDPA gets a mask over the whole cache, so no native GQA: K/V repeated to the query heads.
+            long full = _job.ContextTokens;
+            int kr = _t.New(ob * b * full * qW), vr = _t.New(ob * b * full * qW);
+            output = _t.New(ob * T * qW);
+            _t.Drop(kr, vr);
+        }
         else
         {
             // Fused SDPA (flash / memory-efficient): output and fp32 log-sum-exp, both saved with q, k, v; its backward
@@ -556,11 +564,19 @@ internal sealed class DecoderTrace
 
     /// <summary>transformers' DynamicLayer.update: <c>self.keys = torch.cat([self.keys, key_states], dim=-2)</c>, also on
     /// the first call (lazy_initialization starts from an empty tensor), so the cache is always a fresh copy one step
-    /// longer; the old cache and the new states are freed when the attention rebinds its variables.</summary>
+    /// longer; the old cache and the new states are freed when the attention rebinds its variables. A StaticLayer
+    /// allocates the full context at its first update and writes each step in place (index_copy_).</summary>
     private int AppendToCache(int[] cache, int slot, int fresh, long width)
     {
-        long cached = cache[slot] < 0 ? 0 : _t.Bytes(cache[slot]) / (_c * _batch * width);
-        int grown = _t.New(_c * _batch * (cached + _seq) * width);
+        long kvBytes = (long)Math.Ceiling(_job.ResolvedKvDtype.Bytes() * _batch * width);
+        if (_job.KvCache == KvCacheKind.Static)
+        {
+            if (cache[slot] < 0) cache[slot] = _t.New(kvBytes * _job.ContextTokens);
+            _t.Drop(fresh);
+            return _t.Hold(cache[slot]);
+        }
+        long cached = cache[slot] < 0 ? 0 : _t.Bytes(cache[slot]) / kvBytes;
+        int grown = _t.New(kvBytes * (cached + _seq));
         if (cache[slot] >= 0) _t.Drop(cache[slot]);
         _t.Drop(fresh);
         cache[slot] = grown;

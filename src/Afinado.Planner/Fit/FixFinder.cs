@@ -60,8 +60,9 @@ internal static class FixFinder
             if (!fits && job.IsTraining && Shorter(arch, profile, current, device, kind) is { } cut)
                 results.Add((100 + names.Count + 1, Evaluate(arch, profile, string.Join(" ", names.Append($"--seq {cut.Seq}")), cut, device, kind)));
         }
-        // A shorter sequence alone: offered last, as it changes what the model learns from (longer documents are cut).
-        if (job.IsTraining && Shorter(arch, profile, job, device, kind) is { } alone)
+        // When no single change fits, a shorter sequence alone too: offered last, as it changes what the model learns
+        // from (longer documents are cut). Not searched when another change fits by itself.
+        if (job.IsTraining && !results.Any(r => r.Order < 100 && r.Fix.Fits) && Shorter(arch, profile, job, device, kind) is { } alone)
             results.Add((200, Evaluate(arch, profile, $"--seq {alone.Seq}", alone, device, kind)));
         return results
             .DistinctBy(r => r.Fix.Change)

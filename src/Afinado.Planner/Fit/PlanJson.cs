@@ -64,6 +64,7 @@ public static class PlanJson
         w.WriteNumber("dropout", job.Dropout);
         w.WriteString("weights_dtype", job.ResolvedWeightsDtype.Name());
         if (!job.IsTraining) w.WriteString("kv_dtype", job.ResolvedKvDtype.Name());
+        if (!job.IsTraining) w.WriteString("kv_cache", job.KvCache.ToString().ToLowerInvariant());
         w.WriteNumber("grad_accumulation", job.GradAccumulation);
         w.WriteBoolean("compile", job.Compile);
         w.WriteBoolean("optimizer_in_backward", job.OptimizerInBackward);

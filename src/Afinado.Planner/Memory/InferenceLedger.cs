@@ -34,8 +34,12 @@ internal static class InferenceLedger
         var kv = job.ResolvedKvDtype;
         double perToken = 2.0 * a.NumLayers * a.NumKvHeads * a.HeadDim * kv.Bytes();
         string kvFormula = explain ? $"2 · L {a.NumLayers} · kv_heads {a.NumKvHeads} · head_dim {a.HeadDim} · {B(kv.Bytes())} B = {N(perToken)} B/token" : "";
-        e.Add(new(LineKind.KvCachePrompt, "KV cache (prompt)", Phase.Prefill, perToken * job.Batch * job.Seq,
-            explain ? $"{kvFormula} × b {job.Batch} × s {N(job.Seq)}" : "", "memory.md §1.4 (kipply, GQA-aware)"));
+        bool staticCache = job.KvCache == KvCacheKind.Static;
+        // A static cache is allocated at its full length by the first update, so prefill already holds all of it.
+        long prefillTokens = staticCache ? job.ContextTokens : job.Seq;
+        e.Add(new(LineKind.KvCachePrompt, staticCache ? "KV cache (static: full context from prefill)" : "KV cache (prompt)", Phase.Prefill, perToken * job.Batch * prefillTokens,
+            explain ? $"{kvFormula} × b {job.Batch} × {(staticCache ? "context" : "s")} {N(prefillTokens)}" : "",
+            staticCache ? "transformers StaticLayer.lazy_initialization (max_cache_len at the first update)" : "memory.md §1.4 (kipply, GQA-aware)"));
         e.Add(new(LineKind.KvCacheFullContext, "KV cache (full context)", Phase.Decode, perToken * job.Batch * job.ContextTokens,
             explain ? $"{kvFormula} × b {job.Batch} × context {N(job.ContextTokens)}" : "", "memory.md §1.4 (kipply, GQA-aware)"));
 
@@ -51,6 +55,10 @@ internal static class InferenceLedger
             explain ? $"b × V {N(vocab)} × ({B(c)} + fp32 copy)" : "", "transformers generate (logits_to_keep=1)"));
         var decode = s with { Seq = 1 };
         double decodeScores = job.Attention == AttentionKernel.Eager ? (4 + c) * job.Batch * (double)a.NumHeads * job.ContextTokens : 0;
+        // A static cache needs a mask over its full length, and SDPA with a mask gets no native GQA: repeat_kv copies
+        // K and V to the query heads over the whole context in every layer (transformers use_gqa_in_sdpa).
+        if (staticCache && job.Attention == AttentionKernel.Sdpa && a.NumKvHeads < a.NumHeads)
+            decodeScores += 2.0 * c * job.Batch * a.QueryWidth * job.ContextTokens;
         e.Add(new(LineKind.DecodeTemporaries, "decode temporaries", Phase.Decode, ActivationModel.LayerInferenceTransient(a, decode) + decodeScores,
             explain ? "one token per sequence through one layer (+ scores over the context when eager)" : "", "derived"));
         return e;

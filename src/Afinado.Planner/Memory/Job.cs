@@ -48,6 +48,8 @@ public sealed record Job
     public QuantLibrary QuantLibrary { get; init; } = QuantLibrary.BitsAndBytes;
     /// <summary>KV-cache storage for inference; null = the compute dtype.</summary>
     public DType? KvDtype { get; init; }
+    /// <summary>Inference: transformers' cache class (dynamic grows per step; static holds the full context from prefill).</summary>
+    public KvCacheKind KvCache { get; init; } = KvCacheKind.Dynamic;
     public int GradAccumulation { get; init; } = 1;
     /// <summary>torch.compile-style fusion: fused norms and gated activations keep only their inputs (torchtune's compile=True).</summary>
     public bool Compile { get; init; }

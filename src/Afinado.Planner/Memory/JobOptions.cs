@@ -15,6 +15,10 @@ public enum Checkpointing { None, Full }
 /// <summary>Eager attention materialises the s×s scores; SDPA (flash / memory-efficient / CPU flash) does not.</summary>
 public enum AttentionKernel { Eager, Sdpa }
 
+/// <summary>transformers' KV cache: <c>DynamicCache</c> (generate's default: grows by torch.cat every step) or
+/// <c>StaticCache</c> (cache_implementation="static": allocated at its full length at the first update, written in place).</summary>
+public enum KvCacheKind { Dynamic, Static }
+
 /// <summary>
 /// How the trainable parameters learn (learning-rules.md). Backprop keeps the autograd graph; ES and MeZO-style direct ES
 /// run forward passes only; DFA keeps each block's own graph but none between blocks; Guided ES is ES plus a surrogate gradient.
@@ -74,6 +78,7 @@ public static class JobOptions
     public static JobTask ParseTask(string text) => Parse(text, "--task", Enum.GetValues<JobTask>(), t => t.ToString().ToLowerInvariant());
     public static Checkpointing ParseCheckpointing(string text) => Parse(text, "--checkpointing", Enum.GetValues<Checkpointing>(), c => c.ToString().ToLowerInvariant());
     public static AttentionKernel ParseAttention(string text) => Parse(text, "--attention", Enum.GetValues<AttentionKernel>(), a => a.ToString().ToLowerInvariant());
+    public static KvCacheKind ParseKvCache(string text) => Parse(text, "--kv-cache", Enum.GetValues<KvCacheKind>(), k => k.ToString().ToLowerInvariant());
 
     private static T Parse<T>(string text, string field, T[] values, Func<T, string> name)
     {

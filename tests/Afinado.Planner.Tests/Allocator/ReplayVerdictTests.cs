@@ -112,4 +112,24 @@ public class ReplayVerdictTests
         Assert.Equal(4, ReservedMemory.TraceKey(profile, eager with { Batch = 4, Seq = 512 }).Batch);
         Assert.Equal(1, ReservedMemory.TraceKey(profile, job with { Batch = 4, Seq = 512 }).Batch);
     }
+
+    [Fact]
+    public void A_static_cache_holds_the_full_context_from_prefill_and_its_trace_never_grows_it()
+    {
+        var dynamicJob = new Job { Task = JobTask.Infer, Batch = 4, Seq = 4096, Context = 8192 };
+        var staticJob = dynamicJob with { KvCache = KvCacheKind.Static };
+        var d = Ledger(Llama31_8B, dynamicJob);
+        var s = Ledger(Llama31_8B, staticJob);
+        Assert.Equal(2 * d.Line(LineKind.KvCachePrompt).Bytes, s.Line(LineKind.KvCachePrompt).Bytes);
+        Assert.True(s.PeakBytes > d.PeakBytes);
+        // The dynamic trace allocates a longer cache every decode step; the static one allocates each layer's cache once.
+        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(Llama31_8B, staticJob));
+        long cacheBytes = 2L * 4 * 8192 * Llama31_8B.KvWidth; // bf16 × batch × context × kv width: one layer's K (or V)
+        int staticCaches = StepTraces.For(profile, staticJob).Events.Count(e => e.Kind == TraceEventKind.Allocate && e.Bytes == cacheBytes);
+        // K and V per layer, once (prefill allocates, decode writes in place), plus each layer's prefill rotate_half
+        // temporary of q, which happens to be the same size (half of 16,384 tokens × 4,096 query width × 2 B).
+        Assert.Equal(3 * Llama31_8B.NumLayers, staticCaches);
+        int dynamicGrowth = StepTraces.For(profile, dynamicJob).Events.Count(e => e.Kind == TraceEventKind.Allocate && e.Bytes > cacheBytes / 2 && e.Bytes % (2L * 4 * Llama31_8B.KvWidth) == 0 && e.Bytes <= cacheBytes);
+        Assert.True(dynamicGrowth > 2 * Llama31_8B.NumLayers * 60, $"{dynamicGrowth} cache allocations");
+    }
 }
