@@ -5,6 +5,8 @@ Builds Llama-architecture models from the planner's catalog configs (random weig
 training and inference jobs, and writes gpu-ground-truth.csv into --out: one row per job with every setting in its
 own column and the second iteration's torch.cuda.max_memory_allocated / max_memory_reserved, plus the CUDA context.
 OOM rows are recorded, not fatal. A time budget stops launching jobs (the remaining rows are written as skipped).
+Rows with another PYTORCH_CUDA_ALLOC_CONF (grid.Case.alloc_conf) run in a subprocess of this script started with it
+set, one per run of consecutive rows, appending to the same CSV.
 
   python3 bench/gpu/measure.py --out DIR [--budget-seconds 420]   # on a machine with one CUDA GPU
   python3 bench/gpu/measure.py --dry-run --out DIR                 # on CPU, tiny widths, any torch >= 1.13

@@ -126,11 +126,16 @@ class CudaProbe:
         if record is None:
             summary["traced_iteration"] = {"skipped": "torch.cuda.memory._record_memory_history is missing"}
             return summary
-        try:
-            # torch >= 2.1 keywords; context=None records the alloc/free trace without stack traces (host-side only).
-            record(enabled="all", context=None, max_entries=TRACE_MAX_ENTRIES)
-        except TypeError as e:
-            summary["traced_iteration"] = {"skipped": f"_record_memory_history has another signature: {e}"}
+        # torch >= 2.1 keywords; context=None records the alloc/free trace without stack traces (host-side only);
+        # clear_history (newer torch) drops the events of an earlier snapshot row of this process.
+        for extra in ({"clear_history": True}, {}):
+            try:
+                record(enabled="all", context=None, max_entries=TRACE_MAX_ENTRIES, **extra)
+                break
+            except TypeError as e:
+                error = e
+        else:
+            summary["traced_iteration"] = {"skipped": f"_record_memory_history has another signature: {error}"}
             return summary
         traced: dict = {}
         try:

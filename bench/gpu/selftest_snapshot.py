@@ -83,8 +83,8 @@ def main() -> int:
     calls: list[dict] = []
     recording = {"on": False}
 
-    def record(enabled="all", context="all", stacks="all", max_entries=sys.maxsize):
-        calls.append({"enabled": enabled, "context": context, "max_entries": max_entries})
+    def record(enabled="all", context="all", stacks="all", max_entries=sys.maxsize, clear_history=False):
+        calls.append({"enabled": enabled, "context": context, "max_entries": max_entries, "clear": clear_history})
         recording["on"] = enabled is not None
 
     def snapshot():
@@ -114,6 +114,7 @@ def main() -> int:
         data = FakeCuda().allocator_snapshot(lambda: steps.append(1))
         check(steps == [1], "one traced iteration")
         check([c["enabled"] for c in calls] == ["all", None] and calls[0]["context"] is None, f"{calls}")
+        check(calls[0]["clear"] is True, "an earlier row's events are cleared")
         traced = data["traced_iteration"]
         check(traced["peak_reserved_bytes"] == 42 * MIB and len(traced["events"]["listed"]) == 4, f"{traced}")
         check(data["after_measured_iteration"]["segments_count"] == 2, "state after the measured iteration")
@@ -127,19 +128,28 @@ def main() -> int:
         check("out of memory" in data["traced_iteration"]["error"], f"{data}")
         check(calls[-1]["enabled"] is None, "recording off after a failure")
 
-        # 4. torch 2.0's _record_memory_history(enabled, record_context, ...) has no `context`: no trace, no error.
+        # 4. A torch whose _record_memory_history lacks clear_history still traces.
+        calls.clear()
+
+        def record_without_clear(enabled="all", context="all", stacks="all", max_entries=sys.maxsize):
+            record(enabled, context, stacks, max_entries)
+        memory._record_memory_history = record_without_clear
+        data = FakeCuda().allocator_snapshot(lambda: None)
+        check(len(data["traced_iteration"]["events"]["listed"]) == 4 and len(calls) == 2, f"{calls}")
+
+        # 5. torch 2.0's _record_memory_history(enabled, record_context, ...) has no `context`: no trace, no error.
         memory._record_memory_history = lambda enabled, record_context=True, trace_alloc_max_entries=1: None
         data = FakeCuda().allocator_snapshot(lambda: None)
         check("another signature" in data["traced_iteration"]["skipped"], f"{data}")
 
-        # 5. No _snapshot at all (old torch) and the CPU probe: nothing.
+        # 6. No _snapshot at all (old torch) and the CPU probe: nothing.
         del memory._snapshot
         check(FakeCuda().allocator_snapshot(lambda: None) is None, "no _snapshot: None")
         check(probes.CpuProbe().allocator_snapshot(lambda: None) is None, "CPU: None")
         memory._snapshot = snapshot
         memory._record_memory_history = record
 
-        # 6. measure.py's saver writes OUT/snapshots/<row id with / as _>.json and returns its relative path.
+        # 7. measure.py's saver writes OUT/snapshots/<row id with / as _>.json and returns its relative path.
         with tempfile.TemporaryDirectory() as out:
             args = SimpleNamespace(out=out, inject_oom="", dry_run=False)
             runner = measure.Runner(args, {"gpu_name": "fake"}, FakeCuda(), "cuda", "transformers", "peft",
