@@ -10,11 +10,19 @@ public sealed class FullDryRun
     internal GpuScript.Result Result { get; } = GpuScript.Run("--dry-run");
 }
 
+/// <summary>The test classes that read the full dry run share one (about 10 s of CPU).</summary>
+[CollectionDefinition(Name)]
+public sealed class GpuDryRunCollection : ICollectionFixture<FullDryRun>
+{
+    public const string Name = "GPU script dry run";
+}
+
 /// <summary>
 /// bench/gpu/measure.py runs on CPU (Debian's python3-torch, tiny widths) before any GPU time is spent on it:
 /// these tests hold its logic — the grid, the CSV contract, what trains, recovery from OOM, the time budget.
 /// </summary>
-public sealed class GpuScriptDryRunTests(FullDryRun dry) : IClassFixture<FullDryRun>
+[Collection(GpuDryRunCollection.Name)]
+public sealed class GpuScriptDryRunTests(FullDryRun dry)
 {
     private static readonly string[] RequiredColumns =
     [

@@ -8,7 +8,8 @@ namespace Afinado.Planner.Tests;
 /// of another PYTORCH_CUDA_ALLOC_CONF run in a subprocess that appends to the same CSV and records the conf, long
 /// decodes record their step count, and the allocator-snapshot summary passes its self-test.
 /// </summary>
-public sealed class GpuScriptReservedRowsTests(FullDryRun dry) : IClassFixture<FullDryRun>
+[Collection(GpuDryRunCollection.Name)]
+public sealed class GpuScriptReservedRowsTests(FullDryRun dry)
 {
     private static readonly string CommittedH100Csv = Path.Combine(GpuScript.RepoRoot, "bench", "ground-truth",
         "gpu-nvidia-h100-80gb-hbm3-2026-11-26.csv");
