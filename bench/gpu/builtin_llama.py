@@ -1,4 +1,4 @@
-"""A minimal Llama (RMSNorm, RoPE, GQA, SwiGLU) and LoRA wrapper, used only when transformers/peft are absent.
+"""A minimal Llama (RMSNorm, RoPE, GQA, SwiGLU; Qwen2's q/k/v bias) and LoRA wrapper, used only when transformers/peft are absent.
 
 The CPU dry run (Debian's python3-torch 1.13, no transformers or peft) needs a model to exercise the measurement
 logic. Module names, parameter shapes, weight tying and the forward/generate interface follow transformers'
@@ -52,10 +52,12 @@ class Attention(nn.Module):
         self.kv_heads = cfg.get("num_key_value_heads") or self.heads
         self.head_dim = cfg.get("head_dim") or h // self.heads
         bias = bool(cfg.get("attention_bias", False))
-        self.q_proj = nn.Linear(h, self.heads * self.head_dim, bias=bias)
-        self.k_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias)
-        self.v_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=bias)
-        self.o_proj = nn.Linear(self.heads * self.head_dim, h, bias=bias)
+        # transformers' Qwen2Attention always biases q, k and v, never o (it reads no attention_bias).
+        qkv_bias = bias or cfg.get("model_type") == "qwen2"
+        self.q_proj = nn.Linear(h, self.heads * self.head_dim, bias=qkv_bias)
+        self.k_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=qkv_bias)
+        self.v_proj = nn.Linear(h, self.kv_heads * self.head_dim, bias=qkv_bias)
+        self.o_proj = nn.Linear(self.heads * self.head_dim, h, bias=bias and cfg.get("model_type") != "qwen2")
         self.attention = attention
 
     def forward(self, x, cos, sin, past):

@@ -6,6 +6,7 @@ Model ids are planner catalog ids; their configs are read from src/Afinado.Plann
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 SMOL = "HuggingFaceTB/SmolLM2-135M"
@@ -14,12 +15,34 @@ L1B = "meta-llama/Llama-3.2-1B"
 L3B = "meta-llama/Llama-3.2-3B"
 L2_7B = "meta-llama/Llama-2-7b-hf"
 L8B = "meta-llama/Llama-3.1-8B"
+QWEN05 = "Qwen/Qwen2.5-0.5B"
 
 ATTN_ONLY = ("q_proj", "k_proj", "v_proj", "o_proj")
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 SHORT_NAMES = {SMOL: "smollm2-135m", TINY: "tinyllama-1.1b", L1B: "llama3.2-1b", L3B: "llama3.2-3b",
-               L2_7B: "llama2-7b", L8B: "llama3.1-8b"}
+               L2_7B: "llama2-7b", L8B: "llama3.1-8b", QWEN05: "qwen2.5-0.5b"}
+
+# PYTORCH_CUDA_ALLOC_CONF values of the reserved-memory rows (section 10).
+EXPANDABLE = "expandable_segments:True"
+MAX_SPLIT_128 = "max_split_size_mb:128"
+
+
+def alloc_slug(conf: str) -> str:
+    """PYTORCH_CUDA_ALLOC_CONF as a row-id part: expandable_segments:True -> expandable, max_split_size_mb:128 ->
+    maxsplit128; other keys key+value with non-alphanumerics dropped."""
+    parts = []
+    for part in conf.split(","):
+        key, _, value = (p.strip() for p in part.partition(":"))
+        if not key:
+            continue
+        if key == "expandable_segments":
+            parts.append("expandable" if value.lower() in ("true", "1") else "noexpandable")
+        elif key == "max_split_size_mb":
+            parts.append(f"maxsplit{value}")
+        else:
+            parts.append(re.sub(r"[^A-Za-z0-9]+", "", key + value))
+    return "-".join(parts)
 
 
 @dataclass(frozen=True)
@@ -40,6 +63,12 @@ class Case:
     lora_dropout: float = 0.0
     freeze: str = ""               # "" | "half": embeddings and the first half of the layers frozen
     layers: int | None = None      # None: the config's layer count
+    # Fields added for the reserved-memory rows (issue 14); their defaults leave every earlier row_id unchanged.
+    alloc_conf: str = ""           # PYTORCH_CUDA_ALLOC_CONF for this job ("": whatever the process has); a job whose
+                                   # conf differs from the process's runs in a subprocess (CUDA reads it at init)
+    decode_steps: int = 2          # decode: single-token steps after the prefill; the LAST one is reported
+    kv_dtype: str = ""             # inference: KV-cache storage ("": the compute dtype; "fp8")
+    snapshot: bool = False         # CUDA: write an allocator snapshot summary to OUT/snapshots/ after the measured step
 
     @property
     def row_id(self) -> str:
@@ -60,6 +89,12 @@ class Case:
         parts += [f"b{self.batch}-s{self.seq}", self.attention]
         if self.task == "train":
             parts.append(f"ckpt-{self.checkpointing}")
+        if self.phase == "decode" and self.decode_steps != 2:
+            parts.append(f"steps{self.decode_steps}")
+        if self.kv_dtype:
+            parts.append(f"kv-{self.kv_dtype}")
+        if self.alloc_conf:
+            parts.append("alloc-" + alloc_slug(self.alloc_conf))
         return "/".join(parts)
 
 
@@ -160,11 +195,11 @@ def full_grid() -> list[Case]:
     cases += [decode(L8B, 1, c) for c in (1024, 16384, 32768)]
     cases += [
         decode(L8B, 8, 4096),
-        prefill(L8B, 1, 4096, attention="eager"),
+        prefill(L8B, 1, 4096, attention="eager", snapshot=True),
         decode(L8B, 1, 4096, attention="eager"),
         decode(L1B, 16, 4096),
         prefill(L1B, 8, 2048),
-        prefill(L1B, 1, 8192, attention="eager"),
+        prefill(L1B, 1, 8192, attention="eager", snapshot=True),
     ]
     # 9. Limits and variants: 8B full finetuning at full depth (pure bf16 may fit; AMP AdamW cannot: 16 B/param),
     #    fused AdamW, LoRA dropout, deeper reduced 8B with checkpointing, 3B in fp32.
@@ -176,10 +211,36 @@ def full_grid() -> list[Case]:
         train(L8B, "amp-bf16", 2, 2048, layers=8, checkpointing="full"),
         train(L3B, "fp32", 1, 1024),
     ]
+    cases += reserved_cases()
+    for c in cases:
+        if c.decode_steps < 1 or (c.decode_steps != 2 and c.phase != "decode"):
+            raise AssertionError(f"{c.row_id}: decode_steps={c.decode_steps} needs a decode row and at least 1 step")
+        if c.kv_dtype and c.task != "infer":
+            raise AssertionError(f"{c.row_id}: kv_dtype applies to inference rows only")
     ids = [c.row_id for c in cases]
     duplicates = {i for i in ids if ids.count(i) > 1}
     if duplicates:
         raise AssertionError(f"duplicate grid rows: {sorted(duplicates)}")
+    return cases
+
+
+def reserved_cases() -> list[Case]:
+    """10. Reserved memory (issue 14), appended after the rows above so their ids and order never change.
+
+    Long decodes with a growing DynamicCache (64 steps, the last reported), small models whose large vocabulary makes
+    the logits the biggest transient blocks, an fp8 KV cache, then the same jobs (and rows of sections 7-8) again with
+    expandable segments, then eager prefill and a checkpointed AMP step with max_split_size_mb:128. The rows of one
+    alloc_conf are consecutive: the runner starts one subprocess per run of them.
+    """
+    long_decodes = [decode(L1B, 16, 4096, decode_steps=64), decode(L8B, 1, 32768, decode_steps=64)]
+    big_vocab = [train(SMOL, "amp-bf16", 16, 2048, checkpointing="full"),
+                 train(QWEN05, "amp-bf16", 4, 2048, checkpointing="full")]
+    # The default-conf twins of these already run in sections 7 and 8.
+    ckpt_amp = train(L1B, "amp-bf16", 4, 2048, checkpointing="full")
+    eager_prefill = prefill(L1B, 1, 8192, attention="eager")
+    cases = long_decodes + big_vocab + [decode(L8B, 1, 32768, kv_dtype="fp8")]
+    cases += [replace(c, alloc_conf=EXPANDABLE) for c in long_decodes + [ckpt_amp, eager_prefill] + big_vocab]
+    cases += [replace(c, alloc_conf=MAX_SPLIT_128) for c in [eager_prefill, ckpt_amp]]
     return cases
 
 

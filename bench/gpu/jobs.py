@@ -170,6 +170,32 @@ def autocast(case: Case, device: str):
     return contextlib.nullcontext()
 
 
+def kv_dtype_unsupported(kv_dtype: str, impl: str) -> str:
+    """Why this stack cannot keep the KV cache in `kv_dtype` (empty: it can). Only the compute dtype is supported:
+    transformers has no fp8 KV cache, and its QuantizedCache stores int2/int4 through optimum-quanto or HQQ."""
+    if not kv_dtype:
+        return ""
+    if impl == "builtin":
+        return f"kv_dtype {kv_dtype}: the built-in model keeps its KV cache in the compute dtype"
+    import transformers
+    from transformers import cache_utils
+    caches = sorted(n for n in dir(cache_utils) if n.endswith("Cache"))
+    fp8 = [n for n in caches if re.search("fp8|float8", n, re.IGNORECASE)]
+    quantized = [n for n in caches if "Quant" in n]
+    backends = []
+    for module in ("optimum.quanto", "hqq"):
+        try:
+            __import__(module)
+            backends.append(module)
+        except Exception:
+            pass
+    found = f"found {'/'.join(fp8)} but this script does not drive it yet; " if fp8 else ""
+    return (f"kv_dtype {kv_dtype}: transformers {transformers.__version__} has no fp8 KV cache ({found}its quantized "
+            f"caches {'/'.join(quantized) or 'none'} store int2/int4 through optimum-quanto or HQQ: "
+            f"{'installed ' + '/'.join(backends) if backends else 'neither installed'}); --kv-dtype fp8 is a serving "
+            f"engine's layout (vLLM)")
+
+
 def keep_last_logits(model) -> tuple[dict, str]:
     """generate()-style prefill computes logits for the last position only, where the model supports it."""
     params = inspect.signature(model.forward).parameters
@@ -182,7 +208,7 @@ def keep_last_logits(model) -> tuple[dict, str]:
 # ---------------------------------------------------------------- measured iterations
 
 
-def measure_train(model, case: Case, probe, device: str, vocab: int, inject_oom: bool) -> dict:
+def measure_train(model, case: Case, probe, device: str, vocab: int, inject_oom: bool, snapshot=None) -> dict:
     x = torch.randint(0, vocab, (case.batch, case.seq), device=device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer, impl = make_optimizer(trainable, case, device)
@@ -204,7 +230,7 @@ def measure_train(model, case: Case, probe, device: str, vocab: int, inject_oom:
     probe.reset()
     step()
     peak_allocated, peak_reserved = probe.peak()
-    return {
+    result = {
         "optimizer_impl": impl,
         "iter1_peak_allocated_bytes": iter1_peak,
         "peak_allocated_bytes": peak_allocated,
@@ -216,57 +242,76 @@ def measure_train(model, case: Case, probe, device: str, vocab: int, inject_oom:
         "logits": "all",
         "kv_cache": "",
     }
+    if snapshot is not None:  # after every figure above is read: the traced third step changes none of them
+        result["snapshot_file"] = snapshot(step, result)
+    return result
 
 
-def measure_infer(model, case: Case, probe, device: str, vocab: int, inject_oom: bool) -> dict:
+def measure_infer(model, case: Case, probe, device: str, vocab: int, inject_oom: bool, snapshot=None) -> dict:
     model.eval()
     keep, logits_mode = keep_last_logits(model)
     x = torch.randint(0, vocab, (case.batch, case.seq), device=device)
     peaks = []
+    state: dict = {}
     with torch.inference_mode():
         if inject_oom:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected by --inject-oom)")
         if case.phase == "prefill":
-            for _ in range(2):
-                probe.reset()
+            def step():
                 out = model(input_ids=x, use_cache=True, **keep)
-                peaks.append(probe.peak())
-                cache_type = type(out.past_key_values).__name__
-                end_allocated = probe.allocated()  # weights + KV cache + kept logits
+                state["cache_type"] = type(out.past_key_values).__name__
+                state["end_allocated"] = probe.allocated()  # weights + KV cache + kept logits
                 del out
-        else:
-            # Prefill the context (not measured), then measure the second decode step: the cache then holds
-            # seq + 1 tokens going in, seq + 2 coming out.
-            out = model(input_ids=x, use_cache=True, **keep)
-            cache = out.past_key_values
-            token = out.logits[:, -1:].argmax(-1)
-            del out
+
             for _ in range(2):
                 probe.reset()
-                out = model(input_ids=token, past_key_values=cache, use_cache=True)
-                cache = out.past_key_values
-                token = out.logits[:, -1:].argmax(-1)
-                del out
+                step()
                 peaks.append(probe.peak())
-            cache_type = type(cache).__name__
-            end_allocated = probe.allocated()  # weights + KV cache
-            del cache
-    return {
-        "optimizer_impl": "",
-        "iter1_peak_allocated_bytes": peaks[0][0],
-        "peak_allocated_bytes": peaks[1][0],
-        "peak_reserved_bytes": peaks[1][1],
-        "peak_rss_bytes": probe.peak_rss(),
-        "end_allocated_bytes": end_allocated,
-        "device_used_bytes": probe.device_used(),
-        "process_used_bytes": probe.process_used(),
-        "logits": logits_mode if case.phase == "prefill" else "last",
-        "kv_cache": cache_type,
-    }
+        else:
+            # Prefill the context (not measured), then decode_steps single-token steps; the last one is reported:
+            # its cache holds seq + steps - 1 tokens going in, seq + steps coming out (2 steps: seq + 1, seq + 2).
+            out = model(input_ids=x, use_cache=True, **keep)
+            state.update(cache=out.past_key_values, token=out.logits[:, -1:].argmax(-1))
+            del out
+
+            def step():
+                out = model(input_ids=state["token"], past_key_values=state["cache"], use_cache=True)
+                state.update(cache=out.past_key_values, token=out.logits[:, -1:].argmax(-1))
+                del out
+
+            for _ in range(case.decode_steps):
+                probe.reset()
+                step()
+                peaks.append(probe.peak())
+            state["cache_type"] = type(state["cache"]).__name__
+            state["end_allocated"] = probe.allocated()  # weights + KV cache
+        result = {
+            "optimizer_impl": "",
+            "iter1_peak_allocated_bytes": peaks[0][0],
+            "peak_allocated_bytes": peaks[-1][0],
+            "peak_reserved_bytes": peaks[-1][1],
+            "peak_rss_bytes": probe.peak_rss(),
+            "end_allocated_bytes": state["end_allocated"],
+            "device_used_bytes": probe.device_used(),
+            "process_used_bytes": probe.process_used(),
+            "logits": logits_mode if case.phase == "prefill" else "last",
+            "kv_cache": state["cache_type"],
+        }
+        if snapshot is not None:  # after every figure above is read: the traced extra step changes none of them
+            result["snapshot_file"] = snapshot(step, result)
+        state.clear()
+    return result
 
 
-def run_job(case: Case, cfg: dict, probe, device: str, impl: str, lora_impl: str, inject_oom: bool) -> dict:
-    """Build, select, measure. Returns the measured columns; raises on OOM/errors (the runner records them)."""
+def run_job(case: Case, cfg: dict, probe, device: str, impl: str, lora_impl: str, inject_oom: bool,
+            snapshot=None) -> dict:
+    """Build, select, measure. Returns the measured columns; raises on OOM/errors (the runner records them).
+
+    `snapshot(step, measured) -> file name` (rows with case.snapshot, on CUDA): called after the measured iteration.
+    """
+    why_not = kv_dtype_unsupported(case.kv_dtype, impl)
+    if why_not:
+        raise Unsupported(why_not)
     torch.manual_seed(0)
     layers = cfg["num_hidden_layers"]
     allocated_before = probe.allocated()
@@ -300,5 +345,6 @@ def run_job(case: Case, cfg: dict, probe, device: str, impl: str, lora_impl: str
         "allocated_after_build_bytes": probe.allocated(),
     }
     measure = measure_train if case.task == "train" else measure_infer
-    result.update(measure(model, case, probe, device, cfg["vocab_size"], inject_oom))
+    result.update(measure(model, case, probe, device, cfg["vocab_size"], inject_oom,
+                          snapshot if case.snapshot else None))
     return result

@@ -5,6 +5,8 @@ Builds Llama-architecture models from the planner's catalog configs (random weig
 training and inference jobs, and writes gpu-ground-truth.csv into --out: one row per job with every setting in its
 own column and the second iteration's torch.cuda.max_memory_allocated / max_memory_reserved, plus the CUDA context.
 OOM rows are recorded, not fatal. A time budget stops launching jobs (the remaining rows are written as skipped).
+Rows with another PYTORCH_CUDA_ALLOC_CONF (grid.Case.alloc_conf) run in a subprocess of this script started with it
+set, one per run of consecutive rows, appending to the same CSV.
 
   python3 bench/gpu/measure.py --out DIR [--budget-seconds 420]   # on a machine with one CUDA GPU
   python3 bench/gpu/measure.py --dry-run --out DIR                 # on CPU, tiny widths, any torch >= 1.13
@@ -18,7 +20,9 @@ import datetime
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import time
 
 STARTED = time.monotonic()
@@ -58,6 +62,8 @@ COLUMNS = [
     "device", "gpu_name", "gpu_total_bytes", "model_impl", "torch_version", "transformers_version", "peft_version",
     "cuda_version", "python_version", "alloc_conf", "cuda_module_loading",
     "config_file", "started_utc", "seconds",
+    # appended for the reserved-memory rows (issue 14); readers look columns up by name
+    "decode_steps", "kv_dtype", "alloc_expandable", "snapshot_file",
 ]
 
 
@@ -75,6 +81,10 @@ def parse_args(argv):
     p.add_argument("--fail-fast", type=int, default=3,
                    help="stop when the first N jobs all end in error (not OOM): the script, not the grid, is wrong")
     p.add_argument("--inject-oom", default="", help="regex: raise an OOM inside matching jobs (tests the recovery)")
+    p.add_argument("--inject-crash", default="",
+                   help="regex: end the process abruptly (exit 3) when a matching job starts (tests lost rows)")
+    # Internal: set by the runner when it starts itself for the rows of another PYTORCH_CUDA_ALLOC_CONF.
+    p.add_argument("--child-report", default="", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -153,11 +163,13 @@ def classify(error: BaseException) -> str:
 class Writer:
     """Appends and flushes each row, so a killed run still leaves every finished row on disk."""
 
-    def __init__(self, path: str):
-        self._file = open(path, "w", newline="")
+    def __init__(self, path: str, header: bool = True):
+        if header:
+            with open(path, "w", newline="") as f:
+                csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n").writeheader()
+        # Append mode (O_APPEND): rows a subprocess appends in between land after ours, never under them.
+        self._file = open(path, "a", newline="")
         self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS, lineterminator="\n", extrasaction="raise")
-        self._csv.writeheader()
-        self._file.flush()
         self.statuses: dict[str, int] = {}
 
     def write(self, row: dict) -> None:
@@ -165,6 +177,10 @@ class Writer:
         self._csv.writerow(row)
         self._file.flush()
         self.statuses[row["status"]] = self.statuses.get(row["status"], 0) + 1
+
+    def count(self, status: str) -> None:
+        """A row a subprocess wrote into the same file."""
+        self.statuses[status] = self.statuses.get(status, 0) + 1
 
     def close(self) -> None:
         self._file.close()
@@ -177,7 +193,10 @@ def case_columns(case: grid.Case, cfg: dict | None, layers: int | None, config_l
         "batch": case.batch, "seq": case.seq, "checkpointing": case.checkpointing, "attention": case.attention,
         "lora_rank": case.lora_rank or "", "lora_alpha": f"{case.lora_alpha:g}" if case.lora_rank else "",
         "lora_targets": ";".join(case.lora_targets), "lora_dropout": f"{case.lora_dropout:g}" if case.lora_rank else "",
+        "decode_steps": case.decode_steps if case.phase == "decode" else "", "kv_dtype": case.kv_dtype,
     }
+    if case.alloc_conf:
+        columns["alloc_conf"] = case.alloc_conf  # what the row's process had set (a subprocess's, see run_in_subprocess)
     if cfg is not None:
         heads = cfg["num_attention_heads"]
         columns.update(
@@ -208,8 +227,231 @@ def load_config(configs_dir: str, model_id: str, layers: int | None, dry_run: bo
     return cfg, name, config_layers
 
 
+def process_conf() -> str:
+    """PYTORCH_CUDA_ALLOC_CONF of this process: CUDA's caching allocator reads it once, at initialisation."""
+    return os.environ.get("PYTORCH_CUDA_ALLOC_CONF", "")
+
+
+def needs_subprocess(case: grid.Case) -> bool:
+    """A row whose alloc_conf differs from this process's runs in a subprocess started with that conf."""
+    return bool(case.alloc_conf) and case.alloc_conf != process_conf()
+
+
+def snapshot_name(row_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", row_id) + ".json"
+
+
+SUBPROCESS_GRACE_SECONDS = 300  # past the budget, a subprocess's last job may still finish; the outer timeout rules
+
+
+class Runner:
+    """Runs rows here or, for another alloc_conf, in a subprocess; keeps the budget and fail-fast bookkeeping."""
+
+    def __init__(self, args, shared: dict, probe, device: str, impl: str, lora_impl: str, writer: Writer, csv_path: str):
+        self.args, self.shared, self.probe, self.device = args, shared, probe, device
+        self.impl, self.lora_impl, self.writer, self.csv_path = impl, lora_impl, writer, csv_path
+        self.inject = re.compile(args.inject_oom) if args.inject_oom else None
+        self.configs_used: dict[str, dict] = {}
+        self.ran_statuses: list[str] = []
+        self.errors_in_a_row = 0
+        self.budget_hit = False
+        self.fail_fast_hit = False
+        self.subprocesses: list[dict] = []
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def account(self, status: str) -> None:
+        """A row that ran (here or in a subprocess): fail-fast stops the run when the first N all end in error."""
+        self.ran_statuses.append(status)
+        self.errors_in_a_row = self.errors_in_a_row + 1 if status == "error" else 0
+        ran = len(self.ran_statuses)
+        if self.errors_in_a_row == ran and ran >= self.args.fail_fast > 0:
+            self.fail_fast_hit = True
+
+    def stop_reason(self) -> str:
+        if not self.fail_fast_hit and time.monotonic() - STARTED > self.args.budget_seconds:
+            self.budget_hit = True
+        if self.fail_fast_hit:
+            return "not run: the first jobs all failed (--fail-fast)"
+        if self.budget_hit:
+            return f"not run: time budget of {self.args.budget_seconds:.0f} s reached; rerun with --only to measure it"
+        return ""
+
+    def prepare(self, case: grid.Case):
+        """The row with its settings columns: (row, run_case, cfg, config_error), or None once a row for a missing
+        config is written."""
+        run_case = grid.shrink_for_dry_run(case) if self.args.dry_run else case
+        now = datetime.datetime.now(datetime.timezone.utc)
+        row = dict(self.shared, row_id=case.row_id,
+                   started_utc=now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z")
+        if needs_subprocess(case):
+            row["alloc_expandable"] = ""  # this process's allocator says nothing about that conf
+        try:
+            cfg, config_file, config_layers = load_config(self.args.configs_dir, case.model, run_case.layers,
+                                                          self.args.dry_run)
+        except ConfigMissing as e:
+            row.update(case_columns(run_case, None, run_case.layers, None), status="skipped", message=clean_message(e))
+            self.writer.write(row)
+            print(f"  skipped  {case.row_id}: {row['message']}", flush=True)
+            return None
+        except Exception as e:  # unreadable config: an error of this row, counted by --fail-fast
+            cfg, config_file, config_layers = None, "", None
+            config_error = f"config for {case.model} is unreadable: {type(e).__name__}: {e}"
+        else:
+            config_error = ""
+            self.configs_used[config_file] = cfg
+        layers = cfg["num_hidden_layers"] if cfg else run_case.layers
+        row.update(case_columns(run_case, cfg, layers, config_layers), config_file=config_file)
+        return row, run_case, cfg, config_error
+
+    def skip(self, cases: list[grid.Case], reason: str) -> None:
+        for case in cases:
+            prepared = self.prepare(case)
+            if prepared is not None:
+                row = prepared[0]
+                row.update(status="skipped", message=clean_message(reason))
+                self.writer.write(row)
+
+    # ------------------------------------------------------------ one row here
+
+    def snapshot_saver(self, row_id: str):
+        """For snapshot rows: summarise the caching allocator after the measured iteration into OUT/snapshots/."""
+        def save(step, measured: dict) -> str:
+            try:
+                data = self.probe.allocator_snapshot(step)
+                if data is None:
+                    return ""  # CPU, or a torch without torch.cuda.memory._snapshot
+                folder = os.path.join(self.args.out, "snapshots")
+                os.makedirs(folder, exist_ok=True)
+                doc = {"row_id": row_id, "alloc_conf": process_conf(), "torch_version": torch.__version__,
+                       "gpu_name": self.shared.get("gpu_name", ""),
+                       "measured": {k: measured.get(k) for k in ("peak_allocated_bytes", "peak_reserved_bytes",
+                                                                 "end_allocated_bytes")},
+                       **data}
+                with open(os.path.join(folder, snapshot_name(row_id)), "w") as f:
+                    json.dump(doc, f, separators=(",", ":"))
+                return "snapshots/" + snapshot_name(row_id)
+            except Exception as e:  # noqa: BLE001 - the measured row stands without its snapshot
+                print(f"  snapshot of {row_id} failed: {type(e).__name__}: {e}", flush=True)
+                return ""
+        return save
+
+    def run_here(self, case: grid.Case) -> None:
+        row_id = case.row_id
+        prepared = self.prepare(case)
+        if prepared is None:
+            return
+        row, run_case, cfg, config_error = prepared
+        reason = self.stop_reason()
+        if reason:
+            row.update(status="skipped", message=clean_message(reason))
+            self.writer.write(row)
+            return
+        t0 = time.monotonic()
+        if self.args.inject_crash and re.search(self.args.inject_crash, row_id):
+            print(f"  crash    {row_id} (injected by --inject-crash)", flush=True)
+            os._exit(3)  # as a segfault or a kill would: no cleanup, this row never written
+        try:
+            if config_error:
+                raise ValueError(config_error)
+            if needs_subprocess(case):  # a subprocess started for another conf never starts a third
+                raise ValueError(f"alloc_conf {case.alloc_conf!r} differs from this process's {process_conf()!r}")
+            row.update(run_job(run_case, cfg, self.probe, self.device, self.impl, self.lora_impl,
+                               bool(self.inject and self.inject.search(row_id)), self.snapshot_saver(row_id)))
+            row.update(status="ok", message="")
+        except Unsupported as e:
+            row.update(status="skipped", message=clean_message(e))
+        except Exception as e:  # OOM and every other failure: recorded, then the next job runs
+            row.update(status=classify(e), message=clean_message(f"{type(e).__name__}: {e}"))
+        finally:
+            # Drop every tensor of the job (gc, then the CUDA cache) before the next one starts.
+            self.probe.clean()
+        row["seconds"] = f"{time.monotonic() - t0:.2f}"
+        self.writer.write(row)
+        self.account(row["status"])
+        peak = row.get("peak_allocated_bytes")
+        detail = (f"peak {int(peak) / 2**30:.2f} GiB" if row["status"] == "ok" and self.device == "cuda"
+                  else row["message"])
+        print(f"  {row['status']:<8} {row_id} ({row['seconds']} s) {detail}", flush=True)
+
+    # ------------------------------------------------------------ rows of another alloc_conf
+
+    def run_in_subprocess(self, group: list[grid.Case]) -> None:
+        """Consecutive rows sharing an alloc_conf: this script again, with PYTORCH_CUDA_ALLOC_CONF set, appending its
+        rows to the same CSV (flushed one by one, like ours). Rows it did not write (it crashed or was killed) are
+        written here as errors."""
+        conf = group[0].alloc_conf
+        reason = self.stop_reason()
+        if reason:
+            self.skip(group, reason)
+            return
+        ran = len(self.ran_statuses)
+        # Fail-fast spans the whole run: the subprocess may stop after the errors still needed to reach N.
+        fail_fast = self.args.fail_fast - ran if self.args.fail_fast > 0 and self.errors_in_a_row == ran else 0
+        remaining = self.args.budget_seconds - (time.monotonic() - STARTED)
+        ids = [c.row_id for c in group]
+        handle, report_path = tempfile.mkstemp(prefix="measure-child-", suffix=".json")
+        os.close(handle)
+        cmd = [sys.executable, os.path.abspath(__file__), "--out", self.args.out,
+               "--only", "^(?:" + "|".join(re.escape(i) for i in ids) + ")$",
+               "--budget-seconds", f"{max(remaining, 0.0):.1f}", "--configs-dir", self.args.configs_dir,
+               "--model-impl", self.args.model_impl, "--fail-fast", str(fail_fast), "--child-report", report_path]
+        if self.args.dry_run:
+            cmd.append("--dry-run")
+        if self.args.inject_oom:
+            cmd += ["--inject-oom", self.args.inject_oom]
+        if self.args.inject_crash:
+            cmd += ["--inject-crash", self.args.inject_crash]
+        print(f"measure.py: {len(group)} rows with PYTORCH_CUDA_ALLOC_CONF={conf} run in a subprocess "
+              f"(CUDA reads it at initialisation)", flush=True)
+        t0 = time.monotonic()
+        try:
+            rc = subprocess.run(cmd, env=dict(os.environ, PYTORCH_CUDA_ALLOC_CONF=conf),
+                                timeout=max(remaining, 0.0) + SUBPROCESS_GRACE_SECONDS).returncode
+            ended = f"exit code {rc}"
+        except subprocess.TimeoutExpired:
+            rc, ended = None, f"killed after {time.monotonic() - t0:.0f} s"
+        try:
+            with open(report_path) as f:
+                report = json.load(f)
+        except (OSError, ValueError):
+            report = {}
+        finally:
+            if os.path.exists(report_path):
+                os.unlink(report_path)
+        self.configs_used.update(report.get("configs_used", {}))
+        with open(self.csv_path, newline="") as f:
+            written = {r["row_id"]: r for r in csv.DictReader(f) if r["row_id"] in set(ids)}
+        # Read back from the CSV, not the report (a subprocess that crashed writes none): rows it ran count for
+        # fail-fast, rows it skipped before running (budget, fail-fast, missing config) do not.
+        for case in group:
+            r = written.get(case.row_id)
+            if r is None:
+                continue
+            self.writer.count(r["status"])
+            not_run = r["status"] == "skipped" and (r["message"].startswith("not run:") or "is missing from" in r["message"])
+            if not not_run:
+                self.account(r["status"])
+        self.budget_hit = self.budget_hit or bool(report.get("budget_hit")) or any(
+            "time budget" in r["message"] for r in written.values())
+        lost = [c for c in group if c.row_id not in written]
+        for case in lost:
+            prepared = self.prepare(case)
+            if prepared is not None:
+                row = prepared[0]
+                row.update(status="error", message=clean_message(
+                    f"the subprocess with PYTORCH_CUDA_ALLOC_CONF={conf} ended ({ended}) before writing this row; "
+                    f"see measure.log"))
+                self.writer.write(row)
+                self.account("error")
+                print(f"  error    {case.row_id}: {row['message']}", flush=True)
+        self.subprocesses.append({"alloc_conf": conf, "rows": len(group), "returncode": rc, "ended": ended,
+                                  "seconds": round(time.monotonic() - t0, 1), "rows_lost": len(lost)})
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    child = bool(args.child_report)
     cases = grid.full_grid()
     if args.only:
         only = re.compile(args.only)
@@ -222,7 +464,6 @@ def main(argv=None) -> int:
         fail("--out DIR is required")
     if not cases:
         fail(f"--only {args.only!r} matches no row; see --list")
-    inject = re.compile(args.inject_oom) if args.inject_oom else None
 
     os.makedirs(args.out, exist_ok=True)
     impl, lora_impl = choose_impl(args.model_impl, args.dry_run)
@@ -237,81 +478,47 @@ def main(argv=None) -> int:
     software = probes.software_versions()
     impl_label = impl if impl == "builtin" else f"{impl}+{'peft' if lora_impl == 'peft' else 'builtin-lora'}"
     shared = {"schema": SCHEMA, "device": device, "model_impl": impl_label, **machine, **software}
+    conf_note = f"; PYTORCH_CUDA_ALLOC_CONF={process_conf()} (expandable: {machine['alloc_expandable'] or '-'})" \
+        if process_conf() else ""
     print(f"measure.py: {len(cases)} jobs on {device} {machine['gpu_name']} with {impl_label} models; torch "
           f"{software['torch_version']}, transformers {software['transformers_version'] or '-'}, peft "
           f"{software['peft_version'] or '-'}; context {machine['context_bytes'] / 2**20:.0f} MiB "
-          f"({machine['context_method']}); budget {args.budget_seconds:.0f} s", flush=True)
+          f"({machine['context_method']}); budget {args.budget_seconds:.0f} s{conf_note}", flush=True)
 
-    writer = Writer(os.path.join(args.out, CSV_NAME))
-    configs_used: dict[str, dict] = {}
-    errors_in_a_row, ran, budget_hit, fail_fast_hit = 0, 0, False, False
-    for case in cases:
-        row_id = case.row_id
-        run_case = grid.shrink_for_dry_run(case) if args.dry_run else case
-        now = datetime.datetime.now(datetime.timezone.utc)
-        row = dict(shared, row_id=row_id, started_utc=now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z")
-        try:
-            cfg, config_file, config_layers = load_config(args.configs_dir, case.model, run_case.layers, args.dry_run)
-        except ConfigMissing as e:
-            row.update(case_columns(run_case, None, run_case.layers, None), status="skipped", message=clean_message(e))
-            writer.write(row)
-            print(f"  skipped  {row_id}: {row['message']}", flush=True)
-            continue
-        except Exception as e:  # unreadable config: an error of this row, counted by --fail-fast
-            cfg, config_file, config_layers = None, "", None
-            config_error = f"config for {case.model} is unreadable: {type(e).__name__}: {e}"
+    csv_path = os.path.join(args.out, CSV_NAME)
+    writer = Writer(csv_path, header=not child)
+    runner = Runner(args, shared, probe, device, impl, lora_impl, writer, csv_path)
+    i = 0
+    while i < len(cases):
+        if needs_subprocess(cases[i]) and not child:
+            j = i + 1
+            while j < len(cases) and cases[j].alloc_conf == cases[i].alloc_conf:
+                j += 1
+            runner.run_in_subprocess(cases[i:j])
+            i = j
         else:
-            config_error = ""
-            configs_used[config_file] = cfg
-        layers = cfg["num_hidden_layers"] if cfg else run_case.layers
-        row.update(case_columns(run_case, cfg, layers, config_layers), config_file=config_file)
-
-        if not fail_fast_hit and time.monotonic() - STARTED > args.budget_seconds:
-            budget_hit = True
-        if fail_fast_hit or budget_hit:
-            reason = "not run: the first jobs all failed (--fail-fast)" if fail_fast_hit else \
-                f"not run: time budget of {args.budget_seconds:.0f} s reached; rerun with --only to measure it"
-            row.update(status="skipped", message=clean_message(reason))
-            writer.write(row)
-            continue
-
-        t0 = time.monotonic()
-        try:
-            if config_error:
-                raise ValueError(config_error)
-            row.update(run_job(run_case, cfg, probe, device, impl, lora_impl, bool(inject and inject.search(row_id))))
-            row.update(status="ok", message="")
-        except Unsupported as e:
-            row.update(status="skipped", message=clean_message(e))
-        except Exception as e:  # OOM and every other failure: recorded, then the next job runs
-            row.update(status=classify(e), message=clean_message(f"{type(e).__name__}: {e}"))
-        finally:
-            # Drop every tensor of the job (gc, then the CUDA cache) before the next one starts.
-            probe.clean()
-        row["seconds"] = f"{time.monotonic() - t0:.2f}"
-        writer.write(row)
-        ran += 1
-        errors_in_a_row = errors_in_a_row + 1 if row["status"] == "error" else 0
-        if errors_in_a_row == ran and ran >= args.fail_fast > 0:
-            fail_fast_hit = True
-        peak = row.get("peak_allocated_bytes")
-        detail = f"peak {int(peak) / 2**30:.2f} GiB" if row["status"] == "ok" and device == "cuda" else row["message"]
-        print(f"  {row['status']:<8} {row_id} ({row['seconds']} s) {detail}", flush=True)
-
+            runner.run_here(cases[i])
+            i += 1
     writer.close()
+
+    if child:
+        with open(args.child_report, "w") as f:
+            json.dump({"configs_used": runner.configs_used, "budget_hit": runner.budget_hit,
+                       "fail_fast_hit": runner.fail_fast_hit}, f)
+        return 1 if runner.fail_fast_hit else 0
+
     with open(os.path.join(args.out, "configs-used.json"), "w") as f:
-        json.dump(configs_used, f, indent=1, sort_keys=True)
+        json.dump(runner.configs_used, f, indent=1, sort_keys=True)
     total = time.monotonic() - STARTED
     gpu_slug = re.sub(r"[^a-z0-9]+", "-", machine["gpu_name"].lower()).strip("-") or "cpu"
     commit_as = f"bench/ground-truth/gpu-{gpu_slug}-{datetime.date.today().isoformat()}.csv"
     info = {"schema": SCHEMA, "argv": sys.argv[1:], "seconds": round(total, 1), "jobs": len(cases),
-            "statuses": writer.statuses, "budget_hit": budget_hit, "fail_fast_hit": fail_fast_hit,
-            "commit_as": commit_as, **shared}
+            "statuses": writer.statuses, "budget_hit": runner.budget_hit, "fail_fast_hit": runner.fail_fast_hit,
+            "subprocesses": runner.subprocesses, "commit_as": commit_as, **shared}
     with open(os.path.join(args.out, "run-info.json"), "w") as f:
         json.dump(info, f, indent=1)
-    print(f"measure.py: {writer.statuses} in {total:.0f} s -> {os.path.join(args.out, CSV_NAME)} "
-          f"(commit as {commit_as})", flush=True)
-    return 1 if fail_fast_hit else 0
+    print(f"measure.py: {writer.statuses} in {total:.0f} s -> {csv_path} (commit as {commit_as})", flush=True)
+    return 1 if runner.fail_fast_hit else 0
 
 
 if __name__ == "__main__":

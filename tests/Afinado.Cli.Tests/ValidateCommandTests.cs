@@ -177,4 +177,47 @@ public class MeasuredGpuRowsTests
         }
         finally { dir.Delete(recursive: true); }
     }
+
+    /// <summary>
+    /// Issue 14's rows append columns (decode_steps, kv_dtype, alloc_expandable, snapshot_file) after the older ones; the
+    /// reader ignores what it does not know, and the settings it knows reach the job: more decode steps mean a longer
+    /// cache, alloc_conf the replay's allocator, kv_dtype the cache's storage.
+    /// </summary>
+    [Fact]
+    public void Columns_appended_by_later_measure_py_versions_are_read_by_name_or_ignored()
+    {
+        var dir = Directory.CreateTempSubdirectory("afinado-gpu");
+        try
+        {
+            string noLora = ",,,,";
+            File.WriteAllText(Path.Combine(dir.FullName, "published.csv"), File.ReadAllLines(Path.Combine(GroundTruth.FindDirectory(null), "published.csv"))[0] + "\n");
+            string Decode(string id, string steps, string kv, string conf) =>
+                Row(id, "ok", "16", "infer", "decode", "none", "bf16", "bfloat16", "none", "16", "4096", noLora, "", "2048", "5000000000", "cuda")
+                + $",{conf},{steps},{kv},true,,a-future-column";
+            File.WriteAllLines(Path.Combine(dir.FullName, "gpu-test.csv"),
+            [
+                Header + ",alloc_conf,decode_steps,kv_dtype,alloc_expandable,snapshot_file,future_column",
+                Decode("two", "2", "", ""),
+                Decode("empty", "", "", ""),
+                Decode("long", "64", "", ""),
+                Decode("fp8", "2", "fp8", ""),
+                Decode("expandable", "64", "", "expandable_segments:True"),
+                Row("train-split", "ok", "16", "train", "step", "full", "amp-bf16", "float32", "adamw", "4", "2048", noLora, "", "2048", "30000000000", "cuda")
+                    + ",max_split_size_mb:128,,,false,,x",
+                Row("train", "ok", "16", "train", "step", "full", "amp-bf16", "float32", "adamw", "4", "2048", noLora, "", "2048", "30000000000", "cuda")
+                    + ",,,,false,,x",
+            ]);
+            var sources = GroundTruth.Validate(dir.FullName);
+            var allocated = sources.Single(s => s.Name == "gpu-test").Rows.ToDictionary(r => r.Id);
+            var reserved = sources.Single(s => s.Name == "gpu-test reserved").Rows.ToDictionary(r => r.Id);
+            Assert.All(allocated.Values, r => Assert.Equal("gpu", r.Scope));
+            Assert.Equal(allocated["two"].PredictedBytes, allocated["empty"].PredictedBytes);
+            // 62 more tokens of Llama-3.2-1B's cache at batch 16: 16 layers × 2 × 8 heads × 64 × 2 B × 16 × 62 = 65 MB.
+            Assert.Equal(16.0 * 2 * 8 * 64 * 2 * 16 * 62, allocated["long"].PredictedBytes!.Value - allocated["two"].PredictedBytes!.Value, 1e6);
+            Assert.True(allocated["fp8"].PredictedBytes < allocated["two"].PredictedBytes - 1e9, "an fp8 cache holds half the bytes");
+            Assert.NotEqual(reserved["long"].PredictedBytes, reserved["expandable"].PredictedBytes);
+            Assert.NotEqual(reserved["train"].PredictedBytes, reserved["train-split"].PredictedBytes);
+        }
+        finally { dir.Delete(recursive: true); }
+    }
 }

@@ -10,11 +10,19 @@ public sealed class FullDryRun
     internal GpuScript.Result Result { get; } = GpuScript.Run("--dry-run");
 }
 
+/// <summary>The test classes that read the full dry run share one (about 10 s of CPU).</summary>
+[CollectionDefinition(Name)]
+public sealed class GpuDryRunCollection : ICollectionFixture<FullDryRun>
+{
+    public const string Name = "GPU script dry run";
+}
+
 /// <summary>
 /// bench/gpu/measure.py runs on CPU (Debian's python3-torch, tiny widths) before any GPU time is spent on it:
 /// these tests hold its logic — the grid, the CSV contract, what trains, recovery from OOM, the time budget.
 /// </summary>
-public sealed class GpuScriptDryRunTests(FullDryRun dry) : IClassFixture<FullDryRun>
+[Collection(GpuDryRunCollection.Name)]
+public sealed class GpuScriptDryRunTests(FullDryRun dry)
 {
     private static readonly string[] RequiredColumns =
     [
@@ -26,6 +34,7 @@ public sealed class GpuScriptDryRunTests(FullDryRun dry) : IClassFixture<FullDry
         "peak_allocated_bytes", "peak_reserved_bytes", "iter1_peak_allocated_bytes", "allocated_before_bytes",
         "end_allocated_bytes", "device_used_bytes", "context_bytes", "context_warm_bytes", "peak_rss_bytes",
         "device", "gpu_name", "model_impl", "torch_version", "transformers_version", "peft_version", "config_file",
+        "alloc_conf", "decode_steps", "kv_dtype", "alloc_expandable", "snapshot_file",
     ];
 
     private static long L(IReadOnlyDictionary<string, string> row, string column) =>
@@ -57,7 +66,7 @@ public sealed class GpuScriptDryRunTests(FullDryRun dry) : IClassFixture<FullDry
         Covers("attention", "sdpa", "eager");
         Covers("lora_rank", "8", "64");
         Covers("model", "HuggingFaceTB/SmolLM2-135M", "meta-llama/Llama-3.2-1B", "meta-llama/Llama-3.2-3B",
-            "meta-llama/Llama-3.1-8B", "meta-llama/Llama-2-7b-hf", "TinyLlama/TinyLlama-1.1B-Chat-v1.0");
+            "meta-llama/Llama-3.1-8B", "meta-llama/Llama-2-7b-hf", "TinyLlama/TinyLlama-1.1B-Chat-v1.0", "Qwen/Qwen2.5-0.5B");
         Assert.All(ok, r => Assert.True(L(r, "peak_rss_bytes") > 0, r["row_id"]));
         // No row may be skipped for a missing catalog config: every model the grid names ships in the catalog.
         Assert.DoesNotContain(dry.Result.Csv.Rows, r => r["message"].Contains("is missing from"));
@@ -155,12 +164,15 @@ public sealed class GpuScriptDryRunTests(FullDryRun dry) : IClassFixture<FullDry
     {
         var run = GpuScript.Run("--dry-run", "--budget-seconds", "0", "--only", "^smollm2-135m/");
         Assert.True(run.ExitCode == 0, run.Output);
-        Assert.Equal(10, run.Csv.Rows.Count);
+        // The ten core rows, the b16 × 2048 row and its expandable-segments twin (no subprocess is started for it).
+        Assert.Equal(12, run.Csv.Rows.Count);
         Assert.All(run.Csv.Rows, r =>
         {
             Assert.Equal("skipped", r["status"]);
             Assert.Contains("time budget", r["message"]);
         });
+        Assert.Equal("expandable_segments:True", run.Csv.Rows.Single(r => r["row_id"].EndsWith("/alloc-expandable")) ["alloc_conf"]);
+        Assert.Equal(0, run.RunInfo.GetProperty("subprocesses").GetArrayLength());
     }
 
     [Fact]

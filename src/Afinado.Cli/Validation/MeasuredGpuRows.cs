@@ -15,6 +15,8 @@ namespace Afinado.Cli.Validation;
 /// measured = <c>peak_allocated_bytes − allocated_before_bytes</c> (the runtime's cuBLAS workspaces etc. are the
 /// planner's runtime overhead), predicted = <c>peak_bytes</c> (training) or the prefill / decode moment (inference).
 /// Rows that are not <c>ok</c> on CUDA are listed but not asserted; <c>oom</c> rows record whether the verdict agrees.
+/// Columns are looked up by name, so columns a later measure.py appends are ignored unless read here; of those,
+/// <c>decode_steps</c> (the reported step is the last of that many), <c>kv_dtype</c> and <c>alloc_conf</c> shape the job.
 /// </summary>
 internal static class MeasuredGpuRows
 {
@@ -103,17 +105,26 @@ internal static class MeasuredGpuRows
         int batch = (int)Number(r, "batch"), seq = (int)Number(r, "seq");
         var attention = JobOptions.ParseAttention(r["attention"]);
         var precision = JobOptions.ParsePrecision(r["precision"]);
+        // Columns appended for issue 14's rows; older CSVs lack them (empty or absent = the default).
+        var allocConf = AllocatorSettings.Parse(r.GetValueOrDefault("alloc_conf", ""), "alloc_conf");
         if (r["task"] == "infer")
+        {
+            int steps = Optional(r, "decode_steps") is { } n ? (int)n : 2;
             return new Job
             {
                 Task = JobTask.Infer, Precision = precision, Attention = attention, Batch = batch, Seq = seq,
-                // decode: the reported second step holds seq + 1 cached tokens going in and appends one more
-                Context = r["phase"] == "decode" ? seq + 2 : seq,
+                // decode: the reported (last) of `decode_steps` steps holds seq + steps − 1 cached tokens going in
+                // and appends one more (the default 2 steps: seq + 2)
+                Context = r["phase"] == "decode" ? seq + steps : seq,
                 WeightsDtype = Dtype(r["weights_dtype"]),
+                KvDtype = r.GetValueOrDefault("kv_dtype", "") is { Length: > 0 } kv ? DTypes.Parse(kv, "kv_dtype") : null,
+                AllocConf = allocConf,
             };
+        }
         var method = TrainingMethods.Parse(r["method"]);
         return new Job
         {
+            AllocConf = allocConf,
             Method = method,
             Precision = precision,
             Optimizer = OptimizerKind.AdamW,

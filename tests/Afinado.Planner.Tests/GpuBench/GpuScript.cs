@@ -19,6 +19,16 @@ internal static class GpuScript
         public GroundTruthCsv Csv => GroundTruthCsv.Read(Path.Combine(OutDir, "gpu-ground-truth.csv"));
 
         /// <summary>configs-used.json: the exact config.json dict each row's model was built from, by file name.</summary>
+        /// <summary>run-info.json: versions, statuses, the subprocesses started for other alloc_confs.</summary>
+        public JsonElement RunInfo
+        {
+            get
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(OutDir, "run-info.json")));
+                return doc.RootElement.Clone();
+            }
+        }
+
         public IReadOnlyDictionary<string, string> ConfigsUsed
         {
             get
@@ -54,6 +64,30 @@ internal static class GpuScript
             throw new TimeoutException($"measure.py {string.Join(' ', args)} ran past 4 minutes");
         }
         return new Result(process.ExitCode, stdout.Result + stderr.Result, outDir);
+    }
+
+    /// <summary>Runs another script of bench/gpu (e.g. a self-test) with the same Python: exit code and output.</summary>
+    public static (int ExitCode, string Output) RunScript(string fileName, params string[] args)
+    {
+        var start = new ProcessStartInfo(Python.Value)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = RepoRoot,
+        };
+        start.ArgumentList.Add(Path.Combine(RepoRoot, "bench", "gpu", fileName));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.Environment["OMP_NUM_THREADS"] = "1";
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{fileName} ran past 2 minutes");
+        }
+        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 
     private static string FindRepoRoot()
