@@ -5,13 +5,7 @@ namespace Afinado.Cli.Tests;
 
 public class PlanCommandTests
 {
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = await CliApp.RunAsync(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static Task<(int Code, string Out, string Err)> Run(params string[] args) => CliRun.Run(args);
 
     [Fact]
     public async Task Default_plan_prints_the_ledger_and_exits_0()

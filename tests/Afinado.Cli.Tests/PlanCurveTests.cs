@@ -12,13 +12,7 @@ public sealed class PlanCurveTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = await CliApp.RunAsync(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
+    private static Task<(int Code, string Out, string Err)> Run(params string[] args) => CliRun.Run(args);
 
     [Fact]
     public async Task Table_lists_every_point_and_the_largest_per_gpu()
