@@ -24,7 +24,7 @@ internal sealed class PlanOptions
     public readonly Option<int> Seq = new("--seq") { Description = "Tokens per sequence (inference: prompt tokens).", DefaultValueFactory = _ => 2048 };
     public readonly Option<int?> Context = new("--context") { Description = "Inference: tokens in the KV cache at the end (prompt + generated)." };
     public readonly Option<string> Checkpointing = new("--checkpointing") { Description = "none | full.", DefaultValueFactory = _ => "none" };
-    public readonly Option<string> Attention = new("--attention") { Description = "eager | sdpa.", DefaultValueFactory = _ => "sdpa" };
+    public readonly Option<string> Attention = new("--attention") { Description = "eager | sdpa | flash (transformers flash_attention_2: 16-bit kernel, fp32 inputs cast first, no GQA repeat).", DefaultValueFactory = _ => "sdpa" };
     public readonly Option<double> Dropout = new("--dropout") { Description = "Attention/hidden dropout probability.", DefaultValueFactory = _ => 0 };
     public readonly Option<string?> WeightsDtype = new("--weights-dtype") { Description = "fp32 | fp16 | bf16 | fp8 | int8 | int4 | nf4 | nf4-dq (default: from --precision; nf4 for qlora)." };
     public readonly Option<string?> AdapterDtype = new("--adapter-dtype") { Description = "LoRA adapter dtype: fp32 (PEFT default) | bf16 | fp16 (torchtune keeps the model dtype)." };
@@ -37,6 +37,7 @@ internal sealed class PlanOptions
     public readonly Option<bool> FusedOptimizer = new("--fused-optimizer") { Description = "Fused AdamW kernel (no step temporaries)." };
     public readonly Option<bool> OffloadActivations = new("--offload-activations") { Description = "Keep activation checkpoints in host memory (needs --checkpointing full)." };
     public readonly Option<int> LossChunks = new("--loss-chunks") { Description = "Cross-entropy chunks (torchtune uses 8); 1 = plain.", DefaultValueFactory = _ => 1 };
+    public readonly Option<bool> KbitPrep = new("--kbit-prep") { Description = "PEFT prepare_model_for_kbit_training on the quantized base (TRL's SFTTrainer does it for 4-bit models): fp32 embeddings, norms, head and activations." };
     public readonly Option<bool> LegacyLoss = new("--legacy-loss") { Description = "transformers < 4.46 loss: fp32 logits in the model output plus a shifted copy (+2–4 B per token × vocab in forward)." };
     public readonly Option<bool> KeepOutput = new("--keep-output") { Description = "The training loop holds the model output (logits) until backward ends (HF Trainer does not)." };
     public readonly Option<string[]> Gpu = new("--gpu") { Description = "GPU to check (repeatable): " + string.Join(", ", GpuCatalog.All.Select(g => g.Id)) + ", or cpu." };
@@ -48,7 +49,7 @@ internal sealed class PlanOptions
     public IEnumerable<Option> All =>
     [
         Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Freeze, Precision, Optimizer, Rule, GuidedEsK, Batch, Seq, Context,
-        Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, KvCache, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, LegacyLoss, KeepOutput, AllocConf, Stack, Gpu, GpuMemory, Device,
+        Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, KvCache, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, KbitPrep, LegacyLoss, KeepOutput, AllocConf, Stack, Gpu, GpuMemory, Device,
     ];
 
     public Job Job(ParseResult p)
@@ -89,6 +90,7 @@ internal sealed class PlanOptions
             OptimizerInBackward = p.GetValue(OptimizerInBackward),
             LossChunks = p.GetValue(LossChunks),
             LegacyLoss = p.GetValue(LegacyLoss),
+            KbitPrep = p.GetValue(KbitPrep),
             KeepOutput = p.GetValue(KeepOutput),
             FusedOptimizer = p.GetValue(FusedOptimizer),
             OffloadActivations = p.GetValue(OffloadActivations),

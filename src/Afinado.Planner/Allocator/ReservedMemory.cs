@@ -25,6 +25,8 @@ public static class ReservedMemory
             : job.Compile ? "compiled (fused) steps are not traced"
             : job.OffloadActivations ? "activation offloading is not traced"
             : job.LegacyLoss || job.KeepOutput ? "the legacy loss / kept output are not traced"
+            : job.KbitPrep ? "prepare_model_for_kbit_training's fp32 activations are not traced"
+            : job.Attention == AttentionKernel.Flash && job.Precision.ComputeBytes() == 4 ? "flash_attention_2 on fp32 inputs is not traced"
             : null;
     }
 
@@ -53,7 +55,7 @@ public static class ReservedMemory
     /// </summary>
     internal static Job TraceKey(ModelProfile profile, Job job)
     {
-        bool tokensOnly = job.IsTraining && job.Attention == AttentionKernel.Sdpa
+        bool tokensOnly = job.IsTraining && job.Attention is AttentionKernel.Sdpa or AttentionKernel.Flash
             && !ActivationModel.SdpaFallsBackToMath(profile.Architecture, job.Precision.ComputeBytes());
         long tokens = (long)job.Batch * job.Seq;
         return tokensOnly && tokens <= Job.MaxSeq ? job with { Batch = 1, Seq = (int)tokens } : job;

@@ -485,7 +485,7 @@ internal sealed class DecoderTrace
         }
         int output;
         bool eager = _job.Attention == AttentionKernel.Eager;
-        bool math = !eager && _job.IsTraining && ActivationModel.SdpaFallsBackToMath(_a, _c);
+        bool math = _job.Attention == AttentionKernel.Sdpa && _job.IsTraining && ActivationModel.SdpaFallsBackToMath(_a, _c);
         if (eager || math)
         {
             bool repeat = _a.NumKvHeads < _a.NumHeads;

@@ -70,6 +70,7 @@ public static class PlanJson
         w.WriteBoolean("optimizer_in_backward", job.OptimizerInBackward);
         w.WriteNumber("loss_chunks", job.LossChunks);
         if (job.IsTraining) w.WriteBoolean("legacy_loss", job.LegacyLoss);
+        if (job.IsTraining) w.WriteBoolean("kbit_prep", job.KbitPrep);
         if (job.IsTraining) w.WriteBoolean("keep_output", job.KeepOutput);
         w.WriteBoolean("fused_optimizer", job.FusedOptimizer);
         w.WriteBoolean("offload_activations", job.OffloadActivations);

@@ -87,7 +87,7 @@ internal static class ActivationModel
                 // SDPA with native GQA (PyTorch ≥ 2.5, no padding mask) keeps K/V at kv width; Afinado's TorchSharp model
                 // repeats K/V before SDPA (TorchSharp has no enable_gqa), so on the CPU they are saved at query width.
                 double kvSaved = s.Cpu && repeat ? q : kv;
-                saved.AttentionCore += T * (c * (2 * q + 2 * kvSaved) + 4.0 * a.NumHeads);
+                saved.AttentionCore += T * (s.AttentionC * (2 * q + 2 * kvSaved) + 4.0 * a.NumHeads);
             }
         }
         // o_proj input: SDPA's output is already saved in o_proj's layout; eager makes a contiguous copy.
@@ -96,7 +96,7 @@ internal static class ActivationModel
             // The fused kernels' output is already in the compute dtype, also under AMP (autocast ran q, k, v in 16 bits), so
             // o_proj's cast is a no-op and it saves that same tensor. (The math fallback's output is not saved by SDPA:
             // o_proj keeps its own contiguous copy.)
-            bool sharesSdpaOut = s.Kernel == AttentionKernel.Sdpa && !s.SdpaMath && attnGrad;
+            bool sharesSdpaOut = s.Fused && s.AttentionC == c && attnGrad;
             if (o.Trainable && !sharesSdpaOut) saved.AttentionProjections += T * c * o.In;
             if (o.Lora) saved.Lora += T * LoraSaved(o, s, shared: o.Trainable || (sharesSdpaOut && s.Dropout == 0));
         }
@@ -313,6 +313,11 @@ internal readonly record struct ActivationSettings(
     public bool SoftmaxUpcastCopy { get; init; }
     /// <summary>The LoRA branch casts its input to the adapter dtype and keeps that copy.</summary>
     public bool LoraPrivateInput { get; init; }
+    /// <summary>Bytes per element of what the fused attention kernel saves (q, k, v, output): flash_attention_2 casts fp32
+    /// inputs to 16 bits; otherwise the compute dtype.</summary>
+    public double AttentionC { get; init; } = C;
+    /// <summary>A fused kernel (SDPA's flash / memory-efficient, or flash_attention_2) runs, not eager or SDPA's math.</summary>
+    public bool Fused => Kernel == AttentionKernel.Flash || (Kernel == AttentionKernel.Sdpa && !SdpaMath);
 
     public double Tokens => Batch * Seq;
 }

@@ -48,6 +48,12 @@ public sealed record Job
     public QuantLibrary QuantLibrary { get; init; } = QuantLibrary.BitsAndBytes;
     /// <summary>KV-cache storage for inference; null = the compute dtype.</summary>
     public DType? KvDtype { get; init; }
+    /// <summary>
+    /// PEFT's <c>prepare_model_for_kbit_training</c> on a quantized base, as TRL's SFTTrainer runs it on 4-bit models:
+    /// embeddings, norms and the head are cast to fp32, so the residual stream is fp32 and bitsandbytes layers return
+    /// fp32 (they compute in 16 bits and cast back to the input's dtype): activations, checkpoints and logits are fp32.
+    /// </summary>
+    public bool KbitPrep { get; init; }
     /// <summary>Inference: transformers' cache class (dynamic grows per step; static holds the full context from prefill).</summary>
     public KvCacheKind KvCache { get; init; } = KvCacheKind.Dynamic;
     public int GradAccumulation { get; init; } = 1;
@@ -103,6 +109,8 @@ public sealed record Job
     /// <summary>Checks ranges and combinations; throws <see cref="InputError"/> naming the flag and the fix.</summary>
     public void Validate()
     {
+        if (KbitPrep && !ResolvedWeightsDtype.IsQuantized())
+            throw new InputError("--kbit-prep", "prepares a quantized (4- or 8-bit) base, and these weights are " + ResolvedWeightsDtype.Name(), "Use it with --method qlora or a quantized --weights-dtype.");
         if (Batch < 1 || Batch > MaxBatch)
             throw new InputError("--batch", $"{Batch} is out of range", $"Use a micro-batch between 1 and {MaxBatch:N0}.");
         if (Seq < 1 || Seq > MaxSeq)

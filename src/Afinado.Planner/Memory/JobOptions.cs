@@ -13,7 +13,10 @@ public enum OptimizerKind { Sgd, SgdMomentum, AdamW, AdamW8bit, PagedAdamW8bit, 
 public enum Checkpointing { None, Full }
 
 /// <summary>Eager attention materialises the s×s scores; SDPA (flash / memory-efficient / CPU flash) does not.</summary>
-public enum AttentionKernel { Eager, Sdpa }
+/// <summary>Attention implementation: eager (explicit softmax), sdpa (torch SDPA: flash / memory-efficient, or its math
+/// kernel for fp32 with grouped KV heads), flash (transformers' flash_attention_2: fused, 16-bit only, so fp32 q/k/v are
+/// cast to the compute dtype first, and grouped KV heads are never repeated).</summary>
+public enum AttentionKernel { Eager, Sdpa, Flash }
 
 /// <summary>transformers' KV cache: <c>DynamicCache</c> (generate's default: grows by torch.cat every step) or
 /// <c>StaticCache</c> (cache_implementation="static": allocated at its full length at the first update, written in place).</summary>

@@ -54,7 +54,9 @@ internal static class TrainingLedger
         AddOptimizer(e, p, job, cpu, trainBytes, explain);
 
         // --- Activations -------------------------------------------------------------------------------------------------
-        var s = Settings(p, job, c) with { Cpu = cpu };
+        // prepare_model_for_kbit_training: the residual stream and the quantized layers' outputs are fp32.
+        double ac = ActivationBytes(job, c);
+        var s = Settings(p, job, ac) with { Cpu = cpu };
         var total = new SavedBytes();
         double largestLayer = 0, checkpoints = 0;
         int active = 0;
@@ -126,13 +128,16 @@ internal static class TrainingLedger
         }
 
         // --- Logits and loss -----------------------------------------------------------------------------------------------
-        AddLogits(e, a, job, s, c, cpu, explain);
+        AddLogits(e, a, job, s, ac, cpu, explain);
 
         // --- Backward temporaries ------------------------------------------------------------------------------------------
         e.Add(new(LineKind.BackwardTemporaries, "backward temporaries (one layer)", Phase.BackwardEnd, ActivationModel.LayerBackwardTransient(a, s),
             explain ? "largest gradient buffers of one layer (MLP 3·c·f or attention)" : "", "derived from the same op list"));
         return e;
     }
+
+    /// <summary>Bytes per element of activations: the compute dtype, or fp32 after prepare_model_for_kbit_training.</summary>
+    internal static double ActivationBytes(Job job, double c) => job.KbitPrep && job.ResolvedWeightsDtype.IsQuantized() ? 4 : c;
 
     /// <summary>Bytes per trainable element: with adapters every trainable parameter is an adapter, stored (with its
     /// gradient and state) in the adapter dtype; otherwise 4 under fp32/AMP, 2 in pure 16-bit.</summary>
@@ -163,8 +168,13 @@ internal static class TrainingLedger
             e.Add(new(LineKind.WeightsFrozenQuantized, $"weights: frozen linears ({w.Name()})", Phase.Training, p.FrozenQuantizable * w.Bytes(),
                 explain ? $"{N(p.FrozenQuantizable)} params × {w.Bits():0.###} bits / 8" : "", "memory.md §1.5 (QLoRA: NF4 4.5 bits, double quant 4.127)"));
             if (p.FrozenOther > 0)
-                e.Add(new(LineKind.WeightsSkippedByQuantizer, "weights: frozen embeddings/norms/head (16-bit)", Phase.Training, p.FrozenOther * 2.0,
-                    explain ? $"{N(p.FrozenOther)} params × 2 B (not quantized, as bitsandbytes skips them)" : "", "bitsandbytes llm_int8_skip_modules; memory.md §1.5"));
+            {
+                double otherBytes = job.KbitPrep ? 4 : 2;
+                e.Add(new(LineKind.WeightsSkippedByQuantizer, job.KbitPrep ? "weights: frozen embeddings/norms/head (fp32, prepare_model_for_kbit_training)" : "weights: frozen embeddings/norms/head (16-bit)",
+                    Phase.Training, p.FrozenOther * otherBytes,
+                    explain ? $"{N(p.FrozenOther)} params × {B(otherBytes)} B (not quantized, as bitsandbytes skips them)" : "",
+                    job.KbitPrep ? "peft prepare_model_for_kbit_training (casts every non-quantized parameter to fp32)" : "bitsandbytes llm_int8_skip_modules; memory.md §1.5"));
+            }
         }
         else if (p.FrozenQuantizable + p.FrozenOther > 0)
             e.Add(new(LineKind.WeightsFrozen, "weights: frozen", Phase.Training, (p.FrozenQuantizable + p.FrozenOther) * frozenBytesPerOther,
@@ -214,7 +224,7 @@ internal static class TrainingLedger
         var w = job.ResolvedWeightsDtype;
         double paramBytes = job.Precision is Precision.Fp32 or Precision.AmpBf16 or Precision.AmpFp16 ? 4 : 2;
         double r = p.EmbeddingTrainable ? paramBytes : (w.IsQuantized() ? 2 : w.Bytes());
-        if (job.Precision == Precision.Fp32) r = 4;
+        if (job.Precision == Precision.Fp32 || ActivationBytes(job, c) == 4) r = 4;
         if (!job.IsTraining) r = c;
         var lora = p.Selection.Lora;
         // The LoRA branch computes in the adapter dtype unless autocast runs it (AMP); a dtype unlike the input's means
@@ -228,6 +238,7 @@ internal static class TrainingLedger
             LoraPrivateInput = loraC != c,
             SdpaMathOnGpu = ActivationModel.SdpaFallsBackToMath(p.Architecture, c),
             SoftmaxUpcastCopy = job.Precision.ComputeDType() == DType.Bf16,
+            AttentionC = job.Attention == AttentionKernel.Flash ? Math.Min(c, job.Precision.ComputeBytes()) : c,
         };
     }
 

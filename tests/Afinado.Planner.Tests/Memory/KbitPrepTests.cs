@@ -1,0 +1,52 @@
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
+using static Afinado.Planner.Tests.Memory.PlanHelpers;
+
+namespace Afinado.Planner.Tests.Memory;
+
+/// <summary>PEFT's prepare_model_for_kbit_training and transformers' flash_attention_2, as the HF QLoRA recipe runs them.</summary>
+public class KbitPrepTests
+{
+    private static readonly Job Qlora = new() { Method = TrainingMethod.QLora, Checkpointing = Checkpointing.Full, Seq = 4096, Attention = AttentionKernel.Flash };
+
+    [Fact]
+    public void Embeddings_norms_and_head_are_stored_in_fp32()
+    {
+        var plain = Ledger(Llama31_8B, Qlora);
+        var prepared = Ledger(Llama31_8B, Qlora with { KbitPrep = true });
+        Assert.Equal(2 * plain.Line(LineKind.WeightsSkippedByQuantizer).Bytes, prepared.Line(LineKind.WeightsSkippedByQuantizer).Bytes);
+        Assert.Equal(plain.Line(LineKind.WeightsFrozenQuantized).Bytes, prepared.Line(LineKind.WeightsFrozenQuantized).Bytes);
+    }
+
+    [Fact]
+    public void The_residual_stream_and_so_the_checkpoints_are_fp32()
+    {
+        var plain = Ledger(Llama31_8B, Qlora);
+        var prepared = Ledger(Llama31_8B, Qlora with { KbitPrep = true });
+        Assert.Equal(2 * plain.Line(LineKind.ActivationCheckpoints).Bytes, prepared.Line(LineKind.ActivationCheckpoints).Bytes);
+        Assert.True(prepared.PeakBytes > plain.PeakBytes);
+    }
+
+    [Fact]
+    public void Flash_attention_never_falls_back_to_the_math_kernel_and_saves_16_bit_q_k_v()
+    {
+        // fp32 activations with grouped KV heads: torch SDPA runs its math kernel (b·heads·s² saved), flash_attention_2 casts.
+        var sdpa = Ledger(Llama31_8B, Qlora with { KbitPrep = true, Attention = AttentionKernel.Sdpa, Checkpointing = Checkpointing.None, Seq = 2048 });
+        var flash = Ledger(Llama31_8B, Qlora with { KbitPrep = true, Checkpointing = Checkpointing.None, Seq = 2048 });
+        Assert.Contains(sdpa.Tensors, e => e.Kind == LineKind.ActivationsAttentionScores);
+        Assert.DoesNotContain(flash.Tensors, e => e.Kind == LineKind.ActivationsAttentionScores);
+        Assert.True(flash.PeakBytes < sdpa.PeakBytes);
+    }
+
+    [Fact]
+    public void Kbit_prep_needs_a_quantized_base() =>
+        Assert.Equal("--kbit-prep", Assert.Throws<InputError>(() => Ledger(Llama31_8B, new Job { Method = TrainingMethod.Lora, KbitPrep = true })).Field);
+
+    [Fact]
+    public void Its_fp32_activations_are_not_replayed_and_say_why()
+    {
+        var l = Ledger(Llama31_8B, Qlora with { KbitPrep = true });
+        Assert.Null(l.Replay);
+        Assert.Contains("kbit", Assert.Single(l.Runtime, e => e.Kind == LineKind.AllocatorReserve).Formula);
+    }
+}
