@@ -76,6 +76,25 @@ public class PlanCommandTests
     }
 
     [Fact]
+    public async Task A_bitsandbytes_qlora_plan_says_what_prepare_model_for_kbit_training_adds()
+    {
+        var (code, output, err) = await Run("plan", "--json", "--method", "qlora", "--gpu", "rtx4090", "--checkpointing", "full");
+        Assert.Equal(CliApp.ExitOk, code);
+        Assert.Contains("--kbit-prep", err);
+        using var doc = JsonDocument.Parse(output);
+        long total = doc.RootElement.GetProperty("total_bytes").GetInt64();
+        Assert.True(doc.RootElement.GetProperty("kbit_prep_total_bytes").GetInt64() > total);
+        // With the flag given, the note (and the field) go away and the total is the prepared one.
+        var (code2, output2, err2) = await Run("plan", "--json", "--method", "qlora", "--gpu", "rtx4090", "--checkpointing", "full", "--kbit-prep");
+        Assert.Equal(CliApp.ExitOk, code2);
+        Assert.DoesNotContain("with --kbit-prep", err2);
+        using var doc2 = JsonDocument.Parse(output2);
+        Assert.False(doc2.RootElement.TryGetProperty("kbit_prep_total_bytes", out _));
+        Assert.True(doc2.RootElement.GetProperty("job").GetProperty("kbit_prep").GetBoolean());
+        Assert.Equal(doc.RootElement.GetProperty("kbit_prep_total_bytes").GetInt64(), doc2.RootElement.GetProperty("total_bytes").GetInt64());
+    }
+
+    [Fact]
     public async Task Plan_that_fits_no_gpu_exits_3_with_fixes()
     {
         var (code, output, _) = await Run("plan", "--json", "--method", "full", "--precision", "amp-bf16", "--gpu", "t4", "--max", "batch");
@@ -107,6 +126,7 @@ public class PlanCommandTests
     [InlineData("--alloc-conf", "roundup_power2_divisions:4")]
     [InlineData("--stack", "torch3-cuda15")]
     [InlineData("--kv-cache", "paged")]
+    [InlineData("--attention", "xformers")]
     public async Task Bad_input_exits_2_naming_the_flag(string flag, string value)
     {
         var (code, _, err) = await Run("plan", flag, value);

@@ -62,6 +62,9 @@ internal static class PlanTable
             foreach (var v in plan.Verdicts.Where(v => v.Device.Interpretation is not null))
                 console.MarkupLine($"[grey]--gpu-memory {Markup.Escape(v.Device.Interpretation!)}[/]");
         }
+        if (plan.KbitPrepTotalBytes is { } kbit)
+            console.MarkupLine($"[yellow]Note:[/] QLoRA through TRL's SFTTrainer or PEFT's recipe runs prepare_model_for_kbit_training (fp32 embeddings, head " +
+                $"and activations): with [bold]--kbit-prep[/] this job's total is {ByteSize.Format(kbit)} ({ByteSize.Format(kbit - l.TotalBytes)} more).");
         if (plan.Fixes.Count > 0)
         {
             console.MarkupLine($"[bold]To fit {Markup.Escape(plan.Verdicts[0].Device.Name)}:[/]");

@@ -36,6 +36,10 @@ public sealed record Plan(
 {
     public const string Schema = "afinado.plan/1";
 
+    /// <summary>For a bitsandbytes QLoRA plan without <c>--kbit-prep</c>: the total the same job has after PEFT's
+    /// prepare_model_for_kbit_training, which TRL's SFTTrainer and PEFT's QLoRA recipe run on a 4-bit model.</summary>
+    public long? KbitPrepTotalBytes { get; init; }
+
     /// <summary>Memory against sequence length or batch (<c>--curve</c>); null when not asked for.</summary>
     public MemoryCurve? Curve { get; init; }
 

@@ -117,6 +117,7 @@ public static class PlanJson
         }
         w.WriteEndArray();
         w.WriteBoolean("fits_any", plan.FitsAny);
+        if (plan.KbitPrepTotalBytes is { } kbit) w.WriteNumber("kbit_prep_total_bytes", kbit);
 
         w.WriteStartArray("fixes");
         foreach (var f in plan.Fixes)

@@ -56,7 +56,10 @@ public static class Planner
         var fixes = suggestFixes && devices.Count > 0 && !verdicts[0].Fits && devices[0].CapacityBytes > 0
             ? FixFinder.Find(arch, profile, job, devices[0], kind)
             : [];
-        return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search) { Curve = memoryCurve };
+        long? kbit = kind == DeviceKind.Gpu && job.IsTraining && job.Method == TrainingMethod.QLora && !job.KbitPrep
+            && job.QuantLibrary == QuantLibrary.BitsAndBytes
+            ? LedgerBuilder.Build(profile, job with { KbitPrep = true }, kind, explain: false).TotalBytes : null;
+        return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search) { Curve = memoryCurve, KbitPrepTotalBytes = kbit };
     }
 
 }

@@ -137,7 +137,9 @@ internal static class TrainingLedger
     }
 
     /// <summary>Bytes per element of activations: the compute dtype, or fp32 after prepare_model_for_kbit_training.</summary>
-    internal static double ActivationBytes(Job job, double c) => job.KbitPrep && job.ResolvedWeightsDtype.IsQuantized() ? 4 : c;
+    internal static double ActivationBytes(Job job, double c) => KbitPrepared(job) ? 4 : c;
+
+    internal static bool KbitPrepared(Job job) => job.KbitPrep && job.IsTraining && job.ResolvedWeightsDtype.IsQuantized();
 
     /// <summary>Bytes per trainable element: with adapters every trainable parameter is an adapter, stored (with its
     /// gradient and state) in the adapter dtype; otherwise 4 under fp32/AMP, 2 in pure 16-bit.</summary>
@@ -236,9 +238,11 @@ internal static class TrainingLedger
         {
             LoraC = loraC,
             LoraPrivateInput = loraC != c,
-            SdpaMathOnGpu = ActivationModel.SdpaFallsBackToMath(p.Architecture, c),
+            // After prepare_model_for_kbit_training the HF Trainer's bf16 autocast (bf16=True) still runs SDPA in 16 bits
+            // on the fp32 q/k/v, so it is the fused kernel, as flash_attention_2's own cast is.
+            SdpaMathOnGpu = ActivationModel.SdpaFallsBackToMath(p.Architecture, KbitPrepared(job) ? job.Precision.ComputeBytes() : c),
             SoftmaxUpcastCopy = job.Precision.ComputeDType() == DType.Bf16,
-            AttentionC = job.Attention == AttentionKernel.Flash ? Math.Min(c, job.Precision.ComputeBytes()) : c,
+            AttentionC = job.Attention == AttentionKernel.Flash || KbitPrepared(job) ? Math.Min(c, job.Precision.ComputeBytes()) : c,
         };
     }
 

@@ -30,12 +30,23 @@ public class KbitPrepTests
     [Fact]
     public void Flash_attention_never_falls_back_to_the_math_kernel_and_saves_16_bit_q_k_v()
     {
-        // fp32 activations with grouped KV heads: torch SDPA runs its math kernel (b·heads·s² saved), flash_attention_2 casts.
-        var sdpa = Ledger(Llama31_8B, Qlora with { KbitPrep = true, Attention = AttentionKernel.Sdpa, Checkpointing = Checkpointing.None, Seq = 2048 });
-        var flash = Ledger(Llama31_8B, Qlora with { KbitPrep = true, Checkpointing = Checkpointing.None, Seq = 2048 });
+        // fp32 compute with grouped KV heads: torch SDPA runs its math kernel (b·heads·s² saved), flash_attention_2 casts.
+        var fp32 = new Job { Method = TrainingMethod.Full, Precision = Precision.Fp32, Seq = 1024 };
+        var sdpa = Ledger(Llama31_8B, fp32);
+        var flash = Ledger(Llama31_8B, fp32 with { Attention = AttentionKernel.Flash });
         Assert.Contains(sdpa.Tensors, e => e.Kind == LineKind.ActivationsAttentionScores);
         Assert.DoesNotContain(flash.Tensors, e => e.Kind == LineKind.ActivationsAttentionScores);
-        Assert.True(flash.PeakBytes < sdpa.PeakBytes);
+        Assert.True(flash.Line(LineKind.ActivationsAttentionCore).Bytes < sdpa.Line(LineKind.ActivationsAttentionCore).Bytes);
+    }
+
+    [Fact]
+    public void After_kbit_prep_sdpa_runs_fused_in_16_bits_as_the_trainers_autocast_makes_it()
+    {
+        var job = Qlora with { KbitPrep = true, Checkpointing = Checkpointing.None, Seq = 2048 };
+        var sdpa = Ledger(Llama31_8B, job with { Attention = AttentionKernel.Sdpa });
+        var flash = Ledger(Llama31_8B, job);
+        Assert.DoesNotContain(sdpa.Tensors, e => e.Kind == LineKind.ActivationsAttentionScores);
+        Assert.Equal(flash.Line(LineKind.ActivationsAttentionCore).Bytes, sdpa.Line(LineKind.ActivationsAttentionCore).Bytes);
     }
 
     [Fact]
