@@ -24,8 +24,6 @@ public static class ReservedMemory
             : job.LossChunks > 1 ? "chunked cross-entropy is not traced"
             : job.Compile ? "compiled (fused) steps are not traced"
             : job.OffloadActivations ? "activation offloading is not traced"
-            : job.LegacyLoss || job.KeepOutput ? "the legacy loss / kept output are not traced"
-            : job.KbitPrep ? "prepare_model_for_kbit_training's fp32 activations are not traced"
             : job.Attention == AttentionKernel.Flash && job.Precision.ComputeBytes() == 4 ? "flash_attention_2 on fp32 inputs is not traced"
             : null;
     }

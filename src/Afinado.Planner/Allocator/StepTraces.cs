@@ -38,6 +38,11 @@ internal sealed class DecoderTrace
     private readonly Job _job;
     private readonly AutogradTape _t;
     private readonly bool _amp;
+    /// <summary>prepare_model_for_kbit_training: fp32 residual stream and activations; bitsandbytes layers cast their
+    /// input to the compute dtype and their output back to the input's dtype; attention runs in 16 bits.</summary>
+    private readonly bool _kbit;
+    /// <summary>Bytes of the 16-bit compute dtype (the dequantized weights, the attention kernel under kbit prep).</summary>
+    private readonly int _c16;
     /// <summary>Bytes per element: matmul output (c), parameters (pw), the residual stream (r), LoRA adapters (ad).</summary>
     private readonly int _c, _pw, _r, _ad;
     private long _batch, _seq;
@@ -75,7 +80,9 @@ internal sealed class DecoderTrace
         _job = job;
         _t = tape;
         _amp = job.Precision.IsAmp();
-        _c = job.Precision.ComputeBytes();
+        _kbit = job.KbitPrep && job.IsTraining && job.ResolvedWeightsDtype.IsQuantized();
+        _c16 = job.Precision.ComputeBytes();
+        _c = _kbit ? 4 : job.Precision.ComputeBytes();
         bool training = job.IsTraining;
         var w = job.ResolvedWeightsDtype;
         _pw = training ? (job.Precision is Precision.Fp32 or Precision.AmpBf16 or Precision.AmpFp16 ? 4 : 2) : Math.Max(1, (int)Math.Round(w.Bytes()));
@@ -125,7 +132,7 @@ internal sealed class DecoderTrace
     private Param Add(long elements, bool trainable, int? bytes = null, double? storage = null)
     {
         var w = _job.ResolvedWeightsDtype;
-        double store = storage ?? (trainable ? bytes ?? _pw : w.IsQuantized() ? 2 : (_job.IsTraining ? Math.Min(_pw, w.Bytes()) : w.Bytes()));
+        double store = storage ?? (trainable ? bytes ?? _pw : w.IsQuantized() ? (_kbit ? 4 : 2) : (_job.IsTraining ? Math.Min(_pw, w.Bytes()) : w.Bytes()));
         if (bytes is not null) store = bytes.Value;
         var p = new Param(elements, bytes ?? _pw, trainable, (long)Math.Ceiling(elements * store), w.IsQuantized() && storage is not null && !trainable);
         _params.Add(p);
@@ -148,9 +155,11 @@ internal sealed class DecoderTrace
             for (int micro = 0; micro < Math.Max(1, _job.GradAccumulation); micro++)
             {
                 _t.Recording = true;
-                int loss = ForwardWithLoss(ids);
+                int loss = ForwardWithLoss(ids, out int heldOutput);
                 _t.Backward(loss);
                 _t.Drop(loss);
+                // --keep-output: the loop's `output` (its logits) is released only after backward.
+                if (heldOutput >= 0) _t.Drop(heldOutput);
             }
             OptimizerStep();
             foreach (var p in _params)
@@ -220,8 +229,9 @@ internal sealed class DecoderTrace
     // ---------------------------------------------------------------------------------------------------------------
     // Forward
 
-    private int ForwardWithLoss(int ids)
+    private int ForwardWithLoss(int ids, out int heldOutput)
     {
+        heldOutput = -1;
         int x = Embedding(ids, T);
         for (int i = 0; i < _layers.Length; i++) x = LayerOrCheckpoint(i, x);
         var (y, yb) = Norm(x, _r, _finalNorm);
@@ -229,18 +239,33 @@ internal sealed class DecoderTrace
         int logits = Linear(y, yb, new LinearParams(new LinearUse(_a.HiddenSize, _a.VocabSize, _head.Trainable, false), _head, null, null), out int lb);
         _t.Drop(y);
         // transformers ForCausalLMLoss: logits.float(), then cross_entropy (log_softmax saved in fp32, nll_loss).
+        // Before 4.46 (--legacy-loss) the model itself returned logits.float() and the loss copied the shifted slice.
         long tv = T * _a.VocabSize;
         int lf = logits;
         if (lb < 4) { lf = _t.New(4 * tv); _t.Op(lf, [logits]); }
         else _t.Hold(lf);
+        int output = logits;
+        if (_job.LegacyLoss)
+        {
+            // The output now holds the fp32 logits; the 16-bit ones die with the model's forward.
+            _t.Hold(lf);
+            _t.Drop(logits);
+            output = lf;
+            int shifted = _t.New(4 * tv);
+            _t.Op(shifted, [lf]);
+            _t.Drop(lf);
+            lf = shifted;
+        }
         int ls = _t.New(4 * tv);
         _t.Op(ls, [lf], saved: [ls]);
         _t.Drop(lf);
         int loss = _t.New(4);
         _t.Op(loss, [ls]);
         _t.Drop(ls);
-        // The output object (holding the logits) dies when the forward's statement ends, with autocast's cache.
-        _t.Drop(logits);
+        // The output object (holding the logits) dies when the forward's statement ends, with autocast's cache —
+        // unless the loop keeps it through backward.
+        if (_job.KeepOutput) heldOutput = output;
+        else _t.Drop(output);
         ClearCastCache();
         if (_mask >= 0) { _t.Drop(_mask); _mask = -1; }
         return loss;
@@ -371,7 +396,9 @@ internal sealed class DecoderTrace
     {
         var u = lp.Use;
         int input = x, inBytes = xb;
-        if (_amp && xb == 4)
+        // bitsandbytes' Linear4bit (kbit prep): x.to(compute_dtype), the matmul, then out.to(input dtype).
+        bool kbitLinear = _kbit && lp.Weight.Quantized;
+        if ((_amp || kbitLinear) && xb == 4)
         {
             input = _t.New(2 * T * u.In);
             _t.Op(input, [x]);
@@ -390,15 +417,24 @@ internal sealed class DecoderTrace
             }
         }
         _ = cached;
-        int ob = _amp ? 2 : _c;
+        int ob = _amp || kbitLinear ? 2 : _c;
         // bitsandbytes / int weights: dequantized to the compute dtype for each matmul (and again in backward).
-        if (lp.Weight.Quantized) weight = _t.New((long)_c * lp.Weight.Elements);
+        if (lp.Weight.Quantized) weight = _t.New((long)_c16 * lp.Weight.Elements);
         int output = _t.New(ob * T * u.Out);
         var saved = new List<int>(2);
         if (lp.Weight.Trainable) saved.Add(input);
         if (weight >= 0 && _t.RequiresGrad(input) && !lp.Weight.Quantized) saved.Add(weight);
         _t.Op(output, [input], saved: [.. saved], weights: [new WeightGrad(lp.Weight, _amp ? 2 : lp.Weight.Bytes)],
-            backwardTemporaries: lp.Weight.Quantized ? [(long)_c * lp.Weight.Elements] : default);
+            backwardTemporaries: lp.Weight.Quantized ? [(long)_c16 * lp.Weight.Elements] : default);
+        if (kbitLinear && xb != ob)
+        {
+            if (weight >= 0) { _t.Drop(weight); weight = -1; }
+            int back = _t.New(xb * T * u.Out);
+            _t.Op(back, [output]);
+            _t.Drop(output);
+            output = back;
+            ob = xb;
+        }
         if (weight >= 0) _t.Drop(weight);
         if (lp.LoraA is { } A && lp.LoraB is { } B)
         {
@@ -475,6 +511,14 @@ internal sealed class DecoderTrace
             q = Cast(q, qW, ob);
             k = Cast(k, kvW, ob);
         }
+        if (_kbit && ob != _c16)
+        {
+            // fp32 q/k/v after kbit prep: flash_attention_2 (or the Trainer's bf16 autocast around SDPA) casts them.
+            q = Cast(q, qW, _c16);
+            k = Cast(k, kvW, _c16);
+            v = Cast(v, kvW, _c16);
+            ob = _c16;
+        }
         long keys = s;
         if (cache is not null)
         {
@@ -485,7 +529,7 @@ internal sealed class DecoderTrace
         }
         int output;
         bool eager = _job.Attention == AttentionKernel.Eager;
-        bool math = _job.Attention == AttentionKernel.Sdpa && _job.IsTraining && ActivationModel.SdpaFallsBackToMath(_a, _c);
+        bool math = _job.Attention == AttentionKernel.Sdpa && _job.IsTraining && ActivationModel.SdpaFallsBackToMath(_a, _kbit ? _c16 : _c);
         if (eager || math)
         {
             bool repeat = _a.NumKvHeads < _a.NumHeads;

@@ -18,8 +18,6 @@ public sealed record ParallelJob
     public IReadOnlyList<LedgerEntry> Overheads { get; init; } = [];
     /// <summary>Caching-allocator slack added on top of the per-GPU peak, as a fraction of it (0 = none).</summary>
     public double AllocatorReserveFraction { get; init; }
-    /// <summary>The fraction comes from the single-GPU caching-allocator replay of the same job (else it is the assumed 5 %).</summary>
-    public bool ReserveFromReplay { get; init; }
 
     /// <summary>Bytes of one parameter when gathered for compute (2 for bf16; ~0.5 for an NF4 base in bf16 quant storage).</summary>
     public double GatherBytesPerParameter { get; init; } = 2;

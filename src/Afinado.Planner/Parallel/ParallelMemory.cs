@@ -94,13 +94,7 @@ public static class ParallelMemory
         if (job.AllocatorReserveFraction > 0)
         {
             long reserve = Ceil(ledger.GpuPeakBytes * job.AllocatorReserveFraction);
-            ledger = ledger with
-            {
-                Gpu = [.. gpu, job.ReserveFromReplay
-                    ? Line(LineKind.AllocatorFragmentation, "allocator fragmentation", reserve, $"{job.AllocatorReserveFraction:P1} of the peak: the share the single-GPU replay of this job's step leaves",
-                        "caching-allocator replay (Afinado.Planner.Allocator) of the unsharded step; the per-GPU step's own buffers are not replayed")
-                    : Line(LineKind.AllocatorReserve, "allocator reserve", reserve, $"{job.AllocatorReserveFraction:P0} of the peak", "caching-allocator slack, memory.md §5.2 (0.25–6 GiB reserved-but-unallocated)")],
-            };
+            ledger = ledger with { Gpu = [.. gpu, Line(LineKind.AllocatorReserve, "allocator reserve", reserve, $"{job.AllocatorReserveFraction:P0} of the peak (the per-GPU step is not replayed)", "caching-allocator slack, memory.md §5.2 (0.25–6 GiB reserved-but-unallocated)")] };
         }
         return ledger;
     }

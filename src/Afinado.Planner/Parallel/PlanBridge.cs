@@ -103,11 +103,10 @@ public static class PlanBridge
             ModelStates = states,
             Activations = activations,
             Overheads = overheads,
-            // The share of the peak the single-GPU replay of this job's step leaves as fragmentation; the per-GPU step
-            // (sharded states, gathered units, buckets) is not replayed itself, so its reserve is that share of its peak.
-            AllocatorReserveFraction = ledger.Replay is not null && ledger.PeakBytes > 0
-                ? (double)ledger.FragmentationBytes / ledger.PeakBytes : LedgerBuilder.AllocatorReserveFraction,
-            ReserveFromReplay = ledger.Replay is not null,
+            // The per-GPU step (sharded states, gathered units, buckets) is not replayed: neither the share nor the bytes
+            // of the single-GPU replay's fragmentation carry over (tried both against the published multi-GPU rows: each
+            // moved some rows by 10–35 points), so the assumed reserve stays.
+            AllocatorReserveFraction = LedgerBuilder.AllocatorReserveFraction,
             GatherBytesPerParameter = baseBytes / p,
             GradientBytesPerParameter = c,
             SixteenBitTraining = !fp32,

@@ -54,10 +54,12 @@ public class KbitPrepTests
         Assert.Equal("--kbit-prep", Assert.Throws<InputError>(() => Ledger(Llama31_8B, new Job { Method = TrainingMethod.Lora, KbitPrep = true })).Field);
 
     [Fact]
-    public void Its_fp32_activations_are_not_replayed_and_say_why()
+    public void Its_fp32_step_is_replayed_and_the_trace_agrees_with_the_ledger()
     {
-        var l = Ledger(Llama31_8B, Qlora with { KbitPrep = true });
-        Assert.Null(l.Replay);
-        Assert.Contains("kbit", Assert.Single(l.Runtime, e => e.Kind == LineKind.AllocatorReserve).Formula);
+        var job = Qlora with { KbitPrep = true, KeepOutput = true, LegacyLoss = true };
+        var l = Ledger(Llama31_8B, job);
+        var r = Assert.IsType<global::Afinado.Planner.Allocator.ReplayResult>(l.Replay);
+        Assert.InRange((r.PeakAllocatedBytes - global::Afinado.Planner.Allocator.RuntimeStack.Default.WorkspaceBytes) / (double)l.PeakBytes, 0.98, 1.02);
+        Assert.Contains(l.Runtime, e => e.Kind == LineKind.AllocatorFragmentation);
     }
 }
