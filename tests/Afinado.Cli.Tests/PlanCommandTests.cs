@@ -95,6 +95,18 @@ public class PlanCommandTests
     }
 
     [Fact]
+    public async Task Max_seq_for_bitsandbytes_qlora_also_answers_for_the_prepared_model()
+    {
+        var (code, output, err) = await Run("plan", "--json", "--method", "qlora", "--checkpointing", "full", "--gpu-memory", "12GB", "--max", "seq");
+        Assert.Equal(CliApp.ExitOk, code);
+        Assert.Contains("with --kbit-prep", err);
+        using var doc = JsonDocument.Parse(output);
+        var search = doc.RootElement.GetProperty("search");
+        int plain = search.GetProperty("value").GetInt32(), prepared = search.GetProperty("value_with_kbit_prep").GetInt32();
+        Assert.True(prepared > 0 && prepared < plain, $"{prepared} vs {plain}");
+    }
+
+    [Fact]
     public async Task Plan_that_fits_no_gpu_exits_3_with_fixes()
     {
         var (code, output, _) = await Run("plan", "--json", "--method", "full", "--precision", "amp-bf16", "--gpu", "t4", "--max", "batch");

@@ -73,7 +73,8 @@ internal static class PlanTable
         }
         if (plan.Search is { } s)
             console.MarkupLine($"Largest {s.Parameter} that fits {Markup.Escape(plan.Verdicts[0].Device.Name)}: [bold]{s.Value}[/]" +
-                (s.Value == 0 ? s.Unlock is { } u ? $" — {s.Parameter} 1 fits with {Markup.Escape(u)}" : " — no single change or combination makes 1 fit" : ""));
+                (s.Value == 0 ? s.Unlock is { } u ? $" — {s.Parameter} 1 fits with {Markup.Escape(u)}" : " — no single change or combination makes 1 fit" : "") +
+                (s.ValueWithKbitPrep is { } k ? $" ([yellow]{k:N0}[/] with --kbit-prep, as TRL's SFTTrainer prepares a 4-bit model)" : ""));
     }
 
     /// <summary>fits / OOM, and "borderline: X margin" when the margin is within the planner's measured error band.</summary>

@@ -21,7 +21,11 @@ public sealed record FitFix(string Change, Job Job, long PeakBytes, long TotalBy
 
 /// <summary>The largest value of a parameter that fits the first device (0 when even 1 does not; then
 /// <see cref="Unlock"/> names the change that makes 1 fit, when one does).</summary>
-public sealed record SearchResult(string Parameter, int Value, string? Unlock = null);
+public sealed record SearchResult(string Parameter, int Value, string? Unlock = null)
+{
+    /// <summary>For a bitsandbytes QLoRA job without <c>--kbit-prep</c>: the same search after prepare_model_for_kbit_training.</summary>
+    public int? ValueWithKbitPrep { get; init; }
+}
 
 /// <summary>Everything <c>afinado plan</c> reports: the ledger, verdicts, fixes, an optional search and an optional curve.</summary>
 public sealed record Plan(

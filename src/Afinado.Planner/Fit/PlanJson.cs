@@ -136,6 +136,7 @@ public static class PlanJson
             w.WriteString("parameter", s.Parameter);
             w.WriteNumber("value", s.Value);
             if (s.Unlock is { } unlock) w.WriteString("unlock", unlock);
+            if (s.ValueWithKbitPrep is { } prepared) w.WriteNumber("value_with_kbit_prep", prepared);
             w.WriteEndObject();
         }
         if (plan.Curve is { } curve) WriteCurve(w, curve);

@@ -56,9 +56,11 @@ public static class Planner
         var fixes = suggestFixes && devices.Count > 0 && !verdicts[0].Fits && devices[0].CapacityBytes > 0
             ? FixFinder.Find(arch, profile, job, devices[0], kind)
             : [];
-        long? kbit = kind == DeviceKind.Gpu && job.IsTraining && job.Method == TrainingMethod.QLora && !job.KbitPrep
-            && job.QuantLibrary == QuantLibrary.BitsAndBytes
-            ? LedgerBuilder.Build(profile, job with { KbitPrep = true }, kind, explain: false).TotalBytes : null;
+        bool kbitHint = kind == DeviceKind.Gpu && job.IsTraining && job.Method == TrainingMethod.QLora && !job.KbitPrep
+            && job.QuantLibrary == QuantLibrary.BitsAndBytes;
+        long? kbit = kbitHint ? LedgerBuilder.Build(profile, job with { KbitPrep = true }, kind, explain: false).TotalBytes : null;
+        if (kbitHint && search is not null && maxParameter is not null)
+            search = search with { ValueWithKbitPrep = FitSearch.Largest(profile, job with { KbitPrep = true }, devices[0], kind, maxParameter) };
         return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search) { Curve = memoryCurve, KbitPrepTotalBytes = kbit };
     }
 
