@@ -152,7 +152,9 @@ internal sealed class DecoderTrace
         for (int it = 1; it <= 2; it++)
         {
             _t.Trace.StartIteration(it);
-            for (int micro = 0; micro < Math.Max(1, _job.GradAccumulation); micro++)
+            // Gradient accumulation: the first micro-batch creates the gradients, every later one adds into them with the
+            // same allocations, so two are traced (a 256-step accumulation would otherwise trace 256 passes).
+            for (int micro = 0; micro < Math.Clamp(_job.GradAccumulation, 1, 2); micro++)
             {
                 _t.Recording = true;
                 int loss = ForwardWithLoss(ids, out int heldOutput);

@@ -34,6 +34,8 @@ public static class LedgerBuilder
             : job.Rule == LearningRule.Backprop ? TrainingLedger.Entries(profile, job, device, explain)
             : RuleLedger.Entries(profile, job, device, explain);
         double peak = MemoryPeak.Of(tensors).Bytes;
+        // Absurd sizes are bad input before anything is traced (a trace of them would overflow its byte counts).
+        MemoryLedger.ToBytes(peak, "peak");
         ReplayResult? replayed = null;
         string? notReplayed = device == DeviceKind.Gpu ? ReservedMemory.NotReplayed(profile, job) : null;
         if (device == DeviceKind.Gpu && replay && notReplayed is null)

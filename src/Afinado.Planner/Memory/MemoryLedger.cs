@@ -47,7 +47,7 @@ public sealed class MemoryLedger
     public double BytesAt(Phase moment) => MemoryPeak.At(Tensors, moment);
 
     /// <summary>Sums beyond 2⁶² bytes mean absurd input (10¹³ parameters, 10⁷-token contexts), reported instead of overflowing.</summary>
-    private static long ToBytes(double bytes, string what)
+    internal static long ToBytes(double bytes, string what)
     {
         if (double.IsNaN(bytes) || bytes > 4.6e18)
             throw new InputError("--model/--batch/--seq", $"the {what} would be {bytes:E2} bytes, beyond any machine", "Check the model size, batch and sequence length.");

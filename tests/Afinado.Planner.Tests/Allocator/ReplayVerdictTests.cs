@@ -132,4 +132,24 @@ public class ReplayVerdictTests
         int dynamicGrowth = StepTraces.For(profile, dynamicJob).Events.Count(e => e.Kind == TraceEventKind.Allocate && e.Bytes > cacheBytes / 2 && e.Bytes % (2L * 4 * Llama31_8B.KvWidth) == 0 && e.Bytes <= cacheBytes);
         Assert.True(dynamicGrowth > 2 * Llama31_8B.NumLayers * 60, $"{dynamicGrowth} cache allocations");
     }
+
+    [Fact]
+    public void Gradient_accumulation_traces_two_micro_batches_whatever_the_count()
+    {
+        // Later micro-batches add into existing gradients with the same allocations as the second; tracing every one
+        // made a 256-step accumulation take minutes.
+        var job = new Job { Method = TrainingMethod.Lora, Seq = 512, GradAccumulation = 2 };
+        var profile = Profile(job);
+        int two = StepTraces.For(profile, job).Events.Count;
+        Assert.Equal(two, StepTraces.For(profile, job with { GradAccumulation = 4096 }).Events.Count);
+        Assert.True(two > StepTraces.For(profile, job with { GradAccumulation = 1 }).Events.Count);
+    }
+
+    [Fact]
+    public void Absurd_sizes_are_bad_input_before_anything_is_traced()
+    {
+        var job = new Job { Batch = 1_000_000, Seq = 10_000_000, Attention = AttentionKernel.Eager };
+        var e = Assert.Throws<InputError>(() => LedgerBuilder.Build(Profile(job), job, Devices.DeviceKind.Gpu));
+        Assert.Contains("--seq", e.Field);
+    }
 }
