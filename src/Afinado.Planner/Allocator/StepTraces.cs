@@ -408,17 +408,17 @@ internal sealed class DecoderTrace
         }
         else _t.Hold(x);
         int weight = -1;
-        bool cached = false;
         if (_amp && _job.IsTraining)
         {
-            if (lp.Weight.Trainable && _castCache.TryGetValue(lp.Weight, out weight)) { _t.Hold(weight); cached = true; }
+            // Autocast caches the 16-bit copy of a trainable leaf for the rest of the forward; a frozen weight is cast
+            // anew at every use.
+            if (lp.Weight.Trainable && _castCache.TryGetValue(lp.Weight, out weight)) _t.Hold(weight);
             else
             {
                 weight = _t.New(2 * lp.Weight.Elements);
-                if (lp.Weight.Trainable) { _castCache[lp.Weight] = _t.Hold(weight); cached = true; }
+                if (lp.Weight.Trainable) _castCache[lp.Weight] = _t.Hold(weight);
             }
         }
-        _ = cached;
         int ob = _amp || kbitLinear ? 2 : _c;
         // bitsandbytes / int weights: dequantized to the compute dtype for each matmul (and again in backward).
         if (lp.Weight.Quantized) weight = _t.New((long)_c16 * lp.Weight.Elements);
