@@ -18,6 +18,9 @@ public sealed record ParallelJob
     public IReadOnlyList<LedgerEntry> Overheads { get; init; } = [];
     /// <summary>Caching-allocator slack added on top of the per-GPU peak, as a fraction of it (0 = none).</summary>
     public double AllocatorReserveFraction { get; init; }
+    /// <summary>Fragmentation of the single-GPU caching-allocator replay of the same step (null: not replayed). A plain
+    /// data-parallel rank runs exactly that step, plus DDP's gradient buckets.</summary>
+    public long? ReplayedFragmentationBytes { get; init; }
 
     /// <summary>Bytes of one parameter when gathered for compute (2 for bf16; ~0.5 for an NF4 base in bf16 quant storage).</summary>
     public double GatherBytesPerParameter { get; init; } = 2;

@@ -91,7 +91,14 @@ public static class ParallelMemory
         AddLoad(job, layout, cpu);
 
         var ledger = new ParallelLedger { Layout = layout, Gpu = gpu, CpuPerNode = cpu, DeepSpeed = settings };
-        if (job.AllocatorReserveFraction > 0)
+        if (job.ReplayedFragmentationBytes is { } replayed && layout.Sharding == Sharding.None && layout.TensorParallel == 1 && layout.Offload == Offload.None)
+        {
+            // Plain data parallel: every rank runs the single-GPU step on its own micro-batch, so its fragmentation is
+            // the replay's (DDP's gradient buckets come on top as their own line).
+            ledger = ledger with { Gpu = [.. gpu, Line(LineKind.AllocatorFragmentation, "allocator fragmentation (replayed)", replayed,
+                "the single-GPU replay of the same step (each DDP rank runs it unsharded)", "CUDACachingAllocator.cpp (PyTorch 2.x) rules replayed over the step's allocations: Afinado.Planner.Allocator")] };
+        }
+        else if (job.AllocatorReserveFraction > 0)
         {
             long reserve = Ceil(ledger.GpuPeakBytes * job.AllocatorReserveFraction);
             ledger = ledger with { Gpu = [.. gpu, Line(LineKind.AllocatorReserve, "allocator reserve", reserve, $"{job.AllocatorReserveFraction:P0} of the peak (the per-GPU step is not replayed)", "caching-allocator slack, memory.md §5.2 (0.25–6 GiB reserved-but-unallocated)")] };

@@ -107,6 +107,7 @@ public static class PlanBridge
             // of the single-GPU replay's fragmentation carry over (tried both against the published multi-GPU rows: each
             // moved some rows by 10–35 points), so the assumed reserve stays.
             AllocatorReserveFraction = LedgerBuilder.AllocatorReserveFraction,
+            ReplayedFragmentationBytes = ledger.Replay is not null ? ledger.FragmentationBytes : null,
             GatherBytesPerParameter = baseBytes / p,
             GradientBytesPerParameter = c,
             SixteenBitTraining = !fp32,

@@ -21,6 +21,20 @@ public class PlanBridgeTests
     }
 
     [Fact]
+    public void A_plain_data_parallel_rank_carries_the_single_gpu_replays_fragmentation_and_sharded_ranks_the_assumed_reserve()
+    {
+        var single = Planner.Fit.Planner.Create(ModelCatalog.Get(L8B), Bridged.Train(TrainingMethod.Lora, batch: 2, checkpointing: false), [], suggestFixes: false);
+        var job = PlanBridge.FromPlan(single);
+        var ddp = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2 }.Validate());
+        var line = Assert.Single(ddp.Gpu, l => l.Kind == LineKind.AllocatorFragmentation);
+        Assert.Equal(single.Ledger.FragmentationBytes, line.Bytes, tolerance: 1);
+        Assert.Contains(ddp.Gpu, l => l.Kind == LineKind.CublasWorkspaces);
+        var zero3 = ParallelMemory.Plan(job, new ParallelLayout { Gpus = 2, Sharding = Sharding.Zero3 }.Validate());
+        Assert.DoesNotContain(zero3.Gpu, l => l.Kind == LineKind.AllocatorFragmentation);
+        Assert.Contains(zero3.Gpu, l => l.Kind == LineKind.AllocatorReserve);
+    }
+
+    [Fact]
     public void Activations_come_from_the_single_gpu_ledger_with_their_moments()
     {
         var single = Planner.Fit.Planner.Create(ModelCatalog.Get(L8B), Bridged.Train(TrainingMethod.Lora, batch: 4, checkpointing: false), [], suggestFixes: false);
