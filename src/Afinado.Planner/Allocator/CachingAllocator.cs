@@ -40,7 +40,6 @@ public sealed class CachingAllocator
     private readonly long? _capacity;
     private readonly Dictionary<(int Stream, bool Small), BlockPool> _pools = [];
     private readonly Dictionary<(int Stream, bool Small), Segment> _expandable = [];
-    private readonly List<Segment> _segments = [];
     private readonly List<Block?> _handles = [];
     private readonly Stack<int> _freeHandles = new();
     private long _nextAddress;
@@ -62,8 +61,6 @@ public sealed class CachingAllocator
     public long PeakReserved { get; private set; }
     /// <summary>Times a segment could not be created and cached blocks were released to retry (<c>num_alloc_retries</c>).</summary>
     public int Retries { get; private set; }
-    /// <summary>Segments created (cudaMalloc calls or page mappings).</summary>
-    public int SegmentAllocations { get; private set; }
 
     /// <summary>As <c>torch.cuda.reset_peak_memory_stats</c>: the peaks restart from the current figures.</summary>
     public void ResetPeaks()
@@ -115,27 +112,6 @@ public sealed class CachingAllocator
         pool.Add(block);
     }
 
-    /// <summary>The segments as <c>torch.cuda.memory_snapshot()</c> would list them: size, bytes in use, blocks (for
-    /// explaining where reserved-but-unallocated memory sits).</summary>
-    public IReadOnlyList<(int Stream, bool Small, long Bytes, long InUseBytes, int Blocks, long LargestFreeBytes)> Snapshot()
-    {
-        var result = new List<(int, bool, long, long, int, long)>();
-        foreach (var (key, pool) in _pools)
-            foreach (var block in pool.All.Concat(_handles.Where(h => h is not null && h.Segment.Key == key).Select(h => h!)))
-            {
-                if (block.Prev is not null) continue;
-                long size = 0, used = 0, largest = 0;
-                int n = 0;
-                for (var b = block; b is not null; b = b.Next)
-                {
-                    size += b.Size; n++;
-                    if (b.InUse) used += b.Size; else largest = Math.Max(largest, b.Size);
-                }
-                result.Add((key.Stream, key.Small, size, used, n, largest));
-            }
-        return result;
-    }
-
     /// <summary>As <c>torch.cuda.empty_cache</c>: releases every cached segment with no block in use.</summary>
     public void EmptyCache() => ReleaseCached();
 
@@ -182,10 +158,8 @@ public sealed class CachingAllocator
         if (_capacity is { } cap && Reserved + bytes > cap) return null;
         var segment = new Segment(key, _nextAddress, bytes);
         _nextAddress += bytes;
-        _segments.Add(segment);
         Reserved += bytes;
         PeakReserved = Math.Max(PeakReserved, Reserved);
-        SegmentAllocations++;
         var block = new Block(segment, segment.Address, bytes);
         pool.Add(block);
         return block;
@@ -200,15 +174,13 @@ public sealed class CachingAllocator
             segment = new Segment(key, _nextAddress, 0);
             _nextAddress += 1L << 50;
             _expandable[key] = segment;
-            _segments.Add(segment);
-        }
+            }
         var tail = segment.Last is { InUse: false } last ? last : null;
         long have = tail?.Size ?? 0;
         long map = (size - have + page - 1) / page * page;
         if (_capacity is { } cap && Reserved + map > cap) return null;
         Reserved += map;
         PeakReserved = Math.Max(PeakReserved, Reserved);
-        SegmentAllocations++;
         if (tail is not null)
         {
             pool.Remove(tail);
@@ -278,7 +250,6 @@ public sealed class CachingAllocator
     private void Release(BlockPool pool, Block whole)
     {
         pool.Remove(whole);
-        _segments.Remove(whole.Segment);
         Reserved -= whole.Size;
     }
 

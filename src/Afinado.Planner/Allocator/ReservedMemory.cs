@@ -32,14 +32,14 @@ public static class ReservedMemory
     private static readonly ConditionalWeakTable<ModelProfile, ConcurrentDictionary<(Job, long?), ReplayResult>> Cache = new();
     private const int MaxCachedPerProfile = 4096;
 
-    /// <summary>Replays the job with the stack's workspaces allocated first, as PyTorch does at the first matmul.</summary>
-    public static ReplayResult Replay(ModelProfile profile, Job job, RuntimeStack stack, AllocatorSettings? settings = null, long? capacityBytes = null)
+    /// <summary>Replays the job (its stack's workspaces first, under its allocator settings); with
+    /// <paramref name="capacityBytes"/> the allocator may reserve at most that much.</summary>
+    public static ReplayResult Replay(ModelProfile profile, Job job, long? capacityBytes = null)
     {
-        var key = (TraceKey(profile, job with { Stack = stack, AllocConf = settings ?? AllocatorSettings.Default }), capacityBytes);
+        var key = (TraceKey(profile, job), capacityBytes);
         var cache = Cache.GetValue(profile, _ => new());
         if (cache.TryGetValue(key, out var hit)) return hit;
-        var trace = StepTraces.For(profile, key.Item1, stack.WorkspaceAllocations);
-        var result = AllocatorReplay.Run(trace, settings, capacityBytes);
+        var result = AllocatorReplay.Run(StepTraces.For(profile, key.Item1), job.AllocConf, capacityBytes);
         if (cache.Count >= MaxCachedPerProfile) cache.Clear();
         cache[key] = result;
         return result;

@@ -18,11 +18,11 @@ public static class StepTraces
     public const int MaxTracedDecodeSteps = 64;
 
     /// <summary>The trace of <paramref name="job"/> on a GPU.</summary>
-    public static AllocationTrace For(ModelProfile profile, Job job, IReadOnlyList<long>? runtimeWorkspaces = null)
+    public static AllocationTrace For(ModelProfile profile, Job job)
     {
         var trace = new AllocationTrace();
-        // cuBLAS/cuBLASLt workspaces: taken from the allocator at the first matmul and kept for the process's life.
-        foreach (long w in runtimeWorkspaces ?? []) trace.Allocate(w);
+        // The stack's cuBLAS/cuBLASLt workspaces: taken from the allocator at the first matmul, kept for the process's life.
+        foreach (long w in job.Stack.WorkspaceAllocations) trace.Allocate(w);
         var b = new DecoderTrace(profile, job, new AutogradTape(trace));
         if (job.IsTraining) b.Train();
         else b.Infer();
@@ -631,14 +631,13 @@ internal sealed class DecoderTrace
 
     private int Rotary(int x, long width, int xb, int ob)
     {
-        long T2 = T;
-        int t1 = _t.New(ob * T2 * width); _t.Op(t1, [x]);
-        int neg = _t.New(xb * T2 * width / 2); _t.Op(neg, [x]);
-        int rh = _t.New(xb * T2 * width); _t.Op(rh, [neg, x]);
+        int t1 = _t.New(ob * T * width); _t.Op(t1, [x]);
+        int neg = _t.New(xb * T * width / 2); _t.Op(neg, [x]);
+        int rh = _t.New(xb * T * width); _t.Op(rh, [neg, x]);
         _t.Drop(neg);
-        int t2 = _t.New(ob * T2 * width); _t.Op(t2, [rh]);
+        int t2 = _t.New(ob * T * width); _t.Op(t2, [rh]);
         _t.Drop(rh);
-        int sum = _t.New(ob * T2 * width); _t.Op(sum, [t1, t2]);
+        int sum = _t.New(ob * T * width); _t.Op(sum, [t1, t2]);
         _t.Drop(t1, t2, x);
         return sum;
     }

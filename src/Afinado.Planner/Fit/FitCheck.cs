@@ -28,7 +28,7 @@ public static class FitCheck
         int retries = 0;
         if (!fits && device.Kind == DeviceKind.Gpu && ledger.Replay is not null && TensorsAndRuntime(ledger) <= cap)
         {
-            var limited = ReservedMemory.Replay(profile, job, job.Stack, job.AllocConf, cap - ledger.OutsideAllocatorBytes);
+            var limited = ReservedMemory.Replay(profile, job, cap - ledger.OutsideAllocatorBytes);
             fits = afterRelease = !limited.OutOfMemory;
             retries = limited.Retries;
         }

@@ -39,8 +39,6 @@ public static class FitSearch
     public static int Limit(ModelProfile profile, bool batch) =>
         batch ? Job.MaxBatch : Math.Min(Job.MaxSeq, Math.Max(1, profile.Architecture.MaxPositionEmbeddings));
 
-    /// <summary>Total bytes (peak + runtime) of one configuration without rendering formulas.</summary>
-    public static long Total(ModelProfile profile, Job job, DeviceKind kind) => LedgerBuilder.Build(profile, job, kind, explain: false).TotalBytes;
 
     public static Job With(Job job, bool batch, int value) =>
         batch ? job with { Batch = value }

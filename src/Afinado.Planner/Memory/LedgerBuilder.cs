@@ -39,7 +39,7 @@ public static class LedgerBuilder
         ReplayResult? replayed = null;
         string? notReplayed = device == DeviceKind.Gpu ? ReservedMemory.NotReplayed(profile, job) : null;
         if (device == DeviceKind.Gpu && replay && notReplayed is null)
-            replayed = ReservedMemory.Replay(profile, job, job.Stack, job.AllocConf);
+            replayed = ReservedMemory.Replay(profile, job);
         var runtime = device == DeviceKind.Cpu ? CpuRuntime(job, explain)
             : GpuRuntime((long)Math.Ceiling(peak), job, replayed, notReplayed, replay, explain);
         return new MemoryLedger(tensors, runtime) { Replay = replayed };

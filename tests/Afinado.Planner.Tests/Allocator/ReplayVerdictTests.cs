@@ -21,7 +21,7 @@ public class ReplayVerdictTests
         var job = new Job { Method = method, Precision = precision, Checkpointing = ckpt, Seq = seq };
         var profile = Profile(job);
         var ledger = LedgerBuilder.Build(profile, job, DeviceKind.Gpu);
-        var trace = StepTraces.For(profile, job, RuntimeStack.Default.WorkspaceAllocations);
+        var trace = StepTraces.For(profile, job);
         // Two models of one step, derived separately (moment sums vs op-by-op events): within 3 % of each other.
         double traced = trace.PeakLiveBytes - RuntimeStack.Default.WorkspaceBytes;
         Assert.InRange(traced / ledger.PeakBytes, 0.97, 1.03);
