@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Planner.Architecture;
 
@@ -11,16 +12,8 @@ public static class HfConfigReader
     /// <summary>Parse config text. <paramref name="source"/> names the file in error messages.</summary>
     public static ModelArchitecture Parse(string json, string source = "config.json")
     {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip, MaxDepth = 64 });
-        }
-        catch (JsonException e)
-        {
-            throw new InputError(source, $"is not valid JSON ({e.Message})", "Pass the model's Hugging Face config.json unchanged.", e);
-        }
-        using (doc)
+        // Checked up front: lone surrogate escapes, duplicate keys and out-of-range numbers are input errors here, not crashes later.
+        using (var doc = InputJson.Parse(json, source, InputKind.Config, lenient: true))
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InputError(source, "is not a JSON object", "Pass the model's Hugging Face config.json unchanged.");
@@ -32,17 +25,9 @@ public static class HfConfigReader
 
     public static ModelArchitecture ReadFile(string path)
     {
-        if (!File.Exists(path))
-            throw new InputError(path, "does not exist", "Give a catalog id (see `afinado plan --list-models`), a config.json path, or a folder holding config.json.");
-        var info = new FileInfo(path);
-        if (info.Length > 16 * 1024 * 1024)
-            throw new InputError(path, $"is {info.Length:N0} bytes, far larger than any config.json", "Point --model at the model's config.json, not a weights file.");
-        string text;
-        try { text = File.ReadAllText(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new InputError(path, $"cannot be read ({e.Message})", "Check the path and its permissions.", e);
-        }
-        return Parse(text, path) with { Name = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path };
+        if (!File.Exists(path) && !Directory.Exists(path) && File.ResolveLinkTarget(path, false) is null)
+            throw new InputError(InputFile.Describe(path), "does not exist", "Give a catalog id (see `afinado plan --list-models`), a config.json path, or a folder holding config.json.");
+        string text = InputFile.ReadAllText(path, InputKind.Config);
+        return Parse(text, InputFile.Describe(path)) with { Name = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path };
     }
 }

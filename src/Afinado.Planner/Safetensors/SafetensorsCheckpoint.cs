@@ -1,5 +1,7 @@
 using System.Text.Json;
 
+using Afinado.Planner.Inputs;
+
 namespace Afinado.Planner.Safetensors;
 
 /// <summary>
@@ -29,11 +31,11 @@ public sealed record SafetensorsCheckpoint(string Path, IReadOnlyList<Safetensor
             if (File.Exists(index)) return FromIndex(index, path);
             var shards = Directory.GetFiles(path, "*.safetensors").Order(StringComparer.Ordinal).ToList();
             if (shards.Count == 0)
-                throw new InputError(path, "holds no .safetensors files", "Point at a model folder downloaded from the Hugging Face hub, a .safetensors file, or its index.json.");
+                throw new InputError(InputFile.Describe(path), "holds no .safetensors files", "Point at a model folder downloaded from the Hugging Face hub, a .safetensors file, or its index.json.");
             return Checked(new SafetensorsCheckpoint(path, shards.Select(SafetensorsHeader.Read).ToList()));
         }
         if (!File.Exists(path))
-            throw new InputError(path, "does not exist", "Give a .safetensors file, a model.safetensors.index.json, or a folder holding them.");
+            throw new InputError(InputFile.Describe(path), "does not exist", "Give a .safetensors file, a model.safetensors.index.json, or a folder holding them.");
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
             return FromIndex(path, path);
         return Checked(new SafetensorsCheckpoint(path, [SafetensorsHeader.Read(path)]));
@@ -41,17 +43,8 @@ public sealed record SafetensorsCheckpoint(string Path, IReadOnlyList<Safetensor
 
     private static SafetensorsCheckpoint FromIndex(string indexPath, string shownPath)
     {
-        var info = new FileInfo(indexPath);
-        if (info.Length > SafetensorsHeader.MaxHeaderBytes)
-            throw new InputError(indexPath, $"is {info.Length:N0} bytes, far larger than any index", "Point at the checkpoint's model.safetensors.index.json.");
         var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(indexPath))!;
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(indexPath); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new InputError(indexPath, $"cannot be read ({e.Message})", "Check the path and its permissions.", e);
-        }
-        var weightMap = ReadWeightMap(bytes, indexPath);
+        var weightMap = ReadWeightMap(InputFile.ReadAllBytes(indexPath, InputKind.SafetensorsIndex), InputFile.Describe(indexPath));
         var files = new List<SafetensorsFile>();
         foreach (var shard in weightMap.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
@@ -79,15 +72,7 @@ public sealed record SafetensorsCheckpoint(string Path, IReadOnlyList<Safetensor
     internal static Dictionary<string, string> ReadWeightMap(byte[] json, string source)
     {
         const string fix = "Point at the checkpoint's unmodified model.safetensors.index.json.";
-        if (!System.Text.Unicode.Utf8.IsValid(json))
-            throw new InputError(source, "is not valid UTF-8", fix);
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 8 }); }
-        catch (Exception e) when (e is JsonException or ArgumentException)
-        {
-            throw new InputError(source, $"is not valid JSON ({e.Message})", fix, e);
-        }
-        using (doc)
+        using (var doc = InputJson.Parse(json, source, InputKind.SafetensorsIndex, maxDepth: 8))
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new InputError(source, "has no weight_map object", fix);

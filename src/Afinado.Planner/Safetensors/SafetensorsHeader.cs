@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text.Json;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Planner.Safetensors;
 
@@ -19,12 +20,12 @@ public static class SafetensorsHeader
 
     public static SafetensorsFile Read(string path)
     {
-        if (!File.Exists(path))
-            throw new InputError(path, "does not exist", "Give a .safetensors file, a model.safetensors.index.json, or a folder holding them.");
+        if (!File.Exists(path) && File.ResolveLinkTarget(path, false) is null)
+            throw new InputError(InputFile.Describe(path), "does not exist", "Give a .safetensors file, a model.safetensors.index.json, or a folder holding them.");
         try
         {
-            using var stream = File.OpenRead(path);
-            return Read(stream, path);
+            using var stream = InputFile.Open(path, InputKind.SafetensorsFile);
+            return Read(stream, InputFile.Describe(path));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -57,19 +58,8 @@ public static class SafetensorsHeader
     {
         if (header.Length == 0 || header[0] != (byte)'{')
             throw new InputError($"{source}: header", "does not start with '{'", Fix);
-        // JsonDocument validates UTF-8 inside strings only when they are read; check it all up front.
-        if (!System.Text.Unicode.Utf8.IsValid(header))
-            throw new InputError($"{source}: header", "is not valid UTF-8", Fix);
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
-        }
-        catch (Exception e) when (e is JsonException or ArgumentException or System.Text.DecoderFallbackException)
-        {
-            throw new InputError($"{source}: header", $"is not valid UTF-8 JSON ({e.Message})", Fix, e);
-        }
-        using (doc)
+        // Invalid UTF-8, lone surrogate escapes, duplicate names and out-of-range numbers: input errors before any entry is read.
+        using (var doc = InputJson.Parse(header, $"{source}: header", InputKind.SafetensorsFile, maxDepth: 8))
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InputError($"{source}: header", $"is a JSON {doc.RootElement.ValueKind.ToString().ToLowerInvariant()}, not an object", Fix);
@@ -175,5 +165,5 @@ public static class SafetensorsHeader
             throw new InputError($"{source}: data", $"section is {dataBytes:N0} bytes but the tensors cover {cursor:N0}", Fix);
     }
 
-    internal static string Short(string s) => s.Length <= 80 ? s : s[..80] + "…";
+    internal static string Short(string s) => TerminalText.Escape(s.Length <= 80 ? s : s[..80] + "…");
 }
