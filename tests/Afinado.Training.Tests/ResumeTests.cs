@@ -127,6 +127,10 @@ public sealed class ResumeTests : IDisposable
         var e = Assert.Throws<InputError>(() => LanguageModelRun.Resume(dir, maxSteps: 3).Execute(new SilentProgress(), CancellationToken.None));
         Assert.Equal("--max-steps", e.Field);
         Assert.Contains("step of the run's checkpoint, 4", e.Message);
+        // The refused attempt changed nothing: a plain resume still continues from step 4.
+        var resumed = LanguageModelRun.Resume(dir).Execute(new SilentProgress(), CancellationToken.None);
+        Assert.Equal(4, resumed.Resumed!.Step);
+        Assert.Empty(resumed.Resumed.Skipped);
     }
 
     /// <summary>Reports a finite loss but fills the first trainable tensor with NaN at one step: damage only the weights show.</summary>

@@ -106,6 +106,8 @@ public sealed class LanguageModelRun
             if (checkpoint.State.Step > config.MaxSteps)
                 throw new InputError("--max-steps", $"{config.MaxSteps} is below the step of the run's checkpoint, {checkpoint.State.Step}", $"Use --max-steps {checkpoint.State.Step} or more.");
             loop.Restore(checkpoint);
+            // Only now may a new --max-steps replace the stored one: a refused resume leaves the run folder as it was.
+            AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFile), config.ToJson());
             resumed = new RunSummary.ResumeRecord(checkpoint.Dir, checkpoint.State.Step, skipped);
             progress.Message($"resumed from {checkpoint.Dir} at step {loop.StartStep}");
         }
@@ -195,7 +197,6 @@ public sealed class LanguageModelRun
                 throw new InputError("--resume", "the base weights changed since the run started (SHA-256 differs)", "Restore the original base model files or start a new run.");
             if (old.DataSha256 != fresh.DataSha256)
                 throw new InputError("--resume", "the training data changed since the run started (SHA-256 differs)", "Restore the original data files or start a new run.");
-            AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFile), config.ToJson());
             return old;
         }
         if (File.Exists(Path.Combine(runDir, ConfigFile)))
