@@ -2,14 +2,20 @@ using static TorchSharp.torch;
 
 namespace Afinado.Training.Checkpoints;
 
-/// <summary>A checkpoint read from disk that passed every check; owns its (CPU) tensors until disposed.</summary>
-public sealed class Checkpoint(string dir, CheckpointState state, Dictionary<string, Tensor> trainable, Dictionary<string, Tensor> optimizerState) : IDisposable
+/// <summary>
+/// A checkpoint read from disk that passed every check (only <see cref="CheckpointStore.Read"/> makes one, so holding
+/// one means it was verified); owns its CPU tensors until disposed.
+/// </summary>
+public sealed class Checkpoint : IDisposable
 {
-    public string Dir { get; } = dir;
+    internal Checkpoint(string dir, CheckpointState state, Dictionary<string, Tensor> trainable, Dictionary<string, Tensor> optimizerState) =>
+        (Dir, State, Trainable, OptimizerState) = (dir, state, trainable, optimizerState);
+
+    public string Dir { get; }
     public string Name => Path.GetFileName(Dir);
-    public CheckpointState State { get; } = state;
-    public IReadOnlyDictionary<string, Tensor> Trainable { get; } = trainable;
-    public IReadOnlyDictionary<string, Tensor> OptimizerState { get; } = optimizerState;
+    public CheckpointState State { get; }
+    public IReadOnlyDictionary<string, Tensor> Trainable { get; }
+    public IReadOnlyDictionary<string, Tensor> OptimizerState { get; }
 
     public void Dispose()
     {

@@ -62,6 +62,7 @@ public sealed class TrainingLoop
         var opt = checkpoint.OptimizerState;
         optimizer.LoadStateDict(opt.Where(kv => !kv.Key.StartsWith("rule/", StringComparison.Ordinal)).ToDictionary());
         rule.LoadStateDict(opt.Where(kv => kv.Key.StartsWith("rule/", StringComparison.Ordinal)).ToDictionary(kv => kv.Key[5..], kv => kv.Value));
+        // Present, base64 and of libtorch's length: CheckpointExpectation checked it (a wrong length aborts natively).
         using (var t = tensor(Convert.FromBase64String(checkpoint.State.TorchRngState!), dtype: ScalarType.Byte))
             random.set_rng_state(t);
         state = checkpoint.State;
