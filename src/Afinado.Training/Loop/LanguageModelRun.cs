@@ -49,15 +49,17 @@ public sealed class LanguageModelRun
         var path = Path.Combine(runDir, ConfigFile);
         if (!File.Exists(path))
             throw new InputError("--resume", $"\"{runDir}\" has no {ConfigFile}", "Point --resume at the --out folder of an earlier afinado train run.");
-        var config = TrainConfig.FromJson(File.ReadAllText(path));
+        var config = RunFiles.Read(path, TrainConfig.FromJson);
+        int stored = config.MaxSteps;
         if (maxSteps is { } m) config = config with { MaxSteps = m };
-        var extras = File.Exists(Path.Combine(runDir, "extra-evaluations.json"))
-            ? JsonSerializer.Deserialize<List<ExtraEvaluation>>(File.ReadAllText(Path.Combine(runDir, "extra-evaluations.json")), TrainConfig.Json)
-            : null;
-        return new LanguageModelRun(config, runDir, extras) { IsResume = true };
+        var extrasPath = Path.Combine(runDir, "extra-evaluations.json");
+        var extras = File.Exists(extrasPath) ? RunFiles.Read<List<ExtraEvaluation>>(extrasPath) : null;
+        return new LanguageModelRun(config, runDir, extras) { IsResume = true, resumeStepBound = Math.Max(stored, config.MaxSteps) };
     }
 
     public bool IsResume { get; private init; }
+    /// <summary>Highest step a checkpoint of this run can be at: the stored max steps, or the new one if larger.</summary>
+    private long resumeStepBound;
 
     public RunSummary Execute(ITrainingProgress progress, CancellationToken cancel)
     {
@@ -92,15 +94,22 @@ public sealed class LanguageModelRun
         var optimizer = Optimizers.Create(config.Optimizer, trainable, config.WeightDecay, config.Momentum, config.Beta1, config.Beta2, config.Epsilon);
         var rule = CreateRule(config.Rule);
         var schedule = new LearningRateSchedule(config.LearningRate, config.MinLearningRate, config.WarmupSteps, config.MaxSteps);
-        var store = new CheckpointStore(runDir);
+        var store = new CheckpointStore(runDir, manifest.ConfigSha256);
         var loop = new TrainingLoop(new LoopOptions(config.MaxSteps, config.BatchSize, config.GradientAccumulation, schedule, config.ClipNorm,
             config.EvalEvery, config.EvalBatches, config.CheckpointEvery, config.Seed), model, trainable, optimizer, rule, data, store);
 
         var before = ReadBefore();
-        if (IsResume && store.LatestPath() is { } latest)
+        RunSummary.ResumeRecord? resumed = null;
+        if (IsResume)
         {
-            loop.Restore(latest);
-            progress.Message($"resumed from {latest} at step {loop.StartStep}");
+            using var checkpoint = CheckpointRecovery.Open(store, loop.Expectation(resumeStepBound), runDir, progress, out var skipped);
+            if (checkpoint.State.Step > config.MaxSteps)
+                throw new InputError("--max-steps", $"{config.MaxSteps} is below the step of the run's checkpoint, {checkpoint.State.Step}", $"Use --max-steps {checkpoint.State.Step} or more.");
+            loop.Restore(checkpoint);
+            // Only now may a new --max-steps replace the stored one: a refused resume leaves the run folder as it was.
+            AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFile), config.ToJson());
+            resumed = new RunSummary.ResumeRecord(checkpoint.Dir, checkpoint.State.Step, skipped);
+            progress.Message($"resumed from {checkpoint.Dir} at step {loop.StartStep}");
         }
         else
         {
@@ -148,6 +157,7 @@ public sealed class LanguageModelRun
             ModelDir = modelDir,
             Manifest = manifest,
             LossCurve = result.LossCurve,
+            Resumed = resumed,
         };
         AtomicFile.WriteAllText(Path.Combine(runDir, SummaryFile), JsonSerializer.Serialize(summary, TrainConfig.Json));
         progress.Message(MemoryLine(planned, measured));
@@ -165,7 +175,7 @@ public sealed class LanguageModelRun
     private Before? ReadBefore()
     {
         var p = Path.Combine(runDir, "before.json");
-        return File.Exists(p) ? JsonSerializer.Deserialize<Before>(File.ReadAllText(p), TrainConfig.Json) : null;
+        return File.Exists(p) ? RunFiles.Read<Before>(p) : null;
     }
 
     private ILearningRule CreateRule(string name)
@@ -182,12 +192,11 @@ public sealed class LanguageModelRun
         var fresh = RunManifest.Create(config with { MaxSteps = 0 }, baseFiles, dataFiles);
         if (IsResume)
         {
-            var old = JsonSerializer.Deserialize<RunManifest>(File.ReadAllText(manifestPath), TrainConfig.Json)!;
+            var old = RunFiles.Read<RunManifest>(manifestPath);
             if (old.BaseWeights.Select(b => b.Sha256).SequenceEqual(fresh.BaseWeights.Select(b => b.Sha256)) is false)
                 throw new InputError("--resume", "the base weights changed since the run started (SHA-256 differs)", "Restore the original base model files or start a new run.");
             if (old.DataSha256 != fresh.DataSha256)
                 throw new InputError("--resume", "the training data changed since the run started (SHA-256 differs)", "Restore the original data files or start a new run.");
-            AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFile), config.ToJson());
             return old;
         }
         if (File.Exists(Path.Combine(runDir, ConfigFile)))

@@ -45,9 +45,14 @@ public sealed record RunSummary
     public IReadOnlyDictionary<string, long>? PlannedBreakdown { get; init; }
     /// <summary>Measured bytes by the same entry names, where they can be measured.</summary>
     public IReadOnlyDictionary<string, long>? MeasuredBreakdown { get; init; }
+    /// <summary>Set when this invocation resumed the run: the checkpoint it continued from and what was skipped as damaged (why).</summary>
+    public ResumeRecord? Resumed { get; init; }
 
     /// <summary>A ledger as <see cref="PlannedBreakdown"/>: bytes by display name, in ledger order.</summary>
     public static IReadOnlyDictionary<string, long> Breakdown(IEnumerable<LedgerEntry> entries) => entries.ToDictionary(e => e.Name, e => e.RoundedBytes);
+
+    public sealed record ResumeRecord([property: JsonPropertyName("checkpoint")] string Checkpoint, [property: JsonPropertyName("step")] long Step,
+        [property: JsonPropertyName("skipped")] IReadOnlyList<string> Skipped);
 
     public sealed record LossBeforeAfter([property: JsonPropertyName("before")] double Before, [property: JsonPropertyName("after")] double? After);
 }

@@ -47,26 +47,25 @@ public sealed class TrainingLoop
     public static Tensor CrossEntropy(Tensor logits, Tensor target) =>
         nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), target.reshape(-1));
 
-    /// <summary>Restores trainable weights, optimizer and rule state and the step counter from a checkpoint folder.</summary>
-    public void Restore(string checkpointDir)
+    /// <summary>What a checkpoint must hold for this loop to resume from it (see <see cref="CheckpointExpectation"/>).</summary>
+    public CheckpointExpectation Expectation(long maxStep)
     {
-        var (st, weights, opt) = checkpoints!.Load(checkpointDir);
+        using var rng = random.get_rng_state();
+        return new CheckpointExpectation(maxStep, trainable.ToDictionary(t => t.Name, t => new TensorSpec(t.Parameter.dtype, t.Parameter.shape)), rng.shape[0]);
+    }
+
+    /// <summary>Restores trainable weights, optimizer and rule state, RNG and the step counter from a verified checkpoint.</summary>
+    public void Restore(Checkpoint checkpoint)
+    {
         using (no_grad())
-            foreach (var (name, p) in trainable)
-            {
-                if (!weights.TryGetValue(name, out var w))
-                    throw new InvalidDataException($"checkpoint {checkpointDir} lacks trainable tensor {name}");
-                p.copy_(w);
-            }
+            foreach (var (name, p) in trainable) p.copy_(checkpoint.Trainable[name]);
+        var opt = checkpoint.OptimizerState;
         optimizer.LoadStateDict(opt.Where(kv => !kv.Key.StartsWith("rule/", StringComparison.Ordinal)).ToDictionary());
         rule.LoadStateDict(opt.Where(kv => kv.Key.StartsWith("rule/", StringComparison.Ordinal)).ToDictionary(kv => kv.Key[5..], kv => kv.Value));
-        if (st.TorchRngState is { } rng)
-        {
-            using var t = tensor(Convert.FromBase64String(rng), dtype: ScalarType.Byte);
+        // Present, base64 and of libtorch's length: CheckpointExpectation checked it (a wrong length aborts natively).
+        using (var t = tensor(Convert.FromBase64String(checkpoint.State.TorchRngState!), dtype: ScalarType.Byte))
             random.set_rng_state(t);
-        }
-        foreach (var t in weights.Values.Concat(opt.Values)) t.Dispose();
-        state = st;
+        state = checkpoint.State;
     }
 
     public LoopResult Run(ITrainingProgress progress, CancellationToken cancel)
@@ -81,6 +80,12 @@ public sealed class TrainingLoop
         var curve = new List<LossPoint>(state.LossCurve?.Where(p => p.Step <= step) ?? []);
         model.train();
         progress.Begin(step, options.MaxSteps);
+        LoopResult Diverged(string what, long atStep)
+        {
+            var msg = $"{what} {LastGoodCheckpoint()} Lower --lr, set --clip-norm, or check the data.";
+            progress.Message(msg);
+            return new LoopResult(LoopStatus.Diverged, atStep, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg, curve);
+        }
         var samples = options.BatchSize * options.GradientAccumulation;
         while (step < options.MaxSteps)
         {
@@ -94,14 +99,7 @@ public sealed class TrainingLoop
                     m => data.TrainBatch(options.Seed, s, m, options.BatchSize), options.ClipNorm));
             forward += outcome.ForwardPasses;
             if (!double.IsFinite(outcome.Loss))
-            {
-                var kept = checkpoints?.LatestPath();
-                var msg = $"training loss became {outcome.Loss} at step {step} (learning rate {lr:G3}); stopped without updating. " +
-                          (kept is null ? "No checkpoint was written yet." : $"The last good checkpoint is kept: {kept}.") +
-                          " Lower --lr, set --clip-norm, or check the data.";
-                progress.Message(msg);
-                return new LoopResult(LoopStatus.Diverged, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg, curve);
-            }
+                return Diverged($"training loss became {outcome.Loss} at step {step} (learning rate {lr:G3}); stopped without updating.", step);
             trainLoss = outcome.Loss;
             step++;
             stepsThisRun++;
@@ -123,6 +121,9 @@ public sealed class TrainingLoop
             bool stop = cancel.IsCancellationRequested;
             if (checkpoints is not null && (last || stop || (options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0)))
             {
+                // A finite loss does not prove finite weights (the update after it can overflow): never save such a state as good.
+                if (NonFiniteState() is { } bad)
+                    return Diverged($"{bad} became NaN or infinite in the update of step {step - 1} (learning rate {lr:G3}); this state was not checkpointed.", step - 1);
                 state = new CheckpointState
                 {
                     Step = step, LastTrainLoss = trainLoss, LastValidationLoss = valLoss,
@@ -141,6 +142,21 @@ public sealed class TrainingLoop
         }
         if (options.EvalEvery <= 0 && valLoss is null) (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
         return new LoopResult(LoopStatus.Completed, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, null, curve);
+    }
+
+    /// <summary>Names the newest checkpoint that passes every check (not merely the one <c>latest</c> points to).</summary>
+    private string LastGoodCheckpoint()
+    {
+        if (checkpoints is null) return "No checkpoint was written yet.";
+        using var found = checkpoints.FindNewestIntact(Expectation(options.MaxSteps)).Found;
+        return found is null ? "No intact checkpoint exists yet." : $"The last good checkpoint is kept: {found.Dir}.";
+    }
+
+    /// <summary>"trainable tensor X" / "optimizer state X" when a tensor holds NaN or Inf, else null.</summary>
+    private string? NonFiniteState()
+    {
+        if (CheckpointExpectation.FirstNonFinite(trainable.ToDictionary(t => t.Name, t => (Tensor)t.Parameter)) is { } w) return $"trainable tensor {w}";
+        return CheckpointExpectation.FirstNonFinite(optimizer.StateDict()) is { } o ? $"optimizer state {o}" : null;
     }
 
     private void SaveCheckpoint()
