@@ -45,11 +45,11 @@ public static class ValidateCommand
             {
                 string err = r.RelativeError is { } e ? SignedPercent(e) : "—";
                 string ok = !r.Asserted ? "[grey]not asserted[/]" : r.WithinTolerance ? "[green]ok[/]" : "[red]MISS[/]";
-                t.AddRow(Markup.Escape(r.Id), r.Scope, r.Metric, Fmt(r.PredictedBytes, r.Metric), Fmt(r.MeasuredBytes, r.Metric), err,
+                t.AddRow(Show.Markup(r.Id), r.Scope, r.Metric, Fmt(r.PredictedBytes, r.Metric), Fmt(r.MeasuredBytes, r.Metric), err,
                     r.Tolerance is { } tol ? tol.ToString("0%", CultureInfo.InvariantCulture) : "—", ok);
             }
             console.Write(t);
-            console.MarkupLine($"{Markup.Escape(s.Name)}: {s.Predicted} rows asserted: median |error| {Pct(s.MedianAbsError)}, worst {Pct(s.WorstAbsError)}, misses {s.Failures}; " +
+            console.MarkupLine($"{Show.Markup(s.Name)}: {s.Predicted} rows asserted: median |error| {Pct(s.MedianAbsError)}, worst {Pct(s.WorstAbsError)}, misses {s.Failures}; " +
                 $"{s.MeasuredPredicted} measured-memory rows: median {Pct(s.MedianAbsErrorMeasured)}; all {s.AllPredicted} predicted rows incl. unmet: median {Pct(s.MedianAbsErrorAllPredicted)}, worst {Pct(s.WorstAbsErrorAllPredicted)}.");
         }
     }

@@ -94,14 +94,7 @@ public sealed class TrainingLoop
                     m => data.TrainBatch(options.Seed, s, m, options.BatchSize), options.ClipNorm));
             forward += outcome.ForwardPasses;
             if (!double.IsFinite(outcome.Loss))
-            {
-                var kept = checkpoints?.LatestPath();
-                var msg = $"training loss became {outcome.Loss} at step {step} (learning rate {lr:G3}); stopped without updating. " +
-                          (kept is null ? "No checkpoint was written yet." : $"The last good checkpoint is kept: {kept}.") +
-                          " Lower --lr, set --clip-norm, or check the data.";
-                progress.Message(msg);
-                return new LoopResult(LoopStatus.Diverged, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg, curve);
-            }
+                return Diverged("training", outcome.Loss, step, lr, "stopped without updating", trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, curve, progress);
             trainLoss = outcome.Loss;
             step++;
             stepsThisRun++;
@@ -117,6 +110,13 @@ public sealed class TrainingLoop
             {
                 (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
                 evaluated = valLoss;
+                if (!double.IsFinite(valLoss.Value))
+                {
+                    curve.Add(new LossPoint(step, outcome.Loss, evaluated));
+                    // The update that produced these weights is not checkpointed: the last good checkpoint stays latest.
+                    return Diverged("validation", valLoss.Value, step, lr, "stopped before checkpointing", trainLoss, valLoss, valAcc,
+                        wallBefore + clock.Elapsed.TotalSeconds, forward, positions, curve, progress);
+                }
                 progress.Evaluated(step, valLoss.Value);
             }
             curve.Add(new LossPoint(step, outcome.Loss, evaluated));
@@ -130,7 +130,7 @@ public sealed class TrainingLoop
                     TorchRngState = RngState(),
                     LossCurve = curve.ToList(),
                 };
-                SaveCheckpoint();
+                SaveCheckpoint(step);
             }
             if (stop && !last)
             {
@@ -139,16 +139,49 @@ public sealed class TrainingLoop
                 return new LoopResult(LoopStatus.Interrupted, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg, curve);
             }
         }
-        if (options.EvalEvery <= 0 && valLoss is null) (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
+        if (options.EvalEvery <= 0 && valLoss is null)
+        {
+            (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
+            if (!double.IsFinite(valLoss.Value))
+                return Diverged("validation", valLoss.Value, step, options.Schedule.At(Math.Max(0, step - 1)), "stopped after the last step", trainLoss, valLoss, valAcc,
+                    wallBefore + clock.Elapsed.TotalSeconds, forward, positions, curve, progress);
+        }
         return new LoopResult(LoopStatus.Completed, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, null, curve);
     }
 
-    private void SaveCheckpoint()
+    /// <summary>
+    /// The same stop for a non-finite training or validation loss: a message naming the loss, the step and the kept
+    /// checkpoint, and a <see cref="LoopStatus.Diverged"/> result (the caller writes the summary and exits 1).
+    /// </summary>
+    private LoopResult Diverged(string which, double loss, long step, double lr, string action, double? trainLoss, double? valLoss, double? valAcc,
+        double wall, long forward, long positions, List<LossPoint> curve, ITrainingProgress progress)
+    {
+        var kept = checkpoints?.LatestPath();
+        var msg = $"{which} loss became {loss} at step {step} (learning rate {lr:G3}); {action}. " +
+                  (kept is null ? "No checkpoint was written yet." : $"The last good checkpoint is kept: {kept}.") +
+                  " Lower --lr, set --clip-norm, or check the data.";
+        progress.Message(msg);
+        return new LoopResult(LoopStatus.Diverged, step, trainLoss, valLoss, valAcc, wall, forward, positions, msg, curve);
+    }
+
+    private void SaveCheckpoint(long step)
     {
         var weights = trainable.ToDictionary(t => t.Name, t => (Tensor)t.Parameter);
         var opt = optimizer.StateDict();
         foreach (var (k, v) in rule.StateDict()) opt["rule/" + k] = v;
-        checkpoints!.Save(state, weights, opt);
+        try
+        {
+            checkpoints!.Save(state, weights, opt);
+        }
+        catch (IOException e)
+        {
+            // Disk full or the folder gone: the store replaces the latest pointer only after a complete write, so the
+            // previous checkpoint is still the one a resume starts from; say so instead of a bare IOException.
+            var kept = checkpoints!.LatestPath();
+            throw new CheckpointWriteException(
+                $"could not write the checkpoint of step {step}: {e.Message}. " +
+                (kept is null ? "No earlier checkpoint exists." : $"The last good checkpoint is kept: {kept}; after freeing space, continue with afinado train --resume RUN_DIR."), e);
+        }
     }
 
     private static string RngState()

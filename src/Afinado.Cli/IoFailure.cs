@@ -1,0 +1,17 @@
+namespace Afinado.Cli;
+
+/// <summary>Turns a file-system exception into the one-line message the CLI prints.</summary>
+internal static class IoFailure
+{
+    // errno values .NET puts in IOException.HResult on Linux for a full disk or exceeded quota.
+    private const int Enospc = 28;
+    private const int Edquot = 122;
+
+    public static bool IsDiskFull(IOException e) =>
+        e.HResult is Enospc or Edquot || (e.InnerException is IOException inner && IsDiskFull(inner));
+
+    public static string Describe(IOException e) =>
+        IsDiskFull(e) && !e.Message.Contains("disk is full", StringComparison.Ordinal)
+            ? $"the disk is full: {e.Message}. Free some space and try again."
+            : e.Message;
+}
