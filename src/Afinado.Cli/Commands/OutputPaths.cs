@@ -19,14 +19,17 @@ internal static class OutputPaths
         Writable(flag, path, full);
     }
 
-    /// <summary><paramref name="path"/> must not be a folder, and its folder must exist and be writable.</summary>
-    public static void File(string flag, string path)
+    /// <summary>
+    /// <paramref name="path"/> must not be a folder; its folder must be writable and, when the writer does not create
+    /// folders (<paramref name="folderMustExist"/>), exist already.
+    /// </summary>
+    public static void File(string flag, string path, bool folderMustExist = true)
     {
         if (string.IsNullOrWhiteSpace(path)) throw new InputError(flag, "is empty", "Give a file path.");
         var full = Full(flag, path);
         if (Directory.Exists(full)) throw new InputError(flag, $"\"{path}\" is a folder", "Give a file path, e.g. out/config.json.");
         var dir = Path.GetDirectoryName(full) ?? full;
-        if (!Directory.Exists(dir)) throw new InputError(flag, $"folder \"{dir}\" does not exist", "Create the folder first or write elsewhere.");
+        if (folderMustExist && !Directory.Exists(dir)) throw new InputError(flag, $"folder \"{dir}\" does not exist", "Create the folder first or write elsewhere.");
         Writable(flag, path, dir);
     }
 

@@ -108,7 +108,8 @@ public static class ValidateCommand
 
     private static void Num(Utf8JsonWriter w, string name, double? value)
     {
-        if (value is { } v) w.WriteNumber(name, Math.Round(v, 6)); else w.WriteNull(name);
+        // A non-finite figure is written as null, as everywhere else (FiniteJson); Utf8JsonWriter would throw on it.
+        if (value is { } v && double.IsFinite(v)) w.WriteNumber(name, Math.Round(v, 6)); else w.WriteNull(name);
     }
 
     /// <summary>+1.2% / −0.4% / 0.0%: an error that rounds to zero prints without a sign (not "-+0.0%").</summary>
