@@ -10,8 +10,11 @@ internal static class IoFailure
     public static bool IsDiskFull(IOException e) =>
         e.HResult is Enospc or Edquot || (e.InnerException is IOException inner && IsDiskFull(inner));
 
-    public static string Describe(IOException e) =>
-        IsDiskFull(e) && !e.Message.Contains("disk is full", StringComparison.Ordinal)
-            ? $"the disk is full: {e.Message}. Free some space and try again."
-            : e.Message;
+    public static string Describe(IOException e)
+    {
+        if (!IsDiskFull(e)) return e.Message;
+        var text = "the disk is full: " + e.Message.TrimEnd('.');
+        // A failed checkpoint already says what to do (free space, then --resume).
+        return e is Afinado.Training.Loop.CheckpointWriteException ? text + "." : text + ". Free some space and try again.";
+    }
 }

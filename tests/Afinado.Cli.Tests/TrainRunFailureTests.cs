@@ -46,6 +46,7 @@ public sealed class TrainRunFailureTests : IDisposable
         Assert.StartsWith("error: could not write the checkpoint of step 4", line);
         Assert.Contains("The last good checkpoint is kept: ", line);
         Assert.Contains("step-00000002", line);
+        Assert.Contains($"--resume {run}", line);
         Assert.DoesNotContain("   at ", err);
         Assert.Equal("step-00000002", File.ReadAllText(Path.Combine(run, "checkpoints", "latest")).Trim());
         Assert.False(File.Exists(Path.Combine(run, "summary.json")), "a run that could not checkpoint did not finish");
@@ -58,5 +59,9 @@ public sealed class TrainRunFailureTests : IDisposable
         var text = IoFailure.Describe(new IOException("No space left on device : '/runs/a/checkpoints/x'", enospc));
         Assert.StartsWith("the disk is full: No space left on device", text);
         Assert.Equal("Is a directory", IoFailure.Describe(new IOException("Is a directory", 21)));
+        var checkpoint = new Afinado.Training.Loop.CheckpointWriteException("could not write the checkpoint of step 4: No space left on device. The last good checkpoint is kept: c/step-2; after freeing space, continue with afinado train --resume r.",
+            new IOException("No space left on device", enospc));
+        Assert.Equal("the disk is full: could not write the checkpoint of step 4: No space left on device. The last good checkpoint is kept: c/step-2; after freeing space, continue with afinado train --resume r.",
+            IoFailure.Describe(checkpoint));
     }
 }

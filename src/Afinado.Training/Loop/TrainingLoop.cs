@@ -180,7 +180,7 @@ public sealed class TrainingLoop
             var kept = checkpoints!.LatestPath();
             throw new CheckpointWriteException(
                 $"could not write the checkpoint of step {step}: {e.Message}. " +
-                (kept is null ? "No earlier checkpoint exists." : $"The last good checkpoint is kept: {kept}; after freeing space, continue with afinado train --resume RUN_DIR."), e);
+                (kept is null ? "No earlier checkpoint exists." : $"The last good checkpoint is kept: {kept}; after freeing space, continue with afinado train --resume {Path.GetDirectoryName(checkpoints.Root)}."), e);
         }
     }
 
