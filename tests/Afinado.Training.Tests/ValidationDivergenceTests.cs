@@ -36,8 +36,10 @@ public class ValidationDivergenceTests
         }
     }
 
-    [Fact]
-    public void Nan_validation_loss_stops_the_run_and_keeps_the_last_good_checkpoint()
+    [Theory]
+    [InlineData(3, 3, "step-00000002")] // periodic evaluation at step 3; step 2 was the last checkpoint
+    [InlineData(0, 6, "step-00000004")] // --eval-every 0: the one evaluation at the end comes before the final checkpoint
+    public void Nan_validation_loss_stops_the_run_and_keeps_the_last_good_checkpoint(int evalEvery, long stoppedAt, string kept)
     {
         var dir = Path.Combine(Path.GetTempPath(), $"afinado-valnan-{Guid.NewGuid():N}");
         try
@@ -47,17 +49,17 @@ public class ValidationDivergenceTests
             var optimizer = Optimizers.Create("sgd", trainable, 0, 0, 0.9, 0.95, 1e-8);
             var store = new CheckpointStore(dir);
             var options = new LoopOptions(MaxSteps: 6, BatchSize: 4, GradientAccumulation: 1, new LearningRateSchedule(1e-2, 1e-3, 0, 6),
-                ClipNorm: null, EvalEvery: 3, EvalBatches: 1, CheckpointEvery: 2, Seed: 1);
+                ClipNorm: null, EvalEvery: evalEvery, EvalBatches: 1, CheckpointEvery: 2, Seed: 1);
             var loop = new TrainingLoop(options, model, trainable, optimizer, new BackpropRule(), new RandomSource(), store);
 
             var result = loop.Run(new SilentProgress(), CancellationToken.None);
 
             Assert.Equal(LoopStatus.Diverged, result.Status);
-            Assert.Equal(3, result.Steps);
-            Assert.Contains("validation loss became NaN at step 3", result.Message);
+            Assert.Equal(stoppedAt, result.Steps);
+            Assert.Contains($"validation loss became NaN at step {stoppedAt}", result.Message);
             Assert.Contains("last good checkpoint is kept", result.Message);
-            // Step 2 was checkpointed; step 3's weights (the NaN evaluation) were not.
-            Assert.Equal("step-00000002", File.ReadAllText(Path.Combine(dir, "checkpoints", "latest")).Trim());
+            // The weights that evaluated to NaN were never checkpointed.
+            Assert.Equal(kept, File.ReadAllText(Path.Combine(dir, "checkpoints", "latest")).Trim());
         }
         finally
         {

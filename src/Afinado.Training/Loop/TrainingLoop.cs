@@ -106,10 +106,12 @@ public sealed class TrainingLoop
 
             bool last = step == options.MaxSteps;
             double? evaluated = null;
-            if (options.EvalEvery > 0 && (step % options.EvalEvery == 0 || last))
+            bool periodic = options.EvalEvery > 0 && (step % options.EvalEvery == 0 || last);
+            // With --eval-every 0 the one evaluation is the final one; it too comes before the last checkpoint.
+            if (periodic || (last && options.EvalEvery <= 0))
             {
                 (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
-                evaluated = valLoss;
+                if (periodic) evaluated = valLoss;
                 if (!double.IsFinite(valLoss.Value))
                 {
                     curve.Add(new LossPoint(step, outcome.Loss, evaluated));
@@ -117,7 +119,7 @@ public sealed class TrainingLoop
                     return Diverged("validation", valLoss.Value, step, lr, "stopped before checkpointing", trainLoss, valLoss, valAcc,
                         wallBefore + clock.Elapsed.TotalSeconds, forward, positions, curve, progress);
                 }
-                progress.Evaluated(step, valLoss.Value);
+                if (periodic) progress.Evaluated(step, valLoss.Value);
             }
             curve.Add(new LossPoint(step, outcome.Loss, evaluated));
             bool stop = cancel.IsCancellationRequested;
@@ -139,13 +141,8 @@ public sealed class TrainingLoop
                 return new LoopResult(LoopStatus.Interrupted, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg, curve);
             }
         }
-        if (options.EvalEvery <= 0 && valLoss is null)
-        {
-            (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
-            if (!double.IsFinite(valLoss.Value))
-                return Diverged("validation", valLoss.Value, step, options.Schedule.At(Math.Max(0, step - 1)), "stopped after the last step", trainLoss, valLoss, valAcc,
-                    wallBefore + clock.Elapsed.TotalSeconds, forward, positions, curve, progress);
-        }
+        // A run resumed at its end takes no step: evaluate what the checkpoint holds.
+        if (valLoss is null) (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
         return new LoopResult(LoopStatus.Completed, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, null, curve);
     }
 
