@@ -56,7 +56,8 @@ public static class CliApp
         catch (IOException e)
         {
             // The file system failed under us (disk full, folder removed, device error): not a bug in Afinado and not
-            // bad input, so exit 1 with the system's message; whatever wrote the file left the previous state in place.
+            // bad input, so exit 1 with the system's message. Run folders are written atomically (AtomicFile, the
+            // checkpoint store), so there the previous files stay valid.
             stderr.WriteLine($"error: {TerminalText.Escape(IoFailure.Describe(e))}");
             Debug(stderr, e);
             return ExitFailure;
