@@ -31,15 +31,16 @@ public static class CliApp
         return root;
     }
 
-    public static async Task<int> RunAsync(string[] args, TextWriter? stdout = null, TextWriter? stderr = null)
+    public static Task<int> RunAsync(string[] args, TextWriter? stdout = null, TextWriter? stderr = null) =>
+        RunAsync(BuildRoot(), args, stdout ?? Console.Out, stderr ?? Console.Error);
+
+    /// <summary>Runs <paramref name="args"/> against <paramref name="root"/> with the CLI's error handling (tests pass their own command tree).</summary>
+    internal static async Task<int> RunAsync(RootCommand root, string[] args, TextWriter stdout, TextWriter stderr)
     {
-        stdout ??= Console.Out;
-        stderr ??= Console.Error;
-        var root = BuildRoot();
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) stderr.WriteLine($"error: {e.Message}");
+            foreach (var e in parse.Errors) stderr.WriteLine($"error: {TerminalText.Escape(e.Message)}");
             stderr.WriteLine("Run `afinado --help` or `afinado <command> --help` for usage.");
             return ExitBadInput;
         }
@@ -49,8 +50,33 @@ public static class CliApp
         }
         catch (InputError e)
         {
-            stderr.WriteLine($"error: {e.Message}");
+            stderr.WriteLine($"error: {TerminalText.Escape(e.Message)}");
             return ExitBadInput;
         }
+        catch (IOException e)
+        {
+            // The file system failed under us (disk full, folder removed, device error): not a bug in Afinado and not
+            // bad input, so exit 1 with the system's message. Run folders are written atomically (AtomicFile, the
+            // checkpoint store), so there the previous files stay valid.
+            stderr.WriteLine($"error: {TerminalText.Escape(IoFailure.Describe(e))}");
+            Debug(stderr, e);
+            return ExitFailure;
+        }
+        catch (Exception e)
+        {
+            // Last resort, so a bug ends in one readable line and exit 1 instead of a runtime abort (exit 134) with a
+            // stack trace; the causes themselves are fixed where they arise.
+            stderr.WriteLine($"error: unexpected failure: {TerminalText.Escape(e.GetType().FullName)}: {TerminalText.Escape(e.Message)}");
+            Debug(stderr, e);
+            return ExitFailure;
+        }
+    }
+
+    /// <summary>Set to 1 to get the stack trace of an unexpected failure on stderr.</summary>
+    public const string DebugVariable = "AFINADO_DEBUG";
+
+    private static void Debug(TextWriter stderr, Exception e)
+    {
+        if (Environment.GetEnvironmentVariable(DebugVariable) == "1") stderr.WriteLine(e.ToString());
     }
 }

@@ -24,16 +24,14 @@ public static class CalibrationCommand
         cmd.Options.Add(json);
         cmd.SetAction(parse =>
         {
-            var m = parse.GetValue(bins);
-            if (m < 1 || m > 1000) throw new InputError("--bins", $"{m} is not a usable bin count", "Use between 1 and 1000 bins (15 is the usual choice).");
+            var m = InputRange.Whole("--bins", parse.GetValue(bins), 1, 1000, "15 is the usual choice");
             var path = parse.GetValue(file)!;
+            var plotPath = parse.GetValue(plot);
+            if (plotPath is not null) OutputPaths.File("--plot", plotPath);
             var predictions = PredictionFile.Read(path);
             var summary = Calibration.Summarize(predictions, m);
-            var plotPath = parse.GetValue(plot);
             if (plotPath is not null)
             {
-                var dir = Path.GetDirectoryName(Path.GetFullPath(plotPath))!;
-                if (!Directory.Exists(dir)) throw new InputError("--plot", $"folder '{dir}' does not exist", "Create the folder first or write the plot elsewhere.");
                 var fig = ReliabilityDiagram.Build("reliability", Path.GetFileName(path), [("predictions", summary)]);
                 if (plotPath.EndsWith(".svg", StringComparison.OrdinalIgnoreCase)) fig.SaveSvg(plotPath); else fig.SavePng(plotPath);
             }

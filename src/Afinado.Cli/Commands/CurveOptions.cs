@@ -46,6 +46,7 @@ internal sealed class CurveOptions
         string ext = Path.GetExtension(path).ToLowerInvariant();
         if (ext is not (".png" or ".svg"))
             throw new InputError("--plot", $"\"{path}\" is neither a .png nor an .svg file", "Name the figure FILE.png or FILE.svg.");
+        OutputPaths.File("--plot", path, folderMustExist: false); // CurvePlot creates the folder
         return path;
     }
 

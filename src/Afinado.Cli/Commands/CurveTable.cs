@@ -18,7 +18,7 @@ internal static class CurveTable
         bool gpu = curve.DeviceKind == DeviceKind.Gpu;
         var job = plan.Job;
         string held = CurvePlot.Held(job, curve);
-        console.MarkupLine($"[bold]Memory vs {Markup.Escape(CurvePlot.AxisLabel(job, curve))}[/] — {Markup.Escape(plan.Architecture.Name)}, {held}; other settings as above");
+        console.MarkupLine($"[bold]Memory vs {Show.Markup(CurvePlot.AxisLabel(job, curve))}[/] — {Show.Markup(plan.Architecture.Name)}, {held}; other settings as above");
 
         var table = new Table().Border(TableBorder.Rounded);
         table.AddColumn(new TableColumn(curve.Parameter).RightAligned());
@@ -26,7 +26,7 @@ internal static class CurveTable
         if (gpu) table.AddColumn(new TableColumn("reserved").RightAligned());
         table.AddColumn(new TableColumn("total").RightAligned());
         foreach (var d in curve.Devices)
-            table.AddColumn(new TableColumn($"{Markup.Escape(d.Name)}\n[grey]{ByteSize.Format(d.CapacityBytes)}[/]").Centered());
+            table.AddColumn(new TableColumn($"{Show.Markup(d.Name)}\n[grey]{ByteSize.Format(d.CapacityBytes)}[/]").Centered());
         foreach (var p in curve.Points)
         {
             var cells = new List<string> { Count(p.Value), ByteSize.Format(p.AllocatedBytes) };

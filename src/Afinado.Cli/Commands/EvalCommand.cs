@@ -45,20 +45,26 @@ public static class EvalCommand
         foreach (var o in new Option[] { outDir, experiment, scaleModel, scaleTflops, replay, rule, generations, finetuneSteps, tasks, baseModel, baseSha, pinnedIn, run, retainedCategories, itemsPerTask, seed, trainPerClass, testPerClass, epochs, resamples, bins, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
-            Positive("--train-per-class", parse.GetValue(trainPerClass), 6000);
-            Positive("--test-per-class", parse.GetValue(testPerClass), 1000);
-            Positive("--finetune-epochs", parse.GetValue(epochs), 1000);
-            Positive("--bins", parse.GetValue(bins), 1000);
-            if (parse.GetValue(resamples) is < 100 or > 100_000) throw new InputError("--resamples", $"{parse.GetValue(resamples)} is out of range", "Use 100–100000 resamples (1000 is plenty for a 95% CI).");
+            // Every numeric flag is checked up front, whichever experiment uses it, so a typo fails before minutes of work.
+            InputRange.Whole("--train-per-class", parse.GetValue(trainPerClass), 1, 6000);
+            InputRange.Whole("--test-per-class", parse.GetValue(testPerClass), 1, 1000);
+            InputRange.Whole("--finetune-epochs", parse.GetValue(epochs), 1, 1000);
+            InputRange.Whole("--bins", parse.GetValue(bins), 1, 1000);
+            InputRange.Whole("--resamples", parse.GetValue(resamples), 100, 100_000, "1000 is plenty for a 95% CI");
+            InputRange.Whole("--es-generations", parse.GetValue(generations), 1, 100_000);
+            InputRange.Whole("--replay-per-class", parse.GetValue(replay), 0, 6000, "0 = no rehearsal");
+            InputRange.Whole("--finetune-steps", parse.GetValue(finetuneSteps), 1, 100_000);
+            InputRange.Whole("--items-per-task", parse.GetValue(itemsPerTask), 1, 100_000);
+            InputRange.Real("--scale-tflops", parse.GetValue(scaleTflops), 0, 1e6, minOpen: true, hint: "sustained TFLOP/s per GPU, e.g. 150");
+            OutputPaths.Folder("--out", parse.GetValue(outDir)!);
             var progress = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Error), Ansi = AnsiSupport.Detect });
-            Action<string> report = msg => progress.MarkupLine($"[grey]eval:[/] {Markup.Escape(msg)}");
+            Action<string> report = msg => progress.MarkupLine($"[grey]eval:[/] {Show.Markup(msg)}");
             var declared = parse.GetValue(tasks) is { } taskFile ? TaskFile.Read(taskFile) : null;
             EvaluationResult result;
             if (parse.GetValue(run) is { } runDir)
             {
                 if (declared is not null || parse.GetValue(baseModel) is not null)
                     throw new InputError("--run", "takes its tasks and base from the run folder", "Leave out --tasks and --base-model with --run.");
-                Positive("--items-per-task", parse.GetValue(itemsPerTask), 100_000);
                 var options = new TrainedRunOptions
                 {
                     Seed = parse.GetValue(seed), Resamples = parse.GetValue(resamples), Bins = parse.GetValue(bins),
@@ -68,7 +74,6 @@ public static class EvalCommand
             }
             else if (parse.GetValue(experiment) == "fortunes")
             {
-                Positive("--finetune-steps", parse.GetValue(finetuneSteps), 100_000);
                 if (parse.GetValue(baseModel) is not null)
                     throw new InputError("--base-model", "is supported by --experiment fashion-split only", "Leave it out: the fortunes experiment trains and pins its own base.");
                 var options = new FortuneSplitOptions
@@ -95,8 +100,6 @@ public static class EvalCommand
                     EsGenerations = parse.GetValue(generations),
                     ReplayPerClass = parse.GetValue(replay),
                 };
-                if (options.ReplayPerClass is < 0 or > 6000) throw new InputError("--replay-per-class", $"{options.ReplayPerClass} is out of range", "Use 0 (no rehearsal) to 6000.");
-                Positive("--es-generations", options.EsGenerations, 100_000);
                 if (declared is not null) options = options with { Tasks = declared };
                 if (parse.GetValue(baseModel) is { } model)
                 {
@@ -120,11 +123,6 @@ public static class EvalCommand
         return cmd;
     }
 
-    private static void Positive(string flag, int value, int max)
-    {
-        if (value < 1 || value > max) throw new InputError(flag, $"{value} is out of range", $"Use a whole number from 1 to {max}.");
-    }
-
     private static string ScoreText(ModelScore s)
     {
         var c = CultureInfo.InvariantCulture;
@@ -139,7 +137,7 @@ public static class EvalCommand
         o.WriteLine($"result key {r.ResultKey} (base sha256 {r.BaseSha256[..12]}…, finetuned {r.FinetunedSha256?[..12]}…)");
         foreach (var t in r.Tasks)
         {
-            o.WriteLine(string.Create(c, $"  {t.Task.Role.ToString().ToLowerInvariant(),-8} {t.Task.Name} ({t.Task.Metric}, {t.Items} items): ") +
+            o.WriteLine(string.Create(c, $"  {t.Task.Role.ToString().ToLowerInvariant(),-8} {Show.Plain(t.Task.Name)} ({t.Task.Metric}, {t.Items} items): ") +
                         string.Join(", ", t.Scores.Select(ScoreText)));
             o.WriteLine($"           change finetuned − base {t.Change}" + (t.Tax is { } tax ? $"; tax {tax}" : "") + (t.EceChange is { } e ? $"; ΔECE {e}" : ""));
         }
@@ -147,6 +145,6 @@ public static class EvalCommand
         o.WriteLine();
         o.WriteLine("verdict: " + r.Verdict.Headline);
         foreach (var reason in r.Verdict.Reasons) o.WriteLine("  - " + reason);
-        o.WriteLine($"run folder: {dir} (report: afinado report {dir})");
+        o.WriteLine($"run folder: {Show.Plain(dir)} (report: afinado report {Show.Plain(dir)})");
     }
 }

@@ -45,6 +45,8 @@ public static class ExportCommand
                 throw new InputError("--fsdp-version", "the exporters write FSDP1 configurations (accelerate fsdp_version 1, torchrun FullyShardedDataParallel settings)", "Drop --fsdp-version for export.");
             if (p.GetValue(parallel.FsdpShardEmbeddings))
                 throw new InputError("--fsdp-shard-embeddings", "the exported configurations wrap decoder layers only (TRANSFORMER_BASED_WRAP); the embedding and head stay in the root unit", "Drop --fsdp-shard-embeddings for export.");
+            InputRange.Whole("--master-port", p.GetValue(masterPort), 1, 65_535, "a TCP port");
+            if (p.GetValue(output) is { } outFile) OutputPaths.File("--out", outFile);
             var arch = ModelSource.Resolve(p.GetValue(planOptions.Model)!);
             var job = planOptions.Job(p);
             // Only GPUs the user names are checked (plan's default list of common GPUs is not a target here).

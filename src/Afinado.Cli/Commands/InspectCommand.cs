@@ -49,11 +49,11 @@ public static class InspectCommand
             Out = new AnsiConsoleOutput(output),
         });
         console.Profile.Width = 120;
-        console.WriteLine($"{c.Path}: {c.Files.Count} file(s), {c.Tensors.Count():N0} tensors, {c.TotalElements:N0} elements, {c.TotalBytes:N0} bytes of data");
+        console.WriteLine($"{Show.Plain(c.Path)}: {c.Files.Count} file(s), {c.Tensors.Count():N0} tensors, {c.TotalElements:N0} elements, {c.TotalBytes:N0} bytes of data");
 
         var dtypes = new Table().AddColumns("dtype", "tensors", "elements", "bytes");
         foreach (var d in c.ByDtype)
-            dtypes.AddRow(d.Dtype, d.Tensors.ToString("N0"), d.Elements.ToString("N0"), d.Bytes.ToString("N0"));
+            dtypes.AddRow(Show.Markup(d.Dtype), d.Tensors.ToString("N0"), d.Elements.ToString("N0"), d.Bytes.ToString("N0"));
         dtypes.AddRow("total", c.Tensors.Count().ToString("N0"), c.TotalElements.ToString("N0"), c.TotalBytes.ToString("N0"));
         console.Write(dtypes);
 
@@ -61,7 +61,7 @@ public static class InspectCommand
         {
             var table = new Table().AddColumns("tensor", "dtype", "shape", "bytes", "file");
             foreach (var t in c.Tensors)
-                table.AddRow(Markup.Escape(t.Name), t.Dtype, $"[[{string.Join(", ", t.Shape)}]]", t.Bytes.ToString("N0"), Markup.Escape(Path.GetFileName(t.File)));
+                table.AddRow(Show.Markup(t.Name), Show.Markup(t.Dtype), $"[[{string.Join(", ", t.Shape)}]]", t.Bytes.ToString("N0"), Show.Markup(Path.GetFileName(t.File)));
             console.Write(table);
         }
 
@@ -72,10 +72,10 @@ public static class InspectCommand
                 : "No config.json beside the checkpoint: shapes not cross-checked (use --config).");
             return;
         }
-        console.WriteLine($"Config {configSource}: {arch.ModelType}, {arch.ParameterCount:N0} parameters in {arch.Tensors.Count:N0} tensors; {cmp.Matched:N0} matched.");
-        if (cmp.StrippedPrefix is not null) console.WriteLine($"  Names are saved without the base-model prefix \"{cmp.StrippedPrefix}\" (a base-model export); matched after adding it.");
-        if (cmp.TiedCopies.Count > 0) console.WriteLine($"  Stored copy of the tied head (shares the embedding): {string.Join(", ", cmp.TiedCopies)}");
-        if (cmp.IgnoredBuffers.Count > 0) console.WriteLine($"  Ignored {cmp.IgnoredBuffers.Count} non-parameter buffers (attention masks, RoPE inv_freq), e.g. {cmp.IgnoredBuffers[0]}");
+        console.WriteLine($"Config {Show.Plain(configSource)}: {Show.Plain(arch.ModelType)}, {arch.ParameterCount:N0} parameters in {arch.Tensors.Count:N0} tensors; {cmp.Matched:N0} matched.");
+        if (cmp.StrippedPrefix is not null) console.WriteLine($"  Names are saved without the base-model prefix \"{Show.Plain(cmp.StrippedPrefix)}\" (a base-model export); matched after adding it.");
+        if (cmp.TiedCopies.Count > 0) console.WriteLine($"  Stored copy of the tied head (shares the embedding): {string.Join(", ", cmp.TiedCopies.Select(Show.Plain))}");
+        if (cmp.IgnoredBuffers.Count > 0) console.WriteLine($"  Ignored {cmp.IgnoredBuffers.Count} non-parameter buffers (attention masks, RoPE inv_freq), e.g. {Show.Plain(cmp.IgnoredBuffers[0])}");
         List(console, "Missing from the checkpoint", cmp.Missing);
         List(console, "Not in the config's architecture", cmp.Unexpected);
         List(console, "Wrong shape", cmp.WrongShape.Select(w => $"{w.Name}: config [{string.Join(", ", w.Expected)}], checkpoint [{string.Join(", ", w.Actual)}]").ToList());
@@ -86,7 +86,7 @@ public static class InspectCommand
     {
         if (items.Count == 0) return;
         console.WriteLine($"  {title} ({items.Count}):");
-        foreach (var i in items.Take(20)) console.WriteLine($"    {i}");
+        foreach (var i in items.Take(20)) console.WriteLine($"    {Show.Plain(i)}");
         if (items.Count > 20) console.WriteLine($"    … and {items.Count - 20} more (see --json)");
     }
 }

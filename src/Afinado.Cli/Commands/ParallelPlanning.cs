@@ -73,7 +73,7 @@ internal static class ParallelPlanning
         if (Console.IsOutputRedirected || writer != Console.Out) console.Profile.Width = 180;
         var first = verdicts[0];
         var l = first.Ledger;
-        console.MarkupLine($"[bold]Per GPU[/] — {Markup.Escape(l.Layout.Describe())} on {Markup.Escape(first.Device.Name)}: peak {ByteSize.Format(l.GpuPeakBytes)} at {Markup.Escape(l.GpuPeakPhase.StepName())}");
+        console.MarkupLine($"[bold]Per GPU[/] — {Show.Markup(l.Layout.Describe())} on {Show.Markup(first.Device.Name)}: peak {ByteSize.Format(l.GpuPeakBytes)} at {Show.Markup(l.GpuPeakPhase.StepName())}");
         var table = new Table().Border(TableBorder.Rounded).Expand();
         table.AddColumn("Component");
         table.AddColumn(new TableColumn("Bytes").RightAligned());
@@ -81,10 +81,10 @@ internal static class ParallelPlanning
         table.AddColumn("Formula");
         table.AddColumn("Source");
         foreach (var line in l.Gpu)
-            table.AddRow(Markup.Escape(line.Name), ByteSize.Format(line.Bytes), Markup.Escape(line.Phases.StepName()), Markup.Escape(line.Formula), $"[grey]{Markup.Escape(line.Source)}[/]");
-        table.AddRow("[bold]peak per GPU[/]", $"[bold]{ByteSize.Format(l.GpuPeakBytes)}[/]", Markup.Escape(l.GpuPeakPhase.StepName()), "largest sum over the step's moments", "");
+            table.AddRow(Show.Markup(line.Name), ByteSize.Format(line.Bytes), Show.Markup(line.Phases.StepName()), Show.Markup(line.Formula), $"[grey]{Show.Markup(line.Source)}[/]");
+        table.AddRow("[bold]peak per GPU[/]", $"[bold]{ByteSize.Format(l.GpuPeakBytes)}[/]", Show.Markup(l.GpuPeakPhase.StepName()), "largest sum over the step's moments", "");
         foreach (var line in l.CpuPerNode)
-            table.AddRow($"CPU: {Markup.Escape(line.Name)}", ByteSize.Format(line.Bytes), Markup.Escape(line.Phases.StepName()), Markup.Escape(line.Formula), $"[grey]{Markup.Escape(line.Source)}[/]");
+            table.AddRow($"CPU: {Show.Markup(line.Name)}", ByteSize.Format(line.Bytes), Show.Markup(line.Phases.StepName()), Show.Markup(line.Formula), $"[grey]{Show.Markup(line.Source)}[/]");
         table.AddRow("[bold]CPU RAM per node[/]", $"[bold]{ByteSize.Format(l.CpuBytesPerNode)}[/]", "", "larger of checkpoint loading and offloaded states", "");
         console.Write(table);
 
@@ -94,7 +94,7 @@ internal static class ParallelPlanning
         v.AddColumn(new TableColumn("Per GPU").RightAligned());
         v.AddColumn("Verdict");
         foreach (var x in verdicts)
-            v.AddRow(Markup.Escape(x.Device.Name), Markup.Escape(x.Ledger.Layout.Describe()), ByteSize.Format(x.Ledger.GpuPeakBytes), x.VerdictMarkup);
+            v.AddRow(Show.Markup(x.Device.Name), Show.Markup(x.Ledger.Layout.Describe()), ByteSize.Format(x.Ledger.GpuPeakBytes), x.VerdictMarkup);
         console.Write(v);
         if (first.Ledger.GpuNvidiaSmiUpperBytes is { } upper)
             console.MarkupLine($"[grey]nvidia-smi may read up to {ByteSize.Format(upper)} per GPU: " + (first.Ledger.Layout.Offload == Offload.Params
@@ -104,17 +104,17 @@ internal static class ParallelPlanning
                   "(Answer.AI fsdp_qlora, Llama-2-7B LoRA: 10.24 GiB reserved for 8.28 allocated). ") +
                 "The verdict uses the peak above: PyTorch frees cached blocks and retries before it reports out of memory.[/]");
         foreach (var x in verdicts.Where(x => x.UsesFewerGpus))
-            console.MarkupLine($"[yellow]{Markup.Escape(x.Device.Name)}:[/] no layout fits on all {x.RequestedGpus} GPUs (more ranks need more CPU RAM " +
+            console.MarkupLine($"[yellow]{Show.Markup(x.Device.Name)}:[/] no layout fits on all {x.RequestedGpus} GPUs (more ranks need more CPU RAM " +
                 $"per node: an offloaded copy per rank, and FSDP1 pins buffers rounded up to powers of two); run on {x.Ledger.Layout.Gpus} of them.");
         if (first.Alternatives.Count > 1)
         {
-            console.MarkupLine($"Alternatives on {Markup.Escape(first.Device.Name)} (least communication first):");
+            console.MarkupLine($"Alternatives on {Show.Markup(first.Device.Name)} (least communication first):");
             foreach (var a in first.Alternatives)
-                console.MarkupLine($"  {(a.Fits ? "[green]fits[/]" : "[red]no  [/]")} {Markup.Escape(a.Layout.Describe())}: {ByteSize.Format(a.Ledger.GpuPeakBytes)} per GPU, {ByteSize.Format(a.Ledger.CpuBytesPerNode)} CPU per node"
+                console.MarkupLine($"  {(a.Fits ? "[green]fits[/]" : "[red]no  [/]")} {Show.Markup(a.Layout.Describe())}: {ByteSize.Format(a.Ledger.GpuPeakBytes)} per GPU, {ByteSize.Format(a.Ledger.CpuBytesPerNode)} CPU per node"
                     + (!a.Fits && (first.Device.CapacityBytes <= 0 || a.Ledger.FitsGpu(first.Device.CapacityBytes)) ? " [red](CPU RAM short)[/]" : ""));
         }
         if (fewest is not null)
-            console.MarkupLine($"Fewest GPUs: [bold]{fewest.Gpus}[/] ({Markup.Escape(fewest.Chosen!.Layout.Describe())})");
+            console.MarkupLine($"Fewest GPUs: [bold]{fewest.Gpus}[/] ({Show.Markup(fewest.Chosen!.Layout.Describe())})");
     }
 
     /// <summary>Adds <c>parallel</c>, <c>cpu_bytes_per_node</c>, per-GPU verdicts and alternatives to the plan JSON.</summary>

@@ -23,8 +23,8 @@ internal static class PlanTable
         string what = job.IsTraining
             ? $"train, {job.Method.ToString().ToLowerInvariant()}, {job.Precision.Name()}, {(job.Rule == LearningRule.Backprop ? "" : $"rule {job.Rule.Name()}, ")}{(job.Rule == LearningRule.EsDirect ? "no optimizer (in-place update)" : job.Optimizer.Name())}, batch {job.Batch} × seq {job.Seq}, checkpointing {job.Checkpointing.ToString().ToLowerInvariant()}, {job.Attention.ToString().ToLowerInvariant()}"
             : $"infer, {job.ResolvedWeightsDtype.Name()} weights, {job.ResolvedKvDtype.Name()} KV, batch {job.Batch}, prompt {job.Seq}, context {job.ContextTokens}, {job.Attention.ToString().ToLowerInvariant()}";
-        console.MarkupLine($"[bold]{Markup.Escape(plan.Architecture.Name)}[/] ({plan.Architecture.ParameterCount:N0} parameters) — {Markup.Escape(what)} on {plan.DeviceKind.ToString().ToLowerInvariant()}");
-        if (job.IsTraining) console.MarkupLine(Markup.Escape(plan.Selection.PeftSummary));
+        console.MarkupLine($"[bold]{Show.Markup(plan.Architecture.Name)}[/] ({plan.Architecture.ParameterCount:N0} parameters) — {Show.Markup(what)} on {plan.DeviceKind.ToString().ToLowerInvariant()}");
+        if (job.IsTraining) console.MarkupLine(Show.Markup(plan.Selection.PeftSummary));
 
         var table = new Table().Border(TableBorder.Rounded).Expand();
         table.AddColumn("Component");
@@ -35,12 +35,12 @@ internal static class PlanTable
         foreach (var e in l.Tensors.OrderByDescending(e => (e.Phases & l.PeakPhase) != 0).ThenByDescending(e => e.Bytes))
         {
             bool atPeak = (e.Phases & l.PeakPhase) != 0;
-            string name = atPeak ? Markup.Escape(e.Name) : $"[grey]{Markup.Escape(e.Name)}[/]";
-            table.AddRow(name, ByteSize.Format(e.Bytes), Markup.Escape(e.Phases.Name()), Markup.Escape(e.Formula), $"[grey]{Markup.Escape(e.Source)}[/]");
+            string name = atPeak ? Show.Markup(e.Name) : $"[grey]{Show.Markup(e.Name)}[/]";
+            table.AddRow(name, ByteSize.Format(e.Bytes), Show.Markup(e.Phases.Name()), Show.Markup(e.Formula), $"[grey]{Show.Markup(e.Source)}[/]");
         }
-        table.AddRow($"[bold]peak ({Markup.Escape(l.PeakPhase.Name())})[/]", $"[bold]{ByteSize.Format(l.PeakBytes)}[/]", "", "tensors live at the peak (≈ torch.cuda.max_memory_allocated)", "");
+        table.AddRow($"[bold]peak ({Show.Markup(l.PeakPhase.Name())})[/]", $"[bold]{ByteSize.Format(l.PeakBytes)}[/]", "", "tensors live at the peak (≈ torch.cuda.max_memory_allocated)", "");
         foreach (var e in l.Runtime)
-            table.AddRow(Markup.Escape(e.Name), ByteSize.Format(e.Bytes), "whole run", Markup.Escape(e.Formula), $"[grey]{Markup.Escape(e.Source)}[/]");
+            table.AddRow(Show.Markup(e.Name), ByteSize.Format(e.Bytes), "whole run", Show.Markup(e.Formula), $"[grey]{Show.Markup(e.Source)}[/]");
         if (plan.DeviceKind == DeviceKind.Gpu)
             table.AddRow("[bold]reserved[/]", $"[bold]{ByteSize.Format(l.ReservedBytes)}[/]", "",
                 $"peak + workspaces + fragmentation {ByteSize.Format(l.FragmentationBytes)} (≈ torch.cuda.max_memory_reserved)", "");
@@ -56,24 +56,24 @@ internal static class PlanTable
             verdicts.AddColumn("Verdict");
             verdicts.AddColumn(new TableColumn("Headroom").RightAligned());
             foreach (var v in plan.Verdicts)
-                verdicts.AddRow(Markup.Escape(v.Device.Name), v.Device.CapacityBytes > 0 ? ByteSize.Format(v.Device.CapacityBytes) : "—",
+                verdicts.AddRow(Show.Markup(v.Device.Name), v.Device.CapacityBytes > 0 ? ByteSize.Format(v.Device.CapacityBytes) : "—",
                     VerdictText(v), ByteSize.Format(v.HeadroomBytes));
             console.Write(verdicts);
             foreach (var v in plan.Verdicts.Where(v => v.Device.Interpretation is not null))
-                console.MarkupLine($"[grey]--gpu-memory {Markup.Escape(v.Device.Interpretation!)}[/]");
+                console.MarkupLine($"[grey]--gpu-memory {Show.Markup(v.Device.Interpretation!)}[/]");
         }
         if (plan.KbitPrepTotalBytes is { } kbit)
             console.MarkupLine($"[yellow]Note:[/] QLoRA through TRL's SFTTrainer or PEFT's recipe runs prepare_model_for_kbit_training (fp32 embeddings, head " +
                 $"and activations): with [bold]--kbit-prep[/] this job's total is {ByteSize.Format(kbit)} ({ByteSize.Format(kbit - l.TotalBytes)} more).");
         if (plan.Fixes.Count > 0)
         {
-            console.MarkupLine($"[bold]To fit {Markup.Escape(plan.Verdicts[0].Device.Name)}:[/]");
+            console.MarkupLine($"[bold]To fit {Show.Markup(plan.Verdicts[0].Device.Name)}:[/]");
             foreach (var f in plan.Fixes)
-                console.MarkupLine($"  {(f.Fits ? "[green]✓[/]" : "[red]✗[/]")} {Markup.Escape(f.Change)} → peak {ByteSize.Format(f.PeakBytes)}, total {ByteSize.Format(f.TotalBytes)}");
+                console.MarkupLine($"  {(f.Fits ? "[green]✓[/]" : "[red]✗[/]")} {Show.Markup(f.Change)} → peak {ByteSize.Format(f.PeakBytes)}, total {ByteSize.Format(f.TotalBytes)}");
         }
         if (plan.Search is { } s)
-            console.MarkupLine($"Largest {s.Parameter} that fits {Markup.Escape(plan.Verdicts[0].Device.Name)}: [bold]{s.Value}[/]" +
-                (s.Value == 0 ? s.Unlock is { } u ? $" — {s.Parameter} 1 fits with {Markup.Escape(u)}" : " — no single change or combination makes 1 fit" : "") +
+            console.MarkupLine($"Largest {s.Parameter} that fits {Show.Markup(plan.Verdicts[0].Device.Name)}: [bold]{s.Value}[/]" +
+                (s.Value == 0 ? s.Unlock is { } u ? $" — {s.Parameter} 1 fits with {Show.Markup(u)}" : " — no single change or combination makes 1 fit" : "") +
                 (s.ValueWithKbitPrep is { } k ? $" ([yellow]{k:N0}[/] with --kbit-prep, as TRL's SFTTrainer prepares a 4-bit model)" : ""));
     }
 

@@ -23,6 +23,8 @@ public static class PretrainCommand
             var outDir = parse.GetValue(o.Out) ?? throw new InputError("--out", "is required", "Give a new folder for the run, e.g. --out runs/base.");
             var (recipeConfig, _) = Recipes.Get("fortunes-base");
             var config = o.Apply(parse, recipeConfig);
+            OutputPaths.Folder("--out", outDir);
+            if (parse.GetValue(publish) is { } publishDir) OutputPaths.Folder("--publish", publishDir);
             var code = RunExecution.Execute(parse, new LanguageModelRun(config, outDir), parse.GetValue(o.Json), Path.GetFullPath(outDir));
             var target = parse.GetValue(publish);
             if (code == CliApp.ExitOk && target is not null)

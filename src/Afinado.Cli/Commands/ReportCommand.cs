@@ -21,6 +21,7 @@ public static class ReportCommand
         cmd.SetAction(parse =>
         {
             var dir = parse.GetValue(outDir)!;
+            OutputPaths.Folder("--out", dir);
             var doc = ReportBuilder.Build(parse.GetValue(runs)!, dir, parse.GetValue(allow));
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))

@@ -33,9 +33,9 @@ internal static class RunExecution
             foreach (var (name, v) in summary.ExtraValidation)
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{name} validation loss {v.Before:F4} -> {v.After:F4}"));
             output.WriteLine($"trainable {summary.TrainableParameters:N0} of {summary.TotalParameters:N0} parameters; {LanguageModelRun.MemoryLine(summary.PlannedPeakBytes, summary.MeasuredPeakBytes)}");
-            output.WriteLine($"run folder: {runDir}");
+            output.WriteLine($"run folder: {Show.Plain(runDir)}");
         }
-        if (summary.Status == "diverged") error.WriteLine($"error: {summary.Message}");
+        if (summary.Status == "diverged") error.WriteLine($"error: {Show.Plain(summary.Message)}");
         return summary.Status switch
         {
             "completed" => CliApp.ExitOk,

@@ -41,6 +41,7 @@ public static class TrainCommand
                 baseConfig = new TrainConfig { ModelConfigJson = "{}", Data = "" };
             }
             var config = o.Apply(parse, baseConfig);
+            OutputPaths.Folder("--out", outDir);
             var run = new LanguageModelRun(config, outDir, extras);
             return RunExecution.Execute(parse, run, parse.GetValue(o.Json), Path.GetFullPath(outDir));
         });

@@ -74,7 +74,11 @@ internal sealed class TrainOptions
         }
         var freeze = p.GetValue(Freeze);
         var targets = p.GetValue(LoraTargets);
-        return c with
+        // Flag-only meanings are checked here (0 = clipping off; the machine's core count); the merged config is
+        // checked as a whole by TrainConfigChecks, which the run repeats before it starts.
+        Afinado.Planner.InputRange.Real("--clip-norm", p.GetValue(ClipNorm), 0, 1e6, hint: "0 turns clipping off");
+        Afinado.Planner.InputRange.Whole("--threads", p.GetValue(Threads), 1, Environment.ProcessorCount, $"this machine has {Environment.ProcessorCount} cores; more threads only wait on each other");
+        var merged = c with
         {
             Data = p.GetValue(Data) ?? c.Data,
             Category = p.GetValue(Category) ?? c.Category,
@@ -109,5 +113,7 @@ internal sealed class TrainOptions
             Seed = p.GetValue(Seed) ?? c.Seed,
             Threads = p.GetValue(Threads) ?? c.Threads,
         };
+        TrainConfigChecks.Validate(merged);
+        return merged;
     }
 }

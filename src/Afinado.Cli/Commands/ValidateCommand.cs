@@ -45,11 +45,11 @@ public static class ValidateCommand
             {
                 string err = r.RelativeError is { } e ? SignedPercent(e) : "—";
                 string ok = !r.Asserted ? "[grey]not asserted[/]" : r.WithinTolerance ? "[green]ok[/]" : "[red]MISS[/]";
-                t.AddRow(Markup.Escape(r.Id), r.Scope, r.Metric, Fmt(r.PredictedBytes, r.Metric), Fmt(r.MeasuredBytes, r.Metric), err,
+                t.AddRow(Show.Markup(r.Id), r.Scope, r.Metric, Fmt(r.PredictedBytes, r.Metric), Fmt(r.MeasuredBytes, r.Metric), err,
                     r.Tolerance is { } tol ? tol.ToString("0%", CultureInfo.InvariantCulture) : "—", ok);
             }
             console.Write(t);
-            console.MarkupLine($"{Markup.Escape(s.Name)}: {s.Predicted} rows asserted: median |error| {Pct(s.MedianAbsError)}, worst {Pct(s.WorstAbsError)}, misses {s.Failures}; " +
+            console.MarkupLine($"{Show.Markup(s.Name)}: {s.Predicted} rows asserted: median |error| {Pct(s.MedianAbsError)}, worst {Pct(s.WorstAbsError)}, misses {s.Failures}; " +
                 $"{s.MeasuredPredicted} measured-memory rows: median {Pct(s.MedianAbsErrorMeasured)}; all {s.AllPredicted} predicted rows incl. unmet: median {Pct(s.MedianAbsErrorAllPredicted)}, worst {Pct(s.WorstAbsErrorAllPredicted)}.");
         }
     }
@@ -108,7 +108,8 @@ public static class ValidateCommand
 
     private static void Num(Utf8JsonWriter w, string name, double? value)
     {
-        if (value is { } v) w.WriteNumber(name, Math.Round(v, 6)); else w.WriteNull(name);
+        // A non-finite figure is written as null, as everywhere else (FiniteJson); Utf8JsonWriter would throw on it.
+        if (value is { } v && double.IsFinite(v)) w.WriteNumber(name, Math.Round(v, 6)); else w.WriteNull(name);
     }
 
     /// <summary>+1.2% / −0.4% / 0.0%: an error that rounds to zero prints without a sign (not "-+0.0%").</summary>

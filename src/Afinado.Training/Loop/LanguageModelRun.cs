@@ -63,10 +63,12 @@ public sealed class LanguageModelRun
 
     public RunSummary Execute(ITrainingProgress progress, CancellationToken cancel)
     {
-        Validate(config);
+        var warnings = TrainConfigChecks.Validate(config);
+        var arch = HfConfigReader.Parse(config.ModelConfigJson, config.BaseModel is null ? "model config" : Path.Combine(config.BaseModel, "config.json"));
+        TrainConfigChecks.Validate(config, arch);
+        foreach (var w in warnings) progress.Message("warning: " + w);
         if (config.Threads is { } threads) set_num_threads(threads);
         ProcessMemory.TameMalloc();
-        var arch = HfConfigReader.Parse(config.ModelConfigJson, config.BaseModel is null ? "model config" : Path.Combine(config.BaseModel, "config.json"));
         var tokenizer = Tokenizers.Create(config.Tokenizer);
         if (tokenizer.VocabSize > arch.VocabSize)
             throw new InputError("--tokenizer", $"{tokenizer.Name} has {tokenizer.VocabSize} ids but the model's vocab_size is {arch.VocabSize}", "Use the tokenizer the model was trained with.");
@@ -229,18 +231,5 @@ public sealed class LanguageModelRun
         }
         GC.Collect();
         GC.WaitForPendingFinalizers();
-    }
-
-    private static void Validate(TrainConfig c)
-    {
-        if (c.MaxSteps < 1) throw new InputError("--max-steps", $"{c.MaxSteps} is not positive", "Use at least 1 step.");
-        if (c.BatchSize < 1) throw new InputError("--batch", $"{c.BatchSize} is not positive", "Use a batch size of at least 1.");
-        if (c.SequenceLength < 2) throw new InputError("--seq", $"{c.SequenceLength} is too short", "Use a sequence length of at least 2.");
-        if (c.GradientAccumulation < 1) throw new InputError("--grad-accum", $"{c.GradientAccumulation} is not positive", "Use 1 or more.");
-        if (!(c.LearningRate > 0)) throw new InputError("--lr", $"{c.LearningRate} is not positive", "Use e.g. 1e-3.");
-        if (c.Threads is < 1) throw new InputError("--threads", $"{c.Threads} is not positive", "Use 1 or more threads, or leave it out.");
-        if (!LearningRules.RuleFactory.Names.Contains(c.Rule))
-            throw new InputError("--rule", $"\"{c.Rule}\" is not a learning rule", $"Use one of: {string.Join(", ", LearningRules.RuleFactory.Names)}.");
-        if (c.Attention is not ("sdpa" or "eager")) throw new InputError("--attention", $"\"{c.Attention}\" is not an attention kernel", "Use sdpa or eager.");
     }
 }

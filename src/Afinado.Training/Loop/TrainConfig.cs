@@ -69,12 +69,13 @@ public sealed record TrainConfig
     public int CheckpointEvery { get; init; } = 50;
     public long Seed { get; init; } = 1337;
 
-    public static readonly JsonSerializerOptions Json = new()
+    /// <summary>The JSON style of run folders (run-config, manifest, summary, checkpoint state); NaN/Infinity are written as null.</summary>
+    public static readonly JsonSerializerOptions Json = Afinado.Planner.FiniteJson.AddTo(new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
+    });
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
     public static TrainConfig FromJson(string json) => JsonSerializer.Deserialize<TrainConfig>(json, Json)!;

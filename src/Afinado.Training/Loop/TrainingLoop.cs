@@ -111,11 +111,19 @@ public sealed class TrainingLoop
 
             bool last = step == options.MaxSteps;
             double? evaluated = null;
-            if (options.EvalEvery > 0 && (step % options.EvalEvery == 0 || last))
+            bool periodic = options.EvalEvery > 0 && (step % options.EvalEvery == 0 || last);
+            // With --eval-every 0 the one evaluation is the final one; it too comes before the last checkpoint.
+            if (periodic || (last && options.EvalEvery <= 0))
             {
                 (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
-                evaluated = valLoss;
-                progress.Evaluated(step, valLoss.Value);
+                if (periodic) evaluated = valLoss;
+                if (!double.IsFinite(valLoss.Value))
+                {
+                    curve.Add(new LossPoint(step, outcome.Loss, evaluated));
+                    // The update that produced these weights is not checkpointed: the last good checkpoint stays latest.
+                    return Diverged($"validation loss became {valLoss.Value} at step {step} (learning rate {lr:G3}); stopped before checkpointing.", step);
+                }
+                if (periodic) progress.Evaluated(step, valLoss.Value);
             }
             curve.Add(new LossPoint(step, outcome.Loss, evaluated));
             bool stop = cancel.IsCancellationRequested;
@@ -131,7 +139,7 @@ public sealed class TrainingLoop
                     TorchRngState = RngState(),
                     LossCurve = curve.ToList(),
                 };
-                SaveCheckpoint();
+                SaveCheckpoint(step);
             }
             if (stop && !last)
             {
@@ -140,7 +148,8 @@ public sealed class TrainingLoop
                 return new LoopResult(LoopStatus.Interrupted, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg, curve);
             }
         }
-        if (options.EvalEvery <= 0 && valLoss is null) (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
+        // A run resumed at its end takes no step: evaluate what the checkpoint holds.
+        if (valLoss is null) (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
         return new LoopResult(LoopStatus.Completed, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, null, curve);
     }
 
@@ -159,12 +168,23 @@ public sealed class TrainingLoop
         return CheckpointExpectation.FirstNonFinite(optimizer.StateDict()) is { } o ? $"optimizer state {o}" : null;
     }
 
-    private void SaveCheckpoint()
+    private void SaveCheckpoint(long step)
     {
         var weights = trainable.ToDictionary(t => t.Name, t => (Tensor)t.Parameter);
         var opt = optimizer.StateDict();
         foreach (var (k, v) in rule.StateDict()) opt["rule/" + k] = v;
-        checkpoints!.Save(state, weights, opt);
+        try
+        {
+            checkpoints!.Save(state, weights, opt);
+        }
+        catch (IOException e)
+        {
+            // Disk full or the folder gone: the store replaces the latest pointer only after a complete write, so the
+            // previous checkpoint is still the one a resume starts from; say so instead of a bare IOException.
+            throw new CheckpointWriteException(
+                $"could not write the checkpoint of step {step}: {e.Message}. {LastGoodCheckpoint()} " +
+                $"After freeing space, continue with afinado train --resume {Path.GetDirectoryName(checkpoints!.Root)}.", e);
+        }
     }
 
     private static string RngState()

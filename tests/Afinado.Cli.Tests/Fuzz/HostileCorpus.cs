@@ -373,5 +373,5 @@ internal static class HostileCorpus
         }
     }
 
-    private static string Short(string v) => v.Length <= 24 ? Afinado.Planner.Inputs.TerminalText.Escape(v) : $"{v[..8]}…({v.Length} chars)";
+    private static string Short(string v) => v.Length <= 24 ? Afinado.Planner.TerminalText.Escape(v) : $"{v[..8]}…({v.Length} chars)";
 }

@@ -16,6 +16,10 @@ public static class FashionMnistBenchCommand
 {
     public const string Schema = "afinado.bench.fashion-mnist/1";
 
+    // NaN/Infinity (a diverged row) are written as null, so a bad row cannot crash the table after hours of runs.
+    private static readonly JsonSerializerOptions FileJson = FiniteJson.AddTo(new() { WriteIndented = true });
+    private static readonly JsonSerializerOptions LineJson = FiniteJson.AddTo(new());
+
     public static Command Build()
     {
         var runs = new Option<string>("--runs") { Description = "Comma-separated rows to run.", DefaultValueFactory = _ => string.Join(",", FashionMnistPresets.All.Select(s => s.Id)) };
@@ -34,19 +38,20 @@ public static class FashionMnistBenchCommand
             var ids = parse.GetValue(runs)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var specs = ids.Select(FashionMnistPresets.Find).ToList();
             int? stepOverride = parse.GetValue(steps);
-            if (stepOverride is < 1) throw new InputError("--steps", $"{stepOverride} is not a positive step count", "Pass --steps 1 or more, or leave it out for the preset budgets.");
+            InputRange.Whole("--steps", stepOverride, 1, 100_000_000, "or leave it out for the preset budgets");
+            InputRange.Whole("--memory-steps", parse.GetValue(memorySteps), 0, 100_000_000, "0 skips the memory run");
+            if (!parse.GetValue(child)) OutputPaths.Folder("--out", parse.GetValue(outDir)!);
             if (stepOverride is int s) specs = specs.Select(x => x with { Steps = s }).ToList();
             var progress = new ProgressLines(parse.InvocationConfiguration.Error);
             var dataDir = parse.GetValue(data)!;
-            int threadCount = parse.GetValue(threads);
-            if (threadCount < 1) throw new InputError("--threads", $"{threadCount} threads", "Pass --threads 1 or more.");
+            int threadCount = InputRange.Whole("--threads", parse.GetValue(threads), 1, Environment.ProcessorCount, $"this machine has {Environment.ProcessorCount} cores");
             TorchSharp.torch.set_num_threads(threadCount);
 
             if (parse.GetValue(child))
             {
                 if (specs.Count != 1) throw new InputError("--runs", "a child runs exactly one row", "Pass one row id.");
                 var result = RunInProcess(specs[0], dataDir, progress);
-                parse.InvocationConfiguration.Output.WriteLine(JsonSerializer.Serialize(result));
+                parse.InvocationConfiguration.Output.WriteLine(JsonSerializer.Serialize(result, LineJson));
                 return CliApp.ExitOk;
             }
 
@@ -77,7 +82,7 @@ public static class FashionMnistBenchCommand
             var dir = parse.GetValue(outDir)!;
             Directory.CreateDirectory(dir);
             var doc = new Dictionary<string, object> { ["schema"] = Schema, ["machine"] = $"{Environment.ProcessorCount} cores, shared with other jobs", ["threads"] = threadCount, ["rows"] = results };
-            var text = JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true });
+            var text = JsonSerializer.Serialize(doc, FileJson);
             File.WriteAllText(Path.Combine(dir, "fashion-mnist.json"), text);
             var table = MarkdownTable(results);
             File.WriteAllText(Path.Combine(dir, "fashion-mnist.md"), table);
@@ -111,7 +116,7 @@ public static class FashionMnistBenchCommand
         p.WaitForExit();
         if (p.ExitCode != 0) throw new InvalidOperationException($"benchmark row {spec.Id} failed with exit code {p.ExitCode}");
         var line = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
-        return JsonSerializer.Deserialize<FashionMnistRunResult>(line) ?? throw new InvalidOperationException($"row {spec.Id} printed no result");
+        return JsonSerializer.Deserialize<FashionMnistRunResult>(line, LineJson) ?? throw new InvalidOperationException($"row {spec.Id} printed no result");
     }
 
     private static string MarkdownTable(IReadOnlyList<FashionMnistRunResult> rows)

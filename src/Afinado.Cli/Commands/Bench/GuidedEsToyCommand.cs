@@ -26,11 +26,10 @@ public static class GuidedEsToyCommand
         cmd.Options.Add(seed);
         cmd.SetAction(parse =>
         {
-            int n = parse.GetValue(steps);
-            if (n < 1) throw new InputError("--steps", $"{n} is not a positive number of steps", "Pass --steps 1 or more (the paper uses 10000).");
-            int s = parse.GetValue(seed);
-            if (s < 0) throw new InputError("--seed", $"{s} is negative", "Pass a seed ≥ 0.");
+            int n = InputRange.Whole("--steps", parse.GetValue(steps), 1, 100_000_000, "the paper uses 10000");
+            int s = InputRange.Whole("--seed", parse.GetValue(seed), 0, int.MaxValue);
             var dir = parse.GetValue(outDir)!;
+            OutputPaths.Folder("--out", dir);
             var output = parse.InvocationConfiguration.Output;
             var progress = new ProgressLines(parse.InvocationConfiguration.Error);
 
@@ -42,7 +41,7 @@ public static class GuidedEsToyCommand
             LossCurvePlot.Save(pngPath, $"Guided ES toy: least squares n={options.N}, m={options.M}, biased surrogate", result.Curves,
                 result.OptimalLoss, "log10( f(x) - f(x*) )");
             var doc = ToJson(result, pngPath);
-            var text = JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true });
+            var text = JsonSerializer.Serialize(doc, FiniteJson.AddTo(new JsonSerializerOptions { WriteIndented = true }));
             File.WriteAllText(Path.Combine(dir, "guided-es-toy.json"), text);
 
             if (parse.GetValue(json)) output.WriteLine(text);

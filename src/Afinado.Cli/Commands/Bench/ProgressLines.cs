@@ -14,5 +14,5 @@ internal sealed class ProgressLines
         _console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
 
     public void Report(string what, string detail) =>
-        _console.MarkupLine($"[grey]{Markup.Escape(DateTime.UtcNow.ToString("HH:mm:ss"))}[/] [blue]{Markup.Escape(what)}[/] {Markup.Escape(detail)}");
+        _console.MarkupLine($"[grey]{Show.Markup(DateTime.UtcNow.ToString("HH:mm:ss"))}[/] [blue]{Show.Markup(what)}[/] {Show.Markup(detail)}");
 }

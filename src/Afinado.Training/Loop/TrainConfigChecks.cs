@@ -1,0 +1,70 @@
+using System.Globalization;
+using Afinado.Planner;
+using Afinado.Planner.Architecture;
+
+namespace Afinado.Training.Loop;
+
+/// <summary>
+/// Range, finiteness and consistency of a <see cref="TrainConfig"/>, checked before a run touches its folder, its data
+/// or the model. Errors are <see cref="InputError"/>s naming the flag that sets the field; doubtful but runnable choices
+/// come back as warnings for the caller to print.
+/// </summary>
+public static class TrainConfigChecks
+{
+    /// <summary>Largest values accepted: far beyond any run this CPU trainer makes, small enough to rule out typos and overflow.</summary>
+    public const int MaxSteps = 100_000_000, MaxBatch = 65_536, MaxSeq = 1 << 20, MaxThreads = 4096, MaxEvalBatches = 1_000_000;
+
+    /// <summary>Learning rates above this are refused; between <see cref="UsualMaxLearningRate"/> and it they only warn
+    /// (divergence tests deliberately train at 1e12 to reach the NaN stop).</summary>
+    public const double MaxLearningRate = 1e15, UsualMaxLearningRate = 10;
+
+    /// <summary>Throws on a value no run can use; returns warnings (without a "warning:" prefix) for ones that run but look wrong.</summary>
+    public static IReadOnlyList<string> Validate(TrainConfig c)
+    {
+        InputRange.Whole("--max-steps", c.MaxSteps, 1, MaxSteps);
+        InputRange.Whole("--batch", c.BatchSize, 1, MaxBatch);
+        InputRange.Whole("--seq", c.SequenceLength, 2, MaxSeq, "a sequence needs an input and a next token");
+        InputRange.Whole("--grad-accum", c.GradientAccumulation, 1, 1_000_000);
+        InputRange.Real("--lr", c.LearningRate, 0, MaxLearningRate, minOpen: true, hint: "e.g. 1e-3");
+        InputRange.Real("--min-lr", c.MinLearningRate, 0, MaxLearningRate, hint: "the cosine decay's floor, e.g. a tenth of --lr");
+        InputRange.Whole("--warmup", c.WarmupSteps, 0, MaxSteps, "0 turns warmup off");
+        InputRange.Real("--weight-decay", c.WeightDecay, 0, 10, hint: "0 turns it off; 0.01–0.1 is usual");
+        InputRange.Real("--momentum", c.Momentum, 0, 1, maxOpen: true, hint: "0.9 is usual");
+        InputRange.Real("beta1", c.Beta1, 0, 1, maxOpen: true);
+        InputRange.Real("beta2", c.Beta2, 0, 1, maxOpen: true);
+        InputRange.Real("epsilon", c.Epsilon, 0, 1, minOpen: true);
+        InputRange.Real("--clip-norm", c.ClipNorm, 0, 1e6, minOpen: true, hint: "0 on the command line turns clipping off");
+        InputRange.Whole("--lora-rank", c.LoraRank, 1, 65_536, "8–64 is usual");
+        InputRange.Real("--lora-alpha", c.LoraAlpha, 0, 1e6, minOpen: true, hint: "commonly 2 × rank");
+        InputRange.Real("--lora-dropout", c.LoraDropout, 0, 1, maxOpen: true);
+        InputRange.Whole("--es-pairs", c.EsPairs, 1, 100_000);
+        InputRange.Real("--es-sigma", c.EsSigma, 0, 1, minOpen: true, hint: "1e-3 to 1e-2 is usual");
+        InputRange.Whole("--es-rank", c.EsRank, 0, 65_536, "0 = dense Gaussian noise");
+        InputRange.Whole("--eval-every", c.EvalEvery, 0, MaxSteps, "0 evaluates once, at the end");
+        InputRange.Whole("--eval-batches", c.EvalBatches, 1, MaxEvalBatches);
+        InputRange.Whole("--checkpoint-every", c.CheckpointEvery, 0, MaxSteps, "0 checkpoints only at the end or on interrupt");
+        InputRange.Whole("--threads", c.Threads, 1, MaxThreads);
+        if (!LearningRules.RuleFactory.Names.Contains(c.Rule))
+            throw new InputError("--rule", $"\"{c.Rule}\" is not a learning rule", $"Use one of: {string.Join(", ", LearningRules.RuleFactory.Names)}.");
+        if (c.Attention is not ("sdpa" or "eager")) throw new InputError("--attention", $"\"{c.Attention}\" is not an attention kernel", "Use sdpa or eager.");
+
+        var warnings = new List<string>();
+        if (c.LearningRate > UsualMaxLearningRate)
+            warnings.Add(Invariant($"--lr {c.LearningRate:G3} is far above any usual learning rate: expect the loss to diverge"));
+        if (c.WarmupSteps >= c.MaxSteps)
+            warnings.Add(Invariant($"--warmup {c.WarmupSteps} is not below --max-steps {c.MaxSteps}: the learning rate never reaches --lr {c.LearningRate:G3} nor decays"));
+        if (c.MinLearningRate > c.LearningRate)
+            warnings.Add(Invariant($"--min-lr {c.MinLearningRate:G3} is above --lr {c.LearningRate:G3}: the cosine schedule rises instead of decaying"));
+        return warnings;
+    }
+
+    /// <summary>Checks what depends on the model: the sequence must fit its position table.</summary>
+    public static void Validate(TrainConfig c, ModelArchitecture arch)
+    {
+        if (c.SequenceLength > arch.MaxPositionEmbeddings)
+            throw new InputError("--seq", Invariant($"{c.SequenceLength} is beyond the model's max_position_embeddings ({arch.MaxPositionEmbeddings})"),
+                Invariant($"Use --seq {arch.MaxPositionEmbeddings} or less."));
+    }
+
+    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}
