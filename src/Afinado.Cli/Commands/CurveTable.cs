@@ -13,7 +13,7 @@ internal static class CurveTable
 {
     public static void Write(Plan plan, MemoryCurve curve, TextWriter writer)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Ansi = AnsiSupport.Detect, ColorSystem = ColorSystemSupport.Detect });
+        var console = Show.Console(writer);
         if (Console.IsOutputRedirected || writer != Console.Out) console.Profile.Width = 180;
         bool gpu = curve.DeviceKind == DeviceKind.Gpu;
         var job = plan.Job;

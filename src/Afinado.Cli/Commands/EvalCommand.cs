@@ -57,7 +57,7 @@ public static class EvalCommand
             InputRange.Whole("--items-per-task", parse.GetValue(itemsPerTask), 1, 100_000);
             InputRange.Real("--scale-tflops", parse.GetValue(scaleTflops), 0, 1e6, minOpen: true, hint: "sustained TFLOP/s per GPU, e.g. 150");
             OutputPaths.Folder("--out", parse.GetValue(outDir)!);
-            var progress = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Error), Ansi = AnsiSupport.Detect });
+            var progress = Show.Console(parse.InvocationConfiguration.Error);
             Action<string> report = msg => progress.MarkupLine($"[grey]eval:[/] {Show.Markup(msg)}");
             var declared = parse.GetValue(tasks) is { } taskFile ? TaskFile.Read(taskFile) : null;
             EvaluationResult result;

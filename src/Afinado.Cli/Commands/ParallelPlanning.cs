@@ -69,7 +69,7 @@ internal static class ParallelPlanning
 
     public static void WriteTable(IReadOnlyList<ParallelVerdict> verdicts, LayoutSearchResult? fewest, TextWriter writer)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(writer), Ansi = AnsiSupport.Detect, ColorSystem = ColorSystemSupport.Detect });
+        var console = Show.Console(writer);
         if (Console.IsOutputRedirected || writer != Console.Out) console.Profile.Width = 180;
         var first = verdicts[0];
         var l = first.Ledger;

@@ -10,12 +10,7 @@ internal static class PlanTable
 {
     public static void Write(Plan plan, TextWriter writer)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(writer),
-            Ansi = AnsiSupport.Detect,
-            ColorSystem = ColorSystemSupport.Detect,
-        });
+        var console = Show.Console(writer);
         // Redirected output (files, tests, pipes) gets a fixed width instead of Spectre's 80-column fallback.
         if (Console.IsOutputRedirected || writer != Console.Out) console.Profile.Width = 180;
         var l = plan.Ledger;

@@ -38,7 +38,9 @@ public static class TrainConfigChecks
         InputRange.Real("--lora-alpha", c.LoraAlpha, 0, 1e6, minOpen: true, hint: "commonly 2 × rank");
         InputRange.Real("--lora-dropout", c.LoraDropout, 0, 1, maxOpen: true);
         InputRange.Whole("--es-pairs", c.EsPairs, 1, 100_000);
-        InputRange.Real("--es-sigma", c.EsSigma, 0, 1, minOpen: true, hint: "1e-3 to 1e-2 is usual");
+        // Below 1e-6 a perturbation is lost in fp32 weights of order 1 (machine epsilon 1.2e-7), and a double sigma cast
+        // to fp32 can reach 0, where the estimate divides by zero.
+        InputRange.Real("--es-sigma", c.EsSigma, 1e-6, 1, hint: "1e-3 to 1e-2 is usual");
         InputRange.Whole("--es-rank", c.EsRank, 0, 65_536, "0 = dense Gaussian noise");
         InputRange.Whole("--eval-every", c.EvalEvery, 0, MaxSteps, "0 evaluates once, at the end");
         InputRange.Whole("--eval-batches", c.EvalBatches, 1, MaxEvalBatches);

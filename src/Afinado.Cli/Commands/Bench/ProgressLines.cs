@@ -11,7 +11,7 @@ internal sealed class ProgressLines
     private readonly IAnsiConsole _console;
 
     public ProgressLines(TextWriter stderr) =>
-        _console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
+        _console = Show.Console(stderr);
 
     public void Report(string what, string detail) =>
         _console.MarkupLine($"[grey]{Show.Markup(DateTime.UtcNow.ToString("HH:mm:ss"))}[/] [blue]{Show.Markup(what)}[/] {Show.Markup(detail)}");
