@@ -22,6 +22,9 @@ public sealed record InputKind(string Name, long? MaxBytes, int MaxLineBytes, st
     /// <summary>A .safetensors file: opened for its header only (the header has its own 100 MB limit), so any size.</summary>
     public static readonly InputKind SafetensorsFile = new("safetensors file", null, 0, "The file is truncated, corrupt or not a safetensors file; download it again.");
 
+    /// <summary>Weights hashed or loaded whole (any format): opened as a stream, so any size, but never a FIFO or device.</summary>
+    public static readonly InputKind Weights = new("weights file", null, 0, "Point at the model's weights file itself.");
+
     /// <summary>tokenizer.json / vocab / merges: a 256k-token vocabulary with merges is ~35 MB.</summary>
     public static readonly InputKind Tokenizer = new("tokenizer file", 512 * MiB, 0, "Use the model folder's own tokenizer files unchanged.");
 
