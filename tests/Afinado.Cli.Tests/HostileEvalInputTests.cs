@@ -50,6 +50,14 @@ public sealed class HostileEvalInputTests : IDisposable
         HostileFiles.AssertBadInput(await HostileFiles.RunGuarded("calibration", file), "preds.jsonl:2", "$.correct", "surrogate");
     }
 
+    [Fact]
+    public async Task Predictions_with_invalid_utf8_name_the_file_and_line()
+    {
+        // Line 3 holds a Latin-1 byte: it used to be replaced silently by U+FFFD.
+        var file = _files.Bytes("preds.csv", [.. "confidence,correct\n0.9,1\n"u8, 0x30, 0x2E, 0x37, 0xE9, 0x2C, 0x31, 0x0A]);
+        HostileFiles.AssertBadInput(await HostileFiles.RunGuarded("calibration", file), "preds.csv:3", "not valid UTF-8");
+    }
+
     [Theory]
     [InlineData("/dev/zero")]
     [InlineData("/dev/urandom")]
