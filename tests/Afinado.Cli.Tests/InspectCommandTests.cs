@@ -143,4 +143,28 @@ public sealed class InspectCommandTests : IDisposable
         Assert.Equal(CliApp.ExitOk, code);
         Assert.Contains("one shard of model.safetensors.index.json", output);
     }
+
+    [Fact]
+    public async Task A_tensor_stored_with_and_without_the_base_prefix_is_reported_as_ambiguous()
+    {
+        // Both names land on model.norm.weight: a loader keeps whichever it reads last, so the checkpoint is not OK.
+        var arch = ModelCatalog.Get("HuggingFaceTB/SmolLM2-135M");
+        var norm = arch.Tensors.Single(t => t.Name == "model.norm.weight");
+        SafetensorsWriter.Write(PathOf("model.safetensors"), arch.Tensors.Select(t => (t.Name, "BF16", t.Shape)).Append(("norm.weight", "BF16", norm.Shape)));
+        File.WriteAllText(PathOf("config.json"), ModelCatalog.ConfigJson("HuggingFaceTB/SmolLM2-135M"));
+
+        var (code, output, _) = await Run("inspect", _dir.FullName);
+        Assert.Equal(CliApp.ExitFailure, code);
+        Assert.Contains("model.norm.weight: model.norm.weight and norm.weight", output);
+        Assert.DoesNotContain("OK:", output);
+
+        var (jsonCode, json, _) = await Run("inspect", _dir.FullName, "--json");
+        Assert.Equal(CliApp.ExitFailure, jsonCode);
+        using var doc = JsonDocument.Parse(json);
+        var config = doc.RootElement.GetProperty("config");
+        Assert.False(config.GetProperty("matches").GetBoolean());
+        var ambiguous = Assert.Single(config.GetProperty("ambiguous").EnumerateArray());
+        Assert.Equal("model.norm.weight", ambiguous.GetProperty("name").GetString());
+        Assert.Equal(["model.norm.weight", "norm.weight"], ambiguous.GetProperty("stored_as").EnumerateArray().Select(e => e.GetString()));
+    }
 }

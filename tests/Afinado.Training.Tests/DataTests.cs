@@ -85,7 +85,7 @@ public class DataTests
         File.WriteAllText(txt, "first para\nline two\n\nsecond\n");
         Assert.Equal(new[] { "first para\nline two", "second" }, UserTextFiles.Load(txt).Select(d => d.Text));
         File.WriteAllText(jsonl, "{\"nope\":1}\n");
-        Assert.Contains("line 1", Assert.Throws<InputError>(() => UserTextFiles.Load(jsonl)).Message);
+        Assert.Contains("mine.jsonl:1", Assert.Throws<InputError>(() => UserTextFiles.Load(jsonl)).Message);
     }
 
     [Fact]

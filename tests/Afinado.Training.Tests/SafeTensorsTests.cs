@@ -80,4 +80,25 @@ public class SafeTensorsTests
         }
         finally { File.Delete(path); }
     }
+
+    [Theory]
+    [InlineData("/dev/zero")]
+    [InlineData("fifo")]
+    public async Task Weights_that_are_a_device_or_fifo_are_refused_before_reading(string target)
+    {
+        var dir = Directory.CreateTempSubdirectory("afinado-st-hostile-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "model.safetensors");
+            if (target == "fifo") Assert.Equal(0, Mono.Unix.Native.Syscall.mkfifo(path, Mono.Unix.Native.FilePermissions.S_IRUSR | Mono.Unix.Native.FilePermissions.S_IWUSR));
+            else File.CreateSymbolicLink(path, target);
+            // On a background task: opening a FIFO blocks forever if the check regresses, and the test must fail, not hang.
+            var read = Task.Run(() => SafeTensors.Read(path));
+            Assert.True(await Task.WhenAny(read, Task.Delay(TimeSpan.FromSeconds(60))) == read, "reading did not return within 60 s");
+            var e = await Assert.ThrowsAsync<Afinado.Planner.InputError>(() => read);
+            Assert.Contains("model.safetensors", e.Message);
+            Assert.Contains(target == "fifo" ? "named pipe" : "character device", e.Message);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }

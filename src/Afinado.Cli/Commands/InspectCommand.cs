@@ -78,6 +78,8 @@ public static class InspectCommand
         if (cmp.IgnoredBuffers.Count > 0) console.WriteLine($"  Ignored {cmp.IgnoredBuffers.Count} non-parameter buffers (attention masks, RoPE inv_freq), e.g. {Show.Plain(cmp.IgnoredBuffers[0])}");
         List(console, "Missing from the checkpoint", cmp.Missing);
         List(console, "Not in the config's architecture", cmp.Unexpected);
+        List(console, "Stored twice under different names (a loader would keep either one)",
+            cmp.Ambiguous.Select(a => $"{a.Name}: {a.First} and {a.Second}").ToList());
         List(console, "Wrong shape", cmp.WrongShape.Select(w => $"{w.Name}: config [{string.Join(", ", w.Expected)}], checkpoint [{string.Join(", ", w.Actual)}]").ToList());
         console.WriteLine(cmp.Matches ? "OK: every tensor matches the config." : "MISMATCH: the checkpoint does not match its config.");
     }

@@ -77,6 +77,15 @@ internal static class InspectJson
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
+                w.WriteStartArray("ambiguous");
+                foreach (var a in cmp.Ambiguous)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", a.Name);
+                    Strings(w, "stored_as", [a.First, a.Second]);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
                 Strings(w, "ignored_buffers", cmp.IgnoredBuffers);
                 Strings(w, "tied_copies", cmp.TiedCopies);
                 if (cmp.StrippedPrefix is null) w.WriteNull("stripped_prefix"); else w.WriteString("stripped_prefix", cmp.StrippedPrefix);

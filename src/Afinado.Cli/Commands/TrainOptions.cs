@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Afinado.Planner.Inputs;
 using Afinado.Training.Loop;
 
 namespace Afinado.Cli.Commands;
@@ -67,9 +68,9 @@ internal sealed class TrainOptions
                 var cfg = Path.Combine(model, "config.json");
                 if (!File.Exists(cfg))
                     throw new Afinado.Planner.InputError("--model", $"folder \"{model}\" has no config.json", "Point --model at a Hugging Face model folder.");
-                c = c with { BaseModel = Path.GetFullPath(model), ModelConfigJson = File.ReadAllText(cfg) };
+                c = c with { BaseModel = Path.GetFullPath(model), ModelConfigJson = InputFile.ReadAllText(cfg, InputKind.Config, "--model") };
             }
-            else if (File.Exists(model)) c = c with { BaseModel = null, ModelConfigJson = File.ReadAllText(model) };
+            else if (File.Exists(model)) c = c with { BaseModel = null, ModelConfigJson = InputFile.ReadAllText(model, InputKind.Config, "--model") };
             else throw new Afinado.Planner.InputError("--model", $"\"{model}\" is neither a folder nor a config.json", "Give a model folder or a config.json path.");
         }
         var freeze = p.GetValue(Freeze);

@@ -1,5 +1,6 @@
 using System.Text;
 using Afinado.Planner;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Evaluation.Data;
 
@@ -28,7 +29,8 @@ public static class FortuneFile
         foreach (var file in Files(path))
         {
             var current = new StringBuilder();
-            foreach (var raw in File.ReadLines(file, Encoding.UTF8))
+            // A task file's "text" path: any file a user names, so regular files only, strict UTF-8, bounded lines.
+            foreach (var (_, raw) in InputFile.ReadLines(file, InputKind.Data))
             {
                 if (raw.Trim() == "%")
                 {

@@ -1,6 +1,7 @@
 using Afinado.Evaluation.Runs;
 using Afinado.Evaluation.Tasks;
 using Afinado.Planner;
+using Afinado.Planner.Inputs;
 using Afinado.Training.Data;
 using Afinado.Training.Loop;
 using Afinado.Training.Models;
@@ -29,7 +30,7 @@ public static class TrainedRunEvaluation
         var modelDir = Path.Combine(runDir, "model");
         if (summary.Status != "completed" || !File.Exists(Path.Combine(modelDir, "config.json")))
             throw new InputError("--run", $"run '{runDir}' is {summary.Status} and has no exported model in {modelDir}", "Finish it with `afinado train --resume RUN_DIR`, then evaluate.");
-        var config = TrainConfig.FromJson(File.ReadAllText(configPath));
+        var config = InputJson.Deserialize<TrainConfig>(configPath, InputKind.RunFile, TrainConfig.Json);
         if (config.BaseModel is null)
             throw new InputError("--run", "the run trained a model from scratch, so it has no base to compare against", "Evaluate a finetuning run (e.g. `afinado train --recipe fortunes-es`).");
         PinnedIdentity.VerifyBaseWeights(run.Manifest, "--run");

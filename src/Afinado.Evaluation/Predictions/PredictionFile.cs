@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Afinado.Evaluation.Metrics;
 using Afinado.Planner;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Evaluation.Predictions;
 
@@ -23,27 +24,28 @@ public static class PredictionFile
     {
         if (!File.Exists(path))
             throw new InputError("FILE", $"'{path}' does not exist", "Pass a CSV or JSONL file of predictions (rows of confidence,correct).");
-        var lines = File.ReadAllLines(path);
-        var firstContent = lines.FirstOrDefault(l => l.Trim().Length > 0)?.TrimStart() ?? "";
+        // Streamed through InputFile: regular files only, strict UTF-8, bounded lines; errors name file:line.
+        IEnumerable<(int Number, string Text)> Lines() => InputFile.ReadLines(path, InputKind.Predictions);
         var ext = Path.GetExtension(path).ToLowerInvariant();
-        var json = ext is ".jsonl" or ".ndjson" or ".json" || (ext != ".csv" && firstContent.StartsWith('{'));
-        var rows = json ? ReadJsonl(path, lines) : ReadCsv(path, lines);
+        var json = ext is ".jsonl" or ".ndjson" or ".json"
+                   || (ext != ".csv" && Lines().Select(l => l.Text.TrimStart()).FirstOrDefault(l => l.Length > 0)?.StartsWith('{') == true);
+        var name = InputFile.Describe(path);
+        var rows = json ? ReadJsonl(name, Lines()) : ReadCsv(name, Lines());
         if (rows.Count == 0)
-            throw new InputError(path, "contains no prediction rows", "Add at least one row of confidence,correct.");
+            throw new InputError(name, "contains no prediction rows", "Add at least one row of confidence,correct.");
         var withDistribution = rows.Count(r => r.HasDistribution);
         if (withDistribution != 0 && withDistribution != rows.Count)
-            throw new InputError(path, $"{withDistribution} of {rows.Count} rows give label and probabilities, the others do not",
+            throw new InputError(name, $"{withDistribution} of {rows.Count} rows give label and probabilities, the others do not",
                 "Give label and probabilities on every row (multi-class Brier) or on none (binary Brier on confidence).");
         return rows;
     }
 
-    private static List<Prediction> ReadCsv(string path, string[] lines)
+    private static List<Prediction> ReadCsv(string path, IEnumerable<(int Number, string Text)> lines)
     {
         var rows = new List<Prediction>();
         Dictionary<string, int>? columns = null;
-        for (int n = 0; n < lines.Length; n++)
+        foreach (var (number, line) in lines)
         {
-            var line = lines[n];
             if (line.Trim().Length == 0 || line.TrimStart().StartsWith('#')) continue;
             var fields = SplitCsv(line);
             if (columns is null)
@@ -53,14 +55,14 @@ public static class PredictionFile
                 {
                     columns = fields.Select((f, i) => (f.Trim().ToLowerInvariant(), i)).ToDictionary(x => x.Item1, x => x.i);
                     if (!columns.ContainsKey("correct"))
-                        throw new InputError($"{path}:{n + 1}", "the header has no 'correct' column", "Name the columns confidence,correct[,label][,probabilities].");
+                        throw new InputError($"{path}:{number}", "the header has no 'correct' column", "Name the columns confidence,correct[,label][,probabilities].");
                     if (!columns.ContainsKey("confidence") && !columns.ContainsKey("probabilities"))
-                        throw new InputError($"{path}:{n + 1}", "the header has neither 'confidence' nor 'probabilities'", "Add a confidence column (top-class probability).");
+                        throw new InputError($"{path}:{number}", "the header has neither 'confidence' nor 'probabilities'", "Add a confidence column (top-class probability).");
                     continue;
                 }
                 columns = new() { ["confidence"] = 0, ["correct"] = 1 };
             }
-            var where = $"{path}:{n + 1}";
+            var where = $"{path}:{number}";
             string? Field(string name) => columns.TryGetValue(name, out var i) && i < fields.Count && fields[i].Trim().Length > 0 ? fields[i].Trim() : null;
             if (fields.Count < columns.Values.Max() + 1 && Field("correct") is null)
                 throw new InputError(where, $"has {fields.Count} column(s), expected {columns.Count}", "Write one prediction per line: confidence,correct.");
@@ -70,17 +72,15 @@ public static class PredictionFile
         return rows;
     }
 
-    private static List<Prediction> ReadJsonl(string path, string[] lines)
+    private static List<Prediction> ReadJsonl(string path, IEnumerable<(int Number, string Text)> lines)
     {
         var rows = new List<Prediction>();
-        for (int n = 0; n < lines.Length; n++)
+        foreach (var (number, line) in lines)
         {
-            if (lines[n].Trim().Length == 0) continue;
-            var where = $"{path}:{n + 1}";
-            JsonDocument doc;
-            try { doc = JsonDocument.Parse(lines[n]); }
-            catch (JsonException e) { throw new InputError(where, $"is not valid JSON ({e.Message})", "Write one JSON object per line, e.g. {\"confidence\": 0.83, \"correct\": true}."); }
-            using (doc)
+            if (line.Trim().Length == 0) continue;
+            var where = $"{path}:{number}";
+            // Checked JSON: a lone surrogate escape or an out-of-range number is named here, not thrown later by GetString/GetDouble.
+            using (var doc = InputJson.Parse(line, where, InputKind.Predictions))
             {
                 if (doc.RootElement.ValueKind != JsonValueKind.Object)
                     throw new InputError(where, "is not a JSON object", "Write one JSON object per line, e.g. {\"confidence\": 0.83, \"correct\": true}.");

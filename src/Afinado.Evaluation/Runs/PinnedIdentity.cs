@@ -1,6 +1,7 @@
 using Afinado.Training.Loop;
 using System.Security.Cryptography;
 using Afinado.Planner;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Evaluation.Runs;
 
@@ -12,7 +13,8 @@ public static class PinnedIdentity
 {
     public static string Sha256OfFile(string path)
     {
-        using var stream = File.OpenRead(path);
+        // Paths come from manifests and flags: hashing a FIFO or /dev/zero would never end, so only regular files are opened.
+        using var stream = InputFile.Open(path, InputKind.Weights);
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 

@@ -2,6 +2,7 @@ using Afinado.Training.Loop;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Afinado.Planner;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Evaluation.Runs;
 
@@ -49,20 +50,28 @@ public sealed partial class RunDirectory
 
     internal static T ReadJson<T>(string file, string schema, Func<T, string> schemaOf) where T : class
     {
+        string name = InputFile.Describe(file);
+        string fix = $"Restore it from the run that wrote it, or re-run that step; it must be a {schema} document.";
+        // A FIFO, device or oversized file is refused as such; only what parses badly is "corrupt".
+        var bytes = InputFile.ReadAllBytes(file, InputKind.RunFile);
         T? value;
         try
         {
-            value = JsonSerializer.Deserialize<T>(File.ReadAllText(file), EvalJson.Options);
+            using var doc = InputJson.Parse(bytes, name, InputKind.RunFile);
+            value = doc.RootElement.Deserialize<T>(EvalJson.Options);
         }
-        catch (JsonException e)
+        catch (InputError e)
         {
-            var where = e.LineNumber is { } line ? $" at line {line + 1}" : "";
-            throw new InputError(file, $"is corrupt or incomplete{where}: {FirstSentence(e.Message)}",
-                $"Restore it from the run that wrote it, or re-run that step; it must be a {schema} document.", e);
+            throw new InputError(name, $"is corrupt or incomplete: {e.Problem}", fix, e);
         }
-        if (value is null) throw new InputError(file, "is empty (JSON null)", $"Restore it; it must be a {schema} document.");
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NotSupportedException or ArgumentException)
+        {
+            var where = e is JsonException { Path: { } p } ? $" at {p}" : "";
+            throw new InputError(name, $"is corrupt or incomplete{where}: {TerminalText.Escape(FirstSentence(e.Message))}", fix, e);
+        }
+        if (value is null) throw new InputError(name, "is empty (JSON null)", $"Restore it; it must be a {schema} document.");
         if (schemaOf(value) != schema)
-            throw new InputError(file, $"has schema '{schemaOf(value)}', expected '{schema}'", "Use a run folder written by this version of Afinado, or convert the file.");
+            throw new InputError(name, $"has schema '{TerminalText.Escape(schemaOf(value))}', expected '{schema}'", "Use a run folder written by this version of Afinado, or convert the file.");
         return value;
     }
 

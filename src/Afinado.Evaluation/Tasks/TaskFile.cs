@@ -1,5 +1,5 @@
-using System.Text.Json;
 using Afinado.Planner;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Evaluation.Tasks;
 
@@ -23,14 +23,9 @@ public static class TaskFile
     public static IReadOnlyList<TaskSpec> Read(string path)
     {
         if (!File.Exists(path)) throw new InputError("--tasks", $"'{path}' does not exist", "Pass a JSON task file (schema afinado.tasks/1).");
-        Document? doc;
-        try { doc = JsonSerializer.Deserialize<Document>(File.ReadAllText(path), EvalJson.Options); }
-        catch (JsonException e)
-        {
-            throw new InputError(path, $"is not a valid task file{(e.LineNumber is { } l ? $" (line {l + 1})" : "")}: {e.Message.Split(". ")[0]}",
-                "Write {\"schema\": \"afinado.tasks/1\", \"tasks\": [{\"name\": …, \"role\": \"target\"|\"retained\", \"kind\": \"classification\"|\"language_modelling\", …}]}.");
-        }
-        if (doc?.Schema != SchemaId) throw new InputError($"{path}: schema", $"is '{doc?.Schema}', expected '{SchemaId}'", $"Add \"schema\": \"{SchemaId}\".");
+        // Checked JSON: a lone surrogate, duplicate key or FIFO is an input error naming the file, not a crash or a hang.
+        var doc = InputJson.Deserialize<Document>(path, InputKind.Tasks, EvalJson.Options);
+        if (doc.Schema != SchemaId) throw new InputError($"{InputFile.Describe(path)}: schema", $"is '{TerminalText.Escape(doc.Schema)}', expected '{SchemaId}'", $"Add \"schema\": \"{SchemaId}\".");
         var tasks = doc.Tasks ?? [];
         Validate(path, tasks);
         return tasks;

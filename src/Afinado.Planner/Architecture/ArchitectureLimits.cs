@@ -22,9 +22,17 @@ public static class ArchitectureLimits
     /// </summary>
     public const long MaxParameters = 1_000_000_000_000_000;
 
+    /// <summary>Config keys that scale the parameter count, under every family's spelling; the ones present are named in errors.</summary>
+    private static readonly string[] SizeKeys =
+        ["num_hidden_layers", "n_layer", "hidden_size", "n_embd", "intermediate_size", "n_inner", "ffn_hidden_size", "vocab_size", "num_local_experts"];
+
     /// <summary>Checks the architecture's total with checked arithmetic and rejects absurd totals with the offending config named.</summary>
     internal static ModelArchitecture Check(ModelArchitecture arch, ConfigFields cfg)
     {
+        var sizes = cfg.Integers(SizeKeys);
+        // Name the keys this config actually uses (n_embd for GPT-2, hidden_size for Llama) with their values.
+        string keys = string.Join(" / ", sizes.Select(s => s.Key));
+        string values = string.Join(", ", sizes.Select(s => $"{s.Key} = {s.Value:N0}"));
         long total = 0;
         try
         {
@@ -32,12 +40,11 @@ public static class ArchitectureLimits
         }
         catch (OverflowException)
         {
-            throw cfg.Invalid("hidden_size / intermediate_size / vocab_size / num_hidden_layers",
-                "imply more than 2⁶³ parameters", "Check config.json for a typo in a width or layer count.");
+            throw cfg.Invalid(keys, $"imply more than 2⁶³ parameters ({values})", "Check config.json for a typo in a width or layer count.");
         }
         if (total > MaxParameters)
-            throw cfg.Invalid("hidden_size / intermediate_size / vocab_size / num_hidden_layers",
-                $"imply {total:N0} parameters, beyond any real model (limit {MaxParameters:N0})", "Check config.json for a typo in a width or layer count.");
+            throw cfg.Invalid(keys, $"imply {total:N0} parameters ({values}), beyond any real model (limit {MaxParameters:N0})",
+                "Check config.json for a typo in a width or layer count.");
         return arch;
     }
 

@@ -144,5 +144,10 @@ public sealed class ConfigFields
 
     private static string Truncate(string s) => s.Length <= 40 ? s : s[..40] + "…";
 
+    /// <summary>The keys among <paramref name="keys"/> that hold integers, with their values, in the order given (for messages).</summary>
+    public IReadOnlyList<(string Key, long Value)> Integers(IEnumerable<string> keys) =>
+        keys.Select(k => (Key: k, Found: _root.TryGetProperty(k, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out _) ? v.GetInt64() : (long?)null))
+            .Where(x => x.Found is not null).Select(x => (x.Key, x.Found!.Value)).ToList();
+
     public InputError Invalid(string key, string problem, string fix) => Error(key, problem, fix);
 }

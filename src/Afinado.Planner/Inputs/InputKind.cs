@@ -22,14 +22,18 @@ public sealed record InputKind(string Name, long? MaxBytes, int MaxLineBytes, st
     /// <summary>A .safetensors file: opened for its header only (the header has its own 100 MB limit), so any size.</summary>
     public static readonly InputKind SafetensorsFile = new("safetensors file", null, 0, "The file is truncated, corrupt or not a safetensors file; download it again.");
 
+    /// <summary>Weights hashed or loaded whole (any format): opened as a stream, so any size, but never a FIFO or device.</summary>
+    public static readonly InputKind Weights = new("weights file", null, 0, "Point at the model's weights file itself.");
+
     /// <summary>tokenizer.json / vocab / merges: a 256k-token vocabulary with merges is ~35 MB.</summary>
     public static readonly InputKind Tokenizer = new("tokenizer file", 512 * MiB, 0, "Use the model folder's own tokenizer files unchanged.");
 
     /// <summary>Files of a run folder (state, manifest, config, summary, metrics): small JSON Afinado wrote, possibly damaged since.</summary>
     public static readonly InputKind RunFile = new("run file", 256 * MiB, 64 * (int)MiB, "Point at a run folder written by `afinado train`, or rerun it.");
 
-    /// <summary>Evaluation task files (JSON/JSONL of prompts and answers).</summary>
-    public static readonly InputKind Tasks = new("task file", 1024 * MiB, 16 * (int)MiB, "Give a JSON or JSONL task file as described in `afinado eval --help`.");
+    /// <summary>Evaluation task files (<c>afinado.tasks/1</c> JSON): names, class lists and text paths, a few KB; read whole.</summary>
+    public static readonly InputKind Tasks = new("task file", 64 * MiB, 0,
+        "Write {\"schema\": \"afinado.tasks/1\", \"tasks\": [{\"name\", \"role\", \"kind\", \"classes\" or \"text\"}]} as `afinado eval --help` describes.");
 
     /// <summary>Training text or JSONL data: streamed, any size; one record (line) at most 16 MiB.</summary>
     public static readonly InputKind Data = new("data file", null, 16 * (int)MiB, "Give UTF-8 text or JSONL, one record per line.");

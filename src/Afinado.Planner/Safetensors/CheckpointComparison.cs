@@ -2,6 +2,9 @@ using Afinado.Planner.Architecture;
 
 namespace Afinado.Planner.Safetensors;
 
+/// <summary>Two stored tensors, <paramref name="First"/> and <paramref name="Second"/>, that both map to the config's <paramref name="Name"/>.</summary>
+public sealed record AmbiguousTensor(string Name, string First, string Second);
+
 /// <summary>A tensor whose checkpoint shape differs from what the config implies.</summary>
 public sealed record ShapeMismatch(string Name, long[] Expected, long[] Actual);
 
@@ -9,7 +12,8 @@ public sealed record ShapeMismatch(string Name, long[] Expected, long[] Actual);
 /// How a checkpoint's tensors line up with <see cref="ModelArchitecture.Tensors"/> from its config.json.
 /// Tolerated without complaint, and listed so a user can see them: checkpoints saved from the base model (names
 /// without <c>model.</c>/<c>transformer.</c>), non-persistent buffers old exports include (attention masks, RoPE
-/// <c>inv_freq</c>), and a stored copy of a tied <c>lm_head</c>.
+/// <c>inv_freq</c>), and a stored copy of a tied <c>lm_head</c>. Not tolerated: two stored tensors that land on one
+/// parameter (<c>norm.weight</c> beside <c>model.norm.weight</c>), since a loader would keep either one.
 /// </summary>
 public sealed record CheckpointComparison(
     IReadOnlyList<string> Missing,
@@ -18,9 +22,10 @@ public sealed record CheckpointComparison(
     IReadOnlyList<string> IgnoredBuffers,
     IReadOnlyList<string> TiedCopies,
     string? StrippedPrefix,
-    int Matched)
+    int Matched,
+    IReadOnlyList<AmbiguousTensor> Ambiguous)
 {
-    public bool Matches => Missing.Count == 0 && Unexpected.Count == 0 && WrongShape.Count == 0;
+    public bool Matches => Missing.Count == 0 && Unexpected.Count == 0 && WrongShape.Count == 0 && Ambiguous.Count == 0;
 
     /// <summary>Suffixes of buffers (not parameters) that some exported checkpoints contain.</summary>
     private static readonly string[] BufferSuffixes =
@@ -29,7 +34,9 @@ public sealed record CheckpointComparison(
     public static CheckpointComparison Compare(ModelArchitecture arch, IEnumerable<SafetensorsTensor> tensors)
     {
         var expected = arch.Tensors.ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal);
-        var found = new HashSet<string>(StringComparer.Ordinal);
+        // Parameter name → the stored name that supplied it, so a second supplier is reported with the first.
+        var found = new Dictionary<string, string>(StringComparer.Ordinal);
+        var ambiguous = new List<AmbiguousTensor>();
         var unexpected = new List<string>();
         var wrong = new List<ShapeMismatch>();
         var buffers = new List<string>();
@@ -47,7 +54,11 @@ public sealed record CheckpointComparison(
             }
             if (expected.TryGetValue(name, out var shape))
             {
-                found.Add(name);
+                if (!found.TryAdd(name, t.Name))
+                {
+                    ambiguous.Add(new AmbiguousTensor(name, found[name], t.Name));
+                    continue;
+                }
                 if (!shape.AsSpan().SequenceEqual(t.Shape)) wrong.Add(new ShapeMismatch(name, shape, t.Shape));
             }
             else if (arch.TiedEmbeddings && embedding is not null && IsHeadName(name) && embedding.Shape.AsSpan().SequenceEqual(t.Shape))
@@ -57,8 +68,8 @@ public sealed record CheckpointComparison(
             else
                 unexpected.Add(t.Name);
         }
-        var missing = arch.Tensors.Where(t => !found.Contains(t.Name)).Select(t => t.Name).ToList();
-        return new CheckpointComparison(missing, unexpected, wrong, buffers, tied, stripped, found.Count);
+        var missing = arch.Tensors.Where(t => !found.ContainsKey(t.Name)).Select(t => t.Name).ToList();
+        return new CheckpointComparison(missing, unexpected, wrong, buffers, tied, stripped, found.Count, ambiguous);
     }
 
     private static bool IsHeadName(string name) => name is "lm_head.weight" or "embed_out.weight";

@@ -44,7 +44,7 @@ public sealed record SafetensorsCheckpoint(string Path, IReadOnlyList<Safetensor
     private static SafetensorsCheckpoint FromIndex(string indexPath, string shownPath)
     {
         var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(indexPath))!;
-        var weightMap = ReadWeightMap(InputFile.ReadAllBytes(indexPath, InputKind.SafetensorsIndex), InputFile.Describe(indexPath));
+        var weightMap = ReadWeightMap(indexPath);
         var files = new List<SafetensorsFile>();
         foreach (var shard in weightMap.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
@@ -67,6 +67,10 @@ public sealed record SafetensorsCheckpoint(string Path, IReadOnlyList<Safetensor
             throw new InputError(indexPath, $"weight_map lists \"{SafetensorsHeader.Short(absent)}\" in {weightMap[absent]}, but that shard has no such tensor", "The index and shards come from different downloads; fetch them again.");
         return checkpoint;
     }
+
+    /// <summary>Reads and checks an index file's weight map (training loads shards through it too).</summary>
+    public static Dictionary<string, string> ReadWeightMap(string indexPath) =>
+        ReadWeightMap(InputFile.ReadAllBytes(indexPath, InputKind.SafetensorsIndex), InputFile.Describe(indexPath));
 
     /// <summary>Parses <c>{"weight_map": {"tensor": "shard.safetensors"}}</c>; shard names must be plain file names in the same folder.</summary>
     internal static Dictionary<string, string> ReadWeightMap(byte[] json, string source)

@@ -1,5 +1,6 @@
 using System.Text;
 using Afinado.Planner;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Training.Data;
 
@@ -30,7 +31,8 @@ public static class FortuneCorpus
         foreach (var file in files)
         {
             var cat = CategoryOf(file, language);
-            foreach (var text in ParseFortunes(File.ReadAllText(file, Encoding.UTF8)))
+            // Installed by a package, but a path like any other: read it as an input (regular file, UTF-8, bounded lines).
+            foreach (var text in ParseFortunes(InputFile.ReadLines(file, InputKind.Data).Select(l => l.Text)))
                 docs.Add(new TextDocument(text, language == FortuneLanguage.English ? "en" : "es", cat, file));
         }
         return docs;
@@ -62,11 +64,11 @@ public static class FortuneCorpus
     private static string CategoryOf(string file, FortuneLanguage language) =>
         language == FortuneLanguage.English ? Path.GetFileName(file) : Path.GetFileNameWithoutExtension(file);
 
-    /// <summary>Splits a strfile source on lines that are exactly <c>%</c>; trims trailing whitespace, drops empties.</summary>
-    public static IEnumerable<string> ParseFortunes(string content)
+    /// <summary>Splits a strfile source's lines on lines that are exactly <c>%</c>; trims trailing whitespace, drops empties.</summary>
+    public static IEnumerable<string> ParseFortunes(IEnumerable<string> lines)
     {
         var sb = new StringBuilder();
-        foreach (var raw in content.Split('\n'))
+        foreach (var raw in lines)
         {
             var line = raw.TrimEnd('\r');
             if (line == "%")

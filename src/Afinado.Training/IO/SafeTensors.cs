@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text.Json;
 using Afinado.Planner;
+using Afinado.Planner.Inputs;
 using Afinado.Planner.Safetensors;
 using static TorchSharp.torch;
 
@@ -74,7 +75,8 @@ public static class SafeTensors
 
     public static Dictionary<string, Tensor> Read(string path, out Dictionary<string, string> metadata)
     {
-        using var fs = File.OpenRead(path);
+        // Weights named by a user's folder: a FIFO or device is refused before opening, and the header is bounded.
+        using var fs = InputFile.Open(path, InputKind.SafetensorsFile);
         var header = ReadHeader(fs, path, out metadata);
         long dataStart = fs.Position;
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
@@ -101,7 +103,7 @@ public static class SafeTensors
     /// </summary>
     public static List<Entry> ReadHeader(Stream fs, string path, out Dictionary<string, string> metadata)
     {
-        var file = SafetensorsHeader.Read(fs, path);
+        var file = SafetensorsHeader.Read(fs, InputFile.Describe(path));
         metadata = new Dictionary<string, string>(file.Metadata, StringComparer.Ordinal);
         var entries = new List<Entry>(file.Tensors.Count);
         foreach (var t in file.Tensors)

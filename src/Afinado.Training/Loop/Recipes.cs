@@ -1,4 +1,5 @@
 using Afinado.Planner;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Training.Loop;
 
@@ -65,7 +66,8 @@ public static class Recipes
         var config = new TrainConfig
         {
             BaseModel = baseModel,
-            ModelConfigJson = File.ReadAllText(Path.Combine(baseModel, "config.json")),
+            // The folder may come from AFINADO_BASE_MODEL: read its config as any user config.
+            ModelConfigJson = InputFile.ReadAllText(Path.Combine(baseModel, "config.json"), InputKind.Config),
             Data = "fortunes-es",
             Tokenizer = "byte",
             SequenceLength = 128,

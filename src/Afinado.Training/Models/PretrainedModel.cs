@@ -1,7 +1,8 @@
-using System.Text.Json;
 using Afinado.Planner;
 using Afinado.Planner.Architecture;
 using Afinado.Planner.Catalog;
+using Afinado.Planner.Inputs;
+using Afinado.Planner.Safetensors;
 using Afinado.Training.IO;
 
 namespace Afinado.Training.Models;
@@ -28,13 +29,10 @@ public static class PretrainedModel
         var single = Path.Combine(folder, "model.safetensors");
         if (File.Exists(single)) return [single];
         var index = Path.Combine(folder, "model.safetensors.index.json");
+        // The planner's reader: checked JSON, shard names confined to the folder.
         if (File.Exists(index))
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(index));
-            return doc.RootElement.GetProperty("weight_map").EnumerateObject()
-                .Select(p => p.Value.GetString()!).Distinct().Order(StringComparer.Ordinal)
+            return SafetensorsCheckpoint.ReadWeightMap(index).Values.Distinct().Order(StringComparer.Ordinal)
                 .Select(f => Path.Combine(folder, f)).ToList();
-        }
         throw new InputError("--model", $"folder \"{folder}\" has no model.safetensors or model.safetensors.index.json",
             "Download the weights as safetensors (e.g. `huggingface-cli download ORG/NAME --include '*.safetensors' config.json`).");
     }
@@ -47,7 +45,7 @@ public static class PretrainedModel
         var have = new HashSet<string>(StringComparer.Ordinal);
         foreach (var file in WeightFiles(folder))
         {
-            using var fs = File.OpenRead(file);
+            using var fs = InputFile.Open(file, InputKind.SafetensorsFile);
             foreach (var e in SafeTensors.ReadHeader(fs, file, out _)) have.Add(e.Name);
         }
         var missing = model.state_dict().Keys.Where(k => !have.Contains(k)).ToList();

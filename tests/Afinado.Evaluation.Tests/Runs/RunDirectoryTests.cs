@@ -109,4 +109,21 @@ public sealed class RunDirectoryTests : IDisposable
         Assert.Equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", PinnedIdentity.PinModel(file, null, []).Sha256);
         Assert.Throws<InputError>(() => PinnedIdentity.PinModel(file, Hash('a'), []));
     }
+
+    [Theory]
+    [InlineData("/dev/zero")]
+    [InlineData("fifo")]
+    public async Task Pinned_base_weights_that_are_a_device_or_fifo_are_refused_not_hashed_forever(string target)
+    {
+        var weights = Path.Combine(_root, "base.safetensors");
+        if (target == "fifo") Assert.Equal(0, Mono.Unix.Native.Syscall.mkfifo(weights, Mono.Unix.Native.FilePermissions.S_IRUSR | Mono.Unix.Native.FilePermissions.S_IWUSR));
+        else File.CreateSymbolicLink(weights, target);
+        var manifest = RunDirectory.Open(Run("pinned", ManifestJson(Hash('a'), weights))).Manifest;
+        // On a background task: a regression blocks on the FIFO or hashes /dev/zero forever, and must fail, not hang.
+        var verify = Task.Run(() => PinnedIdentity.VerifyBaseWeights(manifest, "--run"));
+        Assert.True(await Task.WhenAny(verify, Task.Delay(TimeSpan.FromSeconds(60))) == verify, "hashing did not return within 60 s");
+        var e = await Assert.ThrowsAsync<InputError>(() => verify);
+        Assert.Contains("base.safetensors", e.Message);
+        Assert.Contains(target == "fifo" ? "named pipe" : "character device", e.Message);
+    }
 }
