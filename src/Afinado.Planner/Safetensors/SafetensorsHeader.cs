@@ -20,7 +20,7 @@ public static class SafetensorsHeader
 
     public static SafetensorsFile Read(string path)
     {
-        if (!File.Exists(path) && File.ResolveLinkTarget(path, false) is null)
+        if (!File.Exists(path) && new FileInfo(path).LinkTarget is null)
             throw new InputError(InputFile.Describe(path), "does not exist", "Give a .safetensors file, a model.safetensors.index.json, or a folder holding them.");
         try
         {

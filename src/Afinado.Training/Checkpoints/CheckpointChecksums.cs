@@ -2,6 +2,8 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Afinado.Training.Loop;
+using Afinado.Planner;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Training.Checkpoints;
 
@@ -40,9 +42,7 @@ public sealed record CheckpointChecksums
     {
         var path = Path.Combine(dir, FileName);
         if (!File.Exists(path)) throw new CheckpointDamagedException($"has no {FileName} (an interrupted copy, or written by an afinado without checksums)");
-        CheckpointChecksums sums;
-        try { sums = JsonSerializer.Deserialize<CheckpointChecksums>(File.ReadAllText(path), TrainConfig.Json) ?? throw new JsonException("null"); }
-        catch (JsonException e) { throw new CheckpointDamagedException($"{FileName} is not valid ({e.Message})"); }
+        var sums = ReadJson<CheckpointChecksums>(path);
         if (sums.Schema != SchemaId) throw new CheckpointDamagedException($"{FileName} has schema \"{sums.Schema}\", not {SchemaId}");
         if (run is not null && sums.Run != run)
             throw new CheckpointDamagedException($"belongs to another run (config SHA-256 {sums.Run ?? "none"}, this run's is {run})");
@@ -60,8 +60,20 @@ public sealed record CheckpointChecksums
 
     private static FileDigest Digest(string path)
     {
-        using var fs = File.OpenRead(path);
-        return new FileDigest(Convert.ToHexStringLower(SHA256.HashData(fs)), fs.Length);
+        try
+        {
+            using var fs = InputFile.Open(path, InputKind.Weights);
+            return new FileDigest(Convert.ToHexStringLower(SHA256.HashData(fs)), fs.Length);
+        }
+        catch (InputError e) { throw new CheckpointDamagedException($"{Path.GetFileName(path)} {e.Problem}"); }
+    }
+
+    /// <summary>A JSON file of a checkpoint through the checked reader (regular file, bounded, valid strings and unique
+    /// keys); anything wrong with it makes the checkpoint damaged, with the reason.</summary>
+    internal static T ReadJson<T>(string path)
+    {
+        try { return InputJson.Deserialize<T>(path, InputKind.RunFile, TrainConfig.Json); }
+        catch (InputError e) { throw new CheckpointDamagedException($"{Path.GetFileName(path)} is not valid ({e.Problem})"); }
     }
 }
 

@@ -3,6 +3,8 @@ using System.Text.RegularExpressions;
 using Afinado.Training.IO;
 using Afinado.Training.Loop;
 using static TorchSharp.torch;
+using Afinado.Planner;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Training.Checkpoints;
 
@@ -68,10 +70,9 @@ public sealed partial class CheckpointStore
         if (!Directory.Exists(root)) return new CheckpointSearch(null, problems, HasDebris: false);
         var candidates = new List<string>();
         var pointer = Path.Combine(root, Latest);
-        if (!File.Exists(pointer)) problems.Add($"{Latest} pointer is missing");
-        else
+        if (!File.Exists(pointer) && new FileInfo(pointer).LinkTarget is null) problems.Add($"{Latest} pointer is missing");
+        else if (ReadPointer(pointer, problems) is { } text)
         {
-            var text = File.ReadAllText(pointer).Trim();
             if (StepName().IsMatch(text)) candidates.Add(text);
             else problems.Add(text.Length == 0 ? $"{Latest} pointer is empty"
                 : $"{Latest} pointer holds \"{(text.Length > 80 ? text[..80] + "…" : text)}\", not a step-NNNNNNNN folder of this run");
@@ -92,6 +93,17 @@ public sealed partial class CheckpointStore
         return new CheckpointSearch(null, problems, HasDebris: Directory.EnumerateFileSystemEntries(root).Any());
     }
 
+    /// <summary>The pointer's text (a regular file, small, UTF-8), or null with the problem recorded.</summary>
+    private static string? ReadPointer(string pointer, List<string> problems)
+    {
+        try { return InputFile.ReadAllText(pointer, InputKind.RunFile).Trim(); }
+        catch (InputError e)
+        {
+            problems.Add($"{Latest} pointer {e.Problem}");
+            return null;
+        }
+    }
+
     /// <summary>Reads one checkpoint folder, verifying checksums, the run, ranges and tensors; throws <see cref="CheckpointDamagedException"/>.</summary>
     public Checkpoint Read(string dir, CheckpointExpectation expect)
     {
@@ -100,8 +112,7 @@ public sealed partial class CheckpointStore
         if (Path.GetFileName(dir) != $"step-{sums.Step:D8}")
             throw new CheckpointDamagedException($"{CheckpointChecksums.FileName} is for step {sums.Step}");
         CheckpointState state;
-        try { state = JsonSerializer.Deserialize<CheckpointState>(File.ReadAllText(Path.Combine(dir, "state.json")), TrainConfig.Json) ?? throw new JsonException("null"); }
-        catch (JsonException e) { throw new CheckpointDamagedException($"state.json is not valid ({e.Message})"); }
+        state = CheckpointChecksums.ReadJson<CheckpointState>(Path.Combine(dir, "state.json"));
         var trainable = ReadTensors(dir, "trainable.safetensors");
         Dictionary<string, Tensor>? optimizer = null;
         try

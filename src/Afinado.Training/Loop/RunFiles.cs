@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Afinado.Planner;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Training.Loop;
 
@@ -8,10 +9,12 @@ internal static class RunFiles
 {
     public static T Read<T>(string path, Func<string, T?> parse) where T : class
     {
-        if (!File.Exists(path))
+        if (!File.Exists(path) && new FileInfo(path).LinkTarget is null)
             throw new InputError("--resume", $"{path} is missing", "Point --resume at the --out folder of an earlier afinado train run, or restore the file.");
-        try { return parse(File.ReadAllText(path)) ?? throw new JsonException("the file holds null"); }
-        catch (JsonException e)
+        // Regular file, bounded, strict UTF-8 first; then the parser (a lone surrogate surfaces as InvalidOperationException).
+        string text = InputFile.ReadAllText(path, InputKind.RunFile, "--resume");
+        try { return parse(text) ?? throw new JsonException("the file holds null"); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or NotSupportedException)
         {
             throw new InputError("--resume", $"{path} is damaged ({e.Message})", "Restore the file from a backup, or start a new run with --out.", e);
         }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Serialization;
+using Afinado.Planner.Inputs;
 
 namespace Afinado.Training.Loop;
 
@@ -70,7 +71,8 @@ public sealed record RunManifest
 
     public static FileHash Hash(string path)
     {
-        using var fs = File.OpenRead(path);
+        // Hashed files may come from the user (a base model): a FIFO or device is refused instead of read forever.
+        using var fs = InputFile.Open(path, InputKind.Weights);
         return new FileHash(path, Convert.ToHexStringLower(SHA256.HashData(fs)), fs.Length);
     }
 

@@ -248,7 +248,7 @@ internal static class HostileCorpus
             ("eval --tasks", p => ["eval", "--out", "{dir}/eval", "--tasks", p]),
             ("eval --run", p => ["eval", "--out", "{dir}/eval", "--run", p]),
             ("calibration", p => ["calibration", p]),
-            ("export --model", p => ["export", "--model", p]),
+            ("export --model", p => ["export", "deepspeed", "--model", p, "--gpus", "2", "--zero", "2"]),
         ];
         var fixtures = new Dictionary<string, byte[]>
         {
@@ -371,6 +371,65 @@ internal static class HostileCorpus
             yield return new HostileCase("calibration", $"{name} {i}", ["calibration", "{dir}/" + name, .. rng.Next(3) == 0 ? new[] { "--bins", Values[rng.Next(Values.Length)] } : []],
                 new Dictionary<string, byte[]> { [name] = Encoding.UTF8.GetBytes(sb.ToString()) });
         }
+    }
+
+    /// <summary>Copies of a good run folder (<paramref name="goodRun"/>, two checkpoints) damaged one way each — a byte
+    /// flipped or the file cut short in any file, a file or folder deleted, the <c>latest</c> pointer rewritten, a file
+    /// replaced by a link to a device or by a FIFO — then resumed for one more step.</summary>
+    public static IEnumerable<HostileCase> Checkpoints(string goodRun, int count)
+    {
+        var rng = new Random(15_008);
+        string[] pointers = ["", "step-99999999", "../../etc", "/etc/passwd", "step-00000002\n\n", "\u001b[2J", "step-0000000a", "step-00000001", new string('s', 5000)];
+        var relative = Directory.GetFiles(goodRun, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(goodRun, f)).Order(StringComparer.Ordinal).ToArray();
+        for (int i = 0; i < count; i++)
+        {
+            int kind = rng.Next(6);
+            string target = relative[rng.Next(relative.Length)];
+            int seed = rng.Next();
+            string pointer = pointers[rng.Next(pointers.Length)].Replace("\\n", "\n", StringComparison.Ordinal).Replace("\\u001b", "\u001b", StringComparison.Ordinal);
+            string what = kind switch { 0 => "bitflip", 1 => "truncate", 2 => "delete", 3 => "latest", 4 => "device link", _ => "fifo" };
+            yield return new HostileCase("checkpoints", $"{what} {(kind == 3 ? Short(pointer) : target)} {i}",
+                ["train", "--resume", "{dir}/run", "--max-steps", "4", "--threads", "1"], null, dir =>
+                {
+                    string run = Path.Combine(dir, "run");
+                    CopyFolder(goodRun, run);
+                    var r = new Random(seed);
+                    string file = Path.Combine(run, target);
+                    switch (kind)
+                    {
+                        case 0:
+                            var bytes = File.ReadAllBytes(file);
+                            if (bytes.Length > 0) bytes[r.Next(bytes.Length)] ^= (byte)(1 << r.Next(8));
+                            File.WriteAllBytes(file, bytes);
+                            break;
+                        case 1:
+                            using (var f = File.OpenWrite(file)) f.SetLength(r.Next((int)Math.Max(1, f.Length)));
+                            break;
+                        case 2:
+                            if (r.Next(3) == 0) Directory.Delete(Path.GetDirectoryName(file)!, recursive: true);
+                            else File.Delete(file);
+                            break;
+                        case 3:
+                            File.WriteAllText(Path.Combine(run, "checkpoints", "latest"), pointer);
+                            break;
+                        case 4:
+                            File.Delete(file);
+                            File.CreateSymbolicLink(file, r.Next(2) == 0 ? "/dev/zero" : "/dev/urandom");
+                            break;
+                        default:
+                            File.Delete(file);
+                            Check(Syscall.mkfifo(file, FilePermissions.DEFFILEMODE));
+                            break;
+                    }
+                });
+        }
+    }
+
+    private static void CopyFolder(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, d)));
+        foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories)) File.Copy(f, Path.Combine(to, Path.GetRelativePath(from, f)));
     }
 
     private static string Short(string v) => v.Length <= 24 ? Afinado.Planner.TerminalText.Escape(v) : $"{v[..8]}…({v.Length} chars)";

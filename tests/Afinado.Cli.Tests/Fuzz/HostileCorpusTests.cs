@@ -46,6 +46,26 @@ public class HostileCorpusTests(ITestOutputHelper log)
     [Fact]
     public Task Calibration_with_hostile_predictions() => Expect("predictions", HostileCorpus.Predictions(1500), 1500);
 
+    /// <summary>A run folder damaged in every file it holds, then resumed: exit 0 (resumed from an intact checkpoint, which
+    /// it names) or 2 (none intact), never a silent restart or a crash.</summary>
+    [Fact]
+    public async Task Resume_from_damaged_run_folders()
+    {
+        var work = Directory.CreateTempSubdirectory("afinado-goodrun-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(work, "tiny.json"), HostileCorpus.TinyConfig);
+            File.WriteAllText(Path.Combine(work, "text.txt"), HostileCorpus.TinyText);
+            var good = Path.Combine(work, "run");
+            var (code, _, err) = await CliRun.Run("train", "--model", Path.Combine(work, "tiny.json"), "--data", Path.Combine(work, "text.txt"),
+                "--tokenizer", "byte", "--seq", "8", "--batch", "2", "--max-steps", "3", "--eval-every", "1", "--eval-batches", "1",
+                "--checkpoint-every", "1", "--threads", "1", "--out", good);
+            Assert.True(code == 0, err);
+            await Expect("checkpoints", HostileCorpus.Checkpoints(good, 200), 200);
+        }
+        finally { Directory.Delete(work, true); }
+    }
+
     /// <summary>Task files are checked before an experiment starts; a valid mutation would start a long experiment, so
     /// the reader itself is fuzzed here: it returns tasks or raises an input error naming the file, nothing else.</summary>
     [Fact]
