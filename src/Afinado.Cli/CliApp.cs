@@ -53,6 +53,17 @@ public static class CliApp
             stderr.WriteLine($"error: {TerminalText.Escape(e.Message)}");
             return ExitBadInput;
         }
+        catch (DoesNotFitError e)
+        {
+            stderr.WriteLine($"error: {TerminalText.Escape(e.Message)}.");
+            if (e.Fixes.Count == 0) stderr.WriteLine("No single change the planner knows makes it fit; see `afinado plan --device cpu` for the breakdown.");
+            else
+            {
+                stderr.WriteLine("Changes that fit (best first):");
+                foreach (var fix in e.Fixes.Take(5)) stderr.WriteLine($"  {TerminalText.Escape(fix)}");
+            }
+            return ExitDoesNotFit;
+        }
         catch (IOException e)
         {
             // The file system failed under us (disk full, folder removed, device error): not a bug in Afinado and not

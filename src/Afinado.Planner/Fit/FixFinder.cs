@@ -26,7 +26,8 @@ internal static class FixFinder
             if (backprop && job.Checkpointing == Checkpointing.None) singles.Add(("--checkpointing full", job with { Checkpointing = Checkpointing.Full }));
             if (backprop && job.Batch > 1) singles.Add(MicroBatch(profile, job, device, kind));
             if (job.Optimizer == OptimizerKind.AdamW && !job.Method.UsesAdapters() && job.Rule != LearningRule.EsDirect) singles.Add(("--optimizer adamw-8bit", job with { Optimizer = OptimizerKind.AdamW8bit }));
-            if (!job.Method.UsesAdapters() && kind == DeviceKind.Gpu)
+            // LoRA trains on either device (TorchSharp's CPU trainer too); QLoRA's NF4 kernels need CUDA.
+            if (!job.Method.UsesAdapters())
                 singles.Add(("--method lora", job with { Method = TrainingMethod.Lora, FreezePatterns = [], WeightsDtype = null }));
             if (job.ResolvedWeightsDtype == DType.Nf4) singles.Add(("--weights-dtype nf4-dq", job with { WeightsDtype = DType.Nf4Dq }));
             if (job.Method != TrainingMethod.QLora && kind == DeviceKind.Gpu)

@@ -25,9 +25,6 @@ public sealed record InputKind(string Name, long? MaxBytes, int MaxLineBytes, st
     /// <summary>Weights hashed or loaded whole (any format): opened as a stream, so any size, but never a FIFO or device.</summary>
     public static readonly InputKind Weights = new("weights file", null, 0, "Point at the model's weights file itself.");
 
-    /// <summary>tokenizer.json / vocab / merges: a 256k-token vocabulary with merges is ~35 MB.</summary>
-    public static readonly InputKind Tokenizer = new("tokenizer file", 512 * MiB, 0, "Use the model folder's own tokenizer files unchanged.");
-
     /// <summary>Files of a run folder (state, manifest, config, summary, metrics): small JSON Afinado wrote, possibly damaged since.</summary>
     public static readonly InputKind RunFile = new("run file", 256 * MiB, 64 * (int)MiB, "Point at a run folder written by `afinado train`, or rerun it.");
 

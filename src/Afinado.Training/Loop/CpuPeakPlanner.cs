@@ -15,6 +15,35 @@ public sealed class CpuPeakPlanner : IPeakPlanner
         return Afinado.Planner.Fit.Planner.Create(request.Architecture, JobFor(c), [Device.Cpu()], suggestFixes: false).Ledger.TotalBytes;
     }
 
+    /// <summary>The plan's fixes for a CPU with <paramref name="availableBytes"/> free, those that fit and that
+    /// <c>afinado train</c> can apply, in its own flags (the plan speaks <c>--checkpointing full</c>, train
+    /// <c>--gradient-checkpointing</c>; 8-bit optimizers and QLoRA have no CPU trainer and are left out).</summary>
+    public IReadOnlyList<string> FixesWithin(PeakPlanRequest request, long availableBytes)
+    {
+        var plan = Afinado.Planner.Fit.Planner.Create(request.Architecture, JobFor(request.Config), [Device.Cpu(availableBytes)]);
+        return plan.Fixes.Where(f => f.Fits).Select(f => TrainFlags(f.Change)).OfType<string>().Distinct().ToList();
+    }
+
+    /// <summary>A plan fix in train's flags, or null when train has no such option.</summary>
+    internal static string? TrainFlags(string change)
+    {
+        var words = change.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var result = new List<string>();
+        for (int i = 0; i + 1 < words.Length; i += 2)
+        {
+            string? flag = (words[i], words[i + 1]) switch
+            {
+                ("--checkpointing", "full") => "--gradient-checkpointing",
+                ("--method", "lora" or "freeze") or ("--attention", "sdpa") => $"{words[i]} {words[i + 1]}",
+                ("--batch" or "--grad-accum" or "--seq", _) => $"{words[i]} {words[i + 1]}",
+                _ => null,
+            };
+            if (flag is null) return null;
+            result.Add(flag);
+        }
+        return words.Length % 2 == 0 && result.Count > 0 ? string.Join(' ', result) : null;
+    }
+
     /// <summary>The planner's rule for a training run: <c>--rule es --optimizer sgd</c> is the trainer's MeZO-style direct update.</summary>
     public static LearningRule RuleFor(TrainConfig c) => c.Rule switch
     {

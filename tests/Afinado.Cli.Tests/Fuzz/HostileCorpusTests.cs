@@ -123,3 +123,8 @@ public class HostileCorpusTests(ITestOutputHelper log)
         return new StringBuilder(json).Remove(at, end - at).Insert(at, value).ToString();
     }
 }
+
+/// <summary>The corpus trains tiny models in-process: run it alone, not beside other in-process runs whose measured
+/// peaks (the process's resident high-water mark) and libtorch settings (threads, seeds) it would disturb.</summary>
+[CollectionDefinition("hostile corpus", DisableParallelization = true)]
+public class HostileCorpusCollection;
