@@ -15,22 +15,6 @@ public sealed class OutputHygieneTests : IDisposable
 
     public void Dispose() => _dir.Delete(true);
 
-    [Theory]
-    [InlineData("a\u001b[31mb", "a\\x1b[31mb")]
-    [InlineData("bell\u0007", "bell\\x07")]
-    [InlineData("del\u007f", "del\\x7f")]
-    [InlineData("c1\u009b2J", "c1\\x9b2J")]
-    [InlineData("rlo\u202etxt", "rlo\\u202etxt")]
-    [InlineData("isolate\u2066x\u2069", "isolate\\u2066x\\u2069")]
-    [InlineData("line\nbreak\ttab", "line\\x0abreak\\x09tab")]
-    [InlineData("plain ñ → 中文 C:\\dir", "plain ñ → 中文 C:\\dir")]
-    public void Control_characters_are_spelled_out(string input, string expected) =>
-        Assert.Equal(expected, TerminalText.Escape(input));
-
-    [Fact]
-    public void Layout_characters_survive_where_intended() =>
-        Assert.Equal("a\nb\tc\\x1b", TerminalText.Escape("a\nb\tc\u001b", keepLayout: true));
-
     [Fact]
     public async Task Inspect_tensor_table_escapes_a_tensor_name_with_an_escape_sequence()
     {

@@ -104,24 +104,6 @@ public sealed class InputFileTests : IDisposable
         Assert.Contains("\\x1b[31m", e.Message);
     }
 
-    [Theory]
-    [InlineData("plain", "plain")]
-    [InlineData("a\u001b[2Jb", "a\\x1b[2Jb")]
-    [InlineData("tab\there", "tab\\x09here")]
-    [InlineData("\u009b31m", "\\x9b31m")]
-    [InlineData("abc\u202Egnp.exe", "abc\\u202egnp.exe")]
-    [InlineData("emoji \U0001F600 ok", "emoji \U0001F600 ok")]
-    public void Terminal_text_escapes_controls_and_bidi_overrides(string input, string shown) =>
-        Assert.Equal(shown, TerminalText.Escape(input));
-
-    [Fact]
-    public void Terminal_text_escapes_a_lone_surrogate_but_keeps_a_pair()
-    {
-        // Built in code: test-case data with a lone surrogate does not survive serialization to the runner.
-        Assert.Equal("lone \\ud800 x", TerminalText.Escape("lone " + (char)0xD800 + " x"));
-        Assert.Equal("end \\udc00", TerminalText.Escape("end " + (char)0xDC00));
-    }
-
     [Fact]
     public void Utf8_text_is_checked_whole_even_when_short() =>
         Assert.Throws<InputError>(() => InputFile.DecodeUtf8(Encoding.Latin1.GetBytes("caf\u00e9"), "x", InputKind.Data));
