@@ -5,6 +5,17 @@ namespace Afinado.Cli.Tests;
 
 public class PlanCommandTests
 {
+    [Fact]
+    public async Task List_models_prints_every_catalog_id_that_model_accepts()
+    {
+        // The "does not exist" error for --model points here, so it must exist and list what --model accepts.
+        var (code, output, _) = await CliRun.Run("plan", "--list-models");
+        Assert.Equal(0, code);
+        var ids = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[0]).ToList();
+        Assert.Equal(Afinado.Planner.Catalog.ModelCatalog.Ids.Count, ids.Count);
+        foreach (var id in ids) Assert.Contains((await CliRun.Run("plan", "--model", id, "--gpu", "h100", "--json")).Code, new[] { CliApp.ExitOk, CliApp.ExitDoesNotFit });
+    }
+
     private static Task<(int Code, string Out, string Err)> Run(params string[] args) => CliRun.Run(args);
 
     [Fact]

@@ -19,14 +19,17 @@ public static class PlanCommand
         var curveOptions = new CurveOptions();
         var max = new Option<string?>("--max") { Description = "Search the largest batch | seq that fits the first device." };
         var json = new Option<bool>("--json") { Description = "Write the afinado.plan/1 JSON to stdout (table to stderr)." };
+        var listModels = new Option<bool>("--list-models") { Description = "List the catalog ids --model accepts (model_type, parameters) and exit." };
         var cmd = new Command("plan", "Predict the memory of a training or inference job, explain every byte, and say whether it fits.");
         foreach (var opt in o.All) cmd.Options.Add(opt);
         foreach (var opt in par.All) cmd.Options.Add(opt);
         foreach (var opt in curveOptions.All) cmd.Options.Add(opt);
         cmd.Options.Add(max);
         cmd.Options.Add(json);
+        cmd.Options.Add(listModels);
         cmd.SetAction(parse =>
         {
+            if (parse.GetValue(listModels)) return ListModels(parse.InvocationConfiguration.Output);
             var arch = ModelSource.Resolve(parse.GetValue(o.Model)!);
             var job = o.Job(parse);
             var devices = o.Devices(parse);
@@ -63,5 +66,14 @@ public static class PlanCommand
             return plan.FitsAny ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
         });
         return cmd;
+    }
+
+    /// <summary>The catalog, one model per line: what `--model ID` accepts without a config.json.</summary>
+    private static int ListModels(TextWriter output)
+    {
+        foreach (var e in Afinado.Planner.Catalog.ModelCatalog.Entries)
+            output.WriteLine(FormattableString.Invariant(
+                $"{e.Id,-42} {e.ModelType,-12} {e.Parameters / 1e9,8:0.00}B{(e.ActiveParameters != e.Parameters ? $" ({e.ActiveParameters / 1e9:0.00}B active)" : "")}"));
+        return CliApp.ExitOk;
     }
 }
