@@ -36,6 +36,10 @@ public class PlannerBenchmarks
     [Benchmark]
     public long OnePlan() => Planner.Fit.Planner.Create(_arch, _job, _gpus).Ledger.TotalBytes;
 
+    /// <summary>One configuration on one GPU it fits (an H100): selection, ledger, one replay, one verdict; no fixes.</summary>
+    [Benchmark]
+    public long OnePlanOneGpu() => Planner.Fit.Planner.Create(_arch, _job, [_h100]).Ledger.TotalBytes;
+
     [Benchmark]
     public long OnePlanReplayUncached() =>
         Planner.Fit.Planner.Create(_arch, _job with { Seq = 2048 + (_fresh++ % 64) }, _gpus).Ledger.TotalBytes;

@@ -15,6 +15,7 @@ internal static class Quick
         b.Setup();
         Time("OnePlan", 2_000, () => b.OnePlan());
         Time("OnePlanUncached", 200, () => b.OnePlanReplayUncached());
+        Time("OnePlanOneGpu", 1_000, () => b.OnePlanOneGpu());
         Time("MaxBatchSearch", 2_000, () => b.MaxBatchSearch());
         Time("FitSearch100k", 3, () => b.FitSearch100k());
     }
