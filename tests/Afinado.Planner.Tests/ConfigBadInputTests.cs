@@ -70,8 +70,49 @@ public class ConfigBadInputTests
     {
         var e = Bad(Llama(c => c["model_type"] = "t5"));
         Assert.Equal("cfg.json: model_type", e.Field);
-        foreach (var t in new[] { "falcon", "gemma", "gemma2", "gpt2", "gpt_bigcode", "gpt_neox", "llama", "mistral", "mixtral", "phi", "phi3", "qwen2", "qwen3" })
+        foreach (var t in new[] { "falcon", "gemma", "gemma2", "gpt2", "gpt_bigcode", "gpt_neox", "granite", "llama", "mistral", "mixtral", "olmo2", "phi", "phi3", "qwen2", "qwen3", "smollm3" })
             Assert.Contains(t, e.Fix);
+    }
+
+    [Theory]
+    [InlineData("embedding_multiplier", -12.0)]
+    [InlineData("residual_multiplier", 0.0)]
+    [InlineData("attention_multiplier", -0.0078125)]
+    [InlineData("logits_scaling", 0.0)]
+    public void Granite_multipliers_that_are_not_positive_are_named(string key, double value)
+    {
+        var json = JsonNode.Parse(ModelCatalog.ConfigJson("ibm-granite/granite-3.3-8b-instruct"))!.AsObject();
+        json[key] = value;
+        var e = Bad(json.ToJsonString());
+        Assert.Equal($"cfg.json: {key}", e.Field);
+        Assert.Contains("must be positive", e.Problem);
+    }
+
+    [Fact]
+    public void Granite_multipliers_that_are_not_finite_numbers_are_named()
+    {
+        string json = ModelCatalog.ConfigJson("ibm-granite/granite-3.3-8b-instruct");
+        // JSON has no infinity; a number past double's range is caught when the file is read, naming the key's path.
+        var huge = Bad(json.Replace("\"logits_scaling\": 16.0", "\"logits_scaling\": 1e400"));
+        Assert.Contains("logits_scaling", huge.Problem);
+        Assert.Contains("out of range", huge.Problem);
+        var text = Bad(json.Replace("\"embedding_multiplier\": 12.0", "\"embedding_multiplier\": \"12\""));
+        Assert.Equal("cfg.json: embedding_multiplier", text.Field);
+        Assert.Contains("must be a number", text.Problem);
+    }
+
+    [Theory]
+    [InlineData("allenai/OLMo-2-1124-7B", "num_key_value_heads", 5.0, "does not divide")]
+    [InlineData("allenai/OLMo-2-1124-7B", "rms_norm_eps", -1e-6, "must be positive")]
+    [InlineData("HuggingFaceTB/SmolLM3-3B", "num_key_value_heads", 3.0, "does not divide")]
+    [InlineData("HuggingFaceTB/SmolLM3-3B", "intermediate_size", -11008.0, "must be positive")]
+    public void New_dense_families_name_bad_values(string id, string key, double value, string problem)
+    {
+        var json = JsonNode.Parse(ModelCatalog.ConfigJson(id))!.AsObject();
+        json[key] = value;
+        var e = Bad(json.ToJsonString());
+        Assert.Contains(key, e.Field);
+        Assert.Contains(problem, e.Problem);
     }
 
     [Fact]

@@ -57,6 +57,14 @@ public class ParameterCountTests
     [InlineData("microsoft/phi-1_5", 1_418_270_720L)]
     // GPT-NeoX-20B model card (EleutherAI/gpt-neox-20b): 20,554,567,680 parameters.
     [InlineData("EleutherAI/gpt-neox-20b", 20_554_567_680L)]
+    // Model sheets and inventories quoting the Hugging Face record `safetensors.total` of allenai/OLMo-2-1124-7B
+    // (revision 7df9a82): 7,298,617,344.
+    [InlineData("allenai/OLMo-2-1124-7B", 7_298_617_344L)]
+    // A public model-vetting table quoting the hub parameter count of ibm-granite/granite-3.3-8b-instruct: 8,170,864,640.
+    [InlineData("ibm-granite/granite-3.3-8b-instruct", 8_170_864_640L)]
+    // An inventory quoting `safetensors.total` 3,075,098,624 for HuggingFaceTB/SmolLM3-3B-Base (revision d78a42f), which
+    // SmolLM3-3B is finetuned from without changing any tensor shape (same widths, layers and vocabulary).
+    [InlineData("HuggingFaceTB/SmolLM3-3B", 3_075_098_624L)]
     public void Catalog_models_have_published_parameter_counts(string id, long expected)
     {
         Assert.Equal(expected, ModelCatalog.Get(id).ParameterCount);

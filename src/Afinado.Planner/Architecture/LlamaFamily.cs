@@ -3,7 +3,9 @@ namespace Afinado.Planner.Architecture;
 /// <summary>
 /// Llama-style decoders: RMSNorm, RoPE, GQA, gated MLP. Covers llama, mistral, mixtral (MoE), qwen2 (q/k/v bias),
 /// qwen3 (q/k norms), gemma (GeGLU, (1+w) norms, √h embedding scale, tied) and gemma2 (4 norms per layer, soft-capping,
-/// alternating sliding window). Tensor names follow transformers' <c>*ForCausalLM</c> for each model type.
+/// alternating sliding window), olmo2 (post-norms only, q/k RMSNorm over the full projection widths), granite (llama
+/// tensors, scalar multipliers) and smollm3 (llama tensors, NoPE layers). Tensor names follow transformers'
+/// <c>*ForCausalLM</c> for each model type.
 /// </summary>
 internal static class LlamaFamily
 {
@@ -14,6 +16,9 @@ internal static class LlamaFamily
         bool qwen2 = modelType == "qwen2";
         bool qwen3 = modelType == "qwen3";
         bool moe = modelType == "mixtral";
+        bool olmo2 = modelType == "olmo2";
+        bool granite = modelType == "granite";
+        bool smollm3 = modelType == "smollm3";
 
         int hidden = c.Dim("hidden_size");
         int layers = c.Count(ArchitectureLimits.MaxLayers, "num_hidden_layers");
@@ -33,19 +38,22 @@ internal static class LlamaFamily
         if (moe && (long)layers * experts > ArchitectureLimits.MaxExpertMlps)
             throw c.Invalid("num_local_experts", $"{experts} experts × {layers} layers is beyond any real model", "Check config.json for a typo.");
 
-        // Only llama and qwen3 read attention_bias (q,k,v and o); qwen2 always biases q,k,v and never o.
-        bool attentionBias = (modelType is "llama" or "qwen3") && c.Bool("attention_bias", false);
+        // These read attention_bias (q,k,v and o); qwen2 always biases q,k,v and never o; the rest never bias attention.
+        bool attentionBias = (modelType is "llama" or "qwen3" or "olmo2" or "granite" or "smollm3") && c.Bool("attention_bias", false);
         bool qkvBias = qwen2 || attentionBias;
-        bool mlpBias = modelType == "llama" && c.Bool("mlp_bias", false);
-        // Gemma's config class defaults to tied embeddings; the others default to untied.
-        bool tied = c.Bool("tie_word_embeddings", gemma);
+        // OLMo 2's MLP is built with bias=False whatever the config says; these three pass config.mlp_bias.
+        bool mlpBias = (modelType is "llama" or "granite" or "smollm3") && c.Bool("mlp_bias", false);
+        // Gemma's and SmolLM3's config classes default to tied embeddings; the others default to untied.
+        bool tied = c.Bool("tie_word_embeddings", gemma || smollm3);
+        var scaling = granite ? GraniteScaling.Read(c) : null;
 
         var t = new TensorList();
         t.Embedding("model.embed_tokens.weight", vocab, hidden, TensorRole.TokenEmbedding);
         for (int i = 0; i < layers; i++)
         {
             string p = $"model.layers.{i}.";
-            t.Norm(p + "input_layernorm", hidden, false, i);
+            // OLMo 2 normalises each block's output (post_*), so it has no input_layernorm.
+            if (!olmo2) t.Norm(p + "input_layernorm", hidden, false, i);
             t.Linear(p + "self_attn.q_proj", qWidth, hidden, qkvBias, TensorRole.AttnQ, i);
             t.Linear(p + "self_attn.k_proj", kvWidth, hidden, qkvBias, TensorRole.AttnK, i);
             t.Linear(p + "self_attn.v_proj", kvWidth, hidden, qkvBias, TensorRole.AttnV, i);
@@ -55,10 +63,17 @@ internal static class LlamaFamily
                 t.Norm(p + "self_attn.q_norm", headDim, false, i);
                 t.Norm(p + "self_attn.k_norm", headDim, false, i);
             }
-            t.Norm(p + "post_attention_layernorm", hidden, false, i);
-            if (gemma2)
+            if (olmo2)
             {
-                t.Norm(p + "pre_feedforward_layernorm", hidden, false, i);
+                // Olmo2Attention normalises the whole q and k projections before splitting heads, so one weight per channel.
+                t.Norm(p + "self_attn.q_norm", qWidth, false, i);
+                t.Norm(p + "self_attn.k_norm", kvWidth, false, i);
+            }
+            t.Norm(p + "post_attention_layernorm", hidden, false, i);
+            if (gemma2 || olmo2)
+            {
+                // Gemma 2 adds a pre-norm and a post-norm around the MLP; OLMo 2 only the post-norm.
+                if (gemma2) t.Norm(p + "pre_feedforward_layernorm", hidden, false, i);
                 t.Norm(p + "post_feedforward_layernorm", hidden, false, i);
             }
             if (moe)
@@ -96,20 +111,26 @@ internal static class LlamaFamily
             // Gemma's MLP reads hidden_activation and, when it is null, uses gelu_pytorch_tanh (ignoring hidden_act "gelu").
             Activation = gemma ? c.OptionalString("hidden_activation") ?? "gelu_pytorch_tanh" : c.OptionalString("hidden_act") ?? "silu",
             Norm = NormKind.RmsNorm,
-            NormEpsilon = c.PositiveNumber("rms_norm_eps", 1e-6),
+            // Olmo2Config defaults rms_norm_eps to 1e-5; the other config classes here to 1e-6.
+            NormEpsilon = c.PositiveNumber("rms_norm_eps", olmo2 ? 1e-5 : 1e-6),
+            // OLMo 2 has two (post-attention, post-feed-forward), the same count as the usual pre-norms.
             NormsPerLayer = gemma2 ? 4 : 2,
             NormWeightOffset = gemma ? 1.0 : 0.0,
-            EmbeddingMultiplier = gemma ? Math.Sqrt(hidden) : 1.0,
+            EmbeddingMultiplier = gemma ? Math.Sqrt(hidden) : scaling?.Embedding ?? 1.0,
+            ResidualMultiplier = scaling?.Residual ?? 1.0,
+            AttentionMultiplier = scaling?.Attention,
+            LogitsScaling = scaling?.Logits ?? 1.0,
             Positions = PositionKind.Rotary,
-            RopeTheta = c.PositiveNumber("rope_theta", 10000.0),
+            // SmolLM3Config's default base is 2,000,000 (default_theta); the others default to 10,000.
+            RopeTheta = c.PositiveNumber("rope_theta", smollm3 ? 2_000_000.0 : 10000.0),
             RopeScaling = RopeScaling.Read(c),
             PartialRotaryFactor = c.Fraction("partial_rotary_factor", 1.0),
-            MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? 2048,
+            MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? (smollm3 ? 32768 : 2048),
             TiedEmbeddings = tied,
             QkvBias = qkvBias,
             AttentionOutBias = attentionBias,
             MlpBias = mlpBias,
-            QkNorm = qwen3,
+            QkNorm = qwen3 || olmo2,
             NumExperts = experts,
             ExpertsPerToken = perToken,
             SlidingWindow = SlidingWindow(c, modelType),
@@ -129,6 +150,7 @@ internal static class LlamaFamily
     {
         "mistral" or "mixtral" or "gemma2" => c.OptionalDim("sliding_window"),
         "qwen2" or "qwen3" => c.Bool("use_sliding_window", false) ? c.OptionalDim("sliding_window") : null,
+        // SmolLM3 slides only on its NoPE layers (layer_types); counting every layer as global never under-plans memory.
         _ => null,
     };
 

@@ -85,8 +85,17 @@ public sealed record ModelArchitecture
     /// <summary>Added to a norm weight before scaling: Gemma's RMSNorm computes <c>x̂ · (1 + w)</c>, so 1 there, 0 elsewhere.</summary>
     public double NormWeightOffset { get; init; }
 
-    /// <summary>Token embeddings are multiplied by this before the first layer: √hidden for Gemma, 1 elsewhere.</summary>
+    /// <summary>Token embeddings are multiplied by this before the first layer: √hidden for Gemma, embedding_multiplier for Granite, 1 elsewhere.</summary>
     public double EmbeddingMultiplier { get; init; } = 1.0;
+
+    /// <summary>Granite: each attention and MLP output is multiplied by this before the residual add; 1 elsewhere.</summary>
+    public double ResidualMultiplier { get; init; } = 1.0;
+
+    /// <summary>Granite: the attention-score scale itself (replacing <c>1/√HeadDim</c>); null means <c>1/√HeadDim</c>.</summary>
+    public double? AttentionMultiplier { get; init; }
+
+    /// <summary>Granite: logits are divided by this; 1 elsewhere.</summary>
+    public double LogitsScaling { get; init; } = 1.0;
 
     /// <summary>Base-model module prefix in checkpoint names (<c>model.</c>, <c>transformer.</c>, <c>gpt_neox.</c>); checkpoints saved from the base model omit it.</summary>
     public string BaseModelPrefix { get; init; } = "model.";
