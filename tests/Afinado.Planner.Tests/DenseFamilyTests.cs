@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Afinado.Planner.Architecture;
 using Afinado.Planner.Catalog;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
 
 namespace Afinado.Planner.Tests;
 
@@ -88,5 +90,17 @@ public class DenseFamilyTests
         var d = Edited("HuggingFaceTB/SmolLM3-3B", c => { c.Remove("rope_theta"); c.Remove("max_position_embeddings"); c["tie_word_embeddings"] = false; });
         Assert.Equal((2_000_000.0, 32768), (d.RopeTheta, d.MaxPositionEmbeddings));
         Assert.Equal(a.ParameterCount + 128256L * 2048, d.ParameterCount);
+    }
+
+    [Theory]
+    [InlineData("allenai/OLMo-2-1124-7B")]
+    [InlineData("Qwen/Qwen3-8B")]
+    public void Activation_profile_tells_qk_norms_from_the_two_block_norms(string id)
+    {
+        // OLMo 2's q/k norms are as wide as the projections, so they are recognised by name, not by a head_dim width.
+        var layer = ModelProfile.Create(TrainableSelection.Full(ModelCatalog.Get(id))).Layers[0];
+        Assert.Equal(2, layer.NormCount);
+        Assert.True(layer.QkNormTrainable);
+        Assert.True(layer.Norm1Trainable && layer.Norm2Trainable);
     }
 }

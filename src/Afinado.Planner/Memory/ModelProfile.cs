@@ -109,8 +109,10 @@ public sealed class ModelProfile
             switch (t.Role)
             {
                 case TensorRole.Norm:
-                    if (t.Shape.Length == 1 && t.Shape[0] == arch.HeadDim && arch.QkNorm) { L.QkNormTrainable |= trainable; break; }
                     string module = facts.Modules[ti];
+                    // q/k norms are told apart by name: Qwen3's are head_dim wide, OLMo 2's span the whole q or k projection.
+                    if (arch.QkNorm && (module.EndsWith(".q_norm", StringComparison.Ordinal) || module.EndsWith(".k_norm", StringComparison.Ordinal)))
+                    { L.QkNormTrainable |= trainable; break; }
                     if (normModules[li] is null) normModules[li] = module;
                     bool first = normModules[li] == module;
                     if (!first) L.NormCount = 2; else if (L.NormCount == 0) L.NormCount = 1;
