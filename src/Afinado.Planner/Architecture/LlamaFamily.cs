@@ -2,7 +2,7 @@ namespace Afinado.Planner.Architecture;
 
 /// <summary>
 /// Llama-style decoders: RMSNorm, RoPE, GQA, gated MLP. Covers llama, mistral, mixtral (MoE), qwen2 (q/k/v bias),
-/// qwen3 (q/k norms), gemma (GeGLU, (1+w) norms, √h embedding scale, tied) and gemma2 (4 norms per layer, soft-capping,
+/// qwen3 (q/k norms), qwen2_moe / qwen3_moe (their attention plus <see cref="QwenMoeBlock"/>), gemma (GeGLU, (1+w) norms, √h embedding scale, tied) and gemma2 (4 norms per layer, soft-capping,
 /// alternating sliding window). Tensor names follow transformers' <c>*ForCausalLM</c> for each model type.
 /// </summary>
 internal static class LlamaFamily
@@ -11,16 +11,18 @@ internal static class LlamaFamily
     {
         bool gemma = modelType is "gemma" or "gemma2";
         bool gemma2 = modelType == "gemma2";
-        bool qwen2 = modelType == "qwen2";
-        bool qwen3 = modelType == "qwen3";
+        bool qwen2 = modelType is "qwen2" or "qwen2_moe";
+        bool qwen3 = modelType is "qwen3" or "qwen3_moe";
         bool moe = modelType == "mixtral";
+        bool qwenMoe = modelType is "qwen2_moe" or "qwen3_moe";
 
         int hidden = c.Dim("hidden_size");
         int layers = c.Count(ArchitectureLimits.MaxLayers, "num_hidden_layers");
         int heads = c.Dim("num_attention_heads");
         int kvHeads = c.OptionalDim("num_key_value_heads") ?? heads;
         int vocab = c.Dim("vocab_size");
-        int inter = c.Dim("intermediate_size");
+        // The qwen MoE config classes default intermediate_size (used only by dense layers); the others require it.
+        int inter = qwenMoe ? c.OptionalDim("intermediate_size") ?? (qwen2 ? 5632 : 6144) : c.Dim("intermediate_size");
         int headDim = c.OptionalDim("head_dim") ?? DivideHidden(c, hidden, heads);
         CheckGroups(c, heads, kvHeads);
         int qWidth = ArchitectureLimits.Width(c, "num_attention_heads × head_dim", (long)heads * headDim);
@@ -33,9 +35,12 @@ internal static class LlamaFamily
         if (moe && (long)layers * experts > ArchitectureLimits.MaxExpertMlps)
             throw c.Invalid("num_local_experts", $"{experts} experts × {layers} layers is beyond any real model", "Check config.json for a typo.");
 
-        // Only llama and qwen3 read attention_bias (q,k,v and o); qwen2 always biases q,k,v and never o.
-        bool attentionBias = (modelType is "llama" or "qwen3") && c.Bool("attention_bias", false);
-        bool qkvBias = qwen2 || attentionBias;
+        var qwenBlock = qwenMoe ? QwenMoeBlock.Read(c, modelType, layers) : null;
+
+        // Only llama and qwen3(_moe) read attention_bias (q,k,v and o); qwen2 always biases q,k,v and never o, and qwen2_moe
+        // does so unless its config sets qkv_bias false (Qwen2MoeConfig.qkv_bias, default true).
+        bool attentionBias = (modelType is "llama" or "qwen3" or "qwen3_moe") && c.Bool("attention_bias", false);
+        bool qkvBias = (qwen2 && (modelType != "qwen2_moe" || c.Bool("qkv_bias", true))) || attentionBias;
         bool mlpBias = modelType == "llama" && c.Bool("mlp_bias", false);
         // Gemma's config class defaults to tied embeddings; the others default to untied.
         bool tied = c.Bool("tie_word_embeddings", gemma);
@@ -61,7 +66,9 @@ internal static class LlamaFamily
                 t.Norm(p + "pre_feedforward_layernorm", hidden, false, i);
                 t.Norm(p + "post_feedforward_layernorm", hidden, false, i);
             }
-            if (moe)
+            if (qwenBlock is not null && qwenBlock.IsSparse(i))
+                qwenBlock.Add(t, p, hidden, i);
+            else if (moe)
             {
                 t.Linear(p + "block_sparse_moe.gate", experts, hidden, false, TensorRole.Router, i);
                 for (int e = 0; e < experts; e++)
@@ -104,14 +111,17 @@ internal static class LlamaFamily
             RopeTheta = c.PositiveNumber("rope_theta", 10000.0),
             RopeScaling = RopeScaling.Read(c),
             PartialRotaryFactor = c.Fraction("partial_rotary_factor", 1.0),
-            MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? 2048,
+            MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? (qwenMoe ? 32768 : 2048),
             TiedEmbeddings = tied,
             QkvBias = qkvBias,
             AttentionOutBias = attentionBias,
             MlpBias = mlpBias,
             QkNorm = qwen3,
-            NumExperts = experts,
-            ExpertsPerToken = perToken,
+            // A qwen MoE config whose layers are all dense (num_experts 0, or every layer in mlp_only_layers) is a dense model.
+            NumExperts = qwenBlock is { } b ? (b.SparseLayers(layers) > 0 ? b.Experts : 0) : experts,
+            ExpertsPerToken = qwenBlock is { } k ? (k.SparseLayers(layers) > 0 ? k.PerToken : 0) : perToken,
+            ExpertIntermediateSize = qwenBlock?.ExpertWidth,
+            UnroutedMlpWidth = qwenBlock?.UnroutedWidth(layers, inter) ?? 0,
             SlidingWindow = SlidingWindow(c, modelType),
             SlidingWindowEveryOtherLayer = gemma2,
             AttnLogitSoftcap = gemma2 ? NullablePositive(c, "attn_logit_softcapping") : null,
@@ -128,7 +138,7 @@ internal static class LlamaFamily
     private static int? SlidingWindow(ConfigFields c, string modelType) => modelType switch
     {
         "mistral" or "mixtral" or "gemma2" => c.OptionalDim("sliding_window"),
-        "qwen2" or "qwen3" => c.Bool("use_sliding_window", false) ? c.OptionalDim("sliding_window") : null,
+        "qwen2" or "qwen3" or "qwen2_moe" or "qwen3_moe" => c.Bool("use_sliding_window", false) ? c.OptionalDim("sliding_window") : null,
         _ => null,
     };
 
