@@ -100,7 +100,9 @@ public class ParameterCountTests
     // Model cards (billions): Qwen/Qwen3-30B-A3B "Number of Parameters: 30.5B in total and 3.3B activated; Number of
     // Paramaters (Non-Embedding): 29.9B". Qwen/Qwen1.5-MoE-A2.7B(-Chat) and transformers' docs/model_doc/qwen2_moe.md:
     // "14.3B parameters in total and 2.7B activated parameters during runtime" (no non-embedding figure: NaN).
+    // Qwen/Qwen3-235B-A22B: "235B in total and 22B activated; Number of Paramaters (Non-Embedding): 234B".
     [InlineData("Qwen/Qwen3-30B-A3B", 30.5, 3.3, 29.9)]
+    [InlineData("Qwen/Qwen3-235B-A22B", 235, 22, 234)]
     [InlineData("Qwen/Qwen1.5-MoE-A2.7B-Chat", 14.3, 2.7, double.NaN)]
     public void Moe_model_card_total_and_activated_counts_match(string id, double totalBillions, double activeBillions, double nonEmbeddingBillions)
     {
