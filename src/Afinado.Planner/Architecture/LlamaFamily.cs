@@ -2,8 +2,9 @@ namespace Afinado.Planner.Architecture;
 
 /// <summary>
 /// Llama-style decoders: RMSNorm, RoPE, GQA, gated MLP. Covers llama, mistral, mixtral (MoE), qwen2 (q/k/v bias),
-/// qwen3 (q/k norms), qwen2_moe / qwen3_moe (their attention plus <see cref="QwenMoeBlock"/>), gemma (GeGLU, (1+w) norms, √h embedding scale, tied) and gemma2 (4 norms per layer, soft-capping,
-/// alternating sliding window). Tensor names follow transformers' <c>*ForCausalLM</c> for each model type.
+/// qwen3 (q/k norms), qwen2_moe / qwen3_moe (qwen2 / qwen3 attention plus <see cref="QwenMoeBlock"/>), gemma (GeGLU,
+/// (1+w) norms, √h embedding scale, tied) and gemma2 (4 norms per layer, soft-capping, alternating sliding window).
+/// Tensor names follow transformers' <c>*ForCausalLM</c> for each model type.
 /// </summary>
 internal static class LlamaFamily
 {
