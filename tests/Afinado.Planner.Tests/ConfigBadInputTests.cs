@@ -70,7 +70,7 @@ public class ConfigBadInputTests
     {
         var e = Bad(Llama(c => c["model_type"] = "t5"));
         Assert.Equal("cfg.json: model_type", e.Field);
-        foreach (var t in new[] { "falcon", "gemma", "gemma2", "gpt2", "gpt_bigcode", "gpt_neox", "granite", "llama", "mistral", "mixtral", "olmo2", "phi", "phi3", "qwen2", "qwen3", "smollm3" })
+        foreach (var t in new[] { "falcon", "gemma", "gemma2", "gpt2", "gpt_bigcode", "gpt_neox", "granite", "llama", "mistral", "mixtral", "olmo2", "phi", "phi3", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "smollm3" })
             Assert.Contains(t, e.Fix);
     }
 
@@ -121,6 +121,30 @@ public class ConfigBadInputTests
         var json = JsonNode.Parse(ModelCatalog.ConfigJson("mistralai/Mixtral-8x7B-v0.1"))!.AsObject();
         json["num_experts_per_tok"] = 9;
         Assert.Contains("exceeds num_local_experts", Bad(json.ToJsonString()).Problem);
+    }
+
+    [Theory]
+    [InlineData("Qwen/Qwen1.5-MoE-A2.7B-Chat", "num_experts_per_tok", "61", "exceeds num_experts 60")]
+    [InlineData("Qwen/Qwen3-30B-A3B", "num_experts_per_tok", "129", "exceeds num_experts 128")]
+    [InlineData("Qwen/Qwen3-30B-A3B", "num_experts_per_tok", "0", "at least 1")]
+    [InlineData("Qwen/Qwen3-30B-A3B", "decoder_sparse_step", "0", "at least 1")]
+    [InlineData("Qwen/Qwen1.5-MoE-A2.7B-Chat", "decoder_sparse_step", "-2", "at least 1")]
+    [InlineData("Qwen/Qwen1.5-MoE-A2.7B-Chat", "num_experts", "-1", "at least 0")]
+    [InlineData("Qwen/Qwen3-30B-A3B", "num_experts", "100000", "beyond any real model")]
+    [InlineData("Qwen/Qwen3-30B-A3B", "num_experts", "2.5", "whole number")]
+    [InlineData("Qwen/Qwen3-30B-A3B", "mlp_only_layers", "[48]", "outside 0..47")]
+    [InlineData("Qwen/Qwen1.5-MoE-A2.7B-Chat", "mlp_only_layers", "[0, -1]", "outside 0..23")]
+    [InlineData("Qwen/Qwen1.5-MoE-A2.7B-Chat", "mlp_only_layers", "3", "list of layer indices")]
+    [InlineData("Qwen/Qwen1.5-MoE-A2.7B-Chat", "mlp_only_layers", "[\"a\"]", "whole numbers")]
+    [InlineData("Qwen/Qwen1.5-MoE-A2.7B-Chat", "moe_intermediate_size", "0", "must be positive")]
+    [InlineData("Qwen/Qwen1.5-MoE-A2.7B-Chat", "shared_expert_intermediate_size", "-5632", "must be positive")]
+    public void Qwen_moe_bad_values_name_the_key(string id, string key, string json, string problem)
+    {
+        var node = JsonNode.Parse(ModelCatalog.ConfigJson(id))!.AsObject();
+        node[key] = JsonNode.Parse(json);
+        var e = Bad(node.ToJsonString());
+        Assert.Equal($"cfg.json: {key}", e.Field);
+        Assert.Contains(problem, e.Problem);
     }
 
     [Fact]

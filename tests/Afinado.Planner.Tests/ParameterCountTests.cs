@@ -104,6 +104,24 @@ public class ParameterCountTests
         AssertRounded(nonEmbeddingBillions, arch.ParameterCount - embeddings);
     }
 
+    [Theory]
+    // Model cards (billions): Qwen/Qwen3-30B-A3B "Number of Parameters: 30.5B in total and 3.3B activated; Number of
+    // Paramaters (Non-Embedding): 29.9B". Qwen/Qwen1.5-MoE-A2.7B(-Chat) and transformers' docs/model_doc/qwen2_moe.md:
+    // "14.3B parameters in total and 2.7B activated parameters during runtime" (no non-embedding figure: NaN).
+    // Qwen/Qwen3-235B-A22B: "235B in total and 22B activated; Number of Paramaters (Non-Embedding): 234B".
+    [InlineData("Qwen/Qwen3-30B-A3B", 30.5, 3.3, 29.9)]
+    [InlineData("Qwen/Qwen3-235B-A22B", 235, 22, 234)]
+    [InlineData("Qwen/Qwen1.5-MoE-A2.7B-Chat", 14.3, 2.7, double.NaN)]
+    public void Moe_model_card_total_and_activated_counts_match(string id, double totalBillions, double activeBillions, double nonEmbeddingBillions)
+    {
+        var arch = ModelCatalog.Get(id);
+        Assert.True(arch.IsMoE);
+        AssertRounded(totalBillions, arch.ParameterCount);
+        AssertRounded(activeBillions, arch.ActiveParameterCount);
+        long embeddings = arch.Tensors.Where(t => t.Role is TensorRole.TokenEmbedding or TensorRole.LmHead).Sum(t => t.Elements);
+        if (!double.IsNaN(nonEmbeddingBillions)) AssertRounded(nonEmbeddingBillions, arch.ParameterCount - embeddings);
+    }
+
     private static void AssertRounded(double publishedBillions, long actual)
     {
         // Cards show a few digits, some rounded and some truncated (Qwen2.5-7B: 7,615,616,512 is shown as "7.61B"),

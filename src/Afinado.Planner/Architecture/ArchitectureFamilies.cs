@@ -13,6 +13,8 @@ public static class ArchitectureFamilies
         ["mixtral"] = LlamaFamily.Build,
         ["qwen2"] = LlamaFamily.Build,
         ["qwen3"] = LlamaFamily.Build,
+        ["qwen2_moe"] = LlamaFamily.Build,
+        ["qwen3_moe"] = LlamaFamily.Build,
         ["gemma"] = LlamaFamily.Build,
         ["gemma2"] = LlamaFamily.Build,
         ["olmo2"] = LlamaFamily.Build,

@@ -24,7 +24,7 @@ public static class ArchitectureLimits
 
     /// <summary>Config keys that scale the parameter count, under every family's spelling; the ones present are named in errors.</summary>
     private static readonly string[] SizeKeys =
-        ["num_hidden_layers", "n_layer", "hidden_size", "n_embd", "intermediate_size", "n_inner", "ffn_hidden_size", "vocab_size", "num_local_experts"];
+        ["num_hidden_layers", "n_layer", "hidden_size", "n_embd", "intermediate_size", "n_inner", "ffn_hidden_size", "vocab_size", "num_local_experts", "num_experts", "moe_intermediate_size"];
 
     /// <summary>Checks the architecture's total with checked arithmetic and rejects absurd totals with the offending config named.</summary>
     internal static ModelArchitecture Check(ModelArchitecture arch, ConfigFields cfg)

@@ -72,6 +72,40 @@ public sealed class ConfigFields
         return v;
     }
 
+    /// <summary>
+    /// An integer in [<paramref name="min"/>, <paramref name="max"/>] with the config class's default when absent; for counts
+    /// where 0 is meaningful (qwen2_moe's <c>num_experts</c> = 0 means a dense model) or 1 is the floor (<c>decoder_sparse_step</c>).
+    /// </summary>
+    public int Bounded(string key, int fallback, int min, int max)
+    {
+        if (!_root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var d) || d != Math.Floor(d))
+            throw Error(key, $"must be a whole number, found {Describe(v)}", "Restore the value from the model's original config.json.");
+        if (d < min)
+            throw Error(key, $"must be at least {min}, found {d}", "Restore the value from the model's original config.json.");
+        if (d > max)
+            throw Error(key, $"is {d:G}, beyond any real model (limit {max:N0})", "Check for a typo in config.json.");
+        return (int)d;
+    }
+
+    /// <summary>A list of layer indices (qwen MoE <c>mlp_only_layers</c>), each in [0, <paramref name="layers"/>); empty when absent.</summary>
+    public IReadOnlySet<int> LayerIndices(string key, int layers)
+    {
+        var set = new HashSet<int>();
+        if (!_root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return set;
+        if (v.ValueKind != JsonValueKind.Array)
+            throw Error(key, $"must be a list of layer indices, found {Describe(v)}", "Restore the value from the model's original config.json.");
+        foreach (var e in v.EnumerateArray())
+        {
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetDouble(out var d) || d != Math.Floor(d))
+                throw Error(key, $"must hold whole numbers, found {Describe(e)}", "Restore the value from the model's original config.json.");
+            if (d < 0 || d >= layers)
+                throw Error(key, $"names layer {d}, outside 0..{layers - 1} (num_hidden_layers = {layers})", "List only existing layer indices.");
+            set.Add((int)d);
+        }
+        return set;
+    }
+
     /// <summary>A strictly positive real number such as a norm epsilon or RoPE base.</summary>
     public double PositiveNumber(string key, double fallback)
     {

@@ -2,10 +2,10 @@ namespace Afinado.Planner.Architecture;
 
 /// <summary>
 /// Llama-style decoders: RMSNorm, RoPE, GQA, gated MLP. Covers llama, mistral, mixtral (MoE), qwen2 (q/k/v bias),
-/// qwen3 (q/k norms), gemma (GeGLU, (1+w) norms, √h embedding scale, tied) and gemma2 (4 norms per layer, soft-capping,
-/// alternating sliding window), olmo2 (post-norms only, q/k RMSNorm over the full projection widths), granite (llama
-/// tensors, scalar multipliers) and smollm3 (llama tensors, NoPE layers). Tensor names follow transformers'
-/// <c>*ForCausalLM</c> for each model type.
+/// qwen3 (q/k norms), qwen2_moe / qwen3_moe (qwen2 / qwen3 attention plus <see cref="QwenMoeBlock"/>), gemma (GeGLU,
+/// (1+w) norms, √h embedding scale, tied), gemma2 (4 norms per layer, soft-capping, alternating sliding window), olmo2
+/// (post-norms only, q/k RMSNorm over the full projection widths), granite (llama tensors, scalar multipliers) and
+/// smollm3 (llama tensors, NoPE layers). Tensor names follow transformers' <c>*ForCausalLM</c> for each model type.
 /// </summary>
 internal static class LlamaFamily
 {
@@ -13,9 +13,10 @@ internal static class LlamaFamily
     {
         bool gemma = modelType is "gemma" or "gemma2";
         bool gemma2 = modelType == "gemma2";
-        bool qwen2 = modelType == "qwen2";
-        bool qwen3 = modelType == "qwen3";
+        bool qwen2 = modelType is "qwen2" or "qwen2_moe";
+        bool qwen3 = modelType is "qwen3" or "qwen3_moe";
         bool moe = modelType == "mixtral";
+        bool qwenMoe = modelType is "qwen2_moe" or "qwen3_moe";
         bool olmo2 = modelType == "olmo2";
         bool granite = modelType == "granite";
         bool smollm3 = modelType == "smollm3";
@@ -25,7 +26,8 @@ internal static class LlamaFamily
         int heads = c.Dim("num_attention_heads");
         int kvHeads = c.OptionalDim("num_key_value_heads") ?? heads;
         int vocab = c.Dim("vocab_size");
-        int inter = c.Dim("intermediate_size");
+        // The qwen MoE config classes default intermediate_size (used only by dense layers); the others require it.
+        int inter = qwenMoe ? c.OptionalDim("intermediate_size") ?? (qwen2 ? 5632 : 6144) : c.Dim("intermediate_size");
         int headDim = c.OptionalDim("head_dim") ?? DivideHidden(c, hidden, heads);
         CheckGroups(c, heads, kvHeads);
         int qWidth = ArchitectureLimits.Width(c, "num_attention_heads × head_dim", (long)heads * headDim);
@@ -38,9 +40,12 @@ internal static class LlamaFamily
         if (moe && (long)layers * experts > ArchitectureLimits.MaxExpertMlps)
             throw c.Invalid("num_local_experts", $"{experts} experts × {layers} layers is beyond any real model", "Check config.json for a typo.");
 
-        // These read attention_bias (q,k,v and o); qwen2 always biases q,k,v and never o; the rest never bias attention.
-        bool attentionBias = (modelType is "llama" or "qwen3" or "olmo2" or "granite" or "smollm3") && c.Bool("attention_bias", false);
-        bool qkvBias = qwen2 || attentionBias;
+        var qwenBlock = qwenMoe ? QwenMoeBlock.Read(c, modelType, layers) : null;
+
+        // These read attention_bias (q,k,v and o); qwen2 always biases q,k,v and never o, and qwen2_moe does so unless its
+        // config sets qkv_bias false (Qwen2MoeConfig.qkv_bias, default true); the rest never bias attention.
+        bool attentionBias = (modelType is "llama" or "qwen3" or "qwen3_moe" or "olmo2" or "granite" or "smollm3") && c.Bool("attention_bias", false);
+        bool qkvBias = (qwen2 && (modelType != "qwen2_moe" || c.Bool("qkv_bias", true))) || attentionBias;
         // OLMo 2's MLP is built with bias=False whatever the config says; these three pass config.mlp_bias.
         bool mlpBias = (modelType is "llama" or "granite" or "smollm3") && c.Bool("mlp_bias", false);
         // Gemma's and SmolLM3's config classes default to tied embeddings; the others default to untied.
@@ -76,7 +81,9 @@ internal static class LlamaFamily
                 if (gemma2) t.Norm(p + "pre_feedforward_layernorm", hidden, false, i);
                 t.Norm(p + "post_feedforward_layernorm", hidden, false, i);
             }
-            if (moe)
+            if (qwenBlock is not null && qwenBlock.IsSparse(i))
+                qwenBlock.Add(t, p, hidden, i);
+            else if (moe)
             {
                 t.Linear(p + "block_sparse_moe.gate", experts, hidden, false, TensorRole.Router, i);
                 for (int e = 0; e < experts; e++)
@@ -125,14 +132,17 @@ internal static class LlamaFamily
             RopeTheta = c.PositiveNumber("rope_theta", smollm3 ? 2_000_000.0 : 10000.0),
             RopeScaling = RopeScaling.Read(c),
             PartialRotaryFactor = c.Fraction("partial_rotary_factor", 1.0),
-            MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? (smollm3 ? 32768 : 2048),
+            MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? (smollm3 || qwenMoe ? 32768 : 2048),
             TiedEmbeddings = tied,
             QkvBias = qkvBias,
             AttentionOutBias = attentionBias,
             MlpBias = mlpBias,
             QkNorm = qwen3 || olmo2,
-            NumExperts = experts,
-            ExpertsPerToken = perToken,
+            // A qwen MoE config whose layers are all dense (num_experts 0, or every layer in mlp_only_layers) is a dense model.
+            NumExperts = qwenBlock is { } b ? (b.SparseLayers(layers) > 0 ? b.Experts : 0) : experts,
+            ExpertsPerToken = qwenBlock is { } k ? (k.SparseLayers(layers) > 0 ? k.PerToken : 0) : perToken,
+            ExpertIntermediateSize = qwenBlock?.ExpertWidth,
+            UnroutedMlpWidth = qwenBlock?.UnroutedWidth(layers, inter) ?? 0,
             SlidingWindow = SlidingWindow(c, modelType),
             SlidingWindowEveryOtherLayer = gemma2,
             AttnLogitSoftcap = gemma2 ? NullablePositive(c, "attn_logit_softcapping") : null,
@@ -149,7 +159,7 @@ internal static class LlamaFamily
     private static int? SlidingWindow(ConfigFields c, string modelType) => modelType switch
     {
         "mistral" or "mixtral" or "gemma2" => c.OptionalDim("sliding_window"),
-        "qwen2" or "qwen3" => c.Bool("use_sliding_window", false) ? c.OptionalDim("sliding_window") : null,
+        "qwen2" or "qwen3" or "qwen2_moe" or "qwen3_moe" => c.Bool("use_sliding_window", false) ? c.OptionalDim("sliding_window") : null,
         // SmolLM3 slides only on its NoPE layers (layer_types); counting every layer as global never under-plans memory.
         _ => null,
     };

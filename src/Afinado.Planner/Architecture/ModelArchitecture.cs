@@ -59,6 +59,14 @@ public sealed record ModelArchitecture
     /// <summary>Mixture of experts: number of experts per layer (0 = dense) and experts each token is routed to.</summary>
     public int NumExperts { get; init; }
     public int ExpertsPerToken { get; init; }
+    /// <summary>Width of each routed expert's gate/up when it differs from <see cref="IntermediateSize"/> (qwen MoE
+    /// <c>moe_intermediate_size</c>); null when experts are as wide as the dense MLP (Mixtral).</summary>
+    public int? ExpertIntermediateSize { get; init; }
+    /// <summary>Widest MLP of a MoE model that every token runs in full: a qwen MoE dense layer or qwen2_moe's shared
+    /// expert; 0 when every MLP is routed (Mixtral, Qwen3-30B-A3B).</summary>
+    public int UnroutedMlpWidth { get; init; }
+    /// <summary>Gate/up width of one routed expert.</summary>
+    public int ExpertWidth => ExpertIntermediateSize ?? IntermediateSize;
 
     /// <summary>Sliding-window attention span in tokens, when the config sets one (Mistral v0.1: 4096).</summary>
     public int? SlidingWindow { get; init; }
@@ -163,7 +171,8 @@ public sealed record ModelArchitecture
     private static TensorFacts Facts(IReadOnlyList<ParameterTensor> tensors) =>
         FactsCache.GetValue(tensors, t => new TensorFacts(t.Sum(x => x.Elements), LinearsOf(t).AsReadOnly()));
 
-    /// <summary>Parameters one token touches: for MoE only <see cref="ExpertsPerToken"/> experts per layer.</summary>
+    /// <summary>Parameters one token touches: for MoE only <see cref="ExpertsPerToken"/> routed experts per sparse layer
+    /// (routers, shared experts and dense layers carry no expert index, so they always count).</summary>
     public long ActiveParameterCount =>
         IsMoE
             ? Tensors.Where(t => t.Expert is null || t.Expert < ExpertsPerToken).Sum(t => t.Elements)

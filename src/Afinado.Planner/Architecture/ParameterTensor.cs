@@ -19,7 +19,7 @@ public enum TensorRole
     /// <summary>Fused gate and up (Phi-3 gate_up_proj).</summary>
     MlpGateUp,
     MlpDown,
-    /// <summary>MoE router (Mixtral block_sparse_moe.gate).</summary>
+    /// <summary>MoE router (Mixtral block_sparse_moe.gate, qwen MoE mlp.gate) or qwen2_moe's scalar mlp.shared_expert_gate.</summary>
     Router,
     LmHead,
 }

@@ -32,6 +32,8 @@ public static class PlanJson
         w.WriteString("name", plan.Architecture.Name);
         w.WriteString("model_type", plan.Architecture.ModelType);
         w.WriteNumber("parameters", plan.Architecture.ParameterCount);
+        // Mixture of experts: parameters one token touches (routers, shared experts and num_experts_per_tok routed experts).
+        if (plan.Architecture.IsMoE) w.WriteNumber("active_parameters", plan.Architecture.ActiveParameterCount);
         w.WriteNumber("trainable_parameters", job.IsTraining ? sel.TrainableParameters : 0);
         w.WriteNumber("adapter_parameters", job.IsTraining ? sel.AdapterParameters : 0);
         if (job.IsTraining) w.WriteString("peft_summary", sel.PeftSummary);

@@ -112,12 +112,15 @@ internal static class ActivationModel
             saved.Norms += NormSaved(a, resid1Grad, L.Norm2Trainable, s) * T * h;
             y2Grad = resid1Grad || L.Norm2Trainable;
         }
-        if (a.IsMoE) saved.Mlp += MoeSaved(a, L, s, y2Grad, ref loraPerToken) * T;
-        else
+        // A layer with a router is sparse. Qwen MoE models also have dense layers (mlp_only_layers, decoder_sparse_step),
+        // and qwen2_moe runs a shared expert beside the routed ones: both are a plain gated MLP, as wide as its down_proj's input.
+        if (L.Router is not null) saved.Mlp += MoeSaved(a, L, s, y2Grad, ref loraPerToken) * T;
+        if (L.Router is null || L.MlpDown is not null)
         {
+            double width = L.Router is null ? a.IntermediateSize : L.MlpDown!.Value.In;
             saved.Mlp += LinearInputs(L.MlpIn, h, s, ref loraPerToken) * T;
             bool mlpGrad = y2Grad || L.MlpInAny;
-            saved.Mlp += DenseMlpSaved(a, mlpGrad, L.MlpDown, s, ref loraPerToken) * T;
+            saved.Mlp += DenseMlpSaved(a, width, mlpGrad, L.MlpDown, s, ref loraPerToken) * T;
         }
         saved.Lora += loraPerToken * T;
         if (s.HiddenDropout) saved.DropoutMasks += T * h;
@@ -163,9 +166,9 @@ internal static class ActivationModel
         return bytes;
     }
 
-    private static double DenseMlpSaved(ModelArchitecture a, bool mlpGrad, LinearUse? down, in ActivationSettings s, ref double lora)
+    private static double DenseMlpSaved(ModelArchitecture a, double f, bool mlpGrad, LinearUse? down, in ActivationSettings s, ref double lora)
     {
-        double f = a.IntermediateSize, c = s.C, bytes = 0;
+        double c = s.C, bytes = 0;
         bool gated = a.Mlp == MlpKind.Gated;
         // Eager: act saves its input, the gate·up product saves both factors (3 tensors of width f; 1 for a plain MLP).
         // Compiled: the fused region keeps gate and up outputs and also emits the product that down consumes — calibrated on
@@ -191,11 +194,11 @@ internal static class ActivationModel
         }
         bool expertGrad = y2Grad || L.ExpertsTrainable || L.ExpertsLora;
         if (L.ExpertsTrainable || (L.ExpertsLora && s.LoraDropout == 0 && !s.LoraPrivateInput)) bytes += k * c * h;
-        var expertDown = new LinearUse(a.IntermediateSize, a.HiddenSize, L.ExpertDownTrainable, L.ExpertDownLora);
+        var expertDown = new LinearUse(a.ExpertWidth, a.HiddenSize, L.ExpertDownTrainable, L.ExpertDownLora);
         double perExpertLora = 0;
-        bytes += k * DenseMlpSaved(a, expertGrad, expertDown, s, ref perExpertLora);
+        bytes += k * DenseMlpSaved(a, a.ExpertWidth, expertGrad, expertDown, s, ref perExpertLora);
         lora += k * perExpertLora;
-        if (L.ExpertsLora) lora += k * 2 * LoraSaved(new LinearUse(a.HiddenSize, a.IntermediateSize, false, true), s, shared: true);
+        if (L.ExpertsLora) lora += k * 2 * LoraSaved(new LinearUse(a.HiddenSize, a.ExpertWidth, false, true), s, shared: true);
         // The routing-weight multiply keeps each expert output when the router trains.
         if (L.Router is { Trainable: true }) bytes += k * c * h;
         return bytes;
@@ -232,7 +235,8 @@ internal static class ActivationModel
     public static double LayerBackwardTransient(ModelArchitecture a, in ActivationSettings s)
     {
         double T = s.Tokens, c = s.C, h = a.HiddenSize, q = a.QueryWidth, kv = a.KvWidth;
-        double f = a.IntermediateSize * (a.IsMoE ? (double)a.ExpertsPerToken / a.NumExperts : 1);
+        // MoE: routed experts are ExpertWidth wide; a qwen MoE dense layer or shared expert runs its full width on every token.
+        double f = a.IsMoE ? Math.Max(a.ExpertWidth * (double)a.ExpertsPerToken / a.NumExperts, a.UnroutedMlpWidth) : a.IntermediateSize;
         double mlp = 3 * c * f * T;
         double attn = s.Kernel == AttentionKernel.Eager
             ? (8 + c) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
@@ -246,8 +250,10 @@ internal static class ActivationModel
     public static double LayerInferenceTransient(ModelArchitecture a, in ActivationSettings s)
     {
         double T = s.Tokens, c = s.C, h = a.HiddenSize, q = a.QueryWidth, kv = a.KvWidth;
-        double f = a.IntermediateSize;
+        double f = a.IsMoE ? a.ExpertWidth : a.IntermediateSize;
         double mlp = (a.Mlp == MlpKind.Gated ? 3 : 2) * c * f * T * (a.IsMoE ? (double)a.ExpertsPerToken / a.NumExperts + 1.0 / a.NumExperts : 1);
+        // Qwen MoE dense layers and shared experts run a full-width MLP over every token.
+        if (a.IsMoE) mlp = Math.Max(mlp, 3 * c * a.UnroutedMlpWidth * T);
         double qkv = c * (q + 2 * kv) * T;
         double pairs = s.Batch * (double)a.NumHeads * s.Seq * s.Seq;
         double attn = s.Kernel == AttentionKernel.Eager

@@ -125,7 +125,8 @@ public sealed class ModelProfile
                     if (linear) L.AttnOut = use;
                     break;
                 case TensorRole.Router:
-                    if (linear) L.Router = use;
+                    // The first router-role linear is the expert router; qwen2_moe's later shared_expert_gate is [1, hidden].
+                    if (linear) L.Router ??= use;
                     break;
                 case TensorRole.MlpGate or TensorRole.MlpUp or TensorRole.MlpGateUp:
                     if (t.Expert is not null) { L.ExpertsTrainable |= trainable; L.ExpertsLora |= lora; }
