@@ -52,7 +52,9 @@ public class ArchitectureLayoutTests
         Assert.Equal(30.0, a.FinalLogitSoftcap);
         Assert.Equal(256.0, a.QueryPreAttnScalar);
         Assert.Equal(4096, a.SlidingWindow);
-        Assert.True(a.SlidingWindowEveryOtherLayer);
+        // Gemma2Config: layer i slides when (i + 1) is odd, so even layers slide and odd ones attend globally.
+        Assert.Equal(Enumerable.Range(0, 42).Select(i => i % 2 == 0), Enumerable.Range(0, 42).Select(a.IsSlidingLayer));
+        Assert.Null(a.LocalRopeTheta);
         Assert.Equal(1.0, a.NormWeightOffset);
         Assert.Equal(Math.Sqrt(3584), a.EmbeddingMultiplier);
         Assert.True(a.TiedEmbeddings);

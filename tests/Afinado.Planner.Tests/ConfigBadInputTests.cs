@@ -70,7 +70,7 @@ public class ConfigBadInputTests
     {
         var e = Bad(Llama(c => c["model_type"] = "t5"));
         Assert.Equal("cfg.json: model_type", e.Field);
-        foreach (var t in new[] { "falcon", "gemma", "gemma2", "gpt2", "gpt_bigcode", "gpt_neox", "granite", "llama", "mistral", "mixtral", "olmo2", "phi", "phi3", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "smollm3" })
+        foreach (var t in new[] { "falcon", "gemma", "gemma2", "gemma3_text", "gpt2", "gpt_bigcode", "gpt_neox", "granite", "llama", "mistral", "mixtral", "olmo2", "phi", "phi3", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "smollm3" })
             Assert.Contains(t, e.Fix);
     }
 
@@ -144,6 +144,42 @@ public class ConfigBadInputTests
         node[key] = JsonNode.Parse(json);
         var e = Bad(node.ToJsonString());
         Assert.Equal($"cfg.json: {key}", e.Field);
+        Assert.Contains(problem, e.Problem);
+    }
+
+    [Theory]
+    [InlineData("layer_types", "[\"sliding_attention\", \"full_attention\"]", "has 2 entries but num_hidden_layers is 26")]
+    [InlineData("layer_types", "\"sliding_attention\"", "must be a list")]
+    [InlineData("layer_types", "{\"0\": \"full_attention\"}", "must be a list")]
+    [InlineData("sliding_window", "0", "must be positive")]
+    [InlineData("sliding_window", "-512", "must be positive")]
+    [InlineData("sliding_window", "512.5", "whole number")]
+    [InlineData("sliding_window_pattern", "0", "at least 1")]
+    [InlineData("sliding_window_pattern", "\"6\"", "whole number")]
+    [InlineData("rope_local_base_freq", "0", "must be positive")]
+    [InlineData("query_pre_attn_scalar", "-256", "must be positive")]
+    [InlineData("final_logit_softcapping", "0", "must be positive")]
+    public void Gemma3_bad_values_name_the_key(string key, string json, string problem)
+    {
+        var node = JsonNode.Parse(ModelCatalog.ConfigJson("google/gemma-3-1b-it"))!.AsObject();
+        node[key] = JsonNode.Parse(json);
+        var e = Bad(node.ToJsonString());
+        Assert.Equal($"cfg.json: {key}", e.Field);
+        Assert.Contains(problem, e.Problem);
+    }
+
+    [Theory]
+    [InlineData(3, "\"chunked_attention\"", "entry 3 is \"chunked_attention\"")]
+    [InlineData(25, "null", "entry 25 is null")]
+    [InlineData(0, "1", "entry 0 is number")]
+    public void Gemma3_unknown_layer_types_are_named_with_their_index(int index, string entry, string problem)
+    {
+        var node = JsonNode.Parse(ModelCatalog.ConfigJson("google/gemma-3-1b-it"))!.AsObject();
+        var types = new JsonArray(Enumerable.Range(0, 26).Select(_ => (JsonNode?)JsonValue.Create("full_attention")).ToArray());
+        types[index] = JsonNode.Parse(entry);
+        node["layer_types"] = types;
+        var e = Bad(node.ToJsonString());
+        Assert.Equal("cfg.json: layer_types", e.Field);
         Assert.Contains(problem, e.Problem);
     }
 

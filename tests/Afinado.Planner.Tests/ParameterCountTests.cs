@@ -65,6 +65,9 @@ public class ParameterCountTests
     // An inventory quoting `safetensors.total` 3,075,098,624 for HuggingFaceTB/SmolLM3-3B-Base (revision d78a42f), which
     // SmolLM3-3B is finetuned from without changing any tensor shape (same widths, layers and vocabulary).
     [InlineData("HuggingFaceTB/SmolLM3-3B", 3_075_098_624L)]
+    // google/gemma-3-1b-it: the hub API record `safetensors.total` 999,885,952 quoted by several public inventories (revision
+    // dcc83ea), and the same figure as Keras Hub's preset metadata for gemma3_1b ("params": 999885952).
+    [InlineData("google/gemma-3-1b-it", 999_885_952L)]
     public void Catalog_models_have_published_parameter_counts(string id, long expected)
     {
         Assert.Equal(expected, ModelCatalog.Get(id).ParameterCount);
@@ -82,6 +85,9 @@ public class ParameterCountTests
     // vocabulary, the released config has 256,000, so only the non-embedding part is comparable.)
     [InlineData("google/gemma-2b", 1_981_884_416L)]
     [InlineData("google/gemma-7b", 7_751_248_896L)]
+    // A Keras Hub model summary of Gemma 3 1B: backbone 999,885,952 parameters of which token_embedding is 301,989,888
+    // (tied, so there is no separate head): 999,885,952 − 301,989,888.
+    [InlineData("google/gemma-3-1b-it", 697_896_064L)]
     public void Non_embedding_parameters_match_published_tables(string id, long expected)
     {
         var arch = ModelCatalog.Get(id);

@@ -17,6 +17,7 @@ public static class ArchitectureFamilies
         ["qwen3_moe"] = LlamaFamily.Build,
         ["gemma"] = LlamaFamily.Build,
         ["gemma2"] = LlamaFamily.Build,
+        ["gemma3_text"] = LlamaFamily.Build,
         ["olmo2"] = LlamaFamily.Build,
         ["granite"] = LlamaFamily.Build,
         ["smollm3"] = LlamaFamily.Build,

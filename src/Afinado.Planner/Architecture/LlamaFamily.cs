@@ -3,7 +3,8 @@ namespace Afinado.Planner.Architecture;
 /// <summary>
 /// Llama-style decoders: RMSNorm, RoPE, GQA, gated MLP. Covers llama, mistral, mixtral (MoE), qwen2 (q/k/v bias),
 /// qwen3 (q/k norms), qwen2_moe / qwen3_moe (qwen2 / qwen3 attention plus <see cref="QwenMoeBlock"/>), gemma (GeGLU,
-/// (1+w) norms, √h embedding scale, tied), gemma2 (4 norms per layer, soft-capping, alternating sliding window), olmo2
+/// (1+w) norms, √h embedding scale, tied), gemma2 (4 norms per layer, soft-capping, alternating sliding window), gemma3_text
+/// (gemma2's layer plus q/k norms over head_dim, per-layer <c>layer_types</c>, a local RoPE base, no attention soft-capping), olmo2
 /// (post-norms only, q/k RMSNorm over the full projection widths), granite (llama tensors, scalar multipliers) and
 /// smollm3 (llama tensors, NoPE layers). Tensor names follow transformers' <c>*ForCausalLM</c> for each model type.
 /// </summary>
@@ -11,8 +12,10 @@ internal static class LlamaFamily
 {
     public static ModelArchitecture Build(ConfigFields c, string modelType)
     {
-        bool gemma = modelType is "gemma" or "gemma2";
-        bool gemma2 = modelType == "gemma2";
+        bool gemma = modelType is "gemma" or "gemma2" or "gemma3_text";
+        // Gemma 3's decoder layer is Gemma 2's (four norms, query_pre_attn_scalar, windowed layers); flags below say where it differs.
+        bool gemma2 = modelType is "gemma2" or "gemma3_text";
+        bool gemma3 = modelType == "gemma3_text";
         bool qwen2 = modelType is "qwen2" or "qwen2_moe";
         bool qwen3 = modelType is "qwen3" or "qwen3_moe";
         bool moe = modelType == "mixtral";
@@ -44,13 +47,19 @@ internal static class LlamaFamily
 
         // These read attention_bias (q,k,v and o); qwen2 always biases q,k,v and never o, and qwen2_moe does so unless its
         // config sets qkv_bias false (Qwen2MoeConfig.qkv_bias, default true); the rest never bias attention.
-        bool attentionBias = (modelType is "llama" or "qwen3" or "qwen3_moe" or "olmo2" or "granite" or "smollm3") && c.Bool("attention_bias", false);
+        bool attentionBias = (modelType is "llama" or "qwen3" or "qwen3_moe" or "olmo2" or "granite" or "smollm3" or "gemma3_text") && c.Bool("attention_bias", false);
         bool qkvBias = (qwen2 && (modelType != "qwen2_moe" || c.Bool("qkv_bias", true))) || attentionBias;
         // OLMo 2's MLP is built with bias=False whatever the config says; these three pass config.mlp_bias.
         bool mlpBias = (modelType is "llama" or "granite" or "smollm3") && c.Bool("mlp_bias", false);
         // Gemma's and SmolLM3's config classes default to tied embeddings; the others default to untied.
         bool tied = c.Bool("tie_word_embeddings", gemma || smollm3);
         var scaling = granite ? GraniteScaling.Read(c) : null;
+        int? window = SlidingWindow(c, modelType);
+        // Both read layer_types when present; without it Gemma2Config alternates (pattern 2) and Gemma3TextConfig repeats
+        // sliding_window_pattern (default 6).
+        bool[]? slidingLayers = gemma2 && window is not null
+            ? LayerTypes.Read(c, layers, gemma3 ? c.Bounded("sliding_window_pattern", 6, 1, ArchitectureLimits.MaxLayers) : 2)
+            : null;
 
         var t = new TensorList();
         t.Embedding("model.embed_tokens.weight", vocab, hidden, TensorRole.TokenEmbedding);
@@ -63,8 +72,9 @@ internal static class LlamaFamily
             t.Linear(p + "self_attn.k_proj", kvWidth, hidden, qkvBias, TensorRole.AttnK, i);
             t.Linear(p + "self_attn.v_proj", kvWidth, hidden, qkvBias, TensorRole.AttnV, i);
             t.Linear(p + "self_attn.o_proj", hidden, qWidth, attentionBias, TensorRole.AttnOut, i);
-            if (qwen3)
+            if (qwen3 || gemma3)
             {
+                // Qwen3Attention and Gemma3Attention normalise each head: one weight of head_dim.
                 t.Norm(p + "self_attn.q_norm", headDim, false, i);
                 t.Norm(p + "self_attn.k_norm", headDim, false, i);
             }
@@ -128,26 +138,29 @@ internal static class LlamaFamily
             AttentionMultiplier = scaling?.Attention,
             LogitsScaling = scaling?.Logits ?? 1.0,
             Positions = PositionKind.Rotary,
-            // SmolLM3Config's default base is 2,000,000 (default_theta); the others default to 10,000.
-            RopeTheta = c.PositiveNumber("rope_theta", smollm3 ? 2_000_000.0 : 10000.0),
+            // Gemma3TextConfig's default base is 1,000,000 (global layers) and SmolLM3Config's 2,000,000; the others 10,000.
+            RopeTheta = c.PositiveNumber("rope_theta", gemma3 ? 1_000_000.0 : smollm3 ? 2_000_000.0 : 10000.0),
+            LocalRopeTheta = gemma3 ? c.PositiveNumber("rope_local_base_freq", 10000.0) : null,
             RopeScaling = RopeScaling.Read(c),
             PartialRotaryFactor = c.Fraction("partial_rotary_factor", 1.0),
-            MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? (smollm3 || qwenMoe ? 32768 : 2048),
+            MaxPositionEmbeddings = c.OptionalDim("max_position_embeddings") ?? (gemma3 ? 131_072 : smollm3 || qwenMoe ? 32768 : 2048),
             TiedEmbeddings = tied,
             QkvBias = qkvBias,
             AttentionOutBias = attentionBias,
             MlpBias = mlpBias,
-            QkNorm = qwen3 || olmo2,
+            QkNorm = qwen3 || olmo2 || gemma3,
             // A qwen MoE config whose layers are all dense (num_experts 0, or every layer in mlp_only_layers) is a dense model.
             NumExperts = qwenBlock is { } b ? (b.SparseLayers(layers) > 0 ? b.Experts : 0) : experts,
             ExpertsPerToken = qwenBlock is { } k ? (k.SparseLayers(layers) > 0 ? k.PerToken : 0) : perToken,
             ExpertIntermediateSize = qwenBlock?.ExpertWidth,
             UnroutedMlpWidth = qwenBlock?.UnroutedWidth(layers, inter) ?? 0,
-            SlidingWindow = SlidingWindow(c, modelType),
-            SlidingWindowEveryOtherLayer = gemma2,
-            AttnLogitSoftcap = gemma2 ? NullablePositive(c, "attn_logit_softcapping") : null,
+            SlidingWindow = window,
+            SlidingLayers = slidingLayers,
+            // Gemma3Attention keeps attn_logit_softcapping in the config but never passes it to the attention function.
+            AttnLogitSoftcap = gemma2 && !gemma3 ? NullablePositive(c, "attn_logit_softcapping") : null,
             FinalLogitSoftcap = gemma2 ? NullablePositive(c, "final_logit_softcapping") : null,
-            QueryPreAttnScalar = gemma2 ? c.PositiveNumber("query_pre_attn_scalar", headDim) : null,
+            // Gemma3TextConfig defaults query_pre_attn_scalar to 256; Gemma2Config's scale falls back to head_dim here.
+            QueryPreAttnScalar = gemma2 ? c.PositiveNumber("query_pre_attn_scalar", gemma3 ? 256 : headDim) : null,
             AttentionDropout = c.Probability("attention_dropout", 0),
             InitializerRange = c.PositiveNumber("initializer_range", 0.02),
             BaseModelPrefix = "model.",
@@ -155,10 +168,12 @@ internal static class LlamaFamily
         };
     }
 
-    /// <summary>Mistral/Mixtral/Gemma 2 use <c>sliding_window</c> whenever it is set; Qwen2/3 only with <c>use_sliding_window</c>.</summary>
+    /// <summary>Mistral/Mixtral/Gemma 2 use <c>sliding_window</c> whenever it is set; Qwen2/3 only with <c>use_sliding_window</c>;
+    /// Gemma3TextConfig defaults it to 4096. Zero or negative is an <see cref="InputError"/> naming the key.</summary>
     private static int? SlidingWindow(ConfigFields c, string modelType) => modelType switch
     {
         "mistral" or "mixtral" or "gemma2" => c.OptionalDim("sliding_window"),
+        "gemma3_text" => c.OptionalDim("sliding_window") ?? 4096,
         "qwen2" or "qwen3" or "qwen2_moe" or "qwen3_moe" => c.Bool("use_sliding_window", false) ? c.OptionalDim("sliding_window") : null,
         // SmolLM3 slides only on its NoPE layers (layer_types); counting every layer as global never under-plans memory.
         _ => null,

@@ -68,7 +68,7 @@ public sealed record ModelArchitecture
     /// <summary>Gate/up width of one routed expert.</summary>
     public int ExpertWidth => ExpertIntermediateSize ?? IntermediateSize;
 
-    /// <summary>Sliding-window attention span in tokens, when the config sets one (Mistral v0.1: 4096).</summary>
+    /// <summary>Sliding-window attention span in tokens, when the config sets one (Mistral v0.1: 4096); which layers use it: <see cref="SlidingLayers"/>.</summary>
     public int? SlidingWindow { get; init; }
 
     // ---- Block structure: what a planner needs to count activations and a trainer needs to build the forward pass ----
@@ -117,8 +117,18 @@ public sealed record ModelArchitecture
     /// <summary>Attention scale is <c>1/√QueryPreAttnScalar</c> (Gemma 2: 256 or 224); null means <c>1/√HeadDim</c>.</summary>
     public double? QueryPreAttnScalar { get; init; }
 
-    /// <summary>When <see cref="SlidingWindow"/> is set: true if only even-numbered layers use it and odd ones attend globally (Gemma 2).</summary>
-    public bool SlidingWindowEveryOtherLayer { get; init; }
+    /// <summary>
+    /// When <see cref="SlidingWindow"/> is set: per layer, true where that layer attends within the window and false where it
+    /// attends globally (Gemma 2: even layers slide; Gemma 3: five of every six). Null means every layer slides (Mistral).
+    /// </summary>
+    public IReadOnlyList<bool>? SlidingLayers { get; init; }
+
+    /// <summary>Whether decoder layer <paramref name="layer"/> attends only within <see cref="SlidingWindow"/>.</summary>
+    public bool IsSlidingLayer(int layer) => SlidingWindow is not null && (SlidingLayers is null || SlidingLayers[layer]);
+
+    /// <summary>RoPE base of the sliding-window layers when it differs from <see cref="RopeTheta"/> (Gemma 3
+    /// <c>rope_local_base_freq</c>, 10,000 against 1,000,000 for global layers); null when every layer uses RopeTheta.</summary>
+    public double? LocalRopeTheta { get; init; }
 
     /// <summary>Dropout probability on attention probabilities (0 for almost every released LLM config).</summary>
     public double AttentionDropout { get; init; }
@@ -178,7 +188,11 @@ public sealed record ModelArchitecture
             ? Tensors.Where(t => t.Expert is null || t.Expert < ExpertsPerToken).Sum(t => t.Elements)
             : ParameterCount;
 
-    /// <summary>K and V bytes one token adds to the cache: 2 · layers · kv_heads · head_dim · bytes (kipply, GQA-aware).</summary>
+    /// <summary>
+    /// K and V bytes one token adds to the cache: 2 · layers · kv_heads · head_dim · bytes (kipply, GQA-aware). Sliding-window
+    /// layers (<see cref="IsSlidingLayer"/>) are counted like global ones, as if they cached the whole sequence: a window
+    /// layer holds at most <see cref="SlidingWindow"/> tokens, so this over-plans long sequences and never under-plans.
+    /// </summary>
     public long KvBytesPerToken(double bytesPerElement) =>
         (long)Math.Round(2.0 * NumLayers * NumKvHeads * HeadDim * bytesPerElement);
 }

@@ -32,6 +32,8 @@ internal static class InferenceLedger
                 explain ? $"{N(all)} params × {B(w.Bytes())} B ({w.Name()})" : "", "memory.md §1.1 (inference memory = bytes/param × P)"));
 
         var kv = job.ResolvedKvDtype;
+        // Every layer is cached at full length, sliding-window layers too (Mistral, Gemma 2/3 keep only SlidingWindow
+        // tokens there): over-planning long sequences is safe, under-planning would be an out-of-memory error.
         double perToken = 2.0 * a.NumLayers * a.NumKvHeads * a.HeadDim * kv.Bytes();
         string kvFormula = explain ? $"2 · L {a.NumLayers} · kv_heads {a.NumKvHeads} · head_dim {a.HeadDim} · {B(kv.Bytes())} B = {N(perToken)} B/token" : "";
         bool staticCache = job.KvCache == KvCacheKind.Static;
