@@ -68,6 +68,9 @@ public class ParameterCountTests
     // google/gemma-3-1b-it: the hub API record `safetensors.total` 999,885,952 quoted by several public inventories (revision
     // dcc83ea), and the same figure as Keras Hub's preset metadata for gemma3_1b ("params": 999885952).
     [InlineData("google/gemma-3-1b-it", 999_885_952L)]
+    // A public model-licence table quoting the hub parameter count of google/gemma-3-4b-it (text decoder, SigLIP tower and
+    // projector together): 4,300,079,472; a pinned-config check elsewhere quotes the card's "4.30e9".
+    [InlineData("google/gemma-3-4b-it", 4_300_079_472L)]
     public void Catalog_models_have_published_parameter_counts(string id, long expected)
     {
         Assert.Equal(expected, ModelCatalog.Get(id).ParameterCount);

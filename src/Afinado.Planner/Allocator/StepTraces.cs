@@ -125,6 +125,8 @@ internal sealed class DecoderTrace
         }
         _finalNorm = Add(h, training && profile.FinalNormTrainable);
         _head = _a.TiedEmbeddings ? _embed : Add(_a.VocabSize * h, training && profile.HeadTrainable);
+        // A vision tower's parameters (Gemma 3) sit in memory, frozen, though a text step runs nothing through them.
+        if (profile.VisionFrozen > 0) Add(profile.VisionFrozen, false);
     }
 
     /// <summary>A parameter: trainable ones are stored in the parameter dtype; frozen ones in the weights dtype (quantized

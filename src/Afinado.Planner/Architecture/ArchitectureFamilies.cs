@@ -18,6 +18,7 @@ public static class ArchitectureFamilies
         ["gemma"] = LlamaFamily.Build,
         ["gemma2"] = LlamaFamily.Build,
         ["gemma3_text"] = LlamaFamily.Build,
+        ["gemma3"] = Gemma3Family.Build,
         ["olmo2"] = LlamaFamily.Build,
         ["granite"] = LlamaFamily.Build,
         ["smollm3"] = LlamaFamily.Build,

@@ -24,14 +24,17 @@ internal static class LlamaFamily
         bool granite = modelType == "granite";
         bool smollm3 = modelType == "smollm3";
 
-        int hidden = c.Dim("hidden_size");
-        int layers = c.Count(ArchitectureLimits.MaxLayers, "num_hidden_layers");
-        int heads = c.Dim("num_attention_heads");
-        int kvHeads = c.OptionalDim("num_key_value_heads") ?? heads;
-        int vocab = c.Dim("vocab_size");
-        // The qwen MoE config classes default intermediate_size (used only by dense layers); the others require it.
-        int inter = qwenMoe ? c.OptionalDim("intermediate_size") ?? (qwen2 ? 5632 : 6144) : c.Dim("intermediate_size");
-        int headDim = c.OptionalDim("head_dim") ?? DivideHidden(c, hidden, heads);
+        // Gemma3TextConfig defaults every width (a gemma3 config's text_config names only the few that differ); the other
+        // families here require them.
+        int Width(string key, int gemma3Default) => gemma3 ? c.OptionalDim(key) ?? gemma3Default : c.Dim(key);
+        int hidden = Width("hidden_size", 2304);
+        int layers = gemma3 && !c.Has("num_hidden_layers") ? 26 : c.Count(ArchitectureLimits.MaxLayers, "num_hidden_layers");
+        int heads = Width("num_attention_heads", 8);
+        int kvHeads = c.OptionalDim("num_key_value_heads") ?? (gemma3 ? 4 : heads);
+        int vocab = Width("vocab_size", 262_208);
+        // The qwen MoE config classes default intermediate_size (used only by dense layers).
+        int inter = qwenMoe ? c.OptionalDim("intermediate_size") ?? (qwen2 ? 5632 : 6144) : Width("intermediate_size", 9216);
+        int headDim = c.OptionalDim("head_dim") ?? (gemma3 ? 256 : DivideHidden(c, hidden, heads));
         CheckGroups(c, heads, kvHeads);
         int qWidth = ArchitectureLimits.Width(c, "num_attention_heads × head_dim", (long)heads * headDim);
         int kvWidth = ArchitectureLimits.Width(c, "num_key_value_heads × head_dim", (long)kvHeads * headDim);

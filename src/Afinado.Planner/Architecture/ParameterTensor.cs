@@ -22,6 +22,11 @@ public enum TensorRole
     /// <summary>MoE router (Mixtral block_sparse_moe.gate, qwen MoE mlp.gate) or qwen2_moe's scalar mlp.shared_expert_gate.</summary>
     Router,
     LmHead,
+    /// <summary>
+    /// A tensor of an image encoder or its projector into the text model (Gemma 3's SigLIP tower): its weights are held in
+    /// memory, but text finetuning runs no image through it, so it adds no activations and is not a LoRA target here.
+    /// </summary>
+    Vision,
 }
 
 /// <summary>
@@ -38,7 +43,7 @@ public sealed record ParameterTensor(string Name, long[] Shape, TensorRole Role,
     /// <summary>The module path without the trailing <c>.weight</c>/<c>.bias</c>, e.g. <c>model.layers.0.self_attn.q_proj</c>.</summary>
     public string Module => Name[..Name.LastIndexOf('.')];
     /// <summary>A 2-D weight of a linear projection (what LoRA can adapt).</summary>
-    public bool IsLinearWeight => !IsBias && Shape.Length == 2 && Role is not (TensorRole.TokenEmbedding or TensorRole.PositionEmbedding);
+    public bool IsLinearWeight => !IsBias && Shape.Length == 2 && Role is not (TensorRole.TokenEmbedding or TensorRole.PositionEmbedding or TensorRole.Vision);
 
     /// <summary>
     /// True for transformers' <c>Conv1D</c> (GPT-2): the weight is stored [in, out] and applied as <c>x @ W</c>.

@@ -35,6 +35,12 @@ internal sealed class TensorList
     public void Bias(string module, long width, TensorRole role) =>
         _tensors.Add(new(module + ".bias", [width], role));
 
+    /// <summary>A vision-tower or projector tensor of any shape (a conv kernel is [out, in, k, k]).</summary>
+    public void Vision(string name, params long[] shape) => _tensors.Add(new(name, shape, TensorRole.Vision));
+
+    /// <summary>Appends tensors built elsewhere (a text model nested in a multimodal one, renamed).</summary>
+    public void AddRange(IEnumerable<ParameterTensor> tensors) => _tensors.AddRange(tensors);
+
     public void Embedding(string name, long rows, long width, TensorRole role) =>
         _tensors.Add(new(name, [rows, width], role));
 }

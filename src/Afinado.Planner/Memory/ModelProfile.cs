@@ -100,6 +100,7 @@ public sealed class ModelProfile
                     case TensorRole.PositionEmbedding: EmbeddingTrainable |= trainable; break;
                     case TensorRole.LmHead: HeadTrainable |= trainable; HeadLora |= lora; break;
                     case TensorRole.Norm: FinalNormTrainable |= trainable; break;
+                    case TensorRole.Vision: VisionFrozen += elements; break;
                 }
                 continue;
             }
@@ -225,4 +226,7 @@ public sealed class ModelProfile
     /// <summary>Adafactor's factored second-moment size: rows + columns per matrix, every element of a vector.</summary>
     public long FactoredElements { get; }
     public long HeadElements { get; }
+    /// <summary>Image-encoder and projector elements (Gemma 3's SigLIP tower), part of <see cref="FrozenOther"/>: a text
+    /// step runs nothing through them, so they are never trained (see <see cref="TrainableSelection"/>).</summary>
+    public long VisionFrozen { get; }
 }

@@ -118,11 +118,17 @@ public sealed class TrainableSelection
         return method switch
         {
             TrainingMethod.Full => new(arch, ArchitectureFacts.Of(arch), method, patterns, null,
-                Enumerable.Repeat(true, arch.Tensors.Count).ToArray(), new bool[arch.Tensors.Count]),
+                arch.Tensors.Select(Trainable).ToArray(), new bool[arch.Tensors.Count]),
             TrainingMethod.Freeze => FreezeSelection(arch, patterns),
             _ => LoraSelection(arch, method, lora ?? new LoraConfig()),
         };
     }
+
+    /// <summary>
+    /// A text step runs no image through a vision tower, so PyTorch leaves its parameters without a gradient and AdamW
+    /// without state: full and freeze finetuning keep them as frozen weights.
+    /// </summary>
+    private static bool Trainable(ParameterTensor t) => t.Role != TensorRole.Vision;
 
     /// <summary>Distinct short names of the model's linear modules (<c>q_proj</c>, <c>down_proj</c>, <c>lm_head</c>, ...), in order.</summary>
     public static IReadOnlyList<string> LinearModuleNames(ModelArchitecture arch)
@@ -139,7 +145,7 @@ public sealed class TrainableSelection
             if (!arch.Tensors.Any(t => p.Matches(t.Name)))
                 throw new InputError("--freeze", $"pattern \"{p}\" matches no tensor",
                     $"Tensor names look like {string.Join(", ", arch.Tensors.Take(3).Select(t => t.Name))}; '*' stays within a dotted segment, '**' crosses dots.");
-        var trainable = arch.Tensors.Select(t => !patterns.Any(p => p.Matches(t.Name))).ToArray();
+        var trainable = arch.Tensors.Select(t => Trainable(t) && !patterns.Any(p => p.Matches(t.Name))).ToArray();
         if (!trainable.Any(x => x))
             throw new InputError("--freeze", "the patterns freeze every tensor, so nothing would train", "Freeze fewer tensors.");
         return new(arch, ArchitectureFacts.Of(arch), TrainingMethod.Freeze, patterns, null, trainable, new bool[trainable.Length]);
