@@ -62,6 +62,18 @@ public class ArchitectureLayoutTests
     }
 
     [Fact]
+    public void Gemma2_reads_layer_types_when_a_newer_transformers_saved_them()
+    {
+        // Gemma2Config now stores layer_types; an explicit list wins over the even/odd default.
+        var json = System.Text.Json.Nodes.JsonNode.Parse(ModelCatalog.ConfigJson("google/gemma-2-2b"))!.AsObject();
+        int layers = (int)json["num_hidden_layers"]!;
+        json["layer_types"] = new System.Text.Json.Nodes.JsonArray(Enumerable.Range(0, layers)
+            .Select(i => (System.Text.Json.Nodes.JsonNode?)(i < 3 ? "full_attention" : "sliding_attention")).ToArray());
+        var a = HfConfigReader.Parse(json.ToJsonString());
+        Assert.Equal([0, 1, 2], Enumerable.Range(0, layers).Where(i => !a.IsSlidingLayer(i)));
+    }
+
+    [Fact]
     public void Gemma_head_dim_is_not_hidden_over_heads()
     {
         var a = ModelCatalog.Get("google/gemma-7b");
