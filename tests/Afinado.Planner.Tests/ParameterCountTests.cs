@@ -71,6 +71,16 @@ public class ParameterCountTests
     // A public model-licence table quoting the hub parameter count of google/gemma-3-4b-it (text decoder, SigLIP tower and
     // projector together): 4,300,079,472; a pinned-config check elsewhere quotes the card's "4.30e9".
     [InlineData("google/gemma-3-4b-it", 4_300_079_472L)]
+    // Keras Hub's Qwen3 presets (keras_hub/src/models/qwen3/qwen3_presets.py, metadata "params", tied embeddings counted
+    // once): qwen3_0.6b_en 596,049,920, qwen3_1.7b_en 1,720,574,976, qwen3_4b_en 4,022,468,096, qwen3_14b_en
+    // 14,768,307,200, qwen3_32b_en 32,762,123,264. A public model-licence table quotes the hub counts 4,022,468,096 for
+    // Qwen/Qwen3-4B and 32,762,123,264 for Qwen/Qwen3-32B. (The hub's safetensors total for the tied 0.6B / 1.7B repos
+    // also counts the stored copy of lm_head: 751,632,384 / 2,031,739,904.)
+    [InlineData("Qwen/Qwen3-0.6B", 596_049_920L)]
+    [InlineData("Qwen/Qwen3-1.7B", 1_720_574_976L)]
+    [InlineData("Qwen/Qwen3-4B", 4_022_468_096L)]
+    [InlineData("Qwen/Qwen3-14B", 14_768_307_200L)]
+    [InlineData("Qwen/Qwen3-32B", 32_762_123_264L)]
     public void Catalog_models_have_published_parameter_counts(string id, long expected)
     {
         Assert.Equal(expected, ModelCatalog.Get(id).ParameterCount);
@@ -105,6 +115,12 @@ public class ParameterCountTests
     [InlineData("Qwen/Qwen2.5-7B", 7.61, 6.53)]
     [InlineData("Qwen/Qwen3-0.6B", 0.6, 0.44)]
     [InlineData("Qwen/Qwen3-8B", 8.2, 6.95)]
+    // Qwen3 model cards ("Number of Parameters" / "Number of Paramaters (Non-Embedding)"): Qwen/Qwen3-1.7B 1.7B / 1.4B,
+    // Qwen/Qwen3-4B 4.0B / 3.6B, Qwen/Qwen3-14B 14.8B / 13.2B, Qwen/Qwen3-32B 32.8B / 31.2B.
+    [InlineData("Qwen/Qwen3-1.7B", 1.7, 1.4)]
+    [InlineData("Qwen/Qwen3-4B", 4.0, 3.6)]
+    [InlineData("Qwen/Qwen3-14B", 14.8, 13.2)]
+    [InlineData("Qwen/Qwen3-32B", 32.8, 31.2)]
     public void Rounded_model_card_counts_match(string id, double totalBillions, double nonEmbeddingBillions)
     {
         var arch = ModelCatalog.Get(id);
