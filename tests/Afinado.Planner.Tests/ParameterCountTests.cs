@@ -60,6 +60,9 @@ public class ParameterCountTests
     // Model sheets and inventories quoting the Hugging Face record `safetensors.total` of allenai/OLMo-2-1124-7B
     // (revision 7df9a82): 7,298,617,344.
     [InlineData("allenai/OLMo-2-1124-7B", 7_298_617_344L)]
+    // The same inventory quotes `safetensors.total` 13,716,198,400 for allenai/OLMo-2-1124-13B (revision 3fefddc); the
+    // repository's model.safetensors.index.json has total_size 54,864,793,600 bytes of float32 tensors (÷ 4 = the same).
+    [InlineData("allenai/OLMo-2-1124-13B", 13_716_198_400L)]
     // A public model-vetting table quoting the hub parameter count of ibm-granite/granite-3.3-8b-instruct: 8,170,864,640.
     [InlineData("ibm-granite/granite-3.3-8b-instruct", 8_170_864_640L)]
     // An inventory quoting `safetensors.total` 3,075,098,624 for HuggingFaceTB/SmolLM3-3B-Base (revision d78a42f), which
