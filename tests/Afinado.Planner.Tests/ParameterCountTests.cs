@@ -74,6 +74,10 @@ public class ParameterCountTests
     // A public model-licence table quoting the hub parameter count of google/gemma-3-4b-it (text decoder, SigLIP tower and
     // projector together): 4,300,079,472; a pinned-config check elsewhere quotes the card's "4.30e9".
     [InlineData("google/gemma-3-4b-it", 4_300_079_472L)]
+    // microsoft/phi-4: 14,659,507,200, the figure of a public table of hub parameter counts (next to Qwen3-8B's
+    // 8,190,735,360), of NVIDIA NeMo Customizer's target "microsoft/phi-4@1.0" num_parameters, and of the GGUF
+    // conversion's general.parameter_count.
+    [InlineData("microsoft/phi-4", 14_659_507_200L)]
     // Keras Hub's Qwen3 presets (keras_hub/src/models/qwen3/qwen3_presets.py, metadata "params", tied embeddings counted
     // once): qwen3_0.6b_en 596,049,920, qwen3_1.7b_en 1,720,574,976, qwen3_4b_en 4,022,468,096, qwen3_14b_en
     // 14,768,307,200, qwen3_32b_en 32,762,123,264. A public model-licence table quotes the hub counts 4,022,468,096 for
