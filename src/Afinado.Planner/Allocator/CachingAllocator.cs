@@ -184,8 +184,8 @@ public sealed class CachingAllocator
 
     private int Expand(int pool, long size)
     {
-        long page = _pools[pool].Small ? SmallBuffer : LargeBuffer;
         var p = _pools[pool];
+        long page = p.Small ? SmallBuffer : LargeBuffer;
         if (p.ExpandableSegment == None)
         {
             // Virtual space for the whole device: addresses far apart so segments never touch.

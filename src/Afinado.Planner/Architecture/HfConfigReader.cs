@@ -25,7 +25,7 @@ public static class HfConfigReader
 
     public static ModelArchitecture ReadFile(string path)
     {
-        if (!File.Exists(path) && !Directory.Exists(path) && new FileInfo(path).LinkTarget is null)
+        if (!File.Exists(path) && !Directory.Exists(path))
             throw new InputError(InputFile.Describe(path), "does not exist", "Give a catalog id (see `afinado plan --list-models`), a config.json path, or a folder holding config.json.");
         string text = InputFile.ReadAllText(path, InputKind.Config);
         return Parse(text, InputFile.Describe(path)) with { Name = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path };

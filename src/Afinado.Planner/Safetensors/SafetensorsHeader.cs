@@ -20,12 +20,15 @@ public static class SafetensorsHeader
 
     public static SafetensorsFile Read(string path)
     {
-        if (!File.Exists(path) && new FileInfo(path).LinkTarget is null)
+        // File.Exists is true for any link (dangling, looping, to a device): InputFile.Open says which.
+        if (!File.Exists(path))
             throw new InputError(InputFile.Describe(path), "does not exist", "Give a .safetensors file, a model.safetensors.index.json, or a folder holding them.");
         try
         {
             using var stream = InputFile.Open(path, InputKind.SafetensorsFile);
-            return Read(stream, InputFile.Describe(path));
+            // The real path: it is the file's identity (shard names are matched against it, weights are loaded from it);
+            // messages are escaped where they are printed.
+            return Read(stream, path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

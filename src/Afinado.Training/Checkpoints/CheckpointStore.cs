@@ -70,7 +70,7 @@ public sealed partial class CheckpointStore
         if (!Directory.Exists(root)) return new CheckpointSearch(null, problems, HasDebris: false);
         var candidates = new List<string>();
         var pointer = Path.Combine(root, Latest);
-        if (!File.Exists(pointer) && new FileInfo(pointer).LinkTarget is null) problems.Add($"{Latest} pointer is missing");
+        if (!File.Exists(pointer)) problems.Add($"{Latest} pointer is missing");
         else if (ReadPointer(pointer, problems) is { } text)
         {
             if (StepName().IsMatch(text)) candidates.Add(text);

@@ -9,7 +9,7 @@ internal static class RunFiles
 {
     public static T Read<T>(string path, Func<string, T?> parse) where T : class
     {
-        if (!File.Exists(path) && new FileInfo(path).LinkTarget is null)
+        if (!File.Exists(path))
             throw new InputError("--resume", $"{path} is missing", "Point --resume at the --out folder of an earlier afinado train run, or restore the file.");
         // Regular file, bounded, strict UTF-8 first; then the parser (a lone surrogate surfaces as InvalidOperationException).
         string text = InputFile.ReadAllText(path, InputKind.RunFile, "--resume");
