@@ -98,7 +98,8 @@ internal static class GpuScript
                     { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
                 using var p = Process.Start(probe)!;
                 p.StandardError.ReadToEnd();
-                if (p.WaitForExit(TimeSpan.FromMinutes(1)) && p.ExitCode == 0) return candidate;
+                // `import torch` can take a minute on a loaded machine: wait for it (HangLimit only guards a hang).
+                if (p.WaitForExit(HangLimit) && p.ExitCode == 0) return candidate;
             }
             catch (System.ComponentModel.Win32Exception)
             {
