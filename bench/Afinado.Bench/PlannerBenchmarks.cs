@@ -1,3 +1,4 @@
+using Afinado.Planner.Allocator;
 using Afinado.Planner.Architecture;
 using Afinado.Planner.Catalog;
 using Afinado.Planner.Devices;
@@ -55,6 +56,17 @@ public class PlannerBenchmarks
                 if (FitCheck.Fits(profile, _job with { Batch = b, Seq = 64 * s }, _h100, DeviceKind.Gpu)) fitting++;
         return fitting;
     }
+
+    /// <summary>The step's events in fresh lists (a plan records them in reused scratch buffers, a little faster).</summary>
+    [Benchmark]
+    public int TraceOnly() => StepTraces.For(_profile, _job).Events.Count;
+
+    [Benchmark]
+    public long ReplayOnly() => AllocatorReplay.Run(_trace ??= StepTraces.For(_profile, _job), _job.AllocConf).PeakReservedBytes;
+    private AllocationTrace? _trace;
+
+    [Benchmark]
+    public long LedgerOnly() => LedgerBuilder.Build(_profile, _job, DeviceKind.Gpu, explain: true, replay: false).TotalBytes;
 
     [Benchmark]
     public int MaxBatchSearch() => FitSearch.Largest(_profile, _job, _h100, DeviceKind.Gpu, "batch");

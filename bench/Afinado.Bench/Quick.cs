@@ -18,6 +18,27 @@ internal static class Quick
         Time("OnePlanOneGpu", 1_000, () => b.OnePlanOneGpu());
         Time("MaxBatchSearch", 2_000, () => b.MaxBatchSearch());
         Time("FitSearch100k", 3, () => b.FitSearch100k());
+        // The parts of one uncached plan: the step's events, their replay, the ledger's formulas alone.
+        Time("  TraceOnly", 1_000, () => b.TraceOnly());
+        Time("  ReplayOnly", 1_000, () => b.ReplayOnly());
+        Time("  LedgerOnly", 1_000, () => b.LedgerOnly());
+    }
+
+    /// <summary><c>-- profile plan|trace|replay</c>: runs one part in a loop for a sampling profiler, e.g.
+    /// <c>DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 perf record -F 2000 dotnet Afinado.Bench.dll profile replay</c>
+    /// (without W^X off, perf sees JIT code as one anonymous mapping).</summary>
+    public static void Profile(string part)
+    {
+        var b = new PlannerBenchmarks();
+        b.Setup();
+        Func<object> f = part switch
+        {
+            "plan" => () => b.OnePlanOneGpu(),
+            "trace" => () => b.TraceOnly(),
+            "replay" => () => b.ReplayOnly(),
+            _ => throw new ArgumentException($"profile: unknown part '{part}' (plan, trace or replay)"),
+        };
+        for (int i = 0; i < 3000; i++) f();
     }
 
     private static void Time(string what, int n, Func<object> f)

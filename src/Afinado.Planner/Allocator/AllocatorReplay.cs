@@ -27,7 +27,7 @@ public static class AllocatorReplay
         var iterations = new List<IterationPeak>(2);
         int iteration = 0;
         long runPeak = 0;
-        foreach (var e in trace.Events)
+        foreach (ref readonly var e in trace.EventSpan)
         {
             switch (e.Kind)
             {

@@ -47,6 +47,17 @@ internal sealed class AutogradTape(AllocationTrace trace)
 
     public AllocationTrace Trace => _trace;
 
+    /// <summary>Forgets every tensor and node (with the trace's <see cref="AllocationTrace.Clear"/>), keeping the buffers.</summary>
+    public void Clear()
+    {
+        _trace.Clear();
+        _refs.Clear();
+        _requiresGrad.Clear();
+        _nodes.Clear();
+        _grads.Clear();
+        Recording = true;
+    }
+
     public int New(long bytes, int stream = 0)
     {
         int id = _trace.Allocate(bytes, stream);

@@ -39,7 +39,7 @@ public static class ReservedMemory
         var key = (TraceKey(profile, job), capacityBytes);
         var cache = Cache.GetValue(profile, _ => new());
         if (cache.TryGetValue(key, out var hit)) return hit;
-        var result = AllocatorReplay.Run(StepTraces.For(profile, key.Item1), job.AllocConf, capacityBytes);
+        var result = AllocatorReplay.Run(StepTraces.ForReplay(profile, key.Item1), job.AllocConf, capacityBytes);
         if (cache.Count >= MaxCachedPerProfile) cache.Clear();
         cache[key] = result;
         return result;

@@ -18,15 +18,27 @@ public static class StepTraces
     public const int MaxTracedDecodeSteps = 64;
 
     /// <summary>The trace of <paramref name="job"/> on a GPU.</summary>
-    public static AllocationTrace For(ModelProfile profile, Job job)
+    public static AllocationTrace For(ModelProfile profile, Job job) => Record(profile, job, new AutogradTape(new AllocationTrace()));
+
+    /// <summary>The same trace in this thread's scratch buffers: valid until the thread's next call, for a replay that
+    /// reads it at once (a plan replays a step or more; fresh lists of ~30,000 events cost more than building them).</summary>
+    internal static AllocationTrace ForReplay(ModelProfile profile, Job job)
     {
-        var trace = new AllocationTrace();
+        var tape = _scratch ??= new AutogradTape(new AllocationTrace());
+        tape.Clear();
+        return Record(profile, job, tape);
+    }
+
+    [ThreadStatic] private static AutogradTape? _scratch;
+
+    private static AllocationTrace Record(ModelProfile profile, Job job, AutogradTape tape)
+    {
         // The stack's cuBLAS/cuBLASLt workspaces: taken from the allocator at the first matmul, kept for the process's life.
-        foreach (long w in job.Stack.WorkspaceAllocations) trace.Allocate(w);
-        var b = new DecoderTrace(profile, job, new AutogradTape(trace));
+        foreach (long w in job.Stack.WorkspaceAllocations) tape.New(w);
+        var b = new DecoderTrace(profile, job, tape);
         if (job.IsTraining) b.Train();
         else b.Infer();
-        return trace;
+        return tape.Trace;
     }
 }
 
