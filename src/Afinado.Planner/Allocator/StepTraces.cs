@@ -191,6 +191,7 @@ internal sealed class DecoderTrace
         long prompt = _job.Seq, context = _job.ContextTokens;
         int ids = _t.New(8 * _batch * prompt);
         var cache = new int[_a.NumLayers * 2];
+        _cacheTokens = new long[cache.Length];
         if (context <= prompt)
         {
             // Two identical prefills; the second is the one measured.
@@ -198,6 +199,7 @@ internal sealed class DecoderTrace
             {
                 _t.Trace.StartIteration(it);
                 Array.Fill(cache, -1);
+                Array.Clear(_cacheTokens);
                 int logits = Forward(ids, prompt, cache, cachedTokens: 0);
                 _t.Drop(logits);
                 foreach (int k in cache) _t.Drop(k);
@@ -210,12 +212,17 @@ internal sealed class DecoderTrace
         long first = Math.Max(0, steps - StepTraces.MaxTracedDecodeSteps);
         if (first > 0 && _job.KvCache == KvCacheKind.Dynamic)
         {
-            // Skip ahead: the cache as it stands `first` steps later, one tensor per layer and K/V.
+            // Skip ahead: the cache as it stands `first` steps later, one tensor per layer and K/V (a sliding layer's
+            // last step allocated at most its window and keeps a view of all but one of those tokens).
             for (int i = 0; i < cache.Length; i++)
             {
-                int grown = _t.New((long)Math.Ceiling(_job.ResolvedKvDtype.Bytes() * _batch * (prompt + first) * _a.KvWidth));
+                long seen = prompt + first;
+                bool sliding = _a.IsSlidingLayer(i / 2);
+                long held = sliding ? _a.SlidingCacheTokens(seen, decoded: true, staticCache: false, 0) : seen;
+                int grown = _t.New((long)Math.Ceiling(_job.ResolvedKvDtype.Bytes() * _batch * held * _a.KvWidth));
                 _t.Drop(cache[i]);
                 cache[i] = grown;
+                _cacheTokens[i] = sliding ? Math.Min(seen, _a.SlidingWindow!.Value - 1L) : seen;
             }
         }
         int token = _t.New(8 * _batch);
@@ -538,10 +545,9 @@ internal sealed class DecoderTrace
         long keys = s;
         if (cache is not null)
         {
-            keys = cachedTokens + s;
             int ki = 2 * layer, vi = 2 * layer + 1;
-            k = AppendToCache(cache, ki, k, kvW);
-            v = AppendToCache(cache, vi, v, kvW);
+            k = AppendToCache(cache, ki, k, kvW, cachedTokens, out keys);
+            v = AppendToCache(cache, vi, v, kvW, cachedTokens, out _);
         }
         int output;
         bool eager = _job.Attention == AttentionKernel.Eager;
@@ -600,7 +606,7 @@ internal sealed class DecoderTrace
         else if (cache is not null && _job.KvCache == KvCacheKind.Static && _a.NumKvHeads < _a.NumHeads)
         {
             // Static cache: SDPA gets a mask over the whole cache, so no native GQA: K/V repeated to the query heads.
-            long full = _job.ContextTokens;
+            long full = StaticCacheTokens(layer);
             int kr = _t.New(ob * b * full * qW), vr = _t.New(ob * b * full * qW);
             output = _t.New(ob * T * qW);
             _t.Drop(kr, vr);
@@ -624,24 +630,38 @@ internal sealed class DecoderTrace
 
     /// <summary>transformers' DynamicLayer.update: <c>self.keys = torch.cat([self.keys, key_states], dim=-2)</c>, also on
     /// the first call (lazy_initialization starts from an empty tensor), so the cache is always a fresh copy one step
-    /// longer; the old cache and the new states are freed when the attention rebinds its variables. A StaticLayer
-    /// allocates the full context at its first update and writes each step in place (index_copy_).</summary>
-    private int AppendToCache(int[] cache, int slot, int fresh, long width)
+    /// longer; the old cache and the new states are freed when the attention rebinds its variables. A
+    /// DynamicSlidingWindowLayer makes the same concatenation and keeps a view of its last <c>window − 1</c> tokens (the
+    /// concatenation's storage stays alive until the next step replaces it). A StaticLayer allocates the full context
+    /// (a StaticSlidingWindowLayer the window) at its first update and writes each step in place (index_copy_).
+    /// <paramref name="keys"/>: the tokens the attention sees.</summary>
+    private int AppendToCache(int[] cache, int slot, int fresh, long width, long cachedTokens, out long keys)
     {
         long kvBytes = (long)Math.Ceiling(_job.ResolvedKvDtype.Bytes() * _batch * width);
+        bool sliding = _a.IsSlidingLayer(slot / 2);
         if (_job.KvCache == KvCacheKind.Static)
         {
-            if (cache[slot] < 0) cache[slot] = _t.New(kvBytes * _job.ContextTokens);
+            if (cache[slot] < 0) cache[slot] = _t.New(kvBytes * StaticCacheTokens(slot / 2));
             _t.Drop(fresh);
+            keys = sliding ? Math.Min(cachedTokens + _seq, _a.SlidingWindow!.Value) : cachedTokens + _seq;
             return _t.Hold(cache[slot]);
         }
-        long cached = cache[slot] < 0 ? 0 : _t.Bytes(cache[slot]) / kvBytes;
-        int grown = _t.New(kvBytes * (cached + _seq));
+        long kept = _cacheTokens[slot];
+        keys = kept + _seq;
+        int grown = _t.New(kvBytes * keys);
         if (cache[slot] >= 0) _t.Drop(cache[slot]);
         _t.Drop(fresh);
         cache[slot] = grown;
+        _cacheTokens[slot] = sliding ? Math.Min(keys, _a.SlidingWindow!.Value - 1L) : keys;
         return _t.Hold(grown);
     }
+
+    /// <summary>Tokens a static cache layer allocates: the context, or the window for a sliding layer.</summary>
+    private long StaticCacheTokens(int layer) =>
+        _a.IsSlidingLayer(layer) ? _a.SlidingCacheTokens(0, false, staticCache: true, _job.ContextTokens) : _job.ContextTokens;
+
+    /// <summary>Per cache tensor (layer × K/V), the tokens the layer's keys hold (for a sliding layer, its view's length).</summary>
+    private long[] _cacheTokens = [];
 
     private int Rotary(int x, long width, int xb, int ob)
     {

@@ -3,9 +3,9 @@ using System.Text.Json;
 namespace Afinado.Planner.Architecture;
 
 /// <summary>
-/// Which decoder layers attend only within the sliding window, read from a Gemma 2 / Gemma 3 config's <c>layer_types</c>
-/// (one <c>"sliding_attention"</c> or <c>"full_attention"</c> per layer) or, for configs saved before that key existed,
-/// derived from a repeating pattern the way transformers' config classes do.
+/// Which decoder layers attend only within the sliding window, read from a config's <c>layer_types</c> (one
+/// <c>"sliding_attention"</c> or <c>"full_attention"</c> per layer) or, for configs saved before that key existed, derived
+/// the way transformers' config classes do (Gemma: a repeating pattern; Qwen: every layer from max_window_layers on).
 /// </summary>
 internal static class LayerTypes
 {
@@ -18,10 +18,23 @@ internal static class LayerTypes
     /// <c>"sliding_attention" if bool((i + 1) % self._sliding_window_pattern) else "full_attention"</c>, and Gemma2Config
     /// the same with 2, i.e. even layers slide as Gemma 2's <c>is_sliding = not bool(layer_idx % 2)</c> did.
     /// </summary>
-    public static bool[] Read(ConfigFields c, int layers, int pattern)
+    public static bool[] Read(ConfigFields c, int layers, int pattern) => Read(c, layers, i => (i + 1) % pattern != 0);
+
+    /// <summary>
+    /// Qwen2/Qwen3 (and their MoE configs) with <c>use_sliding_window</c>: without <c>layer_types</c>, layer <c>i</c> slides
+    /// when <c>i ≥ max_window_layers</c> (Qwen2Config: <c>"sliding_attention" if self.sliding_window is not None and
+    /// i >= self.max_window_layers else "full_attention"</c>; max_window_layers defaults to 28).
+    /// </summary>
+    public static bool[] ReadQwen(ConfigFields c, int layers)
+    {
+        int first = c.Bounded("max_window_layers", 28, 0, int.MaxValue);
+        return Read(c, layers, i => i >= first);
+    }
+
+    private static bool[] Read(ConfigFields c, int layers, Func<int, bool> slidesByDefault)
     {
         var element = c.Element("layer_types");
-        if (element is null) return Enumerable.Range(0, layers).Select(i => (i + 1) % pattern != 0).ToArray();
+        if (element is null) return Enumerable.Range(0, layers).Select(slidesByDefault).ToArray();
         var list = element.Value;
         if (list.ValueKind != JsonValueKind.Array)
             throw c.Invalid("layer_types", $"must be a list of \"{Sliding}\" / \"{Full}\", found {list.ValueKind.ToString().ToLowerInvariant()}",

@@ -58,10 +58,12 @@ internal static class LlamaFamily
         bool tied = c.Bool("tie_word_embeddings", gemma || smollm3);
         var scaling = granite ? GraniteScaling.Read(c) : null;
         int? window = SlidingWindow(c, modelType);
-        // Both read layer_types when present; without it Gemma2Config alternates (pattern 2) and Gemma3TextConfig repeats
-        // sliding_window_pattern (default 6).
-        bool[]? slidingLayers = gemma2 && window is not null
-            ? LayerTypes.Read(c, layers, gemma3 ? c.Bounded("sliding_window_pattern", 6, 1, ArchitectureLimits.MaxLayers) : 2)
+        // Gemma and Qwen read layer_types when present; without it Gemma2Config alternates (pattern 2), Gemma3TextConfig
+        // repeats sliding_window_pattern (default 6) and Qwen slides from max_window_layers on. Mistral, Mixtral and
+        // Phi-3 have no layer_types: a set sliding_window makes every layer slide (transformers DynamicCache(config)).
+        bool[]? slidingLayers = window is null ? null
+            : gemma2 ? LayerTypes.Read(c, layers, gemma3 ? c.Bounded("sliding_window_pattern", 6, 1, ArchitectureLimits.MaxLayers) : 2)
+            : qwen2 || qwen3 ? LayerTypes.ReadQwen(c, layers)
             : null;
 
         var t = new TensorList();

@@ -189,10 +189,39 @@ public sealed record ModelArchitecture
             : ParameterCount;
 
     /// <summary>
-    /// K and V bytes one token adds to the cache: 2 · layers · kv_heads · head_dim · bytes (kipply, GQA-aware). Sliding-window
-    /// layers (<see cref="IsSlidingLayer"/>) are counted like global ones, as if they cached the whole sequence: a window
-    /// layer holds at most <see cref="SlidingWindow"/> tokens, so this over-plans long sequences and never under-plans.
+    /// K and V bytes one token adds to the cache of every layer: 2 · layers · kv_heads · head_dim · bytes (kipply,
+    /// GQA-aware), as long as no layer has dropped tokens out of its window (see <see cref="KvCacheBytes"/>).
     /// </summary>
     public long KvBytesPerToken(double bytesPerElement) =>
         (long)Math.Round(2.0 * NumLayers * NumKvHeads * HeadDim * bytesPerElement);
+
+    /// <summary>Decoder layers whose cache keeps only the window: every layer when <see cref="SlidingWindow"/> is set
+    /// without <see cref="SlidingLayers"/> (transformers' DynamicCache makes every layer a DynamicSlidingWindowLayer when
+    /// the config has a sliding_window and no layer_types: Mistral v0.1, Phi-3-mini), else those marked sliding.</summary>
+    public int SlidingLayerCount => SlidingWindow is null ? 0 : SlidingLayers?.Count(s => s) ?? NumLayers;
+
+    /// <summary>
+    /// Bytes of every layer's K and V for <paramref name="batch"/> sequences when full-attention layers hold
+    /// <paramref name="fullTokens"/> tokens and sliding-window layers <paramref name="slidingTokens"/> (what a sliding
+    /// layer holds depends on the cache: <see cref="SlidingCacheTokens"/>).
+    /// </summary>
+    public double KvCacheBytes(double bytesPerElement, long batch, long fullTokens, long slidingTokens)
+    {
+        int sliding = SlidingLayerCount;
+        return 2.0 * NumKvHeads * HeadDim * bytesPerElement * batch * ((double)(NumLayers - sliding) * fullTokens + (double)sliding * slidingTokens);
+    }
+
+    /// <summary>
+    /// Tokens one sliding-window layer's cache holds after it has seen <paramref name="seen"/> tokens. transformers
+    /// (cache_utils.py, 4.56+): a DynamicSlidingWindowLayer concatenates the new states to the kept ones and keeps the last
+    /// <c>sliding_window − 1</c> as a <em>view</em> of that concatenation, so after the prefill the whole prompt's storage
+    /// stays alive and each decode step allocates a fresh <c>min(seen, window)</c>-token tensor; a StaticSlidingWindowLayer
+    /// allocates <c>min(window, max_cache_len)</c> tokens at its first update.
+    /// </summary>
+    public long SlidingCacheTokens(long seen, bool decoded, bool staticCache, long maxCacheLen)
+    {
+        if (SlidingWindow is not { } w) return staticCache ? maxCacheLen : seen;
+        if (staticCache) return Math.Min(w, maxCacheLen);
+        return decoded ? Math.Min(seen, w) : seen;
+    }
 }

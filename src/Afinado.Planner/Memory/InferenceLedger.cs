@@ -32,18 +32,24 @@ internal static class InferenceLedger
                 explain ? $"{N(all)} params × {B(w.Bytes())} B ({w.Name()})" : "", "memory.md §1.1 (inference memory = bytes/param × P)"));
 
         var kv = job.ResolvedKvDtype;
-        // Every layer is cached at full length, sliding-window layers too (Mistral, Gemma 2/3 keep only SlidingWindow
-        // tokens there): over-planning long sequences is safe, under-planning would be an out-of-memory error.
         double perToken = 2.0 * a.NumLayers * a.NumKvHeads * a.HeadDim * kv.Bytes();
         string kvFormula = explain ? $"2 · L {a.NumLayers} · kv_heads {a.NumKvHeads} · head_dim {a.HeadDim} · {B(kv.Bytes())} B = {N(perToken)} B/token" : "";
         bool staticCache = job.KvCache == KvCacheKind.Static;
-        // A static cache is allocated at its full length by the first update, so prefill already holds all of it.
-        long prefillTokens = staticCache ? job.ContextTokens : job.Seq;
-        e.Add(new(LineKind.KvCachePrompt, staticCache ? "KV cache (static: full context from prefill)" : "KV cache (prompt)", Phase.Prefill, perToken * job.Batch * prefillTokens,
-            explain ? $"{kvFormula} × b {job.Batch} × {(staticCache ? "context" : "s")} {N(prefillTokens)}" : "",
+        // Sliding-window layers keep only their window (transformers' DynamicSlidingWindowLayer / StaticSlidingWindowLayer):
+        // a static cache allocates the window at its first update; a dynamic one keeps the whole prompt's storage until
+        // the first decode step replaces it with a window-long tensor.
+        long ctx = job.ContextTokens;
+        bool decodes = ctx > job.Seq;
+        long prefillFull = staticCache ? ctx : job.Seq;
+        long prefillSliding = a.SlidingCacheTokens(job.Seq, decoded: false, staticCache, ctx);
+        long decodeSliding = a.SlidingCacheTokens(ctx, decoded: decodes, staticCache, ctx);
+        e.Add(new(LineKind.KvCachePrompt, staticCache ? "KV cache (static: full context from prefill)" : "KV cache (prompt)", Phase.Prefill,
+            a.KvCacheBytes(kv.Bytes(), job.Batch, prefillFull, prefillSliding),
+            explain ? KvExplain(a, kvFormula, kv.Bytes(), job.Batch, staticCache ? "context" : "s", prefillFull, prefillSliding) : "",
             staticCache ? "transformers StaticLayer.lazy_initialization (max_cache_len at the first update)" : "memory.md §1.4 (kipply, GQA-aware)"));
-        e.Add(new(LineKind.KvCacheFullContext, "KV cache (full context)", Phase.Decode, perToken * job.Batch * job.ContextTokens,
-            explain ? $"{kvFormula} × b {job.Batch} × context {N(job.ContextTokens)}" : "", "memory.md §1.4 (kipply, GQA-aware)"));
+        e.Add(new(LineKind.KvCacheFullContext, "KV cache (full context)", Phase.Decode, a.KvCacheBytes(kv.Bytes(), job.Batch, ctx, decodeSliding),
+            explain ? KvExplain(a, kvFormula, kv.Bytes(), job.Batch, "context", ctx, decodeSliding) : "",
+            a.SlidingLayerCount > 0 ? "memory.md §1.4 (kipply, GQA-aware); transformers cache_utils DynamicSlidingWindowLayer / StaticSlidingWindowLayer" : "memory.md §1.4 (kipply, GQA-aware)"));
 
         var s = TrainingLedger.Settings(p, job, c);
         e.Add(new(LineKind.PrefillActivations, "prefill activations (one layer's temporaries)", Phase.Prefill, ActivationModel.LayerInferenceTransient(a, s),
@@ -56,13 +62,25 @@ internal static class InferenceLedger
         e.Add(new(LineKind.LogitsLastPosition, "logits (last position, fp32)", Phase.Inference, job.Batch * vocab * (c + (c < 4 ? 4 : 0)),
             explain ? $"b × V {N(vocab)} × ({B(c)} + fp32 copy)" : "", "transformers generate (logits_to_keep=1)"));
         var decode = s with { Seq = 1 };
-        double decodeScores = job.Attention == AttentionKernel.Eager ? (4 + c) * job.Batch * (double)a.NumHeads * job.ContextTokens : 0;
+        // The widest layer's keys: the whole context where a layer attends globally, else the window.
+        long attended = a.SlidingLayerCount < a.NumLayers ? ctx : decodeSliding;
+        double decodeScores = job.Attention == AttentionKernel.Eager ? (4 + c) * job.Batch * (double)a.NumHeads * attended : 0;
         // A static cache needs a mask over its full length, and SDPA with a mask gets no native GQA: repeat_kv copies
         // K and V to the query heads over the whole context in every layer (transformers use_gqa_in_sdpa).
         if (staticCache && job.Attention == AttentionKernel.Sdpa && a.NumKvHeads < a.NumHeads)
-            decodeScores += 2.0 * c * job.Batch * a.QueryWidth * job.ContextTokens;
+            decodeScores += 2.0 * c * job.Batch * a.QueryWidth * attended;
         e.Add(new(LineKind.DecodeTemporaries, "decode temporaries", Phase.Decode, ActivationModel.LayerInferenceTransient(a, decode) + decodeScores,
             explain ? "one token per sequence through one layer (+ scores over the context when eager)" : "", "derived"));
         return e;
+    }
+
+    /// <summary>The KV line's working: one per-token product when every layer holds the same tokens, else full and
+    /// sliding layers apart.</summary>
+    private static string KvExplain(Architecture.ModelArchitecture a, string kvFormula, double bytes, long batch, string tokensName, long full, long sliding)
+    {
+        int slidingLayers = a.SlidingLayerCount;
+        if (slidingLayers == 0 || sliding == full) return $"{kvFormula} × b {batch} × {tokensName} {N(full)}";
+        return $"2 · kv_heads {a.NumKvHeads} · head_dim {a.HeadDim} · {B(bytes)} B × b {batch} × (full L {a.NumLayers - slidingLayers} × {tokensName} {N(full)} + " +
+            $"sliding L {slidingLayers} × {N(sliding)}, window {N(a.SlidingWindow ?? 0)})";
     }
 }
