@@ -28,6 +28,7 @@ public static class ArchitectureFamilies
         ["gpt_bigcode"] = GptBigCodeFamily.Build,
         ["gpt_neox"] = GptNeoXFamily.Build,
         ["falcon"] = FalconFamily.Build,
+        ["gpt_oss"] = GptOssFamily.Build,
     };
 
     public static IReadOnlyCollection<string> Supported => Builders.Keys;

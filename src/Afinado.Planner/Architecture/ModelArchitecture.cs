@@ -166,6 +166,10 @@ public sealed record ModelArchitecture
     public required IReadOnlyList<ParameterTensor> Tensors { get; init; }
 
     public bool IsMoE => NumExperts > 0;
+
+    /// <summary>The checkpoint's own storage format from <c>quantization_config.quant_method</c> when the planner models
+    /// it (<c>"mxfp4"</c>: gpt_oss's expert weights); null for a checkpoint in its plain dtype.</summary>
+    public string? CheckpointQuantMethod { get; init; }
     public int QueryWidth => NumHeads * HeadDim;
     public int KvWidth => NumKvHeads * HeadDim;
 
@@ -185,7 +189,8 @@ public sealed record ModelArchitecture
     /// (routers, shared experts and dense layers carry no expert index, so they always count).</summary>
     public long ActiveParameterCount =>
         IsMoE
-            ? Tensors.Where(t => t.Expert is null || t.Expert < ExpertsPerToken).Sum(t => t.Elements)
+            ? Tensors.Where(t => t.Expert is null || t.Expert < ExpertsPerToken)
+                .Sum(t => t.StackedExperts > 0 ? t.Elements / t.StackedExperts * ExpertsPerToken : t.Elements)
             : ParameterCount;
 
     /// <summary>

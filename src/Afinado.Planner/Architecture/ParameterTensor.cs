@@ -21,6 +21,8 @@ public enum TensorRole
     MlpDown,
     /// <summary>MoE router (Mixtral block_sparse_moe.gate, qwen MoE mlp.gate) or qwen2_moe's scalar mlp.shared_expert_gate.</summary>
     Router,
+    /// <summary>Learned attention sinks, one logit per query head (gpt_oss <c>self_attn.sinks</c>).</summary>
+    AttnSink,
     LmHead,
     /// <summary>
     /// A tensor of an image encoder or its projector into the text model (Gemma 3's SigLIP tower): its weights are held in
@@ -42,8 +44,23 @@ public sealed record ParameterTensor(string Name, long[] Shape, TensorRole Role,
     public bool IsBias => Name.EndsWith(".bias", StringComparison.Ordinal);
     /// <summary>The module path without the trailing <c>.weight</c>/<c>.bias</c>, e.g. <c>model.layers.0.self_attn.q_proj</c>.</summary>
     public string Module => Name[..Name.LastIndexOf('.')];
-    /// <summary>A 2-D weight of a linear projection (what LoRA can adapt).</summary>
-    public bool IsLinearWeight => !IsBias && Shape.Length == 2 && Role is not (TensorRole.TokenEmbedding or TensorRole.PositionEmbedding or TensorRole.Vision);
+    /// <summary>A 2-D weight of a linear projection (what LoRA can adapt by module). A stack of expert weights is not one:
+    /// PEFT reaches those only through <c>target_parameters</c>.</summary>
+    public bool IsLinearWeight => !IsBias && StackedExperts == 0 && Shape.Length == 2
+        && Role is not (TensorRole.TokenEmbedding or TensorRole.PositionEmbedding or TensorRole.Vision or TensorRole.AttnSink);
+
+    /// <summary>
+    /// Experts stacked along the first dimension of one tensor (gpt_oss's <c>mlp.experts.gate_up_proj</c> [E, hidden, 2·I]
+    /// and its bias [E, 2·I]); 0 for a tensor of one expert or none. Such a tensor is an nn.Parameter, not an nn.Linear:
+    /// bitsandbytes does not quantize it, MXFP4 checkpoints do.
+    /// </summary>
+    public int StackedExperts { get; init; }
+
+    /// <summary>The tensor belongs to routed experts: one expert's (<see cref="Expert"/>) or a stack of them.</summary>
+    public bool IsExpert => Expert is not null || StackedExperts > 0;
+
+    /// <summary>A stack of expert weight matrices [E, in, out] (not their biases).</summary>
+    public bool IsExpertStackWeight => StackedExperts > 0 && Shape.Length == 3;
 
     /// <summary>
     /// True for transformers' <c>Conv1D</c> (GPT-2): the weight is stored [in, out] and applied as <c>x @ W</c>.

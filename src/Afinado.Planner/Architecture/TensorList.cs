@@ -38,6 +38,9 @@ internal sealed class TensorList
     /// <summary>A vision-tower or projector tensor of any shape (a conv kernel is [out, in, k, k]).</summary>
     public void Vision(string name, params long[] shape) => _tensors.Add(new(name, shape, TensorRole.Vision));
 
+    /// <summary>A tensor of its own shape (gpt_oss's attention sinks and stacked experts).</summary>
+    public void Add(ParameterTensor tensor) => _tensors.Add(tensor);
+
     /// <summary>Appends tensors built elsewhere (a text model nested in a multimodal one, renamed).</summary>
     public void AddRange(IEnumerable<ParameterTensor> tensors) => _tensors.AddRange(tensors);
 

@@ -28,12 +28,29 @@ public static class Planner
         return cpu ? DeviceKind.Cpu : DeviceKind.Gpu;
     }
 
+    /// <summary>
+    /// The job as it runs on this checkpoint: inference on a checkpoint stored in a format the planner models (gpt-oss's
+    /// MXFP4 experts) keeps that format unless --weights-dtype says otherwise, as transformers loads it.
+    /// </summary>
+    public static Job ForCheckpoint(ModelArchitecture arch, Job job) =>
+        !job.IsTraining && job.WeightsDtype is null && arch.CheckpointQuantMethod == "mxfp4" ? job with { WeightsDtype = DType.Mxfp4 } : job;
+
+    /// <summary>Formats that exist only for some architectures: MXFP4 stores stacked expert weights and nothing else.</summary>
+    private static void CheckWeightsFormat(ModelProfile profile, Job job)
+    {
+        if (job.ResolvedWeightsDtype == DType.Mxfp4 && profile.ExpertStackElements == 0)
+            throw new InputError("--weights-dtype", $"mxfp4 stores stacked expert weights (gpt_oss), and {profile.Architecture.ModelType} has none",
+                "Use nf4, int8, int4, fp8 or a 16-bit dtype.");
+    }
+
     public static Plan Create(ModelArchitecture arch, Job job, IReadOnlyList<Device> devices, string? maxParameter = null, bool suggestFixes = true,
         CurveRequest? curve = null)
     {
+        job = ForCheckpoint(arch, job);
         job.Validate();
         var kind = DeviceKindOf(devices, job);
         var profile = ModelProfile.Create(SelectionFor(arch, job));
+        CheckWeightsFormat(profile, job);
         // The curve's own values are checked before anything else is planned: a bad --curve-points fails at once.
         var memoryCurve = curve is null ? null : MemoryCurves.Build(profile, job, devices, kind, curve);
         var ledger = LedgerBuilder.Build(profile, job, kind);

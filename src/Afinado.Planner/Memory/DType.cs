@@ -1,7 +1,7 @@
 namespace Afinado.Planner.Memory;
 
 /// <summary>Storage formats for weights, gradients, optimizer states and the KV cache.</summary>
-public enum DType { Fp32, Fp16, Bf16, Fp8, Int8, Int4, Nf4, Nf4Dq }
+public enum DType { Fp32, Fp16, Bf16, Fp8, Int8, Int4, Nf4, Nf4Dq, Mxfp4 }
 
 public static class DTypes
 {
@@ -18,6 +18,9 @@ public static class DTypes
         DType.Int4 => 4,
         DType.Nf4 => 4 + 32.0 / 64,
         DType.Nf4Dq => 4 + 8.0 / 64 + 32.0 / (64 * 256),
+        // OCP Microscaling MXFP4: FP4 (E2M1) values in blocks of 32 sharing one 8-bit (E8M0) scale; gpt_oss checkpoints
+        // store the expert weights as *_blocks (two values per byte) and *_scales (one byte per 32 values).
+        DType.Mxfp4 => 4 + 8.0 / 32,
         _ => throw new ArgumentOutOfRangeException(nameof(d)),
     };
 
@@ -27,7 +30,7 @@ public static class DTypes
     /// Bits of the quantized codes alone, without block constants: 4 for NF4 (bitsandbytes packs two codes per byte);
     /// other formats are counted as raw bits already (see <see cref="Bits"/>).
     /// </summary>
-    public static double CodeBits(this DType d) => d is DType.Nf4 or DType.Nf4Dq ? 4 : d.Bits();
+    public static double CodeBits(this DType d) => d is DType.Nf4 or DType.Nf4Dq or DType.Mxfp4 ? 4 : d.Bits();
 
     /// <summary>Below 16 bits: only linear layers are stored this way (embeddings, norms and the head stay 16-bit, as bitsandbytes/GPTQ do).</summary>
     public static bool IsQuantized(this DType d) => d.Bits() < 16;

@@ -17,7 +17,17 @@ internal static class InferenceLedger
         var w = job.ResolvedWeightsDtype;
         double c = job.Precision.ComputeBytes();
         long all = a.ParameterCount;
-        if (w.IsQuantized())
+        if (w == DType.Mxfp4)
+        {
+            // transformers' Mxfp4HfQuantizer keeps the expert stacks packed (triton matmul_ogs reads them directly, no
+            // dequantized copy); the modules_to_not_convert (attention, router, embeddings, head), norms and biases stay bf16.
+            long experts = p.ExpertStackElements;
+            e.Add(new(LineKind.WeightsFrozenQuantized, "weights: expert stacks (mxfp4)", Phase.Inference, experts * w.Bytes(),
+                explain ? $"{N(experts)} params × {w.Bits():0.###} bits / 8 (4-bit values + one 8-bit scale per 32)" : "", "OCP MX spec (MXFP4); gpt_oss *_blocks / *_scales tensors"));
+            e.Add(new(LineKind.WeightsSkippedByQuantizer, "weights: attention/router/embeddings/head/norms/biases (bf16)", Phase.Inference, (all - experts) * 2.0,
+                explain ? $"{N(all - experts)} params × 2 B" : "", "quantization_config.modules_to_not_convert"));
+        }
+        else if (w.IsQuantized())
         {
             long quantized = p.QuantizableElements;
             e.Add(new(LineKind.WeightsFrozenQuantized, $"weights: linears ({w.Name()})", Phase.Inference, quantized * w.Bytes(),

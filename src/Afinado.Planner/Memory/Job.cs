@@ -132,7 +132,7 @@ public sealed record Job
             throw new InputError("--legacy-loss", "describes transformers' plain cross-entropy, not a chunked loss", "Drop --legacy-loss or use --loss-chunks 1.");
         if ((LegacyLoss || KeepOutput) && !IsTraining)
             throw new InputError(LegacyLoss ? "--legacy-loss" : "--keep-output", "applies to training (--task train)", "Drop the flag for --task infer.");
-        if (KvDtype is { } kv && kv is DType.Nf4 or DType.Nf4Dq)
+        if (KvDtype is { } kv && kv is DType.Nf4 or DType.Nf4Dq or DType.Mxfp4)
             throw new InputError("--kv-dtype", $"{kv.Name()} is a weight format, not a KV-cache format", "Use fp32, fp16, bf16, fp8, int8 or int4.");
 
         if (AdapterDtype is { } ad && ad is not (DType.Fp32 or DType.Bf16 or DType.Fp16))
@@ -147,6 +147,10 @@ public sealed record Job
             return;
         }
         ValidateRule();
+        // transformers trains gpt-oss from an MXFP4 checkpoint by dequantizing it (Mxfp4Config(dequantize=True), OpenAI's
+        // fine-tuning cookbook): there is no backward through the packed experts.
+        if (w == DType.Mxfp4)
+            throw new InputError("--weights-dtype", "mxfp4 experts are dequantized to bf16 for training (Mxfp4Config(dequantize=True))", "Use --weights-dtype bf16 with --method lora, or --task infer for mxfp4.");
         if (Method == TrainingMethod.QLora && !w.IsQuantized())
             throw new InputError("--weights-dtype", $"QLoRA needs a quantized base, got {w.Name()}", "Use --weights-dtype nf4 or nf4-dq, or --method lora.");
         if (!Method.UsesAdapters() && w.IsQuantized())

@@ -67,6 +67,7 @@ public sealed class ModelProfile
 
             // Storage classes of the base weights (see TrainingLedger for the bytes).
             if (linear && t.Role != TensorRole.LmHead) QuantizableElements += elements;
+            if (t.IsExpertStackWeight) ExpertStackElements += elements;
             if (trainable)
             {
                 TrainableBase += elements;
@@ -130,11 +131,11 @@ public sealed class ModelProfile
                     if (linear) L.Router ??= use;
                     break;
                 case TensorRole.MlpGate or TensorRole.MlpUp or TensorRole.MlpGateUp:
-                    if (t.Expert is not null) { L.ExpertsTrainable |= trainable; L.ExpertsLora |= lora; }
+                    if (t.IsExpert) { L.ExpertsTrainable |= trainable; L.ExpertsLora |= lora; }
                     else if (linear) { L.MlpIn.Add(use); L.MlpInAny |= trainable || lora; }
                     break;
                 case TensorRole.MlpDown:
-                    if (t.Expert is not null) { L.ExpertDownTrainable |= trainable; L.ExpertDownLora |= lora; }
+                    if (t.IsExpert) { L.ExpertDownTrainable |= trainable; L.ExpertDownLora |= lora; }
                     else if (linear) L.MlpDown = use;
                     break;
             }
@@ -209,6 +210,10 @@ public sealed class ModelProfile
     public long FrozenOther { get; }
     /// <summary>All linear weights other than the head, trainable or not (what a quantized inference model stores in low bits).</summary>
     public long QuantizableElements { get; }
+
+    /// <summary>Elements of stacked expert weight matrices (gpt_oss): what an MXFP4 checkpoint stores in 4.25 bits while
+    /// every nn.Linear, the embeddings and the head stay 16-bit (its quantization_config's modules_to_not_convert).</summary>
+    public long ExpertStackElements { get; }
     /// <summary>Elements of linear weights used in matmuls (head included, tied or not), by trainability: what AMP casts.</summary>
     public long TrainableLinear { get; }
     public long FrozenLinear { get; }
