@@ -29,6 +29,8 @@ public static class ArchitectureFamilies
         ["gpt_neox"] = GptNeoXFamily.Build,
         ["falcon"] = FalconFamily.Build,
         ["gpt_oss"] = GptOssFamily.Build,
+        ["deepseek_v2"] = DeepseekFamily.Build,
+        ["deepseek_v3"] = DeepseekFamily.Build,
     };
 
     public static IReadOnlyCollection<string> Supported => Builders.Keys;

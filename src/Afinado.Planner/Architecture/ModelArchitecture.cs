@@ -34,6 +34,11 @@ public sealed record ModelArchitecture
     public required int NumKvHeads { get; init; }
     /// <summary>Per-head width; usually hidden/heads but not always (Gemma 7B: 256 with hidden 3072 and 16 heads).</summary>
     public required int HeadDim { get; init; }
+    /// <summary>Width of each value head when it differs from the key's <see cref="HeadDim"/> (DeepSeek MLA: keys
+    /// qk_nope + qk_rope = 192 wide, values v_head_dim = 128); null means HeadDim.</summary>
+    public int? ValueHeadDim { get; init; }
+    /// <summary>K plus V elements per cached token per layer: kv_heads · (key width + value width).</summary>
+    public long KvElementsPerTokenPerLayer => (long)NumKvHeads * (HeadDim + (ValueHeadDim ?? HeadDim));
     /// <summary>Feed-forward width (for a gated MLP the width of gate and of up, each).</summary>
     public required int IntermediateSize { get; init; }
 
@@ -168,8 +173,25 @@ public sealed record ModelArchitecture
     public bool IsMoE => NumExperts > 0;
 
     /// <summary>The checkpoint's own storage format from <c>quantization_config.quant_method</c> when the planner models
-    /// it (<c>"mxfp4"</c>: gpt_oss's expert weights); null for a checkpoint in its plain dtype.</summary>
+    /// it (<c>"mxfp4"</c>: gpt_oss's expert weights; <c>"fp8"</c>: DeepSeek's block-scaled linears); null for a checkpoint in
+    /// its plain dtype.</summary>
     public string? CheckpointQuantMethod { get; init; }
+
+    /// <summary>FP8 checkpoints with <c>weight_block_size</c> [rows, cols]: one fp32 <c>weight_scale_inv</c> per block of
+    /// each quantized linear weight (DeepSeek-V3: 128 × 128); null when the checkpoint has no block scales.</summary>
+    public (int Rows, int Cols)? Fp8WeightBlock { get; init; }
+
+    /// <summary>The linear weights an FP8 checkpoint stores in 8 bits: every nn.Linear but the head (transformers'
+    /// FineGrainedFP8 quantizer skips lm_head) and the router, which DeepSeek keeps as a bf16 parameter.</summary>
+    public IEnumerable<ParameterTensor> Fp8Linears => Tensors.Where(t => t.IsLinearWeight && t.Role is not (TensorRole.LmHead or TensorRole.Router));
+
+    /// <summary>Elements transformers keeps in fp32 whatever the dtype (<c>_keep_in_fp32_modules_strict</c>: DeepSeek-V3's
+    /// <c>e_score_correction_bias</c>).</summary>
+    public long Fp32Elements => Tensors.Where(t => t.Name.EndsWith(".e_score_correction_bias", StringComparison.Ordinal)).Sum(t => t.Elements);
+
+    /// <summary>Bytes of the fp32 block scales of <see cref="Fp8Linears"/> (<c>⌈rows/128⌉ · ⌈cols/128⌉ · 4</c> each).</summary>
+    public long Fp8ScaleBytes => Fp8WeightBlock is not { } b ? 0
+        : Fp8Linears.Sum(t => (t.Shape[0] + b.Rows - 1) / b.Rows * ((t.Shape[1] + b.Cols - 1) / b.Cols) * 4L);
     public int QueryWidth => NumHeads * HeadDim;
     public int KvWidth => NumKvHeads * HeadDim;
 
@@ -198,7 +220,7 @@ public sealed record ModelArchitecture
     /// GQA-aware), as long as no layer has dropped tokens out of its window (see <see cref="KvCacheBytes"/>).
     /// </summary>
     public long KvBytesPerToken(double bytesPerElement) =>
-        (long)Math.Round(2.0 * NumLayers * NumKvHeads * HeadDim * bytesPerElement);
+        (long)Math.Round((double)NumLayers * KvElementsPerTokenPerLayer * bytesPerElement);
 
     /// <summary>Decoder layers whose cache keeps only the window: every layer when <see cref="SlidingWindow"/> is set
     /// without <see cref="SlidingLayers"/> (transformers' DynamicCache makes every layer a DynamicSlidingWindowLayer when
@@ -213,7 +235,7 @@ public sealed record ModelArchitecture
     public double KvCacheBytes(double bytesPerElement, long batch, long fullTokens, long slidingTokens)
     {
         int sliding = SlidingLayerCount;
-        return 2.0 * NumKvHeads * HeadDim * bytesPerElement * batch * ((double)(NumLayers - sliding) * fullTokens + (double)sliding * slidingTokens);
+        return KvElementsPerTokenPerLayer * bytesPerElement * batch * ((double)(NumLayers - sliding) * fullTokens + (double)sliding * slidingTokens);
     }
 
     /// <summary>

@@ -33,7 +33,13 @@ public static class Planner
     /// MXFP4 experts) keeps that format unless --weights-dtype says otherwise, as transformers loads it.
     /// </summary>
     public static Job ForCheckpoint(ModelArchitecture arch, Job job) =>
-        !job.IsTraining && job.WeightsDtype is null && arch.CheckpointQuantMethod == "mxfp4" ? job with { WeightsDtype = DType.Mxfp4 } : job;
+        job.IsTraining || job.WeightsDtype is not null ? job
+        : arch.CheckpointQuantMethod switch
+        {
+            "mxfp4" => job with { WeightsDtype = DType.Mxfp4 },
+            "fp8" => job with { WeightsDtype = DType.Fp8 },
+            _ => job,
+        };
 
     /// <summary>Formats that exist only for some architectures: MXFP4 stores stacked expert weights and nothing else.</summary>
     private static void CheckWeightsFormat(ModelProfile profile, Job job)

@@ -27,6 +27,18 @@ internal static class InferenceLedger
             e.Add(new(LineKind.WeightsSkippedByQuantizer, "weights: attention/router/embeddings/head/norms/biases (bf16)", Phase.Inference, (all - experts) * 2.0,
                 explain ? $"{N(all - experts)} params × 2 B" : "", "quantization_config.modules_to_not_convert"));
         }
+        else if (w == DType.Fp8 && a.Fp8WeightBlock is { } block)
+        {
+            // FineGrainedFP8 (transformers): each linear keeps its e4m3 weight and an fp32 weight_scale_inv per block, and
+            // its triton kernel multiplies block-wise (no dequantized copy); the head and the router stay bf16.
+            long fp8 = a.Fp8Linears.Sum(t => t.Elements);
+            long fp32 = a.Fp32Elements;
+            e.Add(new(LineKind.WeightsFrozenQuantized, $"weights: linears (fp8, {block.Rows}×{block.Cols} block scales)", Phase.Inference, fp8 + (double)a.Fp8ScaleBytes,
+                explain ? $"{N(fp8)} params × 1 B + {N(a.Fp8ScaleBytes)} B of fp32 scales" : "", "quantization_config weight_block_size; transformers FineGrainedFP8"));
+            e.Add(new(LineKind.WeightsSkippedByQuantizer, "weights: embeddings/router/head/norms (bf16)", Phase.Inference, (all - fp8 - fp32) * 2.0 + fp32 * 4.0,
+                explain ? $"{N(all - fp8 - fp32)} params × 2 B" + (fp32 > 0 ? $" + {N(fp32)} × 4 B (fp32 e_score_correction_bias)" : "") : "",
+                "FineGrainedFP8 modules_to_not_convert (lm_head); DeepSeek's router is a parameter, not an nn.Linear"));
+        }
         else if (w.IsQuantized())
         {
             long quantized = p.QuantizableElements;
@@ -38,12 +50,19 @@ internal static class InferenceLedger
                 explain ? $"largest linear {N(p.LargestQuantizableLinear)} × {B(c)} B" : "", "bitsandbytes dequantize per matmul"));
         }
         else
-            e.Add(new(LineKind.Weights, "weights", Phase.Inference, all * w.Bytes(),
-                explain ? $"{N(all)} params × {B(w.Bytes())} B ({w.Name()})" : "", "memory.md §1.1 (inference memory = bytes/param × P)"));
+        {
+            // DeepSeek-V3 keeps e_score_correction_bias in fp32 (_keep_in_fp32_modules_strict) whatever the dtype.
+            long fp32 = w.Bytes() < 4 ? a.Fp32Elements : 0;
+            e.Add(new(LineKind.Weights, "weights", Phase.Inference, all * w.Bytes() + fp32 * (4 - w.Bytes()),
+                explain ? $"{N(all)} params × {B(w.Bytes())} B ({w.Name()})" + (fp32 > 0 ? $" + {N(fp32)} fp32" : "") : "", "memory.md §1.1 (inference memory = bytes/param × P)"));
+        }
 
         var kv = job.ResolvedKvDtype;
-        double perToken = 2.0 * a.NumLayers * a.NumKvHeads * a.HeadDim * kv.Bytes();
-        string kvFormula = explain ? $"2 · L {a.NumLayers} · kv_heads {a.NumKvHeads} · head_dim {a.HeadDim} · {B(kv.Bytes())} B = {N(perToken)} B/token" : "";
+        double perToken = (double)a.NumLayers * a.KvElementsPerTokenPerLayer * kv.Bytes();
+        string kvFormula = !explain ? ""
+            : a.ValueHeadDim is { } vd && vd != a.HeadDim
+                ? $"L {a.NumLayers} · kv_heads {a.NumKvHeads} · (k {a.HeadDim} + v {vd}) · {B(kv.Bytes())} B = {N(perToken)} B/token"
+                : $"2 · L {a.NumLayers} · kv_heads {a.NumKvHeads} · head_dim {a.HeadDim} · {B(kv.Bytes())} B = {N(perToken)} B/token";
         bool staticCache = job.KvCache == KvCacheKind.Static;
         // Sliding-window layers keep only their window (transformers' DynamicSlidingWindowLayer / StaticSlidingWindowLayer):
         // a static cache allocates the window at its first update; a dynamic one keeps the whole prompt's storage until
@@ -84,13 +103,19 @@ internal static class InferenceLedger
         return e;
     }
 
+    /// <summary>K and V widths of one layer's token: <c>2 · kv_heads · head_dim</c>, or keys and values apart where their
+    /// heads differ (DeepSeek MLA, whose transformers cache holds the expanded per-head keys and values).</summary>
+    private static string KvHeads(Architecture.ModelArchitecture a) => a.ValueHeadDim is { } v && v != a.HeadDim
+        ? $"kv_heads {a.NumKvHeads} · (k {a.HeadDim} + v {v})"
+        : $"2 · kv_heads {a.NumKvHeads} · head_dim {a.HeadDim}";
+
     /// <summary>The KV line's working: one per-token product when every layer holds the same tokens, else full and
     /// sliding layers apart.</summary>
     private static string KvExplain(Architecture.ModelArchitecture a, string kvFormula, double bytes, long batch, string tokensName, long full, long sliding)
     {
         int slidingLayers = a.SlidingLayerCount;
         if (slidingLayers == 0 || sliding == full) return $"{kvFormula} × b {batch} × {tokensName} {N(full)}";
-        return $"2 · kv_heads {a.NumKvHeads} · head_dim {a.HeadDim} · {B(bytes)} B × b {batch} × (full L {a.NumLayers - slidingLayers} × {tokensName} {N(full)} + " +
+        return $"{KvHeads(a)} · {B(bytes)} B × b {batch} × (full L {a.NumLayers - slidingLayers} × {tokensName} {N(full)} + " +
             $"sliding L {slidingLayers} × {N(sliding)}, window {N(a.SlidingWindow ?? 0)})";
     }
 }
