@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using Afinado.Planner.Architecture;
 using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Allocator;
@@ -17,6 +18,7 @@ public static class ReservedMemory
     public static string? NotReplayed(ModelProfile profile, Job job)
     {
         var a = profile.Architecture;
+        if (a.Support == ModelSupport.Generic) return "a decoder read from its checkpoint's headers is not traced";
         if (a.IsMoE) return "mixture-of-experts layers are not traced";
         if (!job.IsTraining) return null;
         return job.Rule != LearningRule.Backprop ? $"the {job.Rule.Name()} rule's step is not traced"

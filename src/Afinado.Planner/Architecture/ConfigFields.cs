@@ -17,6 +17,9 @@ public sealed class ConfigFields
         _source = source;
     }
 
+    /// <summary>The config's top-level keys, in file order.</summary>
+    public IEnumerable<string> Keys => _root.ValueKind == JsonValueKind.Object ? _root.EnumerateObject().Select(p => p.Name) : [];
+
     public string Source => _source;
 
     public bool Has(string key) => _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;

@@ -10,7 +10,9 @@ namespace Afinado.Planner.Architecture;
 public static class HfConfigReader
 {
     /// <summary>Parse config text. <paramref name="source"/> names the file in error messages.</summary>
-    public static ModelArchitecture Parse(string json, string source = "config.json")
+    /// <param name="checkpointFolder">Where the checkpoint's safetensors files would be: a model_type without a family
+    /// is then planned from their headers (<see cref="GenericDecoder"/>) instead of refused.</param>
+    public static ModelArchitecture Parse(string json, string source = "config.json", string? checkpointFolder = null)
     {
         // Checked up front: lone surrogate escapes, duplicate keys and out-of-range numbers are input errors here, not crashes later.
         using (var doc = InputJson.Parse(json, source, InputKind.Config, lenient: true))
@@ -19,6 +21,8 @@ public static class HfConfigReader
                 throw new InputError(source, "is not a JSON object", "Pass the model's Hugging Face config.json unchanged.");
             var cfg = new ConfigFields(doc.RootElement, source);
             var modelType = cfg.RequiredString("model_type");
+            if (!ArchitectureFamilies.Supported.Contains(modelType) && checkpointFolder is not null && HasSafetensors(checkpointFolder))
+                return ArchitectureLimits.Check(GenericDecoder.Build(cfg, modelType, Safetensors.SafetensorsCheckpoint.Open(checkpointFolder)), cfg);
             return ArchitectureFamilies.Build(modelType, cfg);
         }
     }
@@ -28,6 +32,10 @@ public static class HfConfigReader
         if (!File.Exists(path) && !Directory.Exists(path))
             throw new InputError(InputFile.Describe(path), "does not exist", "Give a catalog id (see `afinado plan --list-models`), a config.json path, or a folder holding config.json.");
         string text = InputFile.ReadAllText(path, InputKind.Config);
-        return Parse(text, InputFile.Describe(path)) with { Name = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path };
+        string folder = Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
+        return Parse(text, InputFile.Describe(path), folder) with { Name = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path };
     }
+
+    private static bool HasSafetensors(string folder) =>
+        File.Exists(Path.Combine(folder, Safetensors.SafetensorsCheckpoint.IndexFileName)) || Directory.EnumerateFiles(folder, "*.safetensors").Any();
 }

@@ -13,6 +13,11 @@ public enum NormKind { RmsNorm, LayerNorm }
 
 public enum PositionKind { Rotary, Learned, Alibi }
 
+/// <summary>How much of a plan the architecture supports: <see cref="Exact"/> for a family built tensor by tensor as
+/// transformers does; <see cref="Generic"/> for a decoder read from its safetensors headers (exact weights, activations
+/// from the generic decoder's model, approximate).</summary>
+public enum ModelSupport { Exact, Generic }
+
 /// <summary>
 /// One description of a decoder-only transformer, read once from a Hugging Face <c>config.json</c> and shared by the
 /// planner (parameter and memory ledgers) and the trainer (the TorchSharp model is built from it).
@@ -171,6 +176,19 @@ public sealed record ModelArchitecture
     public required IReadOnlyList<ParameterTensor> Tensors { get; init; }
 
     public bool IsMoE => NumExperts > 0;
+
+    /// <summary>See <see cref="ModelSupport"/>.</summary>
+    public ModelSupport Support { get; init; } = ModelSupport.Exact;
+
+    /// <summary>A checkpoint read from its headers: the bytes its tensors take as stored (what loading it without a
+    /// dtype change puts on the device); null for an architecture built from its config.</summary>
+    public long? StoredWeightBytes { get; init; }
+
+    /// <summary>The stored dtypes and how many tensors each (<c>BF16 291, F32 2</c>), for the weights line.</summary>
+    public string? StoredDtypes { get; init; }
+
+    /// <summary>What the reader noticed and did not model (config keys the generic path does not read).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>The checkpoint's own storage format from <c>quantization_config.quant_method</c> when the planner models
     /// it (<c>"mxfp4"</c>: gpt_oss's expert weights; <c>"fp8"</c>: DeepSeek's block-scaled linears); null for a checkpoint in

@@ -23,6 +23,9 @@ public enum TensorRole
     Router,
     /// <summary>Learned attention sinks, one logit per query head (gpt_oss <c>self_attn.sinks</c>).</summary>
     AttnSink,
+    /// <summary>A tensor of a checkpoint read generically whose role its name does not tell: counted in the weights,
+    /// given no activations, never a LoRA target.</summary>
+    Other,
     LmHead,
     /// <summary>
     /// A tensor of an image encoder or its projector into the text model (Gemma 3's SigLIP tower): its weights are held in
@@ -47,7 +50,7 @@ public sealed record ParameterTensor(string Name, long[] Shape, TensorRole Role,
     /// <summary>A 2-D weight of a linear projection (what LoRA can adapt by module). A stack of expert weights is not one:
     /// PEFT reaches those only through <c>target_parameters</c>.</summary>
     public bool IsLinearWeight => !IsBias && StackedExperts == 0 && Shape.Length == 2
-        && Role is not (TensorRole.TokenEmbedding or TensorRole.PositionEmbedding or TensorRole.Vision or TensorRole.AttnSink);
+        && Role is not (TensorRole.TokenEmbedding or TensorRole.PositionEmbedding or TensorRole.Vision or TensorRole.AttnSink or TensorRole.Other);
 
     /// <summary>
     /// Experts stacked along the first dimension of one tensor (gpt_oss's <c>mlp.experts.gate_up_proj</c> [E, hidden, 2·I]

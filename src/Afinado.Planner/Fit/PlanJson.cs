@@ -1,5 +1,6 @@
 using Afinado.Planner.Devices;
 using System.Text.Encodings.Web;
+using Afinado.Planner.Architecture;
 using System.Text.Json;
 using Afinado.Planner.Memory;
 using Afinado.Planner.Selection;
@@ -34,6 +35,14 @@ public static class PlanJson
         w.WriteNumber("parameters", plan.Architecture.ParameterCount);
         // Mixture of experts: parameters one token touches (routers, shared experts and num_experts_per_tok routed experts).
         if (plan.Architecture.IsMoE) w.WriteNumber("active_parameters", plan.Architecture.ActiveParameterCount);
+        // "generic": read from safetensors headers, weights exact and activations the generic decoder's (approximate).
+        w.WriteString("support", plan.Architecture.Support == ModelSupport.Generic ? "generic" : "exact");
+        if (plan.Architecture.Warnings.Count > 0)
+        {
+            w.WriteStartArray("warnings");
+            foreach (var warning in plan.Architecture.Warnings) w.WriteStringValue(warning);
+            w.WriteEndArray();
+        }
         w.WriteNumber("trainable_parameters", job.IsTraining ? sel.TrainableParameters : 0);
         w.WriteNumber("adapter_parameters", job.IsTraining ? sel.AdapterParameters : 0);
         if (job.IsTraining) w.WriteString("peft_summary", sel.PeftSummary);
@@ -64,7 +73,8 @@ public static class PlanJson
         w.WriteString("checkpointing", job.Checkpointing.ToString().ToLowerInvariant());
         w.WriteString("attention", job.Attention.ToString().ToLowerInvariant());
         w.WriteNumber("dropout", job.Dropout);
-        w.WriteString("weights_dtype", job.ResolvedWeightsDtype.Name());
+        // A checkpoint read from its headers is planned as stored unless the job names a dtype.
+        w.WriteString("weights_dtype", !job.IsTraining && job.WeightsDtype is null && plan.Architecture.StoredWeightBytes is not null ? "stored" : job.ResolvedWeightsDtype.Name());
         if (!job.IsTraining) w.WriteString("kv_dtype", job.ResolvedKvDtype.Name());
         if (!job.IsTraining) w.WriteString("kv_cache", job.KvCache.ToString().ToLowerInvariant());
         w.WriteNumber("grad_accumulation", job.GradAccumulation);

@@ -17,7 +17,13 @@ internal static class InferenceLedger
         var w = job.ResolvedWeightsDtype;
         double c = job.Precision.ComputeBytes();
         long all = a.ParameterCount;
-        if (w == DType.Mxfp4)
+        if (a.StoredWeightBytes is { } stored && job.WeightsDtype is null)
+        {
+            // A checkpoint read from its headers is loaded as stored: its bytes are the weights, whatever their formats.
+            e.Add(new(LineKind.Weights, "weights (as stored in the checkpoint)", Phase.Inference, stored,
+                explain ? $"sum of {a.Tensors.Count:N0} tensors' bytes in the safetensors headers ({a.StoredDtypes})" : "", "safetensors headers (hf-mem parity)"));
+        }
+        else if (w == DType.Mxfp4)
         {
             // transformers' Mxfp4HfQuantizer keeps the expert stacks packed (triton matmul_ogs reads them directly, no
             // dequantized copy); the modules_to_not_convert (attention, router, embeddings, head), norms and biases stay bf16.

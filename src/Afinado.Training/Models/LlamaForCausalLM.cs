@@ -83,6 +83,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
 
     private static void EnsureSupported(ModelArchitecture arch)
     {
+        if (arch.Support == ModelSupport.Generic)
+            throw new InputError("--model", $"{arch.ModelType} was read generically from its safetensors headers (roles guessed from tensor names)", "Plan it with `afinado plan`; to train, pick a llama, mistral or qwen model.");
         if (arch.IsMoE)
             throw new InputError("--model", $"{arch.Name} is a mixture-of-experts model ({arch.NumExperts} experts)", "The trainer builds dense Llama-style decoders only; pick a dense model.");
         // The planner reads these, but this builder has only the pre-norm Llama block: OLMo 2's post-norms and full-width
