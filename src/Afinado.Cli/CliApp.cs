@@ -28,6 +28,7 @@ public static class CliApp
         root.Subcommands.Add(CalibrationCommand.Build());
         root.Subcommands.Add(ReportCommand.Build());
         root.Subcommands.Add(BenchCommand.Build());
+        root.Subcommands.Add(TokenizeCommand.Build());
         return root;
     }
 

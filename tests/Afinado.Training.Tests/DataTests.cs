@@ -53,7 +53,7 @@ public class DataTests
         const string text = "El niño comió — 3 €";
         foreach (var name in new[] { "byte", "gpt2" })
         {
-            var tok = Tokenizers.Create(name);
+            var tok = TextTokenizers.Create(name);
             var ids = tok.Encode(text);
             Assert.All(ids, i => Assert.InRange(i, 0, tok.VocabSize - 1));
             Assert.Equal(text, tok.Decode(ids));

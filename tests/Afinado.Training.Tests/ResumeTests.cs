@@ -156,7 +156,7 @@ public sealed class ResumeTests : IDisposable
         manual_seed(3);
         using var model = new LlamaForCausalLM(TinyConfigs.Parse(TinyConfigs.Llama));
         var trainable = SelectionApplier.Apply(model, SharedSelection.CreateParameterSelection(model.Architecture, "full", [], 4, 8, 0.0, ["all-linear"]));
-        var data = DataCatalog.TokenSource("fortunes-es", null, Tokenizers.Create("byte"), 32);
+        var data = DataCatalog.TokenSource("fortunes-es", null, TextTokenizers.Create("byte"), 32);
         var store = new CheckpointStore(dir);
         using var rule = new PoisonAt(2);
         var loop = new TrainingLoop(new LoopOptions(5, 2, 1, new LearningRateSchedule(1e-3, 1e-3, 0, 5), null, 0, 1, 1, 3),

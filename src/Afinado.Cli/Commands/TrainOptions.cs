@@ -13,7 +13,7 @@ internal sealed class TrainOptions
     public readonly Option<string?> Model = new("--model") { Description = "Base model folder (config.json + model.safetensors) or, for random init, a config.json." };
     public readonly Option<string?> Data = new("--data") { Description = "fortunes-en, fortunes-es, or a .txt/.jsonl file." };
     public readonly Option<string?> Category = new("--category") { Description = "English fortune category only (e.g. science)." };
-    public readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "byte (256 ids) or gpt2 (50,257-id BPE)." };
+    public readonly Option<string?> Tokenizer = new("--tokenizer") { Description = "model (the base folder's own tokenizer.json; the default when it has one), byte (256 ids) or gpt2 (50,257-id BPE)." };
     public readonly Option<int?> Seq = new("--seq") { Description = "Sequence length in tokens." };
     public readonly Option<int?> Batch = new("--batch") { Description = "Micro-batch size (sequences)." };
     public readonly Option<int?> GradAccum = new("--grad-accum") { Description = "Micro-batches per optimizer step." };
@@ -83,7 +83,8 @@ internal sealed class TrainOptions
         {
             Data = p.GetValue(Data) ?? c.Data,
             Category = p.GetValue(Category) ?? c.Category,
-            Tokenizer = p.GetValue(Tokenizer) ?? c.Tokenizer,
+            // A base folder with its own tokenizer.json is tokenized by it unless the flag says otherwise (and then refused).
+            Tokenizer = p.GetValue(Tokenizer) ?? (Afinado.Training.Tokenization.HfTokenizer.In(c.BaseModel) ? "model" : c.Tokenizer),
             SequenceLength = p.GetValue(Seq) ?? c.SequenceLength,
             BatchSize = p.GetValue(Batch) ?? c.BatchSize,
             GradientAccumulation = p.GetValue(GradAccum) ?? c.GradientAccumulation,

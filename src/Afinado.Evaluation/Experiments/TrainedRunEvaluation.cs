@@ -38,7 +38,7 @@ public static class TrainedRunEvaluation
         if (!folderFiles.SequenceEqual(run.Manifest.BaseWeights.Select(b => Path.GetFullPath(b.Path))))
             throw new InputError("--run", $"the base folder '{config.BaseModel}' now holds other weight files than the manifest pins", "Restore the base folder the run was finetuned from.");
 
-        var tokenizer = Tokenizers.Create(config.Tokenizer);
+        var tokenizer = TextTokenizers.Create(config.Tokenizer, config.BaseModel);
         int maxTokens = Math.Min(options.MaxTokens, config.SequenceLength);
         var specs = new List<(string Name, TaskRole Role, IReadOnlyList<TextDocument> Docs)>
         {

@@ -32,6 +32,10 @@ public sealed record InputKind(string Name, long? MaxBytes, int MaxLineBytes, st
     public static readonly InputKind Tasks = new("task file", 64 * MiB, 0,
         "Write {\"schema\": \"afinado.tasks/1\", \"tasks\": [{\"name\", \"role\", \"kind\", \"classes\" or \"text\"}]} as `afinado eval --help` describes.");
 
+    /// <summary>A model folder's tokenizer.json / tokenizer_config.json: Gemma 3's tokenizer.json is 33 MB, the largest
+    /// vocabularies (262k tokens with merges) stay under 64 MB.</summary>
+    public static readonly InputKind Tokenizer = new("tokenizer file", 128 * MiB, 0, "Point at the model folder holding its Hugging Face tokenizer.json and tokenizer_config.json.");
+
     /// <summary>Training text or JSONL data: streamed, any size; one record (line) at most 16 MiB.</summary>
     public static readonly InputKind Data = new("data file", null, 16 * (int)MiB, "Give UTF-8 text or JSONL, one record per line.");
 

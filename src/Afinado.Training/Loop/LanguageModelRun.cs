@@ -69,7 +69,7 @@ public sealed class LanguageModelRun
         foreach (var w in warnings) progress.Message("warning: " + w);
         if (config.Threads is { } threads) set_num_threads(threads);
         ProcessMemory.TameMalloc();
-        var tokenizer = Tokenizers.Create(config.Tokenizer);
+        var tokenizer = TextTokenizers.Create(config.Tokenizer, config.BaseModel);
         if (tokenizer.VocabSize > arch.VocabSize)
             throw new InputError("--tokenizer", $"{tokenizer.Name} has {tokenizer.VocabSize} ids but the model's vocab_size is {arch.VocabSize}", "Use the tokenizer the model was trained with.");
         var data = DataCatalog.TokenSource(config.Data, config.Category, tokenizer, config.SequenceLength);

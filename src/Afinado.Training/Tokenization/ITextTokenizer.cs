@@ -10,13 +10,25 @@ public interface ITextTokenizer
     string Decode(IEnumerable<int> ids);
 }
 
-public static class Tokenizers
+public static class TextTokenizers
 {
-    /// <summary><c>byte</c> (256 ids, UTF-8 bytes) or <c>gpt2</c> (50,257-id BPE from Microsoft.ML.Tokenizers).</summary>
-    public static ITextTokenizer Create(string name) => name switch
+    /// <summary>
+    /// <c>model</c> (the base folder's own tokenizer.json, see <see cref="HfTokenizer"/>), <c>byte</c> (256 ids, UTF-8 bytes)
+    /// or <c>gpt2</c> (50,257-id BPE from Microsoft.ML.Tokenizers). A base folder with its own tokenizer.json takes only
+    /// <c>model</c>: its embeddings were trained on those ids, and byte or GPT-2 ids would finetune it on noise.
+    /// </summary>
+    public static ITextTokenizer Create(string name, string? modelFolder = null)
     {
-        "byte" => new ByteTokenizer(),
-        "gpt2" => new Gpt2Tokenizer(),
-        _ => throw new Afinado.Planner.InputError("--tokenizer", $"\"{name}\" is not a tokenizer", "Use byte or gpt2."),
-    };
+        if (name != "model" && HfTokenizer.In(modelFolder))
+            throw new Afinado.Planner.InputError("--tokenizer", $"the base model folder has its own {HfTokenizer.FileName}, and {name} ids are not the text its embeddings know",
+                "Drop --tokenizer (the folder's tokenizer is used) or pass --tokenizer model.");
+        return name switch
+        {
+            "model" => modelFolder is not null ? HfTokenizer.Load(modelFolder, "--tokenizer")
+                : throw new Afinado.Planner.InputError("--tokenizer", "model reads the base folder's tokenizer.json, and this run has no base model", "Add --base-model FOLDER, or use --tokenizer byte or gpt2."),
+            "byte" => new ByteTokenizer(),
+            "gpt2" => new Gpt2Tokenizer(),
+            _ => throw new Afinado.Planner.InputError("--tokenizer", $"\"{name}\" is not a tokenizer", "Use model, byte or gpt2."),
+        };
+    }
 }

@@ -30,7 +30,7 @@ public class LoopRuleTests
         var trainable = SelectionApplier.Apply(model, sel);
         var names = trainable.Select(t => t.Name).ToHashSet();
         var frozen = model.named_parameters().Where(p => !names.Contains(p.name)).ToDictionary(p => p.name, p => p.parameter.detach().clone());
-        var data = DataCatalog.TokenSource("fortunes-es", null, Tokenizers.Create("byte"), 32);
+        var data = DataCatalog.TokenSource("fortunes-es", null, TextTokenizers.Create("byte"), 32);
         return new Setup(model, trainable, frozen, data);
     }
 
