@@ -94,5 +94,17 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             throw new InputError("--model", $"{arch.ModelType} is planned but not yet built by the trainer", "Plan it with `afinado plan`; to train, pick a llama, mistral or qwen model.");
         if (arch.Positions != PositionKind.Rotary || arch.Norm != NormKind.RmsNorm || arch.Mlp != MlpKind.Gated)
             throw new InputError("--model", $"{arch.ModelType} is not a Llama-style decoder (RoPE, RMSNorm, gated MLP)", "Pick a llama, mistral or qwen model.");
+        // Config features the planner reads and this decoder does not compute: refused by name, never trained silently
+        // as a different network (Gemma's (1 + w) norms, √hidden embedding scale, soft-capping, four norms per layer).
+        string? missing = arch.NormWeightOffset != 0 ? "the norm weight offset (Gemma's x̂ · (1 + w))"
+            : arch.EmbeddingMultiplier != 1 ? "the embedding multiplier (Gemma's √hidden)"
+            : arch.AttnLogitSoftcap is not null ? "attn_logit_softcapping"
+            : arch.FinalLogitSoftcap is not null ? "final_logit_softcapping"
+            : arch.QueryPreAttnScalar is not null ? "query_pre_attn_scalar"
+            : arch.NormsPerLayer != 2 ? $"{arch.NormsPerLayer} norms per layer"
+            : !Rotary.Supports(arch.RopeScaling) ? $"rope_scaling type {arch.RopeScaling!.Type}"
+            : null;
+        if (missing is not null)
+            throw new InputError("--model", $"{arch.ModelType}'s {missing} is not implemented by the trainer", "Plan it with `afinado plan`; to train, pick a llama, mistral or qwen model.");
     }
 }

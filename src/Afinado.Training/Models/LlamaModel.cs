@@ -16,7 +16,7 @@ public sealed class LlamaModel : nn.Module<Tensor, Tensor>
     public LlamaModel(ModelArchitecture arch) : base(nameof(LlamaModel))
     {
         EmbedTokens = nn.Embedding(arch.VocabSize, arch.HiddenSize);
-        rotary = new Rotary(arch.HeadDim, arch.RopeTheta, arch.PartialRotaryFactor);
+        rotary = new Rotary(arch.HeadDim, arch.RopeTheta, arch.PartialRotaryFactor, arch.RopeScaling);
         Layers = new ModuleList<LlamaDecoderLayer>();
         for (int i = 0; i < arch.NumLayers; i++) Layers.Add(new LlamaDecoderLayer(arch, rotary));
         Norm = new RmsNorm(arch.HiddenSize, arch.NormEpsilon);
