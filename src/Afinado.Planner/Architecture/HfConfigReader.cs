@@ -19,7 +19,9 @@ public static class HfConfigReader
                 throw new InputError(source, "is not a JSON object", "Pass the model's Hugging Face config.json unchanged.");
             var cfg = new ConfigFields(doc.RootElement, source);
             var modelType = cfg.RequiredString("model_type");
-            return ArchitectureFamilies.Build(modelType, cfg);
+            var arch = ArchitectureFamilies.Build(modelType, cfg);
+            // Every family's config may carry a GPTQ/AWQ/bitsandbytes quantization_config; gpt_oss and DeepSeek read theirs.
+            return CheckpointQuantization.Read(cfg, arch) is { } quantization ? arch with { Quantization = quantization } : arch;
         }
     }
 

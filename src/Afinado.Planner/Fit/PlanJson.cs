@@ -64,7 +64,7 @@ public static class PlanJson
         w.WriteString("checkpointing", job.Checkpointing.ToString().ToLowerInvariant());
         w.WriteString("attention", job.Attention.ToString().ToLowerInvariant());
         w.WriteNumber("dropout", job.Dropout);
-        w.WriteString("weights_dtype", job.ResolvedWeightsDtype.Name());
+        w.WriteString("weights_dtype", job.WeightsName);
         if (!job.IsTraining) w.WriteString("kv_dtype", job.ResolvedKvDtype.Name());
         if (!job.IsTraining) w.WriteString("kv_cache", job.KvCache.ToString().ToLowerInvariant());
         w.WriteNumber("grad_accumulation", job.GradAccumulation);
