@@ -39,6 +39,6 @@ internal static class CurvePlot
         string held = curve.Parameter == "seq" && !job.IsTraining ? $"batch {job.Batch}, prompt ≤ {job.Seq}" : Held(job, curve);
         return job.IsTraining
             ? $"train {job.Method.Name()}, {job.Precision.Name()}, {(job.Rule == LearningRule.EsDirect ? "no optimizer" : job.Optimizer.Name())}, checkpointing {job.Checkpointing.ToString().ToLowerInvariant()}, {held}"
-            : $"infer, {job.ResolvedWeightsDtype.Name()} weights, {job.ResolvedKvDtype.Name()} KV, {held}";
+            : $"infer, {job.WeightsName} weights, {job.ResolvedKvDtype.Name()} KV, {held}";
     }
 }

@@ -18,7 +18,7 @@ internal static class PlanTable
         var job = plan.Job;
         string what = job.IsTraining
             ? $"train, {job.Method.ToString().ToLowerInvariant()}, {job.Precision.Name()}, {(job.Rule == LearningRule.Backprop ? "" : $"rule {job.Rule.Name()}, ")}{(job.Rule == LearningRule.EsDirect ? "no optimizer (in-place update)" : job.Optimizer.Name())}, batch {job.Batch} × seq {job.Seq}, checkpointing {job.Checkpointing.ToString().ToLowerInvariant()}, {job.Attention.ToString().ToLowerInvariant()}"
-            : $"infer, {(job.WeightsDtype is null && plan.Architecture.StoredWeightBytes is not null ? "stored" : job.ResolvedWeightsDtype.Name())} weights, {job.ResolvedKvDtype.Name()} KV, batch {job.Batch}, prompt {job.Seq}, context {job.ContextTokens}, {job.Attention.ToString().ToLowerInvariant()}";
+            : $"infer, {plan.WeightsName} weights, {job.ResolvedKvDtype.Name()} KV, batch {job.Batch}, prompt {job.Seq}, context {job.ContextTokens}, {job.Attention.ToString().ToLowerInvariant()}";
         console.MarkupLine($"[bold]{Show.Markup(plan.Architecture.Name)}[/] ({plan.Architecture.ParameterCount:N0} parameters{(plan.Architecture.IsMoE ? $", {plan.Architecture.ActiveParameterCount:N0} active" : "")}) — {Show.Markup(what)} on {plan.DeviceKind.ToString().ToLowerInvariant()}");
         if (job.IsTraining) console.MarkupLine(Show.Markup(plan.Selection.PeftSummary));
         if (plan.Architecture.Support == ModelSupport.Generic)

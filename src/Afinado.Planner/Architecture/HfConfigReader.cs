@@ -23,7 +23,9 @@ public static class HfConfigReader
             var modelType = cfg.RequiredString("model_type");
             if (!ArchitectureFamilies.Supported.Contains(modelType) && checkpointFolder is not null && HasSafetensors(checkpointFolder))
                 return ArchitectureLimits.Check(GenericDecoder.Build(cfg, modelType, Safetensors.SafetensorsCheckpoint.Open(checkpointFolder)), cfg);
-            return ArchitectureFamilies.Build(modelType, cfg);
+            var arch = ArchitectureFamilies.Build(modelType, cfg);
+            // Every family's config may carry a GPTQ/AWQ/bitsandbytes quantization_config; gpt_oss and DeepSeek read theirs.
+            return CheckpointQuantization.Read(cfg, arch) is { } quantization ? arch with { Quantization = quantization } : arch;
         }
     }
 

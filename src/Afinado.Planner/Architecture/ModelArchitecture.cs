@@ -199,6 +199,11 @@ public sealed record ModelArchitecture
     /// each quantized linear weight (DeepSeek-V3: 128 × 128); null when the checkpoint has no block scales.</summary>
     public (int Rows, int Cols)? Fp8WeightBlock { get; init; }
 
+    /// <summary>A GPTQ, AWQ or bitsandbytes checkpoint's <c>quantization_config</c>: which linears it stores quantized and in
+    /// which tensors (<see cref="QuantizedCheckpoint.Stored"/>); null for a checkpoint in its plain dtype, or one whose family
+    /// reads its own format (<see cref="CheckpointQuantMethod"/>).</summary>
+    public QuantizedCheckpoint? Quantization { get; init; }
+
     /// <summary>The linear weights an FP8 checkpoint stores in 8 bits: every nn.Linear but the head (transformers'
     /// FineGrainedFP8 quantizer skips lm_head) and the router, which DeepSeek keeps as a bf16 parameter.</summary>
     public IEnumerable<ParameterTensor> Fp8Linears => Tensors.Where(t => t.IsLinearWeight && t.Role is not (TensorRole.LmHead or TensorRole.Router));

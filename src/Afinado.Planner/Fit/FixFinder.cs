@@ -29,8 +29,9 @@ internal static class FixFinder
             // LoRA trains on either device (TorchSharp's CPU trainer too); QLoRA's NF4 kernels need CUDA.
             if (!job.Method.UsesAdapters())
                 singles.Add(("--method lora", job with { Method = TrainingMethod.Lora, FreezePatterns = [], WeightsDtype = null }));
-            if (job.ResolvedWeightsDtype == DType.Nf4) singles.Add(("--weights-dtype nf4-dq", job with { WeightsDtype = DType.Nf4Dq }));
-            if (job.Method != TrainingMethod.QLora && kind == DeviceKind.Gpu)
+            // A pre-quantized checkpoint (job.StoredFormat) is trained over as stored: re-quantizing it is no fix to offer.
+            if (job.ResolvedWeightsDtype == DType.Nf4 && job.StoredFormat is null) singles.Add(("--weights-dtype nf4-dq", job with { WeightsDtype = DType.Nf4Dq }));
+            if (job.Method != TrainingMethod.QLora && kind == DeviceKind.Gpu && job.StoredFormat is null)
                 singles.Add(("--method qlora", job with { Method = TrainingMethod.QLora, FreezePatterns = [], WeightsDtype = null }));
         }
         else

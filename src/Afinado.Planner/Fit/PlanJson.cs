@@ -73,8 +73,7 @@ public static class PlanJson
         w.WriteString("checkpointing", job.Checkpointing.ToString().ToLowerInvariant());
         w.WriteString("attention", job.Attention.ToString().ToLowerInvariant());
         w.WriteNumber("dropout", job.Dropout);
-        // A checkpoint read from its headers is planned as stored unless the job names a dtype.
-        w.WriteString("weights_dtype", !job.IsTraining && job.WeightsDtype is null && plan.Architecture.StoredWeightBytes is not null ? "stored" : job.ResolvedWeightsDtype.Name());
+        w.WriteString("weights_dtype", plan.WeightsName);
         if (!job.IsTraining) w.WriteString("kv_dtype", job.ResolvedKvDtype.Name());
         if (!job.IsTraining) w.WriteString("kv_cache", job.KvCache.ToString().ToLowerInvariant());
         w.WriteNumber("grad_accumulation", job.GradAccumulation);

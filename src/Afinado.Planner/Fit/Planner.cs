@@ -30,10 +30,14 @@ public static class Planner
 
     /// <summary>
     /// The job as it runs on this checkpoint: inference on a checkpoint stored in a format the planner models (gpt-oss's
-    /// MXFP4 experts) keeps that format unless --weights-dtype says otherwise, as transformers loads it.
+    /// MXFP4 experts) keeps that format unless --weights-dtype says otherwise, as transformers loads it. A GPTQ, AWQ or
+    /// bitsandbytes checkpoint keeps its format for training too: PEFT trains adapters over its frozen quantized linears.
     /// </summary>
     public static Job ForCheckpoint(ModelArchitecture arch, Job job) =>
-        job.IsTraining || job.WeightsDtype is not null ? job
+        job.WeightsDtype is not null ? job
+        // A job planned for another architecture carries that checkpoint's format: this one's replaces it.
+        : job.Checkpoint != arch.Quantization ? ForCheckpoint(arch, job with { Checkpoint = arch.Quantization })
+        : job.IsTraining || job.Checkpoint is not null ? job
         : arch.CheckpointQuantMethod switch
         {
             "mxfp4" => job with { WeightsDtype = DType.Mxfp4 },

@@ -45,6 +45,13 @@ public static class DTypes
     {
         foreach (var d in Enum.GetValues<DType>())
             if (string.Equals(d.Name(), text.Trim(), StringComparison.OrdinalIgnoreCase)) return d;
+        // A plan names a GPTQ/AWQ/bitsandbytes checkpoint's weights by their stored format (gptq-int4, bnb-nf4-dq): that is
+        // what the config's quantization_config gives, not a dtype to convert to.
+        if (text.Trim().StartsWith("gptq-", StringComparison.OrdinalIgnoreCase) || text.Trim().StartsWith("awq-", StringComparison.OrdinalIgnoreCase)
+            || text.Trim().StartsWith("bnb-", StringComparison.OrdinalIgnoreCase))
+            throw new InputError(field, $"\"{TerminalText.Escape(text)}\" is a checkpoint's stored format, not a dtype to convert to",
+                "Drop the flag: a config whose quantization_config says gptq, awq or bitsandbytes is planned in its stored format by default; " +
+                $"or convert with one of: {string.Join(", ", Enum.GetValues<DType>().Select(d => d.Name()))}.");
         throw new InputError(field, $"\"{text}\" is not a dtype", $"Use one of: {string.Join(", ", Enum.GetValues<DType>().Select(d => d.Name()))}.");
     }
 }

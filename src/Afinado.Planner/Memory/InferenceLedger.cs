@@ -17,10 +17,10 @@ internal static class InferenceLedger
         var w = job.ResolvedWeightsDtype;
         double c = job.Precision.ComputeBytes();
         long all = a.ParameterCount;
-        if (a.StoredWeightBytes is { } stored && job.WeightsDtype is null)
+        if (a.StoredWeightBytes is { } headerBytes && job.WeightsDtype is null)
         {
             // A checkpoint read from its headers is loaded as stored: its bytes are the weights, whatever their formats.
-            e.Add(new(LineKind.Weights, "weights (as stored in the checkpoint)", Phase.Inference, stored,
+            e.Add(new(LineKind.Weights, "weights (as stored in the checkpoint)", Phase.Inference, headerBytes,
                 explain ? $"sum of {a.Tensors.Count:N0} tensors' bytes in the safetensors headers ({a.StoredDtypes})" : "", "safetensors headers (hf-mem parity)"));
         }
         else if (w == DType.Mxfp4)
@@ -44,6 +44,17 @@ internal static class InferenceLedger
             e.Add(new(LineKind.WeightsSkippedByQuantizer, "weights: embeddings/router/head/norms (bf16)", Phase.Inference, (all - fp8 - fp32) * 2.0 + fp32 * 4.0,
                 explain ? $"{N(all - fp8 - fp32)} params × 2 B" + (fp32 > 0 ? $" + {N(fp32)} × 4 B (fp32 e_score_correction_bias)" : "") : "",
                 "FineGrainedFP8 modules_to_not_convert (lm_head); DeepSeek's router is a parameter, not an nn.Linear"));
+        }
+        else if (job.StoredFormat is { } q)
+        {
+            // A GPTQ/AWQ/bitsandbytes checkpoint: each converted linear holds exactly the tensors its library registers.
+            var stored = q.Stored(a);
+            e.Add(new(LineKind.WeightsFrozenQuantized, $"weights: linears ({q.Description})", Phase.Inference, stored.Bytes,
+                explain ? stored.Breakdown : "", q.Source));
+            e.Add(new(LineKind.WeightsSkippedByQuantizer, "weights: embeddings/norms/head/unconverted linears (16-bit)", Phase.Inference, (all - stored.Elements) * 2.0,
+                explain ? $"{N(all - stored.Elements)} params × 2 B" : "", q.SkipSource));
+            e.Add(new(LineKind.DequantizationBuffer, "dequantization buffer", Phase.Inference, stored.LargestLinear * c,
+                explain ? $"largest converted linear {N(stored.LargestLinear)} × {B(c)} B" : "", q.KernelSource));
         }
         else if (w.IsQuantized())
         {

@@ -37,8 +37,12 @@ public sealed record Job
     public AttentionKernel Attention { get; init; } = AttentionKernel.Sdpa;
     /// <summary>Dropout probability on attention probabilities and hidden states (Llama-style training uses 0).</summary>
     public double Dropout { get; init; }
-    /// <summary>Storage of the base weights; null = the precision regime's default (nf4 for QLoRA).</summary>
+    /// <summary>Storage of the base weights; null = the checkpoint's own format when it has one (<see cref="Checkpoint"/>),
+    /// else the precision regime's default (nf4 for QLoRA).</summary>
     public DType? WeightsDtype { get; init; }
+    /// <summary>The GPTQ/AWQ/bitsandbytes format the checkpoint is stored in (<c>Planner.ForCheckpoint</c> sets it from the
+    /// config's quantization_config); used while <see cref="WeightsDtype"/> is null, as transformers loads such a checkpoint.</summary>
+    public QuantizedCheckpoint? Checkpoint { get; init; }
     /// <summary>
     /// LoRA adapter storage; null = fp32, as PEFT keeps adapters over a 16-bit base (autocast_adapter_dtype=True).
     /// torchtune keeps them in the model dtype (bf16).
@@ -82,8 +86,15 @@ public sealed record Job
     public int ContextTokens => Context ?? Seq;
     public bool IsTraining => Task == JobTask.Train;
 
-    /// <summary>The storage dtype of the (frozen or trained) base weights for this job.</summary>
-    public DType ResolvedWeightsDtype => WeightsDtype ?? DefaultWeightsDtype();
+    /// <summary>The storage dtype of the (frozen or trained) base weights for this job: for a quantized checkpoint the dtype
+    /// class of its format (<see cref="QuantizedCheckpoint.Storage"/>), whose exact bytes the ledgers take from <see cref="StoredFormat"/>.</summary>
+    public DType ResolvedWeightsDtype => WeightsDtype ?? Checkpoint?.Storage ?? DefaultWeightsDtype();
+
+    /// <summary>The checkpoint format the base weights are planned in, unless --weights-dtype converts them to another.</summary>
+    public QuantizedCheckpoint? StoredFormat => WeightsDtype is null ? Checkpoint : null;
+
+    /// <summary>The weights' storage by name, as the plan table and JSON show it (<c>gptq-int4</c>, <c>bnb-nf4-dq</c>, <c>bf16</c>).</summary>
+    public string WeightsName => StoredFormat?.Name ?? ResolvedWeightsDtype.Name();
 
     public DType ResolvedKvDtype => KvDtype ?? Precision.ComputeDType();
 
@@ -154,7 +165,7 @@ public sealed record Job
         if (Method == TrainingMethod.QLora && !w.IsQuantized())
             throw new InputError("--weights-dtype", $"QLoRA needs a quantized base, got {w.Name()}", "Use --weights-dtype nf4 or nf4-dq, or --method lora.");
         if (!Method.UsesAdapters() && w.IsQuantized())
-            throw new InputError("--weights-dtype", $"{w.Name()} weights cannot be trained directly with --method {Method.Name()}", "Use --method qlora (adapters over a quantized base) or a 16/32-bit dtype.");
+            throw new InputError("--weights-dtype", $"{WeightsName} weights cannot be trained directly with --method {Method.Name()}", "Use --method qlora (adapters over a quantized base) or a 16/32-bit dtype.");
         if (!Method.UsesAdapters() && WeightsDtype is { } given && given != DefaultWeightsDtype())
             throw new InputError("--weights-dtype", $"--precision {Precision.Name()} trains {DefaultWeightsDtype().Name()} weights, not {given.Name()}", "Drop --weights-dtype or change --precision (fp32, amp-bf16, amp-fp16, bf16, fp16).");
         if (OffloadActivations && Checkpointing != Checkpointing.Full)

@@ -234,4 +234,22 @@ public sealed class ModelProfile
     /// <summary>Image-encoder and projector elements (Gemma 3's SigLIP tower), part of <see cref="FrozenOther"/>: a text
     /// step runs nothing through them, so they are never trained (see <see cref="TrainableSelection"/>).</summary>
     public long VisionFrozen { get; }
+
+    private StoredWeights? frozenStored;
+
+    /// <summary>The linears a GPTQ/AWQ/bitsandbytes checkpoint stores quantized that stay frozen, in their stored bytes (what
+    /// LoRA trains adapters over); null when the architecture has no such checkpoint.</summary>
+    public StoredWeights? FrozenCheckpointWeights
+    {
+        get
+        {
+            if (Architecture.Quantization is not { } q) return null;
+            if (frozenStored is null)
+            {
+                var trainable = Selection.TrainableBaseTensors.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+                frozenStored = q.Stored(Architecture, l => !trainable.Contains(l.Module + ".weight"));
+            }
+            return frozenStored;
+        }
+    }
 }

@@ -165,17 +165,26 @@ internal static class TrainingLedger
                 p.TrainableBase * paramBytes, explain ? $"{N(p.TrainableBase)} params × {B(paramBytes)} B ({paramType})" : "",
                 "memory.md §1.1, §1.5 (bytes/param by regime)"));
         double frozenBytesPerOther = w.IsQuantized() ? 2 : w.Bytes();
+        // A GPTQ/AWQ/bitsandbytes checkpoint's frozen linears in the tensors their library stores (biases included); whatever
+        // it leaves unconverted joins the 16-bit rest.
+        var stored = job.StoredFormat is not null ? p.FrozenCheckpointWeights : null;
         if (w.IsQuantized())
         {
-            e.Add(new(LineKind.WeightsFrozenQuantized, $"weights: frozen linears ({w.Name()})", Phase.Training, p.FrozenQuantizable * w.Bytes(),
-                explain ? $"{N(p.FrozenQuantizable)} params × {w.Bits():0.###} bits / 8" : "", "memory.md §1.5 (QLoRA: NF4 4.5 bits, double quant 4.127)"));
-            if (p.FrozenOther > 0)
+            if (stored is not null)
+                e.Add(new(LineKind.WeightsFrozenQuantized, $"weights: frozen linears ({job.StoredFormat!.Description})", Phase.Training, stored.Bytes,
+                    explain ? stored.Breakdown : "", job.StoredFormat.Source));
+            else
+                e.Add(new(LineKind.WeightsFrozenQuantized, $"weights: frozen linears ({w.Name()})", Phase.Training, p.FrozenQuantizable * w.Bytes(),
+                    explain ? $"{N(p.FrozenQuantizable)} params × {w.Bits():0.###} bits / 8" : "", "memory.md §1.5 (QLoRA: NF4 4.5 bits, double quant 4.127)"));
+            long other = stored is null ? p.FrozenOther : p.FrozenQuantizable + p.FrozenOther - stored.Elements;
+            if (other > 0)
             {
                 double otherBytes = job.KbitPrep ? 4 : 2;
                 e.Add(new(LineKind.WeightsSkippedByQuantizer, job.KbitPrep ? "weights: frozen embeddings/norms/head (fp32, prepare_model_for_kbit_training)" : "weights: frozen embeddings/norms/head (16-bit)",
-                    Phase.Training, p.FrozenOther * otherBytes,
-                    explain ? $"{N(p.FrozenOther)} params × {B(otherBytes)} B (not quantized, as bitsandbytes skips them)" : "",
-                    job.KbitPrep ? "peft prepare_model_for_kbit_training (casts every non-quantized parameter to fp32)" : "bitsandbytes llm_int8_skip_modules; memory.md §1.5"));
+                    Phase.Training, other * otherBytes,
+                    explain ? $"{N(other)} params × {B(otherBytes)} B (not quantized, as {(stored is null ? "bitsandbytes" : "the checkpoint")} skips them)" : "",
+                    job.KbitPrep ? "peft prepare_model_for_kbit_training (casts every non-quantized parameter to fp32)"
+                    : stored is not null ? job.StoredFormat!.SkipSource : "bitsandbytes llm_int8_skip_modules; memory.md §1.5"));
             }
         }
         else if (p.FrozenQuantizable + p.FrozenOther > 0)
@@ -215,10 +224,11 @@ internal static class TrainingLedger
         if (sel.AdapterParameters > 0)
             e.Add(new(LineKind.LoraAdapters, $"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdapterCount / 2} linears)", Phase.Training,
                 sel.AdapterParameters * trainBytes, explain ? $"Σ r·(in+out) = {N(sel.AdapterParameters)} params × {B(trainBytes)} B ({job.ResolvedAdapterDtype.Name()})" : "", "PEFT LoraLayer (A [r,in], B [out,r])"));
-        if (w.IsQuantized() && p.LargestQuantizableLinear > 0)
-            e.Add(new(LineKind.DequantizationBuffer, "dequantization buffer", Phase.Training & ~Phase.OptimizerStep, p.LargestQuantizableLinear * c,
-                explain ? $"largest quantized linear {N(p.LargestQuantizableLinear)} × {B(c)} B, dequantized per matmul" : "",
-                "bitsandbytes MatMul4Bit (dequantize_4bit per call); memory.md §1.5"));
+        long largest = stored?.LargestLinear ?? p.LargestQuantizableLinear;
+        if (w.IsQuantized() && largest > 0)
+            e.Add(new(LineKind.DequantizationBuffer, "dequantization buffer", Phase.Training & ~Phase.OptimizerStep, largest * c,
+                explain ? $"largest quantized linear {N(largest)} × {B(c)} B, dequantized per matmul" : "",
+                stored is not null ? job.StoredFormat!.KernelSource : "bitsandbytes MatMul4Bit (dequantize_4bit per call); memory.md §1.5"));
     }
 
     internal static ActivationSettings Settings(ModelProfile p, Job job, double c)
