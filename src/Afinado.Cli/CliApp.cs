@@ -29,6 +29,7 @@ public static class CliApp
         root.Subcommands.Add(ReportCommand.Build());
         root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(TokenizeCommand.Build());
+        root.Subcommands.Add(GenerateCommand.Build());
         return root;
     }
 

@@ -42,5 +42,13 @@ public static class ModelExport
         SelectionApplier.MergeAdapters(model);
         ModuleWeights.Save(model, Path.Combine(modelDir, "model.safetensors"));
         AtomicFile.WriteAllText(Path.Combine(modelDir, "config.json"), config.ModelConfigJson);
+        // The base folder's tokenizer files travel with the model, so the exported folder generates and reloads as is.
+        if (config.BaseModel is not null)
+            foreach (var name in TokenizerFiles)
+                if (File.Exists(Path.Combine(config.BaseModel, name)))
+                    AtomicFile.Write(Path.Combine(modelDir, name), s => { using var f = File.OpenRead(Path.Combine(config.BaseModel, name)); f.CopyTo(s); });
     }
+
+    /// <summary>What transformers' AutoTokenizer reads from a folder.</summary>
+    private static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
 }

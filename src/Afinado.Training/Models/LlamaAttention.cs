@@ -42,16 +42,30 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
 
     public AttentionKernel Kernel { get; set; } = AttentionKernel.Sdpa;
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => Attend(x, null);
+
+    /// <summary>
+    /// The same attention for generation: the new tokens' keys and values (rotated at their positions, before the
+    /// grouped-query repeat) are appended to <paramref name="cache"/> and the queries attend over all of them. A prompt
+    /// (cache empty) is causal within itself; a decode step (one token) sees every cached position.
+    /// </summary>
+    public Tensor Step(Tensor x, LayerKvCache cache) => Attend(x, cache);
+
+    private Tensor Attend(Tensor x, LayerKvCache? cache)
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
+        long offset = cache?.Length ?? 0;
+        if (cache is not null && offset > 0 && t != 1)
+            throw new ArgumentException("after the prompt, a cached step takes one token at a time", nameof(x));
         var q = qProj.call(x).view(b, t, heads, headDim);
         var k = kProj.call(x).view(b, t, kvHeads, headDim);
         var v = vProj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
         if (qNorm is not null) { q = qNorm.call(q); k = kNorm!.call(k); }
-        q = rotary.Apply(q.transpose(1, 2));
-        k = rotary.Apply(k.transpose(1, 2));
+        q = rotary.Apply(q.transpose(1, 2), offset);
+        k = rotary.Apply(k.transpose(1, 2), offset);
+        if (cache is not null) (k, v) = cache.Append(k, v);
+        bool causal = offset == 0 && t > 1;
         if (kvHeads != heads)
         {
             // Grouped-query attention: each key/value head serves heads/kvHeads query heads.
@@ -62,13 +76,17 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
         Tensor y;
         if (Kernel == AttentionKernel.Sdpa)
         {
-            y = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true); // sic: TorchSharp's spelling
+            y = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: causal); // sic: TorchSharp's spelling
         }
         else
         {
             var scores = q.matmul(k.transpose(-2, -1)).mul_(scale);
-            using var mask = ones(t, t, dtype: ScalarType.Bool, device: x.device).triu(1);
-            y = scores.masked_fill(mask, float.NegativeInfinity).softmax(-1).matmul(v);
+            if (causal)
+            {
+                using var mask = ones(t, t, dtype: ScalarType.Bool, device: x.device).triu(1);
+                scores = scores.masked_fill(mask, float.NegativeInfinity);
+            }
+            y = scores.softmax(-1).matmul(v);
         }
         y = y.transpose(1, 2).contiguous().view(b, t, heads * headDim);
         return oProj.call(y).MoveToOuterDisposeScope();

@@ -27,6 +27,15 @@ public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor>
 
     public LlamaAttention SelfAttention { get; }
 
+    /// <summary>The block over new tokens with the layer's KV cache (generation).</summary>
+    public Tensor Step(Tensor x, LayerKvCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var h = x + SelfAttention.Step(inputLayernorm.call(x), cache);
+        var y = h + mlp.call(postAttentionLayernorm.call(h));
+        return y.MoveToOuterDisposeScope();
+    }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();

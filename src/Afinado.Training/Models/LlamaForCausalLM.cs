@@ -53,6 +53,20 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
+    /// Logits of the last position of <paramref name="inputIds"/> [B, T] after appending them to <paramref name="cache"/>:
+    /// the whole prompt first, then one token per step (transformers' generate with a DynamicCache). [B, V].
+    /// </summary>
+    public Tensor Step(Tensor inputIds, KvCache cache)
+    {
+        using var scope = NewDisposeScope();
+        var x = Model.EmbedTokens.call(inputIds);
+        for (int i = 0; i < Model.Layers.Count; i++) x = Model.Layers[i].Step(x, cache[i]);
+        var last = Model.Norm.call(x.narrow(1, x.shape[1] - 1, 1)).squeeze(1);
+        var logits = lmHead is null ? nn.functional.linear(last, Model.EmbedTokens.weight!) : lmHead.call(last);
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
     /// The same forward as <see cref="forward"/>, with each decoder block's output passed through <paramref name="blockOutput"/>
     /// before the next block sees it (DFA detaches there and later injects the output error). Returns logits.
     /// No dispose scope of its own: the tapped block outputs must outlive the forward (the caller's step scope frees them).

@@ -61,14 +61,15 @@ public sealed class Rotary : IDisposable
         return inv;
     }
 
-    /// <summary>Applies the rotation to q or k shaped [B, H, T, D].</summary>
-    public Tensor Apply(Tensor x)
+    /// <summary>Applies the rotation to q or k shaped [B, H, T, D] at positions <paramref name="offset"/> … offset+T−1
+    /// (offset &gt; 0: new tokens after a KV cache of that length).</summary>
+    public Tensor Apply(Tensor x, long offset = 0)
     {
         long t = x.shape[2];
-        EnsureTables(t);
+        EnsureTables(offset + t);
         using var scope = NewDisposeScope();
-        var c = cos!.narrow(0, 0, t);
-        var s = sin!.narrow(0, 0, t);
+        var c = cos!.narrow(0, offset, t);
+        var s = sin!.narrow(0, offset, t);
         Tensor rot = rotaryDim == headDim ? x : x.narrow(-1, 0, rotaryDim);
         var half = rotaryDim / 2;
         var x1 = rot.narrow(-1, 0, half);

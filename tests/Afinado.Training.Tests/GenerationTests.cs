@@ -1,0 +1,85 @@
+using Afinado.Planner;
+using Afinado.Training.Generation;
+using Afinado.Training.Models;
+using Afinado.Training.Tokenization;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.Tests;
+
+/// <summary>Generation with a KV cache computes what the training forward computes over the whole sequence.</summary>
+public class GenerationTests
+{
+    private static LlamaForCausalLM Model(AttentionKernel kernel)
+    {
+        manual_seed(11);
+        // GQA (6 heads, 2 kv heads), untied head: every path of the cached attention.
+        return new LlamaForCausalLM(TinyConfigs.Parse(TinyConfigs.GqaTied.Replace("\"tie_word_embeddings\":true", "\"tie_word_embeddings\":false").Replace("\"vocab_size\":96", "\"vocab_size\":256")), kernel);
+    }
+
+    [Theory]
+    [InlineData(AttentionKernel.Sdpa)]
+    [InlineData(AttentionKernel.Eager)]
+    public void Cached_steps_give_the_logits_of_the_full_forward(AttentionKernel kernel)
+    {
+        using var model = Model(kernel);
+        model.eval();
+        using var _ = no_grad();
+        long[] ids = [5, 17, 200, 3, 99, 42, 7, 128, 64, 1];
+        using var cache = new KvCache(model.Model.Layers.Count);
+        for (int n = 6; n <= ids.Length; n++)
+        {
+            using var scope = NewDisposeScope();
+            var input = n == 6 ? tensor(ids[..6]).unsqueeze(0) : tensor(new[] { ids[n - 1] }).unsqueeze(0);
+            var stepped = model.Step(input, cache)[0];
+            var full = model.call(tensor(ids[..n]).unsqueeze(0))[0, n - 1];
+            Assert.True(stepped.allclose(full, rtol: 1e-4, atol: 1e-5), $"position {n - 1}: max |Δ| {(stepped - full).abs().max().item<float>()}");
+            Assert.Equal(n, cache.Length);
+        }
+    }
+
+    [Fact]
+    public void Greedy_generation_equals_argmax_of_the_full_forward_step_by_step()
+    {
+        using var model = Model(AttentionKernel.Sdpa);
+        var tokenizer = new ByteTokenizer();
+        var result = TextGenerator.Run(model, tokenizer, "Hola, ", new SamplingOptions { MaxNewTokens = 8, StopIds = [] });
+        var ids = tokenizer.Encode("Hola, ").Select(i => (long)i).ToList();
+        using var _ = no_grad();
+        foreach (var token in result.Tokens)
+        {
+            using var scope = NewDisposeScope();
+            var logits = model.call(tensor(ids.ToArray()).unsqueeze(0))[0, -1];
+            Assert.Equal(logits.argmax().item<long>(), token.Id);
+            Assert.Equal(logits.to(ScalarType.Float64).log_softmax(-1)[token.Id].item<double>(), token.LogProbability, 1e-5);
+            ids.Add(token.Id);
+        }
+        Assert.Equal(tokenizer.Encode("Hola, ").Length, result.PromptIds.Length);
+    }
+
+    [Fact]
+    public void Sampling_is_seeded_and_top_k_of_one_is_greedy()
+    {
+        using var model = Model(AttentionKernel.Sdpa);
+        var tokenizer = new ByteTokenizer();
+        var sampled = new SamplingOptions { MaxNewTokens = 12, Temperature = 1.5, TopP = 0.9, Seed = 7 };
+        var a = TextGenerator.Run(model, tokenizer, "abc", sampled);
+        var b = TextGenerator.Run(model, tokenizer, "abc", sampled);
+        Assert.Equal(a.Tokens.Select(t => t.Id), b.Tokens.Select(t => t.Id));
+        var greedy = TextGenerator.Run(model, tokenizer, "abc", new SamplingOptions { MaxNewTokens = 12 });
+        var topOne = TextGenerator.Run(model, tokenizer, "abc", sampled with { TopK = 1 });
+        Assert.Equal(greedy.Tokens.Select(t => t.Id), topOne.Tokens.Select(t => t.Id));
+    }
+
+    [Fact]
+    public void A_stop_token_ends_the_generation_and_bad_options_name_the_flag()
+    {
+        using var model = Model(AttentionKernel.Sdpa);
+        var tokenizer = new ByteTokenizer();
+        int first = TextGenerator.Run(model, tokenizer, "xyz", new SamplingOptions { MaxNewTokens = 1 }).Tokens[0].Id;
+        var stopped = TextGenerator.Run(model, tokenizer, "xyz", new SamplingOptions { MaxNewTokens = 20, StopIds = [first] });
+        Assert.Single(stopped.Tokens);
+        Assert.Equal("stop_token", stopped.StopReason);
+        Assert.Contains("--top-p", Assert.Throws<InputError>(() => TextGenerator.Run(model, tokenizer, "xyz", new SamplingOptions { TopP = 0 })).Message);
+        Assert.Contains("--max-new-tokens", Assert.Throws<InputError>(() => TextGenerator.Run(model, tokenizer, "xyz", new SamplingOptions { MaxNewTokens = 100_000 })).Message);
+    }
+}
