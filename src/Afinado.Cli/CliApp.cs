@@ -30,6 +30,7 @@ public static class CliApp
         root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(TokenizeCommand.Build());
         root.Subcommands.Add(GenerateCommand.Build());
+        root.Subcommands.Add(ServeCommand.Build());
         return root;
     }
 

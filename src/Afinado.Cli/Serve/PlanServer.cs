@@ -1,0 +1,101 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Afinado.Planner.Catalog;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Afinado.Cli.Serve;
+
+/// <summary>
+/// The local page of <c>afinado serve</c>: <c>GET /</c> is a form over the plan's settings; <c>GET /api/plan?arg=…</c>
+/// runs exactly <c>afinado plan ARGS --json</c> in-process and returns its stdout, so the API and the CLI give the same
+/// bytes; <c>GET /api/models</c> lists the catalog. It reads nothing outside the model folders it was given
+/// (<c>--models</c>), writes nothing (<c>--plot</c> is refused), and binds to loopback unless told otherwise.
+/// </summary>
+public sealed class PlanServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private PlanServer(WebApplication app) => _app = app;
+
+    /// <summary>Flags that would write a file or leave the plan command.</summary>
+    private static readonly HashSet<string> Refused = new(StringComparer.Ordinal) { "--plot", "--help", "-h", "-?", "--list-models", "--json" };
+
+    /// <summary>Longest query accepted: plan arguments are short; anything longer is not a plan.</summary>
+    private const int MaxQueryBytes = 16 * 1024;
+
+    public static PlanServer Create(string host, int port, IReadOnlyList<string> modelFolders)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = 64 * 1024;
+            k.Limits.MaxRequestLineSize = MaxQueryBytes + 1024;
+            k.Listen(IPAddress.Parse(host), port);
+        });
+        var app = builder.Build();
+        var roots = modelFolders.Select(f => Path.GetFullPath(f).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar).ToList();
+
+        app.MapGet("/", () => Results.Content(Page(), "text/html; charset=utf-8"));
+        app.MapGet("/api/models", () => Results.Json(ModelCatalog.Ids));
+        app.MapGet("/api/plan", async (HttpContext ctx) =>
+        {
+            var args = ctx.Request.Query["arg"].Select(a => a ?? "").ToList();
+            if (Check(args, roots) is { } refusal) return Error(refusal);
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+            int code = await CliApp.RunAsync(["plan", .. args, "--json"], stdout, stderr);
+            // Exit 0 fits, 3 fits no device: both are plans. 2 is bad input, named by the CLI's own message.
+            return code is CliApp.ExitOk or CliApp.ExitDoesNotFit
+                ? Results.Text(stdout.ToString(), "application/json; charset=utf-8", Encoding.UTF8)
+                : Error(stderr.ToString().Trim());
+        });
+        return new PlanServer(app);
+    }
+
+    private static IResult Error(string message) => Results.Json(new { error = message }, statusCode: StatusCodes.Status400BadRequest);
+
+    /// <summary>Refuses file-writing flags and model paths outside the served folders (catalog ids are always fine).</summary>
+    private static string? Check(IReadOnlyList<string> args, IReadOnlyList<string> roots)
+    {
+        if (args.Sum(a => a.Length) > MaxQueryBytes) return "the plan arguments are too long";
+        for (int i = 0; i < args.Count; i++)
+        {
+            string flag = args[i].Split('=')[0];
+            if (Refused.Contains(flag)) return $"{flag}: not available on the page (it writes files or leaves the plan)";
+            if (flag != "--model") continue;
+            string? value = args[i].Contains('=') ? args[i][(args[i].IndexOf('=') + 1)..] : i + 1 < args.Count ? args[i + 1] : null;
+            if (value is null || ModelCatalog.Contains(value)) continue;
+            string full = Path.GetFullPath(value);
+            if (!roots.Any(r => (full + Path.DirectorySeparatorChar).StartsWith(r, StringComparison.Ordinal)))
+                return $"--model: \"{Planner.TerminalText.Escape(value)}\" is not a catalog id nor inside a folder given to `afinado serve --models`";
+        }
+        return null;
+    }
+
+    private static string Page()
+    {
+        using var stream = typeof(PlanServer).Assembly.GetManifestResourceStream("Afinado.Cli.Serve.index.html")!;
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
+
+    public Task StartAsync() => _app.StartAsync();
+
+    /// <summary>The address Kestrel bound (the port chosen when 0 was asked).</summary>
+    public string Address => _app.Urls.First();
+
+    /// <summary>Runs until <paramref name="cancel"/> (Ctrl+C) and then stops the server.</summary>
+    public async Task WaitForShutdownAsync(CancellationToken cancel)
+    {
+        try { await Task.Delay(Timeout.Infinite, cancel); }
+        catch (OperationCanceledException) { }
+        await _app.StopAsync(CancellationToken.None);
+    }
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+}

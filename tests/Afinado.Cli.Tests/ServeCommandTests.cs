@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using Afinado.Cli;
+using Afinado.Cli.Serve;
+using Afinado.Planner.Catalog;
+
+namespace Afinado.Cli.Tests;
+
+/// <summary>
+/// <c>afinado serve</c> on a real Kestrel bound to loopback: the API returns the bytes of <c>plan --json</c>, bad input
+/// comes back as the CLI's message naming the flag, the page reads no model outside the folders it was given, and the
+/// page, rendered by headless chromium, shows the CLI's numbers.
+/// </summary>
+public sealed class ServeCommandTests : IAsyncLifetime
+{
+    private readonly string _models = Directory.CreateTempSubdirectory("afinado-serve-models-").FullName;
+    private PlanServer _server = null!;
+    private readonly HttpClient _http = new();
+
+    public async Task InitializeAsync()
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(_models, "mine")).FullName;
+        File.WriteAllText(Path.Combine(folder, "config.json"), ModelCatalog.ConfigJson("Qwen/Qwen3-0.6B"));
+        _server = PlanServer.Create("127.0.0.1", 0, [_models]);
+        await _server.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _server.DisposeAsync();
+        Directory.Delete(_models, true);
+    }
+
+    private static string Query(params string[] args) => "/api/plan?" + string.Join("&", args.Select(a => "arg=" + Uri.EscapeDataString(a)));
+
+    private static async Task<string> Cli(params string[] args)
+    {
+        var o = new StringWriter();
+        int code = await CliApp.RunAsync(["plan", .. args, "--json"], o, new StringWriter());
+        Assert.True(code is CliApp.ExitOk or CliApp.ExitDoesNotFit);
+        return o.ToString();
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("--model Qwen/Qwen3-8B --method qlora --seq 4096 --gpu rtx4090 --gpu t4")]
+    [InlineData("--model openai/gpt-oss-20b --task infer --seq 1024 --context 8192 --gpu h100")]
+    public async Task The_api_returns_the_bytes_of_plan_json(string line)
+    {
+        string[] args = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var response = await _http.GetAsync(_server.Address + Query(args));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(await Cli(args), await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Bad_input_names_the_flag_and_nothing_outside_the_given_folders_is_read()
+    {
+        async Task<string> Refused(params string[] args)
+        {
+            var response = await _http.GetAsync(_server.Address + Query(args));
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            return doc.RootElement.GetProperty("error").GetString()!;
+        }
+        Assert.Contains("--batch", await Refused("--batch", "0"));
+        Assert.Contains("--plot", await Refused("--curve", "seq", "--plot", "/tmp/x.png"));
+        Assert.Contains("--model", await Refused("--model", "/etc"));
+        Assert.Contains("--model", await Refused("--model=" + Path.GetTempPath()));
+        // A folder inside --models plans like the CLI.
+        string mine = Path.Combine(_models, "mine");
+        var ok = await _http.GetAsync(_server.Address + Query("--model", mine, "--gpu", "h100"));
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        Assert.Equal(await Cli("--model", mine, "--gpu", "h100"), await ok.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task The_page_lists_the_catalog_and_holds_the_form()
+    {
+        var ids = JsonSerializer.Deserialize<string[]>(await _http.GetStringAsync(_server.Address + "/api/models"))!;
+        Assert.Contains("meta-llama/Llama-3.1-8B", ids);
+        var page = await _http.GetStringAsync(_server.Address + "/");
+        Assert.Contains("<form id=\"form\">", page);
+        Assert.Contains("name=\"--seq\"", page);
+    }
+
+    [Fact]
+    public async Task Headless_chromium_shows_the_clis_numbers_for_a_shared_url()
+    {
+        string[] args = ["--model", "Qwen/Qwen3-8B", "--method", "lora", "--gpu", "h100"];
+        using var plan = JsonDocument.Parse(await Cli(args));
+        double total = plan.RootElement.GetProperty("total_bytes").GetDouble() / (1L << 30);
+        string url = _server.Address + "/" + Query(args)[("/api/plan".Length)..];
+        string dom = await Chromium(url);
+        Assert.Contains($"total {total:F2} GiB", dom);
+        Assert.Contains("fits", dom);
+        Assert.Contains("weights: frozen", dom);
+    }
+
+    /// <summary>Headless Debian chromium (.ci/run installs it) with a throwaway profile; --virtual-time-budget lets the
+    /// page's fetches finish before the DOM is dumped.</summary>
+    private static async Task<string> Chromium(string url)
+    {
+        var profile = Directory.CreateTempSubdirectory("afinado-chromium-").FullName;
+        try
+        {
+            var psi = new ProcessStartInfo("chromium") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                         "--disable-sync", "--no-first-run", $"--user-data-dir={profile}", "--virtual-time-budget=30000", "--dump-dom", url })
+                psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            using (var guard = new CancellationTokenSource(TimeSpan.FromMinutes(15))) // a hang guard, not a deadline
+                await p.WaitForExitAsync(guard.Token);
+            Assert.True(p.ExitCode == 0, await stderr);
+            return await stdout;
+        }
+        finally { Directory.Delete(profile, true); }
+    }
+}
