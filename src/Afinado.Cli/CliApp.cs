@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.Reflection;
 using Afinado.Cli.Commands;
 using Afinado.Planner;
 
@@ -31,7 +33,30 @@ public static class CliApp
         root.Subcommands.Add(TokenizeCommand.Build());
         root.Subcommands.Add(GenerateCommand.Build());
         root.Subcommands.Add(ServeCommand.Build());
+        // System.CommandLine's own --version prints the entry assembly's version, which in-process (tests, hosts) is not
+        // Afinado's; print the CLI assembly's instead. Same parsing: alone on the line, other tokens ignored.
+        foreach (var option in root.Options.OfType<VersionOption>()) option.Action = new PrintVersionAction();
         return root;
+    }
+
+    /// <summary>
+    /// What <c>afinado --version</c> prints: the package version (<c>Version</c> in Afinado.Cli.csproj, the one place it is
+    /// set), then <c>+</c> and the git commit the SDK stamps into the informational version when the build ran in a git
+    /// checkout. Both come from the build, so the same commit always prints the same line.
+    /// </summary>
+    public static string Version { get; } =
+        typeof(CliApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+        ?? typeof(CliApp).Assembly.GetName().Version?.ToString(3) ?? "unknown";
+
+    private sealed class PrintVersionAction : SynchronousCommandLineAction
+    {
+        public override bool ClearsParseErrors => true;
+
+        public override int Invoke(ParseResult parseResult)
+        {
+            parseResult.InvocationConfiguration.Output.WriteLine(Version);
+            return ExitOk;
+        }
     }
 
     public static Task<int> RunAsync(string[] args, TextWriter? stdout = null, TextWriter? stderr = null) =>
