@@ -28,9 +28,14 @@ public static class DataCatalog
         }
     }
 
-    public static TokenStreamSource TokenSource(string data, string? category, ITextTokenizer tokenizer, int sequenceLength)
+    /// <summary>The batches of a <c>--data</c> value: a JSONL file with prompt/completion or alpaca records gives
+    /// supervised examples (loss on the answers, <see cref="SupervisedSource"/>); anything else a token stream.</summary>
+    public static IBatchSource TokenSource(string data, string? category, ITextTokenizer tokenizer, int sequenceLength)
     {
+        string description = $"{data}{(category is null ? "" : "/" + category)}/{tokenizer.Name}/seq{sequenceLength}";
+        if (category is null && File.Exists(data) && SupervisedExamples.IsSupervised(data))
+            return new SupervisedSource(SupervisedExamples.Load(data), tokenizer, sequenceLength, description + "/supervised", [Path.GetFullPath(data)]);
         var (docs, files) = Resolve(data, category);
-        return TokenStreamSource.FromDocuments(docs, tokenizer, sequenceLength, $"{data}{(category is null ? "" : "/" + category)}/{tokenizer.Name}/seq{sequenceLength}", files);
+        return TokenStreamSource.FromDocuments(docs, tokenizer, sequenceLength, description, files);
     }
 }

@@ -12,12 +12,15 @@ public static class SplitAssigner
 {
     public const double DefaultValidationFraction = 0.1;
 
-    public static DataSplit Assign(string text, double validationFraction = DefaultValidationFraction)
+    public static DataSplit Assign(string text, double validationFraction = DefaultValidationFraction) =>
+        Position(text) < validationFraction ? DataSplit.Validation : DataSplit.Train;
+
+    /// <summary>Where the text's SHA-256 falls in [0, 1): below the validation fraction means validation.</summary>
+    public static double Position(string text)
     {
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(Encoding.UTF8.GetBytes(text), hash);
-        ulong h = BitConverter.ToUInt64(hash[..8]);
-        return h / (double)ulong.MaxValue < validationFraction ? DataSplit.Validation : DataSplit.Train;
+        return BitConverter.ToUInt64(hash[..8]) / (double)ulong.MaxValue;
     }
 
     public static IReadOnlyList<TextDocument> Select(IEnumerable<TextDocument> docs, DataSplit split, double validationFraction = DefaultValidationFraction) =>

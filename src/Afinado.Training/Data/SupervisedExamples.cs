@@ -1,0 +1,95 @@
+using System.Text.Json;
+using Afinado.Planner;
+using Afinado.Planner.Inputs;
+
+namespace Afinado.Training.Data;
+
+/// <summary>A piece of an example's text and whether the loss is taken on it.</summary>
+public sealed record Segment(string Text, bool Trained);
+
+/// <summary>One supervised example (its own sequence, never packed with another) and the <c>file:line</c> it came from.</summary>
+public sealed record SupervisedExample(IReadOnlyList<Segment> Segments, string Where)
+{
+    /// <summary>All the text, for the deterministic train/validation split by content.</summary>
+    public string Text => string.Concat(Segments.Select(s => s.Text));
+}
+
+/// <summary>
+/// JSONL records people finetune on, with the loss where TRL's SFTTrainer puts it by default: <c>prompt</c> +
+/// <c>completion</c> (or <c>response</c>) — on the completion; alpaca's <c>instruction</c> / <c>input</c> / <c>output</c> —
+/// on the output, after the prompt of the Stanford Alpaca repository (train.py PROMPT_DICT); <c>text</c> — on all of it.
+/// A file with only <c>text</c> records stays a token stream (<see cref="TokenStreamSource"/>), as before.
+/// </summary>
+public static class SupervisedExamples
+{
+    private const string Fix = "Write one JSON object per line: {\"prompt\", \"completion\"}, {\"instruction\", \"input\", \"output\"} or {\"text\"}, all strings.";
+
+    // tatsu-lab/stanford_alpaca train.py PROMPT_DICT, verbatim.
+    internal const string AlpacaWithInput = "Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n\n### Instruction:\n{0}\n\n### Input:\n{1}\n\n### Response:\n";
+    internal const string AlpacaNoInput = "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n### Instruction:\n{0}\n\n### Response:\n";
+
+    /// <summary>Whether <paramref name="path"/> is a JSONL file holding at least one prompt/completion or alpaca record.</summary>
+    public static bool IsSupervised(string path)
+    {
+        if (!path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase)) return false;
+        foreach (var (_, line) in InputFile.ReadLines(path, InputKind.Data))
+        {
+            if (line.Trim().Length == 0) continue;
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                if (doc.RootElement.ValueKind == JsonValueKind.Object
+                    && (doc.RootElement.TryGetProperty("prompt", out _) || doc.RootElement.TryGetProperty("instruction", out _)))
+                    return true;
+            }
+            catch (JsonException) { return false; } // Load names the bad line.
+        }
+        return false;
+    }
+
+    public static IReadOnlyList<SupervisedExample> Load(string path)
+    {
+        InputFile.Check(path, InputKind.Data, "--data");
+        string name = InputFile.Describe(path);
+        var examples = new List<SupervisedExample>();
+        foreach (var (number, line) in InputFile.ReadLines(path, InputKind.Data))
+        {
+            if (line.Trim().Length == 0) continue;
+            string where = $"{name}:{number}";
+            using var doc = InputJson.Parse(line, where, InputKind.Data);
+            var r = doc.RootElement;
+            if (r.ValueKind != JsonValueKind.Object)
+                throw new InputError(where, $"is a JSON {r.ValueKind.ToString().ToLowerInvariant()}, not an object", Fix);
+            examples.Add(new SupervisedExample(Segments(r, where), where));
+        }
+        if (examples.Count == 0)
+            throw new InputError("--data", $"{name} holds no records", "Put at least one record in the file.");
+        return examples;
+    }
+
+    private static List<Segment> Segments(JsonElement r, string where)
+    {
+        if (r.TryGetProperty("prompt", out var prompt))
+        {
+            string key = r.TryGetProperty("completion", out var answer) ? "completion" : r.TryGetProperty("response", out answer) ? "response"
+                : throw new InputError(where, "has \"prompt\" but no \"completion\" (or \"response\")", Fix);
+            return [new(Str(prompt, where, "prompt"), false), new(Str(answer, where, key), true)];
+        }
+        if (r.TryGetProperty("instruction", out var instruction))
+        {
+            if (!r.TryGetProperty("output", out var output)) throw new InputError(where, "has \"instruction\" but no \"output\"", Fix);
+            string input = r.TryGetProperty("input", out var i) ? Str(i, where, "input") : "";
+            string text = input.Length > 0
+                ? string.Format(System.Globalization.CultureInfo.InvariantCulture, AlpacaWithInput, Str(instruction, where, "instruction"), input)
+                : string.Format(System.Globalization.CultureInfo.InvariantCulture, AlpacaNoInput, Str(instruction, where, "instruction"));
+            return [new(text, false), new(Str(output, where, "output"), true)];
+        }
+        if (r.TryGetProperty("text", out var t)) return [new(Str(t, where, "text"), true)];
+        throw new InputError(where, "has none of \"prompt\"+\"completion\", \"instruction\"+\"output\" or \"text\"", Fix);
+    }
+
+    private static string Str(JsonElement value, string where, string key) =>
+        value.ValueKind == JsonValueKind.String
+            ? value.GetString()!
+            : throw new InputError($"{where}: {key}", $"must be a string, found {(value.ValueKind == JsonValueKind.Null ? "null" : value.ValueKind.ToString().ToLowerInvariant())}", Fix);
+}
