@@ -33,7 +33,10 @@ public sealed record CheckpointComparison(
 
     public static CheckpointComparison Compare(ModelArchitecture arch, IEnumerable<SafetensorsTensor> tensors)
     {
-        var expected = arch.Tensors.ToDictionary(t => t.Name, t => t.Shape, StringComparer.Ordinal);
+        // What the checkpoint stores for each parameter: the parameter itself, or the packed tensors its format keeps
+        // (MXFP4 blocks and scales, FP8 weights with block scales, GPTQ/AWQ/bitsandbytes tensors).
+        var layout = StoredLayout.Of(arch);
+        var expected = layout.ToDictionary(e => e.Stored, e => e.Shape, StringComparer.Ordinal);
         // Parameter name → the stored name that supplied it, so a second supplier is reported with the first.
         var found = new Dictionary<string, string>(StringComparer.Ordinal);
         var ambiguous = new List<AmbiguousTensor>();
@@ -68,8 +71,10 @@ public sealed record CheckpointComparison(
             else
                 unexpected.Add(t.Name);
         }
-        var missing = arch.Tensors.Where(t => !found.ContainsKey(t.Name)).Select(t => t.Name).ToList();
-        return new CheckpointComparison(missing, unexpected, wrong, buffers, tied, stripped, found.Count, ambiguous);
+        // A parameter is present when every tensor its format stores for it is.
+        var missing = layout.Where(e => !found.ContainsKey(e.Stored)).Select(e => e.Parameter).Distinct(StringComparer.Ordinal).ToList();
+        int matched = layout.Select(e => e.Parameter).Distinct(StringComparer.Ordinal).Count() - missing.Count;
+        return new CheckpointComparison(missing, unexpected, wrong, buffers, tied, stripped, matched, ambiguous);
     }
 
     private static bool IsHeadName(string name) => name is "lm_head.weight" or "embed_out.weight";
