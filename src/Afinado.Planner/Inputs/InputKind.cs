@@ -36,6 +36,9 @@ public sealed record InputKind(string Name, long? MaxBytes, int MaxLineBytes, st
     /// vocabularies (262k tokens with merges) stay under 64 MB.</summary>
     public static readonly InputKind Tokenizer = new("tokenizer file", 128 * MiB, 0, "Point at the model folder holding its Hugging Face tokenizer.json and tokenizer_config.json.");
 
+    /// <summary>A conversation for a chat template (<c>--chat</c>): a JSON array of {role, content} messages, a few KB.</summary>
+    public static readonly InputKind ChatMessages = new("chat messages file", 64 * MiB, 0, "Give a JSON array of {\"role\": ..., \"content\": ...} messages.");
+
     /// <summary>Training text or JSONL data: streamed, any size; one record (line) at most 16 MiB.</summary>
     public static readonly InputKind Data = new("data file", null, 16 * (int)MiB, "Give UTF-8 text or JSONL, one record per line.");
 

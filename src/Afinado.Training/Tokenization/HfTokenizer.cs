@@ -20,14 +20,21 @@ public sealed class HfTokenizer : ITextTokenizer
     private readonly global::Tokenizers.DotNet.Tokenizer _native;
     private readonly string[] _pieces;
 
-    private HfTokenizer(string folder, global::Tokenizers.DotNet.Tokenizer native, string[] pieces, int endOfText, string endOfTextPiece)
+    private readonly SpecialTokenFrame _frame;
+
+    private HfTokenizer(string folder, global::Tokenizers.DotNet.Tokenizer native, string[] pieces, int endOfText, string endOfTextPiece, SpecialTokenFrame frame)
     {
         Folder = folder;
         _native = native;
         _pieces = pieces;
         EndOfText = endOfText;
         EndOfTextPiece = endOfTextPiece;
+        _frame = frame;
     }
+
+    /// <summary>The ids tokenizer.json's post-processor puts before and after a single text (Gemma's and Llama 2's BOS),
+    /// or why they are unknown (a post-processor type this reader does not interpret).</summary>
+    private sealed record SpecialTokenFrame(int[] Prefix, int[] Suffix, string? Unknown = null);
 
     public string Name => "model";
     public string Folder { get; }
@@ -41,6 +48,26 @@ public sealed class HfTokenizer : ITextTokenizer
         var result = new int[ids.Length];
         for (int i = 0; i < ids.Length; i++) result[i] = checked((int)ids[i]);
         return result;
+    }
+
+    /// <summary>
+    /// Encodes with or without the post-processor's special tokens, as <c>tokenizer(text, add_special_tokens=...)</c>.
+    /// Without them is how transformers' <c>apply_chat_template(tokenize=True)</c> encodes a rendered chat, whose template
+    /// already wrote the BOS. The native binding always applies the post-processor, and the ids it adds around the text
+    /// are the ones its single-sequence template names, so they are removed from both ends.
+    /// </summary>
+    public int[] Encode(string text, bool addSpecialTokens)
+    {
+        var ids = Encode(text);
+        if (addSpecialTokens) return ids;
+        if (_frame.Unknown is not null)
+            throw new InputError("--model", $"{FileName}'s post_processor ({TerminalText.Escape(_frame.Unknown)}) is not one Afinado can undo to encode without special tokens",
+                "Use a folder whose tokenizer.json has a TemplateProcessing, ByteLevel, Bert, Roberta or no post_processor.");
+        int p = _frame.Prefix.Length, q = _frame.Suffix.Length;
+        if (ids.Length < p + q || !ids.AsSpan(0, p).SequenceEqual(_frame.Prefix) || !ids.AsSpan(ids.Length - q).SequenceEqual(_frame.Suffix))
+            throw new InputError("--model", $"{FileName}'s post_processor did not frame the text with the special tokens it declares (truncation set in the file?)",
+                "Restore tokenizer.json from the model's download.");
+        return ids[p..(ids.Length - q)];
     }
 
     public string Decode(IEnumerable<int> ids) => _native.Decode(ids.Where(i => i != EndOfText).Select(i => checked((uint)i)).ToArray());
@@ -73,7 +100,7 @@ public sealed class HfTokenizer : ITextTokenizer
         string path = Path.Combine(folder, FileName);
         if (!File.Exists(path))
             throw new InputError(field, $"folder \"{InputFile.Describe(folder)}\" has no {FileName}", "Use the model's Hugging Face folder (config.json, tokenizer.json, weights), or --tokenizer byte|gpt2 for a folder without one.");
-        var pieces = Vocabulary(path, field);
+        var (pieces, frame) = Vocabulary(path, field);
         string eos = EndOfTextToken(folder, field);
         int endOfText = Array.IndexOf(pieces, eos);
         if (endOfText < 0)
@@ -84,12 +111,12 @@ public sealed class HfTokenizer : ITextTokenizer
         {
             throw new InputError(field, $"{InputFile.Describe(path)} could not be loaded by Hugging Face tokenizers ({TerminalText.Escape(e.Message)})", "Restore tokenizer.json from the model's download.");
         }
-        return new HfTokenizer(folder, native, pieces, endOfText, eos);
+        return new HfTokenizer(folder, native, pieces, endOfText, eos, frame);
     }
 
     /// <summary>Pieces by id: the model's vocabulary (a token → id map for BPE and WordPiece, a [piece, score] list for
-    /// Unigram) and the added tokens, which may extend it.</summary>
-    private static string[] Vocabulary(string path, string field)
+    /// Unigram) and the added tokens, which may extend it; and the ids the post-processor frames a text with.</summary>
+    private static (string[] Pieces, SpecialTokenFrame Frame) Vocabulary(string path, string field)
     {
         using var doc = InputJson.Parse(InputFile.ReadAllBytes(path, InputKind.Tokenizer, field), InputFile.Describe(path), InputKind.Tokenizer, lenient: true);
         var root = doc.RootElement;
@@ -121,7 +148,68 @@ public sealed class HfTokenizer : ITextTokenizer
             throw new InputError(field, $"{InputFile.Describe(path)} claims {size:N0} token ids", "Restore tokenizer.json from the model's download.");
         var pieces = new string[size];
         foreach (var (id, piece) in byId) pieces[id] = piece;
-        return pieces;
+        var frame = root.TryGetProperty("post_processor", out var post) ? Frame(post) : new SpecialTokenFrame([], []);
+        return (pieces, frame);
+    }
+
+    /// <summary>
+    /// What the post-processor adds around one sequence: TemplateProcessing's special tokens before and after "$A"
+    /// (with the ids its special_tokens map gives), Bert/Roberta's cls and sep, nothing for ByteLevel, and for a
+    /// Sequence each processor's frame around the previous ones'.
+    /// </summary>
+    private static SpecialTokenFrame Frame(JsonElement post)
+    {
+        if (post.ValueKind == JsonValueKind.Null) return new SpecialTokenFrame([], []);
+        string type = post.ValueKind == JsonValueKind.Object && post.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "no type";
+        switch (type)
+        {
+            case "ByteLevel":
+                return new SpecialTokenFrame([], []);
+            case "BertProcessing":
+            case "RobertaProcessing":
+                int? Id(string key) => post.TryGetProperty(key, out var pair) && pair.ValueKind == JsonValueKind.Array && pair.GetArrayLength() == 2
+                    && pair[1].TryGetInt32(out int id) ? id : null;
+                return Id("cls") is int cls && Id("sep") is int sep ? new SpecialTokenFrame([cls], [sep]) : new SpecialTokenFrame([], [], $"{type} without cls/sep ids");
+            case "TemplateProcessing":
+                if (!post.TryGetProperty("single", out var single) || single.ValueKind != JsonValueKind.Array
+                    || !post.TryGetProperty("special_tokens", out var specials) || specials.ValueKind != JsonValueKind.Object)
+                    return new SpecialTokenFrame([], [], "TemplateProcessing without single/special_tokens");
+                var prefix = new List<int>();
+                var suffix = new List<int>();
+                bool seenSequence = false;
+                foreach (var piece in single.EnumerateArray())
+                {
+                    if (piece.ValueKind == JsonValueKind.Object && piece.TryGetProperty("Sequence", out _))
+                    {
+                        seenSequence = true;
+                        continue;
+                    }
+                    if (piece.ValueKind != JsonValueKind.Object || !piece.TryGetProperty("SpecialToken", out var special)
+                        || !special.TryGetProperty("id", out var name) || name.ValueKind != JsonValueKind.String
+                        || !specials.TryGetProperty(name.GetString()!, out var entry) || !entry.TryGetProperty("ids", out var ids) || ids.ValueKind != JsonValueKind.Array)
+                        return new SpecialTokenFrame([], [], "TemplateProcessing with an unreadable single template");
+                    foreach (var id in ids.EnumerateArray())
+                    {
+                        if (!id.TryGetInt32(out int value)) return new SpecialTokenFrame([], [], "TemplateProcessing with a non-integer id");
+                        (seenSequence ? suffix : prefix).Add(value);
+                    }
+                }
+                return new SpecialTokenFrame(prefix.ToArray(), suffix.ToArray());
+            case "Sequence":
+                if (!post.TryGetProperty("processors", out var processors) || processors.ValueKind != JsonValueKind.Array)
+                    return new SpecialTokenFrame([], [], "Sequence without processors");
+                int[] before = [], after = [];
+                foreach (var p in processors.EnumerateArray())
+                {
+                    var inner = Frame(p);
+                    if (inner.Unknown is not null) return inner;
+                    before = [.. inner.Prefix, .. before];
+                    after = [.. after, .. inner.Suffix];
+                }
+                return new SpecialTokenFrame(before, after);
+            default:
+                return new SpecialTokenFrame([], [], type);
+        }
     }
 
     /// <summary><c>tokenizer_config.json</c>'s <c>eos_token</c>: a string or an AddedToken object with <c>content</c>.</summary>
