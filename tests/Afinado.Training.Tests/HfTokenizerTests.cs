@@ -122,7 +122,7 @@ public class FolderTokenizerRunTests
          "max_position_embeddings":128}
         """;
 
-    private static string Folder()
+    internal static string Folder()
     {
         string dir = Directory.CreateTempSubdirectory("afinado-qwen3-").FullName;
         File.WriteAllText(Path.Combine(dir, "config.json"), TinyQwen3);

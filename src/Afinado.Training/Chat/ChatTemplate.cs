@@ -68,6 +68,17 @@ public sealed class ChatTemplate
         return Create(source, config, origin);
     }
 
+    /// <summary>Whether <paramref name="folder"/> has a chat template (chat_template.jinja, or a chat_template in its
+    /// tokenizer_config.json); a folder that has one and fails to load reports why through <see cref="FromFolder"/>.</summary>
+    public static bool Has(string folder)
+    {
+        if (File.Exists(Path.Combine(folder, TemplateFileName))) return true;
+        string configPath = Path.Combine(folder, ConfigFileName);
+        if (!File.Exists(configPath)) return false;
+        using var doc = InputJson.Parse(InputFile.ReadAllBytes(configPath, InputKind.Tokenizer), InputFile.Describe(configPath), InputKind.Tokenizer, lenient: true);
+        return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("chat_template", out var t) && t.ValueKind != JsonValueKind.Null;
+    }
+
     /// <summary>A template with the special tokens of a tokenizer_config.json object (tests and folders alike).</summary>
     internal static ChatTemplate Create(string source, JsonElement config, string origin) =>
         new(JinjaTemplate.Parse(source, origin), source, SpecialTokenVariables(config, origin));

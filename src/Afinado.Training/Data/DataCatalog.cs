@@ -30,11 +30,15 @@ public static class DataCatalog
 
     /// <summary>The batches of a <c>--data</c> value: a JSONL file with prompt/completion or alpaca records gives
     /// supervised examples (loss on the answers, <see cref="SupervisedSource"/>); anything else a token stream.</summary>
-    public static IBatchSource TokenSource(string data, string? category, ITextTokenizer tokenizer, int sequenceLength)
+    /// <param name="modelFolder">The base model folder: its chat template renders <c>messages</c> records.</param>
+    public static IBatchSource TokenSource(string data, string? category, ITextTokenizer tokenizer, int sequenceLength, string? modelFolder = null)
     {
         string description = $"{data}{(category is null ? "" : "/" + category)}/{tokenizer.Name}/seq{sequenceLength}";
         if (category is null && File.Exists(data) && SupervisedExamples.IsSupervised(data))
-            return new SupervisedSource(SupervisedExamples.Load(data), tokenizer, sequenceLength, description + "/supervised", [Path.GetFullPath(data)]);
+        {
+            var template = modelFolder is not null && Chat.ChatTemplate.Has(modelFolder) ? Chat.ChatTemplate.FromFolder(modelFolder) : null;
+            return new SupervisedSource(SupervisedExamples.Load(data, template), tokenizer, sequenceLength, description + "/supervised", [Path.GetFullPath(data)]);
+        }
         var (docs, files) = Resolve(data, category);
         return TokenStreamSource.FromDocuments(docs, tokenizer, sequenceLength, description, files);
     }

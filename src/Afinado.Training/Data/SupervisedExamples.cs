@@ -7,9 +7,14 @@ namespace Afinado.Training.Data;
 /// <summary>A piece of an example's text and whether the loss is taken on it.</summary>
 public sealed record Segment(string Text, bool Trained);
 
-/// <summary>One supervised example (its own sequence, never packed with another) and the <c>file:line</c> it came from.</summary>
-public sealed record SupervisedExample(IReadOnlyList<Segment> Segments, string Where)
+/// <summary>One supervised example (its own sequence, never packed with another) and the <c>file:line</c> it came from.
+/// <see cref="Rendered"/>: the text is a chat template's output, which writes its own special tokens (BOS, end of turn),
+/// so it is encoded without the tokenizer adding any and without an end of text appended.</summary>
+public sealed record SupervisedExample(IReadOnlyList<Segment> Segments, string Where, bool Rendered = false)
 {
+    /// <summary>A conversation whose template did not render incrementally: only its last assistant turn trains.</summary>
+    public bool LastTurnOnly { get; init; }
+
     /// <summary>All the text, for the deterministic train/validation split by content.</summary>
     public string Text => string.Concat(Segments.Select(s => s.Text));
 }
@@ -18,7 +23,11 @@ public sealed record SupervisedExample(IReadOnlyList<Segment> Segments, string W
 /// JSONL records people finetune on, with the loss where TRL's SFTTrainer puts it by default: <c>prompt</c> +
 /// <c>completion</c> (or <c>response</c>) — on the completion; alpaca's <c>instruction</c> / <c>input</c> / <c>output</c> —
 /// on the output, after the prompt of the Stanford Alpaca repository (train.py PROMPT_DICT); <c>text</c> — on all of it.
-/// A file with only <c>text</c> records stays a token stream (<see cref="TokenStreamSource"/>), as before.
+/// <c>messages</c> (OpenAI / ShareGPT-style roles) — rendered with the base model's chat template, on every assistant
+/// turn: each turn is the difference between the conversation rendered up to it with the generation prompt and rendered
+/// through it; when a template does not render incrementally (one that rewrites earlier turns, as Qwen3's drops their
+/// reasoning), on the last assistant turn only. A file with only <c>text</c> records stays a token stream
+/// (<see cref="TokenStreamSource"/>), as before.
 /// </summary>
 public static class SupervisedExamples
 {
@@ -39,7 +48,8 @@ public static class SupervisedExamples
             {
                 using var doc = JsonDocument.Parse(line);
                 if (doc.RootElement.ValueKind == JsonValueKind.Object
-                    && (doc.RootElement.TryGetProperty("prompt", out _) || doc.RootElement.TryGetProperty("instruction", out _)))
+                    && (doc.RootElement.TryGetProperty("prompt", out _) || doc.RootElement.TryGetProperty("instruction", out _)
+                        || doc.RootElement.TryGetProperty("messages", out _)))
                     return true;
             }
             catch (JsonException) { return false; } // Load names the bad line.
@@ -47,7 +57,11 @@ public static class SupervisedExamples
         return false;
     }
 
-    public static IReadOnlyList<SupervisedExample> Load(string path)
+    /// <summary>Examples whose chat template could not render every assistant turn incrementally and train on the
+    /// last one only (see the class summary).</summary>
+    public static int LastTurnOnly(IReadOnlyList<SupervisedExample> examples) => examples.Count(e => e.LastTurnOnly);
+
+    public static IReadOnlyList<SupervisedExample> Load(string path, Chat.ChatTemplate? template = null)
     {
         InputFile.Check(path, InputKind.Data, "--data");
         string name = InputFile.Describe(path);
@@ -60,7 +74,7 @@ public static class SupervisedExamples
             var r = doc.RootElement;
             if (r.ValueKind != JsonValueKind.Object)
                 throw new InputError(where, $"is a JSON {r.ValueKind.ToString().ToLowerInvariant()}, not an object", Fix);
-            examples.Add(new SupervisedExample(Segments(r, where), where));
+            examples.Add(r.TryGetProperty("messages", out var messages) ? Conversation(messages, template, where) : new SupervisedExample(Segments(r, where), where));
         }
         if (examples.Count == 0)
             throw new InputError("--data", $"{name} holds no records", "Put at least one record in the file.");
@@ -86,6 +100,52 @@ public static class SupervisedExamples
         }
         if (r.TryGetProperty("text", out var t)) return [new(Str(t, where, "text"), true)];
         throw new InputError(where, "has none of \"prompt\"+\"completion\", \"instruction\"+\"output\" or \"text\"", Fix);
+    }
+
+    private static SupervisedExample Conversation(JsonElement messages, Chat.ChatTemplate? template, string where)
+    {
+        if (template is null)
+            throw new InputError(where, "holds chat \"messages\", which need the base model's chat template", "Train from a --model folder whose tokenizer_config.json has a chat_template.");
+        if (messages.ValueKind != JsonValueKind.Array || messages.GetArrayLength() == 0)
+            throw new InputError($"{where}: messages", "must be a non-empty array of {\"role\", \"content\"} objects", Fix);
+        var list = messages.EnumerateArray().ToList();
+        var assistant = list.Select((m, i) => (m, i)).Where(x => x.m.ValueKind == JsonValueKind.Object && x.m.TryGetProperty("role", out var role)
+            && role.ValueKind == JsonValueKind.String && role.GetString() == "assistant").Select(x => x.i).ToList();
+        if (assistant.Count == 0)
+            throw new InputError($"{where}: messages", "has no assistant message to learn from", "Give each conversation at least one {\"role\": \"assistant\"} message.");
+        string Render(int count, bool generationPrompt)
+        {
+            using var doc = JsonDocument.Parse("[" + string.Join(",", list.Take(count).Select(m => m.GetRawText())) + "]");
+            return template.Render(doc.RootElement, generationPrompt, $"{where}: messages");
+        }
+        string full = Render(list.Count, false);
+        // Every assistant turn, if the template renders the conversation incrementally.
+        var segments = new List<Segment>();
+        int done = 0;
+        bool incremental = true;
+        foreach (int k in assistant)
+        {
+            string before = Render(k, true), through = Render(k + 1, false);
+            if (!before.StartsWith(full[..done], StringComparison.Ordinal) || !through.StartsWith(before, StringComparison.Ordinal) || !full.StartsWith(through, StringComparison.Ordinal))
+            {
+                incremental = false;
+                break;
+            }
+            segments.Add(new(before[done..], false));
+            segments.Add(new(through[before.Length..], true));
+            done = through.Length;
+        }
+        if (incremental)
+        {
+            if (done < full.Length) segments.Add(new(full[done..], false));
+            return new SupervisedExample(segments, where, Rendered: true);
+        }
+        int last = assistant[^1];
+        string prompt = Render(last, true), whole = Render(last + 1, false);
+        if (!whole.StartsWith(prompt, StringComparison.Ordinal))
+            throw new InputError($"{where}: messages", "the chat template renders the conversation before its last assistant turn differently from its start",
+                "Use a template that renders conversations incrementally, or prompt/completion records.");
+        return new SupervisedExample([new(prompt, false), new(whole[prompt.Length..], true)], where, Rendered: true) { LastTurnOnly = true };
     }
 
     private static string Str(JsonElement value, string where, string key) =>

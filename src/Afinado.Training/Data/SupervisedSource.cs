@@ -24,6 +24,7 @@ public sealed class SupervisedSource : IBatchSource
         var prefix = tokenizer.Encode("");
         var encoded = examples.Select(e => (e, Encode(e, tokenizer, prefix, sequenceLength + 1))).ToList();
         Truncated = encoded.Count(x => x.Item2.Truncated);
+        LastTurnOnly = SupervisedExamples.LastTurnOnly(examples);
         // An example whose trained tokens all fall past the window teaches nothing (and would make a batch's mean NaN).
         var usable = encoded.Where(x => x.Item2.Trained.Skip(1).Any(t => t)).ToList();
         Dropped = encoded.Count - usable.Count;
@@ -46,6 +47,8 @@ public sealed class SupervisedSource : IBatchSource
     public long PositionsPerSample => SequenceLength;
     /// <summary>Examples longer than seq+1 tokens (cut at the end).</summary>
     public int Truncated { get; }
+    /// <summary>Conversations trained on their last assistant turn only (a template that does not render incrementally).</summary>
+    public int LastTurnOnly { get; }
     /// <summary>Examples left out because truncation removed every trained token.</summary>
     public int Dropped { get; }
     public int TrainExamples => _train.Length;
@@ -57,6 +60,14 @@ public sealed class SupervisedSource : IBatchSource
         var trained = new List<bool>();
         for (int i = 0; i < e.Segments.Count; i++)
         {
+            if (e.Rendered)
+            {
+                // A chat template wrote its own BOS and end-of-turn tokens: encode as apply_chat_template does.
+                var rendered = tokenizer is HfTokenizer hf ? hf.Encode(e.Segments[i].Text, addSpecialTokens: false) : tokenizer.Encode(e.Segments[i].Text);
+                ids.AddRange(rendered);
+                trained.AddRange(Enumerable.Repeat(e.Segments[i].Trained, rendered.Length));
+                continue;
+            }
             var seg = tokenizer.Encode(e.Segments[i].Text);
             int skip = i > 0 && seg.Length >= prefix.Length && seg.AsSpan(0, prefix.Length).SequenceEqual(prefix) ? prefix.Length : 0;
             for (int j = skip; j < seg.Length; j++)
@@ -65,8 +76,11 @@ public sealed class SupervisedSource : IBatchSource
                 trained.Add(e.Segments[i].Trained && j >= (i == 0 ? prefix.Length : skip));
             }
         }
-        ids.Add(tokenizer.EndOfText);
-        trained.Add(e.Segments[^1].Trained);
+        if (!e.Rendered)
+        {
+            ids.Add(tokenizer.EndOfText);
+            trained.Add(e.Segments[^1].Trained);
+        }
         bool cut = ids.Count > window;
         var outIds = new int[window];
         var outTrained = new bool[window];
