@@ -32,6 +32,7 @@ public static class CliApp
         root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(TokenizeCommand.Build());
         root.Subcommands.Add(GenerateCommand.Build());
+        root.Subcommands.Add(ChatCommand.Build());
         root.Subcommands.Add(ServeCommand.Build());
         // System.CommandLine's own --version prints the entry assembly's version, which in-process (tests, hosts) is not
         // Afinado's; print the CLI assembly's instead. Same parsing: alone on the line, other tokens ignored.

@@ -61,6 +61,13 @@ public class GenerateCommandTests
             var bad = await Run("generate", "--model", exported, "--top-p", "0", "Hola");
             Assert.Equal(CliApp.ExitBadInput, bad.Code);
             Assert.Contains("--top-p", bad.Err);
+
+            // A conversation through the folder's chat template (Qwen3's): one reply line per user turn.
+            string turns = Path.Combine(root, "turns.txt");
+            File.WriteAllLines(turns, ["Hola", "¿Qué tal?"]);
+            var chat = await Run("chat", "--model", exported, "--from", turns, "--max-new-tokens", "3", "--system", "Responde breve.");
+            Assert.True(chat.Code == 0, chat.Err);
+            Assert.Equal(2, chat.Out.Split('\n').Length - 1);
         }
         finally { Directory.Delete(root, true); }
     }

@@ -38,10 +38,13 @@ public sealed record Generation(int[] PromptIds, IReadOnlyList<GeneratedToken> T
 /// </summary>
 public static class TextGenerator
 {
-    public static Generation Run(LlamaForCausalLM model, ITextTokenizer tokenizer, string prompt, SamplingOptions options, Action<GeneratedToken>? onToken = null)
+    public static Generation Run(LlamaForCausalLM model, ITextTokenizer tokenizer, string prompt, SamplingOptions options, Action<GeneratedToken>? onToken = null) =>
+        Run(model, tokenizer, tokenizer.Encode(prompt), options, onToken);
+
+    /// <summary>Generation from prompt ids already encoded (a chat template's rendering, encoded without added special tokens).</summary>
+    public static Generation Run(LlamaForCausalLM model, ITextTokenizer tokenizer, int[] promptIds, SamplingOptions options, Action<GeneratedToken>? onToken = null)
     {
         options.Validate();
-        var promptIds = tokenizer.Encode(prompt);
         if (promptIds.Length == 0)
             throw new InputError("prompt", "is empty after tokenization", "Give a prompt with some text.");
         int maxPositions = model.Architecture.MaxPositionEmbeddings;

@@ -1,0 +1,87 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Afinado.Planner;
+using Afinado.Planner.Inputs;
+using Afinado.Training.Chat;
+using Afinado.Training.Generation;
+using Afinado.Training.Models;
+using Afinado.Training.Tokenization;
+
+namespace Afinado.Cli.Commands;
+
+/// <summary>
+/// <c>afinado chat --model FOLDER</c>: a conversation with a model folder (a chat model, or a run's exported
+/// <c>model/</c> of one): each user line is added to the messages, the folder's chat template renders them with the
+/// generation prompt, and the reply is generated (KV cache, as <c>generate</c>) until an end-of-turn token, streamed.
+/// User turns come from the terminal, or from a file (<c>--from</c>, one per line).
+/// </summary>
+public static class ChatCommand
+{
+    public static Command Build()
+    {
+        var model = new Option<string>("--model") { Description = "Model folder: config.json, weights, tokenizer.json and a tokenizer_config.json with a chat_template.", Required = true };
+        var system = new Option<string?>("--system") { Description = "A system message to start the conversation with." };
+        var from = new Option<string?>("--from") { Description = "Read the user turns from this file (one per line) instead of the terminal." };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens per reply at most.", DefaultValueFactory = _ => 256 };
+        var temperature = new Option<double>("--temperature") { Description = "0 = greedy (default); above 0 samples.", DefaultValueFactory = _ => 0 };
+        var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0 };
+        var topP = new Option<double>("--top-p") { Description = "Sample among the smallest set reaching probability p (1 = all).", DefaultValueFactory = _ => 1.0 };
+        var seed = new Option<long>("--seed") { Description = "Seed of the sampler.", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("chat", "Chat with a model folder through its chat template (an empty line or end of input ends the conversation).");
+        foreach (var o in new Option[] { model, system, from, maxNew, temperature, topK, topP, seed }) cmd.Options.Add(o);
+        cmd.SetAction(parse =>
+        {
+            string folder = parse.GetValue(model)!;
+            var template = ChatTemplate.FromFolder(folder);
+            var tokenizer = HfTokenizer.Load(folder);
+            var options = new SamplingOptions
+            {
+                MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
+                TopP = parse.GetValue(topP), Seed = parse.GetValue(seed), StopIds = StopIds(folder, tokenizer),
+            };
+            options.Validate();
+            using var lm = PretrainedModel.Load(folder);
+            var output = parse.InvocationConfiguration.Output;
+            var turns = parse.GetValue(from) is { } file ? InputFile.ReadLines(file, InputKind.Data, "--from").Select(l => l.Text) : ReadTerminal();
+            var messages = new JsonArray();
+            if (parse.GetValue(system) is { } s) messages.Add(new JsonObject { ["role"] = "system", ["content"] = s });
+            foreach (var turn in turns)
+            {
+                if (turn.Trim().Length == 0) break;
+                messages.Add(new JsonObject { ["role"] = "user", ["content"] = turn });
+                using var doc = JsonDocument.Parse(messages.ToJsonString());
+                string prompt = template.Render(doc.RootElement, addGenerationPrompt: true, "--from");
+                var reply = TextGenerator.Run(lm, tokenizer, tokenizer.Encode(prompt, addSpecialTokens: false), options with { Seed = options.Seed + messages.Count },
+                    t => { if (!options.StopIds.Contains(t.Id) && t.Id != tokenizer.EndOfText) { output.Write(TerminalText.Escape(t.Text, keepLayout: true)); output.Flush(); } });
+                output.WriteLine();
+                messages.Add(new JsonObject { ["role"] = "assistant", ["content"] = reply.Text });
+            }
+            return CliApp.ExitOk;
+        });
+        return cmd;
+    }
+
+    private static IEnumerable<string> ReadTerminal()
+    {
+        while (Console.ReadLine() is { } line) yield return line;
+    }
+
+    /// <summary>The end-of-turn ids: the tokenizer's eos_token and generation_config.json's eos_token_id (a number or a
+    /// list: Llama 3 Instruct ends turns with &lt;|eot_id|&gt; besides &lt;|end_of_text|&gt;).</summary>
+    private static IReadOnlyCollection<int> StopIds(string folder, HfTokenizer tokenizer)
+    {
+        var ids = new HashSet<int> { tokenizer.EndOfText };
+        string path = Path.Combine(folder, "generation_config.json");
+        if (!File.Exists(path)) return ids;
+        using var doc = InputJson.Parse(InputFile.ReadAllBytes(path, InputKind.Config, "--model"), InputFile.Describe(path), InputKind.Config, lenient: true);
+        if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("eos_token_id", out var eos))
+        {
+            if (eos.ValueKind == JsonValueKind.Number && eos.TryGetInt32(out int one)) ids.Add(one);
+            if (eos.ValueKind == JsonValueKind.Array)
+                foreach (var e in eos.EnumerateArray())
+                    if (e.TryGetInt32(out int id)) ids.Add(id);
+        }
+        return ids;
+    }
+}
