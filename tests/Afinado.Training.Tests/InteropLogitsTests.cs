@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Afinado.Training.IO;
+using Afinado.Training.Models;
+using static TorchSharp.torch;
+
+namespace Afinado.Training.Tests;
+
+/// <summary>
+/// The TorchSharp model's logits equal an independent PyTorch reference forward of the same Hugging Face folder
+/// (bench/interop/hf_reference.py on Debian's python3-torch 1.13, fp32) within 1e-4: Llama 3.1's llama3 rope_scaling
+/// with grouped-query attention, Qwen2's q/k/v biases with a tied head, Qwen3's q/k norms over an explicit head_dim.
+/// </summary>
+public sealed class InteropLogitsTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("afinado-interop-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private const string Qwen3 = """
+        {"model_type":"qwen3","vocab_size":320,"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
+         "num_key_value_heads":2,"head_dim":24,"intermediate_size":96,"rms_norm_eps":1e-6,"rope_theta":1000000.0,
+         "tie_word_embeddings":false,"max_position_embeddings":128}
+        """;
+
+    public static TheoryData<string, string> Configs() => new()
+    {
+        { "llama31", JsonNode.Parse(TinyConfigs.Llama31Scaled)!.AsObject() is var n && (n["rope_scaling"] = new JsonObject
+            { ["rope_type"] = "llama3", ["factor"] = 8.0, ["low_freq_factor"] = 1.0, ["high_freq_factor"] = 4.0, ["original_max_position_embeddings"] = 16 }) is not null ? n.ToJsonString() : "" },
+        { "qwen2", TinyConfigs.Qwen2Scaled },
+        { "qwen3", Qwen3 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public async Task Logits_equal_a_pytorch_reference_forward_of_the_same_folder(string name, string config)
+    {
+        string folder = Directory.CreateDirectory(Path.Combine(_dir, name)).FullName;
+        File.WriteAllText(Path.Combine(folder, "config.json"), config);
+        manual_seed(17);
+        var arch = TinyConfigs.Parse(config);
+        using var model = new LlamaForCausalLM(arch, AttentionKernel.Eager);
+        ModuleWeights.Save(model, Path.Combine(folder, "model.safetensors"));
+        var rng = new Random(5);
+        long[] ids = Enumerable.Range(0, 24).Select(_ => (long)rng.Next(arch.VocabSize)).ToArray();
+        float[] ours;
+        using (no_grad())
+        using (var logits = model.call(tensor(ids).unsqueeze(0))[0])
+            ours = logits.data<float>().ToArray();
+
+        string idsPath = Path.Combine(folder, "ids.json"), outPath = Path.Combine(folder, "reference.json");
+        File.WriteAllText(idsPath, JsonSerializer.Serialize(ids));
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Directory.Packages.props"))) dir = dir.Parent;
+        string script = Path.Combine(dir!.FullName, "bench", "interop", "hf_reference.py");
+        var psi = new ProcessStartInfo(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { script, folder, idsPath, outPath }) psi.ArgumentList.Add(a);
+        using var python = Process.Start(psi)!;
+        var stderr = python.StandardError.ReadToEndAsync();
+        using (var guard = new CancellationTokenSource(TimeSpan.FromMinutes(10))) // a hang guard, not a deadline
+            await python.WaitForExitAsync(guard.Token);
+        Assert.True(python.ExitCode == 0, await stderr);
+        var reference = JsonSerializer.Deserialize<float[][]>(File.ReadAllText(outPath))!.SelectMany(r => r).ToArray();
+        Assert.Equal(reference.Length, ours.Length);
+        double worst = ours.Zip(reference, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(worst <= 1e-4, $"{name}: max |Δ logit| {worst:E2}");
+    }
+}
