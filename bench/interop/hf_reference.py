@@ -1,10 +1,13 @@
 """Reference forward of a Hugging Face Llama-family folder in PyTorch (Debian python3-torch 1.13, CPU, fp32).
 
-usage: hf_reference.py FOLDER IDS_JSON OUT.json
+usage: hf_reference.py FOLDER IDS_JSON OUT.json [ADAPTER_FOLDER]
 Reads FOLDER/config.json and FOLDER/model.safetensors (F32/BF16/F16), runs the decoder as transformers'
 modeling_llama / modeling_qwen2 / modeling_qwen3 do (RMSNorm in fp32, rotate_half RoPE with rope_scaling "llama3" or
 "linear", grouped-query attention with a causal mask, q/k/v biases, q/k RMSNorm over head_dim, SwiGLU, tied head),
-and writes the logits [T, V] as JSON. An independent implementation: it shares no code with the C# model.
+and writes the logits [T, V] as JSON. With ADAPTER_FOLDER (a PEFT LoRA adapter: adapter_config.json with r and
+lora_alpha, adapter_model.safetensors with base_model.model.<module>.lora_A/lora_B.weight) each adapted weight becomes
+W + (lora_alpha / r) · B @ A first, as PEFT's merge does. An independent implementation: it shares no code with the C#
+model.
 """
 import json, math, struct, sys
 import numpy as np
@@ -63,9 +66,23 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), -1)
 
 
-def main(folder, ids_path, out_path):
+def merge_adapter(w, adapter):
+    cfg = json.load(open(f"{adapter}/adapter_config.json"))
+    scale = cfg["lora_alpha"] / cfg["r"]
+    a = load_safetensors(f"{adapter}/adapter_model.safetensors")
+    for name, A in a.items():
+        if ".lora_A." not in name:
+            continue
+        module = name[len("base_model.model."):name.index(".lora_A.")]
+        B = a[name.replace(".lora_A.", ".lora_B.")]
+        w[module + ".weight"] = w[module + ".weight"] + scale * (B @ A)
+
+
+def main(folder, ids_path, out_path, adapter=None):
     c = json.load(open(f"{folder}/config.json"))
     w = load_safetensors(f"{folder}/model.safetensors")
+    if adapter:
+        merge_adapter(w, adapter)
     ids = torch.tensor(json.load(open(ids_path)), dtype=torch.long)
     H, L = c["hidden_size"], c["num_hidden_layers"]
     nh = c["num_attention_heads"]; nkv = c.get("num_key_value_heads", nh)
@@ -105,4 +122,4 @@ def main(folder, ids_path, out_path):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

@@ -49,21 +49,53 @@ public sealed class InteropLogitsTests : IDisposable
         using (var logits = model.call(tensor(ids).unsqueeze(0))[0])
             ours = logits.data<float>().ToArray();
 
-        string idsPath = Path.Combine(folder, "ids.json"), outPath = Path.Combine(folder, "reference.json");
+        var reference = await Reference(folder, ids, null);
+        Assert.Equal(reference.Length, ours.Length);
+        double worst = ours.Zip(reference, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(worst <= 1e-4, $"{name}: max |Δ logit| {worst:E2}");
+    }
+
+    [Fact]
+    public async Task A_lora_runs_peft_adapter_on_its_base_equals_its_merged_export()
+    {
+        string baseDir = Directory.CreateDirectory(Path.Combine(_dir, "base")).FullName;
+        File.WriteAllText(Path.Combine(baseDir, "config.json"), TinyConfigs.Llama);
+        manual_seed(23);
+        using (var m = new LlamaForCausalLM(TinyConfigs.Parse(TinyConfigs.Llama)))
+            ModuleWeights.Save(m, Path.Combine(baseDir, "model.safetensors"));
+        string run = Path.Combine(_dir, "run");
+        var summary = new Afinado.Training.Loop.LanguageModelRun(RunTests.TinyRun(4) with { BaseModel = baseDir, LoraDropout = 0, LearningRate = 3e-2 }, run)
+            .Execute(new Afinado.Training.Loop.SilentProgress(), CancellationToken.None);
+        Assert.Equal("completed", summary.Status);
+        long[] ids = "El que no sabe"u8.ToArray().Select(b => (long)b).ToArray();
+        float[] merged;
+        using (var model = PretrainedModel.Load(Path.Combine(run, "model"), AttentionKernel.Eager))
+        using (no_grad())
+        using (var logits = model.call(tensor(ids).unsqueeze(0))[0])
+            merged = logits.data<float>().ToArray();
+        // PEFT's arithmetic on the base weights and the saved adapter (its names and adapter_config.json fields).
+        var viaAdapter = await Reference(baseDir, ids, Path.Combine(run, "adapter"));
+        var baseOnly = await Reference(baseDir, ids, null);
+        Assert.True(merged.Zip(viaAdapter, (a, b) => Math.Abs(a - b)).Max() <= 1e-4);
+        // The adapter moved the model: the merged logits are not the base's.
+        Assert.True(merged.Zip(baseOnly, (a, b) => Math.Abs(a - b)).Max() > 1e-3);
+    }
+
+    private async Task<float[]> Reference(string folder, long[] ids, string? adapter)
+    {
+        string idsPath = Path.Combine(_dir, $"ids-{Guid.NewGuid():N}.json"), outPath = Path.Combine(_dir, $"ref-{Guid.NewGuid():N}.json");
         File.WriteAllText(idsPath, JsonSerializer.Serialize(ids));
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Directory.Packages.props"))) dir = dir.Parent;
         string script = Path.Combine(dir!.FullName, "bench", "interop", "hf_reference.py");
         var psi = new ProcessStartInfo(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { script, folder, idsPath, outPath }) psi.ArgumentList.Add(a);
+        if (adapter is not null) psi.ArgumentList.Add(adapter);
         using var python = Process.Start(psi)!;
         var stderr = python.StandardError.ReadToEndAsync();
         using (var guard = new CancellationTokenSource(TimeSpan.FromMinutes(10))) // a hang guard, not a deadline
             await python.WaitForExitAsync(guard.Token);
         Assert.True(python.ExitCode == 0, await stderr);
-        var reference = JsonSerializer.Deserialize<float[][]>(File.ReadAllText(outPath))!.SelectMany(r => r).ToArray();
-        Assert.Equal(reference.Length, ours.Length);
-        double worst = ours.Zip(reference, (a, b) => Math.Abs(a - b)).Max();
-        Assert.True(worst <= 1e-4, $"{name}: max |Δ logit| {worst:E2}");
+        return JsonSerializer.Deserialize<float[][]>(File.ReadAllText(outPath))!.SelectMany(r => r).ToArray();
     }
 }
