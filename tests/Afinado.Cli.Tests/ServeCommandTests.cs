@@ -99,6 +99,17 @@ public sealed class ServeCommandTests : IAsyncLifetime
         Assert.Contains("weights: frozen", dom);
     }
 
+    [Fact]
+    public async Task The_page_draws_the_memory_curve_with_the_clis_largest_fits()
+    {
+        string[] args = ["--model", "Qwen/Qwen3-8B", "--curve", "seq", "--curve-points", "512,1024,2048,4096", "--gpu", "h100", "--gpu", "rtx4090"];
+        using var plan = JsonDocument.Parse(await Cli(args));
+        long largest = plan.RootElement.GetProperty("curve").GetProperty("largest").GetProperty("h100").GetInt64();
+        string dom = await Chromium(_server.Address + "/" + Query(args)[("/api/plan".Length)..]);
+        Assert.Contains("data-series=\"total\"", dom);
+        Assert.Contains($"H100 SXM 80GB {largest}", dom);
+    }
+
     /// <summary>Headless Debian chromium (.ci/run installs it) with a throwaway profile; --virtual-time-budget lets the
     /// page's fetches finish before the DOM is dumped.</summary>
     private static async Task<string> Chromium(string url)
