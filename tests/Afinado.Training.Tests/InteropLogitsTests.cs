@@ -85,9 +85,7 @@ public sealed class InteropLogitsTests : IDisposable
     {
         string idsPath = Path.Combine(_dir, $"ids-{Guid.NewGuid():N}.json"), outPath = Path.Combine(_dir, $"ref-{Guid.NewGuid():N}.json");
         File.WriteAllText(idsPath, JsonSerializer.Serialize(ids));
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Directory.Packages.props"))) dir = dir.Parent;
-        string script = Path.Combine(dir!.FullName, "bench", "interop", "hf_reference.py");
+        string script = Path.Combine(Afinado.TestSupport.NpmData.RepoRoot(), "bench", "interop", "hf_reference.py");
         var psi = new ProcessStartInfo(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { script, folder, idsPath, outPath }) psi.ArgumentList.Add(a);
         if (adapter is not null) psi.ArgumentList.Add(adapter);

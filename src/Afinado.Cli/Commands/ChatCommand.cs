@@ -23,24 +23,15 @@ public static class ChatCommand
         var model = new Option<string>("--model") { Description = "Model folder: config.json, weights, tokenizer.json and a tokenizer_config.json with a chat_template.", Required = true };
         var system = new Option<string?>("--system") { Description = "A system message to start the conversation with." };
         var from = new Option<string?>("--from") { Description = "Read the user turns from this file (one per line) instead of the terminal." };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens per reply at most.", DefaultValueFactory = _ => 256 };
-        var temperature = new Option<double>("--temperature") { Description = "0 = greedy (default); above 0 samples.", DefaultValueFactory = _ => 0 };
-        var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0 };
-        var topP = new Option<double>("--top-p") { Description = "Sample among the smallest set reaching probability p (1 = all).", DefaultValueFactory = _ => 1.0 };
-        var seed = new Option<long>("--seed") { Description = "Seed of the sampler.", DefaultValueFactory = _ => 1 };
+        var sampling = new SamplingFlags(defaultMaxNewTokens: 256);
         var cmd = new Command("chat", "Chat with a model folder through its chat template (an empty line or end of input ends the conversation).");
-        foreach (var o in new Option[] { model, system, from, maxNew, temperature, topK, topP, seed }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, system, from }.Concat(sampling.All)) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             string folder = parse.GetValue(model)!;
             var template = ChatTemplate.FromFolder(folder);
             var tokenizer = HfTokenizer.Load(folder);
-            var options = new SamplingOptions
-            {
-                MaxNewTokens = parse.GetValue(maxNew), Temperature = parse.GetValue(temperature), TopK = parse.GetValue(topK),
-                TopP = parse.GetValue(topP), Seed = parse.GetValue(seed), StopIds = StopIds(folder, tokenizer),
-            };
-            options.Validate();
+            var options = sampling.Read(parse, StopIds(folder, tokenizer));
             using var lm = PretrainedModel.Load(folder);
             var output = parse.InvocationConfiguration.Output;
             var turns = parse.GetValue(from) is { } file ? InputFile.ReadLines(file, InputKind.Data, "--from").Select(l => l.Text) : ReadTerminal();

@@ -21,27 +21,15 @@ public static class GenerateCommand
         var prompt = new Argument<string>("prompt") { Description = "The text to continue." };
         var model = new Option<string>("--model") { Description = "Model folder: config.json, model.safetensors (or shards), and its tokenizer.json.", Required = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "model (the folder's tokenizer.json; the default when it has one), byte or gpt2." };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens to generate at most.", DefaultValueFactory = _ => 64 };
-        var temperature = new Option<double>("--temperature") { Description = "0 = greedy (default); above 0 samples from logits / temperature.", DefaultValueFactory = _ => 0 };
-        var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens (0 = all).", DefaultValueFactory = _ => 0 };
-        var topP = new Option<double>("--top-p") { Description = "Sample among the smallest set of tokens whose probability reaches p (1 = all).", DefaultValueFactory = _ => 1.0 };
-        var seed = new Option<long>("--seed") { Description = "Seed of the sampler.", DefaultValueFactory = _ => 1 };
+        var sampling = new SamplingFlags(defaultMaxNewTokens: 64);
         var json = new Option<bool>("--json") { Description = $"Machine-readable output (schema {Schema})." };
         var cmd = new Command("generate", "Generate text from a model folder (KV cache; greedy, temperature, top-k, top-p; seeded).");
         cmd.Arguments.Add(prompt);
-        foreach (var o in new Option[] { model, tokenizer, maxNew, temperature, topK, topP, seed, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { model, tokenizer, json }.Concat(sampling.All)) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             string folder = parse.GetValue(model)!;
-            var options = new SamplingOptions
-            {
-                MaxNewTokens = parse.GetValue(maxNew),
-                Temperature = parse.GetValue(temperature),
-                TopK = parse.GetValue(topK),
-                TopP = parse.GetValue(topP),
-                Seed = parse.GetValue(seed),
-            };
-            options.Validate();
+            var options = sampling.Read(parse);
             var tok = TextTokenizers.Create(parse.GetValue(tokenizer) ?? (HfTokenizer.In(folder) ? "model" : "byte"), folder);
             using var lm = PretrainedModel.Load(folder);
             if (tok.VocabSize > lm.Architecture.VocabSize)
