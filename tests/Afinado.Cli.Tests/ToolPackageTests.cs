@@ -76,6 +76,11 @@ public class ToolPackageTests(ITestOutputHelper log)
             using (var json = JsonDocument.Parse(plan.Out))
                 Assert.StartsWith("afinado.plan/", json.RootElement.GetProperty("schema").GetString());
 
+            // The recipe's base model travelled with the tool: a recipe trains outside the repository.
+            var recipe = await Run(afinado, work, "train", "--recipe", "fortunes-es", "--max-steps", "1", "--eval-batches", "1",
+                "--threads", "1", "--out", Path.Combine(work, "recipe-run"));
+            Assert.True(recipe.Code == 0, recipe.Err);
+
             // The natives travelled with the tool: the installed libLibTorchSharp.so is the patched copy of this build
             // (the test's own output holds the same patched file), and the Tokenizers.DotNet library is there.
             var installed = Directory.GetFiles(Path.Combine(toolDir, ".store"), "*", SearchOption.AllDirectories);
