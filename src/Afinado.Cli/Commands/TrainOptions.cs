@@ -48,10 +48,34 @@ internal sealed class TrainOptions
 
     public void AddTo(Command cmd)
     {
+        ShowDefaults();
         foreach (var o in new Option[] { Model, Data, Category, Tokenizer, Seq, Batch, GradAccum, MaxSteps, Optimizer, Lr, MinLr, Warmup, WeightDecay,
                      Momentum, ClipNorm, Method, Freeze, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Rule, EsPairs, EsSigma, EsRank, Surrogate, Attention, GradientCheckpointing,
                      EvalEvery, EvalBatches, CheckpointEvery, Threads, Seed, Out, Json })
             cmd.Options.Add(o);
+    }
+
+    /// <summary>
+    /// The flags are nullable (a recipe's values apply unless the flag is given), so System.CommandLine cannot show their
+    /// defaults; each description names the default of a run without a recipe, read from <see cref="TrainConfig"/>.
+    /// </summary>
+    private void ShowDefaults()
+    {
+        var d = new TrainConfig { ModelConfigJson = "", Data = "" };
+        static string F(double v) => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        var defaults = new (Option Option, string Value)[]
+        {
+            (Tokenizer, $"model when the base folder has tokenizer.json, else {d.Tokenizer}"), (Seq, $"{d.SequenceLength}"), (Batch, $"{d.BatchSize}"),
+            (GradAccum, $"{d.GradientAccumulation}"), (MaxSteps, $"{d.MaxSteps}"), (Optimizer, $"{d.Optimizer} (sgd with --rule es)"),
+            (Lr, $"{F(d.LearningRate)} ({F(TrainConfig.EsDirectLearningRate)} with --rule es)"), (MinLr, F(d.MinLearningRate)), (Warmup, $"{d.WarmupSteps}"),
+            (WeightDecay, F(d.WeightDecay)), (Momentum, F(d.Momentum)), (ClipNorm, d.ClipNorm is { } clip ? F(clip) : "0"), (Method, d.Method),
+            (LoraRank, $"{d.LoraRank}"), (LoraAlpha, F(d.LoraAlpha)), (LoraDropout, F(d.LoraDropout)), (LoraTargets, string.Join(",", d.LoraTargets)),
+            (Rule, d.Rule), (EsPairs, $"{d.EsPairs}"), (EsSigma, F(d.EsSigma)), (EsRank, $"{d.EsRank}"), (Surrogate, d.Surrogate), (Attention, d.Attention),
+            (EvalEvery, $"{d.EvalEvery}"), (EvalBatches, $"{d.EvalBatches}"), (CheckpointEvery, $"{d.CheckpointEvery}"), (Seed, $"{d.Seed}"),
+        };
+        foreach (var (option, value) in defaults)
+            if (option.Description is { } text && !text.Contains("[default:", StringComparison.Ordinal))
+                option.Description = $"{text} [default: {value}; a recipe sets its own]";
     }
 
     /// <summary>Applies the flags that were given on top of <paramref name="c"/>.</summary>
