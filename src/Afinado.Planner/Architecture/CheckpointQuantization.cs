@@ -268,13 +268,34 @@ public static class CheckpointQuantization
 {
     private const string Restore = "Restore the value from the model's original config.json.";
 
-    public static QuantizedCheckpoint? Read(ConfigFields c, ModelArchitecture arch)
+    /// <summary>The config's <c>quantization_config</c> object and its <c>quant_method</c>; null when the config has none.
+    /// Every reader of the section starts here (<see cref="Read"/>, <see cref="FamilyFormat"/>), so a malformed one is
+    /// named alike whichever family reads it.</summary>
+    internal static (JsonElement Section, string? Method)? Section(ConfigFields c)
     {
-        if (arch.CheckpointQuantMethod is not null) return null;
         if (c.Element("quantization_config") is not { } q) return null;
         if (q.ValueKind != JsonValueKind.Object)
             throw c.Invalid("quantization_config", "must be an object or null", Restore);
-        string? method = String(c, q, "quant_method");
+        return (q, String(c, q, "quant_method"));
+    }
+
+    /// <summary>A family whose checkpoints come in one format of its own (gpt_oss: mxfp4, DeepSeek: fp8): the section, or
+    /// null without one; any other method is refused naming the key, with <paramref name="fix"/>.</summary>
+    internal static JsonElement? FamilyFormat(ConfigFields c, string expected, string fix)
+    {
+        if (Section(c) is not { } s) return null;
+        if (s.Method != expected)
+            throw c.Invalid("quantization_config.quant_method", s.Method is null ? "is missing" : $"\"{Short(s.Method)}\" is not modelled for {c.OptionalString("model_type")}", fix);
+        return s.Section;
+    }
+
+    private static string Short(string method) => TerminalText.Escape(method.Length > 40 ? method[..40] + "…" : method);
+
+    public static QuantizedCheckpoint? Read(ConfigFields c, ModelArchitecture arch)
+    {
+        if (arch.CheckpointQuantMethod is not null) return null;
+        if (Section(c) is not { } section) return null;
+        var (q, method) = section;
         if (method is null && (Bool(c, q, "load_in_4bit", false) || Bool(c, q, "load_in_8bit", false)))
             method = "bitsandbytes";
         var checkpoint = method switch
@@ -285,7 +306,7 @@ public static class CheckpointQuantization
             "awq" => Awq(c, q),
             "bitsandbytes" => BitsAndBytes(c, q),
             _ => throw c.Invalid("quantization_config.quant_method",
-                $"\"{TerminalText.Escape(method.Length > 40 ? method[..40] + "…" : method)}\" is not modelled for {arch.ModelType}",
+                $"\"{Short(method)}\" is not modelled for {arch.ModelType}",
                 "Plan a checkpoint quantized with gptq, awq or bitsandbytes, or a 16-bit export without quantization_config " +
                 "(then choose a storage with --weights-dtype)."),
         };

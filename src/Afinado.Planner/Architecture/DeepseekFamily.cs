@@ -101,6 +101,7 @@ internal static class DeepseekFamily
         if (!tied) t.Linear("lm_head", vocab, hidden, false, TensorRole.LmHead);
 
         bool moe = sparseLayers > 0;
+        var fp8Block = Fp8Block(c);
         return new ModelArchitecture
         {
             ModelType = modelType,
@@ -132,8 +133,8 @@ internal static class DeepseekFamily
             UnroutedMlpWidth = moe ? Math.Max(sharedWidth, firstDense > 0 || freq > 1 ? inter : 0) : 0,
             AttentionDropout = c.Probability("attention_dropout", 0),
             InitializerRange = c.PositiveNumber("initializer_range", 0.02),
-            CheckpointQuantMethod = Fp8Block(c) is null ? null : "fp8",
-            Fp8WeightBlock = Fp8Block(c),
+            CheckpointQuantMethod = fp8Block is null ? null : "fp8",
+            Fp8WeightBlock = fp8Block,
             BaseModelPrefix = "model.",
             Tensors = t.Tensors,
         };
@@ -143,17 +144,9 @@ internal static class DeepseekFamily
     /// <c>weight_block_size</c> [128, 128]. Absent: a bf16 export. Anything else names the key.</summary>
     private static (int Rows, int Cols)? Fp8Block(ConfigFields c)
     {
-        var q = c.Element("quantization_config");
-        if (q is null) return null;
-        if (q.Value.ValueKind != JsonValueKind.Object)
-            throw c.Invalid("quantization_config", "must be an object or null", "Restore the value from the model's original config.json.");
-        var f = new ConfigFields(q.Value, $"{c.Source}: quantization_config");
-        string? method = f.OptionalString("quant_method");
-        if (method != "fp8")
-            throw c.Invalid("quantization_config.quant_method", method is null ? "is missing" : $"\"{TerminalText.Escape(method.Length > 40 ? method[..40] + "…" : method)}\" is not modelled for {c.OptionalString("model_type")}",
-                "Use the hub checkpoint's config (fp8 with weight_block_size) or a bf16 export without quantization_config.");
-        var block = f.Element("weight_block_size");
-        if (block is not { ValueKind: JsonValueKind.Array } b || b.GetArrayLength() != 2
+        if (CheckpointQuantization.FamilyFormat(c, "fp8", "Use the hub checkpoint's config (fp8 with weight_block_size) or a bf16 export without quantization_config.") is not { } q)
+            return null;
+        if (!q.TryGetProperty("weight_block_size", out var b) || b.ValueKind != JsonValueKind.Array || b.GetArrayLength() != 2
             || !b[0].TryGetInt32(out int rows) || !b[1].TryGetInt32(out int cols) || rows < 1 || cols < 1)
             throw c.Invalid("quantization_config.weight_block_size", "must be two positive integers [rows, cols]", "Restore the value from the model's original config.json ([128, 128]).");
         return (rows, cols);

@@ -101,18 +101,6 @@ internal static class GptOssFamily
 
     /// <summary><c>quantization_config.quant_method</c>: "mxfp4" (the hub checkpoints) or absent (a bf16 export); any
     /// other method stores these tensors in a way the planner does not count, so it names the key.</summary>
-    private static string? QuantMethod(ConfigFields c)
-    {
-        var q = c.Element("quantization_config");
-        if (q is null) return null;
-        if (q.Value.ValueKind != JsonValueKind.Object)
-            throw c.Invalid("quantization_config", "must be an object or null", "Restore the value from the model's original config.json.");
-        var fields = new ConfigFields(q.Value, $"{c.Source}: quantization_config");
-        string method = fields.OptionalString("quant_method")
-            ?? throw c.Invalid("quantization_config.quant_method", "is missing", "Restore the value from the model's original config.json.");
-        if (method != "mxfp4")
-            throw c.Invalid("quantization_config.quant_method", $"\"{TerminalText.Escape(method.Length > 40 ? method[..40] + "…" : method)}\" is not modelled for gpt_oss",
-                "Use the hub checkpoint's config (mxfp4) or a bf16 export without quantization_config.");
-        return method;
-    }
+    private static string? QuantMethod(ConfigFields c) =>
+        CheckpointQuantization.FamilyFormat(c, "mxfp4", "Use the hub checkpoint's config (mxfp4) or a bf16 export without quantization_config.") is null ? null : "mxfp4";
 }

@@ -210,7 +210,7 @@ public sealed record ModelArchitecture
 
     /// <summary>Elements transformers keeps in fp32 whatever the dtype (<c>_keep_in_fp32_modules_strict</c>: DeepSeek-V3's
     /// <c>e_score_correction_bias</c>).</summary>
-    public long Fp32Elements => Tensors.Where(t => t.Name.EndsWith(".e_score_correction_bias", StringComparison.Ordinal)).Sum(t => t.Elements);
+    public long Fp32Elements => Facts(Tensors).Fp32Elements;
 
     /// <summary>Bytes of the fp32 block scales of <see cref="Fp8Linears"/> (<c>⌈rows/128⌉ · ⌈cols/128⌉ · 4</c> each).</summary>
     public long Fp8ScaleBytes => Fp8WeightBlock is not { } b ? 0
@@ -223,12 +223,14 @@ public sealed record ModelArchitecture
 
     // Derived facts depend only on the tensor list, so they are cached per list instance (outside the record's fields,
     // which keeps record equality and `with` copies unaffected). A plan reads them many times; a 405B list has 1,137 tensors.
-    private sealed record TensorFacts(long Parameters, IReadOnlyList<LinearLayer> Linears);
+    private sealed record TensorFacts(long Parameters, IReadOnlyList<LinearLayer> Linears, long Fp32Elements);
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IReadOnlyList<ParameterTensor>, TensorFacts> FactsCache = new();
 
     private static TensorFacts Facts(IReadOnlyList<ParameterTensor> tensors) =>
-        FactsCache.GetValue(tensors, t => new TensorFacts(t.Sum(x => x.Elements), LinearsOf(t).AsReadOnly()));
+        FactsCache.GetValue(tensors, t => new TensorFacts(t.Sum(x => x.Elements), LinearsOf(t).AsReadOnly(),
+            // Read by every inference ledger: once per tensor list, not once per plan.
+            t.Where(x => x.Name.EndsWith(".e_score_correction_bias", StringComparison.Ordinal)).Sum(x => x.Elements)));
 
     /// <summary>Parameters one token touches: for MoE only <see cref="ExpertsPerToken"/> routed experts per sparse layer
     /// (routers, shared experts and dense layers carry no expert index, so they always count).</summary>
