@@ -31,6 +31,8 @@ public static class ArchitectureFamilies
         ["gpt_oss"] = GptOssFamily.Build,
         ["deepseek_v2"] = DeepseekFamily.Build,
         ["deepseek_v3"] = DeepseekFamily.Build,
+        ["llama4"] = Llama4Family.Build,
+        ["llama4_text"] = Llama4Family.Build,
     };
 
     public static IReadOnlyCollection<string> Supported => Builders.Keys;

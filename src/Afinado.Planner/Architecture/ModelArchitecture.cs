@@ -75,6 +75,14 @@ public sealed record ModelArchitecture
     /// <summary>Widest MLP of a MoE model that every token runs in full: a qwen MoE dense layer or qwen2_moe's shared
     /// expert; 0 when every MLP is routed (Mixtral, Qwen3-30B-A3B).</summary>
     public int UnroutedMlpWidth { get; init; }
+    /// <summary>
+    /// The MoE forward runs every expert over every token and masks by the routing scores (transformers' Llama4TextMoe:
+    /// <c>hidden_states.repeat(E, 1)</c>, then <c>torch.bmm</c> over all E experts), so activations scale with
+    /// <see cref="NumExperts"/> rather than <see cref="ExpertsPerToken"/>; false for top-k dispatch (Mixtral, Qwen MoE).
+    /// </summary>
+    public bool MoeRunsEveryExpert { get; init; }
+    /// <summary>Experts whose MLP each token passes through in the forward: all of them under <see cref="MoeRunsEveryExpert"/>.</summary>
+    public int ExpertsRunPerToken => MoeRunsEveryExpert ? NumExperts : ExpertsPerToken;
     /// <summary>Gate/up width of one routed expert.</summary>
     public int ExpertWidth => ExpertIntermediateSize ?? IntermediateSize;
 
@@ -233,10 +241,11 @@ public sealed record ModelArchitecture
             t.Where(x => x.Name.EndsWith(".e_score_correction_bias", StringComparison.Ordinal)).Sum(x => x.Elements)));
 
     /// <summary>Parameters one token touches: for MoE only <see cref="ExpertsPerToken"/> routed experts per sparse layer
-    /// (routers, shared experts and dense layers carry no expert index, so they always count).</summary>
+    /// (routers, shared experts and dense layers carry no expert index, so they always count) and no image encoder (a
+    /// text token never runs it; Llama 4's card counts "17B active" so).</summary>
     public long ActiveParameterCount =>
         IsMoE
-            ? Tensors.Where(t => t.Expert is null || t.Expert < ExpertsPerToken)
+            ? Tensors.Where(t => (t.Expert is null || t.Expert < ExpertsPerToken) && t.Role != TensorRole.Vision)
                 .Sum(t => t.StackedExperts > 0 ? t.Elements / t.StackedExperts * ExpertsPerToken : t.Elements)
             : ParameterCount;
 

@@ -32,33 +32,21 @@ internal static class SiglipVisionTower
         for (int i = 0; i < layers; i++)
         {
             string p = $"{prefix}encoder.layers.{i}.";
-            LayerNorm(t, p + "layer_norm1", h);
-            foreach (var m in new[] { "k_proj", "v_proj", "q_proj", "out_proj" }) Linear(t, $"{p}self_attn.{m}", h, h);
-            LayerNorm(t, p + "layer_norm2", h);
-            Linear(t, p + "mlp.fc1", inter, h);
-            Linear(t, p + "mlp.fc2", h, inter);
+            t.VisionLayerNorm(p + "layer_norm1", h);
+            foreach (var m in new[] { "k_proj", "v_proj", "q_proj", "out_proj" }) t.VisionLinear($"{p}self_attn.{m}", h, h);
+            t.VisionLayerNorm(p + "layer_norm2", h);
+            t.VisionLinear(p + "mlp.fc1", inter, h);
+            t.VisionLinear(p + "mlp.fc2", h, inter);
         }
-        LayerNorm(t, prefix + "post_layernorm", h);
+        t.VisionLayerNorm(prefix + "post_layernorm", h);
         if (!head) return;
         // SiglipMultiheadAttentionPoolingHead: a learned probe, torch's nn.MultiheadAttention (packed in_proj), LayerNorm, MLP.
         t.Vision(prefix + "head.probe", 1, 1, h);
         t.Vision(prefix + "head.attention.in_proj_weight", 3 * h, h);
         t.Vision(prefix + "head.attention.in_proj_bias", 3 * h);
-        Linear(t, prefix + "head.attention.out_proj", h, h);
-        LayerNorm(t, prefix + "head.layernorm", h);
-        Linear(t, prefix + "head.mlp.fc1", inter, h);
-        Linear(t, prefix + "head.mlp.fc2", h, inter);
-    }
-
-    private static void Linear(TensorList t, string module, long outFeatures, long inFeatures)
-    {
-        t.Vision(module + ".weight", outFeatures, inFeatures);
-        t.Vision(module + ".bias", outFeatures);
-    }
-
-    private static void LayerNorm(TensorList t, string module, long width)
-    {
-        t.Vision(module + ".weight", width);
-        t.Vision(module + ".bias", width);
+        t.VisionLinear(prefix + "head.attention.out_proj", h, h);
+        t.VisionLayerNorm(prefix + "head.layernorm", h);
+        t.VisionLinear(prefix + "head.mlp.fc1", inter, h);
+        t.VisionLinear(prefix + "head.mlp.fc2", h, inter);
     }
 }

@@ -38,6 +38,20 @@ internal sealed class TensorList
     /// <summary>A vision-tower or projector tensor of any shape (a conv kernel is [out, in, k, k]).</summary>
     public void Vision(string name, params long[] shape) => _tensors.Add(new(name, shape, TensorRole.Vision));
 
+    /// <summary>A biased <c>nn.Linear</c> of an image encoder: weight [out, in] and bias [out], both vision tensors.</summary>
+    public void VisionLinear(string module, long outFeatures, long inFeatures)
+    {
+        Vision(module + ".weight", outFeatures, inFeatures);
+        Vision(module + ".bias", outFeatures);
+    }
+
+    /// <summary>An image encoder's <c>nn.LayerNorm</c>: weight and bias.</summary>
+    public void VisionLayerNorm(string module, long width)
+    {
+        Vision(module + ".weight", width);
+        Vision(module + ".bias", width);
+    }
+
     /// <summary>A tensor of its own shape (gpt_oss's attention sinks and stacked experts).</summary>
     public void Add(ParameterTensor tensor) => _tensors.Add(tensor);
 

@@ -186,7 +186,8 @@ internal static class ActivationModel
     /// <summary>Mixtral-style MoE per token: router softmax, k gathered copies, k expert MLPs, k weighted outputs.</summary>
     private static double MoeSaved(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad, ref double lora)
     {
-        double h = a.HiddenSize, k = a.ExpertsPerToken, c = s.C, bytes = 0;
+        // k: expert MLPs each token passes through (all of them when the block runs every expert densely).
+        double h = a.HiddenSize, k = a.ExpertsRunPerToken, c = s.C, bytes = 0;
         if (L.Router is { } router)
         {
             if (router.Trainable) bytes += c * h;
@@ -236,7 +237,8 @@ internal static class ActivationModel
     {
         double T = s.Tokens, c = s.C, h = a.HiddenSize, q = a.QueryWidth, kv = a.KvWidth;
         // MoE: routed experts are ExpertWidth wide; a qwen MoE dense layer or shared expert runs its full width on every token.
-        double f = a.IsMoE ? Math.Max(a.ExpertWidth * (double)a.ExpertsPerToken / a.NumExperts, a.UnroutedMlpWidth) : a.IntermediateSize;
+        // Every expert at once (Llama 4's bmm over all E): the gradients of the stacked E × tokens × width products.
+        double f = a.IsMoE ? Math.Max(a.ExpertWidth * (double)a.ExpertsRunPerToken / (a.MoeRunsEveryExpert ? 1 : a.NumExperts), a.UnroutedMlpWidth) : a.IntermediateSize;
         double mlp = 3 * c * f * T;
         double attn = s.Kernel == AttentionKernel.Eager
             ? (8 + c) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
@@ -254,6 +256,9 @@ internal static class ActivationModel
         double mlp = (a.Mlp == MlpKind.Gated ? 3 : 2) * c * f * T * (a.IsMoE ? (double)a.ExpertsPerToken / a.NumExperts + 1.0 / a.NumExperts : 1);
         // Qwen MoE dense layers and shared experts run a full-width MLP over every token.
         if (a.IsMoE) mlp = Math.Max(mlp, 3 * c * a.UnroutedMlpWidth * T);
+        // Llama4TextExperts at its down bmm: the scaled E-fold copy of the input and its output (E·T·h each), gate_up
+        // (E·T·2I, gate and up are views of it) and the gated product (E·T·I) are alive together.
+        if (a.MoeRunsEveryExpert) mlp = Math.Max(mlp, c * T * a.NumExperts * (2.0 * h + 3.0 * a.ExpertWidth));
         double qkv = c * (q + 2 * kv) * T;
         double pairs = s.Batch * (double)a.NumHeads * s.Seq * s.Seq;
         double attn = s.Kernel == AttentionKernel.Eager
