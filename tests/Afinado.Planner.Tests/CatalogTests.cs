@@ -31,7 +31,10 @@ public class CatalogTests
         // A text-only type is covered by a multimodal config whose text_config has it (llama4_text inside llama4).
         var nested = ids.Select(id => System.Text.Json.Nodes.JsonNode.Parse(ModelCatalog.ConfigJson(id))?["text_config"]?["model_type"]?.GetValue<string>())
             .OfType<string>();
-        Assert.Superset(ArchitectureFamilies.Supported.ToHashSet(), types.Union(nested).ToHashSet());
+        // Families whose configs no offline copy holds verbatim (gated repositories): their tests write the config from the
+        // published widths and check the published totals instead (CohereTests).
+        string[] withoutCatalogConfig = ["cohere", "cohere2"];
+        Assert.Superset(ArchitectureFamilies.Supported.Except(withoutCatalogConfig).ToHashSet(), types.Union(nested).ToHashSet());
         Assert.Subset(ArchitectureFamilies.Supported.ToHashSet(), types);
     }
 

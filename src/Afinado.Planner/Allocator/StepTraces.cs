@@ -380,7 +380,7 @@ internal sealed class DecoderTrace
     private (int Y, int Bytes) Norm(int x, int xb, Param weight)
     {
         long h = _a.HiddenSize;
-        if (_a.Norm == NormKind.LayerNorm)
+        if (_a.FusedLayerNorm)
         {
             int ln = _t.New(xb * T * h);
             int mean = _t.New(4 * T), rstd = _t.New(4 * T);

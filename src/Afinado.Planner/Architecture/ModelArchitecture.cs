@@ -105,6 +105,16 @@ public sealed record ModelArchitecture
     /// </summary>
     public int NormsPerLayer { get; init; } = 2;
 
+    /// <summary>
+    /// The norm is computed by hand in fp32 rather than by a fused kernel (Cohere's CohereLayerNorm: the input cast to fp32,
+    /// mean, variance, rsqrt, an fp32 weight): its autograd saves fp32 intermediates as transformers' RMSNorm does, so the
+    /// activation model and the allocator trace follow the RMSNorm op list for it. Always true for RMSNorm.
+    /// </summary>
+    public bool NormUpcastsToFp32 { get; init; }
+
+    /// <summary>The norm runs as one fused LayerNorm op (torch.nn.LayerNorm): saves its input, mean and rstd.</summary>
+    public bool FusedLayerNorm => Norm == NormKind.LayerNorm && !NormUpcastsToFp32;
+
     /// <summary>LayerNorms with a bias (GPT-2, NeoX, Falcon, phi); RMSNorms never have one.</summary>
     public bool NormBias { get; init; }
 

@@ -50,7 +50,7 @@ public sealed record ParameterTensor(string Name, long[] Shape, TensorRole Role,
     /// <summary>A 2-D weight of a linear projection (what LoRA can adapt by module). A stack of expert weights is not one:
     /// PEFT reaches those only through <c>target_parameters</c>.</summary>
     public bool IsLinearWeight => !IsBias && StackedExperts == 0 && Shape.Length == 2
-        && Role is not (TensorRole.TokenEmbedding or TensorRole.PositionEmbedding or TensorRole.Vision or TensorRole.AttnSink or TensorRole.Other);
+        && Role is not (TensorRole.TokenEmbedding or TensorRole.PositionEmbedding or TensorRole.Vision or TensorRole.AttnSink or TensorRole.Other or TensorRole.Norm);
 
     /// <summary>
     /// Experts stacked along the first dimension of one tensor (gpt_oss's <c>mlp.experts.gate_up_proj</c> [E, hidden, 2·I]

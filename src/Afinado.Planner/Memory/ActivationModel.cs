@@ -132,7 +132,7 @@ internal static class ActivationModel
     private static double NormSaved(ModelArchitecture a, bool inputGrad, bool weightTrains, in ActivationSettings s)
     {
         if (!inputGrad && !weightTrains) return 0;
-        if (s.Compile || a.Norm == NormKind.LayerNorm) return s.R;
+        if (s.Compile || a.FusedLayerNorm) return s.R;
         return (inputGrad ? 4 : 0) + (weightTrains ? s.R : 0);
     }
 

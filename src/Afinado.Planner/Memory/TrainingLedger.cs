@@ -244,7 +244,7 @@ internal static class TrainingLedger
         double adapter = job.Method.UsesAdapters() && job.IsTraining ? job.ResolvedAdapterDtype.Bytes() : c;
         double loraC = job.Precision.IsAmp() ? c : adapter;
         return new ActivationSettings(job.Batch, job.Seq, c, Math.Max(r, c), job.Attention, job.Compile, job.Dropout,
-            p.Architecture.Norm == NormKind.LayerNorm && job.Dropout > 0, lora?.Rank ?? 0, lora?.Dropout ?? 0)
+            p.Architecture.FusedLayerNorm && job.Dropout > 0, lora?.Rank ?? 0, lora?.Dropout ?? 0)
         {
             LoraC = loraC,
             LoraPrivateInput = loraC != c,
