@@ -82,6 +82,16 @@ public class TrainerFeatureTests
         Assert.Contains(feature, e.Message);
     }
 
+    [Theory]
+    [InlineData("Qwen/Qwen2.5-VL-7B-Instruct", "qwen2_5_vl")]
+    [InlineData("meta-llama/Llama-4-Scout-17B-16E", "mixture-of-experts")]
+    public void Families_the_trainer_does_not_build_are_refused_by_name(string id, string reason)
+    {
+        // Qwen2.5-VL passes the Llama-style checks (RMSNorm, RoPE, gated MLP) but holds a vision transformer and mrope.
+        var e = Assert.Throws<InputError>(() => new LlamaForCausalLM(ModelCatalog.Get(id)));
+        Assert.Contains(reason, e.Message);
+    }
+
     [Fact]
     public void Sequences_past_a_sliding_window_are_refused()
     {

@@ -20,6 +20,7 @@ public static class ReservedMemory
         var a = profile.Architecture;
         if (a.Support == ModelSupport.Generic) return "a decoder read from its checkpoint's headers is not traced";
         if (a.IsMoE) return "mixture-of-experts layers are not traced";
+        if (a.CrossAttentionLayers > 0) return "cross-attention layers are not traced";
         if (!job.IsTraining) return null;
         return job.Rule != LearningRule.Backprop ? $"the {job.Rule.Name()} rule's step is not traced"
             : job.OptimizerInBackward ? "optimizer-in-backward steps are not traced"

@@ -83,6 +83,9 @@ public sealed record ModelArchitecture
     public bool MoeRunsEveryExpert { get; init; }
     /// <summary>Experts whose MLP each token passes through in the forward: all of them under <see cref="MoeRunsEveryExpert"/>.</summary>
     public int ExpertsRunPerToken => MoeRunsEveryExpert ? NumExperts : ExpertsPerToken;
+    /// <summary>Cross-attention decoder layers besides the <see cref="NumLayers"/> self-attention ones (Llama 3.2 Vision):
+    /// a text-only step skips them, so they hold weights but no activations or KV cache here; 0 for other models.</summary>
+    public int CrossAttentionLayers { get; init; }
     /// <summary>Gate/up width of one routed expert.</summary>
     public int ExpertWidth => ExpertIntermediateSize ?? IntermediateSize;
 
