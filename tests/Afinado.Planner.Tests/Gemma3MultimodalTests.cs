@@ -37,6 +37,22 @@ public class Gemma3MultimodalTests
     }
 
     [Fact]
+    public void The_27b_reads_its_own_widths_and_query_scale()
+    {
+        // google/gemma-3-27b-it: head_dim 128 with query_pre_attn_scalar 168 (hidden / heads), 62 layers of which every
+        // sixth is global; Hugging Face lists the checkpoint at 27.4B parameters.
+        var a = ModelCatalog.Get("google/gemma-3-27b-it");
+        Assert.Equal((262_208, 5376, 62, 32, 16, 128), (a.VocabSize, a.HiddenSize, a.NumLayers, a.NumHeads, a.NumKvHeads, a.HeadDim));
+        Assert.Equal(168.0, a.QueryPreAttnScalar);
+        Assert.Equal(52, Enumerable.Range(0, 62).Count(a.IsSlidingLayer));
+        Assert.Equal([4096L, 5376], Tensor(a, "model.language_model.layers.61.self_attn.q_proj.weight").Shape);
+        Assert.Equal(27.4, Math.Round(a.ParameterCount / 1e9, 1));
+        // The same SigLIP tower as the 4B.
+        long vision(ModelArchitecture m) => m.Tensors.Where(t => t.Role == TensorRole.Vision && !t.Name.Contains("projector", StringComparison.Ordinal)).Sum(t => t.Elements);
+        Assert.Equal(vision(ModelCatalog.Get("google/gemma-3-4b-it")), vision(a));
+    }
+
+    [Fact]
     public void Vision_tower_and_projector_are_listed_with_siglip_shapes()
     {
         var a = ModelCatalog.Get("google/gemma-3-4b-it");
