@@ -70,7 +70,7 @@ public class ConfigBadInputTests
     {
         var e = Bad(Llama(c => c["model_type"] = "t5"));
         Assert.Equal("cfg.json: model_type", e.Field);
-        foreach (var t in new[] { "falcon", "gemma", "gemma2", "gemma3_text", "gpt2", "gpt_bigcode", "gpt_neox", "granite", "llama", "mistral", "mixtral", "olmo2", "phi", "phi3", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "smollm3" })
+        foreach (var t in new[] { "falcon", "gemma", "gemma2", "gemma3_text", "gpt2", "gpt_bigcode", "gpt_neox", "granite", "llama", "mistral", "mixtral", "olmo2", "phi", "phi3", "phimoe", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "smollm3" })
             Assert.Contains(t, e.Fix);
     }
 

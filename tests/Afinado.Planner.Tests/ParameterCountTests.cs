@@ -188,6 +188,17 @@ public class ParameterCountTests
         if (!double.IsNaN(nonEmbeddingBillions)) AssertRounded(nonEmbeddingBillions, arch.ParameterCount - embeddings);
     }
 
+    [Fact]
+    public void Phi_3_5_MoE_total_and_active_counts_match_the_model_card()
+    {
+        // microsoft/Phi-3.5-MoE-instruct model card (as quoted in the task brief): 41.9B parameters, 6.6B active with
+        // 2 of 16 experts. The config is built from its published keys (PhimoeTests.Phi35Moe); no exact total is published.
+        var arch = PhimoeTests.Parse(PhimoeTests.Phi35Moe());
+        Assert.True(arch.IsMoE);
+        AssertRounded(41.9, arch.ParameterCount);
+        AssertRounded(6.6, arch.ActiveParameterCount);
+    }
+
     private static void AssertRounded(double publishedBillions, long actual)
     {
         // Cards show a few digits, some rounded and some truncated (Qwen2.5-7B: 7,615,616,512 is shown as "7.61B"),

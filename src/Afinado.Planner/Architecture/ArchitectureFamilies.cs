@@ -23,6 +23,7 @@ public static class ArchitectureFamilies
         ["granite"] = LlamaFamily.Build,
         ["smollm3"] = LlamaFamily.Build,
         ["phi3"] = Phi3Family.Build,
+        ["phimoe"] = PhimoeFamily.Build,
         ["phi"] = PhiFamily.Build,
         ["gpt2"] = Gpt2Family.Build,
         ["gpt_bigcode"] = GptBigCodeFamily.Build,
