@@ -191,7 +191,7 @@ public class ParameterCountTests
     [Fact]
     public void Phi_3_5_MoE_total_and_active_counts_match_the_model_card()
     {
-        // microsoft/Phi-3.5-MoE-instruct model card (as quoted in the task brief): 41.9B parameters, 6.6B active with
+        // microsoft/Phi-3.5-MoE-instruct model card: 41.9B parameters, 6.6B active with
         // 2 of 16 experts. The config is built from its published keys (PhimoeTests.Phi35Moe); no exact total is published.
         var arch = PhimoeTests.Parse(PhimoeTests.Phi35Moe());
         Assert.True(arch.IsMoE);
