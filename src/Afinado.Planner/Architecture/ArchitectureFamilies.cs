@@ -34,6 +34,7 @@ public static class ArchitectureFamilies
         ["deepseek_v3"] = DeepseekFamily.Build,
         ["llama4"] = Llama4Family.Build,
         ["qwen2_5_vl"] = Qwen25VlFamily.Build,
+        ["qwen3_vl"] = Qwen3VlFamily.Build,
         ["mllama"] = MllamaFamily.Build,
         ["cohere"] = CohereFamily.Build,
         ["cohere2"] = CohereFamily.Build,
