@@ -85,6 +85,7 @@ public class TrainerFeatureTests
     [Theory]
     [InlineData("Qwen/Qwen2.5-VL-7B-Instruct", "qwen2_5_vl")]
     [InlineData("Qwen/Qwen3-VL-4B-Instruct", "qwen3_vl")]
+    [InlineData("mistralai/Mistral-Small-3.1-24B-Instruct-2503", "mistral3")]
     [InlineData("meta-llama/Llama-4-Scout-17B-16E", "mixture-of-experts")]
     public void Families_the_trainer_does_not_build_are_refused_by_name(string id, string reason)
     {

@@ -35,6 +35,7 @@ public static class ArchitectureFamilies
         ["llama4"] = Llama4Family.Build,
         ["qwen2_5_vl"] = Qwen25VlFamily.Build,
         ["qwen3_vl"] = Qwen3VlFamily.Build,
+        ["mistral3"] = Mistral3Family.Build,
         ["mllama"] = MllamaFamily.Build,
         ["cohere"] = CohereFamily.Build,
         ["cohere2"] = CohereFamily.Build,

@@ -103,9 +103,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             throw new InputError("--model", $"{arch.Name} is a mixture-of-experts model ({arch.NumExperts} experts)", "The trainer builds dense Llama-style decoders only; pick a dense model.");
         // The planner reads these, but this builder has only the pre-norm Llama block: OLMo 2's post-norms and full-width
         // q/k norms, Granite's multipliers, SmolLM3's NoPE layers, Gemma 3's four norms per layer, local RoPE base and
-        // vision tower, Qwen2.5-VL's and Qwen3-VL's vision transformers and mrope, and Llama 3.2 Vision's cross-attention layers would
+        // vision tower, Qwen2.5-VL's and Qwen3-VL's vision transformers and mrope, Mistral Small 3's Pixtral tower, and Llama 3.2 Vision's cross-attention layers would
         // silently train a different network.
-        if (arch.ModelType is "olmo2" or "granite" or "smollm3" or "gemma3_text" or "gemma3" or "qwen2_5_vl" or "qwen3_vl" or "mllama")
+        if (arch.ModelType is "olmo2" or "granite" or "smollm3" or "gemma3_text" or "gemma3" or "qwen2_5_vl" or "qwen3_vl" or "mistral3" or "mllama")
             throw new InputError("--model", $"{arch.ModelType} is planned but not yet built by the trainer", "Plan it with `afinado plan`; to train, pick a llama, mistral or qwen model.");
         if (arch.Positions != PositionKind.Rotary || arch.Norm != NormKind.RmsNorm || arch.Mlp != MlpKind.Gated)
             throw new InputError("--model", $"{arch.ModelType} is not a Llama-style decoder (RoPE, RMSNorm, gated MLP)", "Pick a llama, mistral or qwen model.");
