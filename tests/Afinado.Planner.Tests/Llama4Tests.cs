@@ -11,7 +11,7 @@ namespace Afinado.Planner.Tests;
 /// <summary>
 /// Llama 4 as transformers' models/llama4 builds it (Llama4ForConditionalGeneration: language_model, vision_model,
 /// multi_modal_projector; Llama4TextMoe with stacked experts, a router and a shared expert) and as Meta's model card
-/// (meta-llama/Llama-4-Scout-17B-16E, Llama-4-Maverick-17B-128E) counts it: Scout 17B active / 109B total with 16 experts,
+/// (meta-llama/Llama-4-Scout-17B-16E, Llama-4-Maverick-17B-128E-Instruct, both in the catalog) counts it: Scout 17B active / 109B total with 16 experts,
 /// Maverick 17B active / 400B total with 128 experts. Per-module figures: the printed parameter table of Scout
 /// (vision class/positional/patch embeddings, vision q_proj and fc1, adapter fc1/fc2, projector, embed_tokens, q/k_proj).
 /// </summary>
@@ -20,13 +20,7 @@ public class Llama4Tests
     private const string ScoutId = "meta-llama/Llama-4-Scout-17B-16E";
     private static readonly ModelArchitecture Scout = ModelCatalog.Get(ScoutId);
 
-    /// <summary>Maverick: Scout's config with the card's differences (128 experts, MoE on every other layer).</summary>
-    private static readonly ModelArchitecture Maverick = Edited(text =>
-    {
-        text["num_local_experts"] = 128;
-        text["interleave_moe_layer_step"] = 2;
-        text.Remove("moe_layers");
-    });
+    private static readonly ModelArchitecture Maverick = ModelCatalog.Get("meta-llama/Llama-4-Maverick-17B-128E-Instruct");
 
     private static ModelArchitecture Edited(Action<JsonObject> editText, Action<JsonObject>? editRoot = null)
     {
@@ -83,8 +77,10 @@ public class Llama4Tests
         Assert.Equal(text - 48 * 15 * 3 * h * 8192, Scout.ActiveParameterCount);
 
         Assert.Equal(17, Math.Round(Maverick.ActiveParameterCount / 1e9));
-        // The card rounds to 400B; the tensors sum to 401.6B (Hugging Face lists the checkpoint as 402B).
-        Assert.InRange(Maverick.ParameterCount / 400e9, 1.0, 1.005);
+        // The card rounds to 400B; the tensors sum to 401.6B, which Hugging Face lists as 402B.
+        Assert.Equal(402, Math.Round(Maverick.ParameterCount / 1e9));
+        Assert.Equal(Scout.Tensors.Where(t => t.Role == TensorRole.Vision).Sum(t => t.Elements),
+            Maverick.Tensors.Where(t => t.Role == TensorRole.Vision).Sum(t => t.Elements));
     }
 
     [Fact]
@@ -98,6 +94,9 @@ public class Llama4Tests
         Assert.Equal(16384, Maverick.UnroutedMlpWidth);
         // moe_layers, when listed, wins over the step.
         var listed = Edited(t => { t["interleave_moe_layer_step"] = 2; t["moe_layers"] = new JsonArray(0, 47); });
+        // Without no_rope_layers, every fourth layer is NoPE (no_rope_layer_interval 4), as in Scout's explicit list.
+        Assert.Equal(36, Maverick.SlidingLayerCount);
+        Assert.False(Maverick.QkNorm);
         Assert.Equal(2, listed.Tensors.Count(t => t.Name.EndsWith("experts.down_proj", StringComparison.Ordinal)));
     }
 
