@@ -150,12 +150,30 @@ public class PlanCommandTests
     [InlineData("--stack", "torch3-cuda15")]
     [InlineData("--kv-cache", "paged")]
     [InlineData("--attention", "xformers")]
+    [InlineData("--lora-target-parameters", "mlp.experts.gate_up_proj")]
     public async Task Bad_input_exits_2_naming_the_flag(string flag, string value)
     {
         var (code, _, err) = await Run("plan", flag, value);
         Assert.Equal(CliApp.ExitBadInput, code);
         Assert.Contains(flag, err);
         Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
+    public async Task Stacked_experts_take_lora_through_target_parameters()
+    {
+        var (code, output, err) = await Run("plan", "--json", "--model", "openai/gpt-oss-20b", "--method", "lora", "--lora-dropout", "0",
+            "--lora-target-parameters", "mlp.experts.gate_up_proj,mlp.experts.down_proj", "--seq", "512", "--gpu-memory", "192GB");
+        Assert.True(code == CliApp.ExitOk, err);
+        using var doc = JsonDocument.Parse(output);
+        var lora = doc.RootElement.GetProperty("job").GetProperty("lora");
+        Assert.Equal(["mlp.experts.gate_up_proj", "mlp.experts.down_proj"], lora.GetProperty("target_parameters").EnumerateArray().Select(e => e.GetString()!));
+        var lines = doc.RootElement.GetProperty("components").EnumerateArray().Concat(doc.RootElement.GetProperty("other_components").EnumerateArray());
+        Assert.Contains(lines, e => e.GetProperty("kind").GetString() == nameof(LineKind.ExpertDeltaWeight));
+        // The default LoRA dropout (0.05) is refused by PEFT's ParamWrapper: the error names the flag and the fix.
+        var (bad, _, badErr) = await Run("plan", "--model", "openai/gpt-oss-20b", "--method", "lora", "--lora-target-parameters", "mlp.experts.gate_up_proj");
+        Assert.Equal(CliApp.ExitBadInput, bad);
+        Assert.Contains("--lora-dropout 0", badErr);
     }
 
     [Fact]

@@ -15,6 +15,7 @@ internal sealed class PlanOptions
     public readonly Option<double> LoraAlpha = new("--lora-alpha") { Description = "LoRA alpha (scaling = alpha / r).", DefaultValueFactory = _ => 32 };
     public readonly Option<double> LoraDropout = new("--lora-dropout") { Description = "LoRA dropout probability.", DefaultValueFactory = _ => 0.05 };
     public readonly Option<string> LoraTargets = new("--lora-targets") { Description = "Comma-separated module names (q_proj,v_proj) or all-linear.", DefaultValueFactory = _ => LoraConfig.AllLinear };
+    public readonly Option<string?> LoraTargetParameters = new("--lora-target-parameters") { Description = "Comma-separated stacked expert parameters to adapt (PEFT target_parameters; gpt_oss, Llama 4: mlp.experts.gate_up_proj): per-expert adapters, ΔW added to the weight every forward and the merged weight saved for backward (needs --lora-dropout 0)." };
     public readonly Option<string[]> Freeze = new("--freeze") { Description = "Glob over tensor names to freeze (repeatable): '*' within a segment, '**' across, {0..15} ranges.", AllowMultipleArgumentsPerToken = false };
     public readonly Option<string> Precision = new("--precision") { Description = "fp32 | amp-bf16 | amp-fp16 | bf16 | fp16.", DefaultValueFactory = _ => "bf16" };
     public readonly Option<string> Optimizer = new("--optimizer") { Description = "sgd | sgd-momentum | adamw | adamw-8bit | paged-adamw-8bit | adafactor.", DefaultValueFactory = _ => "adamw" };
@@ -48,7 +49,7 @@ internal sealed class PlanOptions
 
     public IEnumerable<Option> All =>
     [
-        Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, Freeze, Precision, Optimizer, Rule, GuidedEsK, Batch, Seq, Context,
+        Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, LoraTargetParameters, Freeze, Precision, Optimizer, Rule, GuidedEsK, Batch, Seq, Context,
         Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, KvCache, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, KbitPrep, LegacyLoss, KeepOutput, AllocConf, Stack, Gpu, GpuMemory, Device,
     ];
 
@@ -56,7 +57,8 @@ internal sealed class PlanOptions
     {
         var method = TrainingMethods.Parse(p.GetValue(Method)!);
         bool loraFlagsGiven = p.GetResult(LoraRank) is { Implicit: false } || p.GetResult(LoraTargets) is { Implicit: false }
-            || p.GetResult(LoraAlpha) is { Implicit: false } || p.GetResult(LoraDropout) is { Implicit: false };
+            || p.GetResult(LoraAlpha) is { Implicit: false } || p.GetResult(LoraDropout) is { Implicit: false }
+            || p.GetValue(LoraTargetParameters) is not null;
         if (loraFlagsGiven && !method.UsesAdapters())
             throw new Planner.InputError("--lora-rank/--lora-targets", $"LoRA flags need --method lora or qlora (got {method.Name()})", "Drop the LoRA flags or add --method lora.");
         return new Job
@@ -65,7 +67,11 @@ internal sealed class PlanOptions
             Method = method,
             FreezePatterns = p.GetValue(Freeze) ?? [],
             Lora = method.UsesAdapters()
-                ? new LoraConfig { Rank = p.GetValue(LoraRank), Alpha = p.GetValue(LoraAlpha), Dropout = p.GetValue(LoraDropout), Targets = LoraConfig.ParseTargets(p.GetValue(LoraTargets)!) }
+                ? new LoraConfig
+                {
+                    Rank = p.GetValue(LoraRank), Alpha = p.GetValue(LoraAlpha), Dropout = p.GetValue(LoraDropout), Targets = LoraConfig.ParseTargets(p.GetValue(LoraTargets)!),
+                    TargetParameters = p.GetValue(LoraTargetParameters) is { } tp ? LoraConfig.ParseTargets(tp, "--lora-target-parameters") : [],
+                }
                 : null,
             // The CPU computes in fp32 only, so --device cpu changes the default precision instead of rejecting it.
             Precision = p.GetResult(Precision) is { Implicit: false } || !WantsCpu(p)

@@ -61,6 +61,12 @@ public static class PlanJson
             w.WriteStartArray("targets");
             foreach (var t in lora.Targets) w.WriteStringValue(t);
             w.WriteEndArray();
+            if (lora.TargetParameters.Count > 0)
+            {
+                w.WriteStartArray("target_parameters");
+                foreach (var t in lora.TargetParameters) w.WriteStringValue(t);
+                w.WriteEndArray();
+            }
             w.WriteEndObject();
         }
         w.WriteString("precision", job.Precision.Name());

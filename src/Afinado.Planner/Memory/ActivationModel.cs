@@ -115,6 +115,9 @@ internal static class ActivationModel
         // A layer with a router is sparse. Qwen MoE models also have dense layers (mlp_only_layers, decoder_sparse_step),
         // and qwen2_moe runs a shared expert beside the routed ones: both are a plain gated MLP, as wide as its down_proj's input.
         if (L.Router is not null) saved.Mlp += MoeSaved(a, L, s, y2Grad, ref loraPerToken) * T;
+        // peft ParamWrapper (target_parameters): the merged weight W + ΔW the expert matmuls consume is a tensor of its own
+        // that they save for their input gradients — a full copy of each adapted stack per layer, independent of the tokens.
+        saved.Mlp += s.C * L.ExpertStackLoraElements;
         if (L.Router is null || L.MlpDown is not null)
         {
             double width = L.Router is null ? a.IntermediateSize : L.MlpDown!.Value.In;
@@ -193,13 +196,17 @@ internal static class ActivationModel
             if (router.Trainable) bytes += c * h;
             bytes += 4.0 * a.NumExperts;
         }
-        bool expertGrad = y2Grad || L.ExpertsTrainable || L.ExpertsLora;
-        if (L.ExpertsTrainable || (L.ExpertsLora && s.LoraDropout == 0 && !s.LoraPrivateInput)) bytes += k * c * h;
-        var expertDown = new LinearUse(a.ExpertWidth, a.HiddenSize, L.ExpertDownTrainable, L.ExpertDownLora);
+        // PEFT's ParamWrapper adapts a stacked expert weight in weight space (W + ΔW is the weight the matmul sees), so
+        // the experts save their inputs as a trainable weight would and no adapter activations exist.
+        bool stacked = L.ExpertStackLoraElements > 0;
+        bool expertsTrainable = L.ExpertsTrainable || (stacked && L.ExpertsLora), expertsLora = L.ExpertsLora && !stacked;
+        bool expertGrad = y2Grad || expertsTrainable || expertsLora;
+        if (expertsTrainable || (expertsLora && s.LoraDropout == 0 && !s.LoraPrivateInput)) bytes += k * c * h;
+        var expertDown = new LinearUse(a.ExpertWidth, a.HiddenSize, L.ExpertDownTrainable || (stacked && L.ExpertDownLora), L.ExpertDownLora && !stacked);
         double perExpertLora = 0;
         bytes += k * DenseMlpSaved(a, a.ExpertWidth, expertGrad, expertDown, s, ref perExpertLora);
         lora += k * perExpertLora;
-        if (L.ExpertsLora) lora += k * 2 * LoraSaved(new LinearUse(a.HiddenSize, a.ExpertWidth, false, true), s, shared: true);
+        if (expertsLora) lora += k * 2 * LoraSaved(new LinearUse(a.HiddenSize, a.ExpertWidth, false, true), s, shared: true);
         // The routing-weight multiply keeps each expert output when the router trains.
         if (L.Router is { Trainable: true }) bytes += k * c * h;
         return bytes;

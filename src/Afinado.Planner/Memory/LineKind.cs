@@ -28,6 +28,9 @@ public enum LineKind
     AmpWeightCopyOfHead,
     LoraAdapters,
     DequantizationBuffer,
+    /// <summary>PEFT target_parameters: the delta weight ΔW of one adapted expert stack while its module runs (and the merged
+    /// weight's gradient in backward).</summary>
+    ExpertDeltaWeight,
     DfaFeedbackMatrices,
 
     // --- Gradients -----------------------------------------------------------------------------------------------------

@@ -20,6 +20,9 @@ internal sealed class LayerProfile
     public LinearUse? Router;
     /// <summary>For MoE: one representative expert's linears (experts share shapes); trainability is the OR over experts.</summary>
     public bool ExpertsTrainable, ExpertsLora, ExpertDownTrainable, ExpertDownLora;
+    /// <summary>Elements of this layer's stacked expert weights adapted through PEFT's target_parameters (ParamWrapper):
+    /// each forward adds the merged delta and the expert matmuls save the merged weight W + ΔW for backward.</summary>
+    public long ExpertStackLoraElements;
 
     /// <summary>Any parameter (or adapter) in the layer trains.</summary>
     public bool AnyTrainable;
@@ -32,6 +35,7 @@ internal sealed class LayerProfile
         && NormCount == o.NormCount && QkNormTrainable == o.QkNormTrainable && AttnOut == o.AttnOut && MlpDown == o.MlpDown
         && Router == o.Router && ExpertsTrainable == o.ExpertsTrainable && ExpertsLora == o.ExpertsLora
         && ExpertDownTrainable == o.ExpertDownTrainable && ExpertDownLora == o.ExpertDownLora && AnyTrainable == o.AnyTrainable
+        && ExpertStackLoraElements == o.ExpertStackLoraElements
         && AttnIn.SequenceEqual(o.AttnIn) && MlpIn.SequenceEqual(o.MlpIn);
 
     /// <summary>Something in the layer records tensors for backward.</summary>
@@ -131,10 +135,12 @@ public sealed class ModelProfile
                     if (linear) L.Router ??= use;
                     break;
                 case TensorRole.MlpGate or TensorRole.MlpUp or TensorRole.MlpGateUp:
+                    if (lora && t.IsExpertStackWeight) { L.ExpertStackLoraElements += elements; LargestAdaptedExpertStack = Math.Max(LargestAdaptedExpertStack, elements); }
                     if (t.IsExpert) { L.ExpertsTrainable |= trainable; L.ExpertsLora |= lora; }
                     else if (linear) { L.MlpIn.Add(use); L.MlpInAny |= trainable || lora; }
                     break;
                 case TensorRole.MlpDown:
+                    if (lora && t.IsExpertStackWeight) { L.ExpertStackLoraElements += elements; LargestAdaptedExpertStack = Math.Max(LargestAdaptedExpertStack, elements); }
                     if (t.IsExpert) { L.ExpertDownTrainable |= trainable; L.ExpertDownLora |= lora; }
                     else if (linear) L.MlpDown = use;
                     break;
@@ -214,6 +220,8 @@ public sealed class ModelProfile
     /// <summary>Elements of stacked expert weight matrices (gpt_oss): what an MXFP4 checkpoint stores in 4.25 bits while
     /// every nn.Linear, the embeddings and the head stay 16-bit (its quantization_config's modules_to_not_convert).</summary>
     public long ExpertStackElements { get; }
+    /// <summary>Elements of the largest stacked expert weight adapted through PEFT's target_parameters (0: none).</summary>
+    public long LargestAdaptedExpertStack { get; }
     /// <summary>Elements of linear weights used in matmuls (head included, tied or not), by trainability: what AMP casts.</summary>
     public long TrainableLinear { get; }
     public long FrozenLinear { get; }

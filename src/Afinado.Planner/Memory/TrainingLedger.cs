@@ -224,6 +224,13 @@ internal static class TrainingLedger
         if (sel.AdapterParameters > 0)
             e.Add(new(LineKind.LoraAdapters, $"LoRA adapters (r={sel.Lora!.Rank}, {sel.AdapterCount / 2} linears)", Phase.Training,
                 sel.AdapterParameters * trainBytes, explain ? $"Σ r·(in+out) = {N(sel.AdapterParameters)} params × {B(trainBytes)} B ({job.ResolvedAdapterDtype.Name()})" : "", "PEFT LoraLayer (A [r,in], B [out,r])"));
+        // PEFT ParamWrapper: get_delta_weight builds ΔW = einsum(B, A) as large as the stack, held while the experts run,
+        // and backward produces the merged weight's gradient of the same size before reducing it to A and B.
+        long stack = p.LargestAdaptedExpertStack;
+        if (stack > 0)
+            e.Add(new(LineKind.ExpertDeltaWeight, "LoRA delta of one expert stack (target_parameters)", Phase.Forward | Phase.ForwardLastLayer | Phase.BackwardEnd,
+                stack * c, explain ? $"largest adapted stack {N(stack)} × {B(c)} B: ΔW in forward, the gradient of W + ΔW in backward" : "",
+                "peft/tuners/lora/layer.py ParamWrapper.get_delta_weight and _activate_lora (torch.nn.utils.parametrize)"));
         long largest = stored?.LargestLinear ?? p.LargestQuantizableLinear;
         if (w.IsQuantized() && largest > 0)
             e.Add(new(LineKind.DequantizationBuffer, "dequantization buffer", Phase.Training & ~Phase.OptimizerStep, largest * c,

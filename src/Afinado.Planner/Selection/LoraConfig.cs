@@ -15,11 +15,20 @@ public sealed record LoraConfig
     /// <summary>Module-name suffixes (<c>q_proj</c>, <c>self_attn.v_proj</c>) or <see cref="AllLinear"/>.</summary>
     public IReadOnlyList<string> Targets { get; init; } = [AllLinear];
 
+    /// <summary>
+    /// PEFT's <c>target_parameters</c>: names (or name suffixes) of parameters that are not nn.Linear modules, the stacked
+    /// expert weights of gpt_oss and Llama 4 (<c>mlp.experts.gate_up_proj</c>). PEFT's ParamWrapper gives each such
+    /// [E, in, out] parameter a per-expert adapter (<c>lora_A</c> [r·E, in], <c>lora_B</c> [out, r·E]) and adds the merged
+    /// delta to the weight at every forward; it refuses a dropout. Empty by default.
+    /// </summary>
+    public IReadOnlyList<string> TargetParameters { get; init; } = [];
+
     /// <summary>Value equality including the target list (a record would compare the list by reference).</summary>
     public bool Equals(LoraConfig? other) =>
-        other is not null && Rank == other.Rank && Alpha.Equals(other.Alpha) && Dropout.Equals(other.Dropout) && Targets.SequenceEqual(other.Targets);
+        other is not null && Rank == other.Rank && Alpha.Equals(other.Alpha) && Dropout.Equals(other.Dropout) && Targets.SequenceEqual(other.Targets)
+        && TargetParameters.SequenceEqual(other.TargetParameters);
 
-    public override int GetHashCode() => HashCode.Combine(Rank, Alpha, Dropout, string.Join(",", Targets));
+    public override int GetHashCode() => HashCode.Combine(Rank, Alpha, Dropout, string.Join(",", Targets), string.Join(",", TargetParameters));
 
     /// <summary>The factor PEFT applies to the adapter output: alpha / rank.</summary>
     public double Scaling => Alpha / Rank;
@@ -43,5 +52,9 @@ public sealed record LoraConfig
             throw new InputError("--lora-dropout", $"{Dropout} is outside [0, 1)", "Use a dropout probability such as 0 or 0.05.");
         if (Targets.Count == 0)
             throw new InputError("--lora-targets", "is empty", "Give module names such as q_proj,v_proj, or all-linear.");
+        // peft/tuners/lora/layer.py ParamWrapper.update_layer: "does not work with lora_dropout != 0".
+        if (TargetParameters.Count > 0 && Dropout > 0)
+            throw new InputError("--lora-dropout", $"is {Dropout}, but PEFT's target_parameters (ParamWrapper) refuses a LoRA dropout",
+                "Use --lora-dropout 0 with --lora-target-parameters.");
     }
 }

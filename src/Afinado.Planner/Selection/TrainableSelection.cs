@@ -40,7 +40,11 @@ public sealed class TrainableSelection
             if (adapted[i])
             {
                 AdapterCount += 2;
-                AdapterParameters += (long)lora!.Rank * (tensors[i].Shape[0] + tensors[i].Shape[1]);
+                var t = tensors[i];
+                // A stacked [E, in, out] expert weight (PEFT ParamWrapper): A [r·E, in], B [out, r·E]; a linear [out, in]: A [r, in], B [out, r].
+                AdapterParameters += t.IsExpertStackWeight
+                    ? (long)lora!.Rank * t.StackedExperts * (t.Shape[1] + t.Shape[2])
+                    : (long)lora!.Rank * (t.Shape[0] + t.Shape[1]);
             }
         }
     }
@@ -71,6 +75,14 @@ public sealed class TrainableSelection
         {
             if (!_adapted[i]) continue;
             var l = tensors[i];
+            if (l.IsExpertStackWeight)
+            {
+                // Named after the parameter (two stacks share one experts module; PEFT nests a ParamWrapper per parameter).
+                long rank = (long)Lora!.Rank * l.StackedExperts;
+                list.Add(new(l.Name, [rank, l.Shape[1]], LoraFactor.A, l));
+                list.Add(new(l.Name, [l.Shape[2], rank], LoraFactor.B, l));
+                continue;
+            }
             list.Add(new(_facts.Modules[i], [Lora!.Rank, l.InFeatures], LoraFactor.A, l));
             list.Add(new(_facts.Modules[i], [l.OutFeatures, Lora.Rank], LoraFactor.B, l));
         }
@@ -169,6 +181,22 @@ public sealed class TrainableSelection
                     $"Its linear modules are: {string.Join(", ", LinearModuleNames(arch))} (or use all-linear).");
         }
         var adapted = new bool[tensors.Count];
+        // target_parameters: PEFT matches a parameter whose name equals the target or ends with "." + target.
+        foreach (var target in lora.TargetParameters)
+        {
+            bool found = false;
+            for (int i = 0; i < tensors.Count; i++)
+            {
+                if (!ModuleMatches(tensors[i].Name, target)) continue;
+                if (!tensors[i].IsExpertStackWeight)
+                    throw new InputError("--lora-target-parameters", $"\"{target}\" names {tensors[i].Name}, which is not a stacked expert weight",
+                        "Adapt nn.Linear modules with --lora-targets; --lora-target-parameters takes parameters such as mlp.experts.gate_up_proj.");
+                adapted[i] = found = true;
+            }
+            if (!found)
+                throw new InputError("--lora-target-parameters", $"\"{target}\" matches no parameter of {Describe(arch)}",
+                    StackedNames(arch) is { Count: > 0 } names ? $"Its stacked expert parameters are: {string.Join(", ", names)}." : $"{Describe(arch)} has no stacked expert parameters; use --lora-targets.");
+        }
         for (int i = 0; i < tensors.Count; i++)
         {
             if (!facts.IsLinear[i]) continue;
@@ -178,6 +206,10 @@ public sealed class TrainableSelection
         }
         return new(arch, facts, method, [], lora, new bool[tensors.Count], adapted);
     }
+
+    /// <summary>Short names of the stacked expert weights (<c>experts.gate_up_proj</c>), for error messages.</summary>
+    private static List<string> StackedNames(ModelArchitecture arch) =>
+        arch.Tensors.Where(t => t.IsExpertStackWeight).Select(t => string.Join('.', t.Name.Split('.')[^2..])).Distinct().ToList();
 
     private static bool ModuleMatches(string module, string target) =>
         module == target || module.EndsWith("." + target, StringComparison.Ordinal);
