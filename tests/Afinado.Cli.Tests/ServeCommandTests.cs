@@ -110,17 +110,39 @@ public sealed class ServeCommandTests : IAsyncLifetime
         Assert.Contains($"H100 SXM 80GB {largest}", dom);
     }
 
+    [Fact]
+    public async Task A_screenshot_of_a_plan_is_not_blank()
+    {
+        string[] args = ["--model", "Qwen/Qwen3-8B", "--method", "lora", "--gpu", "h100", "--gpu", "rtx4090", "--curve", "seq"];
+        string png = Path.Combine(Path.GetTempPath(), $"afinado-serve-{Guid.NewGuid():N}.png");
+        try
+        {
+            await Chromium(_server.Address + "/" + Query(args)[("/api/plan".Length)..], "--window-size=1280,1600", $"--screenshot={png}");
+            using var bitmap = SkiaSharp.SKBitmap.Decode(png);
+            Assert.Equal((1280, 1600), (bitmap.Width, bitmap.Height));
+            // A blank or error page has a handful of colours; the ledger bar, the table and the curve have many.
+            var colours = new HashSet<uint>();
+            for (int y = 0; y < bitmap.Height; y += 4)
+                for (int x = 0; x < bitmap.Width; x += 4)
+                    colours.Add((uint)bitmap.GetPixel(x, y));
+            Assert.True(colours.Count > 50, $"{colours.Count} colours");
+        }
+        finally { File.Delete(png); }
+    }
+
     /// <summary>Headless Debian chromium (.ci/run installs it) with a throwaway profile; --virtual-time-budget lets the
-    /// page's fetches finish before the DOM is dumped.</summary>
-    private static async Task<string> Chromium(string url)
+    /// page's fetches finish before the DOM is dumped (or, with <c>--screenshot=FILE</c>, before the page is drawn).</summary>
+    private static async Task<string> Chromium(string url, params string[] output)
     {
         var profile = Directory.CreateTempSubdirectory("afinado-chromium-").FullName;
         try
         {
             var psi = new ProcessStartInfo("chromium") { RedirectStandardOutput = true, RedirectStandardError = true };
             foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                         "--disable-sync", "--no-first-run", $"--user-data-dir={profile}", "--virtual-time-budget=30000", "--dump-dom", url })
+                         "--disable-sync", "--no-first-run", $"--user-data-dir={profile}", "--virtual-time-budget=30000" })
                 psi.ArgumentList.Add(a);
+            foreach (var a in output.Length > 0 ? output : ["--dump-dom"]) psi.ArgumentList.Add(a);
+            psi.ArgumentList.Add(url);
             using var p = Process.Start(psi)!;
             var stdout = p.StandardOutput.ReadToEndAsync();
             var stderr = p.StandardError.ReadToEndAsync();
