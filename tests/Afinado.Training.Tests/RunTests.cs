@@ -67,6 +67,37 @@ public class RunTests
         finally { Cleanup(a, b); }
     }
 
+    private sealed class Events : ITrainingProgress
+    {
+        public List<string> Log { get; } = [];
+        public void Begin(long firstStep, long totalSteps) => Log.Add("begin");
+        public void Step(long s, double loss, double lr, double rate, TimeSpan eta) => Log.Add($"step {s}");
+        public void Evaluated(long s, double v) => Log.Add($"evaluated {s}");
+        public void Message(string text) => Log.Add(text);
+    }
+
+    [Fact]
+    public void The_evaluation_before_training_is_announced_before_step_one()
+    {
+        string dir = NewDir(), folder = NewDir();
+        try
+        {
+            // A base folder (config.json + model.safetensors): its loading is announced first.
+            Directory.CreateDirectory(folder);
+            File.WriteAllText(Path.Combine(folder, "config.json"), TinyConfigs.Llama);
+            using (var m = new Afinado.Training.Models.LlamaForCausalLM(TinyConfigs.Parse(TinyConfigs.Llama)))
+                ModuleWeights.Save(m, Path.Combine(folder, "model.safetensors"));
+            var events = new Events();
+            var summary = new LanguageModelRun(TinyRun(1) with { BaseModel = folder }, dir).Execute(events, CancellationToken.None);
+            int loading = events.Log.FindIndex(m => m.StartsWith("loading the base weights: 1 file, ", StringComparison.Ordinal) && m.EndsWith(folder, StringComparison.Ordinal));
+            int announce = events.Log.FindIndex(m => m.StartsWith("evaluating before training: up to 2 validation batches of 4 × 32 tokens", StringComparison.Ordinal));
+            int result = events.Log.FindIndex(m => m.StartsWith($"validation loss before training: {summary.InitialValidationLoss:F4}", StringComparison.Ordinal));
+            int first = events.Log.IndexOf("step 1");
+            Assert.True(loading >= 0 && announce > loading && result > announce && first > result, string.Join(" | ", events.Log));
+        }
+        finally { Cleanup(dir, folder); }
+    }
+
     [Fact]
     public void Summary_follows_the_run_contract()
     {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Afinado.Planner;
 using Afinado.Planner.Architecture;
@@ -92,8 +93,15 @@ public sealed class LanguageModelRun
 
         manual_seed(config.Seed);
         using var model = new LlamaForCausalLM(arch, attention) { GradientCheckpointing = config.GradientCheckpointing };
-        foreach (var f in baseFiles)
-            ModuleWeights.Load(model, f, strict: baseFiles.Count == 1, ignoreExtra: n => arch.TiedEmbeddings && n == "lm_head.weight");
+        // Loading and the evaluation before training take a while on a real model: say what is happening (issue 17: no
+        // silent minutes before "step 1").
+        if (baseFiles.Count > 0)
+            progress.Message($"loading the base weights: {baseFiles.Count} file{(baseFiles.Count == 1 ? "" : "s")}, {Gigabytes(baseFiles.Sum(f => new FileInfo(f).Length))} from {config.BaseModel}");
+        for (int i = 0; i < baseFiles.Count; i++)
+        {
+            ModuleWeights.Load(model, baseFiles[i], strict: baseFiles.Count == 1, ignoreExtra: n => arch.TiedEmbeddings && n == "lm_head.weight");
+            if (baseFiles.Count > 1) progress.Message($"loaded {i + 1}/{baseFiles.Count}: {Path.GetFileName(baseFiles[i])}");
+        }
         var trainable = SelectionApplier.Apply(model, selection);
         long total = model.parameters().Sum(p => p.numel());
         long trainableCount = trainable.Sum(t => t.Parameter.numel());
@@ -121,8 +129,12 @@ public sealed class LanguageModelRun
         }
         else
         {
+            progress.Message($"evaluating before training: up to {config.EvalBatches} validation batches of {config.BatchSize} × {config.SequenceLength} tokens" +
+                (extraSources.Count > 0 ? $" on the training data and on {string.Join(", ", extraSources.Select(x => x.e.Name))}" : "") + " …");
+            var clock = Stopwatch.StartNew();
             before = new Before(TrainingLoop.Evaluate(model, data, config.BatchSize, config.EvalBatches).Loss,
                 extraSources.ToDictionary(x => x.e.Name, x => TrainingLoop.Evaluate(model, x.Item2, config.BatchSize, config.EvalBatches).Loss));
+            progress.Message($"validation loss before training: {before.Validation:F4} ({clock.Elapsed.TotalSeconds:F1} s)");
             AtomicFile.WriteAllText(Path.Combine(runDir, "before.json"), JsonSerializer.Serialize(before, TrainConfig.Json));
         }
 
@@ -130,6 +142,8 @@ public sealed class LanguageModelRun
         long? measured = meter.PeakBytes;
         rule.Dispose();
 
+        if (result.Status == LoopStatus.Completed && extraSources.Count > 0)
+            progress.Message($"evaluating after training on {string.Join(", ", extraSources.Select(x => x.e.Name))} …");
         var extraAfter = result.Status == LoopStatus.Completed
             ? extraSources.ToDictionary(x => x.e.Name, x => (double?)TrainingLoop.Evaluate(model, x.Item2, config.BatchSize, config.EvalBatches).Loss)
             : new Dictionary<string, double?>();
@@ -179,6 +193,8 @@ public sealed class LanguageModelRun
     private static string Mib(long? bytes) => bytes is { } b ? FormattableString.Invariant($"{b / 1048576.0:F1} MiB") : "n/a";
 
     private sealed record Before(double Validation, Dictionary<string, double> Extra);
+
+    private static string Gigabytes(long bytes) => $"{bytes / 1e9:0.##} GB";
 
     private Before? ReadBefore()
     {
