@@ -76,6 +76,51 @@ public sealed class ServeCommandTests : IAsyncLifetime
         Assert.Equal(await Cli("--model", mine, "--gpu", "h100"), await ok.Content.ReadAsStringAsync());
     }
 
+    [Theory]
+    [InlineData("deepspeed", "ds_config.json")]
+    [InlineData("accelerate", "accelerate_config.yaml")]
+    [InlineData("torchrun", "torchrun.sh")]
+    public async Task Export_downloads_exactly_what_the_cli_writes(string format, string file)
+    {
+        string[] args = ["--model", "meta-llama/Llama-3.1-8B", "--method", "lora", "--gpus", "4", "--fsdp", "full", "--checkpointing", "full"];
+        if (format == "deepspeed") args = [.. args[..4], "--gpus", "4", "--zero", "3", "--checkpointing", "full"];
+        var o = new StringWriter();
+        Assert.Equal(CliApp.ExitOk, await CliApp.RunAsync(["export", format, .. args], o, new StringWriter()));
+        var response = await _http.GetAsync(_server.Address + $"/api/export?format={format}&" + Query(args)["/api/plan?".Length..]);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(o.ToString(), await response.Content.ReadAsStringAsync());
+        Assert.Equal(file, response.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
+    }
+
+    [Fact]
+    public async Task Export_refuses_an_unknown_format_and_file_writing_flags()
+    {
+        async Task<string> Refused(string url)
+        {
+            var response = await _http.GetAsync(_server.Address + url);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            return doc.RootElement.GetProperty("error").GetString()!;
+        }
+        Assert.Contains("format", await Refused("/api/export?format=xls&arg=--gpus&arg=2"));
+        Assert.Contains("--out", await Refused("/api/export?format=deepspeed&arg=--out&arg=/tmp/ds.json"));
+        Assert.Contains("--gpus", await Refused("/api/export?format=deepspeed&arg=--gpus&arg=0"));
+    }
+
+    [Fact]
+    public async Task The_page_shows_the_per_gpu_ledger_and_links_the_exports()
+    {
+        string[] args = ["--model", "Qwen/Qwen3-8B", "--method", "lora", "--gpus", "4", "--fsdp", "full", "--gpu", "rtx4090"];
+        using var plan = JsonDocument.Parse(await Cli(args));
+        var parallel = plan.RootElement.GetProperty("parallel");
+        string dom = await Chromium(_server.Address + "/" + Query(args)[("/api/plan".Length)..]);
+        Assert.Contains($"Per GPU: <span id=\"layout\">{parallel.GetProperty("description").GetString()}, peak {parallel.GetProperty("gpu_peak_bytes").GetDouble() / (1L << 30):F2} GiB", dom);
+        Assert.Contains(parallel.GetProperty("gpu_components")[0].GetProperty("name").GetString()!, dom);
+        // The download links carry the same job and layout flags (the curve's would not be export flags).
+        Assert.Contains("href=\"/api/export?format=accelerate&amp;arg=--model&amp;arg=Qwen%2FQwen3-8B", dom);
+        Assert.Contains("arg=--fsdp&amp;arg=full", dom);
+    }
+
     [Fact]
     public async Task The_page_lists_the_catalog_and_holds_the_form()
     {

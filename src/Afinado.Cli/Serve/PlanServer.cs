@@ -12,8 +12,10 @@ namespace Afinado.Cli.Serve;
 /// <summary>
 /// The local page of <c>afinado serve</c>: <c>GET /</c> is a form over the plan's settings; <c>GET /api/plan?arg=…</c>
 /// runs exactly <c>afinado plan ARGS --json</c> in-process and returns its stdout, so the API and the CLI give the same
-/// bytes; <c>GET /api/models</c> lists the catalog. It reads nothing outside the model folders it was given
-/// (<c>--models</c>), writes nothing (<c>--plot</c> is refused), and binds to loopback unless told otherwise.
+/// bytes; <c>GET /api/export?format=deepspeed|accelerate|torchrun&amp;arg=…</c> runs <c>afinado export FORMAT ARGS</c> the
+/// same way and returns the file it writes to stdout as a download; <c>GET /api/models</c> lists the catalog. It reads
+/// nothing outside the model folders it was given (<c>--models</c>), writes nothing (<c>--plot</c> and <c>--out</c> are
+/// refused), and binds to loopback unless told otherwise.
 /// </summary>
 public sealed class PlanServer : IAsyncDisposable
 {
@@ -22,7 +24,15 @@ public sealed class PlanServer : IAsyncDisposable
     private PlanServer(WebApplication app) => _app = app;
 
     /// <summary>Flags that would write a file or leave the plan command.</summary>
-    private static readonly HashSet<string> Refused = new(StringComparer.Ordinal) { "--plot", "--help", "-h", "-?", "--list-models", "--json" };
+    private static readonly HashSet<string> Refused = new(StringComparer.Ordinal) { "--plot", "--out", "--help", "-h", "-?", "--list-models", "--json" };
+
+    /// <summary>The export formats and the file name each download gets (what a user would save it as).</summary>
+    private static readonly Dictionary<string, (string File, string ContentType)> Exports = new(StringComparer.Ordinal)
+    {
+        ["deepspeed"] = ("ds_config.json", "application/json; charset=utf-8"),
+        ["accelerate"] = ("accelerate_config.yaml", "application/yaml; charset=utf-8"),
+        ["torchrun"] = ("torchrun.sh", "text/x-shellscript; charset=utf-8"),
+    };
 
     /// <summary>Longest query accepted: plan arguments are short; anything longer is not a plan.</summary>
     private const int MaxQueryBytes = 16 * 1024;
@@ -53,6 +63,21 @@ public sealed class PlanServer : IAsyncDisposable
             return code is CliApp.ExitOk or CliApp.ExitDoesNotFit
                 ? Results.Text(stdout.ToString(), "application/json; charset=utf-8", Encoding.UTF8)
                 : Error(stderr.ToString().Trim());
+        });
+        app.MapGet("/api/export", async (HttpContext ctx) =>
+        {
+            string format = ctx.Request.Query["format"].ToString();
+            if (!Exports.TryGetValue(format, out var export))
+                return Error($"format: \"{Planner.TerminalText.Escape(format)}\" is not an export format. Use deepspeed, accelerate or torchrun.");
+            var args = ctx.Request.Query["arg"].Select(a => a ?? "").ToList();
+            if (Check(args, roots) is { } refusal) return Error(refusal);
+            var stdout = new StringWriter();
+            var stderr = new StringWriter();
+            int code = await CliApp.RunAsync(["export", format, .. args], stdout, stderr);
+            // The per-GPU ledger and the assumptions go to stderr, the file to stdout; a layout that fits nothing is exit 3.
+            if (code != CliApp.ExitOk) return Error(stderr.ToString().Trim());
+            ctx.Response.Headers.ContentDisposition = $"attachment; filename=\"{export.File}\"";
+            return Results.Text(stdout.ToString(), export.ContentType, Encoding.UTF8);
         });
         return new PlanServer(app);
     }
