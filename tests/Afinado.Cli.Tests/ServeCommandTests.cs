@@ -125,6 +125,8 @@ public sealed class ServeCommandTests : IAsyncLifetime
     public async Task The_page_lists_the_catalog_and_holds_the_form()
     {
         var ids = JsonSerializer.Deserialize<string[]>(await _http.GetStringAsync(_server.Address + "/api/models"))!;
+        // Without --runs there is no runs browser.
+        Assert.Equal(HttpStatusCode.NotFound, (await _http.GetAsync(_server.Address + "/api/runs")).StatusCode);
         Assert.Contains("meta-llama/Llama-3.1-8B", ids);
         var page = await _http.GetStringAsync(_server.Address + "/");
         Assert.Contains("<form id=\"form\">", page);

@@ -12,10 +12,12 @@ public static class ServeCommand
         var host = new Option<string>("--host") { Description = "Address to bind: loopback by default; another address exposes the page to that network.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port (0 picks a free one).", DefaultValueFactory = _ => 8765 };
         var models = new Option<string[]>("--models") { Description = "Folders whose model folders the page may plan (--model PATH inside them); catalog ids always work.", AllowMultipleArgumentsPerToken = true };
-        var cmd = new Command("serve", "A local page for `plan`: pick a model and settings, see the ledger, the verdict per GPU and the fixes.");
+        var runs = new Option<string?>("--runs") { Description = "A folder of run folders (afinado train --out): the page lists them and opens their report, or compares several." };
+        var cmd = new Command("serve", "A local page for `plan`: pick a model and settings, see the ledger, the verdict per GPU and the fixes; with --runs, browse runs and their reports.");
         cmd.Options.Add(host);
         cmd.Options.Add(port);
         cmd.Options.Add(models);
+        cmd.Options.Add(runs);
         cmd.SetAction(async (parse, cancel) =>
         {
             string h = parse.GetValue(host)!;
@@ -27,7 +29,10 @@ public static class ServeCommand
             foreach (var f in folders)
                 if (!Directory.Exists(f))
                     throw new Planner.InputError("--models", $"\"{Planner.TerminalText.Escape(f)}\" is not a folder", "Give folders that hold model folders (config.json, safetensors headers).");
-            await using var server = PlanServer.Create(h, p, folders);
+            string? runsFolder = parse.GetValue(runs);
+            if (runsFolder is not null && !Directory.Exists(runsFolder))
+                throw new Planner.InputError("--runs", $"\"{Planner.TerminalText.Escape(runsFolder)}\" is not a folder", "Give the folder that holds your run folders (what afinado train --out wrote).");
+            await using var server = PlanServer.Create(h, p, folders, runsFolder);
             await server.StartAsync();
             await parse.InvocationConfiguration.Output.WriteLineAsync($"afinado serve: {server.Address} (Ctrl+C stops)");
             await server.WaitForShutdownAsync(cancel);

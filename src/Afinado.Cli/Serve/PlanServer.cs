@@ -1,6 +1,9 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using System.Security.Cryptography;
+using Afinado.Evaluation.Reporting;
+using Afinado.Evaluation.Runs;
 using Afinado.Planner.Catalog;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -16,12 +19,20 @@ namespace Afinado.Cli.Serve;
 /// same way and returns the file it writes to stdout as a download; <c>GET /api/models</c> lists the catalog. It reads
 /// nothing outside the model folders it was given (<c>--models</c>), writes nothing (<c>--plot</c> and <c>--out</c> are
 /// refused), and binds to loopback unless told otherwise.
+/// <para>With a runs folder (<c>--runs</c>): <c>GET /api/runs</c> lists the run folders in it, and <c>GET /api/report?run=…</c>
+/// builds <c>afinado report</c>'s page for one run or compares several, into a folder of the server's own (deleted when it
+/// stops), served under <c>/reports/KEY/</c>. Only run folders directly inside the runs folder are read.</para>
 /// </summary>
 public sealed class PlanServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly string? _reports;
 
-    private PlanServer(WebApplication app) => _app = app;
+    private PlanServer(WebApplication app, string? reports)
+    {
+        _app = app;
+        _reports = reports;
+    }
 
     /// <summary>Flags that would write a file or leave the plan command.</summary>
     private static readonly HashSet<string> Refused = new(StringComparer.Ordinal) { "--plot", "--out", "--help", "-h", "-?", "--list-models", "--json" };
@@ -37,7 +48,7 @@ public sealed class PlanServer : IAsyncDisposable
     /// <summary>Longest query accepted: plan arguments are short; anything longer is not a plan.</summary>
     private const int MaxQueryBytes = 16 * 1024;
 
-    public static PlanServer Create(string host, int port, IReadOnlyList<string> modelFolders)
+    public static PlanServer Create(string host, int port, IReadOnlyList<string> modelFolders, string? runsFolder = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -79,7 +90,55 @@ public sealed class PlanServer : IAsyncDisposable
             ctx.Response.Headers.ContentDisposition = $"attachment; filename=\"{export.File}\"";
             return Results.Text(stdout.ToString(), export.ContentType, Encoding.UTF8);
         });
-        return new PlanServer(app);
+        string? reports = runsFolder is null ? null : MapRuns(app, Path.GetFullPath(runsFolder));
+        return new PlanServer(app, reports);
+    }
+
+    private static readonly JsonSerializerOptions SnakeCase = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>The runs browser's endpoints; returns the private folder its reports are built in.</summary>
+    private static string MapRuns(WebApplication app, string runs)
+    {
+        string reports = Directory.CreateTempSubdirectory("afinado-serve-reports-").FullName;
+        app.MapGet("/api/runs", () => Results.Json(RunListing.List(runs), SnakeCase));
+        app.MapGet("/api/report", (HttpContext ctx) =>
+        {
+            var names = ctx.Request.Query["run"].Select(n => n ?? "").ToList();
+            if (names.Count == 0) return Error("run: name one run folder (or several to compare)");
+            foreach (var n in names)
+                if (!RunListing.IsRunName(runs, n))
+                    return Error($"run: \"{Planner.TerminalText.Escape(n)}\" is not a run folder inside the runs folder");
+            bool allow = ctx.Request.Query["allow_different_base"] == "1";
+            // One folder per selection, named by a hash of it: the same selection reuses its report's folder.
+            string key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n", names) + (allow ? "\nallow" : ""))))[..16];
+            string dir = Path.Combine(reports, key);
+            try
+            {
+                ReportBuilder.Build(names.Select(n => Path.Combine(runs, n)).ToList(), dir, allow);
+            }
+            catch (Planner.InputError e)
+            {
+                return Error(e.Message);
+            }
+            return Results.Redirect($"/reports/{key}/{ReportBuilder.HtmlFile}");
+        });
+        app.MapGet("/reports/{key}/{**file}", (string key, string file) =>
+        {
+            // Only files inside that report's folder: no other part of the disk is reachable through this route.
+            string root = Path.Combine(reports, key) + Path.DirectorySeparatorChar;
+            string full = Path.GetFullPath(Path.Combine(root, file));
+            if (!key.All(char.IsAsciiHexDigitLower) || !full.StartsWith(root, StringComparison.Ordinal) || !File.Exists(full)) return Results.NotFound();
+            string type = Path.GetExtension(full) switch
+            {
+                ".html" => "text/html; charset=utf-8",
+                ".json" => "application/json; charset=utf-8",
+                ".png" => "image/png",
+                ".svg" => "image/svg+xml",
+                _ => "application/octet-stream",
+            };
+            return Results.File(full, type);
+        });
+        return reports;
     }
 
     private static IResult Error(string message) => Results.Json(new { error = message }, statusCode: StatusCodes.Status400BadRequest);
@@ -122,5 +181,9 @@ public sealed class PlanServer : IAsyncDisposable
         await _app.StopAsync(CancellationToken.None);
     }
 
-    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        if (_reports is not null && Directory.Exists(_reports)) Directory.Delete(_reports, recursive: true);
+    }
 }
