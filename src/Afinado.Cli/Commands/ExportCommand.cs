@@ -16,8 +16,6 @@ namespace Afinado.Cli.Commands;
 /// </summary>
 public static class ExportCommand
 {
-    private static readonly string[] Formats = ["deepspeed", "accelerate", "torchrun"];
-
     public static Command Build()
     {
         var format = new Argument<string>("format") { Description = "deepspeed | accelerate | torchrun" };
@@ -38,72 +36,19 @@ public static class ExportCommand
         {
             var stdout = p.InvocationConfiguration.Output;
             var stderr = p.InvocationConfiguration.Error;
-            string fmt = p.GetValue(format)!.Trim().ToLowerInvariant();
-            if (!Formats.Contains(fmt))
-                throw new InputError("format", $"\"{fmt}\" is not an export format", "Use deepspeed, accelerate or torchrun.");
-            if (p.GetValue(parallel.FsdpVersion) != 1)
-                throw new InputError("--fsdp-version", "the exporters write FSDP1 configurations (accelerate fsdp_version 1, torchrun FullyShardedDataParallel settings)", "Drop --fsdp-version for export.");
-            if (p.GetValue(parallel.FsdpShardEmbeddings))
-                throw new InputError("--fsdp-shard-embeddings", "the exported configurations wrap decoder layers only (TRANSFORMER_BASED_WRAP); the embedding and head stay in the root unit", "Drop --fsdp-shard-embeddings for export.");
-            InputRange.Whole("--master-port", p.GetValue(masterPort), 1, 65_535, "a TCP port");
+            var fmt = EngineExport.ParseFormat(p.GetValue(format)!);
             if (p.GetValue(output) is { } outFile) OutputPaths.File("--out", outFile);
             var arch = ModelSource.Resolve(p.GetValue(planOptions.Model)!);
             var job = planOptions.Job(p);
             // Only GPUs the user names are checked (plan's default list of common GPUs is not a target here).
             bool devicesGiven = (p.GetValue(planOptions.Gpu) ?? []).Length > 0 || (p.GetValue(planOptions.GpuMemory) ?? []).Length > 0;
             var devices = devicesGiven ? planOptions.Devices(p) : [];
-            var plan = Planner.Fit.Planner.Create(arch, job, devices, suggestFixes: false);
-            var family = fmt == "torchrun" ? EngineFamily.Fsdp : EngineFamily.DeepSpeed;
-
-            ParallelLedger ledger;
-            if (devices.Count > 0)
-            {
-                var verdict = ParallelPlanning.Verdicts(plan, p, parallel, devices, family)[0];
-                if (!verdict.Fits)
-                    return DoesNotFit(stderr, $"no layout on {verdict.Ledger.Layout.Gpus} GPUs fits {verdict.Device.Name}" + (parallel.CpuBytesPerNode(p) is { } c ? $" with {Gb(c)} CPU RAM per node" : ""),
-                        verdict.Alternatives.Count > 0 ? verdict.Alternatives.Select(a => a.Ledger).ToList() : [verdict.Ledger]);
-                ledger = verdict.Ledger;
-                if (!parallel.ShardingGiven(p)) stderr.WriteLine($"# layout chosen (least communication that fits {verdict.Device.Name}): {ledger.Layout.Describe()}");
-                if (verdict.UsesFewerGpus)
-                    stderr.WriteLine($"# no layout fits on all {verdict.RequestedGpus} GPUs (more ranks need more CPU RAM per node); the files run on {ledger.Layout.Gpus} of them");
-            }
-            else
-            {
-                ledger = ParallelMemory.Plan(PlanBridge.FromPlan(plan), parallel.Layout(p).Validate(arch));
-                if (!ledger.FitsCpu(parallel.CpuBytesPerNode(p)))
-                    return DoesNotFit(stderr, $"{Gb(ledger.CpuBytesPerNode)} of CPU RAM per node exceeds --cpu-memory {Gb(parallel.CpuBytesPerNode(p)!.Value)}", [ledger]);
-            }
-
-            var run = new TrainingRun
-            {
-                Layout = ledger.Layout,
-                DeepSpeed = ledger.DeepSpeed,
-                MicroBatch = job.Batch,
-                GradientAccumulation = job.GradAccumulation,
-                Precision = job.Precision switch
-                {
-                    Precision.Fp32 => RunPrecision.Fp32,
-                    Precision.AmpBf16 => RunPrecision.AmpBf16,
-                    Precision.AmpFp16 => RunPrecision.AmpFp16,
-                    Precision.Fp16 => RunPrecision.PureFp16,
-                    _ => RunPrecision.PureBf16,
-                },
-                ActivationCheckpointing = job.Checkpointing == Checkpointing.Full,
-                AdaptersOnly = job.Method.UsesAdapters(),
-                Model = arch.Name,
-                Script = p.GetValue(script)!,
-                MasterAddress = p.GetValue(masterAddr)!,
-                MasterPort = p.GetValue(masterPort),
-                PlannedGpuBytes = ledger.GpuPeakBytes,
-                PlannedGpuUpperBytes = ledger.GpuNvidiaSmiUpperBytes ?? 0,
-                PlannedCpuBytesPerNode = ledger.CpuBytesPerNode,
-            };
-            var file = fmt switch
-            {
-                "deepspeed" => DeepSpeedConfigWriter.Write(run),
-                "accelerate" => AccelerateConfigWriter.Write(run),
-                _ => TorchrunCommandWriter.Write(run),
-            };
+            var result = EngineExport.Create(arch, job, fmt, ParallelPlanning.Request(p, parallel), devices,
+                new LaunchSettings(p.GetValue(script)!, p.GetValue(masterAddr)!, p.GetValue(masterPort)));
+            if (result.DoesNotFit is { } why) return DoesNotFit(stderr, why, result.Tried);
+            foreach (var note in result.Notes) stderr.WriteLine($"# {note}");
+            var ledger = result.Ledger;
+            var file = result.File!;
 
             WriteLedger(stderr, ledger);
             if (p.GetValue(output) is { } path)
@@ -115,7 +60,7 @@ public static class ExportCommand
             else
             {
                 stdout.Write(file.Content);
-                if (fmt == "deepspeed") foreach (var a in file.Assumptions) stderr.WriteLine($"# {a}");
+                if (fmt == ExportFormat.DeepSpeed) foreach (var a in file.Assumptions) stderr.WriteLine($"# {a}");
             }
             return CliApp.ExitOk;
         });

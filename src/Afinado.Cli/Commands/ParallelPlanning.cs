@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json.Nodes;
 using Afinado.Planner.Devices;
 using Afinado.Planner.Fit;
 using Afinado.Planner.Memory;
@@ -8,27 +7,18 @@ using Spectre.Console;
 
 namespace Afinado.Cli.Commands;
 
-/// <summary>One device's multi-GPU verdict: the layout planned (given, or the least-communication one that fits) and its ledger.</summary>
-internal sealed record ParallelVerdict(Device Device, ParallelLedger Ledger, bool Fits, IReadOnlyList<LayoutOption> Alternatives, int RequestedGpus,
-    long? CpuLimitBytesPerNode = null)
+/// <summary>The verdict cell of a multi-GPU verdict: which memory runs out, so "OOM" is never shown for a job the GPU would hold.</summary>
+internal static class ParallelVerdictMarkup
 {
-    /// <summary>The search found no layout on all the GPUs given, and chose one on fewer of them.</summary>
-    public bool UsesFewerGpus => Fits && Ledger.Layout.Gpus < RequestedGpus;
-
-    public bool FitsGpuMemory => Device.CapacityBytes <= 0 || Ledger.FitsGpu(Device.CapacityBytes);
-
-    public bool FitsCpuMemory => Ledger.FitsCpu(CpuLimitBytesPerNode);
-
-    /// <summary>The verdict cell: which memory runs out, so "OOM" is never shown for a job the GPU would hold.</summary>
-    public string VerdictMarkup => UsesFewerGpus ? $"[yellow]fits on {Ledger.Layout.Gpus} of {RequestedGpus}[/]"
-        : Fits ? "[green]fits[/]"
-        : !FitsGpuMemory ? "[red]OOM[/]"
-        : $"[red]CPU RAM short: {ByteSize.Format(Ledger.CpuBytesPerNode)} per node > --cpu-memory {ByteSize.Format(CpuLimitBytesPerNode ?? 0)}[/]";
+    public static string VerdictMarkup(this ParallelVerdict v) => v.UsesFewerGpus ? $"[yellow]fits on {v.Ledger.Layout.Gpus} of {v.RequestedGpus}[/]"
+        : v.Fits ? "[green]fits[/]"
+        : !v.FitsGpuMemory ? "[red]OOM[/]"
+        : $"[red]CPU RAM short: {ByteSize.Format(v.Ledger.CpuBytesPerNode)} per node > --cpu-memory {ByteSize.Format(v.CpuLimitBytesPerNode ?? 0)}[/]";
 }
 
 /// <summary>
-/// The multi-GPU part of <c>afinado plan</c> and <c>afinado export</c>: turns the single-GPU plan into per-GPU ledgers
-/// for the layout the flags give (or the one the search picks per device), and adds them to the table and the JSON.
+/// The multi-GPU flags of <c>afinado plan</c> and <c>afinado export</c> read into a <see cref="LayoutRequest"/> for the
+/// planner's <see cref="MultiGpuPlanner"/>, and its verdicts printed as tables.
 /// </summary>
 internal static class ParallelPlanning
 {
@@ -37,35 +27,9 @@ internal static class ParallelPlanning
         p.GetValue(o.Gpus) != 1 || p.GetValue(o.Nodes) != 1 || o.ShardingGiven(p) || p.GetValue(o.Tp) != 1 || p.GetValue(o.Offload) != "none"
         || p.GetValue(o.FewestGpus) || p.GetValue(o.CpuMemory) is not null;
 
-    public static IReadOnlyList<ParallelVerdict> Verdicts(Plan plan, ParseResult p, LayoutOptions o, IReadOnlyList<Device> devices, EngineFamily family)
-    {
-        var job = PlanBridge.FromPlan(plan);
-        var layout = o.Layout(p).Validate(plan.Architecture);
-        long? cpu = o.CpuBytesPerNode(p);
-        var result = new List<ParallelVerdict>();
-        foreach (var d in devices.Where(d => !d.IsCpu))
-        {
-            if (o.ShardingGiven(p) || layout.Offload != Offload.None)
-            {
-                var ledger = ParallelMemory.Plan(job, layout);
-                result.Add(new(d, ledger, (d.CapacityBytes <= 0 || ledger.FitsGpu(d.CapacityBytes)) && ledger.FitsCpu(cpu), [], layout.Gpus, cpu));
-            }
-            else
-            {
-                var search = ParallelSearch.LeastCommunication(job, layout.Gpus, layout.Nodes, d.CapacityBytes, cpu,
-                    o.WantsFsdp(p) ? EngineFamily.Fsdp : family, layout.TensorParallel, layout.SequenceParallel);
-                result.Add(new(d, (search.Chosen ?? search.Ranked[0]).Ledger, search.Chosen is not null, search.Ranked, layout.Gpus, cpu));
-            }
-        }
-        if (result.Count == 0)
-            throw new Planner.InputError("--gpu", "multi-GPU layouts need a GPU", "Give --gpu NAME or --gpu-memory SIZE.");
-        return result;
-    }
-
-    /// <summary>The smallest GPU count of the first device's type that runs the job (null when none up to 1024).</summary>
-    public static LayoutSearchResult? FewestGpus(Plan plan, ParseResult p, LayoutOptions o, Device device, EngineFamily family) =>
-        ParallelSearch.SmallestGpuCount(PlanBridge.FromPlan(plan), device.CapacityBytes, o.CpuBytesPerNode(p), p.GetValue(o.GpusPerNode),
-            1024, o.WantsFsdp(p) ? EngineFamily.Fsdp : family, p.GetValue(o.Tp), p.GetValue(o.Sp));
+    /// <summary>The layout request the flags make (validated against the model by the planner).</summary>
+    public static LayoutRequest Request(ParseResult p, LayoutOptions o) =>
+        new(o.Layout(p), o.ShardingGiven(p), o.WantsFsdp(p), o.CpuBytesPerNode(p), p.GetValue(o.FewestGpus), p.GetValue(o.GpusPerNode));
 
     public static void WriteTable(IReadOnlyList<ParallelVerdict> verdicts, LayoutSearchResult? fewest, TextWriter writer)
     {
@@ -94,7 +58,7 @@ internal static class ParallelPlanning
         v.AddColumn(new TableColumn("Per GPU").RightAligned());
         v.AddColumn("Verdict");
         foreach (var x in verdicts)
-            v.AddRow(Show.Markup(x.Device.Name), Show.Markup(x.Ledger.Layout.Describe()), ByteSize.Format(x.Ledger.GpuPeakBytes), x.VerdictMarkup);
+            v.AddRow(Show.Markup(x.Device.Name), Show.Markup(x.Ledger.Layout.Describe()), ByteSize.Format(x.Ledger.GpuPeakBytes), x.VerdictMarkup());
         console.Write(v);
         if (first.Ledger.GpuNvidiaSmiUpperBytes is { } upper)
             console.MarkupLine($"[grey]nvidia-smi may read up to {ByteSize.Format(upper)} per GPU: " + (first.Ledger.Layout.Offload == Offload.Params
@@ -115,42 +79,5 @@ internal static class ParallelPlanning
         }
         if (fewest is not null)
             console.MarkupLine($"Fewest GPUs: [bold]{fewest.Gpus}[/] ({Show.Markup(fewest.Chosen!.Layout.Describe())})");
-    }
-
-    /// <summary>Adds <c>parallel</c>, <c>cpu_bytes_per_node</c>, per-GPU verdicts and alternatives to the plan JSON.</summary>
-    public static string Json(string planJson, IReadOnlyList<ParallelVerdict> verdicts, LayoutSearchResult? fewest)
-    {
-        var root = JsonNode.Parse(planJson)!.AsObject();
-        var first = verdicts[0];
-        foreach (var (key, value) in ParallelJson.Ledger(first.Ledger).ToList())
-            root[key] = value?.DeepClone();
-        root["gpus"] = new JsonArray(verdicts.Select(x => (JsonNode)new JsonObject
-        {
-            ["gpu"] = x.Device.Id,
-            ["name"] = x.Device.Name,
-            ["capacity_bytes"] = x.Device.CapacityBytes,
-            ["fits"] = x.Fits,
-            ["fits_gpu_memory"] = x.FitsGpuMemory,
-            ["fits_cpu_memory"] = x.FitsCpuMemory,
-            ["cpu_limit_bytes_per_node"] = x.CpuLimitBytesPerNode,
-            ["headroom_bytes"] = x.Device.CapacityBytes - x.Ledger.GpuPeakBytes,
-            ["per_gpu_bytes"] = x.Ledger.GpuPeakBytes,
-            ["cpu_bytes_per_node"] = x.Ledger.CpuBytesPerNode,
-            ["layout"] = x.Ledger.Layout.Describe(),
-            ["nvidia_smi_upper_bytes"] = x.Ledger.GpuNvidiaSmiUpperBytes,
-            ["gpus_requested"] = x.RequestedGpus,
-            ["gpus_used"] = x.Ledger.Layout.Gpus,
-        }).ToArray());
-        if (first.Alternatives.Count > 0)
-            root["alternatives"] = new JsonArray(first.Alternatives.Select(a => (JsonNode)new JsonObject
-            {
-                ["layout"] = ParallelJson.Layout(a.Layout),
-                ["gpu_peak_bytes"] = a.Ledger.GpuPeakBytes,
-                ["cpu_bytes_per_node"] = a.Ledger.CpuBytesPerNode,
-                ["fits"] = a.Fits,
-            }).ToArray());
-        if (fewest is not null)
-            root["gpu_search"] = new JsonObject { ["parameter"] = "gpus", ["value"] = fewest.Gpus, ["layout"] = ParallelJson.Layout(fewest.Chosen!.Layout) };
-        return root.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 }

@@ -45,12 +45,11 @@ public static class PlanCommand
             if (ParallelPlanning.Requested(parse, par))
             {
                 // Layout flags are checked before anything is printed: a bad --gpus/--tp/--nodes gets its error alone.
-                var verdicts = ParallelPlanning.Verdicts(plan, parse, par, devices, EngineFamily.DeepSpeed);
-                var fewest = parse.GetValue(par.FewestGpus) ? ParallelPlanning.FewestGpus(plan, parse, par, verdicts[0].Device, EngineFamily.DeepSpeed) : null;
+                var multi = MultiGpuPlanner.Create(plan, ParallelPlanning.Request(parse, par), devices, EngineFamily.DeepSpeed);
                 PlanTable.Write(plan, asJson ? error : output);
-                ParallelPlanning.WriteTable(verdicts, fewest, asJson ? error : output);
-                if (asJson) output.WriteLine(ParallelPlanning.Json(PlanJson.Serialize(plan), verdicts, fewest));
-                return verdicts.Any(v => v.Fits) ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
+                ParallelPlanning.WriteTable(multi.Verdicts, multi.Fewest, asJson ? error : output);
+                if (asJson) output.WriteLine(PlanJson.Serialize(multi));
+                return multi.FitsAny ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
             }
             PlanTable.Write(plan, asJson ? error : output);
             if (plan.Curve is { } c)

@@ -14,15 +14,21 @@ namespace Afinado.Planner.Fit;
 /// </summary>
 public static class PlanJson
 {
-    public static string Serialize(Plan plan)
+    public static string Serialize(Plan plan) => Serialize(plan, null);
+
+    /// <summary>A plan made per GPU of a layout: the same contract, its <c>gpus</c> the per-GPU verdicts, followed by the
+    /// layout's ledger (<c>parallel</c>, <c>cpu_bytes_per_node</c>), the search's <c>alternatives</c> and <c>gpu_search</c>.</summary>
+    public static string Serialize(Parallel.MultiGpuPlan multi) => Serialize(multi.Plan, multi);
+
+    private static string Serialize(Plan plan, Parallel.MultiGpuPlan? multi)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-            Write(w, plan);
+            Write(w, plan, multi);
         return System.Text.Encoding.UTF8.GetString(stream.ToArray());
     }
 
-    public static void Write(Utf8JsonWriter w, Plan plan)
+    public static void Write(Utf8JsonWriter w, Plan plan, Parallel.MultiGpuPlan? multi = null)
     {
         var l = plan.Ledger;
         var job = plan.Job;
@@ -118,21 +124,8 @@ public static class PlanJson
         WriteEntries(w, "other_components", l.Tensors.Where(e => (e.Phases & l.PeakPhase) == 0));
         WriteEntries(w, "runtime", l.Runtime);
 
-        w.WriteStartArray("gpus");
-        foreach (var v in plan.Verdicts)
-        {
-            w.WriteStartObject();
-            w.WriteString("gpu", v.Device.Id);
-            w.WriteString("name", v.Device.Name);
-            w.WriteNumber("capacity_bytes", v.Device.CapacityBytes);
-            w.WriteBoolean("fits", v.Fits);
-            w.WriteNumber("headroom_bytes", v.HeadroomBytes);
-            w.WriteBoolean("borderline", v.Borderline);
-            w.WriteBoolean("fits_after_cache_release", v.FitsAfterCacheRelease);
-            if (v.Device.Interpretation is { } how) w.WriteString("interpretation", how);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
+        if (multi is not null) Parallel.MultiGpuJson.WriteVerdicts(w, multi);
+        else WriteVerdicts(w, plan);
         w.WriteBoolean("fits_any", plan.FitsAny);
         if (plan.KbitPrepTotalBytes is { } kbit) w.WriteNumber("kbit_prep_total_bytes", kbit);
 
@@ -157,7 +150,27 @@ public static class PlanJson
             w.WriteEndObject();
         }
         if (plan.Curve is { } curve) WriteCurve(w, curve);
+        if (multi is not null) Parallel.MultiGpuJson.WriteLayout(w, multi);
         w.WriteEndObject();
+    }
+
+    private static void WriteVerdicts(Utf8JsonWriter w, Plan plan)
+    {
+        w.WriteStartArray("gpus");
+        foreach (var v in plan.Verdicts)
+        {
+            w.WriteStartObject();
+            w.WriteString("gpu", v.Device.Id);
+            w.WriteString("name", v.Device.Name);
+            w.WriteNumber("capacity_bytes", v.Device.CapacityBytes);
+            w.WriteBoolean("fits", v.Fits);
+            w.WriteNumber("headroom_bytes", v.HeadroomBytes);
+            w.WriteBoolean("borderline", v.Borderline);
+            w.WriteBoolean("fits_after_cache_release", v.FitsAfterCacheRelease);
+            if (v.Device.Interpretation is { } how) w.WriteString("interpretation", how);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
     }
 
     /// <summary><c>curve</c>: the sampled points in ascending order, with fits per device id, and the exact largest value per device.</summary>

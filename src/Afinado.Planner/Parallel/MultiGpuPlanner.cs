@@ -1,0 +1,74 @@
+using Afinado.Planner.Devices;
+using Afinado.Planner.Fit;
+
+namespace Afinado.Planner.Parallel;
+
+/// <summary>
+/// What a user asked of the layout: the layout as given (validated against the model by the planner), whether a sharding
+/// was named (otherwise the search may choose one) and whether it is FSDP (the search then stays within FSDP), the CPU RAM
+/// per node, and the GPUs per node of a <c>--fewest-gpus</c> search.
+/// </summary>
+public sealed record LayoutRequest(ParallelLayout Layout, bool ShardingGiven, bool WantsFsdp, long? CpuBytesPerNode, bool SearchFewestGpus = false,
+    int GpusPerNodeForSearch = 8);
+
+/// <summary>One device's multi-GPU verdict: the layout planned (given, or the least-communication one that fits) and its ledger.</summary>
+public sealed record ParallelVerdict(Device Device, ParallelLedger Ledger, bool Fits, IReadOnlyList<LayoutOption> Alternatives, int RequestedGpus,
+    long? CpuLimitBytesPerNode = null)
+{
+    /// <summary>The search found no layout on all the GPUs given, and chose one on fewer of them.</summary>
+    public bool UsesFewerGpus => Fits && Ledger.Layout.Gpus < RequestedGpus;
+
+    public bool FitsGpuMemory => Device.CapacityBytes <= 0 || Ledger.FitsGpu(Device.CapacityBytes);
+
+    public bool FitsCpuMemory => Ledger.FitsCpu(CpuLimitBytesPerNode);
+}
+
+/// <summary>A single-GPU plan made per GPU of a layout: a verdict per device and, when asked, the fewest GPUs that run it.</summary>
+public sealed record MultiGpuPlan(Plan Plan, IReadOnlyList<ParallelVerdict> Verdicts, LayoutSearchResult? Fewest)
+{
+    public bool FitsAny => Verdicts.Any(v => v.Fits);
+}
+
+/// <summary>
+/// The multi-GPU part of <c>plan</c>, <c>export</c> and the page: turns the single-GPU plan into per-GPU ledgers for the
+/// layout the request gives (ParallelMemory), or for the least-communication layout that fits each device (ParallelSearch).
+/// </summary>
+public static class MultiGpuPlanner
+{
+    public static MultiGpuPlan Create(Plan plan, LayoutRequest request, IReadOnlyList<Device> devices, EngineFamily family)
+    {
+        var verdicts = Verdicts(plan, request, devices, family);
+        var fewest = request.SearchFewestGpus ? FewestGpus(plan, request, verdicts[0].Device, family) : null;
+        return new MultiGpuPlan(plan, verdicts, fewest);
+    }
+
+    public static IReadOnlyList<ParallelVerdict> Verdicts(Plan plan, LayoutRequest request, IReadOnlyList<Device> devices, EngineFamily family)
+    {
+        var job = PlanBridge.FromPlan(plan);
+        var layout = request.Layout.Validate(plan.Architecture);
+        long? cpu = request.CpuBytesPerNode;
+        var result = new List<ParallelVerdict>();
+        foreach (var d in devices.Where(d => !d.IsCpu))
+        {
+            if (request.ShardingGiven || layout.Offload != Offload.None)
+            {
+                var ledger = ParallelMemory.Plan(job, layout);
+                result.Add(new(d, ledger, (d.CapacityBytes <= 0 || ledger.FitsGpu(d.CapacityBytes)) && ledger.FitsCpu(cpu), [], layout.Gpus, cpu));
+            }
+            else
+            {
+                var search = ParallelSearch.LeastCommunication(job, layout.Gpus, layout.Nodes, d.CapacityBytes, cpu,
+                    request.WantsFsdp ? EngineFamily.Fsdp : family, layout.TensorParallel, layout.SequenceParallel);
+                result.Add(new(d, (search.Chosen ?? search.Ranked[0]).Ledger, search.Chosen is not null, search.Ranked, layout.Gpus, cpu));
+            }
+        }
+        if (result.Count == 0)
+            throw new InputError("--gpu", "multi-GPU layouts need a GPU", "Give --gpu NAME or --gpu-memory SIZE.");
+        return result;
+    }
+
+    /// <summary>The smallest GPU count of <paramref name="device"/>'s type that runs the job (null when none up to 1024).</summary>
+    public static LayoutSearchResult? FewestGpus(Plan plan, LayoutRequest request, Device device, EngineFamily family) =>
+        ParallelSearch.SmallestGpuCount(PlanBridge.FromPlan(plan), device.CapacityBytes, request.CpuBytesPerNode, request.GpusPerNodeForSearch,
+            1024, request.WantsFsdp ? EngineFamily.Fsdp : family, request.Layout.TensorParallel, request.Layout.SequenceParallel);
+}
