@@ -68,12 +68,44 @@ public class PlanParallelTests
     [InlineData("--fsdp-sharded-dtype", "nf4")]
     [InlineData("--fsdp-shard-embeddings", "true")]
     [InlineData("--quant-lib", "gptq")]
+    [InlineData("--ep", "3")]
+    [InlineData("--ep", "0")]
     public async Task Bad_layouts_on_plan_exit_2(string flag, string value)
     {
         var (code, stdout, err) = await Run("--gpu", "h100", "--gpus", "8", flag, value);
         Assert.Equal(CliApp.ExitBadInput, code);
         Assert.Contains(flag, err);
         Assert.Equal("", stdout); // the error comes alone, not after a single-GPU table
+    }
+
+    [Fact]
+    public async Task Expert_parallelism_splits_the_routed_experts_and_the_export_writes_autoep()
+    {
+        string[] args = ["--model", "Qwen/Qwen3-30B-A3B", "--method", "lora", "--gpu", "h100", "--gpus", "8", "--zero", "2"];
+        var (code, stdout, _) = await Run([.. args, "--ep", "8", "--json"]);
+        Assert.Equal(CliApp.ExitOk, code);
+        var parallel = JsonNode.Parse(stdout)!["parallel"]!;
+        Assert.Equal(8, parallel["expert_parallel"]!.GetValue<int>());
+        var kinds = parallel["gpu_components"]!.AsArray().Select(c => c!["kind"]!.GetValue<string>()).ToList();
+        Assert.Contains(nameof(LineKind.ExpertAllToAllBuffers), kinds);
+        var (without, plain, _) = await Run([.. args, "--json"]);
+        Assert.Equal(CliApp.ExitDoesNotFit, without); // all 30.5B frozen weights on every GPU
+        Assert.True(JsonNode.Parse(plain)!["parallel"]!["gpu_peak_bytes"]!.GetValue<long>() > parallel["gpu_peak_bytes"]!.GetValue<long>());
+
+        var (o, e) = (new StringWriter(), new StringWriter());
+        int exported = await CliApp.RunAsync(["export", "deepspeed", .. args, "--ep", "8"], o, e);
+        Assert.Equal(CliApp.ExitOk, exported);
+        Assert.Contains("\"autoep_size\": 8", o.ToString());
+        Assert.Contains("\"preset_model\": \"qwen3_moe\"", o.ToString());
+    }
+
+    [Fact]
+    public async Task Expert_parallelism_without_zero_1_or_2_names_the_fix()
+    {
+        var (code, _, err) = await Run("--model", "Qwen/Qwen3-30B-A3B", "--method", "lora", "--gpu", "h100", "--gpus", "8", "--ep", "4");
+        Assert.Equal(CliApp.ExitBadInput, code);
+        Assert.Contains("--ep", err);
+        Assert.Contains("--zero 1 or --zero 2", err);
     }
 
     [Fact]

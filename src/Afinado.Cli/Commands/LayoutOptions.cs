@@ -17,12 +17,13 @@ internal sealed class LayoutOptions
     public readonly Option<string?> FsdpShardedDtype = new("--fsdp-sharded-dtype") { Description = "Dtype the frozen base was loaded in when FSDP MixedPrecision computes in 16-bit (fp32 for PEFT's SFT example without quantization)." };
     public readonly Option<int> Tp = new("--tp") { Description = "Tensor-parallel degree (must divide attention and KV heads).", DefaultValueFactory = _ => 1 };
     public readonly Option<bool> Sp = new("--sp") { Description = "Sequence parallelism over the tensor-parallel group." };
+    public readonly Option<int> Ep = new("--ep") { Description = "Expert-parallel degree for MoE models (DeepSpeed AutoEP, with --zero 1|2): each rank holds 1/EP of the routed experts; must divide the experts and --gpus.", DefaultValueFactory = _ => 1 };
     public readonly Option<string> Offload = new("--offload") { Description = "none | optimizer | params (to CPU RAM).", DefaultValueFactory = _ => "none" };
     public readonly Option<string?> CpuMemory = new("--cpu-memory") { Description = "CPU RAM per node, e.g. 512GB; plans needing more fail." };
     public readonly Option<bool> FewestGpus = new("--fewest-gpus") { Description = "Search the smallest number of the first --gpu type that runs the job." };
     public readonly Option<int> GpusPerNode = new("--gpus-per-node") { Description = "GPUs per node for --fewest-gpus.", DefaultValueFactory = _ => 8 };
 
-    public IEnumerable<Option> All => [Gpus, Nodes, Zero, Fsdp, FsdpVersion, FsdpShardEmbeddings, FsdpShardedDtype, Tp, Sp, Offload, CpuMemory, FewestGpus, GpusPerNode];
+    public IEnumerable<Option> All => [Gpus, Nodes, Zero, Fsdp, FsdpVersion, FsdpShardEmbeddings, FsdpShardedDtype, Tp, Sp, Ep, Offload, CpuMemory, FewestGpus, GpusPerNode];
 
     /// <summary>True when the user named a sharding (otherwise the search may choose one).</summary>
     public bool ShardingGiven(ParseResult p) => p.GetValue(Zero) is not null || p.GetValue(Fsdp) is not null;
@@ -69,6 +70,7 @@ internal sealed class LayoutOptions
             Sharding = sharding,
             TensorParallel = p.GetValue(Tp),
             SequenceParallel = p.GetValue(Sp),
+            ExpertParallel = p.GetValue(Ep),
             Offload = offload,
             FsdpVersion = p.GetValue(FsdpVersion),
             ShardEmbeddingsSeparately = p.GetValue(FsdpShardEmbeddings),

@@ -24,7 +24,7 @@ internal static class ParallelPlanning
 {
     /// <summary>True when any multi-GPU flag was given (the plan is then made per GPU of the layout).</summary>
     public static bool Requested(ParseResult p, LayoutOptions o) =>
-        p.GetValue(o.Gpus) != 1 || p.GetValue(o.Nodes) != 1 || o.ShardingGiven(p) || p.GetValue(o.Tp) != 1 || p.GetValue(o.Offload) != "none"
+        p.GetValue(o.Gpus) != 1 || p.GetValue(o.Nodes) != 1 || o.ShardingGiven(p) || p.GetValue(o.Tp) != 1 || p.GetValue(o.Ep) != 1 || p.GetValue(o.Offload) != "none"
         || p.GetValue(o.FewestGpus) || p.GetValue(o.CpuMemory) is not null;
 
     /// <summary>The layout request the flags make (validated against the model by the planner).</summary>

@@ -67,6 +67,8 @@ public static class DeepSpeedConfigWriter
             }
             : new JsonObject { ["enabled"] = false };
         root["zero_optimization"] = zero;
+        if (layout.ExpertParallel > 1)
+            root["expert_parallel"] = new JsonObject { ["enabled"] = true, ["autoep_size"] = layout.ExpertParallel, ["preset_model"] = run.AutoEpPreset };
         root["steps_per_print"] = 100;
         root["wall_clock_breakdown"] = false;
 
@@ -84,7 +86,7 @@ public static class DeepSpeedConfigWriter
 
     /// <summary>The name the other exporters refer to (accelerate's deepspeed_config_file, torchrun's --deepspeed).</summary>
     public static string FileName(ParallelLayout layout) =>
-        $"ds_zero{layout.ZeroStage}{(layout.Offload == Offload.None ? "" : "_offload_" + layout.Offload.ToString().ToLowerInvariant())}.json";
+        $"ds_zero{layout.ZeroStage}{(layout.Offload == Offload.None ? "" : "_offload_" + layout.Offload.ToString().ToLowerInvariant())}{(layout.ExpertParallel > 1 ? $"_ep{layout.ExpertParallel}" : "")}.json";
 
     /// <summary>Dotted paths of every leaf key (<c>zero_optimization.offload_param.device</c>).</summary>
     public static IEnumerable<string> Flatten(JsonNode node, string prefix = "")

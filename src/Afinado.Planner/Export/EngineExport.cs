@@ -65,7 +65,7 @@ public static class EngineExport
             if (!ledger.FitsCpu(request.CpuBytesPerNode))
                 return new(ledger, null, notes, $"{Gb(ledger.CpuBytesPerNode)} of CPU RAM per node exceeds --cpu-memory {Gb(request.CpuBytesPerNode!.Value)}", [ledger]);
         }
-        var run = Run(job, ledger, arch.Name, launch);
+        var run = Run(job, ledger, arch.Name, launch) with { AutoEpPreset = ledger.Layout.ExpertParallel > 1 ? AutoEpPresets.For(arch) : null };
         var file = format switch
         {
             ExportFormat.DeepSpeed => DeepSpeedConfigWriter.Write(run),

@@ -36,6 +36,8 @@ public sealed record TrainingRun
     /// <summary>What the plan predicted per GPU and per node, quoted in the files' notes.</summary>
     public long PlannedGpuBytes { get; init; }
     public long PlannedCpuBytesPerNode { get; init; }
+    /// <summary>DeepSpeed AutoEP's <c>preset_model</c> for the model's family (null without expert parallelism).</summary>
+    public string? AutoEpPreset { get; init; }
     /// <summary>FSDP1: how high nvidia-smi may read per GPU (<see cref="ParallelLedger.GpuNvidiaSmiUpperBytes"/>); 0 = none.</summary>
     public long PlannedGpuUpperBytes { get; init; }
 
@@ -57,6 +59,8 @@ public sealed record TrainingRun
         if (Layout.TensorParallel > 1)
             throw new InputError("--tp", "DeepSpeed JSON, accelerate and the transformers Trainer do not set up Megatron tensor parallelism",
                 "Plan with --tp (afinado plan) but launch TP with Megatron-LM or nanotron; export with --tp 1.");
+        if (Layout.ExpertParallel > 1 && AutoEpPreset is null)
+            throw new InputError("--ep", "expert parallelism is exported as DeepSpeed AutoEP, which needs a preset for the model's family", "Export with --ep 1.");
         return this;
     }
 
@@ -75,6 +79,8 @@ public sealed record TrainingRun
                 + (Layout.Offload == Offload.Params ? $", and with CPU offload read up to {(ParallelLedger.Fsdp1OffloadPublishedOverPredicted - 1) * 100:0} % above this estimate." : " than this estimate counts."));
         if (PlannedCpuBytesPerNode > 0) lines.Add($"Predicted CPU RAM per node: {PlannedCpuBytesPerNode / 1e9:0.00} GB.");
         lines.Add("Optimizer: AdamW created by the training script (DeepSpeed/FSDP wrap it); learning rate and schedule stay in the script.");
+        if (Layout.ExpertParallel > 1)
+            lines.Add($"Expert parallelism: DeepSpeed AutoEP (expert_parallel.autoep_size {Layout.ExpertParallel}, preset {AutoEpPreset}) needs a DeepSpeed release with AutoEP and transformers 5.0 or later; the plan assumes balanced routing.");
         if (Layout.Nodes > 1) lines.Add($"Multi-node: run the same launch on every node with its own rank; {MasterAddress}:{MasterPort} must be node 0's reachable address.");
         return lines;
     }

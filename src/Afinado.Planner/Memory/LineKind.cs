@@ -119,6 +119,8 @@ public enum LineKind
     DdpReducerBuckets,
     ZeroReduceBucket,
     ZeroAllGatherBucket,
+    /// <summary>Expert parallelism: the all-to-all send and receive buffers of one MoE layer's token dispatch and combine.</summary>
+    ExpertAllToAllBuffers,
 
     // --- Host memory of a node -------------------------------------------------------------------------------------------
     FsdpPinnedParameterShards,

@@ -9,10 +9,11 @@ namespace Afinado.Planner.Parallel;
 /// <see cref="Shardable"/> is false for state that is not a parameter tensor and so stays whole on every rank
 /// (bitsandbytes' quantization constants). <see cref="Phase"/> narrows when it is live (optimizer temporaries: the step).
 /// <see cref="FrozenFloatWeights"/> marks the frozen non-quantized base, which FSDP keeps in the dtype it was loaded in
-/// (<see cref="ParallelLayout.FsdpShardedDtype"/>).
+/// (<see cref="ParallelLayout.FsdpShardedDtype"/>). <see cref="ExpertElements"/> is the part of <see cref="Elements"/> in
+/// routed-expert tensors, which expert parallelism splits over its group.
 /// </summary>
 public sealed record ModelStateEntry(LineKind Kind, string Name, StateKind Class, long Elements, double BytesPerElement, string Source,
-    bool Shardable = true, Phase Phase = Phase.Step, bool FrozenFloatWeights = false)
+    bool Shardable = true, Phase Phase = Phase.Step, bool FrozenFloatWeights = false, long ExpertElements = 0)
 {
     public long Bytes => (long)Math.Ceiling(Elements * BytesPerElement);
 

@@ -58,7 +58,7 @@ public static class MultiGpuPlanner
             else
             {
                 var search = ParallelSearch.LeastCommunication(job, layout.Gpus, layout.Nodes, d.CapacityBytes, cpu,
-                    request.WantsFsdp ? EngineFamily.Fsdp : family, layout.TensorParallel, layout.SequenceParallel);
+                    request.WantsFsdp ? EngineFamily.Fsdp : family, layout.TensorParallel, layout.SequenceParallel, layout.ExpertParallel);
                 result.Add(new(d, (search.Chosen ?? search.Ranked[0]).Ledger, search.Chosen is not null, search.Ranked, layout.Gpus, cpu));
             }
         }
@@ -70,5 +70,6 @@ public static class MultiGpuPlanner
     /// <summary>The smallest GPU count of <paramref name="device"/>'s type that runs the job (null when none up to 1024).</summary>
     public static LayoutSearchResult? FewestGpus(Plan plan, LayoutRequest request, Device device, EngineFamily family) =>
         ParallelSearch.SmallestGpuCount(PlanBridge.FromPlan(plan), device.CapacityBytes, request.CpuBytesPerNode, request.GpusPerNodeForSearch,
-            1024, request.WantsFsdp ? EngineFamily.Fsdp : family, request.Layout.TensorParallel, request.Layout.SequenceParallel);
+            1024, request.WantsFsdp ? EngineFamily.Fsdp : family, request.Layout.TensorParallel, request.Layout.SequenceParallel,
+            request.Layout.ExpertParallel);
 }

@@ -29,6 +29,12 @@ public static class NcclOverhead
             groups.Add(("data-parallel group", layout.DataParallel));
         if (layout.TensorParallel > 1)
             groups.Add(("tensor-parallel group", layout.TensorParallel));
+        // DeepSpeed AutoEP builds an EP group (token all-to-all) and an expert-data-parallel group (expert gradients).
+        if (layout.ExpertParallel > 1)
+        {
+            groups.Add(("expert-parallel group (all-to-all)", layout.ExpertParallel));
+            groups.Add(("expert data-parallel group", layout.DataParallel / layout.ExpertParallel));
+        }
         return groups.Where(g => g.Item2 > 1).ToList();
     }
 }

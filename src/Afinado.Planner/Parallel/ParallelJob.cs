@@ -64,6 +64,9 @@ public sealed record ParallelJob
     /// <summary>Sizes of the parameter tensors (to count those ZeRO-3 keeps whole under its persistence threshold).</summary>
     public IReadOnlyList<long> TensorSizes { get; init; } = [];
     public double TensorParallelShardableFraction { get; init; } = 1;
+    /// <summary>Bytes of one micro-batch's routed token rows in the compute dtype (tokens × experts per token × hidden):
+    /// the size of one all-to-all buffer of an MoE layer under expert parallelism (0 for a dense model).</summary>
+    public long ExpertDispatchBytes { get; init; }
 
     /// <summary>Fills the gathering granularity and TP fraction from the architecture; trainable units are given by the caller.</summary>
     public static ParallelJob FromArchitecture(ModelArchitecture model, long trainable, IReadOnlyList<ModelStateEntry> states,

@@ -29,6 +29,7 @@ public static class ParallelJson
         ["tensor_parallel"] = l.TensorParallel,
         ["sequence_parallel"] = l.SequenceParallel,
         ["data_parallel"] = l.DataParallel,
+        ["expert_parallel"] = l.ExpertParallel,
         ["shard_group"] = l.ShardGroup,
         ["offload"] = l.Offload.ToString().ToLowerInvariant(),
         ["description"] = l.Describe(),

@@ -35,6 +35,14 @@ public sealed record ParallelLayout
     /// Null = the compute dtype.
     /// </summary>
     public DType? FsdpShardedDtype { get; init; }
+    /// <summary>
+    /// Expert-parallel degree: each rank of an expert-parallel group holds 1/EP of every MoE layer's routed experts and
+    /// tokens travel to their experts by all-to-all. Planned as DeepSpeed AutoEP (<c>expert_parallel.autoep_size</c>,
+    /// DeepSpeed docs/code-docs/source/autoep.rst): the EP groups split the data-parallel ranks, and ZeRO partitions the
+    /// expert states over the expert-data-parallel group of DP / EP ranks (router and shared experts: the whole DP group).
+    /// 1 = off.
+    /// </summary>
+    public int ExpertParallel { get; init; } = 1;
 
     public static ParallelLayout SingleGpu { get; } = new();
 
@@ -85,6 +93,7 @@ public sealed record ParallelLayout
         var parts = new List<string> { $"{Gpus} GPU{(Gpus == 1 ? "" : "s")} on {Nodes} node{(Nodes == 1 ? "" : "s")}", ShardingName(Sharding) };
         if (TensorParallel > 1) parts.Add($"TP {TensorParallel}{(SequenceParallel ? " + SP" : "")}");
         parts.Add($"DP {DataParallel}");
+        if (ExpertParallel > 1) parts.Add($"EP {ExpertParallel}");
         if (Offload != Offload.None) parts.Add($"offload {Offload.ToString().ToLowerInvariant()} to CPU");
         return string.Join(", ", parts);
     }
@@ -143,7 +152,35 @@ public sealed record ParallelLayout
             throw new InputError("--fsdp-sharded-dtype", $"{sd.Name()} {(Engine != ParallelEngine.Fsdp ? "applies to FSDP layouts only" : "is not a dtype a model is loaded in")}", "Use fp32, bf16 or fp16 together with --fsdp, or drop --fsdp-sharded-dtype.");
         if (Sharding == Sharding.FsdpHybrid && Nodes == 1)
             throw new InputError("--fsdp", "hybrid sharding replicates across nodes, and there is one node", "Use --fsdp full on one node, or give --nodes 2 or more.");
+        ValidateExpertParallel(model);
         return this;
+    }
+
+    /// <summary>
+    /// Expert parallelism as DeepSpeed AutoEP runs it for transformers' MoE blocks (autoep.rst): ZeRO stages 1 and 2
+    /// (stage 3 support is constrained and newer, and is not modelled), no tensor parallelism, no offload; the degree
+    /// divides the routed experts of every MoE layer and, here, the data-parallel ranks (every EP group is whole).
+    /// </summary>
+    private void ValidateExpertParallel(ModelArchitecture? model)
+    {
+        if (ExpertParallel < 1)
+            throw new InputError("--ep", $"expert-parallel degree {ExpertParallel} is not positive", "Give --ep 1 (off) or more.");
+        if (ExpertParallel == 1) return;
+        if (Sharding is not (Sharding.Zero1 or Sharding.Zero2))
+            throw new InputError("--ep", "expert parallelism is planned as DeepSpeed AutoEP (expert_parallel.autoep_size), which runs with ZeRO stages 1 and 2 here"
+                + (Engine == ParallelEngine.Fsdp ? "; FSDP has no expert-parallel mode for transformers models" : ""), "Give --zero 1 or --zero 2 with --ep, or drop --ep.");
+        if (TensorParallel > 1)
+            throw new InputError("--ep", "expert parallelism together with tensor parallelism is not modelled", "Use --tp 1 with --ep, or drop --ep.");
+        if (Offload != Offload.None)
+            throw new InputError("--ep", "expert parallelism with ZeRO-Offload is not modelled", "Use --offload none with --ep, or drop --ep.");
+        if (DataParallel % ExpertParallel != 0)
+            throw new InputError("--ep", $"EP {ExpertParallel} does not divide the {DataParallel} data-parallel ranks", "Use an --ep that divides --gpus / --tp.");
+        if (model is null) return;
+        if (!model.IsMoE)
+            throw new InputError("--ep", $"{NameOf(model)} has no routed experts to split", "Drop --ep: it applies to mixture-of-experts models.");
+        if (model.NumExperts % ExpertParallel != 0)
+            throw new InputError("--ep", $"EP {ExpertParallel} does not divide the {model.NumExperts} routed experts of {NameOf(model)} (autoep_size must divide num_experts)",
+                $"Use an --ep that divides {model.NumExperts}.");
     }
 
     private static string NameOf(ModelArchitecture m) => string.IsNullOrEmpty(m.Name) ? m.ModelType : m.Name;

@@ -40,7 +40,10 @@ public static class ParallelMemory
             double bytesPerElement = loadedDtype ? layout.FsdpShardedDtype!.Value.Bytes() : state.BytesPerElement;
             double bytes = Math.Ceiling(state.Elements * bytesPerElement) * tpFactor / (sharded ? n : 1);
             string formula = $"{Num(state.Elements)} × {bytesPerElement:0.####} B{tpText}{(sharded ? $" / {n}" : "")}";
+            if (layout.ExpertParallel > 1 && state.ExpertElements > 0)
+                (bytes, formula) = ExpertParallelShare(state, bytesPerElement, layout, sharded, bytes, formula);
             string name = (loadedDtype ? $"frozen weights ({layout.FsdpShardedDtype!.Value.Name()} as loaded, FSDP MixedPrecision)" : state.Name) + (sharded ? $" (sharded /{n})" : "");
+            if (layout.ExpertParallel > 1 && state.ExpertElements > 0 && !sharded) name += $" (routed experts /{layout.ExpertParallel})";
             if (IsOffloaded(state.Class, layout.Offload) && state.Shardable)
             {
                 // FSDP1 holds offloaded weights and gradients in pinned flat-parameter buffers, counted per unit below.
@@ -81,6 +84,13 @@ public static class ParallelMemory
             gpu.Add(Line(a.Kind, a.Name, bytes, split ? $"({a.Formula}) / {t}" : a.Formula, a.Source, a.Phase));
         }
 
+        // 5b. Expert parallelism: one MoE layer's tokens leave for their experts' ranks and come back by all-to-all.
+        if (layout.ExpertParallel > 1 && job.ExpertDispatchBytes > 0)
+            gpu.Add(Line(LineKind.ExpertAllToAllBuffers, "EP all-to-all buffers (one MoE layer: dispatch send + combine receive)", 2 * job.ExpertDispatchBytes,
+                $"2 × {Num(job.ExpertDispatchBytes)} B (tokens × experts per token × hidden, balanced routing)",
+                "DeepSpeed AutoEP (autoep.rst: AllToAll token dispatch and combine around grouped experts); the rows a rank " +
+                "receives are its experts' input, counted with the MoE activations; backward runs the reverse all-to-alls", Phase.ForwardAndBackward));
+
         // 6. NCCL communicators and runtime overheads.
         foreach (var (group, ranks) in NcclOverhead.Communicators(layout))
             gpu.Add(Line(LineKind.NcclCommunicator, $"NCCL communicator: {group} ({ranks} ranks)", NcclOverhead.PerCommunicator(ranks),
@@ -104,6 +114,22 @@ public static class ParallelMemory
             ledger = ledger with { Gpu = [.. gpu, Line(LineKind.AllocatorReserve, "allocator reserve", reserve, $"{job.AllocatorReserveFraction:P0} of the peak (the per-GPU step is not replayed)", "caching-allocator slack, memory.md §5.2 (0.25–6 GiB reserved-but-unallocated)")] };
         }
         return ledger;
+    }
+
+    /// <summary>
+    /// A rank's share of a model state under expert parallelism: the routed experts' part is split over the EP group, and
+    /// ZeRO partitions it further over the expert-data-parallel group (DP / EP ranks), so a sharded class still holds 1/DP
+    /// of it; an unsharded one (ZeRO-1/2 weights, ZeRO-1 gradients) holds 1/EP of the experts and all of the rest.
+    /// </summary>
+    private static (double Bytes, string Formula) ExpertParallelShare(ModelStateEntry state, double bytesPerElement, ParallelLayout layout,
+        bool sharded, double bytes, string formula)
+    {
+        int ep = layout.ExpertParallel;
+        if (sharded)
+            return (bytes, formula + $" (routed experts: /{ep} EP × /{layout.ShardGroup / ep} expert-data-parallel)");
+        long dense = state.Elements - state.ExpertElements;
+        double perRank = dense + (double)state.ExpertElements / ep;
+        return (Math.Ceiling(perRank * bytesPerElement), $"({Num(dense)} + {Num(state.ExpertElements)} routed-expert / {ep} EP) × {bytesPerElement:0.####} B");
     }
 
     private const string Fsdp1Offload = "torch/distributed/fsdp/_flat_param.py FlatParamHandle.init_flat_param_attributes (offload_params: " +

@@ -26,7 +26,8 @@ public sealed record LayoutSearchResult(int Gpus, int Nodes, LayoutOption? Chose
 /// </summary>
 public static class ParallelSearch
 {
-    public static IReadOnlyList<ParallelLayout> Candidates(int gpus, int nodes, EngineFamily family, int tensorParallel = 1, bool sequenceParallel = false)
+    public static IReadOnlyList<ParallelLayout> Candidates(int gpus, int nodes, EngineFamily family, int tensorParallel = 1, bool sequenceParallel = false,
+        int expertParallel = 1)
     {
         var shapes = new List<(Sharding, Offload)>();
         if (family == EngineFamily.DeepSpeed)
@@ -50,7 +51,8 @@ public static class ParallelSearch
         var layouts = new List<ParallelLayout>();
         foreach (var (sharding, offload) in shapes)
         {
-            var layout = new ParallelLayout { Gpus = gpus, Nodes = nodes, Sharding = sharding, Offload = offload, TensorParallel = tensorParallel, SequenceParallel = sequenceParallel };
+            var layout = new ParallelLayout { Gpus = gpus, Nodes = nodes, Sharding = sharding, Offload = offload, TensorParallel = tensorParallel, SequenceParallel = sequenceParallel,
+                ExpertParallel = expertParallel };
             try { layouts.Add(layout.Validate()); }
             catch (InputError) { /* not runnable with this GPU/node shape: not a candidate */ }
         }
@@ -65,14 +67,14 @@ public static class ParallelSearch
     /// <see cref="LayoutSearchResult.UsesFewerGpus"/> says so; a job that runs on N GPUs thus never stops fitting on N + 1.
     /// </summary>
     public static LayoutSearchResult LeastCommunication(ParallelJob job, int gpus, int nodes, long gpuCapacityBytes, long? cpuBytesPerNode,
-        EngineFamily family = EngineFamily.DeepSpeed, int tensorParallel = 1, bool sequenceParallel = false)
+        EngineFamily family = EngineFamily.DeepSpeed, int tensorParallel = 1, bool sequenceParallel = false, int expertParallel = 1)
     {
-        var all = OnAllGpus(job, gpus, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel);
+        var all = OnAllGpus(job, gpus, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel, expertParallel);
         if (all.Chosen is not null) return all;
         for (int fewer = gpus - 1; fewer >= 1; fewer--)
         {
             if (fewer % nodes != 0 || fewer % tensorParallel != 0) continue;
-            var subset = OnAllGpus(job, fewer, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel);
+            var subset = OnAllGpus(job, fewer, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel, expertParallel);
             if (subset.Chosen is not null)
                 return all with { Chosen = subset.Chosen, Ranked = [subset.Chosen, .. all.Ranked] };
         }
@@ -81,9 +83,9 @@ public static class ParallelSearch
 
     /// <summary>The search over layouts that use every one of <paramref name="gpus"/> GPUs.</summary>
     private static LayoutSearchResult OnAllGpus(ParallelJob job, int gpus, int nodes, long gpuCapacityBytes, long? cpuBytesPerNode,
-        EngineFamily family, int tensorParallel, bool sequenceParallel)
+        EngineFamily family, int tensorParallel, bool sequenceParallel, int expertParallel)
     {
-        var options = Candidates(gpus, nodes, family, tensorParallel, sequenceParallel)
+        var options = Candidates(gpus, nodes, family, tensorParallel, sequenceParallel, expertParallel)
             .Select(l => ParallelMemory.Plan(job, l))
             .Select(l => new LayoutOption(l.Layout, l, l.FitsGpu(gpuCapacityBytes), l.FitsCpu(cpuBytesPerNode)))
             .ToList();
@@ -106,11 +108,11 @@ public static class ParallelSearch
 
     /// <summary>The smallest GPU count (of one type) for which some layout fits; null when none up to <paramref name="maxGpus"/> does.</summary>
     public static LayoutSearchResult? SmallestGpuCount(ParallelJob job, long gpuCapacityBytes, long? cpuBytesPerNode, int gpusPerNode = 8,
-        int maxGpus = 1024, EngineFamily family = EngineFamily.DeepSpeed, int tensorParallel = 1, bool sequenceParallel = false)
+        int maxGpus = 1024, EngineFamily family = EngineFamily.DeepSpeed, int tensorParallel = 1, bool sequenceParallel = false, int expertParallel = 1)
     {
         foreach (var (gpus, nodes) in GpuCounts(gpusPerNode, maxGpus, tensorParallel))
         {
-            var result = OnAllGpus(job, gpus, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel);
+            var result = OnAllGpus(job, gpus, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel, expertParallel);
             if (result.Chosen is not null) return result;
         }
         return null;

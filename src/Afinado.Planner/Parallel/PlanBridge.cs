@@ -38,36 +38,41 @@ public static class PlanBridge
         var states = new List<ModelStateEntry>();
         long quantized = arch.Tensors.Where(Quantized).Sum(t => t.Elements);
         long frozen = p - trainableBase;
+        // The routed experts' part of each state, which expert parallelism splits (adapters count as replicated: whether an
+        // expert-parallel engine splits LoRA factors on expert modules is not documented, so the larger figure is kept).
+        long quantizedExperts = arch.Tensors.Where(t => Quantized(t) && t.IsExpert).Sum(t => t.Elements);
+        long trainableExperts = sel.TrainableBaseTensors.Where(t => t.IsExpert).Sum(t => t.Elements);
+        long frozenFloatExperts = arch.Tensors.Where(t => t.IsExpert).Sum(t => t.Elements) - quantizedExperts - trainableExperts;
         if (quantized > 0 && constantsApart)
         {
             states.Add(new(LineKind.WeightsFrozenQuantizedCodes, $"frozen linears ({w.Name()} 4-bit codes)", StateKind.Parameters, quantized, shardedBytesPerQuantized,
-                "bitsandbytes Params4bit: two 4-bit codes per byte (packed into bnb_4bit_quant_storage)"));
+                "bitsandbytes Params4bit: two 4-bit codes per byte (packed into bnb_4bit_quant_storage)", ExpertElements: quantizedExperts));
             states.Add(new(LineKind.QuantizationConstants, $"bitsandbytes QuantState ({w.Name()} block constants), whole on every GPU", StateKind.Parameters, quantized, w.Bytes() - shardedBytesPerQuantized,
                 "memory.md §1.5 constants (fp32 absmax per 64, or 8-bit absmax + fp32 per 256 blocks); bitsandbytes nn/modules.py keeps QuantState on the " +
                 "module, not as a parameter (fix_4bit_weight_quant_state_from_module: \"the quant state got lost ... for fsdp\"), and transformers PR #29587 " +
-                "quantizes on the GPU then moves only value.data to CPU/meta, so FSDP/ZeRO-3 neither shard nor offload it", Shardable: false));
+                "quantizes on the GPU then moves only value.data to CPU/meta, so FSDP/ZeRO-3 neither shard nor offload it", Shardable: false, ExpertElements: quantizedExperts));
         }
         else if (quantized > 0)
             states.Add(new(LineKind.WeightsFrozenQuantized, $"frozen linears ({w.Name()}, incl. block constants)", StateKind.Parameters, quantized, w.Bytes(),
-                "memory.md §1.5 (NF4 4.5 bits, 4.127 with double quantization); torchao NF4Tensor shards its scalers with the codes"));
+                "memory.md §1.5 (NF4 4.5 bits, 4.127 with double quantization); torchao NF4Tensor shards its scalers with the codes", ExpertElements: quantizedExperts));
         if (frozen - quantized > 0)
             states.Add(new(LineKind.WeightsFrozen, $"frozen weights ({(fp32 ? "fp32" : "16-bit")})", StateKind.Parameters, frozen - quantized, c, "engines hold frozen weights in the compute dtype",
-                FrozenFloatWeights: true));
+                FrozenFloatWeights: true, ExpertElements: frozenFloatExperts));
         if (trainable > 0)
         {
             bool adaptersOnly = sel.AdapterParameters > 0 && trainableBase == 0;
             states.Add(new(adaptersOnly ? LineKind.LoraAdapters : LineKind.WeightsTrainable, adaptersOnly ? "LoRA adapters" : $"trainable weights ({(fp32 ? "fp32" : "16-bit")})",
-                StateKind.Parameters, trainable, c, bytesSrc));
-            states.Add(new(LineKind.Gradients, $"gradients ({(fp32 ? "fp32" : "16-bit")}, trainable only)", StateKind.Gradients, trainable, c, bytesSrc));
+                StateKind.Parameters, trainable, c, bytesSrc, ExpertElements: trainableExperts));
+            states.Add(new(LineKind.Gradients, $"gradients ({(fp32 ? "fp32" : "16-bit")}, trainable only)", StateKind.Gradients, trainable, c, bytesSrc, ExpertElements: trainableExperts));
             if (job.Precision.IsAmp())
-                states.Add(new(LineKind.MasterWeights, "fp32 master weights", StateKind.OptimizerStates, trainable, 4, bytesSrc));
+                states.Add(new(LineKind.MasterWeights, "fp32 master weights", StateKind.OptimizerStates, trainable, 4, bytesSrc, ExpertElements: trainableExperts));
             double optimizer = ledger.Tensors.Where(e => e.Category == Category.OptimizerState).Sum(e => e.Bytes);
             if (optimizer > 0)
-                states.Add(new(LineKind.OptimizerState, $"optimizer states ({job.Optimizer.Name()})", StateKind.OptimizerStates, trainable, optimizer / trainable, "single-GPU ledger: " + string.Join("; ", ledger.Tensors.Where(e => e.Category == Category.OptimizerState).Select(e => e.Name))));
+                states.Add(new(LineKind.OptimizerState, $"optimizer states ({job.Optimizer.Name()})", StateKind.OptimizerStates, trainable, optimizer / trainable, "single-GPU ledger: " + string.Join("; ", ledger.Tensors.Where(e => e.Category == Category.OptimizerState).Select(e => e.Name)), ExpertElements: trainableExperts));
             double temporaries = ledger.Tensors.Where(e => e.Kind == LineKind.OptimizerTemporaries).Sum(e => e.Bytes);
             if (temporaries > 0)
                 states.Add(new(LineKind.OptimizerTemporaries, "optimizer temporaries (per local shard)", StateKind.OptimizerStates, trainable, temporaries / trainable,
-                    "single-GPU ledger: foreach AdamW temporaries", Phase: Phase.OptimizerStep));
+                    "single-GPU ledger: foreach AdamW temporaries", Phase: Phase.OptimizerStep, ExpertElements: trainableExperts));
         }
 
         var activations = new List<ActivationEntry>();
@@ -130,6 +135,7 @@ public static class PlanBridge
             HiddenSize = arch.HiddenSize,
             TensorSizes = arch.Tensors.Select(t => t.Elements).ToList(),
             TensorParallelShardableFraction = ModelGranularity.TensorParallelShardableFraction(arch),
+            ExpertDispatchBytes = arch.IsMoE ? (long)Math.Ceiling((double)job.Batch * job.Seq * arch.ExpertsPerToken * arch.HiddenSize * c) : 0,
         };
     }
 
