@@ -113,7 +113,11 @@ internal sealed class DecoderTrace
             var L = profile.Layers[i];
             LinearParams Lin(LinearUse u)
             {
-                var weight = Add(u.In * u.Out, training && u.Trainable, storage: u.Trainable && training ? null : w.Bytes());
+                bool frozen = !(u.Trainable && training);
+                // A GPTQ/AWQ/bitsandbytes checkpoint's linear holds the tensors its library registers (codes, scales, zeros,
+                // g_idx, bias), whose exact bytes the ledger counts too; one block stands for them.
+                long? stored = frozen && _job.StoredFormat is not null && u.CheckpointBytes > 0 ? u.CheckpointBytes : null;
+                var weight = Add(u.In * u.Out, !frozen, storage: frozen ? w.Bytes() : null, storedBytes: stored);
                 Param? la = null, lb = null;
                 if (u.Lora && training)
                 {
@@ -143,12 +147,12 @@ internal sealed class DecoderTrace
 
     /// <summary>A parameter: trainable ones are stored in the parameter dtype; frozen ones in the weights dtype (quantized
     /// linears in their packed size; other frozen tensors stay 16-bit when the linears are quantized).</summary>
-    private Param Add(long elements, bool trainable, int? bytes = null, double? storage = null)
+    private Param Add(long elements, bool trainable, int? bytes = null, double? storage = null, long? storedBytes = null)
     {
         var w = _job.ResolvedWeightsDtype;
         double store = storage ?? (trainable ? bytes ?? _pw : w.IsQuantized() ? (_kbit ? 4 : 2) : (_job.IsTraining ? Math.Min(_pw, w.Bytes()) : w.Bytes()));
         if (bytes is not null) store = bytes.Value;
-        var p = new Param(elements, bytes ?? _pw, trainable, (long)Math.Ceiling(elements * store), w.IsQuantized() && storage is not null && !trainable);
+        var p = new Param(elements, bytes ?? _pw, trainable, storedBytes ?? (long)Math.Ceiling(elements * store), w.IsQuantized() && storage is not null && !trainable);
         _params.Add(p);
         return p;
     }

@@ -4,7 +4,9 @@ using Afinado.Planner.Selection;
 namespace Afinado.Planner.Memory;
 
 /// <summary>A linear projection inside a layer, as the activation ledger sees it.</summary>
-internal readonly record struct LinearUse(long In, long Out, bool Trainable, bool Lora);
+/// <summary>One linear as a layer uses it. <see cref="CheckpointBytes"/>: the bytes of the tensors a GPTQ/AWQ/bitsandbytes
+/// checkpoint stores for it (0 when the checkpoint has no such format or keeps this linear 16-bit).</summary>
+internal readonly record struct LinearUse(long In, long Out, bool Trainable, bool Lora, long CheckpointBytes = 0);
 
 /// <summary>Per-layer facts the activation ledger needs, computed once per (architecture, selection).</summary>
 internal sealed class LayerProfile
@@ -60,6 +62,8 @@ public sealed class ModelProfile
         var normModules = new string?[arch.NumLayers];
         // Frozen linear elements per layer (last slot: outside the layers, i.e. the head).
         var frozenLinearByLayer = new long[arch.NumLayers + 1];
+        // The stored bytes of each linear a quantized checkpoint converts, by its weight's name.
+        var checkpointBytes = arch.Quantization?.Converted(arch).ToDictionary(c => c.Linear.Module + ".weight", c => c.Bytes, StringComparer.Ordinal);
 
         for (int ti = 0; ti < tensors.Count; ti++)
         {
@@ -111,7 +115,8 @@ public sealed class ModelProfile
             }
             var L = Layers[li];
             L.AnyTrainable |= trainable || lora;
-            var use = linear ? new LinearUse(t.InFeatures, t.OutFeatures, trainable, lora) : default;
+            var use = linear ? new LinearUse(t.InFeatures, t.OutFeatures, trainable, lora,
+                checkpointBytes is not null && checkpointBytes.TryGetValue(t.Name, out long stored) ? stored : 0) : default;
             switch (t.Role)
             {
                 case TensorRole.Norm:

@@ -28,12 +28,16 @@ public static class PlanBridge
         var trainableNames = sel.TrainableBaseTensors.Select(t => t.Name).ToHashSet();
         const string bytesSrc = "ZeRO (Rajbhandari et al. 2019) §3.1: 2Ψ + 2Ψ + KΨ; DeepSpeed memory.rst";
 
-        bool Quantized(ParameterTensor t) => w.IsQuantized() && !trainableNames.Contains(t.Name) && t.IsLinearWeight && t.Role != TensorRole.LmHead;
+        // A GPTQ/AWQ/bitsandbytes checkpoint is counted in the exact tensors its library stores.
+        var stored = job.StoredFormat is { } format ? new StoredCheckpointLinears(arch, format, trainableNames, c) : null;
+        bool Quantized(ParameterTensor t) => stored?.Stores(t)
+            ?? (w.IsQuantized() && !trainableNames.Contains(t.Name) && t.IsLinearWeight && t.Role != TensorRole.LmHead);
         // bitsandbytes keeps its block constants outside the parameter (see QuantLibrary), so only the codes are
         // sharded, gathered, offloaded and loaded to the CPU; torchao's NF4Tensor carries them inside the parameter.
         bool constantsApart = job.QuantLibrary == QuantLibrary.BitsAndBytes && w.CodeBits() < w.Bits();
         double shardedBytesPerQuantized = constantsApart ? w.CodeBits() / 8 : w.Bytes();
-        double TensorBytes(ParameterTensor t) => Quantized(t) ? t.Elements * shardedBytesPerQuantized : t.Elements * c;
+        double TensorBytes(ParameterTensor t) => stored?.GatheredBytes(t) ?? (Quantized(t) ? t.Elements * shardedBytesPerQuantized : t.Elements * c);
+        double LoadedBytes(ParameterTensor t) => stored?.LoadedBytes(t) ?? TensorBytes(t);
 
         var states = new List<ModelStateEntry>();
         long quantized = arch.Tensors.Where(Quantized).Sum(t => t.Elements);
@@ -43,7 +47,9 @@ public static class PlanBridge
         long quantizedExperts = arch.Tensors.Where(t => Quantized(t) && t.IsExpert).Sum(t => t.Elements);
         long trainableExperts = sel.TrainableBaseTensors.Where(t => t.IsExpert).Sum(t => t.Elements);
         long frozenFloatExperts = arch.Tensors.Where(t => t.IsExpert).Sum(t => t.Elements) - quantizedExperts - trainableExperts;
-        if (quantized > 0 && constantsApart)
+        if (stored is not null && quantized > 0)
+            states.AddRange(StoredStates(stored, quantizedExperts));
+        else if (quantized > 0 && constantsApart)
         {
             states.Add(new(LineKind.WeightsFrozenQuantizedCodes, $"frozen linears ({w.Name()} 4-bit codes)", StateKind.Parameters, quantized, shardedBytesPerQuantized,
                 "bitsandbytes Params4bit: two 4-bit codes per byte (packed into bnb_4bit_quant_storage)", ExpertElements: quantizedExperts));
@@ -100,7 +106,7 @@ public static class PlanBridge
             sel.Adapters.Select(a => a.Elements).DefaultIfEmpty(0).Max());
         long largestTrainableLayer = Math.Max(
             sel.TrainableBaseTensors.GroupBy(t => t.Layer ?? -1).Select(g => g.Sum(t => t.Elements)).DefaultIfEmpty(0).Max(), adapterByLayer);
-        double baseBytes = arch.Tensors.Sum(TensorBytes);
+        double baseBytes = arch.Tensors.Sum(TensorBytes), loadedBytes = arch.Tensors.Sum(LoadedBytes);
         return new ParallelJob
         {
             Parameters = p,
@@ -116,7 +122,7 @@ public static class PlanBridge
             GatherBytesPerParameter = baseBytes / p,
             GradientBytesPerParameter = c,
             SixteenBitTraining = !fp32,
-            LoadBytesPerParameter = baseBytes / p,
+            LoadBytesPerParameter = loadedBytes / p,
             LargestModuleParameters = ModelGranularity.LargestModule(arch),
             LargestModuleGatherBytes = arch.Tensors.GroupBy(t => t.Module).Max(g => g.Sum(TensorBytes)),
             LargestModuleTrainable = largestTrainableModule,
@@ -133,10 +139,31 @@ public static class PlanBridge
             LargestLayerTrainable = Math.Max(adapterByLayer, sel.TrainableBaseTensors.Where(t => t.Layer is not null).GroupBy(t => t.Layer)
                 .Select(g => g.Sum(t => t.Elements)).DefaultIfEmpty(0).Max()),
             HiddenSize = arch.HiddenSize,
-            TensorSizes = arch.Tensors.Select(t => t.Elements).ToList(),
+            // GPTQ/AWQ buffers are not parameters, so ZeRO-3's persistence threshold never sees them.
+            TensorSizes = arch.Tensors.Where(t => stored is not { RegistersBuffers: true } || !stored.Stores(t)).Select(t => t.Elements).ToList(),
             TensorParallelShardableFraction = ModelGranularity.TensorParallelShardableFraction(arch),
             ExpertDispatchBytes = arch.IsMoE ? (long)Math.Ceiling((double)job.Batch * job.Seq * arch.ExpertsPerToken * arch.HiddenSize * c) : 0,
         };
+    }
+
+    /// <summary>The state lines of a pre-quantized checkpoint's frozen linears, from its stored tensors.</summary>
+    private static IEnumerable<ModelStateEntry> StoredStates(StoredCheckpointLinears stored, long experts)
+    {
+        var f = stored.Format;
+        double perElement(long bytes) => (double)bytes / stored.Elements;
+        if (stored.RegistersBuffers)
+        {
+            yield return new(LineKind.WeightsFrozenQuantized, $"frozen linears ({f.Description}: stored buffers), whole on every GPU", StateKind.Parameters,
+                stored.Elements, perElement(stored.Bytes), f.Source + "; AutoGPTQ QuantLinear / AutoAWQ WQLinear_GEMM register them with register_buffer, " +
+                "and ZeRO-3 / FSDP partition and gather parameters only", Shardable: false, ExpertElements: experts);
+            yield break;
+        }
+        yield return new(LineKind.WeightsFrozenQuantizedCodes, $"frozen linears ({f.Description}: codes and biases)", StateKind.Parameters,
+            stored.Elements, perElement(stored.ParameterBytes), f.Source, ExpertElements: experts);
+        if (stored.Bytes > stored.ParameterBytes)
+            yield return new(LineKind.QuantizationConstants, $"bitsandbytes quantization constants ({f.Description}), whole on every GPU", StateKind.Parameters,
+                stored.Elements, perElement(stored.Bytes - stored.ParameterBytes), f.Source + "; bitsandbytes keeps QuantState / SCB on the module, " +
+                "not as a parameter, so FSDP/ZeRO-3 neither shard nor offload it", Shardable: false, ExpertElements: experts);
     }
 
     /// <summary>
