@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Afinado.Cli.Validation;
+using Afinado.Planner.Validation;
 
 namespace Afinado.Cli.Tests;
 
@@ -34,7 +35,7 @@ public class Fsdp1ProbeTests
     {
         var jobs = PlanArgsByJob();
         Assert.Equal(["lora-offload", "lora-no-offload", "qlora-offload", "qlora-no-offload"], jobs.Keys);
-        double Predict(string job) => GroundTruth.Predict(jobs[job], "allocated", RepoRoot, "probe:" + job);
+        double Predict(string job) => GroundTruth.Predict(jobs[job], "allocated", RepoRoot, "probe:" + job, PlanArgsFlags.Parse);
         var bytes = jobs.Keys.ToDictionary(j => j, Predict);
         Assert.All(bytes.Values, b => Assert.InRange(b, 2e9, 40e9));
         Assert.True(bytes["lora-offload"] < bytes["lora-no-offload"]);

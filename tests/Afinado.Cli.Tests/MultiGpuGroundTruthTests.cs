@@ -1,4 +1,5 @@
 using Afinado.Cli.Validation;
+using Afinado.Planner.Validation;
 
 namespace Afinado.Cli.Tests;
 
@@ -14,7 +15,7 @@ public class MultiGpuGroundTruthTests
     {
         var dir = GroundTruth.FindDirectory(null);
         var csv = Csv.Read(Path.Combine(dir, "published.csv")).Where(r => r["plan_args"].Contains("--gpus")).ToList();
-        var predicted = GroundTruth.Validate(dir).Single(s => s.Name == "published").Rows.ToDictionary(r => r.Id);
+        var predicted = GroundTruth.Validate(dir, PlanArgsFlags.Parse).Single(s => s.Name == "published").Rows.ToDictionary(r => r.Id);
         return csv.Select(r => (r, predicted[r["id"]])).ToList();
     }
 

@@ -1,13 +1,12 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
-using Afinado.Planner;
 using Afinado.Planner.Allocator;
 using Afinado.Planner.Architecture;
 using Afinado.Planner.Catalog;
 using Afinado.Planner.Memory;
 using Afinado.Planner.Selection;
 
-namespace Afinado.Cli.Validation;
+namespace Afinado.Planner.Validation;
 
 /// <summary>
 /// Rows of <c>bench/gpu/measure.py</c>'s CSV (schema <c>afinado.gpu-ground-truth/1</c>, committed as
@@ -57,7 +56,7 @@ internal static class MeasuredGpuRows
             if (r["device"] != "cuda" || r["status"] != "ok" || Architecture(r) is not { } arch) continue;
             var job = JobOf(r);
             // The plan's own figures: what `afinado plan` prints for this job (torch 2.11 + CUDA 13, the stack measured).
-            var ledger = Planner.Fit.Planner.Create(arch, job, [], suggestFixes: false).Ledger;
+            var ledger = Fit.Planner.Create(arch, job, [], suggestFixes: false).Ledger;
             string id = r["row_id"];
             bool unmet = ReservedUnmet.TryGetValue(id, out var why);
             string scope = unmet ? "unmet" : "gpu";
@@ -81,7 +80,7 @@ internal static class MeasuredGpuRows
         var arch = Architecture(r);
         if (arch is null) return new(id, "mismatch", "allocated", null, null, null, "widths differ from the catalog config: not comparable");
         var job = JobOf(r);
-        var plan = Planner.Fit.Planner.Create(arch, job, [], suggestFixes: false);
+        var plan = Fit.Planner.Create(arch, job, [], suggestFixes: false);
         var l = plan.Ledger;
         double predicted = r["phase"] switch
         {

@@ -1,15 +1,21 @@
 using System.Text;
 
-namespace Afinado.Cli.Validation;
+namespace Afinado.Planner.Validation;
 
 /// <summary>A small RFC 4180 reader (quoted fields, doubled quotes, commas and newlines inside quotes).</summary>
-internal static class Csv
+public static class Csv
 {
-    public static List<Dictionary<string, string>> Read(string path)
+    public static List<Dictionary<string, string>> Read(string path) => ReadText(File.ReadAllText(path), path);
+
+    /// <summary>
+    /// Rows of CSV text keyed by the header's column names (case-insensitive). <paramref name="path"/> only names the
+    /// source in errors, so text that was never a file reads exactly as <see cref="Read"/> would read it from one.
+    /// </summary>
+    public static List<Dictionary<string, string>> ReadText(string text, string path)
     {
-        var records = Parse(File.ReadAllText(path));
+        var records = Parse(text);
         if (records.Count == 0)
-            throw new Planner.InputError(path, "is empty", "A ground-truth CSV needs a header line and rows.");
+            throw new InputError(path, "is empty", "A ground-truth CSV needs a header line and rows.");
         var header = records[0];
         var rows = new List<Dictionary<string, string>>();
         for (int i = 1; i < records.Count; i++)
@@ -17,7 +23,7 @@ internal static class Csv
             var r = records[i];
             if (r.Count == 1 && r[0].Length == 0) continue;
             if (r.Count != header.Count)
-                throw new Planner.InputError($"{Path.GetFileName(path)} line {i + 1}", $"has {r.Count} fields, the header has {header.Count}", "Quote fields that contain commas.");
+                throw new InputError($"{Path.GetFileName(path)} line {i + 1}", $"has {r.Count} fields, the header has {header.Count}", "Quote fields that contain commas.");
             var row = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
             for (int j = 0; j < header.Count; j++) row[header[j]] = r[j];
             rows.Add(row);

@@ -1,50 +1,14 @@
 using System.Globalization;
-using System.CommandLine;
-using Afinado.Cli.Commands;
-using Afinado.Planner;
 using Afinado.Planner.Catalog;
 using Afinado.Planner.Fit;
 using Afinado.Planner.Memory;
 using Afinado.Planner.Parallel;
 
-namespace Afinado.Cli.Validation;
-
-/// <summary>One ground-truth row with its prediction (null when the row is out of scope).</summary>
-public sealed record ValidationRow(string Id, string Scope, string Metric, double? MeasuredBytes, double? PredictedBytes, double? Tolerance, string Note)
-{
-    public double? RelativeError => PredictedBytes is { } p && MeasuredBytes is { } m && m > 0 ? (p - m) / m : null;
-    /// <summary>In-scope rows are asserted: they must be within tolerance.</summary>
-    public bool Asserted => Scope is "single-gpu" or "gpu" or "cpu";
-    public bool WithinTolerance => RelativeError is { } e && Tolerance is { } t && Math.Abs(e) <= t + 1e-12;
-}
-
-public sealed record ValidationSource(string Name, string File, IReadOnlyList<ValidationRow> Rows)
-{
-    private IEnumerable<double> Errors => Rows.Where(r => r.Asserted && r.RelativeError is not null).Select(r => Math.Abs(r.RelativeError!.Value));
-    /// <summary>Asserted rows that are measurements (not the exact KV-per-token test vectors).</summary>
-    private IEnumerable<double> MeasuredErrors => Rows.Where(r => r.Asserted && r.RelativeError is not null && r.Metric != "kv-bytes-per-token").Select(r => Math.Abs(r.RelativeError!.Value));
-    /// <summary>Every predicted row, including those marked unmet (predicted and reported, not asserted).</summary>
-    private IEnumerable<double> AllPredictedErrors => Rows.Where(r => r.RelativeError is not null).Select(r => Math.Abs(r.RelativeError!.Value));
-    public int Predicted => Errors.Count();
-    public double? MedianAbsError => Median(Errors.ToList());
-    public double? WorstAbsError => Errors.Any() ? Errors.Max() : null;
-    public int MeasuredPredicted => MeasuredErrors.Count();
-    public double? MedianAbsErrorMeasured => Median(MeasuredErrors.ToList());
-    public int AllPredicted => AllPredictedErrors.Count();
-    public double? MedianAbsErrorAllPredicted => Median(AllPredictedErrors.ToList());
-    public double? WorstAbsErrorAllPredicted => AllPredictedErrors.Any() ? AllPredictedErrors.Max() : null;
-    public int Failures => Rows.Count(r => r.Asserted && !r.WithinTolerance);
-
-    private static double? Median(List<double> xs)
-    {
-        if (xs.Count == 0) return null;
-        xs.Sort();
-        return xs.Count % 2 == 1 ? xs[xs.Count / 2] : (xs[xs.Count / 2 - 1] + xs[xs.Count / 2]) / 2;
-    }
-}
+namespace Afinado.Planner.Validation;
 
 /// <summary>
-/// Predicts ground-truth rows with the same flag parser as <c>afinado plan</c>. Files (in a <c>ground-truth</c> folder):
+/// Predicts ground-truth rows; a row's <c>plan_args</c> are read by the <see cref="PlanArgsParser"/> the caller gives
+/// (the CLI's: the flag parser of <c>afinado plan</c>). Files (in a <c>ground-truth</c> folder):
 /// <list type="bullet">
 /// <item><c>published.csv</c>: memory.md §4.1–4.4, one row per published number, with the assumptions it was mapped to.</item>
 /// <item><c>gpu-*.csv</c> written by <c>bench/gpu/measure.py</c> (schema <c>afinado.gpu-ground-truth/1</c>, see <see cref="MeasuredGpuRows"/>).</item>
@@ -56,6 +20,10 @@ public sealed record ValidationSource(string Name, string File, IReadOnlyList<Va
 /// </summary>
 public static class GroundTruth
 {
+    /// <summary>
+    /// The folder given, else <c>bench/ground-truth</c> in the working directory or one above it, else the copy shipped
+    /// next to the running program. Errors name <c>--dir</c>, the option of <c>afinado validate</c> that sets it.
+    /// </summary>
     public static string FindDirectory(string? given)
     {
         if (given is not null)
@@ -70,19 +38,20 @@ public static class GroundTruth
             : throw new InputError("--dir", "no ground-truth folder found", "Run from the repository or pass --dir bench/ground-truth.");
     }
 
-    public static IReadOnlyList<ValidationSource> Validate(string directory)
+    /// <summary>Every ground-truth file of <paramref name="directory"/>, predicted: published.csv, then gpu-*.csv, then cpu-*.csv.</summary>
+    public static IReadOnlyList<ValidationSource> Validate(string directory, PlanArgsParser parsePlanArgs)
     {
-        var sources = new List<ValidationSource> { Source("published", Path.Combine(directory, "published.csv"), directory, 0) };
+        var sources = new List<ValidationSource> { Source("published", Path.Combine(directory, "published.csv"), directory, 0, parsePlanArgs) };
         foreach (var file in Directory.GetFiles(directory, "gpu-*.csv").Order())
         {
-            sources.Add(Source(Path.GetFileNameWithoutExtension(file), file, directory, 0.10));
+            sources.Add(Source(Path.GetFileNameWithoutExtension(file), file, directory, 0.10, parsePlanArgs));
             sources.AddRange(MeasuredGpuRows.AllocatorSources(Path.GetFileNameWithoutExtension(file), file, Csv.Read(file)));
         }
-        foreach (var file in Directory.GetFiles(directory, "cpu-*.csv").Order()) sources.Add(Source(Path.GetFileNameWithoutExtension(file), file, directory, 0.08));
+        foreach (var file in Directory.GetFiles(directory, "cpu-*.csv").Order()) sources.Add(Source(Path.GetFileNameWithoutExtension(file), file, directory, 0.08, parsePlanArgs));
         return sources;
     }
 
-    private static ValidationSource Source(string name, string file, string directory, double defaultTolerance)
+    private static ValidationSource Source(string name, string file, string directory, double defaultTolerance, PlanArgsParser parsePlanArgs)
     {
         var rows = new List<ValidationRow>();
         var records = Csv.Read(file);
@@ -101,39 +70,34 @@ public static class GroundTruth
             double? tolerance = Number(r, "tolerance") ?? (defaultTolerance > 0 ? defaultTolerance : null);
             string args = r.TryGetValue("plan_args", out var a) ? a : "";
             double? predicted = args.Length > 0 && scope is not ("unsupported" or "reference")
-                ? Predict(args, metric, directory, $"{Path.GetFileName(file)}:{id}")
+                ? Predict(args, metric, directory, $"{Path.GetFileName(file)}:{id}", parsePlanArgs)
                 : null;
             rows.Add(new ValidationRow(id, scope, metric, measured, predicted, tolerance, r.TryGetValue("note", out var n) ? n : ""));
         }
         return new ValidationSource(name, file, rows);
     }
 
-    public static double Predict(string planArgs, string metric, string directory, string where)
+    /// <summary>
+    /// The planner's figure for one row: <paramref name="metric"/> of the job in <paramref name="planArgs"/>, a model
+    /// path in them taken relative to <paramref name="directory"/> first; <paramref name="where"/> names the row in errors.
+    /// </summary>
+    public static double Predict(string planArgs, string metric, string directory, string where, PlanArgsParser parsePlanArgs)
     {
-        var options = new PlanOptions();
-        var parallel = new LayoutOptions();
-        var cmd = new Command("plan");
-        foreach (var o in options.All) cmd.Options.Add(o);
-        foreach (var o in parallel.All) cmd.Options.Add(o);
-        var tokens = planArgs.Split(' ', StringSplitOptions.RemoveEmptyEntries).ToArray();
-        var parse = cmd.Parse(tokens);
-        if (parse.Errors.Count > 0)
-            throw new InputError(where, $"plan_args do not parse: {parse.Errors[0].Message}", "Use the flags of `afinado plan`.");
-        string model = parse.GetValue(options.Model)!;
+        var args = parsePlanArgs(planArgs, where);
+        string model = args.Model;
         var local = Path.Combine(directory, model);
         var arch = File.Exists(local) || Directory.Exists(local) ? ModelSource.Resolve(local) : ModelSource.Resolve(model);
-        var job = options.Job(parse);
-        var devices = parse.GetValue(options.Device) == "cpu" || (parse.GetValue(options.Gpu) ?? []).Contains("cpu")
-            ? options.Devices(parse) : [];
+        var job = args.Job();
+        var devices = args.OnCpu ? args.Devices() : [];
         if (metric == "max-seq")
         {
             // A published maximum trainable length on a card: the plan's own --max seq on the first device given.
-            var cards = options.Devices(parse);
-            return Planner.Fit.Planner.Create(arch, job, cards, "seq", suggestFixes: false).Search!.Value;
+            var cards = args.Devices();
+            return Fit.Planner.Create(arch, job, cards, "seq", suggestFixes: false).Search!.Value;
         }
-        var plan = Planner.Fit.Planner.Create(arch, job, devices, suggestFixes: false);
-        if (ParallelPlanning.Requested(parse, parallel))
-            return PredictParallel(plan, parallel.Layout(parse).Validate(arch), metric, where);
+        var plan = Fit.Planner.Create(arch, job, devices, suggestFixes: false);
+        if (args.MultiGpu)
+            return PredictParallel(plan, args.Layout().Validate(arch), metric, where);
         var l = plan.Ledger;
         return metric switch
         {
