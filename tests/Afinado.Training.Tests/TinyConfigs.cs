@@ -37,6 +37,33 @@ internal static class TinyConfigs
          "num_key_value_heads":2,"head_dim":16,"intermediate_size":64,"tie_word_embeddings":true}
         """;
 
+    /// <summary>Gemma (1): (1 + w) norms, √hidden embedding scale, GeGLU, tied head, head_dim set apart from hidden / heads.</summary>
+    public const string Gemma = """
+        {"model_type":"gemma","vocab_size":320,"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
+         "num_key_value_heads":1,"head_dim":16,"intermediate_size":96,"rms_norm_eps":1e-6,"rope_theta":10000.0,
+         "hidden_activation":"gelu_pytorch_tanh","max_position_embeddings":128}
+        """;
+
+    /// <summary>Gemma 2: four norms per layer, a query_pre_attn_scalar that is not head_dim, attention and final
+    /// soft-caps small enough to bite, and a sliding layer whose window is shorter than the test sequences.</summary>
+    public const string Gemma2 = """
+        {"model_type":"gemma2","vocab_size":320,"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
+         "num_key_value_heads":2,"head_dim":16,"intermediate_size":96,"rms_norm_eps":1e-6,"rope_theta":10000.0,
+         "query_pre_attn_scalar":24,"attn_logit_softcapping":2.0,"final_logit_softcapping":3.0,"sliding_window":8,
+         "layer_types":["sliding_attention","full_attention"],"hidden_activation":"gelu_pytorch_tanh","max_position_embeddings":128}
+        """;
+
+    /// <summary>Gemma 3 text: Gemma 2's layer with q/k norms, no attention soft-cap, a local RoPE base on sliding layers
+    /// and linear rope_scaling on the global one.</summary>
+    public const string Gemma3Text = """
+        {"model_type":"gemma3_text","vocab_size":320,"hidden_size":64,"num_hidden_layers":3,"num_attention_heads":4,
+         "num_key_value_heads":2,"head_dim":24,"intermediate_size":96,"rms_norm_eps":1e-6,"rope_theta":1000000.0,
+         "rope_local_base_freq":10000.0,"rope_scaling":{"rope_type":"linear","factor":8.0},"query_pre_attn_scalar":24,
+         "sliding_window":8,"layer_types":["sliding_attention","sliding_attention","full_attention"],
+         "final_logit_softcapping":null,"attn_logit_softcapping":null,"hidden_activation":"gelu_pytorch_tanh",
+         "max_position_embeddings":128}
+        """;
+
     public static IEnumerable<object[]> All() =>
-        new[] { Llama, GqaTied, Llama31Scaled, Qwen2Scaled, Qwen3Scaled }.Select(c => new object[] { c });
+        new[] { Llama, GqaTied, Llama31Scaled, Qwen2Scaled, Qwen3Scaled, Gemma, Gemma2, Gemma3Text }.Select(c => new object[] { c });
 }

@@ -32,8 +32,6 @@ public static class GenerateCommand
             var options = sampling.Read(parse);
             var tok = TextTokenizers.Create(parse.GetValue(tokenizer) ?? (HfTokenizer.In(folder) ? "model" : "byte"), folder);
             using var lm = PretrainedModel.Load(folder);
-            if (tok.VocabSize > lm.Architecture.VocabSize)
-                throw new Afinado.Planner.InputError("--tokenizer", $"{tok.Name} has {tok.VocabSize} ids but the model's vocab_size is {lm.Architecture.VocabSize}", "Use the tokenizer the model was trained with.");
             var output = parse.InvocationConfiguration.Output;
             bool asJson = parse.GetValue(json);
             if (!asJson) output.Write(Afinado.Planner.TerminalText.Escape(parse.GetValue(prompt), keepLayout: true));

@@ -35,6 +35,8 @@ public sealed class SupervisedSource : IBatchSource
         bool Validation(int i) => positions[i] < cut || (positions.Length > 1 && positions[i] == cut && cut != SplitAssigner.DefaultValidationFraction);
         _train = usable.Where((_, i) => !Validation(i)).Select(x => (x.Item2.Ids, x.Item2.Trained)).ToArray();
         _validation = usable.Where((_, i) => Validation(i)).Select(x => (x.Item2.Ids, x.Item2.Trained)).ToArray();
+        // Rows are padded with end of text, so that id is fed too.
+        MaxTokenId = Math.Max(tokenizer.EndOfText, _train.Concat(_validation).Select(r => r.Ids.DefaultIfEmpty(0).Max()).DefaultIfEmpty(0).Max());
         if (_train.Length == 0)
             throw new InputError("--data", $"no training example has a trained token within --seq {sequenceLength} ({Dropped} of {examples.Count} lose all of theirs to truncation)", "Use a longer --seq or more examples.");
         if (_validation.Length == 0)
@@ -51,6 +53,8 @@ public sealed class SupervisedSource : IBatchSource
     public int LastTurnOnly { get; }
     /// <summary>Examples left out because truncation removed every trained token.</summary>
     public int Dropped { get; }
+    /// <summary>The largest id fed to the model (what its embedding table must hold).</summary>
+    public int MaxTokenId { get; }
     public int TrainExamples => _train.Length;
     public int ValidationExamples => _validation.Length;
 

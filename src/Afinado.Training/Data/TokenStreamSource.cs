@@ -21,6 +21,7 @@ public sealed class TokenStreamSource : IBatchSource
         Files = files;
         train = Join(trainDocs, tokenizer);
         validation = Join(validationDocs, tokenizer);
+        MaxTokenId = Math.Max(train.DefaultIfEmpty(0).Max(), validation.DefaultIfEmpty(0).Max());
         if (train.Length < sequenceLength + 2)
             throw new InputError("--seq", $"the training text has {train.Length} tokens, fewer than one window of {sequenceLength + 1}", "Use a shorter --seq or more data.");
         if (validation.Length < sequenceLength + 2)
@@ -32,6 +33,8 @@ public sealed class TokenStreamSource : IBatchSource
     public string Description { get; }
     public IReadOnlyList<string> Files { get; }
     public long PositionsPerSample => SequenceLength;
+    /// <summary>The largest id in either stream (what the model's embedding table must hold).</summary>
+    public int MaxTokenId { get; }
     public long TrainTokens => train.Length;
     public long ValidationTokens => validation.Length;
 

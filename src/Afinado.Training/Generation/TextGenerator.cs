@@ -47,6 +47,7 @@ public static class TextGenerator
         options.Validate();
         if (promptIds.Length == 0)
             throw new InputError("prompt", "is empty after tokenization", "Give a prompt with some text.");
+        VocabularyFit.Check(tokenizer, model.Architecture.VocabSize, promptIds, "prompt", "the prompt");
         int maxPositions = model.Architecture.MaxPositionEmbeddings;
         if (promptIds.Length + options.MaxNewTokens > maxPositions)
             throw new InputError("--max-new-tokens", $"the prompt ({promptIds.Length} tokens) plus {options.MaxNewTokens} new tokens exceeds max_position_embeddings ({maxPositions})",

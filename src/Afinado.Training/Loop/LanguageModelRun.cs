@@ -71,14 +71,15 @@ public sealed class LanguageModelRun
         if (config.Threads is { } threads) set_num_threads(threads);
         ProcessMemory.TameMalloc();
         var tokenizer = TextTokenizers.Create(config.Tokenizer, config.BaseModel);
-        if (tokenizer.VocabSize > arch.VocabSize)
-            throw new InputError("--tokenizer", $"{tokenizer.Name} has {tokenizer.VocabSize} ids but the model's vocab_size is {arch.VocabSize}", "Use the tokenizer the model was trained with.");
         var data = DataCatalog.TokenSource(config.Data, config.Category, tokenizer, config.SequenceLength, config.BaseModel);
+        VocabularyFit.Check(tokenizer, arch.VocabSize, [MaxTokenId(data)], "--data", "the training data");
         if (data is SupervisedSource supervised)
             progress.Message($"supervised data: {supervised.TrainExamples} train / {supervised.ValidationExamples} validation examples, loss on the answers; " +
                 $"{supervised.Truncated} truncated to --seq {config.SequenceLength} + 1 tokens, {supervised.Dropped} left out (no answer token within the window)" +
                 (supervised.LastTurnOnly > 0 ? $"; {supervised.LastTurnOnly} conversations on their last assistant turn only (the chat template does not render them incrementally)" : ""));
         var extraSources = extras.Select(e => (e, DataCatalog.TokenSource(e.Data, e.Category, tokenizer, config.SequenceLength))).ToList();
+        foreach (var (extra, source) in extraSources)
+            VocabularyFit.Check(tokenizer, arch.VocabSize, [MaxTokenId(source)], "--data", $"the {extra.Name} evaluation data");
         var baseFiles = config.BaseModel is null ? [] : PretrainedModel.WeightFiles(config.BaseModel);
         var selection = SharedSelection.CreateParameterSelection(arch, config.Method, config.Freeze, config.LoraRank, config.LoraAlpha, config.LoraDropout, config.LoraTargets);
         var request = new PeakPlanRequest(arch, selection, config);
@@ -271,4 +272,11 @@ public sealed class LanguageModelRun
         GC.Collect();
         GC.WaitForPendingFinalizers();
     }
+
+    private static int MaxTokenId(IBatchSource source) => source switch
+    {
+        TokenStreamSource t => t.MaxTokenId,
+        SupervisedSource s => s.MaxTokenId,
+        _ => 0,
+    };
 }

@@ -66,11 +66,6 @@ public static class TrainConfigChecks
         if (c.SequenceLength > arch.MaxPositionEmbeddings)
             throw new InputError("--seq", Invariant($"{c.SequenceLength} is beyond the model's max_position_embeddings ({arch.MaxPositionEmbeddings})"),
                 Invariant($"Use --seq {arch.MaxPositionEmbeddings} or less."));
-        // The trainer's attention is causal over the whole sequence: within the window that is what a sliding layer
-        // computes, beyond it the model would be trained to attend where it never looks.
-        if (arch.SlidingLayerCount > 0 && c.SequenceLength > arch.SlidingWindow)
-            throw new InputError("--seq", Invariant($"{c.SequenceLength} is beyond the model's sliding_window ({arch.SlidingWindow}), which the trainer does not implement"),
-                Invariant($"Use --seq {arch.SlidingWindow} or less."));
     }
 
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

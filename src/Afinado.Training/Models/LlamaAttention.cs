@@ -3,7 +3,12 @@ using static TorchSharp.torch;
 
 namespace Afinado.Training.Models;
 
-/// <summary>Causal self-attention with grouped-query heads, RoPE and optional q/k RMSNorm (Hugging Face LlamaAttention).</summary>
+/// <summary>
+/// Causal self-attention with grouped-query heads, RoPE and optional q/k RMSNorm (Hugging Face LlamaAttention), plus what
+/// Gemma 2 and 3 add: the scale 1/√query_pre_attn_scalar, soft-capped scores (c · tanh(x / c), Gemma 2) and layers that
+/// attend only within the sliding window (transformers masking_utils sliding_window_overlay: key j is seen from query i
+/// when j ≤ i and i − j &lt; window).
+/// </summary>
 public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
 {
     /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
@@ -15,13 +20,17 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
     private readonly Rotary rotary;
     private readonly long heads, kvHeads, headDim;
     private readonly double scale;
+    private readonly double? softcap;
+    private readonly long? window;
 
-    public LlamaAttention(ModelArchitecture arch, Rotary rotary) : base(nameof(LlamaAttention))
+    public LlamaAttention(ModelArchitecture arch, Rotary rotary, int layer = 0) : base(nameof(LlamaAttention))
     {
         heads = arch.NumHeads;
         kvHeads = arch.NumKvHeads;
         headDim = arch.HeadDim;
-        scale = 1.0 / Math.Sqrt(headDim);
+        scale = 1.0 / Math.Sqrt(arch.QueryPreAttnScalar ?? headDim);
+        softcap = arch.AttnLogitSoftcap;
+        window = arch.IsSlidingLayer(layer) ? arch.SlidingWindow : null;
         this.rotary = rotary;
         qProj = new AdaptableLinear(arch.HiddenSize, arch.QueryWidth, arch.QkvBias);
         kProj = new AdaptableLinear(arch.HiddenSize, arch.KvWidth, arch.QkvBias);
@@ -33,8 +42,8 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
         register_module("o_proj", oProj);
         if (arch.QkNorm)
         {
-            qNorm = new RmsNorm(headDim, arch.NormEpsilon);
-            kNorm = new RmsNorm(headDim, arch.NormEpsilon);
+            qNorm = new RmsNorm(headDim, arch.NormEpsilon, arch.NormWeightOffset);
+            kNorm = new RmsNorm(headDim, arch.NormEpsilon, arch.NormWeightOffset);
             register_module("q_norm", qNorm);
             register_module("k_norm", kNorm);
         }
@@ -73,15 +82,25 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
             k = k.repeat_interleave(groups, dim: 1);
             v = v.repeat_interleave(groups, dim: 1);
         }
+        long keys = k.shape[2];
+        // Positions a query may not see: later ones, and with a window those window or more behind it. Null: none hidden
+        // beyond the plain causal mask.
+        using var hidden = window is { } w && keys > w ? HiddenPositions(t, keys, offset, w, x.device) : null;
         Tensor y;
-        if (Kernel == AttentionKernel.Sdpa)
+        // SDPA scales by 1/√head_dim and cannot soft-cap: another scale or a cap takes the explicit path.
+        if (Kernel == AttentionKernel.Sdpa && softcap is null && Math.Abs(scale * Math.Sqrt(headDim) - 1) < 1e-12)
         {
-            y = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: causal); // sic: TorchSharp's spelling
+            y = hidden is null
+                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: causal) // sic: TorchSharp's spelling
+                : nn.functional.scaled_dot_product_attention(q, k, v, zeros(hidden.shape, dtype: q.dtype, device: q.device).masked_fill_(hidden, float.NegativeInfinity));
         }
         else
         {
             var scores = q.matmul(k.transpose(-2, -1)).mul_(scale);
-            if (causal)
+            if (softcap is { } cap) scores = scores.div_(cap).tanh_().mul_(cap);
+            if (hidden is not null)
+                scores = scores.masked_fill(hidden, float.NegativeInfinity);
+            else if (causal)
             {
                 using var mask = ones(t, t, dtype: ScalarType.Bool, device: x.device).triu(1);
                 scores = scores.masked_fill(mask, float.NegativeInfinity);
@@ -90,5 +109,15 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
         }
         y = y.transpose(1, 2).contiguous().view(b, t, heads * headDim);
         return oProj.call(y).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>[t, keys] true where query i (at position offset + i) must not see key j: j later than it, or j at least
+    /// <paramref name="window"/> positions behind it.</summary>
+    private static Tensor HiddenPositions(long t, long keys, long offset, long window, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var query = arange(offset, offset + t, dtype: ScalarType.Int64, device: device).unsqueeze(1);
+        var key = arange(keys, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+        return key.gt(query).logical_or_(query.sub(key).ge(window)).MoveToOuterDisposeScope();
     }
 }

@@ -47,9 +47,15 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor inputIds)
     {
         using var scope = NewDisposeScope();
-        var h = Model.call(inputIds);
+        return Head(Model.call(inputIds)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The head over final hidden states: the (tied) projection, then Gemma 2's final soft-cap
+    /// (Gemma2ForCausalLM: <c>logits / c</c>, tanh, <c>· c</c>).</summary>
+    private Tensor Head(Tensor h)
+    {
         var logits = lmHead is null ? nn.functional.linear(h, Model.EmbedTokens.weight!) : lmHead.call(h);
-        return logits.MoveToOuterDisposeScope();
+        return Architecture.FinalLogitSoftcap is { } cap ? logits.div(cap).tanh_().mul_(cap) : logits;
     }
 
     /// <summary>
@@ -59,11 +65,10 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     public Tensor Step(Tensor inputIds, KvCache cache)
     {
         using var scope = NewDisposeScope();
-        var x = Model.EmbedTokens.call(inputIds);
+        var x = Model.Embed(inputIds);
         for (int i = 0; i < Model.Layers.Count; i++) x = Model.Layers[i].Step(x, cache[i]);
         var last = Model.Norm.call(x.narrow(1, x.shape[1] - 1, 1)).squeeze(1);
-        var logits = lmHead is null ? nn.functional.linear(last, Model.EmbedTokens.weight!) : lmHead.call(last);
-        return logits.MoveToOuterDisposeScope();
+        return Head(last).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -73,10 +78,9 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     /// </summary>
     public Tensor Forward(Tensor inputIds, Func<Tensor, Tensor> blockOutput)
     {
-        var x = Model.EmbedTokens.call(inputIds);
+        var x = Model.Embed(inputIds);
         foreach (var layer in Model.Layers) x = blockOutput(layer.call(x));
-        var h = Model.Norm.call(x);
-        return lmHead is null ? nn.functional.linear(h, Model.EmbedTokens.weight!) : lmHead.call(h);
+        return Head(Model.Norm.call(x));
     }
 
     /// <summary>Every linear layer with its Hugging Face module path (e.g. <c>model.layers.0.mlp.up_proj</c>).</summary>
@@ -101,25 +105,26 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             throw new InputError("--model", $"{arch.ModelType} was read generically from its safetensors headers (roles guessed from tensor names)", "Plan it with `afinado plan`; to train, pick a llama, mistral or qwen model.");
         if (arch.IsMoE)
             throw new InputError("--model", $"{arch.Name} is a mixture-of-experts model ({arch.NumExperts} experts)", "The trainer builds dense Llama-style decoders only; pick a dense model.");
-        // The planner reads these, but this builder has only the pre-norm Llama block: OLMo 2's post-norms and full-width
-        // q/k norms, Granite's multipliers, SmolLM3's NoPE layers, Gemma 3's four norms per layer, local RoPE base and
-        // vision tower, Qwen2.5-VL's and Qwen3-VL's vision transformers and mrope, Mistral Small 3's Pixtral tower, and Llama 3.2 Vision's cross-attention layers would
-        // silently train a different network.
-        if (arch.ModelType is "olmo2" or "granite" or "smollm3" or "gemma3_text" or "gemma3" or "qwen2_5_vl" or "qwen3_vl" or "mistral3" or "mllama")
-            throw new InputError("--model", $"{arch.ModelType} is planned but not yet built by the trainer", "Plan it with `afinado plan`; to train, pick a llama, mistral or qwen model.");
+        // The planner reads these, but this builder has only the pre-norm Llama block and Gemma 2's four-norm block:
+        // OLMo 2's post-norms and full-width q/k norms, Granite's multipliers, SmolLM3's NoPE layers, the vision towers of
+        // gemma3, Qwen2.5-VL, Qwen3-VL and Mistral Small 3 (and their mrope), and Llama 3.2 Vision's cross-attention
+        // layers would silently train a different network.
+        if (arch.ModelType is "olmo2" or "granite" or "smollm3" or "gemma3" or "qwen2_5_vl" or "qwen3_vl" or "mistral3" or "mllama")
+            throw new InputError("--model", $"{arch.ModelType} is planned but not yet built by the trainer",
+                arch.ModelType == "gemma3" ? "Train its text model: a gemma3_text config (Gemma 3 1B is one), or plan this one with `afinado plan`."
+                : "Plan it with `afinado plan`; to train, pick a llama, mistral, qwen or gemma model.");
         if (arch.Positions != PositionKind.Rotary || arch.Norm != NormKind.RmsNorm || arch.Mlp != MlpKind.Gated)
-            throw new InputError("--model", $"{arch.ModelType} is not a Llama-style decoder (RoPE, RMSNorm, gated MLP)", "Pick a llama, mistral or qwen model.");
+            throw new InputError("--model", $"{arch.ModelType} is not a Llama-style decoder (RoPE, RMSNorm, gated MLP)", "Pick a llama, mistral, qwen or gemma model.");
         // Config features the planner reads and this decoder does not compute: refused by name, never trained silently
-        // as a different network (Gemma's (1 + w) norms, √hidden embedding scale, soft-capping, four norms per layer).
-        string? missing = arch.NormWeightOffset != 0 ? "the norm weight offset (Gemma's x̂ · (1 + w))"
-            : arch.EmbeddingMultiplier != 1 ? "the embedding multiplier (Gemma's √hidden)"
-            : arch.AttnLogitSoftcap is not null ? "attn_logit_softcapping"
-            : arch.FinalLogitSoftcap is not null ? "final_logit_softcapping"
-            : arch.QueryPreAttnScalar is not null ? "query_pre_attn_scalar"
-            : arch.NormsPerLayer != 2 ? $"{arch.NormsPerLayer} norms per layer"
+        // as a different network. Gemma's (1 + w) norms, √hidden embedding scale, soft-capping, query_pre_attn_scalar
+        // and four norms per layer are computed (only for the gemma families, whose layout they belong to).
+        bool gemma = arch.ModelType is "gemma" or "gemma2" or "gemma3_text";
+        string? missing = arch.NormWeightOffset != 0 && !gemma ? "the norm weight offset (x̂ · (1 + w))"
+            : arch.EmbeddingMultiplier != 1 && !gemma ? "the embedding multiplier"
+            : arch.NormsPerLayer != 2 && !(gemma && arch.NormsPerLayer == 4) ? $"{arch.NormsPerLayer} norms per layer"
             : !Rotary.Supports(arch.RopeScaling) ? $"rope_scaling type {arch.RopeScaling!.Type}"
             : null;
         if (missing is not null)
-            throw new InputError("--model", $"{arch.ModelType}'s {missing} is not implemented by the trainer", "Plan it with `afinado plan`; to train, pick a llama, mistral or qwen model.");
+            throw new InputError("--model", $"{arch.ModelType}'s {missing} is not implemented by the trainer", "Plan it with `afinado plan`; to train, pick a llama, mistral, qwen or gemma model.");
     }
 }

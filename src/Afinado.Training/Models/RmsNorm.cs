@@ -4,7 +4,10 @@ using static TorchSharp.torch;
 
 namespace Afinado.Training.Models;
 
-/// <summary>RMSNorm as in transformers' LlamaRMSNorm: x · rsqrt(mean(x²) + eps) · weight (computed in fp32).</summary>
+/// <summary>
+/// RMSNorm as in transformers' LlamaRMSNorm: x · rsqrt(mean(x²) + eps) · weight (computed in fp32). With an
+/// <c>offset</c> of 1 it is GemmaRMSNorm: x̂ · (1 + weight), the weight starting at zero.
+/// </summary>
 public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 {
     /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
@@ -12,12 +15,13 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
     protected override void RegisterComponents() { }
 
     private readonly Parameter weight;
-    private readonly double eps;
+    private readonly double eps, offset;
 
-    public RmsNorm(long dim, double eps) : base(nameof(RmsNorm))
+    public RmsNorm(long dim, double eps, double offset = 0) : base(nameof(RmsNorm))
     {
         this.eps = eps;
-        weight = new Parameter(ones(dim));
+        this.offset = offset;
+        weight = new Parameter(offset == 0 ? ones(dim) : zeros(dim));
         register_parameter("weight", weight);
     }
 
@@ -26,6 +30,6 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var variance = x.pow(2).mean(new long[] { -1 }, keepdim: true);
         var normed = x * (variance + eps).rsqrt();
-        return (normed * weight).MoveToOuterDisposeScope();
+        return (offset == 0 ? normed * weight : normed * (weight + offset)).MoveToOuterDisposeScope();
     }
 }
