@@ -7,7 +7,9 @@ modeling_llama / modeling_qwen2 / modeling_qwen3 do (RMSNorm in fp32, rotate_hal
 and as modeling_gemma / modeling_gemma2 / modeling_gemma3 do for those model types (norms x_hat * (1 + w), embeddings
 times sqrt(hidden), GeGLU with gelu tanh, four norms per layer, scale query_pre_attn_scalar ** -0.5, attention and
 final logit soft-capping c * tanh(x / c), layer_types with a sliding window where query i sees key j only for
-i - j < window, Gemma 3's q/k norms and its local RoPE base on sliding layers), and writes the logits [T, V] as JSON. With ADAPTER_FOLDER (a PEFT LoRA adapter: adapter_config.json with r and
+i - j < window, Gemma 3's q/k norms and its local RoPE base on sliding layers), and as modeling_phi3 does (fused
+qkv_proj split by width, fused gate_up_proj whose first half is the gate, partial_rotary_factor rotating the first
+channels of each head, a set sliding_window on every layer), and writes the logits [T, V] as JSON. With ADAPTER_FOLDER (a PEFT LoRA adapter: adapter_config.json with r and
 lora_alpha, adapter_model.safetensors with base_model.model.<module>.lora_A/lora_B.weight) each adapted weight becomes
 W + (lora_alpha / r) · B @ A first, as PEFT's merge does. An independent implementation: it shares no code with the C#
 model.
@@ -101,13 +103,15 @@ def main(folder, ids_path, out_path, adapter=None):
     hd = c.get("head_dim") or H // nh
     eps = c.get("rms_norm_eps", 1e-6)
     T = ids.shape[0]
-    cos, sin = rope_tables(c, hd, T)
+    rd = int(hd * c.get("partial_rotary_factor", 1.0))
+    cos, sin = rope_tables(c, rd, T)
     # Gemma 3: sliding layers rotate with rope_local_base_freq and no scaling.
-    local = rope_tables(c, hd, T, c["rope_local_base_freq"], scaled=False) if kind == "gemma3_text" else (cos, sin)
+    local = rope_tables(c, rd, T, c["rope_local_base_freq"], scaled=False) if kind == "gemma3_text" else (cos, sin)
     pos = torch.arange(T)
     causal = pos[None, :] > pos[:, None]
     window = c.get("sliding_window")
-    types = c.get("layer_types") or ["full_attention"] * L
+    # Phi-3 and Mistral have no layer_types: a set sliding_window applies to every layer.
+    types = c.get("layer_types") or (["sliding_attention"] * L if window and kind in ("phi3", "mistral") else ["full_attention"] * L)
     scale = c["query_pre_attn_scalar"] ** -0.5 if four_norms else hd ** -0.5
     attn_cap = c.get("attn_logit_softcapping") if kind == "gemma2" else None
     final_cap = c.get("final_logit_softcapping") if four_norms else None
@@ -124,14 +128,22 @@ def main(folder, ids_path, out_path, adapter=None):
             y = t @ w[p + name + ".weight"].T
             b = w.get(p + name + ".bias")
             return y + b if b is not None else y
-        q = lin("self_attn.q_proj", h).view(T, nh, hd).transpose(0, 1)
-        k = lin("self_attn.k_proj", h).view(T, nkv, hd).transpose(0, 1)
-        v = lin("self_attn.v_proj", h).view(T, nkv, hd).transpose(0, 1)
+        if p + "self_attn.qkv_proj.weight" in w:
+            qkv = lin("self_attn.qkv_proj", h)
+            q, k, v = qkv[:, :nh * hd], qkv[:, nh * hd:(nh + nkv) * hd], qkv[:, (nh + nkv) * hd:]
+        else:
+            q, k, v = lin("self_attn.q_proj", h), lin("self_attn.k_proj", h), lin("self_attn.v_proj", h)
+        q = q.reshape(T, nh, hd).transpose(0, 1)
+        k = k.reshape(T, nkv, hd).transpose(0, 1)
+        v = v.reshape(T, nkv, hd).transpose(0, 1)
         if p + "self_attn.q_norm.weight" in w:
             q = norm(q, w[p + "self_attn.q_norm.weight"])
             k = norm(k, w[p + "self_attn.k_norm.weight"])
         cs, sn = local if sliding else (cos, sin)
-        q, k = q * cs + rotate_half(q) * sn, k * cs + rotate_half(k) * sn
+        def rope(t):
+            r = t[..., :rd]
+            return torch.cat((r * cs + rotate_half(r) * sn, t[..., rd:]), -1)
+        q, k = rope(q), rope(k)
         k = k.repeat_interleave(nh // nkv, 0); v = v.repeat_interleave(nh // nkv, 0)
         att = (q @ k.transpose(-2, -1)) * scale
         if attn_cap:
@@ -145,7 +157,11 @@ def main(folder, ids_path, out_path, adapter=None):
         else:
             x = x + o
             h = norm(x, w[p + "post_attention_layernorm.weight"])
-        m = lin("mlp.down_proj", act_fn(lin("mlp.gate_proj", h)) * lin("mlp.up_proj", h))
+        if p + "mlp.gate_up_proj.weight" in w:
+            gate, up = lin("mlp.gate_up_proj", h).chunk(2, -1)
+        else:
+            gate, up = lin("mlp.gate_proj", h), lin("mlp.up_proj", h)
+        m = lin("mlp.down_proj", act_fn(gate) * up)
         x = x + (norm(m, w[p + "post_feedforward_layernorm.weight"]) if four_norms else m)
     x = norm(x, w["model.norm.weight"])
     head = w.get("lm_head.weight", w["model.embed_tokens.weight"])

@@ -38,15 +38,16 @@ public class GenerationTests
     }
 
     /// <summary>Sliding layers under a cache: each decode step past the window sees only the last window of keys, as the
-    /// full forward's windowed mask does (Gemma 2: window 8; Gemma 3 text: window 8, local RoPE base).</summary>
+    /// full forward's windowed mask does (Gemma 2: window 8; Gemma 3 text: window 8, local RoPE base; Phi-3: every layer).</summary>
     [Theory]
     [InlineData(nameof(TinyConfigs.Gemma2), AttentionKernel.Eager)]
     [InlineData(nameof(TinyConfigs.Gemma3Text), AttentionKernel.Sdpa)]
     [InlineData(nameof(TinyConfigs.Gemma3Text), AttentionKernel.Eager)]
+    [InlineData(nameof(TinyConfigs.Phi3), AttentionKernel.Sdpa)]
     public void Cached_steps_past_a_sliding_window_give_the_logits_of_the_full_forward(string config, AttentionKernel kernel)
     {
         manual_seed(13);
-        string json = config == nameof(TinyConfigs.Gemma2) ? TinyConfigs.Gemma2 : TinyConfigs.Gemma3Text;
+        string json = config switch { nameof(TinyConfigs.Gemma2) => TinyConfigs.Gemma2, nameof(TinyConfigs.Phi3) => TinyConfigs.Phi3, _ => TinyConfigs.Gemma3Text };
         using var model = new LlamaForCausalLM(TinyConfigs.Parse(json), kernel, initStd: 0.3);
         model.eval();
         using var _ = no_grad();

@@ -11,7 +11,8 @@ namespace Afinado.Training.Tests;
 /// The TorchSharp model's logits equal an independent PyTorch reference forward of the same Hugging Face folder
 /// (bench/interop/hf_reference.py on Debian's python3-torch 1.13, fp32) within 1e-4: Llama 3.1's llama3 rope_scaling
 /// with grouped-query attention, Qwen2's q/k/v biases with a tied head, Qwen3's q/k norms over an explicit head_dim, and
-/// Gemma 1, 2 and 3 text (norm offsets, embedding scale, GeGLU, four norms, soft-caps, sliding windows, local RoPE).
+/// Gemma 1, 2 and 3 text (norm offsets, embedding scale, GeGLU, four norms, soft-caps, sliding windows, local RoPE) and
+/// Phi-3 (fused qkv and gate/up projections, partial rotary, a window on every layer).
 /// </summary>
 public sealed class InteropLogitsTests : IDisposable
 {
@@ -40,16 +41,19 @@ public sealed class InteropLogitsTests : IDisposable
         { "gemma2", TinyConfigs.Gemma2, AttentionKernel.Eager },
         { "gemma3_text", TinyConfigs.Gemma3Text, AttentionKernel.Eager },
         { "gemma3_text", TinyConfigs.Gemma3Text, AttentionKernel.Sdpa },
+        { "phi3", TinyConfigs.Phi3, AttentionKernel.Sdpa },
+        { "phi3", TinyConfigs.Phi3, AttentionKernel.Eager },
     };
 
     /// <summary>
-    /// Gemma, Gemma 2 and Gemma 3 text against the reference over 24 tokens, three times the sliding window. Weights are
+    /// Gemma, Gemma 2, Gemma 3 text and Phi-3 (fused projections, partial rotation) against the reference over 24 tokens,
+    /// three times the sliding window. Weights are
     /// drawn wide (σ 0.3) and every norm weight moved off zero, so the (1 + w) offsets, the soft-caps and the window all
     /// change the logits; SDPA runs the sliding layers with an explicit mask.
     /// </summary>
     [Theory]
     [MemberData(nameof(GemmaConfigs))]
-    public async Task Gemma_logits_equal_a_pytorch_reference_forward_of_the_same_folder(string name, string config, AttentionKernel kernel)
+    public async Task Gemma_and_phi3_logits_equal_a_pytorch_reference_forward_of_the_same_folder(string name, string config, AttentionKernel kernel)
     {
         string folder = Directory.CreateDirectory(Path.Combine(_dir, $"{name}-{kernel}")).FullName;
         File.WriteAllText(Path.Combine(folder, "config.json"), config);

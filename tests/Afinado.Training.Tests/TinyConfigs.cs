@@ -64,6 +64,13 @@ internal static class TinyConfigs
          "max_position_embeddings":128}
         """;
 
+    /// <summary>Phi-3: fused qkv_proj and gate_up_proj, half the head rotated, a sliding window on every layer.</summary>
+    public const string Phi3 = """
+        {"model_type":"phi3","vocab_size":320,"hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
+         "num_key_value_heads":2,"intermediate_size":96,"rms_norm_eps":1e-5,"rope_theta":10000.0,"partial_rotary_factor":0.5,
+         "sliding_window":8,"max_position_embeddings":128,"tie_word_embeddings":false}
+        """;
+
     public static IEnumerable<object[]> All() =>
-        new[] { Llama, GqaTied, Llama31Scaled, Qwen2Scaled, Qwen3Scaled, Gemma, Gemma2, Gemma3Text }.Select(c => new object[] { c });
+        new[] { Llama, GqaTied, Llama31Scaled, Qwen2Scaled, Qwen3Scaled, Gemma, Gemma2, Gemma3Text, Phi3 }.Select(c => new object[] { c });
 }

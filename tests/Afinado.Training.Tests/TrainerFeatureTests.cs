@@ -77,7 +77,8 @@ public class TrainerFeatureTests
     [InlineData("google/gemma-2b")]
     [InlineData("google/gemma-2-2b")]
     [InlineData("google/gemma-3-1b-it")]
-    public void Gemma_text_models_build_with_the_planners_tensors(string id)
+    [InlineData("microsoft/Phi-3-mini-4k-instruct")]
+    public void Gemma_and_phi3_models_build_with_the_planners_tensors(string id)
     {
         // Full size is not needed to check the layout: the catalog config at two layers and a small vocabulary.
         var node = JsonNode.Parse(ModelCatalog.ConfigJson(id))!.AsObject();

@@ -15,7 +15,10 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
     /// reflection-based registration would add every field and property again under C# names.</summary>
     protected override void RegisterComponents() { }
 
-    private readonly AdaptableLinear qProj, kProj, vProj, oProj;
+    // Phi-3 fuses q, k and v into one qkv_proj (Phi3Attention), split by width after the projection.
+    private readonly AdaptableLinear? qProj, kProj, vProj, qkvProj;
+    private readonly AdaptableLinear oProj;
+    private readonly long queryWidth, kvWidth;
     private readonly RmsNorm? qNorm, kNorm;
     private readonly Rotary rotary;
     private readonly long heads, kvHeads, headDim;
@@ -32,13 +35,23 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
         softcap = arch.AttnLogitSoftcap;
         window = arch.IsSlidingLayer(layer) ? arch.SlidingWindow : null;
         this.rotary = rotary;
-        qProj = new AdaptableLinear(arch.HiddenSize, arch.QueryWidth, arch.QkvBias);
-        kProj = new AdaptableLinear(arch.HiddenSize, arch.KvWidth, arch.QkvBias);
-        vProj = new AdaptableLinear(arch.HiddenSize, arch.KvWidth, arch.QkvBias);
+        queryWidth = arch.QueryWidth;
+        kvWidth = arch.KvWidth;
+        if (arch.Tensors.Any(t => t.Role == TensorRole.AttnQkv && t.Layer == layer))
+        {
+            qkvProj = new AdaptableLinear(arch.HiddenSize, arch.QueryWidth + 2 * arch.KvWidth, arch.QkvBias);
+            register_module("qkv_proj", qkvProj);
+        }
+        else
+        {
+            qProj = new AdaptableLinear(arch.HiddenSize, arch.QueryWidth, arch.QkvBias);
+            kProj = new AdaptableLinear(arch.HiddenSize, arch.KvWidth, arch.QkvBias);
+            vProj = new AdaptableLinear(arch.HiddenSize, arch.KvWidth, arch.QkvBias);
+            register_module("q_proj", qProj);
+            register_module("k_proj", kProj);
+            register_module("v_proj", vProj);
+        }
         oProj = new AdaptableLinear(arch.QueryWidth, arch.HiddenSize, arch.AttentionOutBias);
-        register_module("q_proj", qProj);
-        register_module("k_proj", kProj);
-        register_module("v_proj", vProj);
         register_module("o_proj", oProj);
         if (arch.QkNorm)
         {
@@ -67,9 +80,20 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
         long offset = cache?.Length ?? 0;
         if (cache is not null && offset > 0 && t != 1)
             throw new ArgumentException("after the prompt, a cached step takes one token at a time", nameof(x));
-        var q = qProj.call(x).view(b, t, heads, headDim);
-        var k = kProj.call(x).view(b, t, kvHeads, headDim);
-        var v = vProj.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
+        Tensor q, k, v;
+        if (qkvProj is not null)
+        {
+            var qkv = qkvProj.call(x);
+            q = qkv.narrow(-1, 0, queryWidth).view(b, t, heads, headDim);
+            k = qkv.narrow(-1, queryWidth, kvWidth).view(b, t, kvHeads, headDim);
+            v = qkv.narrow(-1, queryWidth + kvWidth, kvWidth).view(b, t, kvHeads, headDim).transpose(1, 2);
+        }
+        else
+        {
+            q = qProj!.call(x).view(b, t, heads, headDim);
+            k = kProj!.call(x).view(b, t, kvHeads, headDim);
+            v = vProj!.call(x).view(b, t, kvHeads, headDim).transpose(1, 2);
+        }
         if (qNorm is not null) { q = qNorm.call(q); k = kNorm!.call(k); }
         q = rotary.Apply(q.transpose(1, 2), offset);
         k = rotary.Apply(k.transpose(1, 2), offset);

@@ -24,7 +24,7 @@ public sealed class LlamaDecoderLayer : nn.Module<Tensor, Tensor>
         inputLayernorm = new RmsNorm(arch.HiddenSize, arch.NormEpsilon, offset);
         SelfAttention = new LlamaAttention(arch, rotary, layer);
         postAttentionLayernorm = new RmsNorm(arch.HiddenSize, arch.NormEpsilon, offset);
-        mlp = new LlamaMlp(arch);
+        mlp = new LlamaMlp(arch, layer);
         register_module("input_layernorm", inputLayernorm);
         register_module("self_attn", SelfAttention);
         register_module("post_attention_layernorm", postAttentionLayernorm);

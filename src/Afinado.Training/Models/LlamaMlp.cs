@@ -4,23 +4,35 @@ using static TorchSharp.torch;
 
 namespace Afinado.Training.Models;
 
-/// <summary>Gated feed-forward block: down(act(gate(x)) · up(x)) (SwiGLU for silu).</summary>
+/// <summary>Gated feed-forward block: down(act(gate(x)) · up(x)) (SwiGLU for silu). Phi-3 fuses gate and up into one
+/// <c>gate_up_proj</c> whose first half is the gate (Phi3MLP: <c>gate, up = gate_up_proj(x).chunk(2, -1)</c>).</summary>
 public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
     /// <summary>Submodules and parameters are registered explicitly under their Hugging Face names; TorchSharp's
     /// reflection-based registration would add every field and property again under C# names.</summary>
     protected override void RegisterComponents() { }
 
-    private readonly AdaptableLinear gateProj, upProj, downProj;
+    private readonly AdaptableLinear? gateProj, upProj, gateUpProj;
+    private readonly AdaptableLinear downProj;
     private readonly Func<Tensor, Tensor> activation;
+    private readonly long width;
 
-    public LlamaMlp(ModelArchitecture arch) : base(nameof(LlamaMlp))
+    public LlamaMlp(ModelArchitecture arch, int layer = 0) : base(nameof(LlamaMlp))
     {
-        gateProj = new AdaptableLinear(arch.HiddenSize, arch.IntermediateSize, arch.MlpBias);
-        upProj = new AdaptableLinear(arch.HiddenSize, arch.IntermediateSize, arch.MlpBias);
+        width = arch.IntermediateSize;
+        if (arch.Tensors.Any(t => t.Role == TensorRole.MlpGateUp && t.Layer == layer))
+        {
+            gateUpProj = new AdaptableLinear(arch.HiddenSize, 2 * arch.IntermediateSize, arch.MlpBias);
+            register_module("gate_up_proj", gateUpProj);
+        }
+        else
+        {
+            gateProj = new AdaptableLinear(arch.HiddenSize, arch.IntermediateSize, arch.MlpBias);
+            upProj = new AdaptableLinear(arch.HiddenSize, arch.IntermediateSize, arch.MlpBias);
+            register_module("gate_proj", gateProj);
+            register_module("up_proj", upProj);
+        }
         downProj = new AdaptableLinear(arch.IntermediateSize, arch.HiddenSize, arch.MlpBias);
-        register_module("gate_proj", gateProj);
-        register_module("up_proj", upProj);
         register_module("down_proj", downProj);
         activation = Activations.Get(arch.Activation);
     }
@@ -28,7 +40,14 @@ public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var h = activation(gateProj.call(x)).mul_(upProj.call(x));
+        Tensor h;
+        if (gateUpProj is not null)
+        {
+            var gateUp = gateUpProj.call(x);
+            h = activation(gateUp.narrow(-1, 0, width)).mul_(gateUp.narrow(-1, width, width));
+        }
+        else
+            h = activation(gateProj!.call(x)).mul_(upProj!.call(x));
         return downProj.call(h).MoveToOuterDisposeScope();
     }
 }
