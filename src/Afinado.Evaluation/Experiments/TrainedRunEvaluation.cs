@@ -14,7 +14,9 @@ namespace Afinado.Evaluation.Experiments;
 /// (<c>RUN_DIR/model</c>) and the base weights the manifest records (refusing them if their SHA-256 changed), scores
 /// per-token loss and next-token calibration on the held-out target data and on held-out English fortune categories
 /// (the retained tasks), and writes an evaluation run folder with the same manifest/summary contract plus eval.json.
-/// The cheaper alternative is the base model as is.
+/// The cheaper alternative is the base model as is; a run on prompt/completion, alpaca or chat data is scored on the
+/// answers of its held-out examples, and the base model prompted with training examples is a second alternative
+/// (<see cref="SupervisedAnswers"/>).
 /// </summary>
 public static class TrainedRunEvaluation
 {
@@ -40,10 +42,11 @@ public static class TrainedRunEvaluation
 
         var tokenizer = TextTokenizers.Create(config.Tokenizer, config.BaseModel);
         int maxTokens = Math.Min(options.MaxTokens, config.SequenceLength);
-        var specs = new List<(string Name, TaskRole Role, IReadOnlyList<TextDocument> Docs)>
-        {
-            (config.Data, TaskRole.Target, SplitAssigner.Select(DataCatalog.Resolve(config.Data, config.Category).Documents, DataSplit.Validation)),
-        };
+        // Prompt/completion, alpaca and chat data trained on its answers: the target task scores those answers.
+        bool supervised = config.Category is null && File.Exists(config.Data) && SupervisedExamples.IsSupervised(config.Data);
+        var specs = new List<(string Name, TaskRole Role, IReadOnlyList<TextDocument> Docs)>();
+        if (!supervised)
+            specs.Add((config.Data, TaskRole.Target, SplitAssigner.Select(DataCatalog.Resolve(config.Data, config.Category).Documents, DataSplit.Validation)));
         foreach (var category in options.RetainedCategories)
             specs.Add((category, TaskRole.Retained, FortuneCorpus.Load(FortuneLanguage.English, DataSplit.Validation, category)));
 
@@ -52,6 +55,19 @@ public static class TrainedRunEvaluation
         using var finetuned = PretrainedModel.Load(modelDir);
         var scores = new List<IReadOnlyDictionary<string, TaskScores>>();
         var itemCounts = new List<string>();
+        var alternatives = new Dictionary<string, string>();
+        string alternativeText = "the base model as is";
+        if (supervised)
+        {
+            var answers = SupervisedAnswers.Build(config, tokenizer, baseModel.Architecture.MaxPositionEmbeddings, options, progress);
+            scores.Add(answers.Score(baseModel, finetuned));
+            itemCounts.Add($"{config.Data} {answers.Items} (answers only)");
+            if (answers.ShotsLabel is { } label)
+            {
+                alternatives[SupervisedAnswers.FewShot] = label;
+                alternativeText += $" and {label}";
+            }
+        }
         foreach (var (name, role, docs) in specs)
         {
             var items = docs.Select(d => tokenizer.Encode(d.Text).Take(maxTokens).Select(t => (long)t).ToArray()).Where(t => t.Length >= 2).ToArray();
@@ -71,7 +87,7 @@ public static class TrainedRunEvaluation
         Directory.CreateDirectory(outDir);
         Predictions.PredictionWriter.Write(outDir, scores);
         var cost = new Verdicts.FinetuneCost(summary.WallSeconds, summary.MeasuredPeakBytes);
-        var (tasks, gains, forgetting, verdict) = FinetuneComparison.Compare(scores, new Dictionary<string, string>(), cost,
+        var (tasks, gains, forgetting, verdict) = FinetuneComparison.Compare(scores, alternatives, cost,
             options.Policy, options.Bins, options.Resamples, options.Seed);
 
         // Same contract as the training run: its manifest (so the base hash matches for `report`) plus the output weights scored.
@@ -85,7 +101,7 @@ public static class TrainedRunEvaluation
             Description = $"Training run {Path.GetFullPath(runDir)}: {summary.Method} finetune ({summary.Rule}, {summary.Steps} steps, " +
                           $"{summary.TrainableParameters:N0} of {summary.TotalParameters:N0} parameters trainable) of {config.BaseModel} on {config.Data}; " +
                           $"scored on held-out (validation-split) items, {config.Tokenizer} tokens ≤ {maxTokens} per item: {string.Join(", ", itemCounts)}; " +
-                          $"cheaper alternative: the base model as is; seed {options.Seed}",
+                          $"cheaper alternatives: {alternativeText}; seed {options.Seed}",
             Tasks = tasks,
             Gains = gains,
             Forgetting = forgetting,

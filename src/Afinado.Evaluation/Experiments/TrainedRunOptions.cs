@@ -14,6 +14,10 @@ public sealed record TrainedRunOptions
     /// <summary>Held-out items scored per task (fewer when the split holds fewer).</summary>
     public int ItemsPerTask { get; init; } = 100;
     public int MaxTokens { get; init; } = 128;
+    /// <summary>Supervised (prompt/completion, alpaca, chat) runs: at most this many training examples are put before each
+    /// held-out prompt for the base model's few-shot alternative, fewer where the model's context cannot hold them; 0
+    /// leaves the alternative out. 5, as the few-shot evaluations people quote most (MMLU's 5-shot).</summary>
+    public int Shots { get; init; } = 5;
     public int Seed { get; init; } = 1;
     public int Resamples { get; init; } = 1000;
     public int Bins { get; init; } = Calibration.DefaultBins;

@@ -17,6 +17,10 @@ public sealed record SupervisedExample(IReadOnlyList<Segment> Segments, string W
 
     /// <summary>All the text, for the deterministic train/validation split by content.</summary>
     public string Text => string.Concat(Segments.Select(s => s.Text));
+
+    /// <summary>A chat example's <c>messages</c> array as written in the file (null for other records): few-shot prompts
+    /// put earlier conversations before it as earlier turns.</summary>
+    public string? Messages { get; init; }
 }
 
 /// <summary>
@@ -135,18 +139,54 @@ public static class SupervisedExamples
             segments.Add(new(through[before.Length..], true));
             done = through.Length;
         }
+        string raw = messages.GetRawText();
         if (incremental)
         {
             if (done < full.Length) segments.Add(new(full[done..], false));
-            return new SupervisedExample(segments, where, Rendered: true);
+            return new SupervisedExample(segments, where, Rendered: true) { Messages = raw };
         }
         int last = assistant[^1];
         string prompt = Render(last, true), whole = Render(last + 1, false);
         if (!whole.StartsWith(prompt, StringComparison.Ordinal))
             throw new InputError($"{where}: messages", "the chat template renders the conversation before its last assistant turn differently from its start",
                 "Use a template that renders conversations incrementally, or prompt/completion records.");
-        return new SupervisedExample([new(prompt, false), new(whole[prompt.Length..], true)], where, Rendered: true) { LastTurnOnly = true };
+        return new SupervisedExample([new(prompt, false), new(whole[prompt.Length..], true)], where, Rendered: true) { LastTurnOnly = true, Messages = raw };
     }
+
+    /// <summary>
+    /// <paramref name="item"/> prompted with <paramref name="shots"/> first, the loss still on the item's answers only: the
+    /// base model's few-shot alternative to finetuning. A conversation gets the shots' user and assistant turns as earlier
+    /// turns of the same chat (its own system message first), rendered by the template; a prompt/completion or alpaca
+    /// record gets each shot's full text, separated by a blank line, before its prompt.
+    /// </summary>
+    public static SupervisedExample WithShots(SupervisedExample item, IReadOnlyList<SupervisedExample> shots, Chat.ChatTemplate? template)
+    {
+        if (shots.Count == 0) return item;
+        if (item.Messages is null)
+        {
+            // The context is a segment of its own (tokenized apart from the prompt, as each segment is).
+            return item with { Segments = [new(string.Concat(shots.Select(s => s.Text + "\n\n")), false), .. item.Segments] };
+        }
+        using var own = JsonDocument.Parse(item.Messages);
+        var turns = new List<string>();
+        var system = own.RootElement.EnumerateArray().Where(IsSystem).Select(m => m.GetRawText()).ToList();
+        foreach (var shot in shots)
+        {
+            if (shot.Messages is null) throw new ArgumentException("few-shot examples of a conversation must be conversations", nameof(shots));
+            using var doc = JsonDocument.Parse(shot.Messages);
+            turns.AddRange(doc.RootElement.EnumerateArray().Where(m => !IsSystem(m)).Select(m => m.GetRawText()));
+        }
+        turns.AddRange(own.RootElement.EnumerateArray().Where(m => !IsSystem(m)).Select(m => m.GetRawText()));
+        using var combined = JsonDocument.Parse("[" + string.Join(",", system.Concat(turns)) + "]");
+        var prompted = Conversation(combined.RootElement, template, item.Where + " (few-shot)");
+        // Only the item's own assistant turns count: the shots' answers are context.
+        int ownTurns = item.Segments.Count(s => s.Trained), seen = 0, trainedTotal = prompted.Segments.Count(s => s.Trained);
+        var segments = prompted.Segments.Select(s => s.Trained && ++seen <= trainedTotal - ownTurns ? s with { Trained = false } : s).ToList();
+        return prompted with { Segments = segments };
+    }
+
+    private static bool IsSystem(JsonElement m) =>
+        m.ValueKind == JsonValueKind.Object && m.TryGetProperty("role", out var r) && r.ValueKind == JsonValueKind.String && r.GetString() == "system";
 
     private static string Str(JsonElement value, string where, string key) =>
         value.ValueKind == JsonValueKind.String

@@ -35,6 +35,8 @@ public sealed class SupervisedSource : IBatchSource
         bool Validation(int i) => positions[i] < cut || (positions.Length > 1 && positions[i] == cut && cut != SplitAssigner.DefaultValidationFraction);
         _train = usable.Where((_, i) => !Validation(i)).Select(x => (x.Item2.Ids, x.Item2.Trained)).ToArray();
         _validation = usable.Where((_, i) => Validation(i)).Select(x => (x.Item2.Ids, x.Item2.Trained)).ToArray();
+        TrainSet = usable.Where((_, i) => !Validation(i)).Select(x => x.e).ToList();
+        ValidationSet = usable.Where((_, i) => Validation(i)).Select(x => x.e).ToList();
         // Rows are padded with end of text, so that id is fed too.
         MaxTokenId = Math.Max(tokenizer.EndOfText, _train.Concat(_validation).Select(r => r.Ids.DefaultIfEmpty(0).Max()).DefaultIfEmpty(0).Max());
         if (_train.Length == 0)
@@ -56,9 +58,30 @@ public sealed class SupervisedSource : IBatchSource
     /// <summary>The largest id fed to the model (what its embedding table must hold).</summary>
     public int MaxTokenId { get; }
     public int TrainExamples => _train.Length;
+    /// <summary>The examples of each split, as trained and validated on (evaluation scores the validation ones).</summary>
+    public IReadOnlyList<SupervisedExample> TrainSet { get; }
+    public IReadOnlyList<SupervisedExample> ValidationSet { get; }
     public int ValidationExamples => _validation.Length;
 
     internal static (int[] Ids, bool[] Trained, bool Truncated) Encode(SupervisedExample e, ITextTokenizer tokenizer, int[] prefix, int window)
+    {
+        var (ids, trained) = Encode(e, tokenizer, prefix);
+        bool cut = ids.Length > window;
+        var outIds = new int[window];
+        var outTrained = new bool[window];
+        for (int j = 0; j < window; j++)
+        {
+            outIds[j] = j < ids.Length ? ids[j] : tokenizer.EndOfText;
+            outTrained[j] = j < ids.Length && trained[j];
+        }
+        return (outIds, outTrained, cut);
+    }
+
+    /// <summary>An example's ids as a training row holds them, unpadded and uncut, and whether each id is a trained target
+    /// (predicted from the ids before it).</summary>
+    public static (int[] Ids, bool[] Trained) Encode(SupervisedExample e, ITextTokenizer tokenizer) => Encode(e, tokenizer, tokenizer.Encode(""));
+
+    private static (int[] Ids, bool[] Trained) Encode(SupervisedExample e, ITextTokenizer tokenizer, int[] prefix)
     {
         var ids = new List<int>();
         var trained = new List<bool>();
@@ -85,15 +108,7 @@ public sealed class SupervisedSource : IBatchSource
             ids.Add(tokenizer.EndOfText);
             trained.Add(e.Segments[^1].Trained);
         }
-        bool cut = ids.Count > window;
-        var outIds = new int[window];
-        var outTrained = new bool[window];
-        for (int j = 0; j < window; j++)
-        {
-            outIds[j] = j < ids.Count ? ids[j] : tokenizer.EndOfText;
-            outTrained[j] = j < ids.Count && trained[j];
-        }
-        return (outIds, outTrained, cut);
+        return (ids.ToArray(), trained.ToArray());
     }
 
     public (Tensor Input, Tensor Target) TrainBatch(long seed, long step, int micro, int batchSize)
