@@ -1,4 +1,5 @@
-"""PyTorch side of bench/training: the same Llama-style model (HF LlamaForCausalLM layout), same weights and batch.
+"""PyTorch side of bench/training: the same Llama-style model (HF LlamaForCausalLM layout; Qwen2's q/k/v biases and
+Qwen3's q/k RMSNorm over head_dim when the config's model_type says so; a tied head), same weights and batch.
 
 usage: llama_torch.py CONFIG.json STEPS OUT_DIR
 Loads OUT_DIR/init.safetensors written by the TorchSharp side (weights + batch), checks that the first loss matches,
@@ -43,15 +44,23 @@ class Attention(nn.Module):
         self.h, self.kv = c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"])
         self.hd = c.get("head_dim", c["hidden_size"] // self.h)
         d = c["hidden_size"]
-        self.q_proj = nn.Linear(d, self.h * self.hd, bias=False)
-        self.k_proj = nn.Linear(d, self.kv * self.hd, bias=False)
-        self.v_proj = nn.Linear(d, self.kv * self.hd, bias=False)
+        bias = c["model_type"] in ("qwen2", "qwen2_moe") or c.get("attention_bias", False)
+        self.q_proj = nn.Linear(d, self.h * self.hd, bias=bias)
+        self.k_proj = nn.Linear(d, self.kv * self.hd, bias=bias)
+        self.v_proj = nn.Linear(d, self.kv * self.hd, bias=bias)
         self.o_proj = nn.Linear(self.h * self.hd, d, bias=False)
+        self.qk_norm = c["model_type"] == "qwen3"
+        if self.qk_norm:
+            eps = c.get("rms_norm_eps", 1e-6)
+            self.q_norm = RMSNorm(self.hd, eps); self.k_norm = RMSNorm(self.hd, eps)
 
     def forward(self, x, cos, sin, mask):
         B, T, _ = x.shape
-        q = self.q_proj(x).view(B, T, self.h, self.hd).transpose(1, 2)
-        k = self.k_proj(x).view(B, T, self.kv, self.hd).transpose(1, 2)
+        q = self.q_proj(x).view(B, T, self.h, self.hd)
+        k = self.k_proj(x).view(B, T, self.kv, self.hd)
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)
         v = self.v_proj(x).view(B, T, self.kv, self.hd).transpose(1, 2)
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
         if self.kv != self.h:
@@ -94,7 +103,9 @@ class Llama(nn.Module):
         super().__init__()
         self.c = c
         self.model = Inner(c)
-        self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+        self.tied = c.get("tie_word_embeddings", False)
+        if not self.tied:
+            self.lm_head = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
 
     def forward(self, ids):
         T = ids.shape[1]
@@ -107,7 +118,8 @@ class Llama(nn.Module):
         x = self.model.embed_tokens(ids)
         for l in self.model.layers:
             x = l(x, cos, sin, mask)
-        return self.lm_head(self.model.norm(x))
+        h = self.model.norm(x)
+        return h @ self.model.embed_tokens.weight.T if self.tied else self.lm_head(h)
 
 
 def main():

@@ -4,6 +4,7 @@
 # usage: bench/training/run.sh [CONFIG.json] [BATCH] [SEQ] [STEPS]      (defaults: the ~10M medium model, 32 x 128, 3 steps)
 # THREADS (default 1) sets OMP_NUM_THREADS/OPENBLAS_NUM_THREADS for both sides: on a machine shared with other busy
 # processes, one thread each avoids OpenMP oversubscription; on an idle machine try THREADS=2.
+# RESULTS (default bench/training/results.jsonl) is where the three JSON lines go.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 config=${1:-bench/ground-truth/models/medium.json}
@@ -22,7 +23,7 @@ bin=$out/bin
 dotnet publish bench/training/TrainingBench -c Release -o "$bin" --nologo -v q >/dev/null
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
 echo "machine: $(nproc --all) cores, load $(cut -d' ' -f1-3 /proc/loadavg); threads per side: $threads; model $config, batch $batch x seq $seq, $steps timed steps"
-results=bench/training/results.jsonl
+results=${RESULTS:-bench/training/results.jsonl}
 : > "$results.tmp"
 for attention in eager sdpa; do
   dotnet "$bin/TrainingBench.dll" "$config" "$batch" "$seq" "$steps" "$attention" "$out" | tee -a "$results.tmp"

@@ -179,7 +179,7 @@ public sealed class ServeCommandTests : IAsyncLifetime
 
     /// <summary>Headless Debian chromium (.ci/run installs it) with a throwaway profile; --virtual-time-budget lets the
     /// page's fetches finish before the DOM is dumped (or, with <c>--screenshot=FILE</c>, before the page is drawn).</summary>
-    private static async Task<string> Chromium(string url, params string[] output)
+    internal static async Task<string> Chromium(string url, params string[] output)
     {
         var profile = Directory.CreateTempSubdirectory("afinado-chromium-").FullName;
         try

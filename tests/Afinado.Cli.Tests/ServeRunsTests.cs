@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Afinado.Cli.Serve;
@@ -111,25 +110,10 @@ public sealed class ServeRunsTests : IAsyncLifetime
     [Fact]
     public async Task The_page_shows_the_runs()
     {
-        var profile = Directory.CreateTempSubdirectory("afinado-chromium-").FullName;
-        try
-        {
-            var psi = new ProcessStartInfo("chromium") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                         "--disable-sync", "--no-first-run", $"--user-data-dir={profile}", "--virtual-time-budget=30000", "--dump-dom", _server.Address + "/" })
-                psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            using (var guard = new CancellationTokenSource(TimeSpan.FromMinutes(15))) // a hang guard, not a deadline
-                await p.WaitForExitAsync(guard.Token);
-            Assert.True(p.ExitCode == 0, await stderr);
-            string dom = await stdout;
-            Assert.Contains("<div id=\"runs\">", dom);
-            Assert.Contains("<td>a</td><td>completed</td><td>lora</td>", dom);
-            Assert.Contains("1.700 → 1.200", dom);
-            Assert.Contains("<td>broken</td><td>unreadable</td>", dom);
-        }
-        finally { Directory.Delete(profile, true); }
+        string dom = await ServeCommandTests.Chromium(_server.Address + "/");
+        Assert.Contains("<div id=\"runs\">", dom);
+        Assert.Contains("<td>a</td><td>completed</td><td>lora</td>", dom);
+        Assert.Contains("1.700 → 1.200", dom);
+        Assert.Contains("<td>broken</td><td>unreadable</td>", dom);
     }
 }

@@ -13,6 +13,17 @@ using static TorchSharp.torch;
 // usage: TrainingBench CONFIG.json BATCH SEQ STEPS ATTENTION(sdpa|eager) OUT_DIR
 // Writes OUT_DIR/init.safetensors (initial weights + the batch) so the PyTorch side can check it runs the same model.
 if (args[0] == "savedprobe") { Afinado.Bench.Training.SavedProbe.Run(args[1], int.Parse(args[2]), args[3], args[4], args.Length > 5 ? args[5] : null); return; }
+if (args[0] == "initfolder")
+{
+    // initfolder CONFIG.json OUT_DIR: a Hugging Face folder (config.json + model.safetensors) with seeded random weights.
+    var folderArch = HfConfigReader.ReadFile(args[1]);
+    Directory.CreateDirectory(args[2]);
+    File.Copy(args[1], Path.Combine(args[2], "config.json"), overwrite: true);
+    manual_seed(0);
+    using var init0 = new LlamaForCausalLM(folderArch);
+    ModuleWeights.Save(init0, Path.Combine(args[2], "model.safetensors"));
+    return;
+}
 if (args[0] == "memprobe") { Afinado.Bench.Training.MemProbe.Run(args[1], int.Parse(args[2]), int.Parse(args[3]), args[4], args.Length > 5 ? args[5] : "full"); return; }
 var inv = CultureInfo.InvariantCulture;
 string configPath = args[0];
@@ -65,7 +76,8 @@ using (var a = randn(2048, 2048)) using (var b = randn(2048, 2048))
     }
 }
 long n = model.parameters().Sum(p => p.numel());
-long nonEmbedding = n - arch.VocabSize * (long)arch.HiddenSize; // the embedding lookup costs no matmul FLOPs
+// The embedding lookup costs no matmul FLOPs; a tied head multiplies by that same matrix, so it counts once.
+long nonEmbedding = arch.TiedEmbeddings ? n : n - arch.VocabSize * (long)arch.HiddenSize;
 double tokens = (double)batch * seq;
 // 6·N per token for the matmuls (forward 2, backward 4) + attention scores/values: 12·layers·seq·(heads·head_dim) per token
 // (PaLM appendix B), counted in full: SDPA and eager both compute the masked half too.

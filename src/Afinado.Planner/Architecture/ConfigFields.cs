@@ -169,6 +169,24 @@ public sealed class ConfigFields
         };
     }
 
+    /// <summary>
+    /// A nested config object that must be there (a multimodal config's <c>text_config</c> / <c>vision_config</c>: the
+    /// config class would fill an absent one with defaults of a model nobody released), read with its key in the source.
+    /// </summary>
+    /// <param name="nests">What the file nests, for the fix: e.g. "the text model and the vision tower".</param>
+    public ConfigFields Section(string key, string modelType, string nests)
+    {
+        var element = Element(key)
+            ?? throw Invalid(key, "is missing", $"A {modelType} config.json nests {nests}; pass the original file.");
+        return Section(key, element);
+    }
+
+    /// <summary>The nested object <paramref name="element"/> found under <paramref name="key"/>, which must be an object.</summary>
+    public ConfigFields Section(string key, JsonElement element) =>
+        element.ValueKind == JsonValueKind.Object
+            ? new ConfigFields(element, $"{Source}: {key}")
+            : throw Invalid(key, "must be an object", "Restore the value from the model's original config.json.");
+
     public JsonElement? Element(string key) =>
         _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
 

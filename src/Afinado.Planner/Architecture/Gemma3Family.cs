@@ -12,8 +12,8 @@ internal static class Gemma3Family
 {
     public static ModelArchitecture Build(ConfigFields c, string modelType)
     {
-        var textConfig = Nested(c, "text_config");
-        var visionConfig = Nested(c, "vision_config");
+        var textConfig = c.Section("text_config", "gemma3", "the text model and the vision tower");
+        var visionConfig = c.Section("vision_config", "gemma3", "the text model and the vision tower");
         if (textConfig.OptionalString("model_type") is { } tt && tt != "gemma3_text")
             throw c.Invalid("text_config.model_type", $"is \"{tt}\", expected \"gemma3_text\"", "Restore the value from the model's original config.json.");
         if (visionConfig.OptionalString("model_type") is { } vt && vt != "siglip_vision_model")
@@ -30,16 +30,5 @@ internal static class Gemma3Family
         t.Vision("model.multi_modal_projector.mm_input_projection_weight", visionWidth, text.HiddenSize);
         t.Vision("model.multi_modal_projector.mm_soft_emb_norm.weight", visionWidth);
         return text with { ModelType = modelType, Tensors = t.Tensors };
-    }
-
-    /// <summary>A required sub-config object; its errors name the parent key (<c>cfg.json: text_config: hidden_size</c>).</summary>
-    private static ConfigFields Nested(ConfigFields c, string key)
-    {
-        // Gemma3Config would fill an absent block with class defaults (a model nobody released); demand the real one.
-        var element = c.Element(key)
-            ?? throw c.Invalid(key, "is missing", "A gemma3 config.json nests the text model and the vision tower; pass the original file.");
-        if (element.ValueKind != JsonValueKind.Object)
-            throw c.Invalid(key, "must be an object", "Restore the value from the model's original config.json.");
-        return new ConfigFields(element, $"{c.Source}: {key}");
     }
 }

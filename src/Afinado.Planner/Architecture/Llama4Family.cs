@@ -31,8 +31,8 @@ internal static class Llama4Family
     public static ModelArchitecture Build(ConfigFields c, string modelType)
     {
         if (modelType == "llama4_text") return Text(c, modelType, "model.", "lm_head");
-        var textConfig = Nested(c, "text_config");
-        var visionConfig = Nested(c, "vision_config");
+        var textConfig = c.Section("text_config", "llama4", "the text model and the vision model");
+        var visionConfig = c.Section("vision_config", "llama4", "the text model and the vision model");
         if (textConfig.OptionalString("model_type") is { } tt && tt != "llama4_text")
             throw c.Invalid("text_config.model_type", $"is \"{tt}\", expected \"llama4_text\"", "Restore the value from the model's original config.json.");
         if (visionConfig.OptionalString("model_type") is { } vt && vt != "llama4_vision_model")
@@ -209,15 +209,5 @@ internal static class Llama4Family
             i++;
         }
         return chunked;
-    }
-
-    /// <summary>A required sub-config object; its errors name the parent key.</summary>
-    private static ConfigFields Nested(ConfigFields c, string key)
-    {
-        var element = c.Element(key)
-            ?? throw c.Invalid(key, "is missing", "A llama4 config.json nests the text model and the vision model; pass the original file.");
-        if (element.ValueKind != JsonValueKind.Object)
-            throw c.Invalid(key, "must be an object", "Restore the value from the model's original config.json.");
-        return new ConfigFields(element, $"{c.Source}: {key}");
     }
 }

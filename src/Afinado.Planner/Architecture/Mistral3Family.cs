@@ -16,8 +16,8 @@ internal static class Mistral3Family
 {
     public static ModelArchitecture Build(ConfigFields c, string modelType)
     {
-        var textConfig = Nested(c, "text_config");
-        var vision = Nested(c, "vision_config");
+        var textConfig = c.Section("text_config", "mistral3", "the text model and the vision tower");
+        var vision = c.Section("vision_config", "mistral3", "the text model and the vision tower");
         if (textConfig.OptionalString("model_type") is { } tt && tt != "mistral")
             throw c.Invalid("text_config.model_type", $"is \"{tt}\", expected \"mistral\"", "Restore the value from the model's original config.json.");
         if (vision.OptionalString("model_type") is { } vt && vt != "pixtral")
@@ -69,14 +69,5 @@ internal static class Mistral3Family
     {
         t.Vision(module + ".weight", outFeatures, inFeatures);
         if (bias) t.Vision(module + ".bias", outFeatures);
-    }
-
-    private static ConfigFields Nested(ConfigFields c, string key)
-    {
-        var element = c.Element(key)
-            ?? throw c.Invalid(key, "is missing", "A mistral3 config.json nests the text model and the vision tower; pass the original file.");
-        if (element.ValueKind != JsonValueKind.Object)
-            throw c.Invalid(key, "must be an object", "Restore the value from the model's original config.json.");
-        return new ConfigFields(element, $"{c.Source}: {key}");
     }
 }

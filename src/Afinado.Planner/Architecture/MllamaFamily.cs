@@ -24,8 +24,8 @@ internal static class MllamaFamily
 {
     public static ModelArchitecture Build(ConfigFields c, string modelType)
     {
-        var text = Nested(c, "text_config");
-        var vision = Nested(c, "vision_config");
+        var text = c.Section("text_config", "mllama", "the text model and the vision model");
+        var vision = c.Section("vision_config", "mllama", "the text model and the vision model");
         int hidden = text.Dim("hidden_size");
         int allLayers = text.Count(ArchitectureLimits.MaxLayers, "num_hidden_layers");
         int heads = text.Dim("num_attention_heads");
@@ -155,14 +155,5 @@ internal static class MllamaFamily
         }
         // MllamaForConditionalGeneration: nn.Linear(vision_output_dim, text hidden_size, bias=True).
         t.VisionLinear("multi_modal_projector", textHidden, visionOut);
-    }
-
-    private static ConfigFields Nested(ConfigFields c, string key)
-    {
-        var element = c.Element(key)
-            ?? throw c.Invalid(key, "is missing", "An mllama config.json nests the text model and the vision model; pass the original file.");
-        if (element.ValueKind != JsonValueKind.Object)
-            throw c.Invalid(key, "must be an object", "Restore the value from the model's original config.json.");
-        return new ConfigFields(element, $"{c.Source}: {key}");
     }
 }

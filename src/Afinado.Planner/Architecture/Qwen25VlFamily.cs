@@ -16,8 +16,8 @@ internal static class Qwen25VlFamily
 {
     public static ModelArchitecture Build(ConfigFields c, string modelType)
     {
-        var textConfig = c.Element("text_config") is { } tc ? Nested(c, "text_config", tc) : c;
-        var vision = c.Element("vision_config") is { } vc ? Nested(c, "vision_config", vc)
+        var textConfig = c.Element("text_config") is { } tc ? c.Section("text_config", tc) : c;
+        var vision = c.Element("vision_config") is { } vc ? c.Section("vision_config", vc)
             : throw c.Invalid("vision_config", "is missing", "A qwen2_5_vl config.json nests the vision transformer; pass the original file.");
         var text = LlamaFamily.Build(textConfig, "qwen2");
         int outHidden = vision.Dim("out_hidden_size");
@@ -62,9 +62,4 @@ internal static class Qwen25VlFamily
         t.VisionLinear(prefix + "merger.mlp.0", merged, merged);
         t.VisionLinear(prefix + "merger.mlp.2", outHidden, merged);
     }
-
-    private static ConfigFields Nested(ConfigFields c, string key, JsonElement element) =>
-        element.ValueKind == JsonValueKind.Object
-            ? new ConfigFields(element, $"{c.Source}: {key}")
-            : throw c.Invalid(key, "must be an object", "Restore the value from the model's original config.json.");
 }

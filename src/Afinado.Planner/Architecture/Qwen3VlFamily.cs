@@ -17,8 +17,8 @@ internal static class Qwen3VlFamily
 {
     public static ModelArchitecture Build(ConfigFields c, string modelType)
     {
-        var textConfig = Nested(c, "text_config");
-        var vision = Nested(c, "vision_config");
+        var textConfig = c.Section("text_config", "qwen3_vl", "the text model and the vision model");
+        var vision = c.Section("vision_config", "qwen3_vl", "the text model and the vision model");
         if (textConfig.OptionalString("model_type") is { } tt && tt != "qwen3_vl_text")
             throw c.Invalid("text_config.model_type", $"is \"{tt}\", expected \"qwen3_vl_text\"", "Restore the value from the model's original config.json.");
         var text = LlamaFamily.Build(textConfig, "qwen3");
@@ -75,14 +75,5 @@ internal static class Qwen3VlFamily
         t.VisionLayerNorm(prefix + "norm", normWidth);
         t.VisionLinear(prefix + "linear_fc1", merged, merged);
         t.VisionLinear(prefix + "linear_fc2", outHidden, merged);
-    }
-
-    private static ConfigFields Nested(ConfigFields c, string key)
-    {
-        var element = c.Element(key)
-            ?? throw c.Invalid(key, "is missing", "A qwen3_vl config.json nests the text model and the vision model; pass the original file.");
-        if (element.ValueKind != JsonValueKind.Object)
-            throw c.Invalid(key, "must be an object", "Restore the value from the model's original config.json.");
-        return new ConfigFields(element, $"{c.Source}: {key}");
     }
 }
