@@ -32,4 +32,30 @@ public class MemoryMeasurementTests
             Assert.InRange(error, -0.02, 0.02);
         }
     }
+
+    [Fact]
+    public void Loading_weights_holds_one_tensor_beside_the_model_not_a_second_copy()
+    {
+        // A model of ~96 MiB whose largest tensor (the 48 MiB embedding, untied head alike) is half of it: loading it into
+        // a built model may add that tensor, not the whole file (which would double the resident weights).
+        string dir = Directory.CreateTempSubdirectory("afinado-load-").FullName;
+        try
+        {
+            var arch = TinyConfigs.Parse("""
+                {"model_type":"llama","vocab_size":24576,"hidden_size":512,"num_hidden_layers":1,"num_attention_heads":8,
+                 "num_key_value_heads":8,"intermediate_size":512,"tie_word_embeddings":false,"max_position_embeddings":64}
+                """);
+            string file = Path.Combine(dir, "model.safetensors");
+            using (var source = new Afinado.Training.Models.LlamaForCausalLM(arch)) Afinado.Training.IO.ModuleWeights.Save(source, file);
+            using var model = new Afinado.Training.Models.LlamaForCausalLM(arch);
+            long largest = model.parameters().Max(p => p.numel()) * 4, all = model.parameters().Sum(p => p.numel()) * 4;
+            var meter = new PeakMeter();
+            meter.Start();
+            Afinado.Training.IO.ModuleWeights.Load(model, file);
+            Assert.True(meter.Available);
+            Assert.InRange(meter.PeakBytes!.Value, 0, largest + all / 8);
+            Assert.True(all > 3 * largest / 2, "the whole file is well above one tensor, so a full copy would fail the bound");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }

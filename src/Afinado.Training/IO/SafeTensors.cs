@@ -93,6 +93,29 @@ public static class SafeTensors
         return result;
     }
 
+    /// <summary>
+    /// The tensors of a file one at a time, each disposed after <paramref name="use"/> returns: loading weights holds one
+    /// tensor beside the model instead of a whole second copy of it. <paramref name="names"/> sees every name first (to
+    /// check them against a model before any byte is read).
+    /// </summary>
+    public static void ReadEach(string path, Action<IReadOnlyCollection<string>> names, Action<string, Tensor> use)
+    {
+        using var fs = InputFile.Open(path, InputKind.SafetensorsFile);
+        var header = ReadHeader(fs, path, out _);
+        long dataStart = fs.Position;
+        names(header.Select(e => e.Name).ToList());
+        foreach (var entry in header)
+        {
+            using var t = empty(entry.Shape, entry.DType);
+            var dst = t.bytes;
+            if (dst.Length != entry.End - entry.Begin)
+                throw new InvalidDataException($"{path}: tensor {entry.Name} has {entry.End - entry.Begin} bytes for shape [{string.Join(",", entry.Shape)}] {entry.DType}");
+            fs.Position = dataStart + entry.Begin;
+            fs.ReadExactly(dst);
+            use(entry.Name, t);
+        }
+    }
+
     /// <summary>One header entry: name, dtype, shape and byte range inside the data section.</summary>
     public sealed record Entry(string Name, ScalarType DType, long[] Shape, long Begin, long End);
 
