@@ -13,7 +13,7 @@ namespace Afinado.Cli.Commands;
 /// </summary>
 public static class InspectCommand
 {
-    public const string Schema = "afinado.inspect/1";
+    public const string Schema = InspectJson.Schema;
 
     public static Command Build()
     {

@@ -1,19 +1,20 @@
 using System.Text.Json;
 using Afinado.Planner.Architecture;
-using Afinado.Planner.Safetensors;
 
-namespace Afinado.Cli.Commands;
+namespace Afinado.Planner.Safetensors;
 
-/// <summary>The <c>afinado.inspect/1</c> JSON contract of <see cref="InspectCommand"/>: field names are stable; add, never rename.</summary>
-internal static class InspectJson
+/// <summary>The <c>afinado.inspect/1</c> JSON contract (<c>afinado inspect --json</c>): field names are stable; add, never rename.</summary>
+public static class InspectJson
 {
+    public const string Schema = "afinado.inspect/1";
+
     public static void Write(TextWriter output, SafetensorsCheckpoint c, string? configSource, ModelArchitecture? arch, CheckpointComparison? cmp)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
-            w.WriteString("schema", InspectCommand.Schema);
+            w.WriteString("schema", Schema);
             w.WriteString("path", c.Path);
             w.WriteNumber("tensor_count", c.Tensors.Count());
             w.WriteNumber("elements", c.TotalElements);
