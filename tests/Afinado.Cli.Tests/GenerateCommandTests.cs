@@ -42,7 +42,10 @@ public class GenerateCommandTests
                 File.Copy(Path.Combine(Tokenizers(), f), Path.Combine(baseDir, f));
 
             string run = Path.Combine(root, "run");
-            var train = await Run("train", "--model", baseDir, "--data", "fortunes-es", "--method", "lora", "--max-steps", "2", "--seq", "32",
+            // The adapter this test was written with (rank 8, alpha 16, no dropout): its few sampled tokens hold no newline,
+            // so the chat below prints one line per turn.
+            var train = await Run("train", "--model", baseDir, "--data", "fortunes-es", "--method", "lora", "--lora-rank", "8", "--lora-alpha", "16",
+                "--lora-dropout", "0", "--max-steps", "2", "--seq", "32",
                 "--batch", "2", "--eval-every", "2", "--eval-batches", "1", "--checkpoint-every", "2", "--threads", "1", "--out", run);
             Assert.True(train.Code == 0, train.Err);
             string exported = Path.Combine(run, "model");

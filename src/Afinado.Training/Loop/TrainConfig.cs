@@ -37,10 +37,13 @@ public sealed record TrainConfig
 
     public string Method { get; init; } = "full";
     public IReadOnlyList<string> Freeze { get; init; } = [];
-    public int LoraRank { get; init; } = 8;
-    public double LoraAlpha { get; init; } = 16;
-    public double LoraDropout { get; init; } = 0.0;
-    public IReadOnlyList<string> LoraTargets { get; init; } = ["all-linear"];
+    // LoRA defaults are the planner's (Planner.Selection.LoraConfig), so `afinado plan` and `afinado train` mean the same
+    // job when neither names them: rank 16, alpha 32, dropout 0.05, every linear layer.
+    public int LoraRank { get; init; } = Defaults.Rank;
+    public double LoraAlpha { get; init; } = Defaults.Alpha;
+    public double LoraDropout { get; init; } = Defaults.Dropout;
+    public IReadOnlyList<string> LoraTargets { get; init; } = Defaults.Targets;
+    private static readonly Afinado.Planner.Selection.LoraConfig Defaults = new();
 
     public string Rule { get; init; } = "backprop";
     /// <summary>ES / Guided ES antithetic pairs per step (population 2·pairs = forward passes per step). Memory does not grow
