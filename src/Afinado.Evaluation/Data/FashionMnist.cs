@@ -1,17 +1,15 @@
-using System.Buffers.Binary;
-using System.IO.Compression;
 using Afinado.Planner;
 
 namespace Afinado.Evaluation.Data;
 
 /// <summary>
-/// Fashion-MNIST as shipped by Debian's <c>dataset-fashion-mnist</c>: gzip-compressed IDX files (big-endian header,
-/// raw uint8 pixels). Loads into managed arrays; callers subsample and turn them into tensors.
+/// Fashion-MNIST as the evaluation experiments use it: the raw uint8 pixels and labels of one split (read by the training
+/// library's one reader, <see cref="Training.Data.FashionMnist.ReadSplit"/>), subsampled by class and turned into arrays.
 /// </summary>
 public sealed class FashionMnist
 {
-    public const string DefaultDir = "/usr/share/datasets/fashion-mnist";
-    public const int Pixels = 28 * 28;
+    public const string DefaultDir = Training.Data.FashionMnist.DefaultDir;
+    public const int Pixels = Training.Data.FashionMnist.Pixels;
 
     public static readonly string[] ClassNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
@@ -32,43 +30,14 @@ public sealed class FashionMnist
     /// <param name="split"><c>train</c> (60,000) or <c>test</c> (10,000).</param>
     public static FashionMnist Load(string split, string dir = DefaultDir)
     {
-        var prefix = split switch
+        bool train = split switch
         {
-            "train" => "train",
-            "test" => "t10k",
+            "train" => true,
+            "test" => false,
             _ => throw new InputError("split", $"'{split}' is not a Fashion-MNIST split", "Use 'train' or 'test'."),
         };
-        var imagesPath = Path.Combine(dir, $"{prefix}-images-idx3-ubyte.gz");
-        var labelsPath = Path.Combine(dir, $"{prefix}-labels-idx1-ubyte.gz");
-        foreach (var p in new[] { imagesPath, labelsPath })
-            if (!File.Exists(p))
-                throw new InputError("fashion-mnist", $"'{p}' is missing", "Install the Debian package: apt-get install dataset-fashion-mnist (or pass the folder holding the IDX files).");
-        var (images, idims) = ReadIdx(imagesPath);
-        var (labels, ldims) = ReadIdx(labelsPath);
-        if (idims.Length != 3 || idims[1] * idims[2] != Pixels || ldims[0] != idims[0])
-            throw new InputError(imagesPath, $"has shape {string.Join('×', idims)} with {ldims[0]} labels", "Use the original 28×28 Fashion-MNIST IDX files.");
-        return new FashionMnist(images, labels, [imagesPath, labelsPath]);
-    }
-
-    /// <summary>IDX: magic 0x00 0x00 0x08(ubyte) ndim, then ndim big-endian int32 dims, then the raw bytes.</summary>
-    internal static (byte[] Data, int[] Dims) ReadIdx(string path)
-    {
-        using var fs = File.OpenRead(path);
-        using Stream s = path.EndsWith(".gz", StringComparison.Ordinal) ? new GZipStream(fs, CompressionMode.Decompress) : fs;
-        Span<byte> head = stackalloc byte[4];
-        s.ReadExactly(head);
-        if (head[0] != 0 || head[1] != 0 || head[2] != 0x08)
-            throw new InputError(path, "is not an unsigned-byte IDX file", "Use the IDX files of dataset-fashion-mnist.");
-        var dims = new int[head[3]];
-        Span<byte> d = stackalloc byte[4];
-        for (int i = 0; i < dims.Length; i++)
-        {
-            s.ReadExactly(d);
-            dims[i] = BinaryPrimitives.ReadInt32BigEndian(d);
-        }
-        var data = new byte[dims.Aggregate(1L, (a, b) => a * b)];
-        s.ReadExactly(data);
-        return (data, dims);
+        var read = Training.Data.FashionMnist.ReadSplit(train, dir);
+        return new FashionMnist(read.Images, read.Labels, read.Files);
     }
 
     /// <summary>

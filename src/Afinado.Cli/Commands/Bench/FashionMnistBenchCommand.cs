@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Text.Json;
 using Afinado.Planner;
 using Afinado.Training.LearningRules.Bench;
-using Afinado.Training.LearningRules.Data;
 using Afinado.Training.LearningRules.Memory;
 
 namespace Afinado.Cli.Commands.Bench;
@@ -25,7 +24,7 @@ public static class FashionMnistBenchCommand
         var runs = new Option<string>("--runs") { Description = "Comma-separated rows to run.", DefaultValueFactory = _ => string.Join(",", FashionMnistPresets.All.Select(s => s.Id)) };
         var steps = new Option<int?>("--steps") { Description = "Override every row's step budget (smoke runs)." };
         var outDir = new Option<string>("--out") { Description = "Folder for fashion-mnist.json and fashion-mnist.md.", DefaultValueFactory = _ => "runs/bench/fashion-mnist" };
-        var data = new Option<string>("--data") { Description = "Folder with the Fashion-MNIST IDX .gz files.", DefaultValueFactory = _ => FashionMnistIdx.DefaultDir };
+        var data = new Option<string>("--data") { Description = "Folder with the Fashion-MNIST IDX .gz files.", DefaultValueFactory = _ => Afinado.Training.Data.FashionMnist.DefaultDir };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON (progress goes to stderr)." };
         var memorySteps = new Option<int>("--memory-steps") { Description = "Steps of the separate peak-memory run of each row (child process, MALLOC_MMAP_THRESHOLD_=131072); 0 skips it.", DefaultValueFactory = _ => 20 };
         var memoryOnly = new Option<bool>("--memory-only") { Description = "Skip the full training runs; measure only peak memory (accuracy then comes from the short run)." };
@@ -94,8 +93,8 @@ public static class FashionMnistBenchCommand
 
     private static FashionMnistRunResult RunInProcess(FashionMnistRunSpec spec, string dataDir, ProgressLines progress)
     {
-        var (trX, trY) = FashionMnistIdx.Load("train", dataDir);
-        var (teX, teY) = FashionMnistIdx.Load("test", dataDir);
+        var (trX, trY) = Afinado.Training.Data.FashionMnist.Load(train: true, dataDir, "--data");
+        var (teX, teY) = Afinado.Training.Data.FashionMnist.Load(train: false, dataDir, "--data");
         using (trX) using (trY) using (teX) using (teY)
             return FashionMnistBench.Run(spec, new FashionMnistBench.Data(trX, trY, teX, teY), new Progress<string>(m => progress.Report("train", m)));
     }
