@@ -130,7 +130,7 @@ public static class ClassSplitExperiment
             TotalParameters = total,
             TrainableParameters = total,
             PlannedPeakBytes = null,
-            MeasuredPeakBytes = peakAfter,
+            ProcessPeakBytes = peakAfter,
             FinalTrainLoss = ftLog.FinalLoss,
             Steps = ftLog.Steps,
             WallSeconds = ftLog.WallSeconds,

@@ -106,7 +106,7 @@ public static class FortuneSplitExperiment
             Manifest = manifest,
             TotalParameters = total,
             TrainableParameters = total,
-            MeasuredPeakBytes = peak,
+            ProcessPeakBytes = peak,
             FinalTrainLoss = ftLog.FinalLoss,
             Steps = ftLog.Steps,
             WallSeconds = ftLog.WallSeconds,

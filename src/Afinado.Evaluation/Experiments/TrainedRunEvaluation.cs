@@ -86,7 +86,7 @@ public static class TrainedRunEvaluation
         }
         Directory.CreateDirectory(outDir);
         Predictions.PredictionWriter.Write(outDir, scores);
-        var cost = new Verdicts.FinetuneCost(summary.WallSeconds, summary.MeasuredPeakBytes);
+        var cost = new Verdicts.FinetuneCost(summary.WallSeconds, summary.MeasuredPeakBytes ?? summary.ProcessPeakBytes);
         var (tasks, gains, forgetting, verdict) = FinetuneComparison.Compare(scores, alternatives, cost,
             options.Policy, options.Bins, options.Resamples, options.Seed);
 

@@ -109,6 +109,7 @@ public static class ReportHtml
             h.Append(c, $"<table><tr><th colspan=\"2\">training summary</th></tr><tr><td>parameters (trainable / total)</td><td>{s.TrainableParameters:N0} / {s.TotalParameters:N0}</td></tr>");
             h.Append(c, $"<tr><td>steps, wall time</td><td>{s.Steps:N0} steps, {s.WallSeconds:0.###} s ({E(s.Method)}, {E(s.Rule)}, {E(s.Status)})</td></tr>");
             h.Append(c, $"<tr><td>peak memory (planned / measured)</td><td>{MiB(s.PlannedPeakBytes)} / {MiB(s.MeasuredPeakBytes)}</td></tr>");
+            if (s.ProcessPeakBytes is { } process) h.Append(c, $"<tr><td>process peak resident set (not a tensor measurement)</td><td>{MiB(process)}</td></tr>");
             h.Append(c, $"<tr><td>final loss (train / validation)</td><td>{N(s.FinalTrainLoss)} / {N(s.FinalValidationLoss)}</td></tr>");
             h.Append(c, $"<tr><td>validation loss before → after</td><td>{N(s.InitialValidationLoss)} → {N(s.FinalValidationLoss)}</td></tr>");
             foreach (var (name, x) in s.ExtraValidation)

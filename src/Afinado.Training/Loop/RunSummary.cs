@@ -20,7 +20,12 @@ public sealed record RunSummary
     public required long TotalParameters { get; init; }
     public required long TrainableParameters { get; init; }
     public long? PlannedPeakBytes { get; init; }
+    /// <summary>Tensor memory of the run: the growth of the process's VmHWM over a baseline taken before the model is
+    /// built (<see cref="Memory.PeakMeter"/>), the figure <see cref="PlannedPeakBytes"/> predicts.</summary>
     public long? MeasuredPeakBytes { get; init; }
+    /// <summary>The whole process's peak resident set (runtime, libtorch and data included), for runs that do not meter
+    /// their tensors (the evaluation experiments); never compared with a plan.</summary>
+    public long? ProcessPeakBytes { get; init; }
     /// <summary>(measured − planned) / planned, when both exist.</summary>
     public double? PeakError { get; init; }
     public required long Steps { get; init; }

@@ -46,6 +46,9 @@ public sealed class ClassSplitExperimentTests(ITestOutputHelper output) : IDispo
         Assert.Equal(result.ResultKey, run.Evaluation!.ResultKey);
         Assert.Equal(result.Verdict.Headline, run.Evaluation.Verdict.Headline);
         Assert.True(run.Summary!.LossCurve!.Count > 1);
+        // The experiment does not meter its tensors: its process peak is not written as a tensor measurement.
+        Assert.Null(run.Summary.MeasuredPeakBytes);
+        Assert.True(run.Summary.ProcessPeakBytes > 0);
     }
 
     [Fact]
