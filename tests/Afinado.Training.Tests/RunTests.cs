@@ -116,6 +116,7 @@ public class RunTests
             Assert.True(double.IsFinite(r.GetProperty("final_validation_loss").GetDouble()));
             Assert.True(r.GetProperty("wall_seconds").GetDouble() > 0);
             Assert.Equal([1L, 2L], r.GetProperty("loss_curve").EnumerateArray().Select(p => p.GetProperty("step").GetInt64()));
+            Assert.Equal(r.GetProperty("loss_curve")[0].GetProperty("train_loss").GetDouble(), r.GetProperty("initial_train_loss").GetDouble());
             var m = r.GetProperty("manifest");
             Assert.Equal(64, m.GetProperty("config_sha256").GetString()!.Length);
             Assert.True(m.GetProperty("data_files").GetArrayLength() > 10);

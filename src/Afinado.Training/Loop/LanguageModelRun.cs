@@ -167,6 +167,8 @@ public sealed class LanguageModelRun
             PeakError = planned is > 0 && measured is { } m ? (m - planned.Value) / (double)planned.Value : null,
             Steps = result.Steps,
             MaxSteps = config.MaxSteps,
+            // Step 1's loss is computed before any update: the training loss of the base on its first batch.
+            InitialTrainLoss = result.LossCurve is { Count: > 0 } curve && curve[0].Step == 1 ? curve[0].TrainLoss : null,
             InitialValidationLoss = before?.Validation,
             FinalTrainLoss = result.TrainLoss,
             FinalValidationLoss = result.ValidationLoss,
