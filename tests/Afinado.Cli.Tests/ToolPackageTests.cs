@@ -76,10 +76,15 @@ public class ToolPackageTests(ITestOutputHelper log)
             using (var json = JsonDocument.Parse(plan.Out))
                 Assert.StartsWith("afinado.plan/", json.RootElement.GetProperty("schema").GetString());
 
-            // The recipe's base model travelled with the tool: a recipe trains outside the repository.
+            // The recipe's base model travelled with the tool: a recipe trains outside the repository — here inside a user's
+            // own git repository, whose commit says nothing about the code that ran: the manifest names the tool's version.
+            Assert.Equal(0, (await Run("git", work, "init", "-q")).Code);
+            Assert.Equal(0, (await Run("git", work, "-c", "user.email=u@example.com", "-c", "user.name=u", "commit", "-q", "--allow-empty", "-m", "user")).Code);
             var recipe = await Run(afinado, work, "train", "--recipe", "fortunes-es", "--max-steps", "1", "--eval-batches", "1",
                 "--threads", "1", "--out", Path.Combine(work, "recipe-run"));
             Assert.True(recipe.Code == 0, recipe.Err);
+            using (var manifest = JsonDocument.Parse(File.ReadAllText(Path.Combine(work, "recipe-run", "manifest.json"))))
+                Assert.Equal("assembly:" + CliApp.Version, manifest.RootElement.GetProperty("code_version").GetString());
 
             // The natives travelled with the tool: the installed libLibTorchSharp.so is the patched copy of this build
             // (the test's own output holds the same patched file), and the Tokenizers.DotNet library is there.

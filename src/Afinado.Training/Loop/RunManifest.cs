@@ -78,20 +78,34 @@ public sealed record RunManifest
 
     public static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
-    /// <summary>The git commit of the checkout the binary runs from (or the current directory's), with <c>-dirty</c>; else the assembly version.</summary>
+    /// <summary>
+    /// The git commit of the checkout the binary runs from, with <c>-dirty</c>; else (an installed tool) the program's
+    /// informational version, the package version with the commit it was built from (<c>0.1.0+sha</c>). The current
+    /// directory is the user's, not the tool's: its repository says nothing about the code that ran.
+    /// </summary>
     public static string CodeVersionString()
     {
-        foreach (var dir in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
-            if (GitDescribe(dir) is { } v) return "git:" + v;
-        return "assembly:" + (typeof(RunManifest).Assembly.GetName().Version?.ToString() ?? "unknown");
+        if (GitDescribe(AppContext.BaseDirectory) is { } v) return "git:" + v;
+        var program = System.Reflection.Assembly.GetEntryAssembly() ?? typeof(RunManifest).Assembly;
+        string? version = program.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion;
+        return "assembly:" + (version ?? program.GetName().Version?.ToString() ?? "unknown");
     }
 
+    /// <summary>The commit of Afinado's own checkout holding <paramref name="dir"/>; null when <paramref name="dir"/> is in
+    /// no repository or in another one (a tool installed inside a user's project).</summary>
     private static string? GitDescribe(string dir)
+    {
+        if (Git(dir, "rev-parse", "--show-toplevel") is not { } top
+            || !File.Exists(Path.Combine(top, "src", "Afinado.Training", "Afinado.Training.csproj"))) return null;
+        return Git(dir, "describe", "--always", "--dirty", "--abbrev=40");
+    }
+
+    private static string? Git(string dir, params string[] args)
     {
         try
         {
-            var psi = new ProcessStartInfo("git", ["-C", dir, "describe", "--always", "--dirty", "--abbrev=40"])
-            { RedirectStandardOutput = true, RedirectStandardError = true };
+            var psi = new ProcessStartInfo("git", ["-C", dir, .. args]) { RedirectStandardOutput = true, RedirectStandardError = true };
             using var p = Process.Start(psi)!;
             var output = p.StandardOutput.ReadToEnd().Trim();
             if (p.WaitForExit(5000) && p.ExitCode == 0 && output.Length > 0) return output;
