@@ -144,6 +144,8 @@ public sealed class ServeCommandTests : IAsyncLifetime
         Assert.Contains($"total {total:F2} GiB", dom);
         Assert.Contains("fits", dom);
         Assert.Contains("weights: frozen", dom);
+        // The job fits the first GPU, so the fixes table says no change is needed rather than staying blank.
+        Assert.Contains("none needed: the job fits H100 SXM 80GB", dom);
     }
 
     [Fact]
