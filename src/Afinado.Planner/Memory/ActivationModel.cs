@@ -207,8 +207,33 @@ internal static class ActivationModel
         bytes += k * DenseMlpSaved(a, a.ExpertWidth, expertGrad, expertDown, s, ref perExpertLora);
         lora += k * perExpertLora;
         if (expertsLora) lora += k * 2 * LoraSaved(new LinearUse(a.HiddenSize, a.ExpertWidth, false, true), s, shared: true);
+        if (TransformersExpertLoop(a))
+            return bytes + ExpertLoopRouting(a, k, c, h, routingGrad: L.Router is { Trainable: true } || y2Grad, expertGrad);
         // The routing-weight multiply keeps each expert output when the router trains.
         if (L.Router is { Trainable: true }) bytes += k * c * h;
+        return bytes;
+    }
+
+    /// <summary>MoE blocks transformers runs as a loop over experts with <c>index_add_</c> (MixtralSparseMoeBlock,
+    /// Qwen2MoeSparseMoeBlock, Qwen3MoeSparseMoeBlock).</summary>
+    private static bool TransformersExpertLoop(ModelArchitecture a) => a.ModelType is "mixtral" or "qwen2_moe" or "qwen3_moe";
+
+    /// <summary>
+    /// What that loop keeps per token besides the experts' own MLPs, measured on PyTorch's autograd graph
+    /// (bench/interop/moe_saved.py, <c>MoeActivationInteropTests</c>): the routing weights need a gradient whenever the
+    /// router's input or weight does — then top-k keeps its int64 indices, Mixtral's renormalising division its fp32
+    /// operands (k + 1; Qwen's divides only with norm_topk_prob, which is not read: 4·(k + 1) B left out), and the weight
+    /// multiply each expert's output and its weight; any gradient through the block keeps torch.where's [routed pairs, 2]
+    /// int64 positions (the row gather and index_add_ share them) and index_add_'s source, the weighted output
+    /// (derivatives.yaml: <c>source: grad.index_select(dim, index).expand_as(source)</c>).
+    /// </summary>
+    private static double ExpertLoopRouting(ModelArchitecture a, double k, double c, double h, bool routingGrad, bool expertGrad)
+    {
+        double bytes = 0;
+        if (routingGrad)
+            bytes += 8 * k + (a.ModelType == "mixtral" ? 4 * (k + 1) : 0) + k * (c * h + c);
+        if (routingGrad || expertGrad)
+            bytes += 16 * k + k * c * h;
         return bytes;
     }
 

@@ -49,8 +49,13 @@ internal static class GpuScript
     /// Runs a script of bench/gpu (measure.py, a self-test) with the Python that has torch: exit code and output. Waits
     /// for the exit; the limit only stops a hung script from holding CI, far above any slow machine's run time.
     /// </summary>
-    public static (int ExitCode, string Output) RunScript(string fileName, params string[] args)
+    public static (int ExitCode, string Output) RunScript(string fileName, params string[] args) =>
+        RunPython(Path.Combine("bench", "gpu", fileName), args);
+
+    /// <summary>Runs a Python script of the repository (path relative to its root) with the Python that has torch.</summary>
+    public static (int ExitCode, string Output) RunPython(string relativePath, params string[] args)
     {
+        string fileName = Path.GetFileName(relativePath);
         var start = new ProcessStartInfo(Python.Value)
         {
             RedirectStandardOutput = true,
@@ -58,7 +63,7 @@ internal static class GpuScript
             UseShellExecute = false,
             WorkingDirectory = RepoRoot,
         };
-        start.ArgumentList.Add(Path.Combine(RepoRoot, "bench", "gpu", fileName));
+        start.ArgumentList.Add(Path.Combine(RepoRoot, relativePath));
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment["OMP_NUM_THREADS"] = "1"; // tiny models: threads only add contention on a shared CI box
         using var process = Process.Start(start)!;

@@ -1,0 +1,47 @@
+using System.Text.Json;
+using Afinado.Planner.Architecture;
+using Afinado.Planner.Devices;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
+using Afinado.Planner.Tests.GpuBench;
+
+namespace Afinado.Planner.Tests.Memory;
+
+/// <summary>
+/// The planner's MoE activation line equals what PyTorch's autograd keeps for transformers' expert loop
+/// (bench/interop/moe_saved.py runs MixtralSparseMoeBlock's forward in fp32 on Debian's python3-torch and sums the saved
+/// tensors of its graph), for a one-layer Mixtral whose MLP input needs a gradient because LoRA adapts attention: the
+/// routing weights then need one too, and the block keeps the top-k indices, the renormalising division's operands,
+/// each expert's output and routing weight, the routed positions and index_add_'s source besides the experts' MLPs.
+/// </summary>
+public class MoeActivationInteropTests
+{
+    [Theory]
+    [InlineData(64, 32, 48, 8, 2)]
+    [InlineData(96, 48, 40, 4, 1)]
+    [InlineData(40, 32, 64, 6, 3)]
+    public void Mixtral_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, int topK)
+    {
+        var arch = HfConfigReader.Parse($$"""
+            {"model_type":"mixtral","vocab_size":256,"hidden_size":{{hidden}},"intermediate_size":{{width}},"num_hidden_layers":1,
+             "num_attention_heads":4,"num_key_value_heads":4,"num_local_experts":{{experts}},"num_experts_per_tok":{{topK}},
+             "rms_norm_eps":1e-5,"max_position_embeddings":256,"tie_word_embeddings":false}
+            """, "mixtral-test.json");
+        var job = new Job
+        {
+            Method = TrainingMethod.Lora,
+            Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 },
+            Precision = Precision.Fp32,
+            Batch = 1,
+            Seq = tokens,
+        };
+        var plan = Fit.Planner.Create(arch, job, [Device.Cpu()], suggestFixes: false);
+        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
+
+        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+            $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}");
+        Assert.True(code == 0, output);
+        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
+        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
+    }
+}
