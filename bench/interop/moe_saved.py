@@ -1,16 +1,59 @@
 """Bytes autograd keeps for backward in transformers' sparse MoE block (Mixtral / Qwen MoE expert loop), on CPU in fp32.
 
-usage: moe_saved.py TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router]
+usage: moe_saved.py [--gpt-oss] TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router|experts|peft]
 Runs the block as MixtralSparseMoeBlock.forward does (router linear, softmax in fp32, top-k, renormalised weights cast to
 the hidden dtype, a loop over experts: gather the routed rows, SwiGLU expert, multiply by the routing weight,
-index_add_ into the output) with every weight frozen (or only the router trainable) and an input that requires grad, as
-a layer's MLP input does when anything before it trains. Walks the autograd graph and sums the distinct storages its
+index_add_ into the output), or with --gpt-oss as GptOssMLP does in training (GptOssTopKRouter: top-k of the biased
+logits, softmax over them, scattered; GptOssExperts' training loop over stacked [E, h, 2I] weights with biases, gate and
+up interleaved, clamped at swiglu_limit 7, glu = gate · sigmoid(1.702 · gate), (up + 1) · glu, down, routing weight,
+index_add_), with every weight frozen (or only the router, or only the experts, trainable; `peft` adapts the stacks as
+PEFT's ParamWrapper does for target_parameters: the loop runs on W + ΔW, a tensor of its own) and an input that requires
+grad, as a layer's MLP input does when anything before it trains. Walks the autograd graph and sums the distinct storages its
 nodes saved, leaving out the weights (they are held anyway), and prints {"saved_bytes": N} plus a breakdown.
 An independent measurement for the planner's MoE activation lines: it shares no code with them.
 """
 import json, sys
 import torch
 import torch.nn.functional as F
+
+
+def gpt_oss(T, h, I, E, k, mode):
+    torch.manual_seed(0)
+    x = torch.randn(T, h, requires_grad=True)
+    router_w, router_b = torch.randn(E, h) * 0.1, torch.randn(E) * 0.1
+    gate_up = (torch.randn(E, h, 2 * I) * 0.05).requires_grad_(mode == "experts")
+    gate_up_b = torch.randn(E, 2 * I) * 0.05
+    down = (torch.randn(E, I, h) * 0.05).requires_grad_(mode == "experts")
+    down_b = torch.randn(E, h) * 0.05
+    weights = {t.storage().data_ptr() for t in [router_w, router_b, gate_up, gate_up_b, down, down_b]}
+    if mode == "peft":
+        # ParamWrapper: the experts multiply by the merged W + ΔW (ΔW from the adapter factors, trainable).
+        gate_up = gate_up + torch.zeros_like(gate_up, requires_grad=True)
+        down = down + torch.zeros_like(down, requires_grad=True)
+    y = x * 1.0
+    logits = F.linear(y, router_w, router_b)
+    top_v, top_i = torch.topk(logits, k, dim=-1)
+    top_v = F.softmax(top_v, dim=1, dtype=top_v.dtype)
+    scores = torch.zeros_like(logits).scatter_(1, top_i, top_v)
+    out = torch.zeros_like(y)
+    with torch.no_grad():
+        mask = F.one_hot(top_i, num_classes=E + 1).permute(2, 1, 0)
+        hit = torch.greater(mask.sum(dim=(-1, -2)), 0).nonzero()
+    for e in hit[:]:
+        e = e[0]
+        if e == E:
+            continue
+        with torch.no_grad():
+            _, tokens = torch.where(mask[e])
+        rows = y[tokens]
+        gu = rows @ gate_up[e] + gate_up_b[e]
+        gate, up = gu[..., ::2], gu[..., 1::2]
+        gate = gate.clamp(min=None, max=7.0)
+        up = up.clamp(min=-7.0, max=7.0)
+        glu = gate * torch.sigmoid(gate * 1.702)
+        expert = ((up + 1) * glu) @ down[e] + down_b[e]
+        out.index_add_(0, tokens, (expert * scores[tokens, e, None]).to(y.dtype))
+    return out, weights
 
 
 def main(T, h, I, E, k, router_trainable):
@@ -33,6 +76,10 @@ def main(T, h, I, E, k, router_trainable):
         rows = y[None, top_x].reshape(-1, h)
         expert = (F.silu(rows @ w1[e].T) * (rows @ w3[e].T)) @ w2[e].T
         out.index_add_(0, top_x, (expert * routing[top_x, idx, None]).to(y.dtype))
+    return out, weights
+
+
+def saved(out, weights):
     seen, stack, storages, breakdown = set(), [out.grad_fn], {}, {}
     while stack:
         fn = stack.pop()
@@ -59,4 +106,7 @@ def main(T, h, I, E, k, router_trainable):
 
 if __name__ == "__main__":
     a = sys.argv[1:]
-    main(int(a[0]), int(a[1]), int(a[2]), int(a[3]), int(a[4]), len(a) > 5 and a[5] == "router")
+    family = a.pop(0)[2:] if a[0].startswith("--") else "mixtral"
+    T, h, I, E, k = (int(v) for v in a[:5])
+    mode = a[5] if len(a) > 5 else ""
+    saved(*(gpt_oss(T, h, I, E, k, mode) if family == "gpt-oss" else main(T, h, I, E, k, mode == "router")))

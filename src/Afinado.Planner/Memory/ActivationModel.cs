@@ -189,6 +189,7 @@ internal static class ActivationModel
     /// <summary>Mixtral-style MoE per token: router softmax, k gathered copies, k expert MLPs, k weighted outputs.</summary>
     private static double MoeSaved(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad, ref double lora)
     {
+        if (a.ModelType == "gpt_oss") return GptOssExpertLoop(a, L, s, y2Grad);
         // k: expert MLPs each token passes through (all of them when the block runs every expert densely).
         double h = a.HiddenSize, k = a.ExpertsRunPerToken, c = s.C, bytes = 0;
         if (L.Router is { } router)
@@ -211,6 +212,28 @@ internal static class ActivationModel
             return bytes + ExpertLoopRouting(a, k, c, h, routingGrad: L.Router is { Trainable: true } || y2Grad, expertGrad);
         // The routing-weight multiply keeps each expert output when the router trains.
         if (L.Router is { Trainable: true }) bytes += k * c * h;
+        return bytes;
+    }
+
+    /// <summary>
+    /// GptOssMLP in training (transformers' GptOssExperts loop over stacked [E, h, 2I] weights), per token, as autograd
+    /// keeps it (bench/interop/moe_saved.py --gpt-oss, <c>MoeActivationInteropTests</c>): the router keeps its top-k
+    /// indices and the softmax over the k logits; each routed pair keeps the gate_up output (both clamps read it), the
+    /// clamped gate, its sigmoid, up + 1 and glu, its routing weight, the expert output (for the routing weight's
+    /// gradient), the routed positions and index_add_'s source; trainable stacks (full finetuning, PEFT target_parameters)
+    /// also keep the expert input and the gated product for the weights' gradients.
+    /// </summary>
+    private static double GptOssExpertLoop(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad)
+    {
+        double h = a.HiddenSize, I = a.ExpertWidth, k = a.ExpertsPerToken, c = s.C, bytes = 0;
+        bool routerTrainable = L.Router is { Trainable: true };
+        bool expertsTrainable = L.ExpertsTrainable || L.ExpertStackLoraElements > 0;
+        bool routingGrad = routerTrainable || y2Grad, expertGrad = y2Grad || expertsTrainable;
+        if (routerTrainable) bytes += c * h;
+        if (routingGrad) bytes += k * (8 + c) + k * c * h;
+        if (expertGrad) bytes += k * (6 * c * I + c);
+        if (routingGrad || expertGrad) bytes += k * (16 + c * h);
+        if (expertsTrainable) bytes += k * c * (h + I);
         return bytes;
     }
 

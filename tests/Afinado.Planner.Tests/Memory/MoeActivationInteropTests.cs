@@ -44,4 +44,34 @@ public class MoeActivationInteropTests
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
     }
+
+    /// <summary>gpt-oss's training loop (clamped, interleaved gate/up with biases) with LoRA on attention, and with PEFT
+    /// target_parameters adapting its stacked experts (the loop then runs on the merged W + ΔW, which it saves).</summary>
+    [Theory]
+    [InlineData(64, 32, 48, 8, 2, false)]
+    [InlineData(48, 40, 24, 4, 2, false)]
+    [InlineData(64, 32, 48, 8, 2, true)]
+    public void Gpt_oss_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, int topK, bool trainExperts)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(Catalog.ModelCatalog.ConfigJson("openai/gpt-oss-20b"))!.AsObject();
+        node.Remove("quantization_config");
+        foreach (var (key, value) in new (string, int)[] { ("hidden_size", hidden), ("intermediate_size", width), ("num_local_experts", experts),
+                     ("num_experts_per_tok", topK), ("experts_per_token", topK), ("num_hidden_layers", 1), ("num_attention_heads", 4),
+                     ("num_key_value_heads", 4), ("head_dim", 8), ("vocab_size", 256) })
+            node[key] = value;
+        node["layer_types"] = new System.Text.Json.Nodes.JsonArray("full_attention");
+        var arch = HfConfigReader.Parse(node.ToJsonString(), "gpt-oss-test.json");
+        var job = trainExperts
+            ? new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], TargetParameters = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"], Dropout = 0 },
+                Precision = Precision.Fp32, Batch = 1, Seq = tokens }
+            : new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 }, Precision = Precision.Fp32, Batch = 1, Seq = tokens };
+        var plan = Fit.Planner.Create(arch, job, [Device.Cpu()], suggestFixes: false);
+        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
+
+        string[] args = ["--gpt-oss", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", .. trainExperts ? new[] { "peft" } : []];
+        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"), args);
+        Assert.True(code == 0, output);
+        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
+        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
+    }
 }
