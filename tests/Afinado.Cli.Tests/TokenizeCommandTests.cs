@@ -19,18 +19,11 @@ public class TokenizeCommandTests
 
     private const string Conversation = """[{"role":"system","content":"Be brief."},{"role":"user","content":"Hola, ¿qué tal?"}]""";
 
-    private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = await CliApp.RunAsync(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     [Fact]
     public async Task Json_gives_ids_and_pieces_of_the_folders_tokenizer()
     {
-        var (code, output, _) = await Run("tokenize", "--model", Qwen3(), "--json", "Hello world");
+        var (code, output, _) = await CliRun.Run("tokenize", "--model", Qwen3(), "--json", "Hello world");
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(output);
         Assert.Equal("afinado.tokenize/1", doc.RootElement.GetProperty("schema").GetString());
@@ -46,7 +39,7 @@ public class TokenizeCommandTests
         string dir = Directory.CreateTempSubdirectory("afinado-notok-").FullName;
         try
         {
-            var (code, _, err) = await Run("tokenize", "--model", dir, "text");
+            var (code, _, err) = await CliRun.Run("tokenize", "--model", dir, "text");
             Assert.Equal(CliApp.ExitBadInput, code);
             Assert.Contains("--model", err);
             Assert.Contains("tokenizer.json", err);
@@ -60,7 +53,7 @@ public class TokenizeCommandTests
         string file = MessagesFile(Conversation);
         try
         {
-            var (code, output, err) = await Run("tokenize", "--model", Models("gemma3"), "--chat", file, "--generation-prompt", "--json");
+            var (code, output, err) = await CliRun.Run("tokenize", "--model", Models("gemma3"), "--chat", file, "--generation-prompt", "--json");
             Assert.True(code == 0, err);
             using var doc = JsonDocument.Parse(output);
             // Gemma 3's template: the system text opens the first user turn; the prompt opens the model's turn.
@@ -71,7 +64,7 @@ public class TokenizeCommandTests
             Assert.NotEqual(2, ids[1]);
             Assert.Equal("<start_of_turn>", doc.RootElement.GetProperty("pieces")[1].GetString());
 
-            (code, output, err) = await Run("tokenize", "--model", Qwen3(), "--chat", file);
+            (code, output, err) = await CliRun.Run("tokenize", "--model", Qwen3(), "--chat", file);
             Assert.True(code == 0, err);
             Assert.Contains("add_generation_prompt=false", output);
             Assert.Contains("<|im_start|>system\nBe brief.<|im_end|>", output);
@@ -88,18 +81,18 @@ public class TokenizeCommandTests
         try
         {
             // The llama2 package is a base model's tokenizer: no chat_template.
-            var (code, _, err) = await Run("tokenize", "--model", Models("llama2"), "--chat", file);
+            var (code, _, err) = await CliRun.Run("tokenize", "--model", Models("llama2"), "--chat", file);
             Assert.Equal(CliApp.ExitBadInput, code);
             Assert.Contains("no chat template", err);
-            (code, _, err) = await Run("tokenize", "--model", Qwen3(), "--chat", bad);
+            (code, _, err) = await CliRun.Run("tokenize", "--model", Qwen3(), "--chat", bad);
             Assert.Equal(CliApp.ExitBadInput, code);
             Assert.Contains("--chat", err);
-            (code, _, err) = await Run("tokenize", "--model", Qwen3(), "--chat", file, "text too");
+            (code, _, err) = await CliRun.Run("tokenize", "--model", Qwen3(), "--chat", file, "text too");
             Assert.Equal(CliApp.ExitBadInput, code);
             Assert.Contains("both", err);
-            (code, _, err) = await Run("tokenize", "--model", Qwen3());
+            (code, _, err) = await CliRun.Run("tokenize", "--model", Qwen3());
             Assert.Equal(CliApp.ExitBadInput, code);
-            (code, _, err) = await Run("tokenize", "--model", Qwen3(), "--generation-prompt", "text");
+            (code, _, err) = await CliRun.Run("tokenize", "--model", Qwen3(), "--generation-prompt", "text");
             Assert.Equal(CliApp.ExitBadInput, code);
             Assert.Contains("--generation-prompt", err);
         }

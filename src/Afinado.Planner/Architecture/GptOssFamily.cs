@@ -89,6 +89,7 @@ internal static class GptOssFamily
             AttentionOutBias = bias,
             NumExperts = experts,
             ExpertsPerToken = perToken,
+            MoeLoop = MoeTrainingLoop.GptOss,
             SlidingWindow = window,
             SlidingLayers = sliding,
             AttentionDropout = c.Probability("attention_dropout", 0),

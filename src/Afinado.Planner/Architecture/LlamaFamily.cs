@@ -158,6 +158,8 @@ internal static class LlamaFamily
             NumExperts = qwenBlock is { } b ? (b.SparseLayers(layers) > 0 ? b.Experts : 0) : experts,
             ExpertsPerToken = qwenBlock is { } k ? (k.SparseLayers(layers) > 0 ? k.PerToken : 0) : perToken,
             ExpertIntermediateSize = qwenBlock?.ExpertWidth,
+            MoeLoop = moe || qwenMoe ? MoeTrainingLoop.TopKExperts : MoeTrainingLoop.Other,
+            MoeRenormalizesTopK = moe,
             UnroutedMlpWidth = qwenBlock?.UnroutedWidth(layers, inter) ?? 0,
             SlidingWindow = window,
             SlidingLayers = slidingLayers,

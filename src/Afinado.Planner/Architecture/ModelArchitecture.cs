@@ -81,6 +81,12 @@ public sealed record ModelArchitecture
     /// <see cref="NumExperts"/> rather than <see cref="ExpertsPerToken"/>; false for top-k dispatch (Mixtral, Qwen MoE).
     /// </summary>
     public bool MoeRunsEveryExpert { get; init; }
+    /// <summary>How transformers' MoE block runs in training, where its saved tensors are modelled one by one (the
+    /// activation model); <see cref="MoeTrainingLoop.Other"/> keeps the generic routed-MLP count.</summary>
+    public MoeTrainingLoop MoeLoop { get; init; }
+    /// <summary>The block renormalises the top-k routing weights by their sum (Mixtral always; Qwen MoE only with
+    /// <c>norm_topk_prob</c>, which is not read, so false there).</summary>
+    public bool MoeRenormalizesTopK { get; init; }
     /// <summary>Experts whose MLP each token passes through in the forward: all of them under <see cref="MoeRunsEveryExpert"/>.</summary>
     public int ExpertsRunPerToken => MoeRunsEveryExpert ? NumExperts : ExpertsPerToken;
     /// <summary>Cross-attention decoder layers besides the <see cref="NumLayers"/> self-attention ones (Llama 3.2 Vision):
@@ -298,4 +304,16 @@ public sealed record ModelArchitecture
         if (staticCache) return Math.Min(w, maxCacheLen);
         return decoded ? Math.Min(seen, w) : seen;
     }
+}
+
+/// <summary>MoE forwards whose training activations are modelled tensor by tensor (checked against autograd by
+/// bench/interop/moe_saved.py).</summary>
+public enum MoeTrainingLoop
+{
+    /// <summary>Not modelled tensor by tensor: the generic routed-MLP count.</summary>
+    Other,
+    /// <summary>Softmax, top-k and a loop over experts with <c>index_add_</c> (MixtralSparseMoeBlock, Qwen2/3 MoE).</summary>
+    TopKExperts,
+    /// <summary>GptOssMLP: top-k of the biased logits, softmax over them, GptOssExperts' loop over stacked weights.</summary>
+    GptOss,
 }

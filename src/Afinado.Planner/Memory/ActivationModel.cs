@@ -189,7 +189,7 @@ internal static class ActivationModel
     /// <summary>Mixtral-style MoE per token: router softmax, k gathered copies, k expert MLPs, k weighted outputs.</summary>
     private static double MoeSaved(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad, ref double lora)
     {
-        if (a.ModelType == "gpt_oss") return GptOssExpertLoop(a, L, s, y2Grad);
+        if (a.MoeLoop == MoeTrainingLoop.GptOss) return GptOssExpertLoop(a, L, s, y2Grad);
         // k: expert MLPs each token passes through (all of them when the block runs every expert densely).
         double h = a.HiddenSize, k = a.ExpertsRunPerToken, c = s.C, bytes = 0;
         if (L.Router is { } router)
@@ -208,7 +208,7 @@ internal static class ActivationModel
         bytes += k * DenseMlpSaved(a, a.ExpertWidth, expertGrad, expertDown, s, ref perExpertLora);
         lora += k * perExpertLora;
         if (expertsLora) lora += k * 2 * LoraSaved(new LinearUse(a.HiddenSize, a.ExpertWidth, false, true), s, shared: true);
-        if (TransformersExpertLoop(a))
+        if (a.MoeLoop == MoeTrainingLoop.TopKExperts)
             return bytes + ExpertLoopRouting(a, k, c, h, routingGrad: L.Router is { Trainable: true } || y2Grad, expertGrad);
         // The routing-weight multiply keeps each expert output when the router trains.
         if (L.Router is { Trainable: true }) bytes += k * c * h;
@@ -237,10 +237,6 @@ internal static class ActivationModel
         return bytes;
     }
 
-    /// <summary>MoE blocks transformers runs as a loop over experts with <c>index_add_</c> (MixtralSparseMoeBlock,
-    /// Qwen2MoeSparseMoeBlock, Qwen3MoeSparseMoeBlock).</summary>
-    private static bool TransformersExpertLoop(ModelArchitecture a) => a.ModelType is "mixtral" or "qwen2_moe" or "qwen3_moe";
-
     /// <summary>
     /// What that loop keeps per token besides the experts' own MLPs, measured on PyTorch's autograd graph
     /// (bench/interop/moe_saved.py, <c>MoeActivationInteropTests</c>): the routing weights need a gradient whenever the
@@ -254,7 +250,7 @@ internal static class ActivationModel
     {
         double bytes = 0;
         if (routingGrad)
-            bytes += 8 * k + (a.ModelType == "mixtral" ? 4 * (k + 1) : 0) + k * (c * h + c);
+            bytes += 8 * k + (a.MoeRenormalizesTopK ? 4 * (k + 1) : 0) + k * (c * h + c);
         if (routingGrad || expertGrad)
             bytes += 16 * k + k * c * h;
         return bytes;

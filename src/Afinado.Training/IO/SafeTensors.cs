@@ -80,16 +80,7 @@ public static class SafeTensors
         var header = ReadHeader(fs, path, out metadata);
         long dataStart = fs.Position;
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        foreach (var entry in header)
-        {
-            var t = empty(entry.Shape, entry.DType);
-            var dst = t.bytes;
-            if (dst.Length != entry.End - entry.Begin)
-                throw new InvalidDataException($"{path}: tensor {entry.Name} has {entry.End - entry.Begin} bytes for shape [{string.Join(",", entry.Shape)}] {entry.DType}");
-            fs.Position = dataStart + entry.Begin;
-            fs.ReadExactly(dst);
-            result[entry.Name] = t;
-        }
+        foreach (var entry in header) result[entry.Name] = ReadTensor(fs, dataStart, entry, path);
         return result;
     }
 
@@ -106,14 +97,24 @@ public static class SafeTensors
         names(header.Select(e => e.Name).ToList());
         foreach (var entry in header)
         {
-            using var t = empty(entry.Shape, entry.DType);
-            var dst = t.bytes;
-            if (dst.Length != entry.End - entry.Begin)
-                throw new InvalidDataException($"{path}: tensor {entry.Name} has {entry.End - entry.Begin} bytes for shape [{string.Join(",", entry.Shape)}] {entry.DType}");
-            fs.Position = dataStart + entry.Begin;
-            fs.ReadExactly(dst);
+            using var t = ReadTensor(fs, dataStart, entry, path);
             use(entry.Name, t);
         }
+    }
+
+    /// <summary>One tensor's bytes, read from the data section into a new tensor of its dtype and shape.</summary>
+    private static Tensor ReadTensor(Stream fs, long dataStart, Entry entry, string path)
+    {
+        var t = empty(entry.Shape, entry.DType);
+        var dst = t.bytes;
+        if (dst.Length != entry.End - entry.Begin)
+        {
+            t.Dispose();
+            throw new InvalidDataException($"{path}: tensor {entry.Name} has {entry.End - entry.Begin} bytes for shape [{string.Join(",", entry.Shape)}] {entry.DType}");
+        }
+        fs.Position = dataStart + entry.Begin;
+        fs.ReadExactly(dst);
+        return t;
     }
 
     /// <summary>One header entry: name, dtype, shape and byte range inside the data section.</summary>
