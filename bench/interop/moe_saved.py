@@ -1,6 +1,7 @@
 """Bytes autograd keeps for backward in transformers' sparse MoE block (Mixtral / Qwen MoE expert loop), on CPU in fp32.
 
 usage: moe_saved.py [--gpt-oss] TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router|experts|peft]
+       moe_saved.py --deepseek TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all SHARED GROUPS TOPK_GROUPS float32|bfloat16
 Runs the block as MixtralSparseMoeBlock.forward does (router linear, softmax in fp32, top-k, renormalised weights cast to
 the hidden dtype, a loop over experts: gather the routed rows, SwiGLU expert, multiply by the routing weight,
 index_add_ into the output), or with --gpt-oss as GptOssMLP does in training (GptOssTopKRouter: top-k of the biased
@@ -53,6 +54,49 @@ def gpt_oss(T, h, I, E, k, mode):
         glu = gate * torch.sigmoid(gate * 1.702)
         expert = ((up + 1) * glu) @ down[e] + down_b[e]
         out.index_add_(0, tokens, (expert * scores[tokens, e, None]).to(y.dtype))
+    return out, weights
+
+
+def deepseek(T, h, I, E, k, mode, shared=1, groups=1, topk_groups=1, dtype=torch.float32):
+    """DeepseekV3MoE.forward (transformers models/deepseek_v3): DeepseekV3TopkRouter (linear in fp32, sigmoid, grouped
+    top-k of the bias-corrected scores under no_grad, gather, renormalise in place with norm_topk_prob, scale), then
+    moe(): an fp32 accumulator, torch.where over each expert's one-hot mask, the routed rows through a SwiGLU expert, the
+    product with the gathered fp32 weight and index_add_; the shared experts run on every token and are added."""
+    torch.manual_seed(0)
+    x = torch.randn(T, h, dtype=dtype, requires_grad=True)
+    train = mode == "all"
+    gate = (torch.randn(E, h) * 0.1).to(dtype).requires_grad_(mode in ("router", "all"))
+    bias = torch.zeros(E)
+    w1 = [(torch.randn(I, h) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
+    w3 = [(torch.randn(I, h) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
+    w2 = [(torch.randn(h, I) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
+    s1, s3, s2 = ((torch.randn(*shape) * 0.05).to(dtype).requires_grad_(train) for shape in [(I * shared, h), (I * shared, h), (h, I * shared)])
+    weights = {t.storage().data_ptr() for t in [gate, bias, s1, s2, s3, *w1, *w2, *w3]}
+    y = x * 1.0
+    logits = F.linear(y.type(torch.float32), gate.type(torch.float32))
+    scores = logits.sigmoid()
+    with torch.no_grad():
+        choice = scores.view(-1, E) + bias.unsqueeze(0)
+        group_scores = choice.view(-1, groups, E // groups).topk(2, dim=-1)[0].sum(dim=-1)
+        group_idx = torch.topk(group_scores, k=topk_groups, dim=-1, sorted=False)[1]
+        group_mask = torch.zeros_like(group_scores)
+        group_mask.scatter_(1, group_idx, 1)
+        score_mask = group_mask.unsqueeze(-1).expand(-1, groups, E // groups).reshape(-1, E)
+        choice = choice.masked_fill(~score_mask.bool(), 0.0)
+        top_i = torch.topk(choice, k=k, dim=-1, sorted=False)[1]
+    top_w = scores.gather(1, top_i)
+    top_w /= top_w.sum(dim=-1, keepdim=True) + 1e-20
+    top_w = top_w * 2.5
+    out = torch.zeros_like(y, dtype=top_w.dtype)
+    mask = F.one_hot(top_i, num_classes=E).permute(2, 0, 1)
+    for e in range(E):
+        tokens, slots = torch.where(mask[e])
+        if tokens.numel() > 0:
+            w = top_w[tokens, slots]
+            rows = y[tokens]
+            expert = F.linear(F.silu(F.linear(rows, w1[e])) * F.linear(rows, w3[e]), w2[e])
+            out.index_add_(0, tokens, expert * w.unsqueeze(-1))
+    out = out.type(y.dtype) + F.linear(F.silu(F.linear(y, s1)) * F.linear(y, s3), s2)
     return out, weights
 
 
@@ -109,4 +153,9 @@ if __name__ == "__main__":
     family = a.pop(0)[2:] if a[0].startswith("--") else "mixtral"
     T, h, I, E, k = (int(v) for v in a[:5])
     mode = a[5] if len(a) > 5 else ""
-    saved(*(gpt_oss(T, h, I, E, k, mode) if family == "gpt-oss" else main(T, h, I, E, k, mode == "router")))
+    if family == "deepseek":
+        # deepseek: none|router|all (what trains) SHARED GROUPS TOPK_GROUPS DTYPE after the five sizes
+        shared, groups, topk_groups = (int(v) for v in a[6:9])
+        saved(*deepseek(T, h, I, E, k, mode, shared, groups, topk_groups, getattr(torch, a[9])))
+    else:
+        saved(*(gpt_oss(T, h, I, E, k, mode) if family == "gpt-oss" else main(T, h, I, E, k, mode == "router")))

@@ -131,6 +131,10 @@ internal static class DeepseekFamily
             ExpertIntermediateSize = moe ? moeInter : null,
             // Every token runs the shared experts, and the dense layers' MLP in full.
             UnroutedMlpWidth = moe ? Math.Max(sharedWidth, firstDense > 0 || freq > 1 ? inter : 0) : 0,
+            // transformers' DeepseekV3MoE loop is modelled tensor by tensor; V2's own block keeps the generic count.
+            MoeLoop = moe && v3 ? MoeTrainingLoop.DeepseekV3 : MoeTrainingLoop.Other,
+            // DeepseekV3Config's default: renormalise the top-k weights.
+            MoeRenormalizesTopK = moe && v3 && c.Bool("norm_topk_prob", true),
             AttentionDropout = c.Probability("attention_dropout", 0),
             InitializerRange = c.PositiveNumber("initializer_range", 0.02),
             CheckpointQuantMethod = fp8Block is null ? null : "fp8",

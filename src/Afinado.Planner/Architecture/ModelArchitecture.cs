@@ -84,8 +84,8 @@ public sealed record ModelArchitecture
     /// <summary>How transformers' MoE block runs in training, where its saved tensors are modelled one by one (the
     /// activation model); <see cref="MoeTrainingLoop.Other"/> keeps the generic routed-MLP count.</summary>
     public MoeTrainingLoop MoeLoop { get; init; }
-    /// <summary>The block renormalises the top-k routing weights by their sum (Mixtral always; Qwen MoE only with
-    /// <c>norm_topk_prob</c>, which is not read, so false there).</summary>
+    /// <summary>The block renormalises the top-k routing weights by their sum (Mixtral always; DeepSeek-V3 with
+    /// <c>norm_topk_prob</c>; Qwen MoE only with <c>norm_topk_prob</c>, which is not read there, so false).</summary>
     public bool MoeRenormalizesTopK { get; init; }
     /// <summary>Experts whose MLP each token passes through in the forward: all of them under <see cref="MoeRunsEveryExpert"/>.</summary>
     public int ExpertsRunPerToken => MoeRunsEveryExpert ? NumExperts : ExpertsPerToken;
@@ -316,4 +316,7 @@ public enum MoeTrainingLoop
     TopKExperts,
     /// <summary>GptOssMLP: top-k of the biased logits, softmax over them, GptOssExperts' loop over stacked weights.</summary>
     GptOss,
+    /// <summary>DeepseekV3MoE: an fp32 sigmoid router with grouped top-k, a loop over experts with <c>index_add_</c> into an
+    /// fp32 accumulator, and shared experts on every token.</summary>
+    DeepseekV3,
 }

@@ -114,7 +114,7 @@ internal static class ActivationModel
         }
         // A layer with a router is sparse. Qwen MoE models also have dense layers (mlp_only_layers, decoder_sparse_step),
         // and qwen2_moe runs a shared expert beside the routed ones: both are a plain gated MLP, as wide as its down_proj's input.
-        if (L.Router is not null) saved.Mlp += MoeSaved(a, L, s, y2Grad, ref loraPerToken) * T;
+        if (L.Router is not null) saved.Mlp += MoeSaved(a, L, s, y2Grad, ref loraPerToken) * T + DeepseekRouterWeightCopy(a, L, s, y2Grad);
         // peft ParamWrapper (target_parameters): the merged weight W + ΔW the expert matmuls consume is a tensor of its own
         // that they save for their input gradients — a full copy of each adapted stack per layer, independent of the tokens.
         saved.Mlp += s.C * L.ExpertStackLoraElements;
@@ -192,10 +192,16 @@ internal static class ActivationModel
         if (a.MoeLoop == MoeTrainingLoop.GptOss) return GptOssExpertLoop(a, L, s, y2Grad);
         // k: expert MLPs each token passes through (all of them when the block runs every expert densely).
         double h = a.HiddenSize, k = a.ExpertsRunPerToken, c = s.C, bytes = 0;
+        bool deepseek = a.MoeLoop == MoeTrainingLoop.DeepseekV3;
+        double rc = deepseek ? DeepseekRoutingBytes(s) : c;
         if (L.Router is { } router)
         {
-            if (router.Trainable) bytes += c * h;
-            bytes += 4.0 * a.NumExperts;
+            // DeepseekV3TopkRouter's linear reads hidden_states.type(float32): the input itself in fp32 (then shared with
+            // the shared experts' saved input), an fp32 copy in pure 16 bits, autocast's own 16-bit copy under AMP.
+            bool sameTensor = deepseek && s.R == s.C && rc == c && L.MlpIn.Any(l => l.Trainable);
+            if (router.Trainable && !sameTensor) bytes += (deepseek ? rc : c) * h;
+            // Mixtral: softmax(dtype=float32); DeepSeek: sigmoid in the router's dtype (gather reads the same tensor).
+            bytes += (deepseek ? rc : 4.0) * a.NumExperts;
         }
         // PEFT's ParamWrapper adapts a stacked expert weight in weight space (W + ΔW is the weight the matmul sees), so
         // the experts save their inputs as a trainable weight would and no adapter activations exist.
@@ -208,8 +214,13 @@ internal static class ActivationModel
         bytes += k * DenseMlpSaved(a, a.ExpertWidth, expertGrad, expertDown, s, ref perExpertLora);
         lora += k * perExpertLora;
         if (expertsLora) lora += k * 2 * LoraSaved(new LinearUse(a.HiddenSize, a.ExpertWidth, false, true), s, shared: true);
+        bool routingGrad = L.Router is { Trainable: true } || y2Grad;
         if (a.MoeLoop == MoeTrainingLoop.TopKExperts)
-            return bytes + ExpertLoopRouting(a, k, c, h, routingGrad: L.Router is { Trainable: true } || y2Grad, expertGrad);
+            return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: c, normalize: 4 * (k + 1), source: c);
+        // DeepseekV3MoE.moe: the weights stay in the router's dtype, so the product with them and the accumulator are in it
+        // too. The division keeps the k weights and their sum, which is fp32 also under autocast (sum is on its fp32 list).
+        if (deepseek)
+            return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: rc, normalize: rc * k + 4, source: rc);
         // The routing-weight multiply keeps each expert output when the router trains.
         if (L.Router is { Trainable: true }) bytes += k * c * h;
         return bytes;
@@ -246,14 +257,41 @@ internal static class ActivationModel
     /// int64 positions (the row gather and index_add_ share them) and index_add_'s source, the weighted output
     /// (derivatives.yaml: <c>source: grad.index_select(dim, index).expand_as(source)</c>).
     /// </summary>
-    private static double ExpertLoopRouting(ModelArchitecture a, double k, double c, double h, bool routingGrad, bool expertGrad)
+    /// <param name="weight">Bytes of one routing weight as the expert output is multiplied by it (Mixtral casts them to the hidden dtype).</param>
+    /// <param name="normalize">Bytes per token of the renormalising division's operands, the k weights and their sum (Mixtral
+    /// divides the fp32 softmax).</param>
+    /// <param name="source">Bytes per element of index_add_'s source, the weighted expert output.</param>
+    private static double ExpertLoopRouting(ModelArchitecture a, double k, double c, double h, bool routingGrad, bool expertGrad,
+        double weight, double normalize, double source)
     {
         double bytes = 0;
         if (routingGrad)
-            bytes += 8 * k + (a.MoeRenormalizesTopK ? 4 * (k + 1) : 0) + k * (c * h + c);
+            bytes += 8 * k + (a.MoeRenormalizesTopK ? normalize : 0) + k * (c * h + weight);
         if (routingGrad || expertGrad)
-            bytes += 16 * k + k * c * h;
+            bytes += 16 * k + k * source * h;
         return bytes;
+    }
+
+    /// <summary>
+    /// Bytes per element of DeepseekV3TopkRouter's work (transformers models/deepseek_v3): its linear runs on
+    /// <c>hidden_states.type(torch.float32)</c> and <c>self.weight.type(torch.float32)</c>, so the scores, the gathered
+    /// top-k weights, their renormalisation and (through type promotion in <c>moe()</c>) the weighted expert outputs and the
+    /// accumulator are fp32; under autocast the linear runs in the 16-bit dtype and everything after it follows.
+    /// Measured in fp32 and bf16 (bench/interop/moe_saved.py --deepseek, <c>MoeActivationInteropTests</c>).
+    /// </summary>
+    private static double DeepseekRoutingBytes(in ActivationSettings s) => s.R != s.C ? s.C : 4;
+
+    /// <summary>
+    /// The router weight's copy DeepSeek's router linear saves for its input's gradient, once per layer: an fp32 copy of
+    /// the 16-bit weight (<c>self.weight.type(torch.float32)</c>), or under AMP autocast's 16-bit cast of a frozen fp32
+    /// weight (a trainable one is autocast's cached copy, counted with the AMP weight copies). In fp32 it is the weight.
+    /// </summary>
+    private static double DeepseekRouterWeightCopy(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad)
+    {
+        if (a.MoeLoop != MoeTrainingLoop.DeepseekV3 || !y2Grad || L.Router is not { } router) return 0;
+        double elements = (double)a.NumExperts * a.HiddenSize;
+        if (s.R != s.C) return router.Trainable ? 0 : s.C * elements;
+        return s.C < 4 ? 4 * elements : 0;
     }
 
     /// <summary>

@@ -74,4 +74,41 @@ public class MoeActivationInteropTests
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
     }
+    /// <summary>DeepseekV3MoE (transformers models/deepseek_v3): the router's fp32 linear and sigmoid, grouped top-k, the
+    /// gathered and renormalised fp32 weights, the expert loop into an fp32 accumulator, and the shared experts; in fp32 on
+    /// the CPU and in bf16 (where the router's fp32 copies of its input and weight and the fp32 weighted outputs appear).</summary>
+    [Theory]
+    [InlineData(64, 32, 48, 8, 2, 1, 1, 1, "float32", false)]
+    [InlineData(96, 48, 40, 8, 3, 2, 4, 2, "float32", false)]
+    [InlineData(64, 32, 48, 8, 2, 1, 1, 1, "bfloat16", false)]
+    [InlineData(80, 32, 24, 16, 4, 1, 4, 2, "bfloat16", false)]
+    [InlineData(64, 32, 48, 8, 2, 1, 1, 1, "float32", true)]
+    [InlineData(64, 32, 48, 8, 2, 1, 2, 1, "bfloat16", true)]
+    public void Deepseek_v3_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, int topK,
+        int shared, int groups, int topkGroups, string dtype, bool fullFinetune)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(Catalog.ModelCatalog.ConfigJson("deepseek-ai/DeepSeek-V3"))!.AsObject();
+        node.Remove("quantization_config");
+        foreach (var (key, value) in new (string, int)[] { ("hidden_size", hidden), ("moe_intermediate_size", width), ("n_routed_experts", experts),
+                     ("num_experts_per_tok", topK), ("n_shared_experts", shared), ("n_group", groups), ("topk_group", topkGroups),
+                     ("num_hidden_layers", 1), ("first_k_dense_replace", 0), ("num_attention_heads", 4), ("num_key_value_heads", 4),
+                     ("q_lora_rank", 16), ("kv_lora_rank", 16), ("qk_nope_head_dim", 8), ("qk_rope_head_dim", 8), ("v_head_dim", 8),
+                     ("vocab_size", 256), ("intermediate_size", 64) })
+            node[key] = value;
+        var arch = HfConfigReader.Parse(node.ToJsonString(), "deepseek-v3-test.json");
+        bool bf16 = dtype == "bfloat16";
+        // Full finetuning trains the router too (its input copy joins the saved tensors); LoRA on o_proj leaves the MLP frozen
+        // but makes its input need a gradient.
+        var job = fullFinetune
+            ? new Job { Method = TrainingMethod.Full, Precision = bf16 ? Precision.Bf16 : Precision.Fp32, Batch = 1, Seq = tokens }
+            : new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["o_proj"], Dropout = 0 }, Precision = bf16 ? Precision.Bf16 : Precision.Fp32, Batch = 1, Seq = tokens };
+        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
+        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
+
+        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+            "--deepseek", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", fullFinetune ? "all" : "none", $"{shared}", $"{groups}", $"{topkGroups}", dtype);
+        Assert.True(code == 0, output);
+        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
+        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
+    }
 }
