@@ -1,6 +1,7 @@
 """Bytes autograd keeps for backward in transformers' sparse MoE block (Mixtral / Qwen MoE expert loop), on CPU in fp32.
 
 usage: moe_saved.py [--gpt-oss] TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router|experts|peft]
+       moe_saved.py --llama4 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all float32|bfloat16
        moe_saved.py --deepseek TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all SHARED GROUPS TOPK_GROUPS float32|bfloat16
 Runs the block as MixtralSparseMoeBlock.forward does (router linear, softmax in fp32, top-k, renormalised weights cast to
 the hidden dtype, a loop over experts: gather the routed rows, SwiGLU expert, multiply by the routing weight,
@@ -100,6 +101,34 @@ def deepseek(T, h, I, E, k, mode, shared=1, groups=1, topk_groups=1, dtype=torch
     return out, weights
 
 
+def llama4(T, h, I, E, k, mode, dtype=torch.float32):
+    """Llama4TextMoe.forward (transformers models/llama4): Llama4Router (a linear, top-k, the top values scattered into
+    -inf, sigmoid in fp32 cast back), every token repeated for every expert and scaled by its score, Llama4TextExperts'
+    bmm over stacked [E, h, 2I] / [E, I, h] weights (gate and up are chunks of one output), and the shared expert."""
+    torch.manual_seed(0)
+    train = mode == "all"
+    x = torch.randn(T, h, dtype=dtype, requires_grad=True)
+    router = (torch.randn(E, h) * 0.1).to(dtype).requires_grad_(mode in ("router", "all"))
+    gate_up = (torch.randn(E, h, 2 * I) * 0.05).to(dtype).requires_grad_(train)
+    down = (torch.randn(E, I, h) * 0.05).to(dtype).requires_grad_(train)
+    s1, s3, s2 = ((torch.randn(*shape) * 0.05).to(dtype).requires_grad_(train) for shape in [(I, h), (I, h), (h, I)])
+    weights = {t.storage().data_ptr() for t in [router, gate_up, down, s1, s2, s3]}
+    y = x * 1.0
+    logits = F.linear(y, router)
+    top_v, top_i = torch.topk(logits, k, dim=1)
+    scores = torch.full_like(logits, float("-inf")).scatter_(1, top_i, top_v)
+    scores = torch.sigmoid(scores.float()).to(scores.dtype)
+    routed = y.repeat(scores.shape[1], 1)
+    routed = routed * scores.transpose(0, 1).reshape(-1, 1)
+    routed = routed.view(E, -1, h)
+    gu = torch.bmm(routed, gate_up)
+    g, u = gu.chunk(2, dim=-1)
+    routed_out = torch.bmm(u * F.silu(g), down).view(-1, h)
+    out = F.linear(F.silu(F.linear(y, s1)) * F.linear(y, s3), s2)
+    out.add_(routed_out.reshape(E, -1, h).sum(dim=0))
+    return out, weights
+
+
 def main(T, h, I, E, k, router_trainable):
     torch.manual_seed(0)
     x = torch.randn(T, h, requires_grad=True)
@@ -153,7 +182,10 @@ if __name__ == "__main__":
     family = a.pop(0)[2:] if a[0].startswith("--") else "mixtral"
     T, h, I, E, k = (int(v) for v in a[:5])
     mode = a[5] if len(a) > 5 else ""
-    if family == "deepseek":
+    if family == "llama4":
+        # llama4: none|router|all (what trains) DTYPE after the five sizes
+        saved(*llama4(T, h, I, E, k, mode, getattr(torch, a[6])))
+    elif family == "deepseek":
         # deepseek: none|router|all (what trains) SHARED GROUPS TOPK_GROUPS DTYPE after the five sizes
         shared, groups, topk_groups = (int(v) for v in a[6:9])
         saved(*deepseek(T, h, I, E, k, mode, shared, groups, topk_groups, getattr(torch, a[9])))

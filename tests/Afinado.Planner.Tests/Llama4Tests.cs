@@ -121,11 +121,14 @@ public class Llama4Tests
     public void Every_expert_runs_every_token_in_the_activations()
     {
         // LoRA on attention only, experts frozen: each MoE layer saves gate_up (2·I) and the activation (I) for every expert
-        // and token, as Llama4TextExperts' bmm over all E experts does; top-1 dispatch would save them once.
+        // and token, as Llama4TextExperts' bmm over all E experts does, where top-1 dispatch would save them once; and the
+        // scores need a gradient, so the layer also keeps the top-1 index, the token repeated for all 16 experts (h each)
+        // and the transposed score column (MoeActivationInteropTests checks the whole block against autograd).
         var job = new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj", "v_proj"] }, Seq = 2048 };
         double Mlp(ModelArchitecture a) => Planner.Fit.Planner.Create(a, job, []).Ledger.Line(LineKind.ActivationsMlp).Bytes;
-        double dense = Mlp(Scout), topOne = Mlp(Scout with { MoeRunsEveryExpert = false });
-        Assert.Equal(48 * 15 * 3 * 2.0 * 8192 * 2048, dense - topOne, tolerance: 1);
+        double dense = Mlp(Scout), topOne = Mlp(Scout with { MoeRunsEveryExpert = false, MoeLoop = MoeTrainingLoop.Other });
+        double perToken = 15 * 3 * 2.0 * 8192 + 8 + 16 * 2.0 * 5120 + 16 * 2.0;
+        Assert.Equal(48 * perToken * 2048, dense - topOne, tolerance: 1);
     }
 
     [Fact]

@@ -140,6 +140,7 @@ internal static class Llama4Family
             ExpertIntermediateSize = anyMoe ? expertWidth : null,
             UnroutedMlpWidth = anyMoe ? Math.Max(expertWidth, anyDense ? denseWidth : 0) : 0,
             MoeRunsEveryExpert = anyMoe,
+            MoeLoop = anyMoe ? MoeTrainingLoop.Llama4 : MoeTrainingLoop.Other,
             SlidingWindow = chunk is not null && chunked.Any(x => x) ? chunk : null,
             SlidingLayers = chunk is not null && chunked.Any(x => x) ? chunked : null,
             AttentionDropout = c.Probability("attention_dropout", 0),

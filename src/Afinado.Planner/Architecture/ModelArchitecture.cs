@@ -319,4 +319,7 @@ public enum MoeTrainingLoop
     /// <summary>DeepseekV3MoE: an fp32 sigmoid router with grouped top-k, a loop over experts with <c>index_add_</c> into an
     /// fp32 accumulator, and shared experts on every token.</summary>
     DeepseekV3,
+    /// <summary>Llama4TextMoe: sigmoid scores of the top-k logits, every token through every expert's bmm scaled by its
+    /// score, and the shared expert.</summary>
+    Llama4,
 }

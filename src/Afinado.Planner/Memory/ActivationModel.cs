@@ -190,6 +190,7 @@ internal static class ActivationModel
     private static double MoeSaved(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad, ref double lora)
     {
         if (a.MoeLoop == MoeTrainingLoop.GptOss) return GptOssExpertLoop(a, L, s, y2Grad);
+        if (a.MoeLoop == MoeTrainingLoop.Llama4) return Llama4ExpertBmm(a, L, s, y2Grad);
         // k: expert MLPs each token passes through (all of them when the block runs every expert densely).
         double h = a.HiddenSize, k = a.ExpertsRunPerToken, c = s.C, bytes = 0;
         bool deepseek = a.MoeLoop == MoeTrainingLoop.DeepseekV3;
@@ -249,6 +250,32 @@ internal static class ActivationModel
     }
 
     /// <summary>
+    /// Llama4TextMoe in training (transformers models/llama4), per token, as autograd keeps it (bench/interop/moe_saved.py
+    /// --llama4, <c>MoeActivationInteropTests</c>): the router's top-k indices (scatter's index) and its fp32 sigmoid over
+    /// all E scores; every token repeated for every expert and multiplied by its score, which keeps the repeated hidden
+    /// state and a copy of the transposed score column; Llama4TextExperts' two bmm over all E experts keep gate_up (silu
+    /// reads its gate half, the product its up half) and the activation; trainable stacks also keep the bmm inputs (the
+    /// scaled hidden state, the gated product). Under AMP the residual stream is fp32, so the repeated state is too, and
+    /// the first bmm keeps autocast's 16-bit copy of the scaled state. A trainable router keeps its input, the block input, which a
+    /// trainable shared expert's linears keep already unless autocast gives each its own copy.
+    /// </summary>
+    private static double Llama4ExpertBmm(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad)
+    {
+        double h = a.HiddenSize, I = a.ExpertWidth, E = a.NumExperts, k = a.ExpertsPerToken, c = s.C, r = s.R, bytes = 4 * E;
+        bool routerTrainable = L.Router is { Trainable: true };
+        bool stacksTrainable = L.ExpertsTrainable || L.ExpertStackLoraElements > 0;
+        bool routedGrad = y2Grad || routerTrainable, expertGrad = routedGrad || stacksTrainable;
+        if (routerTrainable && !(s.R == s.C && L.MlpIn.Any(l => l.Trainable))) bytes += c * h;
+        // The scores need a gradient: top-k's indices and the repeated state (the score multiply's other operand).
+        if (routedGrad) bytes += 8 * k + E * r * h;
+        if (y2Grad) bytes += E * c;
+        if (expertGrad) bytes += E * 3 * c * I;
+        // The stacks' gradients: the first bmm's input (the scaled state, or autocast's 16-bit copy of it) and the second's.
+        if (stacksTrainable) bytes += E * c * (h + I);
+        return bytes;
+    }
+
+    /// <summary>
     /// What that loop keeps per token besides the experts' own MLPs, measured on PyTorch's autograd graph
     /// (bench/interop/moe_saved.py, <c>MoeActivationInteropTests</c>): the routing weights need a gradient whenever the
     /// router's input or weight does — then top-k keeps its int64 indices, Mixtral's renormalising division its fp32
@@ -283,15 +310,13 @@ internal static class ActivationModel
 
     /// <summary>
     /// The router weight's copy DeepSeek's router linear saves for its input's gradient, once per layer: an fp32 copy of
-    /// the 16-bit weight (<c>self.weight.type(torch.float32)</c>), or under AMP autocast's 16-bit cast of a frozen fp32
-    /// weight (a trainable one is autocast's cached copy, counted with the AMP weight copies). In fp32 it is the weight.
+    /// the 16-bit weight (<c>self.weight.type(torch.float32)</c>). In fp32 it is the weight itself; under AMP autocast's
+    /// 16-bit cast, which the AMP weight-copies line counts with every other linear's.
     /// </summary>
     private static double DeepseekRouterWeightCopy(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad)
     {
         if (a.MoeLoop != MoeTrainingLoop.DeepseekV3 || !y2Grad || L.Router is not { } router) return 0;
-        double elements = (double)a.NumExperts * a.HiddenSize;
-        if (s.R != s.C) return router.Trainable ? 0 : s.C * elements;
-        return s.C < 4 ? 4 * elements : 0;
+        return s.R == s.C && s.C < 4 ? 4.0 * a.NumExperts * a.HiddenSize : 0;
     }
 
     /// <summary>

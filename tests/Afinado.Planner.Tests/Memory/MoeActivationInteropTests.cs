@@ -111,4 +111,38 @@ public class MoeActivationInteropTests
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
     }
+    /// <summary>Llama4TextMoe (transformers models/llama4): sigmoid scores of the top-k logits, every token repeated for every
+    /// expert and scaled, two bmm over the stacked experts, and the shared expert; in fp32 and bf16, with LoRA on
+    /// attention and with full finetuning (router, stacks and shared expert trainable).</summary>
+    [Theory]
+    [InlineData(64, 32, 48, 8, 1, "float32", false)]
+    [InlineData(48, 40, 24, 4, 2, "float32", false)]
+    [InlineData(64, 32, 48, 8, 1, "bfloat16", false)]
+    [InlineData(64, 32, 48, 8, 2, "float32", true)]
+    [InlineData(40, 32, 24, 16, 1, "bfloat16", true)]
+    public void Llama4_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, int topK, string dtype, bool fullFinetune)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(Catalog.ModelCatalog.ConfigJson("meta-llama/Llama-4-Scout-17B-16E"))!.AsObject();
+        var text = node["text_config"]!.AsObject();
+        foreach (var (key, value) in new (string, int)[] { ("hidden_size", hidden), ("intermediate_size", width), ("intermediate_size_mlp", 2 * width),
+                     ("num_local_experts", experts), ("num_experts_per_tok", topK), ("num_hidden_layers", 1), ("num_attention_heads", 4),
+                     ("num_key_value_heads", 4), ("head_dim", 8), ("vocab_size", 256), ("interleave_moe_layer_step", 1) })
+            text[key] = value;
+        foreach (var key in new[] { "layer_types", "no_rope_layers", "moe_layers" }) text.Remove(key);
+        var arch = HfConfigReader.Parse(node.ToJsonString(), "llama4-test.json");
+        bool bf16 = dtype == "bfloat16";
+        var precision = bf16 ? Precision.Bf16 : Precision.Fp32;
+        var job = fullFinetune
+            ? new Job { Method = TrainingMethod.Full, Precision = precision, Batch = 1, Seq = tokens }
+            : new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 }, Precision = precision, Batch = 1, Seq = tokens };
+        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
+        // The text layers' MLP line (the vision tower is frozen and runs nothing in a text step).
+        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
+
+        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+            "--llama4", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", fullFinetune ? "all" : "none", dtype);
+        Assert.True(code == 0, output);
+        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
+        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
+    }
 }
