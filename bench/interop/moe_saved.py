@@ -1,6 +1,7 @@
 """Bytes autograd keeps for backward in transformers' sparse MoE block (Mixtral / Qwen MoE expert loop), on CPU in fp32.
 
 usage: moe_saved.py [--gpt-oss] TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router|experts|peft]
+       moe_saved.py --phimoe TOKENS HIDDEN EXPERT_WIDTH EXPERTS 2 none|router|all float32|bfloat16 INPUT_JITTER
        moe_saved.py --llama4 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all float32|bfloat16
        moe_saved.py --deepseek TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all SHARED GROUPS TOPK_GROUPS float32|bfloat16
 Runs the block as MixtralSparseMoeBlock.forward does (router linear, softmax in fp32, top-k, renormalised weights cast to
@@ -27,7 +28,7 @@ def gpt_oss(T, h, I, E, k, mode):
     gate_up_b = torch.randn(E, 2 * I) * 0.05
     down = (torch.randn(E, I, h) * 0.05).requires_grad_(mode == "experts")
     down_b = torch.randn(E, h) * 0.05
-    weights = {t.storage().data_ptr() for t in [router_w, router_b, gate_up, gate_up_b, down, down_b]}
+    weights = {t.storage().data_ptr(): t for t in [router_w, router_b, gate_up, gate_up_b, down, down_b]}
     if mode == "peft":
         # ParamWrapper: the experts multiply by the merged W + ΔW (ΔW from the adapter factors, trainable).
         gate_up = gate_up + torch.zeros_like(gate_up, requires_grad=True)
@@ -72,7 +73,7 @@ def deepseek(T, h, I, E, k, mode, shared=1, groups=1, topk_groups=1, dtype=torch
     w3 = [(torch.randn(I, h) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
     w2 = [(torch.randn(h, I) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
     s1, s3, s2 = ((torch.randn(*shape) * 0.05).to(dtype).requires_grad_(train) for shape in [(I * shared, h), (I * shared, h), (h, I * shared)])
-    weights = {t.storage().data_ptr() for t in [gate, bias, s1, s2, s3, *w1, *w2, *w3]}
+    weights = {t.storage().data_ptr(): t for t in [gate, bias, s1, s2, s3, *w1, *w2, *w3]}
     y = x * 1.0
     logits = F.linear(y.type(torch.float32), gate.type(torch.float32))
     scores = logits.sigmoid()
@@ -112,7 +113,7 @@ def llama4(T, h, I, E, k, mode, dtype=torch.float32):
     gate_up = (torch.randn(E, h, 2 * I) * 0.05).to(dtype).requires_grad_(train)
     down = (torch.randn(E, I, h) * 0.05).to(dtype).requires_grad_(train)
     s1, s3, s2 = ((torch.randn(*shape) * 0.05).to(dtype).requires_grad_(train) for shape in [(I, h), (I, h), (h, I)])
-    weights = {t.storage().data_ptr() for t in [router, gate_up, down, s1, s2, s3]}
+    weights = {t.storage().data_ptr(): t for t in [router, gate_up, down, s1, s2, s3]}
     y = x * 1.0
     logits = F.linear(y, router)
     top_v, top_i = torch.topk(logits, k, dim=1)
@@ -129,6 +130,71 @@ def llama4(T, h, I, E, k, mode, dtype=torch.float32):
     return out, weights
 
 
+class _Multiplier(torch.autograd.Function):
+    """PhiMoE's MultiplierProcessor: the forward scales the gathered gate by the midpoint mask; it keeps the gathered gate,
+    the chosen expert and the masked softmax for its backward."""
+
+    @staticmethod
+    def forward(ctx, scores, multiplier, chosen, gates, midpoint):
+        ctx.save_for_backward(multiplier, chosen, gates)
+        return multiplier * midpoint
+
+    @staticmethod
+    def backward(ctx, grad):
+        multiplier, chosen, gates = ctx.saved_tensors
+        grad = grad * multiplier
+        expanded = gates * grad.mul(-1)
+        expanded.scatter_add_(dim=-1, index=chosen, src=grad)
+        return expanded, None, None, None, None
+
+
+def _sparsemixer_pick(scores, masked_from, eps):
+    """One of sparsemixer's two picks in training: mask the scores far below the best, Gumbel-sample an expert, softmax,
+    gather its weight, and pass it through the multiplier with the midpoint mask."""
+    with torch.no_grad():
+        best, _ = masked_from.max(dim=-1, keepdim=True)
+        factor = scores.abs().clamp(min=best)
+        far = ((best - scores) / factor) > (2 * eps)
+    gates = masked_from.masked_fill(far, float("-inf"))
+    chosen = (gates - torch.empty_like(gates).exponential_().log()).max(dim=-1)[1].unsqueeze(-1)
+    gates = torch.softmax(gates, dim=-1)
+    picked = gates.gather(dim=-1, index=chosen)
+    top, top_i = gates.max(dim=-1, keepdim=True)
+    midpoint = torch.add(0.3333, torch.logical_or(chosen == top_i, torch.rand_like(top) > 0.75), alpha=0.6667).type_as(gates)
+    return _Multiplier.apply(scores, picked, chosen, gates, midpoint), chosen
+
+
+def phimoe(T, h, I, E, mode, dtype=torch.float32, input_jitter=0.0):
+    """PhimoeSparseMoeBlock.forward in training (transformers models/phimoe): optional input jitter (an in-place multiply
+    by uniform noise), the router linear, sparsemixer's two picks (the second from the scores with the first scattered to
+    -inf), then Mixtral's loop over experts with index_add_."""
+    torch.manual_seed(0)
+    train = mode == "all"
+    x = torch.randn(T, h, dtype=dtype, requires_grad=True)
+    gate = (torch.randn(E, h) * 0.1).to(dtype).requires_grad_(mode in ("router", "all"))
+    w1 = [(torch.randn(I, h) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
+    w3 = [(torch.randn(I, h) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
+    w2 = [(torch.randn(h, I) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
+    weights = {t.storage().data_ptr(): t for t in [gate, *w1, *w2, *w3]}
+    y = x * 1.0
+    if input_jitter > 0:
+        y *= torch.empty_like(y).uniform_(1.0 - input_jitter, 1.0 + input_jitter)
+    logits = F.linear(y, gate)
+    first, first_i = _sparsemixer_pick(logits, logits, 0.01)
+    second, second_i = _sparsemixer_pick(logits, torch.scatter(logits, -1, first_i, float("-inf")), 0.01)
+    routing, selected = torch.concat((first, second), dim=-1), torch.concat((first_i, second_i), dim=-1)
+    out = torch.zeros((T, h), dtype=y.dtype)
+    mask = F.one_hot(selected, num_classes=E).permute(2, 1, 0)
+    for e in range(E):
+        idx, top_x = torch.where(mask[e])
+        if top_x.shape[0] == 0:
+            continue
+        rows = y[None, top_x].reshape(-1, h)
+        expert = F.linear(F.silu(F.linear(rows, w1[e])) * F.linear(rows, w3[e]), w2[e])
+        out.index_add_(0, top_x, (expert * routing[top_x, idx, None]).to(y.dtype))
+    return out, weights
+
+
 def main(T, h, I, E, k, router_trainable):
     torch.manual_seed(0)
     x = torch.randn(T, h, requires_grad=True)
@@ -136,7 +202,7 @@ def main(T, h, I, E, k, router_trainable):
     w1 = [torch.randn(I, h) * 0.05 for _ in range(E)]
     w3 = [torch.randn(I, h) * 0.05 for _ in range(E)]
     w2 = [torch.randn(h, I) * 0.05 for _ in range(E)]
-    weights = {t.storage().data_ptr() for t in [gate, *w1, *w2, *w3]}
+    weights = {t.storage().data_ptr(): t for t in [gate, *w1, *w2, *w3]}
     y = x * 1.0  # the block input, the output of the layer's norm
     routing = F.softmax(y @ gate.T, dim=1, dtype=torch.float)
     routing, selected = torch.topk(routing, k, dim=-1)
@@ -153,19 +219,29 @@ def main(T, h, I, E, k, router_trainable):
 
 
 def saved(out, weights):
+    # `weights` maps each weight's storage to the tensor itself: holding them keeps their memory from being reused by a
+    # tensor of the graph (the PEFT mode rebinds the stacks to W + ΔW, and a freed original's address could then match).
     seen, stack, storages, breakdown = set(), [out.grad_fn], {}, {}
     while stack:
         fn = stack.pop()
         if fn is None or fn in seen:
             continue
         seen.add(fn)
+        values = []
         for name in dir(fn):
             if not name.startswith("_saved_") or name.endswith(("sizes", "strides")):
                 continue
             try:
-                v = getattr(fn, name)
+                values.append((name, getattr(fn, name)))
             except Exception:
                 continue
+        # A custom autograd.Function (PhiMoE's MultiplierProcessor) keeps what it saved in saved_tensors.
+        if isinstance(fn, torch.autograd.function.BackwardCFunction):
+            try:
+                values.extend(("_saved_tensors", v) for v in fn.saved_tensors)
+            except Exception:
+                pass
+        for name, v in values:
             # 0-d tensors are the scalars of this script's own `x * 1.0`, not the block's.
             if isinstance(v, torch.Tensor) and v.dim() > 0 and v.storage().data_ptr() not in weights:
                 ptr = v.storage().data_ptr()
@@ -182,7 +258,10 @@ if __name__ == "__main__":
     family = a.pop(0)[2:] if a[0].startswith("--") else "mixtral"
     T, h, I, E, k = (int(v) for v in a[:5])
     mode = a[5] if len(a) > 5 else ""
-    if family == "llama4":
+    if family == "phimoe":
+        # phimoe: none|router|all (what trains) DTYPE INPUT_JITTER after the sizes (TOP_K is always 2)
+        saved(*phimoe(T, h, I, E, mode, getattr(torch, a[6]), float(a[7])))
+    elif family == "llama4":
         # llama4: none|router|all (what trains) DTYPE after the five sizes
         saved(*llama4(T, h, I, E, k, mode, getattr(torch, a[6])))
     elif family == "deepseek":

@@ -87,6 +87,9 @@ public sealed record ModelArchitecture
     /// <summary>The block renormalises the top-k routing weights by their sum (Mixtral always; DeepSeek-V3 with
     /// <c>norm_topk_prob</c>; Qwen MoE only with <c>norm_topk_prob</c>, which is not read there, so false).</summary>
     public bool MoeRenormalizesTopK { get; init; }
+    /// <summary>PhiMoE's <c>input_jitter_noise</c>: in training the block multiplies its input in place by uniform noise in
+    /// [1 − j, 1 + j], a tensor autograd keeps; 0 for every other family.</summary>
+    public double MoeInputJitter { get; init; }
     /// <summary>Experts whose MLP each token passes through in the forward: all of them under <see cref="MoeRunsEveryExpert"/>.</summary>
     public int ExpertsRunPerToken => MoeRunsEveryExpert ? NumExperts : ExpertsPerToken;
     /// <summary>Cross-attention decoder layers besides the <see cref="NumLayers"/> self-attention ones (Llama 3.2 Vision):
@@ -322,4 +325,7 @@ public enum MoeTrainingLoop
     /// <summary>Llama4TextMoe: sigmoid scores of the top-k logits, every token through every expert's bmm scaled by its
     /// score, and the shared expert.</summary>
     Llama4,
+    /// <summary>PhimoeSparseMoeBlock: sparsemixer's two sampled picks (masked softmax, MultiplierProcessor) and Mixtral's
+    /// loop over experts.</summary>
+    Phimoe,
 }

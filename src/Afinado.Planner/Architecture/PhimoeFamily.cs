@@ -91,6 +91,9 @@ internal static class PhimoeFamily
             LmHeadBias = headBias,
             NumExperts = experts,
             ExpertsPerToken = perToken,
+            MoeLoop = MoeTrainingLoop.Phimoe,
+            // PhimoeConfig's default is 0.0; Phi-3.5-MoE's config.json sets 0.01.
+            MoeInputJitter = c.Probability("input_jitter_noise", 0),
             // The attention passes sliding_window whenever the config sets it (PhimoeConfig default None).
             SlidingWindow = c.OptionalDim("sliding_window"),
             AttentionDropout = c.Probability("attention_dropout", 0),

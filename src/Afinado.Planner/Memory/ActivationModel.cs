@@ -193,16 +193,20 @@ internal static class ActivationModel
         if (a.MoeLoop == MoeTrainingLoop.Llama4) return Llama4ExpertBmm(a, L, s, y2Grad);
         // k: expert MLPs each token passes through (all of them when the block runs every expert densely).
         double h = a.HiddenSize, k = a.ExpertsRunPerToken, c = s.C, bytes = 0;
-        bool deepseek = a.MoeLoop == MoeTrainingLoop.DeepseekV3;
-        double rc = deepseek ? DeepseekRoutingBytes(s) : c;
+        bool deepseek = a.MoeLoop == MoeTrainingLoop.DeepseekV3, phimoe = a.MoeLoop == MoeTrainingLoop.Phimoe;
+        double rc = deepseek ? DeepseekRoutingBytes(s) : phimoe ? (s.R != s.C ? 4 : c) : c;
+        // PhimoeSparseMoeBlock in training multiplies its input in place by uniform noise, which the multiply keeps.
+        if (phimoe && a.MoeInputJitter > 0 && y2Grad) bytes += c * h;
         if (L.Router is { } router)
         {
             // DeepseekV3TopkRouter's linear reads hidden_states.type(float32): the input itself in fp32 (then shared with
             // the shared experts' saved input), an fp32 copy in pure 16 bits, autocast's own 16-bit copy under AMP.
             bool sameTensor = deepseek && s.R == s.C && rc == c && L.MlpIn.Any(l => l.Trainable);
             if (router.Trainable && !sameTensor) bytes += (deepseek ? rc : c) * h;
-            // Mixtral: softmax(dtype=float32); DeepSeek: sigmoid in the router's dtype (gather reads the same tensor).
-            bytes += (deepseek ? rc : 4.0) * a.NumExperts;
+            // Mixtral: softmax(dtype=float32); DeepSeek: sigmoid in the router's dtype (gather reads the same tensor);
+            // PhiMoE: sparsemixer's two picks (below).
+            if (!phimoe) bytes += (deepseek ? rc : 4.0) * a.NumExperts;
+            else if (router.Trainable || y2Grad) bytes += SparsemixerSaved(a.NumExperts, rc);
         }
         // PEFT's ParamWrapper adapts a stacked expert weight in weight space (W + ΔW is the weight the matmul sees), so
         // the experts save their inputs as a trainable weight would and no adapter activations exist.
@@ -218,6 +222,10 @@ internal static class ActivationModel
         bool routingGrad = L.Router is { Trainable: true } || y2Grad;
         if (a.MoeLoop == MoeTrainingLoop.TopKExperts)
             return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: c, normalize: 4 * (k + 1), source: c);
+        // PhiMoE's loop is Mixtral's: its weights are sparsemixer's softmax picks, index_add_'s source is cast to the
+        // block input's dtype.
+        if (phimoe)
+            return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: rc, normalize: 0, source: s.R);
         // DeepseekV3MoE.moe: the weights stay in the router's dtype, so the product with them and the accumulator are in it
         // too. The division keeps the k weights and their sum, which is fp32 also under autocast (sum is on its fp32 list).
         if (deepseek)
@@ -298,6 +306,15 @@ internal static class ActivationModel
             bytes += 16 * k + k * source * h;
         return bytes;
     }
+
+    /// <summary>
+    /// PhiMoE's sparsemixer in training (transformers models/phimoe), per token, measured on autograd's graph
+    /// (bench/interop/moe_saved.py --phimoe): each of its two picks keeps a masked_fill's bool mask (E bytes), its softmax
+    /// (E weights: gather and MultiplierProcessor read the same tensor) and the gathered weight MultiplierProcessor saves;
+    /// the chosen experts' int64 indices are counted with the loop's top-k indices. <paramref name="w"/>: bytes of the
+    /// softmax's dtype (the logits', or fp32 under autocast).
+    /// </summary>
+    private static double SparsemixerSaved(double experts, double w) => 2 * (experts + w * (experts + 1));
 
     /// <summary>
     /// Bytes per element of DeepseekV3TopkRouter's work (transformers models/deepseek_v3): its linear runs on
