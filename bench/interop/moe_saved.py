@@ -60,10 +60,11 @@ def gpt_oss(T, h, I, E, k, mode):
 
 
 def deepseek(T, h, I, E, k, mode, shared=1, groups=1, topk_groups=1, dtype=torch.float32):
-    """DeepseekV3MoE.forward (transformers models/deepseek_v3): DeepseekV3TopkRouter (linear in fp32, sigmoid, grouped
-    top-k of the bias-corrected scores under no_grad, gather, renormalise in place with norm_topk_prob, scale), then
-    moe(): an fp32 accumulator, torch.where over each expert's one-hot mask, the routed rows through a SwiGLU expert, the
-    product with the gathered fp32 weight and index_add_; the shared experts run on every token and are added."""
+    """DeepseekV3MoE.forward as transformers 5 runs it (models/deepseek_v3): DeepseekV3TopkRouter's linear in fp32,
+    route_tokens_to_experts (sigmoid, grouped top-k of the bias-corrected scores, gather, renormalise in place with
+    norm_topk_prob, scale), then DeepseekV3NaiveMoe's eager loop (MixtralExperts'): an accumulator in the hidden dtype,
+    torch.where over each expert's one-hot mask, the routed rows through a SwiGLU expert, the product with the gathered
+    fp32 weight cast back to the hidden dtype, index_add_; the shared experts run on every token and are added."""
     torch.manual_seed(0)
     x = torch.randn(T, h, dtype=dtype, requires_grad=True)
     train = mode == "all"
@@ -89,16 +90,16 @@ def deepseek(T, h, I, E, k, mode, shared=1, groups=1, topk_groups=1, dtype=torch
     top_w = scores.gather(1, top_i)
     top_w /= top_w.sum(dim=-1, keepdim=True) + 1e-20
     top_w = top_w * 2.5
-    out = torch.zeros_like(y, dtype=top_w.dtype)
-    mask = F.one_hot(top_i, num_classes=E).permute(2, 0, 1)
+    out = torch.zeros_like(y)
+    mask = F.one_hot(top_i, num_classes=E).permute(2, 1, 0)
     for e in range(E):
-        tokens, slots = torch.where(mask[e])
+        slots, tokens = torch.where(mask[e])
         if tokens.numel() > 0:
-            w = top_w[tokens, slots]
             rows = y[tokens]
             expert = F.linear(F.silu(F.linear(rows, w1[e])) * F.linear(rows, w3[e]), w2[e])
-            out.index_add_(0, tokens, expert * w.unsqueeze(-1))
-    out = out.type(y.dtype) + F.linear(F.silu(F.linear(y, s1)) * F.linear(y, s3), s2)
+            expert = expert * top_w[tokens, slots, None]
+            out.index_add_(0, tokens, expert.to(out.dtype))
+    out = out + F.linear(F.silu(F.linear(y, s1)) * F.linear(y, s3), s2)
     return out, weights
 
 

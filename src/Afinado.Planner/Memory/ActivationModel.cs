@@ -226,10 +226,11 @@ internal static class ActivationModel
         // block input's dtype.
         if (phimoe)
             return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: rc, normalize: 0, source: s.R);
-        // DeepseekV3MoE.moe: the weights stay in the router's dtype, so the product with them and the accumulator are in it
-        // too. The division keeps the k weights and their sum, which is fp32 also under autocast (sum is on its fp32 list).
+        // DeepseekV3NaiveMoe (transformers 5): the weights stay in the router's dtype and the weighted output is cast back
+        // to the block input's dtype for index_add_. The division keeps the k weights and their sum, which is fp32 also
+        // under autocast (sum is on its fp32 list).
         if (deepseek)
-            return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: rc, normalize: rc * k + 4, source: rc);
+            return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: rc, normalize: rc * k + 4, source: s.R);
         // The routing-weight multiply keeps each expert output when the router trains.
         if (L.Router is { Trainable: true }) bytes += k * c * h;
         return bytes;
@@ -317,10 +318,10 @@ internal static class ActivationModel
     private static double SparsemixerSaved(double experts, double w) => 2 * (experts + w * (experts + 1));
 
     /// <summary>
-    /// Bytes per element of DeepseekV3TopkRouter's work (transformers models/deepseek_v3): its linear runs on
+    /// Bytes per element of DeepseekV3TopkRouter's work (transformers 5, models/deepseek_v3): its linear runs on
     /// <c>hidden_states.type(torch.float32)</c> and <c>self.weight.type(torch.float32)</c>, so the scores, the gathered
-    /// top-k weights, their renormalisation and (through type promotion in <c>moe()</c>) the weighted expert outputs and the
-    /// accumulator are fp32; under autocast the linear runs in the 16-bit dtype and everything after it follows.
+    /// top-k weights and their renormalisation are fp32; under autocast the linear runs in the 16-bit dtype and everything
+    /// after it follows. (transformers 4.5x's <c>moe()</c> also kept an fp32 accumulator, so its index_add_ source was fp32.)
     /// Measured in fp32 and bf16 (bench/interop/moe_saved.py --deepseek, <c>MoeActivationInteropTests</c>).
     /// </summary>
     private static double DeepseekRoutingBytes(in ActivationSettings s) => s.R != s.C ? s.C : 4;
