@@ -74,6 +74,9 @@ public class ParameterCountTests
     // A public model-licence table quoting the hub parameter count of google/gemma-3-4b-it (text decoder, SigLIP tower and
     // projector together): 4,300,079,472; a pinned-config check elsewhere quotes the card's "4.30e9".
     [InlineData("google/gemma-3-4b-it", 4_300_079_472L)]
+    // google/gemma-3-12b-it: the hub API record `safetensors.total` 12,187,325,040, as public model inventories quote it
+    // (the same total for its QAT unquantized twin; unsloth/gemma-3-12b-it in a published table of checkpoint sizes).
+    [InlineData("google/gemma-3-12b-it", 12_187_325_040L)]
     // microsoft/phi-4: 14,659,507,200, the figure of a public table of hub parameter counts (next to Qwen3-8B's
     // 8,190,735,360), of NVIDIA NeMo Customizer's target "microsoft/phi-4@1.0" num_parameters, and of the GGUF
     // conversion's general.parameter_count.
