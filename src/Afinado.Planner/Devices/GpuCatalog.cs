@@ -33,6 +33,8 @@ public static class GpuCatalog
     public static Device Get(string id)
     {
         var key = id.Trim().ToLowerInvariant().Replace("_", "-");
+        // The CPU is a device --gpu accepts (its error below lists it), here without a capacity (Device.Cpu(bytes) gives one).
+        if (key == "cpu") return Device.Cpu();
         var hit = All.FirstOrDefault(g => g.Id == key)
             ?? All.FirstOrDefault(g => g.Id.Replace("-", "") == key.Replace("-", ""))
             ?? Alias(key);

@@ -126,7 +126,8 @@ public static class PlanJson
 
         if (multi is not null) Parallel.MultiGpuJson.WriteVerdicts(w, multi);
         else WriteVerdicts(w, plan);
-        w.WriteBoolean("fits_any", plan.FitsAny);
+        // The layout's verdicts decide a multi-GPU plan (as its exit code does), not the single-GPU ones it was built from.
+        w.WriteBoolean("fits_any", multi?.FitsAny ?? plan.FitsAny);
         if (plan.KbitPrepTotalBytes is { } kbit) w.WriteNumber("kbit_prep_total_bytes", kbit);
 
         w.WriteStartArray("fixes");
