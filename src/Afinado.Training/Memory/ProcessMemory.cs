@@ -13,6 +13,15 @@ public static class ProcessMemory
 {
     private const int M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3;
     private static bool tamed;
+
+    /// <summary>The environment route to the same fixed threshold, for a child process measured from its start (the
+    /// Fashion-MNIST bench runs each job in one): glibc reads it before any allocation.</summary>
+    public const string MmapThresholdVariable = "MALLOC_MMAP_THRESHOLD_";
+    public const string MmapThresholdValue = "131072";
+
+    /// <summary>This process runs with the fixed mmap threshold that makes VmHWM follow live bytes: set by
+    /// <see cref="TameMalloc"/>, or by <see cref="MmapThresholdVariable"/> at its start.</summary>
+    public static bool MallocTamed => tamed || Environment.GetEnvironmentVariable(MmapThresholdVariable) == MmapThresholdValue;
     internal static int MmapThreshold = int.TryParse(Environment.GetEnvironmentVariable("AFINADO_MMAP_THRESHOLD"), out var t) ? t : 128 * 1024;
 
     [DllImport("libc", EntryPoint = "mallopt")] private static extern int MallOpt(int param, int value);

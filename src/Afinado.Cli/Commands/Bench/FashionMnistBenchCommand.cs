@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Afinado.Planner;
 using Afinado.Training.LearningRules.Bench;
-using Afinado.Training.LearningRules.Memory;
+using Afinado.Training.Memory;
 
 namespace Afinado.Cli.Commands.Bench;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Afinado.Training.LearningRules.Memory;
+using Afinado.Training.Memory;
 using Afinado.Training.LearningRules.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -20,8 +21,11 @@ public static class FashionMnistBench
         if (spec.Steps < 1) throw new ArgumentOutOfRangeException(nameof(spec), "steps must be ≥ 1");
         Warmup();
         WarmupAtShape(spec, data);
+        // Freed managed objects and their native tensors first, so the baseline holds no old garbage.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         ProcessMemory.Trim();
-        long baseline = ProcessMemory.RssBytes;
+        long baseline = ProcessMemory.ResidentBytes;
         ProcessMemory.ResetPeak();
 
         torch.manual_seed((long)spec.Seed);
@@ -61,7 +65,7 @@ public static class FashionMnistBench
                 progress?.Report($"{spec.Id}: step {step + 1}/{spec.Steps}, loss {lossEma:F4}, {sw.Elapsed.TotalSeconds:F0} s");
         }
         double seconds = sw.Elapsed.TotalSeconds;
-        long peak = ProcessMemory.PeakBytes;
+        long peak = ProcessMemory.PeakResidentBytes;
         perm.Dispose();
 
         double accuracy;
