@@ -1,12 +1,15 @@
-"""Bytes autograd keeps for backward in transformers' sparse MoE block (Mixtral / Qwen MoE expert loop), on CPU in fp32.
+"""Bytes autograd keeps for backward in transformers' sparse MoE blocks, on CPU in fp32 or bf16.
 
-usage: moe_saved.py [--gpt-oss] TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router|experts|peft]
+usage: moe_saved.py TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [none|router|all] [NORM 1|0] [eager|grouped] [float32|bfloat16]
+       moe_saved.py --gpt-oss TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router|experts|peft]
        moe_saved.py --phimoe TOKENS HIDDEN EXPERT_WIDTH EXPERTS 2 none|router|all float32|bfloat16 INPUT_JITTER
        moe_saved.py --llama4 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all float32|bfloat16
-       moe_saved.py --deepseek TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all SHARED GROUPS TOPK_GROUPS float32|bfloat16
-Runs the block as MixtralSparseMoeBlock.forward does (router linear, softmax in fp32, top-k, renormalised weights cast to
-the hidden dtype, a loop over experts: gather the routed rows, SwiGLU expert, multiply by the routing weight,
-index_add_ into the output), or with --gpt-oss as GptOssMLP does in training (GptOssTopKRouter: top-k of the biased
+       moe_saved.py --deepseek TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all SHARED GROUPS TOPK_GROUPS float32|bfloat16 [eager|grouped]
+Runs the block as transformers 5 does: MixtralSparseMoeBlock / Qwen3MoeSparseMoeBlock (TopKRouter: linear, softmax in
+fp32, top-k, renormalised in place, weights left in fp32; the stacked experts through the eager loop, gathering each
+expert's rows, SwiGLU, the routing weight, index_add_, or through grouped_mm_experts_forward, every token-expert pair
+sorted by expert, two grouped matmuls emulated with the real op's saved tensors, the weight, the order restored, the k
+outputs summed), or with --gpt-oss as GptOssMLP does in training (GptOssTopKRouter: top-k of the biased
 logits, softmax over them, scattered; GptOssExperts' training loop over stacked [E, h, 2I] weights with biases, gate and
 up interleaved, clamped at swiglu_limit 7, glu = gate · sigmoid(1.702 · gate), (up + 1) · glu, down, routing weight,
 index_add_), with every weight frozen (or only the router, or only the experts, trainable; `peft` adapts the stacks as
@@ -59,7 +62,7 @@ def gpt_oss(T, h, I, E, k, mode):
     return out, weights
 
 
-def deepseek(T, h, I, E, k, mode, shared=1, groups=1, topk_groups=1, dtype=torch.float32):
+def deepseek(T, h, I, E, k, mode, shared=1, groups=1, topk_groups=1, dtype=torch.float32, backend="eager"):
     """DeepseekV3MoE.forward as transformers 5 runs it (models/deepseek_v3): DeepseekV3TopkRouter's linear in fp32,
     route_tokens_to_experts (sigmoid, grouped top-k of the bias-corrected scores, gather, renormalise in place with
     norm_topk_prob, scale), then DeepseekV3NaiveMoe's eager loop (MixtralExperts'): an accumulator in the hidden dtype,
@@ -70,11 +73,11 @@ def deepseek(T, h, I, E, k, mode, shared=1, groups=1, topk_groups=1, dtype=torch
     train = mode == "all"
     gate = (torch.randn(E, h) * 0.1).to(dtype).requires_grad_(mode in ("router", "all"))
     bias = torch.zeros(E)
-    w1 = [(torch.randn(I, h) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
-    w3 = [(torch.randn(I, h) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
-    w2 = [(torch.randn(h, I) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
+    w1 = [(torch.randn(I, h) * 0.05).to(dtype) for _ in range(E)]
+    w3 = [(torch.randn(I, h) * 0.05).to(dtype) for _ in range(E)]
+    w2 = [(torch.randn(h, I) * 0.05).to(dtype) for _ in range(E)]
     s1, s3, s2 = ((torch.randn(*shape) * 0.05).to(dtype).requires_grad_(train) for shape in [(I * shared, h), (I * shared, h), (h, I * shared)])
-    weights = {t.storage().data_ptr(): t for t in [gate, bias, s1, s2, s3, *w1, *w2, *w3]}
+    weights = {t.storage().data_ptr(): t for t in [gate, bias, s1, s2, s3]}
     y = x * 1.0
     logits = F.linear(y.type(torch.float32), gate.type(torch.float32))
     scores = logits.sigmoid()
@@ -90,16 +93,12 @@ def deepseek(T, h, I, E, k, mode, shared=1, groups=1, topk_groups=1, dtype=torch
     top_w = scores.gather(1, top_i)
     top_w /= top_w.sum(dim=-1, keepdim=True) + 1e-20
     top_w = top_w * 2.5
-    out = torch.zeros_like(y)
-    mask = F.one_hot(top_i, num_classes=E).permute(2, 1, 0)
-    for e in range(E):
-        slots, tokens = torch.where(mask[e])
-        if tokens.numel() > 0:
-            rows = y[tokens]
-            expert = F.linear(F.silu(F.linear(rows, w1[e])) * F.linear(rows, w3[e]), w2[e])
-            expert = expert * top_w[tokens, slots, None]
-            out.index_add_(0, tokens, expert.to(out.dtype))
-    out = out + F.linear(F.silu(F.linear(y, s1)) * F.linear(y, s3), s2)
+    # DeepseekV3NaiveMoe holds the experts stacked (transformers 5 converts the checkpoint's per-expert linears).
+    gate_up = torch.stack([torch.cat([a, b]) for a, b in zip(w1, w3)]).requires_grad_(train)
+    down = torch.stack(w2).requires_grad_(train)
+    weights.update({t.storage().data_ptr(): t for t in [gate_up, down]})
+    run = experts_grouped if backend == "grouped" else experts_eager
+    out = run(y, top_i, top_w, gate_up, down, E) + F.linear(F.silu(F.linear(y, s1)) * F.linear(y, s3), s2)
     return out, weights
 
 
@@ -196,27 +195,77 @@ def phimoe(T, h, I, E, mode, dtype=torch.float32, input_jitter=0.0):
     return out, weights
 
 
-def main(T, h, I, E, k, router_trainable):
+class _GroupedMM(torch.autograd.Function):
+    """torch._grouped_mm as autograd sees it (derivatives.yaml: self's gradient reads mat2, mat2's reads self, both read
+    offs), on a PyTorch without it: one mm per expert's rows, saving what the real op saves."""
+
+    @staticmethod
+    def forward(ctx, a, b, offs):
+        out, start = a.new_zeros(a.shape[0], b.shape[-1]), 0
+        for e, end in enumerate(offs.tolist()):
+            if end > start:
+                out[start:end] = a[start:end] @ b[e]
+            start = end
+        ctx.save_for_backward(b if ctx.needs_input_grad[0] else None, a if ctx.needs_input_grad[1] else None, offs)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise NotImplementedError("only the saved tensors are measured")
+
+
+def experts_eager(y, top_i, top_w, gate_up, down, E):
+    """MixtralExperts.forward's eager loop (transformers 5): the routed rows of each expert through its slice of the stacked
+    gate_up / down weights, times the gathered routing weight, cast back to the hidden dtype and index_add_'ed."""
+    out = torch.zeros_like(y)
+    with torch.no_grad():
+        mask = F.one_hot(top_i, num_classes=E).permute(2, 1, 0)
+        hit = torch.greater(mask.sum(dim=(-1, -2)), 0).nonzero()
+    for e in hit:
+        e = e[0]
+        slots, tokens = torch.where(mask[e])
+        gate, up = F.linear(y[tokens], gate_up[e]).chunk(2, dim=-1)
+        expert = F.linear(F.silu(gate) * up, down[e]) * top_w[tokens, slots, None]
+        out.index_add_(0, tokens, expert.to(out.dtype))
+    return out
+
+
+def experts_grouped(y, top_i, top_w, gate_up, down, E):
+    """grouped_mm_experts_forward (transformers 5's default experts backend with torch >= 2.9): every (token, expert) pair
+    gathered, sorted by expert, two grouped matmuls, the routing weight, the original order restored and the k outputs
+    of a token summed."""
+    T, k = top_i.shape
+    token_idx = torch.arange(T).unsqueeze(1).expand(-1, k).reshape(-1)
+    weights, experts = top_w.reshape(-1), top_i.reshape(-1)
+    selected = y[token_idx]
+    perm = torch.argsort(experts)
+    inv_perm = torch.argsort(perm)
+    experts_g, weights_g, selected_g = experts[perm], weights[perm], selected[perm]
+    offs = torch.cumsum(torch.histc(experts_g.float(), bins=E, min=0, max=E - 1), dim=0).to(torch.int32)
+    gate, up = _GroupedMM.apply(selected_g, gate_up.transpose(-2, -1), offs).chunk(2, dim=-1)
+    out_g = _GroupedMM.apply(F.silu(gate) * up, down.transpose(-2, -1), offs)
+    out_g = out_g * weights_g.unsqueeze(-1)
+    return out_g[inv_perm].view(T, k, -1).sum(dim=1).to(y.dtype)
+
+
+def topk_block(T, h, I, E, k, mode, norm=True, backend="eager", dtype=torch.float32):
+    """MixtralSparseMoeBlock / Qwen3MoeSparseMoeBlock as transformers 5 runs them: the TopKRouter (a linear, softmax in
+    fp32, top-k, renormalised in place when the model does so, weights left in fp32), then the stacked experts through
+    the eager loop or grouped_mm."""
     torch.manual_seed(0)
-    x = torch.randn(T, h, requires_grad=True)
-    gate = (torch.randn(E, h) * 0.1).requires_grad_(router_trainable)
-    w1 = [torch.randn(I, h) * 0.05 for _ in range(E)]
-    w3 = [torch.randn(I, h) * 0.05 for _ in range(E)]
-    w2 = [torch.randn(h, I) * 0.05 for _ in range(E)]
-    weights = {t.storage().data_ptr(): t for t in [gate, *w1, *w2, *w3]}
+    train = mode == "all"
+    x = torch.randn(T, h, dtype=dtype, requires_grad=True)
+    router = (torch.randn(E, h) * 0.1).to(dtype).requires_grad_(mode in ("router", "all"))
+    gate_up = (torch.randn(E, 2 * I, h) * 0.05).to(dtype).requires_grad_(train)
+    down = (torch.randn(E, h, I) * 0.05).to(dtype).requires_grad_(train)
+    weights = {t.storage().data_ptr(): t for t in [router, gate_up, down]}
     y = x * 1.0  # the block input, the output of the layer's norm
-    routing = F.softmax(y @ gate.T, dim=1, dtype=torch.float)
-    routing, selected = torch.topk(routing, k, dim=-1)
-    routing = routing / routing.sum(dim=-1, keepdim=True)
-    routing = routing.to(y.dtype)
-    out = torch.zeros((T, h), dtype=y.dtype)
-    mask = F.one_hot(selected, num_classes=E).permute(2, 1, 0)
-    for e in range(E):
-        idx, top_x = torch.where(mask[e])
-        rows = y[None, top_x].reshape(-1, h)
-        expert = (F.silu(rows @ w1[e].T) * (rows @ w3[e].T)) @ w2[e].T
-        out.index_add_(0, top_x, (expert * routing[top_x, idx, None]).to(y.dtype))
-    return out, weights
+    probs = F.softmax(F.linear(y, router).float(), dim=-1)
+    top_w, top_i = torch.topk(probs, k, dim=-1)
+    if norm:
+        top_w /= top_w.sum(dim=-1, keepdim=True)
+    run = experts_grouped if backend == "grouped" else experts_eager
+    return run(y, top_i, top_w, gate_up, down, E), weights
 
 
 def saved(out, weights):
@@ -242,6 +291,8 @@ def saved(out, weights):
                 values.extend(("_saved_tensors", v) for v in fn.saved_tensors)
             except Exception:
                 pass
+        # IndexBackward keeps its indices as a list.
+        values = [(name, t) for name, v in values for t in (v if isinstance(v, (list, tuple)) else [v])]
         for name, v in values:
             # 0-d tensors are the scalars of this script's own `x * 1.0`, not the block's.
             if isinstance(v, torch.Tensor) and v.dim() > 0 and v.storage().data_ptr() not in weights:
@@ -268,6 +319,13 @@ if __name__ == "__main__":
     elif family == "deepseek":
         # deepseek: none|router|all (what trains) SHARED GROUPS TOPK_GROUPS DTYPE after the five sizes
         shared, groups, topk_groups = (int(v) for v in a[6:9])
-        saved(*deepseek(T, h, I, E, k, mode, shared, groups, topk_groups, getattr(torch, a[9])))
+        saved(*deepseek(T, h, I, E, k, mode, shared, groups, topk_groups, getattr(torch, a[9]), a[10] if len(a) > 10 else "eager"))
     else:
-        saved(*(gpt_oss(T, h, I, E, k, mode) if family == "gpt-oss" else main(T, h, I, E, k, mode == "router")))
+        if family == "gpt-oss":
+            saved(*gpt_oss(T, h, I, E, k, mode))
+        else:
+            # mixtral (and qwen MoE): [none|router|all] [norm 1|0] [eager|grouped] [float32|bfloat16]
+            norm = a[6] != "0" if len(a) > 6 else True
+            backend = a[7] if len(a) > 7 else "eager"
+            dtype = getattr(torch, a[8]) if len(a) > 8 else torch.float32
+            saved(*topk_block(T, h, I, E, k, mode or "none", norm, backend, dtype))

@@ -149,6 +149,7 @@ public class PlanCommandTests
     [InlineData("--alloc-conf", "roundup_power2_divisions:4")]
     [InlineData("--stack", "torch3-cuda15")]
     [InlineData("--kv-cache", "paged")]
+    [InlineData("--experts", "sonicmoe")]
     [InlineData("--attention", "xformers")]
     [InlineData("--lora-target-parameters", "mlp.experts.gate_up_proj")]
     public async Task Bad_input_exits_2_naming_the_flag(string flag, string value)
@@ -157,6 +158,29 @@ public class PlanCommandTests
         Assert.Equal(CliApp.ExitBadInput, code);
         Assert.Contains(flag, err);
         Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
+    public async Task The_experts_backend_follows_the_stack_and_the_flag()
+    {
+        string[] job = ["plan", "--json", "--model", "Qwen/Qwen3-30B-A3B", "--method", "lora", "--lora-targets", "q_proj,v_proj", "--gpu", "h100"];
+        async Task<(string Experts, long Mlp)> Plan(params string[] extra)
+        {
+            var (code, output, err) = await Run([.. job, .. extra]);
+            Assert.True(code is CliApp.ExitOk or CliApp.ExitDoesNotFit, err);
+            using var doc = JsonDocument.Parse(output);
+            var lines = doc.RootElement.GetProperty("components").EnumerateArray().Concat(doc.RootElement.GetProperty("other_components").EnumerateArray());
+            return (doc.RootElement.GetProperty("job").GetProperty("experts").GetString()!,
+                lines.Single(e => e.GetProperty("kind").GetString() == nameof(LineKind.ActivationsMlp)).GetProperty("bytes").GetInt64());
+        }
+        var byDefault = await Plan();
+        var eager = await Plan("--experts", "eager");
+        var oldStack = await Plan("--stack", "torch2-cuda12");
+        // torch 2.11 has grouped_mm, so transformers 5 runs the experts through it; torch 2.0–2.5 falls back to the loop,
+        // whose index_add_ source is one more hidden-width tensor per routed pair.
+        Assert.Equal("grouped_mm", byDefault.Experts);
+        Assert.Equal(("eager", eager.Mlp), oldStack);
+        Assert.True(eager.Mlp > byDefault.Mlp);
     }
 
     [Fact]

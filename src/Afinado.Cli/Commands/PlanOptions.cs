@@ -31,6 +31,7 @@ internal sealed class PlanOptions
     public readonly Option<string?> AdapterDtype = new("--adapter-dtype") { Description = "LoRA adapter dtype: fp32 (PEFT default) | bf16 | fp16 (torchtune keeps the model dtype)." };
     public readonly Option<string> QuantLib = new("--quant-lib") { Description = "Library of a quantized base: bitsandbytes (transformers/PEFT; block constants stay whole on every GPU) | torchao (torchtune; shards them).", DefaultValueFactory = _ => "bitsandbytes" };
     public readonly Option<string?> KvDtype = new("--kv-dtype") { Description = "KV-cache dtype for inference (default: compute dtype)." };
+    public readonly Option<string?> Experts = new("--experts") { Description = "MoE experts backend of transformers 5: grouped_mm (its default with torch >= 2.9) | eager (the loop over experts). Default: the stack's." };
     public readonly Option<string> KvCache = new("--kv-cache") { Description = "Inference cache class: dynamic (generate's default, grows by concatenation) | static (full context allocated at prefill).", DefaultValueFactory = _ => "dynamic" };
     public readonly Option<int> GradAccum = new("--grad-accum") { Description = "Gradient-accumulation steps.", DefaultValueFactory = _ => 1 };
     public readonly Option<bool> Compile = new("--compile") { Description = "torch.compile-style fused norms/activations (fewer saved tensors)." };
@@ -50,7 +51,7 @@ internal sealed class PlanOptions
     public IEnumerable<Option> All =>
     [
         Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, LoraTargetParameters, Freeze, Precision, Optimizer, Rule, GuidedEsK, Batch, Seq, Context,
-        Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, KvCache, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, KbitPrep, LegacyLoss, KeepOutput, AllocConf, Stack, Gpu, GpuMemory, Device,
+        Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, KvCache, Experts, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, KbitPrep, LegacyLoss, KeepOutput, AllocConf, Stack, Gpu, GpuMemory, Device,
     ];
 
     public Job Job(ParseResult p)
@@ -89,6 +90,7 @@ internal sealed class PlanOptions
             WeightsDtype = p.GetValue(WeightsDtype) is { } w ? DTypes.Parse(w, "--weights-dtype") : null,
             KvDtype = p.GetValue(KvDtype) is { } k ? DTypes.Parse(k, "--kv-dtype") : null,
             KvCache = JobOptions.ParseKvCache(p.GetValue(KvCache)!),
+            Experts = p.GetValue(Experts) is { } ex ? JobOptions.ParseExperts(ex) : null,
             AdapterDtype = p.GetValue(AdapterDtype) is { } ad ? DTypes.Parse(ad, "--adapter-dtype") : null,
             QuantLibrary = QuantLibraries.Parse(p.GetValue(QuantLib)!, "--quant-lib"),
             GradAccumulation = p.GetValue(GradAccum),

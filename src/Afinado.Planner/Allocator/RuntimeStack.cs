@@ -8,13 +8,18 @@ namespace Afinado.Planner.Allocator;
 /// </summary>
 public sealed record RuntimeStack(string Id, string Description, long OutsideAllocatorBytes, IReadOnlyList<long> WorkspaceAllocations, string Source)
 {
+    /// <summary>torch ≥ 2.9: <c>torch.nn.functional.grouped_mm</c> exists, so transformers 5 runs MoE experts through
+    /// grouped_mm by default (transformers utils/import_utils.py is_grouped_mm_available).</summary>
+    public bool GroupedMm { get; init; }
+
     /// <summary>Measured on an H100 80GB HBM3 (torch 2.11.0+cu130, CUDA 13.0, lazy module loading), 26 Nov 2026:
     /// <c>context_warm_bytes</c> = NVML process memory after loading cuBLAS, softmax and SDPA kernels, less the reserved
     /// bytes (792,264,704 B = 0.738 GiB; the bare context was 0.601 GiB), and <c>allocated_before_bytes</c> = 64 MiB of
     /// workspaces already in the allocator before the model (cuBLAS and cuBLASLt, 32 MiB each on sm90).</summary>
     public static readonly RuntimeStack Torch211Cuda13 = new("torch2.11-cuda13",
         "PyTorch 2.11, CUDA 13, lazy module loading (measured on H100)", 792_264_704, [32L << 20, 32L << 20],
-        "bench/ground-truth/gpu-nvidia-h100-80gb-hbm3-2026-11-26.csv: context_warm_bytes (NVML after warm-up less reserved), allocated_before_bytes");
+        "bench/ground-truth/gpu-nvidia-h100-80gb-hbm3-2026-11-26.csv: context_warm_bytes (NVML after warm-up less reserved), allocated_before_bytes")
+    { GroupedMm = true };
 
     /// <summary>CUDA ≥ 11.7 with lazy module loading, PyTorch 2.0–2.5: about 300 MB for the bare context (ptrblck,
     /// pytorch #107667; 287 MB in PR #86509) plus the same 32 MiB + 32 MiB of workspaces (torch ≥ 2.3 on sm90 keeps

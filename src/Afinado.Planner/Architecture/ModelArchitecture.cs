@@ -84,8 +84,8 @@ public sealed record ModelArchitecture
     /// <summary>How transformers' MoE block runs in training, where its saved tensors are modelled one by one (the
     /// activation model); <see cref="MoeTrainingLoop.Other"/> keeps the generic routed-MLP count.</summary>
     public MoeTrainingLoop MoeLoop { get; init; }
-    /// <summary>The block renormalises the top-k routing weights by their sum (Mixtral always; DeepSeek-V3 with
-    /// <c>norm_topk_prob</c>; Qwen MoE only with <c>norm_topk_prob</c>, which is not read there, so false).</summary>
+    /// <summary>The block renormalises the top-k routing weights by their sum (Mixtral always; DeepSeek-V3 and Qwen2/3 MoE
+    /// with <c>norm_topk_prob</c>).</summary>
     public bool MoeRenormalizesTopK { get; init; }
     /// <summary>PhiMoE's <c>input_jitter_noise</c>: in training the block multiplies its input in place by uniform noise in
     /// [1 − j, 1 + j], a tensor autograd keeps; 0 for every other family.</summary>
@@ -315,7 +315,8 @@ public enum MoeTrainingLoop
 {
     /// <summary>Not modelled tensor by tensor: the generic routed-MLP count.</summary>
     Other,
-    /// <summary>Softmax, top-k and a loop over experts with <c>index_add_</c> (MixtralSparseMoeBlock, Qwen2/3 MoE).</summary>
+    /// <summary>Softmax, top-k and the stacked experts (MixtralSparseMoeBlock, Qwen2/3 MoE): transformers 5's eager loop
+    /// with <c>index_add_</c>, or grouped_mm (<see cref="Memory.ExpertsBackend"/>).</summary>
     TopKExperts,
     /// <summary>GptOssMLP: top-k of the biased logits, softmax over them, GptOssExperts' loop over stacked weights.</summary>
     GptOss,

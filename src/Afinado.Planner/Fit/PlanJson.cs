@@ -88,6 +88,7 @@ public static class PlanJson
         w.WriteString("weights_dtype", plan.WeightsName);
         if (!job.IsTraining) w.WriteString("kv_dtype", job.ResolvedKvDtype.Name());
         if (!job.IsTraining) w.WriteString("kv_cache", job.KvCache.ToString().ToLowerInvariant());
+        if (plan.Architecture.IsMoE) w.WriteString("experts", job.ResolvedExperts.Name());
         w.WriteNumber("grad_accumulation", job.GradAccumulation);
         w.WriteBoolean("compile", job.Compile);
         w.WriteBoolean("optimizer_in_backward", job.OptimizerInBackward);

@@ -114,7 +114,7 @@ internal static class ActivationModel
         }
         // A layer with a router is sparse. Qwen MoE models also have dense layers (mlp_only_layers, decoder_sparse_step),
         // and qwen2_moe runs a shared expert beside the routed ones: both are a plain gated MLP, as wide as its down_proj's input.
-        if (L.Router is not null) saved.Mlp += MoeSaved(a, L, s, y2Grad, ref loraPerToken) * T + DeepseekRouterWeightCopy(a, L, s, y2Grad);
+        if (L.Router is not null) saved.Mlp += MoeSaved(a, L, s, y2Grad, ref loraPerToken) * T + MoeLayerSaved(a, L, s, y2Grad);
         // peft ParamWrapper (target_parameters): the merged weight W + ΔW the expert matmuls consume is a tensor of its own
         // that they save for their input gradients — a full copy of each adapted stack per layer, independent of the tokens.
         saved.Mlp += s.C * L.ExpertStackLoraElements;
@@ -213,15 +213,23 @@ internal static class ActivationModel
         bool stacked = L.ExpertStackLoraElements > 0;
         bool expertsTrainable = L.ExpertsTrainable || (stacked && L.ExpertsLora), expertsLora = L.ExpertsLora && !stacked;
         bool expertGrad = y2Grad || expertsTrainable || expertsLora;
-        if (expertsTrainable || (expertsLora && s.LoraDropout == 0 && !s.LoraPrivateInput)) bytes += k * c * h;
+        // transformers 5's grouped_mm backend (experts adapted as separate linears exist only in the eager loop's world).
+        bool grouped = GroupedExperts(a, s) && !expertsLora;
+        // grouped_mm is not autocast: it casts its input to the weight's dtype, so under AMP the experts run in fp32.
+        double ce = grouped && s.R != s.C ? 4 : c;
+        var es = s with { C = ce };
+        if (expertsTrainable || (expertsLora && s.LoraDropout == 0 && !s.LoraPrivateInput)) bytes += k * ce * h;
         var expertDown = new LinearUse(a.ExpertWidth, a.HiddenSize, L.ExpertDownTrainable || (stacked && L.ExpertDownLora), L.ExpertDownLora && !stacked);
         double perExpertLora = 0;
-        bytes += k * DenseMlpSaved(a, a.ExpertWidth, expertGrad, expertDown, s, ref perExpertLora);
+        bytes += k * DenseMlpSaved(a, a.ExpertWidth, expertGrad, expertDown, es, ref perExpertLora);
         lora += k * perExpertLora;
         if (expertsLora) lora += k * 2 * LoraSaved(new LinearUse(a.HiddenSize, a.ExpertWidth, false, true), s, shared: true);
         bool routingGrad = L.Router is { Trainable: true } || y2Grad;
+        // Mixtral's and Qwen MoE's TopKRouter (transformers 5) leave the top-k weights in the softmax's fp32.
+        if (a.MoeLoop == MoeTrainingLoop.TopKExperts && grouped)
+            return bytes + GroupedMmRouting(a, k, ce, h, y2Grad, routingGrad, expertsTrainable, weight: 4, normalize: 4 * (k + 1));
         if (a.MoeLoop == MoeTrainingLoop.TopKExperts)
-            return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: c, normalize: 4 * (k + 1), source: c);
+            return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: 4, normalize: 4 * (k + 1), source: s.R);
         // PhiMoE's loop is Mixtral's: its weights are sparsemixer's softmax picks, index_add_'s source is cast to the
         // block input's dtype.
         if (phimoe)
@@ -229,6 +237,8 @@ internal static class ActivationModel
         // DeepseekV3NaiveMoe (transformers 5): the weights stay in the router's dtype and the weighted output is cast back
         // to the block input's dtype for index_add_. The division keeps the k weights and their sum, which is fp32 also
         // under autocast (sum is on its fp32 list).
+        if (deepseek && grouped)
+            return bytes + GroupedMmRouting(a, k, ce, h, y2Grad, routingGrad, expertsTrainable, weight: rc, normalize: rc * k + 4);
         if (deepseek)
             return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: rc, normalize: rc * k + 4, source: s.R);
         // The routing-weight multiply keeps each expert output when the router trains.
@@ -308,6 +318,31 @@ internal static class ActivationModel
         return bytes;
     }
 
+    /// <summary>The block's experts run through grouped_mm: transformers 5's backend for the stacked experts of Mixtral,
+    /// Qwen MoE and DeepSeek-V3 (gpt-oss, PhiMoE and Llama 4 keep their own loops here).</summary>
+    private static bool GroupedExperts(ModelArchitecture a, in ActivationSettings s) =>
+        s.GroupedExperts && a.MoeLoop is MoeTrainingLoop.TopKExperts or MoeTrainingLoop.DeepseekV3;
+
+    /// <summary>
+    /// What grouped_mm_experts_forward (transformers 5 integrations/moe.py) keeps per token besides the experts' MLPs,
+    /// measured on autograd's graph (bench/interop/moe_saved.py with grouped, <c>MoeActivationInteropTests</c>): the
+    /// router's top-k indices and renormalisation as in the loop; per routed pair the gather's token index (when the block
+    /// input needs a gradient), the sort permutation (read by the gathers of the rows and of the weights) and its inverse
+    /// (restoring the order), the output of the down projection and the routing weight (their product's operands). No
+    /// index_add_ source: the k outputs of a token are summed. Once per layer (<see cref="MoeLayerSaved"/>): the int32
+    /// offsets both grouped matmuls keep.
+    /// </summary>
+    private static double GroupedMmRouting(ModelArchitecture a, double k, double ce, double h, bool y2Grad, bool routingGrad,
+        bool stacksTrainable, double weight, double normalize)
+    {
+        double bytes = 0;
+        if (routingGrad) bytes += 8 * k + (a.MoeRenormalizesTopK ? normalize : 0) + k * ce * h;
+        bool outGrad = y2Grad || stacksTrainable;
+        if (outGrad) bytes += k * weight;
+        bytes += k * ((y2Grad ? 8 : 0) + (y2Grad || routingGrad ? 8 : 0) + (outGrad || routingGrad ? 8 : 0));
+        return bytes;
+    }
+
     /// <summary>
     /// PhiMoE's sparsemixer in training (transformers models/phimoe), per token, measured on autograd's graph
     /// (bench/interop/moe_saved.py --phimoe): each of its two picks keeps a masked_fill's bool mask (E bytes), its softmax
@@ -333,8 +368,19 @@ internal static class ActivationModel
     /// </summary>
     private static double DeepseekRouterWeightCopy(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad)
     {
-        if (a.MoeLoop != MoeTrainingLoop.DeepseekV3 || !y2Grad || L.Router is not { } router) return 0;
+        if (a.MoeLoop != MoeTrainingLoop.DeepseekV3 || !y2Grad || L.Router is null) return 0;
         return s.R == s.C && s.C < 4 ? 4.0 * a.NumExperts * a.HiddenSize : 0;
+    }
+
+    /// <summary>A MoE layer's saved tensors that do not scale with the tokens: DeepSeek's router weight copy, and under
+    /// grouped_mm the int32 offsets [E] of the expert groups (saved whenever either grouped matmul needs a gradient).</summary>
+    private static double MoeLayerSaved(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad)
+    {
+        double bytes = DeepseekRouterWeightCopy(a, L, s, y2Grad);
+        bool stacksTrainable = L.ExpertsTrainable || L.ExpertStackLoraElements > 0;
+        if (GroupedExperts(a, s) && !(L.ExpertsLora && L.ExpertStackLoraElements == 0) && (y2Grad || stacksTrainable))
+            bytes += 4.0 * a.NumExperts;
+        return bytes;
     }
 
     /// <summary>
@@ -459,6 +505,8 @@ internal readonly record struct ActivationSettings(
     /// <summary>Bytes per element of what the fused attention kernel saves (q, k, v, output): flash_attention_2 casts fp32
     /// inputs to 16 bits; otherwise the compute dtype.</summary>
     public double AttentionC { get; init; } = C;
+    /// <summary>transformers 5 runs stacked MoE experts through grouped_mm (<see cref="ExpertsBackend.GroupedMm"/>).</summary>
+    public bool GroupedExperts { get; init; }
     /// <summary>A fused kernel (SDPA's flash / memory-efficient, or flash_attention_2) runs, not eager or SDPA's math.</summary>
     public bool Fused => Kernel == AttentionKernel.Flash || (Kernel == AttentionKernel.Sdpa && !SdpaMath);
 

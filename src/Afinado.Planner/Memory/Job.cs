@@ -60,6 +60,10 @@ public sealed record Job
     public bool KbitPrep { get; init; }
     /// <summary>Inference: transformers' cache class (dynamic grows per step; static holds the full context from prefill).</summary>
     public KvCacheKind KvCache { get; init; } = KvCacheKind.Dynamic;
+    /// <summary>transformers' experts backend for MoE blocks; null: the stack's default (<see cref="ResolvedExperts"/>).</summary>
+    public ExpertsBackend? Experts { get; init; }
+    /// <summary>The experts backend that runs: as given, else grouped_mm where the stack's torch has it (≥ 2.9), else eager.</summary>
+    public ExpertsBackend ResolvedExperts => Experts ?? (Stack.GroupedMm ? ExpertsBackend.GroupedMm : ExpertsBackend.Eager);
     public int GradAccumulation { get; init; } = 1;
     /// <summary>torch.compile-style fusion: fused norms and gated activations keep only their inputs (torchtune's compile=True).</summary>
     public bool Compile { get; init; }

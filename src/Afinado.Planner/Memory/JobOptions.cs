@@ -22,6 +22,12 @@ public enum AttentionKernel { Eager, Sdpa, Flash }
 /// <c>StaticCache</c> (cache_implementation="static": allocated at its full length at the first update, written in place).</summary>
 public enum KvCacheKind { Dynamic, Static }
 
+/// <summary>How transformers 5 runs a MoE block's stacked experts (<c>experts_implementation</c>): its eager loop over the
+/// experts (<c>index_add_</c> of each expert's rows), or <c>grouped_mm_experts_forward</c> (every token–expert pair sorted
+/// by expert through two grouped matmuls), the default wherever torch ≥ 2.9 offers <c>grouped_mm</c>
+/// (PreTrainedModel.get_correct_experts_implementation, integrations/moe.py).</summary>
+public enum ExpertsBackend { Eager, GroupedMm }
+
 /// <summary>
 /// How the trainable parameters learn (learning-rules.md). Backprop keeps the autograd graph; ES and MeZO-style direct ES
 /// run forward passes only; DFA keeps each block's own graph but none between blocks; Guided ES is ES plus a surrogate gradient.
@@ -81,6 +87,10 @@ public static class JobOptions
     public static JobTask ParseTask(string text) => Parse(text, "--task", Enum.GetValues<JobTask>(), t => t.ToString().ToLowerInvariant());
     public static Checkpointing ParseCheckpointing(string text) => Parse(text, "--checkpointing", Enum.GetValues<Checkpointing>(), c => c.ToString().ToLowerInvariant());
     public static AttentionKernel ParseAttention(string text) => Parse(text, "--attention", Enum.GetValues<AttentionKernel>(), a => a.ToString().ToLowerInvariant());
+    public static string Name(this ExpertsBackend b) => b == ExpertsBackend.GroupedMm ? "grouped_mm" : "eager";
+
+    public static ExpertsBackend ParseExperts(string text) => Parse(text, "--experts", Enum.GetValues<ExpertsBackend>(), b => b.Name());
+
     public static KvCacheKind ParseKvCache(string text) => Parse(text, "--kv-cache", Enum.GetValues<KvCacheKind>(), k => k.ToString().ToLowerInvariant());
 
     private static T Parse<T>(string text, string field, T[] values, Func<T, string> name)

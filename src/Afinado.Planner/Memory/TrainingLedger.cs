@@ -260,6 +260,7 @@ internal static class TrainingLedger
             SdpaMathOnGpu = ActivationModel.SdpaFallsBackToMath(p.Architecture, KbitPrepared(job) ? job.Precision.ComputeBytes() : c),
             SoftmaxUpcastCopy = job.Precision.ComputeDType() == DType.Bf16,
             AttentionC = job.Attention == AttentionKernel.Flash || KbitPrepared(job) ? Math.Min(c, job.Precision.ComputeBytes()) : c,
+            GroupedExperts = job.ResolvedExperts == ExpertsBackend.GroupedMm,
         };
     }
 

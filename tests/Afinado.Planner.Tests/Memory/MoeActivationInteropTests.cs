@@ -8,38 +8,77 @@ using Afinado.Planner.Tests.GpuBench;
 namespace Afinado.Planner.Tests.Memory;
 
 /// <summary>
-/// The planner's MoE activation line equals what PyTorch's autograd keeps for transformers' expert loop
-/// (bench/interop/moe_saved.py runs MixtralSparseMoeBlock's forward in fp32 on Debian's python3-torch and sums the saved
-/// tensors of its graph), for a one-layer Mixtral whose MLP input needs a gradient because LoRA adapts attention: the
-/// routing weights then need one too, and the block keeps the top-k indices, the renormalising division's operands,
-/// each expert's output and routing weight, the routed positions and index_add_'s source besides the experts' MLPs.
+/// The planner's MoE activation line equals what PyTorch's autograd keeps for transformers' MoE blocks
+/// (bench/interop/moe_saved.py runs each block's forward on Debian's python3-torch and sums the saved tensors of its
+/// graph), for one-layer models whose MLP input needs a gradient because LoRA adapts attention (or whose router or
+/// experts train): the router's softmax or sigmoid, top-k indices and renormalisation, and per routed pair what the
+/// experts backend keeps — the eager loop's positions, weighted output and index_add_ source, or grouped_mm's gather
+/// index, sort permutation and its inverse — besides the experts' own MLPs.
 /// </summary>
 public class MoeActivationInteropTests
 {
     [Theory]
-    [InlineData(64, 32, 48, 8, 2)]
-    [InlineData(96, 48, 40, 4, 1)]
-    [InlineData(40, 32, 64, 6, 3)]
-    public void Mixtral_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, int topK)
+    [InlineData(64, 32, 48, 8, 2, "eager", "float32")]
+    [InlineData(96, 48, 40, 4, 1, "eager", "float32")]
+    [InlineData(40, 32, 64, 6, 3, "eager", "bfloat16")]
+    [InlineData(64, 32, 48, 8, 2, "grouped", "float32")]
+    [InlineData(96, 48, 40, 4, 1, "grouped", "bfloat16")]
+    [InlineData(40, 32, 64, 6, 3, "grouped", "bfloat16")]
+    public void Mixtral_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, int topK, string backend, string dtype)
     {
         var arch = HfConfigReader.Parse($$"""
             {"model_type":"mixtral","vocab_size":256,"hidden_size":{{hidden}},"intermediate_size":{{width}},"num_hidden_layers":1,
              "num_attention_heads":4,"num_key_value_heads":4,"num_local_experts":{{experts}},"num_experts_per_tok":{{topK}},
              "rms_norm_eps":1e-5,"max_position_embeddings":256,"tie_word_embeddings":false}
             """, "mixtral-test.json");
+        bool bf16 = dtype == "bfloat16";
         var job = new Job
         {
             Method = TrainingMethod.Lora,
             Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 },
-            Precision = Precision.Fp32,
+            Precision = bf16 ? Precision.Bf16 : Precision.Fp32,
+            Experts = backend == "grouped" ? ExpertsBackend.GroupedMm : ExpertsBackend.Eager,
             Batch = 1,
             Seq = tokens,
         };
-        var plan = Fit.Planner.Create(arch, job, [Device.Cpu()], suggestFixes: false);
+        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
         double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
 
         var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
-            $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}");
+            $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", "none", "1", backend, dtype);
+        Assert.True(code == 0, output);
+        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
+        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
+    }
+
+    /// <summary>Qwen3 MoE's router renormalises only with norm_topk_prob; trainable router and full finetuning under both
+    /// backends (the stacks then keep their inputs: the gathered rows and the gated product).</summary>
+    [Theory]
+    [InlineData(false, "router", "eager", "float32")]
+    [InlineData(true, "router", "grouped", "float32")]
+    [InlineData(true, "all", "eager", "bfloat16")]
+    [InlineData(false, "all", "grouped", "bfloat16")]
+    public void Qwen3_moe_block_activations_equal_the_tensors_autograd_saves(bool norm, string trains, string backend, string dtype)
+    {
+        const int tokens = 64, hidden = 32, width = 24, experts = 8, topK = 2;
+        var arch = HfConfigReader.Parse($$"""
+            {"model_type":"qwen3_moe","vocab_size":256,"hidden_size":{{hidden}},"intermediate_size":64,"moe_intermediate_size":{{width}},
+             "num_hidden_layers":1,"num_attention_heads":4,"num_key_value_heads":4,"head_dim":8,"num_experts":{{experts}},
+             "num_experts_per_tok":{{topK}},"norm_topk_prob":{{(norm ? "true" : "false")}},"decoder_sparse_step":1,"mlp_only_layers":[],
+             "rms_norm_eps":1e-6,"max_position_embeddings":256,"tie_word_embeddings":false}
+            """, "qwen3-moe-test.json");
+        bool bf16 = dtype == "bfloat16";
+        var precision = bf16 ? Precision.Bf16 : Precision.Fp32;
+        var backendKind = backend == "grouped" ? ExpertsBackend.GroupedMm : ExpertsBackend.Eager;
+        var job = trains == "all"
+            ? new Job { Method = TrainingMethod.Full, Precision = precision, Experts = backendKind, Batch = 1, Seq = tokens }
+            : new Job { Method = TrainingMethod.Freeze, FreezePatterns = ["**.self_attn", "**.experts", "model.embed_tokens", "**norm", "lm_head"],
+                Precision = precision, Experts = backendKind, Batch = 1, Seq = tokens };
+        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
+        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
+
+        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+            $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", trains, norm ? "1" : "0", backend, dtype);
         Assert.True(code == 0, output);
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
@@ -78,14 +117,15 @@ public class MoeActivationInteropTests
     /// gathered and renormalised fp32 weights, the expert loop into an fp32 accumulator, and the shared experts; in fp32 on
     /// the CPU and in bf16 (where the router's fp32 copies of its input and weight and the fp32 weighted outputs appear).</summary>
     [Theory]
-    [InlineData(64, 32, 48, 8, 2, 1, 1, 1, "float32", false)]
-    [InlineData(96, 48, 40, 8, 3, 2, 4, 2, "float32", false)]
-    [InlineData(64, 32, 48, 8, 2, 1, 1, 1, "bfloat16", false)]
-    [InlineData(80, 32, 24, 16, 4, 1, 4, 2, "bfloat16", false)]
-    [InlineData(64, 32, 48, 8, 2, 1, 1, 1, "float32", true)]
-    [InlineData(64, 32, 48, 8, 2, 1, 2, 1, "bfloat16", true)]
+    [InlineData(64, 32, 48, 8, 2, 1, 1, 1, "float32", false, "eager")]
+    [InlineData(96, 48, 40, 8, 3, 2, 4, 2, "float32", false, "grouped")]
+    [InlineData(64, 32, 48, 8, 2, 1, 1, 1, "bfloat16", false, "eager")]
+    [InlineData(80, 32, 24, 16, 4, 1, 4, 2, "bfloat16", false, "grouped")]
+    [InlineData(64, 32, 48, 8, 2, 1, 1, 1, "float32", true, "grouped")]
+    [InlineData(64, 32, 48, 8, 2, 1, 2, 1, "bfloat16", true, "eager")]
+    [InlineData(64, 32, 48, 8, 2, 1, 2, 1, "bfloat16", true, "grouped")]
     public void Deepseek_v3_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, int topK,
-        int shared, int groups, int topkGroups, string dtype, bool fullFinetune)
+        int shared, int groups, int topkGroups, string dtype, bool fullFinetune, string backend)
     {
         var node = System.Text.Json.Nodes.JsonNode.Parse(Catalog.ModelCatalog.ConfigJson("deepseek-ai/DeepSeek-V3"))!.AsObject();
         node.Remove("quantization_config");
@@ -99,14 +139,16 @@ public class MoeActivationInteropTests
         bool bf16 = dtype == "bfloat16";
         // Full finetuning trains the router too (its input copy joins the saved tensors); LoRA on o_proj leaves the MLP frozen
         // but makes its input need a gradient.
+        var backendKind = backend == "grouped" ? ExpertsBackend.GroupedMm : ExpertsBackend.Eager;
         var job = fullFinetune
-            ? new Job { Method = TrainingMethod.Full, Precision = bf16 ? Precision.Bf16 : Precision.Fp32, Batch = 1, Seq = tokens }
-            : new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["o_proj"], Dropout = 0 }, Precision = bf16 ? Precision.Bf16 : Precision.Fp32, Batch = 1, Seq = tokens };
+            ? new Job { Method = TrainingMethod.Full, Precision = bf16 ? Precision.Bf16 : Precision.Fp32, Experts = backendKind, Batch = 1, Seq = tokens }
+            : new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["o_proj"], Dropout = 0 }, Precision = bf16 ? Precision.Bf16 : Precision.Fp32,
+                Experts = backendKind, Batch = 1, Seq = tokens };
         var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
         double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
 
         var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
-            "--deepseek", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", fullFinetune ? "all" : "none", $"{shared}", $"{groups}", $"{topkGroups}", dtype);
+            "--deepseek", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", fullFinetune ? "all" : "none", $"{shared}", $"{groups}", $"{topkGroups}", dtype, backend);
         Assert.True(code == 0, output);
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
