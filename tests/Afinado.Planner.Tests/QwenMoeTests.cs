@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Afinado.Planner.Architecture;
 using Afinado.Planner.Catalog;
+using Afinado.Planner.Memory;
+using static Afinado.Planner.Tests.Memory.PlanHelpers;
 
 namespace Afinado.Planner.Tests;
 
@@ -116,5 +118,25 @@ public class QwenMoeTests
     {
         var a = Edited(Qwen3Moe, c => { c.Remove("num_experts"); c["num_local_experts"] = 64; });
         Assert.Equal(64, a.NumExperts);
+    }
+    /// <summary>
+    /// A long prefill under transformers 5's grouped_mm holds every routed pair at once (grouped_mm_experts_forward's locals,
+    /// integrations/moe.py): Qwen3-30B-A3B at 32,768 tokens routes 262,144 pairs through one layer, each holding the
+    /// gathered row and its sorted copy, gate_up and the gated product, the fp32 weighted output and its unsorted copy,
+    /// four int64 indices, histc's int32 copy and the fp32 weight, and the summed output and its cast at the end. The eager
+    /// loop holds one expert's rows at a time.
+    /// </summary>
+    [Fact]
+    public void A_grouped_mm_prefill_holds_every_routed_pair()
+    {
+        var a = ModelCatalog.Get(Qwen3Moe);
+        double Prefill(ExpertsBackend b) => Planner.Fit.Planner.Create(a, new Job { Task = JobTask.Infer, Seq = 32768, Experts = b }, [])
+            .Ledger.Line(LineKind.PrefillActivations).Bytes;
+        double T = 32768, h = 2048, I = 768, pairs = T * 8;
+        double perPair = 2 * 2 * h + 3 * 2 * I + 2 * 4 * h + 4 * 8 + 4 + 4;
+        double grouped = pairs * perPair + T * h * (4 + 2);
+        // The layer's other live tensors (the residual stream, norm output) come on top, as for any MLP.
+        Assert.Equal(grouped + 2 * 2 * h * T + 2 * h * T, Prefill(ExpertsBackend.GroupedMm), tolerance: 1);
+        Assert.True(Prefill(ExpertsBackend.Eager) < grouped / 5);
     }
 }

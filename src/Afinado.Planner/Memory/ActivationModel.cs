@@ -324,6 +324,20 @@ internal static class ActivationModel
         s.GroupedExperts && a.MoeLoop is MoeTrainingLoop.TopKExperts or MoeTrainingLoop.DeepseekV3;
 
     /// <summary>
+    /// grouped_mm_experts_forward without autograd (transformers 5 integrations/moe.py, the version of commit 8b584a6):
+    /// its locals hold every routed pair until it returns — the gathered rows and their sorted copy (c·h each), gate_up
+    /// (2·c·I) and the gated product (c·I), the weighted output (promoted to the routing weights' dtype) and its unsorted
+    /// copy, the token index, permutation, inverse and sorted expert ids (int64), histc's int32 copy and the sorted
+    /// weights — when the k outputs of each token are summed and cast back (both [tokens, h]).
+    /// </summary>
+    private static double GroupedMmForwardTransient(ModelArchitecture a, in ActivationSettings s)
+    {
+        double c = s.C, h = a.HiddenSize, w = a.MoeLoop == MoeTrainingLoop.DeepseekV3 ? DeepseekRoutingBytes(s) : 4;
+        double wp = Math.Max(c, w), pairs = s.Tokens * a.ExpertsPerToken;
+        return pairs * (2 * c * h + 3 * c * a.ExpertWidth + 2 * wp * h + 4 * 8 + 4 + w) + s.Tokens * h * (wp + c);
+    }
+
+    /// <summary>
     /// What grouped_mm_experts_forward (transformers 5 integrations/moe.py) keeps per token besides the experts' MLPs,
     /// measured on autograd's graph (bench/interop/moe_saved.py with grouped, <c>MoeActivationInteropTests</c>): the
     /// router's top-k indices and renormalisation as in the loop; per routed pair the gather's token index (when the block
@@ -416,7 +430,9 @@ internal static class ActivationModel
         double T = s.Tokens, c = s.C, h = a.HiddenSize, q = a.QueryWidth, kv = a.KvWidth;
         // MoE: routed experts are ExpertWidth wide; a qwen MoE dense layer or shared expert runs its full width on every token.
         // Every expert at once (Llama 4's bmm over all E): the gradients of the stacked E × tokens × width products.
-        double f = a.IsMoE ? Math.Max(a.ExpertWidth * (double)a.ExpertsRunPerToken / (a.MoeRunsEveryExpert ? 1 : a.NumExperts), a.UnroutedMlpWidth) : a.IntermediateSize;
+        // grouped_mm runs every routed pair at once, so its gradients are as wide as k experts over all the tokens.
+        double perToken = a.MoeRunsEveryExpert || GroupedExperts(a, s) ? 1 : a.NumExperts;
+        double f = a.IsMoE ? Math.Max(a.ExpertWidth * (double)a.ExpertsRunPerToken / perToken, a.UnroutedMlpWidth) : a.IntermediateSize;
         double mlp = 3 * c * f * T;
         double attn = s.Kernel == AttentionKernel.Eager
             ? (8 + c) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
@@ -437,6 +453,7 @@ internal static class ActivationModel
         // Llama4TextExperts at its down bmm: the scaled E-fold copy of the input and its output (E·T·h each), gate_up
         // (E·T·2I, gate and up are views of it) and the gated product (E·T·I) are alive together.
         if (a.MoeRunsEveryExpert) mlp = Math.Max(mlp, c * T * a.NumExperts * (2.0 * h + 3.0 * a.ExpertWidth));
+        if (GroupedExperts(a, s)) mlp = Math.Max(mlp, GroupedMmForwardTransient(a, s));
         double qkv = c * (q + 2 * kv) * T;
         double pairs = s.Batch * (double)a.NumHeads * s.Seq * s.Seq;
         double attn = s.Kernel == AttentionKernel.Eager
