@@ -2,7 +2,7 @@
 
 usage: moe_saved.py TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [none|router|all] [NORM 1|0] [eager|grouped] [float32|bfloat16]
        moe_saved.py --gpt-oss TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router|experts|peft]
-       moe_saved.py --phimoe TOKENS HIDDEN EXPERT_WIDTH EXPERTS 2 none|router|all float32|bfloat16 INPUT_JITTER
+       moe_saved.py --phimoe TOKENS HIDDEN EXPERT_WIDTH EXPERTS 2 none|router|all float32|bfloat16 INPUT_JITTER [eager|grouped]
        moe_saved.py --llama4 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all float32|bfloat16
        moe_saved.py --deepseek TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all SHARED GROUPS TOPK_GROUPS float32|bfloat16 [eager|grouped]
 Runs the block as transformers 5 does: MixtralSparseMoeBlock / Qwen3MoeSparseMoeBlock (TopKRouter: linear, softmax in
@@ -164,7 +164,7 @@ def _sparsemixer_pick(scores, masked_from, eps):
     return _Multiplier.apply(scores, picked, chosen, gates, midpoint), chosen
 
 
-def phimoe(T, h, I, E, mode, dtype=torch.float32, input_jitter=0.0):
+def phimoe(T, h, I, E, mode, dtype=torch.float32, input_jitter=0.0, backend="eager"):
     """PhimoeSparseMoeBlock.forward in training (transformers models/phimoe): optional input jitter (an in-place multiply
     by uniform noise), the router linear, sparsemixer's two picks (the second from the scores with the first scattered to
     -inf), then Mixtral's loop over experts with index_add_."""
@@ -183,6 +183,12 @@ def phimoe(T, h, I, E, mode, dtype=torch.float32, input_jitter=0.0):
     first, first_i = _sparsemixer_pick(logits, logits, 0.01)
     second, second_i = _sparsemixer_pick(logits, torch.scatter(logits, -1, first_i, float("-inf")), 0.01)
     routing, selected = torch.concat((first, second), dim=-1), torch.concat((first_i, second_i), dim=-1)
+    if backend == "grouped":
+        # PhimoeExperts (transformers 5) holds the experts stacked and takes the experts backend like MixtralExperts.
+        gate_up = torch.stack([torch.cat([a, b]) for a, b in zip(w1, w3)]).detach().requires_grad_(train)
+        down = torch.stack(w2).detach().requires_grad_(train)
+        weights.update({t.storage().data_ptr(): t for t in [gate_up, down]})
+        return experts_grouped(y, selected, routing, gate_up, down, E), weights
     out = torch.zeros((T, h), dtype=y.dtype)
     mask = F.one_hot(selected, num_classes=E).permute(2, 1, 0)
     for e in range(E):
@@ -312,7 +318,7 @@ if __name__ == "__main__":
     mode = a[5] if len(a) > 5 else ""
     if family == "phimoe":
         # phimoe: none|router|all (what trains) DTYPE INPUT_JITTER after the sizes (TOP_K is always 2)
-        saved(*phimoe(T, h, I, E, mode, getattr(torch, a[6]), float(a[7])))
+        saved(*phimoe(T, h, I, E, mode, getattr(torch, a[6]), float(a[7]), a[8] if len(a) > 8 else "eager"))
     elif family == "llama4":
         # llama4: none|router|all (what trains) DTYPE after the five sizes
         saved(*llama4(T, h, I, E, k, mode, getattr(torch, a[6])))

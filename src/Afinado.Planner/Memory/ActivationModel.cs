@@ -232,6 +232,8 @@ internal static class ActivationModel
             return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: 4, normalize: 4 * (k + 1), source: s.R);
         // PhiMoE's loop is Mixtral's: its weights are sparsemixer's softmax picks, index_add_'s source is cast to the
         // block input's dtype.
+        if (phimoe && grouped)
+            return bytes + GroupedMmRouting(a, k, ce, h, y2Grad, routingGrad, expertsTrainable, weight: rc, normalize: 0);
         if (phimoe)
             return bytes + ExpertLoopRouting(a, k, c, h, routingGrad, expertGrad, weight: rc, normalize: 0, source: s.R);
         // DeepseekV3NaiveMoe (transformers 5): the weights stay in the router's dtype and the weighted output is cast back
@@ -319,9 +321,9 @@ internal static class ActivationModel
     }
 
     /// <summary>The block's experts run through grouped_mm: transformers 5's backend for the stacked experts of Mixtral,
-    /// Qwen MoE and DeepSeek-V3 (gpt-oss, PhiMoE and Llama 4 keep their own loops here).</summary>
+    /// Qwen MoE, DeepSeek-V3 and PhiMoE (gpt-oss and Llama 4 keep their own loops here).</summary>
     private static bool GroupedExperts(ModelArchitecture a, in ActivationSettings s) =>
-        s.GroupedExperts && a.MoeLoop is MoeTrainingLoop.TopKExperts or MoeTrainingLoop.DeepseekV3;
+        s.GroupedExperts && a.MoeLoop is MoeTrainingLoop.TopKExperts or MoeTrainingLoop.DeepseekV3 or MoeTrainingLoop.Phimoe;
 
     /// <summary>
     /// grouped_mm_experts_forward without autograd (transformers 5 integrations/moe.py, the version of commit 8b584a6):
@@ -332,7 +334,9 @@ internal static class ActivationModel
     /// </summary>
     private static double GroupedMmForwardTransient(ModelArchitecture a, in ActivationSettings s)
     {
-        double c = s.C, h = a.HiddenSize, w = a.MoeLoop == MoeTrainingLoop.DeepseekV3 ? DeepseekRoutingBytes(s) : 4;
+        double c = s.C, h = a.HiddenSize;
+        // Routing weights: DeepSeek's router dtype; sparsemixer's in the logits' dtype; the TopKRouters' fp32 softmax.
+        double w = a.MoeLoop == MoeTrainingLoop.DeepseekV3 ? DeepseekRoutingBytes(s) : a.MoeLoop == MoeTrainingLoop.Phimoe ? c : 4;
         double wp = Math.Max(c, w), pairs = s.Tokens * a.ExpertsPerToken;
         return pairs * (2 * c * h + 3 * c * a.ExpertWidth + 2 * wp * h + 4 * 8 + 4 + w) + s.Tokens * h * (wp + c);
     }

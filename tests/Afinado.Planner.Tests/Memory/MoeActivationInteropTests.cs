@@ -191,12 +191,16 @@ public class MoeActivationInteropTests
     /// sampled picks (masked softmax, gather, MultiplierProcessor's saved tensors) and Mixtral's expert loop; fp32 and
     /// bf16, LoRA on attention, a trainable router, full finetuning.</summary>
     [Theory]
-    [InlineData(64, 32, 48, 8, "float32", 0.0, "none")]
-    [InlineData(64, 32, 48, 8, "bfloat16", 0.0, "none")]
-    [InlineData(96, 40, 24, 16, "float32", 0.01, "none")]
-    [InlineData(64, 32, 48, 8, "float32", 0.0, "router")]
-    [InlineData(64, 32, 48, 8, "bfloat16", 0.01, "all")]
-    public void Phimoe_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, string dtype, double inputJitter, string trains)
+    [InlineData(64, 32, 48, 8, "float32", 0.0, "none", "eager")]
+    [InlineData(64, 32, 48, 8, "bfloat16", 0.0, "none", "eager")]
+    [InlineData(96, 40, 24, 16, "float32", 0.01, "none", "eager")]
+    [InlineData(64, 32, 48, 8, "float32", 0.0, "router", "eager")]
+    [InlineData(64, 32, 48, 8, "bfloat16", 0.01, "all", "eager")]
+    [InlineData(64, 32, 48, 8, "float32", 0.0, "none", "grouped")]
+    [InlineData(96, 40, 24, 16, "bfloat16", 0.01, "router", "grouped")]
+    [InlineData(64, 32, 48, 8, "bfloat16", 0.01, "all", "grouped")]
+    public void Phimoe_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, string dtype, double inputJitter, string trains,
+        string backend)
     {
         var arch = HfConfigReader.Parse($$"""
             {"model_type":"phimoe","vocab_size":256,"hidden_size":{{hidden}},"intermediate_size":{{width}},"num_hidden_layers":1,
@@ -205,18 +209,19 @@ public class MoeActivationInteropTests
             """, "phimoe-test.json");
         bool bf16 = dtype == "bfloat16";
         var precision = bf16 ? Precision.Bf16 : Precision.Fp32;
+        var backendKind = backend == "grouped" ? ExpertsBackend.GroupedMm : ExpertsBackend.Eager;
         var job = trains switch
         {
             "all" => new Job { Method = TrainingMethod.Full, Precision = precision, Batch = 1, Seq = tokens },
             // Only the router trains (everything else frozen): it keeps its input.
             "router" => new Job { Method = TrainingMethod.Freeze, FreezePatterns = ["**.self_attn", "**.experts", "model.embed_tokens", "**norm", "lm_head"], Precision = precision, Batch = 1, Seq = tokens },
             _ => new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 }, Precision = precision, Batch = 1, Seq = tokens },
-        };
+        } with { Experts = backendKind };
         var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
         double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
 
         var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
-            "--phimoe", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", "2", trains, dtype, inputJitter.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            "--phimoe", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", "2", trains, dtype, inputJitter.ToString(System.Globalization.CultureInfo.InvariantCulture), backend);
         Assert.True(code == 0, output);
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
