@@ -133,6 +133,9 @@ internal static class DeepseekFamily
             UnroutedMlpWidth = moe ? Math.Max(sharedWidth, firstDense > 0 || freq > 1 ? inter : 0) : 0,
             // transformers' DeepseekV3MoE loop is modelled tensor by tensor; V2's own block keeps the generic count.
             MoeLoop = moe && v3 ? MoeTrainingLoop.DeepseekV3 : MoeTrainingLoop.Other,
+            RoutedExpertsAreParameters = moe,
+            // DeepseekV2Moe's gate is an nn.Linear; DeepseekV3TopkRouter holds its weight as a parameter.
+            RouterIsLinearModule = !v3,
             // DeepseekV3Config's default: renormalise the top-k weights.
             MoeRenormalizesTopK = moe && v3 && c.Bool("norm_topk_prob", true),
             AttentionDropout = c.Probability("attention_dropout", 0),

@@ -90,6 +90,7 @@ internal static class GptOssFamily
             NumExperts = experts,
             ExpertsPerToken = perToken,
             MoeLoop = MoeTrainingLoop.GptOss,
+            RouterIsLinearModule = false,
             SlidingWindow = window,
             SlidingLayers = sliding,
             AttentionDropout = c.Probability("attention_dropout", 0),

@@ -159,6 +159,8 @@ internal static class LlamaFamily
             ExpertsPerToken = qwenBlock is { } k ? (k.SparseLayers(layers) > 0 ? k.PerToken : 0) : perToken,
             ExpertIntermediateSize = qwenBlock?.ExpertWidth,
             MoeLoop = moe || qwenMoe ? MoeTrainingLoop.TopKExperts : MoeTrainingLoop.Other,
+            RoutedExpertsAreParameters = moe || qwenMoe,
+            RouterIsLinearModule = !(moe || qwenMoe),
             // Mixtral always renormalises; Qwen2/3 MoE's TopKRouter (transformers 5) does with norm_topk_prob (config default false).
             MoeRenormalizesTopK = moe || (qwenMoe && c.Bool("norm_topk_prob", false)),
             UnroutedMlpWidth = qwenBlock?.UnroutedWidth(layers, inter) ?? 0,

@@ -90,6 +90,14 @@ public sealed record ModelArchitecture
     /// <summary>PhiMoE's <c>input_jitter_noise</c>: in training the block multiplies its input in place by uniform noise in
     /// [1 − j, 1 + j], a tensor autograd keeps; 0 for every other family.</summary>
     public double MoeInputJitter { get; init; }
+    /// <summary>transformers 5 holds the routed experts as stacked nn.Parameters (MixtralExperts, Qwen MoE, DeepSeek, PhiMoE:
+    /// the checkpoint's per-expert linears are converted at load), so PEFT's target_modules — all-linear or a name —
+    /// cannot adapt them; only target_parameters can (PEFT issue 3009).</summary>
+    public bool RoutedExpertsAreParameters { get; init; }
+    /// <summary>The router is an nn.Linear module that PEFT's target_modules can adapt (Llama 4, PhiMoE, DeepSeek-V2);
+    /// false where transformers 5 holds it as a parameter of a router module (Mixtral's and Qwen MoE's TopKRouter,
+    /// DeepseekV3TopkRouter, GptOssTopKRouter).</summary>
+    public bool RouterIsLinearModule { get; init; } = true;
     /// <summary>Experts whose MLP each token passes through in the forward: all of them under <see cref="MoeRunsEveryExpert"/>.</summary>
     public int ExpertsRunPerToken => MoeRunsEveryExpert ? NumExperts : ExpertsPerToken;
     /// <summary>Cross-attention decoder layers besides the <see cref="NumLayers"/> self-attention ones (Llama 3.2 Vision):

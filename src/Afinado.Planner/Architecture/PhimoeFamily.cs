@@ -92,6 +92,8 @@ internal static class PhimoeFamily
             NumExperts = experts,
             ExpertsPerToken = perToken,
             MoeLoop = MoeTrainingLoop.Phimoe,
+            // PhimoeExperts is stacked in transformers 5; PhimoeTopKRouter subclasses nn.Linear.
+            RoutedExpertsAreParameters = true,
             // PhimoeConfig's default is 0.0; Phi-3.5-MoE's config.json sets 0.01.
             MoeInputJitter = c.Probability("input_jitter_noise", 0),
             // The attention passes sliding_window whenever the config sets it (PhimoeConfig default None).

@@ -146,7 +146,17 @@ public sealed class TrainableSelection
     public static IReadOnlyList<string> LinearModuleNames(ModelArchitecture arch)
     {
         var f = ArchitectureFacts.Of(arch);
-        return f.ShortModules.Where((_, i) => f.IsLinear[i]).Distinct().ToList();
+        return f.ShortModules.Where((_, i) => LoraTargetable(arch, f, i)).Distinct().ToList();
+    }
+
+    /// <summary>An nn.Linear module PEFT's target_modules can adapt under transformers 5: not a routed expert held as a
+    /// stacked parameter, not a router held as a parameter of its module.</summary>
+    private static bool LoraTargetable(ModelArchitecture arch, ArchitectureFacts f, int i)
+    {
+        if (!f.IsLinear[i]) return false;
+        var t = arch.Tensors[i];
+        if (t.Expert is not null && arch.RoutedExpertsAreParameters) return false;
+        return t.Role != TensorRole.Router || arch.RouterIsLinearModule;
     }
 
     private static TrainableSelection FreezeSelection(ModelArchitecture arch, List<TensorPattern> patterns)
@@ -175,9 +185,10 @@ public sealed class TrainableSelection
         foreach (var target in named)
         {
             bool found = false;
-            for (int i = 0; i < tensors.Count && !found; i++) found = facts.IsLinear[i] && ModuleMatches(facts.Modules[i], target);
+            for (int i = 0; i < tensors.Count && !found; i++) found = LoraTargetable(arch, facts, i) && ModuleMatches(facts.Modules[i], target);
             if (!found)
-                throw new InputError("--lora-targets", $"\"{target}\" is not a linear module of {Describe(arch)}",
+                throw new InputError("--lora-targets", $"\"{target}\" is not a linear module of {Describe(arch)}" +
+                    (arch.RoutedExpertsAreParameters ? " (transformers 5 holds its routed experts and router as parameters, not nn.Linear modules)" : ""),
                     $"Its linear modules are: {string.Join(", ", LinearModuleNames(arch))} (or use all-linear).");
         }
         var adapted = new bool[tensors.Count];
@@ -199,7 +210,7 @@ public sealed class TrainableSelection
         }
         for (int i = 0; i < tensors.Count; i++)
         {
-            if (!facts.IsLinear[i]) continue;
+            if (!LoraTargetable(arch, facts, i)) continue;
             bool hit = allLinear && tensors[i].Role != TensorRole.LmHead;
             foreach (var t in named) hit |= ModuleMatches(facts.Modules[i], t);
             adapted[i] = hit;
