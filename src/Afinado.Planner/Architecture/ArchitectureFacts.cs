@@ -21,6 +21,7 @@ internal sealed class ArchitectureFacts
         Modules = new string[n];
         ShortModules = new string[n];
         IsLinear = new bool[n];
+        IsLinearModule = new bool[n];
         IndexByName = new Dictionary<string, int>(n, StringComparer.Ordinal);
         for (int i = 0; i < n; i++)
         {
@@ -30,6 +31,7 @@ internal sealed class ArchitectureFacts
             Modules[i] = t.Module;
             ShortModules[i] = Modules[i][(Modules[i].LastIndexOf('.') + 1)..];
             IsLinear[i] = t.IsLinearWeight;
+            IsLinearModule[i] = IsLinear[i] && (t.Expert is null || !arch.RoutedExpertsAreParameters) && (t.Role != TensorRole.Router || arch.RouterIsLinearModule);
             IndexByName[t.Name] = i;
         }
     }
@@ -39,6 +41,10 @@ internal sealed class ArchitectureFacts
     /// <summary>The last segment of the module path (<c>q_proj</c>).</summary>
     public string[] ShortModules { get; }
     public bool[] IsLinear { get; }
+    /// <summary>A linear weight that is an nn.Linear module in transformers 5: what PEFT's target_modules adapt and
+    /// bitsandbytes / torchao quantize (they replace modules). False for routed experts held as stacked parameters and
+    /// for routers held as parameters of their modules (<see cref="ModelArchitecture.RoutedExpertsAreParameters"/>).</summary>
+    public bool[] IsLinearModule { get; }
     public Dictionary<string, int> IndexByName { get; }
     public long ParameterCount { get; }
 }

@@ -61,8 +61,11 @@ internal static class InferenceLedger
             long quantized = p.QuantizableElements;
             e.Add(new(LineKind.WeightsFrozenQuantized, $"weights: linears ({w.Name()})", Phase.Inference, quantized * w.Bytes(),
                 explain ? $"{N(quantized)} params × {w.Bits():0.###} bits / 8" : "", "memory.md §1.1 (bytes/param), §1.5 (NF4 constants)"));
-            e.Add(new(LineKind.WeightsSkippedByQuantizer, "weights: embeddings/norms/head (16-bit)", Phase.Inference, (all - quantized) * 2.0,
-                explain ? $"{N(all - quantized)} params × 2 B" : "", "bitsandbytes / GPTQ keep these unquantized"));
+            bool stackedExperts = a.RoutedExpertsAreParameters;
+            e.Add(new(LineKind.WeightsSkippedByQuantizer, stackedExperts ? "weights: embeddings/norms/head/stacked experts (16-bit)" : "weights: embeddings/norms/head (16-bit)",
+                Phase.Inference, (all - quantized) * 2.0, explain ? $"{N(all - quantized)} params × 2 B" : "",
+                stackedExperts ? "bitsandbytes replaces nn.Linear modules only (bitsandbytes issue 1849: transformers 5's fused experts stay full precision)"
+                : "bitsandbytes / GPTQ keep these unquantized"));
             e.Add(new(LineKind.DequantizationBuffer, "dequantization buffer", Phase.Inference, p.LargestQuantizableLinear * c,
                 explain ? $"largest linear {N(p.LargestQuantizableLinear)} × {B(c)} B" : "", "bitsandbytes dequantize per matmul"));
         }

@@ -71,10 +71,13 @@ public sealed class ModelProfile
             bool trainable = selection.IsTrainableAt(ti);
             bool lora = selection.IsAdaptedAt(ti);
             bool linear = facts.IsLinear[ti];
+            // bitsandbytes / torchao replace nn.Linear modules: transformers 5's stacked experts stay 16-bit
+            // (bitsandbytes issue 1849).
+            bool quantizable = facts.IsLinearModule[ti] && t.Role != TensorRole.LmHead;
             long elements = facts.Elements[ti];
 
             // Storage classes of the base weights (see TrainingLedger for the bytes).
-            if (linear && t.Role != TensorRole.LmHead) QuantizableElements += elements;
+            if (quantizable) QuantizableElements += elements;
             if (t.IsExpertStackWeight) ExpertStackElements += elements;
             if (trainable)
             {
@@ -83,14 +86,14 @@ public sealed class ModelProfile
                 if (elements < 4096) SmallTrainable += elements;
                 FactoredElements += t.Shape.Length == 2 ? t.Shape[0] + t.Shape[1] : elements;
             }
-            else if (linear && t.Role != TensorRole.LmHead) FrozenQuantizable += elements;
+            else if (quantizable) FrozenQuantizable += elements;
             else FrozenOther += elements;
             if (linear)
             {
                 if (trainable) TrainableLinear += elements; else FrozenLinear += elements;
                 if (!trainable) frozenLinearByLayer[t.Layer is int fl && fl >= 0 && fl < arch.NumLayers ? fl : arch.NumLayers] += elements;
                 LargestLinear = Math.Max(LargestLinear, elements);
-                if (t.Role != TensorRole.LmHead) LargestQuantizableLinear = Math.Max(LargestQuantizableLinear, elements);
+                if (quantizable) LargestQuantizableLinear = Math.Max(LargestQuantizableLinear, elements);
             }
 
             if (t.Layer is not int li || li < 0 || li >= Layers.Length)

@@ -180,11 +180,15 @@ internal static class TrainingLedger
             if (other > 0)
             {
                 double otherBytes = job.KbitPrep ? 4 : 2;
-                e.Add(new(LineKind.WeightsSkippedByQuantizer, job.KbitPrep ? "weights: frozen embeddings/norms/head (fp32, prepare_model_for_kbit_training)" : "weights: frozen embeddings/norms/head (16-bit)",
+                // transformers 5's stacked experts are parameters, not nn.Linear modules: bitsandbytes leaves them 16-bit.
+                string what = stored is null && p.Architecture.RoutedExpertsAreParameters ? "embeddings/norms/head/stacked experts" : "embeddings/norms/head";
+                e.Add(new(LineKind.WeightsSkippedByQuantizer, job.KbitPrep ? $"weights: frozen {what} (fp32, prepare_model_for_kbit_training)" : $"weights: frozen {what} (16-bit)",
                     Phase.Training, other * otherBytes,
                     explain ? $"{N(other)} params × {B(otherBytes)} B (not quantized, as {(stored is null ? "bitsandbytes" : "the checkpoint")} skips them)" : "",
                     job.KbitPrep ? "peft prepare_model_for_kbit_training (casts every non-quantized parameter to fp32)"
-                    : stored is not null ? job.StoredFormat!.SkipSource : "bitsandbytes llm_int8_skip_modules; memory.md §1.5"));
+                    : stored is not null ? job.StoredFormat!.SkipSource
+                    : p.Architecture.RoutedExpertsAreParameters ? "bitsandbytes replaces nn.Linear modules only (bitsandbytes issue 1849: transformers 5's fused experts stay full precision); llm_int8_skip_modules"
+                    : "bitsandbytes llm_int8_skip_modules; memory.md §1.5"));
             }
         }
         else if (p.FrozenQuantizable + p.FrozenOther > 0)

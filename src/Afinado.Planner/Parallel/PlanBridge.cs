@@ -28,10 +28,13 @@ public static class PlanBridge
         var trainableNames = sel.TrainableBaseTensors.Select(t => t.Name).ToHashSet();
         const string bytesSrc = "ZeRO (Rajbhandari et al. 2019) §3.1: 2Ψ + 2Ψ + KΨ; DeepSpeed memory.rst";
 
+        // Quantization replaces nn.Linear modules only (transformers 5's stacked experts stay 16-bit).
+        var facts = ArchitectureFacts.Of(arch);
+        var linearModules = facts.IsLinearModule;
         // A GPTQ/AWQ/bitsandbytes checkpoint is counted in the exact tensors its library stores.
         var stored = job.StoredFormat is { } format ? new StoredCheckpointLinears(arch, format, trainableNames, c) : null;
         bool Quantized(ParameterTensor t) => stored?.Stores(t)
-            ?? (w.IsQuantized() && !trainableNames.Contains(t.Name) && t.IsLinearWeight && t.Role != TensorRole.LmHead);
+            ?? (w.IsQuantized() && !trainableNames.Contains(t.Name) && linearModules[facts.IndexByName[t.Name]] && t.Role != TensorRole.LmHead);
         // bitsandbytes keeps its block constants outside the parameter (see QuantLibrary), so only the codes are
         // sharded, gathered, offloaded and loaded to the CPU; torchao's NF4Tensor carries them inside the parameter.
         bool constantsApart = job.QuantLibrary == QuantLibrary.BitsAndBytes && w.CodeBits() < w.Bits();

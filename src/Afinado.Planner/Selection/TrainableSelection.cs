@@ -151,13 +151,7 @@ public sealed class TrainableSelection
 
     /// <summary>An nn.Linear module PEFT's target_modules can adapt under transformers 5: not a routed expert held as a
     /// stacked parameter, not a router held as a parameter of its module.</summary>
-    private static bool LoraTargetable(ModelArchitecture arch, ArchitectureFacts f, int i)
-    {
-        if (!f.IsLinear[i]) return false;
-        var t = arch.Tensors[i];
-        if (t.Expert is not null && arch.RoutedExpertsAreParameters) return false;
-        return t.Role != TensorRole.Router || arch.RouterIsLinearModule;
-    }
+    private static bool LoraTargetable(ModelArchitecture arch, ArchitectureFacts f, int i) => f.IsLinearModule[i];
 
     private static TrainableSelection FreezeSelection(ModelArchitecture arch, List<TensorPattern> patterns)
     {

@@ -40,6 +40,25 @@ public class ArchitectureVariantTests
         Assert.DoesNotContain("w1", e.Fix);
     }
 
+    /// <summary>bitsandbytes replaces nn.Linear modules, and transformers 5 holds Mixtral's experts as stacked parameters and its
+    /// router inside MixtralTopKRouter: QLoRA quantizes the attention projections only and the experts stay bf16
+    /// (bitsandbytes issue 1849), in the single-GPU ledger and in the multi-GPU one.</summary>
+    [Fact]
+    public void Qlora_leaves_stacked_experts_in_16_bits()
+    {
+        var arch = Mixtral(8, 2);
+        var l = Ledger(arch, new Job { Method = TrainingMethod.QLora, Batch = 1, Seq = 128 });
+        long attention = arch.Tensors.Where(t => t.IsLinearWeight && t.Role is TensorRole.AttnQ or TensorRole.AttnK or TensorRole.AttnV or TensorRole.AttnOut)
+            .Sum(t => t.Elements);
+        Assert.Equal(attention * DType.Nf4Dq.Bytes(), l.Line(LineKind.WeightsFrozenQuantized).Bytes, tolerance: 1);
+        Assert.Equal((arch.ParameterCount - attention) * 2.0, l.Line(LineKind.WeightsSkippedByQuantizer).Bytes, tolerance: 1);
+        // The multi-GPU states: the 4-bit codes cover the attention projections, the experts are frozen 16-bit weights.
+        var parallel = Afinado.Planner.Parallel.PlanBridge.FromPlan(Afinado.Planner.Fit.Planner.Create(arch, new Job { Method = TrainingMethod.QLora, Batch = 1, Seq = 128 }, []));
+        Assert.Equal(attention, parallel.ModelStates.Single(e => e.Kind == LineKind.WeightsFrozenQuantizedCodes).Elements);
+        long experts = arch.Tensors.Where(t => t.IsExpert).Sum(t => t.Elements);
+        Assert.Equal(experts, parallel.ModelStates.Single(e => e.Kind == LineKind.WeightsFrozen).ExpertElements);
+    }
+
     [Fact]
     public void Inference_prefill_with_eager_attention_pays_the_s_squared_scores()
     {
