@@ -183,7 +183,8 @@ public sealed class TrainableSelection
             if (!found)
                 throw new InputError("--lora-targets", $"\"{target}\" is not a linear module of {Describe(arch)}" +
                     (arch.RoutedExpertsAreParameters ? " (transformers 5 holds its routed experts and router as parameters, not nn.Linear modules)" : ""),
-                    $"Its linear modules are: {string.Join(", ", LinearModuleNames(arch))} (or use all-linear).");
+                    $"Its linear modules are: {string.Join(", ", LinearModuleNames(arch))} (or use all-linear)." +
+                    (arch.RoutedExpertsAreParameters ? " PEFT adapts stacked experts only through target_parameters, which the planner models for gpt-oss and Llama 4 so far." : ""));
         }
         var adapted = new bool[tensors.Count];
         // target_parameters: PEFT matches a parameter whose name equals the target or ends with "." + target.

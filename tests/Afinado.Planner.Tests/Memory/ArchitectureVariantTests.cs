@@ -37,7 +37,8 @@ public class ArchitectureVariantTests
         var e = Assert.Throws<InputError>(() => TrainableSelection.Create(arch, TrainingMethod.Lora, lora: new LoraConfig { Rank = 4, Targets = ["w1", "w2", "w3"] }));
         Assert.Equal("--lora-targets", e.Field);
         Assert.Contains("transformers 5", e.Problem);
-        Assert.DoesNotContain("w1", e.Fix);
+        Assert.DoesNotContain("w1,", e.Fix);
+        Assert.Contains("target_parameters", e.Fix);
     }
 
     /// <summary>bitsandbytes replaces nn.Linear modules, and transformers 5 holds Mixtral's experts as stacked parameters and its
