@@ -186,7 +186,8 @@ internal static class ActivationModel
         return bytes;
     }
 
-    /// <summary>Mixtral-style MoE per token: router softmax, k gathered copies, k expert MLPs, k weighted outputs.</summary>
+    /// <summary>A MoE block per token, by the loop or backend transformers runs it with: router, k expert MLPs per token,
+    /// what the experts backend keeps per routed pair.</summary>
     private static double MoeSaved(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad, ref double lora)
     {
         if (a.MoeLoop == MoeTrainingLoop.GptOss) return GptOssExpertLoop(a, L, s, y2Grad);
@@ -277,8 +278,8 @@ internal static class ActivationModel
     /// state and a copy of the transposed score column; Llama4TextExperts' two bmm over all E experts keep gate_up (silu
     /// reads its gate half, the product its up half) and the activation; trainable stacks also keep the bmm inputs (the
     /// scaled hidden state, the gated product). Under AMP the residual stream is fp32, so the repeated state is too, and
-    /// the first bmm keeps autocast's 16-bit copy of the scaled state. A trainable router keeps its input, the block input, which a
-    /// trainable shared expert's linears keep already unless autocast gives each its own copy.
+    /// the first bmm keeps autocast's 16-bit copy of the scaled state. A trainable router keeps its input, the block
+    /// input, which a trainable shared expert's linears keep already unless autocast gives each its own copy.
     /// </summary>
     private static double Llama4ExpertBmm(ModelArchitecture a, LayerProfile L, in ActivationSettings s, bool y2Grad)
     {
@@ -297,15 +298,16 @@ internal static class ActivationModel
     }
 
     /// <summary>
-    /// What that loop keeps per token besides the experts' own MLPs, measured on PyTorch's autograd graph
-    /// (bench/interop/moe_saved.py, <c>MoeActivationInteropTests</c>): the routing weights need a gradient whenever the
-    /// router's input or weight does — then top-k keeps its int64 indices, Mixtral's renormalising division its fp32
-    /// operands (k + 1; Qwen's divides only with norm_topk_prob, which is not read: 4·(k + 1) B left out), and the weight
-    /// multiply each expert's output and its weight; any gradient through the block keeps torch.where's [routed pairs, 2]
-    /// int64 positions (the row gather and index_add_ share them) and index_add_'s source, the weighted output
-    /// (derivatives.yaml: <c>source: grad.index_select(dim, index).expand_as(source)</c>).
+    /// What the eager loop over experts (transformers 5's MixtralExperts and its copies) keeps per token besides the
+    /// experts' own MLPs, measured on PyTorch's autograd graph (bench/interop/moe_saved.py, <c>MoeActivationInteropTests</c>):
+    /// the routing weights need a gradient whenever the router's input or weight does — then top-k keeps its int64
+    /// indices, the renormalising division its operands (Mixtral always, Qwen and DeepSeek with norm_topk_prob), and the
+    /// weight multiply each expert's output and its weight; any gradient through the block keeps torch.where's
+    /// [routed pairs, 2] int64 positions (the row gather and index_add_ share them) and index_add_'s source, the weighted
+    /// output cast to the block input's dtype (derivatives.yaml: <c>source: grad.index_select(dim, index).expand_as(source)</c>).
     /// </summary>
-    /// <param name="weight">Bytes of one routing weight as the expert output is multiplied by it (Mixtral casts them to the hidden dtype).</param>
+    /// <param name="weight">Bytes of one routing weight as the expert output is multiplied by it (fp32 from the
+    /// TopKRouters' softmax).</param>
     /// <param name="normalize">Bytes per token of the renormalising division's operands, the k weights and their sum (Mixtral
     /// divides the fp32 softmax).</param>
     /// <param name="source">Bytes per element of index_add_'s source, the weighted expert output.</param>
