@@ -1,6 +1,6 @@
 """Bytes autograd keeps for backward in transformers' sparse MoE blocks, on CPU in fp32 or bf16.
 
-usage: moe_saved.py TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [none|router|all] [NORM 1|0] [eager|grouped] [float32|bfloat16]
+usage: moe_saved.py TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [none|router|all|peft] [NORM 1|0] [eager|grouped] [float32|bfloat16]
        moe_saved.py --gpt-oss TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router|experts|peft]
        moe_saved.py --phimoe TOKENS HIDDEN EXPERT_WIDTH EXPERTS 2 none|router|all float32|bfloat16 INPUT_JITTER [eager|grouped]
        moe_saved.py --llama4 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all float32|bfloat16
@@ -265,6 +265,10 @@ def topk_block(T, h, I, E, k, mode, norm=True, backend="eager", dtype=torch.floa
     gate_up = (torch.randn(E, 2 * I, h) * 0.05).to(dtype).requires_grad_(train)
     down = (torch.randn(E, h, I) * 0.05).to(dtype).requires_grad_(train)
     weights = {t.storage().data_ptr(): t for t in [router, gate_up, down]}
+    if mode == "peft":
+        # PEFT's ParamWrapper (target_parameters on the stacks): the experts compute with W + ΔW, a tensor of its own.
+        gate_up = gate_up + torch.zeros_like(gate_up, requires_grad=True)
+        down = down + torch.zeros_like(down, requires_grad=True)
     y = x * 1.0  # the block input, the output of the layer's norm
     probs = F.softmax(F.linear(y, router).float(), dim=-1)
     top_w, top_i = torch.topk(probs, k, dim=-1)

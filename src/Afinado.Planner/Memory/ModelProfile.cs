@@ -69,7 +69,7 @@ public sealed class ModelProfile
         {
             var t = tensors[ti];
             bool trainable = selection.IsTrainableAt(ti);
-            bool lora = selection.IsAdaptedAt(ti);
+            bool lora = selection.IsAdaptedAt(ti), stackLora = selection.IsStackAdaptedAt(ti);
             bool linear = facts.IsLinear[ti];
             // bitsandbytes / torchao replace nn.Linear modules: transformers 5's stacked experts stay 16-bit
             // (bitsandbytes issue 1849).
@@ -117,7 +117,7 @@ public sealed class ModelProfile
                 continue;
             }
             var L = Layers[li];
-            L.AnyTrainable |= trainable || lora;
+            L.AnyTrainable |= trainable || lora || stackLora;
             var use = linear ? new LinearUse(t.InFeatures, t.OutFeatures, trainable, lora,
                 checkpointBytes is not null && checkpointBytes.TryGetValue(t.Name, out long stored) ? stored : 0) : default;
             switch (t.Role)
@@ -144,11 +144,14 @@ public sealed class ModelProfile
                     break;
                 case TensorRole.MlpGate or TensorRole.MlpUp or TensorRole.MlpGateUp:
                     if (lora && t.IsExpertStackWeight) { L.ExpertStackLoraElements += elements; LargestAdaptedExpertStack = Math.Max(LargestAdaptedExpertStack, elements); }
+                    // A per-expert linear that transformers 5 stacks and target_parameters adapts: part of the layer's stack.
+                    if (stackLora) { L.ExpertStackLoraElements += elements; L.ExpertsLora = true; }
                     if (t.IsExpert) { L.ExpertsTrainable |= trainable; L.ExpertsLora |= lora; }
                     else if (linear) { L.MlpIn.Add(use); L.MlpInAny |= trainable || lora; }
                     break;
                 case TensorRole.MlpDown:
                     if (lora && t.IsExpertStackWeight) { L.ExpertStackLoraElements += elements; LargestAdaptedExpertStack = Math.Max(LargestAdaptedExpertStack, elements); }
+                    if (stackLora) { L.ExpertStackLoraElements += elements; L.ExpertDownLora = true; }
                     if (t.IsExpert) { L.ExpertDownTrainable |= trainable; L.ExpertDownLora |= lora; }
                     else if (linear) L.MlpDown = use;
                     break;
@@ -167,6 +170,18 @@ public sealed class ModelProfile
         HeadInputRequiresGrad = upstream;
         if (HeadInputRequiresGrad) FrozenLinearInGraph += frozenLinearByLayer[^1];
         if (arch.TiedEmbeddings && !HeadTrainable && HeadInputRequiresGrad) FrozenLinearInGraph += HeadElementsTied(arch, facts);
+        foreach (var stack in selection.StackedExpertGroups())
+        {
+            LargestAdaptedExpertStack = Math.Max(LargestAdaptedExpertStack, stack.Elements);
+            long rank = (long)selection.Lora!.Rank * stack.Experts;
+            // ParamWrapper's factors: A [r·E, rows], B [columns, r·E].
+            foreach (long other in (ReadOnlySpan<long>)[stack.Rows, stack.Columns])
+            {
+                LargestTrainable = Math.Max(LargestTrainable, rank * other);
+                if (rank * other < 4096) SmallTrainable += rank * other;
+                FactoredElements += rank + other;
+            }
+        }
         if (selection.Lora is { } loraConfig)
             for (int ti = 0; ti < tensors.Count; ti++)
             {

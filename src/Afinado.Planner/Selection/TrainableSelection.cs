@@ -23,8 +23,9 @@ public sealed class TrainableSelection
     private HashSet<string>? _adapterNames;
 
     private TrainableSelection(ModelArchitecture arch, ArchitectureFacts facts, TrainingMethod method, IReadOnlyList<TensorPattern> freeze,
-        LoraConfig? lora, bool[] trainable, bool[] adapted)
+        LoraConfig? lora, bool[] trainable, bool[] adapted, bool[]? stackAdapted = null)
     {
+        _stackAdapted = stackAdapted ?? new bool[trainable.Length];
         Architecture = arch;
         _facts = facts;
         Method = method;
@@ -47,6 +48,50 @@ public sealed class TrainableSelection
                     : (long)lora!.Rank * (t.Shape[0] + t.Shape[1]);
             }
         }
+        foreach (var stack in StackedExpertGroups())
+        {
+            AdapterCount += 2;
+            AdapterParameters += (long)lora!.Rank * stack.Experts * (stack.Rows + stack.Columns);
+        }
+    }
+
+    private readonly bool[] _stackAdapted;
+
+    /// <summary>A routed expert's linear that PEFT adapts as part of transformers 5's stacked parameter
+    /// (<c>--lora-target-parameters mlp.experts.gate_up_proj</c> on a family whose checkpoint stores experts one by one).</summary>
+    internal bool IsStackAdaptedAt(int index) => _stackAdapted[index];
+
+    /// <summary>One stacked expert parameter of transformers 5 that target_parameters adapts: its layer, its name
+    /// (gate_up_proj or down_proj), E experts and its [E, rows, columns] shape (gate_up: rows 2·I and columns h; down: rows
+    /// h and columns I), built from the checkpoint's per-expert linears.</summary>
+    internal sealed record StackedExpertGroup(int Layer, string Name, ParameterTensor First, int Experts, long Rows, long Columns)
+    {
+        public long Elements => Experts * Rows * Columns;
+    }
+
+    private List<StackedExpertGroup>? _stackGroups;
+
+    internal IReadOnlyList<StackedExpertGroup> StackedExpertGroups()
+    {
+        if (_stackGroups is not null) return _stackGroups;
+        var groups = new List<StackedExpertGroup>();
+        var tensors = Architecture.Tensors;
+        var byKey = new Dictionary<(int, bool), (ParameterTensor First, HashSet<int> Experts, long Rows, long Columns)>();
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            if (!_stackAdapted[i]) continue;
+            var t = tensors[i];
+            bool down = t.Role == TensorRole.MlpDown;
+            var key = (t.Layer ?? -1, down);
+            if (!byKey.TryGetValue(key, out var g)) g = (t, [], 0, t.InFeatures);
+            g.Experts.Add(t.Expert!.Value);
+            // The stack's rows are the outputs of one expert's linears (gate and up together for gate_up_proj).
+            if (t.Expert == g.First.Expert) g.Rows += t.OutFeatures;
+            byKey[key] = g;
+        }
+        foreach (var ((layer, down), g) in byKey.OrderBy(kv => kv.Key.Item1).ThenBy(kv => kv.Key.Item2))
+            groups.Add(new StackedExpertGroup(layer, down ? "down_proj" : "gate_up_proj", g.First, g.Experts.Count, g.Rows, g.Columns));
+        return _stackGroups = groups;
     }
 
     private IReadOnlyList<LoraAdapterTensor>? _adapters;
@@ -85,6 +130,14 @@ public sealed class TrainableSelection
             }
             list.Add(new(_facts.Modules[i], [Lora!.Rank, l.InFeatures], LoraFactor.A, l));
             list.Add(new(_facts.Modules[i], [l.OutFeatures, Lora.Rank], LoraFactor.B, l));
+        }
+        // PEFT's ParamWrapper reads a stack [E, rows, columns] positionally as [E, in, out]: lora_A [r·E, rows], lora_B [columns, r·E].
+        foreach (var g in StackedExpertGroups())
+        {
+            string module = g.First.Module[..g.First.Module.LastIndexOf(".experts.", StringComparison.Ordinal)] + ".experts." + g.Name;
+            long rank = (long)Lora!.Rank * g.Experts;
+            list.Add(new(module, [rank, g.Rows], LoraFactor.A, g.First));
+            list.Add(new(module, [g.Columns, rank], LoraFactor.B, g.First));
         }
         return list;
     }
@@ -184,13 +237,19 @@ public sealed class TrainableSelection
                 throw new InputError("--lora-targets", $"\"{target}\" is not a linear module of {Describe(arch)}" +
                     (arch.RoutedExpertsAreParameters ? " (transformers 5 holds its routed experts and router as parameters, not nn.Linear modules)" : ""),
                     $"Its linear modules are: {string.Join(", ", LinearModuleNames(arch))} (or use all-linear)." +
-                    (arch.RoutedExpertsAreParameters ? " PEFT adapts stacked experts only through target_parameters, which the planner models for gpt-oss and Llama 4 so far." : ""));
+                    (arch.RoutedExpertsAreParameters ? " PEFT adapts the stacked experts through target_parameters: --lora-target-parameters mlp.experts.gate_up_proj,mlp.experts.down_proj (with --lora-dropout 0)." : ""));
         }
         var adapted = new bool[tensors.Count];
         // target_parameters: PEFT matches a parameter whose name equals the target or ends with "." + target.
+        var stackAdapted = new bool[tensors.Count];
         foreach (var target in lora.TargetParameters)
         {
             bool found = false;
+            // transformers 5 stacks a checkpoint's per-expert linears into experts.gate_up_proj and experts.down_proj.
+            if (arch.RoutedExpertsAreParameters && StackedRoles(target) is { } roles)
+                for (int i = 0; i < tensors.Count; i++)
+                    if (tensors[i].Expert is not null && facts.IsLinear[i] && roles.Contains(tensors[i].Role))
+                        stackAdapted[i] = found = true;
             for (int i = 0; i < tensors.Count; i++)
             {
                 if (!ModuleMatches(tensors[i].Name, target)) continue;
@@ -201,7 +260,9 @@ public sealed class TrainableSelection
             }
             if (!found)
                 throw new InputError("--lora-target-parameters", $"\"{target}\" matches no parameter of {Describe(arch)}",
-                    StackedNames(arch) is { Count: > 0 } names ? $"Its stacked expert parameters are: {string.Join(", ", names)}." : $"{Describe(arch)} has no stacked expert parameters; use --lora-targets.");
+                    StackedNames(arch) is { Count: > 0 } names ? $"Its stacked expert parameters are: {string.Join(", ", names)}."
+                    : arch.RoutedExpertsAreParameters ? "Its stacked expert parameters are: mlp.experts.gate_up_proj, mlp.experts.down_proj."
+                    : $"{Describe(arch)} has no stacked expert parameters; use --lora-targets.");
         }
         for (int i = 0; i < tensors.Count; i++)
         {
@@ -210,8 +271,15 @@ public sealed class TrainableSelection
             foreach (var t in named) hit |= ModuleMatches(facts.Modules[i], t);
             adapted[i] = hit;
         }
-        return new(arch, facts, method, [], lora, new bool[tensors.Count], adapted);
+        return new(arch, facts, method, [], lora, new bool[tensors.Count], adapted, stackAdapted);
     }
+
+    /// <summary>The per-expert linears a transformers 5 stack name covers: <c>experts.gate_up_proj</c> the gate and up
+    /// projections, <c>experts.down_proj</c> the down projection; null for any other name.</summary>
+    private static TensorRole[]? StackedRoles(string target) =>
+        target == "experts.gate_up_proj" || target.EndsWith(".experts.gate_up_proj", StringComparison.Ordinal) ? [TensorRole.MlpGate, TensorRole.MlpUp, TensorRole.MlpGateUp]
+        : target == "experts.down_proj" || target.EndsWith(".experts.down_proj", StringComparison.Ordinal) ? [TensorRole.MlpDown]
+        : null;
 
     /// <summary>Short names of the stacked expert weights (<c>experts.gate_up_proj</c>), for error messages.</summary>
     private static List<string> StackedNames(ModelArchitecture arch) =>

@@ -41,6 +41,25 @@ public class ArchitectureVariantTests
         Assert.Contains("target_parameters", e.Fix);
     }
 
+    /// <summary>PEFT reaches transformers 5's stacked experts through target_parameters: each layer's gate_up_proj
+    /// [E, 2I, h] and down_proj [E, h, I], built from the checkpoint's per-expert w1/w3 and w2, get ParamWrapper's
+    /// lora_A [r·E, rows] and lora_B [columns, r·E].</summary>
+    [Fact]
+    public void Moe_target_parameters_adapt_the_stacks_transformers_builds()
+    {
+        var arch = Mixtral(8, 2);
+        var lora = new LoraConfig { Rank = 4, Targets = ["q_proj"], TargetParameters = ["mlp.experts.gate_up_proj", "experts.down_proj"], Dropout = 0 };
+        var s = TrainableSelection.Create(arch, TrainingMethod.Lora, lora: lora);
+        long h = arch.HiddenSize, I = arch.ExpertWidth, E = 8, r = 4, q = arch.QueryWidth;
+        Assert.Equal(3 * arch.NumLayers, s.AdapterCount / 2);
+        Assert.Equal(arch.NumLayers * (r * (h + q) + r * E * (2 * I + h) + r * E * (h + I)), s.AdapterParameters);
+        var gateUp = s.Adapters.Where(a => a.Module.EndsWith(".experts.gate_up_proj", StringComparison.Ordinal) && a.Layer == 0).ToList();
+        Assert.Equal([[r * E, 2 * I], [h, r * E]], gateUp.Select(a => a.Shape));
+        var e = Assert.Throws<InputError>(() => TrainableSelection.Create(arch, TrainingMethod.Lora,
+            lora: lora with { TargetParameters = ["experts.w1"] }));
+        Assert.Contains("mlp.experts.gate_up_proj", e.Fix);
+    }
+
     /// <summary>bitsandbytes replaces nn.Linear modules, and transformers 5 holds Mixtral's experts as stacked parameters and its
     /// router inside MixtralTopKRouter: QLoRA quantizes the attention projections only and the experts stay bf16
     /// (bitsandbytes issue 1849), in the single-GPU ledger and in the multi-GPU one.</summary>

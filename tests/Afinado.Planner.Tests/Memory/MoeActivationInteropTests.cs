@@ -58,6 +58,8 @@ public class MoeActivationInteropTests
     [InlineData(true, "router", "grouped", "float32")]
     [InlineData(true, "all", "eager", "bfloat16")]
     [InlineData(false, "all", "grouped", "bfloat16")]
+    [InlineData(true, "peft", "grouped", "bfloat16")]
+    [InlineData(true, "peft", "eager", "float32")]
     public void Qwen3_moe_block_activations_equal_the_tensors_autograd_saves(bool norm, string trains, string backend, string dtype)
     {
         const int tokens = 64, hidden = 32, width = 24, experts = 8, topK = 2;
@@ -70,10 +72,15 @@ public class MoeActivationInteropTests
         bool bf16 = dtype == "bfloat16";
         var precision = bf16 ? Precision.Bf16 : Precision.Fp32;
         var backendKind = backend == "grouped" ? ExpertsBackend.GroupedMm : ExpertsBackend.Eager;
-        var job = trains == "all"
-            ? new Job { Method = TrainingMethod.Full, Precision = precision, Experts = backendKind, Batch = 1, Seq = tokens }
-            : new Job { Method = TrainingMethod.Freeze, FreezePatterns = ["**.self_attn", "**.experts", "model.embed_tokens", "**norm", "lm_head"],
-                Precision = precision, Experts = backendKind, Batch = 1, Seq = tokens };
+        var job = trains switch
+        {
+            "all" => new Job { Method = TrainingMethod.Full, Precision = precision, Experts = backendKind, Batch = 1, Seq = tokens },
+            // PEFT target_parameters on transformers 5's stacks (LoRA on q_proj too, so the block input needs a gradient).
+            "peft" => new Job { Method = TrainingMethod.Lora, Precision = precision, Experts = backendKind, Batch = 1, Seq = tokens,
+                Lora = new LoraConfig { Targets = ["q_proj"], TargetParameters = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"], Dropout = 0 } },
+            _ => new Job { Method = TrainingMethod.Freeze, FreezePatterns = ["**.self_attn", "**.experts", "model.embed_tokens", "**norm", "lm_head"],
+                Precision = precision, Experts = backendKind, Batch = 1, Seq = tokens },
+        };
         var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
         double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
 
