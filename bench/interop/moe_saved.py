@@ -1,6 +1,6 @@
 """Bytes autograd keeps for backward in transformers' sparse MoE blocks, on CPU in fp32 or bf16.
 
-usage: moe_saved.py TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [none|router|all|peft] [NORM 1|0] [eager|grouped] [float32|bfloat16]
+usage: moe_saved.py TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [none|router|all|peft] [NORM 1|0] [eager|grouped] [float32|bfloat16] [SHARED_WIDTH]
        moe_saved.py --gpt-oss TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router|experts|peft]
        moe_saved.py --phimoe TOKENS HIDDEN EXPERT_WIDTH EXPERTS 2 none|router|all float32|bfloat16 INPUT_JITTER [eager|grouped]
        moe_saved.py --llama4 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all float32|bfloat16
@@ -254,7 +254,7 @@ def experts_grouped(y, top_i, top_w, gate_up, down, E):
     return out_g[inv_perm].view(T, k, -1).sum(dim=1).to(y.dtype)
 
 
-def topk_block(T, h, I, E, k, mode, norm=True, backend="eager", dtype=torch.float32):
+def topk_block(T, h, I, E, k, mode, norm=True, backend="eager", dtype=torch.float32, shared=0):
     """MixtralSparseMoeBlock / Qwen3MoeSparseMoeBlock as transformers 5 runs them: the TopKRouter (a linear, softmax in
     fp32, top-k, renormalised in place when the model does so, weights left in fp32), then the stacked experts through
     the eager loop or grouped_mm."""
@@ -275,7 +275,16 @@ def topk_block(T, h, I, E, k, mode, norm=True, backend="eager", dtype=torch.floa
     if norm:
         top_w /= top_w.sum(dim=-1, keepdim=True)
     run = experts_grouped if backend == "grouped" else experts_eager
-    return run(y, top_i, top_w, gate_up, down, E), weights
+    out = run(y, top_i, top_w, gate_up, down, E)
+    if shared:
+        # Qwen2MoeSparseMoeBlock: the shared expert on every token, scaled by sigmoid(shared_expert_gate(x)).
+        s1, s3 = ((torch.randn(shared, h) * 0.05).to(dtype).requires_grad_(train) for _ in range(2))
+        s2 = (torch.randn(h, shared) * 0.05).to(dtype).requires_grad_(train)
+        sgate = (torch.randn(1, h) * 0.05).to(dtype).requires_grad_(train)
+        weights.update({t.storage().data_ptr(): t for t in [s1, s2, s3, sgate]})
+        shared_out = F.linear(F.silu(F.linear(y, s1)) * F.linear(y, s3), s2)
+        out = out + torch.sigmoid(F.linear(y, sgate)) * shared_out
+    return out, weights
 
 
 def saved(out, weights):
@@ -338,4 +347,5 @@ if __name__ == "__main__":
             norm = a[6] != "0" if len(a) > 6 else True
             backend = a[7] if len(a) > 7 else "eager"
             dtype = getattr(torch, a[8]) if len(a) > 8 else torch.float32
-            saved(*topk_block(T, h, I, E, k, mode or "none", norm, backend, dtype))
+            shared = int(a[9]) if len(a) > 9 else 0  # qwen2_moe's shared expert width
+            saved(*topk_block(T, h, I, E, k, mode or "none", norm, backend, dtype, shared))

@@ -31,7 +31,10 @@ internal sealed class ArchitectureFacts
             Modules[i] = t.Module;
             ShortModules[i] = Modules[i][(Modules[i].LastIndexOf('.') + 1)..];
             IsLinear[i] = t.IsLinearWeight;
-            IsLinearModule[i] = IsLinear[i] && (t.Expert is null || !arch.RoutedExpertsAreParameters) && (t.Role != TensorRole.Router || arch.RouterIsLinearModule);
+            // The expert router ([experts, hidden]) may be a parameter of its module; Qwen2-MoE's shared_expert_gate
+            // ([1, hidden]) is an nn.Linear either way.
+            bool expertRouter = t.Role == TensorRole.Router && t.Shape[0] == arch.NumExperts;
+            IsLinearModule[i] = IsLinear[i] && (t.Expert is null || !arch.RoutedExpertsAreParameters) && (!expertRouter || arch.RouterIsLinearModule);
             IndexByName[t.Name] = i;
         }
     }

@@ -160,6 +160,7 @@ internal static class LlamaFamily
             ExpertIntermediateSize = qwenBlock?.ExpertWidth,
             MoeLoop = moe || qwenMoe ? MoeTrainingLoop.TopKExperts : MoeTrainingLoop.Other,
             RoutedExpertsAreParameters = moe || qwenMoe,
+            MoeSharedExpertGate = qwenBlock?.SharedWidth is not null,
             RouterIsLinearModule = !(moe || qwenMoe),
             // Mixtral always renormalises; Qwen2/3 MoE's TopKRouter (transformers 5) does with norm_topk_prob (config default false).
             MoeRenormalizesTopK = moe || (qwenMoe && c.Bool("norm_topk_prob", false)),

@@ -90,6 +90,8 @@ public sealed record ModelArchitecture
     /// <summary>PhiMoE's <c>input_jitter_noise</c>: in training the block multiplies its input in place by uniform noise in
     /// [1 − j, 1 + j], a tensor autograd keeps; 0 for every other family.</summary>
     public double MoeInputJitter { get; init; }
+    /// <summary>Qwen2-MoE: the shared expert's output is scaled by <c>sigmoid(shared_expert_gate(x))</c> per token.</summary>
+    public bool MoeSharedExpertGate { get; init; }
     /// <summary>transformers 5 holds the routed experts as stacked nn.Parameters (MixtralExperts, Qwen MoE, DeepSeek, PhiMoE:
     /// the checkpoint's per-expert linears are converted at load), so PEFT's target_modules — all-linear or a name —
     /// cannot adapt them; only target_parameters can (PEFT issue 3009).</summary>

@@ -202,12 +202,20 @@ internal static class ActivationModel
         {
             // DeepseekV3TopkRouter's linear reads hidden_states.type(float32): the input itself in fp32 (then shared with
             // the shared experts' saved input), an fp32 copy in pure 16 bits, autocast's own 16-bit copy under AMP.
-            bool sameTensor = deepseek && s.R == s.C && rc == c && L.MlpIn.Any(l => l.Trainable);
+            // The TopKRouters' linear reads the block input itself, which trainable shared-expert linears keep already.
+            bool sameTensor = s.R == s.C && (!deepseek || rc == c) && L.MlpIn.Any(l => l.Trainable);
             if (router.Trainable && !sameTensor) bytes += (deepseek ? rc : c) * h;
             // Mixtral: softmax(dtype=float32); DeepSeek: sigmoid in the router's dtype (gather reads the same tensor);
             // PhiMoE: sparsemixer's two picks (below).
             if (!phimoe) bytes += (deepseek ? rc : 4.0) * a.NumExperts;
             else if (router.Trainable || y2Grad) bytes += SparsemixerSaved(a.NumExperts, rc);
+        }
+        // Qwen2-MoE scales its shared expert by sigmoid(shared_expert_gate(x)): the product keeps the sigmoid's output
+        // and the shared expert's output.
+        if (a.MoeSharedExpertGate && L.MlpDown is not null)
+        {
+            bool sharedGrad = y2Grad || L.MlpInAny;
+            if (sharedGrad) bytes += c * (h + 1);
         }
         // PEFT's ParamWrapper adapts a stacked expert weight in weight space (W + ΔW is the weight the matmul sees), so
         // the experts save their inputs as a trainable weight would and no adapter activations exist.

@@ -233,4 +233,35 @@ public class MoeActivationInteropTests
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
     }
+    /// <summary>Qwen2-MoE's block adds a shared expert on every token, scaled by sigmoid(shared_expert_gate(x)): the
+    /// sigmoid's output and the shared expert's output (the scaling product's operands) join the routed block's tensors.</summary>
+    [Theory]
+    [InlineData("none", "grouped", "bfloat16")]
+    [InlineData("none", "eager", "float32")]
+    [InlineData("all", "grouped", "float32")]
+    public void Qwen2_moe_block_with_its_shared_expert_equals_the_tensors_autograd_saves(string trains, string backend, string dtype)
+    {
+        const int tokens = 64, hidden = 32, width = 24, experts = 8, topK = 2, shared = 40;
+        var arch = HfConfigReader.Parse($$"""
+            {"model_type":"qwen2_moe","vocab_size":256,"hidden_size":{{hidden}},"intermediate_size":64,"moe_intermediate_size":{{width}},
+             "shared_expert_intermediate_size":{{shared}},"num_hidden_layers":1,"num_attention_heads":4,"num_key_value_heads":4,
+             "num_experts":{{experts}},"num_experts_per_tok":{{topK}},"norm_topk_prob":false,"decoder_sparse_step":1,"mlp_only_layers":[],
+             "rms_norm_eps":1e-6,"max_position_embeddings":256,"tie_word_embeddings":false}
+            """, "qwen2-moe-test.json");
+        bool bf16 = dtype == "bfloat16";
+        var precision = bf16 ? Precision.Bf16 : Precision.Fp32;
+        var backendKind = backend == "grouped" ? ExpertsBackend.GroupedMm : ExpertsBackend.Eager;
+        var job = trains == "all"
+            ? new Job { Method = TrainingMethod.Full, Precision = precision, Experts = backendKind, Batch = 1, Seq = tokens }
+            : new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 }, Precision = precision,
+                Experts = backendKind, Batch = 1, Seq = tokens };
+        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
+        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
+
+        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+            $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", trains, "0", backend, dtype, $"{shared}");
+        Assert.True(code == 0, output);
+        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
+        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
+    }
 }
