@@ -4,6 +4,7 @@ usage: moe_saved.py TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [none|router|all|pe
        moe_saved.py --gpt-oss TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router|experts|peft]
        moe_saved.py --phimoe TOKENS HIDDEN EXPERT_WIDTH EXPERTS 2 none|router|all float32|bfloat16 INPUT_JITTER [eager|grouped]
        moe_saved.py --llama4 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all float32|bfloat16
+       moe_saved.py --deepseek2 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all SHARED GROUPS TOPK_GROUPS float32|bfloat16 eager|grouped LIMITED
        moe_saved.py --deepseek TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all SHARED GROUPS TOPK_GROUPS float32|bfloat16 [eager|grouped]
 Runs the block as transformers 5 does: MixtralSparseMoeBlock / Qwen3MoeSparseMoeBlock (TopKRouter: linear, softmax in
 fp32, top-k, renormalised in place, weights left in fp32; the stacked experts through the eager loop, gathering each
@@ -97,6 +98,35 @@ def deepseek(T, h, I, E, k, mode, shared=1, groups=1, topk_groups=1, dtype=torch
     gate_up = torch.stack([torch.cat([a, b]) for a, b in zip(w1, w3)]).requires_grad_(train)
     down = torch.stack(w2).requires_grad_(train)
     weights.update({t.storage().data_ptr(): t for t in [gate_up, down]})
+    run = experts_grouped if backend == "grouped" else experts_eager
+    out = run(y, top_i, top_w, gate_up, down, E) + F.linear(F.silu(F.linear(y, s1)) * F.linear(y, s3), s2)
+    return out, weights
+
+
+def deepseek_v2(T, h, I, E, k, mode, shared=1, groups=1, topk_groups=1, dtype=torch.float32, backend="eager", limited=False):
+    """DeepseekV2Moe.forward (transformers 5, models/deepseek_v2): the gate's linear on fp32 copies of the input and the
+    weight, softmax in fp32, top-k of the scores (greedy) or of the scores masked to the best groups
+    (group_limited_greedy, a masked_fill that autograd keeps), scaled by routed_scaling_factor, DeepseekV2Experts'
+    stacked experts through the experts backend, and the shared experts."""
+    torch.manual_seed(0)
+    x = torch.randn(T, h, dtype=dtype, requires_grad=True)
+    train = mode == "all"
+    gate = (torch.randn(E, h) * 0.1).to(dtype).requires_grad_(mode in ("router", "all"))
+    gate_up = (torch.randn(E, 2 * I, h) * 0.05).to(dtype).requires_grad_(train)
+    down = (torch.randn(E, h, I) * 0.05).to(dtype).requires_grad_(train)
+    s1, s3, s2 = ((torch.randn(*shape) * 0.05).to(dtype).requires_grad_(train) for shape in [(I * shared, h), (I * shared, h), (h, I * shared)])
+    weights = {t.storage().data_ptr(): t for t in [gate, gate_up, down, s1, s2, s3]}
+    y = x * 1.0
+    probs = F.linear(y.type(torch.float32), gate.type(torch.float32)).softmax(dim=-1, dtype=torch.float32)
+    if limited:
+        group_scores = probs.view(T, groups, -1).max(dim=-1).values
+        group_idx = torch.topk(group_scores, k=topk_groups, dim=-1, sorted=False)[1]
+        group_mask = torch.zeros_like(group_scores)
+        group_mask.scatter_(1, group_idx, 1)
+        score_mask = group_mask.unsqueeze(-1).expand(T, groups, E // groups).reshape(T, -1)
+        probs = probs.masked_fill(~score_mask.bool(), 0.0)
+    top_w, top_i = torch.topk(probs, k=k, dim=-1, sorted=False)
+    top_w = top_w * 1.5
     run = experts_grouped if backend == "grouped" else experts_eager
     out = run(y, top_i, top_w, gate_up, down, E) + F.linear(F.silu(F.linear(y, s1)) * F.linear(y, s3), s2)
     return out, weights
@@ -335,6 +365,10 @@ if __name__ == "__main__":
     elif family == "llama4":
         # llama4: none|router|all (what trains) DTYPE after the five sizes
         saved(*llama4(T, h, I, E, k, mode, getattr(torch, a[6])))
+    elif family == "deepseek2":
+        # deepseek2: none|router|all SHARED GROUPS TOPK_GROUPS DTYPE BACKEND LIMITED(0|1)
+        shared, groups, topk_groups = (int(v) for v in a[6:9])
+        saved(*deepseek_v2(T, h, I, E, k, mode, shared, groups, topk_groups, getattr(torch, a[9]), a[10], a[11] == "1"))
     elif family == "deepseek":
         # deepseek: none|router|all (what trains) SHARED GROUPS TOPK_GROUPS DTYPE after the five sizes
         shared, groups, topk_groups = (int(v) for v in a[6:9])

@@ -131,8 +131,11 @@ internal static class DeepseekFamily
             ExpertIntermediateSize = moe ? moeInter : null,
             // Every token runs the shared experts, and the dense layers' MLP in full.
             UnroutedMlpWidth = moe ? Math.Max(sharedWidth, firstDense > 0 || freq > 1 ? inter : 0) : 0,
-            // transformers' DeepseekV3MoE loop is modelled tensor by tensor; V2's own block keeps the generic count.
-            MoeLoop = moe && v3 ? MoeTrainingLoop.DeepseekV3 : MoeTrainingLoop.Other,
+            // DeepseekV2Moe and DeepseekV3MoE (transformers 5) share the fp32 router linear and the stacked experts; V2
+            // scores with a softmax and never renormalises, and its group_limited_greedy masks the scores (autograd keeps
+            // the mask).
+            MoeLoop = moe ? MoeTrainingLoop.DeepseekV3 : MoeTrainingLoop.Other,
+            MoeGroupLimitedMask = moe && !v3 && c.OptionalString("topk_method") == "group_limited_greedy",
             RoutedExpertsAreParameters = moe,
             // DeepseekV2Moe's gate is an nn.Linear; DeepseekV3TopkRouter holds its weight as a parameter.
             RouterIsLinearModule = !v3,

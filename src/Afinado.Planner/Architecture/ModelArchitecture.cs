@@ -92,6 +92,9 @@ public sealed record ModelArchitecture
     public double MoeInputJitter { get; init; }
     /// <summary>Qwen2-MoE: the shared expert's output is scaled by <c>sigmoid(shared_expert_gate(x))</c> per token.</summary>
     public bool MoeSharedExpertGate { get; init; }
+    /// <summary>DeepSeek-V2's group_limited_greedy routing: the scores are masked to the best groups (masked_fill keeps
+    /// its bool mask, E bytes per token) before top-k.</summary>
+    public bool MoeGroupLimitedMask { get; init; }
     /// <summary>transformers 5 holds the routed experts as stacked nn.Parameters (MixtralExperts, Qwen MoE, DeepSeek, PhiMoE:
     /// the checkpoint's per-expert linears are converted at load), so PEFT's target_modules — all-linear or a name —
     /// cannot adapt them; only target_parameters can (PEFT issue 3009).</summary>
@@ -330,8 +333,8 @@ public enum MoeTrainingLoop
     TopKExperts,
     /// <summary>GptOssMLP: top-k of the biased logits, softmax over them, GptOssExperts' loop over stacked weights.</summary>
     GptOss,
-    /// <summary>DeepseekV3MoE: an fp32 sigmoid router with grouped top-k, a loop over experts with <c>index_add_</c> into an
-    /// fp32 accumulator, and shared experts on every token.</summary>
+    /// <summary>DeepseekV3MoE (and DeepseekV2Moe): a router linear on fp32 copies (V3 sigmoid with grouped top-k, V2
+    /// softmax), the stacked experts through the experts backend, and shared experts on every token.</summary>
     DeepseekV3,
     /// <summary>Llama4TextMoe: sigmoid scores of the top-k logits, every token through every expert's bmm scaled by its
     /// score, and the shared expert.</summary>

@@ -209,6 +209,7 @@ internal static class ActivationModel
             // PhiMoE: sparsemixer's two picks (below).
             if (!phimoe) bytes += (deepseek ? rc : 4.0) * a.NumExperts;
             else if (router.Trainable || y2Grad) bytes += SparsemixerSaved(a.NumExperts, rc);
+            if (a.MoeGroupLimitedMask && (router.Trainable || y2Grad)) bytes += a.NumExperts;
         }
         // Qwen2-MoE scales its shared expert by sigmoid(shared_expert_gate(x)): the product keeps the sigmoid's output
         // and the shared expert's output.

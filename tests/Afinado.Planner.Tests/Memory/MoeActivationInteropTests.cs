@@ -264,4 +264,38 @@ public class MoeActivationInteropTests
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
     }
+    /// <summary>DeepseekV2Moe (transformers 5): softmax scores without renormalisation, greedy or group-limited top-k (the
+    /// latter keeps its score mask), the stacked experts under both backends, shared experts.</summary>
+    [Theory]
+    [InlineData("greedy", 1, 1, "bfloat16", "grouped")]
+    [InlineData("group_limited_greedy", 4, 2, "float32", "eager")]
+    [InlineData("group_limited_greedy", 2, 1, "bfloat16", "grouped")]
+    public void Deepseek_v2_block_activations_equal_the_tensors_autograd_saves(string topkMethod, int groups, int topkGroups, string dtype, string backend)
+    {
+        const int tokens = 64, hidden = 32, width = 48, experts = 8, topK = 2;
+        var node = System.Text.Json.Nodes.JsonNode.Parse(Catalog.ModelCatalog.ConfigJson("deepseek-ai/DeepSeek-V2-Lite-Chat"))!.AsObject();
+        foreach (var (key, value) in new (string, int)[] { ("hidden_size", hidden), ("moe_intermediate_size", width), ("n_routed_experts", experts),
+                     ("num_experts_per_tok", topK), ("n_shared_experts", 1), ("n_group", groups), ("topk_group", topkGroups),
+                     ("num_hidden_layers", 1), ("first_k_dense_replace", 0), ("num_attention_heads", 4), ("num_key_value_heads", 4),
+                     ("kv_lora_rank", 16), ("qk_nope_head_dim", 8), ("qk_rope_head_dim", 8), ("v_head_dim", 8),
+                     ("vocab_size", 256), ("intermediate_size", 64) })
+            node[key] = value;
+        node["topk_method"] = topkMethod;
+        var arch = HfConfigReader.Parse(node.ToJsonString(), "deepseek-v2-test.json");
+        bool bf16 = dtype == "bfloat16";
+        var job = new Job
+        {
+            Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["o_proj"], Dropout = 0 }, Precision = bf16 ? Precision.Bf16 : Precision.Fp32,
+            Experts = backend == "grouped" ? ExpertsBackend.GroupedMm : ExpertsBackend.Eager, Batch = 1, Seq = tokens,
+        };
+        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
+        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
+
+        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+            "--deepseek2", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", "none", "1", $"{groups}", $"{topkGroups}", dtype, backend,
+            topkMethod == "greedy" ? "0" : "1");
+        Assert.True(code == 0, output);
+        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
+        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
+    }
 }
