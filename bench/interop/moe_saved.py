@@ -1,7 +1,7 @@
 """Bytes autograd keeps for backward in transformers' sparse MoE blocks, on CPU in fp32 or bf16.
 
 usage: moe_saved.py TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [none|router|all|peft] [NORM 1|0] [eager|grouped] [float32|bfloat16] [SHARED_WIDTH]
-       moe_saved.py --gpt-oss TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [router|experts|peft]
+       moe_saved.py --gpt-oss TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [none|router|experts|peft] [eager|grouped]
        moe_saved.py --phimoe TOKENS HIDDEN EXPERT_WIDTH EXPERTS 2 none|router|all float32|bfloat16 INPUT_JITTER [eager|grouped]
        moe_saved.py --llama4 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all float32|bfloat16
        moe_saved.py --deepseek2 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all SHARED GROUPS TOPK_GROUPS float32|bfloat16 eager|grouped LIMITED
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 
-def gpt_oss(T, h, I, E, k, mode):
+def gpt_oss(T, h, I, E, k, mode, backend="eager"):
     torch.manual_seed(0)
     x = torch.randn(T, h, requires_grad=True)
     router_w, router_b = torch.randn(E, h) * 0.1, torch.randn(E) * 0.1
@@ -41,6 +41,24 @@ def gpt_oss(T, h, I, E, k, mode):
     logits = F.linear(y, router_w, router_b)
     top_v, top_i = torch.topk(logits, k, dim=-1)
     top_v = F.softmax(top_v, dim=1, dtype=top_v.dtype)
+    if backend == "grouped":
+        # grouped_mm_experts_forward with is_transposed and has_bias (GptOssExperts in transformers 5): the biases are
+        # gathered by the sorted expert ids, the gate is GptOssExperts._apply_gate.
+        token_idx = torch.arange(T).unsqueeze(1).expand(-1, k).reshape(-1)
+        weights_s, experts = top_v.reshape(-1), top_i.reshape(-1)
+        selected = y[token_idx]
+        perm = torch.argsort(experts)
+        inv_perm = torch.argsort(perm)
+        experts_g, weights_g, selected_g = experts[perm], weights_s[perm], selected[perm]
+        offs = torch.cumsum(torch.histc(experts_g.float(), bins=E, min=0, max=E - 1), dim=0).to(torch.int32)
+        gu = _GroupedMM.apply(selected_g, gate_up, offs) + gate_up_b[experts_g]
+        gate, up = gu[..., ::2], gu[..., 1::2]
+        gate = gate.clamp(min=None, max=7.0)
+        up = up.clamp(min=-7.0, max=7.0)
+        glu = gate * torch.sigmoid(gate * 1.702)
+        out_g = _GroupedMM.apply((up + 1) * glu, down, offs) + down_b[experts_g]
+        out_g = out_g * weights_g.unsqueeze(-1)
+        return out_g[inv_perm].view(T, k, -1).sum(dim=1).to(y.dtype), weights
     scores = torch.zeros_like(logits).scatter_(1, top_i, top_v)
     out = torch.zeros_like(y)
     with torch.no_grad():
@@ -375,7 +393,7 @@ if __name__ == "__main__":
         saved(*deepseek(T, h, I, E, k, mode, shared, groups, topk_groups, getattr(torch, a[9]), a[10] if len(a) > 10 else "eager"))
     else:
         if family == "gpt-oss":
-            saved(*gpt_oss(T, h, I, E, k, mode))
+            saved(*gpt_oss(T, h, I, E, k, mode, a[6] if len(a) > 6 else "eager"))
         else:
             # mixtral (and qwen MoE): [none|router|all] [norm 1|0] [eager|grouped] [float32|bfloat16]
             norm = a[6] != "0" if len(a) > 6 else True

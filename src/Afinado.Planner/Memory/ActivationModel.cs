@@ -272,11 +272,18 @@ internal static class ActivationModel
         bool routerTrainable = L.Router is { Trainable: true };
         bool expertsTrainable = L.ExpertsTrainable || L.ExpertStackLoraElements > 0;
         bool routingGrad = routerTrainable || y2Grad, expertGrad = y2Grad || expertsTrainable;
+        // GptOssExperts takes transformers 5's experts backend too; grouped_mm is not autocast, so under AMP it runs in the
+        // fp32 weights' dtype.
+        bool grouped = GroupedExperts(a, s);
+        double ce = grouped && s.R != s.C ? 4 : c;
         if (routerTrainable) bytes += c * h;
-        if (routingGrad) bytes += k * (8 + c) + k * c * h;
-        if (expertGrad) bytes += k * (6 * c * I + c);
-        if (routingGrad || expertGrad) bytes += k * (16 + c * h);
-        if (expertsTrainable) bytes += k * c * (h + I);
+        if (routingGrad) bytes += k * (8 + c) + k * ce * h;
+        if (expertGrad) bytes += k * (6 * ce * I + c);
+        if (!grouped && (routingGrad || expertGrad)) bytes += k * (16 + c * h);
+        // grouped_mm: the gather's token index, the permutation and its inverse; trainable biases are gathered by the
+        // sorted expert ids, which that gather keeps.
+        if (grouped) bytes += k * ((y2Grad ? 8 : 0) + (routingGrad ? 8 : 0) + (expertGrad || routingGrad ? 8 : 0) + (L.ExpertsTrainable ? 8 : 0));
+        if (expertsTrainable) bytes += k * ce * (h + I);
         return bytes;
     }
 
@@ -332,9 +339,9 @@ internal static class ActivationModel
     }
 
     /// <summary>The block's experts run through grouped_mm: transformers 5's backend for the stacked experts of Mixtral,
-    /// Qwen MoE, DeepSeek-V3 and PhiMoE (gpt-oss and Llama 4 keep their own loops here).</summary>
+    /// Qwen MoE, DeepSeek, PhiMoE and gpt-oss (Llama 4's bmm over every expert takes no backend).</summary>
     private static bool GroupedExperts(ModelArchitecture a, in ActivationSettings s) =>
-        s.GroupedExperts && a.MoeLoop is MoeTrainingLoop.TopKExperts or MoeTrainingLoop.DeepseekV3 or MoeTrainingLoop.Phimoe;
+        s.GroupedExperts && a.MoeLoop is MoeTrainingLoop.TopKExperts or MoeTrainingLoop.DeepseekV3 or MoeTrainingLoop.Phimoe or MoeTrainingLoop.GptOss;
 
     /// <summary>
     /// grouped_mm_experts_forward without autograd (transformers 5 integrations/moe.py, the version of commit 8b584a6):

@@ -97,7 +97,10 @@ public class MoeActivationInteropTests
     [InlineData(64, 32, 48, 8, 2, false)]
     [InlineData(48, 40, 24, 4, 2, false)]
     [InlineData(64, 32, 48, 8, 2, true)]
-    public void Gpt_oss_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, int topK, bool trainExperts)
+    [InlineData(64, 32, 48, 8, 2, false, "grouped")]
+    [InlineData(48, 40, 24, 4, 2, true, "grouped")]
+    public void Gpt_oss_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, int topK, bool trainExperts,
+        string backend = "eager")
     {
         var node = System.Text.Json.Nodes.JsonNode.Parse(Catalog.ModelCatalog.ConfigJson("openai/gpt-oss-20b"))!.AsObject();
         node.Remove("quantization_config");
@@ -111,10 +114,11 @@ public class MoeActivationInteropTests
             ? new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], TargetParameters = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"], Dropout = 0 },
                 Precision = Precision.Fp32, Batch = 1, Seq = tokens }
             : new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 }, Precision = Precision.Fp32, Batch = 1, Seq = tokens };
+        job = job with { Experts = backend == "grouped" ? ExpertsBackend.GroupedMm : ExpertsBackend.Eager };
         var plan = Fit.Planner.Create(arch, job, [Device.Cpu()], suggestFixes: false);
         double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
 
-        string[] args = ["--gpt-oss", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", .. trainExperts ? new[] { "peft" } : []];
+        string[] args = ["--gpt-oss", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", trainExperts ? "peft" : "none", backend];
         var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"), args);
         Assert.True(code == 0, output);
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
