@@ -353,8 +353,10 @@ internal static class ActivationModel
     private static double GroupedMmForwardTransient(ModelArchitecture a, in ActivationSettings s)
     {
         double c = s.C, h = a.HiddenSize;
-        // Routing weights: DeepSeek's router dtype; sparsemixer's in the logits' dtype; the TopKRouters' fp32 softmax.
-        double w = a.MoeLoop == MoeTrainingLoop.DeepseekV3 ? DeepseekRoutingBytes(s) : a.MoeLoop == MoeTrainingLoop.Phimoe ? c : 4;
+        // Routing weights: DeepSeek's router dtype; sparsemixer's and gpt-oss's softmax in the logits' dtype; the
+        // TopKRouters' fp32 softmax.
+        double w = a.MoeLoop == MoeTrainingLoop.DeepseekV3 ? DeepseekRoutingBytes(s)
+            : a.MoeLoop is MoeTrainingLoop.Phimoe or MoeTrainingLoop.GptOss ? c : 4;
         double wp = Math.Max(c, w), pairs = s.Tokens * a.ExpertsPerToken;
         return pairs * (2 * c * h + 3 * c * a.ExpertWidth + 2 * wp * h + 4 * 8 + 4 + w) + s.Tokens * h * (wp + c);
     }
