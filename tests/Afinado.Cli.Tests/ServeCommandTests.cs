@@ -131,6 +131,21 @@ public sealed class ServeCommandTests : IAsyncLifetime
         var page = await _http.GetStringAsync(_server.Address + "/");
         Assert.Contains("<form id=\"form\">", page);
         Assert.Contains("name=\"--seq\"", page);
+        // Every choice a select offers is a value plan accepts (offload is sent only with a sharding, so it is left out).
+        foreach (System.Text.RegularExpressions.Match select in System.Text.RegularExpressions.Regex.Matches(page, "<select name=\"(--[a-z-]+)\">(.*?)</select>"))
+        {
+            string flag = select.Groups[1].Value;
+            if (flag == "--offload") continue;
+            foreach (System.Text.RegularExpressions.Match option in System.Text.RegularExpressions.Regex.Matches(select.Groups[2].Value, "<option(?: value=\"([^\"]*)\")?>([^<]*)</option>"))
+            {
+                string value = option.Groups[1].Success ? option.Groups[1].Value : option.Groups[2].Value;
+                if (value.Length == 0) continue;
+                // The page sends its freeze patterns with method freeze.
+                string[] freeze = value == "freeze" ? ["--freeze", "model.embed_tokens"] : [];
+                var (code, _, err) = await CliRun.Run(["plan", "--model", "Qwen/Qwen3-30B-A3B", "--seq", "128", flag, value, .. freeze]);
+                Assert.True(code != CliApp.ExitBadInput, $"{flag} {value}: {err}");
+            }
+        }
     }
 
     [Fact]
