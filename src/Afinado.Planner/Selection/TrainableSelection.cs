@@ -199,12 +199,9 @@ public sealed class TrainableSelection
     public static IReadOnlyList<string> LinearModuleNames(ModelArchitecture arch)
     {
         var f = ArchitectureFacts.Of(arch);
-        return f.ShortModules.Where((_, i) => LoraTargetable(arch, f, i)).Distinct().ToList();
+        // What PEFT's target_modules can adapt: nn.Linear modules (ArchitectureFacts.IsLinearModule).
+        return f.ShortModules.Where((_, i) => f.IsLinearModule[i]).Distinct().ToList();
     }
-
-    /// <summary>An nn.Linear module PEFT's target_modules can adapt under transformers 5: not a routed expert held as a
-    /// stacked parameter, not a router held as a parameter of its module.</summary>
-    private static bool LoraTargetable(ModelArchitecture arch, ArchitectureFacts f, int i) => f.IsLinearModule[i];
 
     private static TrainableSelection FreezeSelection(ModelArchitecture arch, List<TensorPattern> patterns)
     {
@@ -232,7 +229,7 @@ public sealed class TrainableSelection
         foreach (var target in named)
         {
             bool found = false;
-            for (int i = 0; i < tensors.Count && !found; i++) found = LoraTargetable(arch, facts, i) && ModuleMatches(facts.Modules[i], target);
+            for (int i = 0; i < tensors.Count && !found; i++) found = facts.IsLinearModule[i] && ModuleMatches(facts.Modules[i], target);
             if (!found)
                 throw new InputError("--lora-targets", $"\"{target}\" is not a linear module of {Describe(arch)}" +
                     (arch.RoutedExpertsAreParameters ? " (transformers 5 holds its routed experts and router as parameters, not nn.Linear modules)" : ""),
@@ -266,7 +263,7 @@ public sealed class TrainableSelection
         }
         for (int i = 0; i < tensors.Count; i++)
         {
-            if (!LoraTargetable(arch, facts, i)) continue;
+            if (!facts.IsLinearModule[i]) continue;
             bool hit = allLinear && tensors[i].Role != TensorRole.LmHead;
             foreach (var t in named) hit |= ModuleMatches(facts.Modules[i], t);
             adapted[i] = hit;

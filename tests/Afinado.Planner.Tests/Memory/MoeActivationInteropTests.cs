@@ -41,14 +41,8 @@ public class MoeActivationInteropTests
             Batch = 1,
             Seq = tokens,
         };
-        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
-        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
-
-        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+        AssertMlpActivationsEqualAutograd(arch, job, bf16 ? GpuCatalog.Get("h100") : Device.Cpu(),
             $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", "none", "1", backend, dtype);
-        Assert.True(code == 0, output);
-        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
-        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
     }
 
     /// <summary>Qwen3 MoE's router renormalises only with norm_topk_prob; trainable router and full finetuning under both
@@ -81,14 +75,8 @@ public class MoeActivationInteropTests
             _ => new Job { Method = TrainingMethod.Freeze, FreezePatterns = ["**.self_attn", "**.experts", "model.embed_tokens", "**norm", "lm_head"],
                 Precision = precision, Experts = backendKind, Batch = 1, Seq = tokens },
         };
-        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
-        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
-
-        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+        AssertMlpActivationsEqualAutograd(arch, job, bf16 ? GpuCatalog.Get("h100") : Device.Cpu(),
             $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", trains, norm ? "1" : "0", backend, dtype);
-        Assert.True(code == 0, output);
-        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
-        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
     }
 
     /// <summary>gpt-oss's training loop (clamped, interleaved gate/up with biases) with LoRA on attention, and with PEFT
@@ -115,14 +103,8 @@ public class MoeActivationInteropTests
                 Precision = Precision.Fp32, Batch = 1, Seq = tokens }
             : new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 }, Precision = Precision.Fp32, Batch = 1, Seq = tokens };
         job = job with { Experts = backend == "grouped" ? ExpertsBackend.GroupedMm : ExpertsBackend.Eager };
-        var plan = Fit.Planner.Create(arch, job, [Device.Cpu()], suggestFixes: false);
-        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
-
-        string[] args = ["--gpt-oss", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", trainExperts ? "peft" : "none", backend];
-        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"), args);
-        Assert.True(code == 0, output);
-        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
-        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
+        AssertMlpActivationsEqualAutograd(arch, job, Device.Cpu(),
+            "--gpt-oss", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", trainExperts ? "peft" : "none", backend);
     }
     /// <summary>DeepseekV3MoE (transformers models/deepseek_v3): the router's fp32 linear and sigmoid, grouped top-k, the
     /// gathered and renormalised fp32 weights, the expert loop into an fp32 accumulator, and the shared experts; in fp32 on
@@ -155,14 +137,8 @@ public class MoeActivationInteropTests
             ? new Job { Method = TrainingMethod.Full, Precision = bf16 ? Precision.Bf16 : Precision.Fp32, Experts = backendKind, Batch = 1, Seq = tokens }
             : new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["o_proj"], Dropout = 0 }, Precision = bf16 ? Precision.Bf16 : Precision.Fp32,
                 Experts = backendKind, Batch = 1, Seq = tokens };
-        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
-        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
-
-        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+        AssertMlpActivationsEqualAutograd(arch, job, bf16 ? GpuCatalog.Get("h100") : Device.Cpu(),
             "--deepseek", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", fullFinetune ? "all" : "none", $"{shared}", $"{groups}", $"{topkGroups}", dtype, backend);
-        Assert.True(code == 0, output);
-        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
-        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
     }
     /// <summary>Llama4TextMoe (transformers models/llama4): sigmoid scores of the top-k logits, every token repeated for every
     /// expert and scaled, two bmm over the stacked experts, and the shared expert; in fp32 and bf16, with LoRA on
@@ -188,15 +164,9 @@ public class MoeActivationInteropTests
         var job = fullFinetune
             ? new Job { Method = TrainingMethod.Full, Precision = precision, Batch = 1, Seq = tokens }
             : new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 }, Precision = precision, Batch = 1, Seq = tokens };
-        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
         // The text layers' MLP line (the vision tower is frozen and runs nothing in a text step).
-        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
-
-        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+        AssertMlpActivationsEqualAutograd(arch, job, bf16 ? GpuCatalog.Get("h100") : Device.Cpu(),
             "--llama4", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", fullFinetune ? "all" : "none", dtype);
-        Assert.True(code == 0, output);
-        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
-        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
     }
     /// <summary>PhimoeSparseMoeBlock in training (transformers models/phimoe): optional input jitter, sparsemixer's two
     /// sampled picks (masked softmax, gather, MultiplierProcessor's saved tensors) and Mixtral's expert loop; fp32 and
@@ -228,14 +198,8 @@ public class MoeActivationInteropTests
             "router" => new Job { Method = TrainingMethod.Freeze, FreezePatterns = ["**.self_attn", "**.experts", "model.embed_tokens", "**norm", "lm_head"], Precision = precision, Batch = 1, Seq = tokens },
             _ => new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 }, Precision = precision, Batch = 1, Seq = tokens },
         } with { Experts = backendKind };
-        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
-        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
-
-        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+        AssertMlpActivationsEqualAutograd(arch, job, bf16 ? GpuCatalog.Get("h100") : Device.Cpu(),
             "--phimoe", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", "2", trains, dtype, inputJitter.ToString(System.Globalization.CultureInfo.InvariantCulture), backend);
-        Assert.True(code == 0, output);
-        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
-        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
     }
     /// <summary>Qwen2-MoE's block adds a shared expert on every token, scaled by sigmoid(shared_expert_gate(x)): the
     /// sigmoid's output and the shared expert's output (the scaling product's operands) join the routed block's tensors.</summary>
@@ -259,14 +223,8 @@ public class MoeActivationInteropTests
             ? new Job { Method = TrainingMethod.Full, Precision = precision, Experts = backendKind, Batch = 1, Seq = tokens }
             : new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 }, Precision = precision,
                 Experts = backendKind, Batch = 1, Seq = tokens };
-        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
-        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
-
-        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
+        AssertMlpActivationsEqualAutograd(arch, job, bf16 ? GpuCatalog.Get("h100") : Device.Cpu(),
             $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", trains, "0", backend, dtype, $"{shared}");
-        Assert.True(code == 0, output);
-        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
-        Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
     }
     /// <summary>DeepseekV2Moe (transformers 5): softmax scores without renormalisation, greedy or group-limited top-k (the
     /// latter keeps its score mask), the stacked experts under both backends, shared experts.</summary>
@@ -292,12 +250,16 @@ public class MoeActivationInteropTests
             Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["o_proj"], Dropout = 0 }, Precision = bf16 ? Precision.Bf16 : Precision.Fp32,
             Experts = backend == "grouped" ? ExpertsBackend.GroupedMm : ExpertsBackend.Eager, Batch = 1, Seq = tokens,
         };
-        var plan = Fit.Planner.Create(arch, job, [bf16 ? GpuCatalog.Get("h100") : Device.Cpu()], suggestFixes: false);
+        AssertMlpActivationsEqualAutograd(arch, job, bf16 ? GpuCatalog.Get("h100") : Device.Cpu(),
+            "--deepseek2", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", "none", "1", $"{groups}", $"{topkGroups}", dtype, backend, topkMethod == "greedy" ? "0" : "1");
+    }
+    /// <summary>Plans <paramref name="job"/> on <paramref name="device"/> and runs bench/interop/moe_saved.py with
+    /// <paramref name="scriptArgs"/>: the MLP activation line equals the bytes autograd saved, to the byte.</summary>
+    private static void AssertMlpActivationsEqualAutograd(ModelArchitecture arch, Job job, Device device, params string[] scriptArgs)
+    {
+        var plan = Fit.Planner.Create(arch, job, [device], suggestFixes: false);
         double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
-
-        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"),
-            "--deepseek2", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", $"{topK}", "none", "1", $"{groups}", $"{topkGroups}", dtype, backend,
-            topkMethod == "greedy" ? "0" : "1");
+        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"), scriptArgs);
         Assert.True(code == 0, output);
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.Equal(measured.RootElement.GetProperty("saved_bytes").GetDouble(), planned);
