@@ -33,7 +33,13 @@ internal readonly record struct WeightGrad(Param Param, int ComputeBytes);
 /// </summary>
 internal sealed class AutogradTape(AllocationTrace trace)
 {
-    private sealed record Node(int Output, int[] Inputs, int[] Saved, WeightGrad[] Weights, long[] Temporaries, Func<int, int>? Recompute = null);
+    private sealed record Node(int Output, int[] Inputs, int[] Saved, WeightGrad[] Weights, long[] Temporaries, Func<int, int>? Recompute = null)
+    {
+        /// <summary>An in-place add (<see cref="AddInPlace"/>): the incoming gradient goes through to the inputs unchanged.</summary>
+        public bool PassThrough { get; init; }
+        /// <summary>For a pass-through node: the output had a producer before the add, which the gradient goes on to.</summary>
+        public bool OutputHadGrad { get; init; }
+    }
 
     private readonly AllocationTrace _trace = trace;
     // Indexed by tensor id (ids are dense, in allocation order): reference count, needs-grad flag, pending gradient (-1: none).
@@ -130,6 +136,16 @@ internal sealed class AutogradTape(AllocationTrace trace)
         _nodes.Add(new Node(output, _requiresGrad[input] ? [input] : [], [input], [], [], recompute));
     }
 
+    /// <summary>In-place <c>target += addend</c>: no new tensor. AddBackward hands the incoming gradient through
+    /// unchanged (the same tensor to the addend and on to whatever produced the target), so its backward allocates nothing.</summary>
+    public void AddInPlace(int target, int addend)
+    {
+        if (!Recording || !(_requiresGrad[target] || _requiresGrad[addend])) return;
+        bool hadGrad = _requiresGrad[target];
+        _requiresGrad[target] = true;
+        _nodes.Add(new Node(target, _requiresGrad[addend] ? [addend] : [], [], [], []) { PassThrough = true, OutputHadGrad = hadGrad });
+    }
+
     /// <summary>Marks a leaf input (e.g. embedding output of a trainable table) as needing a gradient.</summary>
     public void MarkRequiresGrad(int t) => _requiresGrad[t] = true;
 
@@ -153,6 +169,13 @@ internal sealed class AutogradTape(AllocationTrace trace)
             {
                 // The output never received a gradient (it did not reach the loss): the node is dropped with its graph.
                 foreach (int s in node.Saved) Drop(s);
+                continue;
+            }
+            if (node.PassThrough)
+            {
+                foreach (int i in node.Inputs) Accumulate(i, Hold(gradOut));
+                if (node.OutputHadGrad) _grads[node.Output] = gradOut;
+                else Drop(gradOut);
                 continue;
             }
             if (node.Recompute is { } recompute)

@@ -19,7 +19,7 @@ public static class ReservedMemory
     {
         var a = profile.Architecture;
         if (a.Support == ModelSupport.Generic) return "a decoder read from its checkpoint's headers is not traced";
-        if (a.IsMoE) return "mixture-of-experts layers are not traced";
+        if (a.IsMoE && MoeNotTraced(profile, job) is { } moe) return moe;
         if (a.CrossAttentionLayers > 0) return "cross-attention layers are not traced";
         if (!job.IsTraining) return null;
         return job.Rule != LearningRule.Backprop ? $"the {job.Rule.Name()} rule's step is not traced"
@@ -29,6 +29,19 @@ public static class ReservedMemory
             : job.OffloadActivations ? "activation offloading is not traced"
             : job.Attention == AttentionKernel.Flash && job.Precision.ComputeBytes() == 4 ? "flash_attention_2 on fp32 inputs is not traced"
             : null;
+    }
+
+    /// <summary>Why a sparse model's blocks are not traced: only the top-k blocks over transformers 5's stacked experts
+    /// (Mixtral, Qwen2/3 MoE) through the grouped_mm backend are (<c>DecoderTrace.Moe.cs</c>).</summary>
+    private static string? MoeNotTraced(ModelProfile profile, Job job)
+    {
+        var a = profile.Architecture;
+        if (a.MoeLoop != MoeTrainingLoop.TopKExperts || a.MoeRunsEveryExpert || !a.RoutedExpertsAreParameters || a.RouterIsLinearModule)
+            return $"{a.ModelType}'s mixture-of-experts blocks are not traced";
+        if (job.ResolvedExperts != ExpertsBackend.GroupedMm) return "the eager experts loop is not traced (--experts grouped_mm is)";
+        if (job.StoredFormat is not null) return "a quantized checkpoint's experts are not traced";
+        if (profile.Layers.Any(l => l.ExpertsLora || l.ExpertDownLora || l.ExpertStackLoraElements > 0)) return "LoRA on routed experts is not traced";
+        return null;
     }
 
     // Replays of one selection, by the job's trace key and the capacity: searches ask for the same trace many times.

@@ -43,7 +43,7 @@ public static class StepTraces
 }
 
 /// <summary>One decoder-only model's forward/backward/optimizer as allocator events (see <see cref="StepTraces"/>).</summary>
-internal sealed class DecoderTrace
+internal sealed partial class DecoderTrace
 {
     private readonly ModelProfile _p;
     private readonly ModelArchitecture _a;
@@ -79,10 +79,15 @@ internal sealed class DecoderTrace
         public required LayerProfile Profile { get; init; }
         public required Param Norm1 { get; init; }
         public required Param? Norm2 { get; init; }
+        /// <summary>Qwen 3, Gemma 3, OLMo 2: the q and k norms (registered after o_proj).</summary>
+        public required Param? QNorm { get; init; }
+        public required Param? KNorm { get; init; }
         public required LinearParams[] AttnIn { get; init; }
         public required LinearParams? AttnOut { get; init; }
         public required LinearParams[] MlpIn { get; init; }
         public required LinearParams? MlpDown { get; init; }
+        /// <summary>A sparse layer's router and stacked experts (see DecoderTrace.Moe.cs); null in a dense layer.</summary>
+        public required MoeParams? Moe { get; init; }
     }
 
     public DecoderTrace(ModelProfile profile, Job job, AutogradTape tape)
@@ -98,7 +103,9 @@ internal sealed class DecoderTrace
         bool training = job.IsTraining;
         var w = job.ResolvedWeightsDtype;
         _pw = training ? (job.Precision is Precision.Fp32 or Precision.AmpBf16 or Precision.AmpFp16 ? 4 : 2) : Math.Max(1, (int)Math.Round(w.Bytes()));
-        _r = _amp ? 4 : _c;
+        // The residual stream's dtype is the embedding output's, as the ledger takes it: fp32 under AMP when the table is
+        // held in fp32 (full finetuning), 16-bit when a LoRA base is loaded in 16 bits.
+        _r = training ? (int)TrainingLedger.Settings(profile, job, _c).R : _c;
         _ad = training && job.Method.UsesAdapters() ? (int)job.ResolvedAdapterDtype.Bytes() : _c;
         _batch = job.Batch;
         _seq = job.Seq;
@@ -108,6 +115,8 @@ internal sealed class DecoderTrace
         // Parameters in model.parameters() order: embedding, each layer (attention, MLP, norms), final norm, head.
         _embed = Add(_a.VocabSize * h, training && profile.EmbeddingTrainable);
         _layers = new LayerParams[_a.NumLayers];
+        var others = OtherParameters(profile, training);
+        var qkNorm = Shape(_a).QkNorm;
         for (int i = 0; i < _layers.Length; i++)
         {
             var L = profile.Layers[i];
@@ -130,16 +139,24 @@ internal sealed class DecoderTrace
             }
             var attnIn = L.AttnIn.Select(Lin).ToArray();
             var attnOut = L.AttnOut is { } o ? Lin(o) : null;
+            var qNorm = qkNorm is { } qk ? Add(qk.Q, training && L.QkNormTrainable) : null;
+            var kNorm = qkNorm is { } qk2 ? Add(qk2.K, training && L.QkNormTrainable) : null;
+            // A sparse block registers its router and experts before a shared expert (Qwen2MoeSparseMoeBlock.__init__).
+            var moe = L.Router is { } router ? AddMoe(L, router, training) : null;
             var mlpIn = L.MlpIn.Select(Lin).ToArray();
             var mlpDown = L.MlpDown is { } d ? Lin(d) : null;
+            if (moe is not null && L.SharedExpertGate is { } gate) moe.SharedGate = Lin(gate);
             _layers[i] = new LayerParams
             {
-                Profile = L, AttnIn = attnIn, AttnOut = attnOut, MlpIn = mlpIn, MlpDown = mlpDown,
+                Profile = L, AttnIn = attnIn, AttnOut = attnOut, MlpIn = mlpIn, MlpDown = mlpDown, Moe = moe, QNorm = qNorm, KNorm = kNorm,
                 Norm1 = Add(h, training && L.Norm1Trainable),
                 Norm2 = L.NormCount >= 2 ? Add(h, training && L.Norm2Trainable) : null,
             };
+            // Small blocks for the most part, here after the layer's weights.
+            foreach (var (elements, trainable) in others[i]) Add(elements, trainable);
         }
         _finalNorm = Add(h, training && profile.FinalNormTrainable);
+        foreach (var (elements, trainable) in others[^1]) Add(elements, trainable);
         _head = _a.TiedEmbeddings ? _embed : Add(_a.VocabSize * h, training && profile.HeadTrainable);
         // A vision tower's parameters (Gemma 3) sit in memory, frozen, though a text step runs nothing through them.
         if (profile.VisionFrozen > 0) Add(profile.VisionFrozen, false);
@@ -158,6 +175,54 @@ internal sealed class DecoderTrace
     }
 
     private long T => _batch * _seq;
+
+    /// <summary>
+    /// Parameters the layer code below never reads by name, by layer (last slot: outside the layers): biases (q/k/v, MLP,
+    /// LayerNorm), norms beyond the two a layer runs (Gemma 2/3's pre/post-feedforward norms) and learned position
+    /// embeddings. They are allocated all the same, so the build holds every parameter. A quantized checkpoint's linears
+    /// count their biases in their stored bytes, so only the norms' remain there.
+    /// </summary>
+    private List<(long Elements, bool Trainable)>[] OtherParameters(ModelProfile profile, bool training)
+    {
+        var byLayer = new List<(long, bool)>[_a.NumLayers + 1];
+        for (int i = 0; i < byLayer.Length; i++) byLayer[i] = [];
+        var tensors = _a.Tensors;
+        foreach (var (index, slot, linearBias) in Shape(_a).Others)
+            if (_job.StoredFormat is null || !linearBias)
+                byLayer[slot].Add((tensors[index].Elements, training && profile.Selection.IsTrainableAt(index)));
+        return byLayer;
+    }
+
+    /// <summary>What the trace needs from an architecture's tensor list beyond the profile, found once per architecture (a
+    /// search replays one model many times).</summary>
+    private sealed record TraceShape((int Index, int Slot, bool LinearBias)[] Others, (long Q, long K)? QkNorm);
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ModelArchitecture, TraceShape> Shapes = new();
+
+    private static TraceShape Shape(ModelArchitecture a) => Shapes.GetValue(a, static a =>
+    {
+        var tensors = a.Tensors;
+        // Checkpoints that name them otherwise (phi's q_layernorm) have no q/k norm here: one more norm of the layer.
+        var qNorm = a.QkNorm ? tensors.FirstOrDefault(t => t.Role == TensorRole.Norm && !t.IsBias && QkNormKind(t) == 'q') : null;
+        var kNorm = a.QkNorm ? tensors.FirstOrDefault(t => t.Role == TensorRole.Norm && !t.IsBias && QkNormKind(t) == 'k') : null;
+        (long Q, long K)? qkNorm = qNorm is not null && kNorm is not null ? (qNorm.Elements, kNorm.Elements) : null;
+        var others = new List<(int, int, bool)>();
+        var normsSeen = new int[a.NumLayers];
+        for (int ti = 0; ti < tensors.Count; ti++)
+        {
+            var t = tensors[ti];
+            int slot = t.Layer is int l && l >= 0 && l < a.NumLayers ? l : a.NumLayers;
+            bool other = t.IsBias ? t.Role != TensorRole.Vision
+                : t.Role == TensorRole.PositionEmbedding
+                || (t.Role == TensorRole.Norm && slot < a.NumLayers && !(qkNorm is not null && QkNormKind(t) is not null) && ++normsSeen[slot] > 2);
+            if (other) others.Add((ti, slot, t.IsBias && t.Role != TensorRole.Norm));
+        }
+        return new TraceShape([.. others], qkNorm);
+    });
+
+    private static char? QkNormKind(ParameterTensor t) =>
+        t.Module.EndsWith(".q_norm", StringComparison.Ordinal) ? 'q' : t.Module.EndsWith(".k_norm", StringComparison.Ordinal) ? 'k' : null;
+
 
     // ---------------------------------------------------------------------------------------------------------------
     // Jobs
@@ -321,7 +386,7 @@ internal sealed class DecoderTrace
 
     private int Embedding(int ids, long tokens)
     {
-        int bytes = _job.IsTraining ? (_amp ? 4 : _c) : _c;
+        int bytes = _job.IsTraining ? _r : _c;
         int x = _t.New(bytes * tokens * _a.HiddenSize);
         // embedding_dense_backward allocates the full table's gradient and sorts the ids.
         _t.Op(x, [], saved: [ids], weights: [new WeightGrad(_embed, _embed.Bytes)], backwardTemporaries: [8 * tokens, 8 * tokens]);
@@ -369,7 +434,7 @@ internal sealed class DecoderTrace
         int y2b = yb;
         if (L.Norm2 is not null) { (y2, y2b) = Norm(h1, rb, L.Norm2); mlpIn = y2; }
         else if (_a.ParallelResidual) { y2 = y; mlpIn = y; }
-        int m = Mlp(L, mlpIn, y2b);
+        int m = L.Moe is { } moe ? MoeBlock(L, moe, mlpIn, y2b) : Mlp(L, mlpIn, y2b);
         if (y2 >= 0) _t.Drop(y2);
         int output = _t.New(rb * T * h);
         _t.Op(output, [h1, m]);
@@ -381,13 +446,15 @@ internal sealed class DecoderTrace
     }
 
     /// <summary>HF RMSNorm: fp32 upcast, pow, mean, rsqrt, scale, cast back, weight (LayerNorm: one fused op).</summary>
-    private (int Y, int Bytes) Norm(int x, int xb, Param weight)
+    private (int Y, int Bytes) Norm(int x, int xb, Param weight, long width = 0)
     {
-        long h = _a.HiddenSize;
+        // A q/k norm normalises each head (its weight is head_dim wide) or the whole projection (OLMo 2): one row of
+        // statistics per weight-wide group.
+        long h = width > 0 ? width : _a.HiddenSize, rows = T * Math.Max(1, h / Math.Max(1, weight.Elements));
         if (_a.FusedLayerNorm)
         {
             int ln = _t.New(xb * T * h);
-            int mean = _t.New(4 * T), rstd = _t.New(4 * T);
+            int mean = _t.New(4 * rows), rstd = _t.New(4 * rows);
             _t.Op(ln, [x], saved: [x, mean, rstd], weights: [new WeightGrad(weight, weight.Bytes)], backwardTemporaries: [4 * T * h]);
             _t.Drop(mean, rstd);
             return (ln, xb);
@@ -397,13 +464,13 @@ internal sealed class DecoderTrace
         else _t.Hold(x);
         int sq = _t.New(4 * T * h);
         _t.Op(sq, [x32], saved: [x32]);
-        int mean2 = _t.New(4 * T);
+        int mean2 = _t.New(4 * rows);
         _t.Op(mean2, [sq]);
         _t.Drop(sq);
-        int ve = _t.New(4 * T);
+        int ve = _t.New(4 * rows);
         _t.Op(ve, [mean2]);
         _t.Drop(mean2);
-        int rs = _t.New(4 * T);
+        int rs = _t.New(4 * rows);
         _t.Op(rs, [ve], saved: [rs]);
         _t.Drop(ve);
         int n32 = _t.New(4 * T * h);
@@ -433,7 +500,9 @@ internal sealed class DecoderTrace
         }
         else _t.Hold(x);
         int weight = -1;
-        if (_amp && _job.IsTraining)
+        // Autocast's cast is a no-op for a weight already in 16 bits (a LoRA base loaded in bf16): no copy then.
+        bool sixteenBitWeight = !lp.Weight.Quantized && lp.Weight.StorageBytes == 2 * lp.Weight.Elements;
+        if (_amp && _job.IsTraining && !sixteenBitWeight)
         {
             // Autocast caches the 16-bit copy of a trainable leaf for the rest of the forward; a frozen weight is cast
             // anew at every use.
@@ -520,14 +589,15 @@ internal sealed class DecoderTrace
         }
         else
         {
-            q = Linear(y, yb, L.AttnIn[0]);
-            k = L.AttnIn.Length > 1 ? Linear(y, yb, L.AttnIn[1]) : _t.Hold(q);
+            // Qwen3Attention: q_norm(q_proj(x).view(..., head_dim)), then k the same way, then v.
+            q = QkNormed(Linear(y, yb, L.AttnIn[0], out int qb), qb, L.QNorm, qW);
+            k = L.AttnIn.Length > 1 ? QkNormed(Linear(y, yb, L.AttnIn[1], out int kb), kb, L.KNorm, kvW) : _t.Hold(q);
             v = L.AttnIn.Length > 2 ? Linear(y, yb, L.AttnIn[2]) : _t.Hold(k);
         }
         int ob = _amp ? 2 : _c;
         // Rotary: q·cos + rotate_half(q)·sin. Under AMP cos/sin are fp32 (the fp32 hidden state's dtype), so the
         // products promote to fp32 and SDPA's autocast casts them back.
-        int rb = _amp && cache is null ? 4 : ob;
+        int rb = _amp && cache is null ? _r : ob;
         if (_a.Positions == PositionKind.Rotary)
         {
             q = Rotary(q, qW, ob, rb);
@@ -632,6 +702,15 @@ internal sealed class DecoderTrace
         return attn;
     }
 
+    /// <summary>A projection through its q/k norm when the model has one (the projection's tensor dies with the statement).</summary>
+    private int QkNormed(int projection, int bytes, Param? norm, long width)
+    {
+        if (norm is null) return projection;
+        var (normed, _) = Norm(projection, bytes, norm, width);
+        _t.Drop(projection);
+        return normed;
+    }
+
     /// <summary>transformers' DynamicLayer.update: <c>self.keys = torch.cat([self.keys, key_states], dim=-2)</c>, also on
     /// the first call (lazy_initialization starts from an empty tensor), so the cache is always a fresh copy one step
     /// longer; the old cache and the new states are freed when the attention rebinds its variables. A
@@ -690,7 +769,8 @@ internal sealed class DecoderTrace
 
     private int Mlp(LayerParams L, int x, int xb)
     {
-        long f = _a.IntermediateSize;
+        // A sparse layer's dense MLP is its shared expert, as wide as its down projection's input.
+        long f = L.Moe is not null && L.MlpDown is { } shared ? shared.Use.In : _a.IntermediateSize;
         int ob = _amp ? 2 : _c;
         if (L.MlpIn.Length >= 2 || (_a.Mlp == MlpKind.Gated && L.MlpIn.Length == 1 && L.MlpIn[0].Use.Out == 2 * f))
         {

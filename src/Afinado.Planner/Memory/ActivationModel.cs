@@ -121,7 +121,8 @@ internal static class ActivationModel
         if (L.Router is null || L.MlpDown is not null)
         {
             double width = L.Router is null ? a.IntermediateSize : L.MlpDown!.Value.In;
-            saved.Mlp += LinearInputs(L.MlpIn, h, s, ref loraPerToken) * T;
+            // Qwen2-MoE's shared_expert_gate reads the same input as the shared expert (an nn.Linear: all-linear adapts it).
+            saved.Mlp += LinearInputs(L.SharedExpertGate is { } gate ? [.. L.MlpIn, gate] : L.MlpIn, h, s, ref loraPerToken) * T;
             bool mlpGrad = y2Grad || L.MlpInAny;
             saved.Mlp += DenseMlpSaved(a, width, mlpGrad, L.MlpDown, s, ref loraPerToken) * T;
         }

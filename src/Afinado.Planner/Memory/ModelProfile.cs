@@ -20,6 +20,8 @@ internal sealed class LayerProfile
     public readonly List<LinearUse> MlpIn = [];
     public LinearUse? MlpDown;
     public LinearUse? Router;
+    /// <summary>Qwen2-MoE's <c>shared_expert_gate</c> ([1, hidden] nn.Linear): the second router-role linear of a layer.</summary>
+    public LinearUse? SharedExpertGate;
     /// <summary>For MoE: one representative expert's linears (experts share shapes); trainability is the OR over experts.</summary>
     public bool ExpertsTrainable, ExpertsLora, ExpertDownTrainable, ExpertDownLora;
     /// <summary>Elements of this layer's stacked expert weights adapted through PEFT's target_parameters (ParamWrapper):
@@ -35,7 +37,7 @@ internal sealed class LayerProfile
     public bool SameAs(LayerProfile o) =>
         InputRequiresGrad == o.InputRequiresGrad && Norm1Trainable == o.Norm1Trainable && Norm2Trainable == o.Norm2Trainable
         && NormCount == o.NormCount && QkNormTrainable == o.QkNormTrainable && AttnOut == o.AttnOut && MlpDown == o.MlpDown
-        && Router == o.Router && ExpertsTrainable == o.ExpertsTrainable && ExpertsLora == o.ExpertsLora
+        && Router == o.Router && SharedExpertGate == o.SharedExpertGate && ExpertsTrainable == o.ExpertsTrainable && ExpertsLora == o.ExpertsLora
         && ExpertDownTrainable == o.ExpertDownTrainable && ExpertDownLora == o.ExpertDownLora && AnyTrainable == o.AnyTrainable
         && ExpertStackLoraElements == o.ExpertStackLoraElements
         && AttnIn.SequenceEqual(o.AttnIn) && MlpIn.SequenceEqual(o.MlpIn);
@@ -140,7 +142,8 @@ public sealed class ModelProfile
                     break;
                 case TensorRole.Router:
                     // The first router-role linear is the expert router; qwen2_moe's later shared_expert_gate is [1, hidden].
-                    if (linear) L.Router ??= use;
+                    if (linear && L.Router is null) L.Router = use;
+                    else if (linear) L.SharedExpertGate = use;
                     break;
                 case TensorRole.MlpGate or TensorRole.MlpUp or TensorRole.MlpGateUp:
                     if (lora && t.IsExpertStackWeight) { L.ExpertStackLoraElements += elements; LargestAdaptedExpertStack = Math.Max(LargestAdaptedExpertStack, elements); }

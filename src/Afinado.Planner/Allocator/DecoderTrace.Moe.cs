@@ -1,0 +1,158 @@
+using Afinado.Planner.Memory;
+
+namespace Afinado.Planner.Allocator;
+
+/// <summary>
+/// The sparse blocks of Mixtral and Qwen2/3 MoE as transformers 5 runs them with the grouped_mm experts backend, op by op
+/// (the same ops bench/interop/moe_saved.py runs on autograd to check the ledger's saved tensors): the TopKRouter (a
+/// linear, an fp32 softmax, top-k, renormalised in place), then grouped_mm_experts_forward (every token–expert pair
+/// gathered, sorted by expert, two grouped matmuls over the stacked weights, the routing weight, the order restored and
+/// the k outputs of each token summed), then Qwen2-MoE's gated shared expert added in place.
+/// </summary>
+internal sealed partial class DecoderTrace
+{
+    /// <summary>A sparse layer's router weight and transformers 5's stacked experts: gate_up_proj [E, 2I, h] and
+    /// down_proj [E, h, I], each one parameter (the checkpoint's per-expert tensors are stacked when loading).</summary>
+    private sealed class MoeParams(LinearParams router, Param gateUp, Param down)
+    {
+        public LinearParams Router { get; } = router;
+        public Param GateUp { get; } = gateUp;
+        public Param Down { get; } = down;
+        public LinearParams? SharedGate { get; set; }
+    }
+
+    /// <summary>The router and the stacks in registration order. The router is a parameter of its module and the stacks are
+    /// plain parameters (not nn.Linear), so neither is quantized: frozen, they stay 16-bit (fp32 after kbit preparation).</summary>
+    private MoeParams AddMoe(LayerProfile layer, LinearUse router, bool training)
+    {
+        long h = _a.HiddenSize, experts = _a.NumExperts, width = _a.ExpertWidth;
+        var weight = Add(router.In * router.Out, training && router.Trainable);
+        var gateUp = Add(experts * 2 * width * h, training && layer.ExpertsTrainable);
+        var down = Add(experts * h * width, training && layer.ExpertDownTrainable);
+        return new MoeParams(new LinearParams(router, weight, null, null), gateUp, down);
+    }
+
+    private int MoeBlock(LayerParams layer, MoeParams moe, int x, int xb)
+    {
+        long tokens = T, experts = _a.NumExperts, k = _a.ExpertsPerToken;
+        // TopKRouter: F.linear, softmax(logits.float()), top-k of the probabilities (top-k keeps its indices).
+        int logits = Linear(x, xb, moe.Router, out int lb);
+        int logits32 = logits;
+        if (lb < 4) { logits32 = _t.New(4 * tokens * experts); _t.Op(logits32, [logits]); _t.Drop(logits); }
+        int probs = _t.New(4 * tokens * experts);
+        _t.Op(probs, [logits32], saved: [probs]);
+        _t.Drop(logits32);
+        int topW = _t.New(4 * tokens * k), topI = _t.New(8 * tokens * k);
+        _t.Op(topW, [probs], saved: [topI]);
+        if (_a.MoeRenormalizesTopK)
+        {
+            // top_w /= top_w.sum(-1, keepdim=True) in place: when the weights need a gradient autograd keeps a copy of them
+            // from before the division (and the sum); the tape sees that copy as the old tensor and the result as a new one.
+            int sum = _t.New(4 * tokens);
+            _t.Op(sum, [topW]);
+            if (_t.Recording && _t.RequiresGrad(topW))
+            {
+                int divided = _t.New(4 * tokens * k);
+                _t.Op(divided, [topW, sum], saved: [topW, sum]);
+                _t.Drop(topW);
+                topW = divided;
+            }
+            _t.Drop(sum);
+        }
+        int output = GroupedMmExperts(x, xb, topI, topW, moe);
+        if (layer.MlpDown is not null)
+        {
+            // Qwen2-MoE: the shared expert on every token, scaled by sigmoid(shared_expert_gate(x)), added in place.
+            int shared = Mlp(layer, x, xb);
+            if (moe.SharedGate is { } gateParams)
+            {
+                int gate = Linear(x, xb, gateParams, out int gb);
+                int sigmoid = _t.New(gb * tokens);
+                _t.Op(sigmoid, [gate], saved: [sigmoid]);
+                _t.Drop(gate);
+                int sb = (int)(_t.Bytes(shared) / (tokens * _a.HiddenSize));
+                int scaled = _t.New(Math.Max(gb, sb) * tokens * _a.HiddenSize);
+                _t.Op(scaled, [sigmoid, shared], saved: [sigmoid, shared]);
+                _t.Drop(sigmoid, shared);
+                shared = scaled;
+            }
+            _t.AddInPlace(output, shared);
+            _t.Drop(shared);
+        }
+        // The block's locals (the router's probabilities are its discarded first output) die as it returns.
+        _t.Drop(topI, topW, probs);
+        return output;
+    }
+
+    /// <summary>grouped_mm_experts_forward: its locals hold every routed pair until it returns.</summary>
+    private int GroupedMmExperts(int x, int xb, int topI, int topW, MoeParams moe)
+    {
+        long tokens = T, h = _a.HiddenSize, experts = _a.NumExperts, width = _a.ExpertWidth, pairs = tokens * _a.ExpertsPerToken;
+        // grouped_mm is not autocast: its input is cast to the stacks' dtype.
+        int ce = moe.GateUp.Elements > 0 ? (int)(moe.GateUp.StorageBytes / moe.GateUp.Elements) : _c;
+        // token_idx = arange(T).unsqueeze(1).expand(-1, k).reshape(-1): the expanded view is not contiguous, so a copy.
+        int arange = _t.New(8 * tokens);
+        int tokenIdx = _t.New(8 * pairs);
+        _t.Drop(arange);
+        int selected = _t.New(xb * pairs * h);
+        _t.Op(selected, [x], saved: [tokenIdx]);
+        int perm = ArgSort(pairs);
+        int inversePerm = ArgSort(pairs);
+        int expertsSorted = _t.New(8 * pairs);
+        int weightsSorted = _t.New(4 * pairs);
+        _t.Op(weightsSorted, [topW], saved: [perm]);
+        int selectedSorted = _t.New(xb * pairs * h);
+        _t.Op(selectedSorted, [selected], saved: [perm]);
+        // offsets = cumsum(histc(experts_sorted.float(), bins=E), 0).to(int32)
+        int asFloat = _t.New(4 * pairs);
+        int histogram = _t.New(4 * experts);
+        _t.Drop(asFloat);
+        int cumulative = _t.New(4 * experts);
+        _t.Drop(histogram);
+        int offsets = _t.New(4 * experts);
+        _t.Drop(cumulative);
+        int input = selectedSorted;
+        if (xb != ce) { input = _t.New(ce * pairs * h); _t.Op(input, [selectedSorted]); }
+        else _t.Hold(input);
+        int gateUp = _t.New(ce * pairs * 2 * width);
+        _t.Op(gateUp, [input], saved: moe.GateUp.Trainable ? [input, offsets] : [offsets], weights: [new WeightGrad(moe.GateUp, ce)]);
+        // gate, up = gate_up.chunk(2): views. silu(gate) reads the gate half, the product the up half.
+        int act = _t.New(ce * pairs * width);
+        _t.Op(act, [gateUp], saved: [gateUp]);
+        int product = _t.New(ce * pairs * width);
+        _t.Op(product, [act, gateUp], saved: [act, gateUp]);
+        _t.Drop(act);
+        int down = _t.New(ce * pairs * h);
+        _t.Op(down, [product], saved: moe.Down.Trainable ? [product, offsets] : [offsets], weights: [new WeightGrad(moe.Down, ce)]);
+        // out * weights.unsqueeze(-1), promoted to the fp32 weights; each operand is kept for the other's gradient, and
+        // the backward forms grad·operand at the promoted width before reducing or casting it.
+        int wp = Math.Max(ce, 4);
+        int weighted = _t.New(wp * pairs * h);
+        if (_t.Recording)
+        {
+            bool weightsGrad = _t.RequiresGrad(weightsSorted), outGrad = _t.RequiresGrad(down);
+            int[] saved = weightsGrad && outGrad ? [down, weightsSorted] : weightsGrad ? [down] : outGrad ? [weightsSorted] : [];
+            long[] temporaries = weightsGrad && outGrad && ce != wp ? [wp * pairs * h, wp * pairs * h] : weightsGrad || (outGrad && ce != wp) ? [wp * pairs * h] : [];
+            _t.Op(weighted, [down, weightsSorted], saved: saved, backwardTemporaries: temporaries);
+        }
+        _t.Drop(down);
+        // out[inv_perm].view(T, k, h).sum(1).to(x.dtype): one expression whose temporaries die with it. The gather and the
+        // sum are one node here: its backward scatters the gradient into a [pairs, h] tensor (the sum's is a view).
+        int unsorted = _t.New(wp * pairs * h);
+        int summed = _t.New(wp * tokens * h);
+        _t.Op(summed, [weighted], saved: [inversePerm]);
+        _t.Drop(unsorted);
+        int output = summed;
+        if (wp != xb) { output = _t.New(xb * tokens * h); _t.Op(output, [summed]); _t.Drop(summed); }
+        _t.Drop(tokenIdx, selected, perm, inversePerm, expertsSorted, weightsSorted, selectedSorted, offsets, input, gateUp, product, weighted);
+        return output;
+    }
+
+    /// <summary>torch.argsort: sort's values and indices, the values dropped.</summary>
+    private int ArgSort(long n)
+    {
+        int values = _t.New(8 * n), indices = _t.New(8 * n);
+        _t.Drop(values);
+        return indices;
+    }
+}
