@@ -19,17 +19,54 @@ internal sealed partial class DecoderTrace
         public Param GateUp { get; } = gateUp;
         public Param Down { get; } = down;
         public LinearParams? SharedGate { get; set; }
+        /// <summary>PEFT target_parameters (ParamWrapper) on a stack: its A [r·E, rows] and B [columns, r·E].</summary>
+        public (Param A, Param B)? GateUpLora { get; init; }
+        public (Param A, Param B)? DownLora { get; init; }
     }
 
     /// <summary>The router and the stacks in registration order. The router is a parameter of its module and the stacks are
     /// plain parameters (not nn.Linear), so neither is quantized: frozen, they stay 16-bit (fp32 after kbit preparation).</summary>
-    private MoeParams AddMoe(LayerProfile layer, LinearUse router, bool training)
+    private MoeParams AddMoe(int index, LayerProfile layer, LinearUse router, bool training)
     {
         long h = _a.HiddenSize, experts = _a.NumExperts, width = _a.ExpertWidth;
         var weight = Add(router.In * router.Out, training && router.Trainable);
         var gateUp = Add(experts * 2 * width * h, training && layer.ExpertsTrainable);
         var down = Add(experts * h * width, training && layer.ExpertDownTrainable);
-        return new MoeParams(new LinearParams(router, weight, null, null), gateUp, down);
+        (Param, Param)? Factors(string name)
+        {
+            if (!training || _p.Selection.Lora is not { } lora) return null;
+            var g = _p.Selection.StackedExpertGroups().FirstOrDefault(g => g.Layer == index && g.Name == name);
+            if (g is null) return null;
+            long rank = (long)lora.Rank * g.Experts;
+            var a = Add(rank * g.Rows, true, _ad);
+            var b = Add(g.Columns * rank, true, _ad);
+            _adapters.Add(a);
+            _adapters.Add(b);
+            return (a, b);
+        }
+        return new MoeParams(new LinearParams(router, weight, null, null), gateUp, down)
+        {
+            GateUpLora = Factors("gate_up_proj"),
+            DownLora = Factors("down_proj"),
+        };
+    }
+
+    /// <summary>
+    /// The stack a grouped matmul reads: the parameter itself, or under PEFT's ParamWrapper the parametrized weight
+    /// W + ΔW (peft/tuners/lora/layer.py, torch.nn.utils.parametrize), computed when the experts read it. ΔW = B·A·scaling
+    /// is a stack-sized tensor whose gradient reaches A and B; the sum is a tensor of its own, which the matmul keeps for
+    /// its input's gradient; AddBackward hands the sum's gradient to ΔW unchanged.
+    /// </summary>
+    private int StackWeight(Param stack, (Param A, Param B)? lora, int ce, out bool merged)
+    {
+        merged = lora is not null;
+        if (lora is not { } f) return -1;
+        int delta = _t.New(ce * stack.Elements);
+        _t.Op(delta, [], weights: [new WeightGrad(f.A, _ad), new WeightGrad(f.B, _ad)]);
+        int sum = _t.New(ce * stack.Elements);
+        _t.AddInPlace(sum, delta);
+        _t.Drop(delta);
+        return sum;
     }
 
     private int MoeBlock(LayerParams layer, MoeParams moe, int x, int xb)
@@ -114,16 +151,18 @@ internal sealed partial class DecoderTrace
         int input = selectedSorted;
         if (xb != ce) { input = _t.New(ce * pairs * h); _t.Op(input, [selectedSorted]); }
         else _t.Hold(input);
+        int gateUpWeight = StackWeight(moe.GateUp, moe.GateUpLora, ce, out bool gateUpMerged);
         int gateUp = _t.New(ce * pairs * 2 * width);
-        _t.Op(gateUp, [input], saved: moe.GateUp.Trainable ? [input, offsets] : [offsets], weights: [new WeightGrad(moe.GateUp, ce)]);
+        GroupedMm(gateUp, input, moe.GateUp, gateUpWeight, offsets, ce);
         // gate, up = gate_up.chunk(2): views. silu(gate) reads the gate half, the product the up half.
         int act = _t.New(ce * pairs * width);
         _t.Op(act, [gateUp], saved: [gateUp]);
         int product = _t.New(ce * pairs * width);
         _t.Op(product, [act, gateUp], saved: [act, gateUp]);
         _t.Drop(act);
+        int downWeight = StackWeight(moe.Down, moe.DownLora, ce, out bool downMerged);
         int down = _t.New(ce * pairs * h);
-        _t.Op(down, [product], saved: moe.Down.Trainable ? [product, offsets] : [offsets], weights: [new WeightGrad(moe.Down, ce)]);
+        GroupedMm(down, product, moe.Down, downWeight, offsets, ce);
         // out * weights.unsqueeze(-1), promoted to the fp32 weights; each operand is kept for the other's gradient, and
         // the backward forms grad·operand at the promoted width before reducing or casting it.
         int wp = Math.Max(ce, 4);
@@ -145,7 +184,23 @@ internal sealed partial class DecoderTrace
         int output = summed;
         if (wp != xb) { output = _t.New(xb * tokens * h); _t.Op(output, [summed]); _t.Drop(summed); }
         _t.Drop(tokenIdx, selected, perm, inversePerm, expertsSorted, weightsSorted, selectedSorted, offsets, input, gateUp, product, weighted);
+        if (gateUpMerged) _t.Drop(gateUpWeight);
+        if (downMerged) _t.Drop(downWeight);
         return output;
+    }
+
+    /// <summary>torch._grouped_mm (derivatives.yaml): the input's gradient reads the weight, the weight's reads the input,
+    /// both read the offsets. A merged ParamWrapper weight is a tensor with a gradient of its own.</summary>
+    private void GroupedMm(int output, int input, Param stack, int merged, int offsets, int ce)
+    {
+        if (merged < 0)
+        {
+            _t.Op(output, [input], saved: stack.Trainable ? [input, offsets] : [offsets], weights: [new WeightGrad(stack, ce)]);
+            return;
+        }
+        if (!_t.Recording) return;
+        bool inputGrad = _t.RequiresGrad(input);
+        _t.Op(output, [input, merged], saved: inputGrad ? [input, merged, offsets] : [input, offsets]);
     }
 
     /// <summary>torch.argsort: sort's values and indices, the values dropped.</summary>

@@ -40,7 +40,9 @@ public static class ReservedMemory
             return $"{a.ModelType}'s mixture-of-experts blocks are not traced";
         if (job.ResolvedExperts != ExpertsBackend.GroupedMm) return "the eager experts loop is not traced (--experts grouped_mm is)";
         if (job.StoredFormat is not null) return "a quantized checkpoint's experts are not traced";
-        if (profile.Layers.Any(l => l.ExpertsLora || l.ExpertDownLora || l.ExpertStackLoraElements > 0)) return "LoRA on routed experts is not traced";
+        // Routed experts are parameters here, so PEFT reaches them only through target_parameters (ParamWrapper), which the
+        // trace follows; adapters on per-expert linears would belong to the eager loop's world.
+        if (profile.Layers.Any(l => (l.ExpertsLora || l.ExpertDownLora) && l.ExpertStackLoraElements == 0)) return "LoRA on per-expert linears is not traced";
         return null;
     }
 

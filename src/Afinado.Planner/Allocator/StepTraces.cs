@@ -142,7 +142,7 @@ internal sealed partial class DecoderTrace
             var qNorm = qkNorm is { } qk ? Add(qk.Q, training && L.QkNormTrainable) : null;
             var kNorm = qkNorm is { } qk2 ? Add(qk2.K, training && L.QkNormTrainable) : null;
             // A sparse block registers its router and experts before a shared expert (Qwen2MoeSparseMoeBlock.__init__).
-            var moe = L.Router is { } router ? AddMoe(L, router, training) : null;
+            var moe = L.Router is { } router ? AddMoe(i, L, router, training) : null;
             var mlpIn = L.MlpIn.Select(Lin).ToArray();
             var mlpDown = L.MlpDown is { } d ? Lin(d) : null;
             if (moe is not null && L.SharedExpertGate is { } gate) moe.SharedGate = Lin(gate);
