@@ -39,6 +39,8 @@ internal sealed class AutogradTape(AllocationTrace trace)
         public bool PassThrough { get; init; }
         /// <summary>For a pass-through node: the output had a producer before the add, which the gradient goes on to.</summary>
         public bool OutputHadGrad { get; init; }
+        /// <summary>For a pass-through node: the addend's gradient is a new tensor (index_add_'s index_select), not the same one.</summary>
+        public bool InputGradientIsNew { get; init; }
     }
 
     private readonly AllocationTrace _trace = trace;
@@ -146,6 +148,18 @@ internal sealed class AutogradTape(AllocationTrace trace)
         _nodes.Add(new Node(target, _requiresGrad[addend] ? [addend] : [], [], [], []) { PassThrough = true, OutputHadGrad = hadGrad });
     }
 
+    /// <summary>In-place <c>target.index_add_(dim, index, source)</c>: the target's gradient passes through; the source's is
+    /// <c>grad.index_select(dim, index)</c>, a new tensor (derivatives.yaml). Keeps <paramref name="saved"/> until backward.</summary>
+    public void IndexAddInPlace(int target, int source, ReadOnlySpan<int> saved)
+    {
+        if (!Recording || !(_requiresGrad[target] || _requiresGrad[source])) return;
+        bool hadGrad = _requiresGrad[target];
+        _requiresGrad[target] = true;
+        foreach (int t in saved) _refs[t]++;
+        _nodes.Add(new Node(target, _requiresGrad[source] ? [source] : [], saved.ToArray(), [], [])
+            { PassThrough = true, OutputHadGrad = hadGrad, InputGradientIsNew = true });
+    }
+
     /// <summary>Marks a leaf input (e.g. embedding output of a trainable table) as needing a gradient.</summary>
     public void MarkRequiresGrad(int t) => _requiresGrad[t] = true;
 
@@ -173,7 +187,8 @@ internal sealed class AutogradTape(AllocationTrace trace)
             }
             if (node.PassThrough)
             {
-                foreach (int i in node.Inputs) Accumulate(i, Hold(gradOut));
+                foreach (int i in node.Inputs) Accumulate(i, node.InputGradientIsNew ? New(Bytes(i)) : Hold(gradOut));
+                foreach (int s in node.Saved) Drop(s);
                 if (node.OutputHadGrad) _grads[node.Output] = gradOut;
                 else Drop(gradOut);
                 continue;

@@ -96,7 +96,7 @@ internal sealed partial class DecoderTrace
             }
             _t.Drop(sum);
         }
-        int output = GroupedMmExperts(x, xb, topI, topW, moe);
+        int output = _job.ResolvedExperts == ExpertsBackend.GroupedMm ? GroupedMmExperts(x, xb, topI, topW, moe) : EagerExperts(x, xb, topW, moe);
         if (layer.MlpDown is not null)
         {
             // Qwen2-MoE: the shared expert on every token, scaled by sigmoid(shared_expert_gate(x)), added in place.
@@ -201,6 +201,77 @@ internal sealed partial class DecoderTrace
         if (!_t.Recording) return;
         bool inputGrad = _t.RequiresGrad(input);
         _t.Op(output, [input, merged], saved: inputGrad ? [input, merged, offsets] : [input, offsets]);
+    }
+
+    /// <summary>
+    /// MixtralExperts.forward's eager loop (transformers 5 without grouped_mm), for frozen stacks: a zeroed output; under
+    /// no_grad the one-hot mask [T, k, E] (int64, alive through the loop) and the experts hit; then for each expert its
+    /// routed rows (torch.where's [n, 2] int64 positions, which the row gather and index_add_ share), gate_up on its slice of
+    /// the stack, SwiGLU, down, times the gathered routing weight (fp32), cast back and index_add_'ed into the output.
+    /// Routing is taken as uniform (the ledger's assumption too): each expert gets T·k/E rows.
+    /// </summary>
+    private int EagerExperts(int x, int xb, int topW, MoeParams moe)
+    {
+        long tokens = T, h = _a.HiddenSize, experts = _a.NumExperts, width = _a.ExpertWidth, pairs = tokens * _a.ExpertsPerToken;
+        int ob = _amp ? 2 : _c;
+        int output = _t.New(xb * tokens * h);
+        int oneHot = _t.New(8 * pairs * experts);
+        int perExpert = _t.New(8 * experts), hitMask = _t.New(experts);
+        _t.Drop(perExpert);
+        long hitCount = Math.Min(experts, pairs);
+        int hit = _t.New(8 * hitCount);
+        _t.Drop(hitMask);
+        for (long e = 0; e < hitCount; e++)
+        {
+            long n = pairs / hitCount + (e < pairs % hitCount ? 1 : 0);
+            int where = _t.New(16 * n);
+            int rows = _t.New(xb * n * h);
+            _t.Op(rows, [x], saved: [where]);
+            int gateUp = ExpertLinear(rows, xb, moe.GateUp, h, 2 * width, n, ob);
+            _t.Drop(rows);
+            int act = _t.New(ob * n * width);
+            _t.Op(act, [gateUp], saved: [gateUp]);
+            int product = _t.New(ob * n * width);
+            _t.Op(product, [act, gateUp], saved: [act, gateUp]);
+            _t.Drop(act, gateUp);
+            int down = ExpertLinear(product, ob, moe.Down, width, h, n, ob);
+            _t.Drop(product);
+            // top_w[tokens, slots, None]: an fp32 gather that keeps its positions.
+            int weight = _t.New(4 * n);
+            _t.Op(weight, [topW], saved: [where]);
+            int wp = Math.Max(ob, 4);
+            int weighted = _t.New(wp * n * h);
+            if (_t.Recording)
+            {
+                bool weightGrad = _t.RequiresGrad(weight), outGrad = _t.RequiresGrad(down);
+                int[] saved = weightGrad && outGrad ? [down, weight] : weightGrad ? [down] : outGrad ? [weight] : [];
+                long[] temporaries = weightGrad ? [wp * n * h] : [];
+                _t.Op(weighted, [down, weight], saved: saved, backwardTemporaries: temporaries);
+            }
+            _t.Drop(down, weight);
+            int source = weighted;
+            if (wp != xb) { source = _t.New(xb * n * h); _t.Op(source, [weighted]); _t.Drop(weighted); }
+            _t.IndexAddInPlace(output, source, [where, source]);
+            _t.Drop(source, where);
+        }
+        _t.Drop(hit, oneHot);
+        return output;
+    }
+
+    /// <summary>F.linear on one expert's slice of a frozen stack (a view): under AMP a stack not already in 16 bits is cast
+    /// anew for every expert (autocast caches casts of leaf tensors only), and the copy is kept for the input's gradient.</summary>
+    private int ExpertLinear(int input, int inBytes, Param stack, long inWidth, long outWidth, long rows, int ob)
+    {
+        int x = input;
+        if (_amp && inBytes == 4) { x = _t.New(2 * rows * inWidth); _t.Op(x, [input]); }
+        else _t.Hold(input);
+        int weight = -1;
+        if (_amp && _job.IsTraining && stack.StorageBytes != 2 * stack.Elements) weight = _t.New(2 * inWidth * outWidth);
+        int output = _t.New(ob * rows * outWidth);
+        _t.Op(output, [x], saved: weight >= 0 && _t.RequiresGrad(x) ? [weight] : []);
+        if (weight >= 0) _t.Drop(weight);
+        _t.Drop(x);
+        return output;
     }
 
     /// <summary>torch.argsort: sort's values and indices, the values dropped.</summary>

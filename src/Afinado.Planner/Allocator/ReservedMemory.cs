@@ -38,7 +38,11 @@ public static class ReservedMemory
         var a = profile.Architecture;
         if (a.MoeLoop != MoeTrainingLoop.TopKExperts || a.MoeRunsEveryExpert || !a.RoutedExpertsAreParameters || a.RouterIsLinearModule)
             return $"{a.ModelType}'s mixture-of-experts blocks are not traced";
-        if (job.ResolvedExperts != ExpertsBackend.GroupedMm) return "the eager experts loop is not traced (--experts grouped_mm is)";
+        // The eager loop's weight gradients go through a select of the stack per expert (SelectBackward: a stack-sized zero
+        // tensor each); that loop is traced with frozen stacks only.
+        if (job.ResolvedExperts != ExpertsBackend.GroupedMm && job.IsTraining
+            && profile.Layers.Any(l => l.ExpertsTrainable || l.ExpertDownTrainable || l.ExpertStackLoraElements > 0))
+            return "the eager experts loop with trainable experts is not traced (--experts grouped_mm is)";
         if (job.StoredFormat is not null) return "a quantized checkpoint's experts are not traced";
         // Routed experts are parameters here, so PEFT reaches them only through target_parameters (ParamWrapper), which the
         // trace follows; adapters on per-expert linears would belong to the eager loop's world.
