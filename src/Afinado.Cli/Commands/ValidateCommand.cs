@@ -42,14 +42,16 @@ public static class ValidateCommand
             foreach (var c in new[] { "Row", "Scope", "Metric", "Predicted", "Measured", "Error", "Tolerance", "" }) t.AddColumn(c);
             foreach (var r in s.Rows)
             {
-                string err = r.RelativeError is { } e ? SignedPercent(e) : "—";
+                string err = r.RelativeError is { } e ? SignedPercent(e)
+                    : r.HeadroomBytes is { } room ? (room >= 0 ? $"{ByteSize.Format(room)} to spare" : $"{ByteSize.Format(-room)} over") : "—";
                 string ok = !r.Asserted ? "[grey]not asserted[/]" : r.WithinTolerance ? "[green]ok[/]" : "[red]MISS[/]";
                 t.AddRow(Show.Markup(r.Id), r.Scope, r.Metric, Fmt(r.PredictedBytes, r.Metric), Fmt(r.MeasuredBytes, r.Metric), err,
                     r.Tolerance is { } tol ? tol.ToString("0%", CultureInfo.InvariantCulture) : "—", ok);
             }
             console.Write(t);
             console.MarkupLine($"{Show.Markup(s.Name)}: {s.Predicted} rows asserted: median |error| {Pct(s.MedianAbsError)}, worst {Pct(s.WorstAbsError)}, misses {s.Failures}; " +
-                $"{s.MeasuredPredicted} measured-memory rows: median {Pct(s.MedianAbsErrorMeasured)}; all {s.AllPredicted} predicted rows incl. unmet: median {Pct(s.MedianAbsErrorAllPredicted)}, worst {Pct(s.WorstAbsErrorAllPredicted)}.");
+                $"{s.MeasuredPredicted} measured-memory rows: median {Pct(s.MedianAbsErrorMeasured)}; all {s.AllPredicted} predicted rows incl. unmet: median {Pct(s.MedianAbsErrorAllPredicted)}, worst {Pct(s.WorstAbsErrorAllPredicted)}." +
+                (s.Bounds > 0 ? $" Published claims checked as bounds: {s.BoundsMet} of {s.Bounds} hold." : ""));
         }
     }
 

@@ -105,9 +105,9 @@ public static class GroundTruth
             // RSS growth includes the measured CPU training runtime entry (the CPU ledger's only runtime overhead).
             "rss-growth" => l.TotalBytes,
             "reserved" => l.PeakBytes + l.Runtime.Where(e => e.Kind.IsReservedInsideAllocator()).Sum(e => e.Bytes),
-            "nvidia-smi" => l.TotalBytes,
+            "nvidia-smi" or ValidationRow.FitsWithin => l.TotalBytes,
             "kv-bytes-per-token" => l.Tensors.Single(e => e.Kind == LineKind.KvCachePrompt).Bytes / (job.Batch * (double)job.Seq),
-            _ => throw new InputError(where, $"metric \"{metric}\" is unknown", "Use allocated, active, reserved, nvidia-smi, rss-growth, kv-bytes-per-token or max-seq."),
+            _ => throw new InputError(where, $"metric \"{metric}\" is unknown", "Use allocated, active, reserved, nvidia-smi, rss-growth, kv-bytes-per-token, max-seq or fits-within."),
         };
     }
 

@@ -38,6 +38,7 @@ public static class ValidationJson
                     Num(w, "predicted", r.PredictedBytes);
                     Num(w, "measured", r.MeasuredBytes);
                     Num(w, "relative_error", r.RelativeError);
+                    if (r.IsBound) Num(w, "headroom_bytes", r.HeadroomBytes);
                     Num(w, "tolerance", r.Tolerance);
                     w.WriteBoolean("asserted", r.Asserted);
                     w.WriteBoolean("within_tolerance", r.WithinTolerance);

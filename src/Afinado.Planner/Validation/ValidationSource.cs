@@ -17,6 +17,9 @@ public sealed record ValidationSource(string Name, string File, IReadOnlyList<Va
     public double? MedianAbsErrorAllPredicted => Median(AllPredictedErrors.ToList());
     public double? WorstAbsErrorAllPredicted => AllPredictedErrors.Any() ? AllPredictedErrors.Max() : null;
     public int Failures => Rows.Count(r => r.Asserted && !r.WithinTolerance);
+    /// <summary>Asserted published claims checked as bounds (<see cref="ValidationRow.FitsWithin"/>), and how many hold.</summary>
+    public int Bounds => Rows.Count(r => r.Asserted && r.IsBound);
+    public int BoundsMet => Rows.Count(r => r.Asserted && r.IsBound && r.WithinTolerance);
 
     private static double? Median(List<double> xs)
     {

@@ -204,3 +204,23 @@ public class GroundTruthTests
         Assert.Equal(rows.Count, rows.Select(r => r["id"]).Distinct().Count());
     }
 }
+
+public class PublishedClaimBoundTests
+{
+    [Fact]
+    public void A_claim_row_holds_when_the_predicted_total_stays_within_it_and_adds_no_error_to_the_medians()
+    {
+        var within = new ValidationRow("fits", "single-gpu", ValidationRow.FitsWithin, MeasuredBytes: 16e9, PredictedBytes: 15e9, Tolerance: null, Note: "");
+        var over = within with { Id = "over", PredictedBytes = 17e9 };
+        Assert.True(within.WithinTolerance);
+        Assert.Equal(1e9, within.HeadroomBytes);
+        Assert.False(over.WithinTolerance);
+        Assert.Equal(-1e9, over.HeadroomBytes);
+        Assert.Null(within.RelativeError);
+        var measured = new ValidationRow("m", "single-gpu", "allocated", 100, 103, 0.05, "");
+        var source = new ValidationSource("published", "published.csv", [within, over, measured]);
+        Assert.Equal(1, source.Predicted);
+        Assert.Equal(0.03, source.MedianAbsError!.Value, 9);
+        Assert.Equal((2, 1, 1), (source.Bounds, source.BoundsMet, source.Failures));
+    }
+}
