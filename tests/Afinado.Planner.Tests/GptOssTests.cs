@@ -134,3 +134,25 @@ public class GptOssTests
         Assert.Equal(DType.Bf16, Planner.Fit.Planner.Create(bf16, new Job { Task = JobTask.Infer }, []).Job.ResolvedWeightsDtype);
     }
 }
+
+public class GptOssAttentionTests
+{
+    [Fact]
+    public void Sdpa_falls_back_to_eager_as_transformers_does_and_flash_training_is_refused_by_name()
+    {
+        var arch = ModelCatalog.Get("openai/gpt-oss-20b");
+        var plan = Planner.Fit.Planner.Create(arch, new Job { Seq = 1024 }, []);
+        Assert.Equal(AttentionKernel.Eager, plan.Job.Attention);
+        Assert.Contains("_supports_sdpa = False", plan.AttentionFallback);
+        // The eager plan is the one transformers runs: its attention scores make it larger than an SDPA plan would be.
+        var sdpaLedger = LedgerBuilder.Build(ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, new Job { Seq = 1024 })), new Job { Seq = 1024 }, Devices.DeviceKind.Gpu);
+        Assert.True(plan.Ledger.PeakBytes > sdpaLedger.PeakBytes);
+        var error = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(arch, new Job { Attention = AttentionKernel.Flash }, []));
+        Assert.Contains("--attention", error.Message);
+        // Inference may use the sinks' flash kernel; a Llama keeps SDPA.
+        Assert.Equal(AttentionKernel.Flash, Planner.Fit.Planner.Create(arch, new Job { Task = JobTask.Infer, Attention = AttentionKernel.Flash, Seq = 512 }, []).Job.Attention);
+        var llama = Planner.Fit.Planner.Create(ModelCatalog.Get("meta-llama/Llama-3.1-8B"), new Job(), []);
+        Assert.Equal(AttentionKernel.Sdpa, llama.Job.Attention);
+        Assert.Null(llama.AttentionFallback);
+    }
+}

@@ -91,6 +91,8 @@ internal static class GptOssFamily
             ExpertsPerToken = perToken,
             MoeLoop = MoeTrainingLoop.GptOss,
             RouterIsLinearModule = false,
+            // modular_gpt_oss.py: GptOssPreTrainedModel._supports_sdpa = False (the sinks are one more softmax column).
+            SupportsSdpa = false,
             SlidingWindow = window,
             SlidingLayers = sliding,
             AttentionDropout = c.Probability("attention_dropout", 0),

@@ -103,6 +103,10 @@ public sealed record ModelArchitecture
     /// false where transformers 5 holds it as a parameter of a router module (Mixtral's and Qwen MoE's TopKRouter,
     /// DeepseekV3TopkRouter, GptOssTopKRouter).</summary>
     public bool RouterIsLinearModule { get; init; } = true;
+
+    /// <summary>transformers has an SDPA path for the attention (<c>_supports_sdpa</c>). gpt_oss has none: its learned sinks
+    /// join the softmax, so transformers falls back to eager attention (an explicit sdpa raises).</summary>
+    public bool SupportsSdpa { get; init; } = true;
     /// <summary>Experts whose MLP each token passes through in the forward: all of them under <see cref="MoeRunsEveryExpert"/>.</summary>
     public int ExpertsRunPerToken => MoeRunsEveryExpert ? NumExperts : ExpertsPerToken;
     /// <summary>Cross-attention decoder layers besides the <see cref="NumLayers"/> self-attention ones (Llama 3.2 Vision):

@@ -44,6 +44,9 @@ public sealed record Plan(
     /// prepare_model_for_kbit_training, which TRL's SFTTrainer and PEFT's QLoRA recipe run on a 4-bit model.</summary>
     public long? KbitPrepTotalBytes { get; init; }
 
+    /// <summary>Why the plan runs another attention kernel than the job asked for (gpt_oss has no SDPA path), or null.</summary>
+    public string? AttentionFallback { get; init; }
+
     /// <summary>What the weights are stored as, for the table and <c>job.weights_dtype</c>: "stored" for a checkpoint read
     /// from its headers and planned as it is, else the job's format (<see cref="Job.WeightsName"/>: a dtype, or a
     /// checkpoint's own format such as gptq-int4).</summary>

@@ -130,6 +130,7 @@ public static class PlanJson
         // The layout's verdicts decide a multi-GPU plan (as its exit code does), not the single-GPU ones it was built from.
         w.WriteBoolean("fits_any", multi?.FitsAny ?? plan.FitsAny);
         if (plan.KbitPrepTotalBytes is { } kbit) w.WriteNumber("kbit_prep_total_bytes", kbit);
+        if (plan.AttentionFallback is { } fallback) w.WriteString("attention_note", fallback);
 
         w.WriteStartArray("fixes");
         foreach (var f in plan.Fixes)

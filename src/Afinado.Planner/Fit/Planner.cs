@@ -45,6 +45,20 @@ public static class Planner
             _ => job,
         };
 
+    /// <summary>
+    /// The attention kernel as transformers runs it on this architecture. Without an SDPA path (gpt_oss's sinks) the default
+    /// attn_implementation falls back to eager, and so does the plan (<see cref="Plan.AttentionFallback"/> says so). A
+    /// flash kernel for sinks exists for inference only (kernels-community/vllm-flash-attn3, no backward for the sinks).
+    /// </summary>
+    public static Job ForAttention(ModelArchitecture arch, Job job)
+    {
+        if (arch.SupportsSdpa) return job;
+        if (job.Attention == AttentionKernel.Flash && job.IsTraining)
+            throw new InputError("--attention", $"{arch.ModelType}'s attention sinks have no flash kernel with a backward in transformers (kernels-community/vllm-flash-attn3 runs inference only)",
+                "Use --attention eager to train it.");
+        return job.Attention == AttentionKernel.Sdpa ? job with { Attention = AttentionKernel.Eager } : job;
+    }
+
     /// <summary>Formats that exist only for some architectures: MXFP4 stores stacked expert weights and nothing else.</summary>
     private static void CheckWeightsFormat(ModelProfile profile, Job job)
     {
@@ -57,6 +71,8 @@ public static class Planner
         CurveRequest? curve = null)
     {
         job = ForCheckpoint(arch, job);
+        var asked = job.Attention;
+        job = ForAttention(arch, job);
         job.Validate();
         var kind = DeviceKindOf(devices, job);
         var profile = ModelProfile.Create(SelectionFor(arch, job));
@@ -88,7 +104,13 @@ public static class Planner
         long? kbit = kbitHint ? LedgerBuilder.Build(profile, job with { KbitPrep = true }, kind, explain: false).TotalBytes : null;
         if (kbitHint && search is not null && maxParameter is not null)
             search = search with { ValueWithKbitPrep = FitSearch.Largest(profile, job with { KbitPrep = true }, devices[0], kind, maxParameter) };
-        return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search) { Curve = memoryCurve, KbitPrepTotalBytes = kbit };
+        return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search)
+        {
+            Curve = memoryCurve, KbitPrepTotalBytes = kbit,
+            AttentionFallback = asked != job.Attention
+                ? $"transformers has no {asked.ToString().ToLowerInvariant()} path for {arch.ModelType}'s attention sinks (_supports_sdpa = False): planned with {job.Attention.ToString().ToLowerInvariant()} attention, as transformers falls back to it"
+                : null,
+        };
     }
 
 }
