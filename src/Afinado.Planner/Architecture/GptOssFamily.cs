@@ -93,6 +93,7 @@ internal static class GptOssFamily
             RouterIsLinearModule = false,
             // modular_gpt_oss.py: GptOssPreTrainedModel._supports_sdpa = False (the sinks are one more softmax column).
             SupportsSdpa = false,
+            AttentionSinks = true,
             SlidingWindow = window,
             SlidingLayers = sliding,
             AttentionDropout = c.Probability("attention_dropout", 0),

@@ -107,6 +107,10 @@ public sealed record ModelArchitecture
     /// <summary>transformers has an SDPA path for the attention (<c>_supports_sdpa</c>). gpt_oss has none: its learned sinks
     /// join the softmax, so transformers falls back to eager attention (an explicit sdpa raises).</summary>
     public bool SupportsSdpa { get; init; } = true;
+
+    /// <summary>gpt_oss: a learned sink logit per head joins each softmax row as one more column, and its eager attention
+    /// runs the softmax in the logits' own dtype after subtracting the row maximum.</summary>
+    public bool AttentionSinks { get; init; }
     /// <summary>Experts whose MLP each token passes through in the forward: all of them under <see cref="MoeRunsEveryExpert"/>.</summary>
     public int ExpertsRunPerToken => MoeRunsEveryExpert ? NumExperts : ExpertsPerToken;
     /// <summary>Cross-attention decoder layers besides the <see cref="NumLayers"/> self-attention ones (Llama 3.2 Vision):

@@ -72,6 +72,16 @@ internal static class ActivationModel
                 saved.AttentionCore += T * c * 3 * q;
                 saved.AttentionScores += c * s.Batch * a.NumHeads * s.Seq * (double)s.Seq;
             }
+            else if (s.Kernel == AttentionKernel.Eager && a.AttentionSinks)
+            {
+                // gpt_oss eager_attention_forward (bench/interop/sinks_attention_saved.py, SinksAttentionInteropTests): the
+                // softmax over s + 1 columns in the logits' dtype (the product with V reads the same tensor) and the row
+                // maximum's int64 indices; cat, the sink's expand and the subtraction keep nothing.
+                double kvSaved = repeat ? q : kv;
+                saved.AttentionCore += T * c * (q + 2 * kvSaved);
+                double rows = (double)s.Batch * a.NumHeads * s.Seq, pairs = rows * s.Seq;
+                saved.AttentionScores += c * rows * (s.Seq + 1) + 8 * rows + (s.Dropout > 0 ? pairs * (1 + c) : 0);
+            }
             else if (s.Kernel == AttentionKernel.Eager)
             {
                 double kvSaved = repeat ? q : kv;
@@ -434,6 +444,9 @@ internal static class ActivationModel
         double pairs = s.Batch * (double)a.NumHeads * s.Seq * s.Seq;
         if (s.SdpaMath) return s.C * pairs;
         if (s.Kernel != AttentionKernel.Eager) return 0;
+        // gpt_oss: the masked scores stay bound until the dropout line, and the concatenated logits live beside their
+        // max-subtracted copy, which stays bound until the function returns (c·s·(s + 1) each).
+        if (a.AttentionSinks) return s.C * (pairs + s.Batch * (double)a.NumHeads * s.Seq * (s.Seq + 1));
         return (s.Cpu ? 2 * 4 : Math.Max(s.C, s.SoftmaxUpcastCopy ? 4 : 0)) * pairs;
     }
 
@@ -459,7 +472,11 @@ internal static class ActivationModel
         double perToken = a.MoeRunsEveryExpert || GroupedExperts(a, s) ? 1 : a.NumExperts;
         double f = a.IsMoE ? Math.Max(a.ExpertWidth * (double)a.ExpertsRunPerToken / perToken, a.UnroutedMlpWidth) : a.IntermediateSize;
         double mlp = 3 * c * f * T;
-        double attn = s.Kernel == AttentionKernel.Eager
+        double attn = s.Kernel == AttentionKernel.Eager && a.AttentionSinks
+            // gpt_oss: the probabilities' gradient (the sink column's slice scattered back), the softmax backward's
+            // output and the row maximum's scattered gradient, c·s·(s + 1) each
+            ? 3 * c * s.Batch * (double)a.NumHeads * s.Seq * (s.Seq + 1) + 3 * c * q * T
+            : s.Kernel == AttentionKernel.Eager
             ? (8 + c) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
             // math fallback: the scores' gradient and the softmax backward's output, plus dq, dk, dv at query width
             : s.SdpaMath ? 2 * c * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
@@ -481,7 +498,12 @@ internal static class ActivationModel
         if (GroupedExperts(a, s)) mlp = Math.Max(mlp, GroupedMmForwardTransient(a, s));
         double qkv = c * (q + 2 * kv) * T;
         double pairs = s.Batch * (double)a.NumHeads * s.Seq * s.Seq;
-        double attn = s.Kernel == AttentionKernel.Eager
+        double sinkPairs = s.Batch * (double)a.NumHeads * s.Seq * (s.Seq + 1);
+        double attn = s.Kernel == AttentionKernel.Eager && a.AttentionSinks
+            // gpt_oss: the masked scores, the concatenated logits and their max-subtracted copy (then the softmax output in
+            // its place), all in the logits' dtype
+            ? qkv + 2 * c * q * T * (a.NumKvHeads < a.NumHeads ? 1 : 0) + c * (pairs + 2 * sinkPairs)
+            : s.Kernel == AttentionKernel.Eager
             // During softmax(x, dtype=float32): x (c), its fp32 copy when x is bf16 (ATen softmax converts first; only
             // CUDA half has the fused half→float kernel) and the fp32 output, all live at once.
             ? qkv + 2 * c * q * T * (a.NumKvHeads < a.NumHeads ? 1 : 0) + (c + (s.SoftmaxUpcastCopy ? 4 : 0) + 4) * pairs

@@ -1,0 +1,76 @@
+"""Bytes autograd keeps for backward in gpt-oss's eager attention with sinks, on CPU in fp32 or bf16.
+
+usage: sinks_attention_saved.py BATCH SEQ HEADS KV_HEADS HEAD_DIM float32|bfloat16
+
+Runs the attention as transformers' gpt_oss eager_attention_forward does: K/V repeated to the query heads (repeat_kv),
+q·kᵀ times the scale, plus the causal mask, the per-head sink logit concatenated as one more column, the row maximum
+subtracted, softmax in the logits' own dtype, the sink column dropped, the product with V, transposed and made
+contiguous. q, k and v need a gradient (as when LoRA adapts their projections); the sinks are frozen. Walks the autograd
+graph, sums the distinct storages its nodes saved, and prints {"saved_bytes": N, "scores_bytes": M, "breakdown": …},
+where scores_bytes leaves out q and the (repeated) k and v: what the attention keeps per score and per row.
+An independent measurement for the planner's attention-scores line: it shares no code with it.
+"""
+import json, sys
+import torch
+import torch.nn.functional as F
+
+
+def repeat_kv(x, groups):
+    b, kv_heads, s, d = x.shape
+    if groups == 1:
+        return x
+    return x[:, :, None, :, :].expand(b, kv_heads, groups, s, d).reshape(b, kv_heads * groups, s, d)
+
+
+def sinks_attention(q, k, v, sinks, scaling):
+    groups = q.shape[1] // k.shape[1]
+    key_states, value_states = repeat_kv(k, groups), repeat_kv(v, groups)
+    s = q.shape[-2]
+    mask = torch.triu(torch.full((s, s), float("-inf"), dtype=q.dtype), diagonal=1)[None, None]
+    attn_weights = torch.matmul(q, key_states.transpose(2, 3)) * scaling
+    attn_weights = attn_weights + mask
+    sink_column = sinks.reshape(1, -1, 1, 1).expand(q.shape[0], -1, s, -1)
+    combined_logits = torch.cat([attn_weights, sink_column], dim=-1)
+    combined_logits = combined_logits - combined_logits.max(dim=-1, keepdim=True).values
+    probs = F.softmax(combined_logits, dim=-1, dtype=combined_logits.dtype)
+    scores = probs[..., :-1]
+    out = torch.matmul(scores, value_states)
+    return out.transpose(1, 2).contiguous(), key_states, value_states
+
+
+def main():
+    b, s, heads, kv_heads, d = (int(x) for x in sys.argv[1:6])
+    dtype = getattr(torch, sys.argv[6])
+    torch.manual_seed(0)
+    q = torch.randn(b, heads, s, d, dtype=dtype, requires_grad=True)
+    k = torch.randn(b, kv_heads, s, d, dtype=dtype, requires_grad=True)
+    v = torch.randn(b, kv_heads, s, d, dtype=dtype, requires_grad=True)
+    sinks = torch.randn(heads, dtype=dtype)
+    out, key_states, value_states = sinks_attention(q, k, v, sinks, d ** -0.5)
+    seen, stack, storages, breakdown = set(), [out.grad_fn], {}, {}
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        for name in dir(fn):
+            if not name.startswith("_saved_") or name.endswith(("sizes", "strides")):
+                continue
+            try:
+                value = getattr(fn, name)
+            except Exception:
+                continue
+            if isinstance(value, torch.Tensor) and value.dim() > 0:
+                ptr = value.storage().data_ptr()
+                if ptr not in storages:
+                    storages[ptr] = value.storage().nbytes()
+                    key = f"{type(fn).__name__}.{name[7:]}"
+                    breakdown[key] = breakdown.get(key, 0) + storages[ptr]
+        stack.extend(f for f, _ in fn.next_functions)
+    projections = {t.storage().data_ptr() for t in (q, key_states, value_states)}
+    scores = sum(n for ptr, n in storages.items() if ptr not in projections)
+    print(json.dumps({"saved_bytes": sum(storages.values()), "scores_bytes": scores, "breakdown": breakdown}))
+
+
+if __name__ == "__main__":
+    main()
