@@ -1,3 +1,4 @@
+using Afinado.Planner.Architecture;
 using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Allocator;
@@ -22,6 +23,8 @@ internal sealed partial class DecoderTrace
         /// <summary>PEFT target_parameters (ParamWrapper) on a stack: its A [r·E, rows] and B [columns, r·E].</summary>
         public (Param A, Param B)? GateUpLora { get; init; }
         public (Param A, Param B)? DownLora { get; init; }
+        /// <summary>gpt_oss: the stacks' biases, gate_up_proj_bias [E, 2I] and down_proj_bias [E, h].</summary>
+        public (Param GateUp, Param Down)? Biases { get; init; }
     }
 
     /// <summary>The router and the stacks in registration order. The router is a parameter of its module and the stacks are
@@ -34,21 +37,44 @@ internal sealed partial class DecoderTrace
         var down = Add(experts * h * width, training && layer.ExpertDownTrainable);
         (Param, Param)? Factors(string name)
         {
-            if (!training || _p.Selection.Lora is not { } lora) return null;
-            var g = _p.Selection.StackedExpertGroups().FirstOrDefault(g => g.Layer == index && g.Name == name);
-            if (g is null) return null;
-            long rank = (long)lora.Rank * g.Experts;
-            var a = Add(rank * g.Rows, true, _ad);
-            var b = Add(g.Columns * rank, true, _ad);
+            if (!training || layer.ExpertStackLoraElements == 0 || _p.Selection.Lora is not { } lora) return null;
+            long rows, columns, stacked;
+            if (_p.Selection.StackedExpertGroups().FirstOrDefault(g => g.Layer == index && g.Name == name) is { } g)
+                (rows, columns, stacked) = (g.Rows, g.Columns, g.Experts);
+            else if (AdaptedStack(index, name) is { } t)
+                // A checkpoint that stores the stack itself (gpt_oss): [E, d1, d2], factors over r·E.
+                (rows, columns, stacked) = (t.Shape[1], t.Shape[2], t.Shape[0]);
+            else return null;
+            long rank = (long)lora.Rank * stacked;
+            var a = Add(rank * rows, true, _ad);
+            var b = Add(columns * rank, true, _ad);
             _adapters.Add(a);
             _adapters.Add(b);
             return (a, b);
         }
+        var biases = _a.MoeLoop == MoeTrainingLoop.GptOss
+            ? (Add(experts * 2 * width, training && layer.ExpertsTrainable), Add(experts * h, training && layer.ExpertDownTrainable))
+            : ((Param, Param)?)null;
         return new MoeParams(new LinearParams(router, weight, null, null), gateUp, down)
         {
             GateUpLora = Factors("gate_up_proj"),
             DownLora = Factors("down_proj"),
+            Biases = biases,
         };
+    }
+
+    /// <summary>The layer's stacked expert parameter <paramref name="name"/> when target_parameters adapts it as stored.</summary>
+    private ParameterTensor? AdaptedStack(int layer, string name)
+    {
+        var tensors = _a.Tensors;
+        for (int ti = 0; ti < tensors.Count; ti++)
+        {
+            var t = tensors[ti];
+            if (t.Layer == layer && t.IsExpertStackWeight && t.Module.EndsWith(".experts", StringComparison.Ordinal)
+                && t.Name.EndsWith("." + name, StringComparison.Ordinal) && _p.Selection.IsAdaptedAt(ti))
+                return t;
+        }
+        return null;
     }
 
     /// <summary>
@@ -72,6 +98,21 @@ internal sealed partial class DecoderTrace
     private int MoeBlock(LayerParams layer, MoeParams moe, int x, int xb)
     {
         long tokens = T, experts = _a.NumExperts, k = _a.ExpertsPerToken;
+        if (_a.MoeLoop == MoeTrainingLoop.GptOss)
+        {
+            // GptOssTopKRouter: F.linear with its bias, top-k of the logits (keeping the indices), softmax over the k values
+            // in their own dtype; no renormalisation.
+            int routerLogits = Linear(x, xb, moe.Router, out int rb);
+            int topValues = _t.New(rb * tokens * k), topIndices = _t.New(8 * tokens * k);
+            _t.Op(topValues, [routerLogits], saved: [topIndices]);
+            _t.Drop(routerLogits);
+            int softmax = _t.New(rb * tokens * k);
+            _t.Op(softmax, [topValues], saved: [softmax]);
+            _t.Drop(topValues);
+            int routed = GroupedMmExperts(x, xb, topIndices, softmax, moe, weightBytes: rb);
+            _t.Drop(topIndices, softmax);
+            return routed;
+        }
         // TopKRouter: F.linear, softmax(logits.float()), top-k of the probabilities (top-k keeps its indices).
         int logits = Linear(x, xb, moe.Router, out int lb);
         int logits32 = logits;
@@ -122,7 +163,7 @@ internal sealed partial class DecoderTrace
     }
 
     /// <summary>grouped_mm_experts_forward: its locals hold every routed pair until it returns.</summary>
-    private int GroupedMmExperts(int x, int xb, int topI, int topW, MoeParams moe)
+    private int GroupedMmExperts(int x, int xb, int topI, int topW, MoeParams moe, int weightBytes = 4)
     {
         long tokens = T, h = _a.HiddenSize, experts = _a.NumExperts, width = _a.ExpertWidth, pairs = tokens * _a.ExpertsPerToken;
         // grouped_mm is not autocast: its input is cast to the stacks' dtype.
@@ -136,7 +177,7 @@ internal sealed partial class DecoderTrace
         int perm = ArgSort(pairs);
         int inversePerm = ArgSort(pairs);
         int expertsSorted = _t.New(8 * pairs);
-        int weightsSorted = _t.New(4 * pairs);
+        int weightsSorted = _t.New(weightBytes * pairs);
         _t.Op(weightsSorted, [topW], saved: [perm]);
         int selectedSorted = _t.New(xb * pairs * h);
         _t.Op(selectedSorted, [selected], saved: [perm]);
@@ -154,18 +195,15 @@ internal sealed partial class DecoderTrace
         int gateUpWeight = StackWeight(moe.GateUp, moe.GateUpLora, ce, out bool gateUpMerged);
         int gateUp = _t.New(ce * pairs * 2 * width);
         GroupedMm(gateUp, input, moe.GateUp, gateUpWeight, offsets, ce);
-        // gate, up = gate_up.chunk(2): views. silu(gate) reads the gate half, the product the up half.
-        int act = _t.New(ce * pairs * width);
-        _t.Op(act, [gateUp], saved: [gateUp]);
-        int product = _t.New(ce * pairs * width);
-        _t.Op(product, [act, gateUp], saved: [act, gateUp]);
-        _t.Drop(act);
+        if (moe.Biases is { } b) gateUp = AddGatheredBias(gateUp, b.GateUp, expertsSorted, ce * pairs * 2 * width);
+        int product = moe.Biases is null ? SwiGlu(gateUp, ce * pairs * width) : GptOssGlu(gateUp, ce * pairs * width);
         int downWeight = StackWeight(moe.Down, moe.DownLora, ce, out bool downMerged);
         int down = _t.New(ce * pairs * h);
         GroupedMm(down, product, moe.Down, downWeight, offsets, ce);
-        // out * weights.unsqueeze(-1), promoted to the fp32 weights; each operand is kept for the other's gradient, and
-        // the backward forms grad·operand at the promoted width before reducing or casting it.
-        int wp = Math.Max(ce, 4);
+        if (moe.Biases is { } bd) down = AddGatheredBias(down, bd.Down, expertsSorted, ce * pairs * h);
+        // out * weights.unsqueeze(-1), promoted to the weights' dtype (fp32 from the TopKRouters); each operand is kept for
+        // the other's gradient, and the backward forms grad·operand at the promoted width before reducing or casting it.
+        int wp = Math.Max(ce, weightBytes);
         int weighted = _t.New(wp * pairs * h);
         if (_t.Recording)
         {
@@ -187,6 +225,56 @@ internal sealed partial class DecoderTrace
         if (gateUpMerged) _t.Drop(gateUpWeight);
         if (downMerged) _t.Drop(downWeight);
         return output;
+    }
+
+    /// <summary>gate, up = gate_up.chunk(2) (views); silu(gate) keeps the gate half, the product keeps silu's output and
+    /// the up half. Returns the product.</summary>
+    private int SwiGlu(int gateUp, long halfBytes)
+    {
+        int act = _t.New(halfBytes);
+        _t.Op(act, [gateUp], saved: [gateUp]);
+        int product = _t.New(halfBytes);
+        _t.Op(product, [act, gateUp], saved: [act, gateUp]);
+        _t.Drop(act);
+        return product;
+    }
+
+    /// <summary>GptOssExperts._apply_gate on interleaved gate/up views: gate clamped above at swiglu_limit, up clamped both
+    /// ways (each clamp keeps gate_up), glu = gate · sigmoid(1.702 · gate) (the sigmoid keeps its output, the product both
+    /// factors), then (up + 1) · glu (both factors kept). Returns that product.</summary>
+    private int GptOssGlu(int gateUp, long halfBytes)
+    {
+        int gate = _t.New(halfBytes);
+        _t.Op(gate, [gateUp], saved: [gateUp]);
+        int up = _t.New(halfBytes);
+        _t.Op(up, [gateUp], saved: [gateUp]);
+        int scaled = _t.New(halfBytes);
+        _t.Op(scaled, [gate]);
+        int sigmoid = _t.New(halfBytes);
+        _t.Op(sigmoid, [scaled], saved: [sigmoid]);
+        _t.Drop(scaled);
+        int glu = _t.New(halfBytes);
+        _t.Op(glu, [gate, sigmoid], saved: [gate, sigmoid]);
+        _t.Drop(gate, sigmoid);
+        int upPlusOne = _t.New(halfBytes);
+        _t.Op(upPlusOne, [up]);
+        _t.Drop(up);
+        int product = _t.New(halfBytes);
+        _t.Op(product, [upPlusOne, glu], saved: [upPlusOne, glu]);
+        _t.Drop(upPlusOne, glu);
+        return product;
+    }
+
+    /// <summary>out + bias[experts_sorted]: the bias rows gathered per pair (the gather keeps its index when the bias
+    /// trains), then added. Returns the sum; the matmul output and the gathered rows die with the statement.</summary>
+    private int AddGatheredBias(int output, Param bias, int expertsSorted, long bytes)
+    {
+        int rows = _t.New(bytes);
+        _t.Op(rows, [], saved: bias.Trainable ? [expertsSorted] : [], weights: [new WeightGrad(bias, bias.Bytes)]);
+        int sum = _t.New(bytes);
+        _t.Op(sum, [output, rows]);
+        _t.Drop(output, rows);
+        return sum;
     }
 
     /// <summary>torch._grouped_mm (derivatives.yaml): the input's gradient reads the weight, the weight's reads the input,

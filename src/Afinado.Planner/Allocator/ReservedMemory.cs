@@ -36,8 +36,13 @@ public static class ReservedMemory
     private static string? MoeNotTraced(ModelProfile profile, Job job)
     {
         var a = profile.Architecture;
-        if (a.MoeLoop != MoeTrainingLoop.TopKExperts || a.MoeRunsEveryExpert || !a.RoutedExpertsAreParameters || a.RouterIsLinearModule)
+        bool gptOss = a.MoeLoop == MoeTrainingLoop.GptOss;
+        // gpt_oss's checkpoint stores the stacks themselves; the others' per-expert linears are stacked at load.
+        if (!(a.MoeLoop == MoeTrainingLoop.TopKExperts || gptOss) || a.MoeRunsEveryExpert || !(a.RoutedExpertsAreParameters || gptOss))
             return $"{a.ModelType}'s mixture-of-experts blocks are not traced";
+        if (gptOss && job.ResolvedExperts != ExpertsBackend.GroupedMm) return "gpt_oss's eager experts loop is not traced (--experts grouped_mm is)";
+        // transformers runs MXFP4 stacks through its Triton MoE kernels, not grouped_mm.
+        if (job.ResolvedWeightsDtype == DType.Mxfp4) return "MXFP4 experts (Triton MoE kernels) are not traced";
         // The eager loop's weight gradients go through a select of the stack per expert (SelectBackward: a stack-sized zero
         // tensor each); that loop is traced with frozen stacks only.
         if (job.ResolvedExperts != ExpertsBackend.GroupedMm && job.IsTraining

@@ -213,7 +213,7 @@ internal sealed partial class DecoderTrace
             var t = tensors[ti];
             int slot = t.Layer is int l && l >= 0 && l < a.NumLayers ? l : a.NumLayers;
             bool other = t.IsBias ? t.Role != TensorRole.Vision
-                : t.Role == TensorRole.PositionEmbedding
+                : t.Role is TensorRole.PositionEmbedding or TensorRole.AttnSink
                 || (t.Role == TensorRole.Norm && slot < a.NumLayers && !(qkNorm is not null && QkNormKind(t) is not null) && ++normsSeen[slot] > 2);
             if (other) others.Add((ti, slot, t.IsBias && t.Role != TensorRole.Norm));
         }
@@ -637,7 +637,7 @@ internal sealed partial class DecoderTrace
             }
             else { _t.Hold(k); _t.Hold(v); }
             long pairs = b * heads * s * keys;
-            int scores;
+            int scores, boundUntilReturn = -1;
             if (math)
             {
                 // aten _scaled_dot_product_attention_math: q and k scaled by √scale, scores, softmax, p·v.
@@ -648,6 +648,30 @@ internal sealed partial class DecoderTrace
                 int sm = _t.New(ob * pairs); _t.Op(sm, [sc], saved: [sm]);
                 _t.Drop(sc);
                 scores = sm;
+            }
+            else if (_a.AttentionSinks)
+            {
+                // gpt_oss eager_attention_forward: q·kᵀ · scale, + mask, the sink logit concatenated as one more column,
+                // the row maximum subtracted, softmax in the logits' dtype (kept), the sink column sliced off (a view).
+                // attn_weights stays bound to the masked scores until the dropout line rebinds it; combined_logits stays
+                // bound to the max-subtracted copy until the function returns.
+                if (_mask < 0 && s > 1) { _mask = _t.New((long)ob * b * s * keys); }
+                int mm = _t.New(ob * pairs); _t.Op(mm, [q, kr], saved: [q, kr]);
+                int scaled = _t.New(ob * pairs); _t.Op(scaled, [mm]);
+                _t.Drop(mm);
+                int masked = scaled;
+                if (_mask >= 0) { masked = _t.New(ob * pairs); _t.Op(masked, [scaled]); _t.Drop(scaled); }
+                long rows = b * heads * s, wide = rows * (keys + 1);
+                int combined = _t.New(ob * wide); _t.Op(combined, [masked]);
+                int maxValues = _t.New(ob * rows), maxIndices = _t.New(8 * rows);
+                _t.Op(maxValues, [combined], saved: [maxIndices]);
+                _t.Drop(maxIndices);
+                int shifted = _t.New(ob * wide); _t.Op(shifted, [combined, maxValues]);
+                _t.Drop(combined, maxValues);
+                int probs = _t.New(ob * wide); _t.Op(probs, [shifted], saved: [probs]);
+                _t.Drop(masked);
+                scores = probs;
+                boundUntilReturn = shifted;
             }
             else
             {
@@ -676,6 +700,7 @@ internal sealed partial class DecoderTrace
             output = _t.New(ob * T * qW);
             _t.Op(output, [o]);
             _t.Drop(o, kr, vr);
+            if (boundUntilReturn >= 0) _t.Drop(boundUntilReturn);
         }
         else if (cache is not null && _job.KvCache == KvCacheKind.Static && _a.NumKvHeads < _a.NumHeads)
         {
