@@ -655,12 +655,7 @@ internal sealed partial class DecoderTrace
                 // the row maximum subtracted, softmax in the logits' dtype (kept), the sink column sliced off (a view).
                 // attn_weights stays bound to the masked scores until the dropout line rebinds it; combined_logits stays
                 // bound to the max-subtracted copy until the function returns.
-                if (_mask < 0 && s > 1) { _mask = _t.New((long)ob * b * s * keys); }
-                int mm = _t.New(ob * pairs); _t.Op(mm, [q, kr], saved: [q, kr]);
-                int scaled = _t.New(ob * pairs); _t.Op(scaled, [mm]);
-                _t.Drop(mm);
-                int masked = scaled;
-                if (_mask >= 0) { masked = _t.New(ob * pairs); _t.Op(masked, [scaled]); _t.Drop(scaled); }
+                int masked = MaskedScores(q, kr, ob, s, keys);
                 long rows = b * heads * s, wide = rows * (keys + 1);
                 int combined = _t.New(ob * wide); _t.Op(combined, [masked]);
                 int maxValues = _t.New(ob * rows), maxIndices = _t.New(8 * rows);
@@ -675,12 +670,7 @@ internal sealed partial class DecoderTrace
             }
             else
             {
-                if (_mask < 0 && s > 1) { _mask = _t.New((long)ob * b * s * keys); }
-                int mm = _t.New(ob * pairs); _t.Op(mm, [q, kr], saved: [q, kr]);
-                int scaled = _t.New(ob * pairs); _t.Op(scaled, [mm]);
-                _t.Drop(mm);
-                int masked = scaled;
-                if (_mask >= 0) { masked = _t.New(ob * pairs); _t.Op(masked, [scaled]); _t.Drop(scaled); }
+                int masked = MaskedScores(q, kr, ob, s, keys);
                 // attn_weights = softmax(attn_weights, dtype=float32).to(dtype): a 16-bit input is converted to fp32
                 // first, then the fp32 softmax, then the cast; the old attn_weights lives until the statement rebinds it.
                 int in32 = masked;
@@ -734,6 +724,21 @@ internal sealed partial class DecoderTrace
         var (normed, _) = Norm(projection, bytes, norm, width);
         _t.Drop(projection);
         return normed;
+    }
+
+    /// <summary>Eager attention's scores up to the mask: q·kᵀ (keeping q and the repeated k), times the scale, plus the
+    /// causal mask (built once per forward), each a new tensor that frees the one before.</summary>
+    private int MaskedScores(int q, int kr, int ob, long seq, long keys)
+    {
+        long pairs = _batch * _a.NumHeads * seq * keys;
+        if (_mask < 0 && seq > 1) _mask = _t.New((long)ob * _batch * seq * keys);
+        int mm = _t.New(ob * pairs); _t.Op(mm, [q, kr], saved: [q, kr]);
+        int scaled = _t.New(ob * pairs); _t.Op(scaled, [mm]);
+        _t.Drop(mm);
+        if (_mask < 0) return scaled;
+        int masked = _t.New(ob * pairs); _t.Op(masked, [scaled]);
+        _t.Drop(scaled);
+        return masked;
     }
 
     /// <summary>transformers' DynamicLayer.update: <c>self.keys = torch.cat([self.keys, key_states], dim=-2)</c>, also on
