@@ -4,11 +4,13 @@ using Afinado.Planner.Memory;
 namespace Afinado.Planner.Allocator;
 
 /// <summary>
-/// The sparse blocks of Mixtral and Qwen2/3 MoE as transformers 5 runs them with the grouped_mm experts backend, op by op
-/// (the same ops bench/interop/moe_saved.py runs on autograd to check the ledger's saved tensors): the TopKRouter (a
-/// linear, an fp32 softmax, top-k, renormalised in place), then grouped_mm_experts_forward (every token–expert pair
-/// gathered, sorted by expert, two grouped matmuls over the stacked weights, the routing weight, the order restored and
-/// the k outputs of each token summed), then Qwen2-MoE's gated shared expert added in place.
+/// The sparse blocks of Mixtral, Qwen2/3 MoE and gpt-oss as transformers 5 runs them, op by op (the same ops
+/// bench/interop/moe_saved.py runs on autograd to check the ledger's saved tensors): the router (Mixtral/Qwen's TopKRouter:
+/// a linear, an fp32 softmax, top-k, renormalised in place; GptOssTopKRouter: a biased linear, top-k of the logits, a
+/// softmax over the k), then the experts — grouped_mm_experts_forward (every token–expert pair gathered, sorted by expert,
+/// two grouped matmuls over the stacked weights, gpt-oss's biases and gate, the routing weight, the order restored and the
+/// k outputs of each token summed) or the eager loop expert by expert — with PEFT's ParamWrapper merging W + ΔW when
+/// target_parameters adapts the stacks, then Qwen2-MoE's gated shared expert added in place.
 /// </summary>
 internal sealed partial class DecoderTrace
 {
@@ -109,7 +111,7 @@ internal sealed partial class DecoderTrace
             int softmax = _t.New(rb * tokens * k);
             _t.Op(softmax, [topValues], saved: [softmax]);
             _t.Drop(topValues);
-            int routed = GroupedMmExperts(x, xb, topIndices, softmax, moe, weightBytes: rb);
+            int routed = GroupedMmExperts(x, xb, softmax, moe, weightBytes: rb);
             _t.Drop(topIndices, softmax);
             return routed;
         }
@@ -137,7 +139,7 @@ internal sealed partial class DecoderTrace
             }
             _t.Drop(sum);
         }
-        int output = _job.ResolvedExperts == ExpertsBackend.GroupedMm ? GroupedMmExperts(x, xb, topI, topW, moe) : EagerExperts(x, xb, topW, moe);
+        int output = _job.ResolvedExperts == ExpertsBackend.GroupedMm ? GroupedMmExperts(x, xb, topW, moe) : EagerExperts(x, xb, topW, moe);
         if (layer.MlpDown is not null)
         {
             // Qwen2-MoE: the shared expert on every token, scaled by sigmoid(shared_expert_gate(x)), added in place.
@@ -163,7 +165,7 @@ internal sealed partial class DecoderTrace
     }
 
     /// <summary>grouped_mm_experts_forward: its locals hold every routed pair until it returns.</summary>
-    private int GroupedMmExperts(int x, int xb, int topI, int topW, MoeParams moe, int weightBytes = 4)
+    private int GroupedMmExperts(int x, int xb, int topW, MoeParams moe, int weightBytes = 4)
     {
         long tokens = T, h = _a.HiddenSize, experts = _a.NumExperts, width = _a.ExpertWidth, pairs = tokens * _a.ExpertsPerToken;
         // grouped_mm is not autocast: its input is cast to the stacks' dtype.

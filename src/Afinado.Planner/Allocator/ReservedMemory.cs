@@ -31,8 +31,9 @@ public static class ReservedMemory
             : null;
     }
 
-    /// <summary>Why a sparse model's blocks are not traced: only the top-k blocks over transformers 5's stacked experts
-    /// (Mixtral, Qwen2/3 MoE) through the grouped_mm backend are (<c>DecoderTrace.Moe.cs</c>).</summary>
+    /// <summary>Why a sparse model's blocks are not traced (null: they are, <c>DecoderTrace.Moe.cs</c>): Mixtral's and Qwen2/3
+    /// MoE's top-k blocks through grouped_mm or, with frozen stacks, the eager loop, and gpt-oss's bf16 stacks through
+    /// grouped_mm, with PEFT target_parameters on the stacks.</summary>
     private static string? MoeNotTraced(ModelProfile profile, Job job)
     {
         var a = profile.Architecture;
