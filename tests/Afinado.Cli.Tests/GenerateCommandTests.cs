@@ -7,6 +7,11 @@ namespace Afinado.Cli.Tests;
 /// A Hugging Face folder with its own tokenizer finetunes, exports a folder that carries the tokenizer, and generates
 /// from it: <c>afinado train</c> then <c>afinado generate --json</c>.
 /// </summary>
+/// <remarks>Runs alone (<see cref="TorchThreadsCollection"/>). The CLI runs in this process and libtorch's thread count is
+/// process-wide, so a parallel test's <c>--threads</c> can change the reductions of this tiny random model's training. The
+/// chat's line count failed once in CI (8 lines for 2 turns) and passed on every rerun; a changed greedy token, a newline,
+/// is the likely cause.</remarks>
+[Collection(TorchThreadsCollection.Name)]
 public class GenerateCommandTests
 {
     private const string TinyQwen3 = """
