@@ -44,13 +44,7 @@ def gpt_oss(T, h, I, E, k, mode, backend="eager"):
     if backend == "grouped":
         # grouped_mm_experts_forward with is_transposed and has_bias (GptOssExperts in transformers 5): the biases are
         # gathered by the sorted expert ids, the gate is GptOssExperts._apply_gate.
-        token_idx = torch.arange(T).unsqueeze(1).expand(-1, k).reshape(-1)
-        weights_s, experts = top_v.reshape(-1), top_i.reshape(-1)
-        selected = y[token_idx]
-        perm = torch.argsort(experts)
-        inv_perm = torch.argsort(perm)
-        experts_g, weights_g, selected_g = experts[perm], weights_s[perm], selected[perm]
-        offs = torch.cumsum(torch.histc(experts_g.float(), bins=E, min=0, max=E - 1), dim=0).to(torch.int32)
+        experts_g, weights_g, selected_g, inv_perm, offs = sorted_pairs(y, top_i, top_v, E)
         gu = _GroupedMM.apply(selected_g, gate_up, offs) + gate_up_b[experts_g]
         gate, up = gu[..., ::2], gu[..., 1::2]
         gate = gate.clamp(min=None, max=7.0)
@@ -284,10 +278,10 @@ def experts_eager(y, top_i, top_w, gate_up, down, E):
     return out
 
 
-def experts_grouped(y, top_i, top_w, gate_up, down, E):
-    """grouped_mm_experts_forward (transformers 5's default experts backend with torch >= 2.9): every (token, expert) pair
-    gathered, sorted by expert, two grouped matmuls, the routing weight, the original order restored and the k outputs
-    of a token summed."""
+def sorted_pairs(y, top_i, top_w, E):
+    """grouped_mm_experts_forward's routing: every (token, expert) pair's row gathered, the pairs sorted by expert, and
+    the int32 group offsets of the sorted experts. Returns the sorted expert ids, weights and rows, the inverse
+    permutation and the offsets."""
     T, k = top_i.shape
     token_idx = torch.arange(T).unsqueeze(1).expand(-1, k).reshape(-1)
     weights, experts = top_w.reshape(-1), top_i.reshape(-1)
@@ -296,6 +290,15 @@ def experts_grouped(y, top_i, top_w, gate_up, down, E):
     inv_perm = torch.argsort(perm)
     experts_g, weights_g, selected_g = experts[perm], weights[perm], selected[perm]
     offs = torch.cumsum(torch.histc(experts_g.float(), bins=E, min=0, max=E - 1), dim=0).to(torch.int32)
+    return experts_g, weights_g, selected_g, inv_perm, offs
+
+
+def experts_grouped(y, top_i, top_w, gate_up, down, E):
+    """grouped_mm_experts_forward (transformers 5's default experts backend with torch >= 2.9): every (token, expert) pair
+    gathered, sorted by expert, two grouped matmuls, the routing weight, the original order restored and the k outputs
+    of a token summed."""
+    T, k = top_i.shape
+    _, weights_g, selected_g, inv_perm, offs = sorted_pairs(y, top_i, top_w, E)
     gate, up = _GroupedMM.apply(selected_g, gate_up.transpose(-2, -1), offs).chunk(2, dim=-1)
     out_g = _GroupedMM.apply(F.silu(gate) * up, down.transpose(-2, -1), offs)
     out_g = out_g * weights_g.unsqueeze(-1)
@@ -338,6 +341,13 @@ def topk_block(T, h, I, E, k, mode, norm=True, backend="eager", dtype=torch.floa
 def saved(out, weights):
     # `weights` maps each weight's storage to the tensor itself: holding them keeps their memory from being reused by a
     # tensor of the graph (the PEFT mode rebinds the stacks to W + ΔW, and a freed original's address could then match).
+    storages, breakdown = saved_storages(out, weights)
+    print(json.dumps({"saved_bytes": sum(storages.values()), "breakdown": breakdown}))
+
+
+def saved_storages(out, weights):
+    """Walks out's autograd graph: the distinct storages its nodes saved (by data pointer, bytes), leaving out those in
+    `weights`, and their bytes by node and field."""
     seen, stack, storages, breakdown = set(), [out.grad_fn], {}, {}
     while stack:
         fn = stack.pop()
@@ -369,7 +379,7 @@ def saved(out, weights):
                     key = f"{type(fn).__name__}.{name[7:]}"
                     breakdown[key] = breakdown.get(key, 0) + storages[ptr]
         stack.extend(f for f, _ in fn.next_functions)
-    print(json.dumps({"saved_bytes": sum(storages.values()), "breakdown": breakdown}))
+    return storages, breakdown
 
 
 if __name__ == "__main__":

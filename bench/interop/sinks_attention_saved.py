@@ -8,11 +8,14 @@ subtracted, softmax in the logits' own dtype, the sink column dropped, the produ
 contiguous. q, k and v need a gradient (as when LoRA adapts their projections); the sinks are frozen. Walks the autograd
 graph, sums the distinct storages its nodes saved, and prints {"saved_bytes": N, "scores_bytes": M, "breakdown": …},
 where scores_bytes leaves out q and the (repeated) k and v: what the attention keeps per score and per row.
-An independent measurement for the planner's attention-scores line: it shares no code with it.
+An independent measurement for the planner's attention-scores line: it shares no code with it (the graph walk is
+moe_saved.py's).
 """
 import json, sys
 import torch
 import torch.nn.functional as F
+
+from moe_saved import saved_storages
 
 
 def repeat_kv(x, groups):
@@ -47,26 +50,7 @@ def main():
     v = torch.randn(b, kv_heads, s, d, dtype=dtype, requires_grad=True)
     sinks = torch.randn(heads, dtype=dtype)
     out, key_states, value_states = sinks_attention(q, k, v, sinks, d ** -0.5)
-    seen, stack, storages, breakdown = set(), [out.grad_fn], {}, {}
-    while stack:
-        fn = stack.pop()
-        if fn is None or fn in seen:
-            continue
-        seen.add(fn)
-        for name in dir(fn):
-            if not name.startswith("_saved_") or name.endswith(("sizes", "strides")):
-                continue
-            try:
-                value = getattr(fn, name)
-            except Exception:
-                continue
-            if isinstance(value, torch.Tensor) and value.dim() > 0:
-                ptr = value.storage().data_ptr()
-                if ptr not in storages:
-                    storages[ptr] = value.storage().nbytes()
-                    key = f"{type(fn).__name__}.{name[7:]}"
-                    breakdown[key] = breakdown.get(key, 0) + storages[ptr]
-        stack.extend(f for f, _ in fn.next_functions)
+    storages, breakdown = saved_storages(out, {})
     projections = {t.storage().data_ptr() for t in (q, key_states, value_states)}
     scores = sum(n for ptr, n in storages.items() if ptr not in projections)
     print(json.dumps({"saved_bytes": sum(storages.values()), "scores_bytes": scores, "breakdown": breakdown}))

@@ -140,24 +140,22 @@ internal sealed class AutogradTape(AllocationTrace trace)
 
     /// <summary>In-place <c>target += addend</c>: no new tensor. AddBackward hands the incoming gradient through
     /// unchanged (the same tensor to the addend and on to whatever produced the target), so its backward allocates nothing.</summary>
-    public void AddInPlace(int target, int addend)
-    {
-        if (!Recording || !(_requiresGrad[target] || _requiresGrad[addend])) return;
-        bool hadGrad = _requiresGrad[target];
-        _requiresGrad[target] = true;
-        _nodes.Add(new Node(target, _requiresGrad[addend] ? [addend] : [], [], [], []) { PassThrough = true, OutputHadGrad = hadGrad });
-    }
+    public void AddInPlace(int target, int addend) => RecordInPlace(target, addend, [], newInputGradient: false);
 
     /// <summary>In-place <c>target.index_add_(dim, index, source)</c>: the target's gradient passes through; the source's is
     /// <c>grad.index_select(dim, index)</c>, a new tensor (derivatives.yaml). Keeps <paramref name="saved"/> until backward.</summary>
-    public void IndexAddInPlace(int target, int source, ReadOnlySpan<int> saved)
+    public void IndexAddInPlace(int target, int source, ReadOnlySpan<int> saved) => RecordInPlace(target, source, saved, newInputGradient: true);
+
+    /// <summary>A node for an in-place op on <paramref name="target"/> whose gradient passes through to what produced the
+    /// target; <paramref name="input"/> gets the same gradient or, with <paramref name="newInputGradient"/>, a new one.</summary>
+    private void RecordInPlace(int target, int input, ReadOnlySpan<int> saved, bool newInputGradient)
     {
-        if (!Recording || !(_requiresGrad[target] || _requiresGrad[source])) return;
+        if (!Recording || !(_requiresGrad[target] || _requiresGrad[input])) return;
         bool hadGrad = _requiresGrad[target];
         _requiresGrad[target] = true;
         foreach (int t in saved) _refs[t]++;
-        _nodes.Add(new Node(target, _requiresGrad[source] ? [source] : [], saved.ToArray(), [], [])
-            { PassThrough = true, OutputHadGrad = hadGrad, InputGradientIsNew = true });
+        _nodes.Add(new Node(target, _requiresGrad[input] ? [input] : [], saved.IsEmpty ? [] : saved.ToArray(), [], [])
+            { PassThrough = true, OutputHadGrad = hadGrad, InputGradientIsNew = newInputGradient });
     }
 
     /// <summary>Marks a leaf input (e.g. embedding output of a trainable table) as needing a gradient.</summary>

@@ -105,7 +105,7 @@ internal sealed partial class DecoderTrace
         _pw = training ? (job.Precision is Precision.Fp32 or Precision.AmpBf16 or Precision.AmpFp16 ? 4 : 2) : Math.Max(1, (int)Math.Round(w.Bytes()));
         // The residual stream's dtype is the embedding output's, as the ledger takes it: fp32 under AMP when the table is
         // held in fp32 (full finetuning), 16-bit when a LoRA base is loaded in 16 bits.
-        _r = training ? (int)TrainingLedger.Settings(profile, job, _c).R : _c;
+        _r = (int)TrainingLedger.ResidualBytes(profile, job, _c);
         _ad = training && job.Method.UsesAdapters() ? (int)job.ResolvedAdapterDtype.Bytes() : _c;
         _batch = job.Batch;
         _seq = job.Seq;

@@ -72,23 +72,19 @@ internal static class ActivationModel
                 saved.AttentionCore += T * c * 3 * q;
                 saved.AttentionScores += c * s.Batch * a.NumHeads * s.Seq * (double)s.Seq;
             }
-            else if (s.Kernel == AttentionKernel.Eager && a.AttentionSinks)
-            {
-                // gpt_oss eager_attention_forward (bench/interop/sinks_attention_saved.py, SinksAttentionInteropTests): the
-                // softmax over s + 1 columns in the logits' dtype (the product with V reads the same tensor) and the row
-                // maximum's int64 indices; cat, the sink's expand and the subtraction keep nothing.
-                double kvSaved = repeat ? q : kv;
-                saved.AttentionCore += T * c * (q + 2 * kvSaved);
-                double rows = (double)s.Batch * a.NumHeads * s.Seq, pairs = rows * s.Seq;
-                saved.AttentionScores += c * rows * (s.Seq + 1) + 8 * rows + (s.Dropout > 0 ? pairs * (1 + c) : 0);
-            }
             else if (s.Kernel == AttentionKernel.Eager)
             {
                 double kvSaved = repeat ? q : kv;
                 saved.AttentionCore += T * c * (q + 2 * kvSaved);
-                double pairs = (double)s.Batch * a.NumHeads * s.Seq * (double)s.Seq;
-                // fp32 softmax output; its 16-bit copy (or, with dropout, a 1-byte mask plus the dropped copy).
-                saved.AttentionScores += pairs * (4 + (c < 4 ? c : 0) + (s.Dropout > 0 ? 1 + (c < 4 ? 0 : c) : 0));
+                double rows = (double)s.Batch * a.NumHeads * s.Seq, pairs = rows * s.Seq;
+                if (a.AttentionSinks)
+                    // gpt_oss eager_attention_forward (bench/interop/sinks_attention_saved.py, SinksAttentionInteropTests): the
+                    // softmax over s + 1 columns in the logits' dtype (the product with V reads the same tensor) and the row
+                    // maximum's int64 indices; cat, the sink's expand and the subtraction keep nothing.
+                    saved.AttentionScores += c * rows * (s.Seq + 1) + 8 * rows + (s.Dropout > 0 ? pairs * (1 + c) : 0);
+                else
+                    // fp32 softmax output; its 16-bit copy (or, with dropout, a 1-byte mask plus the dropped copy).
+                    saved.AttentionScores += pairs * (4 + (c < 4 ? c : 0) + (s.Dropout > 0 ? 1 + (c < 4 ? 0 : c) : 0));
                 // Afinado's TorchSharp model builds a bool causal mask per layer that masked_fill keeps for backward.
                 if (s.Cpu) saved.AttentionScores += s.Seq * (double)s.Seq;
             }

@@ -242,19 +242,27 @@ internal static class TrainingLedger
                 stored is not null ? job.StoredFormat!.KernelSource : "bitsandbytes MatMul4Bit (dequantize_4bit per call); memory.md §1.5"));
     }
 
-    internal static ActivationSettings Settings(ModelProfile p, Job job, double c)
+    /// <summary>Bytes per element of the residual stream: the embedding output's dtype (fp32 for a trainable table under
+    /// AMP, the loaded dtype for a frozen one), fp32 in fp32 runs and after kbit preparation, at least the compute width.</summary>
+    internal static double ResidualBytes(ModelProfile p, Job job, double c)
     {
+        if (!job.IsTraining) return c;
         var w = job.ResolvedWeightsDtype;
         double paramBytes = job.Precision is Precision.Fp32 or Precision.AmpBf16 or Precision.AmpFp16 ? 4 : 2;
         double r = p.EmbeddingTrainable ? paramBytes : (w.IsQuantized() ? 2 : w.Bytes());
         if (job.Precision == Precision.Fp32 || ActivationBytes(job, c) == 4) r = 4;
-        if (!job.IsTraining) r = c;
+        return Math.Max(r, c);
+    }
+
+    internal static ActivationSettings Settings(ModelProfile p, Job job, double c)
+    {
+        double r = ResidualBytes(p, job, c);
         var lora = p.Selection.Lora;
         // The LoRA branch computes in the adapter dtype unless autocast runs it (AMP); a dtype unlike the input's means
         // PEFT casts the input, and lora_A keeps that private copy (peft LoraLayer._cast_input_dtype).
         double adapter = job.Method.UsesAdapters() && job.IsTraining ? job.ResolvedAdapterDtype.Bytes() : c;
         double loraC = job.Precision.IsAmp() ? c : adapter;
-        return new ActivationSettings(job.Batch, job.Seq, c, Math.Max(r, c), job.Attention, job.Compile, job.Dropout,
+        return new ActivationSettings(job.Batch, job.Seq, c, r, job.Attention, job.Compile, job.Dropout,
             p.Architecture.FusedLayerNorm && job.Dropout > 0, lora?.Rank ?? 0, lora?.Dropout ?? 0)
         {
             LoraC = loraC,
