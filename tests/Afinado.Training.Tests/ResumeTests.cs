@@ -1,6 +1,7 @@
 using Afinado.Planner;
 using Afinado.Training.Checkpoints;
 using Afinado.Training.Data;
+using Afinado.Training.LearningRules;
 using Afinado.Training.Loop;
 using Afinado.Training.Models;
 using Afinado.Training.Optim;
@@ -134,19 +135,16 @@ public sealed class ResumeTests : IDisposable
     }
 
     /// <summary>Reports a finite loss but fills the first trainable tensor with NaN at one step: damage only the weights show.</summary>
-    private sealed class PoisonAt(long poisonStep) : ILearningRule
+    private sealed class PoisonAt(long poisonStep, IReadOnlyList<(string Name, Parameter Parameter)> trainable) : ILearningRule
     {
-        private IReadOnlyList<(string Name, Parameter Parameter)> trainable = [];
         public string Name => "poison";
-        public void Initialize(RuleContext context) => trainable = context.Trainable;
-        public StepOutcome Step(StepInput input)
+        public RuleCounters Counters { get; } = new();
+        public RuleStepResult Step(RuleStep step)
         {
-            if (input.Step == poisonStep)
+            if (step.Index == poisonStep)
                 using (no_grad()) trainable[0].Parameter.fill_(double.NaN);
-            return new StepOutcome(1.0, 1);
+            return new RuleStepResult(1.0, 1, 0);
         }
-        public Dictionary<string, Tensor> StateDict() => new();
-        public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state) { }
         public void Dispose() { }
     }
 
@@ -158,7 +156,7 @@ public sealed class ResumeTests : IDisposable
         var trainable = SelectionApplier.Apply(model, SharedSelection.CreateParameterSelection(model.Architecture, "full", [], 4, 8, 0.0, ["all-linear"]));
         var data = DataCatalog.TokenSource("fortunes-es", null, TextTokenizers.Create("byte"), 32);
         var store = new CheckpointStore(dir);
-        using var rule = new PoisonAt(2);
+        using var rule = new PoisonAt(2, trainable);
         var loop = new TrainingLoop(new LoopOptions(5, 2, 1, new LearningRateSchedule(1e-3, 1e-3, 0, 5), null, 0, 1, 1, 3),
             model, trainable, Optimizers.Create("sgd", trainable, 0, 0, 0.9, 0.95, 1e-8), rule, data, store);
 

@@ -1,3 +1,4 @@
+using Afinado.Training.Recipes;
 using Afinado.Training.Loop;
 using System.Diagnostics;
 using System.Reflection;

@@ -1,3 +1,4 @@
+using Afinado.Training.Recipes;
 using Afinado.Evaluation.Metrics;
 using Afinado.Evaluation.Tasks;
 using Afinado.Evaluation.Verdicts;

@@ -1,3 +1,4 @@
+using Afinado.Training.Optim;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -7,14 +8,15 @@ namespace Afinado.Training.LearningRules;
 /// Direct Feedback Alignment (Nøkland 2016): the output layer gets its true gradient e·h_{L−1}ᵀ, every hidden layer
 /// gets δa_i = (e·B_i) ⊙ f′(a_i) through fixed random B_i, and the optimizer steps on those. Needs an
 /// <see cref="IFeedbackModel"/> that routes hidden outputs (MLP layers, conv stages, transformer blocks) through the tap.
+/// One feedback pass runs on the step's whole data (its micro-batches joined).
 /// </summary>
 public sealed class DfaRule : ILearningRule
 {
     private readonly IFeedbackModel _model;
-    private readonly optim.Optimizer _optimizer;
+    private readonly IOptimizer _optimizer;
     private readonly ParameterVector _theta;
 
-    public DfaRule(IFeedbackModel model, optim.Optimizer optimizer, DfaFeedback feedback)
+    public DfaRule(IFeedbackModel model, IOptimizer optimizer, DfaFeedback feedback)
     {
         _model = model;
         _optimizer = optimizer;
@@ -26,15 +28,15 @@ public sealed class DfaRule : ILearningRule
     public DfaFeedback Feedback { get; }
     public RuleCounters Counters { get; } = new();
 
-    public RuleStepResult Step(Batch batch)
+    public RuleStepResult Step(RuleStep step)
     {
         using var scope = NewDisposeScope();
         _theta.ClearGradients();
-        var loss = _model.Loss(batch, new DfaTap(Feedback));
+        var loss = _model.Loss(step.Whole(), new DfaTap(Feedback));
         loss.backward();
-        _optimizer.step();
+        double? norm = Optimizers.ClipAndStep(_optimizer, step.LearningRate, step.ClipNorm);
         _theta.ClearGradients();
-        return Counters.Record(new RuleStepResult(loss.ToDouble(), 1, 1));
+        return Counters.Record(new RuleStepResult(loss.ToDouble(), step.MicroBatches, step.MicroBatches, norm));
     }
 
     public void Dispose() => Feedback.Dispose();

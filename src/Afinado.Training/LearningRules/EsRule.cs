@@ -1,3 +1,4 @@
+using Afinado.Training.Optim;
 using static TorchSharp.torch;
 
 namespace Afinado.Training.LearningRules;
@@ -18,11 +19,6 @@ public sealed record EsOptions
     /// for the same compute (<see cref="LowRankNoise"/>). Memory: C·r·(in + out) factors per chunk instead of 2C·D rows.
     /// </summary>
     public int NoiseRank { get; init; }
-    /// <summary>
-    /// Step size of the direct (MeZO-style) update used when the rule gets no optimizer: θ −= lr·c_i·ε_i is applied pair
-    /// by pair as each ε_i is redrawn, so no estimate, .grad or optimizer state is ever allocated.
-    /// </summary>
-    public double DirectLearningRate { get; init; } = 1e-3;
 
     internal void Validate()
     {
@@ -34,46 +30,45 @@ public sealed record EsOptions
 
 /// <summary>
 /// OpenAI-ES (Salimans et al. 2017): mirrored sampling, optional centered-rank fitness shaping, noise regenerated from
-/// per-pair seeds. The estimate g = 1/(2Pσ²)·Σ_i (s⁺_i − s⁻_i)·ε_i (with s = shaped losses) is written into .grad and
-/// the given optimizer (SGD, Adam, …) takes the step, so weight decay and momentum behave as with backprop.
-/// Without shaping, g is the unbiased gradient of the Gaussian-smoothed loss.
+/// per-pair seeds (seed, step index, pair). The estimate g = 1/(2Pσ²)·Σ_i (s⁺_i − s⁻_i)·ε_i (with s = shaped losses) is
+/// written into .grad and the given optimizer (SGD, Adam, …) takes the step at the step's rate after the step's clip, so
+/// weight decay and momentum behave as with backprop. Without shaping, g is the unbiased gradient of the Gaussian-smoothed
+/// loss. Without an optimizer the update is direct (MeZO-style): θ −= lr·c_i·ε_i pair by pair as each ε_i is redrawn, so
+/// no estimate, .grad or optimizer state is ever allocated (and no clip or weight decay applies).
+/// Members are scored on the step's whole data (its micro-batches joined) in the model's forward-only mode.
 /// </summary>
 public sealed class EsRule : ILearningRule
 {
     private readonly ParameterVector _theta;
     private readonly AntitheticEstimator _estimator;
-    private readonly optim.Optimizer? _optimizer;
+    private readonly ILossModel _model;
+    private readonly IOptimizer? _optimizer;
     private readonly EsOptions _options;
     private readonly LowRankNoise? _lowRank;
-    private long _step;
 
-    /// <param name="optimizer">Steps on the estimate written into .grad; null = direct in-place SGD at
-    /// <see cref="EsOptions.DirectLearningRate"/> (memory: weights + one perturbation buffer + forward activations).</param>
-    public EsRule(ILossModel model, optim.Optimizer? optimizer, EsOptions options)
+    /// <param name="optimizer">Steps on the estimate written into .grad; null = direct in-place SGD at the step's learning
+    /// rate (memory: weights + one perturbation buffer + forward activations).</param>
+    public EsRule(ILossModel model, IOptimizer? optimizer, EsOptions options)
     {
         options.Validate();
+        _model = model;
         _theta = new ParameterVector(model.TrainableParameters);
         _estimator = new AntitheticEstimator(model, _theta, options.PopulationChunkPairs);
         _optimizer = optimizer;
         _options = options;
         _lowRank = options.NoiseRank > 0 ? new LowRankNoise(model.TrainableParameters, options.NoiseRank) : null;
-        DirectLearningRate = options.DirectLearningRate;
     }
 
     public string Name => "es";
     public RuleCounters Counters { get; } = new();
     public long ParameterCount => _theta.Count;
 
-    /// <summary>Index of the next step; the noise of step t is drawn from (seed, t, pair), so a host that resumes a run sets it.</summary>
-    public long StepIndex { get => _step; set => _step = value; }
-
-    /// <summary>Step size of the direct update (no optimizer); a host with a learning-rate schedule sets it every step.</summary>
-    public double DirectLearningRate { get; set; }
-
-    public RuleStepResult Step(Batch batch)
+    public RuleStepResult Step(RuleStep ruleStep)
     {
         using var scope = NewDisposeScope();
-        long step = _step;
+        using var forwardOnly = _model.ForwardOnly();
+        long step = ruleStep.Index;
+        var batch = ruleStep.Whole();
         Generator GeneratorFor(int pair) => MemberNoise.GeneratorFor(_options.Seed, step, pair);
         void Perturb(int pair, Tensor into)
         {
@@ -88,20 +83,20 @@ public sealed class EsRule : ILearningRule
         var (sp, sm) = FitnessShapingMath.Apply(_options.Shaping, plus, minus);
         double scale = 1.0 / (2.0 * _options.Pairs * _options.Sigma * _options.Sigma);
         var coef = sp.Zip(sm, (a, b) => (a - b) * scale).ToArray();
+        double? norm = null;
         if (_optimizer is null)
         {
-            _estimator.ApplyInPlace(coef, -DirectLearningRate, Perturb);
+            _estimator.ApplyInPlace(coef, -ruleStep.LearningRate, Perturb);
         }
         else
         {
             var g = _lowRank is null ? _estimator.Combine(coef, Perturb) : _estimator.CombineLowRank(coef, GeneratorFor, _lowRank, _options.Sigma);
             _theta.SetGradients(g);
-            _optimizer.step();
+            norm = Optimizers.ClipAndStep(_optimizer, ruleStep.LearningRate, ruleStep.ClipNorm);
             _theta.ClearGradients();
         }
-        _step++;
         double loss = (plus.Sum() + minus.Sum()) / (2.0 * _options.Pairs);
-        return Counters.Record(new RuleStepResult(loss, 2L * _options.Pairs, 0));
+        return Counters.Record(new RuleStepResult(loss, 2L * _options.Pairs * ruleStep.MicroBatches, 0, norm));
     }
 
     public void Dispose() { }

@@ -1,3 +1,4 @@
+using Afinado.Training.Optim;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -33,21 +34,25 @@ public sealed record GuidedEsOptions
 /// ε = σ·√(α/n)·z_n + σ·√((1−α)/k)·U·z_k, which is N(0, σ²Σ) with Σ = α/n·I + (1−α)/k·UUᵀ — Σ is never formed.
 /// The estimate g = β/(2σ²P)·Σ_i ε_i·(f(θ+ε_i) − f(θ−ε_i)) keeps the 1/P factor (evosax drops it; the paper does not)
 /// and goes to the optimizer as .grad. z_n is drawn first from each pair's seed, so with α = 1 the perturbations are
-/// exactly OpenAI-ES's at σ_ES = σ/√n.
+/// exactly OpenAI-ES's at σ_ES = σ/√n. The step (surrogate included) runs on the step's whole data in the model's
+/// forward-only mode; the optimizer steps at the step's rate after its clip.
 /// </summary>
 public sealed class GuidedEsRule : ILearningRule
 {
     private readonly ParameterVector _theta;
     private readonly AntitheticEstimator _estimator;
     private readonly ISurrogateGradient _surrogate;
-    private readonly optim.Optimizer _optimizer;
+    private readonly IOptimizer _optimizer;
     private readonly GuidedEsOptions _options;
     private readonly Queue<Tensor> _history = new();
-    private long _step;
+    private readonly ILossModel _model;
 
-    public GuidedEsRule(ILossModel model, ISurrogateGradient surrogate, optim.Optimizer optimizer, GuidedEsOptions options)
+    private const string HistoryKey = "surrogate_history/";
+
+    public GuidedEsRule(ILossModel model, ISurrogateGradient surrogate, IOptimizer optimizer, GuidedEsOptions options)
     {
         options.Validate();
+        _model = model;
         _theta = new ParameterVector(model.TrainableParameters);
         _estimator = new AntitheticEstimator(model, _theta, options.PopulationChunkPairs);
         _surrogate = surrogate;
@@ -58,9 +63,6 @@ public sealed class GuidedEsRule : ILearningRule
     public string Name => "guided-es";
     public RuleCounters Counters { get; } = new();
     public string SurrogateName => _surrogate.Name;
-
-    /// <summary>Index of the next step (noise seeds are (seed, step, pair)); a host that resumes a run sets it.</summary>
-    public long StepIndex { get => _step; set => _step = value; }
 
     /// <summary>The remembered surrogate gradients, oldest first (checkpointed by the host so a resume guides the same way).</summary>
     public IReadOnlyList<Tensor> History => _history.ToList();
@@ -73,10 +75,25 @@ public sealed class GuidedEsRule : ILearningRule
         foreach (var t in history) _history.Enqueue(t.detach().clone().DetachFromDisposeScope());
     }
 
-    public RuleStepResult Step(Batch batch)
+    /// <summary>The history as checkpoint tensors, oldest first, so a resumed run guides the same way.</summary>
+    public Dictionary<string, Tensor> StateDict()
+    {
+        var state = new Dictionary<string, Tensor>();
+        int i = 0;
+        foreach (var t in _history) state[HistoryKey + i++.ToString(System.Globalization.CultureInfo.InvariantCulture)] = t;
+        return state;
+    }
+
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state) =>
+        LoadHistory(state.Where(kv => kv.Key.StartsWith(HistoryKey, StringComparison.Ordinal))
+            .OrderBy(kv => int.Parse(kv.Key[HistoryKey.Length..], System.Globalization.CultureInfo.InvariantCulture)).Select(kv => kv.Value));
+
+    public RuleStepResult Step(RuleStep ruleStep)
     {
         using var scope = NewDisposeScope();
-        long step = _step;
+        using var forwardOnly = _model.ForwardOnly();
+        long step = ruleStep.Index;
+        var batch = ruleStep.Whole();
         var s = _surrogate.Compute(batch, step);
         Remember(s.Flat);
         var u = GuidingBasis();
@@ -99,11 +116,11 @@ public sealed class GuidedEsRule : ILearningRule
         var coef = plus.Zip(minus, (p, m) => (p - m) * scale).ToArray();
         var g = _estimator.Combine(coef, Perturb);
         _theta.SetGradients(g);
-        _optimizer.step();
+        double? norm = Optimizers.ClipAndStep(_optimizer, ruleStep.LearningRate, ruleStep.ClipNorm);
         _theta.ClearGradients();
-        _step++;
         double loss = s.Loss ?? (plus.Sum() + minus.Sum()) / (2.0 * _options.Pairs);
-        return Counters.Record(new RuleStepResult(loss, 2L * _options.Pairs + s.ForwardPasses, s.BackwardPasses));
+        int micro = ruleStep.MicroBatches;
+        return Counters.Record(new RuleStepResult(loss, (2L * _options.Pairs + s.ForwardPasses) * micro, s.BackwardPasses * micro, norm));
     }
 
     /// <summary>FIFO of the k most recent non-zero surrogates (a zero vector has no direction to guide by).</summary>

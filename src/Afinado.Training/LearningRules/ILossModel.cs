@@ -13,6 +13,20 @@ public interface ILossModel
 
     /// <summary>Mean loss over the batch; builds the autograd graph when grad mode is on.</summary>
     Tensor Loss(Batch batch);
+
+    /// <summary>
+    /// Puts the model in its forward-only mode until disposed. ES compares f(θ+ε) with f(θ−ε): dropout would draw
+    /// different masks for the two members and drown the difference, so ES rules score members in eval mode. Models with
+    /// nothing stochastic in their forward keep the default (nothing to switch).
+    /// </summary>
+    IDisposable ForwardOnly() => NoModeSwitch.Instance;
+}
+
+/// <summary>The forward-only mode of a model that has no other mode.</summary>
+internal sealed class NoModeSwitch : IDisposable
+{
+    public static readonly NoModeSwitch Instance = new();
+    public void Dispose() { }
 }
 
 /// <summary>

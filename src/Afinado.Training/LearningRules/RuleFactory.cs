@@ -1,5 +1,5 @@
 using Afinado.Planner;
-using static TorchSharp.torch;
+using Afinado.Training.Optim;
 
 namespace Afinado.Training.LearningRules;
 
@@ -22,9 +22,9 @@ public static class RuleFactory
 {
     public static readonly IReadOnlyList<string> Names = ["backprop", "es", "guided-es", "dfa"];
 
-    /// <param name="optimizer">Built by the caller over <c>model.TrainableParameters</c>; every rule hands it a .grad to step on.</param>
-    /// <param name="optimizer">May be null only for <c>es</c>: the direct MeZO-style update then needs no optimizer state.</param>
-    public static ILearningRule Create(RuleSettings settings, ILossModel model, optim.Optimizer? optimizer) => settings.Rule switch
+    /// <param name="optimizer">Built by the caller over <c>model.TrainableParameters</c>; every rule hands it a .grad to step
+    /// on. May be null only for <c>es</c>: the direct MeZO-style update then needs no optimizer state.</param>
+    public static ILearningRule Create(RuleSettings settings, ILossModel model, IOptimizer? optimizer) => settings.Rule switch
     {
         "es" => new EsRule(model, optimizer, settings.Es),
         _ when optimizer is null => throw new InputError("--optimizer", $"rule {settings.Rule} needs an optimizer", "Pass --optimizer adam or sgd; only es can run without one."),

@@ -1,3 +1,4 @@
+using Afinado.Training.Optim;
 using static TorchSharp.torch;
 
 namespace Afinado.Training.LearningRules;
@@ -10,10 +11,9 @@ public sealed class SurrogateDescentRule : ILearningRule
 {
     private readonly ParameterVector _theta;
     private readonly ISurrogateGradient _surrogate;
-    private readonly optim.Optimizer _optimizer;
-    private long _step;
+    private readonly IOptimizer _optimizer;
 
-    public SurrogateDescentRule(ILossModel model, ISurrogateGradient surrogate, optim.Optimizer optimizer)
+    public SurrogateDescentRule(ILossModel model, ISurrogateGradient surrogate, IOptimizer optimizer)
     {
         _theta = new ParameterVector(model.TrainableParameters);
         _surrogate = surrogate;
@@ -23,14 +23,14 @@ public sealed class SurrogateDescentRule : ILearningRule
     public string Name => $"descent-on-{_surrogate.Name}";
     public RuleCounters Counters { get; } = new();
 
-    public RuleStepResult Step(Batch batch)
+    public RuleStepResult Step(RuleStep step)
     {
         using var scope = NewDisposeScope();
-        var s = _surrogate.Compute(batch, _step++);
+        var s = _surrogate.Compute(step.Whole(), step.Index);
         _theta.SetGradients(s.Flat);
-        _optimizer.step();
+        double? norm = Optimizers.ClipAndStep(_optimizer, step.LearningRate, step.ClipNorm);
         _theta.ClearGradients();
-        return Counters.Record(new RuleStepResult(s.Loss ?? double.NaN, s.ForwardPasses, s.BackwardPasses));
+        return Counters.Record(new RuleStepResult(s.Loss ?? double.NaN, s.ForwardPasses * step.MicroBatches, s.BackwardPasses * step.MicroBatches, norm));
     }
 
     public void Dispose() => _surrogate.Dispose();

@@ -41,8 +41,6 @@ public sealed class LanguageModelRun
 
     /// <summary>Predicts the run's peak; defaults to the planner's <c>--device cpu</c> mode.</summary>
     public IPeakPlanner? Planner { get; init; } = new CpuPeakPlanner();
-    /// <summary>Rules other than backprop (ES, DFA …) are created here by name; null → only <c>backprop</c>.</summary>
-    public Func<string, ILearningRule?>? RuleFactory { get; init; }
 
     /// <summary>Reopens a run folder for <c>--resume</c>; <paramref name="maxSteps"/> may extend it.</summary>
     public static LanguageModelRun Resume(string runDir, int? maxSteps = null)
@@ -108,8 +106,8 @@ public sealed class LanguageModelRun
         long trainableCount = trainable.Sum(t => t.Parameter.numel());
         progress.Message(SelectionApplier.PeftSummary(model));
 
-        var optimizer = Optimizers.Create(config.Optimizer, trainable, config.WeightDecay, config.Momentum, config.Beta1, config.Beta2, config.Epsilon);
-        var rule = CreateRule(config.Rule);
+        using var optimizer = Optimizers.Create(config.Optimizer, trainable, config.WeightDecay, config.Momentum, config.Beta1, config.Beta2, config.Epsilon);
+        var rule = LoopRules.Create(config, new RuleContext(model, trainable, optimizer, TrainingLoop.CrossEntropy, config.Seed));
         var schedule = new LearningRateSchedule(config.LearningRate, config.MinLearningRate, config.WarmupSteps, config.MaxSteps);
         var store = new CheckpointStore(runDir, manifest.ConfigSha256);
         var loop = new TrainingLoop(new LoopOptions(config.MaxSteps, config.BatchSize, config.GradientAccumulation, schedule, config.ClipNorm,
@@ -203,12 +201,6 @@ public sealed class LanguageModelRun
     {
         var p = Path.Combine(runDir, "before.json");
         return File.Exists(p) ? RunFiles.Read<Before>(p) : null;
-    }
-
-    private ILearningRule CreateRule(string name)
-    {
-        if (name == "backprop") return new BackpropRule();
-        return RuleFactory?.Invoke(name) ?? new LearningRuleAdapter(config);
     }
 
     /// <summary>Free memory of this machine (null: unknown); tests replace it to stand for a smaller machine.</summary>

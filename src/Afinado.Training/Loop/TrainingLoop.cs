@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Afinado.Training.Checkpoints;
 using Afinado.Training.Data;
+using Afinado.Training.LearningRules;
 using Afinado.Training.Optim;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -38,7 +39,6 @@ public sealed class TrainingLoop
     {
         (this.options, this.model, this.trainable, this.optimizer, this.rule, this.data, this.checkpoints) =
             (options, model, trainable, optimizer, rule, data, checkpoints);
-        rule.Initialize(new RuleContext(model, trainable, optimizer, CrossEntropy, options.Seed));
     }
 
     public long StartStep => state.Step;
@@ -92,11 +92,14 @@ public sealed class TrainingLoop
             manual_seed(unchecked(options.Seed * 1_000_003 + step));
             double lr = options.Schedule.At(step);
             long s = step;
-            StepOutcome outcome;
+            RuleStepResult outcome;
             // One scope per step releases every handle the rule creates (state it keeps must be detached from scopes).
             using (NewDisposeScope())
-                outcome = rule.Step(new StepInput(step, lr, options.GradientAccumulation,
-                    m => data.TrainBatch(options.Seed, s, m, options.BatchSize), options.ClipNorm));
+                outcome = rule.Step(new RuleStep(step, lr, options.GradientAccumulation, m =>
+                {
+                    var (x, y) = data.TrainBatch(options.Seed, s, m, options.BatchSize);
+                    return new Batch(x, y);
+                }, options.ClipNorm));
             forward += outcome.ForwardPasses;
             if (!double.IsFinite(outcome.Loss))
                 return Diverged($"training loss became {outcome.Loss} at step {step} (learning rate {lr:G3}); stopped without updating.", step);

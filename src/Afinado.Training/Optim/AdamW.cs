@@ -68,4 +68,12 @@ public sealed class AdamW : IOptimizer
             expAvgSq[name] = state["exp_avg_sq/" + name].to(p.dtype).clone().DetachFromDisposeScope();
         }
     }
+
+    public void Dispose()
+    {
+        foreach (var t in expAvg.Values) t.Dispose();
+        expAvg.Clear();
+        foreach (var t in expAvgSq.Values) t.Dispose();
+        expAvgSq.Clear();
+    }
 }

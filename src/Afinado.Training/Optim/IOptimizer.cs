@@ -6,9 +6,11 @@ namespace Afinado.Training.Optim;
 /// <summary>
 /// An optimizer over a fixed list of named parameters (only the trainable ones: frozen tensors never get state).
 /// Written here rather than using TorchSharp's so that the state is lazy (allocated at the first step, as in PyTorch,
-/// which is what the planner charges), is exactly serialisable by name for bit-exact resume, and is readable.
+/// which is what the planner charges), is exactly serialisable by name for bit-exact resume, and is readable. The update
+/// ops are PyTorch's single-tensor ones in PyTorch's order, so results equal libtorch's optimizers bit for bit
+/// (OptimizerTests). Disposing frees the state tensors at once.
 /// </summary>
-public interface IOptimizer
+public interface IOptimizer : IDisposable
 {
     string Name { get; }
     IReadOnlyList<(string Name, Parameter Parameter)> Parameters { get; }
@@ -30,6 +32,26 @@ public static class Optimizers
         "momentum" => new Sgd(parameters, momentum, weightDecay),
         _ => throw new Afinado.Planner.InputError("--optimizer", $"\"{name}\" is not an optimizer", "Use adamw, sgd or momentum."),
     };
+
+    /// <summary>Adam (Kingma &amp; Ba) as PyTorch runs it with no weight decay: AdamW's update with wd = 0, the same ops.</summary>
+    public static IOptimizer Adam(IReadOnlyList<(string, Parameter)> parameters, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8) =>
+        new AdamW(parameters, beta1, beta2, eps, weightDecay: 0);
+
+    /// <summary>Parameters that have no names of their own (a classifier's, a toy's), named by position for state keys.</summary>
+    public static IReadOnlyList<(string, Parameter)> ByPosition(IEnumerable<Parameter> parameters) =>
+        parameters.Select((p, i) => (i.ToString(System.Globalization.CultureInfo.InvariantCulture), p)).ToList();
+
+    /// <summary>
+    /// The update every rule ends its step with: clip the global gradient norm of the optimizer's parameters (when
+    /// <paramref name="clipNorm"/> is set), then step at <paramref name="learningRate"/>. Returns the norm before clipping.
+    /// </summary>
+    public static double? ClipAndStep(IOptimizer optimizer, double learningRate, double? clipNorm)
+    {
+        double? norm = null;
+        if (clipNorm is { } clip) norm = nn.utils.clip_grad_norm_(optimizer.Parameters.Select(t => t.Parameter), clip);
+        optimizer.Step(learningRate);
+        return norm;
+    }
 
     internal static void ZeroGrad(IEnumerable<(string, Parameter)> parameters)
     {

@@ -54,4 +54,10 @@ public sealed class Sgd : IOptimizer
             if (state.TryGetValue("momentum_buffer/" + name, out var b))
                 buffers[name] = b.to(p.dtype).clone().DetachFromDisposeScope();
     }
+
+    public void Dispose()
+    {
+        foreach (var t in buffers.Values) t.Dispose();
+        buffers.Clear();
+    }
 }

@@ -32,10 +32,10 @@ public class DfaRuleTests
         using var feedback = new DfaFeedback(seed: 1);
         feedback.Set(0, dfa.Layers[1].weight!);          // B_1 = W_2ᵀ in column notation: e·W_2 as rows
 
-        using var bpRule = new BackpropRule(bp, optim.SGD(bp.TrainableParameters, 0.5));
-        using var dfaRule = new DfaRule(dfa, optim.SGD(dfa.TrainableParameters, 0.5), feedback);
-        double bpLoss = bpRule.Step(batch).Loss;
-        double dfaLoss = dfaRule.Step(batch).Loss;
+        using var bpRule = new BackpropRule(bp, TestOptimizers.Sgd(bp));
+        using var dfaRule = new DfaRule(dfa, TestOptimizers.Sgd(dfa), feedback);
+        double bpLoss = bpRule.Step(RuleStep.Of(0, 0.5, batch)).Loss;
+        double dfaLoss = dfaRule.Step(RuleStep.Of(0, 0.5, batch)).Loss;
 
         Assert.Equal(bpLoss, dfaLoss, 6);
         foreach (var (p, q) in bp.TrainableParameters.Zip(dfa.TrainableParameters))
@@ -49,10 +49,10 @@ public class DfaRuleTests
         using var bp = Mlp(8, 16, 3);
         using var dfa = Mlp(8, 16, 3);
         var w2Before = bp.Layers[1].weight!.detach().clone();
-        using var bpRule = new BackpropRule(bp, optim.SGD(bp.TrainableParameters, 0.5));
-        using var dfaRule = new DfaRule(dfa, optim.SGD(dfa.TrainableParameters, 0.5), new DfaFeedback(seed: 3));
-        bpRule.Step(batch);
-        dfaRule.Step(batch);
+        using var bpRule = new BackpropRule(bp, TestOptimizers.Sgd(bp));
+        using var dfaRule = new DfaRule(dfa, TestOptimizers.Sgd(dfa), new DfaFeedback(seed: 3));
+        bpRule.Step(RuleStep.Of(0, 0.5, batch));
+        dfaRule.Step(RuleStep.Of(0, 0.5, batch));
 
         Assert.True(bp.Layers[1].weight!.allclose(dfa.Layers[1].weight!, rtol: 1e-5, atol: 1e-7), "output layer always gets the true gradient");
         Assert.False(bp.Layers[0].weight!.allclose(dfa.Layers[0].weight!, rtol: 1e-3, atol: 1e-5), "hidden layer must follow e·B, not backprop");
@@ -65,9 +65,9 @@ public class DfaRuleTests
     {
         var batch = ToyBatch(64, 8, 3);
         using var mlp = Mlp(8, 32, 32, 3);
-        using var rule = new DfaRule(mlp, optim.Adam(mlp.TrainableParameters, 0.01), new DfaFeedback(seed: 2));
-        double first = rule.Step(batch).Loss, last = first;
-        for (int i = 0; i < 150; i++) last = rule.Step(batch).Loss;
+        using var rule = new DfaRule(mlp, TestOptimizers.Adam(mlp), new DfaFeedback(seed: 2));
+        double first = rule.Step(RuleStep.Of(0, 0.01, batch)).Loss, last = first;
+        for (int i = 1; i <= 150; i++) last = rule.Step(RuleStep.Of(i, 0.01, batch)).Loss;
         Assert.True(last < 0.5 * first, $"DFA MLP loss {first:F3} -> {last:F3}");
         Assert.Equal(2, rule.Feedback.Count);
 
@@ -75,8 +75,8 @@ public class DfaRuleTests
         using var gen = new Generator(9);
         var images = new Batch(rand(new long[] { 16, 1, 28, 28 }, generator: gen), randint(0, 10, new long[] { 16 }, generator: gen));
         var before = lenet.TrainableParameters.Select(p => p.detach().clone()).ToList();
-        using var lenetRule = new DfaRule(lenet, optim.SGD(lenet.TrainableParameters, 0.1), new DfaFeedback(seed: 2));
-        lenetRule.Step(images);
+        using var lenetRule = new DfaRule(lenet, TestOptimizers.Sgd(lenet), new DfaFeedback(seed: 2));
+        lenetRule.Step(RuleStep.Of(0, 0.1, images));
         // Every conv and FC parameter gets a DFA update (conv stages receive e·B_i through the pooled feature maps).
         foreach (var (p, b) in lenet.TrainableParameters.Zip(before))
             Assert.False(p.allclose(b), "a LeNet parameter did not move");

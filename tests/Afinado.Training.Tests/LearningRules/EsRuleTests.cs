@@ -10,8 +10,8 @@ public class EsRuleTests
     private static Tensor Estimate(QuadraticModel model, EsOptions options)
     {
         var before = model.X.detach().clone();
-        using var rule = new EsRule(model, optim.SGD(model.TrainableParameters, 1.0), options);
-        rule.Step(default);
+        using var rule = new EsRule(model, TestOptimizers.Sgd(model), options);
+        rule.Step(RuleStep.Of(0, 1.0, default));
         var g = before - model.X.detach();
         using (no_grad()) model.X.copy_(before);
         return g;
@@ -49,8 +49,8 @@ public class EsRuleTests
         Tensor Run(ulong seed)
         {
             using var model = new QuadraticModel(40);
-            using var rule = new EsRule(model, optim.Adam(model.TrainableParameters, 0.05), new EsOptions { Sigma = 0.1, Pairs = 8, Seed = seed });
-            for (int i = 0; i < 5; i++) rule.Step(default);
+            using var rule = new EsRule(model, TestOptimizers.Adam(model), new EsOptions { Sigma = 0.1, Pairs = 8, Seed = seed });
+            for (int i = 0; i < 5; i++) rule.Step(RuleStep.Of(i, 0.05, default));
             return model.X.detach().clone();
         }
         var a = Run(1);
@@ -65,8 +65,8 @@ public class EsRuleTests
     {
         using var model = new QuadraticModel(50);
         double start = model.Loss(default).ToDouble();
-        using var rule = new EsRule(model, optim.Adam(model.TrainableParameters, 0.05), new EsOptions { Sigma = 0.05, Pairs = 20, Seed = 5 });
-        for (int i = 0; i < 100; i++) rule.Step(default);
+        using var rule = new EsRule(model, TestOptimizers.Adam(model), new EsOptions { Sigma = 0.05, Pairs = 20, Seed = 5 });
+        for (int i = 0; i < 100; i++) rule.Step(RuleStep.Of(i, 0.05, default));
         Assert.Equal(200, rule.Counters.ForwardPasses / 20);
         Assert.True(model.Loss(default).ToDouble() < start - 0.5 * Math.Abs(start), $"loss {start:F3} -> {model.Loss(default).ToDouble():F3}");
     }
@@ -87,9 +87,9 @@ public class DirectEsTests
         Tensor Run(bool direct)
         {
             using var model = new QuadraticModel(25);
-            var options = new EsOptions { Sigma = 0.05, Pairs = 6, Seed = 4, DirectLearningRate = 0.1, PopulationChunkPairs = 0 };
-            using var rule = new EsRule(model, direct ? null : optim.SGD(model.TrainableParameters, 0.1), options);
-            for (int i = 0; i < 10; i++) rule.Step(default);
+            var options = new EsOptions { Sigma = 0.05, Pairs = 6, Seed = 4, PopulationChunkPairs = 0 };
+            using var rule = new EsRule(model, direct ? null : TestOptimizers.Sgd(model), options);
+            for (int i = 0; i < 10; i++) rule.Step(RuleStep.Of(i, 0.1, default));
             return model.X.detach().clone();
         }
         var viaSgd = Run(direct: false);

@@ -10,16 +10,16 @@ public class GuidedEsRuleTests
     private static Tensor RunGuided(GuidedEsOptions options, double lr, int steps)
     {
         using var toy = new LeastSquaresToy(n: 60, m: 120, seed: 4);
-        using var rule = new GuidedEsRule(toy, new BiasedSurrogate(new StaleBackpropSurrogate(toy), toy.UnitBias), optim.SGD(toy.TrainableParameters, lr), options);
-        for (int i = 0; i < steps; i++) rule.Step(default);
+        using var rule = new GuidedEsRule(toy, new BiasedSurrogate(new StaleBackpropSurrogate(toy), toy.UnitBias), TestOptimizers.Sgd(toy), options);
+        for (int i = 0; i < steps; i++) rule.Step(RuleStep.Of(i, lr, default));
         return toy.X.detach().clone();
     }
 
     private static Tensor RunEs(EsOptions options, double lr, int steps)
     {
         using var toy = new LeastSquaresToy(n: 60, m: 120, seed: 4);
-        using var rule = new EsRule(toy, optim.SGD(toy.TrainableParameters, lr), options);
-        for (int i = 0; i < steps; i++) rule.Step(default);
+        using var rule = new EsRule(toy, TestOptimizers.Sgd(toy), options);
+        for (int i = 0; i < steps; i++) rule.Step(RuleStep.Of(i, lr, default));
         return toy.X.detach().clone();
     }
 

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 
 namespace Afinado.Training.Tests.LearningRules;
 
-/// <summary>The learning rules driven by the training loop on a tiny Llama (through <see cref="LearningRuleAdapter"/>).</summary>
+/// <summary>The learning rules driven by the training loop on a tiny Llama (built by <see cref="LoopRules"/>).</summary>
 [Collection(nameof(SerialCollection))]
 public class LoopRuleTests
 {
@@ -37,7 +37,7 @@ public class LoopRuleTests
     private static LoopResult Train(Setup s, TrainConfig config, int steps)
     {
         var optimizer = Optimizers.Create(config.Optimizer, s.Trainable, 0, 0.9, 0.9, 0.95, 1e-8);
-        using var rule = new LearningRuleAdapter(config);
+        using var rule = LoopRules.Create(config, new RuleContext(s.Model, s.Trainable, optimizer, TrainingLoop.CrossEntropy, Seed: 3));
         var loop = new TrainingLoop(new LoopOptions(steps, 4, 1, new LearningRateSchedule(config.LearningRate, config.LearningRate, 0, steps), 1.0,
             steps, 4, 1000, 3), s.Model, s.Trainable, optimizer, rule, s.Data, null);
         return loop.Run(new SilentProgress(), CancellationToken.None);
@@ -82,9 +82,12 @@ public class LoopRuleTests
     [Fact]
     public void Es_rank_is_validated_with_the_flag_named()
     {
-        var negative = Assert.Throws<Afinado.Planner.InputError>(() => new LearningRuleAdapter(RunTests.TinyRun(1) with { Rule = "es", EsRank = -1 }));
+        using var s = TinyLora(23);
+        using var optimizer = Optimizers.Create("adamw", s.Trainable, 0, 0.9, 0.9, 0.95, 1e-8);
+        var context = new RuleContext(s.Model, s.Trainable, optimizer, TrainingLoop.CrossEntropy, Seed: 3);
+        var negative = Assert.Throws<Afinado.Planner.InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = "es", EsRank = -1 }, context));
         Assert.Contains("--es-rank", negative.Message);
-        var wrongRule = Assert.Throws<Afinado.Planner.InputError>(() => new LearningRuleAdapter(RunTests.TinyRun(1) with { Rule = "dfa", EsRank = 2 }));
+        var wrongRule = Assert.Throws<Afinado.Planner.InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = "dfa", EsRank = 2 }, context));
         Assert.Contains("--es-rank", wrongRule.Message);
     }
 

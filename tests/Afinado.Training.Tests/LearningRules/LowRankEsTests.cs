@@ -11,7 +11,7 @@ public class LowRankEsTests
     private static Tensor Estimate(ILossModel model, EsOptions options, Batch batch)
     {
         var before = model.TrainableParameters.Select(p => p.detach().clone()).ToList();
-        using (var rule = new EsRule(model, optim.SGD(model.TrainableParameters, 1.0), options)) rule.Step(batch);
+        using (var rule = new EsRule(model, TestOptimizers.Sgd(model), options)) rule.Step(RuleStep.Of(0, 1.0, batch));
         var g = cat(model.TrainableParameters.Zip(before, (p, b) => (b - p.detach()).reshape(-1)).ToList(), 0);
         using (no_grad()) foreach (var (p, b) in model.TrainableParameters.Zip(before)) p.copy_(b);
         return g;
@@ -73,8 +73,8 @@ public class LowRankEsTests
         var x = randn(new long[] { 64, 10 }, generator: gen);
         var batch = new Batch(x, x.narrow(1, 0, 3).argmax(1));
         double start = mlp.Loss(batch).ToDouble();
-        using var rule = new EsRule(mlp, optim.Adam(mlp.TrainableParameters, 0.02), new EsOptions { Sigma = 0.05, Pairs = 64, NoiseRank = 1, PopulationChunkPairs = 32, Seed = 1 });
-        for (int i = 0; i < 60; i++) rule.Step(batch);
+        using var rule = new EsRule(mlp, TestOptimizers.Adam(mlp), new EsOptions { Sigma = 0.05, Pairs = 64, NoiseRank = 1, PopulationChunkPairs = 32, Seed = 1 });
+        for (int i = 0; i < 60; i++) rule.Step(RuleStep.Of(i, 0.02, batch));
         double end = mlp.Loss(batch).ToDouble();
         Assert.True(end < 0.6 * start, $"loss {start:F3} -> {end:F3}");
     }

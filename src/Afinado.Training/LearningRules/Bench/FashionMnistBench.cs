@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Afinado.Training.LearningRules.Memory;
 using Afinado.Training.Memory;
 using Afinado.Training.LearningRules.Models;
+using Afinado.Training.Optim;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -34,7 +35,6 @@ public static class FashionMnistBench
         var parameters = lossModel.TrainableParameters;
         using var optimizer = BuildOptimizer(spec, parameters);   // null for direct ES
         using var rule = BuildRule(spec, lossModel, optimizer);
-        var schedule = spec.CosineDecay ? new CosineSchedule(optimizer, spec.LearningRate, spec.Steps) : null;
 
         long n = data.TrainImages.shape[0];
         var (mean, std) = spec.StandardizeInputs ? PixelStatistics(data.TrainImages) : (0.0, 1.0);
@@ -58,8 +58,7 @@ public static class FashionMnistBench
             if (spec.HorizontalFlip) images = FlipHalf(images, gen);
             if (spec.StandardizeInputs) images = images.sub(mean).div_(std);
             var batch = new Batch(images, data.TrainLabels.index_select(0, idx));
-            schedule?.Apply(step);
-            var r = rule.Step(batch);
+            var r = rule.Step(RuleStep.Of(step, LearningRate(spec, optimizer, step), batch));
             lossEma = double.IsNaN(lossEma) ? r.Loss : 0.98 * lossEma + 0.02 * r.Loss;
             if ((step + 1) % Math.Max(1, spec.Steps / 20) == 0)
                 progress?.Report($"{spec.Id}: step {step + 1}/{spec.Steps}, loss {lossEma:F4}, {sw.Elapsed.TotalSeconds:F0} s");
@@ -125,14 +124,14 @@ public static class FashionMnistBench
     {
         using var scope = NewDisposeScope();
         using var mlp = new RuleMlp([16, 8, 4]);
-        using var opt = optim.Adam(mlp.TrainableParameters, 1e-3);
-        var batch = new Batch(randn(4, 16), tensor(new long[] { 0, 1, 2, 3 }));
+        using var opt = Optimizers.Adam(Optimizers.ByPosition(mlp.TrainableParameters));
+        var step = RuleStep.Of(0, 1e-3, new Batch(randn(4, 16), tensor(new long[] { 0, 1, 2, 3 })));
         using var dfa = new DfaRule(mlp, opt, new DfaFeedback(1));
-        dfa.Step(batch);
+        dfa.Step(step);
         using var bp = new BackpropRule(mlp, opt);
-        bp.Step(batch);
+        bp.Step(step);
         using var es = new EsRule(mlp, opt, new EsOptions { Pairs = 2, PopulationChunkPairs = 2 });
-        es.Step(batch);
+        es.Step(step);
         using var lenet = new RuleLeNet();
         lenet.Loss(new Batch(randn(2, 1, 28, 28), tensor(new long[] { 0, 1 }))).backward();
     }
@@ -152,7 +151,7 @@ public static class FashionMnistBench
             using var optimizer = BuildOptimizer(spec, lossModel.TrainableParameters);
             using var rule = BuildRule(spec, lossModel, optimizer);
             long b = Math.Min(spec.BatchSize, data.TrainImages.shape[0]);
-            rule.Step(new Batch(data.TrainImages.narrow(0, 0, b), data.TrainLabels.narrow(0, 0, b)));
+            rule.Step(RuleStep.Of(0, spec.LearningRate, new Batch(data.TrainImages.narrow(0, 0, b), data.TrainLabels.narrow(0, 0, b))));
         }
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -178,34 +177,29 @@ public static class FashionMnistBench
         _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Network, "network must be mlp or lenet"),
     };
 
-    private static optim.Optimizer? BuildOptimizer(FashionMnistRunSpec spec, IReadOnlyList<TorchSharp.Modules.Parameter> ps) => spec.Optimizer switch
+    /// <summary>The row's optimizer: Adam (β 0.9/0.999, ε 1e-8), AdamW with the row's weight decay, or SGD with momentum
+    /// 0.9; null for direct ES. Its state is created at the first step, as PyTorch's.</summary>
+    private static IOptimizer? BuildOptimizer(FashionMnistRunSpec spec, IReadOnlyList<TorchSharp.Modules.Parameter> ps) => spec.Optimizer switch
     {
         "none" => null,
-        "adam" => optim.Adam(ps, spec.LearningRate),
-        "adamw" => optim.AdamW(ps, spec.LearningRate, weight_decay: spec.WeightDecay),
-        "sgd" => optim.SGD(ps, spec.LearningRate, momentum: 0.9),
+        "adam" => Optimizers.Adam(Optimizers.ByPosition(ps)),
+        "adamw" => new AdamW(Optimizers.ByPosition(ps), 0.9, 0.999, 1e-8, spec.WeightDecay),
+        "sgd" => new Sgd(Optimizers.ByPosition(ps), momentum: 0.9, weightDecay: 0),
         _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Optimizer, "optimizer must be adam or sgd"),
     };
 
-    private static ILearningRule BuildRule(FashionMnistRunSpec spec, IFeedbackModel model, optim.Optimizer? optimizer) =>
+    private static ILearningRule BuildRule(FashionMnistRunSpec spec, IFeedbackModel model, IOptimizer? optimizer) =>
         RuleFactory.Create(new RuleSettings
         {
             Rule = spec.Rule,
-            Es = spec.Es with { Seed = spec.Seed, DirectLearningRate = spec.LearningRate },
+            Es = spec.Es with { Seed = spec.Seed },
             GuidedEs = spec.GuidedEs with { Seed = spec.Seed },
             Surrogate = spec.Surrogate,
             StaleEvery = spec.StaleEvery,
             FeedbackSeed = spec.Seed + 7,
         }, model, optimizer);
 
-    /// <summary>lr_t = lr₀·½(1 + cos(πt/T)), written into every param group before step t.</summary>
-    private sealed class CosineSchedule(optim.Optimizer? optimizer, double lr0, int steps)
-    {
-        public void Apply(int step)
-        {
-            double lr = lr0 * 0.5 * (1 + Math.Cos(Math.PI * step / steps));
-            if (optimizer is null) return;   // direct ES keeps its constant step size
-            foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
-        }
-    }
+    /// <summary>Step t's rate: lr₀·½(1 + cos(πt/T)) with cosine decay, else lr₀; direct ES keeps its constant step size.</summary>
+    private static double LearningRate(FashionMnistRunSpec spec, IOptimizer? optimizer, int step) =>
+        spec.CosineDecay && optimizer is not null ? spec.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / spec.Steps)) : spec.LearningRate;
 }

@@ -11,7 +11,8 @@ public sealed record MlpMemoryJob
     public required IReadOnlyList<int> Widths { get; init; }
     public required int Batch { get; init; }
     public required string Rule { get; init; }
-    /// <summary><c>adam</c> (2 states, allocated at construction in TorchSharp) or <c>sgd</c> (1 momentum buffer).</summary>
+    /// <summary><c>adam</c> (2 states) or <c>sgd</c> (1 momentum buffer), both allocated at the first step (Afinado's <c>Optim/</c>),
+    /// or <c>none</c> (direct ES).</summary>
     public string Optimizer { get; init; } = "adam";
     public int EsChunkPairs { get; init; } = 16;
     public int EsPairs { get; init; } = 32;
@@ -24,10 +25,12 @@ public sealed record MlpMemoryJob
 /// The ledger each learning rule needs, in a form the planner can adopt entry by entry. TorchSharp facts it encodes,
 /// each confirmed by RSS probes (bench/learning-rules/README.md):
 /// <list type="bullet">
-/// <item>every tensor created inside a step's dispose scope lives until the step ends — a forward costs all its
-/// intermediates, and tensors a custom backward returns (DFA's e·B_i) live through the optimizer step;</item>
-/// <item>Adam allocates both moments at construction and its step holds two temporaries per parameter (√v and √v/c)
-/// until the step returns: 2 × weights on top of everything else; SGD-momentum allocates its buffer at step 1, no temporaries.</item>
+/// <item>every tensor created inside a dispose scope lives until the scope ends — a forward costs all its intermediates;
+/// backprop runs each micro-batch in a scope of its own, so they are gone before the optimizer steps, while DFA's step is
+/// one scope and its tensors (and those a custom backward returns, DFA's e·B_i) live through the optimizer step;</item>
+/// <item>the optimizers are Afinado's own (<c>Optim/</c>): Adam's two moments and SGD-momentum's buffer are allocated at
+/// the first step and stay; Adam's step holds one temporary (√v, then divided and shifted in place) for one parameter at a
+/// time, freed before the next: the largest parameter on top of everything else.</item>
 /// </list>
 /// Per rule: backprop = weights + grads + optimizer + forward intermediates; DFA = backprop + feedback matrices + hidden
 /// errors, no inter-layer graph; ES = weights + optimizer + one perturbation buffer + the population's forward (nothing
@@ -71,10 +74,11 @@ public static class RuleMemory
             Line(LineKind.StepRuntimeSlack, "runtime slack", Resident, RuntimeSlackBytes, "measured allocator/runtime working set of a step"),
         };
         if (!direct)
-            e.Add(Line(LineKind.OptimizerState, adam ? "adam exp_avg + exp_avg_sq" : "sgd momentum buffer", Resident, (adam ? 2 : 1) * weights, adam ? "allocated at construction" : "allocated at the first step"));
+            e.Add(Line(LineKind.OptimizerState, adam ? "adam exp_avg + exp_avg_sq" : "sgd momentum buffer", Resident, (adam ? 2 : 1) * weights, "allocated at the first step"));
         // With autograd: Linear output a_i and ReLU output h_i per hidden layer, logits and log-softmax.
         long forward = b * (2 * hidden + 2 * classes) * F32;
-        long adamTemps = adam ? 2 * weights : 0;
+        long largestParameter = Enumerable.Range(0, w.Count - 1).Max(i => (long)w[i] * w[i + 1]) * F32;
+        long adamTemps = adam ? largestParameter : 0;
 
         switch (job.Rule)
         {
@@ -82,11 +86,13 @@ public static class RuleMemory
             case "dfa":
                 bool dfa = job.Rule == "dfa";
                 if (dfa) e.Add(Line(LineKind.DfaFeedbackMatrices, "feedback matrices B_i", Resident, classes * hidden * F32, "[classes, width_i] per hidden layer, never trained"));
-                e.Add(Line(LineKind.ForwardIntermediates, "forward intermediates", Backward | OptimizerStep, forward, dfa ? "a_i, h_i, logits, log_softmax; h_i.detach() is a view, no inter-layer graph" : "a_i, h_i, logits, log_softmax (live until the step ends)"));
+                e.Add(dfa
+                    ? Line(LineKind.ForwardIntermediates, "forward intermediates", Backward | OptimizerStep, forward, "a_i, h_i, logits, log_softmax; h_i.detach() is a view, no inter-layer graph (live until the step ends)")
+                    : Line(LineKind.ForwardIntermediates, "forward intermediates", Backward, forward, "a_i, h_i, logits, log_softmax (freed with the micro-batch's scope, before the optimizer step)"));
                 e.Add(Line(LineKind.Gradients, "grads", Backward | OptimizerStep, weights, "one .grad per parameter"));
                 if (dfa) e.Add(Line(LineKind.DfaInjectedErrors, "hidden errors e·B_i", Backward | OptimizerStep, b * hidden * F32, "returned together by the DFA node; live until the step ends"));
                 e.Add(Line(LineKind.BackwardTemporaries, "backward transient", Backward, b * widest * F32, "gradient of one layer's activation"));
-                if (adam) e.Add(Line(LineKind.OptimizerTemporaries, "adam temporaries", OptimizerStep, adamTemps, "√v and √v/c per parameter"));
+                if (adam) e.Add(Line(LineKind.OptimizerTemporaries, "adam temporaries", OptimizerStep, adamTemps, "√v of one parameter at a time: the largest"));
                 break;
 
             case "es" when job.EsNoiseRank > 0 && job.EsChunkPairs > 0:
@@ -115,7 +121,7 @@ public static class RuleMemory
                 {
                     e.Add(Line(LineKind.EsEstimate, "gradient estimate Σ c_i ε_i", Update, weights, "summed while each ε_i is redrawn"));
                     e.Add(Line(LineKind.EsEstimateGradCopy, ".grad copy of the estimate", Update, weights, "what the optimizer reads"));
-                    if (adam) e.Add(Line(LineKind.OptimizerTemporaries, "adam temporaries", Update, adamTemps, "√v and √v/c per parameter"));
+                    if (adam) e.Add(Line(LineKind.OptimizerTemporaries, "adam temporaries", Update, adamTemps, "√v of one parameter at a time: the largest"));
                 }
                 if (job.Rule == "guided-es")
                 {
@@ -160,7 +166,7 @@ public static class RuleMemory
         e.Add(Line(LineKind.EsEstimate, "gradient estimate Σ c_i ε_i", Update, weights, "one [rows, C·r]×[C·r, cols] product per matrix and chunk"));
         e.Add(Line(LineKind.EsLowRankCombination, "low-rank combination transient (one chunk)", Update, 2 * factors * F32, "the chunk's [C, L] draw and the weighted copy of A; the product is accumulated in place (addmm_)"));
         e.Add(Line(LineKind.EsEstimateGradCopy, ".grad copy of the estimate", Update, weights, "what the optimizer reads"));
-        if (adamTemps > 0) e.Add(Line(LineKind.OptimizerTemporaries, "adam temporaries", Update, adamTemps, "√v and √v/c per parameter"));
+        if (adamTemps > 0) e.Add(Line(LineKind.OptimizerTemporaries, "adam temporaries", Update, adamTemps, "√v of one parameter at a time: the largest"));
     }
 
     private static LedgerEntry Line(LineKind kind, string name, Phase phases, long bytes, string formula) => new(kind, name, phases, bytes, formula, Probes);

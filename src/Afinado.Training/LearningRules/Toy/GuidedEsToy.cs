@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Afinado.Training.Optim;
 using static TorchSharp.torch;
 
 namespace Afinado.Training.LearningRules.Toy;
@@ -54,13 +55,15 @@ public static class GuidedEsToy
         foreach (var method in new[] { GuidedEsToyResult.SgdBiased, GuidedEsToyResult.VanillaEs, GuidedEsToyResult.GuidedEs })
         {
             using var toy = new LeastSquaresToy(o.N, o.M, o.Seed);
-            using var rule = Build(method, toy, o);
+            using var sgd = new Sgd(Optimizers.ByPosition(toy.TrainableParameters), momentum: 0, weightDecay: 0);
+            using var rule = Build(method, toy, sgd, o);
+            double lr = LearningRate(method, o);
             var curve = new double[o.Steps + 1];
             var sw = Stopwatch.StartNew();
             for (int t = 0; t < o.Steps; t++)
             {
                 curve[t] = toy.LossNow();
-                rule.Step(default);
+                rule.Step(RuleStep.Of(t, lr, default));
                 if ((t + 1) % 500 == 0) progress?.Report((method, t + 1));
             }
             curve[o.Steps] = toy.LossNow();
@@ -71,17 +74,25 @@ public static class GuidedEsToy
         return new GuidedEsToyResult(o, optimal, curves, passes, seconds);
     }
 
-    private static ILearningRule Build(string method, LeastSquaresToy toy, GuidedEsToyOptions o)
+    /// <summary>Each method's SGD step size (the notebook's).</summary>
+    private static double LearningRate(string method, GuidedEsToyOptions o) => method switch
+    {
+        GuidedEsToyResult.SgdBiased => o.SgdLearningRate,
+        GuidedEsToyResult.VanillaEs => o.EsLearningRate * o.Beta / o.N,
+        _ => o.EsLearningRate,
+    };
+
+    private static ILearningRule Build(string method, LeastSquaresToy toy, IOptimizer sgd, GuidedEsToyOptions o)
     {
         ISurrogateGradient Biased() => new BiasedSurrogate(new StaleBackpropSurrogate(toy), toy.UnitBias);
         return method switch
         {
-            GuidedEsToyResult.SgdBiased => new SurrogateDescentRule(toy, Biased(), optim.SGD(toy.TrainableParameters, o.SgdLearningRate)),
-            GuidedEsToyResult.VanillaEs => new EsRule(toy, optim.SGD(toy.TrainableParameters, o.EsLearningRate * o.Beta / o.N), new EsOptions
+            GuidedEsToyResult.SgdBiased => new SurrogateDescentRule(toy, Biased(), sgd),
+            GuidedEsToyResult.VanillaEs => new EsRule(toy, sgd, new EsOptions
             {
                 Sigma = o.Sigma / Math.Sqrt(o.N), Pairs = o.Pairs, Shaping = FitnessShaping.None, Seed = o.Seed + 1,
             }),
-            GuidedEsToyResult.GuidedEs => new GuidedEsRule(toy, Biased(), optim.SGD(toy.TrainableParameters, o.EsLearningRate), new GuidedEsOptions
+            GuidedEsToyResult.GuidedEs => new GuidedEsRule(toy, Biased(), sgd, new GuidedEsOptions
             {
                 Sigma = o.Sigma, Alpha = o.Alpha, Beta = o.Beta, SubspaceDim = o.SubspaceDim, Pairs = o.Pairs, Seed = o.Seed + 1,
             }),

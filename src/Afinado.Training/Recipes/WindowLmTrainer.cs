@@ -1,14 +1,18 @@
+using Afinado.Training.LearningRules;
 using Afinado.Training.Loop;
+using Afinado.Training.Optim;
 using System.Diagnostics;
-using Afinado.Evaluation.Runs;
 using TorchSharp;
+using TorchSharp.Modules;
+using AdamW = Afinado.Training.Optim.AdamW;
 using static TorchSharp.torch;
 
-namespace Afinado.Evaluation.Experiments;
+namespace Afinado.Training.Recipes;
 
 /// <summary>
-/// Next-token backprop on random windows of a token stream (the training texts joined with a separator): AdamW over the
-/// parameters that require gradients, seeded window sampling, one dispose scope per step.
+/// Next-token backprop (the training engine's <see cref="BackpropRule"/>) on random windows of a token stream (the
+/// training texts joined with a separator): AdamW (weight decay 0.01) over the parameters that require gradients, seeded
+/// window sampling, one dispose scope per step.
 /// </summary>
 public static class WindowLmTrainer
 {
@@ -17,7 +21,9 @@ public static class WindowLmTrainer
     {
         if (stream.Length <= window + 1) throw new ArgumentException($"the training stream ({stream.Length} tokens) is shorter than one window ({window + 1})");
         var sw = Stopwatch.StartNew();
-        using var opt = optim.AdamW(model.parameters().Where(p => p.requires_grad), lr: learningRate, weight_decay: 0.01);
+        var lossModel = new NextTokenLossModel(model);
+        using var opt = new AdamW(Optimizers.ByPosition(lossModel.TrainableParameters), 0.9, 0.999, 1e-8, weightDecay: 0.01);
+        using var rule = new BackpropRule(lossModel, opt);
         using var data = tensor(stream);
         var rng = new Random(seed);
         var curve = new List<LossPoint>();
@@ -31,12 +37,7 @@ public static class WindowLmTrainer
             var offsets = arange(window + 1, dtype: ScalarType.Int64);
             var idx = tensor(starts).unsqueeze(1) + offsets.unsqueeze(0);   // [B, W+1]
             var tokens = data.index_select(0, idx.reshape(-1)).reshape(batch, window + 1);
-            var logits = model.call(tokens.narrow(1, 0, window));
-            var loss = nn.functional.cross_entropy(logits.reshape(batch * window, -1), tokens.narrow(1, 1, window).reshape(-1));
-            opt.zero_grad();
-            loss.backward();
-            opt.step();
-            sum += loss.item<float>();
+            sum += rule.Step(RuleStep.Of(step - 1, learningRate, new Batch(tokens.narrow(1, 0, window), tokens.narrow(1, 1, window)))).Loss;
             count++;
             if (count == logEvery || step == steps)
             {
@@ -47,5 +48,17 @@ public static class WindowLmTrainer
         }
         model.eval();
         return new TrainingLog(steps, sw.Elapsed.TotalSeconds, curve);
+    }
+
+    /// <summary>A causal LM as a learning rule sees it: mean next-token cross-entropy of [B, W] inputs against [B, W] targets.</summary>
+    private sealed class NextTokenLossModel(nn.Module<Tensor, Tensor> model) : ILossModel
+    {
+        public IReadOnlyList<Parameter> TrainableParameters { get; } = model.parameters().Where(p => p.requires_grad).ToList();
+
+        public Tensor Loss(Batch batch)
+        {
+            var logits = model.call(batch.Inputs);
+            return nn.functional.cross_entropy(logits.reshape(batch.Targets.numel(), -1), batch.Targets.reshape(-1));
+        }
     }
 }

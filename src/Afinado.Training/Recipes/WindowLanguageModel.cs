@@ -3,11 +3,11 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace Afinado.Evaluation.Experiments;
+namespace Afinado.Training.Recipes;
 
 /// <summary>
-/// A small fixed-window neural language model (Bengio et al. 2003 style) over bytes, self-contained so Evaluation's
-/// language-modelling path runs end to end before the training engine's transformer lands: the embeddings of the
+/// The small fixed-window neural language model (Bengio et al. 2003 style) over bytes of <c>afinado eval</c>'s fortunes
+/// recipe (base, finetune and head-only alternative, trained by <see cref="WindowLmTrainer"/>): the embeddings of the
 /// current and previous <c>context − 1</c> tokens are concatenated and fed through a tanh layer to next-token logits.
 /// Causal by construction. The output layer is named <c>head</c> ("last layer only" trains just it).
 /// </summary>
@@ -41,14 +41,5 @@ public sealed class WindowLanguageModel : Module<Tensor, Tensor>
         return head.call(h).MoveToOuterDisposeScope();
     }
 
-    public static long FreezeAllButHead(Module model)
-    {
-        long trainable = 0;
-        foreach (var (name, p) in model.named_parameters())
-        {
-            p.requires_grad = name.StartsWith(LastLayerPrefix, StringComparison.Ordinal);
-            if (p.requires_grad) trainable += p.numel();
-        }
-        return trainable;
-    }
+    public static long FreezeAllButHead(Module model) => ModuleFreezing.TrainOnly(model, LastLayerPrefix);
 }

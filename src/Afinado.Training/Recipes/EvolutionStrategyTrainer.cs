@@ -1,12 +1,12 @@
 using System.Diagnostics;
-using Afinado.Evaluation.Runs;
 using Afinado.Training.LearningRules;
 using Afinado.Training.Loop;
+using Afinado.Training.Optim;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Afinado.Evaluation.Experiments;
+namespace Afinado.Training.Recipes;
 
 /// <summary>
 /// The class-split experiment's gradient-free finetune, run by the training engine's <see cref="EsRule"/>: antithetic
@@ -24,7 +24,7 @@ public static class EvolutionStrategyTrainer
         using var x = tensor(inputs, [labels.Length, features]);
         using var y = tensor(labels);
         var rng = new Random(seed);
-        using var adam = optim.Adam(lossModel.TrainableParameters, learningRate);
+        using var adam = Optimizers.Adam(Optimizers.ByPosition(lossModel.TrainableParameters));
         using var rule = new EsRule(lossModel, adam, new EsOptions
         {
             Sigma = sigma, Pairs = population, Shaping = FitnessShaping.None, PopulationChunkPairs = 0, Seed = (ulong)seed,
@@ -37,7 +37,7 @@ public static class EvolutionStrategyTrainer
         {
             using var scope = NewDisposeScope();
             var idx = tensor(Enumerable.Range(0, batchSize).Select(_ => (long)rng.Next(labels.Length)).ToArray());
-            sum += rule.Step(new Batch(x.index_select(0, idx), y.index_select(0, idx))).Loss;
+            sum += rule.Step(RuleStep.Of(gen - 1, learningRate, new Batch(x.index_select(0, idx), y.index_select(0, idx)))).Loss;
             count++;
             if (count == logEvery || gen == generations)
             {
@@ -49,11 +49,12 @@ public static class EvolutionStrategyTrainer
         return new TrainingLog(generations, sw.Elapsed.TotalSeconds, curve);
     }
 
-    /// <summary>A classifier as a learning rule sees it: its trainable parameters and the mean cross-entropy of a batch.</summary>
-    private sealed class ClassifierLossModel(nn.Module<Tensor, Tensor> model) : ILossModel
-    {
-        public IReadOnlyList<Parameter> TrainableParameters { get; } = model.parameters().Where(p => p.requires_grad).ToList();
+}
 
-        public Tensor Loss(Batch batch) => nn.functional.cross_entropy(model.call(batch.Inputs), batch.Targets);
-    }
+/// <summary>A classifier as a learning rule sees it: its trainable parameters and the mean cross-entropy of a batch.</summary>
+internal sealed class ClassifierLossModel(nn.Module<Tensor, Tensor> model) : ILossModel
+{
+    public IReadOnlyList<Parameter> TrainableParameters { get; } = model.parameters().Where(p => p.requires_grad).ToList();
+
+    public Tensor Loss(Batch batch) => nn.functional.cross_entropy(model.call(batch.Inputs), batch.Targets);
 }

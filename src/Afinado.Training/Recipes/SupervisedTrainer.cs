@@ -1,10 +1,11 @@
+using Afinado.Training.LearningRules;
 using Afinado.Training.Loop;
+using Afinado.Training.Optim;
 using System.Diagnostics;
-using Afinado.Evaluation.Runs;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Afinado.Evaluation.Experiments;
+namespace Afinado.Training.Recipes;
 
 /// <summary>What one training stage did: steps, wall time, the loss curve (mean loss per logged window).</summary>
 public sealed record TrainingLog(long Steps, double WallSeconds, IReadOnlyList<LossPoint> LossCurve)
@@ -13,8 +14,9 @@ public sealed record TrainingLog(long Steps, double WallSeconds, IReadOnlyList<L
 }
 
 /// <summary>
-/// Plain minibatch backprop with AdamW over the parameters that require gradients (frozen ones are neither given to
-/// the optimizer nor updated). Seeded shuffling; one dispose scope per step so native memory stays flat.
+/// Plain minibatch backprop (the training engine's <see cref="BackpropRule"/>) with AdamW (weight decay 0.01) over the
+/// parameters that require gradients (frozen ones are neither given to the optimizer nor updated). Seeded shuffling; one
+/// dispose scope per step so native memory stays flat.
 /// </summary>
 public static class SupervisedTrainer
 {
@@ -22,8 +24,9 @@ public static class SupervisedTrainer
         int epochs, int batchSize, double learningRate, int seed, int logEvery = 10)
     {
         var sw = Stopwatch.StartNew();
-        var trainable = model.parameters().Where(p => p.requires_grad).ToList();
-        using var opt = optim.AdamW(trainable, lr: learningRate, weight_decay: 0.01);
+        var lossModel = new ClassifierLossModel(model);
+        using var opt = new AdamW(Optimizers.ByPosition(lossModel.TrainableParameters), 0.9, 0.999, 1e-8, weightDecay: 0.01);
+        using var rule = new BackpropRule(lossModel, opt);
         using var x = tensor(inputs, [labels.Length, features]);
         using var y = tensor(labels);
         var rng = new Random(seed);
@@ -41,12 +44,8 @@ public static class SupervisedTrainer
                 using var scope = NewDisposeScope();
                 var n = Math.Min(batchSize, order.Length - start);
                 var idx = tensor(order.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray());
-                var loss = nn.functional.cross_entropy(model.call(x.index_select(0, idx)), y.index_select(0, idx));
-                opt.zero_grad();
-                loss.backward();
-                opt.step();
+                windowSum += rule.Step(RuleStep.Of(step, learningRate, new Batch(x.index_select(0, idx), y.index_select(0, idx)))).Loss;
                 step++;
-                windowSum += loss.item<float>();
                 windowCount++;
                 if (windowCount == logEvery || (epoch == epochs - 1 && start + n >= order.Length))
                 {
