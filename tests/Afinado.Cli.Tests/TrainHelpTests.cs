@@ -17,7 +17,7 @@ public class TrainHelpTests
         Assert.Contains($"[default: {d.SequenceLength};", Line("--seq"));
         Assert.Contains($"[default: {d.BatchSize};", Line("--batch"));
         Assert.Contains($"[default: {d.MaxSteps};", Line("--max-steps"));
-        Assert.Contains($"[default: {d.Method};", Line("--method"));
+        Assert.Contains($"[default: {TrainVocabulary.Word(d.Method)};", Line("--method"));
         Assert.Contains($"[default: {d.LoraRank};", Line("--lora-rank"));
         Assert.Contains($"[default: {d.Seed};", Line("--seed"));
         foreach (var flag in new[] { "--tokenizer", "--grad-accum", "--optimizer", "--lr", "--min-lr", "--warmup", "--weight-decay", "--momentum",

@@ -28,9 +28,9 @@ public class CpuGroundTruthTests
         int rank = r.Rank.Length > 0 ? int.Parse(r.Rank, CultureInfo.InvariantCulture) : 8;
         var config = new TrainConfig
         {
-            ModelConfigJson = json, Data = "fortunes-en", BatchSize = r.Batch, SequenceLength = r.Seq, Method = r.Method,
+            ModelConfigJson = json, Data = "fortunes-en", BatchSize = r.Batch, SequenceLength = r.Seq, Method = TrainVocabulary.Method(r.Method),
             Freeze = r.Freeze.Length > 0 ? [r.Freeze] : [], LoraRank = rank, LoraAlpha = 2 * rank, LoraDropout = 0,
-            Attention = r.Attention, GradientCheckpointing = r.Checkpointing,
+            Attention = TrainVocabulary.Attention(r.Attention), GradientCheckpointing = r.Checkpointing,
         };
         var arch = HfConfigReader.Parse(json);
         var selection = SharedSelection.CreateParameterSelection(arch, config.Method, config.Freeze, config.LoraRank, config.LoraAlpha, config.LoraDropout, config.LoraTargets);

@@ -3,6 +3,7 @@ using Afinado.Training.Generation;
 using Afinado.Training.Models;
 using Afinado.Training.Tokenization;
 using static TorchSharp.torch;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Training.Tests;
 

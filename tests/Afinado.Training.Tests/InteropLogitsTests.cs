@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Afinado.Training.IO;
 using Afinado.Training.Models;
 using static TorchSharp.torch;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Training.Tests;
 

@@ -1,6 +1,7 @@
 using Afinado.Planner.Catalog;
 using Afinado.Training.Models;
 using static TorchSharp.torch;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Training.Tests;
 

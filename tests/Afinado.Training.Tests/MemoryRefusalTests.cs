@@ -1,3 +1,4 @@
+using Afinado.Planner.Selection;
 using Afinado.Planner;
 using Afinado.Training.Loop;
 using Afinado.Training.Selection;
@@ -18,7 +19,7 @@ public class MemoryRefusalTests
     [Fact]
     public void A_run_above_free_memory_is_refused_with_fixes_that_fit_and_leaves_no_run_folder()
     {
-        var c = RunTests.TinyRun(2) with { Method = "full", BatchSize = 8 };
+        var c = RunTests.TinyRun(2) with { Method = TrainingMethod.Full, BatchSize = 8 };
         long need = Planned(c);
         long free = need * 9 / 10;
         var dir = Path.Combine(Path.GetTempPath(), $"afinado-refuse-{Guid.NewGuid():N}");
@@ -39,8 +40,8 @@ public class MemoryRefusalTests
             c = w[i] switch
             {
                 "--gradient-checkpointing" => c with { GradientCheckpointing = true },
-                "--method" => c with { Method = w[++i] },
-                "--attention" => c with { Attention = w[++i] },
+                "--method" => c with { Method = TrainVocabulary.Method(w[++i]) },
+                "--attention" => c with { Attention = TrainVocabulary.Attention(w[++i]) },
                 "--batch" => c with { BatchSize = int.Parse(w[++i]) },
                 "--grad-accum" => c with { GradientAccumulation = int.Parse(w[++i]) },
                 "--seq" => c with { SequenceLength = int.Parse(w[++i]) },

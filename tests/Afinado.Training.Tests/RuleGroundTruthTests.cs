@@ -29,8 +29,8 @@ public class RuleGroundTruthTests
         int rank = r.Rank.Length > 0 ? int.Parse(r.Rank, CultureInfo.InvariantCulture) : 8;
         var config = new TrainConfig
         {
-            ModelConfigJson = json, Data = "fortunes-en", BatchSize = r.Batch, SequenceLength = r.Seq, Method = r.Method,
-            LoraRank = rank, LoraAlpha = 2 * rank, LoraDropout = 0, Attention = r.Attention, Rule = r.Rule, Optimizer = r.Optimizer,
+            ModelConfigJson = json, Data = "fortunes-en", BatchSize = r.Batch, SequenceLength = r.Seq, Method = TrainVocabulary.Method(r.Method),
+            LoraRank = rank, LoraAlpha = 2 * rank, LoraDropout = 0, Attention = TrainVocabulary.Attention(r.Attention), Rule = TrainVocabulary.Rule(r.Rule), Optimizer = TrainVocabulary.Optimizer(r.Optimizer),
         };
         var arch = HfConfigReader.Parse(json);
         var selection = SharedSelection.CreateParameterSelection(arch, config.Method, config.Freeze, config.LoraRank, config.LoraAlpha, config.LoraDropout, config.LoraTargets);

@@ -1,3 +1,5 @@
+using Afinado.Planner.Selection;
+using Afinado.Planner.Memory;
 using System.Text.Json;
 using Afinado.Training.IO;
 using Afinado.Training.Loop;
@@ -21,7 +23,7 @@ public class RunTests
         EvalEvery = 4,
         EvalBatches = 2,
         CheckpointEvery = 2,
-        Method = "lora",
+        Method = TrainingMethod.Lora,
         LoraRank = 4,
         LoraAlpha = 8,
         LoraDropout = 0.1, // dropout draws from the RNG: resume must reproduce it
@@ -137,7 +139,7 @@ public class RunTests
         try
         {
             // Plain SGD at an absurd learning rate blows the weights up within a few steps.
-            var config = TinyRun(20) with { Method = "full", Optimizer = "sgd", LearningRate = 1e12, MinLearningRate = 1e12, WarmupSteps = 0, ClipNorm = null, CheckpointEvery = 1, EvalEvery = 0 };
+            var config = TinyRun(20) with { Method = TrainingMethod.Full, Optimizer = OptimizerKind.Sgd, LearningRate = 1e12, MinLearningRate = 1e12, WarmupSteps = 0, ClipNorm = null, CheckpointEvery = 1, EvalEvery = 0 };
             var s = new LanguageModelRun(config, dir).Execute(new SilentProgress(), CancellationToken.None);
             Assert.Equal("diverged", s.Status);
             Assert.InRange(s.Steps, 1, 19);

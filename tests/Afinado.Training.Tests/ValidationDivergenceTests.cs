@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 using Afinado.Training.Checkpoints;
 using Afinado.Training.Data;
 using Afinado.Training.Loop;
@@ -50,7 +51,7 @@ public class ValidationDivergenceTests
             var store = new CheckpointStore(dir);
             var options = new LoopOptions(MaxSteps: 6, BatchSize: 4, GradientAccumulation: 1, new LearningRateSchedule(1e-2, 1e-3, 0, 6),
                 ClipNorm: null, EvalEvery: evalEvery, EvalBatches: 1, CheckpointEvery: 2, Seed: 1);
-            using var rule = LoopRules.Create(RunTests.TinyRun(1) with { Rule = "backprop" }, new RuleContext(model, trainable, optimizer, TrainingLoop.CrossEntropy, Seed: 1));
+            using var rule = LoopRules.Create(RunTests.TinyRun(1) with { Rule = LearningRule.Backprop }, new RuleContext(model, trainable, optimizer, TrainingLoop.CrossEntropy, Seed: 1));
             var loop = new TrainingLoop(options, model, trainable, optimizer, rule, new RandomSource(), store);
 
             var result = loop.Run(new SilentProgress(), CancellationToken.None);

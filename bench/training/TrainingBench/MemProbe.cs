@@ -4,6 +4,7 @@ using Afinado.Training.Memory;
 using Afinado.Training.Models;
 using Afinado.Training.Optim;
 using static TorchSharp.torch;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Bench.Training;
 

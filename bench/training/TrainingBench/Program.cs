@@ -7,6 +7,7 @@ using Afinado.Training.Loop;
 using Afinado.Training.Models;
 using Afinado.Training.Optim;
 using static TorchSharp.torch;
+using Afinado.Planner.Memory;
 
 // TorchSharp side of bench/training: times AdamW training steps of the Llama-style model built from a config.json,
 // measures the fp32 matmul peak in the same process, and reports model FLOPs utilisation (MFU).

@@ -21,7 +21,7 @@ internal static class SavedProbe
         ProcessMemory.TameMalloc();
         var json = File.ReadAllText(configPath);
         var arch = HfConfigReader.Parse(json);
-        var kernel = attention == "eager" ? Afinado.Training.Models.AttentionKernel.Eager : Afinado.Training.Models.AttentionKernel.Sdpa;
+        var kernel = attention == "eager" ? AttentionKernel.Eager : AttentionKernel.Sdpa;
         LanguageModelRun.WarmUpKernels(arch, kernel, false, seq);
         manual_seed(0);
         var model = new LlamaForCausalLM(arch, kernel);
@@ -43,8 +43,8 @@ internal static class SavedProbe
         }
         double Planned(int batch)
         {
-            var config = new TrainConfig { ModelConfigJson = json, Data = "fortunes-en", BatchSize = batch, SequenceLength = seq, Method = method,
-                Freeze = frz, LoraRank = 8, LoraAlpha = 16, LoraDropout = 0, Attention = attention };
+            var config = new TrainConfig { ModelConfigJson = json, Data = "fortunes-en", BatchSize = batch, SequenceLength = seq, Method = TrainVocabulary.Method(method),
+                Freeze = frz, LoraRank = 8, LoraAlpha = 16, LoraDropout = 0, Attention = kernel };
             var plan = Afinado.Planner.Fit.Planner.Create(arch, CpuPeakPlanner.JobFor(config), [Afinado.Planner.Devices.Device.Cpu()], suggestFixes: false);
             return plan.Ledger.Tensors.Where(e => e.Phases.HasFlag(Phase.Forward) && e.Category is Category.Activations).Sum(e => e.Bytes)
                 + (double)batch * seq * arch.VocabSize * 4;

@@ -66,11 +66,11 @@ internal sealed class TrainOptions
         var defaults = new (Option Option, string Value)[]
         {
             (Tokenizer, $"model when the base folder has tokenizer.json, else {d.Tokenizer}"), (Seq, $"{d.SequenceLength}"), (Batch, $"{d.BatchSize}"),
-            (GradAccum, $"{d.GradientAccumulation}"), (MaxSteps, $"{d.MaxSteps}"), (Optimizer, $"{d.Optimizer} (sgd with --rule es)"),
+            (GradAccum, $"{d.GradientAccumulation}"), (MaxSteps, $"{d.MaxSteps}"), (Optimizer, $"{TrainVocabulary.Word(d.Optimizer)} (sgd with --rule es)"),
             (Lr, $"{F(d.LearningRate)} ({F(TrainConfig.EsDirectLearningRate)} with --rule es)"), (MinLr, F(d.MinLearningRate)), (Warmup, $"{d.WarmupSteps}"),
-            (WeightDecay, F(d.WeightDecay)), (Momentum, F(d.Momentum)), (ClipNorm, d.ClipNorm is { } clip ? F(clip) : "0"), (Method, d.Method),
+            (WeightDecay, F(d.WeightDecay)), (Momentum, F(d.Momentum)), (ClipNorm, d.ClipNorm is { } clip ? F(clip) : "0"), (Method, TrainVocabulary.Word(d.Method)),
             (LoraRank, $"{d.LoraRank}"), (LoraAlpha, F(d.LoraAlpha)), (LoraDropout, F(d.LoraDropout)), (LoraTargets, string.Join(",", d.LoraTargets)),
-            (Rule, d.Rule), (EsPairs, $"{d.EsPairs}"), (EsSigma, F(d.EsSigma)), (EsRank, $"{d.EsRank}"), (Surrogate, d.Surrogate), (Attention, d.Attention),
+            (Rule, TrainVocabulary.Word(d.Rule)), (EsPairs, $"{d.EsPairs}"), (EsSigma, F(d.EsSigma)), (EsRank, $"{d.EsRank}"), (Surrogate, d.Surrogate), (Attention, TrainVocabulary.Word(d.Attention)),
             (EvalEvery, $"{d.EvalEvery}"), (EvalBatches, $"{d.EvalBatches}"), (CheckpointEvery, $"{d.CheckpointEvery}"), (Seed, $"{d.Seed}"),
         };
         foreach (var (option, value) in defaults)
@@ -83,7 +83,8 @@ internal sealed class TrainOptions
     {
         // --rule es without --optimizer: MeZO-style in-place SGD (no .grad, no optimizer state) at the ES learning rate,
         // since the recipes' Adam rates are far too small for the raw ES estimate.
-        bool esDefaults = (p.GetValue(Rule) ?? c.Rule) == "es" && p.GetValue(Optimizer) is null;
+        var rule = p.GetValue(Rule) is { } r ? TrainVocabulary.Rule(r) : c.Rule;
+        bool esDefaults = rule == Afinado.Planner.Memory.LearningRule.Es && p.GetValue(Optimizer) is null;
         var model = p.GetValue(Model);
         if (model is not null)
         {
@@ -113,25 +114,25 @@ internal sealed class TrainOptions
             BatchSize = p.GetValue(Batch) ?? c.BatchSize,
             GradientAccumulation = p.GetValue(GradAccum) ?? c.GradientAccumulation,
             MaxSteps = p.GetValue(MaxSteps) ?? c.MaxSteps,
-            Optimizer = p.GetValue(Optimizer) ?? (esDefaults ? "sgd" : c.Optimizer),
+            Optimizer = p.GetValue(Optimizer) is { } o ? TrainVocabulary.Optimizer(o) : esDefaults ? Afinado.Planner.Memory.OptimizerKind.Sgd : c.Optimizer,
             LearningRate = p.GetValue(Lr) ?? (esDefaults ? TrainConfig.EsDirectLearningRate : c.LearningRate),
             MinLearningRate = p.GetValue(MinLr) ?? (esDefaults ? TrainConfig.EsDirectLearningRate / 10 : c.MinLearningRate),
             WarmupSteps = p.GetValue(Warmup) ?? c.WarmupSteps,
             WeightDecay = p.GetValue(WeightDecay) ?? c.WeightDecay,
             Momentum = p.GetValue(Momentum) ?? c.Momentum,
             ClipNorm = p.GetValue(ClipNorm) is { } clip ? (clip > 0 ? clip : null) : c.ClipNorm,
-            Method = p.GetValue(Method) ?? c.Method,
+            Method = p.GetValue(Method) is { } m ? TrainVocabulary.Method(m) : c.Method,
             Freeze = freeze is { Length: > 0 } ? freeze : c.Freeze,
             LoraRank = p.GetValue(LoraRank) ?? c.LoraRank,
             LoraAlpha = p.GetValue(LoraAlpha) ?? c.LoraAlpha,
             LoraDropout = p.GetValue(LoraDropout) ?? c.LoraDropout,
             LoraTargets = targets is null ? c.LoraTargets : targets.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-            Rule = p.GetValue(Rule) ?? c.Rule,
+            Rule = rule,
             EsPairs = p.GetValue(EsPairs) ?? c.EsPairs,
             EsSigma = p.GetValue(EsSigma) ?? c.EsSigma,
             EsRank = p.GetValue(EsRank) ?? c.EsRank,
             Surrogate = p.GetValue(Surrogate) ?? c.Surrogate,
-            Attention = p.GetValue(Attention) ?? c.Attention,
+            Attention = p.GetValue(Attention) is { } a ? TrainVocabulary.Attention(a) : c.Attention,
             GradientCheckpointing = p.GetValue(GradientCheckpointing) || c.GradientCheckpointing,
             EvalEvery = p.GetValue(EvalEvery) ?? c.EvalEvery,
             EvalBatches = p.GetValue(EvalBatches) ?? c.EvalBatches,

@@ -11,7 +11,7 @@ public sealed class CpuPeakPlanner : IPeakPlanner
     public long? PlanPeakBytes(PeakPlanRequest request)
     {
         var c = request.Config;
-        if (c.Rule == "guided-es" && c.Surrogate != "dfa") return null;
+        if (c.Rule == LearningRule.GuidedEs && c.Surrogate != "dfa") return null;
         return Afinado.Planner.Fit.Planner.Create(request.Architecture, JobFor(c), [Device.Cpu()], suggestFixes: false).Ledger.TotalBytes;
     }
 
@@ -44,39 +44,24 @@ public sealed class CpuPeakPlanner : IPeakPlanner
         return words.Length % 2 == 0 && result.Count > 0 ? string.Join(' ', result) : null;
     }
 
-    /// <summary>The planner's rule for a training run: <c>--rule es --optimizer sgd</c> is the trainer's MeZO-style direct update.</summary>
-    public static LearningRule RuleFor(TrainConfig c) => c.Rule switch
-    {
-        "es" when c.Optimizer == "sgd" => LearningRule.EsDirect,
-        "es" => LearningRule.Es,
-        "dfa" => LearningRule.Dfa,
-        "guided-es" => LearningRule.GuidedEs,
-        _ => LearningRule.Backprop,
-    };
-
-    /// <summary>The planner job that describes this training run.</summary>
+    /// <summary>The planner job that describes this training run: the same method, rule, optimizer and attention values.</summary>
     public static Job JobFor(TrainConfig c)
     {
-        var method = TrainingMethods.Parse(c.Method);
+        var method = c.Method;
         return new Job
         {
             Task = JobTask.Train,
             Method = method,
-            Rule = RuleFor(c),
+            Rule = TrainVocabulary.PlannerRule(c.Rule, c.Optimizer),
             FreezePatterns = c.Freeze,
             Lora = method.UsesAdapters() ? new LoraConfig { Rank = c.LoraRank, Alpha = c.LoraAlpha, Dropout = c.LoraDropout, Targets = c.LoraTargets } : null,
             Precision = Precision.Fp32,
-            Optimizer = c.Optimizer switch
-            {
-                "sgd" => OptimizerKind.Sgd,
-                "momentum" => OptimizerKind.SgdMomentum,
-                _ => OptimizerKind.AdamW,
-            },
+            Optimizer = c.Optimizer,
             Batch = c.BatchSize,
             Seq = c.SequenceLength,
             GradAccumulation = c.GradientAccumulation,
             Checkpointing = c.GradientCheckpointing ? Checkpointing.Full : Checkpointing.None,
-            Attention = c.Attention == "eager" ? AttentionKernel.Eager : AttentionKernel.Sdpa,
+            Attention = c.Attention,
         };
     }
 }

@@ -11,6 +11,7 @@ using Afinado.Training.Optim;
 using Afinado.Training.Selection;
 using Afinado.Training.Tokenization;
 using static TorchSharp.torch;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Training.Loop;
 
@@ -85,7 +86,7 @@ public sealed class LanguageModelRun
         EnsureFitsInMemory(request, planned);
         var manifest = PrepareRunDir(baseFiles, data.Files.Concat(extraSources.SelectMany(x => x.Item2.Files)).Distinct().ToList());
 
-        var attention = config.Attention == "eager" ? AttentionKernel.Eager : AttentionKernel.Sdpa;
+        var attention = config.Attention;
         WarmUpKernels(arch, attention, config.GradientCheckpointing, config.SequenceLength);
         var meter = new PeakMeter();
         meter.Start();
@@ -156,7 +157,7 @@ public sealed class LanguageModelRun
         {
             Status = result.Status.ToString().ToLowerInvariant(),
             Message = result.Message,
-            Method = config.Method,
+            Method = TrainVocabulary.Word(config.Method),
             Rule = rule.Name,
             TotalParameters = total,
             TrainableParameters = trainableCount,

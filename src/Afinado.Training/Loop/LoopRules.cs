@@ -1,4 +1,5 @@
 using Afinado.Planner;
+using Afinado.Planner.Memory;
 using Afinado.Training.LearningRules;
 using Afinado.Training.Models;
 using Afinado.Training.Optim;
@@ -32,18 +33,17 @@ public sealed record RuleContext(nn.Module<Tensor, Tensor> Model, IReadOnlyList<
 public static class LoopRules
 {
     /// <summary>MeZO-style ES: no optimizer, no .grad (see the class summary).</summary>
-    public static bool Direct(TrainConfig config) => config.Rule == "es" && config.Optimizer == "sgd";
+    public static bool Direct(TrainConfig config) => TrainVocabulary.PlannerRule(config.Rule, config.Optimizer) == LearningRule.EsDirect;
 
     public static ILearningRule Create(TrainConfig config, RuleContext context)
     {
-        if (!RuleFactory.Names.Contains(config.Rule))
-            throw new InputError("--rule", $"\"{config.Rule}\" is not a learning rule", $"Use one of: {string.Join(", ", RuleFactory.Names)}.");
-        if (config.Rule != "backprop") CheckEsSettings(config);
+        string rule = TrainVocabulary.Word(config.Rule);
+        if (config.Rule != LearningRule.Backprop) CheckEsSettings(config);
         long n = context.Trainable.Sum(t => t.Parameter.numel());
         var seed = (ulong)context.Seed;
         var settings = new RuleSettings
         {
-            Rule = config.Rule,
+            Rule = rule,
             // Raw loss differences (MeZO's estimator): with a handful of pairs, centered ranks would reduce it to a sign.
             Es = new EsOptions { Sigma = config.EsSigma, Pairs = config.EsPairs, Shaping = FitnessShaping.None, PopulationChunkPairs = 0, Seed = seed, NoiseRank = config.EsRank },
             GuidedEs = new GuidedEsOptions { Sigma = config.EsSigma * Math.Sqrt(n), Pairs = config.EsPairs, PopulationChunkPairs = 0, Seed = seed },
@@ -58,7 +58,8 @@ public static class LoopRules
         if (config.EsPairs < 1) throw new InputError("--es-pairs", $"{config.EsPairs} is not positive", "Use 1 or more antithetic pairs.");
         if (!(config.EsSigma > 0)) throw new InputError("--es-sigma", $"{config.EsSigma} is not positive", "Use e.g. 1e-2.");
         if (config.EsRank < 0) throw new InputError("--es-rank", $"{config.EsRank} is negative", "Use 0 for dense noise or a rank r >= 1 for low-rank noise.");
-        if (config.EsRank > 0 && config.Rule != "es") throw new InputError("--es-rank", $"low-rank noise is an es option and the rule is {config.Rule}", "Drop --es-rank or use --rule es.");
+        if (config.EsRank > 0 && config.Rule != LearningRule.Es)
+            throw new InputError("--es-rank", $"low-rank noise is an es option and the rule is {TrainVocabulary.Word(config.Rule)}", "Drop --es-rank or use --rule es.");
     }
 
     /// <summary>The loop's model and loss seen as a rule's loss model; DFA taps go through <see cref="LlamaForCausalLM.Forward(Tensor, Func{Tensor, Tensor})"/>.</summary>

@@ -1,11 +1,15 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
 
 namespace Afinado.Training.Loop;
 
 /// <summary>
 /// Everything that determines a run, fully resolved (recipe defaults and flags merged). Saved as
-/// <c>RUN_DIR/run-config.json</c>; <c>--resume</c> rebuilds the run from it, so a resumed run is the same run.
+/// <c>RUN_DIR/run-config.json</c>; <c>--resume</c> rebuilds the run from it, so a resumed run is the same run. Its
+/// choices are the planner's types (method, rule, optimizer, attention: <see cref="TrainVocabulary"/>), so
+/// <c>afinado plan</c> and <c>afinado train</c> describe one job in one vocabulary.
 /// </summary>
 public sealed record TrainConfig
 {
@@ -24,7 +28,8 @@ public sealed record TrainConfig
     public int GradientAccumulation { get; init; } = 1;
     public int MaxSteps { get; init; } = 200;
 
-    public string Optimizer { get; init; } = "adamw";
+    /// <summary>adamw, sgd or momentum: Afinado's own (state created at the first step, <c>Optim/</c>).</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.AdamW;
     public double LearningRate { get; init; } = 1e-3;
     public double MinLearningRate { get; init; } = 1e-4;
     public int WarmupSteps { get; init; } = 10;
@@ -35,7 +40,7 @@ public sealed record TrainConfig
     public double Epsilon { get; init; } = 1e-8;
     public double? ClipNorm { get; init; } = 1.0;
 
-    public string Method { get; init; } = "full";
+    public TrainingMethod Method { get; init; } = TrainingMethod.Full;
     public IReadOnlyList<string> Freeze { get; init; } = [];
     // LoRA defaults are the planner's (Planner.Selection.LoraConfig), so `afinado plan` and `afinado train` mean the same
     // job when neither names them: rank 16, alpha 32, dropout 0.05, every linear layer.
@@ -45,7 +50,8 @@ public sealed record TrainConfig
     public IReadOnlyList<string> LoraTargets { get; init; } = Defaults.Targets;
     private static readonly Afinado.Planner.Selection.LoraConfig Defaults = new();
 
-    public string Rule { get; init; } = "backprop";
+    /// <summary>backprop, es, guided-es or dfa; es with the sgd optimizer is MeZO-style direct ES (the planner's es-direct).</summary>
+    public LearningRule Rule { get; init; } = LearningRule.Backprop;
     /// <summary>ES / Guided ES antithetic pairs per step (population 2·pairs = forward passes per step). Memory does not grow
     /// with it: members are evaluated one at a time, in place, from regenerated noise.</summary>
     public int EsPairs { get; init; } = 4;
@@ -60,7 +66,7 @@ public sealed record TrainConfig
     /// <summary>Peak learning rate <c>afinado train --rule es</c> uses when no --optimizer is given (MeZO-style SGD on the
     /// raw ES estimate, LoRA on fortunes-es: 0.3 diverged within 12 steps, 1e-2 moved the loss by only 0.005 in 12).</summary>
     public const double EsDirectLearningRate = 5e-2;
-    public string Attention { get; init; } = "sdpa";
+    public AttentionKernel Attention { get; init; } = AttentionKernel.Sdpa;
     public bool GradientCheckpointing { get; init; }
 
     /// <summary>libtorch intra-op threads (null = its default, one per core). On a machine shared with other busy
@@ -73,12 +79,18 @@ public sealed record TrainConfig
     public long Seed { get; init; } = 1337;
 
     /// <summary>The JSON style of run folders (run-config, manifest, summary, checkpoint state); NaN/Infinity are written as null.</summary>
-    public static readonly JsonSerializerOptions Json = Afinado.Planner.FiniteJson.AddTo(new()
+    public static readonly JsonSerializerOptions Json = WithWords(Afinado.Planner.FiniteJson.AddTo(new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    });
+    }));
+
+    private static JsonSerializerOptions WithWords(JsonSerializerOptions o)
+    {
+        foreach (var c in TrainVocabulary.Converters()) o.Converters.Add(c);
+        return o;
+    }
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
     public static TrainConfig FromJson(string json) => JsonSerializer.Deserialize<TrainConfig>(json, Json)!;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Afinado.Planner;
 using Afinado.Planner.Architecture;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Training.Loop;
 
@@ -46,9 +47,12 @@ public static class TrainConfigChecks
         InputRange.Whole("--eval-batches", c.EvalBatches, 1, MaxEvalBatches);
         InputRange.Whole("--checkpoint-every", c.CheckpointEvery, 0, MaxSteps, "0 checkpoints only at the end or on interrupt");
         InputRange.Whole("--threads", c.Threads, 1, MaxThreads);
-        if (!LearningRules.RuleFactory.Names.Contains(c.Rule))
-            throw new InputError("--rule", $"\"{c.Rule}\" is not a learning rule", $"Use one of: {string.Join(", ", LearningRules.RuleFactory.Names)}.");
-        if (c.Attention is not ("sdpa" or "eager")) throw new InputError("--attention", $"\"{c.Attention}\" is not an attention kernel", "Use sdpa or eager.");
+        // The planner's types hold more than this CPU trainer runs (QLoRA, es-direct as a rule, 8-bit optimizers, flash):
+        // each is refused by the flag that would set it.
+        Supported("--method", c.Method, TrainVocabulary.Methods, c.Method == Planner.Selection.TrainingMethod.QLora ? "QLoRA's NF4 kernels need CUDA: use lora on the CPU." : null);
+        Supported("--rule", c.Rule, TrainVocabulary.Rules, c.Rule == Planner.Memory.LearningRule.EsDirect ? "Direct (MeZO-style) ES is --rule es --optimizer sgd." : null);
+        Supported("--optimizer", c.Optimizer, TrainVocabulary.Optimizers, null);
+        Supported("--attention", c.Attention, TrainVocabulary.AttentionKernels, null);
 
         var warnings = new List<string>();
         if (c.LearningRate > UsualMaxLearningRate)
@@ -58,6 +62,12 @@ public static class TrainConfigChecks
         if (c.MinLearningRate > c.LearningRate)
             warnings.Add(Invariant($"--min-lr {c.MinLearningRate:G3} is above --lr {c.LearningRate:G3}: the cosine schedule rises instead of decaying"));
         return warnings;
+    }
+
+    private static void Supported<T>(string flag, T value, IReadOnlyList<(T Value, string Word)> words, string? hint) where T : struct, Enum
+    {
+        if (words.Any(w => EqualityComparer<T>.Default.Equals(w.Value, value))) return;
+        throw new InputError(flag, $"{value} is not something the CPU trainer runs", hint ?? $"Use one of: {string.Join(", ", words.Select(w => w.Word))}.");
     }
 
     /// <summary>Checks what depends on the model: the sequence must fit its position table.</summary>

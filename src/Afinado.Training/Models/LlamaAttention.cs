@@ -1,5 +1,6 @@
 using Afinado.Planner.Architecture;
 using static TorchSharp.torch;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Training.Models;
 
@@ -62,7 +63,19 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
         }
     }
 
-    public AttentionKernel Kernel { get; set; } = AttentionKernel.Sdpa;
+    /// <summary>How scores are computed (the planner's <see cref="AttentionKernel"/>): libtorch's fused
+    /// <c>scaled_dot_product_attention</c> (CPU flash kernel: no [T,T] score matrix kept) or explicit QKᵀ, mask,
+    /// softmax, ·V (materialises the [B,H,T,T] scores and probabilities). Both give the same result. transformers'
+    /// flash_attention_2 is a CUDA kernel this CPU model does not have.</summary>
+    public AttentionKernel Kernel
+    {
+        get => kernel;
+        set => kernel = value == AttentionKernel.Flash
+            ? throw new ArgumentOutOfRangeException(nameof(value), value, "flash_attention_2 is a CUDA kernel; the CPU model runs sdpa or eager")
+            : value;
+    }
+
+    private AttentionKernel kernel = AttentionKernel.Sdpa;
 
     public override Tensor forward(Tensor x) => Attend(x, null);
 

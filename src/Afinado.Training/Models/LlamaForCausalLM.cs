@@ -1,6 +1,7 @@
 using Afinado.Planner;
 using Afinado.Planner.Architecture;
 using static TorchSharp.torch;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Training.Models;
 

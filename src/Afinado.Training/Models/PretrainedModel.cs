@@ -4,6 +4,7 @@ using Afinado.Planner.Catalog;
 using Afinado.Planner.Inputs;
 using Afinado.Planner.Safetensors;
 using Afinado.Training.IO;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Training.Models;
 

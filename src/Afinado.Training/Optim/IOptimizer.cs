@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -25,13 +26,17 @@ public interface IOptimizer : IDisposable
 
 public static class Optimizers
 {
-    public static IOptimizer Create(string name, IReadOnlyList<(string, Parameter)> parameters, double weightDecay, double momentum, double beta1, double beta2, double eps) => name switch
+    public static IOptimizer Create(OptimizerKind kind, IReadOnlyList<(string, Parameter)> parameters, double weightDecay, double momentum, double beta1, double beta2, double eps) => kind switch
     {
-        "adamw" => new AdamW(parameters, beta1, beta2, eps, weightDecay),
-        "sgd" => new Sgd(parameters, 0, weightDecay),
-        "momentum" => new Sgd(parameters, momentum, weightDecay),
-        _ => throw new Afinado.Planner.InputError("--optimizer", $"\"{name}\" is not an optimizer", "Use adamw, sgd or momentum."),
+        OptimizerKind.AdamW => new AdamW(parameters, beta1, beta2, eps, weightDecay),
+        OptimizerKind.Sgd => new Sgd(parameters, 0, weightDecay),
+        OptimizerKind.SgdMomentum => new Sgd(parameters, momentum, weightDecay),
+        _ => throw new Afinado.Planner.InputError("--optimizer", $"{kind.Name()} has no CPU implementation", "Use adamw, sgd or momentum."),
     };
+
+    /// <summary>By the trainer's word for it (<c>adamw</c>, <c>sgd</c>, <c>momentum</c>).</summary>
+    public static IOptimizer Create(string name, IReadOnlyList<(string, Parameter)> parameters, double weightDecay, double momentum, double beta1, double beta2, double eps) =>
+        Create(Loop.TrainVocabulary.Optimizer(name), parameters, weightDecay, momentum, beta1, beta2, eps);
 
     /// <summary>Adam (Kingma &amp; Ba) as PyTorch runs it with no weight decay: AdamW's update with wd = 0, the same ops.</summary>
     public static IOptimizer Adam(IReadOnlyList<(string, Parameter)> parameters, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8) =>

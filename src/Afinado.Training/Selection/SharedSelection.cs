@@ -11,9 +11,12 @@ namespace Afinado.Training.Selection;
 public static class SharedSelection
 {
     public static TrainableSelection Create(ModelArchitecture arch, string method, IReadOnlyList<string> freeze,
+        int loraRank, double loraAlpha, double loraDropout, IReadOnlyList<string> loraTargets) =>
+        Create(arch, TrainingMethods.Parse(method), freeze, loraRank, loraAlpha, loraDropout, loraTargets);
+
+    public static TrainableSelection Create(ModelArchitecture arch, TrainingMethod m, IReadOnlyList<string> freeze,
         int loraRank, double loraAlpha, double loraDropout, IReadOnlyList<string> loraTargets)
     {
-        var m = TrainingMethods.Parse(method);
         if (m == TrainingMethod.QLora)
             throw new Afinado.Planner.InputError("--method", "QLoRA's NF4 kernels need CUDA", "Use --method lora on the CPU.");
         var lora = m.UsesAdapters() ? new LoraConfig { Rank = loraRank, Alpha = loraAlpha, Dropout = loraDropout, Targets = loraTargets } : null;
@@ -27,6 +30,10 @@ public static class SharedSelection
             s.Lora?.Rank ?? 0, s.Lora?.Alpha ?? 0, s.Lora?.Dropout ?? 0);
 
     public static ParameterSelection CreateParameterSelection(ModelArchitecture arch, string method, IReadOnlyList<string> freeze,
+        int loraRank, double loraAlpha, double loraDropout, IReadOnlyList<string> loraTargets) =>
+        ToParameterSelection(Create(arch, method, freeze, loraRank, loraAlpha, loraDropout, loraTargets));
+
+    public static ParameterSelection CreateParameterSelection(ModelArchitecture arch, TrainingMethod method, IReadOnlyList<string> freeze,
         int loraRank, double loraAlpha, double loraDropout, IReadOnlyList<string> loraTargets) =>
         ToParameterSelection(Create(arch, method, freeze, loraRank, loraAlpha, loraDropout, loraTargets));
 }

@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 using Afinado.Training.Data;
 using Afinado.Training.Loop;
 using Afinado.Training.Models;
@@ -57,7 +58,7 @@ public class LoopRuleTests
     {
         using var s = TinyLora(21);
         double before = TrainingLoop.Evaluate(s.Model, s.Data, 4, 4).Loss;
-        var config = RunTests.TinyRun(1) with { Rule = "es", Optimizer = "sgd", EsPairs = 8, EsSigma = 1e-2, LearningRate = 0.05 };
+        var config = RunTests.TinyRun(1) with { Rule = LearningRule.Es, Optimizer = OptimizerKind.Sgd, EsPairs = 8, EsSigma = 1e-2, LearningRate = 0.05 };
         var result = Train(s, config, 30);
         double after = TrainingLoop.Evaluate(s.Model, s.Data, 4, 4).Loss;
         Assert.Equal(LoopStatus.Completed, result.Status);
@@ -71,7 +72,7 @@ public class LoopRuleTests
     {
         using var s = TinyLora(21);
         double before = TrainingLoop.Evaluate(s.Model, s.Data, 4, 4).Loss;
-        var config = RunTests.TinyRun(1) with { Rule = "es", Optimizer = "sgd", EsPairs = 8, EsSigma = 1e-2, EsRank = 1, LearningRate = 0.05 };
+        var config = RunTests.TinyRun(1) with { Rule = LearningRule.Es, Optimizer = OptimizerKind.Sgd, EsPairs = 8, EsSigma = 1e-2, EsRank = 1, LearningRate = 0.05 };
         var result = Train(s, config, 30);
         double after = TrainingLoop.Evaluate(s.Model, s.Data, 4, 4).Loss;
         Assert.Equal(LoopStatus.Completed, result.Status);
@@ -85,9 +86,9 @@ public class LoopRuleTests
         using var s = TinyLora(23);
         using var optimizer = Optimizers.Create("adamw", s.Trainable, 0, 0.9, 0.9, 0.95, 1e-8);
         var context = new RuleContext(s.Model, s.Trainable, optimizer, TrainingLoop.CrossEntropy, Seed: 3);
-        var negative = Assert.Throws<Afinado.Planner.InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = "es", EsRank = -1 }, context));
+        var negative = Assert.Throws<Afinado.Planner.InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = LearningRule.Es, EsRank = -1 }, context));
         Assert.Contains("--es-rank", negative.Message);
-        var wrongRule = Assert.Throws<Afinado.Planner.InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = "dfa", EsRank = 2 }, context));
+        var wrongRule = Assert.Throws<Afinado.Planner.InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = LearningRule.Dfa, EsRank = 2 }, context));
         Assert.Contains("--es-rank", wrongRule.Message);
     }
 
@@ -96,7 +97,7 @@ public class LoopRuleTests
     {
         using var s = TinyLora(22);
         var trainableBefore = s.Trainable.Select(t => t.Parameter.detach().clone()).ToList();
-        var result = Train(s, RunTests.TinyRun(1) with { Rule = "dfa", Optimizer = "adamw" }, 1);
+        var result = Train(s, RunTests.TinyRun(1) with { Rule = LearningRule.Dfa, Optimizer = OptimizerKind.AdamW }, 1);
         Assert.Equal(LoopStatus.Completed, result.Status);
         Assert.Contains(s.Trainable.Zip(trainableBefore), x => !x.First.Parameter.equal(x.Second).all().item<bool>());
         AssertFrozenUnchangedAndNoGrad(s);
@@ -111,7 +112,7 @@ public class LoopRuleTests
         string a = Path.Combine(Path.GetTempPath(), $"afinado-rule-{Guid.NewGuid():N}"), b = a + "-b";
         try
         {
-            var config = RunTests.TinyRun(5) with { Rule = rule, Optimizer = optimizer, EsPairs = 2 };
+            var config = RunTests.TinyRun(5) with { Rule = TrainVocabulary.Rule(rule), Optimizer = TrainVocabulary.Optimizer(optimizer), EsPairs = 2 };
             var full = new LanguageModelRun(config, a).Execute(new SilentProgress(), CancellationToken.None);
             Assert.Equal(rule, full.Rule);
             using var cts = new CancellationTokenSource();
