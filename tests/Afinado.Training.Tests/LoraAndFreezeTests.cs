@@ -107,7 +107,7 @@ public class LoraAndFreezeTests
     public void Freeze_pattern_that_matches_nothing_is_an_input_error()
     {
         var arch = TinyConfigs.Parse(TinyConfigs.Llama);
-        var e = Assert.Throws<Afinado.Planner.InputError>(() => SharedSelection.CreateParameterSelection(arch, "freeze", ["model.decoder.*"], 0, 0, 0, []));
+        var e = Assert.Throws<InputError>(() => SharedSelection.CreateParameterSelection(arch, "freeze", ["model.decoder.*"], 0, 0, 0, []));
         Assert.Equal("--freeze", e.Field);
     }
 }

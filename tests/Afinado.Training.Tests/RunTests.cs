@@ -161,7 +161,7 @@ public class RunTests
         try
         {
             new LanguageModelRun(TinyRun(1), dir).Execute(new SilentProgress(), CancellationToken.None);
-            var e = Assert.Throws<Afinado.Planner.InputError>(() => new LanguageModelRun(TinyRun(1), dir).Execute(new SilentProgress(), CancellationToken.None));
+            var e = Assert.Throws<InputError>(() => new LanguageModelRun(TinyRun(1), dir).Execute(new SilentProgress(), CancellationToken.None));
             Assert.Equal("--out", e.Field);
         }
         finally { Cleanup(dir); }

@@ -96,7 +96,7 @@ public class SafeTensorsTests
             var read = Task.Run(() => SafeTensors.Read(path));
             // A hang guard, not a time limit: a check takes milliseconds, a blocked open never returns.
             Assert.True(await Task.WhenAny(read, Task.Delay(TimeSpan.FromMinutes(5))) == read, "reading did not return within 5 min");
-            var e = await Assert.ThrowsAsync<Afinado.Planner.InputError>(() => read);
+            var e = await Assert.ThrowsAsync<InputError>(() => read);
             Assert.Contains("model.safetensors", e.Message);
             Assert.Contains(target == "fifo" ? "named pipe" : "character device", e.Message);
         }

@@ -34,9 +34,9 @@ public static class GenerateCommand
             using var lm = PretrainedModel.Load(folder);
             var output = parse.InvocationConfiguration.Output;
             bool asJson = parse.GetValue(json);
-            if (!asJson) output.Write(Afinado.Planner.TerminalText.Escape(parse.GetValue(prompt), keepLayout: true));
+            if (!asJson) output.Write(TerminalText.Escape(parse.GetValue(prompt), keepLayout: true));
             var result = TextGenerator.Run(lm, tok, parse.GetValue(prompt)!, options,
-                asJson ? null : t => { if (t.Id != tok.EndOfText) { output.Write(Afinado.Planner.TerminalText.Escape(t.Text, keepLayout: true)); output.Flush(); } });
+                asJson ? null : t => { if (t.Id != tok.EndOfText) { output.Write(TerminalText.Escape(t.Text, keepLayout: true)); output.Flush(); } });
             if (asJson) WriteJson(output, result);
             else output.WriteLine();
             return CliApp.ExitOk;

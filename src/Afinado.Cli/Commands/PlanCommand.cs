@@ -36,7 +36,7 @@ public static class PlanCommand
             var curve = curveOptions.Request(parse);
             string? plotPath = curveOptions.PlotPath(parse);
             if (curve is not null && ParallelPlanning.Requested(parse, par))
-                throw new Planner.InputError("--curve", "sweeps single-GPU plans (one replayed ledger per value); a multi-GPU layout is planned per GPU by the layout search, which the curve does not sweep",
+                throw new InputError("--curve", "sweeps single-GPU plans (one replayed ledger per value); a multi-GPU layout is planned per GPU by the layout search, which the curve does not sweep",
                     "Drop the multi-GPU flags (--gpus, --nodes, --zero, --fsdp, --tp, --offload, --fewest-gpus, --cpu-memory) for the curve, or drop --curve.");
             var plan = Planner.Fit.Planner.Create(arch, job, devices, parse.GetValue(max), curve: curve);
             var output = parse.InvocationConfiguration.Output;

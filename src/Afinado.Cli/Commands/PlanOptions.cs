@@ -61,7 +61,7 @@ internal sealed class PlanOptions
             || p.GetResult(LoraAlpha) is { Implicit: false } || p.GetResult(LoraDropout) is { Implicit: false }
             || p.GetValue(LoraTargetParameters) is not null;
         if (loraFlagsGiven && !method.UsesAdapters())
-            throw new Planner.InputError("--lora-rank/--lora-targets", $"LoRA flags need --method lora or qlora (got {method.Name()})", "Drop the LoRA flags or add --method lora.");
+            throw new InputError("--lora-rank/--lora-targets", $"LoRA flags need --method lora or qlora (got {method.Name()})", "Drop the LoRA flags or add --method lora.");
         return new Job
         {
             Task = JobOptions.ParseTask(p.GetValue(Task)!),
@@ -116,7 +116,7 @@ internal sealed class PlanOptions
         var list = new List<Device>();
         var device = p.GetValue(Device);
         if (device is not null && device is not ("gpu" or "cpu"))
-            throw new Planner.InputError("--device", $"\"{device}\" is not a device kind", "Use --device gpu or --device cpu.");
+            throw new InputError("--device", $"\"{device}\" is not a device kind", "Use --device gpu or --device cpu.");
         if (device == "cpu") list.Add(CpuDevice());
         foreach (var g in p.GetValue(Gpu) ?? [])
             list.Add(string.Equals(g, "cpu", StringComparison.OrdinalIgnoreCase) ? CpuDevice() : GpuCatalog.Get(g));

@@ -22,16 +22,16 @@ public static class ServeCommand
         {
             string h = parse.GetValue(host)!;
             if (!IPAddress.TryParse(h, out _))
-                throw new Planner.InputError("--host", $"\"{Planner.TerminalText.Escape(h)}\" is not an IP address", "Use 127.0.0.1 (default), ::1, or the address of an interface.");
+                throw new InputError("--host", $"\"{TerminalText.Escape(h)}\" is not an IP address", "Use 127.0.0.1 (default), ::1, or the address of an interface.");
             int p = parse.GetValue(port);
-            Planner.InputRange.Whole("--port", p, 0, 65535, "0 picks a free port");
+            InputRange.Whole("--port", p, 0, 65535, "0 picks a free port");
             var folders = parse.GetValue(models) ?? [];
             foreach (var f in folders)
                 if (!Directory.Exists(f))
-                    throw new Planner.InputError("--models", $"\"{Planner.TerminalText.Escape(f)}\" is not a folder", "Give folders that hold model folders (config.json, safetensors headers).");
+                    throw new InputError("--models", $"\"{TerminalText.Escape(f)}\" is not a folder", "Give folders that hold model folders (config.json, safetensors headers).");
             string? runsFolder = parse.GetValue(runs);
             if (runsFolder is not null && !Directory.Exists(runsFolder))
-                throw new Planner.InputError("--runs", $"\"{Planner.TerminalText.Escape(runsFolder)}\" is not a folder", "Give the folder that holds your run folders (what afinado train --out wrote).");
+                throw new InputError("--runs", $"\"{TerminalText.Escape(runsFolder)}\" is not a folder", "Give the folder that holds your run folders (what afinado train --out wrote).");
             await using var server = PlanServer.Create(h, p, folders, runsFolder);
             await server.StartAsync();
             await parse.InvocationConfiguration.Output.WriteLineAsync($"afinado serve: {server.Address} (Ctrl+C stops)");

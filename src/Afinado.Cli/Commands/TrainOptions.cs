@@ -92,18 +92,18 @@ internal sealed class TrainOptions
             {
                 var cfg = Path.Combine(model, "config.json");
                 if (!File.Exists(cfg))
-                    throw new Afinado.Planner.InputError("--model", $"folder \"{model}\" has no config.json", "Point --model at a Hugging Face model folder.");
+                    throw new InputError("--model", $"folder \"{model}\" has no config.json", "Point --model at a Hugging Face model folder.");
                 c = c with { BaseModel = Path.GetFullPath(model), ModelConfigJson = InputFile.ReadAllText(cfg, InputKind.Config, "--model") };
             }
             else if (File.Exists(model)) c = c with { BaseModel = null, ModelConfigJson = InputFile.ReadAllText(model, InputKind.Config, "--model") };
-            else throw new Afinado.Planner.InputError("--model", $"\"{model}\" is neither a folder nor a config.json", "Give a model folder or a config.json path.");
+            else throw new InputError("--model", $"\"{model}\" is neither a folder nor a config.json", "Give a model folder or a config.json path.");
         }
         var freeze = p.GetValue(Freeze);
         var targets = p.GetValue(LoraTargets);
         // Flag-only meanings are checked here (0 = clipping off; the machine's core count); the merged config is
         // checked as a whole by TrainConfigChecks, which the run repeats before it starts.
-        Afinado.Planner.InputRange.Real("--clip-norm", p.GetValue(ClipNorm), 0, 1e6, hint: "0 turns clipping off");
-        Afinado.Planner.InputRange.Whole("--threads", p.GetValue(Threads), 1, Environment.ProcessorCount, $"this machine has {Environment.ProcessorCount} cores; more threads only wait on each other");
+        InputRange.Real("--clip-norm", p.GetValue(ClipNorm), 0, 1e6, hint: "0 turns clipping off");
+        InputRange.Whole("--threads", p.GetValue(Threads), 1, Environment.ProcessorCount, $"this machine has {Environment.ProcessorCount} cores; more threads only wait on each other");
         var merged = c with
         {
             Data = p.GetValue(Data) ?? c.Data,

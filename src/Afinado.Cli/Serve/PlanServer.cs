@@ -79,7 +79,7 @@ public sealed class PlanServer : IAsyncDisposable
         {
             string format = ctx.Request.Query["format"].ToString();
             if (!Exports.TryGetValue(format, out var export))
-                return Error($"format: \"{Planner.TerminalText.Escape(format)}\" is not an export format. Use deepspeed, accelerate or torchrun.");
+                return Error($"format: \"{TerminalText.Escape(format)}\" is not an export format. Use deepspeed, accelerate or torchrun.");
             var args = ctx.Request.Query["arg"].Select(a => a ?? "").ToList();
             if (Check(args, roots) is { } refusal) return Error(refusal);
             var stdout = new StringWriter();
@@ -107,7 +107,7 @@ public sealed class PlanServer : IAsyncDisposable
             if (names.Count == 0) return Error("run: name one run folder (or several to compare)");
             foreach (var n in names)
                 if (!RunListing.IsRunName(runs, n))
-                    return Error($"run: \"{Planner.TerminalText.Escape(n)}\" is not a run folder inside the runs folder");
+                    return Error($"run: \"{TerminalText.Escape(n)}\" is not a run folder inside the runs folder");
             bool allow = ctx.Request.Query["allow_different_base"] == "1";
             // One folder per selection, named by a hash of it: the same selection reuses its report's folder.
             string key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n", names) + (allow ? "\nallow" : ""))))[..16];
@@ -116,7 +116,7 @@ public sealed class PlanServer : IAsyncDisposable
             {
                 ReportBuilder.Build(names.Select(n => Path.Combine(runs, n)).ToList(), dir, allow);
             }
-            catch (Planner.InputError e)
+            catch (InputError e)
             {
                 return Error(e.Message);
             }
@@ -156,7 +156,7 @@ public sealed class PlanServer : IAsyncDisposable
             if (value is null || ModelCatalog.Contains(value)) continue;
             string full = Path.GetFullPath(value);
             if (!roots.Any(r => (full + Path.DirectorySeparatorChar).StartsWith(r, StringComparison.Ordinal)))
-                return $"--model: \"{Planner.TerminalText.Escape(value)}\" is not a catalog id nor inside a folder given to `afinado serve --models`";
+                return $"--model: \"{TerminalText.Escape(value)}\" is not a catalog id nor inside a folder given to `afinado serve --models`";
         }
         return null;
     }

@@ -133,7 +133,7 @@ public sealed partial class CheckpointStore
     private static Dictionary<string, Tensor> ReadTensors(string dir, string file)
     {
         try { return SafeTensors.Read(Path.Combine(dir, file)); }
-        catch (Exception e) when (e is InvalidDataException or Afinado.Planner.InputError or IOException)
+        catch (Exception e) when (e is InvalidDataException or InputError or IOException)
         {
             throw new CheckpointDamagedException($"{file} cannot be read ({e.Message})");
         }

@@ -32,7 +32,7 @@ public static class ConsoleProgress
                 $"step {step} loss {loss:F4}{(val is { } v ? $" val {v:F4}" : "")} lr {lr:0.0e0} {rate:F0} {unit}/s"));
         }
         public void Evaluated(long step, double validationLoss) => val = validationLoss;
-        public void Message(string text) => console.MarkupLine(Markup.Escape(Afinado.Planner.TerminalText.Escape(text, keepLayout: true)));
+        public void Message(string text) => console.MarkupLine(Markup.Escape(TerminalText.Escape(text, keepLayout: true)));
     }
 
     private sealed class LineProgress(TextWriter err, string unit) : ITrainingProgress
@@ -47,6 +47,6 @@ public static class ConsoleProgress
         public void Evaluated(long step, double validationLoss) =>
             err.WriteLine(string.Create(CultureInfo.InvariantCulture, $"step {step}: validation loss {validationLoss:F4}"));
         // Messages echo paths and names from the user's files: control characters are spelled out.
-        public void Message(string text) => err.WriteLine(Afinado.Planner.TerminalText.Escape(text, keepLayout: true));
+        public void Message(string text) => err.WriteLine(TerminalText.Escape(text, keepLayout: true));
     }
 }

@@ -31,7 +31,7 @@ public static class Optimizers
         OptimizerKind.AdamW => new AdamW(parameters, beta1, beta2, eps, weightDecay),
         OptimizerKind.Sgd => new Sgd(parameters, 0, weightDecay),
         OptimizerKind.SgdMomentum => new Sgd(parameters, momentum, weightDecay),
-        _ => throw new Afinado.Planner.InputError("--optimizer", $"{kind.Name()} has no CPU implementation", "Use adamw, sgd or momentum."),
+        _ => throw new InputError("--optimizer", $"{kind.Name()} has no CPU implementation", "Use adamw, sgd or momentum."),
     };
 
     /// <summary>By the trainer's word for it (<c>adamw</c>, <c>sgd</c>, <c>momentum</c>).</summary>

@@ -20,15 +20,15 @@ public static class TextTokenizers
     public static ITextTokenizer Create(string name, string? modelFolder = null)
     {
         if (name != "model" && HfTokenizer.In(modelFolder))
-            throw new Afinado.Planner.InputError("--tokenizer", $"the base model folder has its own {HfTokenizer.FileName}, and {name} ids are not the text its embeddings know",
+            throw new InputError("--tokenizer", $"the base model folder has its own {HfTokenizer.FileName}, and {name} ids are not the text its embeddings know",
                 "Drop --tokenizer (the folder's tokenizer is used) or pass --tokenizer model.");
         return name switch
         {
             "model" => modelFolder is not null ? HfTokenizer.Load(modelFolder, "--tokenizer")
-                : throw new Afinado.Planner.InputError("--tokenizer", "model reads the base folder's tokenizer.json, and this run has no base model", "Add --base-model FOLDER, or use --tokenizer byte or gpt2."),
+                : throw new InputError("--tokenizer", "model reads the base folder's tokenizer.json, and this run has no base model", "Add --base-model FOLDER, or use --tokenizer byte or gpt2."),
             "byte" => new ByteTokenizer(),
             "gpt2" => new Gpt2Tokenizer(),
-            _ => throw new Afinado.Planner.InputError("--tokenizer", $"\"{name}\" is not a tokenizer", "Use model, byte or gpt2."),
+            _ => throw new InputError("--tokenizer", $"\"{name}\" is not a tokenizer", "Use model, byte or gpt2."),
         };
     }
 }

@@ -82,7 +82,7 @@ internal static partial class CorpusRunner
     private static string Line(string s)
     {
         var first = s.Split('\n').FirstOrDefault(l => l.Trim().Length > 0) ?? "";
-        return Afinado.Planner.TerminalText.Escape(first.Length > 300 ? first[..300] + "…" : first);
+        return TerminalText.Escape(first.Length > 300 ? first[..300] + "…" : first);
     }
 
     private static void TryDelete(string dir)

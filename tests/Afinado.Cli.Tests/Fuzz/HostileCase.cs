@@ -12,5 +12,5 @@ internal sealed record HostileCase(string Category, string Name, string[] Args, 
     public override string ToString() => $"[{Category}] {Name}: afinado {string.Join(' ', Args.Select(Quote))}";
 
     private static string Quote(string a) => a.Length == 0 || a.Any(c => char.IsWhiteSpace(c) || char.IsControl(c))
-        ? "'" + Afinado.Planner.TerminalText.Escape(a) + "'" : a;
+        ? "'" + TerminalText.Escape(a) + "'" : a;
 }

@@ -432,5 +432,5 @@ internal static class HostileCorpus
         foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories)) File.Copy(f, Path.Combine(to, Path.GetRelativePath(from, f)));
     }
 
-    private static string Short(string v) => v.Length <= 24 ? Afinado.Planner.TerminalText.Escape(v) : $"{v[..8]}…({v.Length} chars)";
+    private static string Short(string v) => v.Length <= 24 ? TerminalText.Escape(v) : $"{v[..8]}…({v.Length} chars)";
 }

@@ -90,6 +90,6 @@ public class ScaleCostEstimateTests
         Assert.InRange(parameters, 8.0e9, 8.06e9); // Llama-3.1-8B: 8.03 B parameters
         Assert.Equal(6.0 * parameters * 1_000_000 / 150e12 / 3600, hours, 12);
         Assert.Contains("Llama", name);
-        Assert.Throws<Afinado.Planner.InputError>(() => ScaleCostEstimate.ForTokens("meta-llama/Llama-3.1-8B", 1, 0));
+        Assert.Throws<InputError>(() => ScaleCostEstimate.ForTokens("meta-llama/Llama-3.1-8B", 1, 0));
     }
 }

@@ -15,7 +15,7 @@ public class FashionMnistPresetTests
     [Fact]
     public void An_unknown_row_names_the_flag_and_lists_the_rows()
     {
-        var e = Assert.Throws<Afinado.Planner.InputError>(() => FashionMnistPresets.Find("no-such-row"));
+        var e = Assert.Throws<InputError>(() => FashionMnistPresets.Find("no-such-row"));
         Assert.Equal("--runs", e.Field);
         Assert.Contains("mlp-es-lowrank", e.Message);
     }

@@ -86,9 +86,9 @@ public class LoopRuleTests
         using var s = TinyLora(23);
         using var optimizer = Optimizers.Create("adamw", s.Trainable, 0, 0.9, 0.9, 0.95, 1e-8);
         var context = new RuleContext(s.Model, s.Trainable, optimizer, TrainingLoop.CrossEntropy, Seed: 3);
-        var negative = Assert.Throws<Afinado.Planner.InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = LearningRule.Es, EsRank = -1 }, context));
+        var negative = Assert.Throws<InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = LearningRule.Es, EsRank = -1 }, context));
         Assert.Contains("--es-rank", negative.Message);
-        var wrongRule = Assert.Throws<Afinado.Planner.InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = LearningRule.Dfa, EsRank = 2 }, context));
+        var wrongRule = Assert.Throws<InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = LearningRule.Dfa, EsRank = 2 }, context));
         Assert.Contains("--es-rank", wrongRule.Message);
     }
 

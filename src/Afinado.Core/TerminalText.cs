@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Afinado.Planner;
+namespace Afinado;
 
 /// <summary>
 /// Makes text from files and flags safe to print on a terminal. Tensor names, config strings and paths are attacker-

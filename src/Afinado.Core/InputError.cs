@@ -1,4 +1,4 @@
-namespace Afinado.Planner;
+namespace Afinado;
 
 /// <summary>
 /// Bad input from the user: a config field, a flag, a file. The message names the field and says how to fix it.

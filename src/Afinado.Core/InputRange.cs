@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Afinado.Planner;
+namespace Afinado;
 
 /// <summary>
 /// The one range check for numeric flags and config fields: every command validates its numbers through these before
