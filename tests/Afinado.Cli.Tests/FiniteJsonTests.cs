@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Afinado.Evaluation;
 using Afinado.Training.Loop;
+using Afinado.Training.Runs;
 
 namespace Afinado.Cli.Tests;
 

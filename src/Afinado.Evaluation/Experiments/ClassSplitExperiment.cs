@@ -10,6 +10,7 @@ using Afinado.Planner;
 using Afinado.Planner.Memory;
 using TorchSharp;
 using static TorchSharp.torch;
+using Afinado.Training.Runs;
 
 namespace Afinado.Evaluation.Experiments;
 

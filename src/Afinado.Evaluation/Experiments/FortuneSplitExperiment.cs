@@ -8,6 +8,7 @@ using Afinado.Evaluation.Tasks;
 using Afinado.Evaluation.Verdicts;
 using Afinado.Planner;
 using TorchSharp;
+using Afinado.Training.Runs;
 
 namespace Afinado.Evaluation.Experiments;
 

@@ -1,10 +1,11 @@
 using Afinado.Planner.Memory;
+using Afinado.Training.Runs;
 
 namespace Afinado.Evaluation.Experiments;
 
 /// <summary>
 /// The analytic fp32 ledgers of the experiments' small finetunes, as planner ledger lines: a run summary's planned
-/// breakdown is built from them (<see cref="Training.Loop.RunSummary.Breakdown"/>), so its names and bytes have one source.
+/// breakdown is built from them (<see cref="Training.RunSummary.Breakdown"/>), so its names and bytes have one source.
 /// </summary>
 internal static class PlannedMemory
 {

@@ -1,5 +1,6 @@
 using Afinado.Evaluation.Runs;
 using Afinado.Training.Loop;
+using Afinado.Training.Runs;
 
 namespace Afinado.Evaluation.Experiments;
 

@@ -6,6 +6,7 @@ using Afinado.Training.Data;
 using Afinado.Training.Loop;
 using Afinado.Training.Models;
 using Afinado.Training.Tokenization;
+using Afinado.Training.Runs;
 
 namespace Afinado.Evaluation.Experiments;
 

@@ -1,6 +1,7 @@
 using Afinado.Training.Loop;
 using Afinado.Evaluation.Runs;
 using ScottPlot;
+using Afinado.Training.Runs;
 
 namespace Afinado.Evaluation.Figures;
 

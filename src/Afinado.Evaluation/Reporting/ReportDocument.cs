@@ -1,5 +1,6 @@
 using Afinado.Training.Loop;
 using Afinado.Evaluation.Runs;
+using Afinado.Training.Runs;
 
 namespace Afinado.Evaluation.Reporting;
 

@@ -2,6 +2,7 @@ using Afinado.Training.Loop;
 using System.Security.Cryptography;
 using Afinado.Planner;
 using Afinado.Planner.Inputs;
+using Afinado.Training.Runs;
 
 namespace Afinado.Evaluation.Runs;
 

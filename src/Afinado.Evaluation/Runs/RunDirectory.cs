@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Afinado.Planner;
 using Afinado.Planner.Inputs;
+using Afinado.Training.Runs;
 
 namespace Afinado.Evaluation.Runs;
 

@@ -1,3 +1,4 @@
+using Afinado.Training.Runs;
 namespace Afinado.Training.Checkpoints;
 
 /// <summary>Scalar state of a run at a checkpoint: where to continue and what has been seen so far.</summary>
@@ -13,5 +14,5 @@ public sealed record CheckpointState
     /// <summary>libtorch's CPU generator state (base64). Steps reseed from (seed, step) too; this keeps any other draw exact.</summary>
     public string? TorchRngState { get; init; }
     /// <summary>Loss curve logged so far, so a resumed run's summary holds the whole curve.</summary>
-    public IReadOnlyList<Loop.LossPoint>? LossCurve { get; init; }
+    public IReadOnlyList<LossPoint>? LossCurve { get; init; }
 }

@@ -12,6 +12,7 @@ using Afinado.Training.Selection;
 using Afinado.Training.Tokenization;
 using static TorchSharp.torch;
 using Afinado.Planner.Memory;
+using Afinado.Training.Runs;
 
 namespace Afinado.Training.Loop;
 

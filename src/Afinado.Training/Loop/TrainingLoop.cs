@@ -5,6 +5,7 @@ using Afinado.Training.LearningRules;
 using Afinado.Training.Optim;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Afinado.Training.Runs;
 
 namespace Afinado.Training.Loop;
 

@@ -4,6 +4,7 @@ using Afinado.Training.Optim;
 using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
+using Afinado.Training.Runs;
 
 namespace Afinado.Training.Recipes;
 

@@ -6,6 +6,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using AdamW = Afinado.Training.Optim.AdamW;
 using static TorchSharp.torch;
+using Afinado.Training.Runs;
 
 namespace Afinado.Training.Recipes;
 

@@ -1,5 +1,6 @@
 using Afinado.Evaluation.Experiments;
 using Afinado.Training.Loop;
+using Afinado.Training.Runs;
 
 namespace Afinado.Evaluation.Tests.Experiments;
 

@@ -3,8 +3,9 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Serialization;
 using Afinado.Planner.Inputs;
+using Afinado.Training.Loop;
 
-namespace Afinado.Training.Loop;
+namespace Afinado.Training.Runs;
 
 /// <summary>
 /// What a run was made from, pinned by content: SHA-256 of the base weights, every data file and the resolved config,

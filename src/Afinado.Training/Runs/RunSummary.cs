@@ -1,7 +1,7 @@
 using System.Text.Json.Serialization;
 using Afinado.Planner.Memory;
 
-namespace Afinado.Training.Loop;
+namespace Afinado.Training.Runs;
 
 /// <summary>
 /// <c>RUN_DIR/summary.json</c>, schema <c>afinado.run/1</c>: the contract scripts and the evaluation read.
