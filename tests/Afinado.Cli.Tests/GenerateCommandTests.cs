@@ -9,8 +9,8 @@ namespace Afinado.Cli.Tests;
 /// </summary>
 /// <remarks>Runs alone (<see cref="TorchThreadsCollection"/>). The CLI runs in this process and libtorch's thread count is
 /// process-wide, so a parallel test's <c>--threads</c> can change the reductions of this tiny random model's training. The
-/// chat's line count failed once in CI (8 lines for 2 turns) and passed on every rerun; a changed greedy token, a newline,
-/// is the likely cause.</remarks>
+/// chat is checked through <c>chat --json</c>, by turn and by prompt, not by counting the lines of the replies' text (a
+/// newline sampled into a reply once failed that count in CI).</remarks>
 [Collection(TorchThreadsCollection.Name)]
 public class GenerateCommandTests
 {
@@ -56,9 +56,17 @@ public class GenerateCommandTests
             // A conversation through the folder's chat template (Qwen3's): one reply line per user turn.
             string turns = Path.Combine(root, "turns.txt");
             File.WriteAllLines(turns, ["Hola", "¿Qué tal?"]);
-            var chat = await CliRun.Run("chat", "--model", exported, "--from", turns, "--max-new-tokens", "3", "--system", "Responde breve.");
+            var chat = await CliRun.Run("chat", "--model", exported, "--from", turns, "--max-new-tokens", "3", "--system", "Responde breve.", "--json");
             Assert.True(chat.Code == 0, chat.Err);
-            Assert.Equal(2, chat.Out.Split('\n').Length - 1);
+            using var conversation = JsonDocument.Parse(chat.Out);
+            Assert.Equal("afinado.chat/1", conversation.RootElement.GetProperty("schema").GetString());
+            var replies = conversation.RootElement.GetProperty("turns").EnumerateArray().ToList();
+            Assert.Equal(["Hola", "¿Qué tal?"], replies.Select(t => t.GetProperty("user").GetString()));
+            Assert.All(replies, t => Assert.InRange(t.GetProperty("ids").GetArrayLength(), 1, 3));
+            // The second prompt renders the whole conversation: the system message, the first turn and its reply.
+            var promptIds = replies.Select(t => t.GetProperty("prompt_ids").EnumerateArray().Select(i => i.GetInt32()).ToArray()).ToList();
+            Assert.True(promptIds[1].Length > promptIds[0].Length + replies[0].GetProperty("ids").GetArrayLength(), "turn 2's prompt holds turn 1 and its reply");
+            Assert.Equal(promptIds[0][..^3], promptIds[1][..(promptIds[0].Length - 3)]);
         }
         finally { Directory.Delete(root, true); }
     }

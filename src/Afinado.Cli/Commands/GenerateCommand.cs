@@ -44,33 +44,46 @@ public static class GenerateCommand
         return cmd;
     }
 
-    private static void WriteJson(TextWriter output, Generation g)
+    private static void WriteJson(TextWriter output, Generation g) => GenerationJson.Print(output, w =>
+    {
+        w.WriteStartObject();
+        w.WriteString("schema", Schema);
+        GenerationJson.WriteFields(w, g);
+        w.WriteEndObject();
+    });
+}
+
+/// <summary>The fields of one generation, as <c>generate --json</c> and each turn of <c>chat --json</c> write them.</summary>
+internal static class GenerationJson
+{
+    public static void WriteFields(Utf8JsonWriter w, Generation g)
+    {
+        w.WriteStartArray("prompt_ids");
+        foreach (int id in g.PromptIds) w.WriteNumberValue(id);
+        w.WriteEndArray();
+        w.WriteStartArray("ids");
+        foreach (var t in g.Tokens) w.WriteNumberValue(t.Id);
+        w.WriteEndArray();
+        w.WriteString("text", g.Text);
+        w.WriteString("stop_reason", g.StopReason);
+        w.WriteStartArray("tokens");
+        foreach (var t in g.Tokens)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("id", t.Id);
+            w.WriteString("text", t.Text);
+            w.WriteNumber("logprob", t.LogProbability);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    /// <summary>Writes one indented JSON document (non-ASCII text kept readable) and a newline.</summary>
+    public static void Print(TextWriter output, Action<Utf8JsonWriter> write)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            w.WriteStartObject();
-            w.WriteString("schema", Schema);
-            w.WriteStartArray("prompt_ids");
-            foreach (int id in g.PromptIds) w.WriteNumberValue(id);
-            w.WriteEndArray();
-            w.WriteStartArray("ids");
-            foreach (var t in g.Tokens) w.WriteNumberValue(t.Id);
-            w.WriteEndArray();
-            w.WriteString("text", g.Text);
-            w.WriteString("stop_reason", g.StopReason);
-            w.WriteStartArray("tokens");
-            foreach (var t in g.Tokens)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("id", t.Id);
-                w.WriteString("text", t.Text);
-                w.WriteNumber("logprob", t.LogProbability);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteEndObject();
-        }
+            write(w);
         output.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
     }
 }
