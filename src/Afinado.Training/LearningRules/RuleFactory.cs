@@ -1,13 +1,14 @@
 using Afinado.Planner;
 using Afinado.Training.Optim;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Training.LearningRules;
 
 /// <summary>Everything needed to build a rule by its CLI name; the defaults are sensible for small classifiers.</summary>
 public sealed record RuleSettings
 {
-    /// <summary><c>backprop</c>, <c>es</c>, <c>guided-es</c> or <c>dfa</c>.</summary>
-    public string Rule { get; init; } = "backprop";
+    /// <summary>Backprop, ES (direct when it gets no optimizer), Guided ES or DFA.</summary>
+    public LearningRule Rule { get; init; } = LearningRule.Backprop;
     public EsOptions Es { get; init; } = new();
     public GuidedEsOptions GuidedEs { get; init; } = new();
     /// <summary>Guided ES surrogate source: <c>dfa</c>, <c>backprop</c> or <c>stale-backprop</c>.</summary>
@@ -17,21 +18,21 @@ public sealed record RuleSettings
     public ulong FeedbackSeed { get; init; } = 7;
 }
 
-/// <summary>Builds an <see cref="ILearningRule"/> from its name, so <c>--rule</c> is one switch in the training command.</summary>
+/// <summary>Builds an <see cref="ILearningRule"/> from the planner's <see cref="LearningRule"/>, so <c>--rule</c> is one switch
+/// in every host.</summary>
 public static class RuleFactory
 {
-    public static readonly IReadOnlyList<string> Names = ["backprop", "es", "guided-es", "dfa"];
-
     /// <param name="optimizer">Built by the caller over <c>model.TrainableParameters</c>; every rule hands it a .grad to step
-    /// on. May be null only for <c>es</c>: the direct MeZO-style update then needs no optimizer state.</param>
+    /// on. May be null only for ES: the direct MeZO-style update then needs no optimizer state (es-direct is ES without one).</param>
     public static ILearningRule Create(RuleSettings settings, ILossModel model, IOptimizer? optimizer) => settings.Rule switch
     {
-        "es" => new EsRule(model, optimizer, settings.Es),
-        _ when optimizer is null => throw new InputError("--optimizer", $"rule {settings.Rule} needs an optimizer", "Pass --optimizer adam or sgd; only es can run without one."),
-        "backprop" => new BackpropRule(model, optimizer),
-        "guided-es" => new GuidedEsRule(model, Surrogate(settings, model), optimizer, settings.GuidedEs),
-        "dfa" => new DfaRule(RequireFeedback(model, "dfa"), optimizer, new DfaFeedback(settings.FeedbackSeed)),
-        _ => throw new InputError("--rule", $"'{settings.Rule}' is not a learning rule", $"Use one of: {string.Join(", ", Names)}."),
+        LearningRule.Es => new EsRule(model, optimizer, settings.Es),
+        LearningRule.EsDirect => new EsRule(model, null, settings.Es),
+        _ when optimizer is null => throw new InputError("--optimizer", $"rule {settings.Rule.Name()} needs an optimizer", "Pass --optimizer adam or sgd; only es can run without one."),
+        LearningRule.Backprop => new BackpropRule(model, optimizer),
+        LearningRule.GuidedEs => new GuidedEsRule(model, Surrogate(settings, model), optimizer, settings.GuidedEs),
+        LearningRule.Dfa => new DfaRule(RequireFeedback(model, "dfa"), optimizer, new DfaFeedback(settings.FeedbackSeed)),
+        _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Rule, "not a learning rule"),
     };
 
     private static ISurrogateGradient Surrogate(RuleSettings s, ILossModel model) => s.Surrogate switch

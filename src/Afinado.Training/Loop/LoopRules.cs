@@ -37,13 +37,12 @@ public static class LoopRules
 
     public static ILearningRule Create(TrainConfig config, RuleContext context)
     {
-        string rule = TrainVocabulary.Word(config.Rule);
         if (config.Rule != LearningRule.Backprop) CheckEsSettings(config);
         long n = context.Trainable.Sum(t => t.Parameter.numel());
         var seed = (ulong)context.Seed;
         var settings = new RuleSettings
         {
-            Rule = rule,
+            Rule = config.Rule,
             // Raw loss differences (MeZO's estimator): with a handful of pairs, centered ranks would reduce it to a sign.
             Es = new EsOptions { Sigma = config.EsSigma, Pairs = config.EsPairs, Shaping = FitnessShaping.None, PopulationChunkPairs = 0, Seed = seed, NoiseRank = config.EsRank },
             GuidedEs = new GuidedEsOptions { Sigma = config.EsSigma * Math.Sqrt(n), Pairs = config.EsPairs, PopulationChunkPairs = 0, Seed = seed },

@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
@@ -57,7 +58,7 @@ public static class FashionMnistBenchCommand
             var results = new List<FashionMnistRunResult>();
             foreach (var spec in specs)
             {
-                progress.Report(spec.Id, $"{spec.Rule} on {spec.Network}, {spec.Steps} steps");
+                progress.Report(spec.Id, $"{spec.Rule.Name()} on {spec.Network}, {spec.Steps} steps");
                 // Accuracy and time come from a full run in this process with the default allocator (the tamed one costs up
                 // to 10× in page faults here); peak memory from a short run of the same row in a tamed child process.
                 int memSteps = parse.GetValue(memorySteps);
@@ -124,7 +125,7 @@ public static class FashionMnistBenchCommand
         sb.AppendLine("| row | network | rule | params | steps × batch | test acc | train s | forward passes | backward passes | peak above baseline (MiB) | RuleMemory predicted (MiB) | target |");
         sb.AppendLine("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in rows)
-            sb.AppendLine($"| {r.Spec.Id} | {r.Spec.Network} | {r.Spec.Rule}{(r.Spec.Rule == "guided-es" ? $" ({r.Spec.Surrogate})" : "")} | {r.Parameters:N0} | {r.Steps} × {r.Spec.BatchSize} | {r.TestAccuracy:P2} | {r.TrainSeconds:F0} | {r.ForwardPasses:N0} | {r.BackwardPasses:N0} | {(r.MallocTamed ? (r.PeakAboveBaselineBytes / 1048576.0).ToString("F1") : "n/a")} | {(r.PredictedPeakBytes > 0 ? (r.PredictedPeakBytes / 1048576.0).ToString("F1") : "")} | {r.Spec.Target} |");
+            sb.AppendLine($"| {r.Spec.Id} | {r.Spec.Network} | {r.Spec.Rule.Name()}{(r.Spec.Rule == LearningRule.GuidedEs ? $" ({r.Spec.Surrogate})" : "")} | {r.Parameters:N0} | {r.Steps} × {r.Spec.BatchSize} | {r.TestAccuracy:P2} | {r.TrainSeconds:F0} | {r.ForwardPasses:N0} | {r.BackwardPasses:N0} | {(r.MallocTamed ? (r.PeakAboveBaselineBytes / 1048576.0).ToString("F1") : "n/a")} | {(r.PredictedPeakBytes > 0 ? (r.PredictedPeakBytes / 1048576.0).ToString("F1") : "")} | {r.Spec.Target} |");
         return sb.ToString();
     }
 }

@@ -5,6 +5,7 @@ using Afinado.Training.LearningRules.Models;
 using Afinado.Training.Optim;
 using TorchSharp;
 using static TorchSharp.torch;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Training.LearningRules.Bench;
 
@@ -110,10 +111,10 @@ public static class FashionMnistBench
         Batch = spec.BatchSize,
         Rule = spec.Rule,
         Optimizer = spec.Optimizer,
-        EsChunkPairs = spec.Rule == "es" ? spec.Es.PopulationChunkPairs : spec.GuidedEs.PopulationChunkPairs,
-        EsPairs = spec.Rule == "es" ? spec.Es.Pairs : spec.GuidedEs.Pairs,
+        EsChunkPairs = spec.Rule == LearningRule.Es ? spec.Es.PopulationChunkPairs : spec.GuidedEs.PopulationChunkPairs,
+        EsPairs = spec.Rule == LearningRule.Es ? spec.Es.Pairs : spec.GuidedEs.Pairs,
         SubspaceDim = spec.GuidedEs.SubspaceDim,
-        EsNoiseRank = spec.Rule == "es" ? spec.Es.NoiseRank : 0,
+        EsNoiseRank = spec.Rule == LearningRule.Es ? spec.Es.NoiseRank : 0,
     };
 
     /// <summary>

@@ -1,3 +1,5 @@
+using Afinado.Planner.Memory;
+
 namespace Afinado.Training.LearningRules.Bench;
 
 /// <summary>
@@ -10,32 +12,32 @@ public static class FashionMnistPresets
 
     public static IReadOnlyList<FashionMnistRunSpec> All { get; } =
     [
-        new() { Id = "mlp-bp", Network = "mlp", Rule = "backprop", Steps = 10 * EpochSteps128, LearningRate = 1e-3, Target = "≥ 88 % (MLP, published ~0.90)" },
-        new() { Id = "mlp-dfa", Network = "mlp", Rule = "dfa", Steps = 10 * EpochSteps128, LearningRate = 1e-3, Target = "within ~4 points of BP" },
+        new() { Id = "mlp-bp", Network = "mlp", Rule = LearningRule.Backprop, Steps = 10 * EpochSteps128, LearningRate = 1e-3, Target = "≥ 88 % (MLP, published ~0.90)" },
+        new() { Id = "mlp-dfa", Network = "mlp", Rule = LearningRule.Dfa, Steps = 10 * EpochSteps128, LearningRate = 1e-3, Target = "within ~4 points of BP" },
         new()
         {
-            Id = "mlp-es", Network = "mlp", Rule = "es", Steps = 2000, BatchSize = 256, LearningRate = 0.01,
+            Id = "mlp-es", Network = "mlp", Rule = LearningRule.Es, Steps = 2000, BatchSize = 256, LearningRate = 0.01,
             Es = new EsOptions { Sigma = 0.02, Pairs = 32, Shaping = FitnessShaping.CenteredRank, PopulationChunkPairs = 16 },
             Target = "≥ 85 %",
         },
         new()
         {
-            Id = "mlp-guided-es", Network = "mlp", Rule = "guided-es", Steps = 2000, BatchSize = 256, LearningRate = 1e-3,
+            Id = "mlp-guided-es", Network = "mlp", Rule = LearningRule.GuidedEs, Steps = 2000, BatchSize = 256, LearningRate = 1e-3,
             GuidedEs = new GuidedEsOptions { Sigma = 0.02, Alpha = 0.5, Beta = 2, SubspaceDim = 1, Pairs = 8, PopulationChunkPairs = 8 },
             Surrogate = "stale-backprop", StaleEvery = 10, Target = "above ES at equal steps",
         },
         new()
         {
-            Id = "mlp-guided-es-dfa", Network = "mlp", Rule = "guided-es", Steps = 2000, BatchSize = 256, LearningRate = 1e-3,
+            Id = "mlp-guided-es-dfa", Network = "mlp", Rule = LearningRule.GuidedEs, Steps = 2000, BatchSize = 256, LearningRate = 1e-3,
             GuidedEs = new GuidedEsOptions { Sigma = 0.02, Alpha = 0.5, Beta = 2, SubspaceDim = 1, Pairs = 8, PopulationChunkPairs = 8 },
             Surrogate = "dfa", Target = "above ES at equal steps",
         },
-        new() { Id = "lenet-bp", Network = "lenet", Rule = "backprop", Steps = 10 * EpochSteps128, LearningRate = 2e-3, Target = "≥ 91 % (biotorch BP 90.8 %)" },
-        new() { Id = "lenet-dfa", Network = "lenet", Rule = "dfa", Steps = 10 * EpochSteps128, LearningRate = 2e-3, Target = "error < 12.81 % (biotorch DFA)" },
+        new() { Id = "lenet-bp", Network = "lenet", Rule = LearningRule.Backprop, Steps = 10 * EpochSteps128, LearningRate = 2e-3, Target = "≥ 91 % (biotorch BP 90.8 %)" },
+        new() { Id = "lenet-dfa", Network = "lenet", Rule = LearningRule.Dfa, Steps = 10 * EpochSteps128, LearningRate = 2e-3, Target = "error < 12.81 % (biotorch DFA)" },
         // Same LeNet layout with 16/32 conv channels, AdamW (wd 0.05), cosine decay and random left-right flips.
         new()
         {
-            Id = "lenet-bp-tuned", Network = "lenet", LeNetChannels = [16, 32], Rule = "backprop", Steps = 15 * EpochSteps128,
+            Id = "lenet-bp-tuned", Network = "lenet", LeNetChannels = [16, 32], Rule = LearningRule.Backprop, Steps = 15 * EpochSteps128,
             Optimizer = "adamw", LearningRate = 2e-3, WeightDecay = 0.05, HorizontalFlip = true, Target = "≥ 91 %",
         },
         // ES on a smaller MLP (784-32-10, 25,450 parameters): the estimate's variance grows with dimension.
@@ -50,15 +52,15 @@ public static class FashionMnistPresets
         // pairs do; standardized inputs (zero-centred) for all of them.
         EsLowRank("mlp-es-lowrank", pairs: 512, lr: 0.005, steps: 1000),
         // The four rules on one MLP (784-64-10, standardized inputs): the table the issue asks for.
-        Mlp64("mlp64-bp", "backprop") with { Steps = 10 * EpochSteps128, LearningRate = 1e-3, Target = "BP reference" },
-        Mlp64("mlp64-dfa", "dfa") with { Steps = 10 * EpochSteps128, LearningRate = 1e-3, Target = "within ~4 points of BP" },
-        Mlp64("mlp64-es", "es") with
+        Mlp64("mlp64-bp", LearningRule.Backprop) with { Steps = 10 * EpochSteps128, LearningRate = 1e-3, Target = "BP reference" },
+        Mlp64("mlp64-dfa", LearningRule.Dfa) with { Steps = 10 * EpochSteps128, LearningRate = 1e-3, Target = "within ~4 points of BP" },
+        Mlp64("mlp64-es", LearningRule.Es) with
         {
             Steps = 2500, BatchSize = 256, LearningRate = 0.005, Target = "≥ 85 %",
             Es = new EsOptions { Sigma = 0.01, Pairs = 128, Shaping = FitnessShaping.CenteredRank, PopulationChunkPairs = 16 },
         },
         EsLowRank("mlp64-es-lowrank", pairs: 512, lr: 0.005, steps: 2500, widths: [784, 64, 10]) with { BatchSize = 512 },
-        Mlp64("mlp64-guided-es-dfa", "guided-es") with
+        Mlp64("mlp64-guided-es-dfa", LearningRule.GuidedEs) with
         {
             Steps = 8000, BatchSize = 256, LearningRate = 1e-3, Surrogate = "dfa", Target = "above ES at equal steps",
             GuidedEs = new GuidedEsOptions { Sigma = 0.02, Alpha = 0.5, Beta = 2, SubspaceDim = 1, Pairs = 8, PopulationChunkPairs = 8 },
@@ -71,37 +73,37 @@ public static class FashionMnistPresets
     /// </summary>
     public static IReadOnlyList<FashionMnistRunSpec> MemoryProbes { get; } =
     [
-        Probe("mem-bp", "backprop"),
-        Probe("mem-dfa", "dfa"),
-        Probe("mem-es-batched", "es") with { Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 4 } },
-        Probe("mem-es-lowrank", "es") with { Es = new EsOptions { Sigma = 0.02, Pairs = 16, PopulationChunkPairs = 8, NoiseRank = 1 } },
-        Probe("mem-es-inplace", "es") with { Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 0 } },
-        Probe("mem-es-direct", "es") with { Optimizer = "none", LearningRate = 1e-3, Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 0 } },
-        Probe("mem-guided-es", "guided-es") with { GuidedEs = new GuidedEsOptions { Sigma = 0.02, Pairs = 4, PopulationChunkPairs = 0 }, Surrogate = "dfa" },
-        Probe("mem-bp-sgd", "backprop") with { Optimizer = "sgd", LearningRate = 0.01 },
+        Probe("mem-bp", LearningRule.Backprop),
+        Probe("mem-dfa", LearningRule.Dfa),
+        Probe("mem-es-batched", LearningRule.Es) with { Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 4 } },
+        Probe("mem-es-lowrank", LearningRule.Es) with { Es = new EsOptions { Sigma = 0.02, Pairs = 16, PopulationChunkPairs = 8, NoiseRank = 1 } },
+        Probe("mem-es-inplace", LearningRule.Es) with { Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 0 } },
+        Probe("mem-es-direct", LearningRule.Es) with { Optimizer = "none", LearningRate = 1e-3, Es = new EsOptions { Sigma = 0.02, Pairs = 8, PopulationChunkPairs = 0 } },
+        Probe("mem-guided-es", LearningRule.GuidedEs) with { GuidedEs = new GuidedEsOptions { Sigma = 0.02, Pairs = 4, PopulationChunkPairs = 0 }, Surrogate = "dfa" },
+        Probe("mem-bp-sgd", LearningRule.Backprop) with { Optimizer = "sgd", LearningRate = 0.01 },
     ];
 
     private static FashionMnistRunSpec EsSmall(string id, double sigma, int pairs, double lr, int steps = 2000) => new()
     {
-        Id = id, Network = "mlp", MlpWidths = [784, 32, 10], Rule = "es", Steps = steps, BatchSize = 256, LearningRate = lr,
+        Id = id, Network = "mlp", MlpWidths = [784, 32, 10], Rule = LearningRule.Es, Steps = steps, BatchSize = 256, LearningRate = lr,
         Es = new EsOptions { Sigma = sigma, Pairs = pairs, Shaping = FitnessShaping.CenteredRank, PopulationChunkPairs = 16 },
         Target = "≥ 85 %",
     };
 
-    private static FashionMnistRunSpec Mlp64(string id, string rule) => new()
+    private static FashionMnistRunSpec Mlp64(string id, LearningRule rule) => new()
     {
         Id = id, Network = "mlp", MlpWidths = [784, 64, 10], Rule = rule, Steps = 1, StandardizeInputs = true,
     };
 
     private static FashionMnistRunSpec EsLowRank(string id, int pairs, double lr, int steps, int[]? widths = null, double sigma = 0.01, int rank = 1, int chunkPairs = 64) => new()
     {
-        Id = id, Network = "mlp", MlpWidths = widths ?? [784, 32, 10], Rule = "es", Steps = steps, BatchSize = 256, LearningRate = lr,
+        Id = id, Network = "mlp", MlpWidths = widths ?? [784, 32, 10], Rule = LearningRule.Es, Steps = steps, BatchSize = 256, LearningRate = lr,
         StandardizeInputs = true,
         Es = new EsOptions { Sigma = sigma, Pairs = pairs, NoiseRank = rank, Shaping = FitnessShaping.CenteredRank, PopulationChunkPairs = chunkPairs },
         Target = "≥ 85 %",
     };
 
-    private static FashionMnistRunSpec Probe(string id, string rule) => new()
+    private static FashionMnistRunSpec Probe(string id, LearningRule rule) => new()
     {
         Id = id, Network = "mlp", MlpWidths = [784, 2048, 2048, 10], Rule = rule, Steps = 3, BatchSize = 512, CosineDecay = false,
         Target = "measured peak within 8 % of RuleMemory",

@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 namespace Afinado.Training.LearningRules.Bench;
 
 /// <summary>One row of the Fashion-MNIST learning-rule table: network, rule, optimizer and budget.</summary>
@@ -9,8 +10,9 @@ public sealed record FashionMnistRunSpec
     public int[] MlpWidths { get; init; } = [784, 128, 64, 10];
     /// <summary>LeNet conv channel counts (biotorch's LeNet-5: 6 and 16).</summary>
     public int[] LeNetChannels { get; init; } = [6, 16];
-    /// <summary><c>backprop</c>, <c>dfa</c>, <c>es</c> or <c>guided-es</c>.</summary>
-    public required string Rule { get; init; }
+    /// <summary>Backprop, DFA, ES (direct with the <c>none</c> optimizer) or Guided ES; JSON spells them as the flags do.</summary>
+    [System.Text.Json.Serialization.JsonConverter(typeof(RuleWordJsonConverter))]
+    public required LearningRule Rule { get; init; }
     public required int Steps { get; init; }
     public int BatchSize { get; init; } = 128;
     /// <summary><c>adam</c>, <c>adamw</c> (decoupled <see cref="WeightDecay"/>), <c>sgd</c> (momentum 0.9) or <c>none</c> (direct ES).</summary>

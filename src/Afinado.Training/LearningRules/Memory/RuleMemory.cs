@@ -10,7 +10,7 @@ public sealed record MlpMemoryJob
 {
     public required IReadOnlyList<int> Widths { get; init; }
     public required int Batch { get; init; }
-    public required string Rule { get; init; }
+    public required LearningRule Rule { get; init; }
     /// <summary><c>adam</c> (2 states) or <c>sgd</c> (1 momentum buffer), both allocated at the first step (Afinado's <c>Optim/</c>),
     /// or <c>none</c> (direct ES).</summary>
     public string Optimizer { get; init; } = "adam";
@@ -66,7 +66,7 @@ public static class RuleMemory
         long hidden = w.Skip(1).Take(w.Count - 2).Sum(x => (long)x);
         long classes = w[^1], widest = w.Skip(1).Max(x => (long)x);
         bool adam = job.Optimizer == "adam", direct = job.Optimizer == "none";
-        if (direct && job.Rule != "es") throw new ArgumentOutOfRangeException(nameof(job), "only es runs without an optimizer");
+        if (direct && job.Rule != LearningRule.Es) throw new ArgumentOutOfRangeException(nameof(job), "only es runs without an optimizer");
         var e = new List<LedgerEntry>
         {
             Line(LineKind.WeightsTrainable, "weights", Resident, weights, "Σ (in·out + out) × 4 B"),
@@ -82,9 +82,9 @@ public static class RuleMemory
 
         switch (job.Rule)
         {
-            case "backprop":
-            case "dfa":
-                bool dfa = job.Rule == "dfa";
+            case LearningRule.Backprop:
+            case LearningRule.Dfa:
+                bool dfa = job.Rule == LearningRule.Dfa;
                 if (dfa) e.Add(Line(LineKind.DfaFeedbackMatrices, "feedback matrices B_i", Resident, classes * hidden * F32, "[classes, width_i] per hidden layer, never trained"));
                 e.Add(dfa
                     ? Line(LineKind.ForwardIntermediates, "forward intermediates", Backward | OptimizerStep, forward, "a_i, h_i, logits, log_softmax; h_i.detach() is a view, no inter-layer graph (live until the step ends)")
@@ -95,12 +95,12 @@ public static class RuleMemory
                 if (adam) e.Add(Line(LineKind.OptimizerTemporaries, "adam temporaries", OptimizerStep, adamTemps, "√v of one parameter at a time: the largest"));
                 break;
 
-            case "es" when job.EsNoiseRank > 0 && job.EsChunkPairs > 0:
+            case LearningRule.Es when job.EsNoiseRank > 0 && job.EsChunkPairs > 0:
                 AddLowRankEs(e, job, w, b, weights, direct, adamTemps);
                 break;
 
-            case "es":
-            case "guided-es":
+            case LearningRule.Es:
+            case LearningRule.GuidedEs:
                 if (job.EsChunkPairs > 0)
                 {
                     long rows = 2L * Math.Min(job.EsChunkPairs, job.EsPairs);
@@ -123,7 +123,7 @@ public static class RuleMemory
                     e.Add(Line(LineKind.EsEstimateGradCopy, ".grad copy of the estimate", Update, weights, "what the optimizer reads"));
                     if (adam) e.Add(Line(LineKind.OptimizerTemporaries, "adam temporaries", Update, adamTemps, "√v of one parameter at a time: the largest"));
                 }
-                if (job.Rule == "guided-es")
+                if (job.Rule == LearningRule.GuidedEs)
                 {
                     e.Add(Line(LineKind.GuidedEsSurrogateHistory, "surrogate history", Resident, job.SubspaceDim * weights, "k flat surrogate gradients"));
                     e.Add(Line(LineKind.GuidedEsSurrogateBackward, "surrogate DFA backward", Backward, forward + 2 * weights + b * hidden * F32, "forward intermediates, grads and their flat copy, hidden errors"));
