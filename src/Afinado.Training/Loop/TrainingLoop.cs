@@ -9,9 +9,13 @@ using Afinado.Training.Runs;
 
 namespace Afinado.Training.Loop;
 
-/// <summary>How the loop runs: steps, batches, schedule, evaluation and checkpoint cadence.</summary>
-public sealed record LoopOptions(int MaxSteps, int BatchSize, int GradientAccumulation, LearningRateSchedule Schedule,
-    double? ClipNorm, int EvalEvery, int EvalBatches, int CheckpointEvery, long Seed);
+/// <summary>How the loop runs: steps, batches, schedule, evaluation and checkpoint cadence. <see cref="EvalBatches"/> 0
+/// turns the loop's own evaluation off (a host that scores the model its own way: the Fashion-MNIST bench, the recipes).</summary>
+public sealed record LoopOptions(int MaxSteps, int BatchSize, int GradientAccumulation, ILearningRateSchedule Schedule,
+    double? ClipNorm, int EvalEvery, int EvalBatches, int CheckpointEvery, long Seed)
+{
+    public bool Evaluates => EvalBatches > 0;
+}
 
 public enum LoopStatus { Completed, Interrupted, Diverged }
 
@@ -22,21 +26,23 @@ public sealed record LoopResult(LoopStatus Status, long Steps, double? TrainLoss
 /// The one training loop (nanoGPT style): for each step, reseed from (seed, step), set the learning rate, let the rule
 /// update on that step's micro-batches, stop on a non-finite loss, evaluate and checkpoint periodically, and stop
 /// cleanly (after checkpointing) when cancelled. Everything it does is a function of the seed and the step, so a run
-/// resumed from a checkpoint continues bit for bit.
+/// resumed from a checkpoint continues bit for bit. Every training run goes through it: <c>afinado train</c> and
+/// <c>pretrain</c>, the Fashion-MNIST bench and <c>afinado eval</c>'s recipes.
 /// </summary>
 public sealed class TrainingLoop
 {
     private readonly LoopOptions options;
     private readonly nn.Module<Tensor, Tensor> model;
     private readonly IReadOnlyList<(string Name, Parameter Parameter)> trainable;
-    private readonly IOptimizer optimizer;
+    /// <summary>Null for a rule that keeps no optimizer (direct ES in the bench): no optimizer state to save or restore.</summary>
+    private readonly IOptimizer? optimizer;
     private readonly ILearningRule rule;
     private readonly IBatchSource data;
     private readonly CheckpointStore? checkpoints;
     private CheckpointState state = new() { Step = 0 };
 
     public TrainingLoop(LoopOptions options, nn.Module<Tensor, Tensor> model, IReadOnlyList<(string Name, Parameter Parameter)> trainable,
-        IOptimizer optimizer, ILearningRule rule, IBatchSource data, CheckpointStore? checkpoints)
+        IOptimizer? optimizer, ILearningRule rule, IBatchSource data, CheckpointStore? checkpoints)
     {
         (this.options, this.model, this.trainable, this.optimizer, this.rule, this.data, this.checkpoints) =
             (options, model, trainable, optimizer, rule, data, checkpoints);
@@ -61,7 +67,7 @@ public sealed class TrainingLoop
         using (no_grad())
             foreach (var (name, p) in trainable) p.copy_(checkpoint.Trainable[name]);
         var opt = checkpoint.OptimizerState;
-        optimizer.LoadStateDict(opt.Where(kv => !kv.Key.StartsWith("rule/", StringComparison.Ordinal)).ToDictionary());
+        optimizer?.LoadStateDict(opt.Where(kv => !kv.Key.StartsWith("rule/", StringComparison.Ordinal)).ToDictionary());
         rule.LoadStateDict(opt.Where(kv => kv.Key.StartsWith("rule/", StringComparison.Ordinal)).ToDictionary(kv => kv.Key[5..], kv => kv.Value));
         // Present, base64 and of libtorch's length: CheckpointExpectation checked it (a wrong length aborts natively).
         using (var t = tensor(Convert.FromBase64String(checkpoint.State.TorchRngState!), dtype: ScalarType.Byte))
@@ -117,7 +123,7 @@ public sealed class TrainingLoop
             double? evaluated = null;
             bool periodic = options.EvalEvery > 0 && (step % options.EvalEvery == 0 || last);
             // With --eval-every 0 the one evaluation is the final one; it too comes before the last checkpoint.
-            if (periodic || (last && options.EvalEvery <= 0))
+            if (options.Evaluates && (periodic || (last && options.EvalEvery <= 0)))
             {
                 (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
                 if (periodic) evaluated = valLoss;
@@ -153,7 +159,7 @@ public sealed class TrainingLoop
             }
         }
         // A run resumed at its end takes no step: evaluate what the checkpoint holds.
-        if (valLoss is null) (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
+        if (valLoss is null && options.Evaluates) (valLoss, valAcc) = Evaluate(model, data, options.BatchSize, options.EvalBatches);
         return new LoopResult(LoopStatus.Completed, step, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, null, curve);
     }
 
@@ -169,13 +175,13 @@ public sealed class TrainingLoop
     private string? NonFiniteState()
     {
         if (CheckpointExpectation.FirstNonFinite(trainable.ToDictionary(t => t.Name, t => (Tensor)t.Parameter)) is { } w) return $"trainable tensor {w}";
-        return CheckpointExpectation.FirstNonFinite(optimizer.StateDict()) is { } o ? $"optimizer state {o}" : null;
+        return optimizer is not null && CheckpointExpectation.FirstNonFinite(optimizer.StateDict()) is { } o ? $"optimizer state {o}" : null;
     }
 
     private void SaveCheckpoint(long step)
     {
         var weights = trainable.ToDictionary(t => t.Name, t => (Tensor)t.Parameter);
-        var opt = optimizer.StateDict();
+        var opt = optimizer?.StateDict() ?? [];
         foreach (var (k, v) in rule.StateDict()) opt["rule/" + k] = v;
         try
         {

@@ -1,7 +1,13 @@
 namespace Afinado.Training.Optim;
 
+/// <summary>The learning rate of each step, as the training loop asks for it.</summary>
+public interface ILearningRateSchedule
+{
+    double At(long step);
+}
+
 /// <summary>nanoGPT's schedule: linear warmup to <c>peak</c>, then cosine decay to <c>min</c> at <c>decaySteps</c>.</summary>
-public sealed record LearningRateSchedule(double Peak, double Min, int WarmupSteps, int DecaySteps)
+public sealed record LearningRateSchedule(double Peak, double Min, int WarmupSteps, int DecaySteps) : ILearningRateSchedule
 {
     public double At(long step)
     {

@@ -20,7 +20,6 @@ public static class EvolutionStrategyTrainer
     public static TrainingLog Train(nn.Module<Tensor, Tensor> model, float[] inputs, long[] labels, int features,
         int generations, int population, float sigma, double learningRate, int batchSize, int seed, int logEvery = 10)
     {
-        var sw = Stopwatch.StartNew();
         var lossModel = new ClassifierLossModel(model);
         using var x = tensor(inputs, [labels.Length, features]);
         using var y = tensor(labels);
@@ -30,26 +29,16 @@ public static class EvolutionStrategyTrainer
         {
             Sigma = sigma, Pairs = population, Shaping = FitnessShaping.None, PopulationChunkPairs = 0, Seed = (ulong)seed,
         });
-        var curve = new List<LossPoint>();
-        double sum = 0;
-        int count = 0;
-        model.eval();
-        for (int gen = 1; gen <= generations; gen++)
+        Batch Next()
         {
-            using var scope = NewDisposeScope();
             var idx = tensor(Enumerable.Range(0, batchSize).Select(_ => (long)rng.Next(labels.Length)).ToArray());
-            sum += rule.Step(RuleStep.Of(gen - 1, learningRate, new Batch(x.index_select(0, idx), y.index_select(0, idx)))).Loss;
-            count++;
-            if (count == logEvery || gen == generations)
-            {
-                curve.Add(new LossPoint(gen, sum / count));
-                sum = 0;
-                count = 0;
-            }
+            return new Batch(x.index_select(0, idx), y.index_select(0, idx));
         }
-        return new TrainingLog(generations, sw.Elapsed.TotalSeconds, curve);
+        var log = RecipeLoop.Run(model, lossModel.TrainableParameters, adam, rule, new RecipeBatches("class-split ES minibatches", Next),
+            generations, learningRate, logEvery);
+        model.eval();
+        return log;
     }
-
 }
 
 /// <summary>A classifier as a learning rule sees it: its trainable parameters and the mean cross-entropy of a batch.</summary>

@@ -16,15 +16,14 @@ public sealed record TrainingLog(long Steps, double WallSeconds, IReadOnlyList<L
 
 /// <summary>
 /// Plain minibatch backprop (the training engine's <see cref="BackpropRule"/>) with AdamW (weight decay 0.01) over the
-/// parameters that require gradients (frozen ones are neither given to the optimizer nor updated). Seeded shuffling; one
-/// dispose scope per step so native memory stays flat.
+/// parameters that require gradients (frozen ones are neither given to the optimizer nor updated), through the one
+/// training loop. Seeded shuffling; one dispose scope per step so native memory stays flat.
 /// </summary>
 public static class SupervisedTrainer
 {
     public static TrainingLog Train(nn.Module<Tensor, Tensor> model, float[] inputs, long[] labels, int features,
         int epochs, int batchSize, double learningRate, int seed, int logEvery = 10)
     {
-        var sw = Stopwatch.StartNew();
         var lossModel = new ClassifierLossModel(model);
         using var opt = new AdamW(Optimizers.ByPosition(lossModel.TrainableParameters), 0.9, 0.999, 1e-8, weightDecay: 0.01);
         using var rule = new BackpropRule(lossModel, opt);
@@ -32,31 +31,24 @@ public static class SupervisedTrainer
         using var y = tensor(labels);
         var rng = new Random(seed);
         var order = Enumerable.Range(0, labels.Length).ToArray();
-        var curve = new List<LossPoint>();
-        long step = 0;
-        double windowSum = 0;
-        int windowCount = 0;
-        model.train();
-        for (int epoch = 0; epoch < epochs; epoch++)
+        long perEpoch = (order.Length + batchSize - 1) / batchSize;
+        int start = order.Length;
+        // Each epoch reshuffles the order and walks it in batches (the last one smaller when the batch does not divide it).
+        Batch Next()
         {
-            rng.Shuffle(order);
-            for (int start = 0; start < order.Length; start += batchSize)
+            if (start >= order.Length)
             {
-                using var scope = NewDisposeScope();
-                var n = Math.Min(batchSize, order.Length - start);
-                var idx = tensor(order.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray());
-                windowSum += rule.Step(RuleStep.Of(step, learningRate, new Batch(x.index_select(0, idx), y.index_select(0, idx)))).Loss;
-                step++;
-                windowCount++;
-                if (windowCount == logEvery || (epoch == epochs - 1 && start + n >= order.Length))
-                {
-                    curve.Add(new LossPoint(step, windowSum / windowCount));
-                    windowSum = 0;
-                    windowCount = 0;
-                }
+                rng.Shuffle(order);
+                start = 0;
             }
+            int n = Math.Min(batchSize, order.Length - start);
+            var idx = tensor(order.AsSpan(start, n).ToArray().Select(i => (long)i).ToArray());
+            start += n;
+            return new Batch(x.index_select(0, idx), y.index_select(0, idx));
         }
+        var log = RecipeLoop.Run(model, lossModel.TrainableParameters, opt, rule, new RecipeBatches("class-split minibatches", Next),
+            epochs * perEpoch, learningRate, logEvery);
         model.eval();
-        return new TrainingLog(step, sw.Elapsed.TotalSeconds, curve);
+        return log;
     }
 }

@@ -12,8 +12,8 @@ namespace Afinado.Training.Recipes;
 
 /// <summary>
 /// Next-token backprop (the training engine's <see cref="BackpropRule"/>) on random windows of a token stream (the
-/// training texts joined with a separator): AdamW (weight decay 0.01) over the parameters that require gradients, seeded
-/// window sampling, one dispose scope per step.
+/// training texts joined with a separator): AdamW (weight decay 0.01) over the parameters that require gradients, through
+/// the one training loop; seeded window sampling, one dispose scope per step.
 /// </summary>
 public static class WindowLmTrainer
 {
@@ -21,34 +21,22 @@ public static class WindowLmTrainer
         double learningRate, int seed, int logEvery = 20)
     {
         if (stream.Length <= window + 1) throw new ArgumentException($"the training stream ({stream.Length} tokens) is shorter than one window ({window + 1})");
-        var sw = Stopwatch.StartNew();
         var lossModel = new NextTokenLossModel(model);
         using var opt = new AdamW(Optimizers.ByPosition(lossModel.TrainableParameters), 0.9, 0.999, 1e-8, weightDecay: 0.01);
         using var rule = new BackpropRule(lossModel, opt);
         using var data = tensor(stream);
         var rng = new Random(seed);
-        var curve = new List<LossPoint>();
-        double sum = 0;
-        int count = 0;
-        model.train();
-        for (int step = 1; step <= steps; step++)
+        Batch Next()
         {
-            using var scope = NewDisposeScope();
             var starts = Enumerable.Range(0, batch).Select(_ => (long)rng.Next(stream.Length - window - 1)).ToArray();
             var offsets = arange(window + 1, dtype: ScalarType.Int64);
             var idx = tensor(starts).unsqueeze(1) + offsets.unsqueeze(0);   // [B, W+1]
             var tokens = data.index_select(0, idx.reshape(-1)).reshape(batch, window + 1);
-            sum += rule.Step(RuleStep.Of(step - 1, learningRate, new Batch(tokens.narrow(1, 0, window), tokens.narrow(1, 1, window)))).Loss;
-            count++;
-            if (count == logEvery || step == steps)
-            {
-                curve.Add(new LossPoint(step, sum / count));
-                sum = 0;
-                count = 0;
-            }
+            return new Batch(tokens.narrow(1, 0, window), tokens.narrow(1, 1, window));
         }
+        var log = RecipeLoop.Run(model, lossModel.TrainableParameters, opt, rule, new RecipeBatches("fortune windows", Next), steps, learningRate, logEvery);
         model.eval();
-        return new TrainingLog(steps, sw.Elapsed.TotalSeconds, curve);
+        return log;
     }
 
     /// <summary>A causal LM as a learning rule sees it: mean next-token cross-entropy of [B, W] inputs against [B, W] targets.</summary>

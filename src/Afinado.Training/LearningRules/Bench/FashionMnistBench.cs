@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Afinado.Training.LearningRules.Memory;
 using Afinado.Training.Memory;
 using Afinado.Training.LearningRules.Models;
+using Afinado.Training.Loop;
 using Afinado.Training.Optim;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -37,36 +38,17 @@ public static class FashionMnistBench
         using var optimizer = BuildOptimizer(spec, parameters);   // null for direct ES
         using var rule = BuildRule(spec, lossModel, optimizer);
 
-        long n = data.TrainImages.shape[0];
         var (mean, std) = spec.StandardizeInputs ? PixelStatistics(data.TrainImages) : (0.0, 1.0);
-        using var gen = new Generator(spec.Seed + 100);
-        var perm = randperm(n, generator: gen).DetachFromDisposeScope();
-        long cursor = 0;
-        double lossEma = double.NaN;
+        using var batches = new TrainingBatches(spec, data, mean, std);
+        var reporter = new EmaProgress(spec, progress);
         var sw = Stopwatch.StartNew();
-        for (int step = 0; step < spec.Steps; step++)
-        {
-            using var scope = NewDisposeScope();
-            if (cursor + spec.BatchSize > n)
-            {
-                perm.Dispose();
-                perm = randperm(n, generator: gen).DetachFromDisposeScope();
-                cursor = 0;
-            }
-            var idx = perm.narrow(0, cursor, spec.BatchSize);
-            cursor += spec.BatchSize;
-            var images = data.TrainImages.index_select(0, idx);
-            if (spec.HorizontalFlip) images = FlipHalf(images, gen);
-            if (spec.StandardizeInputs) images = images.sub(mean).div_(std);
-            var batch = new Batch(images, data.TrainLabels.index_select(0, idx));
-            var r = rule.Step(RuleStep.Of(step, LearningRate(spec, optimizer, step), batch));
-            lossEma = double.IsNaN(lossEma) ? r.Loss : 0.98 * lossEma + 0.02 * r.Loss;
-            if ((step + 1) % Math.Max(1, spec.Steps / 20) == 0)
-                progress?.Report($"{spec.Id}: step {step + 1}/{spec.Steps}, loss {lossEma:F4}, {sw.Elapsed.TotalSeconds:F0} s");
-        }
+        // The one training loop, without its evaluation and checkpoints: the bench scores the test set itself below.
+        var loop = new TrainingLoop(new LoopOptions(spec.Steps, spec.BatchSize, 1, new BenchSchedule(spec, optimizer is not null), ClipNorm: null,
+            EvalEvery: 0, EvalBatches: 0, CheckpointEvery: 0, Seed: (long)spec.Seed), model, Optimizers.ByPosition(parameters), optimizer, rule, batches, null);
+        loop.Run(reporter, CancellationToken.None);
         double seconds = sw.Elapsed.TotalSeconds;
         long peak = ProcessMemory.PeakResidentBytes;
-        perm.Dispose();
+        double lossEma = reporter.LossEma;
 
         double accuracy;
         using (var testImages = spec.StandardizeInputs ? data.TestImages.sub(mean).div_(std) : data.TestImages.alias())
@@ -201,6 +183,83 @@ public static class FashionMnistBench
         }, model, optimizer);
 
     /// <summary>Step t's rate: lr₀·½(1 + cos(πt/T)) with cosine decay, else lr₀; direct ES keeps its constant step size.</summary>
-    private static double LearningRate(FashionMnistRunSpec spec, IOptimizer? optimizer, int step) =>
-        spec.CosineDecay && optimizer is not null ? spec.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / spec.Steps)) : spec.LearningRate;
+    private sealed record BenchSchedule(FashionMnistRunSpec Spec, bool HasOptimizer) : ILearningRateSchedule
+    {
+        public double At(long step) =>
+            Spec.CosineDecay && HasOptimizer ? Spec.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * step / Spec.Steps)) : Spec.LearningRate;
+    }
+
+    /// <summary>
+    /// The row's minibatches in its own order: a seeded permutation of the training images, drawn anew when the next batch
+    /// would run past its end, with the row's flips (from the same generator) and standardization. The order is a walk,
+    /// not a function of the step, so the loop must ask for steps in order (it does; the bench never resumes).
+    /// </summary>
+    private sealed class TrainingBatches : global::Afinado.Training.Data.IBatchSource, IDisposable
+    {
+        private readonly FashionMnistRunSpec _spec;
+        private readonly FashionMnistBench.Data _data;
+        private readonly double _mean, _std;
+        private readonly Generator _gen;
+        private Tensor _perm;
+        private long _cursor, _next;
+
+        public TrainingBatches(FashionMnistRunSpec spec, FashionMnistBench.Data data, double mean, double std)
+        {
+            (_spec, _data, _mean, _std) = (spec, data, mean, std);
+            _gen = new Generator(spec.Seed + 100);
+            _perm = randperm(data.TrainImages.shape[0], generator: _gen).DetachFromDisposeScope();
+        }
+
+        public string Description => $"fashion-mnist/{_spec.Id}";
+        public IReadOnlyList<string> Files => [];
+        public long PositionsPerSample => 1;
+
+        public (Tensor Input, Tensor Target) TrainBatch(long seed, long step, int micro, int batchSize)
+        {
+            if (step != _next || micro != 0) throw new InvalidOperationException($"the bench's batches are a walk: step {_next} comes next, not {step}/{micro}");
+            _next++;
+            long n = _data.TrainImages.shape[0];
+            if (_cursor + batchSize > n)
+            {
+                _perm.Dispose();
+                _perm = randperm(n, generator: _gen).DetachFromDisposeScope();
+                _cursor = 0;
+            }
+            var idx = _perm.narrow(0, _cursor, batchSize);
+            _cursor += batchSize;
+            var images = _data.TrainImages.index_select(0, idx);
+            if (_spec.HorizontalFlip) images = FlipHalf(images, _gen);
+            if (_spec.StandardizeInputs) images = images.sub(_mean).div_(_std);
+            return (images, _data.TrainLabels.index_select(0, idx));
+        }
+
+        public IEnumerable<(Tensor Input, Tensor Target)> ValidationBatches(int batchSize, int maxBatches) => [];
+
+        public void Dispose()
+        {
+            _perm.Dispose();
+            _gen.Dispose();
+        }
+    }
+
+    /// <summary>The bench's progress line: an exponential moving average of the training loss, twenty times a row.</summary>
+    private sealed class EmaProgress(FashionMnistRunSpec spec, IProgress<string>? progress) : ITrainingProgress
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+        public double LossEma { get; private set; } = double.NaN;
+
+        public void Begin(long firstStep, long totalSteps) { }
+
+        public void Step(long step, double loss, double learningRate, double positionsPerSecond, TimeSpan eta)
+        {
+            LossEma = double.IsNaN(LossEma) ? loss : 0.98 * LossEma + 0.02 * loss;
+            if (step % Math.Max(1, spec.Steps / 20) == 0)
+                progress?.Report($"{spec.Id}: step {step}/{spec.Steps}, loss {LossEma:F4}, {_clock.Elapsed.TotalSeconds:F0} s");
+        }
+
+        public void Evaluated(long step, double validationLoss) { }
+
+        public void Message(string text) => progress?.Report($"{spec.Id}: {text}");
+    }
 }
