@@ -77,7 +77,8 @@ public static class ClassSplitExperiment
         var ftLog = options.Rule == FinetuneRule.Es
             ? EvolutionStrategyTrainer.Train(finetuned, ftX, ftY, FashionMnist.Pixels, options.EsGenerations, options.EsPopulation, options.EsSigma, options.EsLearningRate, options.EsBatch, options.Seed + 2)
             : SupervisedTrainer.Train(finetuned, ftX, ftY, FashionMnist.Pixels, options.FinetuneEpochs, options.BatchSize, options.LearningRate, options.Seed + 2);
-        var measuredGradBytes = finetuned.parameters().Where(p => p.grad is not null).Sum(p => p.grad!.numel() * p.grad.element_size());
+        // The rule drops the gradients at the end of each step; it measured them while the optimizer stepped.
+        var measuredGradBytes = ftLog.PeakGradientBytes;
         var peakAfter = Process.GetCurrentProcess().PeakWorkingSet64;
         var finetunedPath = Path.GetFullPath(Path.Combine(outDir, "finetuned.weights"));
         finetuned.save(finetunedPath);

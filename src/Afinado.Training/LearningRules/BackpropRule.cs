@@ -28,6 +28,7 @@ public sealed class BackpropRule(ILossModel model, IOptimizer optimizer) : ILear
             if (!double.IsFinite(value)) return Counters.Record(new RuleStepResult(value, m + 1, m));
             (step.MicroBatches == 1 ? loss : loss / step.MicroBatches).backward();
         }
+        Counters.RecordGradients(Optimizers.GradientBytes(optimizer));
         double? norm = Optimizers.ClipAndStep(optimizer, step.LearningRate, step.ClipNorm);
         optimizer.ZeroGrad();
         return Counters.Record(new RuleStepResult(total / step.MicroBatches, step.MicroBatches, step.MicroBatches, norm));

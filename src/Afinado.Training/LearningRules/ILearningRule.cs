@@ -78,6 +78,11 @@ public sealed class RuleCounters
     public long Steps { get; private set; }
     public long ForwardPasses { get; private set; }
     public long BackwardPasses { get; private set; }
+    /// <summary>The most bytes of <c>.grad</c> tensors a step held when its optimizer stepped (measured, not planned): the
+    /// gradients are dropped at the end of each step, so this is where a host can still see them.</summary>
+    public long PeakGradientBytes { get; private set; }
+
+    internal void RecordGradients(long bytes) => PeakGradientBytes = Math.Max(PeakGradientBytes, bytes);
 
     internal RuleStepResult Record(RuleStepResult r)
     {

@@ -58,6 +58,19 @@ public static class Optimizers
         return norm;
     }
 
+    /// <summary>Bytes of the <c>.grad</c> tensors the optimizer's parameters hold now.</summary>
+    public static long GradientBytes(IOptimizer optimizer)
+    {
+        long bytes = 0;
+        foreach (var (_, p) in optimizer.Parameters)
+        {
+            // Each read of .grad is a new handle: dispose it at once.
+            using var g = p.grad;
+            if (g is not null) bytes += g.numel() * g.element_size();
+        }
+        return bytes;
+    }
+
     internal static void ZeroGrad(IEnumerable<(string, Parameter)> parameters)
     {
         foreach (var (_, p) in parameters)

@@ -23,7 +23,7 @@ internal static class RecipeLoop
         var options = new LoopOptions((int)steps, BatchSize: 1, GradientAccumulation: 1, new ConstantRate(learningRate), ClipNorm: null,
             EvalEvery: 0, EvalBatches: 0, CheckpointEvery: 0, Seed: 0);
         new TrainingLoop(options, model, Optimizers.ByPosition(trainable), optimizer, rule, batches, null).Run(log, CancellationToken.None);
-        return new TrainingLog(steps, sw.Elapsed.TotalSeconds, log.Curve);
+        return new TrainingLog(steps, sw.Elapsed.TotalSeconds, log.Curve, rule.Counters.PeakGradientBytes);
     }
 
     private sealed record ConstantRate(double Rate) : ILearningRateSchedule

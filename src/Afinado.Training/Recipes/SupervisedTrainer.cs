@@ -9,7 +9,8 @@ using Afinado.Training.Runs;
 namespace Afinado.Training.Recipes;
 
 /// <summary>What one training stage did: steps, wall time, the loss curve (mean loss per logged window).</summary>
-public sealed record TrainingLog(long Steps, double WallSeconds, IReadOnlyList<LossPoint> LossCurve)
+/// <param name="PeakGradientBytes">The most gradient bytes a step held (measured; 0 for rules without a backward pass).</param>
+public sealed record TrainingLog(long Steps, double WallSeconds, IReadOnlyList<LossPoint> LossCurve, long PeakGradientBytes = 0)
 {
     public double FinalLoss => LossCurve.Count > 0 ? LossCurve[^1].TrainLoss : double.NaN;
 }

@@ -49,6 +49,8 @@ public sealed class ClassSplitExperimentTests(ITestOutputHelper output) : IDispo
         // The experiment does not meter its tensors: its process peak is not written as a tensor measurement.
         Assert.Null(run.Summary.MeasuredPeakBytes);
         Assert.True(run.Summary.ProcessPeakBytes > 0);
+        // Every parameter trains, so the gradients the rule measured at its optimizer step are one fp32 copy of the weights.
+        Assert.Equal(run.Summary.MeasuredBreakdown!["weights"], run.Summary.MeasuredBreakdown["gradients"]);
     }
 
     [Fact]
