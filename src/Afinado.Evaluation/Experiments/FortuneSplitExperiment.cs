@@ -117,7 +117,8 @@ public static class FortuneSplitExperiment
             MeasuredBreakdown = new Dictionary<string, long>
             {
                 ["weights"] = finetuned.parameters().Sum(p => p.numel() * p.element_size()),
-                ["gradients"] = finetuned.parameters().Where(p => p.grad is not null).Sum(p => p.grad!.numel() * p.grad.element_size()),
+                // The rule drops the gradients at the end of each step; it measured them while the optimizer stepped.
+                ["gradients"] = ftLog.PeakGradientBytes,
             },
         };
         var result = new EvaluationResult

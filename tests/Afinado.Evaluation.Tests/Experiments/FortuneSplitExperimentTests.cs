@@ -33,5 +33,7 @@ public sealed class FortuneSplitExperimentTests(ITestOutputHelper output) : IDis
         var run = RunDirectory.Open(_dir);
         Assert.Contains(run.Manifest.DataFiles, d => d.Path.EndsWith("/computers", StringComparison.Ordinal));
         Assert.Contains(run.Manifest.DataFiles, d => d.Path.Contains("/es/", StringComparison.Ordinal));
+        // Every parameter trains, so the gradients the rule measured at its optimizer step are one fp32 copy of the weights.
+        Assert.Equal(run.Summary!.MeasuredBreakdown!["weights"], run.Summary.MeasuredBreakdown["gradients"]);
     }
 }
