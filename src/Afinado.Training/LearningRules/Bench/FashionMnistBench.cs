@@ -12,8 +12,8 @@ namespace Afinado.Training.LearningRules.Bench;
 
 /// <summary>
 /// Trains one network with one learning rule on Fashion-MNIST and measures test accuracy, wall time, forward/backward
-/// passes and (in a tamed child process) peak memory. Rules are built through <see cref="RuleFactory"/>, exactly as the
-/// training loop would.
+/// passes and (in a tamed child process) peak memory. Rules are built through <see cref="RuleFactory"/> and trained by the
+/// one <see cref="TrainingLoop"/>, as <c>afinado train</c>'s are.
 /// </summary>
 public static class FashionMnistBench
 {
