@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using Afinado.Training.Data;
 using Afinado.Training.LearningRules;
 using Afinado.Training.Loop;
 using Afinado.Training.Optim;
@@ -34,7 +34,7 @@ public static class EvolutionStrategyTrainer
             var idx = tensor(Enumerable.Range(0, batchSize).Select(_ => (long)rng.Next(labels.Length)).ToArray());
             return new Batch(x.index_select(0, idx), y.index_select(0, idx));
         }
-        var log = RecipeLoop.Run(model, lossModel.TrainableParameters, adam, rule, new RecipeBatches("class-split ES minibatches", Next),
+        var log = RecipeLoop.Run(model, lossModel.TrainableParameters, adam, rule, new WalkBatches("class-split ES minibatches", Next),
             generations, learningRate, logEvery);
         model.eval();
         return log;

@@ -57,24 +57,3 @@ internal static class RecipeLoop
         public void Message(string text) { }
     }
 }
-
-/// <summary>A recipe's batches: made by the recipe's own seeded walk (shuffled epochs, random windows), so the loop must
-/// ask for the steps in order, which it does; recipes never resume.</summary>
-internal sealed class RecipeBatches(string description, Func<Batch> next) : IBatchSource
-{
-    private long _next;
-
-    public string Description => description;
-    public IReadOnlyList<string> Files => [];
-    public long PositionsPerSample => 1;
-
-    public (Tensor Input, Tensor Target) TrainBatch(long seed, long step, int micro, int batchSize)
-    {
-        if (step != _next || micro != 0) throw new InvalidOperationException($"a recipe's batches are a walk: step {_next} comes next, not {step}/{micro}");
-        _next++;
-        var b = next();
-        return (b.Inputs, b.Targets);
-    }
-
-    public IEnumerable<(Tensor Input, Tensor Target)> ValidationBatches(int batchSize, int maxBatches) => [];
-}

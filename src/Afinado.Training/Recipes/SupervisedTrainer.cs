@@ -1,7 +1,7 @@
+using Afinado.Training.Data;
 using Afinado.Training.LearningRules;
 using Afinado.Training.Loop;
 using Afinado.Training.Optim;
-using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
 using Afinado.Training.Runs;
@@ -47,7 +47,7 @@ public static class SupervisedTrainer
             start += n;
             return new Batch(x.index_select(0, idx), y.index_select(0, idx));
         }
-        var log = RecipeLoop.Run(model, lossModel.TrainableParameters, opt, rule, new RecipeBatches("class-split minibatches", Next),
+        var log = RecipeLoop.Run(model, lossModel.TrainableParameters, opt, rule, new WalkBatches("class-split minibatches", Next),
             epochs * perEpoch, learningRate, logEvery);
         model.eval();
         return log;

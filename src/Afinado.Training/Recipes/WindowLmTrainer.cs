@@ -1,7 +1,7 @@
+using Afinado.Training.Data;
 using Afinado.Training.LearningRules;
 using Afinado.Training.Loop;
 using Afinado.Training.Optim;
-using System.Diagnostics;
 using TorchSharp;
 using TorchSharp.Modules;
 using AdamW = Afinado.Training.Optim.AdamW;
@@ -34,7 +34,7 @@ public static class WindowLmTrainer
             var tokens = data.index_select(0, idx.reshape(-1)).reshape(batch, window + 1);
             return new Batch(tokens.narrow(1, 0, window), tokens.narrow(1, 1, window));
         }
-        var log = RecipeLoop.Run(model, lossModel.TrainableParameters, opt, rule, new RecipeBatches("fortune windows", Next), steps, learningRate, logEvery);
+        var log = RecipeLoop.Run(model, lossModel.TrainableParameters, opt, rule, new WalkBatches("fortune windows", Next), steps, learningRate, logEvery);
         model.eval();
         return log;
     }

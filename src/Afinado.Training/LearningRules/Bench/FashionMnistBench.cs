@@ -39,12 +39,13 @@ public static class FashionMnistBench
         using var rule = BuildRule(spec, lossModel, optimizer);
 
         var (mean, std) = spec.StandardizeInputs ? PixelStatistics(data.TrainImages) : (0.0, 1.0);
-        using var batches = new TrainingBatches(spec, data, mean, std);
+        using var order = new TrainingOrder(spec, data, mean, std);
         var reporter = new EmaProgress(spec, progress);
         var sw = Stopwatch.StartNew();
         // The one training loop, without its evaluation and checkpoints: the bench scores the test set itself below.
         var loop = new TrainingLoop(new LoopOptions(spec.Steps, spec.BatchSize, 1, new BenchSchedule(spec, optimizer is not null), ClipNorm: null,
-            EvalEvery: 0, EvalBatches: 0, CheckpointEvery: 0, Seed: (long)spec.Seed), model, Optimizers.ByPosition(parameters), optimizer, rule, batches, null);
+            EvalEvery: 0, EvalBatches: 0, CheckpointEvery: 0, Seed: (long)spec.Seed), model, Optimizers.ByPosition(parameters), optimizer, rule,
+            new global::Afinado.Training.Data.WalkBatches($"fashion-mnist/{spec.Id}", order.Next), null);
         loop.Run(reporter, CancellationToken.None);
         double seconds = sw.Elapsed.TotalSeconds;
         long peak = ProcessMemory.PeakResidentBytes;
@@ -191,49 +192,40 @@ public static class FashionMnistBench
 
     /// <summary>
     /// The row's minibatches in its own order: a seeded permutation of the training images, drawn anew when the next batch
-    /// would run past its end, with the row's flips (from the same generator) and standardization. The order is a walk,
-    /// not a function of the step, so the loop must ask for steps in order (it does; the bench never resumes).
+    /// would run past its end, with the row's flips (from the same generator) and standardization.
     /// </summary>
-    private sealed class TrainingBatches : global::Afinado.Training.Data.IBatchSource, IDisposable
+    private sealed class TrainingOrder : IDisposable
     {
         private readonly FashionMnistRunSpec _spec;
         private readonly FashionMnistBench.Data _data;
         private readonly double _mean, _std;
         private readonly Generator _gen;
         private Tensor _perm;
-        private long _cursor, _next;
+        private long _cursor;
 
-        public TrainingBatches(FashionMnistRunSpec spec, FashionMnistBench.Data data, double mean, double std)
+        public TrainingOrder(FashionMnistRunSpec spec, FashionMnistBench.Data data, double mean, double std)
         {
             (_spec, _data, _mean, _std) = (spec, data, mean, std);
             _gen = new Generator(spec.Seed + 100);
             _perm = randperm(data.TrainImages.shape[0], generator: _gen).DetachFromDisposeScope();
         }
 
-        public string Description => $"fashion-mnist/{_spec.Id}";
-        public IReadOnlyList<string> Files => [];
-        public long PositionsPerSample => 1;
-
-        public (Tensor Input, Tensor Target) TrainBatch(long seed, long step, int micro, int batchSize)
+        public Batch Next()
         {
-            if (step != _next || micro != 0) throw new InvalidOperationException($"the bench's batches are a walk: step {_next} comes next, not {step}/{micro}");
-            _next++;
             long n = _data.TrainImages.shape[0];
-            if (_cursor + batchSize > n)
+            if (_cursor + _spec.BatchSize > n)
             {
                 _perm.Dispose();
                 _perm = randperm(n, generator: _gen).DetachFromDisposeScope();
                 _cursor = 0;
             }
-            var idx = _perm.narrow(0, _cursor, batchSize);
-            _cursor += batchSize;
+            var idx = _perm.narrow(0, _cursor, _spec.BatchSize);
+            _cursor += _spec.BatchSize;
             var images = _data.TrainImages.index_select(0, idx);
             if (_spec.HorizontalFlip) images = FlipHalf(images, _gen);
             if (_spec.StandardizeInputs) images = images.sub(_mean).div_(_std);
-            return (images, _data.TrainLabels.index_select(0, idx));
+            return new Batch(images, _data.TrainLabels.index_select(0, idx));
         }
-
-        public IEnumerable<(Tensor Input, Tensor Target)> ValidationBatches(int batchSize, int maxBatches) => [];
 
         public void Dispose()
         {
