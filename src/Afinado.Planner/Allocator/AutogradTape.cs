@@ -41,6 +41,9 @@ internal sealed class AutogradTape(AllocationTrace trace)
         public bool OutputHadGrad { get; init; }
         /// <summary>For a pass-through node: the addend's gradient is a new tensor (index_add_'s index_select), not the same one.</summary>
         public bool InputGradientIsNew { get; init; }
+        /// <summary>For a pass-through node: the gradient goes on to the target's producer as a new tensor (an in-place
+        /// multiply's grad · other), not the same one.</summary>
+        public bool OutputGradientIsNew { get; init; }
     }
 
     private readonly AllocationTrace _trace = trace;
@@ -146,6 +149,15 @@ internal sealed class AutogradTape(AllocationTrace trace)
     /// <c>grad.index_select(dim, index)</c>, a new tensor (derivatives.yaml). Keeps <paramref name="saved"/> until backward.</summary>
     public void IndexAddInPlace(int target, int source, ReadOnlySpan<int> saved) => RecordInPlace(target, source, saved, newInputGradient: true);
 
+    /// <summary>In-place <c>target *= factor</c> where the factor needs no gradient: no new tensor; MulBackward keeps
+    /// <paramref name="factor"/> and hands the target's producer a new gradient, grad · factor.</summary>
+    public void ScaleInPlace(int target, int factor)
+    {
+        if (!Recording || !_requiresGrad[target]) return;
+        _refs[factor]++;
+        _nodes.Add(new Node(target, [], [factor], [], []) { PassThrough = true, OutputHadGrad = true, OutputGradientIsNew = true });
+    }
+
     /// <summary>A node for an in-place op on <paramref name="target"/> whose gradient passes through to what produced the
     /// target; <paramref name="input"/> gets the same gradient or, with <paramref name="newInputGradient"/>, a new one.</summary>
     private void RecordInPlace(int target, int input, ReadOnlySpan<int> saved, bool newInputGradient)
@@ -186,8 +198,10 @@ internal sealed class AutogradTape(AllocationTrace trace)
             if (node.PassThrough)
             {
                 foreach (int i in node.Inputs) Accumulate(i, node.InputGradientIsNew ? New(Bytes(i)) : Hold(gradOut));
+                int onward = node.OutputHadGrad && node.OutputGradientIsNew ? New(Bytes(node.Output)) : -1;
                 foreach (int s in node.Saved) Drop(s);
-                if (node.OutputHadGrad) _grads[node.Output] = gradOut;
+                if (onward >= 0) { Drop(gradOut); _grads[node.Output] = onward; }
+                else if (node.OutputHadGrad) _grads[node.Output] = gradOut;
                 else Drop(gradOut);
                 continue;
             }

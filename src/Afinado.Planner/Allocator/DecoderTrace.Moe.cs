@@ -10,7 +10,8 @@ namespace Afinado.Planner.Allocator;
 /// softmax over the k), then the experts — grouped_mm_experts_forward (every token–expert pair gathered, sorted by expert,
 /// two grouped matmuls over the stacked weights, gpt-oss's biases and gate, the routing weight, the order restored and the
 /// k outputs of each token summed) or the eager loop expert by expert — with PEFT's ParamWrapper merging W + ΔW when
-/// target_parameters adapts the stacks, then Qwen2-MoE's gated shared expert added in place.
+/// target_parameters adapts the stacks, then Qwen2-MoE's gated shared expert added in place. PhiMoE's block
+/// (DecoderTrace.Phimoe.cs) routes through sparsemixer into the same experts.
 /// </summary>
 internal sealed partial class DecoderTrace
 {
@@ -115,6 +116,7 @@ internal sealed partial class DecoderTrace
             _t.Drop(topIndices, softmax);
             return routed;
         }
+        if (_a.MoeLoop == MoeTrainingLoop.Phimoe) return PhimoeBlock(moe, x, xb);
         // TopKRouter: F.linear, softmax(logits.float()), top-k of the probabilities (top-k keeps its indices).
         int logits = Linear(x, xb, moe.Router, out int lb);
         int logits32 = logits;
@@ -300,7 +302,7 @@ internal sealed partial class DecoderTrace
     /// the stack, SwiGLU, down, times the gathered routing weight (fp32), cast back and index_add_'ed into the output.
     /// Routing is taken as uniform (the ledger's assumption too): each expert gets T·k/E rows.
     /// </summary>
-    private int EagerExperts(int x, int xb, int topW, MoeParams moe)
+    private int EagerExperts(int x, int xb, int topW, MoeParams moe, int weightBytes = 4)
     {
         long tokens = T, h = _a.HiddenSize, experts = _a.NumExperts, width = _a.ExpertWidth, pairs = tokens * _a.ExpertsPerToken;
         int ob = _amp ? 2 : _c;
@@ -326,10 +328,11 @@ internal sealed partial class DecoderTrace
             _t.Drop(act, gateUp);
             int down = ExpertLinear(product, ob, moe.Down, width, h, n, ob);
             _t.Drop(product);
-            // top_w[tokens, slots, None]: an fp32 gather that keeps its positions.
-            int weight = _t.New(4 * n);
+            // top_w[tokens, slots, None]: a gather in the routing weights' dtype (fp32 from the TopKRouters) that keeps its
+            // positions.
+            int weight = _t.New(weightBytes * n);
             _t.Op(weight, [topW], saved: [where]);
-            int wp = Math.Max(ob, 4);
+            int wp = Math.Max(ob, weightBytes);
             int weighted = _t.New(wp * n * h);
             if (_t.Recording)
             {

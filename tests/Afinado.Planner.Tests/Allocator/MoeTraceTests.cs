@@ -74,6 +74,89 @@ public class MoeTraceTests
         Assert.InRange(ratio, 0.985, 1.015);
     }
 
+    /// <summary>Phi-3.5-MoE as its config.json sets the jitter (input_jitter_noise 0.01, which the catalog's test config
+    /// leaves at PhimoeConfig's 0.0): sparsemixer's routing into the stacked experts.</summary>
+    private static Planner.Architecture.ModelArchitecture Phi35Moe(double inputJitter)
+    {
+        var json = PhimoeTests.Phi35Moe();
+        json["input_jitter_noise"] = inputJitter;
+        json["router_jitter_noise"] = 0.01;
+        return PhimoeTests.Parse(json);
+    }
+
+    public static TheoryData<double, int> PhimoeCases()
+    {
+        var data = new TheoryData<double, int>();
+        foreach (double jitter in new[] { 0.01, 0.0 })
+            for (int j = 0; j < TrainingJobs.Length + StackJobs.Length; j++)
+                // Stack adapters name Mixtral's stacks as transformers 5 does; PhiMoE's are the same names (PhimoeExperts).
+                data.Add(jitter, j);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(PhimoeCases))]
+    public void PhiMoE_s_sparsemixer_step_peaks_where_the_ledger_does(double inputJitter, int jobIndex)
+    {
+        Job[] all = [.. TrainingJobs, .. StackJobs];
+        var job = all[jobIndex];
+        var arch = Phi35Moe(inputJitter);
+        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, job));
+        Assert.Null(ReservedMemory.NotReplayed(profile, job));
+        var ledger = LedgerBuilder.Build(profile, job, DeviceKind.Gpu);
+        var replay = Assert.IsType<ReplayResult>(ledger.Replay);
+        double ratio = replay.PeakAllocatedBytes / (double)(ledger.PeakBytes + RuntimeStack.Default.WorkspaceBytes);
+        // Measured 0.989–1.000 (target_parameters on the stacks 0.989–0.995) at 2,048–4,096 tokens.
+        Assert.InRange(ratio, 0.985, 1.015);
+    }
+
+    [Fact]
+    public void PhiMoE_s_input_jitter_keeps_one_noise_tensor_per_layer_in_trace_and_ledger_alike()
+    {
+        var job = new Job { Method = TrainingMethod.Lora, Seq = 4096 };
+        (long Replayed, long Ledger) Peaks(double jitter)
+        {
+            var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(Phi35Moe(jitter), job));
+            var ledger = LedgerBuilder.Build(profile, job, DeviceKind.Gpu);
+            return (ledger.Replay!.PeakAllocatedBytes, ledger.PeakBytes);
+        }
+        var with = Peaks(0.01);
+        var without = Peaks(0.0);
+        // hidden_states *= noise: the bf16 noise [4096, 4096] that MulBackward keeps, in each of the 32 layers.
+        long noise = 32L * 4096 * 4096 * 2;
+        Assert.Equal(noise, with.Replayed - without.Replayed);
+        Assert.Equal(noise, with.Ledger - without.Ledger);
+    }
+
+    [Fact]
+    public void PhiMoE_generation_is_replayed_through_sparsemixer_s_inference_path()
+    {
+        var job = new Job { Task = JobTask.Infer, Seq = 512, Context = 600 };
+        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(Phi35Moe(0.01), job));
+        Assert.Null(ReservedMemory.NotReplayed(profile, job));
+        var ledger = LedgerBuilder.Build(profile, job, DeviceKind.Gpu);
+        var replay = Assert.IsType<ReplayResult>(ledger.Replay);
+        Assert.False(replay.OutOfMemory);
+        // The weights alone are 2 bytes per parameter; the step adds its cache and transients on top.
+        Assert.InRange(replay.PeakAllocatedBytes, 2 * profile.Architecture.ParameterCount, 2.1 * profile.Architecture.ParameterCount);
+    }
+
+    [Fact]
+    public void PhiMoE_s_traced_build_holds_every_parameter()
+    {
+        var arch = Phi35Moe(0.01);
+        var job = new Job { Method = TrainingMethod.Full, Seq = 256 };
+        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, job));
+        var trace = StepTraces.For(profile, job);
+        long built = 0;
+        foreach (var e in trace.Events)
+        {
+            if (e.Kind == TraceEventKind.IterationStart) break;
+            built += e.Kind == TraceEventKind.Allocate ? e.Bytes : -trace.BytesOf(e.Tensor);
+        }
+        Assert.Equal(2 * arch.ParameterCount + RuntimeStack.Default.WorkspaceBytes, built);
+    }
+
     public static TheoryData<string> Models() => [.. ModelCatalog.Ids];
 
     [Theory]

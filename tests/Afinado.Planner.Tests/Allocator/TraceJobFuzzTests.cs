@@ -5,9 +5,9 @@ using Afinado.Planner.Selection;
 namespace Afinado.Planner.Tests.Allocator;
 
 /// <summary>
-/// Seeded random jobs on the families the step trace follows op by op (MoE blocks under both experts backends, gpt-oss's
-/// sinks, q/k norms, Conv1D): every plan either refuses its input by name or plans, and the trace never frees a tensor twice
-/// or reads one it never made (the tape throws then). One token, odd lengths, more experts than routed pairs, checkpointing,
+/// Seeded random jobs on the families the step trace follows op by op (MoE blocks under both experts backends, PhiMoE's
+/// sparsemixer, gpt-oss's sinks, q/k norms, Conv1D): every plan either refuses its input by name or plans, and the trace
+/// never frees a tensor twice or reads one it never made (the tape throws then). One token, odd lengths, more experts than routed pairs, checkpointing,
 /// gradient accumulation, AMP and kbit preparation are all in the mix.
 /// </summary>
 public class TraceJobFuzzTests
@@ -17,7 +17,12 @@ public class TraceJobFuzzTests
     {
         var rnd = new Random(7);
         string[] ids = ["mistralai/Mixtral-8x7B-v0.1", "Qwen/Qwen1.5-MoE-A2.7B-Chat", "Qwen/Qwen3-30B-A3B", "openai/gpt-oss-20b",
-            "Qwen/Qwen3-8B", "google/gemma-3-4b-it", "allenai/OLMo-2-1124-7B", "openai-community/gpt2"];
+            "Qwen/Qwen3-8B", "google/gemma-3-4b-it", "allenai/OLMo-2-1124-7B", "openai-community/gpt2", "phimoe"];
+        // Phi-3.5-MoE is not in the catalog: its config as its config.json sets the jitter.
+        var phimoe = PhimoeTests.Phi35Moe();
+        phimoe["input_jitter_noise"] = 0.01;
+        phimoe["router_jitter_noise"] = 0.01;
+        var phi35Moe = PhimoeTests.Parse(phimoe);
         var failures = new List<string>();
         int replayed = 0;
         for (int i = 0; i < 300; i++)
@@ -47,7 +52,7 @@ public class TraceJobFuzzTests
             };
             try
             {
-                if (Planner.Fit.Planner.Create(ModelCatalog.Get(id), job, [], suggestFixes: false).Ledger.Replay is not null) replayed++;
+                if (Planner.Fit.Planner.Create(id == "phimoe" ? phi35Moe : ModelCatalog.Get(id), job, [], suggestFixes: false).Ledger.Replay is not null) replayed++;
             }
             catch (InputError) { }
             catch (Exception e) { failures.Add($"{id} {job}: {e.GetType().Name} {e.Message}"); }
