@@ -345,9 +345,9 @@ def saved(out, weights):
     print(json.dumps({"saved_bytes": sum(storages.values()), "breakdown": breakdown}))
 
 
-def saved_storages(out, weights):
+def saved_storages(out, weights, skip=()):
     """Walks out's autograd graph: the distinct storages its nodes saved (by data pointer, bytes), leaving out those in
-    `weights`, and their bytes by node and field."""
+    `weights` and the (node type, field) pairs in `skip`, and their bytes by node and field."""
     seen, stack, storages, breakdown = set(), [out.grad_fn], {}, {}
     while stack:
         fn = stack.pop()
@@ -369,7 +369,8 @@ def saved_storages(out, weights):
             except Exception:
                 pass
         # IndexBackward keeps its indices as a list.
-        values = [(name, t) for name, v in values for t in (v if isinstance(v, (list, tuple)) else [v])]
+        values = [(name, t) for name, v in values for t in (v if isinstance(v, (list, tuple)) else [v])
+                  if (type(fn).__name__, name[7:]) not in skip]
         for name, v in values:
             # 0-d tensors are the scalars of this script's own `x * 1.0`, not the block's.
             if isinstance(v, torch.Tensor) and v.dim() > 0 and v.storage().data_ptr() not in weights:

@@ -114,6 +114,7 @@ internal static class DeepseekFamily
             NumKvHeads = heads,
             HeadDim = qkHead,
             ValueHeadDim = vHead,
+            Mla = new LatentAttention(qRank, kvRank, nope, rope, vHead),
             IntermediateSize = inter,
             Mlp = MlpKind.Gated,
             Activation = c.OptionalString("hidden_act") ?? "silu",

@@ -42,6 +42,8 @@ public sealed record ModelArchitecture
     /// <summary>Width of each value head when it differs from the key's <see cref="HeadDim"/> (DeepSeek MLA: keys
     /// qk_nope + qk_rope = 192 wide, values v_head_dim = 128); null means HeadDim.</summary>
     public int? ValueHeadDim { get; init; }
+    /// <summary>DeepSeek's multi-head latent attention (null: plain attention): its ranks and head widths.</summary>
+    public LatentAttention? Mla { get; init; }
     /// <summary>K plus V elements per cached token per layer: kv_heads · (key width + value width).</summary>
     public long KvElementsPerTokenPerLayer => (long)NumKvHeads * (HeadDim + (ValueHeadDim ?? HeadDim));
     /// <summary>Feed-forward width (for a gated MLP the width of gate and of up, each).</summary>
@@ -350,4 +352,16 @@ public enum MoeTrainingLoop
     /// <summary>PhimoeSparseMoeBlock: sparsemixer's two sampled picks (masked softmax, MultiplierProcessor) and Mixtral's
     /// loop over experts.</summary>
     Phimoe,
+}
+
+/// <summary>
+/// Multi-head latent attention (DeepSeek-V2/V3): the query through a <see cref="QueryRank"/>-wide latent (q_a_proj →
+/// q_a_layernorm → q_b_proj; null: one q_proj), keys and values through a <see cref="KvRank"/>-wide latent
+/// (kv_a_proj_with_mqa, whose output also carries the <see cref="RopeHeadDim"/>-wide shared rotary key, → kv_a_layernorm →
+/// kv_b_proj into <see cref="NopeHeadDim"/> + <see cref="ValueHeadDim"/> per head).
+/// </summary>
+public sealed record LatentAttention(int? QueryRank, int KvRank, int NopeHeadDim, int RopeHeadDim, int ValueHeadDim)
+{
+    /// <summary>Query and key width per head: the non-rotary and the rotary parts concatenated.</summary>
+    public int QkHeadDim => NopeHeadDim + RopeHeadDim;
 }

@@ -57,14 +57,23 @@ internal static class ActivationModel
         bool y1Grad = gIn || L.Norm1Trainable;
         // The LoRA terms the helpers add through `loraPerToken` are per token like their return values; both scale by T.
         double loraPerToken = 0;
-        saved.AttentionProjections += LinearInputs(L.AttnIn, h, s, ref loraPerToken) * T;
+        var mla = a.Mla is { } latent && L.AttnIn.Count == (latent.QueryRank is null ? 3 : 4) ? latent : null;
+        if (mla is null) saved.AttentionProjections += LinearInputs(L.AttnIn, h, s, ref loraPerToken) * T;
+        else
+        {
+            var (inputs, norms) = LatentAttentionInputs(mla, L, y1Grad, s, ref loraPerToken);
+            saved.AttentionProjections += inputs * T;
+            saved.Norms += norms * T;
+        }
         bool attnGrad = y1Grad || L.AttnInAny;
 
         if (attnGrad)
         {
             if (a.QkNorm) saved.AttentionCore += T * ((s.Compile ? r : 4) * (q + kv) + (L.QkNormTrainable && !s.Compile ? r * (q + kv) : 0));
             bool repeat = a.NumKvHeads < a.NumHeads;
-            if (s.SdpaMath)
+            // MLA: its own q, k and v (the scores below are eager attention's as for any model).
+            if (mla is not null) saved.AttentionCore += T * LatentAttentionCore(a, mla, s);
+            if (s.SdpaMath && mla is null)
             {
                 // SDPA's math fallback (aten _scaled_dot_product_attention_math): K/V repeated to the query's heads
                 // (enable_gqa), q and k each scaled by √scale, scores = q·kᵀ, softmax, out = p·v. Saved: scaled q, scaled
@@ -75,7 +84,7 @@ internal static class ActivationModel
             else if (s.Kernel == AttentionKernel.Eager)
             {
                 double kvSaved = repeat ? q : kv;
-                saved.AttentionCore += T * c * (q + 2 * kvSaved);
+                if (mla is null) saved.AttentionCore += T * c * (q + 2 * kvSaved);
                 double rows = (double)s.Batch * a.NumHeads * s.Seq, pairs = rows * s.Seq;
                 if (a.AttentionSinks)
                     // gpt_oss eager_attention_forward (bench/interop/sinks_attention_saved.py, SinksAttentionInteropTests): the
@@ -93,7 +102,7 @@ internal static class ActivationModel
                 // SDPA with native GQA (PyTorch ≥ 2.5, no padding mask) keeps K/V at kv width; Afinado's TorchSharp model
                 // repeats K/V before SDPA (TorchSharp has no enable_gqa), so on the CPU they are saved at query width.
                 double kvSaved = s.Cpu && repeat ? q : kv;
-                saved.AttentionCore += T * (s.AttentionC * (2 * q + 2 * kvSaved) + 4.0 * a.NumHeads);
+                if (mla is null) saved.AttentionCore += T * (s.AttentionC * (2 * q + 2 * kvSaved) + 4.0 * a.NumHeads);
             }
         }
         // o_proj input: SDPA's output is already saved in o_proj's layout; eager makes a contiguous copy.
@@ -102,7 +111,9 @@ internal static class ActivationModel
             // The fused kernels' output is already in the compute dtype, also under AMP (autocast ran q, k, v in 16 bits), so
             // o_proj's cast is a no-op and it saves that same tensor. (The math fallback's output is not saved by SDPA:
             // o_proj keeps its own contiguous copy.)
-            bool sharesSdpaOut = s.Fused && s.AttentionC == c && attnGrad;
+            // (flash_attention_2 under MLA pads the values to the query's head width and slices its output: o_proj reads
+            // a contiguous copy.)
+            bool sharesSdpaOut = s.Fused && s.AttentionC == c && attnGrad && !(mla is not null && s.Kernel == AttentionKernel.Flash);
             if (o.Trainable && !sharesSdpaOut) saved.AttentionProjections += T * c * o.In;
             if (o.Lora) saved.Lora += T * LoraSaved(o, s, shared: o.Trainable || (sharesSdpaOut && s.Dropout == 0));
         }
@@ -136,6 +147,58 @@ internal static class ActivationModel
         if (s.HiddenDropout) saved.DropoutMasks += T * h;
         saved.AfterAttention = saved.Total - beforeMlp;
         return saved;
+    }
+
+    /// <summary>
+    /// DeepSeek's multi-head latent attention (transformers 5 DeepseekV3Attention; bench/interop/mla_saved.py,
+    /// <c>MlaActivationInteropTests</c>), per token: q_a_proj and kv_a_proj_with_mqa read the normalised hidden state as
+    /// any q/k/v projection does; q_b_proj and kv_b_proj each read their own latent (the output of q_a_layernorm,
+    /// kv_a_layernorm), which they keep when they train or carry an adapter. The latent norms keep their fp32 input when
+    /// it needs a gradient — for kv_a_layernorm in fp32 that is a view of kv_a_proj_with_mqa's whole output (the rotary
+    /// key included), elsewhere the fp32 copy of the latent — and the normalised latent when their weight trains.
+    /// Returns the linear inputs and the norms' bytes.
+    /// </summary>
+    private static (double Inputs, double Norms) LatentAttentionInputs(LatentAttention mla, LayerProfile L, bool y1Grad, in ActivationSettings s, ref double lora)
+    {
+        var uses = L.AttnIn;
+        bool hasQueryLatent = mla.QueryRank is not null;
+        LinearUse kvA = uses[^2], kvB = uses[^1];
+        double inputs = LinearInputs([uses[0], kvA], uses[0].In, s, ref lora), norms = 0;
+        if (mla.QueryRank is { } qRank)
+            Latent(uses[0], uses[1], qRank, 4.0 * qRank, L.QLatentNormTrainable, y1Grad, s, ref inputs, ref norms, ref lora);
+        // kv_a_layernorm reads k_pass, a split view of the compressed output: `.to(float32)` copies it unless it is fp32 already.
+        double kvUpcast = s.C == 4 ? 4.0 * (mla.KvRank + mla.RopeHeadDim) : 4.0 * mla.KvRank;
+        Latent(kvA, kvB, mla.KvRank, kvUpcast, L.KvLatentNormTrainable, y1Grad, s, ref inputs, ref norms, ref lora);
+        return (inputs, norms);
+    }
+
+    /// <summary>One latent: the a projection's output through its RMSNorm into the b projection.</summary>
+    private static void Latent(LinearUse a, LinearUse b, double width, double upcast, bool normTrains, bool y1Grad, in ActivationSettings s,
+        ref double inputs, ref double norms, ref double lora)
+    {
+        double c = s.C;
+        bool latentGrad = y1Grad || a.Trainable || a.Lora;
+        if (s.Compile) norms += latentGrad || normTrains ? c * width : 0;
+        else norms += (latentGrad ? upcast : 0) + (normTrains ? c * width : 0);
+        // The b projection's input is the latent itself (autocast's cast of a 16-bit latent is a no-op).
+        if (b.Trainable || (b.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput)) inputs += c * width;
+        if (b.Lora) lora += LoraSaved(b, s, shared: true);
+    }
+
+    /// <summary>
+    /// MLA's attention per token, as autograd keeps it: the query and the key (each concatenated from its non-rotary and
+    /// rotary parts, qk_head_dim wide per head) and the values, a split view of kv_b_proj's output that keeps all of it
+    /// (k_nope and v per head) — except that eager attention's batched matmul copies them when the batch has more than
+    /// one sequence. SDPA (the memory-efficient kernel: flash needs equal head widths) adds its output and fp32
+    /// log-sum-exp; flash_attention_2 pads the values to qk_head_dim (a new tensor) and keeps its padded output.
+    /// Eager attention's scores are counted apart.
+    /// </summary>
+    private static double LatentAttentionCore(ModelArchitecture a, LatentAttention mla, in ActivationSettings s)
+    {
+        double heads = a.NumHeads, qk = mla.QkHeadDim, kvB = mla.NopeHeadDim + mla.ValueHeadDim;
+        if (s.Kernel == AttentionKernel.Eager) return s.C * heads * (2 * qk + (s.Batch == 1 ? kvB : mla.ValueHeadDim));
+        if (s.Kernel == AttentionKernel.Flash) return s.AttentionC * heads * 4 * qk + 4.0 * heads;
+        return s.AttentionC * heads * (2 * qk + kvB + mla.ValueHeadDim) + 4.0 * heads;
     }
 
     /// <summary>Bytes per element of the hidden width a norm saves.</summary>

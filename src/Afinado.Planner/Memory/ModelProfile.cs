@@ -15,6 +15,8 @@ internal sealed class LayerProfile
     public bool Norm1Trainable, Norm2Trainable;
     public int NormCount;
     public bool QkNormTrainable;
+    /// <summary>Multi-head latent attention: q_a_layernorm and kv_a_layernorm train (they are not the layer's two norms).</summary>
+    public bool QLatentNormTrainable, KvLatentNormTrainable;
     public readonly List<LinearUse> AttnIn = [];
     public LinearUse? AttnOut;
     public readonly List<LinearUse> MlpIn = [];
@@ -37,6 +39,7 @@ internal sealed class LayerProfile
     public bool SameAs(LayerProfile o) =>
         InputRequiresGrad == o.InputRequiresGrad && Norm1Trainable == o.Norm1Trainable && Norm2Trainable == o.Norm2Trainable
         && NormCount == o.NormCount && QkNormTrainable == o.QkNormTrainable && AttnOut == o.AttnOut && MlpDown == o.MlpDown
+        && QLatentNormTrainable == o.QLatentNormTrainable && KvLatentNormTrainable == o.KvLatentNormTrainable
         && Router == o.Router && SharedExpertGate == o.SharedExpertGate && ExpertsTrainable == o.ExpertsTrainable && ExpertsLora == o.ExpertsLora
         && ExpertDownTrainable == o.ExpertDownTrainable && ExpertDownLora == o.ExpertDownLora && AnyTrainable == o.AnyTrainable
         && ExpertStackLoraElements == o.ExpertStackLoraElements
@@ -129,6 +132,9 @@ public sealed class ModelProfile
                     // q/k norms are told apart by name: Qwen3's are head_dim wide, OLMo 2's span the whole q or k projection.
                     if (arch.QkNorm && (module.EndsWith(".q_norm", StringComparison.Ordinal) || module.EndsWith(".k_norm", StringComparison.Ordinal)))
                     { L.QkNormTrainable |= trainable; break; }
+                    // MLA's latent norms sit inside the attention, between its a and b projections.
+                    if (arch.Mla is not null && module.EndsWith(".q_a_layernorm", StringComparison.Ordinal)) { L.QLatentNormTrainable |= trainable; break; }
+                    if (arch.Mla is not null && module.EndsWith(".kv_a_layernorm", StringComparison.Ordinal)) { L.KvLatentNormTrainable |= trainable; break; }
                     if (normModules[li] is null) normModules[li] = module;
                     bool first = normModules[li] == module;
                     if (!first) L.NormCount = 2; else if (L.NormCount == 0) L.NormCount = 1;
