@@ -117,6 +117,7 @@ internal sealed partial class DecoderTrace
             return routed;
         }
         if (_a.MoeLoop == MoeTrainingLoop.Phimoe) return PhimoeBlock(moe, x, xb);
+        if (_a.MoeLoop == MoeTrainingLoop.DeepseekV3) return DeepseekBlock(layer, moe, x, xb);
         // TopKRouter: F.linear, softmax(logits.float()), top-k of the probabilities (top-k keeps its indices).
         int logits = Linear(x, xb, moe.Router, out int lb);
         int logits32 = logits;

@@ -32,14 +32,16 @@ public static class ReservedMemory
     }
 
     /// <summary>Why a sparse model's blocks are not traced (null: they are, <c>DecoderTrace.Moe.cs</c>,
-    /// <c>DecoderTrace.Phimoe.cs</c>): Mixtral's, Qwen2/3 MoE's and PhiMoE's blocks through grouped_mm or, with frozen
-    /// stacks, the eager loop, and gpt-oss's bf16 stacks through grouped_mm, with PEFT target_parameters on the stacks.</summary>
+    /// <c>DecoderTrace.Phimoe.cs</c>, <c>DecoderTrace.Deepseek.cs</c>): Mixtral's, Qwen2/3 MoE's, PhiMoE's and
+    /// DeepSeek-V2/V3's blocks through grouped_mm or, with frozen stacks, the eager loop, and gpt-oss's bf16 stacks through
+    /// grouped_mm, with PEFT target_parameters on the stacks.</summary>
     private static string? MoeNotTraced(ModelProfile profile, Job job)
     {
         var a = profile.Architecture;
         bool gptOss = a.MoeLoop == MoeTrainingLoop.GptOss;
         // gpt_oss's checkpoint stores the stacks themselves; the others' per-expert linears are stacked at load.
-        if (a.MoeLoop is not (MoeTrainingLoop.TopKExperts or MoeTrainingLoop.Phimoe) && !gptOss || a.MoeRunsEveryExpert || !(a.RoutedExpertsAreParameters || gptOss))
+        if (a.MoeLoop is not (MoeTrainingLoop.TopKExperts or MoeTrainingLoop.Phimoe or MoeTrainingLoop.DeepseekV3) && !gptOss
+            || a.MoeRunsEveryExpert || !(a.RoutedExpertsAreParameters || gptOss))
             return $"{a.ModelType}'s mixture-of-experts blocks are not traced";
         if (gptOss && job.ResolvedExperts != ExpertsBackend.GroupedMm) return "gpt_oss's eager experts loop is not traced (--experts grouped_mm is)";
         // transformers runs MXFP4 stacks through its Triton MoE kernels, not grouped_mm.

@@ -88,6 +88,9 @@ internal sealed partial class DecoderTrace
         public required LinearParams? MlpDown { get; init; }
         /// <summary>A sparse layer's router and stacked experts (see DecoderTrace.Moe.cs); null in a dense layer.</summary>
         public required MoeParams? Moe { get; init; }
+        /// <summary>Multi-head latent attention: q_a_layernorm (null without a query rank) and kv_a_layernorm.</summary>
+        public Param? QLatentNorm { get; init; }
+        public Param? KvLatentNorm { get; init; }
     }
 
     public DecoderTrace(ModelProfile profile, Job job, AutogradTape tape)
@@ -138,6 +141,9 @@ internal sealed partial class DecoderTrace
                 return new LinearParams(u, weight, la, lb);
             }
             var attnIn = L.AttnIn.Select(Lin).ToArray();
+            // MLA's latent norms (registered between the a and b projections; small blocks either way).
+            var qLatentNorm = _a.Mla is { QueryRank: { } qRank } ? Add(qRank, training && L.QLatentNormTrainable) : null;
+            var kvLatentNorm = _a.Mla is { } mla ? Add(mla.KvRank, training && L.KvLatentNormTrainable) : null;
             var attnOut = L.AttnOut is { } o ? Lin(o) : null;
             var qNorm = qkNorm is { } qk ? Add(qk.Q, training && L.QkNormTrainable) : null;
             var kNorm = qkNorm is { } qk2 ? Add(qk2.K, training && L.QkNormTrainable) : null;
@@ -149,6 +155,7 @@ internal sealed partial class DecoderTrace
             _layers[i] = new LayerParams
             {
                 Profile = L, AttnIn = attnIn, AttnOut = attnOut, MlpIn = mlpIn, MlpDown = mlpDown, Moe = moe, QNorm = qNorm, KNorm = kNorm,
+                QLatentNorm = qLatentNorm, KvLatentNorm = kvLatentNorm,
                 Norm1 = Add(h, training && L.Norm1Trainable),
                 Norm2 = L.NormCount >= 2 ? Add(h, training && L.Norm2Trainable) : null,
             };
@@ -214,11 +221,17 @@ internal sealed partial class DecoderTrace
             int slot = t.Layer is int l && l >= 0 && l < a.NumLayers ? l : a.NumLayers;
             bool other = t.IsBias ? t.Role != TensorRole.Vision
                 : t.Role is TensorRole.PositionEmbedding or TensorRole.AttnSink
-                || (t.Role == TensorRole.Norm && slot < a.NumLayers && !(qkNorm is not null && QkNormKind(t) is not null) && ++normsSeen[slot] > 2);
+                // DeepSeek-V3's e_score_correction_bias: a per-expert vector beside the router's weight.
+                || (t.Role == TensorRole.Router && t.Shape.Length == 1)
+                || (t.Role == TensorRole.Norm && slot < a.NumLayers && !(qkNorm is not null && QkNormKind(t) is not null)
+                    && !(a.Mla is not null && IsLatentNorm(t)) && ++normsSeen[slot] > 2);
             if (other) others.Add((ti, slot, t.IsBias && t.Role != TensorRole.Norm));
         }
         return new TraceShape([.. others], qkNorm);
     });
+
+    private static bool IsLatentNorm(ParameterTensor t) =>
+        t.Module.EndsWith(".q_a_layernorm", StringComparison.Ordinal) || t.Module.EndsWith(".kv_a_layernorm", StringComparison.Ordinal);
 
     private static char? QkNormKind(ParameterTensor t) =>
         t.Module.EndsWith(".q_norm", StringComparison.Ordinal) ? 'q' : t.Module.EndsWith(".k_norm", StringComparison.Ordinal) ? 'k' : null;
@@ -578,6 +591,7 @@ internal sealed partial class DecoderTrace
 
     private int Attention(LayerParams L, int y, int yb, int layer, int[]? cache, long cachedTokens, out int weights)
     {
+        if (_a.Mla is { } mla && L.KvLatentNorm is not null) return MlaAttention(L, mla, y, yb, layer, cache, cachedTokens, out weights);
         weights = -1;
         long qW = _a.QueryWidth, kvW = _a.KvWidth, heads = _a.NumHeads, s = _seq, b = _batch;
         int q, k, v;
@@ -668,20 +682,7 @@ internal sealed partial class DecoderTrace
                 scores = probs;
                 boundUntilReturn = shifted;
             }
-            else
-            {
-                int masked = MaskedScores(q, kr, ob, s, keys);
-                // attn_weights = softmax(attn_weights, dtype=float32).to(dtype): a 16-bit input is converted to fp32
-                // first, then the fp32 softmax, then the cast; the old attn_weights lives until the statement rebinds it.
-                int in32 = masked;
-                if (ob < 4) { in32 = _t.New(4 * pairs); _t.Op(in32, [masked]); }
-                else _t.Hold(masked);
-                int sm = _t.New(4 * pairs); _t.Op(sm, [in32], saved: [sm]);
-                _t.Drop(in32);
-                scores = sm;
-                if (ob < 4) { int p16 = _t.New(ob * pairs); _t.Op(p16, [sm]); _t.Drop(sm); scores = p16; }
-                _t.Drop(masked);
-            }
+            else scores = EagerProbabilities(q, kr, ob, s, keys);
             int o = _t.New(ob * T * qW);
             _t.Op(o, [scores, vr], saved: [scores, vr]);
             if (eager) weights = scores;
@@ -724,6 +725,24 @@ internal sealed partial class DecoderTrace
         var (normed, _) = Norm(projection, bytes, norm, width);
         _t.Drop(projection);
         return normed;
+    }
+
+    /// <summary>eager_attention_forward's probabilities: the masked scores, then <c>softmax(attn_weights,
+    /// dtype=float32).to(dtype)</c> — a 16-bit input is converted to fp32 first, then the fp32 softmax (kept), then the
+    /// cast; the old attn_weights lives until the statement rebinds it.</summary>
+    private int EagerProbabilities(int q, int kr, int ob, long seq, long keys)
+    {
+        long pairs = _batch * _a.NumHeads * seq * keys;
+        int masked = MaskedScores(q, kr, ob, seq, keys);
+        int in32 = masked;
+        if (ob < 4) { in32 = _t.New(4 * pairs); _t.Op(in32, [masked]); }
+        else _t.Hold(masked);
+        int sm = _t.New(4 * pairs); _t.Op(sm, [in32], saved: [sm]);
+        _t.Drop(in32);
+        int scores = sm;
+        if (ob < 4) { int p16 = _t.New(ob * pairs); _t.Op(p16, [sm]); _t.Drop(sm); scores = p16; }
+        _t.Drop(masked);
+        return scores;
     }
 
     /// <summary>Eager attention's scores up to the mask: q·kᵀ (keeping q and the repeated k), times the scale, plus the

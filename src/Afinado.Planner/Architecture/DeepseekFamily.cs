@@ -45,6 +45,11 @@ internal static class DeepseekFamily
         int shared = experts > 0 ? c.Bounded("n_shared_experts", 0, 0, ArchitectureLimits.MaxExperts) : 0;
         int sharedWidth = ArchitectureLimits.Width(c, "moe_intermediate_size × n_shared_experts", (long)moeInter * shared);
         int firstDense = c.Bounded("first_k_dense_replace", 0, 0, int.MaxValue);
+        // DeepseekV3Config's n_group and topk_group default to 1 (V2's to 1 too): the router's expert groups.
+        int groups = experts > 0 ? c.Bounded("n_group", 1, 1, experts) : 1;
+        int topGroups = experts > 0 ? c.Bounded("topk_group", 1, 1, groups) : 1;
+        if (experts > 0 && experts % groups != 0)
+            throw c.Invalid("n_group", $"{groups} does not divide n_routed_experts {experts}", "The router views the experts as n_group equal groups; restore the model's original value.");
         int freq = c.Bounded("moe_layer_freq", 1, 1, ArchitectureLimits.MaxLayers);
         // V3's noaux_tc routing adds a per-expert bias to the scores (a buffer kept in fp32, saved in the checkpoint).
         bool correctionBias = v3 || c.OptionalString("topk_method") == "noaux_tc";
@@ -137,6 +142,9 @@ internal static class DeepseekFamily
             // the mask).
             MoeLoop = moe ? MoeTrainingLoop.DeepseekV3 : MoeTrainingLoop.Other,
             MoeGroupLimitedMask = moe && !v3 && c.OptionalString("topk_method") == "group_limited_greedy",
+            MoeRouterGroups = groups,
+            MoeRouterTopGroups = topGroups,
+            MoeSigmoidScores = moe && v3,
             RoutedExpertsAreParameters = moe,
             // DeepseekV2Moe's gate is an nn.Linear; DeepseekV3TopkRouter holds its weight as a parameter.
             RouterIsLinearModule = !v3,

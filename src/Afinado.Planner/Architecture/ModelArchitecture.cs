@@ -97,6 +97,14 @@ public sealed record ModelArchitecture
     /// <summary>DeepSeek-V2's group_limited_greedy routing: the scores are masked to the best groups (masked_fill keeps
     /// its bool mask, E bytes per token) before top-k.</summary>
     public bool MoeGroupLimitedMask { get; init; }
+    /// <summary>DeepSeek's routers: the experts fall into <see cref="MoeRouterGroups"/> groups (n_group) of which each token
+    /// may use the best <see cref="MoeRouterTopGroups"/> (topk_group); 1 and 1 route over every expert at once.</summary>
+    public int MoeRouterGroups { get; init; } = 1;
+    /// <inheritdoc cref="MoeRouterGroups"/>
+    public int MoeRouterTopGroups { get; init; } = 1;
+    /// <summary>DeepSeek-V3's router scores with a sigmoid and picks by bias-corrected scores in groups (DeepSeek-V2's takes
+    /// a softmax).</summary>
+    public bool MoeSigmoidScores { get; init; }
     /// <summary>transformers 5 holds the routed experts as stacked nn.Parameters (MixtralExperts, Qwen MoE, DeepSeek, PhiMoE:
     /// the checkpoint's per-expert linears are converted at load), so PEFT's target_modules — all-linear or a name —
     /// cannot adapt them; only target_parameters can (PEFT issue 3009).</summary>

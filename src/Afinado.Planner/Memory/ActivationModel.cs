@@ -198,7 +198,9 @@ internal static class ActivationModel
         double heads = a.NumHeads, qk = mla.QkHeadDim, kvB = mla.NopeHeadDim + mla.ValueHeadDim;
         if (s.Kernel == AttentionKernel.Eager) return s.C * heads * (2 * qk + (s.Batch == 1 ? kvB : mla.ValueHeadDim));
         if (s.Kernel == AttentionKernel.Flash) return s.AttentionC * heads * 4 * qk + 4.0 * heads;
-        return s.AttentionC * heads * (2 * qk + kvB + mla.ValueHeadDim) + 4.0 * heads;
+        // Values cast for the kernel (fp32 after kbit preparation) are a copy of the view alone.
+        double values = s.AttentionC != s.C ? mla.ValueHeadDim : kvB;
+        return s.AttentionC * heads * (2 * qk + values + mla.ValueHeadDim) + 4.0 * heads;
     }
 
     /// <summary>Bytes per element of the hidden width a norm saves.</summary>

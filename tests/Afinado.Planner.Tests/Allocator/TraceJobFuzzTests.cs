@@ -6,8 +6,9 @@ namespace Afinado.Planner.Tests.Allocator;
 
 /// <summary>
 /// Seeded random jobs on the families the step trace follows op by op (MoE blocks under both experts backends, PhiMoE's
-/// sparsemixer, gpt-oss's sinks, q/k norms, Conv1D): every plan either refuses its input by name or plans, and the trace
-/// never frees a tensor twice or reads one it never made (the tape throws then). One token, odd lengths, more experts than routed pairs, checkpointing,
+/// sparsemixer, DeepSeek's latent attention and routers, gpt-oss's sinks, q/k norms, Conv1D): every plan either refuses
+/// its input by name or plans, and the trace never frees a tensor twice or reads one it never made (the tape throws then).
+/// One token, odd lengths, more experts than routed pairs, checkpointing,
 /// gradient accumulation, AMP and kbit preparation are all in the mix.
 /// </summary>
 public class TraceJobFuzzTests
@@ -17,7 +18,8 @@ public class TraceJobFuzzTests
     {
         var rnd = new Random(7);
         string[] ids = ["mistralai/Mixtral-8x7B-v0.1", "Qwen/Qwen1.5-MoE-A2.7B-Chat", "Qwen/Qwen3-30B-A3B", "openai/gpt-oss-20b",
-            "Qwen/Qwen3-8B", "google/gemma-3-4b-it", "allenai/OLMo-2-1124-7B", "openai-community/gpt2", "phimoe"];
+            "Qwen/Qwen3-8B", "google/gemma-3-4b-it", "allenai/OLMo-2-1124-7B", "openai-community/gpt2", "phimoe",
+            "deepseek-ai/DeepSeek-V2-Lite-Chat"];
         // Phi-3.5-MoE is not in the catalog: its config as its config.json sets the jitter.
         var phimoe = PhimoeTests.Phi35Moe();
         phimoe["input_jitter_noise"] = 0.01;
