@@ -341,6 +341,8 @@ internal sealed partial class DecoderTrace
         for (int i = 0; i < _layers.Length; i++) x = LayerOrCheckpoint(i, x);
         var (y, yb) = Norm(x, _r, _finalNorm);
         _t.Drop(x);
+        // The model's forward returns here: its sliding-window mask dies (the eager causal mask is counted to the loss).
+        if (_slidingMask >= 0) { _t.Drop(_slidingMask); _slidingMask = -1; }
         int logits = Linear(y, yb, new LinearParams(new LinearUse(_a.HiddenSize, _a.VocabSize, _head.Trainable, false), _head, null, null), out int lb);
         _t.Drop(y);
         // transformers ForCausalLMLoss: logits.float(), then cross_entropy (log_softmax saved in fp32, nll_loss).
@@ -392,7 +394,7 @@ internal sealed partial class DecoderTrace
         // generate(): logits for the last position only (logits_to_keep=1).
         int logits = _t.New(_c * _batch * _a.VocabSize);
         _t.Drop(y);
-        if (_mask >= 0) { _t.Drop(_mask); _mask = -1; }
+        DropForwardMasks();
         _seq = savedSeq;
         return logits;
     }
@@ -423,7 +425,7 @@ internal sealed partial class DecoderTrace
             // The recomputation runs under the saved autocast state in its own context, whose exit clears the cache.
             int again = Layer(i, input, null, 0);
             ClearCastCache();
-            if (_mask >= 0) { _t.Drop(_mask); _mask = -1; }
+            DropForwardMasks();
             return again;
         }, _layers[i].Profile.AnyTrainable);
         _t.Drop(x);
@@ -701,6 +703,26 @@ internal sealed partial class DecoderTrace
             output = _t.New(ob * T * qW);
             _t.Drop(kr, vr);
         }
+        else if (SlidingMasked(layer, s))
+        {
+            // A sliding layer whose window the sequence reaches: transformers' boolean mask (once per forward), K/V repeated
+            // to the query's heads by transformers (no native GQA with a mask), and SDPA's memory-efficient kernel keeping
+            // the mask converted to the query's dtype as its bias (padded over the heads when s is not a multiple of 16).
+            if (_slidingMask < 0) _slidingMask = _t.New(s * keys);
+            bool repeat = _a.NumKvHeads < _a.NumHeads;
+            int kr = k, vr = v;
+            if (repeat)
+            {
+                kr = _t.New(ob * b * keys * qW); _t.Op(kr, [k]);
+                vr = _t.New(ob * b * keys * qW); _t.Op(vr, [v]);
+            }
+            else { _t.Hold(k); _t.Hold(v); }
+            int bias = _t.New(keys % 16 == 0 ? ob * b * s * keys : ob * b * heads * s * ((keys + 15) / 16 * 16));
+            output = _t.New(ob * T * qW);
+            int lse = _t.New(4 * b * heads * s);
+            _t.Op(output, [q, kr, vr], saved: [q, kr, vr, output, lse, bias], backwardTemporaries: [4 * T * qW, 4 * b * heads * s]);
+            _t.Drop(lse, bias, kr, vr);
+        }
         else
         {
             // Fused SDPA (flash / memory-efficient): output and fp32 log-sum-exp, both saved with q, k, v; its backward
@@ -716,6 +738,21 @@ internal sealed partial class DecoderTrace
         _t.Drop(output);
         _t.Drop(q, k, v);
         return attn;
+    }
+
+    /// <summary>SDPA on a sliding (or chunked) layer with a materialised mask: a multi-token pass that reaches the window
+    /// (transformers' _ignore_causal_mask_sdpa keeps SDPA causal only while kv_length &lt; the window).</summary>
+    private bool SlidingMasked(int layer, long seq) =>
+        _job.Attention == AttentionKernel.Sdpa && seq > 1 && _a.IsSlidingLayer(layer) && _a.SlidingWindow is { } w && seq >= w;
+
+    /// <summary>transformers' boolean mask of the sliding layers (-1: none yet this forward).</summary>
+    private int _slidingMask = -1;
+
+    /// <summary>The masks the model's forward builds die when it returns (before the head) or when a recomputation ends.</summary>
+    private void DropForwardMasks()
+    {
+        if (_mask >= 0) { _t.Drop(_mask); _mask = -1; }
+        if (_slidingMask >= 0) { _t.Drop(_slidingMask); _slidingMask = -1; }
     }
 
     /// <summary>A projection through its q/k norm when the model has one (the projection's tensor dies with the statement).</summary>

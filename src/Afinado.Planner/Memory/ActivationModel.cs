@@ -101,8 +101,13 @@ internal static class ActivationModel
             {
                 // SDPA with native GQA (PyTorch ≥ 2.5, no padding mask) keeps K/V at kv width; Afinado's TorchSharp model
                 // repeats K/V before SDPA (TorchSharp has no enable_gqa), so on the CPU they are saved at query width.
-                double kvSaved = s.Cpu && repeat ? q : kv;
+                // A sliding layer whose window the sequence reaches gets a mask: transformers then repeats K/V to the
+                // query's heads itself (use_gqa_in_sdpa needs no mask), and SDPA's memory-efficient kernel keeps the mask
+                // as a bias in the query's dtype.
+                bool masked = SlidingMaskedSdpa(a, L, s);
+                double kvSaved = (s.Cpu || masked) && repeat ? q : kv;
                 if (mla is null) saved.AttentionCore += T * (s.AttentionC * (2 * q + 2 * kvSaved) + 4.0 * a.NumHeads);
+                if (masked) saved.AttentionScores += SlidingMaskBias(a, s);
             }
         }
         // o_proj input: SDPA's output is already saved in o_proj's layout; eager makes a contiguous copy.
@@ -201,6 +206,26 @@ internal static class ActivationModel
         // Values cast for the kernel (fp32 after kbit preparation) are a copy of the view alone.
         double values = s.AttentionC != s.C ? mla.ValueHeadDim : kvB;
         return s.AttentionC * heads * (2 * qk + values + mla.ValueHeadDim) + 4.0 * heads;
+    }
+
+    /// <summary>
+    /// A sliding-window (or chunked) layer under SDPA once the sequence reaches its window: transformers' masking_utils
+    /// then builds a boolean mask instead of letting SDPA run causal (_ignore_causal_mask_sdpa skips it only while
+    /// kv_length &lt; local_attention_size). Flash-attention-2 takes the window as an argument and needs no mask.
+    /// </summary>
+    public static bool SlidingMaskedSdpa(ModelArchitecture a, LayerProfile L, in ActivationSettings s) =>
+        L.Sliding && s.Kernel == AttentionKernel.Sdpa && !s.SdpaMath && !s.Cpu && a.SlidingWindow is { } w && s.Seq >= w;
+
+    /// <summary>
+    /// The mask SDPA keeps per layer (PyTorch attention.cpp): <c>convert_boolean_attn_mask</c> turns the boolean mask into a
+    /// new tensor in the query's dtype (zeros_like of the batch-expanded mask: b·s² elements), and the memory-efficient
+    /// kernel saves it as attn_bias for backward; when s is not a multiple of 16, <c>preprocess_mask</c> pads the
+    /// head-expanded bias (<c>pad_bias</c>: b·heads·s·⌈s⌉₁₆ elements).
+    /// </summary>
+    public static double SlidingMaskBias(ModelArchitecture a, in ActivationSettings s)
+    {
+        double b = s.Batch, seq = s.Seq;
+        return seq % 16 == 0 ? s.AttentionC * b * seq * seq : s.AttentionC * b * a.NumHeads * seq * (Math.Ceiling(seq / 16) * 16);
     }
 
     /// <summary>Bytes per element of the hidden width a norm saves.</summary>

@@ -69,6 +69,9 @@ public enum LineKind
     ActivationCheckpointInTransit,
     RecomputedLayer,
     CausalMask,
+    /// <summary>transformers' boolean mask for sliding-window (or chunked) layers once the sequence reaches the window: one
+    /// per forward, freed when the model's forward returns.</summary>
+    SlidingWindowMask,
     SdpaMathScoresInFlight,
     EagerScoresInFlight,
     BackwardTemporaries,

@@ -22,7 +22,7 @@ public static class LineKinds
             or LineKind.ActivationsAttentionScores or LineKind.ActivationsMlp or LineKind.ActivationsLora
             or LineKind.ActivationsDropoutMasks or LineKind.ActivationsWhileLastLayerAttentionRuns or LineKind.ActivationsLayerInBackward
             or LineKind.ActivationsFinalNormAndHeadInput or LineKind.ActivationCheckpoints or LineKind.ActivationCheckpointInTransit
-            or LineKind.RecomputedLayer or LineKind.CausalMask or LineKind.ForwardIntermediates or LineKind.MinibatchInputs
+            or LineKind.RecomputedLayer or LineKind.CausalMask or LineKind.SlidingWindowMask or LineKind.ForwardIntermediates or LineKind.MinibatchInputs
             or LineKind.DfaBlockOutputs or LineKind.DfaHeldOutputs or LineKind.EsPopulationForward or LineKind.NoGradForwardLayer
             or LineKind.PrefillActivations or LineKind.DecodeTemporaries => Category.Activations,
         LineKind.DequantizationBuffer or LineKind.ExpertDeltaWeight or LineKind.ExpertAllToAllBuffers or LineKind.GradientHead16Bit or LineKind.OptimizerTemporaries

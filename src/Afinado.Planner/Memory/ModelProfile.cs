@@ -17,6 +17,8 @@ internal sealed class LayerProfile
     public bool QkNormTrainable;
     /// <summary>Multi-head latent attention: q_a_layernorm and kv_a_layernorm train (they are not the layer's two norms).</summary>
     public bool QLatentNormTrainable, KvLatentNormTrainable;
+    /// <summary>A sliding-window (or chunked) attention layer.</summary>
+    public bool Sliding;
     public readonly List<LinearUse> AttnIn = [];
     public LinearUse? AttnOut;
     public readonly List<LinearUse> MlpIn = [];
@@ -39,7 +41,7 @@ internal sealed class LayerProfile
     public bool SameAs(LayerProfile o) =>
         InputRequiresGrad == o.InputRequiresGrad && Norm1Trainable == o.Norm1Trainable && Norm2Trainable == o.Norm2Trainable
         && NormCount == o.NormCount && QkNormTrainable == o.QkNormTrainable && AttnOut == o.AttnOut && MlpDown == o.MlpDown
-        && QLatentNormTrainable == o.QLatentNormTrainable && KvLatentNormTrainable == o.KvLatentNormTrainable
+        && QLatentNormTrainable == o.QLatentNormTrainable && KvLatentNormTrainable == o.KvLatentNormTrainable && Sliding == o.Sliding
         && Router == o.Router && SharedExpertGate == o.SharedExpertGate && ExpertsTrainable == o.ExpertsTrainable && ExpertsLora == o.ExpertsLora
         && ExpertDownTrainable == o.ExpertDownTrainable && ExpertDownLora == o.ExpertDownLora && AnyTrainable == o.AnyTrainable
         && ExpertStackLoraElements == o.ExpertStackLoraElements
@@ -170,6 +172,7 @@ public sealed class ModelProfile
         for (int li = 0; li < Layers.Length; li++)
         {
             var L = Layers[li];
+            L.Sliding = arch.IsSlidingLayer(li);
             L.InputRequiresGrad = upstream;
             upstream |= L.AnyTrainable;
             // DFA: every block hands the next one a detached output, so no block input (nor the final norm's) needs a gradient.

@@ -80,10 +80,14 @@ internal static class TrainingLedger
             AddIf(e, LineKind.ActivationsAttentionCore, "activations: q, k, v, attention output", SavedAfterForward, total.AttentionCore, perLayer,
                 s.SdpaMath ? "SDPA math fallback (fp32 or head_dim > 256 with GQA): scaled q, repeated k, v at query width (aten _scaled_dot_product_attention_math)"
                 : job.Attention == AttentionKernel.Sdpa ? "SDPA saves q,k,v,out + fp32 logsumexp (memory.md §1.2)" : "eager: q, repeat_kv K/V (memory.md §1.2)");
+            bool sdpaMask = job.Attention == AttentionKernel.Sdpa && !s.SdpaMath;
             AddIf(e, LineKind.ActivationsAttentionScores, "activations: attention scores (s²)", SavedAfterForward, total.AttentionScores,
                 !explain ? "" : s.SdpaMath ? $"b·heads·s² × {B(c)} B softmax output (SDPA math fallback)"
+                : sdpaMask ? $"each sliding layer's mask bias, b·s² × {B(s.AttentionC)} B"
                 : $"b·heads·s² × (4 fp32 softmax + {B(c < 4 ? c : 0)} copy{(job.Dropout > 0 ? " + dropout" : "")})",
-                s.SdpaMath ? "aten _scaled_dot_product_attention_math; sdp_utils.cpp select_sdp_backend" : "memory.md §1.2 (eager O(s²), 5as/h term)");
+                s.SdpaMath ? "aten _scaled_dot_product_attention_math; sdp_utils.cpp select_sdp_backend"
+                : sdpaMask ? "PyTorch attention.cpp convert_boolean_attn_mask, kept as attn_bias by _scaled_dot_product_efficient_attention"
+                : "memory.md §1.2 (eager O(s²), 5as/h term)");
             AddIf(e, LineKind.ActivationsMlp, "activations: MLP", SavedAfterForward, total.Mlp, perLayer, a.Mlp == MlpKind.Gated ? "SwiGLU: gate, up, act, product (memory.md §1.2 adapted)" : "GeLU MLP: 4h input/output (memory.md §1.2)");
             AddIf(e, LineKind.ActivationsLora, "activations: LoRA (dropout copies, A outputs)", SavedAfterForward, total.Lora, perLayer, "PEFT lora_dropout + lora_A/lora_B inputs (peft #2196, transformers #25572)");
             AddIf(e, LineKind.ActivationsDropoutMasks, "activations: dropout masks", SavedAfterForward, total.DropoutMasks, perLayer, "memory.md §1.2 (1-byte masks)");
@@ -117,6 +121,12 @@ internal static class TrainingLedger
         if (s.SdpaMath)
             e.Add(new(LineKind.SdpaMathScoresInFlight, "SDPA math scores in flight (one layer)", Phase.ForwardLastLayer, ActivationModel.EagerForwardTransient(a, s),
                 explain ? $"b·a·s² × {B(c)} B: scores before the softmax" : "", "aten _scaled_dot_product_attention_math"));
+        // Sliding layers that reach their window under SDPA: transformers' boolean mask [1, 1, s, s] (expanded over the
+        // batch), alive while the model's forward runs.
+        if (p.Layers.Any(l => l.Active && ActivationModel.SlidingMaskedSdpa(a, l, s)))
+            e.Add(new(LineKind.SlidingWindowMask, "sliding-window mask (SDPA)", Phase.ForwardLastLayer, (double)s.Seq * s.Seq,
+                explain ? $"s² × 1 B (bool), built once per forward; each sliding layer's SDPA keeps its own {B(s.AttentionC)} B copy (attention scores line)" : "",
+                "transformers masking_utils sdpa_mask (_ignore_causal_mask_sdpa: kv_length ≥ sliding_window)"));
         if (job.Attention == AttentionKernel.Eager)
         {
             if (!cpu)
