@@ -15,6 +15,8 @@ public sealed class AllocationTrace
     private readonly List<TraceEvent> _events = new(4096);
     private readonly List<long> _bytes = new(2048);
     private readonly List<bool> _live = new(2048);
+    // Views (a chunk of a tensor): ids with bytes for their gradients' sizes, but no storage of their own.
+    private readonly List<bool> _view = new(2048);
 
     public IReadOnlyList<TraceEvent> Events => _events;
 
@@ -33,9 +35,20 @@ public sealed class AllocationTrace
         int id = _bytes.Count;
         _bytes.Add(bytes);
         _live.Add(true);
+        _view.Add(false);
         _events.Add(new(TraceEventKind.Allocate, id, bytes, stream));
         LiveBytes += bytes;
         if (_measuring) PeakLiveBytes = Math.Max(PeakLiveBytes, LiveBytes);
+        return id;
+    }
+
+    /// <summary>A view of <paramref name="bytes"/> (e.g. one half of <c>chunk(2)</c>): an id the allocator never sees.</summary>
+    internal int View(long bytes)
+    {
+        int id = _bytes.Count;
+        _bytes.Add(bytes);
+        _live.Add(true);
+        _view.Add(true);
         return id;
     }
 
@@ -43,6 +56,7 @@ public sealed class AllocationTrace
     {
         if (!_live[tensor]) throw new InvalidOperationException($"tensor {tensor} freed twice");
         _live[tensor] = false;
+        if (_view[tensor]) return;
         LiveBytes -= _bytes[tensor];
         _events.Add(new(TraceEventKind.Free, tensor, 0, 0));
     }
@@ -56,6 +70,7 @@ public sealed class AllocationTrace
         _events.Clear();
         _bytes.Clear();
         _live.Clear();
+        _view.Clear();
         LiveBytes = PeakLiveBytes = 0;
         _measuring = false;
     }

@@ -44,6 +44,8 @@ internal sealed class AutogradTape(AllocationTrace trace)
         /// <summary>For a pass-through node: the gradient goes on to the target's producer as a new tensor (an in-place
         /// multiply's grad · other), not the same one.</summary>
         public bool OutputGradientIsNew { get; init; }
+        /// <summary>A chunk node (<see cref="Chunk2"/>): the second view it made (the first is <see cref="Output"/>).</summary>
+        public int SecondOutput { get; init; } = -1;
     }
 
     private readonly AllocationTrace _trace = trace;
@@ -52,6 +54,8 @@ internal sealed class AutogradTape(AllocationTrace trace)
     private readonly List<bool> _requiresGrad = new(4096);
     private readonly List<Node> _nodes = [];
     private readonly List<int> _grads = new(4096);
+    // Per id, the tensor a view keeps alive (-1: not a view).
+    private readonly List<int> _viewBase = new(4096);
 
     /// <summary>False under no_grad / inference_mode and inside a checkpointed forward: nothing is saved, no node recorded.</summary>
     public bool Recording { get; set; } = true;
@@ -66,20 +70,53 @@ internal sealed class AutogradTape(AllocationTrace trace)
         _requiresGrad.Clear();
         _nodes.Clear();
         _grads.Clear();
+        _viewBase.Clear();
         Recording = true;
     }
 
     public int New(long bytes, int stream = 0)
     {
         int id = _trace.Allocate(bytes, stream);
-        // The trace may hold tensors the tape did not create (runtime workspaces): keep the indexes aligned with its ids.
+        Track(id);
+        return id;
+    }
+
+    /// <summary>Indexes for a new id (the trace may hold tensors the tape did not create, runtime workspaces: keep the
+    /// indexes aligned with its ids).</summary>
+    private void Track(int id)
+    {
         while (_refs.Count <= id)
         {
             _refs.Add(0);
             _requiresGrad.Add(false);
             _grads.Add(-1);
+            _viewBase.Add(-1);
         }
         _refs[id] = 1;
+    }
+
+    /// <summary>
+    /// <c>a, b = source.chunk(2, dim=-1)</c>: two views of <paramref name="halfBytes"/> each that keep the source alive. Their
+    /// gradients are half-sized; SplitBackward, once both have arrived, concatenates them into one gradient of the source's
+    /// size and releases them (autograd's single node with two outputs).
+    /// </summary>
+    public (int A, int B) Chunk2(int source, long halfBytes)
+    {
+        int a = View(source, halfBytes), b = View(source, halfBytes);
+        if (Recording && _requiresGrad[source])
+        {
+            _requiresGrad[a] = _requiresGrad[b] = true;
+            _nodes.Add(new Node(a, [source], [], [], []) { SecondOutput = b });
+        }
+        return (a, b);
+    }
+
+    private int View(int source, long bytes)
+    {
+        int id = _trace.View(bytes);
+        Track(id);
+        _viewBase[id] = source;
+        _refs[source]++;
         return id;
     }
 
@@ -94,7 +131,9 @@ internal sealed class AutogradTape(AllocationTrace trace)
 
     public void Drop(int t)
     {
-        if (--_refs[t] == 0) _trace.Free(t);
+        if (--_refs[t] != 0) return;
+        _trace.Free(t);
+        if (_viewBase[t] >= 0) Drop(_viewBase[t]);
     }
 
     public void Drop(params ReadOnlySpan<int> ts)
@@ -187,6 +226,17 @@ internal sealed class AutogradTape(AllocationTrace trace)
         {
             var node = _nodes[n];
             _nodes.RemoveAt(n);
+            if (node.SecondOutput >= 0)
+            {
+                // SplitBackward: one source-sized gradient from the two halves (a missing half counts as zeros).
+                int firstHalf = _grads[node.Output], secondHalf = _grads[node.SecondOutput];
+                _grads[node.Output] = _grads[node.SecondOutput] = -1;
+                if (firstHalf < 0 && secondHalf < 0) continue;
+                foreach (int i in node.Inputs) Accumulate(i, New(Bytes(i)));
+                if (firstHalf >= 0) Drop(firstHalf);
+                if (secondHalf >= 0) Drop(secondHalf);
+                continue;
+            }
             int gradOut = _grads[node.Output];
             _grads[node.Output] = -1;
             if (gradOut < 0)

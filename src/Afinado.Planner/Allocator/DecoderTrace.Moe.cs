@@ -36,6 +36,16 @@ internal sealed partial class DecoderTrace
     {
         long h = _a.HiddenSize, experts = _a.NumExperts, width = _a.ExpertWidth;
         var weight = Add(router.In * router.Out, training && router.Trainable);
+        // An nn.Linear router (Llama 4, PhiMoE, DeepSeek-V2) that LoRA adapts: its A and B are built after the base, as PEFT
+        // adds them. Their activations are left out, as the ledger leaves them out: these routers' forwards return routing
+        // tuples (Llama4Router, PhiMoE's), to which PEFT's LoRA layer cannot add its branch.
+        if (training && router.Lora && _p.Selection.Lora is { } routerLora)
+        {
+            var routerA = Add((long)routerLora.Rank * router.In, true, _ad);
+            var routerB = Add(router.Out * (long)routerLora.Rank, true, _ad);
+            _adapters.Add(routerA);
+            _adapters.Add(routerB);
+        }
         var gateUp = Add(experts * 2 * width * h, training && layer.ExpertsTrainable);
         var down = Add(experts * h * width, training && layer.ExpertDownTrainable);
         (Param, Param)? Factors(string name)
@@ -118,6 +128,7 @@ internal sealed partial class DecoderTrace
         }
         if (_a.MoeLoop == MoeTrainingLoop.Phimoe) return PhimoeBlock(moe, x, xb);
         if (_a.MoeLoop == MoeTrainingLoop.DeepseekV3) return DeepseekBlock(layer, moe, x, xb);
+        if (_a.MoeLoop == MoeTrainingLoop.Llama4) return Llama4Block(layer, moe, x, xb);
         // TopKRouter: F.linear, softmax(logits.float()), top-k of the probabilities (top-k keeps its indices).
         int logits = Linear(x, xb, moe.Router, out int lb);
         int logits32 = logits;
@@ -232,15 +243,16 @@ internal sealed partial class DecoderTrace
         return output;
     }
 
-    /// <summary>gate, up = gate_up.chunk(2) (views); silu(gate) keeps the gate half, the product keeps silu's output and
-    /// the up half. Returns the product.</summary>
+    /// <summary>gate, up = gate_up.chunk(2) (views, which keep gate_up alive); silu(gate) keeps the gate view, the product
+    /// keeps silu's output and the up view. Returns the product.</summary>
     private int SwiGlu(int gateUp, long halfBytes)
     {
+        var (gate, up) = _t.Chunk2(gateUp, halfBytes);
         int act = _t.New(halfBytes);
-        _t.Op(act, [gateUp], saved: [gateUp]);
+        _t.Op(act, [gate], saved: [gate]);
         int product = _t.New(halfBytes);
-        _t.Op(product, [act, gateUp], saved: [act, gateUp]);
-        _t.Drop(act);
+        _t.Op(product, [act, up], saved: [act, up]);
+        _t.Drop(act, gate, up);
         return product;
     }
 
@@ -249,10 +261,13 @@ internal sealed partial class DecoderTrace
     /// factors), then (up + 1) · glu (both factors kept). Returns that product.</summary>
     private int GptOssGlu(int gateUp, long halfBytes)
     {
+        // gate_up[..., ::2] and gate_up[..., 1::2]: two half views (their gradients meet in one gate_up-sized tensor).
+        var (gateView, upView) = _t.Chunk2(gateUp, halfBytes);
         int gate = _t.New(halfBytes);
-        _t.Op(gate, [gateUp], saved: [gateUp]);
+        _t.Op(gate, [gateView], saved: [gateView]);
         int up = _t.New(halfBytes);
-        _t.Op(up, [gateUp], saved: [gateUp]);
+        _t.Op(up, [upView], saved: [upView]);
+        _t.Drop(gateView, upView);
         int scaled = _t.New(halfBytes);
         _t.Op(scaled, [gate]);
         int sigmoid = _t.New(halfBytes);
@@ -322,11 +337,8 @@ internal sealed partial class DecoderTrace
             _t.Op(rows, [x], saved: [where]);
             int gateUp = ExpertLinear(rows, xb, moe.GateUp, h, 2 * width, n, ob);
             _t.Drop(rows);
-            int act = _t.New(ob * n * width);
-            _t.Op(act, [gateUp], saved: [gateUp]);
-            int product = _t.New(ob * n * width);
-            _t.Op(product, [act, gateUp], saved: [act, gateUp]);
-            _t.Drop(act, gateUp);
+            int product = SwiGlu(gateUp, ob * n * width);
+            _t.Drop(gateUp);
             int down = ExpertLinear(product, ob, moe.Down, width, h, n, ob);
             _t.Drop(product);
             // top_w[tokens, slots, None]: a gather in the routing weights' dtype (fp32 from the TopKRouters) that keeps its

@@ -21,6 +21,8 @@ public static class ReservedMemory
         if (a.Support == ModelSupport.Generic) return "a decoder read from its checkpoint's headers is not traced";
         if (a.IsMoE && MoeNotTraced(profile, job) is { } moe) return moe;
         if (a.CrossAttentionLayers > 0) return "cross-attention layers are not traced";
+        // Llama 4's eager_attention_forward keeps its softmax in the scores' dtype (no fp32 cast), which the trace does not follow.
+        if (a.Llama4Attention && job.Attention == AttentionKernel.Eager) return "Llama 4's eager attention is not traced (sdpa and flash are)";
         if (!job.IsTraining) return null;
         return job.Rule != LearningRule.Backprop ? $"the {job.Rule.Name()} rule's step is not traced"
             : job.OptimizerInBackward ? "optimizer-in-backward steps are not traced"
@@ -38,11 +40,13 @@ public static class ReservedMemory
     private static string? MoeNotTraced(ModelProfile profile, Job job)
     {
         var a = profile.Architecture;
-        bool gptOss = a.MoeLoop == MoeTrainingLoop.GptOss;
-        // gpt_oss's checkpoint stores the stacks themselves; the others' per-expert linears are stacked at load.
-        if (a.MoeLoop is not (MoeTrainingLoop.TopKExperts or MoeTrainingLoop.Phimoe or MoeTrainingLoop.DeepseekV3) && !gptOss
-            || a.MoeRunsEveryExpert || !(a.RoutedExpertsAreParameters || gptOss))
+        bool gptOss = a.MoeLoop == MoeTrainingLoop.GptOss, llama4 = a.MoeLoop == MoeTrainingLoop.Llama4;
+        // gpt_oss's and Llama 4's checkpoints store the stacks themselves; the others' per-expert linears are stacked at load.
+        if (a.MoeLoop is not (MoeTrainingLoop.TopKExperts or MoeTrainingLoop.Phimoe or MoeTrainingLoop.DeepseekV3) && !gptOss && !llama4
+            || (a.MoeRunsEveryExpert && !llama4) || !(a.RoutedExpertsAreParameters || gptOss || llama4))
             return $"{a.ModelType}'s mixture-of-experts blocks are not traced";
+        // Llama 4 runs every expert through torch.bmm: no experts backend.
+        if (llama4) return job.StoredFormat is not null ? "a quantized checkpoint's experts are not traced" : null;
         if (gptOss && job.ResolvedExperts != ExpertsBackend.GroupedMm) return "gpt_oss's eager experts loop is not traced (--experts grouped_mm is)";
         // transformers runs MXFP4 stacks through its Triton MoE kernels, not grouped_mm.
         if (job.ResolvedWeightsDtype == DType.Mxfp4) return "MXFP4 experts (Triton MoE kernels) are not traced";

@@ -614,7 +614,12 @@ internal sealed partial class DecoderTrace
         // Rotary: q·cos + rotate_half(q)·sin. Under AMP cos/sin are fp32 (the fp32 hidden state's dtype), so the
         // products promote to fp32 and SDPA's autocast casts them back.
         int rb = _amp && cache is null ? _r : ob;
-        if (_a.Positions == PositionKind.Rotary)
+        if (_a.Llama4Attention)
+        {
+            (q, k) = Llama4Positions(q, k, layer, ob);
+            rb = ob;
+        }
+        else if (_a.Positions == PositionKind.Rotary)
         {
             q = Rotary(q, qW, ob, rb);
             k = Rotary(k, kvW, ob, rb);

@@ -73,7 +73,8 @@ internal static class Llama4Family
             throw c.Invalid("num_local_experts", $"{experts} experts × {moeLayers.Count} MoE layers is beyond any real model", "Check config.json for a typo.");
         bool bias = c.Bool("attention_bias", false);
         bool tied = c.Bool("tie_word_embeddings", false);
-        bool[] chunked = ChunkedLayers(c, layers);
+        bool[] rope = RopeLayers(c, layers);
+        bool[] chunked = c.Element("layer_types") is { } types ? LayerTypeList(c, types, layers) : rope;
         // No chunk size: a chunked layer's cache and mask span the whole sequence, as a full layer's.
         int? chunk = c.OptionalDim("attention_chunk_size") ?? (c.Has("attention_chunk_size") ? null : 8192);
 
@@ -132,9 +133,12 @@ internal static class Llama4Family
             TiedEmbeddings = tied,
             QkvBias = bias,
             AttentionOutBias = bias,
-            // Llama4TextL2Norm has no weight, but it upcasts q and k to fp32 (saved for backward) as an RMSNorm does;
-            // counted on every layer, where the model skips it on the NoPE quarter (a small over-count, never an under-count).
+            // Llama4TextL2Norm has no weight, but it upcasts q and k to fp32 (saved for backward) as an RMSNorm does; the
+            // NoPE layers (RopeLayers) skip it.
             QkNorm = c.Bool("use_qk_norm", true),
+            RopeLayers = rope,
+            Llama4Attention = true,
+            AttentionTemperatureTuning = TemperatureTuning(c),
             NumExperts = anyMoe ? experts : 0,
             ExpertsPerToken = anyMoe ? perToken : 0,
             ExpertIntermediateSize = anyMoe ? expertWidth : null,
@@ -161,11 +165,21 @@ internal static class Llama4Family
         return set;
     }
 
-    /// <summary>Per layer, true where it attends in chunks: <c>layer_types</c> when present, else the RoPE layers of
-    /// <c>no_rope_layers</c> (1 = RoPE; an absent or empty list means all but every <c>no_rope_layer_interval</c>-th).</summary>
-    private static bool[] ChunkedLayers(ConfigFields c, int layers)
+    /// <summary><c>attn_temperature_tuning</c>: Llama4TextConfig's default is on; hub configs write a bool or a number (Scout's
+    /// 4), which Python reads as true unless 0.</summary>
+    private static bool TemperatureTuning(ConfigFields c) => c.Element("attn_temperature_tuning") switch
     {
-        if (c.Element("layer_types") is { } types) return LayerTypeList(c, types, layers);
+        null => true,
+        { ValueKind: JsonValueKind.True } => true,
+        { ValueKind: JsonValueKind.False } => false,
+        { ValueKind: JsonValueKind.Number } n => n.GetDouble() != 0,
+        _ => throw c.Invalid("attn_temperature_tuning", "must be true, false or a number", "Restore the value from the model's original config.json."),
+    };
+
+    /// <summary>Per layer, true where it applies RoPE (and, without <c>layer_types</c>, attends in chunks): <c>no_rope_layers</c>
+    /// (1 = RoPE; an absent or empty list means all but every <c>no_rope_layer_interval</c>-th).</summary>
+    private static bool[] RopeLayers(ConfigFields c, int layers)
+    {
         var rope = new bool[layers];
         var listed = c.Element("no_rope_layers");
         if (listed is { ValueKind: JsonValueKind.Array } list && list.GetArrayLength() > 0)

@@ -67,6 +67,19 @@ public sealed record ModelArchitecture
     public bool LmHeadBias { get; init; }
     /// <summary>Per-head norm on q and k: RMSNorm over head_dim (Qwen3), or LayerNorm with bias (phi with <c>qk_layernorm</c>).</summary>
     public bool QkNorm { get; init; }
+    /// <summary>Per layer, whether it applies rotary embeddings (null: every layer does). Llama 4's NoPE layers
+    /// (<c>no_rope_layers</c> 0) skip them and its weightless q/k L2 norm.</summary>
+    public IReadOnlyList<bool>? RopeLayers { get; init; }
+    /// <summary>Llama4TextAttention: rotary as a complex fp32 product (<c>apply_rotary_emb</c>), then a weightless L2 norm of
+    /// q and k (<see cref="QkNorm"/>) on RoPE layers, and on NoPE layers the query scaled by a per-position temperature
+    /// (<c>attn_temperature_tuning</c>).</summary>
+    public bool Llama4Attention { get; init; }
+    /// <summary>Llama 4's <c>attn_temperature_tuning</c> (any non-zero value, as Python reads it): NoPE layers scale the
+    /// query by log(⌊(position + 1) / floor_scale⌋ + 1) · attn_scale + 1.</summary>
+    public bool AttentionTemperatureTuning { get; init; }
+
+    /// <summary>Whether layer <paramref name="layer"/> applies rotary embeddings.</summary>
+    public bool UsesRope(int layer) => Positions == PositionKind.Rotary && (RopeLayers is null || RopeLayers[layer]);
 
     /// <summary>Mixture of experts: number of experts per layer (0 = dense) and experts each token is routed to.</summary>
     public int NumExperts { get; init; }

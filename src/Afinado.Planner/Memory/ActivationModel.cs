@@ -69,7 +69,8 @@ internal static class ActivationModel
 
         if (attnGrad)
         {
-            if (a.QkNorm) saved.AttentionCore += T * ((s.Compile ? r : 4) * (q + kv) + (L.QkNormTrainable && !s.Compile ? r * (q + kv) : 0));
+            // (Llama 4's weightless L2 norm runs on its RoPE layers only.)
+            if (a.QkNorm && !L.NoRope) saved.AttentionCore += T * ((s.Compile ? r : 4) * (q + kv) + (L.QkNormTrainable && !s.Compile ? r * (q + kv) : 0));
             bool repeat = a.NumKvHeads < a.NumHeads;
             // MLA: its own q, k and v (the scores below are eager attention's as for any model).
             if (mla is not null) saved.AttentionCore += T * LatentAttentionCore(a, mla, s);

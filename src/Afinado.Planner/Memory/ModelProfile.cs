@@ -19,6 +19,8 @@ internal sealed class LayerProfile
     public bool QLatentNormTrainable, KvLatentNormTrainable;
     /// <summary>A sliding-window (or chunked) attention layer.</summary>
     public bool Sliding;
+    /// <summary>Llama 4's NoPE layer: no rotary, no q/k norm.</summary>
+    public bool NoRope;
     public readonly List<LinearUse> AttnIn = [];
     public LinearUse? AttnOut;
     public readonly List<LinearUse> MlpIn = [];
@@ -41,7 +43,7 @@ internal sealed class LayerProfile
     public bool SameAs(LayerProfile o) =>
         InputRequiresGrad == o.InputRequiresGrad && Norm1Trainable == o.Norm1Trainable && Norm2Trainable == o.Norm2Trainable
         && NormCount == o.NormCount && QkNormTrainable == o.QkNormTrainable && AttnOut == o.AttnOut && MlpDown == o.MlpDown
-        && QLatentNormTrainable == o.QLatentNormTrainable && KvLatentNormTrainable == o.KvLatentNormTrainable && Sliding == o.Sliding
+        && QLatentNormTrainable == o.QLatentNormTrainable && KvLatentNormTrainable == o.KvLatentNormTrainable && Sliding == o.Sliding && NoRope == o.NoRope
         && Router == o.Router && SharedExpertGate == o.SharedExpertGate && ExpertsTrainable == o.ExpertsTrainable && ExpertsLora == o.ExpertsLora
         && ExpertDownTrainable == o.ExpertDownTrainable && ExpertDownLora == o.ExpertDownLora && AnyTrainable == o.AnyTrainable
         && ExpertStackLoraElements == o.ExpertStackLoraElements
@@ -173,6 +175,7 @@ public sealed class ModelProfile
         {
             var L = Layers[li];
             L.Sliding = arch.IsSlidingLayer(li);
+            L.NoRope = arch.RopeLayers is { } rope && !rope[li];
             L.InputRequiresGrad = upstream;
             upstream |= L.AnyTrainable;
             // DFA: every block hands the next one a detached output, so no block input (nor the final norm's) needs a gradient.
