@@ -312,7 +312,7 @@ internal sealed partial class DecoderTrace
     }
 
     /// <summary>
-    /// MixtralExperts.forward's eager loop (transformers 5 without grouped_mm), for frozen stacks: a zeroed output; under
+    /// MixtralExperts.forward's eager loop (transformers 5 without grouped_mm), frozen or trainable stacks: a zeroed output; under
     /// no_grad the one-hot mask [T, k, E] (int64, alive through the loop) and the experts hit; then for each expert its
     /// routed rows (torch.where's [n, 2] int64 positions, which the row gather and index_add_ share), gate_up on its slice of
     /// the stack, SwiGLU, down, times the gathered routing weight (fp32), cast back and index_add_'ed into the output.
@@ -364,8 +364,12 @@ internal sealed partial class DecoderTrace
         return output;
     }
 
-    /// <summary>F.linear on one expert's slice of a frozen stack (a view): under AMP a stack not already in 16 bits is cast
-    /// anew for every expert (autocast caches casts of leaf tensors only), and the copy is kept for the input's gradient.</summary>
+    /// <summary>F.linear on one expert's slice of a stack (<c>self.gate_up_proj[expert_idx]</c>, a view): under AMP a stack
+    /// not already in 16 bits is cast anew for every expert (autocast caches casts of leaf tensors only), and the copy is
+    /// kept for the input's gradient. A trainable stack (full finetuning) keeps the input for its gradient, which the
+    /// slice's SelectBackward writes into a zero tensor of the whole stack (derivatives.yaml select_backward) before
+    /// AccumulateGrad adds it into .grad: one stack-sized tensor per expert, through the slice's own gradient (and, under
+    /// AMP, its fp32 cast).</summary>
     private int ExpertLinear(int input, int inBytes, Param stack, long inWidth, long outWidth, long rows, int ob)
     {
         int x = input;
@@ -374,7 +378,15 @@ internal sealed partial class DecoderTrace
         int weight = -1;
         if (_amp && _job.IsTraining && stack.StorageBytes != 2 * stack.Elements) weight = _t.New(2 * inWidth * outWidth);
         int output = _t.New(ob * rows * outWidth);
-        _t.Op(output, [x], saved: weight >= 0 && _t.RequiresGrad(x) ? [weight] : []);
+        bool inputGrad = _t.Recording && _t.RequiresGrad(x);
+        if (stack.Trainable)
+        {
+            long slice = inWidth * outWidth;
+            int[] saved = weight >= 0 && inputGrad ? [x, weight] : [x];
+            long[] sliceGradients = weight >= 0 ? [2 * slice, 4 * slice] : [stack.Bytes * slice];
+            _t.Op(output, [x], saved: saved, weights: [new WeightGrad(stack, stack.Bytes)], backwardTemporaries: sliceGradients);
+        }
+        else _t.Op(output, [x], saved: weight >= 0 && inputGrad ? [weight] : []);
         if (weight >= 0) _t.Drop(weight);
         _t.Drop(x);
         return output;

@@ -75,6 +75,9 @@ public enum LineKind
     SdpaMathScoresInFlight,
     EagerScoresInFlight,
     BackwardTemporaries,
+    /// <summary>The eager experts loop with trainable stacks: SelectBackward writes one expert's slice gradient into a zero
+    /// tensor of the whole stack before AccumulateGrad adds it into .grad.</summary>
+    SelectBackwardStackGradient,
     /// <summary>Forward intermediates of a small network, counted as one line (the MLP rule ledger, run summaries).</summary>
     ForwardIntermediates,
     /// <summary>A minibatch's inputs and labels.</summary>

@@ -26,7 +26,7 @@ public static class LineKinds
             or LineKind.DfaBlockOutputs or LineKind.DfaHeldOutputs or LineKind.EsPopulationForward or LineKind.NoGradForwardLayer
             or LineKind.PrefillActivations or LineKind.DecodeTemporaries => Category.Activations,
         LineKind.DequantizationBuffer or LineKind.ExpertDeltaWeight or LineKind.ExpertAllToAllBuffers or LineKind.GradientHead16Bit or LineKind.OptimizerTemporaries
-            or LineKind.SdpaMathScoresInFlight or LineKind.EagerScoresInFlight or LineKind.BackwardTemporaries
+            or LineKind.SdpaMathScoresInFlight or LineKind.EagerScoresInFlight or LineKind.BackwardTemporaries or LineKind.SelectBackwardStackGradient
             or LineKind.DfaInjectedErrors or LineKind.EsPerturbation or LineKind.EsParameterSnapshot or LineKind.EsPopulationWeights
             or LineKind.EsLowRankFactors or LineKind.EsLowRankCombination or LineKind.GuidedEsSurrogateBackward
             or LineKind.GuidedEsSurrogateAndBasis => Category.Temporary,

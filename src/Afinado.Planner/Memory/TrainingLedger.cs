@@ -143,6 +143,18 @@ internal static class TrainingLedger
         // --- Backward temporaries ------------------------------------------------------------------------------------------
         e.Add(new(LineKind.BackwardTemporaries, "backward temporaries (one layer)", Phase.BackwardEnd, ActivationModel.LayerBackwardTransient(a, s),
             explain ? "largest gradient buffers of one layer (MLP 3·c·f or attention)" : "", "derived from the same op list"));
+        // The eager experts loop reads each expert's slice of a stack (self.gate_up_proj[expert_idx]): with trainable stacks
+        // every slice's gradient passes through SelectBackward, a zero tensor of the whole stack, before AccumulateGrad.
+        bool eagerLoop = a.MoeLoop is (MoeTrainingLoop.TopKExperts or MoeTrainingLoop.Phimoe or MoeTrainingLoop.DeepseekV3) && !s.GroupedExperts;
+        if (eagerLoop && p.Layers.Any(l => l.ExpertsTrainable || l.ExpertDownTrainable))
+        {
+            double slice = 2.0 * a.ExpertWidth * a.HiddenSize;
+            double sliceGradients = prec.IsAmp() && gradBytes == 4 ? (2 + 4) * slice : gradBytes * slice;
+            e.Add(new(LineKind.SelectBackwardStackGradient, "expert stack gradient through SelectBackward (eager experts)", Phase.BackwardEnd,
+                a.NumExperts * slice * gradBytes + sliceGradients,
+                explain ? $"E × 2·I × h = {N(a.NumExperts * slice)} × {B(gradBytes)} B, plus one expert's slice gradient" : "",
+                "derivatives.yaml select_backward (a zero tensor of the input's size); transformers 5 MixtralExperts eager loop"));
+        }
         return e;
     }
 
