@@ -82,23 +82,10 @@ def _causal_attention(q, k, v, scale):
     return out.transpose(1, 2).contiguous().transpose(1, 2), lse
 
 
-class FlashAttention(torch.autograd.Function):
-    """flash-attn's FlashAttnFunc as autograd sees it: its backward reads q, k, v, the output and softmax_lse."""
-
-    @staticmethod
-    def forward(ctx, q, k, v, scale):
-        out, lse = _causal_attention(q, k, v, scale)
-        ctx.save_for_backward(q, k, v, out, lse)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        raise NotImplementedError("only the saved tensors are measured")
-
-
-class EfficientAttention(torch.autograd.Function):
-    """aten _scaled_dot_product_efficient_attention as autograd sees it (derivatives.yaml: the backward reads query, key,
-    value, output and log_sumexp): causal attention computed in fp32, the output in [b, s, heads, v] memory order."""
+class SavedAttention(torch.autograd.Function):
+    """A fused attention kernel as autograd sees it: aten _scaled_dot_product_efficient_attention and flash-attn's
+    FlashAttnFunc both keep query, key, value, the output and the log-sum-exp for their backward (derivatives.yaml;
+    flash_attn_interface.py). Causal attention computed in fp32, the output in [b, s, heads, d] memory order."""
 
     @staticmethod
     def forward(ctx, q, k, v, scale):
@@ -157,9 +144,9 @@ def mla(T, h, heads, q_rank, kv_rank, nope, rope, vd, dtype, kernel, train, inpu
         out = torch.matmul(attn, value).transpose(1, 2).contiguous()
     elif kernel == "flash":
         value = F.pad(value, [0, qh - vd])
-        out = FlashAttention.apply(query, key, value, scale).transpose(1, 2)[:, :, :, :vd]
+        out = SavedAttention.apply(query, key, value, scale).transpose(1, 2)[:, :, :, :vd]
     else:
-        out = EfficientAttention.apply(query, key, value, scale).transpose(1, 2).contiguous()
+        out = SavedAttention.apply(query, key, value, scale).transpose(1, 2).contiguous()
     out = o_proj(out.reshape(B, T, heads * vd).contiguous())
     return norm2(x + out), weights
 

@@ -649,14 +649,7 @@ internal sealed partial class DecoderTrace
         bool math = _job.Attention == AttentionKernel.Sdpa && _job.IsTraining && ActivationModel.SdpaFallsBackToMath(_a, _kbit ? _c16 : _c);
         if (eager || math)
         {
-            bool repeat = _a.NumKvHeads < _a.NumHeads;
-            int kr = k, vr = v;
-            if (repeat)
-            {
-                kr = _t.New(ob * b * keys * qW); _t.Op(kr, [k]);
-                vr = _t.New(ob * b * keys * qW); _t.Op(vr, [v]);
-            }
-            else { _t.Hold(k); _t.Hold(v); }
+            var (kr, vr) = RepeatKv(k, v, ob, keys);
             long pairs = b * heads * s * keys;
             int scores, boundUntilReturn = -1;
             if (math)
@@ -714,14 +707,7 @@ internal sealed partial class DecoderTrace
             // to the query's heads by transformers (no native GQA with a mask), and SDPA's memory-efficient kernel keeping
             // the mask converted to the query's dtype as its bias (padded over the heads when s is not a multiple of 16).
             if (_slidingMask < 0) _slidingMask = _t.New(s * keys);
-            bool repeat = _a.NumKvHeads < _a.NumHeads;
-            int kr = k, vr = v;
-            if (repeat)
-            {
-                kr = _t.New(ob * b * keys * qW); _t.Op(kr, [k]);
-                vr = _t.New(ob * b * keys * qW); _t.Op(vr, [v]);
-            }
-            else { _t.Hold(k); _t.Hold(v); }
+            var (kr, vr) = RepeatKv(k, v, ob, keys);
             int bias = _t.New(keys % 16 == 0 ? ob * b * s * keys : ob * b * heads * s * ((keys + 15) / 16 * 16));
             output = _t.New(ob * T * qW);
             int lse = _t.New(4 * b * heads * s);
@@ -743,6 +729,17 @@ internal sealed partial class DecoderTrace
         _t.Drop(output);
         _t.Drop(q, k, v);
         return attn;
+    }
+
+    /// <summary>transformers' repeat_kv: K and V copied to the query's heads under GQA (expand + reshape), else the same
+    /// tensors held again.</summary>
+    private (int K, int V) RepeatKv(int k, int v, int ob, long keys)
+    {
+        if (_a.NumKvHeads >= _a.NumHeads) return (_t.Hold(k), _t.Hold(v));
+        long bytes = ob * _batch * keys * _a.QueryWidth;
+        int kr = _t.New(bytes); _t.Op(kr, [k]);
+        int vr = _t.New(bytes); _t.Op(vr, [v]);
+        return (kr, vr);
     }
 
     /// <summary>SDPA on a sliding (or chunked) layer with a materialised mask: a multi-token pass that reaches the window
