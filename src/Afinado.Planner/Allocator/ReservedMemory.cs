@@ -34,9 +34,9 @@ public static class ReservedMemory
     }
 
     /// <summary>Why a sparse model's blocks are not traced (null: they are, <c>DecoderTrace.Moe.cs</c>,
-    /// <c>DecoderTrace.Phimoe.cs</c>, <c>DecoderTrace.Deepseek.cs</c>): Mixtral's, Qwen2/3 MoE's, PhiMoE's and
-    /// DeepSeek-V2/V3's blocks through grouped_mm or, with frozen stacks, the eager loop, and gpt-oss's bf16 stacks through
-    /// grouped_mm, with PEFT target_parameters on the stacks.</summary>
+    /// <c>DecoderTrace.Phimoe.cs</c>, <c>DecoderTrace.Deepseek.cs</c>, <c>DecoderTrace.Llama4.cs</c>): Mixtral's, Qwen2/3
+    /// MoE's, PhiMoE's and DeepSeek-V2/V3's blocks through grouped_mm or the eager loop, gpt-oss's bf16 stacks through
+    /// grouped_mm, Llama 4's bmm over every expert, with PEFT target_parameters on the stacks (not under the eager loop).</summary>
     private static string? MoeNotTraced(ModelProfile profile, Job job)
     {
         var a = profile.Architecture;
