@@ -596,8 +596,18 @@ internal static class ActivationModel
             ? qkv + 2 * c * q * T * (a.NumKvHeads < a.NumHeads ? 1 : 0) + (c + (s.SoftmaxUpcastCopy ? 4 : 0) + 4) * pairs
             // math fallback: repeated K/V and the scaled q at query width, the scores and the softmax output (both c)
             : s.SdpaMath ? qkv + 3 * c * q * T + 2 * c * pairs
-            : qkv + c * q * T;
+            : qkv + c * q * T + SlidingMaskTransient(a, s);
         return Math.Max(mlp, attn) + 2 * s.R * h * T + c * h * T;
+    }
+
+    /// <summary>A sliding layer's SDPA call in a pass that reaches the window (<see cref="SlidingMaskBias"/>): the mask's copy
+    /// in the query's dtype and, under GQA, K/V repeated to the query's heads by transformers, while the call runs.</summary>
+    private static double SlidingMaskTransient(ModelArchitecture a, in ActivationSettings s)
+    {
+        if (a.SlidingLayerCount == 0 || s.Kernel != AttentionKernel.Sdpa || s.SdpaMath || s.Cpu || s.Seq <= 1
+            || a.SlidingWindow is not { } w || s.Seq < w) return 0;
+        double repeated = a.NumKvHeads < a.NumHeads ? 2.0 * s.C * a.QueryWidth * s.Tokens : 0;
+        return SlidingMaskBias(a, s) + repeated;
     }
 }
 

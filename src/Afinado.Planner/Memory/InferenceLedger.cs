@@ -107,17 +107,11 @@ internal static class InferenceLedger
         if (job.Attention == AttentionKernel.Eager)
             e.Add(new(LineKind.CausalMask, "causal mask (eager)", Phase.Prefill, c * job.Batch * (double)job.Seq * job.Seq,
                 explain ? $"b·s² × {B(c)} B" : "", "transformers 4-D causal mask"));
-        // A prompt that reaches the sliding window under SDPA: transformers' boolean mask for the forward, and while a sliding
-        // layer runs, SDPA's copy of it in the compute dtype and (GQA) K/V repeated to the query's heads.
+        // A prompt that reaches the sliding window under SDPA: transformers' boolean mask for the forward (a sliding layer's
+        // copy of it and repeated K/V are in the layer's temporaries above).
         if (job.Attention == AttentionKernel.Sdpa && job.Seq > 1 && a.SlidingWindow is { } window && job.Seq >= window && a.SlidingLayerCount > 0)
-        {
-            var prefill = s with { Seq = job.Seq, AttentionC = c };
-            double repeated = a.NumKvHeads < a.NumHeads ? 2.0 * c * job.Batch * job.Seq * a.QueryWidth : 0;
-            e.Add(new(LineKind.SlidingWindowMask, "sliding-window mask (SDPA)", Phase.Prefill,
-                (double)job.Seq * job.Seq + ActivationModel.SlidingMaskBias(a, prefill) + repeated,
-                explain ? $"s² × 1 B (bool) + one layer's b·s² × {B(c)} B bias{(repeated > 0 ? " + K/V repeated to the query's heads" : "")}" : "",
-                "transformers masking_utils sdpa_mask, sdpa_attention_forward (use_gqa_in_sdpa); PyTorch attention.cpp convert_boolean_attn_mask"));
-        }
+            e.Add(new(LineKind.SlidingWindowMask, "sliding-window mask (SDPA)", Phase.Prefill, (double)job.Seq * job.Seq,
+                explain ? "s² × 1 B (bool), built once per forward" : "", "transformers masking_utils sdpa_mask (_ignore_causal_mask_sdpa: kv_length ≥ sliding_window)"));
         double vocab = a.VocabSize;
         e.Add(new(LineKind.LogitsLastPosition, "logits (last position, fp32)", Phase.Inference, job.Batch * vocab * (c + (c < 4 ? 4 : 0)),
             explain ? $"b × V {N(vocab)} × ({B(c)} + fp32 copy)" : "", "transformers generate (logits_to_keep=1)"));
