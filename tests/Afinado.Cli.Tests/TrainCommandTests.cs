@@ -102,7 +102,9 @@ public class TrainCommandTests
     }
 }
 
-/// <summary>The built-in recipe on the shipped base, as a user runs it on a fresh checkout.</summary>
+/// <summary>The built-in recipe on the shipped base, as a user runs it on a fresh checkout. Runs alone
+/// (<see cref="ProcessMemoryCollection"/>): it asserts the run measured its memory growth.</summary>
+[Collection(ProcessMemoryCollection.Name)]
 public class RecipeTests
 {
     [Fact]
