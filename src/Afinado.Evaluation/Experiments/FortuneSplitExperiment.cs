@@ -2,7 +2,7 @@ using Afinado.Training.Recipes;
 using Afinado.Training.Loop;
 using System.Diagnostics;
 using System.Text;
-using Afinado.Evaluation.Data;
+using Afinado.Training.Data;
 using Afinado.Evaluation.Runs;
 using Afinado.Evaluation.Tasks;
 using Afinado.Evaluation.Verdicts;
@@ -35,8 +35,8 @@ public static class FortuneSplitExperiment
         var files = new List<string>();
         foreach (var spec in options.Tasks)
         {
-            files.AddRange(FortuneFile.Files(spec.Text!));
-            var items = FortuneFile.Read(spec.Text!).ToArray();
+            files.AddRange(FortuneCorpus.FilesAt(spec.Text!, $"--tasks: {spec.Name}.text"));
+            var items = FortuneCorpus.ReadItems(spec.Text!, $"--tasks: {spec.Name}.text").ToArray();
             new Random(options.Seed).Shuffle(items);
             if (items.Length < options.TestItemsPerTask + 10)
                 throw new InputError($"--tasks: {spec.Name}", $"'{spec.Text}' has only {items.Length} fortunes", $"Give a text with at least {options.TestItemsPerTask + 10} items, or lower the held-out count.");

@@ -64,7 +64,34 @@ public static class FortuneCorpus
     private static string CategoryOf(string file, FortuneLanguage language) =>
         language == FortuneLanguage.English ? Path.GetFileName(file) : Path.GetFileNameWithoutExtension(file);
 
-    /// <summary>Splits a strfile source's lines on lines that are exactly <c>%</c>; trims trailing whitespace, drops empties.</summary>
+    /// <summary>
+    /// The fortunes of a file or folder a user names (an evaluation task's <c>text</c>): one file, or a folder's
+    /// <c>*.fortunes</c> files, else its extension-less files, in ordinal order; each read as an input (regular files,
+    /// strict UTF-8, bounded lines) and split by <see cref="ParseFortunes"/>.
+    /// </summary>
+    public static IReadOnlyList<string> ReadItems(string path, string field) =>
+        FilesAt(path, field).SelectMany(f => ParseFortunes(InputFile.ReadLines(f, InputKind.Data).Select(l => l.Text))).ToList();
+
+    /// <summary>The files <see cref="ReadItems"/> reads for <paramref name="path"/> (also what a run manifest hashes).</summary>
+    public static IReadOnlyList<string> FilesAt(string path, string field)
+    {
+        if (File.Exists(path)) return [path];
+        if (!Directory.Exists(path))
+            throw new InputError(field, $"'{path}' does not exist", "Give a fortune file or folder, e.g. /usr/share/games/fortunes/computers (apt-get install fortunes fortunes-es).");
+        var files = Directory.GetFiles(path, "*.fortunes");
+        if (files.Length == 0) files = Directory.GetFiles(path).Where(f => Path.GetExtension(f).Length == 0).ToArray();
+        if (files.Length == 0) throw new InputError(field, $"'{path}' holds no fortune files", "Point at a folder of *.fortunes files or at one file.");
+        Array.Sort(files, StringComparer.Ordinal);
+        return files;
+    }
+
+    /// <summary>
+    /// Splits a strfile source's lines on lines that are exactly <c>%</c> (strfile's delimiter rule, fortune-mod
+    /// strfile.c: the delimiter character followed by the line's end; a <c>"% "</c> line is text, as <c>fortune</c>
+    /// shows it); trims trailing whitespace, drops empties. Every other byte is kept as the file has it (leading
+    /// indentation, and the overstrike sequences <c>X\bX</c> of old fortunes): the training corpus and the evaluation
+    /// tasks read the same items.
+    /// </summary>
     public static IEnumerable<string> ParseFortunes(IEnumerable<string> lines)
     {
         var sb = new StringBuilder();

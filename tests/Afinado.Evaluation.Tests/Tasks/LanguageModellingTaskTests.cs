@@ -1,4 +1,4 @@
-using Afinado.Evaluation.Data;
+using Afinado.Training.Data;
 using Afinado.Evaluation.Tasks;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -28,15 +28,26 @@ public class LanguageModellingTaskTests
     }
 
     [Fact]
-    public void Fortune_files_split_on_percent_lines_and_strip_overstrike()
+    public void Task_texts_are_split_by_the_training_corpus_strfile_rule()
     {
         var path = Path.GetTempFileName();
         try
         {
-            File.WriteAllText(path, "first\nline two\n%\nB\bBold\n%\n\n%\nlast\n");
-            var items = FortuneFile.Read(path);
-            Assert.Equal(["first\nline two", "Bold", "last"], items);
+            // One parser for the training corpus and the tasks: only an exact "%" line splits (a "% " line is text, as
+            // fortune shows it), indentation and overstrike bytes are kept, empty items are dropped.
+            File.WriteAllText(path, "first\nline two\n%\n  B\bBold\n% \nstill bold\n%\n\n%\nlast\n");
+            var items = FortuneCorpus.ReadItems(path, "text");
+            Assert.Equal(["first\nline two", "  B\bBold\n% \nstill bold", "last"], items);
+            Assert.Equal(FortuneCorpus.ParseFortunes(File.ReadAllLines(path)), items);
+            Assert.Equal([path], FortuneCorpus.FilesAt(path, "text"));
         }
         finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void A_missing_task_text_names_the_field()
+    {
+        var e = Assert.Throws<InputError>(() => FortuneCorpus.ReadItems("/nonexistent/fortunes", "--tasks: spanish.text"));
+        Assert.Equal("--tasks: spanish.text", e.Field);
     }
 }
