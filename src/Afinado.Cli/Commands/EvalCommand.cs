@@ -5,6 +5,8 @@ using Afinado.Evaluation.Experiments;
 using Afinado.Evaluation.Runs;
 using Afinado.Evaluation.Tasks;
 using Afinado.Planner;
+using Afinado.Planner.Memory;
+using Afinado.Training.Recipes;
 using Spectre.Console;
 
 namespace Afinado.Cli.Commands;
@@ -80,11 +82,14 @@ public static class EvalCommand
                     throw new InputError("--base-model", "is supported by --experiment fashion-split only", "Leave it out: the fortunes experiment trains and pins its own base.");
                 var options = new FortuneSplitOptions
                 {
-                    Seed = parse.GetValue(seed), FinetuneSteps = parse.GetValue(finetuneSteps), Resamples = parse.GetValue(resamples), Bins = parse.GetValue(bins),
+                    Training = new FortuneSplitTraining { Seed = parse.GetValue(seed), FinetuneSteps = parse.GetValue(finetuneSteps) },
+                    Resamples = parse.GetValue(resamples), Bins = parse.GetValue(bins),
                     ScaleModel = parse.GetValue(scaleModel), ScaleTflops = parse.GetValue(scaleTflops),
                 };
                 if (declared is not null) options = options with { Tasks = declared };
-                result = FortuneSplitExperiment.Run(options, parse.GetValue(outDir)!, report);
+                // Training trains (the recipe writes the run folder); Evaluation scores what it wrote.
+                var trained = FortuneSplitRecipe.Run(FortuneSplitEvaluation.TrainingFor(options), parse.GetValue(outDir)!, report);
+                result = FortuneSplitEvaluation.Evaluate(options, trained, parse.GetValue(outDir)!, report);
             }
             else
             {
@@ -92,15 +97,18 @@ public static class EvalCommand
                     throw new InputError("--scale-model", "applies to --experiment fortunes only", "A GPU-hours estimate at real-model scale needs a token count; use it with the language-modelling experiment.");
                 var options = new ClassSplitOptions
                 {
-                    Seed = parse.GetValue(seed),
-                    TrainPerClass = parse.GetValue(trainPerClass),
+                    Training = new ClassSplitTraining
+                    {
+                        Seed = parse.GetValue(seed),
+                        TrainPerClass = parse.GetValue(trainPerClass),
+                        FinetuneEpochs = parse.GetValue(epochs),
+                        Rule = parse.GetValue(rule) == "es" ? LearningRule.Es : LearningRule.Backprop,
+                        EsGenerations = parse.GetValue(generations),
+                        ReplayPerClass = parse.GetValue(replay),
+                    },
                     TestPerClass = parse.GetValue(testPerClass),
-                    FinetuneEpochs = parse.GetValue(epochs),
                     Resamples = parse.GetValue(resamples),
                     Bins = parse.GetValue(bins),
-                    Rule = parse.GetValue(rule) == "es" ? FinetuneRule.Es : FinetuneRule.Backprop,
-                    EsGenerations = parse.GetValue(generations),
-                    ReplayPerClass = parse.GetValue(replay),
                 };
                 if (declared is not null) options = options with { Tasks = declared };
                 if (parse.GetValue(baseModel) is { } model)
@@ -109,9 +117,10 @@ public static class EvalCommand
                     var pinned = PinnedIdentity.PinModel(model, parse.GetValue(baseSha), manifests, "--base-model");
                     if (!File.Exists(pinned.Name))
                         throw new InputError("--base-model", $"'{model}' is pinned (sha256 {pinned.Sha256[..12]}…) but no weights file is at '{pinned.Name}'", "Pass the weights file itself, or a run folder whose manifest records where they are.");
-                    options = options with { BaseWeights = pinned };
+                    options = options with { Training = options.Training with { BaseWeights = new PinnedWeights(pinned.Name, pinned.Sha256) } };
                 }
-                result = ClassSplitExperiment.Run(options, parse.GetValue(outDir)!, report);
+                var trained = ClassSplitRecipe.Run(ClassSplitEvaluation.TrainingFor(options), parse.GetValue(outDir)!, report);
+                result = ClassSplitEvaluation.Evaluate(options, trained, parse.GetValue(outDir)!, report);
             }
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))

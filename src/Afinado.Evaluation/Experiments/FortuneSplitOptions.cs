@@ -1,39 +1,21 @@
 using Afinado.Evaluation.Metrics;
 using Afinado.Evaluation.Tasks;
 using Afinado.Evaluation.Verdicts;
+using Afinado.Training.Recipes;
 
 namespace Afinado.Evaluation.Experiments;
 
 /// <summary>
-/// The language-modelling split: a byte-level window LM learns English fortune categories (the retained tasks), then
-/// finetuning (full backprop) learns Spanish fortunes (the target); the cheaper alternative trains only the output
-/// layer. Scores are per-token loss on held-out fortunes of each category. Sizes default to a seconds-long run.
+/// The language-modelling split: the Training recipe it evaluates (<see cref="FortuneSplitRecipe"/>: a byte-level window
+/// LM learns English fortune categories, the retained tasks; finetuning learns Spanish fortunes, the target; the cheaper
+/// alternative trains only the output layer) and how it is scored: per-token loss on each task's held-out fortunes.
 /// </summary>
 public sealed record FortuneSplitOptions
 {
-    public const string FortunesDir = "/usr/share/games/fortunes";
-
     public IReadOnlyList<TaskSpec> Tasks { get; init; } =
-    [
-        new("spanish", TaskRole.Target, TaskInfo.LanguageModelling, Text: $"{FortunesDir}/es"),
-        new("computers", TaskRole.Retained, TaskInfo.LanguageModelling, Text: $"{FortunesDir}/computers"),
-        new("science", TaskRole.Retained, TaskInfo.LanguageModelling, Text: $"{FortunesDir}/science"),
-        new("literature", TaskRole.Retained, TaskInfo.LanguageModelling, Text: $"{FortunesDir}/literature"),
-    ];
-    public int TrainItemsPerTask { get; init; } = 200;
-    public int TestItemsPerTask { get; init; } = 50;
-    /// <summary>Items are truncated to this many UTF-8 bytes (tokens) to bound the cost.</summary>
-    public int MaxTokens { get; init; } = 200;
-    public int Context { get; init; } = 4;
-    public int Embedding { get; init; } = 32;
-    public int Hidden { get; init; } = 128;
-    public int BaseSteps { get; init; } = 300;
-    public int FinetuneSteps { get; init; } = 150;
-    public int Batch { get; init; } = 32;
-    public int Window { get; init; } = 64;
-    public double LearningRate { get; init; } = 3e-3;
-    public double LastLayerLearningRate { get; init; } = 1e-2;
-    public int Seed { get; init; } = 1;
+        new FortuneSplitTraining().Texts.Select(t => new TaskSpec(t.Name, t.Target ? TaskRole.Target : TaskRole.Retained, TaskInfo.LanguageModelling, Text: t.Path)).ToList();
+    /// <summary>The recipe's settings; its texts are the tasks' (see <see cref="FortuneSplitEvaluation.TrainingFor"/>).</summary>
+    public FortuneSplitTraining Training { get; init; } = new();
     public int Resamples { get; init; } = 1000;
     public int Bins { get; init; } = Calibration.DefaultBins;
     public VerdictPolicy Policy { get; init; } = VerdictPolicy.Default;

@@ -7,8 +7,8 @@ namespace Afinado.Training.Data;
 
 /// <summary>
 /// Fashion-MNIST from Debian's <c>dataset-fashion-mnist</c> (gzip IDX files in /usr/share/datasets/fashion-mnist): the one
-/// reader of the project. <see cref="ReadSplit"/> gives the raw uint8 pixels and labels (the evaluation experiments
-/// subsample them); <see cref="Load"/> gives float32 [N, 1, 28, 28] in [0, 1] and int64 [N] labels.
+/// reader of the project. <see cref="ReadSplit"/> gives the raw uint8 pixels and labels (the class-split recipe
+/// and its evaluation subsample them); <see cref="Load"/> gives float32 [N, 1, 28, 28] in [0, 1] and int64 [N] labels.
 /// </summary>
 public static class FashionMnist
 {
@@ -19,6 +19,43 @@ public static class FashionMnist
     public sealed record Split(byte[] Images, byte[] Labels, IReadOnlyList<string> Files)
     {
         public int Count => Labels.Length;
+
+        /// <summary>
+        /// Indices of up to <paramref name="perClass"/> examples of each listed class, chosen by a seeded shuffle so
+        /// different seeds give different (but reproducible) subsamples; in ascending order.
+        /// </summary>
+        public int[] Subsample(IReadOnlyCollection<int> classes, int perClass, int seed)
+        {
+            var order = Enumerable.Range(0, Count).ToArray();
+            new Random(seed).Shuffle(order);
+            var taken = new Dictionary<int, int>();
+            var result = new List<int>();
+            foreach (var i in order)
+            {
+                int label = Labels[i];
+                if (!classes.Contains(label)) continue;
+                var n = taken.GetValueOrDefault(label);
+                if (n >= perClass) continue;
+                taken[label] = n + 1;
+                result.Add(i);
+            }
+            result.Sort();
+            return result.ToArray();
+        }
+
+        /// <summary>Pixels of the given images scaled to [0, 1], flattened row-major.</summary>
+        public float[] PixelsOf(IReadOnlyList<int> indices)
+        {
+            var x = new float[indices.Count * Pixels];
+            for (int r = 0; r < indices.Count; r++)
+            {
+                var src = Images.AsSpan(indices[r] * Pixels, Pixels);
+                for (int p = 0; p < Pixels; p++) x[r * Pixels + p] = src[p] / 255f;
+            }
+            return x;
+        }
+
+        public long[] LabelsOf(IReadOnlyList<int> indices) => indices.Select(i => (long)Labels[i]).ToArray();
     }
 
     /// <param name="field">What the error names when the files are missing or malformed (the caller's flag).</param>

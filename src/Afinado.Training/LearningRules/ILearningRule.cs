@@ -5,7 +5,7 @@ namespace Afinado.Training.LearningRules;
 /// <summary>
 /// A way of turning one step's data into one parameter update: backprop, OpenAI-ES, Guided ES and DFA all fit behind
 /// this interface, and every host (the language-model training loop, the Fashion-MNIST bench, the Guided ES toy, the
-/// evaluation experiments) drives them through it without knowing which runs. A rule is a pure function of the step it
+/// split recipes `afinado eval` scores) drives them through it without knowing which runs. A rule is a pure function of the step it
 /// is given (its noise is drawn from (seed, step index, pair)), so a resumed run continues bit for bit.
 /// </summary>
 public interface ILearningRule : IDisposable

@@ -24,7 +24,7 @@ public sealed record RunSummary
     /// built (<see cref="Memory.PeakMeter"/>), the figure <see cref="PlannedPeakBytes"/> predicts.</summary>
     public long? MeasuredPeakBytes { get; init; }
     /// <summary>The whole process's peak resident set (runtime, libtorch and data included), for runs that do not meter
-    /// their tensors (the evaluation experiments); never compared with a plan.</summary>
+    /// their tensors (the split recipes `afinado eval` scores); never compared with a plan.</summary>
     public long? ProcessPeakBytes { get; init; }
     /// <summary>(measured − planned) / planned, when both exist.</summary>
     public double? PeakError { get; init; }

@@ -1,6 +1,7 @@
 using Afinado.Evaluation.Experiments;
 using Afinado.Evaluation.Runs;
 using Afinado.Evaluation.Tasks;
+using Afinado.Planner.Memory;
 using Xunit.Abstractions;
 
 namespace Afinado.Evaluation.Tests.Experiments;
@@ -14,8 +15,8 @@ public sealed class ClassSplitExperimentTests(ITestOutputHelper output) : IDispo
     [Fact]
     public void Backprop_finetune_on_classes_5_to_9_shows_gain_a_measured_tax_on_0_to_4_and_a_calibration_change()
     {
-        var options = new ClassSplitOptions { TrainPerClass = 300, TestPerClass = 100, Resamples = 500, FinetuneEpochs = 2 };
-        var result = ClassSplitExperiment.Run(options, _dir, output.WriteLine);
+        var options = new ClassSplitOptions { Training = new() { TrainPerClass = 300, FinetuneEpochs = 2 }, TestPerClass = 100, Resamples = 500 };
+        var result = SplitRuns.ClassSplit(options, _dir, output.WriteLine);
         output.WriteLine(EvalJson.Serialize(result.Verdict));
 
         var target = result.Tasks.Single(t => t.Task.Role == TaskRole.Target);
@@ -58,9 +59,10 @@ public sealed class ClassSplitExperimentTests(ITestOutputHelper output) : IDispo
     {
         var options = new ClassSplitOptions
         {
-            TrainPerClass = 150, TestPerClass = 60, Resamples = 300, Rule = FinetuneRule.Es, EsGenerations = 30, EsPopulation = 6, EsBatch = 96,
+            Training = new() { TrainPerClass = 150, Rule = LearningRule.Es, EsGenerations = 30, EsPopulation = 6, EsBatch = 96 },
+            TestPerClass = 60, Resamples = 300,
         };
-        var result = ClassSplitExperiment.Run(options, _dir, output.WriteLine);
+        var result = SplitRuns.ClassSplit(options, _dir, output.WriteLine);
         output.WriteLine(result.Verdict.Headline);
         var target = result.Tasks.Single(t => t.Task.Role == TaskRole.Target);
         var retained = result.Tasks.Single(t => t.Task.Role == TaskRole.Retained);

@@ -16,9 +16,10 @@ public sealed class FortuneSplitExperimentTests(ITestOutputHelper output) : IDis
     {
         var options = new FortuneSplitOptions
         {
-            TrainItemsPerTask = 80, TestItemsPerTask = 25, MaxTokens = 120, BaseSteps = 120, FinetuneSteps = 60, Resamples = 300,
+            Training = new() { TrainItemsPerTask = 80, TestItemsPerTask = 25, MaxTokens = 120, BaseSteps = 120, FinetuneSteps = 60 },
+            Resamples = 300,
         };
-        var result = FortuneSplitExperiment.Run(options, _dir, output.WriteLine);
+        var result = SplitRuns.FortuneSplit(options, _dir, output.WriteLine);
         output.WriteLine(result.Verdict.Headline);
         foreach (var r in result.Verdict.Reasons) output.WriteLine(r);
 

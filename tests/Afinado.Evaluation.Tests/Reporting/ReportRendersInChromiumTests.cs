@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using Afinado.Evaluation.Experiments;
 using Afinado.Evaluation.Reporting;
+using Afinado.Evaluation.Tests.Experiments;
 using SkiaSharp;
 
 namespace Afinado.Evaluation.Tests.Reporting;
@@ -16,7 +17,7 @@ public sealed class ReportRendersInChromiumTests : IDisposable
     public void Report_of_a_real_run_is_self_contained_has_json_twin_and_renders_non_blank_in_headless_chromium()
     {
         var run = Path.Combine(_dir, "run");
-        ClassSplitExperiment.Run(new ClassSplitOptions { TrainPerClass = 100, TestPerClass = 50, Resamples = 200, BaseEpochs = 2, FinetuneEpochs = 1 }, run);
+        SplitRuns.ClassSplit(new ClassSplitOptions { Training = new() { TrainPerClass = 100, BaseEpochs = 2, FinetuneEpochs = 1 }, TestPerClass = 50, Resamples = 200 }, run);
         var outDir = Path.Combine(_dir, "report");
         var doc = ReportBuilder.Build([run], outDir, allowDifferentBase: false);
 

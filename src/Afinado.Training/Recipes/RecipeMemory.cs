@@ -1,13 +1,13 @@
 using Afinado.Planner.Memory;
 using Afinado.Training.Runs;
 
-namespace Afinado.Evaluation.Experiments;
+namespace Afinado.Training.Recipes;
 
 /// <summary>
-/// The analytic fp32 ledgers of the experiments' small finetunes, as planner ledger lines: a run summary's planned
-/// breakdown is built from them (<see cref="Training.RunSummary.Breakdown"/>), so its names and bytes have one source.
+/// The analytic fp32 ledgers of the split recipes' small finetunes, as planner ledger lines: a run summary's planned
+/// breakdown is built from them (<see cref="RunSummary.Breakdown"/>), so its names and bytes have one source.
 /// </summary>
-internal static class PlannedMemory
+internal static class RecipeMemory
 {
     private const long F32 = 4;
     private const string Source = "analytic fp32 ledger of the experiment";
@@ -26,7 +26,7 @@ internal static class PlannedMemory
         new(LineKind.ForwardIntermediates, "activations (one batch, fwd+bwd)", Phase.Training & ~Phase.OptimizerStep, bytes, "activations and their gradients", Source);
 
     /// <summary>
-    /// ES in place with Adam (<see cref="Training.LearningRules.EsRule"/>): weights, one perturbation buffer, the gradient
+    /// ES in place with Adam (<see cref="LearningRules.EsRule"/>): weights, one perturbation buffer, the gradient
     /// estimate and the .grad copy the optimizer reads, Adam's two moments and one forward pass (no stored graph).
     /// </summary>
     public static List<LedgerEntry> EsWithAdam(long parameters, long forwardBytes) =>

@@ -1,19 +1,19 @@
-using Afinado.Evaluation.Experiments;
-using Afinado.Training.Loop;
+using Afinado.Planner.Memory;
+using Afinado.Training.Recipes;
 using Afinado.Training.Runs;
 
-namespace Afinado.Evaluation.Tests.Experiments;
+namespace Afinado.Training.Tests;
 
 /// <summary>The planned breakdown is a run-folder contract (summary.json): built from ledger lines, it keeps its names, order and figures.</summary>
-public class PlannedBreakdownTests
+public class RecipePlannedBreakdownTests
 {
     private const long Parameters = 784 * 300 + 300 + 300 * 10 + 10;
 
     [Fact]
     public void Class_split_backprop_breakdown_keeps_names_order_and_figures()
     {
-        var o = new ClassSplitOptions { Hidden = 300, BatchSize = 32 };
-        var breakdown = RunSummary.Breakdown(ClassSplitExperiment.PlannedLedger(Parameters, o));
+        var o = new ClassSplitTraining { Hidden = 300, BatchSize = 32 };
+        var breakdown = RunSummary.Breakdown(ClassSplitRecipe.PlannedLedger(Parameters, o));
         Assert.Equal(
         [
             new("weights", Parameters * 4), new("gradients", Parameters * 4), new("optimizer state (AdamW m, v)", 2 * Parameters * 4),
@@ -24,8 +24,8 @@ public class PlannedBreakdownTests
     [Fact]
     public void Class_split_es_breakdown_keeps_names_order_and_figures()
     {
-        var o = new ClassSplitOptions { Hidden = 300, Rule = FinetuneRule.Es, EsBatch = 100 };
-        var breakdown = RunSummary.Breakdown(ClassSplitExperiment.PlannedLedger(Parameters, o));
+        var o = new ClassSplitTraining { Hidden = 300, Rule = LearningRule.Es, EsBatch = 100 };
+        var breakdown = RunSummary.Breakdown(ClassSplitRecipe.PlannedLedger(Parameters, o));
         Assert.Equal(
         [
             new("weights", Parameters * 4), new("perturbation buffer", Parameters * 4), new("gradient estimate", Parameters * 4),
