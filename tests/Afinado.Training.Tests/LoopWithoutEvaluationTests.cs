@@ -1,7 +1,7 @@
 using Afinado.Planner.Memory;
 using Afinado.Training.Data;
 using Afinado.Training.LearningRules;
-using Afinado.Training.LearningRules.Models;
+using Afinado.Training.Models;
 using Afinado.Training.Loop;
 using Afinado.Training.Optim;
 using static TorchSharp.torch;
@@ -35,7 +35,7 @@ public class LoopWithoutEvaluationTests
     public void A_loop_without_evaluation_never_asks_for_validation_batches_and_runs_without_an_optimizer(LearningRule ruleKind)
     {
         manual_seed(4);
-        using var mlp = new RuleMlp([8, 16, 3]);
+        using var mlp = new MlpClassifier([8, 16, 3]);
         var trainable = Optimizers.ByPosition(mlp.TrainableParameters);
         using var optimizer = ruleKind == LearningRule.Backprop ? Optimizers.Adam(trainable) : null;
         using var rule = RuleFactory.Create(new RuleSettings { Rule = ruleKind, Es = new EsOptions { Pairs = 2, PopulationChunkPairs = 0 } }, mlp, optimizer);

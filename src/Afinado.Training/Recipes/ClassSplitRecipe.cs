@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Afinado.Planner.Memory;
 using Afinado.Training.Data;
+using Afinado.Training.Models;
 using Afinado.Training.Runs;
 using TorchSharp;
 
@@ -114,7 +115,7 @@ public static class ClassSplitRecipe
         progress("training only the last layer (the cheaper alternative)");
         using var lastLayer = NewModel(t);
         lastLayer.load(basePath);
-        MlpClassifier.FreezeAllButLastLayer(lastLayer);
+        lastLayer.FreezeAllButLastLayer();
         var llLog = SupervisedTrainer.Train(lastLayer, ftX, ftY, FashionMnist.Pixels, t.FinetuneEpochs, t.BatchSize, t.LastLayerLearningRate, t.Seed + 2);
         var lastLayerPath = Path.GetFullPath(Path.Combine(outDir, LastLayerFile));
         lastLayer.save(lastLayerPath);
@@ -125,7 +126,7 @@ public static class ClassSplitRecipe
             ? new(pinnedBase.Path, pinnedBase.Sha256, new FileInfo(pinnedBase.Path).Length)
             : RunManifest.Hash(basePath);
         var manifest = SplitRunFolder.WriteConfigAndManifest(outDir, t, [baseHash], [finetunedPath], dataFiles, t.Seed);
-        long total = MlpClassifier.ParameterCount(finetuned);
+        long total = finetuned.ParameterCount;
         long weightBytes = finetuned.parameters().Sum(p => p.numel() * p.element_size());
         var summary = new RunSummary
         {
@@ -158,9 +159,9 @@ public static class ClassSplitRecipe
     }
 
     /// <summary>The recipe's MLP (784 → hidden → 10); with <paramref name="weights"/>, loaded from that file.</summary>
-    public static TorchSharp.Modules.Sequential NewModel(ClassSplitTraining t, string? weights = null)
+    public static MlpClassifier NewModel(ClassSplitTraining t, string? weights = null)
     {
-        var model = MlpClassifier.Create(FashionMnist.Pixels, t.Hidden, Classes);
+        var model = new MlpClassifier([FashionMnist.Pixels, t.Hidden, Classes]);
         if (weights is not null) model.load(weights);
         return model;
     }

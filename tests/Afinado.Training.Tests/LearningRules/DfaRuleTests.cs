@@ -1,5 +1,6 @@
 using Afinado.Training.LearningRules;
 using Afinado.Training.LearningRules.Models;
+using Afinado.Training.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -8,9 +9,9 @@ namespace Afinado.Training.Tests.LearningRules;
 public class DfaRuleTests
 {
     /// <summary>A model with weights from its own generator, so tests running in parallel cannot disturb them.</summary>
-    private static RuleMlp Mlp(params int[] widths)
+    private static MlpClassifier Mlp(params int[] widths)
     {
-        var model = new RuleMlp(widths);
+        var model = new MlpClassifier(widths);
         using var gen = new Generator(42);
         using var _ = no_grad();
         foreach (var p in model.TrainableParameters) p.uniform_(-0.3, 0.3, gen);

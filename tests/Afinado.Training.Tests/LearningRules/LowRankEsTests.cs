@@ -1,5 +1,5 @@
 using Afinado.Training.LearningRules;
-using Afinado.Training.LearningRules.Models;
+using Afinado.Training.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -20,7 +20,7 @@ public class LowRankEsTests
     [Fact]
     public void Dense_writer_and_stacked_factors_draw_the_same_perturbation()
     {
-        using var mlp = new RuleMlp([6, 5, 3]);
+        using var mlp = new MlpClassifier([6, 5, 3]);
         var noise = new LowRankNoise(mlp.TrainableParameters, rank: 2);
         long count = mlp.TrainableParameters.Sum(p => p.numel());
         using var dense = empty(count);
@@ -40,7 +40,7 @@ public class LowRankEsTests
     [Fact]
     public void Low_rank_population_call_equals_member_by_member_evaluation()
     {
-        using var mlp = new RuleMlp([12, 7, 3]);
+        using var mlp = new MlpClassifier([12, 7, 3]);
         using var gen = new Generator(3);
         var batch = new Batch(randn(new long[] { 20, 12 }, generator: gen), randint(0, 3, new long[] { 20 }, generator: gen));
         var options = new EsOptions { Sigma = 0.05, Pairs = 9, Seed = 5, NoiseRank = 2, Shaping = FitnessShaping.None };
@@ -68,7 +68,7 @@ public class LowRankEsTests
     [Fact]
     public void Low_rank_es_with_adam_trains_a_small_classifier()
     {
-        using var mlp = new RuleMlp([10, 16, 3]);
+        using var mlp = new MlpClassifier([10, 16, 3]);
         using var gen = new Generator(9);
         var x = randn(new long[] { 64, 10 }, generator: gen);
         var batch = new Batch(x, x.narrow(1, 0, 3).argmax(1));

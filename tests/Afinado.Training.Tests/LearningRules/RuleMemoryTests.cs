@@ -1,6 +1,6 @@
 using Afinado.Planner.Memory;
 using Afinado.Training.LearningRules.Memory;
-using Afinado.Training.LearningRules.Models;
+using Afinado.Training.Models;
 
 namespace Afinado.Training.Tests.LearningRules;
 
@@ -14,7 +14,7 @@ public class RuleMemoryTests
     [Fact]
     public void Parameter_count_matches_the_model_the_bench_trains()
     {
-        using var mlp = new RuleMlp(Wide);
+        using var mlp = new MlpClassifier(Wide);
         Assert.Equal(mlp.TrainableParameters.Sum(p => p.numel()), RuleMemory.Parameters(Wide));
     }
 

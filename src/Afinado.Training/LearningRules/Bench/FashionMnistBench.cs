@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Afinado.Training.LearningRules.Memory;
 using Afinado.Training.Memory;
 using Afinado.Training.LearningRules.Models;
+using Afinado.Training.Models;
 using Afinado.Training.Loop;
 using Afinado.Training.Optim;
 using TorchSharp;
@@ -107,7 +108,7 @@ public static class FashionMnistBench
     private static void Warmup()
     {
         using var scope = NewDisposeScope();
-        using var mlp = new RuleMlp([16, 8, 4]);
+        using var mlp = new MlpClassifier([16, 8, 4]);
         using var opt = Optimizers.Adam(Optimizers.ByPosition(mlp.TrainableParameters));
         var step = RuleStep.Of(0, 1e-3, new Batch(randn(4, 16), tensor(new long[] { 0, 1, 2, 3 })));
         using var dfa = new DfaRule(mlp, opt, new DfaFeedback(1));
@@ -156,7 +157,7 @@ public static class FashionMnistBench
 
     private static nn.Module<Tensor, Tensor> BuildModel(FashionMnistRunSpec spec) => spec.Network switch
     {
-        "mlp" => new RuleMlp(spec.MlpWidths),
+        "mlp" => new MlpClassifier(spec.MlpWidths),
         "lenet" => new RuleLeNet(spec.LeNetChannels[0], spec.LeNetChannels[1]),
         _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Network, "network must be mlp or lenet"),
     };

@@ -1,4 +1,5 @@
 using Afinado.Planner.Memory;
+using Afinado.Training.Models;
 
 namespace Afinado.Training.LearningRules.Memory;
 
@@ -139,7 +140,7 @@ public static class RuleMemory
     }
 
     /// <summary>
-    /// Low-rank ES evaluated by <c>RuleMlp.LowRankPopulationLoss</c>, C pairs (2C members) per call, all inside one dispose
+    /// Low-rank ES evaluated by <c>MlpClassifier.LowRankPopulationLoss</c>, C pairs (2C members) per call, all inside one dispose
     /// scope: the chunk's factors (one [C, L] draw), the first layer's shared
     /// x·Wᵀ, x·B_i [C,N,r], the deltas and θ±ε outputs and their concatenation (5 × C·N·h₁), and per later layer the shared
     /// and low-rank products for 2C members (4 × C·N·out), log-softmax and per-member losses. The update regenerates the

@@ -1,27 +1,44 @@
+using Afinado.Training.LearningRules;
+using Afinado.Training.Recipes;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
-namespace Afinado.Training.LearningRules.Models;
+namespace Afinado.Training.Models;
 
 /// <summary>
-/// A fully connected classifier (Linear–ReLU–…–Linear, cross-entropy) that supports every learning rule: an ordinary
-/// loss for backprop, hidden-output taps for DFA, and batched population losses (stacked weights + bmm) for ES.
-/// Inputs of any shape [N, …] are flattened. Kept beside the rules until the training engine's model zoo replaces it.
+/// The project's one fully connected classifier (Linear–ReLU–…–Linear, cross-entropy): the class-split recipe's base,
+/// finetune and last-layer alternative, and the learning-rule bench's MLP rows. It supports every learning rule: an
+/// ordinary loss for backprop, hidden-output taps for DFA, and batched population losses (stacked weights + bmm) for ES.
+/// Inputs of any shape [N, …] are flattened. The layers are named <c>fc1</c> … <c>fcN</c> (in a weights file:
+/// <c>fc1.weight</c>, <c>fc1.bias</c>, …), so "last layer only" means the last <c>fcN</c>.
 /// </summary>
-public sealed class RuleMlp : Module<Tensor, Tensor>, IPopulationLossModel, ILowRankPopulationLossModel, IFeedbackModel
+public sealed class MlpClassifier : Module<Tensor, Tensor>, IPopulationLossModel, ILowRankPopulationLossModel, IFeedbackModel
 {
-    private readonly ModuleList<Linear> _layers = new();
+    private readonly List<Linear> _layers = [];
 
     /// <param name="widths">input, hidden…, output; e.g. [784, 128, 10].</param>
-    public RuleMlp(IReadOnlyList<int> widths) : base(nameof(RuleMlp))
+    public MlpClassifier(IReadOnlyList<int> widths) : base(nameof(MlpClassifier))
     {
         if (widths.Count < 2 || widths.Any(w => w < 1)) throw new ArgumentException("need at least input and output widths, all ≥ 1", nameof(widths));
         Widths = widths.ToArray();
-        for (int i = 0; i + 1 < widths.Count; i++) _layers.Add(Linear(widths[i], widths[i + 1]));
-        RegisterComponents();
+        // Created in order, so a seeded model starts from the same weights whatever holds it; registered by name.
+        for (int i = 0; i + 1 < widths.Count; i++)
+        {
+            var layer = Linear(widths[i], widths[i + 1]);
+            _layers.Add(layer);
+            register_module($"fc{i + 1}", layer);
+        }
     }
+
+    /// <summary>The prefix of the last layer's parameters (<c>fc2.</c> for one hidden layer).</summary>
+    public string LastLayerPrefix => $"fc{_layers.Count}.";
+
+    /// <summary>Freezes everything except the last layer; returns the number of trainable parameters left.</summary>
+    public long FreezeAllButLastLayer() => ModuleFreezing.TrainOnly(this, LastLayerPrefix);
+
+    public long ParameterCount => parameters().Sum(p => p.numel());
 
     public int[] Widths { get; }
     public IReadOnlyList<Linear> Layers => _layers.ToList();
