@@ -2,7 +2,7 @@
 
 usage: moe_saved.py TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [none|router|all|peft] [NORM 1|0] [eager|grouped] [float32|bfloat16] [SHARED_WIDTH]
        moe_saved.py --gpt-oss TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K [none|router|experts|peft] [eager|grouped]
-       moe_saved.py --phimoe TOKENS HIDDEN EXPERT_WIDTH EXPERTS 2 none|router|all float32|bfloat16 INPUT_JITTER [eager|grouped]
+       moe_saved.py --phimoe TOKENS HIDDEN EXPERT_WIDTH EXPERTS 2 none|router|all|lora-router float32|bfloat16 INPUT_JITTER [eager|grouped]
        moe_saved.py --llama4 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all float32|bfloat16
        moe_saved.py --deepseek2 TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all SHARED GROUPS TOPK_GROUPS float32|bfloat16 eager|grouped LIMITED
        moe_saved.py --deepseek TOKENS HIDDEN EXPERT_WIDTH EXPERTS TOP_K none|router|all SHARED GROUPS TOPK_GROUPS float32|bfloat16 [eager|grouped]
@@ -214,14 +214,23 @@ def phimoe(T, h, I, E, mode, dtype=torch.float32, input_jitter=0.0, backend="eag
     train = mode == "all"
     x = torch.randn(T, h, dtype=dtype, requires_grad=True)
     gate = (torch.randn(E, h) * 0.1).to(dtype).requires_grad_(mode in ("router", "all"))
+    # lora-router: PEFT's LoRA layer on the frozen PhimoeRouter (rank 16, alpha 32, dropout 0; adapters in fp32, as
+    # PEFT's autocast_adapter_dtype keeps them): result = base(x); x = x.to(lora_A.dtype);
+    # result = result + lora_B(lora_A(x)) * scaling; result.to(the base result's dtype) (peft/tuners/lora/layer.py).
+    lora = None
+    if mode == "lora-router":
+        lora = ((torch.randn(16, h) * 0.1).requires_grad_(), torch.zeros(E, 16, requires_grad=True), 32 / 16)
     w1 = [(torch.randn(I, h) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
     w3 = [(torch.randn(I, h) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
     w2 = [(torch.randn(h, I) * 0.05).to(dtype).requires_grad_(train) for _ in range(E)]
-    weights = {t.storage().data_ptr(): t for t in [gate, *w1, *w2, *w3]}
+    weights = {t.storage().data_ptr(): t for t in [gate, *w1, *w2, *w3, *(lora[:2] if lora else [])]}
     y = x * 1.0
     if input_jitter > 0:
         y *= torch.empty_like(y).uniform_(1.0 - input_jitter, 1.0 + input_jitter)
     logits = F.linear(y, gate)
+    if lora is not None:
+        lora_a, lora_b, scaling = lora
+        logits = (logits + F.linear(F.linear(y.to(lora_a.dtype), lora_a), lora_b) * scaling).to(logits.dtype)
     first, first_i = _sparsemixer_pick(logits, logits, 0.01)
     second, second_i = _sparsemixer_pick(logits, torch.scatter(logits, -1, first_i, float("-inf")), 0.01)
     routing, selected = torch.concat((first, second), dim=-1), torch.concat((first_i, second_i), dim=-1)
@@ -389,7 +398,7 @@ if __name__ == "__main__":
     T, h, I, E, k = (int(v) for v in a[:5])
     mode = a[5] if len(a) > 5 else ""
     if family == "phimoe":
-        # phimoe: none|router|all (what trains) DTYPE INPUT_JITTER after the sizes (TOP_K is always 2)
+        # phimoe: none|router|all|lora-router (what trains) DTYPE INPUT_JITTER after the sizes (TOP_K is always 2)
         saved(*phimoe(T, h, I, E, mode, getattr(torch, a[6]), float(a[7]), a[8] if len(a) > 8 else "eager"))
     elif family == "llama4":
         # llama4: none|router|all (what trains) DTYPE after the five sizes

@@ -24,6 +24,8 @@ internal static class PlanTable
         if (plan.Architecture.Support == ModelSupport.Generic)
             console.MarkupLine($"[yellow]generic: activations approximate[/] ({Show.Markup(plan.Architecture.ModelType)} has no family here: weights from the safetensors headers, tensor roles from their names)");
         foreach (var warning in plan.Architecture.Warnings) console.MarkupLine($"[yellow]warning:[/] {Show.Markup(warning)}");
+        if (job.IsTraining)
+            foreach (var note in plan.Selection.Notes) console.MarkupLine($"[yellow]warning:[/] {Show.Markup(note)}");
 
         var table = new Table().Border(TableBorder.Rounded).Expand();
         table.AddColumn("Component");

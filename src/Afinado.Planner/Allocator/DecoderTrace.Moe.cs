@@ -36,13 +36,14 @@ internal sealed partial class DecoderTrace
     {
         long h = _a.HiddenSize, experts = _a.NumExperts, width = _a.ExpertWidth;
         var weight = Add(router.In * router.Out, training && router.Trainable);
-        // An nn.Linear router (Llama 4, PhiMoE, DeepSeek-V2) that LoRA adapts: its A and B are built after the base, as PEFT
-        // adds them. Their activations are left out, as the ledger leaves them out: these routers' forwards return routing
-        // tuples (Llama4Router, PhiMoE's), to which PEFT's LoRA layer cannot add its branch.
+        // An nn.Linear router that LoRA adapts (PhimoeRouter, called as a module that returns its logits; the selection never
+        // adapts Llama4Router or DeepseekV2's gate, see RouterCall): its A and B are built after the base, as PEFT adds
+        // them, and its branch runs in the router's linear like any adapted linear's.
+        Param? routerA = null, routerB = null;
         if (training && router.Lora && _p.Selection.Lora is { } routerLora)
         {
-            var routerA = Add((long)routerLora.Rank * router.In, true, _ad);
-            var routerB = Add(router.Out * (long)routerLora.Rank, true, _ad);
+            routerA = Add((long)routerLora.Rank * router.In, true, _ad);
+            routerB = Add(router.Out * (long)routerLora.Rank, true, _ad);
             _adapters.Add(routerA);
             _adapters.Add(routerB);
         }
@@ -68,7 +69,7 @@ internal sealed partial class DecoderTrace
         var biases = _a.MoeLoop == MoeTrainingLoop.GptOss
             ? (Add(experts * 2 * width, training && layer.ExpertsTrainable), Add(experts * h, training && layer.ExpertDownTrainable))
             : ((Param, Param)?)null;
-        return new MoeParams(new LinearParams(router, weight, null, null), gateUp, down)
+        return new MoeParams(new LinearParams(router, weight, routerA, routerB), gateUp, down)
         {
             GateUpLora = Factors("gate_up_proj"),
             DownLora = Factors("down_proj"),

@@ -22,6 +22,7 @@ internal sealed class ArchitectureFacts
         ShortModules = new string[n];
         IsLinear = new bool[n];
         IsLinearModule = new bool[n];
+        IsExpertRouter = new bool[n];
         IndexByName = new Dictionary<string, int>(n, StringComparer.Ordinal);
         for (int i = 0; i < n; i++)
         {
@@ -34,6 +35,7 @@ internal sealed class ArchitectureFacts
             // The expert router ([experts, hidden]) may be a parameter of its module; Qwen2-MoE's shared_expert_gate
             // ([1, hidden]) is an nn.Linear either way.
             bool expertRouter = t.Role == TensorRole.Router && t.Shape[0] == arch.NumExperts;
+            IsExpertRouter[i] = expertRouter;
             IsLinearModule[i] = IsLinear[i] && (t.Expert is null || !arch.RoutedExpertsAreParameters) && (!expertRouter || arch.RouterIsLinearModule);
             IndexByName[t.Name] = i;
         }
@@ -48,6 +50,8 @@ internal sealed class ArchitectureFacts
     /// bitsandbytes / torchao quantize (they replace modules). False for routed experts held as stacked parameters and
     /// for routers held as parameters of their modules (<see cref="ModelArchitecture.RoutedExpertsAreParameters"/>).</summary>
     public bool[] IsLinearModule { get; }
+    /// <summary>The weight of a MoE block's router over the routed experts ([experts, hidden]).</summary>
+    public bool[] IsExpertRouter { get; }
     public Dictionary<string, int> IndexByName { get; }
     public long ParameterCount { get; }
 }

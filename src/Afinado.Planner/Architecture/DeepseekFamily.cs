@@ -148,6 +148,7 @@ internal static class DeepseekFamily
             RoutedExpertsAreParameters = moe,
             // DeepseekV2Moe's gate is an nn.Linear; DeepseekV3TopkRouter holds its weight as a parameter.
             RouterIsLinearModule = !v3,
+            RouterCall = v3 ? RouterCall.Module : RouterCall.WeightRead,
             // DeepseekV3Config's default: renormalise the top-k weights.
             MoeRenormalizesTopK = moe && v3 && c.Bool("norm_topk_prob", true),
             AttentionDropout = c.Probability("attention_dropout", 0),

@@ -145,6 +145,7 @@ internal static class Llama4Family
             UnroutedMlpWidth = anyMoe ? Math.Max(expertWidth, anyDense ? denseWidth : 0) : 0,
             MoeRunsEveryExpert = anyMoe,
             MoeLoop = anyMoe ? MoeTrainingLoop.Llama4 : MoeTrainingLoop.Other,
+            RouterCall = RouterCall.ReturnsTuple,
             SlidingWindow = chunk is not null && chunked.Any(x => x) ? chunk : null,
             SlidingLayers = chunk is not null && chunked.Any(x => x) ? chunked : null,
             AttentionDropout = c.Probability("attention_dropout", 0),

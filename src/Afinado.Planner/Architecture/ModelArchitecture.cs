@@ -127,6 +127,10 @@ public sealed record ModelArchitecture
     /// DeepseekV3TopkRouter, GptOssTopKRouter).</summary>
     public bool RouterIsLinearModule { get; init; } = true;
 
+    /// <summary>How the MoE block uses an nn.Linear router, which decides what a LoRA adapter on it does
+    /// (<see cref="RouterCall"/>).</summary>
+    public RouterCall RouterCall { get; init; } = RouterCall.Module;
+
     /// <summary>transformers has an SDPA path for the attention (<c>_supports_sdpa</c>). gpt_oss has none: its learned sinks
     /// join the softmax, so transformers falls back to eager attention (an explicit sdpa raises).</summary>
     public bool SupportsSdpa { get; init; } = true;
@@ -385,4 +389,20 @@ public sealed record LatentAttention(int? QueryRank, int KvRank, int NopeHeadDim
 {
     /// <summary>Query and key width per head: the non-rotary and the rotary parts concatenated.</summary>
     public int QkHeadDim => NopeHeadDim + RopeHeadDim;
+}
+
+/// <summary>
+/// How a MoE block uses its nn.Linear router (transformers 5), which decides what PEFT's LoRA layer on it does: the
+/// layer replaces the module, and its forward adds <c>lora_B(lora_A(dropout(x))) · scaling</c> to the base layer's output.
+/// </summary>
+public enum RouterCall
+{
+    /// <summary>Called as a module that returns its logits (PhimoeRouter): the adapter's branch runs and trains.</summary>
+    Module,
+    /// <summary>The block reads <c>gate.weight</c> itself (DeepseekV2Moe: <c>F.linear(x.float(), self.gate.weight.float())</c>):
+    /// the adapter is built but never runs, so it gets no gradient and AdamW no state for it.</summary>
+    WeightRead,
+    /// <summary>Called as a module that returns a tuple (Llama4Router: <c>(router_scores, router_logits)</c>): LoRA's
+    /// forward reads <c>result.dtype</c> of the tuple and fails at the first step.</summary>
+    ReturnsTuple,
 }

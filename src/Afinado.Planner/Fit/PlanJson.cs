@@ -43,10 +43,12 @@ public static class PlanJson
         if (plan.Architecture.IsMoE) w.WriteNumber("active_parameters", plan.Architecture.ActiveParameterCount);
         // "generic": read from safetensors headers, weights exact and activations the generic decoder's (approximate).
         w.WriteString("support", plan.Architecture.Support == ModelSupport.Generic ? "generic" : "exact");
-        if (plan.Architecture.Warnings.Count > 0)
+        // The config's warnings, then (training) where the selection departs from what PEFT would do with the same flags.
+        IReadOnlyList<string> warnings = job.IsTraining ? [.. plan.Architecture.Warnings, .. sel.Notes] : plan.Architecture.Warnings;
+        if (warnings.Count > 0)
         {
             w.WriteStartArray("warnings");
-            foreach (var warning in plan.Architecture.Warnings) w.WriteStringValue(warning);
+            foreach (var warning in warnings) w.WriteStringValue(warning);
             w.WriteEndArray();
         }
         w.WriteNumber("trainable_parameters", job.IsTraining ? sel.TrainableParameters : 0);

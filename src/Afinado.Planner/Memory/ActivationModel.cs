@@ -303,6 +303,9 @@ internal static class ActivationModel
             // The TopKRouters' linear reads the block input itself, which trainable shared-expert linears keep already.
             bool sameTensor = s.R == s.C && (!deepseek || rc == c) && L.MlpIn.Any(l => l.Trainable);
             if (router.Trainable && !sameTensor) bytes += (deepseek ? rc : c) * h;
+            // A LoRA layer on the router (PhimoeRouter; the selection adapts no other, see RouterCall) runs its branch on
+            // the block input, which no frozen consumer keeps: its dropout copy and mask, or the input itself, and A's output.
+            if (router.Lora) lora += LoraSaved(router, s, shared: router.Trainable || sameTensor);
             // Mixtral: softmax(dtype=float32); DeepSeek: sigmoid in the router's dtype (gather reads the same tensor);
             // PhiMoE: sparsemixer's two picks (below).
             if (!phimoe) bytes += (deepseek ? rc : 4.0) * a.NumExperts;

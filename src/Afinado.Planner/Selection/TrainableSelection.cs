@@ -23,9 +23,10 @@ public sealed class TrainableSelection
     private HashSet<string>? _adapterNames;
 
     private TrainableSelection(ModelArchitecture arch, ArchitectureFacts facts, TrainingMethod method, IReadOnlyList<TensorPattern> freeze,
-        LoraConfig? lora, bool[] trainable, bool[] adapted, bool[]? stackAdapted = null)
+        LoraConfig? lora, bool[] trainable, bool[] adapted, bool[]? stackAdapted = null, IReadOnlyList<string>? notes = null)
     {
         _stackAdapted = stackAdapted ?? new bool[trainable.Length];
+        Notes = notes ?? [];
         Architecture = arch;
         _facts = facts;
         Method = method;
@@ -101,6 +102,8 @@ public sealed class TrainableSelection
 
     public ModelArchitecture Architecture { get; }
     public TrainingMethod Method { get; }
+    /// <summary>Where the selection differs from what PEFT would do with the same flags, and why (shown with the plan).</summary>
+    public IReadOnlyList<string> Notes { get; }
     public IReadOnlyList<TensorPattern> FreezePatterns { get; }
     /// <summary>The LoRA configuration for lora/qlora; null otherwise.</summary>
     public LoraConfig? Lora { get; }
@@ -230,6 +233,10 @@ public sealed class TrainableSelection
         {
             bool found = false;
             for (int i = 0; i < tensors.Count && !found; i++) found = facts.IsLinearModule[i] && ModuleMatches(facts.Modules[i], target);
+            for (int i = 0; i < tensors.Count; i++)
+                if (facts.IsLinearModule[i] && facts.IsExpertRouter[i] && ModuleMatches(facts.Modules[i], target) && RouterAdapterProblem(arch) is { } problem)
+                    throw new InputError("--lora-targets", $"\"{target}\" adapts {facts.Modules[i]}: {problem}",
+                        "Leave the router out of --lora-targets (all-linear leaves it out too).");
             if (!found)
                 throw new InputError("--lora-targets", $"\"{target}\" is not a linear module of {Describe(arch)}" +
                     (arch.RoutedExpertsAreParameters ? " (transformers 5 holds its routed experts and router as parameters, not nn.Linear modules)" : ""),
@@ -261,15 +268,39 @@ public sealed class TrainableSelection
                     : arch.RoutedExpertsAreParameters ? "Its stacked expert parameters are: mlp.experts.gate_up_proj, mlp.experts.down_proj."
                     : $"{Describe(arch)} has no stacked expert parameters; use --lora-targets.");
         }
+        // PEFT's all-linear takes every nn.Linear but the output head, routers included; a router that a LoRA layer cannot
+        // serve is left out, as LoraConfig(target_modules="all-linear", exclude_modules=["<router>"]) would.
+        var notes = new List<string>();
+        string? leftOut = null;
         for (int i = 0; i < tensors.Count; i++)
         {
             if (!facts.IsLinearModule[i]) continue;
             bool hit = allLinear && tensors[i].Role != TensorRole.LmHead;
+            if (hit && facts.IsExpertRouter[i] && RouterAdapterProblem(arch) is not null)
+            {
+                leftOut ??= facts.ShortModules[i];
+                hit = false;
+            }
             foreach (var t in named) hit |= ModuleMatches(facts.Modules[i], t);
             adapted[i] = hit;
         }
-        return new(arch, facts, method, [], lora, new bool[tensors.Count], adapted, stackAdapted);
+        if (leftOut is not null)
+            notes.Add($"all-linear leaves out the MoE router ({leftOut}): {RouterAdapterProblem(arch)}; " +
+                $"the plan is LoraConfig(target_modules=\"all-linear\", exclude_modules=[\"{leftOut}\"]), which PEFT runs");
+        return new(arch, facts, method, [], lora, new bool[tensors.Count], adapted, stackAdapted, notes);
     }
+
+    /// <summary>Why a LoRA layer on this model's nn.Linear router would not train (null: it would, as on PhiMoE's).</summary>
+    private static string? RouterAdapterProblem(ModelArchitecture arch) => arch.RouterCall switch
+    {
+        // peft/tuners/lora/layer.py Linear.forward: result = self.base_layer(x); torch_result_dtype = result.dtype.
+        RouterCall.ReturnsTuple => "its forward returns (router_scores, router_logits), and PEFT's LoRA layer reads that " +
+            "tuple's dtype at the first step (AttributeError: 'tuple' object has no attribute 'dtype')",
+        // DeepseekV2Moe.forward: F.linear(hidden_states.float(), self.gate.weight.float()).
+        RouterCall.WeightRead => "the block reads its weight directly (F.linear(x.float(), gate.weight.float())), so a LoRA " +
+            "layer there never runs: its adapter gets no gradient, and DDP stops on the unused parameters",
+        _ => null,
+    };
 
     /// <summary>The per-expert linears a transformers 5 stack name covers: <c>experts.gate_up_proj</c> the gate and up
     /// projections, <c>experts.down_proj</c> the down projection; null for any other name.</summary>

@@ -180,6 +180,8 @@ public class MoeActivationInteropTests
     [InlineData(64, 32, 48, 8, "float32", 0.0, "none", "grouped")]
     [InlineData(96, 40, 24, 16, "bfloat16", 0.01, "router", "grouped")]
     [InlineData(64, 32, 48, 8, "bfloat16", 0.01, "all", "grouped")]
+    [InlineData(64, 32, 48, 8, "float32", 0.0, "lora-router", "eager")]
+    [InlineData(64, 32, 48, 8, "bfloat16", 0.01, "lora-router", "grouped")]
     public void Phimoe_block_activations_equal_the_tensors_autograd_saves(int tokens, int hidden, int width, int experts, string dtype, double inputJitter, string trains,
         string backend)
     {
@@ -196,9 +198,14 @@ public class MoeActivationInteropTests
             "all" => new Job { Method = TrainingMethod.Full, Precision = precision, Batch = 1, Seq = tokens },
             // Only the router trains (everything else frozen): it keeps its input.
             "router" => new Job { Method = TrainingMethod.Freeze, FreezePatterns = ["**.self_attn", "**.experts", "model.embed_tokens", "**norm", "lm_head"], Precision = precision, Batch = 1, Seq = tokens },
+            // PEFT's LoRA layer on the router (PhimoeRouter returns its logits, so the branch runs), q_proj too so the
+            // block input needs a gradient as in the other cases.
+            "lora-router" => new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj", "gate"], Dropout = 0 }, Precision = precision, Batch = 1, Seq = tokens },
             _ => new Job { Method = TrainingMethod.Lora, Lora = new LoraConfig { Targets = ["q_proj"], Dropout = 0 }, Precision = precision, Batch = 1, Seq = tokens },
         } with { Experts = backendKind };
-        AssertMlpActivationsEqualAutograd(arch, job, bf16 ? GpuCatalog.Get("h100") : Device.Cpu(),
+        // The router adapter's tensors are on the LoRA line: the difference it makes there joins the block's MLP line.
+        var withoutRouterAdapter = trains == "lora-router" ? job with { Lora = job.Lora! with { Targets = ["q_proj"] } } : null;
+        AssertMlpActivationsEqualAutograd(arch, job, bf16 ? GpuCatalog.Get("h100") : Device.Cpu(), withoutRouterAdapter,
             "--phimoe", $"{tokens}", $"{hidden}", $"{width}", $"{experts}", "2", trains, dtype, inputJitter.ToString(System.Globalization.CultureInfo.InvariantCulture), backend);
     }
     /// <summary>Qwen2-MoE's block adds a shared expert on every token, scaled by sigmoid(shared_expert_gate(x)): the
@@ -255,10 +262,22 @@ public class MoeActivationInteropTests
     }
     /// <summary>Plans <paramref name="job"/> on <paramref name="device"/> and runs bench/interop/moe_saved.py with
     /// <paramref name="scriptArgs"/>: the MLP activation line equals the bytes autograd saved, to the byte.</summary>
-    private static void AssertMlpActivationsEqualAutograd(ModelArchitecture arch, Job job, Device device, params string[] scriptArgs)
+    private static void AssertMlpActivationsEqualAutograd(ModelArchitecture arch, Job job, Device device, params string[] scriptArgs) =>
+        AssertMlpActivationsEqualAutograd(arch, job, device, null, scriptArgs);
+
+    /// <param name="loraBaseline">The same job without an adapter inside the block: the LoRA line's difference is the
+    /// block's adapter tensors, which the script measures with the block.</param>
+    private static void AssertMlpActivationsEqualAutograd(ModelArchitecture arch, Job job, Device device, Job? loraBaseline, params string[] scriptArgs)
     {
         var plan = Fit.Planner.Create(arch, job, [device], suggestFixes: false);
         double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsMlp).Bytes;
+        if (loraBaseline is not null)
+        {
+            double Lora(Fit.Plan p) => p.Ledger.Tensors.Where(e => e.Kind == LineKind.ActivationsLora).Sum(e => e.Bytes);
+            double blockAdapter = Lora(plan) - Lora(Fit.Planner.Create(arch, loraBaseline, [device], suggestFixes: false));
+            Assert.True(blockAdapter > 0, "the block's adapter adds no LoRA activations");
+            planned += blockAdapter;
+        }
         var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "moe_saved.py"), scriptArgs);
         Assert.True(code == 0, output);
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
