@@ -14,8 +14,6 @@ namespace Afinado.Evaluation.Experiments;
 /// </summary>
 public static class ClassSplitEvaluation
 {
-    public const string LastLayer = "last-layer";
-
     /// <summary>The recipe's settings for <paramref name="options"/>: its classes are the tasks' (refused unless every
     /// task is a classification task and there is one target).</summary>
     public static ClassSplitTraining TrainingFor(ClassSplitOptions options)
@@ -42,46 +40,24 @@ public static class ClassSplitEvaluation
         using var baseModel = ClassSplitRecipe.NewModel(t, run.BasePath);
         using var finetuned = ClassSplitRecipe.NewModel(t, run.FinetunedPath);
         using var lastLayer = ClassSplitRecipe.NewModel(t, run.LastLayerPath);
-        var scores = new List<IReadOnlyDictionary<string, TaskScores>>();
-        foreach (var spec in options.Tasks.OrderBy(s => s.Role))
+        var tasks = options.Tasks.OrderBy(s => s.Role).Select(spec =>
         {
             var idx = test.Subsample(spec.Classes!.ToArray(), options.TestPerClass, t.Seed + 3);
-            var task = new ClassificationTask(new TaskInfo(spec.Name, spec.Role, TaskInfo.Classification, "accuracy", true),
+            return (IEvalTask)new ClassificationTask(new TaskInfo(spec.Name, spec.Role, TaskInfo.Classification, "accuracy", true),
                 test.PixelsOf(idx), test.LabelsOf(idx), FashionMnist.Pixels);
-            var byModel = new Dictionary<string, TaskScores>
-            {
-                [FinetuneComparison.Base] = task.Score(baseModel, FinetuneComparison.Base),
-                [FinetuneComparison.Finetuned] = task.Score(finetuned, FinetuneComparison.Finetuned),
-            };
-            if (spec.Role == TaskRole.Target) byModel[LastLayer] = task.Score(lastLayer, LastLayer);
-            scores.Add(byModel);
-        }
-        Predictions.PredictionWriter.Write(outDir, scores);
+        });
         var cost = new FinetuneCost(run.Summary.WallSeconds, run.Summary.ProcessPeakBytes);
-        var (tasks, gains, forgetting, verdict) = FinetuneComparison.Compare(scores, new Dictionary<string, string> { [LastLayer] = "training only the last layer" },
-            cost, options.Policy, options.Bins, options.Resamples, t.Seed);
+        var comparison = SplitScoring.ScoreAndCompare(tasks, new(baseModel, finetuned, lastLayer), "training only the last layer",
+            cost, options.Policy, options.Bins, options.Resamples, t.Seed, outDir);
 
         bool es = t.Rule == LearningRule.Es;
-        var manifest = run.Summary.Manifest;
-        var result = new EvaluationResult
-        {
-            ResultKey = PinnedIdentity.ResultKey(manifest),
-            BaseSha256 = manifest.BaseSha256!,
-            FinetunedSha256 = manifest.OutputSha256,
-            Description = $"Fashion-MNIST class split: MLP 784-{t.Hidden}-10 base on classes {string.Join(',', t.RetainedClasses)} " +
-                          (run.BaseLog is null ? $"(pinned base {t.BaseWeights!.Sha256[..12]}…)" : $"({t.BaseEpochs} epochs, final loss {run.BaseLog.FinalLoss:0.000})") +
-                          $", finetuned by {(es ? "es" : "backprop")} on {string.Join(',', t.TargetClasses)} " +
-                          (es ? $"({t.EsGenerations} generations × {t.EsPopulation} antithetic pairs, σ {t.EsSigma}" : $"({t.FinetuneEpochs} epochs") +
-                          $", {run.FinetuneLog.Steps} steps, final loss {run.FinetuneLog.FinalLoss:0.000}); last-layer alternative final loss {run.LastLayerLog.FinalLoss:0.000}; " +
-                          $"{t.TrainPerClass} train / {options.TestPerClass} test images per class" +
-                          (t.ReplayPerClass > 0 ? $"; {t.ReplayPerClass} replayed images per retained class in the finetuning data" : "") + $"; seed {t.Seed}",
-            Tasks = tasks,
-            Gains = gains,
-            Forgetting = forgetting,
-            Verdict = verdict,
-            Cost = cost,
-        };
-        File.WriteAllText(Path.Combine(outDir, RunDirectory.EvaluationFile), EvalJson.Serialize(result));
-        return result;
+        string description = $"Fashion-MNIST class split: MLP 784-{t.Hidden}-10 base on classes {string.Join(',', t.RetainedClasses)} " +
+            (run.BaseLog is null ? $"(pinned base {t.BaseWeights!.Sha256[..12]}…)" : $"({t.BaseEpochs} epochs, final loss {run.BaseLog.FinalLoss:0.000})") +
+            $", finetuned by {(es ? "es" : "backprop")} on {string.Join(',', t.TargetClasses)} " +
+            (es ? $"({t.EsGenerations} generations × {t.EsPopulation} antithetic pairs, σ {t.EsSigma}" : $"({t.FinetuneEpochs} epochs") +
+            $", {run.FinetuneLog.Steps} steps, final loss {run.FinetuneLog.FinalLoss:0.000}); last-layer alternative final loss {run.LastLayerLog.FinalLoss:0.000}; " +
+            $"{t.TrainPerClass} train / {options.TestPerClass} test images per class" +
+            (t.ReplayPerClass > 0 ? $"; {t.ReplayPerClass} replayed images per retained class in the finetuning data" : "") + $"; seed {t.Seed}";
+        return SplitScoring.Write(outDir, run.Summary.Manifest, description, cost, comparison);
     }
 }

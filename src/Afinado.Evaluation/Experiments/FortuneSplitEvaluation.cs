@@ -12,8 +12,6 @@ namespace Afinado.Evaluation.Experiments;
 /// </summary>
 public static class FortuneSplitEvaluation
 {
-    public const string LastLayer = "last-layer";
-
     /// <summary>The recipe's settings for <paramref name="options"/>: its texts are the tasks' (refused unless every task is
     /// a language-modelling task with one target). A bad <c>--scale-model</c> fails here, before anything trains.</summary>
     public static FortuneSplitTraining TrainingFor(FortuneSplitOptions options)
@@ -36,19 +34,8 @@ public static class FortuneSplitEvaluation
         using var baseModel = FortuneSplitRecipe.NewModel(t, run.BasePath);
         using var finetuned = FortuneSplitRecipe.NewModel(t, run.FinetunedPath);
         using var lastLayer = FortuneSplitRecipe.NewModel(t, run.LastLayerPath);
-        var scores = new List<IReadOnlyDictionary<string, TaskScores>>();
-        foreach (var spec in options.Tasks.OrderBy(s => s.Role))
-        {
-            var task = new LanguageModellingTask(LanguageModellingTask.Describe(spec.Name, spec.Role), run.HeldOut[spec.Name]);
-            var byModel = new Dictionary<string, TaskScores>
-            {
-                [FinetuneComparison.Base] = task.Score(baseModel, FinetuneComparison.Base),
-                [FinetuneComparison.Finetuned] = task.Score(finetuned, FinetuneComparison.Finetuned),
-            };
-            if (spec.Role == TaskRole.Target) byModel[LastLayer] = task.Score(lastLayer, LastLayer);
-            scores.Add(byModel);
-        }
-        Predictions.PredictionWriter.Write(outDir, scores);
+        var tasks = options.Tasks.OrderBy(s => s.Role).Select(spec =>
+            (IEvalTask)new LanguageModellingTask(LanguageModellingTask.Describe(spec.Name, spec.Role), run.HeldOut[spec.Name]));
         var cost = new FinetuneCost(run.Summary.WallSeconds, run.Summary.ProcessPeakBytes);
         if (options.ScaleModel is { } scaleModel)
         {
@@ -56,26 +43,13 @@ public static class FortuneSplitEvaluation
             var (hours, name, parameters) = ScaleCostEstimate.ForTokens(scaleModel, tokens, options.ScaleTflops);
             cost = cost with { GpuHoursAtScale = hours, ScaleModel = $"{name} ({parameters / 1e9:0.##}B parameters, {tokens:N0} tokens, 6·P·D at {options.ScaleTflops:0.#} TFLOP/s)" };
         }
-        var (tasks, gains, forgetting, verdict) = FinetuneComparison.Compare(scores, new Dictionary<string, string> { [LastLayer] = "training only the output layer" },
-            cost, options.Policy, options.Bins, options.Resamples, t.Seed);
+        var comparison = SplitScoring.ScoreAndCompare(tasks, new(baseModel, finetuned, lastLayer), "training only the output layer",
+            cost, options.Policy, options.Bins, options.Resamples, t.Seed, outDir);
 
-        var manifest = run.Summary.Manifest;
         var retained = t.Texts.Where(x => !x.Target).Select(x => x.Name);
-        var result = new EvaluationResult
-        {
-            ResultKey = PinnedIdentity.ResultKey(manifest),
-            BaseSha256 = manifest.BaseSha256!,
-            FinetunedSha256 = manifest.OutputSha256,
-            Description = $"Fortunes split: byte-level window LM (context {t.Context}, {run.Summary.TotalParameters:N0} parameters) base on {string.Join(", ", retained)} " +
-                          $"({t.BaseSteps} steps, final loss {run.BaseLog.FinalLoss:0.000}), finetuned by backprop on '{t.Texts.Single(x => x.Target).Name}' ({t.FinetuneSteps} steps, final loss {run.FinetuneLog.FinalLoss:0.000}); " +
-                          $"output-layer alternative final loss {run.LastLayerLog.FinalLoss:0.000}; {t.TrainItemsPerTask} train / {t.TestItemsPerTask} held-out fortunes per task, ≤ {t.MaxTokens} bytes each; seed {t.Seed}",
-            Tasks = tasks,
-            Gains = gains,
-            Forgetting = forgetting,
-            Verdict = verdict,
-            Cost = cost,
-        };
-        File.WriteAllText(Path.Combine(outDir, RunDirectory.EvaluationFile), EvalJson.Serialize(result));
-        return result;
+        string description = $"Fortunes split: byte-level window LM (context {t.Context}, {run.Summary.TotalParameters:N0} parameters) base on {string.Join(", ", retained)} " +
+            $"({t.BaseSteps} steps, final loss {run.BaseLog.FinalLoss:0.000}), finetuned by backprop on '{t.Texts.Single(x => x.Target).Name}' ({t.FinetuneSteps} steps, final loss {run.FinetuneLog.FinalLoss:0.000}); " +
+            $"output-layer alternative final loss {run.LastLayerLog.FinalLoss:0.000}; {t.TrainItemsPerTask} train / {t.TestItemsPerTask} held-out fortunes per task, ≤ {t.MaxTokens} bytes each; seed {t.Seed}";
+        return SplitScoring.Write(outDir, run.Summary.Manifest, description, cost, comparison);
     }
 }
