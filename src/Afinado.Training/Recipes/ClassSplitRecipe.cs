@@ -126,35 +126,11 @@ public static class ClassSplitRecipe
             ? new(pinnedBase.Path, pinnedBase.Sha256, new FileInfo(pinnedBase.Path).Length)
             : RunManifest.Hash(basePath);
         var manifest = SplitRunFolder.WriteConfigAndManifest(outDir, t, [baseHash], [finetunedPath], dataFiles, t.Seed);
-        long total = finetuned.ParameterCount;
-        long weightBytes = finetuned.parameters().Sum(p => p.numel() * p.element_size());
-        var summary = new RunSummary
-        {
-            Status = "completed",
-            Method = "full",
-            Rule = es ? "es" : "backprop",
-            MaxSteps = (int)ftLog.Steps,
-            // Backprop: one forward per step; ES: one per antithetic candidate (2 × population) per generation.
-            ForwardPasses = es ? ftLog.Steps * 2 * t.EsPopulation : ftLog.Steps,
-            TrainPositions = ftLog.Steps * (es ? t.EsBatch : t.BatchSize),
-            Manifest = manifest,
-            TotalParameters = total,
-            TrainableParameters = total,
-            PlannedPeakBytes = null,
-            // The recipe does not meter its tensors: the whole process's peak resident set, never compared with a plan.
-            ProcessPeakBytes = peakAfter,
-            FinalTrainLoss = ftLog.FinalLoss,
-            Steps = ftLog.Steps,
-            WallSeconds = ftLog.WallSeconds,
-            LossCurve = ftLog.LossCurve,
-            PlannedBreakdown = RunSummary.Breakdown(PlannedLedger(total, t)),
-            // ES never calls backward, so it has no gradients to measure; backprop's rule measured them while the
-            // optimizer stepped (it drops them at the end of each step).
-            MeasuredBreakdown = es
-                ? new Dictionary<string, long> { ["weights"] = weightBytes }
-                : new Dictionary<string, long> { ["weights"] = weightBytes, ["gradients"] = ftLog.PeakGradientBytes },
-        };
-        SplitRunFolder.WriteSummary(outDir, summary);
+        // Backprop: one forward per step; ES: one per antithetic candidate (2 × population) per generation, and no backward
+        // pass, so no gradients to measure.
+        var summary = SplitRunFolder.WriteSummary(outDir, manifest, finetuned, ftLog, es ? "es" : "backprop", (int)ftLog.Steps,
+            forwardPasses: es ? ftLog.Steps * 2 * t.EsPopulation : ftLog.Steps, trainPositions: ftLog.Steps * (es ? t.EsBatch : t.BatchSize),
+            peakAfter, PlannedLedger(finetuned.ParameterCount, t), measuredGradients: !es);
         return new ClassSplitRun(t, basePath, finetunedPath, lastLayerPath, baseLog, ftLog, llLog, summary);
     }
 

@@ -108,33 +108,9 @@ public static class FortuneSplitRecipe
         lastLayer.save(lastLayerPath);
 
         var manifest = SplitRunFolder.WriteConfigAndManifest(outDir, t, [RunManifest.Hash(basePath)], [finetunedPath], files, t.Seed);
-        long total = finetuned.parameters().Sum(p => p.numel());
-        var summary = new RunSummary
-        {
-            Status = "completed",
-            Method = "full",
-            Rule = "backprop",
-            MaxSteps = t.FinetuneSteps,
-            ForwardPasses = ftLog.Steps,
-            TrainPositions = ftLog.Steps * t.Batch * t.Window,
-            Manifest = manifest,
-            TotalParameters = total,
-            TrainableParameters = total,
-            // The recipe does not meter its tensors: the whole process's peak resident set, never compared with a plan.
-            ProcessPeakBytes = peak,
-            FinalTrainLoss = ftLog.FinalLoss,
-            Steps = ftLog.Steps,
-            WallSeconds = ftLog.WallSeconds,
-            LossCurve = ftLog.LossCurve,
-            PlannedBreakdown = RunSummary.Breakdown(RecipeMemory.FullAdamW(total)),
-            MeasuredBreakdown = new Dictionary<string, long>
-            {
-                ["weights"] = finetuned.parameters().Sum(p => p.numel() * p.element_size()),
-                // The rule drops the gradients at the end of each step; it measured them while the optimizer stepped.
-                ["gradients"] = ftLog.PeakGradientBytes,
-            },
-        };
-        SplitRunFolder.WriteSummary(outDir, summary);
+        var summary = SplitRunFolder.WriteSummary(outDir, manifest, finetuned, ftLog, "backprop", t.FinetuneSteps,
+            forwardPasses: ftLog.Steps, trainPositions: ftLog.Steps * t.Batch * t.Window, peak,
+            RecipeMemory.FullAdamW(finetuned.parameters().Sum(p => p.numel())), measuredGradients: true);
         return new FortuneSplitRun(t, basePath, finetunedPath, lastLayerPath, baseLog, ftLog, llLog, summary,
             split.ToDictionary(kv => kv.Key, kv => kv.Value.Test));
     }

@@ -1,7 +1,10 @@
 using System.Text.Json;
+using Afinado.Planner.Memory;
 using Afinado.Training.IO;
 using Afinado.Training.Loop;
 using Afinado.Training.Runs;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Afinado.Training.Recipes;
 
@@ -36,6 +39,39 @@ internal static class SplitRunFolder
         return manifest;
     }
 
-    public static void WriteSummary(string outDir, RunSummary summary) =>
+    /// <summary>
+    /// Writes the summary of a split's finetune (every parameter trains): its log, the forward passes and positions it
+    /// trained on, the planned ledger, and what it measured — the weights and, for a rule with a backward pass, the
+    /// gradients the rule held while the optimizer stepped (it drops them at the end of each step). The recipes do not
+    /// meter their tensors: <paramref name="processPeakBytes"/> is the whole process's peak resident set, never compared
+    /// with a plan.
+    /// </summary>
+    public static RunSummary WriteSummary(string outDir, RunManifest manifest, nn.Module finetuned, TrainingLog log, string rule, int maxSteps,
+        long forwardPasses, long trainPositions, long processPeakBytes, IEnumerable<LedgerEntry> planned, bool measuredGradients)
+    {
+        long total = finetuned.parameters().Sum(p => p.numel());
+        var measured = new Dictionary<string, long> { ["weights"] = finetuned.parameters().Sum(p => p.numel() * p.element_size()) };
+        if (measuredGradients) measured["gradients"] = log.PeakGradientBytes;
+        var summary = new RunSummary
+        {
+            Status = "completed",
+            Method = "full",
+            Rule = rule,
+            MaxSteps = maxSteps,
+            ForwardPasses = forwardPasses,
+            TrainPositions = trainPositions,
+            Manifest = manifest,
+            TotalParameters = total,
+            TrainableParameters = total,
+            ProcessPeakBytes = processPeakBytes,
+            FinalTrainLoss = log.FinalLoss,
+            Steps = log.Steps,
+            WallSeconds = log.WallSeconds,
+            LossCurve = log.LossCurve,
+            PlannedBreakdown = RunSummary.Breakdown(planned),
+            MeasuredBreakdown = measured,
+        };
         AtomicFile.WriteAllText(Path.Combine(outDir, LanguageModelRun.SummaryFile), JsonSerializer.Serialize(summary, TrainConfig.Json));
+        return summary;
+    }
 }
