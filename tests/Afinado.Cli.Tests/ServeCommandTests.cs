@@ -164,6 +164,19 @@ public sealed class ServeCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_page_shows_the_plans_warnings_as_the_cli_prints_them()
+    {
+        // Llama 4's all-linear leaves the router out (its forward returns a tuple PEFT's LoRA layer cannot add to).
+        string[] args = ["--model", "meta-llama/Llama-4-Scout-17B-16E", "--method", "qlora", "--seq", "512", "--gpu", "h200"];
+        using var plan = JsonDocument.Parse(await Cli(args));
+        string warning = plan.RootElement.GetProperty("model").GetProperty("warnings")[0].GetString()!;
+        string dom = await Chromium(_server.Address + "/" + Query(args)[("/api/plan".Length)..]);
+        // The DOM dump escapes only &, < and > in text: compare the warning up to its first quote.
+        Assert.StartsWith("all-linear leaves out the MoE router", warning);
+        Assert.Contains("warning: " + warning[..warning.IndexOfAny(['\'', '"'])], dom);
+    }
+
+    [Fact]
     public async Task The_page_draws_the_memory_curve_with_the_clis_largest_fits()
     {
         string[] args = ["--model", "Qwen/Qwen3-8B", "--curve", "seq", "--curve-points", "512,1024,2048,4096", "--gpu", "h100", "--gpu", "rtx4090"];
