@@ -1,6 +1,6 @@
 """Bytes autograd keeps for backward in gpt-oss's eager attention with sinks, on CPU in fp32 or bf16.
 
-usage: sinks_attention_saved.py BATCH SEQ HEADS KV_HEADS HEAD_DIM float32|bfloat16
+usage: sinks_attention_saved.py [--llama4] BATCH SEQ HEADS KV_HEADS HEAD_DIM float32|bfloat16
 
 Runs the attention as transformers' gpt_oss eager_attention_forward does: K/V repeated to the query heads (repeat_kv),
 q·kᵀ times the scale, plus the causal mask, the per-head sink logit concatenated as one more column, the row maximum
@@ -8,6 +8,9 @@ subtracted, softmax in the logits' own dtype, the sink column dropped, the produ
 contiguous. q, k and v need a gradient (as when LoRA adapts their projections); the sinks are frozen. Walks the autograd
 graph, sums the distinct storages its nodes saved, and prints {"saved_bytes": N, "scores_bytes": M, "breakdown": …},
 where scores_bytes leaves out q and the (repeated) k and v: what the attention keeps per score and per row.
+With --llama4, Llama 4's eager_attention_forward instead (transformers models/llama4: "llama4 doesn't cast attn
+weights to fp32"): q·kᵀ times the scale, plus the causal mask, softmax(attn_weights, dim=-1) in the scores' dtype, the
+product with V.
 An independent measurement for the planner's attention-scores line: it shares no code with it (the graph walk is
 moe_saved.py's).
 """
@@ -41,15 +44,32 @@ def sinks_attention(q, k, v, sinks, scaling):
     return out.transpose(1, 2).contiguous(), key_states, value_states
 
 
+def llama4_attention(q, k, v, scaling):
+    groups = q.shape[1] // k.shape[1]
+    key_states, value_states = repeat_kv(k, groups), repeat_kv(v, groups)
+    s = q.shape[-2]
+    mask = torch.triu(torch.full((s, s), float("-inf"), dtype=q.dtype), diagonal=1)[None, None]
+    attn_weights = torch.matmul(q, key_states.transpose(2, 3)) * scaling
+    attn_weights = attn_weights + mask
+    attn_weights = F.softmax(attn_weights, dim=-1)
+    out = torch.matmul(attn_weights, value_states)
+    return out.transpose(1, 2).contiguous(), key_states, value_states
+
+
 def main():
-    b, s, heads, kv_heads, d = (int(x) for x in sys.argv[1:6])
-    dtype = getattr(torch, sys.argv[6])
+    args = sys.argv[1:]
+    llama4 = args[0] == "--llama4"
+    if llama4:
+        args = args[1:]
+    b, s, heads, kv_heads, d = (int(x) for x in args[:5])
+    dtype = getattr(torch, args[5])
     torch.manual_seed(0)
     q = torch.randn(b, heads, s, d, dtype=dtype, requires_grad=True)
     k = torch.randn(b, kv_heads, s, d, dtype=dtype, requires_grad=True)
     v = torch.randn(b, kv_heads, s, d, dtype=dtype, requires_grad=True)
     sinks = torch.randn(heads, dtype=dtype)
-    out, key_states, value_states = sinks_attention(q, k, v, sinks, d ** -0.5)
+    out, key_states, value_states = (llama4_attention(q, k, v, d ** -0.5) if llama4
+                                     else sinks_attention(q, k, v, sinks, d ** -0.5))
     storages, breakdown = saved_storages(out, {})
     projections = {t.storage().data_ptr() for t in (q, key_states, value_states)}
     scores = sum(n for ptr, n in storages.items() if ptr not in projections)

@@ -21,8 +21,6 @@ public static class ReservedMemory
         if (a.Support == ModelSupport.Generic) return "a decoder read from its checkpoint's headers is not traced";
         if (a.IsMoE && MoeNotTraced(profile, job) is { } moe) return moe;
         if (a.CrossAttentionLayers > 0) return "cross-attention layers are not traced";
-        // Llama 4's eager_attention_forward keeps its softmax in the scores' dtype (no fp32 cast), which the trace does not follow.
-        if (a.Llama4Attention && job.Attention == AttentionKernel.Eager) return "Llama 4's eager attention is not traced (sdpa and flash are)";
         if (!job.IsTraining) return null;
         return job.Rule != LearningRule.Backprop ? $"the {job.Rule.Name()} rule's step is not traced"
             : job.OptimizerInBackward ? "optimizer-in-backward steps are not traced"

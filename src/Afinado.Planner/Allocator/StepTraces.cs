@@ -682,6 +682,27 @@ internal sealed partial class DecoderTrace
                 scores = probs;
                 boundUntilReturn = shifted;
             }
+            else if (_a.Llama4Attention)
+            {
+                // Llama 4's eager_attention_forward: softmax(attn_weights, dim=-1) in the scores' dtype (no fp32 cast); the
+                // scores are freed when the statement rebinds them. Under autocast softmax is on the fp32 list (an fp32
+                // copy in, the fp32 output kept), and the product with V casts the probabilities back to 16 bits.
+                int masked = MaskedScores(q, kr, ob, s, keys);
+                bool autocastFp32 = _amp && ob < 4;
+                int input = masked;
+                if (autocastFp32) { input = _t.New(4 * pairs); _t.Op(input, [masked]); }
+                int probs = _t.New((autocastFp32 ? 4 : ob) * pairs);
+                _t.Op(probs, [input], saved: [probs]);
+                if (autocastFp32) _t.Drop(input);
+                _t.Drop(masked);
+                scores = probs;
+                if (autocastFp32)
+                {
+                    scores = _t.New(ob * pairs);
+                    _t.Op(scores, [probs]);
+                    _t.Drop(probs);
+                }
+            }
             else scores = EagerProbabilities(q, kr, ob, s, keys);
             int o = _t.New(ob * T * qW);
             _t.Op(o, [scores, vr], saved: [scores, vr]);

@@ -92,8 +92,14 @@ internal static class ActivationModel
                     // softmax over s + 1 columns in the logits' dtype (the product with V reads the same tensor) and the row
                     // maximum's int64 indices; cat, the sink's expand and the subtraction keep nothing.
                     saved.AttentionScores += c * rows * (s.Seq + 1) + 8 * rows + (s.Dropout > 0 ? pairs * (1 + c) : 0);
+                else if (Llama4EagerSoftmaxInScoresDtype(a, s))
+                    // Llama 4's eager_attention_forward: softmax(attn_weights, dim=-1) in the scores' dtype, whose output the
+                    // product with V reads too (with dropout, a 1-byte mask plus the dropped copy).
+                    saved.AttentionScores += pairs * (c + (s.Dropout > 0 ? 1 + c : 0));
                 else
-                    // fp32 softmax output; its 16-bit copy (or, with dropout, a 1-byte mask plus the dropped copy).
+                    // fp32 softmax output; its 16-bit copy (or, with dropout, a 1-byte mask plus the dropped copy). Under
+                    // autocast Llama 4's plain softmax lands here too: softmax is on autocast's fp32 list, and the product
+                    // with V casts the probabilities back to 16 bits.
                     saved.AttentionScores += pairs * (4 + (c < 4 ? c : 0) + (s.Dropout > 0 ? 1 + (c < 4 ? 0 : c) : 0));
                 // Afinado's TorchSharp model builds a bool causal mask per layer that masked_fill keeps for backward.
                 if (s.Cpu) saved.AttentionScores += s.Seq * (double)s.Seq;
@@ -537,8 +543,18 @@ internal static class ActivationModel
         // gpt_oss: the masked scores stay bound until the dropout line, and the concatenated logits live beside their
         // max-subtracted copy, which stays bound until the function returns (c·s·(s + 1) each).
         if (a.AttentionSinks) return s.C * (pairs + s.Batch * (double)a.NumHeads * s.Seq * (s.Seq + 1));
+        // Llama 4: the scores live until the softmax in their own dtype exists.
+        if (Llama4EagerSoftmaxInScoresDtype(a, s)) return s.C * pairs;
         return (s.Cpu ? 2 * 4 : Math.Max(s.C, s.SoftmaxUpcastCopy ? 4 : 0)) * pairs;
     }
+
+    /// <summary>
+    /// Llama 4's eager_attention_forward (transformers models/llama4, "llama4 doesn't cast attn weights to fp32") runs
+    /// <c>softmax(attn_weights, dim=-1)</c> in the scores' dtype, except under autocast, which puts softmax on its fp32
+    /// list. Not Afinado's own CPU model, which is not Llama 4.
+    /// </summary>
+    public static bool Llama4EagerSoftmaxInScoresDtype(ModelArchitecture a, in ActivationSettings s) =>
+        a.Llama4Attention && s.Kernel == AttentionKernel.Eager && !s.Autocast && !s.Cpu;
 
     /// <summary>
     /// Whether PyTorch's CUDA SDPA dispatch (sdp_utils.cpp select_sdp_backend, PyTorch 2.5–2.11) ends at the math kernel
@@ -566,6 +582,8 @@ internal static class ActivationModel
             // gpt_oss: the probabilities' gradient (the sink column's slice scattered back), the softmax backward's
             // output and the row maximum's scattered gradient, c·s·(s + 1) each
             ? 3 * c * s.Batch * (double)a.NumHeads * s.Seq * (s.Seq + 1) + 3 * c * q * T
+            // Llama 4 in 16 bits: the probabilities' gradient and the softmax backward's output, both in the scores' dtype
+            : Llama4EagerSoftmaxInScoresDtype(a, s) ? 2 * c * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
             : s.Kernel == AttentionKernel.Eager
             ? (8 + c) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
             // math fallback: the scores' gradient and the softmax backward's output, plus dq, dk, dv at query width
@@ -595,8 +613,10 @@ internal static class ActivationModel
             ? qkv + 2 * c * q * T * (a.NumKvHeads < a.NumHeads ? 1 : 0) + c * (pairs + 2 * sinkPairs)
             : s.Kernel == AttentionKernel.Eager
             // During softmax(x, dtype=float32): x (c), its fp32 copy when x is bf16 (ATen softmax converts first; only
-            // CUDA half has the fused half→float kernel) and the fp32 output, all live at once.
-            ? qkv + 2 * c * q * T * (a.NumKvHeads < a.NumHeads ? 1 : 0) + (c + (s.SoftmaxUpcastCopy ? 4 : 0) + 4) * pairs
+            // CUDA half has the fused half→float kernel) and the fp32 output, all live at once; Llama 4's softmax keeps
+            // the scores' dtype: x and its output.
+            ? qkv + 2 * c * q * T * (a.NumKvHeads < a.NumHeads ? 1 : 0)
+              + (Llama4EagerSoftmaxInScoresDtype(a, s) ? 2 * c : c + (s.SoftmaxUpcastCopy ? 4 : 0) + 4) * pairs
             // math fallback: repeated K/V and the scaled q at query width, the scores and the softmax output (both c)
             : s.SdpaMath ? qkv + 3 * c * q * T + 2 * c * pairs
             : qkv + c * q * T + SlidingMaskTransient(a, s);
@@ -664,6 +684,9 @@ internal readonly record struct ActivationSettings(
     public bool SdpaMath => SdpaMathOnGpu && !Cpu && Kernel == AttentionKernel.Sdpa;
     /// <summary>16-bit compute in bf16: softmax(dtype=float32) makes an fp32 copy of its input first.</summary>
     public bool SoftmaxUpcastCopy { get; init; }
+    /// <summary>The step runs under autocast (AMP): ops on autocast's fp32 list (softmax among them) run in fp32 whatever
+    /// their input's dtype. Not the same as <see cref="R"/> ≠ <see cref="C"/>: a 16-bit LoRA base keeps a 16-bit residual.</summary>
+    public bool Autocast { get; init; }
     /// <summary>The LoRA branch casts its input to the adapter dtype and keeps that copy.</summary>
     public bool LoraPrivateInput { get; init; }
     /// <summary>Bytes per element of what the fused attention kernel saves (q, k, v, output): flash_attention_2 casts fp32

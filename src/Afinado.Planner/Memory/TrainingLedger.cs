@@ -295,6 +295,7 @@ internal static class TrainingLedger
             SoftmaxUpcastCopy = job.Precision.ComputeDType() == DType.Bf16,
             AttentionC = job.Attention == AttentionKernel.Flash || KbitPrepared(job) ? Math.Min(c, job.Precision.ComputeBytes()) : c,
             GroupedExperts = job.ResolvedExperts == ExpertsBackend.GroupedMm,
+            Autocast = job.Precision.IsAmp(),
         };
     }
 
