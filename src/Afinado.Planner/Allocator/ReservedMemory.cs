@@ -24,7 +24,6 @@ public static class ReservedMemory
         if (!job.IsTraining) return null;
         return job.Rule != LearningRule.Backprop ? $"the {job.Rule.Name()} rule's step is not traced"
             : job.OptimizerInBackward ? "optimizer-in-backward steps are not traced"
-            : job.LossChunks > 1 ? "chunked cross-entropy is not traced"
             : job.Compile ? "compiled (fused) steps are not traced"
             : job.OffloadActivations ? "activation offloading is not traced"
             : job.Attention == AttentionKernel.Flash && job.Precision.ComputeBytes() == 4 ? "flash_attention_2 on fp32 inputs is not traced"

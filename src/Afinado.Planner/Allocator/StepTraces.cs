@@ -58,6 +58,8 @@ internal sealed partial class DecoderTrace
     /// <summary>Bytes per element: matmul output (c), parameters (pw), the residual stream (r), LoRA adapters (ad).</summary>
     private readonly int _c, _pw, _r, _ad;
     private long _batch, _seq;
+    /// <summary>Chunked output (torchtune) with --keep-output: the chunks' logits, released after backward.</summary>
+    private readonly List<int> _heldChunks = [];
     private readonly double _loraDropout;
     private readonly List<Param> _params = [];
     private readonly Param _embed, _head, _finalNorm;
@@ -258,6 +260,8 @@ internal sealed partial class DecoderTrace
                 _t.Drop(loss);
                 // --keep-output: the loop's `output` (its logits) is released only after backward.
                 if (heldOutput >= 0) _t.Drop(heldOutput);
+                foreach (int chunk in _heldChunks) _t.Drop(chunk);
+                _heldChunks.Clear();
             }
             OptimizerStep();
             foreach (var p in _params)
@@ -343,7 +347,9 @@ internal sealed partial class DecoderTrace
         _t.Drop(x);
         // The model's forward returns here: its sliding-window mask dies (the eager causal mask is counted to the loss).
         if (_slidingMask >= 0) { _t.Drop(_slidingMask); _slidingMask = -1; }
-        int logits = Linear(y, yb, new LinearParams(new LinearUse(_a.HiddenSize, _a.VocabSize, _head.Trainable, false), _head, null, null), out int lb);
+        var head = new LinearParams(new LinearUse(_a.HiddenSize, _a.VocabSize, _head.Trainable, false), _head, null, null);
+        if (_job.LossChunks > 1) return ChunkedOutputLoss(y, yb, head, out heldOutput);
+        int logits = Linear(y, yb, head, out int lb);
         _t.Drop(y);
         // transformers ForCausalLMLoss: logits.float(), then cross_entropy (log_softmax saved in fp32, nll_loss).
         // Before 4.46 (--legacy-loss) the model itself returned logits.float() and the loss copied the shifted slice.
@@ -373,6 +379,58 @@ internal sealed partial class DecoderTrace
         // unless the loop keeps it through backward.
         if (_job.KeepOutput) heldOutput = output;
         else _t.Drop(output);
+        ClearCastCache();
+        if (_mask >= 0) { _t.Drop(_mask); _mask = -1; }
+        return loss;
+    }
+
+    /// <summary>
+    /// torchtune's chunked output and CEWithChunkedOutputLoss (eager): the head runs on each of
+    /// <c>h.chunk(num_output_chunks, dim=1)</c> (views of the normed hidden state, so they keep all of it) and every
+    /// chunk's 16-bit logits are kept in the model's output list; then, chunk by chunk, <c>cross_entropy(logits.float())</c>
+    /// — the fp32 copy lives while its log-softmax (saved) is computed — summed into the loss. The recipe deletes the
+    /// logits before backward, unless the loop keeps its output.
+    /// </summary>
+    private int ChunkedOutputLoss(int y, int yb, LinearParams head, out int heldOutput)
+    {
+        heldOutput = -1;
+        long seq = _seq, size = (seq + _job.LossChunks - 1) / _job.LossChunks;
+        var chunks = new List<(int Logits, int Bytes, long Tokens)>();
+        for (long start = 0; start < seq; start += size)
+        {
+            // torch.chunk: chunks of ⌈s / n⌉ positions, the last one shorter.
+            _seq = Math.Min(size, seq - start);
+            int logits = Linear(y, yb, head, out int lb);
+            chunks.Add((logits, lb, T));
+            _seq = seq;
+        }
+        _t.Drop(y);
+        int loss = -1;
+        foreach (var (logits, lb, tokens) in chunks)
+        {
+            long tv = tokens * _a.VocabSize;
+            int lf = logits;
+            if (lb < 4) { lf = _t.New(4 * tv); _t.Op(lf, [logits]); }
+            else _t.Hold(lf);
+            int ls = _t.New(4 * tv);
+            _t.Op(ls, [lf], saved: [ls]);
+            _t.Drop(lf);
+            int part = _t.New(4);
+            _t.Op(part, [ls]);
+            _t.Drop(ls);
+            if (loss < 0) loss = part;
+            else
+            {
+                int sum = _t.New(4);
+                _t.Op(sum, [loss, part]);
+                _t.Drop(loss, part);
+                loss = sum;
+            }
+        }
+        // The output list: dropped now (`del logits`), or (--keep-output) after backward with the rest of the output.
+        foreach (var chunk in chunks)
+            if (_job.KeepOutput) _heldChunks.Add(chunk.Logits);
+            else _t.Drop(chunk.Logits);
         ClearCastCache();
         if (_mask >= 0) { _t.Drop(_mask); _mask = -1; }
         return loss;
