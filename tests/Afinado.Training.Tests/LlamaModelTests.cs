@@ -20,6 +20,29 @@ public class LlamaModelTests
         Assert.Equal(arch.ParameterCount, model.parameters().Sum(p => p.numel()));
     }
 
+    [Theory]
+    [MemberData(nameof(TinyConfigs.All), MemberType = typeof(TinyConfigs))]
+    public void Backward_reaches_every_parameter_with_finite_gradients_under_both_kernels(string json)
+    {
+        // Gemma 2's soft-caps (tanh between a division and a multiplication) once ran in place, which autograd refuses at
+        // backward ("modified by an inplace operation"): a forward alone could not tell.
+        var arch = TinyConfigs.Parse(json);
+        foreach (var kernel in new[] { AttentionKernel.Sdpa, AttentionKernel.Eager })
+        {
+            manual_seed(3);
+            using var model = new LlamaForCausalLM(arch) { Attention = kernel };
+            using var ids = randint(0, arch.VocabSize, new long[] { 2, 12 });
+            using var logits = model.call(ids);
+            using var loss = nn.functional.cross_entropy(logits.reshape(-1, arch.VocabSize), ids.reshape(-1));
+            loss.backward();
+            foreach (var (name, p) in model.named_parameters())
+            {
+                Assert.True(p.grad is not null, $"{kernel}: {name} got no gradient");
+                Assert.True(p.grad!.isfinite().all().item<bool>(), $"{kernel}: {name} has a non-finite gradient");
+            }
+        }
+    }
+
     [Fact]
     public void Catalog_Llama_3_1_8B_scaled_to_two_layers_matches_planner()
     {

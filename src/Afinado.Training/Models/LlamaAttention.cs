@@ -134,7 +134,9 @@ public sealed class LlamaAttention : nn.Module<Tensor, Tensor>
         else
         {
             var scores = q.matmul(k.transpose(-2, -1)).mul_(scale);
-            if (softcap is { } cap) scores = scores.div_(cap).tanh_().mul_(cap);
+            // Soft-cap: tanh keeps its output for backward, so the product with the cap is a new tensor (in place, it
+            // would modify what autograd saved and backward would refuse).
+            if (softcap is { } cap) scores = scores.div_(cap).tanh().mul(cap);
             if (hidden is not null)
                 scores = scores.masked_fill(hidden, float.NegativeInfinity);
             else if (causal)

@@ -56,7 +56,8 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     private Tensor Head(Tensor h)
     {
         var logits = lmHead is null ? nn.functional.linear(h, Model.EmbedTokens.weight!) : lmHead.call(h);
-        return Architecture.FinalLogitSoftcap is { } cap ? logits.div(cap).tanh_().mul_(cap) : logits;
+        // tanh keeps its output for backward: the cap's product is a new tensor, not an in-place change of it.
+        return Architecture.FinalLogitSoftcap is { } cap ? logits.div(cap).tanh().mul(cap) : logits;
     }
 
     /// <summary>
