@@ -351,6 +351,8 @@ internal sealed partial class DecoderTrace
         if (_job.LossChunks > 1) return ChunkedOutputLoss(y, yb, head, out heldOutput);
         int logits = Linear(y, yb, head, out int lb);
         _t.Drop(y);
+        // Gemma2ForCausalLM's final soft-cap on the logits (the output then holds the capped logits).
+        if (_a.FinalLogitSoftcap is not null) logits = SoftCap(logits, lb * T * _a.VocabSize);
         // transformers ForCausalLMLoss: logits.float(), then cross_entropy (log_softmax saved in fp32, nll_loss).
         // Before 4.46 (--legacy-loss) the model itself returned logits.float() and the loss copied the shifted slice.
         long tv = T * _a.VocabSize;
@@ -872,10 +874,25 @@ internal sealed partial class DecoderTrace
         int mm = _t.New(ob * pairs); _t.Op(mm, [q, kr], saved: [q, kr]);
         int scaled = _t.New(ob * pairs); _t.Op(scaled, [mm]);
         _t.Drop(mm);
+        // Gemma 2's soft-cap: scores / cap, tanh (which keeps its output), · cap, each a new tensor.
+        if (_a.AttnLogitSoftcap is not null) scaled = SoftCap(scaled, ob * pairs);
         if (_mask < 0) return scaled;
         int masked = _t.New(ob * pairs); _t.Op(masked, [scaled]);
         _t.Drop(scaled);
         return masked;
+    }
+
+    /// <summary><c>x / cap</c>, <c>tanh</c> (its output saved for backward), <c>· cap</c>: three new tensors, each freeing the
+    /// one before (the saved tanh output lives on in the graph).</summary>
+    private int SoftCap(int x, long bytes)
+    {
+        int quotient = _t.New(bytes); _t.Op(quotient, [x]);
+        _t.Drop(x);
+        int tanh = _t.New(bytes); _t.Op(tanh, [quotient], saved: [tanh]);
+        _t.Drop(quotient);
+        int capped = _t.New(bytes); _t.Op(capped, [tanh]);
+        _t.Drop(tanh);
+        return capped;
     }
 
     /// <summary>transformers' DynamicLayer.update: <c>self.keys = torch.cat([self.keys, key_states], dim=-2)</c>, also on

@@ -99,8 +99,9 @@ internal static class ActivationModel
                 else
                     // fp32 softmax output; its 16-bit copy (or, with dropout, a 1-byte mask plus the dropped copy). Under
                     // autocast Llama 4's plain softmax lands here too: softmax is on autocast's fp32 list, and the product
-                    // with V casts the probabilities back to 16 bits.
-                    saved.AttentionScores += pairs * (4 + (c < 4 ? c : 0) + (s.Dropout > 0 ? 1 + (c < 4 ? 0 : c) : 0));
+                    // with V casts the probabilities back to 16 bits. Gemma 2's soft-cap (scores / cap, tanh, · cap) keeps
+                    // tanh's output.
+                    saved.AttentionScores += pairs * (4 + (c < 4 ? c : 0) + (s.Dropout > 0 ? 1 + (c < 4 ? 0 : c) : 0) + (a.AttnLogitSoftcap is null ? 0 : c));
                 // Afinado's TorchSharp model builds a bool causal mask per layer that masked_fill keeps for backward.
                 if (s.Cpu) saved.AttentionScores += s.Seq * (double)s.Seq;
             }
@@ -545,8 +546,17 @@ internal static class ActivationModel
         if (a.AttentionSinks) return s.C * (pairs + s.Batch * (double)a.NumHeads * s.Seq * (s.Seq + 1));
         // Llama 4: the scores live until the softmax in their own dtype exists.
         if (Llama4EagerSoftmaxInScoresDtype(a, s)) return s.C * pairs;
-        return (s.Cpu ? 2 * 4 : Math.Max(s.C, s.SoftmaxUpcastCopy ? 4 : 0)) * pairs;
+        // TorchSharp's dispose scope also keeps the soft-cap's product (tanh's own output is saved).
+        return (s.Cpu ? (a.AttnLogitSoftcap is null ? 2 : 3) * 4 : Math.Max(s.C, s.SoftmaxUpcastCopy ? 4 : 0)) * pairs;
     }
+
+    /// <summary>
+    /// Afinado's TorchSharp attention (Training/Models/LlamaAttention.cs) calls SDPA only at the 1/√head_dim scale and
+    /// without a soft-cap; Gemma 2's cap or a query_pre_attn_scalar other than head_dim takes its explicit path, whose
+    /// memory is eager attention's.
+    /// </summary>
+    public static bool CpuTakesExplicitPath(ModelArchitecture a) =>
+        a.AttnLogitSoftcap is not null || (a.QueryPreAttnScalar is { } q && q != a.HeadDim);
 
     /// <summary>
     /// Llama 4's eager_attention_forward (transformers models/llama4, "llama4 doesn't cast attn weights to fp32") runs

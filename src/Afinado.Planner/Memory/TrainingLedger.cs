@@ -57,6 +57,7 @@ internal static class TrainingLedger
         // prepare_model_for_kbit_training: the residual stream and the quantized layers' outputs are fp32.
         double ac = ActivationBytes(job, c);
         var s = Settings(p, job, ac) with { Cpu = cpu };
+        if (cpu && s.Kernel == AttentionKernel.Sdpa && ActivationModel.CpuTakesExplicitPath(p.Architecture)) s = s with { Kernel = AttentionKernel.Eager };
         var total = new SavedBytes();
         double largestLayer = 0, checkpoints = 0;
         int active = 0;
@@ -337,10 +338,14 @@ internal static class TrainingLedger
         }
         else
         {
-            // transformers ForCausalLMLoss: logits (c) → .float() copy → log_softmax saved in fp32.
-            forward = (c + (c < 4 ? 4 : 0) + 4) * tv;
-            backward = (12 + held) * tv;
-            how = $"forward: logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V; backward: saved 4 + grad 4 + grad input 4" + heldText;
+            // transformers ForCausalLMLoss: logits (c) → .float() copy → log_softmax saved in fp32. Gemma 2's final soft-cap
+            // (logits / cap, tanh, · cap) keeps tanh's output until its backward; Afinado's CPU step also holds the head's
+            // raw output and the quotient in its dispose scope.
+            double cap = a.FinalLogitSoftcap is null ? 0 : (cpu ? 3 : 1) * c;
+            forward = (c + (c < 4 ? 4 : 0) + 4 + cap) * tv;
+            backward = (12 + held + cap) * tv;
+            how = $"forward: logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V" + (cap > 0 ? $" + soft-cap {B(cap)}" : "") +
+                $"; backward: saved 4 + grad 4 + grad input 4" + (cap > 0 ? $" + soft-cap {B(cap)}" : "") + heldText;
         }
         e.Add(new(LineKind.LossForward, "logits and cross-entropy (forward)", Phase.Forward, forward,
             explain ? $"{how}; T·V = {N(tv)}" : "", job.LegacyLoss ? "transformers < 4.46 modeling_llama.py (logits.float(), shift_logits .contiguous())" : "memory.md §1.2 (b·s·V in fp32), §3 GaLore #57"));

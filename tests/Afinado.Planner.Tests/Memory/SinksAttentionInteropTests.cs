@@ -83,4 +83,35 @@ public class SinksAttentionInteropTests
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.Equal(measured.RootElement.GetProperty("scores_bytes").GetDouble(), planned);
     }
+    /// <summary>Gemma 2's eager attention soft-caps the scores (scores / cap, tanh, · cap) before the fp32 softmax: tanh's
+    /// output is one more b·a·s² tensor of the compute dtype per layer that autograd keeps.</summary>
+    [Theory]
+    [InlineData(1, 64, 8, 2, 16, "bfloat16")]
+    [InlineData(2, 48, 4, 4, 16, "float32")]
+    public void Gemma2_soft_capped_eager_attention_scores_equal_the_tensors_autograd_saves(int batch, int seq, int heads, int kvHeads, int headDim, string dtype)
+    {
+        var node = JsonNode.Parse(ModelCatalog.ConfigJson("google/gemma-2-2b"))!.AsObject();
+        foreach (var (key, value) in new (string, int)[] { ("hidden_size", heads * headDim), ("intermediate_size", 32), ("num_hidden_layers", 1),
+                     ("num_attention_heads", heads), ("num_key_value_heads", kvHeads), ("head_dim", headDim), ("query_pre_attn_scalar", headDim),
+                     ("vocab_size", 256) })
+            node[key] = value;
+        var arch = HfConfigReader.Parse(node.ToJsonString(), "gemma2-test.json");
+        Assert.NotNull(arch.AttnLogitSoftcap);
+        var job = new Job
+        {
+            Method = TrainingMethod.Lora,
+            Lora = new LoraConfig { Targets = ["q_proj", "k_proj", "v_proj"], Dropout = 0 },
+            Precision = dtype == "bfloat16" ? Precision.Bf16 : Precision.Fp32,
+            Attention = AttentionKernel.Eager,
+            Batch = batch,
+            Seq = seq,
+        };
+        var plan = Fit.Planner.Create(arch, job, [GpuCatalog.Get("h100")], suggestFixes: false);
+        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsAttentionScores).Bytes;
+        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "sinks_attention_saved.py"),
+            "--gemma2", $"{batch}", $"{seq}", $"{heads}", $"{kvHeads}", $"{headDim}", dtype);
+        Assert.True(code == 0, output);
+        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
+        Assert.Equal(measured.RootElement.GetProperty("scores_bytes").GetDouble(), planned);
+    }
 }
