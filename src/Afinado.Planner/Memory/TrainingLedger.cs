@@ -80,8 +80,8 @@ internal static class TrainingLedger
             AddIf(e, LineKind.ActivationsAttentionInputs, "activations: linear inputs (attention)", SavedAfterForward, total.AttentionProjections, perLayer, "autograd saves x for dW (memory.md §1.2)");
             AddIf(e, LineKind.ActivationsAttentionCore, "activations: q, k, v, attention output", SavedAfterForward, total.AttentionCore, perLayer,
                 s.SdpaMath ? "SDPA math fallback (fp32 or head_dim > 256 with GQA): scaled q, repeated k, v at query width (aten _scaled_dot_product_attention_math)"
-                : job.Attention == AttentionKernel.Sdpa ? "SDPA saves q,k,v,out + fp32 logsumexp (memory.md §1.2)" : "eager: q, repeat_kv K/V (memory.md §1.2)");
-            bool sdpaMask = job.Attention == AttentionKernel.Sdpa && !s.SdpaMath;
+                : s.Kernel == AttentionKernel.Sdpa ? "SDPA saves q,k,v,out + fp32 logsumexp (memory.md §1.2)" : "eager: q, repeat_kv K/V (memory.md §1.2)");
+            bool sdpaMask = s.Kernel == AttentionKernel.Sdpa && !s.SdpaMath;
             AddIf(e, LineKind.ActivationsAttentionScores, "activations: attention scores (s²)", SavedAfterForward, total.AttentionScores,
                 !explain ? "" : s.SdpaMath ? $"b·heads·s² × {B(c)} B softmax output (SDPA math fallback)"
                 : sdpaMask ? $"each sliding layer's mask bias, b·s² × {B(s.AttentionC)} B"
@@ -128,7 +128,7 @@ internal static class TrainingLedger
             e.Add(new(LineKind.SlidingWindowMask, "sliding-window mask (SDPA)", Phase.ForwardLastLayer, (double)s.Seq * s.Seq,
                 explain ? $"s² × 1 B (bool), built once per forward; each sliding layer's SDPA keeps its own {B(s.AttentionC)} B copy (attention scores line)" : "",
                 "transformers masking_utils sdpa_mask (_ignore_causal_mask_sdpa: kv_length ≥ sliding_window)"));
-        if (job.Attention == AttentionKernel.Eager)
+        if (s.Kernel == AttentionKernel.Eager)
         {
             if (!cpu)
                 e.Add(new(LineKind.CausalMask, "causal mask (eager)", Saved, c * s.Batch * s.Seq * s.Seq,
@@ -339,9 +339,9 @@ internal static class TrainingLedger
         else
         {
             // transformers ForCausalLMLoss: logits (c) → .float() copy → log_softmax saved in fp32. Gemma 2's final soft-cap
-            // (logits / cap, tanh, · cap) keeps tanh's output until its backward; Afinado's CPU step also holds the head's
-            // raw output and the quotient in its dispose scope.
-            double cap = a.FinalLogitSoftcap is null ? 0 : (cpu ? 3 : 1) * c;
+            // (logits / cap, tanh, · cap) keeps tanh's output until its backward (Afinado's model disposes the head's raw
+            // output and the quotient when its forward returns).
+            double cap = a.FinalLogitSoftcap is null ? 0 : c;
             forward = (c + (c < 4 ? 4 : 0) + 4 + cap) * tv;
             backward = (12 + held + cap) * tv;
             how = $"forward: logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V" + (cap > 0 ? $" + soft-cap {B(cap)}" : "") +
