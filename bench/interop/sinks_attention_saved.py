@@ -29,47 +29,45 @@ def repeat_kv(x, groups):
     return x[:, :, None, :, :].expand(b, kv_heads, groups, s, d).reshape(b, kv_heads * groups, s, d)
 
 
-def sinks_attention(q, k, v, sinks, scaling):
+def masked_scores(q, k, v, scaling, softcap=None):
+    """eager_attention_forward up to the mask: K/V repeated to the query heads, q·kᵀ times the scale, the optional
+    soft-cap (scores / cap, tanh, · cap: Gemma 2), plus the causal mask."""
     groups = q.shape[1] // k.shape[1]
     key_states, value_states = repeat_kv(k, groups), repeat_kv(v, groups)
     s = q.shape[-2]
     mask = torch.triu(torch.full((s, s), float("-inf"), dtype=q.dtype), diagonal=1)[None, None]
     attn_weights = torch.matmul(q, key_states.transpose(2, 3)) * scaling
-    attn_weights = attn_weights + mask
+    if softcap is not None:
+        attn_weights = attn_weights / softcap
+        attn_weights = torch.tanh(attn_weights)
+        attn_weights = attn_weights * softcap
+    return attn_weights + mask, key_states, value_states
+
+
+def with_values(probs, key_states, value_states):
+    out = torch.matmul(probs, value_states)
+    return out.transpose(1, 2).contiguous(), key_states, value_states
+
+
+def sinks_attention(q, k, v, sinks, scaling):
+    attn_weights, key_states, value_states = masked_scores(q, k, v, scaling)
+    s = q.shape[-2]
     sink_column = sinks.reshape(1, -1, 1, 1).expand(q.shape[0], -1, s, -1)
     combined_logits = torch.cat([attn_weights, sink_column], dim=-1)
     combined_logits = combined_logits - combined_logits.max(dim=-1, keepdim=True).values
     probs = F.softmax(combined_logits, dim=-1, dtype=combined_logits.dtype)
-    scores = probs[..., :-1]
-    out = torch.matmul(scores, value_states)
-    return out.transpose(1, 2).contiguous(), key_states, value_states
+    return with_values(probs[..., :-1], key_states, value_states)
 
 
 def llama4_attention(q, k, v, scaling):
-    groups = q.shape[1] // k.shape[1]
-    key_states, value_states = repeat_kv(k, groups), repeat_kv(v, groups)
-    s = q.shape[-2]
-    mask = torch.triu(torch.full((s, s), float("-inf"), dtype=q.dtype), diagonal=1)[None, None]
-    attn_weights = torch.matmul(q, key_states.transpose(2, 3)) * scaling
-    attn_weights = attn_weights + mask
-    attn_weights = F.softmax(attn_weights, dim=-1)
-    out = torch.matmul(attn_weights, value_states)
-    return out.transpose(1, 2).contiguous(), key_states, value_states
+    attn_weights, key_states, value_states = masked_scores(q, k, v, scaling)
+    return with_values(F.softmax(attn_weights, dim=-1), key_states, value_states)
 
 
 def gemma2_attention(q, k, v, scaling, softcap=50.0):
-    groups = q.shape[1] // k.shape[1]
-    key_states, value_states = repeat_kv(k, groups), repeat_kv(v, groups)
-    s = q.shape[-2]
-    mask = torch.triu(torch.full((s, s), float("-inf"), dtype=q.dtype), diagonal=1)[None, None]
-    attn_weights = torch.matmul(q, key_states.transpose(2, 3)) * scaling
-    attn_weights = attn_weights / softcap
-    attn_weights = torch.tanh(attn_weights)
-    attn_weights = attn_weights * softcap
-    attn_weights = attn_weights + mask
-    attn_weights = F.softmax(attn_weights, dim=-1, dtype=torch.float32).to(q.dtype)
-    out = torch.matmul(attn_weights, value_states)
-    return out.transpose(1, 2).contiguous(), key_states, value_states
+    attn_weights, key_states, value_states = masked_scores(q, k, v, scaling, softcap)
+    probs = F.softmax(attn_weights, dim=-1, dtype=torch.float32).to(q.dtype)
+    return with_values(probs, key_states, value_states)
 
 
 def main():

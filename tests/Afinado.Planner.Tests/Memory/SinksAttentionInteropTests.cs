@@ -32,22 +32,7 @@ public class SinksAttentionInteropTests
             node[key] = value;
         node["layer_types"] = new JsonArray("full_attention");
         var arch = HfConfigReader.Parse(node.ToJsonString(), "gpt-oss-test.json");
-        var job = new Job
-        {
-            Method = TrainingMethod.Lora,
-            Lora = new LoraConfig { Targets = ["q_proj", "k_proj", "v_proj"], Dropout = 0 },
-            Precision = dtype == "bfloat16" ? Precision.Bf16 : Precision.Fp32,
-            Attention = AttentionKernel.Eager,
-            Batch = batch,
-            Seq = seq,
-        };
-        var plan = Fit.Planner.Create(arch, job, [GpuCatalog.Get("h100")], suggestFixes: false);
-        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsAttentionScores).Bytes;
-        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "sinks_attention_saved.py"),
-            $"{batch}", $"{seq}", $"{heads}", $"{kvHeads}", $"{headDim}", dtype);
-        Assert.True(code == 0, output);
-        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
-        Assert.Equal(measured.RootElement.GetProperty("scores_bytes").GetDouble(), planned);
+        AssertScoresEqualAutograd(arch, batch, seq, dtype, $"{batch}", $"{seq}", $"{heads}", $"{kvHeads}", $"{headDim}", dtype);
     }
     /// <summary>Llama 4's eager_attention_forward keeps its softmax in the scores' dtype (no fp32 cast): one b·a·s² tensor of
     /// the compute dtype per layer, which the product with V reads too. The generic eager model (fp32 softmax and its
@@ -66,22 +51,7 @@ public class SinksAttentionInteropTests
             text[key] = value;
         foreach (var key in new[] { "layer_types", "no_rope_layers", "moe_layers" }) text.Remove(key);
         var arch = HfConfigReader.Parse(node.ToJsonString(), "llama4-test.json");
-        var job = new Job
-        {
-            Method = TrainingMethod.Lora,
-            Lora = new LoraConfig { Targets = ["q_proj", "k_proj", "v_proj"], Dropout = 0 },
-            Precision = dtype == "bfloat16" ? Precision.Bf16 : Precision.Fp32,
-            Attention = AttentionKernel.Eager,
-            Batch = batch,
-            Seq = seq,
-        };
-        var plan = Fit.Planner.Create(arch, job, [GpuCatalog.Get("h100")], suggestFixes: false);
-        double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsAttentionScores).Bytes;
-        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "sinks_attention_saved.py"),
-            "--llama4", $"{batch}", $"{seq}", $"{heads}", $"{kvHeads}", $"{headDim}", dtype);
-        Assert.True(code == 0, output);
-        using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
-        Assert.Equal(measured.RootElement.GetProperty("scores_bytes").GetDouble(), planned);
+        AssertScoresEqualAutograd(arch, batch, seq, dtype, "--llama4", $"{batch}", $"{seq}", $"{heads}", $"{kvHeads}", $"{headDim}", dtype);
     }
     /// <summary>Gemma 2's eager attention soft-caps the scores (scores / cap, tanh, · cap) before the fp32 softmax: tanh's
     /// output is one more b·a·s² tensor of the compute dtype per layer that autograd keeps.</summary>
@@ -97,6 +67,13 @@ public class SinksAttentionInteropTests
             node[key] = value;
         var arch = HfConfigReader.Parse(node.ToJsonString(), "gemma2-test.json");
         Assert.NotNull(arch.AttnLogitSoftcap);
+        AssertScoresEqualAutograd(arch, batch, seq, dtype, "--gemma2", $"{batch}", $"{seq}", $"{heads}", $"{kvHeads}", $"{headDim}", dtype);
+    }
+
+    /// <summary>The plan's attention-scores line for LoRA on q/k/v with eager attention on an H100 equals the bytes the
+    /// script measures besides q and the (repeated) k and v.</summary>
+    private static void AssertScoresEqualAutograd(ModelArchitecture arch, int batch, int seq, string dtype, params string[] scriptArgs)
+    {
         var job = new Job
         {
             Method = TrainingMethod.Lora,
@@ -108,8 +85,7 @@ public class SinksAttentionInteropTests
         };
         var plan = Fit.Planner.Create(arch, job, [GpuCatalog.Get("h100")], suggestFixes: false);
         double planned = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.ActivationsAttentionScores).Bytes;
-        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "sinks_attention_saved.py"),
-            "--gemma2", $"{batch}", $"{seq}", $"{heads}", $"{kvHeads}", $"{headDim}", dtype);
+        var (code, output) = GpuScript.RunPython(Path.Combine("bench", "interop", "sinks_attention_saved.py"), scriptArgs);
         Assert.True(code == 0, output);
         using var measured = JsonDocument.Parse(output.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0]);
         Assert.Equal(measured.RootElement.GetProperty("scores_bytes").GetDouble(), planned);
