@@ -81,6 +81,9 @@ internal sealed partial class DecoderTrace
         public required LayerProfile Profile { get; init; }
         public required Param Norm1 { get; init; }
         public required Param? Norm2 { get; init; }
+        /// <summary>Gemma 2/3's post_attention_layernorm and post_feedforward_layernorm, on the sublayers' outputs.</summary>
+        public Param? PostAttentionNorm { get; init; }
+        public Param? PostFeedforwardNorm { get; init; }
         /// <summary>Qwen 3, Gemma 3, OLMo 2: the q and k norms (registered after o_proj).</summary>
         public required Param? QNorm { get; init; }
         public required Param? KNorm { get; init; }
@@ -160,6 +163,8 @@ internal sealed partial class DecoderTrace
                 QLatentNorm = qLatentNorm, KvLatentNorm = kvLatentNorm,
                 Norm1 = Add(h, training && L.Norm1Trainable),
                 Norm2 = L.NormCount >= 2 ? Add(h, training && L.Norm2Trainable) : null,
+                PostAttentionNorm = _a.NormsPerLayer == 4 ? Add(h, training && L.Norm2Trainable) : null,
+                PostFeedforwardNorm = _a.NormsPerLayer == 4 ? Add(h, training && L.Norm2Trainable) : null,
             };
             // Small blocks for the most part, here after the layer's weights.
             foreach (var (elements, trainable) in others[i]) Add(elements, trainable);
@@ -226,7 +231,7 @@ internal sealed partial class DecoderTrace
                 // DeepSeek-V3's e_score_correction_bias: a per-expert vector beside the router's weight.
                 || (t.Role == TensorRole.Router && t.Shape.Length == 1)
                 || (t.Role == TensorRole.Norm && slot < a.NumLayers && !(qkNorm is not null && QkNormKind(t) is not null)
-                    && !(a.Mla is not null && IsLatentNorm(t)) && ++normsSeen[slot] > 2);
+                    && !(a.Mla is not null && IsLatentNorm(t)) && ++normsSeen[slot] > Math.Max(2, a.NormsPerLayer));
             if (other) others.Add((ti, slot, t.IsBias && t.Role != TensorRole.Norm));
         }
         return new TraceShape([.. others], qkNorm);
@@ -501,6 +506,8 @@ internal sealed partial class DecoderTrace
         var (y, yb) = Norm(x, rb, L.Norm1);
         int attn = Attention(L, y, yb, i, cache, cachedTokens, out int weights);
         if (!_a.ParallelResidual || L.Norm2 is not null) _t.Drop(y);
+        // Gemma 2/3 normalise the attention's output before the residual add (post_attention_layernorm).
+        if (L.PostAttentionNorm is { } postAttention) attn = NormReplacing(attn, _amp ? 2 : _c, postAttention);
         int h1 = _t.New(rb * T * h);
         _t.Op(h1, [x, attn]);
         _t.Drop(attn);
@@ -511,6 +518,8 @@ internal sealed partial class DecoderTrace
         else if (_a.ParallelResidual) { y2 = y; mlpIn = y; }
         int m = L.Moe is { } moe ? MoeBlock(L, moe, mlpIn, y2b) : Mlp(L, mlpIn, y2b);
         if (y2 >= 0) _t.Drop(y2);
+        // … and the MLP's output too (post_feedforward_layernorm).
+        if (L.PostFeedforwardNorm is { } postFeedforward) m = NormReplacing(m, _amp ? 2 : _c, postFeedforward);
         int output = _t.New(rb * T * h);
         _t.Op(output, [h1, m]);
         _t.Drop(h1, m);
@@ -518,6 +527,14 @@ internal sealed partial class DecoderTrace
         // until the layer returns.
         if (weights >= 0) _t.Drop(weights);
         return output;
+    }
+
+    /// <summary>A norm whose input dies with it (a sublayer's output, normalised before the residual add).</summary>
+    private int NormReplacing(int x, int xb, Param weight)
+    {
+        var (y, _) = Norm(x, xb, weight);
+        _t.Drop(x);
+        return y;
     }
 
     /// <summary>HF RMSNorm: fp32 upcast, pow, mean, rsqrt, scale, cast back, weight (LayerNorm: one fused op).</summary>

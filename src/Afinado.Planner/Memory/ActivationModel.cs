@@ -130,6 +130,9 @@ internal static class ActivationModel
             if (o.Trainable && !sharesSdpaOut) saved.AttentionProjections += T * c * o.In;
             if (o.Lora) saved.Lora += T * LoraSaved(o, s, shared: o.Trainable || (sharesSdpaOut && s.Dropout == 0));
         }
+        // Gemma 2/3's post_attention_layernorm on the attention's output, before the residual add.
+        bool fourNorms = a.NormsPerLayer == 4;
+        if (fourNorms) saved.Norms += NormSaved(a, attnGrad || L.AttnOut is { Trainable: true } or { Lora: true }, L.Norm2Trainable, s) * T * h;
         bool resid1Grad = gIn || L.AnyTrainable;
         if (s.HiddenDropout) saved.DropoutMasks += T * h;
         double beforeMlp = saved.Total + loraPerToken * T;
@@ -156,6 +159,8 @@ internal static class ActivationModel
             bool mlpGrad = y2Grad || L.MlpInAny;
             saved.Mlp += DenseMlpSaved(a, width, mlpGrad, L.MlpDown, s, ref loraPerToken) * T;
         }
+        // … and post_feedforward_layernorm on the MLP's output.
+        if (fourNorms) saved.Norms += NormSaved(a, y2Grad || L.MlpInAny || L.MlpDown is { Trainable: true } or { Lora: true }, L.Norm2Trainable, s) * T * h;
         saved.Lora += loraPerToken * T;
         if (s.HiddenDropout) saved.DropoutMasks += T * h;
         saved.AfterAttention = saved.Total - beforeMlp;
