@@ -59,14 +59,8 @@ internal sealed partial class DecoderTrace
             key = Cast(key, queryWidth, ob);
         }
         int value = _t.Hold(kv);
-        if (_kbit && ob != _c16)
-        {
-            // fp32 q/k/v after kbit prep: the kernel's 16-bit casts (the values' a copy of the view alone).
-            query = Cast(query, queryWidth, _c16);
-            key = Cast(key, queryWidth, _c16);
-            value = Cast(value, valueWidth, _c16);
-            ob = _c16;
-        }
+        // After kbit prep, the kernel's 16-bit casts (the values' a copy of the view alone).
+        (query, key, value, ob) = KbitAttentionInputs(query, key, value, queryWidth, queryWidth, valueWidth, ob);
         long keys = s;
         if (cache is not null)
         {

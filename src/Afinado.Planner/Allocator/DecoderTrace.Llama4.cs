@@ -54,24 +54,8 @@ internal sealed partial class DecoderTrace
     /// the rsqrt), <c>type_as(x)</c>; no weight.</summary>
     private int L2Norm(int x, int xb, long width)
     {
-        long rows = T * Math.Max(1, width / _a.HeadDim);
-        int x32 = x;
-        if (xb < 4) { x32 = _t.New(4 * T * width); _t.Op(x32, [x]); }
-        else _t.Hold(x);
-        int squared = _t.New(4 * T * width);
-        _t.Op(squared, [x32], saved: [x32]);
-        int mean = _t.New(4 * rows);
-        _t.Op(mean, [squared]);
-        _t.Drop(squared);
-        int shifted = _t.New(4 * rows);
-        _t.Op(shifted, [mean]);
-        _t.Drop(mean);
-        int rsqrt = _t.New(4 * rows);
-        _t.Op(rsqrt, [shifted], saved: [rsqrt]);
-        _t.Drop(shifted);
-        int normed = _t.New(4 * T * width);
-        _t.Op(normed, [x32, rsqrt], saved: [x32, rsqrt]);
-        _t.Drop(x32, rsqrt, x);
+        int normed = Normalized32(x, xb, width, T * Math.Max(1, width / _a.HeadDim));
+        _t.Drop(x);
         return xb == 4 ? normed : Cast(normed, width, xb);
     }
 

@@ -353,7 +353,7 @@ internal sealed partial class DecoderTrace
         // The model's forward returns here: its sliding-window mask dies (the eager causal mask is counted to the loss).
         if (_slidingMask >= 0) { _t.Drop(_slidingMask); _slidingMask = -1; }
         var head = new LinearParams(new LinearUse(_a.HiddenSize, _a.VocabSize, _head.Trainable, false), _head, null, null);
-        if (_job.LossChunks > 1) return ChunkedOutputLoss(y, yb, head, out heldOutput);
+        if (_job.LossChunks > 1) return ChunkedOutputLoss(y, yb, head);
         int logits = Linear(y, yb, head, out int lb);
         _t.Drop(y);
         // Gemma2ForCausalLM's final soft-cap on the logits (the output then holds the capped logits).
@@ -361,9 +361,7 @@ internal sealed partial class DecoderTrace
         // transformers ForCausalLMLoss: logits.float(), then cross_entropy (log_softmax saved in fp32, nll_loss).
         // Before 4.46 (--legacy-loss) the model itself returned logits.float() and the loss copied the shifted slice.
         long tv = T * _a.VocabSize;
-        int lf = logits;
-        if (lb < 4) { lf = _t.New(4 * tv); _t.Op(lf, [logits]); }
-        else _t.Hold(lf);
+        int lf = Float32(logits, lb, tv);
         int output = logits;
         if (_job.LegacyLoss)
         {
@@ -376,19 +374,41 @@ internal sealed partial class DecoderTrace
             _t.Drop(lf);
             lf = shifted;
         }
+        int loss = CrossEntropy(lf, tv);
+        // The output object (holding the logits) dies when the forward's statement ends, with autocast's cache —
+        // unless the loop keeps it through backward.
+        if (_job.KeepOutput) heldOutput = output;
+        else _t.Drop(output);
+        EndOfForward();
+        return loss;
+    }
+
+    /// <summary><c>logits.float()</c>: a new fp32 copy of 16-bit logits, or the fp32 logits themselves (held).</summary>
+    private int Float32(int logits, int bytes, long tv)
+    {
+        if (bytes >= 4) return _t.Hold(logits);
+        int lf = _t.New(4 * tv);
+        _t.Op(lf, [logits]);
+        return lf;
+    }
+
+    /// <summary>cross_entropy on fp32 logits (released here): the log-softmax, saved for backward, and the nll loss.</summary>
+    private int CrossEntropy(int lf, long tv)
+    {
         int ls = _t.New(4 * tv);
         _t.Op(ls, [lf], saved: [ls]);
         _t.Drop(lf);
         int loss = _t.New(4);
         _t.Op(loss, [ls]);
         _t.Drop(ls);
-        // The output object (holding the logits) dies when the forward's statement ends, with autocast's cache —
-        // unless the loop keeps it through backward.
-        if (_job.KeepOutput) heldOutput = output;
-        else _t.Drop(output);
+        return loss;
+    }
+
+    /// <summary>The step's forward statement ends: autocast's weight cache and the eager causal mask are released.</summary>
+    private void EndOfForward()
+    {
         ClearCastCache();
         if (_mask >= 0) { _t.Drop(_mask); _mask = -1; }
-        return loss;
     }
 
     /// <summary>
@@ -398,9 +418,8 @@ internal sealed partial class DecoderTrace
     /// — the fp32 copy lives while its log-softmax (saved) is computed — summed into the loss. The recipe deletes the
     /// logits before backward, unless the loop keeps its output.
     /// </summary>
-    private int ChunkedOutputLoss(int y, int yb, LinearParams head, out int heldOutput)
+    private int ChunkedOutputLoss(int y, int yb, LinearParams head)
     {
-        heldOutput = -1;
         long seq = _seq, size = (seq + _job.LossChunks - 1) / _job.LossChunks;
         var chunks = new List<(int Logits, int Bytes, long Tokens)>();
         for (long start = 0; start < seq; start += size)
@@ -416,15 +435,7 @@ internal sealed partial class DecoderTrace
         foreach (var (logits, lb, tokens) in chunks)
         {
             long tv = tokens * _a.VocabSize;
-            int lf = logits;
-            if (lb < 4) { lf = _t.New(4 * tv); _t.Op(lf, [logits]); }
-            else _t.Hold(lf);
-            int ls = _t.New(4 * tv);
-            _t.Op(ls, [lf], saved: [ls]);
-            _t.Drop(lf);
-            int part = _t.New(4);
-            _t.Op(part, [ls]);
-            _t.Drop(ls);
+            int part = CrossEntropy(Float32(logits, lb, tv), tv);
             if (loss < 0) loss = part;
             else
             {
@@ -438,8 +449,7 @@ internal sealed partial class DecoderTrace
         foreach (var chunk in chunks)
             if (_job.KeepOutput) _heldChunks.Add(chunk.Logits);
             else _t.Drop(chunk.Logits);
-        ClearCastCache();
-        if (_mask >= 0) { _t.Drop(_mask); _mask = -1; }
+        EndOfForward();
         return loss;
     }
 
@@ -529,6 +539,14 @@ internal sealed partial class DecoderTrace
         return output;
     }
 
+    /// <summary>fp32 q/k/v after kbit prep: flash_attention_2 (or the Trainer's bf16 autocast around SDPA) casts them to
+    /// 16 bits; otherwise they pass unchanged.</summary>
+    private (int Q, int K, int V, int Bytes) KbitAttentionInputs(int q, int k, int v, long qWidth, long kWidth, long vWidth, int ob)
+    {
+        if (!_kbit || ob == _c16) return (q, k, v, ob);
+        return (Cast(q, qWidth, _c16), Cast(k, kWidth, _c16), Cast(v, vWidth, _c16), _c16);
+    }
+
     /// <summary>A norm whose input dies with it (a sublayer's output, normalised before the residual add).</summary>
     private int NormReplacing(int x, int xb, Param weight)
     {
@@ -551,29 +569,38 @@ internal sealed partial class DecoderTrace
             _t.Drop(mean, rstd);
             return (ln, xb);
         }
-        int x32 = x;
-        if (xb < 4) { x32 = _t.New(4 * T * h); _t.Op(x32, [x]); }
-        else _t.Hold(x);
-        int sq = _t.New(4 * T * h);
-        _t.Op(sq, [x32], saved: [x32]);
-        int mean2 = _t.New(4 * rows);
-        _t.Op(mean2, [sq]);
-        _t.Drop(sq);
-        int ve = _t.New(4 * rows);
-        _t.Op(ve, [mean2]);
-        _t.Drop(mean2);
-        int rs = _t.New(4 * rows);
-        _t.Op(rs, [ve], saved: [rs]);
-        _t.Drop(ve);
-        int n32 = _t.New(4 * T * h);
-        _t.Op(n32, [x32, rs], saved: [x32, rs]);
-        _t.Drop(x32, rs);
+        int n32 = Normalized32(x, xb, h, rows);
         int nc = n32;
         if (xb < 4) { nc = _t.New(xb * T * h); _t.Op(nc, [n32]); _t.Drop(n32); }
         int y = _t.New(xb * T * h);
         _t.Op(y, [nc], saved: weight.Trainable ? [nc] : [], weights: [new WeightGrad(weight, weight.Bytes)]);
         _t.Drop(nc);
         return (y, xb);
+    }
+
+    /// <summary>The normalisation an RMSNorm (and Llama 4's weightless L2 norm) runs in fp32: <c>x.float()</c>, x² and its
+    /// mean over each of <paramref name="rows"/> rows, + ε, rsqrt (kept), the product (keeping the fp32 x and the rsqrt).
+    /// Returns the fp32 product; <paramref name="x"/> stays the caller's.</summary>
+    private int Normalized32(int x, int xb, long width, long rows)
+    {
+        int x32 = x;
+        if (xb < 4) { x32 = _t.New(4 * T * width); _t.Op(x32, [x]); }
+        else _t.Hold(x);
+        int squared = _t.New(4 * T * width);
+        _t.Op(squared, [x32], saved: [x32]);
+        int mean = _t.New(4 * rows);
+        _t.Op(mean, [squared]);
+        _t.Drop(squared);
+        int shifted = _t.New(4 * rows);
+        _t.Op(shifted, [mean]);
+        _t.Drop(mean);
+        int rsqrt = _t.New(4 * rows);
+        _t.Op(rsqrt, [shifted], saved: [rsqrt]);
+        _t.Drop(shifted);
+        int normed = _t.New(4 * T * width);
+        _t.Op(normed, [x32, rsqrt], saved: [x32, rsqrt]);
+        _t.Drop(x32, rsqrt);
+        return normed;
     }
 
     /// <summary>A linear (with PEFT's LoRA branch): under AMP autocast casts the input and the weight to 16 bits (the
@@ -706,14 +733,7 @@ internal sealed partial class DecoderTrace
             q = Cast(q, qW, ob);
             k = Cast(k, kvW, ob);
         }
-        if (_kbit && ob != _c16)
-        {
-            // fp32 q/k/v after kbit prep: flash_attention_2 (or the Trainer's bf16 autocast around SDPA) casts them.
-            q = Cast(q, qW, _c16);
-            k = Cast(k, kvW, _c16);
-            v = Cast(v, kvW, _c16);
-            ob = _c16;
-        }
+        (q, k, v, ob) = KbitAttentionInputs(q, k, v, qW, kvW, kvW, ob);
         long keys = s;
         if (cache is not null)
         {
