@@ -42,10 +42,10 @@ public sealed class CachingAllocator
 
     private const int None = -1;
 
-    private readonly AllocatorSettings _settings;
-    private readonly long _maxSplit;
-    private readonly long? _capacity;
-    private readonly bool _expandable;
+    private AllocatorSettings _settings;
+    private long _maxSplit;
+    private long? _capacity;
+    private bool _expandable;
 
     private readonly Blocks _b = new();
 
@@ -64,10 +64,26 @@ public sealed class CachingAllocator
     /// <param name="capacityBytes">Memory the allocator may reserve (the GPU less what lives outside it); null = unlimited.</param>
     public CachingAllocator(AllocatorSettings? settings = null, long? capacityBytes = null)
     {
+        _settings = AllocatorSettings.Default;
+        Reset(settings, capacityBytes);
+    }
+
+    /// <summary>Empties the allocator (no segments, no blocks, zero peaks) under new settings and keeps its buffers: a
+    /// plan replays a step of ~30,000 calls, and growing fresh block arrays each time cost more than the calls.</summary>
+    internal void Reset(AllocatorSettings? settings = null, long? capacityBytes = null)
+    {
         _settings = settings ?? AllocatorSettings.Default;
         _maxSplit = _settings.MaxSplitSizeBytes ?? long.MaxValue;
         _expandable = _settings.ExpandableSegments;
         _capacity = capacityBytes;
+        _b.Clear();
+        _segmentPool.Clear();
+        _segmentLast.Clear();
+        // Pools keep their numbers (a pool is its stream and size class) and their heaps, emptied.
+        foreach (var p in _pools.AsSpan(0, _poolCount)) p.Clear();
+        _nextAddress = 0;
+        Allocated = Reserved = PeakAllocated = PeakReserved = 0;
+        Retries = 0;
     }
 
     /// <summary>Bytes in blocks handed out (rounded sizes, as <c>torch.cuda.memory_allocated</c>).</summary>
@@ -335,7 +351,8 @@ public sealed class CachingAllocator
     private sealed class Blocks
     {
         private Block[] _items = new Block[1024];
-        private readonly Stack<int> _recycled = new();
+        private int[] _recycled = new int[256];
+        private int _recycledCount;
 
         public int Count { get; private set; }
 
@@ -343,7 +360,9 @@ public sealed class CachingAllocator
 
         public int New()
         {
-            if (!_recycled.TryPop(out int b))
+            int b;
+            if (_recycledCount > 0) b = _recycled[--_recycledCount];
+            else
             {
                 if (Count == _items.Length) Array.Resize(ref _items, Count * 2);
                 b = Count++;
@@ -352,7 +371,13 @@ public sealed class CachingAllocator
             return b;
         }
 
-        public void Recycle(int b) => _recycled.Push(b);
+        public void Recycle(int b)
+        {
+            if (_recycledCount == _recycled.Length) Array.Resize(ref _recycled, _recycledCount * 2);
+            _recycled[_recycledCount++] = b;
+        }
+
+        public void Clear() => Count = _recycledCount = 0;
     }
 
     /// <summary>
@@ -379,6 +404,20 @@ public sealed class CachingAllocator
         public int ExpandableSegment { get; set; } = None;
         public long ExpandableAddress { get; set; }
         public long ExpandableMapped { get; set; }
+
+        /// <summary>No free blocks and no expandable segment; the heaps stay, spare.</summary>
+        public void Clear()
+        {
+            for (int i = 0; i < _count; i++)
+            {
+                _heaps[_heapOf[i]].Clear();
+                if (_spareCount == _spare.Length) Array.Resize(ref _spare, _spareCount * 2);
+                _spare[_spareCount++] = _heapOf[i];
+            }
+            _count = 0;
+            ExpandableSegment = None;
+            ExpandableAddress = ExpandableMapped = 0;
+        }
 
         /// <summary>The pooled blocks in the pool's order (for the rare release paths).</summary>
         public IEnumerable<int> Blocks()
@@ -467,6 +506,8 @@ public sealed class CachingAllocator
 
         public int Count { get; private set; }
         public int Min => _items[0];
+
+        public void Clear() => Count = 0;
         public IEnumerable<int> Items => _items.Take(Count);
 
         public void Push(int b)
