@@ -563,6 +563,11 @@ internal static class ActivationModel
     public static bool CpuTakesExplicitPath(ModelArchitecture a) =>
         a.AttnLogitSoftcap is not null || (a.QueryPreAttnScalar is { } q && q != a.HeadDim);
 
+    /// <summary>The kernel Afinado's CPU trainer really runs: SDPA asked for, the explicit path taken (see
+    /// <see cref="CpuTakesExplicitPath"/>), whatever the step (backprop, or a learning rule's no-grad forward).</summary>
+    public static ActivationSettings WithCpuKernel(ModelArchitecture a, in ActivationSettings s) =>
+        s.Cpu && s.Kernel == AttentionKernel.Sdpa && CpuTakesExplicitPath(a) ? s with { Kernel = AttentionKernel.Eager } : s;
+
     /// <summary>
     /// Llama 4's eager_attention_forward (transformers models/llama4, "llama4 doesn't cast attn weights to fp32") runs
     /// <c>softmax(attn_weights, dim=-1)</c> in the scores' dtype, except under autocast, which puts softmax on its fp32
@@ -672,7 +677,10 @@ internal static class TorchSharpNoGradForward
         // At o_proj: norm 1, q/k/v, rotated q/k, repeated K/V, SDPA output, contiguous copy, o_proj output (+ its LoRA terms).
         double attention = h + (q + 2 * kv) + (q + kv) + (repeat ? 2 * q : 0) + 2 * q + h + Math.Max(Lora(L.AttnOut), 0);
         attention = Math.Max(attention, h + q + 2 * kv + attnInLora);
-        double scores = s.Kernel == AttentionKernel.Eager ? (3 * c * s.Batch * a.NumHeads + 1) * s.Seq * s.Seq : 0;
+        // The explicit path's b·a·s² tensors: scores, masked copy, softmax; a soft-cap adds tanh's output and its product
+        // with the cap (LlamaAttention: div_ in place, then tanh() and mul(cap) as new tensors).
+        double scoreTensors = 3 + (a.AttnLogitSoftcap is null ? 0 : 2);
+        double scores = s.Kernel == AttentionKernel.Eager ? (scoreTensors * c * s.Batch * a.NumHeads + 1) * s.Seq * s.Seq : 0;
         var gate = L.MlpIn.Count > 0 ? L.MlpIn[0] : (LinearUse?)null;
         var up = L.MlpIn.Count > 1 ? L.MlpIn[1] : gate;
         double mlp = a.Mlp == MlpKind.Gated
@@ -683,8 +691,14 @@ internal static class TorchSharpNoGradForward
         return Math.Max(c * T * (held + attention) + scores, c * T * (held + mlp));
     }
 
-    /// <summary>Logits and the cross-entropy's log-softmax (the decoder's hidden states are freed by then).</summary>
-    public static double LossPeak(ModelArchitecture a, in ActivationSettings s) => 2 * s.C * s.Tokens * a.VocabSize;
+    /// <summary>Logits and the cross-entropy's log-softmax (the decoder's hidden states are freed by then); with Gemma 2's
+    /// final soft-cap, the head's own moment can be larger: its scope holds the final hidden state, the logits, logits / c,
+    /// tanh's output and the product (LlamaForCausalLM.Head) until the forward returns the last of them.</summary>
+    public static double LossPeak(ModelArchitecture a, in ActivationSettings s)
+    {
+        double loss = 2 * s.C * s.Tokens * a.VocabSize;
+        return a.FinalLogitSoftcap is null ? loss : Math.Max(loss, s.C * s.Tokens * (4.0 * a.VocabSize + a.HiddenSize));
+    }
 }
 
 /// <summary>The job facts the activation model reads, resolved once per plan.</summary>

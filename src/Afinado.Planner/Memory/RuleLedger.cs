@@ -130,16 +130,20 @@ internal static class RuleLedger
     {
         var a = p.Architecture;
         double c = job.Precision.ComputeBytes();
-        var s = TrainingLedger.Settings(p, job with { Task = JobTask.Infer }, c) with { Cpu = device == DeviceKind.Cpu };
+        var s = ActivationModel.WithCpuKernel(a, TrainingLedger.Settings(p, job with { Task = JobTask.Infer }, c) with { Cpu = device == DeviceKind.Cpu });
         double T = s.Tokens, tv = T * a.VocabSize;
         if (device == DeviceKind.Cpu)
         {
             e.Add(new(LineKind.NoGradForwardLayer, "no-grad forward: working set in the last block", Phase.PerturbedLayer,
                 TorchSharpNoGradForward.LayerPeak(a, p.Layers[^1], s),
-                explain ? $"T = {N(T)} × {B(c)} B × (L·h held hidden states + the block's largest moment: norms, attention or SwiGLU 3·f + LoRA outputs)" : "",
+                explain ? $"T = {N(T)} × {B(c)} B × (L·h held hidden states + the block's largest moment: norms, attention or SwiGLU 3·f + LoRA outputs)"
+                    + (s.Kernel == AttentionKernel.Eager ? $"; explicit attention: {(a.AttnLogitSoftcap is null ? 3 : 5)} b·a·s² score tensors{(a.AttnLogitSoftcap is null ? "" : " (soft-cap: tanh and its product too)")}" : "") : "",
                 "Afinado TorchSharp decoder, op by op (dispose scopes hold module temporaries to the module's end)"));
             e.Add(new(LineKind.NoGradForwardLoss, "no-grad forward: logits and log-softmax", Phase.PerturbedLoss, TorchSharpNoGradForward.LossPeak(a, s),
-                explain ? $"2 × T·V {N(tv)} × {B(c)} B (full sequence: the training loss needs every position)" : "", "cross_entropy = log_softmax + nll_loss"));
+                explain ? (a.FinalLogitSoftcap is null
+                    ? $"2 × T·V {N(tv)} × {B(c)} B (full sequence: the training loss needs every position)"
+                    : $"the larger of 2 × T·V {N(tv)} (loss) and 4 × T·V + T·h (the soft-capped head's scope), × {B(c)} B") : "",
+                "cross_entropy = log_softmax + nll_loss; LlamaForCausalLM.Head"));
             return;
         }
         e.Add(new(LineKind.NoGradForwardLayer, "no-grad forward: one layer's temporaries", Phase.PerturbedLayer, ActivationModel.LayerInferenceTransient(a, s),

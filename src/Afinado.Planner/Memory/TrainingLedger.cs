@@ -56,8 +56,7 @@ internal static class TrainingLedger
         // --- Activations -------------------------------------------------------------------------------------------------
         // prepare_model_for_kbit_training: the residual stream and the quantized layers' outputs are fp32.
         double ac = ActivationBytes(job, c);
-        var s = Settings(p, job, ac) with { Cpu = cpu };
-        if (cpu && s.Kernel == AttentionKernel.Sdpa && ActivationModel.CpuTakesExplicitPath(p.Architecture)) s = s with { Kernel = AttentionKernel.Eager };
+        var s = ActivationModel.WithCpuKernel(p.Architecture, Settings(p, job, ac) with { Cpu = cpu });
         var total = new SavedBytes();
         double largestLayer = 0, checkpoints = 0;
         int active = 0;
