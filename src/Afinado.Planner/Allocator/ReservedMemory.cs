@@ -12,8 +12,9 @@ namespace Afinado.Planner.Allocator;
 public static class ReservedMemory
 {
     /// <summary>
-    /// Why a GPU job's step is not replayed (null: it is). The traces follow transformers' dense decoder and the
-    /// backprop loop of bench/gpu/measure.py; jobs whose step allocates differently get the assumed reserve instead.
+    /// Why a GPU job's step is not replayed (null: it is). The traces follow transformers' dense decoder, the backprop
+    /// loop of bench/gpu/measure.py and the ES step of bench/gpu/measure_rules.py; jobs whose step allocates differently
+    /// (DFA's and guided ES's injected errors, among others) get the assumed reserve instead.
     /// </summary>
     public static string? NotReplayed(ModelProfile profile, Job job)
     {
@@ -22,7 +23,7 @@ public static class ReservedMemory
         if (a.IsMoE && MoeNotTraced(profile, job) is { } moe) return moe;
         if (a.CrossAttentionLayers > 0) return "cross-attention layers are not traced";
         if (!job.IsTraining) return null;
-        return job.Rule != LearningRule.Backprop ? $"the {job.Rule.Name()} rule's step is not traced"
+        return job.Rule is not (LearningRule.Backprop or LearningRule.Es or LearningRule.EsDirect) ? $"the {job.Rule.Name()} rule's step is not traced"
             : job.OptimizerInBackward ? "optimizer-in-backward steps are not traced"
             : job.Compile ? "compiled (fused) steps are not traced"
             : job.OffloadActivations ? "activation offloading is not traced"

@@ -36,7 +36,8 @@ public static class StepTraces
         // The stack's cuBLAS/cuBLASLt workspaces: taken from the allocator at the first matmul, kept for the process's life.
         foreach (long w in job.Stack.WorkspaceAllocations) tape.New(w);
         var b = new DecoderTrace(profile, job, tape);
-        if (job.IsTraining) b.Train();
+        if (job.Rule is LearningRule.Es or LearningRule.EsDirect) b.EsStep();
+        else if (job.IsTraining) b.Train();
         else b.Infer();
         return tape.Trace;
     }

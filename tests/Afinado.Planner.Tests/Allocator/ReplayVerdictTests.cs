@@ -59,7 +59,7 @@ public class ReplayVerdictTests
     [Fact]
     public void Jobs_the_trace_does_not_cover_keep_the_assumed_reserve_and_say_why()
     {
-        var l = Ledger(Llama31_8B, new Job { Rule = LearningRule.Es });
+        var l = Ledger(Llama31_8B, new Job { Rule = LearningRule.Dfa });
         Assert.Null(l.Replay);
         var reserve = Assert.Single(l.Runtime, e => e.Kind == LineKind.AllocatorReserve);
         Assert.Contains("not replayed", reserve.Formula);
