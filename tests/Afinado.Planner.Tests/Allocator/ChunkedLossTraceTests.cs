@@ -24,25 +24,19 @@ public class ChunkedLossTraceTests
         new() { Method = TrainingMethod.QLora, Seq = 2000, LossChunks = 7, Checkpointing = Checkpointing.Full },
     ];
 
-    public static TheoryData<string, int> Cases()
-    {
-        var data = new TheoryData<string, int>();
-        foreach (string id in new[] { "meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen3-8B" })
-            for (int j = 0; j < Jobs.Length; j++) data.Add(id, j);
-        return data;
-    }
+    public static TheoryData<string, int> Cases() => TraceAgreement.Cases(["meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.2-1B", "Qwen/Qwen3-8B"], Jobs.Length);
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void The_chunked_loss_step_peaks_where_the_ledger_does(string id, int jobIndex)
     {
         var job = Jobs[jobIndex];
-        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(ModelCatalog.Get(id), job));
+        var profile = TraceAgreement.Profile(ModelCatalog.Get(id), job);
         Assert.Null(ReservedMemory.NotReplayed(profile, job));
         var ledger = LedgerBuilder.Build(profile, job, DeviceKind.Gpu);
         Assert.NotNull(ledger.Replay);
         // Measured 0.986–1.000 (QLoRA with checkpointing sits at 0.988 without chunks too).
-        double ratio = StepTraces.For(profile, job).PeakLiveBytes / (double)(ledger.PeakBytes + RuntimeStack.Default.WorkspaceBytes);
+        double ratio = TraceAgreement.TraceOverLedger(profile, job);
         Assert.InRange(ratio, 0.985, 1.015);
     }
 

@@ -24,25 +24,19 @@ public class EsTraceTests
         new() { Method = TrainingMethod.Lora, Batch = 2, Seq = 1024, Rule = LearningRule.Es, Attention = AttentionKernel.Eager },
     ];
 
-    public static TheoryData<string, int> Cases()
-    {
-        var data = new TheoryData<string, int>();
-        foreach (string id in new[] { "meta-llama/Llama-3.2-1B", "Qwen/Qwen2.5-0.5B", "meta-llama/Llama-3.1-8B" })
-            for (int j = 0; j < Jobs.Length; j++) data.Add(id, j);
-        return data;
-    }
+    public static TheoryData<string, int> Cases() => TraceAgreement.Cases(["meta-llama/Llama-3.2-1B", "Qwen/Qwen2.5-0.5B", "meta-llama/Llama-3.1-8B"], Jobs.Length);
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void An_es_step_peaks_where_the_rule_ledger_does(string id, int jobIndex)
     {
         var job = Jobs[jobIndex];
-        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(ModelCatalog.Get(id), job));
+        var profile = TraceAgreement.Profile(ModelCatalog.Get(id), job);
         Assert.Null(ReservedMemory.NotReplayed(profile, job));
         var ledger = LedgerBuilder.Build(profile, job, DeviceKind.Gpu);
         Assert.Contains(ledger.Runtime, e => e.Kind == LineKind.AllocatorFragmentation);
         Assert.DoesNotContain(ledger.Runtime, e => e.Kind == LineKind.AllocatorReserve);
-        double ratio = StepTraces.For(profile, job).PeakLiveBytes / (double)(ledger.PeakBytes + RuntimeStack.Default.WorkspaceBytes);
+        double ratio = TraceAgreement.TraceOverLedger(profile, job);
         Assert.InRange(ratio, 0.98, 1.02);
     }
 

@@ -24,24 +24,15 @@ public class SoftCapTraceTests
         new() { Method = TrainingMethod.Lora, Seq = 2048 },
     ];
 
-    public static TheoryData<string, int> Cases()
-    {
-        var data = new TheoryData<string, int>();
-        foreach (string id in new[] { "google/gemma-2-2b", "google/gemma-2-9b" })
-            for (int j = 0; j < Jobs.Length; j++) data.Add(id, j);
-        return data;
-    }
+    public static TheoryData<string, int> Cases() => TraceAgreement.Cases(["google/gemma-2-2b", "google/gemma-2-9b"], Jobs.Length);
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void Gemma_2_s_soft_capped_step_peaks_where_the_ledger_does(string id, int jobIndex)
     {
         var job = Jobs[jobIndex];
-        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(ModelCatalog.Get(id), job));
-        var ledger = LedgerBuilder.Build(profile, job, DeviceKind.Gpu);
         // Measured 0.994–1.000.
-        double ratio = StepTraces.For(profile, job).PeakLiveBytes / (double)(ledger.PeakBytes + RuntimeStack.Default.WorkspaceBytes);
-        Assert.InRange(ratio, 0.985, 1.015);
+        Assert.InRange(TraceAgreement.TraceOverLedger(TraceAgreement.Profile(ModelCatalog.Get(id), job), job), 0.985, 1.015);
     }
 
     [Fact]
