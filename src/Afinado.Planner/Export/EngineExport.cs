@@ -39,10 +39,10 @@ public static class EngineExport
         IReadOnlyList<Device> devices, LaunchSettings launch)
     {
         if (request.Layout.FsdpVersion != 1)
-            throw new InputError("--fsdp-version", "the exporters write FSDP1 configurations (accelerate fsdp_version 1, torchrun FullyShardedDataParallel settings)", "Drop --fsdp-version for export.");
+            throw new InputError(LayoutParameters.FsdpVersion, "the exporters write FSDP1 configurations (accelerate fsdp_version 1, torchrun FullyShardedDataParallel settings)", $"Drop {LayoutParameters.FsdpVersion} for export.");
         if (request.Layout.ShardEmbeddingsSeparately)
-            throw new InputError("--fsdp-shard-embeddings", "the exported configurations wrap decoder layers only (TRANSFORMER_BASED_WRAP); the embedding and head stay in the root unit", "Drop --fsdp-shard-embeddings for export.");
-        InputRange.Whole("--master-port", launch.MasterPort, 1, 65_535, "a TCP port");
+            throw new InputError(LayoutParameters.ShardEmbeddingsSeparately, "the exported configurations wrap decoder layers only (TRANSFORMER_BASED_WRAP); the embedding and head stay in the root unit", $"Drop {LayoutParameters.ShardEmbeddingsSeparately} for export.");
+        InputRange.Whole(ExportParameters.MasterPort, launch.MasterPort, 1, 65_535, "a TCP port");
         var plan = Fit.Planner.Create(arch, job, devices, suggestFixes: false);
         var family = format == ExportFormat.Torchrun ? EngineFamily.Fsdp : EngineFamily.DeepSpeed;
         var notes = new List<string>();
