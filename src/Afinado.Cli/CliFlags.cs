@@ -23,6 +23,7 @@ internal static class CliFlags
         [LayoutParameters.SequenceParallel] = "--sp",
         [LayoutParameters.ShardEmbeddingsSeparately] = "--fsdp-shard-embeddings",
         [LayoutParameters.ExpertParallel] = "--ep",
+        [LayoutParameters.CpuBytesPerNode] = "--cpu-memory",
         [ValidationParameters.GroundTruthDir] = "--dir",
         [TrainParameters.SequenceLength] = "--seq",
         [TrainParameters.BatchSize] = "--batch",

@@ -17,7 +17,7 @@ public sealed record LaunchSettings(string Script = "train.py", string MasterAdd
 /// An export as planned: the ledger its file was written for, the file, and notes on the layout chosen — or, when no layout
 /// fits, why (<see cref="DoesNotFit"/>) with the layouts tried, and no file.
 /// </summary>
-public sealed record EngineExportResult(ParallelLedger Ledger, ExportedFile? File, IReadOnlyList<string> Notes, string? DoesNotFit,
+public sealed record EngineExportResult(ParallelLedger Ledger, ExportedFile? File, IReadOnlyList<string> Notes, InputText? DoesNotFit,
     IReadOnlyList<ParallelLedger> Tried);
 
 /// <summary>
@@ -63,7 +63,7 @@ public static class EngineExport
         {
             ledger = ParallelMemory.Plan(PlanBridge.FromPlan(plan), request.Layout.Validate(arch));
             if (!ledger.FitsCpu(request.CpuBytesPerNode))
-                return new(ledger, null, notes, $"{Gb(ledger.CpuBytesPerNode)} of CPU RAM per node exceeds --cpu-memory {Gb(request.CpuBytesPerNode!.Value)}", [ledger]);
+                return new(ledger, null, notes, (InputText)$"{Gb(ledger.CpuBytesPerNode)} of CPU RAM per node exceeds {LayoutParameters.CpuBytesPerNode} {Gb(request.CpuBytesPerNode!.Value)}", [ledger]);
         }
         var run = Run(job, ledger, arch.Name, launch) with { AutoEpPreset = ledger.Layout.ExpertParallel > 1 ? AutoEpPresets.For(arch) : null };
         var file = format switch
