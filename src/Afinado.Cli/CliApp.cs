@@ -79,7 +79,7 @@ public static class CliApp
         }
         catch (InputError e)
         {
-            stderr.WriteLine($"error: {TerminalText.Escape(e.Message)}");
+            stderr.WriteLine($"error: {TerminalText.Escape(e.Render(CliFlags.Of))}");
             return ExitBadInput;
         }
         catch (DoesNotFitError e)
@@ -89,7 +89,7 @@ public static class CliApp
             else
             {
                 stderr.WriteLine("Changes that fit (best first):");
-                foreach (var fix in e.Fixes.Take(5)) stderr.WriteLine($"  {TerminalText.Escape(fix)}");
+                foreach (var fix in e.Fixes.Take(5)) stderr.WriteLine($"  {TerminalText.Escape(fix.Render(CliFlags.Of))}");
             }
             return ExitDoesNotFit;
         }

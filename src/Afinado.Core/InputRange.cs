@@ -10,11 +10,11 @@ namespace Afinado;
 public static class InputRange
 {
     /// <summary>Checks <paramref name="min"/> ≤ <paramref name="value"/> ≤ <paramref name="max"/>.</summary>
-    public static int Whole(string field, int value, int min, int max, string? hint = null) =>
+    public static int Whole(InputText field, int value, int min, int max, InputText? hint = null) =>
         (int)Whole(field, (long)value, min, max, hint);
 
-    /// <inheritdoc cref="Whole(string, int, int, int, string?)"/>
-    public static long Whole(string field, long value, long min, long max, string? hint = null)
+    /// <inheritdoc cref="Whole(InputText, int, int, int, InputText?)"/>
+    public static long Whole(InputText field, long value, long min, long max, InputText? hint = null)
     {
         if (value < min || value > max)
             throw new InputError(field, $"{Show(value)} is outside {Show(min)}–{Show(max)}", Fix($"Use a whole number from {Show(min)} to {Show(max)}", hint));
@@ -22,7 +22,7 @@ public static class InputRange
     }
 
     /// <summary>Checks that a value given (not null) is within the range; null means "not given" and passes.</summary>
-    public static void Whole(string field, int? value, int min, int max, string? hint = null)
+    public static void Whole(InputText field, int? value, int min, int max, InputText? hint = null)
     {
         if (value is { } v) Whole(field, v, min, max, hint);
     }
@@ -31,7 +31,7 @@ public static class InputRange
     /// Checks a finite real number in a range; each end is inclusive unless marked open. NaN and ±Infinity always fail,
     /// because they would silently disable a comparison downstream (e.g. a clip norm of NaN clips nothing).
     /// </summary>
-    public static double Real(string field, double value, double min, double max, bool minOpen = false, bool maxOpen = false, string? hint = null)
+    public static double Real(InputText field, double value, double min, double max, bool minOpen = false, bool maxOpen = false, InputText? hint = null)
     {
         string range = $"{(minOpen ? "(" : "[")}{Show(min)}, {Show(max)}{(maxOpen ? ")" : "]")}";
         if (!double.IsFinite(value))
@@ -43,13 +43,13 @@ public static class InputRange
         return value;
     }
 
-    /// <inheritdoc cref="Real(string, double, double, double, bool, bool, string?)"/>
-    public static void Real(string field, double? value, double min, double max, bool minOpen = false, bool maxOpen = false, string? hint = null)
+    /// <inheritdoc cref="Real(InputText, double, double, double, bool, bool, InputText?)"/>
+    public static void Real(InputText field, double? value, double min, double max, bool minOpen = false, bool maxOpen = false, InputText? hint = null)
     {
         if (value is { } v) Real(field, v, min, max, minOpen, maxOpen, hint);
     }
 
-    private static string Fix(string use, string? hint) => hint is null ? use + "." : $"{use} ({hint}).";
+    private static InputText Fix(string use, InputText? hint) => hint is null ? use + "." : (InputText)$"{use} ({hint}).";
 
     // Whole bounds print in full (1000000, not 1E+06); fractions keep six significant digits.
     private static string Show(double v) =>

@@ -5,8 +5,8 @@ namespace Afinado.Planner;
 /// Refused before anything is allocated; the CLI turns it into exit 3 with the plan's fixes, never a native allocation
 /// failure halfway through building the model.
 /// </summary>
-public sealed class DoesNotFitError(string message, IReadOnlyList<string> fixes) : Exception(message)
+public sealed class DoesNotFitError(string message, IReadOnlyList<ParameterChange> fixes) : Exception(message)
 {
-    /// <summary>Changes that make the job fit, in the flags of the command that was run (best first).</summary>
-    public IReadOnlyList<string> Fixes { get; } = fixes;
+    /// <summary>Changes that make the job fit, in the parameters of the library that refused it (best first).</summary>
+    public IReadOnlyList<ParameterChange> Fixes { get; } = fixes;
 }

@@ -115,7 +115,7 @@ public class GptOssTests
         var lora = Planner.Fit.Planner.Create(Oss20, new Job { Method = TrainingMethod.Lora }, []);
         Assert.Equal(DType.Bf16, lora.Job.ResolvedWeightsDtype);
         var train = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(Oss20, new Job { Method = TrainingMethod.Lora, WeightsDtype = DType.Mxfp4 }, []));
-        Assert.Contains("--weights-dtype", train.Message);
+        Assert.Contains(JobParameters.WeightsDtype.Name, train.Message);
         var dense = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(Llama31_8B, new Job { Task = JobTask.Infer, WeightsDtype = DType.Mxfp4 }, []));
         Assert.Contains("stacked expert", dense.Message);
         Assert.Throws<InputError>(() => new Job { Task = JobTask.Infer, KvDtype = DType.Mxfp4 }.Validate());
@@ -148,7 +148,7 @@ public class GptOssAttentionTests
         var sdpaLedger = LedgerBuilder.Build(ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, new Job { Seq = 1024 })), new Job { Seq = 1024 }, Devices.DeviceKind.Gpu);
         Assert.True(plan.Ledger.PeakBytes > sdpaLedger.PeakBytes);
         var error = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(arch, new Job { Attention = AttentionKernel.Flash }, []));
-        Assert.Contains("--attention", error.Message);
+        Assert.Contains(JobParameters.Attention.Name, error.Message);
         // Inference may use the sinks' flash kernel; a Llama keeps SDPA.
         Assert.Equal(AttentionKernel.Flash, Planner.Fit.Planner.Create(arch, new Job { Task = JobTask.Infer, Attention = AttentionKernel.Flash, Seq = 512 }, []).Job.Attention);
         var llama = Planner.Fit.Planner.Create(ModelCatalog.Get("meta-llama/Llama-3.1-8B"), new Job(), []);

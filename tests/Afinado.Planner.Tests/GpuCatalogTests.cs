@@ -1,3 +1,4 @@
+using Afinado.Planner.Fit;
 using Afinado.Planner.Devices;
 
 namespace Afinado.Planner.Tests;
@@ -8,7 +9,7 @@ public class GpuCatalogTests
     public void Every_name_its_error_lists_is_accepted()
     {
         var e = Assert.Throws<InputError>(() => GpuCatalog.Get("no-such-card"));
-        Assert.Equal("--gpu", e.Field);
+        Assert.Equal(PlanParameters.Gpu, e.Parameter);
         var listed = e.Fix["Use one of: ".Length..e.Fix.IndexOf(';', StringComparison.Ordinal)].Split(", ");
         Assert.Contains("cpu", listed);
         foreach (var id in listed) Assert.NotNull(GpuCatalog.Get(id));

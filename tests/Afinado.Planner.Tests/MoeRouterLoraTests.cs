@@ -47,7 +47,7 @@ public class MoeRouterLoraTests
     {
         var e = Assert.Throws<InputError>(() => TrainableSelection.Create(ModelCatalog.Get(model), TrainingMethod.Lora,
             lora: new LoraConfig { Targets = ["q_proj", router] }));
-        Assert.Equal("--lora-targets", e.Field);
+        Assert.Equal(JobParameters.LoraTargets, e.Parameter);
         Assert.Contains(why, e.Message);
     }
 

@@ -337,7 +337,7 @@ public class QuantizedCheckpointTests
         Assert.EndsWith("quantization_config.llm_int8_skip_modules",
             Assert.Throws<InputError>(() => WithQuantization("meta-llama/Llama-3.1-8B-Instruct", Bnb(true, skip: new JsonArray("(unclosed")))).Field);
         // --weights-dtype takes dtypes; a stored format's name says why it is not one.
-        var flag = Assert.Throws<InputError>(() => DTypes.Parse("gptq-int4", "--weights-dtype"));
+        var flag = Assert.Throws<InputError>(() => DTypes.Parse("gptq-int4", JobParameters.WeightsDtype));
         Assert.Contains("stored format", flag.Problem);
     }
 

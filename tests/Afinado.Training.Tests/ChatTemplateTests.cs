@@ -186,7 +186,7 @@ public class ChatTemplateTests
         foreach (var bad in new[] { """{"role":"user"}""", "[]", """[{"content":"x"}]""", """["hi"]""" })
         {
             using var doc = JsonDocument.Parse(bad);
-            Assert.Equal("--chat", Assert.Throws<InputError>(() => template.Render(doc.RootElement, false, "--chat")).Field);
+            Assert.Equal("--chat", Assert.Throws<InputError>(() => template.Render(doc.RootElement, false, "--chat")).Field);;
         }
         // Content the template cannot concatenate is an error naming the template line, not a crash.
         using var numeric = JsonDocument.Parse("""[{"role":"user","content":5}]""");

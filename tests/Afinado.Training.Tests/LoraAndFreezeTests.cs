@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 using Afinado.Training.Loop;
 using Afinado.Training.Models;
 using Afinado.Training.Optim;
@@ -108,6 +109,6 @@ public class LoraAndFreezeTests
     {
         var arch = TinyConfigs.Parse(TinyConfigs.Llama);
         var e = Assert.Throws<InputError>(() => SharedSelection.CreateParameterSelection(arch, "freeze", ["model.decoder.*"], 0, 0, 0, []));
-        Assert.Equal("--freeze", e.Field);
+        Assert.Equal(JobParameters.FreezePatterns, e.Parameter);
     }
 }

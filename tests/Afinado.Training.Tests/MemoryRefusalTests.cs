@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 using Afinado.Planner.Selection;
 using Afinado.Planner;
 using Afinado.Training.Loop;
@@ -27,25 +28,24 @@ public class MemoryRefusalTests
         var e = Assert.Throws<DoesNotFitError>(() => run.Execute(new SilentProgress(), CancellationToken.None));
         Assert.Contains("MiB free", e.Message);
         Assert.False(Directory.Exists(dir), "the refusal must come before the run folder is created");
-        // Every fix offered, applied as train flags, plans within the free memory.
+        // Every fix offered, applied to the run's config, plans within the free memory.
         Assert.NotEmpty(e.Fixes);
         foreach (var fix in e.Fixes) Assert.True(Planned(Apply(c, fix)) <= free, $"{fix} does not fit");
     }
 
-    /// <summary>Applies train flags as printed in a fix.</summary>
-    private static TrainConfig Apply(TrainConfig c, string fix)
+    /// <summary>Applies a fix's settings (the trainer's config keys) to the config.</summary>
+    private static TrainConfig Apply(TrainConfig c, ParameterChange fix)
     {
-        var w = fix.Split(' ');
-        for (int i = 0; i < w.Length; i++)
-            c = w[i] switch
+        foreach (var (p, v) in fix.Settings)
+            c = p switch
             {
-                "--gradient-checkpointing" => c with { GradientCheckpointing = true },
-                "--method" => c with { Method = TrainVocabulary.Method(w[++i]) },
-                "--attention" => c with { Attention = TrainVocabulary.Attention(w[++i]) },
-                "--batch" => c with { BatchSize = int.Parse(w[++i]) },
-                "--grad-accum" => c with { GradientAccumulation = int.Parse(w[++i]) },
-                "--seq" => c with { SequenceLength = int.Parse(w[++i]) },
-                _ => throw new InvalidOperationException($"unknown flag in fix: {fix}"),
+                _ when p == TrainParameters.GradientCheckpointing => c with { GradientCheckpointing = true },
+                _ when p == TrainParameters.Method => c with { Method = TrainVocabulary.Method(v!) },
+                _ when p == TrainParameters.Attention => c with { Attention = TrainVocabulary.Attention(v!) },
+                _ when p == TrainParameters.BatchSize => c with { BatchSize = int.Parse(v!) },
+                _ when p == TrainParameters.GradientAccumulation => c with { GradientAccumulation = int.Parse(v!) },
+                _ when p == TrainParameters.SequenceLength => c with { SequenceLength = int.Parse(v!) },
+                _ => throw new InvalidOperationException($"unknown parameter in fix: {fix}"),
             };
         return c;
     }
@@ -63,12 +63,19 @@ public class MemoryRefusalTests
         finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
 
+    private static readonly Setting CheckpointingFull = new(JobParameters.Checkpointing, "full");
+
+    public static TheoryData<ParameterChange, ParameterChange?> PlanFixes => new()
+    {
+        { new(CheckpointingFull), new(new Setting(TrainParameters.GradientCheckpointing)) },
+        { new(new(JobParameters.Batch, "2"), new(JobParameters.GradAccumulation, "4")), new(new(TrainParameters.BatchSize, "2"), new(TrainParameters.GradientAccumulation, "4")) },
+        { new(CheckpointingFull, new(JobParameters.Method, "lora")), new(new(TrainParameters.GradientCheckpointing), new(TrainParameters.Method, "lora")) },
+        { new(new Setting(JobParameters.Optimizer, "adamw-8bit")), null },
+        { new(CheckpointingFull, new(JobParameters.Method, "qlora")), null },
+    };
+
     [Theory]
-    [InlineData("--checkpointing full", "--gradient-checkpointing")]
-    [InlineData("--batch 2 --grad-accum 4", "--batch 2 --grad-accum 4")]
-    [InlineData("--checkpointing full --method lora", "--gradient-checkpointing --method lora")]
-    [InlineData("--optimizer adamw-8bit", null)]
-    [InlineData("--checkpointing full --method qlora", null)]
-    public void Plan_fixes_are_spoken_in_train_flags_or_left_out(string change, string? train) =>
-        Assert.Equal(train, CpuPeakPlanner.TrainFlags(change));
+    [MemberData(nameof(PlanFixes))]
+    public void Plan_fixes_are_spoken_in_train_config_keys_or_left_out(ParameterChange change, ParameterChange? train) =>
+        Assert.Equal(train, CpuPeakPlanner.TrainChange(change));
 }

@@ -33,7 +33,7 @@ public sealed class ResumeTests : IDisposable
         public void Begin(long firstStep, long totalSteps) { }
         public void Step(long s, double loss, double lr, double rate, TimeSpan eta) { if (s == cancelAt) cts!.Cancel(); }
         public void Evaluated(long s, double v) { }
-        public void Message(string text) => Messages.Add(text);
+        public void Message(InputText text) => Messages.Add(text.ToString());
     }
 
     /// <summary>A 6-step run interrupted after step 4: checkpoints step-2 and step-4, latest = step-4.</summary>
@@ -87,7 +87,7 @@ public sealed class ResumeTests : IDisposable
         FlipByte("step-00000002", "optimizer.safetensors");
         var summaryBefore = File.ReadAllText(Path.Combine(dir, LanguageModelRun.SummaryFile));
         var e = Assert.Throws<InputError>(() => LanguageModelRun.Resume(dir).Execute(new SilentProgress(), CancellationToken.None));
-        Assert.Equal("--resume", e.Field);
+        Assert.Equal(RunParameters.Resume, e.Parameter);
         Assert.Contains($"no intact checkpoint in {Checkpoints}", e.Message);
         Assert.Contains("step-00000004 trainable.safetensors", e.Message);
         Assert.Contains("step-00000002 optimizer.safetensors", e.Message);
@@ -117,7 +117,7 @@ public sealed class ResumeTests : IDisposable
         if (content is null) File.Delete(path);
         else File.WriteAllText(path, content);
         var e = Assert.Throws<InputError>(() => LanguageModelRun.Resume(dir).Execute(new SilentProgress(), CancellationToken.None));
-        Assert.Equal("--resume", e.Field);
+        Assert.Equal(RunParameters.Resume, e.Parameter);
         Assert.Contains(file, e.Message);
     }
 
@@ -126,7 +126,7 @@ public sealed class ResumeTests : IDisposable
     {
         InterruptedRun();
         var e = Assert.Throws<InputError>(() => LanguageModelRun.Resume(dir, maxSteps: 3).Execute(new SilentProgress(), CancellationToken.None));
-        Assert.Equal("--max-steps", e.Field);
+        Assert.Equal(TrainParameters.MaxSteps, e.Parameter);
         Assert.Contains("step of the run's checkpoint, 4", e.Message);
         // The refused attempt changed nothing: a plain resume still continues from step 4.
         var resumed = LanguageModelRun.Resume(dir).Execute(new SilentProgress(), CancellationToken.None);

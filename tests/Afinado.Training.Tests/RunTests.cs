@@ -37,7 +37,7 @@ public class RunTests
         public void Begin(long firstStep, long totalSteps) { }
         public void Step(long s, double loss, double lr, double rate, TimeSpan eta) { if (s == step) cts.Cancel(); }
         public void Evaluated(long s, double v) { }
-        public void Message(string text) { }
+        public void Message(InputText text) { }
     }
 
     [Fact]
@@ -75,7 +75,7 @@ public class RunTests
         public void Begin(long firstStep, long totalSteps) => Log.Add("begin");
         public void Step(long s, double loss, double lr, double rate, TimeSpan eta) => Log.Add($"step {s}");
         public void Evaluated(long s, double v) => Log.Add($"evaluated {s}");
-        public void Message(string text) => Log.Add(text);
+        public void Message(InputText text) => Log.Add(text.ToString());
     }
 
     [Fact]
@@ -162,7 +162,7 @@ public class RunTests
         {
             new LanguageModelRun(TinyRun(1), dir).Execute(new SilentProgress(), CancellationToken.None);
             var e = Assert.Throws<InputError>(() => new LanguageModelRun(TinyRun(1), dir).Execute(new SilentProgress(), CancellationToken.None));
-            Assert.Equal("--out", e.Field);
+            Assert.Equal(RunParameters.Out, e.Parameter);
         }
         finally { Cleanup(dir); }
     }

@@ -45,26 +45,26 @@ public class TrainVocabularyTests
     }
 
     [Theory]
-    [InlineData("--method")]
-    [InlineData("--rule")]
-    [InlineData("--optimizer")]
-    [InlineData("--attention")]
-    public void Planner_values_the_cpu_trainer_does_not_run_are_refused_by_their_flag(string flag)
+    [InlineData("method")]
+    [InlineData("rule")]
+    [InlineData("optimizer")]
+    [InlineData("attention")]
+    public void Planner_values_the_cpu_trainer_does_not_run_are_refused_by_their_parameter(string key)
     {
-        var c = flag switch
+        var c = key switch
         {
-            "--method" => Config() with { Method = TrainingMethod.QLora },
-            "--rule" => Config() with { Rule = LearningRule.EsDirect },
-            "--optimizer" => Config() with { Optimizer = OptimizerKind.PagedAdamW8bit },
+            "method" => Config() with { Method = TrainingMethod.QLora },
+            "rule" => Config() with { Rule = LearningRule.EsDirect },
+            "optimizer" => Config() with { Optimizer = OptimizerKind.PagedAdamW8bit },
             _ => Config() with { Attention = AttentionKernel.Flash },
         };
-        Assert.Equal(flag, Assert.Throws<InputError>(() => TrainConfigChecks.Validate(c)).Field);
-        Assert.Equal(flag, Assert.Throws<InputError>(() => (flag switch
+        Assert.Equal(new InputParameter(key), Assert.Throws<InputError>(() => TrainConfigChecks.Validate(c)).Parameter);
+        Assert.Equal(new InputParameter(key), Assert.Throws<InputError>(() => (key switch
         {
-            "--method" => (Action)(() => TrainVocabulary.Method("qlora")),
-            "--rule" => () => TrainVocabulary.Rule("es-direct"),
-            "--optimizer" => () => TrainVocabulary.Optimizer("paged-adamw-8bit"),
+            "method" => (Action)(() => TrainVocabulary.Method("qlora")),
+            "rule" => () => TrainVocabulary.Rule("es-direct"),
+            "optimizer" => () => TrainVocabulary.Optimizer("paged-adamw-8bit"),
             _ => () => TrainVocabulary.Attention("flash"),
-        })()).Field);
+        })()).Parameter);
     }
 }

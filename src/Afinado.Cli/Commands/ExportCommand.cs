@@ -67,9 +67,9 @@ public static class ExportCommand
         return cmd;
     }
 
-    private static int DoesNotFit(TextWriter err, string why, IReadOnlyList<ParallelLedger> alternatives)
+    private static int DoesNotFit(TextWriter err, InputText why, IReadOnlyList<ParallelLedger> alternatives)
     {
-        err.WriteLine($"does not fit: {why}.");
+        err.WriteLine($"does not fit: {why.Render(CliFlags.Of)}.");
         foreach (var l in alternatives)
             err.WriteLine($"  {l.Layout.Describe()}: {Gb(l.GpuPeakBytes)} per GPU, {Gb(l.CpuBytesPerNode)} CPU RAM per node");
         err.WriteLine("Nothing was written. Add GPUs, --offload, --checkpointing full, a smaller --batch, or --method lora/qlora.");

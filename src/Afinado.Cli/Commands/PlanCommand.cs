@@ -48,7 +48,7 @@ public static class PlanCommand
                 var multi = MultiGpuPlanner.Create(plan, ParallelPlanning.Request(parse, par), devices, EngineFamily.DeepSpeed);
                 PlanTable.Write(plan, asJson ? error : output);
                 ParallelPlanning.WriteTable(multi.Verdicts, multi.Fewest, asJson ? error : output);
-                if (asJson) output.WriteLine(PlanJson.Serialize(multi));
+                if (asJson) output.WriteLine(PlanJson.Serialize(multi, CliFlags.Of));
                 return multi.FitsAny ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
             }
             PlanTable.Write(plan, asJson ? error : output);
@@ -61,7 +61,7 @@ public static class PlanCommand
                     (asJson ? error : output).WriteLine($"Wrote {plotPath}");
                 }
             }
-            if (asJson) output.WriteLine(PlanJson.Serialize(plan));
+            if (asJson) output.WriteLine(PlanJson.Serialize(plan, CliFlags.Of));
             return plan.FitsAny ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
         });
         return cmd;

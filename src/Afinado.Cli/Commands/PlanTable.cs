@@ -71,11 +71,11 @@ internal static class PlanTable
         {
             console.MarkupLine($"[bold]To fit {Show.Markup(plan.Verdicts[0].Device.Name)}:[/]");
             foreach (var f in plan.Fixes)
-                console.MarkupLine($"  {(f.Fits ? "[green]✓[/]" : "[red]✗[/]")} {Show.Markup(f.Change)} → peak {ByteSize.Format(f.PeakBytes)}, total {ByteSize.Format(f.TotalBytes)}");
+                console.MarkupLine($"  {(f.Fits ? "[green]✓[/]" : "[red]✗[/]")} {Show.Markup(f.Change.Render(CliFlags.Of))} → peak {ByteSize.Format(f.PeakBytes)}, total {ByteSize.Format(f.TotalBytes)}");
         }
         if (plan.Search is { } s)
             console.MarkupLine($"Largest {s.Parameter} that fits {Show.Markup(plan.Verdicts[0].Device.Name)}: [bold]{s.Value}[/]" +
-                (s.Value == 0 ? s.Unlock is { } u ? $" — {s.Parameter} 1 fits with {Show.Markup(u)}" : " — no single change or combination makes 1 fit" : "") +
+                (s.Value == 0 ? s.Unlock is { } u ? $" — {s.Parameter} 1 fits with {Show.Markup(u.Render(CliFlags.Of))}" : " — no single change or combination makes 1 fit" : "") +
                 (s.ValueWithKbitPrep is { } k ? $" ([yellow]{k:N0}[/] with --kbit-prep, as TRL's SFTTrainer prepares a 4-bit model)" : ""));
     }
 

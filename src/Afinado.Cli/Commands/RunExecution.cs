@@ -24,7 +24,7 @@ internal static class RunExecution
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         bool interactive = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
-        var summary = ConsoleProgress.Run(error, interactive, "tok", progress => run.Execute(progress, cts.Token));
+        var summary = ConsoleProgress.Run(error, interactive, "tok", CliFlags.Of, progress => run.Execute(progress, cts.Token));
         if (json) output.WriteLine(JsonSerializer.Serialize(summary, TrainConfig.Json));
         else
         {

@@ -118,7 +118,7 @@ public sealed class PlanServer : IAsyncDisposable
             }
             catch (InputError e)
             {
-                return Error(e.Message);
+                return Error(e.Render(CliFlags.Of));
             }
             return Results.Redirect($"/reports/{key}/{ReportBuilder.HtmlFile}");
         });

@@ -18,9 +18,9 @@ public static class ClassSplitEvaluation
     /// task is a classification task and there is one target).</summary>
     public static ClassSplitTraining TrainingFor(ClassSplitOptions options)
     {
-        TaskFile.Validate("--tasks", options.Tasks);
+        TaskFile.Validate(EvalParameters.Tasks, options.Tasks);
         if (options.Tasks.Any(t => t.Kind != TaskInfo.Classification))
-            throw new InputError("--tasks", "the class-split experiment takes classification tasks only", "Declare Fashion-MNIST class tasks, or score language-modelling tasks with a language model.");
+            throw new InputError(EvalParameters.Tasks, "the class-split experiment takes classification tasks only", "Declare Fashion-MNIST class tasks, or score language-modelling tasks with a language model.");
         return options.Training with
         {
             RetainedClasses = options.Tasks.Where(t => t.Role == TaskRole.Retained).SelectMany(t => t.Classes!).ToArray(),

@@ -16,9 +16,9 @@ public static class FortuneSplitEvaluation
     /// a language-modelling task with one target). A bad <c>--scale-model</c> fails here, before anything trains.</summary>
     public static FortuneSplitTraining TrainingFor(FortuneSplitOptions options)
     {
-        TaskFile.Validate("--tasks", options.Tasks);
+        TaskFile.Validate(EvalParameters.Tasks, options.Tasks);
         if (options.Tasks.Any(t => t.Kind != TaskInfo.LanguageModelling))
-            throw new InputError("--tasks", "the fortune experiment takes language-modelling tasks only", "Declare tasks with \"kind\": \"language_modelling\" and a \"text\" path.");
+            throw new InputError(EvalParameters.Tasks, "the fortune experiment takes language-modelling tasks only", "Declare tasks with \"kind\": \"language_modelling\" and a \"text\" path.");
         if (options.ScaleModel is { } early) ScaleCostEstimate.ForTokens(early, 1, options.ScaleTflops);
         return options.Training with { Texts = options.Tasks.Select(t => new SplitText(t.Name, t.Text!, t.Role == TaskRole.Target)).ToList() };
     }

@@ -54,8 +54,8 @@ internal sealed class SupervisedAnswers
         }
         string name = config.Data;
         if (items.Count < 10)
-            throw new InputError("--run", $"task '{name}' has only {items.Count} held-out examples within {limit} tokens ({heldOut.Length} held out, {tooLong} longer)",
-                "Train on a data set with more examples (about a tenth are held out), or raise --seq.");
+            throw new InputError(EvalParameters.Run, $"task '{name}' has only {items.Count} held-out examples within {limit} tokens ({heldOut.Length} held out, {tooLong} longer)",
+                $"Train on a data set with more examples (about a tenth are held out), or raise {TrainParameters.SequenceLength}.");
         var info = AnswerModellingTask.Describe(name, TaskRole.Target);
         var task = new AnswerModellingTask(info, items.Select(i => (i.Ids, i.Scored)).ToList());
         progress($"scoring {name} (target, {items.Count} held-out examples ≤ {limit} tokens, {task.Tokens:N0} answer tokens{(tooLong > 0 ? $"; {tooLong} longer left out" : "")})");

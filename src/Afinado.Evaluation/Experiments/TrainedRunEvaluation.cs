@@ -24,22 +24,22 @@ public static class TrainedRunEvaluation
     public static EvaluationResult Run(string runDir, TrainedRunOptions options, string outDir, Action<string>? progress = null)
     {
         progress ??= _ => { };
-        var run = RunDirectory.Open(runDir, "--run");
+        var run = RunDirectory.Open(runDir, EvalParameters.Run);
         var configPath = Path.Combine(runDir, LanguageModelRun.ConfigFile);
         if (!File.Exists(configPath))
-            throw new InputError("--run", $"'{runDir}' has no {LanguageModelRun.ConfigFile}, so it is not a language-model run of `afinado train`",
-                "Pass the --out folder of `afinado train` (e.g. --recipe fortunes-es).");
-        var summary = run.Summary ?? throw new InputError("--run", $"'{runDir}' has no {RunDirectory.SummaryFile}: the run did not finish", "Finish it with `afinado train --resume RUN_DIR`.");
+            throw new InputError(EvalParameters.Run, $"'{runDir}' has no {LanguageModelRun.ConfigFile}, so it is not a language-model run of `afinado train`",
+                $"Pass the {RunParameters.Out} folder of `afinado train` (e.g. {RunParameters.Recipe} fortunes-es).");
+        var summary = run.Summary ?? throw new InputError(EvalParameters.Run, $"'{runDir}' has no {RunDirectory.SummaryFile}: the run did not finish", "Finish it with `afinado train --resume RUN_DIR`.");
         var modelDir = Path.Combine(runDir, "model");
         if (summary.Status != "completed" || !File.Exists(Path.Combine(modelDir, "config.json")))
-            throw new InputError("--run", $"run '{runDir}' is {summary.Status} and has no exported model in {modelDir}", "Finish it with `afinado train --resume RUN_DIR`, then evaluate.");
+            throw new InputError(EvalParameters.Run, $"run '{runDir}' is {summary.Status} and has no exported model in {modelDir}", "Finish it with `afinado train --resume RUN_DIR`, then evaluate.");
         var config = InputJson.Deserialize<TrainConfig>(configPath, InputKind.RunFile, TrainConfig.Json);
         if (config.BaseModel is null)
-            throw new InputError("--run", "the run trained a model from scratch, so it has no base to compare against", "Evaluate a finetuning run (e.g. `afinado train --recipe fortunes-es`).");
-        PinnedIdentity.VerifyBaseWeights(run.Manifest, "--run");
+            throw new InputError(EvalParameters.Run, "the run trained a model from scratch, so it has no base to compare against", "Evaluate a finetuning run (e.g. `afinado train --recipe fortunes-es`).");
+        PinnedIdentity.VerifyBaseWeights(run.Manifest, EvalParameters.Run);
         var folderFiles = PretrainedModel.WeightFiles(config.BaseModel).Select(Path.GetFullPath);
         if (!folderFiles.SequenceEqual(run.Manifest.BaseWeights.Select(b => Path.GetFullPath(b.Path))))
-            throw new InputError("--run", $"the base folder '{config.BaseModel}' now holds other weight files than the manifest pins", "Restore the base folder the run was finetuned from.");
+            throw new InputError(EvalParameters.Run, $"the base folder '{config.BaseModel}' now holds other weight files than the manifest pins", "Restore the base folder the run was finetuned from.");
 
         var tokenizer = TextTokenizers.Create(config.Tokenizer, config.BaseModel);
         int maxTokens = Math.Min(options.MaxTokens, config.SequenceLength);
@@ -75,7 +75,7 @@ public static class TrainedRunEvaluation
             new Random(options.Seed).Shuffle(items);
             items = items.Take(options.ItemsPerTask).ToArray();
             if (items.Length < 10)
-                throw new InputError("--run", $"task '{name}' has only {items.Length} held-out items", "Use a data set with more held-out documents.");
+                throw new InputError(EvalParameters.Run, $"task '{name}' has only {items.Length} held-out items", "Use a data set with more held-out documents.");
             progress($"scoring {name} ({role.ToString().ToLowerInvariant()}, {items.Length} held-out items ≤ {maxTokens} tokens)");
             var task = new LanguageModellingTask(LanguageModellingTask.Describe(name, role), items);
             scores.Add(new Dictionary<string, TaskScores>

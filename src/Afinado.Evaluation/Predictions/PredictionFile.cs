@@ -102,7 +102,7 @@ public static class PredictionFile
         return rows;
     }
 
-    private static Prediction Build(string where, string? confidenceText, string? correctText, string? labelText, double[]? probs)
+    private static Prediction Build(InputText where, string? confidenceText, string? correctText, string? labelText, double[]? probs)
     {
         if (correctText is null)
             throw new InputError($"{where}: correct", "is missing", "Give correct as 1/0 or true/false.");
@@ -137,7 +137,7 @@ public static class PredictionFile
         return new Prediction(confidence, correct, label, probs);
     }
 
-    private static double[] ParseProbabilityList(string where, string text)
+    private static double[] ParseProbabilityList(InputText where, string text)
     {
         var parts = text.Trim('"', '[', ']', ' ').Split([';', ' ', ','], StringSplitOptions.RemoveEmptyEntries);
         var probs = new double[parts.Length];
@@ -148,7 +148,7 @@ public static class PredictionFile
         return probs;
     }
 
-    private static void CheckDistribution(string where, double[] probs)
+    private static void CheckDistribution(InputText where, double[] probs)
     {
         if (probs.Length < 2)
             throw new InputError($"{where}: probabilities", "needs at least two classes", "Give the full distribution over classes, or leave the column out.");

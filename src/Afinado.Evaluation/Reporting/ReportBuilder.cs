@@ -30,7 +30,7 @@ public static class ReportBuilder
         foreach (var r in runs.Where(r => r.Evaluation is null))
             warnings.Add($"run '{r.Name}' has no eval.json: run `afinado eval` on it for gain, tax, calibration and the verdict");
 
-        if (File.Exists(outDir)) throw new InputError("--out", $"'{outDir}' is a file", "Give a folder for the report.");
+        if (File.Exists(outDir)) throw new InputError(EvalParameters.Out, $"'{outDir}' is a file", "Give a folder for the report.");
         var figDir = Path.Combine(outDir, "figures");
         Directory.CreateDirectory(figDir);
         var figures = new List<(Figure Figure, string Caption)>();

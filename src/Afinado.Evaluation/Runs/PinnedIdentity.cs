@@ -44,8 +44,8 @@ public static class PinnedIdentity
                           $"({first.Manifest.BaseName} sha256 {Short(first.Manifest.BaseSha256)} vs " +
                           $"{other.Manifest.BaseName} sha256 {Short(other.Manifest.BaseSha256)})";
             if (!allowDifferentBase)
-                throw new InputError("--allow-different-base", message + ", so their gains and taxes are not comparable",
-                    "Compare runs finetuned from the same base weights, or pass --allow-different-base to compare anyway (the report flags it).");
+                throw new InputError(EvalParameters.AllowDifferentBase, message + ", so their gains and taxes are not comparable",
+                    $"Compare runs finetuned from the same base weights, or pass {EvalParameters.AllowDifferentBase} to compare anyway (the report flags it).");
             warnings.Add("DIFFERENT BASE: " + message);
         }
         return warnings;
@@ -62,7 +62,7 @@ public static class PinnedIdentity
     /// <summary>
     /// Refuses to use base weights whose bytes changed since a manifest pinned them: rehashes every recorded file.
     /// </summary>
-    public static void VerifyBaseWeights(RunManifest manifest, string field)
+    public static void VerifyBaseWeights(RunManifest manifest, InputText field)
     {
         if (manifest.BaseWeights.Count == 0)
             throw new InputError(field, "the run's manifest records no base weights (the model was trained from scratch), so there is no base to compare against",
@@ -78,8 +78,9 @@ public static class PinnedIdentity
         }
     }
 
-    public static PinnedFile PinModel(string model, string? sha256, IEnumerable<RunManifest> manifests, string field = "--model")
+    public static PinnedFile PinModel(string model, string? sha256, IEnumerable<RunManifest> manifests, InputText? field = null)
     {
+        field ??= EvalParameters.Model;
         if (File.Exists(model))
         {
             var actual = Sha256OfFile(model);

@@ -32,8 +32,9 @@ public sealed partial class RunDirectory
     public EvaluationResult? Evaluation { get; }
     public string Name => System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(Path));
 
-    public static RunDirectory Open(string path, string field = "RUN_DIR")
+    public static RunDirectory Open(string path, InputText? field = null)
     {
+        field ??= "RUN_DIR";
         if (!Directory.Exists(path))
             throw new InputError(field, $"run folder '{path}' does not exist", "Pass a folder written by `afinado train` or `afinado eval --out`.");
         var manifestPath = System.IO.Path.Combine(path, ManifestFile);
@@ -86,7 +87,7 @@ public sealed partial class RunDirectory
             throw new InputError($"{file}: code_version", "is empty", "Record the git commit the run was made with.");
     }
 
-    private static void CheckHash(string file, string field, string? hash)
+    private static void CheckHash(string file, InputText field, string? hash)
     {
         if (hash is null || !Sha256Hex().IsMatch(hash))
             throw new InputError($"{file}: {field}", $"'{hash}' is not a SHA-256 (64 lower-case hex digits)", "Record the content hash of the file (sha256sum), not a name or a path.");

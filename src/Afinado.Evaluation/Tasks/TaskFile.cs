@@ -22,7 +22,7 @@ public static class TaskFile
 
     public static IReadOnlyList<TaskSpec> Read(string path)
     {
-        if (!File.Exists(path)) throw new InputError("--tasks", $"'{path}' does not exist", "Pass a JSON task file (schema afinado.tasks/1).");
+        if (!File.Exists(path)) throw new InputError(EvalParameters.Tasks, $"'{path}' does not exist", "Pass a JSON task file (schema afinado.tasks/1).");
         // Checked JSON: a lone surrogate, duplicate key or FIFO is an input error naming the file, not a crash or a hang.
         var doc = InputJson.Deserialize<Document>(path, InputKind.Tasks, EvalJson.Options);
         if (doc.Schema != SchemaId) throw new InputError($"{InputFile.Describe(path)}: schema", $"is '{TerminalText.Escape(doc.Schema)}', expected '{SchemaId}'", $"Add \"schema\": \"{SchemaId}\".");
@@ -31,7 +31,7 @@ public static class TaskFile
         return tasks;
     }
 
-    public static void Validate(string where, IReadOnlyList<TaskSpec> tasks)
+    public static void Validate(InputText where, IReadOnlyList<TaskSpec> tasks)
     {
         if (tasks.Count(t => t.Role == TaskRole.Target) != 1)
             throw new InputError($"{where}: tasks", $"declares {tasks.Count(t => t.Role == TaskRole.Target)} target tasks", "Declare exactly one task with \"role\": \"target\" (the others are retained).");

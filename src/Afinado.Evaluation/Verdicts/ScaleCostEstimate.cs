@@ -16,7 +16,7 @@ public static class ScaleCostEstimate
     public static (double GpuHours, string Model, long Parameters) ForTokens(string model, long tokens, double sustainedTflops = DefaultSustainedTflops)
     {
         if (!(sustainedTflops > 0 && sustainedTflops < 1e6))
-            throw new InputError("--scale-tflops", $"{sustainedTflops} is not a usable sustained TFLOP/s", "Give the FLOP/s one GPU actually sustains, in TFLOP/s (e.g. 150 for an A100, about 400 for an H100).");
+            throw new InputError(EvalParameters.ScaleTflops, $"{sustainedTflops} is not a usable sustained TFLOP/s", "Give the FLOP/s one GPU actually sustains, in TFLOP/s (e.g. 150 for an A100, about 400 for an H100).");
         var arch = ModelSource.Resolve(model);
         var flops = 6.0 * arch.ParameterCount * tokens;
         return (flops / (sustainedTflops * 1e12) / 3600, arch.Name, arch.ParameterCount);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Allocator;
 
@@ -22,8 +23,9 @@ public sealed record AllocatorSettings
     public const string Accepted = "expandable_segments:True|False, max_split_size_mb:N (N > 20)";
 
     /// <summary>Parses the <c>PYTORCH_CUDA_ALLOC_CONF</c> syntax; an empty string is the default.</summary>
-    public static AllocatorSettings Parse(string? text, string field = "--alloc-conf")
+    public static AllocatorSettings Parse(string? text, InputText? field = null)
     {
+        field ??= JobParameters.AllocConf;
         var s = Default;
         if (string.IsNullOrWhiteSpace(text)) return s;
         foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

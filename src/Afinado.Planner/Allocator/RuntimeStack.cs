@@ -1,3 +1,5 @@
+using Afinado.Planner.Memory;
+
 namespace Afinado.Planner.Allocator;
 
 /// <summary>
@@ -44,8 +46,9 @@ public sealed record RuntimeStack(string Id, string Description, long OutsideAll
 
     public long WorkspaceBytes => WorkspaceAllocations.Sum();
 
-    public static RuntimeStack Parse(string? id, string field = "--stack")
+    public static RuntimeStack Parse(string? id, InputText? field = null)
     {
+        field ??= JobParameters.Stack;
         if (string.IsNullOrWhiteSpace(id)) return Default;
         return All.FirstOrDefault(s => s.Id == id.Trim())
             ?? throw new InputError(field, $"\"{id}\" is not a known stack", $"Use one of: {string.Join(", ", All.Select(s => s.Id))}.");

@@ -48,7 +48,7 @@ public static class ArchitectureFamilies
     {
         if (!Builders.TryGetValue(modelType, out var build))
             throw cfg.Invalid("model_type", $"\"{Shorten(modelType)}\" is not supported",
-                $"Supported model types: {string.Join(", ", Builders.Keys.Order(StringComparer.Ordinal))}; any other decoder is planned from its checkpoint when the .safetensors files (or model.safetensors.index.json) sit beside config.json and --model names that folder.");
+                $"Supported model types: {string.Join(", ", Builders.Keys.Order(StringComparer.Ordinal))}; any other decoder is planned from its checkpoint when the .safetensors files (or model.safetensors.index.json) sit beside config.json and {Fit.PlanParameters.Model} names that folder.");
         return ArchitectureLimits.Check(build(cfg, modelType), cfg);
     }
 

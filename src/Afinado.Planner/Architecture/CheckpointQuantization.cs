@@ -307,8 +307,8 @@ public static class CheckpointQuantization
             "bitsandbytes" => BitsAndBytes(c, q),
             _ => throw c.Invalid("quantization_config.quant_method",
                 $"\"{Short(method)}\" is not modelled for {arch.ModelType}",
-                "Plan a checkpoint quantized with gptq, awq or bitsandbytes, or a 16-bit export without quantization_config " +
-                "(then choose a storage with --weights-dtype)."),
+                $"Plan a checkpoint quantized with gptq, awq or bitsandbytes, or a 16-bit export without quantization_config " +
+                $"(then choose a storage with {JobParameters.WeightsDtype})."),
         };
         CheckShapes(c, checkpoint, arch);
         return checkpoint;

@@ -24,7 +24,7 @@ public sealed class ConfigFields
 
     public bool Has(string key) => _root.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null;
 
-    private InputError Error(string key, string problem, string fix) => new($"{_source}: {key}", problem, fix);
+    private InputError Error(string key, InputText problem, InputText fix) => new($"{_source}: {key}", problem, fix);
 
     public string RequiredString(string key)
     {
@@ -204,5 +204,5 @@ public sealed class ConfigFields
         keys.Select(k => (Key: k, Found: _root.TryGetProperty(k, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out _) ? v.GetInt64() : (long?)null))
             .Where(x => x.Found is not null).Select(x => (x.Key, x.Found!.Value)).ToList();
 
-    public InputError Invalid(string key, string problem, string fix) => Error(key, problem, fix);
+    public InputError Invalid(string key, InputText problem, InputText fix) => Error(key, problem, fix);
 }

@@ -1,5 +1,6 @@
 using System.Reflection;
 using Afinado.Planner.Architecture;
+using Afinado.Planner.Fit;
 
 namespace Afinado.Planner.Catalog;
 
@@ -30,7 +31,7 @@ public static class ModelCatalog
     public static string ConfigJson(string id)
     {
         if (!Resources.Value.TryGetValue(id, out var resource))
-            throw new InputError("--model", $"\"{id}\" is not in the catalog",
+            throw new InputError(PlanParameters.Model, $"\"{id}\" is not in the catalog",
                 $"Use one of: {string.Join(", ", Ids)}; or pass a path to a config.json or a model folder.");
         using var stream = typeof(ModelCatalog).Assembly.GetManifestResourceStream(resource)!;
         using var reader = new StreamReader(stream);

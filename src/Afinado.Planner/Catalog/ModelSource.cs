@@ -1,4 +1,5 @@
 using Afinado.Planner.Architecture;
+using Afinado.Planner.Fit;
 
 namespace Afinado.Planner.Catalog;
 
@@ -8,19 +9,19 @@ public static class ModelSource
     public static ModelArchitecture Resolve(string model)
     {
         if (string.IsNullOrWhiteSpace(model))
-            throw new InputError("--model", "is empty", "Give a catalog id such as meta-llama/Llama-3.1-8B, a config.json path, or a model folder.");
+            throw new InputError(PlanParameters.Model, "is empty", "Give a catalog id such as meta-llama/Llama-3.1-8B, a config.json path, or a model folder.");
         if (Directory.Exists(model))
         {
             var config = Path.Combine(model, "config.json");
             if (!File.Exists(config))
-                throw new InputError("--model", $"folder \"{model}\" has no config.json", "Put the model's Hugging Face config.json in the folder, or point --model at the file.");
+                throw new InputError(PlanParameters.Model, $"folder \"{model}\" has no config.json", $"Put the model's Hugging Face config.json in the folder, or point {PlanParameters.Model} at the file.");
             return HfConfigReader.ReadFile(config);
         }
         if (File.Exists(model))
             return HfConfigReader.ReadFile(model);
         if (ModelCatalog.Contains(model))
             return ModelCatalog.Get(model);
-        throw new InputError("--model", $"\"{model}\" is neither a file, a folder, nor a catalog id",
+        throw new InputError(PlanParameters.Model, $"\"{model}\" is neither a file, a folder, nor a catalog id",
             $"Catalog ids: {string.Join(", ", ModelCatalog.Ids)}.");
     }
 }

@@ -12,7 +12,7 @@ public static partial class ByteSize
     [GeneratedRegex(@"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?B|B)?\s*$", RegexOptions.IgnoreCase)]
     private static partial Regex SizePattern();
 
-    public static long Parse(string text, string field)
+    public static long Parse(string text, InputText field)
     {
         var m = SizePattern().Match(text ?? "");
         if (!m.Success)

@@ -1,3 +1,5 @@
+using Afinado.Planner.Fit;
+
 namespace Afinado.Planner.Devices;
 
 public enum DeviceKind { Gpu, Cpu }
@@ -22,6 +24,6 @@ public sealed record Device(string Id, string Name, DeviceKind Kind, long Capaci
 
     /// <summary>A GPU given only by its memory (<c>--gpu-memory 24GiB</c>); see <see cref="GpuMemory"/> for how sizes are read.</summary>
     public static Device Custom(long capacityBytes, long? onBoardBytes = null, string? interpretation = null) =>
-        new($"custom-{ByteSize.Format(capacityBytes)}", $"GPU with {ByteSize.Format(capacityBytes)}", DeviceKind.Gpu, capacityBytes, onBoardBytes ?? capacityBytes, 0, 0, "--gpu-memory")
+        new($"custom-{ByteSize.Format(capacityBytes)}", $"GPU with {ByteSize.Format(capacityBytes)}", DeviceKind.Gpu, capacityBytes, onBoardBytes ?? capacityBytes, 0, 0, "a memory size the user gave")
         { Interpretation = interpretation };
 }

@@ -1,3 +1,5 @@
+using Afinado.Planner.Fit;
+
 namespace Afinado.Planner.Devices;
 
 /// <summary>
@@ -38,8 +40,8 @@ public static class GpuCatalog
         var hit = All.FirstOrDefault(g => g.Id == key)
             ?? All.FirstOrDefault(g => g.Id.Replace("-", "") == key.Replace("-", ""))
             ?? Alias(key);
-        return hit ?? throw new InputError("--gpu", $"\"{id}\" is not a known GPU",
-            $"Use one of: {string.Join(", ", All.Select(g => g.Id))}, cpu; or give --gpu-memory 24GiB.");
+        return hit ?? throw new InputError(PlanParameters.Gpu, $"\"{id}\" is not a known GPU",
+            $"Use one of: {string.Join(", ", All.Select(g => g.Id))}, cpu; or give {PlanParameters.GpuMemory} 24GiB.");
     }
 
     private static Device? Alias(string key) => key switch

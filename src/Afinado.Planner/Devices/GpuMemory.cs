@@ -1,4 +1,5 @@
 using System.Globalization;
+using Afinado.Planner.Fit;
 
 namespace Afinado.Planner.Devices;
 
@@ -19,8 +20,9 @@ public static class GpuMemory
     /// <summary>Median usable ÷ on-board memory over the catalog's cards (on board = the marketed size in GiB).</summary>
     public static double UsableRatio { get; } = ComputeRatio();
 
-    public static Device Parse(string text, string field = "--gpu-memory")
+    public static Device Parse(string text, InputText? field = null)
     {
+        field ??= PlanParameters.GpuMemory;
         long bytes = ByteSize.Parse(text, field);
         string unit = new string(text.Where(char.IsLetter).ToArray()).ToUpperInvariant();
         var ci = CultureInfo.InvariantCulture;

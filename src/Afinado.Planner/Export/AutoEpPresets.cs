@@ -1,4 +1,5 @@
 using Afinado.Planner.Architecture;
+using Afinado.Planner.Parallel;
 
 namespace Afinado.Planner.Export;
 
@@ -20,6 +21,6 @@ public static class AutoEpPresets
     };
 
     public static string For(ModelArchitecture arch) => ForModelType(arch.ModelType)
-        ?? throw new InputError("--ep", $"DeepSpeed AutoEP has no preset for {arch.ModelType} (its presets: mixtral, qwen3_moe/qwen2_moe, deepseek_v2, deepseek_v3)",
-            "Plan with --ep (afinado plan), but export with --ep 1, or write AutoEP's custom patterns by hand.");
+        ?? throw new InputError(LayoutParameters.ExpertParallel, $"DeepSpeed AutoEP has no preset for {arch.ModelType} (its presets: mixtral, qwen3_moe/qwen2_moe, deepseek_v2, deepseek_v3)",
+            $"Plan with {LayoutParameters.ExpertParallel} (afinado plan), but export with {LayoutParameters.ExpertParallel} 1, or write AutoEP's custom patterns by hand.");
 }

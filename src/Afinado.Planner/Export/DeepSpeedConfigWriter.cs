@@ -16,7 +16,7 @@ public static class DeepSpeedConfigWriter
         run.Validate();
         var layout = run.Layout;
         if (layout.Engine == ParallelEngine.Fsdp)
-            throw new InputError("--fsdp", "a DeepSpeed config cannot express an FSDP layout", "Use --zero 0|1|2|3 for DeepSpeed, or export accelerate/torchrun for FSDP.");
+            throw new InputError(LayoutParameters.Fsdp, "a DeepSpeed config cannot express an FSDP layout", $"Use {LayoutParameters.Zero} 0|1|2|3 for DeepSpeed, or export accelerate/torchrun for FSDP.");
         var s = run.DeepSpeed;
         int stage = layout.ZeroStage;
 

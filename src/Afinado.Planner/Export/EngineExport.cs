@@ -17,7 +17,7 @@ public sealed record LaunchSettings(string Script = "train.py", string MasterAdd
 /// An export as planned: the ledger its file was written for, the file, and notes on the layout chosen — or, when no layout
 /// fits, why (<see cref="DoesNotFit"/>) with the layouts tried, and no file.
 /// </summary>
-public sealed record EngineExportResult(ParallelLedger Ledger, ExportedFile? File, IReadOnlyList<string> Notes, string? DoesNotFit,
+public sealed record EngineExportResult(ParallelLedger Ledger, ExportedFile? File, IReadOnlyList<string> Notes, InputText? DoesNotFit,
     IReadOnlyList<ParallelLedger> Tried);
 
 /// <summary>
@@ -39,10 +39,10 @@ public static class EngineExport
         IReadOnlyList<Device> devices, LaunchSettings launch)
     {
         if (request.Layout.FsdpVersion != 1)
-            throw new InputError("--fsdp-version", "the exporters write FSDP1 configurations (accelerate fsdp_version 1, torchrun FullyShardedDataParallel settings)", "Drop --fsdp-version for export.");
+            throw new InputError(LayoutParameters.FsdpVersion, "the exporters write FSDP1 configurations (accelerate fsdp_version 1, torchrun FullyShardedDataParallel settings)", $"Drop {LayoutParameters.FsdpVersion} for export.");
         if (request.Layout.ShardEmbeddingsSeparately)
-            throw new InputError("--fsdp-shard-embeddings", "the exported configurations wrap decoder layers only (TRANSFORMER_BASED_WRAP); the embedding and head stay in the root unit", "Drop --fsdp-shard-embeddings for export.");
-        InputRange.Whole("--master-port", launch.MasterPort, 1, 65_535, "a TCP port");
+            throw new InputError(LayoutParameters.ShardEmbeddingsSeparately, "the exported configurations wrap decoder layers only (TRANSFORMER_BASED_WRAP); the embedding and head stay in the root unit", $"Drop {LayoutParameters.ShardEmbeddingsSeparately} for export.");
+        InputRange.Whole(ExportParameters.MasterPort, launch.MasterPort, 1, 65_535, "a TCP port");
         var plan = Fit.Planner.Create(arch, job, devices, suggestFixes: false);
         var family = format == ExportFormat.Torchrun ? EngineFamily.Fsdp : EngineFamily.DeepSpeed;
         var notes = new List<string>();
@@ -63,7 +63,7 @@ public static class EngineExport
         {
             ledger = ParallelMemory.Plan(PlanBridge.FromPlan(plan), request.Layout.Validate(arch));
             if (!ledger.FitsCpu(request.CpuBytesPerNode))
-                return new(ledger, null, notes, $"{Gb(ledger.CpuBytesPerNode)} of CPU RAM per node exceeds --cpu-memory {Gb(request.CpuBytesPerNode!.Value)}", [ledger]);
+                return new(ledger, null, notes, (InputText)$"{Gb(ledger.CpuBytesPerNode)} of CPU RAM per node exceeds {LayoutParameters.CpuBytesPerNode} {Gb(request.CpuBytesPerNode!.Value)}", [ledger]);
         }
         var run = Run(job, ledger, arch.Name, launch) with { AutoEpPreset = ledger.Layout.ExpertParallel > 1 ? AutoEpPresets.For(arch) : null };
         var file = format switch

@@ -1,4 +1,5 @@
 using Afinado.Planner.Parallel;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Export;
 
@@ -51,16 +52,16 @@ public sealed record TrainingRun
     public TrainingRun Validate()
     {
         if (MicroBatch < 1)
-            throw new InputError("--batch", $"micro-batch {MicroBatch} is not positive", "Give --batch 1 or more.");
+            throw new InputError(JobParameters.Batch, $"micro-batch {MicroBatch} is not positive", $"Give {JobParameters.Batch} 1 or more.");
         if (GradientAccumulation < 1)
-            throw new InputError("--grad-accum", $"{GradientAccumulation} accumulation steps is not positive", "Give --grad-accum 1 or more.");
+            throw new InputError(JobParameters.GradAccumulation, $"{GradientAccumulation} accumulation steps is not positive", $"Give {JobParameters.GradAccumulation} 1 or more.");
         if (MasterPort is < 1 or > 65535)
-            throw new InputError("--master-port", $"{MasterPort} is not a TCP port", "Give a port between 1 and 65535.");
+            throw new InputError(ExportParameters.MasterPort, $"{MasterPort} is not a TCP port", "Give a port between 1 and 65535.");
         if (Layout.TensorParallel > 1)
-            throw new InputError("--tp", "DeepSpeed JSON, accelerate and the transformers Trainer do not set up Megatron tensor parallelism",
-                "Plan with --tp (afinado plan) but launch TP with Megatron-LM or nanotron; export with --tp 1.");
+            throw new InputError(LayoutParameters.TensorParallel, "DeepSpeed JSON, accelerate and the transformers Trainer do not set up Megatron tensor parallelism",
+                $"Plan with {LayoutParameters.TensorParallel} (afinado plan) but launch TP with Megatron-LM or nanotron; export with {LayoutParameters.TensorParallel} 1.");
         if (Layout.ExpertParallel > 1 && AutoEpPreset is null)
-            throw new InputError("--ep", "expert parallelism is exported as DeepSpeed AutoEP, which needs a preset for the model's family", "Export with --ep 1.");
+            throw new InputError(LayoutParameters.ExpertParallel, "expert parallelism is exported as DeepSpeed AutoEP, which needs a preset for the model's family", $"Export with {LayoutParameters.ExpertParallel} 1.");
         return this;
     }
 

@@ -32,9 +32,9 @@ public static class CurvePoints
     /// <summary><c>--curve-range FROM:TO</c>: FROM, 2·FROM, 4·FROM, … and TO itself last.</summary>
     public static IReadOnlyList<int> FromRange(int from, int to, int limit, string parameter)
     {
-        const string flag = "--curve-range";
+        var flag = PlanParameters.CurveRange;
         if (from < 1 || to <= from)
-            throw new InputError(flag, $"{from}:{to} is not an increasing range of positive values", "Give FROM:TO with 1 ≤ FROM < TO, e.g. --curve-range 256:32768.");
+            throw new InputError(flag, $"{from}:{to} is not an increasing range of positive values", $"Give FROM:TO with 1 ≤ FROM < TO, e.g. {PlanParameters.CurveRange} 256:32768.");
         CheckWithinLimit(flag, to, limit, parameter);
         return Doublings(from, to);
     }
@@ -42,11 +42,11 @@ public static class CurvePoints
     /// <summary><c>--curve-points</c>: positive, strictly ascending, within the limit, at most <see cref="MaxPoints"/>.</summary>
     public static IReadOnlyList<int> Validate(IReadOnlyList<int> points, int limit, string parameter)
     {
-        const string flag = "--curve-points";
+        var flag = PlanParameters.CurvePoints;
         if (points.Count == 0)
-            throw new InputError(flag, "no values given", "List values separated by commas, e.g. --curve-points 512,1024,2048.");
+            throw new InputError(flag, "no values given", $"List values separated by commas, e.g. {PlanParameters.CurvePoints} 512,1024,2048.");
         if (points.Count > MaxPoints)
-            throw new InputError(flag, $"{points.Count} values is too many to tabulate", $"Give at most {MaxPoints}, or a --curve-range.");
+            throw new InputError(flag, $"{points.Count} values is too many to tabulate", $"Give at most {MaxPoints}, or a {PlanParameters.CurveRange}.");
         for (int i = 0; i < points.Count; i++)
         {
             if (points[i] < 1)
@@ -58,7 +58,7 @@ public static class CurvePoints
         return points;
     }
 
-    private static void CheckWithinLimit(string flag, int value, int limit, string parameter)
+    private static void CheckWithinLimit(InputParameter flag, int value, int limit, string parameter)
     {
         if (value <= limit) return;
         throw parameter == "seq"

@@ -17,10 +17,10 @@ public static class FitSearch
         {
             "batch" => true,
             "seq" => false,
-            _ => throw new InputError("--max", $"\"{parameter}\" cannot be searched", "Use --max batch or --max seq."),
+            _ => throw new InputError(PlanParameters.Max, $"\"{parameter}\" cannot be searched", $"Use {PlanParameters.Max} batch or {PlanParameters.Max} seq."),
         };
         if (device.CapacityBytes <= 0)
-            throw new InputError("--max", $"{device.Name} has no capacity to search against", "Give --gpu-memory SIZE (or a GPU) as the first device.");
+            throw new InputError(PlanParameters.Max, $"{device.Name} has no capacity to search against", $"Give {PlanParameters.GpuMemory} SIZE (or a GPU) as the first device.");
         int cap = Limit(profile, batch);
         bool Fits(int v) => FitCheck.Fits(profile, With(job, batch, v), device, kind);
         if (!Fits(1)) return 0;

@@ -16,29 +16,29 @@ internal static class FixFinder
 {
     public static IReadOnlyList<FitFix> Find(ModelArchitecture arch, ModelProfile profile, Job job, Device device, DeviceKind kind)
     {
-        var singles = new List<(string Change, Job Job)>();
-        if (job.Attention == AttentionKernel.Eager) singles.Add(("--attention sdpa", job with { Attention = AttentionKernel.Sdpa }));
+        var singles = new List<(ParameterChange Change, Job Job)>();
+        if (job.Attention == AttentionKernel.Eager) singles.Add((Change(JobParameters.Attention, "sdpa"), job with { Attention = AttentionKernel.Sdpa }));
         if (job.IsTraining)
         {
             // Rules other than backprop keep no graph across blocks (nothing to checkpoint) and run a step's micro-batches as
             // one batch (accumulation saves nothing).
             bool backprop = job.Rule == LearningRule.Backprop;
-            if (backprop && job.Checkpointing == Checkpointing.None) singles.Add(("--checkpointing full", job with { Checkpointing = Checkpointing.Full }));
+            if (backprop && job.Checkpointing == Checkpointing.None) singles.Add((Change(JobParameters.Checkpointing, "full"), job with { Checkpointing = Checkpointing.Full }));
             if (backprop && job.Batch > 1) singles.Add(MicroBatch(profile, job, device, kind));
-            if (job.Optimizer == OptimizerKind.AdamW && !job.Method.UsesAdapters() && job.Rule != LearningRule.EsDirect) singles.Add(("--optimizer adamw-8bit", job with { Optimizer = OptimizerKind.AdamW8bit }));
+            if (job.Optimizer == OptimizerKind.AdamW && !job.Method.UsesAdapters() && job.Rule != LearningRule.EsDirect) singles.Add((Change(JobParameters.Optimizer, "adamw-8bit"), job with { Optimizer = OptimizerKind.AdamW8bit }));
             // LoRA trains on either device (TorchSharp's CPU trainer too); QLoRA's NF4 kernels need CUDA.
             if (!job.Method.UsesAdapters())
-                singles.Add(("--method lora", job with { Method = TrainingMethod.Lora, FreezePatterns = [], WeightsDtype = null }));
+                singles.Add((Change(JobParameters.Method, "lora"), job with { Method = TrainingMethod.Lora, FreezePatterns = [], WeightsDtype = null }));
             // A pre-quantized checkpoint (job.StoredFormat) is trained over as stored: re-quantizing it is no fix to offer.
-            if (job.ResolvedWeightsDtype == DType.Nf4 && job.StoredFormat is null) singles.Add(("--weights-dtype nf4-dq", job with { WeightsDtype = DType.Nf4Dq }));
+            if (job.ResolvedWeightsDtype == DType.Nf4 && job.StoredFormat is null) singles.Add((Change(JobParameters.WeightsDtype, "nf4-dq"), job with { WeightsDtype = DType.Nf4Dq }));
             if (job.Method != TrainingMethod.QLora && kind == DeviceKind.Gpu && job.StoredFormat is null)
-                singles.Add(("--method qlora", job with { Method = TrainingMethod.QLora, FreezePatterns = [], WeightsDtype = null }));
+                singles.Add((Change(JobParameters.Method, "qlora"), job with { Method = TrainingMethod.QLora, FreezePatterns = [], WeightsDtype = null }));
         }
         else
         {
-            if (job.ResolvedKvDtype.Bits() > 8) singles.Add(("--kv-dtype fp8", job with { KvDtype = DType.Fp8 }));
-            if (job.ResolvedWeightsDtype.Bits() > 8) singles.Add(("--weights-dtype int8", job with { WeightsDtype = DType.Int8 }));
-            if (job.ResolvedWeightsDtype.Bits() > 4.5) singles.Add(("--weights-dtype nf4", job with { WeightsDtype = DType.Nf4 }));
+            if (job.ResolvedKvDtype.Bits() > 8) singles.Add((Change(JobParameters.KvDtype, "fp8"), job with { KvDtype = DType.Fp8 }));
+            if (job.ResolvedWeightsDtype.Bits() > 8) singles.Add((Change(JobParameters.WeightsDtype, "int8"), job with { WeightsDtype = DType.Int8 }));
+            if (job.ResolvedWeightsDtype.Bits() > 4.5) singles.Add((Change(JobParameters.WeightsDtype, "nf4"), job with { WeightsDtype = DType.Nf4 }));
         }
 
         var results = singles.Select((s, i) => (Order: i, Fix: Evaluate(arch, profile, s.Change, s.Job, device, kind))).ToList();
@@ -47,25 +47,25 @@ internal static class FixFinder
             // Cumulative: apply the changes in rank order until the job fits; if all of them are not enough for a
             // training job, last shorten the sequence to the longest that fits with all of them.
             var current = job;
-            var names = new List<string>();
+            var applied = new List<ParameterChange>();
             bool fits = false;
             foreach (var (change, changed) in singles)
             {
                 current = Merge(current, job, changed);
-                // A later change of the same flag replaces the earlier one (--method lora, then --method qlora).
-                names.RemoveAll(n => n.Split(' ')[0] == change.Split(' ')[0]);
-                names.Add(change);
-                var fix = Evaluate(arch, profile, string.Join(" ", names), current, device, kind);
-                results.Add((100 + names.Count, fix));
+                // A later change of the same parameter replaces the earlier one (method lora, then method qlora).
+                applied.RemoveAll(a => a.Settings[0].Parameter == change.Settings[0].Parameter);
+                applied.Add(change);
+                var fix = Evaluate(arch, profile, Combined(applied), current, device, kind);
+                results.Add((100 + applied.Count, fix));
                 if (fits = fix.Fits) break;
             }
             if (!fits && job.IsTraining && Shorter(arch, profile, current, device, kind) is { } cut)
-                results.Add((100 + names.Count + 1, Evaluate(arch, profile, string.Join(" ", names.Append($"--seq {cut.Seq}")), cut, device, kind)));
+                results.Add((100 + applied.Count + 1, Evaluate(arch, profile, Combined([.. applied, new ParameterChange(Set(JobParameters.Seq, cut.Seq))]), cut, device, kind)));
         }
         // When no single change fits, a shorter sequence alone too: offered last, as it changes what the model learns
         // from (longer documents are cut). Not searched when another change fits by itself.
         if (job.IsTraining && !results.Any(r => r.Order < 100 && r.Fix.Fits) && Shorter(arch, profile, job, device, kind) is { } alone)
-            results.Add((200, Evaluate(arch, profile, $"--seq {alone.Seq}", alone, device, kind)));
+            results.Add((200, Evaluate(arch, profile, new ParameterChange(Set(JobParameters.Seq, alone.Seq)), alone, device, kind)));
         return results
             .DistinctBy(r => r.Fix.Change)
             .OrderByDescending(r => r.Fix.Fits)
@@ -82,7 +82,7 @@ internal static class FixFinder
         return seq >= 1 && seq < job.Seq ? job with { Seq = seq } : null;
     }
 
-    private static (string, Job) MicroBatch(ModelProfile profile, Job job, Device device, DeviceKind kind)
+    private static (ParameterChange, Job) MicroBatch(ModelProfile profile, Job job, Device device, DeviceKind kind)
     {
         int batch = job.Batch, accum = job.GradAccumulation;
         while (batch > 1)
@@ -91,10 +91,10 @@ internal static class FixFinder
             accum *= 2;
             var j = job with { Batch = batch, GradAccumulation = accum };
             if (j.OptimizerInBackward) j = j with { OptimizerInBackward = false };
-            if (FitCheck.Fits(profile, j, device, kind)) return ($"--batch {batch} --grad-accum {accum}", j);
+            if (FitCheck.Fits(profile, j, device, kind)) return (new ParameterChange(Set(JobParameters.Batch, batch), Set(JobParameters.GradAccumulation, accum)), j);
         }
         var one = job with { Batch = 1, GradAccumulation = job.GradAccumulation * job.Batch, OptimizerInBackward = false };
-        return ($"--batch 1 --grad-accum {one.GradAccumulation}", one);
+        return (new ParameterChange(Set(JobParameters.Batch, 1), Set(JobParameters.GradAccumulation, one.GradAccumulation)), one);
     }
 
     /// <summary>Applies the fields <paramref name="changed"/> altered relative to <paramref name="original"/> onto <paramref name="current"/>.</summary>
@@ -112,12 +112,18 @@ internal static class FixFinder
         KvDtype = changed.KvDtype != original.KvDtype ? changed.KvDtype : current.KvDtype,
     };
 
+    private static ParameterChange Change(InputParameter parameter, string value) => new(new Setting(parameter, value));
+
+    private static ParameterChange Combined(IEnumerable<ParameterChange> changes) => new([.. changes.SelectMany(c => c.Settings)]);
+
+    private static Setting Set(InputParameter parameter, int value) => new(parameter, value.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
     /// <summary>LoRA and QLoRA with the same adapters train the same tensors, so they share one profile.</summary>
     private static bool SameSelection(ModelProfile profile, Job job) =>
         !job.IsTraining || job.Method == profile.Selection.Method
         || (job.Method.UsesAdapters() && profile.Selection.Method.UsesAdapters() && (job.Lora ?? new LoraConfig()) == profile.Selection.Lora);
 
-    private static FitFix Evaluate(ModelArchitecture arch, ModelProfile profile, string change, Job job, Device device, DeviceKind kind)
+    private static FitFix Evaluate(ModelArchitecture arch, ModelProfile profile, ParameterChange change, Job job, Device device, DeviceKind kind)
     {
         var p = SameSelection(profile, job) ? profile : ModelProfile.Create(Planner.SelectionFor(arch, job));
         var ledger = LedgerBuilder.Build(p, job, kind, explain: false);

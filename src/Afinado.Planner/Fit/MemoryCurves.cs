@@ -17,10 +17,10 @@ public static class MemoryCurves
         {
             "batch" => true,
             "seq" => false,
-            _ => throw new InputError("--curve", $"\"{request.Parameter}\" cannot be swept", "Use --curve seq or --curve batch."),
+            _ => throw new InputError(PlanParameters.Curve, $"\"{request.Parameter}\" cannot be swept", $"Use {PlanParameters.Curve} seq or {PlanParameters.Curve} batch."),
         };
         if (request.Points is not null && request.Range is not null)
-            throw new InputError("--curve-points/--curve-range", "both were given", "Give the values one way: a list or a range.");
+            throw new InputError($"{PlanParameters.CurvePoints}/{PlanParameters.CurveRange}", "both were given", "Give the values one way: a list or a range.");
         int limit = FitSearch.Limit(profile, batch);
         // The user's values are checked before any search runs, so a typo is reported at once.
         var given = request.Points is { } list ? CurvePoints.Validate(list, limit, request.Parameter)

@@ -16,14 +16,14 @@ public sealed record DeviceVerdict(Device Device, bool Fits, long HeadroomBytes)
     public int CacheReleases { get; init; }
 }
 
-/// <summary>A change to the job, with the plan it gives.</summary>
-public sealed record FitFix(string Change, Job Job, long PeakBytes, long TotalBytes, bool Fits);
+/// <summary>A change to the job (its parameters and their new values), with the plan it gives.</summary>
+public sealed record FitFix(ParameterChange Change, Job Job, long PeakBytes, long TotalBytes, bool Fits);
 
 /// <summary>The largest value of a parameter that fits the first device (0 when even 1 does not; then
 /// <see cref="Unlock"/> names the change that makes 1 fit, when one does).</summary>
-public sealed record SearchResult(string Parameter, int Value, string? Unlock = null)
+public sealed record SearchResult(string Parameter, int Value, ParameterChange? Unlock = null)
 {
-    /// <summary>For a bitsandbytes QLoRA job without <c>--kbit-prep</c>: the same search after prepare_model_for_kbit_training.</summary>
+    /// <summary>For a bitsandbytes QLoRA job without <c>kbit_prep</c>: the same search after prepare_model_for_kbit_training.</summary>
     public int? ValueWithKbitPrep { get; init; }
 }
 
@@ -40,7 +40,7 @@ public sealed record Plan(
 {
     public const string Schema = "afinado.plan/1";
 
-    /// <summary>For a bitsandbytes QLoRA plan without <c>--kbit-prep</c>: the total the same job has after PEFT's
+    /// <summary>For a bitsandbytes QLoRA plan without <c>kbit_prep</c>: the total the same job has after PEFT's
     /// prepare_model_for_kbit_training, which TRL's SFTTrainer and PEFT's QLoRA recipe run on a 4-bit model.</summary>
     public long? KbitPrepTotalBytes { get; init; }
 
@@ -52,7 +52,7 @@ public sealed record Plan(
     /// checkpoint's own format such as gptq-int4).</summary>
     public string WeightsName => !Job.IsTraining && Job.WeightsDtype is null && Architecture.StoredWeightBytes is not null ? "stored" : Job.WeightsName;
 
-    /// <summary>Memory against sequence length or batch (<c>--curve</c>); null when not asked for.</summary>
+    /// <summary>Memory against sequence length or batch (<c>curve</c>); null when not asked for.</summary>
     public MemoryCurve? Curve { get; init; }
 
     /// <summary>True when at least one device fits (or none was given).</summary>

@@ -14,22 +14,24 @@ namespace Afinado.Planner.Fit;
 /// </summary>
 public static class PlanJson
 {
-    public static string Serialize(Plan plan) => Serialize(plan, null);
+    /// <param name="parameterName">How the fixes name a job's parameters (the CLI passes its flags); null: their neutral names.</param>
+    public static string Serialize(Plan plan, Func<InputParameter, string>? parameterName = null) => Serialize(plan, null, parameterName);
 
     /// <summary>A plan made per GPU of a layout: the same contract, its <c>gpus</c> the per-GPU verdicts, followed by the
     /// layout's ledger (<c>parallel</c>, <c>cpu_bytes_per_node</c>), the search's <c>alternatives</c> and <c>gpu_search</c>.</summary>
-    public static string Serialize(Parallel.MultiGpuPlan multi) => Serialize(multi.Plan, multi);
+    public static string Serialize(Parallel.MultiGpuPlan multi, Func<InputParameter, string>? parameterName = null) => Serialize(multi.Plan, multi, parameterName);
 
-    private static string Serialize(Plan plan, Parallel.MultiGpuPlan? multi)
+    private static string Serialize(Plan plan, Parallel.MultiGpuPlan? multi, Func<InputParameter, string>? parameterName)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-            Write(w, plan, multi);
+            Write(w, plan, multi, parameterName);
         return System.Text.Encoding.UTF8.GetString(stream.ToArray());
     }
 
-    public static void Write(Utf8JsonWriter w, Plan plan, Parallel.MultiGpuPlan? multi = null)
+    public static void Write(Utf8JsonWriter w, Plan plan, Parallel.MultiGpuPlan? multi = null, Func<InputParameter, string>? parameterName = null)
     {
+        parameterName ??= p => p.Name;
         var l = plan.Ledger;
         var job = plan.Job;
         var sel = plan.Selection;
@@ -138,7 +140,7 @@ public static class PlanJson
         foreach (var f in plan.Fixes)
         {
             w.WriteStartObject();
-            w.WriteString("change", f.Change);
+            w.WriteString("change", f.Change.Render(parameterName));
             w.WriteNumber("peak_bytes", f.PeakBytes);
             w.WriteNumber("total_bytes", f.TotalBytes);
             w.WriteBoolean("fits", f.Fits);
@@ -150,7 +152,7 @@ public static class PlanJson
             w.WriteStartObject("search");
             w.WriteString("parameter", s.Parameter);
             w.WriteNumber("value", s.Value);
-            if (s.Unlock is { } unlock) w.WriteString("unlock", unlock);
+            if (s.Unlock is { } unlock) w.WriteString("unlock", unlock.Render(parameterName));
             if (s.ValueWithKbitPrep is { } prepared) w.WriteNumber("value_with_kbit_prep", prepared);
             w.WriteEndObject();
         }

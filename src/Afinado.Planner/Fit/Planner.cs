@@ -20,11 +20,11 @@ public static class Planner
     {
         bool cpu = devices.Any(d => d.IsCpu);
         if (cpu && devices.Count > 1)
-            throw new InputError("--gpu", "cpu cannot be mixed with GPUs in one plan", "Plan for --gpu cpu alone, or list GPUs only.");
+            throw new InputError(PlanParameters.Gpu, "cpu cannot be mixed with GPUs in one plan", $"Plan for {PlanParameters.Gpu} cpu alone, or list GPUs only.");
         if (cpu && job.Precision != Precision.Fp32)
-            throw new InputError("--precision", $"the CPU device computes in fp32 (bf16/fp16 matmuls are 30–90× slower there), got {job.Precision.Name()}", "Use --precision fp32 with --gpu cpu.");
+            throw new InputError(JobParameters.Precision, $"the CPU device computes in fp32 (bf16/fp16 matmuls are 30–90× slower there), got {job.Precision.Name()}", $"Use {JobParameters.Precision} fp32 with {PlanParameters.Gpu} cpu.");
         if (cpu && job.Method == TrainingMethod.QLora)
-            throw new InputError("--method", "QLoRA's NF4 kernels need CUDA", "Use --method lora on the CPU.");
+            throw new InputError(JobParameters.Method, "QLoRA's NF4 kernels need CUDA", $"Use {JobParameters.Method} lora on the CPU.");
         return cpu ? DeviceKind.Cpu : DeviceKind.Gpu;
     }
 
@@ -54,8 +54,8 @@ public static class Planner
     {
         if (arch.SupportsSdpa) return job;
         if (job.Attention == AttentionKernel.Flash && job.IsTraining)
-            throw new InputError("--attention", $"{arch.ModelType}'s attention sinks have no flash kernel with a backward in transformers (kernels-community/vllm-flash-attn3 runs inference only)",
-                "Use --attention eager to train it.");
+            throw new InputError(JobParameters.Attention, $"{arch.ModelType}'s attention sinks have no flash kernel with a backward in transformers (kernels-community/vllm-flash-attn3 runs inference only)",
+                $"Use {JobParameters.Attention} eager to train it.");
         return job.Attention == AttentionKernel.Sdpa ? job with { Attention = AttentionKernel.Eager } : job;
     }
 
@@ -63,7 +63,7 @@ public static class Planner
     private static void CheckWeightsFormat(ModelProfile profile, Job job)
     {
         if (job.ResolvedWeightsDtype == DType.Mxfp4 && profile.ExpertStackElements == 0)
-            throw new InputError("--weights-dtype", $"mxfp4 stores stacked expert weights (gpt_oss), and {profile.Architecture.ModelType} has none",
+            throw new InputError(JobParameters.WeightsDtype, $"mxfp4 stores stacked expert weights (gpt_oss), and {profile.Architecture.ModelType} has none",
                 "Use nf4, int8, int4, fp8 or a 16-bit dtype.");
     }
 
@@ -85,9 +85,9 @@ public static class Planner
         if (maxParameter is not null)
         {
             if (devices.Count == 0)
-                throw new InputError("--max", "needs a device to search against", "Add --gpu NAME or --gpu-memory SIZE.");
+                throw new InputError(PlanParameters.Max, "needs a device to search against", $"Add {PlanParameters.Gpu} NAME or {PlanParameters.GpuMemory} SIZE.");
             int largest = FitSearch.Largest(profile, job, devices[0], kind, maxParameter);
-            string? unlock = null;
+            ParameterChange? unlock = null;
             if (largest == 0 && devices[0].CapacityBytes > 0)
             {
                 // Nothing fits even at 1: say which change makes 1 fit.

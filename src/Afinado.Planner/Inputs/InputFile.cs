@@ -14,9 +14,9 @@ public static class InputFile
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     /// <summary>The file's size after checking that it is a regular file within the kind's limit.</summary>
-    public static long Check(string path, InputKind kind, string? field = null)
+    public static long Check(string path, InputKind kind, InputText? field = null)
     {
-        string name = field ?? Describe(path);
+        InputText name = field ?? Describe(path);
         // The message names the path once: as its field, or after the flag that gave it.
         string subject = field is null ? "" : Describe(path) + " ";
         FileTypes type;
@@ -46,7 +46,7 @@ public static class InputFile
     }
 
     /// <summary>Opens a checked regular file for reading.</summary>
-    public static FileStream Open(string path, InputKind kind, string? field = null)
+    public static FileStream Open(string path, InputKind kind, InputText? field = null)
     {
         Check(path, kind, field);
         try { return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16); }
@@ -56,7 +56,7 @@ public static class InputFile
         }
     }
 
-    public static byte[] ReadAllBytes(string path, InputKind kind, string? field = null)
+    public static byte[] ReadAllBytes(string path, InputKind kind, InputText? field = null)
     {
         using var stream = Open(path, kind, field);
         // Read what is there, never more than the limit, even if the file grew after it was checked.
@@ -81,13 +81,13 @@ public static class InputFile
     }
 
     /// <summary>The whole file as strict UTF-8 text (a leading byte-order mark is dropped).</summary>
-    public static string ReadAllText(string path, InputKind kind, string? field = null) =>
+    public static string ReadAllText(string path, InputKind kind, InputText? field = null) =>
         DecodeUtf8(ReadAllBytes(path, kind, field), field ?? Describe(path), kind);
 
     /// <summary>The file's lines, streamed: each must be valid UTF-8 and at most the kind's line limit.</summary>
-    public static IEnumerable<(int Number, string Text)> ReadLines(string path, InputKind kind, string? field = null)
+    public static IEnumerable<(int Number, string Text)> ReadLines(string path, InputKind kind, InputText? field = null)
     {
-        string name = field ?? Describe(path);
+        InputText name = field ?? Describe(path);
         using var stream = Open(path, kind, field);
         var line = new MemoryStream();
         var chunk = new byte[1 << 16];
@@ -108,7 +108,7 @@ public static class InputFile
     }
 
     /// <summary>Strict UTF-8 decoding; an invalid sequence is an input error naming the byte offset.</summary>
-    public static string DecodeUtf8(ReadOnlySpan<byte> bytes, string name, InputKind kind)
+    public static string DecodeUtf8(ReadOnlySpan<byte> bytes, InputText name, InputKind kind)
     {
         if (bytes.StartsWith("\uFEFF"u8)) bytes = bytes[3..];
         try { return StrictUtf8.GetString(bytes); }
@@ -121,20 +121,20 @@ public static class InputFile
     /// <summary>A path as messages show it: control characters escaped, so a hostile name cannot drive the terminal.</summary>
     public static string Describe(string path) => TerminalText.Escape(path);
 
-    private static int Read(Stream s, byte[] buffer, string name)
+    private static int Read(Stream s, byte[] buffer, InputText name)
     {
         try { return s.Read(buffer, 0, buffer.Length); }
         catch (IOException e) { throw new InputError(name, $"cannot be read ({TerminalText.Escape(e.Message)})", "Check the file and the disk.", e); }
     }
 
-    private static void Append(MemoryStream line, byte[] chunk, int start, int count, string name, int number, InputKind kind)
+    private static void Append(MemoryStream line, byte[] chunk, int start, int count, InputText name, int number, InputKind kind)
     {
         if (line.Length + count > kind.MaxLineBytes)
             throw new InputError($"{name}:{number}", $"the line is longer than the {kind.MaxLineBytes:N0} bytes a {kind.Name} line may have", $"Split the record. {kind.Fix}");
         line.Write(chunk, start, count);
     }
 
-    private static string Line(MemoryStream line, string name, int number, InputKind kind)
+    private static string Line(MemoryStream line, InputText name, int number, InputKind kind)
     {
         var bytes = line.GetBuffer().AsSpan(0, (int)line.Length);
         if (bytes.Length > 0 && bytes[^1] == (byte)'\r') bytes = bytes[..^1];

@@ -15,11 +15,11 @@ public static class InputJson
     /// <summary>How deep objects and arrays may nest (configs nest 3–4 levels; deeper input is hostile).</summary>
     public const int DefaultMaxDepth = 64;
 
-    public static JsonDocument ReadFile(string path, InputKind kind, string? field = null, int maxDepth = DefaultMaxDepth, bool lenient = false) =>
+    public static JsonDocument ReadFile(string path, InputKind kind, InputText? field = null, int maxDepth = DefaultMaxDepth, bool lenient = false) =>
         Parse(InputFile.ReadAllBytes(path, kind, field), field ?? InputFile.Describe(path), kind, maxDepth, lenient);
 
     /// <summary>Parses and checks UTF-8 JSON. <paramref name="lenient"/> allows comments and trailing commas (hand-edited configs).</summary>
-    public static JsonDocument Parse(ReadOnlyMemory<byte> utf8, string source, InputKind kind, int maxDepth = DefaultMaxDepth, bool lenient = false)
+    public static JsonDocument Parse(ReadOnlyMemory<byte> utf8, InputText source, InputKind kind, int maxDepth = DefaultMaxDepth, bool lenient = false)
     {
         // Invalid UTF-8 inside strings is only noticed when a string is read: check all the bytes first.
         InputFile.DecodeUtf8(utf8.Span, source, kind);
@@ -43,11 +43,11 @@ public static class InputJson
     }
 
     /// <summary>Parses and checks JSON text (a string already read).</summary>
-    public static JsonDocument Parse(string text, string source, InputKind kind, int maxDepth = DefaultMaxDepth, bool lenient = false) =>
+    public static JsonDocument Parse(string text, InputText source, InputKind kind, int maxDepth = DefaultMaxDepth, bool lenient = false) =>
         Parse(Encoding.UTF8.GetBytes(text), source, kind, maxDepth, lenient);
 
     /// <summary>Reads a checked file into <typeparamref name="T"/>; a value of the wrong type or shape names its key.</summary>
-    public static T Deserialize<T>(string path, InputKind kind, JsonSerializerOptions options, string? field = null)
+    public static T Deserialize<T>(string path, InputKind kind, JsonSerializerOptions options, InputText? field = null)
     {
         using var doc = ReadFile(path, kind, field);
         try
@@ -62,7 +62,7 @@ public static class InputJson
         }
     }
 
-    private static void Check(JsonElement e, string source, string path)
+    private static void Check(JsonElement e, InputText source, string path)
     {
         switch (e.ValueKind)
         {
@@ -100,6 +100,6 @@ public static class InputJson
 
     private static string Short(string raw) => raw.Length <= 40 ? raw : raw[..37] + "...";
 
-    private static InputError Bad(string source, string problem) =>
+    private static InputError Bad(InputText source, string problem) =>
         new(source, problem, "Fix or regenerate the file; Afinado reads standard JSON with unique keys and valid strings.");
 }

@@ -41,7 +41,7 @@ public static class DTypes
         _ => d.ToString().ToLowerInvariant(),
     };
 
-    public static DType Parse(string text, string field)
+    public static DType Parse(string text, InputText field)
     {
         foreach (var d in Enum.GetValues<DType>())
             if (string.Equals(d.Name(), text.Trim(), StringComparison.OrdinalIgnoreCase)) return d;

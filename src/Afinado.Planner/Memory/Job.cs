@@ -125,68 +125,68 @@ public sealed record Job
     public void Validate()
     {
         if (KbitPrep && !ResolvedWeightsDtype.IsQuantized())
-            throw new InputError("--kbit-prep", "prepares a quantized (4- or 8-bit) base, and these weights are " + ResolvedWeightsDtype.Name(), "Use it with --method qlora or a quantized --weights-dtype.");
+            throw new InputError(JobParameters.KbitPrep, "prepares a quantized (4- or 8-bit) base, and these weights are " + ResolvedWeightsDtype.Name(), $"Use it with {JobParameters.Method} qlora or a quantized {JobParameters.WeightsDtype}.");
         if (Batch < 1 || Batch > MaxBatch)
-            throw new InputError("--batch", $"{Batch} is out of range", $"Use a micro-batch between 1 and {MaxBatch:N0}.");
+            throw new InputError(JobParameters.Batch, $"{Batch} is out of range", $"Use a micro-batch between 1 and {MaxBatch:N0}.");
         if (Seq < 1 || Seq > MaxSeq)
-            throw new InputError("--seq", $"{Seq} is out of range", $"Use a sequence length between 1 and {MaxSeq:N0}.");
+            throw new InputError(JobParameters.Seq, $"{Seq} is out of range", $"Use a sequence length between 1 and {MaxSeq:N0}.");
         if (Context is { } ctx)
         {
             if (IsTraining)
-                throw new InputError("--context", "applies to --task infer only", "For training, set the sequence length with --seq.");
+                throw new InputError(JobParameters.Context, $"applies to {JobParameters.Task} infer only", $"For training, set the sequence length with {JobParameters.Seq}.");
             if (ctx < Seq || ctx > MaxSeq)
-                throw new InputError("--context", $"{ctx} must be at least --seq ({Seq}) and at most {MaxSeq:N0}", "Set --context to prompt plus generated tokens.");
+                throw new InputError(JobParameters.Context, $"{ctx} must be at least {JobParameters.Seq} ({Seq}) and at most {MaxSeq:N0}", $"Set {JobParameters.Context} to prompt plus generated tokens.");
         }
         if (!(Dropout >= 0 && Dropout < 1))
-            throw new InputError("--dropout", $"{Dropout} is outside [0, 1)", "Use a probability such as 0 or 0.1.");
+            throw new InputError(JobParameters.Dropout, $"{Dropout} is outside [0, 1)", "Use a probability such as 0 or 0.1.");
         if (GradAccumulation < 1 || GradAccumulation > 1_000_000)
-            throw new InputError("--grad-accum", $"{GradAccumulation} is out of range", "Use 1 or more accumulation steps.");
+            throw new InputError(JobParameters.GradAccumulation, $"{GradAccumulation} is out of range", "Use 1 or more accumulation steps.");
         if (LossChunks < 1 || LossChunks > 1024)
-            throw new InputError("--loss-chunks", $"{LossChunks} is out of range", "Use 1 (plain cross-entropy) or a chunk count such as 8.");
+            throw new InputError(JobParameters.LossChunks, $"{LossChunks} is out of range", "Use 1 (plain cross-entropy) or a chunk count such as 8.");
         if (LegacyLoss && LossChunks > 1)
-            throw new InputError("--legacy-loss", "describes transformers' plain cross-entropy, not a chunked loss", "Drop --legacy-loss or use --loss-chunks 1.");
+            throw new InputError(JobParameters.LegacyLoss, "describes transformers' plain cross-entropy, not a chunked loss", $"Drop {JobParameters.LegacyLoss} or use {JobParameters.LossChunks} 1.");
         if ((LegacyLoss || KeepOutput) && !IsTraining)
-            throw new InputError(LegacyLoss ? "--legacy-loss" : "--keep-output", "applies to training (--task train)", "Drop the flag for --task infer.");
+            throw new InputError(LegacyLoss ? JobParameters.LegacyLoss : JobParameters.KeepOutput, $"applies to training ({JobParameters.Task} train)", $"Drop the flag for {JobParameters.Task} infer.");
         if (KvDtype is { } kv && kv is DType.Nf4 or DType.Nf4Dq or DType.Mxfp4)
-            throw new InputError("--kv-dtype", $"{kv.Name()} is a weight format, not a KV-cache format", "Use fp32, fp16, bf16, fp8, int8 or int4.");
+            throw new InputError(JobParameters.KvDtype, $"{kv.Name()} is a weight format, not a KV-cache format", "Use fp32, fp16, bf16, fp8, int8 or int4.");
 
         if (AdapterDtype is { } ad && ad is not (DType.Fp32 or DType.Bf16 or DType.Fp16))
-            throw new InputError("--adapter-dtype", $"adapters cannot be stored as {ad.Name()}", "Use fp32 (PEFT's default), bf16 or fp16.");
+            throw new InputError(JobParameters.AdapterDtype, $"adapters cannot be stored as {ad.Name()}", "Use fp32 (PEFT's default), bf16 or fp16.");
         if (AdapterDtype is not null && !Method.UsesAdapters())
-            throw new InputError("--adapter-dtype", $"applies to --method lora or qlora (got {Method.Name()})", "Drop --adapter-dtype.");
+            throw new InputError(JobParameters.AdapterDtype, $"applies to {JobParameters.Method} lora or qlora (got {Method.Name()})", $"Drop {JobParameters.AdapterDtype}.");
         var w = ResolvedWeightsDtype;
         if (!IsTraining)
         {
             if (Rule != LearningRule.Backprop)
-                throw new InputError("--rule", $"{Rule.Name()} is a training rule and this is --task infer", "Drop --rule, or use --task train.");
+                throw new InputError(JobParameters.Rule, $"{Rule.Name()} is a training rule and this is {JobParameters.Task} infer", $"Drop {JobParameters.Rule}, or use {JobParameters.Task} train.");
             return;
         }
         ValidateRule();
         // transformers trains gpt-oss from an MXFP4 checkpoint by dequantizing it (Mxfp4Config(dequantize=True), OpenAI's
         // fine-tuning cookbook): there is no backward through the packed experts.
         if (w == DType.Mxfp4)
-            throw new InputError("--weights-dtype", "mxfp4 experts are dequantized to bf16 for training (Mxfp4Config(dequantize=True))", "Use --weights-dtype bf16 with --method lora, or --task infer for mxfp4.");
+            throw new InputError(JobParameters.WeightsDtype, "mxfp4 experts are dequantized to bf16 for training (Mxfp4Config(dequantize=True))", $"Use {JobParameters.WeightsDtype} bf16 with {JobParameters.Method} lora, or {JobParameters.Task} infer for mxfp4.");
         if (Method == TrainingMethod.QLora && !w.IsQuantized())
-            throw new InputError("--weights-dtype", $"QLoRA needs a quantized base, got {w.Name()}", "Use --weights-dtype nf4 or nf4-dq, or --method lora.");
+            throw new InputError(JobParameters.WeightsDtype, $"QLoRA needs a quantized base, got {w.Name()}", $"Use {JobParameters.WeightsDtype} nf4 or nf4-dq, or {JobParameters.Method} lora.");
         if (!Method.UsesAdapters() && w.IsQuantized())
-            throw new InputError("--weights-dtype", $"{WeightsName} weights cannot be trained directly with --method {Method.Name()}", "Use --method qlora (adapters over a quantized base) or a 16/32-bit dtype.");
+            throw new InputError(JobParameters.WeightsDtype, $"{WeightsName} weights cannot be trained directly with {JobParameters.Method} {Method.Name()}", $"Use {JobParameters.Method} qlora (adapters over a quantized base) or a 16/32-bit dtype.");
         if (!Method.UsesAdapters() && WeightsDtype is { } given && given != DefaultWeightsDtype())
-            throw new InputError("--weights-dtype", $"--precision {Precision.Name()} trains {DefaultWeightsDtype().Name()} weights, not {given.Name()}", "Drop --weights-dtype or change --precision (fp32, amp-bf16, amp-fp16, bf16, fp16).");
+            throw new InputError(JobParameters.WeightsDtype, $"{JobParameters.Precision} {Precision.Name()} trains {DefaultWeightsDtype().Name()} weights, not {given.Name()}", $"Drop {JobParameters.WeightsDtype} or change {JobParameters.Precision} (fp32, amp-bf16, amp-fp16, bf16, fp16).");
         if (OffloadActivations && Checkpointing != Checkpointing.Full)
-            throw new InputError("--offload-activations", "offloads activation checkpoints, so it needs --checkpointing full", "Add --checkpointing full.");
+            throw new InputError(JobParameters.OffloadActivations, $"offloads activation checkpoints, so it needs {JobParameters.Checkpointing} full", $"Add {JobParameters.Checkpointing} full.");
         if (OptimizerInBackward && GradAccumulation > 1)
-            throw new InputError("--optimizer-in-backward", "cannot be combined with gradient accumulation", "Use --grad-accum 1, or drop --optimizer-in-backward.");
+            throw new InputError(JobParameters.OptimizerInBackward, "cannot be combined with gradient accumulation", $"Use {JobParameters.GradAccumulation} 1, or drop {JobParameters.OptimizerInBackward}.");
     }
 
     private void ValidateRule()
     {
         if (GuidedEsSubspace < 1 || GuidedEsSubspace > 1024)
-            throw new InputError("--guided-es-k", $"{GuidedEsSubspace} is out of range", "Use a subspace of 1 to 1,024 surrogate gradients (the paper uses 1–20).");
+            throw new InputError(JobParameters.GuidedEsSubspace, $"{GuidedEsSubspace} is out of range", "Use a subspace of 1 to 1,024 surrogate gradients (the paper uses 1–20).");
         if (Rule == LearningRule.Backprop) return;
         if (Checkpointing != Checkpointing.None)
-            throw new InputError("--checkpointing", $"--rule {Rule.Name()} keeps no graph across blocks, so there is nothing to recompute",
-                "Use --checkpointing none with --rule es, es-direct, dfa or guided-es.");
+            throw new InputError(JobParameters.Checkpointing, $"{JobParameters.Rule} {Rule.Name()} keeps no graph across blocks, so there is nothing to recompute",
+                $"Use {JobParameters.Checkpointing} none with {JobParameters.Rule} es, es-direct, dfa or guided-es.");
         if (OptimizerInBackward)
-            throw new InputError("--optimizer-in-backward", $"--rule {Rule.Name()} has no backward pass over the whole model to fuse the step into", "Drop --optimizer-in-backward.");
+            throw new InputError(JobParameters.OptimizerInBackward, $"{JobParameters.Rule} {Rule.Name()} has no backward pass over the whole model to fuse the step into", $"Drop {JobParameters.OptimizerInBackward}.");
     }
 }

@@ -81,19 +81,19 @@ public static class JobOptions
         _ => DType.Bf16,
     };
 
-    public static Precision ParsePrecision(string text) => Parse(text, "--precision", Enum.GetValues<Precision>(), Name);
-    public static OptimizerKind ParseOptimizer(string text) => Parse(text, "--optimizer", Enum.GetValues<OptimizerKind>(), Name);
-    public static LearningRule ParseRule(string text) => Parse(text, "--rule", Enum.GetValues<LearningRule>(), Name);
-    public static JobTask ParseTask(string text) => Parse(text, "--task", Enum.GetValues<JobTask>(), t => t.ToString().ToLowerInvariant());
-    public static Checkpointing ParseCheckpointing(string text) => Parse(text, "--checkpointing", Enum.GetValues<Checkpointing>(), c => c.ToString().ToLowerInvariant());
-    public static AttentionKernel ParseAttention(string text) => Parse(text, "--attention", Enum.GetValues<AttentionKernel>(), a => a.ToString().ToLowerInvariant());
+    public static Precision ParsePrecision(string text) => Parse(text, JobParameters.Precision, Enum.GetValues<Precision>(), Name);
+    public static OptimizerKind ParseOptimizer(string text) => Parse(text, JobParameters.Optimizer, Enum.GetValues<OptimizerKind>(), Name);
+    public static LearningRule ParseRule(string text) => Parse(text, JobParameters.Rule, Enum.GetValues<LearningRule>(), Name);
+    public static JobTask ParseTask(string text) => Parse(text, JobParameters.Task, Enum.GetValues<JobTask>(), t => t.ToString().ToLowerInvariant());
+    public static Checkpointing ParseCheckpointing(string text) => Parse(text, JobParameters.Checkpointing, Enum.GetValues<Checkpointing>(), c => c.ToString().ToLowerInvariant());
+    public static AttentionKernel ParseAttention(string text) => Parse(text, JobParameters.Attention, Enum.GetValues<AttentionKernel>(), a => a.ToString().ToLowerInvariant());
     public static string Name(this ExpertsBackend b) => b == ExpertsBackend.GroupedMm ? "grouped_mm" : "eager";
 
-    public static ExpertsBackend ParseExperts(string text) => Parse(text, "--experts", Enum.GetValues<ExpertsBackend>(), b => b.Name());
+    public static ExpertsBackend ParseExperts(string text) => Parse(text, JobParameters.Experts, Enum.GetValues<ExpertsBackend>(), b => b.Name());
 
-    public static KvCacheKind ParseKvCache(string text) => Parse(text, "--kv-cache", Enum.GetValues<KvCacheKind>(), k => k.ToString().ToLowerInvariant());
+    public static KvCacheKind ParseKvCache(string text) => Parse(text, JobParameters.KvCache, Enum.GetValues<KvCacheKind>(), k => k.ToString().ToLowerInvariant());
 
-    private static T Parse<T>(string text, string field, T[] values, Func<T, string> name)
+    private static T Parse<T>(string text, InputText field, T[] values, Func<T, string> name)
     {
         foreach (var v in values)
             if (string.Equals(name(v), text.Trim(), StringComparison.OrdinalIgnoreCase)) return v;

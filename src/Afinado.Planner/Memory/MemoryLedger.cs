@@ -1,3 +1,5 @@
+using Afinado.Planner.Fit;
+
 namespace Afinado.Planner.Memory;
 
 /// <summary>
@@ -50,7 +52,7 @@ public sealed class MemoryLedger
     internal static long ToBytes(double bytes, string what)
     {
         if (double.IsNaN(bytes) || bytes > 4.6e18)
-            throw new InputError("--model/--batch/--seq", $"the {what} would be {bytes:E2} bytes, beyond any machine", "Check the model size, batch and sequence length.");
+            throw new InputError($"{PlanParameters.Model}/{JobParameters.Batch}/{JobParameters.Seq}", $"the {what} would be {bytes:E2} bytes, beyond any machine", "Check the model size, batch and sequence length.");
         return (long)Math.Ceiling(bytes);
     }
 }

@@ -18,7 +18,7 @@ public static class QuantLibraries
 {
     public static string Name(this QuantLibrary q) => q == QuantLibrary.TorchAo ? "torchao" : "bitsandbytes";
 
-    public static QuantLibrary Parse(string text, string field) => text.Trim().ToLowerInvariant() switch
+    public static QuantLibrary Parse(string text, InputText field) => text.Trim().ToLowerInvariant() switch
     {
         "bitsandbytes" or "bnb" => QuantLibrary.BitsAndBytes,
         "torchao" => QuantLibrary.TorchAo,

@@ -63,7 +63,7 @@ public static class MultiGpuPlanner
             }
         }
         if (result.Count == 0)
-            throw new InputError("--gpu", "multi-GPU layouts need a GPU", "Give --gpu NAME or --gpu-memory SIZE.");
+            throw new InputError(PlanParameters.Gpu, "multi-GPU layouts need a GPU", $"Give {PlanParameters.Gpu} NAME or {PlanParameters.GpuMemory} SIZE.");
         return result;
     }
 

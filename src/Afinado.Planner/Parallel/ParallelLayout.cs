@@ -114,44 +114,44 @@ public sealed record ParallelLayout
     public ParallelLayout Validate(ModelArchitecture? model = null)
     {
         if (Gpus < 1)
-            throw new InputError("--gpus", $"{Gpus} GPUs cannot run a job", "Give --gpus 1 or more.");
+            throw new InputError(LayoutParameters.Gpus, $"{Gpus} GPUs cannot run a job", $"Give {LayoutParameters.Gpus} 1 or more.");
         if (Gpus > 100_000)
-            throw new InputError("--gpus", $"{Gpus} is beyond any cluster this planner models", "Give --gpus 100000 or fewer.");
+            throw new InputError(LayoutParameters.Gpus, $"{Gpus} is beyond any cluster this planner models", $"Give {LayoutParameters.Gpus} 100000 or fewer.");
         if (Nodes < 1)
-            throw new InputError("--nodes", $"{Nodes} nodes cannot run a job", "Give --nodes 1 or more.");
+            throw new InputError(LayoutParameters.Nodes, $"{Nodes} nodes cannot run a job", $"Give {LayoutParameters.Nodes} 1 or more.");
         if (Nodes > Gpus)
-            throw new InputError("--nodes", $"{Nodes} nodes for {Gpus} GPUs leaves nodes without a GPU", "Give --nodes at most --gpus.");
+            throw new InputError(LayoutParameters.Nodes, $"{Nodes} nodes for {Gpus} GPUs leaves nodes without a GPU", $"Give {LayoutParameters.Nodes} at most {LayoutParameters.Gpus}.");
         if (Gpus % Nodes != 0)
-            throw new InputError("--nodes", $"{Gpus} GPUs do not split evenly over {Nodes} nodes", "Give a --nodes that divides --gpus (every node runs the same number of processes).");
+            throw new InputError(LayoutParameters.Nodes, $"{Gpus} GPUs do not split evenly over {Nodes} nodes", $"Give a {LayoutParameters.Nodes} that divides {LayoutParameters.Gpus} (every node runs the same number of processes).");
         if (TensorParallel < 1)
-            throw new InputError("--tp", $"tensor-parallel degree {TensorParallel} is not positive", "Give --tp 1 (off) or more.");
+            throw new InputError(LayoutParameters.TensorParallel, $"tensor-parallel degree {TensorParallel} is not positive", $"Give {LayoutParameters.TensorParallel} 1 (off) or more.");
         if (GpusPerNode % TensorParallel != 0)
-            throw new InputError("--tp", $"TP {TensorParallel} does not divide the {GpusPerNode} GPUs of a node", "Keep a tensor-parallel group inside one node: use a --tp that divides --gpus / --nodes.");
+            throw new InputError(LayoutParameters.TensorParallel, $"TP {TensorParallel} does not divide the {GpusPerNode} GPUs of a node", $"Keep a tensor-parallel group inside one node: use a {LayoutParameters.TensorParallel} that divides {LayoutParameters.Gpus} / {LayoutParameters.Nodes}.");
         if (SequenceParallel && TensorParallel == 1)
-            throw new InputError("--sp", "sequence parallelism splits over the tensor-parallel group, and --tp is 1", "Give --tp 2 or more together with --sp, or drop --sp.");
+            throw new InputError(LayoutParameters.SequenceParallel, $"sequence parallelism splits over the tensor-parallel group, and {LayoutParameters.TensorParallel} is 1", $"Give {LayoutParameters.TensorParallel} 2 or more together with {LayoutParameters.SequenceParallel}, or drop {LayoutParameters.SequenceParallel}.");
         if (model is not null && TensorParallel > 1)
         {
             if (model.NumHeads % TensorParallel != 0)
-                throw new InputError("--tp", $"TP {TensorParallel} does not divide the {model.NumHeads} attention heads of {NameOf(model)}", $"Use a --tp that divides {model.NumHeads}.");
+                throw new InputError(LayoutParameters.TensorParallel, $"TP {TensorParallel} does not divide the {model.NumHeads} attention heads of {NameOf(model)}", $"Use a {LayoutParameters.TensorParallel} that divides {model.NumHeads}.");
             if (model.NumKvHeads % TensorParallel != 0)
-                throw new InputError("--tp", $"TP {TensorParallel} does not divide the {model.NumKvHeads} key/value heads of {NameOf(model)}", $"Use a --tp that divides {model.NumKvHeads} (Megatron would otherwise have to replicate KV heads).");
+                throw new InputError(LayoutParameters.TensorParallel, $"TP {TensorParallel} does not divide the {model.NumKvHeads} key/value heads of {NameOf(model)}", $"Use a {LayoutParameters.TensorParallel} that divides {model.NumKvHeads} (Megatron would otherwise have to replicate KV heads).");
         }
         if (Engine == ParallelEngine.Fsdp && Offload == Offload.Optimizer)
-            throw new InputError("--offload", "FSDP has no optimizer-only offload (CPUOffload moves parameters, gradients and the optimizer step)", "Use --offload params with --fsdp, or --zero 1|2|3 --offload optimizer.");
+            throw new InputError(LayoutParameters.Offload, "FSDP has no optimizer-only offload (CPUOffload moves parameters, gradients and the optimizer step)", $"Use {LayoutParameters.Offload} params with {LayoutParameters.Fsdp}, or {LayoutParameters.Zero} 1|2|3 {LayoutParameters.Offload} optimizer.");
         if (Offload == Offload.Optimizer && Sharding == Sharding.None)
-            throw new InputError("--offload", "optimizer offload is a ZeRO feature (stages 1-3)", "Add --zero 1, 2 or 3, or drop --offload.");
+            throw new InputError(LayoutParameters.Offload, "optimizer offload is a ZeRO feature (stages 1-3)", $"Add {LayoutParameters.Zero} 1, 2 or 3, or drop {LayoutParameters.Offload}.");
         if (Offload == Offload.Params && !(Sharding is Sharding.Zero3 || Engine == ParallelEngine.Fsdp))
-            throw new InputError("--offload", "parameter offload needs ZeRO-3 (offload_param is stage-3 only) or FSDP", "Use --zero 3 or --fsdp full with --offload params.");
+            throw new InputError(LayoutParameters.Offload, "parameter offload needs ZeRO-3 (offload_param is stage-3 only) or FSDP", $"Use {LayoutParameters.Zero} 3 or {LayoutParameters.Fsdp} full with {LayoutParameters.Offload} params.");
         if (FsdpVersion is not (1 or 2))
-            throw new InputError("--fsdp-version", $"{FsdpVersion} is not a PyTorch FSDP version", "Use 1 (FullyShardedDataParallel, accelerate's default) or 2 (fully_shard).");
+            throw new InputError(LayoutParameters.FsdpVersion, $"{FsdpVersion} is not a PyTorch FSDP version", "Use 1 (FullyShardedDataParallel, accelerate's default) or 2 (fully_shard).");
         if (FsdpVersion == 2 && Engine != ParallelEngine.Fsdp)
-            throw new InputError("--fsdp-version", "applies to FSDP layouts only", "Add --fsdp full|grad-op|hybrid, or drop --fsdp-version.");
+            throw new InputError(LayoutParameters.FsdpVersion, "applies to FSDP layouts only", $"Add {LayoutParameters.Fsdp} full|grad-op|hybrid, or drop {LayoutParameters.FsdpVersion}.");
         if (ShardEmbeddingsSeparately && Sharding is not (Sharding.FsdpFull or Sharding.FsdpHybrid))
-            throw new InputError("--fsdp-shard-embeddings", "shards the embedding and head as FSDP units of their own, which needs --fsdp full or hybrid", "Add --fsdp full, or drop --fsdp-shard-embeddings.");
+            throw new InputError(LayoutParameters.ShardEmbeddingsSeparately, $"shards the embedding and head as FSDP units of their own, which needs {LayoutParameters.Fsdp} full or hybrid", $"Add {LayoutParameters.Fsdp} full, or drop {LayoutParameters.ShardEmbeddingsSeparately}.");
         if (FsdpShardedDtype is { } sd && (Engine != ParallelEngine.Fsdp || sd is not (DType.Fp32 or DType.Bf16 or DType.Fp16)))
-            throw new InputError("--fsdp-sharded-dtype", $"{sd.Name()} {(Engine != ParallelEngine.Fsdp ? "applies to FSDP layouts only" : "is not a dtype a model is loaded in")}", "Use fp32, bf16 or fp16 together with --fsdp, or drop --fsdp-sharded-dtype.");
+            throw new InputError(LayoutParameters.FsdpShardedDtype, $"{sd.Name()} {(Engine != ParallelEngine.Fsdp ? "applies to FSDP layouts only" : "is not a dtype a model is loaded in")}", $"Use fp32, bf16 or fp16 together with {LayoutParameters.Fsdp}, or drop {LayoutParameters.FsdpShardedDtype}.");
         if (Sharding == Sharding.FsdpHybrid && Nodes == 1)
-            throw new InputError("--fsdp", "hybrid sharding replicates across nodes, and there is one node", "Use --fsdp full on one node, or give --nodes 2 or more.");
+            throw new InputError(LayoutParameters.Fsdp, "hybrid sharding replicates across nodes, and there is one node", $"Use {LayoutParameters.Fsdp} full on one node, or give {LayoutParameters.Nodes} 2 or more.");
         ValidateExpertParallel(model);
         return this;
     }
@@ -164,23 +164,23 @@ public sealed record ParallelLayout
     private void ValidateExpertParallel(ModelArchitecture? model)
     {
         if (ExpertParallel < 1)
-            throw new InputError("--ep", $"expert-parallel degree {ExpertParallel} is not positive", "Give --ep 1 (off) or more.");
+            throw new InputError(LayoutParameters.ExpertParallel, $"expert-parallel degree {ExpertParallel} is not positive", $"Give {LayoutParameters.ExpertParallel} 1 (off) or more.");
         if (ExpertParallel == 1) return;
         if (Sharding is not (Sharding.Zero1 or Sharding.Zero2))
-            throw new InputError("--ep", "expert parallelism is planned as DeepSpeed AutoEP (expert_parallel.autoep_size), which runs with ZeRO stages 1 and 2 here"
-                + (Engine == ParallelEngine.Fsdp ? "; FSDP has no expert-parallel mode for transformers models" : ""), "Give --zero 1 or --zero 2 with --ep, or drop --ep.");
+            throw new InputError(LayoutParameters.ExpertParallel, "expert parallelism is planned as DeepSpeed AutoEP (expert_parallel.autoep_size), which runs with ZeRO stages 1 and 2 here"
+                + (Engine == ParallelEngine.Fsdp ? "; FSDP has no expert-parallel mode for transformers models" : ""), $"Give {LayoutParameters.Zero} 1 or {LayoutParameters.Zero} 2 with {LayoutParameters.ExpertParallel}, or drop {LayoutParameters.ExpertParallel}.");
         if (TensorParallel > 1)
-            throw new InputError("--ep", "expert parallelism together with tensor parallelism is not modelled", "Use --tp 1 with --ep, or drop --ep.");
+            throw new InputError(LayoutParameters.ExpertParallel, "expert parallelism together with tensor parallelism is not modelled", $"Use {LayoutParameters.TensorParallel} 1 with {LayoutParameters.ExpertParallel}, or drop {LayoutParameters.ExpertParallel}.");
         if (Offload != Offload.None)
-            throw new InputError("--ep", "expert parallelism with ZeRO-Offload is not modelled", "Use --offload none with --ep, or drop --ep.");
+            throw new InputError(LayoutParameters.ExpertParallel, "expert parallelism with ZeRO-Offload is not modelled", $"Use {LayoutParameters.Offload} none with {LayoutParameters.ExpertParallel}, or drop {LayoutParameters.ExpertParallel}.");
         if (DataParallel % ExpertParallel != 0)
-            throw new InputError("--ep", $"EP {ExpertParallel} does not divide the {DataParallel} data-parallel ranks", "Use an --ep that divides --gpus / --tp.");
+            throw new InputError(LayoutParameters.ExpertParallel, $"EP {ExpertParallel} does not divide the {DataParallel} data-parallel ranks", $"Use an {LayoutParameters.ExpertParallel} that divides {LayoutParameters.Gpus} / {LayoutParameters.TensorParallel}.");
         if (model is null) return;
         if (!model.IsMoE)
-            throw new InputError("--ep", $"{NameOf(model)} has no routed experts to split", "Drop --ep: it applies to mixture-of-experts models.");
+            throw new InputError(LayoutParameters.ExpertParallel, $"{NameOf(model)} has no routed experts to split", $"Drop {LayoutParameters.ExpertParallel}: it applies to mixture-of-experts models.");
         if (model.NumExperts % ExpertParallel != 0)
-            throw new InputError("--ep", $"EP {ExpertParallel} does not divide the {model.NumExperts} routed experts of {NameOf(model)} (autoep_size must divide num_experts)",
-                $"Use an --ep that divides {model.NumExperts}.");
+            throw new InputError(LayoutParameters.ExpertParallel, $"EP {ExpertParallel} does not divide the {model.NumExperts} routed experts of {NameOf(model)} (autoep_size must divide num_experts)",
+                $"Use an {LayoutParameters.ExpertParallel} that divides {model.NumExperts}.");
     }
 
     private static string NameOf(ModelArchitecture m) => string.IsNullOrEmpty(m.Name) ? m.ModelType : m.Name;

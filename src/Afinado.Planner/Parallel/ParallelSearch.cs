@@ -97,7 +97,7 @@ public static class ParallelSearch
     public static IEnumerable<(int Gpus, int Nodes)> GpuCounts(int gpusPerNode, int maxGpus, int tensorParallel = 1)
     {
         if (gpusPerNode < 1)
-            throw new InputError("--gpus-per-node", $"{gpusPerNode} GPUs per node", "Give --gpus-per-node 1 or more.");
+            throw new InputError(LayoutParameters.GpusPerNode, $"{gpusPerNode} GPUs per node", $"Give {LayoutParameters.GpusPerNode} 1 or more.");
         var counts = new List<(int, int)>();
         for (int n = 1; n < gpusPerNode && n <= maxGpus; n *= 2)
             if (gpusPerNode % n == 0) counts.Add((n, 1));

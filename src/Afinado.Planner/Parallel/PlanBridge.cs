@@ -17,7 +17,7 @@ public static class PlanBridge
     {
         var job = plan.Job;
         if (!job.IsTraining)
-            throw new InputError("--task", "multi-GPU layouts are planned for training", "Use --task train with --gpus/--zero/--fsdp, or plan inference on one GPU.");
+            throw new InputError(JobParameters.Task, "multi-GPU layouts are planned for training", $"Use {JobParameters.Task} train with {LayoutParameters.Gpus}/{LayoutParameters.Zero}/{LayoutParameters.Fsdp}, or plan inference on one GPU.");
         var arch = plan.Architecture;
         var sel = plan.Selection;
         var ledger = plan.Ledger;

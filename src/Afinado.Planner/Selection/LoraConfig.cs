@@ -1,3 +1,5 @@
+using Afinado.Planner.Memory;
+
 namespace Afinado.Planner.Selection;
 
 /// <summary>
@@ -34,8 +36,9 @@ public sealed record LoraConfig
     public double Scaling => Alpha / Rank;
 
     /// <summary>Parses a comma-separated target list such as <c>q_proj,v_proj</c>.</summary>
-    public static IReadOnlyList<string> ParseTargets(string text, string field = "--lora-targets")
+    public static IReadOnlyList<string> ParseTargets(string text, InputText? field = null)
     {
+        field ??= JobParameters.LoraTargets;
         var targets = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (targets.Length == 0)
             throw new InputError(field, "is empty", "Give module names such as q_proj,v_proj, or all-linear.");
@@ -45,16 +48,16 @@ public sealed record LoraConfig
     public void Validate()
     {
         if (Rank < 1 || Rank > 65_536)
-            throw new InputError("--lora-rank", $"{Rank} is out of range", "Use a rank between 1 and 65536 (typical: 8–64).");
+            throw new InputError(JobParameters.LoraRank, $"{Rank} is out of range", "Use a rank between 1 and 65536 (typical: 8–64).");
         if (!(Alpha > 0) || double.IsInfinity(Alpha))
-            throw new InputError("--lora-alpha", $"{Alpha} is not a positive number", "Use a positive alpha, commonly 2 × rank.");
+            throw new InputError(JobParameters.LoraAlpha, $"{Alpha} is not a positive number", "Use a positive alpha, commonly 2 × rank.");
         if (!(Dropout >= 0 && Dropout < 1))
-            throw new InputError("--lora-dropout", $"{Dropout} is outside [0, 1)", "Use a dropout probability such as 0 or 0.05.");
+            throw new InputError(JobParameters.LoraDropout, $"{Dropout} is outside [0, 1)", "Use a dropout probability such as 0 or 0.05.");
         if (Targets.Count == 0)
-            throw new InputError("--lora-targets", "is empty", "Give module names such as q_proj,v_proj, or all-linear.");
+            throw new InputError(JobParameters.LoraTargets, "is empty", "Give module names such as q_proj,v_proj, or all-linear.");
         // peft/tuners/lora/layer.py ParamWrapper.update_layer: "does not work with lora_dropout != 0".
         if (TargetParameters.Count > 0 && Dropout > 0)
-            throw new InputError("--lora-dropout", $"is {Dropout}, but PEFT's target_parameters (ParamWrapper) refuses a LoRA dropout",
-                "Use --lora-dropout 0 with --lora-target-parameters.");
+            throw new InputError(JobParameters.LoraDropout, $"is {Dropout}, but PEFT's target_parameters (ParamWrapper) refuses a LoRA dropout",
+                $"Use {JobParameters.LoraDropout} 0 with {JobParameters.LoraTargetParameters}.");
     }
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Selection;
 
@@ -18,8 +19,9 @@ public sealed class TensorPattern
 {
     private readonly Regex _regex;
 
-    public TensorPattern(string pattern, string field = "--freeze")
+    public TensorPattern(string pattern, InputText? field = null)
     {
+        field ??= JobParameters.FreezePatterns;
         if (string.IsNullOrWhiteSpace(pattern))
             throw new InputError(field, "has an empty pattern", "Give a glob such as model.layers.{0..15} or **.mlp.**.");
         Text = pattern.Trim();
@@ -32,7 +34,7 @@ public sealed class TensorPattern
 
     public override string ToString() => Text;
 
-    private static string Translate(string glob, string field)
+    private static string Translate(string glob, InputText field)
     {
         var sb = new StringBuilder();
         for (int i = 0; i < glob.Length; i++)
@@ -53,7 +55,7 @@ public sealed class TensorPattern
         return sb.ToString();
     }
 
-    private static string Braces(string inner, string glob, string field)
+    private static string Braces(string inner, string glob, InputText field)
     {
         var range = inner.Split("..");
         if (range.Length == 2)

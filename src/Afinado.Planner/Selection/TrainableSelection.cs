@@ -1,5 +1,6 @@
 using System.Globalization;
 using Afinado.Planner.Architecture;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Selection;
 
@@ -178,10 +179,10 @@ public sealed class TrainableSelection
     {
         var patterns = (freezePatterns ?? []).Select(p => new TensorPattern(p)).ToList();
         if (method != TrainingMethod.Freeze && patterns.Count > 0)
-            throw new InputError("--freeze", $"patterns are only used with --method freeze (got --method {method.Name()})",
-                method.UsesAdapters() ? "LoRA already freezes the whole base; drop --freeze." : "Use --method freeze to freeze matching tensors.");
+            throw new InputError(JobParameters.FreezePatterns, $"patterns are only used with {JobParameters.Method} freeze (got {JobParameters.Method} {method.Name()})",
+                method.UsesAdapters() ? (InputText)$"LoRA already freezes the whole base; drop {JobParameters.FreezePatterns}." : $"Use {JobParameters.Method} freeze to freeze matching tensors.");
         if (!method.UsesAdapters() && lora is not null)
-            throw new InputError("--lora-targets", $"LoRA settings need --method lora or qlora (got --method {method.Name()})", "Drop the LoRA flags or choose --method lora.");
+            throw new InputError(JobParameters.LoraTargets, $"LoRA settings need {JobParameters.Method} lora or qlora (got {JobParameters.Method} {method.Name()})", $"Drop the LoRA flags or choose {JobParameters.Method} lora.");
 
         return method switch
         {
@@ -209,14 +210,14 @@ public sealed class TrainableSelection
     private static TrainableSelection FreezeSelection(ModelArchitecture arch, List<TensorPattern> patterns)
     {
         if (patterns.Count == 0)
-            throw new InputError("--freeze", "--method freeze needs at least one pattern", "Add e.g. --freeze 'model.embed_tokens' --freeze 'model.layers.{0..15}'.");
+            throw new InputError(JobParameters.FreezePatterns, $"{JobParameters.Method} freeze needs at least one pattern", $"Add e.g. {JobParameters.FreezePatterns} 'model.embed_tokens' {JobParameters.FreezePatterns} 'model.layers.{{0..15}}'.");
         foreach (var p in patterns)
             if (!arch.Tensors.Any(t => p.Matches(t.Name)))
-                throw new InputError("--freeze", $"pattern \"{p}\" matches no tensor",
+                throw new InputError(JobParameters.FreezePatterns, $"pattern \"{p}\" matches no tensor",
                     $"Tensor names look like {string.Join(", ", arch.Tensors.Take(3).Select(t => t.Name))}; '*' stays within a dotted segment, '**' crosses dots.");
         var trainable = arch.Tensors.Select(t => Trainable(t) && !patterns.Any(p => p.Matches(t.Name))).ToArray();
         if (!trainable.Any(x => x))
-            throw new InputError("--freeze", "the patterns freeze every tensor, so nothing would train", "Freeze fewer tensors.");
+            throw new InputError(JobParameters.FreezePatterns, "the patterns freeze every tensor, so nothing would train", "Freeze fewer tensors.");
         return new(arch, ArchitectureFacts.Of(arch), TrainingMethod.Freeze, patterns, null, trainable, new bool[trainable.Length]);
     }
 
@@ -235,13 +236,13 @@ public sealed class TrainableSelection
             for (int i = 0; i < tensors.Count && !found; i++) found = facts.IsLinearModule[i] && ModuleMatches(facts.Modules[i], target);
             for (int i = 0; i < tensors.Count; i++)
                 if (facts.IsLinearModule[i] && facts.IsExpertRouter[i] && ModuleMatches(facts.Modules[i], target) && RouterAdapterProblem(arch) is { } problem)
-                    throw new InputError("--lora-targets", $"\"{target}\" adapts {facts.Modules[i]}: {problem}",
-                        "Leave the router out of --lora-targets (all-linear leaves it out too).");
+                    throw new InputError(JobParameters.LoraTargets, $"\"{target}\" adapts {facts.Modules[i]}: {problem}",
+                        $"Leave the router out of {JobParameters.LoraTargets} (all-linear leaves it out too).");
             if (!found)
-                throw new InputError("--lora-targets", $"\"{target}\" is not a linear module of {Describe(arch)}" +
+                throw new InputError(JobParameters.LoraTargets, $"\"{target}\" is not a linear module of {Describe(arch)}" +
                     (arch.RoutedExpertsAreParameters ? " (transformers 5 holds its routed experts and router as parameters, not nn.Linear modules)" : ""),
-                    $"Its linear modules are: {string.Join(", ", LinearModuleNames(arch))} (or use all-linear)." +
-                    (arch.RoutedExpertsAreParameters ? " PEFT adapts the stacked experts through target_parameters: --lora-target-parameters mlp.experts.gate_up_proj,mlp.experts.down_proj (with --lora-dropout 0)." : ""));
+                    $"Its linear modules are: {string.Join(", ", LinearModuleNames(arch))} (or use all-linear).{InputText.When(arch.RoutedExpertsAreParameters,
+                        $" PEFT adapts the stacked experts through target_parameters: {JobParameters.LoraTargetParameters} mlp.experts.gate_up_proj,mlp.experts.down_proj (with {JobParameters.LoraDropout} 0).")}");
         }
         var adapted = new bool[tensors.Count];
         // target_parameters: PEFT matches a parameter whose name equals the target or ends with "." + target.
@@ -258,15 +259,15 @@ public sealed class TrainableSelection
             {
                 if (!ModuleMatches(tensors[i].Name, target)) continue;
                 if (!tensors[i].IsExpertStackWeight)
-                    throw new InputError("--lora-target-parameters", $"\"{target}\" names {tensors[i].Name}, which is not a stacked expert weight",
-                        "Adapt nn.Linear modules with --lora-targets; --lora-target-parameters takes parameters such as mlp.experts.gate_up_proj.");
+                    throw new InputError(JobParameters.LoraTargetParameters, $"\"{target}\" names {tensors[i].Name}, which is not a stacked expert weight",
+                        $"Adapt nn.Linear modules with {JobParameters.LoraTargets}; {JobParameters.LoraTargetParameters} takes parameters such as mlp.experts.gate_up_proj.");
                 adapted[i] = found = true;
             }
             if (!found)
-                throw new InputError("--lora-target-parameters", $"\"{target}\" matches no parameter of {Describe(arch)}",
-                    StackedNames(arch) is { Count: > 0 } names ? $"Its stacked expert parameters are: {string.Join(", ", names)}."
-                    : arch.RoutedExpertsAreParameters ? "Its stacked expert parameters are: mlp.experts.gate_up_proj, mlp.experts.down_proj."
-                    : $"{Describe(arch)} has no stacked expert parameters; use --lora-targets.");
+                throw new InputError(JobParameters.LoraTargetParameters, $"\"{target}\" matches no parameter of {Describe(arch)}",
+                    StackedNames(arch) is { Count: > 0 } names ? (InputText)$"Its stacked expert parameters are: {string.Join(", ", names)}."
+                    : arch.RoutedExpertsAreParameters ? (InputText)"Its stacked expert parameters are: mlp.experts.gate_up_proj, mlp.experts.down_proj."
+                    : $"{Describe(arch)} has no stacked expert parameters; use {JobParameters.LoraTargets}.");
         }
         // PEFT's all-linear takes every nn.Linear but the output head, routers included; a router that a LoRA layer cannot
         // serve is left out, as LoraConfig(target_modules="all-linear", exclude_modules=["<router>"]) would.

@@ -1,3 +1,5 @@
+using Afinado.Planner.Memory;
+
 namespace Afinado.Planner.Selection;
 
 /// <summary>Which parameters a finetuning job updates.</summary>
@@ -15,13 +17,13 @@ public enum TrainingMethod
 
 public static class TrainingMethods
 {
-    public static TrainingMethod Parse(string text, string field = "--method") => text.Trim().ToLowerInvariant() switch
+    public static TrainingMethod Parse(string text, InputText? field = null) => text.Trim().ToLowerInvariant() switch
     {
         "full" => TrainingMethod.Full,
         "freeze" => TrainingMethod.Freeze,
         "lora" => TrainingMethod.Lora,
         "qlora" => TrainingMethod.QLora,
-        _ => throw new InputError(field, $"\"{text}\" is not a training method", "Use one of: full, freeze, lora, qlora."),
+        _ => throw new InputError(field ?? JobParameters.Method, $"\"{text}\" is not a training method", "Use one of: full, freeze, lora, qlora."),
     };
 
     public static string Name(this TrainingMethod m) => m.ToString().ToLowerInvariant();

@@ -27,7 +27,7 @@ public static class GroundTruth
     public static string FindDirectory(string? given)
     {
         if (given is not null)
-            return Directory.Exists(given) ? given : throw new InputError("--dir", $"\"{given}\" does not exist", "Point --dir at a folder holding published.csv.");
+            return Directory.Exists(given) ? given : throw new InputError(ValidationParameters.GroundTruthDir, $"\"{given}\" does not exist", $"Point {ValidationParameters.GroundTruthDir} at a folder holding published.csv.");
         for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
         {
             var candidate = Path.Combine(dir.FullName, "bench", "ground-truth");
@@ -35,7 +35,7 @@ public static class GroundTruth
         }
         var shipped = Path.Combine(AppContext.BaseDirectory, "ground-truth");
         return File.Exists(Path.Combine(shipped, "published.csv")) ? shipped
-            : throw new InputError("--dir", "no ground-truth folder found", "Run from the repository or pass --dir bench/ground-truth.");
+            : throw new InputError(ValidationParameters.GroundTruthDir, "no ground-truth folder found", $"Run from the repository or pass {ValidationParameters.GroundTruthDir} bench/ground-truth.");
     }
 
     /// <summary>Every ground-truth file of <paramref name="directory"/>, predicted: published.csv, then gpu-*.csv, then cpu-*.csv.</summary>

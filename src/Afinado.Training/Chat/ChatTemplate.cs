@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Afinado.Planner;
 using Afinado.Planner.Inputs;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Chat;
 
@@ -46,8 +47,9 @@ public sealed class ChatTemplate
         _specialTokens.ToDictionary(kv => kv.Key, kv => kv.Value is List<object?> l ? (object)l.Cast<string>().ToList() : kv.Value!);
 
     /// <summary>Loads the chat template of a model folder.</summary>
-    public static ChatTemplate FromFolder(string folder, string field = "--model")
+    public static ChatTemplate FromFolder(string folder, InputText? field = null)
     {
+        field ??= RunParameters.Model;
         string configPath = Path.Combine(folder, ConfigFileName);
         string jinjaPath = Path.Combine(folder, TemplateFileName);
         if (!File.Exists(configPath))
@@ -87,7 +89,7 @@ public sealed class ChatTemplate
     {
         if (!config.TryGetProperty("chat_template", out var t) || t.ValueKind == JsonValueKind.Null)
             throw new InputError(origin, "the tokenizer has no chat template (tokenizer_config.json sets no chat_template and the folder has no chat_template.jinja)",
-                "A base model's tokenizer usually has none: use the instruct/chat model's folder, or tokenize the text yourself without --chat.");
+                $"A base model's tokenizer usually has none: use the instruct/chat model's folder, or tokenize the text yourself without {ChatParameters.Messages}.");
         if (t.ValueKind == JsonValueKind.String) return t.GetString()!;
         if (t.ValueKind == JsonValueKind.Array)
         {
@@ -141,7 +143,7 @@ public sealed class ChatTemplate
 
     /// <summary>Renders a conversation given as JSON: an array of message objects, each with a string "role"; every
     /// other field (content as text, null or a list of parts, tool_calls, reasoning_content, ...) reaches the template.</summary>
-    public string Render(JsonElement messages, bool addGenerationPrompt, string field)
+    public string Render(JsonElement messages, bool addGenerationPrompt, InputText field)
     {
         if (messages.ValueKind != JsonValueKind.Array)
             throw new InputError(field, "the conversation is not a JSON array of messages", InputKind.ChatMessages.Fix);
@@ -164,7 +166,7 @@ public sealed class ChatTemplate
     }
 
     /// <summary>Reads a messages file for <see cref="Render(JsonElement, bool, string)"/>.</summary>
-    public static JsonDocument ReadMessages(string path, string field) => InputJson.ReadFile(path, InputKind.ChatMessages, field);
+    public static JsonDocument ReadMessages(string path, InputText field) => InputJson.ReadFile(path, InputKind.ChatMessages, field);
 
     private string Render(List<object?> messages, bool addGenerationPrompt)
     {

@@ -1,5 +1,6 @@
 using Afinado.Planner;
 using Afinado.Training.Tokenization;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Data;
 
@@ -18,12 +19,12 @@ public static class DataCatalog
             case "fortunes-es":
             {
                 if (category is not null)
-                    throw new InputError("--category", "categories apply to English fortunes only", "Drop --category or use --data fortunes-en.");
+                    throw new InputError(TrainParameters.Category, "categories apply to English fortunes only", $"Drop {TrainParameters.Category} or use {TrainParameters.Data} fortunes-en.");
                 return (FortuneCorpus.Load(FortuneLanguage.Spanish), FortuneCorpus.Files(FortuneLanguage.Spanish));
             }
             default:
                 if (!File.Exists(data))
-                    throw new InputError("--data", $"\"{data}\" is neither fortunes-en, fortunes-es nor an existing file", "Use a built-in corpus or a .txt/.jsonl path.");
+                    throw new InputError(TrainParameters.Data, $"\"{data}\" is neither fortunes-en, fortunes-es nor an existing file", "Use a built-in corpus or a .txt/.jsonl path.");
                 return (UserTextFiles.Load(data), [Path.GetFullPath(data)]);
         }
     }

@@ -59,8 +59,9 @@ public static class FashionMnist
     }
 
     /// <param name="field">What the error names when the files are missing or malformed (the caller's flag).</param>
-    public static Split ReadSplit(bool train, string dir = DefaultDir, string field = "fashion-mnist")
+    public static Split ReadSplit(bool train, string dir = DefaultDir, InputText? field = null)
     {
+        field ??= "fashion-mnist";
         var prefix = train ? "train" : "t10k";
         var imagesPath = Path.Combine(dir, $"{prefix}-images-idx3-ubyte.gz");
         var labelsPath = Path.Combine(dir, $"{prefix}-labels-idx1-ubyte.gz");
@@ -75,8 +76,9 @@ public static class FashionMnist
         return new Split(images, labels, [imagesPath, labelsPath]);
     }
 
-    public static (Tensor Images, Tensor Labels) Load(bool train, string dir = DefaultDir, string field = "fashion-mnist")
+    public static (Tensor Images, Tensor Labels) Load(bool train, string dir = DefaultDir, InputText? field = null)
     {
+        field ??= "fashion-mnist";
         var split = ReadSplit(train, dir, field);
         using var bytes = tensor(split.Images, new long[] { split.Count, 1, 28, 28 }, dtype: ScalarType.Byte);
         var images = bytes.to(ScalarType.Float32).div_(255f);
@@ -89,7 +91,7 @@ public static class FashionMnist
             .Select(f => Path.Combine(dir, f)).ToList();
 
     /// <summary>IDX: magic 00 00 08 ndim, ndim big-endian int32 dims, then raw unsigned bytes.</summary>
-    private static (byte[] Data, int[] Dims) ReadIdx(string path, string field)
+    private static (byte[] Data, int[] Dims) ReadIdx(string path, InputText field)
     {
         using var fs = File.OpenRead(path);
         using Stream s = path.EndsWith(".gz", StringComparison.Ordinal) ? new GZipStream(fs, CompressionMode.Decompress) : fs;

@@ -1,6 +1,7 @@
 using System.Text;
 using Afinado.Planner;
 using Afinado.Planner.Inputs;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Data;
 
@@ -24,7 +25,7 @@ public static class FortuneCorpus
         {
             files = files.Where(f => CategoryOf(f, language) == category).ToList();
             if (files.Count == 0)
-                throw new InputError("--category", $"\"{category}\" is not a {language} fortune category",
+                throw new InputError(TrainParameters.Category, $"\"{category}\" is not a {language} fortune category",
                     $"Categories: {string.Join(", ", Categories(language, root))}.");
         }
         var docs = new List<TextDocument>();
@@ -69,11 +70,11 @@ public static class FortuneCorpus
     /// <c>*.fortunes</c> files, else its extension-less files, in ordinal order; each read as an input (regular files,
     /// strict UTF-8, bounded lines) and split by <see cref="ParseFortunes"/>.
     /// </summary>
-    public static IReadOnlyList<string> ReadItems(string path, string field) =>
+    public static IReadOnlyList<string> ReadItems(string path, InputText field) =>
         FilesAt(path, field).SelectMany(f => ParseFortunes(InputFile.ReadLines(f, InputKind.Data).Select(l => l.Text))).ToList();
 
     /// <summary>The files <see cref="ReadItems"/> reads for <paramref name="path"/> (also what a run manifest hashes).</summary>
-    public static IReadOnlyList<string> FilesAt(string path, string field)
+    public static IReadOnlyList<string> FilesAt(string path, InputText field)
     {
         if (File.Exists(path)) return [path];
         if (!Directory.Exists(path))

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Afinado.Planner;
 using Afinado.Planner.Inputs;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Data;
 
@@ -67,7 +68,7 @@ public static class SupervisedExamples
 
     public static IReadOnlyList<SupervisedExample> Load(string path, Chat.ChatTemplate? template = null)
     {
-        InputFile.Check(path, InputKind.Data, "--data");
+        InputFile.Check(path, InputKind.Data, TrainParameters.Data);
         string name = InputFile.Describe(path);
         var examples = new List<SupervisedExample>();
         foreach (var (number, line) in InputFile.ReadLines(path, InputKind.Data))
@@ -81,7 +82,7 @@ public static class SupervisedExamples
             examples.Add(r.TryGetProperty("messages", out var messages) ? Conversation(messages, template, where) : new SupervisedExample(Segments(r, where), where));
         }
         if (examples.Count == 0)
-            throw new InputError("--data", $"{name} holds no records", "Put at least one record in the file.");
+            throw new InputError(TrainParameters.Data, $"{name} holds no records", "Put at least one record in the file.");
         return examples;
     }
 
@@ -109,7 +110,7 @@ public static class SupervisedExamples
     private static SupervisedExample Conversation(JsonElement messages, Chat.ChatTemplate? template, string where)
     {
         if (template is null)
-            throw new InputError(where, "holds chat \"messages\", which need the base model's chat template", "Train from a --model folder whose tokenizer_config.json has a chat_template.");
+            throw new InputError(where, "holds chat \"messages\", which need the base model's chat template", $"Train from a {RunParameters.Model} folder whose tokenizer_config.json has a chat_template.");
         if (messages.ValueKind != JsonValueKind.Array || messages.GetArrayLength() == 0)
             throw new InputError($"{where}: messages", "must be a non-empty array of {\"role\", \"content\"} objects", Fix);
         var list = messages.EnumerateArray().ToList();

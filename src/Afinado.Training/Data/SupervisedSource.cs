@@ -1,6 +1,7 @@
 using Afinado.Planner;
 using Afinado.Training.Tokenization;
 using static TorchSharp.torch;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Data;
 
@@ -40,9 +41,9 @@ public sealed class SupervisedSource : IBatchSource
         // Rows are padded with end of text, so that id is fed too.
         MaxTokenId = Math.Max(tokenizer.EndOfText, _train.Concat(_validation).Select(r => r.Ids.DefaultIfEmpty(0).Max()).DefaultIfEmpty(0).Max());
         if (_train.Length == 0)
-            throw new InputError("--data", $"no training example has a trained token within --seq {sequenceLength} ({Dropped} of {examples.Count} lose all of theirs to truncation)", "Use a longer --seq or more examples.");
+            throw new InputError(TrainParameters.Data, $"no training example has a trained token within {TrainParameters.SequenceLength} {sequenceLength} ({Dropped} of {examples.Count} lose all of theirs to truncation)", $"Use a longer {TrainParameters.SequenceLength} or more examples.");
         if (_validation.Length == 0)
-            throw new InputError("--data", $"{usable.Count} usable example(s): too few to split into training and validation", "Add more examples.");
+            throw new InputError(TrainParameters.Data, $"{usable.Count} usable example(s): too few to split into training and validation", "Add more examples.");
     }
 
     public int SequenceLength { get; }

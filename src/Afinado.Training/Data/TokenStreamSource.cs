@@ -1,6 +1,7 @@
 using Afinado.Planner;
 using Afinado.Training.Tokenization;
 using static TorchSharp.torch;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Data;
 
@@ -23,9 +24,9 @@ public sealed class TokenStreamSource : IBatchSource
         validation = Join(validationDocs, tokenizer);
         MaxTokenId = Math.Max(train.DefaultIfEmpty(0).Max(), validation.DefaultIfEmpty(0).Max());
         if (train.Length < sequenceLength + 2)
-            throw new InputError("--seq", $"the training text has {train.Length} tokens, fewer than one window of {sequenceLength + 1}", "Use a shorter --seq or more data.");
+            throw new InputError(TrainParameters.SequenceLength, $"the training text has {train.Length} tokens, fewer than one window of {sequenceLength + 1}", $"Use a shorter {TrainParameters.SequenceLength} or more data.");
         if (validation.Length < sequenceLength + 2)
-            throw new InputError("--seq", $"the validation text has {validation.Length} tokens, fewer than one window of {sequenceLength + 1}", "Use a shorter --seq or more data.");
+            throw new InputError(TrainParameters.SequenceLength, $"the validation text has {validation.Length} tokens, fewer than one window of {sequenceLength + 1}", $"Use a shorter {TrainParameters.SequenceLength} or more data.");
     }
 
     public int SequenceLength { get; }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Afinado.Planner;
 using Afinado.Planner.Inputs;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Data;
 
@@ -17,12 +18,12 @@ public static class UserTextFiles
     public static IReadOnlyList<TextDocument> Load(string path, string language = "und")
     {
         // Refuses FIFOs and devices up front, before the first line is asked for.
-        InputFile.Check(path, InputKind.Data, "--data");
+        InputFile.Check(path, InputKind.Data, TrainParameters.Data);
         var category = Path.GetFileNameWithoutExtension(path);
         IEnumerable<string> texts = path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) ? ParseJsonl(path) : ParseText(path);
         var docs = texts.Where(t => t.Length > 0).Select(t => new TextDocument(t, language, category, path)).ToList();
         if (docs.Count == 0)
-            throw new InputError("--data", $"{InputFile.Describe(path)} holds no documents", "Put at least one non-empty document in the file.");
+            throw new InputError(TrainParameters.Data, $"{InputFile.Describe(path)} holds no documents", "Put at least one non-empty document in the file.");
         return docs;
     }
 

@@ -19,10 +19,10 @@ public sealed record SamplingOptions
 
     public void Validate()
     {
-        InputRange.Whole("--max-new-tokens", MaxNewTokens, 1, 1_000_000);
-        InputRange.Real("--temperature", Temperature, 0, 100, hint: "0 is greedy");
-        InputRange.Whole("--top-k", TopK, 0, 10_000_000, "0 keeps every token");
-        InputRange.Real("--top-p", TopP, 1e-9, 1, hint: "1 keeps every token");
+        InputRange.Whole(GenerationParameters.MaxNewTokens, MaxNewTokens, 1, 1_000_000);
+        InputRange.Real(GenerationParameters.Temperature, Temperature, 0, 100, hint: "0 is greedy");
+        InputRange.Whole(GenerationParameters.TopK, TopK, 0, 10_000_000, "0 keeps every token");
+        InputRange.Real(GenerationParameters.TopP, TopP, 1e-9, 1, hint: "1 keeps every token");
     }
 }
 
@@ -50,8 +50,8 @@ public static class TextGenerator
         VocabularyFit.Check(tokenizer, model.Architecture.VocabSize, promptIds, "prompt", "the prompt");
         int maxPositions = model.Architecture.MaxPositionEmbeddings;
         if (promptIds.Length + options.MaxNewTokens > maxPositions)
-            throw new InputError("--max-new-tokens", $"the prompt ({promptIds.Length} tokens) plus {options.MaxNewTokens} new tokens exceeds max_position_embeddings ({maxPositions})",
-                $"Use --max-new-tokens {Math.Max(1, maxPositions - promptIds.Length)} or less, or a shorter prompt.");
+            throw new InputError(GenerationParameters.MaxNewTokens, $"the prompt ({promptIds.Length} tokens) plus {options.MaxNewTokens} new tokens exceeds max_position_embeddings ({maxPositions})",
+                $"Use {GenerationParameters.MaxNewTokens} {Math.Max(1, maxPositions - promptIds.Length)} or less, or a shorter prompt.");
         var stops = new HashSet<int>(options.StopIds) { tokenizer.EndOfText };
         model.eval();
         using var noGrad = no_grad();

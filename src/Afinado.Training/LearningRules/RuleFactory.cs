@@ -1,6 +1,7 @@
 using Afinado.Planner;
 using Afinado.Training.Optim;
 using Afinado.Planner.Memory;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.LearningRules;
 
@@ -28,7 +29,7 @@ public static class RuleFactory
     {
         LearningRule.Es => new EsRule(model, optimizer, settings.Es),
         LearningRule.EsDirect => new EsRule(model, null, settings.Es),
-        _ when optimizer is null => throw new InputError("--optimizer", $"rule {settings.Rule.Name()} needs an optimizer", "Pass --optimizer adam or sgd; only es can run without one."),
+        _ when optimizer is null => throw new InputError(TrainParameters.Optimizer, $"rule {settings.Rule.Name()} needs an optimizer", $"Pass {TrainParameters.Optimizer} adam or sgd; only es can run without one."),
         LearningRule.Backprop => new BackpropRule(model, optimizer),
         LearningRule.GuidedEs => new GuidedEsRule(model, Surrogate(settings, model), optimizer, settings.GuidedEs),
         LearningRule.Dfa => new DfaRule(RequireFeedback(model, "dfa"), optimizer, new DfaFeedback(settings.FeedbackSeed)),
@@ -40,10 +41,10 @@ public static class RuleFactory
         "dfa" => new DfaSurrogate(RequireFeedback(model, "a dfa surrogate"), new DfaFeedback(s.FeedbackSeed)),
         "backprop" => new StaleBackpropSurrogate(model, 1),
         "stale-backprop" => new StaleBackpropSurrogate(model, s.StaleEvery),
-        _ => throw new InputError("--surrogate", $"'{s.Surrogate}' is not a surrogate source", "Use dfa, backprop or stale-backprop."),
+        _ => throw new InputError(TrainParameters.Surrogate, $"'{s.Surrogate}' is not a surrogate source", "Use dfa, backprop or stale-backprop."),
     };
 
     private static IFeedbackModel RequireFeedback(ILossModel model, string what) =>
-        model as IFeedbackModel ?? throw new InputError("--rule", $"{what} needs a model with DFA feedback taps and {model.GetType().Name} has none",
+        model as IFeedbackModel ?? throw new InputError(TrainParameters.Rule, $"{what} needs a model with DFA feedback taps and {model.GetType().Name} has none",
             "Use backprop or es with this model, or a model that implements IFeedbackModel.");
 }

@@ -17,10 +17,10 @@ internal static class CheckpointRecovery
         if (search.Found is not { } found)
         {
             if (!search.HasDebris)
-                throw new InputError("--resume", $"\"{runDir}\" has no checkpoint to continue from ({store.Root} is missing or empty)",
-                    "The run stopped before its first checkpoint or its checkpoints were deleted; start it again in a new --out folder.");
-            throw new InputError("--resume", $"no intact checkpoint in {store.Root}: {string.Join("; ", search.Problems)}",
-                "Nothing there can be trusted; restore the checkpoints folder from a backup, or start the run again in a new --out folder.");
+                throw new InputError(RunParameters.Resume, $"\"{runDir}\" has no checkpoint to continue from ({store.Root} is missing or empty)",
+                    $"The run stopped before its first checkpoint or its checkpoints were deleted; start it again in a new {RunParameters.Out} folder.");
+            throw new InputError(RunParameters.Resume, $"no intact checkpoint in {store.Root}: {string.Join("; ", search.Problems)}",
+                $"Nothing there can be trusted; restore the checkpoints folder from a backup, or start the run again in a new {RunParameters.Out} folder.");
         }
         if (search.Problems.Count > 0)
             progress.Message($"warning: damaged checkpoint state in {store.Root}: {string.Join("; ", search.Problems)}. " +

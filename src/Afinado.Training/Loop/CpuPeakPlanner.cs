@@ -16,32 +16,34 @@ public sealed class CpuPeakPlanner : IPeakPlanner
     }
 
     /// <summary>The plan's fixes for a CPU with <paramref name="availableBytes"/> free, those that fit and that
-    /// <c>afinado train</c> can apply, in its own flags (the plan speaks <c>--checkpointing full</c>, train
-    /// <c>--gradient-checkpointing</c>; 8-bit optimizers and QLoRA have no CPU trainer and are left out).</summary>
-    public IReadOnlyList<string> FixesWithin(PeakPlanRequest request, long availableBytes)
+    /// the trainer can apply, in its own config keys (the plan speaks of a job's <c>checkpointing full</c>, the trainer of
+    /// <c>gradient_checkpointing</c>; 8-bit optimizers and QLoRA have no CPU trainer and are left out).</summary>
+    public IReadOnlyList<ParameterChange> FixesWithin(PeakPlanRequest request, long availableBytes)
     {
         var plan = Afinado.Planner.Fit.Planner.Create(request.Architecture, JobFor(request.Config), [Device.Cpu(availableBytes)]);
-        return plan.Fixes.Where(f => f.Fits).Select(f => TrainFlags(f.Change)).OfType<string>().Distinct().ToList();
+        return plan.Fixes.Where(f => f.Fits).Select(f => TrainChange(f.Change)).OfType<ParameterChange>().Distinct().ToList();
     }
 
-    /// <summary>A plan fix in train's flags, or null when train has no such option.</summary>
-    internal static string? TrainFlags(string change)
+    /// <summary>A plan fix in the trainer's config keys, or null when the trainer has no such option.</summary>
+    internal static ParameterChange? TrainChange(ParameterChange change)
     {
-        var words = change.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        var result = new List<string>();
-        for (int i = 0; i + 1 < words.Length; i += 2)
+        var result = new List<Setting>();
+        foreach (var s in change.Settings)
         {
-            string? flag = (words[i], words[i + 1]) switch
+            Setting? setting = (s.Parameter, s.Value) switch
             {
-                ("--checkpointing", "full") => "--gradient-checkpointing",
-                ("--method", "lora" or "freeze") or ("--attention", "sdpa") => $"{words[i]} {words[i + 1]}",
-                ("--batch" or "--grad-accum" or "--seq", _) => $"{words[i]} {words[i + 1]}",
+                var (p, v) when p == JobParameters.Checkpointing && v == "full" => new Setting(TrainParameters.GradientCheckpointing),
+                var (p, v) when p == JobParameters.Method && v is "lora" or "freeze" => new Setting(TrainParameters.Method, v),
+                var (p, v) when p == JobParameters.Attention && v == "sdpa" => new Setting(TrainParameters.Attention, v),
+                var (p, v) when p == JobParameters.Batch => new Setting(TrainParameters.BatchSize, v),
+                var (p, v) when p == JobParameters.GradAccumulation => new Setting(TrainParameters.GradientAccumulation, v),
+                var (p, v) when p == JobParameters.Seq => new Setting(TrainParameters.SequenceLength, v),
                 _ => null,
             };
-            if (flag is null) return null;
-            result.Add(flag);
+            if (setting is not { } known) return null;
+            result.Add(known);
         }
-        return words.Length % 2 == 0 && result.Count > 0 ? string.Join(' ', result) : null;
+        return result.Count > 0 ? new ParameterChange(result) : null;
     }
 
     /// <summary>The planner job that describes this training run: the same method, rule, optimizer and attention values.</summary>

@@ -11,6 +11,6 @@ public interface IPeakPlanner
 {
     long? PlanPeakBytes(PeakPlanRequest request);
 
-    /// <summary>Changes (as <c>afinado train</c> flags) that bring the run's peak within <paramref name="availableBytes"/>, best first.</summary>
-    IReadOnlyList<string> FixesWithin(PeakPlanRequest request, long availableBytes) => [];
+    /// <summary>Changes (to the run's config keys) that bring the run's peak within <paramref name="availableBytes"/>, best first.</summary>
+    IReadOnlyList<ParameterChange> FixesWithin(PeakPlanRequest request, long availableBytes) => [];
 }

@@ -6,7 +6,8 @@ public interface ITrainingProgress
     void Begin(long firstStep, long totalSteps);
     void Step(long step, double loss, double learningRate, double positionsPerSecond, TimeSpan eta);
     void Evaluated(long step, double validationLoss);
-    void Message(string text);
+    /// <summary>A line for the user; its parameters stay typed, so the front end names them (the CLI as flags).</summary>
+    void Message(InputText text);
 }
 
 /// <summary>Discards progress (tests, library callers).</summary>
@@ -15,5 +16,5 @@ public sealed class SilentProgress : ITrainingProgress
     public void Begin(long firstStep, long totalSteps) { }
     public void Step(long step, double loss, double learningRate, double positionsPerSecond, TimeSpan eta) { }
     public void Evaluated(long step, double validationLoss) { }
-    public void Message(string text) { }
+    public void Message(InputText text) { }
 }

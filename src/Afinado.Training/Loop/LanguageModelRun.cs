@@ -49,7 +49,7 @@ public sealed class LanguageModelRun
     {
         var path = Path.Combine(runDir, ConfigFile);
         if (!File.Exists(path))
-            throw new InputError("--resume", $"\"{runDir}\" has no {ConfigFile}", "Point --resume at the --out folder of an earlier afinado train run.");
+            throw new InputError(RunParameters.Resume, $"\"{runDir}\" has no {ConfigFile}", $"Point {RunParameters.Resume} at the {RunParameters.Out} folder of an earlier afinado train run.");
         var config = RunFiles.Read(path, TrainConfig.FromJson);
         int stored = config.MaxSteps;
         if (maxSteps is { } m) config = config with { MaxSteps = m };
@@ -67,19 +67,23 @@ public sealed class LanguageModelRun
         var warnings = TrainConfigChecks.Validate(config);
         var arch = HfConfigReader.Parse(config.ModelConfigJson, config.BaseModel is null ? "model config" : Path.Combine(config.BaseModel, "config.json"));
         TrainConfigChecks.Validate(config, arch);
-        foreach (var w in warnings) progress.Message("warning: " + w);
+        foreach (var w in warnings) progress.Message($"warning: {w}");
         if (config.Threads is { } threads) set_num_threads(threads);
         ProcessMemory.TameMalloc();
         var tokenizer = TextTokenizers.Create(config.Tokenizer, config.BaseModel);
         var data = DataCatalog.TokenSource(config.Data, config.Category, tokenizer, config.SequenceLength, config.BaseModel);
-        VocabularyFit.Check(tokenizer, arch.VocabSize, [MaxTokenId(data)], "--data", "the training data");
+        VocabularyFit.Check(tokenizer, arch.VocabSize, [MaxTokenId(data)], TrainParameters.Data, "the training data");
         if (data is SupervisedSource supervised)
-            progress.Message($"supervised data: {supervised.TrainExamples} train / {supervised.ValidationExamples} validation examples, loss on the answers; " +
-                $"{supervised.Truncated} truncated to --seq {config.SequenceLength} + 1 tokens, {supervised.Dropped} left out (no answer token within the window)" +
-                (supervised.LastTurnOnly > 0 ? $"; {supervised.LastTurnOnly} conversations on their last assistant turn only (the chat template does not render them incrementally)" : ""));
+        {
+            InputText note = $"supervised data: {supervised.TrainExamples} train / {supervised.ValidationExamples} validation examples, loss on the answers; " +
+                $"{supervised.Truncated} truncated to {TrainParameters.SequenceLength} {config.SequenceLength} + 1 tokens, {supervised.Dropped} left out (no answer token within the window)";
+            if (supervised.LastTurnOnly > 0)
+                note = $"{note}; {supervised.LastTurnOnly} conversations on their last assistant turn only (the chat template does not render them incrementally)";
+            progress.Message(note);
+        }
         var extraSources = extras.Select(e => (e, DataCatalog.TokenSource(e.Data, e.Category, tokenizer, config.SequenceLength))).ToList();
         foreach (var (extra, source) in extraSources)
-            VocabularyFit.Check(tokenizer, arch.VocabSize, [MaxTokenId(source)], "--data", $"the {extra.Name} evaluation data");
+            VocabularyFit.Check(tokenizer, arch.VocabSize, [MaxTokenId(source)], TrainParameters.Data, $"the {extra.Name} evaluation data");
         var baseFiles = config.BaseModel is null ? [] : PretrainedModel.WeightFiles(config.BaseModel);
         var selection = SharedSelection.CreateParameterSelection(arch, config.Method, config.Freeze, config.LoraRank, config.LoraAlpha, config.LoraDropout, config.LoraTargets);
         var request = new PeakPlanRequest(arch, selection, config);
@@ -121,7 +125,7 @@ public sealed class LanguageModelRun
         {
             using var checkpoint = CheckpointRecovery.Open(store, loop.Expectation(resumeStepBound), runDir, progress, out var skipped);
             if (checkpoint.State.Step > config.MaxSteps)
-                throw new InputError("--max-steps", $"{config.MaxSteps} is below the step of the run's checkpoint, {checkpoint.State.Step}", $"Use --max-steps {checkpoint.State.Step} or more.");
+                throw new InputError(TrainParameters.MaxSteps, $"{config.MaxSteps} is below the step of the run's checkpoint, {checkpoint.State.Step}", $"Use {TrainParameters.MaxSteps} {checkpoint.State.Step} or more.");
             loop.Restore(checkpoint);
             // Only now may a new --max-steps replace the stored one: a refused resume leaves the run folder as it was.
             AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFile), config.ToJson());
@@ -232,13 +236,13 @@ public sealed class LanguageModelRun
         {
             var old = RunFiles.Read<RunManifest>(manifestPath);
             if (old.BaseWeights.Select(b => b.Sha256).SequenceEqual(fresh.BaseWeights.Select(b => b.Sha256)) is false)
-                throw new InputError("--resume", "the base weights changed since the run started (SHA-256 differs)", "Restore the original base model files or start a new run.");
+                throw new InputError(RunParameters.Resume, "the base weights changed since the run started (SHA-256 differs)", "Restore the original base model files or start a new run.");
             if (old.DataSha256 != fresh.DataSha256)
-                throw new InputError("--resume", "the training data changed since the run started (SHA-256 differs)", "Restore the original data files or start a new run.");
+                throw new InputError(RunParameters.Resume, "the training data changed since the run started (SHA-256 differs)", "Restore the original data files or start a new run.");
             return old;
         }
         if (File.Exists(Path.Combine(runDir, ConfigFile)))
-            throw new InputError("--out", $"\"{runDir}\" already holds a run", "Choose a new --out folder, or continue it with --resume.");
+            throw new InputError(RunParameters.Out, $"\"{runDir}\" already holds a run", $"Choose a new {RunParameters.Out} folder, or continue it with {RunParameters.Resume}.");
         AtomicFile.WriteAllText(Path.Combine(runDir, ConfigFile), config.ToJson());
         AtomicFile.WriteAllText(Path.Combine(runDir, "extra-evaluations.json"), JsonSerializer.Serialize(extras, TrainConfig.Json));
         AtomicFile.WriteAllText(manifestPath, JsonSerializer.Serialize(fresh, TrainConfig.Json));

@@ -54,11 +54,11 @@ public static class LoopRules
 
     private static void CheckEsSettings(TrainConfig config)
     {
-        if (config.EsPairs < 1) throw new InputError("--es-pairs", $"{config.EsPairs} is not positive", "Use 1 or more antithetic pairs.");
-        if (!(config.EsSigma > 0)) throw new InputError("--es-sigma", $"{config.EsSigma} is not positive", "Use e.g. 1e-2.");
-        if (config.EsRank < 0) throw new InputError("--es-rank", $"{config.EsRank} is negative", "Use 0 for dense noise or a rank r >= 1 for low-rank noise.");
+        if (config.EsPairs < 1) throw new InputError(TrainParameters.EsPairs, $"{config.EsPairs} is not positive", "Use 1 or more antithetic pairs.");
+        if (!(config.EsSigma > 0)) throw new InputError(TrainParameters.EsSigma, $"{config.EsSigma} is not positive", "Use e.g. 1e-2.");
+        if (config.EsRank < 0) throw new InputError(TrainParameters.EsRank, $"{config.EsRank} is negative", "Use 0 for dense noise or a rank r >= 1 for low-rank noise.");
         if (config.EsRank > 0 && config.Rule != LearningRule.Es)
-            throw new InputError("--es-rank", $"low-rank noise is an es option and the rule is {TrainVocabulary.Word(config.Rule)}", "Drop --es-rank or use --rule es.");
+            throw new InputError(TrainParameters.EsRank, $"low-rank noise is an es option and the rule is {TrainVocabulary.Word(config.Rule)}", $"Drop {TrainParameters.EsRank} or use {TrainParameters.Rule} es.");
     }
 
     /// <summary>The loop's model and loss seen as a rule's loss model; DFA taps go through <see cref="LlamaForCausalLM.Forward(Tensor, Func{Tensor, Tensor})"/>.</summary>
@@ -71,7 +71,7 @@ public static class LoopRules
         public Tensor Loss(Batch batch, IFeedbackTap tap)
         {
             var llama = ctx.Model as LlamaForCausalLM
-                ?? throw new InputError("--rule", $"DFA needs a Llama-style decoder and this model is {ctx.Model.GetType().Name}", "Use --rule backprop or es.");
+                ?? throw new InputError(TrainParameters.Rule, $"DFA needs a Llama-style decoder and this model is {ctx.Model.GetType().Name}", $"Use {TrainParameters.Rule} backprop or es.");
             return ctx.Loss(tap.Output(llama.Forward(batch.Inputs, tap.Hidden)), batch.Targets);
         }
 

@@ -58,7 +58,7 @@ public static class Recipes
             CheckpointEvery = 100,
             Seed = 1337,
         }, []),
-        _ => throw new InputError("--recipe", $"\"{name}\" is not a recipe", $"Recipes: {string.Join(", ", Names)}."),
+        _ => throw new InputError(RunParameters.Recipe, $"\"{name}\" is not a recipe", $"Recipes: {string.Join(", ", Names)}."),
     };
 
     private static (TrainConfig, IReadOnlyList<ExtraEvaluation>) FortunesEs(string baseModel)
@@ -104,7 +104,7 @@ public static class Recipes
                 var candidate = Path.Combine(dir.FullName, BaseModelFolder);
                 if (File.Exists(Path.Combine(candidate, "config.json"))) return candidate;
             }
-        throw new InputError("--recipe", $"the base model folder {BaseModelFolder} was not found",
+        throw new InputError(RunParameters.Recipe, $"the base model folder {BaseModelFolder} was not found",
             "Run from the repository checkout, set AFINADO_BASE_MODEL, or regenerate it with `afinado pretrain --out models/fortunes-base`.");
     }
 }

@@ -28,15 +28,15 @@ public static class TrainVocabulary
     public static readonly IReadOnlyList<(AttentionKernel Value, string Word)> AttentionKernels =
         [(AttentionKernel.Sdpa, "sdpa"), (AttentionKernel.Eager, "eager")];
 
-    public static TrainingMethod Method(string word, string field = "--method") => Parse(Methods, word, field, "a training method",
-        word.Trim().Equals("qlora", StringComparison.OrdinalIgnoreCase) ? "QLoRA's NF4 kernels need CUDA: use lora on the CPU." : null);
+    public static TrainingMethod Method(string word, InputText? field = null) => Parse(Methods, word, field ?? TrainParameters.Method, "a training method",
+        InputText.When(word.Trim().Equals("qlora", StringComparison.OrdinalIgnoreCase), "QLoRA's NF4 kernels need CUDA: use lora on the CPU."));
 
-    public static LearningRule Rule(string word, string field = "--rule") => Parse(Rules, word, field, "a learning rule",
-        word.Trim().Equals("es-direct", StringComparison.OrdinalIgnoreCase) ? "Direct (MeZO-style) ES is --rule es --optimizer sgd." : null);
+    public static LearningRule Rule(string word, InputText? field = null) => Parse(Rules, word, field ?? TrainParameters.Rule, "a learning rule",
+        InputText.When(word.Trim().Equals("es-direct", StringComparison.OrdinalIgnoreCase), $"Direct (MeZO-style) ES is {TrainParameters.Rule} es {TrainParameters.Optimizer} sgd."));
 
-    public static OptimizerKind Optimizer(string word, string field = "--optimizer") => Parse(Optimizers, word, field, "an optimizer the CPU trainer has", null);
+    public static OptimizerKind Optimizer(string word, InputText? field = null) => Parse(Optimizers, word, field ?? TrainParameters.Optimizer, "an optimizer the CPU trainer has", null);
 
-    public static AttentionKernel Attention(string word, string field = "--attention") => Parse(AttentionKernels, word, field, "an attention kernel the CPU trainer has", null);
+    public static AttentionKernel Attention(string word, InputText? field = null) => Parse(AttentionKernels, word, field ?? TrainParameters.Attention, "an attention kernel the CPU trainer has", null);
 
     public static string Word(TrainingMethod m) => WordOf(Methods, m);
     public static string Word(LearningRule r) => WordOf(Rules, r);
@@ -47,7 +47,7 @@ public static class TrainVocabulary
     public static LearningRule PlannerRule(LearningRule rule, OptimizerKind optimizer) =>
         rule == LearningRule.Es && optimizer == OptimizerKind.Sgd ? LearningRule.EsDirect : rule;
 
-    private static T Parse<T>(IReadOnlyList<(T Value, string Word)> words, string text, string field, string what, string? hint) where T : struct, Enum
+    private static T Parse<T>(IReadOnlyList<(T Value, string Word)> words, string text, InputText field, string what, InputText? hint) where T : struct, Enum
     {
         var w = text.Trim();
         foreach (var (value, word) in words)
@@ -63,7 +63,7 @@ public static class TrainVocabulary
     }
 
     /// <summary>Reads and writes the words above in <c>run-config.json</c>; a word it does not know names the field.</summary>
-    internal sealed class WordConverter<T>(IReadOnlyList<(T Value, string Word)> words, Func<string, string, T> parse, string field) : JsonConverter<T>
+    internal sealed class WordConverter<T>(IReadOnlyList<(T Value, string Word)> words, Func<string, InputText?, T> parse, InputText field) : JsonConverter<T>
         where T : struct, Enum
     {
         public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>

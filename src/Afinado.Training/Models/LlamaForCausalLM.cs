@@ -2,6 +2,7 @@ using Afinado.Planner;
 using Afinado.Planner.Architecture;
 using static TorchSharp.torch;
 using Afinado.Planner.Memory;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Models;
 
@@ -104,19 +105,19 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
     private static void EnsureSupported(ModelArchitecture arch)
     {
         if (arch.Support == ModelSupport.Generic)
-            throw new InputError("--model", $"{arch.ModelType} was read generically from its safetensors headers (roles guessed from tensor names)", "Plan it with `afinado plan`; to train, pick a llama, mistral or qwen model.");
+            throw new InputError(RunParameters.Model, $"{arch.ModelType} was read generically from its safetensors headers (roles guessed from tensor names)", "Plan it with `afinado plan`; to train, pick a llama, mistral or qwen model.");
         if (arch.IsMoE)
-            throw new InputError("--model", $"{arch.Name} is a mixture-of-experts model ({arch.NumExperts} experts)", "The trainer builds dense Llama-style decoders only; pick a dense model.");
+            throw new InputError(RunParameters.Model, $"{arch.Name} is a mixture-of-experts model ({arch.NumExperts} experts)", "The trainer builds dense Llama-style decoders only; pick a dense model.");
         // The planner reads these, but this builder has only the pre-norm Llama block and Gemma 2's four-norm block:
         // OLMo 2's post-norms and full-width q/k norms, Granite's multipliers, SmolLM3's NoPE layers, the vision towers of
         // gemma3, Qwen2.5-VL, Qwen3-VL and Mistral Small 3 (and their mrope), and Llama 3.2 Vision's cross-attention
         // layers would silently train a different network.
         if (arch.ModelType is "olmo2" or "granite" or "smollm3" or "gemma3" or "qwen2_5_vl" or "qwen3_vl" or "mistral3" or "mllama")
-            throw new InputError("--model", $"{arch.ModelType} is planned but not yet built by the trainer",
+            throw new InputError(RunParameters.Model, $"{arch.ModelType} is planned but not yet built by the trainer",
                 arch.ModelType == "gemma3" ? "Train its text model: a gemma3_text config (Gemma 3 1B is one), or plan this one with `afinado plan`."
                 : "Plan it with `afinado plan`; to train, pick a llama, mistral, qwen or gemma model.");
         if (arch.Positions != PositionKind.Rotary || arch.Norm != NormKind.RmsNorm || arch.Mlp != MlpKind.Gated)
-            throw new InputError("--model", $"{arch.ModelType} is not a Llama-style decoder (RoPE, RMSNorm, gated MLP)", "Pick a llama, mistral, qwen or gemma model.");
+            throw new InputError(RunParameters.Model, $"{arch.ModelType} is not a Llama-style decoder (RoPE, RMSNorm, gated MLP)", "Pick a llama, mistral, qwen or gemma model.");
         // Config features the planner reads and this decoder does not compute: refused by name, never trained silently
         // as a different network. Gemma's (1 + w) norms, √hidden embedding scale, soft-capping, query_pre_attn_scalar
         // and four norms per layer are computed (only for the gemma families, whose layout they belong to).
@@ -127,6 +128,6 @@ public sealed class LlamaForCausalLM : nn.Module<Tensor, Tensor>
             : !Rotary.Supports(arch.RopeScaling) ? $"rope_scaling type {arch.RopeScaling!.Type}"
             : null;
         if (missing is not null)
-            throw new InputError("--model", $"{arch.ModelType}'s {missing} is not implemented by the trainer", "Plan it with `afinado plan`; to train, pick a llama, mistral, qwen or gemma model.");
+            throw new InputError(RunParameters.Model, $"{arch.ModelType}'s {missing} is not implemented by the trainer", "Plan it with `afinado plan`; to train, pick a llama, mistral, qwen or gemma model.");
     }
 }

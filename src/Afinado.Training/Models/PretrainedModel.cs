@@ -5,6 +5,7 @@ using Afinado.Planner.Inputs;
 using Afinado.Planner.Safetensors;
 using Afinado.Training.IO;
 using Afinado.Planner.Memory;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Models;
 
@@ -34,7 +35,7 @@ public static class PretrainedModel
         if (File.Exists(index))
             return SafetensorsCheckpoint.ReadWeightMap(index).Values.Distinct().Order(StringComparer.Ordinal)
                 .Select(f => Path.Combine(folder, f)).ToList();
-        throw new InputError("--model", $"folder \"{folder}\" has no model.safetensors or model.safetensors.index.json",
+        throw new InputError(RunParameters.Model, $"folder \"{folder}\" has no model.safetensors or model.safetensors.index.json",
             "Download the weights as safetensors (e.g. `huggingface-cli download ORG/NAME --include '*.safetensors' config.json`).");
     }
 

@@ -1,6 +1,7 @@
 using Afinado.Planner.Memory;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Optim;
 
@@ -31,7 +32,7 @@ public static class Optimizers
         OptimizerKind.AdamW => new AdamW(parameters, beta1, beta2, eps, weightDecay),
         OptimizerKind.Sgd => new Sgd(parameters, 0, weightDecay),
         OptimizerKind.SgdMomentum => new Sgd(parameters, momentum, weightDecay),
-        _ => throw new InputError("--optimizer", $"{kind.Name()} has no CPU implementation", "Use adamw, sgd or momentum."),
+        _ => throw new InputError(TrainParameters.Optimizer, $"{kind.Name()} has no CPU implementation", "Use adamw, sgd or momentum."),
     };
 
     /// <summary>By the trainer's word for it (<c>adamw</c>, <c>sgd</c>, <c>momentum</c>).</summary>

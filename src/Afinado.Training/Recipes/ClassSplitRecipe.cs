@@ -4,6 +4,7 @@ using Afinado.Training.Data;
 using Afinado.Training.Models;
 using Afinado.Training.Runs;
 using TorchSharp;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Recipes;
 
@@ -82,12 +83,12 @@ public static class ClassSplitRecipe
             // Pinned base: the bytes must still be the ones whose hash was recorded.
             var actual = RunManifest.Hash(pinned.Path).Sha256;
             if (actual != pinned.Sha256)
-                throw new InputError("--base-model", $"'{pinned.Path}' now hashes to {actual[..12]}…, not the recorded {pinned.Sha256[..12]}…", "The weights changed since they were pinned: use the recorded file or re-pin it.");
+                throw new InputError(TrainParameters.BaseModel, $"'{pinned.Path}' now hashes to {actual[..12]}…, not the recorded {pinned.Sha256[..12]}…", "The weights changed since they were pinned: use the recorded file or re-pin it.");
             progress($"loading the pinned base {pinned.Path} (sha256 {pinned.Sha256[..12]}…)");
             try { baseModel.load(pinned.Path); }
             catch (Exception e) when (e is not InputError)
             {
-                throw new InputError("--base-model", $"'{pinned.Path}' is not a {t.Hidden}-hidden MLP checkpoint ({e.Message.Split('\n')[0]})", "Pass base.weights from an earlier `afinado eval` run with the same --hidden.", e);
+                throw new InputError(TrainParameters.BaseModel, $"'{pinned.Path}' is not a {t.Hidden}-hidden MLP checkpoint ({e.Message.Split('\n')[0]})", "Pass base.weights from an earlier `afinado eval` run with the same hidden size.", e);
             }
             if (Path.GetFullPath(pinned.Path) != basePath) File.Copy(pinned.Path, basePath, overwrite: true);
         }
@@ -159,10 +160,10 @@ public static class ClassSplitRecipe
     private static void Check(ClassSplitTraining t)
     {
         if (t.Rule is not (LearningRule.Backprop or LearningRule.Es))
-            throw new InputError("--rule", $"the class split finetunes by backprop or es, not {t.Rule}", "Use --rule backprop or --rule es.");
+            throw new InputError(TrainParameters.Rule, $"the class split finetunes by backprop or es, not {t.Rule}", $"Use {TrainParameters.Rule} backprop or {TrainParameters.Rule} es.");
         if (t.RetainedClasses.Count == 0 || t.TargetClasses.Count == 0 || t.RetainedClasses.Concat(t.TargetClasses).Any(c => c is < 0 or >= Classes))
-            throw new InputError("--tasks", "the class split needs retained and target Fashion-MNIST classes, each 0-9", "Declare at least one retained and one target class.");
+            throw new InputError(RunParameters.Tasks, "the class split needs retained and target Fashion-MNIST classes, each 0-9", "Declare at least one retained and one target class.");
         if (t.RetainedClasses.Intersect(t.TargetClasses).Any())
-            throw new InputError("--tasks", $"class {t.RetainedClasses.Intersect(t.TargetClasses).First()} is both retained and target", "Put each class in one task.");
+            throw new InputError(RunParameters.Tasks, $"class {t.RetainedClasses.Intersect(t.TargetClasses).First()} is both retained and target", "Put each class in one task.");
     }
 }

@@ -4,6 +4,7 @@ using Afinado.Planner.Memory;
 using Afinado.Training.Data;
 using Afinado.Training.Runs;
 using TorchSharp;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Recipes;
 
@@ -64,18 +65,18 @@ public static class FortuneSplitRecipe
     {
         progress ??= _ => { };
         if (t.Texts.Count(x => x.Target) != 1 || !t.Texts.Any(x => !x.Target))
-            throw new InputError("--tasks", "the fortune split needs one target text and at least one retained text", "Declare one target and one or more retained language-modelling tasks.");
+            throw new InputError(RunParameters.Tasks, "the fortune split needs one target text and at least one retained text", "Declare one target and one or more retained language-modelling tasks.");
         Directory.CreateDirectory(outDir);
         var split = new Dictionary<string, (long[][] Train, long[][] Test)>();
         var files = new List<string>();
         foreach (var text in t.Texts)
         {
-            string field = $"--tasks: {text.Name}.text";
+            InputText field = $"{RunParameters.Tasks}: {text.Name}.text";
             files.AddRange(FortuneCorpus.FilesAt(text.Path, field));
             var items = FortuneCorpus.ReadItems(text.Path, field).ToArray();
             new Random(t.Seed).Shuffle(items);
             if (items.Length < t.TestItemsPerTask + 10)
-                throw new InputError($"--tasks: {text.Name}", $"'{text.Path}' has only {items.Length} fortunes", $"Give a text with at least {t.TestItemsPerTask + 10} items, or lower the held-out count.");
+                throw new InputError($"{RunParameters.Tasks}: {text.Name}", $"'{text.Path}' has only {items.Length} fortunes", $"Give a text with at least {t.TestItemsPerTask + 10} items, or lower the held-out count.");
             var tokens = items.Select(Tokenize(t.MaxTokens)).Where(x => x.Length >= 2).ToArray();
             split[text.Name] = (tokens.Skip(t.TestItemsPerTask).Take(t.TrainItemsPerTask).ToArray(), tokens.Take(t.TestItemsPerTask).ToArray());
         }

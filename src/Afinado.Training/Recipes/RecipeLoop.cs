@@ -54,6 +54,6 @@ internal static class RecipeLoop
         }
 
         public void Evaluated(long step, double validationLoss) { }
-        public void Message(string text) { }
+        public void Message(InputText text) { }
     }
 }

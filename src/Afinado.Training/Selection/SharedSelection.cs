@@ -1,5 +1,6 @@
 using Afinado.Planner.Architecture;
 using Afinado.Planner.Selection;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Selection;
 
@@ -18,7 +19,7 @@ public static class SharedSelection
         int loraRank, double loraAlpha, double loraDropout, IReadOnlyList<string> loraTargets)
     {
         if (m == TrainingMethod.QLora)
-            throw new InputError("--method", "QLoRA's NF4 kernels need CUDA", "Use --method lora on the CPU.");
+            throw new InputError(TrainParameters.Method, "QLoRA's NF4 kernels need CUDA", $"Use {TrainParameters.Method} lora on the CPU.");
         var lora = m.UsesAdapters() ? new LoraConfig { Rank = loraRank, Alpha = loraAlpha, Dropout = loraDropout, Targets = loraTargets } : null;
         return TrainableSelection.Create(arch, m, freeze.Count > 0 ? freeze : null, lora);
     }

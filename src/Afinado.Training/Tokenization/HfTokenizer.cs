@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Afinado.Planner;
 using Afinado.Planner.Inputs;
+using Afinado.Training.Loop;
 
 namespace Afinado.Training.Tokenization;
 
@@ -61,11 +62,11 @@ public sealed class HfTokenizer : ITextTokenizer
         var ids = Encode(text);
         if (addSpecialTokens) return ids;
         if (_frame.Unknown is not null)
-            throw new InputError("--model", $"{FileName}'s post_processor ({TerminalText.Escape(_frame.Unknown)}) is not one Afinado can undo to encode without special tokens",
+            throw new InputError(RunParameters.Model, $"{FileName}'s post_processor ({TerminalText.Escape(_frame.Unknown)}) is not one Afinado can undo to encode without special tokens",
                 "Use a folder whose tokenizer.json has a TemplateProcessing, ByteLevel, Bert, Roberta or no post_processor.");
         int p = _frame.Prefix.Length, q = _frame.Suffix.Length;
         if (ids.Length < p + q || !ids.AsSpan(0, p).SequenceEqual(_frame.Prefix) || !ids.AsSpan(ids.Length - q).SequenceEqual(_frame.Suffix))
-            throw new InputError("--model", $"{FileName}'s post_processor did not frame the text with the special tokens it declares (truncation set in the file?)",
+            throw new InputError(RunParameters.Model, $"{FileName}'s post_processor did not frame the text with the special tokens it declares (truncation set in the file?)",
                 "Restore tokenizer.json from the model's download.");
         return ids[p..(ids.Length - q)];
     }
@@ -82,8 +83,9 @@ public sealed class HfTokenizer : ITextTokenizer
     private static readonly ConcurrentDictionary<string, Lazy<HfTokenizer>> Loaded = new(StringComparer.Ordinal);
 
     /// <summary>Loads <c>FOLDER/tokenizer.json</c> (and <c>tokenizer_config.json</c> for the end-of-text token).</summary>
-    public static HfTokenizer Load(string folder, string field = "--model")
+    public static HfTokenizer Load(string folder, InputText? field = null)
     {
+        field ??= RunParameters.Model;
         string path = Path.GetFullPath(Path.Combine(folder, FileName));
         var entry = Loaded.GetOrAdd(path, p => new Lazy<HfTokenizer>(() => Read(Path.GetDirectoryName(p)!, field)));
         try { return entry.Value; }
@@ -95,11 +97,11 @@ public sealed class HfTokenizer : ITextTokenizer
         }
     }
 
-    private static HfTokenizer Read(string folder, string field)
+    private static HfTokenizer Read(string folder, InputText field)
     {
         string path = Path.Combine(folder, FileName);
         if (!File.Exists(path))
-            throw new InputError(field, $"folder \"{InputFile.Describe(folder)}\" has no {FileName}", "Use the model's Hugging Face folder (config.json, tokenizer.json, weights), or --tokenizer byte|gpt2 for a folder without one.");
+            throw new InputError(field, $"folder \"{InputFile.Describe(folder)}\" has no {FileName}", $"Use the model's Hugging Face folder (config.json, tokenizer.json, weights), or {TrainParameters.Tokenizer} byte|gpt2 for a folder without one.");
         var (pieces, frame) = Vocabulary(path, field);
         string eos = EndOfTextToken(folder, field);
         int endOfText = Array.IndexOf(pieces, eos);
@@ -116,7 +118,7 @@ public sealed class HfTokenizer : ITextTokenizer
 
     /// <summary>Pieces by id: the model's vocabulary (a token → id map for BPE and WordPiece, a [piece, score] list for
     /// Unigram) and the added tokens, which may extend it; and the ids the post-processor frames a text with.</summary>
-    private static (string[] Pieces, SpecialTokenFrame Frame) Vocabulary(string path, string field)
+    private static (string[] Pieces, SpecialTokenFrame Frame) Vocabulary(string path, InputText field)
     {
         using var doc = InputJson.Parse(InputFile.ReadAllBytes(path, InputKind.Tokenizer, field), InputFile.Describe(path), InputKind.Tokenizer, lenient: true);
         var root = doc.RootElement;
@@ -213,7 +215,7 @@ public sealed class HfTokenizer : ITextTokenizer
     }
 
     /// <summary><c>tokenizer_config.json</c>'s <c>eos_token</c>: a string or an AddedToken object with <c>content</c>.</summary>
-    private static string EndOfTextToken(string folder, string field)
+    private static string EndOfTextToken(string folder, InputText field)
     {
         string path = Path.Combine(folder, ConfigFileName);
         if (!File.Exists(path))

@@ -1,3 +1,5 @@
+using Afinado.Training.Loop;
+
 namespace Afinado.Training.Tokenization;
 
 /// <summary>Text ↔ token ids. <see cref="EndOfText"/> separates documents in a training stream.</summary>
@@ -20,15 +22,15 @@ public static class TextTokenizers
     public static ITextTokenizer Create(string name, string? modelFolder = null)
     {
         if (name != "model" && HfTokenizer.In(modelFolder))
-            throw new InputError("--tokenizer", $"the base model folder has its own {HfTokenizer.FileName}, and {name} ids are not the text its embeddings know",
-                "Drop --tokenizer (the folder's tokenizer is used) or pass --tokenizer model.");
+            throw new InputError(TrainParameters.Tokenizer, $"the base model folder has its own {HfTokenizer.FileName}, and {name} ids are not the text its embeddings know",
+                $"Drop {TrainParameters.Tokenizer} (the folder's tokenizer is used) or pass {TrainParameters.Tokenizer} model.");
         return name switch
         {
-            "model" => modelFolder is not null ? HfTokenizer.Load(modelFolder, "--tokenizer")
-                : throw new InputError("--tokenizer", "model reads the base folder's tokenizer.json, and this run has no base model", "Add --base-model FOLDER, or use --tokenizer byte or gpt2."),
+            "model" => modelFolder is not null ? HfTokenizer.Load(modelFolder, TrainParameters.Tokenizer)
+                : throw new InputError(TrainParameters.Tokenizer, "model reads the base folder's tokenizer.json, and this run has no base model", $"Add {TrainParameters.BaseModel} FOLDER, or use {TrainParameters.Tokenizer} byte or gpt2."),
             "byte" => new ByteTokenizer(),
             "gpt2" => new Gpt2Tokenizer(),
-            _ => throw new InputError("--tokenizer", $"\"{name}\" is not a tokenizer", "Use model, byte or gpt2."),
+            _ => throw new InputError(TrainParameters.Tokenizer, $"\"{name}\" is not a tokenizer", "Use model, byte or gpt2."),
         };
     }
 }

@@ -11,7 +11,7 @@ namespace Afinado.Training.Tokenization;
 /// </summary>
 public static class VocabularyFit
 {
-    public static void Check(ITextTokenizer tokenizer, int vocabSize, IEnumerable<int> ids, string field, string where)
+    public static void Check(ITextTokenizer tokenizer, int vocabSize, IEnumerable<int> ids, InputText field, InputText where)
     {
         if (tokenizer.VocabSize <= vocabSize) return;
         int largest = ids.DefaultIfEmpty(0).Max();

@@ -1,3 +1,4 @@
+using Afinado.Evaluation;
 using Afinado.Evaluation.Runs;
 using Afinado.Planner;
 
@@ -90,7 +91,7 @@ public sealed class RunDirectoryTests : IDisposable
         var same = RunDirectory.Open(Run("c", ManifestJson(Hash('a'))));
         Assert.Empty(PinnedIdentity.CheckSameBase([a, same], allowDifferentBase: false));
         var e = Assert.Throws<InputError>(() => PinnedIdentity.CheckSameBase([a, b], allowDifferentBase: false));
-        Assert.Equal("--allow-different-base", e.Field);
+        Assert.Equal(EvalParameters.AllowDifferentBase, e.Parameter);
         var warnings = PinnedIdentity.CheckSameBase([a, b], allowDifferentBase: true);
         Assert.Single(warnings);
         Assert.StartsWith("DIFFERENT BASE", warnings[0]);

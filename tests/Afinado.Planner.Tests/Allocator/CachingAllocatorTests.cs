@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 using Afinado.Planner.Allocator;
 
 namespace Afinado.Planner.Tests.Allocator;
@@ -213,14 +214,14 @@ public class CachingAllocatorTests
     public void Bad_alloc_conf_names_the_flag_and_the_accepted_values(string text)
     {
         var e = Assert.Throws<InputError>(() => AllocatorSettings.Parse(text));
-        Assert.Equal("--alloc-conf", e.Field);
+        Assert.Equal(JobParameters.AllocConf, e.Parameter);
     }
 
     [Fact]
     public void Bad_stack_names_the_flag_and_lists_the_stacks()
     {
         var e = Assert.Throws<InputError>(() => RuntimeStack.Parse("torch9"));
-        Assert.Equal("--stack", e.Field);
+        Assert.Equal(JobParameters.Stack, e.Parameter);
         Assert.Contains("torch2.11-cuda13", e.Message);
     }
 }

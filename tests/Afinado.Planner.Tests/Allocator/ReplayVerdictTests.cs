@@ -94,7 +94,7 @@ public class ReplayVerdictTests
         var plan = Planner.Fit.Planner.Create(Llama31_8B, new Job { Method = TrainingMethod.Full, Precision = Precision.AmpBf16 },
             [GpuCatalog.Get("rtx4090")], "batch");
         Assert.Equal(0, plan.Search!.Value);
-        Assert.False(string.IsNullOrEmpty(plan.Search.Unlock));
+        Assert.NotEmpty(plan.Search.Unlock!.Settings);
     }
 
     [Fact]
@@ -150,6 +150,6 @@ public class ReplayVerdictTests
     {
         var job = new Job { Batch = 1_000_000, Seq = 10_000_000, Attention = AttentionKernel.Eager };
         var e = Assert.Throws<InputError>(() => LedgerBuilder.Build(Profile(job), job, Devices.DeviceKind.Gpu));
-        Assert.Contains("--seq", e.Field);
+        Assert.Contains(JobParameters.Seq, e.FieldText.Parameters);
     }
 }

@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Afinado.Planner.Export;
@@ -145,9 +146,9 @@ public class ExportTests
     [Fact]
     public void Exports_refuse_what_the_engine_cannot_express()
     {
-        Assert.Equal("--tp", Assert.Throws<InputError>(() => DeepSpeedConfigWriter.Write(Run(new ParallelLayout { Gpus = 8, TensorParallel = 2 }))).Field);
-        Assert.Equal("--fsdp", Assert.Throws<InputError>(() => DeepSpeedConfigWriter.Write(Run(new ParallelLayout { Gpus = 8, Sharding = Sharding.FsdpFull }))).Field);
-        Assert.Equal("--grad-accum", Assert.Throws<InputError>(() => AccelerateConfigWriter.Write(Run(new ParallelLayout { Gpus = 8 }, accum: 0))).Field);
+        Assert.Equal(LayoutParameters.TensorParallel, Assert.Throws<InputError>(() => DeepSpeedConfigWriter.Write(Run(new ParallelLayout { Gpus = 8, TensorParallel = 2 }))).Parameter);
+        Assert.Equal(LayoutParameters.Fsdp, Assert.Throws<InputError>(() => DeepSpeedConfigWriter.Write(Run(new ParallelLayout { Gpus = 8, Sharding = Sharding.FsdpFull }))).Parameter);
+        Assert.Equal(JobParameters.GradAccumulation, Assert.Throws<InputError>(() => AccelerateConfigWriter.Write(Run(new ParallelLayout { Gpus = 8 }, accum: 0))).Parameter);
     }
 
     [Fact]

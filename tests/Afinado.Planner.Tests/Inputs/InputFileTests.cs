@@ -1,3 +1,4 @@
+using Afinado.Planner.Fit;
 using System.Text;
 using Afinado.Planner.Inputs;
 using Mono.Unix.Native;
@@ -67,8 +68,8 @@ public sealed class InputFileTests : IDisposable
     {
         var big = Path.Combine(_dir, "config.json");
         using (var f = File.Create(big)) f.SetLength(InputKind.Config.MaxBytes!.Value + 1);
-        var e = Assert.Throws<InputError>(() => InputFile.ReadAllBytes(big, InputKind.Config, "--model"));
-        Assert.Equal("--model", e.Field);
+        var e = Assert.Throws<InputError>(() => InputFile.ReadAllBytes(big, InputKind.Config, PlanParameters.Model));
+        Assert.Equal(PlanParameters.Model, e.Parameter);
         Assert.Contains("16,777,216", e.Message);
     }
 

@@ -35,7 +35,7 @@ public class ArchitectureVariantTests
         var all = TrainableSelection.Create(arch, TrainingMethod.Lora, lora: new LoraConfig { Rank = 4 });
         Assert.Equal(4 * arch.NumLayers, all.AdapterCount / 2);
         var e = Assert.Throws<InputError>(() => TrainableSelection.Create(arch, TrainingMethod.Lora, lora: new LoraConfig { Rank = 4, Targets = ["w1", "w2", "w3"] }));
-        Assert.Equal("--lora-targets", e.Field);
+        Assert.Equal(JobParameters.LoraTargets, e.Parameter);
         Assert.Contains("transformers 5", e.Problem);
         Assert.DoesNotContain("w1,", e.Fix);
         Assert.Contains("target_parameters", e.Fix);

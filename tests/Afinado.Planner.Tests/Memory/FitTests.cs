@@ -77,8 +77,8 @@ public class FitTests
         Assert.True(first.Fits);
         Assert.True(first.TotalBytes < p.Ledger.TotalBytes);
         Assert.All(p.Fixes.Where(f => f.Fits), f => Assert.True(f.TotalBytes <= p.Verdicts[0].Device.CapacityBytes));
-        Assert.Contains(p.Fixes, f => f.Change.Contains("--checkpointing full"));
-        Assert.Contains(p.Fixes, f => f.Change.Contains("--method lora"));
+        Assert.Contains(p.Fixes, f => f.Change.Settings.Contains(new Setting(JobParameters.Checkpointing, "full")));
+        Assert.Contains(p.Fixes, f => f.Change.Settings.Contains(new Setting(JobParameters.Method, "lora")));
     }
 
     [Fact]
@@ -88,19 +88,19 @@ public class FitTests
         var job = new Job { Method = TrainingMethod.QLora, WeightsDtype = DType.Nf4, Seq = 8192 };
         var p = Plan(arch, job, GpuMemory.Parse("48GB"));
         Assert.False(p.Verdicts[0].Fits);
-        Assert.DoesNotContain(p.Fixes, f => f.Fits && !f.Change.Contains("--seq"));
+        Assert.DoesNotContain(p.Fixes, f => f.Fits && !f.Change.Settings.Any(s => s.Parameter == JobParameters.Seq));
         // The first fitting fix is the combination: checkpointing and double quantization, then the sequence they allow.
         var best = p.Fixes[0];
         Assert.True(best.Fits);
-        Assert.Contains("--checkpointing full", best.Change);
-        Assert.Contains("--weights-dtype nf4-dq", best.Change);
-        Assert.Contains("--seq", best.Change);
+        Assert.Contains(new Setting(JobParameters.Checkpointing, "full"), best.Change.Settings);
+        Assert.Contains(new Setting(JobParameters.WeightsDtype, "nf4-dq"), best.Change.Settings);
+        Assert.Contains(best.Change.Settings, s => s.Parameter == JobParameters.Seq);
         Assert.True(best.Job.Seq > 1024 && best.Job.Seq < 8192, $"seq {best.Job.Seq}");
         // The sequence cut alone is offered too, after the combination (it changes the data the most).
-        var alone = p.Fixes.Single(f => f.Change.StartsWith("--seq"));
+        var alone = p.Fixes.Single(f => f.Change.Settings[0].Parameter == JobParameters.Seq);
         Assert.True(alone.Job.Seq < best.Job.Seq);
-        // No flag twice in one combination.
-        Assert.All(p.Fixes, f => Assert.Equal(f.Change.Split(' ').Where(t => t.StartsWith("--")).Distinct().Count(), f.Change.Split(' ').Count(t => t.StartsWith("--"))));
+        // No parameter twice in one combination.
+        Assert.All(p.Fixes, f => Assert.Equal(f.Change.Settings.Select(s => s.Parameter).Distinct().Count(), f.Change.Settings.Count));
     }
 
     [Fact]
@@ -113,7 +113,7 @@ public class FitTests
         var arch = Llama31_8B;
         var job = new Job { Method = TrainingMethod.Lora, Batch = 16, Seq = 2048 };
         var p = Plan(arch, job, GpuCatalog.Get("rtx4090"));
-        var micro = p.Fixes.First(f => f.Change.StartsWith("--batch"));
+        var micro = p.Fixes.First(f => f.Change.Settings[0].Parameter == JobParameters.Batch);
         Assert.Equal(16, micro.Job.Batch * micro.Job.GradAccumulation);
     }
 

@@ -1,3 +1,4 @@
+using Afinado.Planner.Fit;
 using Afinado.Planner.Devices;
 
 namespace Afinado.Planner.Tests.Memory;
@@ -40,5 +41,5 @@ public class GpuMemoryTests
     [InlineData("48")]
     [InlineData("lots")]
     public void Bad_sizes_name_the_flag(string text) =>
-        Assert.Equal("--gpu-memory", Assert.Throws<InputError>(() => GpuMemory.Parse(text)).Field);
+        Assert.Equal(PlanParameters.GpuMemory, Assert.Throws<InputError>(() => GpuMemory.Parse(text)).Parameter);
 }

@@ -1,3 +1,4 @@
+using Afinado.Planner.Fit;
 using Afinado.Planner.Devices;
 using Afinado.Planner.Memory;
 using Afinado.Planner.Selection;
@@ -7,37 +8,37 @@ namespace Afinado.Planner.Tests.Memory;
 
 public class JobValidationTests
 {
-    public static TheoryData<Job, string> BadJobs => new()
+    public static TheoryData<Job, InputParameter> BadJobs => new()
     {
-        { new Job { Batch = 0 }, "--batch" },
-        { new Job { Seq = -5 }, "--seq" },
-        { new Job { Seq = Job.MaxSeq + 1 }, "--seq" },
-        { new Job { Dropout = 1.5 }, "--dropout" },
-        { new Job { GradAccumulation = 0 }, "--grad-accum" },
-        { new Job { Context = 4096 }, "--context" },
-        { new Job { Task = JobTask.Infer, Seq = 4096, Context = 100 }, "--context" },
-        { new Job { Method = TrainingMethod.Full, WeightsDtype = DType.Nf4 }, "--weights-dtype" },
-        { new Job { Method = TrainingMethod.QLora, WeightsDtype = DType.Bf16 }, "--weights-dtype" },
-        { new Job { Method = TrainingMethod.Full, Precision = Precision.Bf16, WeightsDtype = DType.Fp32 }, "--weights-dtype" },
-        { new Job { Task = JobTask.Infer, KvDtype = DType.Nf4 }, "--kv-dtype" },
-        { new Job { OffloadActivations = true }, "--offload-activations" },
-        { new Job { OptimizerInBackward = true, GradAccumulation = 4 }, "--optimizer-in-backward" },
+        { new Job { Batch = 0 }, JobParameters.Batch },
+        { new Job { Seq = -5 }, JobParameters.Seq },
+        { new Job { Seq = Job.MaxSeq + 1 }, JobParameters.Seq },
+        { new Job { Dropout = 1.5 }, JobParameters.Dropout },
+        { new Job { GradAccumulation = 0 }, JobParameters.GradAccumulation },
+        { new Job { Context = 4096 }, JobParameters.Context },
+        { new Job { Task = JobTask.Infer, Seq = 4096, Context = 100 }, JobParameters.Context },
+        { new Job { Method = TrainingMethod.Full, WeightsDtype = DType.Nf4 }, JobParameters.WeightsDtype },
+        { new Job { Method = TrainingMethod.QLora, WeightsDtype = DType.Bf16 }, JobParameters.WeightsDtype },
+        { new Job { Method = TrainingMethod.Full, Precision = Precision.Bf16, WeightsDtype = DType.Fp32 }, JobParameters.WeightsDtype },
+        { new Job { Task = JobTask.Infer, KvDtype = DType.Nf4 }, JobParameters.KvDtype },
+        { new Job { OffloadActivations = true }, JobParameters.OffloadActivations },
+        { new Job { OptimizerInBackward = true, GradAccumulation = 4 }, JobParameters.OptimizerInBackward },
     };
 
     [Theory]
     [MemberData(nameof(BadJobs))]
-    public void Bad_jobs_name_the_flag(Job job, string field)
+    public void Bad_jobs_name_the_parameter(Job job, InputParameter parameter)
     {
         var e = Assert.Throws<InputError>(job.Validate);
-        Assert.Equal(field, e.Field);
+        Assert.Equal(parameter, e.Parameter);
     }
 
     [Fact]
     public void Cpu_needs_fp32_and_cannot_mix_with_gpus()
     {
         var arch = Llama2_7B;
-        Assert.Equal("--precision", Assert.Throws<InputError>(() => Plan(arch, new Job(), Device.Cpu())).Field);
-        Assert.Equal("--gpu", Assert.Throws<InputError>(() => Plan(arch, new Job { Precision = Precision.Fp32 }, Device.Cpu(), GpuCatalog.Get("h100"))).Field);
+        Assert.Equal(JobParameters.Precision, Assert.Throws<InputError>(() => Plan(arch, new Job(), Device.Cpu())).Parameter);
+        Assert.Equal(PlanParameters.Gpu, Assert.Throws<InputError>(() => Plan(arch, new Job { Precision = Precision.Fp32 }, Device.Cpu(), GpuCatalog.Get("h100"))).Parameter);
     }
 
     [Theory]
@@ -45,7 +46,7 @@ public class JobValidationTests
     [InlineData("24GB", 24_000_000_000L)]
     [InlineData("16000 MiB", 16000L * 1024 * 1024)]
     [InlineData("1.5TB", 1_500_000_000_000L)]
-    public void Sizes_accept_GB_and_GiB(string text, long bytes) => Assert.Equal(bytes, ByteSize.Parse(text, "--gpu-memory"));
+    public void Sizes_accept_GB_and_GiB(string text, long bytes) => Assert.Equal(bytes, ByteSize.Parse(text, PlanParameters.GpuMemory));
 
     [Theory]
     [InlineData("24")]
@@ -53,13 +54,13 @@ public class JobValidationTests
     [InlineData("-24GiB")]
     [InlineData("1KB")]
     [InlineData("9999999TB")]
-    public void Bad_sizes_are_input_errors(string text) => Assert.Equal("--gpu-memory", Assert.Throws<InputError>(() => ByteSize.Parse(text, "--gpu-memory")).Field);
+    public void Bad_sizes_are_input_errors(string text) => Assert.Equal(PlanParameters.GpuMemory, Assert.Throws<InputError>(() => ByteSize.Parse(text, PlanParameters.GpuMemory)).Parameter);
 
     [Fact]
     public void Unknown_gpu_lists_the_catalog()
     {
         var e = Assert.Throws<InputError>(() => GpuCatalog.Get("gtx970"));
         Assert.Contains("h100", e.Message);
-        Assert.Contains("--gpu-memory", e.Message);
+        Assert.Contains(PlanParameters.GpuMemory.Name, e.Message);
     }
 }

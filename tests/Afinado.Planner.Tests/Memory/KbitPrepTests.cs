@@ -51,7 +51,7 @@ public class KbitPrepTests
 
     [Fact]
     public void Kbit_prep_needs_a_quantized_base() =>
-        Assert.Equal("--kbit-prep", Assert.Throws<InputError>(() => Ledger(Llama31_8B, new Job { Method = TrainingMethod.Lora, KbitPrep = true })).Field);
+        Assert.Equal(JobParameters.KbitPrep, Assert.Throws<InputError>(() => Ledger(Llama31_8B, new Job { Method = TrainingMethod.Lora, KbitPrep = true })).Parameter);
 
     [Fact]
     public void Its_fp32_step_is_replayed_and_the_trace_agrees_with_the_ledger()

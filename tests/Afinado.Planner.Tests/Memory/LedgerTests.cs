@@ -247,8 +247,8 @@ public class CpuLedgerTests
     public void Loss_flags_reject_combinations_they_do_not_describe()
     {
         var chunked = Assert.Throws<InputError>(() => new Job { LegacyLoss = true, LossChunks = 8 }.Validate());
-        Assert.Equal("--legacy-loss", chunked.Field);
+        Assert.Equal(JobParameters.LegacyLoss, chunked.Parameter);
         var infer = Assert.Throws<InputError>(() => new Job { Task = JobTask.Infer, KeepOutput = true }.Validate());
-        Assert.Equal("--keep-output", infer.Field);
+        Assert.Equal(JobParameters.KeepOutput, infer.Parameter);
     }
 }

@@ -117,17 +117,17 @@ public class MemoryCurveTests
     }
 
     [Theory]
-    [InlineData("rank", null, "--curve")]
-    [InlineData("seq", "0,512", "--curve-points")]
-    [InlineData("seq", "1024,512", "--curve-points")]
-    [InlineData("seq", "512,512", "--curve-points")]
-    [InlineData("seq", "262144", "--curve-points")]
-    [InlineData("batch", "2000000", "--curve-points")]
-    public void Bad_values_name_their_flag(string parameter, string? points, string flag)
+    [InlineData("rank", null, "curve")]
+    [InlineData("seq", "0,512", "curve_points")]
+    [InlineData("seq", "1024,512", "curve_points")]
+    [InlineData("seq", "512,512", "curve_points")]
+    [InlineData("seq", "262144", "curve_points")]
+    [InlineData("batch", "2000000", "curve_points")]
+    public void Bad_values_name_their_parameter(string parameter, string? points, string named)
     {
         var request = new CurveRequest(parameter) { Points = points?.Split(',').Select(int.Parse).ToList() };
         var e = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(Llama31_8B, new Job(), Cards, curve: request));
-        Assert.Equal(flag, e.Field);
+        Assert.Equal(new InputParameter(named), e.Parameter);
     }
 
     [Theory]
@@ -137,13 +137,13 @@ public class MemoryCurveTests
     public void Bad_ranges_name_the_range_flag(int from, int to)
     {
         var request = new CurveRequest("seq") { Range = (from, to) };
-        Assert.Equal("--curve-range", Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(Llama31_8B, new Job(), Cards, curve: request)).Field);
+        Assert.Equal(PlanParameters.CurveRange, Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(Llama31_8B, new Job(), Cards, curve: request)).Parameter);
     }
 
     [Fact]
     public void Too_many_points_are_refused()
     {
         var request = new CurveRequest("batch") { Points = Enumerable.Range(1, CurvePoints.MaxPoints + 1).ToList() };
-        Assert.Equal("--curve-points", Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(Llama31_8B, new Job(), Cards, curve: request)).Field);
+        Assert.Equal(PlanParameters.CurvePoints, Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(Llama31_8B, new Job(), Cards, curve: request)).Parameter);
     }
 }

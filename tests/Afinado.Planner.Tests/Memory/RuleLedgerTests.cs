@@ -115,10 +115,10 @@ public class RuleLedgerTests
     [Fact]
     public void Bad_rule_input_names_the_flag()
     {
-        Assert.Equal("--rule", Assert.Throws<InputError>(() => JobOptions.ParseRule("mezo")).Field);
-        Assert.Equal("--rule", Assert.Throws<InputError>(() => new Job { Task = JobTask.Infer, Rule = LearningRule.Es }.Validate()).Field);
-        Assert.Equal("--checkpointing", Assert.Throws<InputError>(() => new Job { Rule = LearningRule.Dfa, Checkpointing = Checkpointing.Full }.Validate()).Field);
-        Assert.Equal("--optimizer-in-backward", Assert.Throws<InputError>(() => new Job { Rule = LearningRule.Es, OptimizerInBackward = true }.Validate()).Field);
-        Assert.Equal("--guided-es-k", Assert.Throws<InputError>(() => new Job { Rule = LearningRule.GuidedEs, GuidedEsSubspace = 0 }.Validate()).Field);
+        Assert.Equal(JobParameters.Rule, Assert.Throws<InputError>(() => JobOptions.ParseRule("mezo")).Parameter);
+        Assert.Equal(JobParameters.Rule, Assert.Throws<InputError>(() => new Job { Task = JobTask.Infer, Rule = LearningRule.Es }.Validate()).Parameter);
+        Assert.Equal(JobParameters.Checkpointing, Assert.Throws<InputError>(() => new Job { Rule = LearningRule.Dfa, Checkpointing = Checkpointing.Full }.Validate()).Parameter);
+        Assert.Equal(JobParameters.OptimizerInBackward, Assert.Throws<InputError>(() => new Job { Rule = LearningRule.Es, OptimizerInBackward = true }.Validate()).Parameter);
+        Assert.Equal(JobParameters.GuidedEsSubspace, Assert.Throws<InputError>(() => new Job { Rule = LearningRule.GuidedEs, GuidedEsSubspace = 0 }.Validate()).Parameter);
     }
 }

@@ -84,7 +84,7 @@ public class ExpertParallelTests
     public void Layouts_ep_cannot_run_are_refused_naming_the_flag(int gpus, Sharding sharding, int ep, string why)
     {
         var e = Assert.Throws<InputError>(() => new ParallelLayout { Gpus = gpus, Sharding = sharding, ExpertParallel = ep }.Validate());
-        Assert.Equal("--ep", e.Field);
+        Assert.Equal(LayoutParameters.ExpertParallel, e.Parameter);
         Assert.Contains(why, e.Message);
     }
 
@@ -144,7 +144,7 @@ public class ExpertParallelTests
         var plan = MultiGpuPlanner.Create(Planner.Fit.Planner.Create(arch, job, [], suggestFixes: false), request, [GpuCatalog.Get("h100")], EngineFamily.DeepSpeed);
         Assert.Contains(plan.Verdicts[0].Ledger.Gpu, e => e.Kind == LineKind.ExpertAllToAllBuffers);
         var e = Assert.Throws<InputError>(() => EngineExport.Create(arch, job, ExportFormat.DeepSpeed, request, [], new LaunchSettings()));
-        Assert.Equal("--ep", e.Field);
+        Assert.Equal(LayoutParameters.ExpertParallel, e.Parameter);
         Assert.Contains("no preset for llama4", e.Message);
         Assert.Equal("qwen3_moe", AutoEpPresets.ForModelType("qwen2_moe"));
     }

@@ -15,7 +15,7 @@ public class ParallelLayoutTests
     public void Zero_gpus_is_rejected_naming_the_flag()
     {
         var e = Rejects(new ParallelLayout { Gpus = 0 });
-        Assert.Equal("--gpus", e.Field);
+        Assert.Equal(LayoutParameters.Gpus, e.Parameter);
     }
 
     [Theory]
@@ -23,13 +23,13 @@ public class ParallelLayoutTests
     [InlineData(6, 4)]  // nodes do not divide GPUs
     [InlineData(2, 0)]
     public void Nodes_that_do_not_fit_the_gpus_are_rejected(int gpus, int nodes) =>
-        Assert.Equal("--nodes", Rejects(new ParallelLayout { Gpus = gpus, Nodes = nodes }).Field);
+        Assert.Equal(LayoutParameters.Nodes, Rejects(new ParallelLayout { Gpus = gpus, Nodes = nodes }).Parameter);
 
     [Fact]
     public void Tp_must_divide_heads_and_kv_heads()
     {
         var heads = Rejects(new ParallelLayout { Gpus = 3, TensorParallel = 3 }, Llama8B);
-        Assert.Equal("--tp", heads.Field);
+        Assert.Equal(LayoutParameters.TensorParallel, heads.Parameter);
         Assert.Contains("32 attention heads", heads.Message);
         // 16 divides the 32 query heads but not the 8 KV heads.
         var kv = Rejects(new ParallelLayout { Gpus = 16, TensorParallel = 16 }, Llama8B);
@@ -40,12 +40,12 @@ public class ParallelLayoutTests
     [Fact]
     public void Offload_and_engine_combinations_no_engine_runs_are_rejected()
     {
-        Assert.Equal("--offload", Rejects(new ParallelLayout { Gpus = 2, Offload = Offload.Optimizer }).Field);
-        Assert.Equal("--offload", Rejects(new ParallelLayout { Gpus = 2, Sharding = Sharding.Zero2, Offload = Offload.Params }).Field);
-        Assert.Equal("--offload", Rejects(new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull, Offload = Offload.Optimizer }).Field);
-        Assert.Equal("--sp", Rejects(new ParallelLayout { Gpus = 2, SequenceParallel = true }).Field);
-        Assert.Equal("--fsdp", Rejects(new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpHybrid }).Field);
-        Assert.Equal("--tp", Rejects(new ParallelLayout { Gpus = 8, Nodes = 4, TensorParallel = 4 }).Field);
+        Assert.Equal(LayoutParameters.Offload, Rejects(new ParallelLayout { Gpus = 2, Offload = Offload.Optimizer }).Parameter);
+        Assert.Equal(LayoutParameters.Offload, Rejects(new ParallelLayout { Gpus = 2, Sharding = Sharding.Zero2, Offload = Offload.Params }).Parameter);
+        Assert.Equal(LayoutParameters.Offload, Rejects(new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull, Offload = Offload.Optimizer }).Parameter);
+        Assert.Equal(LayoutParameters.SequenceParallel, Rejects(new ParallelLayout { Gpus = 2, SequenceParallel = true }).Parameter);
+        Assert.Equal(LayoutParameters.Fsdp, Rejects(new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpHybrid }).Parameter);
+        Assert.Equal(LayoutParameters.TensorParallel, Rejects(new ParallelLayout { Gpus = 8, Nodes = 4, TensorParallel = 4 }).Parameter);
     }
 
     [Fact]

@@ -70,6 +70,6 @@ public class PlanBridgeTests
     public void Inference_plans_are_refused_for_multi_gpu_layouts()
     {
         var plan = Planner.Fit.Planner.Create(ModelCatalog.Get(L8B), new Job { Task = JobTask.Infer }, [], suggestFixes: false);
-        Assert.Equal("--task", Assert.Throws<InputError>(() => PlanBridge.FromPlan(plan)).Field);
+        Assert.Equal(JobParameters.Task, Assert.Throws<InputError>(() => PlanBridge.FromPlan(plan)).Parameter);
     }
 }

@@ -85,7 +85,7 @@ public class QuantStateAndPinnedOffloadTests
 
     [Fact]
     public void Fsdp_version_2_needs_an_fsdp_layout() =>
-        Assert.Equal("--fsdp-version", Assert.Throws<InputError>(() => new ParallelLayout { Gpus = 2, Sharding = Sharding.Zero3, FsdpVersion = 2 }.Validate()).Field);
+        Assert.Equal(LayoutParameters.FsdpVersion, Assert.Throws<InputError>(() => new ParallelLayout { Gpus = 2, Sharding = Sharding.Zero3, FsdpVersion = 2 }.Validate()).Parameter);
 }
 
 /// <summary>torchtune's custom_sharded_layers: the embedding and head as FSDP units of their own instead of a root gathered all step.</summary>
@@ -118,8 +118,8 @@ public class SeparatelyShardedEmbeddingTests
 
     [Fact]
     public void Separate_embedding_units_need_an_fsdp_full_layout() =>
-        Assert.Equal("--fsdp-shard-embeddings", Assert.Throws<InputError>(() =>
-            new ParallelLayout { Gpus = 8, Sharding = Sharding.Zero3, ShardEmbeddingsSeparately = true }.Validate()).Field);
+        Assert.Equal(LayoutParameters.ShardEmbeddingsSeparately, Assert.Throws<InputError>(() =>
+            new ParallelLayout { Gpus = 8, Sharding = Sharding.Zero3, ShardEmbeddingsSeparately = true }.Validate()).Parameter);
 }
 
 /// <summary>FSDP MixedPrecision shards the frozen base in the dtype it was loaded in, gathering 16-bit copies.</summary>
@@ -141,8 +141,8 @@ public class FsdpShardedDtypeTests
 
     [Fact]
     public void The_sharded_dtype_is_an_fsdp_setting() =>
-        Assert.Equal("--fsdp-sharded-dtype", Assert.Throws<InputError>(() =>
-            new ParallelLayout { Gpus = 8, Sharding = Sharding.Zero3, FsdpShardedDtype = DType.Fp32 }.Validate()).Field);
+        Assert.Equal(LayoutParameters.FsdpShardedDtype, Assert.Throws<InputError>(() =>
+            new ParallelLayout { Gpus = 8, Sharding = Sharding.Zero3, FsdpShardedDtype = DType.Fp32 }.Validate()).Parameter);
 }
 
 /// <summary>

@@ -52,9 +52,9 @@ public class TargetParametersTests
     public void Bad_targets_and_dropout_name_the_flag()
     {
         var dropout = Assert.Throws<InputError>(() => TrainableSelection.Create(Oss, TrainingMethod.Lora, lora: Experts with { Dropout = 0.05 }));
-        Assert.Equal("--lora-dropout", dropout.Field);
+        Assert.Equal(JobParameters.LoraDropout, dropout.Parameter);
         var unknown = Assert.Throws<InputError>(() => TrainableSelection.Create(Oss, TrainingMethod.Lora, lora: Experts with { TargetParameters = ["experts.w9"] }));
-        Assert.Equal("--lora-target-parameters", unknown.Field);
+        Assert.Equal(JobParameters.LoraTargetParameters, unknown.Parameter);
         Assert.Contains("experts.gate_up_proj", unknown.Message);
         var notStacked = Assert.Throws<InputError>(() => TrainableSelection.Create(Oss, TrainingMethod.Lora, lora: Experts with { TargetParameters = ["self_attn.sinks"] }));
         Assert.Contains("not a stacked expert weight", notStacked.Message);

@@ -1,3 +1,4 @@
+using Afinado.Planner.Memory;
 using Afinado.Planner.Architecture;
 using Afinado.Planner.Catalog;
 using Afinado.Planner.Selection;
@@ -48,7 +49,7 @@ public class TrainableSelectionTests
     public void Unknown_target_lists_the_models_linear_modules()
     {
         var e = Assert.Throws<InputError>(() => TrainableSelection.Create(Llama31, TrainingMethod.Lora, lora: new LoraConfig { Targets = ["c_attn"] }));
-        Assert.Equal("--lora-targets", e.Field);
+        Assert.Equal(JobParameters.LoraTargets, e.Parameter);
         Assert.Contains("q_proj", e.Message);
         Assert.Contains("down_proj", e.Message);
         Assert.Contains("lm_head", e.Message);
@@ -92,7 +93,7 @@ public class TrainableSelectionTests
     public void Bad_freeze_patterns_are_input_errors(string pattern)
     {
         var e = Assert.Throws<InputError>(() => TrainableSelection.Create(Llama31, TrainingMethod.Freeze, [pattern]));
-        Assert.Equal("--freeze", e.Field);
+        Assert.Equal(JobParameters.FreezePatterns, e.Parameter);
     }
 
     [Fact]
@@ -107,7 +108,7 @@ public class TrainableSelectionTests
     public void Bad_lora_rank_is_an_input_error()
     {
         var e = Assert.Throws<InputError>(() => TrainableSelection.Create(Llama31, TrainingMethod.Lora, lora: new LoraConfig { Rank = 0 }));
-        Assert.Equal("--lora-rank", e.Field);
+        Assert.Equal(JobParameters.LoraRank, e.Parameter);
     }
 }
 

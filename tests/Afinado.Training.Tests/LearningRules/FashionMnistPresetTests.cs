@@ -16,7 +16,7 @@ public class FashionMnistPresetTests
     public void An_unknown_row_names_the_flag_and_lists_the_rows()
     {
         var e = Assert.Throws<InputError>(() => FashionMnistPresets.Find("no-such-row"));
-        Assert.Equal("--runs", e.Field);
+        Assert.Equal(BenchParameters.Runs, e.Parameter);
         Assert.Contains("mlp-es-lowrank", e.Message);
     }
 }

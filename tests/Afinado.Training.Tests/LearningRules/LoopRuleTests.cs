@@ -87,9 +87,9 @@ public class LoopRuleTests
         using var optimizer = Optimizers.Create("adamw", s.Trainable, 0, 0.9, 0.9, 0.95, 1e-8);
         var context = new RuleContext(s.Model, s.Trainable, optimizer, TrainingLoop.CrossEntropy, Seed: 3);
         var negative = Assert.Throws<InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = LearningRule.Es, EsRank = -1 }, context));
-        Assert.Contains("--es-rank", negative.Message);
+        Assert.Contains(TrainParameters.EsRank.Name, negative.Message);
         var wrongRule = Assert.Throws<InputError>(() => LoopRules.Create(RunTests.TinyRun(1) with { Rule = LearningRule.Dfa, EsRank = 2 }, context));
-        Assert.Contains("--es-rank", wrongRule.Message);
+        Assert.Contains(TrainParameters.EsRank.Name, wrongRule.Message);
     }
 
     [Fact]
@@ -133,6 +133,6 @@ public class LoopRuleTests
         public void Begin(long firstStep, long totalSteps) { }
         public void Step(long s, double loss, double lr, double rate, TimeSpan eta) { if (s == step) cts.Cancel(); }
         public void Evaluated(long s, double v) { }
-        public void Message(string text) { }
+        public void Message(InputText text) { }
     }
 }

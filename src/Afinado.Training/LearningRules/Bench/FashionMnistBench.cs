@@ -253,6 +253,6 @@ public static class FashionMnistBench
 
         public void Evaluated(long step, double validationLoss) { }
 
-        public void Message(string text) => progress?.Report($"{spec.Id}: {text}");
+        public void Message(InputText text) => progress?.Report($"{spec.Id}: {text}");
     }
 }

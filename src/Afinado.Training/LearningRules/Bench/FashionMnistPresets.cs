@@ -111,5 +111,5 @@ public static class FashionMnistPresets
 
     public static FashionMnistRunSpec Find(string id) =>
         All.Concat(MemoryProbes).FirstOrDefault(s => s.Id == id)
-        ?? throw new InputError("--runs", $"'{id}' is not a benchmark row", $"Use any of: {string.Join(", ", All.Concat(MemoryProbes).Select(s => s.Id))}.");
+        ?? throw new InputError(BenchParameters.Runs, $"'{id}' is not a benchmark row", $"Use any of: {string.Join(", ", All.Concat(MemoryProbes).Select(s => s.Id))}.");
 }
