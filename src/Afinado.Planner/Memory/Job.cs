@@ -188,5 +188,10 @@ public sealed record Job
                 $"Use {JobParameters.Checkpointing} none with {JobParameters.Rule} es, es-direct, dfa or guided-es.");
         if (OptimizerInBackward)
             throw new InputError(JobParameters.OptimizerInBackward, $"{JobParameters.Rule} {Rule.Name()} has no backward pass over the whole model to fuse the step into", $"Drop {JobParameters.OptimizerInBackward}.");
+        // torchtune's chunked output loss belongs to its backprop recipes; a rule's forward takes transformers' loss over
+        // the whole sequence (the rule ledger and the ES trace both plan that one).
+        if (LossChunks > 1)
+            throw new InputError(JobParameters.LossChunks, $"torchtune's chunked output loss is a backprop recipe's, and {JobParameters.Rule} {Rule.Name()} computes the loss over the whole sequence",
+                $"Drop {JobParameters.LossChunks} with {JobParameters.Rule} es, es-direct, dfa or guided-es.");
     }
 }

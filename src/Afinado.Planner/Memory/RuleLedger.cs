@@ -149,9 +149,15 @@ internal static class RuleLedger
         e.Add(new(LineKind.NoGradForwardLayer, "no-grad forward: one layer's temporaries", Phase.PerturbedLayer, ActivationModel.LayerInferenceTransient(a, s),
             explain ? "q,k,v,out or SwiGLU 3·c·f per token, full training sequence, no KV cache (use_cache=False)" : "",
             "memory.md §1.2; nothing is saved for backward"));
-        double logits = (c + (c < 4 ? 4 : 0) + 4) * tv + c * T * a.HiddenSize;
+        // transformers < 4.46 (--legacy-loss) upcast inside the model and copied the shifted slice: fp32 logits, the copy
+        // and its log_softmax, the 16-bit logits gone by then (as TrainingLedger.AddLogits' legacy forward).
+        double perLogit = job.LegacyLoss ? 12 : c + (c < 4 ? 4 : 0) + 4;
+        double logits = perLogit * tv + c * T * a.HiddenSize;
         e.Add(new(LineKind.NoGradForwardLoss, "no-grad forward: logits and cross-entropy (full sequence)", Phase.PerturbedLoss, logits,
-            explain ? $"logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V {N(tv)} + last hidden state" : "",
-            "transformers ForCausalLMLoss (every position, unlike generation's last-token logits)"));
+            explain ? (job.LegacyLoss
+                ? $"fp32 logits 4 + shifted copy 4 + log_softmax 4 B per T·V {N(tv)} + last hidden state (transformers < 4.46)"
+                : $"logits {B(c)} + fp32 copy {(c < 4 ? 4 : 0)} + log_softmax 4 B per T·V {N(tv)} + last hidden state") : "",
+            job.LegacyLoss ? "transformers < 4.46 modeling_llama.py (logits.float(), shift_logits .contiguous())"
+                : "transformers ForCausalLMLoss (every position, unlike generation's last-token logits)"));
     }
 }

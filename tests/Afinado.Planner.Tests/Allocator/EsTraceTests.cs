@@ -22,9 +22,13 @@ public class EsTraceTests
         new() { Method = TrainingMethod.Full, Batch = 4, Seq = 1024, Rule = LearningRule.Es },
         new() { Method = TrainingMethod.QLora, Batch = 1, Seq = 2048, Rule = LearningRule.EsDirect },
         new() { Method = TrainingMethod.Lora, Batch = 2, Seq = 1024, Rule = LearningRule.Es, Attention = AttentionKernel.Eager },
+        new() { Method = TrainingMethod.Full, Batch = 2, Seq = 1024, Rule = LearningRule.Es, Precision = Precision.AmpBf16 },
+        new() { Method = TrainingMethod.Lora, Batch = 2, Seq = 1024, Rule = LearningRule.EsDirect, Precision = Precision.Fp32 },
+        new() { Method = TrainingMethod.Lora, Batch = 2, Seq = 1024, Rule = LearningRule.Es, Optimizer = OptimizerKind.AdamW8bit },
+        new() { Method = TrainingMethod.Lora, Batch = 1, Seq = 4096, Rule = LearningRule.Es, LegacyLoss = true },
     ];
 
-    public static TheoryData<string, int> Cases() => TraceAgreement.Cases(["meta-llama/Llama-3.2-1B", "Qwen/Qwen2.5-0.5B", "meta-llama/Llama-3.1-8B"], Jobs.Length);
+    public static TheoryData<string, int> Cases() => TraceAgreement.Cases(["meta-llama/Llama-3.2-1B", "Qwen/Qwen2.5-0.5B", "meta-llama/Llama-3.1-8B", "google/gemma-2-2b"], Jobs.Length);
 
     [Theory]
     [MemberData(nameof(Cases))]

@@ -23,6 +23,8 @@ public class JobValidationTests
         { new Job { Task = JobTask.Infer, KvDtype = DType.Nf4 }, JobParameters.KvDtype },
         { new Job { OffloadActivations = true }, JobParameters.OffloadActivations },
         { new Job { OptimizerInBackward = true, GradAccumulation = 4 }, JobParameters.OptimizerInBackward },
+        { new Job { Rule = LearningRule.Es, LossChunks = 8 }, JobParameters.LossChunks },
+        { new Job { Rule = LearningRule.Dfa, Checkpointing = Checkpointing.Full }, JobParameters.Checkpointing },
     };
 
     [Theory]
