@@ -45,13 +45,13 @@ public static class ReservedMemory
             return $"{a.ModelType}'s mixture-of-experts blocks are not traced";
         // Llama 4 runs every expert through torch.bmm: no experts backend.
         if (llama4) return job.StoredFormat is not null ? "a quantized checkpoint's experts are not traced" : null;
-        if (gptOss && job.ResolvedExperts != ExpertsBackend.GroupedMm) return "gpt_oss's eager experts loop is not traced (--experts grouped_mm is)";
+        if (gptOss && job.ResolvedExperts != ExpertsBackend.GroupedMm) return "gpt_oss's eager experts loop is not traced (the grouped_mm experts backend is)";
         // transformers runs MXFP4 stacks through its Triton MoE kernels, not grouped_mm.
         if (job.ResolvedWeightsDtype == DType.Mxfp4) return "MXFP4 experts (Triton MoE kernels) are not traced";
         // PEFT's ParamWrapper merges W + ΔW when the stack is read, and the eager loop reads it once per expert: how often
         // that stack-sized sum is rebuilt and kept depends on PEFT's parametrization caching, which is not traced.
         if (job.ResolvedExperts != ExpertsBackend.GroupedMm && job.IsTraining && profile.Layers.Any(l => l.ExpertStackLoraElements > 0))
-            return "target_parameters on the stacks under the eager experts loop is not traced (--experts grouped_mm is)";
+            return "target_parameters on the stacks under the eager experts loop is not traced (the grouped_mm experts backend is)";
         if (job.StoredFormat is not null) return "a quantized checkpoint's experts are not traced";
         // Routed experts are parameters here, so PEFT reaches them only through target_parameters (ParamWrapper), which the
         // trace follows; adapters on per-expert linears would belong to the eager loop's world.
