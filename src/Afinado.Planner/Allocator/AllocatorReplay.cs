@@ -41,7 +41,11 @@ public static class AllocatorReplay
                         if (iteration > 0) iterations.Add(new(iteration, allocator.PeakAllocated, allocator.PeakReserved));
                         return Result(iterations, allocator, oom: true, Math.Max(runPeak, allocator.PeakAllocated));
                     }
-                    if (e.Tensor >= handles.Length) _handles = handles = Grow(handles, e.Tensor);
+                    if (e.Tensor >= handles.Length)
+                    {
+                        Array.Resize(ref handles, Math.Max(e.Tensor + 1, handles.Length * 2));
+                        _handles = handles;
+                    }
                     handles[e.Tensor] = h;
                     break;
                 case TraceEventKind.Free:
@@ -62,12 +66,6 @@ public static class AllocatorReplay
         }
         if (iteration > 0) iterations.Add(new(iteration, allocator.PeakAllocated, allocator.PeakReserved));
         return Result(iterations, allocator, oom: false, Math.Max(runPeak, allocator.PeakAllocated));
-    }
-
-    private static int[] Grow(int[] handles, int tensor)
-    {
-        Array.Resize(ref handles, Math.Max(tensor + 1, handles.Length * 2));
-        return handles;
     }
 
     [ThreadStatic] private static CachingAllocator? _allocator;

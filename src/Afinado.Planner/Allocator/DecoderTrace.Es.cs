@@ -19,7 +19,8 @@ internal sealed partial class DecoderTrace
     {
         Build();
         var trainable = _params.Where(p => p.Trainable).ToList();
-        int epsilon = _t.New(trainable.Sum(p => p.Nbytes));
+        long trainableBytes = trainable.Sum(p => p.Nbytes);
+        int epsilon = _t.New(trainableBytes);
         int ids = _t.New(8 * T);
         _t.Trace.StartIteration(0);
         _t.Recording = false;
@@ -33,7 +34,7 @@ internal sealed partial class DecoderTrace
                 if (heldOutput >= 0) _t.Drop(heldOutput);
             }
             if (_job.Rule != LearningRule.Es) continue;
-            int sum = _t.New(trainable.Sum(p => p.Nbytes));
+            int sum = _t.New(trainableBytes);
             foreach (var p in trainable) p.Grad = _t.New(p.Nbytes);
             _t.Drop(sum);
             OptimizerStep();

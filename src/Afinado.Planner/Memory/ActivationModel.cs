@@ -677,10 +677,7 @@ internal static class TorchSharpNoGradForward
         // At o_proj: norm 1, q/k/v, rotated q/k, repeated K/V, SDPA output, contiguous copy, o_proj output (+ its LoRA terms).
         double attention = h + (q + 2 * kv) + (q + kv) + (repeat ? 2 * q : 0) + 2 * q + h + Math.Max(Lora(L.AttnOut), 0);
         attention = Math.Max(attention, h + q + 2 * kv + attnInLora);
-        // The explicit path's b·a·s² tensors: scores, masked copy, softmax; a soft-cap adds tanh's output and its product
-        // with the cap (LlamaAttention: div_ in place, then tanh() and mul(cap) as new tensors).
-        double scoreTensors = 3 + (a.AttnLogitSoftcap is null ? 0 : 2);
-        double scores = s.Kernel == AttentionKernel.Eager ? (scoreTensors * c * s.Batch * a.NumHeads + 1) * s.Seq * s.Seq : 0;
+        double scores = s.Kernel == AttentionKernel.Eager ? (ScoreTensors(a) * c * s.Batch * a.NumHeads + 1) * s.Seq * s.Seq : 0;
         var gate = L.MlpIn.Count > 0 ? L.MlpIn[0] : (LinearUse?)null;
         var up = L.MlpIn.Count > 1 ? L.MlpIn[1] : gate;
         double mlp = a.Mlp == MlpKind.Gated
@@ -690,6 +687,10 @@ internal static class TorchSharpNoGradForward
         mlp += 4 * h;
         return Math.Max(c * T * (held + attention) + scores, c * T * (held + mlp));
     }
+
+    /// <summary>The explicit path's b·a·s² tensors: scores, masked copy, softmax; a soft-cap adds tanh's output and its
+    /// product with the cap (LlamaAttention: div_ in place, then tanh() and mul(cap) as new tensors).</summary>
+    public static int ScoreTensors(ModelArchitecture a) => a.AttnLogitSoftcap is null ? 3 : 5;
 
     /// <summary>Logits and the cross-entropy's log-softmax (the decoder's hidden states are freed by then); with Gemma 2's
     /// final soft-cap, the head's own moment can be larger: its scope holds the final hidden state, the logits, logits / c,

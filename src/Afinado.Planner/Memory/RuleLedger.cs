@@ -137,7 +137,7 @@ internal static class RuleLedger
             e.Add(new(LineKind.NoGradForwardLayer, "no-grad forward: working set in the last block", Phase.PerturbedLayer,
                 TorchSharpNoGradForward.LayerPeak(a, p.Layers[^1], s),
                 explain ? $"T = {N(T)} × {B(c)} B × (L·h held hidden states + the block's largest moment: norms, attention or SwiGLU 3·f + LoRA outputs)"
-                    + (s.Kernel == AttentionKernel.Eager ? $"; explicit attention: {(a.AttnLogitSoftcap is null ? 3 : 5)} b·a·s² score tensors{(a.AttnLogitSoftcap is null ? "" : " (soft-cap: tanh and its product too)")}" : "") : "",
+                    + (s.Kernel == AttentionKernel.Eager ? $"; explicit attention: {TorchSharpNoGradForward.ScoreTensors(a)} b·a·s² score tensors{(a.AttnLogitSoftcap is null ? "" : " (soft-cap: tanh and its product too)")}" : "") : "",
                 "Afinado TorchSharp decoder, op by op (dispose scopes hold module temporaries to the module's end)"));
             e.Add(new(LineKind.NoGradForwardLoss, "no-grad forward: logits and log-softmax", Phase.PerturbedLoss, TorchSharpNoGradForward.LossPeak(a, s),
                 explain ? (a.FinalLogitSoftcap is null
