@@ -16,6 +16,9 @@ internal sealed class Param(long elements, int bytes, bool trainable, long stora
     public int Grad { get; set; } = -1;
     public int ExpAvg { get; set; } = -1;
     public int ExpAvgSq { get; set; } = -1;
+    /// <summary>Recorded uses whose gradient backward has not yet reached: the gradient is complete at zero (autograd
+    /// sums a leaf's uses in its AccumulateGrad node's input buffer and runs the node once).</summary>
+    public int PendingGrads { get; set; }
     public long Nbytes => Elements * Bytes;
 }
 
@@ -60,6 +63,15 @@ internal sealed class AutogradTape(AllocationTrace trace)
     /// <summary>False under no_grad / inference_mode and inside a checkpointed forward: nothing is saved, no node recorded.</summary>
     public bool Recording { get; set; } = true;
 
+    /// <summary>
+    /// Runs when a trainable parameter's gradient is complete in <c>.grad</c>: a post-accumulate-grad hook. torchtune's
+    /// optimizer_in_bwd registers one per parameter that steps the parameter's own optimizer and calls its
+    /// <c>zero_grad()</c> (torchtune/training/memory.py, <c>register_optim_in_bwd_hooks</c>). AccumulateGrad nodes carry
+    /// the largest sequence number, so the engine runs one as soon as its input is ready: the hook fires there, before
+    /// the rest of the backward.
+    /// </summary>
+    public Action<Param>? GradReady { get; set; }
+
     public AllocationTrace Trace => _trace;
 
     /// <summary>Forgets every tensor and node (with the trace's <see cref="AllocationTrace.Clear"/>), keeping the buffers.</summary>
@@ -72,6 +84,7 @@ internal sealed class AutogradTape(AllocationTrace trace)
         _grads.Clear();
         _viewBase.Clear();
         Recording = true;
+        GradReady = null;
     }
 
     public int New(long bytes, int stream = 0)
@@ -164,7 +177,11 @@ internal sealed class AutogradTape(AllocationTrace trace)
         var ws = trainable == 0 ? [] : new WeightGrad[trainable];
         n = 0;
         foreach (var w in weights)
-            if (w.Param.Trainable) ws[n++] = w;
+            if (w.Param.Trainable)
+            {
+                ws[n++] = w;
+                w.Param.PendingGrads++;
+            }
         _requiresGrad[output] = true;
         foreach (int s in saved) _refs[s]++;
         _nodes.Add(new Node(output, ins, saved.IsEmpty ? [] : saved.ToArray(), ws, backwardTemporaries.IsEmpty ? [] : backwardTemporaries.ToArray()));
@@ -241,8 +258,10 @@ internal sealed class AutogradTape(AllocationTrace trace)
             _grads[node.Output] = -1;
             if (gradOut < 0)
             {
-                // The output never received a gradient (it did not reach the loss): the node is dropped with its graph.
+                // The output never received a gradient (it did not reach the loss): the node is dropped with its graph,
+                // and its weights' gradients are complete without it.
                 foreach (int s in node.Saved) Drop(s);
+                foreach (var w in node.Weights) Completed(w.Param);
                 continue;
             }
             if (node.PassThrough)
@@ -296,5 +315,11 @@ internal sealed class AutogradTape(AllocationTrace trace)
         }
         if (p.Grad < 0) p.Grad = g;
         else Drop(g);
+        Completed(p);
+    }
+
+    private void Completed(Param p)
+    {
+        if (--p.PendingGrads == 0 && p.Grad >= 0) GradReady?.Invoke(p);
     }
 }

@@ -24,7 +24,6 @@ public static class ReservedMemory
         if (a.CrossAttentionLayers > 0) return "cross-attention layers are not traced";
         if (!job.IsTraining) return null;
         return job.Rule is not (LearningRule.Backprop or LearningRule.Es or LearningRule.EsDirect) ? $"the {job.Rule.Name()} rule's step is not traced"
-            : job.OptimizerInBackward ? "optimizer-in-backward steps are not traced"
             : job.Compile ? "compiled (fused) steps are not traced"
             : job.OffloadActivations ? "activation offloading is not traced"
             : job.Attention == AttentionKernel.Flash && job.Precision.ComputeBytes() == 4 ? "flash_attention_2 on fp32 inputs is not traced"

@@ -105,6 +105,7 @@ internal sealed partial class DecoderTrace
         _a = profile.Architecture;
         _job = job;
         _t = tape;
+        _t.GradReady = job.OptimizerInBackward && job.IsTraining ? StepInBackward : null;
         _amp = job.Precision.IsAmp();
         _kbit = job.KbitPrep && job.IsTraining && job.ResolvedWeightsDtype.IsQuantized();
         _c16 = job.Precision.ComputeBytes();
@@ -1027,12 +1028,26 @@ internal sealed partial class DecoderTrace
     // ---------------------------------------------------------------------------------------------------------------
     // Optimizer
 
+    /// <summary>
+    /// torchtune's optimizer_in_bwd: each trainable parameter has an optimizer of its own, stepped by a post-accumulate-grad
+    /// hook as soon as its gradient is complete, then <c>zero_grad()</c> (set_to_none): one parameter's gradient, state
+    /// creation and foreach temporaries at a time, inside backward (the step after backward finds no gradients).
+    /// </summary>
+    private void StepInBackward(Param p)
+    {
+        OptimizerStep([p]);
+        _t.Drop(p.Grad);
+        p.Grad = -1;
+    }
+
+    /// <summary>The step after backward, over every parameter with a gradient.</summary>
+    private void OptimizerStep() => OptimizerStep(_params.Where(p => p.Trainable && p.Grad >= 0).ToList());
+
     /// <summary>torch.optim.AdamW: state created lazily at the first step (exp_avg, exp_avg_sq per parameter, in order);
     /// foreach (CUDA's default) allocates <c>_foreach_sqrt(exp_avg_sqs)</c> for the whole group, freed at the end of the
     /// step; fused allocates nothing.</summary>
-    private void OptimizerStep()
+    private void OptimizerStep(List<Param> trainable)
     {
-        var trainable = _params.Where(p => p.Trainable && p.Grad >= 0).ToList();
         switch (_job.Optimizer)
         {
             case OptimizerKind.AdamW:

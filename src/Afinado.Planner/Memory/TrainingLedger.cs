@@ -28,9 +28,13 @@ internal static class TrainingLedger
         // --- Gradients -----------------------------------------------------------------------------------------------
         double gradBytes = trainBytes;
         if (job.OptimizerInBackward)
-            e.Add(new(LineKind.GradientsOneTensorAtATime, "gradients: one tensor at a time (optimizer in backward)", Phase.BackwardStart | Phase.BackwardEnd,
+            // No parameter has a gradient before the head's matmul backward (the loss's backward peaks first) unless the
+            // loss is chunked: then the later chunks' loss backward runs after the first chunk's head backward. From there
+            // on one gradient at a time, stepped and set to None by its hook (a tied head's waits for the embedding's share).
+            e.Add(new(LineKind.GradientsOneTensorAtATime, "gradients: one tensor at a time (optimizer in backward)",
+                Phase.BackwardHead | Phase.BackwardEnd | (job.LossChunks > 1 ? Phase.BackwardStart : Phase.None),
                 p.LargestTrainable * gradBytes, explain ? $"largest trainable tensor {N(p.LargestTrainable)} × {B(gradBytes)} B; freed after its step" : "",
-                "torchtune optimizer_in_bwd (memory.md §4.1b)"));
+                "torchtune optimizer_in_bwd (memory.md §4.1b; torchtune/training/memory.py register_optim_in_bwd_hooks)"));
         else
         {
             var phases = job.GradAccumulation > 1 ? Phase.Training : Phase.BackwardEnd | Phase.OptimizerStep;
@@ -404,12 +408,17 @@ internal static class TrainingLedger
             _ => 0,
         };
         if (temp > 0)
-            e.Add(new(LineKind.OptimizerTemporaries, "optimizer temporaries", job.OptimizerInBackward ? Phase.BackwardEnd : Phase.OptimizerStep, temp,
+            e.Add(new(LineKind.OptimizerTemporaries, "optimizer temporaries", !job.OptimizerInBackward ? Phase.OptimizerStep : InBackwardStepPhases(p), temp,
                 explain ? (job.Optimizer == OptimizerKind.AdamW && !cpu && !job.OptimizerInBackward
                     ? $"foreach AdamW: sqrt(exp_avg_sq) for all {N(n)} params × {B(stateBytes)} B"
                     : $"per-tensor step: largest trainable tensor {N(p.LargestTrainable)}") : "",
                 "memory.md §1.5 (HF blog: optimizer intermediates ≈ N·P); torch.optim._multi_tensor_adamw"));
     }
+
+    /// <summary>Where an optimizer-in-backward step runs: through the layers' backward and, when the head has a weight of its
+    /// own to train, right after the head's matmul backward (a tied head's gradient is complete only at the embedding).</summary>
+    private static Phase InBackwardStepPhases(ModelProfile p) =>
+        p.HeadTrainable && !p.Architecture.TiedEmbeddings ? Phase.BackwardHead | Phase.BackwardEnd : Phase.BackwardEnd;
 
     internal static void AddIf(List<LedgerEntry> e, LineKind kind, string name, Phase phases, double bytes, string formula, string source)
     {

@@ -19,6 +19,18 @@ internal static class TraceAgreement
 
     public static ModelProfile Profile(ModelArchitecture arch, Job job) => ModelProfile.Create(Fit.Planner.SelectionFor(arch, job));
 
+    /// <summary>The job is replayed (a fragmentation line, no assumed reserve) and its trace peaks within
+    /// <paramref name="tolerance"/> of the ledger.</summary>
+    public static void ReplayedAndAgrees(ModelArchitecture arch, Job job, double tolerance = 0.02)
+    {
+        var profile = Profile(arch, job);
+        Assert.Null(ReservedMemory.NotReplayed(profile, job));
+        var ledger = LedgerBuilder.Build(profile, job, DeviceKind.Gpu);
+        Assert.Contains(ledger.Runtime, e => e.Kind == LineKind.AllocatorFragmentation);
+        Assert.DoesNotContain(ledger.Runtime, e => e.Kind == LineKind.AllocatorReserve);
+        Assert.InRange(TraceOverLedger(profile, job), 1 - tolerance, 1 + tolerance);
+    }
+
     public static double TraceOverLedger(ModelProfile profile, Job job) =>
         StepTraces.For(profile, job).PeakLiveBytes / (double)(LedgerBuilder.Build(profile, job, DeviceKind.Gpu).PeakBytes + RuntimeStack.Default.WorkspaceBytes);
 }
