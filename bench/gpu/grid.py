@@ -69,6 +69,8 @@ class Case:
     decode_steps: int = 2          # decode: single-token steps after the prefill; the LAST one is reported
     kv_dtype: str = ""             # inference: KV-cache storage ("": the compute dtype; "fp8")
     snapshot: bool = False         # CUDA: write an allocator snapshot summary to OUT/snapshots/ after the measured step
+    # Added for the optimizer-in-backward rows (section 11); the default leaves every earlier row_id unchanged.
+    optimizer_in_backward: bool = False  # train: one optimizer per parameter, stepped by its post-accumulate-grad hook
 
     @property
     def row_id(self) -> str:
@@ -89,6 +91,8 @@ class Case:
         parts += [f"b{self.batch}-s{self.seq}", self.attention]
         if self.task == "train":
             parts.append(f"ckpt-{self.checkpointing}")
+            if self.optimizer_in_backward:
+                parts.append("opt-in-bwd")
         if self.phase == "decode" and self.decode_steps != 2:
             parts.append(f"steps{self.decode_steps}")
         if self.kv_dtype:
@@ -212,11 +216,14 @@ def full_grid() -> list[Case]:
         train(L3B, "fp32", 1, 1024),
     ]
     cases += reserved_cases()
+    cases += in_backward_cases()
     for c in cases:
         if c.decode_steps < 1 or (c.decode_steps != 2 and c.phase != "decode"):
             raise AssertionError(f"{c.row_id}: decode_steps={c.decode_steps} needs a decode row and at least 1 step")
         if c.kv_dtype and c.task != "infer":
             raise AssertionError(f"{c.row_id}: kv_dtype applies to inference rows only")
+        if c.optimizer_in_backward and c.task != "train":
+            raise AssertionError(f"{c.row_id}: optimizer_in_backward applies to training rows only")
     ids = [c.row_id for c in cases]
     duplicates = {i for i in ids if ids.count(i) > 1}
     if duplicates:
@@ -242,6 +249,21 @@ def reserved_cases() -> list[Case]:
     cases += [replace(c, alloc_conf=EXPANDABLE) for c in long_decodes + [ckpt_amp, eager_prefill] + big_vocab]
     cases += [replace(c, alloc_conf=MAX_SPLIT_128) for c in [eager_prefill, ckpt_amp]]
     return cases
+
+
+def in_backward_cases() -> list[Case]:
+    """11. Optimizer in backward (torchtune's optimizer_in_bwd), appended after section 10 so earlier ids never change.
+
+    Each row's twin without it runs earlier in the grid: Llama-3.2-1B pure bf16 (tied head: its gradient waits for the
+    embedding's share) and AMP with checkpointing, Llama-3.1-8B at 4 layers (untied: the head is stepped at once), and
+    TinyLlama in fp32 (the largest gradients per parameter).
+    """
+    return [
+        train(L1B, "bf16", 2, 1024, optimizer_in_backward=True),
+        train(L1B, "amp-bf16", 2, 1024, checkpointing="full", optimizer_in_backward=True),
+        train(L8B, "bf16", 1, 2048, layers=4, optimizer_in_backward=True),
+        train(TINY, "fp32", 2, 1024, optimizer_in_backward=True),
+    ]
 
 
 def shrink_for_dry_run(case: Case) -> Case:

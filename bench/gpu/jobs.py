@@ -164,6 +164,47 @@ def make_optimizer(params, case: Case, device: str):
     return torch.optim.AdamW(params, lr=1e-5, foreach=False), "for-loop"
 
 
+class InBackwardStep:
+    """torchtune's optimizer_in_bwd (torchtune/training/memory.py, register_optim_in_bwd_hooks): one optimizer per
+    trainable parameter, stepped as soon as the parameter's gradient is accumulated, then zero_grad(set_to_none=True),
+    so one gradient lives at a time. torch >= 2.1 has Tensor.register_post_accumulate_grad_hook; on older torch (the
+    CPU dry run) the same moment is a hook on the parameter's AccumulateGrad node, as torch's
+    _apply_optimizer_in_backward did before 2.1. The optimizer step after backward is then a no-op."""
+
+    def __init__(self, params, case: Case, device: str):
+        self.optimizers = {}
+        self._keep = []  # AccumulateGrad nodes hooked on older torch: kept alive with the hooks
+        impl = ""
+        for p in params:
+            self.optimizers[p], impl = make_optimizer([p], case, device)
+            if hasattr(p, "register_post_accumulate_grad_hook"):
+                p.register_post_accumulate_grad_hook(self._step)
+            else:
+                node = p.view_as(p).grad_fn.next_functions[0][0]
+                node.register_hook(lambda *_, p=p: self._step(p))
+                self._keep.append(node)
+        self.impl = impl + "+in-backward"
+
+    def _step(self, p) -> None:
+        self.optimizers[p].step()
+        self.optimizers[p].zero_grad(set_to_none=True)
+        self.stepped += 1
+
+    stepped = 0
+
+    def step(self) -> None:
+        # Called where the loop's optimizer.step() stands, after backward: every parameter must have been stepped by
+        # its hook exactly once, its gradient already gone (else the row would not measure what it says).
+        left = [p for p in self.optimizers if p.grad is not None]
+        if self.stepped != len(self.optimizers) or left:
+            raise RuntimeError(f"optimizer in backward: {self.stepped} hook steps for {len(self.optimizers)} parameters, "
+                               f"{len(left)} gradients left after backward")
+        self.stepped = 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        pass
+
+
 def autocast(case: Case, device: str):
     if case.precision == "amp-bf16":
         return torch.autocast(device_type=device, dtype=torch.bfloat16)
@@ -211,7 +252,11 @@ def keep_last_logits(model) -> tuple[dict, str]:
 def measure_train(model, case: Case, probe, device: str, vocab: int, inject_oom: bool, snapshot=None) -> dict:
     x = torch.randint(0, vocab, (case.batch, case.seq), device=device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer, impl = make_optimizer(trainable, case, device)
+    if case.optimizer_in_backward:
+        optimizer = InBackwardStep(trainable, case, device)
+        impl = optimizer.impl
+    else:
+        optimizer, impl = make_optimizer(trainable, case, device)
     model.train()
 
     def step():

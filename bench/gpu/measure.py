@@ -64,6 +64,8 @@ COLUMNS = [
     "config_file", "started_utc", "seconds",
     # appended for the reserved-memory rows (issue 14); readers look columns up by name
     "decode_steps", "kv_dtype", "alloc_expandable", "snapshot_file",
+    # appended for the optimizer-in-backward rows (section 11)
+    "optimizer_in_backward",
 ]
 
 
@@ -194,6 +196,7 @@ def case_columns(case: grid.Case, cfg: dict | None, layers: int | None, config_l
         "lora_rank": case.lora_rank or "", "lora_alpha": f"{case.lora_alpha:g}" if case.lora_rank else "",
         "lora_targets": ";".join(case.lora_targets), "lora_dropout": f"{case.lora_dropout:g}" if case.lora_rank else "",
         "decode_steps": case.decode_steps if case.phase == "decode" else "", "kv_dtype": case.kv_dtype,
+        "optimizer_in_backward": ("true" if case.optimizer_in_backward else "false") if case.task == "train" else "",
     }
     if case.alloc_conf:
         columns["alloc_conf"] = case.alloc_conf  # what the row's process had set (a subprocess's, see run_in_subprocess)

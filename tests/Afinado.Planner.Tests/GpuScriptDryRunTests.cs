@@ -34,7 +34,7 @@ public sealed class GpuScriptDryRunTests(FullDryRun dry)
         "peak_allocated_bytes", "peak_reserved_bytes", "iter1_peak_allocated_bytes", "allocated_before_bytes",
         "end_allocated_bytes", "device_used_bytes", "context_bytes", "context_warm_bytes", "peak_rss_bytes",
         "device", "gpu_name", "model_impl", "torch_version", "transformers_version", "peft_version", "config_file",
-        "alloc_conf", "decode_steps", "kv_dtype", "alloc_expandable", "snapshot_file",
+        "alloc_conf", "decode_steps", "kv_dtype", "alloc_expandable", "snapshot_file", "optimizer_in_backward",
     ];
 
     private static long L(IReadOnlyDictionary<string, string> row, string column) =>

@@ -144,6 +144,8 @@ internal static class MeasuredGpuRows
                 : null,
             AdapterDtype = method.UsesAdapters() ? Dtype(r["adapter_dtype"]) : null,
             WeightsDtype = method.UsesAdapters() ? Dtype(r["weights_dtype"]) : null,
+            // Appended for section 11's rows (torchtune's optimizer_in_bwd); older CSVs lack it.
+            OptimizerInBackward = r.GetValueOrDefault("optimizer_in_backward", "") == "true",
         };
     }
 
