@@ -54,12 +54,18 @@ public class ValidationDivergenceTests
             using var rule = LoopRules.Create(RunTests.TinyRun(1) with { Rule = LearningRule.Backprop }, new RuleContext(model, trainable, optimizer, TrainingLoop.CrossEntropy, Seed: 1));
             var loop = new TrainingLoop(options, model, trainable, optimizer, rule, new RandomSource(), store);
 
-            var result = loop.Run(new SilentProgress(), CancellationToken.None);
+            var said = new SaidLines();
+            var result = loop.Run(said, CancellationToken.None);
 
             Assert.Equal(LoopStatus.Diverged, result.Status);
             Assert.Equal(stoppedAt, result.Steps);
             Assert.Contains($"validation loss became NaN at step {stoppedAt}", result.Message);
             Assert.Contains("last good checkpoint is kept", result.Message);
+            // The advice names the loop's parameters, typed for the front end (the CLI shows its flags), neutral in the summary.
+            var advice = Assert.Single(said.Lines);
+            Assert.Equal([TrainParameters.LearningRate, TrainParameters.ClipNorm], advice.Parameters);
+            Assert.Equal(advice.ToString(), result.Message);
+            Assert.Contains("Lower learning_rate, set clip_norm", result.Message);
             // The weights that evaluated to NaN were never checkpointed.
             Assert.Equal(kept, File.ReadAllText(Path.Combine(dir, "checkpoints", "latest")).Trim());
         }
@@ -67,5 +73,14 @@ public class ValidationDivergenceTests
         {
             if (Directory.Exists(dir)) Directory.Delete(dir, true);
         }
+    }
+
+    private sealed class SaidLines : ITrainingProgress
+    {
+        public List<InputText> Lines { get; } = [];
+        public void Begin(long firstStep, long totalSteps) { }
+        public void Step(long step, double loss, double learningRate, double positionsPerSecond, TimeSpan eta) { }
+        public void Evaluated(long step, double validationLoss) { }
+        public void Message(InputText text) => Lines.Add(text);
     }
 }

@@ -89,9 +89,11 @@ public sealed class TrainingLoop
         progress.Begin(step, options.MaxSteps);
         LoopResult Diverged(string what, long atStep)
         {
-            var msg = $"{what} {LastGoodCheckpoint()} Lower --lr, set --clip-norm, or check the data.";
+            // The advice names the loop's own parameters: the front end renders them (the CLI as its flags); the run's
+            // summary keeps their neutral names.
+            InputText msg = $"{what} {LastGoodCheckpoint()} Lower {TrainParameters.LearningRate}, set {TrainParameters.ClipNorm}, or check the data.";
             progress.Message(msg);
-            return new LoopResult(LoopStatus.Diverged, atStep, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg, curve);
+            return new LoopResult(LoopStatus.Diverged, atStep, trainLoss, valLoss, valAcc, wallBefore + clock.Elapsed.TotalSeconds, forward, positions, msg.ToString(), curve);
         }
         var samples = options.BatchSize * options.GradientAccumulation;
         while (step < options.MaxSteps)
