@@ -16,12 +16,24 @@ L3B = "meta-llama/Llama-3.2-3B"
 L2_7B = "meta-llama/Llama-2-7b-hf"
 L8B = "meta-llama/Llama-3.1-8B"
 QWEN05 = "Qwen/Qwen2.5-0.5B"
+# Section 12: today's families (issue 16).
+QWEN3 = "Qwen/Qwen3-0.6B"
+GEMMA3 = "google/gemma-3-1b-it"
+QWEN3_MOE = "Qwen/Qwen3-30B-A3B"
+GPT_OSS = "openai/gpt-oss-20b"
+DEEPSEEK_V2 = "deepseek-ai/DeepSeek-V2-Lite-Chat"
+SMOLLM3 = "HuggingFaceTB/SmolLM3-3B"
+OLMO2 = "allenai/OLMo-2-1124-7B"
 
 ATTN_ONLY = ("q_proj", "k_proj", "v_proj", "o_proj")
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# Multi-head latent attention's linears (DeepSeek-V2-Lite: no query rank, so q_proj is one linear).
+MLA_ATTN = ("q_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj")
 
 SHORT_NAMES = {SMOL: "smollm2-135m", TINY: "tinyllama-1.1b", L1B: "llama3.2-1b", L3B: "llama3.2-3b",
-               L2_7B: "llama2-7b", L8B: "llama3.1-8b", QWEN05: "qwen2.5-0.5b"}
+               L2_7B: "llama2-7b", L8B: "llama3.1-8b", QWEN05: "qwen2.5-0.5b",
+               QWEN3: "qwen3-0.6b", GEMMA3: "gemma3-1b", QWEN3_MOE: "qwen3-30b-a3b", GPT_OSS: "gpt-oss-20b",
+               DEEPSEEK_V2: "deepseek-v2-lite", SMOLLM3: "smollm3-3b", OLMO2: "olmo2-7b"}
 
 # PYTORCH_CUDA_ALLOC_CONF values of the reserved-memory rows (section 10).
 EXPANDABLE = "expandable_segments:True"
@@ -217,6 +229,7 @@ def full_grid() -> list[Case]:
     ]
     cases += reserved_cases()
     cases += in_backward_cases()
+    cases += family_cases()
     for c in cases:
         if c.decode_steps < 1 or (c.decode_steps != 2 and c.phase != "decode"):
             raise AssertionError(f"{c.row_id}: decode_steps={c.decode_steps} needs a decode row and at least 1 step")
@@ -264,6 +277,30 @@ def in_backward_cases() -> list[Case]:
         train(L8B, "bf16", 1, 2048, layers=4, optimizer_in_backward=True),
         train(TINY, "fp32", 2, 1024, optimizer_in_backward=True),
     ]
+
+
+def family_cases() -> list[Case]:
+    """12. Today's families (issue 16), appended last: dense Qwen 3 (q/k norms) and Gemma 3 (5 sliding layers of 512 per
+    global one, a 262k vocabulary) at full depth; the sparse ones at 4 layers, real widths: Qwen3-30B-A3B (128 experts,
+    top 8), gpt-oss-20b in bf16 (32 experts with biases, attention sinks, alternating sliding/full layers, eager attention;
+    the MXFP4 checkpoint format is dropped, weights are random), DeepSeek-V2-Lite (multi-head latent attention, 64 routed + 2
+    shared experts after one dense layer); SmolLM3 (no RoPE on every 4th layer) and OLMo 2 at 4 layers. Each is trained
+    (full or LoRA) and served (prefill, decode), so MoE training, MLA's expanded cache and hybrid caches all get rows.
+    The CPU dry run skips them (its built-in stand-in is a Llama); only a run with transformers builds these families.
+    """
+    cases: list[Case] = []
+    for model in (QWEN3, GEMMA3):
+        cases += [train(model, "amp-bf16", 2, 1024), lora(model, 16, ALL_LINEAR, 2, 1024),
+                  prefill(model, 1, 4096), decode(model, 1, 4096)]
+    for model in (QWEN3_MOE, GPT_OSS, DEEPSEEK_V2):
+        # gpt_oss has no SDPA path in transformers (_supports_sdpa = False: its sinks join the softmax): eager.
+        kw = {"layers": 4, "attention": "eager" if model == GPT_OSS else "sdpa"}
+        attention_linears = MLA_ATTN if model == DEEPSEEK_V2 else ATTN_ONLY
+        cases += [train(model, "bf16", 1, 2048, **kw), lora(model, 16, attention_linears, 1, 2048, **kw),
+                  prefill(model, 1, 4096, **kw), decode(model, 1, 4096, **kw)]
+    cases += [lora(SMOLLM3, 16, ALL_LINEAR, 1, 2048, layers=4), prefill(SMOLLM3, 1, 4096, layers=4),
+              train(OLMO2, "amp-bf16", 1, 2048, layers=4), prefill(OLMO2, 1, 4096, layers=4)]
+    return cases
 
 
 def shrink_for_dry_run(case: Case) -> Case:

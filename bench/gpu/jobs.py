@@ -24,6 +24,10 @@ class Unsupported(Exception):
 WEIGHT_DTYPES = {"fp32": torch.float32, "amp-bf16": torch.float32, "bf16": torch.bfloat16}
 
 
+# Families the built-in model reproduces tensor for tensor (the CPU dry run's stand-in when transformers is absent).
+BUILTIN_FAMILIES = ("llama", "qwen2")
+
+
 def weights_dtype(case: Case) -> torch.dtype:
     return WEIGHT_DTYPES[case.precision]
 
@@ -41,6 +45,8 @@ def build_model(cfg: dict, case: Case, device: str, impl: str):
     """A randomly initialised causal LM from a config.json dict, built directly on `device` in the weights dtype."""
     dtype = weights_dtype(case)
     if impl == "builtin":
+        if cfg.get("model_type") not in BUILTIN_FAMILIES:
+            raise Unsupported(f"the built-in model is a Llama (and Qwen 2's biases); {cfg.get('model_type')} needs transformers")
         from builtin_llama import BuiltinLlamaForCausalLM
         # Built in place (device context on torch >= 2.0, default dtype) so an 8B model never passes through host RAM.
         previous = torch.get_default_dtype()

@@ -130,6 +130,22 @@ def config_path(configs_dir: str, model_id: str) -> str:
     return os.path.join(configs_dir, model_id.replace("/", "--") + ".json")
 
 
+def reduce_depth(cfg: dict, layers: int) -> dict:
+    """The config with `layers` decoder layers at real widths, as the planner reads such a row (MeasuredGpuRows.Reduced):
+    per-layer lists cut to the first `layers` (layer_types, no_rope_layers), mlp_only_layers kept below it, and a
+    checkpoint's quantization_config and remote-code map dropped (random weights in the row's dtype, built by
+    transformers' own classes)."""
+    out = dict(cfg, num_hidden_layers=layers)
+    for key in ("layer_types", "no_rope_layers"):
+        if isinstance(out.get(key), list):
+            out[key] = out[key][:layers]
+    if isinstance(out.get("mlp_only_layers"), list):
+        out["mlp_only_layers"] = [i for i in out["mlp_only_layers"] if i < layers]
+    out.pop("quantization_config", None)
+    out.pop("auto_map", None)
+    return out
+
+
 def shrink_config(cfg: dict, layers: int) -> dict:
     """Dry run: the same family and GQA ratio at tiny widths, so CPU jobs take milliseconds."""
     heads = cfg["num_attention_heads"]
@@ -224,7 +240,9 @@ def load_config(configs_dir: str, model_id: str, layers: int | None, dry_run: bo
         cfg = json.load(f)
     config_layers = int(cfg["num_hidden_layers"])
     layers = layers or config_layers
-    cfg = shrink_config(cfg, layers) if dry_run else dict(cfg, num_hidden_layers=layers)
+    cfg = reduce_depth(cfg, layers)
+    if dry_run:
+        cfg = shrink_config(cfg, layers)
     name = os.path.basename(path)[:-len(".json")]
     name += (f".L{layers}" if layers != config_layers else "") + (".dry" if dry_run else "") + ".json"
     return cfg, name, config_layers

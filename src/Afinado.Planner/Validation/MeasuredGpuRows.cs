@@ -152,10 +152,28 @@ internal static class MeasuredGpuRows
     /// <summary>The catalog config with the row's layer count (rows reduce depth at real widths).</summary>
     private static ModelArchitecture? Architecture(Dictionary<string, string> r)
     {
-        var node = JsonNode.Parse(ModelCatalog.ConfigJson(r["model"]))!.AsObject();
-        node["num_hidden_layers"] = (int)Number(r, "layers");
+        var node = Reduced(JsonNode.Parse(ModelCatalog.ConfigJson(r["model"]))!.AsObject(), (int)Number(r, "layers"));
         var arch = HfConfigReader.Parse(node.ToJsonString(), $"{r["model"]} ({r["layers"]} layers)");
         return arch.HiddenSize == (int)Number(r, "hidden_size") && arch.VocabSize == (int)Number(r, "vocab_size") ? arch : null;
+    }
+
+    /// <summary>
+    /// A config at <paramref name="layers"/> decoder layers as bench/gpu/measure.py builds it (<c>reduce_depth</c>): the
+    /// per-layer lists cut to the first layers (<c>layer_types</c>, <c>no_rope_layers</c>), <c>mlp_only_layers</c> kept
+    /// below the count, the checkpoint's <c>quantization_config</c> and <c>auto_map</c> dropped (random weights in the
+    /// row's dtype, transformers' own classes).
+    /// </summary>
+    internal static JsonObject Reduced(JsonObject config, int layers)
+    {
+        config["num_hidden_layers"] = layers;
+        foreach (string key in (string[])["layer_types", "no_rope_layers"])
+            if (config[key] is JsonArray list)
+                config[key] = new JsonArray(list.Take(layers).Select(n => n?.DeepClone()).ToArray());
+        if (config["mlp_only_layers"] is JsonArray mlpOnly)
+            config["mlp_only_layers"] = new JsonArray(mlpOnly.Where(n => n is not null && n.GetValue<int>() < layers).Select(n => n!.DeepClone()).ToArray());
+        config.Remove("quantization_config");
+        config.Remove("auto_map");
+        return config;
     }
 
     private static DType? Dtype(string torchName) => torchName switch
