@@ -308,7 +308,6 @@ public class QuantizedCheckpointTests
     [InlineData("hqq")]
     [InlineData("quanto")]
     [InlineData("eetq")]
-    [InlineData("compressed-tensors")]
     [InlineData("fbgemm_fp8")]
     public void An_unknown_method_names_the_key_and_the_fix(string method)
     {
@@ -316,6 +315,21 @@ public class QuantizedCheckpointTests
         Assert.Equal("config.json: quantization_config.quant_method", e.Field);
         Assert.Contains(method, e.Problem);
         Assert.Contains("gptq, awq or bitsandbytes", e.Fix);
+    }
+
+    [Fact]
+    public void A_compressed_tensors_checkpoint_says_why_it_is_not_planned_and_what_to_plan()
+    {
+        var section = new JsonObject
+        {
+            ["quant_method"] = "compressed-tensors", ["format"] = "pack-quantized", ["quantization_status"] = "compressed",
+            ["ignore"] = new JsonArray("lm_head"),
+        };
+        var e = Assert.Throws<InputError>(() => WithQuantization("meta-llama/Llama-3.1-8B-Instruct", section));
+        Assert.Equal("config.json: quantization_config.quant_method", e.Field);
+        Assert.Contains("depends on the compressed-tensors release", e.Problem);
+        Assert.Contains("original 16-bit model", e.Fix);
+        Assert.Equal([JobParameters.WeightsDtype], e.FixText.Parameters);
     }
 
     [Fact]

@@ -305,6 +305,7 @@ public static class CheckpointQuantization
             "gptq" => Gptq(c, q),
             "awq" => Awq(c, q),
             "bitsandbytes" => BitsAndBytes(c, q),
+            "compressed-tensors" => throw CompressedTensors(c),
             _ => throw c.Invalid("quantization_config.quant_method",
                 $"\"{Short(method)}\" is not modelled for {arch.ModelType}",
                 $"Plan a checkpoint quantized with gptq, awq or bitsandbytes, or a 16-bit export without quantization_config " +
@@ -313,6 +314,20 @@ public static class CheckpointQuantization
         CheckShapes(c, checkpoint, arch);
         return checkpoint;
     }
+
+    /// <summary>
+    /// llm-compressor's checkpoints. Their bytes on disk are known, but what transformers holds depends on the
+    /// compressed-tensors release, which a config does not name: CompressedLinear decompressed the weight at every forward
+    /// (compressed-tensors PR #109, 2024), then once at the first forward, keeping it (PR #266, March 2025), and was
+    /// removed in March 2026 (PR #610), the model decompressed to plain Linear weights after loading. Planning one of
+    /// those would be a guess presented as a figure, so the error says which and what to plan instead.
+    /// </summary>
+    private static InputError CompressedTensors(ConfigFields c) => c.Invalid("quantization_config.quant_method",
+        "\"compressed-tensors\" (llm-compressor) is not planned: what transformers holds depends on the compressed-tensors " +
+        "release, which the config does not name (decompressed at every forward in 2024, once at the first forward and kept " +
+        "from March 2025, decompressed to the model's dtype after loading since CompressedLinear was removed in March 2026)",
+        $"Plan the original 16-bit model, which is what recent releases hold after loading (choose another storage with " +
+        $"{JobParameters.WeightsDtype}), or a gptq, awq or bitsandbytes checkpoint; vLLM serves the compressed weights as they are.");
 
     private static QuantizedCheckpoint Gptq(ConfigFields c, JsonElement q)
     {
