@@ -28,11 +28,13 @@ internal static class TrainingLedger
         // --- Gradients -----------------------------------------------------------------------------------------------
         double gradBytes = trainBytes;
         if (job.OptimizerInBackward)
-            // No parameter has a gradient before the head's matmul backward (the loss's backward peaks first) unless the
-            // loss is chunked: then the later chunks' loss backward runs after the first chunk's head backward. From there
-            // on one gradient at a time, stepped and set to None by its hook (a tied head's waits for the embedding's share).
+            // No parameter has a gradient before the head's matmul backward: the loss's backward peaks first. A chunked loss
+            // changes nothing here: every chunk's cross-entropy node was created after every chunk's head matmul, so the
+            // engine (ready nodes by sequence number, highest first) runs all of the loss's backward before any head's.
+            // From there on one gradient at a time, stepped and set to None by its hook (a tied head's waits for the
+            // embedding's share).
             e.Add(new(LineKind.GradientsOneTensorAtATime, "gradients: one tensor at a time (optimizer in backward)",
-                Phase.BackwardHead | Phase.BackwardEnd | (job.LossChunks > 1 ? Phase.BackwardStart : Phase.None),
+                Phase.BackwardHead | Phase.BackwardEnd,
                 p.LargestTrainable * gradBytes, explain ? $"largest trainable tensor {N(p.LargestTrainable)} × {B(gradBytes)} B; freed after its step" : "",
                 "torchtune optimizer_in_bwd (memory.md §4.1b; torchtune/training/memory.py register_optim_in_bwd_hooks)"));
         else
