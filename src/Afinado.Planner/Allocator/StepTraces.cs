@@ -1066,10 +1066,21 @@ internal sealed partial class DecoderTrace
                 foreach (var p in trainable.Where(p => p.ExpAvg < 0)) p.ExpAvg = _t.New(p.Nbytes);
                 break;
             case OptimizerKind.AdamW8bit:
+                // bitsandbytes Optimizer8bit.init_state: state1 and state2 in uint8 with one fp32 absmax per block of 256
+                // each, or two fp32 states for a tensor under 4,096 elements.
                 foreach (var p in trainable.Where(p => p.ExpAvg < 0))
                 {
+                    if (p.Elements < ModelProfile.EightBitMinSize)
+                    {
+                        p.ExpAvg = _t.New(4 * p.Elements);
+                        p.ExpAvgSq = _t.New(4 * p.Elements);
+                        continue;
+                    }
                     p.ExpAvg = _t.New(p.Elements);
                     p.ExpAvgSq = _t.New(p.Elements);
+                    long absmax = 4 * ((p.Elements + ModelProfile.EightBitBlock - 1) / ModelProfile.EightBitBlock);
+                    _t.New(absmax);
+                    _t.New(absmax);
                 }
                 break;
             case OptimizerKind.Adafactor:

@@ -92,7 +92,7 @@ public sealed class ModelProfile
             {
                 TrainableBase += elements;
                 LargestTrainable = Math.Max(LargestTrainable, elements);
-                if (elements < 4096) SmallTrainable += elements;
+                CountEightBitState(elements);
                 FactoredElements += t.Shape.Length == 2 ? t.Shape[0] + t.Shape[1] : elements;
             }
             else if (quantizable) FrozenQuantizable += elements;
@@ -193,7 +193,7 @@ public sealed class ModelProfile
             foreach (long other in (ReadOnlySpan<long>)[stack.Rows, stack.Columns])
             {
                 LargestTrainable = Math.Max(LargestTrainable, rank * other);
-                if (rank * other < 4096) SmallTrainable += rank * other;
+                CountEightBitState(rank * other);
                 FactoredElements += rank + other;
             }
         }
@@ -206,7 +206,7 @@ public sealed class ModelProfile
                 {
                     long elements = loraConfig.Rank * other;
                     LargestTrainable = Math.Max(LargestTrainable, elements);
-                    if (elements < 4096) SmallTrainable += elements;
+                    CountEightBitState(elements);
                     FactoredElements += loraConfig.Rank + other;
                 }
             }
@@ -273,7 +273,23 @@ public sealed class ModelProfile
     public long LargestQuantizableLinear { get; }
     public long LargestTrainable { get; }
     /// <summary>Trainable elements in tensors under 4,096 elements (bitsandbytes keeps their state in 32 bits).</summary>
-    public long SmallTrainable { get; }
+    public long SmallTrainable { get; private set; }
+    /// <summary>bitsandbytes' 8-bit optimizer blocks over the other trainable tensors: ⌈n / 256⌉ each, one fp32 absmax per
+    /// block and state (blocks of 256 since bitsandbytes 0.44, PR #1365; 2,048 before).</summary>
+    public long EightBitStateBlocks { get; private set; }
+
+    /// <summary>A trainable tensor of <paramref name="elements"/>, as bitsandbytes' 8-bit optimizers size its state
+    /// (<c>Optimizer8bit.init_state</c>: under <c>min_8bit_size</c> = 4,096 elements, two fp32 states).</summary>
+    private void CountEightBitState(long elements)
+    {
+        if (elements < EightBitMinSize) SmallTrainable += elements;
+        else EightBitStateBlocks += (elements + EightBitBlock - 1) / EightBitBlock;
+    }
+
+    /// <summary>bitsandbytes: tensors under this many elements keep 32-bit optimizer state.</summary>
+    public const long EightBitMinSize = 4096;
+    /// <summary>bitsandbytes' blockwise 8-bit optimizer block (0.44 and later).</summary>
+    public const long EightBitBlock = 256;
     /// <summary>Adafactor's factored second-moment size: rows + columns per matrix, every element of a vector.</summary>
     public long FactoredElements { get; }
     public long HeadElements { get; }

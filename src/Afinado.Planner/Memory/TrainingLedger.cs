@@ -386,12 +386,12 @@ internal static class TrainingLedger
             case OptimizerKind.AdamW8bit or OptimizerKind.PagedAdamW8bit:
                 {
                     long small = p.SmallTrainable, big = n - small;
-                    double bytes = big * (2 + 2 * 4.0 / 2048) + small * 8.0;
+                    double bytes = big * 2.0 + p.EightBitStateBlocks * 2 * 4.0 + small * 8.0;
                     bool paged = job.Optimizer == OptimizerKind.PagedAdamW8bit;
                     e.Add(new(paged ? LineKind.OptimizerStatePaged : LineKind.OptimizerState, paged ? "optimizer: paged 8-bit AdamW (unified memory, evictable)" : "optimizer: 8-bit AdamW states",
                         paged ? Phase.None : Phase.Training, bytes,
-                        explain ? $"{N(big)} × (2 × 1 B + absmax fp32 per 2048) + {N(small)} small-tensor params × 8 B (kept 32-bit)" + (paged ? "; cudaMallocManaged, outside PyTorch's allocator" : "") : "",
-                        "memory.md §1.5 (bitsandbytes 8-bit states; paged optimizers)"));
+                        explain ? $"{N(big)} × 2 × 1 B + {N(p.EightBitStateBlocks)} blocks of 256 × 2 × 4 B absmax + {N(small)} small-tensor params × 8 B (kept 32-bit)" + (paged ? "; cudaMallocManaged, outside PyTorch's allocator" : "") : "",
+                        "memory.md §1.5 (bitsandbytes 8-bit states; paged optimizers); bitsandbytes Optimizer8bit.init_state (blocks of 256 since 0.44, PR #1365)"));
                     break;
                 }
             case OptimizerKind.Adafactor:
