@@ -9,8 +9,9 @@ namespace Afinado.Planner.Tests.Allocator;
 /// <summary>
 /// torchtune's optimizer_in_bwd (<c>--optimizer-in-backward</c>) is traced: each parameter's step and <c>zero_grad()</c>
 /// run in a post-accumulate-grad hook as soon as its gradient is complete, so the step is replayed instead of given the
-/// 5 % reserve. The trace must peak where the ledger (gradients one tensor at a time, per-tensor temporaries) does, and
-/// must never hold more than one complete gradient.
+/// 5 % reserve. The trace must peak where the ledger (gradients one tensor at a time, per-tensor temporaries) does; the
+/// tape steps a weight used twice (a tied head) once, after its last use; and the step in backward holds far less than
+/// the step after it.
 /// </summary>
 public class OptimizerInBackwardTraceTests
 {
