@@ -8,7 +8,8 @@ namespace Afinado.Planner.Fit;
 /// <summary>
 /// Changes that would make a job fit, each re-planned through the same ledger and judged by the same verdict
 /// (<see cref="FitCheck"/>). Ranked: the ones that fit come first, in order of how little they change training (SDPA,
-/// checkpointing, smaller micro-batch with accumulation, 8-bit optimizer, double-quantized NF4, LoRA, QLoRA, and last
+/// checkpointing, smaller micro-batch with accumulation, the optimizer step in backward, 8-bit optimizer, LoRA,
+/// double-quantized NF4, QLoRA, and last
 /// a shorter sequence, which changes the data); then, if none fits alone, the same changes applied cumulatively in that
 /// order until the job fits (the shorter sequence recomputed for the changes before it); the rest follow by total bytes.
 /// </summary>
@@ -25,6 +26,12 @@ internal static class FixFinder
             bool backprop = job.Rule == LearningRule.Backprop;
             if (backprop && job.Checkpointing == Checkpointing.None) singles.Add((Change(JobParameters.Checkpointing, "full"), job with { Checkpointing = Checkpointing.Full }));
             if (backprop && job.Batch > 1) singles.Add(MicroBatch(profile, job, device, kind));
+            // torchtune's optimizer_in_bwd: each parameter steps as soon as its gradient is complete and frees it, so the step
+            // holds one gradient instead of all of them, with the same updates (but no accumulation and no clipping by the
+            // global gradient norm). Worth offering where the gradients are the model's size: not for adapters. On a GPU,
+            // where its step is traced and replayed.
+            if (backprop && kind == DeviceKind.Gpu && !job.OptimizerInBackward && job.GradAccumulation == 1 && !job.Method.UsesAdapters())
+                singles.Add((new ParameterChange(new Setting(JobParameters.OptimizerInBackward)), job with { OptimizerInBackward = true }));
             if (job.Optimizer == OptimizerKind.AdamW && !job.Method.UsesAdapters() && job.Rule != LearningRule.EsDirect) singles.Add((Change(JobParameters.Optimizer, "adamw-8bit"), job with { Optimizer = OptimizerKind.AdamW8bit }));
             // LoRA trains on either device (TorchSharp's CPU trainer too); QLoRA's NF4 kernels need CUDA.
             if (!job.Method.UsesAdapters())
@@ -51,7 +58,10 @@ internal static class FixFinder
             bool fits = false;
             foreach (var (change, changed) in singles)
             {
-                current = Merge(current, job, changed);
+                var merged = Merge(current, job, changed);
+                // The step in backward and accumulation exclude each other: whichever came first in the ranking stays.
+                if (merged.OptimizerInBackward && merged.GradAccumulation > 1) continue;
+                current = merged;
                 // A later change of the same parameter replaces the earlier one (method lora, then method qlora).
                 applied.RemoveAll(a => a.Settings[0].Parameter == change.Settings[0].Parameter);
                 applied.Add(change);

@@ -104,6 +104,32 @@ public class FitTests
     }
 
     [Fact]
+    public void Full_finetuning_is_offered_the_optimizer_step_in_backward_where_it_saves_the_gradients()
+    {
+        // Llama-3.1-8B in pure bf16 at 16k tokens on an H100: checkpointing alone leaves every gradient and the foreach
+        // temporaries at the step (about 75 GiB of weights, gradients, states and temporaries); stepping each parameter
+        // in backward as well fits.
+        var h100 = GpuCatalog.Get("h100");
+        var job = new Job { Method = TrainingMethod.Full, Precision = Precision.Bf16, Batch = 1, Seq = 16384 };
+        var p = Plan(Llama31_8B, job, h100);
+        Assert.False(p.Verdicts[0].Fits);
+        var inBackward = new Setting(JobParameters.OptimizerInBackward);
+        Assert.Contains(p.Fixes, f => f.Change.Settings.SequenceEqual([inBackward]));
+        var combined = p.Fixes.First(f => f.Fits);
+        Assert.Contains(inBackward, combined.Change.Settings);
+        Assert.True(combined.Job.OptimizerInBackward);
+        var checkpointingAlone = p.Fixes.Single(f => f.Change.Settings.SequenceEqual([new Setting(JobParameters.Checkpointing, "full")]));
+        Assert.True(combined.TotalBytes < checkpointingAlone.TotalBytes);
+        // Not offered where it cannot apply or saves little: with accumulation, for adapters.
+        foreach (var other in new[] { job with { GradAccumulation = 4 }, job with { Method = TrainingMethod.Lora, Batch = 8 } })
+        {
+            var fixes = Plan(Llama31_8B, other, h100).Fixes;
+            Assert.NotEmpty(fixes);
+            Assert.DoesNotContain(fixes, f => f.Change.Settings.Contains(inBackward));
+        }
+    }
+
+    [Fact]
     public void Qlora_defaults_to_double_quantized_nf4_as_current_recipes_do() =>
         Assert.Equal(DType.Nf4Dq, new Job { Method = TrainingMethod.QLora }.ResolvedWeightsDtype);
 
