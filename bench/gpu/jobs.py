@@ -179,6 +179,7 @@ class InBackwardStep:
 
     def __init__(self, params, case: Case, device: str):
         self.optimizers = {}
+        self.stepped = 0  # hook steps since the last check in step()
         self._keep = []  # AccumulateGrad nodes hooked on older torch: kept alive with the hooks
         impl = ""
         for p in params:
@@ -195,8 +196,6 @@ class InBackwardStep:
         self.optimizers[p].step()
         self.optimizers[p].zero_grad(set_to_none=True)
         self.stepped += 1
-
-    stepped = 0
 
     def step(self) -> None:
         # Called where the loop's optimizer.step() stands, after backward: every parameter must have been stepped by

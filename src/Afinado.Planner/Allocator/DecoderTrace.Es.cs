@@ -38,7 +38,7 @@ internal sealed partial class DecoderTrace
             foreach (var p in trainable) p.Grad = _t.New(p.Nbytes);
             _t.Drop(sum);
             OptimizerStep();
-            foreach (var p in trainable) { _t.Drop(p.Grad); p.Grad = -1; }
+            foreach (var p in trainable) ZeroGrad(p);
         }
         _t.Drop(ids, epsilon);
     }

@@ -271,8 +271,7 @@ internal sealed partial class DecoderTrace
                 _heldChunks.Clear();
             }
             OptimizerStep();
-            foreach (var p in _params)
-                if (p.Grad >= 0) { _t.Drop(p.Grad); p.Grad = -1; }
+            foreach (var p in _params) ZeroGrad(p);
         }
     }
 
@@ -1036,6 +1035,13 @@ internal sealed partial class DecoderTrace
     private void StepInBackward(Param p)
     {
         OptimizerStep([p]);
+        ZeroGrad(p);
+    }
+
+    /// <summary><c>zero_grad(set_to_none=True)</c> for one parameter: its <c>.grad</c> released.</summary>
+    private void ZeroGrad(Param p)
+    {
+        if (p.Grad < 0) return;
         _t.Drop(p.Grad);
         p.Grad = -1;
     }
