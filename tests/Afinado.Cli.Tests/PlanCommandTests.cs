@@ -11,7 +11,10 @@ public class PlanCommandTests
         // The "does not exist" error for --model points here, so it must exist and list what --model accepts.
         var (code, output, _) = await CliRun.Run("plan", "--list-models");
         Assert.Equal(0, code);
-        var ids = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[0]).ToList();
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var ids = lines.Select(l => l.Split(' ')[0]).ToList();
+        // The model_type column starts at the same place on every line, however long the id.
+        Assert.Single(lines.Select(l => l.IndexOf(' ' + l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1] + ' ', StringComparison.Ordinal)).Distinct());
         Assert.Equal(Afinado.Planner.Catalog.ModelCatalog.Ids.Count, ids.Count);
         foreach (var id in ids) Assert.Contains((await CliRun.Run("plan", "--model", id, "--gpu", "h100", "--json")).Code, new[] { CliApp.ExitOk, CliApp.ExitDoesNotFit });
     }
@@ -27,6 +30,17 @@ public class PlanCommandTests
         Assert.Contains("peak", output);
         Assert.Contains("trainable params:", output);
         Assert.Contains("RTX 4090", output);
+    }
+
+    [Fact]
+    public async Task When_no_change_fits_one_gpu_the_plan_says_so_and_points_to_the_gpu_search()
+    {
+        // gpt-oss-20b's bf16 experts stay 16-bit under bitsandbytes (fused parameters, not nn.Linear): nothing tried fits 24 GB.
+        var (code, output, _) = await Run("plan", "--model", "openai/gpt-oss-20b", "--gpu", "rtx4090");
+        Assert.Equal(CliApp.ExitDoesNotFit, code);
+        Assert.Contains("None of these fits one RTX 4090", output);
+        Assert.Contains("--fewest-gpus", output);
+        Assert.DoesNotContain("None of these fits", (await Run("plan", "--gpu", "rtx4090")).Out);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Afinado.Planner.Devices;
 using Afinado.Planner.Memory;
 
 namespace Afinado.Cli.Tests;
@@ -60,6 +61,23 @@ public class PlanParallelTests
         Assert.True(alternatives.Count >= 5);
         Assert.True(alternatives[0]!["fits"]!.GetValue<bool>());
         Assert.True(json["gpu_search"]!["value"]!.GetValue<int>() >= 1);
+    }
+
+    [Fact]
+    public async Task A_fewest_gpus_search_that_finds_no_count_says_so_and_names_the_floor()
+    {
+        // gpt-oss-20b LoRA with eager attention (its sinks have no SDPA) saves b·a·s² probabilities per layer: at 2048 tokens
+        // the micro-batch's activations alone exceed a 24 GB card, and data parallelism does not shard them.
+        var (code, stdout, stderr) = await Run("--model", "openai/gpt-oss-20b", "--method", "lora", "--gpu", "rtx4090", "--fewest-gpus", "--json");
+        Assert.Equal(CliApp.ExitDoesNotFit, code);
+        var search = JsonNode.Parse(stdout)!["gpu_search"]!;
+        Assert.Null(search["value"]);
+        Assert.Equal(1024, search["searched_up_to"]!.GetValue<int>());
+        long floor = search["lowest_gpu_peak_bytes"]!.GetValue<long>();
+        Assert.True(floor > GpuCatalog.Get("rtx4090").CapacityBytes);
+        Assert.Equal(1024, search["lowest_layout"]!["gpus"]!.GetValue<int>());
+        Assert.Contains("no count up to 1024 runs it", stderr);
+        Assert.Contains("More GPUs do not lower it", stderr);
     }
 
     [Theory]

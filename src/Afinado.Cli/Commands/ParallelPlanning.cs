@@ -31,8 +31,9 @@ internal static class ParallelPlanning
     public static LayoutRequest Request(ParseResult p, LayoutOptions o) =>
         new(o.Layout(p), o.ShardingGiven(p), o.WantsFsdp(p), o.CpuBytesPerNode(p), p.GetValue(o.FewestGpus), p.GetValue(o.GpusPerNode));
 
-    public static void WriteTable(IReadOnlyList<ParallelVerdict> verdicts, LayoutSearchResult? fewest, TextWriter writer)
+    public static void WriteTable(MultiGpuPlan multi, TextWriter writer)
     {
+        var (verdicts, fewest) = (multi.Verdicts, multi.Fewest);
         var console = Show.Console(writer);
         if (Console.IsOutputRedirected || writer != Console.Out) console.Profile.Width = 180;
         var first = verdicts[0];
@@ -79,5 +80,15 @@ internal static class ParallelPlanning
         }
         if (fewest is not null)
             console.MarkupLine($"Fewest GPUs: [bold]{fewest.Gpus}[/] ({Show.Markup(fewest.Chosen!.Layout.Describe())})");
+        if (multi.FewestNotFound is { } none)
+        {
+            // Say why no count is enough: the floor more GPUs leave, and its largest part at the peak.
+            var lowest = none.Ranked[0].Ledger;
+            var largest = lowest.Gpu.Where(e => (e.Phases & lowest.GpuPeakPhase) != 0).MaxBy(e => e.Bytes);
+            console.MarkupLine($"[red]Fewest GPUs: no count up to {none.Gpus} runs it on {Show.Markup(first.Device.Name)}[/] ({ByteSize.Format(first.Device.CapacityBytes)} usable): " +
+                $"on {none.Gpus} GPUs the lowest per-GPU peak is {ByteSize.Format(lowest.GpuPeakBytes)} ({Show.Markup(lowest.Layout.Describe())})" +
+                (largest is null ? "" : $", of which {Show.Markup(largest.Name)} is {ByteSize.Format(largest.RoundedBytes)}") +
+                ". More GPUs do not lower it; the single-GPU fixes above (checkpointing, a shorter sequence) and --tp do.");
+        }
     }
 }

@@ -47,7 +47,7 @@ public static class PlanCommand
                 // Layout flags are checked before anything is printed: a bad --gpus/--tp/--nodes gets its error alone.
                 var multi = MultiGpuPlanner.Create(plan, ParallelPlanning.Request(parse, par), devices, EngineFamily.DeepSpeed);
                 PlanTable.Write(plan, asJson ? error : output);
-                ParallelPlanning.WriteTable(multi.Verdicts, multi.Fewest, asJson ? error : output);
+                ParallelPlanning.WriteTable(multi, asJson ? error : output);
                 if (asJson) output.WriteLine(PlanJson.Serialize(multi, CliFlags.Of));
                 return multi.FitsAny ? CliApp.ExitOk : CliApp.ExitDoesNotFit;
             }
@@ -70,9 +70,12 @@ public static class PlanCommand
     /// <summary>The catalog, one model per line: what `--model ID` accepts without a config.json.</summary>
     private static int ListModels(TextWriter output)
     {
-        foreach (var e in Afinado.Planner.Catalog.ModelCatalog.Entries)
+        var entries = Afinado.Planner.Catalog.ModelCatalog.Entries;
+        // Columns as wide as their longest entry, so that long ids (Llama 4 Maverick's) keep the columns aligned.
+        int idWidth = entries.Max(e => e.Id.Length), typeWidth = entries.Max(e => e.ModelType.Length);
+        foreach (var e in entries)
             output.WriteLine(FormattableString.Invariant(
-                $"{e.Id,-42} {e.ModelType,-12} {e.Parameters / 1e9,8:0.00}B{(e.ActiveParameters != e.Parameters ? $" ({e.ActiveParameters / 1e9:0.00}B active)" : "")}"));
+                $"{e.Id.PadRight(idWidth)} {e.ModelType.PadRight(typeWidth)} {e.Parameters / 1e9,8:0.00}B{(e.ActiveParameters != e.Parameters ? $" ({e.ActiveParameters / 1e9:0.00}B active)" : "")}"));
         return CliApp.ExitOk;
     }
 }

@@ -18,7 +18,8 @@ internal static class FixFinder
     public static IReadOnlyList<FitFix> Find(ModelArchitecture arch, ModelProfile profile, Job job, Device device, DeviceKind kind)
     {
         var singles = new List<(ParameterChange Change, Job Job)>();
-        if (job.Attention == AttentionKernel.Eager) singles.Add((Change(JobParameters.Attention, "sdpa"), job with { Attention = AttentionKernel.Sdpa }));
+        // Without an SDPA path (gpt_oss's sinks) transformers runs eager whatever is asked: SDPA is no change to offer.
+        if (job.Attention == AttentionKernel.Eager && arch.SupportsSdpa) singles.Add((Change(JobParameters.Attention, "sdpa"), job with { Attention = AttentionKernel.Sdpa }));
         if (job.IsTraining)
         {
             // Rules other than backprop keep no graph across blocks (nothing to checkpoint) and run a step's micro-batches as

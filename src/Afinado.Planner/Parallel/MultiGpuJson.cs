@@ -67,5 +67,18 @@ internal static class MultiGpuJson
             ParallelJson.Layout(fewest.Chosen!.Layout).WriteTo(w);
             w.WriteEndObject();
         }
+        else if (multi.FewestNotFound is { } none)
+        {
+            // No count runs the job: value null, and the floor more GPUs do not lower.
+            var lowest = none.Ranked[0];
+            w.WriteStartObject("gpu_search");
+            w.WriteString("parameter", "gpus");
+            w.WriteNull("value");
+            w.WriteNumber("searched_up_to", none.Gpus);
+            w.WriteNumber("lowest_gpu_peak_bytes", lowest.Ledger.GpuPeakBytes);
+            w.WritePropertyName("lowest_layout");
+            ParallelJson.Layout(lowest.Layout).WriteTo(w);
+            w.WriteEndObject();
+        }
     }
 }

@@ -27,6 +27,11 @@ public sealed record ParallelVerdict(Device Device, ParallelLedger Ledger, bool 
 public sealed record MultiGpuPlan(Plan Plan, IReadOnlyList<ParallelVerdict> Verdicts, LayoutSearchResult? Fewest)
 {
     public bool FitsAny => Verdicts.Any(v => v.Fits);
+
+    /// <summary>A <c>--fewest-gpus</c> search that found no count: the largest count it tried (<see cref="FewestGpuLimit"/>),
+    /// every layout ranked by per-GPU peak. Its lowest peak is what more GPUs do not shard (the micro-batch's activations,
+    /// the gathered layers, the runtime).</summary>
+    public LayoutSearchResult? FewestNotFound { get; init; }
 }
 
 /// <summary>
@@ -39,8 +44,16 @@ public static class MultiGpuPlanner
     {
         var verdicts = Verdicts(plan, request, devices, family);
         var fewest = request.SearchFewestGpus ? FewestGpus(plan, request, verdicts[0].Device, family) : null;
-        return new MultiGpuPlan(plan, verdicts, fewest);
+        return new MultiGpuPlan(plan, verdicts, fewest)
+        {
+            FewestNotFound = request.SearchFewestGpus && fewest is null ? ParallelSearch.OnLargestCount(PlanBridge.FromPlan(plan), verdicts[0].Device.CapacityBytes,
+                request.CpuBytesPerNode, request.GpusPerNodeForSearch, FewestGpuLimit, request.WantsFsdp ? EngineFamily.Fsdp : family,
+                request.Layout.TensorParallel, request.Layout.SequenceParallel, request.Layout.ExpertParallel) : null,
+        };
     }
+
+    /// <summary>The most GPUs a <c>--fewest-gpus</c> search tries.</summary>
+    public const int FewestGpuLimit = 1024;
 
     public static IReadOnlyList<ParallelVerdict> Verdicts(Plan plan, LayoutRequest request, IReadOnlyList<Device> devices, EngineFamily family)
     {
@@ -67,9 +80,9 @@ public static class MultiGpuPlanner
         return result;
     }
 
-    /// <summary>The smallest GPU count of <paramref name="device"/>'s type that runs the job (null when none up to 1024).</summary>
+    /// <summary>The smallest GPU count of <paramref name="device"/>'s type that runs the job (null when none up to <see cref="FewestGpuLimit"/>).</summary>
     public static LayoutSearchResult? FewestGpus(Plan plan, LayoutRequest request, Device device, EngineFamily family) =>
         ParallelSearch.SmallestGpuCount(PlanBridge.FromPlan(plan), device.CapacityBytes, request.CpuBytesPerNode, request.GpusPerNodeForSearch,
-            1024, request.WantsFsdp ? EngineFamily.Fsdp : family, request.Layout.TensorParallel, request.Layout.SequenceParallel,
+            FewestGpuLimit, request.WantsFsdp ? EngineFamily.Fsdp : family, request.Layout.TensorParallel, request.Layout.SequenceParallel,
             request.Layout.ExpertParallel);
 }

@@ -117,4 +117,16 @@ public static class ParallelSearch
         }
         return null;
     }
+
+    /// <summary>The search on the largest count <see cref="SmallestGpuCount"/> tries (every candidate, none chosen when none
+    /// fits): when no count runs the job, its lowest per-GPU peak is the floor that more GPUs do not lower.</summary>
+    public static LayoutSearchResult OnLargestCount(ParallelJob job, long gpuCapacityBytes, long? cpuBytesPerNode, int gpusPerNode = 8,
+        int maxGpus = 1024, EngineFamily family = EngineFamily.DeepSpeed, int tensorParallel = 1, bool sequenceParallel = false, int expertParallel = 1)
+    {
+        var (gpus, nodes) = GpuCounts(gpusPerNode, maxGpus, tensorParallel).LastOrDefault();
+        if (gpus == 0)
+            throw new InputError(LayoutParameters.GpusPerNode, $"no GPU count up to {maxGpus} is a multiple of the tensor-parallel degree {tensorParallel}",
+                $"Give {LayoutParameters.GpusPerNode} a multiple of {tensorParallel}.");
+        return OnAllGpus(job, gpus, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel, expertParallel);
+    }
 }

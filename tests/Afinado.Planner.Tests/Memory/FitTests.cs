@@ -153,4 +153,17 @@ public class FitTests
         Assert.Equal(Precision.Bf16, p.Job.Precision);
         Assert.True(p.Verdicts[0].Fits);
     }
+    [Fact]
+    public void Sdpa_is_offered_only_where_transformers_has_it()
+    {
+        // gpt_oss's attention sinks have no SDPA path (_supports_sdpa = False): transformers runs eager whatever is asked,
+        // so "--attention sdpa" would change nothing on the GPU. A Llama with eager attention is offered SDPA.
+        var gptOss = Catalog.ModelCatalog.Get("openai/gpt-oss-20b");
+        var tooSmall = Plan(gptOss, new Job { Method = TrainingMethod.Lora }, GpuCatalog.Get("rtx4090"));
+        Assert.False(tooSmall.Verdicts[0].Fits);
+        Assert.NotEmpty(tooSmall.Fixes);
+        Assert.DoesNotContain(tooSmall.Fixes, f => f.Change.Settings.Any(s => s.Parameter == JobParameters.Attention));
+        var eagerLlama = Plan(Llama31_8B, new Job { Attention = AttentionKernel.Eager, Seq = 16384 }, GpuCatalog.Get("a100-40gb"));
+        Assert.Contains(eagerLlama.Fixes, f => f.Change.Settings.Contains(new Setting(JobParameters.Attention, "sdpa")));
+    }
 }
