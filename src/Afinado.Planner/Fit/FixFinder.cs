@@ -18,8 +18,10 @@ internal static class FixFinder
     public static IReadOnlyList<FitFix> Find(ModelArchitecture arch, ModelProfile profile, Job job, Device device, DeviceKind kind)
     {
         var singles = new List<(ParameterChange Change, Job Job)>();
-        // Without an SDPA path (gpt_oss's sinks) transformers runs eager whatever is asked: SDPA is no change to offer.
+        // Without an SDPA path (gpt_oss's sinks) transformers runs eager whatever is asked: SDPA is no change to offer. Its
+        // flash kernel for sinks (kernels-community/vllm-flash-attn3) has no backward, so it is offered for inference only.
         if (job.Attention == AttentionKernel.Eager && arch.SupportsSdpa) singles.Add((Change(JobParameters.Attention, "sdpa"), job with { Attention = AttentionKernel.Sdpa }));
+        else if (job.Attention == AttentionKernel.Eager && !job.IsTraining) singles.Add((Change(JobParameters.Attention, "flash"), job with { Attention = AttentionKernel.Flash }));
         if (job.IsTraining)
         {
             // Rules other than backprop keep no graph across blocks (nothing to checkpoint) and run a step's micro-batches as
@@ -49,6 +51,9 @@ internal static class FixFinder
             if (job.ResolvedWeightsDtype.Bits() > 4.5) singles.Add((Change(JobParameters.WeightsDtype, "nf4"), job with { WeightsDtype = DType.Nf4 }));
         }
 
+        // A change that does not lower the total is no fix (re-quantizing a checkpoint whose fused MoE experts bitsandbytes
+        // leaves 16-bit can raise it): it is neither listed nor kept in a combination.
+        long currentTotal = LedgerBuilder.Build(profile, job, kind, explain: false).TotalBytes;
         var results = singles.Select((s, i) => (Order: i, Fix: Evaluate(arch, profile, s.Change, s.Job, device, kind))).ToList();
         if (!results.Any(r => r.Fix.Fits) && singles.Count > 1)
         {
@@ -56,17 +61,18 @@ internal static class FixFinder
             // training job, last shorten the sequence to the longest that fits with all of them.
             var current = job;
             var applied = new List<ParameterChange>();
+            long runningTotal = currentTotal;
             bool fits = false;
             foreach (var (change, changed) in singles)
             {
                 var merged = Merge(current, job, changed);
                 // The step in backward and accumulation exclude each other: whichever came first in the ranking stays.
                 if (merged.OptimizerInBackward && merged.GradAccumulation > 1) continue;
-                current = merged;
                 // A later change of the same parameter replaces the earlier one (method lora, then method qlora).
-                applied.RemoveAll(a => a.Settings[0].Parameter == change.Settings[0].Parameter);
-                applied.Add(change);
-                var fix = Evaluate(arch, profile, Combined(applied), current, device, kind);
+                var withChange = applied.Where(a => a.Settings[0].Parameter != change.Settings[0].Parameter).Append(change).ToList();
+                var fix = Evaluate(arch, profile, Combined(withChange), merged, device, kind);
+                if (!fix.Fits && fix.TotalBytes >= runningTotal) continue;
+                (current, applied, runningTotal) = (merged, withChange, fix.TotalBytes);
                 results.Add((100 + applied.Count, fix));
                 if (fits = fix.Fits) break;
             }
@@ -78,6 +84,7 @@ internal static class FixFinder
         if (job.IsTraining && !results.Any(r => r.Order < 100 && r.Fix.Fits) && Shorter(arch, profile, job, device, kind) is { } alone)
             results.Add((200, Evaluate(arch, profile, new ParameterChange(Set(JobParameters.Seq, alone.Seq)), alone, device, kind)));
         return results
+            .Where(r => r.Fix.Fits || r.Fix.TotalBytes < currentTotal)
             .DistinctBy(r => r.Fix.Change)
             .OrderByDescending(r => r.Fix.Fits)
             .ThenBy(r => r.Fix.Fits ? r.Order : r.Fix.TotalBytes)

@@ -166,4 +166,33 @@ public class FitTests
         var eagerLlama = Plan(Llama31_8B, new Job { Attention = AttentionKernel.Eager, Seq = 16384 }, GpuCatalog.Get("a100-40gb"));
         Assert.Contains(eagerLlama.Fixes, f => f.Change.Settings.Contains(new Setting(JobParameters.Attention, "sdpa")));
     }
+    [Fact]
+    public void Inference_without_sdpa_is_offered_the_flash_kernel_for_sinks()
+    {
+        // gpt-oss-120b (MXFP4) at an 8k prompt: eager attention materialises b·a·s² scores and overflows an H100; the sinks'
+        // flash kernel (kernels-community/vllm-flash-attn3) has no score matrix. Training is not offered it (no backward).
+        var arch = Catalog.ModelCatalog.Get("openai/gpt-oss-120b");
+        var p = Plan(arch, new Job { Task = JobTask.Infer, Seq = 8192, Context = 32768 }, GpuCatalog.Get("h100"));
+        Assert.False(p.Verdicts[0].Fits);
+        var flash = p.Fixes[0];
+        Assert.Equal([new Setting(JobParameters.Attention, "flash")], flash.Change.Settings);
+        Assert.True(flash.Fits);
+        var training = Plan(Catalog.ModelCatalog.Get("openai/gpt-oss-20b"), new Job { Method = TrainingMethod.Lora }, GpuCatalog.Get("rtx4090"));
+        Assert.DoesNotContain(training.Fixes, f => f.Change.Settings.Any(s => s.Parameter == JobParameters.Attention));
+    }
+
+    [Fact]
+    public void A_change_that_does_not_lower_the_total_is_no_fix()
+    {
+        // DeepSeek-V3's FP8 checkpoint re-quantized to NF4: bitsandbytes replaces nn.Linear only, so the fused expert stacks
+        // are dequantized to 16-bit and the total grows. Neither that change nor a combination holding it is offered.
+        var arch = Catalog.ModelCatalog.Get("deepseek-ai/DeepSeek-V3");
+        var job = new Job { Task = JobTask.Infer, Seq = 8192, Context = 32768 };
+        var p = Plan(arch, job, GpuCatalog.Get("h100"));
+        var nf4 = LedgerBuilder.Build(ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, job)), p.Job with { WeightsDtype = DType.Nf4 }, DeviceKind.Gpu, explain: false);
+        Assert.True(nf4.TotalBytes > p.Ledger.TotalBytes, "the premise: NF4 raises this checkpoint's total");
+        Assert.NotEmpty(p.Fixes);
+        Assert.All(p.Fixes, f => Assert.True(f.Fits || f.TotalBytes < p.Ledger.TotalBytes, f.Change.ToString()));
+        Assert.DoesNotContain(p.Fixes, f => f.Change.Settings.Contains(new Setting(JobParameters.WeightsDtype, "nf4")));
+    }
 }
