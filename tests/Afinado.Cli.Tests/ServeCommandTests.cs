@@ -174,6 +174,23 @@ public sealed class ServeCommandTests : IAsyncLifetime
         // The DOM dump escapes only &, < and > in text: compare the warning up to its first quote.
         Assert.StartsWith("all-linear leaves out the MoE router", warning);
         Assert.Contains("warning: " + warning[..warning.IndexOfAny(['\'', '"'])], dom);
+        // A bitsandbytes QLoRA plan also says what prepare_model_for_kbit_training would add, with the CLI's figure.
+        double kbit = plan.RootElement.GetProperty("kbit_prep_total_bytes").GetDouble() / (1L << 30);
+        Assert.Contains($"with --kbit-prep this job's total is {kbit:F2} GiB", dom);
+    }
+
+    [Fact]
+    public async Task The_page_shows_the_plans_notes_and_says_when_no_fix_fits()
+    {
+        // gpt-oss-20b: eager attention (no SDPA path for its sinks) and, on a 24 GB card, no change that fits.
+        string[] args = ["--model", "openai/gpt-oss-20b", "--method", "lora", "--gpu", "rtx4090"];
+        using var plan = JsonDocument.Parse(await Cli(args));
+        string note = plan.RootElement.GetProperty("attention_note").GetString()!;
+        Assert.DoesNotContain(plan.RootElement.GetProperty("fixes").EnumerateArray(), f => f.GetProperty("fits").GetBoolean());
+        string dom = await Chromium(_server.Address + "/" + Query(args)[("/api/plan".Length)..]);
+        // The DOM dump escapes only &, < and > in text: compare the note up to its first quote.
+        Assert.Contains("note: " + note[..note.IndexOfAny(['\'', '"'])], dom);
+        Assert.Contains("None of these fits one RTX 4090 24GB", dom);
     }
 
     [Fact]
