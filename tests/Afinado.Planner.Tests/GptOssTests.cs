@@ -119,6 +119,11 @@ public class GptOssTests
         var dense = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(Llama31_8B, new Job { Task = JobTask.Infer, WeightsDtype = DType.Mxfp4 }, []));
         Assert.Contains("stacked expert", dense.Message);
         Assert.Throws<InputError>(() => new Job { Task = JobTask.Infer, KvDtype = DType.Mxfp4 }.Validate());
+        // An experts backend on a dense model would change nothing: refused, naming the setting.
+        var experts = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(Llama31_8B, new Job { Experts = ExpertsBackend.Eager }, []));
+        Assert.Equal(JobParameters.Experts, experts.Parameter);
+        Assert.Contains("dense", experts.Message);
+        Planner.Fit.Planner.Create(Oss20, new Job { Method = TrainingMethod.Lora, Experts = ExpertsBackend.Eager }, []);
     }
 
     [Fact]

@@ -59,9 +59,13 @@ public static class Planner
         return job.Attention == AttentionKernel.Sdpa ? job with { Attention = AttentionKernel.Eager } : job;
     }
 
-    /// <summary>Formats that exist only for some architectures: MXFP4 stores stacked expert weights and nothing else.</summary>
+    /// <summary>Settings that exist only for some architectures: MXFP4 stores stacked expert weights and nothing else; an
+    /// experts backend needs experts (on a dense model the setting would change nothing, silently).</summary>
     private static void CheckWeightsFormat(ModelProfile profile, Job job)
     {
+        if (job.Experts is { } backend && !profile.Architecture.IsMoE)
+            throw new InputError(JobParameters.Experts, $"{backend.Name()} runs mixture-of-experts blocks, and {profile.Architecture.ModelType} is dense (no experts)",
+                "Drop it for this model; it applies to MoE models such as Qwen3-30B-A3B or gpt-oss.");
         if (job.ResolvedWeightsDtype == DType.Mxfp4 && profile.ExpertStackElements == 0)
             throw new InputError(JobParameters.WeightsDtype, $"mxfp4 stores stacked expert weights (gpt_oss), and {profile.Architecture.ModelType} has none",
                 "Use nf4, int8, int4, fp8 or a 16-bit dtype.");
