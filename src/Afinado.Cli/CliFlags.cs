@@ -19,6 +19,7 @@ internal static class CliFlags
         [JobParameters.FreezePatterns] = "--freeze",
         [JobParameters.GuidedEsSubspace] = "--guided-es-k",
         [JobParameters.GradAccumulation] = "--grad-accum",
+        [JobParameters.QuantLibrary] = "--quant-lib",
         [LayoutParameters.TensorParallel] = "--tp",
         [LayoutParameters.SequenceParallel] = "--sp",
         [LayoutParameters.ShardEmbeddingsSeparately] = "--fsdp-shard-embeddings",

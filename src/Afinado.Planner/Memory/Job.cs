@@ -155,10 +155,21 @@ public sealed record Job
         if (AdapterDtype is not null && !Method.UsesAdapters())
             throw new InputError(JobParameters.AdapterDtype, $"applies to {JobParameters.Method} lora or qlora (got {Method.Name()})", $"Drop {JobParameters.AdapterDtype}.");
         var w = ResolvedWeightsDtype;
+        // A setting that belongs to another job would be ignored without a word: refused, naming it.
+        if (QuantLibrary != QuantLibrary.BitsAndBytes && !w.IsQuantized())
+            throw new InputError(JobParameters.QuantLibrary, $"chooses the library of a quantized base, and these weights are {w.Name()}",
+                $"Drop {JobParameters.QuantLibrary}, or quantize the base ({JobParameters.Method} qlora or {JobParameters.WeightsDtype} nf4).");
+        if (GuidedEsSubspace != 1 && Rule != LearningRule.GuidedEs)
+            throw new InputError(JobParameters.GuidedEsSubspace, $"sizes guided ES's subspace, and {JobParameters.Rule} is {Rule.Name()}", $"Drop it, or use {JobParameters.Rule} guided-es.");
+        if (IsTraining && (KvDtype is not null || KvCache != KvCacheKind.Dynamic))
+            throw new InputError(KvDtype is not null ? JobParameters.KvDtype : JobParameters.KvCache, $"sets the KV cache of {JobParameters.Task} infer, and a training step keeps none",
+                $"Drop it for {JobParameters.Task} train.");
         if (!IsTraining)
         {
             if (Rule != LearningRule.Backprop)
                 throw new InputError(JobParameters.Rule, $"{Rule.Name()} is a training rule and this is {JobParameters.Task} infer", $"Drop {JobParameters.Rule}, or use {JobParameters.Task} train.");
+            if (TrainingOnlySetting() is { } trainingOnly)
+                throw new InputError(trainingOnly, $"applies to training ({JobParameters.Task} train): inference runs no backward and no optimizer", $"Drop it for {JobParameters.Task} infer.");
             return;
         }
         ValidateRule();
@@ -177,6 +188,18 @@ public sealed record Job
         if (OptimizerInBackward && GradAccumulation > 1)
             throw new InputError(JobParameters.OptimizerInBackward, "cannot be combined with gradient accumulation", $"Use {JobParameters.GradAccumulation} 1, or drop {JobParameters.OptimizerInBackward}.");
     }
+
+    /// <summary>The first training-only setting moved from its default (the defaults are what an inference job carries).</summary>
+    private InputParameter? TrainingOnlySetting() =>
+        Checkpointing != Checkpointing.None ? JobParameters.Checkpointing
+        : Optimizer != OptimizerKind.AdamW ? JobParameters.Optimizer
+        : GradAccumulation > 1 ? JobParameters.GradAccumulation
+        : LossChunks > 1 ? JobParameters.LossChunks
+        : Compile ? JobParameters.Compile
+        : OptimizerInBackward ? JobParameters.OptimizerInBackward
+        : FusedOptimizer ? JobParameters.FusedOptimizer
+        : OffloadActivations ? JobParameters.OffloadActivations
+        : null;
 
     private void ValidateRule()
     {

@@ -38,4 +38,7 @@ public static class JobParameters
     public static readonly InputParameter LossChunks = new("loss_chunks");
     public static readonly InputParameter LegacyLoss = new("legacy_loss");
     public static readonly InputParameter KeepOutput = new("keep_output");
+    public static readonly InputParameter QuantLibrary = new("quant_library");
+    public static readonly InputParameter Compile = new("compile");
+    public static readonly InputParameter FusedOptimizer = new("fused_optimizer");
 }

@@ -25,7 +25,27 @@ public class JobValidationTests
         { new Job { OptimizerInBackward = true, GradAccumulation = 4 }, JobParameters.OptimizerInBackward },
         { new Job { Rule = LearningRule.Es, LossChunks = 8 }, JobParameters.LossChunks },
         { new Job { Rule = LearningRule.Dfa, Checkpointing = Checkpointing.Full }, JobParameters.Checkpointing },
+        // A setting of the other task, rule or base would be ignored without a word.
+        { new Job { KvDtype = DType.Fp8 }, JobParameters.KvDtype },
+        { new Job { KvCache = KvCacheKind.Static }, JobParameters.KvCache },
+        { new Job { Task = JobTask.Infer, Checkpointing = Checkpointing.Full }, JobParameters.Checkpointing },
+        { new Job { Task = JobTask.Infer, Optimizer = OptimizerKind.AdamW8bit }, JobParameters.Optimizer },
+        { new Job { Task = JobTask.Infer, GradAccumulation = 4 }, JobParameters.GradAccumulation },
+        { new Job { Task = JobTask.Infer, LossChunks = 8 }, JobParameters.LossChunks },
+        { new Job { Task = JobTask.Infer, Compile = true }, JobParameters.Compile },
+        { new Job { Task = JobTask.Infer, FusedOptimizer = true }, JobParameters.FusedOptimizer },
+        { new Job { GuidedEsSubspace = 4 }, JobParameters.GuidedEsSubspace },
+        { new Job { QuantLibrary = QuantLibrary.TorchAo }, JobParameters.QuantLibrary },
     };
+
+    [Fact]
+    public void Each_setting_is_accepted_where_it_applies()
+    {
+        new Job { Task = JobTask.Infer, KvDtype = DType.Fp8, KvCache = KvCacheKind.Static }.Validate();
+        new Job { Checkpointing = Checkpointing.Full, Optimizer = OptimizerKind.AdamW8bit, GradAccumulation = 4, LossChunks = 8, Compile = true, FusedOptimizer = true }.Validate();
+        new Job { Rule = LearningRule.GuidedEs, GuidedEsSubspace = 4 }.Validate();
+        new Job { Method = TrainingMethod.QLora, QuantLibrary = QuantLibrary.TorchAo }.Validate();
+    }
 
     [Theory]
     [MemberData(nameof(BadJobs))]
