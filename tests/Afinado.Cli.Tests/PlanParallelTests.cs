@@ -81,6 +81,20 @@ public class PlanParallelTests
     }
 
     [Theory]
+    [InlineData("--fsdp-version", "2")]
+    [InlineData("--sp", "true")]
+    [InlineData("--fsdp-shard-embeddings", "true")]
+    [InlineData("--fsdp-sharded-dtype", "fp32")]
+    [InlineData("--gpus-per-node", "4")]
+    public async Task A_layout_flag_the_single_gpu_plan_would_ignore_is_exit_2(string flag, string value)
+    {
+        var (code, stdout, err) = await Run("--gpu", "h100", flag, value);
+        Assert.Equal(CliApp.ExitBadInput, code);
+        Assert.StartsWith($"error: {flag}:", err.Trim());
+        Assert.Equal("", stdout);
+    }
+
+    [Theory]
     [InlineData("--gpus", "0")]
     [InlineData("--tp", "3")]
     [InlineData("--nodes", "3")]
