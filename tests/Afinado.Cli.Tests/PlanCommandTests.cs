@@ -41,6 +41,10 @@ public class PlanCommandTests
         Assert.Contains("None of these fits one RTX 4090", output);
         Assert.Contains("--fewest-gpus", output);
         Assert.DoesNotContain("None of these fits", (await Run("plan", "--gpu", "rtx4090")).Out);
+        // Layouts are planned for training: inference that fits no single GPU is not pointed to the GPU search.
+        var (_, inference, _) = await Run("plan", "--model", "deepseek-ai/DeepSeek-V3", "--task", "infer", "--gpu", "h100");
+        Assert.Contains("None of these fits one H100", inference);
+        Assert.DoesNotContain("--fewest-gpus", inference);
     }
 
     [Fact]

@@ -72,8 +72,10 @@ internal static class PlanTable
             console.MarkupLine($"[bold]To fit {Show.Markup(plan.Verdicts[0].Device.Name)}:[/]");
             foreach (var f in plan.Fixes)
                 console.MarkupLine($"  {(f.Fits ? "[green]✓[/]" : "[red]✗[/]")} {Show.Markup(f.Change.Render(CliFlags.Of))} → peak {ByteSize.Format(f.PeakBytes)}, total {ByteSize.Format(f.TotalBytes)}");
+            // Layouts over several GPUs are planned for training on GPUs: only there is the GPU search a next step.
             if (!plan.Fixes.Any(f => f.Fits))
-                console.MarkupLine($"  [red]None of these fits one {Show.Markup(plan.Verdicts[0].Device.Name)}[/]: --fewest-gpus searches how many of them run it sharded.");
+                console.MarkupLine($"  [red]None of these fits one {Show.Markup(plan.Verdicts[0].Device.Name)}[/]" +
+                    (plan.Job.IsTraining && !plan.Verdicts[0].Device.IsCpu ? ": --fewest-gpus searches how many of them run it sharded." : "."));
         }
         if (plan.Search is { } s)
             console.MarkupLine($"Largest {s.Parameter} that fits {Show.Markup(plan.Verdicts[0].Device.Name)}: [bold]{s.Value}[/]" +

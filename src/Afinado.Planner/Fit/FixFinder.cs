@@ -21,7 +21,7 @@ internal static class FixFinder
         // Without an SDPA path (gpt_oss's sinks) transformers runs eager whatever is asked: SDPA is no change to offer. Its
         // flash kernel for sinks (kernels-community/vllm-flash-attn3) has no backward, so it is offered for inference only.
         if (job.Attention == AttentionKernel.Eager && arch.SupportsSdpa) singles.Add((Change(JobParameters.Attention, "sdpa"), job with { Attention = AttentionKernel.Sdpa }));
-        else if (job.Attention == AttentionKernel.Eager && !job.IsTraining) singles.Add((Change(JobParameters.Attention, "flash"), job with { Attention = AttentionKernel.Flash }));
+        else if (job.Attention == AttentionKernel.Eager && !job.IsTraining && kind == DeviceKind.Gpu) singles.Add((Change(JobParameters.Attention, "flash"), job with { Attention = AttentionKernel.Flash }));
         if (job.IsTraining)
         {
             // Rules other than backprop keep no graph across blocks (nothing to checkpoint) and run a step's micro-batches as
