@@ -78,6 +78,8 @@ public class PlanParallelTests
         Assert.Equal(1024, search["lowest_layout"]!["gpus"]!.GetValue<int>());
         Assert.Contains("no count up to 1024 runs it", stderr);
         Assert.Contains("More GPUs do not lower it", stderr);
+        // The single-GPU fixes above the layout tables do not send the user to the search already made.
+        Assert.Contains("None of these fits one RTX 4090 24GB.", stderr);
     }
 
     [Theory]

@@ -46,7 +46,7 @@ public static class PlanCommand
             {
                 // Layout flags are checked before anything is printed: a bad --gpus/--tp/--nodes gets its error alone.
                 var multi = MultiGpuPlanner.Create(plan, ParallelPlanning.Request(parse, par), devices, EngineFamily.DeepSpeed);
-                PlanTable.Write(plan, asJson ? error : output);
+                PlanTable.Write(plan, asJson ? error : output, layoutsFollow: true);
                 ParallelPlanning.WriteTable(multi, asJson ? error : output);
                 if (asJson) output.WriteLine(PlanJson.Serialize(multi, CliFlags.Of));
                 return multi.FitsAny ? CliApp.ExitOk : CliApp.ExitDoesNotFit;

@@ -9,7 +9,8 @@ namespace Afinado.Cli.Commands;
 /// <summary>The human view of a plan: ledger table with formula and source per line, peak phase, verdicts, fixes.</summary>
 internal static class PlanTable
 {
-    public static void Write(Plan plan, TextWriter writer)
+    /// <param name="layoutsFollow">The multi-GPU tables come next (their own search answers "how many GPUs").</param>
+    public static void Write(Plan plan, TextWriter writer, bool layoutsFollow = false)
     {
         var console = Show.Console(writer);
         // Redirected output (files, tests, pipes) gets a fixed width instead of Spectre's 80-column fallback.
@@ -75,7 +76,7 @@ internal static class PlanTable
             // Layouts over several GPUs are planned for training on GPUs: only there is the GPU search a next step.
             if (!plan.Fixes.Any(f => f.Fits))
                 console.MarkupLine($"  [red]None of these fits one {Show.Markup(plan.Verdicts[0].Device.Name)}[/]" +
-                    (plan.Job.IsTraining && !plan.Verdicts[0].Device.IsCpu ? ": --fewest-gpus searches how many of them run it sharded." : "."));
+                    (plan.Job.IsTraining && !plan.Verdicts[0].Device.IsCpu && !layoutsFollow ? ": --fewest-gpus searches how many of them run it sharded." : "."));
         }
         if (plan.Search is { } s)
             console.MarkupLine($"Largest {s.Parameter} that fits {Show.Markup(plan.Verdicts[0].Device.Name)}: [bold]{s.Value}[/]" +
