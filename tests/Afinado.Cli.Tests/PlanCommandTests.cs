@@ -178,6 +178,17 @@ public class PlanCommandTests
         Assert.DoesNotContain("   at ", err);
     }
 
+    [Theory]
+    [InlineData("--lora-dropout", "0.1")]
+    [InlineData("--lora-alpha", "8")]
+    [InlineData("--lora-targets", "q_proj")]
+    public async Task A_lora_flag_without_adapters_is_named_as_given(string flag, string value)
+    {
+        var (code, _, err) = await Run("plan", "--method", "full", flag, value);
+        Assert.Equal(CliApp.ExitBadInput, code);
+        Assert.StartsWith($"error: {flag}:", err.Trim());
+    }
+
     [Fact]
     public async Task The_experts_backend_follows_the_stack_and_the_flag()
     {

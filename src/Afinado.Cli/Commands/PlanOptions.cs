@@ -57,11 +57,11 @@ internal sealed class PlanOptions
     public Job Job(ParseResult p)
     {
         var method = TrainingMethods.Parse(p.GetValue(Method)!);
-        bool loraFlagsGiven = p.GetResult(LoraRank) is { Implicit: false } || p.GetResult(LoraTargets) is { Implicit: false }
-            || p.GetResult(LoraAlpha) is { Implicit: false } || p.GetResult(LoraDropout) is { Implicit: false }
-            || p.GetValue(LoraTargetParameters) is not null;
-        if (loraFlagsGiven && !method.UsesAdapters())
-            throw new InputError("--lora-rank/--lora-targets", $"LoRA flags need --method lora or qlora (got {method.Name()})", "Drop the LoRA flags or add --method lora.");
+        // The error names the LoRA flag the user gave, not a fixed one.
+        Option? loraFlag = new Option[] { LoraRank, LoraAlpha, LoraDropout, LoraTargets, LoraTargetParameters }
+            .FirstOrDefault(o => p.GetResult(o) is { Implicit: false });
+        if (loraFlag is not null && !method.UsesAdapters())
+            throw new InputError(loraFlag.Name, $"LoRA flags need --method lora or qlora (got {method.Name()})", "Drop the LoRA flags or add --method lora.");
         return new Job
         {
             Task = JobOptions.ParseTask(p.GetValue(Task)!),
