@@ -24,18 +24,19 @@ internal static class ParallelPlanning
 {
     /// <summary>True when any multi-GPU flag was given (the plan is then made per GPU of the layout, whose checks refuse a
     /// flag the layout does not use — <c>--fsdp-version</c> without <c>--fsdp</c> — instead of ignoring it).</summary>
-    public static bool Requested(ParseResult p, LayoutOptions o)
+    public static bool Requested(ParseResult p, LayoutOptions o) =>
+        p.GetValue(o.Gpus) != 1 || p.GetValue(o.Nodes) != 1 || o.ShardingGiven(p) || p.GetValue(o.Tp) != 1 || p.GetValue(o.Ep) != 1 || p.GetValue(o.Offload) != "none"
+        || p.GetValue(o.FewestGpus) || p.GetValue(o.CpuMemory) is not null
+        || p.GetResult(o.FsdpVersion) is { Implicit: false } || p.GetValue(o.FsdpShardEmbeddings) || p.GetValue(o.FsdpShardedDtype) is not null || p.GetValue(o.Sp)
+        || p.GetResult(o.GpusPerNode) is { Implicit: false };
+
+    /// <summary>The layout request the flags make (validated against the model by the planner).</summary>
+    public static LayoutRequest Request(ParseResult p, LayoutOptions o)
     {
         if (p.GetResult(o.GpusPerNode) is { Implicit: false } && !p.GetValue(o.FewestGpus))
             throw new InputError("--gpus-per-node", "sets the node shape of the --fewest-gpus search", "Add --fewest-gpus, or give --nodes for a layout of your own.");
-        return p.GetValue(o.Gpus) != 1 || p.GetValue(o.Nodes) != 1 || o.ShardingGiven(p) || p.GetValue(o.Tp) != 1 || p.GetValue(o.Ep) != 1 || p.GetValue(o.Offload) != "none"
-            || p.GetValue(o.FewestGpus) || p.GetValue(o.CpuMemory) is not null
-            || p.GetResult(o.FsdpVersion) is { Implicit: false } || p.GetValue(o.FsdpShardEmbeddings) || p.GetValue(o.FsdpShardedDtype) is not null || p.GetValue(o.Sp);
+        return new(o.Layout(p), o.ShardingGiven(p), o.WantsFsdp(p), o.CpuBytesPerNode(p), p.GetValue(o.FewestGpus), p.GetValue(o.GpusPerNode));
     }
-
-    /// <summary>The layout request the flags make (validated against the model by the planner).</summary>
-    public static LayoutRequest Request(ParseResult p, LayoutOptions o) =>
-        new(o.Layout(p), o.ShardingGiven(p), o.WantsFsdp(p), o.CpuBytesPerNode(p), p.GetValue(o.FewestGpus), p.GetValue(o.GpusPerNode));
 
     public static void WriteTable(MultiGpuPlan multi, TextWriter writer)
     {

@@ -15,7 +15,8 @@ namespace Afinado.Planner.Fit;
 /// </summary>
 internal static class FixFinder
 {
-    public static IReadOnlyList<FitFix> Find(ModelArchitecture arch, ModelProfile profile, Job job, Device device, DeviceKind kind)
+    /// <param name="currentTotal">The job's own total when the caller already has its ledger (else it is built here).</param>
+    public static IReadOnlyList<FitFix> Find(ModelArchitecture arch, ModelProfile profile, Job job, Device device, DeviceKind kind, long? currentTotal = null)
     {
         var singles = new List<(ParameterChange Change, Job Job)>();
         // Without an SDPA path (gpt_oss's sinks) transformers runs eager whatever is asked: SDPA is no change to offer. Its
@@ -53,7 +54,7 @@ internal static class FixFinder
 
         // A change that does not lower the total is no fix (re-quantizing a checkpoint whose fused MoE experts bitsandbytes
         // leaves 16-bit can raise it): it is neither listed nor kept in a combination.
-        long currentTotal = LedgerBuilder.Build(profile, job, kind, explain: false).TotalBytes;
+        long total = currentTotal ?? LedgerBuilder.Build(profile, job, kind, explain: false).TotalBytes;
         var results = singles.Select((s, i) => (Order: i, Fix: Evaluate(arch, profile, s.Change, s.Job, device, kind))).ToList();
         if (!results.Any(r => r.Fix.Fits) && singles.Count > 1)
         {
@@ -61,7 +62,7 @@ internal static class FixFinder
             // training job, last shorten the sequence to the longest that fits with all of them.
             var current = job;
             var applied = new List<ParameterChange>();
-            long runningTotal = currentTotal;
+            long runningTotal = total;
             bool fits = false;
             foreach (var (change, changed) in singles)
             {
@@ -84,7 +85,7 @@ internal static class FixFinder
         if (job.IsTraining && !results.Any(r => r.Order < 100 && r.Fix.Fits) && Shorter(arch, profile, job, device, kind) is { } alone)
             results.Add((200, Evaluate(arch, profile, new ParameterChange(Set(JobParameters.Seq, alone.Seq)), alone, device, kind)));
         return results
-            .Where(r => r.Fix.Fits || r.Fix.TotalBytes < currentTotal)
+            .Where(r => r.Fix.Fits || r.Fix.TotalBytes < total)
             .DistinctBy(r => r.Fix.Change)
             .OrderByDescending(r => r.Fix.Fits)
             .ThenBy(r => r.Fix.Fits ? r.Order : r.Fix.TotalBytes)

@@ -101,7 +101,7 @@ public static class Planner
             search = new SearchResult(maxParameter, largest, unlock);
         }
         var fixes = suggestFixes && devices.Count > 0 && !verdicts[0].Fits && devices[0].CapacityBytes > 0
-            ? FixFinder.Find(arch, profile, job, devices[0], kind)
+            ? FixFinder.Find(arch, profile, job, devices[0], kind, ledger.TotalBytes)
             : [];
         bool kbitHint = kind == DeviceKind.Gpu && job.IsTraining && job.Method == TrainingMethod.QLora && !job.KbitPrep
             && job.QuantLibrary == QuantLibrary.BitsAndBytes;

@@ -43,12 +43,10 @@ public static class MultiGpuPlanner
     public static MultiGpuPlan Create(Plan plan, LayoutRequest request, IReadOnlyList<Device> devices, EngineFamily family)
     {
         var verdicts = Verdicts(plan, request, devices, family);
-        var fewest = request.SearchFewestGpus ? FewestGpus(plan, request, verdicts[0].Device, family) : null;
-        return new MultiGpuPlan(plan, verdicts, fewest)
+        var search = request.SearchFewestGpus ? GpuCountSearch(plan, request, verdicts[0].Device, family) : null;
+        return new MultiGpuPlan(plan, verdicts, search is { Chosen: not null } ? search : null)
         {
-            FewestNotFound = request.SearchFewestGpus && fewest is null ? ParallelSearch.OnLargestCount(PlanBridge.FromPlan(plan), verdicts[0].Device.CapacityBytes,
-                request.CpuBytesPerNode, request.GpusPerNodeForSearch, FewestGpuLimit, request.WantsFsdp ? EngineFamily.Fsdp : family,
-                request.Layout.TensorParallel, request.Layout.SequenceParallel, request.Layout.ExpertParallel) : null,
+            FewestNotFound = search is { Chosen: null } ? search : null,
         };
     }
 
@@ -82,7 +80,10 @@ public static class MultiGpuPlanner
 
     /// <summary>The smallest GPU count of <paramref name="device"/>'s type that runs the job (null when none up to <see cref="FewestGpuLimit"/>).</summary>
     public static LayoutSearchResult? FewestGpus(Plan plan, LayoutRequest request, Device device, EngineFamily family) =>
-        ParallelSearch.SmallestGpuCount(PlanBridge.FromPlan(plan), device.CapacityBytes, request.CpuBytesPerNode, request.GpusPerNodeForSearch,
+        GpuCountSearch(plan, request, device, family) is { Chosen: not null } found ? found : null;
+
+    private static LayoutSearchResult GpuCountSearch(Plan plan, LayoutRequest request, Device device, EngineFamily family) =>
+        ParallelSearch.GpuCountSearch(PlanBridge.FromPlan(plan), device.CapacityBytes, request.CpuBytesPerNode, request.GpusPerNodeForSearch,
             FewestGpuLimit, request.WantsFsdp ? EngineFamily.Fsdp : family, request.Layout.TensorParallel, request.Layout.SequenceParallel,
             request.Layout.ExpertParallel);
 }

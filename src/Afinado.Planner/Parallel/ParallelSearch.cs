@@ -108,25 +108,23 @@ public static class ParallelSearch
 
     /// <summary>The smallest GPU count (of one type) for which some layout fits; null when none up to <paramref name="maxGpus"/> does.</summary>
     public static LayoutSearchResult? SmallestGpuCount(ParallelJob job, long gpuCapacityBytes, long? cpuBytesPerNode, int gpusPerNode = 8,
+        int maxGpus = 1024, EngineFamily family = EngineFamily.DeepSpeed, int tensorParallel = 1, bool sequenceParallel = false, int expertParallel = 1) =>
+        GpuCountSearch(job, gpuCapacityBytes, cpuBytesPerNode, gpusPerNode, maxGpus, family, tensorParallel, sequenceParallel, expertParallel) is { Chosen: not null } found
+            ? found : null;
+
+    /// <summary>The counts tried from the smallest up: the first whose search chooses a layout, or, when none does, the
+    /// search on the largest count (none chosen, every candidate ranked by peak: its lowest is the floor more GPUs do not
+    /// lower).</summary>
+    public static LayoutSearchResult GpuCountSearch(ParallelJob job, long gpuCapacityBytes, long? cpuBytesPerNode, int gpusPerNode = 8,
         int maxGpus = 1024, EngineFamily family = EngineFamily.DeepSpeed, int tensorParallel = 1, bool sequenceParallel = false, int expertParallel = 1)
     {
+        LayoutSearchResult? last = null;
         foreach (var (gpus, nodes) in GpuCounts(gpusPerNode, maxGpus, tensorParallel))
         {
-            var result = OnAllGpus(job, gpus, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel, expertParallel);
-            if (result.Chosen is not null) return result;
+            last = OnAllGpus(job, gpus, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel, expertParallel);
+            if (last.Chosen is not null) return last;
         }
-        return null;
-    }
-
-    /// <summary>The search on the largest count <see cref="SmallestGpuCount"/> tries (every candidate, none chosen when none
-    /// fits): when no count runs the job, its lowest per-GPU peak is the floor that more GPUs do not lower.</summary>
-    public static LayoutSearchResult OnLargestCount(ParallelJob job, long gpuCapacityBytes, long? cpuBytesPerNode, int gpusPerNode = 8,
-        int maxGpus = 1024, EngineFamily family = EngineFamily.DeepSpeed, int tensorParallel = 1, bool sequenceParallel = false, int expertParallel = 1)
-    {
-        var (gpus, nodes) = GpuCounts(gpusPerNode, maxGpus, tensorParallel).LastOrDefault();
-        if (gpus == 0)
-            throw new InputError(LayoutParameters.GpusPerNode, $"no GPU count up to {maxGpus} is a multiple of the tensor-parallel degree {tensorParallel}",
-                $"Give {LayoutParameters.GpusPerNode} a multiple of {tensorParallel}.");
-        return OnAllGpus(job, gpus, nodes, gpuCapacityBytes, cpuBytesPerNode, family, tensorParallel, sequenceParallel, expertParallel);
+        return last ?? throw new InputError(LayoutParameters.GpusPerNode, $"no GPU count up to {maxGpus} is a multiple of the tensor-parallel degree {tensorParallel}",
+            $"Give {LayoutParameters.GpusPerNode} a multiple of {tensorParallel}.");
     }
 }
