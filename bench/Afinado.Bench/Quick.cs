@@ -20,6 +20,7 @@ internal static class Quick
         Time("FitSearch100k", 3, () => b.FitSearch100k());
         // The parts of one uncached plan: the step's events, their replay, the ledger's formulas alone.
         Time("  TraceOnly", 1_000, () => b.TraceOnly());
+        Time("  TraceInPlan", 1_000, () => b.TraceInPlan());
         Time("  ReplayOnly", 1_000, () => b.ReplayOnly());
         Time("  LedgerOnly", 1_000, () => b.LedgerOnly());
     }
@@ -34,7 +35,7 @@ internal static class Quick
         Func<object> f = part switch
         {
             "plan" => () => b.OnePlanOneGpu(),
-            "trace" => () => b.TraceOnly(),
+            "trace" => () => b.TraceInPlan(),
             "replay" => () => b.ReplayOnly(),
             _ => throw new ArgumentException($"profile: unknown part '{part}' (plan, trace or replay)"),
         };

@@ -153,6 +153,7 @@ public class PlanCommandTests
     [InlineData("--seq", "-1")]
     [InlineData("--lora-targets", "c_attn")]
     [InlineData("--gpu-memory", "24")]
+    [InlineData("--gpu-memory", "48TB")]
     [InlineData("--gpu", "gtx970")]
     [InlineData("--precision", "fp8")]
     [InlineData("--method", "ia3")]

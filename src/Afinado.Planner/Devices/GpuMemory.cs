@@ -20,13 +20,22 @@ public static class GpuMemory
     /// <summary>Median usable ÷ on-board memory over the catalog's cards (on board = the marketed size in GiB).</summary>
     public static double UsableRatio { get; } = ComputeRatio();
 
+    /// <summary>More memory than one GPU can carry: the largest announced accelerators hold about 1 TB (NVIDIA's Rubin
+    /// Ultra, 2027); shipping ones hold up to 432 GB (AMD MI450). Above this, <c>48TB</c> for <c>48GB</c> is the likely
+    /// meaning, and a plan against it would say "fits" for anything.</summary>
+    public const long MaxOnBoardBytes = 2L << 40;
+
     public static Device Parse(string text, InputText? field = null)
     {
         field ??= PlanParameters.GpuMemory;
         long bytes = ByteSize.Parse(text, field);
         string unit = new string(text.Where(char.IsLetter).ToArray()).ToUpperInvariant();
+        bool marketed = unit is "GB" or "TB";
+        if ((marketed ? bytes / 1e9 * ByteSize.GiB : bytes) > MaxOnBoardBytes)
+            throw new InputError(field, $"\"{text.Trim()}\" is more memory than one GPU carries (the largest announced hold about 1 TB)",
+                unit.StartsWith('T') ? $"Give the memory of one card, e.g. {text.Trim()[..^unit.Length]}{(unit == "TB" ? "GB" : "GiB")}." : "Give the memory of one card, e.g. 48GB or 80GB.");
         var ci = CultureInfo.InvariantCulture;
-        if (unit is "GB" or "TB")
+        if (marketed)
         {
             double onBoard = bytes / 1e9 * ByteSize.GiB;
             long usable = (long)(onBoard * UsableRatio);

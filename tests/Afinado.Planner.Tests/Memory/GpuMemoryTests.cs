@@ -42,4 +42,24 @@ public class GpuMemoryTests
     [InlineData("lots")]
     public void Bad_sizes_name_the_flag(string text) =>
         Assert.Equal(PlanParameters.GpuMemory, Assert.Throws<InputError>(() => GpuMemory.Parse(text)).Parameter);
+
+    [Theory]
+    [InlineData("48TB", "48GB")]
+    [InlineData("80TiB", "80GiB")]
+    [InlineData("3000GB", "48GB or 80GB")]
+    public void More_memory_than_one_GPU_carries_is_refused_with_the_likely_size(string text, string suggested)
+    {
+        // A plan against 48 TB says "fits" for anything: the likely typo is refused, the fix names the size meant.
+        var e = Assert.Throws<InputError>(() => GpuMemory.Parse(text));
+        Assert.Equal(PlanParameters.GpuMemory, e.Parameter);
+        Assert.Contains("more memory than one GPU carries", e.Message);
+        Assert.Contains(suggested, e.Fix);
+    }
+
+    [Theory]
+    [InlineData("2TB")]
+    [InlineData("1.5TiB")]
+    [InlineData("288GB")]
+    public void The_largest_cards_people_plan_for_are_accepted(string text) =>
+        Assert.True(GpuMemory.Parse(text).CapacityBytes > 0);
 }
