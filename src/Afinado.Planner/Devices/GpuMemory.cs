@@ -20,9 +20,9 @@ public static class GpuMemory
     /// <summary>Median usable ÷ on-board memory over the catalog's cards (on board = the marketed size in GiB).</summary>
     public static double UsableRatio { get; } = ComputeRatio();
 
-    /// <summary>More memory than one GPU can carry: the largest announced accelerators hold about 1 TB (NVIDIA's Rubin
-    /// Ultra, 2027); shipping ones hold up to 432 GB (AMD MI450). Above this, <c>48TB</c> for <c>48GB</c> is the likely
-    /// meaning, and a plan against it would say "fits" for anything.</summary>
+    /// <summary>More memory than one GPU can carry: the largest accelerators announced hold about 1 TB (NVIDIA's Rubin
+    /// Ultra, announced for 2027), the catalog's largest 192 GB (MI300X). Above this, <c>48TB</c> for <c>48GB</c> is the
+    /// likely meaning, and a plan against it would say "fits" for anything.</summary>
     public const long MaxOnBoardBytes = 2L << 40;
 
     public static Device Parse(string text, InputText? field = null)
