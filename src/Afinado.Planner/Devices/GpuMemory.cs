@@ -30,14 +30,15 @@ public static class GpuMemory
         field ??= PlanParameters.GpuMemory;
         long bytes = ByteSize.Parse(text, field);
         string unit = new string(text.Where(char.IsLetter).ToArray()).ToUpperInvariant();
+        // A marketed size (GB, TB) is that many GiB on board; any other spelling is the usable memory itself.
         bool marketed = unit is "GB" or "TB";
-        if ((marketed ? bytes / 1e9 * ByteSize.GiB : bytes) > MaxOnBoardBytes)
+        double onBoard = marketed ? bytes / 1e9 * ByteSize.GiB : bytes;
+        if (onBoard > MaxOnBoardBytes)
             throw new InputError(field, $"\"{text.Trim()}\" is more memory than one GPU carries (the largest announced hold about 1 TB)",
                 unit.StartsWith('T') ? $"Give the memory of one card, e.g. {text.Trim()[..^unit.Length]}{(unit == "TB" ? "GB" : "GiB")}." : "Give the memory of one card, e.g. 48GB or 80GB.");
         var ci = CultureInfo.InvariantCulture;
         if (marketed)
         {
-            double onBoard = bytes / 1e9 * ByteSize.GiB;
             long usable = (long)(onBoard * UsableRatio);
             string why = string.Create(ci, $"\"{text.Trim()}\" read as a card sold as {bytes / 1e9:0.##} GB: {onBoard / ByteSize.GiB:0.##} GiB on board, " +
                 $"{usable / ByteSize.GiB:F2} GiB usable (× {UsableRatio:F4}, the catalog's median usable/on-board ratio); give GiB for an exact usable size");
