@@ -63,7 +63,7 @@ public class PlannerBenchmarks
 
     /// <summary>The step's events as a plan records them (this thread's reused scratch buffers).</summary>
     [Benchmark]
-    public int TraceInPlan() => StepTraces.ForReplay(_profile, ReservedMemory.TraceKey(_profile, _job)).Events.Count;
+    public int TraceInPlan() => StepTraces.ForReplay(_profile, _job).Events.Count;
 
     [Benchmark]
     public long ReplayOnly() => AllocatorReplay.Run(_trace ??= StepTraces.For(_profile, _job), _job.AllocConf).PeakReservedBytes;

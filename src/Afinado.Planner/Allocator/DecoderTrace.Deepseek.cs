@@ -44,8 +44,8 @@ internal sealed partial class DecoderTrace
         // Rotary on views of q and of the compressed output (both stay alive through their other views); under AMP the
         // fp32 cos/sin promote the products to fp32.
         int rb = _amp && cache is null ? _r : ob;
-        int qRot = Rotary(_t.Hold(q), heads * mla.RopeHeadDim, ob, rb);
-        int kRot = Rotary(_t.Hold(compressed), mla.RopeHeadDim, ob, rb);
+        int qRot = Rotary(q, heads * mla.RopeHeadDim, ob, rb, layer);
+        int kRot = Rotary(compressed, mla.RopeHeadDim, ob, rb, layer);
         int catBytes = Math.Max(ob, rb);
         int query = _t.New(catBytes * T * queryWidth);
         _t.Op(query, [q, qRot]);
@@ -64,8 +64,10 @@ internal sealed partial class DecoderTrace
         long keys = s;
         if (cache is not null)
         {
-            key = AppendToCache(cache, 2 * layer, key, queryWidth, cachedTokens, out keys);
-            value = AppendToCache(cache, 2 * layer + 1, value, valueWidth, cachedTokens, out _);
+            int kc = AppendToCache(cache, 2 * layer, key, queryWidth, cachedTokens, out keys);
+            int vc = AppendToCache(cache, 2 * layer + 1, value, valueWidth, cachedTokens, out _);
+            _t.Drop(key, value);
+            (key, value) = (kc, vc);
         }
         int output;
         if (_job.Attention == AttentionKernel.Eager)

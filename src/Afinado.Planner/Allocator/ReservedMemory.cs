@@ -58,7 +58,9 @@ public static class ReservedMemory
         return null;
     }
 
-    // Replays of one selection, by the job's trace key and the capacity: searches ask for the same trace many times.
+    // Replays of one selection, by job and capacity: searches ask for the same trace many times. (Batch b × sequence s
+    // and batch 1 × b·s were once one key for fused attention; the model forward's rotary tables and cache_position
+    // follow the sequence alone, so the two traces differ and each is replayed.)
     private static readonly ConditionalWeakTable<ModelProfile, ConcurrentDictionary<(Job, long?), ReplayResult>> Cache = new();
     private const int MaxCachedPerProfile = 4096;
 
@@ -66,26 +68,12 @@ public static class ReservedMemory
     /// <paramref name="capacityBytes"/> the allocator may reserve at most that much.</summary>
     public static ReplayResult Replay(ModelProfile profile, Job job, long? capacityBytes = null)
     {
-        var key = (TraceKey(profile, job), capacityBytes);
+        var key = (job, capacityBytes);
         var cache = Cache.GetValue(profile, _ => new());
         if (cache.TryGetValue(key, out var hit)) return hit;
-        var result = AllocatorReplay.Run(StepTraces.ForReplay(profile, key.Item1), job.AllocConf, capacityBytes);
+        var result = AllocatorReplay.Run(StepTraces.ForReplay(profile, job), job.AllocConf, capacityBytes);
         if (cache.Count >= MaxCachedPerProfile) cache.Clear();
         cache[key] = result;
         return result;
-    }
-
-    /// <summary>
-    /// The job as its trace sees it. A training step with fused SDPA allocates every tensor in proportion to the b·s
-    /// tokens (activations, logits, log-sum-exp per head and token), so batch b × sequence s and batch 1 × sequence b·s
-    /// are the same trace; eager and math attention (b·heads·s² scores) and inference (last-position logits, caches per
-    /// sequence) are not, and keep their shape.
-    /// </summary>
-    internal static Job TraceKey(ModelProfile profile, Job job)
-    {
-        bool tokensOnly = job.IsTraining && job.Attention is AttentionKernel.Sdpa or AttentionKernel.Flash
-            && !ActivationModel.SdpaFallsBackToMath(profile.Architecture, job.Precision.ComputeBytes());
-        long tokens = (long)job.Batch * job.Seq;
-        return tokensOnly && tokens <= Job.MaxSeq ? job with { Batch = 1, Seq = (int)tokens } : job;
     }
 }

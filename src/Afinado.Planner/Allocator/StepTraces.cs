@@ -264,6 +264,7 @@ internal sealed partial class DecoderTrace
                 _t.Recording = true;
                 int loss = ForwardWithLoss(ids, out int heldOutput);
                 _t.Backward(loss);
+                ReleaseRotaryTables();
                 _t.Drop(loss);
                 // --keep-output: the loop's `output` (its logits) is released only after backward.
                 if (heldOutput >= 0) _t.Drop(heldOutput);
@@ -348,9 +349,11 @@ internal sealed partial class DecoderTrace
     {
         heldOutput = -1;
         int x = Embedding(ids, T);
+        ModelForwardStart(_r);
         for (int i = 0; i < _layers.Length; i++) x = LayerOrCheckpoint(i, x);
         var (y, yb) = Norm(x, _r, _finalNorm);
         _t.Drop(x);
+        ModelForwardEnd();
         // The model's forward returns here: its sliding-window mask dies (the eager causal mask is counted to the loss).
         if (_slidingMask >= 0) { _t.Drop(_slidingMask); _slidingMask = -1; }
         var head = new LinearParams(new LinearUse(_a.HiddenSize, _a.VocabSize, _head.Trainable, false), _head, null, null);
@@ -459,6 +462,7 @@ internal sealed partial class DecoderTrace
         long savedSeq = _seq;
         _seq = tokens;
         int x = Embedding(ids, _batch * tokens);
+        ModelForwardStart(_c);
         for (int i = 0; i < _layers.Length; i++)
         {
             int next = Layer(i, x, cache, cachedTokens);
@@ -467,6 +471,7 @@ internal sealed partial class DecoderTrace
         }
         var (y, _) = Norm(x, _c, _finalNorm);
         _t.Drop(x);
+        ModelForwardEnd();
         // generate(): logits for the last position only (logits_to_keep=1).
         int logits = _t.New(_c * _batch * _a.VocabSize);
         _t.Drop(y);
@@ -475,14 +480,79 @@ internal sealed partial class DecoderTrace
         return logits;
     }
 
+    /// <summary>The model forward's locals that live until it returns (LlamaModel.forward and the families built on it):
+    /// <c>inputs_embeds</c> (the embedding output, still bound after <c>hidden_states</c> moves on), GPT-2's learned
+    /// <c>position_embeds</c>, <c>cache_position</c> (<c>torch.arange</c>, int64) and <c>position_embeddings</c>, the rotary
+    /// tables.</summary>
+    private int _embeds = -1, _positionEmbeds = -1, _cachePosition = -1;
+    private readonly List<(int Cos, int Sin)> _rope = [];
+
+    /// <summary>
+    /// LlamaModel.forward before its layers: <c>cache_position = torch.arange(s)</c>, then <c>rotary_emb(hidden_states,
+    /// position_ids)</c> per rotary embedding (Gemma 3's local one too). LlamaRotaryEmbedding.forward works in fp32 with
+    /// position_ids of shape (1, s), so each table is (1, s, rotary dim) whatever the batch: <c>position_ids.float()</c>,
+    /// <c>freqs = inv_freq @ positions</c>, <c>emb = cat(freqs, freqs)</c>, <c>emb.cos() * attention_scaling</c> (two
+    /// tensors, the first a temporary), the same for sin, then <c>cos.to(x.dtype)</c> and <c>sin.to(x.dtype)</c> (no copy
+    /// when x is fp32); its fp32 locals die when it returns.
+    /// </summary>
+    private void ModelForwardStart(int xb)
+    {
+        _cachePosition = _t.New(8 * _seq);
+        int dim = _a.Llama4Attention ? 0 : _a.Mla is { } mla ? mla.RopeHeadDim : _a.RotaryDim;
+        if (dim == 0) return;
+        long s = _seq, table = s * dim;
+        for (int r = 0; r < (_a.LocalRopeTheta is null ? 1 : 2); r++)
+        {
+            int positions = _t.New(4 * s);
+            int freqs = _t.New(4 * table / 2);
+            int emb = _t.New(4 * table);
+            int c0 = _t.New(4 * table), cos = _t.New(4 * table);
+            _t.Drop(c0);
+            int s0 = _t.New(4 * table), sin = _t.New(4 * table);
+            _t.Drop(s0);
+            int cosX = cos, sinX = sin;
+            if (xb < 4) { cosX = _t.New(xb * table); sinX = _t.New(xb * table); _t.Drop(cos, sin); }
+            _t.Drop(positions, freqs, emb);
+            _rope.Add((cosX, sinX));
+        }
+    }
+
+    /// <summary>The model forward returns: its locals are released (what autograd saved of them lives on). Checkpointed
+    /// layers keep the rotary tables (transformers passes position_embeddings to each checkpointed call, which holds them
+    /// for its recomputation) until the backward has run.</summary>
+    private void ModelForwardEnd()
+    {
+        if (_embeds >= 0) { _t.Drop(_embeds); _embeds = -1; }
+        if (_positionEmbeds >= 0) { _t.Drop(_positionEmbeds); _positionEmbeds = -1; }
+        if (_cachePosition >= 0) { _t.Drop(_cachePosition); _cachePosition = -1; }
+        if (_job.Checkpointing == Checkpointing.None || !_t.Recording) ReleaseRotaryTables();
+    }
+
+    private void ReleaseRotaryTables()
+    {
+        foreach (var (cos, sin) in _rope) _t.Drop(cos, sin);
+        _rope.Clear();
+    }
+
+    /// <summary>The rotary tables a layer reads (Gemma 3's sliding layers: the local ones); (-1, -1) when none are traced.</summary>
+    private (int Cos, int Sin) RotaryTable(int layer) =>
+        _rope.Count == 0 ? (-1, -1) : _rope[_rope.Count > 1 && _a.IsSlidingLayer(layer) ? 1 : 0];
+
     private int Embedding(int ids, long tokens)
     {
         int bytes = _job.IsTraining ? _r : _c;
         int x = _t.New(bytes * tokens * _a.HiddenSize);
         // embedding_dense_backward allocates the full table's gradient and sorts the ids.
         _t.Op(x, [], saved: [ids], weights: [new WeightGrad(_embed, _embed.Bytes)], backwardTemporaries: [8 * tokens, 8 * tokens]);
-        if (_a.Positions == PositionKind.Learned) { int pos = _t.New(bytes * tokens * _a.HiddenSize); int sum = _t.New(bytes * tokens * _a.HiddenSize); _t.Drop(pos); _t.Drop(x); x = sum; }
-        return x;
+        // inputs_embeds stays bound in the model's forward until it returns.
+        _embeds = _t.Hold(x);
+        if (_a.Positions != PositionKind.Learned) return x;
+        // GPT-2: hidden_states = inputs_embeds + wpe(position_ids), position_ids of batch 1; position_embeds stays bound too.
+        _positionEmbeds = _t.New(bytes * _seq * _a.HiddenSize);
+        int sum = _t.New(bytes * tokens * _a.HiddenSize);
+        _t.Op(sum, [x]);
+        _t.Drop(x);
+        return sum;
     }
 
     private int LayerOrCheckpoint(int i, int x)
@@ -572,10 +642,11 @@ internal sealed partial class DecoderTrace
         }
         int n32 = Normalized32(x, xb, h, rows);
         int nc = n32;
-        if (xb < 4) { nc = _t.New(xb * T * h); _t.Op(nc, [n32]); _t.Drop(n32); }
+        if (xb < 4) { nc = _t.New(xb * T * h); _t.Op(nc, [n32]); }
         int y = _t.New(xb * T * h);
         _t.Op(y, [nc], saved: weight.Trainable ? [nc] : [], weights: [new WeightGrad(weight, weight.Bytes)]);
         _t.Drop(nc);
+        if (xb < 4) _t.Drop(n32);
         return (y, xb);
     }
 
@@ -726,8 +797,10 @@ internal sealed partial class DecoderTrace
         }
         else if (_a.Positions == PositionKind.Rotary)
         {
-            q = Rotary(q, qW, ob, rb);
-            k = Rotary(k, kvW, ob, rb);
+            // query_states, key_states = apply_rotary_pos_emb(...): the projections are rebound only once both exist.
+            int qe = Rotary(q, qW, ob, rb, layer), ke = Rotary(k, kvW, ob, rb, layer);
+            _t.Drop(q, k);
+            (q, k) = (qe, ke);
         }
         if (rb != ob)
         {
@@ -738,9 +811,11 @@ internal sealed partial class DecoderTrace
         long keys = s;
         if (cache is not null)
         {
+            // key_states, value_states = past_key_values.update(...): the fresh states are rebound once both are cached.
             int ki = 2 * layer, vi = 2 * layer + 1;
-            k = AppendToCache(cache, ki, k, kvW, cachedTokens, out keys);
-            v = AppendToCache(cache, vi, v, kvW, cachedTokens, out _);
+            int kc = AppendToCache(cache, ki, k, kvW, cachedTokens, out keys), vc = AppendToCache(cache, vi, v, kvW, cachedTokens, out _);
+            _t.Drop(k, v);
+            (k, v) = (kc, vc);
         }
         int output;
         bool eager = _job.Attention == AttentionKernel.Eager;
@@ -947,7 +1022,6 @@ internal sealed partial class DecoderTrace
         if (_job.KvCache == KvCacheKind.Static)
         {
             if (cache[slot] < 0) cache[slot] = _t.New(kvBytes * StaticCacheTokens(slot / 2));
-            _t.Drop(fresh);
             keys = sliding ? Math.Min(cachedTokens + _seq, _a.SlidingWindow!.Value) : cachedTokens + _seq;
             return _t.Hold(cache[slot]);
         }
@@ -955,7 +1029,6 @@ internal sealed partial class DecoderTrace
         keys = kept + _seq;
         int grown = _t.New(kvBytes * keys);
         if (cache[slot] >= 0) _t.Drop(cache[slot]);
-        _t.Drop(fresh);
         cache[slot] = grown;
         _cacheTokens[slot] = sliding ? Math.Min(keys, _a.SlidingWindow!.Value - 1L) : keys;
         return _t.Hold(grown);
@@ -968,16 +1041,19 @@ internal sealed partial class DecoderTrace
     /// <summary>Per cache tensor (layer × K/V), the tokens the layer's keys hold (for a sliding layer, its view's length).</summary>
     private long[] _cacheTokens = [];
 
-    private int Rotary(int x, long width, int xb, int ob)
+    /// <summary><c>x * cos + rotate_half(x) * sin</c> (x stays the caller's): each product saves its table for backward (the
+    /// gradient of x is grad · cos), which keeps the layer's tables alive until its backward.</summary>
+    private int Rotary(int x, long width, int xb, int ob, int layer)
     {
-        int t1 = _t.New(ob * T * width); _t.Op(t1, [x]);
+        var (cos, sin) = RotaryTable(layer);
+        int t1 = _t.New(ob * T * width); _t.Op(t1, [x], saved: cos >= 0 ? [cos] : []);
         int neg = _t.New(xb * T * width / 2); _t.Op(neg, [x]);
         int rh = _t.New(xb * T * width); _t.Op(rh, [neg, x]);
         _t.Drop(neg);
-        int t2 = _t.New(ob * T * width); _t.Op(t2, [rh]);
+        int t2 = _t.New(ob * T * width); _t.Op(t2, [rh], saved: sin >= 0 ? [sin] : []);
         _t.Drop(rh);
         int sum = _t.New(ob * T * width); _t.Op(sum, [t1, t2]);
-        _t.Drop(t1, t2, x);
+        _t.Drop(t1, t2);
         return sum;
     }
 

@@ -643,6 +643,22 @@ internal static class ActivationModel
         return Math.Max(mlp, attn) + 2 * s.R * h * T + c * h * T;
     }
 
+    /// <summary>
+    /// What LlamaModel.forward (and the families built on it) keeps until it returns, beside the layer running:
+    /// <c>inputs_embeds</c>, the embedding output, still bound after <c>hidden_states</c> moves on (b·s·h in the residual's
+    /// dtype); <c>cache_position = torch.arange(s)</c> (int64); and <c>position_embeddings</c>, each rotary embedding's
+    /// cos and sin tables of shape (1, s, rotary dim) in the hidden states' dtype (position_ids has batch 1), or GPT-2's
+    /// learned <c>position_embeds</c> (1, s, h). Gemma 3 has a local rotary embedding besides the global one; Llama 4's
+    /// complex frequencies are not counted here.
+    /// </summary>
+    public static double ModelForwardLocals(ModelArchitecture a, in ActivationSettings s)
+    {
+        int dim = a.Llama4Attention ? 0 : a.Mla is { } mla ? mla.RopeHeadDim : a.RotaryDim;
+        double tables = dim == 0 ? 0 : (a.LocalRopeTheta is null ? 1 : 2) * 2 * s.R * s.Seq * dim;
+        double positions = a.Positions == PositionKind.Learned ? s.R * s.Seq * a.HiddenSize : 0;
+        return s.R * s.Tokens * a.HiddenSize + 8 * s.Seq + tables + positions;
+    }
+
     /// <summary>A sliding layer's SDPA call in a pass that reaches the window (<see cref="SlidingMaskBias"/>): the mask's copy
     /// in the query's dtype and, under GQA, K/V repeated to the query's heads by transformers, while the call runs.</summary>
     private static double SlidingMaskTransient(ModelArchitecture a, in ActivationSettings s)

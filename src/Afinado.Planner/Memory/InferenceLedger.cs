@@ -104,6 +104,9 @@ internal static class InferenceLedger
         e.Add(new(LineKind.PrefillActivations, "prefill activations (one layer's temporaries)", Phase.Prefill, ActivationModel.LayerInferenceTransient(a, s),
             explain ? (job.Attention == AttentionKernel.Eager ? "q,k,v + b·heads·s² × (4 fp32 softmax + copy), or SwiGLU 3·c·f per token" : "q,k,v,out or SwiGLU 3·c·f per token (SDPA: no s² term)") : "",
             "memory.md §1.2 (eager s² vs SDPA), §3 optimum-benchmark #151"));
+        e.Add(new(LineKind.ModelForwardLocals, "model forward locals (inputs_embeds, rotary tables)", Phase.Prefill, ActivationModel.ModelForwardLocals(a, s),
+            explain ? $"embedding output b·s·h × {B(s.R)} B, kept by inputs_embeds until the forward returns; cos/sin (1, s, rotary dim) per rotary embedding; cache_position" : "",
+            "transformers LlamaModel.forward (inputs_embeds, position_embeddings, cache_position)"));
         if (job.Attention == AttentionKernel.Eager)
             e.Add(new(LineKind.CausalMask, "causal mask (eager)", Phase.Prefill, c * job.Batch * (double)job.Seq * job.Seq,
                 explain ? $"b·s² × {B(c)} B" : "", "transformers 4-D causal mask"));
@@ -123,8 +126,9 @@ internal static class InferenceLedger
         // K and V to the query heads over the whole context in every layer (transformers use_gqa_in_sdpa).
         if (staticCache && job.Attention == AttentionKernel.Sdpa && a.NumKvHeads < a.NumHeads)
             decodeScores += 2.0 * c * job.Batch * a.QueryWidth * attended;
-        e.Add(new(LineKind.DecodeTemporaries, "decode temporaries", Phase.Decode, ActivationModel.LayerInferenceTransient(a, decode) + decodeScores,
-            explain ? "one token per sequence through one layer (+ scores over the context when eager)" : "", "derived"));
+        e.Add(new(LineKind.DecodeTemporaries, "decode temporaries", Phase.Decode,
+            ActivationModel.LayerInferenceTransient(a, decode) + ActivationModel.ModelForwardLocals(a, decode) + decodeScores,
+            explain ? "one token per sequence through one layer, with the forward's embedding output and rotary tables (+ scores over the context when eager)" : "", "derived"));
         return e;
     }
 

@@ -108,6 +108,9 @@ public enum LineKind
     KvCachePrompt,
     KvCacheFullContext,
     PrefillActivations,
+    /// <summary>What the model's forward keeps until it returns: <c>inputs_embeds</c> (the embedding output),
+    /// <c>cache_position</c> and the rotary tables.</summary>
+    ModelForwardLocals,
     LogitsLastPosition,
     DecodeTemporaries,
 

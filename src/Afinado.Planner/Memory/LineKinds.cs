@@ -24,7 +24,7 @@ public static class LineKinds
             or LineKind.ActivationsFinalNormAndHeadInput or LineKind.ActivationCheckpoints or LineKind.ActivationCheckpointInTransit
             or LineKind.RecomputedLayer or LineKind.CausalMask or LineKind.SlidingWindowMask or LineKind.ForwardIntermediates or LineKind.MinibatchInputs
             or LineKind.DfaBlockOutputs or LineKind.DfaHeldOutputs or LineKind.EsPopulationForward or LineKind.NoGradForwardLayer
-            or LineKind.PrefillActivations or LineKind.DecodeTemporaries => Category.Activations,
+            or LineKind.PrefillActivations or LineKind.ModelForwardLocals or LineKind.DecodeTemporaries => Category.Activations,
         LineKind.DequantizationBuffer or LineKind.ExpertDeltaWeight or LineKind.ExpertAllToAllBuffers or LineKind.GradientHead16Bit or LineKind.OptimizerTemporaries
             or LineKind.SdpaMathScoresInFlight or LineKind.EagerScoresInFlight or LineKind.BackwardTemporaries or LineKind.SelectBackwardStackGradient
             or LineKind.DfaInjectedErrors or LineKind.EsPerturbation or LineKind.EsParameterSnapshot or LineKind.EsPopulationWeights
