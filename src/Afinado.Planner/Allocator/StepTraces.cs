@@ -498,6 +498,13 @@ internal sealed partial class DecoderTrace
     private void ModelForwardStart(int xb)
     {
         _cachePosition = _t.New(8 * _seq);
+        if (!_job.IsTraining && _job.Attention == AttentionKernel.Eager && _seq > 1)
+        {
+            long keys = _seq;
+            int boolMask = _t.New(_seq * keys);
+            _mask = _t.New((long)_c * _batch * _seq * keys);
+            _t.Drop(boolMask);
+        }
         int dim = _a.Llama4Attention ? 0 : _a.Mla is { } mla ? mla.RopeHeadDim : _a.RotaryDim;
         if (dim == 0) return;
         long s = _seq, table = s * dim;
@@ -525,6 +532,7 @@ internal sealed partial class DecoderTrace
         if (_embeds >= 0) { _t.Drop(_embeds); _embeds = -1; }
         if (_positionEmbeds >= 0) { _t.Drop(_positionEmbeds); _positionEmbeds = -1; }
         if (_cachePosition >= 0) { _t.Drop(_cachePosition); _cachePosition = -1; }
+        if (!_job.IsTraining) DropForwardMasks();
         if (_job.Checkpointing == Checkpointing.None || !_t.Recording) ReleaseRotaryTables();
     }
 
