@@ -78,7 +78,8 @@ public class CachingAllocatorDifferentialTests
 
         private readonly List<List<Block>> _segments = [];
         private readonly List<Block?> _handles = [];
-        private long _next;
+        // Each new segment below the ones before (the replay's address order, CachingAllocator's summary).
+        private long _next = 1L << 60;
 
         public long Allocated { get; private set; }
         public long Reserved { get; private set; }
@@ -142,9 +143,9 @@ public class CachingAllocatorDifferentialTests
             long bytes = CachingAllocator.AllocationSize(size);
             if (capacity is { } cap && Reserved + bytes > cap) return null;
             var seg = new List<Block>();
+            _next -= bytes;
             seg.Add(new Block { Segment = seg, Stream = stream, Small = small, Address = _next, Size = bytes });
             _segments.Add(seg);
-            _next += bytes;
             Reserved += bytes;
             PeakReserved = Math.Max(PeakReserved, Reserved);
             return seg[0];
