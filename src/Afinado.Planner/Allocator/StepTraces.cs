@@ -554,6 +554,20 @@ internal sealed partial class DecoderTrace
         _t.Op(x, [], saved: [ids], weights: [new WeightGrad(_embed, _embed.Bytes)], backwardTemporaries: [8 * tokens, 8 * tokens]);
         // inputs_embeds stays bound in the model's forward until it returns.
         _embeds = _t.Hold(x);
+        if (_a.EmbeddingMultiplier != 1.0)
+        {
+            // Gemma: hidden_states = inputs_embeds * normalizer, a new tensor (inputs_embeds stays bound).
+            int scaled = _t.New(bytes * tokens * _a.HiddenSize);
+            _t.Op(scaled, [x]);
+            _t.Drop(x);
+            if (!_a.ScaledEmbeddingIsANewHiddenState)
+            {
+                // Granite: inputs_embeds = inputs_embeds * embedding_multiplier frees the lookup's output.
+                _t.Drop(_embeds);
+                _embeds = _t.Hold(scaled);
+            }
+            x = scaled;
+        }
         if (_a.Positions != PositionKind.Learned) return x;
         // GPT-2: hidden_states = inputs_embeds + wpe(position_ids), position_ids of batch 1; position_embeds stays bound too.
         _positionEmbeds = _t.New(bytes * _seq * _a.HiddenSize);
