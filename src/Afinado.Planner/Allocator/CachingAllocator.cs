@@ -16,8 +16,9 @@ namespace Afinado.Planner.Allocator;
 /// whose address space CUDA's unified addressing places device memory), so among free blocks of one size the newest
 /// segment's wins. Replayed both ways against the 79 H100 rows, this order matches the reserved peaks where equal-size
 /// blocks compete (eager prefill's score segments: −22.8 % → +0.1 % at Llama-3.2-1B × 8,192; batched decode −4.8 % →
-/// +0.1 %) and moves no row past ±5.3 %; bench/gpu's snapshot rows record the addresses to confirm it. With max_split_size: a request below it never takes a block at or above it, and a request at or above it
-/// takes one only if it wastes less than 20 MiB.</item>
+/// +0.1 %) and moves no row past ±5.3 %; bench/gpu's snapshot rows record the addresses to confirm it. With
+/// max_split_size: a request below it never takes a block at or above it, and a request at or above it takes one only if
+/// it wastes less than 20 MiB.</item>
 /// <item>Splitting (<c>should_split</c>): a small-pool block is split when ≥ 512 B remain; a large-pool block when more
 /// than 1 MiB remains and the request is below max_split_size (with expandable segments: whenever ≥ 512 B remain).</item>
 /// <item>Freeing (<c>free_block</c>) merges the block with free neighbours of the same segment.</item>
