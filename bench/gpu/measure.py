@@ -497,6 +497,8 @@ def main(argv=None) -> int:
         device = "cuda"
         probe, machine = probes.open_cuda()
     software = probes.software_versions()
+    # Before any job, on an empty cache: run-info.json only (not a CSV column).
+    address_order = probes.segment_address_order() if device == "cuda" and not child else {"order": "", "note": "not probed"}
     impl_label = impl if impl == "builtin" else f"{impl}+{'peft' if lora_impl == 'peft' else 'builtin-lora'}"
     shared = {"schema": SCHEMA, "device": device, "model_impl": impl_label, **machine, **software}
     conf_note = f"; PYTORCH_CUDA_ALLOC_CONF={process_conf()} (expandable: {machine['alloc_expandable'] or '-'})" \
@@ -504,7 +506,8 @@ def main(argv=None) -> int:
     print(f"measure.py: {len(cases)} jobs on {device} {machine['gpu_name']} with {impl_label} models; torch "
           f"{software['torch_version']}, transformers {software['transformers_version'] or '-'}, peft "
           f"{software['peft_version'] or '-'}; context {machine['context_bytes'] / 2**20:.0f} MiB "
-          f"({machine['context_method']}); budget {args.budget_seconds:.0f} s{conf_note}", flush=True)
+          f"({machine['context_method']}); budget {args.budget_seconds:.0f} s{conf_note}; new segments' addresses "
+          f"{address_order['order'] or '-'}", flush=True)
 
     csv_path = os.path.join(args.out, CSV_NAME)
     writer = Writer(csv_path, header=not child)
@@ -535,7 +538,7 @@ def main(argv=None) -> int:
     commit_as = f"bench/ground-truth/gpu-{gpu_slug}-{datetime.date.today().isoformat()}.csv"
     info = {"schema": SCHEMA, "argv": sys.argv[1:], "seconds": round(total, 1), "jobs": len(cases),
             "statuses": writer.statuses, "budget_hit": runner.budget_hit, "fail_fast_hit": runner.fail_fast_hit,
-            "subprocesses": runner.subprocesses, "commit_as": commit_as, **shared}
+            "subprocesses": runner.subprocesses, "commit_as": commit_as, "segment_address_order": address_order, **shared}
     with open(os.path.join(args.out, "run-info.json"), "w") as f:
         json.dump(info, f, indent=1)
     print(f"measure.py: {writer.statuses} in {total:.0f} s -> {csv_path} (commit as {commit_as})", flush=True)

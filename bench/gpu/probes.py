@@ -304,6 +304,24 @@ def open_cuda() -> tuple[CudaProbe, dict]:
     return CudaProbe(handle), env
 
 
+def segment_address_order(sizes_mib=(258, 260, 262, 264)) -> dict:
+    """Where cudaMalloc puts successive segments: tensors of distinct sizes above 10 MiB, each a segment of its own
+    once the cache is empty, alive together; their addresses in allocation order. The planner's allocator replay places
+    each new segment below the earlier ones (Afinado.Planner CachingAllocator), since best fit breaks ties by address;
+    this records which way the driver really went. CPU: nothing to probe."""
+    if not torch.cuda.is_available():
+        return {"order": "", "note": "no CUDA device"}
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    tensors = [torch.empty(mib * MIB, dtype=torch.uint8, device="cuda") for mib in sizes_mib]
+    addresses = [t.data_ptr() for t in tensors]
+    del tensors
+    torch.cuda.empty_cache()
+    steps = [b - a for a, b in zip(addresses, addresses[1:])]
+    order = "descending" if all(s < 0 for s in steps) else "ascending" if all(s > 0 for s in steps) else "mixed"
+    return {"order": order, "sizes_mib": list(sizes_mib), "addresses": addresses}
+
+
 def open_cpu() -> tuple[CpuProbe, dict]:
     return CpuProbe(), {
         "gpu_name": "", "gpu_total_bytes": 0, "context_bytes": 0, "context_warm_bytes": 0,

@@ -173,6 +173,10 @@ public sealed class GpuScriptDryRunTests(FullDryRun dry)
         });
         Assert.Equal("expandable_segments:True", run.Csv.Rows.Single(r => r["row_id"].EndsWith("/alloc-expandable")) ["alloc_conf"]);
         Assert.Equal(0, run.RunInfo.GetProperty("subprocesses").GetArrayLength());
+        // The address-order probe runs on CUDA only; on the CPU dry run the field is there and says so.
+        var order = run.RunInfo.GetProperty("segment_address_order");
+        Assert.Equal("", order.GetProperty("order").GetString());
+        Assert.Equal("not probed", order.GetProperty("note").GetString());
     }
 
     [Fact]
