@@ -556,13 +556,13 @@ internal sealed partial class DecoderTrace
         _embeds = _t.Hold(x);
         if (_a.EmbeddingMultiplier != 1.0)
         {
-            // Gemma: hidden_states = inputs_embeds * normalizer, a new tensor (inputs_embeds stays bound).
+            // Gemma, Gemma 2: hidden_states = inputs_embeds * normalizer, a new tensor (inputs_embeds stays bound).
             int scaled = _t.New(bytes * tokens * _a.HiddenSize);
             _t.Op(scaled, [x]);
             _t.Drop(x);
             if (!_a.ScaledEmbeddingIsANewHiddenState)
             {
-                // Granite: inputs_embeds = inputs_embeds * embedding_multiplier frees the lookup's output.
+                // Gemma 3's scaled embedding module, Granite's inputs_embeds * embedding_multiplier: the lookup's output dies.
                 _t.Drop(_embeds);
                 _embeds = _t.Hold(scaled);
             }

@@ -139,7 +139,7 @@ internal static class LlamaFamily
             NormsPerLayer = gemma2 ? 4 : 2,
             NormWeightOffset = gemma ? 1.0 : 0.0,
             EmbeddingMultiplier = gemma ? Math.Sqrt(hidden) : scaling?.Embedding ?? 1.0,
-            ScaledEmbeddingIsANewHiddenState = gemma,
+            ScaledEmbeddingIsANewHiddenState = gemma && !gemma3,
             ResidualMultiplier = scaling?.Residual ?? 1.0,
             AttentionMultiplier = scaling?.Attention,
             LogitsScaling = scaling?.Logits ?? 1.0,

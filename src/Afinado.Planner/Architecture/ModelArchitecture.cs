@@ -184,8 +184,9 @@ public sealed record ModelArchitecture
     /// <summary>Token embeddings are multiplied by this before the first layer: √hidden for Gemma, embedding_multiplier for Granite, 1 elsewhere.</summary>
     public double EmbeddingMultiplier { get; init; } = 1.0;
 
-    /// <summary>Gemma: <c>hidden_states = inputs_embeds * normalizer</c>, a new tensor beside the embedding output, which
-    /// the model's forward keeps; Granite rebinds <c>inputs_embeds</c> to the product instead (the lookup's output dies).</summary>
+    /// <summary>Gemma and Gemma 2: <c>hidden_states = inputs_embeds * normalizer</c>, a new tensor beside the embedding
+    /// output, which the model's forward keeps. Gemma 3 scales inside its embedding module (Gemma3TextScaledWordEmbedding)
+    /// and Granite rebinds <c>inputs_embeds</c> to the product: there the lookup's own output dies at once.</summary>
     public bool ScaledEmbeddingIsANewHiddenState { get; init; }
 
     /// <summary>Granite: each attention and MLP output is multiplied by this before the residual add; 1 elsewhere.</summary>
