@@ -493,12 +493,14 @@ internal sealed partial class DecoderTrace
     /// position_ids of shape (1, s), so each table is (1, s, rotary dim) whatever the batch: <c>position_ids.float()</c>,
     /// <c>freqs = inv_freq @ positions</c>, <c>emb = cat(freqs, freqs)</c>, <c>emb.cos() * attention_scaling</c> (two
     /// tensors, the first a temporary), the same for sin, then <c>cos.to(x.dtype)</c> and <c>sin.to(x.dtype)</c> (no copy
-    /// when x is fp32); its fp32 locals die when it returns.
+    /// when x is fp32); its fp32 locals die when it returns. Between the two, an eager prefill's <c>create_causal_mask</c>:
+    /// sdpa_mask's boolean (1, 1, s, s), then <c>torch.where</c> into the dtype, (b, 1, s, s), kept until the forward
+    /// returns (a static cache's mask spans the whole cache and is built at the first attention instead).
     /// </summary>
     private void ModelForwardStart(int xb)
     {
         _cachePosition = _t.New(8 * _seq);
-        if (!_job.IsTraining && _job.Attention == AttentionKernel.Eager && _seq > 1)
+        if (!_job.IsTraining && _job.Attention == AttentionKernel.Eager && _job.KvCache == KvCacheKind.Dynamic && _seq > 1)
         {
             long keys = _seq;
             int boolMask = _t.New(_seq * keys);
