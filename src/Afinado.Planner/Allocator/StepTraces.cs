@@ -507,10 +507,9 @@ internal sealed partial class DecoderTrace
             _mask = _t.New((long)_c * _batch * _seq * keys);
             _t.Drop(boolMask);
         }
-        int dim = _a.Llama4Attention ? 0 : _a.Mla is { } mla ? mla.RopeHeadDim : _a.RotaryDim;
-        if (dim == 0) return;
+        var (pairs, dim) = _a.RotaryTables;
         long s = _seq, table = s * dim;
-        for (int r = 0; r < (_a.LocalRopeTheta is null ? 1 : 2); r++)
+        for (int r = 0; r < pairs; r++)
         {
             int positions = _t.New(4 * s);
             int freqs = _t.New(4 * table / 2);

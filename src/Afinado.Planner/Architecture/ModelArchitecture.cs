@@ -244,6 +244,17 @@ public sealed record ModelArchitecture
     /// <summary>Width of the rotated part of each head: <c>HeadDim · PartialRotaryFactor</c> (0 without RoPE).</summary>
     public int RotaryDim => Positions == PositionKind.Rotary ? (int)(HeadDim * PartialRotaryFactor) : 0;
 
+    /// <summary>The cos/sin table pairs the model's forward builds once (Gemma 3: a global and a local one) and their width
+    /// (MLA: the rope part of a head); no pairs without RoPE, or for Llama 4's complex frequencies, which are not counted.</summary>
+    public (int Pairs, int Dim) RotaryTables
+    {
+        get
+        {
+            int dim = Llama4Attention ? 0 : Mla is { } mla ? mla.RopeHeadDim : RotaryDim;
+            return dim == 0 ? (0, 0) : (LocalRopeTheta is null ? 1 : 2, dim);
+        }
+    }
+
     /// <summary>Every linear projection (LoRA targets), in module order, with in/out widths independent of the storage layout.</summary>
     public IReadOnlyList<LinearLayer> Linears => Facts(Tensors).Linears;
 

@@ -653,8 +653,8 @@ internal static class ActivationModel
     /// </summary>
     public static double ModelForwardLocals(ModelArchitecture a, in ActivationSettings s)
     {
-        int dim = a.Llama4Attention ? 0 : a.Mla is { } mla ? mla.RopeHeadDim : a.RotaryDim;
-        double tables = dim == 0 ? 0 : (a.LocalRopeTheta is null ? 1 : 2) * 2 * s.R * s.Seq * dim;
+        var (pairs, dim) = a.RotaryTables;
+        double tables = pairs * 2 * s.R * s.Seq * dim;
         double positions = a.Positions == PositionKind.Learned ? s.R * s.Seq * a.HiddenSize : 0;
         return s.R * s.Tokens * a.HiddenSize + 8 * s.Seq + tables + positions;
     }
