@@ -158,8 +158,7 @@ internal sealed partial class DecoderTrace
         else
         {
             // .softmax(dim=-1, dtype=torch.float32)
-            scores = _t.New(4L * tokens * experts);
-            _t.Op(scores, [logits], saved: [scores]);
+            scores = Softmax(logits, 4L * tokens * experts);
             _t.Drop(logits);
             rb = 4;
             if (_a.MoeGroupLimitedMask)

@@ -120,8 +120,7 @@ internal sealed partial class DecoderTrace
             int topValues = _t.New(rb * tokens * k), topIndices = _t.New(8 * tokens * k);
             _t.Op(topValues, [routerLogits], saved: [topIndices]);
             _t.Drop(routerLogits);
-            int softmax = _t.New(rb * tokens * k);
-            _t.Op(softmax, [topValues], saved: [softmax]);
+            int softmax = Softmax(topValues, rb * tokens * k);
             _t.Drop(topValues);
             int routed = GroupedMmExperts(x, xb, softmax, moe, weightBytes: rb);
             _t.Drop(topIndices, softmax);
@@ -134,8 +133,7 @@ internal sealed partial class DecoderTrace
         int logits = Linear(x, xb, moe.Router, out int lb);
         int logits32 = logits;
         if (lb < 4) { logits32 = _t.New(4 * tokens * experts); _t.Op(logits32, [logits]); _t.Drop(logits); }
-        int probs = _t.New(4 * tokens * experts);
-        _t.Op(probs, [logits32], saved: [probs]);
+        int probs = Softmax(logits32, 4 * tokens * experts);
         _t.Drop(logits32);
         int topW = _t.New(4 * tokens * k), topI = _t.New(8 * tokens * k);
         _t.Op(topW, [probs], saved: [topI]);

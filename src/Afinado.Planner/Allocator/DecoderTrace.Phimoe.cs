@@ -92,8 +92,7 @@ internal sealed partial class DecoderTrace
             _t.Drop(values, perturbed);
         }
         else chosen = _t.Hold(maxInd);
-        int gates = _t.New(gb * wide);
-        _t.Op(gates, [masked], saved: [gates]);
+        int gates = Softmax(masked, gb * wide);
         _t.Drop(masked);
         int gathered = _t.New(gb * tokens);
         _t.Op(gathered, [gates], saved: [chosen]);

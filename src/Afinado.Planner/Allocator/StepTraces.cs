@@ -855,7 +855,7 @@ internal sealed partial class DecoderTrace
                 int ks = _t.New(ob * b * keys * qW); _t.Op(ks, [kr]);
                 int sc = _t.New(ob * pairs); _t.Op(sc, [qs, ks], saved: [qs, ks]);
                 _t.Drop(qs, ks);
-                int sm = _t.New(ob * pairs); _t.Op(sm, [sc], saved: [sm]);
+                int sm = Softmax(sc, ob * pairs);
                 _t.Drop(sc);
                 scores = sm;
             }
@@ -873,7 +873,7 @@ internal sealed partial class DecoderTrace
                 _t.Drop(maxIndices);
                 int shifted = _t.New(ob * wide); _t.Op(shifted, [combined, maxValues]);
                 _t.Drop(combined, maxValues);
-                int probs = _t.New(ob * wide); _t.Op(probs, [shifted], saved: [probs]);
+                int probs = Softmax(shifted, ob * wide);
                 _t.Drop(masked);
                 scores = probs;
                 boundUntilReturn = shifted;
@@ -887,8 +887,7 @@ internal sealed partial class DecoderTrace
                 bool autocastFp32 = _amp && ob < 4;
                 int input = masked;
                 if (autocastFp32) { input = _t.New(4 * pairs); _t.Op(input, [masked]); }
-                int probs = _t.New((autocastFp32 ? 4 : ob) * pairs);
-                _t.Op(probs, [input], saved: [probs]);
+                int probs = Softmax(input, (autocastFp32 ? 4 : ob) * pairs);
                 if (autocastFp32) _t.Drop(input);
                 _t.Drop(masked);
                 scores = probs;
@@ -983,6 +982,21 @@ internal sealed partial class DecoderTrace
         return normed;
     }
 
+    /// <summary>
+    /// A softmax (not log-softmax) whose output autograd keeps for its backward. On CUDA that backward
+    /// (<c>softmax_backward_cuda_out</c>, aten/src/ATen/native/cuda/SoftMax.cu) forms <c>tmp = grad * output</c> before
+    /// the input gradient's kernel runs: one more tensor of the output's size, alive beside the incoming gradient, the kept
+    /// output and the input gradient (allocated first, as the structured op's out tensor). The H100 grid shows it where
+    /// an attention backward is the step's peak: TinyLlama fp32 (math SDPA) and Llama-2-7B eager LoRA were each short by
+    /// exactly one fp32 score tensor there, 256 MiB and 512 MiB, and match to 1.5 KiB with it.
+    /// </summary>
+    private int Softmax(int input, long outputBytes)
+    {
+        int output = _t.New(outputBytes);
+        _t.Op(output, [input], saved: [output], backwardTemporaries: [outputBytes]);
+        return output;
+    }
+
     /// <summary>eager_attention_forward's probabilities: the masked scores, then <c>softmax(attn_weights,
     /// dtype=float32).to(dtype)</c> — a 16-bit input is converted to fp32 first, then the fp32 softmax (kept), then the
     /// cast; the old attn_weights lives until the statement rebinds it.</summary>
@@ -993,7 +1007,7 @@ internal sealed partial class DecoderTrace
         int in32 = masked;
         if (ob < 4) { in32 = _t.New(4 * pairs); _t.Op(in32, [masked]); }
         else _t.Hold(masked);
-        int sm = _t.New(4 * pairs); _t.Op(sm, [in32], saved: [sm]);
+        int sm = Softmax(in32, 4 * pairs);
         _t.Drop(in32);
         int scores = sm;
         if (ob < 4) { int p16 = _t.New(ob * pairs); _t.Op(p16, [sm]); _t.Drop(sm); scores = p16; }

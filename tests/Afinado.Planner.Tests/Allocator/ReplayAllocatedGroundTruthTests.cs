@@ -7,7 +7,7 @@ namespace Afinado.Planner.Tests.Allocator;
 /// grid (bench/ground-truth). `afinado validate` compares the ledger's formulas there; this holds the op-by-op trace the
 /// reserved figure comes from to the same measurement, so a tensor born too late or freed too early shows even when the
 /// formulas are right. Inference rows (prefill, and decode after an unmeasured prefill) are traced to the byte but for a
-/// few small-pool blocks; training rows to well under 1 %.
+/// few small-pool blocks; training rows to within 0.25 %.
 /// </summary>
 public class ReplayAllocatedGroundTruthTests
 {
@@ -46,8 +46,10 @@ public class ReplayAllocatedGroundTruthTests
         // few 512 B small-pool blocks (scalars, position ids) that are not.
         Assert.All(rows.Where(r => r.Inference), r =>
             Assert.True(Math.Abs(r.Replayed - r.Measured) <= 64 << 10, $"{r.Id}: replayed {r.Replayed:N0} B, measured {r.Measured:N0} B"));
-        // Training: two known gaps stay below 1 % (TinyLlama fp32 b2 −0.5 %, Llama-2-7B eager LoRA −0.6 %).
-        Assert.All(rows, r => Assert.True(Math.Abs(r.Error) <= 0.01, $"{r.Id}: {r.Error:P2}"));
+        // Training: every row within 0.25 % (worst SmolLM2-135M AMP, +0.14 %). Without softmax's CUDA backward temporary
+        // (grad · output) TinyLlama fp32 (math SDPA) was −0.54 % and Llama-2-7B eager LoRA −0.64 %: one score tensor short
+        // where an attention backward is the peak.
+        Assert.All(rows, r => Assert.True(Math.Abs(r.Error) <= 0.0025, $"{r.Id}: {r.Error:P2}"));
         var errors = rows.Select(r => Math.Abs(r.Error)).Order().ToList();
         double median = errors[errors.Count / 2];
         Assert.True(median <= 0.0005, $"median {median:P3}");
