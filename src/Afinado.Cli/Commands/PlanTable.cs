@@ -88,7 +88,8 @@ internal static class PlanTable
     private static string VerdictText(DeviceVerdict v)
     {
         string margin = ByteSize.Format(Math.Abs(v.HeadroomBytes));
-        if (v.FitsAfterCacheRelease) return $"[yellow]borderline: fits only after the allocator frees its cache ({v.CacheReleases}×)[/]";
+        if (v.FitsAfterCacheRelease)
+            return $"[yellow]borderline: fits only after the allocator frees its cache ({v.CacheReleases}×), holding {ByteSize.Format(v.TotalAfterReleaseBytes ?? 0)}[/]";
         if (v.Borderline) return v.Fits ? $"[yellow]borderline: fits, {margin} margin[/]" : $"[yellow]borderline: OOM, {margin} short[/]";
         return v.Fits ? "[green]fits[/]" : "[red]OOM[/]";
     }

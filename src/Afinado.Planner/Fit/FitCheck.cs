@@ -26,14 +26,20 @@ public static class FitCheck
         long total = ledger.TotalBytes, headroom = cap - total;
         bool fits = total <= cap, afterRelease = false;
         int retries = 0;
+        long? reservedAfter = null;
         if (!fits && device.Kind == DeviceKind.Gpu && ledger.Replay is not null && TensorsAndRuntime(ledger) <= cap)
         {
             var limited = ReservedMemory.Replay(profile, job, cap - ledger.OutsideAllocatorBytes);
             fits = afterRelease = !limited.OutOfMemory;
             retries = limited.Retries;
+            if (afterRelease) reservedAfter = limited.PeakReservedBytes;
         }
         bool borderline = device.Kind == DeviceKind.Gpu && (afterRelease || Math.Abs(headroom) < BorderlineFraction * total);
-        return new DeviceVerdict(device, fits, headroom) { Borderline = borderline, FitsAfterCacheRelease = afterRelease, CacheReleases = retries };
+        return new DeviceVerdict(device, fits, headroom)
+        {
+            Borderline = borderline, FitsAfterCacheRelease = afterRelease, CacheReleases = retries,
+            ReservedAfterReleaseBytes = reservedAfter, TotalAfterReleaseBytes = reservedAfter + ledger.OutsideAllocatorBytes,
+        };
     }
 
     /// <summary>

@@ -14,6 +14,13 @@ public sealed record DeviceVerdict(Device Device, bool Fits, long HeadroomBytes)
     /// <summary>The total exceeds the capacity, yet the replay with the capacity as a limit finishes after cache releases.</summary>
     public bool FitsAfterCacheRelease { get; init; }
     public int CacheReleases { get; init; }
+    /// <summary>With <see cref="FitsAfterCacheRelease"/>: the reserved peak of the replay limited to this device. The
+    /// allocator frees its cached segments and retries instead of growing past the device, so on it the process holds this,
+    /// not the unlimited reserved figure; null otherwise.</summary>
+    public long? ReservedAfterReleaseBytes { get; init; }
+    /// <summary><see cref="ReservedAfterReleaseBytes"/> plus the runtime outside the allocator: what nvidia-smi would show on
+    /// this device; null unless the job fits only after cache releases.</summary>
+    public long? TotalAfterReleaseBytes { get; init; }
 }
 
 /// <summary>A change to the job (its parameters and their new values), with the plan it gives.</summary>

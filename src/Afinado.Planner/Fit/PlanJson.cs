@@ -174,6 +174,11 @@ public static class PlanJson
             w.WriteNumber("headroom_bytes", v.HeadroomBytes);
             w.WriteBoolean("borderline", v.Borderline);
             w.WriteBoolean("fits_after_cache_release", v.FitsAfterCacheRelease);
+            if (v.ReservedAfterReleaseBytes is { } reservedAfter)
+            {
+                w.WriteNumber("reserved_after_release_bytes", reservedAfter);
+                w.WriteNumber("total_after_release_bytes", v.TotalAfterReleaseBytes!.Value);
+            }
             if (v.Device.Interpretation is { } how) w.WriteString("interpretation", how);
             w.WriteEndObject();
         }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Afinado.Planner.Allocator;
 using Afinado.Planner.Architecture;
 using Afinado.Planner.Catalog;
+using Afinado.Planner.Devices;
 using Afinado.Planner.Memory;
 using Afinado.Planner.Selection;
 
@@ -52,12 +53,23 @@ internal static class MeasuredGpuRows
             string id = r["row_id"];
             bool unmet = ReservedUnmet.TryGetValue(id, out var why);
             string scope = unmet ? "unmet" : "gpu";
+            // Above the memory the measured GPU reported, the allocator frees its cache and retries rather than growing: the
+            // plan's verdict on that GPU replays the step within it, and that is what the GPU held.
+            long reservedBytes = ledger.ReservedBytes, totalBytes = ledger.TotalBytes;
+            string released = "";
+            if (Optional(r, "gpu_total_bytes") is { } gpu && ledger.Replay is not null && ledger.TotalBytes > gpu
+                && Fit.Planner.Create(arch, job, [Device.Custom((long)gpu)], suggestFixes: false).Verdicts[0] is { ReservedAfterReleaseBytes: { } after } verdict)
+            {
+                reservedBytes = after;
+                totalBytes = verdict.TotalAfterReleaseBytes!.Value;
+                released = $"; above the GPU's {gpu / (1 << 30):F2} GiB the replay frees the cache {verdict.CacheReleases}× (unlimited: reserved {ledger.ReservedBytes / (double)(1 << 30):F2} GiB)";
+            }
             double? measuredReserved = Optional(r, "peak_reserved_bytes");
-            reserved.Add(new(id, measuredReserved is null ? "not measured" : scope, "reserved", measuredReserved, ledger.ReservedBytes, ReservedTolerance,
-                why ?? $"fragmentation {ledger.FragmentationBytes / (double)(1 << 30):F2} GiB" + (ledger.Replay is null ? " (assumed: not replayed)" : "")));
+            reserved.Add(new(id, measuredReserved is null ? "not measured" : scope, "reserved", measuredReserved, reservedBytes, ReservedTolerance,
+                why ?? $"fragmentation {ledger.FragmentationBytes / (double)(1 << 30):F2} GiB" + (ledger.Replay is null ? " (assumed: not replayed)" : "") + released));
             double? process = Optional(r, "process_used_bytes");
-            nvml.Add(new(id, process is null ? "not measured" : scope, "nvml", process, ledger.TotalBytes, ReservedTolerance,
-                why ?? $"reserved + {job.Stack.Id} runtime {ledger.OutsideAllocatorBytes / (double)(1 << 30):F2} GiB"));
+            nvml.Add(new(id, process is null ? "not measured" : scope, "nvml", process, totalBytes, ReservedTolerance,
+                why ?? $"reserved + {job.Stack.Id} runtime {ledger.OutsideAllocatorBytes / (double)(1 << 30):F2} GiB" + released));
         }
         yield return new ValidationSource(name + " reserved", file, reserved);
         yield return new ValidationSource(name + " nvml", file, nvml);
@@ -83,7 +95,8 @@ internal static class MeasuredGpuRows
         if (status == "oom")
         {
             double capacity = Number(r, "gpu_total_bytes");
-            bool agrees = l.TotalBytes > capacity;
+            // The plan's own verdict on a GPU of that size (a total above it may still fit after the cache is freed).
+            bool agrees = !Fit.Planner.Create(arch, job, [Device.Custom((long)capacity)], suggestFixes: false).Verdicts[0].Fits;
             return new(id, "oom", "oom", null, l.TotalBytes, null,
                 $"measured OOM on {capacity / (1 << 30):F1} GiB; planner total {l.TotalBytes / (double)(1 << 30):F1} GiB → verdict {(agrees ? "agrees (OOM)" : "DISAGREES (fits)")}");
         }

@@ -89,6 +89,30 @@ public class ReplayVerdictTests
     }
 
     [Fact]
+    public void A_job_that_fits_only_after_cache_releases_reports_what_the_device_then_holds()
+    {
+        // Llama-3.1-8B full bf16 at 1 × 1,024 on the 85,017,493,504 B the H100 of the committed grid reported: the unlimited
+        // replay reserves more than the card has, the allocator frees its cache and the step runs (measured: 81.8 GB reserved).
+        var job = new Job { Method = TrainingMethod.Full, Precision = Precision.Bf16, Batch = 1, Seq = 1024 };
+        var card = Device.Custom(85_017_493_504);
+        var plan = Planner.Fit.Planner.Create(Llama31_8B, job, [card], suggestFixes: false);
+        var v = plan.Verdicts[0];
+        Assert.True(plan.Ledger.TotalBytes > card.CapacityBytes);
+        Assert.True(v.Fits && v.FitsAfterCacheRelease && v.CacheReleases > 0);
+        long after = v.ReservedAfterReleaseBytes!.Value;
+        Assert.InRange(after, plan.Ledger.PeakBytes / 2, card.CapacityBytes - plan.Ledger.OutsideAllocatorBytes);
+        Assert.True(after < plan.Ledger.Replay!.PeakReservedBytes);
+        Assert.Equal(after + plan.Ledger.OutsideAllocatorBytes, v.TotalAfterReleaseBytes);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(PlanJson.Serialize(plan))!["gpus"]![0]!;
+        Assert.Equal(after, (long)json["reserved_after_release_bytes"]!);
+        Assert.Equal(v.TotalAfterReleaseBytes, (long)json["total_after_release_bytes"]!);
+        // On a card it fits outright there is nothing to release, and no such figure.
+        var roomy = Planner.Fit.Planner.Create(Llama31_8B, job, [Device.Custom(2 * plan.Ledger.TotalBytes)], suggestFixes: false);
+        Assert.Null(roomy.Verdicts[0].ReservedAfterReleaseBytes);
+        Assert.Null(System.Text.Json.Nodes.JsonNode.Parse(PlanJson.Serialize(roomy))!["gpus"]![0]!["reserved_after_release_bytes"]);
+    }
+
+    [Fact]
     public void Max_zero_names_the_change_that_makes_one_fit()
     {
         var plan = Planner.Fit.Planner.Create(Llama31_8B, new Job { Method = TrainingMethod.Full, Precision = Precision.AmpBf16 },
