@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Afinado.Planner.Devices;
 using Afinado.Planner.Memory;
 
 namespace Afinado.Cli.Tests;
@@ -102,6 +103,22 @@ public class PlanCommandTests
         Assert.Contains("48 GiB on board", gpu.GetProperty("interpretation").GetString());
         Assert.True(gpu.TryGetProperty("borderline", out _));
         Assert.Contains(r.GetProperty("runtime").EnumerateArray(), e => e.GetProperty("kind").GetString() == nameof(LineKind.AllocatorFragmentation));
+    }
+
+    [Fact]
+    public async Task A_job_that_fits_only_after_cache_releases_says_what_the_card_holds_in_both_outputs()
+    {
+        string[] job = ["--model", "meta-llama/Llama-3.1-8B", "--method", "full", "--precision", "bf16", "--seq", "1024", "--gpu", "h100"];
+        var (code, output, _) = await Run(["plan", "--json", .. job]);
+        Assert.Equal(0, code);
+        using var doc = JsonDocument.Parse(output);
+        var gpu = doc.RootElement.GetProperty("gpus")[0];
+        long total = doc.RootElement.GetProperty("total_bytes").GetInt64(), held = gpu.GetProperty("total_after_release_bytes").GetInt64();
+        Assert.True(gpu.GetProperty("fits_after_cache_release").GetBoolean());
+        Assert.True(held <= gpu.GetProperty("capacity_bytes").GetInt64() && held < total);
+        Assert.Equal(held - gpu.GetProperty("reserved_after_release_bytes").GetInt64(), total - doc.RootElement.GetProperty("reserved_bytes").GetInt64());
+        var (_, table, _) = await Run(["plan", .. job]);
+        Assert.Contains($"holding {ByteSize.Format(held)}", table);
     }
 
     [Fact]

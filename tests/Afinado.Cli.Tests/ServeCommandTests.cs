@@ -194,6 +194,19 @@ public sealed class ServeCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_page_says_what_a_card_holds_when_the_job_fits_only_after_cache_releases()
+    {
+        // Llama-3.1-8B full bf16 at 1,024 tokens replays above an H100's memory and fits once the allocator frees its cache.
+        string[] args = ["--model", "meta-llama/Llama-3.1-8B", "--method", "full", "--precision", "bf16", "--seq", "1024", "--gpu", "h100"];
+        using var plan = JsonDocument.Parse(await Cli(args));
+        var gpu = plan.RootElement.GetProperty("gpus")[0];
+        Assert.True(gpu.GetProperty("fits_after_cache_release").GetBoolean());
+        double held = gpu.GetProperty("total_after_release_bytes").GetDouble() / (1L << 30);
+        string dom = await Chromium(_server.Address + "/" + Query(args)[("/api/plan".Length)..]);
+        Assert.Contains($"borderline fit after cache release, holding {held:F2} GiB", dom);
+    }
+
+    [Fact]
     public async Task The_page_draws_the_memory_curve_with_the_clis_largest_fits()
     {
         string[] args = ["--model", "Qwen/Qwen3-8B", "--curve", "seq", "--curve-points", "512,1024,2048,4096", "--gpu", "h100", "--gpu", "rtx4090"];
