@@ -45,7 +45,8 @@ internal static class PlanTable
             table.AddRow(Show.Markup(e.Name), ByteSize.Format(e.Bytes), "whole run", Show.Markup(e.Formula), $"[grey]{Show.Markup(e.Source)}[/]");
         if (plan.DeviceKind == DeviceKind.Gpu)
             table.AddRow("[bold]reserved[/]", $"[bold]{ByteSize.Format(l.ReservedBytes)}[/]", "",
-                $"peak + workspaces + fragmentation {ByteSize.Format(l.FragmentationBytes)} (≈ torch.cuda.max_memory_reserved)", "");
+                (l.Runtime.Any(e => e.Kind == LineKind.ReplayedPeakAboveFormulas) ? "peak + the replayed peak above it" : "peak") +
+                $" + workspaces + fragmentation {ByteSize.Format(l.FragmentationBytes)} (≈ torch.cuda.max_memory_reserved)", "");
         table.AddRow("[bold]total[/]", $"[bold]{ByteSize.Format(l.TotalBytes)}[/]", "",
             plan.DeviceKind == DeviceKind.Gpu ? "reserved + CUDA context and kernels (≈ nvidia-smi); used for every verdict" : "peak + runtime overheads; used for the verdict", "");
         console.Write(table);

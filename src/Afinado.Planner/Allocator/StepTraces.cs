@@ -135,7 +135,8 @@ internal sealed partial class DecoderTrace
                 bool frozen = !(u.Trainable && training);
                 // A GPTQ/AWQ/bitsandbytes checkpoint's linear holds the tensors its library registers (codes, scales, zeros,
                 // g_idx, bias), whose exact bytes the ledger counts too; one block stands for them.
-                long? stored = frozen && _job.StoredFormat is not null && u.CheckpointBytes > 0 ? u.CheckpointBytes : null;
+                long? stored = frozen && _job.StoredFormat is not null && u.CheckpointBytes > 0 ? u.CheckpointBytes
+                    : frozen && Fp8Checkpoint ? u.In * u.Out + Fp8ScaleBytes(u.Out, u.In) : null;
                 var weight = Add(u.In * u.Out, !frozen, storage: frozen ? w.Bytes() : null, storedBytes: stored);
                 Param? la = null, lb = null;
                 if (u.Lora && training)
@@ -185,10 +186,22 @@ internal sealed partial class DecoderTrace
         var w = _job.ResolvedWeightsDtype;
         double store = storage ?? (trainable ? bytes ?? _pw : w.IsQuantized() ? (_kbit ? 4 : 2) : (_job.IsTraining ? Math.Min(_pw, w.Bytes()) : w.Bytes()));
         if (bytes is not null) store = bytes.Value;
-        var p = new Param(elements, bytes ?? _pw, trainable, storedBytes ?? (long)Math.Ceiling(elements * store), w.IsQuantized() && storage is not null && !trainable);
+        // Dequantized per matmul: bitsandbytes / GPTQ / AWQ weights, not an FP8 checkpoint's FP8Linear (block-wise kernel).
+        bool dequantized = w.IsQuantized() && storage is not null && !trainable && !Fp8Checkpoint;
+        var p = new Param(elements, bytes ?? _pw, trainable, storedBytes ?? (long)Math.Ceiling(elements * store), dequantized);
         _params.Add(p);
         return p;
     }
+
+    /// <summary>Inference on a checkpoint stored in block-scaled FP8 (DeepSeek-V3): transformers' FineGrainedFP8 loads
+    /// every linear as FP8Linear and the fused expert stacks as FP8Expert, e4m3 values with an fp32 scale per block, and
+    /// multiplies block-wise without a dequantized copy (as <see cref="Memory.InferenceLedger"/> counts them).</summary>
+    private bool Fp8Checkpoint => !_job.IsTraining && _a.Fp8WeightBlock is not null && _job.ResolvedWeightsDtype == DType.Fp8;
+
+    /// <summary>The fp32 block scales (<c>weight_scale_inv</c>) of one [rows, columns] FP8 weight.</summary>
+    private long Fp8ScaleBytes(long rows, long columns) => _a.Fp8WeightBlock is { } block
+        ? (rows + block.Rows - 1) / block.Rows * ((columns + block.Cols - 1) / block.Cols) * 4L
+        : 0;
 
     private long T => _batch * _seq;
 
@@ -716,7 +729,9 @@ internal sealed partial class DecoderTrace
         int weight = -1;
         // Autocast's cast is a no-op for a weight already in 16 bits (a LoRA base loaded in bf16): no copy then.
         bool sixteenBitWeight = !lp.Weight.Quantized && lp.Weight.StorageBytes == 2 * lp.Weight.Elements;
-        if (_amp && _job.IsTraining && !sixteenBitWeight)
+        // A quantized weight (bitsandbytes Params4bit / Int8Params, GPTQ / AWQ buffers) is not a float tensor autocast
+        // casts: its layer dequantizes it in the compute dtype below.
+        if (_amp && _job.IsTraining && !sixteenBitWeight && !lp.Weight.Quantized)
         {
             // Autocast caches the 16-bit copy of a trainable leaf for the rest of the forward; a frozen weight is cast
             // anew at every use.

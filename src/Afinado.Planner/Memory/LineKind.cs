@@ -149,6 +149,9 @@ public enum LineKind
     CublasWorkspaces,
     /// <summary>Reserved but unallocated at the peak, from the caching-allocator replay (<see cref="Allocator.ReservedMemory"/>).</summary>
     AllocatorFragmentation,
+    /// <summary>The replayed step's allocated peak above the formulas' peak (and the workspaces): tensors live at a moment
+    /// the ledger's formulas do not have, which the op-by-op trace does (e.g. the last layer's attention backward).</summary>
+    ReplayedPeakAboveFormulas,
     /// <summary>Reserved but unallocated, assumed as a share of the peak where the step is not replayed.</summary>
     AllocatorReserve,
     /// <summary>FSDP1's all-gather stream holds a second layer block that only it can reuse.</summary>

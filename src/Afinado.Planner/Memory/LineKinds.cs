@@ -37,7 +37,7 @@ public static class LineKinds
             or LineKind.CheckpointLoad => Category.Host,
         LineKind.CudaContext or LineKind.NcclCommunicator or LineKind.CpuTrainingRuntime or LineKind.CpuForwardOnlyRuntime
             or LineKind.StepRuntimeSlack or LineKind.AllocatorReserve or LineKind.AllGatherPoolBlock
-            or LineKind.CublasWorkspaces or LineKind.AllocatorFragmentation => Category.Runtime,
+            or LineKind.CublasWorkspaces or LineKind.AllocatorFragmentation or LineKind.ReplayedPeakAboveFormulas => Category.Runtime,
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "every line kind belongs to a category"),
     };
 
@@ -48,9 +48,11 @@ public static class LineKinds
     public static bool IsRuntimeOutsideAllocator(this LineKind kind) => kind is LineKind.CudaContext or LineKind.NcclCommunicator
         or LineKind.CpuTrainingRuntime or LineKind.CpuForwardOnlyRuntime or LineKind.StepRuntimeSlack;
 
-    /// <summary>Blocks the caching allocator holds without a live tensor in them: counted in reserved, not in allocated.</summary>
+    /// <summary>Blocks the caching allocator holds beyond the formulas' peak tensors: counted in reserved. All but one hold no
+    /// live tensor; <see cref="LineKind.ReplayedPeakAboveFormulas"/> holds tensors the trace has live at a moment the formulas
+    /// lack, so the reserved figure is never below the replay's.</summary>
     public static bool IsReservedInsideAllocator(this LineKind kind) => kind is LineKind.AllocatorReserve or LineKind.AllGatherPoolBlock
-        or LineKind.CublasWorkspaces or LineKind.AllocatorFragmentation;
+        or LineKind.CublasWorkspaces or LineKind.AllocatorFragmentation or LineKind.ReplayedPeakAboveFormulas;
 
     /// <summary>Reserved and never handed to a tensor: the caching allocator's slack (replayed or assumed).</summary>
     public static bool IsFragmentation(this LineKind kind) => kind is LineKind.AllocatorReserve or LineKind.AllocatorFragmentation;

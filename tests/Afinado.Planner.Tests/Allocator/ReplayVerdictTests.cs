@@ -112,6 +112,30 @@ public class ReplayVerdictTests
         Assert.Null(System.Text.Json.Nodes.JsonNode.Parse(PlanJson.Serialize(roomy))!["gpus"]![0]!["reserved_after_release_bytes"]);
     }
 
+    [Theory]
+    // QLoRA under AMP: autocast does not cast a quantized weight (a 16-bit copy per linear once leaked, +26 GiB).
+    [InlineData("meta-llama/Llama-3.1-8B", "qlora-amp")]
+    // DeepSeek-V3's FP8 checkpoint: FP8Expert stacks, one byte per weight (once traced in 16 bits: 1.5 TB against 0.84).
+    [InlineData("deepseek-ai/DeepSeek-V3", "fp8-infer")]
+    [InlineData("meta-llama/Llama-3.1-8B", "lora-eager")]
+    [InlineData("Qwen/Qwen3-30B-A3B", "lora")]
+    public void Reserved_never_falls_below_the_replay_and_the_trace_stays_near_the_formulas(string model, string job)
+    {
+        var arch = Catalog.ModelCatalog.Get(model);
+        var j = job switch
+        {
+            "qlora-amp" => new Job { Method = TrainingMethod.QLora, Precision = Precision.AmpBf16 },
+            "fp8-infer" => new Job { Task = JobTask.Infer, Seq = 8192, Context = 32768 },
+            "lora-eager" => new Job { Attention = AttentionKernel.Eager },
+            _ => new Job(),
+        };
+        var l = Planner.Fit.Planner.Create(arch, j, [], suggestFixes: false).Ledger;
+        var replay = l.Replay!;
+        Assert.True(l.ReservedBytes >= replay.PeakReservedBytes, $"reserved {l.ReservedBytes:N0} < replayed {replay.PeakReservedBytes:N0}");
+        long traced = Math.Max(replay.PeakAllocatedBytes, replay.RunPeakAllocatedBytes);
+        Assert.InRange((double)traced / (l.PeakBytes + RuntimeStack.Default.WorkspaceBytes), 0.9, 1.05);
+    }
+
     [Fact]
     public void Max_zero_names_the_change_that_makes_one_fit()
     {
