@@ -11,9 +11,13 @@ public sealed record ReplayResult(long PeakAllocatedBytes, long PeakReservedByte
     /// prefill's, whose segments the decode steps inherit.</summary>
     public long RunPeakAllocatedBytes { get; init; }
 
+    /// <summary>The largest allocated figure of the run: the measured iterations' peak or, when higher, the run's (a decode
+    /// job's prefill).</summary>
+    public long LargestAllocatedBytes => Math.Max(PeakAllocatedBytes, RunPeakAllocatedBytes);
+
     /// <summary>Reserved beyond the largest allocated figure of the run: what the caching allocator keeps in segments no
     /// tensor fills, at its worst.</summary>
-    public long FragmentationBytes => Math.Max(0, PeakReservedBytes - Math.Max(PeakAllocatedBytes, RunPeakAllocatedBytes));
+    public long FragmentationBytes => Math.Max(0, PeakReservedBytes - LargestAllocatedBytes);
 }
 
 public static class AllocatorReplay

@@ -48,10 +48,10 @@ internal sealed partial class DecoderTrace
             _adapters.Add(routerB);
         }
         // An FP8 checkpoint's stacks are FP8Expert's: one byte per weight and each expert's gate, up and down block scales.
-        long? gateUpFp8 = Fp8Checkpoint ? experts * (2 * width * h + 2 * Fp8ScaleBytes(width, h)) : null;
-        long? downFp8 = Fp8Checkpoint ? experts * (h * width + Fp8ScaleBytes(h, width)) : null;
-        var gateUp = Add(experts * 2 * width * h, training && layer.ExpertsTrainable, storage: gateUpFp8 is null ? null : 1, storedBytes: gateUpFp8);
-        var down = Add(experts * h * width, training && layer.ExpertDownTrainable, storage: downFp8 is null ? null : 1, storedBytes: downFp8);
+        long? gateUpFp8 = Fp8Checkpoint ? experts * (2 * width * h + 2 * _a.Fp8BlockScaleBytes(width, h)) : null;
+        long? downFp8 = Fp8Checkpoint ? experts * (h * width + _a.Fp8BlockScaleBytes(h, width)) : null;
+        var gateUp = Add(experts * 2 * width * h, training && layer.ExpertsTrainable, storedBytes: gateUpFp8);
+        var down = Add(experts * h * width, training && layer.ExpertDownTrainable, storedBytes: downFp8);
         (Param, Param)? Factors(string name)
         {
             if (!training || layer.ExpertStackLoraElements == 0 || _p.Selection.Lora is not { } lora) return null;

@@ -136,7 +136,7 @@ internal sealed partial class DecoderTrace
                 // A GPTQ/AWQ/bitsandbytes checkpoint's linear holds the tensors its library registers (codes, scales, zeros,
                 // g_idx, bias), whose exact bytes the ledger counts too; one block stands for them.
                 long? stored = frozen && _job.StoredFormat is not null && u.CheckpointBytes > 0 ? u.CheckpointBytes
-                    : frozen && Fp8Checkpoint ? u.In * u.Out + Fp8ScaleBytes(u.Out, u.In) : null;
+                    : frozen && Fp8Checkpoint ? u.In * u.Out + _a.Fp8BlockScaleBytes(u.Out, u.In) : null;
                 var weight = Add(u.In * u.Out, !frozen, storage: frozen ? w.Bytes() : null, storedBytes: stored);
                 Param? la = null, lb = null;
                 if (u.Lora && training)
@@ -197,11 +197,6 @@ internal sealed partial class DecoderTrace
     /// every linear as FP8Linear and the fused expert stacks as FP8Expert, e4m3 values with an fp32 scale per block, and
     /// multiplies block-wise without a dequantized copy (as <see cref="Memory.InferenceLedger"/> counts them).</summary>
     private bool Fp8Checkpoint => !_job.IsTraining && _a.Fp8WeightBlock is not null && _job.ResolvedWeightsDtype == DType.Fp8;
-
-    /// <summary>The fp32 block scales (<c>weight_scale_inv</c>) of one [rows, columns] FP8 weight.</summary>
-    private long Fp8ScaleBytes(long rows, long columns) => _a.Fp8WeightBlock is { } block
-        ? (rows + block.Rows - 1) / block.Rows * ((columns + block.Cols - 1) / block.Cols) * 4L
-        : 0;
 
     private long T => _batch * _seq;
 

@@ -307,8 +307,12 @@ public sealed record ModelArchitecture
     public long Fp32Elements => Facts(Tensors).Fp32Elements;
 
     /// <summary>Bytes of the fp32 block scales of <see cref="Fp8Linears"/> (<c>⌈rows/128⌉ · ⌈cols/128⌉ · 4</c> each).</summary>
-    public long Fp8ScaleBytes => Fp8WeightBlock is not { } b ? 0
-        : Fp8Linears.Sum(t => (t.Shape[0] + b.Rows - 1) / b.Rows * ((t.Shape[1] + b.Cols - 1) / b.Cols) * 4L);
+    public long Fp8ScaleBytes => Fp8Linears.Sum(t => Fp8BlockScaleBytes(t.Shape[0], t.Shape[1]));
+
+    /// <summary>The fp32 block scales (<c>weight_scale_inv</c>) of one [rows, columns] weight stored in block-scaled FP8
+    /// (<c>⌈rows/block⌉ · ⌈columns/block⌉ · 4</c>); 0 for a checkpoint without FP8 blocks.</summary>
+    public long Fp8BlockScaleBytes(long rows, long columns) => Fp8WeightBlock is not { } b ? 0
+        : (rows + b.Rows - 1) / b.Rows * ((columns + b.Cols - 1) / b.Cols) * 4L;
     public int QueryWidth => NumHeads * HeadDim;
     public int KvWidth => NumKvHeads * HeadDim;
 

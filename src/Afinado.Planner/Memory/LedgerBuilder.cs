@@ -56,20 +56,21 @@ public static class LedgerBuilder
         if (stack.WorkspaceBytes > 0)
             list.Add(new(LineKind.CublasWorkspaces, "cuBLAS/cuBLASLt workspaces", Phase.None, stack.WorkspaceBytes,
                 explain ? $"{stack.WorkspaceAllocations.Count} × {N(stack.WorkspaceAllocations[0] / 1048576.0)} MiB taken from the allocator at the first matmul" : "", stack.Source));
-        // The formulas' peak is one of their moments; the op-by-op trace may find a higher one (the last layer's attention
-        // backward, with every other layer's activations still live). The reserved figure follows the replay, which holds
-        // those tensors in its segments: it is never below the replay's own.
-        long traced = replayed is { } t ? Math.Max(t.PeakAllocatedBytes, t.RunPeakAllocatedBytes) : 0;
-        long beyond = traced - peak - stack.WorkspaceBytes;
-        if (replayed is not null && beyond > 0)
-            list.Add(new(LineKind.ReplayedPeakAboveFormulas, "replayed step's peak above the formulas'", Phase.None, beyond,
-                explain ? $"allocated {N(traced)} B at the replayed step's peak − formulas' peak {N(peak)} B − workspaces: tensors live at a moment the formulas do not model" : "",
-                "Afinado.Planner.Allocator trace, op by op (ReplayAllocatedGroundTruthTests: within 0.25 % of max_memory_allocated on the H100 grid)"));
         if (replayed is { } r)
+        {
+            // The formulas' peak is one of their moments; the op-by-op trace may find a higher one (the last layer's
+            // attention backward, with every other layer's activations still live). The reserved figure follows the replay,
+            // which holds those tensors in its segments: it is never below the replay's own.
+            long beyond = r.LargestAllocatedBytes - peak - stack.WorkspaceBytes;
+            if (beyond > 0)
+                list.Add(new(LineKind.ReplayedPeakAboveFormulas, "replayed step's peak above the formulas'", Phase.None, beyond,
+                    explain ? $"allocated {N(r.LargestAllocatedBytes)} B at the replayed step's peak − formulas' peak {N(peak)} B − workspaces: tensors live at a moment the formulas do not model" : "",
+                    "Afinado.Planner.Allocator trace, op by op (ReplayAllocatedGroundTruthTests: within 0.25 % of max_memory_allocated on the H100 grid)"));
             list.Add(new(LineKind.AllocatorFragmentation, "allocator fragmentation (replayed)", Phase.None, r.FragmentationBytes,
-                explain ? $"reserved {N(r.PeakReservedBytes)} − allocated {N(Math.Max(r.PeakAllocatedBytes, r.RunPeakAllocatedBytes))} B at the peak of the replayed step" +
+                explain ? $"reserved {N(r.PeakReservedBytes)} − allocated {N(r.LargestAllocatedBytes)} B at the peak of the replayed step" +
                     (job.AllocConf.ToString() is { Length: > 0 } conf ? $" ({conf})" : "") + (r.Retries > 0 ? $"; {r.Retries} cache releases" : "") : "",
                 "CUDACachingAllocator.cpp (PyTorch 2.x) rules replayed over the step's allocations: Afinado.Planner.Allocator"));
+        }
         else if (replay || notReplayed is not null)
             list.Add(new(LineKind.AllocatorReserve, "allocator reserve", Phase.None, peak * AllocatorReserveFraction,
                 explain ? $"{AllocatorReserveFraction:P0} of peak allocated (not replayed: {notReplayed ?? "search bound"})" : "", "assumption within memory.md §5.2 range (0.25–6 GiB)"));
