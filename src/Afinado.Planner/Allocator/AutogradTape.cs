@@ -36,26 +36,44 @@ internal readonly record struct WeightGrad(Param Param, int ComputeBytes);
 /// </summary>
 internal sealed class AutogradTape(AllocationTrace trace)
 {
-    private sealed record Node(int Output, int[] Inputs, int[] Saved, WeightGrad[] Weights, long[] Temporaries, Func<int, int>? Recompute = null)
+    /// <summary>A recorded backward node. Its inputs, saved tensors, weights and backward temporaries sit in the tape's
+    /// shared stacks (<see cref="_ints"/>, <see cref="_weights"/>, <see cref="_temporaries"/>): nodes are recorded in order and
+    /// run from the last, so their lists come and go last-in first-out, and a step's ~10,000 nodes allocate nothing (as
+    /// objects with four arrays each they were most of a trace's megabyte of garbage).</summary>
+    private struct Node
     {
+        public int Output;
+        /// <summary>A chunk node (<see cref="Chunk2"/>): the second view it made (the first is <see cref="Output"/>); else -1.</summary>
+        public int SecondOutput;
+        public int InputsStart, InputCount, SavedCount, WeightsStart, WeightCount, TemporariesStart, TemporaryCount;
+        public Func<int, int>? Recompute;
         /// <summary>An in-place add (<see cref="AddInPlace"/>): the incoming gradient goes through to the inputs unchanged.</summary>
-        public bool PassThrough { get; init; }
+        public bool PassThrough;
         /// <summary>For a pass-through node: the output had a producer before the add, which the gradient goes on to.</summary>
-        public bool OutputHadGrad { get; init; }
+        public bool OutputHadGrad;
         /// <summary>For a pass-through node: the addend's gradient is a new tensor (index_add_'s index_select), not the same one.</summary>
-        public bool InputGradientIsNew { get; init; }
+        public bool InputGradientIsNew;
         /// <summary>For a pass-through node: the gradient goes on to the target's producer as a new tensor (an in-place
         /// multiply's grad · other), not the same one.</summary>
-        public bool OutputGradientIsNew { get; init; }
-        /// <summary>A chunk node (<see cref="Chunk2"/>): the second view it made (the first is <see cref="Output"/>).</summary>
-        public int SecondOutput { get; init; } = -1;
+        public bool OutputGradientIsNew;
+        public readonly int SavedStart => InputsStart + InputCount;
     }
 
     private readonly AllocationTrace _trace = trace;
     // Indexed by tensor id (ids are dense, in allocation order): reference count, needs-grad flag, pending gradient (-1: none).
     private readonly List<int> _refs = new(4096);
     private readonly List<bool> _requiresGrad = new(4096);
-    private readonly List<Node> _nodes = [];
+    private Node[] _nodes = new Node[1024];
+    private int _nodeCount;
+    // The nodes' lists, as stacks: inputs then saved tensors (one run per node), weights, backward temporaries.
+    private int[] _ints = new int[4096];
+    private int _intCount;
+    private WeightGrad[] _weights = new WeightGrad[1024];
+    private int _weightCount;
+    private long[] _temporaries = new long[256];
+    private int _temporaryCount;
+    // A node's backward temporaries while they live (they are freed before the next node runs).
+    private int[] _liveTemporaries = new int[16];
     private readonly List<int> _grads = new(4096);
     // Per id, the tensor a view keeps alive (-1: not a view).
     private readonly List<int> _viewBase = new(4096);
@@ -80,7 +98,8 @@ internal sealed class AutogradTape(AllocationTrace trace)
         _trace.Clear();
         _refs.Clear();
         _requiresGrad.Clear();
-        _nodes.Clear();
+        Array.Clear(_nodes, 0, _nodeCount); // nodes no backward ran: drops their recompute closures
+        _nodeCount = _intCount = _weightCount = _temporaryCount = 0;
         _grads.Clear();
         _viewBase.Clear();
         Recording = true;
@@ -119,7 +138,9 @@ internal sealed class AutogradTape(AllocationTrace trace)
         if (Recording && _requiresGrad[source])
         {
             _requiresGrad[a] = _requiresGrad[b] = true;
-            _nodes.Add(new Node(a, [source], [], [], []) { SecondOutput = b });
+            ref var node = ref Push(a);
+            node.SecondOutput = b;
+            PushInput(ref node, source);
         }
         return (a, b);
     }
@@ -170,21 +191,57 @@ internal sealed class AutogradTape(AllocationTrace trace)
         foreach (var w in weights)
             if (w.Param.Trainable) trainable++;
         if (gradInputs == 0 && trainable == 0) return;
-        var ins = gradInputs == 0 ? [] : new int[gradInputs];
-        int n = 0;
+        ref var node = ref Push(output);
         foreach (int i in inputs)
-            if (_requiresGrad[i]) ins[n++] = i;
-        var ws = trainable == 0 ? [] : new WeightGrad[trainable];
-        n = 0;
+            if (_requiresGrad[i]) PushInput(ref node, i);
+        _requiresGrad[output] = true;
+        PushSaved(ref node, saved);
         foreach (var w in weights)
             if (w.Param.Trainable)
             {
-                ws[n++] = w;
+                if (_weightCount == _weights.Length) Array.Resize(ref _weights, _weightCount * 2);
+                _weights[_weightCount++] = w;
+                node.WeightCount++;
                 w.Param.PendingGrads++;
             }
-        _requiresGrad[output] = true;
-        foreach (int s in saved) _refs[s]++;
-        _nodes.Add(new Node(output, ins, saved.IsEmpty ? [] : saved.ToArray(), ws, backwardTemporaries.IsEmpty ? [] : backwardTemporaries.ToArray()));
+        foreach (long bytes in backwardTemporaries)
+        {
+            if (_temporaryCount == _temporaries.Length) Array.Resize(ref _temporaries, _temporaryCount * 2);
+            _temporaries[_temporaryCount++] = bytes;
+            node.TemporaryCount++;
+        }
+    }
+
+    /// <summary>A new node for <paramref name="output"/> on top of the stack, its lists empty at the top of theirs.</summary>
+    private ref Node Push(int output)
+    {
+        if (_nodeCount == _nodes.Length) Array.Resize(ref _nodes, _nodeCount * 2);
+        ref var node = ref _nodes[_nodeCount++];
+        node = new Node
+        {
+            Output = output, SecondOutput = -1, InputsStart = _intCount, WeightsStart = _weightCount, TemporariesStart = _temporaryCount,
+        };
+        return ref node;
+    }
+
+    /// <summary>Adds an input to the newest node (before any saved tensor: the two share one run).</summary>
+    private void PushInput(ref Node node, int input)
+    {
+        if (_intCount == _ints.Length) Array.Resize(ref _ints, _intCount * 2);
+        _ints[_intCount++] = input;
+        node.InputCount++;
+    }
+
+    /// <summary>The newest node keeps <paramref name="saved"/> (one more holder each) until backward reaches it.</summary>
+    private void PushSaved(ref Node node, ReadOnlySpan<int> saved)
+    {
+        foreach (int t in saved)
+        {
+            if (_intCount == _ints.Length) Array.Resize(ref _ints, _intCount * 2);
+            _ints[_intCount++] = t;
+            _refs[t]++;
+            node.SavedCount++;
+        }
     }
 
     /// <summary>Non-reentrant activation checkpointing: the block ran without saving; backward re-runs
@@ -193,8 +250,10 @@ internal sealed class AutogradTape(AllocationTrace trace)
     {
         if (!_requiresGrad[input] && !anyTrainable) return;
         _requiresGrad[output] = true;
-        _refs[input]++;
-        _nodes.Add(new Node(output, _requiresGrad[input] ? [input] : [], [input], [], [], recompute));
+        ref var node = ref Push(output);
+        node.Recompute = recompute;
+        if (_requiresGrad[input]) PushInput(ref node, input);
+        PushSaved(ref node, [input]);
     }
 
     /// <summary>In-place <c>target += addend</c>: no new tensor. AddBackward hands the incoming gradient through
@@ -210,8 +269,9 @@ internal sealed class AutogradTape(AllocationTrace trace)
     public void ScaleInPlace(int target, int factor)
     {
         if (!Recording || !_requiresGrad[target]) return;
-        _refs[factor]++;
-        _nodes.Add(new Node(target, [], [factor], [], []) { PassThrough = true, OutputHadGrad = true, OutputGradientIsNew = true });
+        ref var node = ref Push(target);
+        node.PassThrough = node.OutputHadGrad = node.OutputGradientIsNew = true;
+        PushSaved(ref node, [factor]);
     }
 
     /// <summary>A node for an in-place op on <paramref name="target"/> whose gradient passes through to what produced the
@@ -221,9 +281,12 @@ internal sealed class AutogradTape(AllocationTrace trace)
         if (!Recording || !(_requiresGrad[target] || _requiresGrad[input])) return;
         bool hadGrad = _requiresGrad[target];
         _requiresGrad[target] = true;
-        foreach (int t in saved) _refs[t]++;
-        _nodes.Add(new Node(target, _requiresGrad[input] ? [input] : [], saved.IsEmpty ? [] : saved.ToArray(), [], [])
-            { PassThrough = true, OutputHadGrad = hadGrad, InputGradientIsNew = newInputGradient });
+        ref var node = ref Push(target);
+        node.PassThrough = true;
+        node.OutputHadGrad = hadGrad;
+        node.InputGradientIsNew = newInputGradient;
+        if (_requiresGrad[input]) PushInput(ref node, input);
+        PushSaved(ref node, saved);
     }
 
     /// <summary>Marks a leaf input (e.g. embedding output of a trainable table) as needing a gradient.</summary>
@@ -239,62 +302,79 @@ internal sealed class AutogradTape(AllocationTrace trace)
 
     private void RunBackward(int first)
     {
-        for (int n = _nodes.Count - 1; n >= first; n--)
+        for (int n = _nodeCount - 1; n >= first; n--)
         {
             var node = _nodes[n];
-            _nodes.RemoveAt(n);
-            if (node.SecondOutput >= 0)
-            {
-                // SplitBackward: one source-sized gradient from the two halves (a missing half counts as zeros).
-                int firstHalf = _grads[node.Output], secondHalf = _grads[node.SecondOutput];
-                _grads[node.Output] = _grads[node.SecondOutput] = -1;
-                if (firstHalf < 0 && secondHalf < 0) continue;
-                foreach (int i in node.Inputs) Accumulate(i, New(Bytes(i)));
-                if (firstHalf >= 0) Drop(firstHalf);
-                if (secondHalf >= 0) Drop(secondHalf);
-                continue;
-            }
-            int gradOut = _grads[node.Output];
-            _grads[node.Output] = -1;
-            if (gradOut < 0)
-            {
-                // The output never received a gradient (it did not reach the loss): the node is dropped with its graph,
-                // and its weights' gradients are complete without it.
-                foreach (int s in node.Saved) Drop(s);
-                foreach (var w in node.Weights) Completed(w.Param);
-                continue;
-            }
-            if (node.PassThrough)
-            {
-                foreach (int i in node.Inputs) Accumulate(i, node.InputGradientIsNew ? New(Bytes(i)) : Hold(gradOut));
-                int onward = node.OutputHadGrad && node.OutputGradientIsNew ? New(Bytes(node.Output)) : -1;
-                foreach (int s in node.Saved) Drop(s);
-                if (onward >= 0) { Drop(gradOut); _grads[node.Output] = onward; }
-                else if (node.OutputHadGrad) _grads[node.Output] = gradOut;
-                else Drop(gradOut);
-                continue;
-            }
-            if (node.Recompute is { } recompute)
-            {
-                int start = _nodes.Count;
-                bool was = Recording;
-                Recording = true;
-                int again = recompute(node.Inputs.Length > 0 ? node.Inputs[0] : node.Saved[0]);
-                Recording = was;
-                _grads[again] = gradOut;
-                RunBackward(start);
-                Drop(again);
-                foreach (int s in node.Saved) Drop(s);
-                continue;
-            }
-            foreach (int i in node.Inputs) Accumulate(i, New(Bytes(i)));
-            foreach (var w in node.Weights) AccumulateWeight(w);
-            var temps = new int[node.Temporaries.Length];
-            for (int k = 0; k < temps.Length; k++) temps[k] = New(node.Temporaries[k]);
-            foreach (int t in temps) Drop(t);
-            foreach (int s in node.Saved) Drop(s);
-            Drop(gradOut);
+            _nodes[n].Recompute = null;
+            _nodeCount = n;
+            RunNode(node);
+            // The node was the newest: its lists are the tops of the stacks (a recompute's nodes above them are gone).
+            _intCount = node.InputsStart;
+            _weightCount = node.WeightsStart;
+            _temporaryCount = node.TemporariesStart;
         }
+    }
+
+    private void RunNode(in Node node)
+    {
+        var inputs = _ints.AsSpan(node.InputsStart, node.InputCount);
+        if (node.SecondOutput >= 0)
+        {
+            // SplitBackward: one source-sized gradient from the two halves (a missing half counts as zeros).
+            int firstHalf = _grads[node.Output], secondHalf = _grads[node.SecondOutput];
+            _grads[node.Output] = _grads[node.SecondOutput] = -1;
+            if (firstHalf < 0 && secondHalf < 0) return;
+            foreach (int i in inputs) Accumulate(i, New(Bytes(i)));
+            if (firstHalf >= 0) Drop(firstHalf);
+            if (secondHalf >= 0) Drop(secondHalf);
+            return;
+        }
+        int gradOut = _grads[node.Output];
+        _grads[node.Output] = -1;
+        if (gradOut < 0)
+        {
+            // The output never received a gradient (it did not reach the loss): the node is dropped with its graph,
+            // and its weights' gradients are complete without it.
+            DropSaved(node);
+            foreach (var w in _weights.AsSpan(node.WeightsStart, node.WeightCount)) Completed(w.Param);
+            return;
+        }
+        if (node.PassThrough)
+        {
+            foreach (int i in inputs) Accumulate(i, node.InputGradientIsNew ? New(Bytes(i)) : Hold(gradOut));
+            int onward = node.OutputHadGrad && node.OutputGradientIsNew ? New(Bytes(node.Output)) : -1;
+            DropSaved(node);
+            if (onward >= 0) { Drop(gradOut); _grads[node.Output] = onward; }
+            else if (node.OutputHadGrad) _grads[node.Output] = gradOut;
+            else Drop(gradOut);
+            return;
+        }
+        if (node.Recompute is { } recompute)
+        {
+            int start = _nodeCount;
+            bool was = Recording;
+            Recording = true;
+            int again = recompute(node.InputCount > 0 ? inputs[0] : _ints[node.SavedStart]);
+            Recording = was;
+            _grads[again] = gradOut;
+            RunBackward(start);
+            Drop(again);
+            DropSaved(node);
+            return;
+        }
+        foreach (int i in inputs) Accumulate(i, New(Bytes(i)));
+        foreach (var w in _weights.AsSpan(node.WeightsStart, node.WeightCount)) AccumulateWeight(w);
+        if (node.TemporaryCount > _liveTemporaries.Length) Array.Resize(ref _liveTemporaries, node.TemporaryCount);
+        var temps = _liveTemporaries.AsSpan(0, node.TemporaryCount);
+        for (int k = 0; k < temps.Length; k++) temps[k] = New(_temporaries[node.TemporariesStart + k]);
+        foreach (int t in temps) Drop(t);
+        DropSaved(node);
+        Drop(gradOut);
+    }
+
+    private void DropSaved(in Node node)
+    {
+        for (int k = node.SavedStart; k < node.SavedStart + node.SavedCount; k++) Drop(_ints[k]);
     }
 
     private void Accumulate(int tensor, int grad)

@@ -741,10 +741,11 @@ internal sealed partial class DecoderTrace
         // bitsandbytes / int weights: dequantized to the compute dtype for each matmul (and again in backward).
         if (lp.Weight.Quantized) weight = _t.New((long)_c16 * lp.Weight.Elements);
         int output = _t.New(ob * T * u.Out);
-        var saved = new List<int>(2);
-        if (lp.Weight.Trainable) saved.Add(input);
-        if (weight >= 0 && _t.RequiresGrad(input) && !lp.Weight.Quantized) saved.Add(weight);
-        _t.Op(output, [input], saved: [.. saved], weights: [new WeightGrad(lp.Weight, _amp ? 2 : lp.Weight.Bytes)],
+        Span<int> saved = stackalloc int[2];
+        int savedCount = 0;
+        if (lp.Weight.Trainable) saved[savedCount++] = input;
+        if (weight >= 0 && _t.RequiresGrad(input) && !lp.Weight.Quantized) saved[savedCount++] = weight;
+        _t.Op(output, [input], saved: saved[..savedCount], weights: [new WeightGrad(lp.Weight, _amp ? 2 : lp.Weight.Bytes)],
             backwardTemporaries: lp.Weight.Quantized ? [(long)_c16 * lp.Weight.Elements] : default);
         if (kbitLinear && xb != ob)
         {
