@@ -555,6 +555,18 @@ internal static class ActivationModel
         return (s.Cpu ? (a.AttnLogitSoftcap is null ? 2 : 3) * 4 : Math.Max(s.C, s.SoftmaxUpcastCopy ? 4 : 0)) * pairs;
     }
 
+    /// <summary><see cref="EagerForwardTransient"/> in words, branch for branch (GPU; the CPU model's text is the caller's).</summary>
+    public static string EagerForwardTransientFormula(ModelArchitecture a, in ActivationSettings s)
+    {
+        string c = LedgerBuilder.B(s.C);
+        if (s.SdpaMath) return $"b·a·s² × {c} B: the math kernel's scores";
+        if (a.AttentionSinks) return $"b·a·s² × {c} B masked scores + b·a·s·(s + 1) × {c} B max-subtracted logits (with the sink column)";
+        if (Llama4EagerSoftmaxInScoresDtype(a, s)) return $"b·a·s² × {c} B: scores before the softmax in their dtype";
+        return s.SoftmaxUpcastCopy && s.C < 4
+            ? "b·a·s² × 4 B: softmax(dtype=float32)'s fp32 copy of the scores (the larger of it and the 16-bit scores)"
+            : $"b·a·s² × {c} B: scores before the softmax";
+    }
+
     /// <summary>
     /// Afinado's TorchSharp attention (Training/Models/LlamaAttention.cs) calls SDPA only at the 1/√head_dim scale and
     /// without a soft-cap; Gemma 2's cap or a query_pre_attn_scalar other than head_dim takes its explicit path, whose
@@ -567,6 +579,25 @@ internal static class ActivationModel
     /// <see cref="CpuTakesExplicitPath"/>), whatever the step (backprop, or a learning rule's no-grad forward).</summary>
     public static ActivationSettings WithCpuKernel(ModelArchitecture a, in ActivationSettings s) =>
         s.Cpu && s.Kernel == AttentionKernel.Sdpa && CpuTakesExplicitPath(a) ? s with { Kernel = AttentionKernel.Eager } : s;
+
+    /// <summary>
+    /// Eager attention's saved scores per layer in words, branch for branch as <see cref="Layer"/> counts their bytes (a
+    /// plan's formula column must multiply out to its bytes: gpt_oss's sinks keep one 16-bit softmax over s + 1 columns,
+    /// not an fp32 softmax and a copy).
+    /// </summary>
+    public static string EagerScoresFormula(ModelArchitecture a, in ActivationSettings s)
+    {
+        string c = LedgerBuilder.B(s.C), dropout = s.Dropout > 0 ? " + dropout mask and copy" : "";
+        if (a.AttentionSinks)
+            return $"b·heads·s·(s + 1) × {c} B softmax over the sink column + b·heads·s × 8 B row-max indices{dropout}";
+        if (Llama4EagerSoftmaxInScoresDtype(a, s))
+            return $"b·heads·s² × {c} B softmax in the scores' dtype{dropout}";
+        // The 16-bit copy the product with V reads; with dropout, the dropped copy takes its place (plus a 1-byte mask).
+        string copy = s.C < 4 ? $" + {c} B copy" : "";
+        string softcap = a.AttnLogitSoftcap is null ? "" : $" + {c} B soft-cap tanh";
+        string mask = s.Dropout <= 0 ? "" : s.C < 4 ? " + 1 B dropout mask" : $" + 1 B dropout mask + {c} B dropped copy";
+        return $"b·heads·s² × (4 B fp32 softmax{copy}{softcap}{mask})" + (s.Cpu ? " + s² B bool causal mask" : "");
+    }
 
     /// <summary>
     /// Llama 4's eager_attention_forward (transformers models/llama4, "llama4 doesn't cast attn weights to fp32") runs

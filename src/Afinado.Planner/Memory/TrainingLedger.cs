@@ -90,7 +90,7 @@ internal static class TrainingLedger
             AddIf(e, LineKind.ActivationsAttentionScores, "activations: attention scores (s²)", SavedAfterForward, total.AttentionScores,
                 !explain ? "" : s.SdpaMath ? $"b·heads·s² × {B(c)} B softmax output (SDPA math fallback)"
                 : sdpaMask ? $"each sliding layer's mask bias, b·s² × {B(s.AttentionC)} B"
-                : $"b·heads·s² × (4 fp32 softmax + {B(c < 4 ? c : 0)} copy{(job.Dropout > 0 ? " + dropout" : "")})",
+                : ActivationModel.EagerScoresFormula(a, s),
                 s.SdpaMath ? "aten _scaled_dot_product_attention_math; sdp_utils.cpp select_sdp_backend"
                 : sdpaMask ? "PyTorch attention.cpp convert_boolean_attn_mask, kept as attn_bias by _scaled_dot_product_efficient_attention"
                 : "memory.md §1.2 (eager O(s²), 5as/h term)");
@@ -139,7 +139,7 @@ internal static class TrainingLedger
                 e.Add(new(LineKind.CausalMask, "causal mask (eager)", Saved, c * s.Batch * s.Seq * s.Seq,
                     explain ? $"b·s² × {B(c)} B, built once per forward" : "", "transformers 4-D causal mask"));
             e.Add(new(LineKind.EagerScoresInFlight, "eager attention scores in flight (one layer)", Phase.ForwardLastLayer, ActivationModel.EagerForwardTransient(a, s),
-                explain ? (cpu ? "b·a·s² × 2 × 4 B: scaled scores and masked copy, held until the module's dispose scope ends" : $"b·a·s² × {B(c)} B: scores before the fp32 softmax") : "",
+                explain ? (cpu ? "b·a·s² × 2 × 4 B: scaled scores and masked copy, held until the module's dispose scope ends" : ActivationModel.EagerForwardTransientFormula(a, s)) : "",
                 cpu ? "TorchSharp dispose scopes (torchsharp.md §6.4)" : "transformers eager_attention_forward"));
         }
 
