@@ -103,6 +103,11 @@ public sealed class ServeCommandTests : IAsyncLifetime
             return doc.RootElement.GetProperty("error").GetString()!;
         }
         Assert.Contains("format", await Refused("/api/export?format=xls&arg=--gpus&arg=2"));
+        // A key the endpoint does not read is refused, not ignored (it used to answer the default plan).
+        string unknown = await Refused("/api/plan?model=openai/gpt-oss-20b");
+        Assert.Contains("model: not a query key of /api/plan", unknown);
+        Assert.Contains("arg=--model&arg=", unknown);
+        Assert.Contains("seq: not a query key of /api/export", await Refused("/api/export?format=deepspeed&seq=4096"));
         Assert.Contains("--out", await Refused("/api/export?format=deepspeed&arg=--out&arg=/tmp/ds.json"));
         Assert.Contains("--gpus", await Refused("/api/export?format=deepspeed&arg=--gpus&arg=0"));
     }

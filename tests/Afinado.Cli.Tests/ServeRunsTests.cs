@@ -93,6 +93,7 @@ public sealed class ServeRunsTests : IAsyncLifetime
     [InlineData("/api/report?run=notes")]
     [InlineData("/api/report?run=nope")]
     [InlineData("/api/report")]
+    [InlineData("/api/report?runs=a")]
     public async Task Only_run_folders_inside_the_runs_folder_are_read(string url)
     {
         var response = await _http.GetAsync(_server.Address + url);

@@ -65,6 +65,7 @@ public sealed class PlanServer : IAsyncDisposable
         app.MapGet("/api/models", () => Results.Json(ModelCatalog.Ids));
         app.MapGet("/api/plan", async (HttpContext ctx) =>
         {
+            if (UnknownKey(ctx, "/api/plan", "arg") is { } unknown) return Error(unknown);
             var args = ctx.Request.Query["arg"].Select(a => a ?? "").ToList();
             if (Check(args, roots) is { } refusal) return Error(refusal);
             var stdout = new StringWriter();
@@ -77,6 +78,7 @@ public sealed class PlanServer : IAsyncDisposable
         });
         app.MapGet("/api/export", async (HttpContext ctx) =>
         {
+            if (UnknownKey(ctx, "/api/export", "format", "arg") is { } unknown) return Error(unknown);
             string format = ctx.Request.Query["format"].ToString();
             if (!Exports.TryGetValue(format, out var export))
                 return Error($"format: \"{TerminalText.Escape(format)}\" is not an export format. Use deepspeed, accelerate or torchrun.");
@@ -103,6 +105,7 @@ public sealed class PlanServer : IAsyncDisposable
         app.MapGet("/api/runs", () => Results.Json(RunListing.List(runs), SnakeCase));
         app.MapGet("/api/report", (HttpContext ctx) =>
         {
+            if (UnknownKey(ctx, "/api/report", "run", "allow_different_base") is { } unknown) return Error(unknown);
             var names = ctx.Request.Query["run"].Select(n => n ?? "").ToList();
             if (names.Count == 0) return Error("run: name one run folder (or several to compare)");
             foreach (var n in names)
@@ -139,6 +142,17 @@ public sealed class PlanServer : IAsyncDisposable
             return Results.File(full, type);
         });
         return reports;
+    }
+
+    /// <summary>A query key the endpoint does not read, named with the shape it does read: <c>?model=X</c> would otherwise
+    /// be ignored and answered with the default plan, a silent wrong answer.</summary>
+    private static string? UnknownKey(HttpContext ctx, string path, params string[] known)
+    {
+        foreach (var key in ctx.Request.Query.Keys)
+            if (!known.Contains(key, StringComparer.Ordinal))
+                return $"{TerminalText.Escape(key)}: not a query key of {path}, which reads {string.Join(" and ", known)}" +
+                    (known.Contains("arg") ? $" (the CLI's arguments, one per arg: {path}?{(path == "/api/export" ? "format=deepspeed&" : "")}arg=--model&arg=Qwen%2FQwen3-8B)" : "");
+        return null;
     }
 
     private static IResult Error(string message) => Results.Json(new { error = message }, statusCode: StatusCodes.Status400BadRequest);
