@@ -31,15 +31,16 @@ public static class InspectCommand
             var result = CheckpointInspection.Run(parse.GetValue(path)!, parse.GetValue(config));
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
-                InspectJson.Write(output, result.Checkpoint, result.ConfigSource, result.Architecture, result.Comparison);
+                InspectJson.Write(output, result.Checkpoint, result.ConfigSource, result.Architecture, result.Comparison, result.ConfigNotCompared);
             else
-                WriteText(output, result.Checkpoint, result.ConfigSource, result.Architecture, result.Comparison, parse.GetValue(tensors));
+                WriteText(output, result.Checkpoint, result.ConfigSource, result.Architecture, result.Comparison, parse.GetValue(tensors), result.ConfigNotCompared);
             return result.Consistent ? CliApp.ExitOk : CliApp.ExitFailure;
         });
         return cmd;
     }
 
-    private static void WriteText(TextWriter output, SafetensorsCheckpoint c, string? configSource, ModelArchitecture? arch, CheckpointComparison? cmp, bool listTensors)
+    private static void WriteText(TextWriter output, SafetensorsCheckpoint c, string? configSource, ModelArchitecture? arch, CheckpointComparison? cmp, bool listTensors,
+        string? configNotCompared)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
@@ -65,6 +66,11 @@ public static class InspectCommand
             console.Write(table);
         }
 
+        if (configNotCompared is not null)
+        {
+            console.WriteLine($"Config {Show.Plain(configSource)} not cross-checked: {Show.Plain(configNotCompared)}.");
+            return;
+        }
         if (arch is null || cmp is null)
         {
             console.WriteLine(c.IsLoneShard

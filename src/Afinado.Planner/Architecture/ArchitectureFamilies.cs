@@ -46,9 +46,14 @@ public static class ArchitectureFamilies
 
     public static ModelArchitecture Build(string modelType, ConfigFields cfg)
     {
+        // Checked for every model type: a family that reads no layer_types (Qwen3 without sliding windows) would otherwise
+        // plan a linear-attention layer as attention, and an unknown type's hybrid config says why its checkpoint is refused too.
+        RecurrentLayers.Refuse(cfg);
         if (!Builders.TryGetValue(modelType, out var build))
+        {
             throw cfg.Invalid("model_type", $"\"{Shorten(modelType)}\" is not supported",
                 $"Supported model types: {string.Join(", ", Builders.Keys.Order(StringComparer.Ordinal))}; any other decoder is planned from its checkpoint when the .safetensors files (or model.safetensors.index.json) sit beside config.json and {Fit.PlanParameters.Model} names that folder.");
+        }
         return ArchitectureLimits.Check(build(cfg, modelType), cfg);
     }
 

@@ -16,6 +16,7 @@ internal static partial class GenericDecoder
     public static ModelArchitecture Build(ConfigFields c, string modelType, SafetensorsCheckpoint checkpoint)
     {
         var stored = checkpoint.Tensors.ToList();
+        RecurrentLayers.Refuse(c, stored.Select(t => t.Name));
         var tensors = new List<ParameterTensor>(stored.Count);
         foreach (var s in stored) tensors.Add(Classify(s.Name, s.Shape));
 

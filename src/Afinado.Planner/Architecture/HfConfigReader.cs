@@ -38,6 +38,16 @@ public static class HfConfigReader
         return Parse(text, InputFile.Describe(path), folder) with { Name = Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? path };
     }
 
+    /// <summary>For <c>inspect</c>: why the config at <paramref name="path"/> with these tensors cannot be planned because of
+    /// linear-attention or state-space layers (<see cref="RecurrentLayers"/>), as "key: evidence"; null when it has none.</summary>
+    public static string? RecurrentLayersIn(string path, IEnumerable<string> tensorNames)
+    {
+        string source = InputFile.Describe(path);
+        using var doc = InputJson.Parse(InputFile.ReadAllText(path, InputKind.Config), source, InputKind.Config, lenient: true);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) return null;
+        return RecurrentLayers.Find(new ConfigFields(doc.RootElement, source), tensorNames) is var (key, evidence) ? $"{key}: {evidence}" : null;
+    }
+
     private static bool HasSafetensors(string folder) =>
         File.Exists(Path.Combine(folder, Safetensors.SafetensorsCheckpoint.IndexFileName)) || Directory.EnumerateFiles(folder, "*.safetensors").Any();
 }

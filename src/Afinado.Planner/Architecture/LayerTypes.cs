@@ -52,7 +52,8 @@ internal static class LayerTypes
             {
                 Sliding => true,
                 Full => false,
-                // Gemma's attention knows only these two; any other type would build a layer we do not model.
+                // Gemma's attention knows only these two; any other type would build a layer we do not model (linear-attention
+                // and state-space kinds are refused by name before any family is built: RecurrentLayers).
                 _ => throw c.Invalid("layer_types", $"entry {i} is {Describe(e)}, not \"{Sliding}\" or \"{Full}\"",
                     "Restore the value from the model's original config.json."),
             };

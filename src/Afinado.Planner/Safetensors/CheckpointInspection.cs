@@ -10,6 +10,10 @@ namespace Afinado.Planner.Safetensors;
 /// </summary>
 public sealed record CheckpointInspection(SafetensorsCheckpoint Checkpoint, string? ConfigSource, ModelArchitecture? Architecture, CheckpointComparison? Comparison)
 {
+    /// <summary>Why the config beside the checkpoint was not compared (its model has linear-attention or state-space
+    /// layers, which no architecture here describes); null when it was compared or there was none.</summary>
+    public string? ConfigNotCompared { get; init; }
+
     /// <summary>True unless a config was found and the checkpoint disagrees with it.</summary>
     public bool Consistent => Comparison is null or { Matches: true };
 
@@ -18,6 +22,11 @@ public sealed record CheckpointInspection(SafetensorsCheckpoint Checkpoint, stri
     public static CheckpointInspection Run(string path, string? config = null)
     {
         var checkpoint = SafetensorsCheckpoint.Open(path);
+        var beside = Path.Combine(checkpoint.Folder, "config.json");
+        // The headers stand on their own: a hybrid's config is named and skipped, not an error that hides them.
+        if (config is null && !checkpoint.IsLoneShard && File.Exists(beside)
+            && HfConfigReader.RecurrentLayersIn(beside, checkpoint.Tensors.Select(t => t.Name)) is { } why)
+            return new CheckpointInspection(checkpoint, beside, null, null) { ConfigNotCompared = $"{why}: {RecurrentLayers.NotModelled}" };
         var (source, arch) = FindConfig(checkpoint, config);
         return new CheckpointInspection(checkpoint, source, arch, arch is null ? null : CheckpointComparison.Compare(arch, checkpoint.Tensors));
     }

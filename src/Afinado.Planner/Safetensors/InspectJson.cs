@@ -8,7 +8,9 @@ public static class InspectJson
 {
     public const string Schema = "afinado.inspect/1";
 
-    public static void Write(TextWriter output, SafetensorsCheckpoint c, string? configSource, ModelArchitecture? arch, CheckpointComparison? cmp)
+    /// <param name="configNotCompared">Why the config beside the checkpoint was skipped (<c>config_not_compared</c>).</param>
+    public static void Write(TextWriter output, SafetensorsCheckpoint c, string? configSource, ModelArchitecture? arch, CheckpointComparison? cmp,
+        string? configNotCompared = null)
     {
         using var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -56,7 +58,12 @@ public static class InspectJson
                 w.WriteEndObject();
             }
             w.WriteEndArray();
-            if (arch is null || cmp is null)
+            if (configNotCompared is not null)
+            {
+                w.WriteNull("config");
+                w.WriteString("config_not_compared", configNotCompared);
+            }
+            else if (arch is null || cmp is null)
                 w.WriteNull("config");
             else
             {
