@@ -646,6 +646,33 @@ internal static class ActivationModel
     /// <summary>Largest temporaries of one layer's forward without autograd (inference prefill).</summary>
     public static double LayerInferenceTransient(ModelArchitecture a, in ActivationSettings s)
     {
+        var (attn, mlp, rest) = InferenceTransientParts(a, s);
+        return Math.Max(mlp, attn) + rest;
+    }
+
+    /// <summary><see cref="LayerInferenceTransient"/> in words, with the parts it takes the larger of, so that the formula
+    /// column multiplies out to the line's bytes.</summary>
+    public static string LayerInferenceTransientFormula(ModelArchitecture a, in ActivationSettings s)
+    {
+        var (attn, mlp, rest) = InferenceTransientParts(a, s);
+        string c = LedgerBuilder.B(s.C);
+        string attnText = s.Kernel == AttentionKernel.Eager && a.AttentionSinks
+            ? $"q,k,v, repeated K/V, b·heads·s² × {c} B masked scores + 2 × b·heads·s·(s + 1) × {c} B logits with the sink column"
+            : s.Kernel == AttentionKernel.Eager && Llama4EagerSoftmaxInScoresDtype(a, s)
+            ? $"q,k,v, repeated K/V, b·heads·s² × 2 × {c} B (scores and their softmax)"
+            : s.Kernel == AttentionKernel.Eager
+            ? $"q,k,v, repeated K/V, b·heads·s² × ({c} B scores{(s.SoftmaxUpcastCopy ? " + 4 B fp32 copy" : "")} + 4 B fp32 softmax)"
+            : s.SdpaMath ? $"q,k,v, scaled q and repeated K/V, b·heads·s² × 2 × {c} B (math kernel)"
+            : "q,k,v,out (fused SDPA: no s² term)";
+        string mlpText = a.IsMoE ? "the routed experts' (and shared) MLP inputs and outputs" : $"{(a.Mlp == MlpKind.Gated ? 3 : 2)}·c·f per token";
+        return $"larger of attention {LedgerBuilder.N(attn)} B ({attnText}) and MLP {LedgerBuilder.N(mlp)} B ({mlpText}), " +
+            $"+ {LedgerBuilder.N(rest)} B residual and layer input (b·s·h × (2 × {LedgerBuilder.B(s.R)} + {c}) B)";
+    }
+
+    /// <summary>A layer's inference temporaries: its attention's and its MLP's (the larger counts), and what lives beside
+    /// either (the residual stream and the layer's input).</summary>
+    private static (double Attention, double Mlp, double Beside) InferenceTransientParts(ModelArchitecture a, in ActivationSettings s)
+    {
         double T = s.Tokens, c = s.C, h = a.HiddenSize, q = a.QueryWidth, kv = a.KvWidth;
         double f = a.IsMoE ? a.ExpertWidth : a.IntermediateSize;
         double mlp = (a.Mlp == MlpKind.Gated ? 3 : 2) * c * f * T * (a.IsMoE ? (double)a.ExpertsPerToken / a.NumExperts + 1.0 / a.NumExperts : 1);
@@ -671,7 +698,7 @@ internal static class ActivationModel
             // math fallback: repeated K/V and the scaled q at query width, the scores and the softmax output (both c)
             : s.SdpaMath ? qkv + 3 * c * q * T + 2 * c * pairs
             : qkv + c * q * T + SlidingMaskTransient(a, s);
-        return Math.Max(mlp, attn) + 2 * s.R * h * T + c * h * T;
+        return (attn, mlp, 2 * s.R * h * T + c * h * T);
     }
 
     /// <summary>

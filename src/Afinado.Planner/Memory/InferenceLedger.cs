@@ -102,7 +102,7 @@ internal static class InferenceLedger
 
         var s = TrainingLedger.Settings(p, job, c);
         e.Add(new(LineKind.PrefillActivations, "prefill activations (one layer's temporaries)", Phase.Prefill, ActivationModel.LayerInferenceTransient(a, s),
-            explain ? (job.Attention == AttentionKernel.Eager ? "q,k,v + b·heads·s² × (4 fp32 softmax + copy), or SwiGLU 3·c·f per token" : "q,k,v,out or SwiGLU 3·c·f per token (SDPA: no s² term)") : "",
+            explain ? ActivationModel.LayerInferenceTransientFormula(a, s) : "",
             "memory.md §1.2 (eager s² vs SDPA), §3 optimum-benchmark #151"));
         e.Add(new(LineKind.ModelForwardLocals, "model forward locals (inputs_embeds, rotary tables)", Phase.Prefill, ActivationModel.ModelForwardLocals(a, s),
             explain ? $"embedding output b·s·h × {B(s.R)} B, kept by inputs_embeds until the forward returns; cos/sin (1, s, rotary dim) per rotary embedding; cache_position" : "",

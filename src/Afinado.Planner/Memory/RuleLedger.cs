@@ -147,7 +147,7 @@ internal static class RuleLedger
             return;
         }
         e.Add(new(LineKind.NoGradForwardLayer, "no-grad forward: one layer's temporaries", Phase.PerturbedLayer, ActivationModel.LayerInferenceTransient(a, s),
-            explain ? "q,k,v,out or SwiGLU 3·c·f per token, full training sequence, no KV cache (use_cache=False)" : "",
+            explain ? ActivationModel.LayerInferenceTransientFormula(a, s) + "; full training sequence, no KV cache (use_cache=False)" : "",
             "memory.md §1.2; nothing is saved for backward"));
         // transformers < 4.46 (--legacy-loss) upcast inside the model and copied the shifted slice: fp32 logits, the copy
         // and its log_softmax, the 16-bit logits gone by then (as TrainingLedger.AddLogits' legacy forward).

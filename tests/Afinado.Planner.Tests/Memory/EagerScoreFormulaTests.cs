@@ -58,4 +58,20 @@ public class EagerScoreFormulaTests
         Assert.Contains("b·heads·s² × (4 B fp32 softmax + 4 B soft-cap tanh + 1 B dropout mask + 4 B dropped copy)", scores.Formula);
         Assert.Equal(a.NumLayers * (1.0 * a.NumHeads * 256 * 256) * (4 + 4 + 1 + 4), scores.Bytes, 0.5);
     }
+
+    /// <summary>The prefill line names the larger of its two parts with both byte counts and what lives beside them; the
+    /// three numbers add up to the line (it once printed the generic eager text for every family, gpt-oss included).</summary>
+    [Theory]
+    [InlineData("openai/gpt-oss-20b", "eager", "2 × b·heads·s·(s + 1) × 2 B logits with the sink column")]
+    [InlineData("meta-llama/Llama-3.1-8B", "sdpa", "q,k,v,out (fused SDPA: no s² term)")]
+    [InlineData("meta-llama/Llama-3.1-8B", "eager", "b·heads·s² × (2 B scores + 4 B fp32 copy + 4 B fp32 softmax)")]
+    public void The_prefill_line_adds_up_from_its_formula(string model, string attention, string attentionText)
+    {
+        var job = new Job { Task = JobTask.Infer, Seq = 1024, Attention = attention == "eager" ? AttentionKernel.Eager : AttentionKernel.Sdpa };
+        var line = Line(Ledger(model, job), LineKind.PrefillActivations);
+        Assert.Contains(attentionText, line.Formula);
+        var numbers = System.Text.RegularExpressions.Regex.Matches(line.Formula, @"([\d,]{5,}) B").Select(m => double.Parse(m.Groups[1].Value.Replace(",", ""))).ToList();
+        Assert.Equal(3, numbers.Count);
+        Assert.Equal(line.Bytes, Math.Max(numbers[0], numbers[1]) + numbers[2], 0.5);
+    }
 }
