@@ -622,6 +622,28 @@ internal static class ActivationModel
     /// <summary>Largest temporaries while one layer runs backward (gradient buffers of its widest tensors).</summary>
     public static double LayerBackwardTransient(ModelArchitecture a, in ActivationSettings s)
     {
+        var (attn, mlp, beside) = BackwardTransientParts(a, s);
+        return Math.Max(mlp, attn) + beside;
+    }
+
+    /// <summary><see cref="LayerBackwardTransient"/> in words, with both parts' bytes (the formula column adds up).</summary>
+    public static string LayerBackwardTransientFormula(ModelArchitecture a, in ActivationSettings s)
+    {
+        var (attn, mlp, beside) = BackwardTransientParts(a, s);
+        string c = LedgerBuilder.B(s.C);
+        string attnText = s.Kernel == AttentionKernel.Eager && a.AttentionSinks
+            ? $"3 × b·heads·s·(s + 1) × {c} B softmax gradients with the sink column + dq, dk, dv at query width"
+            : Llama4EagerSoftmaxInScoresDtype(a, s) ? $"2 × b·heads·s² × {c} B softmax gradients + dq, dk, dv at query width"
+            : s.Kernel == AttentionKernel.Eager ? $"b·heads·s² × (8 + {c}) B softmax gradients + dq, dk, dv at query width"
+            : s.SdpaMath ? $"2 × b·heads·s² × {c} B (math kernel) + dq, dk, dv at query width"
+            : "dq, dk, dv + fp32 dq accumulator (fused SDPA)";
+        string mlpText = a.IsMoE ? "3·c × the widest MLP run per token: the routed experts' share or a dense / shared width" : "3·c·f per token";
+        return $"larger of attention {LedgerBuilder.N(attn)} B ({attnText}) and MLP {LedgerBuilder.N(mlp)} B ({mlpText}), " +
+            $"+ {LedgerBuilder.N(beside)} B residual gradients (2·b·s·h × {LedgerBuilder.B(s.R)} B)";
+    }
+
+    private static (double Attention, double Mlp, double Beside) BackwardTransientParts(ModelArchitecture a, in ActivationSettings s)
+    {
         double T = s.Tokens, c = s.C, h = a.HiddenSize, q = a.QueryWidth, kv = a.KvWidth;
         // MoE: routed experts are ExpertWidth wide; a qwen MoE dense layer or shared expert runs its full width on every token.
         // Every expert at once (Llama 4's bmm over all E): the gradients of the stacked E × tokens × width products.
@@ -640,7 +662,7 @@ internal static class ActivationModel
             // math fallback: the scores' gradient and the softmax backward's output, plus dq, dk, dv at query width
             : s.SdpaMath ? 2 * c * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
             : (c * (q + 2 * kv) + 4 * q) * T;
-        return Math.Max(mlp, attn) + 2 * s.R * h * T;
+        return (attn, mlp, 2 * s.R * h * T);
     }
 
     /// <summary>Largest temporaries of one layer's forward without autograd (inference prefill).</summary>

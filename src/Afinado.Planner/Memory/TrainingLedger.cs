@@ -148,7 +148,7 @@ internal static class TrainingLedger
 
         // --- Backward temporaries ------------------------------------------------------------------------------------------
         e.Add(new(LineKind.BackwardTemporaries, "backward temporaries (one layer)", Phase.BackwardEnd, ActivationModel.LayerBackwardTransient(a, s),
-            explain ? "largest gradient buffers of one layer (MLP 3·c·f or attention)" : "", "derived from the same op list"));
+            explain ? ActivationModel.LayerBackwardTransientFormula(a, s) : "", "derived from the same op list"));
         // The eager experts loop reads each expert's slice of a stack (self.gate_up_proj[expert_idx]): with trainable stacks
         // every slice's gradient passes through SelectBackward, a zero tensor of the whole stack, before AccumulateGrad.
         bool eagerLoop = a.MoeLoop is (MoeTrainingLoop.TopKExperts or MoeTrainingLoop.Phimoe or MoeTrainingLoop.DeepseekV3) && !s.GroupedExperts;

@@ -74,4 +74,18 @@ public class EagerScoreFormulaTests
         Assert.Equal(3, numbers.Count);
         Assert.Equal(line.Bytes, Math.Max(numbers[0], numbers[1]) + numbers[2], 0.5);
     }
+
+    [Theory]
+    [InlineData("openai/gpt-oss-20b", "eager", "3 × b·heads·s·(s + 1) × 2 B softmax gradients")]
+    [InlineData("meta-llama/Llama-3.1-8B", "sdpa", "fused SDPA")]
+    [InlineData("meta-llama/Llama-3.1-8B", "eager", "b·heads·s² × (8 + 2) B softmax gradients")]
+    public void The_backward_temporaries_line_adds_up_from_its_formula(string model, string attention, string attentionText)
+    {
+        var job = new Job { Seq = 1024, Attention = attention == "eager" ? AttentionKernel.Eager : AttentionKernel.Sdpa };
+        var line = Line(Ledger(model, job), LineKind.BackwardTemporaries);
+        Assert.Contains(attentionText, line.Formula);
+        var numbers = System.Text.RegularExpressions.Regex.Matches(line.Formula, @"([\d,]{5,}) B").Select(m => double.Parse(m.Groups[1].Value.Replace(",", ""))).ToList();
+        Assert.Equal(3, numbers.Count);
+        Assert.Equal(line.Bytes, Math.Max(numbers[0], numbers[1]) + numbers[2], 0.5);
+    }
 }
