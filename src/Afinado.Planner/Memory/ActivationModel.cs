@@ -638,9 +638,14 @@ internal static class ActivationModel
             : s.SdpaMath ? $"2 × b·heads·s² × {c} B (math kernel) + dq, dk, dv at query width"
             : "dq, dk, dv + fp32 dq accumulator (fused SDPA)";
         string mlpText = a.IsMoE ? "3·c × the widest MLP run per token: the routed experts' share or a dense / shared width" : "3·c·f per token";
-        return $"larger of attention {LedgerBuilder.N(attn)} B ({attnText}) and MLP {LedgerBuilder.N(mlp)} B ({mlpText}), " +
-            $"+ {LedgerBuilder.N(beside)} B residual gradients (2·b·s·h × {LedgerBuilder.B(s.R)} B)";
+        return LargerOf(attn, attnText, mlp, mlpText, beside, $"residual gradients (2·b·s·h × {LedgerBuilder.B(s.R)} B)");
     }
+
+    /// <summary>A one-layer transient as its formula column states it: the larger of the attention's and the MLP's part,
+    /// each with its bytes, plus what lives beside either; the three numbers add up to the line.</summary>
+    private static string LargerOf(double attention, string attentionText, double mlp, string mlpText, double beside, string besideText) =>
+        $"larger of attention {LedgerBuilder.N(attention)} B ({attentionText}) and MLP {LedgerBuilder.N(mlp)} B ({mlpText}), " +
+        $"+ {LedgerBuilder.N(beside)} B {besideText}";
 
     private static (double Attention, double Mlp, double Beside) BackwardTransientParts(ModelArchitecture a, in ActivationSettings s)
     {
@@ -668,15 +673,15 @@ internal static class ActivationModel
     /// <summary>Largest temporaries of one layer's forward without autograd (inference prefill).</summary>
     public static double LayerInferenceTransient(ModelArchitecture a, in ActivationSettings s)
     {
-        var (attn, mlp, rest) = InferenceTransientParts(a, s);
-        return Math.Max(mlp, attn) + rest;
+        var (attn, mlp, beside) = InferenceTransientParts(a, s);
+        return Math.Max(mlp, attn) + beside;
     }
 
     /// <summary><see cref="LayerInferenceTransient"/> in words, with the parts it takes the larger of, so that the formula
     /// column multiplies out to the line's bytes.</summary>
     public static string LayerInferenceTransientFormula(ModelArchitecture a, in ActivationSettings s)
     {
-        var (attn, mlp, rest) = InferenceTransientParts(a, s);
+        var (attn, mlp, beside) = InferenceTransientParts(a, s);
         string c = LedgerBuilder.B(s.C);
         string attnText = s.Kernel == AttentionKernel.Eager && a.AttentionSinks
             ? $"q,k,v, repeated K/V, b·heads·s² × {c} B masked scores + 2 × b·heads·s·(s + 1) × {c} B logits with the sink column"
@@ -687,8 +692,7 @@ internal static class ActivationModel
             : s.SdpaMath ? $"q,k,v, scaled q and repeated K/V, b·heads·s² × 2 × {c} B (math kernel)"
             : "q,k,v,out (fused SDPA: no s² term)";
         string mlpText = a.IsMoE ? "the routed experts' (and shared) MLP inputs and outputs" : $"{(a.Mlp == MlpKind.Gated ? 3 : 2)}·c·f per token";
-        return $"larger of attention {LedgerBuilder.N(attn)} B ({attnText}) and MLP {LedgerBuilder.N(mlp)} B ({mlpText}), " +
-            $"+ {LedgerBuilder.N(rest)} B residual and layer input (b·s·h × (2 × {LedgerBuilder.B(s.R)} + {c}) B)";
+        return LargerOf(attn, attnText, mlp, mlpText, beside, $"residual and layer input (b·s·h × (2 × {LedgerBuilder.B(s.R)} + {c}) B)");
     }
 
     /// <summary>A layer's inference temporaries: its attention's and its MLP's (the larger counts), and what lives beside
