@@ -73,7 +73,8 @@ internal static class PlanTable
         {
             console.MarkupLine($"[bold]To fit {Show.Markup(plan.Verdicts[0].Device.Name)}:[/]");
             foreach (var f in plan.Fixes)
-                console.MarkupLine($"  {(f.Fits ? "[green]✓[/]" : "[red]✗[/]")} {Show.Markup(f.Change.Render(CliFlags.Of))} → peak {ByteSize.Format(f.PeakBytes)}, total {ByteSize.Format(f.TotalBytes)}");
+                console.MarkupLine($"  {(f.Fits ? "[green]✓[/]" : "[red]✗[/]")} {Show.Markup(f.Change.Render(CliFlags.Of))} → peak {ByteSize.Format(f.PeakBytes)}, total {ByteSize.Format(f.TotalBytes)}" +
+                    (f.TotalAfterReleaseBytes is { } held ? $" [yellow](fits only after the allocator frees its cache, holding {ByteSize.Format(held)})[/]" : ""));
             // Layouts over several GPUs are planned for training on GPUs: only there is the GPU search a next step.
             if (!plan.Fixes.Any(f => f.Fits))
                 console.MarkupLine($"  [red]None of these fits one {Show.Markup(plan.Verdicts[0].Device.Name)}[/]" +

@@ -146,6 +146,7 @@ internal static class FixFinder
     {
         var p = SameSelection(profile, job) ? profile : ModelProfile.Create(Planner.SelectionFor(arch, job));
         var ledger = LedgerBuilder.Build(p, job, kind, explain: false);
-        return new FitFix(change, job, ledger.PeakBytes, ledger.TotalBytes, FitCheck.Verdict(device, ledger, p, job).Fits);
+        var verdict = FitCheck.Verdict(device, ledger, p, job);
+        return new FitFix(change, job, ledger.PeakBytes, ledger.TotalBytes, verdict.Fits) { TotalAfterReleaseBytes = verdict.TotalAfterReleaseBytes };
     }
 }

@@ -24,7 +24,12 @@ public sealed record DeviceVerdict(Device Device, bool Fits, long HeadroomBytes)
 }
 
 /// <summary>A change to the job (its parameters and their new values), with the plan it gives.</summary>
-public sealed record FitFix(ParameterChange Change, Job Job, long PeakBytes, long TotalBytes, bool Fits);
+public sealed record FitFix(ParameterChange Change, Job Job, long PeakBytes, long TotalBytes, bool Fits)
+{
+    /// <summary>When the changed job fits only after the allocator frees its cache (its total is above the capacity): what
+    /// the device then holds (<see cref="DeviceVerdict.TotalAfterReleaseBytes"/>); null otherwise.</summary>
+    public long? TotalAfterReleaseBytes { get; init; }
+}
 
 /// <summary>The largest value of a parameter that fits the first device (0 when even 1 does not; then
 /// <see cref="Unlock"/> names the change that makes 1 fit, when one does).</summary>

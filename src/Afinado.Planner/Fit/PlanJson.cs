@@ -144,6 +144,7 @@ public static class PlanJson
             w.WriteNumber("peak_bytes", f.PeakBytes);
             w.WriteNumber("total_bytes", f.TotalBytes);
             w.WriteBoolean("fits", f.Fits);
+            if (f.TotalAfterReleaseBytes is { } held) w.WriteNumber("total_after_release_bytes", held);
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -112,6 +112,31 @@ public class ReplayVerdictTests
         Assert.Null(System.Text.Json.Nodes.JsonNode.Parse(PlanJson.Serialize(roomy))!["gpus"]![0]!["reserved_after_release_bytes"]);
     }
 
+    [Fact]
+    public void A_fix_that_fits_only_after_cache_releases_says_what_the_device_then_holds()
+    {
+        // Llama-3.1-8B LoRA at 1 × 8,192 on an RTX 4090: QLoRA with checkpointing totals above the card, yet its replay
+        // limited to the card finishes after cache releases. The fix list printed "✓ … total 24.85 GiB" on a 23.55 GiB
+        // card with nothing to say why; it now carries what the card holds, as the verdict does.
+        var job = new Job { Batch = 1, Seq = 8192 };
+        var card = GpuCatalog.Get("rtx4090");
+        var plan = Planner.Fit.Planner.Create(Llama31_8B, job, [card]);
+        var released = plan.Fixes.Where(f => f.TotalAfterReleaseBytes is not null).ToList();
+        Assert.NotEmpty(released);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(PlanJson.Serialize(plan))!["fixes"]!.AsArray();
+        foreach (var f in released)
+        {
+            Assert.True(f.Fits && f.TotalBytes > card.CapacityBytes);
+            Assert.InRange(f.TotalAfterReleaseBytes!.Value, f.PeakBytes / 2, card.CapacityBytes);
+            // The same figure the verdict of the changed job reports.
+            var again = Planner.Fit.Planner.Create(Llama31_8B, f.Job, [card], suggestFixes: false).Verdicts[0];
+            Assert.Equal(again.TotalAfterReleaseBytes, f.TotalAfterReleaseBytes);
+            Assert.Equal(f.TotalAfterReleaseBytes, (long?)json.Single(x => (string)x!["change"]! == f.Change.Render(p => p.Name))!["total_after_release_bytes"]);
+        }
+        // A fix that fits outright, or not at all, has no such figure.
+        Assert.All(plan.Fixes.Where(f => f.TotalBytes <= card.CapacityBytes || !f.Fits), f => Assert.Null(f.TotalAfterReleaseBytes));
+    }
+
     [Theory]
     // QLoRA under AMP: autocast does not cast a quantized weight (a 16-bit copy per linear once leaked, +26 GiB).
     [InlineData("meta-llama/Llama-3.1-8B", "qlora-amp")]
