@@ -21,9 +21,10 @@ public static class HfConfigReader
                 throw new InputError(source, "is not a JSON object", "Pass the model's Hugging Face config.json unchanged.");
             var cfg = new ConfigFields(doc.RootElement, source);
             var modelType = cfg.RequiredString("model_type");
+            string? dtype = ConfigDtype(cfg);
             if (!ArchitectureFamilies.Supported.Contains(modelType) && checkpointFolder is not null && HasSafetensors(checkpointFolder))
-                return ArchitectureLimits.Check(GenericDecoder.Build(cfg, modelType, Safetensors.SafetensorsCheckpoint.Open(checkpointFolder)), cfg);
-            var arch = ArchitectureFamilies.Build(modelType, cfg);
+                return ArchitectureLimits.Check(GenericDecoder.Build(cfg, modelType, Safetensors.SafetensorsCheckpoint.Open(checkpointFolder)), cfg) with { ConfigDtype = dtype };
+            var arch = ArchitectureFamilies.Build(modelType, cfg) with { ConfigDtype = dtype };
             // Every family's config may carry a GPTQ/AWQ/bitsandbytes quantization_config; gpt_oss and DeepSeek read theirs.
             return CheckpointQuantization.Read(cfg, arch) is { } quantization ? arch with { Quantization = quantization } : arch;
         }
@@ -46,6 +47,19 @@ public static class HfConfigReader
         using var doc = InputJson.Parse(InputFile.ReadAllText(path, InputKind.Config), source, InputKind.Config, lenient: true);
         if (doc.RootElement.ValueKind != JsonValueKind.Object) return null;
         return RecurrentLayers.Find(new ConfigFields(doc.RootElement, source), tensorNames) is var (key, evidence) ? $"{key}: {evidence}" : null;
+    }
+
+    /// <summary>config.json's <c>dtype</c> (transformers ≥ 4.56) or <c>torch_dtype</c>, at the top or in <c>text_config</c>
+    /// (multimodal configs name it there); null when none is a string.</summary>
+    private static string? ConfigDtype(ConfigFields cfg)
+    {
+        static string? Named(JsonElement o) =>
+            o.ValueKind != JsonValueKind.Object ? null
+            : o.TryGetProperty("dtype", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString()
+            : o.TryGetProperty("torch_dtype", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()
+            : null;
+        return (cfg.Element("dtype") ?? cfg.Element("torch_dtype")) is { ValueKind: JsonValueKind.String } top ? top.GetString()
+            : cfg.Element("text_config") is { } text ? Named(text) : null;
     }
 
     private static bool HasSafetensors(string folder) =>

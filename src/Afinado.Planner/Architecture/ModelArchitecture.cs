@@ -289,6 +289,11 @@ public sealed record ModelArchitecture
     /// its plain dtype.</summary>
     public string? CheckpointQuantMethod { get; init; }
 
+    /// <summary>The dtype config.json names (<c>dtype</c> or <c>torch_dtype</c>, at the top or in <c>text_config</c>), e.g.
+    /// "float32"; null when it names none. transformers ≥ 5 loads a model in it by default (<c>from_pretrained</c>'s
+    /// <c>dtype="auto"</c>, PR #42805); without it, in the checkpoint's own first floating dtype.</summary>
+    public string? ConfigDtype { get; init; }
+
     /// <summary>FP8 checkpoints with <c>weight_block_size</c> [rows, cols]: one fp32 <c>weight_scale_inv</c> per block of
     /// each quantized linear weight (DeepSeek-V3: 128 × 128); null when the checkpoint has no block scales.</summary>
     public (int Rows, int Cols)? Fp8WeightBlock { get; init; }

@@ -59,6 +59,14 @@ public sealed record Plan(
     /// <summary>Why the plan runs another attention kernel than the job asked for (gpt_oss has no SDPA path), or null.</summary>
     public string? AttentionFallback { get; init; }
 
+    /// <summary>For a 16-bit inference plan of a model whose config names float32 (or no dtype): how transformers ≥ 5 would
+    /// load it by default (<c>dtype="auto"</c>), which this plan does not assume; null otherwise.</summary>
+    public InputText? DefaultLoadNote { get; init; }
+
+    /// <summary>With <see cref="DefaultLoadNote"/> for a float32 config: the total of the same job loaded as transformers
+    /// loads it by default (fp32 weights, compute and KV cache).</summary>
+    public long? DefaultLoadTotalBytes { get; init; }
+
     /// <summary>What the weights are stored as, for the table and <c>job.weights_dtype</c>: "stored" for a checkpoint read
     /// from its headers and planned as it is, else the job's format (<see cref="Job.WeightsName"/>: a dtype, or a
     /// checkpoint's own format such as gptq-int4).</summary>

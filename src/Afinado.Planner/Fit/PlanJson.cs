@@ -135,6 +135,8 @@ public static class PlanJson
         w.WriteBoolean("fits_any", multi?.FitsAny ?? plan.FitsAny);
         if (plan.KbitPrepTotalBytes is { } kbit) w.WriteNumber("kbit_prep_total_bytes", kbit);
         if (plan.AttentionFallback is { } fallback) w.WriteString("attention_note", fallback);
+        if (plan.DefaultLoadNote is { } load) w.WriteString("default_load_note", load.Render(parameterName));
+        if (plan.DefaultLoadTotalBytes is { } loadTotal) w.WriteNumber("default_load_total_bytes", loadTotal);
 
         w.WriteStartArray("fixes");
         foreach (var f in plan.Fixes)
