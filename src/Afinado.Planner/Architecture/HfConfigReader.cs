@@ -25,6 +25,8 @@ public static class HfConfigReader
             if (!ArchitectureFamilies.Supported.Contains(modelType) && checkpointFolder is not null && HasSafetensors(checkpointFolder))
                 return ArchitectureLimits.Check(GenericDecoder.Build(cfg, modelType, Safetensors.SafetensorsCheckpoint.Open(checkpointFolder)), cfg) with { ConfigDtype = dtype };
             var arch = ArchitectureFamilies.Build(modelType, cfg) with { ConfigDtype = dtype };
+            if (dtype is null && checkpointFolder is not null && HasSafetensors(checkpointFolder))
+                arch = arch with { CheckpointFloatDtype = UniformFloatDtype(checkpointFolder) };
             // Every family's config may carry a GPTQ/AWQ/bitsandbytes quantization_config; gpt_oss and DeepSeek read theirs.
             return CheckpointQuantization.Read(cfg, arch) is { } quantization ? arch with { Quantization = quantization } : arch;
         }
@@ -60,6 +62,25 @@ public static class HfConfigReader
             : null;
         return (cfg.Element("dtype") ?? cfg.Element("torch_dtype")) is { ValueKind: JsonValueKind.String } top ? top.GetString()
             : cfg.Element("text_config") is { } text ? Named(text) : null;
+    }
+
+    /// <summary>The one floating dtype of the checkpoint's tensors (headers only), as torch names it; null when they mix
+    /// floating dtypes or the headers cannot be read (the plan does not need them for a known family: only its note on
+    /// the default load does).</summary>
+    private static string? UniformFloatDtype(string folder)
+    {
+        try
+        {
+            var floats = Safetensors.SafetensorsCheckpoint.Open(folder).Tensors.Select(t => t.Dtype switch
+            {
+                "F32" => "float32", "BF16" => "bfloat16", "F16" => "float16", _ => null,
+            }).OfType<string>().Distinct().ToList();
+            return floats.Count == 1 ? floats[0] : null;
+        }
+        catch (InputError)
+        {
+            return null;
+        }
     }
 
     private static bool HasSafetensors(string folder) =>

@@ -294,6 +294,11 @@ public sealed record ModelArchitecture
     /// <c>dtype="auto"</c>, PR #42805); without it, in the checkpoint's own first floating dtype.</summary>
     public string? ConfigDtype { get; init; }
 
+    /// <summary>When config.json names no dtype and a checkpoint sits beside it: the one floating dtype its tensors are
+    /// stored in ("float32", "bfloat16", "float16"; null when they mix dtypes or none was read), which transformers ≥ 5
+    /// then loads by default.</summary>
+    public string? CheckpointFloatDtype { get; init; }
+
     /// <summary>FP8 checkpoints with <c>weight_block_size</c> [rows, cols]: one fp32 <c>weight_scale_inv</c> per block of
     /// each quantized linear weight (DeepSeek-V3: 128 × 128); null when the checkpoint has no block scales.</summary>
     public (int Rows, int Cols)? Fp8WeightBlock { get; init; }

@@ -58,12 +58,14 @@ public static class Planner
             || arch.StoredWeightBytes is not null || arch.CheckpointQuantMethod is not null || job.Precision.ComputeBytes() != 2)
             return (null, null);
         const string Source = "from_pretrained's dtype=\"auto\" default, transformers PR #42805";
-        if (arch.ConfigDtype is null)
+        string? loads = arch.ConfigDtype ?? arch.CheckpointFloatDtype;
+        if (loads is null)
             return ((InputText)$"config.json names no dtype, so transformers ≥ 5 loads the checkpoint's own ({Source}); this plan assumes {job.Precision.Name()} — if the checkpoint is float32 (`afinado inspect` shows its dtypes), plan {JobParameters.Precision} fp32 or load with dtype=torch.bfloat16", null);
-        if (arch.ConfigDtype is not ("float32" or "float"))
+        if (loads is not ("float32" or "float"))
             return (null, null);
+        string why = arch.ConfigDtype is not null ? "config.json names float32" : "config.json names no dtype and the checkpoint beside it is float32";
         long total = LedgerBuilder.Build(profile, job with { Precision = Precision.Fp32 }, kind, explain: false).TotalBytes;
-        return ((InputText)$"config.json names float32, so transformers ≥ 5 loads it in fp32 by default ({Source}): that load's total is {ByteSize.Format(total)}; this plan is the {job.Precision.Name()} load (dtype=torch.bfloat16) — plan {JobParameters.Precision} fp32 for the default", total);
+        return ((InputText)$"{why}, so transformers ≥ 5 loads it in fp32 by default ({Source}): that load's total is {ByteSize.Format(total)}; this plan is the {job.Precision.Name()} load (dtype=torch.bfloat16) — plan {JobParameters.Precision} fp32 for the default", total);
     }
 
     /// <summary>

@@ -4,6 +4,7 @@ using Afinado.Planner.Catalog;
 using Afinado.Planner.Devices;
 using Afinado.Planner.Fit;
 using Afinado.Planner.Memory;
+using Afinado.TestSupport;
 
 namespace Afinado.Planner.Tests.Memory;
 
@@ -66,5 +67,31 @@ public class DefaultLoadTests
         node.Remove("dtype");
         node["text_config"]!["torch_dtype"] = "float32";
         Assert.Equal("float32", HfConfigReader.Parse(node.ToJsonString(), "config.json").ConfigDtype);
+    }
+
+    /// <summary>A config naming no dtype beside a checkpoint: transformers loads the checkpoint's one floating dtype, and
+    /// the plan reads it from the headers (a float32 GPT-2 export gets the fp32 total; a bf16 one no note; mixed dtypes
+    /// leave it to the reader).</summary>
+    [Theory]
+    [InlineData("F32", "F32", "the checkpoint beside it is float32")]
+    [InlineData("BF16", "BF16", null)]
+    [InlineData("F32", "BF16", "names no dtype, so")]
+    public void A_checkpoint_beside_a_config_without_a_dtype_says_what_loads(string first, string second, string? note)
+    {
+        string dir = Directory.CreateTempSubdirectory("afinado-default-load-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "config.json"), ModelCatalog.ConfigJson("openai-community/gpt2"));
+            SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), [("h.0.attn.c_attn.weight", first, [8, 24]), ("wte.weight", second, [16, 8])]);
+            var arch = ModelSource.Resolve(dir);
+            var plan = Planner.Fit.Planner.Create(arch, new Job { Task = JobTask.Infer, Seq = 512 }, [GpuCatalog.Get("l4")]);
+            if (note is null) Assert.Null(plan.DefaultLoadNote);
+            else Assert.Contains(note, plan.DefaultLoadNote!.ToString());
+            Assert.Equal(first == "F32" && second == "F32", plan.DefaultLoadTotalBytes is not null);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }
