@@ -37,9 +37,9 @@ internal readonly record struct WeightGrad(Param Param, int ComputeBytes);
 internal sealed class AutogradTape(AllocationTrace trace)
 {
     /// <summary>A recorded backward node. Its inputs, saved tensors, weights and backward temporaries sit in the tape's
-    /// shared stacks (<see cref="_ints"/>, <see cref="_weights"/>, <see cref="_temporaries"/>): nodes are recorded in order and
-    /// run from the last, so their lists come and go last-in first-out, and a step's nodes (5,558 for the 8B LoRA step) allocate nothing (as
-    /// objects with four arrays each they were most of a trace's megabyte of garbage).</summary>
+    /// shared stacks (<see cref="_ints"/>, <see cref="_weights"/>, <see cref="_temporaries"/>): nodes are recorded in order
+    /// and run from the last, so their lists come and go last-in first-out, and a step's nodes (5,558 for the 8B LoRA
+    /// step) allocate nothing (as objects with four arrays each they were most of a trace's megabyte of garbage).</summary>
     private struct Node
     {
         public int Output;
