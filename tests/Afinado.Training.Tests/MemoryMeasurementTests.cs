@@ -20,15 +20,22 @@ public class MemoryMeasurementTests
         using (var warm = ones(1024, 1024)) { } // fault in the allocator path once
         foreach (var mib in new[] { 48, 96 })
         {
-            var meter = new PeakMeter();
-            meter.Start();
-            long peakExpected;
-            using (var a = ones(mib * 1024L * 1024 / 4 * 2 / 3))              // 2/3 of the size …
-            using (var b = ones(mib * 1024L * 1024 / 4 / 3))                  // … plus 1/3, live together
-                peakExpected = (a.numel() + b.numel()) * 4;
-            using (var c = ones(mib * 1024L * 1024 / 4 / 2)) { }              // freed blocks must not add up
-            Assert.True(meter.Available);
-            double error = (meter.PeakBytes!.Value - peakExpected) / (double)peakExpected;
+            // The meter reads the process's resident high-water mark, which anything else in the process (the JIT, the
+            // GC, the test host) can only raise: the smallest of three readings is the tensors' own peak. (One CI run in
+            // four read +2.6 MiB over 48 MiB from such a neighbour, 2026-12-07.)
+            long peakExpected = 0, peakMeasured = long.MaxValue;
+            for (int attempt = 0; attempt < 3; attempt++)
+            {
+                var meter = new PeakMeter();
+                meter.Start();
+                using (var a = ones(mib * 1024L * 1024 / 4 * 2 / 3))          // 2/3 of the size …
+                using (var b = ones(mib * 1024L * 1024 / 4 / 3))              // … plus 1/3, live together
+                    peakExpected = (a.numel() + b.numel()) * 4;
+                using (var c = ones(mib * 1024L * 1024 / 4 / 2)) { }          // freed blocks must not add up
+                Assert.True(meter.Available);
+                peakMeasured = Math.Min(peakMeasured, meter.PeakBytes!.Value);
+            }
+            double error = (peakMeasured - peakExpected) / (double)peakExpected;
             Assert.InRange(error, -0.02, 0.02);
         }
     }
