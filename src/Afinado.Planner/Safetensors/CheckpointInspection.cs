@@ -22,20 +22,20 @@ public sealed record CheckpointInspection(SafetensorsCheckpoint Checkpoint, stri
     public static CheckpointInspection Run(string path, string? config = null)
     {
         var checkpoint = SafetensorsCheckpoint.Open(path);
-        var beside = Path.Combine(checkpoint.Folder, "config.json");
-        // The headers stand on their own: a hybrid's config is named and skipped, not an error that hides them.
-        if (config is null && !checkpoint.IsLoneShard && File.Exists(beside)
-            && HfConfigReader.RecurrentLayersIn(beside, checkpoint.Tensors.Select(t => t.Name)) is { } why)
-            return new CheckpointInspection(checkpoint, beside, null, null) { ConfigNotCompared = $"{why}: {RecurrentLayers.NotModelled}" };
-        var (source, arch) = FindConfig(checkpoint, config);
-        return new CheckpointInspection(checkpoint, source, arch, arch is null ? null : CheckpointComparison.Compare(arch, checkpoint.Tensors));
+        var (source, arch, notCompared) = FindConfig(checkpoint, config);
+        return new CheckpointInspection(checkpoint, source, arch, arch is null ? null : CheckpointComparison.Compare(arch, checkpoint.Tensors))
+            { ConfigNotCompared = notCompared };
     }
 
-    private static (string? Source, ModelArchitecture? Arch) FindConfig(SafetensorsCheckpoint checkpoint, string? explicitConfig)
+    private static (string? Source, ModelArchitecture? Arch, string? NotCompared) FindConfig(SafetensorsCheckpoint checkpoint, string? explicitConfig)
     {
-        if (explicitConfig is not null) return (explicitConfig, ModelSource.Resolve(explicitConfig));
-        if (checkpoint.IsLoneShard) return (null, null);
+        if (explicitConfig is not null) return (explicitConfig, ModelSource.Resolve(explicitConfig), null);
+        if (checkpoint.IsLoneShard) return (null, null, null);
         var beside = Path.Combine(checkpoint.Folder, "config.json");
-        return File.Exists(beside) ? (beside, HfConfigReader.ReadFile(beside)) : (null, null);
+        if (!File.Exists(beside)) return (null, null, null);
+        // The headers stand on their own: a hybrid's config is named and skipped, not an error that hides them.
+        if (HfConfigReader.RecurrentLayersIn(beside, checkpoint.Tensors.Select(t => t.Name)) is { } why)
+            return (beside, null, $"{why}: {RecurrentLayers.NotModelled}");
+        return (beside, HfConfigReader.ReadFile(beside), null);
     }
 }
