@@ -335,4 +335,19 @@ public class PlanCommandTests
         Assert.Contains(nameof(LineKind.KvCacheFullContext), kinds);
         Assert.True(code is CliApp.ExitOk or CliApp.ExitDoesNotFit);
     }
+
+    [Fact]
+    public async Task A_gpu_that_dequantizes_or_lacks_a_kernel_says_so_in_the_verdict()
+    {
+        var (code, _, err) = await CliRun.Run("plan", "--model", "openai/gpt-oss-20b", "--task", "infer", "--seq", "1024", "--gpu", "v100-32gb", "--gpu", "h100", "--json");
+        Assert.Equal(CliApp.ExitOk, code); // the H100 runs it as stored
+        Assert.Contains("(as bf16, dequantized)", err);
+        Assert.Contains("mxfp4 weights need compute capability 7.5 and this GPU has 7.0", err);
+        Assert.Contains("--weights-dtype bf16", err);
+
+        var flash = await CliRun.Run("plan", "--model", "meta-llama/Llama-3.2-1B", "--attention", "flash", "--seq", "512", "--gpu", "t4");
+        Assert.Equal(CliApp.ExitDoesNotFit, flash.Code);
+        Assert.Contains("cannot run", flash.Out);
+        Assert.Contains("use --attention sdpa", flash.Out);
+    }
 }

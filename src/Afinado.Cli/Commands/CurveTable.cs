@@ -32,7 +32,7 @@ internal static class CurveTable
             var cells = new List<string> { Count(p.Value), ByteSize.Format(p.AllocatedBytes) };
             if (gpu) cells.Add(ByteSize.Format(p.ReservedBytes));
             cells.Add(ByteSize.Format(p.TotalBytes));
-            cells.AddRange(p.Verdicts.Select(v => v.FitsAfterCacheRelease ? "[yellow]✓ after release[/]" : v.Fits ? "[green]✓[/]" : "[red]✗ OOM[/]"));
+            cells.AddRange(p.Verdicts.Select(v => v.Unsupported is not null ? "[red]✗ cannot run[/]" : v.FitsAfterCacheRelease ? "[yellow]✓ after release[/]" : v.Fits ? "[green]✓[/]" : "[red]✗ OOM[/]"));
             table.AddRow(cells.ToArray());
         }
         var largest = new List<string> { "[bold]largest[/]", "", "" };
@@ -42,6 +42,11 @@ internal static class CurveTable
         console.Write(table);
         if (curve.Points.Any(p => p.Verdicts.Any(v => v.FitsAfterCacheRelease)))
             console.MarkupLine("[grey]✓ after release = the total is above the capacity, but the step still runs once PyTorch frees its cached blocks and retries (borderline)[/]");
+        foreach (var v in curve.Points.SelectMany(p => p.Verdicts).Where(v => v.Unsupported is not null).DistinctBy(v => v.Device.Id))
+            console.MarkupLine($"[red]Cannot run on {Show.Markup(v.Device.Name)}:[/] {Show.Markup(v.Unsupported!.Render(CliFlags.Of))}.");
+        // A device that dequantizes the stored weights judges each point's 16-bit load, not the totals in the table.
+        foreach (var v in curve.Points.SelectMany(p => p.Verdicts).Where(v => v.Dequantized is not null).DistinctBy(v => v.Device.Id))
+            console.MarkupLine($"[yellow]Note:[/] {Show.Markup(v.Device.Name)}: {Show.Markup(v.Dequantized!.Reason)}; its column judges that load, not the totals shown.");
         console.MarkupLine(curve.Parameter == "seq"
             ? $"[grey]largest = the exact longest {(job.IsTraining ? "sequence" : "context")} that fits (searched, not sampled); capped at max_position_embeddings {Count(curve.Limit)}[/]"
             : "[grey]largest = the exact largest batch that fits (searched, not sampled)[/]");

@@ -64,6 +64,11 @@ internal static class PlanTable
             console.Write(verdicts);
             foreach (var v in plan.Verdicts.Where(v => v.Device.Interpretation is not null))
                 console.MarkupLine($"[grey]--gpu-memory {Show.Markup(v.Device.Interpretation!)}[/]");
+            foreach (var v in plan.Verdicts.Where(v => v.Unsupported is not null))
+                console.MarkupLine($"[red]Cannot run on {Show.Markup(v.Device.Name)}:[/] {Show.Markup(v.Unsupported!.Render(CliFlags.Of))}.");
+            foreach (var v in plan.Verdicts.Where(v => v.Dequantized is not null))
+                console.MarkupLine($"[yellow]Note:[/] {Show.Markup(v.Device.Name)}: {Show.Markup(v.Dequantized!.Reason)}; its verdict judges that load, " +
+                    $"total {ByteSize.Format(v.TotalOnDeviceBytes!.Value)} (the plan with {CliFlags.Of(Afinado.Planner.Memory.JobParameters.WeightsDtype)} {v.Dequantized.To.Name()}).");
         }
         if (plan.AttentionFallback is { } fallback) console.MarkupLine($"[yellow]Note:[/] {Show.Markup(fallback)}.");
         if (plan.DefaultLoadNote is { } load) console.MarkupLine($"[yellow]Note:[/] {Show.Markup(load.Render(CliFlags.Of))}.");
@@ -93,7 +98,9 @@ internal static class PlanTable
         string margin = ByteSize.Format(Math.Abs(v.HeadroomBytes));
         if (v.FitsAfterCacheRelease)
             return $"[yellow]borderline: fits only after the allocator frees its cache ({v.CacheReleases}×), holding {ByteSize.Format(v.TotalAfterReleaseBytes ?? 0)}[/]";
-        if (v.Borderline) return v.Fits ? $"[yellow]borderline: fits, {margin} margin[/]" : $"[yellow]borderline: OOM, {margin} short[/]";
-        return v.Fits ? "[green]fits[/]" : "[red]OOM[/]";
+        if (v.Unsupported is not null) return "[red]cannot run[/] (see note)";
+        string loaded = v.Dequantized is { } d ? $" [yellow](as {d.To.Name()}, dequantized)[/]" : "";
+        if (v.Borderline) return (v.Fits ? $"[yellow]borderline: fits, {margin} margin[/]" : $"[yellow]borderline: OOM, {margin} short[/]") + loaded;
+        return (v.Fits ? "[green]fits[/]" : "[red]OOM[/]") + loaded;
     }
 }

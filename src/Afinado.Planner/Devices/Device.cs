@@ -12,6 +12,10 @@ public enum DeviceKind { Gpu, Cpu }
 public sealed record Device(string Id, string Name, DeviceKind Kind, long CapacityBytes, long NominalBytes,
     double BandwidthBytesPerSecond, double Bf16FlopsPerSecond, string Source)
 {
+    /// <summary>The CUDA compute capability of a catalog GPU; null for the CPU, a GPU given only by its memory and AMD GPUs
+    /// (whose ROCm builds report another numbering): then no capability rule applies (<see cref="Fit.DeviceSupport"/>).</summary>
+    public ComputeCapability? Capability { get; init; }
+
     /// <summary>How a user-given size was read (<see cref="GpuMemory"/>); null for catalog GPUs.</summary>
     public string? Interpretation { get; init; }
 

@@ -18,8 +18,22 @@ public static class FitCheck
     /// </summary>
     public const double BorderlineFraction = 0.055;
 
-    /// <summary>The verdict for a plan's ledger (built with the replay).</summary>
+    /// <summary>The verdict for a plan's ledger (built with the replay). On a GPU that dequantizes the job's weights when
+    /// they load (<see cref="DeviceSupport"/>), the verdict judges the dequantized job's ledger and says so.</summary>
     public static DeviceVerdict Verdict(Device device, MemoryLedger ledger, ModelProfile profile, Job job)
+    {
+        if (DeviceSupport.Unsupported(profile.Architecture, job, device) is { } why)
+            return Judge(device, ledger, profile, job) with { Fits = false, Borderline = false, FitsAfterCacheRelease = false, Unsupported = why };
+        if (DeviceSupport.For(job, device) is { } dequantized)
+        {
+            var onDevice = job with { WeightsDtype = dequantized.To };
+            var held = LedgerBuilder.Build(profile, onDevice, device.Kind, explain: false);
+            return Judge(device, held, profile, onDevice) with { Dequantized = dequantized, TotalOnDeviceBytes = held.TotalBytes };
+        }
+        return Judge(device, ledger, profile, job);
+    }
+
+    private static DeviceVerdict Judge(Device device, MemoryLedger ledger, ModelProfile profile, Job job)
     {
         long cap = device.CapacityBytes;
         if (cap <= 0) return new DeviceVerdict(device, true, 0);
@@ -50,6 +64,8 @@ public static class FitCheck
     public static bool Fits(ModelProfile profile, Job job, Device device, DeviceKind kind)
     {
         if (device.CapacityBytes <= 0) return true;
+        if (DeviceSupport.Unsupported(profile.Architecture, job, device) is not null) return false;
+        job = DeviceSupport.OnDevice(job, device);
         var bound = LedgerBuilder.Build(profile, job, kind, explain: false, replay: false);
         if (bound.TotalBytes > device.CapacityBytes) return false;
         if (kind == DeviceKind.Cpu || bound.Runtime.Any(e => e.Kind == LineKind.AllocatorReserve)) return true;

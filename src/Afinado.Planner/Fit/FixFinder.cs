@@ -52,6 +52,9 @@ internal static class FixFinder
             if (job.ResolvedWeightsDtype.Bits() > 4.5) singles.Add((Change(JobParameters.WeightsDtype, "nf4"), job with { WeightsDtype = DType.Nf4 }));
         }
 
+        // A change the device cannot run (a flash kernel below its compute capability) is no fix either.
+        singles.RemoveAll(s => DeviceSupport.Unsupported(arch, s.Job, device) is not null);
+
         // A change that does not lower the total is no fix (re-quantizing a checkpoint whose fused MoE experts bitsandbytes
         // leaves 16-bit can raise it): it is neither listed nor kept in a combination.
         long total = currentTotal ?? LedgerBuilder.Build(profile, job, kind, explain: false).TotalBytes;

@@ -21,6 +21,13 @@ public sealed record DeviceVerdict(Device Device, bool Fits, long HeadroomBytes)
     /// <summary><see cref="ReservedAfterReleaseBytes"/> plus the runtime outside the allocator: what nvidia-smi would show on
     /// this device; null unless the job fits only after cache releases.</summary>
     public long? TotalAfterReleaseBytes { get; init; }
+    /// <summary>The GPU cannot compute the job's stored weight format, so transformers dequantizes it on load: the verdict and
+    /// headroom are those of the dequantized job, whose total is <see cref="TotalOnDeviceBytes"/>; null when it loads as planned.</summary>
+    public Dequantization? Dequantized { get; init; }
+    public long? TotalOnDeviceBytes { get; init; }
+    /// <summary>Why the job cannot run on this GPU whatever its memory (a kernel its compute capability lacks); then
+    /// <see cref="Fits"/> is false and the headroom is the memory's alone.</summary>
+    public InputText? Unsupported { get; init; }
 }
 
 /// <summary>A change to the job (its parameters and their new values), with the plan it gives.</summary>

@@ -130,7 +130,7 @@ public static class PlanJson
         WriteEntries(w, "runtime", l.Runtime);
 
         if (multi is not null) Parallel.MultiGpuJson.WriteVerdicts(w, multi);
-        else WriteVerdicts(w, plan);
+        else WriteVerdicts(w, plan, parameterName);
         // The layout's verdicts decide a multi-GPU plan (as its exit code does), not the single-GPU ones it was built from.
         w.WriteBoolean("fits_any", multi?.FitsAny ?? plan.FitsAny);
         if (plan.KbitPrepTotalBytes is { } kbit) w.WriteNumber("kbit_prep_total_bytes", kbit);
@@ -164,7 +164,7 @@ public static class PlanJson
         w.WriteEndObject();
     }
 
-    private static void WriteVerdicts(Utf8JsonWriter w, Plan plan)
+    private static void WriteVerdicts(Utf8JsonWriter w, Plan plan, Func<InputParameter, string> parameterName)
     {
         w.WriteStartArray("gpus");
         foreach (var v in plan.Verdicts)
@@ -183,9 +183,24 @@ public static class PlanJson
                 w.WriteNumber("total_after_release_bytes", v.TotalAfterReleaseBytes!.Value);
             }
             if (v.Device.Interpretation is { } how) w.WriteString("interpretation", how);
+            if (v.Device.Capability is { } cc) w.WriteString("compute_capability", cc.ToString());
+            if (v.Dequantized is { } d) WriteDequantized(w, d, v.TotalOnDeviceBytes!.Value);
+            if (v.Unsupported is { } why) w.WriteString("unsupported", why.Render(parameterName));
             w.WriteEndObject();
         }
         w.WriteEndArray();
+    }
+
+    /// <summary><c>dequantized</c>: the device cannot compute the stored weights, so its verdict judges the 16-bit load.</summary>
+    private static void WriteDequantized(Utf8JsonWriter w, Dequantization d, long totalBytes)
+    {
+        w.WriteStartObject("dequantized");
+        w.WriteString("from", d.From.Name());
+        w.WriteString("to", d.To.Name());
+        w.WriteString("needs_compute_capability", d.Needs.ToString());
+        w.WriteNumber("total_bytes", totalBytes);
+        w.WriteString("reason", d.Reason);
+        w.WriteEndObject();
     }
 
     /// <summary><c>curve</c>: the sampled points in ascending order, with fits per device id, and the exact largest value per device.</summary>

@@ -85,29 +85,31 @@ public static class Planner
         var memoryCurve = curve is null ? null : MemoryCurves.Build(profile, job, devices, kind, curve);
         var ledger = LedgerBuilder.Build(profile, job, kind);
         var verdicts = devices.Select(d => FitCheck.Verdict(d, ledger, profile, job)).ToList();
+        // Fixes and searches answer for the first device, with the job as it loads there (dequantized where it must be).
+        var primary = devices.Count > 0 ? DeviceSupport.OnDevice(job, devices[0]) : job;
         SearchResult? search = null;
         if (maxParameter is not null)
         {
             if (devices.Count == 0)
                 throw new InputError(PlanParameters.Max, "needs a device to search against", $"Add {PlanParameters.Gpu} NAME or {PlanParameters.GpuMemory} SIZE.");
-            int largest = FitSearch.Largest(profile, job, devices[0], kind, maxParameter);
+            int largest = FitSearch.Largest(profile, primary, devices[0], kind, maxParameter);
             ParameterChange? unlock = null;
             if (largest == 0 && devices[0].CapacityBytes > 0)
             {
                 // Nothing fits even at 1: say which change makes 1 fit.
-                var one = FitSearch.With(job, maxParameter == "batch", 1);
+                var one = FitSearch.With(primary, maxParameter == "batch", 1);
                 unlock = FixFinder.Find(arch, profile, one, devices[0], kind).FirstOrDefault(f => f.Fits)?.Change;
             }
             search = new SearchResult(maxParameter, largest, unlock);
         }
         var fixes = suggestFixes && devices.Count > 0 && !verdicts[0].Fits && devices[0].CapacityBytes > 0
-            ? FixFinder.Find(arch, profile, job, devices[0], kind, ledger.TotalBytes)
+            ? FixFinder.Find(arch, profile, primary, devices[0], kind, verdicts[0].TotalOnDeviceBytes ?? ledger.TotalBytes)
             : [];
         bool kbitHint = kind == DeviceKind.Gpu && job.IsTraining && job.Method == TrainingMethod.QLora && !job.KbitPrep
             && job.QuantLibrary == QuantLibrary.BitsAndBytes;
         long? kbit = kbitHint ? LedgerBuilder.Build(profile, job with { KbitPrep = true }, kind, explain: false).TotalBytes : null;
         if (kbitHint && search is not null && maxParameter is not null)
-            search = search with { ValueWithKbitPrep = FitSearch.Largest(profile, job with { KbitPrep = true }, devices[0], kind, maxParameter) };
+            search = search with { ValueWithKbitPrep = FitSearch.Largest(profile, primary with { KbitPrep = true }, devices[0], kind, maxParameter) };
         var (loadNote, loadTotal) = DefaultLoad.For(arch, profile, job, kind);
         return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search)
         {

@@ -1,0 +1,61 @@
+using Afinado.Planner.Devices;
+using Afinado.Planner.Memory;
+
+namespace Afinado.Planner.Fit;
+
+/// <summary>
+/// Weights a GPU cannot compute in their stored format are dequantized by transformers when the model loads, so on that
+/// GPU the job holds 16-bit weights. The verdict for such a device judges the dequantized job (<see cref="FitCheck"/>),
+/// which is the plan <c>--weights-dtype bf16</c> gives.
+/// </summary>
+public sealed record Dequantization(DType From, ComputeCapability Needs, ComputeCapability Has, string Source)
+{
+    public DType To => DType.Bf16;
+
+    /// <summary>The sentence a verdict prints: what happens on the device and why.</summary>
+    public string Reason =>
+        $"{From.Name()} weights need compute capability {Needs} and this GPU has {Has}: transformers dequantizes them to {To.Name()} when the model loads ({Source})";
+}
+
+public static class DeviceSupport
+{
+    private const string Mxfp4Source = "transformers quantizers/quantizer_mxfp4.py validate_environment: compute_capability >= (7, 5), else dequantize = True";
+    private const string Fp8Source = "transformers quantizers/quantizer_finegrained_fp8.py validate_environment: below 8.9 \"We will default to dequantizing the model to bf16\"";
+
+    private static readonly ComputeCapability Mxfp4Kernels = new(7, 5), Fp8Kernels = new(8, 9);
+
+    /// <summary>What loading <paramref name="job"/>'s weights on <paramref name="device"/> changes, or null when they load as planned
+    /// (CPU devices, GPUs of unknown capability, and every format other than MXFP4 and FP8 weights).</summary>
+    public static Dequantization? For(Job job, Device device)
+    {
+        if (device.Kind != DeviceKind.Gpu || device.Capability is not { } has) return null;
+        var (needs, source) = job.ResolvedWeightsDtype switch
+        {
+            DType.Mxfp4 => (Mxfp4Kernels, Mxfp4Source),
+            DType.Fp8 => (Fp8Kernels, Fp8Source),
+            _ => (default(ComputeCapability?), ""),
+        };
+        return needs is { } n && has.IsBelow(n) ? new Dequantization(job.ResolvedWeightsDtype, n, has, source) : null;
+    }
+
+    private static readonly ComputeCapability Ampere = new(8, 0), Hopper = new(9, 0);
+
+    /// <summary>
+    /// Why the job cannot run on the device at all, or null. flash_attention_2 is built for Ampere and later (flash-attn
+    /// README: "Ampere, Ada, or Hopper GPUs"; transformers' attn_implementation="flash_attention_2" needs the package);
+    /// the only flash kernel with attention sinks (gpt_oss) is kernels-community/vllm-flash-attn3, FlashAttention-3, built for Hopper.
+    /// </summary>
+    public static InputText? Unsupported(Architecture.ModelArchitecture arch, Job job, Device device)
+    {
+        if (device.Kind != DeviceKind.Gpu || device.Capability is not { } has || job.Attention != AttentionKernel.Flash) return null;
+        var (needs, kernel) = arch.SupportsSdpa ? (Ampere, "flash_attention_2 (flash-attn 2: Ampere, Ada or Hopper)")
+            : (Hopper, "the sinks' flash kernel, kernels-community/vllm-flash-attn3 (FlashAttention-3: Hopper)");
+        if (!has.IsBelow(needs)) return null;
+        // Two returns, not a conditional: a conditional of interpolated strings is a string, and the flag would lose its type.
+        if (arch.SupportsSdpa) return $"{kernel} needs compute capability {needs} and this GPU has {has}; use {JobParameters.Attention} sdpa";
+        return $"{kernel} needs compute capability {needs} and this GPU has {has}; use {JobParameters.Attention} eager";
+    }
+
+    /// <summary>The job as it runs on the device: with 16-bit weights where <see cref="For"/> says they are dequantized.</summary>
+    public static Job OnDevice(Job job, Device device) => For(job, device) is { } d ? job with { WeightsDtype = d.To } : job;
+}

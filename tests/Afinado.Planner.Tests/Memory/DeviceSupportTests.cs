@@ -1,0 +1,119 @@
+using System.Text.Json.Nodes;
+using Afinado.Planner.Catalog;
+using Afinado.Planner.Devices;
+using Afinado.Planner.Fit;
+using Afinado.Planner.Memory;
+
+namespace Afinado.Planner.Tests.Memory;
+
+/// <summary>
+/// What a GPU's compute capability does to a job. transformers dequantizes MXFP4 weights to bf16 below 7.5
+/// (quantizer_mxfp4.py) and FP8 weights below 8.9 (quantizer_finegrained_fp8.py) when the model loads, so the verdict on
+/// such a GPU judges the 16-bit load (the plan with --weights-dtype bf16); flash_attention_2 needs 8.0 and the sinks'
+/// FlashAttention-3 kernel 9.0, so a job asking for them cannot run below, whatever the memory.
+/// </summary>
+public class DeviceSupportTests
+{
+    private static readonly Job GptOssInfer = new() { Task = JobTask.Infer, Seq = 1024 };
+
+    private static Plan Plan(string model, Job job, params string[] gpus) =>
+        Planner.Fit.Planner.Create(ModelCatalog.Get(model), job, [.. gpus.Select(GpuCatalog.Get)]);
+
+    [Fact]
+    public void Gpt_oss_on_a_volta_card_is_judged_as_the_bf16_load_it_becomes()
+    {
+        var plan = Plan("openai/gpt-oss-20b", GptOssInfer, "v100-32gb", "t4", "h100");
+        var bf16 = Plan("openai/gpt-oss-20b", GptOssInfer with { WeightsDtype = DType.Bf16 }, "v100-32gb");
+        var (v100, t4, h100) = (plan.Verdicts[0], plan.Verdicts[1], plan.Verdicts[2]);
+
+        Assert.Equal(DType.Mxfp4, plan.Job.ResolvedWeightsDtype);
+        Assert.Equal(DType.Mxfp4, v100.Dequantized!.From);
+        Assert.Equal(new ComputeCapability(7, 5), v100.Dequantized.Needs);
+        Assert.Equal(bf16.Ledger.TotalBytes, v100.TotalOnDeviceBytes);
+        Assert.Equal(v100.Device.CapacityBytes - bf16.Ledger.TotalBytes, v100.HeadroomBytes);
+        // 16 GiB as MXFP4 fits a 32 GB card; the ~40 GiB bf16 load does not.
+        Assert.True(plan.Ledger.TotalBytes < v100.Device.CapacityBytes);
+        Assert.False(v100.Fits);
+        // Turing (7.5) and Hopper run the MXFP4 kernels: judged on the plan itself.
+        foreach (var v in new[] { t4, h100 })
+        {
+            Assert.Null(v.Dequantized);
+            Assert.Equal(v.Device.CapacityBytes - plan.Ledger.TotalBytes, v.HeadroomBytes);
+        }
+    }
+
+    [Fact]
+    public void Deepseeks_fp8_checkpoint_is_dequantized_below_ada()
+    {
+        var job = new Job { Task = JobTask.Infer, Seq = 512 };
+        var plan = Plan("deepseek-ai/DeepSeek-V3", job, "a100-80gb", "rtx3090", "rtx4090", "h100");
+        Assert.Equal(DType.Fp8, plan.Job.ResolvedWeightsDtype);
+        long bf16 = Plan("deepseek-ai/DeepSeek-V3", job with { WeightsDtype = DType.Bf16 }, "h100").Ledger.TotalBytes;
+        Assert.All(plan.Verdicts.Take(2), v => Assert.Equal(bf16, v.TotalOnDeviceBytes));
+        Assert.All(plan.Verdicts.Skip(2), v => Assert.Null(v.Dequantized));
+        Assert.True(bf16 > plan.Ledger.TotalBytes * 3 / 2);
+    }
+
+    [Fact]
+    public void Formats_every_gpu_computes_and_gpus_of_unknown_capability_are_left_as_planned()
+    {
+        var llama = Plan("meta-llama/Llama-3.1-8B", new Job { Task = JobTask.Infer, Seq = 512 }, "v100-16gb");
+        Assert.Null(llama.Verdicts[0].Dequantized);
+        var custom = Planner.Fit.Planner.Create(ModelCatalog.Get("openai/gpt-oss-20b"), GptOssInfer, [Device.Custom(32L << 30)]);
+        Assert.Null(custom.Verdicts[0].Dequantized);
+        Assert.Null(DeviceSupport.For(GptOssInfer with { WeightsDtype = DType.Mxfp4 }, GpuCatalog.Get("mi300x")));
+    }
+
+    [Fact]
+    public void Searches_and_fixes_for_the_first_gpu_use_the_load_it_holds()
+    {
+        var v100 = GpuCatalog.Get("v100-32gb");
+        var plan = Planner.Fit.Planner.Create(ModelCatalog.Get("openai/gpt-oss-20b"), GptOssInfer, [v100], maxParameter: "seq");
+        var arch = ModelCatalog.Get("openai/gpt-oss-20b");
+        var bf16 = Planner.Fit.Planner.ForAttention(arch, Planner.Fit.Planner.ForCheckpoint(arch, GptOssInfer) with { WeightsDtype = DType.Bf16 });
+        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, bf16));
+        Assert.Equal(FitSearch.Largest(profile, bf16, v100, DeviceKind.Gpu, "seq"), plan.Search!.Value);
+        Assert.Equal(0, plan.Search.Value);
+        // Every fix is priced as the bf16 load, none below what that load already holds; flash (Hopper only for sinks) is not offered.
+        Assert.NotEmpty(plan.Fixes);
+        Assert.All(plan.Fixes, f => Assert.NotEqual(DType.Mxfp4, f.Job.ResolvedWeightsDtype));
+        Assert.DoesNotContain(plan.Fixes, f => f.Job.Attention == AttentionKernel.Flash);
+    }
+
+    [Fact]
+    public void Flash_attention_cannot_run_below_its_compute_capability()
+    {
+        var job = new Job { Attention = AttentionKernel.Flash, Seq = 512, Batch = 1 };
+        var plan = Plan("meta-llama/Llama-3.2-1B", job, "t4", "l4");
+        Assert.False(plan.Verdicts[0].Fits);
+        Assert.Contains("8.0", plan.Verdicts[0].Unsupported!.ToString());
+        Assert.Contains("attention sdpa", plan.Verdicts[0].Unsupported!.ToString());
+        Assert.True(plan.Verdicts[0].HeadroomBytes > 0); // the memory would fit: the kernel is what is missing
+        Assert.Null(plan.Verdicts[1].Unsupported);
+        Assert.True(plan.Verdicts[1].Fits);
+        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(ModelCatalog.Get("meta-llama/Llama-3.2-1B"), job));
+        Assert.False(FitCheck.Fits(profile, job, GpuCatalog.Get("t4"), DeviceKind.Gpu));
+        Assert.Equal(0, FitSearch.Largest(profile, job, GpuCatalog.Get("t4"), DeviceKind.Gpu, "batch"));
+
+        // gpt_oss's sinks run flash only through FlashAttention-3: Hopper.
+        var sinks = Plan("openai/gpt-oss-20b", GptOssInfer with { Attention = AttentionKernel.Flash }, "a100-80gb", "h100");
+        Assert.Contains("9.0", sinks.Verdicts[0].Unsupported!.ToString());
+        Assert.Null(sinks.Verdicts[1].Unsupported);
+    }
+
+    [Fact]
+    public void Json_names_the_capability_the_dequantized_load_and_what_cannot_run()
+    {
+        var plan = Plan("openai/gpt-oss-20b", GptOssInfer, "v100-32gb", "h100");
+        var gpus = JsonNode.Parse(PlanJson.Serialize(plan))!["gpus"]!.AsArray();
+        Assert.Equal("7.0", (string?)gpus[0]!["compute_capability"]);
+        Assert.Equal("bf16", (string?)gpus[0]!["dequantized"]!["to"]);
+        Assert.Equal(plan.Verdicts[0].TotalOnDeviceBytes, (long?)gpus[0]!["dequantized"]!["total_bytes"]);
+        Assert.Null(gpus[1]!["dequantized"]);
+
+        var flash = Plan("meta-llama/Llama-3.2-1B", new Job { Attention = AttentionKernel.Flash, Seq = 512 }, "t4");
+        var t4 = JsonNode.Parse(PlanJson.Serialize(flash, p => "--" + p.Name))!["gpus"]![0]!;
+        Assert.False((bool)t4["fits"]!);
+        Assert.Contains("--attention sdpa", (string?)t4["unsupported"]);
+    }
+}
