@@ -10,7 +10,8 @@ namespace Afinado.Cli.Commands;
 /// <summary>The verdict cell of a multi-GPU verdict: which memory runs out, so "OOM" is never shown for a job the GPU would hold.</summary>
 internal static class ParallelVerdictMarkup
 {
-    public static string VerdictMarkup(this ParallelVerdict v) => v.UsesFewerGpus ? $"[yellow]fits on {v.Ledger.Layout.Gpus} of {v.RequestedGpus}[/]"
+    public static string VerdictMarkup(this ParallelVerdict v) => v.Unsupported is { } why ? $"[red]cannot run: {Show.Markup(why.Render(CliFlags.Of))}[/]"
+        : v.UsesFewerGpus ? $"[yellow]fits on {v.Ledger.Layout.Gpus} of {v.RequestedGpus}[/]"
         : v.Fits ? "[green]fits[/]"
         : !v.FitsGpuMemory ? "[red]OOM[/]"
         : $"[red]CPU RAM short: {ByteSize.Format(v.Ledger.CpuBytesPerNode)} per node > --cpu-memory {ByteSize.Format(v.CpuLimitBytesPerNode ?? 0)}[/]";

@@ -129,7 +129,7 @@ public static class PlanJson
         WriteEntries(w, "other_components", l.Tensors.Where(e => (e.Phases & l.PeakPhase) == 0));
         WriteEntries(w, "runtime", l.Runtime);
 
-        if (multi is not null) Parallel.MultiGpuJson.WriteVerdicts(w, multi);
+        if (multi is not null) Parallel.MultiGpuJson.WriteVerdicts(w, multi, parameterName);
         else WriteVerdicts(w, plan, parameterName);
         // The layout's verdicts decide a multi-GPU plan (as its exit code does), not the single-GPU ones it was built from.
         w.WriteBoolean("fits_any", multi?.FitsAny ?? plan.FitsAny);

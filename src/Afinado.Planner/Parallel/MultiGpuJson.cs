@@ -7,7 +7,7 @@ namespace Afinado.Planner.Parallel;
 /// writer: the per-GPU verdict rows in place of the single-GPU ones, then the first device's layout ledger.</summary>
 internal static class MultiGpuJson
 {
-    public static void WriteVerdicts(Utf8JsonWriter w, MultiGpuPlan multi)
+    public static void WriteVerdicts(Utf8JsonWriter w, MultiGpuPlan multi, Func<InputParameter, string> parameterName)
     {
         w.WriteStartArray("gpus");
         foreach (var x in multi.Verdicts)
@@ -29,6 +29,7 @@ internal static class MultiGpuJson
             else w.WriteNull("nvidia_smi_upper_bytes");
             w.WriteNumber("gpus_requested", x.RequestedGpus);
             w.WriteNumber("gpus_used", x.Ledger.Layout.Gpus);
+            if (x.Unsupported is { } why) w.WriteString("unsupported", why.Render(parameterName));
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -21,6 +21,10 @@ public sealed record ParallelVerdict(Device Device, ParallelLedger Ledger, bool 
     public bool FitsGpuMemory => Device.CapacityBytes <= 0 || Ledger.FitsGpu(Device.CapacityBytes);
 
     public bool FitsCpuMemory => Ledger.FitsCpu(CpuLimitBytesPerNode);
+
+    /// <summary>Why no layout of this GPU runs the job whatever its memory (a kernel its compute capability lacks,
+    /// <see cref="DeviceSupport.Unsupported"/>); then <see cref="Fits"/> is false.</summary>
+    public InputText? Unsupported { get; init; }
 }
 
 /// <summary>A single-GPU plan made per GPU of a layout: a verdict per device and, when asked, the fewest GPUs that run it.</summary>
@@ -43,7 +47,8 @@ public static class MultiGpuPlanner
     public static MultiGpuPlan Create(Plan plan, LayoutRequest request, IReadOnlyList<Device> devices, EngineFamily family)
     {
         var verdicts = Verdicts(plan, request, devices, family);
-        var search = request.SearchFewestGpus ? GpuCountSearch(plan, request, verdicts[0].Device, family) : null;
+        // No count of a GPU that cannot run the job's kernels runs it: nothing to search.
+        var search = request.SearchFewestGpus && verdicts[0].Unsupported is null ? GpuCountSearch(plan, request, verdicts[0].Device, family) : null;
         return new MultiGpuPlan(plan, verdicts, search is { Chosen: not null } ? search : null)
         {
             FewestNotFound = search is { Chosen: null } ? search : null,
@@ -61,16 +66,19 @@ public static class MultiGpuPlanner
         var result = new List<ParallelVerdict>();
         foreach (var d in devices.Where(d => !d.IsCpu))
         {
+            var unsupported = DeviceSupport.Unsupported(plan.Architecture, plan.Job, d);
             if (request.ShardingGiven || layout.Offload != Offload.None)
             {
                 var ledger = ParallelMemory.Plan(job, layout);
-                result.Add(new(d, ledger, (d.CapacityBytes <= 0 || ledger.FitsGpu(d.CapacityBytes)) && ledger.FitsCpu(cpu), [], layout.Gpus, cpu));
+                result.Add(new(d, ledger, unsupported is null && (d.CapacityBytes <= 0 || ledger.FitsGpu(d.CapacityBytes)) && ledger.FitsCpu(cpu), [], layout.Gpus, cpu)
+                    { Unsupported = unsupported });
             }
             else
             {
                 var search = ParallelSearch.LeastCommunication(job, layout.Gpus, layout.Nodes, d.CapacityBytes, cpu,
                     request.WantsFsdp ? EngineFamily.Fsdp : family, layout.TensorParallel, layout.SequenceParallel, layout.ExpertParallel);
-                result.Add(new(d, (search.Chosen ?? search.Ranked[0]).Ledger, search.Chosen is not null, search.Ranked, layout.Gpus, cpu));
+                result.Add(new(d, (search.Chosen ?? search.Ranked[0]).Ledger, unsupported is null && search.Chosen is not null, search.Ranked, layout.Gpus, cpu)
+                    { Unsupported = unsupported });
             }
         }
         if (result.Count == 0)

@@ -3,6 +3,7 @@ using Afinado.Planner.Catalog;
 using Afinado.Planner.Devices;
 using Afinado.Planner.Fit;
 using Afinado.Planner.Memory;
+using Afinado.Planner.Parallel;
 
 namespace Afinado.Planner.Tests.Memory;
 
@@ -115,5 +116,26 @@ public class DeviceSupportTests
         var t4 = JsonNode.Parse(PlanJson.Serialize(flash, p => "--" + p.Name))!["gpus"]![0]!;
         Assert.False((bool)t4["fits"]!);
         Assert.Contains("--attention sdpa", (string?)t4["unsupported"]);
+    }
+
+    [Fact]
+    public void A_layout_of_gpus_that_lack_the_kernel_cannot_run_and_is_not_searched()
+    {
+        var job = new Job { Attention = AttentionKernel.Flash, Checkpointing = Checkpointing.Full };
+        var plan = Planner.Fit.Planner.Create(ModelCatalog.Get("meta-llama/Llama-3.1-8B"), job, [], suggestFixes: false);
+        var request = new LayoutRequest(new ParallelLayout { Gpus = 4, Sharding = Sharding.FsdpFull }, true, true, null);
+        var multi = MultiGpuPlanner.Create(plan, request, [GpuCatalog.Get("v100-32gb"), GpuCatalog.Get("a100-80gb")], EngineFamily.Fsdp);
+        var (v100, a100) = (multi.Verdicts[0], multi.Verdicts[1]);
+        Assert.True(v100.FitsGpuMemory);
+        Assert.False(v100.Fits);
+        Assert.Contains("compute capability 8.0", v100.Unsupported!.ToString());
+        Assert.True(a100.Fits);
+        Assert.Null(a100.Unsupported);
+        var json = JsonNode.Parse(PlanJson.Serialize(multi, p => "--" + p.Name))!["gpus"]!.AsArray();
+        Assert.Contains("--attention sdpa", (string?)json[0]!["unsupported"]);
+
+        var fewest = MultiGpuPlanner.Create(plan, request with { SearchFewestGpus = true }, [GpuCatalog.Get("v100-32gb")], EngineFamily.Fsdp);
+        Assert.Null(fewest.Fewest);
+        Assert.False(fewest.FitsAny);
     }
 }
