@@ -66,6 +66,8 @@ internal static class PlanTable
                 console.MarkupLine($"[grey]--gpu-memory {Show.Markup(v.Device.Interpretation!)}[/]");
             foreach (var v in plan.Verdicts.Where(v => v.Unsupported is not null))
                 console.MarkupLine($"[red]Cannot run on {Show.Markup(v.Device.Name)}:[/] {Show.Markup(v.Unsupported!.Render(CliFlags.Of))}.");
+            foreach (var v in plan.Verdicts.Where(v => v.Advice is not null))
+                console.MarkupLine($"[yellow]Note:[/] {Show.Markup(v.Device.Name)}: {Show.Markup(v.Advice!.Render(CliFlags.Of))}.");
             foreach (var v in plan.Verdicts.Where(v => v.Dequantized is not null))
                 console.MarkupLine($"[yellow]Note:[/] {Show.Markup(v.Device.Name)}: {Show.Markup(v.Dequantized!.Reason)}; its verdict judges that load, " +
                     $"total {ByteSize.Format(v.TotalOnDeviceBytes!.Value)} (the plan with {CliFlags.Of(Afinado.Planner.Memory.JobParameters.WeightsDtype)} {v.Dequantized.To.Name()}).");

@@ -56,6 +56,22 @@ public static class DeviceSupport
         return $"{kernel} needs compute capability {needs} and this GPU has {has}; use {JobParameters.Attention} eager";
     }
 
+    /// <summary>
+    /// Advice that changes no byte: bf16 compute on a GPU without native bf16 (below 8.0: Turing, Volta). PyTorch's
+    /// <c>torch.cuda.is_bf16_supported()</c> defaults to <c>including_emulation=True</c> and passes there (it only allocates a
+    /// bf16 tensor), so transformers' Trainer accepts <c>bf16=True</c> (<c>is_torch_bf16_gpu_available</c>) and the run
+    /// starts, emulated; fp16 is the card's native 16-bit type, with the same bytes.
+    /// </summary>
+    public static InputText? Advice(Job job, Device device)
+    {
+        if (device.Kind != DeviceKind.Gpu || device.Capability is not { } has || !has.IsBelow(Ampere)) return null;
+        if (job.Precision is not (Precision.Bf16 or Precision.AmpBf16)) return null;
+        string native = job.Precision == Precision.Bf16 ? "fp16" : "amp-fp16";
+        return $"no native bf16 below compute capability {Ampere} (this GPU has {has}): torch.cuda.is_bf16_supported() passes by emulation, " +
+            $"so the run starts but bf16 math is emulated (slow, and some kernels raise \"not implemented for 'BFloat16'\"); " +
+            $"{JobParameters.Precision} {native} is its native 16-bit type, with the same memory";
+    }
+
     /// <summary>The job as it runs on the device: with 16-bit weights where <see cref="For"/> says they are dequantized.</summary>
     public static Job OnDevice(Job job, Device device) => For(job, device) is { } d ? job with { WeightsDtype = d.To } : job;
 }

@@ -20,7 +20,10 @@ public static class FitCheck
 
     /// <summary>The verdict for a plan's ledger (built with the replay). On a GPU that dequantizes the job's weights when
     /// they load (<see cref="DeviceSupport"/>), the verdict judges the dequantized job's ledger and says so.</summary>
-    public static DeviceVerdict Verdict(Device device, MemoryLedger ledger, ModelProfile profile, Job job)
+    public static DeviceVerdict Verdict(Device device, MemoryLedger ledger, ModelProfile profile, Job job) =>
+        Judged(device, ledger, profile, job) with { Advice = DeviceSupport.Advice(job, device) };
+
+    private static DeviceVerdict Judged(Device device, MemoryLedger ledger, ModelProfile profile, Job job)
     {
         if (DeviceSupport.Unsupported(profile.Architecture, job, device) is { } why)
             return Judge(device, ledger, profile, job) with { Fits = false, Borderline = false, FitsAfterCacheRelease = false, Unsupported = why };

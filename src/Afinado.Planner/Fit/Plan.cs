@@ -28,6 +28,8 @@ public sealed record DeviceVerdict(Device Device, bool Fits, long HeadroomBytes)
     /// <summary>Why the job cannot run on this GPU whatever its memory (a kernel its compute capability lacks); then
     /// <see cref="Fits"/> is false and the headroom is the memory's alone.</summary>
     public InputText? Unsupported { get; init; }
+    /// <summary>Advice about running the job on this GPU that changes no byte (<see cref="DeviceSupport.Advice"/>), or null.</summary>
+    public InputText? Advice { get; init; }
 }
 
 /// <summary>A change to the job (its parameters and their new values), with the plan it gives.</summary>

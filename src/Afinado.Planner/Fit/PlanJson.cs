@@ -186,6 +186,7 @@ public static class PlanJson
             if (v.Device.Capability is { } cc) w.WriteString("compute_capability", cc.ToString());
             if (v.Dequantized is { } d) WriteDequantized(w, d, v.TotalOnDeviceBytes!.Value);
             if (v.Unsupported is { } why) w.WriteString("unsupported", why.Render(parameterName));
+            if (v.Advice is { } advice) w.WriteString("advice", advice.Render(parameterName));
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -138,4 +138,18 @@ public class DeviceSupportTests
         Assert.Null(fewest.Fewest);
         Assert.False(fewest.FitsAny);
     }
+
+    [Fact]
+    public void Bf16_on_a_card_without_it_gets_advice_and_the_same_bytes()
+    {
+        var plan = Plan("meta-llama/Llama-3.2-1B", new Job { Seq = 512 }, "t4", "v100-16gb", "l4");
+        Assert.All(plan.Verdicts.Take(2), v => Assert.Contains("precision fp16", v.Advice!.ToString()));
+        Assert.Null(plan.Verdicts[2].Advice);
+        Assert.All(plan.Verdicts, v => Assert.Equal(v.Device.CapacityBytes - plan.Ledger.TotalBytes, v.HeadroomBytes));
+        var amp = Plan("meta-llama/Llama-3.2-1B", new Job { Seq = 512, Precision = Precision.AmpBf16 }, "t4");
+        Assert.Contains("amp-fp16", amp.Verdicts[0].Advice!.ToString());
+        Assert.Null(Plan("meta-llama/Llama-3.2-1B", new Job { Seq = 512, Precision = Precision.Fp16 }, "t4").Verdicts[0].Advice);
+        var t4 = JsonNode.Parse(PlanJson.Serialize(plan, p => "--" + p.Name))!["gpus"]![0]!;
+        Assert.Contains("--precision fp16", (string?)t4["advice"]);
+    }
 }
