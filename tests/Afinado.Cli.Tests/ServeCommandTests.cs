@@ -212,6 +212,23 @@ public sealed class ServeCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_page_says_which_gpus_dequantize_lack_a_kernel_or_emulate_bf16()
+    {
+        // gpt-oss-20b on a V100: the MXFP4 experts load as bf16 there (compute capability 7.0 < 7.5).
+        string[] args = ["--model", "openai/gpt-oss-20b", "--task", "infer", "--seq", "1024", "--gpu", "v100-32gb"];
+        using var plan = JsonDocument.Parse(await Cli(args));
+        double held = plan.RootElement.GetProperty("gpus")[0].GetProperty("dequantized").GetProperty("total_bytes").GetDouble() / (1L << 30);
+        string dom = await Chromium(_server.Address + "/" + Query(args)[("/api/plan".Length)..]);
+        Assert.Contains("out of memory as bf16 (mxfp4 weights need compute capability 7.5", dom);
+        Assert.Contains($"total {held:F2} GiB)", dom);
+        // flash_attention_2 on a T4 cannot run; the default bf16 on it gets the emulation note.
+        string[] flash = ["--model", "meta-llama/Llama-3.2-1B", "--attention", "flash", "--seq", "512", "--gpu", "t4"];
+        string flashDom = await Chromium(_server.Address + "/" + Query(flash)[("/api/plan".Length)..]);
+        Assert.Contains("cannot run: flash_attention_2", flashDom);
+        Assert.Contains("note: no native bf16 below compute capability 8.0", flashDom);
+    }
+
+    [Fact]
     public async Task The_page_draws_the_memory_curve_with_the_clis_largest_fits()
     {
         string[] args = ["--model", "Qwen/Qwen3-8B", "--curve", "seq", "--curve-points", "512,1024,2048,4096", "--gpu", "h100", "--gpu", "rtx4090"];
