@@ -61,6 +61,16 @@ public class ExportCommandTests
     }
 
     [Fact]
+    public async Task A_gpu_without_the_jobs_kernel_exits_3_naming_the_kernel_and_writes_nothing()
+    {
+        var (code, stdout, stderr) = await Run("accelerate", "--attention", "flash", "--checkpointing", "full", "--gpus", "4", "--fsdp", "full", "--gpu", "v100-32gb");
+        Assert.Equal(CliApp.ExitDoesNotFit, code);
+        Assert.Equal("", stdout);
+        Assert.Contains("V100 32GB cannot run this job: flash_attention_2", stderr);
+        Assert.Contains("use --attention sdpa", stderr);
+    }
+
+    [Fact]
     public async Task Offload_that_needs_more_cpu_ram_than_given_exits_3()
     {
         var (code, _, stderr) = await Run("deepspeed", "--method", "full", "--precision", "amp-bf16", "--gpus", "2", "--zero", "3",

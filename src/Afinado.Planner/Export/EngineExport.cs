@@ -50,6 +50,8 @@ public static class EngineExport
         if (devices.Count > 0)
         {
             var verdict = MultiGpuPlanner.Verdicts(plan, request, devices, family)[0];
+            if (verdict.Unsupported is { } why)
+                return new(verdict.Ledger, null, notes, $"{verdict.Device.Name} cannot run this job: {why}", [verdict.Ledger]);
             if (!verdict.Fits)
                 return new(verdict.Ledger, null, notes,
                     $"no layout on {verdict.Ledger.Layout.Gpus} GPUs fits {verdict.Device.Name}" + (request.CpuBytesPerNode is { } c ? $" with {Gb(c)} CPU RAM per node" : ""),

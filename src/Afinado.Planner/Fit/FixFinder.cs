@@ -47,9 +47,10 @@ internal static class FixFinder
         }
         else
         {
-            if (job.ResolvedKvDtype.Bits() > 8) singles.Add((Change(JobParameters.KvDtype, "fp8"), job with { KvDtype = DType.Fp8 }));
-            if (job.ResolvedWeightsDtype.Bits() > 8) singles.Add((Change(JobParameters.WeightsDtype, "int8"), job with { WeightsDtype = DType.Int8 }));
-            if (job.ResolvedWeightsDtype.Bits() > 4.5) singles.Add((Change(JobParameters.WeightsDtype, "nf4"), job with { WeightsDtype = DType.Nf4 }));
+            // Quantized weights and caches need a GPU's kernels (Planner.DeviceKindOf refuses them on the CPU device).
+            if (kind == DeviceKind.Gpu && job.ResolvedKvDtype.Bits() > 8) singles.Add((Change(JobParameters.KvDtype, "fp8"), job with { KvDtype = DType.Fp8 }));
+            if (kind == DeviceKind.Gpu && job.ResolvedWeightsDtype.Bits() > 8) singles.Add((Change(JobParameters.WeightsDtype, "int8"), job with { WeightsDtype = DType.Int8 }));
+            if (kind == DeviceKind.Gpu && job.ResolvedWeightsDtype.Bits() > 4.5) singles.Add((Change(JobParameters.WeightsDtype, "nf4"), job with { WeightsDtype = DType.Nf4 }));
         }
 
         // A change the device cannot run (a flash kernel below its compute capability) is no fix either.

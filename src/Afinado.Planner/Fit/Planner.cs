@@ -25,6 +25,14 @@ public static class Planner
             throw new InputError(JobParameters.Precision, $"the CPU device computes in fp32 (bf16/fp16 matmuls are 30–90× slower there), got {job.Precision.Name()}", $"Use {JobParameters.Precision} fp32 with {PlanParameters.Gpu} cpu.");
         if (cpu && job.Method == TrainingMethod.QLora)
             throw new InputError(JobParameters.Method, "QLoRA's NF4 kernels need CUDA", $"Use {JobParameters.Method} lora on the CPU.");
+        // The CPU device is TorchSharp's libtorch: fp32 tensors, no bitsandbytes, MXFP4 or FP8 kernels (transformers, too,
+        // dequantizes MXFP4 and FP8 checkpoints on load without a GPU).
+        if (cpu && job.WeightsDtype is { } w && w.IsQuantized())
+            throw new InputError(JobParameters.WeightsDtype, $"{w.Name()} weights need a GPU's kernels, and the CPU device computes in fp32",
+                $"Drop {JobParameters.WeightsDtype} on the CPU: the model is planned in fp32 there.");
+        if (cpu && job.KvDtype is { } kv && kv.Bits() < 16)
+            throw new InputError(JobParameters.KvDtype, $"a {kv.Name()} cache needs a GPU's kernels, and the CPU device keeps it in fp32",
+                $"Drop {JobParameters.KvDtype} on the CPU.");
         return cpu ? DeviceKind.Cpu : DeviceKind.Gpu;
     }
 
@@ -33,11 +41,13 @@ public static class Planner
     /// MXFP4 experts) keeps that format unless --weights-dtype says otherwise, as transformers loads it. A GPTQ, AWQ or
     /// bitsandbytes checkpoint keeps its format for training too: PEFT trains adapters over its frozen quantized linears.
     /// </summary>
-    public static Job ForCheckpoint(ModelArchitecture arch, Job job) =>
+    /// <remarks>On the CPU device MXFP4 and FP8 stay unapplied: without a GPU transformers dequantizes them on load, and the
+    /// CPU device computes in fp32 (its weights follow the precision).</remarks>
+    public static Job ForCheckpoint(ModelArchitecture arch, Job job, DeviceKind kind = DeviceKind.Gpu) =>
         job.WeightsDtype is not null ? job
         // A job planned for another architecture carries that checkpoint's format: this one's replaces it.
-        : job.Checkpoint != arch.Quantization ? ForCheckpoint(arch, job with { Checkpoint = arch.Quantization })
-        : job.IsTraining || job.Checkpoint is not null ? job
+        : job.Checkpoint != arch.Quantization ? ForCheckpoint(arch, job with { Checkpoint = arch.Quantization }, kind)
+        : job.IsTraining || job.Checkpoint is not null || kind == DeviceKind.Cpu ? job
         : arch.CheckpointQuantMethod switch
         {
             "mxfp4" => job with { WeightsDtype = DType.Mxfp4 },
@@ -74,11 +84,12 @@ public static class Planner
     public static Plan Create(ModelArchitecture arch, Job job, IReadOnlyList<Device> devices, string? maxParameter = null, bool suggestFixes = true,
         CurveRequest? curve = null)
     {
-        job = ForCheckpoint(arch, job);
+        // The device kind first: on the CPU a checkpoint's MXFP4 / FP8 format is not applied (ForCheckpoint).
+        var kind = DeviceKindOf(devices, job);
+        job = ForCheckpoint(arch, job, kind);
         var asked = job.Attention;
         job = ForAttention(arch, job);
         job.Validate();
-        var kind = DeviceKindOf(devices, job);
         var profile = ModelProfile.Create(SelectionFor(arch, job));
         CheckWeightsFormat(profile, job);
         // The curve's own values are checked before anything else is planned: a bad --curve-points fails at once.

@@ -152,4 +152,23 @@ public class DeviceSupportTests
         var t4 = JsonNode.Parse(PlanJson.Serialize(plan, p => "--" + p.Name))!["gpus"]![0]!;
         Assert.Contains("--precision fp16", (string?)t4["advice"]);
     }
+
+    [Fact]
+    public void The_cpu_device_plans_a_quantized_checkpoint_in_fp32_and_refuses_quantized_settings()
+    {
+        var job = new Job { Task = JobTask.Infer, Seq = 128, Precision = Precision.Fp32 };
+        var cpu = Device.Cpu(64L << 30);
+        var plan = Planner.Fit.Planner.Create(ModelCatalog.Get("openai/gpt-oss-20b"), job, [cpu]);
+        // Without a GPU transformers dequantizes MXFP4 on load, and the CPU device computes fp32: every weight at 4 B.
+        Assert.Equal(DType.Fp32, plan.Job.ResolvedWeightsDtype);
+        Assert.Equal(ModelCatalog.Get("openai/gpt-oss-20b").ParameterCount * 4, (long)plan.Ledger.Bytes(LineKind.Weights));
+        Assert.DoesNotContain(plan.Fixes, f => f.Job.WeightsDtype is not null || f.Job.KvDtype is not null);
+
+        var mxfp4 = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(ModelCatalog.Get("openai/gpt-oss-20b"), job with { WeightsDtype = DType.Mxfp4 }, [cpu]));
+        Assert.Equal(JobParameters.WeightsDtype, mxfp4.Parameter);
+        var nf4 = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(ModelCatalog.Get("meta-llama/Llama-3.2-1B"), job with { WeightsDtype = DType.Nf4 }, [cpu]));
+        Assert.Equal(JobParameters.WeightsDtype, nf4.Parameter);
+        var kv = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(ModelCatalog.Get("meta-llama/Llama-3.2-1B"), job with { KvDtype = DType.Fp8 }, [cpu]));
+        Assert.Equal(JobParameters.KvDtype, kv.Parameter);
+    }
 }
