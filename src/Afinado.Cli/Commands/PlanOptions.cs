@@ -25,7 +25,7 @@ internal sealed class PlanOptions
     public readonly Option<int> Seq = new("--seq") { Description = "Tokens per sequence (inference: prompt tokens).", DefaultValueFactory = _ => 2048 };
     public readonly Option<int?> Context = new("--context") { Description = "Inference: tokens in the KV cache at the end (prompt + generated)." };
     public readonly Option<string> Checkpointing = new("--checkpointing") { Description = "none | full.", DefaultValueFactory = _ => "none" };
-    public readonly Option<string> Attention = new("--attention") { Description = "eager | sdpa | flash (transformers flash_attention_2: 16-bit kernel, fp32 inputs cast first, no GQA repeat).", DefaultValueFactory = _ => "sdpa" };
+    public readonly Option<string> Attention = new("--attention") { Description = "eager | sdpa | flash (transformers flash_attention_2: 16-bit kernel, fp32 queries cast to the autocast or quantized dtype, no GQA repeat; not with --precision fp32).", DefaultValueFactory = _ => "sdpa" };
     public readonly Option<double> Dropout = new("--dropout") { Description = "Attention/hidden dropout probability.", DefaultValueFactory = _ => 0 };
     public readonly Option<string?> WeightsDtype = new("--weights-dtype") { Description = "fp32 | fp16 | bf16 | fp8 | int8 | int4 | nf4 | nf4-dq (default: from --precision; nf4 for qlora)." };
     public readonly Option<string?> AdapterDtype = new("--adapter-dtype") { Description = "LoRA adapter dtype: fp32 (PEFT default) | bf16 | fp16 (torchtune keeps the model dtype)." };

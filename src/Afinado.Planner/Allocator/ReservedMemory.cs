@@ -26,7 +26,6 @@ public static class ReservedMemory
         return job.Rule is not (LearningRule.Backprop or LearningRule.Es or LearningRule.EsDirect) ? $"the {job.Rule.Name()} rule's step is not traced"
             : job.Compile ? "compiled (fused) steps are not traced"
             : job.OffloadActivations ? "activation offloading is not traced"
-            : job.Attention == AttentionKernel.Flash && job.Precision.ComputeBytes() == 4 ? "flash_attention_2 on fp32 inputs is not traced"
             : null;
     }
 

@@ -147,6 +147,13 @@ public sealed record Job
             throw new InputError(JobParameters.LegacyLoss, "describes transformers' plain cross-entropy, not a chunked loss", $"Drop {JobParameters.LegacyLoss} or use {JobParameters.LossChunks} 1.");
         if ((LegacyLoss || KeepOutput) && !IsTraining)
             throw new InputError(LegacyLoss ? JobParameters.LegacyLoss : JobParameters.KeepOutput, $"applies to training ({JobParameters.Task} train)", $"Drop the flag for {JobParameters.Task} infer.");
+        // transformers casts fp32 queries for flash-attn to the autocast dtype, or a quantized model's dtype, else to its
+        // first Linear's weight dtype (integrations/flash_attention.py get_target_dtype): in pure fp32 that is fp32, and
+        // flash-attn raises "FlashAttention only support fp16 and bf16 data type".
+        if (Attention == AttentionKernel.Flash && Precision == Precision.Fp32)
+            throw new InputError(JobParameters.Attention,
+                $"flash runs on fp16/bf16 inputs only, and with {JobParameters.Precision} fp32 (no autocast) transformers hands it fp32 queries, which flash-attn refuses",
+                $"Use {JobParameters.Precision} amp-bf16 (autocast casts the queries) or {JobParameters.Attention} sdpa.");
         if (KvDtype is { } kv && kv is DType.Nf4 or DType.Nf4Dq or DType.Mxfp4)
             throw new InputError(JobParameters.KvDtype, $"{kv.Name()} is a weight format, not a KV-cache format", "Use fp32, fp16, bf16, fp8, int8 or int4.");
 
