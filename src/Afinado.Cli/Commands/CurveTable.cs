@@ -44,6 +44,8 @@ internal static class CurveTable
             console.MarkupLine("[grey]✓ after release = the total is above the capacity, but the step still runs once PyTorch frees its cached blocks and retries (borderline)[/]");
         foreach (var v in curve.Points.SelectMany(p => p.Verdicts).Where(v => v.Unsupported is not null).DistinctBy(v => v.Device.Id))
             console.MarkupLine($"[red]Cannot run on {Show.Markup(v.Device.Name)}:[/] {Show.Markup(v.Unsupported!.Render(CliFlags.Of))}.");
+        foreach (var v in curve.Points.SelectMany(p => p.Verdicts).Where(v => v.SdpaMath is not null).DistinctBy(v => v.Device.Id))
+            console.MarkupLine($"[yellow]Note:[/] {Show.Markup(v.Device.Name)}: {Show.Markup(v.SdpaMath!)}; its column judges that step, not the totals shown.");
         // A device that dequantizes the stored weights judges each point's 16-bit load, not the totals in the table.
         foreach (var v in curve.Points.SelectMany(p => p.Verdicts).Where(v => v.Dequantized is not null).DistinctBy(v => v.Device.Id))
             console.MarkupLine($"[yellow]Note:[/] {Show.Markup(v.Device.Name)}: {Show.Markup(v.Dequantized!.Reason)}; its column judges that load, not the totals shown.");

@@ -68,6 +68,8 @@ internal static class PlanTable
                 console.MarkupLine($"[red]Cannot run on {Show.Markup(v.Device.Name)}:[/] {Show.Markup(v.Unsupported!.Render(CliFlags.Of))}.");
             foreach (var v in plan.Verdicts.Where(v => v.Advice is not null))
                 console.MarkupLine($"[yellow]Note:[/] {Show.Markup(v.Device.Name)}: {Show.Markup(v.Advice!.Render(CliFlags.Of))}.");
+            foreach (var v in plan.Verdicts.Where(v => v.SdpaMath is not null))
+                console.MarkupLine($"[yellow]Note:[/] {Show.Markup(v.Device.Name)}: {Show.Markup(v.SdpaMath!)}; its verdict judges that step, total {ByteSize.Format(v.TotalOnDeviceBytes!.Value)}.");
             foreach (var v in plan.Verdicts.Where(v => v.Dequantized is not null))
                 console.MarkupLine($"[yellow]Note:[/] {Show.Markup(v.Device.Name)}: {Show.Markup(v.Dequantized!.Reason)}; its verdict judges that load, " +
                     $"total {ByteSize.Format(v.TotalOnDeviceBytes!.Value)} (the plan with {CliFlags.Of(Afinado.Planner.Memory.JobParameters.WeightsDtype)} {v.Dequantized.To.Name()}).");
@@ -101,7 +103,7 @@ internal static class PlanTable
         if (v.FitsAfterCacheRelease)
             return $"[yellow]borderline: fits only after the allocator frees its cache ({v.CacheReleases}×), holding {ByteSize.Format(v.TotalAfterReleaseBytes ?? 0)}[/]";
         if (v.Unsupported is not null) return "[red]cannot run[/] (see note)";
-        string loaded = v.Dequantized is { } d ? $" [yellow](as {d.To.Name()}, dequantized)[/]" : "";
+        string loaded = (v.Dequantized is { } d ? $" [yellow](as {d.To.Name()}, dequantized)[/]" : "") + (v.SdpaMath is not null ? " [yellow](SDPA math kernel)[/]" : "");
         if (v.Borderline) return (v.Fits ? $"[yellow]borderline: fits, {margin} margin[/]" : $"[yellow]borderline: OOM, {margin} short[/]") + loaded;
         return (v.Fits ? "[green]fits[/]" : "[red]OOM[/]") + loaded;
     }

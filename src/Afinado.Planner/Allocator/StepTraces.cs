@@ -853,7 +853,8 @@ internal sealed partial class DecoderTrace
         }
         int output;
         bool eager = _job.Attention == AttentionKernel.Eager;
-        bool math = _job.Attention == AttentionKernel.Sdpa && _job.IsTraining && ActivationModel.SdpaFallsBackToMath(_a, _kbit ? _c16 : _c);
+        bool math = _job.Attention == AttentionKernel.Sdpa && _job.IsTraining
+            && ActivationModel.SdpaFallsBackToMath(_a, _kbit ? _c16 : _c, _job.PreAmpereGpu, _job.Precision.ComputeDType() == DType.Bf16);
         if (eager || math)
         {
             var (kr, vr) = RepeatKv(k, v, ob, keys);

@@ -27,13 +27,12 @@ public static class FitCheck
     {
         if (DeviceSupport.Unsupported(profile.Architecture, job, device) is { } why)
             return Judge(device, ledger, profile, job) with { Fits = false, Borderline = false, FitsAfterCacheRelease = false, Unsupported = why };
-        if (DeviceSupport.For(job, device) is { } dequantized)
-        {
-            var onDevice = job with { WeightsDtype = dequantized.To };
-            var held = LedgerBuilder.Build(profile, onDevice, device.Kind, explain: false);
-            return Judge(device, held, profile, onDevice) with { Dequantized = dequantized, TotalOnDeviceBytes = held.TotalBytes };
-        }
-        return Judge(device, ledger, profile, job);
+        var dequantized = DeviceSupport.For(job, device);
+        var sdpaMath = DeviceSupport.SdpaMath(profile.Architecture, job, device);
+        if (dequantized is null && sdpaMath is null) return Judge(device, ledger, profile, job);
+        var onDevice = DeviceSupport.OnDevice(job, device);
+        var held = LedgerBuilder.Build(profile, onDevice, device.Kind, explain: false);
+        return Judge(device, held, profile, onDevice) with { Dequantized = dequantized, SdpaMath = sdpaMath, TotalOnDeviceBytes = held.TotalBytes };
     }
 
     private static DeviceVerdict Judge(Device device, MemoryLedger ledger, ModelProfile profile, Job job)

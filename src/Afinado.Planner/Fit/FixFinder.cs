@@ -149,6 +149,8 @@ internal static class FixFinder
     private static FitFix Evaluate(ModelArchitecture arch, ModelProfile profile, ParameterChange change, Job job, Device device, DeviceKind kind)
     {
         var p = SameSelection(profile, job) ? profile : ModelProfile.Create(Planner.SelectionFor(arch, job));
+        // Priced as the device runs it (a changed kernel may meet the GPU's SDPA dispatch), so the total shown is the one judged.
+        job = DeviceSupport.OnDevice(job, device);
         var ledger = LedgerBuilder.Build(p, job, kind, explain: false);
         var verdict = FitCheck.Verdict(device, ledger, p, job);
         return new FitFix(change, job, ledger.PeakBytes, ledger.TotalBytes, verdict.Fits) { TotalAfterReleaseBytes = verdict.TotalAfterReleaseBytes };

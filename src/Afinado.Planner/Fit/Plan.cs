@@ -22,8 +22,13 @@ public sealed record DeviceVerdict(Device Device, bool Fits, long HeadroomBytes)
     /// this device; null unless the job fits only after cache releases.</summary>
     public long? TotalAfterReleaseBytes { get; init; }
     /// <summary>The GPU cannot compute the job's stored weight format, so transformers dequantizes it on load: the verdict and
-    /// headroom are those of the dequantized job, whose total is <see cref="TotalOnDeviceBytes"/>; null when it loads as planned.</summary>
+    /// headroom are those of the dequantized job; null when it loads as planned.</summary>
     public Dequantization? Dequantized { get; init; }
+    /// <summary>Why the step's SDPA runs its math kernel on this GPU (below compute capability 8.0) and would not on a
+    /// newer one (<see cref="DeviceSupport.SdpaMath"/>); the verdict then judges that step; null otherwise.</summary>
+    public string? SdpaMath { get; init; }
+    /// <summary>The total of the job as this GPU runs it, when it differs from the plan's (<see cref="Dequantized"/>,
+    /// <see cref="SdpaMath"/>); null otherwise.</summary>
     public long? TotalOnDeviceBytes { get; init; }
     /// <summary>Why the job cannot run on this GPU whatever its memory (a kernel its compute capability lacks); then
     /// <see cref="Fits"/> is false and the headroom is the memory's alone.</summary>

@@ -185,6 +185,8 @@ public static class PlanJson
             if (v.Device.Interpretation is { } how) w.WriteString("interpretation", how);
             if (v.Device.Capability is { } cc) w.WriteString("compute_capability", cc.ToString());
             if (v.Dequantized is { } d) WriteDequantized(w, d, v.TotalOnDeviceBytes!.Value);
+            if (v.SdpaMath is { } math) w.WriteString("sdpa_math_kernel", math);
+            if (v.TotalOnDeviceBytes is { } onDevice) w.WriteNumber("total_on_device_bytes", onDevice);
             if (v.Unsupported is { } why) w.WriteString("unsupported", why.Render(parameterName));
             if (v.Advice is { } advice) w.WriteString("advice", advice.Render(parameterName));
             w.WriteEndObject();

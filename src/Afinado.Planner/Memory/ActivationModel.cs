@@ -616,8 +616,14 @@ internal static class ActivationModel
     /// falling to math; pytorch #191085 adding it was closed; transformers #46960 for head_dim &gt; 256). Confirmed by the
     /// H100 rows: fp32 GQA training saves b·a·s² × 4 B per layer.
     /// </summary>
-    public static bool SdpaFallsBackToMath(ModelArchitecture a, double computeBytes) =>
-        a.NumKvHeads < a.NumHeads && (computeBytes >= 4 || a.HeadDim > 256);
+    /// <remarks>Below compute capability 8.0 (<paramref name="preAmpere"/>: Turing, Volta) neither flash nor cuDNN attention
+    /// runs (check_flash_attention_hardware_support, check_cudnn_hardware_support: sm80 and up) and memory-efficient
+    /// attention takes fp16 and fp32 only (can_use_mem_efficient_attention's less_than_sm80_mem_efficient_dtypes), so
+    /// grouped KV heads or bf16 inputs (<paramref name="bf16Inputs"/>) end at the math kernel whatever the width.</remarks>
+    public static bool SdpaFallsBackToMath(ModelArchitecture a, double computeBytes, bool preAmpere = false, bool bf16Inputs = false) =>
+        preAmpere
+            ? a.NumKvHeads < a.NumHeads || bf16Inputs
+            : a.NumKvHeads < a.NumHeads && (computeBytes >= 4 || a.HeadDim > 256);
 
     /// <summary>Largest temporaries while one layer runs backward (gradient buffers of its widest tensors).</summary>
     public static double LayerBackwardTransient(ModelArchitecture a, in ActivationSettings s)

@@ -87,6 +87,11 @@ public sealed record Job
     /// </summary>
     public bool KeepOutput { get; init; }
 
+    /// <summary>The job runs on a GPU below compute capability 8.0 (Turing, Volta), where PyTorch's SDPA has no flash or
+    /// cuDNN kernel and its memory-efficient kernel takes no bf16 (<see cref="ActivationModel.SdpaFallsBackToMath"/>). Not a
+    /// flag: the verdict for such a GPU sets it (<see cref="Fit.DeviceSupport.OnDevice"/>).</summary>
+    public bool PreAmpereGpu { get; init; }
+
     public int ContextTokens => Context ?? Seq;
     public bool IsTraining => Task == JobTask.Train;
 

@@ -142,7 +142,8 @@ public class DeviceSupportTests
     [Fact]
     public void Bf16_on_a_card_without_it_gets_advice_and_the_same_bytes()
     {
-        var plan = Plan("meta-llama/Llama-3.2-1B", new Job { Seq = 512 }, "t4", "v100-16gb", "l4");
+        // Eager attention: the pre-Ampere SDPA dispatch does not apply, so the advice is the only difference.
+        var plan = Plan("meta-llama/Llama-3.2-1B", new Job { Seq = 512, Attention = AttentionKernel.Eager }, "t4", "v100-16gb", "l4");
         Assert.All(plan.Verdicts.Take(2), v => Assert.Contains("precision fp16", v.Advice!.ToString()));
         Assert.Null(plan.Verdicts[2].Advice);
         Assert.All(plan.Verdicts, v => Assert.Equal(v.Device.CapacityBytes - plan.Ledger.TotalBytes, v.HeadroomBytes));
@@ -170,5 +171,40 @@ public class DeviceSupportTests
         Assert.Equal(JobParameters.WeightsDtype, nf4.Parameter);
         var kv = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(ModelCatalog.Get("meta-llama/Llama-3.2-1B"), job with { KvDtype = DType.Fp8 }, [cpu]));
         Assert.Equal(JobParameters.KvDtype, kv.Parameter);
+    }
+
+    [Fact]
+    public void Below_ampere_sdpa_runs_its_math_kernel_for_grouped_heads_or_bf16_and_the_verdict_counts_its_scores()
+    {
+        // Llama-3.2-1B has 8 KV heads for 32: no fused SDPA kernel below 8.0, whatever the 16-bit type.
+        var job = new Job { Seq = 1024, Checkpointing = Checkpointing.None };
+        var arch = ModelCatalog.Get("meta-llama/Llama-3.2-1B");
+        var plan = Plan("meta-llama/Llama-3.2-1B", job, "t4", "l4");
+        var (t4, l4) = (plan.Verdicts[0], plan.Verdicts[1]);
+        Assert.Contains("grouped KV heads (8 for 32)", t4.SdpaMath);
+        Assert.Null(l4.SdpaMath);
+        Assert.Null(l4.TotalOnDeviceBytes);
+        var math = PlanHelpers.Ledger(arch, job with { PreAmpereGpu = true });
+        Assert.Equal(math.TotalBytes, t4.TotalOnDeviceBytes);
+        // The math kernel keeps each layer's b·heads·s² bf16 probabilities for backward.
+        long scores = (long)arch.NumLayers * arch.NumHeads * 1024L * 1024 * 2;
+        Assert.True(t4.TotalOnDeviceBytes - plan.Ledger.TotalBytes >= scores, $"{t4.TotalOnDeviceBytes - plan.Ledger.TotalBytes} < {scores}");
+        Assert.Equal(t4.Device.CapacityBytes - math.TotalBytes, t4.HeadroomBytes);
+        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, job));
+        Assert.True(FitSearch.Largest(profile, job, GpuCatalog.Get("t4"), DeviceKind.Gpu, "seq")
+            < FitSearch.Largest(profile, job, Device.Custom(GpuCatalog.Get("t4").CapacityBytes), DeviceKind.Gpu, "seq"));
+
+        // Equal head counts: fp16 takes the memory-efficient kernel on a T4, bf16 does not.
+        var mha = ModelCatalog.Get("meta-llama/Llama-2-7b-hf");
+        Assert.Null(DeviceSupport.SdpaMath(mha, job with { Precision = Precision.Fp16 }, GpuCatalog.Get("t4")));
+        Assert.Contains("bf16 inputs", DeviceSupport.SdpaMath(mha, job, GpuCatalog.Get("v100-32gb")));
+        // Already the math kernel everywhere (fp32 with grouped heads), inference, and other kernels: nothing changes.
+        Assert.Null(DeviceSupport.SdpaMath(arch, job with { Precision = Precision.Fp32 }, GpuCatalog.Get("t4")));
+        Assert.Null(DeviceSupport.SdpaMath(arch, new Job { Task = JobTask.Infer }, GpuCatalog.Get("t4")));
+        Assert.Null(DeviceSupport.SdpaMath(arch, job with { Attention = AttentionKernel.Eager }, GpuCatalog.Get("t4")));
+        var json = JsonNode.Parse(PlanJson.Serialize(plan))!["gpus"]!.AsArray();
+        Assert.Equal(t4.TotalOnDeviceBytes, (long?)json[0]!["total_on_device_bytes"]);
+        Assert.Contains("math kernel", (string?)json[0]!["sdpa_math_kernel"]);
+        Assert.Null(json[1]!["sdpa_math_kernel"]);
     }
 }
