@@ -18,8 +18,9 @@ public static class FitCheck
     /// </summary>
     public const double BorderlineFraction = 0.055;
 
-    /// <summary>The verdict for a plan's ledger (built with the replay). On a GPU that dequantizes the job's weights when
-    /// they load (<see cref="DeviceSupport"/>), the verdict judges the dequantized job's ledger and says so.</summary>
+    /// <summary>The verdict for a plan's ledger (built with the replay), as the GPU runs the job (<see cref="DeviceSupport"/>):
+    /// a kernel it lacks makes the job unable to run; weights it dequantizes on load, or an SDPA step it runs with the math
+    /// kernel, are judged on that job's own ledger, and the verdict says so.</summary>
     public static DeviceVerdict Verdict(Device device, MemoryLedger ledger, ModelProfile profile, Job job) =>
         Judged(device, ledger, profile, job) with { Advice = DeviceSupport.Advice(job, device) };
 
