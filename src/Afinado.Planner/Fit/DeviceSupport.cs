@@ -28,7 +28,7 @@ public static class DeviceSupport
     /// (CPU devices, GPUs of unknown capability, and every format other than MXFP4 and FP8 weights).</summary>
     public static Dequantization? For(Job job, Device device)
     {
-        if (device.Kind != DeviceKind.Gpu || device.Capability is not { } has) return null;
+        if (CapabilityOf(device) is not { } has) return null;
         var (needs, source) = job.ResolvedWeightsDtype switch
         {
             DType.Mxfp4 => (Mxfp4Kernels, Mxfp4Source),
@@ -47,7 +47,7 @@ public static class DeviceSupport
     /// </summary>
     public static InputText? Unsupported(Architecture.ModelArchitecture arch, Job job, Device device)
     {
-        if (device.Kind != DeviceKind.Gpu || device.Capability is not { } has || job.Attention != AttentionKernel.Flash) return null;
+        if (CapabilityOf(device) is not { } has || job.Attention != AttentionKernel.Flash) return null;
         var (needs, kernel) = arch.SupportsSdpa ? (Ampere, "flash_attention_2 (flash-attn 2: Ampere, Ada or Hopper)")
             : (Hopper, "the sinks' flash kernel, kernels-community/vllm-flash-attn3 (FlashAttention-3: Hopper)");
         if (!has.IsBelow(needs)) return null;
@@ -64,7 +64,7 @@ public static class DeviceSupport
     /// </summary>
     public static InputText? Advice(Job job, Device device)
     {
-        if (device.Kind != DeviceKind.Gpu || device.Capability is not { } has || !has.IsBelow(Ampere)) return null;
+        if (CapabilityOf(device) is not { } has || !has.IsBelow(Ampere)) return null;
         if (job.Precision is not (Precision.Bf16 or Precision.AmpBf16)) return null;
         string native = job.Precision == Precision.Bf16 ? "fp16" : "amp-fp16";
         return $"no native bf16 below compute capability {Ampere} (this GPU has {has}): torch.cuda.is_bf16_supported() passes by emulation, " +
@@ -79,7 +79,7 @@ public static class DeviceSupport
     /// </summary>
     public static string? SdpaMath(Architecture.ModelArchitecture arch, Job job, Device device)
     {
-        if (device.Kind != DeviceKind.Gpu || device.Capability is not { } has || !has.IsBelow(Ampere)) return null;
+        if (CapabilityOf(device) is not { } has || !has.IsBelow(Ampere)) return null;
         if (!job.IsTraining || job.Attention != AttentionKernel.Sdpa || job.PreAmpereGpu) return null;
         bool bf16 = job.Precision.ComputeDType() == DType.Bf16, gqa = arch.NumKvHeads < arch.NumHeads;
         double c = job.Precision.ComputeBytes();
@@ -91,12 +91,15 @@ public static class DeviceSupport
     }
 
     /// <summary>The job as it runs on the device: with 16-bit weights where <see cref="For"/> says they are dequantized, and
-    /// with SDPA's pre-Ampere dispatch below compute capability 8.0.</summary>
-    public static Job OnDevice(Job job, Device device)
+    /// with SDPA's pre-Ampere dispatch where <see cref="SdpaMath"/> says it changes the step. The same instance when neither
+    /// applies, so a job the device runs as planned keeps its replay (cached by job).</summary>
+    public static Job OnDevice(Architecture.ModelArchitecture arch, Job job, Device device)
     {
         if (For(job, device) is { } d) job = job with { WeightsDtype = d.To };
-        if (device.Kind == DeviceKind.Gpu && device.Capability is { } has && has.IsBelow(Ampere) && job.IsTraining && job.Attention == AttentionKernel.Sdpa)
-            job = job with { PreAmpereGpu = true };
+        if (SdpaMath(arch, job, device) is not null) job = job with { PreAmpereGpu = true };
         return job;
     }
+
+    /// <summary>A GPU's compute capability; null for the CPU and GPUs of unknown capability, where no rule here applies.</summary>
+    private static ComputeCapability? CapabilityOf(Device device) => device.Kind == DeviceKind.Gpu ? device.Capability : null;
 }

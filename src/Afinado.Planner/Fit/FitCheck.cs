@@ -28,12 +28,14 @@ public static class FitCheck
     {
         if (DeviceSupport.Unsupported(profile.Architecture, job, device) is { } why)
             return Judge(device, ledger, profile, job) with { Fits = false, Borderline = false, FitsAfterCacheRelease = false, Unsupported = why };
-        var dequantized = DeviceSupport.For(job, device);
-        var sdpaMath = DeviceSupport.SdpaMath(profile.Architecture, job, device);
-        if (dequantized is null && sdpaMath is null) return Judge(device, ledger, profile, job);
-        var onDevice = DeviceSupport.OnDevice(job, device);
+        var onDevice = DeviceSupport.OnDevice(profile.Architecture, job, device);
+        if (ReferenceEquals(onDevice, job)) return Judge(device, ledger, profile, job);
         var held = LedgerBuilder.Build(profile, onDevice, device.Kind, explain: false);
-        return Judge(device, held, profile, onDevice) with { Dequantized = dequantized, SdpaMath = sdpaMath, TotalOnDeviceBytes = held.TotalBytes };
+        return Judge(device, held, profile, onDevice) with
+        {
+            Dequantized = DeviceSupport.For(job, device), SdpaMath = DeviceSupport.SdpaMath(profile.Architecture, job, device),
+            TotalOnDeviceBytes = held.TotalBytes,
+        };
     }
 
     private static DeviceVerdict Judge(Device device, MemoryLedger ledger, ModelProfile profile, Job job)
@@ -68,7 +70,7 @@ public static class FitCheck
     {
         if (device.CapacityBytes <= 0) return true;
         if (DeviceSupport.Unsupported(profile.Architecture, job, device) is not null) return false;
-        job = DeviceSupport.OnDevice(job, device);
+        job = DeviceSupport.OnDevice(profile.Architecture, job, device);
         var bound = LedgerBuilder.Build(profile, job, kind, explain: false, replay: false);
         if (bound.TotalBytes > device.CapacityBytes) return false;
         if (kind == DeviceKind.Cpu || bound.Runtime.Any(e => e.Kind == LineKind.AllocatorReserve)) return true;

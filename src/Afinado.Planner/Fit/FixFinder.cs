@@ -150,7 +150,7 @@ internal static class FixFinder
     {
         var p = SameSelection(profile, job) ? profile : ModelProfile.Create(Planner.SelectionFor(arch, job));
         // Priced as the device runs it (a changed kernel may meet the GPU's SDPA dispatch), so the total shown is the one judged.
-        job = DeviceSupport.OnDevice(job, device);
+        job = DeviceSupport.OnDevice(arch, job, device);
         var ledger = LedgerBuilder.Build(p, job, kind, explain: false);
         var verdict = FitCheck.Verdict(device, ledger, p, job);
         return new FitFix(change, job, ledger.PeakBytes, ledger.TotalBytes, verdict.Fits) { TotalAfterReleaseBytes = verdict.TotalAfterReleaseBytes };

@@ -97,7 +97,7 @@ public static class Planner
         var ledger = LedgerBuilder.Build(profile, job, kind);
         var verdicts = devices.Select(d => FitCheck.Verdict(d, ledger, profile, job)).ToList();
         // Fixes and searches answer for the first device, with the job as it loads there (dequantized where it must be).
-        var primary = devices.Count > 0 ? DeviceSupport.OnDevice(job, devices[0]) : job;
+        var primary = devices.Count > 0 ? DeviceSupport.OnDevice(arch, job, devices[0]) : job;
         SearchResult? search = null;
         if (maxParameter is not null)
         {
