@@ -3,7 +3,7 @@ using Afinado.Planner.Allocator;
 namespace Afinado.Planner.Tests.Allocator;
 
 /// <summary>
-/// The replay keeps its free blocks in indexed pools (sizes in a sorted array, blocks of one size in heaps by address)
+/// The replay keeps its free blocks in indexed pools (sizes in a sorted array, blocks of one size in arrays by address)
 /// for speed. These tests run random call sequences through it and through <see cref="NaiveAllocator"/>, which applies
 /// the same rules by scanning plain lists, and require the same figures after every call.
 /// </summary>
