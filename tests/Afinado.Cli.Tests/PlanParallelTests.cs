@@ -14,6 +14,21 @@ public class PlanParallelTests
     }
 
     [Fact]
+    public async Task A_layout_on_volta_cards_is_planned_for_the_step_they_run_and_says_so()
+    {
+        string[] args = ["--model", "meta-llama/Llama-3.1-8B", "--seq", "1024", "--gpu", "v100-32gb", "--gpu", "a100-80gb", "--gpus", "2", "--fsdp", "full"];
+        var (code, stdout, _) = await Run(args);
+        Assert.Equal(CliApp.ExitOk, code);
+        Assert.Contains("Note: V100 32GB: SDPA has no fused kernel for grouped KV heads", stdout);
+        Assert.Contains("its per-GPU figures hold them", stdout);
+        var (_, json, _) = await Run([.. args, "--json"]);
+        var gpus = JsonNode.Parse(json)!["gpus"]!.AsArray();
+        Assert.Contains("math kernel", (string?)gpus[0]!["sdpa_math_kernel"]);
+        Assert.Null(gpus[1]!["sdpa_math_kernel"]);
+        Assert.True((long)gpus[0]!["per_gpu_bytes"]! > (long)gpus[1]!["per_gpu_bytes"]!);
+    }
+
+    [Fact]
     public async Task Plan_json_gains_parallel_and_cpu_bytes_per_node()
     {
         var (code, stdout, _) = await Run("--model", "meta-llama/Llama-2-70b-hf", "--method", "lora", "--precision", "amp-bf16", "--batch", "8",

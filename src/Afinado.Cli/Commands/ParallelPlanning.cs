@@ -69,6 +69,11 @@ internal static class ParallelPlanning
         foreach (var x in verdicts)
             v.AddRow(Show.Markup(x.Device.Name), Show.Markup(x.Ledger.Layout.Describe()), ByteSize.Format(x.Ledger.GpuPeakBytes), x.VerdictMarkup());
         console.Write(v);
+        foreach (var x in verdicts.Where(x => x.Dequantized is not null))
+            console.MarkupLine($"[yellow]Note:[/] {Show.Markup(x.Device.Name)}: {Show.Markup(x.Dequantized!.Reason)}; its per-GPU figures are that load's " +
+                $"(the plan with {CliFlags.Of(JobParameters.WeightsDtype)} {x.Dequantized.To.Name()}).");
+        foreach (var x in verdicts.Where(x => x.SdpaMath is not null))
+            console.MarkupLine($"[yellow]Note:[/] {Show.Markup(x.Device.Name)}: {Show.Markup(x.SdpaMath!)}; its per-GPU figures hold them.");
         if (first.Ledger.GpuNvidiaSmiUpperBytes is { } upper)
             console.MarkupLine($"[grey]nvidia-smi may read up to {ByteSize.Format(upper)} per GPU: " + (first.Ledger.Layout.Offload == Offload.Params
                 ? $"published FSDP1 runs with CPU offload read up to {ParallelLedger.Fsdp1OffloadPublishedOverPredicted - 1:P0} above this planner's estimate " +

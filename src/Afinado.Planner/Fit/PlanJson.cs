@@ -194,8 +194,9 @@ public static class PlanJson
         w.WriteEndArray();
     }
 
-    /// <summary><c>dequantized</c>: the device cannot compute the stored weights, so its verdict judges the 16-bit load.</summary>
-    private static void WriteDequantized(Utf8JsonWriter w, Dequantization d, long totalBytes)
+    /// <summary><c>dequantized</c>: the device cannot compute the stored weights, so its verdict judges the 16-bit load
+    /// (<paramref name="totalBytes"/>: that load's total, per GPU in a multi-GPU verdict).</summary>
+    internal static void WriteDequantized(Utf8JsonWriter w, Dequantization d, long totalBytes)
     {
         w.WriteStartObject("dequantized");
         w.WriteString("from", d.From.Name());

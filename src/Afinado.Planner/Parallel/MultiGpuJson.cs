@@ -30,6 +30,8 @@ internal static class MultiGpuJson
             w.WriteNumber("gpus_requested", x.RequestedGpus);
             w.WriteNumber("gpus_used", x.Ledger.Layout.Gpus);
             if (x.Unsupported is { } why) w.WriteString("unsupported", why.Render(parameterName));
+            if (x.Dequantized is { } d) Fit.PlanJson.WriteDequantized(w, d, x.Ledger.GpuPeakBytes);
+            if (x.SdpaMath is { } math) w.WriteString("sdpa_math_kernel", math);
             w.WriteEndObject();
         }
         w.WriteEndArray();

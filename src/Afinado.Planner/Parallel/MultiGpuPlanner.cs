@@ -1,5 +1,6 @@
 using Afinado.Planner.Devices;
 using Afinado.Planner.Fit;
+using Afinado.Planner.Memory;
 
 namespace Afinado.Planner.Parallel;
 
@@ -25,6 +26,14 @@ public sealed record ParallelVerdict(Device Device, ParallelLedger Ledger, bool 
     /// <summary>Why no layout of this GPU runs the job whatever its memory (a kernel its compute capability lacks,
     /// <see cref="DeviceSupport.Unsupported"/>); then <see cref="Fits"/> is false.</summary>
     public InputText? Unsupported { get; init; }
+
+    /// <summary>This GPU cannot compute the stored weights and transformers dequantizes them when the model loads
+    /// (<see cref="DeviceSupport.For"/>): the ledger is that 16-bit load's; null otherwise.</summary>
+    public Dequantization? Dequantized { get; init; }
+
+    /// <summary>Why this GPU runs the step's SDPA with the math kernel (<see cref="DeviceSupport.SdpaMath"/>): the ledger's
+    /// activations hold its scores; null otherwise.</summary>
+    public string? SdpaMath { get; init; }
 }
 
 /// <summary>A single-GPU plan made per GPU of a layout: a verdict per device and, when asked, the fewest GPUs that run it.</summary>
@@ -60,25 +69,27 @@ public static class MultiGpuPlanner
 
     public static IReadOnlyList<ParallelVerdict> Verdicts(Plan plan, LayoutRequest request, IReadOnlyList<Device> devices, EngineFamily family)
     {
-        var job = PlanBridge.FromPlan(plan);
+        var planned = PlanBridge.FromPlan(plan);
         var layout = request.Layout.Validate(plan.Architecture);
         long? cpu = request.CpuBytesPerNode;
         var result = new List<ParallelVerdict>();
         foreach (var d in devices.Where(d => !d.IsCpu))
         {
             var unsupported = DeviceSupport.Unsupported(plan.Architecture, plan.Job, d);
+            var job = JobOn(plan, d, planned);
+            var (dequantized, sdpaMath) = (DeviceSupport.For(plan.Job, d), DeviceSupport.SdpaMath(plan.Architecture, plan.Job, d));
             if (request.ShardingGiven || layout.Offload != Offload.None)
             {
                 var ledger = ParallelMemory.Plan(job, layout);
                 result.Add(new(d, ledger, unsupported is null && (d.CapacityBytes <= 0 || ledger.FitsGpu(d.CapacityBytes)) && ledger.FitsCpu(cpu), [], layout.Gpus, cpu)
-                    { Unsupported = unsupported });
+                    { Unsupported = unsupported, Dequantized = dequantized, SdpaMath = sdpaMath });
             }
             else
             {
                 var search = ParallelSearch.LeastCommunication(job, layout.Gpus, layout.Nodes, d.CapacityBytes, cpu,
                     request.WantsFsdp ? EngineFamily.Fsdp : family, layout.TensorParallel, layout.SequenceParallel, layout.ExpertParallel);
                 result.Add(new(d, (search.Chosen ?? search.Ranked[0]).Ledger, unsupported is null && search.Chosen is not null, search.Ranked, layout.Gpus, cpu)
-                    { Unsupported = unsupported });
+                    { Unsupported = unsupported, Dequantized = dequantized, SdpaMath = sdpaMath });
             }
         }
         if (result.Count == 0)
@@ -91,7 +102,18 @@ public static class MultiGpuPlanner
         GpuCountSearch(plan, request, device, family) is { Chosen: not null } found ? found : null;
 
     private static LayoutSearchResult GpuCountSearch(Plan plan, LayoutRequest request, Device device, EngineFamily family) =>
-        ParallelSearch.GpuCountSearch(PlanBridge.FromPlan(plan), device.CapacityBytes, request.CpuBytesPerNode, request.GpusPerNodeForSearch,
+        ParallelSearch.GpuCountSearch(JobOn(plan, device, PlanBridge.FromPlan(plan)), device.CapacityBytes, request.CpuBytesPerNode, request.GpusPerNodeForSearch,
             FewestGpuLimit, request.WantsFsdp ? EngineFamily.Fsdp : family, request.Layout.TensorParallel, request.Layout.SequenceParallel,
             request.Layout.ExpertParallel);
+
+    /// <summary>The multi-GPU job as <paramref name="device"/> runs it (<see cref="DeviceSupport.OnDevice"/>): where the GPU
+    /// dequantizes the stored weights or runs SDPA's math kernel, the plan's ledger is built again for that job before it is
+    /// bridged, so the per-GPU states and activations are what that GPU holds (FP8 DeepSeek-V3 on A100s is a bf16 model).</summary>
+    private static ParallelJob JobOn(Plan plan, Device device, ParallelJob planned)
+    {
+        var onDevice = DeviceSupport.OnDevice(plan.Architecture, plan.Job, device);
+        if (ReferenceEquals(onDevice, plan.Job)) return planned;
+        var ledger = LedgerBuilder.Build(ModelProfile.Create(plan.Selection), onDevice, plan.DeviceKind);
+        return PlanBridge.FromPlan(plan with { Job = onDevice, Ledger = ledger });
+    }
 }

@@ -140,6 +140,55 @@ public class DeviceSupportTests
     }
 
     [Fact]
+    public void A_layout_of_gpus_that_dequantize_is_planned_as_the_16_bit_load()
+    {
+        // LoRA over DeepSeek-V3's FP8 weights under ZeRO-3 on 8 GPUs: A100s (8.0) load them as bf16, H100s compute FP8.
+        var arch = ModelCatalog.Get("deepseek-ai/DeepSeek-V3");
+        var job = new Job { Seq = 512, Checkpointing = Checkpointing.Full, WeightsDtype = DType.Fp8 };
+        var plan = Planner.Fit.Planner.Create(arch, job, [], suggestFixes: false);
+        var bf16 = Planner.Fit.Planner.Create(arch, job with { WeightsDtype = DType.Bf16 }, [], suggestFixes: false);
+        Assert.Equal(DType.Fp8, plan.Job.ResolvedWeightsDtype);
+        var request = new LayoutRequest(new ParallelLayout { Gpus = 8, Sharding = Sharding.Zero3 }, true, false, null);
+        var (a100, h100) = (GpuCatalog.Get("a100-80gb"), GpuCatalog.Get("h100"));
+        var multi = MultiGpuPlanner.Create(plan, request, [a100, h100], EngineFamily.DeepSpeed);
+        var (onA100, onH100) = (multi.Verdicts[0], multi.Verdicts[1]);
+        long asBf16 = MultiGpuPlanner.Create(bf16, request, [h100], EngineFamily.DeepSpeed).Verdicts[0].Ledger.GpuPeakBytes;
+
+        Assert.Equal(DType.Fp8, onA100.Dequantized!.From);
+        Assert.Equal(asBf16, onA100.Ledger.GpuPeakBytes);
+        Assert.Null(onH100.Dequantized);
+        // FP8 applies to the nn.Linear modules (the routed experts are stacked parameters, 16-bit either way): their bf16
+        // load, sharded eight ways, is what the A100s hold beyond the H100s.
+        Assert.True(onA100.Ledger.GpuPeakBytes > onH100.Ledger.GpuPeakBytes, $"A100 {onA100.Ledger.GpuPeakBytes}, H100 {onH100.Ledger.GpuPeakBytes}");
+        var json = JsonNode.Parse(PlanJson.Serialize(multi, p => "--" + p.Name))!["gpus"]!.AsArray();
+        Assert.Equal("fp8", (string?)json[0]!["dequantized"]!["from"]);
+        Assert.Equal(asBf16, (long)json[0]!["dequantized"]!["total_bytes"]!);
+        Assert.Null(json[1]!["dequantized"]);
+    }
+
+    [Fact]
+    public void The_fewest_volta_gpus_are_counted_for_the_step_it_runs()
+    {
+        // LoRA on Llama-3.1-8B (grouped KV heads) in bf16, no checkpointing: below 8.0 SDPA runs the math kernel, and every
+        // layer keeps its scores, which the per-GPU ledger and the search count.
+        var arch = ModelCatalog.Get("meta-llama/Llama-3.1-8B");
+        var job = new Job { Seq = 1024 };
+        var plan = Planner.Fit.Planner.Create(arch, job, [], suggestFixes: false);
+        var asRun = Planner.Fit.Planner.Create(arch, job with { PreAmpereGpu = true }, [], suggestFixes: false);
+        var request = new LayoutRequest(new ParallelLayout { Gpus = 2, Sharding = Sharding.FsdpFull }, true, true, null, SearchFewestGpus: true);
+        var v100 = GpuCatalog.Get("v100-16gb");
+        var onV100 = MultiGpuPlanner.Create(plan, request, [v100], EngineFamily.Fsdp);
+        Assert.Contains("math kernel", onV100.Verdicts[0].SdpaMath);
+        Assert.Equal(MultiGpuPlanner.Create(asRun, request with { SearchFewestGpus = false }, [v100], EngineFamily.Fsdp).Verdicts[0].Ledger.GpuPeakBytes,
+            onV100.Verdicts[0].Ledger.GpuPeakBytes);
+        Assert.Equal(MultiGpuPlanner.FewestGpus(asRun, request, v100, EngineFamily.Fsdp)?.Gpus, onV100.Fewest?.Gpus);
+        // The same memory without a compute capability (a custom size) is planned with the fused kernel: less per GPU.
+        var custom = MultiGpuPlanner.Create(plan, request with { SearchFewestGpus = false }, [Device.Custom(v100.CapacityBytes)], EngineFamily.Fsdp);
+        Assert.Null(custom.Verdicts[0].SdpaMath);
+        Assert.True(onV100.Verdicts[0].Ledger.GpuPeakBytes > custom.Verdicts[0].Ledger.GpuPeakBytes, $"V100 {onV100.Verdicts[0].Ledger.GpuPeakBytes}, custom {custom.Verdicts[0].Ledger.GpuPeakBytes}");
+    }
+
+    [Fact]
     public void Bf16_on_a_card_without_it_gets_advice_and_the_same_bytes()
     {
         // Eager attention: the pre-Ampere SDPA dispatch does not apply, so the advice is the only difference.
