@@ -853,8 +853,12 @@ internal sealed partial class DecoderTrace
         }
         int output;
         bool eager = _job.Attention == AttentionKernel.Eager;
-        bool math = _job.Attention == AttentionKernel.Sdpa && _job.IsTraining
-            && ActivationModel.SdpaFallsBackToMath(_a, _kbit ? _c16 : _c, _job.PreAmpereGpu, _job.Precision.ComputeDType() == DType.Bf16);
+        // Prefill and decode too: generate's causal mask is skipped (masking_utils allow_is_causal_skip), so transformers
+        // calls SDPA with enable_gqa as in training, and the dispatch ends at the same kernel. A static cache's mask or a
+        // sliding layer's makes transformers repeat K and V itself, and SDPA then sees equal head counts.
+        bool withMask = cache is not null && _job.KvCache == KvCacheKind.Static || SlidingMasked(layer, s);
+        bool math = _job.Attention == AttentionKernel.Sdpa
+            && ActivationModel.SdpaFallsBackToMath(_a, _kbit ? _c16 : _c, _job.PreAmpereGpu, _job.Precision.ComputeDType() == DType.Bf16, kvRepeated: withMask);
         if (eager || math)
         {
             var (kr, vr) = RepeatKv(k, v, ob, keys);
@@ -862,13 +866,17 @@ internal sealed partial class DecoderTrace
             int scores, boundUntilReturn = -1;
             if (math)
             {
-                // aten _scaled_dot_product_attention_math: q and k scaled by √scale, scores, softmax, p·v.
+                // aten _scaled_dot_product_attention_math: q and k scaled by √scale, scores (a boolean mask converted to
+                // the query's dtype and added in place), softmax, p·v.
+                if (SlidingMasked(layer, s) && _slidingMask < 0) _slidingMask = _t.New(s * keys);
+                int bias = withMask ? _t.New(ob * b * s * keys) : -1;
                 int qs = _t.New(ob * T * qW); _t.Op(qs, [q]);
                 int ks = _t.New(ob * b * keys * qW); _t.Op(ks, [kr]);
                 int sc = _t.New(ob * pairs); _t.Op(sc, [qs, ks], saved: [qs, ks]);
                 _t.Drop(qs, ks);
                 int sm = Softmax(sc, ob * pairs);
                 _t.Drop(sc);
+                if (bias >= 0) _t.Drop(bias);
                 scores = sm;
             }
             else if (_a.AttentionSinks)

@@ -73,21 +73,23 @@ public static class DeviceSupport
     }
 
     /// <summary>
-    /// Why a training step's SDPA runs PyTorch's math kernel on this GPU and would not on Ampere or later, or null: below
-    /// 8.0 no flash or cuDNN kernel runs and the memory-efficient one takes neither bf16 nor grouped KV heads
-    /// (<see cref="ActivationModel.SdpaFallsBackToMath"/>). The math kernel keeps the b·heads·s² scores of every layer.
+    /// Why a step's SDPA (training, prefill or decode) runs PyTorch's math kernel on this GPU and would not on Ampere or
+    /// later, or null: below 8.0 no flash or cuDNN kernel runs and the memory-efficient one takes neither bf16 nor grouped KV
+    /// heads (<see cref="ActivationModel.SdpaFallsBackToMath"/>). The math kernel materialises each layer's b·heads·s²
+    /// scores and their softmax; training keeps the probabilities for backward.
     /// </summary>
     public static string? SdpaMath(Architecture.ModelArchitecture arch, Job job, Device device)
     {
         if (CapabilityOf(device) is not { } has || !has.IsBelow(Ampere)) return null;
-        if (!job.IsTraining || job.Attention != AttentionKernel.Sdpa || job.PreAmpereGpu) return null;
+        if (job.Attention != AttentionKernel.Sdpa || job.PreAmpereGpu) return null;
         bool bf16 = job.Precision.ComputeDType() == DType.Bf16, gqa = arch.NumKvHeads < arch.NumHeads;
         double c = job.Precision.ComputeBytes();
-        if (!ActivationModel.SdpaFallsBackToMath(arch, c, preAmpere: true, bf16) || ActivationModel.SdpaFallsBackToMath(arch, c)) return null;
-        string why = gqa ? $"grouped KV heads ({arch.NumKvHeads} for {arch.NumHeads})" : "bf16 inputs";
+        bool repeated = ActivationModel.KvRepeatedForMask(job);
+        if (!ActivationModel.SdpaFallsBackToMath(arch, c, preAmpere: true, bf16, repeated) || ActivationModel.SdpaFallsBackToMath(arch, c, kvRepeated: repeated)) return null;
+        string why = gqa && !repeated ? $"grouped KV heads ({arch.NumKvHeads} for {arch.NumHeads})" : "bf16 inputs";
         return $"SDPA has no fused kernel for {why} below compute capability {Ampere} (this GPU has {has}: no flash or cuDNN " +
             "attention, and memory-efficient attention takes only fp16/fp32 with equal head counts, sdp_utils.cpp), so it runs the " +
-            "math kernel, which keeps b·heads·s² scores per layer";
+            "math kernel, which materialises b·heads·s² scores and their softmax in every layer" + (job.IsTraining ? " (the probabilities kept for backward)" : "");
     }
 
     /// <summary>The job as it runs on the device: with 16-bit weights where <see cref="For"/> says they are dequantized, and

@@ -619,11 +619,20 @@ internal static class ActivationModel
     /// <remarks>Below compute capability 8.0 (<paramref name="preAmpere"/>: Turing, Volta) neither flash nor cuDNN attention
     /// runs (check_flash_attention_hardware_support, check_cudnn_hardware_support: sm80 and up) and memory-efficient
     /// attention takes fp16 and fp32 only (can_use_mem_efficient_attention's less_than_sm80_mem_efficient_dtypes), so
-    /// grouped KV heads or bf16 inputs (<paramref name="bf16Inputs"/>) end at the math kernel whatever the width.</remarks>
-    public static bool SdpaFallsBackToMath(ModelArchitecture a, double computeBytes, bool preAmpere = false, bool bf16Inputs = false) =>
-        preAmpere
-            ? a.NumKvHeads < a.NumHeads || bf16Inputs
-            : a.NumKvHeads < a.NumHeads && (computeBytes >= 4 || a.HeadDim > 256);
+    /// grouped KV heads or bf16 inputs (<paramref name="bf16Inputs"/>) end at the math kernel whatever the width.
+    /// <para>With a mask (a static cache's, or a sliding layer's once the sequence reaches its window) transformers repeats
+    /// K and V to the query heads itself (<c>use_gqa_in_sdpa</c>: "attention_mask is None" is a condition of native GQA),
+    /// so SDPA sees equal head counts (<paramref name="kvRepeated"/>), which the memory-efficient kernel takes.</para></remarks>
+    public static bool SdpaFallsBackToMath(ModelArchitecture a, double computeBytes, bool preAmpere = false, bool bf16Inputs = false, bool kvRepeated = false)
+    {
+        bool grouped = a.NumKvHeads < a.NumHeads && !kvRepeated;
+        return preAmpere ? grouped || bf16Inputs : grouped && (computeBytes >= 4 || a.HeadDim > 256);
+    }
+
+    /// <summary>Whether every layer's SDPA call gets a mask, so that transformers repeats K and V first: an inference job
+    /// with a static cache (its mask spans the cache). Sliding layers get one only once the sequence reaches the window,
+    /// layer by layer, which the trace follows.</summary>
+    public static bool KvRepeatedForMask(Job job) => !job.IsTraining && job.KvCache == KvCacheKind.Static;
 
     /// <summary>Largest temporaries while one layer runs backward (gradient buffers of its widest tensors).</summary>
     public static double LayerBackwardTransient(ModelArchitecture a, in ActivationSettings s)

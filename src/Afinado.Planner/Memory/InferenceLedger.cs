@@ -126,9 +126,16 @@ internal static class InferenceLedger
         // K and V to the query heads over the whole context in every layer (transformers use_gqa_in_sdpa).
         if (staticCache && job.Attention == AttentionKernel.Sdpa && a.NumKvHeads < a.NumHeads)
             decodeScores += 2.0 * c * job.Batch * a.QueryWidth * attended;
+        // SDPA's math kernel (ActivationModel.SdpaFallsBackToMath): the scores over the context and their softmax, the
+        // scaled keys at query width, and K/V repeated to the query heads (enable_gqa; a static cache's are counted above).
+        if (decode.SdpaMath)
+        {
+            int repeated = a.NumKvHeads < a.NumHeads && !staticCache ? 2 : 0;
+            decodeScores += 2.0 * c * job.Batch * a.NumHeads * attended + (repeated + 1) * c * job.Batch * (double)a.QueryWidth * attended;
+        }
         e.Add(new(LineKind.DecodeTemporaries, "decode temporaries", Phase.Decode,
             ActivationModel.LayerInferenceTransient(a, decode) + ActivationModel.ModelForwardLocals(a, decode) + decodeScores,
-            explain ? "one token per sequence through one layer, with the forward's embedding output and rotary tables (+ scores over the context when eager)" : "", "derived"));
+            explain ? "one token per sequence through one layer, with the forward's embedding output and rotary tables (+ scores over the context when eager or SDPA's math kernel)" : "", "derived"));
         return e;
     }
 

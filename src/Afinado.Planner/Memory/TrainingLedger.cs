@@ -298,7 +298,7 @@ internal static class TrainingLedger
             // After prepare_model_for_kbit_training the HF Trainer's bf16 autocast (bf16=True) still runs SDPA in 16 bits
             // on the fp32 q/k/v, so it is the fused kernel, as flash_attention_2's own cast is.
             SdpaMathOnGpu = ActivationModel.SdpaFallsBackToMath(p.Architecture, KbitPrepared(job) ? job.Precision.ComputeBytes() : c,
-                job.PreAmpereGpu, job.Precision.ComputeDType() == DType.Bf16),
+                job.PreAmpereGpu, job.Precision.ComputeDType() == DType.Bf16, ActivationModel.KvRepeatedForMask(job)),
             SoftmaxUpcastCopy = job.Precision.ComputeDType() == DType.Bf16,
             AttentionC = job.Attention == AttentionKernel.Flash || KbitPrepared(job) ? Math.Min(c, job.Precision.ComputeBytes()) : c,
             GroupedExperts = job.ResolvedExperts == ExpertsBackend.GroupedMm,

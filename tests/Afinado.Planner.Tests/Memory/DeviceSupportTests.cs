@@ -247,13 +247,45 @@ public class DeviceSupportTests
         var mha = ModelCatalog.Get("meta-llama/Llama-2-7b-hf");
         Assert.Null(DeviceSupport.SdpaMath(mha, job with { Precision = Precision.Fp16 }, GpuCatalog.Get("t4")));
         Assert.Contains("bf16 inputs", DeviceSupport.SdpaMath(mha, job, GpuCatalog.Get("v100-32gb")));
-        // Already the math kernel everywhere (fp32 with grouped heads), inference, and other kernels: nothing changes.
+        // Already the math kernel everywhere (fp32 with grouped heads) and other kernels: nothing changes.
         Assert.Null(DeviceSupport.SdpaMath(arch, job with { Precision = Precision.Fp32 }, GpuCatalog.Get("t4")));
-        Assert.Null(DeviceSupport.SdpaMath(arch, new Job { Task = JobTask.Infer }, GpuCatalog.Get("t4")));
         Assert.Null(DeviceSupport.SdpaMath(arch, job with { Attention = AttentionKernel.Eager }, GpuCatalog.Get("t4")));
         var json = JsonNode.Parse(PlanJson.Serialize(plan))!["gpus"]!.AsArray();
         Assert.Equal(t4.TotalOnDeviceBytes, (long?)json[0]!["total_on_device_bytes"]);
         Assert.Contains("math kernel", (string?)json[0]!["sdpa_math_kernel"]);
         Assert.Null(json[1]!["sdpa_math_kernel"]);
+    }
+
+    [Fact]
+    public void A_long_prompt_on_a_t4_prefills_with_sdpas_math_kernel()
+    {
+        // Llama-3.2-1B in fp16 (the T4's native type), 8,192 prompt tokens: generate skips the causal mask, so SDPA gets
+        // enable_gqa, which no fused kernel below 8.0 takes; each layer materialises 32 × 8,192² fp16 scores and their softmax.
+        var arch = ModelCatalog.Get("meta-llama/Llama-3.2-1B");
+        var job = new Job { Task = JobTask.Infer, Precision = Precision.Fp16, Seq = 8192 };
+        var t4 = GpuCatalog.Get("t4");
+        var plan = Plan("meta-llama/Llama-3.2-1B", job, "t4", "l4");
+        var (onT4, onL4) = (plan.Verdicts[0], plan.Verdicts[1]);
+        Assert.Contains("grouped KV heads (8 for 32)", onT4.SdpaMath);
+        Assert.DoesNotContain("backward", onT4.SdpaMath);
+        Assert.Null(onL4.SdpaMath);
+        var math = PlanHelpers.Ledger(arch, job with { PreAmpereGpu = true });
+        Assert.Equal(math.TotalBytes, onT4.TotalOnDeviceBytes);
+        // The fp16 weights and one layer's scores with their softmax are alive together; the fused plan holds neither score.
+        long weights = arch.ParameterCount * 2, scores = 2L * arch.NumHeads * 8192L * 8192 * 2;
+        Assert.True(onT4.TotalOnDeviceBytes >= weights + scores, $"{onT4.TotalOnDeviceBytes} < {weights + scores}");
+        Assert.True(plan.Ledger.TotalBytes < weights + scores / 2, $"{plan.Ledger.TotalBytes}");
+        // The replayed prefill and the formula agree on the math kernel's transient (within the allocator's rounding).
+        var formula = LedgerBuilder.Build(ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, job)), job with { PreAmpereGpu = true }, DeviceKind.Gpu,
+            explain: false, replay: false);
+        Assert.InRange((double)math.Replay!.LargestAllocatedBytes / formula.PeakBytes, 0.97, 1.03);
+        // Fewer such prompts fit a T4 at once than a card of the same memory with fused kernels.
+        var profile = ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, job));
+        int onT4Batch = FitSearch.Largest(profile, job, t4, DeviceKind.Gpu, "batch");
+        int fusedBatch = FitSearch.Largest(profile, job, Device.Custom(t4.CapacityBytes), DeviceKind.Gpu, "batch");
+        Assert.True(onT4Batch < fusedBatch, $"T4 {onT4Batch}, fused {fusedBatch}");
+        // A static cache passes a mask, so transformers repeats K/V and fp16 takes the memory-efficient kernel.
+        Assert.Null(DeviceSupport.SdpaMath(arch, job with { KvCache = KvCacheKind.Static }, t4));
+        Assert.Contains("bf16 inputs", DeviceSupport.SdpaMath(arch, job with { KvCache = KvCacheKind.Static, Precision = Precision.Bf16 }, t4));
     }
 }
