@@ -76,6 +76,7 @@ internal static class PlanTable
         }
         if (plan.AttentionFallback is { } fallback) console.MarkupLine($"[yellow]Note:[/] {Show.Markup(fallback)}.");
         if (plan.DefaultLoadNote is { } load) console.MarkupLine($"[yellow]Note:[/] {Show.Markup(load.Render(CliFlags.Of))}.");
+        if (plan.KvDtypeNote is { } kvNote) console.MarkupLine($"[yellow]Note:[/] {Show.Markup(kvNote.Render(CliFlags.Of))}.");
         if (plan.KbitPrepTotalBytes is { } kbit)
             console.MarkupLine($"[yellow]Note:[/] QLoRA through TRL's SFTTrainer or PEFT's recipe runs prepare_model_for_kbit_training (fp32 embeddings, head " +
                 $"and activations): with [bold]--kbit-prep[/] this job's total is {ByteSize.Format(kbit)} ({ByteSize.Format(kbit - l.TotalBytes)} more).");

@@ -47,8 +47,8 @@ internal static class FixFinder
         }
         else
         {
-            // Quantized weights and caches need a GPU's kernels (Planner.DeviceKindOf refuses them on the CPU device).
-            if (kind == DeviceKind.Gpu && job.ResolvedKvDtype.Bits() > 8) singles.Add((Change(JobParameters.KvDtype, "fp8"), job with { KvDtype = DType.Fp8 }));
+            // Quantized weights need a GPU's kernels (Planner.DeviceKindOf refuses them on the CPU device). An fp8 KV cache is
+            // no fix: transformers has none (KvDtypeNote).
             if (kind == DeviceKind.Gpu && job.ResolvedWeightsDtype.Bits() > 8) singles.Add((Change(JobParameters.WeightsDtype, "int8"), job with { WeightsDtype = DType.Int8 }));
             if (kind == DeviceKind.Gpu && job.ResolvedWeightsDtype.Bits() > 4.5) singles.Add((Change(JobParameters.WeightsDtype, "nf4"), job with { WeightsDtype = DType.Nf4 }));
         }

@@ -77,6 +77,10 @@ public sealed record Plan(
     /// load it by default (<c>dtype="auto"</c>), which this plan does not assume; null otherwise.</summary>
     public InputText? DefaultLoadNote { get; init; }
 
+    /// <summary>For an inference plan whose KV cache is not in the compute dtype: what that cache is and what transformers
+    /// would hold instead (<see cref="KvDtypeNote"/>); null otherwise.</summary>
+    public InputText? KvDtypeNote { get; init; }
+
     /// <summary>With <see cref="DefaultLoadNote"/> for a float32 config: the total of the same job loaded as transformers
     /// loads it by default (fp32 weights, compute and KV cache).</summary>
     public long? DefaultLoadTotalBytes { get; init; }

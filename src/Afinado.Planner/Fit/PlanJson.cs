@@ -136,6 +136,7 @@ public static class PlanJson
         if (plan.KbitPrepTotalBytes is { } kbit) w.WriteNumber("kbit_prep_total_bytes", kbit);
         if (plan.AttentionFallback is { } fallback) w.WriteString("attention_note", fallback);
         if (plan.DefaultLoadNote is { } load) w.WriteString("default_load_note", load.Render(parameterName));
+        if (plan.KvDtypeNote is { } kvNote) w.WriteString("kv_dtype_note", kvNote.Render(parameterName));
         if (plan.DefaultLoadTotalBytes is { } loadTotal) w.WriteNumber("default_load_total_bytes", loadTotal);
 
         w.WriteStartArray("fixes");

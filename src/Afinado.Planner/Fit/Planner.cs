@@ -125,6 +125,7 @@ public static class Planner
         return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search)
         {
             Curve = memoryCurve, KbitPrepTotalBytes = kbit, DefaultLoadNote = loadNote, DefaultLoadTotalBytes = loadTotal,
+            KvDtypeNote = Fit.KvDtypeNote.For(job, kind),
             AttentionFallback = asked != job.Attention
                 ? $"transformers has no {asked.ToString().ToLowerInvariant()} path for {arch.ModelType}'s attention sinks (_supports_sdpa = False): planned with {job.Attention.ToString().ToLowerInvariant()} attention, as transformers falls back to it"
                 : null,

@@ -191,8 +191,36 @@ public class FitTests
         var p = Plan(arch, job, GpuCatalog.Get("h100"));
         var nf4 = LedgerBuilder.Build(ModelProfile.Create(Planner.Fit.Planner.SelectionFor(arch, job)), p.Job with { WeightsDtype = DType.Nf4 }, DeviceKind.Gpu, explain: false);
         Assert.True(nf4.TotalBytes > p.Ledger.TotalBytes, "the premise: NF4 raises this checkpoint's total");
-        Assert.NotEmpty(p.Fixes);
+        // int8 weights lower nothing either (FP8 is already one byte), and an fp8 KV cache is no fix (transformers has
+        // none): the list may be empty, and whatever it holds lowers the total.
         Assert.All(p.Fixes, f => Assert.True(f.Fits || f.TotalBytes < p.Ledger.TotalBytes, f.Change.ToString()));
         Assert.DoesNotContain(p.Fixes, f => f.Change.Settings.Contains(new Setting(JobParameters.WeightsDtype, "nf4")));
+    }
+
+    [Fact]
+    public void A_kv_cache_transformers_cannot_hold_is_labelled_and_never_offered_as_a_fix()
+    {
+        // 8 prompts of 4,096 tokens growing to 32,768 overflow an L4: the fixes are weight formats; transformers keeps its
+        // KV cache in the compute dtype (no fp8 cache), so --kv-dtype fp8 is not among them.
+        var job = new Job { Task = JobTask.Infer, Seq = 4096, Context = 32768, Batch = 8 };
+        var l4 = GpuCatalog.Get("l4");
+        var p = Plan(Llama31_8B, job, l4);
+        Assert.False(p.Verdicts[0].Fits);
+        Assert.NotEmpty(p.Fixes);
+        Assert.DoesNotContain(p.Fixes, f => f.Change.Settings.Any(s => s.Parameter == JobParameters.KvDtype));
+        Assert.Null(p.KvDtypeNote);
+
+        // Asked for, an fp8 cache is planned at one byte per element and the plan says what that cache is.
+        var fp8 = Plan(Llama31_8B, job with { KvDtype = DType.Fp8 }, l4);
+        Assert.Equal(p.Ledger.Line(LineKind.KvCacheFullContext).Bytes / 2, fp8.Ledger.Line(LineKind.KvCacheFullContext).Bytes);
+        string note = fp8.KvDtypeNote!.Render(x => "--" + x.Name.Replace('_', '-'));
+        Assert.Contains("--kv-dtype fp8", note);
+        Assert.Contains("compute dtype (bf16)", note);
+        Assert.Contains("QuantizedCache", note);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(PlanJson.Serialize(fp8))!;
+        Assert.Contains("serving engine", (string?)json["kv_dtype_note"]);
+        // The compute dtype named explicitly, training, and the CPU get no note.
+        Assert.Null(Plan(Llama31_8B, job with { KvDtype = DType.Bf16 }, l4).KvDtypeNote);
+        Assert.Null(KvDtypeNote.For(job with { KvDtype = DType.Fp8 }, DeviceKind.Cpu));
     }
 }
