@@ -43,8 +43,9 @@ public class PlanCommandTests
         Assert.Contains("--fewest-gpus", output);
         Assert.DoesNotContain("None of these fits", (await Run("plan", "--gpu", "rtx4090")).Out);
         // Layouts are planned for training: inference that fits no single GPU is not pointed to the GPU search.
+        // DeepSeek-V3's FP8 checkpoint: no change tried lowers its total (NF4 / int8 leave the fused experts 16-bit).
         var (_, inference, _) = await Run("plan", "--model", "deepseek-ai/DeepSeek-V3", "--task", "infer", "--gpu", "h100");
-        Assert.Contains("None of these fits one H100", inference);
+        Assert.Contains("No single change or combination makes the job fit one H100", inference);
         Assert.DoesNotContain("--fewest-gpus", inference);
     }
 

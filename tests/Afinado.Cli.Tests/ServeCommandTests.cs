@@ -199,6 +199,18 @@ public sealed class ServeCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_page_says_what_a_kv_cache_dtype_transformers_lacks_is()
+    {
+        string[] args = ["--task", "infer", "--seq", "1024", "--kv-dtype", "fp8", "--gpu", "l4"];
+        using var plan = JsonDocument.Parse(await Cli(args));
+        string note = plan.RootElement.GetProperty("kv_dtype_note").GetString()!;
+        Assert.StartsWith("--kv-dtype fp8: the KV lines are sized at fp8", note);
+        string dom = await Chromium(_server.Address + "/" + Query(args)[("/api/plan".Length)..]);
+        // The DOM dump escapes only &, < and > in text: compare the note up to its first quote.
+        Assert.Contains("note: " + note[..note.IndexOfAny(['\'', '"'])], dom);
+    }
+
+    [Fact]
     public async Task The_page_says_what_a_card_holds_when_the_job_fits_only_after_cache_releases()
     {
         // Llama-3.1-8B full bf16 at 1,024 tokens replays above an H100's memory and fits once the allocator frees its cache.

@@ -91,6 +91,10 @@ internal static class PlanTable
                 console.MarkupLine($"  [red]None of these fits one {Show.Markup(plan.Verdicts[0].Device.Name)}[/]" +
                     (plan.Job.IsTraining && !plan.Verdicts[0].Device.IsCpu && !layoutsFollow ? ": --fewest-gpus searches how many of them run it sharded." : "."));
         }
+        else if (plan.Verdicts.Count > 0 && plan.Verdicts[0] is { Fits: false, Unsupported: null } first && first.Device.CapacityBytes > 0)
+            // Every change tried (FixFinder) leaves the total where it is or raises it: say so rather than print no advice.
+            console.MarkupLine($"[red]No single change or combination makes the job fit one {Show.Markup(first.Device.Name)}[/]" +
+                (plan.Job.IsTraining && !first.Device.IsCpu && !layoutsFollow ? ": --fewest-gpus searches how many of them run it sharded." : "."));
         if (plan.Search is { } s)
             console.MarkupLine($"Largest {s.Parameter} that fits {Show.Markup(plan.Verdicts[0].Device.Name)}: [bold]{s.Value}[/]" +
                 (s.Value == 0 ? s.Unlock is { } u ? $" — {s.Parameter} 1 fits with {Show.Markup(u.Render(CliFlags.Of))}" : " — no single change or combination makes 1 fit" : "") +
