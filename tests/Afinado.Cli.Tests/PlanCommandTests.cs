@@ -46,6 +46,7 @@ public class PlanCommandTests
         // DeepSeek-V3's FP8 checkpoint: no change tried lowers its total (NF4 / int8 leave the fused experts 16-bit).
         var (_, inference, _) = await Run("plan", "--model", "deepseek-ai/DeepSeek-V3", "--task", "infer", "--gpu", "h100");
         Assert.Contains("No single change or combination makes the job fit one H100", inference);
+        Assert.Contains("need at least 9 H100", inference);
         Assert.DoesNotContain("--fewest-gpus", inference);
     }
 

@@ -211,6 +211,17 @@ public sealed class ServeCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_page_gives_the_fewest_gpus_inference_that_fits_none_needs()
+    {
+        string[] args = ["--model", "deepseek-ai/DeepSeek-V3", "--task", "infer", "--gpu", "h100"];
+        using var plan = JsonDocument.Parse(await Cli(args));
+        int gpus = plan.RootElement.GetProperty("inference_gpus_lower_bound").GetProperty("gpus").GetInt32();
+        string dom = await Chromium(_server.Address + "/" + Query(args)[("/api/plan".Length)..]);
+        Assert.Contains($"need at least {gpus} GPUs like the first", dom);
+        Assert.Contains("no single change or combination makes the job fit", dom);
+    }
+
+    [Fact]
     public async Task The_page_says_what_a_card_holds_when_the_job_fits_only_after_cache_releases()
     {
         // Llama-3.1-8B full bf16 at 1,024 tokens replays above an H100's memory and fits once the allocator frees its cache.

@@ -95,6 +95,10 @@ internal static class PlanTable
             // Every change tried (FixFinder) leaves the total where it is or raises it: say so rather than print no advice.
             console.MarkupLine($"[red]No single change or combination makes the job fit one {Show.Markup(first.Device.Name)}[/]" +
                 (plan.Job.IsTraining && !first.Device.IsCpu && !layoutsFollow ? ": --fewest-gpus searches how many of them run it sharded." : "."));
+        if (plan.InferenceGpuFloor is { } floor)
+            console.MarkupLine($"Its weights and KV cache alone ({ByteSize.Format(floor.WeightsAndCacheBytes)}) need at least [bold]{floor.Gpus:N0}[/] " +
+                $"{Show.Markup(plan.Verdicts[0].Device.Name)} ({ByteSize.Format(floor.UsablePerGpuBytes)} each beside the CUDA context): a lower bound, " +
+                "since multi-GPU inference (device_map, tensor parallelism) is not planned.");
         if (plan.Search is { } s)
             console.MarkupLine($"Largest {s.Parameter} that fits {Show.Markup(plan.Verdicts[0].Device.Name)}: [bold]{s.Value}[/]" +
                 (s.Value == 0 ? s.Unlock is { } u ? $" — {s.Parameter} 1 fits with {Show.Markup(u.Render(CliFlags.Of))}" : " — no single change or combination makes 1 fit" : "") +

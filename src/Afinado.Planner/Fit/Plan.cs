@@ -77,6 +77,10 @@ public sealed record Plan(
     /// load it by default (<c>dtype="auto"</c>), which this plan does not assume; null otherwise.</summary>
     public InputText? DefaultLoadNote { get; init; }
 
+    /// <summary>For inference that fits no single GPU (the first device): the fewest GPUs of that kind its weights and KV cache
+    /// alone need (<see cref="Fit.InferenceGpuFloor"/>); null otherwise.</summary>
+    public InferenceGpuFloor? InferenceGpuFloor { get; init; }
+
     /// <summary>For an inference plan whose KV cache is not in the compute dtype: what that cache is and what transformers
     /// would hold instead (<see cref="KvDtypeNote"/>); null otherwise.</summary>
     public InputText? KvDtypeNote { get; init; }

@@ -137,6 +137,14 @@ public static class PlanJson
         if (plan.AttentionFallback is { } fallback) w.WriteString("attention_note", fallback);
         if (plan.DefaultLoadNote is { } load) w.WriteString("default_load_note", load.Render(parameterName));
         if (plan.KvDtypeNote is { } kvNote) w.WriteString("kv_dtype_note", kvNote.Render(parameterName));
+        if (plan.InferenceGpuFloor is { } floor)
+        {
+            w.WriteStartObject("inference_gpus_lower_bound");
+            w.WriteNumber("gpus", floor.Gpus);
+            w.WriteNumber("weights_and_kv_cache_bytes", floor.WeightsAndCacheBytes);
+            w.WriteNumber("usable_per_gpu_bytes", floor.UsablePerGpuBytes);
+            w.WriteEndObject();
+        }
         if (plan.DefaultLoadTotalBytes is { } loadTotal) w.WriteNumber("default_load_total_bytes", loadTotal);
 
         w.WriteStartArray("fixes");

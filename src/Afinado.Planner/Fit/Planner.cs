@@ -122,10 +122,14 @@ public static class Planner
         if (kbitHint && search is not null && maxParameter is not null)
             search = search with { ValueWithKbitPrep = FitSearch.Largest(profile, primary with { KbitPrep = true }, devices[0], kind, maxParameter) };
         var (loadNote, loadTotal) = DefaultLoad.For(arch, profile, job, kind);
+        // Counted as the first GPU holds the job (its own ledger where it dequantizes the weights).
+        var floor = devices.Count == 0 || verdicts[0].Fits || job.IsTraining ? null
+            : InferenceGpuFloor.For(ReferenceEquals(primary, job) ? ledger : LedgerBuilder.Build(profile, primary, kind, explain: false), job, devices[0], fits: false);
         return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search)
         {
             Curve = memoryCurve, KbitPrepTotalBytes = kbit, DefaultLoadNote = loadNote, DefaultLoadTotalBytes = loadTotal,
             KvDtypeNote = Fit.KvDtypeNote.For(job, kind),
+            InferenceGpuFloor = floor,
             AttentionFallback = asked != job.Attention
                 ? $"transformers has no {asked.ToString().ToLowerInvariant()} path for {arch.ModelType}'s attention sinks (_supports_sdpa = False): planned with {job.Attention.ToString().ToLowerInvariant()} attention, as transformers falls back to it"
                 : null,

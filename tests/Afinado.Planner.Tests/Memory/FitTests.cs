@@ -223,4 +223,32 @@ public class FitTests
         Assert.Null(Plan(Llama31_8B, job with { KvDtype = DType.Bf16 }, l4).KvDtypeNote);
         Assert.Null(KvDtypeNote.For(job with { KvDtype = DType.Fp8 }, DeviceKind.Cpu));
     }
+
+    [Fact]
+    public void Inference_that_fits_no_gpu_gets_the_fewest_gpus_its_weights_and_cache_need()
+    {
+        // DeepSeek-V3's FP8 checkpoint at 8,192 tokens on an H100: every split holds all weights and every layer's cache.
+        var arch = Catalog.ModelCatalog.Get("deepseek-ai/DeepSeek-V3");
+        var h100 = GpuCatalog.Get("h100");
+        var p = Plan(arch, new Job { Task = JobTask.Infer, Seq = 8192 }, h100);
+        var floor = p.InferenceGpuFloor!;
+        double weights = p.Ledger.Tensors.Where(e => e.Category == Category.Weights).Sum(e => e.Bytes);
+        double cache = p.Ledger.Line(LineKind.KvCacheFullContext).Bytes;
+        long usable = h100.CapacityBytes - p.Ledger.OutsideAllocatorBytes;
+        Assert.Equal((long)Math.Ceiling(weights + cache), floor.WeightsAndCacheBytes);
+        Assert.Equal(usable, floor.UsablePerGpuBytes);
+        Assert.Equal((int)Math.Ceiling((weights + cache) / usable), floor.Gpus);
+        Assert.InRange(floor.Gpus, 8, 10);   // ~636 GiB over ~78 GiB
+        var json = System.Text.Json.Nodes.JsonNode.Parse(PlanJson.Serialize(p))!;
+        Assert.Equal(floor.Gpus, (int)json["inference_gpus_lower_bound"]!["gpus"]!);
+
+        // On a V100 gpt-oss-20b's MXFP4 experts load as bf16: the bound counts that load (~39 GiB over three 16 GB cards).
+        var v100 = Plan(Catalog.ModelCatalog.Get("openai/gpt-oss-20b"), new Job { Task = JobTask.Infer, Seq = 1024 }, GpuCatalog.Get("v100-16gb"));
+        Assert.True(v100.InferenceGpuFloor!.WeightsAndCacheBytes > 2 * v100.Ledger.Tensors.Where(e => e.Category == Category.Weights).Sum(e => e.Bytes));
+        Assert.Equal(3, v100.InferenceGpuFloor.Gpus);
+        // A job that fits, training (planned over GPUs by its own layouts) and a bound of one GPU get none.
+        Assert.Null(Plan(Llama31_8B, new Job { Task = JobTask.Infer }, h100).InferenceGpuFloor);
+        Assert.Null(Plan(arch, new Job(), h100).InferenceGpuFloor);
+        Assert.Null(Plan(Catalog.ModelCatalog.Get("openai/gpt-oss-20b"), new Job { Task = JobTask.Infer, Seq = 1024 }, GpuCatalog.Get("t4")).InferenceGpuFloor);
+    }
 }
