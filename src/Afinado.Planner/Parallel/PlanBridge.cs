@@ -17,7 +17,7 @@ public static class PlanBridge
     {
         var job = plan.Job;
         if (!job.IsTraining)
-            throw new InputError(JobParameters.Task, "multi-GPU layouts are planned for training", $"Use {JobParameters.Task} train with {LayoutParameters.Gpus}/{LayoutParameters.Zero}/{LayoutParameters.Fsdp}, or plan inference on one GPU.");
+            throw new InputError(JobParameters.Task, "multi-GPU layouts are planned for training", $"Use {JobParameters.Task} train with {LayoutParameters.Gpus}/{LayoutParameters.Zero}/{LayoutParameters.Fsdp}, or plan inference on one GPU: when it does not fit, the plan says how many GPUs of that kind its weights and KV cache need at least.");
         var arch = plan.Architecture;
         var sel = plan.Selection;
         var ledger = plan.Ledger;
