@@ -229,6 +229,7 @@ def full_grid() -> list[Case]:
     ]
     cases += reserved_cases()
     cases += in_backward_cases()
+    cases += math_kernel_cases()
     cases += family_cases()
     for c in cases:
         if c.decode_steps < 1 or (c.decode_steps != 2 and c.phase != "decode"):
@@ -277,6 +278,14 @@ def in_backward_cases() -> list[Case]:
         train(L8B, "bf16", 1, 2048, layers=4, optimizer_in_backward=True),
         train(TINY, "fp32", 2, 1024, optimizer_in_backward=True),
     ]
+
+
+def math_kernel_cases() -> list[Case]:
+    """13. SDPA's math kernel in inference (issue 14), before the family rows, which stay last. generate skips the causal
+    mask, so transformers calls SDPA with enable_gqa; with fp32 inputs no fused kernel takes grouped KV heads, so the
+    prefill materialises b·heads·s² scores and their softmax in every layer, and a decode step repeats K/V over the whole
+    context. The planner replays both that way (it had for training only); these rows check it on a GPU."""
+    return [replace(prefill(L1B, 1, 4096), precision="fp32"), replace(decode(L1B, 1, 4096), precision="fp32")]
 
 
 def family_cases() -> list[Case]:
