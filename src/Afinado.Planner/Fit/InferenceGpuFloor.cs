@@ -11,9 +11,10 @@ namespace Afinado.Planner.Fit;
 /// </summary>
 public sealed record InferenceGpuFloor(int Gpus, long WeightsAndCacheBytes, long UsablePerGpuBytes)
 {
-    public static InferenceGpuFloor? For(MemoryLedger ledger, Job job, Device device, bool fits)
+    /// <summary>The bound for a job that does not fit <paramref name="device"/> (the caller's verdict), from its ledger there.</summary>
+    public static InferenceGpuFloor? For(MemoryLedger ledger, Job job, Device device)
     {
-        if (job.IsTraining || fits || device.Kind != DeviceKind.Gpu || device.CapacityBytes <= 0) return null;
+        if (job.IsTraining || device.Kind != DeviceKind.Gpu || device.CapacityBytes <= 0) return null;
         long usable = device.CapacityBytes - ledger.OutsideAllocatorBytes;
         if (usable <= 0) return null;
         double weights = ledger.Tensors.Where(e => e.Category == Category.Weights).Sum(e => e.Bytes);

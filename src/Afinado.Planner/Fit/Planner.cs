@@ -122,9 +122,10 @@ public static class Planner
         if (kbitHint && search is not null && maxParameter is not null)
             search = search with { ValueWithKbitPrep = FitSearch.Largest(profile, primary with { KbitPrep = true }, devices[0], kind, maxParameter) };
         var (loadNote, loadTotal) = DefaultLoad.For(arch, profile, job, kind);
-        // Counted as the first GPU holds the job (its own ledger where it dequantizes the weights).
-        var floor = devices.Count == 0 || verdicts[0].Fits || job.IsTraining ? null
-            : InferenceGpuFloor.For(ReferenceEquals(primary, job) ? ledger : LedgerBuilder.Build(profile, primary, kind, explain: false), job, devices[0], fits: false);
+        // Counted as the first GPU holds the job: where it dequantizes the weights, that job's formulas (the bound reads weights,
+        // KV cache and the runtime outside the allocator, none of which the replay changes).
+        var floor = devices.Count == 0 || verdicts[0].Fits ? null
+            : InferenceGpuFloor.For(ReferenceEquals(primary, job) ? ledger : LedgerBuilder.Build(profile, primary, kind, explain: false, replay: false), job, devices[0]);
         return new Plan(arch, job, profile.Selection, kind, ledger, verdicts, fixes, search)
         {
             Curve = memoryCurve, KbitPrepTotalBytes = kbit, DefaultLoadNote = loadNote, DefaultLoadTotalBytes = loadTotal,
