@@ -41,7 +41,8 @@ public static class GpuMemory
         {
             long usable = (long)(onBoard * UsableRatio);
             string why = string.Create(ci, $"\"{text.Trim()}\" read as a card sold as {bytes / 1e9:0.##} GB: {onBoard / ByteSize.GiB:0.##} GiB on board, " +
-                $"{usable / ByteSize.GiB:F2} GiB usable (× {UsableRatio:F4}, the catalog's median usable/on-board ratio); give GiB for an exact usable size");
+                $"{usable / ByteSize.GiB:F2} GiB usable (× {UsableRatio:F4}, the catalog's median usable/on-board ratio); give GiB for an exact usable size") +
+                EccNote(ci);
             return Device.Custom(usable, (long)onBoard, why);
         }
         string exact = unit.EndsWith("IB", StringComparison.Ordinal)
@@ -50,13 +51,29 @@ public static class GpuMemory
         return Device.Custom(bytes, bytes, exact);
     }
 
+    /// <summary>Below this usable/on-board share a catalog card runs with ECC on (the data-centre GDDR cards: T4, L4, A10G,
+    /// L40, L40S, RTX 6000 Ada report 91–93 %, the others 96–99 %).</summary>
+    private const double EccShare = 0.95;
+
+    /// <summary>Catalog cards whose usable figure is a report (not derived or assumed), with their usable ÷ on-board share
+    /// (on board = the marketed GB read as GiB).</summary>
+    private static IEnumerable<(Device Card, double Share)> ReportedShares() => GpuCatalog.All
+        .Where(g => !g.Source.Contains("assumed", StringComparison.Ordinal) && !g.Source.StartsWith("derived", StringComparison.Ordinal))
+        .Select(g => (g, g.CapacityBytes / (g.NominalBytes / 1e9 * ByteSize.GiB)));
+
     private static double ComputeRatio()
     {
-        // Cards whose usable figure is a report (not derived or assumed); on board = marketed GB read as GiB.
-        var ratios = GpuCatalog.All
-            .Where(g => !g.Source.Contains("assumed", StringComparison.Ordinal) && !g.Source.StartsWith("derived", StringComparison.Ordinal))
-            .Select(g => g.CapacityBytes / (g.NominalBytes / 1e9 * ByteSize.GiB))
-            .Order().ToList();
+        var ratios = ReportedShares().Select(r => r.Share).Order().ToList();
         return ratios.Count % 2 == 1 ? ratios[ratios.Count / 2] : (ratios[ratios.Count / 2 - 1] + ratios[ratios.Count / 2]) / 2;
+    }
+
+    /// <summary>The median share is wrong by several GiB for a card with ECC on (an L40S sold as 48 GB reports 44.42 GiB,
+    /// 2.6 GiB below 48GB read with the median): the interpretation names those cards, whose ids give their own figure.</summary>
+    private static string EccNote(CultureInfo ci)
+    {
+        var ecc = ReportedShares().Where(r => r.Share < EccShare).ToList();
+        if (ecc.Count == 0) return "";
+        return string.Create(ci, $"; cards with ECC on report less ({string.Join(", ", ecc.Select(r => r.Card.Id))}: " +
+            $"{ecc.Min(r => r.Share):P1}–{ecc.Max(r => r.Share):P1} of their memory): name such a card by its id, not its memory, for its own figure");
     }
 }

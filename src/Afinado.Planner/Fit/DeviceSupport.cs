@@ -43,17 +43,22 @@ public static class DeviceSupport
     /// <summary>
     /// Why the job cannot run on the device at all, or null. flash_attention_2 is built for Ampere and later (flash-attn
     /// README: "Ampere, Ada, or Hopper GPUs"; transformers' attn_implementation="flash_attention_2" needs the package);
-    /// the only flash kernel with attention sinks (gpt_oss) is kernels-community/vllm-flash-attn3, FlashAttention-3, built for Hopper.
+    /// the only flash kernel with attention sinks (gpt_oss) is kernels-community/vllm-flash-attn3, FlashAttention-3, built for
+    /// Hopper alone (flash-attention README: "Requirements: H100 / H800 GPU"), so neither earlier GPUs nor Blackwell's 10.x
+    /// and 12.x run it.
     /// </summary>
     public static InputText? Unsupported(Architecture.ModelArchitecture arch, Job job, Device device)
     {
         if (CapabilityOf(device) is not { } has || job.Attention != AttentionKernel.Flash) return null;
-        var (needs, kernel) = arch.SupportsSdpa ? (Ampere, "flash_attention_2 (flash-attn 2: Ampere, Ada or Hopper)")
-            : (Hopper, "the sinks' flash kernel, kernels-community/vllm-flash-attn3 (FlashAttention-3: Hopper)");
-        if (!has.IsBelow(needs)) return null;
-        // Two returns, not a conditional: a conditional of interpolated strings is a string, and the flag would lose its type.
-        if (arch.SupportsSdpa) return $"{kernel} needs compute capability {needs} and this GPU has {has}; use {JobParameters.Attention} sdpa";
-        return $"{kernel} needs compute capability {needs} and this GPU has {has}; use {JobParameters.Attention} eager";
+        // Separate returns, not conditionals: a conditional of interpolated strings is a string, and the flag would lose its type.
+        if (arch.SupportsSdpa)
+        {
+            if (!has.IsBelow(Ampere)) return null;
+            return $"flash_attention_2 (flash-attn 2: Ampere, Ada or Hopper) needs compute capability {Ampere} and this GPU has {has}; use {JobParameters.Attention} sdpa";
+        }
+        // FlashAttention-3 requires "H100 / H800 GPU" (Hopper's wgmma and TMA): Blackwell's 10.x and 12.x do not run it either.
+        if (has.Major == Hopper.Major) return null;
+        return $"the sinks' flash kernel, kernels-community/vllm-flash-attn3 (FlashAttention-3), runs on Hopper (compute capability {Hopper}) only and this GPU has {has}; use {JobParameters.Attention} eager";
     }
 
     /// <summary>

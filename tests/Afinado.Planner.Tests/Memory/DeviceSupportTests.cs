@@ -103,6 +103,20 @@ public class DeviceSupportTests
     }
 
     [Fact]
+    public void FlashAttention_3_is_Hopper_only_while_flash_attention_2_runs_on_Blackwell_cards()
+    {
+        // FlashAttention-3 requires "H100 / H800 GPU": a Blackwell card (12.0) is above 9.0 and still cannot run it.
+        var sinks = Plan("openai/gpt-oss-20b", GptOssInfer with { Attention = AttentionKernel.Flash }, "rtx5090", "rtx-pro-6000", "h200");
+        Assert.Contains("12.0", sinks.Verdicts[0].Unsupported!.ToString());
+        Assert.Contains("attention eager", sinks.Verdicts[0].Unsupported!.ToString());
+        Assert.NotNull(sinks.Verdicts[1].Unsupported);
+        Assert.Null(sinks.Verdicts[2].Unsupported);
+        var llama = Plan("meta-llama/Llama-3.2-1B", new Job { Attention = AttentionKernel.Flash, Seq = 512 }, "rtx5090");
+        Assert.Null(llama.Verdicts[0].Unsupported);
+        Assert.True(llama.Verdicts[0].Fits);
+    }
+
+    [Fact]
     public void Json_names_the_capability_the_dequantized_load_and_what_cannot_run()
     {
         var plan = Plan("openai/gpt-oss-20b", GptOssInfer, "v100-32gb", "h100");

@@ -17,6 +17,30 @@ public class GpuMemoryTests
     }
 
     [Fact]
+    public void A_size_in_GB_names_the_cards_with_ECC_on_whose_share_is_lower()
+    {
+        // An L40S sold as 48 GB reports 44.42 GiB: "48GB" read with the median share is 2.6 GiB more than it holds.
+        var d = GpuMemory.Parse("48GB");
+        var l40s = GpuCatalog.Get("l40s");
+        Assert.True(d.CapacityBytes - l40s.CapacityBytes > 2 * ByteSize.GiB);
+        Assert.Contains("ECC on", d.Interpretation);
+        Assert.Contains("l40s", d.Interpretation);
+        Assert.Contains("t4", d.Interpretation);
+        Assert.DoesNotContain("rtx-a6000", d.Interpretation);
+        Assert.DoesNotContain("ECC", GpuMemory.Parse("44.42GiB").Interpretation);
+    }
+
+    [Theory]
+    [InlineData("3060", "rtx3060")]
+    [InlineData("RTX 5060 Ti", "rtx5060ti-16gb")]
+    [InlineData("a6000", "rtx-a6000")]
+    [InlineData("rtx6000_ada", "rtx6000-ada")]
+    [InlineData("RTX-PRO-6000", "rtx-pro-6000")]
+    [InlineData("H100-SXM", "h100")]
+    public void Cards_are_found_by_the_names_people_write(string written, string id) =>
+        Assert.Equal(id, GpuCatalog.Get(written.Replace(" ", "")).Id);
+
+    [Fact]
     public void A_size_in_GiB_is_exact_usable_memory()
     {
         var d = GpuMemory.Parse("44.7GiB");
