@@ -69,8 +69,10 @@ public class Gemma3MultimodalTests
         Assert.DoesNotContain(a.Tensors, t => t.Name.Contains(".head.", StringComparison.Ordinal));
         Assert.Equal(3 + 27 * 16 + 2 + 2, a.Tensors.Count(t => t.Role == TensorRole.Vision));
         Assert.All(a.Tensors.Where(t => t.Role == TensorRole.Vision), t => Assert.Null(t.Layer));
-        // LoRA targets and the activation ledger see only the text decoder.
+        // The activation ledger sees only the text decoder; the tower's nn.Linear weights are marked for LoRA.
         Assert.All(a.Linears, l => Assert.StartsWith("model.language_model.layers.", l.Module));
+        Assert.Equal(27 * 6, a.Tensors.Count(t => t.VisionLinear));
+        Assert.False(Tensor(a, "model.multi_modal_projector.mm_input_projection_weight").VisionLinear); // an nn.Parameter
     }
 
     [Theory]
@@ -82,11 +84,63 @@ public class Gemma3MultimodalTests
         var a = ModelCatalog.Get("google/gemma-3-4b-it");
         var selection = Planner.Fit.Planner.SelectionFor(a, new Job { Method = method, Seq = 256 });
         Assert.DoesNotContain(selection.TrainableBaseTensors, t => t.Role == TensorRole.Vision);
-        Assert.DoesNotContain(selection.AdaptedLinears, t => t.Role == TensorRole.Vision);
         Assert.Equal(a.Tensors.Count(t => t.Role == TensorRole.Vision), selection.FrozenBaseTensors.Count(t => t.Role == TensorRole.Vision));
         if (method == TrainingMethod.Full)
             Assert.Equal(a.ParameterCount - a.Tensors.Where(t => t.Role == TensorRole.Vision).Sum(t => t.Elements), selection.TrainableBaseParameters);
+        else
+            // all-linear reaches the tower's linears (below), whose adapters get no gradient in a text step.
+            Assert.Equal(selection.TrainableParameters - selection.VisionAdapterParameters, selection.SteppedParameters);
     }
+
+    [Fact]
+    public void All_linear_adapts_the_vision_towers_linears_as_peft_does()
+    {
+        // PEFT's all-linear takes every nn.Linear but the output head (tuners_utils._maybe_include_all_linear_layers), the
+        // SigLIP tower's q/k/v/out_proj and fc1/fc2 included. A MedGemma-1.5-4B run (the Gemma 3 4B architecture) logged
+        // "trainable params: 38,497,792 || all params: 4,338,577,264 || trainable%: 0.8873" with r = 16 on all-linear
+        // (public "Health LLM Finetuning Demo" log on LUMI, June 2026); the text decoder's 238 linears alone give 29,802,496.
+        var a = ModelCatalog.Get("google/gemma-3-4b-it");
+        var sel = Planner.Fit.Planner.SelectionFor(a, new Job());
+        Assert.Equal("trainable params: 38,497,792 || all params: 4,338,577,264 || trainable%: 0.8873", sel.PeftSummary);
+        Assert.Equal(238 + 27 * 6, sel.AdaptedLinears.Count);
+        // Per SigLIP layer: four 1152 × 1152 projections and fc1/fc2 (1152 ↔ 4304), r·(in + out) each.
+        Assert.Equal(27 * 16L * (4 * 2304 + 2 * 5456), sel.VisionAdapterParameters);
+        Assert.Equal(29_802_496, sel.SteppedParameters);
+        var fc1 = sel.Adapters.Where(x => x.Module == "model.vision_tower.vision_model.encoder.layers.0.mlp.fc1").ToList();
+        Assert.Equal([[16L, 1152], [4304L, 16]], fc1.Select(x => x.Shape));
+
+        // A named target matches by suffix, the tower's modules too: q_proj adapts the tower's 27 q_proj with the decoder's 34.
+        var q = TrainableSelection.Create(a, TrainingMethod.Lora, lora: new LoraConfig { Targets = ["q_proj"] });
+        Assert.Equal(34 + 27, q.AdaptedLinears.Count);
+        // fc1 exists only in the tower; the error for a missing target lists the tower's modules.
+        Assert.Equal(27, TrainableSelection.Create(a, TrainingMethod.Lora, lora: new LoraConfig { Targets = ["fc1"] }).AdaptedLinears.Count);
+        Assert.Contains("out_proj", Assert.Throws<InputError>(() => TrainableSelection.Create(a, TrainingMethod.Lora, lora: new LoraConfig { Targets = ["nope"] })).Fix);
+    }
+
+    [Fact]
+    public void The_towers_adapters_are_held_but_get_no_gradient_or_optimizer_state_in_a_text_step()
+    {
+        var a = ModelCatalog.Get("google/gemma-3-4b-it");
+        var plan = Planner.Fit.Planner.Create(a, new Job { Seq = 512 }, [], suggestFixes: false);
+        var ledger = plan.Ledger;
+        var sel = plan.Selection;
+        Assert.Equal(sel.AdapterParameters * 4, Line(ledger, LineKind.LoraAdapters));
+        Assert.Equal(sel.SteppedParameters * 4, Line(ledger, LineKind.Gradients));
+        Assert.Equal(2 * sel.SteppedParameters * 4, Line(ledger, LineKind.OptimizerState));
+        Assert.Contains("vision tower", ledger.Tensors.Single(e => e.Kind == LineKind.Gradients).Formula);
+        var model = JsonNode.Parse(Planner.Fit.PlanJson.Serialize(plan))!["model"]!;
+        Assert.Equal(sel.VisionAdapterParameters, (long)model["vision_adapter_parameters"]!);
+        Assert.Equal(sel.TrainableParameters, (long)model["trainable_parameters"]!);
+        // The replay holds them too (one small-pool block per factor), and its allocated peak stays the ledger's.
+        var replay = ledger.Replay!;
+        Assert.InRange(replay.PeakAllocatedBytes / (double)ledger.PeakBytes, 0.97, 1.03);
+
+        // ES perturbs and steps every parameter that requires grad: there the tower's adapters get AdamW state.
+        var es = Planner.Fit.Planner.Create(a, new Job { Seq = 512, Rule = LearningRule.Es }, [], suggestFixes: false).Ledger;
+        Assert.Equal(2 * sel.TrainableParameters * 4, Line(es, LineKind.OptimizerState));
+    }
+
+    private static long Line(MemoryLedger ledger, LineKind kind) => (long)ledger.Tensors.Single(e => e.Kind == kind).Bytes;
 
     [Fact]
     public void Vision_use_head_absent_builds_the_attention_pooling_head()

@@ -177,6 +177,15 @@ internal sealed partial class DecoderTrace
         _head = _a.TiedEmbeddings ? _embed : Add(_a.VocabSize * h, training && profile.HeadTrainable);
         // A vision tower's parameters (Gemma 3) sit in memory, frozen, though a text step runs nothing through them.
         if (profile.VisionFrozen > 0) Add(profile.VisionFrozen, false);
+        // So do the LoRA adapters all-linear puts on its linears, one tensor per factor (small-pool blocks each): they
+        // require grad but get none, so no optimizer step reaches them (ES perturbs and steps them with the rest).
+        if (training && profile.Selection.VisionAdapterParameters > 0)
+            foreach (var adapter in profile.Selection.Adapters.Where(a => a.Base.VisionLinear))
+            {
+                var v = Add(adapter.Elements, true, _ad);
+                _adapters.Add(v);
+                _visionAdapters.Add(v);
+            }
     }
 
     /// <summary>A parameter: trainable ones are stored in the parameter dtype; frozen ones in the weights dtype (quantized
@@ -338,17 +347,20 @@ internal sealed partial class DecoderTrace
     }
 
     /// <summary>The model built on the device (<c>from_config</c> under a device context, or loaded weights): every
-    /// parameter allocated in order; PEFT adds its adapters after the base.</summary>
+    /// parameter allocated in order; PEFT adds its adapters after the base, walking named_modules(), where a multimodal
+    /// model's vision tower comes before its text model.</summary>
     private void Build()
     {
         foreach (var p in _params.Where(p => !_adapters.Contains(p))) _t.New(p.StorageBytes);
         // A tied head is built as its own nn.Linear (LlamaForCausalLM.__init__) and replaced by the embedding's weight
         // in post_init's tie_weights: its block is freed and stays cached.
         if (_a.TiedEmbeddings) _t.Drop(_t.New(_embed.StorageBytes));
-        foreach (var p in _params.Where(_adapters.Contains)) _t.New(p.StorageBytes);
+        foreach (var p in _visionAdapters) _t.New(p.StorageBytes);
+        foreach (var p in _params.Where(p => _adapters.Contains(p) && !_visionAdapters.Contains(p))) _t.New(p.StorageBytes);
     }
 
     private readonly HashSet<Param> _adapters = [];
+    private readonly List<Param> _visionAdapters = [];
 
     // ---------------------------------------------------------------------------------------------------------------
     // Forward

@@ -43,7 +43,7 @@ internal static class Llama4Family
         Llama4VisionTower.Add(t, visionConfig, "vision_model.");
         long visionOut = visionConfig.OptionalDim("vision_output_dim") ?? 7680;
         // Llama4MultiModalProjector: nn.Linear(vision_output_dim, text hidden_size, bias=False).
-        t.Vision("multi_modal_projector.linear_1.weight", text.HiddenSize, visionOut);
+        t.VisionLinear("multi_modal_projector.linear_1", text.HiddenSize, visionOut, bias: false);
         t.AddRange(text.Tensors);
         return text with { Tensors = t.Tensors };
     }

@@ -29,7 +29,8 @@ internal static class Llama4VisionTower
 
         t.Vision(prefix + "class_embedding", h);
         t.Vision(prefix + "positional_embedding_vlm", checked(perSide * perSide + 1), h);
-        t.Vision(prefix + "patch_embedding.linear.weight", h, checked(channels * patch * patch));
+        // Llama4UnfoldConvolution: an nn.Linear(channels·patch², hidden, bias=False) over the unfolded patches.
+        t.VisionLinear(prefix + "patch_embedding.linear", h, checked(channels * patch * patch), bias: false);
         t.VisionLayerNorm(prefix + "layernorm_pre", h);
         t.VisionLayerNorm(prefix + "layernorm_post", h);
         for (int i = 0; i < layers; i++)
@@ -41,7 +42,8 @@ internal static class Llama4VisionTower
             t.VisionLayerNorm(p + "input_layernorm", h);
             t.VisionLayerNorm(p + "post_attention_layernorm", h);
         }
-        t.Vision(prefix + "vision_adapter.mlp.fc1.weight", projectorIn, inter);
-        t.Vision(prefix + "vision_adapter.mlp.fc2.weight", projectorOut, projectorOut);
+        // Llama4VisionMLP2: two nn.Linear(bias=False).
+        t.VisionLinear(prefix + "vision_adapter.mlp.fc1", projectorIn, inter, bias: false);
+        t.VisionLinear(prefix + "vision_adapter.mlp.fc2", projectorOut, projectorOut, bias: false);
     }
 }

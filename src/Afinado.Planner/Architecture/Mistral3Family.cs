@@ -47,16 +47,18 @@ internal static class Mistral3Family
         {
             string p = $"{v}transformer.layers.{i}.";
             t.Vision(p + "attention_norm.weight", h);
-            t.Vision(p + "feed_forward.gate_proj.weight", inter, h);
-            t.Vision(p + "feed_forward.up_proj.weight", inter, h);
-            t.Vision(p + "feed_forward.down_proj.weight", h, inter);
-            foreach (var m in new[] { "q_proj", "k_proj", "v_proj" }) t.Vision($"{p}attention.{m}.weight", heads * headDim, h);
-            t.Vision(p + "attention.o_proj.weight", h, heads * headDim);
+            // PixtralMLP and PixtralAttention: nn.Linear(bias=False) throughout.
+            t.VisionLinear(p + "feed_forward.gate_proj", inter, h, bias: false);
+            t.VisionLinear(p + "feed_forward.up_proj", inter, h, bias: false);
+            t.VisionLinear(p + "feed_forward.down_proj", h, inter, bias: false);
+            foreach (var m in new[] { "q_proj", "k_proj", "v_proj" }) t.VisionLinear($"{p}attention.{m}", heads * headDim, h, bias: false);
+            t.VisionLinear(p + "attention.o_proj", h, heads * headDim, bias: false);
             t.Vision(p + "ffn_norm.weight", h);
         }
         const string j = "multi_modal_projector.";
         t.Vision(j + "norm.weight", h);
-        t.Vision(j + "patch_merger.merging_layer.weight", h, checked(h * merge * merge));
+        // Mistral3PatchMerger.merging_layer: nn.Linear(h·merge², h, bias=False).
+        t.VisionLinear(j + "patch_merger.merging_layer", h, checked(h * merge * merge), bias: false);
         Projection(t, j + "linear_1", text.HiddenSize, h * featureLayers, projectorBias);
         Projection(t, j + "linear_2", text.HiddenSize, text.HiddenSize, projectorBias);
         t.AddRange(text.Tensors.Select(x => x.Name.StartsWith("model.", StringComparison.Ordinal)
@@ -65,9 +67,6 @@ internal static class Mistral3Family
         return text with { ModelType = modelType, BaseModelPrefix = "language_model.model.", Tensors = t.Tensors };
     }
 
-    private static void Projection(TensorList t, string module, long outFeatures, long inFeatures, bool bias)
-    {
-        t.Vision(module + ".weight", outFeatures, inFeatures);
-        if (bias) t.Vision(module + ".bias", outFeatures);
-    }
+    private static void Projection(TensorList t, string module, long outFeatures, long inFeatures, bool bias) =>
+        t.VisionLinear(module, outFeatures, inFeatures, bias);
 }

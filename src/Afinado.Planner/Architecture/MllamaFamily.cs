@@ -144,7 +144,8 @@ internal static class MllamaFamily
         {
             bool gated = i >= local;
             string l = gated ? $"{p}global_transformer.layers.{i - local}." : $"{p}transformer.layers.{i}.";
-            foreach (var m in new[] { "q_proj", "k_proj", "v_proj", "o_proj" }) t.Vision($"{l}self_attn.{m}.weight", h, h);
+            // MllamaVisionAttention: nn.Linear(bias=False) for q, k, v and o.
+            foreach (var m in new[] { "q_proj", "k_proj", "v_proj", "o_proj" }) t.VisionLinear($"{l}self_attn.{m}", h, h, bias: false);
             t.VisionLinear(l + "mlp.fc1", inter, h);
             t.VisionLinear(l + "mlp.fc2", h, inter);
             t.VisionLayerNorm(l + "input_layernorm", h);

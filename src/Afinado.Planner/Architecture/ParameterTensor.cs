@@ -29,7 +29,8 @@ public enum TensorRole
     LmHead,
     /// <summary>
     /// A tensor of an image encoder or its projector into the text model (Gemma 3's SigLIP tower): its weights are held in
-    /// memory, but text finetuning runs no image through it, so it adds no activations and is not a LoRA target here.
+    /// memory, but text finetuning runs no image through it, so it adds no activations and gets no gradient. Its nn.Linear
+    /// weights (<see cref="ParameterTensor.VisionLinear"/>) still carry LoRA adapters when the targets reach them.
     /// </summary>
     Vision,
 }
@@ -58,6 +59,13 @@ public sealed record ParameterTensor(string Name, long[] Shape, TensorRole Role,
     /// bitsandbytes does not quantize it, MXFP4 checkpoints do.
     /// </summary>
     public int StackedExperts { get; init; }
+
+    /// <summary>
+    /// The weight of an image encoder's or projector's nn.Linear ([out, in]). PEFT's all-linear adapts every nn.Linear but
+    /// the output head (peft/tuners/tuners_utils.py <c>_maybe_include_all_linear_layers</c>), the vision tower's included, and
+    /// a named target reaches it too. It is not a <see cref="IsLinearWeight"/>: a text step runs nothing through it.
+    /// </summary>
+    public bool VisionLinear { get; init; }
 
     /// <summary>The tensor belongs to routed experts: one expert's (<see cref="Expert"/>) or a stack of them.</summary>
     public bool IsExpert => Expert is not null || StackedExperts > 0;

@@ -38,11 +38,12 @@ internal sealed class TensorList
     /// <summary>A vision-tower or projector tensor of any shape (a conv kernel is [out, in, k, k]).</summary>
     public void Vision(string name, params long[] shape) => _tensors.Add(new(name, shape, TensorRole.Vision));
 
-    /// <summary>A biased <c>nn.Linear</c> of an image encoder: weight [out, in] and bias [out], both vision tensors.</summary>
-    public void VisionLinear(string module, long outFeatures, long inFeatures)
+    /// <summary>An <c>nn.Linear</c> of an image encoder or projector: weight [out, in] (a LoRA target) and, when it has one,
+    /// bias [out], both vision tensors.</summary>
+    public void VisionLinear(string module, long outFeatures, long inFeatures, bool bias = true)
     {
-        Vision(module + ".weight", outFeatures, inFeatures);
-        Vision(module + ".bias", outFeatures);
+        _tensors.Add(new(module + ".weight", [outFeatures, inFeatures], TensorRole.Vision) { VisionLinear = true });
+        if (bias) Vision(module + ".bias", outFeatures);
     }
 
     /// <summary>An image encoder's <c>nn.LayerNorm</c>: weight and bias.</summary>

@@ -55,6 +55,8 @@ public static class PlanJson
         }
         w.WriteNumber("trainable_parameters", job.IsTraining ? sel.TrainableParameters : 0);
         w.WriteNumber("adapter_parameters", job.IsTraining ? sel.AdapterParameters : 0);
+        // Adapters on a vision tower's linears: trainable by PEFT's count, but a backprop text step gives them no gradient.
+        if (job.IsTraining && sel.VisionAdapterParameters > 0) w.WriteNumber("vision_adapter_parameters", sel.VisionAdapterParameters);
         if (job.IsTraining) w.WriteString("peft_summary", sel.PeftSummary);
         w.WriteEndObject();
 

@@ -198,6 +198,8 @@ public sealed class ModelProfile
             }
         }
         if (selection.Lora is { } loraConfig)
+        {
+            var vision = new OptimizerTensors();
             for (int ti = 0; ti < tensors.Count; ti++)
             {
                 if (!selection.IsAdaptedAt(ti)) continue;
@@ -205,11 +207,15 @@ public sealed class ModelProfile
                 foreach (long other in (ReadOnlySpan<long>)[tensors[ti].Shape[1], tensors[ti].Shape[0]])
                 {
                     long elements = loraConfig.Rank * other;
+                    // A vision tower's adapters get no gradient in a text step: backprop steps them never, ES does.
+                    if (tensors[ti].VisionLinear) { vision = vision.With(elements, loraConfig.Rank + other); continue; }
                     LargestTrainable = Math.Max(LargestTrainable, elements);
                     CountEightBitState(elements);
                     FactoredElements += loraConfig.Rank + other;
                 }
             }
+            VisionAdapters = vision;
+        }
         HeadElements = (long)arch.VocabSize * arch.HiddenSize;
 
         var groups = new List<(LayerProfile, int)>();
@@ -278,6 +284,11 @@ public sealed class ModelProfile
     /// block and state (blocks of 256 since bitsandbytes 0.44, PR #1365; 2,048 before).</summary>
     public long EightBitStateBlocks { get; private set; }
 
+    /// <summary>The optimizer-state sizes of the vision tower's LoRA adapters, which the fields above leave out: a backprop
+    /// text step gives them no gradient, so AdamW creates no state for them; ES perturbs and steps every parameter that
+    /// requires grad, these included.</summary>
+    public OptimizerTensors VisionAdapters { get; }
+
     /// <summary>A trainable tensor of <paramref name="elements"/>, as bitsandbytes' 8-bit optimizers size its state
     /// (<c>Optimizer8bit.init_state</c>: under <c>min_8bit_size</c> = 4,096 elements, two fp32 states).</summary>
     private void CountEightBitState(long elements)
@@ -314,4 +325,14 @@ public sealed class ModelProfile
             return frozenStored;
         }
     }
+}
+
+/// <summary>Optimizer-state sizes over a group of trainable tensors: the largest one, elements in tensors under
+/// bitsandbytes' <c>min_8bit_size</c>, 8-bit state blocks over the rest, and Adafactor's factored elements.</summary>
+public readonly record struct OptimizerTensors(long Largest, long Small, long Blocks, long Factored)
+{
+    /// <summary>This group with one more tensor of <paramref name="elements"/> (<paramref name="factored"/> for Adafactor).</summary>
+    public OptimizerTensors With(long elements, long factored) => elements < ModelProfile.EightBitMinSize
+        ? this with { Largest = Math.Max(Largest, elements), Small = Small + elements, Factored = Factored + factored }
+        : this with { Largest = Math.Max(Largest, elements), Blocks = Blocks + (elements + ModelProfile.EightBitBlock - 1) / ModelProfile.EightBitBlock, Factored = Factored + factored };
 }

@@ -52,7 +52,8 @@ internal static class RuleLedger
         if (job.Rule == LearningRule.Es)
         {
             AddEstimate(e, p, job, explain);
-            TrainingLedger.AddOptimizer(e, p, job, device == DeviceKind.Cpu, TrainingLedger.TrainableBytes(job), explain);
+            // ES steps every parameter that requires grad, a vision tower's adapters included.
+            TrainingLedger.AddOptimizer(e, p, job, device == DeviceKind.Cpu, TrainingLedger.TrainableBytes(job), explain, visionAdaptersStepped: true);
         }
         AddForward(e, p, job, device, explain);
         return e;

@@ -20,7 +20,8 @@ internal static class TrainingLedger
         var e = new List<LedgerEntry>(24);
         bool cpu = device == DeviceKind.Cpu;
         var prec = job.Precision;
-        long trainable = sel.TrainableParameters;
+        // A text step's backward reaches no vision-tower adapter: those keep no gradient (nor, below, optimizer state).
+        long trainable = sel.SteppedParameters;
         AddWeights(e, p, job, explain, ampCopies: true);
         double trainBytes = TrainableBytes(job);
         double c = prec.ComputeBytes();
@@ -41,7 +42,8 @@ internal static class TrainingLedger
         {
             var phases = job.GradAccumulation > 1 ? Phase.Training : Phase.BackwardEnd | Phase.OptimizerStep;
             e.Add(new(LineKind.Gradients, "gradients (trainable only)", phases, trainable * gradBytes,
-                explain ? $"{N(trainable)} trainable params × {B(gradBytes)} B" + (job.GradAccumulation > 1 ? $"; kept across {job.GradAccumulation} micro-batches" : "; set to None by zero_grad") : "",
+                explain ? $"{N(trainable)} trainable params × {B(gradBytes)} B" + (job.GradAccumulation > 1 ? $"; kept across {job.GradAccumulation} micro-batches" : "; set to None by zero_grad")
+                    + VisionAdaptersIdle(sel) : "",
                 "memory.md §1.1 (gradients only where requires_grad)"));
             // The head's weight gradient is allocated by the head's matmul backward, after the cross-entropy's backward has
             // released its saved log-softmax and the loss gradient: it is live with the logits' gradient, not with those.
@@ -57,7 +59,7 @@ internal static class TrainingLedger
         }
 
         // --- Optimizer ------------------------------------------------------------------------------------------------
-        AddOptimizer(e, p, job, cpu, trainBytes, explain);
+        AddOptimizer(e, p, job, cpu, trainBytes, explain, visionAdaptersStepped: false);
 
         // --- Activations -------------------------------------------------------------------------------------------------
         // prepare_model_for_kbit_training: the residual stream and the quantized layers' outputs are fp32.
@@ -365,9 +367,19 @@ internal static class TrainingLedger
             "autograd releases saved tensors after each node runs (retain_graph=False)"));
     }
 
-    internal static void AddOptimizer(List<LedgerEntry> e, ModelProfile p, Job job, bool cpu, double stateBytes, bool explain)
+    /// <summary>What a formula over the stepped parameters adds when all-linear put adapters on a vision tower.</summary>
+    private static string VisionAdaptersIdle(TrainableSelection sel) => sel.VisionAdapterParameters == 0 ? ""
+        : $"; the vision tower's {N(sel.VisionAdapterParameters)} adapter params get none (a text step runs nothing through the tower)";
+
+    /// <param name="visionAdaptersStepped">Whether the step gives the vision tower's LoRA adapters a gradient: backprop on text
+    /// does not (no state for them), ES steps every parameter that requires grad.</param>
+    internal static void AddOptimizer(List<LedgerEntry> e, ModelProfile p, Job job, bool cpu, double stateBytes, bool explain,
+        bool visionAdaptersStepped)
     {
-        long n = p.Selection.TrainableParameters;
+        var v = visionAdaptersStepped ? p.VisionAdapters : default;
+        long n = visionAdaptersStepped ? p.Selection.TrainableParameters : p.Selection.SteppedParameters;
+        long largest = Math.Max(p.LargestTrainable, v.Largest), smallTrainable = p.SmallTrainable + v.Small;
+        long blocks = p.EightBitStateBlocks + v.Blocks, factored = p.FactoredElements + v.Factored;
         string lazy = cpu
             ? "created at the first step by Afinado's AdamW (TorchSharp's built-in one allocates it in the constructor, torchsharp.md §6.3); steady state is the same"
             : "created lazily at the first step (memory.md §5.2); live from iteration 2 on";
@@ -382,22 +394,22 @@ internal static class TrainingLedger
                 break;
             case OptimizerKind.AdamW:
                 e.Add(new(LineKind.OptimizerState, "optimizer: AdamW exp_avg + exp_avg_sq", Phase.Training, 2.0 * n * stateBytes,
-                    explain ? $"2 × {N(n)} × {B(stateBytes)} B; {lazy}" : "", src));
+                    explain ? $"2 × {N(n)} × {B(stateBytes)} B; {lazy}" + (visionAdaptersStepped ? "" : VisionAdaptersIdle(p.Selection)) : "", src));
                 break;
             case OptimizerKind.AdamW8bit or OptimizerKind.PagedAdamW8bit:
                 {
-                    long small = p.SmallTrainable, big = n - small;
-                    double bytes = big * 2.0 + p.EightBitStateBlocks * 2 * 4.0 + small * 8.0;
+                    long small = smallTrainable, big = n - small;
+                    double bytes = big * 2.0 + blocks * 2 * 4.0 + small * 8.0;
                     bool paged = job.Optimizer == OptimizerKind.PagedAdamW8bit;
                     e.Add(new(paged ? LineKind.OptimizerStatePaged : LineKind.OptimizerState, paged ? "optimizer: paged 8-bit AdamW (unified memory, evictable)" : "optimizer: 8-bit AdamW states",
                         paged ? Phase.None : Phase.Training, bytes,
-                        explain ? $"{N(big)} × 2 × 1 B + {N(p.EightBitStateBlocks)} blocks of 256 × 2 × 4 B absmax + {N(small)} small-tensor params × 8 B (kept 32-bit)" + (paged ? "; cudaMallocManaged, outside PyTorch's allocator" : "") : "",
+                        explain ? $"{N(big)} × 2 × 1 B + {N(blocks)} blocks of 256 × 2 × 4 B absmax + {N(small)} small-tensor params × 8 B (kept 32-bit)" + (paged ? "; cudaMallocManaged, outside PyTorch's allocator" : "") : "",
                         "memory.md §1.5 (bitsandbytes 8-bit states; paged optimizers); bitsandbytes Optimizer8bit.init_state (blocks of 256 since 0.44, PR #1365)"));
                     break;
                 }
             case OptimizerKind.Adafactor:
-                e.Add(new(LineKind.OptimizerState, "optimizer: Adafactor factored second moment", Phase.Training, p.FactoredElements * stateBytes,
-                    explain ? $"rows + columns per matrix, all elements of vectors = {N(p.FactoredElements)} × {B(stateBytes)} B (no first moment)" : "",
+                e.Add(new(LineKind.OptimizerState, "optimizer: Adafactor factored second moment", Phase.Training, factored * stateBytes,
+                    explain ? $"rows + columns per matrix, all elements of vectors = {N(factored)} × {B(stateBytes)} B (no first moment)" : "",
                     "transformers Adafactor (beta1=None)"));
                 break;
         }
@@ -406,15 +418,15 @@ internal static class TrainingLedger
             // foreach AdamW on CUDA: one param-sized temporary across the group (HF blog: intermediates ≈ N·P).
             OptimizerKind.AdamW when job.FusedOptimizer => 0,
             OptimizerKind.AdamW when !cpu && !job.OptimizerInBackward => n * stateBytes,
-            OptimizerKind.AdamW => p.LargestTrainable * stateBytes,
-            OptimizerKind.Adafactor => p.LargestTrainable * 4.0 * (stateBytes < 4 ? 3 : 1),
+            OptimizerKind.AdamW => largest * stateBytes,
+            OptimizerKind.Adafactor => largest * 4.0 * (stateBytes < 4 ? 3 : 1),
             _ => 0,
         };
         if (temp > 0)
             e.Add(new(LineKind.OptimizerTemporaries, "optimizer temporaries", !job.OptimizerInBackward ? Phase.OptimizerStep : InBackwardStepPhases(p), temp,
                 explain ? (job.Optimizer == OptimizerKind.AdamW && !cpu && !job.OptimizerInBackward
                     ? $"foreach AdamW: sqrt(exp_avg_sq) for all {N(n)} params × {B(stateBytes)} B"
-                    : $"per-tensor step: largest trainable tensor {N(p.LargestTrainable)}") : "",
+                    : $"per-tensor step: largest trainable tensor {N(largest)}") : "",
                 "memory.md §1.5 (HF blog: optimizer intermediates ≈ N·P); torch.optim._multi_tensor_adamw"));
     }
 

@@ -45,9 +45,11 @@ public sealed class TrainableSelection
                 AdapterCount += 2;
                 var t = tensors[i];
                 // A stacked [E, in, out] expert weight (PEFT ParamWrapper): A [r·E, in], B [out, r·E]; a linear [out, in]: A [r, in], B [out, r].
-                AdapterParameters += t.IsExpertStackWeight
+                long elements = t.IsExpertStackWeight
                     ? (long)lora!.Rank * t.StackedExperts * (t.Shape[1] + t.Shape[2])
                     : (long)lora!.Rank * (t.Shape[0] + t.Shape[1]);
+                AdapterParameters += elements;
+                if (t.VisionLinear) VisionAdapterParameters += elements;
             }
         }
         foreach (var stack in StackedExpertGroups())
@@ -132,8 +134,10 @@ public sealed class TrainableSelection
                 list.Add(new(l.Name, [l.Shape[2], rank], LoraFactor.B, l));
                 continue;
             }
-            list.Add(new(_facts.Modules[i], [Lora!.Rank, l.InFeatures], LoraFactor.A, l));
-            list.Add(new(_facts.Modules[i], [l.OutFeatures, Lora.Rank], LoraFactor.B, l));
+            // A vision tower's linear is no text linear (InFeatures is 0 there): its [out, in] shape gives the widths.
+            long inFeatures = l.VisionLinear ? l.Shape[1] : l.InFeatures, outFeatures = l.VisionLinear ? l.Shape[0] : l.OutFeatures;
+            list.Add(new(_facts.Modules[i], [Lora!.Rank, inFeatures], LoraFactor.A, l));
+            list.Add(new(_facts.Modules[i], [outFeatures, Lora.Rank], LoraFactor.B, l));
         }
         // PEFT's ParamWrapper reads a stack [E, rows, columns] positionally as [E, in, out]: lora_A [r·E, rows], lora_B [columns, r·E].
         foreach (var g in StackedExpertGroups())
@@ -149,8 +153,14 @@ public sealed class TrainableSelection
     public long BaseParameters { get; }
     public long TrainableBaseParameters { get; }
     public long AdapterParameters { get; }
-    /// <summary>Parameters that receive gradients and optimizer state: trainable base plus adapters.</summary>
+    /// <summary>Adapter parameters on the image encoder's and projector's linears (PEFT's all-linear reaches them): they
+    /// require grad, yet a text step runs nothing through the tower, so backprop gives them no gradient and AdamW no state.</summary>
+    public long VisionAdapterParameters { get; }
+    /// <summary>Parameters with <c>requires_grad</c>: trainable base plus adapters (what PEFT counts as trainable).</summary>
     public long TrainableParameters => TrainableBaseParameters + AdapterParameters;
+    /// <summary>Parameters a backprop text step gives a gradient and optimizer state: <see cref="TrainableParameters"/>
+    /// less the vision tower's adapters.</summary>
+    public long SteppedParameters => TrainableParameters - VisionAdapterParameters;
     /// <summary>Every parameter in the trained model, adapters included (what PEFT calls "all params").</summary>
     public long AllParameters => BaseParameters + AdapterParameters;
 
@@ -203,8 +213,8 @@ public sealed class TrainableSelection
     public static IReadOnlyList<string> LinearModuleNames(ModelArchitecture arch)
     {
         var f = ArchitectureFacts.Of(arch);
-        // What PEFT's target_modules can adapt: nn.Linear modules (ArchitectureFacts.IsLinearModule).
-        return f.ShortModules.Where((_, i) => f.IsLinearModule[i]).Distinct().ToList();
+        // What PEFT's target_modules can adapt: nn.Linear modules (ArchitectureFacts.IsLinearModule), the vision tower's too.
+        return f.ShortModules.Where((_, i) => Adaptable(arch, f, i)).Distinct().ToList();
     }
 
     private static TrainableSelection FreezeSelection(ModelArchitecture arch, List<TensorPattern> patterns)
@@ -233,7 +243,7 @@ public sealed class TrainableSelection
         foreach (var target in named)
         {
             bool found = false;
-            for (int i = 0; i < tensors.Count && !found; i++) found = facts.IsLinearModule[i] && ModuleMatches(facts.Modules[i], target);
+            for (int i = 0; i < tensors.Count && !found; i++) found = Adaptable(arch, facts, i) && ModuleMatches(facts.Modules[i], target);
             for (int i = 0; i < tensors.Count; i++)
                 if (facts.IsLinearModule[i] && facts.IsExpertRouter[i] && ModuleMatches(facts.Modules[i], target) && RouterAdapterProblem(arch) is { } problem)
                     throw new InputError(JobParameters.LoraTargets, $"\"{target}\" adapts {facts.Modules[i]}: {problem}",
@@ -275,7 +285,7 @@ public sealed class TrainableSelection
         string? leftOut = null;
         for (int i = 0; i < tensors.Count; i++)
         {
-            if (!facts.IsLinearModule[i]) continue;
+            if (!Adaptable(arch, facts, i)) continue;
             bool hit = allLinear && tensors[i].Role != TensorRole.LmHead;
             if (hit && facts.IsExpertRouter[i] && RouterAdapterProblem(arch) is not null)
             {
@@ -290,6 +300,10 @@ public sealed class TrainableSelection
                 $"the plan is LoraConfig(target_modules=\"all-linear\", exclude_modules=[\"{leftOut}\"]), which PEFT runs");
         return new(arch, facts, method, [], lora, new bool[tensors.Count], adapted, stackAdapted, notes);
     }
+
+    /// <summary>An nn.Linear module's weight, the text model's (<see cref="ArchitectureFacts.IsLinearModule"/>) or an image
+    /// encoder's (<see cref="ParameterTensor.VisionLinear"/>): what PEFT's target_modules and all-linear adapt.</summary>
+    private static bool Adaptable(ModelArchitecture arch, ArchitectureFacts facts, int i) => facts.IsLinearModule[i] || arch.Tensors[i].VisionLinear;
 
     /// <summary>Why a LoRA layer on this model's nn.Linear router would not train (null: it would, as on PhiMoE's).</summary>
     private static string? RouterAdapterProblem(ModelArchitecture arch) => arch.RouterCall switch

@@ -68,6 +68,9 @@ public class TargetParametersTests
         var scout = ModelCatalog.Get("meta-llama/Llama-4-Scout-17B-16E");
         var sel = TrainableSelection.Create(scout, TrainingMethod.Lora, lora: Experts with { Targets = ["q_proj"], TargetParameters = ["feed_forward.experts.gate_up_proj"] });
         long q = 16L * (5120 + 5120), gateUp = 16L * 16 * (5120 + 16384);
-        Assert.Equal(48 * (q + gateUp), sel.AdapterParameters);
+        // q_proj matches by suffix in the vision tower too (34 layers of 1408 × 1408 q_proj), as PEFT's target_modules does.
+        long visionQ = 34 * 16L * (1408 + 1408);
+        Assert.Equal(48 * (q + gateUp) + visionQ, sel.AdapterParameters);
+        Assert.Equal(visionQ, sel.VisionAdapterParameters);
     }
 }
