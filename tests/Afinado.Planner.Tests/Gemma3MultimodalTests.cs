@@ -140,6 +140,29 @@ public class Gemma3MultimodalTests
         Assert.Equal(2 * sel.TrainableParameters * 4, Line(es, LineKind.OptimizerState));
     }
 
+    [Fact]
+    public void A_bitsandbytes_load_packs_the_towers_linears_with_the_text_models()
+    {
+        // transformers' get_keys_to_not_convert spares tied weights, the last parameter's module and the output embeddings:
+        // the SigLIP tower's nn.Linear modules become Linear4bit like the decoder's; its convolution, position table, norms
+        // and biases stay 16-bit.
+        var a = ModelCatalog.Get("google/gemma-3-4b-it");
+        var plan = Planner.Fit.Planner.Create(a, new Job { Method = TrainingMethod.QLora, Seq = 512 }, [], suggestFixes: false);
+        var w = plan.Job.ResolvedWeightsDtype;
+        long visionLinear = a.Tensors.Where(t => t.VisionLinear).Sum(t => t.Elements);
+        long textLinear = a.Tensors.Where(t => t.IsLinearWeight && t.Role != TensorRole.LmHead).Sum(t => t.Elements);
+        Assert.Equal(27 * (4 * 1152L * 1152 + 2 * 1152L * 4304), visionLinear);
+        Assert.Equal((textLinear + visionLinear) * w.Bytes(), plan.Ledger.Tensors.Single(e => e.Kind == LineKind.WeightsFrozenQuantized).Bytes, 0);
+        var skipped = plan.Ledger.Tensors.Single(e => e.Kind == LineKind.WeightsSkippedByQuantizer);
+        Assert.Equal((a.ParameterCount - textLinear - visionLinear) * 2.0, skipped.Bytes, 0);
+        Assert.Contains("vision tower's other tensors", skipped.Name);
+        // The replay loads the packed tower too: its allocated peak stays the ledger's.
+        Assert.InRange(plan.Ledger.Replay!.PeakAllocatedBytes / (double)plan.Ledger.PeakBytes, 0.97, 1.03);
+        // Inference on a 4-bit load packs the same linears.
+        var infer = Planner.Fit.Planner.Create(a, new Job { Task = JobTask.Infer, WeightsDtype = DType.Nf4, Seq = 512 }, [], suggestFixes: false);
+        Assert.Equal((textLinear + visionLinear) * DType.Nf4.Bytes(), infer.Ledger.Tensors.Single(e => e.Kind == LineKind.WeightsFrozenQuantized).Bytes, 0);
+    }
+
     private static long Line(MemoryLedger ledger, LineKind kind) => (long)ledger.Tensors.Single(e => e.Kind == kind).Bytes;
 
     [Fact]

@@ -175,8 +175,14 @@ internal sealed partial class DecoderTrace
         _finalNorm = Add(h, training && profile.FinalNormTrainable);
         foreach (var (elements, trainable) in others[^1]) Add(elements, trainable);
         _head = _a.TiedEmbeddings ? _embed : Add(_a.VocabSize * h, training && profile.HeadTrainable);
-        // A vision tower's parameters (Gemma 3) sit in memory, frozen, though a text step runs nothing through them.
-        if (profile.VisionFrozen > 0) Add(profile.VisionFrozen, false);
+        // A vision tower's parameters (Gemma 3) sit in memory, frozen, though a text step runs nothing through them; a
+        // quantized load (bitsandbytes, not a stored checkpoint) packs its nn.Linear weights as it packs the text model's.
+        if (profile.VisionFrozen > 0)
+        {
+            long packed = w.IsQuantized() && job.StoredFormat is null ? profile.VisionQuantizable : 0;
+            if (packed > 0) Add(packed, false, storage: w.Bytes());
+            Add(profile.VisionFrozen - packed, false);
+        }
         // So do the LoRA adapters all-linear puts on its linears, one tensor per factor (small-pool blocks each): they
         // require grad but get none, so no optimizer step reaches them (ES perturbs and steps them with the rest).
         if (training && profile.Selection.VisionAdapterParameters > 0)

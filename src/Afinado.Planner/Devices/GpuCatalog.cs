@@ -51,7 +51,8 @@ public static class GpuCatalog
 
     public static Device Get(string id)
     {
-        var key = id.Trim().ToLowerInvariant().Replace("_", "-");
+        // "RTX 4090", "rtx_4090" and "rtx-4090" all name the rtx4090: separators are compared as dashes, then without them.
+        var key = string.Join('-', id.Trim().ToLowerInvariant().Replace("_", "-").Split(' ', StringSplitOptions.RemoveEmptyEntries));
         // The CPU is a device --gpu accepts (its error below lists it), here without a capacity (Device.Cpu(bytes) gives one).
         if (key == "cpu") return Device.Cpu();
         var hit = All.FirstOrDefault(g => g.Id == key)

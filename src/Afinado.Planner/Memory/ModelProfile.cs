@@ -81,9 +81,12 @@ public sealed class ModelProfile
             bool lora = selection.IsAdaptedAt(ti), stackLora = selection.IsStackAdaptedAt(ti);
             bool linear = facts.IsLinear[ti];
             // bitsandbytes / torchao replace nn.Linear modules: transformers 5's stacked experts stay 16-bit
-            // (bitsandbytes issue 1849).
-            bool quantizable = facts.IsLinearModule[ti] && t.Role != TensorRole.LmHead;
+            // (bitsandbytes issue 1849). A vision tower's linears are replaced too: transformers' get_keys_to_not_convert
+            // spares only tied weights, the last parameter's module and the output embeddings (utils/quantization_config
+            // and integrations/bitsandbytes.py, transformers 5).
+            bool quantizable = (facts.IsLinearModule[ti] && t.Role != TensorRole.LmHead) || t.VisionLinear;
             long elements = facts.Elements[ti];
+            if (t.VisionLinear) VisionQuantizable += elements;
 
             // Storage classes of the base weights (see TrainingLedger for the bytes).
             if (quantizable) QuantizableElements += elements;
@@ -307,6 +310,9 @@ public sealed class ModelProfile
     /// <summary>Image-encoder and projector elements (Gemma 3's SigLIP tower), part of <see cref="FrozenOther"/>: a text
     /// step runs nothing through them, so they are never trained (see <see cref="TrainableSelection"/>).</summary>
     public long VisionFrozen { get; }
+    /// <summary>The part of <see cref="VisionFrozen"/> in nn.Linear weights: what bitsandbytes quantizes with the text
+    /// model's linears (in <see cref="FrozenQuantizable"/>, not <see cref="FrozenOther"/>).</summary>
+    public long VisionQuantizable { get; }
 
     private StoredWeights? frozenStored;
 

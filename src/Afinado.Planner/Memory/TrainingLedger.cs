@@ -211,7 +211,8 @@ internal static class TrainingLedger
             {
                 double otherBytes = job.KbitPrep ? 4 : 2;
                 // transformers 5's stacked experts are parameters, not nn.Linear modules: bitsandbytes leaves them 16-bit.
-                string what = stored is null && p.Architecture.RoutedExpertsAreParameters ? "embeddings/norms/head/stacked experts" : "embeddings/norms/head";
+                string what = (stored is null && p.Architecture.RoutedExpertsAreParameters ? "embeddings/norms/head/stacked experts" : "embeddings/norms/head")
+                    + (p.VisionFrozen == 0 ? "" : stored is null ? "/vision tower's other tensors" : "/vision tower");
                 e.Add(new(LineKind.WeightsSkippedByQuantizer, job.KbitPrep ? $"weights: frozen {what} (fp32, prepare_model_for_kbit_training)" : $"weights: frozen {what} (16-bit)",
                     Phase.Training, other * otherBytes,
                     explain ? $"{N(other)} params × {B(otherBytes)} B (not quantized, as {(stored is null ? "bitsandbytes" : "the checkpoint")} skips them)" : "",
