@@ -174,11 +174,14 @@ public sealed class ServeCommandTests : IAsyncLifetime
         // Llama 4's all-linear leaves the router out (its forward returns a tuple PEFT's LoRA layer cannot add to).
         string[] args = ["--model", "meta-llama/Llama-4-Scout-17B-16E", "--method", "qlora", "--seq", "512", "--gpu", "h200"];
         using var plan = JsonDocument.Parse(await Cli(args));
-        string warning = plan.RootElement.GetProperty("model").GetProperty("warnings")[0].GetString()!;
+        var warnings = plan.RootElement.GetProperty("model").GetProperty("warnings").EnumerateArray().Select(w => w.GetString()!).ToList();
+        string warning = Assert.Single(warnings, w => w.StartsWith("all-linear leaves out the MoE router", StringComparison.Ordinal));
         string dom = await Chromium(_server.Address + "/" + Query(args)[("/api/plan".Length)..]);
         // The DOM dump escapes only &, < and > in text: compare the warning up to its first quote.
-        Assert.StartsWith("all-linear leaves out the MoE router", warning);
         Assert.Contains("warning: " + warning[..warning.IndexOfAny(['\'', '"'])], dom);
+        // Scout is multimodal: the page says, as the CLI does, that its plans are text steps.
+        Assert.Contains(warnings, w => w.StartsWith("a multimodal model, planned for text steps", StringComparison.Ordinal));
+        Assert.Contains("warning: a multimodal model, planned for text steps", dom);
         // A bitsandbytes QLoRA plan also says what prepare_model_for_kbit_training would add, with the CLI's figure.
         double kbit = plan.RootElement.GetProperty("kbit_prep_total_bytes").GetDouble() / (1L << 30);
         Assert.Contains($"with --kbit-prep this job's total is {kbit:F2} GiB", dom);

@@ -284,6 +284,14 @@ public sealed record ModelArchitecture
     /// <summary>What the reader noticed and did not model (config keys the generic path does not read).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
+    /// <summary>What a plan of this architecture shows it does not model: the reader's <see cref="Warnings"/> and, for a
+    /// model with an image encoder, that its plans are text steps.</summary>
+    public IReadOnlyList<string> PlanWarnings => Tensors.Any(t => t.Role == TensorRole.Vision) ? [.. Warnings, TextStepNote] : Warnings;
+
+    private const string TextStepNote = "a multimodal model, planned for text steps: the vision tower is held, frozen (adapters the LoRA " +
+        "targets put on it get no gradient), but image inputs are not planned; their image tokens belong in the sequence length, and the " +
+        "tower's activations and the pixel values are not counted";
+
     /// <summary>The checkpoint's own storage format from <c>quantization_config.quant_method</c> when the planner models
     /// it (<c>"mxfp4"</c>: gpt_oss's expert weights; <c>"fp8"</c>: DeepSeek's block-scaled linears); null for a checkpoint in
     /// its plain dtype.</summary>
