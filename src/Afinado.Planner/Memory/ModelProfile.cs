@@ -94,9 +94,7 @@ public sealed class ModelProfile
             if (trainable)
             {
                 TrainableBase += elements;
-                LargestTrainable = Math.Max(LargestTrainable, elements);
-                CountEightBitState(elements);
-                FactoredElements += t.Shape.Length == 2 ? t.Shape[0] + t.Shape[1] : elements;
+                _stepped = _stepped.With(elements, t.Shape.Length == 2 ? t.Shape[0] + t.Shape[1] : elements);
             }
             else if (quantizable) FrozenQuantizable += elements;
             else FrozenOther += elements;
@@ -195,9 +193,7 @@ public sealed class ModelProfile
             // ParamWrapper's factors: A [r·E, rows], B [columns, r·E].
             foreach (long other in (ReadOnlySpan<long>)[stack.Rows, stack.Columns])
             {
-                LargestTrainable = Math.Max(LargestTrainable, rank * other);
-                CountEightBitState(rank * other);
-                FactoredElements += rank + other;
+                _stepped = _stepped.With(rank * other, rank + other);
             }
         }
         if (selection.Lora is { } loraConfig)
@@ -212,9 +208,7 @@ public sealed class ModelProfile
                     long elements = loraConfig.Rank * other;
                     // A vision tower's adapters get no gradient in a text step: backprop steps them never, ES does.
                     if (tensors[ti].VisionLinear) { vision = vision.With(elements, loraConfig.Rank + other); continue; }
-                    LargestTrainable = Math.Max(LargestTrainable, elements);
-                    CountEightBitState(elements);
-                    FactoredElements += loraConfig.Rank + other;
+                    _stepped = _stepped.With(elements, loraConfig.Rank + other);
                 }
             }
             VisionAdapters = vision;
@@ -280,35 +274,32 @@ public sealed class ModelProfile
     public long FrozenLinearInGraph { get; }
     public long LargestLinear { get; }
     public long LargestQuantizableLinear { get; }
-    public long LargestTrainable { get; }
+    // The tensors a backprop step gives a gradient and optimizer state (trainable base, adapted expert stacks, adapters
+    // other than a vision tower's), as the optimizers size their states.
+    private readonly OptimizerTensors _stepped;
+
+    public long LargestTrainable => _stepped.Largest;
     /// <summary>Trainable elements in tensors under 4,096 elements (bitsandbytes keeps their state in 32 bits).</summary>
-    public long SmallTrainable { get; private set; }
+    public long SmallTrainable => _stepped.Small;
     /// <summary>bitsandbytes' 8-bit optimizer blocks over the other trainable tensors: ⌈n / 256⌉ each, one fp32 absmax per
     /// block and state (blocks of 256 since bitsandbytes 0.44, PR #1365; 2,048 before).</summary>
-    public long EightBitStateBlocks { get; private set; }
+    public long EightBitStateBlocks => _stepped.Blocks;
+    /// <summary>Adafactor's factored second-moment size: rows + columns per matrix, every element of a vector.</summary>
+    public long FactoredElements => _stepped.Factored;
 
-    /// <summary>The optimizer-state sizes of the vision tower's LoRA adapters, which the fields above leave out: a backprop
+    /// <summary>The optimizer-state sizes of the vision tower's LoRA adapters, which the figures above leave out: a backprop
     /// text step gives them no gradient, so AdamW creates no state for them; ES perturbs and steps every parameter that
     /// requires grad, these included.</summary>
     public OptimizerTensors VisionAdapters { get; }
-
-    /// <summary>A trainable tensor of <paramref name="elements"/>, as bitsandbytes' 8-bit optimizers size its state
-    /// (<c>Optimizer8bit.init_state</c>: under <c>min_8bit_size</c> = 4,096 elements, two fp32 states).</summary>
-    private void CountEightBitState(long elements)
-    {
-        if (elements < EightBitMinSize) SmallTrainable += elements;
-        else EightBitStateBlocks += (elements + EightBitBlock - 1) / EightBitBlock;
-    }
 
     /// <summary>bitsandbytes: tensors under this many elements keep 32-bit optimizer state.</summary>
     public const long EightBitMinSize = 4096;
     /// <summary>bitsandbytes' blockwise 8-bit optimizer block (0.44 and later).</summary>
     public const long EightBitBlock = 256;
-    /// <summary>Adafactor's factored second-moment size: rows + columns per matrix, every element of a vector.</summary>
-    public long FactoredElements { get; }
     public long HeadElements { get; }
-    /// <summary>Image-encoder and projector elements (Gemma 3's SigLIP tower), part of <see cref="FrozenOther"/>: a text
-    /// step runs nothing through them, so they are never trained (see <see cref="TrainableSelection"/>).</summary>
+    /// <summary>Image-encoder and projector elements (Gemma 3's SigLIP tower): a text step runs nothing through them, so they
+    /// are never trained (see <see cref="TrainableSelection"/>). Their nn.Linear weights (<see cref="VisionQuantizable"/>)
+    /// count in <see cref="FrozenQuantizable"/>, the rest in <see cref="FrozenOther"/>.</summary>
     public long VisionFrozen { get; }
     /// <summary>The part of <see cref="VisionFrozen"/> in nn.Linear weights: what bitsandbytes quantizes with the text
     /// model's linears (in <see cref="FrozenQuantizable"/>, not <see cref="FrozenOther"/>).</summary>
@@ -337,7 +328,9 @@ public sealed class ModelProfile
 /// bitsandbytes' <c>min_8bit_size</c>, 8-bit state blocks over the rest, and Adafactor's factored elements.</summary>
 public readonly record struct OptimizerTensors(long Largest, long Small, long Blocks, long Factored)
 {
-    /// <summary>This group with one more tensor of <paramref name="elements"/> (<paramref name="factored"/> for Adafactor).</summary>
+    /// <summary>This group with one more tensor of <paramref name="elements"/> (<paramref name="factored"/> for Adafactor),
+    /// sized as bitsandbytes' 8-bit optimizers size its state (<c>Optimizer8bit.init_state</c>: under <c>min_8bit_size</c> =
+    /// 4,096 elements, two fp32 states; else one absmax per block of 256).</summary>
     public OptimizerTensors With(long elements, long factored) => elements < ModelProfile.EightBitMinSize
         ? this with { Largest = Math.Max(Largest, elements), Small = Small + elements, Factored = Factored + factored }
         : this with { Largest = Math.Max(Largest, elements), Blocks = Blocks + (elements + ModelProfile.EightBitBlock - 1) / ModelProfile.EightBitBlock, Factored = Factored + factored };
