@@ -433,7 +433,8 @@ public sealed class CachingAllocator
         public IEnumerable<int> Blocks()
         {
             var all = new List<int>();
-            for (int i = 0; i < _count; i++) all.AddRange(_lists[_listOf[i]].Items.Order(Comparer<int>.Create((x, y) => blocks[x].Address.CompareTo(blocks[y].Address))));
+            // Each list holds its blocks by descending address: reversed, the pool's order.
+            for (int i = 0; i < _count; i++) all.AddRange(_lists[_listOf[i]].Items.Reverse());
             return all;
         }
 

@@ -183,15 +183,12 @@ internal sealed partial class DecoderTrace
             if (packed > 0) Add(packed, false, storage: w.Bytes());
             Add(profile.VisionFrozen - packed, false);
         }
-        // So do the LoRA adapters all-linear puts on its linears, one tensor per factor (small-pool blocks each): they
-        // require grad but get none, so no optimizer step reaches them (ES perturbs and steps them with the rest).
+        // So do the LoRA adapters all-linear puts on its linears, one tensor per factor (small-pool blocks each), the last
+        // parameters: they require grad but get none, so no optimizer step reaches them (ES perturbs and steps them).
+        _visionAdaptersFrom = _params.Count;
         if (training && profile.Selection.VisionAdapterParameters > 0)
             foreach (var adapter in profile.Selection.Adapters.Where(a => a.Base.VisionLinear))
-            {
-                var v = Add(adapter.Elements, true, _ad);
-                _adapters.Add(v);
-                _visionAdapters.Add(v);
-            }
+                _adapters.Add(Add(adapter.Elements, true, _ad));
     }
 
     /// <summary>A parameter: trainable ones are stored in the parameter dtype; frozen ones in the weights dtype (quantized
@@ -361,12 +358,13 @@ internal sealed partial class DecoderTrace
         // A tied head is built as its own nn.Linear (LlamaForCausalLM.__init__) and replaced by the embedding's weight
         // in post_init's tie_weights: its block is freed and stays cached.
         if (_a.TiedEmbeddings) _t.Drop(_t.New(_embed.StorageBytes));
-        foreach (var p in _visionAdapters) _t.New(p.StorageBytes);
-        foreach (var p in _params.Where(p => _adapters.Contains(p) && !_visionAdapters.Contains(p))) _t.New(p.StorageBytes);
+        foreach (var p in _params.Skip(_visionAdaptersFrom)) _t.New(p.StorageBytes);
+        foreach (var p in _params.Take(_visionAdaptersFrom).Where(_adapters.Contains)) _t.New(p.StorageBytes);
     }
 
     private readonly HashSet<Param> _adapters = [];
-    private readonly List<Param> _visionAdapters = [];
+    // Where the vision tower's adapters begin among the parameters (they are the last; the count when there are none).
+    private readonly int _visionAdaptersFrom;
 
     // ---------------------------------------------------------------------------------------------------------------
     // Forward

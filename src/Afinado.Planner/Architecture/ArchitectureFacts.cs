@@ -36,7 +36,8 @@ internal sealed class ArchitectureFacts
             // ([1, hidden]) is an nn.Linear either way.
             bool expertRouter = t.Role == TensorRole.Router && t.Shape[0] == arch.NumExperts;
             IsExpertRouter[i] = expertRouter;
-            IsLinearModule[i] = IsLinear[i] && (t.Expert is null || !arch.RoutedExpertsAreParameters) && (!expertRouter || arch.RouterIsLinearModule);
+            IsLinearModule[i] = IsLinear[i] && (t.Expert is null || !arch.RoutedExpertsAreParameters) && (!expertRouter || arch.RouterIsLinearModule)
+                || t.VisionLinear;
             IndexByName[t.Name] = i;
         }
     }
@@ -47,8 +48,10 @@ internal sealed class ArchitectureFacts
     public string[] ShortModules { get; }
     public bool[] IsLinear { get; }
     /// <summary>A linear weight that is an nn.Linear module in transformers 5: what PEFT's target_modules adapt and
-    /// bitsandbytes / torchao quantize (they replace modules). False for routed experts held as stacked parameters and
-    /// for routers held as parameters of their modules (<see cref="ModelArchitecture.RoutedExpertsAreParameters"/>).</summary>
+    /// bitsandbytes / torchao quantize (they replace modules), a vision tower's included
+    /// (<see cref="ParameterTensor.VisionLinear"/>; not <see cref="IsLinear"/>, since a text step runs nothing through
+    /// them). False for routed experts held as stacked parameters and for routers held as parameters of their modules
+    /// (<see cref="ModelArchitecture.RoutedExpertsAreParameters"/>).</summary>
     public bool[] IsLinearModule { get; }
     /// <summary>The weight of a MoE block's router over the routed experts ([experts, hidden]).</summary>
     public bool[] IsExpertRouter { get; }

@@ -84,7 +84,7 @@ public sealed class ModelProfile
             // (bitsandbytes issue 1849). A vision tower's linears are replaced too: transformers' get_keys_to_not_convert
             // spares only tied weights, the last parameter's module and the output embeddings (utils/quantization_config
             // and integrations/bitsandbytes.py, transformers 5).
-            bool quantizable = (facts.IsLinearModule[ti] && t.Role != TensorRole.LmHead) || t.VisionLinear;
+            bool quantizable = facts.IsLinearModule[ti] && t.Role != TensorRole.LmHead;
             long elements = facts.Elements[ti];
             if (t.VisionLinear) VisionQuantizable += elements;
 

@@ -34,7 +34,7 @@ public static class PlanBridge
         // A GPTQ/AWQ/bitsandbytes checkpoint is counted in the exact tensors its library stores.
         var stored = job.StoredFormat is { } format ? new StoredCheckpointLinears(arch, format, trainableNames, c) : null;
         bool Quantized(ParameterTensor t) => stored?.Stores(t)
-            ?? (w.IsQuantized() && !trainableNames.Contains(t.Name) && (linearModules[facts.IndexByName[t.Name]] || t.VisionLinear) && t.Role != TensorRole.LmHead);
+            ?? (w.IsQuantized() && !trainableNames.Contains(t.Name) && linearModules[facts.IndexByName[t.Name]] && t.Role != TensorRole.LmHead);
         // bitsandbytes keeps its block constants outside the parameter (see QuantLibrary), so only the codes are
         // sharded, gathered, offloaded and loaded to the CPU; torchao's NF4Tensor carries them inside the parameter.
         bool constantsApart = job.QuantLibrary == QuantLibrary.BitsAndBytes && w.CodeBits() < w.Bits();

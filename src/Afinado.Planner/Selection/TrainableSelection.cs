@@ -214,7 +214,7 @@ public sealed class TrainableSelection
     {
         var f = ArchitectureFacts.Of(arch);
         // What PEFT's target_modules can adapt: nn.Linear modules (ArchitectureFacts.IsLinearModule), the vision tower's too.
-        return f.ShortModules.Where((_, i) => Adaptable(arch, f, i)).Distinct().ToList();
+        return f.ShortModules.Where((_, i) => f.IsLinearModule[i]).Distinct().ToList();
     }
 
     private static TrainableSelection FreezeSelection(ModelArchitecture arch, List<TensorPattern> patterns)
@@ -243,7 +243,7 @@ public sealed class TrainableSelection
         foreach (var target in named)
         {
             bool found = false;
-            for (int i = 0; i < tensors.Count && !found; i++) found = Adaptable(arch, facts, i) && ModuleMatches(facts.Modules[i], target);
+            for (int i = 0; i < tensors.Count && !found; i++) found = facts.IsLinearModule[i] && ModuleMatches(facts.Modules[i], target);
             for (int i = 0; i < tensors.Count; i++)
                 if (facts.IsLinearModule[i] && facts.IsExpertRouter[i] && ModuleMatches(facts.Modules[i], target) && RouterAdapterProblem(arch) is { } problem)
                     throw new InputError(JobParameters.LoraTargets, $"\"{target}\" adapts {facts.Modules[i]}: {problem}",
@@ -285,7 +285,7 @@ public sealed class TrainableSelection
         string? leftOut = null;
         for (int i = 0; i < tensors.Count; i++)
         {
-            if (!Adaptable(arch, facts, i)) continue;
+            if (!facts.IsLinearModule[i]) continue;
             bool hit = allLinear && tensors[i].Role != TensorRole.LmHead;
             if (hit && facts.IsExpertRouter[i] && RouterAdapterProblem(arch) is not null)
             {
@@ -300,10 +300,6 @@ public sealed class TrainableSelection
                 $"the plan is LoraConfig(target_modules=\"all-linear\", exclude_modules=[\"{leftOut}\"]), which PEFT runs");
         return new(arch, facts, method, [], lora, new bool[tensors.Count], adapted, stackAdapted, notes);
     }
-
-    /// <summary>An nn.Linear module's weight, the text model's (<see cref="ArchitectureFacts.IsLinearModule"/>) or an image
-    /// encoder's (<see cref="ParameterTensor.VisionLinear"/>): what PEFT's target_modules and all-linear adapt.</summary>
-    private static bool Adaptable(ModelArchitecture arch, ArchitectureFacts facts, int i) => facts.IsLinearModule[i] || arch.Tensors[i].VisionLinear;
 
     /// <summary>Why a LoRA layer on this model's nn.Linear router would not train (null: it would, as on PhiMoE's).</summary>
     private static string? RouterAdapterProblem(ModelArchitecture arch) => arch.RouterCall switch
