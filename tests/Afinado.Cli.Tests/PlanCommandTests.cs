@@ -51,6 +51,27 @@ public class PlanCommandTests
     }
 
     [Fact]
+    public async Task Image_inputs_are_planned_from_the_flags_and_bad_ones_exit_2_naming_the_flag()
+    {
+        var (code, output, err) = await Run("plan", "--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--images", "2", "--image-size", "1024x768", "--seq", "4096", "--gpu", "h200", "--json");
+        Assert.Equal(CliApp.ExitOk, code);
+        // 1024×768 resizes to 1036×756: 74 × 54 patches, 999 tokens and the two markers.
+        Assert.Contains("2 images of 1036×756 per sequence (1,001 tokens each, in the seq)", err);
+        using var doc = JsonDocument.Parse(output);
+        var image = doc.RootElement.GetProperty("job").GetProperty("image");
+        Assert.Equal((1036, 756, 3996, 1001), (image.GetProperty("width").GetInt32(), image.GetProperty("height").GetInt32(),
+            image.GetProperty("patches").GetInt32(), image.GetProperty("sequence_tokens").GetInt32()));
+        Assert.Contains(doc.RootElement.GetProperty("components").EnumerateArray(), c => c.GetProperty("name").GetString() == "vision tower: saved activations");
+
+        var (badSize, _, sizeError) = await Run("plan", "--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--images", "1", "--image-size", "1024 by 768");
+        Assert.Equal(CliApp.ExitBadInput, badSize);
+        Assert.Contains("--image-size", sizeError);
+        var (textModel, _, textError) = await Run("plan", "--images", "1");
+        Assert.Equal(CliApp.ExitBadInput, textModel);
+        Assert.Contains("error: --images: llama is a text model", textError);
+    }
+
+    [Fact]
     public async Task Json_contract_has_the_documented_fields()
     {
         var (code, output, err) = await Run("plan", "--json", "--gpu", "a100-80gb", "--gpu-memory", "24GiB", "--max", "batch");

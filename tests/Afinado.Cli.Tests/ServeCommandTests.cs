@@ -180,8 +180,8 @@ public sealed class ServeCommandTests : IAsyncLifetime
         // The DOM dump escapes only &, < and > in text: compare the warning up to its first quote.
         Assert.Contains("warning: " + warning[..warning.IndexOfAny(['\'', '"'])], dom);
         // Scout is multimodal: the page says, as the CLI does, that its plans are text steps.
-        Assert.Contains(warnings, w => w.StartsWith("a multimodal model, planned for text steps", StringComparison.Ordinal));
-        Assert.Contains("warning: a multimodal model, planned for text steps", dom);
+        Assert.Contains(warnings, w => w.StartsWith("a multimodal model, planned for a text step", StringComparison.Ordinal));
+        Assert.Contains("warning: a multimodal model, planned for a text step", dom);
         // A bitsandbytes QLoRA plan also says what prepare_model_for_kbit_training would add, with the CLI's figure.
         double kbit = plan.RootElement.GetProperty("kbit_prep_total_bytes").GetDouble() / (1L << 30);
         Assert.Contains($"with --kbit-prep this job's total is {kbit:F2} GiB", dom);

@@ -129,9 +129,10 @@ public class Gemma3MultimodalTests
         Assert.Equal(2 * sel.SteppedParameters * 4, Line(ledger, LineKind.OptimizerState));
         Assert.Contains("vision tower", ledger.Tensors.Single(e => e.Kind == LineKind.Gradients).Formula);
         var model = JsonNode.Parse(Planner.Fit.PlanJson.Serialize(plan))!["model"]!;
-        // The plan says what it is: a text step, image inputs not planned.
-        Assert.Contains(model["warnings"]!.AsArray(), w => ((string)w!).Contains("image inputs are not planned", StringComparison.Ordinal));
-        Assert.Empty(ModelCatalog.Get("google/gemma-3-1b-it").PlanWarnings);
+        // The plan says what it is: a text step, and how to plan image inputs.
+        Assert.Contains(model["warnings"]!.AsArray(), w => ((string)w!).Contains("no image runs through it", StringComparison.Ordinal)
+            && ((string)w!).Contains("--images", StringComparison.Ordinal));
+        Assert.Empty(ModelCatalog.Get("google/gemma-3-1b-it").PlanWarnings(0));
         Assert.Equal(sel.VisionAdapterParameters, (long)model["vision_adapter_parameters"]!);
         Assert.Equal(sel.TrainableParameters, (long)model["trainable_parameters"]!);
         // The replay holds them too (one small-pool block per factor), and its allocated peak stays the ledger's.

@@ -24,6 +24,8 @@ internal sealed class PlanOptions
     public readonly Option<int> Batch = new("--batch") { Description = "Micro-batch (sequences per step).", DefaultValueFactory = _ => 1 };
     public readonly Option<int> Seq = new("--seq") { Description = "Tokens per sequence (inference: prompt tokens).", DefaultValueFactory = _ => 2048 };
     public readonly Option<int?> Context = new("--context") { Description = "Inference: tokens in the KV cache at the end (prompt + generated)." };
+    public readonly Option<int> Images = new("--images") { Description = "Images per sequence through a multimodal model's vision tower (Gemma 3, Qwen2.5-VL); their tokens count in --seq. 0 = a text step.", DefaultValueFactory = _ => 0 };
+    public readonly Option<string?> ImageSize = new("--image-size") { Description = "The images' WIDTHxHEIGHT in pixels, for processors that keep it (Qwen2.5-VL); Gemma 3 resizes every image to 896x896." };
     public readonly Option<string> Checkpointing = new("--checkpointing") { Description = "none | full.", DefaultValueFactory = _ => "none" };
     public readonly Option<string> Attention = new("--attention") { Description = "eager | sdpa | flash (transformers flash_attention_2: 16-bit kernel, fp32 queries cast to the autocast or quantized dtype, no GQA repeat; not with --precision fp32).", DefaultValueFactory = _ => "sdpa" };
     public readonly Option<double> Dropout = new("--dropout") { Description = "Attention/hidden dropout probability.", DefaultValueFactory = _ => 0 };
@@ -50,7 +52,7 @@ internal sealed class PlanOptions
 
     public IEnumerable<Option> All =>
     [
-        Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, LoraTargetParameters, Freeze, Precision, Optimizer, Rule, GuidedEsK, Batch, Seq, Context,
+        Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, LoraTargetParameters, Freeze, Precision, Optimizer, Rule, GuidedEsK, Batch, Seq, Context, Images, ImageSize,
         Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, KvCache, Experts, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, KbitPrep, LegacyLoss, KeepOutput, AllocConf, Stack, Gpu, GpuMemory, Device,
     ];
 
@@ -84,6 +86,9 @@ internal sealed class PlanOptions
             Batch = p.GetValue(Batch),
             Seq = p.GetValue(Seq),
             Context = p.GetValue(Context),
+            Images = p.GetValue(Images),
+            ImageWidth = ImageSizeOf(p)?.Width,
+            ImageHeight = ImageSizeOf(p)?.Height,
             Checkpointing = JobOptions.ParseCheckpointing(p.GetValue(Checkpointing)!),
             Attention = JobOptions.ParseAttention(p.GetValue(Attention)!),
             Dropout = p.GetValue(Dropout),
@@ -105,6 +110,16 @@ internal sealed class PlanOptions
             AllocConf = Planner.Allocator.AllocatorSettings.Parse(p.GetValue(AllocConf)),
             Stack = Planner.Allocator.RuntimeStack.Parse(p.GetValue(Stack)),
         };
+    }
+
+    /// <summary>--image-size as WIDTHxHEIGHT (× or X accepted between them).</summary>
+    private (int Width, int Height)? ImageSizeOf(ParseResult p)
+    {
+        if (p.GetValue(ImageSize) is not { } text) return null;
+        var parts = text.Trim().Split(['x', 'X', '×']);
+        if (parts.Length == 2 && int.TryParse(parts[0].Trim(), out int w) && int.TryParse(parts[1].Trim(), out int h))
+            return (w, h);
+        throw new InputError(ImageSize.Name, $"\"{TerminalText.Escape(text)}\" is not WIDTHxHEIGHT", "Give the images' size in pixels, e.g. --image-size 1024x768.");
     }
 
     private bool WantsCpu(ParseResult p) =>

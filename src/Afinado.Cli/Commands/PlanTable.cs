@@ -10,6 +10,15 @@ namespace Afinado.Cli.Commands;
 internal static class PlanTable
 {
     /// <param name="layoutsFollow">The multi-GPU tables come next (their own search answers "how many GPUs").</param>
+    /// <summary>", 2 images of 1036×1036 per sequence (1,371 tokens each)" for a plan with image inputs.</summary>
+    private static string ImagesText(Plan plan)
+    {
+        var job = plan.Job;
+        if (job.Images == 0 || plan.Architecture.Vision is not { } vision) return "";
+        var image = vision.Image(job.ImageWidth, job.ImageHeight);
+        return $", {job.Images} image{(job.Images == 1 ? "" : "s")} of {image.Width}×{image.Height} per sequence ({image.SequenceTokens:N0} tokens each, in the seq)";
+    }
+
     public static void Write(Plan plan, TextWriter writer, bool layoutsFollow = false)
     {
         var console = Show.Console(writer);
@@ -18,13 +27,13 @@ internal static class PlanTable
         var l = plan.Ledger;
         var job = plan.Job;
         string what = job.IsTraining
-            ? $"train, {job.Method.ToString().ToLowerInvariant()}, {job.Precision.Name()}, {(job.Rule == LearningRule.Backprop ? "" : $"rule {job.Rule.Name()}, ")}{(job.Rule == LearningRule.EsDirect ? "no optimizer (in-place update)" : job.Optimizer.Name())}, batch {job.Batch} × seq {job.Seq}, checkpointing {job.Checkpointing.ToString().ToLowerInvariant()}, {job.Attention.ToString().ToLowerInvariant()}"
-            : $"infer, {plan.WeightsName} weights, {job.ResolvedKvDtype.Name()} KV, batch {job.Batch}, prompt {job.Seq}, context {job.ContextTokens}, {job.Attention.ToString().ToLowerInvariant()}";
+            ? $"train, {job.Method.ToString().ToLowerInvariant()}, {job.Precision.Name()}, {(job.Rule == LearningRule.Backprop ? "" : $"rule {job.Rule.Name()}, ")}{(job.Rule == LearningRule.EsDirect ? "no optimizer (in-place update)" : job.Optimizer.Name())}, batch {job.Batch} × seq {job.Seq}{ImagesText(plan)}, checkpointing {job.Checkpointing.ToString().ToLowerInvariant()}, {job.Attention.ToString().ToLowerInvariant()}"
+            : $"infer, {plan.WeightsName} weights, {job.ResolvedKvDtype.Name()} KV, batch {job.Batch}, prompt {job.Seq}, context {job.ContextTokens}{ImagesText(plan)}, {job.Attention.ToString().ToLowerInvariant()}";
         console.MarkupLine($"[bold]{Show.Markup(plan.Architecture.Name)}[/] ({plan.Architecture.ParameterCount:N0} parameters{(plan.Architecture.IsMoE ? $", {plan.Architecture.ActiveParameterCount:N0} active" : "")}) — {Show.Markup(what)} on {plan.DeviceKind.ToString().ToLowerInvariant()}");
         if (job.IsTraining) console.MarkupLine(Show.Markup(plan.Selection.PeftSummary));
         if (plan.Architecture.Support == ModelSupport.Generic)
             console.MarkupLine($"[yellow]generic: activations approximate[/] ({Show.Markup(plan.Architecture.ModelType)} has no family here: weights from the safetensors headers, tensor roles from their names)");
-        foreach (var warning in plan.Architecture.PlanWarnings) console.MarkupLine($"[yellow]warning:[/] {Show.Markup(warning)}");
+        foreach (var warning in plan.Architecture.PlanWarnings(plan.Job.Images)) console.MarkupLine($"[yellow]warning:[/] {Show.Markup(warning)}");
         if (job.IsTraining)
             foreach (var note in plan.Selection.Notes) console.MarkupLine($"[yellow]warning:[/] {Show.Markup(note)}");
 

@@ -22,6 +22,7 @@ public static class ReservedMemory
         if (a.Support == ModelSupport.Generic) return "a decoder read from its checkpoint's headers is not traced";
         if (a.IsMoE && MoeNotTraced(profile, job) is { } moe) return moe;
         if (a.CrossAttentionLayers > 0) return "cross-attention layers are not traced";
+        if (job.Images > 0) return "image inputs (the vision tower's step) are not traced";
         if (!job.IsTraining) return null;
         return job.Rule is not (LearningRule.Backprop or LearningRule.Es or LearningRule.EsDirect) ? $"the {job.Rule.Name()} rule's step is not traced"
             : job.Compile ? "compiled (fused) steps are not traced"

@@ -29,6 +29,30 @@ internal static class Gemma3Family
         long visionWidth = visionConfig.OptionalDim("hidden_size") ?? 768;
         t.Vision("model.multi_modal_projector.mm_input_projection_weight", visionWidth, text.HiddenSize);
         t.Vision("model.multi_modal_projector.mm_soft_emb_norm.weight", visionWidth);
-        return text with { ModelType = modelType, Tensors = t.Tensors };
+        return text with { ModelType = modelType, Tensors = t.Tensors, Vision = Encoder(c, visionConfig) };
+    }
+
+    /// <summary>SigLIP as an image's memory sees it (SiglipVisionConfig's defaults; Gemma3Config's mm_tokens_per_image 256).</summary>
+    private static VisionEncoder Encoder(ConfigFields c, ConfigFields v)
+    {
+        int image = v.OptionalDim("image_size") ?? 224, patch = v.OptionalDim("patch_size") ?? 16;
+        int tokens = c.OptionalDim("mm_tokens_per_image") ?? 256;
+        int side = image / patch, pooled = (int)Math.Round(Math.Sqrt(tokens));
+        // Gemma3MultiModalProjector pools the patch grid with kernel side / √tokens: both must divide evenly.
+        if (pooled * pooled != tokens || pooled == 0 || side % pooled != 0)
+            throw c.Invalid("mm_tokens_per_image", $"{tokens} is not a square whose side divides the {side} × {side} patch grid",
+                "Restore the value from the model's original config.json (256 for every Gemma 3).");
+        return new VisionEncoder
+        {
+            Kind = VisionEncoderKind.Siglip,
+            Depth = v.Has("num_hidden_layers") ? v.Count(ArchitectureLimits.MaxLayers, "num_hidden_layers") : 12,
+            HiddenSize = v.OptionalDim("hidden_size") ?? 768,
+            IntermediateSize = v.OptionalDim("intermediate_size") ?? 3072,
+            Heads = v.OptionalDim("num_attention_heads") ?? 12,
+            PatchSize = patch,
+            Channels = v.OptionalDim("num_channels") ?? 3,
+            ImageSize = image,
+            TokensPerImage = tokens,
+        };
     }
 }

@@ -143,6 +143,10 @@ public sealed record ModelArchitecture
     /// <summary>Cross-attention decoder layers besides the <see cref="NumLayers"/> self-attention ones (Llama 3.2 Vision):
     /// a text-only step skips them, so they hold weights but no activations or KV cache here; 0 for other models.</summary>
     public int CrossAttentionLayers { get; init; }
+
+    /// <summary>The vision tower whose image inputs the planner plans (<c>--images</c>); null for text models and for
+    /// multimodal families whose image inputs are not planned.</summary>
+    public VisionEncoder? Vision { get; init; }
     /// <summary>Gate/up width of one routed expert.</summary>
     public int ExpertWidth => ExpertIntermediateSize ?? IntermediateSize;
 
@@ -285,12 +289,21 @@ public sealed record ModelArchitecture
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>What a plan of this architecture shows it does not model: the reader's <see cref="Warnings"/> and, for a
-    /// model with an image encoder, that its plans are text steps.</summary>
-    public IReadOnlyList<string> PlanWarnings => Tensors.Any(t => t.Role == TensorRole.Vision) ? [.. Warnings, TextStepNote] : Warnings;
+    /// model with an image encoder, whether its step is a text step (and whether <c>--images</c> could plan its images) or
+    /// one with images, planned from the modeling code.</summary>
+    public IReadOnlyList<string> PlanWarnings(int images) =>
+        !Tensors.Any(t => t.Role == TensorRole.Vision) ? Warnings
+        : images > 0 ? [.. Warnings, ImageStepNote]
+        : [.. Warnings, Vision is null ? TextStepNote : TextStepNote + PlannableImagesNote];
 
-    private const string TextStepNote = "a multimodal model, planned for text steps: the vision tower is held, frozen (adapters the LoRA " +
-        "targets put on it get no gradient), but image inputs are not planned; their image tokens belong in the sequence length, and the " +
-        "tower's activations and the pixel values are not counted";
+    private const string TextStepNote = "a multimodal model, planned for a text step: the vision tower is held, frozen (adapters the LoRA " +
+        "targets put on it get no gradient), and no image runs through it";
+
+    private const string PlannableImagesNote = "; plan image inputs with --images N (images per sequence, their tokens counted in --seq)";
+
+    private const string ImageStepNote = "image inputs planned from transformers' modeling and processor code (pixel values, the vision " +
+        "tower's blocks, merger or projector, image features), not yet checked against a GPU measurement; the allocator replay does not " +
+        "trace the tower, so an assumed reserve stands for fragmentation";
 
     /// <summary>The checkpoint's own storage format from <c>quantization_config.quant_method</c> when the planner models
     /// it (<c>"mxfp4"</c>: gpt_oss's expert weights; <c>"fp8"</c>: DeepSeek's block-scaled linears); null for a checkpoint in

@@ -28,7 +28,28 @@ internal static class Qwen25VlFamily
         var t = new TensorList();
         AddVisionTower(t, vision, outHidden, "visual.");
         t.AddRange(text.Tensors);
-        return text with { ModelType = modelType, Tensors = t.Tensors };
+        return text with { ModelType = modelType, Tensors = t.Tensors, Vision = Encoder(vision) };
+    }
+
+    /// <summary>The tower as an image's memory sees it (Qwen2_5_VLVisionConfig's defaults: window_size 112,
+    /// fullatt_block_indexes [7, 15, 23, 31]).</summary>
+    private static VisionEncoder Encoder(ConfigFields v)
+    {
+        int depth = v.Count(ArchitectureLimits.MaxLayers, "depth");
+        return new VisionEncoder
+        {
+            Kind = VisionEncoderKind.Qwen25Vl,
+            Depth = depth,
+            HiddenSize = v.Dim("hidden_size"),
+            IntermediateSize = v.Dim("intermediate_size"),
+            Heads = v.Dim("num_heads"),
+            PatchSize = v.OptionalDim("patch_size") ?? 14,
+            Channels = v.OptionalDim("in_channels", "in_chans") ?? 3,
+            MergeSize = v.OptionalDim("spatial_merge_size") ?? 2,
+            TemporalPatchSize = v.OptionalDim("temporal_patch_size") ?? 2,
+            WindowSize = v.OptionalDim("window_size") ?? 112,
+            FullAttentionBlocks = v.Has("fullatt_block_indexes") ? [.. v.LayerIndices("fullatt_block_indexes", depth).Order()] : [7, 15, 23, 31],
+        };
     }
 
     private static void AddVisionTower(TensorList t, ConfigFields v, long outHidden, string prefix)

@@ -1,3 +1,4 @@
+using Afinado.Planner.Architecture;
 using Afinado.Planner.Devices;
 using Afinado.Planner.Memory;
 
@@ -23,8 +24,9 @@ public static class FitSearch
             throw new InputError(PlanParameters.Max, $"{device.Name} has no capacity to search against", $"Give {PlanParameters.GpuMemory} SIZE (or a GPU) as the first device.");
         int cap = Limit(profile, batch);
         bool Fits(int v) => FitCheck.Fits(profile, With(job, batch, v), device, kind);
-        if (!Fits(1)) return 0;
-        int lo = 1, hi = 2;
+        int floor = Floor(profile.Architecture, job, batch);
+        if (floor > cap || !Fits(floor)) return 0;
+        int lo = floor, hi = floor * 2;
         while (hi <= cap && Fits(hi)) { lo = hi; hi = hi >= cap / 2 ? cap + 1 : hi * 2; }
         hi = Math.Min(hi, cap + 1);
         while (hi - lo > 1)
@@ -39,6 +41,11 @@ public static class FitSearch
     public static int Limit(ModelProfile profile, bool batch) =>
         batch ? Job.MaxBatch : Math.Min(Job.MaxSeq, Math.Max(1, profile.Architecture.MaxPositionEmbeddings));
 
+
+    /// <summary>The smallest batch or sequence the job can have: 1, or for a sequence with images, their tokens.</summary>
+    public static int Floor(ModelArchitecture arch, Job job, bool batch) =>
+        batch || job.Images == 0 || arch.Vision is not { } vision ? 1
+        : (int)Math.Min(int.MaxValue, job.Images * vision.Image(job.ImageWidth, job.ImageHeight).SequenceTokens);
 
     public static Job With(Job job, bool batch, int value) =>
         batch ? job with { Batch = value }

@@ -29,7 +29,12 @@ public static class MemoryCurves
         // A device without a capacity (a CPU whose memory is unknown) has nothing to fit; one named twice is judged once.
         var judged = devices.Where(d => d.CapacityBytes > 0).DistinctBy(d => d.Id).ToList();
         var largest = judged.Select(d => new CurveLargest(d, FitSearch.Largest(profile, job, d, kind, request.Parameter))).ToList();
-        var values = given ?? CurvePoints.Defaults(batch, limit, largest.Select(l => l.Value).DefaultIfEmpty(0).Max());
+        // A sequence holds its images' tokens: shorter ones do not exist.
+        int floor = FitSearch.Floor(profile.Architecture, job, batch);
+        if (given?.FirstOrDefault(v => v < floor) is { } tooShort and > 0)
+            throw new InputError(request.Points is not null ? PlanParameters.CurvePoints : PlanParameters.CurveRange,
+                $"sequence {tooShort:N0} cannot hold the job's images ({floor:N0} tokens)", $"Start the sweep at {floor:N0} or more.");
+        var values = (given ?? CurvePoints.Defaults(batch, limit, largest.Select(l => l.Value).DefaultIfEmpty(0).Max())).Where(v => v >= floor).ToList();
         var points = values.Select(v => Point(profile, FitSearch.With(job, batch, v), v, judged, kind)).ToList();
         return new MemoryCurve(request.Parameter, limit, kind, judged, points, largest);
     }

@@ -46,7 +46,7 @@ public static class PlanJson
         // "generic": read from safetensors headers, weights exact and activations the generic decoder's (approximate).
         w.WriteString("support", plan.Architecture.Support == ModelSupport.Generic ? "generic" : "exact");
         // The config's warnings, then (training) where the selection departs from what PEFT would do with the same flags.
-        IReadOnlyList<string> warnings = job.IsTraining ? [.. plan.Architecture.PlanWarnings, .. sel.Notes] : plan.Architecture.PlanWarnings;
+        IReadOnlyList<string> warnings = job.IsTraining ? [.. plan.Architecture.PlanWarnings(job.Images), .. sel.Notes] : plan.Architecture.PlanWarnings(job.Images);
         if (warnings.Count > 0)
         {
             w.WriteStartArray("warnings");
@@ -88,6 +88,17 @@ public static class PlanJson
         w.WriteNumber("batch", job.Batch);
         w.WriteNumber("seq", job.Seq);
         if (!job.IsTraining) w.WriteNumber("context", job.ContextTokens);
+        if (job.Images > 0 && plan.Architecture.Vision is { } vision)
+        {
+            var image = vision.Image(job.ImageWidth, job.ImageHeight);
+            w.WriteNumber("images", job.Images);
+            w.WriteStartObject("image");
+            w.WriteNumber("width", image.Width);
+            w.WriteNumber("height", image.Height);
+            w.WriteNumber("patches", image.Patches);
+            w.WriteNumber("sequence_tokens", image.SequenceTokens);
+            w.WriteEndObject();
+        }
         w.WriteString("checkpointing", job.Checkpointing.ToString().ToLowerInvariant());
         w.WriteString("attention", job.Attention.ToString().ToLowerInvariant());
         w.WriteNumber("dropout", job.Dropout);

@@ -81,6 +81,41 @@ public static class Planner
                 "Use nf4, int8, int4, fp8 or a 16-bit dtype.");
     }
 
+    /// <summary>Image inputs need a vision tower whose processor and step the planner models, and a sequence that holds their
+    /// tokens.</summary>
+    internal static void CheckImages(ModelArchitecture arch, Job job, DeviceKind kind)
+    {
+        if (job.Images == 0) return;
+        if (arch.Vision is not { } vision)
+        {
+            if (arch.Tensors.Any(t => t.Role == TensorRole.Vision))
+                throw new InputError(JobParameters.Images, $"{arch.ModelType}'s image inputs are not planned (Gemma 3's and Qwen2.5-VL's are)",
+                    $"Drop {JobParameters.Images} and plan a text step, with the images' tokens counted in {JobParameters.Seq}.");
+            throw new InputError(JobParameters.Images, $"{arch.ModelType} is a text model: it has no vision tower",
+                $"Drop {JobParameters.Images}, or plan a multimodal model such as google/gemma-3-4b-it or Qwen/Qwen2.5-VL-7B-Instruct.");
+        }
+        if (kind == DeviceKind.Cpu)
+            throw new InputError(JobParameters.Images, "the CPU device is Afinado's TorchSharp trainer, which trains text models", $"Plan image inputs on a GPU, or drop {JobParameters.Images}.");
+        if (job.IsTraining && job.Rule != LearningRule.Backprop)
+            throw new InputError(JobParameters.Images, $"the {job.Rule.Name()} rule's step is planned for text models", $"Use {JobParameters.Rule} backprop with image inputs.");
+        if (vision.NeedsImageSize && job.ImageWidth is null)
+            throw new InputError(JobParameters.ImageSize, $"{arch.ModelType}'s processor keeps each image's resolution (within {vision.MinPixels:N0}–{vision.MaxPixels:N0} pixels), so its tokens depend on the size",
+                "Give the images' size, e.g. 1024x768 (a 1024x1024 image is 1,371 tokens).");
+        if (!vision.NeedsImageSize && job.ImageWidth is not null)
+            throw new InputError(JobParameters.ImageSize, $"{arch.ModelType}'s processor resizes every image to {vision.ImageSize} × {vision.ImageSize} pixels, whatever its size",
+                $"Drop {JobParameters.ImageSize}.");
+        ImageGeometry image;
+        try { image = vision.Image(job.ImageWidth, job.ImageHeight); }
+        catch (ArgumentOutOfRangeException)
+        {
+            throw new InputError(JobParameters.ImageSize, $"{job.ImageWidth} × {job.ImageHeight} has an aspect ratio above 200, which the processor refuses", "Give a less extreme size.");
+        }
+        long tokens = job.Images * image.SequenceTokens;
+        if (job.Seq < tokens)
+            throw new InputError(JobParameters.Seq, $"{job.Seq:N0} tokens cannot hold {job.Images} image(s) of {image.SequenceTokens:N0} tokens each ({tokens:N0})",
+                $"Make {JobParameters.Seq} the whole tokenized sequence, images included: at least {tokens:N0}.");
+    }
+
     public static Plan Create(ModelArchitecture arch, Job job, IReadOnlyList<Device> devices, string? maxParameter = null, bool suggestFixes = true,
         CurveRequest? curve = null)
     {
@@ -90,6 +125,7 @@ public static class Planner
         var asked = job.Attention;
         job = ForAttention(arch, job);
         job.Validate();
+        CheckImages(arch, job, kind);
         var profile = ModelProfile.Create(SelectionFor(arch, job));
         CheckWeightsFormat(profile, job);
         // The curve's own values are checked before anything else is planned: a bad --curve-points fails at once.
@@ -108,7 +144,8 @@ public static class Planner
             if (largest == 0 && devices[0].CapacityBytes > 0)
             {
                 // Nothing fits even at 1: say which change makes 1 fit.
-                var one = FitSearch.With(primary, maxParameter == "batch", 1);
+                bool batch = maxParameter == "batch";
+                var one = FitSearch.With(primary, batch, FitSearch.Floor(arch, primary, batch));
                 unlock = FixFinder.Find(arch, profile, one, devices[0], kind).FirstOrDefault(f => f.Fits)?.Change;
             }
             search = new SearchResult(maxParameter, largest, unlock);

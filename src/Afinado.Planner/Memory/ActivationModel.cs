@@ -227,7 +227,8 @@ internal static class ActivationModel
     /// kv_length &lt; local_attention_size). Flash-attention-2 takes the window as an argument and needs no mask.
     /// </summary>
     public static bool SlidingMaskedSdpa(ModelArchitecture a, LayerProfile L, in ActivationSettings s) =>
-        L.Sliding && s.Kernel == AttentionKernel.Sdpa && !s.SdpaMath && !s.Cpu && a.SlidingWindow is { } w && s.Seq >= w;
+        s.Kernel == AttentionKernel.Sdpa && !s.SdpaMath && !s.Cpu
+        && (s.MaskEveryLayer || L.Sliding && a.SlidingWindow is { } w && s.Seq >= w);
 
     /// <summary>
     /// The mask SDPA keeps per layer (PyTorch attention.cpp): <c>convert_boolean_attn_mask</c> turns the boolean mask into a
@@ -269,7 +270,7 @@ internal static class ActivationModel
     }
 
     /// <summary>LoRA's own saved tensors per token: dropout copy + mask (when dropout &gt; 0) and A's output.</summary>
-    private static double LoraSaved(LinearUse l, in ActivationSettings s, bool shared)
+    internal static double LoraSaved(LinearUse l, in ActivationSettings s, bool shared)
     {
         double bytes = s.LoraC * s.LoraRank;
         // Dropout keeps its output (lora_A's input) and its mask: 1 byte on CUDA (fused native_dropout), but libtorch's CPU
@@ -762,8 +763,8 @@ internal static class ActivationModel
     /// in the query's dtype and, under GQA, K/V repeated to the query's heads by transformers, while the call runs.</summary>
     private static double SlidingMaskTransient(ModelArchitecture a, in ActivationSettings s)
     {
-        if (a.SlidingLayerCount == 0 || s.Kernel != AttentionKernel.Sdpa || s.SdpaMath || s.Cpu || s.Seq <= 1
-            || a.SlidingWindow is not { } w || s.Seq < w) return 0;
+        if (s.Kernel != AttentionKernel.Sdpa || s.SdpaMath || s.Cpu || s.Seq <= 1) return 0;
+        if (!s.MaskEveryLayer && (a.SlidingLayerCount == 0 || a.SlidingWindow is not { } w || s.Seq < w)) return 0;
         double repeated = a.NumKvHeads < a.NumHeads ? 2.0 * s.C * a.QueryWidth * s.Tokens : 0;
         return SlidingMaskBias(a, s) + repeated;
     }
@@ -837,6 +838,9 @@ internal readonly record struct ActivationSettings(
     /// <summary>Bytes per element of what the fused attention kernel saves (q, k, v, output): flash_attention_2 casts fp32
     /// inputs to 16 bits; otherwise the compute dtype.</summary>
     public double AttentionC { get; init; } = C;
+    /// <summary>Every layer's SDPA gets a materialized mask, sliding or not: Gemma 3 with images attends bidirectionally
+    /// within each image (token_type_ids' or_mask_function), which no is_causal call expresses.</summary>
+    public bool MaskEveryLayer { get; init; }
     /// <summary>transformers 5 runs stacked MoE experts through grouped_mm (<see cref="ExpertsBackend.GroupedMm"/>).</summary>
     public bool GroupedExperts { get; init; }
     /// <summary>A fused kernel (SDPA's flash / memory-efficient, or flash_attention_2) runs, not eager or SDPA's math.</summary>

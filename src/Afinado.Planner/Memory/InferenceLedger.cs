@@ -136,6 +136,8 @@ internal static class InferenceLedger
         e.Add(new(LineKind.DecodeTemporaries, "decode temporaries", Phase.Decode,
             ActivationModel.LayerInferenceTransient(a, decode) + ActivationModel.ModelForwardLocals(a, decode) + decodeScores,
             explain ? "one token per sequence through one layer, with the forward's embedding output and rotary tables (+ scores over the context when eager or SDPA's math kernel)" : "", "derived"));
+        if (!VisionLedger.Planned(p, job)) return e;
+        VisionLedger.AddInference(e, p, job, s, explain);
         return e;
     }
 

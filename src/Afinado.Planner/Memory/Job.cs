@@ -92,6 +92,17 @@ public sealed record Job
     /// flag: the verdict for such a GPU sets it (<see cref="Fit.DeviceSupport.OnDevice"/>).</summary>
     public bool PreAmpereGpu { get; init; }
 
+    /// <summary>Images per sequence, run through a multimodal model's vision tower (0: a text step). Their tokens are part of
+    /// <see cref="Seq"/>, as the processor puts them in the tokenized sequence.</summary>
+    public int Images { get; init; }
+    /// <summary>The images' size in pixels, for processors that keep it (Qwen2.5-VL); null for towers that resize every
+    /// image to their own size (Gemma 3's SigLIP).</summary>
+    public int? ImageWidth { get; init; }
+    public int? ImageHeight { get; init; }
+
+    public const int MaxImages = 1024;
+    public const int MaxImageSide = 65_536;
+
     public int ContextTokens => Context ?? Seq;
     public bool IsTraining => Task == JobTask.Train;
 
@@ -142,6 +153,14 @@ public sealed record Job
             if (ctx < Seq || ctx > MaxSeq)
                 throw new InputError(JobParameters.Context, $"{ctx} must be at least {JobParameters.Seq} ({Seq}) and at most {MaxSeq:N0}", $"Set {JobParameters.Context} to prompt plus generated tokens.");
         }
+        if (Images < 0 || Images > MaxImages)
+            throw new InputError(JobParameters.Images, $"{Images} is out of range", $"Use 0 (a text step) to {MaxImages:N0} images per sequence.");
+        if (ImageWidth is { } iw && (iw < 1 || iw > MaxImageSide) || ImageHeight is { } ih && (ih < 1 || ih > MaxImageSide))
+            throw new InputError(JobParameters.ImageSize, $"{ImageWidth} × {ImageHeight} is out of range", $"Give width and height between 1 and {MaxImageSide:N0} pixels, e.g. 1024x768.");
+        if ((ImageWidth is null) != (ImageHeight is null))
+            throw new InputError(JobParameters.ImageSize, "needs both a width and a height", "Give it as WIDTHxHEIGHT, e.g. 1024x768.");
+        if (ImageWidth is not null && Images == 0)
+            throw new InputError(JobParameters.ImageSize, "sizes image inputs, and the job has none", $"Add {JobParameters.Images} N (images per sequence), or drop it.");
         if (!(Dropout >= 0 && Dropout < 1))
             throw new InputError(JobParameters.Dropout, $"{Dropout} is outside [0, 1)", "Use a probability such as 0 or 0.1.");
         if (GradAccumulation < 1 || GradAccumulation > 1_000_000)

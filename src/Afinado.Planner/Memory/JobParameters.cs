@@ -21,6 +21,8 @@ public static class JobParameters
     public static readonly InputParameter Batch = new("batch");
     public static readonly InputParameter Seq = new("seq");
     public static readonly InputParameter Context = new("context");
+    public static readonly InputParameter Images = new("images");
+    public static readonly InputParameter ImageSize = new("image_size");
     public static readonly InputParameter Checkpointing = new("checkpointing");
     public static readonly InputParameter AllocConf = new("alloc_conf");
     public static readonly InputParameter Stack = new("stack");

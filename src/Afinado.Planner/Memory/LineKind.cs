@@ -72,6 +72,20 @@ public enum LineKind
     /// <summary>transformers' boolean mask for sliding-window (or chunked) layers once the sequence reaches the window: one
     /// per forward, freed when the model's forward returns.</summary>
     SlidingWindowMask,
+    /// <summary>Image inputs: pixel_values as the processor made them.</summary>
+    VisionPixelValues,
+    /// <summary>Image inputs: the vision tower's (and merger's) saved tensors, when its adapters or weights train.</summary>
+    VisionTowerActivations,
+    /// <summary>Image inputs: one tower block's forward temporaries, the tower's hidden states and the pixels' compute-dtype copy.</summary>
+    VisionTowerTemporaries,
+    /// <summary>Image inputs: a tower block's backward temporaries beyond a decoder layer's.</summary>
+    VisionTowerBackwardTemporaries,
+    /// <summary>Image inputs: the image features the decoder's inputs_embeds are scattered from.</summary>
+    VisionImageFeatures,
+    /// <summary>Image inputs: the decoder's first norm keeps its input, which now needs a gradient (the tower trains).</summary>
+    VisionFirstLayerNormInput,
+    /// <summary>Image inputs: Gemma 3's boolean masks with bidirectional image blocks, per sequence.</summary>
+    VisionImageMasks,
     SdpaMathScoresInFlight,
     EagerScoresInFlight,
     BackwardTemporaries,

@@ -24,9 +24,12 @@ public static class LineKinds
             or LineKind.ActivationsFinalNormAndHeadInput or LineKind.ActivationCheckpoints or LineKind.ActivationCheckpointInTransit
             or LineKind.RecomputedLayer or LineKind.CausalMask or LineKind.SlidingWindowMask or LineKind.ForwardIntermediates or LineKind.MinibatchInputs
             or LineKind.DfaBlockOutputs or LineKind.DfaHeldOutputs or LineKind.EsPopulationForward or LineKind.NoGradForwardLayer
-            or LineKind.PrefillActivations or LineKind.ModelForwardLocals or LineKind.DecodeTemporaries => Category.Activations,
+            or LineKind.PrefillActivations or LineKind.ModelForwardLocals or LineKind.DecodeTemporaries
+            or LineKind.VisionPixelValues or LineKind.VisionTowerActivations or LineKind.VisionImageFeatures or LineKind.VisionFirstLayerNormInput
+            or LineKind.VisionImageMasks => Category.Activations,
         LineKind.DequantizationBuffer or LineKind.ExpertDeltaWeight or LineKind.ExpertAllToAllBuffers or LineKind.GradientHead16Bit or LineKind.OptimizerTemporaries
-            or LineKind.SdpaMathScoresInFlight or LineKind.EagerScoresInFlight or LineKind.BackwardTemporaries or LineKind.SelectBackwardStackGradient
+            or LineKind.SdpaMathScoresInFlight or LineKind.EagerScoresInFlight or LineKind.BackwardTemporaries
+            or LineKind.VisionTowerTemporaries or LineKind.VisionTowerBackwardTemporaries or LineKind.SelectBackwardStackGradient
             or LineKind.DfaInjectedErrors or LineKind.EsPerturbation or LineKind.EsParameterSnapshot or LineKind.EsPopulationWeights
             or LineKind.EsLowRankFactors or LineKind.EsLowRankCombination or LineKind.GuidedEsSurrogateBackward
             or LineKind.GuidedEsSurrogateAndBasis => Category.Temporary,

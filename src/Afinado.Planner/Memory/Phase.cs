@@ -32,6 +32,9 @@ public enum Phase
     PerturbedLoss = 512,
     /// <summary>Loading the checkpoint before training (a node's CPU RAM only; transient).</summary>
     ModelLoad = 1024,
+    /// <summary>Image inputs: the vision tower's last block, before the decoder runs (the step's persistent memory, the
+    /// tower's saved tensors and one block's temporaries; no decoder activation yet). Only image plans carry it.</summary>
+    VisionTower = 2048,
     Training = Forward | ForwardLastLayer | BackwardStart | BackwardHead | BackwardEnd | OptimizerStep,
     /// <summary>The moments of a perturbed (forward-only) evaluation.</summary>
     Perturbed = PerturbedLayer | PerturbedLoss,
@@ -46,7 +49,7 @@ public static class Phases
 {
     /// <summary>The single-GPU ledger's moments, in the order ties are broken (the earliest wins).</summary>
     public static readonly Phase[] Moments = [Phase.ForwardLastLayer, Phase.Forward, Phase.BackwardStart, Phase.BackwardHead, Phase.BackwardEnd, Phase.OptimizerStep, Phase.Prefill, Phase.Decode,
-        Phase.PerturbedLayer, Phase.PerturbedLoss];
+        Phase.PerturbedLayer, Phase.PerturbedLoss, Phase.VisionTower];
 
     /// <summary>The moments the per-GPU ledger of a parallel layout sums at.</summary>
     public static readonly Phase[] StepMoments = [Phase.Forward, Phase.BackwardStart, Phase.BackwardEnd, Phase.OptimizerStep];
@@ -68,6 +71,7 @@ public static class Phases
         Phase.PerturbedLayer => "perturbed forward (last layer)",
         Phase.PerturbedLoss => "perturbed forward (loss)",
         Phase.ModelLoad => "model load",
+        Phase.VisionTower => "vision tower",
         Phase.None => "not on the device",
         _ => string.Join(", ", Moments.Where(m => (p & m) != 0).Select(Name)),
     };

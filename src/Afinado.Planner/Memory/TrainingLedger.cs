@@ -20,8 +20,10 @@ internal static class TrainingLedger
         var e = new List<LedgerEntry>(24);
         bool cpu = device == DeviceKind.Cpu;
         var prec = job.Precision;
-        // A text step's backward reaches no vision-tower adapter: those keep no gradient (nor, below, optimizer state).
-        long trainable = sel.SteppedParameters;
+        // A text step's backward reaches no vision-tower adapter: those keep no gradient (nor, below, optimizer state); a
+        // step with images reaches them all.
+        bool images = VisionLedger.Planned(p, job);
+        long trainable = images ? sel.TrainableParameters : sel.SteppedParameters;
         AddWeights(e, p, job, explain, ampCopies: true);
         double trainBytes = TrainableBytes(job);
         double c = prec.ComputeBytes();
@@ -43,7 +45,7 @@ internal static class TrainingLedger
             var phases = job.GradAccumulation > 1 ? Phase.Training : Phase.BackwardEnd | Phase.OptimizerStep;
             e.Add(new(LineKind.Gradients, "gradients (trainable only)", phases, trainable * gradBytes,
                 explain ? $"{N(trainable)} trainable params × {B(gradBytes)} B" + (job.GradAccumulation > 1 ? $"; kept across {job.GradAccumulation} micro-batches" : "; set to None by zero_grad")
-                    + VisionAdaptersIdle(sel) : "",
+                    + (images ? "" : VisionAdaptersIdle(sel)) : "",
                 "memory.md §1.1 (gradients only where requires_grad)"));
             // The head's weight gradient is allocated by the head's matmul backward, after the cross-entropy's backward has
             // released its saved log-softmax and the loss gradient: it is live with the logits' gradient, not with those.
@@ -59,7 +61,7 @@ internal static class TrainingLedger
         }
 
         // --- Optimizer ------------------------------------------------------------------------------------------------
-        AddOptimizer(e, p, job, cpu, trainBytes, explain, visionAdaptersStepped: false);
+        AddOptimizer(e, p, job, cpu, trainBytes, explain, visionAdaptersStepped: images);
 
         // --- Activations -------------------------------------------------------------------------------------------------
         // prepare_model_for_kbit_training: the residual stream and the quantized layers' outputs are fp32.
@@ -163,6 +165,8 @@ internal static class TrainingLedger
                 explain ? $"E × 2·I × h = {N(a.NumExperts * slice)} × {B(gradBytes)} B, plus one expert's slice gradient" : "",
                 "derivatives.yaml select_backward (a zero tensor of the input's size); transformers 5 MixtralExperts eager loop"));
         }
+        if (!images) return e;
+        VisionLedger.AddTraining(e, p, job, s, explain);
         return e;
     }
 
@@ -306,6 +310,7 @@ internal static class TrainingLedger
             AttentionC = job.Attention == AttentionKernel.Flash || KbitPrepared(job) ? Math.Min(c, job.Precision.ComputeBytes()) : c,
             GroupedExperts = job.ResolvedExperts == ExpertsBackend.GroupedMm,
             Autocast = job.Precision.IsAmp(),
+            MaskEveryLayer = VisionLedger.ImageMasks(p.Architecture, job),
         };
     }
 

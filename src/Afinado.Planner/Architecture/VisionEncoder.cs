@@ -1,0 +1,116 @@
+namespace Afinado.Planner.Architecture;
+
+/// <summary>The vision transformers whose image inputs the planner plans.</summary>
+public enum VisionEncoderKind
+{
+    /// <summary>Gemma 3's SigLIP (models/siglip/modeling_siglip.py): pre-norm LayerNorm blocks, biased q/k/v/out, fc1 → GELU
+    /// (tanh) → fc2, full attention over every patch of the image.</summary>
+    Siglip,
+    /// <summary>Qwen2.5-VL's vision transformer (models/qwen2_5_vl/modeling_qwen2_5_vl.py): RMSNorm blocks, one fused biased
+    /// qkv, a gated SiLU MLP with biases, window attention except in <c>fullatt_block_indexes</c>, then the 2×2 patch merger.</summary>
+    Qwen25Vl,
+}
+
+/// <summary>
+/// A model's vision tower as an image's memory sees it: the transformer's shape, and how the model's processor turns an
+/// image into patches (the tower's sequence) and into text tokens (the decoder's). Built by the family readers from
+/// config.json's <c>vision_config</c>; the tower's tensors themselves are in <see cref="ModelArchitecture.Tensors"/>.
+/// </summary>
+public sealed record VisionEncoder
+{
+    public required VisionEncoderKind Kind { get; init; }
+    public required int Depth { get; init; }
+    public required long HiddenSize { get; init; }
+    public required long IntermediateSize { get; init; }
+    public required int Heads { get; init; }
+    public required int PatchSize { get; init; }
+    public int Channels { get; init; } = 3;
+
+    /// <summary>SigLIP: the square side every image is resized to (<c>vision_config.image_size</c>).</summary>
+    public int ImageSize { get; init; }
+    /// <summary>Gemma 3: <c>mm_tokens_per_image</c>, the soft tokens the projector's average pooling leaves per image.</summary>
+    public int TokensPerImage { get; init; }
+
+    /// <summary>Qwen2.5-VL: <c>spatial_merge_size</c> (m × m patches become one token).</summary>
+    public int MergeSize { get; init; } = 1;
+    /// <summary>Qwen2.5-VL: <c>temporal_patch_size</c> (an image is repeated to that many frames).</summary>
+    public int TemporalPatchSize { get; init; } = 1;
+    /// <summary>Qwen2.5-VL: <c>window_size</c> in pixels; the blocks outside <see cref="FullAttentionBlocks"/> attend within windows.</summary>
+    public int WindowSize { get; init; }
+    public IReadOnlyList<int> FullAttentionBlocks { get; init; } = [];
+    /// <summary>Qwen2.5-VL's processor keeps an image's pixel count within these bounds (<c>preprocessor_config.json</c>
+    /// min_pixels / max_pixels; transformers' Qwen2VLImageProcessor defaults, which the Qwen2.5-VL checkpoints ship).</summary>
+    public long MinPixels { get; init; } = 56 * 56;
+    public long MaxPixels { get; init; } = 28 * 28 * 16384;
+
+    /// <summary>The model's processor needs an image size (Qwen2.5-VL keeps each image's resolution); SigLIP resizes to its own.</summary>
+    public bool NeedsImageSize => Kind == VisionEncoderKind.Qwen25Vl;
+
+    /// <summary>One image of <paramref name="width"/> × <paramref name="height"/> pixels as the processor prepares it.</summary>
+    public ImageGeometry Image(int? width, int? height) => Kind switch
+    {
+        VisionEncoderKind.Siglip => Siglip(),
+        _ => Qwen(width ?? throw new ArgumentNullException(nameof(width)), height ?? throw new ArgumentNullException(nameof(height))),
+    };
+
+    /// <summary>
+    /// Gemma3ImageProcessor resizes to image_size × image_size (pan and scan off, its default); SigLIP sees
+    /// (image_size / patch)² patches, Gemma3MultiModalProjector average-pools them to mm_tokens_per_image, and
+    /// Gemma3Processor expands the image's placeholder to <c>\n\n&lt;start_of_image&gt;</c> + the soft tokens +
+    /// <c>&lt;end_of_image&gt;\n\n</c> (processing_gemma3.py full_image_sequence): at most 4 tokens besides the soft ones
+    /// (Gemma's tokenizer may merge a "\n\n" into a longer run of newlines).
+    /// </summary>
+    private ImageGeometry Siglip()
+    {
+        long side = ImageSize / PatchSize, patches = side * side;
+        return new ImageGeometry(ImageSize, ImageSize, patches, TokensPerImage, TokensPerImage + 4,
+            (long)Channels * ImageSize * ImageSize, [patches]);
+    }
+
+    /// <summary>
+    /// Qwen2VLImageProcessor (image_processing_qwen2_vl.py smart_resize, factor = patch × merge): each side rounded to a
+    /// multiple of the factor (Python's round, half to even), then scaled down (floor) or up (ceil) to keep the pixel count
+    /// within min_pixels–max_pixels. pixel_values holds one row of channels × temporal × patch² values per patch; the
+    /// merger turns merge² patches into one token, and the processor adds &lt;|vision_start|&gt; and &lt;|vision_end|&gt;.
+    /// The window attention's spans (get_window_index): the merged grid in windows of window_size / merge / patch cells,
+    /// the last row and column of windows cut short.
+    /// </summary>
+    private ImageGeometry Qwen(int width, int height)
+    {
+        long factor = (long)PatchSize * MergeSize;
+        if (Math.Max(width, height) / (double)Math.Min(width, height) > 200)
+            throw new ArgumentOutOfRangeException(nameof(width), "the aspect ratio must be below 200 (Qwen2VLImageProcessor smart_resize)");
+        long h = Math.Max(factor, (long)Math.Round(height / (double)factor, MidpointRounding.ToEven) * factor);
+        long w = Math.Max(factor, (long)Math.Round(width / (double)factor, MidpointRounding.ToEven) * factor);
+        if (h * w > MaxPixels)
+        {
+            double beta = Math.Sqrt(height * (double)width / MaxPixels);
+            h = Math.Max(factor, (long)Math.Floor(height / beta / factor) * factor);
+            w = Math.Max(factor, (long)Math.Floor(width / beta / factor) * factor);
+        }
+        else if (h * w < MinPixels)
+        {
+            double beta = Math.Sqrt(MinPixels / (height * (double)width));
+            h = (long)Math.Ceiling(height * beta / factor) * factor;
+            w = (long)Math.Ceiling(width * beta / factor) * factor;
+        }
+        long gh = h / PatchSize, gw = w / PatchSize, patches = gh * gw;
+        long unit = (long)MergeSize * MergeSize, tokens = patches / unit;
+        var spans = new List<long>();
+        long cells = Math.Max(1, WindowSize / MergeSize / PatchSize);
+        long mh = gh / MergeSize, mw = gw / MergeSize;
+        for (long r = 0; r < mh; r += cells)
+            for (long c = 0; c < mw; c += cells)
+                spans.Add(Math.Min(cells, mh - r) * Math.Min(cells, mw - c) * unit);
+        return new ImageGeometry((int)w, (int)h, patches, tokens, tokens + 2,
+            patches * Channels * TemporalPatchSize * PatchSize * PatchSize, spans);
+    }
+}
+
+/// <summary>
+/// One image as the model sees it: the resized size, the tower's sequence (<see cref="Patches"/>), the tokens its features
+/// become (<see cref="Tokens"/>) and the text tokens the processor puts in the sequence for it (<see cref="SequenceTokens"/>,
+/// the image's tokens and their markers), pixel_values' elements, and the attention spans of the tower's windowed
+/// blocks (one span of every patch where the tower attends over the whole image).
+/// </summary>
+public sealed record ImageGeometry(int Width, int Height, long Patches, long Tokens, long SequenceTokens, long PixelElements, IReadOnlyList<long> WindowSpans);

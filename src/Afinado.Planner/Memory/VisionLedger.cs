@@ -1,0 +1,296 @@
+using Afinado.Planner.Architecture;
+using static Afinado.Planner.Memory.LedgerBuilder;
+
+namespace Afinado.Planner.Memory;
+
+/// <summary>
+/// The memory of a step's image inputs (<c>--images</c>), for the towers <see cref="VisionEncoder"/> describes. Every image
+/// of the batch runs through the vision tower before the decoder: pixel_values (fp32, as the processor returns them), the
+/// tower's blocks (the same per-op arithmetic as a decoder layer, <see cref="ActivationModel.Layer"/>, on a tower-shaped
+/// architecture: SigLIP's LayerNorm/GELU blocks, Qwen2.5-VL's RMSNorm/gated blocks with window attention), the merger or
+/// projector, and the image features scattered into inputs_embeds. The image tokens themselves are part of the sequence
+/// (<see cref="Job.Seq"/>), so the decoder's lines already hold them.
+/// <para>When the tower's adapters (or weights) train, autograd keeps the tower's saved tensors until the very end of
+/// backward (the tower runs first, so it is differentiated last), the adapters get gradients and optimizer state, and the
+/// decoder's first norm keeps its input (the image features now need a gradient). Otherwise the tower runs without
+/// recording anything: only one block's temporaries, at <see cref="Phase.VisionTower"/>.</para>
+/// </summary>
+internal static class VisionLedger
+{
+    /// <summary>The moments of a training step at which every persistent line is live (such a line also exists while the
+    /// tower runs, before the decoder), and at which the tower's saved tensors are: they are freed last in backward.</summary>
+    private const Phase WholeForwardAndBackward = Phase.Forward | Phase.ForwardLastLayer | Phase.BackwardStart | Phase.BackwardHead | Phase.BackwardEnd;
+
+    public static bool Planned(ModelProfile p, Job job) => job.Images > 0 && p.Architecture.Vision is not null;
+
+    /// <summary>The lines of a training step's image inputs; <paramref name="text"/> are the decoder's activation settings.</summary>
+    public static void AddTraining(List<LedgerEntry> e, ModelProfile p, Job job, in ActivationSettings text, bool explain)
+    {
+        // The decoder's lines first: those live across the whole step also exist while the tower runs.
+        WithTowerMoment(e, training: true);
+        var v = p.Architecture.Vision!;
+        var image = v.Image(job.ImageWidth, job.ImageHeight);
+        double images = (double)job.Batch * job.Images;
+        AddPixelValues(e, v, image, images, Phase.Training | Phase.VisionTower, explain);
+        var tower = Tower(v);
+        var s = TowerSettings(text, images, image);
+        var layers = TowerLayers(p, v);
+        bool trains = layers.Any(l => l.AnyTrainable) || MergerTrains(p, v);
+        if (trains)
+        {
+            // gradient_checkpointing_enable() reaches the tower's encoder too (SiglipEncoder, Qwen2_5_VisionTransformer's
+            // blocks): each block keeps its input, and backward recomputes one block at a time.
+            bool checkpointed = job.Checkpointing != Checkpointing.None;
+            double blocks = 0, largest = 0, inputs = 0;
+            int active = 0;
+            for (int i = 0; i < layers.Count; i++)
+            {
+                if (!layers[i].Active) continue;
+                double b = LayerSaved(tower, layers[i], i, s, v, image);
+                blocks += b;
+                largest = Math.Max(largest, b);
+                inputs += s.R * s.Tokens * tower.HiddenSize;
+                active++;
+            }
+            double merger = MergerSaved(p, v, s, image, images, layers.Any(l => l.AnyTrainable));
+            string last = v.Kind == VisionEncoderKind.Siglip ? "post-norm and projector" : "merger";
+            e.Add(new(LineKind.VisionTowerActivations, checkpointed ? "vision tower: block inputs (checkpointed) and " + last : "vision tower: saved activations",
+                WholeForwardAndBackward | Phase.VisionTower, (checkpointed ? inputs : blocks) + merger,
+                !explain ? "" : checkpointed
+                    ? $"{active} of {v.Depth} blocks × {Images(images)} × {N(image.Patches)} patches × h {tower.HiddenSize} × {B(s.R)} B, + the {last} ({N(merger)} B); freed as backward leaves the tower, last"
+                    : $"{active} of {v.Depth} blocks with saved tensors over {Images(images)} × {N(image.Patches)} patches, and the {last} ({N(merger)} B); freed as backward leaves the tower, last",
+                TowerSource(v) + "; ActivationModel per-op rules on the tower's shape"));
+            var first = p.Layers.FirstOrDefault(l => l.Active);
+            if (first is not null && !first.InputRequiresGrad)
+                e.Add(new(LineKind.VisionFirstLayerNormInput, "decoder: first norm's input (image features need a gradient)", WholeForwardAndBackward,
+                    4.0 * text.Tokens * p.Architecture.HiddenSize,
+                    explain ? $"T {N(text.Tokens)} × h {p.Architecture.HiddenSize} × 4 B: the RMSNorm's fp32 upcast, kept now that inputs_embeds requires grad" : "",
+                    "transformers RMSNorm (hidden_states.to(float32)); masked_scatter's output requires grad"));
+            // The tower's backward runs after the decoder's, whose last layer's temporaries (and recomputed layer) this
+            // moment already counts: only the excess is added.
+            double decoder = e.Where(x => x.Kind is LineKind.BackwardTemporaries or LineKind.RecomputedLayer).Sum(x => x.Bytes);
+            double backward = ActivationModel.LayerBackwardTransient(tower, s) + (checkpointed ? largest : 0) - decoder;
+            if (backward > 0)
+                e.Add(new(LineKind.VisionTowerBackwardTemporaries, "vision tower: backward beyond a decoder layer's", Phase.BackwardEnd, backward,
+                    explain ? $"one tower block's backward temporaries{(checkpointed ? " and its recomputed tensors" : "")}, less the decoder layer's counted at this moment" : "",
+                    "derived from the same op list; torch.utils.checkpoint"));
+        }
+        AddForward(e, p, v, tower, s, image, images, Phase.Forward | Phase.ForwardLastLayer, explain);
+        AddImageMasks(e, p, job, Phase.Forward | Phase.ForwardLastLayer, explain);
+    }
+
+    /// <summary>The lines of an inference prefill's image inputs (the tower without autograd).</summary>
+    public static void AddInference(List<LedgerEntry> e, ModelProfile p, Job job, in ActivationSettings text, bool explain)
+    {
+        var v = p.Architecture.Vision!;
+        var image = v.Image(job.ImageWidth, job.ImageHeight);
+        double images = (double)job.Batch * job.Images;
+        WithTowerMoment(e, training: false);
+        // generate keeps pixel_values in its model_kwargs until it returns (prepare_inputs_for_generation stops passing them after the prefill).
+        AddPixelValues(e, v, image, images, Phase.Prefill | Phase.Decode | Phase.VisionTower, explain);
+        var tower = Tower(v);
+        AddForward(e, p, v, tower, TowerSettings(text, images, image), image, images, Phase.Prefill, explain);
+        AddImageMasks(e, p, job, Phase.Prefill, explain);
+    }
+
+    /// <summary>Marks the decoder's lines that exist while the tower runs (everything live across the whole step) with
+    /// <see cref="Phase.VisionTower"/>.</summary>
+    private static void WithTowerMoment(List<LedgerEntry> e, bool training)
+    {
+        var persistent = training ? WholeForwardAndBackward : Phase.Prefill | Phase.Decode;
+        for (int i = 0; i < e.Count; i++)
+            if ((e[i].Phases & persistent) == persistent) e[i] = e[i] with { Phases = e[i].Phases | Phase.VisionTower };
+    }
+
+    private static void AddPixelValues(List<LedgerEntry> e, VisionEncoder v, ImageGeometry image, double images, Phase phases, bool explain) =>
+        e.Add(new(LineKind.VisionPixelValues, "image inputs: pixel_values (fp32)", phases, 4.0 * images * image.PixelElements,
+            explain ? $"{Images(images)} × {N(image.PixelElements)} values ({(v.Kind == VisionEncoderKind.Siglip ? $"{v.Channels} × {image.Width} × {image.Height}" : $"{N(image.Patches)} patches × {v.Channels}·{v.TemporalPatchSize}·{v.PatchSize}²")}) × 4 B" : "",
+            v.Kind == VisionEncoderKind.Siglip ? "Gemma3ImageProcessor (float32 pixel_values)" : "Qwen2VLImageProcessor (flatten_patches, float32)"));
+
+    /// <summary>The tower's forward: one block's temporaries beside the saved tensors so far, the hidden states, the
+    /// pixels' compute-dtype copy; then the image features the decoder's embeddings are scattered from.</summary>
+    private static void AddForward(List<LedgerEntry> e, ModelProfile p, VisionEncoder v, ModelArchitecture tower, in ActivationSettings s,
+        ImageGeometry image, double images, Phase featurePhases, bool explain)
+    {
+        double block = ActivationModel.LayerInferenceTransient(tower, s);
+        double copy = s.C * images * image.PixelElements;
+        e.Add(new(LineKind.VisionTowerTemporaries, "vision tower: one block's temporaries", Phase.VisionTower, block + copy,
+            explain ? $"{ActivationModel.LayerInferenceTransientFormula(tower, s)}, over {Images(images)} × {N(image.Patches)} patches; + pixel_values in {B(s.C)} B ({N(copy)} B)" : "",
+            TowerSource(v)));
+        double features = s.C * images * image.Tokens * p.Architecture.HiddenSize;
+        e.Add(new(LineKind.VisionImageFeatures, "image features (scattered into inputs_embeds)", featurePhases, features, explain ? $"{Images(images)} × {N(image.Tokens)} tokens × h {p.Architecture.HiddenSize} × {B(s.C)} B, a local of the model's forward" : "",
+            "transformers get_image_features + inputs_embeds.masked_scatter"));
+    }
+
+    /// <summary>Gemma 3 with images: token_type_ids make every attention mask bidirectional within each image, so the
+    /// masks are built per sequence (full and sliding) and every layer's SDPA keeps a bias (<see cref="ActivationSettings.MaskEveryLayer"/>).
+    /// The sliding-window mask line, when the plan has one, already holds one batch-expanded s² mask.</summary>
+    private static void AddImageMasks(List<LedgerEntry> e, ModelProfile p, Job job, Phase phases, bool explain)
+    {
+        if (!ImageMasks(p.Architecture, job)) return;
+        double seq = job.Seq, masks = 2.0 * job.Batch * seq * seq;
+        if (e.Any(x => x.Kind == LineKind.SlidingWindowMask)) masks -= seq * seq;
+        e.Add(new(LineKind.VisionImageMasks, "attention masks with image blocks (bool, per sequence)", phases, masks,
+            explain ? $"full and sliding masks, b·s² × 1 B each ({N(job.Batch)} × {N(seq)}²){(e.Any(x => x.Kind == LineKind.SlidingWindowMask) ? ", less the sliding-window mask line's s²" : "")}" : "",
+            "transformers Gemma3Model (token_type_ids_mask_function as or_mask_function of create_causal_mask / create_sliding_window_causal_mask)"));
+    }
+
+    /// <summary>Gemma 3's decoder masks every layer when the batch has images (SDPA; flash_attention_2 and eager take masks
+    /// of their own).</summary>
+    public static bool ImageMasks(ModelArchitecture a, Job job) =>
+        job.Images > 0 && a.Vision?.Kind == VisionEncoderKind.Siglip && job.Attention == AttentionKernel.Sdpa;
+
+    /// <summary>The tower's blocks as the decoder-layer arithmetic reads them.</summary>
+    internal static ModelArchitecture Tower(VisionEncoder v) => new()
+    {
+        ModelType = v.Kind == VisionEncoderKind.Siglip ? "siglip_vision_model" : "qwen2_5_vl_vision",
+        VocabSize = 0,
+        HiddenSize = checked((int)v.HiddenSize),
+        NumLayers = v.Depth,
+        NumHeads = v.Heads,
+        NumKvHeads = v.Heads,
+        HeadDim = checked((int)(v.HiddenSize / v.Heads)),
+        IntermediateSize = checked((int)v.IntermediateSize),
+        Mlp = v.Kind == VisionEncoderKind.Siglip ? MlpKind.Plain : MlpKind.Gated,
+        Activation = v.Kind == VisionEncoderKind.Siglip ? "gelu_pytorch_tanh" : "silu",
+        // SigLIP's nn.LayerNorm runs in the model's dtype (and keeps its input); Qwen2RMSNorm upcasts to fp32.
+        Norm = v.Kind == VisionEncoderKind.Siglip ? NormKind.LayerNorm : NormKind.RmsNorm,
+        Positions = v.Kind == VisionEncoderKind.Siglip ? PositionKind.Learned : PositionKind.Rotary,
+        Tensors = [],
+    };
+
+    /// <summary>The decoder's settings for the tower: every image a sequence of its patches (attention dropout 0 in both
+    /// towers), the residual in the compute dtype.</summary>
+    private static ActivationSettings TowerSettings(in ActivationSettings text, double images, ImageGeometry image) =>
+        text with { Batch = images, Seq = image.Patches, Dropout = 0, HiddenDropout = false, MaskEveryLayer = false };
+
+    /// <summary>
+    /// One block's saved bytes. Qwen2.5-VL's fused qkv: v is a view of qkv's output, so attention keeps all 3·h of it
+    /// besides the rotated q and k (new tensors), 2·h per patch more than separate projections; its windowed blocks'
+    /// eager scores are each window's, the spans <see cref="ImageGeometry.WindowSpans"/> gives.
+    /// </summary>
+    private static double LayerSaved(ModelArchitecture tower, LayerProfile L, int index, in ActivationSettings s, VisionEncoder v, ImageGeometry image)
+    {
+        var saved = ActivationModel.Layer(tower, L, s);
+        double total = saved.Total;
+        bool attentionGrad = L.InputRequiresGrad || L.Norm1Trainable || L.AttnInAny;
+        if (v.Kind != VisionEncoderKind.Qwen25Vl || !attentionGrad) return total;
+        total += 2.0 * s.C * tower.HiddenSize * s.Tokens;
+        if (s.Kernel == AttentionKernel.Eager && !v.FullAttentionBlocks.Contains(index))
+        {
+            double windowed = 0;
+            foreach (long span in image.WindowSpans) windowed += ActivationModel.Layer(tower, L, s with { Seq = span }).AttentionScores;
+            total += windowed - saved.AttentionScores;
+        }
+        return total;
+    }
+
+    /// <summary>What the tower's last stage keeps: SigLIP's post-norm (its input) and Gemma 3's projector norm (fp32
+    /// upcast of the pooled tokens); Qwen2.5-VL's merger: ln_q (fp32 upcast), mlp.0's input, GELU's input, mlp.2's input,
+    /// each when needed, and their adapters.</summary>
+    private static double MergerSaved(ModelProfile p, VisionEncoder v, in ActivationSettings s, ImageGeometry image, double images, bool gradIn)
+    {
+        double patches = images * image.Patches, tokens = images * image.Tokens, h = v.HiddenSize;
+        if (v.Kind == VisionEncoderKind.Siglip)
+            return gradIn ? s.R * patches * h + 4.0 * tokens * h : 0;
+        var (mlp0, mlp2) = MergerLinears(p, v);
+        bool gradAfter0 = gradIn || mlp0.Trainable || mlp0.Lora;
+        double bytes = gradIn ? 4.0 * patches * h : 0;
+        double wide = mlp0.In;
+        if (mlp0.Trainable || mlp0.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * wide;
+        if (mlp0.Lora) bytes += tokens * ActivationModel.LoraSaved(mlp0, s, shared: true);
+        if (gradAfter0) bytes += s.C * tokens * mlp0.Out;
+        if (mlp2.Trainable || mlp2.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * mlp2.In;
+        if (mlp2.Lora) bytes += tokens * ActivationModel.LoraSaved(mlp2, s, shared: true);
+        return bytes;
+    }
+
+    private static bool MergerTrains(ModelProfile p, VisionEncoder v)
+    {
+        if (v.Kind != VisionEncoderKind.Qwen25Vl) return false;
+        var (mlp0, mlp2) = MergerLinears(p, v);
+        return mlp0.Trainable || mlp0.Lora || mlp2.Trainable || mlp2.Lora;
+    }
+
+    private static (LinearUse Mlp0, LinearUse Mlp2) MergerLinears(ModelProfile p, VisionEncoder v)
+    {
+        LinearUse mlp0 = default, mlp2 = default;
+        var tensors = p.Architecture.Tensors;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            var t = tensors[i];
+            if (!t.VisionLinear || !t.Name.EndsWith(".weight", StringComparison.Ordinal)) continue;
+            var use = new LinearUse(t.Shape[1], t.Shape[0], p.Selection.IsTrainableAt(i), p.Selection.IsAdaptedAt(i));
+            if (t.Module.EndsWith("merger.mlp.0", StringComparison.Ordinal)) mlp0 = use;
+            else if (t.Module.EndsWith("merger.mlp.2", StringComparison.Ordinal)) mlp2 = use;
+        }
+        return (mlp0, mlp2);
+    }
+
+    /// <summary>The tower's blocks from the selection: which linears train or carry adapters, which norms train, and from
+    /// which block on the hidden state needs a gradient (a trainable patch or position embedding, or an earlier block).</summary>
+    internal static IReadOnlyList<LayerProfile> TowerLayers(ModelProfile p, VisionEncoder v)
+    {
+        var layers = new LayerProfile[v.Depth];
+        for (int i = 0; i < layers.Length; i++) layers[i] = new LayerProfile { NormCount = 2 };
+        bool embeddingsTrain = false;
+        var tensors = p.Architecture.Tensors;
+        for (int ti = 0; ti < tensors.Count; ti++)
+        {
+            var t = tensors[ti];
+            if (t.Role != TensorRole.Vision) continue;
+            bool trains = p.Selection.IsTrainableAt(ti), lora = p.Selection.IsAdaptedAt(ti);
+            if (BlockOf(t.Module) is not { } block || block >= layers.Length)
+            {
+                if (trains && (t.Module.Contains("patch_embed", StringComparison.Ordinal) || t.Module.Contains(".embeddings.", StringComparison.Ordinal)))
+                    embeddingsTrain = true;
+                continue;
+            }
+            var L = layers[block];
+            string leaf = t.Module[(t.Module.LastIndexOf('.') + 1)..];
+            if (t.VisionLinear && t.Name.EndsWith(".weight", StringComparison.Ordinal))
+            {
+                var use = new LinearUse(t.Shape[1], t.Shape[0], trains, lora);
+                switch (leaf)
+                {
+                    case "q_proj" or "k_proj" or "v_proj" or "qkv": L.AttnIn.Add(use); break;
+                    case "out_proj" or "proj": L.AttnOut = use; break;
+                    case "fc1" or "gate_proj" or "up_proj": L.MlpIn.Add(use); break;
+                    case "fc2" or "down_proj": L.MlpDown = use; break;
+                }
+            }
+            else if (leaf is "layer_norm1" or "norm1") L.Norm1Trainable |= trains;
+            else if (leaf is "layer_norm2" or "norm2") L.Norm2Trainable |= trains;
+            L.AnyTrainable |= trains || lora;
+        }
+        bool grad = embeddingsTrain;
+        foreach (var L in layers)
+        {
+            L.AttnInAny = L.AttnIn.Any(u => u.Trainable || u.Lora);
+            L.MlpInAny = L.MlpIn.Any(u => u.Trainable || u.Lora);
+            L.InputRequiresGrad = grad;
+            grad |= L.AnyTrainable;
+        }
+        return layers;
+    }
+
+    /// <summary>The block number in <c>…encoder.layers.N.…</c> (SigLIP) or <c>visual.blocks.N.…</c> (Qwen2.5-VL).</summary>
+    private static int? BlockOf(string module)
+    {
+        foreach (var marker in (ReadOnlySpan<string>)[".layers.", ".blocks."])
+        {
+            int at = module.IndexOf(marker, StringComparison.Ordinal);
+            if (at < 0) continue;
+            var rest = module.AsSpan(at + marker.Length);
+            int end = rest.IndexOf('.');
+            if (end > 0 && int.TryParse(rest[..end], out int n)) return n;
+        }
+        return null;
+    }
+
+    private static string Images(double n) => n == 1 ? "1 image" : $"{N(n)} images";
+
+    private static string TowerSource(VisionEncoder v) => v.Kind == VisionEncoderKind.Siglip
+        ? "transformers models/siglip/modeling_siglip.py (SiglipEncoderLayer), models/gemma3 (Gemma3MultiModalProjector)"
+        : "transformers models/qwen2_5_vl/modeling_qwen2_5_vl.py (Qwen2_5_VLVisionBlock, window attention, PatchMerger)";
+}

@@ -1,0 +1,241 @@
+using System.Text.Json.Nodes;
+using Afinado.Planner.Architecture;
+using Afinado.Planner.Catalog;
+using Afinado.Planner.Devices;
+using Afinado.Planner.Fit;
+using Afinado.Planner.Memory;
+using Afinado.Planner.Selection;
+
+namespace Afinado.Planner.Tests.Memory;
+
+/// <summary>
+/// Image inputs (<c>--images</c>): what the processors make of an image (expected sizes from Python's own round, half to
+/// even, as Qwen2VLImageProcessor's smart_resize runs it), and what the tower adds to a step: gradients and optimizer
+/// state for its adapters, its saved tensors (eager scores per image, windows, checkpointed block inputs), the moment it
+/// runs, Gemma 3's image masks, and the errors that name the flag.
+/// </summary>
+public class ImageInputTests
+{
+    private static readonly ModelArchitecture Gemma = ModelCatalog.Get("google/gemma-3-4b-it");
+    private static readonly ModelArchitecture Qwen = ModelCatalog.Get("Qwen/Qwen2.5-VL-7B-Instruct");
+
+    private static Plan PlanOf(ModelArchitecture a, Job job, params Device[] devices) => Fit.Planner.Create(a, job, devices, suggestFixes: false);
+
+    private static double Line(MemoryLedger l, LineKind kind) => l.Tensors.Where(e => e.Kind == kind).Sum(e => e.Bytes);
+
+    private static Job WithTargets(Job job, params string[] targets) => job with { Lora = new LoraConfig { Targets = targets } };
+
+    [Theory]
+    [InlineData(1024, 1024, 1036, 1036, 5476)]
+    [InlineData(640, 480, 644, 476, 1564)]
+    [InlineData(4000, 3000, 4004, 2996, 61204)]
+    // 48 M pixels exceed max_pixels (12,845,056): scaled down, each side floored to a multiple of 28.
+    [InlineData(8000, 6000, 4116, 3080, 64680)]
+    // Under min_pixels (3,136): scaled up, each side ceiled.
+    [InlineData(20, 20, 56, 56, 16)]
+    // 70 / 28 = 2.5 rounds to 2 (half to even): 56, not 84.
+    [InlineData(70, 70, 56, 56, 16)]
+    public void Qwen25Vl_resizes_as_its_processor_and_merges_four_patches_per_token(int width, int height, int w, int h, long patches)
+    {
+        var image = Qwen.Vision!.Image(width, height);
+        Assert.Equal((w, h, patches), (image.Width, image.Height, image.Patches));
+        Assert.Equal(patches / 4, image.Tokens);
+        // <|vision_start|> and <|vision_end|> around the image's tokens.
+        Assert.Equal(patches / 4 + 2, image.SequenceTokens);
+        // One row of channels × temporal_patch_size × patch² per patch: 3 × 2 × 14 × 14.
+        Assert.Equal(patches * 1176, image.PixelElements);
+        // The window attention's spans cover every patch once.
+        Assert.Equal(patches, image.WindowSpans.Sum());
+    }
+
+    [Fact]
+    public void Qwen25Vl_windows_are_four_by_four_merged_cells_the_last_row_and_column_cut_short()
+    {
+        // 1036 px: 74 patches, 37 merged cells a side = 9 windows of 4 cells and one of 1.
+        var spans = Qwen.Vision!.Image(1024, 1024).WindowSpans;
+        Assert.Equal(100, spans.Count);
+        Assert.Equal(81, spans.Count(s => s == 64));
+        Assert.Equal(18, spans.Count(s => s == 16));
+        Assert.Equal(1, spans.Count(s => s == 4));
+    }
+
+    [Fact]
+    public void Gemma3_resizes_every_image_to_896_and_pools_it_to_256_soft_tokens()
+    {
+        var image = Gemma.Vision!.Image(null, null);
+        Assert.Equal((896, 896, 4096L, 256L), (image.Width, image.Height, image.Patches, image.Tokens));
+        // \n\n, <start_of_image>, 256 soft tokens, <end_of_image>, \n\n.
+        Assert.Equal(260, image.SequenceTokens);
+        Assert.Equal(3L * 896 * 896, image.PixelElements);
+    }
+
+    [Fact]
+    public void With_images_the_towers_adapters_get_gradients_and_optimizer_state()
+    {
+        var text = PlanOf(Gemma, new Job { Seq = 1024 });
+        var image = PlanOf(Gemma, new Job { Seq = 1024, Images = 1 });
+        var sel = image.Selection;
+        Assert.True(sel.VisionAdapterParameters > 0);
+        Assert.Equal(sel.SteppedParameters * 4, Line(text.Ledger, LineKind.Gradients));
+        Assert.Equal(sel.TrainableParameters * 4, Line(image.Ledger, LineKind.Gradients));
+        Assert.Equal(2 * sel.TrainableParameters * 4, Line(image.Ledger, LineKind.OptimizerState));
+        Assert.Equal(4.0 * 3 * 896 * 896, Line(image.Ledger, LineKind.VisionPixelValues));
+        Assert.Equal(2.0 * 256 * Gemma.HiddenSize, Line(image.Ledger, LineKind.VisionImageFeatures));
+        Assert.True(Line(image.Ledger, LineKind.VisionTowerActivations) > 0);
+        // Image features that need a gradient make the decoder's first norm keep its fp32 input.
+        Assert.Equal(4.0 * 1024 * Gemma.HiddenSize, Line(image.Ledger, LineKind.VisionFirstLayerNormInput));
+        // While the tower runs: its own saved tensors and the step's persistent memory, nothing of the decoder's forward.
+        Phase At(LineKind kind) => image.Ledger.Tensors.Single(e => e.Kind == kind).Phases;
+        Assert.True((At(LineKind.VisionTowerActivations) & Phase.VisionTower) != 0);
+        Assert.True((At(LineKind.WeightsFrozen) & Phase.VisionTower) != 0);
+        Assert.True((At(LineKind.VisionFirstLayerNormInput) & Phase.VisionTower) == 0);
+        Assert.True((At(LineKind.ActivationsMlp) & Phase.VisionTower) == 0);
+        // A text plan has none of it, and no moment for the tower.
+        Assert.DoesNotContain(text.Ledger.Tensors, e => e.Kind.ToString().StartsWith("Vision", StringComparison.Ordinal));
+        Assert.DoesNotContain(text.Ledger.Tensors, e => (e.Phases & Phase.VisionTower) != 0);
+        Assert.True(image.Ledger.TotalBytes > text.Ledger.TotalBytes);
+        // An image step is not replayed: an assumed reserve stands for fragmentation.
+        Assert.Null(image.Ledger.Replay);
+        Assert.Contains(image.Ledger.Runtime, e => e.Kind == LineKind.AllocatorReserve);
+    }
+
+    [Fact]
+    public void A_tower_without_adapters_saves_nothing_and_only_runs_one_block_at_a_time()
+    {
+        // Qwen2.5-VL's tower names its projections qkv / proj: attention-only targets leave it frozen.
+        var job = WithTargets(new Job { Seq = 2048, Images = 1, ImageWidth = 1024, ImageHeight = 1024 }, "q_proj", "k_proj", "v_proj", "o_proj");
+        var plan = PlanOf(Qwen, job);
+        Assert.Equal(0, plan.Selection.VisionAdapterParameters);
+        Assert.Equal(0, Line(plan.Ledger, LineKind.VisionTowerActivations));
+        Assert.Equal(0, Line(plan.Ledger, LineKind.VisionFirstLayerNormInput));
+        Assert.True(Line(plan.Ledger, LineKind.VisionTowerTemporaries) > 0);
+        var text = PlanOf(Qwen, job with { Images = 0, ImageWidth = null, ImageHeight = null });
+        // The decoder's peak is the text step's, plus the images' inputs and features alive beside it.
+        double inputs = Line(plan.Ledger, LineKind.VisionPixelValues) + Line(plan.Ledger, LineKind.VisionImageFeatures);
+        Assert.Equal(text.Ledger.PeakBytes + inputs, plan.Ledger.PeakBytes, 0.001 * plan.Ledger.PeakBytes);
+    }
+
+    [Fact]
+    public void The_towers_saved_tensors_grow_with_the_images_and_eager_keeps_every_images_scores()
+    {
+        double Tower(Job job) => Line(PlanOf(Gemma, job).Ledger, LineKind.VisionTowerActivations);
+        var one = new Job { Seq = 1024, Images = 1 };
+        double sdpa = Tower(one);
+        Assert.Equal(2 * sdpa, Tower(one with { Images = 2, Seq = 2048 }), 1e-9 * sdpa);
+        // SigLIP attends over every patch of the image: eager keeps each block's fp32 softmax and its bf16 copy, 16 heads ×
+        // 4,096², where SDPA keeps its output (h × 2 B) and fp32 log-sum-exp (16 heads × 4 B) per patch instead.
+        double scores = 27.0 * 16 * 4096 * 4096 * (4 + 2), sdpaOnly = 27.0 * 4096 * (1152 * 2 + 16 * 4);
+        Assert.Equal(scores - sdpaOnly, Tower(one with { Attention = AttentionKernel.Eager }) - sdpa, 1e-9 * scores);
+    }
+
+    [Fact]
+    public void Qwen25Vl_eager_scores_are_per_window_except_in_the_full_attention_blocks()
+    {
+        var job = new Job { Seq = 2048, Images = 1, ImageWidth = 1024, ImageHeight = 1024 };
+        double Tower(AttentionKernel k) => Line(PlanOf(Qwen, job with { Attention = k }).Ledger, LineKind.VisionTowerActivations);
+        var spans = Qwen.Vision!.Image(1024, 1024).WindowSpans;
+        double perPair = 16 * (4 + 2);
+        double full = 4 * 5476.0 * 5476 * perPair, windowed = 28 * spans.Sum(s => (double)s * s) * perPair;
+        // Both keep the rotated q and k and the qkv output v views; SDPA also keeps its output and fp32 log-sum-exp.
+        double sdpaOnly = 32.0 * 5476 * (1280 * 2 + 16 * 4);
+        Assert.Equal(full + windowed - sdpaOnly, Tower(AttentionKernel.Eager) - Tower(AttentionKernel.Sdpa), 1e-9 * full);
+    }
+
+    [Fact]
+    public void Checkpointing_keeps_each_tower_blocks_input()
+    {
+        var plan = PlanOf(Gemma, new Job { Seq = 1024, Images = 1, Checkpointing = Checkpointing.Full });
+        // 27 block inputs, SigLIP's post-norm input (4,096 × 1,152 × 2 B) and the projector norm's fp32 input (256 × 1,152 × 4 B).
+        double expected = 27.0 * 4096 * 1152 * 2 + 4096.0 * 1152 * 2 + 256.0 * 1152 * 4;
+        Assert.Equal(expected, Line(plan.Ledger, LineKind.VisionTowerActivations));
+        Assert.Contains("checkpointed", plan.Ledger.Tensors.Single(e => e.Kind == LineKind.VisionTowerActivations).Name);
+    }
+
+    [Fact]
+    public void A_frozen_towers_eager_scores_can_be_the_steps_peak()
+    {
+        // SigLIP names its MLP fc1/fc2: down_proj adapts only the decoder, so the tower runs without autograd.
+        var job = new Job { Seq = 1040, Images = 4, Attention = AttentionKernel.Eager, Lora = new LoraConfig { Targets = ["down_proj"], Dropout = 0 } };
+        var ledger = PlanOf(Gemma, job).Ledger;
+        Assert.Equal(Phase.VisionTower, ledger.PeakPhase);
+        // At that moment: what lives across the whole step, and one tower block's temporaries (4 images × 16 heads × 4,096² scores).
+        Assert.Equal(ledger.Tensors.Where(e => (e.Phases & Phase.VisionTower) != 0).Sum(e => e.Bytes), ledger.PeakBytes, 1.0);
+        Assert.True(Line(ledger, LineKind.VisionTowerTemporaries) > 4 * 16.0 * 4096 * 4096 * (2 + 4 + 4));
+        Assert.DoesNotContain(ledger.Tensors, e => (e.Phases & Phase.VisionTower) != 0 && e.Kind == LineKind.ActivationsMlp);
+    }
+
+    [Fact]
+    public void Gemma3s_image_masks_mask_every_decoder_layer_under_sdpa()
+    {
+        var job = new Job { Seq = 4096, Images = 1 };
+        var text = PlanOf(Gemma, job with { Images = 0 }).Ledger;
+        var image = PlanOf(Gemma, job).Ledger;
+        // Without images only the 29 sliding layers (window 1,024) keep a mask bias; with them all 34 do.
+        double bias = 2.0 * 4096 * 4096;
+        Assert.Equal(29 * bias, Line(text, LineKind.ActivationsAttentionScores));
+        Assert.Equal(34 * bias, Line(image, LineKind.ActivationsAttentionScores));
+        // Full and sliding boolean masks, built per sequence (the sliding-window line holds one already).
+        Assert.Equal(2.0 * 4096 * 4096 - 4096.0 * 4096, Line(image, LineKind.VisionImageMasks));
+        Assert.Equal(0, Line(PlanOf(Gemma, job with { Attention = AttentionKernel.Flash }).Ledger, LineKind.VisionImageMasks));
+    }
+
+    [Fact]
+    public void Inference_runs_the_tower_before_the_prefill()
+    {
+        var ledger = PlanOf(Qwen, new Job { Task = JobTask.Infer, Seq = 2048, Images = 1, ImageWidth = 1024, ImageHeight = 1024 }).Ledger;
+        Assert.Equal(0, Line(ledger, LineKind.VisionTowerActivations));
+        var features = ledger.Tensors.Single(e => e.Kind == LineKind.VisionImageFeatures);
+        Assert.Equal(Phase.Prefill, features.Phases);
+        Assert.True(ledger.BytesAt(Phase.VisionTower) > Line(ledger, LineKind.VisionTowerTemporaries));
+        Assert.Contains(ledger.Tensors, e => e.Kind == LineKind.VisionPixelValues && (e.Phases & Phase.Decode) != 0);
+    }
+
+    [Fact]
+    public void The_largest_sequence_holds_the_images()
+    {
+        var job = new Job { Images = 1, ImageWidth = 1024, ImageHeight = 1024 };
+        var plan = Fit.Planner.Create(Qwen, job with { Seq = 2048 }, [GpuCatalog.Get("h100")], maxParameter: "seq", suggestFixes: false);
+        Assert.InRange(plan.Search!.Value, 1371, int.MaxValue);
+        // On a card too small for even the images alone, the answer is 0, not a sequence shorter than they are.
+        var small = Fit.Planner.Create(Qwen, job with { Seq = 2048 }, [GpuMemory.Parse("16GiB")], maxParameter: "seq", suggestFixes: false);
+        Assert.Equal(0, small.Search!.Value);
+    }
+
+    [Theory]
+    [InlineData("meta-llama/Llama-3.1-8B", 1, null, null, 2048, "images", "text model")]
+    [InlineData("meta-llama/Llama-4-Scout-17B-16E", 1, null, null, 2048, "images", "not planned")]
+    [InlineData("Qwen/Qwen2.5-VL-7B-Instruct", 1, null, null, 2048, "image_size", "keeps each image's resolution")]
+    [InlineData("Qwen/Qwen2.5-VL-7B-Instruct", 2, 1024, 1024, 2048, "seq", "cannot hold 2 image(s)")]
+    [InlineData("Qwen/Qwen2.5-VL-7B-Instruct", 1, 10, 5000, 2048, "image_size", "aspect ratio")]
+    [InlineData("google/gemma-3-4b-it", 1, 640, 480, 2048, "image_size", "resizes every image")]
+    [InlineData("google/gemma-3-4b-it", 0, 640, 480, 2048, "image_size", "has none")]
+    [InlineData("google/gemma-3-4b-it", -1, null, null, 2048, "images", "out of range")]
+    public void Bad_image_inputs_name_the_parameter(string model, int images, int? width, int? height, int seq, string parameter, string problem)
+    {
+        var job = new Job { Images = images, ImageWidth = width, ImageHeight = height, Seq = seq };
+        var error = Assert.Throws<InputError>(() => Fit.Planner.Create(ModelCatalog.Get(model), job, [], suggestFixes: false));
+        Assert.Equal(parameter, error.Parameter?.Name);
+        Assert.Contains(problem, error.Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Image_inputs_are_refused_on_the_cpu_and_for_other_learning_rules()
+    {
+        var cpu = Assert.Throws<InputError>(() => Fit.Planner.Create(Gemma, new Job { Images = 1, Precision = Precision.Fp32 }, [Device.Cpu(64L << 30)]));
+        Assert.Equal("images", cpu.Parameter?.Name);
+        var es = Assert.Throws<InputError>(() => Fit.Planner.Create(Gemma, new Job { Images = 1, Rule = LearningRule.Es }, []));
+        Assert.Equal("images", es.Parameter?.Name);
+    }
+
+    [Fact]
+    public void The_plan_json_describes_the_images()
+    {
+        var plan = PlanOf(Qwen, new Job { Seq = 4096, Images = 2, ImageWidth = 640, ImageHeight = 480 });
+        var json = JsonNode.Parse(PlanJson.Serialize(plan))!;
+        Assert.Equal(2, (int)json["job"]!["images"]!);
+        Assert.Equal(644, (int)json["job"]!["image"]!["width"]!);
+        Assert.Equal(393, (int)json["job"]!["image"]!["sequence_tokens"]!);
+        Assert.True((long)json["phases"]!["vision tower"]! > 0);
+        Assert.Contains(json["model"]!["warnings"]!.AsArray(), w => ((string)w!).StartsWith("image inputs planned", StringComparison.Ordinal));
+    }
+}
