@@ -32,7 +32,29 @@ internal static class Qwen3VlFamily
         t.AddRange(text.Tensors.Select(x => x.Name.StartsWith("model.", StringComparison.Ordinal)
             ? x with { Name = "model.language_model." + x.Name["model.".Length..] }
             : x));
-        return text with { ModelType = modelType, BaseModelPrefix = "model.language_model.", Tensors = t.Tensors };
+        return text with { ModelType = modelType, BaseModelPrefix = "model.language_model.", Tensors = t.Tensors, Vision = Encoder(vision) };
+    }
+
+    /// <summary>The vision model as an image's memory sees it; the processor's pixel bounds are those the Qwen3-VL
+    /// checkpoints' preprocessor_config.json ship (size shortest_edge 65,536, longest_edge 16,777,216).</summary>
+    private static VisionEncoder Encoder(ConfigFields v)
+    {
+        int depth = v.Count(ArchitectureLimits.MaxLayers, "depth");
+        return new VisionEncoder
+        {
+            Kind = VisionEncoderKind.Qwen3Vl,
+            Depth = depth,
+            HiddenSize = v.Dim("hidden_size"),
+            IntermediateSize = v.Dim("intermediate_size"),
+            Heads = v.Dim("num_heads"),
+            PatchSize = v.OptionalDim("patch_size") ?? 16,
+            Channels = v.OptionalDim("in_channels") ?? 3,
+            MergeSize = v.OptionalDim("spatial_merge_size") ?? 2,
+            TemporalPatchSize = v.OptionalDim("temporal_patch_size") ?? 2,
+            DeepstackMergers = v.LayerIndices("deepstack_visual_indexes", depth).Count,
+            MinPixels = 65_536,
+            MaxPixels = 16_777_216,
+        };
     }
 
     private static void AddVisionModel(TensorList t, ConfigFields v, long outHidden, string prefix)

@@ -9,6 +9,10 @@ public enum VisionEncoderKind
     /// <summary>Qwen2.5-VL's vision transformer (models/qwen2_5_vl/modeling_qwen2_5_vl.py): RMSNorm blocks, one fused biased
     /// qkv, a gated SiLU MLP with biases, window attention except in <c>fullatt_block_indexes</c>, then the 2×2 patch merger.</summary>
     Qwen25Vl,
+    /// <summary>Qwen3-VL's vision model (models/qwen3_vl/modeling_qwen3_vl.py): LayerNorm blocks, one fused biased qkv,
+    /// linear_fc1 → GELU (tanh) → linear_fc2, full attention over each image, the 2×2 patch merger and one "deepstack"
+    /// merger per <c>deepstack_visual_indexes</c> entry whose features are added to the decoder's first layers.</summary>
+    Qwen3Vl,
 }
 
 /// <summary>
@@ -35,16 +39,20 @@ public sealed record VisionEncoder
     public int MergeSize { get; init; } = 1;
     /// <summary>Qwen2.5-VL: <c>temporal_patch_size</c> (an image is repeated to that many frames).</summary>
     public int TemporalPatchSize { get; init; } = 1;
-    /// <summary>Qwen2.5-VL: <c>window_size</c> in pixels; the blocks outside <see cref="FullAttentionBlocks"/> attend within windows.</summary>
+    /// <summary>Qwen3-VL: the deepstack mergers (one per <c>deepstack_visual_indexes</c> entry).</summary>
+    public int DeepstackMergers { get; init; }
+    /// <summary>Qwen2.5-VL: <c>window_size</c> in pixels; the blocks outside <see cref="FullAttentionBlocks"/> attend within
+    /// windows. 0: every block attends over the whole image (Qwen3-VL).</summary>
     public int WindowSize { get; init; }
     public IReadOnlyList<int> FullAttentionBlocks { get; init; } = [];
-    /// <summary>Qwen2.5-VL's processor keeps an image's pixel count within these bounds (<c>preprocessor_config.json</c>
-    /// min_pixels / max_pixels; transformers' Qwen2VLImageProcessor defaults, which the Qwen2.5-VL checkpoints ship).</summary>
+    /// <summary>The Qwen processors keep an image's pixel count within these bounds (<c>preprocessor_config.json</c>:
+    /// Qwen2.5-VL's min_pixels / max_pixels are transformers' Qwen2VLImageProcessor defaults; Qwen3-VL's checkpoints ship
+    /// size {shortest_edge 65,536, longest_edge 16,777,216}).</summary>
     public long MinPixels { get; init; } = 56 * 56;
     public long MaxPixels { get; init; } = 28 * 28 * 16384;
 
     /// <summary>The model's processor needs an image size (Qwen2.5-VL keeps each image's resolution); SigLIP resizes to its own.</summary>
-    public bool NeedsImageSize => Kind == VisionEncoderKind.Qwen25Vl;
+    public bool NeedsImageSize => Kind != VisionEncoderKind.Siglip;
 
     /// <summary>One image of <paramref name="width"/> × <paramref name="height"/> pixels as the processor prepares it.</summary>
     public ImageGeometry Image(int? width, int? height) => Kind switch
@@ -97,11 +105,13 @@ public sealed record VisionEncoder
         long gh = h / PatchSize, gw = w / PatchSize, patches = gh * gw;
         long unit = (long)MergeSize * MergeSize, tokens = patches / unit;
         var spans = new List<long>();
-        long cells = Math.Max(1, WindowSize / MergeSize / PatchSize);
+        long cells = WindowSize / MergeSize / PatchSize;
         long mh = gh / MergeSize, mw = gw / MergeSize;
-        for (long r = 0; r < mh; r += cells)
-            for (long c = 0; c < mw; c += cells)
-                spans.Add(Math.Min(cells, mh - r) * Math.Min(cells, mw - c) * unit);
+        if (cells < 1) spans.Add(patches);
+        else
+            for (long r = 0; r < mh; r += cells)
+                for (long c = 0; c < mw; c += cells)
+                    spans.Add(Math.Min(cells, mh - r) * Math.Min(cells, mw - c) * unit);
         return new ImageGeometry((int)w, (int)h, patches, tokens, tokens + 2,
             patches * Channels * TemporalPatchSize * PatchSize * PatchSize, spans);
     }

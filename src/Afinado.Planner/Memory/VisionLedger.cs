@@ -53,7 +53,7 @@ internal static class VisionLedger
                 active++;
             }
             double merger = MergerSaved(p, v, s, image, images, layers.Any(l => l.AnyTrainable));
-            string last = v.Kind == VisionEncoderKind.Siglip ? "post-norm and projector" : "merger";
+            string last = v.Kind switch { VisionEncoderKind.Siglip => "post-norm and projector", VisionEncoderKind.Qwen3Vl => "mergers (main and deepstack)", _ => "merger" };
             e.Add(new(LineKind.VisionTowerActivations, checkpointed ? "vision tower: block inputs (checkpointed) and " + last : "vision tower: saved activations",
                 WholeForwardAndBackward | Phase.VisionTower, (checkpointed ? inputs : blocks) + merger,
                 !explain ? "" : checkpointed
@@ -105,7 +105,7 @@ internal static class VisionLedger
     private static void AddPixelValues(List<LedgerEntry> e, VisionEncoder v, ImageGeometry image, double images, Phase phases, bool explain) =>
         e.Add(new(LineKind.VisionPixelValues, "image inputs: pixel_values (fp32)", phases, 4.0 * images * image.PixelElements,
             explain ? $"{Images(images)} × {N(image.PixelElements)} values ({(v.Kind == VisionEncoderKind.Siglip ? $"{v.Channels} × {image.Width} × {image.Height}" : $"{N(image.Patches)} patches × {v.Channels}·{v.TemporalPatchSize}·{v.PatchSize}²")}) × 4 B" : "",
-            v.Kind == VisionEncoderKind.Siglip ? "Gemma3ImageProcessor (float32 pixel_values)" : "Qwen2VLImageProcessor (flatten_patches, float32)"));
+            v.Kind == VisionEncoderKind.Siglip ? "Gemma3ImageProcessor (float32 pixel_values)" : "Qwen2VLImageProcessor / Qwen3-VL's processor (flatten_patches, float32)"));
 
     /// <summary>The tower's forward: one block's temporaries beside the saved tensors so far, the hidden states, the
     /// pixels' compute-dtype copy; then the image features the decoder's embeddings are scattered from.</summary>
@@ -117,9 +117,12 @@ internal static class VisionLedger
         e.Add(new(LineKind.VisionTowerTemporaries, "vision tower: one block's temporaries", Phase.VisionTower, block + copy,
             explain ? $"{ActivationModel.LayerInferenceTransientFormula(tower, s)}, over {Images(images)} × {N(image.Patches)} patches; + pixel_values in {B(s.C)} B ({N(copy)} B)" : "",
             TowerSource(v)));
-        double features = s.C * images * image.Tokens * p.Architecture.HiddenSize;
-        e.Add(new(LineKind.VisionImageFeatures, "image features (scattered into inputs_embeds)", featurePhases, features, explain ? $"{Images(images)} × {N(image.Tokens)} tokens × h {p.Architecture.HiddenSize} × {B(s.C)} B, a local of the model's forward" : "",
-            "transformers get_image_features + inputs_embeds.masked_scatter"));
+        // Qwen3-VL's deepstack features wait beside them until the decoder's first layers add them in.
+        int sets = 1 + v.DeepstackMergers;
+        double features = sets * s.C * images * image.Tokens * p.Architecture.HiddenSize;
+        e.Add(new(LineKind.VisionImageFeatures, v.DeepstackMergers > 0 ? "image features and deepstack features" : "image features (scattered into inputs_embeds)", featurePhases, features,
+            explain ? $"{(sets > 1 ? $"{sets} × " : "")}{Images(images)} × {N(image.Tokens)} tokens × h {p.Architecture.HiddenSize} × {B(s.C)} B, locals of the model's forward" : "",
+            v.DeepstackMergers > 0 ? "transformers Qwen3VLModel (deepstack_visual_embeds, _deepstack_process)" : "transformers get_image_features + inputs_embeds.masked_scatter"));
     }
 
     /// <summary>Gemma 3 with images: token_type_ids make every attention mask bidirectional within each image, so the
@@ -141,23 +144,28 @@ internal static class VisionLedger
         job.Images > 0 && a.Vision?.Kind == VisionEncoderKind.Siglip && job.Attention == AttentionKernel.Sdpa;
 
     /// <summary>The tower's blocks as the decoder-layer arithmetic reads them.</summary>
-    internal static ModelArchitecture Tower(VisionEncoder v) => new()
+    internal static ModelArchitecture Tower(VisionEncoder v)
     {
-        ModelType = v.Kind == VisionEncoderKind.Siglip ? "siglip_vision_model" : "qwen2_5_vl_vision",
-        VocabSize = 0,
-        HiddenSize = checked((int)v.HiddenSize),
-        NumLayers = v.Depth,
-        NumHeads = v.Heads,
-        NumKvHeads = v.Heads,
-        HeadDim = checked((int)(v.HiddenSize / v.Heads)),
-        IntermediateSize = checked((int)v.IntermediateSize),
-        Mlp = v.Kind == VisionEncoderKind.Siglip ? MlpKind.Plain : MlpKind.Gated,
-        Activation = v.Kind == VisionEncoderKind.Siglip ? "gelu_pytorch_tanh" : "silu",
-        // SigLIP's nn.LayerNorm runs in the model's dtype (and keeps its input); Qwen2RMSNorm upcasts to fp32.
-        Norm = v.Kind == VisionEncoderKind.Siglip ? NormKind.LayerNorm : NormKind.RmsNorm,
-        Positions = v.Kind == VisionEncoderKind.Siglip ? PositionKind.Learned : PositionKind.Rotary,
-        Tensors = [],
-    };
+        // SigLIP's and Qwen3-VL's blocks: nn.LayerNorm in the model's dtype (keeping its input) and a GELU (tanh) MLP;
+        // Qwen2.5-VL's: Qwen2RMSNorm (fp32 upcast) and a gated SiLU MLP.
+        bool layerNorm = v.Kind != VisionEncoderKind.Qwen25Vl;
+        return new()
+        {
+            ModelType = v.Kind switch { VisionEncoderKind.Siglip => "siglip_vision_model", VisionEncoderKind.Qwen25Vl => "qwen2_5_vl_vision", _ => "qwen3_vl_vision" },
+            VocabSize = 0,
+            HiddenSize = checked((int)v.HiddenSize),
+            NumLayers = v.Depth,
+            NumHeads = v.Heads,
+            NumKvHeads = v.Heads,
+            HeadDim = checked((int)(v.HiddenSize / v.Heads)),
+            IntermediateSize = checked((int)v.IntermediateSize),
+            Mlp = layerNorm ? MlpKind.Plain : MlpKind.Gated,
+            Activation = layerNorm ? "gelu_pytorch_tanh" : "silu",
+            Norm = layerNorm ? NormKind.LayerNorm : NormKind.RmsNorm,
+            Positions = v.Kind == VisionEncoderKind.Qwen25Vl ? PositionKind.Rotary : PositionKind.Learned,
+            Tensors = [],
+        };
+    }
 
     /// <summary>The decoder's settings for the tower: every image a sequence of its patches (attention dropout 0 in both
     /// towers), the residual in the compute dtype.</summary>
@@ -165,18 +173,18 @@ internal static class VisionLedger
         text with { Batch = images, Seq = image.Patches, Dropout = 0, HiddenDropout = false, MaskEveryLayer = false };
 
     /// <summary>
-    /// One block's saved bytes. Qwen2.5-VL's fused qkv: v is a view of qkv's output, so attention keeps all 3·h of it
-    /// besides the rotated q and k (new tensors), 2·h per patch more than separate projections; its windowed blocks'
-    /// eager scores are each window's, the spans <see cref="ImageGeometry.WindowSpans"/> gives.
+    /// One block's saved bytes. The Qwen towers' fused qkv: v is a view of qkv's output, so attention keeps all 3·h of it
+    /// besides the rotated q and k (new tensors), 2·h per patch more than separate projections; Qwen2.5-VL's windowed
+    /// blocks' eager scores are each window's, the spans <see cref="ImageGeometry.WindowSpans"/> gives.
     /// </summary>
     private static double LayerSaved(ModelArchitecture tower, LayerProfile L, int index, in ActivationSettings s, VisionEncoder v, ImageGeometry image)
     {
         var saved = ActivationModel.Layer(tower, L, s);
         double total = saved.Total;
         bool attentionGrad = L.InputRequiresGrad || L.Norm1Trainable || L.AttnInAny;
-        if (v.Kind != VisionEncoderKind.Qwen25Vl || !attentionGrad) return total;
+        if (v.Kind == VisionEncoderKind.Siglip || !attentionGrad) return total;
         total += 2.0 * s.C * tower.HiddenSize * s.Tokens;
-        if (s.Kernel == AttentionKernel.Eager && !v.FullAttentionBlocks.Contains(index))
+        if (s.Kernel == AttentionKernel.Eager && v.WindowSize > 0 && !v.FullAttentionBlocks.Contains(index))
         {
             double windowed = 0;
             foreach (long span in image.WindowSpans) windowed += ActivationModel.Layer(tower, L, s with { Seq = span }).AttentionScores;
@@ -186,45 +194,57 @@ internal static class VisionLedger
     }
 
     /// <summary>What the tower's last stage keeps: SigLIP's post-norm (its input) and Gemma 3's projector norm (fp32
-    /// upcast of the pooled tokens); Qwen2.5-VL's merger: ln_q (fp32 upcast), mlp.0's input, GELU's input, mlp.2's input,
-    /// each when needed, and their adapters.</summary>
+    /// upcast of the pooled tokens); each Qwen merger (Qwen3-VL's deepstack mergers too): its norm's input (Qwen2.5-VL's
+    /// RMSNorm upcasts to fp32, Qwen3-VL's LayerNorm keeps it as is), the first linear's input, GELU's input and the second
+    /// linear's input, each when needed, and their adapters.</summary>
     private static double MergerSaved(ModelProfile p, VisionEncoder v, in ActivationSettings s, ImageGeometry image, double images, bool gradIn)
     {
         double patches = images * image.Patches, tokens = images * image.Tokens, h = v.HiddenSize;
         if (v.Kind == VisionEncoderKind.Siglip)
             return gradIn ? s.R * patches * h + 4.0 * tokens * h : 0;
-        var (mlp0, mlp2) = MergerLinears(p, v);
-        bool gradAfter0 = gradIn || mlp0.Trainable || mlp0.Lora;
-        double bytes = gradIn ? 4.0 * patches * h : 0;
-        double wide = mlp0.In;
-        if (mlp0.Trainable || mlp0.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * wide;
-        if (mlp0.Lora) bytes += tokens * ActivationModel.LoraSaved(mlp0, s, shared: true);
-        if (gradAfter0) bytes += s.C * tokens * mlp0.Out;
-        if (mlp2.Trainable || mlp2.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * mlp2.In;
-        if (mlp2.Lora) bytes += tokens * ActivationModel.LoraSaved(mlp2, s, shared: true);
+        double norm = v.Kind == VisionEncoderKind.Qwen25Vl ? 4 : s.R, bytes = 0;
+        foreach (var (first, second) in Mergers(p, v))
+        {
+            bool gradAfterFirst = gradIn || first.Trainable || first.Lora;
+            if (gradIn) bytes += norm * patches * h;
+            if (first.Trainable || first.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * first.In;
+            if (first.Lora) bytes += tokens * ActivationModel.LoraSaved(first, s, shared: true);
+            if (gradAfterFirst) bytes += s.C * tokens * first.Out;
+            if (second.Trainable || second.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * second.In;
+            if (second.Lora) bytes += tokens * ActivationModel.LoraSaved(second, s, shared: true);
+        }
         return bytes;
     }
 
-    private static bool MergerTrains(ModelProfile p, VisionEncoder v)
-    {
-        if (v.Kind != VisionEncoderKind.Qwen25Vl) return false;
-        var (mlp0, mlp2) = MergerLinears(p, v);
-        return mlp0.Trainable || mlp0.Lora || mlp2.Trainable || mlp2.Lora;
-    }
+    private static bool MergerTrains(ModelProfile p, VisionEncoder v) =>
+        Mergers(p, v).Any(m => m.First.Trainable || m.First.Lora || m.Second.Trainable || m.Second.Lora);
 
-    private static (LinearUse Mlp0, LinearUse Mlp2) MergerLinears(ModelProfile p, VisionEncoder v)
+    /// <summary>The Qwen mergers' two linears each (Qwen2.5-VL: merger.mlp.0 / .2; Qwen3-VL: merger.linear_fc1 / _fc2 and
+    /// deepstack_merger_list.N's), as the selection trains or adapts them; none for SigLIP.</summary>
+    private static List<(LinearUse First, LinearUse Second)> Mergers(ModelProfile p, VisionEncoder v)
     {
-        LinearUse mlp0 = default, mlp2 = default;
+        var byModule = new Dictionary<string, LinearUse>(StringComparer.Ordinal);
         var tensors = p.Architecture.Tensors;
         for (int i = 0; i < tensors.Count; i++)
         {
             var t = tensors[i];
-            if (!t.VisionLinear || !t.Name.EndsWith(".weight", StringComparison.Ordinal)) continue;
-            var use = new LinearUse(t.Shape[1], t.Shape[0], p.Selection.IsTrainableAt(i), p.Selection.IsAdaptedAt(i));
-            if (t.Module.EndsWith("merger.mlp.0", StringComparison.Ordinal)) mlp0 = use;
-            else if (t.Module.EndsWith("merger.mlp.2", StringComparison.Ordinal)) mlp2 = use;
+            if (t.VisionLinear && t.Name.EndsWith(".weight", StringComparison.Ordinal) && BlockOf(t.Module) is null)
+                byModule[t.Module] = new LinearUse(t.Shape[1], t.Shape[0], p.Selection.IsTrainableAt(i), p.Selection.IsAdaptedAt(i));
         }
-        return (mlp0, mlp2);
+        var list = new List<(LinearUse, LinearUse)>();
+        void Add(string first, string second)
+        {
+            var a = byModule.FirstOrDefault(kv => kv.Key.EndsWith(first, StringComparison.Ordinal)).Value;
+            var b = byModule.FirstOrDefault(kv => kv.Key.EndsWith(second, StringComparison.Ordinal)).Value;
+            if (a.In > 0 && b.In > 0) list.Add((a, b));
+        }
+        if (v.Kind == VisionEncoderKind.Qwen25Vl) Add("merger.mlp.0", "merger.mlp.2");
+        if (v.Kind == VisionEncoderKind.Qwen3Vl)
+        {
+            Add(".merger.linear_fc1", ".merger.linear_fc2");
+            for (int j = 0; j < v.DeepstackMergers; j++) Add($"deepstack_merger_list.{j}.linear_fc1", $"deepstack_merger_list.{j}.linear_fc2");
+        }
+        return list;
     }
 
     /// <summary>The tower's blocks from the selection: which linears train or carry adapters, which norms train, and from
@@ -255,8 +275,8 @@ internal static class VisionLedger
                 {
                     case "q_proj" or "k_proj" or "v_proj" or "qkv": L.AttnIn.Add(use); break;
                     case "out_proj" or "proj": L.AttnOut = use; break;
-                    case "fc1" or "gate_proj" or "up_proj": L.MlpIn.Add(use); break;
-                    case "fc2" or "down_proj": L.MlpDown = use; break;
+                    case "fc1" or "linear_fc1" or "gate_proj" or "up_proj": L.MlpIn.Add(use); break;
+                    case "fc2" or "linear_fc2" or "down_proj": L.MlpDown = use; break;
                 }
             }
             else if (leaf is "layer_norm1" or "norm1") L.Norm1Trainable |= trains;
@@ -290,7 +310,10 @@ internal static class VisionLedger
 
     private static string Images(double n) => n == 1 ? "1 image" : $"{N(n)} images";
 
-    private static string TowerSource(VisionEncoder v) => v.Kind == VisionEncoderKind.Siglip
-        ? "transformers models/siglip/modeling_siglip.py (SiglipEncoderLayer), models/gemma3 (Gemma3MultiModalProjector)"
-        : "transformers models/qwen2_5_vl/modeling_qwen2_5_vl.py (Qwen2_5_VLVisionBlock, window attention, PatchMerger)";
+    private static string TowerSource(VisionEncoder v) => v.Kind switch
+    {
+        VisionEncoderKind.Siglip => "transformers models/siglip/modeling_siglip.py (SiglipEncoderLayer), models/gemma3 (Gemma3MultiModalProjector)",
+        VisionEncoderKind.Qwen25Vl => "transformers models/qwen2_5_vl/modeling_qwen2_5_vl.py (Qwen2_5_VLVisionBlock, window attention, PatchMerger)",
+        _ => "transformers models/qwen3_vl/modeling_qwen3_vl.py (Qwen3VLVisionBlock, Qwen3VLVisionPatchMerger, deepstack mergers)",
+    };
 }

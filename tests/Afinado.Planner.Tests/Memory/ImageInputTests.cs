@@ -18,6 +18,7 @@ public class ImageInputTests
 {
     private static readonly ModelArchitecture Gemma = ModelCatalog.Get("google/gemma-3-4b-it");
     private static readonly ModelArchitecture Qwen = ModelCatalog.Get("Qwen/Qwen2.5-VL-7B-Instruct");
+    private static readonly ModelArchitecture Qwen3 = ModelCatalog.Get("Qwen/Qwen3-VL-4B-Instruct");
 
     private static Plan PlanOf(ModelArchitecture a, Job job, params Device[] devices) => Fit.Planner.Create(a, job, devices, suggestFixes: false);
 
@@ -46,6 +47,40 @@ public class ImageInputTests
         Assert.Equal(patches * 1176, image.PixelElements);
         // The window attention's spans cover every patch once.
         Assert.Equal(patches, image.WindowSpans.Sum());
+    }
+
+    [Theory]
+    [InlineData(1024, 1024, 1024, 1024, 4096)]
+    [InlineData(1920, 1080, 1920, 1088, 8160)]
+    // Over 16,777,216 pixels: scaled down to multiples of 32.
+    [InlineData(6000, 4000, 4992, 3328, 64896)]
+    // Under 65,536 pixels: scaled up.
+    [InlineData(200, 200, 256, 256, 256)]
+    public void Qwen3Vl_resizes_to_multiples_of_32_within_its_checkpoints_pixel_bounds(int width, int height, int w, int h, long patches)
+    {
+        var image = Qwen3.Vision!.Image(width, height);
+        Assert.Equal((w, h, patches), (image.Width, image.Height, image.Patches));
+        Assert.Equal((patches / 4, patches / 4 + 2), (image.Tokens, image.SequenceTokens));
+        // 3 × 2 × 16 × 16 values per patch; every block attends over the whole image.
+        Assert.Equal(patches * 1536, image.PixelElements);
+        Assert.Equal([patches], image.WindowSpans);
+    }
+
+    [Fact]
+    public void Qwen3Vl_keeps_its_deepstack_features_and_every_blocks_full_attention()
+    {
+        var job = new Job { Seq = 2048, Images = 1, ImageWidth = 1024, ImageHeight = 1024 };
+        var ledger = PlanOf(Qwen3, job).Ledger;
+        // The merger's features and the three deepstack mergers' ones, 1,024 tokens × 2,560 × 2 B each.
+        Assert.Equal(4 * 1024.0 * 2560 * 2, Line(ledger, LineKind.VisionImageFeatures));
+        Assert.True(Line(ledger, LineKind.VisionTowerActivations) > 0);
+        double Tower(AttentionKernel k) => Line(PlanOf(Qwen3, job with { Attention = k }).Ledger, LineKind.VisionTowerActivations);
+        // 24 blocks, 16 heads over 4,096 patches: eager's fp32 softmax and bf16 copy, less SDPA's output and log-sum-exp.
+        double scores = 24.0 * 16 * 4096 * 4096 * 6, sdpaOnly = 24.0 * 4096 * (1024 * 2 + 16 * 4);
+        Assert.Equal(scores - sdpaOnly, Tower(AttentionKernel.Eager) - Tower(AttentionKernel.Sdpa), 1e-9 * scores);
+        // The mergers train under all-linear: without them (attention-only targets on the decoder) the tower saves nothing.
+        var frozen = PlanOf(Qwen3, WithTargets(job, "q_proj", "k_proj", "v_proj", "o_proj")).Ledger;
+        Assert.Equal(0, Line(frozen, LineKind.VisionTowerActivations));
     }
 
     [Fact]
@@ -204,6 +239,7 @@ public class ImageInputTests
     [Theory]
     [InlineData("meta-llama/Llama-3.1-8B", 1, null, null, 2048, "images", "text model")]
     [InlineData("meta-llama/Llama-4-Scout-17B-16E", 1, null, null, 2048, "images", "not planned")]
+    [InlineData("Qwen/Qwen3-VL-4B-Instruct", 1, null, null, 2048, "image_size", "keeps each image's resolution")]
     [InlineData("Qwen/Qwen2.5-VL-7B-Instruct", 1, null, null, 2048, "image_size", "keeps each image's resolution")]
     [InlineData("Qwen/Qwen2.5-VL-7B-Instruct", 2, 1024, 1024, 2048, "seq", "cannot hold 2 image(s)")]
     [InlineData("Qwen/Qwen2.5-VL-7B-Instruct", 1, 10, 5000, 2048, "image_size", "aspect ratio")]
