@@ -291,15 +291,20 @@ public sealed record ModelArchitecture
     /// <summary>What a plan of this architecture shows it does not model: the reader's <see cref="Warnings"/> and, for a
     /// model with an image encoder, whether its step is a text step (and whether <c>--images</c> could plan its images) or
     /// one with images, planned from the modeling code.</summary>
-    public IReadOnlyList<string> PlanWarnings(int images) =>
+    /// <param name="images">Images per sequence of the planned step.</param>
+    /// <param name="towerFrozen">The method trains no adapter and keeps the tower frozen (full and freeze finetuning).</param>
+    public IReadOnlyList<string> PlanWarnings(int images, bool towerFrozen = false) =>
         !Tensors.Any(t => t.Role == TensorRole.Vision) ? Warnings
-        : images > 0 ? [.. Warnings, ImageStepNote]
+        : images > 0 ? [.. Warnings, towerFrozen ? ImageStepNote + FrozenTowerNote : ImageStepNote]
         : [.. Warnings, Vision is null ? TextStepNote : TextStepNote + PlannableImagesNote];
 
     private const string TextStepNote = "a multimodal model, planned for a text step: the vision tower is held, frozen (adapters the LoRA " +
         "targets put on it get no gradient), and no image runs through it";
 
     private const string PlannableImagesNote = "; plan image inputs with --images N (images per sequence, their tokens counted in --seq)";
+
+    private const string FrozenTowerNote = "; full and freeze finetuning keep the vision tower frozen (LLaMA-Factory's " +
+        "freeze_vision_tower default), so it runs without recording for backward; to train it, plan LoRA with targets that reach it";
 
     private const string ImageStepNote = "image inputs planned from transformers' modeling and processor code (pixel values, the vision " +
         "tower's blocks, merger or projector, image features), not yet checked against a GPU measurement; the allocator replay does not " +

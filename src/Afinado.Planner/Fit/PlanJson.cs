@@ -46,7 +46,7 @@ public static class PlanJson
         // "generic": read from safetensors headers, weights exact and activations the generic decoder's (approximate).
         w.WriteString("support", plan.Architecture.Support == ModelSupport.Generic ? "generic" : "exact");
         // The config's warnings, then (training) where the selection departs from what PEFT would do with the same flags.
-        IReadOnlyList<string> warnings = job.IsTraining ? [.. plan.Architecture.PlanWarnings(job.Images), .. sel.Notes] : plan.Architecture.PlanWarnings(job.Images);
+        IReadOnlyList<string> warnings = job.IsTraining ? [.. plan.Architecture.PlanWarnings(job.Images, !job.Method.UsesAdapters()), .. sel.Notes] : plan.Architecture.PlanWarnings(job.Images);
         if (warnings.Count > 0)
         {
             w.WriteStartArray("warnings");

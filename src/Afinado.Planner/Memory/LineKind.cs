@@ -82,8 +82,8 @@ public enum LineKind
     VisionTowerBackwardTemporaries,
     /// <summary>Image inputs: the image features the decoder's inputs_embeds are scattered from.</summary>
     VisionImageFeatures,
-    /// <summary>Image inputs: the decoder's first norm keeps its input, which now needs a gradient (the tower trains).</summary>
-    VisionFirstLayerNormInput,
+    /// <summary>Image inputs: what the decoder's first layers keep once their input needs a gradient (the tower trains).</summary>
+    VisionDecoderInputGrad,
     /// <summary>Image inputs: Gemma 3's boolean masks with bidirectional image blocks, per sequence.</summary>
     VisionImageMasks,
     SdpaMathScoresInFlight,

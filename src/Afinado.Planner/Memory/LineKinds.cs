@@ -25,7 +25,7 @@ public static class LineKinds
             or LineKind.RecomputedLayer or LineKind.CausalMask or LineKind.SlidingWindowMask or LineKind.ForwardIntermediates or LineKind.MinibatchInputs
             or LineKind.DfaBlockOutputs or LineKind.DfaHeldOutputs or LineKind.EsPopulationForward or LineKind.NoGradForwardLayer
             or LineKind.PrefillActivations or LineKind.ModelForwardLocals or LineKind.DecodeTemporaries
-            or LineKind.VisionPixelValues or LineKind.VisionTowerActivations or LineKind.VisionImageFeatures or LineKind.VisionFirstLayerNormInput
+            or LineKind.VisionPixelValues or LineKind.VisionTowerActivations or LineKind.VisionImageFeatures or LineKind.VisionDecoderInputGrad
             or LineKind.VisionImageMasks => Category.Activations,
         LineKind.DequantizationBuffer or LineKind.ExpertDeltaWeight or LineKind.ExpertAllToAllBuffers or LineKind.GradientHead16Bit or LineKind.OptimizerTemporaries
             or LineKind.SdpaMathScoresInFlight or LineKind.EagerScoresInFlight or LineKind.BackwardTemporaries

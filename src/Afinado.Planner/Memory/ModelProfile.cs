@@ -51,6 +51,14 @@ internal sealed class LayerProfile
 
     /// <summary>Something in the layer records tensors for backward.</summary>
     public bool Active => InputRequiresGrad || AnyTrainable;
+
+    /// <summary>This layer as it runs when its input needs a gradient (image features from a training vision tower).</summary>
+    public LayerProfile WithInputGrad()
+    {
+        var copy = (LayerProfile)MemberwiseClone();
+        copy.InputRequiresGrad = true;
+        return copy;
+    }
 }
 
 /// <summary>

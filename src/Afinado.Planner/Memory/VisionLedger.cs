@@ -60,12 +60,7 @@ internal static class VisionLedger
                     ? $"{active} of {v.Depth} blocks × {Images(images)} × {N(image.Patches)} patches × h {tower.HiddenSize} × {B(s.R)} B, + the {last} ({N(merger)} B); freed as backward leaves the tower, last"
                     : $"{active} of {v.Depth} blocks with saved tensors over {Images(images)} × {N(image.Patches)} patches, and the {last} ({N(merger)} B); freed as backward leaves the tower, last",
                 TowerSource(v) + "; ActivationModel per-op rules on the tower's shape"));
-            var first = p.Layers.FirstOrDefault(l => l.Active);
-            if (first is not null && !first.InputRequiresGrad)
-                e.Add(new(LineKind.VisionFirstLayerNormInput, "decoder: first norm's input (image features need a gradient)", WholeForwardAndBackward,
-                    4.0 * text.Tokens * p.Architecture.HiddenSize,
-                    explain ? $"T {N(text.Tokens)} × h {p.Architecture.HiddenSize} × 4 B: the RMSNorm's fp32 upcast, kept now that inputs_embeds requires grad" : "",
-                    "transformers RMSNorm (hidden_states.to(float32)); masked_scatter's output requires grad"));
+            AddDecoderInputGrad(e, p, job, text, explain);
             // The tower's backward runs after the decoder's, whose last layer's temporaries (and recomputed layer) this
             // moment already counts: only the excess is added.
             double decoder = e.Where(x => x.Kind is LineKind.BackwardTemporaries or LineKind.RecomputedLayer).Sum(x => x.Bytes);
@@ -77,6 +72,32 @@ internal static class VisionLedger
         }
         AddForward(e, p, v, tower, s, image, images, Phase.Forward | Phase.ForwardLastLayer, explain);
         AddImageMasks(e, p, job, Phase.Forward | Phase.ForwardLastLayer, explain);
+    }
+
+    /// <summary>
+    /// Image features that need a gradient reach the decoder through inputs_embeds (masked_scatter's output requires grad),
+    /// so the decoder's first layers run as if their input needed one: the first layer that trains keeps what that adds
+    /// (its first norm's fp32 input, and more when its attention's inputs train nothing), and frozen layers before it now
+    /// save what their input gradient needs. Under checkpointing those frozen layers keep their inputs instead.
+    /// </summary>
+    private static void AddDecoderInputGrad(List<LedgerEntry> e, ModelProfile p, Job job, in ActivationSettings text, bool explain)
+    {
+        var a = p.Architecture;
+        int first = Array.FindIndex(p.Layers, l => l.Active);
+        if (first < 0 || p.Layers[first].InputRequiresGrad) return;
+        double bytes;
+        if (job.Checkpointing != Checkpointing.None) bytes = first * text.R * text.Tokens * a.HiddenSize;
+        else
+        {
+            bytes = ActivationModel.Layer(a, p.Layers[first].WithInputGrad(), text).Total - ActivationModel.Layer(a, p.Layers[first], text).Total;
+            for (int i = 0; i < first; i++) bytes += ActivationModel.Layer(a, p.Layers[i].WithInputGrad(), text).Total;
+        }
+        if (bytes <= 0) return;
+        e.Add(new(LineKind.VisionDecoderInputGrad, "decoder: tensors the image features' gradient adds", WholeForwardAndBackward, bytes,
+            explain ? first == 0
+                ? $"the first layer's saved tensors with its input needing a gradient, less without (its first norm's fp32 input: T {N(text.Tokens)} × h {a.HiddenSize} × 4 B)"
+                : $"{first} frozen layer(s) before the first trained one, now saving for their input gradient{(job.Checkpointing != Checkpointing.None ? " (their checkpointed inputs)" : "")}, and the first trained layer's extra" : "",
+            "autograd records every op whose input requires grad; masked_scatter's output requires grad (ActivationModel per-op rules)"));
     }
 
     /// <summary>The lines of an inference prefill's image inputs (the tower without autograd).</summary>

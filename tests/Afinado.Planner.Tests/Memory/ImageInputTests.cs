@@ -118,12 +118,12 @@ public class ImageInputTests
         Assert.Equal(2.0 * 256 * Gemma.HiddenSize, Line(image.Ledger, LineKind.VisionImageFeatures));
         Assert.True(Line(image.Ledger, LineKind.VisionTowerActivations) > 0);
         // Image features that need a gradient make the decoder's first norm keep its fp32 input.
-        Assert.Equal(4.0 * 1024 * Gemma.HiddenSize, Line(image.Ledger, LineKind.VisionFirstLayerNormInput));
+        Assert.Equal(4.0 * 1024 * Gemma.HiddenSize, Line(image.Ledger, LineKind.VisionDecoderInputGrad));
         // While the tower runs: its own saved tensors and the step's persistent memory, nothing of the decoder's forward.
         Phase At(LineKind kind) => image.Ledger.Tensors.Single(e => e.Kind == kind).Phases;
         Assert.True((At(LineKind.VisionTowerActivations) & Phase.VisionTower) != 0);
         Assert.True((At(LineKind.WeightsFrozen) & Phase.VisionTower) != 0);
-        Assert.True((At(LineKind.VisionFirstLayerNormInput) & Phase.VisionTower) == 0);
+        Assert.True((At(LineKind.VisionDecoderInputGrad) & Phase.VisionTower) == 0);
         Assert.True((At(LineKind.ActivationsMlp) & Phase.VisionTower) == 0);
         // A text plan has none of it, and no moment for the tower.
         Assert.DoesNotContain(text.Ledger.Tensors, e => e.Kind.ToString().StartsWith("Vision", StringComparison.Ordinal));
@@ -135,6 +135,17 @@ public class ImageInputTests
     }
 
     [Fact]
+    public void Full_finetuning_keeps_the_tower_frozen_and_says_so()
+    {
+        // As LLaMA-Factory's freeze_vision_tower default: the tower runs without recording, the decoder trains in full.
+        var plan = PlanOf(Gemma, new Job { Seq = 1024, Images = 1, Method = TrainingMethod.Full });
+        Assert.Equal(0, Line(plan.Ledger, LineKind.VisionTowerActivations));
+        Assert.True(Line(plan.Ledger, LineKind.VisionTowerTemporaries) > 0);
+        var warnings = JsonNode.Parse(PlanJson.Serialize(plan))!["model"]!["warnings"]!.AsArray().Select(w => (string)w!).ToList();
+        Assert.Contains(warnings, w => w.Contains("keep the vision tower frozen", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_tower_without_adapters_saves_nothing_and_only_runs_one_block_at_a_time()
     {
         // Qwen2.5-VL's tower names its projections qkv / proj: attention-only targets leave it frozen.
@@ -142,7 +153,7 @@ public class ImageInputTests
         var plan = PlanOf(Qwen, job);
         Assert.Equal(0, plan.Selection.VisionAdapterParameters);
         Assert.Equal(0, Line(plan.Ledger, LineKind.VisionTowerActivations));
-        Assert.Equal(0, Line(plan.Ledger, LineKind.VisionFirstLayerNormInput));
+        Assert.Equal(0, Line(plan.Ledger, LineKind.VisionDecoderInputGrad));
         Assert.True(Line(plan.Ledger, LineKind.VisionTowerTemporaries) > 0);
         var text = PlanOf(Qwen, job with { Images = 0, ImageWidth = null, ImageHeight = null });
         // The decoder's peak is the text step's, plus the images' inputs and features alive beside it.
