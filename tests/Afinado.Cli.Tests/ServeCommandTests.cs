@@ -127,6 +127,19 @@ public sealed class ServeCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_shared_url_with_images_shows_the_image_step_as_the_cli_plans_it()
+    {
+        string[] args = ["--model", "Qwen/Qwen2.5-VL-7B-Instruct", "--images", "1", "--image-size", "1024x1024", "--gpu", "h100"];
+        using var plan = JsonDocument.Parse(await Cli(args));
+        double total = plan.RootElement.GetProperty("total_bytes").GetDouble() / (1L << 30);
+        string dom = await Chromium(_server.Address + "/" + Query(args)[("/api/plan".Length)..]);
+        Assert.Contains($"total {total:F2} GiB", dom);
+        Assert.Contains("vision tower: saved activations", dom);
+        // The page sent the image flags it was given: only an image step has these.
+        Assert.Contains("warning: image inputs planned", dom);
+    }
+
+    [Fact]
     public async Task The_page_lists_the_catalog_and_holds_the_form()
     {
         var ids = JsonSerializer.Deserialize<string[]>(await _http.GetStringAsync(_server.Address + "/api/models"))!;
