@@ -100,7 +100,7 @@ public static class Planner
             throw new InputError(JobParameters.Images, $"the {job.Rule.Name()} rule's step is planned for text models", $"Use {JobParameters.Rule} backprop with image inputs.");
         if (vision.NeedsImageSize && job.ImageWidth is null)
             throw new InputError(JobParameters.ImageSize, $"{arch.ModelType}'s processor keeps each image's resolution (within {vision.MinPixels:N0}–{vision.MaxPixels:N0} pixels), so its tokens depend on the size",
-                "Give the images' size, e.g. 1024x768 (a 1024x1024 image is 1,371 tokens).");
+                $"Give the images' size, e.g. 1024x768 (a 1024x1024 image is {vision.Image(1024, 1024).SequenceTokens:N0} tokens).");
         if (!vision.NeedsImageSize && job.ImageWidth is not null)
             throw new InputError(JobParameters.ImageSize, $"{arch.ModelType}'s processor resizes every image to {vision.ImageSize} × {vision.ImageSize} pixels, whatever its size",
                 $"Drop {JobParameters.ImageSize}.");

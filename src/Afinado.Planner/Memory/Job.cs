@@ -95,8 +95,8 @@ public sealed record Job
     /// <summary>Images per sequence, run through a multimodal model's vision tower (0: a text step). Their tokens are part of
     /// <see cref="Seq"/>, as the processor puts them in the tokenized sequence.</summary>
     public int Images { get; init; }
-    /// <summary>The images' size in pixels, for processors that keep it (Qwen2.5-VL); null for towers that resize every
-    /// image to their own size (Gemma 3's SigLIP).</summary>
+    /// <summary>The images' size in pixels, for processors that keep it (the Qwen VL models'); null for towers that resize
+    /// every image to their own size (Gemma 3's SigLIP).</summary>
     public int? ImageWidth { get; init; }
     public int? ImageHeight { get; init; }
 

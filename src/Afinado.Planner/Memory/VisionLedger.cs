@@ -7,8 +7,8 @@ namespace Afinado.Planner.Memory;
 /// The memory of a step's image inputs (<c>--images</c>), for the towers <see cref="VisionEncoder"/> describes. Every image
 /// of the batch runs through the vision tower before the decoder: pixel_values (fp32, as the processor returns them), the
 /// tower's blocks (the same per-op arithmetic as a decoder layer, <see cref="ActivationModel.Layer"/>, on a tower-shaped
-/// architecture: SigLIP's LayerNorm/GELU blocks, Qwen2.5-VL's RMSNorm/gated blocks with window attention), the merger or
-/// projector, and the image features scattered into inputs_embeds. The image tokens themselves are part of the sequence
+/// architecture: SigLIP's and Qwen3-VL's LayerNorm/GELU blocks, Qwen2.5-VL's RMSNorm/gated blocks with window attention),
+/// the merger or projector (Qwen3-VL's deepstack mergers too), and the image features scattered into inputs_embeds. The image tokens themselves are part of the sequence
 /// (<see cref="Job.Seq"/>), so the decoder's lines already hold them.
 /// <para>When the tower's adapters (or weights) train, autograd keeps the tower's saved tensors until the very end of
 /// backward (the tower runs first, so it is differentiated last), the adapters get gradients and optimizer state, and the
