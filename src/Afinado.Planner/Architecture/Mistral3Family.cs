@@ -64,7 +64,20 @@ internal static class Mistral3Family
         t.AddRange(text.Tensors.Select(x => x.Name.StartsWith("model.", StringComparison.Ordinal)
             ? x with { Name = "language_model." + x.Name }
             : x.Name.StartsWith("lm_head.", StringComparison.Ordinal) ? x with { Name = "language_model." + x.Name } : x));
-        return text with { ModelType = modelType, BaseModelPrefix = "language_model.model.", Tensors = t.Tensors };
+        // Several feature layers concatenated before linear_1, or heads narrower than hidden / heads: image inputs not planned.
+        var encoder = featureLayers != 1 || headDim * heads != h ? null : new VisionEncoder
+        {
+            Kind = VisionEncoderKind.Pixtral,
+            Depth = depth,
+            HiddenSize = h,
+            IntermediateSize = inter,
+            Heads = heads,
+            PatchSize = checked((int)patch),
+            Channels = checked((int)channels),
+            MergeSize = checked((int)merge),
+            ImageSize = vision.OptionalDim("image_size") ?? 1024,
+        };
+        return text with { ModelType = modelType, BaseModelPrefix = "language_model.model.", Tensors = t.Tensors, Vision = encoder };
     }
 
     private static void Projection(TensorList t, string module, long outFeatures, long inFeatures, bool bias) =>

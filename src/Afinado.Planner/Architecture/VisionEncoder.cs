@@ -13,6 +13,11 @@ public enum VisionEncoderKind
     /// linear_fc1 → GELU (tanh) → linear_fc2, full attention over each image, the 2×2 patch merger and one "deepstack"
     /// merger per <c>deepstack_visual_indexes</c> entry whose features are added to the decoder's first layers.</summary>
     Qwen3Vl,
+    /// <summary>Mistral 3's Pixtral tower (models/pixtral/modeling_pixtral.py): RMSNorm blocks, bias-free q/k/v/o and gated
+    /// SiLU MLP, 2-D rotary; every image of the batch is one sequence of patches with a block-diagonal attention mask
+    /// (generate_block_attention_mask); then Mistral3MultiModalProjector (RMSNorm, 2×2 patch merger, linear_1, GELU,
+    /// linear_2).</summary>
+    Pixtral,
 }
 
 /// <summary>
@@ -30,7 +35,8 @@ public sealed record VisionEncoder
     public required int PatchSize { get; init; }
     public int Channels { get; init; } = 3;
 
-    /// <summary>SigLIP: the square side every image is resized to (<c>vision_config.image_size</c>).</summary>
+    /// <summary>SigLIP: the square side every image is resized to; Pixtral: the longest edge an image is scaled down to
+    /// (<c>vision_config.image_size</c>).</summary>
     public int ImageSize { get; init; }
     /// <summary>Gemma 3: <c>mm_tokens_per_image</c>, the soft tokens the projector's average pooling leaves per image.</summary>
     public int TokensPerImage { get; init; }
@@ -58,8 +64,31 @@ public sealed record VisionEncoder
     public ImageGeometry Image(int? width, int? height) => Kind switch
     {
         VisionEncoderKind.Siglip => Siglip(),
+        VisionEncoderKind.Pixtral => Pixtral(width ?? throw new ArgumentNullException(nameof(width)), height ?? throw new ArgumentNullException(nameof(height))),
         _ => Qwen(width ?? throw new ArgumentNullException(nameof(width)), height ?? throw new ArgumentNullException(nameof(height))),
     };
+
+    /// <summary>
+    /// Mistral3Processor: PixtralImageProcessor scales an image down (floor) until its longest edge fits image_size, then
+    /// up to whole merged patches (patch × merge pixels, the processor's patch_size; get_resize_output_image_size); each row
+    /// of merged patches becomes that many [IMG] tokens and an [IMG_BREAK], the last one an [IMG_END]
+    /// (processing_mistral3.py). The tower sees every patch (merge² per token).
+    /// </summary>
+    private ImageGeometry Pixtral(int width, int height)
+    {
+        long cell = (long)PatchSize * MergeSize;
+        double ratio = Math.Max(height / (double)ImageSize, width / (double)ImageSize);
+        long h = height, w = width;
+        if (ratio > 1)
+        {
+            h = (long)Math.Floor(height / ratio);
+            w = (long)Math.Floor(width / ratio);
+        }
+        long rows = (Math.Max(1, h) - 1) / cell + 1, columns = (Math.Max(1, w) - 1) / cell + 1;
+        long patches = rows * columns * MergeSize * MergeSize;
+        return new ImageGeometry((int)(columns * cell), (int)(rows * cell), patches, rows * columns, rows * (columns + 1),
+            (long)Channels * rows * cell * columns * cell, [patches]);
+    }
 
     /// <summary>
     /// Gemma3ImageProcessor resizes to image_size × image_size (pan and scan off, its default); SigLIP sees

@@ -84,6 +84,8 @@ public enum LineKind
     VisionImageFeatures,
     /// <summary>Image inputs: what the decoder's first layers keep once their input needs a gradient (the tower trains).</summary>
     VisionDecoderInputGrad,
+    /// <summary>Image inputs: Pixtral's block-diagonal attention mask over every image's patches.</summary>
+    VisionBlockMask,
     /// <summary>Image inputs: Gemma 3's boolean masks with bidirectional image blocks, per sequence.</summary>
     VisionImageMasks,
     SdpaMathScoresInFlight,

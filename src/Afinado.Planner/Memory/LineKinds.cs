@@ -26,7 +26,7 @@ public static class LineKinds
             or LineKind.DfaBlockOutputs or LineKind.DfaHeldOutputs or LineKind.EsPopulationForward or LineKind.NoGradForwardLayer
             or LineKind.PrefillActivations or LineKind.ModelForwardLocals or LineKind.DecodeTemporaries
             or LineKind.VisionPixelValues or LineKind.VisionTowerActivations or LineKind.VisionImageFeatures or LineKind.VisionDecoderInputGrad
-            or LineKind.VisionImageMasks => Category.Activations,
+            or LineKind.VisionImageMasks or LineKind.VisionBlockMask => Category.Activations,
         LineKind.DequantizationBuffer or LineKind.ExpertDeltaWeight or LineKind.ExpertAllToAllBuffers or LineKind.GradientHead16Bit or LineKind.OptimizerTemporaries
             or LineKind.SdpaMathScoresInFlight or LineKind.EagerScoresInFlight or LineKind.BackwardTemporaries
             or LineKind.VisionTowerTemporaries or LineKind.VisionTowerBackwardTemporaries or LineKind.SelectBackwardStackGradient

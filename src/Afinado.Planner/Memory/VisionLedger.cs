@@ -33,7 +33,7 @@ internal static class VisionLedger
         double images = (double)job.Batch * job.Images;
         AddPixelValues(e, v, image, images, Phase.Training | Phase.VisionTower, explain);
         var tower = Tower(v);
-        var s = TowerSettings(text, images, image);
+        var s = TowerSettings(text, images, image, v);
         var layers = TowerLayers(p, v);
         bool trains = layers.Any(l => l.AnyTrainable) || MergerTrains(p, v);
         if (trains)
@@ -53,7 +53,10 @@ internal static class VisionLedger
                 active++;
             }
             double merger = MergerSaved(p, v, s, image, images, layers.Any(l => l.AnyTrainable));
-            string last = v.Kind switch { VisionEncoderKind.Siglip => "post-norm and projector", VisionEncoderKind.Qwen3Vl => "mergers (main and deepstack)", _ => "merger" };
+            string last = v.Kind switch
+            {
+                VisionEncoderKind.Siglip or VisionEncoderKind.Pixtral => "projector", VisionEncoderKind.Qwen3Vl => "mergers (main and deepstack)", _ => "merger",
+            };
             e.Add(new(LineKind.VisionTowerActivations, checkpointed ? "vision tower: block inputs (checkpointed) and " + last : "vision tower: saved activations",
                 WholeForwardAndBackward | Phase.VisionTower, (checkpointed ? inputs : blocks) + merger,
                 !explain ? "" : checkpointed
@@ -70,6 +73,7 @@ internal static class VisionLedger
                     explain ? $"one tower block's backward temporaries{(checkpointed ? " and its recomputed tensors" : "")}, less the decoder layer's counted at this moment" : "",
                     "derived from the same op list; torch.utils.checkpoint"));
         }
+        AddBlockMask(e, v, s, trains, explain);
         AddForward(e, p, v, tower, s, image, images, Phase.Forward | Phase.ForwardLastLayer, explain);
         AddImageMasks(e, p, job, Phase.Forward | Phase.ForwardLastLayer, explain);
     }
@@ -110,7 +114,9 @@ internal static class VisionLedger
         // generate keeps pixel_values in its model_kwargs until it returns (prepare_inputs_for_generation stops passing them after the prefill).
         AddPixelValues(e, v, image, images, Phase.Prefill | Phase.Decode | Phase.VisionTower, explain);
         var tower = Tower(v);
-        AddForward(e, p, v, tower, TowerSettings(text, images, image), image, images, Phase.Prefill, explain);
+        var s = TowerSettings(text, images, image, v);
+        AddBlockMask(e, v, s, trains: false, explain);
+        AddForward(e, p, v, tower, s, image, images, Phase.Prefill, explain);
         AddImageMasks(e, p, job, Phase.Prefill, explain);
     }
 
@@ -125,8 +131,13 @@ internal static class VisionLedger
 
     private static void AddPixelValues(List<LedgerEntry> e, VisionEncoder v, ImageGeometry image, double images, Phase phases, bool explain) =>
         e.Add(new(LineKind.VisionPixelValues, "image inputs: pixel_values (fp32)", phases, 4.0 * images * image.PixelElements,
-            explain ? $"{Images(images)} × {N(image.PixelElements)} values ({(v.Kind == VisionEncoderKind.Siglip ? $"{v.Channels} × {image.Width} × {image.Height}" : $"{N(image.Patches)} patches × {v.Channels}·{v.TemporalPatchSize}·{v.PatchSize}²")}) × 4 B" : "",
-            v.Kind == VisionEncoderKind.Siglip ? "Gemma3ImageProcessor (float32 pixel_values)" : "Qwen2VLImageProcessor / Qwen3-VL's processor (flatten_patches, float32)"));
+            explain ? $"{Images(images)} × {N(image.PixelElements)} values ({(v.Kind is VisionEncoderKind.Siglip or VisionEncoderKind.Pixtral ? $"{v.Channels} × {image.Width} × {image.Height}" : $"{N(image.Patches)} patches × {v.Channels}·{v.TemporalPatchSize}·{v.PatchSize}²")}) × 4 B" : "",
+            v.Kind switch
+            {
+                VisionEncoderKind.Siglip => "Gemma3ImageProcessor (float32 pixel_values)",
+                VisionEncoderKind.Pixtral => "PixtralImageProcessor (float32, padded to the batch's largest image)",
+                _ => "Qwen2VLImageProcessor / Qwen3-VL's processor (flatten_patches, float32)",
+            }));
 
     /// <summary>The tower's forward: one block's temporaries beside the saved tensors so far, the hidden states, the
     /// pixels' compute-dtype copy; then the image features the decoder's embeddings are scattered from.</summary>
@@ -168,11 +179,15 @@ internal static class VisionLedger
     internal static ModelArchitecture Tower(VisionEncoder v)
     {
         // SigLIP's and Qwen3-VL's blocks: nn.LayerNorm in the model's dtype (keeping its input) and a GELU (tanh) MLP;
-        // Qwen2.5-VL's: Qwen2RMSNorm (fp32 upcast) and a gated SiLU MLP.
-        bool layerNorm = v.Kind != VisionEncoderKind.Qwen25Vl;
+        // Qwen2.5-VL's and Pixtral's: an RMSNorm with an fp32 upcast and a gated SiLU MLP.
+        bool layerNorm = v.Kind is VisionEncoderKind.Siglip or VisionEncoderKind.Qwen3Vl;
         return new()
         {
-            ModelType = v.Kind switch { VisionEncoderKind.Siglip => "siglip_vision_model", VisionEncoderKind.Qwen25Vl => "qwen2_5_vl_vision", _ => "qwen3_vl_vision" },
+            ModelType = v.Kind switch
+            {
+                VisionEncoderKind.Siglip => "siglip_vision_model", VisionEncoderKind.Qwen25Vl => "qwen2_5_vl_vision",
+                VisionEncoderKind.Pixtral => "pixtral", _ => "qwen3_vl_vision",
+            },
             VocabSize = 0,
             HiddenSize = checked((int)v.HiddenSize),
             NumLayers = v.Depth,
@@ -183,15 +198,34 @@ internal static class VisionLedger
             Mlp = layerNorm ? MlpKind.Plain : MlpKind.Gated,
             Activation = layerNorm ? "gelu_pytorch_tanh" : "silu",
             Norm = layerNorm ? NormKind.LayerNorm : NormKind.RmsNorm,
-            Positions = v.Kind == VisionEncoderKind.Qwen25Vl ? PositionKind.Rotary : PositionKind.Learned,
+            Positions = v.Kind is VisionEncoderKind.Qwen25Vl or VisionEncoderKind.Pixtral ? PositionKind.Rotary : PositionKind.Learned,
             Tensors = [],
         };
     }
 
-    /// <summary>The decoder's settings for the tower: every image a sequence of its patches (attention dropout 0 in both
-    /// towers), the residual in the compute dtype.</summary>
-    private static ActivationSettings TowerSettings(in ActivationSettings text, double images, ImageGeometry image) =>
-        text with { Batch = images, Seq = image.Patches, Dropout = 0, HiddenDropout = false, MaskEveryLayer = false };
+    /// <summary>The decoder's settings for the tower: every image a sequence of its patches (attention dropout 0 in every
+    /// tower), the residual in the compute dtype. Pixtral runs all images of the batch as one sequence whose block mask
+    /// SDPA receives: its memory-efficient kernel keeps a copy padded to 16 columns per call unless the length is a
+    /// multiple of 16 (<see cref="ActivationModel.SlidingMaskBias"/>).</summary>
+    private static ActivationSettings TowerSettings(in ActivationSettings text, double images, ImageGeometry image, VisionEncoder v)
+    {
+        var s = text with { Batch = images, Seq = image.Patches, Dropout = 0, HiddenDropout = false, MaskEveryLayer = false };
+        if (v.Kind != VisionEncoderKind.Pixtral) return s;
+        double length = images * image.Patches;
+        return s with { Batch = 1, Seq = length, MaskEveryLayer = length % 16 != 0 };
+    }
+
+    /// <summary>Pixtral's block-diagonal mask [1, 1, P, P] in the compute dtype (generate_block_attention_mask; none under
+    /// flash_attention_2): alive while the tower runs and, when the tower trains and SDPA keeps it unpadded, until the
+    /// tower's backward.</summary>
+    private static void AddBlockMask(List<LedgerEntry> e, VisionEncoder v, in ActivationSettings s, bool trains, bool explain)
+    {
+        if (v.Kind != VisionEncoderKind.Pixtral || s.Kernel == AttentionKernel.Flash) return;
+        bool kept = trains && s.Kernel == AttentionKernel.Sdpa && !s.MaskEveryLayer;
+        e.Add(new(LineKind.VisionBlockMask, "vision tower: block attention mask (Pixtral)", kept ? WholeForwardAndBackward | Phase.VisionTower : Phase.VisionTower,
+            s.C * s.Seq * s.Seq, explain ? $"P² × {B(s.C)} B, P = {N(s.Seq)} patches of every image in the batch{(kept ? "; every block's SDPA keeps it for backward" : "")}" : "",
+            "transformers models/pixtral/modeling_pixtral.py generate_block_attention_mask"));
+    }
 
     /// <summary>
     /// One block's saved bytes. The Qwen towers' fused qkv: v is a view of qkv's output, so attention keeps all 3·h of it
@@ -203,7 +237,7 @@ internal static class VisionLedger
         var saved = ActivationModel.Layer(tower, L, s);
         double total = saved.Total;
         bool attentionGrad = L.InputRequiresGrad || L.Norm1Trainable || L.AttnInAny;
-        if (v.Kind == VisionEncoderKind.Siglip || !attentionGrad) return total;
+        if (v.Kind is VisionEncoderKind.Siglip or VisionEncoderKind.Pixtral || !attentionGrad) return total;
         total += 2.0 * s.C * tower.HiddenSize * s.Tokens;
         if (s.Kernel == AttentionKernel.Eager && v.WindowSize > 0 && !v.FullAttentionBlocks.Contains(index))
         {
@@ -223,6 +257,7 @@ internal static class VisionLedger
         double patches = images * image.Patches, tokens = images * image.Tokens, h = v.HiddenSize;
         if (v.Kind == VisionEncoderKind.Siglip)
             return gradIn ? s.R * patches * h + 4.0 * tokens * h : 0;
+        if (v.Kind == VisionEncoderKind.Pixtral) return ProjectorSaved(p, s, patches, tokens, h, gradIn);
         double norm = v.Kind == VisionEncoderKind.Qwen25Vl ? 4 : s.R, bytes = 0;
         foreach (var (first, second) in Mergers(p, v))
         {
@@ -237,8 +272,50 @@ internal static class VisionLedger
         return bytes;
     }
 
-    private static bool MergerTrains(ModelProfile p, VisionEncoder v) =>
-        Mergers(p, v).Any(m => m.First.Trainable || m.First.Lora || m.Second.Trainable || m.Second.Lora);
+    /// <summary>Mistral3MultiModalProjector: its RMSNorm's fp32 upcast, the 2×2 unfold's copy that merging_layer reads,
+    /// linear_1's input, GELU's input and linear_2's input, each when needed, and their adapters.</summary>
+    private static double ProjectorSaved(ModelProfile p, in ActivationSettings s, double patches, double tokens, double h, bool gradIn)
+    {
+        var (merging, first, second) = ProjectorLinears(p);
+        double bytes = gradIn ? 4.0 * patches * h : 0;
+        bool grad = gradIn;
+        foreach (var linear in (ReadOnlySpan<LinearUse>)[merging, first])
+        {
+            if (linear.Trainable || linear.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * linear.In;
+            if (linear.Lora) bytes += tokens * ActivationModel.LoraSaved(linear, s, shared: true);
+            grad |= linear.Trainable || linear.Lora;
+        }
+        if (grad) bytes += s.C * tokens * first.Out;
+        if (second.Trainable || second.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * second.In;
+        if (second.Lora) bytes += tokens * ActivationModel.LoraSaved(second, s, shared: true);
+        return bytes;
+    }
+
+    private static (LinearUse Merging, LinearUse First, LinearUse Second) ProjectorLinears(ModelProfile p)
+    {
+        LinearUse merging = default, first = default, second = default;
+        var tensors = p.Architecture.Tensors;
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            var t = tensors[i];
+            if (!t.VisionLinear || !t.Name.EndsWith(".weight", StringComparison.Ordinal)) continue;
+            var use = new LinearUse(t.Shape[1], t.Shape[0], p.Selection.IsTrainableAt(i), p.Selection.IsAdaptedAt(i));
+            if (t.Module.EndsWith("patch_merger.merging_layer", StringComparison.Ordinal)) merging = use;
+            else if (t.Module.EndsWith("multi_modal_projector.linear_1", StringComparison.Ordinal)) first = use;
+            else if (t.Module.EndsWith("multi_modal_projector.linear_2", StringComparison.Ordinal)) second = use;
+        }
+        return (merging, first, second);
+    }
+
+    private static bool MergerTrains(ModelProfile p, VisionEncoder v)
+    {
+        if (v.Kind == VisionEncoderKind.Pixtral)
+        {
+            var (merging, first, second) = ProjectorLinears(p);
+            return merging.Trainable || merging.Lora || first.Trainable || first.Lora || second.Trainable || second.Lora;
+        }
+        return Mergers(p, v).Any(m => m.First.Trainable || m.First.Lora || m.Second.Trainable || m.Second.Lora);
+    }
 
     /// <summary>The Qwen mergers' two linears each (Qwen2.5-VL: merger.mlp.0 / .2; Qwen3-VL: merger.linear_fc1 / _fc2 and
     /// deepstack_merger_list.N's), as the selection trains or adapts them; none for SigLIP.</summary>
@@ -295,13 +372,13 @@ internal static class VisionLedger
                 switch (leaf)
                 {
                     case "q_proj" or "k_proj" or "v_proj" or "qkv": L.AttnIn.Add(use); break;
-                    case "out_proj" or "proj": L.AttnOut = use; break;
+                    case "out_proj" or "proj" or "o_proj": L.AttnOut = use; break;
                     case "fc1" or "linear_fc1" or "gate_proj" or "up_proj": L.MlpIn.Add(use); break;
                     case "fc2" or "linear_fc2" or "down_proj": L.MlpDown = use; break;
                 }
             }
-            else if (leaf is "layer_norm1" or "norm1") L.Norm1Trainable |= trains;
-            else if (leaf is "layer_norm2" or "norm2") L.Norm2Trainable |= trains;
+            else if (leaf is "layer_norm1" or "norm1" or "attention_norm") L.Norm1Trainable |= trains;
+            else if (leaf is "layer_norm2" or "norm2" or "ffn_norm") L.Norm2Trainable |= trains;
             L.AnyTrainable |= trains || lora;
         }
         bool grad = embeddingsTrain;
@@ -335,6 +412,7 @@ internal static class VisionLedger
     {
         VisionEncoderKind.Siglip => "transformers models/siglip/modeling_siglip.py (SiglipEncoderLayer), models/gemma3 (Gemma3MultiModalProjector)",
         VisionEncoderKind.Qwen25Vl => "transformers models/qwen2_5_vl/modeling_qwen2_5_vl.py (Qwen2_5_VLVisionBlock, window attention, PatchMerger)",
+        VisionEncoderKind.Pixtral => "transformers models/pixtral/modeling_pixtral.py (PixtralAttentionLayer), models/mistral3 (Mistral3MultiModalProjector)",
         _ => "transformers models/qwen3_vl/modeling_qwen3_vl.py (Qwen3VLVisionBlock, Qwen3VLVisionPatchMerger, deepstack mergers)",
     };
 }

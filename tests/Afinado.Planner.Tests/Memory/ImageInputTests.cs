@@ -19,6 +19,7 @@ public class ImageInputTests
     private static readonly ModelArchitecture Gemma = ModelCatalog.Get("google/gemma-3-4b-it");
     private static readonly ModelArchitecture Qwen = ModelCatalog.Get("Qwen/Qwen2.5-VL-7B-Instruct");
     private static readonly ModelArchitecture Qwen3 = ModelCatalog.Get("Qwen/Qwen3-VL-4B-Instruct");
+    private static readonly ModelArchitecture Mistral = ModelCatalog.Get("mistralai/Mistral-Small-3.1-24B-Instruct-2503");
 
     private static Plan PlanOf(ModelArchitecture a, Job job, params Device[] devices) => Fit.Planner.Create(a, job, devices, suggestFixes: false);
 
@@ -81,6 +82,44 @@ public class ImageInputTests
         // The mergers train under all-linear: without them (attention-only targets on the decoder) the tower saves nothing.
         var frozen = PlanOf(Qwen3, WithTargets(job, "q_proj", "k_proj", "v_proj", "o_proj")).Ledger;
         Assert.Equal(0, Line(frozen, LineKind.VisionTowerActivations));
+    }
+
+    [Theory]
+    [InlineData(1024, 1024, 1036, 1036, 5476, 1406)]
+    // Longest edge over 1,540: scaled down (floor), then up to whole 28-pixel cells.
+    [InlineData(2000, 1000, 1540, 784, 6160, 1568)]
+    [InlineData(3000, 4000, 1176, 1540, 9240, 2365)]
+    [InlineData(896, 896, 896, 896, 4096, 1056)]
+    public void Mistral3_resizes_to_whole_merged_patches_with_a_break_token_per_row(int width, int height, int w, int h, long patches, long sequence)
+    {
+        var image = Mistral.Vision!.Image(width, height);
+        Assert.Equal((w, h, patches, patches / 4, sequence), (image.Width, image.Height, image.Patches, image.Tokens, image.SequenceTokens));
+        // Rows of [IMG] tokens, each closed by [IMG_BREAK] (the last by [IMG_END]).
+        Assert.Equal(image.Tokens + h / 28, image.SequenceTokens);
+        Assert.Equal(3L * w * h, image.PixelElements);
+    }
+
+    [Fact]
+    public void Pixtrals_sdpa_keeps_a_padded_copy_of_its_block_mask_in_every_block_unless_the_patches_align()
+    {
+        var job = new Job { Seq = 2048, Images = 1, ImageWidth = 1024, ImageHeight = 1024 };
+        double Tower(Job j) => Line(PlanOf(Mistral, j).Ledger, LineKind.VisionTowerActivations);
+        // 5,476 patches is not a multiple of 16: SDPA's memory-efficient kernel pads the head-expanded mask per call
+        // (16 heads × 5,476 × 5,488 × 2 B per block); flash_attention_2 takes no mask.
+        double padded = 24.0 * 16 * 5476 * 5488 * 2;
+        Assert.Equal(padded, Tower(job) - Tower(job with { Attention = AttentionKernel.Flash }), 1e-9 * padded);
+        var sdpa = PlanOf(Mistral, job).Ledger;
+        Assert.Equal(2.0 * 5476 * 5476, Line(sdpa, LineKind.VisionBlockMask));
+        Assert.Equal(Phase.VisionTower, sdpa.Tensors.Single(e => e.Kind == LineKind.VisionBlockMask).Phases);
+        // 896 × 896 is 4,096 patches: aligned, so every block keeps the one mask, alive until the tower's backward.
+        var aligned = job with { ImageWidth = 896, ImageHeight = 896, Seq = 1100 };
+        Assert.Equal(0, Tower(aligned) - Tower(aligned with { Attention = AttentionKernel.Flash }), 1.0);
+        var mask = PlanOf(Mistral, aligned).Ledger.Tensors.Single(e => e.Kind == LineKind.VisionBlockMask);
+        Assert.Equal(2.0 * 4096 * 4096, mask.Bytes);
+        Assert.True((mask.Phases & Phase.BackwardEnd) != 0);
+        // Two images are one sequence of 2 × 5,476 patches: eager scores grow with its square.
+        double eager1 = Tower(job with { Attention = AttentionKernel.Eager }), eager2 = Tower(job with { Attention = AttentionKernel.Eager, Images = 2, Seq = 4096 });
+        Assert.True(eager2 > 3.5 * eager1);
     }
 
     [Fact]
@@ -250,6 +289,7 @@ public class ImageInputTests
     [Theory]
     [InlineData("meta-llama/Llama-3.1-8B", 1, null, null, 2048, "images", "text model")]
     [InlineData("meta-llama/Llama-4-Scout-17B-16E", 1, null, null, 2048, "images", "not planned")]
+    [InlineData("mistralai/Mistral-Small-3.1-24B-Instruct-2503", 1, null, null, 2048, "image_size", "keeps each image's resolution")]
     [InlineData("Qwen/Qwen3-VL-4B-Instruct", 1, null, null, 2048, "image_size", "keeps each image's resolution")]
     [InlineData("Qwen/Qwen2.5-VL-7B-Instruct", 1, null, null, 2048, "image_size", "keeps each image's resolution")]
     [InlineData("Qwen/Qwen2.5-VL-7B-Instruct", 2, 1024, 1024, 2048, "seq", "cannot hold 2 image(s)")]
