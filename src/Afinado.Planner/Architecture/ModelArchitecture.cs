@@ -288,13 +288,16 @@ public sealed record ModelArchitecture
     /// <summary>What the reader noticed and did not model (config keys the generic path does not read).</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
+    /// <summary>The model holds an image encoder's tensors (whether or not its image inputs are planned, <see cref="Vision"/>).</summary>
+    public bool HasVisionTower => Tensors.Any(t => t.Role == TensorRole.Vision);
+
     /// <summary>What a plan of this architecture shows it does not model: the reader's <see cref="Warnings"/> and, for a
     /// model with an image encoder, whether its step is a text step (and whether <c>--images</c> could plan its images) or
     /// one with images, planned from the modeling code.</summary>
     /// <param name="images">Images per sequence of the planned step.</param>
     /// <param name="towerFrozen">The method trains no adapter and keeps the tower frozen (full and freeze finetuning).</param>
     public IReadOnlyList<string> PlanWarnings(int images, bool towerFrozen = false) =>
-        !Tensors.Any(t => t.Role == TensorRole.Vision) ? Warnings
+        !HasVisionTower ? Warnings
         : images > 0 ? [.. Warnings, towerFrozen ? ImageStepNote + FrozenTowerNote : ImageStepNote]
         : [.. Warnings, Vision is null ? TextStepNote : TextStepNote + PlannableImagesNote];
 

@@ -88,7 +88,7 @@ public static class Planner
         if (job.Images == 0) return;
         if (arch.Vision is not { } vision)
         {
-            if (arch.Tensors.Any(t => t.Role == TensorRole.Vision))
+            if (arch.HasVisionTower)
                 throw new InputError(JobParameters.Images, $"{arch.ModelType}'s image inputs are not planned (Gemma 3's, Qwen2.5-VL's, Qwen3-VL's and Mistral 3's are)",
                     $"Drop {JobParameters.Images} and plan a text step, with the images' tokens counted in {JobParameters.Seq}.");
             throw new InputError(JobParameters.Images, $"{arch.ModelType} is a text model: it has no vision tower",

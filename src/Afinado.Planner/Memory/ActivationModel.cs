@@ -251,7 +251,7 @@ internal static class ActivationModel
     }
 
     /// <summary>Per-token bytes the linears reading one shared input keep (inputs for dW, LoRA inputs).</summary>
-    private static double LinearInputs(List<LinearUse> uses, double width, in ActivationSettings s, ref double lora)
+    internal static double LinearInputs(List<LinearUse> uses, double width, in ActivationSettings s, ref double lora)
     {
         double bytes = 0;
         bool sharedSaved = false;
@@ -270,7 +270,7 @@ internal static class ActivationModel
     }
 
     /// <summary>LoRA's own saved tensors per token: dropout copy + mask (when dropout &gt; 0) and A's output.</summary>
-    internal static double LoraSaved(LinearUse l, in ActivationSettings s, bool shared)
+    private static double LoraSaved(LinearUse l, in ActivationSettings s, bool shared)
     {
         double bytes = s.LoraC * s.LoraRank;
         // Dropout keeps its output (lora_A's input) and its mask: 1 byte on CUDA (fused native_dropout), but libtorch's CPU

@@ -35,7 +35,8 @@ internal static class VisionLedger
         var tower = Tower(v);
         var s = TowerSettings(text, images, image, v);
         var layers = TowerLayers(p, v);
-        bool trains = layers.Any(l => l.AnyTrainable) || MergerTrains(p, v);
+        var stages = HeadStages(p, v);
+        bool trains = layers.Any(l => l.AnyTrainable) || stages.Any(stage => stage.Any(u => u.Trainable || u.Lora));
         if (trains)
         {
             // gradient_checkpointing_enable() reaches the tower's encoder too (SiglipEncoder, Qwen2_5_VisionTransformer's
@@ -52,7 +53,7 @@ internal static class VisionLedger
                 inputs += s.R * s.Tokens * tower.HiddenSize;
                 active++;
             }
-            double merger = MergerSaved(p, v, s, image, images, layers.Any(l => l.AnyTrainable));
+            double merger = MergerSaved(stages, v, s, image, images, layers.Any(l => l.AnyTrainable));
             string last = v.Kind switch
             {
                 VisionEncoderKind.Siglip or VisionEncoderKind.Pixtral => "projector", VisionEncoderKind.Qwen3Vl => "mergers (main and deepstack)", _ => "merger",
@@ -249,77 +250,35 @@ internal static class VisionLedger
     }
 
     /// <summary>What the tower's last stage keeps: SigLIP's post-norm (its input) and Gemma 3's projector norm (fp32
-    /// upcast of the pooled tokens); each Qwen merger (Qwen3-VL's deepstack mergers too): its norm's input (Qwen2.5-VL's
-    /// RMSNorm upcasts to fp32, Qwen3-VL's LayerNorm keeps it as is), the first linear's input, GELU's input and the second
-    /// linear's input, each when needed, and their adapters.</summary>
-    private static double MergerSaved(ModelProfile p, VisionEncoder v, in ActivationSettings s, ImageGeometry image, double images, bool gradIn)
+    /// upcast of the pooled tokens); each merger or projector of <see cref="HeadStages"/>: its norm's input (an RMSNorm's
+    /// fp32 upcast, Qwen3-VL's LayerNorm input as is), each linear's input and adapters when needed, and the GELU's input
+    /// before the last linear.</summary>
+    private static double MergerSaved(List<LinearUse[]> stages, VisionEncoder v, in ActivationSettings s, ImageGeometry image, double images, bool gradIn)
     {
         double patches = images * image.Patches, tokens = images * image.Tokens, h = v.HiddenSize;
         if (v.Kind == VisionEncoderKind.Siglip)
             return gradIn ? s.R * patches * h + 4.0 * tokens * h : 0;
-        if (v.Kind == VisionEncoderKind.Pixtral) return ProjectorSaved(p, s, patches, tokens, h, gradIn);
-        double norm = v.Kind == VisionEncoderKind.Qwen25Vl ? 4 : s.R, bytes = 0;
-        foreach (var (first, second) in Mergers(p, v))
+        double norm = v.Kind == VisionEncoderKind.Qwen3Vl ? s.R : 4, bytes = 0;
+        foreach (var stage in stages)
         {
-            bool gradAfterFirst = gradIn || first.Trainable || first.Lora;
             if (gradIn) bytes += norm * patches * h;
-            if (first.Trainable || first.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * first.In;
-            if (first.Lora) bytes += tokens * ActivationModel.LoraSaved(first, s, shared: true);
-            if (gradAfterFirst) bytes += s.C * tokens * first.Out;
-            if (second.Trainable || second.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * second.In;
-            if (second.Lora) bytes += tokens * ActivationModel.LoraSaved(second, s, shared: true);
+            bool grad = gradIn;
+            for (int i = 0; i < stage.Length; i++)
+            {
+                if (i == stage.Length - 1 && grad) bytes += s.C * tokens * stage[i].In;
+                double lora = 0;
+                bytes += tokens * (ActivationModel.LinearInputs([stage[i]], stage[i].In, s, ref lora) + lora);
+                grad |= stage[i].Trainable || stage[i].Lora;
+            }
         }
         return bytes;
     }
 
-    /// <summary>Mistral3MultiModalProjector: its RMSNorm's fp32 upcast, the 2×2 unfold's copy that merging_layer reads,
-    /// linear_1's input, GELU's input and linear_2's input, each when needed, and their adapters.</summary>
-    private static double ProjectorSaved(ModelProfile p, in ActivationSettings s, double patches, double tokens, double h, bool gradIn)
-    {
-        var (merging, first, second) = ProjectorLinears(p);
-        double bytes = gradIn ? 4.0 * patches * h : 0;
-        bool grad = gradIn;
-        foreach (var linear in (ReadOnlySpan<LinearUse>)[merging, first])
-        {
-            if (linear.Trainable || linear.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * linear.In;
-            if (linear.Lora) bytes += tokens * ActivationModel.LoraSaved(linear, s, shared: true);
-            grad |= linear.Trainable || linear.Lora;
-        }
-        if (grad) bytes += s.C * tokens * first.Out;
-        if (second.Trainable || second.Lora && s.LoraDropout == 0 && !s.LoraPrivateInput) bytes += s.C * tokens * second.In;
-        if (second.Lora) bytes += tokens * ActivationModel.LoraSaved(second, s, shared: true);
-        return bytes;
-    }
-
-    private static (LinearUse Merging, LinearUse First, LinearUse Second) ProjectorLinears(ModelProfile p)
-    {
-        LinearUse merging = default, first = default, second = default;
-        var tensors = p.Architecture.Tensors;
-        for (int i = 0; i < tensors.Count; i++)
-        {
-            var t = tensors[i];
-            if (!t.VisionLinear || !t.Name.EndsWith(".weight", StringComparison.Ordinal)) continue;
-            var use = new LinearUse(t.Shape[1], t.Shape[0], p.Selection.IsTrainableAt(i), p.Selection.IsAdaptedAt(i));
-            if (t.Module.EndsWith("patch_merger.merging_layer", StringComparison.Ordinal)) merging = use;
-            else if (t.Module.EndsWith("multi_modal_projector.linear_1", StringComparison.Ordinal)) first = use;
-            else if (t.Module.EndsWith("multi_modal_projector.linear_2", StringComparison.Ordinal)) second = use;
-        }
-        return (merging, first, second);
-    }
-
-    private static bool MergerTrains(ModelProfile p, VisionEncoder v)
-    {
-        if (v.Kind == VisionEncoderKind.Pixtral)
-        {
-            var (merging, first, second) = ProjectorLinears(p);
-            return merging.Trainable || merging.Lora || first.Trainable || first.Lora || second.Trainable || second.Lora;
-        }
-        return Mergers(p, v).Any(m => m.First.Trainable || m.First.Lora || m.Second.Trainable || m.Second.Lora);
-    }
-
-    /// <summary>The Qwen mergers' two linears each (Qwen2.5-VL: merger.mlp.0 / .2; Qwen3-VL: merger.linear_fc1 / _fc2 and
-    /// deepstack_merger_list.N's), as the selection trains or adapts them; none for SigLIP.</summary>
-    private static List<(LinearUse First, LinearUse Second)> Mergers(ModelProfile p, VisionEncoder v)
+    /// <summary>The linears of the tower's last stages, in the order they run, a GELU before the last one of each: Qwen2.5-VL's
+    /// merger (mlp.0, mlp.2); Qwen3-VL's merger and deepstack mergers (linear_fc1, linear_fc2); Mistral 3's projector
+    /// (patch_merger.merging_layer, linear_1, linear_2); none for SigLIP (Gemma 3's projector is a bare matrix). Each
+    /// linear as the selection trains or adapts it.</summary>
+    private static List<LinearUse[]> HeadStages(ModelProfile p, VisionEncoder v)
     {
         var byModule = new Dictionary<string, LinearUse>(StringComparer.Ordinal);
         var tensors = p.Architecture.Tensors;
@@ -329,20 +288,26 @@ internal static class VisionLedger
             if (t.VisionLinear && t.Name.EndsWith(".weight", StringComparison.Ordinal) && BlockOf(t.Module) is null)
                 byModule[t.Module] = new LinearUse(t.Shape[1], t.Shape[0], p.Selection.IsTrainableAt(i), p.Selection.IsAdaptedAt(i));
         }
-        var list = new List<(LinearUse, LinearUse)>();
-        void Add(string first, string second)
+        var stages = new List<LinearUse[]>();
+        void Add(params string[] suffixes)
         {
-            var a = byModule.FirstOrDefault(kv => kv.Key.EndsWith(first, StringComparison.Ordinal)).Value;
-            var b = byModule.FirstOrDefault(kv => kv.Key.EndsWith(second, StringComparison.Ordinal)).Value;
-            if (a.In > 0 && b.In > 0) list.Add((a, b));
+            var stage = suffixes.Select(x => byModule.FirstOrDefault(kv => kv.Key.EndsWith(x, StringComparison.Ordinal)).Value).ToArray();
+            if (stage.All(u => u.In > 0)) stages.Add(stage);
         }
-        if (v.Kind == VisionEncoderKind.Qwen25Vl) Add("merger.mlp.0", "merger.mlp.2");
-        if (v.Kind == VisionEncoderKind.Qwen3Vl)
+        switch (v.Kind)
         {
-            Add(".merger.linear_fc1", ".merger.linear_fc2");
-            for (int j = 0; j < v.DeepstackMergers; j++) Add($"deepstack_merger_list.{j}.linear_fc1", $"deepstack_merger_list.{j}.linear_fc2");
+            case VisionEncoderKind.Qwen25Vl:
+                Add("merger.mlp.0", "merger.mlp.2");
+                break;
+            case VisionEncoderKind.Qwen3Vl:
+                Add(".merger.linear_fc1", ".merger.linear_fc2");
+                for (int j = 0; j < v.DeepstackMergers; j++) Add($"deepstack_merger_list.{j}.linear_fc1", $"deepstack_merger_list.{j}.linear_fc2");
+                break;
+            case VisionEncoderKind.Pixtral:
+                Add("patch_merger.merging_layer", "multi_modal_projector.linear_1", "multi_modal_projector.linear_2");
+                break;
         }
-        return list;
+        return stages;
     }
 
     /// <summary>The tower's blocks from the selection: which linears train or carry adapters, which norms train, and from
