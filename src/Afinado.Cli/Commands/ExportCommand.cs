@@ -86,12 +86,14 @@ public static class ExportCommand
             err.WriteLine($"#   {line.Name,-66} {Gb(line.RoundedBytes),12}  [{Code(line.Phases)}] {line.Formula}");
     }
 
-    private static readonly Phase[] CodedMoments = [.. Phases.StepMoments, Phase.ModelLoad];
+    private static readonly Phase[] CodedMoments = [.. Phases.StepMomentsWithVisionTower, Phase.ModelLoad];
 
     /// <summary>The moments as these comment lines have always printed them: identifiers, the whole step "Always", forward
     /// through backward "Backward" (scripts may read them, so the parallel table's prose wording is not used).</summary>
     private static string Code(Phase moments) => moments switch
     {
+        // The vision tower runs inside the forward: a line held through the whole forward is coded without it.
+        _ when (moments & Phase.ForwardAndBackward) == Phase.ForwardAndBackward && (moments & Phase.VisionTower) != 0 => Code(moments & ~Phase.VisionTower),
         Phase.Step => "Always",
         Phase.ForwardAndBackward => "Backward",
         Phase.None => "None",

@@ -54,6 +54,9 @@ public static class Phases
     /// <summary>The moments the per-GPU ledger of a parallel layout sums at.</summary>
     public static readonly Phase[] StepMoments = [Phase.Forward, Phase.BackwardStart, Phase.BackwardEnd, Phase.OptimizerStep];
 
+    /// <summary>The per-GPU moments of a parallel layout with image inputs: the step's and the vision tower's.</summary>
+    public static readonly Phase[] StepMomentsWithVisionTower = [.. StepMoments, Phase.VisionTower];
+
     /// <summary>The moments a node's CPU RAM is summed at: loading the checkpoint, then the step.</summary>
     public static readonly Phase[] NodeMoments = [Phase.ModelLoad, .. StepMoments];
 
@@ -77,12 +80,14 @@ public static class Phases
     };
 
     /// <summary>The parallel ledger's wording (its table and the <c>parallel</c> part of the plan JSON): the whole step reads
-    /// "always", forward through backward "forward and backward", other sets join their moments with " + ".</summary>
+    /// "always", forward through backward "forward and backward", other sets join their moments with " + ". The vision
+    /// tower runs inside the forward, so a line held through the whole forward is named without it.</summary>
     public static string StepName(this Phase p) => p switch
     {
+        _ when (p & Phase.ForwardAndBackward) == Phase.ForwardAndBackward && (p & Phase.VisionTower) != 0 => StepName(p & ~Phase.VisionTower),
         Phase.Step => "always",
         Phase.ForwardAndBackward => "forward and backward",
-        Phase.Forward or Phase.BackwardStart or Phase.BackwardEnd or Phase.OptimizerStep or Phase.ModelLoad => p.Name(),
-        _ => string.Join(" + ", StepMoments.Where(m => (p & m) != 0).Select(Name)),
+        Phase.Forward or Phase.BackwardStart or Phase.BackwardEnd or Phase.OptimizerStep or Phase.ModelLoad or Phase.VisionTower => p.Name(),
+        _ => string.Join(" + ", StepMomentsWithVisionTower.Where(m => (p & m) != 0).Select(Name)),
     };
 }

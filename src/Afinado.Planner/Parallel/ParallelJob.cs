@@ -67,6 +67,10 @@ public sealed record ParallelJob
     /// <summary>Bytes of one micro-batch's routed token rows in the compute dtype (tokens × experts per token × hidden):
     /// the size of one all-to-all buffer of an MoE layer under expert parallelism (0 for a dense model).</summary>
     public long ExpertDispatchBytes { get; init; }
+    /// <summary>Image inputs: the vision tower runs before the first decoder layer, a moment of its own
+    /// (<see cref="Phase.VisionTower"/>) at which the model states, the engine's whole-forward buffers and the tower's own
+    /// activations are live but no decoder activation yet.</summary>
+    public bool VisionTowerRuns { get; init; }
 
     /// <summary>Fills the gathering granularity and TP fraction from the architecture; trainable units are given by the caller.</summary>
     public static ParallelJob FromArchitecture(ModelArchitecture model, long trainable, IReadOnlyList<ModelStateEntry> states,

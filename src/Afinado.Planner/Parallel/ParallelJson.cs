@@ -54,6 +54,6 @@ public static class ParallelJson
         ["formula"] = l.Formula,
         ["source"] = l.Source,
         ["phase"] = l.Phases.StepName(),
-        ["moments"] = new JsonArray(Phases.StepMoments.Append(Phase.ModelLoad).Where(m => (l.Phases & m) != 0).Select(m => (JsonNode)m.StepName()).ToArray()),
+        ["moments"] = new JsonArray(Phases.StepMomentsWithVisionTower.Append(Phase.ModelLoad).Where(m => (l.Phases & m) != 0).Select(m => (JsonNode)m.StepName()).ToArray()),
     }).ToArray());
 }

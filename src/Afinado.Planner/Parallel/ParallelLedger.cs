@@ -10,8 +10,11 @@ public sealed record ParallelLedger
     public required IReadOnlyList<LedgerEntry> CpuPerNode { get; init; }
     public required DeepSpeedSettings DeepSpeed { get; init; }
 
+    /// <summary>The moments the per-GPU lines are summed at: the step's four, and the vision tower's for image inputs.</summary>
+    public Phase[] GpuMoments { get; init; } = Phases.StepMoments;
+
     /// <summary>The worst moment of a step on one GPU (lines hold whole bytes, so the sums are exact).</summary>
-    public MemoryPeak GpuPeak => MemoryPeak.Of(Gpu, Phases.StepMoments);
+    public MemoryPeak GpuPeak => MemoryPeak.Of(Gpu, GpuMoments);
 
     /// <summary>Bytes live at the worst moment of a step.</summary>
     public long GpuPeakBytes => (long)GpuPeak.Bytes;

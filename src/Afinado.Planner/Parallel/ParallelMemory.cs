@@ -77,12 +77,14 @@ public static class ParallelMemory
         AddBuckets(job, layout, settings, tpFactor, gpu);
 
         // 5. Activations, split by TP (and SP).
+        int activationsFrom = gpu.Count;
         foreach (var a in job.Activations)
         {
             long bytes = ActivationSharding.PerRank(a, t, layout.SequenceParallel);
             bool split = bytes != a.Bytes;
             gpu.Add(Line(a.Kind, a.Name, bytes, split ? $"({a.Formula}) / {t}" : a.Formula, a.Source, a.Phase));
         }
+        int activationsTo = gpu.Count;
 
         // 5b. Expert parallelism: one MoE layer's tokens leave for their experts' ranks and come back by all-to-all.
         if (layout.ExpertParallel > 1 && job.ExpertDispatchBytes > 0)
@@ -96,22 +98,34 @@ public static class ParallelMemory
             gpu.Add(Line(LineKind.NcclCommunicator, $"NCCL communicator: {group} ({ranks} ranks)", NcclOverhead.PerCommunicator(ranks),
                 "688 MiB per communicator (measured 544 for 2 ranks, 688 for more; the larger is charged)", NcclOverhead.Source));
         gpu.AddRange(job.Overheads);
+        var always = Phase.Step;
+        if (job.VisionTowerRuns)
+        {
+            // The tower runs inside the forward, before the first decoder layer: every line held through the whole forward
+            // and backward (model states, gathered root unit, runtime) is live then; the activations carry their own
+            // moments from the single-GPU ledger (the tower's saved tensors and temporaries, no decoder activation yet).
+            always |= Phase.VisionTower;
+            for (int i = 0; i < gpu.Count; i++)
+                if ((i < activationsFrom || i >= activationsTo) && (gpu[i].Phases & Phase.ForwardAndBackward) == Phase.ForwardAndBackward)
+                    gpu[i] = gpu[i] with { Phases = gpu[i].Phases | Phase.VisionTower };
+        }
 
         // 7. CPU: loading the checkpoint before training.
         AddLoad(job, layout, cpu);
 
-        var ledger = new ParallelLedger { Layout = layout, Gpu = gpu, CpuPerNode = cpu, DeepSpeed = settings };
+        var ledger = new ParallelLedger { Layout = layout, Gpu = gpu, CpuPerNode = cpu, DeepSpeed = settings,
+            GpuMoments = job.VisionTowerRuns ? Phases.StepMomentsWithVisionTower : Phases.StepMoments };
         if (job.ReplayedFragmentationBytes is { } replayed && layout.Sharding == Sharding.None && layout.TensorParallel == 1 && layout.Offload == Offload.None)
         {
             // Plain data parallel: every rank runs the single-GPU step on its own micro-batch, so its fragmentation is
             // the replay's (DDP's gradient buckets come on top as their own line).
             ledger = ledger with { Gpu = [.. gpu, Line(LineKind.AllocatorFragmentation, "allocator fragmentation (replayed)", replayed,
-                "the single-GPU replay of the same step (each DDP rank runs it unsharded)", "CUDACachingAllocator.cpp (PyTorch 2.x) rules replayed over the step's allocations: Afinado.Planner.Allocator")] };
+                "the single-GPU replay of the same step (each DDP rank runs it unsharded)", "CUDACachingAllocator.cpp (PyTorch 2.x) rules replayed over the step's allocations: Afinado.Planner.Allocator", always)] };
         }
         else if (job.AllocatorReserveFraction > 0)
         {
             long reserve = Ceil(ledger.GpuPeakBytes * job.AllocatorReserveFraction);
-            ledger = ledger with { Gpu = [.. gpu, Line(LineKind.AllocatorReserve, "allocator reserve", reserve, $"{job.AllocatorReserveFraction:P0} of the peak (the per-GPU step is not replayed)", "caching-allocator slack, memory.md §5.2 (0.25–6 GiB reserved-but-unallocated)")] };
+            ledger = ledger with { Gpu = [.. gpu, Line(LineKind.AllocatorReserve, "allocator reserve", reserve, $"{job.AllocatorReserveFraction:P0} of the peak (the per-GPU step is not replayed)", "caching-allocator slack, memory.md §5.2 (0.25–6 GiB reserved-but-unallocated)", always)] };
         }
         return ledger;
     }

@@ -89,9 +89,9 @@ public static class PlanBridge
         {
             // Optimizer temporaries are re-counted per local shard with the model states above.
             if (e.Category is not (Category.Activations or Category.Logits or Category.Temporary) || e.Kind == LineKind.OptimizerTemporaries) continue;
-            // The parallel ledger sums at the step's four moments; lines live only at finer ones (the last layer's forward,
-            // the head's backward, perturbed forwards) have no moment there.
-            var moments = e.Phases & Phase.Step;
+            // The parallel ledger sums at the step's four moments and, for image inputs, the vision tower's; lines live only
+            // at finer ones (the last layer's forward, the head's backward, perturbed forwards) have no moment there.
+            var moments = e.Phases & (Phase.Step | Phase.VisionTower);
             if (moments == Phase.None) continue;
             // The first layer to be recomputed in backward runs while every layer's checkpoint is still held, so the
             // checkpoints are live at the backward moment that holds the recomputed layer too (the single-GPU ledger
@@ -145,6 +145,7 @@ public static class PlanBridge
             // GPTQ/AWQ buffers are not parameters, so ZeRO-3's persistence threshold never sees them.
             TensorSizes = arch.Tensors.Where(t => stored is not { RegistersBuffers: true } || !stored.Stores(t)).Select(t => t.Elements).ToList(),
             TensorParallelShardableFraction = ModelGranularity.TensorParallelShardableFraction(arch),
+            VisionTowerRuns = job.Images > 0,
             ExpertDispatchBytes = arch.IsMoE ? (long)Math.Ceiling((double)job.Batch * job.Seq * arch.ExpertsPerToken * arch.HiddenSize * c) : 0,
         };
     }

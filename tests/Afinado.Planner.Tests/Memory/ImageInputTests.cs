@@ -250,6 +250,34 @@ public class ImageInputTests
     }
 
     [Fact]
+    public void A_parallel_layout_sums_the_vision_towers_moment_too()
+    {
+        var job = new Job { Seq = 1040, Images = 4, Attention = AttentionKernel.Eager, Lora = new LoraConfig { Targets = ["down_proj"], Dropout = 0 } };
+        var plan = PlanOf(Gemma, job);
+        Assert.Equal(Phase.VisionTower, plan.Ledger.PeakPhase);
+        var parallel = Afinado.Planner.Parallel.PlanBridge.FromPlan(plan);
+        foreach (var sharding in new[] { Afinado.Planner.Parallel.Sharding.None, Afinado.Planner.Parallel.Sharding.Zero3 })
+        {
+            var layout = new Afinado.Planner.Parallel.ParallelLayout { Gpus = 2, Sharding = sharding }.Validate(Gemma);
+            var ledger = Afinado.Planner.Parallel.ParallelMemory.Plan(parallel, layout);
+            // Each rank runs the tower on its own micro-batch: the tower's temporaries beside every line held through the
+            // whole forward and backward, and no decoder activation (the tower runs before the first decoder layer).
+            Assert.Equal(Phase.VisionTower, ledger.GpuPeakPhase);
+            var atTower = ledger.Gpu.Where(e => (e.Phases & Phase.VisionTower) != 0).ToList();
+            Assert.Contains(atTower, e => e.Kind == LineKind.VisionTowerTemporaries);
+            Assert.Contains(atTower, e => e.Kind == LineKind.CudaContext);
+            Assert.Contains(atTower, e => e.Kind == LineKind.AllocatorReserve);
+            Assert.DoesNotContain(atTower, e => e.Kind is LineKind.ActivationsMlp or LineKind.VisionDecoderInputGrad or LineKind.DdpReducerBuckets);
+            Assert.Equal(atTower.Sum(e => e.Bytes), ledger.GpuPeakBytes, 1.0);
+            // The tower's temporaries alone exceed every text moment's difference: without the moment the peak would be lower.
+            Assert.True(ledger.GpuPeakBytes > Afinado.Planner.Memory.MemoryPeak.Of(ledger.Gpu, Phases.StepMoments).Bytes);
+            // The table and JSON name a whole-step line "always" and the tower's own lines by their moment.
+            Assert.Equal("always", ledger.Gpu.Single(e => e.Kind == LineKind.CudaContext).Phases.StepName());
+            Assert.Equal("vision tower", ledger.Gpu.Single(e => e.Kind == LineKind.VisionTowerTemporaries).Phases.StepName());
+        }
+    }
+
+    [Fact]
     public void Gemma3s_image_masks_mask_every_decoder_layer_under_sdpa()
     {
         var job = new Job { Seq = 4096, Images = 1 };
