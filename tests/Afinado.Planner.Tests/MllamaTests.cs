@@ -89,6 +89,10 @@ public class MllamaTests
         // The KV cache holds the 32 self-attention layers' tokens.
         Assert.Equal(32L * 8 * 128 * 2 * 2, Vision11B.KvBytesPerToken(2));
         Assert.NotNull(Afinado.Planner.Allocator.ReservedMemory.NotReplayed(ModelProfile.Create(Planner.Fit.Planner.SelectionFor(Vision11B, job)), job));
+        // Image inputs (the tiles' tower and the cross-attention layers they feed) are refused, naming the flag.
+        var images = Assert.Throws<InputError>(() => Planner.Fit.Planner.Create(Vision11B, job with { Images = 1 }, []));
+        Assert.Equal("images", images.Parameter?.Name);
+        Assert.Contains("not planned", images.Problem, StringComparison.Ordinal);
     }
 
     [Fact]

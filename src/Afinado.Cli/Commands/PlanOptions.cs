@@ -24,8 +24,8 @@ internal sealed class PlanOptions
     public readonly Option<int> Batch = new("--batch") { Description = "Micro-batch (sequences per step).", DefaultValueFactory = _ => 1 };
     public readonly Option<int> Seq = new("--seq") { Description = "Tokens per sequence (inference: prompt tokens).", DefaultValueFactory = _ => 2048 };
     public readonly Option<int?> Context = new("--context") { Description = "Inference: tokens in the KV cache at the end (prompt + generated)." };
-    public readonly Option<int> Images = new("--images") { Description = "Images per sequence through a multimodal model's vision tower (Gemma 3, Qwen2.5-VL, Qwen3-VL, Mistral 3); their tokens count in --seq. 0 = a text step.", DefaultValueFactory = _ => 0 };
-    public readonly Option<string?> ImageSize = new("--image-size") { Description = "The images' WIDTHxHEIGHT in pixels, for processors that keep it (Qwen2.5-VL, Qwen3-VL, Mistral 3); Gemma 3 resizes every image to 896x896." };
+    public readonly Option<int> Images = new("--images") { Description = "Images per sequence through a multimodal model's vision tower (Gemma 3, Qwen2.5-VL, Qwen3-VL, Mistral 3, Llama 4); their tokens count in --seq. 0 = a text step.", DefaultValueFactory = _ => 0 };
+    public readonly Option<string?> ImageSize = new("--image-size") { Description = "The images' WIDTHxHEIGHT in pixels, for processors that depend on it (Qwen2.5-VL, Qwen3-VL, Mistral 3, Llama 4 tiles); Gemma 3 resizes every image to 896x896." };
     public readonly Option<string> Checkpointing = new("--checkpointing") { Description = "none | full.", DefaultValueFactory = _ => "none" };
     public readonly Option<string> Attention = new("--attention") { Description = "eager | sdpa | flash (transformers flash_attention_2: 16-bit kernel, fp32 queries cast to the autocast or quantized dtype, no GQA repeat; not with --precision fp32).", DefaultValueFactory = _ => "sdpa" };
     public readonly Option<double> Dropout = new("--dropout") { Description = "Attention/hidden dropout probability.", DefaultValueFactory = _ => 0 };

@@ -17,7 +17,10 @@ internal static class PlanTable
         var job = plan.Job;
         if (job.Images == 0 || plan.Architecture.Vision is not { } vision) return "";
         var image = vision.Image(job.ImageWidth, job.ImageHeight);
-        return $", {job.Images} image{(job.Images == 1 ? "" : "s")} of {image.Width}×{image.Height} per sequence ({image.SequenceTokens:N0} tokens each, in the seq)";
+        string tiles = vision.Kind != VisionEncoderKind.Llama4 ? $"{image.Width}×{image.Height}"
+            : image.Sequences == 1 ? $"one {image.Width}×{image.Height} tile"
+            : $"{image.Sequences - 1} tiles on a {image.Width}×{image.Height} canvas and a global tile";
+        return $", {job.Images} image{(job.Images == 1 ? "" : "s")} of {tiles} per sequence ({image.SequenceTokens:N0} tokens each, in the seq)";
     }
 
     public static void Write(Plan plan, TextWriter writer, bool layoutsFollow = false)

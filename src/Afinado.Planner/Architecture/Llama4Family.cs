@@ -45,7 +45,36 @@ internal static class Llama4Family
         // Llama4MultiModalProjector: nn.Linear(vision_output_dim, text hidden_size, bias=False).
         t.VisionLinear("multi_modal_projector.linear_1", text.HiddenSize, visionOut, bias: false);
         t.AddRange(text.Tensors);
-        return text with { Tensors = t.Tensors };
+        return text with { Tensors = t.Tensors, Vision = Encoder(visionConfig, visionOut) };
+    }
+
+    /// <summary>
+    /// The vision model as an image's memory sees it (Llama4VisionConfig's defaults). Its image inputs are planned when
+    /// the pixel shuffle's width is the adapter's input (hidden ÷ ratio² = intermediate_size, as Llama4VisionMLP2's fc1
+    /// requires) and the adapter's output is the projector's input; a config that breaks either could not run.
+    /// </summary>
+    private static VisionEncoder? Encoder(ConfigFields v, long visionOut)
+    {
+        long h = v.OptionalDim("hidden_size") ?? 768, inter = v.OptionalDim("intermediate_size") ?? 5632;
+        int tile = v.OptionalDim("image_size") ?? 448, patch = v.OptionalDim("patch_size") ?? 14;
+        double ratio = v.Fraction("pixel_shuffle_ratio", 0.5);
+        long projectorOut = v.OptionalDim("projector_output_dim") ?? 4096;
+        // Llama4Processor: downsample_ratio = round(1 / ratio²); tokens per tile = (tile / patch)² // downsample_ratio.
+        int downsample = (int)Math.Round(1 / (ratio * ratio));
+        long side = tile / patch;
+        if (Math.Abs(h / (ratio * ratio) - inter) > 1e-9 || projectorOut != visionOut || side * side % downsample != 0) return null;
+        return new VisionEncoder
+        {
+            Kind = VisionEncoderKind.Llama4,
+            Depth = v.Has("num_hidden_layers") ? v.Count(ArchitectureLimits.MaxLayers, "num_hidden_layers") : 34,
+            HiddenSize = h,
+            IntermediateSize = inter,
+            Heads = v.OptionalDim("num_attention_heads") ?? 16,
+            PatchSize = patch,
+            Channels = v.OptionalDim("num_channels") ?? 3,
+            ImageSize = tile,
+            TokensPerTile = checked((int)(side * side / downsample)),
+        };
     }
 
     private static ModelArchitecture Text(ConfigFields c, string modelType, string prefix, string head)

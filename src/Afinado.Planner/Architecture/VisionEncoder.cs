@@ -18,6 +18,11 @@ public enum VisionEncoderKind
     /// (generate_block_attention_mask); then Mistral3MultiModalProjector (RMSNorm, 2×2 patch merger, linear_1, GELU,
     /// linear_2).</summary>
     Pixtral,
+    /// <summary>Llama 4's vision model (models/llama4/modeling_llama4.py Llama4VisionModel): each tile of an image is its own
+    /// sequence of patches and a class token through LayerNorm blocks with biased q/k/v/o (2-D rotary in complex fp32) and
+    /// fc1 → GELU → fc2; then the post-norm, the pixel shuffle and its MLP (fc1 → GELU → fc2 → GELU), and
+    /// Llama4MultiModalProjector's linear.</summary>
+    Llama4,
 }
 
 /// <summary>
@@ -56,15 +61,30 @@ public sealed record VisionEncoder
     /// size {shortest_edge 65,536, longest_edge 16,777,216}).</summary>
     public long MinPixels { get; init; } = 56 * 56;
     public long MaxPixels { get; init; } = 28 * 28 * 16384;
+    /// <summary>Llama 4: the processor's <c>max_patches</c>, the most tiles of <see cref="ImageSize"/> an image is cut into
+    /// (Llama4ImageProcessorFast's default 16), and the tokens one tile becomes after the pixel shuffle
+    /// (Llama4Processor: (tile / patch)² ÷ round(1 / pixel_shuffle_ratio²)).</summary>
+    public int MaxTiles { get; init; } = 16;
+    public int TokensPerTile { get; init; }
 
     /// <summary>The model's processor needs an image size (Qwen2.5-VL keeps each image's resolution); SigLIP resizes to its own.</summary>
     public bool NeedsImageSize => Kind != VisionEncoderKind.Siglip;
+
+    /// <summary>How the processor sizes an image, for messages.</summary>
+    public string SizeRule => Kind switch
+    {
+        VisionEncoderKind.Siglip => $"resizes every image to {ImageSize} × {ImageSize} pixels",
+        VisionEncoderKind.Pixtral => $"keeps each image's resolution up to a longest edge of {ImageSize:N0} pixels",
+        VisionEncoderKind.Llama4 => $"cuts each image into up to {MaxTiles} tiles of {ImageSize} × {ImageSize} pixels by its size and aspect ratio",
+        _ => $"keeps each image's resolution (within {MinPixels:N0}–{MaxPixels:N0} pixels)",
+    };
 
     /// <summary>One image of <paramref name="width"/> × <paramref name="height"/> pixels as the processor prepares it.</summary>
     public ImageGeometry Image(int? width, int? height) => Kind switch
     {
         VisionEncoderKind.Siglip => Siglip(),
         VisionEncoderKind.Pixtral => Pixtral(width ?? throw new ArgumentNullException(nameof(width)), height ?? throw new ArgumentNullException(nameof(height))),
+        VisionEncoderKind.Llama4 => Llama4(width ?? throw new ArgumentNullException(nameof(width)), height ?? throw new ArgumentNullException(nameof(height))),
         _ => Qwen(width ?? throw new ArgumentNullException(nameof(width)), height ?? throw new ArgumentNullException(nameof(height))),
     };
 
@@ -88,6 +108,70 @@ public sealed record VisionEncoder
         long patches = rows * columns * MergeSize * MergeSize;
         return new ImageGeometry((int)(columns * cell), (int)(rows * cell), patches, rows * columns, rows * (columns + 1),
             (long)Channels * rows * cell * columns * cell, [patches]);
+    }
+
+    /// <summary>
+    /// Llama4ImageProcessorFast: the image goes onto the canvas of tiles <see cref="Llama4Canvas"/> picks (resized within it
+    /// without distortion, padded to it), cut into its tiles, and, when there are several, followed by a global tile (the
+    /// whole image resized to one tile). pixel_values are (tiles, channels, tile, tile). Each tile is a sequence of
+    /// (tile / patch)² patches and a class token through the tower; the pixel shuffle leaves <see cref="TokensPerTile"/>
+    /// features of it. Llama4Processor (_prompt_split_image) writes &lt;|image_start|&gt;, then, with several tiles, per row
+    /// of tiles each tile's &lt;|patch|&gt; tokens separated by &lt;|tile_x_separator|&gt; and the row ended by
+    /// &lt;|tile_y_separator|&gt;; then &lt;|image|&gt;, the global tile's (or the single tile's) patch tokens and
+    /// &lt;|image_end|&gt;.
+    /// </summary>
+    private ImageGeometry Llama4(int width, int height)
+    {
+        var (rows, columns) = Llama4Canvas(height, width, ImageSize, MaxTiles);
+        long tiles = (long)rows * columns, sequences = tiles > 1 ? tiles + 1 : 1;
+        long side = ImageSize / PatchSize, perTile = side * side + 1;
+        long text = 3 + TokensPerTile + (tiles > 1 ? rows * (columns * (long)TokensPerTile + columns) : 0);
+        return new ImageGeometry(columns * ImageSize, rows * ImageSize, sequences * perTile, sequences * TokensPerTile, text,
+            sequences * Channels * ImageSize * ImageSize, [perTile]) { Sequences = sequences };
+    }
+
+    /// <summary>
+    /// The tile grid (rows, columns) Llama4ImageProcessorFast puts an image of <paramref name="height"/> ×
+    /// <paramref name="width"/> on (image_processing_llama4_fast.py). find_supported_resolutions lists every grid of at
+    /// most <paramref name="maxTiles"/> tiles, grouped by aspect ratio in the order it meets them (tile counts from the most
+    /// down, each count's factors ascending); get_best_fit scales the image to each canvas without distortion (the smaller
+    /// of the two sides' scales, float32 as torch divides an int64 tensor) and takes the smallest scale of at least 1, or
+    /// else the largest below 1 (resize_to_max_canvas off), and among the canvases at that scale the first of least area.
+    /// </summary>
+    internal static (int Rows, int Columns) Llama4Canvas(int height, int width, int tile, int maxTiles)
+    {
+        var order = new List<double>();
+        var byRatio = new Dictionary<double, List<(int Rows, int Columns)>>();
+        for (int count = maxTiles; count >= 1; count--)
+            for (int rows = 1; rows <= count; rows++)
+            {
+                if (count % rows != 0) continue;
+                int columns = count / rows;
+                double ratio = rows / (double)columns;
+                if (!byRatio.TryGetValue(ratio, out var list))
+                {
+                    byRatio[ratio] = list = [];
+                    order.Add(ratio);
+                }
+                list.Add((rows, columns));
+            }
+        var grids = order.SelectMany(r => byRatio[r]).ToList();
+        float Scale((int Rows, int Columns) g)
+        {
+            float w = (float)(g.Columns * tile) / width, h = (float)(g.Rows * tile) / height;
+            return h > w ? w : h;
+        }
+        var scales = grids.Select(Scale).ToList();
+        float selected = scales.Any(x => x >= 1) ? scales.Where(x => x >= 1).Min() : scales.Where(x => x < 1).Max();
+        (int Rows, int Columns) best = default;
+        long area = long.MaxValue;
+        for (int i = 0; i < grids.Count; i++)
+        {
+            if (scales[i] != selected) continue;
+            long a = (long)grids[i].Rows * grids[i].Columns;
+            if (a < area) (best, area) = (grids[i], a);
+        }
+        return best;
     }
 
     /// <summary>
@@ -152,4 +236,9 @@ public sealed record VisionEncoder
 /// the image's tokens and their markers), pixel_values' elements, and the attention spans of the tower's windowed
 /// blocks (one span of every patch where the tower attends over the whole image).
 /// </summary>
-public sealed record ImageGeometry(int Width, int Height, long Patches, long Tokens, long SequenceTokens, long PixelElements, IReadOnlyList<long> WindowSpans);
+public sealed record ImageGeometry(int Width, int Height, long Patches, long Tokens, long SequenceTokens, long PixelElements, IReadOnlyList<long> WindowSpans)
+{
+    /// <summary>The sequences the tower runs per image (Llama 4: one per tile, the global tile included); their patches
+    /// together are <see cref="Patches"/>.</summary>
+    public long Sequences { get; init; } = 1;
+}

@@ -96,6 +96,8 @@ public static class PlanJson
             w.WriteNumber("width", image.Width);
             w.WriteNumber("height", image.Height);
             w.WriteNumber("patches", image.Patches);
+            // The tower's sequences per image (Llama 4: its tiles and the global tile; 1 elsewhere).
+            w.WriteNumber("tower_sequences", image.Sequences);
             w.WriteNumber("sequence_tokens", image.SequenceTokens);
             w.WriteEndObject();
         }

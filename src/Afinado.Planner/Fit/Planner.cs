@@ -89,7 +89,7 @@ public static class Planner
         if (arch.Vision is not { } vision)
         {
             if (arch.HasVisionTower)
-                throw new InputError(JobParameters.Images, $"{arch.ModelType}'s image inputs are not planned (Gemma 3's, Qwen2.5-VL's, Qwen3-VL's and Mistral 3's are)",
+                throw new InputError(JobParameters.Images, $"{arch.ModelType}'s image inputs are not planned (Gemma 3's, Qwen2.5-VL's, Qwen3-VL's, Mistral 3's and Llama 4's are)",
                     $"Drop {JobParameters.Images} and plan a text step, with the images' tokens counted in {JobParameters.Seq}.");
             throw new InputError(JobParameters.Images, $"{arch.ModelType} is a text model: it has no vision tower",
                 $"Drop {JobParameters.Images}, or plan a multimodal model such as google/gemma-3-4b-it or Qwen/Qwen2.5-VL-7B-Instruct.");
@@ -99,10 +99,10 @@ public static class Planner
         if (job.IsTraining && job.Rule != LearningRule.Backprop)
             throw new InputError(JobParameters.Images, $"the {job.Rule.Name()} rule's step is planned for text models", $"Use {JobParameters.Rule} backprop with image inputs.");
         if (vision.NeedsImageSize && job.ImageWidth is null)
-            throw new InputError(JobParameters.ImageSize, $"{arch.ModelType}'s processor keeps each image's resolution (within {vision.MinPixels:N0}–{vision.MaxPixels:N0} pixels), so its tokens depend on the size",
+            throw new InputError(JobParameters.ImageSize, $"{arch.ModelType}'s processor {vision.SizeRule}, so its tokens depend on the size",
                 $"Give the images' size, e.g. 1024x768 (a 1024x1024 image is {vision.Image(1024, 1024).SequenceTokens:N0} tokens).");
         if (!vision.NeedsImageSize && job.ImageWidth is not null)
-            throw new InputError(JobParameters.ImageSize, $"{arch.ModelType}'s processor resizes every image to {vision.ImageSize} × {vision.ImageSize} pixels, whatever its size",
+            throw new InputError(JobParameters.ImageSize, $"{arch.ModelType}'s processor {vision.SizeRule}, whatever its size",
                 $"Drop {JobParameters.ImageSize}.");
         ImageGeometry image;
         try { image = vision.Image(job.ImageWidth, job.ImageHeight); }

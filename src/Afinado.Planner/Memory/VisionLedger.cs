@@ -56,7 +56,8 @@ internal static class VisionLedger
             double merger = MergerSaved(stages, v, s, image, images, layers.Any(l => l.AnyTrainable));
             string last = v.Kind switch
             {
-                VisionEncoderKind.Siglip or VisionEncoderKind.Pixtral => "projector", VisionEncoderKind.Qwen3Vl => "mergers (main and deepstack)", _ => "merger",
+                VisionEncoderKind.Siglip or VisionEncoderKind.Pixtral => "projector", VisionEncoderKind.Qwen3Vl => "mergers (main and deepstack)",
+                VisionEncoderKind.Llama4 => "pixel-shuffle adapter and projector", _ => "merger",
             };
             e.Add(new(LineKind.VisionTowerActivations, checkpointed ? "vision tower: block inputs (checkpointed) and " + last : "vision tower: saved activations",
                 WholeForwardAndBackward | Phase.VisionTower, (checkpointed ? inputs : blocks) + merger,
@@ -130,15 +131,27 @@ internal static class VisionLedger
             if ((e[i].Phases & persistent) == persistent) e[i] = e[i] with { Phases = e[i].Phases | Phase.VisionTower };
     }
 
-    private static void AddPixelValues(List<LedgerEntry> e, VisionEncoder v, ImageGeometry image, double images, Phase phases, bool explain) =>
-        e.Add(new(LineKind.VisionPixelValues, "image inputs: pixel_values (fp32)", phases, 4.0 * images * image.PixelElements,
-            explain ? $"{Images(images)} × {N(image.PixelElements)} values ({(v.Kind is VisionEncoderKind.Siglip or VisionEncoderKind.Pixtral ? $"{v.Channels} × {image.Width} × {image.Height}" : $"{N(image.Patches)} patches × {v.Channels}·{v.TemporalPatchSize}·{v.PatchSize}²")}) × 4 B" : "",
+    /// <summary>pixel_values as the processor returns them: float32, except Llama 4's, which its processor normalizes in
+    /// bfloat16 (one tile of tile × tile pixels per sequence).</summary>
+    private static void AddPixelValues(List<LedgerEntry> e, VisionEncoder v, ImageGeometry image, double images, Phase phases, bool explain)
+    {
+        bool bf16 = v.Kind == VisionEncoderKind.Llama4;
+        string shape = v.Kind switch
+        {
+            VisionEncoderKind.Siglip or VisionEncoderKind.Pixtral => $"{v.Channels} × {image.Width} × {image.Height}",
+            VisionEncoderKind.Llama4 => $"{N(image.Sequences)} tile{(image.Sequences == 1 ? "" : "s")} × {v.Channels} × {v.ImageSize}²",
+            _ => $"{N(image.Patches)} patches × {v.Channels}·{v.TemporalPatchSize}·{v.PatchSize}²",
+        };
+        e.Add(new(LineKind.VisionPixelValues, bf16 ? "image inputs: pixel_values (bf16)" : "image inputs: pixel_values (fp32)", phases, (bf16 ? 2.0 : 4.0) * images * image.PixelElements,
+            explain ? $"{Images(images)} × {N(image.PixelElements)} values ({shape}) × {(bf16 ? 2 : 4)} B" : "",
             v.Kind switch
             {
                 VisionEncoderKind.Siglip => "Gemma3ImageProcessor (float32 pixel_values)",
                 VisionEncoderKind.Pixtral => "PixtralImageProcessor (float32, padded to the batch's largest image)",
+                VisionEncoderKind.Llama4 => "Llama4ImageProcessorFast (rescale_and_normalize in bfloat16; tiles and a global tile)",
                 _ => "Qwen2VLImageProcessor / Qwen3-VL's processor (flatten_patches, float32)",
             }));
+    }
 
     /// <summary>The tower's forward: one block's temporaries beside the saved tensors so far, the hidden states, the
     /// pixels' compute-dtype copy; then the image features the decoder's embeddings are scattered from.</summary>
@@ -179,15 +192,15 @@ internal static class VisionLedger
     /// <summary>The tower's blocks as the decoder-layer arithmetic reads them.</summary>
     internal static ModelArchitecture Tower(VisionEncoder v)
     {
-        // SigLIP's and Qwen3-VL's blocks: nn.LayerNorm in the model's dtype (keeping its input) and a GELU (tanh) MLP;
-        // Qwen2.5-VL's and Pixtral's: an RMSNorm with an fp32 upcast and a gated SiLU MLP.
-        bool layerNorm = v.Kind is VisionEncoderKind.Siglip or VisionEncoderKind.Qwen3Vl;
+        // SigLIP's, Qwen3-VL's and Llama 4's blocks: nn.LayerNorm in the model's dtype (keeping its input) and a GELU MLP
+        // (tanh or exact: the same saved tensors); Qwen2.5-VL's and Pixtral's: an RMSNorm with an fp32 upcast and a gated SiLU MLP.
+        bool layerNorm = v.Kind is VisionEncoderKind.Siglip or VisionEncoderKind.Qwen3Vl or VisionEncoderKind.Llama4;
         return new()
         {
             ModelType = v.Kind switch
             {
                 VisionEncoderKind.Siglip => "siglip_vision_model", VisionEncoderKind.Qwen25Vl => "qwen2_5_vl_vision",
-                VisionEncoderKind.Pixtral => "pixtral", _ => "qwen3_vl_vision",
+                VisionEncoderKind.Pixtral => "pixtral", VisionEncoderKind.Llama4 => "llama4_vision_model", _ => "qwen3_vl_vision",
             },
             VocabSize = 0,
             HiddenSize = checked((int)v.HiddenSize),
@@ -199,18 +212,18 @@ internal static class VisionLedger
             Mlp = layerNorm ? MlpKind.Plain : MlpKind.Gated,
             Activation = layerNorm ? "gelu_pytorch_tanh" : "silu",
             Norm = layerNorm ? NormKind.LayerNorm : NormKind.RmsNorm,
-            Positions = v.Kind is VisionEncoderKind.Qwen25Vl or VisionEncoderKind.Pixtral ? PositionKind.Rotary : PositionKind.Learned,
+            Positions = v.Kind is VisionEncoderKind.Qwen25Vl or VisionEncoderKind.Pixtral or VisionEncoderKind.Llama4 ? PositionKind.Rotary : PositionKind.Learned,
             Tensors = [],
         };
     }
 
-    /// <summary>The decoder's settings for the tower: every image a sequence of its patches (attention dropout 0 in every
-    /// tower), the residual in the compute dtype. Pixtral runs all images of the batch as one sequence whose block mask
-    /// SDPA receives: its memory-efficient kernel keeps a copy padded to 16 columns per call unless the length is a
-    /// multiple of 16 (<see cref="ActivationModel.SlidingMaskBias"/>).</summary>
+    /// <summary>The decoder's settings for the tower: every image a sequence of its patches (Llama 4: every tile of it),
+    /// attention dropout 0 in every tower, the residual in the compute dtype. Pixtral runs all images of the batch as one
+    /// sequence whose block mask SDPA receives: its memory-efficient kernel keeps a copy padded to 16 columns per call
+    /// unless the length is a multiple of 16 (<see cref="ActivationModel.SlidingMaskBias"/>).</summary>
     private static ActivationSettings TowerSettings(in ActivationSettings text, double images, ImageGeometry image, VisionEncoder v)
     {
-        var s = text with { Batch = images, Seq = image.Patches, Dropout = 0, HiddenDropout = false, MaskEveryLayer = false };
+        var s = text with { Batch = images * image.Sequences, Seq = image.Patches / image.Sequences, Dropout = 0, HiddenDropout = false, MaskEveryLayer = false };
         if (v.Kind != VisionEncoderKind.Pixtral) return s;
         double length = images * image.Patches;
         return s with { Batch = 1, Seq = length, MaskEveryLayer = length % 16 != 0 };
@@ -238,7 +251,7 @@ internal static class VisionLedger
         var saved = ActivationModel.Layer(tower, L, s);
         double total = saved.Total;
         bool attentionGrad = L.InputRequiresGrad || L.Norm1Trainable || L.AttnInAny;
-        if (v.Kind is VisionEncoderKind.Siglip or VisionEncoderKind.Pixtral || !attentionGrad) return total;
+        if (v.Kind is VisionEncoderKind.Siglip or VisionEncoderKind.Pixtral or VisionEncoderKind.Llama4 || !attentionGrad) return total;
         total += 2.0 * s.C * tower.HiddenSize * s.Tokens;
         if (s.Kernel == AttentionKernel.Eager && v.WindowSize > 0 && !v.FullAttentionBlocks.Contains(index))
         {
@@ -252,17 +265,22 @@ internal static class VisionLedger
     /// <summary>What the tower's last stage keeps: SigLIP's post-norm (its input) and Gemma 3's projector norm (fp32
     /// upcast of the pooled tokens); each merger or projector of <see cref="HeadStages"/>: its norm's input (an RMSNorm's
     /// fp32 upcast, Qwen3-VL's LayerNorm input as is), each linear's input and adapters when needed, and the GELU's input
-    /// before the last linear.</summary>
+    /// before the last linear. Llama 4's stages run one after the other behind one post-norm (every patch and class
+    /// token): the adapter's fc1 → GELU → fc2, then a GELU and the projector's linear_1, a gradient from the first
+    /// reaching the second.</summary>
     private static double MergerSaved(List<LinearUse[]> stages, VisionEncoder v, in ActivationSettings s, ImageGeometry image, double images, bool gradIn)
     {
         double patches = images * image.Patches, tokens = images * image.Tokens, h = v.HiddenSize;
         if (v.Kind == VisionEncoderKind.Siglip)
             return gradIn ? s.R * patches * h + 4.0 * tokens * h : 0;
-        double norm = v.Kind == VisionEncoderKind.Qwen3Vl ? s.R : 4, bytes = 0;
+        bool sequential = v.Kind == VisionEncoderKind.Llama4;
+        double norm = v.Kind is VisionEncoderKind.Qwen3Vl or VisionEncoderKind.Llama4 ? s.R : 4, bytes = 0;
+        bool carried = gradIn;
+        if (sequential && gradIn) bytes += norm * patches * h;
         foreach (var stage in stages)
         {
-            if (gradIn) bytes += norm * patches * h;
-            bool grad = gradIn;
+            if (gradIn && !sequential) bytes += norm * patches * h;
+            bool grad = sequential ? carried : gradIn;
             for (int i = 0; i < stage.Length; i++)
             {
                 if (i == stage.Length - 1 && grad) bytes += s.C * tokens * stage[i].In;
@@ -270,6 +288,7 @@ internal static class VisionLedger
                 bytes += tokens * (ActivationModel.LinearInputs([stage[i]], stage[i].In, s, ref lora) + lora);
                 grad |= stage[i].Trainable || stage[i].Lora;
             }
+            carried = grad;
         }
         return bytes;
     }
@@ -306,6 +325,10 @@ internal static class VisionLedger
             case VisionEncoderKind.Pixtral:
                 Add("patch_merger.merging_layer", "multi_modal_projector.linear_1", "multi_modal_projector.linear_2");
                 break;
+            case VisionEncoderKind.Llama4:
+                Add("vision_adapter.mlp.fc1", "vision_adapter.mlp.fc2");
+                Add("multi_modal_projector.linear_1");
+                break;
         }
         return stages;
     }
@@ -325,7 +348,8 @@ internal static class VisionLedger
             bool trains = p.Selection.IsTrainableAt(ti), lora = p.Selection.IsAdaptedAt(ti);
             if (BlockOf(t.Module) is not { } block || block >= layers.Length)
             {
-                if (trains && (t.Module.Contains("patch_embed", StringComparison.Ordinal) || t.Module.Contains(".embeddings.", StringComparison.Ordinal)))
+                if (trains && (t.Module.Contains("patch_embed", StringComparison.Ordinal) || t.Module.Contains(".embeddings.", StringComparison.Ordinal)
+                    || t.Name.EndsWith("class_embedding", StringComparison.Ordinal) || t.Name.EndsWith("positional_embedding_vlm", StringComparison.Ordinal)))
                     embeddingsTrain = true;
                 continue;
             }
@@ -342,8 +366,8 @@ internal static class VisionLedger
                     case "fc2" or "linear_fc2" or "down_proj": L.MlpDown = use; break;
                 }
             }
-            else if (leaf is "layer_norm1" or "norm1" or "attention_norm") L.Norm1Trainable |= trains;
-            else if (leaf is "layer_norm2" or "norm2" or "ffn_norm") L.Norm2Trainable |= trains;
+            else if (leaf is "layer_norm1" or "norm1" or "attention_norm" or "input_layernorm") L.Norm1Trainable |= trains;
+            else if (leaf is "layer_norm2" or "norm2" or "ffn_norm" or "post_attention_layernorm") L.Norm2Trainable |= trains;
             L.AnyTrainable |= trains || lora;
         }
         bool grad = embeddingsTrain;
@@ -378,6 +402,7 @@ internal static class VisionLedger
         VisionEncoderKind.Siglip => "transformers models/siglip/modeling_siglip.py (SiglipEncoderLayer), models/gemma3 (Gemma3MultiModalProjector)",
         VisionEncoderKind.Qwen25Vl => "transformers models/qwen2_5_vl/modeling_qwen2_5_vl.py (Qwen2_5_VLVisionBlock, window attention, PatchMerger)",
         VisionEncoderKind.Pixtral => "transformers models/pixtral/modeling_pixtral.py (PixtralAttentionLayer), models/mistral3 (Mistral3MultiModalProjector)",
+        VisionEncoderKind.Llama4 => "transformers models/llama4/modeling_llama4.py (Llama4VisionEncoderLayer, Llama4VisionPixelShuffleMLP, Llama4MultiModalProjector)",
         _ => "transformers models/qwen3_vl/modeling_qwen3_vl.py (Qwen3VLVisionBlock, Qwen3VLVisionPatchMerger, deepstack mergers)",
     };
 }

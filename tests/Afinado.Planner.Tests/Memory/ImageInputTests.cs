@@ -314,9 +314,66 @@ public class ImageInputTests
         Assert.Equal(0, small.Search!.Value);
     }
 
+    private static readonly ModelArchitecture Scout = ModelCatalog.Get("meta-llama/Llama-4-Scout-17B-16E");
+
+    [Fact]
+    public void Llama4_canvas_is_get_best_fits_choice()
+    {
+        // image_processing_llama4_fast.py's own example: a 200 × 300 image among 224-pixel canvases of at most 3 tiles
+        // (224×672, 672×224, 224×448, 448×224, 224×224) upscales by 1.12 onto 224 × 448, the smaller of the two at 1.12.
+        Assert.Equal((1, 2), VisionEncoder.Llama4Canvas(200, 300, 224, 3));
+        // 336-pixel tiles, at most 16: 1024² upscales by 1.3125 only onto 4 × 4 tiles (every other grid has a side under 1024).
+        Assert.Equal((4, 4), VisionEncoder.Llama4Canvas(1024, 1024, 336, 16));
+        // 1920 × 1080 cannot upscale (that needs 4 rows × 6 columns); the least downscale is 3 × 5 tiles: min(1008/1080, 1680/1920) = 0.875.
+        Assert.Equal((3, 5), VisionEncoder.Llama4Canvas(1080, 1920, 336, 16));
+        // Small images take one tile: 300 × 200 upscales by 1.12 onto 1 × 1, 2 × 1 and more; the least area wins.
+        Assert.Equal((1, 1), VisionEncoder.Llama4Canvas(200, 300, 336, 16));
+    }
+
+    [Theory]
+    // One tile: <|image_start|>, <|image|>, 144 <|patch|>, <|image_end|>; no global tile.
+    [InlineData(336, 336, 1, 1, 147)]
+    [InlineData(300, 200, 1, 1, 147)]
+    // 4 × 4 tiles and a global one: 4 rows of (4 × 144 patches + 3 x-separators + a y-separator), then the global tile's 147.
+    [InlineData(1024, 1024, 16, 17, 1 + 4 * (4 * 144 + 3 + 1) + 146)]
+    // 3 rows × 5 columns and a global tile.
+    [InlineData(1920, 1080, 15, 16, 1 + 3 * (5 * 144 + 4 + 1) + 146)]
+    public void Llama4_images_are_tiles_of_577_patches_and_144_tokens(int width, int height, int tiles, int sequences, int text)
+    {
+        var image = Scout.Vision!.Image(width, height);
+        Assert.Equal(tiles, (long)image.Width / 336 * (image.Height / 336));
+        Assert.Equal(sequences, image.Sequences);
+        // (336 / 14)² patches and the class token per tile; the pixel shuffle (ratio 0.5) leaves 576 / 4 = 144 features.
+        Assert.Equal(sequences * 577L, image.Patches);
+        Assert.Equal(sequences * 144L, image.Tokens);
+        Assert.Equal(text, image.SequenceTokens);
+        Assert.Equal(sequences * 3L * 336 * 336, image.PixelElements);
+    }
+
+    [Fact]
+    public void Llama4_runs_every_tile_as_its_own_sequence_through_the_tower()
+    {
+        var job = WithTargets(new Job { Seq = 4096, Images = 1, ImageWidth = 1024, ImageHeight = 1024 }, "q_proj", "v_proj");
+        var plan = PlanOf(Scout, job);
+        // The processor normalizes in bfloat16: 17 tiles × 3 × 336² values × 2 B.
+        Assert.Equal(2.0 * 17 * 3 * 336 * 336, Line(plan.Ledger, LineKind.VisionPixelValues));
+        // 2,448 image features in the text model's width (5,120), bf16.
+        Assert.Equal(2.0 * 2448 * 5120, Line(plan.Ledger, LineKind.VisionImageFeatures));
+        Assert.True(plan.Selection.VisionAdapterParameters > 0);
+        // Each tile attends over its own 577 positions: eager keeps 17 × 16 heads × 577² fp32 scores and their bf16 copy
+        // per block, where SDPA keeps its output (h 1,408 × 2 B) and fp32 log-sum-exp (16 heads × 4 B) per position.
+        double Tower(AttentionKernel k) => Line(PlanOf(Scout, job with { Attention = k }).Ledger, LineKind.VisionTowerActivations);
+        double scores = 34.0 * 17 * 16 * 577 * 577 * (4 + 2), sdpaOnly = 34.0 * 17 * 577 * (1408 * 2 + 16 * 4);
+        Assert.Equal(scores - sdpaOnly, Tower(AttentionKernel.Eager) - Tower(AttentionKernel.Sdpa), 1e-9 * scores);
+        // The tower runs first, so it is differentiated last: its saved tensors live from its forward to the end of backward.
+        Assert.Equal(Phase.VisionTower | Phase.Forward | Phase.ForwardLastLayer | Phase.BackwardStart | Phase.BackwardHead | Phase.BackwardEnd,
+            plan.Ledger.Tensors.Single(e => e.Kind == LineKind.VisionTowerActivations).Phases);
+    }
+
     [Theory]
     [InlineData("meta-llama/Llama-3.1-8B", 1, null, null, 2048, "images", "text model")]
-    [InlineData("meta-llama/Llama-4-Scout-17B-16E", 1, null, null, 2048, "images", "not planned")]
+    [InlineData("meta-llama/Llama-4-Scout-17B-16E", 1, null, null, 2048, "image_size", "up to 16 tiles of 336 × 336")]
+    [InlineData("meta-llama/Llama-4-Scout-17B-16E", 1, 1024, 1024, 2048, "seq", "2,467 tokens each")]
     [InlineData("mistralai/Mistral-Small-3.1-24B-Instruct-2503", 1, null, null, 2048, "image_size", "keeps each image's resolution")]
     [InlineData("Qwen/Qwen3-VL-4B-Instruct", 1, null, null, 2048, "image_size", "keeps each image's resolution")]
     [InlineData("Qwen/Qwen2.5-VL-7B-Instruct", 1, null, null, 2048, "image_size", "keeps each image's resolution")]
