@@ -160,7 +160,11 @@ public sealed class ServeCommandTests : IAsyncLifetime
                 if (value.Length == 0) continue;
                 // The page sends its freeze patterns with method freeze.
                 string[] freeze = value == "freeze" ? ["--freeze", "model.embed_tokens"] : [];
-                var (code, _, err) = await CliRun.Run(["plan", "--model", "Qwen/Qwen3-30B-A3B", "--seq", "128", flag, value, .. freeze]);
+                // The page sends the vision tower's choice only with images and full or freeze finetuning of a multimodal model.
+                string[] job = flag == "--vision-tower"
+                    ? ["--model", "google/gemma-3-4b-it", "--method", "full", "--images", "1", "--seq", "1024"]
+                    : ["--model", "Qwen/Qwen3-30B-A3B", "--seq", "128"];
+                var (code, _, err) = await CliRun.Run(["plan", .. job, flag, value, .. freeze]);
                 Assert.True(code != CliApp.ExitBadInput, $"{flag} {value}: {err}");
             }
         }

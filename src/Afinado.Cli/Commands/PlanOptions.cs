@@ -26,6 +26,7 @@ internal sealed class PlanOptions
     public readonly Option<int?> Context = new("--context") { Description = "Inference: tokens in the KV cache at the end (prompt + generated)." };
     public readonly Option<int> Images = new("--images") { Description = "Images per sequence through a multimodal model's vision tower (Gemma 3, Qwen2.5-VL, Qwen3-VL, Mistral 3, Llama 4); their tokens count in --seq. 0 = a text step.", DefaultValueFactory = _ => 0 };
     public readonly Option<string?> ImageSize = new("--image-size") { Description = "The images' WIDTHxHEIGHT in pixels, for processors that depend on it (Qwen2.5-VL, Qwen3-VL, Mistral 3, Llama 4 tiles); Gemma 3 resizes every image to 896x896." };
+    public readonly Option<string> VisionTower = new("--vision-tower") { Description = "With --images and --method full|freeze: frozen (LLaMA-Factory's default) | projector (the projector or merger trains) | tower (the tower and projector train). LoRA reaches the tower through --lora-targets.", DefaultValueFactory = _ => "frozen" };
     public readonly Option<string> Checkpointing = new("--checkpointing") { Description = "none | full.", DefaultValueFactory = _ => "none" };
     public readonly Option<string> Attention = new("--attention") { Description = "eager | sdpa | flash (transformers flash_attention_2: 16-bit kernel, fp32 queries cast to the autocast or quantized dtype, no GQA repeat; not with --precision fp32).", DefaultValueFactory = _ => "sdpa" };
     public readonly Option<double> Dropout = new("--dropout") { Description = "Attention/hidden dropout probability.", DefaultValueFactory = _ => 0 };
@@ -52,7 +53,7 @@ internal sealed class PlanOptions
 
     public IEnumerable<Option> All =>
     [
-        Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, LoraTargetParameters, Freeze, Precision, Optimizer, Rule, GuidedEsK, Batch, Seq, Context, Images, ImageSize,
+        Model, Task, Method, LoraRank, LoraAlpha, LoraDropout, LoraTargets, LoraTargetParameters, Freeze, Precision, Optimizer, Rule, GuidedEsK, Batch, Seq, Context, Images, ImageSize, VisionTower,
         Checkpointing, Attention, Dropout, WeightsDtype, AdapterDtype, QuantLib, KvDtype, KvCache, Experts, GradAccum, Compile, OptimizerInBackward, FusedOptimizer, OffloadActivations, LossChunks, KbitPrep, LegacyLoss, KeepOutput, AllocConf, Stack, Gpu, GpuMemory, Device,
     ];
 
@@ -89,6 +90,7 @@ internal sealed class PlanOptions
             Images = p.GetValue(Images),
             ImageWidth = ImageSizeOf(p)?.Width,
             ImageHeight = ImageSizeOf(p)?.Height,
+            VisionTower = VisionTrainings.Parse(p.GetValue(VisionTower)!),
             Checkpointing = JobOptions.ParseCheckpointing(p.GetValue(Checkpointing)!),
             Attention = JobOptions.ParseAttention(p.GetValue(Attention)!),
             Dropout = p.GetValue(Dropout),

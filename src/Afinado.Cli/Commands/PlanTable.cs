@@ -37,7 +37,7 @@ internal static class PlanTable
         if (job.IsTraining) console.MarkupLine(Show.Markup(plan.Selection.PeftSummary));
         if (plan.Architecture.Support == ModelSupport.Generic)
             console.MarkupLine($"[yellow]generic: activations approximate[/] ({Show.Markup(plan.Architecture.ModelType)} has no family here: weights from the safetensors headers, tensor roles from their names)");
-        foreach (var warning in plan.Architecture.PlanWarnings(plan.Job.Images, plan.Job.IsTraining && !plan.Job.Method.UsesAdapters())) console.MarkupLine($"[yellow]warning:[/] {Show.Markup(warning)}");
+        foreach (var warning in plan.Architecture.PlanWarnings(plan.Job.Images, plan.Job.TowerFrozenByMethod)) console.MarkupLine($"[yellow]warning:[/] {Show.Markup(warning)}");
         if (job.IsTraining)
             foreach (var note in plan.Selection.Notes) console.MarkupLine($"[yellow]warning:[/] {Show.Markup(note)}");
 

@@ -307,7 +307,8 @@ public sealed record ModelArchitecture
     private const string PlannableImagesNote = "; plan image inputs with --images N (images per sequence, their tokens counted in --seq)";
 
     private const string FrozenTowerNote = "; full and freeze finetuning keep the vision tower frozen (LLaMA-Factory's " +
-        "freeze_vision_tower default), so it runs without recording for backward; to train it, plan LoRA with targets that reach it";
+        "freeze_vision_tower default), so it runs without recording for backward; to train it, plan --vision-tower tower " +
+        "(--vision-tower projector trains only the projector), or LoRA with targets that reach it";
 
     private const string ImageStepNote = "image inputs planned from transformers' modeling and processor code (pixel values, the vision " +
         "tower's blocks, merger or projector, image features), not yet checked against a GPU measurement; the allocator replay does not " +

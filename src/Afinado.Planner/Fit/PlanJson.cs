@@ -46,7 +46,7 @@ public static class PlanJson
         // "generic": read from safetensors headers, weights exact and activations the generic decoder's (approximate).
         w.WriteString("support", plan.Architecture.Support == ModelSupport.Generic ? "generic" : "exact");
         // The config's warnings, then (training) where the selection departs from what PEFT would do with the same flags.
-        IReadOnlyList<string> warnings = job.IsTraining ? [.. plan.Architecture.PlanWarnings(job.Images, !job.Method.UsesAdapters()), .. sel.Notes] : plan.Architecture.PlanWarnings(job.Images);
+        IReadOnlyList<string> warnings = job.IsTraining ? [.. plan.Architecture.PlanWarnings(job.Images, job.TowerFrozenByMethod), .. sel.Notes] : plan.Architecture.PlanWarnings(job.Images);
         if (warnings.Count > 0)
         {
             w.WriteStartArray("warnings");
@@ -100,6 +100,7 @@ public static class PlanJson
             w.WriteNumber("tower_sequences", image.Sequences);
             w.WriteNumber("sequence_tokens", image.SequenceTokens);
             w.WriteEndObject();
+            if (job.IsTraining && !job.Method.UsesAdapters()) w.WriteString("vision_tower", job.VisionTower.Name());
         }
         w.WriteString("checkpointing", job.Checkpointing.ToString().ToLowerInvariant());
         w.WriteString("attention", job.Attention.ToString().ToLowerInvariant());

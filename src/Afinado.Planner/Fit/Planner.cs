@@ -12,7 +12,7 @@ public static class Planner
     public static TrainableSelection SelectionFor(ModelArchitecture arch, Job job) =>
         job.IsTraining
             ? TrainableSelection.Create(arch, job.Method, job.FreezePatterns.Count > 0 ? job.FreezePatterns : null,
-                job.Method.UsesAdapters() ? job.Lora ?? new LoraConfig() : null)
+                job.Method.UsesAdapters() ? job.Lora ?? new LoraConfig() : null, job.VisionTower)
             : TrainableSelection.Full(arch);
 
     /// <summary>Validates device/job combinations shared by every entry point.</summary>

@@ -99,6 +99,11 @@ public sealed record Job
     /// every image to their own size (Gemma 3's SigLIP).</summary>
     public int? ImageWidth { get; init; }
     public int? ImageHeight { get; init; }
+    /// <summary>What full and freeze finetuning train of the image side with images in the step (frozen: LLaMA-Factory's
+    /// default; a text step runs nothing through the tower, and LoRA reaches it through its targets).</summary>
+    public VisionTraining VisionTower { get; init; }
+    /// <summary>Full or freeze finetuning that leaves the vision tower frozen (what the plan's warning says).</summary>
+    public bool TowerFrozenByMethod => IsTraining && !Method.UsesAdapters() && VisionTower != VisionTraining.Tower;
 
     public const int MaxImages = 1024;
     public const int MaxImageSide = 65_536;
@@ -161,6 +166,17 @@ public sealed record Job
             throw new InputError(JobParameters.ImageSize, "needs both a width and a height", "Give it as WIDTHxHEIGHT, e.g. 1024x768.");
         if (ImageWidth is not null && Images == 0)
             throw new InputError(JobParameters.ImageSize, "sizes image inputs, and the job has none", $"Add {JobParameters.Images} N (images per sequence), or drop it.");
+        if (VisionTower != VisionTraining.Frozen)
+        {
+            if (!IsTraining)
+                throw new InputError(JobParameters.VisionTower, $"chooses what full and freeze finetuning train (got {JobParameters.Task} infer)", $"Drop {JobParameters.VisionTower}.");
+            if (Method.UsesAdapters())
+                throw new InputError(JobParameters.VisionTower, $"chooses what full and freeze finetuning train (got {JobParameters.Method} {Method.Name()})",
+                    $"LoRA reaches the tower through its targets: add its modules to {JobParameters.LoraTargets}, or drop {JobParameters.VisionTower}.");
+            if (Images == 0)
+                throw new InputError(JobParameters.VisionTower, "trains the image side, and a text step runs nothing through it (no gradient, no optimizer state)",
+                    $"Add {JobParameters.Images} N (images per sequence), or drop {JobParameters.VisionTower}.");
+        }
         if (!(Dropout >= 0 && Dropout < 1))
             throw new InputError(JobParameters.Dropout, $"{Dropout} is outside [0, 1)", "Use a probability such as 0 or 0.1.");
         if (GradAccumulation < 1 || GradAccumulation > 1_000_000)

@@ -23,6 +23,7 @@ public static class JobParameters
     public static readonly InputParameter Context = new("context");
     public static readonly InputParameter Images = new("images");
     public static readonly InputParameter ImageSize = new("image_size");
+    public static readonly InputParameter VisionTower = new("vision_tower");
     public static readonly InputParameter Checkpointing = new("checkpointing");
     public static readonly InputParameter AllocConf = new("alloc_conf");
     public static readonly InputParameter Stack = new("stack");

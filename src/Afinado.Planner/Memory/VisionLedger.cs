@@ -36,7 +36,9 @@ internal static class VisionLedger
         var s = TowerSettings(text, images, image, v);
         var layers = TowerLayers(p, v);
         var stages = HeadStages(p, v);
-        bool trains = layers.Any(l => l.AnyTrainable) || stages.Any(stage => stage.Any(u => u.Trainable || u.Lora));
+        // Anything of the image side that trains or carries an adapter (Gemma 3's projector is a bare matrix and a norm,
+        // in no stage) makes autograd record the tower's forward from there on.
+        bool trains = layers.Any(l => l.AnyTrainable) || stages.Any(stage => stage.Any(u => u.Trainable || u.Lora)) || VisionTrains(p);
         if (trains)
         {
             // gradient_checkpointing_enable() reaches the tower's encoder too (SiglipEncoder, Qwen2_5_VisionTransformer's
@@ -53,7 +55,7 @@ internal static class VisionLedger
                 inputs += s.R * s.Tokens * tower.HiddenSize;
                 active++;
             }
-            double merger = MergerSaved(stages, v, s, image, images, layers.Any(l => l.AnyTrainable));
+            double merger = MergerSaved(stages, v, s, image, images, layers.Any(l => l.AnyTrainable), p);
             string last = v.Kind switch
             {
                 VisionEncoderKind.Siglip or VisionEncoderKind.Pixtral => "projector", VisionEncoderKind.Qwen3Vl => "mergers (main and deepstack)",
@@ -268,11 +270,18 @@ internal static class VisionLedger
     /// before the last linear. Llama 4's stages run one after the other behind one post-norm (every patch and class
     /// token): the adapter's fc1 → GELU → fc2, then a GELU and the projector's linear_1, a gradient from the first
     /// reaching the second.</summary>
-    private static double MergerSaved(List<LinearUse[]> stages, VisionEncoder v, in ActivationSettings s, ImageGeometry image, double images, bool gradIn)
+    private static double MergerSaved(List<LinearUse[]> stages, VisionEncoder v, in ActivationSettings s, ImageGeometry image, double images, bool gradIn, ModelProfile p)
     {
         double patches = images * image.Patches, tokens = images * image.Tokens, h = v.HiddenSize;
         if (v.Kind == VisionEncoderKind.Siglip)
-            return gradIn ? s.R * patches * h + 4.0 * tokens * h : 0;
+        {
+            double saved = gradIn ? s.R * patches * h + 4.0 * tokens * h : 0;
+            // Gemma3MultiModalProjector's own parameters (--vision-tower projector or tower): the soft-embedding RMSNorm's
+            // weight needs its fp32 normalized input (output * (1 + weight)), the projection matrix its input.
+            if (Trains(p, "mm_soft_emb_norm")) saved += 4.0 * tokens * h;
+            if (Trains(p, "mm_input_projection_weight")) saved += s.C * tokens * h;
+            return saved;
+        }
         bool sequential = v.Kind == VisionEncoderKind.Llama4;
         double norm = v.Kind is VisionEncoderKind.Qwen3Vl or VisionEncoderKind.Llama4 ? s.R : 4, bytes = 0;
         bool carried = gradIn;
@@ -291,6 +300,24 @@ internal static class VisionLedger
             carried = grad;
         }
         return bytes;
+    }
+
+    /// <summary>Some tensor of the image side trains or carries an adapter.</summary>
+    private static bool VisionTrains(ModelProfile p)
+    {
+        var tensors = p.Architecture.Tensors;
+        for (int i = 0; i < tensors.Count; i++)
+            if (tensors[i].Role == TensorRole.Vision && (p.Selection.IsTrainableAt(i) || p.Selection.IsAdaptedAt(i))) return true;
+        return false;
+    }
+
+    /// <summary>A vision tensor whose name contains <paramref name="part"/> trains.</summary>
+    private static bool Trains(ModelProfile p, string part)
+    {
+        var tensors = p.Architecture.Tensors;
+        for (int i = 0; i < tensors.Count; i++)
+            if (tensors[i].Role == TensorRole.Vision && p.Selection.IsTrainableAt(i) && tensors[i].Name.Contains(part, StringComparison.Ordinal)) return true;
+        return false;
     }
 
     /// <summary>The linears of the tower's last stages, in the order they run, a GELU before the last one of each: Qwen2.5-VL's

@@ -184,8 +184,10 @@ public sealed class TrainableSelection
     /// <summary>Everything trains.</summary>
     public static TrainableSelection Full(ModelArchitecture arch) => Create(arch, TrainingMethod.Full);
 
+    /// <param name="vision">What full and freeze finetuning train of a multimodal model's image side (frozen by default;
+    /// LoRA's targets decide for adapters).</param>
     public static TrainableSelection Create(ModelArchitecture arch, TrainingMethod method,
-        IReadOnlyList<string>? freezePatterns = null, LoraConfig? lora = null)
+        IReadOnlyList<string>? freezePatterns = null, LoraConfig? lora = null, VisionTraining vision = VisionTraining.Frozen)
     {
         var patterns = (freezePatterns ?? []).Select(p => new TensorPattern(p)).ToList();
         if (method != TrainingMethod.Freeze && patterns.Count > 0)
@@ -197,17 +199,11 @@ public sealed class TrainableSelection
         return method switch
         {
             TrainingMethod.Full => new(arch, ArchitectureFacts.Of(arch), method, patterns, null,
-                arch.Tensors.Select(Trainable).ToArray(), new bool[arch.Tensors.Count]),
-            TrainingMethod.Freeze => FreezeSelection(arch, patterns),
+                arch.Tensors.Select(t => vision.Trains(t)).ToArray(), new bool[arch.Tensors.Count]),
+            TrainingMethod.Freeze => FreezeSelection(arch, patterns, vision),
             _ => LoraSelection(arch, method, lora ?? new LoraConfig()),
         };
     }
-
-    /// <summary>
-    /// A text step runs no image through a vision tower, so PyTorch leaves its parameters without a gradient and AdamW
-    /// without state: full and freeze finetuning keep them as frozen weights.
-    /// </summary>
-    private static bool Trainable(ParameterTensor t) => t.Role != TensorRole.Vision;
 
     /// <summary>Distinct short names of the model's linear modules (<c>q_proj</c>, <c>down_proj</c>, <c>lm_head</c>, ...), in order.</summary>
     public static IReadOnlyList<string> LinearModuleNames(ModelArchitecture arch)
@@ -217,7 +213,7 @@ public sealed class TrainableSelection
         return f.ShortModules.Where((_, i) => f.IsLinearModule[i]).Distinct().ToList();
     }
 
-    private static TrainableSelection FreezeSelection(ModelArchitecture arch, List<TensorPattern> patterns)
+    private static TrainableSelection FreezeSelection(ModelArchitecture arch, List<TensorPattern> patterns, VisionTraining vision)
     {
         if (patterns.Count == 0)
             throw new InputError(JobParameters.FreezePatterns, $"{JobParameters.Method} freeze needs at least one pattern", $"Add e.g. {JobParameters.FreezePatterns} 'model.embed_tokens' {JobParameters.FreezePatterns} 'model.layers.{{0..15}}'.");
@@ -225,7 +221,7 @@ public sealed class TrainableSelection
             if (!arch.Tensors.Any(t => p.Matches(t.Name)))
                 throw new InputError(JobParameters.FreezePatterns, $"pattern \"{p}\" matches no tensor",
                     $"Tensor names look like {string.Join(", ", arch.Tensors.Take(3).Select(t => t.Name))}; '*' stays within a dotted segment, '**' crosses dots.");
-        var trainable = arch.Tensors.Select(t => Trainable(t) && !patterns.Any(p => p.Matches(t.Name))).ToArray();
+        var trainable = arch.Tensors.Select(t => vision.Trains(t) && !patterns.Any(p => p.Matches(t.Name))).ToArray();
         if (!trainable.Any(x => x))
             throw new InputError(JobParameters.FreezePatterns, "the patterns freeze every tensor, so nothing would train", "Freeze fewer tensors.");
         return new(arch, ArchitectureFacts.Of(arch), TrainingMethod.Freeze, patterns, null, trainable, new bool[trainable.Length]);

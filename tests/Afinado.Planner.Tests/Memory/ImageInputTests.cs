@@ -314,6 +314,46 @@ public class ImageInputTests
         Assert.Equal(0, small.Search!.Value);
     }
 
+    [Fact]
+    public void Full_finetuning_trains_the_projector_or_the_tower_when_asked()
+    {
+        var job = new Job { Seq = 2048, Images = 1, ImageWidth = 1024, ImageHeight = 1024, Method = TrainingMethod.Full };
+        Plan With(VisionTraining v) => PlanOf(Qwen, job with { VisionTower = v });
+        var frozen = With(VisionTraining.Frozen);
+        var projector = With(VisionTraining.Projector);
+        var tower = With(VisionTraining.Tower);
+        long vision = Qwen.Tensors.Where(t => t.Role == TensorRole.Vision).Sum(t => t.Elements);
+        long merger = Qwen.Tensors.Where(t => t.Name.StartsWith("visual.merger.", StringComparison.Ordinal)).Sum(t => t.Elements);
+        Assert.True(merger > 0);
+        // LLaMA-Factory's defaults: the text model trains, the tower and its merger stay frozen.
+        Assert.Equal(Qwen.ParameterCount - vision, frozen.Selection.TrainableBaseParameters);
+        Assert.Equal(Qwen.ParameterCount - vision + merger, projector.Selection.TrainableBaseParameters);
+        Assert.Equal(Qwen.ParameterCount, tower.Selection.TrainableBaseParameters);
+        // bf16 gradients for whatever trains.
+        Assert.Equal(2.0 * Qwen.ParameterCount, Line(tower.Ledger, LineKind.Gradients));
+        Assert.Equal(2.0 * (Qwen.ParameterCount - vision + merger), Line(projector.Ledger, LineKind.Gradients));
+        // The frozen tower runs without recording; the trained merger keeps its own inputs (no block saves anything);
+        // the trained tower keeps every block's saved tensors too.
+        Assert.Equal(0, Line(frozen.Ledger, LineKind.VisionTowerActivations));
+        double merged = Line(projector.Ledger, LineKind.VisionTowerActivations);
+        Assert.InRange(merged, 1, 0.01 * Line(tower.Ledger, LineKind.VisionTowerActivations));
+        Assert.Contains("0 of 32 blocks", projector.Ledger.Tensors.Single(e => e.Kind == LineKind.VisionTowerActivations).Formula);
+        Assert.True(tower.Ledger.PeakBytes > projector.Ledger.PeakBytes && projector.Ledger.PeakBytes > frozen.Ledger.PeakBytes);
+        // Only a plan that keeps the tower frozen says so.
+        Assert.Contains(Qwen.PlanWarnings(1, frozen.Job.TowerFrozenByMethod), w => w.Contains("--vision-tower tower", StringComparison.Ordinal));
+        Assert.DoesNotContain(Qwen.PlanWarnings(1, tower.Job.TowerFrozenByMethod), w => w.Contains("--vision-tower tower", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Gemma3s_trained_projector_keeps_its_norms_and_matmuls_inputs()
+    {
+        var plan = PlanOf(Gemma, new Job { Seq = 1024, Images = 1, Method = TrainingMethod.Full, VisionTower = VisionTraining.Projector });
+        // 256 pooled tokens × 1,152: the soft-embedding norm's fp32 output (for its weight) and the projection's bf16 input.
+        Assert.Equal(256.0 * 1152 * (4 + 2), Line(plan.Ledger, LineKind.VisionTowerActivations));
+        Assert.Equal(Gemma.Tensors.Where(t => t.Name.Contains("multi_modal_projector", StringComparison.Ordinal)).Sum(t => t.Elements),
+            plan.Selection.TrainableBaseParameters - Gemma.Tensors.Where(t => t.Role != TensorRole.Vision).Sum(t => t.Elements));
+    }
+
     private static readonly ModelArchitecture Scout = ModelCatalog.Get("meta-llama/Llama-4-Scout-17B-16E");
 
     [Fact]
@@ -382,9 +422,12 @@ public class ImageInputTests
     [InlineData("google/gemma-3-4b-it", 1, 640, 480, 2048, "image_size", "resizes every image")]
     [InlineData("google/gemma-3-4b-it", 0, 640, 480, 2048, "image_size", "has none")]
     [InlineData("google/gemma-3-4b-it", -1, null, null, 2048, "images", "out of range")]
-    public void Bad_image_inputs_name_the_parameter(string model, int images, int? width, int? height, int seq, string parameter, string problem)
+    [InlineData("google/gemma-3-4b-it", 1, null, null, 2048, "vision_tower", "full and freeze finetuning", "tower")]
+    [InlineData("google/gemma-3-4b-it", 0, null, null, 2048, "vision_tower", "a text step runs nothing", "tower", "full")]
+    public void Bad_image_inputs_name_the_parameter(string model, int images, int? width, int? height, int seq, string parameter, string problem,
+        string vision = "frozen", string method = "lora")
     {
-        var job = new Job { Images = images, ImageWidth = width, ImageHeight = height, Seq = seq };
+        var job = new Job { Images = images, ImageWidth = width, ImageHeight = height, Seq = seq, VisionTower = VisionTrainings.Parse(vision), Method = TrainingMethods.Parse(method) };
         var error = Assert.Throws<InputError>(() => Fit.Planner.Create(ModelCatalog.Get(model), job, [], suggestFixes: false));
         Assert.Equal(parameter, error.Parameter?.Name);
         Assert.Contains(problem, error.Problem, StringComparison.Ordinal);
