@@ -284,11 +284,17 @@ internal static class VisionLedger
         }
         bool sequential = v.Kind == VisionEncoderKind.Llama4;
         double norm = v.Kind is VisionEncoderKind.Qwen3Vl or VisionEncoderKind.Llama4 ? s.R : 4, bytes = 0;
+        // A stage's own norm that trains (--vision-tower projector or tower) needs for its weight's gradient what its input's
+        // does not give: an RMSNorm (Qwen2.5-VL's ln_q, Mistral 3's projector norm) the normalized tensor in the compute
+        // dtype (weight * x_normed); a LayerNorm (Qwen3-VL's mergers) its input, already kept when the input needs a gradient.
+        bool layerNorm = v.Kind == VisionEncoderKind.Qwen3Vl;
+        double normWeight = sequential || !ProjectorNormTrains(p) ? 0 : layerNorm ? (gradIn ? 0 : s.R) : s.C;
         bool carried = gradIn;
         if (sequential && gradIn) bytes += norm * patches * h;
         foreach (var stage in stages)
         {
             if (gradIn && !sequential) bytes += norm * patches * h;
+            bytes += normWeight * patches * h;
             bool grad = sequential ? carried : gradIn;
             for (int i = 0; i < stage.Length; i++)
             {
@@ -308,6 +314,16 @@ internal static class VisionLedger
         var tensors = p.Architecture.Tensors;
         for (int i = 0; i < tensors.Count; i++)
             if (tensors[i].Role == TensorRole.Vision && (p.Selection.IsTrainableAt(i) || p.Selection.IsAdaptedAt(i))) return true;
+        return false;
+    }
+
+    /// <summary>A norm of the projector or mergers trains (their weights are 1-D).</summary>
+    private static bool ProjectorNormTrains(ModelProfile p)
+    {
+        var tensors = p.Architecture.Tensors;
+        for (int i = 0; i < tensors.Count; i++)
+            if (p.Selection.IsTrainableAt(i) && tensors[i].Shape.Length == 1 && Selection.VisionTrainings.IsProjector(tensors[i])
+                && !tensors[i].Name.EndsWith(".bias", StringComparison.Ordinal)) return true;
         return false;
     }
 
