@@ -649,9 +649,9 @@ internal static class ActivationModel
         string c = LedgerBuilder.B(s.C);
         string attnText = s.Kernel == AttentionKernel.Eager && a.AttentionSinks
             ? $"3 × b·heads·s·(s + 1) × {c} B softmax gradients with the sink column + dq, dk, dv at query width"
-            : Llama4EagerSoftmaxInScoresDtype(a, s) ? $"2 × b·heads·s² × {c} B softmax gradients + dq, dk, dv at query width"
-            : s.Kernel == AttentionKernel.Eager ? $"b·heads·s² × (8 + {c}) B softmax gradients + dq, dk, dv at query width"
-            : s.SdpaMath ? $"2 × b·heads·s² × {c} B (math kernel) + dq, dk, dv at query width"
+            : Llama4EagerSoftmaxInScoresDtype(a, s) ? $"2 × {CallPairsText(s)} × {c} B softmax gradients + dq, dk, dv at query width"
+            : s.Kernel == AttentionKernel.Eager ? $"{CallPairsText(s)} × (8 + {c}) B softmax gradients + dq, dk, dv at query width"
+            : s.SdpaMath ? $"2 × {CallPairsText(s)} × {c} B (math kernel) + dq, dk, dv at query width"
             : "dq, dk, dv + fp32 dq accumulator (fused SDPA)";
         string mlpText = a.IsMoE ? "3·c × the widest MLP run per token: the routed experts' share or a dense / shared width" : "3·c·f per token";
         return LargerOf(attn, attnText, mlp, mlpText, beside, $"residual gradients (2·b·s·h × {LedgerBuilder.B(s.R)} B)");
@@ -677,14 +677,22 @@ internal static class ActivationModel
             // output and the row maximum's scattered gradient, c·s·(s + 1) each
             ? 3 * c * s.Batch * (double)a.NumHeads * s.Seq * (s.Seq + 1) + 3 * c * q * T
             // Llama 4 in 16 bits: the probabilities' gradient and the softmax backward's output, both in the scores' dtype
-            : Llama4EagerSoftmaxInScoresDtype(a, s) ? 2 * c * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
+            : Llama4EagerSoftmaxInScoresDtype(a, s) ? 2 * c * CallPairs(a, s) + 3 * c * q * T
             : s.Kernel == AttentionKernel.Eager
-            ? (8 + c) * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
+            ? (8 + c) * CallPairs(a, s) + 3 * c * q * T
             // math fallback: the scores' gradient and the softmax backward's output, plus dq, dk, dv at query width
-            : s.SdpaMath ? 2 * c * s.Batch * (double)a.NumHeads * s.Seq * s.Seq + 3 * c * q * T
+            : s.SdpaMath ? 2 * c * CallPairs(a, s) + 3 * c * q * T
             : (c * (q + 2 * kv) + 4 * q) * T;
         return (attn, mlp, 2 * s.R * h * T);
     }
+
+    /// <summary>Score elements one attention call holds: the batch's b·heads·s², or one sequence's heads·s² where the layer
+    /// calls attention per sequence (<see cref="ActivationSettings.AttentionCallSeq"/>).</summary>
+    private static double CallPairs(ModelArchitecture a, in ActivationSettings s) =>
+        s.AttentionCallSeq > 0 ? a.NumHeads * s.AttentionCallSeq * s.AttentionCallSeq : s.Batch * (double)a.NumHeads * s.Seq * s.Seq;
+
+    /// <summary>"b·heads·s²", or the per-call form (<see cref="CallPairs"/>).</summary>
+    private static string CallPairsText(in ActivationSettings s) => s.AttentionCallSeq > 0 ? "heads·s² (one sequence per call)" : "b·heads·s²";
 
     /// <summary>Largest temporaries of one layer's forward without autograd (inference prefill).</summary>
     public static double LayerInferenceTransient(ModelArchitecture a, in ActivationSettings s)
@@ -702,10 +710,10 @@ internal static class ActivationModel
         string attnText = s.Kernel == AttentionKernel.Eager && a.AttentionSinks
             ? $"q,k,v, repeated K/V, b·heads·s² × {c} B masked scores + 2 × b·heads·s·(s + 1) × {c} B logits with the sink column"
             : s.Kernel == AttentionKernel.Eager && Llama4EagerSoftmaxInScoresDtype(a, s)
-            ? $"q,k,v, repeated K/V, b·heads·s² × 2 × {c} B (scores and their softmax)"
+            ? $"q,k,v, repeated K/V, {CallPairsText(s)} × 2 × {c} B (scores and their softmax)"
             : s.Kernel == AttentionKernel.Eager
-            ? $"q,k,v, repeated K/V, b·heads·s² × ({c} B scores{(s.SoftmaxUpcastCopy ? " + 4 B fp32 copy" : "")} + 4 B fp32 softmax)"
-            : s.SdpaMath ? $"q,k,v, scaled q and repeated K/V, b·heads·s² × 2 × {c} B (math kernel)"
+            ? $"q,k,v, repeated K/V, {CallPairsText(s)} × ({c} B scores{(s.SoftmaxUpcastCopy ? " + 4 B fp32 copy" : "")} + 4 B fp32 softmax)"
+            : s.SdpaMath ? $"q,k,v, scaled q and repeated K/V, {CallPairsText(s)} × 2 × {c} B (math kernel)"
             : "q,k,v,out (fused SDPA: no s² term)";
         string mlpText = a.IsMoE ? "the routed experts' (and shared) MLP inputs and outputs" : $"{(a.Mlp == MlpKind.Gated ? 3 : 2)}·c·f per token";
         return LargerOf(attn, attnText, mlp, mlpText, beside, $"residual and layer input (b·s·h × (2 × {LedgerBuilder.B(s.R)} + {c}) B)");
@@ -725,7 +733,7 @@ internal static class ActivationModel
         if (a.MoeRunsEveryExpert) mlp = Math.Max(mlp, c * T * a.NumExperts * (2.0 * h + 3.0 * a.ExpertWidth));
         if (GroupedExperts(a, s)) mlp = Math.Max(mlp, GroupedMmForwardTransient(a, s));
         double qkv = c * (q + 2 * kv) * T;
-        double pairs = s.Batch * (double)a.NumHeads * s.Seq * s.Seq;
+        double pairs = CallPairs(a, s);
         double sinkPairs = s.Batch * (double)a.NumHeads * s.Seq * (s.Seq + 1);
         double attn = s.Kernel == AttentionKernel.Eager && a.AttentionSinks
             // gpt_oss: the masked scores, the concatenated logits and their max-subtracted copy (then the softmax output in
@@ -843,6 +851,10 @@ internal readonly record struct ActivationSettings(
     public bool MaskEveryLayer { get; init; }
     /// <summary>transformers 5 runs stacked MoE experts through grouped_mm (<see cref="ExpertsBackend.GroupedMm"/>).</summary>
     public bool GroupedExperts { get; init; }
+    /// <summary>The layer's attention runs one sequence at a time, each of at most this many positions (the Qwen VL towers
+    /// split q, k and v by cu_seqlens and call the kernel per image or window, outside flash_attention_2): an inference
+    /// forward holds one call's scores, not the batch's. 0: one call over the whole batch.</summary>
+    public double AttentionCallSeq { get; init; }
     /// <summary>A fused kernel (SDPA's flash / memory-efficient, or flash_attention_2) runs, not eager or SDPA's math.</summary>
     public bool Fused => Kernel == AttentionKernel.Flash || (Kernel == AttentionKernel.Sdpa && !SdpaMath);
 

@@ -226,6 +226,9 @@ internal static class VisionLedger
     private static ActivationSettings TowerSettings(in ActivationSettings text, double images, ImageGeometry image, VisionEncoder v)
     {
         var s = text with { Batch = images * image.Sequences, Seq = image.Patches / image.Sequences, Dropout = 0, HiddenDropout = false, MaskEveryLayer = false };
+        // The Qwen towers call attention per image (per window in windowed blocks, never longer): a forward without autograd
+        // holds one image's scores at a time (what backward keeps, LayerSaved counts for every image).
+        if (v.Kind is VisionEncoderKind.Qwen25Vl or VisionEncoderKind.Qwen3Vl) return s with { AttentionCallSeq = s.Seq };
         if (v.Kind != VisionEncoderKind.Pixtral) return s;
         double length = images * image.Patches;
         return s with { Batch = 1, Seq = length, MaskEveryLayer = length % 16 != 0 };

@@ -227,6 +227,19 @@ public class ImageInputTests
     }
 
     [Fact]
+    public void Qwen_towers_hold_one_images_eager_scores_at_a_time()
+    {
+        // Qwen2_5_VLVisionAttention splits q, k, v by cu_seqlens and calls eager attention per image (per window in the
+        // windowed blocks): a forward without autograd holds one image's 16 heads × 5,476² scores, whatever the batch.
+        var job = new Job { Task = JobTask.Infer, Seq = 4 * 1371 + 64, Images = 4, ImageWidth = 1024, ImageHeight = 1024, Attention = AttentionKernel.Eager };
+        double Temporaries(int images) => Line(PlanOf(Qwen, job with { Images = images }).Ledger, LineKind.VisionTowerTemporaries);
+        double oneImageScores = 16.0 * 5476 * 5476 * (2 + 4 + 4);
+        Assert.InRange(Temporaries(4), oneImageScores, 1.5 * oneImageScores);
+        // Four images add their q, k, v and residual streams, not three more images' scores.
+        Assert.InRange(Temporaries(4) - Temporaries(1), 0, 0.25 * oneImageScores);
+    }
+
+    [Fact]
     public void Checkpointing_keeps_each_tower_blocks_input()
     {
         var plan = PlanOf(Gemma, new Job { Seq = 1024, Images = 1, Checkpointing = Checkpointing.Full });
