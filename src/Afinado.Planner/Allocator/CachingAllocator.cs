@@ -36,7 +36,8 @@ namespace Afinado.Planner.Allocator;
 /// object per block, pools as sorted reference arrays shifted under GC write barriers) took 3.6 ms per replay, this one
 /// 2.2 ms, with every figure unchanged (CachingAllocatorDifferentialTests); heaps found by number rather than shifted as
 /// references (a size appears and disappears ~11,000 times a step) and the events read as a span: 1.6 ms; the blocks of
-/// one size in an array by descending address instead of a heap (<see cref="ByAddress"/>): 1.2 ms.</para>
+/// one size in an array by descending address instead of a heap (<see cref="ByAddress"/>): 1.2 ms; a block read through one
+/// reference per call instead of an index per field: 1.04 ms (best of 30 batches of 100, 8B LoRA step, 2-core machine).</para>
 /// </summary>
 public sealed class CachingAllocator
 {
@@ -128,18 +129,22 @@ public sealed class CachingAllocator
         p.Remove(block);
         if (ShouldSplit(block, small, size))
         {
-            int rest = NewBlock(_b[block].Segment, _b[block].Address + size, _b[block].Size - size);
-            _b[rest].Prev = block;
-            _b[rest].Next = _b[block].Next;
-            if (_b[block].Next != None) _b[_b[block].Next].Prev = rest;
-            _b[block].Next = rest;
-            _b[block].Size = size;
-            int seg = _b[block].Segment;
-            if (_segmentLast[seg] == block) _segmentLast[seg] = rest;
+            // NewBlock may grow the block array: the block is read by reference only after it.
+            var (segment, address, whole, next) = (_b[block].Segment, _b[block].Address, _b[block].Size, _b[block].Next);
+            int rest = NewBlock(segment, address + size, whole - size);
+            ref var r = ref _b[rest];
+            r.Prev = block;
+            r.Next = next;
+            if (next != None) _b[next].Prev = rest;
+            ref var b = ref _b[block];
+            b.Next = rest;
+            b.Size = size;
+            if (_segmentLast[segment] == block) _segmentLast[segment] = rest;
             p.Add(rest);
         }
-        _b[block].InUse = true;
-        Allocated += _b[block].Size;
+        ref var taken = ref _b[block];
+        taken.InUse = true;
+        Allocated += taken.Size;
         if (Allocated > PeakAllocated) PeakAllocated = Allocated;
         return block;
     }
@@ -149,10 +154,11 @@ public sealed class CachingAllocator
     {
         if ((uint)handle >= (uint)_b.Count || !_b[handle].InUse) throw new InvalidOperationException($"handle {handle} is not in use");
         int block = handle;
-        _b[block].InUse = false;
-        Allocated -= _b[block].Size;
-        var pool = _pools[_b[block].Pool];
-        int p = _b[block].Prev, n = _b[block].Next;
+        ref var freed = ref _b[block];
+        freed.InUse = false;
+        Allocated -= freed.Size;
+        var pool = _pools[freed.Pool];
+        int p = freed.Prev, n = freed.Next;
         if (p != None && !_b[p].InUse) block = Merge(pool, p, block);
         if (n != None && !_b[n].InUse) block = Merge(pool, block, n);
         pool.Add(block);
@@ -185,8 +191,9 @@ public sealed class CachingAllocator
     {
         int found = pool.SmallestAtLeast(size);
         if (found == None) return None;
-        if (size < _maxSplit && _b[found].Size >= _maxSplit) return None;
-        if (size >= _maxSplit && _b[found].Size >= size + LargeBuffer) return None;
+        long have = _b[found].Size;
+        if (size < _maxSplit && have >= _maxSplit) return None;
+        if (size >= _maxSplit && have >= size + LargeBuffer) return None;
         return found;
     }
 
@@ -319,11 +326,13 @@ public sealed class CachingAllocator
     {
         pool.Remove(left);
         pool.Remove(right);
-        _b[left].Size += _b[right].Size;
-        int n = _b[right].Next;
-        _b[left].Next = n;
+        ref var l = ref _b[left];
+        ref var r = ref _b[right];
+        l.Size += r.Size;
+        int n = r.Next;
+        l.Next = n;
         if (n != None) _b[n].Prev = left;
-        int seg = _b[left].Segment;
+        int seg = l.Segment;
         if (_segmentLast[seg] == right) _segmentLast[seg] = left;
         _b.Recycle(right);
         return left;
@@ -446,8 +455,9 @@ public sealed class CachingAllocator
 
         public void Add(int b)
         {
-            if (blocks[b].Pooled) return;
-            long size = blocks[b].Size;
+            ref var block = ref blocks[b];
+            if (block.Pooled) return;
+            long size = block.Size;
             int i = SizeIndex(size);
             if (i == _count || _sizes[i] != size)
             {
@@ -470,8 +480,9 @@ public sealed class CachingAllocator
 
         public void Remove(int b)
         {
-            if (!blocks[b].Pooled) return;
-            int i = SizeIndex(blocks[b].Size);
+            ref var block = ref blocks[b];
+            if (!block.Pooled) return;
+            int i = SizeIndex(block.Size);
             int id = _listOf[i];
             var list = _lists[id];
             list.Remove(b);
@@ -530,7 +541,8 @@ public sealed class CachingAllocator
                 Array.Resize(ref _items, Count * 2);
                 Array.Resize(ref _keys, Count * 2);
             }
-            long key = blocks[b].Address;
+            ref var block = ref blocks[b];
+            long key = block.Address;
             int i = Count;
             if (i > 0 && _keys[i - 1] < key) i = Position(key);
             if (i < Count)
@@ -541,14 +553,15 @@ public sealed class CachingAllocator
             _items[i] = b;
             _keys[i] = key;
             Count++;
-            blocks[b].Pooled = true;
+            block.Pooled = true;
         }
 
         public void Remove(int b)
         {
-            blocks[b].Pooled = false;
+            ref var block = ref blocks[b];
+            block.Pooled = false;
             int i = Count - 1;
-            if (_items[i] != b) i = Position(blocks[b].Address);
+            if (_items[i] != b) i = Position(block.Address);
             Count--;
             if (i < Count)
             {
