@@ -36,9 +36,9 @@ internal static class VisionLedger
         var s = TowerSettings(text, images, image, v);
         var layers = TowerLayers(p, v);
         var stages = HeadStages(p, v);
-        // Anything of the image side that trains or carries an adapter (Gemma 3's projector is a bare matrix and a norm,
-        // in no stage) makes autograd record the tower's forward from there on.
-        bool trains = layers.Any(l => l.AnyTrainable) || stages.Any(stage => stage.Any(u => u.Trainable || u.Lora)) || VisionTrains(p);
+        // Anything of the image side that trains or carries an adapter (a block, a merger stage, or Gemma 3's projector, a
+        // bare matrix and a norm in no stage) makes autograd record the tower's forward from there on.
+        bool trains = VisionTrains(p);
         if (trains)
         {
             // gradient_checkpointing_enable() reaches the tower's encoder too (SiglipEncoder, Qwen2_5_VisionTransformer's
@@ -312,30 +312,21 @@ internal static class VisionLedger
     }
 
     /// <summary>Some tensor of the image side trains or carries an adapter.</summary>
-    private static bool VisionTrains(ModelProfile p)
-    {
-        var tensors = p.Architecture.Tensors;
-        for (int i = 0; i < tensors.Count; i++)
-            if (tensors[i].Role == TensorRole.Vision && (p.Selection.IsTrainableAt(i) || p.Selection.IsAdaptedAt(i))) return true;
-        return false;
-    }
+    private static bool VisionTrains(ModelProfile p) => AnyVision(p, (_, trains, adapted) => trains || adapted);
 
     /// <summary>A norm of the projector or mergers trains (their weights are 1-D).</summary>
-    private static bool ProjectorNormTrains(ModelProfile p)
-    {
-        var tensors = p.Architecture.Tensors;
-        for (int i = 0; i < tensors.Count; i++)
-            if (p.Selection.IsTrainableAt(i) && tensors[i].Shape.Length == 1 && Selection.VisionTrainings.IsProjector(tensors[i])
-                && !tensors[i].Name.EndsWith(".bias", StringComparison.Ordinal)) return true;
-        return false;
-    }
+    private static bool ProjectorNormTrains(ModelProfile p) => AnyVision(p, (t, trains, _) =>
+        trains && t.Shape.Length == 1 && Selection.VisionTrainings.IsProjector(t) && !t.Name.EndsWith(".bias", StringComparison.Ordinal));
 
     /// <summary>A vision tensor whose name contains <paramref name="part"/> trains.</summary>
-    private static bool Trains(ModelProfile p, string part)
+    private static bool Trains(ModelProfile p, string part) => AnyVision(p, (t, trains, _) => trains && t.Name.Contains(part, StringComparison.Ordinal));
+
+    /// <summary>Some tensor of the image side (by the selection: trainable, adapted) matches <paramref name="holds"/>.</summary>
+    private static bool AnyVision(ModelProfile p, Func<ParameterTensor, bool, bool, bool> holds)
     {
         var tensors = p.Architecture.Tensors;
         for (int i = 0; i < tensors.Count; i++)
-            if (tensors[i].Role == TensorRole.Vision && p.Selection.IsTrainableAt(i) && tensors[i].Name.Contains(part, StringComparison.Ordinal)) return true;
+            if (tensors[i].Role == TensorRole.Vision && holds(tensors[i], p.Selection.IsTrainableAt(i), p.Selection.IsAdaptedAt(i))) return true;
         return false;
     }
 
